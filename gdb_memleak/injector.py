@@ -1,0 +1,493 @@
+"""Run a payload inside the stopped target at a safe point and read its JSON back.
+
+Running Python wherever gdb happens to have stopped the target can deadlock it
+(a thread inside malloc holding the arena lock) or corrupt its heap (a thread in
+the middle of pymalloc); see docs/safety.md.  So the target is first let run
+until one of its threads is at a place where CPython itself would run Python:
+
+* its main thread runs a no-op pending call queued with ``Py_AddPendingCall``:
+  the eval loop runs pending calls between two bytecodes, holding the GIL; or
+* any thread enters ``PyEval_SaveThread``: it holds the GIL and is about to let
+  other threads run Python, so running ours there is what any other thread
+  could have done at that moment.
+
+There the payload runs through a handful of cast inferior calls (so stripped
+binaries work too).  Its result comes back as a bytes object that gdb reads
+from the target's memory: no files, no sockets.  A call in flight is never
+abandoned; the timeout only applies while the target runs towards a safe point.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import gdb
+
+from . import inferior as inf
+from .payloads import payload_source
+
+PY_FILE_INPUT = 257  # Py_file_input in every CPython version
+RESULT_NAME = "__gdb_memleak_result__"
+
+# The code that runs in the target: it executes the payload in a namespace of its
+# own, with the tool directories on sys.path only for the duration, and turns the
+# outcome (a dict, or the payload's traceback) into ASCII JSON bytes.
+# Python 2.7 and 3.x alike.
+RUNNER = u"""
+def __gdb_memleak_run__(source, filename, args_json, tool_paths):
+    import sys, json
+    added = [p for p in tool_paths if p not in sys.path]
+    sys.path.extend(added)
+    namespace = {"__name__": "__gdb_memleak__", "__builtins__": __builtins__}
+    try:
+        try:
+            exec(compile(source, filename, "exec"), namespace)
+            doc = {"ok": True, "result": namespace["gdb_memleak_payload"](json.loads(args_json))}
+        except BaseException:
+            import traceback
+            doc = {"ok": False, "error": traceback.format_exc()}
+    finally:
+        namespace.clear()
+        for p in added:
+            while p in sys.path:
+                sys.path.remove(p)
+    try:
+        text = json.dumps(doc)
+    except Exception:
+        import traceback
+        text = json.dumps({"ok": False, "error": traceback.format_exc()})
+    return text.encode("ascii")
+__gdb_memleak_result__ = __gdb_memleak_run__(%(source)s, %(filename)s, %(args)s, %(paths)s)
+"""
+
+
+def _py_literal(value: str) -> str:
+    """A unicode literal both Python 2 and 3 parse back to `value` (ASCII only)."""
+    return "u" + ascii(value)
+
+
+@dataclass
+class SafePoint:
+    kind: str  # "pending-call" or "gil-release"
+    thread_num: int
+    tid: int
+    waited: float
+
+
+@dataclass
+class PayloadResult:
+    result: dict
+    safe_point: SafePoint
+    seconds: float  # time spent in the target's payload calls
+
+
+class _SafePointBreakpoint(gdb.Breakpoint):
+    """An internal breakpoint at a function's entry that stops only while armed."""
+
+    def __init__(self, function: str, kind: str):
+        super().__init__("*" + function, type=gdb.BP_BREAKPOINT, internal=True)
+        self.silent = True
+        self.kind = kind
+        self.armed = False
+        self.stopped_thread: Optional[gdb.InferiorThread] = None
+
+    def stop(self) -> bool:
+        if not self.armed:
+            return False
+        self.stopped_thread = gdb.selected_thread()
+        return True
+
+
+class _PendingCallBreakpoint(_SafePointBreakpoint):
+    """Stops in our no-op pending call, PyCallable_Check(NULL); the target calls it too, never with NULL."""
+
+    def __init__(self) -> None:
+        super().__init__("PyCallable_Check", "pending-call")
+        self.consumed_unarmed = 0  # our no-op ran while we could not stop there
+
+    def stop(self) -> bool:
+        try:
+            if int(gdb.parse_and_eval("$rdi")) != 0:
+                return False
+        except gdb.error:
+            return False
+        if not self.armed:
+            self.consumed_unarmed += 1
+            return False
+        return super().stop()
+
+
+def _require_x86_64(command: str) -> None:
+    arch = gdb.selected_frame().architecture().name()
+    if "x86-64" not in arch:
+        raise gdb.GdbError("%s: gdb-memleak injects into x86-64 targets only; this one is %s" % (command, arch))
+
+
+class _Calls:
+    """Calls into the target made by hand, at function entries only.
+
+    gdb's own `call` saves and restores the whole register file, including the
+    x86 extended (vector) state; gdb 13 cannot write that state back on CPUs with
+    AMX ("Couldn't write extended state status: Bad address"), and the target then
+    dies.  At a function's entry the SysV ABI makes every vector register dead
+    (caller-saved, and none of our stops takes float arguments), so saving and
+    restoring the general registers is all a call needs.  The call returns to the
+    program's entry point, where nothing else ever runs, and stops there.
+    """
+
+    ARGS = ("rdi", "rsi", "rdx", "rcx", "r8", "r9")
+    SAVED = ARGS + ("rax", "rbx", "rbp", "rsp", "r10", "r11", "r12", "r13", "r14", "r15", "eflags", "orig_rax", "rip")
+    RED_ZONE = 128
+
+    def __init__(self, version: tuple[int, int], command: str):
+        bytes_type = "PyBytes" if version[0] >= 3 else "PyString"
+        self.from_size = bytes_type + "_FromStringAndSize"
+        self.as_string = bytes_type + "_AsString"
+        self.size = bytes_type + "_Size"
+        self.command = command
+        self.return_address = _entry_point(command)
+        self.addresses: dict[str, int] = {}
+
+    def address(self, function: str) -> int:
+        if function not in self.addresses:
+            address = inf.minimal_symbol_address(function)
+            if address is None:
+                raise gdb.GdbError("%s: the target has no %s()" % (self.command, function))
+            self.addresses[function] = address
+        return self.addresses[function]
+
+    def call(self, function: str, *args: int, ret: str = "long") -> int:
+        """Call `function(*args)` on the selected thread, which must be stopped at a function entry."""
+        if len(args) > len(self.ARGS):
+            raise ValueError("too many arguments")
+        target = gdb.selected_inferior()
+        thread = gdb.selected_thread()
+        frame = gdb.newest_frame()
+        frame.select()  # registers are only writable in the innermost frame
+        saved = {name: int(frame.read_register(name)) for name in self.SAVED}
+        # Below the red zone, 16-byte aligned, then the return address: as after a `call`.
+        sp = ((saved["rsp"] - self.RED_ZONE - 64) & ~0xF) - 8
+        target.write_memory(sp, struct.pack("<Q", self.return_address))
+        for name, value in zip(self.ARGS, args):
+            _set_register(name, value)
+        _set_register("rax", 0)  # no vector arguments, for variadic callees
+        _set_register("orig_rax", -1)  # not in a system call: no restart on resume
+        _set_register("rsp", sp)
+        _set_register("rip", self.address(function))
+        returned = gdb.Breakpoint("*%d" % self.return_address, internal=True)
+        returned.silent = True
+        try:
+            while True:
+                # Whatever else stops the target meanwhile (a signal, Ctrl-C), the call
+                # is in flight and must finish: continue until it returns.
+                gdb.execute("continue", to_string=True)
+                if target.pid == 0 or not thread.is_valid():
+                    raise gdb.GdbError("%s: the target exited during a call to %s()" % (self.command, function))
+                if gdb.selected_thread() == thread:
+                    frame = gdb.newest_frame()
+                    if frame.pc() == self.return_address and int(frame.read_register("rsp")) == sp + 8:
+                        break
+        finally:
+            if returned.is_valid():
+                returned.delete()
+        thread.switch()
+        gdb.newest_frame().select()
+        value = int(gdb.newest_frame().read_register("rax"))
+        for name, saved_value in saved.items():
+            _set_register(name, saved_value)
+        if ret == "int":
+            value &= 0xFFFFFFFF
+            return value - (1 << 32) if value >= 1 << 31 else value
+        return 0 if ret == "void" else value
+
+
+def _set_register(name: str, value: int) -> None:
+    gdb.execute("set var $%s = %d" % (name, value), to_string=True)
+
+
+def _entry_point(command: str) -> int:
+    """The program's entry point (_start): code that runs once, at exec, and never again."""
+    text = gdb.execute("info files", to_string=True)
+    match = re.search(r"Entry point: (0x[0-9a-f]+)", text)
+    if match is None:
+        raise gdb.GdbError("%s: cannot find the target's entry point" % command)
+    return int(match.group(1), 16)
+
+
+@dataclass
+class _SavedGdbState:
+    """What we change in gdb's settings, to put back exactly as it was."""
+
+    thread: Optional[gdb.InferiorThread] = None
+    frame_level: int = 0
+    disabled: list = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+    sigint: str = ""
+
+    SETTINGS = ("scheduler-locking", "print thread-events", "unwindonsignal")
+
+    def save(self) -> None:
+        self.thread = gdb.selected_thread()
+        try:
+            self.frame_level = gdb.selected_frame().level()
+        except gdb.error:
+            self.frame_level = 0
+        for name in self.SETTINGS:
+            self.settings[name] = gdb.parameter(name)
+        self.sigint = _signal_handling("SIGINT")
+        for bp in gdb.breakpoints():
+            if bp.enabled and not isinstance(bp, _SafePointBreakpoint):
+                self.disabled.append(bp)
+        for bp in self.disabled:
+            bp.enabled = False
+        gdb.execute("set scheduler-locking replay", to_string=True)
+        gdb.execute("set print thread-events off", to_string=True)
+        # Never unwind a call that was interrupted: that corrupted targets (field notes).
+        gdb.execute("set unwindonsignal off", to_string=True)
+
+    def restore(self) -> None:
+        for bp in self.disabled:
+            if bp.is_valid():
+                bp.enabled = True
+        for name, value in self.settings.items():
+            if isinstance(value, bool):
+                value = "on" if value else "off"
+            try:
+                gdb.execute("set %s %s" % (name, value), to_string=True)
+            except gdb.error:
+                pass
+        if self.sigint:
+            gdb.execute("handle SIGINT " + self.sigint, to_string=True)
+        if self.thread is not None and self.thread.is_valid():
+            self.thread.switch()
+            try:
+                frame = gdb.newest_frame()
+                for _ in range(self.frame_level):
+                    frame = frame.older() or frame
+                frame.select()
+            except gdb.error:
+                pass
+
+
+def _signal_handling(name: str) -> str:
+    """'stop print nopass'-style words for a signal's current gdb handling."""
+    text = gdb.execute("info signals " + name, to_string=True)
+    for line in text.splitlines():
+        words = line.split()
+        if words and words[0] == name and len(words) >= 4:
+            stop, printed, passed = (w == "Yes" for w in words[1:4])
+            return " ".join(
+                [
+                    "stop" if stop else "nostop",
+                    "print" if printed else "noprint",
+                    "pass" if passed else "nopass",
+                ]
+            )
+    return ""
+
+
+def _describe_main_thread(main_tid: int) -> str:
+    """Where the main thread is, for the timeout message: C function and Python line."""
+    for thread in gdb.selected_inferior().threads():
+        if thread.ptid[1] != main_tid:
+            continue
+        thread.switch()
+        try:
+            name = gdb.newest_frame().name() or "??"
+        except gdb.error:
+            name = "??"
+        where = "in %s()" % name
+        try:
+            from .frames import FramesUnavailable, python_stacks
+
+            frames = python_stacks(1).get(main_tid) or []
+            if frames:
+                where += ", Python at %s:%d in %s" % (frames[0].file, frames[0].line, frames[0].function)
+        except Exception:  # frames are a courtesy here; the error message matters
+            pass
+        return where
+    return "gone"
+
+
+# Functions every Python thread enters often, through pointers (so never inlined):
+# at their entry a short call to Py_AddPendingCall is harmless.
+QUEUE_POINTS = ("PyObject_Free", "PyObject_GenericGetAttr", "PyType_GenericAlloc")
+
+
+def _run_to_safe_point(pid: int, timeout: float, calls: _Calls, command: str) -> SafePoint:
+    """Let the target run until one of its threads is at a safe point; stop it there.
+
+    Queuing the pending call is itself a call, so it too waits for a function
+    entry (QUEUE_POINTS) instead of running wherever the target was stopped.
+    """
+    pending = _PendingCallBreakpoint()
+    release = _SafePointBreakpoint("PyEval_SaveThread", "gil-release")
+    queue = [_SafePointBreakpoint(f, "queue") for f in QUEUE_POINTS if inf.minimal_symbol_address(f) is not None]
+    started = time.monotonic()
+
+    def arm(on: bool) -> None:
+        release.armed = on
+        pending.armed = on and queued
+        for bp in queue:
+            bp.armed = on and not queued
+
+    queued = False
+    try:
+        while True:
+            arm(True)
+            stop = _continue(pid, timeout - (time.monotonic() - started), (pending, release) + tuple(queue), command)
+            arm(False)
+            if stop is None:
+                raise gdb.GdbError(
+                    "%s: no safe point within %g s: the main thread is %s and no thread released the GIL; "
+                    "nothing was run in the target (try again, or raise --timeout)"
+                    % (command, timeout, _describe_main_thread(pid))
+                )
+            bp, thread = stop
+            bp.stopped_thread = None
+            thread.switch()
+            if bp.kind == "queue":
+                # Queue PyCallable_Check(NULL): it returns 0, so the pending call is a no-op.
+                pending.consumed_unarmed = 0
+                status = calls.call("Py_AddPendingCall", calls.address("PyCallable_Check"), 0, ret="int")
+                if status == 0 and pending.consumed_unarmed:  # it already ran, during the call itself
+                    status = calls.call("Py_AddPendingCall", calls.address("PyCallable_Check"), 0, ret="int")
+                queued = status == 0  # a full queue (-1): wait for a GIL release only
+                for q in queue:
+                    q.delete()
+                queue = []
+                continue
+            # A thread about to release the GIL may have an exception set; our code
+            # would clobber it. Let it go and wait for another safe point.
+            if bp.kind == "gil-release" and calls.call("PyErr_Occurred") != 0:
+                continue
+            return SafePoint(bp.kind, thread.num, thread.ptid[1], time.monotonic() - started)
+    finally:
+        for bp in [pending, release] + queue:
+            if bp.is_valid():
+                bp.delete()
+
+
+def _continue(pid: int, remaining: float, bps: tuple, command: str):
+    """One `continue`, cut short by SIGINT when `remaining` runs out. Returns (bp, thread) or None."""
+    if remaining <= 0:
+        return None
+    gdb.execute("handle SIGINT stop noprint nopass", to_string=True)
+    fired = threading.Event()
+
+    def interrupt() -> None:
+        fired.set()
+        try:
+            os.kill(pid, signal.SIGINT)  # gdb catches it; `nopass` keeps it from the target
+        except OSError:
+            pass
+
+    timer = threading.Timer(remaining, interrupt)
+    timer.start()
+    try:
+        gdb.execute("continue", to_string=True)
+    except gdb.error as e:
+        raise gdb.GdbError("%s: the target stopped running: %s" % (command, e))
+    finally:
+        timer.cancel()
+        # A SIGINT sent just as a breakpoint hit may still be on its way: from now on
+        # it must not stop the target in the middle of an inferior call.
+        gdb.execute("handle SIGINT nostop noprint nopass", to_string=True)
+    target = gdb.selected_inferior()
+    if target.pid == 0 or not target.threads():
+        raise gdb.GdbError("%s: the target exited while waiting for a safe point" % command)
+    for bp in bps:
+        if bp.stopped_thread is not None:
+            return bp, bp.stopped_thread
+    if fired.is_set():
+        return None
+    raise gdb.GdbError("%s: interrupted before a safe point was reached; nothing was run in the target" % command)
+
+
+def _execute(source: str, calls: _Calls) -> bytes:
+    """Run `source` with PyRun_StringFlags in fresh globals; return the bytes it left in RESULT_NAME."""
+    target = gdb.selected_inferior()
+    code = source.encode("utf-8")
+    data = code + b"\0" + RESULT_NAME.encode("ascii") + b"\0"
+    # The source travels in a bytes object of the target's own: freed with one decref.
+    holder = calls.call(calls.from_size, 0, len(data))
+    if holder == 0:
+        calls.call("PyErr_Clear")
+        raise gdb.GdbError("the target could not allocate %d bytes for the payload" % len(data))
+    try:
+        address = calls.call(calls.as_string, holder)
+        target.write_memory(address, data)
+        namespace = calls.call("PyDict_New")
+        if namespace == 0:
+            calls.call("PyErr_Clear")
+            raise gdb.GdbError("the target could not allocate a dict for the payload")
+        try:
+            returned = calls.call("PyRun_StringFlags", address, PY_FILE_INPUT, namespace, namespace, 0)
+            if returned == 0:
+                calls.call("PyErr_Clear")
+                raise gdb.GdbError("the payload failed before it could report (the target is unchanged)")
+            calls.call("Py_DecRef", returned)
+            result = calls.call("PyDict_GetItemString", namespace, address + len(code) + 1)
+            if result == 0:
+                raise gdb.GdbError("the payload left no result")
+            pointer = calls.call(calls.as_string, result)
+            size = calls.call(calls.size, result)
+            return bytes(target.read_memory(pointer, size))
+        finally:
+            calls.call("PyDict_Clear", namespace, ret="void")
+            calls.call("Py_DecRef", namespace, ret="void")
+    finally:
+        calls.call("Py_DecRef", holder, ret="void")
+
+
+def run_payload(
+    name: str,
+    args: dict[str, Any],
+    *,
+    command: str,
+    timeout: float,
+    tool_paths: Optional[list[str]] = None,
+) -> PayloadResult:
+    """Run payload `name` in the target with `args`; return its result dict.
+
+    Raises gdb.GdbError with a one-line reason on every failure; a payload's own
+    exception comes back with the target's traceback text.
+    """
+    target = inf.require_live_stopped(command)
+    version = inf.require_python(command)
+    if gdb.parameter("non-stop"):
+        raise gdb.GdbError("%s: non-stop mode is not supported; use all-stop (set non-stop off before attaching)" % command)
+    _require_x86_64(command)
+    calls = _Calls(version, command)
+    source = RUNNER % {
+        "source": _py_literal(payload_source(name)),
+        "filename": _py_literal("<gdb-memleak %s payload>" % name),
+        "args": _py_literal(json.dumps(args)),
+        "paths": "[%s]" % ", ".join(_py_literal(p) for p in (tool_paths or [])),
+    }
+    saved = _SavedGdbState()
+    saved.save()
+    try:
+        safe_point = _run_to_safe_point(target.pid, timeout, calls, command)
+        started = time.monotonic()
+        raw = _execute(source, calls)
+        seconds = time.monotonic() - started
+    finally:
+        saved.restore()
+    try:
+        doc = json.loads(raw.decode("ascii"))
+    except ValueError:
+        raise gdb.GdbError("%s: the payload's answer was not JSON (%d bytes)" % (command, len(raw)))
+    if not doc.get("ok"):
+        error = str(doc.get("error", "unknown error")).rstrip()
+        last = error.splitlines()[-1] if error else "unknown error"
+        raise gdb.GdbError("%s: the payload raised in the target: %s\n%s" % (command, last, error))
+    return PayloadResult(doc["result"], safe_point, seconds)

@@ -1,0 +1,20 @@
+"""Payloads: plain Python files that run inside the target process.
+
+Each file defines ``gdb_memleak_payload(args) -> dict`` and runs on Python 2.7
+and 3.x with the standard library only; it never imports gdb.  Each one also
+runs on its own (``python heap.py`` or as a pyrasite payload) and then prints
+its JSON document.  This package only hands their source text to the injector.
+"""
+
+import os
+
+PAYLOAD_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def payload_path(name: str) -> str:
+    return os.path.join(PAYLOAD_DIR, name + ".py")
+
+
+def payload_source(name: str) -> str:
+    with open(payload_path(name), encoding="utf-8") as f:
+        return f.read()

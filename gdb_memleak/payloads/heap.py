@@ -1,0 +1,768 @@
+# gdb-memleak payload: heap census (runs INSIDE the target interpreter).
+#
+# Python 2.7 and 3.6+ compatible source: no f-strings, no annotations, no
+# `from __future__`.  Defines gdb_memleak_payload(args) -> JSON-able dict.
+# Every other module-level name starts with "_" (under pyrasite this file is
+# exec'd in the target's __main__).
+#
+# Rules followed here (the target is someone's production process):
+#  * automatic gc is paused during the run and restored; gc.collect() is never
+#    called (guppy's own calls are neutralised while it runs);
+#  * instance __dict__s are never read through obj.__dict__ / vars() (that
+#    creates them on 3.11+); owners are found with gc.get_referents and
+#    member descriptors;
+#  * repr() is never called on a target object; labels are built from type
+#    names, lengths and slices of builtin str/bytes;
+#  * every temporary list/dict is dropped before returning; modules this
+#    payload imported that were not imported before are unregistered again.
+
+import sys
+_gdbml_had = [_m for _m in ('gc', 'itertools') if _m in sys.modules]
+import gc
+import itertools as _it
+
+
+def _mod_cleanup():
+    for m in ('gc', 'itertools'):
+        if m not in _gdbml_had and m in sys.modules:
+            try:
+                del sys.modules[m]
+            except Exception:
+                pass
+
+
+_PY2 = sys.version_info[0] == 2
+_TYPEDICT = type.__dict__
+_T_FLAGS = _TYPEDICT['__flags__']
+_T_MRO = _TYPEDICT['__mro__']
+_T_DICTPROXY = _TYPEDICT['__dict__']
+_T_NAME = _TYPEDICT['__name__']
+_T_MODULE = _TYPEDICT['__module__']
+_T_QUAL = _TYPEDICT.get('__qualname__')
+_MOD_TYPE = type(sys)
+_MOD_DICT = _MOD_TYPE.__dict__['__dict__']
+_FUNC_TYPE = type(_mod_cleanup)
+_FRAME_TYPE = type(sys._getframe())
+_MEMBER_TYPE = type(_FUNC_TYPE.__dict__['__globals__'])
+_HEAPTYPE = 1 << 9
+if _PY2:
+    _STR_TYPES = (str, unicode)  # noqa: F821
+    _INT_TYPES = (int, long)  # noqa: F821
+    _filterfalse = _it.ifilterfalse
+else:
+    _STR_TYPES = (str, bytes)
+    _INT_TYPES = (int,)
+    _filterfalse = _it.filterfalse
+
+
+def _tflags(t):
+    try:
+        return _T_FLAGS.__get__(t)
+    except Exception:
+        return 0
+
+
+def _tmro(t):
+    try:
+        return _T_MRO.__get__(t) or (t,)
+    except Exception:
+        return (t,)
+
+
+def _tdict(t):
+    # the mappingproxy of a class: reading it runs no target code
+    try:
+        return _T_DICTPROXY.__get__(t)
+    except Exception:
+        return {}
+
+
+def _qualname(t):
+    try:
+        mod = _T_MODULE.__get__(t)
+    except Exception:
+        mod = None
+    name = None
+    if _T_QUAL is not None:
+        try:
+            name = _T_QUAL.__get__(t)
+        except Exception:
+            name = None
+    if not isinstance(name, str):
+        try:
+            name = _T_NAME.__get__(t)
+        except Exception:
+            name = '?'
+    if not isinstance(mod, str):
+        mod = None
+    return mod, name
+
+
+_names_cache = {}
+
+
+def _kind_names():
+    # guppy-compatible names for builtin types: 'types.CodeType', 'str',
+    # 'function', 'module' ... (built from modules that are already loaded)
+    if _names_cache:
+        return _names_cache
+    inv = {}
+    tm = sys.modules.get('types')
+    if tm is not None:
+        try:
+            d = _MOD_DICT.__get__(tm)
+            for k in sorted(d):
+                v = d[k]
+                if isinstance(v, type) and not k.startswith('_'):
+                    inv[v] = 'types.' + k
+        except Exception:
+            pass
+    b = sys.modules.get('__builtin__' if _PY2 else 'builtins')
+    if b is not None:
+        d = _MOD_DICT.__get__(b)
+        for k in sorted(d):
+            v = d[k]
+            if isinstance(v, type):
+                inv[v] = k
+    inv[_MOD_TYPE] = 'module'
+    inv[_FUNC_TYPE] = 'function'
+    inv[dict] = 'dict (no owner)'
+    _names_cache.update(inv)
+    return _names_cache
+
+
+def _type_name(t, names=None):
+    if names is None:
+        names = _kind_names()
+    n = names.get(t)
+    if n is not None:
+        if t is dict:
+            return 'dict'
+        return n
+    mod, name = _qualname(t)
+    if mod and mod not in ('builtins', '__builtin__'):
+        return mod + '.' + name
+    return name
+
+
+def _own_codes():
+    # code objects of this payload's functions (to skip our own frames)
+    g = globals()
+    codes = set()
+    for v in list(g.values()):
+        if type(v) is _FUNC_TYPE and v.__globals__ is g:
+            codes.add(id(v.__code__))
+    return codes
+
+
+def _own_ids():
+    g = globals()
+    ids = set()
+    gm = sys.modules.get(g.get('__name__'))
+    if gm is None or type(gm) is not _MOD_TYPE or _MOD_DICT.__get__(gm) is not g:
+        ids.add(id(g))  # the injector's private namespace
+    for v in list(g.values()):
+        if type(v) is _FUNC_TYPE and v.__globals__ is g:
+            ids.add(id(v))
+    for v in (_names_cache, _gdbml_had, _INT_TYPES, _STR_TYPES):
+        ids.add(id(v))
+    f = sys._getframe()
+    codes = _own_codes()
+    while f is not None:
+        if id(f.f_code) in codes:
+            ids.add(id(f))
+        f = f.f_back
+    return ids
+
+
+def _is_instance_like(t):
+    # objects of heap types (user classes) and py2 old-style instances
+    return bool(_tflags(t) & _HEAPTYPE) or (_PY2 and t.__name__ == 'instance' and t.__module__ == '__builtin__')
+
+
+_slot_cache = {}
+
+
+def _slot_descrs(t):
+    r = _slot_cache.get(t)
+    if r is None:
+        r = []
+        for k in _tmro(t):
+            for name, v in list(_tdict(k).items()):
+                if type(v) is _MEMBER_TYPE and name not in ('__weakref__',):
+                    r.append((name, v))
+        _slot_cache[t] = r
+    return r
+
+
+_NOTFOUND = object()
+
+
+def _plain_getattr(o, name):
+    # object.__getattribute__ without running target code: refuse names that
+    # are data descriptors or have a Python-level __get__ on the class.
+    t = type(o)
+    for k in _tmro(t):
+        d = _tdict(k)
+        if name in d:
+            ct = type(d[name])
+            if hasattr(ct, '__set__') or hasattr(ct, '__delete__'):
+                return _NOTFOUND
+            g = getattr(ct, '__get__', None)
+            if g is not None and type(g) is _FUNC_TYPE:
+                return _NOTFOUND
+            break
+    try:
+        return object.__getattribute__(o, name)
+    except BaseException:
+        return _NOTFOUND
+
+
+def _instance_dict(o, t, refs):
+    """The existing instance __dict__ of o among refs (its referents), or
+    None.  Never creates one."""
+    slotvals = set()
+    for name, dsc in _slot_descrs(t):
+        try:
+            slotvals.add(id(dsc.__get__(o, t)))
+        except BaseException:
+            pass
+    rest = [r for r in refs if r is not t and id(r) not in slotvals]
+    cand = [r for r in rest if type(r) is dict]
+    if not cand:
+        return None
+    if sys.version_info < (3, 11):
+        return cand[0]
+    # 3.11+: inline values are referents too; a dict referent is the
+    # materialised __dict__ only if it is the only non-type referent and its
+    # keys resolve to its values on the instance.
+    if len(rest) != 1:
+        return None
+    d = cand[0]
+    for k in list(d)[:2]:
+        if not isinstance(k, str):
+            return None
+        v = _plain_getattr(o, k)
+        if v is _NOTFOUND:
+            continue
+        return d if v is d.get(k, _NOTFOUND) else None
+    return d
+
+
+def _collect(ignore):
+    """All GC-tracked objects plus the untracked objects reachable from them
+    through untracked containers.  Returns (objs, n_tracked)."""
+    objs = gc.get_objects()
+    if ignore:
+        objs = [o for o in objs if id(o) not in ignore]
+    extra = {}
+    step = 20000
+    n = len(objs)
+    for i in range(0, n, step):
+        rs = gc.get_referents(*objs[i:i + step])
+        un = list(_filterfalse(gc.is_tracked, rs))
+        extra.update(zip(map(id, un), un))
+        del rs, un
+    frontier = [o for o in extra.values() if type(o) in (tuple, dict)]
+    while frontier:
+        new = []
+        for i in range(0, len(frontier), step):
+            rs = gc.get_referents(*frontier[i:i + step])
+            for o in _filterfalse(gc.is_tracked, rs):
+                if id(o) not in extra:
+                    extra[id(o)] = o
+                    if type(o) in (tuple, dict):
+                        new.append(o)
+            del rs
+        frontier = new
+    for k in ignore:
+        extra.pop(k, None)
+    objs.extend(extra.values())
+    extra.clear()
+    return objs, n
+
+
+def _sizes(objs):
+    try:
+        return list(map(sys.getsizeof, objs))
+    except Exception:
+        pass
+    out = []
+    for o in objs:
+        try:
+            out.append(sys.getsizeof(o))
+        except Exception:
+            out.append(0)
+    return out
+
+
+def _unsafe_sizeof_types(types_):
+    bad = set()
+    for t in types_:
+        for k in _tmro(t):
+            f = _tdict(k).get('__sizeof__')
+            if f is not None:
+                if type(f) is _FUNC_TYPE:
+                    bad.add(t)
+                break
+    return bad
+
+
+def _census(objs, ntracked, top):
+    names = _kind_names()
+    tl = list(map(type, objs))
+    distinct = set(tl)
+    bad = _unsafe_sizeof_types(distinct)
+    if bad:
+        hdr = sys.getsizeof([]) - [].__sizeof__()
+        sizes = []
+        for o, t in zip(objs, tl):
+            if t in bad:
+                try:
+                    sizes.append(object.__sizeof__(o) + (hdr if gc.is_tracked(o) else 0))
+                except Exception:
+                    sizes.append(0)
+            else:
+                try:
+                    sizes.append(sys.getsizeof(o))
+                except Exception:
+                    sizes.append(0)
+    else:
+        sizes = _sizes(objs)
+    # ---- owners of dicts ----
+    dictkind = {}
+    mtypes = [t for t in distinct if _is_instance_like(t)]
+    mtset = set(mtypes)
+    tnames = {}
+    for t in distinct:
+        tnames[t] = _type_name(t, names)
+    # modules and classes first
+    for o, t in zip(objs, tl):
+        if t is _MOD_TYPE:
+            try:
+                dictkind[id(_MOD_DICT.__get__(o))] = 'dict of module'
+            except Exception:
+                pass
+        elif isinstance(o, type):
+            try:
+                for r in gc.get_referents(_T_DICTPROXY.__get__(o)):
+                    if type(r) is dict:
+                        dictkind[id(r)] = 'dict of ' + tnames.get(t, 'type')
+            except Exception:
+                pass
+    # instances of classes, grouped per class; most classes need no
+    # per-instance work (3.11+: no dict referent at all; <=3.10 without
+    # slots: every dict referent is the instance dict)
+    if mtset:
+        groups = {}
+        for o, t in zip(objs, tl):
+            if t in mtset:
+                g = groups.get(t)
+                if g is None:
+                    g = groups[t] = []
+                g.append(o)
+        old = sys.version_info < (3, 11)
+        for t, insts in groups.items():
+            kn = 'dict of ' + tnames[t]
+            rs = gc.get_referents(*insts)
+            ds = [r for r in rs if type(r) is dict]
+            del rs
+            if not ds:
+                continue
+            if old and not _slot_descrs(t):
+                for d in ds:
+                    dictkind.setdefault(id(d), kn)
+                continue
+            del ds
+            for o in insts:
+                d = _instance_dict(o, t, gc.get_referents(o))
+                if d is not None:
+                    dictkind.setdefault(id(d), kn)
+        groups.clear()
+        del groups
+    # function __dict__ (rare): dict referent whose first key resolves
+    for o, t in zip(objs, tl):
+        if t is _FUNC_TYPE:
+            for r in gc.get_referents(o):
+                if type(r) is dict and id(r) not in dictkind and r:
+                    k = next(iter(r))
+                    if isinstance(k, str) and _plain_getattr(o, k) is r[k]:
+                        dictkind[id(r)] = 'dict of function'
+    # ---- aggregate ----
+    acc = {}
+    for o, t, s in zip(objs, tl, sizes):
+        if t is dict:
+            k = dictkind.get(id(o), 'dict (no owner)')
+        else:
+            k = tnames[t]
+        a = acc.get(k)
+        if a is None:
+            acc[k] = [1, s]
+        else:
+            a[0] += 1
+            a[1] += s
+    del tl
+    dictkind.clear()
+    rows = sorted(([v[1], v[0], k] for k, v in acc.items()), reverse=True)
+    acc.clear()
+    total_size = sum(sizes)
+    out = {
+        'total_count': len(objs),
+        'total_size': total_size,
+        'rows': [{'kind': k, 'count': c, 'size': s} for s, c, k in rows[:top]],
+        'more_rows': max(0, len(rows) - top),
+    }
+    del rows
+    return out, sizes
+
+
+def _guppy(top):
+    from guppy import hpy
+    real_collect = gc.collect
+    gc.collect = lambda *a, **k: 0
+    try:
+        h = hpy()
+        heap = h.heap()
+        rows = []
+        nrows = 0
+        part = heap.partition
+        for row in part.get_rows():
+            if nrows < top:
+                rows.append({'kind': str(row.name), 'count': int(row.count), 'size': int(row.size)})
+            nrows += 1
+        out = {'total_count': int(heap.count), 'total_size': int(heap.size),
+               'rows': rows, 'more_rows': max(0, nrows - top)}
+        del part, row, heap, h
+    finally:
+        gc.collect = real_collect
+    return out
+
+
+# ---------------------------------------------------------------- labels
+
+def _short(o, t):
+    try:
+        if t in _STR_TYPES:
+            n = len(o)
+            if n <= 40:
+                s = repr(o[:40])
+            else:
+                s = repr(o[:40])[:-1] + '...' + repr(o[:1])[-1:]
+                s = '%s (len %d)' % (s, n)
+            return s[:80]
+        if t in _INT_TYPES or t in (float, bool, complex, type(None)):
+            if t in _INT_TYPES and sys.getsizeof(o) > 64:
+                return '<int of %d bits>' % o.bit_length()
+            return repr(o)[:80]
+        if t in (list, tuple, dict, set, frozenset, bytearray):
+            return ('<%s len=%d>' % (t.__name__, len(o)))[:80]
+        if isinstance(o, type):
+            mod, name = _qualname(o)
+            return ("<class '%s'>" % ((mod + '.' if mod else '') + name))[:80]
+        if t is _MOD_TYPE:
+            nm = _MOD_DICT.__get__(o).get('__name__')
+            return ("<module %s>" % (nm if isinstance(nm, str) else '?'))[:80]
+        if t is _FUNC_TYPE:
+            return ('<function %s>' % o.__code__.co_name)[:80]
+        return ('<%s object at 0x%x>' % (_type_name(t), id(o)))[:80]
+    except BaseException:
+        return '<%s object>' % t.__name__
+
+
+def _key_label(k):
+    if isinstance(k, _STR_TYPES) or type(k) in _INT_TYPES:
+        if isinstance(k, _STR_TYPES) and len(k) > 40:
+            return '[%s...]' % repr(k[:40])
+        return '[%s]' % repr(k)
+    return '[<%s key>]' % _type_name(type(k))
+
+
+def _index_of(seq, c):
+    try:
+        return next(_it.compress(_it.count(), map(lambda x: x is c, seq)))
+    except StopIteration:
+        return None
+
+
+_attr_names = []
+
+
+def _candidate_names(t):
+    # attribute names to probe for 3.11+ inline values: names stored by any
+    # function we can see (co_names), class-level names first
+    names = []
+    for k in _tmro(t):
+        for v in list(_tdict(k).values()):
+            c = getattr(v, '__code__', None) if type(v) is _FUNC_TYPE else None
+            if c is not None:
+                names.extend(n for n in c.co_names if n not in names)
+    if not _attr_names:
+        s = set()
+        for o in gc.get_objects():
+            if type(o) is _FUNC_TYPE:
+                s.update(o.__code__.co_names)
+        _attr_names.append(s)
+    return names, _attr_names[0]
+
+
+def _edge(p, c):
+    """How container p refers to c: (kind, text)."""
+    tp = type(p)
+    if tp is dict:
+        for k, v in list(p.items()):
+            if v is c:
+                return ('key', k)
+        return ('?', None)
+    if tp in (list, tuple):
+        i = _index_of(p, c)
+        return ('idx', i) if i is not None else ('?', None)
+    if tp in (set, frozenset):
+        return ('member', None)
+    if tp is _FRAME_TYPE:
+        return ('frame', None)
+    if _is_instance_like(tp):
+        for name, dsc in _slot_descrs(tp):
+            try:
+                if dsc.__get__(p, tp) is c:
+                    return ('attr', name)
+            except BaseException:
+                pass
+        if type(c) is dict and _instance_dict(p, tp, gc.get_referents(p)) is c:
+            return ('instdict', None)
+        first, rest = _candidate_names(tp)
+        for n in first:
+            if _plain_getattr(p, n) is c:
+                return ('attr', n)
+        for n in rest:
+            if _plain_getattr(p, n) is c:
+                return ('attr', n)
+        return ('attr', '?')
+    if tp is _FUNC_TYPE:
+        for n in ('__defaults__', '__closure__', '__kwdefaults__', '__globals__'):
+            try:
+                if getattr(p, n) is c:
+                    return ('attr', n)
+            except Exception:
+                pass
+    if isinstance(p, type):
+        try:
+            if c in gc.get_referents(_T_DICTPROXY.__get__(p)):
+                return ('instdict', None)
+        except Exception:
+            pass
+    if tp.__name__ == 'cell':
+        return ('attr', 'cell_contents')
+    return ('via', _type_name(tp))
+
+
+def _find_paths(targets, ignore, maxdepth=8, cap=300):
+    """Backward BFS from each target with gc.get_referrers (one heap scan per
+    level for all targets together).  Returns a list of path strings/None."""
+    roots = {}
+    for name, m in list(sys.modules.items()):
+        if type(m) is _MOD_TYPE:
+            try:
+                roots[id(_MOD_DICT.__get__(m))] = name
+            except Exception:
+                pass
+    codes = _own_codes()
+    n = len(targets)
+    parent = [dict() for _ in range(n)]   # id(node) -> (node, id(child)) per target
+    found = [None] * n
+    frontier = {}                          # id(node) -> (node, [target idx])
+    for i, t in enumerate(targets):
+        parent[i][id(t)] = (t, None)
+        frontier.setdefault(id(t), [t, []])[1].append(i)
+    ignore = set(ignore)
+    for v in (roots, parent, found, frontier, targets, codes):
+        ignore.add(id(v))
+    ignore.update(map(id, parent))
+    depth = 0
+    while frontier and depth < maxdepth:
+        depth += 1
+        fl = [v[0] for v in frontier.values()]
+        ignore.add(id(fl))
+        refs = gc.get_referrers(*fl)
+        ignore.add(id(refs))
+        ignore.add(id(sys._getframe()))
+        nxt = {}
+        for r in refs:
+            if id(r) in ignore or r is frontier:
+                continue
+            tr = type(r)
+            if tr is _FRAME_TYPE and id(r.f_code) in codes:
+                continue
+            if tr is list and len(r) == 2 and r[1] is not None and type(r[1]) is list and id(r[1]) in ignore:
+                continue
+            for c in gc.get_referents(r):
+                ent = frontier.get(id(c))
+                if ent is None:
+                    continue
+                for ti in ent[1]:
+                    if found[ti] is not None or id(r) in parent[ti]:
+                        continue
+                    parent[ti][id(r)] = (r, id(c))
+                    if id(r) in roots or isinstance(r, type) or tr is _FRAME_TYPE:
+                        found[ti] = id(r)
+                        continue
+                    e = nxt.get(id(r))
+                    if e is None:
+                        e = nxt[id(r)] = [r, []]
+                        ignore.add(id(e))
+                        ignore.add(id(e[1]))
+                    if len(nxt) < cap * n:
+                        e[1].append(ti)
+        del refs, fl
+        frontier.clear()
+        frontier = dict((k, v) for k, v in nxt.items() if v[1] and None in [found[i] for i in v[1]])
+        ignore.add(id(frontier))
+        nxt.clear()
+        if all(f is not None for f in found):
+            break
+    out = []
+    for ti in range(n):
+        if found[ti] is None:
+            out.append(None)
+            continue
+        chain = []
+        cur = found[ti]
+        while cur is not None:
+            node, child = parent[ti][cur]
+            chain.append(node)
+            cur = child
+        try:
+            out.append(_render(chain, roots))
+        except Exception as e:
+            out.append('<path error: %s>' % type(e).__name__)
+        del chain
+    frontier.clear()
+    for p in parent:
+        p.clear()
+    return out
+
+
+def _render(chain, roots):
+    root = chain[0]
+    tr = type(root)
+    if id(root) in roots:
+        s = roots[id(root)]
+        attrmode = True
+    elif isinstance(root, type):
+        mod, name = _qualname(root)
+        s = (mod + '.' if mod else '') + name
+        attrmode = False
+    elif tr is _FRAME_TYPE:
+        s = "<%s() local>" % root.f_code.co_name
+        attrmode = False
+    else:
+        s = '<%s>' % _type_name(tr)
+        attrmode = False
+    for p, c in zip(chain, chain[1:]):
+        kind, v = _edge(p, c)
+        if kind == 'instdict':
+            attrmode = True
+            continue
+        if kind == 'key':
+            if attrmode and isinstance(v, str):
+                s += '.' + v
+            else:
+                s += _key_label(v)
+        elif kind == 'idx':
+            s += '[%d]' % v
+        elif kind == 'attr':
+            s += '.' + v
+        elif kind == 'member':
+            s += '{member}'
+        elif kind == 'frame':
+            pass
+        else:
+            s += ' -> <%s>' % (v or '?')
+        attrmode = False
+    return s
+
+
+def _largest(objs, sizes, n, ignore):
+    import heapq
+    top = heapq.nlargest(n, sizes)
+    if not top:
+        return []
+    thr = top[-1]
+    idx = [i for i, s in enumerate(sizes) if s >= thr]
+    idx.sort(key=sizes.__getitem__, reverse=True)
+    idx = idx[:n]
+    cands = [objs[i] for i in idx]
+    csizes = [sizes[i] for i in idx]
+    return cands, csizes
+
+
+def gdb_memleak_payload(args):
+    args = args or {}
+    top = int(args.get('top', 10))
+    nlarge = int(args.get('largest', 0))
+    backend = args.get('backend', 'auto') or 'auto'
+    note = None
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        use_guppy = backend == 'guppy' or (backend == 'auto' and args.get('prefer_guppy'))
+        res = None
+        if use_guppy:
+            try:
+                __import__('guppy')
+            except Exception as e:
+                if backend == 'guppy':
+                    raise RuntimeError('guppy3 not importable in the target: %s: %s' % (type(e).__name__, e))
+                note = 'guppy3 not importable in the target: %s: %s' % (type(e).__name__, e)
+                use_guppy = False
+        if use_guppy:
+            res = _guppy(top)
+            res['backend'] = 'guppy'
+            if sys.version_info >= (3, 11):
+                note = ('guppy traversal creates the lazily-built __dict__ of '
+                        'instances on Python 3.11+ (they stay)')
+        ignore = _own_ids()
+        largest = []
+        if res is None or nlarge > 0:
+            objs, ntracked = _collect(ignore)
+            ignore.add(id(objs))
+            if res is None:
+                res, sizes = _census(objs, ntracked, top)
+                res['backend'] = 'census'
+            else:
+                sizes = _sizes(objs)
+            ignore.add(id(sizes))
+            if nlarge > 0:
+                cands, csizes = _largest(objs, sizes, nlarge, ignore)
+                del objs[:]
+                del sizes[:]
+                del objs, sizes
+                ignore.add(id(cands))
+                paths = _find_paths(cands, ignore)
+                for o, s, p in zip(cands, csizes, paths):
+                    t = type(o)
+                    largest.append({'type': _type_name(t), 'size': s,
+                                    'repr': _short(o, t), 'path': p})
+                del cands[:]
+                del cands, o
+            else:
+                del objs[:]
+                del sizes[:]
+                del objs, sizes
+        if gc.get_freeze_count() if hasattr(gc, 'get_freeze_count') else 0:
+            fz = 'objects frozen with gc.freeze() (%d) are not listed by gc.get_objects()' % gc.get_freeze_count()
+            note = fz if note is None else note + '; ' + fz
+        res['largest'] = largest
+        res['note'] = note
+        return res
+    finally:
+        _slot_cache.clear()
+        del _attr_names[:]
+        if was_enabled:
+            gc.enable()
+        _mod_cleanup()
+
+
+if __name__ == "__main__":
+    import json, sys
+    sys.stdout.write(json.dumps(gdb_memleak_payload({})) + "\n")
+    sys.stdout.flush()
