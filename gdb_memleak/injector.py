@@ -149,9 +149,10 @@ class _Calls:
 
     def __init__(self, version: tuple[int, int], command: str):
         bytes_type = "PyBytes" if version[0] >= 3 else "PyString"
-        self.from_size = bytes_type + "_FromStringAndSize"
         self.as_string = bytes_type + "_AsString"
         self.size = bytes_type + "_Size"
+        # Raw memory: no GIL-state or heap-object side effects; 2.7 has no PyMem_Raw*.
+        self.raw_malloc, self.raw_free = ("PyMem_RawMalloc", "PyMem_RawFree") if version >= (3, 4) else ("PyMem_Malloc", "PyMem_Free")
         self.command = command
         self.return_address = _entry_point(command)
         self.addresses: dict[str, int] = {}
@@ -417,25 +418,24 @@ def _execute(source: str, calls: _Calls) -> bytes:
     target = gdb.selected_inferior()
     code = source.encode("utf-8")
     data = code + b"\0" + RESULT_NAME.encode("ascii") + b"\0"
-    # The source travels in a bytes object of the target's own: freed with one decref.
-    holder = calls.call(calls.from_size, 0, len(data))
-    if holder == 0:
-        calls.call("PyErr_Clear")
+    # The source travels in raw memory (not a Python object, so the payload does not
+    # see it on the heap), freed in the same call sequence.
+    buffer = calls.call(calls.raw_malloc, len(data))
+    if buffer == 0:
         raise gdb.GdbError("the target could not allocate %d bytes for the payload" % len(data))
     try:
-        address = calls.call(calls.as_string, holder)
-        target.write_memory(address, data)
+        target.write_memory(buffer, data)
         namespace = calls.call("PyDict_New")
         if namespace == 0:
-            calls.call("PyErr_Clear")
+            calls.call("PyErr_Clear", ret="void")
             raise gdb.GdbError("the target could not allocate a dict for the payload")
         try:
-            returned = calls.call("PyRun_StringFlags", address, PY_FILE_INPUT, namespace, namespace, 0)
+            returned = calls.call("PyRun_StringFlags", buffer, PY_FILE_INPUT, namespace, namespace, 0)
             if returned == 0:
-                calls.call("PyErr_Clear")
+                calls.call("PyErr_Clear", ret="void")
                 raise gdb.GdbError("the payload failed before it could report (the target is unchanged)")
-            calls.call("Py_DecRef", returned)
-            result = calls.call("PyDict_GetItemString", namespace, address + len(code) + 1)
+            calls.call("Py_DecRef", returned, ret="void")
+            result = calls.call("PyDict_GetItemString", namespace, buffer + len(code) + 1)
             if result == 0:
                 raise gdb.GdbError("the payload left no result")
             pointer = calls.call(calls.as_string, result)
@@ -445,7 +445,7 @@ def _execute(source: str, calls: _Calls) -> bytes:
             calls.call("PyDict_Clear", namespace, ret="void")
             calls.call("Py_DecRef", namespace, ret="void")
     finally:
-        calls.call("Py_DecRef", holder, ret="void")
+        calls.call(calls.raw_free, buffer, ret="void")
 
 
 def run_payload(

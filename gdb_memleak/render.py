@@ -57,3 +57,8 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: str = ""
 def json_line(doc: Any) -> str:
     """One JSON document on one line; ASCII only, so control characters arrive escaped."""
     return json.dumps(doc, ensure_ascii=True, sort_keys=False, separators=(",", ":"))
+
+
+def escape_message(text: str) -> str:
+    """Escape each line of a multi-line message (e.g. a target traceback)."""
+    return "\n".join(escape(line) for line in text.split("\n"))

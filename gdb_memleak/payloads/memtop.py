@@ -16,12 +16,12 @@ def _thread_names():
 
 def _outside_frame(frame):
     """The target's own frame under the injector's runner, if `frame` is inside it."""
-    start = frame
+    outside = frame
     while frame is not None:
         if frame.f_code.co_filename == "<string>" and "__gdb_memleak_run__" in frame.f_globals:
-            return frame.f_back
+            outside = frame.f_back  # the runner's outermost frame wins
         frame = frame.f_back
-    return start
+    return outside
 
 
 def gdb_memleak_payload(args):

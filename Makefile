@@ -1,0 +1,33 @@
+# gdb-memleak: `make demo` runs the main job end to end, `make test` the test suite.
+# Both start with `make setup`, which is idempotent.
+
+# The venv uses Debian's python3: the same version as gdb's embedded Python, so
+# gdb can import graphviz from it and targets of that version can import guppy3/objgraph.
+PYTHON ?= /usr/bin/python3
+VENV := .venv
+APT_PACKAGES := gdb graphviz python3-venv procps
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test clean
+
+setup: $(STAMP)
+
+$(STAMP): setup.py
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/python examples/demo.py
+
+test: setup
+	$(VENV)/bin/python -m pytest -v tests
+
+clean:
+	rm -rf $(VENV) *.egg-info demo-output

@@ -1,0 +1,1 @@
+"""One module per gdb command; :mod:`.base` holds what they share."""

@@ -1,0 +1,117 @@
+"""py-cycles: reference cycles and uncollectable objects, as text and as a graphviz picture."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+import gdb
+
+from .. import inferior as inf
+from .. import injector, render
+from ..settings import SETTINGS
+from .base import MemleakCommand, positive_int
+
+GRAPH_FORMATS = (".png", ".svg", ".dot")
+
+
+class PyCycles(MemleakCommand):
+    name = "py-cycles"
+
+    def build_parser(self):
+        parser = self.new_parser(
+            "Find objects that live only in reference cycles (cyclic garbage the collector has not "
+            "freed, e.g. with gc disabled) and uncollectable objects in gc.garbage, grouped by the "
+            "shape of their cycle. One collection runs with gc.DEBUG_SAVEALL so nothing is freed; "
+            "everything is put back afterwards. Runs in the target at a safe point."
+        )
+        parser.add_argument("types", nargs="*", metavar="TYPE", help="only cycles containing one of these types (e.g. ObjectA)")
+        parser.add_argument("--top", type=positive_int, default=10, metavar="N", help="cycle groups to show (default 10)")
+        parser.add_argument("--graph", metavar="FILE", help="write the reference graph of the top cycles (.png, .svg or .dot)")
+        parser.add_argument("--depth", type=positive_int, default=3, metavar="N", help="graph depth from each cycle (default 3)")
+        self.add_timeout(parser)
+        return parser
+
+    def run(self, args: argparse.Namespace) -> None:
+        if args.graph:
+            _check_graph_path(args.graph)
+        inf.require_live_stopped(self.name)
+        version = inf.require_python(self.name)
+        outcome = injector.run_payload(
+            "cycles",
+            {"types": args.types, "top": args.top, "graph": bool(args.graph), "depth": args.depth},
+            command=self.name,
+            timeout=args.timeout,
+            tool_paths=SETTINGS.tool_paths(version),
+        )
+        doc = outcome.result
+        if args.types and doc.get("unknown_types"):
+            raise gdb.GdbError("py-cycles: no object of type %s in the target" % ", ".join(doc["unknown_types"]))
+        graph_path = None
+        if args.graph:
+            if doc.get("graph_note"):
+                self.note("py-cycles: %s" % doc["graph_note"])
+            if doc.get("graph"):
+                graph_path = write_graph(doc["graph"], args.graph)
+        doc = dict(doc, graph=graph_path)
+        if args.json:
+            self.emit_json(doc)
+            return
+        self.out(format_cycles(doc))
+
+
+def _check_graph_path(path: str) -> None:
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in GRAPH_FORMATS:
+        raise gdb.GdbError("py-cycles: --graph FILE must end in .png, .svg or .dot, got %r" % path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
+        raise gdb.GdbError("py-cycles: cannot write %s: directory %s is missing or not writable" % (path, directory))
+
+
+def write_graph(dot_text: str, path: str) -> str:
+    """Write the dot source beside `path` and render it there with graphviz."""
+    extension = os.path.splitext(path)[1].lower()
+    dot_path = path if extension == ".dot" else os.path.splitext(path)[0] + ".dot"
+    with open(dot_path, "w", encoding="utf-8") as f:
+        f.write(dot_text)
+    if extension == ".dot":
+        return path
+    try:
+        import graphviz
+    except ImportError:
+        raise gdb.GdbError(
+            "py-cycles: the graphviz Python package is not importable in gdb; the graph is in %s" % dot_path
+        )
+    try:
+        image = graphviz.pipe("dot", extension[1:], dot_text.encode("utf-8"), quiet=True)
+    except graphviz.ExecutableNotFound:
+        raise gdb.GdbError("py-cycles: graphviz's 'dot' is not installed (apt install graphviz); the graph is in %s" % dot_path)
+    except graphviz.CalledProcessError as e:
+        raise gdb.GdbError("py-cycles: dot failed (%s); the graph is in %s" % (str(e).splitlines()[0], dot_path))
+    with open(path, "wb") as f:
+        f.write(image)
+    return path
+
+
+def format_cycles(doc: dict[str, Any]) -> str:
+    lines = []
+    cycles = doc.get("cycles") or []
+    if cycles:
+        lines.append(
+            "%d objects (%s) live only in reference cycles:" % (doc.get("total_objects", 0), render.human_size(doc.get("total_size", 0)))
+        )
+        rows = [(c["count"], c["objects"], render.human_size(c["size"]), c["path"]) for c in cycles]
+        lines.append(render.table(("Cycles", "Objects", "Size", "Path"), rows, "rrrl"))
+    else:
+        lines.append("no objects live only in reference cycles")
+    uncollectable = doc.get("uncollectable") or {}
+    if uncollectable.get("count"):
+        lines.append("")
+        lines.append("%d uncollectable objects in gc.garbage:" % uncollectable["count"])
+        lines.append(render.table(("Count", "Kind"), [(r["count"], r["kind"]) for r in uncollectable.get("rows", [])], "rl"))
+    if doc.get("graph"):
+        lines.append("")
+        lines.append("reference graph written to %s" % doc["graph"])
+    return "\n".join(lines)

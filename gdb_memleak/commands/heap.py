@@ -1,0 +1,105 @@
+"""py-heap: what kinds of objects hold the memory, and the largest objects with the name that keeps each alive."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .. import inferior as inf
+from .. import injector, render
+from ..settings import SETTINGS
+from .base import MemleakCommand, positive_int
+
+BACKENDS = ("auto", "census", "guppy")
+
+
+class PyHeap(MemleakCommand):
+    name = "py-heap"
+
+    def build_parser(self):
+        parser = self.new_parser(
+            "Partition the target's heap by kind, like guppy's hpy().heap(): count, size and "
+            "cumulative share of each kind, and optionally the largest single objects with the "
+            "shortest reference path that keeps each alive. Runs in the target at a safe point."
+        )
+        parser.add_argument("--top", type=positive_int, default=10, metavar="N", help="kinds to show (default 10)")
+        parser.add_argument(
+            "--largest", type=int, default=0, metavar="N", help="also show the N largest objects and their paths (default 0)"
+        )
+        parser.add_argument(
+            "--backend",
+            choices=BACKENDS,
+            default="auto",
+            help="census: gdb-memleak's own light pass over the gc's objects and what they hold; "
+            "guppy: guppy3's hpy().heap() (slower, needs about twice the heap, and on 3.11+ leaves "
+            "instance dicts behind); auto: census (default)",
+        )
+        self.add_timeout(parser)
+        return parser
+
+    def run(self, args: argparse.Namespace) -> None:
+        if not 0 <= args.largest <= 1000:
+            raise _error("--largest: expected a number from 0 to 1000, got %d" % args.largest)
+        inf.require_live_stopped(self.name)
+        version = inf.require_python(self.name)
+        outcome = injector.run_payload(
+            "heap",
+            {"top": args.top, "largest": args.largest, "backend": args.backend},
+            command=self.name,
+            timeout=args.timeout,
+            tool_paths=SETTINGS.tool_paths(version),
+        )
+        doc = outcome.result
+        if doc.get("note"):
+            self.note("%s: %s" % (self.name, doc["note"]))
+        if args.json:
+            self.emit_json(doc)
+            return
+        self.out(format_heap(doc))
+        self.out(
+            "(%s backend, run in thread %d at a %s safe point, %.2f s in the target)"
+            % (doc["backend"], outcome.safe_point.thread_num, outcome.safe_point.kind, outcome.seconds)
+        )
+
+
+def _error(message: str):
+    import gdb
+
+    return gdb.GdbError("py-heap: " + message)
+
+
+def format_heap(doc: dict[str, Any]) -> str:
+    total_count = doc["total_count"] or 1
+    total_size = doc["total_size"] or 1
+    lines = [
+        "Partition of a set of %d objects. Total size = %d bytes (%s)."
+        % (doc["total_count"], doc["total_size"], render.human_size(doc["total_size"]))
+    ]
+    rows = []
+    cumulative = 0
+    for index, row in enumerate(doc["rows"]):
+        cumulative += row["size"]
+        rows.append(
+            (
+                index,
+                row["count"],
+                "%d" % (100 * row["count"] // total_count),
+                row["size"],
+                "%d" % (100 * row["size"] // total_size),
+                cumulative,
+                "%d" % (100 * cumulative // total_size),
+                row["kind"],
+            )
+        )
+    lines.append(render.table(("Index", "Count", "%", "Size", "%", "Cumulative", "%", "Kind"), rows, "rrrrrrrl"))
+    if doc.get("more_rows"):
+        lines.append("<%d more kinds; use --top to see them>" % doc["more_rows"])
+    if doc.get("largest"):
+        lines.append("")
+        lines.append("Largest objects:")
+        rows = [
+            (render.human_size(o["size"]), o["type"], o.get("path") or "(no path from a root found)", o.get("repr", ""))
+            for o in doc["largest"]
+        ]
+        lines.append(render.table(("Size", "Type", "Kept alive by", "Value"), rows, "rlll"))
+    return "\n".join(lines)

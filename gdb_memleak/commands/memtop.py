@@ -1,0 +1,132 @@
+"""py-memtop: the process's memory, and for every thread the Python code it runs."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Optional
+
+import gdb
+
+from .. import frames
+from .. import inferior as inf
+from .. import injector, render
+from ..settings import SETTINGS
+from .base import MemleakCommand, positive_int
+
+TOP_PROCESSES = 5
+
+
+class PyMemtop(MemleakCommand):
+    name = "py-memtop"
+
+    def build_parser(self):
+        parser = self.new_parser(
+            "Show the inferior's memory (RSS, peak, virtual, swap, %%MEM), the machine's top "
+            "processes by memory, and every thread's CPU time and Python stack. Thread locations "
+            "come from the interpreter's libpython gdb helper, read-only (works on core files); "
+            "without one, from sys._current_frames() run in the target."
+        )
+        parser.add_argument("--stack", type=positive_int, default=5, metavar="N", help="Python frames per thread (default 5)")
+        self.add_timeout(parser)
+        return parser
+
+    def run(self, args: argparse.Namespace) -> None:
+        target = inf.selected_inferior()
+        doc = memtop_document(target, args.stack, args.timeout, self.name, self.note)
+        if args.json:
+            self.emit_json(doc)
+        else:
+            self.out(format_memtop(doc))
+
+
+def memtop_document(target: gdb.Inferior, stack: int, timeout: float, command: str, note) -> dict[str, Any]:
+    live = not inf.is_core(target)
+    pid = target.pid
+    doc: dict[str, Any] = {"pid": pid, "live": live}
+    status = inf.proc_status(pid) if live else {}
+    total = inf.mem_total()
+    doc.update(
+        {
+            "rss": status.get("VmRSS"),
+            "peak_rss": status.get("VmHWM"),
+            "vsize": status.get("VmSize"),
+            "swap": status.get("VmSwap"),
+            "mem_percent": round(100.0 * status["VmRSS"] / total, 1) if "VmRSS" in status and total else None,
+            "top_processes": inf.top_processes(TOP_PROCESSES) if live else [],
+        }
+    )
+    stacks, source, why = _stacks(target, stack, timeout, command)
+    if why:
+        note("%s: %s" % (command, why))
+    doc["frames_source"] = source
+    threads = []
+    for thread in sorted(target.threads(), key=lambda t: t.num):
+        tid = thread.ptid[1] or pid
+        proc = inf.thread_proc(pid, tid) if live else None
+        threads.append(
+            {
+                "tid": tid,
+                "num": thread.num,
+                "name": proc.name if proc else (thread.name or ""),
+                "state": proc.state if proc else None,
+                "cpu_seconds": round(proc.cpu_seconds, 2) if proc else None,
+                "frames": [dict(f) for f in stacks.get(tid, [])] if stacks is not None else [],
+                "source": source,
+            }
+        )
+    doc["threads"] = threads
+    return doc
+
+
+def _stacks(target: gdb.Inferior, depth: int, timeout: float, command: str):
+    """(tid -> frames, source, why-not-libpython): libpython first, the payload second."""
+    try:
+        stacks = frames.python_stacks(depth)
+        return {tid: [vars(f) for f in fs] for tid, fs in stacks.items()}, "libpython", None
+    except frames.FramesUnavailable as e:
+        why = str(e)
+    if inf.is_core(target):
+        return None, None, "no Python locations: %s (a core file cannot run the fallback)" % why
+    version = inf.require_python(command)
+    result = injector.run_payload(
+        "memtop", {"stack": depth}, command=command, timeout=timeout, tool_paths=SETTINGS.tool_paths(version)
+    ).result
+    stacks: dict[int, list] = {}
+    for thread in result["threads"]:
+        if thread.get("tid"):
+            stacks[int(thread["tid"])] = thread["frames"]
+        elif len(target.threads()) == 1:  # Python < 3.8 has no native_id: one thread is unambiguous
+            stacks[target.pid] = thread["frames"]
+    return stacks, "payload", "locations from the target's sys._current_frames() (%s)" % why
+
+
+def _size(value: Optional[int]) -> str:
+    return render.human_size(value) if value is not None else "-"
+
+
+def format_memtop(doc: dict[str, Any]) -> str:
+    lines = []
+    if doc["live"]:
+        lines.append(
+            "process %d: RSS %s (%s%% of memory), peak RSS %s, virtual %s, swap %s"
+            % (doc["pid"], _size(doc["rss"]), doc["mem_percent"], _size(doc["peak_rss"]), _size(doc["vsize"]), _size(doc["swap"]))
+        )
+        lines.append("")
+        lines.append("top processes by memory:")
+        rows = [
+            ("*" if p["pid"] == doc["pid"] else "", p["pid"], _size(p["rss"]), "%.1f" % p["mem_percent"], p["command"][:60])
+            for p in doc["top_processes"]
+        ]
+        lines.append(render.table(("", "PID", "RSS", "%MEM", "COMMAND"), rows, "lrrrl"))
+    else:
+        lines.append("core file of process %d (no /proc figures)" % doc["pid"])
+    lines.append("")
+    lines.append("threads (Python frames innermost first, from %s):" % (doc["frames_source"] or "nowhere"))
+    for t in doc["threads"]:
+        cpu = "%.2fs cpu" % t["cpu_seconds"] if t["cpu_seconds"] is not None else ""
+        lines.append("  thread %d  tid %d  %s  %s %s" % (t["num"], t["tid"], render.escape(t["name"]), t["state"] or "", cpu))
+        if not t["frames"]:
+            lines.append("      (no Python frames)")
+        for f in t["frames"]:
+            lines.append("      %s:%s in %s" % (render.escape(f["file"]), f["line"], render.escape(f["function"])))
+    return "\n".join(lines)

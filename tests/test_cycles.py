@@ -1,0 +1,57 @@
+"""py-cycles on the seed's case 1: ObjectA <-> ObjectB pairs piling up with the collector off."""
+
+import pytest
+from conftest import EXAMPLES, INTERPRETERS, PYENV_311, assert_no_traceback, gc_fields, run_gdb
+
+SEED_CYCLES = EXAMPLES / "seed_cycles.py"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _pair_group(doc):
+    for group in doc["cycles"]:
+        names = " ".join(group["types"])
+        if "ObjectA" in names and "ObjectB" in names:
+            return group
+    raise AssertionError("no ObjectA/ObjectB cycle in %r" % doc["cycles"][:3])
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_case1_cycle_path_names_both_classes_and_the_png_is_real(start_target, python, tmp_path):
+    target = start_target(python, SEED_CYCLES, "5000")
+    before = target.wait_for_ticks(1)[-1]
+    graph = tmp_path / "cycles.png"
+    run = run_gdb("py-cycles --json --graph %s" % graph, pid=target.pid)
+    assert_no_traceback(run)
+    doc = run.document()
+    group = _pair_group(doc)
+    assert "ObjectA" in group["path"] and "ObjectB" in group["path"]
+    assert group["path"].split(" -> ")[0].split(".")[0] == group["path"].split(" -> ")[-1]  # a cycle ends where it starts
+    assert group["count"] >= 5000
+    assert doc["graph"] == str(graph)
+    assert graph.read_bytes().startswith(PNG_MAGIC) and graph.stat().st_size > 1000
+    assert (tmp_path / "cycles.dot").read_text().lstrip().startswith("digraph")
+    # The command freed nothing and kept nothing: a second look finds at least as many.
+    again = run_gdb("py-cycles --json ObjectA", pid=target.pid).document()
+    assert _pair_group(again)["count"] >= group["count"]
+    after = target.wait_for_ticks(2)
+    assert target.alive() and after
+    assert gc_fields(after[-1]) == gc_fields(before)  # still gc=off, debug=0, garbage=0, no callbacks
+
+
+def test_text_output_and_dot_graph(start_target, tmp_path):
+    target = start_target(PYENV_311, SEED_CYCLES, "2000")
+    run = run_gdb("py-cycles --top 3 --graph %s" % (tmp_path / "g.dot"), pid=target.pid)
+    assert_no_traceback(run)
+    assert "live only in reference cycles" in run.stdout
+    assert "ObjectA" in run.stdout and "ObjectB" in run.stdout
+    assert (tmp_path / "g.dot").read_text().lstrip().startswith("digraph")
+    assert target.wait_for_ticks(1)
+
+
+def test_bad_graph_path_fails_before_touching_the_target(start_target):
+    target = start_target(PYENV_311, SEED_CYCLES, "100")
+    run = run_gdb("py-cycles --graph /nonexistent-dir/x.png", "py-cycles --graph out.gif", pid=target.pid)
+    assert_no_traceback(run)
+    assert "cannot write /nonexistent-dir/x.png" in run.stderr
+    assert "--graph FILE must end in .png, .svg or .dot" in run.stderr
+    assert target.wait_for_ticks(1)

@@ -1,0 +1,74 @@
+"""py-heap on the seed's case 2: one huge str held by a module global."""
+
+import pytest
+from conftest import EXAMPLES, INTERPRETERS, PYENV_311, assert_no_traceback, gc_fields, run_gdb
+
+SEED_STRING = EXAMPLES / "seed_string.py"
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_case2_top_kind_is_str_and_largest_names_the_variable(start_target, python):
+    target = start_target(python, SEED_STRING, "30")
+    before = target.wait_for_ticks(1)[-1]
+    run = run_gdb("py-heap --json --largest 1", pid=target.pid)
+    assert_no_traceback(run)
+    doc = run.document()
+    assert doc["backend"] == "census"
+    assert doc["rows"][0]["kind"] == "str"
+    assert doc["rows"][0]["size"] > 30_000_000
+    assert doc["total_size"] >= doc["rows"][0]["size"]
+    largest = doc["largest"][0]
+    assert largest["type"] == "str" and largest["size"] > 30_000_000
+    assert largest["path"] == "__main__._pure_string"
+    # Alive, still growing its string, gc untouched.
+    after = target.wait_for_ticks(2)
+    assert target.alive() and after
+    assert int(after[-1].split()[2]) > int(before.split()[2])
+    assert gc_fields(after[-1]) == gc_fields(before)
+
+
+def test_text_table_like_guppy(start_target):
+    target = start_target(PYENV_311, SEED_STRING, "10")
+    run = run_gdb("py-heap --top 3 --largest 1", pid=target.pid)
+    assert_no_traceback(run)
+    lines = run.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("Partition of a set of"))
+    assert lines[header + 1].split() == ["Index", "Count", "%", "Size", "%", "Cumulative", "%", "Kind"]
+    assert lines[header + 2].split()[-1] == "str"
+    assert "__main__._pure_string" in run.stdout
+    assert "census backend" in run.stdout
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_guppy_backend_agrees_on_the_top_kind(start_target, python):
+    target = start_target(python, SEED_STRING, "10")
+    run = run_gdb("py-heap --json --backend guppy", pid=target.pid)
+    assert_no_traceback(run)
+    doc = run.document()
+    assert doc["backend"] == "guppy"
+    assert doc["rows"][0]["kind"] == "str"
+    assert doc["rows"][0]["size"] > 10_000_000
+    assert target.wait_for_ticks(1)
+
+
+def test_bad_arguments_are_one_line_gdb_errors(start_target):
+    target = start_target(PYENV_311, SEED_STRING, "1")
+    run = run_gdb("py-heap --top -1", "py-heap --backend nope", "py-heap --frobnicate", "py-heap --largest 5000", pid=target.pid)
+    assert_no_traceback(run)
+    assert "py-heap: argument --top: expected a number from 1 to 1000000, got -1" in run.stderr
+    assert "py-heap: argument --backend: invalid choice: 'nope'" in run.stderr
+    assert "py-heap: unrecognized arguments: --frobnicate" in run.stderr
+    assert "py-heap: --largest: expected a number from 0 to 1000, got 5000" in run.stderr
+    assert target.wait_for_ticks(1)
+
+
+def test_help_is_the_argparse_usage():
+    run = run_gdb("help py-heap", "help py-cycles", "help py-memtop")
+    assert "usage: py-heap [-h] [--json] [--top N] [--largest N]" in run.stdout
+    assert "usage: py-cycles" in run.stdout and "usage: py-memtop" in run.stdout
+
+
+def test_no_process_is_a_clear_error():
+    run = run_gdb("py-heap")
+    assert_no_traceback(run)
+    assert "no process: attach to one" in run.stderr

@@ -1,0 +1,53 @@
+"""py-memtop on real targets: memory figures and each thread's Python location."""
+
+import subprocess
+
+import pytest
+from conftest import EXAMPLES, INTERPRETERS, PYENV_311, assert_no_traceback, run_gdb, script_line
+
+SEED_STRING = EXAMPLES / "seed_string.py"
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_memtop_shows_memory_and_the_running_line(start_target, python):
+    target = start_target(python, SEED_STRING, "5")
+    run = run_gdb("py-memtop --json", pid=target.pid)
+    assert_no_traceback(run)
+    doc = run.document()
+    assert doc["pid"] == target.pid
+    assert doc["rss"] > 5_000_000  # the 5 MB string at least
+    assert doc["peak_rss"] >= doc["rss"]
+    assert any(p["pid"] == target.pid for p in doc["top_processes"]) or len(doc["top_processes"]) == 5
+    main = next(t for t in doc["threads"] if t["tid"] == target.pid)
+    # Debian's python3.11 has no debug symbols: locations come from the payload then.
+    assert main["source"] == ("libpython" if python == PYENV_311 else "payload")
+    innermost = main["frames"][0]
+    assert innermost["file"].endswith("seed_string.py")
+    # Somewhere in the steady-state loop: from `while True:` to its heartbeat print.
+    assert script_line(SEED_STRING, "while True:") <= innermost["line"] <= script_line(SEED_STRING, 'print("tick')
+    assert innermost["function"] == "<module>"
+    assert target.alive() and target.wait_for_ticks(2)
+
+
+def test_memtop_text_marks_the_process(start_target):
+    target = start_target(PYENV_311, SEED_STRING, "5")
+    run = run_gdb("py-memtop --stack 2", pid=target.pid)
+    assert_no_traceback(run)
+    assert "process %d: RSS" % target.pid in run.stdout
+    assert "seed_string.py:" in run.stdout and "in <module>" in run.stdout
+    assert target.wait_for_ticks(1)
+
+
+def test_memtop_on_a_core_file(start_target, tmp_path):
+    target = start_target(PYENV_311, SEED_STRING, "5")
+    subprocess.run(["gcore", "-o", str(tmp_path / "core"), str(target.pid)], check=True, capture_output=True, timeout=120)
+    core = str(tmp_path / ("core.%d" % target.pid))
+    run = run_gdb("py-memtop --json", "py-heap", core=(PYENV_311, core))
+    doc = run.document()
+    assert doc["live"] is False and doc["rss"] is None
+    main = next(t for t in doc["threads"] if t["tid"] == target.pid)
+    assert main["source"] == "libpython"
+    assert main["frames"][0]["file"].endswith("seed_string.py")
+    # Injection needs a live interpreter: a clear error, not a traceback.
+    assert "py-heap needs a live process" in run.stderr
+    assert_no_traceback(run)
