@@ -37,25 +37,25 @@ from .payloads import payload_source
 PY_FILE_INPUT = 257  # Py_file_input in every CPython version
 RESULT_NAME = "__gdb_memleak_result__"
 
-# The code that runs in the target: it executes the payload in a namespace of its
-# own, with the tool directories on sys.path only for the duration, and turns the
-# outcome (a dict, or the payload's traceback) into ASCII JSON bytes.
+# Appended to the payload's own source: the two run as one module in a fresh
+# globals dict, so the payload's text is never a Python object in the target
+# (it travels in raw memory) and its line numbers stay those of its file. The
+# runner puts the tool directories on sys.path only for the duration and turns
+# the outcome (a dict, or the payload's traceback) into ASCII JSON bytes.
 # Python 2.7 and 3.x alike.
 RUNNER = u"""
-def __gdb_memleak_run__(source, filename, args_json, tool_paths):
+
+def __gdb_memleak_run__(args_json, tool_paths):
     import sys, json
     added = [p for p in tool_paths if p not in sys.path]
     sys.path.extend(added)
-    namespace = {"__name__": "__gdb_memleak__", "__builtins__": __builtins__}
     try:
         try:
-            exec(compile(source, filename, "exec"), namespace)
-            doc = {"ok": True, "result": namespace["gdb_memleak_payload"](json.loads(args_json))}
+            doc = {"ok": True, "result": gdb_memleak_payload(json.loads(args_json))}
         except BaseException:
             import traceback
             doc = {"ok": False, "error": traceback.format_exc()}
     finally:
-        namespace.clear()
         for p in added:
             while p in sys.path:
                 sys.path.remove(p)
@@ -65,7 +65,7 @@ def __gdb_memleak_run__(source, filename, args_json, tool_paths):
         import traceback
         text = json.dumps({"ok": False, "error": traceback.format_exc()})
     return text.encode("ascii")
-__gdb_memleak_result__ = __gdb_memleak_run__(%(source)s, %(filename)s, %(args)s, %(paths)s)
+__gdb_memleak_result__ = __gdb_memleak_run__(%(args)s, %(paths)s)
 """
 
 
@@ -467,9 +467,7 @@ def run_payload(
         raise gdb.GdbError("%s: non-stop mode is not supported; use all-stop (set non-stop off before attaching)" % command)
     _require_x86_64(command)
     calls = _Calls(version, command)
-    source = RUNNER % {
-        "source": _py_literal(payload_source(name)),
-        "filename": _py_literal("<gdb-memleak %s payload>" % name),
+    source = payload_source(name) + RUNNER % {
         "args": _py_literal(json.dumps(args)),
         "paths": "[%s]" % ", ".join(_py_literal(p) for p in (tool_paths or [])),
     }

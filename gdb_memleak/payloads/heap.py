@@ -17,13 +17,14 @@
 #    payload imported that were not imported before are unregistered again.
 
 import sys
-_gdbml_had = [_m for _m in ('gc', 'itertools') if _m in sys.modules]
+_GDBML_MODS = ('gc', 'itertools', 'heapq', '_heapq')
+_gdbml_had = [_m for _m in _GDBML_MODS if _m in sys.modules]
 import gc
 import itertools as _it
 
 
 def _mod_cleanup():
-    for m in ('gc', 'itertools'):
+    for m in _GDBML_MODS:
         if m not in _gdbml_had and m in sys.modules:
             try:
                 del sys.modules[m]
@@ -537,8 +538,11 @@ def _edge(p, c):
             if _plain_getattr(p, n) is c:
                 return ('attr', n)
         return ('attr', '?')
+    if tp is _MOD_TYPE:
+        if _MOD_DICT.__get__(p) is c:
+            return ('instdict', None)
     if tp is _FUNC_TYPE:
-        for n in ('__defaults__', '__closure__', '__kwdefaults__', '__globals__'):
+        for n in ('__code__', '__defaults__', '__closure__', '__kwdefaults__', '__globals__'):
             try:
                 if getattr(p, n) is c:
                     return ('attr', n)
@@ -563,6 +567,7 @@ def _find_paths(targets, ignore, maxdepth=8, cap=300):
         if type(m) is _MOD_TYPE:
             try:
                 roots[id(_MOD_DICT.__get__(m))] = name
+                roots[id(m)] = name
             except Exception:
                 pass
     codes = _own_codes()
@@ -572,7 +577,10 @@ def _find_paths(targets, ignore, maxdepth=8, cap=300):
     frontier = {}                          # id(node) -> (node, [target idx])
     for i, t in enumerate(targets):
         parent[i][id(t)] = (t, None)
-        frontier.setdefault(id(t), [t, []])[1].append(i)
+        if id(t) in roots or isinstance(t, type):
+            found[i] = id(t)
+        else:
+            frontier.setdefault(id(t), [t, []])[1].append(i)
     ignore = set(ignore)
     for v in (roots, parent, found, frontier, targets, codes):
         ignore.add(id(v))
@@ -647,6 +655,8 @@ def _render(chain, roots):
     if id(root) in roots:
         s = roots[id(root)]
         attrmode = True
+        if type(root) is dict and len(chain) == 1:
+            s = "sys.modules[%r].__dict__" % s
     elif isinstance(root, type):
         mod, name = _qualname(root)
         s = (mod + '.' if mod else '') + name

@@ -1,0 +1,774 @@
+# gdb-memleak payload: cyclic garbage finder (runs INSIDE the target).
+#
+# Python 2.7 and 3.6+ compatible source: no f-strings, no annotations, no
+# `from __future__`.  Defines gdb_memleak_payload(args) -> JSON-able dict.
+# Every other module-level name starts with "_".
+#
+# How the cycles are found WITHOUT gc.collect(): a collection (even with
+# DEBUG_SAVEALL) runs __del__/tp_finalize of the unreachable objects, clears
+# weakrefs to them and calls weakref callbacks: it changes the target.  So
+# this payload repeats the collector's own reasoning in the target, read-only:
+#   ext(o) = refcount(o) - references to o from tracked objects
+# objects with ext > 0 are roots; whatever is not reachable from a root
+# (through gc.get_referents) is exactly what a full collection would find
+# unreachable.  Nothing is freed, finalised, moved or kept.  Objects already in
+# gc.garbage (uncollectable: Python 2.7 cycles with __del__, legacy tp_del)
+# are reported separately.
+#
+# Same rules as heap.py: no obj.__dict__/vars() (3.11+ would create the
+# dict), no repr() of target objects, temporaries dropped, gc state restored.
+
+import sys
+_GDBML_MODS = ('gc', 'itertools', 'operator', '_collections', 'io', 'StringIO', 'cStringIO')
+_gdbml_had = [_m for _m in _GDBML_MODS if _m in sys.modules]
+import gc
+import itertools as _it
+
+
+def _mod_cleanup():
+    for m in _GDBML_MODS:
+        if m not in _gdbml_had and m in sys.modules:
+            try:
+                del sys.modules[m]
+            except Exception:
+                pass
+
+
+_PY2 = sys.version_info[0] == 2
+_TYPEDICT = type.__dict__
+_T_FLAGS = _TYPEDICT['__flags__']
+_T_MRO = _TYPEDICT['__mro__']
+_T_DICTPROXY = _TYPEDICT['__dict__']
+_T_NAME = _TYPEDICT['__name__']
+_T_MODULE = _TYPEDICT['__module__']
+_T_QUAL = _TYPEDICT.get('__qualname__')
+_MOD_TYPE = type(sys)
+_MOD_DICT = _MOD_TYPE.__dict__['__dict__']
+_FUNC_TYPE = type(_mod_cleanup)
+_FRAME_TYPE = type(sys._getframe())
+_MEMBER_TYPE = type(_FUNC_TYPE.__dict__['__globals__'])
+_HEAPTYPE = 1 << 9
+if _PY2:
+    _STR_TYPES = (str, unicode)  # noqa: F821
+    _INT_TYPES = (int, long)  # noqa: F821
+    _filterfalse = _it.ifilterfalse
+else:
+    _STR_TYPES = (str, bytes)
+    _INT_TYPES = (int,)
+    _filterfalse = _it.filterfalse
+
+
+def _tflags(t):
+    try:
+        return _T_FLAGS.__get__(t)
+    except Exception:
+        return 0
+
+
+def _tmro(t):
+    try:
+        return _T_MRO.__get__(t) or (t,)
+    except Exception:
+        return (t,)
+
+
+def _tdict(t):
+    # the mappingproxy of a class: reading it runs no target code
+    try:
+        return _T_DICTPROXY.__get__(t)
+    except Exception:
+        return {}
+
+
+def _qualname(t):
+    try:
+        mod = _T_MODULE.__get__(t)
+    except Exception:
+        mod = None
+    name = None
+    if _T_QUAL is not None:
+        try:
+            name = _T_QUAL.__get__(t)
+        except Exception:
+            name = None
+    if not isinstance(name, str):
+        try:
+            name = _T_NAME.__get__(t)
+        except Exception:
+            name = '?'
+    if not isinstance(mod, str):
+        mod = None
+    return mod, name
+
+
+_names_cache = {}
+
+
+def _kind_names():
+    # guppy-compatible names for builtin types: 'types.CodeType', 'str',
+    # 'function', 'module' ... (built from modules that are already loaded)
+    if _names_cache:
+        return _names_cache
+    inv = {}
+    tm = sys.modules.get('types')
+    if tm is not None:
+        try:
+            d = _MOD_DICT.__get__(tm)
+            for k in sorted(d):
+                v = d[k]
+                if isinstance(v, type) and not k.startswith('_'):
+                    inv[v] = 'types.' + k
+        except Exception:
+            pass
+    b = sys.modules.get('__builtin__' if _PY2 else 'builtins')
+    if b is not None:
+        d = _MOD_DICT.__get__(b)
+        for k in sorted(d):
+            v = d[k]
+            if isinstance(v, type):
+                inv[v] = k
+    inv[_MOD_TYPE] = 'module'
+    inv[_FUNC_TYPE] = 'function'
+    inv[dict] = 'dict (no owner)'
+    _names_cache.update(inv)
+    return _names_cache
+
+
+def _type_name(t, names=None):
+    if names is None:
+        names = _kind_names()
+    n = names.get(t)
+    if n is not None:
+        if t is dict:
+            return 'dict'
+        return n
+    mod, name = _qualname(t)
+    if mod and mod not in ('builtins', '__builtin__'):
+        return mod + '.' + name
+    return name
+
+
+def _own_codes():
+    # code objects of this payload's functions (to skip our own frames)
+    g = globals()
+    codes = set()
+    for v in list(g.values()):
+        if type(v) is _FUNC_TYPE and v.__globals__ is g:
+            codes.add(id(v.__code__))
+    return codes
+
+
+def _own_ids():
+    g = globals()
+    ids = set()
+    gm = sys.modules.get(g.get('__name__'))
+    if gm is None or type(gm) is not _MOD_TYPE or _MOD_DICT.__get__(gm) is not g:
+        ids.add(id(g))  # the injector's private namespace
+    for v in list(g.values()):
+        if type(v) is _FUNC_TYPE and v.__globals__ is g:
+            ids.add(id(v))
+    for v in (_names_cache, _gdbml_had, _INT_TYPES, _STR_TYPES):
+        ids.add(id(v))
+    f = sys._getframe()
+    codes = _own_codes()
+    while f is not None:
+        if id(f.f_code) in codes:
+            ids.add(id(f))
+        f = f.f_back
+    return ids
+
+
+def _is_instance_like(t):
+    # objects of heap types (user classes) and py2 old-style instances
+    return bool(_tflags(t) & _HEAPTYPE) or (_PY2 and t.__name__ == 'instance' and t.__module__ == '__builtin__')
+
+
+_slot_cache = {}
+
+
+def _slot_descrs(t):
+    r = _slot_cache.get(t)
+    if r is None:
+        r = []
+        for k in _tmro(t):
+            for name, v in list(_tdict(k).items()):
+                if type(v) is _MEMBER_TYPE and name not in ('__weakref__',):
+                    r.append((name, v))
+        _slot_cache[t] = r
+    return r
+
+
+_NOTFOUND = object()
+
+
+def _plain_getattr(o, name):
+    # object.__getattribute__ without running target code: refuse names that
+    # are data descriptors or have a Python-level __get__ on the class.
+    t = type(o)
+    for k in _tmro(t):
+        d = _tdict(k)
+        if name in d:
+            ct = type(d[name])
+            if hasattr(ct, '__set__') or hasattr(ct, '__delete__'):
+                return _NOTFOUND
+            g = getattr(ct, '__get__', None)
+            if g is not None and type(g) is _FUNC_TYPE:
+                return _NOTFOUND
+            break
+    try:
+        return object.__getattribute__(o, name)
+    except BaseException:
+        return _NOTFOUND
+
+
+def _instance_dict(o, t, refs):
+    """The existing instance __dict__ of o among refs (its referents), or
+    None.  Never creates one."""
+    slotvals = set()
+    for name, dsc in _slot_descrs(t):
+        try:
+            slotvals.add(id(dsc.__get__(o, t)))
+        except BaseException:
+            pass
+    rest = [r for r in refs if r is not t and id(r) not in slotvals]
+    cand = [r for r in rest if type(r) is dict]
+    if not cand:
+        return None
+    if sys.version_info < (3, 11):
+        return cand[0]
+    # 3.11+: inline values are referents too; a dict referent is the
+    # materialised __dict__ only if it is the only non-type referent and its
+    # keys resolve to its values on the instance.
+    if len(rest) != 1:
+        return None
+    d = cand[0]
+    for k in list(d)[:2]:
+        if not isinstance(k, str):
+            return None
+        v = _plain_getattr(o, k)
+        if v is _NOTFOUND:
+            continue
+        return d if v is d.get(k, _NOTFOUND) else None
+    return d
+
+
+def _short(o, t):
+    try:
+        if t in _STR_TYPES:
+            n = len(o)
+            if n <= 40:
+                s = repr(o[:40])
+            else:
+                s = repr(o[:40])[:-1] + '...' + repr(o[:1])[-1:]
+                s = '%s (len %d)' % (s, n)
+            return s[:80]
+        if t in _INT_TYPES or t in (float, bool, complex, type(None)):
+            if t in _INT_TYPES and sys.getsizeof(o) > 64:
+                return '<int of %d bits>' % o.bit_length()
+            return repr(o)[:80]
+        if t in (list, tuple, dict, set, frozenset, bytearray):
+            return ('<%s len=%d>' % (t.__name__, len(o)))[:80]
+        if isinstance(o, type):
+            mod, name = _qualname(o)
+            return ("<class '%s'>" % ((mod + '.' if mod else '') + name))[:80]
+        if t is _MOD_TYPE:
+            nm = _MOD_DICT.__get__(o).get('__name__')
+            return ("<module %s>" % (nm if isinstance(nm, str) else '?'))[:80]
+        if t is _FUNC_TYPE:
+            return ('<function %s>' % o.__code__.co_name)[:80]
+        return ('<%s object at 0x%x>' % (_type_name(t), id(o)))[:80]
+    except BaseException:
+        return '<%s object>' % t.__name__
+
+
+def _key_label(k):
+    if isinstance(k, _STR_TYPES) or type(k) in _INT_TYPES:
+        if isinstance(k, _STR_TYPES) and len(k) > 40:
+            return '[%s...]' % repr(k[:40])
+        return '[%s]' % repr(k)
+    return '[<%s key>]' % _type_name(type(k))
+
+
+def _index_of(seq, c):
+    try:
+        return next(_it.compress(_it.count(), map(lambda x: x is c, seq)))
+    except StopIteration:
+        return None
+
+
+_attr_names = []
+
+
+def _candidate_names(t):
+    # attribute names to probe for 3.11+ inline values: names stored by any
+    # function we can see (co_names), class-level names first
+    names = []
+    for k in _tmro(t):
+        for v in list(_tdict(k).values()):
+            c = getattr(v, '__code__', None) if type(v) is _FUNC_TYPE else None
+            if c is not None:
+                names.extend(n for n in c.co_names if n not in names)
+    if not _attr_names:
+        s = set()
+        for o in gc.get_objects():
+            if type(o) is _FUNC_TYPE:
+                s.update(o.__code__.co_names)
+        _attr_names.append(s)
+    return names, _attr_names[0]
+
+
+def _edge(p, c):
+    """How container p refers to c: (kind, text)."""
+    tp = type(p)
+    if tp is dict:
+        for k, v in list(p.items()):
+            if v is c:
+                return ('key', k)
+        return ('?', None)
+    if tp in (list, tuple):
+        i = _index_of(p, c)
+        return ('idx', i) if i is not None else ('?', None)
+    if tp in (set, frozenset):
+        return ('member', None)
+    if tp is _FRAME_TYPE:
+        return ('frame', None)
+    if _is_instance_like(tp):
+        for name, dsc in _slot_descrs(tp):
+            try:
+                if dsc.__get__(p, tp) is c:
+                    return ('attr', name)
+            except BaseException:
+                pass
+        if type(c) is dict and _instance_dict(p, tp, gc.get_referents(p)) is c:
+            return ('instdict', None)
+        first, rest = _candidate_names(tp)
+        for n in first:
+            if _plain_getattr(p, n) is c:
+                return ('attr', n)
+        for n in rest:
+            if _plain_getattr(p, n) is c:
+                return ('attr', n)
+        return ('attr', '?')
+    if tp is _MOD_TYPE:
+        if _MOD_DICT.__get__(p) is c:
+            return ('instdict', None)
+    if tp is _FUNC_TYPE:
+        for n in ('__code__', '__defaults__', '__closure__', '__kwdefaults__', '__globals__'):
+            try:
+                if getattr(p, n) is c:
+                    return ('attr', n)
+            except Exception:
+                pass
+    if isinstance(p, type):
+        try:
+            if c in gc.get_referents(_T_DICTPROXY.__get__(p)):
+                return ('instdict', None)
+        except Exception:
+            pass
+    if tp.__name__ == 'cell':
+        return ('attr', 'cell_contents')
+    return ('via', _type_name(tp))
+
+
+def _count_ids(objs, step=20000):
+    """{id(x): number of references to x from the tracked objects in objs}
+    (only tracked referents are counted)."""
+    try:
+        from _collections import _count_elements
+    except Exception:
+        _count_elements = None
+    cnt = {}
+    for i in range(0, len(objs), step):
+        rs = gc.get_referents(*objs[i:i + step])
+        ids = map(id, filter(gc.is_tracked, rs))
+        if _count_elements is not None:
+            _count_elements(cnt, ids)
+        else:
+            for k in ids:
+                cnt[k] = cnt.get(k, 0) + 1
+        del rs, ids
+    return cnt
+
+
+def _unreachable(ignore):
+    """Tracked objects that a full collection would find unreachable, as
+    {id: obj}.  Read-only simulation of the collector (see header)."""
+    import operator
+    objs = gc.get_objects()
+    if ignore:
+        objs = [o for o in objs if id(o) not in ignore]
+    cnt = _count_ids(objs)
+    # calibrate the references held by this very computation
+    probe = [[]]
+    extra = list(map(sys.getrefcount, probe))[0] - 1  # minus the probe list's own ref
+    del probe
+    rc = list(map(sys.getrefcount, objs))
+    ext = list(map(operator.sub, rc, map(cnt.get, map(id, objs), _it.repeat(0))))
+    del rc
+    cnt.clear()
+    del cnt
+    base = 1 + extra   # objs list + call overhead
+    isroot = list(map(operator.gt, ext, _it.repeat(base)))
+    del ext
+    roots = list(_it.compress(objs, isroot))
+    unvisited = dict(zip(map(id, objs), objs))
+    del objs[:]
+    del objs, isroot
+    for r in roots:
+        unvisited.pop(id(r), None)
+    frontier = roots
+    del roots
+    step = 20000
+    while frontier:
+        nxt = []
+        for i in range(0, len(frontier), step):
+            rs = gc.get_referents(*frontier[i:i + step])
+            ks = set(map(id, rs)).intersection(unvisited)
+            del rs
+            nxt.extend(map(unvisited.pop, ks))
+            del ks
+        frontier = nxt
+        del nxt
+    return unvisited
+
+
+def _sccs(nodes):
+    """Strongly connected components of the graph restricted to nodes
+    ({id: obj}), iterative Tarjan.  Returns (list of lists of ids, succ)."""
+    succ = {}
+    for k, o in nodes.items():
+        succ[k] = [i for i in map(id, gc.get_referents(o)) if i in nodes]
+    index = {}
+    low = {}
+    onstack = set()
+    stack = []
+    comps = []
+    counter = [0]
+    for start in nodes:
+        if start in index:
+            continue
+        work = [(start, 0)]
+        while work:
+            v, pi = work.pop()
+            if pi == 0:
+                index[v] = low[v] = counter[0]
+                counter[0] += 1
+                stack.append(v)
+                onstack.add(v)
+            children = succ[v]
+            recursed = False
+            while pi < len(children):
+                w = children[pi]
+                pi += 1
+                if w not in index:
+                    work.append((v, pi))
+                    work.append((w, 0))
+                    recursed = True
+                    break
+                elif w in onstack:
+                    if index[w] < low[v]:
+                        low[v] = index[w]
+            if recursed:
+                continue
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    onstack.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                comps.append(comp)
+            if work:
+                u = work[-1][0]
+                if low[v] < low[u]:
+                    low[u] = low[v]
+    index.clear()
+    low.clear()
+    return comps, succ
+
+
+def _short_tname(t):
+    mod, name = _qualname(t)
+    n = _kind_names().get(t)
+    if n is not None:
+        return 'dict' if t is dict else n
+    return name
+
+
+def _collapsed_members(comp, nodes):
+    """ids of the component minus the instance __dict__s of its members."""
+    instdicts = set()
+    for k in comp:
+        o = nodes[k]
+        t = type(o)
+        if _is_instance_like(t):
+            d = _instance_dict(o, t, gc.get_referents(o))
+            if d is not None:
+                instdicts.add(id(d))
+    return [k for k in comp if k not in instdicts], instdicts
+
+
+def _cycle_path(comp, nodes, succ, instdicts, prefer):
+    """A readable shortest cycle through the component."""
+    cs = set(comp)
+    best = None
+    for k in comp:
+        if k in instdicts:
+            continue
+        t = type(nodes[k])
+        tn = _type_name(t)
+        rank = (0 if (tn in prefer or _short_tname(t) in prefer) else 1,
+                0 if _is_instance_like(t) else 1, tn)
+        if best is None or rank < best[0]:
+            best = (rank, k)
+    start = best[1] if best is not None else comp[0]
+    # BFS from start back to start inside the component
+    prev = {}
+    q = [start]
+    found = False
+    qi = 0
+    while qi < len(q) and not found:
+        v = q[qi]
+        qi += 1
+        for w in succ[v]:
+            if w not in cs:
+                continue
+            if w == start:
+                prev[('end',)] = v
+                found = True
+                break
+            if w not in prev:
+                prev[w] = v
+                q.append(w)
+    if not found:
+        return _short_tname(type(nodes[start]))
+    chain = [start]
+    v = prev[('end',)]
+    while v != start:
+        chain.append(v)
+        v = prev[v]
+    chain.append(start)
+    chain.reverse()
+    # chain: start ... start  (ids)
+    objs = [nodes[k] for k in chain]
+    s = _short_tname(type(objs[0]))
+    attrmode = False
+    for p, c in zip(objs, objs[1:]):
+        kind, v = _edge(p, c)
+        if kind == 'instdict':
+            attrmode = True
+            continue
+        if kind == 'key':
+            if attrmode and isinstance(v, str):
+                s += '.' + v
+            else:
+                s += _key_label(v)
+        elif kind == 'idx':
+            s += '[%d]' % v
+        elif kind == 'attr':
+            s += '.' + v
+        elif kind == 'member':
+            s += '{member}'
+        attrmode = False
+        s += ' -> ' + _short_tname(type(c))
+    del objs
+    return s
+
+
+def _safe_label(o):
+    t = type(o)
+    return _short_tname(t) + '\n' + _short(o, t)
+
+
+def _dot_quote(s):
+    return (s.replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n').replace('\0', '\\\\0'))
+
+
+def _own_graph(reps, nodes, succ, depth):
+    lines = ['digraph ObjectGraph {', '  node[shape=box, style=filled, fillcolor=white];']
+    seen = set()
+    for comp in reps:
+        cs = set(comp)
+        for k in comp[:60]:
+            o = nodes[k]
+            if k not in seen:
+                seen.add(k)
+                lines.append('  o%d[label="%s"];' % (k, _dot_quote(_safe_label(o))))
+            for w in succ[k]:
+                if w in cs:
+                    kind, v = _edge(o, nodes[w])
+                    if kind == 'key':
+                        lab = str(v) if isinstance(v, str) else _key_label(v)
+                    elif kind == 'idx':
+                        lab = '[%d]' % v
+                    elif kind == 'attr':
+                        lab = v
+                    elif kind == 'instdict':
+                        lab = '__dict__'
+                    else:
+                        lab = ''
+                    lines.append('  o%d -> o%d [label="%s"];' % (k, w, _dot_quote(lab[:40])))
+    lines.append('}')
+    return '\n'.join(lines) + '\n'
+
+
+class _GcShim(object):
+    # stands in for objgraph's `gc` while it runs: collect() does nothing
+    __slots__ = ()
+
+    def collect(self, *a, **k):
+        return 0
+
+    def __getattr__(self, name):
+        return getattr(gc, name)
+
+
+def _objgraph_dot(objs, depth):
+    import objgraph
+    if _PY2:
+        try:
+            from cStringIO import StringIO as _SIO
+        except ImportError:
+            from StringIO import StringIO as _SIO
+    else:
+        from io import StringIO as _SIO
+    out = _SIO()
+    saved = {}
+    g = _MOD_DICT.__get__(objgraph)
+    for name, repl in (('gc', _GcShim()),
+                       ('_safe_repr', lambda o: _short(o, type(o))),
+                       ('_edge_label', _og_edge_label)):
+        saved[name] = g.get(name, _NOTFOUND)
+        g[name] = repl
+    try:
+        objgraph.show_refs(objs, max_depth=depth, output=out, too_many=10,
+                           filter=lambda x: not isinstance(x, type) and type(x) is not _MOD_TYPE)
+    finally:
+        for name, v in saved.items():
+            if v is _NOTFOUND:
+                g.pop(name, None)
+            else:
+                g[name] = v
+    return out.getvalue()
+
+
+def _og_edge_label(source, target, shortnames=True):
+    try:
+        kind, v = _edge(source, target)
+    except Exception:
+        return ''
+    if kind == 'key':
+        lab = v if isinstance(v, str) else _key_label(v)
+    elif kind == 'idx':
+        lab = '[%d]' % v
+    elif kind == 'attr':
+        lab = v
+    elif kind == 'instdict':
+        lab = '__dict__'
+    else:
+        return ''
+    return ' [label="%s"]' % _dot_quote(str(lab)[:40])
+
+
+def gdb_memleak_payload(args):
+    args = args or {}
+    want = list(args.get('types') or [])
+    top = int(args.get('top', 10))
+    graph = bool(args.get('graph', False))
+    depth = int(args.get('depth', 3))
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        # ---- uncollectable (already in gc.garbage) ----
+        garbage = gc.garbage
+        ucount = len(garbage)
+        ukinds = {}
+        for o in garbage[:]:
+            k = _type_name(type(o))
+            ukinds[k] = ukinds.get(k, 0) + 1
+        o = None
+        urows = sorted(({'kind': k, 'count': c} for k, c in ukinds.items()),
+                       key=lambda r: (-r['count'], r['kind']))
+        ukinds.clear()
+        ignore = _own_ids()
+        ignore.add(id(args))
+        ignore.add(id(ignore))
+        nodes = _unreachable(ignore)
+        ignore.add(id(nodes))
+        total_objects = len(nodes)
+        total_size = sum(map(sys.getsizeof, nodes.values()))
+        comps, succ = _sccs(nodes)
+        # owner of the non-cyclic garbage: the first cycle that reaches it
+        cyc = []
+        for comp in comps:
+            if len(comp) > 1 or comp[0] in succ[comp[0]]:
+                cyc.append(comp)
+        del comps
+        groups = {}
+        prefer = set(want)
+        for comp in cyc:
+            members, instdicts = _collapsed_members(comp, nodes)
+            tl = [type(nodes[k]) for k in members]
+            names = sorted(set(_type_name(t) for t in tl))
+            if want:
+                if not any(_type_name(t) in prefer or _short_tname(t) in prefer for t in tl):
+                    continue
+            shape = tuple(sorted(_type_name(t) for t in tl))
+            size = sum(sys.getsizeof(nodes[k]) for k in comp)
+            g = groups.get(shape)
+            if g is None:
+                g = groups[shape] = {'types': names, 'count': 0, 'objects': 0,
+                                     'size': 0, '_rep': comp, '_inst': instdicts}
+            g['count'] += 1
+            g['objects'] += len(comp)
+            g['size'] += size
+        glist = sorted(groups.values(), key=lambda g: (-g['size'], g['types']))
+        groups.clear()
+        out = []
+        for g in glist[:top]:
+            try:
+                g['path'] = _cycle_path(g['_rep'], nodes, succ, g['_inst'], prefer)
+            except Exception as e:
+                g['path'] = '<path error: %s>' % type(e).__name__
+        dot = None
+        note = None
+        if graph and glist:
+            reps = [g['_rep'] for g in glist[:3]]
+            try:
+                objs = [nodes[c[0]] for c in reps]
+                try:
+                    dot = _objgraph_dot(objs, depth)
+                finally:
+                    del objs[:]
+            except ImportError as e:
+                dot = _own_graph(reps, nodes, succ, depth)
+                note = ('objgraph not importable in the target (%s); graph built by '
+                        'gdb-memleak from the cycle members only' % e)
+            except Exception as e:
+                dot = _own_graph(reps, nodes, succ, depth)
+                note = 'objgraph failed (%s: %s); graph built from the cycle members only' % (type(e).__name__, e)
+        for g in glist[:top]:
+            out.append({'types': g['types'], 'path': g['path'], 'count': g['count'],
+                        'objects': g['objects'], 'size': g['size']})
+        for g in glist:
+            g.clear()
+        del glist[:]
+        nodes.clear()
+        succ.clear()
+        del cyc[:]
+        return {'cycles': out, 'total_objects': total_objects, 'total_size': total_size,
+                'uncollectable': {'count': ucount, 'rows': urows},
+                'graph': dot, 'graph_note': note}
+    finally:
+        _slot_cache.clear()
+        del _attr_names[:]
+        if was_enabled:
+            gc.enable()
+        _mod_cleanup()
+
+
+if __name__ == "__main__":
+    import json, sys
+    sys.stdout.write(json.dumps(gdb_memleak_payload({})) + "\n")
+    sys.stdout.flush()
