@@ -381,7 +381,7 @@ def _continue(pid: int, remaining: float, bps: tuple, command: str):
     """One `continue`, cut short by SIGINT when `remaining` runs out. Returns (bp, thread) or None."""
     if remaining <= 0:
         return None
-    gdb.execute("handle SIGINT stop noprint nopass", to_string=True)
+    gdb.execute("handle SIGINT stop print nopass", to_string=True)  # noprint would imply nostop
     fired = threading.Event()
 
     def interrupt() -> None:

@@ -19,7 +19,7 @@
 # dict), no repr() of target objects, temporaries dropped, gc state restored.
 
 import sys
-_GDBML_MODS = ('gc', 'itertools', 'operator', '_collections', 'io', 'StringIO', 'cStringIO')
+_GDBML_MODS = ('gc', 'itertools', 'operator', '_operator', '_collections', 'io', 'StringIO', 'cStringIO')
 _gdbml_had = [_m for _m in _GDBML_MODS if _m in sys.modules]
 import gc
 import itertools as _it
@@ -52,10 +52,12 @@ if _PY2:
     _STR_TYPES = (str, unicode)  # noqa: F821
     _INT_TYPES = (int, long)  # noqa: F821
     _filterfalse = _it.ifilterfalse
+    _map, _zip, _filter = _it.imap, _it.izip, _it.ifilter
 else:
     _STR_TYPES = (str, bytes)
     _INT_TYPES = (int,)
     _filterfalse = _it.filterfalse
+    _map, _zip, _filter = map, zip, filter
 
 
 def _tflags(t):
@@ -291,7 +293,7 @@ def _key_label(k):
 
 def _index_of(seq, c):
     try:
-        return next(_it.compress(_it.count(), map(lambda x: x is c, seq)))
+        return next(_it.compress(_it.count(), _map(lambda x: x is c, seq)))
     except StopIteration:
         return None
 
@@ -380,7 +382,7 @@ def _count_ids(objs, step=20000):
     cnt = {}
     for i in range(0, len(objs), step):
         rs = gc.get_referents(*objs[i:i + step])
-        ids = map(id, filter(gc.is_tracked, rs))
+        ids = _map(id, _filter(gc.is_tracked, rs))
         if _count_elements is not None:
             _count_elements(cnt, ids)
         else:
@@ -393,25 +395,28 @@ def _count_ids(objs, step=20000):
 def _unreachable(ignore):
     """Tracked objects that a full collection would find unreachable, as
     {id: obj}.  Read-only simulation of the collector (see header)."""
-    import operator
+    try:
+        import _operator as operator
+    except ImportError:
+        import operator
     objs = gc.get_objects()
     if ignore:
         objs = [o for o in objs if id(o) not in ignore]
     cnt = _count_ids(objs)
     # calibrate the references held by this very computation
     probe = [[]]
-    extra = list(map(sys.getrefcount, probe))[0] - 1  # minus the probe list's own ref
+    extra = list(_map(sys.getrefcount, probe))[0] - 1  # minus the probe list's own ref
     del probe
-    rc = list(map(sys.getrefcount, objs))
-    ext = list(map(operator.sub, rc, map(cnt.get, map(id, objs), _it.repeat(0))))
+    rc = list(_map(sys.getrefcount, objs))
+    ext = list(_map(operator.sub, rc, _map(cnt.get, _map(id, objs), _it.repeat(0))))
     del rc
     cnt.clear()
     del cnt
     base = 1 + extra   # objs list + call overhead
-    isroot = list(map(operator.gt, ext, _it.repeat(base)))
+    isroot = list(_map(operator.gt, ext, _it.repeat(base)))
     del ext
     roots = list(_it.compress(objs, isroot))
-    unvisited = dict(zip(map(id, objs), objs))
+    unvisited = dict(_zip(_map(id, objs), objs))
     del objs[:]
     del objs, isroot
     for r in roots:
@@ -423,9 +428,9 @@ def _unreachable(ignore):
         nxt = []
         for i in range(0, len(frontier), step):
             rs = gc.get_referents(*frontier[i:i + step])
-            ks = set(map(id, rs)).intersection(unvisited)
+            ks = set(_map(id, rs)).intersection(unvisited)
             del rs
-            nxt.extend(map(unvisited.pop, ks))
+            nxt.extend(_map(unvisited.pop, ks))
             del ks
         frontier = nxt
         del nxt
@@ -437,7 +442,7 @@ def _sccs(nodes):
     ({id: obj}), iterative Tarjan.  Returns (list of lists of ids, succ)."""
     succ = {}
     for k, o in nodes.items():
-        succ[k] = [i for i in map(id, gc.get_referents(o)) if i in nodes]
+        succ[k] = [i for i in _map(id, gc.get_referents(o)) if i in nodes]
     index = {}
     low = {}
     onstack = set()
@@ -554,7 +559,7 @@ def _cycle_path(comp, nodes, succ, instdicts, prefer):
     objs = [nodes[k] for k in chain]
     s = _short_tname(type(objs[0]))
     attrmode = False
-    for p, c in zip(objs, objs[1:]):
+    for p, c in _zip(objs, objs[1:]):
         kind, v = _edge(p, c)
         if kind == 'instdict':
             attrmode = True
@@ -697,7 +702,7 @@ def gdb_memleak_payload(args):
         nodes = _unreachable(ignore)
         ignore.add(id(nodes))
         total_objects = len(nodes)
-        total_size = sum(map(sys.getsizeof, nodes.values()))
+        total_size = sum(_map(sys.getsizeof, nodes.values()))
         comps, succ = _sccs(nodes)
         # owner of the non-cyclic garbage: the first cycle that reaches it
         cyc = []

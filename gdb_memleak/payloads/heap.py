@@ -50,10 +50,12 @@ if _PY2:
     _STR_TYPES = (str, unicode)  # noqa: F821
     _INT_TYPES = (int, long)  # noqa: F821
     _filterfalse = _it.ifilterfalse
+    _map, _zip, _filter = _it.imap, _it.izip, _it.ifilter
 else:
     _STR_TYPES = (str, bytes)
     _INT_TYPES = (int,)
     _filterfalse = _it.filterfalse
+    _map, _zip, _filter = map, zip, filter
 
 
 def _tflags(t):
@@ -262,7 +264,7 @@ def _collect(ignore):
     for i in range(0, n, step):
         rs = gc.get_referents(*objs[i:i + step])
         un = list(_filterfalse(gc.is_tracked, rs))
-        extra.update(zip(map(id, un), un))
+        extra.update(_zip(_map(id, un), un))
         del rs, un
     frontier = [o for o in extra.values() if type(o) in (tuple, dict)]
     while frontier:
@@ -285,7 +287,7 @@ def _collect(ignore):
 
 def _sizes(objs):
     try:
-        return list(map(sys.getsizeof, objs))
+        return list(_map(sys.getsizeof, objs))
     except Exception:
         pass
     out = []
@@ -311,13 +313,13 @@ def _unsafe_sizeof_types(types_):
 
 def _census(objs, ntracked, top):
     names = _kind_names()
-    tl = list(map(type, objs))
+    tl = list(_map(type, objs))
     distinct = set(tl)
     bad = _unsafe_sizeof_types(distinct)
     if bad:
         hdr = sys.getsizeof([]) - [].__sizeof__()
         sizes = []
-        for o, t in zip(objs, tl):
+        for o, t in _zip(objs, tl):
             if t in bad:
                 try:
                     sizes.append(object.__sizeof__(o) + (hdr if gc.is_tracked(o) else 0))
@@ -338,7 +340,7 @@ def _census(objs, ntracked, top):
     for t in distinct:
         tnames[t] = _type_name(t, names)
     # modules and classes first
-    for o, t in zip(objs, tl):
+    for o, t in _zip(objs, tl):
         if t is _MOD_TYPE:
             try:
                 dictkind[id(_MOD_DICT.__get__(o))] = 'dict of module'
@@ -356,7 +358,7 @@ def _census(objs, ntracked, top):
     # slots: every dict referent is the instance dict)
     if mtset:
         groups = {}
-        for o, t in zip(objs, tl):
+        for o, t in _zip(objs, tl):
             if t in mtset:
                 g = groups.get(t)
                 if g is None:
@@ -382,7 +384,7 @@ def _census(objs, ntracked, top):
         groups.clear()
         del groups
     # function __dict__ (rare): dict referent whose first key resolves
-    for o, t in zip(objs, tl):
+    for o, t in _zip(objs, tl):
         if t is _FUNC_TYPE:
             for r in gc.get_referents(o):
                 if type(r) is dict and id(r) not in dictkind and r:
@@ -391,7 +393,7 @@ def _census(objs, ntracked, top):
                         dictkind[id(r)] = 'dict of function'
     # ---- aggregate ----
     acc = {}
-    for o, t, s in zip(objs, tl, sizes):
+    for o, t, s in _zip(objs, tl, sizes):
         if t is dict:
             k = dictkind.get(id(o), 'dict (no owner)')
         else:
@@ -480,7 +482,7 @@ def _key_label(k):
 
 def _index_of(seq, c):
     try:
-        return next(_it.compress(_it.count(), map(lambda x: x is c, seq)))
+        return next(_it.compress(_it.count(), _map(lambda x: x is c, seq)))
     except StopIteration:
         return None
 
@@ -584,7 +586,7 @@ def _find_paths(targets, ignore, maxdepth=8, cap=300):
     ignore = set(ignore)
     for v in (roots, parent, found, frontier, targets, codes):
         ignore.add(id(v))
-    ignore.update(map(id, parent))
+    ignore.update(_map(id, parent))
     depth = 0
     while frontier and depth < maxdepth:
         depth += 1
@@ -667,7 +669,7 @@ def _render(chain, roots):
     else:
         s = '<%s>' % _type_name(tr)
         attrmode = False
-    for p, c in zip(chain, chain[1:]):
+    for p, c in _zip(chain, chain[1:]):
         kind, v = _edge(p, c)
         if kind == 'instdict':
             attrmode = True
@@ -748,7 +750,7 @@ def gdb_memleak_payload(args):
                 del objs, sizes
                 ignore.add(id(cands))
                 paths = _find_paths(cands, ignore)
-                for o, s, p in zip(cands, csizes, paths):
+                for o, s, p in _zip(cands, csizes, paths):
                     t = type(o)
                     largest.append({'type': _type_name(t), 'size': s,
                                     'repr': _short(o, t), 'path': p})
