@@ -29,13 +29,18 @@ def start(python: str, script: str, *args: str) -> subprocess.Popen:
 
 
 def gdb(pid: int, *commands: str) -> None:
-    argv = ["gdb", "-batch", "-nx", "-q", "-x", os.path.join(REPO, "gdbinit.example"), "-p", str(pid)]
+    # gdb-memleak loads the interpreter's libpython helper itself: gdb's own
+    # auto-load would only print that its safe-path declined it.
+    argv = ["gdb", "-batch", "-nx", "-q", "-iex", "set auto-load python-scripts off"]
+    argv += ["-x", os.path.join(REPO, "gdbinit.example"), "-p", str(pid)]
     for command in commands:
         argv += ["-ex", "echo \\n(gdb) %s\\n" % command, "-ex", command]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     # gdb's own attach chatter is not the point of the demo.
     skip = ("[New LWP", "[Thread debugging", "Using host libthread_db", "[Inferior 1")
-    print("\n".join(l for l in out.stdout.splitlines() if not l.startswith(skip)))
+    lines = out.stdout.splitlines()
+    first = next((i for i, l in enumerate(lines) if l.startswith("(gdb)")), 0)  # after the attach banner
+    print("\n".join(l for l in lines[first:] if not l.startswith(skip)))
     errors = [l for l in out.stderr.splitlines() if l.startswith("py-")]
     if errors:
         print("\n".join(errors))
