@@ -123,9 +123,16 @@ class GdbRun:
         return docs[0]
 
 
-def run_gdb(*commands: str, pid: int | None = None, core: tuple[str, str] | None = None, timeout: float = 300) -> GdbRun:
-    """gdb -batch -nx with the plugin loaded from gdbinit.example, then `commands`."""
-    argv = ["gdb", "-batch", "-nx", "-x", str(GDBINIT)]
+def run_gdb(
+    *commands: str,
+    pid: int | None = None,
+    core: tuple[str, str] | None = None,
+    gdbinit: Path = GDBINIT,
+    path: str | None = None,
+    timeout: float = 300,
+) -> GdbRun:
+    """gdb -batch -nx with the plugin loaded from `gdbinit` (gdbinit.example by default), then `commands`."""
+    argv = ["gdb", "-batch", "-nx", "-x", str(gdbinit)]
     if pid is not None:
         argv += ["-p", str(pid)]
     if core is not None:
@@ -133,6 +140,8 @@ def run_gdb(*commands: str, pid: int | None = None, core: tuple[str, str] | None
     for command in commands:
         argv += ["-ex", command]
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    if path is not None:
+        env["PATH"] = path
     proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, env=env)
     return GdbRun(proc.returncode, proc.stdout, proc.stderr)
 

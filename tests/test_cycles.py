@@ -55,3 +55,16 @@ def test_bad_graph_path_fails_before_touching_the_target(start_target):
     assert "cannot write /nonexistent-dir/x.png" in run.stderr
     assert "--graph FILE must end in .png, .svg or .dot" in run.stderr
     assert target.wait_for_ticks(1)
+
+
+def test_missing_dot_is_a_clear_error_and_leaves_the_dot_file(start_target, tmp_path):
+    target = start_target(PYENV_311, SEED_CYCLES, "500")
+    bin_dir = tmp_path / "bin"  # a PATH with gdb but without graphviz's dot
+    bin_dir.mkdir()
+    (bin_dir / "gdb").symlink_to("/usr/bin/gdb")
+    run = run_gdb("py-cycles --graph %s" % (tmp_path / "c.svg"), pid=target.pid, path=str(bin_dir))
+    assert_no_traceback(run)
+    assert "graphviz's 'dot' is not installed (apt install graphviz); the graph is in %s" % (tmp_path / "c.dot") in run.stderr
+    assert (tmp_path / "c.dot").read_text().lstrip().startswith("digraph")
+    assert not (tmp_path / "c.svg").exists()
+    assert target.wait_for_ticks(1)
