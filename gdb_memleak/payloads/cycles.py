@@ -77,7 +77,7 @@ def _tmro(t):
 def _tdict(t):
     # the mappingproxy of a class: reading it runs no target code
     try:
-        return _T_DICTPROXY.__get__(t)
+        return _T_DICTPROXY.__get__(t) or {}
     except Exception:
         return {}
 

@@ -75,7 +75,7 @@ def _tmro(t):
 def _tdict(t):
     # the mappingproxy of a class: reading it runs no target code
     try:
-        return _T_DICTPROXY.__get__(t)
+        return _T_DICTPROXY.__get__(t) or {}
     except Exception:
         return {}
 
@@ -339,58 +339,68 @@ def _census(objs, ntracked, top):
     tnames = {}
     for t in distinct:
         tnames[t] = _type_name(t, names)
-    # modules and classes first
+    # one pass picks out the few objects that can own a dict: modules,
+    # classes, functions and instances of classes (grouped per class)
+    metas = set(t for t in distinct if issubclass(t, type))
+    special = set(mtset)
+    special.update(metas)
+    special.add(_MOD_TYPE)
+    special.add(_FUNC_TYPE)
+    groups = {}
     for o, t in _zip(objs, tl):
-        if t is _MOD_TYPE:
-            try:
-                dictkind[id(_MOD_DICT.__get__(o))] = 'dict of module'
-            except Exception:
-                pass
-        elif isinstance(o, type):
+        if t in special:
+            g = groups.get(t)
+            if g is None:
+                g = groups[t] = []
+            g.append(o)
+    for o in groups.pop(_MOD_TYPE, ()):
+        try:
+            dictkind[id(_MOD_DICT.__get__(o))] = 'dict of module'
+        except Exception:
+            pass
+    for t in metas:
+        for o in groups.get(t, ()):
             try:
                 for r in gc.get_referents(_T_DICTPROXY.__get__(o)):
                     if type(r) is dict:
                         dictkind[id(r)] = 'dict of ' + tnames.get(t, 'type')
             except Exception:
                 pass
-    # instances of classes, grouped per class; most classes need no
-    # per-instance work (3.11+: no dict referent at all; <=3.10 without
-    # slots: every dict referent is the instance dict)
-    if mtset:
-        groups = {}
-        for o, t in _zip(objs, tl):
-            if t in mtset:
-                g = groups.get(t)
-                if g is None:
-                    g = groups[t] = []
-                g.append(o)
-        old = sys.version_info < (3, 11)
-        for t, insts in groups.items():
-            kn = 'dict of ' + tnames[t]
-            rs = gc.get_referents(*insts)
-            ds = [r for r in rs if type(r) is dict]
+        if t not in mtset:
+            groups.pop(t, None)
+    funcs = groups.pop(_FUNC_TYPE, [])
+    # instances: most classes need no per-instance work (3.11+: no dict
+    # referent at all; <=3.10 without slots: every dict referent is the
+    # instance dict)
+    old = sys.version_info < (3, 11)
+    for t, insts in groups.items():
+        kn = 'dict of ' + tnames[t]
+        ds = []
+        for i in range(0, len(insts), 20000):
+            rs = gc.get_referents(*insts[i:i + 20000])
+            ds.extend([r for r in rs if type(r) is dict])
             del rs
-            if not ds:
-                continue
-            if old and not _slot_descrs(t):
-                for d in ds:
-                    dictkind.setdefault(id(d), kn)
-                continue
-            del ds
-            for o in insts:
-                d = _instance_dict(o, t, gc.get_referents(o))
-                if d is not None:
-                    dictkind.setdefault(id(d), kn)
-        groups.clear()
-        del groups
+        if not ds:
+            continue
+        if old and not _slot_descrs(t):
+            for d in ds:
+                dictkind.setdefault(id(d), kn)
+            continue
+        del ds
+        for o in insts:
+            d = _instance_dict(o, t, gc.get_referents(o))
+            if d is not None:
+                dictkind.setdefault(id(d), kn)
+    groups.clear()
+    del groups
     # function __dict__ (rare): dict referent whose first key resolves
-    for o, t in _zip(objs, tl):
-        if t is _FUNC_TYPE:
-            for r in gc.get_referents(o):
-                if type(r) is dict and id(r) not in dictkind and r:
-                    k = next(iter(r))
-                    if isinstance(k, str) and _plain_getattr(o, k) is r[k]:
-                        dictkind[id(r)] = 'dict of function'
+    for o in funcs:
+        for r in gc.get_referents(o):
+            if type(r) is dict and id(r) not in dictkind and r:
+                k = next(iter(r))
+                if isinstance(k, str) and _plain_getattr(o, k) is r[k]:
+                    dictkind[id(r)] = 'dict of function'
+    del funcs
     # ---- aggregate ----
     acc = {}
     for o, t, s in _zip(objs, tl, sizes):
