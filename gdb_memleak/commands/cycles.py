@@ -23,8 +23,8 @@ class PyCycles(MemleakCommand):
         parser = self.new_parser(
             "Find objects that live only in reference cycles (cyclic garbage the collector has not "
             "freed, e.g. with gc disabled) and uncollectable objects in gc.garbage, grouped by the "
-            "shape of their cycle. One collection runs with gc.DEBUG_SAVEALL so nothing is freed; "
-            "everything is put back afterwards. Runs in the target at a safe point."
+            "shape of their cycle. Found from reference counts without collecting, so nothing is freed, "
+            "finalized or moved into gc.garbage. Runs in the target at a safe point."
         )
         parser.add_argument("types", nargs="*", metavar="TYPE", help="only cycles containing one of these types (e.g. ObjectA)")
         parser.add_argument("--top", type=positive_int, default=10, metavar="N", help="cycle groups to show (default 10)")
