@@ -78,8 +78,6 @@ def _py_literal(value: str) -> str:
 class SafePoint:
     kind: str  # "pending-call" or "gil-release"
     thread_num: int
-    tid: int
-    waited: float
 
 
 @dataclass
@@ -307,7 +305,7 @@ def _describe_main_thread(main_tid: int) -> str:
             name = "??"
         where = "in %s()" % name
         try:
-            from .frames import FramesUnavailable, python_stacks
+            from .frames import python_stacks
 
             frames = python_stacks(1).get(main_tid) or []
             if frames:
@@ -370,7 +368,7 @@ def _run_to_safe_point(pid: int, timeout: float, calls: _Calls, command: str) ->
             # would clobber it. Let it go and wait for another safe point.
             if bp.kind == "gil-release" and calls.call("PyErr_Occurred") != 0:
                 continue
-            return SafePoint(bp.kind, thread.num, thread.ptid[1], time.monotonic() - started)
+            return SafePoint(bp.kind, thread.num)
     finally:
         for bp in [pending, release] + queue:
             if bp.is_valid():
@@ -413,7 +411,7 @@ def _continue(pid: int, remaining: float, bps: tuple, command: str):
     raise gdb.GdbError("%s: interrupted before a safe point was reached; nothing was run in the target" % command)
 
 
-def _execute(source: str, calls: _Calls) -> bytes:
+def _execute(source: str, calls: _Calls, command: str) -> bytes:
     """Run `source` with PyRun_StringFlags in fresh globals; return the bytes it left in RESULT_NAME."""
     target = gdb.selected_inferior()
     code = source.encode("utf-8")
@@ -422,22 +420,22 @@ def _execute(source: str, calls: _Calls) -> bytes:
     # see it on the heap), freed in the same call sequence.
     buffer = calls.call(calls.raw_malloc, len(data))
     if buffer == 0:
-        raise gdb.GdbError("the target could not allocate %d bytes for the payload" % len(data))
+        raise gdb.GdbError("%s: the target could not allocate %d bytes for the payload" % (command, len(data)))
     try:
         target.write_memory(buffer, data)
         namespace = calls.call("PyDict_New")
         if namespace == 0:
             calls.call("PyErr_Clear", ret="void")
-            raise gdb.GdbError("the target could not allocate a dict for the payload")
+            raise gdb.GdbError("%s: the target could not allocate a dict for the payload" % command)
         try:
             returned = calls.call("PyRun_StringFlags", buffer, PY_FILE_INPUT, namespace, namespace, 0)
             if returned == 0:
                 calls.call("PyErr_Clear", ret="void")
-                raise gdb.GdbError("the payload failed before it could report (the target is unchanged)")
+                raise gdb.GdbError("%s: the payload failed before it could report (the target is unchanged)" % command)
             calls.call("Py_DecRef", returned, ret="void")
             result = calls.call("PyDict_GetItemString", namespace, buffer + len(code) + 1)
             if result == 0:
-                raise gdb.GdbError("the payload left no result")
+                raise gdb.GdbError("%s: the payload left no result" % command)
             pointer = calls.call(calls.as_string, result)
             size = calls.call(calls.size, result)
             return bytes(target.read_memory(pointer, size))
@@ -476,7 +474,7 @@ def run_payload(
     try:
         safe_point = _run_to_safe_point(target.pid, timeout, calls, command)
         started = time.monotonic()
-        raw = _execute(source, calls)
+        raw = _execute(source, calls, command)
         seconds = time.monotonic() - started
     finally:
         saved.restore()
