@@ -9,12 +9,21 @@ its JSON document.  This package only hands their source text to the injector.
 import os
 
 PAYLOAD_DIR = os.path.dirname(os.path.abspath(__file__))
+COMMON = "_gdb_memleak_common"
+# Payloads that use the shared helpers; the injector sends those first, so the
+# payload's own loader (for standalone runs) finds them already defined.
+USES_COMMON = ("heap", "cycles")
 
 
 def payload_path(name: str) -> str:
     return os.path.join(PAYLOAD_DIR, name + ".py")
 
 
-def payload_source(name: str) -> str:
+def _read(name: str) -> str:
     with open(payload_path(name), encoding="utf-8") as f:
         return f.read()
+
+
+def payload_source(name: str) -> str:
+    source = _read(name)
+    return _read(COMMON) + "\n" + source if name in USES_COMMON else source
