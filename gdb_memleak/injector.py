@@ -459,13 +459,25 @@ def run_payload(
     Raises gdb.GdbError with a one-line reason on every failure; a payload's own
     exception comes back with the target's traceback text.
     """
+    return run_source(payload_source(name), args, command=command, timeout=timeout, tool_paths=tool_paths)
+
+
+def run_source(
+    payload: str,
+    args: dict[str, Any],
+    *,
+    command: str,
+    timeout: float,
+    tool_paths: Optional[list[str]] = None,
+) -> PayloadResult:
+    """Run payload source text (defining gdb_memleak_payload) in the target; see run_payload."""
     target = inf.require_live_stopped(command)
     version = inf.require_python(command)
     if gdb.parameter("non-stop"):
         raise gdb.GdbError("%s: non-stop mode is not supported; use all-stop (set non-stop off before attaching)" % command)
     _require_x86_64(command)
     calls = _Calls(version, command)
-    source = payload_source(name) + RUNNER % {
+    source = payload + RUNNER % {
         "args": _py_literal(json.dumps(args)),
         "paths": "[%s]" % ", ".join(_py_literal(p) for p in (tool_paths or [])),
     }
