@@ -32,46 +32,38 @@ from typing import Any, Optional
 import gdb
 
 from . import inferior as inf
-from .payloads import payload_source
+from .payloads import RUNNER, payload_source
 
 PY_FILE_INPUT = 257  # Py_file_input in every CPython version
 RESULT_NAME = "__gdb_memleak_result__"
 
-# Appended to the payload's own source: the two run as one module in a fresh
-# globals dict, so the payload's text is never a Python object in the target
-# (it travels in raw memory) and its line numbers stay those of its file. The
-# runner puts the tool directories on sys.path only for the duration and turns
-# the outcome (a dict, or the payload's traceback) into ASCII JSON bytes.
-# Python 2.7 and 3.x alike.
-RUNNER = u"""
-
-def __gdb_memleak_run__(args_json, tool_paths):
-    import sys, json
-    added = [p for p in tool_paths if p not in sys.path]
-    sys.path.extend(added)
-    try:
-        try:
-            doc = {"ok": True, "result": gdb_memleak_payload(json.loads(args_json))}
-        except BaseException:
-            import traceback
-            doc = {"ok": False, "error": traceback.format_exc()}
-    finally:
-        for p in added:
-            while p in sys.path:
-                sys.path.remove(p)
-    try:
-        text = json.dumps(doc)
-    except Exception:
-        import traceback
-        text = json.dumps({"ok": False, "error": traceback.format_exc()})
-    return text.encode("ascii")
-__gdb_memleak_result__ = __gdb_memleak_run__(%(args)s, %(paths)s)
-"""
+# The runner (payloads/_gdb_memleak_runner.py) follows the payload's source, then
+# this line: the three run as one module in a fresh globals dict, so the payload's
+# text is never a Python object in the target (it travels in raw memory) and its
+# line numbers stay those of its file.
+CALL_RUNNER = "\n%s = __gdb_memleak_run__(%s, %s)\n"
 
 
-def _py_literal(value: str) -> str:
-    """A unicode literal both Python 2 and 3 parse back to `value` (ASCII only)."""
-    return "u" + ascii(value)
+def _py_literal(value: Any) -> str:
+    """Python source for `value` (text, numbers, None, lists, dicts) that 2.7 and 3.x both read back.
+
+    Text goes through ascii(), so quotes, backslashes and non-ASCII characters
+    reach the target as escapes inside an ASCII literal: nothing the user types
+    becomes code there.
+    """
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        return "%d" % value
+    if isinstance(value, float):
+        return repr(value) if value == value and abs(value) != float("inf") else "None"
+    if isinstance(value, str):
+        return "u" + ascii(value)
+    if isinstance(value, (list, tuple)):
+        return "[%s]" % ", ".join(_py_literal(v) for v in value)
+    if isinstance(value, dict):
+        return "{%s}" % ", ".join("%s: %s" % (_py_literal(str(k)), _py_literal(v)) for k, v in value.items())
+    raise TypeError("cannot send a %s to the target" % type(value).__name__)
 
 
 @dataclass
@@ -152,6 +144,7 @@ class _Calls:
         # Raw memory: no GIL-state or heap-object side effects; 2.7 has no PyMem_Raw*.
         self.raw_malloc, self.raw_free = ("PyMem_RawMalloc", "PyMem_RawFree") if version >= (3, 4) else ("PyMem_Malloc", "PyMem_Free")
         self.command = command
+        self.version = version
         self.return_address = _entry_point(command)
         self.addresses: dict[str, int] = {}
 
@@ -321,11 +314,55 @@ def _describe_main_thread(main_tid: int) -> str:
 QUEUE_POINTS = ("PyObject_Free", "PyObject_GenericGetAttr", "PyType_GenericAlloc")
 
 
+# Blocking system calls that CPython (3.5+, PEP 475) retries after EINTR, having
+# first run its signal handlers and pending calls: waking one of these with EINTR
+# is what a signal with a Python handler (such as SIGINT's) does anyway.
+# x86-64 numbers. pause and rt_sigsuspend are left out: signal.pause() returns.
+RETRIED_SYSCALLS = {
+    0: "read", 7: "poll", 23: "select", 35: "nanosleep", 43: "accept", 45: "recvfrom",
+    47: "recvmsg", 61: "wait4", 128: "rt_sigtimedwait", 202: "futex", 230: "clock_nanosleep",
+    232: "epoll_wait", 247: "waitid", 270: "pselect6", 271: "ppoll", 281: "epoll_pwait", 288: "accept4",
+}
+# The kernel's "interrupted, restart me" codes that become EINTR when a handler runs
+# (ERESTARTSYS, ERESTARTNOHAND, ERESTART_RESTARTBLOCK; not ERESTARTNOINTR).
+RESTART_CODES = (-512, -514, -516)
+EINTR = 4
+
+
+def _wake_blocked_main_thread(pid: int, version: tuple[int, int]) -> Optional[str]:
+    """If the main thread waits in a system call CPython retries, make that call return EINTR.
+
+    An idle service's main thread sits in such a call (Event.wait, join, select,
+    sleep) with the GIL released, and no thread may ever reach a safe point on
+    its own.  Interrupted, CPython runs its pending calls (ours among them) and
+    signal handlers, then waits again: the target cannot tell this from a signal.
+    Returns the system call's name, or None when the main thread was left alone.
+    """
+    if version < (3, 5):  # before PEP 475 an interrupted sleep returned early
+        return None
+    for thread in gdb.selected_inferior().threads():
+        if thread.ptid[1] != pid:
+            continue
+        thread.switch()
+        frame = gdb.newest_frame()
+        frame.select()
+        number = int(frame.read_register("orig_rax"))
+        status = int(frame.read_register("rax"))
+        if number not in RETRIED_SYSCALLS or status not in RESTART_CODES:
+            return None
+        _set_register("rax", -EINTR)
+        _set_register("orig_rax", -1)  # no restart: the call returns EINTR
+        return RETRIED_SYSCALLS[number]
+    return None
+
+
 def _run_to_safe_point(pid: int, timeout: float, calls: _Calls, command: str) -> SafePoint:
     """Let the target run until one of its threads is at a safe point; stop it there.
 
     Queuing the pending call is itself a call, so it too waits for a function
     entry (QUEUE_POINTS) instead of running wherever the target was stopped.
+    A main thread blocked in a system call is woken first (see
+    _wake_blocked_main_thread): otherwise an idle service never gets there.
     """
     pending = _PendingCallBreakpoint()
     release = _SafePointBreakpoint("PyEval_SaveThread", "gil-release")
@@ -339,6 +376,7 @@ def _run_to_safe_point(pid: int, timeout: float, calls: _Calls, command: str) ->
             bp.armed = on and not queued
 
     queued = False
+    _wake_blocked_main_thread(pid, calls.version)
     try:
         while True:
             arm(True)
@@ -444,6 +482,18 @@ def _execute(source: str, calls: _Calls, command: str) -> bytes:
             calls.call("Py_DecRef", namespace, ret="void")
     finally:
         calls.call(calls.raw_free, buffer, ret="void")
+        _give_back_free_memory(calls)
+
+
+def _give_back_free_memory(calls: _Calls) -> None:
+    """Return the heap pages our temporaries used and freed to the system.
+
+    glibc keeps freed memory mapped; without this the target's RSS stays higher
+    after a command than before it.  malloc_trim takes the allocator's own locks,
+    so other threads may run meanwhile.  Not glibc (musl): nothing to do.
+    """
+    if inf.minimal_symbol_address("malloc_trim") is not None:
+        calls.call("malloc_trim", 0, ret="int")
 
 
 def run_payload(
@@ -477,10 +527,9 @@ def run_source(
         raise gdb.GdbError("%s: non-stop mode is not supported; use all-stop (set non-stop off before attaching)" % command)
     _require_x86_64(command)
     calls = _Calls(version, command)
-    source = payload + RUNNER % {
-        "args": _py_literal(json.dumps(args)),
-        "paths": "[%s]" % ", ".join(_py_literal(p) for p in (tool_paths or [])),
-    }
+    if "\0" in payload:
+        raise gdb.GdbError("%s: the payload source contains a NUL character" % command)
+    source = payload + "\n" + payload_source(RUNNER) + CALL_RUNNER % (RESULT_NAME, _py_literal(args), _py_literal(tool_paths or []))
     saved = _SavedGdbState()
     saved.save()
     try:

@@ -10,6 +10,8 @@ import os
 
 PAYLOAD_DIR = os.path.dirname(os.path.abspath(__file__))
 COMMON = "_gdb_memleak_common"
+# Appended to every payload by the injector: runs it and returns its JSON.
+RUNNER = "_gdb_memleak_runner"
 # Payloads that use the shared helpers; the injector sends those first, so the
 # payload's own loader (for standalone runs) finds them already defined.
 USES_COMMON = ("heap", "cycles")
