@@ -147,6 +147,12 @@ class _Calls:
         self.version = version
         self.return_address = _entry_point(command)
         self.addresses: dict[str, int] = {}
+        self.gone = False  # the target exited: no cleanup call can be made
+
+    def cleanup(self, function: str, *args: int) -> None:
+        """A call that frees what an earlier one made; pointless, and impossible, once the target is gone."""
+        if not self.gone:
+            self.call(function, *args, ret="void")
 
     def address(self, function: str) -> int:
         if function not in self.addresses:
@@ -182,6 +188,7 @@ class _Calls:
                 # is in flight and must finish: continue until it returns.
                 gdb.execute("continue", to_string=True)
                 if target.pid == 0 or not thread.is_valid():
+                    self.gone = True
                     raise gdb.GdbError("%s: the target exited during a call to %s()" % (self.command, function))
                 if gdb.selected_thread() == thread:
                     frame = gdb.newest_frame()
@@ -478,22 +485,16 @@ def _execute(source: str, calls: _Calls, command: str) -> bytes:
             size = calls.call(calls.size, result)
             return bytes(target.read_memory(pointer, size))
         finally:
-            calls.call("PyDict_Clear", namespace, ret="void")
-            calls.call("Py_DecRef", namespace, ret="void")
+            calls.cleanup("PyDict_Clear", namespace)
+            calls.cleanup("Py_DecRef", namespace)
     finally:
-        calls.call(calls.raw_free, buffer, ret="void")
-        _give_back_free_memory(calls)
+        calls.cleanup(calls.raw_free, buffer)
+        # glibc keeps freed memory mapped: give back the pages our temporaries used,
+        # or the target's RSS stays higher than we found it.  malloc_trim takes the
+        # allocator's own locks, so other threads may run meanwhile.  Not glibc: skip.
+        if inf.minimal_symbol_address("malloc_trim") is not None:
+            calls.cleanup("malloc_trim", 0)
 
-
-def _give_back_free_memory(calls: _Calls) -> None:
-    """Return the heap pages our temporaries used and freed to the system.
-
-    glibc keeps freed memory mapped; without this the target's RSS stays higher
-    after a command than before it.  malloc_trim takes the allocator's own locks,
-    so other threads may run meanwhile.  Not glibc (musl): nothing to do.
-    """
-    if inf.minimal_symbol_address("malloc_trim") is not None:
-        calls.call("malloc_trim", 0, ret="int")
 
 
 def run_payload(

@@ -1,0 +1,293 @@
+"""The fault matrix, target side: wherever the target is and whatever it does meanwhile,
+a command gives its answer or a clear one-line error in time, and the target
+carries on unharmed (issue 3, conditions 1-4 and 9).
+
+Each target checks its own data in every heartbeat ("ok=True"), so a test can
+tell that a command left it correct, not just alive.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import (
+    DEBIAN_PYTHON,
+    GDBINIT,
+    INTERPRETERS,
+    PYENV_311,
+    TARGETS,
+    assert_no_traceback,
+    run_gdb,
+    script_line,
+)
+
+SERVICE = TARGETS / "service.py"
+LONG_C_CALL = TARGETS / "long_c_call.py"
+
+# A payload that tells the test it is running, then holds the call open.
+SLOW_PAYLOAD = '''
+def gdb_memleak_payload(args):
+    import sys, time
+    sys.stdout.write("payload running\\n")
+    sys.stdout.flush()
+    time.sleep(args["seconds"])
+    return {"slept": args["seconds"]}
+'''
+
+
+def heartbeat_state(tick: str) -> str:
+    """The part of a service heartbeat that must not change: threads, modules, sys.path, gc."""
+    return tick[tick.index("threads="):]
+
+
+def assert_carries_on(target, ticks: int = 2) -> list[str]:
+    """The service is alive, its main thread still waits, and its data still checks out."""
+    new = target.wait_for_ticks(ticks)
+    assert target.alive(), target.stderr
+    assert len(new) >= ticks, target.lines[-5:]
+    assert all(" ok=True " in t for t in new), new
+    assert "main thread returned" not in target.lines
+    return new
+
+
+def assert_service_kinds(doc: dict) -> None:
+    """The service's 20000 records are dicts holding strs: both kinds are near the top."""
+    kinds = [row["kind"] for row in doc["rows"]]
+    assert "str" in kinds and any(k.startswith("dict") for k in kinds), kinds
+
+
+def write_script(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def run_source_script(tmp_path: Path, payload: str, args: dict, timeout: float = 20) -> Path:
+    """A gdb script that runs `payload` through the real injector and prints its result or error."""
+    return write_script(
+        tmp_path,
+        "run_source.gdb",
+        "python\n"
+        "import json\n"
+        "from gdb_memleak import injector\n"
+        "try:\n"
+        "    r = injector.run_source(%r, %r, command='test-payload', timeout=%r)\n"
+        "    print('RESULT', json.dumps(r.result))\n"
+        "except gdb.GdbError as e:\n"
+        "    print('ERROR', e)\n"
+        "end\n" % (payload, args, timeout),
+    )
+
+
+class BackgroundGdb:
+    """gdb in batch mode, started without waiting, so a test can act while a command runs."""
+
+    def __init__(self, pid: int, *commands: str):
+        argv = ["gdb", "-batch", "-nx", "-x", str(GDBINIT), "-p", str(pid)]
+        for command in commands:
+            argv += ["-ex", command]
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"),
+        )
+
+    def finish(self, timeout: float) -> tuple[str, str]:
+        try:
+            return self.proc.communicate(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def wait_for_line(target, text: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and text not in target.lines:
+        time.sleep(0.02)
+    assert text in target.lines, target.lines[-5:]
+
+
+def wait_for_result(target, timeout: float = 120) -> None:
+    """long_c_call.py prints its result when the sum is done: it must be the right one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not any(line.startswith("result") for line in target.lines):
+        time.sleep(0.1)
+    assert "result True" in target.lines, target.lines
+
+
+# Condition 1: the GIL held in one long C call.
+
+
+def test_gil_held_in_a_long_c_call_times_out_cleanly(start_target):
+    target = start_target(PYENV_311, LONG_C_CALL)
+    started = time.monotonic()
+    run = run_gdb("py-heap --timeout 1", pid=target.pid)
+    elapsed = time.monotonic() - started
+    assert_no_traceback(run)
+    line = script_line(LONG_C_CALL, "total = sum(range(N))")
+    assert "py-heap: no safe point within 1 s" in run.stderr
+    assert "Python at %s:%d in <module>" % (LONG_C_CALL, line) in run.stderr
+    assert "nothing was run in the target" in run.stderr
+    assert elapsed < 30
+    wait_for_result(target)
+
+
+# Condition 2: gdb stopped inside the allocator or the collector.
+
+ALLOCATOR_STOPS = {
+    "glibc _int_malloc (arena lock held)": "break _int_malloc",
+    "glibc free": "break __libc_free",
+    "the middle of PyObject_Malloc": (
+        "python import gdb; start = int(gdb.parse_and_eval('(long)&PyObject_Malloc')); "
+        "gdb.execute('break *%d' % gdb.selected_inferior().architecture().disassemble(start, count=4)[-1]['addr'])"
+    ),
+    "the cyclic collector": "break gc_collect_main",
+}
+
+
+@pytest.mark.parametrize("where", list(ALLOCATOR_STOPS))
+def test_stopped_inside_the_allocator_moves_to_a_safe_point(start_target, where):
+    target = start_target(PYENV_311, SERVICE, "churn")
+    run = run_gdb(ALLOCATOR_STOPS[where], "continue", "bt 1", "delete", "py-heap --json --top 5", pid=target.pid)
+    assert_no_traceback(run)
+    assert "Breakpoint 1, " in run.stdout, run.stdout + run.stderr  # gdb really was stopped there
+    doc = run.document()
+    assert_service_kinds(doc)
+    assert_carries_on(target)
+
+
+# Condition 3: the main thread blocked for good; other threads busy, or all idle.
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+@pytest.mark.parametrize("mode", ["event", "join", "select", "busy"])
+def test_commands_work_while_the_main_thread_is_blocked(start_target, python, mode):
+    target = start_target(python, SERVICE, mode)
+    before = target.wait_for_ticks(1)
+    run = run_gdb("py-heap --json --top 5", "py-cycles --json", pid=target.pid, timeout=120)
+    assert_no_traceback(run)
+    heap, cycles = run.json_documents()
+    assert_service_kinds(heap)
+    assert "cycles" in cycles
+    after = assert_carries_on(target)
+    assert heartbeat_state(after[-1]) == heartbeat_state(before[-1])
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_commands_work_when_every_thread_is_idle(start_target, python):
+    target = start_target(python, SERVICE, "idle")
+    run = run_gdb("py-heap --json --top 5", pid=target.pid, timeout=120)
+    assert_no_traceback(run)
+    assert_service_kinds(run.document())
+    # The main thread went back to waiting: a signal still finds it there, and its data intact.
+    os.kill(target.pid, signal.SIGUSR1)
+    wait_for_line_prefix(target, "checked ok=True")
+    assert target.alive() and "main thread returned" not in target.lines
+
+
+def wait_for_line_prefix(target, prefix: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not any(line.startswith(prefix) for line in target.lines):
+        time.sleep(0.02)
+    assert any(line.startswith(prefix) for line in target.lines), target.lines[-5:]
+
+
+# Condition 4: the process exits or is killed while a command runs.
+
+
+def test_target_killed_while_waiting_for_a_safe_point(start_target):
+    target = start_target(PYENV_311, LONG_C_CALL)
+    gdb = BackgroundGdb(target.pid, "py-heap --timeout 60")
+    time.sleep(1.5)
+    target.stop()  # SIGKILL, by pid
+    started = time.monotonic()
+    stdout, stderr = gdb.finish(timeout=30)
+    assert time.monotonic() - started < 10
+    assert "Traceback" not in stdout + stderr
+    assert "py-heap: the target exited while waiting for a safe point" in stderr, stderr
+
+
+def test_target_killed_during_a_call(start_target, tmp_path):
+    target = start_target(PYENV_311, SERVICE, "event")
+    script = run_source_script(tmp_path, SLOW_PAYLOAD, {"seconds": 30})
+    gdb = BackgroundGdb(target.pid, "source %s" % script)
+    wait_for_line(target, "payload running")
+    target.stop()
+    stdout, stderr = gdb.finish(timeout=30)
+    assert "Traceback" not in stdout + stderr
+    assert "ERROR test-payload: the target exited during a call to PyRun_StringFlags()" in stdout, stdout + stderr
+
+
+# Condition 9: Ctrl-C in gdb; commands in a row; the same process inspected again and again.
+
+
+def test_ctrl_c_while_waiting_gives_up_cleanly(start_target):
+    target = start_target(PYENV_311, LONG_C_CALL, str(6 * 10**8))
+    gdb = BackgroundGdb(target.pid, "py-heap --timeout 60")
+    time.sleep(2)
+    os.kill(gdb.proc.pid, signal.SIGINT)  # what Ctrl-C at gdb's terminal sends
+    started = time.monotonic()
+    stdout, stderr = gdb.finish(timeout=30)
+    assert time.monotonic() - started < 10
+    assert "Traceback" not in stdout + stderr
+    assert "py-heap: interrupted before a safe point was reached; nothing was run in the target" in stderr, stderr
+    wait_for_result(target)
+
+
+def test_ctrl_c_during_a_call_lets_it_finish(start_target, tmp_path):
+    target = start_target(PYENV_311, SERVICE, "event")
+    script = run_source_script(tmp_path, SLOW_PAYLOAD, {"seconds": 2})
+    gdb = BackgroundGdb(target.pid, "source %s" % script)
+    wait_for_line(target, "payload running")
+    os.kill(gdb.proc.pid, signal.SIGINT)
+    stdout, stderr = gdb.finish(timeout=60)
+    assert "Traceback" not in stdout + stderr
+    # A call in flight is never abandoned (abandoning one corrupts targets): it finishes.
+    assert 'RESULT {"slept": 2}' in stdout, stdout + stderr
+    assert_carries_on(target)
+
+
+def proc_threads(pid: int) -> int:
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    raise AssertionError("no Threads line")
+
+
+def inspect_ten_times(target) -> None:
+    for _ in range(10):
+        # Two commands in a row in one gdb, ten times over.
+        run = run_gdb("py-heap --json --largest 2", "py-cycles --json", pid=target.pid, timeout=120)
+        assert_no_traceback(run)
+        assert len(run.json_documents()) == 2
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_ten_inspections_leave_no_thread_module_path_or_gc_change(start_target, python):
+    target = start_target(python, SERVICE, "event")
+    before = target.wait_for_ticks(1)
+    threads = proc_threads(target.pid)
+    inspect_ten_times(target)
+    after = assert_carries_on(target)
+    assert proc_threads(target.pid) == threads
+    assert heartbeat_state(after[-1]) == heartbeat_state(before[-1])
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: the first command leaves pymalloc arenas and touched pages (about +2.5 MB)")
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_ten_inspections_leave_rss_within_one_percent(start_target, python):
+    target = start_target(python, SERVICE, "event")
+    target.wait_for_ticks(1)
+    rss_before = target.rss()
+    inspect_ten_times(target)
+    time.sleep(1)
+    growth = (target.rss() - rss_before) / rss_before
+    print("RSS %d kB, %+.2f%% after ten inspections" % (rss_before // 1024, 100 * growth))
+    assert growth < 0.01, "RSS grew by %.1f%%" % (100 * growth)
