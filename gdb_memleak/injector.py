@@ -544,8 +544,26 @@ def run_source(
         doc = json.loads(raw.decode("ascii"))
     except ValueError:
         raise gdb.GdbError("%s: the payload's answer was not JSON (%d bytes)" % (command, len(raw)))
+    if not isinstance(doc, dict):
+        raise gdb.GdbError("%s: the payload's answer was not a JSON object" % command)
+    if "too_large" in doc:
+        raise gdb.GdbError("%s: the payload's result was too large (%s bytes); it was dropped in the target" % (command, doc["too_large"]))
     if not doc.get("ok"):
-        error = str(doc.get("error", "unknown error")).rstrip()
-        last = error.splitlines()[-1] if error else "unknown error"
-        raise gdb.GdbError("%s: the payload raised in the target: %s\n%s" % (command, last, error))
+        raise PayloadError(command, str(doc.get("error", "")))
     return PayloadResult(doc["result"], safe_point, seconds)
+
+
+class PayloadError(gdb.GdbError):
+    """A payload raised in the target: one line for gdb; the target's traceback is kept in `target_traceback`."""
+
+    def __init__(self, command: str, target_traceback: str):
+        self.target_traceback = target_traceback.rstrip()
+        lines = self.target_traceback.splitlines() or ["unknown error"]
+        message = "%s: the payload raised in the target: %s" % (command, lines[-1])
+        frame = _TRACEBACK_FRAME.match(lines[-2]) if len(lines) >= 2 else None
+        if frame is not None:
+            message += " (raised in %s, line %s of the payload)" % (frame.group(3), frame.group(2))
+        super().__init__(message)
+
+
+_TRACEBACK_FRAME = re.compile(r"^\s*File (.*), line (\d+), in (.*)$")

@@ -8,6 +8,7 @@ move the cursor, change colours or retitle the terminal.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from typing import Any, Iterable, Sequence
 
@@ -38,9 +39,18 @@ def human_size(n: float) -> str:
     return "%.1f TiB" % n
 
 
+MAX_CELL = 2000  # characters of one table cell; the payloads bound theirs well below this
+
+
+def _cell(value: Any) -> str:
+    text = escape(value)
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 3] + "..."
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: str = "") -> str:
-    """A plain text table; `align` holds one 'l' or 'r' per column (default: right)."""
-    cells = [[escape(c) for c in row] for row in rows]
+    """A plain text table; `align` holds one 'l' or 'r' per column (default: right).
+    Every cell is escaped (see :func:`escape`) and bounded."""
+    cells = [[_cell(c) for c in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         for i, c in enumerate(row):
@@ -62,3 +72,49 @@ def json_line(doc: Any) -> str:
 def escape_message(text: str) -> str:
     """Escape each line of a multi-line message (e.g. a target traceback)."""
     return "\n".join(escape(line) for line in text.split("\n"))
+
+
+def escape_dot(dot: str) -> str:
+    """Neutralise control characters in graphviz source built from target names.
+
+    Statements are separated by real newlines and labels use backslash-n, so any
+    other control character (ESC, BEL, ...) can only come from a target's type
+    name or repr.  Each becomes a visible backslash-xNN inside its label: two
+    backslashes in the dot source, which graphviz shows as one.
+    """
+    out = []
+    for ch in dot:
+        if ch in "\n\t" or not unicodedata.category(ch).startswith("C"):
+            out.append(ch)
+        elif ord(ch) < 0x100:
+            out.append("\\\\x%02x" % ord(ch))
+        elif ord(ch) < 0x10000:
+            out.append("\\\\u%04x" % ord(ch))
+        else:
+            out.append("\\\\U%08x" % ord(ch))
+    return "".join(out)
+
+
+MAX_ERROR = 1000  # characters of a one-line gdb error
+_TRACEBACK_FRAME = re.compile(r'^\s*File "?(.*?)"?, line (\d+), in (.*)$')
+
+
+def error_line(message: Any) -> str:
+    """A gdb error as one escaped, bounded line.
+
+    The injector reports a payload's exception as a first line ending with the
+    exception's last line, followed by the target's traceback.  Only the first
+    line is kept; where the traceback says the exception was raised is added in
+    brackets, so no traceback reaches gdb's output.
+    """
+    lines = str(message).split("\n")
+    first = next((line for line in lines if line.strip()), "unknown error")
+    where = None
+    for line in lines[1:]:
+        match = _TRACEBACK_FRAME.match(line)
+        if match:
+            where = match
+    if where is not None:
+        first += " (raised in %s, line %s of the payload)" % (where.group(3).strip()[:100], where.group(2))
+    text = escape(first)
+    return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 3] + "..."

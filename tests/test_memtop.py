@@ -21,11 +21,12 @@ def test_memtop_shows_memory_and_the_running_line(start_target, python):
     main = next(t for t in doc["threads"] if t["tid"] == target.pid)
     # Debian's python3.11 has no debug symbols: locations come from the payload then.
     assert main["source"] == ("libpython" if python == PYENV_311 else "payload")
-    innermost = main["frames"][0]
-    assert innermost["file"].endswith("seed_string.py")
-    # Somewhere in the steady-state loop: from `while True:` to its heartbeat print.
-    assert script_line(SEED_STRING, "while True:") <= innermost["line"] <= script_line(SEED_STRING, 'print("tick')
-    assert innermost["function"] == "<module>"
+    assert main["frames"][0]["file"].endswith("seed_string.py")
+    # The module's frame is somewhere in the steady-state loop, from `while True:` to
+    # its heartbeat print (the innermost frame may be gc_state(), which that print calls).
+    module = next(f for f in main["frames"] if f["function"] == "<module>")
+    assert module["file"].endswith("seed_string.py")
+    assert script_line(SEED_STRING, "while True:") <= module["line"] <= script_line(SEED_STRING, 'print("tick')
     assert target.alive() and target.wait_for_ticks(2)
 
 

@@ -2,6 +2,8 @@
 
 `help py-heap` shows the argparse usage; bad arguments become one-line gdb
 errors; an unexpected exception becomes a gdb error too, never a traceback.
+Every error is one escaped line (render.error_line): a payload's exception in
+the target is reported by its last line and where it was raised.
 """
 
 from __future__ import annotations
@@ -97,12 +99,12 @@ class MemleakCommand(gdb.Command):
             args.timeout = SETTINGS.timeout
         try:
             self.run(args)
-        except gdb.GdbError as e:
-            raise gdb.GdbError(render.escape_message(str(e)))
+        except gdb.GdbError as e:  # one line: a target traceback would read as a crash of gdb's
+            raise gdb.GdbError(render.error_line(e))
         except KeyboardInterrupt:
             raise gdb.GdbError("%s: interrupted" % self.name)
         except Exception as e:  # a bug of ours: say so in one line, keep gdb usable
-            raise gdb.GdbError("%s: internal error: %s: %s" % (self.name, type(e).__name__, render.escape(e)))
+            raise gdb.GdbError(render.error_line("%s: internal error: %s: %s" % (self.name, type(e).__name__, e)))
 
     def run(self, args: argparse.Namespace) -> None:
         raise NotImplementedError

@@ -4,19 +4,40 @@
 # load it from beside themselves. Python 2.7 and 3.6+; names start with "_".
 # _GDBML_MODS lists every module the payloads may import, so that _mod_cleanup()
 # can unregister the ones that were not imported before.
+#
+# No code of the target's own may run from here: no repr()/str()/len()/hash()/==
+# /getattr()/isinstance() on target objects or on their classes (a metaclass can
+# define __eq__, __hash__, __getattribute__, a __class__ property ...).  Objects
+# are looked at through type(o), identity, id(), the C-level descriptors of
+# `type`, `object` and `dict`, gc.get_referents and the exact built-in types.
 
 import sys
 _GDBML_MODS = ('gc', 'itertools', 'heapq', '_heapq', 'operator', '_operator', '_collections', 'io', 'StringIO', 'cStringIO')
-_gdbml_had = [_m for _m in _GDBML_MODS if _m in sys.modules]
+
+
+def _modules():
+    # sys.modules as a plain dict view: the attribute can be rebound by the target
+    m = sys.modules
+    if type(m) is dict:
+        return m
+    if issubclass(type(m), dict):
+        return dict.copy(m)
+    return {}
+
+
+_gdbml_had = [_m for _m in _GDBML_MODS if _m in _modules()]
 import gc
 import itertools as _it
 
 
 def _mod_cleanup():
-    for m in _GDBML_MODS:
-        if m not in _gdbml_had and m in sys.modules:
+    m = sys.modules
+    if not issubclass(type(m), dict):
+        return
+    for name in _GDBML_MODS:
+        if name not in _gdbml_had and dict.__contains__(m, name):
             try:
-                del sys.modules[m]
+                dict.__delitem__(m, name)
             except Exception:
                 pass
 
@@ -34,7 +55,23 @@ _MOD_DICT = _MOD_TYPE.__dict__['__dict__']
 _FUNC_TYPE = type(_mod_cleanup)
 _FRAME_TYPE = type(sys._getframe())
 _MEMBER_TYPE = type(_FUNC_TYPE.__dict__['__globals__'])
+_METHOD_DESCR = type(object.__dict__['__sizeof__'])
+_WRAPPER_DESCR = type(object.__dict__['__init__'])
+_CLASSMETHOD_DESCR = type(dict.__dict__['fromkeys'])
+_CM_FUNC = classmethod.__dict__['__func__']
+_EXC_ARGS = BaseException.__dict__['args']
+
+
+def _a_cell(x=None):
+    return (lambda: x).__closure__[0]
+
+
+_CELL_TYPE = type(_a_cell())
 _HEAPTYPE = 1 << 9
+_HAVE_GC = 1 << 14
+# what sys.getsizeof adds to __sizeof__() for an object the collector tracks
+_GC_HEADER = sys.getsizeof([]) - [].__sizeof__()
+_NOTFOUND = object()
 if _PY2:
     _STR_TYPES = (str, unicode)  # noqa: F821
     _INT_TYPES = (int, long)  # noqa: F821
@@ -45,6 +82,32 @@ else:
     _INT_TYPES = (int,)
     _filterfalse = _it.filterfalse
     _map, _zip, _filter = map, zip, filter
+_TEXT_TYPES = (str, unicode) if _PY2 else (str,)  # noqa: F821
+
+
+def _is_text(o):
+    # an exact built-in string (no subclass: its methods could be the target's)
+    t = type(o)
+    return t is str or (_PY2 and t is unicode)  # noqa: F821
+
+
+def _plain(s, limit=200):
+    """s as an exact built-in string of at most `limit` characters, or None.
+    A str subclass is copied through str's own slicing, never its methods."""
+    t = type(s)
+    if t is str or (_PY2 and t is unicode):  # noqa: F821
+        return s if len(s) <= limit else s[:limit] + '...'
+    for base in _TEXT_TYPES:
+        if issubclass(t, base):
+            n = base.__len__(s)
+            r = base.__getitem__(s, slice(0, limit))
+            return r if n <= limit else r + '...'
+    return None
+
+
+def _is_type(o):
+    # isinstance(o, type) would fall back to o.__class__, which a class can override
+    return issubclass(type(o), type)
 
 
 def _tflags(t):
@@ -61,33 +124,59 @@ def _tmro(t):
         return (t,)
 
 
+_tdict_cache = {}
+
+
 def _tdict(t):
-    # the mappingproxy of a class: reading it runs no target code
+    """A class's own namespace as a plain dict with exact-str keys only, so
+    that looking a name up in it compares no target objects (cached per run)."""
+    e = _tdict_cache.get(id(t))
+    if e is not None and e[0] is t:
+        return e[1]
+    d = {}
     try:
-        return _T_DICTPROXY.__get__(t) or {}
+        proxy = _T_DICTPROXY.__get__(t)
+        # the proxy wraps the type's own exact dict: items() runs no target code
+        for k, v in list(proxy.items()):
+            if _is_text(k):
+                d[k] = v
     except Exception:
-        return {}
+        pass
+    _tdict_cache[id(t)] = (t, d)
+    return d
+
+
+def _type_lookup(t, name):
+    """What the MRO of class t holds for `name` (as _PyType_Lookup finds it), or _NOTFOUND."""
+    for k in _tmro(t):
+        d = _tdict(k)
+        if name in d:
+            return d[name]
+    return _NOTFOUND
 
 
 def _qualname(t):
+    """(module or None, qualified name) of class t, as bounded exact strings."""
     try:
-        mod = _T_MODULE.__get__(t)
+        mod = _plain(_T_MODULE.__get__(t), 200)
     except Exception:
         mod = None
     name = None
     if _T_QUAL is not None:
         try:
-            name = _T_QUAL.__get__(t)
+            name = _plain(_T_QUAL.__get__(t), 200)
         except Exception:
             name = None
-    if not isinstance(name, str):
-        try:
-            name = _T_NAME.__get__(t)
-        except Exception:
-            name = '?'
-    if not isinstance(mod, str):
-        mod = None
+    if name is None:
+        name = _tname(t)
     return mod, name
+
+
+def _tname(t):
+    try:
+        return _plain(_T_NAME.__get__(t), 200) or '?'
+    except Exception:
+        return '?'
 
 
 _names_cache = {}
@@ -95,30 +184,27 @@ _names_cache = {}
 
 def _kind_names():
     # guppy-compatible names for builtin types: 'types.CodeType', 'str',
-    # 'function', 'module' ... (built from modules that are already loaded)
+    # 'function', 'module' ... (built from modules that are already loaded),
+    # keyed by id(type): a type's hash and == may be its metaclass's code
     if _names_cache:
         return _names_cache
     inv = {}
-    tm = sys.modules.get('types')
-    if tm is not None:
+    mods = _modules()
+    for modname, prefix in (('types', 'types.'), ('__builtin__' if _PY2 else 'builtins', '')):
+        m = mods.get(modname)
+        if type(m) is not _MOD_TYPE:
+            continue
         try:
-            d = _MOD_DICT.__get__(tm)
-            for k in sorted(d):
+            d = _MOD_DICT.__get__(m)
+            for k in sorted([k for k in d if type(k) is str]):
                 v = d[k]
-                if isinstance(v, type) and not k.startswith('_'):
-                    inv[v] = 'types.' + k
+                if _is_type(v) and not (prefix and k.startswith('_')):
+                    inv[id(v)] = prefix + k
         except Exception:
             pass
-    b = sys.modules.get('__builtin__' if _PY2 else 'builtins')
-    if b is not None:
-        d = _MOD_DICT.__get__(b)
-        for k in sorted(d):
-            v = d[k]
-            if isinstance(v, type):
-                inv[v] = k
-    inv[_MOD_TYPE] = 'module'
-    inv[_FUNC_TYPE] = 'function'
-    inv[dict] = 'dict (no owner)'
+    inv[id(_MOD_TYPE)] = 'module'
+    inv[id(_FUNC_TYPE)] = 'function'
+    inv[id(dict)] = 'dict (no owner)'
     _names_cache.update(inv)
     return _names_cache
 
@@ -126,7 +212,7 @@ def _kind_names():
 def _type_name(t, names=None):
     if names is None:
         names = _kind_names()
-    n = names.get(t)
+    n = names.get(id(t))
     if n is not None:
         if t is dict:
             return 'dict'
@@ -136,6 +222,76 @@ def _type_name(t, names=None):
         return mod + '.' + name
     return name
 
+
+def _short_tname(t):
+    n = _kind_names().get(id(t))
+    if n is not None:
+        return 'dict' if t is dict else n
+    return _qualname(t)[1]
+
+
+def _exc_text(e):
+    """'TypeName: message' of an exception without calling its __str__."""
+    t = type(e)
+    name = _tname(t)
+    try:
+        args = _EXC_ARGS.__get__(e)
+    except Exception:
+        return name
+    if type(args) is tuple and len(args) == 1:
+        msg = _plain(args[0], 300)
+        if msg is not None:
+            return name + ': ' + msg
+    return name
+
+
+# ------------------------------------------------------------------ sizes
+
+def _sizeof_plan(t):
+    """None when sys.getsizeof(o) is safe for objects of class t (the __sizeof__
+    it calls is C code), else the nearest C __sizeof__ below the class's own."""
+    f = _type_lookup(t, '__sizeof__')
+    if type(f) is _METHOD_DESCR:
+        return None
+    for k in _tmro(t):
+        f = _tdict(k).get('__sizeof__', _NOTFOUND)
+        if type(f) is _METHOD_DESCR:
+            return f
+    return object.__dict__['__sizeof__']
+
+
+def _sizes(objs, tl=None):
+    """sys.getsizeof of each object, except that a __sizeof__ defined in Python
+    (the target's code) is never called: the C one under it is used instead."""
+    if tl is None:
+        tl = list(_map(type, objs))
+    plans = {}
+    for t in dict(_zip(_map(id, tl), tl)).values():
+        p = _sizeof_plan(t)
+        if p is not None:
+            plans[id(t)] = (p, _GC_HEADER if _tflags(t) & _HAVE_GC else 0)
+    getsizeof = sys.getsizeof
+    if not plans:
+        try:
+            return list(_map(getsizeof, objs))
+        except Exception:
+            pass
+    out = []
+    for o, t in _zip(objs, tl):
+        p = plans.get(id(t)) if plans else None
+        try:
+            if p is None:
+                out.append(getsizeof(o))
+            else:
+                s = p[0](o)
+                out.append((s + p[1]) if type(s) is int and s >= 0 else 0)
+        except Exception:
+            out.append(0)
+    plans.clear()
+    return out
+
+
+# --------------------------------------------------------------- identity
 
 def _own_codes():
     # code objects of this payload's functions (to skip our own frames)
@@ -150,13 +306,13 @@ def _own_codes():
 def _own_ids():
     g = globals()
     ids = set()
-    gm = sys.modules.get(g.get('__name__'))
+    gm = _modules().get(g.get('__name__'))
     if gm is None or type(gm) is not _MOD_TYPE or _MOD_DICT.__get__(gm) is not g:
         ids.add(id(g))  # the injector's private namespace
     for v in list(g.values()):
         if type(v) is _FUNC_TYPE and v.__globals__ is g:
             ids.add(id(v))
-    for v in (_names_cache, _gdbml_had, _INT_TYPES, _STR_TYPES):
+    for v in (_names_cache, _gdbml_had, _INT_TYPES, _STR_TYPES, _tdict_cache, _slot_cache, _attr_names):
         ids.add(id(v))
     f = sys._getframe()
     codes = _own_codes()
@@ -167,43 +323,69 @@ def _own_ids():
     return ids
 
 
+def _clear_caches():
+    for e in list(_tdict_cache.values()):
+        e[1].clear()
+    _tdict_cache.clear()
+    _slot_cache.clear()
+    del _attr_names[:]
+
+
 def _is_instance_like(t):
     # objects of heap types (user classes) and py2 old-style instances
-    return bool(_tflags(t) & _HEAPTYPE) or (_PY2 and t.__name__ == 'instance' and t.__module__ == '__builtin__')
+    if _tflags(t) & _HEAPTYPE:
+        return True
+    return _PY2 and t is _OLD_INSTANCE
+
+
+try:
+    class _OldStyle:
+        pass
+    _OLD_INSTANCE = type(_OldStyle()) if _PY2 else None
+    del _OldStyle
+except Exception:
+    _OLD_INSTANCE = None
 
 
 _slot_cache = {}
 
 
 def _slot_descrs(t):
-    r = _slot_cache.get(t)
-    if r is None:
-        r = []
-        for k in _tmro(t):
-            for name, v in list(_tdict(k).items()):
-                if type(v) is _MEMBER_TYPE and name not in ('__weakref__',):
-                    r.append((name, v))
-        _slot_cache[t] = r
+    e = _slot_cache.get(id(t))
+    if e is not None and e[0] is t:
+        return e[1]
+    r = []
+    for k in _tmro(t):
+        for name, v in list(_tdict(k).items()):
+            if type(v) is _MEMBER_TYPE and name != '__weakref__':
+                r.append((_plain(name, 100), v))
+    _slot_cache[id(t)] = (t, r)
     return r
 
 
-_NOTFOUND = object()
+# descriptor classes whose __get__ is CPython's own and calls nothing else
+_SAFE_GET = (_FUNC_TYPE, staticmethod, _METHOD_DESCR, _WRAPPER_DESCR, _CLASSMETHOD_DESCR)
 
 
 def _plain_getattr(o, name):
-    # object.__getattribute__ without running target code: refuse names that
-    # are data descriptors or have a Python-level __get__ on the class.
-    t = type(o)
-    for k in _tmro(t):
-        d = _tdict(k)
-        if name in d:
-            ct = type(d[name])
-            if hasattr(ct, '__set__') or hasattr(ct, '__delete__'):
+    """o.name as object.__getattribute__ finds it, but only when that runs no
+    target code: refused for data descriptors (properties, __class__ ...) and
+    for descriptors whose __get__ is not one of CPython's plain ones.  A
+    __getattr__/__getattribute__ of the class is never called."""
+    d = _type_lookup(type(o), name)
+    if d is not _NOTFOUND:
+        ct = type(d)
+        if _type_lookup(ct, '__set__') is not _NOTFOUND or _type_lookup(ct, '__delete__') is not _NOTFOUND:
+            return _NOTFOUND
+        if _type_lookup(ct, '__get__') is not _NOTFOUND:
+            if ct is classmethod:
+                try:
+                    if type(_CM_FUNC.__get__(d)) is not _FUNC_TYPE:
+                        return _NOTFOUND
+                except Exception:
+                    return _NOTFOUND
+            elif not any(ct is s for s in _SAFE_GET):
                 return _NOTFOUND
-            g = getattr(ct, '__get__', None)
-            if g is not None and type(g) is _FUNC_TYPE:
-                return _NOTFOUND
-            break
     try:
         return object.__getattribute__(o, name)
     except BaseException:
@@ -232,10 +414,146 @@ def _instance_dict(o, t, refs):
         return None
     d = cand[0]
     for k in list(d)[:2]:
-        if not isinstance(k, str):
+        if type(k) is not str:
             return None
         v = _plain_getattr(o, k)
         if v is _NOTFOUND:
             continue
         return d if v is d.get(k, _NOTFOUND) else None
     return d
+
+
+# ----------------------------------------------------------------- labels
+
+def _short(o, t):
+    """A bounded label for o: a slice of a built-in string or number, else
+    '<Type object at 0x..>'.  repr() only ever sees exact built-in values."""
+    try:
+        if t is str or t is bytes or (_PY2 and t is unicode):  # noqa: F821
+            n = len(o)
+            if n <= 40:
+                s = repr(o)
+            else:
+                s = repr(o[:40])[:-1] + '...' + repr(o[:1])[-1:]
+                s = '%s (len %d)' % (s, n)
+            return s[:120]
+        if any(t is k for k in _INT_TYPES) or t is bool:
+            if t is not bool and sys.getsizeof(o) > 64:
+                return '<int of %d bits>' % o.bit_length()
+            return repr(o)[:80]
+        if t is float or t is complex or o is None:
+            return repr(o)[:80]
+        if t is list or t is tuple or t is dict or t is set or t is frozenset or t is bytearray:
+            return '<%s len=%d>' % (_tname(t), len(o))
+        if issubclass(t, type):
+            mod, name = _qualname(o)
+            return "<class '%s'>" % ((mod + '.' if mod else '') + name)
+        if t is _MOD_TYPE:
+            nm = _plain(_MOD_DICT.__get__(o).get('__name__'), 100)
+            return "<module %s>" % (nm if nm is not None else '?')
+        if t is _FUNC_TYPE:
+            return '<function %s>' % (_plain(o.__code__.co_name, 100) or '?')
+        return '<%s object at 0x%x>' % (_type_name(t), id(o))
+    except BaseException:
+        return '<%s object>' % _tname(t)
+
+
+def _key_label(k):
+    t = type(k)
+    if _is_text(k) or t is bytes:
+        if len(k) > 40:
+            return '[%s...]' % repr(k[:40])
+        return '[%s]' % repr(k)
+    if any(t is i for i in _INT_TYPES):
+        if sys.getsizeof(k) > 64:
+            return '[<int of %d bits>]' % k.bit_length()
+        return '[%s]' % repr(k)
+    return '[<%s key>]' % _type_name(t)
+
+
+def _index_of(seq, c):
+    try:
+        return next(_it.compress(_it.count(), _map(lambda x: x is c, seq)))
+    except StopIteration:
+        return None
+
+
+_attr_names = []
+
+
+def _candidate_names(t):
+    # attribute names to probe for 3.11+ inline values: names stored by any
+    # function we can see (co_names), class-level names first
+    names = []
+    for k in _tmro(t):
+        for v in list(_tdict(k).values()):
+            if type(v) is _FUNC_TYPE:
+                names.extend(n for n in v.__code__.co_names if n not in names)
+    if not _attr_names:
+        s = set()
+        for o in gc.get_objects():
+            if type(o) is _FUNC_TYPE:
+                s.update(o.__code__.co_names)
+        _attr_names.append(s)
+    return names, _attr_names[0]
+
+
+def _edge(p, c):
+    """How container p refers to c: (kind, value); 'attr' values are bounded
+    exact strings, 'key' values are the raw dict key (label it with _key_label)."""
+    tp = type(p)
+    if tp is dict:
+        for k, v in list(p.items()):
+            if v is c:
+                return ('key', k)
+        return ('?', None)
+    if tp is list or tp is tuple:
+        i = _index_of(p, c)
+        return ('idx', i) if i is not None else ('?', None)
+    if tp is set or tp is frozenset:
+        return ('member', None)
+    if tp is _FRAME_TYPE:
+        return ('frame', None)
+    if _is_instance_like(tp):
+        for name, dsc in _slot_descrs(tp):
+            try:
+                if dsc.__get__(p, tp) is c:
+                    return ('attr', name)
+            except BaseException:
+                pass
+        if type(c) is dict and _instance_dict(p, tp, gc.get_referents(p)) is c:
+            return ('instdict', None)
+        first, rest = _candidate_names(tp)
+        for n in first:
+            if _plain_getattr(p, n) is c:
+                return ('attr', _plain(n, 100))
+        for n in rest:
+            if _plain_getattr(p, n) is c:
+                return ('attr', _plain(n, 100))
+        return ('attr', '?')
+    if tp is _MOD_TYPE:
+        if _MOD_DICT.__get__(p) is c:
+            return ('instdict', None)
+    if tp is _FUNC_TYPE:
+        for n in ('__code__', '__defaults__', '__closure__', '__kwdefaults__', '__globals__'):
+            try:
+                if getattr(p, n) is c:  # the function type's own descriptors
+                    return ('attr', n)
+            except Exception:
+                pass
+    if issubclass(tp, type):
+        try:
+            if any(r is c for r in gc.get_referents(_T_DICTPROXY.__get__(p))):
+                return ('instdict', None)
+        except Exception:
+            pass
+    if tp is _CELL_TYPE:
+        return ('attr', 'cell_contents')
+    return ('via', _type_name(tp))
+
+
+def _key_text(v, attrmode):
+    """The path step for dict key v: '.name' in attribute mode, else '[key]'."""
+    if attrmode and _is_text(v):
+        return '.' + _plain(v, 100)
+    return _key_label(v)

@@ -51,12 +51,12 @@ def __gdb_memleak_json__(value, out):
         out.append("null")
     elif kind is bool:
         out.append("true" if value else "false")
-    elif kind in __gdb_memleak_ints__:
-        out.append(str(int(value)))
+    elif kind is int or kind is __gdb_memleak_ints__[-1]:
+        out.append(int.__repr__(int(value)) if kind is int else repr(value).rstrip("L"))
     elif kind is float:
         # NaN and infinities are not JSON.
-        out.append(repr(value) if value == value and value not in (float("inf"), float("-inf")) else "null")
-    elif kind in __gdb_memleak_text__ or kind is bytes:
+        out.append(repr(value) if value == value and value - value == 0 else "null")
+    elif kind is __gdb_memleak_text__[0] or kind is __gdb_memleak_text__[-1] or kind is bytes:
         out.append(__gdb_memleak_json_string__(value))
     elif kind is dict:
         out.append("{")
@@ -65,11 +65,12 @@ def __gdb_memleak_json__(value, out):
             if not first:
                 out.append(",")
             first = False
-            out.append(__gdb_memleak_json_string__(key if type(key) in __gdb_memleak_text__ else str(key)))
+            text_key = type(key) is __gdb_memleak_text__[0] or type(key) is __gdb_memleak_text__[-1]
+            out.append(__gdb_memleak_json_string__(key if text_key else "<%s key>" % __gdb_memleak_type_name__(key)))
             out.append(":")
             __gdb_memleak_json__(value[key], out)
         out.append("}")
-    elif kind in (list, tuple):
+    elif kind is list or kind is tuple:
         out.append("[")
         for i, item in enumerate(value):
             if i:
@@ -77,7 +78,13 @@ def __gdb_memleak_json__(value, out):
             __gdb_memleak_json__(item, out)
         out.append("]")
     else:  # payloads return plain data; anything else is reported, never repr()'d
-        out.append(__gdb_memleak_json_string__("<%s>" % kind.__name__))
+        out.append(__gdb_memleak_json_string__("<%s>" % __gdb_memleak_type_name__(value)))
+
+
+def __gdb_memleak_type_name__(value):
+    """type(value).__name__ read through type's own descriptor: a metaclass cannot intercept it."""
+    name = type.__dict__["__name__"].__get__(type(value))
+    return name if type(name) is str else "?"
 
 
 def __gdb_memleak_error__():
@@ -88,12 +95,19 @@ def __gdb_memleak_error__():
         code = tb.tb_frame.f_code
         lines.append("  File %s, line %d, in %s" % (code.co_filename, tb.tb_lineno, code.co_name))
         tb = tb.tb_next
+    # Only a built-in exception's own text: str() of a target's exception class
+    # would run the target's __str__.
+    message = "(message not shown: not a built-in exception with a text)"
     try:
-        message = str(error)
+        args = BaseException.__dict__["args"].__get__(error)
+        module = type.__dict__["__module__"].__get__(kind)
+        if type(kind) is type and type(module) is str and module in ("builtins", "exceptions"):
+            if type(args) is tuple and len(args) == 1 and type(args[0]) is str:
+                message = args[0][:2000]
     except Exception:
-        message = "<unprintable %s>" % kind.__name__
+        pass
     lines = lines[-8:]
-    lines.append("%s: %s" % (kind.__name__, message[:2000]))
+    lines.append("%s: %s" % (__gdb_memleak_type_name__(error), message))
     return "\n".join(lines)
 
 
@@ -117,5 +131,5 @@ def __gdb_memleak_run__(args, tool_paths):
         __gdb_memleak_json__({"ok": False, "error": __gdb_memleak_error__()}, out)
     text = "".join(out)
     if len(text) > __gdb_memleak_max_result__:
-        text = '{"ok": false, "error": "ValueError: the payload\'s result is too large (%d bytes)"}' % len(text)
+        text = '{"ok": false, "too_large": %d}' % len(text)
     return text.encode("ascii")

@@ -30,122 +30,12 @@ except NameError:  # run on its own (python FILE, or pyrasite, which puts this f
             break
 
 
-def _short(o, t):
-    try:
-        if t in _STR_TYPES:
-            n = len(o)
-            if n <= 40:
-                s = repr(o[:40])
-            else:
-                s = repr(o[:40])[:-1] + '...' + repr(o[:1])[-1:]
-                s = '%s (len %d)' % (s, n)
-            return s[:80]
-        if t in _INT_TYPES or t in (float, bool, complex, type(None)):
-            if t in _INT_TYPES and sys.getsizeof(o) > 64:
-                return '<int of %d bits>' % o.bit_length()
-            return repr(o)[:80]
-        if t in (list, tuple, dict, set, frozenset, bytearray):
-            return ('<%s len=%d>' % (t.__name__, len(o)))[:80]
-        if isinstance(o, type):
-            mod, name = _qualname(o)
-            return ("<class '%s'>" % ((mod + '.' if mod else '') + name))[:80]
-        if t is _MOD_TYPE:
-            nm = _MOD_DICT.__get__(o).get('__name__')
-            return ("<module %s>" % (nm if isinstance(nm, str) else '?'))[:80]
-        if t is _FUNC_TYPE:
-            return ('<function %s>' % o.__code__.co_name)[:80]
-        return ('<%s object at 0x%x>' % (_type_name(t), id(o)))[:80]
-    except BaseException:
-        return '<%s object>' % t.__name__
+# labels, edges and attribute lookups: _short, _edge, _key_label ... in _gdb_memleak_common.py
 
 
-def _key_label(k):
-    if isinstance(k, _STR_TYPES) or type(k) in _INT_TYPES:
-        if isinstance(k, _STR_TYPES) and len(k) > 40:
-            return '[%s...]' % repr(k[:40])
-        return '[%s]' % repr(k)
-    return '[<%s key>]' % _type_name(type(k))
-
-
-def _index_of(seq, c):
-    try:
-        return next(_it.compress(_it.count(), _map(lambda x: x is c, seq)))
-    except StopIteration:
-        return None
-
-
-_attr_names = []
-
-
-def _candidate_names(t):
-    # attribute names to probe for 3.11+ inline values: names stored by any
-    # function we can see (co_names), class-level names first
-    names = []
-    for k in _tmro(t):
-        for v in list(_tdict(k).values()):
-            c = getattr(v, '__code__', None) if type(v) is _FUNC_TYPE else None
-            if c is not None:
-                names.extend(n for n in c.co_names if n not in names)
-    if not _attr_names:
-        s = set()
-        for o in gc.get_objects():
-            if type(o) is _FUNC_TYPE:
-                s.update(o.__code__.co_names)
-        _attr_names.append(s)
-    return names, _attr_names[0]
-
-
-def _edge(p, c):
-    """How container p refers to c: (kind, text)."""
-    tp = type(p)
-    if tp is dict:
-        for k, v in list(p.items()):
-            if v is c:
-                return ('key', k)
-        return ('?', None)
-    if tp in (list, tuple):
-        i = _index_of(p, c)
-        return ('idx', i) if i is not None else ('?', None)
-    if tp in (set, frozenset):
-        return ('member', None)
-    if tp is _FRAME_TYPE:
-        return ('frame', None)
-    if _is_instance_like(tp):
-        for name, dsc in _slot_descrs(tp):
-            try:
-                if dsc.__get__(p, tp) is c:
-                    return ('attr', name)
-            except BaseException:
-                pass
-        if type(c) is dict and _instance_dict(p, tp, gc.get_referents(p)) is c:
-            return ('instdict', None)
-        first, rest = _candidate_names(tp)
-        for n in first:
-            if _plain_getattr(p, n) is c:
-                return ('attr', n)
-        for n in rest:
-            if _plain_getattr(p, n) is c:
-                return ('attr', n)
-        return ('attr', '?')
-    if tp is _MOD_TYPE:
-        if _MOD_DICT.__get__(p) is c:
-            return ('instdict', None)
-    if tp is _FUNC_TYPE:
-        for n in ('__code__', '__defaults__', '__closure__', '__kwdefaults__', '__globals__'):
-            try:
-                if getattr(p, n) is c:
-                    return ('attr', n)
-            except Exception:
-                pass
-    if isinstance(p, type):
-        try:
-            if c in gc.get_referents(_T_DICTPROXY.__get__(p)):
-                return ('instdict', None)
-        except Exception:
-            pass
-    if tp.__name__ == 'cell':
-        return ('attr', 'cell_contents')
-    return ('via', _type_name(tp))
+_MAX_STEPS = 24   # steps of a cycle path shown
+_MAX_TYPES = 20   # type names listed per cycle group
+_MAX_ROWS = 100   # kinds of uncollectable objects listed
 
 
 def _count_ids(objs, step=20000):
@@ -269,14 +159,6 @@ def _sccs(nodes):
     return comps, succ
 
 
-def _short_tname(t):
-    mod, name = _qualname(t)
-    n = _kind_names().get(t)
-    if n is not None:
-        return 'dict' if t is dict else n
-    return name
-
-
 def _collapsed_members(comp, nodes):
     """ids of the component minus the instance __dict__s of its members."""
     instdicts = set()
@@ -331,8 +213,9 @@ def _cycle_path(comp, nodes, succ, instdicts, prefer):
         v = prev[v]
     chain.append(start)
     chain.reverse()
-    # chain: start ... start  (ids)
-    objs = [nodes[k] for k in chain]
+    # chain: start ... start  (ids); a long ring is shown by its first steps
+    more = max(0, len(chain) - 1 - _MAX_STEPS)
+    objs = [nodes[k] for k in chain[:_MAX_STEPS + 1]]
     s = _short_tname(type(objs[0]))
     attrmode = False
     for p, c in _zip(objs, objs[1:]):
@@ -341,10 +224,7 @@ def _cycle_path(comp, nodes, succ, instdicts, prefer):
             attrmode = True
             continue
         if kind == 'key':
-            if attrmode and isinstance(v, str):
-                s += '.' + v
-            else:
-                s += _key_label(v)
+            s += _key_text(v, attrmode)
         elif kind == 'idx':
             s += '[%d]' % v
         elif kind == 'attr':
@@ -354,6 +234,8 @@ def _cycle_path(comp, nodes, succ, instdicts, prefer):
         attrmode = False
         s += ' -> ' + _short_tname(type(c))
     del objs
+    if more:
+        s += ' -> ... (%d more steps back to %s)' % (more, _short_tname(type(nodes[start])))
     return s
 
 
@@ -380,7 +262,7 @@ def _own_graph(reps, nodes, succ, depth):
                 if w in cs:
                     kind, v = _edge(o, nodes[w])
                     if kind == 'key':
-                        lab = str(v) if isinstance(v, str) else _key_label(v)
+                        lab = _key_text(v, True)
                     elif kind == 'idx':
                         lab = '[%d]' % v
                     elif kind == 'attr':
@@ -405,6 +287,43 @@ class _GcShim(object):
         return getattr(gc, name)
 
 
+def _og_typename(obj):
+    return _short_tname(type(obj))
+
+
+def _og_long_typename(obj):
+    return _type_name(type(obj))
+
+
+def _og_getattr(o, name, *default):
+    # objgraph asks for obj.__class__ (and would get the target's property)
+    if name == '__class__':
+        return type(o)
+    v = _plain_getattr(o, name)
+    if v is _NOTFOUND:
+        if default:
+            return default[0]
+        raise AttributeError(name)
+    return v
+
+
+def _og_hasattr(o, name):
+    if _is_type(o):
+        return _type_lookup(o, name) is not _NOTFOUND
+    return _plain_getattr(o, name) is not _NOTFOUND
+
+
+class _InspectShim(object):
+    # objgraph's inspect.ismodule(x) is isinstance(), which asks x.__class__
+    __slots__ = ()
+
+    def ismodule(self, o):
+        return type(o) is _MOD_TYPE
+
+    def __getattr__(self, name):
+        raise AttributeError(name)
+
+
 def _objgraph_dot(objs, depth):
     import objgraph
     if _PY2:
@@ -417,14 +336,23 @@ def _objgraph_dot(objs, depth):
     out = _SIO()
     saved = {}
     g = _MOD_DICT.__get__(objgraph)
+    # objgraph 3.x calls into its objects through these names; each is swapped
+    # for one that runs no target code, and put back afterwards.  getattr and
+    # hasattr shadow the builtins for objgraph's module only.
     for name, repl in (('gc', _GcShim()),
                        ('_safe_repr', lambda o: _short(o, type(o))),
-                       ('_edge_label', _og_edge_label)):
+                       ('_edge_label', _og_edge_label),
+                       ('_short_typename', _og_typename),
+                       ('_long_typename', _og_long_typename),
+                       ('_get_obj_type', type),
+                       ('inspect', _InspectShim()),
+                       ('getattr', _og_getattr),
+                       ('hasattr', _og_hasattr)):
         saved[name] = g.get(name, _NOTFOUND)
         g[name] = repl
     try:
         objgraph.show_refs(objs, max_depth=depth, output=out, too_many=10,
-                           filter=lambda x: not isinstance(x, type) and type(x) is not _MOD_TYPE)
+                           filter=lambda x: not _is_type(x) and type(x) is not _MOD_TYPE)
     finally:
         for name, v in saved.items():
             if v is _NOTFOUND:
@@ -440,7 +368,7 @@ def _og_edge_label(source, target, shortnames=True):
     except Exception:
         return ''
     if kind == 'key':
-        lab = v if isinstance(v, str) else _key_label(v)
+        lab = _key_text(v, True)
     elif kind == 'idx':
         lab = '[%d]' % v
     elif kind == 'attr':
@@ -449,7 +377,7 @@ def _og_edge_label(source, target, shortnames=True):
         lab = '__dict__'
     else:
         return ''
-    return ' [label="%s"]' % _dot_quote(str(lab)[:40])
+    return ' [label="%s"]' % _dot_quote(lab[:40])
 
 
 def gdb_memleak_payload(args):
@@ -462,15 +390,17 @@ def gdb_memleak_payload(args):
     gc.disable()
     try:
         # ---- uncollectable (already in gc.garbage) ----
-        garbage = gc.garbage
+        garbage = gc.garbage  # a module attribute: the target may have rebound it
+        garbage = list.__getitem__(garbage, slice(None)) if issubclass(type(garbage), list) else []
         ucount = len(garbage)
         ukinds = {}
-        for o in garbage[:]:
-            k = _type_name(type(o))
+        for t in _map(type, garbage):
+            k = _type_name(t)
             ukinds[k] = ukinds.get(k, 0) + 1
-        o = None
+        del garbage[:]
+        t = None
         urows = sorted(({'kind': k, 'count': c} for k, c in ukinds.items()),
-                       key=lambda r: (-r['count'], r['kind']))
+                       key=lambda r: (-r['count'], r['kind']))[:_MAX_ROWS]
         ukinds.clear()
         ignore = _own_ids()
         ignore.add(id(args))
@@ -478,7 +408,8 @@ def gdb_memleak_payload(args):
         nodes = _unreachable(ignore)
         ignore.add(id(nodes))
         total_objects = len(nodes)
-        total_size = sum(_map(sys.getsizeof, nodes.values()))
+        sz = dict(_zip(nodes.keys(), _sizes(list(nodes.values()))))
+        total_size = sum(sz.values())
         comps, succ = _sccs(nodes)
         # owner of the non-cyclic garbage: the first cycle that reaches it
         cyc = []
@@ -492,11 +423,13 @@ def gdb_memleak_payload(args):
             members, instdicts = _collapsed_members(comp, nodes)
             tl = [type(nodes[k]) for k in members]
             names = sorted(set(_type_name(t) for t in tl))
+            if len(names) > _MAX_TYPES:
+                names = names[:_MAX_TYPES] + ['... %d more types' % (len(names) - _MAX_TYPES)]
             if want:
                 if not any(_type_name(t) in prefer or _short_tname(t) in prefer for t in tl):
                     continue
             shape = tuple(sorted(_type_name(t) for t in tl))
-            size = sum(sys.getsizeof(nodes[k]) for k in comp)
+            size = sum(sz[k] for k in comp)
             g = groups.get(shape)
             if g is None:
                 g = groups[shape] = {'types': names, 'count': 0, 'objects': 0,
@@ -511,7 +444,7 @@ def gdb_memleak_payload(args):
             try:
                 g['path'] = _cycle_path(g['_rep'], nodes, succ, g['_inst'], prefer)
             except Exception as e:
-                g['path'] = '<path error: %s>' % type(e).__name__
+                g['path'] = '<path error: %s>' % _tname(type(e))
         dot = None
         note = None
         if graph and glist:
@@ -525,10 +458,10 @@ def gdb_memleak_payload(args):
             except ImportError as e:
                 dot = _own_graph(reps, nodes, succ, depth)
                 note = ('objgraph not importable in the target (%s); graph built by '
-                        'gdb-memleak from the cycle members only' % e)
+                        'gdb-memleak from the cycle members only' % _exc_text(e))
             except Exception as e:
                 dot = _own_graph(reps, nodes, succ, depth)
-                note = 'objgraph failed (%s: %s); graph built from the cycle members only' % (type(e).__name__, e)
+                note = 'objgraph failed (%s); graph built from the cycle members only' % _exc_text(e)
         for g in glist[:top]:
             out.append({'types': g['types'], 'path': g['path'], 'count': g['count'],
                         'objects': g['objects'], 'size': g['size']})
@@ -537,13 +470,13 @@ def gdb_memleak_payload(args):
         del glist[:]
         nodes.clear()
         succ.clear()
+        sz.clear()
         del cyc[:]
         return {'cycles': out, 'total_objects': total_objects, 'total_size': total_size,
                 'uncollectable': {'count': ucount, 'rows': urows},
                 'graph': dot, 'graph_note': note}
     finally:
-        _slot_cache.clear()
-        del _attr_names[:]
+        _clear_caches()
         if was_enabled:
             gc.enable()
         _mod_cleanup()

@@ -42,7 +42,7 @@ def _collect(ignore):
         un = list(_filterfalse(gc.is_tracked, rs))
         extra.update(_zip(_map(id, un), un))
         del rs, un
-    frontier = [o for o in extra.values() if type(o) in (tuple, dict)]
+    frontier = [o for o in extra.values() if type(o) is tuple or type(o) is dict]
     while frontier:
         new = []
         for i in range(0, len(frontier), step):
@@ -50,7 +50,7 @@ def _collect(ignore):
             for o in _filterfalse(gc.is_tracked, rs):
                 if id(o) not in extra:
                     extra[id(o)] = o
-                    if type(o) in (tuple, dict):
+                    if type(o) is tuple or type(o) is dict:
                         new.append(o)
             del rs
         frontier = new
@@ -61,96 +61,56 @@ def _collect(ignore):
     return objs, n
 
 
-def _sizes(objs):
-    try:
-        return list(_map(sys.getsizeof, objs))
-    except Exception:
-        pass
-    out = []
-    for o in objs:
-        try:
-            out.append(sys.getsizeof(o))
-        except Exception:
-            out.append(0)
-    return out
-
-
-def _unsafe_sizeof_types(types_):
-    bad = set()
-    for t in types_:
-        for k in _tmro(t):
-            f = _tdict(k).get('__sizeof__')
-            if f is not None:
-                if type(f) is _FUNC_TYPE:
-                    bad.add(t)
-                break
-    return bad
-
-
 def _census(objs, ntracked, top):
     names = _kind_names()
     tl = list(_map(type, objs))
-    distinct = set(tl)
-    bad = _unsafe_sizeof_types(distinct)
-    if bad:
-        hdr = sys.getsizeof([]) - [].__sizeof__()
-        sizes = []
-        for o, t in _zip(objs, tl):
-            if t in bad:
-                try:
-                    sizes.append(object.__sizeof__(o) + (hdr if gc.is_tracked(o) else 0))
-                except Exception:
-                    sizes.append(0)
-            else:
-                try:
-                    sizes.append(sys.getsizeof(o))
-                except Exception:
-                    sizes.append(0)
-    else:
-        sizes = _sizes(objs)
+    # classes by id: a class's hash and == can be its metaclass's code
+    distinct = dict(_zip(_map(id, tl), tl))
+    sizes = _sizes(objs, tl)
     # ---- owners of dicts ----
     dictkind = {}
-    mtypes = [t for t in distinct if _is_instance_like(t)]
-    mtset = set(mtypes)
+    mtset = set(k for k, t in distinct.items() if _is_instance_like(t))
     tnames = {}
-    for t in distinct:
-        tnames[t] = _type_name(t, names)
+    for k, t in distinct.items():
+        tnames[k] = _type_name(t, names)
     # one pass picks out the few objects that can own a dict: modules,
     # classes, functions and instances of classes (grouped per class)
-    metas = set(t for t in distinct if issubclass(t, type))
+    metas = set(k for k, t in distinct.items() if issubclass(t, type))
     special = set(mtset)
     special.update(metas)
-    special.add(_MOD_TYPE)
-    special.add(_FUNC_TYPE)
+    special.add(id(_MOD_TYPE))
+    special.add(id(_FUNC_TYPE))
     groups = {}
     for o, t in _zip(objs, tl):
-        if t in special:
-            g = groups.get(t)
+        k = id(t)
+        if k in special:
+            g = groups.get(k)
             if g is None:
-                g = groups[t] = []
+                g = groups[k] = []
             g.append(o)
-    for o in groups.pop(_MOD_TYPE, ()):
+    for o in groups.pop(id(_MOD_TYPE), ()):
         try:
             dictkind[id(_MOD_DICT.__get__(o))] = 'dict of module'
         except Exception:
             pass
-    for t in metas:
-        for o in groups.get(t, ()):
+    for k in metas:
+        for o in groups.get(k, ()):
             try:
                 for r in gc.get_referents(_T_DICTPROXY.__get__(o)):
                     if type(r) is dict:
-                        dictkind[id(r)] = 'dict of ' + tnames.get(t, 'type')
+                        dictkind[id(r)] = 'dict of ' + tnames.get(k, 'type')
             except Exception:
                 pass
-        if t not in mtset:
-            groups.pop(t, None)
-    funcs = groups.pop(_FUNC_TYPE, [])
+        if k not in mtset:
+            groups.pop(k, None)
+    funcs = groups.pop(id(_FUNC_TYPE), [])
     # instances: most classes need no per-instance work (3.11+: no dict
     # referent at all; <=3.10 without slots: every dict referent is the
     # instance dict)
     old = sys.version_info < (3, 11)
-    for t, insts in groups.items():
-        kn = 'dict of ' + tnames[t]
+    for tk, insts in groups.items():
+        t = distinct[tk]
+        kn = 'dict of ' + tnames[tk]
         ds = []
         for i in range(0, len(insts), 20000):
             rs = gc.get_referents(*insts[i:i + 20000])
@@ -174,7 +134,7 @@ def _census(objs, ntracked, top):
         for r in gc.get_referents(o):
             if type(r) is dict and id(r) not in dictkind and r:
                 k = next(iter(r))
-                if isinstance(k, str) and _plain_getattr(o, k) is r[k]:
+                if type(k) is str and _plain_getattr(o, k) is r[k]:
                     dictkind[id(r)] = 'dict of function'
     del funcs
     # ---- aggregate ----
@@ -183,7 +143,7 @@ def _census(objs, ntracked, top):
         if t is dict:
             k = dictkind.get(id(o), 'dict (no owner)')
         else:
-            k = tnames[t]
+            k = tnames[id(t)]
         a = acc.get(k)
         if a is None:
             acc[k] = [1, s]
@@ -191,6 +151,7 @@ def _census(objs, ntracked, top):
             a[0] += 1
             a[1] += s
     del tl
+    distinct.clear()
     dictkind.clear()
     rows = sorted(([v[1], v[0], k] for k, v in acc.items()), reverse=True)
     acc.clear()
@@ -205,6 +166,49 @@ def _census(objs, ntracked, top):
     return out, sizes
 
 
+# special methods guppy's C code calls on classes, through their metaclass (it
+# hashes classes and reads __dict__, __module__, __name__, __bases__, which
+# every class has, so a metaclass __getattr__ is never reached)
+_GUPPY_META_HOOKS = ('__getattribute__', '__hash__', '__eq__', '__sizeof__')
+_STDLIB = getattr(sys, 'stdlib_module_names', None) or frozenset(
+    ('abc', 'enum', 'typing', 'collections', 'functools', 'types', 'weakref', '_weakrefset', 're', 'sre_compile'))
+
+
+def _from_stdlib(k):
+    # the class is the interpreter's own (typing._DeprecatedType, enum.EnumType ...)
+    mod = _qualname(k)[0]
+    return mod is not None and mod.split('.')[0] in _STDLIB
+
+
+def _guppy_hazards(limit=3):
+    """Classes whose own code guppy would run: a __sizeof__ written in Python
+    (guppy sizes objects with it) or a metaclass overriding how classes are
+    hashed, compared, read or sized.  Found without running any of it; the
+    standard library's classes are trusted."""
+    found = []
+    for o in gc.get_objects():
+        if not issubclass(type(o), type) or not (_tflags(o) & _HEAPTYPE):
+            continue
+        hook = None
+        if _sizeof_plan(o) is not None:
+            k = next((k for k in _tmro(o) if '__sizeof__' in _tdict(k)), o)
+            hook = None if _from_stdlib(k) else '__sizeof__'
+        if hook is None and issubclass(o, type):
+            for k in _tmro(o):
+                if k is type or k is object:
+                    break
+                d = _tdict(k)
+                h = next((h for h in _GUPPY_META_HOOKS if h in d), None)
+                if h is not None and not _from_stdlib(k):
+                    hook = h
+                    break
+        if hook is not None:
+            found.append(_type_name(o) + '.' + hook)
+            if len(found) >= limit:
+                break
+    return found
+
+
 def _guppy(top):
     from guppy import hpy
     real_collect = gc.collect
@@ -217,7 +221,7 @@ def _guppy(top):
         part = heap.partition
         for row in part.get_rows():
             if nrows < top:
-                rows.append({'kind': str(row.name), 'count': int(row.count), 'size': int(row.size)})
+                rows.append({'kind': _plain(row.name, 300) or '?', 'count': int(row.count), 'size': int(row.size)})
             nrows += 1
         out = {'total_count': int(heap.count), 'total_size': int(heap.size),
                'rows': rows, 'more_rows': max(0, nrows - top)}
@@ -227,132 +231,16 @@ def _guppy(top):
     return out
 
 
-# ---------------------------------------------------------------- labels
-
-def _short(o, t):
-    try:
-        if t in _STR_TYPES:
-            n = len(o)
-            if n <= 40:
-                s = repr(o[:40])
-            else:
-                s = repr(o[:40])[:-1] + '...' + repr(o[:1])[-1:]
-                s = '%s (len %d)' % (s, n)
-            return s[:80]
-        if t in _INT_TYPES or t in (float, bool, complex, type(None)):
-            if t in _INT_TYPES and sys.getsizeof(o) > 64:
-                return '<int of %d bits>' % o.bit_length()
-            return repr(o)[:80]
-        if t in (list, tuple, dict, set, frozenset, bytearray):
-            return ('<%s len=%d>' % (t.__name__, len(o)))[:80]
-        if isinstance(o, type):
-            mod, name = _qualname(o)
-            return ("<class '%s'>" % ((mod + '.' if mod else '') + name))[:80]
-        if t is _MOD_TYPE:
-            nm = _MOD_DICT.__get__(o).get('__name__')
-            return ("<module %s>" % (nm if isinstance(nm, str) else '?'))[:80]
-        if t is _FUNC_TYPE:
-            return ('<function %s>' % o.__code__.co_name)[:80]
-        return ('<%s object at 0x%x>' % (_type_name(t), id(o)))[:80]
-    except BaseException:
-        return '<%s object>' % t.__name__
-
-
-def _key_label(k):
-    if isinstance(k, _STR_TYPES) or type(k) in _INT_TYPES:
-        if isinstance(k, _STR_TYPES) and len(k) > 40:
-            return '[%s...]' % repr(k[:40])
-        return '[%s]' % repr(k)
-    return '[<%s key>]' % _type_name(type(k))
-
-
-def _index_of(seq, c):
-    try:
-        return next(_it.compress(_it.count(), _map(lambda x: x is c, seq)))
-    except StopIteration:
-        return None
-
-
-_attr_names = []
-
-
-def _candidate_names(t):
-    # attribute names to probe for 3.11+ inline values: names stored by any
-    # function we can see (co_names), class-level names first
-    names = []
-    for k in _tmro(t):
-        for v in list(_tdict(k).values()):
-            c = getattr(v, '__code__', None) if type(v) is _FUNC_TYPE else None
-            if c is not None:
-                names.extend(n for n in c.co_names if n not in names)
-    if not _attr_names:
-        s = set()
-        for o in gc.get_objects():
-            if type(o) is _FUNC_TYPE:
-                s.update(o.__code__.co_names)
-        _attr_names.append(s)
-    return names, _attr_names[0]
-
-
-def _edge(p, c):
-    """How container p refers to c: (kind, text)."""
-    tp = type(p)
-    if tp is dict:
-        for k, v in list(p.items()):
-            if v is c:
-                return ('key', k)
-        return ('?', None)
-    if tp in (list, tuple):
-        i = _index_of(p, c)
-        return ('idx', i) if i is not None else ('?', None)
-    if tp in (set, frozenset):
-        return ('member', None)
-    if tp is _FRAME_TYPE:
-        return ('frame', None)
-    if _is_instance_like(tp):
-        for name, dsc in _slot_descrs(tp):
-            try:
-                if dsc.__get__(p, tp) is c:
-                    return ('attr', name)
-            except BaseException:
-                pass
-        if type(c) is dict and _instance_dict(p, tp, gc.get_referents(p)) is c:
-            return ('instdict', None)
-        first, rest = _candidate_names(tp)
-        for n in first:
-            if _plain_getattr(p, n) is c:
-                return ('attr', n)
-        for n in rest:
-            if _plain_getattr(p, n) is c:
-                return ('attr', n)
-        return ('attr', '?')
-    if tp is _MOD_TYPE:
-        if _MOD_DICT.__get__(p) is c:
-            return ('instdict', None)
-    if tp is _FUNC_TYPE:
-        for n in ('__code__', '__defaults__', '__closure__', '__kwdefaults__', '__globals__'):
-            try:
-                if getattr(p, n) is c:
-                    return ('attr', n)
-            except Exception:
-                pass
-    if isinstance(p, type):
-        try:
-            if c in gc.get_referents(_T_DICTPROXY.__get__(p)):
-                return ('instdict', None)
-        except Exception:
-            pass
-    if tp.__name__ == 'cell':
-        return ('attr', 'cell_contents')
-    return ('via', _type_name(tp))
+# labels, edges and attribute lookups: _short, _edge, _key_label ... in _gdb_memleak_common.py
 
 
 def _find_paths(targets, ignore, maxdepth=8, cap=300):
     """Backward BFS from each target with gc.get_referrers (one heap scan per
     level for all targets together).  Returns a list of path strings/None."""
     roots = {}
-    for name, m in list(sys.modules.items()):
-        if type(m) is _MOD_TYPE:
+    for name, m in list(_modules().items()):
+        name = _plain(name, 200)
+        if type(m) is _MOD_TYPE and name is not None:
             try:
                 roots[id(_MOD_DICT.__get__(m))] = name
                 roots[id(m)] = name
@@ -365,7 +253,7 @@ def _find_paths(targets, ignore, maxdepth=8, cap=300):
     frontier = {}                          # id(node) -> (node, [target idx])
     for i, t in enumerate(targets):
         parent[i][id(t)] = (t, None)
-        if id(t) in roots or isinstance(t, type):
+        if id(t) in roots or _is_type(t):
             found[i] = id(t)
         else:
             frontier.setdefault(id(t), [t, []])[1].append(i)
@@ -398,7 +286,7 @@ def _find_paths(targets, ignore, maxdepth=8, cap=300):
                     if found[ti] is not None or id(r) in parent[ti]:
                         continue
                     parent[ti][id(r)] = (r, id(c))
-                    if id(r) in roots or isinstance(r, type) or tr is _FRAME_TYPE:
+                    if id(r) in roots or issubclass(tr, type) or tr is _FRAME_TYPE:
                         found[ti] = id(r)
                         continue
                     e = nxt.get(id(r))
@@ -429,7 +317,7 @@ def _find_paths(targets, ignore, maxdepth=8, cap=300):
         try:
             out.append(_render(chain, roots))
         except Exception as e:
-            out.append('<path error: %s>' % type(e).__name__)
+            out.append('<path error: %s>' % _tname(type(e)))
         del chain
     frontier.clear()
     for p in parent:
@@ -445,12 +333,12 @@ def _render(chain, roots):
         attrmode = True
         if type(root) is dict and len(chain) == 1:
             s = "sys.modules[%r].__dict__" % s
-    elif isinstance(root, type):
+    elif issubclass(tr, type):
         mod, name = _qualname(root)
         s = (mod + '.' if mod else '') + name
         attrmode = False
     elif tr is _FRAME_TYPE:
-        s = "<%s() local>" % root.f_code.co_name
+        s = "<%s() local>" % (_plain(root.f_code.co_name, 100) or '?')
         attrmode = False
     else:
         s = '<%s>' % _type_name(tr)
@@ -461,10 +349,7 @@ def _render(chain, roots):
             attrmode = True
             continue
         if kind == 'key':
-            if attrmode and isinstance(v, str):
-                s += '.' + v
-            else:
-                s += _key_label(v)
+            s += _key_text(v, attrmode)
         elif kind == 'idx':
             s += '[%d]' % v
         elif kind == 'attr':
@@ -509,8 +394,17 @@ def gdb_memleak_payload(args):
                 __import__('guppy')
             except Exception as e:
                 if backend == 'guppy':
-                    raise RuntimeError('guppy3 not importable in the target: %s: %s' % (type(e).__name__, e))
-                note = 'guppy3 not importable in the target: %s: %s' % (type(e).__name__, e)
+                    raise RuntimeError('guppy3 not importable in the target: %s' % _exc_text(e))
+                note = 'guppy3 not importable in the target: %s' % _exc_text(e)
+                use_guppy = False
+        if use_guppy:
+            hazards = _guppy_hazards()
+            if hazards:
+                why = ('guppy would run the target\'s own code (%s); the census backend '
+                       'does not' % ', '.join(hazards))
+                if backend == 'guppy':
+                    return {'refused': '--backend guppy refused: ' + why + ' (use --backend census)'}
+                note = 'census backend used: ' + why
                 use_guppy = False
         if use_guppy:
             res = _guppy(top)
@@ -527,7 +421,7 @@ def gdb_memleak_payload(args):
                 res, sizes = _census(objs, ntracked, top)
                 res['backend'] = 'census'
             else:
-                sizes = _sizes(objs)
+                sizes = _sizes(objs)  # never a __sizeof__ written in Python
             ignore.add(id(sizes))
             if nlarge > 0:
                 cands, csizes = _largest(objs, sizes, nlarge, ignore)
@@ -553,8 +447,7 @@ def gdb_memleak_payload(args):
         res['note'] = note
         return res
     finally:
-        _slot_cache.clear()
-        del _attr_names[:]
+        _clear_caches()
         if was_enabled:
             gc.enable()
         _mod_cleanup()
