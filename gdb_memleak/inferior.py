@@ -15,11 +15,18 @@ import gdb
 _VERSION_IN_NAME = re.compile(r"(?:lib)?python(\d)\.(\d+)")
 
 
-def selected_inferior() -> gdb.Inferior:
+def selected_inferior(command: str = "") -> gdb.Inferior:
     """The inferior to work on, or a gdb error saying what to do first."""
+    prefix = command + ": " if command else ""
     inferior = gdb.selected_inferior()
     if inferior is None or inferior.pid == 0 or not inferior.threads():
-        raise gdb.GdbError("no process: attach to one (attach PID, or gdb -p PID) or load a core file")
+        progspace = gdb.current_progspace()
+        if progspace is not None and progspace.filename:
+            raise gdb.GdbError(
+                "%sno process: %s is loaded but not running; attach to a running process "
+                "(attach PID, or gdb -p PID) or load a core file" % (prefix, progspace.filename)
+            )
+        raise gdb.GdbError("%sno process: attach to one (attach PID, or gdb -p PID) or load a core file" % prefix)
     return inferior
 
 
@@ -28,28 +35,217 @@ def is_core(inferior: gdb.Inferior) -> bool:
     return connection is not None and connection.type == "core"
 
 
+def require_stopped(command: str, inferior: gdb.Inferior) -> None:
+    """Stopped by gdb, so that its registers and stacks can be read."""
+    if any(t.is_running() for t in inferior.threads()):
+        raise gdb.GdbError("%s: the target is running; interrupt it first (Ctrl-C or 'interrupt')" % command)
+
+
 def require_live_stopped(command: str) -> gdb.Inferior:
     """A live process that gdb has stopped: what injecting needs."""
-    inferior = selected_inferior()
+    inferior = selected_inferior(command)
     if is_core(inferior):
         raise gdb.GdbError(
             "%s needs a live process: a core file holds no interpreter to run in (py-memtop works on cores)" % command
         )
-    if any(t.is_running() for t in inferior.threads()):
-        raise gdb.GdbError("%s: the target is running; interrupt it first (Ctrl-C or 'interrupt')" % command)
+    require_stopped(command, inferior)
     return inferior
 
 
-def minimal_symbol_address(name: str) -> Optional[int]:
-    """Address of an exported function, with or without debug info."""
+# The function that marks a copy of the CPython runtime: every build exports it.
+_RUNTIME_MARK = "Py_AddPendingCall"
+_MSYMBOL_LINE = re.compile(r"^\[\s*\d+\]\s+(\S)\s+(0x[0-9a-fA-F]+)\s+(\S+)")
+_NON_DEBUGGING = re.compile(r"^(0x[0-9a-fA-F]+)\s+(\S+)\s*$")
+
+# objfile name -> {symbol: address} (global text/data symbols), and the last
+# choice of runtime, keyed by what it depends on.
+_msymbol_tables: dict[tuple[int, str], dict[str, int]] = {}
+_choice_cache: dict[tuple, tuple[list[str], Optional[str], str]] = {}
+
+
+class AmbiguousRuntime(gdb.GdbError):
+    pass
+
+
+def _gdb_address(name: str) -> Optional[int]:
+    """The address gdb itself gives `name` (debug info first, then the first minimal symbol)."""
     try:
         return int(gdb.parse_and_eval("(long)&%s" % name))
     except gdb.error:
         return None
 
 
+def _owner_name(objfile: gdb.Objfile) -> str:
+    owner = getattr(objfile, "owner", None)  # a separate debug file stands for its owner
+    return (owner or objfile).filename or ""
+
+
+def _exe_name() -> str:
+    progspace = gdb.current_progspace()
+    return (progspace.filename or "") if progspace is not None else ""
+
+
+def _same_file(a: str, b: str) -> bool:
+    def norm(p: str) -> str:
+        p = p[len("target:"):] if p.startswith("target:") else p
+        return os.path.realpath(p)
+
+    return a == b or (bool(a) and bool(b) and norm(a) == norm(b))
+
+
+def runtime_copies() -> list[str]:
+    """The objfiles that define CPython's runtime (Py_AddPendingCall): normally one."""
+    found: list[str] = []
+
+    def add(name: str) -> None:
+        if name and not any(_same_file(name, f) for f in found):
+            found.append(name)
+
+    for objfile in gdb.objfiles():  # copies with debug info
+        try:
+            symbol = objfile.lookup_global_symbol(_RUNTIME_MARK)
+        except (gdb.error, RuntimeError):
+            continue
+        if symbol is not None and symbol.is_function:
+            add(_owner_name(objfile))
+    try:  # copies without: their minimal symbols
+        text = gdb.execute("info functions ^%s$" % _RUNTIME_MARK, to_string=True)
+    except gdb.error:
+        text = ""
+    non_debugging = False
+    for line in text.splitlines():
+        if line.startswith("Non-debugging symbols"):
+            non_debugging = True
+            continue
+        match = _NON_DEBUGGING.match(line.strip()) if non_debugging else None
+        if match and match.group(2) == _RUNTIME_MARK:
+            add(gdb.solib_name(int(match.group(1), 16)) or _exe_name())
+    return found
+
+
+def _msymbols(objfile_name: str) -> dict[str, int]:
+    """Global functions and data of one objfile, from `maint print msymbols` (reads symbols only)."""
+    key = (gdb.selected_inferior().pid, objfile_name)
+    if key not in _msymbol_tables:
+        table: dict[str, int] = {}
+        try:
+            text = gdb.execute("maint print msymbols -objfile %s" % objfile_name, to_string=True)
+        except gdb.error:
+            text = ""
+        for line in text.splitlines():
+            match = _MSYMBOL_LINE.match(line)
+            if match and match.group(1) in "TDBRW" and match.group(3) not in table:
+                table[match.group(3)] = int(match.group(2), 16)
+        _msymbol_tables[key] = table
+    return _msymbol_tables[key]
+
+
+def _copies_on_stacks(copies: list[str], max_frames: int = 256) -> dict[str, int]:
+    """How many frames of the stopped threads run code of each copy (reads registers and memory only)."""
+    counts = {c: 0 for c in copies}
+    exe = _exe_name()
+    try:
+        saved_thread = gdb.selected_thread()
+        saved_frame = gdb.selected_frame()
+    except gdb.error:
+        saved_thread, saved_frame = None, None
+    try:
+        for thread in gdb.selected_inferior().threads():
+            if not thread.is_valid() or thread.is_running():
+                continue
+            try:
+                thread.switch()
+                frame = gdb.newest_frame()
+            except gdb.error:
+                continue
+            seen = 0
+            while frame is not None and seen < max_frames:
+                try:
+                    where = gdb.solib_name(frame.pc()) or exe
+                except gdb.error:
+                    where = ""
+                for copy in copies:
+                    if _same_file(where, copy):
+                        counts[copy] += 1
+                try:
+                    frame = frame.older()
+                except gdb.error:
+                    break
+                seen += 1
+    finally:
+        try:
+            if saved_thread is not None and saved_thread.is_valid():
+                saved_thread.switch()
+            if saved_frame is not None and saved_frame.is_valid():
+                saved_frame.select()
+        except gdb.error:
+            pass
+    return counts
+
+
+def running_runtime() -> tuple[list[str], Optional[str], str]:
+    """(all copies of the runtime, the one the interpreter runs on or None, why not).
+
+    With one copy, that one.  With several (e.g. a second libpython loaded with
+    ctypes), the one whose code is on the threads' stacks: only memory and
+    registers are read, nothing runs in the target.
+    """
+    inferior = gdb.selected_inferior()
+    objfiles = tuple(o.filename for o in gdb.objfiles())
+    stopped = tuple(t.num for t in inferior.threads() if t.is_valid() and not t.is_running())
+    key = (inferior.num, inferior.pid, objfiles, stopped)
+    if key in _choice_cache:
+        return _choice_cache[key]
+    copies = runtime_copies()
+    if len(copies) <= 1:
+        result = (copies, copies[0] if copies else None, "")
+    else:
+        counts = _copies_on_stacks(copies)
+        active = [c for c in copies if counts[c]]
+        if len(active) == 1:
+            result = (copies, active[0], "")
+        elif not active:
+            result = (copies, None, "none of them has code on a thread's stack")
+        else:
+            result = (copies, None, "the threads run code of %s" % " and ".join(active))
+    _choice_cache.clear()
+    _choice_cache[key] = result
+    return result
+
+
+def minimal_symbol_address(name: str) -> Optional[int]:
+    """Address of an exported function or variable, with or without debug info.
+
+    When the process holds several copies of the CPython runtime, a Python API
+    name resolves in the copy the running interpreter uses (None if that
+    cannot be told); other names (libc's) resolve as gdb resolves them.
+    """
+    copies, active, _ = running_runtime()
+    if len(copies) > 1:
+        if active is not None and name in _msymbols(active):
+            return _msymbols(active)[name]
+        if active is None or name.startswith(("Py", "_Py")):
+            return None
+    return _gdb_address(name)
+
+
 def python_version() -> Optional[tuple[int, int]]:
     """The target's CPython version (major, minor), from its binaries' names or Py_Version."""
+    copies, active, _ = running_runtime()
+    if len(copies) > 1:
+        if active is None:
+            return None
+        match = _VERSION_IN_NAME.match(os.path.basename(active))
+        if match:
+            return int(match.group(1)), int(match.group(2))
+        address = _msymbols(active).get("Py_Version")
+        if address is None:
+            return None
+        try:
+            hexversion = int.from_bytes(bytes(gdb.selected_inferior().read_memory(address, 4)), "little")
+        except gdb.error:
+            return None
+        return (hexversion >> 24) & 0xFF, (hexversion >> 16) & 0xFF
     for objfile in gdb.objfiles():
         name = os.path.basename(objfile.filename or "")
         match = _VERSION_IN_NAME.match(name)
@@ -63,9 +259,17 @@ def python_version() -> Optional[tuple[int, int]]:
 
 
 def require_python(command: str) -> tuple[int, int]:
-    if minimal_symbol_address("Py_AddPendingCall") is None:
+    copies, active, why = running_runtime()
+    if not copies:
         exe = gdb.current_progspace().filename or "the inferior"
         raise gdb.GdbError("%s: %s is not a CPython process (no Py_AddPendingCall symbol)" % (command, exe))
+    if len(copies) > 1:
+        names = ", ".join(copies)
+        if active is None:
+            raise AmbiguousRuntime(
+                "%s: this process has %d copies of the CPython runtime (%s) and %s: cannot tell which one "
+                "runs the interpreter; nothing was run in the target" % (command, len(copies), names, why)
+            )
     version = python_version()
     if version is None:
         raise gdb.GdbError("%s: cannot tell which CPython version the target runs" % command)

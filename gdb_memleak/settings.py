@@ -20,8 +20,10 @@ class Settings:
     def add_venv(self, venv: str) -> None:
         """Use a virtual environment's site-packages for targets of its Python version."""
         for site in sorted(glob.glob(os.path.join(venv, "lib", "python*", "site-packages"))):
-            match = re.search(r"python(\d)\.(\d+)", site)
-            if match:
+            # python3.13t (free-threaded) and other ABI-flagged builds are not the
+            # default ABI of that version: their extension modules would not load.
+            match = re.search(r"python(\d)\.(\d+)([a-z]*)[/\\]site-packages$", site)
+            if match and not match.group(3):
                 version = (int(match.group(1)), int(match.group(2)))
                 dirs = self.tool_dirs.setdefault(version, [])
                 if site not in dirs:

@@ -18,6 +18,7 @@ import pytest
 
 from conftest import (
     DEBIAN_PYTHON,
+    EXAMPLES,
     GDBINIT,
     INTERPRETERS,
     PYENV_311,
@@ -251,6 +252,20 @@ def test_ctrl_c_during_a_call_lets_it_finish(start_target, tmp_path):
     # A call in flight is never abandoned (abandoning one corrupts targets): it finishes.
     assert 'RESULT {"slept": 2}' in stdout, stdout + stderr
     assert_carries_on(target)
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_commands_in_a_row_leave_a_busy_target_correct(start_target, python):
+    """The seed's case 1 allocates nonstop on its main thread. Several commands in one
+    session, five times over: a leftover exception or a damaged heap would kill it (as
+    malloc_trim after each payload once did)."""
+    target = start_target(python, EXAMPLES / "seed_cycles.py", "300")
+    for _ in range(5):
+        run = run_gdb("py-heap --json", "py-heap --json", "py-memtop --json", "py-cycles --json", pid=target.pid, timeout=120)
+        assert_no_traceback(run)
+        assert len(run.json_documents()) == 4
+    assert target.wait_for_ticks(3) and target.alive(), target.stderr[-5:]
+    assert not any("Error" in line for line in target.stderr), target.stderr[-5:]
 
 
 def proc_threads(pid: int) -> int:

@@ -15,6 +15,43 @@ from .base import MemleakCommand, positive_int
 
 GRAPH_FORMATS = (".png", ".svg", ".dot")
 
+# Runs in the target when TYPE filters matched nothing: which of the names no
+# class in the target has.  Walks the class tree from object with
+# type.__subclasses__ and reads names through type's own descriptors: no
+# instance is touched, no target code (properties, metaclass methods) runs.
+TYPE_CHECK = r"""
+def gdb_memleak_payload(args):
+    import sys
+    wanted = set(args['types'])
+    d = type.__dict__
+    getname, getqual, getmod = d['__name__'].__get__, d['__qualname__'].__get__, d['__module__'].__get__
+    subclasses = d['__subclasses__']
+    found = set()
+    seen = set()
+    stack = [object]
+    while stack and len(found) < len(wanted):
+        c = stack.pop()
+        if id(c) in seen:
+            continue
+        seen.add(id(c))
+        try:
+            name, qual, mod = getname(c), getqual(c), getmod(c)
+        except Exception:
+            continue
+        for n in (name, qual, mod + '.' + qual if isinstance(mod, str) and isinstance(qual, str) else None):
+            if n in wanted:
+                found.add(n)
+        try:
+            stack.extend(subclasses(c))
+        except Exception:
+            pass
+    typesmod = sys.modules.get('types')
+    for n in wanted - found:  # guppy-style names of builtin types, e.g. types.CodeType
+        if n.startswith('types.') and typesmod is not None and isinstance(typesmod.__dict__.get(n[6:]), type):
+            found.add(n)
+    return {'unknown': sorted(wanted - found)}
+"""
+
 
 class PyCycles(MemleakCommand):
     name = "py-cycles"
@@ -46,14 +83,22 @@ class PyCycles(MemleakCommand):
             tool_paths=SETTINGS.tool_paths(version),
         )
         doc = outcome.result
-        if args.types and doc.get("unknown_types"):
-            raise gdb.GdbError("py-cycles: no object of type %s in the target" % ", ".join(doc["unknown_types"]))
+        unknown = doc.get("unknown_types")
+        if args.types and not doc.get("cycles") and unknown is None:
+            unknown = injector.run_source(
+                TYPE_CHECK, {"types": args.types}, command=self.name, timeout=args.timeout
+            ).result.get("unknown")
+        if args.types and unknown:
+            raise gdb.GdbError("py-cycles: no type named %s in the target" % ", ".join(unknown))
         graph_path = None
         if args.graph:
             if doc.get("graph_note"):
                 self.note("py-cycles: %s" % doc["graph_note"])
             if doc.get("graph"):
-                graph_path = write_graph(doc["graph"], args.graph)
+                try:
+                    graph_path = write_graph(doc["graph"], args.graph)
+                except OSError as e:
+                    raise gdb.GdbError("py-cycles: cannot write %s: %s" % (e.filename or args.graph, e.strerror or e))
         doc = dict(doc, graph=graph_path)
         if args.json:
             self.emit_json(doc)
@@ -62,16 +107,35 @@ class PyCycles(MemleakCommand):
 
 
 def _check_graph_path(path: str) -> None:
+    """Fail before touching the target if the graph (and its .dot beside it) cannot be written."""
     extension = os.path.splitext(path)[1].lower()
     if extension not in GRAPH_FORMATS:
         raise gdb.GdbError("py-cycles: --graph FILE must end in .png, .svg or .dot, got %r" % path)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
         raise gdb.GdbError("py-cycles: cannot write %s: directory %s is missing or not writable" % (path, directory))
+    dot_path = path if extension == ".dot" else os.path.splitext(path)[0] + ".dot"
+    for candidate in dict.fromkeys((path, dot_path)):
+        if os.path.isdir(candidate):
+            raise gdb.GdbError("py-cycles: cannot write %s: it is a directory" % candidate)
+        if os.path.exists(candidate) and not os.path.isfile(candidate):  # a fifo would block the open
+            raise gdb.GdbError("py-cycles: cannot write %s: not a regular file" % candidate)
+        existed = os.path.lexists(candidate)
+        try:  # root passes os.access everywhere: only a real open tells (read-only mounts, /proc)
+            with open(candidate, "a"):
+                pass
+        except OSError as e:
+            raise gdb.GdbError("py-cycles: cannot write %s: %s" % (candidate, e.strerror or e))
+        if not existed:
+            try:
+                os.unlink(candidate)
+            except OSError:
+                pass
 
 
 def write_graph(dot_text: str, path: str) -> str:
     """Write the dot source beside `path` and render it there with graphviz."""
+    dot_text = render.escape_dot(dot_text)  # labels hold the target's type names
     extension = os.path.splitext(path)[1].lower()
     dot_path = path if extension == ".dot" else os.path.splitext(path)[0] + ".dot"
     with open(dot_path, "w", encoding="utf-8") as f:

@@ -5,12 +5,70 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+import gdb
+
 from .. import inferior as inf
 from .. import injector, render
 from ..settings import SETTINGS
 from .base import MemleakCommand, positive_int
 
 BACKENDS = ("auto", "census", "guppy")
+
+# Runs in the target before --backend guppy, importing nothing: finds the guppy
+# package that `import guppy` would load (sys.path order, the tool directories
+# last, as the runner appends them) and checks that its extension modules carry
+# this interpreter's own ABI tag (_imp.extension_suffixes()[0]).  A guppy3 built
+# for another Python would fail half-imported or, untagged, load and crash.
+GUPPY_CHECK = r"""
+def gdb_memleak_payload(args):
+    import sys
+    mod = sys.modules.get('guppy')
+    if mod is not None and getattr(mod, 'hpy', None) is not None:
+        return {'ok': True, 'where': getattr(mod, '__file__', None)}
+    if sys.version_info[0] < 3:
+        return {'ok': False, 'reason': 'guppy3 needs Python 3; the target runs %d.%d' % tuple(sys.version_info[:2])}
+    osmod = sys.modules.get('posix') or sys.modules.get('nt')
+    imp = sys.modules.get('_imp')
+    if osmod is None or imp is None:
+        return {'ok': False, 'reason': 'cannot inspect the target\'s import path'}
+    suffixes = list(imp.extension_suffixes())
+
+    def kind(path):
+        try:
+            mode = osmod.stat(path).st_mode & 0o170000
+        except Exception:
+            return None
+        return 'dir' if mode == 0o040000 else 'file' if mode == 0o100000 else None
+
+    def listing(path):
+        try:
+            return sorted(osmod.listdir(path))
+        except Exception:
+            return []
+
+    for entry in list(sys.path):
+        if not isinstance(entry, str):
+            continue
+        base = entry or osmod.getcwd()
+        pkg = base.rstrip('/') + '/guppy'
+        if kind(pkg) == 'dir' and any(kind(pkg + '/__init__' + s) == 'file' for s in ['.py', '.pyc'] + suffixes):
+            break
+        for s in suffixes + ['.py', '.pyc']:
+            if kind(pkg + s) == 'file':
+                return {'ok': False, 'reason': '%s%s is not guppy3\'s package' % (pkg, s)}
+    else:
+        return {'ok': False, 'reason': 'guppy3 is not installed where the target can import it (searched its sys.path '
+                'and %d tool directories)' % len(args.get('tool_paths', []))}
+    tag = suffixes[0]
+    for sub in ('sets/setsc', 'heapy/heapyc'):
+        found = [s for s in suffixes if kind(pkg + '/' + sub + s) == 'file']
+        if not found or found[0] != tag:
+            folder, _, name = (pkg + '/' + sub).rpartition('/')
+            built = [n for n in listing(folder) if n.startswith(name + '.') and n.endswith(('.so', '.pyd'))]
+            return {'ok': False, 'reason': 'the guppy3 in %s was built for another Python: %s has %s, the target '
+                    'needs %s%s' % (pkg, folder, ', '.join(built) or 'no extension module', name, tag)}
+    return {'ok': True, 'where': pkg}
+"""
 
 
 class PyHeap(MemleakCommand):
@@ -42,14 +100,25 @@ class PyHeap(MemleakCommand):
             raise _error("--largest: expected a number from 0 to 1000, got %d" % args.largest)
         inf.require_live_stopped(self.name)
         version = inf.require_python(self.name)
-        outcome = injector.run_payload(
-            "heap",
-            {"top": args.top, "largest": args.largest, "backend": args.backend},
-            command=self.name,
-            timeout=args.timeout,
-            tool_paths=SETTINGS.tool_paths(version),
-        )
+        tool_paths = SETTINGS.tool_paths(version)
+        if args.backend == "guppy":
+            _require_compatible_guppy(args.timeout, tool_paths)
+        try:
+            outcome = injector.run_payload(
+                "heap",
+                {"top": args.top, "largest": args.largest, "backend": args.backend},
+                command=self.name,
+                timeout=args.timeout,
+                tool_paths=tool_paths,
+            )
+        except gdb.GdbError as e:
+            first = str(e).splitlines()[0] if str(e) else ""
+            if "guppy3 not importable in the target" in first:  # the payload's own refusal: one line is enough
+                raise _error("--backend guppy: %s (py-heap --backend census works)" % first.rpartition("in the target: ")[2])
+            raise
         doc = outcome.result
+        if doc.get("refused"):  # nothing was measured: the payload declined to run guppy
+            raise _error(doc["refused"])
         if doc.get("note"):
             self.note("%s: %s" % (self.name, doc["note"]))
         if args.json:
@@ -63,9 +132,19 @@ class PyHeap(MemleakCommand):
 
 
 def _error(message: str):
-    import gdb
-
     return gdb.GdbError("py-heap: " + message)
+
+
+def _require_compatible_guppy(timeout: float, tool_paths: list[str]) -> None:
+    """Refuse --backend guppy unless the guppy3 the target would import was built for it."""
+    check = injector.run_source(
+        GUPPY_CHECK, {"tool_paths": tool_paths}, command="py-heap", timeout=timeout, tool_paths=tool_paths
+    ).result
+    if not check.get("ok"):
+        raise _error(
+            "--backend guppy: %s; nothing was imported into the target (py-heap --backend census works)"
+            % check.get("reason", "guppy3 cannot be used in the target")
+        )
 
 
 def format_heap(doc: dict[str, Any]) -> str:

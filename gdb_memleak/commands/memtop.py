@@ -31,7 +31,10 @@ class PyMemtop(MemleakCommand):
         return parser
 
     def run(self, args: argparse.Namespace) -> None:
-        target = inf.selected_inferior()
+        target = inf.selected_inferior(self.name)
+        if not inf.is_core(target):
+            # A running thread's registers and stack cannot be read: its frames would come out empty.
+            inf.require_stopped(self.name, target)
         doc = memtop_document(target, args.stack, args.timeout, self.name, self.note)
         if args.json:
             self.emit_json(doc)
@@ -87,7 +90,10 @@ def _stacks(target: gdb.Inferior, depth: int, timeout: float, command: str):
         why = str(e)
     if inf.is_core(target):
         return None, None, "no Python locations: %s (a core file cannot run the fallback)" % why
-    version = inf.require_python(command)
+    try:
+        version = inf.require_python(command)
+    except inf.AmbiguousRuntime as e:  # memory figures still hold; locations would be guesses
+        return None, None, "no Python locations: %s (%s)" % (why, str(e).partition(": ")[2])
     result = injector.run_payload(
         "memtop", {"stack": depth}, command=command, timeout=timeout, tool_paths=SETTINGS.tool_paths(version)
     ).result
@@ -126,7 +132,7 @@ def format_memtop(doc: dict[str, Any]) -> str:
         cpu = "%.2fs cpu" % t["cpu_seconds"] if t["cpu_seconds"] is not None else ""
         lines.append("  thread %d  tid %d  %s  %s %s" % (t["num"], t["tid"], render.escape(t["name"]), t["state"] or "", cpu))
         if not t["frames"]:
-            lines.append("      (no Python frames)")
+            lines.append("      (no Python frames)" if doc["frames_source"] else "      (Python frames unknown)")
         for f in t["frames"]:
             lines.append("      %s:%s in %s" % (render.escape(f["file"]), f["line"], render.escape(f["function"])))
     return "\n".join(lines)

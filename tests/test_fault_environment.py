@@ -1,0 +1,382 @@
+"""Fault matrix, conditions 5, 6, 7 and 10: odd inferiors, odd environments, bad arguments.
+
+For each: the right answer or a one-line gdb error, never a Python traceback
+or a hang, and the target alive and still making progress afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+
+import pytest
+from conftest import (
+    DEBIAN_PYTHON,
+    EXAMPLES,
+    GDBINIT,
+    PYENV_311,
+    TARGETS,
+    GdbRun,
+    Target,
+    assert_no_traceback,
+    run_gdb,
+)
+
+HEARTBEAT = TARGETS / "env_heartbeat.py"
+SEED_STRING = EXAMPLES / "seed_string.py"
+SEED_CYCLES = EXAMPLES / "seed_cycles.py"
+PYENV_LIB = "/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0"
+DEBIAN_LIB = "/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0"
+PYENV_312 = "/root/.pyenv/versions/3.12.1/bin/python3.12"
+PYENV_313 = "/root/.pyenv/versions/3.13.0/bin/python3.13"
+VENV_SITE = str(GDBINIT.parent / ".venv" / "lib" / "python3.11" / "site-packages")
+PYPY = shutil.which("pypy3")
+
+
+def _need(*paths: str) -> None:
+    for path in paths:
+        if not os.path.exists(path):
+            pytest.skip("%s is not installed" % path)
+
+
+class EnvTarget(Target):
+    """A Target started with a custom argv (prefix, interpreter flags) and environment."""
+
+    def __init__(self, argv: list[str], env: dict | None = None, cwd: str | None = None, ready_timeout: float = 60):
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=cwd or str(TARGETS),
+            env=env,
+        )
+        self.pid = self.proc.pid
+        self.lines: list[str] = []
+        self.stderr: list[str] = []
+        self._ready = threading.Event()
+        threading.Thread(target=self._read, args=(self.proc.stdout, self.lines, True), daemon=True).start()
+        threading.Thread(target=self._read, args=(self.proc.stderr, self.stderr, False), daemon=True).start()
+        if not self._ready.wait(ready_timeout):
+            self.stop()
+            raise RuntimeError("target %s never became ready: %s" % (argv, "".join(self.stderr)[-2000:]))
+
+
+@pytest.fixture
+def start_env_target():
+    started: list[Target] = []
+
+    def start(argv: list[str], env: dict | None = None, cwd: str | None = None) -> EnvTarget:
+        target = EnvTarget([str(a) for a in argv], env=env, cwd=cwd)
+        started.append(target)
+        return target
+
+    yield start
+    for target in started:
+        target.stop()
+
+
+@pytest.fixture
+def plain_process():
+    """A process that is not Python at all, ended by its pid."""
+    started: list[subprocess.Popen] = []
+
+    def start(argv: list[str]) -> subprocess.Popen:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+def gdb_argv(*commands: str, before: tuple[str, ...] = (), after: tuple[str, ...] = (), timeout: float = 300) -> GdbRun:
+    """gdb -batch -nx [before...] -x gdbinit.example [after...] -ex COMMAND...: for the cases run_gdb cannot spell."""
+    argv = ["gdb", "-batch", "-nx", *before, "-x", str(GDBINIT), *after]
+    for command in commands:
+        argv += ["-ex", command]
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, env=env)
+    return GdbRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+def _last_tick(target: Target) -> str:
+    ticks = target.wait_for_ticks(1)
+    assert ticks, "the target made no progress: %s" % "\n".join(target.stderr[-20:])
+    return ticks[-1]
+
+
+# --- 5. the inferior is not what the commands expect --------------------------------------------
+
+
+def test_not_python_is_a_clear_error(plain_process):
+    sleeper = plain_process(["/bin/sleep", "600"])
+    run = run_gdb("py-memtop", "py-heap", "py-cycles", pid=sleeper.pid)
+    assert_no_traceback(run)
+    for command in ("py-memtop", "py-heap", "py-cycles"):
+        assert "%s: /usr/bin/sleep is not a CPython process" % command in run.stderr or (
+            "%s: /bin/sleep is not a CPython process" % command in run.stderr
+        ), run.stderr
+    assert sleeper.poll() is None  # still sleeping
+
+
+@pytest.mark.skipif(PYPY is None, reason="pypy3 is not installed (apt install pypy3; not in `make setup`: ~80 MB for one test)")
+def test_pypy_is_not_cpython(start_env_target, tmp_path):
+    target = start_env_target([PYPY, HEARTBEAT])
+    run = run_gdb("py-memtop", "py-heap", "py-cycles", pid=target.pid)
+    assert_no_traceback(run)
+    for command in ("py-memtop", "py-heap", "py-cycles"):
+        assert "%s: " % command in run.stderr, run.stderr
+    assert run.stderr.count("is not a CPython process") == 3, run.stderr
+    assert target.wait_for_ticks(2)
+
+
+def test_no_inferior_and_not_started_inferior():
+    _need(PYENV_311)
+    none = gdb_argv("py-heap", "py-cycles", "py-memtop")
+    assert_no_traceback(none)
+    for command in ("py-heap", "py-cycles", "py-memtop"):
+        assert "%s: no process: attach to one" % command in none.stderr
+    loaded = gdb_argv("py-heap", "py-cycles", "py-memtop", after=(PYENV_311,))
+    assert_no_traceback(loaded)
+    for command in ("py-heap", "py-cycles", "py-memtop"):
+        assert "%s: no process: %s is loaded but not running" % (command, PYENV_311) in loaded.stderr, loaded.stderr
+
+
+def test_core_file_cycles_needs_a_live_process(start_target, tmp_path):
+    # test_memtop.py covers py-memtop and py-heap on a core; py-cycles says the same.
+    target = start_target(PYENV_311, SEED_CYCLES, "100")
+    subprocess.run(["gcore", "-o", str(tmp_path / "core"), str(target.pid)], check=True, capture_output=True, timeout=120)
+    core = str(tmp_path / ("core.%d" % target.pid))
+    run = run_gdb("py-cycles", "py-cycles --graph %s" % (tmp_path / "g.dot"), core=(PYENV_311, core))
+    assert_no_traceback(run)
+    assert run.stderr.count("py-cycles needs a live process") == 2
+    assert not (tmp_path / "g.dot").exists()
+    assert target.wait_for_ticks(1)
+
+
+@pytest.mark.parametrize("python", [PYENV_311, DEBIAN_PYTHON], ids=["pyenv-3.11", "debian-3.11-nodebug"])
+def test_running_target_all_stop_is_refused_and_unharmed(start_target, python):
+    _need(python)
+    target = start_target(python, SEED_STRING, "1")
+    before = _last_tick(target)
+    # No `interrupt` at the end: in batch mode gdb can detach before it has taken the
+    # stop, and the SIGINT then reaches the target (KeyboardInterrupt, with or without
+    # gdb-memleak loaded). gdb's exit detaches from the running target cleanly.
+    run = run_gdb("continue &", "py-heap", "py-cycles", "py-memtop", pid=target.pid, timeout=120)
+    assert_no_traceback(run)
+    for command in ("py-heap", "py-cycles", "py-memtop"):
+        assert "%s: the target is running; interrupt it first" % command in run.stderr, run.stderr
+    after = target.wait_for_ticks(2)
+    assert target.alive() and after, (target.proc.returncode, target.stderr[-10:], run.stderr[-3000:])
+    assert int(after[-1].split()[2]) > int(before.split()[2])  # still growing its string
+
+
+def test_non_stop_mode_is_refused_and_unharmed(start_target):
+    _need(DEBIAN_PYTHON)
+    # Debian's python3.11 has no libpython helper: py-memtop would have to inject too.
+    target = start_target(DEBIAN_PYTHON, SEED_STRING, "1")
+    run = gdb_argv("py-heap", "py-cycles", "py-memtop", before=("-iex", "set non-stop on"), after=("-p", str(target.pid)))
+    assert_no_traceback(run)
+    for command in ("py-heap", "py-cycles", "py-memtop"):
+        assert "%s: non-stop mode is not supported" % command in run.stderr, run.stderr
+    assert target.alive() and target.wait_for_ticks(2)
+
+
+def test_two_runtimes_running_one_has_debug_info(start_env_target):
+    """pyenv's python3.11 (its own libpython, with debug info) with Debian's libpython loaded too."""
+    _need(PYENV_311, DEBIAN_LIB)
+    target = start_env_target([PYENV_311, HEARTBEAT, DEBIAN_LIB])
+    assert DEBIAN_LIB in open("/proc/%d/maps" % target.pid).read()
+    run = run_gdb("py-heap --json", "py-memtop --json", pid=target.pid)
+    assert_no_traceback(run)
+    heap, memtop = run.json_documents()
+    assert heap["backend"] == "census" and heap["total_count"] > 1000
+    assert any(r["kind"] == "str" for r in heap["rows"]) and heap["total_size"] > 1_000_000
+    main = next(t for t in memtop["threads"] if t["tid"] == target.pid)
+    assert main["frames"][0]["file"].endswith("env_heartbeat.py")
+    assert _last_tick(target)
+
+
+def test_two_runtimes_gdb_would_resolve_the_idle_copy(start_env_target):
+    """Debian's python3.11 (runtime in the executable, no debug info) with pyenv's libpython loaded:
+    gdb's own name lookup prefers the idle copy (it has debug info); the injector must use the running one."""
+    _need(DEBIAN_PYTHON, PYENV_LIB)
+    target = start_env_target([DEBIAN_PYTHON, HEARTBEAT, PYENV_LIB])
+    run = run_gdb("py-heap --json --timeout 10", "py-memtop --json --timeout 10", pid=target.pid)
+    assert_no_traceback(run)
+    heap, memtop = run.json_documents()
+    assert heap["backend"] == "census" and heap["total_count"] > 1000
+    assert any(r["kind"] == "str" for r in heap["rows"])
+    main = next(t for t in memtop["threads"] if t["tid"] == target.pid)
+    assert memtop["frames_source"] == "payload"
+    assert main["frames"][0]["file"].endswith("env_heartbeat.py")
+    assert target.alive() and target.wait_for_ticks(2)
+
+
+# --- 6. other mount namespace, other user -------------------------------------------------------
+
+
+def test_private_tmp_and_hidden_tools_in_another_mount_namespace(start_env_target, tmp_path):
+    _need(PYENV_311, shutil.which("unshare") or "/usr/bin/unshare")
+    # Its own /tmp, and the venv's site-packages (guppy3, objgraph) hidden under an empty tmpfs.
+    shell = "mount -t tmpfs none /tmp && mount -t tmpfs none %s && exec %s %s" % (VENV_SITE, PYENV_311, SEED_CYCLES)
+    target = start_env_target(["unshare", "-m", "--propagation", "private", "sh", "-c", shell + " 300"])
+    assert os.readlink("/proc/%d/ns/mnt" % target.pid) != os.readlink("/proc/self/ns/mnt")
+    graph = tmp_path / "c.dot"
+    run = run_gdb(
+        "py-heap --json",
+        "py-cycles --json ObjectA --graph %s" % graph,
+        "py-memtop --json",
+        "py-heap --backend guppy",
+        pid=target.pid,
+    )
+    assert_no_traceback(run)
+    heap, cycles, memtop = run.json_documents()
+    assert heap["backend"] == "census" and heap["total_count"] > 1000
+    assert any("ObjectA" in c["path"] for c in cycles["cycles"])
+    assert graph.read_text().lstrip().startswith("digraph")  # drawn from the cycle: objgraph is out of sight
+    assert "objgraph not importable in the target" in run.stderr
+    main = next(t for t in memtop["threads"] if t["tid"] == target.pid)
+    assert main["frames"] and main["frames"][0]["file"].endswith("seed_cycles.py"), memtop
+    assert "py-heap: --backend guppy: guppy3 is not installed where the target can import it" in run.stderr
+    assert target.alive() and target.wait_for_ticks(1)
+    # The mounts were the target's own: the venv is still there for everyone else.
+    assert os.path.isdir(os.path.join(VENV_SITE, "guppy"))
+
+
+def test_target_runs_as_another_user(start_env_target):
+    _need(DEBIAN_PYTHON, "/usr/bin/setpriv")
+    # examples/ is world-readable; /root (pyenv) is not, so the target is Debian's python.
+    assert os.stat(SEED_STRING).st_mode & 0o004
+    target = start_env_target(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", DEBIAN_PYTHON, SEED_STRING, "5"],
+        cwd=str(EXAMPLES),
+    )
+    assert os.stat("/proc/%d" % target.pid).st_uid == 65534
+    run = run_gdb("py-heap --json --largest 1", "py-cycles --json", "py-memtop --json", pid=target.pid)
+    assert_no_traceback(run)
+    heap, cycles, memtop = run.json_documents()
+    assert heap["largest"][0]["path"] == "__main__._pure_string"
+    assert isinstance(cycles["cycles"], list) and "uncollectable" in cycles
+    main = next(t for t in memtop["threads"] if t["tid"] == target.pid)
+    assert main["frames"][0]["file"].endswith("seed_string.py")
+    assert target.alive() and target.wait_for_ticks(2)
+
+
+# --- 7. no tools in the target's environment, or tools built for another Python -----------------
+
+
+def test_isolated_target_without_tools_answers_with_census(start_env_target, tmp_path):
+    _need(PYENV_312)
+    target = start_env_target([PYENV_312, "-I", "-S", HEARTBEAT])
+    graph = tmp_path / "g.dot"
+    run = run_gdb(
+        "py-heap --top 3",
+        "py-heap --backend guppy",
+        "py-cycles --json --graph %s" % graph,
+        pid=target.pid,
+    )
+    assert_no_traceback(run)
+    assert "census backend" in run.stdout and "Partition of a set of" in run.stdout
+    assert "py-heap: --backend guppy: guppy3 is not installed where the target can import it" in run.stderr
+    assert "nothing was imported into the target" in run.stderr
+    assert run.document()["graph"] == str(graph)
+    tick = _last_tick(target)
+    assert "guppy=False objgraph=False" in tick
+
+
+@pytest.mark.parametrize("python", [PYENV_312, PYENV_313], ids=["pyenv-3.12", "pyenv-3.13"])
+def test_guppy_built_for_another_python_is_never_imported(start_env_target, python):
+    _need(python, os.path.join(VENV_SITE, "guppy"))
+    env = dict(os.environ, PYTHONPATH=VENV_SITE)  # guppy3 for 3.11 on a newer Python's sys.path
+    target = start_env_target([python, HEARTBEAT], env=env)
+    run = run_gdb("py-heap --backend guppy", "py-heap --json", pid=target.pid)
+    assert_no_traceback(run)
+    assert "py-heap: --backend guppy: the guppy3 in %s/guppy was built for another Python" % VENV_SITE in run.stderr
+    tag = "cpython-%s%s" % tuple(python.rsplit("python", 1)[1].split("."))
+    assert "the target needs setsc.%s-x86_64-linux-gnu.so" % tag in run.stderr, run.stderr
+    assert run.document()["backend"] == "census"
+    tick = _last_tick(target)
+    assert "guppy=False" in tick  # not even half-imported
+
+
+# --- 10. bad arguments --------------------------------------------------------------------------
+
+
+def test_bad_arguments_without_a_target():
+    # test_heap.py covers py-heap --top -1, --backend nope, --frobnicate, --largest 5000.
+    run = gdb_argv(
+        "py-cycles --top -1",
+        "py-cycles --top 99999999999",
+        "py-cycles --depth 0",
+        "py-cycles --frobnicate",
+        "py-memtop --stack 0",
+        "py-memtop --frobnicate",
+        "py-heap --timeout -1",
+        "py-heap --timeout nan",
+        "py-heap --timeout soon",
+        "py-heap --top 1e3",
+        "py-heap --largest many",
+        "py-heap --backend",
+        "py-heap extra",
+        "py-cycles --graph /proc/nope.png",
+        "py-cycles --graph /sys/nope.svg",
+    )
+    assert_no_traceback(run)
+    expected = [
+        "py-cycles: argument --top: expected a number from 1 to 1000000, got -1 (see 'help py-cycles')",
+        "py-cycles: argument --top: expected a number from 1 to 1000000, got 99999999999",
+        "py-cycles: argument --depth: expected a number from 1 to 1000000, got 0",
+        "py-cycles: unrecognized arguments: --frobnicate",
+        "py-memtop: argument --stack: expected a number from 1 to 1000000, got 0",
+        "py-memtop: unrecognized arguments: --frobnicate",
+        "py-heap: argument --timeout: expected seconds between 0 and 86400, got -1",
+        "py-heap: argument --timeout: expected seconds between 0 and 86400, got nan",
+        "py-heap: argument --timeout: expected seconds, got 'soon'",
+        "py-heap: argument --top: expected a whole number, got '1e3'",
+        "py-heap: argument --largest: invalid int value: 'many'",
+        "py-heap: argument --backend: expected one argument",
+        "py-heap: unrecognized arguments: extra",
+        "py-cycles: cannot write /proc/nope.png: No such file or directory",
+        "py-cycles: cannot write /sys/nope.svg: Permission denied",
+    ]
+    lines = run.stderr.splitlines()
+    for message in expected:
+        assert sum(message in line for line in lines) == 1, (message, run.stderr)
+
+
+def test_bad_arguments_against_a_live_target(start_target, tmp_path):
+    target = start_target(PYENV_311, SEED_CYCLES, "200")
+    before = _last_tick(target)
+    a_dir = tmp_path / "graph.png"
+    a_dir.mkdir()
+    fifo = tmp_path / "fifo.svg"
+    os.mkfifo(fifo)
+    run = run_gdb(
+        "py-cycles NoSuchType",
+        "py-cycles --json int",
+        "py-cycles --graph %s" % a_dir,
+        "py-cycles --graph %s" % fifo,
+        "py-cycles --graph %s/missing/x.png" % tmp_path,
+        "py-cycles --top 1 ObjectA",
+        pid=target.pid,
+        timeout=120,
+    )
+    assert_no_traceback(run)
+    assert "py-cycles: no type named NoSuchType in the target" in run.stderr
+    assert "py-cycles: cannot write %s: it is a directory" % a_dir in run.stderr
+    assert "py-cycles: cannot write %s: not a regular file" % fifo in run.stderr
+    assert "py-cycles: cannot write %s/missing/x.png: directory" % tmp_path in run.stderr
+    assert "ObjectA" in run.stdout  # and a good command right after still answers
+    assert "no type named int" not in run.stderr  # a real type without cycles is no error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo.svg", "graph.png"]  # no probe files left
+    after = target.wait_for_ticks(2)
+    assert target.alive() and after and after[-1] != before
