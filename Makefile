@@ -8,7 +8,7 @@ VENV := .venv
 APT_PACKAGES := gdb graphviz python3-venv procps
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test bench clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,11 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/python -m pytest -v tests
+
+# py-heap benchmark (issue 4), not part of `make test`: writes docs/benchmarks.md.
+# Quick run: make bench BENCH_ARGS='--sizes 100000 --no-write'
+bench: $(STAMP)
+	$(VENV)/bin/python benchmarks/heap.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info demo-output

@@ -1,0 +1,164 @@
+"""The process that benchmarks/heap.py measures: N live records and two heartbeats.
+
+    python heap_target.py serve N
+        Builds the data, prints "ready", then answers one command per stdin line:
+          reset -> forgets the longest stalls so far, prints "ok"
+          stall -> prints "stall MAIN WORKER": each heartbeat's longest gap between two
+                   wakeups, in seconds
+          gaps  -> prints "gaps main START:SECONDS ... worker ...", the gaps over 20 ms
+                   since the reset (START on time.monotonic's clock)
+        Two heartbeats wake up every millisecond: a thread that sleeps 1 ms in a loop, and
+        the main thread between 1 ms polls of stdin. One cannot wake up while gdb holds the
+        process, while the payload runs in it, or while another thread holds the GIL.
+
+    python heap_target.py guppy N SITE_PACKAGES TOP
+        The baseline: builds the same data, then times guppy's hpy().heap() and the
+        reading of its TOP first rows in this process, and prints one JSON line.
+
+The data (kept by the module global DATA) for N records:
+  - N dicts {"name": distinct str, "id": distinct int, "point": Point}, in a list;
+  - N instances of the slotted class Point, each holding two distinct ints;
+  - four large strs of 4 MB each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import sys
+import threading
+import time
+from typing import Any
+
+
+class Point:
+    __slots__ = ("x", "y")
+
+    def __init__(self, x: int, y: int) -> None:
+        self.x = x
+        self.y = y
+
+
+BLOB_COUNT = 4
+BLOB_BYTES = 4 * 1024 * 1024
+DATA: tuple[list[dict[str, Any]], list[str]] | None = None
+
+
+def build(n: int) -> tuple[list[dict[str, Any]], list[str]]:
+    records = [{"name": "record-%09d" % i, "id": 1_000_000_000 + i, "point": Point(i + 1000, -i - 1000)} for i in range(n)]
+    blobs = [chr(ord("a") + k) * BLOB_BYTES for k in range(BLOB_COUNT)]
+    return records, blobs
+
+
+def status_bytes(field: str) -> int:
+    """A field of /proc/self/status (VmRSS, VmHWM) in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no %s in /proc/self/status" % field)
+
+
+class Heartbeat:
+    """Wakes up every millisecond and remembers its longest gap between two wakeups."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+        self.longest = 0.0
+        self.gaps: list[tuple[float, float]] = []
+
+    def beat(self) -> None:
+        now = time.monotonic()
+        gap = now - self.last
+        if gap > self.longest:
+            self.longest = gap
+        if gap > 0.02:
+            self.gaps.append((self.last, gap))
+        self.last = now
+
+    def reset(self) -> None:
+        self.longest = 0.0
+        self.gaps = []
+
+    def run_forever(self) -> None:
+        while True:
+            time.sleep(0.001)
+            self.beat()
+
+
+def serve() -> None:
+    """Two heartbeats: a thread's, and the main thread's own, between 1 ms polls of stdin.
+
+    Whichever thread gdb picks to run the payload is held for the whole payload; the
+    other one shows what every other thread of the process went through."""
+    worker = Heartbeat()
+    threading.Thread(target=worker.run_forever, name="heartbeat", daemon=True).start()
+    main = Heartbeat()
+    print("ready", flush=True)
+    buffer = b""
+    while True:
+        readable = select.select([0], [], [], 0.001)[0]
+        main.beat()
+        if not readable:
+            continue
+        chunk = os.read(0, 4096)
+        if not chunk:
+            return
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            print(answer(line.decode().strip(), main, worker), flush=True)
+
+
+def answer(command: str, main: Heartbeat, worker: Heartbeat) -> str:
+    if command == "reset":
+        main.reset()
+        worker.reset()
+        return "ok"
+    if command == "stall":
+        return "stall %.6f %.6f" % (main.longest, worker.longest)
+    if command == "gaps":
+        return "gaps main %s worker %s" % tuple(
+            " ".join("%.3f:%.3f" % gap for gap in beat.gaps) or "-" for beat in (main, worker))
+    return "error unknown command %r" % command
+
+
+def guppy_baseline(site_packages: str, top: int) -> dict[str, Any]:
+    sys.path.append(site_packages)
+    from guppy import hpy
+
+    rss = status_bytes("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # VmHWM := VmRSS
+    started = time.monotonic()
+    heap = hpy().heap()
+    rows = []
+    for row in heap.partition.get_rows():
+        if len(rows) == top:
+            break
+        rows.append({"kind": str(row.name), "count": int(row.count), "size": int(row.size)})
+    seconds = time.monotonic() - started
+    return {
+        "seconds": seconds,
+        "rss": rss,
+        "peak_added": status_bytes("VmHWM") - rss,
+        "total_count": int(heap.count),
+        "total_size": int(heap.size),
+        "rows": rows,
+    }
+
+
+def main(argv: list[str]) -> None:
+    global DATA
+    DATA = build(int(argv[2]))
+    if argv[1] == "serve":
+        serve()
+    elif argv[1] == "guppy":
+        print(json.dumps(guppy_baseline(argv[3], int(argv[4]))), flush=True)
+    else:
+        raise SystemExit("usage: heap_target.py serve N | guppy N SITE_PACKAGES TOP")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
