@@ -12,7 +12,7 @@
 # `type`, `object` and `dict`, gc.get_referents and the exact built-in types.
 
 import sys
-_GDBML_MODS = ('gc', 'itertools', 'heapq', '_heapq', 'operator', '_operator', '_collections', 'io', 'StringIO', 'cStringIO')
+_GDBML_MODS = ('gc', 'itertools', 'operator', '_operator', '_collections', 'io', 'StringIO', 'cStringIO')
 
 
 def _modules():
@@ -338,13 +338,14 @@ def _is_instance_like(t):
     return _PY2 and t is _OLD_INSTANCE
 
 
-try:
-    class _OldStyle:
+# Python 2's old-style instance type.  Only made there: a class statement on 3.x
+# builds a reference cycle, garbage that py-cycles would then find in the target.
+_OLD_INSTANCE = None
+if _PY2:
+    class _OldStyle:  # old-style: no cycle, freed at once
         pass
-    _OLD_INSTANCE = type(_OldStyle()) if _PY2 else None
+    _OLD_INSTANCE = type(_OldStyle())
     del _OldStyle
-except Exception:
-    _OLD_INSTANCE = None
 
 
 _slot_cache = {}

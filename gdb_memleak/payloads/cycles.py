@@ -276,15 +276,21 @@ def _own_graph(reps, nodes, succ, depth):
     return '\n'.join(lines) + '\n'
 
 
-class _GcShim(object):
-    # stands in for objgraph's `gc` while it runs: collect() does nothing
-    __slots__ = ()
+def _module_shim(name, attrs):
+    """A module object holding `attrs`: stands in for one of objgraph's modules.
 
-    def collect(self, *a, **k):
-        return 0
+    Not a class: a class statement builds a reference cycle, which would stay in
+    the target as garbage (and be found by the next py-cycles)."""
+    shim = _MOD_TYPE(name)
+    _MOD_DICT.__get__(shim).update(attrs)
+    return shim
 
-    def __getattr__(self, name):
-        return getattr(gc, name)
+
+def _gc_shim():
+    # objgraph's `gc` while it runs: gc itself, except that collect() does nothing
+    attrs = dict(_MOD_DICT.__get__(gc))
+    attrs['collect'] = lambda *a, **k: 0
+    return _module_shim('gc', attrs)
 
 
 def _og_typename(obj):
@@ -313,15 +319,9 @@ def _og_hasattr(o, name):
     return _plain_getattr(o, name) is not _NOTFOUND
 
 
-class _InspectShim(object):
+def _inspect_shim():
     # objgraph's inspect.ismodule(x) is isinstance(), which asks x.__class__
-    __slots__ = ()
-
-    def ismodule(self, o):
-        return type(o) is _MOD_TYPE
-
-    def __getattr__(self, name):
-        raise AttributeError(name)
+    return _module_shim('inspect', {'ismodule': lambda o: type(o) is _MOD_TYPE})
 
 
 def _objgraph_dot(objs, depth):
@@ -339,13 +339,13 @@ def _objgraph_dot(objs, depth):
     # objgraph 3.x calls into its objects through these names; each is swapped
     # for one that runs no target code, and put back afterwards.  getattr and
     # hasattr shadow the builtins for objgraph's module only.
-    for name, repl in (('gc', _GcShim()),
+    for name, repl in (('gc', _gc_shim()),
                        ('_safe_repr', lambda o: _short(o, type(o))),
                        ('_edge_label', _og_edge_label),
                        ('_short_typename', _og_typename),
                        ('_long_typename', _og_long_typename),
                        ('_get_obj_type', type),
-                       ('inspect', _InspectShim()),
+                       ('inspect', _inspect_shim()),
                        ('getattr', _og_getattr),
                        ('hasattr', _og_hasattr)):
         saved[name] = g.get(name, _NOTFOUND)
