@@ -127,7 +127,7 @@ def test_not_python_is_a_clear_error(plain_process):
     assert sleeper.poll() is None  # still sleeping
 
 
-@pytest.mark.skipif(PYPY is None, reason="pypy3 is not installed (apt install pypy3; not in `make setup`: ~80 MB for one test)")
+@pytest.mark.skipif(PYPY is None, reason="pypy3 is not installed (make setup installs it with apt)")
 def test_pypy_is_not_cpython(start_env_target, tmp_path):
     target = start_env_target([PYPY, HEARTBEAT])
     run = run_gdb("py-memtop", "py-heap", "py-cycles", pid=target.pid)
