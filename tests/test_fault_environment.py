@@ -227,8 +227,13 @@ def test_two_runtimes_gdb_would_resolve_the_idle_copy(start_env_target):
 def test_private_tmp_and_hidden_tools_in_another_mount_namespace(start_env_target, tmp_path):
     _need(PYENV_311, shutil.which("unshare") or "/usr/bin/unshare")
     # Its own /tmp, and the venv's site-packages (guppy3, objgraph) hidden under an empty tmpfs.
-    shell = "mount -t tmpfs none /tmp && mount -t tmpfs none %s && exec %s %s" % (VENV_SITE, PYENV_311, SEED_CYCLES)
-    target = start_env_target(["unshare", "-m", "--propagation", "private", "sh", "-c", shell + " 300"])
+    # The script is opened before the mounts and copied into the private /tmp: the
+    # checkout itself may live under /tmp (CI clones), and would be hidden too.
+    shell = (
+        "exec 3< %s && mount -t tmpfs none %s && mount -t tmpfs none /tmp && cat <&3 > /tmp/seed_cycles.py "
+        "&& exec %s /tmp/seed_cycles.py 300" % (SEED_CYCLES, VENV_SITE, PYENV_311)
+    )
+    target = start_env_target(["unshare", "-m", "--propagation", "private", "sh", "-c", shell])
     assert os.readlink("/proc/%d/ns/mnt" % target.pid) != os.readlink("/proc/self/ns/mnt")
     graph = tmp_path / "c.dot"
     run = run_gdb(

@@ -9,10 +9,11 @@ import os
 import stat
 from pathlib import Path
 
-from conftest import PYENV_311, TARGETS, assert_no_traceback, run_gdb
+from conftest import EXAMPLES, PYENV_311, TARGETS, assert_no_traceback, run_gdb
 from test_fault_target import run_source_script
 
 SERVICE = TARGETS / "service.py"
+SEED_CYCLES = EXAMPLES / "seed_cycles.py"
 SHARED_TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 
 
@@ -38,8 +39,7 @@ def open_sockets(pid: int) -> set[str]:
 
 
 def test_commands_leave_no_shared_temp_files_no_sockets_nothing_world_writable(start_target, tmp_path):
-    target = start_target(PYENV_311, SERVICE, "event")
-    target.wait_for_ticks(1)
+    target = start_target(PYENV_311, SEED_CYCLES, "300")  # has cycles, so --graph draws
     temp_before = shared_temp_entries()
     sockets_before = open_sockets(target.pid)
     graph = tmp_path / "cycles.png"
