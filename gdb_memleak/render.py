@@ -15,17 +15,21 @@ from typing import Any, Iterable, Sequence
 
 def escape(text: Any) -> str:
     """Make target-controlled text safe to print: control characters become \\xNN."""
-    text = str(text)
+    return _escape_controls(str(text), keep="\t", backslash="\\")
+
+
+def _escape_controls(text: str, keep: str, backslash: str) -> str:
+    """Control characters (other than `keep`) as BACKSLASH + xNN / uNNNN / UNNNNNNNN."""
     out = []
     for ch in text:
-        if ch in "\t" or not unicodedata.category(ch).startswith("C"):
+        if ch in keep or not unicodedata.category(ch).startswith("C"):
             out.append(ch)
         elif ord(ch) < 0x100:
-            out.append("\\x%02x" % ord(ch))
+            out.append("%sx%02x" % (backslash, ord(ch)))
         elif ord(ch) < 0x10000:
-            out.append("\\u%04x" % ord(ch))
+            out.append("%su%04x" % (backslash, ord(ch)))
         else:
-            out.append("\\U%08x" % ord(ch))
+            out.append("%sU%08x" % (backslash, ord(ch)))
     return "".join(out)
 
 
@@ -82,17 +86,7 @@ def escape_dot(dot: str) -> str:
     name or repr.  Each becomes a visible backslash-xNN inside its label: two
     backslashes in the dot source, which graphviz shows as one.
     """
-    out = []
-    for ch in dot:
-        if ch in "\n\t" or not unicodedata.category(ch).startswith("C"):
-            out.append(ch)
-        elif ord(ch) < 0x100:
-            out.append("\\\\x%02x" % ord(ch))
-        elif ord(ch) < 0x10000:
-            out.append("\\\\u%04x" % ord(ch))
-        else:
-            out.append("\\\\U%08x" % ord(ch))
-    return "".join(out)
+    return _escape_controls(dot, keep="\n\t", backslash="\\\\")
 
 
 MAX_ERROR = 1000  # characters of a one-line gdb error

@@ -41,13 +41,18 @@ class Target:
     """A running Python process with a ready handshake and a heartbeat."""
 
     def __init__(self, python: str, script: Path, *args: str, ready_timeout: float = 60):
+        self.start([python, str(script), *args], cwd=str(script.parent), ready_timeout=ready_timeout)
+
+    def start(self, argv: list[str], cwd: str, env: dict | None = None, ready_timeout: float = 60) -> None:
+        """Start `argv` and wait for its "ready" line (or end it and fail)."""
         self.proc = subprocess.Popen(
-            [python, str(script), *args],
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            cwd=str(script.parent),
+            cwd=cwd,
+            env=env,
         )
         self.pid = self.proc.pid
         self.lines: list[str] = []
@@ -57,7 +62,7 @@ class Target:
         threading.Thread(target=self._read, args=(self.proc.stderr, self.stderr, False), daemon=True).start()
         if not self._ready.wait(ready_timeout):
             self.stop()
-            raise RuntimeError("target %s never became ready: %s" % (script.name, "".join(self.stderr)[-2000:]))
+            raise RuntimeError("target %s never became ready: %s" % (argv, "".join(self.stderr)[-2000:]))
 
     def _read(self, stream, sink: list, signals_ready: bool) -> None:
         for line in stream:

@@ -46,24 +46,7 @@ class EnvTarget(Target):
     """A Target started with a custom argv (prefix, interpreter flags) and environment."""
 
     def __init__(self, argv: list[str], env: dict | None = None, cwd: str | None = None, ready_timeout: float = 60):
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=cwd or str(TARGETS),
-            env=env,
-        )
-        self.pid = self.proc.pid
-        self.lines: list[str] = []
-        self.stderr: list[str] = []
-        self._ready = threading.Event()
-        threading.Thread(target=self._read, args=(self.proc.stdout, self.lines, True), daemon=True).start()
-        threading.Thread(target=self._read, args=(self.proc.stderr, self.stderr, False), daemon=True).start()
-        if not self._ready.wait(ready_timeout):
-            self.stop()
-            raise RuntimeError("target %s never became ready: %s" % (argv, "".join(self.stderr)[-2000:]))
+        self.start(argv, cwd=cwd or str(TARGETS), env=env, ready_timeout=ready_timeout)
 
 
 @pytest.fixture
