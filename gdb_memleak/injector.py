@@ -428,6 +428,21 @@ def _continue(pid: int, remaining: float, bps: tuple, command: str):
     """One `continue`, cut short by SIGINT when `remaining` runs out. Returns (bp, thread) or None."""
     if remaining <= 0:
         return None
+    fired = _continue_until(pid, remaining, command, "while waiting for a safe point")
+    for bp in bps:
+        if bp.stopped_thread is not None:
+            return bp, bp.stopped_thread
+    if fired:
+        return None
+    raise gdb.GdbError("%s: interrupted before a safe point was reached; nothing was run in the target" % command)
+
+
+def _continue_until(pid: int, seconds: float, command: str, during: str) -> bool:
+    """`continue`, stopped by a SIGINT of ours after `seconds`; True if ours stopped it.
+
+    Anything else may stop it first: a breakpoint, Ctrl-C (also a SIGINT, sent by
+    gdb), a signal gdb stops on.  Raises if the target exits meanwhile.
+    """
     gdb.execute("handle SIGINT stop print nopass", to_string=True)  # noprint would imply nostop
     fired = threading.Event()
 
@@ -438,7 +453,7 @@ def _continue(pid: int, remaining: float, bps: tuple, command: str):
         except OSError:
             pass
 
-    timer = threading.Timer(remaining, interrupt)
+    timer = threading.Timer(seconds, interrupt)
     timer.start()
     try:
         gdb.execute("continue", to_string=True)
@@ -446,25 +461,39 @@ def _continue(pid: int, remaining: float, bps: tuple, command: str):
         raise gdb.GdbError("%s: the target stopped running: %s" % (command, e))
     finally:
         timer.cancel()
-        # A SIGINT sent just as a breakpoint hit may still be on its way: from now on
-        # it must not stop the target in the middle of an inferior call.
+        # A SIGINT sent just as the target stopped may still be on its way: from now
+        # on it must not stop the target in the middle of an inferior call.
         gdb.execute("handle SIGINT nostop noprint nopass", to_string=True)
     target = gdb.selected_inferior()
     if target.pid == 0 or not target.threads():
-        raise gdb.GdbError("%s: the target exited while waiting for a safe point" % command)
-    for bp in bps:
-        if bp.stopped_thread is not None:
-            return bp, bp.stopped_thread
-    if fired.is_set():
-        return None
-    raise gdb.GdbError("%s: interrupted before a safe point was reached; nothing was run in the target" % command)
+        raise gdb.GdbError("%s: the target exited %s" % (command, during))
+    return fired.is_set()
+
+
+def let_run(seconds: float, command: str) -> tuple[float, bool]:
+    """Let the stopped target run freely for `seconds`, then stop it again.
+
+    Returns (seconds it ran, whether it stopped early: Ctrl-C, or a signal gdb
+    stops on).  The user's breakpoints are off meanwhile, as during a command.
+    """
+    target = inf.require_live_stopped(command)
+    saved = _SavedGdbState()
+    saved.save()
+    started = time.monotonic()
+    try:
+        fired = _continue_until(target.pid, seconds, command, "during the watch window")
+        return time.monotonic() - started, not fired
+    finally:
+        saved.restore()
 
 
 def _execute(source: str, calls: _Calls, command: str) -> bytes:
     """Run `source` with PyRun_StringFlags in fresh globals; return the bytes it left in RESULT_NAME."""
     target = gdb.selected_inferior()
     code = source.encode("utf-8")
-    data = code + b"\0" + RESULT_NAME.encode("ascii") + b"\0"
+    result_name = len(code) + 1
+    builtins_name = result_name + len(RESULT_NAME) + 1
+    data = code + b"\0" + RESULT_NAME.encode("ascii") + b"\0" + b"__builtins__\0"
     # The source travels in raw memory (not a Python object, so the payload does not
     # see it on the heap), freed in the same call sequence.
     buffer = calls.call(calls.raw_malloc, len(data))
@@ -477,12 +506,20 @@ def _execute(source: str, calls: _Calls, command: str) -> bytes:
             calls.call("PyErr_Clear", ret="void")
             raise gdb.GdbError("%s: the target could not allocate a dict for the payload" % command)
         try:
+            if calls.version[0] == 2:
+                # Python 2's PyRun_String does not add __builtins__ to fresh globals: without it
+                # the code would run with no builtins at all (not even __import__). Those of the
+                # frame the safe point is in (borrowed); PyDict_SetItemString takes its own reference.
+                builtins = calls.call("PyEval_GetBuiltins")
+                if builtins == 0 or calls.call("PyDict_SetItemString", namespace, buffer + builtins_name, builtins, ret="int") != 0:
+                    calls.call("PyErr_Clear", ret="void")
+                    raise gdb.GdbError("%s: the target could not give the payload its builtins" % command)
             returned = calls.call("PyRun_StringFlags", buffer, PY_FILE_INPUT, namespace, namespace, 0)
             if returned == 0:
                 calls.call("PyErr_Clear", ret="void")
                 raise gdb.GdbError("%s: the payload failed before it could report (the target is unchanged)" % command)
             calls.call("Py_DecRef", returned, ret="void")
-            result = calls.call("PyDict_GetItemString", namespace, buffer + len(code) + 1)
+            result = calls.call("PyDict_GetItemString", namespace, buffer + result_name)
             if result == 0:
                 raise gdb.GdbError("%s: the payload left no result" % command)
             pointer = calls.call(calls.as_string, result)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 from typing import Any
 
 import gdb
@@ -11,7 +12,12 @@ import gdb
 from .. import inferior as inf
 from .. import injector, render
 from ..settings import SETTINGS
+from . import heap_marks
 from .base import MemleakCommand, positive_int
+
+# Cycle marks share the target's mark store with py-heap's, under this prefix.
+MARK_PREFIX = "cycles/"
+ALL_GROUPS = 100_000
 
 GRAPH_FORMATS = (".png", ".svg", ".dot")
 
@@ -24,7 +30,8 @@ def gdb_memleak_payload(args):
     import sys
     wanted = set(args['types'])
     d = type.__dict__
-    getname, getqual, getmod = d['__name__'].__get__, d['__qualname__'].__get__, d['__module__'].__get__
+    # Python 2.7's type has no __qualname__: the name stands for it there.
+    getname, getqual, getmod = d['__name__'].__get__, d.get('__qualname__', d['__name__']).__get__, d['__module__'].__get__
     subclasses = d['__subclasses__']
     found = set()
     seen = set()
@@ -38,7 +45,8 @@ def gdb_memleak_payload(args):
             name, qual, mod = getname(c), getqual(c), getmod(c)
         except Exception:
             continue
-        for n in (name, qual, mod + '.' + qual if isinstance(mod, str) and isinstance(qual, str) else None):
+        text = (str, type(u''))
+        for n in (name, qual, mod + '.' + qual if isinstance(mod, text) and isinstance(qual, text) else None):
             if n in wanted:
                 found.add(n)
         try:
@@ -67,24 +75,35 @@ class PyCycles(MemleakCommand):
         parser.add_argument("--top", type=positive_int, default=10, metavar="N", help="cycle groups to show (default 10)")
         parser.add_argument("--graph", metavar="FILE", help="write the reference graph of the top cycles (.png, .svg or .dot)")
         parser.add_argument("--depth", type=positive_int, default=3, metavar="N", help="graph depth from each cycle (default 3)")
+        marks = parser.add_mutually_exclusive_group()
+        marks.add_argument("--mark", metavar="NAME", help="record the cycle groups of now as NAME, in the target (counts only)")
+        marks.add_argument("--since", metavar="NAME", help="show only cycle groups that are new or larger since mark NAME")
         self.add_timeout(parser)
         return parser
 
     def run(self, args: argparse.Namespace) -> None:
         if args.graph:
             _check_graph_path(args.graph)
+        for name in (args.mark, args.since):
+            if name is not None and not heap_marks.NAME.match(name):
+                raise gdb.GdbError("py-cycles: a mark name is 1 to 64 letters, digits or _.:-, got %r" % name)
         inf.require_live_stopped(self.name)
         version = inf.require_python(self.name)
+        mark = None
+        if args.since:
+            mark = injector.run_payload("marks", {"op": "get", "name": MARK_PREFIX + args.since}, command=self.name, timeout=args.timeout).result
+            if mark.get("missing"):
+                raise gdb.GdbError("py-cycles: no cycles mark named %s in the target (make one with py-cycles --mark %s)" % (args.since, args.since))
         outcome = injector.run_payload(
             "cycles",
-            {"types": args.types, "top": args.top, "graph": bool(args.graph), "depth": args.depth},
+            {"types": args.types, "top": ALL_GROUPS if args.mark or args.since else args.top, "graph": bool(args.graph), "depth": args.depth},
             command=self.name,
             timeout=args.timeout,
             tool_paths=SETTINGS.tool_paths(version),
         )
         doc = outcome.result
         unknown = doc.get("unknown_types")
-        if args.types and not doc.get("cycles") and unknown is None:
+        if args.types and not doc.get("cycles") and not (doc.get("uncollectable") or {}).get("cycles") and unknown is None:
             unknown = injector.run_source(
                 TYPE_CHECK, {"types": args.types}, command=self.name, timeout=args.timeout
             ).result.get("unknown")
@@ -100,10 +119,34 @@ class PyCycles(MemleakCommand):
                 except OSError as e:
                     raise gdb.GdbError("py-cycles: cannot write %s: %s" % (e.filename or args.graph, e.strerror or e))
         doc = dict(doc, graph=graph_path)
+        if args.mark:
+            rows = [[c["path"], c["count"], c["size"]] for c in doc["cycles"]]
+            total = (sum(r[1] for r in rows), sum(r[2] for r in rows))
+            injector.run_payload(
+                "marks",
+                {"op": "set", "name": MARK_PREFIX + args.mark, "time": time.time(), "rows": rows, "total_count": total[0], "total_size": total[1]},
+                command=self.name,
+                timeout=args.timeout,
+            )
+            self.note("py-cycles: mark %s recorded in the target: %d cycle groups" % (args.mark, len(rows)))
+            doc["cycles"] = doc["cycles"][: args.top]
+        if mark is not None:
+            doc = dict(doc, cycles=_new_or_larger(doc["cycles"], mark)[: args.top], since=args.since)
         if args.json:
             self.emit_json(doc)
             return
         self.out(format_cycles(doc))
+
+
+def _new_or_larger(groups: list[dict], mark: dict) -> list[dict]:
+    """The cycle groups with more objects than at the mark (or none then), with their growth."""
+    before = {path: (count, size) for path, count, size in mark["rows"]}
+    grown = []
+    for group in groups:
+        count, size = before.get(group["path"], (0, 0))
+        if group["count"] > count:
+            grown.append(dict(group, new=group["path"] not in before, count_delta=group["count"] - count, size_delta=group["size"] - size))
+    return grown
 
 
 def _check_graph_path(path: str) -> None:
@@ -162,7 +205,14 @@ def write_graph(dot_text: str, path: str) -> str:
 def format_cycles(doc: dict[str, Any]) -> str:
     lines = []
     cycles = doc.get("cycles") or []
-    if cycles:
+    if doc.get("since"):
+        if cycles:
+            lines.append("cycle groups new or larger since mark %s:" % render.escape(doc["since"]))
+            rows = [(c["count"], "new" if c["new"] else "%+d" % c["count_delta"], render.human_size(c["size"]), c["path"]) for c in cycles]
+            lines.append(render.table(("Cycles", "Growth", "Size", "Path"), rows, "rrrl"))
+        else:
+            lines.append("no cycle group is new or larger since mark %s" % render.escape(doc["since"]))
+    elif cycles:
         lines.append(
             "%d objects (%s) live only in reference cycles:" % (doc.get("total_objects", 0), render.human_size(doc.get("total_size", 0)))
         )
@@ -175,6 +225,12 @@ def format_cycles(doc: dict[str, Any]) -> str:
         lines.append("")
         lines.append("%d uncollectable objects in gc.garbage:" % uncollectable["count"])
         lines.append(render.table(("Count", "Kind"), [(r["count"], r["kind"]) for r in uncollectable.get("rows", [])], "rl"))
+        ucycles = uncollectable.get("cycles") or []
+        if ucycles:
+            lines.append("")
+            lines.append("cycles among the uncollectable objects:")
+            rows = [(c["count"], c["objects"], render.human_size(c["size"]), c["path"]) for c in ucycles]
+            lines.append(render.table(("Cycles", "Objects", "Size", "Path"), rows, "rrrl"))
     if doc.get("graph"):
         lines.append("")
         lines.append("reference graph written to %s" % doc["graph"])

@@ -10,6 +10,7 @@ import gdb
 from .. import inferior as inf
 from .. import injector, render
 from ..settings import SETTINGS
+from . import heap_marks
 from .base import MemleakCommand, positive_int
 
 BACKENDS = ("auto", "census", "guppy")
@@ -92,6 +93,11 @@ class PyHeap(MemleakCommand):
             "guppy: guppy3's hpy().heap() (slower, needs about twice the heap, and on 3.11+ leaves "
             "instance dicts behind); auto: census (default)",
         )
+        marks = parser.add_mutually_exclusive_group()
+        marks.add_argument("--mark", metavar="NAME", help="record the census of now as NAME, in the target (statistics only)")
+        marks.add_argument("--since", metavar="NAME", help="show the growth per kind since mark NAME, largest growth first")
+        marks.add_argument("--marks", action="store_true", help="list the marks recorded in the target")
+        marks.add_argument("--drop-mark", metavar="NAME", help="forget mark NAME")
         self.add_timeout(parser)
         return parser
 
@@ -101,6 +107,9 @@ class PyHeap(MemleakCommand):
         inf.require_live_stopped(self.name)
         version = inf.require_python(self.name)
         tool_paths = SETTINGS.tool_paths(version)
+        if args.marks or args.drop_mark or args.mark or args.since:
+            heap_marks.run(self, args, tool_paths)
+            return
         if args.backend == "guppy":
             _require_compatible_guppy(args.timeout, tool_paths)
         try:

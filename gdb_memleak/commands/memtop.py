@@ -11,7 +11,8 @@ from .. import frames
 from .. import inferior as inf
 from .. import injector, render
 from ..settings import SETTINGS
-from .base import MemleakCommand, positive_int
+from . import memtop_watch
+from .base import MemleakCommand, positive_int, timeout_seconds
 
 TOP_PROCESSES = 5
 
@@ -27,6 +28,16 @@ class PyMemtop(MemleakCommand):
             "without one, from sys._current_frames() run in the target."
         )
         parser.add_argument("--stack", type=positive_int, default=5, metavar="N", help="Python frames per thread (default 5)")
+        watch = parser.add_mutually_exclusive_group()
+        watch.add_argument(
+            "--watch",
+            type=timeout_seconds,
+            metavar="SECONDS",
+            help="let the target run SECONDS (at most %g) with allocation tracing on, then show the RSS growth, "
+            "each thread's CPU time in the window and the lines that allocated what is still alive "
+            "(Ctrl-C ends the window early)" % memtop_watch.MAX_WINDOW,
+        )
+        watch.add_argument("--watch-stop", action="store_true", help="turn off allocation tracing left on by a failed --watch")
         self.add_timeout(parser)
         return parser
 
@@ -35,11 +46,25 @@ class PyMemtop(MemleakCommand):
         if not inf.is_core(target):
             # A running thread's registers and stack cannot be read: its frames would come out empty.
             inf.require_stopped(self.name, target)
+        elif args.watch or args.watch_stop:
+            raise gdb.GdbError("%s: --watch needs a live process, not a core file" % self.name)
+        if args.watch_stop:
+            was = injector.run_payload("watch", {"op": "off"}, command=self.name, timeout=args.timeout).result["was_tracing"]
+            self.out("allocation tracing is off in the target" + ("" if was else " (it was not on)"))
+            return
+        growth, cpu = memtop_watch.watch(args.watch, args.timeout, self.name, self.note) if args.watch else (None, {})
         doc = memtop_document(target, args.stack, args.timeout, self.name, self.note)
+        if growth is not None:
+            doc["growth"] = growth
+            for thread in doc["threads"]:
+                thread["cpu_window_seconds"] = cpu.get(thread["tid"])
         if args.json:
             self.emit_json(doc)
         else:
             self.out(format_memtop(doc))
+            if growth is not None:
+                self.out("")
+                self.out(memtop_watch.format_growth(growth))
 
 
 def memtop_document(target: gdb.Inferior, stack: int, timeout: float, command: str, note) -> dict[str, Any]:
@@ -130,6 +155,8 @@ def format_memtop(doc: dict[str, Any]) -> str:
     lines.append("threads (Python frames innermost first, from %s):" % (doc["frames_source"] or "nowhere"))
     for t in doc["threads"]:
         cpu = "%.2fs cpu" % t["cpu_seconds"] if t["cpu_seconds"] is not None else ""
+        if t.get("cpu_window_seconds") is not None:
+            cpu += " (%.2fs in the window)" % t["cpu_window_seconds"]
         lines.append("  thread %d  tid %d  %s  %s %s" % (t["num"], t["tid"], render.escape(t["name"]), t["state"] or "", cpu))
         if not t["frames"]:
             lines.append("      (no Python frames)" if doc["frames_source"] else "      (Python frames unknown)")

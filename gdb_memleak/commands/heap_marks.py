@@ -1,0 +1,115 @@
+"""py-heap --mark / --since / --marks / --drop-mark: what grew between two moments.
+
+A mark is the census of one moment, per kind (count, size), kept in the target
+itself by payloads/marks.py: statistics only, so it keeps nothing alive, and it
+outlives gdb (detach, attach again, compare).  The difference is computed here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from typing import Any
+
+import gdb
+
+from .. import injector, render
+
+ALL_KINDS = 1_000_000  # the census's --top for a mark: every kind
+NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+def run(command: Any, args: argparse.Namespace, tool_paths: list[str]) -> None:
+    name = args.mark or args.since or args.drop_mark
+    if name is not None and not NAME.match(name):
+        raise gdb.GdbError("py-heap: a mark name is 1 to 64 letters, digits or _.:-, got %r" % name)
+
+    def marks(op: str, **fields: Any) -> dict:
+        fields["op"] = op
+        return injector.run_payload("marks", fields, command="py-heap", timeout=args.timeout).result
+
+    if args.marks:
+        listed = marks("list")["marks"]
+        if args.json:
+            command.emit_json({"marks": listed})
+        elif not listed:
+            command.out("no marks in the target (make one with py-heap --mark NAME)")
+        else:
+            rows = [(m["name"], _ago(m["time"]), m["kinds"], m["total_count"], render.human_size(m["total_size"])) for m in listed]
+            command.out(render.table(("Mark", "Made", "Kinds", "Count", "Size"), rows, "llrrr"))
+        return
+    if args.drop_mark:
+        if marks("drop", name=name).get("missing"):
+            raise _missing(name)
+        command.out("mark %s dropped" % name) if not args.json else command.emit_json({"dropped": name})
+        return
+    if args.since:
+        mark = marks("get", name=name)  # first: a typo fails before the census runs
+        if mark.get("missing"):
+            raise _missing(name, mark.get("names"))
+    census = injector.run_payload(
+        "heap", {"top": ALL_KINDS, "largest": 0, "backend": "census"}, command="py-heap", timeout=args.timeout, tool_paths=tool_paths
+    ).result
+    if args.mark:
+        rows = [[r["kind"], r["count"], r["size"]] for r in census["rows"]]
+        marks("set", name=name, time=time.time(), rows=rows, total_count=census["total_count"], total_size=census["total_size"])
+        if args.json:
+            command.emit_json({"mark": name, "kinds": len(rows), "total_count": census["total_count"], "total_size": census["total_size"]})
+        else:
+            command.out(
+                "mark %s recorded in the target: %d kinds, %d objects, %s"
+                % (name, len(rows), census["total_count"], render.human_size(census["total_size"]))
+            )
+        return
+    doc = growth(mark, census, args.top)
+    if args.json:
+        command.emit_json(doc)
+    else:
+        command.out(format_growth(doc))
+
+
+def growth(mark: dict, census: dict, top: int) -> dict:
+    """Count and size deltas per kind from `mark` to `census`, largest size growth first."""
+    before = {kind: (count, size) for kind, count, size in mark["rows"]}
+    now = {row["kind"]: (row["count"], row["size"]) for row in census["rows"]}
+    rows = []
+    for kind in set(before) | set(now):
+        count = now.get(kind, (0, 0))[0] - before.get(kind, (0, 0))[0]
+        size = now.get(kind, (0, 0))[1] - before.get(kind, (0, 0))[1]
+        if count or size:
+            rows.append({"kind": kind, "count": count, "size": size})
+    rows.sort(key=lambda r: (-r["size"], -r["count"], r["kind"]))
+    return {
+        "since": mark["name"],
+        "seconds": max(0.0, time.time() - mark["time"]),
+        "total_count": census["total_count"] - mark["total_count"],
+        "total_size": census["total_size"] - mark["total_size"],
+        "rows": rows[:top],
+        "more_rows": max(0, len(rows) - top),
+    }
+
+
+def format_growth(doc: dict) -> str:
+    lines = [
+        "Growth since mark %s (%.1f s ago): %+d objects, %s"
+        % (render.escape(doc["since"]), doc["seconds"], doc["total_count"], _signed_size(doc["total_size"]))
+    ]
+    rows = [(i, "%+d" % r["count"], "%+d" % r["size"], r["kind"]) for i, r in enumerate(doc["rows"])]
+    lines.append(render.table(("Index", "Count", "Size", "Kind"), rows, "rrrl"))
+    if doc["more_rows"]:
+        lines.append("<%d more kinds changed; use --top to see them>" % doc["more_rows"])
+    return "\n".join(lines)
+
+
+def _signed_size(size: int) -> str:
+    return ("-" if size < 0 else "+") + render.human_size(abs(size))
+
+
+def _ago(then: float) -> str:
+    return "%.0f s ago" % max(0.0, time.time() - then)
+
+
+def _missing(name: str, names: Any = None) -> gdb.GdbError:
+    known = ", ".join(names or []) or "none"
+    return gdb.GdbError("py-heap: no mark named %s in the target (marks: %s)" % (name, known))

@@ -1,0 +1,132 @@
+"""py-memtop --watch SECONDS: let the target run, then say what grew and which lines allocated it.
+
+The target runs freely for the window with CPython's allocation tracing on
+(payloads/watch.py, one frame per allocation), started for the window only and
+stopped afterwards unless it was already on.  RSS and each thread's CPU time
+are read from /proc before and after.  Ctrl-C ends the window early.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Optional
+
+import gdb
+
+from .. import inferior as inf
+from .. import injector, render
+
+MAX_WINDOW = 600.0  # tracing a busy target longer than this costs too much memory
+ALLOCATION_LINES = 10
+
+
+def _mem_available() -> Optional[int]:
+    try:
+        with open("/proc/meminfo") as f:
+            match = re.search(r"^MemAvailable:\s+(\d+) kB", f.read(), re.M)
+    except OSError:
+        return None
+    return int(match.group(1)) * 1024 if match else None
+
+
+def require_affordable(pid: int, seconds: float, command: str) -> None:
+    """Refuse a window the target cannot afford.
+
+    tracemalloc keeps a record (about 40-80 bytes) for every block allocated in
+    the window and still alive, on top of the blocks themselves: a target that
+    doubles its live blocks needs that much again.  So the window is at most
+    MAX_WINDOW, and the machine must have free at least half the target's RSS.
+    """
+    if seconds > MAX_WINDOW:
+        raise gdb.GdbError("%s: --watch %g: at most %g s (allocation tracing grows with the window)" % (command, seconds, MAX_WINDOW))
+    rss = inf.proc_status(pid).get("VmRSS") or 0
+    available = _mem_available()
+    if available is not None and available < max(64 << 20, rss // 2):
+        raise gdb.GdbError(
+            "%s: --watch refused: the machine has %s available and the target uses %s; allocation tracing "
+            "could need half the target's size again" % (command, render.human_size(available), render.human_size(rss))
+        )
+
+
+def _cpu_times(pid: int) -> dict[int, float]:
+    times = {}
+    for thread in gdb.selected_inferior().threads():
+        tid = thread.ptid[1] or pid
+        proc = inf.thread_proc(pid, tid)
+        if proc is not None:
+            times[tid] = proc.cpu_seconds
+    return times
+
+
+def watch(seconds: float, timeout: float, command: str, note: Callable[[str], None]) -> tuple[dict[str, Any], dict[int, float]]:
+    """Run the window; returns the "growth" document and each thread's CPU seconds in it."""
+    target = inf.require_live_stopped(command)
+    version = inf.require_python(command)
+    if version < (3, 4):
+        raise gdb.GdbError("%s: --watch needs tracemalloc, Python 3.4+; the target runs %d.%d" % ((command,) + version))
+    require_affordable(target.pid, seconds, command)
+    rss_before = inf.proc_status(target.pid).get("VmRSS")
+    cpu_before = _cpu_times(target.pid)
+    started = injector.run_payload("watch", {"op": "start"}, command=command, timeout=timeout).result
+    try:
+        ran, early = injector.let_run(seconds, command)
+    except gdb.GdbError:
+        if gdb.selected_inferior().pid != 0:
+            stop_tracing(started["was_tracing"], timeout, command)
+        raise
+    if early:
+        note("%s: the window ended early, after %.1f s" % (command, ran))
+    stopped = stop_tracing(started["was_tracing"], timeout, command, ALLOCATION_LINES)
+    rss_after = inf.proc_status(target.pid).get("VmRSS")
+    cpu_after = _cpu_times(target.pid)
+    rss_delta = rss_after - rss_before if rss_after is not None and rss_before is not None else None
+    growth = {
+        "seconds": round(ran, 3),
+        "ended_early": early,
+        "rss_before": rss_before,
+        "rss_delta": rss_delta,
+        "rss_rate": round(rss_delta / ran) if rss_delta is not None and ran > 0 else None,
+        "traced": stopped["traced"],
+        "tracemalloc_memory": stopped["tracemalloc_memory"],
+        "tracing_before": started["was_tracing"],
+        "allocations": stopped["allocations"],
+    }
+    if stopped.get("left_out"):
+        note("%s: allocations charged to %s:%d, where the payload ran, are left out (they include its own)"
+             % (command, render.escape(stopped["left_out"][0]), stopped["left_out"][1]))
+    if started["was_tracing"]:
+        note("%s: tracemalloc was already on in the target: allocations from before the window count too" % command)
+    cpu = {tid: round(cpu_after[tid] - cpu_before.get(tid, 0.0), 2) for tid in cpu_after}
+    return growth, cpu
+
+
+def stop_tracing(was_tracing: bool, timeout: float, command: str, top: int = 0) -> dict[str, Any]:
+    """The window's allocations; tracing goes off again unless it was on before.  Never left on silently."""
+    try:
+        return injector.run_payload("watch", {"op": "stop", "was_tracing": was_tracing, "top": top}, command=command, timeout=timeout).result
+    except gdb.GdbError as e:
+        if was_tracing:
+            raise
+        raise gdb.GdbError("%s; tracemalloc is still on in the target: run py-memtop --watch-stop" % e)
+
+
+def format_growth(growth: dict[str, Any]) -> str:
+    delta = growth["rss_delta"]
+    lines = [
+        "watched %.1f s%s: RSS %s%s (%s/s); tracemalloc traced %s of blocks allocated in the window and still alive"
+        % (
+            growth["seconds"],
+            " (ended early)" if growth["ended_early"] else "",
+            "+" if delta is not None and delta >= 0 else "-",
+            render.human_size(abs(delta)) if delta is not None else "?",
+            render.human_size(abs(growth["rss_rate"])) if growth["rss_rate"] is not None else "?",
+            render.human_size(growth["traced"]),
+        ),
+        "top allocation lines (memory allocated during the window and still alive):",
+    ]
+    rows = [
+        (render.human_size(a["size"]), a["count"], "%s:%d" % (render.escape(a["file"]), a["line"]), render.escape(a["function"] or "?"))
+        for a in growth["allocations"]
+    ]
+    lines.append(render.table(("Size", "Blocks", "Line", "Function"), rows, "rrll"))
+    return "\n".join(lines)

@@ -1,0 +1,101 @@
+"""What grows (issue 5): marks and diffs across gdb sessions, the watch window, cycles since a mark."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from conftest import EXAMPLES, INTERPRETERS, TARGETS, assert_no_traceback, run_gdb, script_line
+from test_fault_target import BackgroundGdb
+
+GROWING_CACHE = TARGETS / "growing_cache.py"
+
+
+def last_tick(target) -> str:
+    ticks = target.wait_for_ticks(1)
+    assert ticks, target.stderr[-5:]
+    return ticks[-1]
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_mark_watch_since_find_the_growing_cache_and_its_line(start_target, python):
+    target = start_target(python, GROWING_CACHE)
+    marked = run_gdb("py-heap --mark before --json", pid=target.pid)
+    assert_no_traceback(marked)
+    assert marked.document()["mark"] == "before"
+    time.sleep(1)
+    # A new gdb session: the mark lives in the target.
+    watched = run_gdb("py-memtop --watch 2 --json", "py-heap --since before --json --top 5", pid=target.pid, timeout=120)
+    assert_no_traceback(watched)
+    memtop, since = watched.json_documents()
+
+    growth = memtop["growth"]
+    assert 1.5 <= growth["seconds"] <= 10 and not growth["ended_early"]
+    assert growth["rss_delta"] > 0
+    top = growth["allocations"][0]
+    assert top["file"] == str(GROWING_CACHE) and top["function"] == "add_entries", growth["allocations"][:3]
+    assert top["line"] == script_line(GROWING_CACHE, "bytearray(4096)")
+    assert top["size"] > 1_000_000  # ~50 entries of 4 KiB a second, for 2 s
+    worker = [t for t in memtop["threads"] if any(f["function"] == "add_entries" for f in t["frames"])]
+    assert worker and worker[0]["cpu_window_seconds"] is not None
+
+    assert since["since"] == "before" and since["seconds"] >= 1
+    assert since["rows"][0]["kind"] == "bytearray", since["rows"][:3]
+    assert since["rows"][0]["count"] > 100 and since["rows"][0]["size"] > 100 * 4096
+    assert since["total_size"] > 0
+
+    # Tracing went off again, and the service carries on.
+    assert "tracing=off" in last_tick(target)
+    assert target.alive()
+
+
+def test_marks_are_listed_and_dropped(start_target):
+    target = start_target(INTERPRETERS[0].values[0], GROWING_CACHE)
+    run = run_gdb("py-heap --mark a", "py-heap --mark b", "py-heap --marks --json", pid=target.pid)
+    assert_no_traceback(run)
+    assert [m["name"] for m in run.json_documents()[0]["marks"]] == ["a", "b"]
+    run = run_gdb("py-heap --drop-mark a", "py-heap --drop-mark b", "py-heap --marks --json", "py-heap --since a", pid=target.pid)
+    assert_no_traceback(run)
+    assert run.json_documents()[0]["marks"] == []
+    assert "py-heap: no mark named a in the target (marks: none)" in run.stderr
+    bad = run_gdb("py-heap --mark 'two words'", "py-heap --mark a --since b", pid=target.pid)
+    assert "py-heap: a mark name is 1 to 64 letters" in bad.stderr
+    assert "not allowed with argument" in bad.stderr
+    assert target.alive()
+
+
+def test_cycles_since_a_mark_shows_the_growing_group(start_target):
+    target = start_target(INTERPRETERS[0].values[0], EXAMPLES / "seed_cycles.py", "2000")
+    marked = run_gdb("py-cycles --mark m", pid=target.pid)
+    assert_no_traceback(marked)
+    time.sleep(1)
+    run = run_gdb("py-cycles --since m --json", pid=target.pid)
+    assert_no_traceback(run)
+    doc = run.document()
+    assert doc["since"] == "m"
+    group = doc["cycles"][0]
+    assert "ObjectA" in group["path"] and "ObjectB" in group["path"]
+    assert group["count_delta"] > 0 and not group["new"]
+    assert target.wait_for_ticks(1)
+
+
+def test_watch_refuses_a_window_too_long_and_ctrl_c_ends_it_early(start_target):
+    target = start_target(INTERPRETERS[0].values[0], GROWING_CACHE)
+    refused = run_gdb("py-memtop --watch 601", pid=target.pid)
+    assert_no_traceback(refused)
+    assert "py-memtop: --watch 601: at most 600 s" in refused.stderr
+    gdb = BackgroundGdb(target.pid, "py-memtop --watch 60 --json")
+    time.sleep(3)
+    os.kill(gdb.proc.pid, signal.SIGINT)
+    started = time.monotonic()
+    stdout, stderr = gdb.finish(timeout=60)
+    assert time.monotonic() - started < 20
+    assert "Traceback" not in stdout + stderr
+    doc = next(json.loads(l) for l in stdout.splitlines() if l.startswith("{"))
+    assert doc["growth"]["ended_early"] and doc["growth"]["seconds"] < 30
+    assert doc["growth"]["allocations"][0]["function"] == "add_entries"
+    assert "tracing=off" in last_tick(target)
