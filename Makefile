@@ -29,10 +29,12 @@ demo: setup
 test: setup
 	$(VENV)/bin/python -m pytest -v tests
 
-# py-heap benchmark (issue 4), not part of `make test`: writes docs/benchmarks.md.
-# Quick run: make bench BENCH_ARGS='--sizes 100000 --no-write'
+# Benchmarks, not part of `make test`: py-heap (issue 4) writes docs/benchmarks.md,
+# py-memtop --watch (issue 5) writes docs/benchmarks-watch.md.
+# Quick run: make bench BENCH_ARGS='--sizes 100000 --no-write' WATCH_ARGS='--windows 2 --no-write'
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/heap.py $(BENCH_ARGS)
+	$(VENV)/bin/python benchmarks/watch.py $(WATCH_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info demo-output

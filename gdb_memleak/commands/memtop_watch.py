@@ -9,6 +9,7 @@ are read from /proc before and after.  Ctrl-C ends the window early.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any, Callable, Optional
 
 import gdb
@@ -68,6 +69,7 @@ def watch(seconds: float, timeout: float, command: str, note: Callable[[str], No
     rss_before = inf.proc_status(target.pid).get("VmRSS")
     cpu_before = _cpu_times(target.pid)
     started = injector.run_payload("watch", {"op": "start"}, command=command, timeout=timeout).result
+    window_start = time.time()
     try:
         ran, early = injector.let_run(seconds, command)
     except gdb.GdbError:
@@ -82,6 +84,7 @@ def watch(seconds: float, timeout: float, command: str, note: Callable[[str], No
     rss_delta = rss_after - rss_before if rss_after is not None and rss_before is not None else None
     growth = {
         "seconds": round(ran, 3),
+        "started_at": round(window_start, 3),
         "ended_early": early,
         "rss_before": rss_before,
         "rss_delta": rss_delta,
