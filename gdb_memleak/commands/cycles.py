@@ -21,45 +21,6 @@ ALL_GROUPS = 100_000
 
 GRAPH_FORMATS = (".png", ".svg", ".dot")
 
-# Runs in the target when TYPE filters matched nothing: which of the names no
-# class in the target has.  Walks the class tree from object with
-# type.__subclasses__ and reads names through type's own descriptors: no
-# instance is touched, no target code (properties, metaclass methods) runs.
-TYPE_CHECK = r"""
-def gdb_memleak_payload(args):
-    import sys
-    wanted = set(args['types'])
-    d = type.__dict__
-    # Python 2.7's type has no __qualname__: the name stands for it there.
-    getname, getqual, getmod = d['__name__'].__get__, d.get('__qualname__', d['__name__']).__get__, d['__module__'].__get__
-    subclasses = d['__subclasses__']
-    found = set()
-    seen = set()
-    stack = [object]
-    while stack and len(found) < len(wanted):
-        c = stack.pop()
-        if id(c) in seen:
-            continue
-        seen.add(id(c))
-        try:
-            name, qual, mod = getname(c), getqual(c), getmod(c)
-        except Exception:
-            continue
-        text = (str, type(u''))
-        for n in (name, qual, mod + '.' + qual if isinstance(mod, text) and isinstance(qual, text) else None):
-            if n in wanted:
-                found.add(n)
-        try:
-            stack.extend(subclasses(c))
-        except Exception:
-            pass
-    typesmod = sys.modules.get('types')
-    for n in wanted - found:  # guppy-style names of builtin types, e.g. types.CodeType
-        if n.startswith('types.') and typesmod is not None and isinstance(typesmod.__dict__.get(n[6:]), type):
-            found.add(n)
-    return {'unknown': sorted(wanted - found)}
-"""
-
 
 class PyCycles(MemleakCommand):
     name = "py-cycles"
@@ -104,8 +65,8 @@ class PyCycles(MemleakCommand):
         doc = outcome.result
         unknown = doc.get("unknown_types")
         if args.types and not doc.get("cycles") and not (doc.get("uncollectable") or {}).get("cycles") and unknown is None:
-            unknown = injector.run_source(
-                TYPE_CHECK, {"types": args.types}, command=self.name, timeout=args.timeout
+            unknown = injector.run_payload(
+                "type_check", {"types": args.types}, command=self.name, timeout=args.timeout
             ).result.get("unknown")
         if args.types and unknown:
             raise gdb.GdbError("py-cycles: no type named %s in the target" % ", ".join(unknown))
