@@ -258,6 +258,58 @@ def python_version() -> Optional[tuple[int, int]]:
         return None
 
 
+# The extension suffix each CPython 3 build compiles in ("." SOABI ".so"), e.g.
+# .cpython-312-x86_64-linux-gnu.so, .cpython-313t-..., .cpython-37dm-...
+_SOABI_LITERAL = re.compile(rb"\.cpython-(\d+)([a-z]*)-([A-Za-z0-9_]+-[A-Za-z0-9_]+-[A-Za-z0-9_]+)\.so\x00")
+_abi_cache: dict[tuple, Optional[str]] = {}
+
+
+def _host_path(name: str) -> str:
+    """A path gdb reports, as this process can open it (target: paths through /proc/PID/root)."""
+    if name.startswith("target:"):
+        return "/proc/%d/root%s" % (gdb.selected_inferior().pid, name[len("target:"):])
+    return name
+
+
+def extension_abi() -> Optional[str]:
+    """The target interpreter's extension-module ABI, as settings.tools_dir names it.
+
+    3.x: from the SOABI its runtime binary carries ('312-x86_64-linux-gnu');
+    2.7: 'ucs4' or 'ucs2' from its exported unicode functions ('27-ucs4', '27d-ucs4'
+    for a debug build).  Reads symbols and the binary file only; None if unsure.
+    """
+    copies, active, _ = running_runtime()
+    version = python_version()
+    if active is None or version is None:
+        return None
+    if version[0] == 2:
+        debug = "d" if minimal_symbol_address("_Py_RefTotal") is not None else ""
+        for width in ("UCS4", "UCS2"):
+            if minimal_symbol_address("PyUnicode%s_FromString" % width) is not None:
+                return "27%s-%s" % (debug, width.lower())
+        return None
+    path = _host_path(active)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    key = (path, st.st_mtime_ns, st.st_size, version)
+    if key not in _abi_cache:
+        found = None
+        try:
+            import mmap
+
+            with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                for match in _SOABI_LITERAL.finditer(data):
+                    if match.group(1).decode() == "%d%d" % version:
+                        found = "%s%s-%s" % tuple(g.decode() for g in match.groups())
+                        break
+        except (OSError, ValueError):
+            found = None
+        _abi_cache[key] = found
+    return _abi_cache[key]
+
+
 def require_python(command: str) -> tuple[int, int]:
     copies, active, why = running_runtime()
     if not copies:

@@ -506,8 +506,8 @@ def _execute(source: str, calls: _Calls, command: str) -> bytes:
             calls.call("PyErr_Clear", ret="void")
             raise gdb.GdbError("%s: the target could not allocate a dict for the payload" % command)
         try:
-            if calls.version[0] == 2:
-                # Python 2's PyRun_String does not add __builtins__ to fresh globals: without it
+            if calls.version < (3, 8):
+                # Before 3.8, PyRun_String does not add __builtins__ to fresh globals: without it
                 # the code would run with no builtins at all (not even __import__). Those of the
                 # frame the safe point is in (borrowed); PyDict_SetItemString takes its own reference.
                 builtins = calls.call("PyEval_GetBuiltins")

@@ -1,4 +1,21 @@
-"""Settings shared by the commands: the timeout and where the in-target tools live."""
+"""Settings shared by the commands: the timeout and where the in-target tools live.
+
+Tools (guppy3, objgraph) for a target come from two places, and only ever from a
+place built for the target's own interpreter:
+
+* the virtual environment gdb-memleak runs from (``load(venv=...)``): its
+  ``site-packages`` serves targets of the venv's Python version;
+* the per-interpreter tool cache that ``python -m gdb_memleak prepare --python
+  PYTHON`` fills: ``<cache>/tools/cpython-X.Y-<abi>/``, where ``<abi>`` is the
+  interpreter's extension-module tag (``312-x86_64-linux-gnu``, ``313t-...``;
+  ``27-ucs4`` for Python 2.7).  A directory there serves only targets of the
+  same version *and* ABI, as read from the target's binary; when the target's
+  ABI cannot be told, none does.
+
+``<cache>`` is ``$GDB_MEMLEAK_CACHE``, else ``$XDG_CACHE_HOME/gdb-memleak``, else
+``~/.cache/gdb-memleak``.  This module does not import gdb: ``prepare`` runs
+outside gdb and shares the naming rules below.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +24,36 @@ import os
 import re
 import sys
 from dataclasses import dataclass, field
+from typing import Optional
 
 DEFAULT_TIMEOUT = 30
+CACHE_ENV = "GDB_MEMLEAK_CACHE"
+# Written last by `prepare`: a directory without it is incomplete and never used.
+TOOLS_MARKER = "gdb-memleak-tools.json"
+
+
+def cache_root() -> str:
+    """Where gdb-memleak keeps its caches (read at each use: the environment may change)."""
+    explicit = os.environ.get(CACHE_ENV)
+    if explicit:
+        return os.path.abspath(os.path.expanduser(explicit))
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = xdg if xdg and os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "gdb-memleak")
+
+
+def abi_from_suffix(suffix: str) -> Optional[str]:
+    """'.cpython-312-x86_64-linux-gnu.so' -> '312-x86_64-linux-gnu' (None if not of that form)."""
+    match = re.match(r"^\.cpython-(\d+[a-z]*-[A-Za-z0-9_.-]+?)\.so$", suffix)
+    return match.group(1) if match else None
+
+
+def tools_dir_name(version: tuple[int, int], abi: str) -> str:
+    return "cpython-%d.%d-%s" % (version[0], version[1], abi)
+
+
+def tools_dir(version: tuple[int, int], abi: str) -> str:
+    return os.path.join(cache_root(), "tools", tools_dir_name(version, abi))
 
 
 @dataclass
@@ -33,9 +78,33 @@ class Settings:
                 if version == sys.version_info[:2] and site not in sys.path:
                     sys.path.append(site)
 
-    def tool_paths(self, version: tuple[int, int]) -> list[str]:
-        """Directories to put on the target's sys.path: only ones built for its version."""
-        return list(self.tool_dirs.get(version, []))
+    def tool_paths(self, version: tuple[int, int], abi: Optional[str] = None) -> list[str]:
+        """Directories to put on the target's sys.path: only ones built for its version (and ABI).
+
+        `abi` is the target's extension tag; when not given it is read from the
+        selected inferior's binary (inside gdb).  The venv's directories come
+        first, then the prepared cache directory of exactly that version and ABI.
+        """
+        paths = list(self.tool_dirs.get(version, []))
+        if abi is None:
+            abi = _target_abi()
+        if abi:
+            cached = tools_dir(version, abi)
+            if os.path.isfile(os.path.join(cached, TOOLS_MARKER)) and cached not in paths:
+                paths.append(cached)
+        return paths
+
+
+def _target_abi() -> Optional[str]:
+    """The selected inferior's extension tag, or None (outside gdb, or not readable)."""
+    try:
+        from .inferior import extension_abi
+    except ImportError:  # not inside gdb
+        return None
+    try:
+        return extension_abi()
+    except Exception:  # never let a courtesy lookup break a command
+        return None
 
 
 SETTINGS = Settings()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 TARGETS = Path(__file__).resolve().parent / "targets"
 GDBINIT = REPO / "gdbinit.example"
+CACHE_ENV = "GDB_MEMLEAK_CACHE"
 
 PYENV_311 = "/root/.pyenv/versions/3.11.7/bin/python3.11"
 DEBIAN_PYTHON = "/usr/bin/python3.11"
@@ -34,6 +36,30 @@ DEBIAN_PYTHON = "/usr/bin/python3.11"
 INTERPRETERS = [
     pytest.param(PYENV_311, id="pyenv-3.11", marks=pytest.mark.skipif(not os.path.exists(PYENV_311), reason="no pyenv 3.11.7")),
     pytest.param(DEBIAN_PYTHON, id="debian-3.11-nodebug", marks=pytest.mark.skipif(not os.path.exists(DEBIAN_PYTHON), reason="no Debian python3.11")),
+]
+
+
+PYENV_ROOT = "/root/.pyenv/versions"
+
+
+def _pyenv_python(minor: str) -> tuple[str, str]:
+    """(path of the newest pyenv CPython `minor`.x binary, or a would-be path; skip reason)."""
+    import glob
+
+    found = sorted(glob.glob("%s/%s.*/bin/python%s" % (PYENV_ROOT, minor, minor)), key=lambda p: [int(x) for x in re.findall(r"\d+", p.split("/")[-3])])
+    if found:
+        return found[-1], ""
+    return "%s/%s.x/bin/python%s" % (PYENV_ROOT, minor, minor), "no pyenv CPython %s (looked for %s/%s.*/bin/python%s)" % (minor, PYENV_ROOT, minor, minor)
+
+
+# Every CPython a user may be debugging (issue 7): pyenv builds with debug info and
+# their libpython helper, 2.7 and 3.8 to 3.13, and Debian's 3.11 without debug symbols.
+ALL_VERSIONS = ("2.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
+ALL_INTERPRETERS = [
+    pytest.param(path, id="pyenv-" + minor, marks=pytest.mark.skipif(bool(why), reason=why or "present"))
+    for minor, (path, why) in ((m, _pyenv_python(m)) for m in ALL_VERSIONS)
+] + [
+    pytest.param(DEBIAN_PYTHON, id="debian-3.11-nodebug", marks=pytest.mark.skipif(not os.path.exists(DEBIAN_PYTHON), reason="no Debian %s" % DEBIAN_PYTHON)),
 ]
 
 
@@ -135,6 +161,7 @@ def run_gdb(
     gdbinit: Path = GDBINIT,
     path: str | None = None,
     timeout: float = 300,
+    extra_env: dict | None = None,
 ) -> GdbRun:
     """gdb -batch -nx with the plugin loaded from `gdbinit` (gdbinit.example by default), then `commands`."""
     argv = ["gdb", "-batch", "-nx", "-x", str(gdbinit)]
@@ -145,8 +172,11 @@ def run_gdb(
     for command in commands:
         argv += ["-ex", command]
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    # A tool cache the user prepared must not change what the tests see (extra_env may set one).
+    env[CACHE_ENV] = "/nonexistent/gdb-memleak-test-cache"
     if path is not None:
         env["PATH"] = path
+    env.update(extra_env or {})
     proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, env=env)
     return GdbRun(proc.returncode, proc.stdout, proc.stderr)
 

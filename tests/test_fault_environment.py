@@ -264,7 +264,8 @@ def test_target_runs_as_another_user(start_env_target):
 
 def test_isolated_target_without_tools_answers_with_census(start_env_target, tmp_path):
     _need(PYENV_312)
-    target = start_env_target([PYENV_312, "-I", "-S", HEARTBEAT])
+    # Cyclic garbage of its own (HEARTBEAT_CYCLES), so that py-cycles has a graph to draw.
+    target = start_env_target([PYENV_312, "-I", "-S", HEARTBEAT], env=dict(os.environ, HEARTBEAT_CYCLES="1"))
     graph = tmp_path / "g.dot"
     run = run_gdb(
         "py-heap --top 3",

@@ -35,6 +35,13 @@ def _mod_cleanup():
     if not issubclass(type(m), dict):
         return
     for name in _GDBML_MODS:
+        if not _PY2 and name in sys.builtin_module_names:
+            # A module compiled into the interpreter (gc, itertools, _operator,
+            # _collections) stays imported: on 3.9+ its module object and, on
+            # 3.12+, its types form cycles, so unregistering it would leave tens
+            # to hundreds of objects of cyclic garbage behind after every command
+            # (kept for good in a target with gc off).  Imported once, it stays one.
+            continue
         if name not in _gdbml_had and dict.__contains__(m, name):
             try:
                 dict.__delitem__(m, name)

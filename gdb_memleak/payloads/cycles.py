@@ -380,6 +380,90 @@ def _og_edge_label(source, target, shortnames=True):
     return ' [label="%s"]' % _dot_quote(lab[:40])
 
 
+def _cycle_groups(nodes, sz, want, top):
+    """The cycles among nodes ({id: obj}, sizes in sz), grouped by shape,
+    largest first, each of the first `top` with its path.  Returns (groups, succ)."""
+    comps, succ = _sccs(nodes)
+    cyc = []
+    for comp in comps:
+        if len(comp) > 1 or comp[0] in succ[comp[0]]:
+            cyc.append(comp)
+    del comps
+    groups = {}
+    prefer = set(want)
+    for comp in cyc:
+        members, instdicts = _collapsed_members(comp, nodes)
+        tl = [type(nodes[k]) for k in members]
+        names = sorted(set(_type_name(t) for t in tl))
+        if len(names) > _MAX_TYPES:
+            names = names[:_MAX_TYPES] + ['... %d more types' % (len(names) - _MAX_TYPES)]
+        if want:
+            if not any(_type_name(t) in prefer or _short_tname(t) in prefer for t in tl):
+                continue
+        shape = tuple(sorted(_type_name(t) for t in tl))
+        size = sum(sz[k] for k in comp)
+        g = groups.get(shape)
+        if g is None:
+            g = groups[shape] = {'types': names, 'count': 0, 'objects': 0,
+                                 'size': 0, '_rep': comp, '_inst': instdicts}
+        g['count'] += 1
+        g['objects'] += len(comp)
+        g['size'] += size
+    del cyc[:]
+    glist = sorted(groups.values(), key=lambda g: (-g['size'], g['types']))
+    groups.clear()
+    for g in glist[:top]:
+        try:
+            g['path'] = _cycle_path(g['_rep'], nodes, succ, g['_inst'], prefer)
+        except Exception as e:
+            g['path'] = '<path error: %s>' % _tname(type(e))
+    return glist, succ
+
+
+def _garbage_nodes(garbage):
+    """{id: obj} of the objects in gc.garbage and the instance __dict__s they own.
+
+    Python 2.7's collector lists only the objects with __del__ there (the
+    seed's ObjectA and ObjectB), but their cycle runs through their __dict__s."""
+    nodes = {}
+    for o in garbage:
+        nodes[id(o)] = o
+    for o in garbage:
+        t = type(o)
+        if _is_instance_like(t):
+            try:
+                d = _instance_dict(o, t, gc.get_referents(o))
+            except Exception:
+                d = None
+            if d is not None and id(d) not in nodes:
+                nodes[id(d)] = d
+    o = d = None
+    return nodes
+
+
+def _public(glist, top):
+    return [{'types': g['types'], 'path': g['path'], 'count': g['count'],
+             'objects': g['objects'], 'size': g['size']} for g in glist[:top]]
+
+
+def _graph(glist, nodes, succ, depth):
+    """(dot source, note) of the top three cycle groups: objgraph's when importable."""
+    reps = [g['_rep'] for g in glist[:3]]
+    try:
+        objs = [nodes[c[0]] for c in reps]
+        try:
+            return _objgraph_dot(objs, depth), None
+        finally:
+            del objs[:]
+    except ImportError as e:
+        return _own_graph(reps, nodes, succ, depth), (
+            'objgraph not importable in the target (%s); graph built by '
+            'gdb-memleak from the cycle members only' % _exc_text(e))
+    except Exception as e:
+        return _own_graph(reps, nodes, succ, depth), (
+            'objgraph failed (%s); graph built from the cycle members only' % _exc_text(e))
+
+
 def gdb_memleak_payload(args):
     args = args or {}
     want = list(args.get('types') or [])
@@ -389,19 +473,6 @@ def gdb_memleak_payload(args):
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        # ---- uncollectable (already in gc.garbage) ----
-        garbage = gc.garbage  # a module attribute: the target may have rebound it
-        garbage = list.__getitem__(garbage, slice(None)) if issubclass(type(garbage), list) else []
-        ucount = len(garbage)
-        ukinds = {}
-        for t in _map(type, garbage):
-            k = _type_name(t)
-            ukinds[k] = ukinds.get(k, 0) + 1
-        del garbage[:]
-        t = None
-        urows = sorted(({'kind': k, 'count': c} for k, c in ukinds.items()),
-                       key=lambda r: (-r['count'], r['kind']))[:_MAX_ROWS]
-        ukinds.clear()
         ignore = _own_ids()
         ignore.add(id(args))
         ignore.add(id(ignore))
@@ -410,70 +481,45 @@ def gdb_memleak_payload(args):
         total_objects = len(nodes)
         sz = dict(_zip(nodes.keys(), _sizes(list(nodes.values()))))
         total_size = sum(sz.values())
-        comps, succ = _sccs(nodes)
-        # owner of the non-cyclic garbage: the first cycle that reaches it
-        cyc = []
-        for comp in comps:
-            if len(comp) > 1 or comp[0] in succ[comp[0]]:
-                cyc.append(comp)
-        del comps
-        groups = {}
-        prefer = set(want)
-        for comp in cyc:
-            members, instdicts = _collapsed_members(comp, nodes)
-            tl = [type(nodes[k]) for k in members]
-            names = sorted(set(_type_name(t) for t in tl))
-            if len(names) > _MAX_TYPES:
-                names = names[:_MAX_TYPES] + ['... %d more types' % (len(names) - _MAX_TYPES)]
-            if want:
-                if not any(_type_name(t) in prefer or _short_tname(t) in prefer for t in tl):
-                    continue
-            shape = tuple(sorted(_type_name(t) for t in tl))
-            size = sum(sz[k] for k in comp)
-            g = groups.get(shape)
-            if g is None:
-                g = groups[shape] = {'types': names, 'count': 0, 'objects': 0,
-                                     'size': 0, '_rep': comp, '_inst': instdicts}
-            g['count'] += 1
-            g['objects'] += len(comp)
-            g['size'] += size
-        glist = sorted(groups.values(), key=lambda g: (-g['size'], g['types']))
-        groups.clear()
-        out = []
-        for g in glist[:top]:
-            try:
-                g['path'] = _cycle_path(g['_rep'], nodes, succ, g['_inst'], prefer)
-            except Exception as e:
-                g['path'] = '<path error: %s>' % _tname(type(e))
+        glist, succ = _cycle_groups(nodes, sz, want, top)
+        sz.clear()
+        # ---- uncollectable (already in gc.garbage: Python 2.7 cycles with
+        # __del__, legacy tp_del, DEBUG_SAVEALL), and the cycles among them ----
+        garbage = gc.garbage  # a module attribute: the target may have rebound it
+        garbage = list.__getitem__(garbage, slice(None)) if issubclass(type(garbage), list) else []
+        ucount = len(garbage)
+        ukinds = {}
+        for t in _map(type, garbage):
+            k = _type_name(t)
+            ukinds[k] = ukinds.get(k, 0) + 1
+        t = None
+        urows = sorted(({'kind': k, 'count': c} for k, c in ukinds.items()),
+                       key=lambda r: (-r['count'], r['kind']))[:_MAX_ROWS]
+        ukinds.clear()
+        unodes = _garbage_nodes(garbage)
+        del garbage[:]
+        usz = dict(_zip(unodes.keys(), _sizes(list(unodes.values()))))
+        usize = sum(usz.values())
+        uglist, usucc = _cycle_groups(unodes, usz, want, top)
+        usz.clear()
         dot = None
         note = None
         if graph and glist:
-            reps = [g['_rep'] for g in glist[:3]]
-            try:
-                objs = [nodes[c[0]] for c in reps]
-                try:
-                    dot = _objgraph_dot(objs, depth)
-                finally:
-                    del objs[:]
-            except ImportError as e:
-                dot = _own_graph(reps, nodes, succ, depth)
-                note = ('objgraph not importable in the target (%s); graph built by '
-                        'gdb-memleak from the cycle members only' % _exc_text(e))
-            except Exception as e:
-                dot = _own_graph(reps, nodes, succ, depth)
-                note = 'objgraph failed (%s); graph built from the cycle members only' % _exc_text(e)
-        for g in glist[:top]:
-            out.append({'types': g['types'], 'path': g['path'], 'count': g['count'],
-                        'objects': g['objects'], 'size': g['size']})
-        for g in glist:
-            g.clear()
-        del glist[:]
+            dot, note = _graph(glist, nodes, succ, depth)
+        elif graph and uglist:
+            dot, note = _graph(uglist, unodes, usucc, depth)
+        out = _public(glist, top)
+        uout = _public(uglist, top)
+        for gl in (glist, uglist):
+            for g in gl:
+                g.clear()
+            del gl[:]
         nodes.clear()
         succ.clear()
-        sz.clear()
-        del cyc[:]
+        unodes.clear()
+        usucc.clear()
         return {'cycles': out, 'total_objects': total_objects, 'total_size': total_size,
-                'uncollectable': {'count': ucount, 'rows': urows},
+                'uncollectable': {'count': ucount, 'size': usize, 'rows': urows, 'cycles': uout},
                 'graph': dot, 'graph_note': note}
     finally:
         _clear_caches()

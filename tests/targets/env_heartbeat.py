@@ -1,9 +1,21 @@
 """A small steady target for environment tests: a growing module-level list,
 optionally a second libpython loaded with ctypes (argv[1]), and a heartbeat that
-says whether guppy or objgraph were ever imported into it."""
+says whether guppy or objgraph were ever imported into it.  With HEARTBEAT_CYCLES=1
+in the environment, 100 self-referencing lists stay as cyclic garbage (gc off)."""
 
+import os
 import sys
 import time
+
+if os.environ.get("HEARTBEAT_CYCLES"):
+    import gc
+
+    # Cyclic garbage that stays (the collector is off), for py-cycles to find and draw.
+    gc.disable()
+    for _ in range(100):
+        _ring = []
+        _ring.append(_ring)
+    del _ring
 
 if len(sys.argv) > 1 and sys.argv[1]:
     import ctypes

@@ -1,0 +1,234 @@
+"""Every CPython a user may be debugging (issue 7): 2.7 and 3.8 to 3.13, with and without debug info.
+
+One target and one gdb session per interpreter, running the three commands on
+the seed's two cases (tests/targets/seed_cases.py, Python 2.7 and 3.x): the
+running line from that version's own libpython helper, the heap partition with
+the big str on top, and the ObjectA <-> ObjectB cycles (on 2.7, as the seed
+concludes: uncollectable, in gc.garbage).  Also `python -m gdb_memleak prepare`
+end to end for one interpreter that is not the venv's.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+from conftest import (
+    ALL_INTERPRETERS,
+    DEBIAN_PYTHON,
+    REPO,
+    TARGETS,
+    _pyenv_python,
+    assert_no_traceback,
+    gc_fields,
+    run_gdb,
+    script_line,
+)
+
+SEED_CASES = TARGETS / "seed_cases.py"
+SEED_CYCLES_PY2 = TARGETS / "seed_cycles_py2.py"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+PAIRS = 2000
+
+
+def _is_py2(python):
+    return os.path.basename(python).startswith("python2")
+
+
+def _documents(run, *keys):
+    """The JSON documents of one session, each picked by a key only it has."""
+    docs = run.json_documents()
+    out = []
+    for key in keys:
+        found = [d for d in docs if key in d]
+        assert len(found) == 1, "no single document with %r\nstdout:\n%s\nstderr:\n%s" % (key, run.stdout, run.stderr)
+        out.append(found[0])
+    return out
+
+
+def _pair_group(groups):
+    for group in groups:
+        names = " ".join(group["types"])
+        if "ObjectA" in names and "ObjectB" in names:
+            return group
+    raise AssertionError("no ObjectA/ObjectB cycle in %r" % groups[:3])
+
+
+def _assert_pair_path(group, minimum):
+    path = group["path"]
+    assert "ObjectA" in path and "ObjectB" in path, path
+    steps = path.split(" -> ")
+    assert steps[0].split(".")[0] == steps[-1], path  # a cycle ends where it starts
+    assert group["count"] >= minimum
+
+
+@pytest.mark.parametrize("python", ALL_INTERPRETERS)
+def test_three_commands_on_every_interpreter(start_target, python, tmp_path):
+    target = start_target(python, SEED_CASES, "12", str(PAIRS))
+    before = target.wait_for_ticks(1)[-1]
+    graph = tmp_path / "cycles.png"
+    run = run_gdb("py-memtop --json", "py-heap --json --largest 1", "py-cycles --json --graph %s" % graph, pid=target.pid)
+    assert_no_traceback(run)
+    memtop, heap, cycles = _documents(run, "threads", "rows", "cycles")
+
+    # py-memtop: the running line, from this version's own libpython helper
+    # (Debian's python3.11 has no debug symbols: from the target then).
+    main = next(t for t in memtop["threads"] if t["tid"] == target.pid)
+    assert main["source"] == ("payload" if python == DEBIAN_PYTHON else "libpython")
+    module = next(f for f in main["frames"] if f["function"] == "<module>")
+    assert module["file"] == str(SEED_CASES)
+    assert script_line(SEED_CASES, "while True:") <= module["line"] <= script_line(SEED_CASES, 'say("tick')
+
+    # py-heap: the seed's case 2, a 12 MB str held by a module global, is on top.
+    assert heap["backend"] == "census"
+    assert heap["rows"][0]["kind"] == "str" and heap["rows"][0]["size"] > 12_000_000
+    assert heap["largest"][0]["type"] == "str"
+    assert heap["largest"][0]["path"] == "__main__._pure_string"
+
+    # py-cycles: the seed's case 1.
+    if _is_py2(python):
+        # Cycles with __del__ are uncollectable on 2.7: after gc.collect() they sit in
+        # gc.garbage, and nothing lives only in cycles.
+        garbage = cycles["uncollectable"]
+        assert garbage["count"] >= 2 * PAIRS
+        kinds = dict((r["kind"], r["count"]) for r in garbage["rows"])
+        assert kinds["__main__.ObjectA"] >= PAIRS and kinds["__main__.ObjectB"] >= PAIRS
+        _assert_pair_path(_pair_group(garbage["cycles"]), PAIRS)
+    else:
+        _assert_pair_path(_pair_group(cycles["cycles"]), PAIRS)
+        # What the payloads import stays one module: no leftovers of py-heap's run
+        # (a module dropped from sys.modules is cyclic garbage on 3.9+).
+        assert all("module" not in " ".join(g["types"]) for g in cycles["cycles"]), cycles["cycles"]
+    assert cycles["graph"] == str(graph)
+    assert graph.read_bytes().startswith(PNG_MAGIC)
+    assert (tmp_path / "cycles.dot").read_text().lstrip().startswith("digraph")
+
+    # Alive, still growing its string, gc settings untouched.
+    after = target.wait_for_ticks(2)
+    assert target.alive() and after
+    assert int(after[-1].split()[2]) > int(before.split()[2])
+    assert gc_fields(after[-1]) == gc_fields(before)
+
+
+PY27, PY27_MISSING = _pyenv_python("2.7")
+
+
+@pytest.mark.skipif(bool(PY27_MISSING), reason=PY27_MISSING or "present")
+def test_python27_seed_case1_uncollectable_cycles_with_path_and_graph(start_target, tmp_path):
+    """The seed's case 1 in its own shape: gc on, gc.collect(), cycles with __del__ in gc.garbage."""
+    target = start_target(PY27, SEED_CYCLES_PY2, "3000")
+    before = target.wait_for_ticks(1)[-1]
+    graph = tmp_path / "case1.png"
+    run = run_gdb("py-cycles --json --graph %s" % graph, "py-cycles --top 3 ObjectA", pid=target.pid)
+    assert_no_traceback(run)
+    doc = run.document()
+    assert doc["cycles"] == []  # the collector found them already: they are in gc.garbage
+    garbage = doc["uncollectable"]
+    kinds = dict((r["kind"], r["count"]) for r in garbage["rows"])
+    assert kinds["__main__.ObjectA"] >= 3000 and kinds["__main__.ObjectB"] >= 3000
+    group = _pair_group(garbage["cycles"])
+    _assert_pair_path(group, 3000)
+    assert group["path"] == "ObjectA.__attr -> ObjectB.__attr -> ObjectA"
+    assert graph.read_bytes().startswith(PNG_MAGIC) and graph.stat().st_size > 1000
+    assert "ObjectA" in (tmp_path / "case1.dot").read_text()
+    # The text report: the uncollectable table and the cycle's path.
+    assert "uncollectable objects in gc.garbage" in run.stdout
+    assert "ObjectA.__attr -> ObjectB.__attr -> ObjectA" in run.stdout
+    # Nothing was collected or freed: gc.garbage only grew, the collector is still on.
+    after = target.wait_for_ticks(2)
+    assert target.alive() and after
+    assert gc_fields(after[-1]).split()[:3] == gc_fields(before).split()[:3]
+    assert int(after[-1].split("garbage=")[1].split()[0]) >= int(before.split("garbage=")[1].split()[0])
+
+
+# --- python -m gdb_memleak prepare ---------------------------------------------
+
+PY312, PY312_MISSING = _pyenv_python("3.12")
+
+
+def _prepare(python, cache):
+    env = dict(os.environ, GDB_MEMLEAK_CACHE=str(cache))
+    return subprocess.run(
+        [sys.executable, "-m", "gdb_memleak", "prepare", "--python", python],
+        cwd=str(REPO), capture_output=True, text=True, timeout=900, env=env,
+    )
+
+
+def _pypi_reachable():
+    try:
+        socket.create_connection(("pypi.org", 443), timeout=5).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(bool(PY312_MISSING), reason=PY312_MISSING or "present")
+def test_prepare_gives_a_312_target_guppy_and_objgraph(start_target, tmp_path):
+    cache = tmp_path / "cache"
+    proc = _prepare(PY312, cache)
+    if proc.returncode != 0 and not _pypi_reachable():
+        pytest.skip("PyPI unreachable: prepare cannot download guppy3 and objgraph (%s)" % proc.stderr.strip())
+    assert proc.returncode == 0, proc.stderr
+    tools = cache / "tools" / "cpython-3.12-312-x86_64-linux-gnu"
+    assert str(tools) in proc.stdout
+    marker = json.loads((tools / "gdb-memleak-tools.json").read_text())
+    assert marker["abi"] == "312-x86_64-linux-gnu" and {"guppy3", "objgraph"} <= set(marker["packages"])
+    assert list((tools / "guppy" / "sets").glob("setsc.cpython-312-x86_64-linux-gnu.so"))
+
+    target = start_target(PY312, SEED_CASES, "12", "500")
+    # Without the cache: census answers, and guppy is refused in one line, nothing imported.
+    run = run_gdb("py-heap --json", "py-heap --backend guppy", pid=target.pid)
+    assert_no_traceback(run)
+    assert run.document()["backend"] == "census"
+    assert "--backend guppy: guppy3 is not installed where the target can import it" in run.stderr
+    # With it: guppy3 and objgraph, built for 3.12, in the 3.12 target.
+    env = {"GDB_MEMLEAK_CACHE": str(cache)}
+    run = run_gdb("py-heap --json --backend guppy", "py-cycles --json --graph %s" % (tmp_path / "g.dot"), pid=target.pid, extra_env=env)
+    assert_no_traceback(run)
+    heap, cycles = _documents(run, "rows", "cycles")
+    assert heap["backend"] == "guppy"
+    assert heap["rows"][0]["kind"] == "str" and heap["rows"][0]["size"] > 12_000_000
+    assert cycles["graph_note"] is None  # objgraph drew it, from the cache
+    assert target.wait_for_ticks(1)
+
+
+def test_prepared_tools_serve_only_their_own_version_and_abi(tmp_path, monkeypatch):
+    sys.path.insert(0, str(REPO))
+    from gdb_memleak.settings import TOOLS_MARKER, Settings, tools_dir
+
+    monkeypatch.setenv("GDB_MEMLEAK_CACHE", str(tmp_path))
+    done = tools_dir((3, 12), "312-x86_64-linux-gnu")
+    os.makedirs(done)
+    open(os.path.join(done, TOOLS_MARKER), "w").close()
+    half = tools_dir((3, 13), "313-x86_64-linux-gnu")  # no marker: prepare did not finish
+    os.makedirs(half)
+    settings = Settings()
+    assert settings.tool_paths((3, 12), "312-x86_64-linux-gnu") == [done]
+    assert settings.tool_paths((3, 12), "312t-x86_64-linux-gnu") == []
+    assert settings.tool_paths((3, 12), "312d-x86_64-linux-gnu") == []
+    assert settings.tool_paths((3, 13), "313-x86_64-linux-gnu") == []
+    assert settings.tool_paths((3, 11), "311-x86_64-linux-gnu") == []
+
+
+@pytest.mark.parametrize(
+    "python, message",
+    [
+        ("/nonexistent/python9", "--python /nonexistent/python9: no such file"),
+        ("/tmp", "--python /tmp: is a directory, not an interpreter"),
+        ("NOT_EXECUTABLE", "--python NOT_EXECUTABLE: not executable"),
+        ("/bin/true", "--python /bin/true: not a Python interpreter"),
+    ],
+)
+def test_prepare_bad_python_is_one_line(tmp_path, python, message):
+    if python == "NOT_EXECUTABLE":
+        python = str(tmp_path / "python3")
+        open(python, "w").close()
+        os.chmod(python, 0o644)
+        message = message.replace("NOT_EXECUTABLE", python)
+    proc = _prepare(python, tmp_path / "cache")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("python -m gdb_memleak prepare: " + message), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "cache").exists()
