@@ -28,142 +28,459 @@ except NameError:  # run on its own (python FILE, or pyrasite, which puts this f
             break
 
 
-def _collect(ignore):
-    """All GC-tracked objects plus the untracked objects reachable from them
-    through untracked containers.  Returns (objs, n_tracked)."""
-    objs = gc.get_objects()
-    if ignore:
-        objs = [o for o in objs if id(o) not in ignore]
-    extra = {}
-    step = 20000
-    n = len(objs)
-    for i in range(0, n, step):
-        rs = gc.get_referents(*objs[i:i + step])
-        un = list(_filterfalse(gc.is_tracked, rs))
-        extra.update(_zip(_map(id, un), un))
-        del rs, un
-    frontier = [o for o in extra.values() if type(o) is tuple or type(o) is dict]
-    while frontier:
-        new = []
-        for i in range(0, len(frontier), step):
-            rs = gc.get_referents(*frontier[i:i + step])
-            for o in _filterfalse(gc.is_tracked, rs):
-                if id(o) not in extra:
-                    extra[id(o)] = o
-                    if type(o) is tuple or type(o) is dict:
-                        new.append(o)
-            del rs
-        frontier = new
-    for k in ignore:
-        extra.pop(k, None)
-    objs.extend(extra.values())
-    extra.clear()
-    return objs, n
+# ------------------------------------------------------------------ census
+#
+# A streaming census.  gc.get_objects() is walked in chunks of _CHUNK objects,
+# from its end (the list shrinks as it goes); each chunk's objects, then the
+# untracked objects they refer to (str, int, float, bytes, untracked tuples and
+# dicts, and what those refer to, level by level), are counted at once into one
+# record per class: count and total size.  Nothing is kept per object beyond
+# the chunk being counted.  An untracked object is reached once per owner:
+# one whose reference count shows a single owner is counted on the spot, the
+# others (interned names, small ints, shared constants: few distinct objects)
+# go through a set of ids.  Sizes come per class: a constant for fixed-size
+# classes, the class's C __sizeof__ mapped over its objects otherwise.  Each
+# step is a C call over one chunk and the loop around them is Python, so the
+# target's other threads get the GIL every switch interval meanwhile.
+# Classes are dict keys only when no metaclass alive hashes or compares them
+# with Python code (_classes_hash_safely); otherwise they are keyed by id().
+
+_CHUNK = 2000
+_HUGE = 16384 * 8  # bytes of a list or tuple of 16384 items
+_BUILTIN_FUNC = type(len)
+_T_DICTOFFSET = _TYPEDICT.get('__dictoffset__')
+_FUNC_GLOBALS = _FUNC_TYPE.__dict__.get('__globals__')
 
 
-def _census(objs, ntracked, top):
-    names = _kind_names()
-    tl = list(_map(type, objs))
-    # classes by id: a class's hash and == can be its metaclass's code
-    distinct = dict(_zip(_map(id, tl), tl))
-    sizes = _sizes(objs, tl)
-    # ---- owners of dicts ----
-    dictkind = {}
-    mtset = set(k for k, t in distinct.items() if _is_instance_like(t))
-    tnames = {}
-    for k, t in distinct.items():
-        tnames[k] = _type_name(t, names)
-    # one pass picks out the few objects that can own a dict: modules,
-    # classes, functions and instances of classes (grouped per class)
-    metas = set(k for k, t in distinct.items() if issubclass(t, type))
-    special = set(mtset)
-    special.update(metas)
-    special.add(id(_MOD_TYPE))
-    special.add(id(_FUNC_TYPE))
-    groups = {}
-    for o, t in _zip(objs, tl):
-        k = id(t)
-        if k in special:
-            g = groups.get(k)
-            if g is None:
-                g = groups[k] = []
-            g.append(o)
-    for o in groups.pop(id(_MOD_TYPE), ()):
+def _count_elements_fn():
+    """_collections._count_elements (C: d[k] = d.get(k, 0) + 1 for each k)
+    when the target has loaded it already, else None.  Never imported here."""
+    m = _modules().get('_collections')
+    if type(m) is not _MOD_TYPE:
+        return None
+    try:
+        f = dict.get(_MOD_DICT.__get__(m), '_count_elements')
+    except Exception:
+        return None
+    return f if type(f) is _BUILTIN_FUNC else None
+
+
+def _untracked(objs):
+    """The untracked referents of objs, once per reference.  The list built
+    from gc.get_referents is gone when this returns."""
+    return list(_filterfalse(gc.is_tracked, gc.get_referents(*objs)))
+
+
+def _refcounts(objs):
+    return list(_map(sys.getrefcount, objs))
+
+
+def _one_owner_refcount():
+    """What _refcounts(_untracked(...)) reads for an object with exactly one
+    owner (the owner, the list, the call's own reference)."""
+    box = [sys.maxsize * 3]  # an int made here: the list is its only owner
+    un = _untracked([box])
+    n = _refcounts(un)[0]
+    del un[:], box[:]
+    return n
+
+
+def _first(e):
+    return e[0]
+
+
+def _may_own_dict(t):
+    if _PY2 and t is _OLD_INSTANCE:
+        return True
+    if not _is_instance_like(t):
+        return False
+    try:
+        return _T_DICTOFFSET.__get__(t) != 0
+    except Exception:
+        return True
+
+
+_FIXED, _CSIZE, _EACH, _PLAN = 0, 1, 2, 3
+_OBJ_SIZEOF = object.__dict__['__sizeof__']
+_T_ITEMSIZE = _TYPEDICT.get('__itemsize__')
+_T_SUBCLASSES = _TYPEDICT['__subclasses__']
+
+
+def _classes_hash_safely():
+    """True when every metaclass alive hashes and compares its classes with
+    CPython's own code (no __hash__ or __eq__ written in Python): classes can
+    then be dict keys.  Otherwise the census keys them by id()."""
+    todo = [type]
+    done = set()
+    while todo:
+        m = todo.pop()
+        if id(m) in done:
+            continue
+        done.add(id(m))
+        for name in ('__hash__', '__eq__'):
+            f = _type_lookup(m, name)
+            if f is not _NOTFOUND and type(f) is not _WRAPPER_DESCR:
+                return False
         try:
-            dictkind[id(_MOD_DICT.__get__(o))] = 'dict of module'
+            todo.extend(_T_SUBCLASSES(m))
         except Exception:
-            pass
-    for k in metas:
-        for o in groups.get(k, ()):
+            return False
+    return True
+
+
+def _learn(st, t, sample):
+    """First sight of class t (sample: one of its objects): how its objects are
+    sized, and whether they can own a dict.  Returns the class's record
+    [class, count, size, mode, sizeof, offset or constant size, owner kind, gc]."""
+    mode, f, off = _CSIZE, None, 0
+    p = _sizeof_plan(t)
+    if p is not None:
+        # a __sizeof__ written in Python: the C one beneath it, never it
+        mode, f, off = _PLAN, p, (_GC_HEADER if _tflags(t) & _HAVE_GC else 0)
+    elif issubclass(t, type):
+        mode = _EACH  # static classes have no gc header, heap classes do
+    else:
+        f = _type_lookup(t, '__sizeof__')
+        try:
+            if f is _OBJ_SIZEOF and _T_ITEMSIZE.__get__(t) == 0:
+                mode, off = _FIXED, sys.getsizeof(sample)
+            else:
+                off = sys.getsizeof(sample) - f(sample)
+        except Exception:
+            mode, f, off = _EACH, None, 0
+    if t is _MOD_TYPE:
+        kind = 'module'
+    elif t is _FUNC_TYPE:
+        kind = 'function'
+    elif issubclass(t, type):
+        kind = 'class'
+    elif _may_own_dict(t):
+        kind = 'inst'
+    else:
+        kind = None
+    rec = [t, 0, 0, mode, f, off, kind, bool(_tflags(t) & _HAVE_GC)]
+    st['info'][id(t)] = rec
+    return rec
+
+
+def _claim(st, d, kind, once):
+    """d is the __dict__ of a module, class, function or instance: counted as
+    'dict (no owner)' by the census, moved to `kind` at the end."""
+    if type(d) is not dict or id(d) in st['ignore']:
+        return
+    if once:
+        if id(d) in st['owned_ids']:
+            return
+        st['owned_ids'].add(id(d))
+    try:
+        s = sys.getsizeof(d)
+    except Exception:
+        s = 0
+    e = st['owned'].get(kind)
+    if e is None:
+        st['owned'][kind] = [1, s]
+    else:
+        e[0] += 1
+        e[1] += s
+
+
+def _first_item(d):
+    for kv in (d.iteritems() if _PY2 else d.items()):
+        return kv
+    return None
+
+
+def _kind_of(st, t):
+    k = id(t)
+    n = st['names'].get(k)
+    if n is None:
+        n = st['names'][k] = _type_name(t, _kind_names())
+    return n
+
+
+def _owners(st, objs, rec):
+    """The dicts that objs (modules, classes, functions or instances, all of
+    class rec[0]) own."""
+    t, kind = rec[0], rec[6]
+    if kind == 'module':
+        for o in objs:
+            try:
+                _claim(st, _MOD_DICT.__get__(o), 'dict of module', True)
+            except Exception:
+                pass
+    elif kind == 'class':
+        kn = 'dict of ' + _kind_of(st, t)
+        for o in objs:
             try:
                 for r in gc.get_referents(_T_DICTPROXY.__get__(o)):
                     if type(r) is dict:
-                        dictkind[id(r)] = 'dict of ' + tnames.get(k, 'type')
+                        _claim(st, r, kn, True)
             except Exception:
                 pass
-        if k not in mtset:
-            groups.pop(k, None)
-    funcs = groups.pop(id(_FUNC_TYPE), [])
-    # instances: most classes need no per-instance work (3.11+: no dict
-    # referent at all; <=3.10 without slots: every dict referent is the
-    # instance dict)
-    old = sys.version_info < (3, 11)
-    for tk, insts in groups.items():
-        t = distinct[tk]
-        kn = 'dict of ' + tnames[tk]
-        ds = []
-        for i in range(0, len(insts), 20000):
-            rs = gc.get_referents(*insts[i:i + 20000])
-            ds.extend([r for r in rs if type(r) is dict])
-            del rs
-        if not ds:
-            continue
-        if old and not _slot_descrs(t):
-            for d in ds:
-                dictkind.setdefault(id(d), kn)
-            continue
-        del ds
-        for o in insts:
-            d = _instance_dict(o, t, gc.get_referents(o))
-            if d is not None:
-                dictkind.setdefault(id(d), kn)
-    groups.clear()
-    del groups
-    # function __dict__ (rare): dict referent whose first key resolves
-    for o in funcs:
-        for r in gc.get_referents(o):
-            if type(r) is dict and id(r) not in dictkind and r:
-                k = next(iter(r))
-                if type(k) is str and _plain_getattr(o, k) is r[k]:
-                    dictkind[id(r)] = 'dict of function'
-    del funcs
-    # ---- aggregate ----
-    acc = {}
-    for o, t, s in _zip(objs, tl, sizes):
+    elif kind == 'function':
+        # a function's own __dict__ (rare): a dict referent, not its globals,
+        # whose first key resolves to its first value
+        for o in objs:
+            try:
+                g = _FUNC_GLOBALS.__get__(o)
+            except Exception:
+                g = None
+            for r in gc.get_referents(o):
+                if type(r) is dict and r is not g and r and id(r) not in st['owned_ids']:
+                    kv = _first_item(r)
+                    if kv is not None and type(kv[0]) is str and _plain_getattr(o, kv[0]) is kv[1]:
+                        _claim(st, r, 'dict of function', True)
+    else:
+        did = set([id(dict)])
+        rs = gc.get_referents(*objs)
+        if did.isdisjoint(_map(id, _map(type, rs))):
+            return  # 3.11+: no materialised __dict__
+        kn = 'dict of ' + _kind_of(st, t)
+        if sys.version_info < (3, 11) and not _slot_descrs(t):
+            # <= 3.10 without slots: every dict referent is the instance dict
+            for d in _it.compress(rs, _map(did.__contains__, _map(id, _map(type, rs)))):
+                _claim(st, d, kn, False)
+        else:
+            for o in objs:
+                d = _instance_dict(o, t, gc.get_referents(o))
+                if d is not None:
+                    _claim(st, d, kn, False)
+        del rs
+
+
+def _keep_largest(st, batch, sizes):
+    thr = st['thr']
+    if max(sizes) <= thr:
+        return
+    big = st['big']
+    if _PY2:
+        idx = [i for i, s in enumerate(sizes) if s > thr]
+    else:
+        idx = _it.compress(_it.count(), _map(thr.__lt__, sizes))
+    for i in idx:
+        big.append((sizes[i], batch[i]))
+    n = st['nlarge']
+    if len(big) >= n:
+        big.sort(key=_first, reverse=True)
+        del big[n:]
+        st['thr'] = big[-1][0]
+
+
+def _sizes_of(rec, objs):
+    """Sizes of objs, all of class rec[0], as sys.getsizeof gives them (never
+    calling a __sizeof__ written in Python)."""
+    mode, f, off = rec[3], rec[4], rec[5]
+    if mode == _CSIZE:
+        try:
+            sz = list(_map(f, objs))
+            if off:
+                sz = list(_map(off.__add__, sz))
+            return sz
+        except Exception:
+            pass
+    out = []
+    for o in objs:
+        try:
+            if mode == _PLAN:
+                s = f(o)
+                s = (s + off) if type(s) is int and s >= 0 else 0
+            else:
+                s = sys.getsizeof(o)
+        except Exception:
+            s = 0
+        out.append(s)
+    return out
+
+
+def _add(st, batch, tracked):
+    """Count the objects of batch, note the dicts that those of them that can
+    own one own; returns those of them whose referents are to be looked at."""
+    types = list(_map(type, batch))
+    bc = {}
+    count = st['count']
+    info = st['info']
+    if st['hash_ok']:
+        keys = types
+    else:
+        keys = list(_map(id, types))
+    if count is not None:
+        count(bc, keys)
+    else:
+        for k in keys:
+            bc[k] = bc.get(k, 0) + 1
+    single = len(bc) == 1
+    nlarge = st['nlarge']
+    hash_ok = st['hash_ok']
+    parents = batch if tracked else []
+    todo = []
+    for key, c in list(bc.items()):
+        rec = info.get(id(key) if hash_ok else key)
+        if rec is None:
+            # list.index compares classes: by identity, or with a vetted __eq__
+            i = keys.index(key)
+            rec = _learn(st, types[i], batch[i])
+        rec[1] += c
+        if (not tracked and rec[7]) or rec[6] is not None or rec[3] != _FIXED or nlarge:
+            todo.append((key, rec))
+        else:
+            rec[2] += c * rec[5]
+    groups = None
+    if len(todo) > 4:
+        # many classes in this batch: one pass sorts the objects out
+        groups = {}
+        for key, rec in todo:
+            groups[key] = []
+        get = groups.get
+        for o, key in _zip(batch, keys):
+            g = get(key)
+            if g is not None:
+                g.append(o)
+    for key, rec in todo:
+        if single:
+            sub = batch
+        elif groups is not None:
+            sub = groups[key]
+        else:
+            sub = list(_it.compress(batch, _map(set([key]).__contains__, keys)))
+        if rec[3] == _FIXED:
+            rec[2] += len(sub) * rec[5]
+            if nlarge and rec[5] > st['thr']:
+                _keep_largest(st, sub, [rec[5]] * len(sub))
+        else:
+            sz = _sizes_of(rec, sub)
+            rec[2] += sum(sz)
+            if nlarge and sz and max(sz) > st['thr']:
+                _keep_largest(st, sub, sz)
+            if tracked and (rec[0] is list or rec[0] is tuple) and sz and max(sz) > _HUGE:
+                # looked at slice by slice later, not with one gc.get_referents
+                st['huge'].extend(o for o, s in _zip(sub, sz) if s > _HUGE)
+            del sz
+        if not tracked and rec[7]:
+            parents.extend(sub)
+        if rec[6] is not None:
+            _owners(st, sub, rec)
+        del sub
+    if groups is not None:
+        groups.clear()
+    del todo[:]
+    if tracked and st['huge']:
+        hid = set(_map(id, st['huge']))
+        parents = [o for o in batch if id(o) not in hid]
+    bc.clear()
+    return parents
+
+
+def _drain(st, seen, un, base):
+    """Count the untracked objects un (referents of objects counted already),
+    then theirs, and so on.  An object whose reference count is `base` has
+    one owner and is counted here once; the others go through `seen`."""
+    is_base = set([base]).__contains__
+    not_base = base.__sub__
+    while un:
+        rc = _refcounts(un)
+        batch = list(_it.compress(un, _map(is_base, rc)))
+        if len(batch) < len(un):
+            multi = list(_it.compress(un, _map(not_base, rc)))
+            d = dict(_zip(_map(id, multi), multi))
+            fresh = set(d).difference(seen)
+            if fresh:
+                seen.update(fresh)
+                batch.extend(_map(d.__getitem__, fresh))
+            d.clear()
+            del multi, d, fresh
+        del un, rc
+        if not batch:
+            break
+        parents = _add(st, batch, False)
+        del batch
+        un = _untracked(parents) if parents else []
+        del parents
+
+
+def _census(top, nlarge, ignore):
+    """(result, [(size, object)] of the nlarge largest objects)."""
+    ignore.add(id(ignore))
+    ignore.add(id(sys._getframe()))
+    base = _one_owner_refcount()
+    objs = gc.get_objects()
+    # everything below is made after the snapshot: not in it
+    st = {'info': {}, 'names': {}, 'owned': {}, 'owned_ids': set(), 'big': [], 'thr': -1,
+          'nlarge': nlarge, 'ignore': ignore, 'huge': [], 'count': _count_elements_fn(),
+          'hash_ok': _classes_hash_safely()}
+    for v in list(st.values()):
+        ignore.add(id(v))
+    ignore.add(id(st))
+    seen = set()  # ids of the untracked objects with several owners, counted already
+    ignore.add(id(seen))
+    while objs:
+        # from the end, shrinking the list as it goes: its memory is given back
+        # with realloc, never freed at its full size (glibc would then raise its
+        # mmap and trim thresholds, and keep that much of the heap afterwards)
+        batch = objs[-_CHUNK:]
+        del objs[-_CHUNK:]
+        if not ignore.isdisjoint(_map(id, batch)):
+            batch = [o for o in batch if id(o) not in ignore]
+        parents = _add(st, batch, True)
+        del batch
+        _drain(st, seen, _untracked(parents) if parents else [], base)
+        del parents
+        huge = st['huge']
+        while huge:
+            o = huge.pop()
+            for j in range(0, len(o), _CHUNK * 8):
+                _drain(st, seen, list(_filterfalse(gc.is_tracked, o[j:j + _CHUNK * 8])), base)
+            del o
+    del objs[:]
+    del objs
+    seen.clear()
+    # ---- rows ----
+    info = st['info']
+    per = {}
+    for k, rec in info.items():
+        per[k] = (rec[1], rec[2])
+    rows = {}
+    for k, (c, s) in per.items():
+        t = info[k][0]
+        name = 'dict (no owner)' if t is dict else _kind_of(st, t)
         if t is dict:
-            k = dictkind.get(id(o), 'dict (no owner)')
+            for oc, os_ in st['owned'].values():
+                c -= oc
+                s -= os_
+            c, s = max(c, 0), max(s, 0)
+        e = rows.get(name)
+        if e is None:
+            rows[name] = [c, s]
         else:
-            k = tnames[id(t)]
-        a = acc.get(k)
-        if a is None:
-            acc[k] = [1, s]
+            e[0] += c
+            e[1] += s
+    for name, (c, s) in st['owned'].items():
+        e = rows.get(name)
+        if e is None:
+            rows[name] = [c, s]
         else:
-            a[0] += 1
-            a[1] += s
-    del tl
-    distinct.clear()
-    dictkind.clear()
-    rows = sorted(([v[1], v[0], k] for k, v in acc.items()), reverse=True)
-    acc.clear()
-    total_size = sum(sizes)
+            e[0] += c
+            e[1] += s
+    per.clear()
+    total_count = sum(e[0] for e in rows.values())
+    total_size = sum(e[1] for e in rows.values())
+    order = sorted(([v[1], v[0], k] for k, v in rows.items() if v[0] > 0), reverse=True)
+    rows.clear()
     out = {
-        'total_count': len(objs),
+        'total_count': total_count,
         'total_size': total_size,
-        'rows': [{'kind': k, 'count': c, 'size': s} for s, c, k in rows[:top]],
-        'more_rows': max(0, len(rows) - top),
+        'rows': [{'kind': k, 'count': c, 'size': s} for s, c, k in order[:top]],
+        'more_rows': max(0, len(order) - top),
     }
-    del rows
-    return out, sizes
+    del order[:]
+    big = st['big']
+    big.sort(key=_first, reverse=True)
+    del big[nlarge:]
+    del st['ignore'], st['big']
+    for v in list(st.values()):
+        if type(v) is dict or type(v) is set:
+            v.clear()
+    st.clear()
+    return out, big
 
 
 # special methods guppy's C code calls on classes, through their metaclass (it
@@ -364,20 +681,6 @@ def _render(chain, roots):
     return s
 
 
-def _largest(objs, sizes, n, ignore):
-    import heapq
-    top = heapq.nlargest(n, sizes)
-    if not top:
-        return []
-    thr = top[-1]
-    idx = [i for i, s in enumerate(sizes) if s >= thr]
-    idx.sort(key=sizes.__getitem__, reverse=True)
-    idx = idx[:n]
-    cands = [objs[i] for i in idx]
-    csizes = [sizes[i] for i in idx]
-    return cands, csizes
-
-
 def gdb_memleak_payload(args):
     args = args or {}
     top = int(args.get('top', 10))
@@ -415,19 +718,14 @@ def gdb_memleak_payload(args):
         ignore = _own_ids()
         largest = []
         if res is None or nlarge > 0:
-            objs, ntracked = _collect(ignore)
-            ignore.add(id(objs))
+            census, big = _census(top, nlarge, ignore)
             if res is None:
-                res, sizes = _census(objs, ntracked, top)
+                res = census
                 res['backend'] = 'census'
-            else:
-                sizes = _sizes(objs)  # never a __sizeof__ written in Python
-            ignore.add(id(sizes))
             if nlarge > 0:
-                cands, csizes = _largest(objs, sizes, nlarge, ignore)
-                del objs[:]
-                del sizes[:]
-                del objs, sizes
+                cands = [e[1] for e in big]
+                csizes = [e[0] for e in big]
+                del big[:]
                 ignore.add(id(cands))
                 paths = _find_paths(cands, ignore)
                 for o, s, p in _zip(cands, csizes, paths):
@@ -435,11 +733,8 @@ def gdb_memleak_payload(args):
                     largest.append({'type': _type_name(t), 'size': s,
                                     'repr': _short(o, t), 'path': p})
                 del cands[:]
-                del cands, o
-            else:
-                del objs[:]
-                del sizes[:]
-                del objs, sizes
+                o = None
+            del big, census
         if gc.get_freeze_count() if hasattr(gc, 'get_freeze_count') else 0:
             fz = 'objects frozen with gc.freeze() (%d) are not listed by gc.get_objects()' % gc.get_freeze_count()
             note = fz if note is None else note + '; ' + fz
