@@ -19,6 +19,7 @@ abandoned; the timeout only applies while the target runs towards a safe point.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -42,6 +43,36 @@ RESULT_NAME = "__gdb_memleak_result__"
 # text is never a Python object in the target (it travels in raw memory) and its
 # line numbers stay those of its file.
 CALL_RUNNER = "\n%s = __gdb_memleak_run__(%s, %s)\n"
+
+
+def _statement_by_statement(source: str) -> str:
+    """`source` as a loop that compiles and runs it one top-level statement at a time.
+
+    Compiling a 1,000-line module in one go leaves the target about 4 MB bigger
+    (pymalloc arenas kept by a few survivors of the compiler); one statement at a
+    time, about 0.5 MB (2026-11-27, 3.11).  Each statement keeps its line number:
+    it is preceded by as many newlines as lines before it.  Source that gdb's
+    Python cannot parse is sent whole.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    lines = source.splitlines(True)
+    spans: list[list[int]] = []
+    for node in tree.body:
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        last = node.end_lineno or node.lineno
+        if spans and first <= spans[-1][1]:  # `a; b` on one line: one chunk
+            spans[-1][1] = max(spans[-1][1], last)
+        else:
+            spans.append([first, last])
+    chunks = ["\n" * (first - 1) + "".join(lines[first - 1 : last]) for first, last in spans]
+    return (
+        "for __gdb_memleak_chunk__ in (%s,):\n"
+        "    exec(compile(__gdb_memleak_chunk__, '<string>', 'exec'), globals())\n"
+        "del __gdb_memleak_chunk__\n" % ", ".join(_py_literal(chunk) for chunk in chunks)
+    )
 
 
 def _py_literal(value: Any) -> str:
@@ -568,7 +599,9 @@ def run_source(
     calls = _Calls(version, command)
     if "\0" in payload:
         raise gdb.GdbError("%s: the payload source contains a NUL character" % command)
-    source = payload + "\n" + payload_source(RUNNER) + CALL_RUNNER % (RESULT_NAME, _py_literal(args), _py_literal(tool_paths or []))
+    source = _statement_by_statement(
+        payload + "\n" + payload_source(RUNNER) + CALL_RUNNER % (RESULT_NAME, _py_literal(args), _py_literal(tool_paths or []))
+    )
     saved = _SavedGdbState()
     saved.save()
     try:
