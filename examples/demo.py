@@ -1,23 +1,29 @@
 """make demo: the seed's two investigations, done with gdb-memleak, end to end.
 
-Starts the two leaking programs (ported to Python 3), attaches gdb with the
-plugin to each, runs py-memtop, py-heap and py-cycles, prints what they say and
-writes the cycle graph to demo-output/cycles.png.  Both programs are killed at
-the end.
+Starts the two leaking programs (ported to Python 3) and runs
+`gdb-memleak report` against each: gdb attaches in batch mode, runs py-memtop,
+py-heap --largest 5 and py-cycles --graph, and each case leaves a report to open:
+
+  demo-output/case1/report.html   the seed's case 1: ObjectA/ObjectB cycles piling up with gc off
+  demo-output/case2/report.html   the seed's case 2: one module-level str that only grows
+
+(plus report.json beside each, and case 1's reference graph).  Both programs
+are killed at the end.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 OUTPUT = os.path.join(REPO, "demo-output")
 PYENV_311 = "/root/.pyenv/versions/3.11.7/bin/python3.11"
+WATCH_SECONDS = "3"
 
 
 def start(python: str, script: str, *args: str) -> subprocess.Popen:
@@ -28,43 +34,44 @@ def start(python: str, script: str, *args: str) -> subprocess.Popen:
     return proc
 
 
-def gdb(pid: int, *commands: str) -> None:
-    # gdb-memleak loads the interpreter's libpython helper itself: gdb's own
-    # auto-load would only print that its safe-path declined it.
-    argv = ["gdb", "-batch", "-nx", "-q", "-iex", "set auto-load python-scripts off"]
-    argv += ["-x", os.path.join(REPO, "gdbinit.example"), "-p", str(pid)]
-    for command in commands:
-        argv += ["-ex", "echo \\n(gdb) %s\\n" % command, "-ex", command]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=600)
-    # gdb's own attach chatter is not the point of the demo.
-    skip = ("[New LWP", "[Thread debugging", "Using host libthread_db", "[Inferior 1")
-    lines = out.stdout.splitlines()
-    first = next((i for i, l in enumerate(lines) if l.startswith("(gdb)")), 0)  # after the attach banner
-    print("\n".join(l for l in lines[first:] if not l.startswith(skip)))
-    errors = [l for l in out.stderr.splitlines() if l.startswith("py-")]
-    if errors:
-        print("\n".join(errors))
+def gdb_memleak() -> list[str]:
+    """The console script installed beside this interpreter by `make setup`, else the module."""
+    script = os.path.join(os.path.dirname(sys.executable), "gdb-memleak")
+    if os.path.exists(script):
+        return [script]
+    return [sys.executable, "-m", "gdb_memleak.cli"]
+
+
+def report(pid: int, out: str, *extra: str) -> bool:
+    argv = gdb_memleak() + ["report", str(pid), "--out", out, *extra]
+    print("$ %s" % " ".join(["gdb-memleak"] + argv[len(gdb_memleak()):]), flush=True)
+    return subprocess.run(argv, cwd=REPO, timeout=900).returncode == 0
 
 
 def main() -> int:
     python = PYENV_311 if os.path.exists(PYENV_311) else sys.executable
-    os.makedirs(OUTPUT, exist_ok=True)
-    print("== case 2: one huge str that only grows (examples/seed_string.py, %s)" % python)
-    string_leak = start(python, "seed_string.py", "50")
-    print("== case 1: ObjectA/ObjectB cycles piling up with gc off (examples/seed_cycles.py)")
-    cycle_leak = start(python, "seed_cycles.py", "20000")
+    shutil.rmtree(OUTPUT, ignore_errors=True)  # stale pictures of an earlier demo would mislead
+    os.makedirs(OUTPUT)
+    cases = {
+        "case1": ("ObjectA/ObjectB cycles piling up with gc off", "seed_cycles.py", "20000", ()),
+        "case2": ("one huge str that only grows", "seed_string.py", "50", ("--watch", WATCH_SECONDS)),
+    }
+    procs = {}
+    ok = True
     try:
-        print("\n#### case 2, pid %d" % string_leak.pid)
-        gdb(string_leak.pid, "py-memtop --stack 3", "py-heap --largest 3")
-        print("\n#### case 1, pid %d" % cycle_leak.pid)
-        graph = os.path.join(OUTPUT, "cycles.png")
-        gdb(cycle_leak.pid, "py-heap --top 6", "py-cycles --top 5 --graph %s" % graph)
-        print("\nthe cycle graph: %s" % graph)
+        for case, (what, script, size, extra) in cases.items():
+            procs[case] = start(python, script, size)
+            print("\n== %s: %s (examples/%s, pid %d, %s)" % (case, what, script, procs[case].pid, python), flush=True)
+            ok = report(procs[case].pid, os.path.join(OUTPUT, case), *extra) and ok
     finally:
-        for proc in (string_leak, cycle_leak):
+        for proc in procs.values():
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
-    return 0
+    print("\nthe reports, to open in a browser:")
+    for case in cases:
+        path = os.path.join(OUTPUT, case, "report.html")
+        print("  %s %s" % (path, "" if os.path.exists(path) else "(missing: see the error above)"))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -33,6 +33,17 @@ def _escape_controls(text: str, keep: str, backslash: str) -> str:
     return "".join(out)
 
 
+# ANSI start codes by role ("header", "filename", "function"), set by each gdb command
+# from gdb's own styling (gdb_memleak.style); empty (plain text) in batch mode and outside gdb.
+styles: dict = {}
+
+
+def styled(text: str, role: str) -> str:
+    """`text` (already escaped) in gdb's style for `role`, when styling is on."""
+    code = styles.get(role)
+    return "%s%s\x1b[0m" % (code, text) if code and text else text
+
+
 def human_size(n: float) -> str:
     """1536 -> '1.5 KiB'; sizes as a person reads them."""
     n = float(n)
@@ -65,7 +76,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: str = ""
         parts = [c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align)]
         return "  ".join(parts).rstrip()
 
-    return "\n".join([fmt(list(headers))] + [fmt(r) for r in cells])
+    return "\n".join([styled(fmt(list(headers)), "header")] + [fmt(r) for r in cells])
 
 
 def json_line(doc: Any) -> str:

@@ -197,3 +197,17 @@ def script_line(script: Path, text: str) -> int:
 def gc_fields(tick: str) -> str:
     """The gc settings part of a heartbeat line."""
     return tick[tick.index("gc="):]
+
+
+# Issue 6: the gdb-memleak console script (.venv/bin/gdb-memleak after `make setup`).
+def gdb_memleak_argv() -> list[str]:
+    script = Path(sys.executable).parent / "gdb-memleak"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "gdb_memleak.cli"]
+
+
+def run_gdb_memleak(*args: str, timeout: float = 600, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    env[CACHE_ENV] = "/nonexistent/gdb-memleak-test-cache"
+    env.update(extra_env or {})
+    return subprocess.run(gdb_memleak_argv() + list(args), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=str(REPO))

@@ -9,12 +9,16 @@ the target is reported by its last line and where it was raised.
 from __future__ import annotations
 
 import argparse
+import glob
+import os
 from typing import Any
 
 import gdb
 
-from .. import render
+from .. import render, style
 from ..settings import SETTINGS
+
+SCHEMA_VERSION = 1  # of every --json document; gdb_memleak/schemas/*.schema.json describe them
 
 
 class ArgumentError(Exception):
@@ -87,8 +91,34 @@ class MemleakCommand(gdb.Command):
             % SETTINGS.timeout,
         )
 
+    def complete(self, text: str, word: str) -> Any:
+        """Tab completion of the option strings, or of :meth:`positional_words`.  Runs nothing in the target."""
+        token = text.split()[-1] if text and not text[-1].isspace() else ""
+        if word is None or not token.endswith(word):
+            word = token
+        words = text.split() if token == "" else text.split()[:-1]
+        previous = self.parser._option_string_actions.get(words[-1]) if words else None
+        if previous is not None and previous.nargs != 0:  # the option's value
+            if previous.choices:
+                candidates = sorted(previous.choices)
+            elif previous.metavar == "FILE":  # (gdb.COMPLETE_FILENAME from here completes nothing in gdb 13)
+                candidates = sorted(p + "/" if os.path.isdir(p) else p for p in glob.glob(glob.escape(token) + "*"))
+            else:
+                return gdb.COMPLETE_NONE
+        elif token.startswith("-"):
+            candidates = sorted(o for action in self.parser._actions for o in action.option_strings if o.startswith("--"))
+        else:
+            candidates = self.positional_words()
+        cut = len(token) - len(word)  # gdb replaces only `word`, which may be the tail of the token (after a '.')
+        matches = [c[cut:] for c in candidates if c.startswith(token)]
+        return matches or gdb.COMPLETE_NONE
+
+    def positional_words(self) -> list[str]:
+        return []
+
     def invoke(self, argument: str, from_tty: bool) -> None:
         self.dont_repeat()
+        render.styles = style.codes()
         try:
             args = self.parser.parse_args(gdb.string_to_argv(argument))
         except ArgumentError as e:
@@ -119,4 +149,4 @@ class MemleakCommand(gdb.Command):
         gdb.write(render.escape(text) + "\n", gdb.STDERR)
 
     def emit_json(self, doc: dict) -> None:
-        gdb.write(render.json_line(doc) + "\n", gdb.STDOUT)
+        gdb.write(render.json_line(dict(doc, schema_version=SCHEMA_VERSION)) + "\n", gdb.STDOUT)

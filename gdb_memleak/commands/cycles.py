@@ -12,7 +12,7 @@ import gdb
 from .. import inferior as inf
 from .. import injector, render
 from ..settings import SETTINGS
-from . import heap_marks
+from . import heap_marks, type_names
 from .base import MemleakCommand, positive_int
 
 # Cycle marks share the target's mark store with py-heap's, under this prefix.
@@ -41,6 +41,9 @@ class PyCycles(MemleakCommand):
         marks.add_argument("--since", metavar="NAME", help="show only cycle groups that are new or larger since mark NAME")
         self.add_timeout(parser)
         return parser
+
+    def positional_words(self) -> list[str]:
+        return type_names.names()  # from this session's last py-heap / py-cycles: nothing runs in the target
 
     def run(self, args: argparse.Namespace) -> None:
         if args.graph:
@@ -80,6 +83,7 @@ class PyCycles(MemleakCommand):
                 except OSError as e:
                     raise gdb.GdbError("py-cycles: cannot write %s: %s" % (e.filename or args.graph, e.strerror or e))
         doc = dict(doc, graph=graph_path)
+        type_names.remember_cycles(doc)
         if args.mark:
             rows = [[c["path"], c["count"], c["size"]] for c in doc["cycles"]]
             total = (sum(r[1] for r in rows), sum(r[2] for r in rows))

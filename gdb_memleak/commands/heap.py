@@ -10,7 +10,7 @@ import gdb
 from .. import inferior as inf
 from .. import injector, render
 from ..settings import SETTINGS
-from . import heap_marks
+from . import heap_marks, type_names
 from .base import MemleakCommand, positive_int
 
 BACKENDS = ("auto", "census", "guppy")
@@ -74,6 +74,7 @@ class PyHeap(MemleakCommand):
             raise _error(doc["refused"])
         if doc.get("note"):
             self.note("%s: %s" % (self.name, doc["note"]))
+        type_names.remember_heap(doc)
         if args.json:
             self.emit_json(doc)
             return

@@ -161,5 +161,8 @@ def format_memtop(doc: dict[str, Any]) -> str:
         if not t["frames"]:
             lines.append("      (no Python frames)" if doc["frames_source"] else "      (Python frames unknown)")
         for f in t["frames"]:
-            lines.append("      %s:%s in %s" % (render.escape(f["file"]), f["line"], render.escape(f["function"])))
+            lines.append(
+                "      %s:%s in %s"
+                % (render.styled(render.escape(f["file"]), "filename"), f["line"], render.styled(render.escape(f["function"]), "function"))
+            )
     return "\n".join(lines)

@@ -1,0 +1,119 @@
+"""Run gdb in batch mode against a pid with the plugin loaded, and collect the three JSON documents."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from typing import Callable, Optional
+
+from ..gdbinit import gdbinit_lines
+
+COMMANDS = ("py-memtop", "py-heap", "py-cycles")
+GRAPH_NAME = "cycles.svg"
+LARGEST = 5
+GDB_TIMEOUT = 900  # seconds for the whole batch run, plus any --watch window
+
+
+class ReportError(Exception):
+    """A one-line reason the report cannot be made."""
+
+
+def find_gdb() -> str:
+    """$GDB if set (a path or a name on PATH), else gdb on PATH."""
+    wanted = os.environ.get("GDB") or "gdb"
+    found = shutil.which(wanted)
+    if not found:
+        raise ReportError("gdb not found (%s); install it (apt install gdb) or set GDB=/path/to/gdb" % (
+            "GDB=%s is not an executable" % wanted if os.environ.get("GDB") else "no gdb on PATH"))
+    return found
+
+
+def check_pid(pid: int) -> None:
+    if pid <= 0 or not os.path.exists("/proc/%d" % pid):
+        raise ReportError("no such process: %d" % pid)
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            state = next((line.split()[1] for line in f if line.startswith("State:")), "")
+    except OSError:
+        raise ReportError("no such process: %d" % pid)
+    if state == "Z":
+        raise ReportError("process %d is a zombie (it has exited)" % pid)
+
+
+def commands(graph_path: str, watch: Optional[float]) -> list[str]:
+    memtop = "py-memtop --json" + (" --watch %g" % watch if watch else "")
+    return [memtop, "py-heap --json --largest %d" % LARGEST, "py-cycles --json --graph %s" % _quote(graph_path)]
+
+
+def _quote(path: str) -> str:
+    """A path as one gdb_string_to_argv word."""
+    return '"%s"' % path.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _kind(doc: dict) -> Optional[str]:
+    if "threads" in doc:
+        return "memtop"
+    if "backend" in doc and "rows" in doc:
+        return "heap"
+    if "cycles" in doc:
+        return "cycles"
+    return None
+
+
+def _failure(pid: int, stderr: str, returncode: int) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    text = "\n".join(lines)
+    if "ptrace: Operation not permitted" in text or "Could not attach to process" in text:
+        return ("ptrace not permitted: gdb cannot attach to pid %d (another debugger attached, "
+                "/proc/sys/kernel/yama/ptrace_scope, or another user's process)" % pid)
+    if "ptrace: No such process" in text:
+        return "no such process: %d" % pid
+    for line in lines:
+        if line.startswith(tuple(c + ":" for c in COMMANDS)):
+            return line
+    return lines[-1] if lines else "gdb exited with status %d and no message" % returncode
+
+
+def run(pid: int, out_dir: str, watch: Optional[float], progress: Callable[[str], None],
+        gdb: Optional[str] = None) -> tuple[dict, list[str]]:
+    """The documents {"memtop", "heap", "cycles"} and gdb-memleak's notes (its stderr lines)."""
+    gdb = gdb or find_gdb()
+    check_pid(pid)
+    graph = os.path.join(os.path.abspath(out_dir), GRAPH_NAME)
+    with tempfile.TemporaryDirectory(prefix="gdb-memleak-") as tmp:
+        gdbinit = os.path.join(tmp, "gdbinit")
+        with open(gdbinit, "w") as f:
+            f.write(gdbinit_lines())
+        # gdb-memleak loads the interpreter's libpython helper itself; gdb's own auto-load would only warn.
+        argv = [gdb, "-batch", "-nx", "-q", "-iex", "set auto-load python-scripts off", "-x", gdbinit, "-p", str(pid)]
+        for command in commands(graph, watch):
+            argv += ["-ex", command]
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        progress("attaching gdb (%s) to pid %d: %s" % (gdb, pid, ", ".join(COMMANDS)))
+        if watch:
+            progress("the target runs for %g s with allocation tracing on" % watch)
+        try:
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  errors="replace", timeout=GDB_TIMEOUT + (watch or 0), env=env)
+        except subprocess.TimeoutExpired:
+            raise ReportError("gdb did not finish within %d s" % (GDB_TIMEOUT + (watch or 0)))
+        except OSError as e:
+            raise ReportError("cannot run %s: %s" % (gdb, e.strerror or e))
+    docs: dict = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("{"):
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                continue
+            kind = _kind(doc) if isinstance(doc, dict) else None
+            if kind and kind not in docs:
+                docs[kind] = doc
+    missing = [c for c, k in zip(COMMANDS, ("memtop", "heap", "cycles")) if k not in docs]
+    if missing:
+        raise ReportError(_failure(pid, proc.stderr, proc.returncode))
+    notes = [line.strip() for line in proc.stderr.splitlines() if line.startswith(tuple(c + ":" for c in COMMANDS))]
+    return docs, notes

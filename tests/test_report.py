@@ -1,0 +1,276 @@
+"""gdb-memleak report (issue 6): one-shot report.json and a self-contained report.html, from the shell."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+
+import pytest
+
+from conftest import EXAMPLES, PYENV_311, REPO, TARGETS, Target, gdb_memleak_argv, run_gdb_memleak
+from gdb_memleak import schemas
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+CHROMIUM = shutil.which("chromium")
+
+
+class Page(HTMLParser):
+    """What a test needs from report.html: headings, tables, images, scripts, external references."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.headings: list[str] = []
+        self.tables = 0
+        self.images: list[dict] = []
+        self.svgs = 0
+        self.scripts = 0
+        self.external: list[str] = []
+        self._heading = None
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in ("h1", "h2", "h3"):
+            self._heading = ""
+        elif tag == "table":
+            self.tables += 1
+        elif tag == "img":
+            self.images.append(attrs)
+        elif tag == "svg":
+            self.svgs += 1
+        elif tag == "script":
+            self.scripts += 1
+        for name in ("src", "href"):
+            if attrs.get(name) and not attrs[name].startswith("data:"):
+                self.external.append(attrs[name])
+
+    def handle_data(self, data):
+        if self._heading is not None:
+            self._heading += data
+
+    def handle_endtag(self, tag):
+        if tag in ("h1", "h2", "h3") and self._heading is not None:
+            self.headings.append(self._heading.strip())
+            self._heading = None
+
+
+def decoded_image(attrs: dict) -> tuple[str, bytes]:
+    src = attrs["src"]
+    assert src.startswith("data:") and ";base64," in src, src[:80]
+    mime, _, data = src[len("data:"):].partition(";base64,")
+    return mime, base64.b64decode(data, validate=True)
+
+
+def assert_real_image(mime: str, data: bytes) -> None:
+    if mime == "image/png":
+        assert data.startswith(PNG_MAGIC) and len(data) > 1000
+    else:
+        assert mime == "image/svg+xml"
+        root = ET.fromstring(data)
+        assert root.tag.endswith("svg")
+        assert len(list(root.iter())) > 5
+
+
+def assert_one_line_failure(run: subprocess.CompletedProcess, reason: str) -> None:
+    assert run.returncode != 0
+    assert "Traceback" not in run.stdout + run.stderr, run.stderr
+    lines = run.stderr.splitlines()
+    failures = [line for line in lines if line.startswith("gdb-memleak report: ")]
+    assert len(failures) == 1 and lines[-1] == failures[0], run.stderr
+    assert reason in failures[0], run.stderr
+    assert all(line.startswith("gdb-memleak") for line in lines), run.stderr  # progress lines and the reason only
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """The seed's two cases, reported once for the module: case 1 (cycles), case 2 with --watch."""
+    out = tmp_path_factory.mktemp("reports")
+    made = {}
+    for case, script, size, extra in (("case1", "seed_cycles.py", "3000", ()), ("case2", "seed_string.py", "5", ("--watch", "1"))):
+        target = Target(PYENV_311, EXAMPLES / script, size)
+        try:
+            run = run_gdb_memleak("report", str(target.pid), "--out", str(out / case), *extra)
+            ticks = target.wait_for_ticks(1)
+        finally:
+            target.stop()
+        made[case] = (run, out / case, ticks)
+    return made
+
+
+@pytest.mark.skipif(not os.path.exists(PYENV_311), reason="no pyenv 3.11.7")
+def test_report_of_cycles_has_the_tables_and_the_graph(reports):
+    run, out, ticks = reports["case1"]
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr and run.stdout == ""
+    assert "gdb-memleak: wrote %s" % (out / "report.html") in run.stderr
+    assert ticks, "the target stopped after the report"
+    report = json.loads((out / "report.json").read_text())
+    schemas.validator("report").validate(report)
+    assert report["version"] == 1 and report["graph"] == "cycles.svg"
+    assert any("ObjectA" in g["path"] and "ObjectB" in g["path"] for g in report["cycles"]["cycles"])
+    assert len(report["heap"]["largest"]) == 5
+
+    text = (out / "report.html").read_text()
+    page = Page(text)
+    for heading in ("Threads and their Python code", "Heap by kind", "Largest objects and what keeps them alive",
+                    "Reference cycles", "Reference graph of the top cycles"):
+        assert heading in page.headings, page.headings
+    assert any(h.startswith("Memory of process %d" % report["pid"]) for h in page.headings)
+    assert page.tables >= 4  # top processes, heap, largest, cycles
+    assert page.scripts == 0 and page.external == []
+    assert "__main__.ObjectA" in text and "seed_cycles.py" in text
+    graphs = [decoded_image(img) for img in page.images]
+    assert len(graphs) == 1
+    mime, data = graphs[0]
+    assert_real_image(mime, data)
+    assert b"ObjectA" in data and b"ObjectB" in data
+
+
+@pytest.mark.skipif(not os.path.exists(PYENV_311), reason="no pyenv 3.11.7")
+def test_report_with_watch_shows_the_growth_and_the_largest_string(reports):
+    run, out, ticks = reports["case2"]
+    assert run.returncode == 0, run.stderr
+    report = json.loads((out / "report.json").read_text())
+    schemas.validator("report").validate(report)
+    assert report["watch"] == 1 and report["memtop"]["growth"]["seconds"] > 0.5
+    assert report["heap"]["largest"][0]["path"] == "__main__._pure_string"
+    page = Page((out / "report.html").read_text())
+    assert "What grew while watching" in page.headings
+    assert "Top allocation lines (allocated during the window and still alive)" in page.headings
+    assert "__main__._pure_string" in (out / "report.html").read_text()
+    assert page.scripts == 0 and page.external == []
+
+
+@pytest.mark.skipif(not CHROMIUM, reason="chromium is not installed (make setup installs it: apt install chromium)")
+@pytest.mark.skipif(not os.path.exists(PYENV_311), reason="no pyenv 3.11.7")
+def test_report_renders_in_headless_chromium(reports, tmp_path):
+    _, out, _ = reports["case1"]
+    url = (out / "report.html").as_uri()
+    argv = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+            "--user-data-dir=%s" % (tmp_path / "profile"), "--window-size=1200,2000"]
+    env = dict(os.environ, HOME=str(tmp_path))
+    shot = tmp_path / "shot.png"
+    proc = subprocess.run(argv + ["--screenshot=%s" % shot, url], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = shot.read_bytes()
+    assert data.startswith(PNG_MAGIC)
+    # Not a single colour: decode the PNG's pixels enough to see several distinct rows.
+    assert len(set(_png_rows(data))) > 10
+    # With logging on, the page's console messages (a blocked resource, a script error) show as CONSOLE lines.
+    dom = subprocess.run(argv + ["--enable-logging=stderr", "--v=0", "--dump-dom", url], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert not [line for line in dom.stderr.splitlines() if ":CONSOLE" in line], dom.stderr[-2000:]
+    page = Page(dom.stdout)
+    assert len(page.images) == 1 and page.images[0]["src"].startswith("data:image/svg+xml;base64,")
+    assert "Heap by kind" in page.headings and page.tables >= 4
+
+
+def _png_rows(data: bytes) -> list[bytes]:
+    """The raw scanlines of a non-interlaced 8-bit PNG (enough to tell a blank page from a real one)."""
+    import struct
+    import zlib
+
+    pos, idat, width, channels = 8, b"", 0, 4
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        chunk = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            width, _, depth, colour = struct.unpack(">IIBB", chunk[:10])
+            assert depth == 8, depth
+            channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour]
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    stride = 1 + width * channels
+    return [raw[i:i + stride] for i in range(0, len(raw), stride)]
+
+
+@pytest.mark.skipif(not os.path.exists(PYENV_311), reason="no pyenv 3.11.7")
+def test_report_of_hostile_objects_is_escaped(start_target, tmp_path):
+    module_dir = tmp_path / "evil-module"
+    module_dir.mkdir()
+    target = start_target(PYENV_311, TARGETS / "hostile_objects.py", str(module_dir))
+    run = run_gdb_memleak("report", str(target.pid), "--out", str(tmp_path / "out"))
+    assert run.returncode == 0, run.stderr
+    text = (tmp_path / "out" / "report.html").read_text()
+    assert "\x1b" not in text and "\x07" not in text
+    assert "\\x1b[31m" in text  # shown, not obeyed
+    assert "<hostile class>" not in text
+    page = Page(text)
+    assert page.scripts == 0 and page.external == []
+    assert "traps=0" in target.wait_for_ticks(1)[-1]
+
+
+def test_missing_pid_fails_cleanly(tmp_path):
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    run = run_gdb_memleak("report", str(gone.pid), "--out", str(tmp_path / "out"))
+    assert_one_line_failure(run, "no such process: %d" % gone.pid)
+    assert not (tmp_path / "out").exists()
+
+
+def test_not_python_fails_cleanly(tmp_path):
+    sleeper = subprocess.Popen(["sleep", "120"], stdin=subprocess.DEVNULL)
+    try:
+        run = run_gdb_memleak("report", str(sleeper.pid), "--out", str(tmp_path / "out"))
+        assert sleeper.poll() is None, "gdb-memleak killed the process"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert_one_line_failure(run, "is not a CPython process")
+    assert not (tmp_path / "out" / "report.html").exists()
+
+
+TRACEME = """
+import ctypes, time
+ctypes.CDLL(None, use_errno=True).ptrace(0, 0, None, None)  # PTRACE_TRACEME: the test is now its tracer
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+def test_ptrace_not_permitted_fails_cleanly(tmp_path):
+    script = tmp_path / "traced.py"
+    script.write_text(TRACEME)
+    target = Target(sys.executable, script)
+    try:
+        run = run_gdb_memleak("report", str(target.pid), "--out", str(tmp_path / "out"))
+    finally:
+        target.stop()
+    assert_one_line_failure(run, "ptrace not permitted: gdb cannot attach to pid %d" % target.pid)
+
+
+def test_gdb_missing_fails_cleanly(tmp_path):
+    run = run_gdb_memleak("report", str(os.getpid()), "--out", str(tmp_path / "out"), extra_env={"GDB": str(tmp_path / "no-gdb")})
+    assert_one_line_failure(run, "gdb not found")
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_arguments_are_usage_errors(tmp_path):
+    run = run_gdb_memleak("report", "abc", "--out", str(tmp_path))
+    assert run.returncode == 2 and "expected a process id" in run.stderr and "Traceback" not in run.stderr
+    run = run_gdb_memleak("report", "1", "--out", str(tmp_path), "--watch", "601")
+    assert run.returncode == 2 and "expected seconds" in run.stderr
+
+
+def test_gdbinit_is_the_same_as_the_module_s():
+    mine = subprocess.run(gdb_memleak_argv() + ["gdbinit"], capture_output=True, text=True, check=True).stdout
+    module = subprocess.run([sys.executable, "-m", "gdb_memleak", "gdbinit"], cwd=str(REPO), capture_output=True, text=True, check=True).stdout
+    assert mine == module and "gdb_memleak.plugin.load" in mine
+
+
+def test_the_report_side_does_not_import_gdb():
+    code = ("import sys, gdb_memleak.cli, gdb_memleak.report.html, gdb_memleak.report.run, gdb_memleak.schemas; "
+            "bad = [m for m in sys.modules if m == 'gdb' or m.startswith(('gdb.', 'gdb_memleak.commands', 'gdb_memleak.plugin'))]; "
+            "print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=str(REPO), capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
