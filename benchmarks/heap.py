@@ -293,9 +293,11 @@ def targets_section(runs: list[Run]) -> str:
     lines.append("- RSS kept at most %d%%: worst %s at %s records: %s."
                  % (100 * MAX_KEPT_FRACTION, percent(worst.kept, worst.rss), "{:,}".format(worst.size),
                     verdict(worst.kept <= MAX_KEPT_FRACTION * worst.rss)))
-    worst = max(census, key=lambda r: r.pause)
-    lines.append("- Longest pause under %.1f s: worst %.3f s at %s records (%.3f s for the threads that did not run the payload): %s."
-                 % (MAX_PAUSE, worst.pause, "{:,}".format(worst.size), worst.other_pause, verdict(worst.pause < MAX_PAUSE)))
+    # The target is the pause of the target's *other* threads; the thread that
+    # runs the payload is busy with it for all of it (its own column, for the record).
+    worst = max(census, key=lambda r: r.other_pause)
+    lines.append("- Longest pause of the other threads under %.1f s: worst %.3f s at %s records (the thread that ran the payload: %.3f s): %s."
+                 % (MAX_PAUSE, worst.other_pause, "{:,}".format(worst.size), worst.pause, verdict(worst.other_pause < MAX_PAUSE)))
     agreements = [(r, compare(r, baselines[r.size])) for r in census]
     ok = all(a.same_kinds and a.worst_difference <= SIZE_TOLERANCE for _, a in agreements)
     lines.append("- Same top kinds as guppy, sizes within %d%%: %s: %s."

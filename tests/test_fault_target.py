@@ -295,7 +295,31 @@ def test_ten_inspections_leave_no_thread_module_path_or_gc_change(start_target, 
     assert heartbeat_state(after[-1]) == heartbeat_state(before[-1])
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: the first command leaves pymalloc arenas and touched pages (about +2.5 MB)")
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_repeated_inspections_leave_no_growth_after_the_first(start_target, python):
+    """Whatever the first command costs (see the test below), later ones leak nothing.
+
+    Measured 2026-11-27: +1.3% over ten more sessions on a 25 MB service, from
+    pymalloc fragmentation (sys.getallocatedblocks() stays flat in-process).  The
+    limit, 3%, fails a leak of 100 kB a session."""
+    target = start_target(python, SERVICE, "event")
+    target.wait_for_ticks(1)
+    run = run_gdb("py-heap --json --largest 2", "py-cycles --json", pid=target.pid, timeout=120)
+    assert_no_traceback(run)
+    time.sleep(1)
+    rss_first = target.rss()
+    inspect_ten_times(target)
+    time.sleep(1)
+    growth = (target.rss() - rss_first) / rss_first
+    print("RSS %d kB after the first inspection, %+.2f%% after ten more" % (rss_first // 1024, 100 * growth))
+    assert growth < 0.03, "RSS grew by %.1f%% over ten more inspections" % (100 * growth)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: on a 25 MB service the first py-heap + py-cycles leaves about +1.5 MB "
+    "(pymalloc arenas kept by a few survivors of compiling and running the payloads)",
+)
 @pytest.mark.parametrize("python", INTERPRETERS)
 def test_ten_inspections_leave_rss_within_one_percent(start_target, python):
     target = start_target(python, SERVICE, "event")
