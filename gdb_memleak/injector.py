@@ -25,6 +25,7 @@ import os
 import re
 import signal
 import struct
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -518,15 +519,20 @@ def let_run(seconds: float, command: str) -> tuple[float, bool]:
         saved.restore()
 
 
-def _execute(source: str, calls: _Calls, command: str) -> bytes:
-    """Run `source` with PyRun_StringFlags in fresh globals; return the bytes it left in RESULT_NAME."""
+def _execute(source: Optional[str], compiled: Optional[bytes], calls: _Calls, command: str) -> bytes:
+    """Run the payload in fresh globals; return the bytes it left in RESULT_NAME.
+
+    `compiled` (marshalled code from the target's own interpreter binary) runs with
+    PyMarshal_ReadObjectFromString + PyEval_EvalCode: nothing is compiled in the
+    target.  Otherwise `source` runs with PyRun_StringFlags.
+    """
     target = gdb.selected_inferior()
-    code = source.encode("utf-8")
-    result_name = len(code) + 1
-    builtins_name = result_name + len(RESULT_NAME) + 1
-    data = code + b"\0" + RESULT_NAME.encode("ascii") + b"\0" + b"__builtins__\0"
-    # The source travels in raw memory (not a Python object, so the payload does not
-    # see it on the heap), freed in the same call sequence.
+    # Names first, then the code: both travel in raw memory (not Python objects, so
+    # the payload does not see them on the heap), freed in the same call sequence.
+    names = RESULT_NAME.encode("ascii") + b"\0" + b"__builtins__\0"
+    result_name, builtins_name, code_at = 0, len(RESULT_NAME) + 1, len(names)
+    code = compiled if compiled is not None else source.encode("utf-8") + b"\0"
+    data = names + code
     buffer = calls.call(calls.raw_malloc, len(data))
     if buffer == 0:
         raise gdb.GdbError("%s: the target could not allocate %d bytes for the payload" % (command, len(data)))
@@ -537,15 +543,24 @@ def _execute(source: str, calls: _Calls, command: str) -> bytes:
             calls.call("PyErr_Clear", ret="void")
             raise gdb.GdbError("%s: the target could not allocate a dict for the payload" % command)
         try:
-            if calls.version < (3, 8):
-                # Before 3.8, PyRun_String does not add __builtins__ to fresh globals: without it
-                # the code would run with no builtins at all (not even __import__). Those of the
-                # frame the safe point is in (borrowed); PyDict_SetItemString takes its own reference.
-                builtins = calls.call("PyEval_GetBuiltins")
-                if builtins == 0 or calls.call("PyDict_SetItemString", namespace, buffer + builtins_name, builtins, ret="int") != 0:
+            # Fresh globals need __builtins__: PyRun_String adds it only from 3.8 on, and
+            # PyEval_EvalCode before 3.10 would make up a dict holding only None. Those
+            # of the frame the safe point is in (borrowed; the dict takes its own reference).
+            builtins = calls.call("PyEval_GetBuiltins")
+            if builtins == 0 or calls.call("PyDict_SetItemString", namespace, buffer + builtins_name, builtins, ret="int") != 0:
+                calls.call("PyErr_Clear", ret="void")
+                raise gdb.GdbError("%s: the target could not give the payload its builtins" % command)
+            if compiled is not None:
+                code_object = calls.call("PyMarshal_ReadObjectFromString", buffer + code_at, len(compiled))
+                if code_object == 0:
                     calls.call("PyErr_Clear", ret="void")
-                    raise gdb.GdbError("%s: the target could not give the payload its builtins" % command)
-            returned = calls.call("PyRun_StringFlags", buffer, PY_FILE_INPUT, namespace, namespace, 0)
+                    raise gdb.GdbError("%s: the target could not load the payload's code (the target is unchanged)" % command)
+                try:
+                    returned = calls.call("PyEval_EvalCode", code_object, namespace, namespace)
+                finally:
+                    calls.cleanup("Py_DecRef", code_object)
+            else:
+                returned = calls.call("PyRun_StringFlags", buffer + code_at, PY_FILE_INPUT, namespace, namespace, 0)
             if returned == 0:
                 calls.call("PyErr_Clear", ret="void")
                 raise gdb.GdbError("%s: the payload failed before it could report (the target is unchanged)" % command)
@@ -564,6 +579,51 @@ def _execute(source: str, calls: _Calls, command: str) -> bytes:
         # No malloc_trim(0) here, though it would give back the heap pages our
         # temporaries used: with it, targets died of a MemoryError after two
         # commands in one session (2026-11-27, 3.11.7 + glibc 2.36, 8 of 8 runs).
+
+
+# Compiles stdin to marshalled code, run by the target's own interpreter binary in a
+# child process of gdb (-E -s -S: no environment, no site): Python 2.7 and 3.x.
+_COMPILER = (
+    "import sys, marshal\n"
+    "i, o = getattr(sys.stdin, 'buffer', sys.stdin), getattr(sys.stdout, 'buffer', sys.stdout)\n"
+    "code = compile(i.read().decode('utf-8'), '<string>', 'exec')\n"
+    "o.write(('%d.%d\\n' % sys.version_info[:2]).encode('ascii') + marshal.dumps(code))\n"
+)
+_PYTHON_NAME = re.compile(r"^python\d*(\.\d+)?[a-z]*$")
+
+
+def _precompiled(source: str, pid: int, version: tuple[int, int]) -> Optional[bytes]:
+    """The payload compiled and marshalled by the target's own interpreter, or None.
+
+    Compiling in the target leaves it bigger (pymalloc arenas kept by survivors of
+    the compiler: 0.5-4 MB); loading marshalled code leaves nothing.  The bytecode
+    must come from the very interpreter the target runs: its executable, started
+    through /proc/PID/exe (which works across mount namespaces), and only when it
+    is a python binary of the target's version.  Anything else: None, and the
+    source is compiled in the target as before.
+    """
+    exe = "/proc/%d/exe" % pid
+    try:
+        name = os.path.basename(os.readlink(exe)).replace(" (deleted)", "")
+    except OSError:
+        return None
+    if not _PYTHON_NAME.match(name):  # an embedding program: never run it
+        return None
+    try:
+        proc = subprocess.run(
+            [exe, "-E", "-s", "-S", "-c", _COMPILER],
+            input=source.encode("utf-8"),
+            capture_output=True,
+            timeout=30,
+            cwd="/",
+            env={},
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    head, _, code = proc.stdout.partition(b"\n")
+    if proc.returncode != 0 or head != ("%d.%d" % version).encode("ascii") or not code:
+        return None
+    return code
 
 
 def run_payload(
@@ -599,15 +659,15 @@ def run_source(
     calls = _Calls(version, command)
     if "\0" in payload:
         raise gdb.GdbError("%s: the payload source contains a NUL character" % command)
-    source = _statement_by_statement(
-        payload + "\n" + payload_source(RUNNER) + CALL_RUNNER % (RESULT_NAME, _py_literal(args), _py_literal(tool_paths or []))
-    )
+    full = payload + "\n" + payload_source(RUNNER) + CALL_RUNNER % (RESULT_NAME, _py_literal(args), _py_literal(tool_paths or []))
+    compiled = _precompiled(full, target.pid, version)
+    source = None if compiled is not None else _statement_by_statement(full)
     saved = _SavedGdbState()
     saved.save()
     try:
         safe_point = _run_to_safe_point(target.pid, timeout, calls, command)
         started = time.monotonic()
-        raw = _execute(source, calls, command)
+        raw = _execute(source, compiled, calls, command)
         seconds = time.monotonic() - started
     finally:
         saved.restore()

@@ -9,6 +9,7 @@ tell that a command left it correct, not just alive.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -222,7 +223,8 @@ def test_target_killed_during_a_call(start_target, tmp_path):
     target.stop()
     stdout, stderr = gdb.finish(timeout=30)
     assert "Traceback" not in stdout + stderr
-    assert "ERROR test-payload: the target exited during a call to PyRun_StringFlags()" in stdout, stdout + stderr
+    # The payload runs as marshalled code (PyEval_EvalCode), or as source where it cannot be precompiled.
+    assert re.search(r"ERROR test-payload: the target exited during a call to (PyEval_EvalCode|PyRun_StringFlags)\(\)", stdout), stdout + stderr
 
 
 # Condition 9: Ctrl-C in gdb; commands in a row; the same process inspected again and again.
@@ -318,7 +320,7 @@ def test_repeated_inspections_leave_no_growth_after_the_first(start_target, pyth
 @pytest.mark.xfail(
     strict=True,
     reason="known gap: on a 25 MB service the first py-heap + py-cycles leaves about +1.5 MB "
-    "(pymalloc arenas kept by a few survivors of compiling and running the payloads)",
+    "(pymalloc pools touched by the payloads, and arenas kept by a few surviving blocks)",
 )
 @pytest.mark.parametrize("python", INTERPRETERS)
 def test_ten_inspections_leave_rss_within_one_percent(start_target, python):
