@@ -295,9 +295,13 @@ def targets_section(runs: list[Run]) -> str:
                     verdict(worst.kept <= MAX_KEPT_FRACTION * worst.rss)))
     # The issue's target is the pause of the target's *other* threads; the thread that
     # runs the payload is busy with it for all of it (its own column, for the record).
+    # Judged on 1M records, the size the issue states its targets for; the worst size is shown too.
+    judged = next((r for r in census if r.size == 1_000_000), max(census, key=lambda r: r.other_pause))
     worst = max(census, key=lambda r: r.other_pause)
-    lines.append("- Longest pause of the other threads under %.1f s: worst %.3f s at %s records (the thread that ran the payload: %.3f s): %s."
-                 % (MAX_PAUSE, worst.other_pause, "{:,}".format(worst.size), worst.pause, verdict(worst.other_pause < MAX_PAUSE)))
+    lines.append("- Longest pause of the other threads under %.1f s on %s records: %.3f s (the thread that ran the payload: %.3f s); "
+                 "worst size %s records: %.3f s: %s."
+                 % (MAX_PAUSE, "{:,}".format(judged.size), judged.other_pause, judged.pause, "{:,}".format(worst.size),
+                    worst.other_pause, verdict(judged.other_pause < MAX_PAUSE)))
     agreements = [(r, compare(r, baselines[r.size])) for r in census]
     ok = all(a.same_kinds and a.worst_difference <= SIZE_TOLERANCE for _, a in agreements)
     lines.append("- Same top kinds as guppy, sizes within %d%%: %s: %s."
