@@ -6,10 +6,9 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from typing import Callable, Optional
 
-from ..gdbinit import gdbinit_lines
+from ..gdbinit import gdb_load_command
 
 COMMANDS = ("py-memtop", "py-heap", "py-cycles")
 GRAPH_NAME = "cycles.svg"
@@ -83,25 +82,22 @@ def run(pid: int, out_dir: str, watch: Optional[float], progress: Callable[[str]
     gdb = gdb or find_gdb()
     check_pid(pid)
     graph = os.path.join(os.path.abspath(out_dir), GRAPH_NAME)
-    with tempfile.TemporaryDirectory(prefix="gdb-memleak-") as tmp:
-        gdbinit = os.path.join(tmp, "gdbinit")
-        with open(gdbinit, "w") as f:
-            f.write(gdbinit_lines())
-        # gdb-memleak loads the interpreter's libpython helper itself; gdb's own auto-load would only warn.
-        argv = [gdb, "-batch", "-nx", "-q", "-iex", "set auto-load python-scripts off", "-x", gdbinit, "-p", str(pid)]
-        for command in commands(graph, watch):
-            argv += ["-ex", command]
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-        progress("attaching gdb (%s) to pid %d: %s" % (gdb, pid, ", ".join(COMMANDS)))
-        if watch:
-            progress("the target runs for %g s with allocation tracing on" % watch)
-        try:
-            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                  errors="replace", timeout=GDB_TIMEOUT + (watch or 0), env=env)
-        except subprocess.TimeoutExpired:
-            raise ReportError("gdb did not finish within %d s" % (GDB_TIMEOUT + (watch or 0)))
-        except OSError as e:
-            raise ReportError("cannot run %s: %s" % (gdb, e.strerror or e))
+    # The plugin is loaded with one -ex line: no gdbinit file in a shared temporary directory.
+    # gdb-memleak loads the interpreter's libpython helper itself; gdb's own auto-load would only warn.
+    argv = [gdb, "-batch", "-nx", "-q", "-iex", "set auto-load python-scripts off", "-p", str(pid), "-ex", gdb_load_command()]
+    for command in commands(graph, watch):
+        argv += ["-ex", command]
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    progress("attaching gdb (%s) to pid %d: %s" % (gdb, pid, ", ".join(COMMANDS)))
+    if watch:
+        progress("the target runs for %g s with allocation tracing on" % watch)
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              errors="replace", timeout=GDB_TIMEOUT + (watch or 0), env=env)
+    except subprocess.TimeoutExpired:
+        raise ReportError("gdb did not finish within %d s" % (GDB_TIMEOUT + (watch or 0)))
+    except OSError as e:
+        raise ReportError("cannot run %s: %s" % (gdb, e.strerror or e))
     docs: dict = {}
     for line in proc.stdout.splitlines():
         if line.startswith("{"):
