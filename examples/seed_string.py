@@ -1,4 +1,4 @@
-"""The seed's case 2 ported to Python 3: one module-level str that only grows.
+"""The seed's case 2: one module-level str that only grows.  Python 2.7 and 3.x.
 
 Prints "ready" once the string holds MEGABYTES MB, then keeps growing it
 slowly and prints a heartbeat ("tick N LENGTH" and the gc settings) every half second.
@@ -16,13 +16,18 @@ def gc_state():
     """The collector's settings, so a watcher can see that nothing changed them."""
     return "gc=%s debug=%d threshold=%s garbage=%d callbacks=%d" % (
         "on" if gc.isenabled() else "off", gc.get_debug(), ",".join(map(str, gc.get_threshold())),
-        len(gc.garbage), len(gc.callbacks))
+        len(gc.garbage), len(getattr(gc, "callbacks", ())))
+
+
+def say(text):
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 if __name__ == "__main__":
     megabytes = float(sys.argv[1]) if len(sys.argv) > 1 else 50
     while len(_pure_string) < megabytes * 1e6:
         _pure_string += CHUNK * 100
-    print("ready", flush=True)
+    say("ready")
     ticks = 0
     last = time.time()
     while True:
@@ -31,4 +36,4 @@ if __name__ == "__main__":
         if time.time() - last >= 0.5:
             ticks += 1
             last = time.time()
-            print("tick %d %d %s" % (ticks, len(_pure_string), gc_state()), flush=True)
+            say("tick %d %d %s" % (ticks, len(_pure_string), gc_state()))

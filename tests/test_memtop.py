@@ -26,7 +26,7 @@ def test_memtop_shows_memory_and_the_running_line(start_target, python):
     # its heartbeat print (the innermost frame may be gc_state(), which that print calls).
     module = next(f for f in main["frames"] if f["function"] == "<module>")
     assert module["file"].endswith("seed_string.py")
-    assert script_line(SEED_STRING, "while True:") <= module["line"] <= script_line(SEED_STRING, 'print("tick')
+    assert script_line(SEED_STRING, "while True:") <= module["line"] <= script_line(SEED_STRING, 'say("tick')
     assert target.alive() and target.wait_for_ticks(2)
 
 

@@ -18,6 +18,7 @@ import pytest
 from conftest import (
     ALL_INTERPRETERS,
     DEBIAN_PYTHON,
+    EXAMPLES,
     REPO,
     TARGETS,
     _pyenv_python,
@@ -28,7 +29,7 @@ from conftest import (
 )
 
 SEED_CASES = TARGETS / "seed_cases.py"
-SEED_CYCLES_PY2 = TARGETS / "seed_cycles_py2.py"
+SEED_CYCLES = EXAMPLES / "seed_cycles.py"  # on 2.7: the seed's own shape (gc on, gc.garbage)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PAIRS = 2000
 
@@ -94,7 +95,7 @@ def test_three_commands_on_every_interpreter(start_target, python, tmp_path):
         garbage = cycles["uncollectable"]
         assert garbage["count"] >= 2 * PAIRS
         kinds = dict((r["kind"], r["count"]) for r in garbage["rows"])
-        assert kinds["__main__.ObjectA"] >= PAIRS and kinds["__main__.ObjectB"] >= PAIRS
+        assert kinds["seed_cycles.ObjectA"] >= PAIRS and kinds["seed_cycles.ObjectB"] >= PAIRS
         _assert_pair_path(_pair_group(garbage["cycles"]), PAIRS)
     else:
         _assert_pair_path(_pair_group(cycles["cycles"]), PAIRS)
@@ -118,7 +119,7 @@ PY27, PY27_MISSING = _pyenv_python("2.7")
 @pytest.mark.skipif(bool(PY27_MISSING), reason=PY27_MISSING or "present")
 def test_python27_seed_case1_uncollectable_cycles_with_path_and_graph(start_target, tmp_path):
     """The seed's case 1 in its own shape: gc on, gc.collect(), cycles with __del__ in gc.garbage."""
-    target = start_target(PY27, SEED_CYCLES_PY2, "3000")
+    target = start_target(PY27, SEED_CYCLES, "3000")
     before = target.wait_for_ticks(1)[-1]
     graph = tmp_path / "case1.png"
     run = run_gdb("py-cycles --json --graph %s" % graph, "py-cycles --top 3 ObjectA", pid=target.pid)

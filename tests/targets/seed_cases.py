@@ -3,57 +3,25 @@
     python seed_cases.py MEGABYTES PAIRS
 
 Case 2: a module-level str, `_pure_string`, grows to MEGABYTES MB and keeps
-growing.  Case 1: PAIRS pairs of ObjectA <-> ObjectB, each pair a reference
-cycle whose objects define __del__.  On Python 2.7 this is the seed's own
-shape: the collector is on and gc.collect() runs, and such cycles are
-uncollectable there, so they end in gc.garbage.  On Python 3 (PEP 442) they
-would be collected, so the collector is switched off instead, as in the port
-examples/seed_cycles.py.
+growing.  Case 1: PAIRS pairs of ObjectA <-> ObjectB from examples/seed_cycles.py,
+each pair a reference cycle whose objects define __del__: on 2.7 the collector
+is on and they end in gc.garbage (the seed's shape); on 3.x the collector is off.
 
-Prints "ready" once both are set up, then a heartbeat line
-("tick N LENGTH" and the gc settings) every half second; the main loop runs
-Python, so safe points come on every version (on 2.7 an idle main thread is
-not woken).
+Prints "ready" once both are set up, then a heartbeat line ("tick N LENGTH"
+and the gc settings) every half second; the main loop runs Python, so safe
+points come on every version (on 2.7 an idle main thread is not woken).
 """
 
 import gc
+import os
 import sys
 import time
 
-PY2 = sys.version_info[0] == 2
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples"))
+from seed_cycles import PY2, gc_state, leak, say  # noqa: E402
+from seed_string import CHUNK  # noqa: E402
+
 _pure_string = ""
-CHUNK = "qwertyuioplkmsjafdkhjkhsdfajkjsalkdfjslkfjklsasl" * 20
-
-
-class ObjectA(object):
-    def __del__(self):
-        pass
-
-
-class ObjectB(object):
-    def __del__(self):
-        pass
-
-
-def main():
-    obj_a = ObjectA()
-    obj_b = ObjectB()
-    # The cycle: each holds the other.
-    obj_a.__attr = obj_b
-    obj_b.__attr = obj_a
-
-
-def say(text):
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-
-
-def gc_state():
-    """The collector's settings, so a watcher can see that nothing changed them."""
-    return "gc=%s debug=%d threshold=%s garbage=%d callbacks=%d" % (
-        "on" if gc.isenabled() else "off", gc.get_debug(), ",".join(map(str, gc.get_threshold())),
-        len(gc.garbage), len(getattr(gc, "callbacks", ())))
-
 
 if __name__ == "__main__":
     megabytes = float(sys.argv[1]) if len(sys.argv) > 1 else 20
@@ -62,10 +30,7 @@ if __name__ == "__main__":
         gc.enable()
     else:
         gc.disable()
-    for _ in range(pairs):
-        main()
-    if PY2:
-        gc.collect()  # the pairs are uncollectable: they move to gc.garbage
+    leak(pairs)
     while len(_pure_string) < megabytes * 1e6:
         _pure_string += CHUNK * 100
     say("ready")
