@@ -23,11 +23,15 @@ def say(text):
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
-if __name__ == "__main__":
-    megabytes = float(sys.argv[1]) if len(sys.argv) > 1 else 50
+def grow_to(megabytes):
+    global _pure_string
     while len(_pure_string) < megabytes * 1e6:
         _pure_string += CHUNK * 100
-    say("ready")
+
+
+def keep_growing():
+    """Grow a little, forever, with a heartbeat every half second."""
+    global _pure_string
     ticks = 0
     last = time.time()
     while True:
@@ -37,3 +41,9 @@ if __name__ == "__main__":
             ticks += 1
             last = time.time()
             say("tick %d %d %s" % (ticks, len(_pure_string), gc_state()))
+
+
+if __name__ == "__main__":
+    grow_to(float(sys.argv[1]) if len(sys.argv) > 1 else 50)
+    say("ready")
+    keep_growing()

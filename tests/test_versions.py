@@ -29,6 +29,7 @@ from conftest import (
 )
 
 SEED_CASES = TARGETS / "seed_cases.py"
+SEED_STRING = EXAMPLES / "seed_string.py"
 SEED_CYCLES = EXAMPLES / "seed_cycles.py"  # on 2.7: the seed's own shape (gc on, gc.garbage)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PAIRS = 2000
@@ -78,15 +79,15 @@ def test_three_commands_on_every_interpreter(start_target, python, tmp_path):
     # (Debian's python3.11 has no debug symbols: from the target then).
     main = next(t for t in memtop["threads"] if t["tid"] == target.pid)
     assert main["source"] == ("payload" if python == DEBIAN_PYTHON else "libpython")
-    module = next(f for f in main["frames"] if f["function"] == "<module>")
-    assert module["file"] == str(SEED_CASES)
-    assert script_line(SEED_CASES, "while True:") <= module["line"] <= script_line(SEED_CASES, 'say("tick')
+    loop = next(f for f in main["frames"] if f["function"] == "keep_growing")
+    assert loop["file"] == str(SEED_STRING)
+    assert script_line(SEED_STRING, "while True:") <= loop["line"] <= script_line(SEED_STRING, 'say("tick')
 
     # py-heap: the seed's case 2, a 12 MB str held by a module global, is on top.
     assert heap["backend"] == "census"
     assert heap["rows"][0]["kind"] == "str" and heap["rows"][0]["size"] > 12_000_000
     assert heap["largest"][0]["type"] == "str"
-    assert heap["largest"][0]["path"] == "__main__._pure_string"
+    assert heap["largest"][0]["path"] == "seed_string._pure_string"
 
     # py-cycles: the seed's case 1.
     if _is_py2(python):
