@@ -73,23 +73,26 @@ def _unreachable(ignore):
     probe = [[]]
     extra = list(_map(sys.getrefcount, probe))[0] - 1  # minus the probe list's own ref
     del probe
-    rc = list(_map(sys.getrefcount, objs))
-    ext = list(_map(operator.sub, rc, _map(cnt.get, _map(id, objs), _it.repeat(0))))
-    del rc
+    # Chunk by chunk: lists as long as the heap would be big temporaries, and glibc
+    # keeps such memory after they are freed (the target's RSS stays higher).
+    base = 2 + extra   # objs list + chunk list + call overhead
+    roots = []
+    step = 20000
+    for i in range(0, len(objs), step):
+        chunk = objs[i:i + step]
+        rc = list(_map(sys.getrefcount, chunk))
+        ext = _map(operator.sub, rc, _map(cnt.get, _map(id, chunk), _it.repeat(0)))
+        roots.extend(_it.compress(chunk, _map(operator.gt, ext, _it.repeat(base))))
+        del chunk, rc, ext
     cnt.clear()
     del cnt
-    base = 1 + extra   # objs list + call overhead
-    isroot = list(_map(operator.gt, ext, _it.repeat(base)))
-    del ext
-    roots = list(_it.compress(objs, isroot))
     unvisited = dict(_zip(_map(id, objs), objs))
     del objs[:]
-    del objs, isroot
+    del objs
     for r in roots:
         unvisited.pop(id(r), None)
     frontier = roots
     del roots
-    step = 20000
     while frontier:
         nxt = []
         for i in range(0, len(frontier), step):
