@@ -565,3 +565,27 @@ def _key_text(v, attrmode):
     if attrmode and _is_text(v):
         return '.' + _plain(v, 100)
     return _key_label(v)
+
+
+def _step_text(kind, v, attrmode):
+    """The path text of one reference found by _edge ('.name', "['key']", '[3]'),
+    or None for kinds a path shows otherwise (instance dicts, frames, 'via')."""
+    if kind == 'key':
+        return _key_text(v, attrmode)
+    if kind == 'idx':
+        return '[%d]' % v
+    if kind == 'attr':
+        return '.' + v
+    if kind == 'member':
+        return '{member}'
+    return None
+
+
+def _step_label(kind, v):
+    """A graph edge's label for one reference found by _edge ('' for none)."""
+    if kind == 'instdict':
+        return '__dict__'
+    if kind == 'member':
+        return ''
+    text = _step_text(kind, v, True) or ''
+    return (text[1:] if kind == 'attr' else text)[:40]

@@ -226,14 +226,7 @@ def _cycle_path(comp, nodes, succ, instdicts, prefer):
         if kind == 'instdict':
             attrmode = True
             continue
-        if kind == 'key':
-            s += _key_text(v, attrmode)
-        elif kind == 'idx':
-            s += '[%d]' % v
-        elif kind == 'attr':
-            s += '.' + v
-        elif kind == 'member':
-            s += '{member}'
+        s += _step_text(kind, v, attrmode) or ''
         attrmode = False
         s += ' -> ' + _short_tname(type(c))
     del objs
@@ -263,18 +256,8 @@ def _own_graph(reps, nodes, succ, depth):
                 lines.append('  o%d[label="%s"];' % (k, _dot_quote(_safe_label(o))))
             for w in succ[k]:
                 if w in cs:
-                    kind, v = _edge(o, nodes[w])
-                    if kind == 'key':
-                        lab = _key_text(v, True)
-                    elif kind == 'idx':
-                        lab = '[%d]' % v
-                    elif kind == 'attr':
-                        lab = v
-                    elif kind == 'instdict':
-                        lab = '__dict__'
-                    else:
-                        lab = ''
-                    lines.append('  o%d -> o%d [label="%s"];' % (k, w, _dot_quote(lab[:40])))
+                    lab = _step_label(*_edge(o, nodes[w]))
+                    lines.append('  o%d -> o%d [label="%s"];' % (k, w, _dot_quote(lab)))
     lines.append('}')
     return '\n'.join(lines) + '\n'
 
@@ -367,20 +350,10 @@ def _objgraph_dot(objs, depth):
 
 def _og_edge_label(source, target, shortnames=True):
     try:
-        kind, v = _edge(source, target)
+        lab = _step_label(*_edge(source, target))
     except Exception:
         return ''
-    if kind == 'key':
-        lab = _key_text(v, True)
-    elif kind == 'idx':
-        lab = '[%d]' % v
-    elif kind == 'attr':
-        lab = v
-    elif kind == 'instdict':
-        lab = '__dict__'
-    else:
-        return ''
-    return ' [label="%s"]' % _dot_quote(lab[:40])
+    return ' [label="%s"]' % _dot_quote(lab) if lab else ''
 
 
 def _cycle_groups(nodes, sz, want, top):

@@ -670,17 +670,10 @@ def _render(chain, roots):
         if kind == 'instdict':
             attrmode = True
             continue
-        if kind == 'key':
-            s += _key_text(v, attrmode)
-        elif kind == 'idx':
-            s += '[%d]' % v
-        elif kind == 'attr':
-            s += '.' + v
-        elif kind == 'member':
-            s += '{member}'
-        elif kind == 'frame':
-            pass
-        else:
+        step = _step_text(kind, v, attrmode)
+        if step is not None:
+            s += step
+        elif kind != 'frame':
             s += ' -> <%s>' % (v or '?')
         attrmode = False
     return s
