@@ -204,6 +204,24 @@ def test_two_runtimes_gdb_would_resolve_the_idle_copy(start_env_target):
     assert target.alive() and target.wait_for_ticks(2)
 
 
+def test_program_not_named_python_gets_the_payload_as_source(start_env_target, tmp_path):
+    """A program embedding CPython under another name is never run by gdb-memleak to
+    precompile the payload: the source is sent and compiled in the target, statement by
+    statement.  (A copy of Debian's static python3.11 named like a service stands in.)"""
+    _need(DEBIAN_PYTHON)
+    service = tmp_path / "myservice"
+    shutil.copy(DEBIAN_PYTHON, service)
+    target = start_env_target([str(service), str(SEED_CYCLES), "20000"])
+    assert os.path.basename(os.readlink("/proc/%d/exe" % target.pid)) == "myservice"
+    for _ in range(2):  # and a second session: the source path leaves the target sound
+        run = run_gdb("py-heap --json --top 3", "py-cycles --json", pid=target.pid)
+        assert_no_traceback(run)
+        heap, cycles = run.json_documents()
+        assert {r["kind"] for r in heap["rows"][:2]} == {"__main__.ObjectA", "__main__.ObjectB"}
+        assert cycles["cycles"][0]["path"] == "ObjectA.__attr -> ObjectB.__attr -> ObjectA"
+    assert target.alive() and target.wait_for_ticks(2)
+
+
 # --- 6. other mount namespace, other user -------------------------------------------------------
 
 
