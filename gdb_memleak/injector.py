@@ -33,6 +33,7 @@ from typing import Any, Optional
 
 import gdb
 
+from . import allocator
 from . import inferior as inf
 from .payloads import RUNNER, payload_source
 
@@ -576,9 +577,6 @@ def _execute(source: Optional[str], compiled: Optional[bytes], calls: _Calls, co
             calls.cleanup("Py_DecRef", namespace)
     finally:
         calls.cleanup(calls.raw_free, buffer)
-        # No malloc_trim(0) here, though it would give back the heap pages our
-        # temporaries used: with it, targets died of a MemoryError after two
-        # commands in one session (2026-11-27, 3.11.7 + glibc 2.36, 8 of 8 runs).
 
 
 # Compiles stdin to marshalled code, run by the target's own interpreter binary in a
@@ -667,7 +665,12 @@ def run_source(
     try:
         safe_point = _run_to_safe_point(target.pid, timeout, calls, command)
         started = time.monotonic()
-        raw = _execute(source, compiled, calls, command)
+        routed = allocator.route_to_malloc(calls)
+        try:
+            raw = _execute(source, compiled, calls, command)
+        finally:
+            allocator.restore(calls, routed)
+            allocator.give_back_free_memory(calls)
         seconds = time.monotonic() - started
     finally:
         saved.restore()

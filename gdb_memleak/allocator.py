@@ -1,0 +1,110 @@
+"""Keep a payload's temporaries out of the target's pymalloc arenas, and give their memory back.
+
+A payload allocates a few MB of short-lived objects (ids, lists of chunks,
+counting dicts).  Under pymalloc they leave the target bigger even once freed:
+pools carved from an arena stay resident, and pymalloc keeps one empty arena
+for later.  On a 25 MB service one py-heap + py-cycles left +1.3 MB that way
+(measured 2026-11-27, see docs/safety.md).
+
+So while the payload runs, the object and "mem" domains allocate with the raw
+domain's malloc (glibc), and keep pymalloc's own free and realloc.  That pair
+is sound in both directions, before, during and after: pymalloc's free and
+realloc hand any pointer that is not in one of its arenas to the raw
+allocator, which is exactly how CPython already frees every object over 512
+bytes.  Afterwards the target's allocators are put back byte for byte, and
+glibc's malloc_trim(0) returns the freed pages.
+
+Only when the target runs the stock allocators ("pymalloc": not the debug
+hooks, not tracemalloc, not a custom allocator) and is 3.8 or newer (the first
+that can tell which allocators run).  Otherwise nothing is changed.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Optional, Protocol
+
+import gdb
+
+from . import inferior as inf
+
+PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ = 0, 1, 2
+# PyMemAllocatorEx: ctx, malloc, calloc, realloc, free (five pointers, every version).
+ALLOCATOR_STRUCT = struct.Struct("<5Q")
+
+
+class Calls(Protocol):
+    """What injector._Calls offers: calls into the stopped target at a function entry."""
+
+    raw_malloc: str
+    raw_free: str
+    version: tuple[int, int]
+
+    def call(self, function: str, *args: int, ret: str = "long") -> int: ...
+
+    def cleanup(self, function: str, *args: int) -> None: ...
+
+
+@dataclass
+class RoutedAllocators:
+    """Target memory holding the saved MEM and OBJ allocators (and the routed one)."""
+
+    buffer: int
+
+    @property
+    def saved_mem(self) -> int:
+        return self.buffer
+
+    @property
+    def saved_obj(self) -> int:
+        return self.buffer + ALLOCATOR_STRUCT.size
+
+
+def route_to_malloc(calls: Calls) -> Optional[RoutedAllocators]:
+    """Make the MEM and OBJ domains allocate with malloc; None (nothing changed) when not safe to."""
+    if calls.version < (3, 8) or inf.minimal_symbol_address("_PyMem_GetCurrentAllocatorName") is None:
+        return None
+    target = gdb.selected_inferior()
+    name = calls.call("_PyMem_GetCurrentAllocatorName")
+    if name == 0 or target.read_memory(name, 9).tobytes() != b"pymalloc\0":
+        return None
+    size = ALLOCATOR_STRUCT.size
+    buffer = calls.call(calls.raw_malloc, 4 * size)
+    if buffer == 0:
+        return None
+    saved = RoutedAllocators(buffer)
+    raw, routed = buffer + 2 * size, buffer + 3 * size
+    calls.call("PyMem_GetAllocator", PYMEM_DOMAIN_MEM, saved.saved_mem, ret="void")
+    calls.call("PyMem_GetAllocator", PYMEM_DOMAIN_OBJ, saved.saved_obj, ret="void")
+    calls.call("PyMem_GetAllocator", PYMEM_DOMAIN_RAW, raw, ret="void")
+    mem = ALLOCATOR_STRUCT.unpack(target.read_memory(saved.saved_mem, size).tobytes())
+    obj = ALLOCATOR_STRUCT.unpack(target.read_memory(saved.saved_obj, size).tobytes())
+    raw_functions = ALLOCATOR_STRUCT.unpack(target.read_memory(raw, size).tobytes())
+    if mem != obj or 0 in obj[1:] or 0 in raw_functions[1:]:
+        # "pymalloc" means both domains hold pymalloc's functions; anything else: leave it be.
+        calls.call(calls.raw_free, buffer, ret="void")
+        return None
+    # The raw domain's malloc and calloc ignore their context; pymalloc's realloc and free ignore theirs.
+    target.write_memory(routed, ALLOCATOR_STRUCT.pack(0, raw_functions[1], raw_functions[2], obj[3], obj[4]))
+    calls.call("PyMem_SetAllocator", PYMEM_DOMAIN_MEM, routed, ret="void")
+    calls.call("PyMem_SetAllocator", PYMEM_DOMAIN_OBJ, routed, ret="void")
+    return saved
+
+
+def restore(calls: Calls, routed: Optional[RoutedAllocators]) -> None:
+    """Put the target's own allocators back (a no-op for None)."""
+    if routed is None:
+        return
+    calls.cleanup("PyMem_SetAllocator", PYMEM_DOMAIN_OBJ, routed.saved_obj)
+    calls.cleanup("PyMem_SetAllocator", PYMEM_DOMAIN_MEM, routed.saved_mem)
+    calls.cleanup(calls.raw_free, routed.buffer)
+
+
+def give_back_free_memory(calls: Calls) -> None:
+    """glibc's malloc_trim(0): return the pages of freed heap memory to the system.
+
+    It takes each arena's own lock, so it is safe wherever a malloc would be
+    (our calls are made at a safe point).  Not glibc (musl): nothing to do."""
+    if inf.minimal_symbol_address("malloc_trim") is not None:
+        calls.cleanup("malloc_trim", 0)
