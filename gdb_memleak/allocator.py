@@ -48,9 +48,10 @@ class Calls(Protocol):
 
 @dataclass
 class RoutedAllocators:
-    """Target memory holding the saved MEM and OBJ allocators (and the routed one)."""
+    """Target memory holding the saved MEM and OBJ allocators, a spare slot and the routed one."""
 
     buffer: int
+    routed: bytes  # the PyMemAllocatorEx the MEM and OBJ domains were given
 
     @property
     def saved_mem(self) -> int:
@@ -59,6 +60,10 @@ class RoutedAllocators:
     @property
     def saved_obj(self) -> int:
         return self.buffer + ALLOCATOR_STRUCT.size
+
+    @property
+    def spare(self) -> int:
+        return self.buffer + 2 * ALLOCATOR_STRUCT.size
 
 
 def route_to_malloc(calls: Calls) -> Optional[RoutedAllocators]:
@@ -73,32 +78,48 @@ def route_to_malloc(calls: Calls) -> Optional[RoutedAllocators]:
     buffer = calls.call(calls.raw_malloc, 4 * size)
     if buffer == 0:
         return None
-    saved = RoutedAllocators(buffer)
     raw, routed = buffer + 2 * size, buffer + 3 * size
-    calls.call("PyMem_GetAllocator", PYMEM_DOMAIN_MEM, saved.saved_mem, ret="void")
-    calls.call("PyMem_GetAllocator", PYMEM_DOMAIN_OBJ, saved.saved_obj, ret="void")
+    calls.call("PyMem_GetAllocator", PYMEM_DOMAIN_MEM, buffer, ret="void")
+    calls.call("PyMem_GetAllocator", PYMEM_DOMAIN_OBJ, buffer + size, ret="void")
     calls.call("PyMem_GetAllocator", PYMEM_DOMAIN_RAW, raw, ret="void")
-    mem = ALLOCATOR_STRUCT.unpack(target.read_memory(saved.saved_mem, size).tobytes())
-    obj = ALLOCATOR_STRUCT.unpack(target.read_memory(saved.saved_obj, size).tobytes())
+    mem = ALLOCATOR_STRUCT.unpack(target.read_memory(buffer, size).tobytes())
+    obj = ALLOCATOR_STRUCT.unpack(target.read_memory(buffer + size, size).tobytes())
     raw_functions = ALLOCATOR_STRUCT.unpack(target.read_memory(raw, size).tobytes())
     if mem != obj or 0 in obj[1:] or 0 in raw_functions[1:]:
         # "pymalloc" means both domains hold pymalloc's functions; anything else: leave it be.
         calls.call(calls.raw_free, buffer, ret="void")
         return None
     # The raw domain's malloc and calloc ignore their context; pymalloc's realloc and free ignore theirs.
-    target.write_memory(routed, ALLOCATOR_STRUCT.pack(0, raw_functions[1], raw_functions[2], obj[3], obj[4]))
+    routed_functions = ALLOCATOR_STRUCT.pack(0, raw_functions[1], raw_functions[2], obj[3], obj[4])
+    target.write_memory(routed, routed_functions)
     calls.call("PyMem_SetAllocator", PYMEM_DOMAIN_MEM, routed, ret="void")
     calls.call("PyMem_SetAllocator", PYMEM_DOMAIN_OBJ, routed, ret="void")
-    return saved
+    return RoutedAllocators(buffer, routed_functions)
 
 
-def restore(calls: Calls, routed: Optional[RoutedAllocators]) -> None:
-    """Put the target's own allocators back (a no-op for None)."""
+def restore(calls: Calls, routed: Optional[RoutedAllocators]) -> Optional[str]:
+    """Put the target's own allocators back (a no-op for None); a warning if that could not be done.
+
+    A domain is only written back while it still holds what route_to_malloc put
+    there: had the payload installed hooks over it (tracemalloc.start()), writing
+    the old allocator would drop them.  The injector never routes such payloads."""
     if routed is None:
-        return
-    calls.cleanup("PyMem_SetAllocator", PYMEM_DOMAIN_OBJ, routed.saved_obj)
-    calls.cleanup("PyMem_SetAllocator", PYMEM_DOMAIN_MEM, routed.saved_mem)
+        return None
+    target = gdb.selected_inferior()
+    left = []
+    for domain, saved, name in ((PYMEM_DOMAIN_OBJ, routed.saved_obj, "object"), (PYMEM_DOMAIN_MEM, routed.saved_mem, "mem")):
+        if calls.gone:
+            return None
+        calls.call("PyMem_GetAllocator", domain, routed.spare, ret="void")
+        if target.read_memory(routed.spare, ALLOCATOR_STRUCT.size).tobytes() == routed.routed:
+            calls.call("PyMem_SetAllocator", domain, saved, ret="void")
+        else:
+            left.append(name)
     calls.cleanup(calls.raw_free, routed.buffer)
+    if left:
+        return ("the payload changed the target's %s allocator meanwhile, so it was left as the payload set it"
+                % " and ".join(left))
+    return None
 
 
 def give_back_free_memory(calls: Calls) -> None:

@@ -35,6 +35,7 @@ import gdb
 
 from . import allocator
 from . import inferior as inf
+from . import residency
 from .payloads import RUNNER, payload_source
 
 PY_FILE_INPUT = 257  # Py_file_input in every CPython version
@@ -45,6 +46,10 @@ RESULT_NAME = "__gdb_memleak_result__"
 # text is never a Python object in the target (it travels in raw memory) and its
 # line numbers stay those of its file.
 CALL_RUNNER = "\n%s = __gdb_memleak_run__(%s, %s)\n"
+
+# Payloads that install or remove allocator hooks (tracemalloc): their allocations
+# are never routed (allocator.py), since the hooks would wrap, or restore, the routing.
+PAYLOADS_THAT_HOOK_ALLOCATORS = frozenset({"watch"})
 
 
 def _statement_by_statement(source: str) -> str:
@@ -579,6 +584,19 @@ def _execute(source: Optional[str], compiled: Optional[bytes], calls: _Calls, co
         calls.cleanup(calls.raw_free, buffer)
 
 
+def _drop_new_text_pages(calls: _Calls, pid: int, before: Optional[residency.TextPages]) -> None:
+    """madvise(MADV_DONTNEED) the program-text pages that became resident during the command (see residency)."""
+    if before is None or calls.gone or inf.minimal_symbol_address("madvise") is None:
+        return
+    # The page our calls return to holds a breakpoint while a call runs: never touched.
+    keep = {calls.return_address // residency.PAGE}
+    runs = residency.pages_to_drop(pid, before, keep)
+    if os.environ.get("GDBML_DEBUG"):
+        gdb.write("residency: %d runs, %d kB\n" % (len(runs), sum(n for _, n in runs) // 1024))
+    for address, length in runs:
+        calls.cleanup("madvise", address, length, residency.MADV_DONTNEED)
+
+
 # Compiles stdin to marshalled code, run by the target's own interpreter binary in a
 # child process of gdb (-E -s -S: no environment, no site): Python 2.7 and 3.x.
 _COMPILER = (
@@ -637,7 +655,8 @@ def run_payload(
     Raises gdb.GdbError with a one-line reason on every failure; a payload's own
     exception comes back with the target's traceback text.
     """
-    return run_source(payload_source(name), args, command=command, timeout=timeout, tool_paths=tool_paths)
+    return run_source(payload_source(name), args, command=command, timeout=timeout, tool_paths=tool_paths,
+                      route_allocations=name not in PAYLOADS_THAT_HOOK_ALLOCATORS)
 
 
 def run_source(
@@ -647,8 +666,11 @@ def run_source(
     command: str,
     timeout: float,
     tool_paths: Optional[list[str]] = None,
+    route_allocations: bool = True,
 ) -> PayloadResult:
-    """Run payload source text (defining gdb_memleak_payload) in the target; see run_payload."""
+    """Run payload source text (defining gdb_memleak_payload) in the target; see run_payload.
+
+    `route_allocations`: keep the payload's temporaries out of pymalloc (see allocator.py)."""
     target = inf.require_live_stopped(command)
     version = inf.require_python(command)
     if gdb.parameter("non-stop"):
@@ -660,17 +682,21 @@ def run_source(
     full = payload + "\n" + payload_source(RUNNER) + CALL_RUNNER % (RESULT_NAME, _py_literal(args), _py_literal(tool_paths or []))
     compiled = _precompiled(full, target.pid, version)
     source = None if compiled is not None else _statement_by_statement(full)
+    text_before = residency.snapshot(target.pid)
     saved = _SavedGdbState()
     saved.save()
     try:
         safe_point = _run_to_safe_point(target.pid, timeout, calls, command)
         started = time.monotonic()
-        routed = allocator.route_to_malloc(calls)
+        routed = allocator.route_to_malloc(calls) if route_allocations else None
         try:
             raw = _execute(source, compiled, calls, command)
         finally:
-            allocator.restore(calls, routed)
+            warning = allocator.restore(calls, routed)
+            if warning:
+                gdb.write("%s: warning: %s\n" % (command, warning), gdb.STDERR)
             allocator.give_back_free_memory(calls)
+            _drop_new_text_pages(calls, target.pid, text_before)
         seconds = time.monotonic() - started
     finally:
         saved.restore()

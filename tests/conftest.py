@@ -66,8 +66,10 @@ ALL_INTERPRETERS = [
 class Target:
     """A running Python process with a ready handshake and a heartbeat."""
 
-    def __init__(self, python: str, script: Path, *args: str, ready_timeout: float = 60):
-        self.start([python, str(script), *args], cwd=str(script.parent), ready_timeout=ready_timeout)
+    def __init__(self, python: str, script: Path, *args: str, ready_timeout: float = 60, env: dict | None = None):
+        """`env`: variables added to the test's own environment."""
+        self.start([python, str(script), *args], cwd=str(script.parent), env=dict(os.environ, **env) if env else None,
+                   ready_timeout=ready_timeout)
 
     def start(self, argv: list[str], cwd: str, env: dict | None = None, ready_timeout: float = 60) -> None:
         """Start `argv` and wait for its "ready" line (or end it and fail)."""
@@ -129,8 +131,8 @@ class Target:
 def start_target():
     started: list[Target] = []
 
-    def start(python: str, script: Path, *args: str) -> Target:
-        target = Target(python, script, *args)
+    def start(python: str, script: Path, *args: str, **options) -> Target:
+        target = Target(python, script, *args, **options)
         started.append(target)
         return target
 

@@ -4,7 +4,7 @@
 
 It builds RECORDS records and their checksum, prints "ready", then:
 
-* heartbeat modes print "tick N ok=True threads=T modules=M path=P gc=..." every
+* heartbeat modes print "tick N ok=True threads=T modules=M path=P gc=... alloc=A" every
   half second from a heartbeat thread, where ok says the data still matches its
   checksum (the tests assert that it stays True);
 * the main thread, depending on MODE:
@@ -20,6 +20,7 @@ It builds RECORDS records and their checksum, prints "ready", then:
             "checked ok=..." (all threads idle, like a quiet service).
 """
 
+import ctypes
 import gc
 import os
 import select
@@ -49,10 +50,21 @@ DATA = build()
 EXPECTED = checksum(DATA)
 
 
+def allocators():
+    """Which memory allocators CPython runs ("pymalloc", "pymalloc_debug", "malloc"; "custom" for
+    others): gdb-memleak changes them while a payload runs and must put them back."""
+    try:
+        get = ctypes.pythonapi._PyMem_GetCurrentAllocatorName
+    except AttributeError:  # before 3.8
+        return "?"
+    get.restype = ctypes.c_char_p
+    return (get() or b"custom").decode()
+
+
 def state():
-    return "threads=%d modules=%d path=%d gc=%s,%d,%s" % (
+    return "threads=%d modules=%d path=%d gc=%s,%d,%s alloc=%s" % (
         threading.active_count(), len(sys.modules), zlib.crc32(repr(sys.path).encode()),
-        "on" if gc.isenabled() else "off", gc.get_debug(), ",".join(map(str, gc.get_threshold())))
+        "on" if gc.isenabled() else "off", gc.get_debug(), ",".join(map(str, gc.get_threshold())), allocators())
 
 
 def heartbeat():

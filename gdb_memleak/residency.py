@@ -1,0 +1,94 @@
+"""Unmap again the program-text pages a command brought into the target's RSS.
+
+A payload runs interpreter code the target may never have run (marshal, the
+gc traversal of every type, sizeof): those pages of python3.x or libpython
+become part of the target's RSS the first time.  They are clean copies of the
+file, but RSS counts them: +0.5 MB on Debian's statically linked python3.11
+(measured 2026-11-27, docs/safety.md).
+
+So the injector notes which pages of the read-only file mappings are resident
+before a command, and afterwards calls madvise(MADV_DONTNEED) in the target on
+the ones that became resident meanwhile.  Only pages that are still the file's
+own (pagemap's "file page" bit): a private page (a copy-on-write copy, as a
+breakpoint makes) is never dropped, so nothing but residency can change; the
+next use of a dropped page maps the same file page again.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass
+
+PAGE = 4096
+MADV_DONTNEED = 4
+_PRESENT = 1 << 63
+_FILE_PAGE = 1 << 61
+_MAPS_LINE = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (r-xp|r--p) [0-9a-f]+ \S+ (\d+)\s+(/\S.*)$")
+
+
+@dataclass(frozen=True)
+class TextPages:
+    """The resident pages (by page number) of the target's read-only private file mappings."""
+
+    ranges: tuple[tuple[int, int], ...]  # page-number ranges [start, end)
+    resident: frozenset[int]
+
+
+def _text_ranges(pid: int) -> list[tuple[int, int]]:
+    ranges = []
+    with open("/proc/%d/maps" % pid) as maps:
+        for line in maps:
+            match = _MAPS_LINE.match(line.rstrip("\n"))
+            if match is not None and match.group(4) != "0":  # inode 0: not a file
+                ranges.append((int(match.group(1), 16) // PAGE, int(match.group(2), 16) // PAGE))
+    return ranges
+
+
+def _resident(pid: int, ranges: list[tuple[int, int]]) -> tuple[frozenset[int], frozenset[int]]:
+    """(pages that are the file's own, all present pages) in `ranges`."""
+    file_pages, present = set(), set()
+    with open("/proc/%d/pagemap" % pid, "rb") as pagemap:
+        for start, end in ranges:
+            pagemap.seek(start * 8)
+            data = pagemap.read((end - start) * 8)
+            for i, (entry,) in enumerate(struct.iter_unpack("<Q", data)):
+                if entry & _PRESENT:
+                    present.add(start + i)
+                    if entry & _FILE_PAGE:
+                        file_pages.add(start + i)
+    return frozenset(file_pages), frozenset(present)
+
+
+def snapshot(pid: int) -> TextPages | None:
+    """The target's resident text pages now; None when /proc cannot tell (then nothing is dropped)."""
+    try:
+        ranges = _text_ranges(pid)
+        return TextPages(tuple(ranges), _resident(pid, ranges)[1])
+    except (OSError, ValueError):
+        return None
+
+
+def pages_to_drop(pid: int, before: TextPages, keep: set[int]) -> list[tuple[int, int]]:
+    """(address, length) runs covering the file pages resident now and not before, but none in `keep`.
+
+    A run may span pages that are not resident (dropping those does nothing);
+    never a page that was resident before, nor a private copy."""
+    try:
+        ranges = [r for r in _text_ranges(pid) if r in before.ranges]
+        file_pages, present = _resident(pid, ranges)
+    except (OSError, ValueError):
+        return []
+    runs: list[tuple[int, int]] = []
+    for start, end in ranges:
+        run_start = last = None
+        for page in range(start, end + 1):
+            if page == end or page in keep or page in before.resident or (page in present and page not in file_pages):
+                if run_start is not None:
+                    runs.append((run_start * PAGE, (last + 1 - run_start) * PAGE))
+                run_start = None
+            elif page in present:  # a file page that came in during the command
+                if run_start is None:
+                    run_start = page
+                last = page
+    return runs
