@@ -591,8 +591,6 @@ def _drop_new_text_pages(calls: _Calls, pid: int, before: Optional[residency.Tex
     # The page our calls return to holds a breakpoint while a call runs: never touched.
     keep = {calls.return_address // residency.PAGE}
     runs = residency.pages_to_drop(pid, before, keep)
-    if os.environ.get("GDBML_DEBUG"):
-        gdb.write("residency: %d runs, %d kB\n" % (len(runs), sum(n for _, n in runs) // 1024))
     for address, length in runs:
         calls.cleanup("madvise", address, length, residency.MADV_DONTNEED)
 
