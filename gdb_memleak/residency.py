@@ -36,13 +36,16 @@ class TextPages:
 
 
 def _text_ranges(pid: int) -> list[tuple[int, int]]:
-    ranges = []
+    """Page ranges of the read-only private mappings of loaded programs and libraries:
+    files with an executable mapping (so never a data file the program mapped)."""
+    mappings = []
     with open("/proc/%d/maps" % pid) as maps:
         for line in maps:
             match = _MAPS_LINE.match(line.rstrip("\n"))
             if match is not None and match.group(4) != "0":  # inode 0: not a file
-                ranges.append((int(match.group(1), 16) // PAGE, int(match.group(2), 16) // PAGE))
-    return ranges
+                mappings.append(match)
+    code_files = {m.group(5) for m in mappings if m.group(3) == "r-xp"}
+    return [(int(m.group(1), 16) // PAGE, int(m.group(2), 16) // PAGE) for m in mappings if m.group(5) in code_files]
 
 
 def _resident(pid: int, ranges: list[tuple[int, int]]) -> tuple[frozenset[int], frozenset[int]]:
