@@ -47,10 +47,6 @@ RESULT_NAME = "__gdb_memleak_result__"
 # line numbers stay those of its file.
 CALL_RUNNER = "\n%s = __gdb_memleak_run__(%s, %s)\n"
 
-# Payloads that install or remove allocator hooks (tracemalloc): their allocations
-# are never routed (allocator.py), since the hooks would wrap, or restore, the routing.
-PAYLOADS_THAT_HOOK_ALLOCATORS = frozenset({"watch"})
-
 
 def _statement_by_statement(source: str) -> str:
     """`source` as a loop that compiles and runs it one top-level statement at a time.
@@ -647,14 +643,20 @@ def run_payload(
     command: str,
     timeout: float,
     tool_paths: Optional[list[str]] = None,
+    route_allocations: bool = True,
 ) -> PayloadResult:
     """Run payload `name` in the target with `args`; return its result dict.
+
+    `route_allocations`: keep the payload's temporaries out of pymalloc (allocator.py).
+    Pass False for a payload that installs or removes allocator hooks (tracemalloc:
+    they would wrap, or later restore, the routing) or that leaves many objects
+    behind for the target to free later (each would be uncounted when freed).
 
     Raises gdb.GdbError with a one-line reason on every failure; a payload's own
     exception comes back with the target's traceback text.
     """
     return run_source(payload_source(name), args, command=command, timeout=timeout, tool_paths=tool_paths,
-                      route_allocations=name not in PAYLOADS_THAT_HOOK_ALLOCATORS)
+                      route_allocations=route_allocations)
 
 
 def run_source(
@@ -666,9 +668,7 @@ def run_source(
     tool_paths: Optional[list[str]] = None,
     route_allocations: bool = True,
 ) -> PayloadResult:
-    """Run payload source text (defining gdb_memleak_payload) in the target; see run_payload.
-
-    `route_allocations`: keep the payload's temporaries out of pymalloc (see allocator.py)."""
+    """Run payload source text (defining gdb_memleak_payload) in the target; see run_payload."""
     target = inf.require_live_stopped(command)
     version = inf.require_python(command)
     if gdb.parameter("non-stop"):

@@ -49,7 +49,9 @@ class PyMemtop(MemleakCommand):
         elif args.watch or args.watch_stop:
             raise gdb.GdbError("%s: --watch needs a live process, not a core file" % self.name)
         if args.watch_stop:
-            was = injector.run_payload("watch", {"op": "off"}, command=self.name, timeout=args.timeout).result["was_tracing"]
+            was = injector.run_payload(
+                "watch", {"op": "off"}, command=self.name, timeout=args.timeout, route_allocations=False
+            ).result["was_tracing"]
             self.out("allocation tracing is off in the target" + ("" if was else " (it was not on)"))
             return
         growth, cpu = memtop_watch.watch(args.watch, args.timeout, self.name, self.note) if args.watch else (None, {})
