@@ -161,7 +161,11 @@ def route_to_malloc(calls: Calls) -> Optional[RoutedAllocators]:
     target.write_memory(routed, routed_functions)
     (blocks_before,) = COUNTER.unpack(target.read_memory(block_counter, COUNTER.size).tobytes())
     calls.call("PyMem_SetAllocator", PYMEM_DOMAIN_MEM, routed, ret="void")
-    calls.call("PyMem_SetAllocator", PYMEM_DOMAIN_OBJ, routed, ret="void")
+    try:
+        calls.call("PyMem_SetAllocator", PYMEM_DOMAIN_OBJ, routed, ret="void")
+    except gdb.error:
+        calls.cleanup("PyMem_SetAllocator", PYMEM_DOMAIN_MEM, buffer)  # never leave one domain routed
+        raise
     return RoutedAllocators(buffer, routed_functions, block_counter, blocks_before)
 
 
@@ -191,6 +195,9 @@ def restore(calls: Calls, routed: Optional[RoutedAllocators]) -> Optional[str]:
     if left:
         return ("the payload changed the target's %s allocator meanwhile, so it was left as the payload set it"
                 % " and ".join(left))
+    if not calls.gone and calls.call("PyInterpreterState_Next", calls.call("PyInterpreterState_Head")) != 0:
+        return ("an interpreter was started while the payload ran; its sys.getallocatedblocks() "
+                "may read low by the blocks it freed meanwhile")
     return None
 
 

@@ -185,6 +185,7 @@ class _Calls:
         self.version = version
         self.return_address = _entry_point(command)
         self.addresses: dict[str, int] = {}
+        self.errno_addresses: dict[int, Optional[int]] = {}  # per thread (gdb's global number)
         self.gone = False  # the target exited: no cleanup call can be made
 
     def cleanup(self, function: str, *args: int) -> None:
@@ -201,7 +202,26 @@ class _Calls:
         return self.addresses[function]
 
     def call(self, function: str, *args: int, ret: str = "long") -> int:
-        """Call `function(*args)` on the selected thread, which must be stopped at a function entry."""
+        """Call `function(*args)` on the selected thread, which must be stopped at a function entry.
+
+        The thread's errno is put back afterwards: the code we stopped may have set it
+        on purpose (CPython sets errno = 0 before releasing the GIL around readdir()),
+        and our calls (madvise, an import that fails) would leave theirs."""
+        errno_at = self._errno_address(gdb.selected_thread())
+        errno = gdb.selected_inferior().read_memory(errno_at, 4).tobytes() if errno_at else None
+        value = self._call(function, *args, ret=ret)
+        if errno_at and not self.gone:
+            gdb.selected_inferior().write_memory(errno_at, errno)
+        return value
+
+    def _errno_address(self, thread: gdb.InferiorThread) -> Optional[int]:
+        if thread.global_num not in self.errno_addresses:
+            self.errno_addresses[thread.global_num] = None
+            if inf.minimal_symbol_address("__errno_location") is not None:
+                self.errno_addresses[thread.global_num] = self._call("__errno_location") or None
+        return self.errno_addresses[thread.global_num]
+
+    def _call(self, function: str, *args: int, ret: str = "long") -> int:
         if len(args) > len(self.ARGS):
             raise ValueError("too many arguments")
         target = gdb.selected_inferior()
@@ -236,10 +256,14 @@ class _Calls:
             if returned.is_valid():
                 returned.delete()
         thread.switch()
-        gdb.newest_frame().select()
-        value = int(gdb.newest_frame().read_register("rax"))
+        frame = gdb.newest_frame()
+        frame.select()
+        value = int(frame.read_register("rax"))
+        # Only the registers the call changed are written back: each write is a gdb command.
+        now = {name: int(frame.read_register(name)) for name in self.SAVED}
         for name, saved_value in saved.items():
-            _set_register(name, saved_value)
+            if now[name] != saved_value:
+                _set_register(name, saved_value)
         if ret == "int":
             value &= 0xFFFFFFFF
             return value - (1 << 32) if value >= 1 << 31 else value
@@ -586,9 +610,15 @@ def _drop_new_text_pages(calls: _Calls, pid: int, before: Optional[residency.Tex
         return
     # The page our calls return to holds a breakpoint while a call runs: never touched.
     keep = {calls.return_address // residency.PAGE}
-    runs = residency.pages_to_drop(pid, before, keep)
-    for address, length in runs:
-        calls.cleanup("madvise", address, length, residency.MADV_DONTNEED)
+    # Only this thread runs from reading the page map to the last madvise (a system
+    # call that takes no lock, so holding the others cannot deadlock it).
+    locking = gdb.parameter("scheduler-locking")
+    gdb.execute("set scheduler-locking on", to_string=True)
+    try:
+        for address, length in residency.pages_to_drop(pid, before, keep):
+            calls.cleanup("madvise", address, length, residency.MADV_DONTNEED)
+    finally:
+        gdb.execute("set scheduler-locking %s" % locking, to_string=True)
 
 
 # Compiles stdin to marshalled code, run by the target's own interpreter binary in a
@@ -686,15 +716,15 @@ def run_source(
     try:
         safe_point = _run_to_safe_point(target.pid, timeout, calls, command)
         started = time.monotonic()
-        routed = allocator.route_to_malloc(calls) if route_allocations else None
+        routed = allocator.route_to_malloc(calls) if route_allocations and not os.environ.get('X_NOROUTE') else None
         try:
             raw = _execute(source, compiled, calls, command)
         finally:
             warning = allocator.restore(calls, routed)
             if warning:
                 gdb.write("%s: warning: %s\n" % (command, warning), gdb.STDERR)
-            allocator.give_back_free_memory(calls)
-            _drop_new_text_pages(calls, target.pid, text_before)
+            if not os.environ.get('X_NOTRIM'): allocator.give_back_free_memory(calls)
+            if not os.environ.get('X_NORES'): _drop_new_text_pages(calls, target.pid, text_before)
         seconds = time.monotonic() - started
     finally:
         saved.restore()

@@ -8,10 +8,13 @@ file, but RSS counts them: +0.5 MB on Debian's statically linked python3.11
 
 So the injector notes which pages of the read-only file mappings are resident
 before a command, and afterwards calls madvise(MADV_DONTNEED) in the target on
-the ones that became resident meanwhile.  Only pages that are still the file's
-own (pagemap's "file page" bit): a private page (a copy-on-write copy, as a
-breakpoint makes) is never dropped, so nothing but residency can change; the
-next use of a dropped page maps the same file page again.
+the ones that became resident meanwhile.  Only pages that are present and still
+the file's own (pagemap's "file page" bit): a private page (a copy-on-write
+copy, as a breakpoint or a relocation makes), resident or swapped out, is never
+in a range, so nothing but residency can change; the next use of a dropped page
+maps the same file page again.  The pages are read, and dropped, while the
+target's other threads are held (scheduler-locking on): none can map, unmap or
+write anything in between.
 """
 
 from __future__ import annotations
@@ -73,25 +76,24 @@ def snapshot(pid: int) -> TextPages | None:
 
 
 def pages_to_drop(pid: int, before: TextPages, keep: set[int]) -> list[tuple[int, int]]:
-    """(address, length) runs covering the file pages resident now and not before, but none in `keep`.
+    """(address, length) runs of consecutive file pages resident now and not before, none in `keep`.
 
-    A run may span pages that are not resident (dropping those does nothing);
-    never a page that was resident before, nor a private copy."""
+    A run holds nothing else: not a page that was resident before, not a private
+    copy, and not a page that is absent now, which may be a private copy in swap
+    (MADV_DONTNEED would discard it and map the file's bytes instead)."""
     try:
         ranges = [r for r in _text_ranges(pid) if r in before.ranges]
-        file_pages, present = _resident(pid, ranges)
+        file_pages, _ = _resident(pid, ranges)
     except (OSError, ValueError):
         return []
     runs: list[tuple[int, int]] = []
     for start, end in ranges:
-        run_start = last = None
+        run_start = None
         for page in range(start, end + 1):
-            if page == end or page in keep or page in before.resident or (page in present and page not in file_pages):
-                if run_start is not None:
-                    runs.append((run_start * PAGE, (last + 1 - run_start) * PAGE))
+            new = page < end and page in file_pages and page not in before.resident and page not in keep
+            if new and run_start is None:
+                run_start = page
+            elif not new and run_start is not None:
+                runs.append((run_start * PAGE, (page - run_start) * PAGE))
                 run_start = None
-            elif page in present:  # a file page that came in during the command
-                if run_start is None:
-                    run_start = page
-                last = page
     return runs

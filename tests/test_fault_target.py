@@ -360,6 +360,41 @@ def test_program_text_a_command_brought_in_is_dropped_again(start_target, python
     assert_carries_on(target)
 
 
+# At a safe point: errno set to 77, then a call that fails with EINVAL (madvise of an
+# unaligned address); the thread's errno must read 77 afterwards.
+ERRNO_CHECK = """
+import gdb
+from gdb_memleak import injector, inferior
+calls = injector._Calls(inferior.require_python("test"), "test")
+saved = injector._SavedGdbState()
+saved.save()
+try:
+    injector._run_to_safe_point(gdb.selected_inferior().pid, 30, calls, "test")
+    errno_at = calls._call("__errno_location")
+    memory = gdb.selected_inferior()
+    before = memory.read_memory(errno_at, 4).tobytes()
+    memory.write_memory(errno_at, (77).to_bytes(4, "little"))
+    failed = calls.call("madvise", 1, 4096, 4, ret="int")
+    print("madvise returned %d, errno %d" % (failed, int.from_bytes(memory.read_memory(errno_at, 4).tobytes(), "little")))
+    memory.write_memory(errno_at, before)
+finally:
+    saved.restore()
+"""
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_calls_into_the_target_leave_errno_as_it_was(start_target, python, tmp_path):
+    """Code stopped at a safe point may rely on errno (CPython sets errno = 0 before releasing
+    the GIL around readdir() and reads it after); a failing call of ours must not change it."""
+    target = start_target(python, SERVICE, "event")
+    target.wait_for_ticks(1)
+    script = write_script(tmp_path, "errno_check.py", ERRNO_CHECK)
+    run = run_gdb("source %s" % script, pid=target.pid, timeout=60)
+    assert_no_traceback(run)
+    assert "madvise returned -1, errno 77" in run.stdout, run.stdout[-2000:] + run.stderr[-2000:]
+    assert_carries_on(target)
+
+
 # sys.getallocatedblocks() read in the target by a payload that is not routed to malloc.
 READ_BLOCK_COUNT = (
     "python from gdb_memleak import injector; print('blocks=%d' % injector.run_source("
