@@ -8,6 +8,7 @@ tell that a command left it correct, not just alive.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -441,3 +442,66 @@ def test_the_target_keeps_its_memory_allocators(start_target, python, allocators
     # (--watch leaves the builtin _tracemalloc imported, as docs/safety.md lists: modules differ by one.)
     assert after[-1].split(" alloc=")[1] == allocators, after[-1]
     assert not any("Fatal Python error" in line or "Debug memory block" in line for line in target.stderr), target.stderr[-5:]
+
+
+@contextlib.contextmanager
+def memory_cgroup(limit: int):
+    """A child of the test's own memory cgroup (v1 or v2) limited to `limit` bytes, like a
+    container's; yields its directory (write a pid to cgroup.procs to move it in).
+    Whoever moved a process in must end it before the block ends."""
+    own = open("/proc/self/cgroup").read().splitlines()
+    v1 = [line.split(":", 2)[2] for line in own if "memory" in line.split(":", 2)[1].split(",")]
+    v2 = [line.split(":", 2)[2] for line in own if line.startswith("0::")]
+    if v1 and os.path.isdir("/sys/fs/cgroup/memory" + v1[0]):
+        parent, limit_file = "/sys/fs/cgroup/memory" + v1[0], "memory.limit_in_bytes"
+    elif v2 and os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        parent, limit_file = "/sys/fs/cgroup" + v2[0], "memory.max"
+    else:
+        pytest.skip("no memory cgroup to make a child of")
+    child = os.path.join(parent, "gdb-memleak-test-%d" % os.getpid())
+    try:
+        os.mkdir(child)
+    except OSError as e:
+        pytest.skip("cannot make a memory cgroup here: %s" % e)
+    try:
+        try:
+            with open(os.path.join(child, limit_file), "w") as f:
+                f.write(str(limit))
+        except OSError as e:
+            pytest.skip("cannot limit a memory cgroup here: %s" % e)
+        yield child
+    finally:
+        for _ in range(50):  # the kernel lets go of a cgroup shortly after its last process
+            try:
+                os.rmdir(child)
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_commands_that_would_not_fit_under_a_memory_limit_refuse(start_target, python):
+    """Inside a container with 16 MB to spare, py-cycles' bookkeeping for a 65 MB service
+    (about 25 MB for its 213k tracked objects) or guppy's (about 46 MB) would get the service
+    OOM-killed: they refuse in one line and leave it running; the census, a few MB, still answers."""
+    target = start_target(python, SERVICE, "event", env=SERVICE_65MB)
+    target.wait_for_ticks(1)
+    with memory_cgroup(16 << 20) as cgroup:
+        try:
+            with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+                f.write(str(target.pid))
+        except OSError as e:
+            pytest.skip("cannot move a process into a memory cgroup here: %s" % e)
+        run = run_gdb("py-cycles", pid=target.pid, timeout=120)
+        assert_no_traceback(run)
+        assert re.search(r"py-cycles: refused: it would need about \d+ MiB in the target for its \d+ tracked objects, "
+                         r"and \d+ MiB are available .*--force runs it anyway", run.stderr), run.stderr[-2000:]
+        run = run_gdb("py-heap --backend guppy", pid=target.pid, timeout=120)
+        assert_no_traceback(run)
+        assert "py-heap: --backend guppy refused: it would need about" in run.stderr, run.stderr[-2000:]
+        run = run_gdb("py-heap --json", pid=target.pid, timeout=120)
+        assert_no_traceback(run)
+        assert run.document()["backend"] == "census"
+        assert_carries_on(target)
+        target.stop()
+

@@ -10,7 +10,7 @@ from typing import Any
 import gdb
 
 from .. import inferior as inf
-from .. import injector, render
+from .. import headroom, injector, render
 from ..settings import SETTINGS
 from . import heap_marks, type_names
 from .base import MemleakCommand, positive_int
@@ -39,6 +39,10 @@ class PyCycles(MemleakCommand):
         marks = parser.add_mutually_exclusive_group()
         marks.add_argument("--mark", metavar="NAME", help="record the cycle groups of now as NAME, in the target (counts only)")
         marks.add_argument("--since", metavar="NAME", help="show only cycle groups that are new or larger since mark NAME")
+        parser.add_argument(
+            "--force", action="store_true",
+            help="run even if the target may not have the memory it needs (about 128 bytes per tracked object)",
+        )
         self.add_timeout(parser)
         return parser
 
@@ -60,12 +64,21 @@ class PyCycles(MemleakCommand):
                 raise gdb.GdbError("py-cycles: no cycles mark named %s in the target (make one with py-cycles --mark %s)" % (args.since, args.since))
         outcome = injector.run_payload(
             "cycles",
-            {"types": args.types, "top": ALL_GROUPS if args.mark or args.since else args.top, "graph": bool(args.graph), "depth": args.depth},
+            {
+                "types": args.types,
+                "top": ALL_GROUPS if args.mark or args.since else args.top,
+                "graph": bool(args.graph),
+                "depth": args.depth,
+                # The payload refuses when its bookkeeping would not fit: an OOM kill ends the service.
+                "memory_available": None if args.force else headroom.available_to(inf.require_live_stopped(self.name).pid),
+            },
             command=self.name,
             timeout=args.timeout,
             tool_paths=SETTINGS.tool_paths(version),
         )
         doc = outcome.result
+        if doc.get("refused"):
+            raise gdb.GdbError("py-cycles: refused: %s" % doc["refused"])
         unknown = doc.get("unknown_types")
         if args.types and not doc.get("cycles") and not (doc.get("uncollectable") or {}).get("cycles") and unknown is None:
             unknown = injector.run_payload(

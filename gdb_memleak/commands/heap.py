@@ -8,7 +8,7 @@ from typing import Any
 import gdb
 
 from .. import inferior as inf
-from .. import injector, render
+from .. import headroom, injector, render
 from ..settings import SETTINGS
 from . import heap_marks, type_names
 from .base import MemleakCommand, positive_int
@@ -42,6 +42,10 @@ class PyHeap(MemleakCommand):
         marks.add_argument("--since", metavar="NAME", help="show the growth per kind since mark NAME, largest growth first")
         marks.add_argument("--marks", action="store_true", help="list the marks recorded in the target")
         marks.add_argument("--drop-mark", metavar="NAME", help="forget mark NAME")
+        parser.add_argument(
+            "--force", action="store_true",
+            help="with --backend guppy: run even if the target may not have the memory guppy needs (about 70%% of its RSS)",
+        )
         self.add_timeout(parser)
         return parser
 
@@ -55,6 +59,8 @@ class PyHeap(MemleakCommand):
             heap_marks.run(self, args, tool_paths)
             return
         if args.backend == "guppy":
+            if not args.force:
+                _require_room_for_guppy(inf.require_live_stopped(self.name).pid)
             _require_compatible_guppy(args.timeout, tool_paths)
         try:
             outcome = injector.run_payload(
@@ -89,6 +95,22 @@ class PyHeap(MemleakCommand):
 
 def _error(message: str):
     return gdb.GdbError("py-heap: " + message)
+
+
+# guppy's hpy().heap() peaks at about 65% of the target's RSS more (docs/benchmarks.md).
+GUPPY_NEEDS = 0.7
+
+
+def _require_room_for_guppy(pid: int) -> None:
+    """Refuse guppy where its peak would not fit: an OOM kill ends the service."""
+    rss = inf.proc_status(pid).get("VmRSS") or 0
+    available = headroom.available_to(pid)
+    if available is not None and rss * GUPPY_NEEDS > available:
+        raise _error(
+            "--backend guppy refused: it would need about %s in the target (70%% of its RSS), and %s are available "
+            "(to the machine or the target's cgroup); --backend census needs a few %% (--force runs guppy anyway)"
+            % (render.human_size(int(rss * GUPPY_NEEDS)), render.human_size(available))
+        )
 
 
 def _require_compatible_guppy(timeout: float, tool_paths: list[str]) -> None:
