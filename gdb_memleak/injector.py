@@ -207,7 +207,8 @@ class _Calls:
         The thread's errno is put back afterwards: the code we stopped may have set it
         on purpose (CPython sets errno = 0 before releasing the GIL around readdir()),
         and our calls (madvise, an import that fails) would leave theirs."""
-        errno_at = self._errno_address(gdb.selected_thread())
+        thread = gdb.selected_thread()
+        errno_at = self._errno_address(thread) if thread is not None else None
         errno = gdb.selected_inferior().read_memory(errno_at, 4).tobytes() if errno_at else None
         value = self._call(function, *args, ret=ret)
         if errno_at and not self.gone:
@@ -716,15 +717,15 @@ def run_source(
     try:
         safe_point = _run_to_safe_point(target.pid, timeout, calls, command)
         started = time.monotonic()
-        routed = allocator.route_to_malloc(calls) if route_allocations and not os.environ.get('X_NOROUTE') else None
+        routed = allocator.route_to_malloc(calls) if route_allocations else None
         try:
             raw = _execute(source, compiled, calls, command)
         finally:
             warning = allocator.restore(calls, routed)
             if warning:
                 gdb.write("%s: warning: %s\n" % (command, warning), gdb.STDERR)
-            if not os.environ.get('X_NOTRIM'): allocator.give_back_free_memory(calls)
-            if not os.environ.get('X_NORES'): _drop_new_text_pages(calls, target.pid, text_before)
+            allocator.give_back_free_memory(calls)
+            _drop_new_text_pages(calls, target.pid, text_before)
         seconds = time.monotonic() - started
     finally:
         saved.restore()

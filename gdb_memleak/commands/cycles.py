@@ -55,7 +55,7 @@ class PyCycles(MemleakCommand):
         for name in (args.mark, args.since):
             if name is not None and not heap_marks.NAME.match(name):
                 raise gdb.GdbError("py-cycles: a mark name is 1 to 64 letters, digits or _.:-, got %r" % name)
-        inf.require_live_stopped(self.name)
+        target = inf.require_live_stopped(self.name)
         version = inf.require_python(self.name)
         mark = None
         if args.since:
@@ -70,7 +70,7 @@ class PyCycles(MemleakCommand):
                 "graph": bool(args.graph),
                 "depth": args.depth,
                 # The payload refuses when its bookkeeping would not fit: an OOM kill ends the service.
-                "memory_available": None if args.force else headroom.available_to(inf.require_live_stopped(self.name).pid),
+                "memory_available": None if args.force else headroom.available_to(target.pid),
             },
             command=self.name,
             timeout=args.timeout,

@@ -52,7 +52,7 @@ class PyHeap(MemleakCommand):
     def run(self, args: argparse.Namespace) -> None:
         if not 0 <= args.largest <= 1000:
             raise _error("--largest: expected a number from 0 to 1000, got %d" % args.largest)
-        inf.require_live_stopped(self.name)
+        target = inf.require_live_stopped(self.name)
         version = inf.require_python(self.name)
         tool_paths = SETTINGS.tool_paths(version)
         if args.marks or args.drop_mark or args.mark or args.since:
@@ -60,7 +60,7 @@ class PyHeap(MemleakCommand):
             return
         if args.backend == "guppy":
             if not args.force:
-                _require_room_for_guppy(inf.require_live_stopped(self.name).pid)
+                _require_room_for_guppy(target.pid)
             _require_compatible_guppy(args.timeout, tool_paths)
         try:
             outcome = injector.run_payload(

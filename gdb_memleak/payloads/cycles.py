@@ -472,7 +472,6 @@ def gdb_memleak_payload(args):
         ignore.add(id(args))
         ignore.add(id(ignore))
         objs = gc.get_objects()
-        ignore.add(id(objs))
         need = len(objs) * _BYTES_PER_TRACKED
         available = args.get('memory_available')
         if available is not None and need > available:
