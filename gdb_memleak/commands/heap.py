@@ -70,7 +70,6 @@ class PyHeap(MemleakCommand):
                 timeout=args.timeout,
                 tool_paths=tool_paths,
                 # guppy leaves objects behind (its hpy, lazy instance dicts) that the target frees later.
-                route_allocations=args.backend != "guppy",
             )
         except gdb.GdbError as e:
             first = str(e).splitlines()[0] if str(e) else ""

@@ -50,7 +50,7 @@ class PyMemtop(MemleakCommand):
             raise gdb.GdbError("%s: --watch needs a live process, not a core file" % self.name)
         if args.watch_stop:
             was = injector.run_payload(
-                "watch", {"op": "off"}, command=self.name, timeout=args.timeout, route_allocations=False
+                "watch", {"op": "off"}, command=self.name, timeout=args.timeout
             ).result["was_tracing"]
             self.out("allocation tracing is off in the target" + ("" if was else " (it was not on)"))
             return

@@ -68,8 +68,7 @@ def watch(seconds: float, timeout: float, command: str, note: Callable[[str], No
     require_affordable(target.pid, seconds, command)
     rss_before = inf.proc_status(target.pid).get("VmRSS")
     cpu_before = _cpu_times(target.pid)
-    # Never routed (allocator.py): tracemalloc's hooks must wrap the target's own allocators.
-    started = injector.run_payload("watch", {"op": "start"}, command=command, timeout=timeout, route_allocations=False).result
+    started = injector.run_payload("watch", {"op": "start"}, command=command, timeout=timeout).result
     window_start = time.time()
     try:
         ran, early = injector.let_run(seconds, command)
@@ -107,8 +106,7 @@ def watch(seconds: float, timeout: float, command: str, note: Callable[[str], No
 def stop_tracing(was_tracing: bool, timeout: float, command: str, top: int = 0) -> dict[str, Any]:
     """The window's allocations; tracing goes off again unless it was on before.  Never left on silently."""
     try:
-        return injector.run_payload("watch", {"op": "stop", "was_tracing": was_tracing, "top": top}, command=command, timeout=timeout,
-                                    route_allocations=False).result
+        return injector.run_payload("watch", {"op": "stop", "was_tracing": was_tracing, "top": top}, command=command, timeout=timeout).result
     except gdb.GdbError as e:
         if was_tracing:
             raise

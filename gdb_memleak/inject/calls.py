@@ -1,0 +1,233 @@
+"""Calls into the stopped target that survive gdb dying at any instant.
+
+A thread is "parked": gdb writes a stub (stub.py) into padding of an executable
+segment (landing.py) and points the thread's rip at it, one register write.
+The stub saves the thread's state on its own stack, makes the calls, and stops
+itself with a signal the target ignores; gdb reads the results there and may
+chain the next calls (rip again).  When gdb lets go, or dies, the stub puts
+every register back and jumps to where the thread was: its system call is
+restarted as the kernel would have, or returns as it had.
+
+No breakpoint is involved, and gdb never writes the thread's registers back,
+so no instant exists at which gdb's death leaves the thread half restored.
+The vector state is saved by the stub (FXSAVE), not by gdb: gdb 13 cannot
+write the extended state back on CPUs with AMX, and its own `call` killed
+targets there (stop 8).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Optional
+
+import gdb
+
+from .. import inferior as inf
+from . import landing, stub
+from .gdbstate import quiet_continue
+
+# The kernel's "restart me" codes (ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND,
+# ERESTART_RESTARTBLOCK): with no handler to run, the thread resumes at the
+# `syscall` instruction again, with rax = the system call (restart_syscall for the last).
+RESTART_CODES = (-512, -513, -514, -516)
+SYS_RESTART_SYSCALL = 219
+SYSCALL_INSN = b"\x0f\x05"
+
+
+def _signed(value: int) -> int:
+    value &= 0xFFFFFFFFFFFFFFFF
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def read_register(frame: gdb.Frame, name: str) -> int:
+    return _signed(int(frame.read_register(name)))
+
+
+def set_rip(value: int) -> None:
+    gdb.execute("set var $rip = %d" % value, to_string=True)
+
+
+@dataclass
+class Parked:
+    """A thread running our stub, stopped at its stop or about to be."""
+
+    thread: gdb.InferiorThread
+    tid: int
+    rip: int  # where it was stopped
+    in_syscall: int  # the system call it was in (orig_rax), -1 if none
+    restarts: bool  # the kernel will restart that call when the thread resumes
+    frame: int = 0  # rbx inside the stub: its saved state
+    region: int = 0  # which of the two regions holds the block it runs
+    stop: int = 0  # the current block's stop address
+
+
+class TargetGone(gdb.GdbError):
+    pass
+
+
+class Caller:
+    """Calls into one stopped target; see the module's docstring."""
+
+    def __init__(self, pid: int, version: tuple[int, int], command: str):
+        bytes_type = "PyBytes" if version[0] >= 3 else "PyString"
+        self.as_string = bytes_type + "_AsString"
+        self.size = bytes_type + "_Size"
+        # Raw memory: no GIL-state or heap-object side effects; 2.7 has no PyMem_Raw*.
+        self.raw_malloc, self.raw_free = ("PyMem_RawMalloc", "PyMem_RawFree") if version >= (3, 4) else ("PyMem_Malloc", "PyMem_Free")
+        self.pid = pid
+        self.version = version
+        self.command = command
+        self.addresses: dict[str, int] = {}
+        self.gone = False
+        self.parked: Optional[Parked] = None
+        self.signal = 0
+        self._regions: list[int] = []
+        self._saved_padding: Optional[tuple[int, bytes]] = None
+
+    # -- set-up ---------------------------------------------------------------
+
+    def prepare(self, tids: list[int]) -> None:
+        """Choose the stop signal and the landing site; raise a one-line error if there is none."""
+        signal, why = landing.stop_signal(self.pid, tids)
+        if signal is None:
+            raise gdb.GdbError("%s: %s; nothing was run in the target" % (self.command, why))
+        self.signal = signal
+        target = gdb.selected_inferior()
+        try:
+            sites = landing.padding_sites(self.pid)
+        except OSError as e:
+            raise gdb.GdbError("%s: cannot read the target's mappings (%s)" % (self.command, e.strerror))
+        for address, size, _ in sites:
+            data = target.read_memory(address, landing.NEEDED).tobytes()
+            if landing.is_free_padding(data):
+                self._saved_padding = (address, data if not data.startswith(landing.OUR_MARK) else b"\0" * len(data))
+                self._regions = [address, address + stub.MAX_BLOCK]
+                return
+        raise gdb.GdbError("%s: no free padding in the target's executable segments to run calls from; "
+                           "nothing was run in the target" % self.command)
+
+    def forget_padding(self) -> None:
+        """Put the padding's bytes back, unless a thread still runs there (then the stub stays: harmless)."""
+        if self._saved_padding is None or self.gone:
+            return
+        address, data = self._saved_padding
+        for thread in gdb.selected_inferior().threads():
+            try:
+                pc = int(thread_frame(thread).read_register("rip"))
+            except (gdb.error, AttributeError):
+                return
+            if address <= pc < address + len(data):
+                return
+        gdb.selected_inferior().write_memory(address, data)
+        self._saved_padding = None
+
+    def address(self, function: str) -> int:
+        if function not in self.addresses:
+            address = inf.minimal_symbol_address(function)
+            if address is None:
+                raise gdb.GdbError("%s: the target has no %s()" % (self.command, function))
+            self.addresses[function] = address
+        return self.addresses[function]
+
+    # -- calls ----------------------------------------------------------------
+
+    def call(self, function: str, *args: int, ret: str = "long") -> int:
+        """`function(*args)` on the selected thread, which must be parked or parkable (see park_here)."""
+        (value,) = self.call_many([(function, args)])
+        if ret == "int":
+            value &= 0xFFFFFFFF
+            return value - (1 << 32) if value >= 1 << 31 else value
+        return 0 if ret == "void" else value
+
+    def cleanup(self, function: str, *args: int) -> None:
+        """A call that frees what an earlier one made; pointless, and impossible, once the target is gone."""
+        if not self.gone:
+            self.call(function, *args, ret="void")
+
+    def call_many(self, calls: list[tuple[str, tuple[int, ...]]]) -> list[int]:
+        """Several calls in a row in one block (one stop): for sequences that must not be cut apart."""
+        if self.gone:
+            raise TargetGone("%s: the target exited" % self.command)
+        thread = gdb.selected_thread()
+        resolved = [stub.Call(self.address(name), tuple(args)) for name, args in calls]
+        if self.parked is not None and self.parked.thread != thread:
+            raise gdb.GdbError("%s: internal error: a call on thread %d while thread %d is parked"
+                               % (self.command, thread.num, self.parked.thread.num))
+        if self.parked is None:
+            block = self._park(thread, resolved)
+        else:
+            parked = self.parked
+            parked.region ^= 1
+            block = stub.next_block(self._regions[parked.region], resolved, resume=self._resume(parked),
+                                    tgid=self.pid, tid=parked.tid, signal=self.signal)
+            gdb.selected_inferior().write_memory(self._regions[parked.region], block.code)
+            set_rip(block.entry)
+        self.parked.stop = block.stop
+        self._run_to_stop(calls[-1][0])
+        frame = gdb.newest_frame()
+        self.parked.frame = int(frame.read_register("rbx"))
+        memory = gdb.selected_inferior().read_memory
+        return [struct.unpack("<Q", memory(self.parked.frame + stub.result_offset(i), 8).tobytes())[0]
+                for i in range(len(resolved))]
+
+    def _park(self, thread: gdb.InferiorThread, calls: list[stub.Call]) -> stub.Block:
+        frame = gdb.newest_frame()
+        frame.select()
+        rip = int(frame.read_register("rip"))
+        in_syscall = read_register(frame, "orig_rax")
+        status = read_register(frame, "rax")
+        restarts = in_syscall >= 0 and status in RESTART_CODES
+        parked = Parked(thread, thread.ptid[1], rip, in_syscall, restarts)
+        errno_location = inf.minimal_symbol_address("__errno_location") or 0
+        block = stub.first_block(self._regions[0], calls, errno_location=errno_location, resume=self._resume(parked),
+                                 tgid=self.pid, tid=parked.tid, signal=self.signal)
+        gdb.selected_inferior().write_memory(self._regions[0], block.code)
+        self.parked = parked
+        set_rip(block.entry)  # the one write that starts it
+        return block
+
+    @staticmethod
+    def _resume(parked: Parked) -> int:
+        """Where the stub jumps back to by default: the system call again if the kernel restarts it."""
+        return parked.rip - len(SYSCALL_INSN) if parked.restarts else parked.rip
+
+    def _run_to_stop(self, what: str) -> None:
+        """Continue until the parked thread reaches its block's stop; other stops (Ctrl-C, signals) do not end a call."""
+        parked = self.parked
+        target = gdb.selected_inferior()
+        while True:
+            try:
+                quiet_continue()
+            except gdb.error as e:
+                if target.pid == 0 or not parked.thread.is_valid():
+                    self._lost(what)
+                raise gdb.GdbError("%s: the target stopped running during a call to %s(): %s" % (self.command, what, e))
+            if target.pid == 0 or not parked.thread.is_valid():
+                self._lost(what)
+            if gdb.selected_thread() == parked.thread and int(gdb.newest_frame().pc()) == parked.stop:
+                return
+
+    def _lost(self, what: str) -> None:
+        self.gone = True
+        self.parked = None
+        raise TargetGone("%s: the target exited during a call to %s()" % (self.command, what))
+
+    def release(self, *, resume: Optional[int] = None, rax: Optional[int] = None) -> None:
+        """Let the parked thread go back by the stub's own restore, on the next continue.
+
+        `resume`/`rax`: go back elsewhere than where it was, with rax set (a woken
+        system call returns EINTR; a stop by tgkill runs its tgkill again)."""
+        parked, self.parked = self.parked, None
+        if parked is None or self.gone or (resume is None and rax is None):
+            return  # the block it stopped in restores it on the next continue
+        parked.thread.switch()
+        region = self._regions[parked.region ^ 1]
+        code = stub.release_block(region, resume=self._resume(parked) if resume is None else resume, rax=rax)
+        gdb.selected_inferior().write_memory(region, code)
+        set_rip(region)
+
+
+def thread_frame(thread: gdb.InferiorThread) -> gdb.Frame:
+    thread.switch()
+    return gdb.newest_frame()

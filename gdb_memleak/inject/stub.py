@@ -1,0 +1,187 @@
+"""x86-64 machine code that makes calls in the target and puts its thread back by itself.
+
+Why: the target must survive gdb dying at any instant (SIGKILL, a closed
+terminal, `timeout`).  A call made the usual way (gdb sets the registers, the
+callee returns to a breakpoint, gdb writes the registers back) leaves the
+thread on a wrong stack or at a breakpoint when gdb dies in between: measured
+2026-12-01, the target died in 6 of 8 trials.  And a breakpoint, software or
+hardware, outlives its tracer: the kernel keeps int3 in the text and keeps the
+debug registers (both killed a target with SIGTRAP after `kill -9` of gdb, on
+Linux 6.18, same day).
+
+So the code written into the target does the whole round trip itself:
+
+    save     every general register, the flags, errno and the x87/SSE state
+             (FXSAVE) on the thread's own stack, below its red zone;
+    calls    one or more function calls, their results kept on that stack;
+    stop     tgkill(own thread, SIG): gdb, if alive, stops here and reads the
+             results; SIG is one the target neither catches nor blocks and whose
+             default action is to ignore it, so without gdb nothing happens;
+    restore  errno, FXRSTOR, the registers and flags, then jump back.
+
+gdb starts a block by writing only the thread's rip (one ptrace write, so
+atomic), and may chain another block at the stop by writing rip again.  Every
+other value lives in memory the thread reads only once rip points there.
+
+The code goes in the padding at the end of a loaded file's executable segment:
+mapped, executable, and never run by anything else.
+
+Nothing here imports gdb: the layout is tested on its own.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Optional
+
+SYS_TGKILL = 234
+# Below the interrupted code's red zone (128 bytes) with room to spare.
+RED_ZONE_SKIP = 256
+FXSAVE_SIZE = 512
+
+# The general registers in push order; the restore pops them in reverse.
+PUSHED = ("rax", "rcx", "rdx", "rbx", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
+_PUSH = {"rax": b"\x50", "rcx": b"\x51", "rdx": b"\x52", "rbx": b"\x53", "rbp": b"\x55", "rsi": b"\x56",
+         "rdi": b"\x57", "r8": b"\x41\x50", "r9": b"\x41\x51", "r10": b"\x41\x52", "r11": b"\x41\x53",
+         "r12": b"\x41\x54", "r13": b"\x41\x55", "r14": b"\x41\x56", "r15": b"\x41\x57"}
+_POP = {name: bytes(code[:-1]) + bytes([code[-1] + 8]) for name, code in _PUSH.items()}
+_MOVABS = {"rdi": b"\x48\xbf", "rsi": b"\x48\xbe", "rdx": b"\x48\xba", "rcx": b"\x48\xb9",
+           "r8": b"\x49\xb8", "r9": b"\x49\xb9", "r11": b"\x49\xbb", "rax": b"\x48\xb8"}
+ARGUMENT_REGISTERS = ("rdi", "rsi", "rdx", "rcx", "r8", "r9")
+
+# The frame the save leaves, relative to rbx (= rsp after the pushes):
+#   [rbx + 0 .. 8*15)      the pushed registers, r15 first (lowest address)
+#   [rbx + 8*15]           rflags
+#   [rbx - 8]              errno's value (low 32 bits)
+#   [rbx - 16]             errno's address, 0 when unknown
+#   [rbx - 16 - 8*(i+1)]   result of call i
+#   below that, 16-aligned: the FXSAVE area, then the callees' stack
+RESULT_SLOTS = 16
+FRAME_BELOW_RBX = 16 + 8 * RESULT_SLOTS
+
+
+def pushed_offset(register: str) -> int:
+    """Where `register` was saved, relative to rbx: gdb patches it there to change what the restore puts back."""
+    if register == "rflags":
+        return 8 * len(PUSHED)
+    return 8 * (len(PUSHED) - 1 - PUSHED.index(register))
+
+
+def result_offset(index: int) -> int:
+    """Where call `index`'s return value is kept, relative to rbx."""
+    return -16 - 8 * (index + 1)
+
+
+@dataclass(frozen=True)
+class Call:
+    function: int
+    args: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Block:
+    code: bytes
+    entry: int  # where gdb points rip to start it
+    stop: int  # rip when the thread stops for gdb (just after the tgkill syscall)
+
+
+def _imm64(value: int) -> bytes:
+    return struct.pack("<Q", value & 0xFFFFFFFFFFFFFFFF)
+
+
+def _movabs(register: str, value: int) -> bytes:
+    return _MOVABS[register] + _imm64(value)
+
+
+def _calls_and_stop(calls: list[Call], tgid: int, tid: int, signal: int) -> bytes:
+    if not 0 < len(calls) <= RESULT_SLOTS:
+        raise ValueError("a block makes 1 to %d calls" % RESULT_SLOTS)
+    code = b""
+    for index, call in enumerate(calls):
+        if len(call.args) > len(ARGUMENT_REGISTERS):
+            raise ValueError("at most %d arguments" % len(ARGUMENT_REGISTERS))
+        for register, value in zip(ARGUMENT_REGISTERS, call.args):
+            code += _movabs(register, value)
+        code += _movabs("r11", call.function)
+        code += b"\x31\xc0"  # xor eax, eax: no vector arguments, for variadic callees
+        code += b"\x41\xff\xd3"  # call r11
+        code += b"\x48\x89\x83" + struct.pack("<i", result_offset(index))  # mov [rbx+disp32], rax
+    code += _movabs("rdi", tgid) + _movabs("rsi", tid) + _movabs("rdx", signal)
+    code += b"\xb8" + struct.pack("<I", SYS_TGKILL)  # mov eax, SYS_tgkill
+    code += b"\x0f\x05"  # syscall: gdb stops the thread here
+    return code
+
+
+def _align_stack() -> bytes:
+    # rsp = rbx - frame - FXSAVE area, 16-aligned; FXSAVE at [rsp]; callees get rsp below it.
+    return (
+        b"\x48\x89\xdc"  # mov rsp, rbx
+        + b"\x48\x81\xec" + struct.pack("<I", FRAME_BELOW_RBX + FXSAVE_SIZE)  # sub rsp, imm32
+        + b"\x48\x83\xe4\xf0"  # and rsp, -16
+    )
+
+
+def _restore(resume: int, rax: Optional[int] = None) -> bytes:
+    code = (
+        b"\x48\x8b\x43\xf0"  # mov rax, [rbx-16]   errno's address
+        b"\x48\x85\xc0"  # test rax, rax
+        b"\x74\x05"  # jz +5
+        b"\x8b\x4b\xf8"  # mov ecx, [rbx-8]
+        b"\x89\x08"  # mov [rax], ecx
+    )
+    code += _align_stack() + b"\x48\x0f\xae\x0c\x24"  # fxrstor64 [rsp]
+    code += b"\x48\x89\xdc"  # mov rsp, rbx
+    for name in reversed(PUSHED):
+        code += _POP[name]
+    code += b"\x9d"  # popfq
+    code += b"\x48\x8d\xa4\x24" + struct.pack("<i", RED_ZONE_SKIP)  # lea rsp, [rsp+256] (flags untouched)
+    if rax is not None:
+        code += b"\x48\xc7\xc0" + struct.pack("<i", rax)  # mov rax, imm32 (sign-extended; flags untouched)
+    code += b"\xff\x25\x00\x00\x00\x00" + _imm64(resume)  # jmp [rip+0]
+    return code
+
+
+def first_block(address: int, calls: list[Call], *, errno_location: int, resume: int,
+                tgid: int, tid: int, signal: int) -> Block:
+    """The block that parks a thread: save, calls, stop, restore, jump to `resume`.
+
+    It starts with a two-byte no-op: a thread stopped in a system call that the
+    kernel restarts goes back two bytes (to the `syscall` instruction) when it
+    resumes, so rip is written as address + 2 and lands on address + 0 then.
+    """
+    code = b"\x66\x90"  # nop
+    code += b"\x48\x8d\xa4\x24" + struct.pack("<i", -RED_ZONE_SKIP)  # lea rsp, [rsp-256]
+    code += b"\x9c"  # pushfq
+    for name in PUSHED:
+        code += _PUSH[name]
+    code += b"\x48\x89\xe3"  # mov rbx, rsp
+    code += _align_stack() + b"\x48\x0f\xae\x04\x24"  # fxsave64 [rsp]
+    code += b"\x48\xc7\x43\xf0\x00\x00\x00\x00"  # mov qword [rbx-16], 0
+    if errno_location:
+        code += _movabs("r11", errno_location) + b"\x41\xff\xd3"  # call r11 (__errno_location)
+        code += b"\x48\x89\x43\xf0"  # mov [rbx-16], rax
+        code += b"\x8b\x08\x89\x4b\xf8"  # mov ecx, [rax]; mov [rbx-8], ecx
+    code += b"\x48\x81\xec\x00\x01\x00\x00"  # sub rsp, 256: callees' frames start below the FXSAVE area
+    code += _calls_and_stop(calls, tgid, tid, signal)
+    stop = address + len(code)
+    code += _restore(resume)
+    return Block(code, address + 2, stop)
+
+
+def next_block(address: int, calls: list[Call], *, resume: int, tgid: int, tid: int, signal: int) -> Block:
+    """A block for a thread already parked by first_block (rbx holds its frame): calls, stop, restore."""
+    code = _align_stack() + b"\x48\x81\xec\x00\x01\x00\x00"  # below the FXSAVE area, as in first_block
+    code += _calls_and_stop(calls, tgid, tid, signal)
+    stop = address + len(code)
+    code += _restore(resume)
+    return Block(code, address, stop)
+
+
+def release_block(address: int, *, resume: int, rax: Optional[int] = None) -> bytes:
+    """For a parked thread: restore, with rax set to `rax` if given, and jump to `resume`."""
+    return _restore(resume, rax)
+
+
+# The most a block takes: the first block's save, RESULT_SLOTS calls of six arguments, stop, restore.
+MAX_BLOCK = 1024
