@@ -20,10 +20,10 @@
 
 try:
     _gdbml_had  # defined by _gdb_memleak_common.py, which the injector sends ahead of this file
-except NameError:  # run on its own (python FILE, or pyrasite, which puts this folder first on sys.path)
+except NameError:  # run on its own (python FILE, or pyrasite, which puts this folder first or second on sys.path)
     import os as _os
     import sys as _sys
-    for _dir in _sys.path[:1] + [_os.path.dirname(_os.path.abspath(globals().get("__file__", ".")))]:
+    for _dir in _sys.path[:2] + [_os.path.dirname(_os.path.abspath(globals().get("__file__", ".")))]:
         _common = _os.path.join(_dir, "_gdb_memleak_common.py")
         if _os.path.isfile(_common):
             exec(compile(open(_common).read(), _common, "exec"))
