@@ -179,7 +179,7 @@ class _QueueBreakpoint(gdb.Breakpoint):
         return True
 
 
-def _queue(caller: Caller, pid: int, deadline: float, command: str) -> None:
+def _queue(caller: Caller, pid: int, deadline: float, timeout: float, command: str) -> None:
     """Queue raise(SIG) as a pending call; wake the main thread if CPython waits in it."""
     main = main_thread(pid)
     threads = [main] + [t for t in gdb.selected_inferior().threads() if t != main]
@@ -209,7 +209,7 @@ def _queue(caller: Caller, pid: int, deadline: float, command: str) -> None:
                 bp.delete()
     if hit is None:
         if fired:
-            raise _no_safe_point(pid, deadline, command)
+            raise _no_safe_point(pid, timeout, command)
         raise gdb.GdbError("%s: interrupted before a safe point was reached; nothing was run in the target" % command)
     hit.switch()
     status = caller.call("Py_AddPendingCall", *arguments, ret="int")
@@ -218,10 +218,10 @@ def _queue(caller: Caller, pid: int, deadline: float, command: str) -> None:
         raise gdb.GdbError("%s: the target's pending-call queue is full; nothing was run in the target (try again)" % command)
 
 
-def _no_safe_point(pid: int, deadline: float, command: str) -> gdb.GdbError:
+def _no_safe_point(pid: int, timeout: float, command: str) -> gdb.GdbError:
     return gdb.GdbError(
-        "%s: no safe point in time: the main thread is %s; nothing was run in the target "
-        "(try again, or raise --timeout)" % (command, describe_main_thread(pid)))
+        "%s: no safe point within %g s: the main thread is %s and did not run the pending call; "
+        "nothing was run in the target (try again, or raise --timeout)" % (command, timeout, describe_main_thread(pid)))
 
 
 def run_to_safe_point(caller: Caller, pid: int, timeout: float, command: str) -> SafePoint:
@@ -231,17 +231,17 @@ def run_to_safe_point(caller: Caller, pid: int, timeout: float, command: str) ->
     rip = at_our_raise(main, pid, caller.signal)
     if rip is not None:  # still there since the last command of this session
         return SafePoint("pending-call", main.num, rip)
-    _queue(caller, pid, deadline, command)
+    _queue(caller, pid, deadline, timeout, command)
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise _no_safe_point(pid, deadline, command)
+            raise _no_safe_point(pid, timeout, command)
         fired = continue_for(pid, remaining, caller.signal, command, "while waiting for a safe point")
         rip = at_our_raise(main, pid, caller.signal) if main.is_valid() else None
         if rip is not None:
             return SafePoint("pending-call", main.num, rip)
         if fired:
-            raise _no_safe_point(pid, deadline, command)
+            raise _no_safe_point(pid, timeout, command)
         if _stopped_by(gdb.selected_thread(), caller.signal, pid):
             continue  # our own signal, sent by a stub that has finished: not a stop for us
         raise gdb.GdbError("%s: interrupted before a safe point was reached; nothing was run in the target" % command)

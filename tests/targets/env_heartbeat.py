@@ -1,7 +1,8 @@
 """A small steady target for environment tests: a growing module-level list,
 optionally a second libpython loaded with ctypes (argv[1]), and a heartbeat that
 says whether guppy or objgraph were ever imported into it.  With HEARTBEAT_CYCLES=1
-in the environment, 100 self-referencing lists stay as cyclic garbage (gc off)."""
+in the environment, 100 self-referencing lists stay as cyclic garbage (gc off).  With
+CATCH_SIGURG=1, a SIGURG handler that says when it runs."""
 
 import os
 import sys
@@ -16,6 +17,12 @@ if os.environ.get("HEARTBEAT_CYCLES"):
         _ring = []
         _ring.append(_ring)
     del _ring
+
+if os.environ.get("CATCH_SIGURG"):
+    import signal
+
+    # A handler gdb-memleak must never trigger: it then stops threads with SIGWINCH.
+    signal.signal(signal.SIGURG, lambda signum, frame: print("SIGURG handled", flush=True))
 
 if len(sys.argv) > 1 and sys.argv[1]:
     import ctypes

@@ -1,0 +1,145 @@
+"""Issue 17 #1, crash-only: gdb killed, terminated or hung up at any instant of a command; the target goes on.
+
+The instant is chosen by where the command is, not by a sleep: the gdb script
+wraps the injector's own steps (a stub started, a stub stopped, the wait for a
+safe point, the payload's call) and has gdb signal itself right there.  Real
+gdb, real target, real signals.  Afterwards the service must be alive, its data
+must still check out, its gc settings, modules, threads and allocators must be
+what they were, and a new gdb session must inspect it normally.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import DEBIAN_PYTHON, GDBINIT, PYENV_311, TARGETS, run_gdb
+from test_fault_target import assert_carries_on, assert_service_kinds, heartbeat_state
+
+SERVICE = TARGETS / "service.py"
+
+# gdb runs this before the command: it arms one trap at an injector step.
+TRAP = '''python
+import os, threading
+from gdb_memleak.inject import calls as _calls, safepoint as _safepoint
+_mode, _n, _sig = %r, %d, %d
+_count = [0]
+def _die():
+    os.kill(os.getpid(), _sig)
+if _mode == "started":  # right after the n-th stub was started: the thread runs our code
+    _set_rip = _calls.set_rip
+    def _trap(value):
+        _set_rip(value)
+        _count[0] += 1
+        if _count[0] == _n:
+            _die()
+    _calls.set_rip = _trap
+elif _mode == "stopped":  # the n-th time a thread stopped in our stub, before gdb read anything
+    _run = _calls.Caller._run_to_stop
+    def _trap(self, what):
+        _run(self, what)
+        _count[0] += 1
+        if _count[0] == _n:
+            _die()
+    _calls.Caller._run_to_stop = _trap
+elif _mode == "waiting":  # while the target runs towards its safe point
+    _continue_for = _safepoint.continue_for
+    def _trap(*args, **kwargs):
+        threading.Timer(0.05, _die).start()
+        return _continue_for(*args, **kwargs)
+    _safepoint.continue_for = _trap
+elif _mode == "payload":  # while the payload itself runs in the target
+    _many = _calls.Caller.call_many
+    def _trap(self, calls):
+        if any(name in ("PyEval_EvalCode", "PyRun_StringFlags") for name, _ in calls):
+            threading.Timer(0.02, _die).start()
+        return _many(self, calls)
+    _calls.Caller.call_many = _trap
+end
+'''
+
+
+def gdb_dies(tmp_path: Path, pid: int, command: str, mode: str, n: int, sig: int) -> subprocess.CompletedProcess:
+    trap = tmp_path / "trap.gdb"
+    trap.write_text(TRAP % (mode, n, int(sig)))
+    argv = ["gdb", "-batch", "-nx", "-x", str(GDBINIT), "-x", str(trap), "-p", str(pid), "-ex", command]
+    return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+
+
+def assert_target_whole(target, before: str) -> None:
+    """Alive, data intact, nothing of ours left (gc, modules, threads, allocators), and inspectable again."""
+    ticks = assert_carries_on(target, 3)
+    assert heartbeat_state(ticks[-1]) == before, (ticks[-1], before)
+    run = run_gdb("py-heap --top 5", pid=target.pid)
+    assert "Partition of a set" in run.stdout, run.stdout + run.stderr
+    assert_carries_on(target, 2)
+
+
+INSTANTS = [("waiting", 1), ("started", 1), ("stopped", 1), ("started", 2), ("stopped", 3), ("started", 5),
+            ("payload", 1), ("stopped", 8), ("started", 12)]
+
+
+@pytest.mark.parametrize("mode,n", INSTANTS, ids=["%s-%d" % i for i in INSTANTS])
+def test_gdb_killed_during_py_heap(start_target, tmp_path, mode, n):
+    target = start_target(PYENV_311, SERVICE, "busy", env={"SERVICE_RECORDS": "100000"})
+    before = heartbeat_state(target.wait_for_ticks(1)[-1])
+    done = gdb_dies(tmp_path, target.pid, "py-heap --largest 3", mode, n, signal.SIGKILL)
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    assert_target_whole(target, before)
+
+
+@pytest.mark.parametrize("mode,n", [("started", 2), ("stopped", 4), ("payload", 1)])
+def test_gdb_killed_during_py_cycles(start_target, tmp_path, mode, n):
+    target = start_target(PYENV_311, SERVICE, "event", env={"SERVICE_RECORDS": "100000"})
+    before = heartbeat_state(target.wait_for_ticks(1)[-1])
+    done = gdb_dies(tmp_path, target.pid, "py-cycles", mode, n, signal.SIGKILL)
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    assert_target_whole(target, before)
+
+
+@pytest.mark.parametrize("mode,n", [("waiting", 1), ("started", 1), ("stopped", 2), ("payload", 1)])
+def test_gdb_killed_during_py_memtop_that_injects(start_target, tmp_path, mode, n):
+    # Debian's python3.11 has no debug info: py-memtop reads the locations with a payload.
+    target = start_target(DEBIAN_PYTHON, SERVICE, "select")
+    before = heartbeat_state(target.wait_for_ticks(1)[-1])
+    done = gdb_dies(tmp_path, target.pid, "py-memtop", mode, n, signal.SIGKILL)
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    assert_target_whole(target, before)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize("mode,n", [("waiting", 1), ("started", 3), ("payload", 1)])
+def test_gdb_terminated_or_hung_up_mid_command(start_target, tmp_path, sig, mode, n):
+    target = start_target(PYENV_311, SERVICE, "busy", env={"SERVICE_RECORDS": "100000"})
+    before = heartbeat_state(target.wait_for_ticks(1)[-1])
+    gdb_dies(tmp_path, target.pid, "py-heap --largest 2", mode, n, sig)
+    assert_target_whole(target, before)
+
+
+def test_a_command_after_a_killed_one_answers(start_target, tmp_path):
+    """The stub a killed session left in the padding is no obstacle: the next session answers."""
+    target = start_target(PYENV_311, SERVICE, "event")
+    gdb_dies(tmp_path, target.pid, "py-heap", "stopped", 3, signal.SIGKILL)
+    assert_carries_on(target, 1)
+    run = run_gdb("py-heap --top 5", "py-heap --top 5", pid=target.pid)
+    assert run.stdout.count("Partition of a set") == 2, run.stdout + run.stderr
+    assert_carries_on(target, 2)
+    time.sleep(0)  # the target is ended by the fixture
+
+
+def test_the_stop_signal_never_reaches_a_handler(start_target, tmp_path):
+    """A target that catches SIGURG gets SIGWINCH used instead; its handler never runs because of us."""
+    target = start_target(PYENV_311, TARGETS / "env_heartbeat.py", env={"CATCH_SIGURG": "1"})
+    run = run_gdb("py-heap --top 3", "py-cycles", pid=target.pid)
+    assert "Partition of a set" in run.stdout, run.stdout + run.stderr
+    target.wait_for_ticks(2)
+    assert not any("SIGURG handled" in line for line in target.lines), target.lines[-5:]
+
+
+def test_service_kinds_still_right(start_target):
+    target = start_target(PYENV_311, SERVICE, "busy")
+    run = run_gdb("py-heap --json --top 5", pid=target.pid)
+    assert_service_kinds(run.document())
