@@ -143,3 +143,42 @@ def test_service_kinds_still_right(start_target):
     target = start_target(PYENV_311, SERVICE, "busy")
     run = run_gdb("py-heap --json --top 5", pid=target.pid)
     assert_service_kinds(run.document())
+
+
+def tracer_of(pid: int) -> int:
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("TracerPid:"):
+                return int(line.split()[1])
+    return 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "timeout-or-kill"])
+def test_report_interrupted_passes_it_on_and_the_target_goes_on(start_target, tmp_path, sig):
+    """Ctrl-C (or `timeout`'s SIGTERM) on `gdb-memleak report`: gdb is asked to quit, never SIGKILLed."""
+    import os
+
+    from conftest import gdb_memleak_argv
+
+    target = start_target(PYENV_311, SERVICE, "busy", env={"SERVICE_RECORDS": "100000"})
+    before = heartbeat_state(target.wait_for_ticks(1)[-1])
+    cli = subprocess.Popen(gdb_memleak_argv() + ["report", str(target.pid), "--out", str(tmp_path / "out")],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and tracer_of(target.pid) == 0 and cli.poll() is None:
+            time.sleep(0.01)
+        gdb_pid = tracer_of(target.pid)
+        assert gdb_pid, "gdb never attached"
+        time.sleep(0.3)  # well inside the report's commands
+        os.kill(cli.pid, sig)
+        out, err = cli.communicate(timeout=120)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    assert cli.returncode != 0
+    assert "stopped (SIG" in err, err
+    assert not os.path.exists("/proc/%d" % gdb_pid) or tracer_of(target.pid) == 0
+    assert_target_whole(target, before)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 from typing import Callable, Optional
 
@@ -76,6 +77,55 @@ def _failure(pid: int, stderr: str, returncode: int) -> str:
     return lines[-1] if lines else "gdb exited with status %d and no message" % returncode
 
 
+def _stopped(pid: int) -> bool:
+    """The process is in a group stop (state T), as SIGSTOP leaves it."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rpartition(")")[2].split()[0] == "T"
+    except (OSError, IndexError):
+        return False
+
+
+def run_gdb(argv: list[str], env: dict, timeout: float, pid: int) -> subprocess.CompletedProcess:
+    """Run gdb to the end; on Ctrl-C, SIGTERM, SIGHUP or the timeout, ask it to quit and wait for it.
+
+    gdb runs in its own session, so the terminal's Ctrl-C reaches only us, and is passed on
+    as SIGTERM: gdb then detaches, and the injector leaves the target whole at any instant
+    (docs/safety.md).  gdb is never SIGKILLed: subprocess.run did that on Ctrl-C, and a
+    killed gdb used to kill the target (issue 17)."""
+    was_stopped = _stopped(pid)
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, errors="replace", env=env, start_new_session=True)
+    except OSError as e:
+        raise ReportError("cannot run %s: %s" % (argv[0], e.strerror or e))
+    stopping: list[str] = []
+
+    def stop(signum: int, frame: object) -> None:
+        stopping.append(signal.Signals(signum).name)
+        proc.send_signal(signal.SIGTERM)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stopping.append("timeout of %d s" % timeout)
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        # gdb stopped while attaching leaves its SIGSTOP pending, and the target then stops
+        # for good (seen 2026-12-01 with SIGTERM 0.3 s into the attach).  It was running.
+        if not was_stopped and _stopped(pid):
+            os.kill(pid, signal.SIGCONT)
+    if stopping:
+        raise ReportError("stopped (%s): gdb detached from the target, which goes on unharmed; no report written"
+                          % stopping[0])
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
 def run(pid: int, out_dir: str, watch: Optional[float], progress: Callable[[str], None],
         gdb: Optional[str] = None) -> tuple[dict, list[str]]:
     """The documents {"memtop", "heap", "cycles"} and gdb-memleak's notes (its stderr lines)."""
@@ -91,13 +141,7 @@ def run(pid: int, out_dir: str, watch: Optional[float], progress: Callable[[str]
     progress("attaching gdb (%s) to pid %d: %s" % (gdb, pid, ", ".join(COMMANDS)))
     if watch:
         progress("the target runs for %g s with allocation tracing on" % watch)
-    try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              errors="replace", timeout=GDB_TIMEOUT + (watch or 0), env=env)
-    except subprocess.TimeoutExpired:
-        raise ReportError("gdb did not finish within %d s" % (GDB_TIMEOUT + (watch or 0)))
-    except OSError as e:
-        raise ReportError("cannot run %s: %s" % (gdb, e.strerror or e))
+    proc = run_gdb(argv, env, GDB_TIMEOUT + (watch or 0), pid)
     docs: dict = {}
     for line in proc.stdout.splitlines():
         if line.startswith("{"):
