@@ -26,7 +26,7 @@ from . import allocator
 from . import inferior as inf
 from . import residency
 from .inject import landing, safepoint
-from .inject.calls import Caller
+from .inject.calls import Caller, continue_for
 from .inject.gdbstate import SavedGdbState
 from .inject.safepoint import SafePoint
 from .payloads import RUNNER, payload_source
@@ -100,6 +100,13 @@ class PayloadResult:
     seconds: float  # time spent in the target's payload calls
 
 
+def _thread(num: int) -> gdb.InferiorThread:
+    for thread in gdb.selected_inferior().threads():
+        if thread.num == num:
+            return thread
+    raise gdb.GdbError("the safe point's thread is gone")
+
+
 def _require_x86_64(command: str) -> None:
     arch = gdb.selected_frame().architecture().name()
     if "x86-64" not in arch:
@@ -120,7 +127,9 @@ def let_run(seconds: float, command: str) -> tuple[float, bool]:
     saved.save(landing.STOP_SIGNALS[stop_signal])
     started = time.monotonic()
     try:
-        fired = safepoint.continue_for(target.pid, seconds, stop_signal, command, "during the watch window")
+        fired = continue_for(target.pid, seconds, stop_signal)
+        if target.pid == 0 or not target.threads():
+            raise gdb.GdbError("%s: the target exited during the watch window" % command)
         return time.monotonic() - started, not fired
     finally:
         saved.restore()
@@ -284,7 +293,7 @@ def run_source(payload: str, args: dict[str, Any], *, command: str, timeout: flo
     saved.save(landing.STOP_SIGNALS[calls.signal])
     try:
         safe_point = safepoint.run_to_safe_point(calls, pid, timeout, command)
-        safepoint.main_thread(pid).switch()
+        _thread(safe_point.thread_num).switch()
         started = time.monotonic()
         try:
             raw = _execute(source, compiled, calls, command)

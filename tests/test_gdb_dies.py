@@ -45,18 +45,24 @@ elif _mode == "stopped":  # the n-th time a thread stopped in our stub, before g
         if _count[0] == _n:
             _die()
     _calls.Caller._run_to_stop = _trap
-elif _mode == "waiting":  # while the target runs towards its safe point
+elif _mode == "waiting":  # while the target runs towards its safe point (a GIL to come, or a pending call)
+    _call_many = _calls.Caller.call_many
+    def _trap(self, calls, **kwargs):
+        if calls[0][0] == "PyGILState_Ensure":
+            threading.Timer(0.001, _die).start()
+        return _call_many(self, calls, **kwargs)
+    _calls.Caller.call_many = _trap
     _continue_for = _safepoint.continue_for
-    def _trap(*args, **kwargs):
+    def _trap_pending(*args, **kwargs):
         threading.Timer(0.05, _die).start()
         return _continue_for(*args, **kwargs)
-    _safepoint.continue_for = _trap
+    _safepoint.continue_for = _trap_pending
 elif _mode == "payload":  # while the payload itself runs in the target
     _many = _calls.Caller.call_many
-    def _trap(self, calls):
+    def _trap(self, calls, **kwargs):
         if any(name in ("PyEval_EvalCode", "PyRun_StringFlags") for name, _ in calls):
             threading.Timer(0.02, _die).start()
-        return _many(self, calls)
+        return _many(self, calls, **kwargs)
     _calls.Caller.call_many = _trap
 end
 '''

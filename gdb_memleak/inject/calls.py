@@ -17,7 +17,10 @@ targets there (stop 8).
 
 from __future__ import annotations
 
+import os
 import struct
+import threading
+import time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -60,10 +63,41 @@ class Parked:
     frame: int = 0  # rbx inside the stub: its saved state
     region: int = 0  # which of the two regions holds the block it runs
     stop: int = 0  # the current block's stop address
+    epilogue: tuple = ()  # calls every block makes on its way back (PyGILState_Release)
 
 
 class TargetGone(gdb.GdbError):
     pass
+
+
+class WaitedTooLong(Exception):
+    """A call did not return in time; its thread finishes it by itself."""
+
+
+def continue_for(pid: int, seconds: float, stop_signal: int) -> bool:
+    """`continue`, stopped by our signal after `seconds`; True if ours stopped it.
+
+    Anything else may stop it first: a stub's stop, Ctrl-C, a signal gdb stops on.
+    The signal is one the target ignores: if gdb dies before it arrives, nothing happens.
+    """
+    if seconds <= 0:
+        return True
+    fired = threading.Event()
+
+    def interrupt() -> None:
+        fired.set()
+        try:
+            os.kill(pid, stop_signal)
+        except OSError:
+            pass
+
+    timer = threading.Timer(seconds, interrupt)
+    timer.start()
+    try:
+        quiet_continue()
+    finally:
+        timer.cancel()
+    return fired.is_set()
 
 
 class Caller:
@@ -81,6 +115,7 @@ class Caller:
         self.addresses: dict[str, int] = {}
         self.gone = False
         self.parked: Optional[Parked] = None
+        self.abandoned = False  # a thread was left to finish a block by itself: the padding stays
         self.signal = 0
         self._regions: list[int] = []
         self._saved_padding: Optional[tuple[int, bytes]] = None
@@ -103,24 +138,39 @@ class Caller:
             if landing.is_free_padding(data):
                 self._saved_padding = (address, data if not data.startswith(landing.OUR_MARK) else b"\0" * len(data))
                 self._regions = [address, address + stub.MAX_BLOCK]
+                busy = self.thread_in_padding()
+                if busy is not None:
+                    self._regions, self._saved_padding = [], None
+                    raise gdb.GdbError("%s: thread %d still runs a call an earlier command left to finish by itself "
+                                       "(it waits for the GIL); try again once it has" % (self.command, busy))
                 return
         raise gdb.GdbError("%s: no free padding in the target's executable segments to run calls from; "
                            "nothing was run in the target" % self.command)
 
     def forget_padding(self) -> None:
         """Put the padding's bytes back, unless a thread still runs there (then the stub stays: harmless)."""
-        if self._saved_padding is None or self.gone:
+        if self._saved_padding is None or self.gone or self.abandoned:
             return
         address, data = self._saved_padding
-        for thread in gdb.selected_inferior().threads():
-            try:
-                pc = int(thread_frame(thread).read_register("rip"))
-            except (gdb.error, AttributeError):
-                return
-            if address <= pc < address + len(data):
-                return
+        if self.thread_in_padding() is not None:
+            return
         gdb.selected_inferior().write_memory(address, data)
         self._saved_padding = None
+
+    def thread_in_padding(self) -> Optional[int]:
+        """The number of a thread whose pc is in our padding, if any (it runs a block)."""
+        if not self._regions:
+            return None
+        start, end = self._regions[0], self._regions[0] + landing.NEEDED
+        selected = gdb.selected_thread()
+        try:
+            for thread in gdb.selected_inferior().threads():
+                if start <= int(thread_frame(thread).pc()) < end:
+                    return thread.num
+        finally:
+            if selected is not None and selected.is_valid():
+                selected.switch()
+        return None
 
     def address(self, function: str) -> int:
         if function not in self.addresses:
@@ -145,8 +195,14 @@ class Caller:
         if not self.gone:
             self.call(function, *args, ret="void")
 
-    def call_many(self, calls: list[tuple[str, tuple[int, ...]]]) -> list[int]:
-        """Several calls in a row in one block (one stop): for sequences that must not be cut apart."""
+    def call_many(self, calls: list[tuple[str, tuple]], *, keep_first: bool = False,
+                  epilogue: Optional[list[tuple[str, tuple]]] = None, deadline: Optional[float] = None) -> list[int]:
+        """Several calls in a row in one block (one stop), on the selected thread.
+
+        `keep_first`: the first call's result becomes the park value (stub.PARK_VALUE).
+        `epilogue`: calls every later block makes on its way back, with gdb or without
+        (the release of what the first call took).  `deadline` (time.monotonic()): give up
+        waiting then, leaving the thread to finish the block and go back by itself."""
         if self.gone:
             raise TargetGone("%s: the target exited" % self.command)
         thread = gdb.selected_thread()
@@ -154,24 +210,30 @@ class Caller:
         if self.parked is not None and self.parked.thread != thread:
             raise gdb.GdbError("%s: internal error: a call on thread %d while thread %d is parked"
                                % (self.command, thread.num, self.parked.thread.num))
+        if epilogue is not None:
+            ending = tuple(stub.Call(self.address(name), tuple(args)) for name, args in epilogue)
+        else:
+            ending = self.parked.epilogue if self.parked is not None else ()
         if self.parked is None:
-            block = self._park(thread, resolved)
+            block = self._park(thread, resolved, keep_first, ending)
         else:
             parked = self.parked
             parked.region ^= 1
             block = stub.next_block(self._regions[parked.region], resolved, resume=self._resume(parked),
-                                    tgid=self.pid, tid=parked.tid, signal=self.signal)
+                                    tgid=self.pid, tid=parked.tid, signal=self.signal, keep_first=keep_first,
+                                    epilogue=ending)
             gdb.selected_inferior().write_memory(self._regions[parked.region], block.code)
             set_rip(block.entry)
         self.parked.stop = block.stop
-        self._run_to_stop(calls[-1][0])
+        self.parked.epilogue = ending
+        self._run_to_stop(calls[-1][0], deadline)
         frame = gdb.newest_frame()
         self.parked.frame = int(frame.read_register("rbx"))
         memory = gdb.selected_inferior().read_memory
         return [struct.unpack("<Q", memory(self.parked.frame + stub.result_offset(i), 8).tobytes())[0]
                 for i in range(len(resolved))]
 
-    def _park(self, thread: gdb.InferiorThread, calls: list[stub.Call]) -> stub.Block:
+    def _park(self, thread: gdb.InferiorThread, calls: list[stub.Call], keep_first: bool, epilogue: tuple) -> stub.Block:
         frame = gdb.newest_frame()
         frame.select()
         rip = int(frame.read_register("rip"))
@@ -181,7 +243,8 @@ class Caller:
         parked = Parked(thread, thread.ptid[1], rip, in_syscall, restarts)
         errno_location = inf.minimal_symbol_address("__errno_location") or 0
         block = stub.first_block(self._regions[0], calls, errno_location=errno_location, resume=self._resume(parked),
-                                 tgid=self.pid, tid=parked.tid, signal=self.signal)
+                                 tgid=self.pid, tid=parked.tid, signal=self.signal, keep_first=keep_first,
+                                 epilogue=epilogue)
         gdb.selected_inferior().write_memory(self._regions[0], block.code)
         self.parked = parked
         set_rip(block.entry)  # the one write that starts it
@@ -192,13 +255,21 @@ class Caller:
         """Where the stub jumps back to by default: the system call again if the kernel restarts it."""
         return parked.rip - len(SYSCALL_INSN) if parked.restarts else parked.rip
 
-    def _run_to_stop(self, what: str) -> None:
-        """Continue until the parked thread reaches its block's stop; other stops (Ctrl-C, signals) do not end a call."""
+    def _run_to_stop(self, what: str, deadline: Optional[float] = None) -> None:
+        """Continue until the parked thread reaches its block's stop; other stops (Ctrl-C, signals) do not end a call.
+
+        Past `deadline`, the target is stopped and WaitedTooLong raised: the thread
+        stays in the block, which it finishes, and leaves, by itself."""
         parked = self.parked
         target = gdb.selected_inferior()
         while True:
+            remaining = None if deadline is None else deadline - time.monotonic()
             try:
-                quiet_continue()
+                if remaining is None:
+                    quiet_continue()
+                    fired = False
+                else:
+                    fired = continue_for(self.pid, remaining, self.signal)
             except gdb.error as e:
                 if target.pid == 0 or not parked.thread.is_valid():
                     self._lost(what)
@@ -207,6 +278,10 @@ class Caller:
                 self._lost(what)
             if gdb.selected_thread() == parked.thread and int(gdb.newest_frame().pc()) == parked.stop:
                 return
+            if fired:
+                self.parked = None
+                self.abandoned = True
+                raise WaitedTooLong(what)
 
     def _lost(self, what: str) -> None:
         self.gone = True
@@ -223,7 +298,8 @@ class Caller:
             return  # the block it stopped in restores it on the next continue
         parked.thread.switch()
         region = self._regions[parked.region ^ 1]
-        code = stub.release_block(region, resume=self._resume(parked) if resume is None else resume, rax=rax)
+        code = stub.release_block(region, resume=self._resume(parked) if resume is None else resume, rax=rax,
+                                  epilogue=parked.epilogue)
         gdb.selected_inferior().write_memory(region, code)
         set_rip(region)
 

@@ -1,35 +1,30 @@
-"""Bring the target's main thread to a safe point: where CPython itself would run Python.
+"""Bring the target to a safe point: a thread that holds the GIL where CPython itself would run Python.
 
 Running Python wherever gdb happens to have stopped the target can deadlock it
 (a thread inside malloc holding the arena lock) or corrupt its heap (a thread
-in the middle of pymalloc); see docs/safety.md.  So the main thread is made to
-stop itself between two bytecodes, holding the GIL, where the eval loop runs
-pending calls:
+in the middle of pymalloc); see docs/safety.md.  Two kinds of safe point, both
+reached without a breakpoint:
 
-1. queue:  `Py_AddPendingCall(raise, SIG)` is called on a thread stopped in a
-   blocking system call (futex, poll, read, sleep...): there it holds no lock
-   of the interpreter's and no live vector register.  Py_AddPendingCall needs
-   no GIL (it says so).  Only if no thread waits in such a call (one thread
-   running pure Python) is a one-shot breakpoint at the entry of a function
-   every Python thread calls used instead, and deleted as soon as it is hit.
-2. wait:   the target runs; its main thread runs the pending call, raise(SIG),
-   and stops itself inside it.  That is the safe point.  raise() returns 0, so
-   for the interpreter the pending call is a no-op.  If gdb has died by then,
-   SIG (ignored by default, not caught, see landing.stop_signal) does nothing.
-3. After the command, the main thread runs its tgkill again and is stopped
-   where it was: the next command of the session starts there at once.
-
-An idle service's main thread sits in a blocking call and never gets to run
-pending calls; if that call is CPython's own (PEP 475: it retries after EINTR,
-having run its signal handlers and pending calls), it is made to return EINTR,
-as a signal with a Python handler would.  Not when a foreign library (ctypes,
-an extension) made the call: it may not retry.
+* gil-acquired: a thread that waits in a blocking system call CPython made for
+  it (sleep, select, a lock, a socket), with the GIL released, calls
+  PyGILState_Ensure().  When the GIL comes, the thread holds it as if its wait
+  had ended: the payload runs there.  Another thread first: Python signal
+  handlers and pending calls run only in the main thread, so they stay out of
+  the payload.  The stub's way back releases the GIL again (PyGILState_Release),
+  with gdb or without.  A thread waiting for the GIL itself is not chosen.
+* pending-call: when no thread waits (one thread running pure Python),
+  `Py_AddPendingCall(raise, SIG)` is queued; the main thread runs it between two
+  bytecodes, holding the GIL, and stops itself inside raise().  raise() returns
+  0, so for the interpreter the pending call is a no-op, and if gdb has died by
+  then, SIG (ignored by default, not caught: landing.stop_signal) does nothing.
+  The queuing call itself is made from a thread stopped at the entry of a
+  function every Python thread calls, the one place a breakpoint is used; it is
+  deleted as soon as it is hit.  After the command, the main thread runs its
+  tgkill again and stops where it was: the next command starts there at once.
 """
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -37,12 +32,11 @@ from typing import Optional
 import gdb
 
 from .. import inferior as inf
-from .calls import SYSCALL_INSN, Caller, read_register
-from .gdbstate import quiet_continue
+from .calls import SYSCALL_INSN, Caller, WaitedTooLong, continue_for, read_register
+from .stub import PARK_VALUE
 
 SI_TKILL = -6
 SYS_TGKILL = 234
-EINTR = 4
 
 # Blocking waits, x86-64 numbers: a thread in one of these is parked outside any lock
 # of the interpreter's, in a libc wrapper whose vector registers are dead.
@@ -52,11 +46,6 @@ BLOCKING_WAITS = {
     230: "clock_nanosleep", 232: "epoll_wait", 247: "waitid", 270: "pselect6", 271: "ppoll",
     281: "epoll_pwait", 288: "accept4",
 }
-# Those CPython retries after EINTR (PEP 475); pause and rt_sigsuspend return instead.
-RETRIED = set(BLOCKING_WAITS) - {34, 130}
-# EINTR is what a handler turns these into; ERESTARTNOINTR is never seen as EINTR.
-WAKEABLE = (-512, -514, -516)
-
 # Functions every Python thread enters often, through pointers (so never inlined):
 # the fallback queue point for a target none of whose threads waits in a system call.
 QUEUE_POINTS = ("PyObject_Free", "PyObject_GenericGetAttr", "PyType_GenericAlloc")
@@ -66,9 +55,9 @@ _UNSAFE_FRAMES = ("PendingCall", "pending_call", "make_pending", "pending_calls"
 
 @dataclass
 class SafePoint:
-    kind: str  # "pending-call"
+    kind: str  # "gil-acquired" or "pending-call"
     thread_num: int
-    raise_rip: int  # just after the tgkill in raise(): it runs again to stop there after the command
+    raise_rip: Optional[int]  # pending-call: just after the tgkill in raise(), run again after the command
 
 
 def main_thread(pid: int) -> gdb.InferiorThread:
@@ -156,15 +145,6 @@ def _runtime_made_the_call(thread: gdb.InferiorThread) -> bool:
     return False
 
 
-def _wakeable(thread: gdb.InferiorThread, version: tuple[int, int]) -> bool:
-    if version < (3, 5):  # before PEP 475 an interrupted sleep returned early
-        return False
-    thread.switch()
-    frame = gdb.newest_frame()
-    return read_register(frame, "orig_rax") in RETRIED and read_register(frame, "rax") in WAKEABLE \
-        and _runtime_made_the_call(thread)
-
-
 class _QueueBreakpoint(gdb.Breakpoint):
     """One-shot: stops the first thread that enters `function`, while armed."""
 
@@ -179,29 +159,11 @@ class _QueueBreakpoint(gdb.Breakpoint):
         return True
 
 
-def _queue(caller: Caller, pid: int, deadline: float, timeout: float, command: str) -> None:
-    """Queue raise(SIG) as a pending call; wake the main thread if CPython waits in it."""
-    main = main_thread(pid)
-    threads = [main] + [t for t in gdb.selected_inferior().threads() if t != main]
-    arguments = (caller.address("raise"), caller.signal)
-    for thread in threads:
-        if not thread.is_valid() or not _blocked_in_wait(thread, caller.signal, pid):
-            continue
-        wake = thread == main and _wakeable(thread, caller.version)
-        thread.switch()
-        status = caller.call("Py_AddPendingCall", *arguments, ret="int")
-        parked = caller.parked
-        if wake:  # the system call returns EINTR instead of being restarted
-            caller.release(resume=parked.rip, rax=-EINTR)
-        else:
-            caller.release()
-        if status != 0:  # the queue is full: nothing queued
-            raise gdb.GdbError("%s: the target's pending-call queue is full; nothing was run in the target (try again)" % command)
-        return
-    # No thread waits: one runs pure Python.  It enters these within microseconds.
+def _queue_at_a_function_entry(caller: Caller, pid: int, deadline: float, timeout: float, command: str) -> None:
+    """Queue raise(SIG) as a pending call, from the first thread that enters a QUEUE_POINTS function."""
     points = [_QueueBreakpoint(f) for f in QUEUE_POINTS if inf.minimal_symbol_address(f) is not None]
     try:
-        fired = continue_for(pid, deadline - time.monotonic(), caller.signal, command, "while waiting for a safe point")
+        fired = continue_for(pid, deadline - time.monotonic(), caller.signal)
         hit = next((bp.hit for bp in points if bp.hit is not None), None)
     finally:
         for bp in points:
@@ -212,10 +174,20 @@ def _queue(caller: Caller, pid: int, deadline: float, timeout: float, command: s
             raise _no_safe_point(pid, timeout, command)
         raise gdb.GdbError("%s: interrupted before a safe point was reached; nothing was run in the target" % command)
     hit.switch()
-    status = caller.call("Py_AddPendingCall", *arguments, ret="int")
+    status = caller.call("Py_AddPendingCall", caller.address("raise"), caller.signal, ret="int")
     caller.release()
     if status != 0:
         raise gdb.GdbError("%s: the target's pending-call queue is full; nothing was run in the target (try again)" % command)
+
+
+def _waiting_python_thread(pid: int, stop_signal: int) -> Optional[gdb.InferiorThread]:
+    """A thread blocked in a wait CPython made for it with the GIL released; other threads before the main one."""
+    main = main_thread(pid)
+    threads = [t for t in gdb.selected_inferior().threads() if t != main] + [main]
+    for thread in threads:
+        if thread.is_valid() and _blocked_in_wait(thread, stop_signal, pid) and _runtime_made_the_call(thread):
+            return thread
+    return None
 
 
 def _no_safe_point(pid: int, timeout: float, command: str) -> gdb.GdbError:
@@ -225,25 +197,37 @@ def _no_safe_point(pid: int, timeout: float, command: str) -> gdb.GdbError:
 
 
 def run_to_safe_point(caller: Caller, pid: int, timeout: float, command: str) -> SafePoint:
-    """Stop the target with its main thread at a safe point; a one-line error if none comes in `timeout` s."""
+    """Stop the target with a thread at a safe point; a one-line error if none comes in `timeout` s."""
     deadline = time.monotonic() + timeout
     main = main_thread(pid)
     rip = at_our_raise(main, pid, caller.signal)
     if rip is not None:  # still there since the last command of this session
         return SafePoint("pending-call", main.num, rip)
-    _queue(caller, pid, deadline, timeout, command)
+    waiting = _waiting_python_thread(pid, caller.signal)
+    if waiting is not None and inf.minimal_symbol_address("PyGILState_Ensure") is not None:
+        waiting.switch()
+        try:
+            caller.call_many([("PyGILState_Ensure", ())], keep_first=True,
+                             epilogue=[("PyGILState_Release", (PARK_VALUE,))], deadline=deadline)
+        except WaitedTooLong:
+            raise gdb.GdbError(
+                "%s: no safe point within %g s: thread %d waited for the GIL all that time (the main thread is %s); "
+                "nothing was run in the target, and that thread takes and gives back the GIL by itself when it comes"
+                % (command, timeout, waiting.num, describe_main_thread(pid)))
+        return SafePoint("gil-acquired", waiting.num, None)
+    _queue_at_a_function_entry(caller, pid, deadline, timeout, command)
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise _no_safe_point(pid, timeout, command)
-        fired = continue_for(pid, remaining, caller.signal, command, "while waiting for a safe point")
+        fired = continue_for(pid, remaining, caller.signal)
         rip = at_our_raise(main, pid, caller.signal) if main.is_valid() else None
         if rip is not None:
             return SafePoint("pending-call", main.num, rip)
         if fired:
             raise _no_safe_point(pid, timeout, command)
         if _stopped_by(gdb.selected_thread(), caller.signal, pid):
-            continue  # our own signal, sent by a stub that has finished: not a stop for us
+            continue  # our own signal from a stub that has finished: not a stop for us
         raise gdb.GdbError("%s: interrupted before a safe point was reached; nothing was run in the target" % command)
 
 
@@ -254,45 +238,26 @@ def _stopped_by(thread: gdb.InferiorThread, stop_signal: int, pid: int) -> bool:
 
 
 def back_to_safe_point(caller: Caller, safe_point: SafePoint, pid: int, command: str) -> None:
-    """After the command: the main thread runs its tgkill again and stops where it was."""
-    caller.release(resume=safe_point.raise_rip - len(SYSCALL_INSN), rax=SYS_TGKILL)
-    main = main_thread(pid)
-    for _ in range(64):
-        continue_for(pid, 5.0, caller.signal, command, "after the command")
-        if at_our_raise(main, pid, caller.signal) == safe_point.raise_rip:
+    """After the command: the thread goes back, and the target is stopped again with no thread in our code.
+
+    A pending-call safe point runs its tgkill again and stops where it was; a
+    gil-acquired one gives the GIL back and returns to its wait."""
+    if caller.parked is None:
+        return
+    if safe_point.raise_rip is not None:
+        caller.release(resume=safe_point.raise_rip - len(SYSCALL_INSN), rax=SYS_TGKILL)
+        main = main_thread(pid)
+        for _ in range(64):
+            continue_for(pid, 5.0, caller.signal)
+            if at_our_raise(main, pid, caller.signal) == safe_point.raise_rip:
+                return
+        raise gdb.GdbError("%s: the main thread did not stop again after the command" % command)
+    caller.release()
+    for _ in range(200):
+        continue_for(pid, 0.005, caller.signal)
+        if not caller.thread_in_padding():
             return
-    raise gdb.GdbError("%s: the main thread did not stop again after the command" % command)
-
-
-def continue_for(pid: int, seconds: float, stop_signal: int, command: str, during: str) -> bool:
-    """`continue`, stopped by our signal after `seconds`; True if ours stopped it.
-
-    Anything else may stop it first: a safe point, Ctrl-C, a signal gdb stops on.
-    The signal is one the target ignores: if gdb dies before it arrives, nothing happens.
-    """
-    if seconds <= 0:
-        return True
-    fired = threading.Event()
-
-    def interrupt() -> None:
-        fired.set()
-        try:
-            os.kill(pid, stop_signal)
-        except OSError:
-            pass
-
-    timer = threading.Timer(seconds, interrupt)
-    timer.start()
-    try:
-        quiet_continue()
-    except gdb.error as e:
-        raise gdb.GdbError("%s: the target stopped running: %s" % (command, e))
-    finally:
-        timer.cancel()
-    target = gdb.selected_inferior()
-    if target.pid == 0 or not target.threads():
-        raise gdb.GdbError("%s: the target exited %s" % (command, during))
-    return fired.is_set()
+    raise gdb.GdbError("%s: a thread did not leave gdb-memleak's code after the command" % command)
 
 
 def describe_main_thread(main_tid: int) -> str:

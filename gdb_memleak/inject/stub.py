@@ -55,10 +55,12 @@ ARGUMENT_REGISTERS = ("rdi", "rsi", "rdx", "rcx", "r8", "r9")
 #   [rbx + 8*15]           rflags
 #   [rbx - 8]              errno's value (low 32 bits)
 #   [rbx - 16]             errno's address, 0 when unknown
-#   [rbx - 16 - 8*(i+1)]   result of call i
+#   [rbx - 24]             the park value: a first result kept for the epilogue
+#   [rbx - 24 - 8*(i+1)]   result of call i
 #   below that, 16-aligned: the FXSAVE area, then the callees' stack
-RESULT_SLOTS = 16
-FRAME_BELOW_RBX = 16 + 8 * RESULT_SLOTS
+RESULT_SLOTS = 8
+PARK_SLOT = -24
+FRAME_BELOW_RBX = 24 + 8 * RESULT_SLOTS
 
 
 def pushed_offset(register: str) -> int:
@@ -70,13 +72,27 @@ def pushed_offset(register: str) -> int:
 
 def result_offset(index: int) -> int:
     """Where call `index`'s return value is kept, relative to rbx."""
-    return -16 - 8 * (index + 1)
+    return PARK_SLOT - 8 * (index + 1)
+
+
+class _ParkValue:
+    """An argument that is the park value (see Block): e.g. PyGILState_Release(what Ensure returned)."""
+
+    def __repr__(self) -> str:
+        return "PARK_VALUE"
+
+
+PARK_VALUE = _ParkValue()
+
+# mov reg, [rbx+disp32]: REX, opcode, ModRM (mod=10, rm=rbx).
+_LOAD_FROM_RBX = {"rdi": b"\x48\x8b\xbb", "rsi": b"\x48\x8b\xb3", "rdx": b"\x48\x8b\x93", "rcx": b"\x48\x8b\x8b",
+                  "r8": b"\x4c\x8b\x83", "r9": b"\x4c\x8b\x8b"}
 
 
 @dataclass(frozen=True)
 class Call:
     function: int
-    args: tuple[int, ...] = ()
+    args: tuple = ()  # ints, or PARK_VALUE
 
 
 @dataclass(frozen=True)
@@ -94,19 +110,33 @@ def _movabs(register: str, value: int) -> bytes:
     return _MOVABS[register] + _imm64(value)
 
 
-def _calls_and_stop(calls: list[Call], tgid: int, tid: int, signal: int) -> bytes:
+def _call(call: Call) -> bytes:
+    if len(call.args) > len(ARGUMENT_REGISTERS):
+        raise ValueError("at most %d arguments" % len(ARGUMENT_REGISTERS))
+    code = b""
+    for register, value in zip(ARGUMENT_REGISTERS, call.args):
+        if value is PARK_VALUE:
+            code += _LOAD_FROM_RBX[register] + struct.pack("<i", PARK_SLOT)
+        else:
+            code += _movabs(register, value)
+    code += _movabs("r11", call.function)
+    code += b"\x31\xc0"  # xor eax, eax: no vector arguments, for variadic callees
+    code += b"\x41\xff\xd3"  # call r11
+    return code
+
+
+def _store(offset: int) -> bytes:
+    return b"\x48\x89\x83" + struct.pack("<i", offset)  # mov [rbx+disp32], rax
+
+
+def _calls_and_stop(calls: list[Call], tgid: int, tid: int, signal: int, keep_first: bool) -> bytes:
     if not 0 < len(calls) <= RESULT_SLOTS:
         raise ValueError("a block makes 1 to %d calls" % RESULT_SLOTS)
     code = b""
     for index, call in enumerate(calls):
-        if len(call.args) > len(ARGUMENT_REGISTERS):
-            raise ValueError("at most %d arguments" % len(ARGUMENT_REGISTERS))
-        for register, value in zip(ARGUMENT_REGISTERS, call.args):
-            code += _movabs(register, value)
-        code += _movabs("r11", call.function)
-        code += b"\x31\xc0"  # xor eax, eax: no vector arguments, for variadic callees
-        code += b"\x41\xff\xd3"  # call r11
-        code += b"\x48\x89\x83" + struct.pack("<i", result_offset(index))  # mov [rbx+disp32], rax
+        code += _call(call) + _store(result_offset(index))
+        if index == 0 and keep_first:
+            code += _store(PARK_SLOT)
     code += _movabs("rdi", tgid) + _movabs("rsi", tid) + _movabs("rdx", signal)
     code += b"\xb8" + struct.pack("<I", SYS_TGKILL)  # mov eax, SYS_tgkill
     code += b"\x0f\x05"  # syscall: gdb stops the thread here
@@ -122,8 +152,13 @@ def _align_stack() -> bytes:
     )
 
 
-def _restore(resume: int, rax: Optional[int] = None) -> bytes:
-    code = (
+def _restore(resume: int, rax: Optional[int] = None, epilogue: tuple = ()) -> bytes:
+    code = b""
+    if epilogue:  # calls that must follow the park's, even if gdb is gone (PyGILState_Release)
+        code += _align_stack() + b"\x48\x81\xec\x00\x01\x00\x00"
+        for call in epilogue:
+            code += _call(call)
+    code += (
         b"\x48\x8b\x43\xf0"  # mov rax, [rbx-16]   errno's address
         b"\x48\x85\xc0"  # test rax, rax
         b"\x74\x05"  # jz +5
@@ -143,7 +178,7 @@ def _restore(resume: int, rax: Optional[int] = None) -> bytes:
 
 
 def first_block(address: int, calls: list[Call], *, errno_location: int, resume: int,
-                tgid: int, tid: int, signal: int) -> Block:
+                tgid: int, tid: int, signal: int, keep_first: bool = False, epilogue: tuple = ()) -> Block:
     """The block that parks a thread: save, calls, stop, restore, jump to `resume`.
 
     It starts with a two-byte no-op: a thread stopped in a system call that the
@@ -163,24 +198,28 @@ def first_block(address: int, calls: list[Call], *, errno_location: int, resume:
         code += b"\x48\x89\x43\xf0"  # mov [rbx-16], rax
         code += b"\x8b\x08\x89\x4b\xf8"  # mov ecx, [rax]; mov [rbx-8], ecx
     code += b"\x48\x81\xec\x00\x01\x00\x00"  # sub rsp, 256: callees' frames start below the FXSAVE area
-    code += _calls_and_stop(calls, tgid, tid, signal)
+    code += _calls_and_stop(calls, tgid, tid, signal, keep_first)
     stop = address + len(code)
-    code += _restore(resume)
+    code += _restore(resume, epilogue=epilogue)
     return Block(code, address + 2, stop)
 
 
-def next_block(address: int, calls: list[Call], *, resume: int, tgid: int, tid: int, signal: int) -> Block:
-    """A block for a thread already parked by first_block (rbx holds its frame): calls, stop, restore."""
+def next_block(address: int, calls: list[Call], *, resume: int, tgid: int, tid: int, signal: int,
+               keep_first: bool = False, epilogue: tuple = ()) -> Block:
+    """A block for a thread already parked by first_block (rbx holds its frame): calls, stop, epilogue, restore.
+
+    `keep_first`: call 0's result becomes the park value.  `epilogue`: calls made after
+    the stop on the way back (gdb skips them by chaining the next block instead)."""
     code = _align_stack() + b"\x48\x81\xec\x00\x01\x00\x00"  # below the FXSAVE area, as in first_block
-    code += _calls_and_stop(calls, tgid, tid, signal)
+    code += _calls_and_stop(calls, tgid, tid, signal, keep_first)
     stop = address + len(code)
-    code += _restore(resume)
+    code += _restore(resume, epilogue=epilogue)
     return Block(code, address, stop)
 
 
-def release_block(address: int, *, resume: int, rax: Optional[int] = None) -> bytes:
-    """For a parked thread: restore, with rax set to `rax` if given, and jump to `resume`."""
-    return _restore(resume, rax)
+def release_block(address: int, *, resume: int, rax: Optional[int] = None, epilogue: tuple = ()) -> bytes:
+    """For a parked thread: the epilogue, restore with rax set to `rax` if given, jump to `resume`."""
+    return _restore(resume, rax, epilogue)
 
 
 # The most a block takes: the first block's save, RESULT_SLOTS calls of six arguments, stop, restore.
