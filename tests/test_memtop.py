@@ -7,6 +7,7 @@ import pytest
 from conftest import ALL_INTERPRETERS, DEBIAN_PYTHON, EXAMPLES, INTERPRETERS, PYENV_311, TARGETS, assert_no_traceback, run_gdb, script_line
 
 from gdb_memleak import schemas
+from gdb_memleak.report import html
 
 SEED_STRING = EXAMPLES / "seed_string.py"
 NAMED_THREADS = TARGETS / "named_threads.py"
@@ -76,6 +77,9 @@ def test_memtop_shows_each_threads_python_name(start_target, python):
     assert len(plain) == 3
     for tid, name in plain.items():
         assert re.search(r'^  thread \d+  tid %d "%s"  ' % (tid, name), run.stdout, re.M), run.stdout
-    # Control characters from the target are escaped in the text.
+    # Markup and control characters from the target: escaped in the text and in the report's HTML.
     assert '"<b>"x"</b>&\\x1b[2J"' in run.stdout and "\x1b" not in run.stdout
+    page = html.threads_section(doc)
+    assert "&lt;b&gt;&quot;x&quot;&lt;/b&gt;&amp;\\x1b[2J" in page and "<b>" not in page and "\x1b" not in page
+    assert "&ldquo;ingest&rdquo;" in page and "&ldquo;MainThread&rdquo;" in page
     assert target.alive() and target.wait_for_ticks(2)
