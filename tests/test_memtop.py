@@ -1,11 +1,16 @@
-"""py-memtop on real targets: memory figures and each thread's Python location."""
+"""py-memtop on real targets: memory figures, each thread's Python location and threading name."""
 
+import re
 import subprocess
 
 import pytest
-from conftest import EXAMPLES, INTERPRETERS, PYENV_311, assert_no_traceback, run_gdb, script_line
+from conftest import ALL_INTERPRETERS, DEBIAN_PYTHON, EXAMPLES, INTERPRETERS, PYENV_311, TARGETS, assert_no_traceback, run_gdb, script_line
+
+from gdb_memleak import schemas
+from gdb_memleak.report import html
 
 SEED_STRING = EXAMPLES / "seed_string.py"
+NAMED_THREADS = TARGETS / "named_threads.py"
 
 
 @pytest.mark.parametrize("python", INTERPRETERS)
@@ -51,3 +56,30 @@ def test_memtop_on_a_core_file(start_target, tmp_path):
     # Injection needs a live interpreter: a clear error, not a traceback.
     assert "py-heap needs a live process" in run.stderr
     assert_no_traceback(run)
+
+
+@pytest.mark.parametrize("python", ALL_INTERPRETERS)
+def test_memtop_shows_each_threads_python_name(start_target, python):
+    """Issue 12: threading names next to the right tids, read from memory with the
+    helper, or by the payload without debug info (Debian's 3.11)."""
+    target = start_target(python, NAMED_THREADS)
+    workers = {int(tid): name for tid, name in (line.split(" ", 2)[1:] for line in target.lines if line.startswith("thread "))}
+    assert len(workers) == 3 and {"ingest", "flusher"} <= set(workers.values())
+    run = run_gdb("py-memtop --json --stack 2", "py-memtop --stack 2", pid=target.pid)
+    assert_no_traceback(run)
+    doc = run.json_documents()[0]
+    schemas.validator("memtop").validate(doc)
+    assert doc["frames_source"] == ("payload" if python == DEBIAN_PYTHON else "libpython")
+    names = {t["tid"]: t["python_name"] for t in doc["threads"]}
+    assert names == {**workers, target.pid: "MainThread"}
+    assert all(t["name"] for t in doc["threads"])  # the OS name stays in "name"
+    plain = {tid: name for tid, name in names.items() if name.isalpha()}  # MainThread, ingest, flusher
+    assert len(plain) == 3
+    for tid, name in plain.items():
+        assert re.search(r'^  thread \d+  tid %d "%s"  ' % (tid, name), run.stdout, re.M), run.stdout
+    # Markup and control characters from the target: escaped in the text and in the report's HTML.
+    assert '"<b>"x"</b>&\\x1b[2J"' in run.stdout and "\x1b" not in run.stdout
+    page = html.threads_section(doc)
+    assert "&lt;b&gt;&quot;x&quot;&lt;/b&gt;&amp;\\x1b[2J" in page and "<b>" not in page and "\x1b" not in page
+    assert "&ldquo;ingest&rdquo;" in page and "&ldquo;MainThread&rdquo;" in page
+    assert target.alive() and target.wait_for_ticks(2)

@@ -85,7 +85,7 @@ def memtop_document(target: gdb.Inferior, stack: int, timeout: float, command: s
             "top_processes": inf.top_processes(TOP_PROCESSES) if live else [],
         }
     )
-    stacks, source, why = _stacks(target, stack, timeout, command)
+    stacks, names, source, why = _stacks(target, stack, timeout, command)
     if why:
         note("%s: %s" % (command, why))
     doc["frames_source"] = source
@@ -98,6 +98,7 @@ def memtop_document(target: gdb.Inferior, stack: int, timeout: float, command: s
                 "tid": tid,
                 "num": thread.num,
                 "name": proc.name if proc else (thread.name or ""),
+                "python_name": names.get(tid),
                 "state": proc.state if proc else None,
                 "cpu_seconds": round(proc.cpu_seconds, 2) if proc else None,
                 "frames": [dict(f) for f in stacks.get(tid, [])] if stacks is not None else [],
@@ -109,28 +110,36 @@ def memtop_document(target: gdb.Inferior, stack: int, timeout: float, command: s
 
 
 def _stacks(target: gdb.Inferior, depth: int, timeout: float, command: str):
-    """(tid -> frames, source, why-not-libpython): libpython first, the payload second."""
+    """(tid -> frames, tid -> threading name, source, why-not-libpython):
+    libpython first, the payload second."""
     try:
         stacks = frames.python_stacks(depth)
-        return {tid: [vars(f) for f in fs] for tid, fs in stacks.items()}, "libpython", None
     except frames.FramesUnavailable as e:
         why = str(e)
+    else:  # names from memory too: never a payload for names alone
+        return {tid: [vars(f) for f in fs] for tid, fs in stacks.items()}, frames.python_thread_names(), "libpython", None
     if inf.is_core(target):
-        return None, None, "no Python locations: %s (a core file cannot run the fallback)" % why
+        return None, {}, None, "no Python locations: %s (a core file cannot run the fallback)" % why
     try:
         version = inf.require_python(command)
     except inf.AmbiguousRuntime as e:  # memory figures still hold; locations would be guesses
-        return None, None, "no Python locations: %s (%s)" % (why, str(e).partition(": ")[2])
+        return None, {}, None, "no Python locations: %s (%s)" % (why, str(e).partition(": ")[2])
     result = injector.run_payload(
         "memtop", {"stack": depth}, command=command, timeout=timeout, tool_paths=SETTINGS.tool_paths(version)
     ).result
     stacks: dict[int, list] = {}
+    names: dict[int, str] = {}
     for thread in result["threads"]:
         if thread.get("tid"):
-            stacks[int(thread["tid"])] = thread["frames"]
+            tid = int(thread["tid"])
         elif len(target.threads()) == 1:  # Python < 3.8 has no native_id: one thread is unambiguous
-            stacks[target.pid] = thread["frames"]
-    return stacks, "payload", "locations from the target's sys._current_frames() (%s)" % why
+            tid = target.pid
+        else:
+            continue
+        stacks[tid] = thread["frames"]
+        if isinstance(thread.get("name"), str):
+            names[tid] = thread["name"]
+    return stacks, names, "payload", "locations from the target's sys._current_frames() (%s)" % why
 
 
 def _size(value: Optional[int]) -> str:
@@ -159,7 +168,10 @@ def format_memtop(doc: dict[str, Any]) -> str:
         cpu = "%.2fs cpu" % t["cpu_seconds"] if t["cpu_seconds"] is not None else ""
         if t.get("cpu_window_seconds") is not None:
             cpu += " (%.2fs in the window)" % t["cpu_window_seconds"]
-        lines.append("  thread %d  tid %d  %s  %s %s" % (t["num"], t["tid"], render.escape(t["name"]), t["state"] or "", cpu))
+        python_name = ' "%s"' % render.escape(t["python_name"]) if t.get("python_name") is not None else ""
+        lines.append(
+            "  thread %d  tid %d%s  %s  %s %s" % (t["num"], t["tid"], python_name, render.escape(t["name"]), t["state"] or "", cpu)
+        )
         if not t["frames"]:
             lines.append("      (no Python frames)" if doc["frames_source"] else "      (Python frames unknown)")
         for f in t["frames"]:

@@ -13,6 +13,8 @@ import sys as _sys
 _TEXT = (str, unicode) if _sys.version_info[0] == 2 else (str,)  # noqa: F821
 _MRO = type.__dict__['__mro__']
 _TDICT = type.__dict__['__dict__']
+_MODULE = type(_sys)
+_MODULE_DICT = _MODULE.__dict__['__dict__']
 
 
 def _plain(s, limit):
@@ -47,10 +49,10 @@ def _thread_names():
     # thread we run in may hold).
     modules = _sys.modules
     threading = dict.get(modules, "threading") if issubclass(type(modules), dict) else None
-    if threading is None:
+    if type(threading) is not _MODULE:  # anything else's class could run code on attribute access
         return {}
     try:
-        active = type(threading).__dict__["__dict__"].__get__(threading).get("_active")
+        active = dict.get(_MODULE_DICT.__get__(threading), "_active")
     except Exception:
         return {}
     if type(active) is not dict:
@@ -59,7 +61,7 @@ def _thread_names():
     for ident, thread in list(active.items()):
         if _plain_int(ident) is None:
             continue
-        name = _plain(_instance_value(thread, "_name"), 200)
+        name = _plain(_instance_value(thread, "_name" if _sys.version_info[0] > 2 else "_Thread__name"), 200)
         native_id = _plain_int(_instance_value(thread, "_native_id"))
         names[ident] = (name, native_id)
     return names

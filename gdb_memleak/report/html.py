@@ -150,8 +150,9 @@ def threads_section(memtop: dict) -> str:
         cpu = "%.2f s CPU" % thread["cpu_seconds"] if thread.get("cpu_seconds") is not None else ""
         if thread.get("cpu_window_seconds") is not None:
             cpu += " (%.2f s in the window)" % thread["cpu_window_seconds"]
-        parts.append('<div class="thread"><div class="head">thread %d &middot; tid %d &middot; %s <span class="muted">%s</span></div>' % (
-            thread["num"], thread["tid"], t(thread.get("name")), html.escape(cpu)))
+        python_name = " &middot; &ldquo;%s&rdquo;" % t(thread["python_name"]) if thread.get("python_name") is not None else ""
+        parts.append('<div class="thread"><div class="head">thread %d &middot; tid %d%s &middot; %s <span class="muted">%s</span></div>' % (
+            thread["num"], thread["tid"], python_name, t(thread.get("name")), html.escape(cpu)))
         frames = thread.get("frames") or []
         if frames:
             parts.append('<ol class="frames">%s</ol>' % "".join("<li>%s</li>" % location(f) for f in frames))
