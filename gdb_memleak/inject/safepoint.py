@@ -37,6 +37,7 @@ from .stub import PARK_VALUE
 
 SI_TKILL = -6
 SYS_TGKILL = 234
+SYS_FUTEX = 202
 
 # Blocking waits, x86-64 numbers: a thread in one of these is parked outside any lock
 # of the interpreter's, in a libc wrapper whose vector registers are dead.
@@ -98,7 +99,10 @@ def _blocked_in_wait(thread: gdb.InferiorThread, stop_signal: int, pid: int) -> 
     """The thread waits in a blocking system call, outside pending-call code and signal handlers."""
     thread.switch()
     frame = gdb.newest_frame()
-    if read_register(frame, "orig_rax") not in BLOCKING_WAITS:
+    in_syscall = read_register(frame, "orig_rax")
+    if in_syscall not in BLOCKING_WAITS:
+        return False
+    if in_syscall == SYS_FUTEX and _in_the_runtime(int(frame.read_register("rdi"))):
         return False
     if _blocks(pid, thread.ptid[1], stop_signal):
         return False
@@ -112,6 +116,18 @@ def _blocked_in_wait(thread: gdb.InferiorThread, stop_signal: int, pid: int) -> 
         if frame is None:
             break
     return True
+
+
+def _in_the_runtime(address: int) -> bool:
+    """The futex word lies in _PyRuntime: the GIL's condition variable or mutex (3.x; the main
+    interpreter's own GIL lives there too from 3.12).  A thread waiting for the GIL must not be
+    made to wait for it again from inside that wait: glibc's condition variable deadlocked
+    (seen 2026-12-01, 3.11, a thread in take_gil)."""
+    try:
+        where = gdb.execute("info symbol %d" % address, to_string=True)
+    except gdb.error:
+        return False
+    return where.startswith("_PyRuntime ")
 
 
 def _blocks(pid: int, tid: int, signal: int) -> bool:
