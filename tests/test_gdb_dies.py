@@ -39,8 +39,8 @@ if _mode == "started":  # right after the n-th stub was started: the thread runs
     _calls.set_rip = _trap
 elif _mode == "stopped":  # the n-th time a thread stopped in our stub, before gdb read anything
     _run = _calls.Caller._run_to_stop
-    def _trap(self, what):
-        _run(self, what)
+    def _trap(self, what, *rest):
+        _run(self, what, *rest)
         _count[0] += 1
         if _count[0] == _n:
             _die()

@@ -142,7 +142,9 @@ def _blocks(pid: int, tid: int, signal: int) -> bool:
 
 
 def _runtime_made_the_call(thread: gdb.InferiorThread) -> bool:
-    """The innermost frame outside the C library is the Python runtime's: CPython itself waits there."""
+    """The innermost frame outside the C library is CPython's: the runtime, or a standard-library
+    extension module (lib-dynload: select, _socket...).  Those release the GIL around every wait;
+    a foreign extension might wait holding it."""
     _, runtime, _ = inf.running_runtime()
     if runtime is None:
         return False
@@ -151,7 +153,7 @@ def _runtime_made_the_call(thread: gdb.InferiorThread) -> bool:
     for _ in range(8):
         where = gdb.solib_name(frame.pc()) or inf._exe_name()
         if "/libc." not in where and "/libc-" not in where and "libpthread" not in where:
-            return inf._same_file(where, runtime)
+            return inf._same_file(where, runtime) or "/lib-dynload/" in where
         try:
             frame = frame.older()
         except gdb.error:
@@ -180,6 +182,7 @@ def _queue_at_a_function_entry(caller: Caller, pid: int, deadline: float, timeou
     points = [_QueueBreakpoint(f) for f in QUEUE_POINTS if inf.minimal_symbol_address(f) is not None]
     try:
         fired = continue_for(pid, deadline - time.monotonic(), caller.signal)
+        _require_alive(command, "while waiting for a safe point")
         hit = next((bp.hit for bp in points if bp.hit is not None), None)
     finally:
         for bp in points:
@@ -237,6 +240,7 @@ def run_to_safe_point(caller: Caller, pid: int, timeout: float, command: str) ->
         if remaining <= 0:
             raise _no_safe_point(pid, timeout, command)
         fired = continue_for(pid, remaining, caller.signal)
+        _require_alive(command, "while waiting for a safe point")
         rip = at_our_raise(main, pid, caller.signal) if main.is_valid() else None
         if rip is not None:
             return SafePoint("pending-call", main.num, rip)
@@ -245,6 +249,12 @@ def run_to_safe_point(caller: Caller, pid: int, timeout: float, command: str) ->
         if _stopped_by(gdb.selected_thread(), caller.signal, pid):
             continue  # our own signal from a stub that has finished: not a stop for us
         raise gdb.GdbError("%s: interrupted before a safe point was reached; nothing was run in the target" % command)
+
+
+def _require_alive(command: str, during: str) -> None:
+    target = gdb.selected_inferior()
+    if target.pid == 0 or not target.threads():
+        raise gdb.GdbError("%s: the target exited %s" % (command, during))
 
 
 def _stopped_by(thread: gdb.InferiorThread, stop_signal: int, pid: int) -> bool:
@@ -265,13 +275,15 @@ def back_to_safe_point(caller: Caller, safe_point: SafePoint, pid: int, command:
         main = main_thread(pid)
         for _ in range(64):
             continue_for(pid, 5.0, caller.signal)
+            _require_alive(command, "after the command")
             if at_our_raise(main, pid, caller.signal) == safe_point.raise_rip:
                 return
         raise gdb.GdbError("%s: the main thread did not stop again after the command" % command)
     caller.release()
     for _ in range(200):
         continue_for(pid, 0.005, caller.signal)
-        if not caller.thread_in_padding():
+        _require_alive(command, "after the command")
+        if caller.thread_in_padding() is None:
             return
     raise gdb.GdbError("%s: a thread did not leave gdb-memleak's code after the command" % command)
 
