@@ -28,7 +28,7 @@ from . import procfs_images as procfs
 # __errno_location), libpthread on glibc < 2.34, and a libpython (the Py* API).
 # Others are not checked: a library upgraded on disk while the target runs (its
 # mapping then reads "(deleted)") must not stop a diagnosis that never calls it.
-_CALLED = re.compile(r"^(?:ld-linux[\w.-]*|ld|libc|libpthread|libpython\d[\w.]*?)\.so(?:\.[\d.]+)?$")
+_CALLED = re.compile(r"^(?:ld-linux[\w.-]*|ld|libc|libpthread|libpython\d[\w.]*?|(?:ld|libc|libpthread)-[\d.]+)\.so(?:\.[\d.]+)?$")
 _SOLIB_LINE = re.compile(r"^(0x[0-9a-fA-F]+)\s+0x[0-9a-fA-F]+\s+.*?\bYes(?: \(\*\))?\s+(\S.*)$")
 
 # Keys (inferior, pid, objfiles) already proven; cleared whenever gdb's files change.
