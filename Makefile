@@ -8,9 +8,9 @@ VENV := .venv
 APT_PACKAGES := gdb graphviz python3-venv procps pypy3 chromium
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup roots demo test bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) roots
 
 $(STAMP): setup.py
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -22,6 +22,37 @@ $(STAMP): setup.py
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
+
+# A Debian forky tree (libc 2.43, python3.14 with its debug symbols) for the
+# container tests (issue 12): a target chrooted there maps libraries the host's
+# gdb would otherwise take its own for. Built once; the stamp makes it idempotent.
+# mmdebstrap needs an empty directory, so it builds beside the tree and renames.
+ROOTS := .roots
+FORKY := $(ROOTS)/forky
+FORKY_STAMP := $(ROOTS)/forky.stamp
+FORKY_PACKAGES := python3.14,python3.14-dbg
+DEBIAN_MIRROR ?= http://deb.debian.org/debian
+
+roots: $(FORKY_STAMP)
+
+# The archive is a frozen snapshot: without Check-Valid-Until false apt refuses its
+# expired Release file (mmdebstrap also writes the option into the tree's apt.conf.d).
+# Bookworm's debian-archive-keyring holds the keys forky's Release is signed with.
+# A half-built tree may still have /proc or /dev mounted in it: never rm -rf then.
+$(FORKY_STAMP):
+	@command -v mmdebstrap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap; }
+	@if grep -qF " $(CURDIR)/$(ROOTS)/" /proc/self/mounts; then \
+		echo "something is mounted under $(CURDIR)/$(ROOTS): unmount it first"; exit 1; fi
+	mkdir -p $(ROOTS)
+	rm -rf --one-file-system $(FORKY).new
+	mmdebstrap --quiet --variant=minbase \
+		--aptopt='Acquire::Check-Valid-Until "false"' \
+		--keyring=/usr/share/keyrings/debian-archive-keyring.gpg \
+		--include=$(FORKY_PACKAGES) \
+		forky $(FORKY).new "deb $(DEBIAN_MIRROR) forky main"
+	rm -rf --one-file-system $(FORKY)
+	mv $(FORKY).new $(FORKY)
+	touch $@
 
 demo: setup
 	$(VENV)/bin/python examples/demo.py
@@ -38,3 +69,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) *.egg-info demo-output
+	@if grep -qF " $(CURDIR)/$(ROOTS)/" /proc/self/mounts; then \
+		echo "something is mounted under $(CURDIR)/$(ROOTS): not removing it"; exit 1; fi
+	rm -rf --one-file-system $(ROOTS)

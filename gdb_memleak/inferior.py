@@ -12,6 +12,8 @@ from typing import Optional
 
 import gdb
 
+from .images import require_matched_images
+
 _VERSION_IN_NAME = re.compile(r"(?:lib)?python(\d)\.(\d+)")
 
 
@@ -49,6 +51,9 @@ def require_live_stopped(command: str) -> gdb.Inferior:
             "%s needs a live process: a core file holds no interpreter to run in (py-memtop works on cores)" % command
         )
     require_stopped(command, inferior)
+    # Before anything is called or broken in: gdb must have read the target's own files
+    # (a chrooted or containerised target may run another libc than the host's).
+    require_matched_images(command)
     return inferior
 
 

@@ -10,6 +10,7 @@ import subprocess
 from typing import Callable, Optional
 
 from ..gdbinit import gdb_load_command
+from ..procfs_images import same_root
 
 COMMANDS = ("py-memtop", "py-heap", "py-cycles")
 GRAPH_NAME = "cycles.svg"
@@ -41,6 +42,16 @@ def check_pid(pid: int) -> None:
         raise ReportError("no such process: %d" % pid)
     if state == "Z":
         raise ReportError("process %d is a zombie (it has exited)" % pid)
+
+
+def root_options(pid: int) -> list[str]:
+    """For a target in another root (chroot, container): read its files, not the host's.
+
+    Without these gdb reads the host's libc for a target with its own, and the plugin
+    has to switch gdb over after attaching; with them gdb reads the right files at once."""
+    if same_root(pid):
+        return []
+    return ["-iex", "set sysroot /proc/%d/root" % pid, "-iex", "file /proc/%d/exe" % pid]
 
 
 def commands(graph_path: str, watch: Optional[float]) -> list[str]:
@@ -134,11 +145,14 @@ def run(pid: int, out_dir: str, watch: Optional[float], progress: Callable[[str]
     graph = os.path.join(os.path.abspath(out_dir), GRAPH_NAME)
     # The plugin is loaded with one -ex line: no gdbinit file in a shared temporary directory.
     # gdb-memleak loads the interpreter's libpython helper itself; gdb's own auto-load would only warn.
-    argv = [gdb, "-batch", "-nx", "-q", "-iex", "set auto-load python-scripts off", "-p", str(pid), "-ex", gdb_load_command()]
+    argv = [gdb, "-batch", "-nx", "-q", "-iex", "set auto-load python-scripts off",
+            *root_options(pid), "-p", str(pid), "-ex", gdb_load_command()]
     for command in commands(graph, watch):
         argv += ["-ex", command]
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     progress("attaching gdb (%s) to pid %d: %s" % (gdb, pid, ", ".join(COMMANDS)))
+    if not same_root(pid):
+        progress("pid %d runs in another root: gdb reads its files from /proc/%d/root" % (pid, pid))
     if watch:
         progress("the target runs for %g s with allocation tracing on" % watch)
     proc = run_gdb(argv, env, GDB_TIMEOUT + (watch or 0), pid)

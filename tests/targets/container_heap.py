@@ -1,0 +1,27 @@
+"""A target for the container tests: run by another distribution's interpreter, in its root.
+
+It holds 20000 bytearrays of 1000 bytes in a module-level list (the largest kind
+on its heap by far) and 50 pairs of objects in reference cycles that stay (the
+collector is off), prints "ready", then a heartbeat line every half second."""
+
+import gc
+import sys
+import time
+
+
+class Pair:
+    pass
+
+
+held = [bytearray(1000) for _ in range(20000)]
+gc.disable()
+for _ in range(50):
+    a, b = Pair(), Pair()
+    a.other, b.other = b, a
+del a, b
+print("ready", flush=True)
+ticks = 0
+while True:
+    time.sleep(0.5)  # the main thread waits here
+    ticks += 1
+    print("tick %d python=%d.%d held=%d" % (ticks, sys.version_info[0], sys.version_info[1], len(held)), flush=True)
