@@ -26,10 +26,10 @@ from . import allocator
 from . import inferior as inf
 from . import residency
 from .inject import landing, safepoint
-from .inject.calls import Caller, continue_for
+from .inject.calls import CALL_LIMIT, Caller, WaitedTooLong, continue_for
 from .inject.gdbstate import SavedGdbState
 from .inject.safepoint import SafePoint
-from .payloads import RUNNER, payload_source
+from .payloads import RUNNER, UNROUTED, payload_source
 
 PY_FILE_INPUT = 257  # Py_file_input in every CPython version
 RESULT_NAME = "__gdb_memleak_result__"
@@ -262,17 +262,22 @@ def _precompiled(source: str, pid: int, version: tuple[int, int]) -> Optional[by
 
 
 def run_payload(name: str, args: dict[str, Any], *, command: str, timeout: float,
-                tool_paths: Optional[list[str]] = None) -> PayloadResult:
+                tool_paths: Optional[list[str]] = None, route: bool = True) -> PayloadResult:
     """Run payload `name` in the target with `args`; return its result dict.
+
+    `route`: keep the payload's temporaries out of pymalloc (allocator.py).  Never for
+    payloads that install or remove allocator hooks (UNROUTED: tracemalloc would wrap
+    ours); callers pass False for one that leaves objects for the target to free later.
 
     Raises gdb.GdbError with a one-line reason on every failure; a payload's own
     exception comes back with the target's traceback text.
     """
-    return run_source(payload_source(name), args, command=command, timeout=timeout, tool_paths=tool_paths)
+    return run_source(payload_source(name), args, command=command, timeout=timeout, tool_paths=tool_paths,
+                      route=route and name not in UNROUTED)
 
 
 def run_source(payload: str, args: dict[str, Any], *, command: str, timeout: float,
-               tool_paths: Optional[list[str]] = None) -> PayloadResult:
+               tool_paths: Optional[list[str]] = None, route: bool = True) -> PayloadResult:
     """Run payload source text (defining gdb_memleak_payload) in the target; see run_payload."""
     target = inf.require_live_stopped(command)
     version = inf.require_python(command)
@@ -295,13 +300,20 @@ def run_source(payload: str, args: dict[str, Any], *, command: str, timeout: flo
         safe_point = safepoint.run_to_safe_point(calls, pid, timeout, command)
         _thread(safe_point.thread_num).switch()
         started = time.monotonic()
+        routing = allocator.route_payload_thread(calls) if route else None
         try:
             raw = _execute(source, compiled, calls, command)
+        except WaitedTooLong as e:
+            raise gdb.GdbError("%s: the target's %s() did not return within %d s; it goes on in the target and "
+                               "finishes by itself" % (command, e, CALL_LIMIT))
         finally:
-            if tidy:
-                allocator.give_back_free_memory(calls)
-                _drop_new_text_pages(calls, pid, text_before)
-            if not calls.gone:
+            if not calls.gone and not calls.abandoned:
+                warning = allocator.unroute(calls, routing)
+                if warning:
+                    gdb.write("%s: warning: %s\n" % (command, warning), gdb.STDERR)
+                if tidy:
+                    allocator.give_back_free_memory(calls)
+                    _drop_new_text_pages(calls, pid, text_before)
                 safepoint.back_to_safe_point(calls, safe_point, pid, command)
                 calls.forget_padding()
         seconds = time.monotonic() - started

@@ -36,6 +36,8 @@ from .gdbstate import quiet_continue
 RESTART_CODES = (-512, -513, -514, -516)
 SYS_RESTART_SYSCALL = 219
 SYSCALL_INSN = b"\x0f\x05"
+# The longest gdb waits for one call (a payload over a very big heap) before it lets go.
+CALL_LIMIT = 600.0
 
 
 def _signed(value: int) -> int:
@@ -116,6 +118,10 @@ class Caller:
         self.gone = False
         self.parked: Optional[Parked] = None
         self.abandoned = False  # a thread was left to finish a block by itself: the padding stays
+        self.keep_padding = False  # something of the target's still points into it (allocator hooks)
+        # Calls every block makes on its way back, gdb or not, as (function, args): what a
+        # park took (the GIL) and changed (the allocators) is given back even if gdb dies.
+        self.epilogue: list[tuple[str, tuple]] = []
         self.signal = 0
         self._regions: list[int] = []
         self._saved_padding: Optional[tuple[int, bytes]] = None
@@ -149,13 +155,18 @@ class Caller:
 
     def forget_padding(self) -> None:
         """Put the padding's bytes back, unless a thread still runs there (then the stub stays: harmless)."""
-        if self._saved_padding is None or self.gone or self.abandoned:
+        if self._saved_padding is None or self.gone or self.abandoned or self.keep_padding:
             return
         address, data = self._saved_padding
         if self.thread_in_padding() is not None:
             return
         gdb.selected_inferior().write_memory(address, data)
         self._saved_padding = None
+
+    @property
+    def routing_area(self) -> int:
+        """Padding beyond the two block regions, for the allocator hooks (allocator.py)."""
+        return self._regions[0] + 2 * stub.MAX_BLOCK
 
     def thread_in_padding(self) -> Optional[int]:
         """The number of a thread whose pc is in our padding, if any (it runs a block)."""
@@ -211,9 +222,8 @@ class Caller:
             raise gdb.GdbError("%s: internal error: a call on thread %d while thread %d is parked"
                                % (self.command, thread.num, self.parked.thread.num))
         if epilogue is not None:
-            ending = tuple(stub.Call(self.address(name), tuple(args)) for name, args in epilogue)
-        else:
-            ending = self.parked.epilogue if self.parked is not None else ()
+            self.epilogue = list(epilogue)
+        ending = tuple(stub.Call(self.address(name), tuple(args)) for name, args in self.epilogue)
         if self.parked is None:
             block = self._park(thread, resolved, keep_first, ending)
         else:
@@ -226,7 +236,8 @@ class Caller:
             set_rip(block.entry)
         self.parked.stop = block.stop
         self.parked.epilogue = ending
-        self._run_to_stop(calls[-1][0], deadline)
+        # No call may hang gdb for good: past this, the thread finishes the block by itself.
+        self._run_to_stop(calls[-1][0], deadline if deadline is not None else time.monotonic() + CALL_LIMIT)
         frame = gdb.newest_frame()
         self.parked.frame = int(frame.read_register("rbx"))
         memory = gdb.selected_inferior().read_memory
@@ -294,12 +305,16 @@ class Caller:
         `resume`/`rax`: go back elsewhere than where it was, with rax set (a woken
         system call returns EINTR; a stop by tgkill runs its tgkill again)."""
         parked, self.parked = self.parked, None
-        if parked is None or self.gone or (resume is None and rax is None):
+        if parked is None or self.gone:
+            return
+        ending = tuple(stub.Call(self.address(name), tuple(args)) for name, args in self.epilogue)
+        self.epilogue = []
+        if resume is None and rax is None and ending == parked.epilogue:
             return  # the block it stopped in restores it on the next continue
         parked.thread.switch()
         region = self._regions[parked.region ^ 1]
         code = stub.release_block(region, resume=self._resume(parked) if resume is None else resume, rax=rax,
-                                  epilogue=parked.epilogue)
+                                  epilogue=ending)
         gdb.selected_inferior().write_memory(region, code)
         set_rip(region)
 

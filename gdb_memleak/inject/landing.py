@@ -31,8 +31,9 @@ SIGURG, SIGWINCH = 23, 28
 STOP_SIGNALS = {SIGURG: "SIGURG", SIGWINCH: "SIGWINCH"}
 _PT_LOAD, _PF_X = 1, 1
 _MAPS = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) \S+ (\d+)\s*(.*)$")
-# Two blocks: a thread runs one while gdb writes the next.
-NEEDED = 2 * stub.MAX_BLOCK
+# Two blocks (a thread runs one while gdb writes the next), then the allocator hooks.
+ROUTING_AREA = 384
+NEEDED = 2 * stub.MAX_BLOCK + ROUTING_AREA
 # Fillers the linker pads with: zeros, or int3.  A stub left by an earlier
 # session starts with stub.first_block's opening bytes.
 _FILLERS = (0x00, 0xCC)
@@ -159,3 +160,16 @@ def seccomp_mode(pid: int) -> int:
     except (OSError, ValueError):
         pass
     return 0
+
+
+def namespace_pid(pid: int) -> int:
+    """The process's pid in its own (innermost) PID namespace: what it calls itself, and
+    what it puts in the siginfo of a signal it sends itself."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[-1])
+    except (OSError, ValueError):
+        pass
+    return pid

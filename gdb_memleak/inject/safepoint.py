@@ -32,6 +32,7 @@ from typing import Optional
 import gdb
 
 from .. import inferior as inf
+from . import landing
 from .calls import SYSCALL_INSN, Caller, WaitedTooLong, continue_for, read_register
 from .stub import PARK_VALUE
 
@@ -82,7 +83,7 @@ def at_our_raise(main: gdb.InferiorThread, pid: int, stop_signal: int) -> Option
     main.switch()
     frame = gdb.newest_frame()
     signo, code, sender = _siginfo()
-    if signo != stop_signal or code != SI_TKILL or sender != pid:
+    if signo != stop_signal or code != SI_TKILL or sender != landing.namespace_pid(pid):
         return None
     rip = int(frame.read_register("rip"))
     if read_register(frame, "orig_rax") != SYS_TGKILL:
@@ -202,7 +203,7 @@ def _queue_at_a_function_entry(caller: Caller, pid: int, deadline: float, timeou
 def _waiting_python_thread(pid: int, stop_signal: int) -> Optional[gdb.InferiorThread]:
     """A thread blocked in a wait CPython made for it with the GIL released; other threads before the main one."""
     main = main_thread(pid)
-    threads = [t for t in gdb.selected_inferior().threads() if t != main] + [main]
+    threads = [main] + [t for t in gdb.selected_inferior().threads() if t != main]
     for thread in threads:
         if thread.is_valid() and _blocked_in_wait(thread, stop_signal, pid) and _runtime_made_the_call(thread):
             return thread
@@ -260,7 +261,7 @@ def _require_alive(command: str, during: str) -> None:
 def _stopped_by(thread: gdb.InferiorThread, stop_signal: int, pid: int) -> bool:
     thread.switch()
     signo, code, sender = _siginfo()
-    return signo == stop_signal and code == SI_TKILL and sender == pid
+    return signo == stop_signal and code == SI_TKILL and sender == landing.namespace_pid(pid)
 
 
 def back_to_safe_point(caller: Caller, safe_point: SafePoint, pid: int, command: str) -> None:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 SYS_TGKILL = 234
+SYS_GETPID, SYS_GETTID = 39, 186
 # Below the interrupted code's red zone (128 bytes) with room to spare.
 RED_ZONE_SKIP = 256
 FXSAVE_SIZE = 512
@@ -137,7 +138,12 @@ def _calls_and_stop(calls: list[Call], tgid: int, tid: int, signal: int, keep_fi
         code += _call(call) + _store(result_offset(index))
         if index == 0 and keep_first:
             code += _store(PARK_SLOT)
-    code += _movabs("rdi", tgid) + _movabs("rsi", tid) + _movabs("rdx", signal)
+    # tgkill(getpid(), gettid(), signal): the ids as the target's own PID namespace sees them.
+    code += b"\xb8" + struct.pack("<I", SYS_GETPID) + b"\x0f\x05"  # mov eax, SYS_getpid; syscall
+    code += b"\x48\x89\xc7"  # mov rdi, rax
+    code += b"\xb8" + struct.pack("<I", SYS_GETTID) + b"\x0f\x05"  # mov eax, SYS_gettid; syscall
+    code += b"\x48\x89\xc6"  # mov rsi, rax
+    code += _movabs("rdx", signal)
     code += b"\xb8" + struct.pack("<I", SYS_TGKILL)  # mov eax, SYS_tgkill
     code += b"\x0f\x05"  # syscall: gdb stops the thread here
     return code
@@ -224,3 +230,24 @@ def release_block(address: int, *, resume: int, rax: Optional[int] = None, epilo
 
 # The most a block takes: the first block's save, RESULT_SLOTS calls of six arguments, stop, restore.
 MAX_BLOCK = 1024
+
+
+def allocator_hook(address: int, *, payload_thread: int, counter: int, routed: tuple[int, int],
+                   own: tuple[int, int]) -> bytes:
+    """A malloc or calloc for the "mem" and "object" domains that routes only the payload's thread.
+
+    `routed` and `own` are (ctx, function) pairs: the raw domain's function, and
+    pymalloc's.  A call from the thread whose thread pointer (fs:0) is
+    `payload_thread` counts one block in `counter` (pymalloc's free will uncount
+    it: it hands every block outside its arenas to the raw free and counts it down)
+    and tail-calls the raw function; any other thread gets pymalloc's own, as if
+    nothing had changed: in the target's other threads, and in a child one of them
+    forks meanwhile.  Arguments after ctx pass through untouched."""
+    own_path = b"\x48\xbf" + _imm64(own[0]) + b"\x48\xb8" + _imm64(own[1]) + b"\xff\xe0"
+    routed_path = (b"\x48\xb8" + _imm64(counter) + b"\x48\x83\x00\x01"  # add qword [counter], 1
+                   + b"\x48\xbf" + _imm64(routed[0]) + b"\x48\xb8" + _imm64(routed[1]) + b"\xff\xe0")
+    return (b"\x64\x48\x8b\x04\x25\x00\x00\x00\x00"  # mov rax, fs:[0]
+            + b"\x48\xb9" + _imm64(payload_thread)  # movabs rcx, payload_thread
+            + b"\x48\x39\xc8"  # cmp rax, rcx
+            + b"\x75" + bytes([len(routed_path)])  # jne own_path
+            + routed_path + own_path)

@@ -15,6 +15,9 @@ RUNNER = "_gdb_memleak_runner"
 # Payloads that use the shared helpers; the injector sends those first, so the
 # payload's own loader (for standalone runs) finds them already defined.
 USES_COMMON = ("heap", "cycles")
+# Payloads whose allocations are never routed (allocator.py): watch starts and stops
+# tracemalloc, whose hooks would wrap ours.
+UNROUTED = ("watch",)
 
 
 def payload_path(name: str) -> str:
