@@ -209,6 +209,28 @@ def _drop_new_text_pages(calls: Caller, pid: int, before: Optional[residency.Tex
         gdb.execute("set scheduler-locking %s" % locking, to_string=True)
 
 
+def _tgkill(tgid: int, tid: int, signum: int) -> int:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.syscall(234, tgid, tid, signum)  # SYS_tgkill on x86-64
+
+
+def _send_again(pid: int, signals: list, command: str) -> None:
+    """Signals that reached the target's Python handlers while the payload ran in its main thread
+    were held back (the runner's __gdb_memleak_hold_signals__); send them again, now that the
+    thread is back in its own code, so the target handles them as it would have."""
+    for signum in signals:
+        if isinstance(signum, int) and 0 < signum < 65:
+            # To the main thread itself, as the kernel would have picked it: a process-wide signal
+            # sent while every thread is stopped may be taken by another thread, and then a main
+            # thread that waits for good never runs the handler.
+            if _tgkill(pid, pid, signum) != 0:
+                continue
+            gdb.write("%s: signal %d arrived while the payload ran; it was held and is sent again\n" % (command, signum),
+                      gdb.STDERR)
+
+
 def seccomp_filtered(pid: int) -> bool:
     """The target runs under a seccomp filter (or strict mode): which calls it forbids cannot be read, so
     the optional ones (malloc_trim, madvise) are not made.  A filter forbidding madvise killed a target
@@ -326,6 +348,7 @@ def run_source(payload: str, args: dict[str, Any], *, command: str, timeout: flo
         raise gdb.GdbError("%s: the payload's answer was not JSON (%d bytes)" % (command, len(raw)))
     if not isinstance(doc, dict):
         raise gdb.GdbError("%s: the payload's answer was not a JSON object" % command)
+    _send_again(pid, doc.get("signals") or [], command)
     if "too_large" in doc:
         raise gdb.GdbError("%s: the payload's result was too large (%s bytes); it was dropped in the target" % (command, doc["too_large"]))
     if not doc.get("ok"):

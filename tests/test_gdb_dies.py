@@ -188,3 +188,30 @@ def test_report_interrupted_passes_it_on_and_the_target_goes_on(start_target, tm
     assert "stopped (SIG" in err, err
     assert not os.path.exists("/proc/%d" % gdb_pid) or tracer_of(target.pid) == 0
     assert_target_whole(target, before)
+
+
+SIGTERM_DURING_PAYLOAD = """python
+import os, signal, threading
+from gdb_memleak.inject import calls as _calls
+_many = _calls.Caller.call_many
+def _trap(self, calls, **kwargs):
+    if any(name in ("PyEval_EvalCode", "PyRun_StringFlags") for name, _ in calls):
+        threading.Timer(0.05, os.kill, (gdb.selected_inferior().pid, signal.SIGTERM)).start()
+    return _many(self, calls, **kwargs)
+_calls.Caller.call_many = _trap
+end
+"""
+
+
+@pytest.mark.parametrize("python", [PYENV_311, DEBIAN_PYTHON], ids=["pyenv-3.11", "debian-3.11-nodebug"])
+def test_sigterm_during_a_payload_is_handled_by_the_target(start_target, tmp_path, python):
+    """Issue 17 #4: the service's SIGTERM handler runs outside the payload, once, and the service shuts down."""
+    target = start_target(python, SERVICE, "event", env={"SERVICE_RECORDS": "300000", "SERVICE_SIGTERM_EXIT": "1"})
+    target.wait_for_ticks(1)
+    trap = tmp_path / "sigterm.gdb"
+    trap.write_text(SIGTERM_DURING_PAYLOAD)
+    argv = ["gdb", "-batch", "-nx", "-x", str(GDBINIT), "-x", str(trap), "-p", str(target.pid), "-ex", "py-heap --top 3"]
+    done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+    assert "Partition of a set" in done.stdout, done.stdout + done.stderr  # the payload was not cut short
+    assert target.proc.wait(timeout=30) == 7, target.lines[-5:]
+    assert target.lines.count("terminating") == 1, target.lines[-5:]

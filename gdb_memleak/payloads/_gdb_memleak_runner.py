@@ -111,9 +111,58 @@ def __gdb_memleak_error__():
     return "\n".join(lines)
 
 
+def __gdb_memleak_hold_signals__():
+    """In the main thread, keep the target's Python signal handlers out of the payload.
+
+    Python runs signal handlers in the main thread, between two bytecodes: a SIGTERM
+    arriving while a payload runs there would run the target's handler inside the
+    payload, and its SystemExit would end the payload instead of the service
+    (issue 17).  So each Python handler is swapped for a recorder (same C handler,
+    no window at the OS level); afterwards the handlers are put back, and the signals
+    that arrived go back to gdb in the answer, which sends them again once the payload
+    is over and the thread is back in its own code: then the target handles them as it
+    would have.  (Raised from here, the handler would run at the runner's next bytecode.)
+    Elsewhere than in the main thread signal.signal() refuses: nothing to hold."""
+    _signal = sys.modules.get("_signal")  # loaded at start-up by every 3.x; not imported (no import hooks run)
+    if _signal is None:
+        return None
+    held, arrived = {}, []
+
+    def record(signum, frame):
+        arrived.append(signum)
+
+    for signum in range(1, getattr(_signal, "NSIG", 65)):
+        try:
+            handler = _signal.getsignal(signum)
+        except (ValueError, OSError, RuntimeError):
+            continue
+        if handler is None or type(handler) is int:  # SIG_DFL, SIG_IGN, or set from C
+            continue
+        try:
+            _signal.signal(signum, record)
+        except ValueError:  # not the main thread
+            break
+        except (OSError, RuntimeError):
+            continue
+        held[signum] = handler
+    return held, arrived
+
+
+def __gdb_memleak_release_signals__(holding):
+    """Put the handlers back; the signals that arrived meanwhile, in order."""
+    if not holding:
+        return []
+    _signal = sys.modules["_signal"]
+    held, arrived = holding
+    for signum, handler in held.items():
+        _signal.signal(signum, handler)
+    return arrived
+
+
 def __gdb_memleak_run__(args, tool_paths):
     added = [p for p in tool_paths if p not in sys.path]
     sys.path.extend(added)
+    holding = __gdb_memleak_hold_signals__()
     try:
         try:
             doc = {"ok": True, "result": gdb_memleak_payload(args)}  # noqa: F821 (defined by the payload above)
@@ -123,6 +172,7 @@ def __gdb_memleak_run__(args, tool_paths):
         for p in added:
             while p in sys.path:
                 sys.path.remove(p)
+        doc["signals"] = __gdb_memleak_release_signals__(holding)
     out = []
     try:
         __gdb_memleak_json__(doc, out)

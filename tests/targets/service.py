@@ -18,6 +18,9 @@ It builds RECORDS records and their checksum, prints "ready", then:
   - idle:   no heartbeat and no other thread: the main thread waits on an
             Event; SIGUSR1 makes it check its data once and print
             "checked ok=..." (all threads idle, like a quiet service).
+
+With SERVICE_SIGTERM_EXIT=1, SIGTERM prints "terminating" and exits with status 7
+through SystemExit, as a service's shutdown handler does.
 """
 
 import ctypes
@@ -97,6 +100,11 @@ def main():
     mode = sys.argv[1]
     if mode != "idle":
         threading.Thread(target=heartbeat, daemon=True).start()
+    if os.environ.get("SERVICE_SIGTERM_EXIT"):
+        def terminate(signum, frame):
+            print("terminating", flush=True)
+            sys.exit(7)
+        signal.signal(signal.SIGTERM, terminate)
     print("ready", flush=True)
     if mode in ("event", "idle"):
         if mode == "idle":
