@@ -231,7 +231,23 @@ def minimal_symbol_address(name: str) -> Optional[int]:
             return _msymbols(active)[name]
         if active is None or name.startswith(("Py", "_Py")):
             return None
+    # The minimal symbols first, one table per objfile: gdb's own lookup reads the debug
+    # info, about 0.13 s a name against python3.14's 22 MB of DWARF while the target is
+    # stopped (measured 2026-12-01); a table costs 26 ms once for libpython3.11's 18k symbols.
+    for objfile in ([active] if active else copies) + _libc_names():
+        address = _msymbols(objfile).get(name)
+        if address is not None:
+            return address
     return _gdb_address(name)
+
+
+def _libc_names() -> list[str]:
+    names = []
+    for objfile in gdb.objfiles():
+        base = os.path.basename(objfile.filename or "")
+        if base.startswith(("libc.so", "libc-", "libpthread")):
+            names.append(objfile.filename)
+    return names
 
 
 def python_version() -> Optional[tuple[int, int]]:
