@@ -215,3 +215,14 @@ def test_sigterm_during_a_payload_is_handled_by_the_target(start_target, tmp_pat
     assert "Partition of a set" in done.stdout, done.stdout + done.stderr  # the payload was not cut short
     assert target.proc.wait(timeout=30) == 7, target.lines[-5:]
     assert target.lines.count("terminating") == 1, target.lines[-5:]
+
+
+def test_a_seccomp_filtered_target_is_never_killed_by_us(start_target):
+    """Issue 17 #6: a filter forbidding madvise killed the target with SIGSYS from our malloc_trim."""
+    target = start_target(PYENV_311, TARGETS / "env_heartbeat.py", env={"SECCOMP_NO_MADVISE": "1"})
+    with open("/proc/%d/status" % target.pid) as f:
+        assert "Seccomp:\t2" in f.read()
+    run = run_gdb("py-heap --top 3", "py-cycles", "py-heap --largest 2", pid=target.pid)
+    assert run.stdout.count("Partition of a set") == 2, run.stdout + run.stderr
+    target.wait_for_ticks(2)
+    assert target.alive(), target.stderr[-3:]

@@ -2,7 +2,8 @@
 optionally a second libpython loaded with ctypes (argv[1]), and a heartbeat that
 says whether guppy or objgraph were ever imported into it.  With HEARTBEAT_CYCLES=1
 in the environment, 100 self-referencing lists stay as cyclic garbage (gc off).  With
-CATCH_SIGURG=1, a SIGURG handler that says when it runs."""
+CATCH_SIGURG=1, a SIGURG handler that says when it runs.  With SECCOMP_NO_MADVISE=1,
+a seccomp filter that kills the process if it ever calls madvise()."""
 
 import os
 import sys
@@ -23,6 +24,22 @@ if os.environ.get("CATCH_SIGURG"):
 
     # A handler gdb-memleak must never trigger: it then stops threads with SIGWINCH.
     signal.signal(signal.SIGURG, lambda signum, frame: print("SIGURG handled", flush=True))
+
+if os.environ.get("SECCOMP_NO_MADVISE"):
+    import ctypes
+    import struct
+
+    # A seccomp filter that kills the process on madvise(), which this program never calls
+    # itself (a sandbox's allow-list without it): gdb-memleak must not call it either.
+    libc = ctypes.CDLL(None, use_errno=True)
+    program = [(0x20, 0, 0, 0),  # load the system call number
+               (0x15, 0, 1, 28),  # == madvise?
+               (0x06, 0, 0, 0x80000000),  # then kill the process
+               (0x06, 0, 0, 0x7FFF0000)]  # else allow
+    code = ctypes.create_string_buffer(b"".join(struct.pack("=HBBI", *op) for op in program))
+    fprog = struct.pack("=HxxxxxxQ", len(program), ctypes.addressof(code))
+    assert libc.prctl(38, 1, 0, 0, 0) == 0  # PR_SET_NO_NEW_PRIVS
+    assert libc.prctl(22, 2, ctypes.c_char_p(fprog), 0, 0) == 0  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
 
 if len(sys.argv) > 1 and sys.argv[1]:
     import ctypes
