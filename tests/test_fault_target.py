@@ -420,16 +420,18 @@ READ_BLOCK_COUNT = (
 
 @pytest.mark.parametrize("python", INTERPRETERS)
 def test_the_allocated_block_count_is_kept(start_target, python):
-    """Stop 10 routed the payload's blocks to malloc and wrote the count back; that read
-    680-790k too low without the write-back, and drifted by about 50k per session on busy
-    targets with it (issue 17).  Nothing is routed now: the count must just stay."""
-    target = start_target(python, SERVICE, "event")
+    """Issue 17 #8: over ten sessions on a busy target, sys.getallocatedblocks() stays within 1%
+    of what it was.  Stop 10 routed every thread's blocks to malloc and wrote the count back:
+    it fell by about 50k a session (-326k after 8 on 3.11).  Now only the payload's thread is
+    routed, and its blocks are counted as pymalloc counts its own raw ones."""
+    target = start_target(python, SERVICE, "busy")
     target.wait_for_ticks(1)
-    run = run_gdb(READ_BLOCK_COUNT, "py-heap --json --largest 2", "py-cycles --json", READ_BLOCK_COUNT, pid=target.pid, timeout=120)
-    assert_no_traceback(run)
-    before, after = [int(n) for n in re.findall(r"^blocks=(-?\d+)$", run.stdout, re.M)]
-    print("sys.getallocatedblocks(): %d before, %d after" % (before, after))
-    assert abs(after - before) < 500, (before, after)
+    first = run_gdb(READ_BLOCK_COUNT, pid=target.pid, timeout=60)
+    inspect_ten_times(target)
+    last = run_gdb(READ_BLOCK_COUNT, pid=target.pid, timeout=60)
+    before, after = [int(re.search(r"^blocks=(-?\d+)$", run.stdout, re.M).group(1)) for run in (first, last)]
+    print("sys.getallocatedblocks(): %d before, %d after ten sessions" % (before, after))
+    assert abs(after - before) < before / 100, (before, after)
     assert_carries_on(target)
 
 

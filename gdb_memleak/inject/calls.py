@@ -94,6 +94,9 @@ def continue_for(pid: int, seconds: float, stop_signal: int) -> bool:
             pass
 
     timer = threading.Timer(seconds, interrupt)
+    # A daemon: gdb quitting on SIGTERM/SIGHUP finalizes Python from inside this continue,
+    # and would wait for a timer thread up to its whole interval (it hung gdb for minutes).
+    timer.daemon = True
     timer.start()
     try:
         quiet_continue()
