@@ -28,6 +28,8 @@ _NO_DEBUG_INFO = "no debug info for the interpreter: libpython cannot read frame
 
 # libpython3.11.so.1.0, libpython3.13t.so, libpython2.7.so.1.0 ...
 _LIBPYTHON_SO = re.compile(r"^libpython\d+\.\d+[a-z]*\.so")
+# The same, split into version and ABI flags (3.7m, 3.13t, 3.11d).
+_LIBPYTHON_PARTS = re.compile(r"^libpython(\d+\.\d+)([a-z]*)\.so")
 # A libpython helper's name, as listed by `info auto-load python-scripts`.
 _HELPER_NAME = re.compile(r"python\d[^/]*-gdb\.py$")
 # Bounds against corrupt memory (cycles in frame links, runaway unwinds).
@@ -150,6 +152,11 @@ def _candidates() -> Iterator[str]:
     # 1. Beside the binary (pyenv, source builds): <exe>-gdb.py, <so>-gdb.py.
     for binary in binaries:
         yield binary + "-gdb.py"
+    # 1b. A program embedding a mapped libpython (uWSGI, mod_wsgi) has an
+    #     executable of its own name: the helper is that install's
+    #     <prefix>/bin/python3.X-gdb.py, beside <prefix>/lib/libpython3.X.so.
+    for binary in binaries:
+        yield from _install_helpers(binary)
     debug_dirs = _param_dirs("debug-file-directory")
     data_dir = str(gdb.parameter("data-directory") or "/usr/share/gdb")
     # 2. gdb's auto-load dirs (Debian python3.X-dbg):
@@ -175,6 +182,21 @@ def _candidates() -> Iterator[str]:
     # a helper of another version misreads frames.
 
 
+def _install_helpers(library: str) -> list[str]:
+    """<prefix>/bin/pythonX.Y<flags>-gdb.py for <prefix>/lib*/libpythonX.Y<flags>.so*, else []."""
+    match = _LIBPYTHON_PARTS.match(os.path.basename(library))
+    if match is None:
+        return []
+    version, flags = match.groups()
+    prefix = os.path.dirname(os.path.dirname(library))
+    names = [flags]
+    if "m" in flags:
+        # 3.7 and older: libpython3.7m.so, but pyenv names the helper python3.7-gdb.py
+        # ("m" is pymalloc, which does not change the frame layout).
+        names.append(flags.replace("m", ""))
+    return [os.path.join(prefix, "bin", "python%s%s-gdb.py" % (version, f)) for f in names]
+
+
 def _param_dirs(name: str) -> list[str]:
     value = gdb.parameter(name)
     return [d for d in str(value or "").split(":") if d]
@@ -193,7 +215,9 @@ def _require_libpython() -> Any:
                 "no libpython helper found: gdb knows no executable for this inferior"
                 " (for a core file, load the interpreter binary too)"
             )
-        raise FramesUnavailable(f"no libpython helper found for {binaries[0]}")
+        mapped = [b for b in binaries[1:] if _LIBPYTHON_SO.match(os.path.basename(b))]
+        maps = f" nor for the {mapped[0]} it maps" if mapped else ""
+        raise FramesUnavailable(f"no libpython helper found for {binaries[0]}{maps}")
     try:
         load_libpython_helper(helper)
     except Exception as exc:  # gdb.error wrapping whatever the script raised
