@@ -22,6 +22,8 @@ import gdb
 
 import __main__  # gdb runs sourced scripts here: libpython's classes live in it
 
+from . import inferior
+
 ENV_OVERRIDE = "GDB_MEMLEAK_LIBPYTHON"
 UNKNOWN = "<unknown>"
 _NO_DEBUG_INFO = "no debug info for the interpreter: libpython cannot read frames"
@@ -136,15 +138,26 @@ def _interpreter_binaries() -> list[str]:
                 exe = None
     if exe:
         paths.append(exe)
-    for objfile in gdb.objfiles():
-        name = objfile.filename or ""
-        if _LIBPYTHON_SO.match(os.path.basename(name)):
-            paths.append(name)
+    paths += _running_libpythons()
     out: list[str] = []
     for path in paths + [os.path.realpath(p) for p in paths]:
         if path not in out:
             out.append(path)
     return out
+
+
+def _running_libpythons() -> list[str]:
+    """The loaded libpythons, less the copies of the runtime the interpreter does not run on.
+
+    A second libpython loaded but idle (ctypes) has a helper too, and it reads
+    nothing of the running one: Debian's python3.11 with pyenv's libpython loaded
+    got "(no Python frames)" from pyenv's helper (test_two_runtimes_gdb_would_resolve_the_idle_copy)."""
+    names = [o.filename for o in gdb.objfiles() if o.filename and _LIBPYTHON_SO.match(os.path.basename(o.filename))]
+    copies, active, _why = inferior.running_runtime()
+    if len(copies) <= 1:
+        return names
+    # Several copies: only the one on the threads' stacks, none if that cannot be told.
+    return [n for n in names if active is not None and os.path.realpath(n) == os.path.realpath(active)]
 
 
 def _candidates() -> Iterator[str]:
