@@ -299,15 +299,20 @@ def test_memtop_under_load_shows_a_held_request(start_uwsgi):
     assert seconds < 10
 
 
-@pytest.mark.parametrize("command", ["py-heap --top 5", "py-cycles"])
+# What each command prints when it has done its work.
+DONE = {
+    "py-heap --top 5": "Partition of a set of",
+    "py-cycles": "reference cycles",
+    # The trial dropped a request in 6 of 8 runs of this one (an earlier injector).
+    "py-memtop --watch 3 --stack 1": "watched 3.0 s",
+}
+
+
+@pytest.mark.parametrize("command", list(DONE))
 def test_injecting_commands_under_load_drop_no_request(start_uwsgi, command):
     server = start_uwsgi()
     run, load, seconds = run_under_load(server, command + " --timeout 30")
     assert_no_traceback(run)
-    assert "py-heap:" not in run.stderr and "py-cycles:" not in run.stderr, run.stderr
-    if command.startswith("py-heap"):
-        assert "Partition of a set of" in run.stdout
-    else:
-        assert "reference cycles" in run.stdout
+    assert run.returncode == 0 and DONE[command] in run.stdout, run.stdout + run.stderr
     assert load.failures() == [], load.failures()
     assert seconds < 30
