@@ -124,9 +124,17 @@ def _stacks(target: gdb.Inferior, depth: int, timeout: float, command: str):
         version = inf.require_python(command)
     except inf.AmbiguousRuntime as e:  # memory figures still hold; locations would be guesses
         return None, {}, None, "no Python locations: %s (%s)" % (why, str(e).partition(": ")[2])
-    result = injector.run_payload(
-        "memtop", {"stack": depth}, command=command, timeout=timeout, tool_paths=SETTINGS.tool_paths(version)
-    ).result
+    try:
+        result = injector.run_payload(
+            "memtop", {"stack": depth}, command=command, timeout=timeout, tool_paths=SETTINGS.tool_paths(version)
+        ).result
+    except gdb.GdbError as e:
+        # Only the fallback needs a safe point, and an idle embedded interpreter may
+        # never reach one: an idle uWSGI worker's threads wait in C (epoll_wait,
+        # futex_wait), where no EINTR brings them back to Python.  The memory
+        # figures were read without running anything, so they are still shown.
+        failure = str(e).partition("%s: " % command)[2] or str(e)
+        return None, {}, None, "no Python locations: %s; the fallback in the target failed: %s" % (why, failure)
     stacks: dict[int, list] = {}
     names: dict[int, str] = {}
     for thread in result["threads"]:
