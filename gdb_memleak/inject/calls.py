@@ -280,6 +280,18 @@ class Caller:
 
         Past `deadline`, the target is stopped and WaitedTooLong raised: the thread
         stays in the block, which it finishes, and leaves, by itself."""
+        try:
+            self._wait_for_stop(what, deadline)
+        except (TargetGone, WaitedTooLong):
+            raise
+        except BaseException:
+            # gdb quitting (SIGHUP, SIGTERM) or anything unforeseen, with the thread in our
+            # code: it finishes the block and goes back by itself; nothing may touch the padding.
+            self.parked = None
+            self.abandoned = True
+            raise
+
+    def _wait_for_stop(self, what: str, deadline: Optional[float]) -> None:
         parked = self.parked
         target = gdb.selected_inferior()
         while True:
