@@ -178,12 +178,16 @@ class Caller:
         selected = gdb.selected_thread()
         try:
             for thread in gdb.selected_inferior().threads():
-                frame = thread_frame(thread)
-                if start <= int(frame.pc()) < end:
+                try:
+                    frame = thread_frame(thread)
+                    pc, sp = int(frame.pc()), int(frame.read_register("rsp"))
+                except (gdb.error, RuntimeError):  # a thread that ended meanwhile
+                    continue
+                if start <= pc < end:
                     return thread.num
                 saved = self._frames.get(thread.num)
                 if saved is not None:
-                    if int(frame.read_register("rsp")) <= saved + stub.pushed_offset("rflags"):
+                    if sp <= saved + stub.pushed_offset("rflags"):
                         return thread.num
                     del self._frames[thread.num]  # out for good: it jumped back
         finally:
