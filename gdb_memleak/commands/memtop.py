@@ -9,7 +9,7 @@ import gdb
 
 from .. import frames
 from .. import inferior as inf
-from .. import injector, render
+from .. import images, injector, render
 from ..settings import SETTINGS
 from . import memtop_watch
 from .base import MemleakCommand, positive_int, timeout_seconds
@@ -113,8 +113,12 @@ def _stacks(target: gdb.Inferior, depth: int, timeout: float, command: str):
     """(tid -> frames, tid -> threading name, source, why-not-libpython):
     libpython first, the payload second."""
     try:
+        if not inf.is_core(target):
+            # The helper unwinds through libc: in a chroot gdb 13 read the host's, and the
+            # 3.14d helper then found "(no Python frames)" (2026-12-01). Switch to the target's.
+            images.require_matched_images(command)
         stacks = frames.python_stacks(depth)
-    except frames.FramesUnavailable as e:
+    except (gdb.GdbError, frames.FramesUnavailable) as e:  # a mismatch: the payload path refuses alike
         why = str(e)
     else:  # names from memory too: never a payload for names alone
         return {tid: [vars(f) for f in fs] for tid, fs in stacks.items()}, frames.python_thread_names(), "libpython", None
