@@ -31,8 +31,9 @@ ROOTS := .roots
 FORKY := $(ROOTS)/forky
 FORKY_STAMP := $(ROOTS)/forky.stamp
 # 3.14 and 3.15 with their debug builds and gdb helpers (-dbg), pip's wheel (-venv, for
-# `prepare`), and gdb 18.1 (embedded Python 3.14), which also runs on the host (hosts).
-FORKY_PACKAGES := python3.14,python3.14-dbg,python3.14-venv,python3.15,python3.15-dbg,python3.15-venv,gdb
+# `prepare`), 3.15's headers (guppy3 has no 3.15 wheel: `prepare` builds it and must
+# fail for the real reason), and gdb 18.1 (embedded Python 3.14), which also runs on the host (hosts).
+FORKY_PACKAGES := python3.14,python3.14-dbg,python3.14-venv,python3.15,python3.15-dbg,python3.15-venv,python3.15-dev,gdb
 FORKY_MATRIX_STAMP := $(ROOTS)/forky-matrix.stamp
 DEBIAN_MIRROR ?= http://deb.debian.org/debian
 
@@ -88,6 +89,7 @@ $(HOSTRUN_STAMP): $(FORKY_MATRIX_STAMP)
 	@command -v patchelf >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq patchelf; }
 	rm -rf $(HOSTRUN)
 	mkdir -p $(HOSTRUN)/usr/bin $(HOSTRUN)/usr/lib $(ROOTS)/bin
+	ln -s $(CURDIR)/$(FORKY)/usr/include $(HOSTRUN)/usr/include
 	set -e; tree=$(CURDIR)/$(FORKY); for exe in $(HOST_PYTHONS); do \
 		version=$${exe%d}; version=$${version#python}; \
 		test -e $(HOSTRUN)/usr/lib/python$$version || ln -s $$tree/usr/lib/python$$version $(HOSTRUN)/usr/lib/; \
