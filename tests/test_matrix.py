@@ -1,0 +1,173 @@
+"""Issue 12, item 2: Python 3.14 and 3.15 targets, in and out of a container root.
+
+The interpreters are Debian forky's (`make setup` builds .roots/forky): the release
+builds python3.14 and python3.15 and the debug builds python3.14d and python3.15d
+of the -dbg packages.  Out of the root they run as ordinary host processes (copies
+patched to load the tree's libraries, .roots/hostrun, with Debian's gdb helper beside
+each); in it they run chrooted, or chrooted in their own PID and mount namespaces.
+
+Where py-memtop's locations come from, as measured on 2026-12-01 with gdb 13.1:
+- host-run release builds: payload.  gdb finds no debug info for them (it is in the
+  tree's /usr/lib/debug), so the helper reads nothing;
+- host-run and chrooted debug builds: the helper (libpython);
+- chrooted release builds, attached plainly: payload.  The plugin sets the sysroot
+  only when a command first needs it, after gdb looked for debug info;
+- chrooted release builds under `gdb-memleak report`, which attaches with the
+  sysroot: the helper, from the thread state (the eval loop's `frame` is
+  <optimized out> in these builds).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+
+import pytest
+from conftest import REPO, TARGETS, Target, assert_no_traceback, run_gdb, run_gdb_memleak, script_line
+from test_containers import FORKY, RootTarget, _heap_kinds
+
+HOSTRUN = REPO / ".roots" / "hostrun" / "usr" / "bin"
+SCRIPT = TARGETS / "container_heap.py"
+LOOP_LINES = {script_line(SCRIPT, text) for text in ("time.sleep(0.5)", "ticks += 1", 'print("tick')}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+BUILDS = ["python3.14", "python3.14d", "python3.15", "python3.15d"]
+
+
+def _version(build: str) -> str:
+    return build[len("python"):].rstrip("d")
+
+
+def _debug(build: str) -> bool:
+    return build.endswith("d")
+
+
+def _need_host(build: str) -> str:
+    path = HOSTRUN / build
+    if not path.exists():
+        pytest.skip("no %s (make setup makes it)" % path)
+    return str(path)
+
+
+def _need_root(build: str) -> str:
+    if not (FORKY / "usr" / "bin" / build).exists():
+        pytest.skip("no %s in %s (make setup builds it)" % (build, FORKY))
+    return "/usr/bin/" + build
+
+
+@pytest.fixture
+def script_in_root():
+    """container_heap.py in a fresh directory of the root's /tmp: its path as the target sees it."""
+    if not FORKY.exists():
+        pytest.skip("no %s (make setup builds it)" % FORKY)
+    made = tempfile.mkdtemp(prefix="gdb-memleak-test-", dir=str(FORKY / "tmp"))
+    try:
+        shutil.copy(SCRIPT, made)
+        yield "/%s/%s" % (os.path.relpath(made, FORKY), SCRIPT.name)
+    finally:
+        shutil.rmtree(made)
+
+
+@pytest.fixture
+def started():
+    targets: list[Target] = []
+    yield targets
+    for target in targets:
+        target.stop()
+
+
+def _start_host(started, build: str) -> tuple[Target, str, int]:
+    target = Target(_need_host(build), SCRIPT)
+    started.append(target)
+    return target, str(SCRIPT), target.pid
+
+
+def _start_in_root(started, build: str, script: str, how: str) -> tuple[Target, str, int]:
+    command = ["chroot", str(FORKY), _need_root(build), script]
+    if how == "namespaces":
+        command = ["unshare", "--pid", "--mount", "--fork", "--kill-child", "--mount-proc=%s/proc" % FORKY] + command
+    target = RootTarget(command, namespaced=how == "namespaces")
+    started.append(target)
+    return target, script, target.python_pid
+
+
+def _assert_alive(target: Target, build: str) -> None:
+    ticks = target.wait_for_ticks(2)
+    assert target.alive() and len(ticks) == 2, (target.proc.returncode, target.stderr[-10:])
+    assert ticks[-1].endswith("python=%s held=20000" % _version(build)), ticks
+
+
+def _all_commands(target: Target, script: str, pid: int, build: str, tmp_path, source: str) -> None:
+    """The three commands, a mark, --watch and --since in one session; then the target is checked."""
+    graph = tmp_path / "cycles.png"
+    run = run_gdb("py-memtop --json", "py-heap --json --largest 2", "py-cycles --json --graph %s" % graph,
+                  "py-heap --mark a --json", "py-memtop --watch 1 --json", "py-heap --since a --json", pid=pid, timeout=600)
+    assert_no_traceback(run)
+    assert not re.search(r"Program received signal SIG(?!INT)|Program terminated", run.stdout + run.stderr), run.stderr
+    memtop, heap, cycles, mark, watched, since = run.json_documents()
+
+    main = next(t for t in memtop["threads"] if t["tid"] == pid)
+    assert (memtop["frames_source"], main["source"]) == (source, source), run.stderr
+    assert main["frames"][0]["file"] == script and main["frames"][0]["line"] in LOOP_LINES, main
+    assert memtop["rss"] > 20_000_000
+
+    assert heap["backend"] == "census"
+    assert heap["rows"][0]["kind"] == "bytearray" and heap["rows"][0]["count"] >= 20000, heap["rows"][:3]
+    assert any(o["path"] == "__main__.held" for o in heap["largest"]), heap["largest"]
+
+    pairs = [c for c in cycles["cycles"] if c["path"] == "Pair.other -> Pair.other -> Pair"]
+    assert pairs and pairs[0]["count"] == 50, cycles["cycles"][:3]
+    assert graph.read_bytes().startswith(PNG_MAGIC)
+
+    assert mark["mark"] == "a"
+    assert 1 <= watched["growth"]["seconds"] <= 10 and not watched["growth"]["ended_early"], watched["growth"]
+    assert since["since"] == "a" and since["seconds"] >= 0
+    _assert_alive(target, build)
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_host_run_target(started, build, tmp_path):
+    target, script, pid = _start_host(started, build)
+    _all_commands(target, script, pid, build, tmp_path, "libpython" if _debug(build) else "payload")
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_chrooted_target(started, script_in_root, build, tmp_path):
+    target, script, pid = _start_in_root(started, build, script_in_root, "chroot")
+    _all_commands(target, script, pid, build, tmp_path, "libpython" if _debug(build) else "payload")
+
+
+@pytest.mark.parametrize("build", ["python3.15"])
+def test_target_in_own_namespaces(started, script_in_root, build, tmp_path):
+    target, script, pid = _start_in_root(started, build, script_in_root, "namespaces")
+    assert os.readlink("/proc/%d/ns/pid" % pid) != os.readlink("/proc/self/ns/pid")
+    _all_commands(target, script, pid, build, tmp_path, "payload")
+
+
+def _report(target: Target, script: str, pid: int, build: str, tmp_path, source: str) -> None:
+    out = tmp_path / "report"
+    proc = run_gdb_memleak("report", str(pid), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "Program received signal" not in proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["heap"]["rows"][0]["kind"] == "bytearray"
+    main = next(t for t in report["memtop"]["threads"] if t["tid"] == pid)
+    assert main["source"] == source, proc.stderr
+    assert main["frames"][0]["file"] == script and main["frames"][0]["line"] in LOOP_LINES, main
+    assert any("Pair" in c["path"] for c in report["cycles"]["cycles"]), report["cycles"]
+    assert (out / "report.html").stat().st_size > 1000
+    _assert_alive(target, build)
+
+
+@pytest.mark.parametrize("build", ["python3.14", "python3.15"])
+def test_report_on_a_host_run_target(started, build, tmp_path):
+    _report(*_start_host(started, build), build, tmp_path, "payload")
+
+
+@pytest.mark.parametrize("build", ["python3.14", "python3.15"])
+def test_report_on_a_chrooted_target_reads_locations_from_the_helper(started, script_in_root, build, tmp_path):
+    # report attaches with the sysroot: gdb reads the tree's debug info, and the helper
+    # reads frames from the thread state although the eval loop's `frame` is optimized out.
+    _report(*_start_in_root(started, build, script_in_root, "chroot"), build, tmp_path, "libpython")
