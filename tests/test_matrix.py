@@ -23,11 +23,14 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 
 import pytest
 from conftest import REPO, TARGETS, Target, assert_no_traceback, run_gdb, run_gdb_memleak, script_line
-from test_containers import FORKY, RootTarget, _heap_kinds
+from test_containers import FORKY, RootTarget
+from test_versions import _pypi_reachable
 
 HOSTRUN = REPO / ".roots" / "hostrun" / "usr" / "bin"
 SCRIPT = TARGETS / "container_heap.py"
@@ -171,3 +174,60 @@ def test_report_on_a_chrooted_target_reads_locations_from_the_helper(started, sc
     # report attaches with the sysroot: gdb reads the tree's debug info, and the helper
     # reads frames from the thread state although the eval loop's `frame` is optimized out.
     _report(*_start_in_root(started, build, script_in_root, "chroot"), build, tmp_path, "libpython")
+
+
+# --- python -m gdb_memleak prepare for 3.14 and 3.15 -----------------------------------------
+
+def _venv_with_pip(build: str, where) -> str:
+    """A venv of the host-run interpreter with pip from the tree's wheel (Debian's
+    python3.X-venv), as a user without python3-pip makes one."""
+    python = _need_host(build)
+    wheels = sorted((FORKY / "usr" / "share" / "python-wheels").glob("pip-*.whl"))
+    if not wheels:
+        pytest.skip("no pip wheel in the forky root")
+    subprocess.run([python, "-m", "venv", "--without-pip", str(where)], check=True, capture_output=True, timeout=120)
+    venv_python = str(where / "bin" / "python")
+    subprocess.run([venv_python, "%s/pip" % wheels[-1], "install", "-q", "--no-index", str(wheels[-1])],
+                   check=True, capture_output=True, timeout=300)
+    return venv_python
+
+
+@pytest.mark.parametrize("build", ["python3.14", "python3.15"])
+def test_prepare_gives_objgraph_and_guppy_where_it_builds(started, build, tmp_path):
+    version = _version(build)
+    abi = "%s-x86_64-linux-gnu" % version.replace(".", "")
+    python = _venv_with_pip(build, tmp_path / "venv")
+    cache = tmp_path / "cache"
+    # The host's compiler finds Debian's <x86_64-linux-gnu/pythonX.Y/pyconfig.h> in the tree.
+    env = dict(os.environ, GDB_MEMLEAK_CACHE=str(cache), CFLAGS="-idirafter %s/usr/include" % FORKY)
+    proc = subprocess.run([sys.executable, "-m", "gdb_memleak", "prepare", "--python", python],
+                          cwd=str(REPO), capture_output=True, text=True, timeout=900, env=env)
+    if proc.returncode != 0 and not _pypi_reachable():
+        pytest.skip("PyPI unreachable: %s" % proc.stderr.strip())
+    assert proc.returncode == 0, proc.stderr
+    tools = cache / "tools" / ("cpython-%s-%s" % (version, abi))
+    marker = json.loads((tools / "gdb-memleak-tools.json").read_text())
+    assert marker["abi"] == abi and "objgraph" in marker["packages"]
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("gdb-memleak tools for CPython %s (%s) in %s: " % (marker["version"], abi, tools)), proc.stdout
+    guppy = version == "3.14"  # guppy3 3.1.7: a cp314 wheel; for 3.15 its build fails
+    if guppy:
+        assert "guppy3" in marker["packages"] and len(lines) == 1, proc.stdout
+    else:
+        assert "guppy3" not in marker["packages"] and len(lines) == 2, proc.stdout
+        assert re.match(r"^  guppy3 not installed for CPython 3\.15\.\d+ \(py-heap's census answers without it\): "
+                        r"\S+\.[ch]:\d+:\d+: error: .*executor_list_head", lines[1]), lines[1]
+
+    # The tools serve a target of that version (the host-run interpreter, not the venv).
+    target, _, pid = _start_host(started, build)
+    run = run_gdb("py-heap --json", "py-heap --json --backend guppy", "py-cycles --json --graph %s" % (tmp_path / "g.png"),
+                  pid=pid, extra_env={"GDB_MEMLEAK_CACHE": str(cache)})
+    assert_no_traceback(run)
+    docs = run.json_documents()
+    assert docs[0]["backend"] == "census" and docs[0]["rows"][0]["kind"] == "bytearray"
+    if guppy:
+        assert docs[1]["backend"] == "guppy" and docs[1]["rows"][0]["kind"] == "bytearray", docs[1]["rows"][:2]
+    else:
+        assert "--backend guppy: guppy3 is not installed where the target can import it" in run.stderr
+    assert docs[-1]["graph_note"] is None  # objgraph drew it
+    _assert_alive(target, build)
