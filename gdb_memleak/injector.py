@@ -284,25 +284,30 @@ def _precompiled(source: str, pid: int, version: tuple[int, int]) -> Optional[by
 
 
 def run_payload(name: str, args: dict[str, Any], *, command: str, timeout: float,
-                tool_paths: Optional[list[str]] = None, route: bool = True) -> PayloadResult:
+                tool_paths: Optional[list[str]] = None, route: bool = True, force: bool = False) -> PayloadResult:
     """Run payload `name` in the target with `args`; return its result dict.
 
     `route`: keep the payload's temporaries out of pymalloc (allocator.py).  Never for
     payloads that install or remove allocator hooks (UNROUTED: tracemalloc would wrap
     ours); callers pass False for one that leaves objects for the target to free later.
+    `force`: run even in a target that opted out of remote code execution (PEP 768).
 
     Raises gdb.GdbError with a one-line reason on every failure; a payload's own
     exception comes back with the target's traceback text.
     """
     return run_source(payload_source(name), args, command=command, timeout=timeout, tool_paths=tool_paths,
-                      route=route and name not in UNROUTED)
+                      route=route and name not in UNROUTED, force=force)
 
 
 def run_source(payload: str, args: dict[str, Any], *, command: str, timeout: float,
-               tool_paths: Optional[list[str]] = None, route: bool = True) -> PayloadResult:
+               tool_paths: Optional[list[str]] = None, route: bool = True, force: bool = False) -> PayloadResult:
     """Run payload source text (defining gdb_memleak_payload) in the target; see run_payload."""
     target = inf.require_live_stopped(command)
     version = inf.require_python(command)
+    opted_out = landing.remote_debug_opt_out(target.pid) if version >= (3, 14) else ""
+    if opted_out and not force:
+        raise gdb.GdbError("%s: the target opted out of remote code execution (%s, PEP 768); nothing was run in it "
+                           "(--force runs the command anyway)" % (command, opted_out))
     if gdb.parameter("non-stop"):
         raise gdb.GdbError("%s: non-stop mode is not supported; use all-stop (set non-stop off before attaching)" % command)
     _require_x86_64(command)

@@ -42,7 +42,8 @@ class PyCycles(MemleakCommand):
         marks.add_argument("--since", metavar="NAME", help="show only cycle groups that are new or larger since mark NAME")
         parser.add_argument(
             "--force", action="store_true",
-            help="run even if the target may not have the memory it needs (about 128 bytes per tracked object)",
+            help="run even if the target may not have the memory it needs (about 128 bytes per tracked object), "
+                 "or opted out of remote code execution (PEP 768)",
         )
         self.add_timeout(parser)
         return parser
@@ -60,7 +61,8 @@ class PyCycles(MemleakCommand):
         version = inf.require_python(self.name)
         mark = None
         if args.since:
-            mark = injector.run_payload("marks", {"op": "get", "name": MARK_PREFIX + args.since}, command=self.name, timeout=args.timeout).result
+            mark = injector.run_payload("marks", {"op": "get", "name": MARK_PREFIX + args.since}, command=self.name,
+                                        timeout=args.timeout, force=args.force).result
             if mark.get("missing"):
                 raise gdb.GdbError("py-cycles: no cycles mark named %s in the target (make one with py-cycles --mark %s)" % (args.since, args.since))
         outcome = injector.run_payload(
@@ -76,6 +78,7 @@ class PyCycles(MemleakCommand):
             command=self.name,
             timeout=args.timeout,
             tool_paths=SETTINGS.tool_paths(version),
+            force=args.force,
         )
         doc = outcome.result
         if doc.get("refused"):
@@ -83,7 +86,7 @@ class PyCycles(MemleakCommand):
         unknown = doc.get("unknown_types")
         if args.types and not doc.get("cycles") and not (doc.get("uncollectable") or {}).get("cycles") and unknown is None:
             unknown = injector.run_payload(
-                "type_check", {"types": args.types}, command=self.name, timeout=args.timeout
+                "type_check", {"types": args.types}, command=self.name, timeout=args.timeout, force=args.force
             ).result.get("unknown")
         if args.types and unknown:
             raise gdb.GdbError("py-cycles: no type named %s in the target" % ", ".join(unknown))
@@ -106,6 +109,7 @@ class PyCycles(MemleakCommand):
                 {"op": "set", "name": MARK_PREFIX + args.mark, "time": time.time(), "rows": rows, "total_count": total[0], "total_size": total[1]},
                 command=self.name,
                 timeout=args.timeout,
+                force=args.force,
             )
             self.note("py-cycles: mark %s recorded in the target: %d cycle groups" % (args.mark, len(rows)))
             doc["cycles"] = doc["cycles"][: args.top]

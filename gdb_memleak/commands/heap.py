@@ -44,7 +44,8 @@ class PyHeap(MemleakCommand):
         marks.add_argument("--drop-mark", metavar="NAME", help="forget mark NAME")
         parser.add_argument(
             "--force", action="store_true",
-            help="with --backend guppy: run even if the target may not have the memory guppy needs (about 70%% of its RSS)",
+            help="run even in a target that opted out of remote code execution (PEP 768); with --backend guppy, "
+                 "also where the target may not have the memory guppy needs (about 70%% of its RSS)",
         )
         self.add_timeout(parser)
         return parser
@@ -61,7 +62,7 @@ class PyHeap(MemleakCommand):
         if args.backend == "guppy":
             if not args.force:
                 _require_room_for_guppy(target.pid)
-            _require_compatible_guppy(args.timeout, tool_paths)
+            _require_compatible_guppy(args.timeout, tool_paths, args.force)
         try:
             outcome = injector.run_payload(
                 "heap",
@@ -69,7 +70,9 @@ class PyHeap(MemleakCommand):
                 command=self.name,
                 timeout=args.timeout,
                 tool_paths=tool_paths,
+                force=args.force,
                 # guppy leaves objects behind (its hpy, lazy instance dicts) that the target frees later.
+                route=args.backend != "guppy",
             )
         except gdb.GdbError as e:
             first = str(e).splitlines()[0] if str(e) else ""
@@ -112,10 +115,10 @@ def _require_room_for_guppy(pid: int) -> None:
         )
 
 
-def _require_compatible_guppy(timeout: float, tool_paths: list[str]) -> None:
+def _require_compatible_guppy(timeout: float, tool_paths: list[str], force: bool) -> None:
     """Refuse --backend guppy unless the guppy3 the target would import was built for it."""
     check = injector.run_payload(
-        "guppy_check", {"tool_paths": tool_paths}, command="py-heap", timeout=timeout, tool_paths=tool_paths
+        "guppy_check", {"tool_paths": tool_paths}, command="py-heap", timeout=timeout, tool_paths=tool_paths, force=force
     ).result
     if not check.get("ok"):
         raise _error(

@@ -27,7 +27,7 @@ def run(command: Any, args: argparse.Namespace, tool_paths: list[str]) -> None:
 
     def marks(op: str, **fields: Any) -> dict:
         fields["op"] = op
-        return injector.run_payload("marks", fields, command="py-heap", timeout=args.timeout).result
+        return injector.run_payload("marks", fields, command="py-heap", timeout=args.timeout, force=args.force).result
 
     if args.marks:
         listed = marks("list")["marks"]
@@ -49,7 +49,8 @@ def run(command: Any, args: argparse.Namespace, tool_paths: list[str]) -> None:
         if mark.get("missing"):
             raise _missing(name, mark.get("names"))
     census = injector.run_payload(
-        "heap", {"top": ALL_KINDS, "largest": 0, "backend": "census"}, command="py-heap", timeout=args.timeout, tool_paths=tool_paths
+        "heap", {"top": ALL_KINDS, "largest": 0, "backend": "census"}, command="py-heap", timeout=args.timeout,
+        tool_paths=tool_paths, force=args.force,
     ).result
     if args.mark:
         rows = [[r["kind"], r["count"], r["size"]] for r in census["rows"]]

@@ -173,3 +173,26 @@ def namespace_pid(pid: int) -> int:
     except (OSError, ValueError):
         pass
     return pid
+
+
+def remote_debug_opt_out(pid: int) -> str:
+    """How a 3.14+ target opted out of remote code execution (PEP 768), or "".
+
+    CPython reads both at start-up only, so the process's initial environment and
+    command line are the truth: PYTHON_DISABLE_REMOTE_DEBUG set to anything non-empty,
+    or -X disable-remote-debug (the underscore spelling is accepted and does nothing)."""
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            environ = f.read().split(b"\0")
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return ""
+    for entry in environ:
+        name, _, value = entry.partition(b"=")
+        if name == b"PYTHON_DISABLE_REMOTE_DEBUG" and value:
+            return "PYTHON_DISABLE_REMOTE_DEBUG is set"
+    for i, arg in enumerate(argv):
+        if arg == b"-Xdisable-remote-debug" or (arg == b"-X" and argv[i + 1:i + 2] == [b"disable-remote-debug"]):
+            return "it runs with -X disable-remote-debug"
+    return ""
