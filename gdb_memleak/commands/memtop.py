@@ -10,6 +10,7 @@ import gdb
 from .. import frames
 from .. import inferior as inf
 from .. import images, injector, render
+from ..inject import landing
 from ..settings import SETTINGS
 from . import memtop_watch
 from .base import MemleakCommand, positive_int, timeout_seconds
@@ -128,6 +129,9 @@ def _stacks(target: gdb.Inferior, depth: int, timeout: float, command: str):
         version = inf.require_python(command)
     except inf.AmbiguousRuntime as e:  # memory figures still hold; locations would be guesses
         return None, {}, None, "no Python locations: %s (%s)" % (why, str(e).partition(": ")[2])
+    opted_out = landing.remote_debug_opt_out(target.pid) if version >= (3, 14) else ""
+    if opted_out:  # PEP 768: the fallback would run code in it; the memory figures still hold
+        return None, {}, None, "no Python locations: %s; the fallback runs code, and the target opted out of that (%s, PEP 768)" % (why, opted_out)
     result = injector.run_payload(
         "memtop", {"stack": depth}, command=command, timeout=timeout, tool_paths=SETTINGS.tool_paths(version)
     ).result
