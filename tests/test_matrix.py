@@ -6,7 +6,8 @@ of the -dbg packages.  Out of the root they run as ordinary host processes (copi
 patched to load the tree's libraries, .roots/hostrun, with Debian's gdb helper beside
 each); in it they run chrooted, or chrooted in their own PID and mount namespaces.
 
-Where py-memtop's locations come from, as measured on 2026-12-01 with gdb 13.1:
+Where py-memtop's locations come from, as measured on 2026-12-01 with gdb 13.1 and 16.3
+(gdb 18.1 of the tree finds the release builds' debug info everywhere: libpython):
 - host-run release builds: payload.  gdb finds no debug info for them (it is in the
   tree's /usr/lib/debug), so the helper reads nothing;
 - host-run and chrooted debug builds: the helper (libpython);
@@ -28,7 +29,7 @@ import sys
 import tempfile
 
 import pytest
-from conftest import REPO, TARGETS, Target, assert_no_traceback, run_gdb, run_gdb_memleak, script_line
+from conftest import REPO, TARGETS, Target, assert_no_traceback, gdb_binary, run_gdb, run_gdb_memleak, script_line
 from test_containers import FORKY, RootTarget
 from test_versions import _pypi_reachable
 
@@ -37,6 +38,19 @@ SCRIPT = TARGETS / "container_heap.py"
 LOOP_LINES = {script_line(SCRIPT, text) for text in ("time.sleep(0.5)", "ticks += 1", 'print("tick')}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 BUILDS = ["python3.14", "python3.14d", "python3.15", "python3.15d"]
+
+
+def gdb_reads_the_tree_s_debug_info() -> bool:
+    """gdb 18 of the tree looks for debug info in the tree's /usr/lib/debug (relative to
+    its own binary): the release builds' then reads, in and out of the root."""
+    shown = subprocess.run([gdb_binary(), "-nx", "-batch", "-ex", "show debug-file-directory"],
+                           capture_output=True, text=True, timeout=60).stdout
+    return str(FORKY / "usr" / "lib" / "debug") in shown
+
+
+def _source(build: str) -> str:
+    """Where py-memtop's locations come from for `build` (see the module's docstring)."""
+    return "libpython" if _debug(build) or gdb_reads_the_tree_s_debug_info() else "payload"
 
 
 def _version(build: str) -> str:
@@ -133,20 +147,20 @@ def _all_commands(target: Target, script: str, pid: int, build: str, tmp_path, s
 @pytest.mark.parametrize("build", BUILDS)
 def test_host_run_target(started, build, tmp_path):
     target, script, pid = _start_host(started, build)
-    _all_commands(target, script, pid, build, tmp_path, "libpython" if _debug(build) else "payload")
+    _all_commands(target, script, pid, build, tmp_path, _source(build))
 
 
 @pytest.mark.parametrize("build", BUILDS)
 def test_chrooted_target(started, script_in_root, build, tmp_path):
     target, script, pid = _start_in_root(started, build, script_in_root, "chroot")
-    _all_commands(target, script, pid, build, tmp_path, "libpython" if _debug(build) else "payload")
+    _all_commands(target, script, pid, build, tmp_path, _source(build))
 
 
 @pytest.mark.parametrize("build", ["python3.15"])
 def test_target_in_own_namespaces(started, script_in_root, build, tmp_path):
     target, script, pid = _start_in_root(started, build, script_in_root, "namespaces")
     assert os.readlink("/proc/%d/ns/pid" % pid) != os.readlink("/proc/self/ns/pid")
-    _all_commands(target, script, pid, build, tmp_path, "payload")
+    _all_commands(target, script, pid, build, tmp_path, _source(build))
 
 
 def _report(target: Target, script: str, pid: int, build: str, tmp_path, source: str) -> None:
@@ -166,7 +180,7 @@ def _report(target: Target, script: str, pid: int, build: str, tmp_path, source:
 
 @pytest.mark.parametrize("build", ["python3.14", "python3.15"])
 def test_report_on_a_host_run_target(started, build, tmp_path):
-    _report(*_start_host(started, build), build, tmp_path, "payload")
+    _report(*_start_host(started, build), build, tmp_path, _source(build))
 
 
 @pytest.mark.parametrize("build", ["python3.14", "python3.15"])
