@@ -85,6 +85,11 @@ HOST_PYTHONS := python3.14 python3.14d python3.15 python3.15d
 
 hosts: $(HOSTRUN_STAMP) $(TRIXIE_GDB_STAMP)
 
+# gdb VERSION of tree T on the host.  Its ld.so finds the tree's libthread_db, which does
+# not match a host target's libpthread; an installed gdb would load the host's, which its
+# auto-load safe-path (relative to the tree) declines: allowed by name.
+GDB_WRAPPER := '\#!/bin/sh\n\# gdb %s on the host (made by make hosts)\nt=%s\nPYTHONHOME=$$t/usr exec $$t/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path $$t/usr/lib/x86_64-linux-gnu $$t/usr/bin/gdb --data-directory $$t/usr/share/gdb -iex "add-auto-load-safe-path /usr/lib/x86_64-linux-gnu/libthread_db.so.1" "$$@"\n'
+
 $(HOSTRUN_STAMP): $(FORKY_MATRIX_STAMP)
 	@command -v patchelf >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq patchelf; }
 	rm -rf $(HOSTRUN)
@@ -99,7 +104,7 @@ $(HOSTRUN_STAMP): $(FORKY_MATRIX_STAMP)
 		ln -s $$tree/usr/share/gdb/auto-load/usr/bin/$$exe-gdb.py $(HOSTRUN)/usr/bin/$$exe-gdb.py; \
 		$(HOSTRUN)/usr/bin/$$exe -c 'import ssl, sys; print(sys.executable, sys.version.split()[0])'; \
 	done
-	printf '#!/bin/sh\n# gdb 18.1 of the forky tree, on the host (made by make hosts)\nt=%s\nPYTHONHOME=$$t/usr exec $$t/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path $$t/usr/lib/x86_64-linux-gnu $$t/usr/bin/gdb --data-directory $$t/usr/share/gdb "$$@"\n' $(CURDIR)/$(FORKY) > $(ROOTS)/bin/gdb-18
+	printf $(GDB_WRAPPER) 18.1 $(CURDIR)/$(FORKY) > $(ROOTS)/bin/gdb-18
 	chmod +x $(ROOTS)/bin/gdb-18
 	$(ROOTS)/bin/gdb-18 -nx -batch -ex "python import sys; print(gdb.VERSION, sys.version.split()[0])"
 	touch $@
@@ -116,7 +121,7 @@ $(TRIXIE_GDB_STAMP):
 	rm -rf --one-file-system $(TRIXIE_GDB)
 	mv $(TRIXIE_GDB).new $(TRIXIE_GDB)
 	mkdir -p $(ROOTS)/bin
-	printf '#!/bin/sh\n# gdb 16.3 of trixie, on the host (made by make hosts)\nt=%s\nPYTHONHOME=$$t/usr exec $$t/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path $$t/usr/lib/x86_64-linux-gnu $$t/usr/bin/gdb --data-directory $$t/usr/share/gdb "$$@"\n' $(CURDIR)/$(TRIXIE_GDB) > $(ROOTS)/bin/gdb-16
+	printf $(GDB_WRAPPER) 16.3 $(CURDIR)/$(TRIXIE_GDB) > $(ROOTS)/bin/gdb-16
 	chmod +x $(ROOTS)/bin/gdb-16
 	$(ROOTS)/bin/gdb-16 -nx -batch -ex "python import sys; print(gdb.VERSION, sys.version.split()[0])"
 	touch $@

@@ -327,7 +327,9 @@ def _thread_local_pyframes(libpython: Any, limit: int) -> list[PyFrame]:
     out: list[PyFrame] = []
     try:
         pyop = local() if local else None
-        while pyop and len(out) < min(limit, _MAX_CHAIN):
+        for _ in range(_MAX_CHAIN):  # shims add no frame: bound the links, not the frames
+            if not pyop or len(out) >= limit:
+                break
             if not pyop.is_shim():
                 one = _describe(libpython, pyop)
                 if one is None:
