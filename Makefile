@@ -129,8 +129,13 @@ $(TRIXIE_GDB_STAMP):
 demo: setup
 	$(VENV)/bin/python examples/demo.py
 
+# Then the 3.14/3.15, PEP 768 and container tests again under gdb 16 and gdb 18 (issue 12;
+# about 1.5 and 2 min here; the whole suite under gdb 18: see docs/versions.md).
+MATRIX_TESTS := tests/test_matrix.py tests/test_remote_debug_opt_out.py tests/test_containers.py
 test: setup
 	$(VENV)/bin/python -m pytest -v tests
+	for gdb in gdb-16 gdb-18; do \
+		GDB_MEMLEAK_GDB=$(CURDIR)/$(ROOTS)/bin/$$gdb $(VENV)/bin/python -m pytest -v $(MATRIX_TESTS) || exit 1; done
 
 # Benchmarks, not part of `make test`: py-heap (issue 4) writes docs/benchmarks.md,
 # py-memtop --watch (issue 5) writes docs/benchmarks-watch.md.

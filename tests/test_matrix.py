@@ -20,6 +20,7 @@ Where py-memtop's locations come from, as measured on 2026-12-01 with gdb 13.1 a
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -43,7 +44,12 @@ BUILDS = ["python3.14", "python3.14d", "python3.15", "python3.15d"]
 def gdb_reads_the_tree_s_debug_info() -> bool:
     """gdb 18 of the tree looks for debug info in the tree's /usr/lib/debug (relative to
     its own binary): the release builds' then reads, in and out of the root."""
-    shown = subprocess.run([gdb_binary(), "-nx", "-batch", "-ex", "show debug-file-directory"],
+    return _debug_dir_is_the_tree_s(gdb_binary())
+
+
+@functools.lru_cache(maxsize=None)
+def _debug_dir_is_the_tree_s(gdb: str) -> bool:
+    shown = subprocess.run([gdb, "-nx", "-batch", "-ex", "show debug-file-directory"],
                            capture_output=True, text=True, timeout=60).stdout
     return str(FORKY / "usr" / "lib" / "debug") in shown
 
@@ -192,6 +198,12 @@ def test_report_on_a_chrooted_target_reads_locations_from_the_helper(started, sc
 
 # --- python -m gdb_memleak prepare for 3.14 and 3.15 -----------------------------------------
 
+def _pip_env(tmp_path, **more) -> dict:
+    """pip's cache and build directories in the test's tmp directory, not in ~/.cache or /tmp."""
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    return dict(os.environ, PIP_CACHE_DIR=str(tmp_path / "pip-cache"), TMPDIR=str(tmp_path / "tmp"), **more)
+
+
 def _venv_with_pip(build: str, where) -> str:
     """A venv of the host-run interpreter with pip from the tree's wheel (Debian's
     python3.X-venv), as a user without python3-pip makes one."""
@@ -202,7 +214,7 @@ def _venv_with_pip(build: str, where) -> str:
     subprocess.run([python, "-m", "venv", "--without-pip", str(where)], check=True, capture_output=True, timeout=120)
     venv_python = str(where / "bin" / "python")
     subprocess.run([venv_python, "%s/pip" % wheels[-1], "install", "-q", "--no-index", str(wheels[-1])],
-                   check=True, capture_output=True, timeout=300)
+                   check=True, capture_output=True, timeout=300, env=_pip_env(where.parent))
     return venv_python
 
 
@@ -213,7 +225,7 @@ def test_prepare_gives_objgraph_and_guppy_where_it_builds(started, build, tmp_pa
     python = _venv_with_pip(build, tmp_path / "venv")
     cache = tmp_path / "cache"
     # The host's compiler finds Debian's <x86_64-linux-gnu/pythonX.Y/pyconfig.h> in the tree.
-    env = dict(os.environ, GDB_MEMLEAK_CACHE=str(cache), CFLAGS="-idirafter %s/usr/include" % FORKY)
+    env = _pip_env(tmp_path, GDB_MEMLEAK_CACHE=str(cache), CFLAGS="-idirafter %s/usr/include" % FORKY)
     proc = subprocess.run([sys.executable, "-m", "gdb_memleak", "prepare", "--python", python],
                           cwd=str(REPO), capture_output=True, text=True, timeout=900, env=env)
     if proc.returncode != 0 and not _pypi_reachable():

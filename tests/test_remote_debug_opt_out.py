@@ -1,8 +1,9 @@
 """Issue 12: PEP 768 gives 3.14+ processes an opt-out from remote code execution.
 
 A target started with PYTHON_DISABLE_REMOTE_DEBUG=1 or `-X disable-remote-debug` gets
-nothing run in it unless the user passes --force: py-heap and py-cycles refuse in one
-line that says why, and the target is untouched (its registers are as gdb found them).
+nothing run in it unless the user passes --force: py-heap, py-cycles and py-memtop --watch
+refuse in one line that says why, and the target is untouched (its registers are as gdb
+found them).
 py-memtop, which reads memory only when the interpreter's helper can read the frames
 (the debug builds here), still shows the memory and the locations.  The targets are
 forky's interpreters run as host processes (.roots/hostrun, made by `make setup`).
@@ -71,10 +72,10 @@ def _alive(target: Target) -> None:
 @pytest.mark.parametrize("build, how, why", OPT_OUTS)
 def test_commands_that_run_code_refuse_and_leave_the_target_untouched(opted_out, build, how, why):
     target = opted_out(build, how)
-    run = run_gdb("p/x $pc", "py-heap", "py-cycles", "py-heap --mark a", "p/x $pc", pid=target.pid)
+    run = run_gdb("p/x $pc", "py-heap", "py-cycles", "py-heap --mark a", "py-memtop --watch 1", "p/x $pc", pid=target.pid)
     assert_no_traceback(run)
     refusals = [line for line in run.stderr.splitlines() if "opted out" in line]
-    assert refusals == [_refusal("py-heap", why), _refusal("py-cycles", why), _refusal("py-heap", why)], run.stderr
+    assert refusals == [_refusal(c, why) for c in ("py-heap", "py-cycles", "py-heap", "py-memtop")], run.stderr
     assert "Partition of a set" not in run.stdout and "reference cycles" not in run.stdout
     pcs = re.findall(r"^\$\d+ = (0x[0-9a-f]+)$", run.stdout, re.M)
     assert len(pcs) == 2 and pcs[0] == pcs[1], run.stdout  # never resumed, nothing called
@@ -107,16 +108,22 @@ def test_memtop_without_a_readable_helper_still_shows_memory(opted_out):
     assert doc["rss"] > 20_000_000, run.stderr
     assert doc["frames_source"] is None and all(t["frames"] == [] for t in doc["threads"]), doc
     assert ("py-memtop: no Python locations: no debug info for the interpreter: libpython cannot read frames; "
-            "the fallback runs code, and the target opted out of that (PYTHON_DISABLE_REMOTE_DEBUG is set, PEP 768)") in run.stderr
+            "the fallback runs code, and the target opted out of that (PYTHON_DISABLE_REMOTE_DEBUG is set, PEP 768; "
+            "--force runs it)") in run.stderr
+    forced = run_gdb("py-memtop --force --json", pid=target.pid)
+    assert_no_traceback(forced)
+    main = next(t for t in forced.document()["threads"] if t["tid"] == target.pid)
+    assert main["source"] == "payload" and main["frames"][0]["file"] == str(SCRIPT), main
     _alive(target)
 
 
 @pytest.mark.parametrize("build, how, why", OPT_OUTS[:2])
 def test_force_runs_them(opted_out, build, how, why):
     target = opted_out(build, how)
-    run = run_gdb("py-heap --force --json", "py-cycles --force --json", pid=target.pid)
+    run = run_gdb("py-heap --force --json", "py-cycles --force --json", "py-memtop --force --watch 1 --json", pid=target.pid)
     assert_no_traceback(run)
-    heap, cycles = run.json_documents()
+    heap, cycles, watched = run.json_documents()
+    assert 1 <= watched["growth"]["seconds"] <= 10, watched["growth"]
     assert heap["rows"][0]["kind"] == "bytearray"
     assert any(c["path"] == "Pair.other -> Pair.other -> Pair" for c in cycles["cycles"]), cycles["cycles"][:3]
     assert "opted out" not in run.stderr

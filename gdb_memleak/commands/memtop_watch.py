@@ -59,7 +59,8 @@ def _cpu_times(pid: int) -> dict[int, float]:
     return times
 
 
-def watch(seconds: float, timeout: float, command: str, note: Callable[[str], None]) -> tuple[dict[str, Any], dict[int, float]]:
+def watch(seconds: float, timeout: float, command: str, note: Callable[[str], None],
+          force: bool = False) -> tuple[dict[str, Any], dict[int, float]]:
     """Run the window; returns the "growth" document and each thread's CPU seconds in it."""
     target = inf.require_live_stopped(command)
     version = inf.require_python(command)
@@ -68,7 +69,7 @@ def watch(seconds: float, timeout: float, command: str, note: Callable[[str], No
     require_affordable(target.pid, seconds, command)
     rss_before = inf.proc_status(target.pid).get("VmRSS")
     cpu_before = _cpu_times(target.pid)
-    started = injector.run_payload("watch", {"op": "start"}, command=command, timeout=timeout).result
+    started = injector.run_payload("watch", {"op": "start"}, command=command, timeout=timeout, force=force).result
     window_start = time.time()
     try:
         ran, early = injector.let_run(seconds, command)
@@ -106,7 +107,9 @@ def watch(seconds: float, timeout: float, command: str, note: Callable[[str], No
 def stop_tracing(was_tracing: bool, timeout: float, command: str, top: int = 0) -> dict[str, Any]:
     """The window's allocations; tracing goes off again unless it was on before.  Never left on silently."""
     try:
-        return injector.run_payload("watch", {"op": "stop", "was_tracing": was_tracing, "top": top}, command=command, timeout=timeout).result
+        # force: the start ran (the target did not opt out, or --force), so the tracing it turned on goes off.
+        return injector.run_payload("watch", {"op": "stop", "was_tracing": was_tracing, "top": top}, command=command,
+                                    timeout=timeout, force=True).result
     except gdb.GdbError as e:
         if was_tracing:
             raise
