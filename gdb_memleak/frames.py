@@ -23,12 +23,16 @@ import gdb
 
 import __main__  # gdb runs sourced scripts here: libpython's classes live in it
 
+from . import inferior
+
 ENV_OVERRIDE = "GDB_MEMLEAK_LIBPYTHON"
 UNKNOWN = "<unknown>"
 _NO_DEBUG_INFO = "no debug info for the interpreter: libpython cannot read frames"
 
 # libpython3.11.so.1.0, libpython3.13t.so, libpython2.7.so.1.0 ...
 _LIBPYTHON_SO = re.compile(r"^libpython\d+\.\d+[a-z]*\.so")
+# The same, split into version and ABI flags (3.7m, 3.13t, 3.11d).
+_LIBPYTHON_PARTS = re.compile(r"^libpython(\d+\.\d+)([a-z]*)\.so")
 # A libpython helper's name, as listed by `info auto-load python-scripts`.
 _HELPER_NAME = re.compile(r"python\d[^/]*-gdb\.py$")
 # Bounds against corrupt memory (cycles in frame links, runaway unwinds).
@@ -135,10 +139,7 @@ def _interpreter_binaries() -> list[str]:
                 exe = None
     if exe:
         paths.append(exe)
-    for objfile in gdb.objfiles():
-        name = objfile.filename or ""
-        if _LIBPYTHON_SO.match(os.path.basename(name)):
-            paths.append(name)
+    paths += _running_libpythons()
     out: list[str] = []
     for path in paths + [os.path.realpath(p) for p in paths]:
         if path not in out:
@@ -146,11 +147,30 @@ def _interpreter_binaries() -> list[str]:
     return out
 
 
+def _running_libpythons() -> list[str]:
+    """The loaded libpythons, less the copies of the runtime the interpreter does not run on.
+
+    A second libpython loaded but idle (ctypes) has a helper too, and it reads
+    nothing of the running one: Debian's python3.11 with pyenv's libpython loaded
+    got "(no Python frames)" from pyenv's helper (test_two_runtimes_gdb_would_resolve_the_idle_copy)."""
+    names = [o.filename for o in gdb.objfiles() if o.filename and _LIBPYTHON_SO.match(os.path.basename(o.filename))]
+    copies, active, _why = inferior.running_runtime()
+    if len(copies) <= 1:
+        return names
+    # Several copies: only the one on the threads' stacks, none if that cannot be told.
+    return [n for n in names if active is not None and os.path.realpath(n) == os.path.realpath(active)]
+
+
 def _candidates() -> Iterator[str]:
     binaries = _interpreter_binaries()
     # 1. Beside the binary (pyenv, source builds): <exe>-gdb.py, <so>-gdb.py.
     for binary in binaries:
         yield binary + "-gdb.py"
+    # 1b. A program embedding a mapped libpython (uWSGI, mod_wsgi) has an
+    #     executable of its own name: the helper is that install's
+    #     <prefix>/bin/python3.X-gdb.py, beside <prefix>/lib/libpython3.X.so.
+    for binary in binaries:
+        yield from _install_helpers(binary)
     debug_dirs = _param_dirs("debug-file-directory")
     data_dir = str(gdb.parameter("data-directory") or "/usr/share/gdb")
     # 2. gdb's auto-load dirs (Debian python3.X-dbg):
@@ -207,6 +227,21 @@ def _root_candidates(binaries: list[str]) -> Iterator[str]:
         yield f"{root}/usr/lib/debug{path}-gdb.py"
 
 
+def _install_helpers(library: str) -> list[str]:
+    """<prefix>/bin/pythonX.Y<flags>-gdb.py for <prefix>/lib*/libpythonX.Y<flags>.so*, else []."""
+    match = _LIBPYTHON_PARTS.match(os.path.basename(library))
+    if match is None:
+        return []
+    version, flags = match.groups()
+    prefix = os.path.dirname(os.path.dirname(library))
+    names = [flags]
+    if "m" in flags:
+        # 3.7 and older: libpython3.7m.so, but pyenv names the helper python3.7-gdb.py
+        # ("m" is pymalloc, which does not change the frame layout).
+        names.append(flags.replace("m", ""))
+    return [os.path.join(prefix, "bin", "python%s%s-gdb.py" % (version, f)) for f in names]
+
+
 def _param_dirs(name: str) -> list[str]:
     value = gdb.parameter(name)
     return [d for d in str(value or "").split(":") if d]
@@ -225,7 +260,9 @@ def _require_libpython() -> Any:
                 "no libpython helper found: gdb knows no executable for this inferior"
                 " (for a core file, load the interpreter binary too)"
             )
-        raise FramesUnavailable(f"no libpython helper found for {binaries[0]}")
+        mapped = [b for b in binaries[1:] if _LIBPYTHON_SO.match(os.path.basename(b))]
+        maps = f" nor for the {mapped[0]} it maps" if mapped else ""
+        raise FramesUnavailable(f"no libpython helper found for {binaries[0]}{maps}")
     try:
         load_libpython_helper(helper)
     except Exception as exc:  # gdb.error wrapping whatever the script raised

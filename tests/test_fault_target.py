@@ -110,10 +110,12 @@ class BackgroundGdb:
 
 
 def wait_for_line(target, text: str, timeout: float = 20) -> None:
+    """A line containing `text`: the target's threads print concurrently, so a heartbeat
+    may share the line (print writes the text and its newline separately)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and text not in target.lines:
+    while time.monotonic() < deadline and not any(text in line for line in target.lines):
         time.sleep(0.02)
-    assert text in target.lines, target.lines[-5:]
+    assert any(text in line for line in target.lines), target.lines[-5:]
 
 
 def wait_for_result(target, timeout: float = 120) -> None:

@@ -20,6 +20,7 @@ from conftest import DEBIAN_PYTHON, GDBINIT, PYENV_311, TARGETS, run_gdb
 from test_fault_target import assert_carries_on, assert_service_kinds, heartbeat_state
 
 SERVICE = TARGETS / "service.py"
+SERVICE_65MB = {"SERVICE_RECORDS": "100000"}
 
 # gdb runs this before the command: it arms one trap at an injector step.
 TRAP = '''python
@@ -57,6 +58,13 @@ elif _mode == "waiting":  # while the target runs towards its safe point (a GIL 
         threading.Timer(0.05, _die).start()
         return _continue_for(*args, **kwargs)
     _safepoint.continue_for = _trap_pending
+elif _mode == "window":  # during py-memtop --watch's window, the target running with tracing on
+    from gdb_memleak import injector as _injector
+    _let_run = _injector.let_run
+    def _trap(*args, **kwargs):
+        threading.Timer(0.3, _die).start()
+        return _let_run(*args, **kwargs)
+    _injector.let_run = _trap
 elif _mode == "payload":  # while the payload itself runs in the target
     _many = _calls.Caller.call_many
     def _trap(self, calls, **kwargs):
@@ -89,38 +97,36 @@ INSTANTS = [("waiting", 1), ("started", 1), ("stopped", 1), ("started", 2), ("st
             ("payload", 1), ("stopped", 8), ("started", 12)]
 
 
-@pytest.mark.parametrize("mode,n", INSTANTS, ids=["%s-%d" % i for i in INSTANTS])
-def test_gdb_killed_during_py_heap(start_target, tmp_path, mode, n):
-    target = start_target(PYENV_311, SERVICE, "busy", env={"SERVICE_RECORDS": "100000"})
+def killed_mid_command(start_target, tmp_path, python: str, shape: str, command: str, mode: str, n: int,
+                       env: dict | None = None) -> None:
+    """A service of `shape`; gdb SIGKILLed at the instant (mode, n) of `command`; the service whole after."""
+    target = start_target(python, SERVICE, shape, env=env)
     before = heartbeat_state(target.wait_for_ticks(1)[-1])
-    done = gdb_dies(tmp_path, target.pid, "py-heap --largest 3", mode, n, signal.SIGKILL)
+    done = gdb_dies(tmp_path, target.pid, command, mode, n, signal.SIGKILL)
     assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
     assert_target_whole(target, before)
+
+
+@pytest.mark.parametrize("mode,n", INSTANTS, ids=["%s-%d" % i for i in INSTANTS])
+def test_gdb_killed_during_py_heap(start_target, tmp_path, mode, n):
+    killed_mid_command(start_target, tmp_path, PYENV_311, "busy", "py-heap --largest 3", mode, n, env=SERVICE_65MB)
 
 
 @pytest.mark.parametrize("mode,n", [("started", 2), ("stopped", 4), ("payload", 1)])
 def test_gdb_killed_during_py_cycles(start_target, tmp_path, mode, n):
-    target = start_target(PYENV_311, SERVICE, "event", env={"SERVICE_RECORDS": "100000"})
-    before = heartbeat_state(target.wait_for_ticks(1)[-1])
-    done = gdb_dies(tmp_path, target.pid, "py-cycles", mode, n, signal.SIGKILL)
-    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
-    assert_target_whole(target, before)
+    killed_mid_command(start_target, tmp_path, PYENV_311, "event", "py-cycles", mode, n, env=SERVICE_65MB)
 
 
 @pytest.mark.parametrize("mode,n", [("waiting", 1), ("started", 1), ("stopped", 2), ("payload", 1)])
 def test_gdb_killed_during_py_memtop_that_injects(start_target, tmp_path, mode, n):
     # Debian's python3.11 has no debug info: py-memtop reads the locations with a payload.
-    target = start_target(DEBIAN_PYTHON, SERVICE, "select")
-    before = heartbeat_state(target.wait_for_ticks(1)[-1])
-    done = gdb_dies(tmp_path, target.pid, "py-memtop", mode, n, signal.SIGKILL)
-    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
-    assert_target_whole(target, before)
+    killed_mid_command(start_target, tmp_path, DEBIAN_PYTHON, "select", "py-memtop", mode, n)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 @pytest.mark.parametrize("mode,n", [("waiting", 1), ("started", 3), ("payload", 1)])
 def test_gdb_terminated_or_hung_up_mid_command(start_target, tmp_path, sig, mode, n):
-    target = start_target(PYENV_311, SERVICE, "busy", env={"SERVICE_RECORDS": "100000"})
+    target = start_target(PYENV_311, SERVICE, "busy", env=SERVICE_65MB)
     before = heartbeat_state(target.wait_for_ticks(1)[-1])
     # gdb quits promptly too (a timer thread of ours once kept it alive for minutes).
     gdb_dies(tmp_path, target.pid, "py-heap --largest 2", mode, n, sig, timeout=60)
@@ -168,7 +174,7 @@ def test_report_interrupted_passes_it_on_and_the_target_goes_on(start_target, tm
 
     from conftest import gdb_memleak_argv
 
-    target = start_target(PYENV_311, SERVICE, "busy", env={"SERVICE_RECORDS": "100000"})
+    target = start_target(PYENV_311, SERVICE, "busy", env=SERVICE_65MB)
     before = heartbeat_state(target.wait_for_ticks(1)[-1])
     cli = subprocess.Popen(gdb_memleak_argv() + ["report", str(target.pid), "--out", str(tmp_path / "out")],
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -228,3 +234,22 @@ def test_a_seccomp_filtered_target_is_never_killed_by_us(start_target):
     assert run.stdout.count("Partition of a set") == 2, run.stdout + run.stderr
     target.wait_for_ticks(2)
     assert target.alive(), target.stderr[-3:]
+
+
+def test_gdb_killed_during_a_watch_window_leaves_no_tracing_behind(start_target, tmp_path):
+    """Issue 17 #9: tracing turns itself off after the window and the stop's timeout (+10 s)
+    when gdb never comes back, and a later --watch does not take it for the target's own."""
+    target = start_target(PYENV_311, TARGETS / "growing_cache.py")
+    target.wait_for_ticks(1)
+    done = gdb_dies(tmp_path, target.pid, "py-memtop --watch 2 --timeout 2", "window", 1, signal.SIGKILL)
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    assert "tracing=on" in target.wait_for_ticks(1)[-1]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and "tracing=on" in target.ticks()[-1]:
+        target.wait_for_ticks(1)
+    assert "tracing=off" in target.ticks()[-1], target.ticks()[-3:]
+    # Killed again, then a new window before the old one expired: it is ours, not the target's.
+    gdb_dies(tmp_path, target.pid, "py-memtop --watch 2 --timeout 2", "window", 1, signal.SIGKILL)
+    run = run_gdb("py-memtop --watch 1 --json", pid=target.pid)
+    assert run.document()["growth"]["tracing_before"] is False, run.stdout + run.stderr
+    assert "tracing=off" in target.wait_for_ticks(2)[-1]

@@ -138,9 +138,18 @@ def _stacks(target: gdb.Inferior, depth: int, timeout: float, command: str, forc
     if opted_out:  # PEP 768: the fallback would run code in it; the memory figures still hold
         return None, {}, None, ("no Python locations: %s; the fallback runs code, and the target opted out of that "
                                 "(%s, PEP 768; --force runs it)" % (why, opted_out))
-    result = injector.run_payload(
-        "memtop", {"stack": depth}, command=command, timeout=timeout, tool_paths=SETTINGS.tool_paths(version), force=force
-    ).result
+    try:
+        result = injector.run_payload(
+            "memtop", {"stack": depth}, command=command, timeout=timeout, tool_paths=SETTINGS.tool_paths(version),
+            force=force,
+        ).result
+    except gdb.GdbError as e:
+        # Only the fallback needs a safe point, and an idle embedded interpreter may
+        # never reach one: an idle uWSGI worker's threads wait in C (epoll_wait,
+        # futex_wait), where no EINTR brings them back to Python.  The memory
+        # figures were read without running anything, so they are still shown.
+        failure = str(e).partition("%s: " % command)[2] or str(e)
+        return None, {}, None, "no Python locations: %s; the fallback in the target failed: %s" % (why, failure)
     stacks: dict[int, list] = {}
     names: dict[int, str] = {}
     for thread in result["threads"]:

@@ -122,6 +122,7 @@ class Caller:
         self.parked: Optional[Parked] = None
         self.abandoned = False  # a thread was left to finish a block by itself: the padding stays
         self.keep_padding = False  # something of the target's still points into it (allocator hooks)
+        self._frames: dict[int, int] = {}  # thread number -> the stub frame (rbx) it has, until it is out
         # Calls every block makes on its way back, gdb or not, as (function, args): what a
         # park took (the GIL) and changed (the allocators) is given back even if gdb dies.
         self.epilogue: list[tuple[str, tuple]] = []
@@ -145,16 +146,11 @@ class Caller:
         for address, size, _ in sites:
             data = target.read_memory(address, landing.NEEDED).tobytes()
             if landing.is_free_padding(data):
-                self._saved_padding = (address, data if not data.startswith(landing.OUR_MARK) else b"\0" * len(data))
+                self._saved_padding = (address, data)
                 self._regions = [address, address + stub.MAX_BLOCK]
-                busy = self.thread_in_padding()
-                if busy is not None:
-                    self._regions, self._saved_padding = [], None
-                    raise gdb.GdbError("%s: thread %d still runs a call an earlier command left to finish by itself "
-                                       "(it waits for the GIL); try again once it has" % (self.command, busy))
                 return
-        raise gdb.GdbError("%s: no free padding in the target's executable segments to run calls from; "
-                           "nothing was run in the target" % self.command)
+        raise gdb.GdbError("%s: no free padding in the target's executable segments to run calls from (gdb sessions "
+                           "killed mid-command leave theirs in use); nothing was run in the target" % self.command)
 
     def forget_padding(self) -> None:
         """Put the padding's bytes back, unless a thread still runs there (then the stub stays: harmless)."""
@@ -172,15 +168,24 @@ class Caller:
         return self._regions[0] + 2 * stub.MAX_BLOCK
 
     def thread_in_padding(self) -> Optional[int]:
-        """The number of a thread whose pc is in our padding, if any (it runs a block)."""
+        """The number of a thread still in our code, if any: its pc in the padding, or its stack
+        still the stub's (rsp at or below the frame it saved: inside a call the stub made, such
+        as the epilogue's PyGILState_Release, which can wait for another thread to take the GIL).
+        Wiping the padding then made such a thread return into zeros (seen 2026-12-01)."""
         if not self._regions:
             return None
         start, end = self._regions[0], self._regions[0] + landing.NEEDED
         selected = gdb.selected_thread()
         try:
             for thread in gdb.selected_inferior().threads():
-                if start <= int(thread_frame(thread).pc()) < end:
+                frame = thread_frame(thread)
+                if start <= int(frame.pc()) < end:
                     return thread.num
+                saved = self._frames.get(thread.num)
+                if saved is not None:
+                    if int(frame.read_register("rsp")) <= saved + stub.pushed_offset("rflags"):
+                        return thread.num
+                    del self._frames[thread.num]  # out for good: it jumped back
         finally:
             if selected is not None and selected.is_valid():
                 selected.switch()
@@ -243,6 +248,7 @@ class Caller:
         self._run_to_stop(calls[-1][0], deadline if deadline is not None else time.monotonic() + CALL_LIMIT)
         frame = gdb.newest_frame()
         self.parked.frame = int(frame.read_register("rbx"))
+        self._frames[self.parked.thread.num] = self.parked.frame
         memory = gdb.selected_inferior().read_memory
         return [struct.unpack("<Q", memory(self.parked.frame + stub.result_offset(i), 8).tobytes())[0]
                 for i in range(len(resolved))]

@@ -34,10 +34,8 @@ _MAPS = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) \S+ (\d+)\s*(.
 # Two blocks (a thread runs one while gdb writes the next), then the allocator hooks.
 ROUTING_AREA = 384
 NEEDED = 2 * stub.MAX_BLOCK + ROUTING_AREA
-# Fillers the linker pads with: zeros, or int3.  A stub left by an earlier
-# session starts with stub.first_block's opening bytes.
+# Fillers the linker pads with: zeros, or int3.
 _FILLERS = (0x00, 0xCC)
-OUR_MARK = b"\x66\x90\x48\x8d\xa4\x24"
 
 
 @dataclass(frozen=True)
@@ -120,8 +118,11 @@ def padding_sites(pid: int) -> list[tuple[int, int, str]]:
 
 
 def is_free_padding(data: bytes) -> bool:
-    """Padding nobody uses: one filler byte throughout, or a stub of ours from an earlier session."""
-    return data.startswith(OUR_MARK) or (len(set(data)) == 1 and data[0] in _FILLERS)
+    """Padding nobody uses: one filler byte throughout.
+
+    Not one holding a stub of ours from an earlier session: that session's gdb died, and a
+    thread may still be inside a call its stub made, to return into that code later."""
+    return len(set(data)) == 1 and data[0] in _FILLERS
 
 
 def _mask(status: str, field: str) -> int:

@@ -1,0 +1,318 @@
+"""uWSGI: an interpreter embedded in a program of another name (issue 12 #4).
+
+A real uWSGI 2.0.31 (`make setup` builds it into .venv-uwsgi against pyenv's
+3.11, whose libpython it maps) serves a small WSGI app from tmp_path on
+127.0.0.1, port chosen by the kernel: one master, one worker with two threads.
+gdb attaches to the worker.  Under load, client threads of the test send
+requests with urllib, bounded in count and time, and count every failure.
+Every uWSGI process is ended with its process group (the session the test
+started), by pid.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import REPO, assert_no_traceback, run_gdb, script_line
+
+UWSGI = REPO / ".venv-uwsgi" / "bin" / "uwsgi"
+pytestmark = pytest.mark.skipif(
+    not UWSGI.exists(), reason="uWSGI not built: `make setup` builds it into .venv-uwsgi (needs pyenv's 3.11.7)"
+)
+
+APP = '''\
+import threading
+import time
+
+HOUSEKEEPING = %r
+holding = threading.Event()
+released = threading.Event()
+
+
+def housekeeping():
+    while True:
+        time.sleep(0.2)  # the housekeeping thread waits here
+
+
+def hold():
+    holding.set()
+    released.wait(30)  # a held request waits here
+    holding.clear()
+    released.clear()
+    return b"released\\n"
+
+
+def application(environ, start_response):
+    path = environ.get("PATH_INFO", "/")
+    if path == "/hold":
+        body = hold()
+    elif path == "/held":
+        body = b"yes\\n" if holding.is_set() else b"no\\n"
+    elif path == "/release":
+        released.set()
+        body = b"ok\\n"
+    else:
+        time.sleep(0.005)  # a request's work; it releases the GIL, as I/O does
+        body = b"ok\\n"
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body]
+
+
+if HOUSEKEEPING:
+    threading.Thread(target=housekeeping, name="housekeeping", daemon=True).start()
+'''
+
+_BOUND = re.compile(r"bound to TCP address 127\.0\.0\.1:(\d+)")
+
+
+class Uwsgi:
+    """uWSGI serving APP from `directory`: a master and one worker with two threads."""
+
+    def __init__(self, directory: Path, housekeeping: bool):
+        self.app = directory / "app.py"
+        self.app.write_text(APP % housekeeping)
+        self.log = directory / "uwsgi.log"
+        argv = [
+            str(UWSGI), "--http-socket", "127.0.0.1:0", "--master", "--processes", "1", "--threads", "2",
+            # --lazy-apps: the app (and its housekeeping thread) starts in the worker, not before the fork.
+            "--wsgi-file", str(self.app), "--lazy-apps", "--need-app", "--disable-logging",
+        ]
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(argv, cwd=str(directory), stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            self.port = self._wait_for_port()
+            self.worker = self._wait_for_worker()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_for_port(self, timeout: float = 30) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            match = _BOUND.search(self.log.read_text())
+            if match:
+                return int(match.group(1))
+            time.sleep(0.05)
+        raise RuntimeError("uWSGI did not bind: %s" % self.log.read_text()[-2000:])
+
+    def _wait_for_worker(self, timeout: float = 30) -> int:
+        """The worker's pid, once it answers."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            children = Path("/proc/%d/task/%d/children" % (self.proc.pid, self.proc.pid)).read_text().split()
+            if len(children) == 1 and self.get("/held", timeout=5) is not None:
+                return int(children[0])
+            time.sleep(0.1)
+        raise RuntimeError("uWSGI's worker never answered: %s" % self.log.read_text()[-2000:])
+
+    def get(self, path: str, timeout: float = 30) -> bytes | None:
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.port, path), timeout=timeout) as response:
+                return response.read()
+        except OSError:
+            return None
+
+    def thread_ids(self) -> set[int]:
+        return {int(tid) for tid in os.listdir("/proc/%d/task" % self.worker)}
+
+    def stop(self) -> None:
+        # SIGINT: the master kills its worker, reaps it and exits ("worker 1 buried",
+        # "goodbye to uWSGI" in its log), so no orphan is left for PID 1 to reap.
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                pass
+        # Whatever is left: start_new_session made the master a group leader, the worker is in its group.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def start_uwsgi(tmp_path):
+    started: list[Uwsgi] = []
+
+    def start(housekeeping: bool = False) -> Uwsgi:
+        server = Uwsgi(tmp_path, housekeeping)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+class Load:
+    """Client threads sending GET / until stopped, at most `limit` requests or
+    `seconds` in all; every request is recorded as (start, end, error or None)."""
+
+    def __init__(self, server: Uwsgi, clients: int = 2, limit: int = 5000, seconds: float = 120):
+        self.server = server
+        self.limit = limit
+        self.deadline = time.monotonic() + seconds
+        self.records: list[tuple[float, float, str | None]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._client, daemon=True) for _ in range(clients)]
+        for thread in self._threads:
+            thread.start()
+
+    def _client(self) -> None:
+        while not self._stop.is_set() and time.monotonic() < self.deadline:
+            with self._lock:
+                if len(self.records) >= self.limit:
+                    return
+            start = time.monotonic()
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/" % self.server.port, timeout=30) as response:
+                    error = None if response.read() == b"ok\n" else "unexpected body"
+            except OSError as e:
+                error = repr(e)
+            with self._lock:
+                self.records.append((start, time.monotonic(), error))
+
+    def successes_after(self, moment: float) -> int:
+        with self._lock:
+            return sum(1 for start, _end, error in self.records if start > moment and error is None)
+
+    def wait_for_successes_after(self, moment: float, count: int, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while self.successes_after(moment) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def in_flight_during(self, start: float, end: float) -> int:
+        with self._lock:
+            return sum(1 for begun, ended, _error in self.records if begun < end and ended > start)
+
+    def failures(self) -> list[str]:
+        with self._lock:
+            return [error for _start, _end, error in self.records if error is not None]
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+
+def run_under_load(server: Uwsgi, *commands: str, **options):
+    """gdb running `commands` on the worker while the load runs; (run, load, seconds gdb took)."""
+    load = Load(server)
+    try:
+        load.wait_for_successes_after(0, 20)
+        started = time.monotonic()
+        run = run_gdb(*commands, pid=server.worker, timeout=120, **options)
+        ended = time.monotonic()
+        load.wait_for_successes_after(ended, 20)  # still serving afterwards
+    finally:
+        load.stop()
+    print("%s: %.2f s in gdb, %d requests, %d under way meanwhile, %d failed"
+          % (" ; ".join(commands), ended - started, len(load.records), load.in_flight_during(started, ended), len(load.failures())))
+    assert load.in_flight_during(started, ended) > 0, "no request was under way while gdb ran"
+    assert load.successes_after(ended) >= 20, "the worker stopped serving: %s" % server.log.read_text()[-2000:]
+    return run, load, ended - started
+
+
+def python_threads(doc: dict) -> dict[int, list[dict]]:
+    return {t["tid"]: t["frames"] for t in doc["threads"] if t["frames"]}
+
+
+def test_idle_worker_gets_memory_and_locations_from_the_helper(start_uwsgi):
+    server = start_uwsgi(housekeeping=True)
+    started = time.monotonic()
+    run = run_gdb("py-memtop --json --stack 3", "py-memtop --stack 3", pid=server.worker, timeout=120)
+    seconds = time.monotonic() - started
+    assert_no_traceback(run)
+    doc = run.document()
+    assert doc["pid"] == server.worker and doc["rss"] > 1_000_000
+    # The helper of the libpython uwsgi maps (pyenv's bin/python3.11-gdb.py): nothing ran in the worker.
+    assert doc["frames_source"] == "libpython", run.stderr
+    assert {t["tid"] for t in doc["threads"]} == server.thread_ids()
+    # uWSGI's two request threads wait in C with no Python frame; the housekeeping thread is in its sleep.
+    (frames,) = python_threads(doc).values()
+    assert frames[0]["file"] == str(server.app) and frames[0]["function"] == "housekeeping"
+    assert frames[0]["line"] == script_line(server.app, "the housekeeping thread waits here")
+    assert "process %d: RSS" % server.worker in run.stdout
+    assert "app.py:%d in housekeeping" % frames[0]["line"] in run.stdout
+    assert "no safe point" not in run.stderr and "no libpython helper" not in run.stderr
+    assert seconds < 10, "py-memtop took %.1f s on an idle worker" % seconds
+    assert server.get("/") == b"ok\n"
+
+
+def test_blocked_worker_without_a_helper_still_shows_its_memory(start_uwsgi, tmp_path):
+    # No Python thread: the worker's threads wait in C and never reach a safe point.
+    server = start_uwsgi(housekeeping=False)
+    missing = tmp_path / "no-such-helper-gdb.py"
+    run = run_gdb(
+        "py-memtop --timeout 3", "py-heap --top 5 --timeout 3", "py-cycles --timeout 3",
+        pid=server.worker, timeout=120, extra_env={"GDB_MEMLEAK_LIBPYTHON": str(missing)},
+    )
+    assert_no_traceback(run)
+    assert "process %d: RSS" % server.worker in run.stdout
+    assert run.stdout.count("(Python frames unknown)") == len(server.thread_ids())
+    errors = [line for line in run.stderr.splitlines() if line.startswith("py-")]
+    assert errors[0] == (
+        "py-memtop: no Python locations: GDB_MEMLEAK_LIBPYTHON=%s is not a file; the fallback in the target failed: "
+        "no safe point within 3 s: the main thread is in " % missing
+    ) + errors[0].split("the main thread is in ", 1)[1]
+    assert errors[1].startswith("py-heap: no safe point within 3 s: ")
+    assert errors[2].startswith("py-cycles: no safe point within 3 s: ")
+    assert len(errors) == 3 and all("nothing was run in the target" in e for e in errors), run.stderr
+    assert all(server.get("/") == b"ok\n" for _ in range(20))
+
+
+def test_memtop_under_load_shows_a_held_request(start_uwsgi):
+    server = start_uwsgi()
+    # One request holds a worker thread in Python until released, so a location is certain.
+    held: list[bytes | None] = []
+    holder = threading.Thread(target=lambda: held.append(server.get("/hold", timeout=60)), daemon=True)
+    holder.start()
+    deadline = time.monotonic() + 30
+    while server.get("/held") != b"yes\n" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        run, load, seconds = run_under_load(server, "py-memtop --json --stack 5")
+    finally:
+        server.get("/release")
+        holder.join(timeout=60)
+    assert_no_traceback(run)
+    doc = run.document()
+    assert doc["frames_source"] == "libpython" and doc["rss"] > 1_000_000
+    hold_line = script_line(server.app, "a held request waits here")
+    holding = [fs for fs in python_threads(doc).values()
+               if any(f["file"] == str(server.app) and f["line"] == hold_line and f["function"] == "hold" for f in fs)]
+    assert len(holding) == 1, doc["threads"]
+    assert load.failures() == [], load.failures()
+    assert held == [b"released\n"]
+    assert seconds < 10
+
+
+# What each command prints when it has done its work.
+DONE = {
+    "py-heap --top 5": "Partition of a set of",
+    "py-cycles": "reference cycles",
+    # The issue's trial dropped a request in 6 of 8 runs of this one (an earlier injector).
+    "py-memtop --watch 3 --stack 1": "watched 3.0 s",
+}
+
+
+@pytest.mark.parametrize("command", list(DONE))
+def test_injecting_commands_under_load_drop_no_request(start_uwsgi, command):
+    server = start_uwsgi()
+    run, load, seconds = run_under_load(server, command + " --timeout 30")
+    assert_no_traceback(run)
+    assert run.returncode == 0 and DONE[command] in run.stdout, run.stdout + run.stderr
+    assert load.failures() == [], load.failures()
+    assert seconds < 30
