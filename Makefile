@@ -15,9 +15,9 @@ UWSGI_VERSION := 2.0.31
 UWSGI_VENV := .venv-uwsgi
 UWSGI_STAMP := $(UWSGI_VENV)/.installed
 
-.PHONY: setup roots demo test bench clean
+.PHONY: setup roots hosts demo test bench clean
 
-setup: $(STAMP) roots $(UWSGI_STAMP)
+setup: $(STAMP) roots hosts $(UWSGI_STAMP)
 
 $(STAMP): setup.py
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -37,10 +37,14 @@ $(STAMP): setup.py
 ROOTS := .roots
 FORKY := $(ROOTS)/forky
 FORKY_STAMP := $(ROOTS)/forky.stamp
-FORKY_PACKAGES := python3.14,python3.14-dbg
+# 3.14 and 3.15 with their debug builds and gdb helpers (-dbg), pip's wheel (-venv, for
+# `prepare`), 3.15's headers (guppy3 has no 3.15 wheel: `prepare` builds it and must
+# fail for the real reason), and gdb 18.1 (embedded Python 3.14), which also runs on the host (hosts).
+FORKY_PACKAGES := python3.14,python3.14-dbg,python3.14-venv,python3.15,python3.15-dbg,python3.15-venv,python3.15-dev,gdb
+FORKY_MATRIX_STAMP := $(ROOTS)/forky-matrix.stamp
 DEBIAN_MIRROR ?= http://deb.debian.org/debian
 
-roots: $(FORKY_STAMP)
+roots: $(FORKY_MATRIX_STAMP)
 
 # The archive is a frozen snapshot: without Check-Valid-Until false apt refuses its
 # expired Release file (mmdebstrap also writes the option into the tree's apt.conf.d).
@@ -61,6 +65,74 @@ $(FORKY_STAMP):
 	mv $(FORKY).new $(FORKY)
 	touch $@
 
+# A tree built from an older FORKY_PACKAGES gets what it lacks with apt inside it.  The
+# check reruns when the Makefile changes (0.1 s); the stamp moves only when it installed.
+comma := ,
+$(FORKY_MATRIX_STAMP): $(FORKY_STAMP) Makefile
+	@missing=""; for p in $(subst $(comma), ,$(FORKY_PACKAGES)); do \
+		dpkg-query --admindir=$(FORKY)/var/lib/dpkg -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing into $(FORKY):$$missing"; \
+		chroot $(FORKY) apt-get update -qq && \
+		chroot $(FORKY) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing && touch $@; \
+	fi
+	test -e $@ || touch $@
+
+# The tree's interpreters as ordinary host processes (issue 12): copies patched to load
+# the tree's ld.so and libraries (two patchelf calls: one combined call gave a binary
+# that segfaults; without --force-rpath _ssl fails), in a usr/bin whose ../lib/pythonX.Y
+# leads to the tree's standard library, each with Debian's gdb helper beside it as
+# pyenv puts it.  gdb 18.1 (forky) and gdb 16.3 (trixie: its .deb and what it needs,
+# extracted without installing) run on the host through their own ld.so: .roots/bin/gdb-18, gdb-16.
+HOSTRUN := $(ROOTS)/hostrun
+HOSTRUN_STAMP := $(ROOTS)/hostrun.stamp
+TRIXIE_GDB := $(ROOTS)/trixie-gdb
+TRIXIE_GDB_STAMP := $(ROOTS)/trixie-gdb.stamp
+HOST_PYTHONS := python3.14 python3.14d python3.15 python3.15d
+
+hosts: $(HOSTRUN_STAMP) $(TRIXIE_GDB_STAMP)
+
+# gdb VERSION of tree T on the host.  Its ld.so finds the tree's libthread_db, which does
+# not match a host target's libpthread; an installed gdb would load the host's, which its
+# auto-load safe-path (relative to the tree) declines: allowed by name.
+GDB_WRAPPER := '\#!/bin/sh\n\# gdb %s on the host (made by make hosts)\nt=%s\nPYTHONHOME=$$t/usr exec $$t/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path $$t/usr/lib/x86_64-linux-gnu $$t/usr/bin/gdb --data-directory $$t/usr/share/gdb -iex "add-auto-load-safe-path /usr/lib/x86_64-linux-gnu/libthread_db.so.1" "$$@"\n'
+
+$(HOSTRUN_STAMP): $(FORKY_MATRIX_STAMP)
+	@command -v patchelf >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq patchelf; }
+	rm -rf $(HOSTRUN)
+	mkdir -p $(HOSTRUN)/usr/bin $(HOSTRUN)/usr/lib $(ROOTS)/bin
+	ln -s $(CURDIR)/$(FORKY)/usr/include $(HOSTRUN)/usr/include
+	set -e; tree=$(CURDIR)/$(FORKY); for exe in $(HOST_PYTHONS); do \
+		version=$${exe%d}; version=$${version#python}; \
+		test -e $(HOSTRUN)/usr/lib/python$$version || ln -s $$tree/usr/lib/python$$version $(HOSTRUN)/usr/lib/; \
+		cp $(FORKY)/usr/bin/$$exe $(HOSTRUN)/usr/bin/$$exe; \
+		patchelf --force-rpath --set-rpath $$tree/usr/lib/x86_64-linux-gnu $(HOSTRUN)/usr/bin/$$exe; \
+		patchelf --set-interpreter $$tree/lib64/ld-linux-x86-64.so.2 $(HOSTRUN)/usr/bin/$$exe; \
+		ln -s $$tree/usr/share/gdb/auto-load/usr/bin/$$exe-gdb.py $(HOSTRUN)/usr/bin/$$exe-gdb.py; \
+		$(HOSTRUN)/usr/bin/$$exe -c 'import ssl, sys; print(sys.executable, sys.version.split()[0])'; \
+	done
+	printf $(GDB_WRAPPER) 18.1 $(CURDIR)/$(FORKY) > $(ROOTS)/bin/gdb-18
+	chmod +x $(ROOTS)/bin/gdb-18
+	$(ROOTS)/bin/gdb-18 -nx -batch -ex "python import sys; print(gdb.VERSION, sys.version.split()[0])"
+	touch $@
+
+$(TRIXIE_GDB_STAMP):
+	@if grep -qF " $(CURDIR)/$(TRIXIE_GDB)" /proc/self/mounts; then \
+		echo "something is mounted under $(CURDIR)/$(TRIXIE_GDB): unmount it first"; exit 1; fi
+	rm -rf --one-file-system $(TRIXIE_GDB).new
+	mmdebstrap --quiet --variant=extract \
+		--aptopt='Acquire::Check-Valid-Until "false"' \
+		--keyring=/usr/share/keyrings/debian-archive-keyring.gpg \
+		--include=gdb \
+		trixie $(TRIXIE_GDB).new "deb $(DEBIAN_MIRROR) trixie main"
+	rm -rf --one-file-system $(TRIXIE_GDB)
+	mv $(TRIXIE_GDB).new $(TRIXIE_GDB)
+	mkdir -p $(ROOTS)/bin
+	printf $(GDB_WRAPPER) 16.3 $(CURDIR)/$(TRIXIE_GDB) > $(ROOTS)/bin/gdb-16
+	chmod +x $(ROOTS)/bin/gdb-16
+	$(ROOTS)/bin/gdb-16 -nx -batch -ex "python import sys; print(gdb.VERSION, sys.version.split()[0])"
+	touch $@
+
 # Without that interpreter nothing is built, and the uWSGI tests skip saying so.
 $(UWSGI_STAMP):
 	@if [ ! -x $(UWSGI_PYTHON) ]; then echo "no $(UWSGI_PYTHON): uWSGI not built"; exit 0; fi; \
@@ -73,8 +145,13 @@ $(UWSGI_STAMP):
 demo: setup
 	$(VENV)/bin/python examples/demo.py
 
+# Then the 3.14/3.15, PEP 768 and container tests again under gdb 16 and gdb 18 (issue 12;
+# about 1.5 and 2 min here; the whole suite under gdb 18: see docs/versions.md).
+MATRIX_TESTS := tests/test_matrix.py tests/test_remote_debug_opt_out.py tests/test_containers.py
 test: setup
 	$(VENV)/bin/python -m pytest -v tests
+	for gdb in gdb-16 gdb-18; do \
+		GDB_MEMLEAK_GDB=$(CURDIR)/$(ROOTS)/bin/$$gdb $(VENV)/bin/python -m pytest -v $(MATRIX_TESTS) || exit 1; done
 
 # Benchmarks, not part of `make test`: py-heap (issue 4) writes docs/benchmarks.md,
 # py-memtop --watch (issue 5) writes docs/benchmarks-watch.md.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -40,6 +41,9 @@ PACKAGES_3 = (("objgraph", True), ("guppy3", False))
 # guppy3 is Python 3 only.  The original guppy (0.1.x) builds for 2.7, but py-heap's
 # guppy backend is written for guppy3 and refuses 2.7 targets: objgraph only.
 PACKAGES_2 = (("objgraph", True),)
+
+
+_COMPILER_ERROR = re.compile(r"\.(?:c|h|cpp):\d+(?::\d+)?: (?:fatal )?error: ")
 
 
 class PrepareError(Exception):
@@ -95,8 +99,11 @@ def _pip_install(python: str, target: str, package: str) -> Optional[str]:
     if proc.returncode == 0:
         return None
     lines = [line.strip() for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
+    # A failed build's first compiler error says why (guppy3 3.1.7 on 3.15: a member of
+    # PyInterpreterState it reads is gone); pip's own ERROR line only says that it failed.
+    compiler = [line for line in lines if _COMPILER_ERROR.search(line)]
     errors = [line for line in lines if line.startswith("ERROR:") or "No module named pip" in line]
-    return (errors or lines or ["pip exited with status %d" % proc.returncode])[-1]
+    return (compiler[:1] or errors[-1:] or lines[-1:] or ["pip exited with status %d" % proc.returncode])[0]
 
 
 def _installed_versions(target: str) -> dict:
@@ -147,9 +154,7 @@ def prepare(python: str, out=sys.stdout) -> int:
     installed = ", ".join("%s %s" % kv for kv in sorted(versions.items()) if kv[0] in ("objgraph", "guppy3"))
     out.write("gdb-memleak tools for CPython %s (%s) in %s: %s\n" % (marker["version"], abi, final, installed))
     for package, why in sorted(failed.items()):
-        out.write("  %s not installed: %s\n" % (package, why))
-    if failed:
-        out.write("  (py-heap's census backend answers without guppy)\n")
+        out.write("  %s not installed for CPython %s (py-heap's census answers without it): %s\n" % (package, marker["version"], why))
     return 0
 
 

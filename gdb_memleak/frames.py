@@ -192,8 +192,39 @@ def _candidates() -> Iterator[str]:
             base = directory.rstrip("/") + real
             yield base + ".debug-gdb.py"
             yield from sorted(glob.glob(glob.escape(base) + "-*.debug-gdb.py"))
+    # 4. The same places inside the target's own root (a chroot, a container).
+    yield from _root_candidates(binaries)
     # Not "any helper gdb auto-loaded": it may belong to another inferior, and
     # a helper of another version misreads frames.
+
+
+def _root_candidates(binaries: list[str]) -> Iterator[str]:
+    """Debian's helper paths under /proc/PID/root for a target whose root is not gdb's.
+
+    gdb names its files /proc/PID/root/..., target:/... or by their host path
+    (a chroot's tree), so each is taken back to the path the target sees."""
+    pid = gdb.selected_inferior().pid
+    root = f"/proc/{pid}/root"
+    try:
+        if pid <= 0 or os.path.samefile(root, "/"):
+            return
+        tree = os.path.realpath(root)
+    except OSError:
+        return
+    try:
+        binaries = binaries + [os.readlink(f"/proc/{pid}/exe")]
+    except OSError:
+        pass
+    inside = []
+    for path in binaries:
+        for prefix in (root, "target:", tree if tree != "/" else None):
+            if prefix and path.startswith(prefix + "/"):
+                path = path[len(prefix):]
+        if path.startswith("/") and not path.startswith("/proc/") and path not in inside:
+            inside.append(path)
+    for path in inside:
+        yield f"{root}/usr/share/gdb/auto-load{path}-gdb.py"
+        yield f"{root}/usr/lib/debug{path}-gdb.py"
 
 
 def _install_helpers(library: str) -> list[str]:
@@ -318,7 +349,33 @@ def _thread_stack(libpython: Any, max_frames: int) -> tuple[list[PyFrame], int, 
         except Exception:
             break  # unwinder gave up: keep what we have
         depth += 1
+    if evals and bad == evals:
+        local = _thread_local_pyframes(libpython, max_frames)
+        if local:
+            return local, evals, 0
     return frames[:max_frames], evals, bad
+
+
+def _thread_local_pyframes(libpython: Any, limit: int) -> list[PyFrame]:
+    """The thread's Python frames from its thread state's current_frame, as py-bt
+    reads them when the eval loop's `frame` is <optimized out> (Debian's 3.14 and
+    3.15 release builds, measured 2026-12-01); [] where the helper cannot."""
+    local = getattr(getattr(libpython, "PyFramePtr", None), "get_thread_local_frame", None)
+    out: list[PyFrame] = []
+    try:
+        pyop = local() if local else None
+        for _ in range(_MAX_CHAIN):  # shims add no frame: bound the links, not the frames
+            if not pyop or len(out) >= limit:
+                break
+            if not pyop.is_shim():
+                one = _describe(libpython, pyop)
+                if one is None:
+                    break
+                out.append(one)
+            pyop = pyop.previous()
+    except Exception:
+        pass  # unreadable thread state or link: keep the frames read so far
+    return out
 
 
 def _is_eval_frame(frame: Any) -> bool:

@@ -179,6 +179,11 @@ def require_matched_images(command: str) -> None:
     pid = inferior.pid
     if _key(inferior) in _proven:
         return
+    if not gdb.current_progspace().filename:
+        # gdb 16.3 attached to a target in its own PID and mount namespaces opened
+        # target:/proc/PID/exe in the target's namespace, where PID is not its pid: no file.
+        gdb.write("%s: gdb has not read the target's executable; reading /proc/%d/exe\n" % (command, pid), gdb.STDERR)
+        _execute_quietly("file /proc/%d/exe" % pid)
     found = mismatches(pid)
     if found and (not procfs.same_root(pid) or any(m.image.executable for m in found)):
         _repair(pid, found, command)

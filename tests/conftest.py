@@ -156,6 +156,10 @@ class GdbRun:
         return docs[0]
 
 
+def gdb_binary() -> str:
+    return os.environ.get("GDB_MEMLEAK_GDB") or "gdb"
+
+
 def run_gdb(
     *commands: str,
     pid: int | None = None,
@@ -165,8 +169,10 @@ def run_gdb(
     timeout: float = 300,
     extra_env: dict | None = None,
 ) -> GdbRun:
-    """gdb -batch -nx with the plugin loaded from `gdbinit` (gdbinit.example by default), then `commands`."""
-    argv = ["gdb", "-batch", "-nx", "-x", str(gdbinit)]
+    """gdb -batch -nx with the plugin loaded from `gdbinit` (gdbinit.example by default), then `commands`.
+
+    $GDB_MEMLEAK_GDB chooses the gdb (default: gdb on PATH), e.g. .roots/bin/gdb-18."""
+    argv = [gdb_binary(), "-batch", "-nx", "-x", str(gdbinit)]
     if pid is not None:
         argv += ["-p", str(pid)]
     if core is not None:
@@ -210,6 +216,8 @@ def gdb_memleak_argv() -> list[str]:
 def run_gdb_memleak(*args: str, timeout: float = 600, extra_env: dict | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     env[CACHE_ENV] = "/nonexistent/gdb-memleak-test-cache"
+    if os.environ.get("GDB_MEMLEAK_GDB"):
+        env["GDB"] = os.environ["GDB_MEMLEAK_GDB"]
     env.update(extra_env or {})
     return subprocess.run(gdb_memleak_argv() + list(args), stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=str(REPO))

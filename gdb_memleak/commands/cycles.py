@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import time
 from typing import Any
 
@@ -170,18 +171,36 @@ def write_graph(dot_text: str, path: str) -> str:
     try:
         import graphviz
     except ImportError:
-        raise gdb.GdbError(
-            "py-cycles: the graphviz Python package is not importable in gdb; the graph is in %s" % dot_path
-        )
+        # gdb 16 and 18 embed Python 3.13 and 3.14: the .venv's (3.11) site-packages are not
+        # put on their sys.path. The package only runs dot, so dot is run directly.
+        image = _run_dot(dot_text, extension[1:], dot_path)
+    else:
+        image = _render(graphviz, dot_text, extension[1:], dot_path)
+    with open(path, "wb") as f:
+        f.write(image)
+    return path
+
+
+def _run_dot(dot_text: str, fmt: str, dot_path: str) -> bytes:
     try:
-        image = graphviz.pipe("dot", extension[1:], dot_text.encode("utf-8"), quiet=True)
+        proc = subprocess.run(["dot", "-T" + fmt], input=dot_text.encode("utf-8"), capture_output=True, timeout=300)
+    except FileNotFoundError:
+        raise gdb.GdbError("py-cycles: graphviz's 'dot' is not installed (apt install graphviz); the graph is in %s" % dot_path)
+    except subprocess.TimeoutExpired:
+        raise gdb.GdbError("py-cycles: dot did not finish within 300 s; the graph is in %s" % dot_path)
+    if proc.returncode != 0:
+        why = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["exit status %d" % proc.returncode])[0]
+        raise gdb.GdbError("py-cycles: dot failed (%s); the graph is in %s" % (why, dot_path))
+    return proc.stdout
+
+
+def _render(graphviz, dot_text: str, fmt: str, dot_path: str) -> bytes:
+    try:
+        return graphviz.pipe("dot", fmt, dot_text.encode("utf-8"), quiet=True)
     except graphviz.ExecutableNotFound:
         raise gdb.GdbError("py-cycles: graphviz's 'dot' is not installed (apt install graphviz); the graph is in %s" % dot_path)
     except graphviz.CalledProcessError as e:
         raise gdb.GdbError("py-cycles: dot failed (%s); the graph is in %s" % (str(e).splitlines()[0], dot_path))
-    with open(path, "wb") as f:
-        f.write(image)
-    return path
 
 
 def format_cycles(doc: dict[str, Any]) -> str:

@@ -9,7 +9,8 @@ import gdb
 
 from .. import frames
 from .. import inferior as inf
-from .. import injector, render
+from .. import images, injector, render
+from ..inject import landing
 from ..settings import SETTINGS
 from . import memtop_watch
 from .base import MemleakCommand, positive_int, timeout_seconds
@@ -38,6 +39,11 @@ class PyMemtop(MemleakCommand):
             "(Ctrl-C ends the window early)" % memtop_watch.MAX_WINDOW,
         )
         watch.add_argument("--watch-stop", action="store_true", help="turn off allocation tracing left on by a failed --watch")
+        parser.add_argument(
+            "--force", action="store_true",
+            help="run code even in a target that opted out of remote code execution (PEP 768): --watch, "
+                 "and the locations' fallback when the helper cannot read them",
+        )
         self.add_timeout(parser)
         return parser
 
@@ -50,12 +56,12 @@ class PyMemtop(MemleakCommand):
             raise gdb.GdbError("%s: --watch needs a live process, not a core file" % self.name)
         if args.watch_stop:
             was = injector.run_payload(
-                "watch", {"op": "off"}, command=self.name, timeout=args.timeout
+                "watch", {"op": "off"}, command=self.name, timeout=args.timeout, force=args.force
             ).result["was_tracing"]
             self.out("allocation tracing is off in the target" + ("" if was else " (it was not on)"))
             return
-        growth, cpu = memtop_watch.watch(args.watch, args.timeout, self.name, self.note) if args.watch else (None, {})
-        doc = memtop_document(target, args.stack, args.timeout, self.name, self.note)
+        growth, cpu = memtop_watch.watch(args.watch, args.timeout, self.name, self.note, args.force) if args.watch else (None, {})
+        doc = memtop_document(target, args.stack, args.timeout, self.name, self.note, args.force)
         if growth is not None:
             doc["growth"] = growth
             for thread in doc["threads"]:
@@ -69,7 +75,7 @@ class PyMemtop(MemleakCommand):
                 self.out(memtop_watch.format_growth(growth))
 
 
-def memtop_document(target: gdb.Inferior, stack: int, timeout: float, command: str, note) -> dict[str, Any]:
+def memtop_document(target: gdb.Inferior, stack: int, timeout: float, command: str, note, force: bool = False) -> dict[str, Any]:
     live = not inf.is_core(target)
     pid = target.pid
     doc: dict[str, Any] = {"pid": pid, "live": live}
@@ -85,7 +91,7 @@ def memtop_document(target: gdb.Inferior, stack: int, timeout: float, command: s
             "top_processes": inf.top_processes(TOP_PROCESSES) if live else [],
         }
     )
-    stacks, names, source, why = _stacks(target, stack, timeout, command)
+    stacks, names, source, why = _stacks(target, stack, timeout, command, force)
     if why:
         note("%s: %s" % (command, why))
     doc["frames_source"] = source
@@ -109,12 +115,16 @@ def memtop_document(target: gdb.Inferior, stack: int, timeout: float, command: s
     return doc
 
 
-def _stacks(target: gdb.Inferior, depth: int, timeout: float, command: str):
+def _stacks(target: gdb.Inferior, depth: int, timeout: float, command: str, force: bool):
     """(tid -> frames, tid -> threading name, source, why-not-libpython):
     libpython first, the payload second."""
     try:
+        if not inf.is_core(target):
+            # The helper unwinds through libc: in a chroot gdb 13 read the host's, and the
+            # 3.14d helper then found "(no Python frames)" (2026-12-01). Switch to the target's.
+            images.require_matched_images(command)
         stacks = frames.python_stacks(depth)
-    except frames.FramesUnavailable as e:
+    except (gdb.GdbError, frames.FramesUnavailable) as e:  # a mismatch: the payload path refuses alike
         why = str(e)
     else:  # names from memory too: never a payload for names alone
         return {tid: [vars(f) for f in fs] for tid, fs in stacks.items()}, frames.python_thread_names(), "libpython", None
@@ -124,9 +134,14 @@ def _stacks(target: gdb.Inferior, depth: int, timeout: float, command: str):
         version = inf.require_python(command)
     except inf.AmbiguousRuntime as e:  # memory figures still hold; locations would be guesses
         return None, {}, None, "no Python locations: %s (%s)" % (why, str(e).partition(": ")[2])
+    opted_out = landing.remote_debug_opt_out(target.pid) if version >= (3, 14) and not force else ""
+    if opted_out:  # PEP 768: the fallback would run code in it; the memory figures still hold
+        return None, {}, None, ("no Python locations: %s; the fallback runs code, and the target opted out of that "
+                                "(%s, PEP 768; --force runs it)" % (why, opted_out))
     try:
         result = injector.run_payload(
-            "memtop", {"stack": depth}, command=command, timeout=timeout, tool_paths=SETTINGS.tool_paths(version)
+            "memtop", {"stack": depth}, command=command, timeout=timeout, tool_paths=SETTINGS.tool_paths(version),
+            force=force,
         ).result
     except gdb.GdbError as e:
         # Only the fallback needs a safe point, and an idle embedded interpreter may

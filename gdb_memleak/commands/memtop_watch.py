@@ -63,7 +63,8 @@ def _cpu_times(pid: int) -> dict[int, float]:
 EXPIRY_MARGIN = 10.0
 
 
-def watch(seconds: float, timeout: float, command: str, note: Callable[[str], None]) -> tuple[dict[str, Any], dict[int, float]]:
+def watch(seconds: float, timeout: float, command: str, note: Callable[[str], None],
+          force: bool = False) -> tuple[dict[str, Any], dict[int, float]]:
     """Run the window; returns the "growth" document and each thread's CPU seconds in it."""
     target = inf.require_live_stopped(command)
     version = inf.require_python(command)
@@ -74,7 +75,8 @@ def watch(seconds: float, timeout: float, command: str, note: Callable[[str], No
     cpu_before = _cpu_times(target.pid)
     # Tracing turns itself off after this even if gdb never comes back (it may die meanwhile).
     expire = seconds + timeout + EXPIRY_MARGIN
-    started = injector.run_payload("watch", {"op": "start", "expire": expire}, command=command, timeout=timeout).result
+    started = injector.run_payload("watch", {"op": "start", "expire": expire}, command=command, timeout=timeout,
+                                   force=force).result
     window_start = time.time()
     try:
         ran, early = injector.let_run(seconds, command)
@@ -112,7 +114,9 @@ def watch(seconds: float, timeout: float, command: str, note: Callable[[str], No
 def stop_tracing(was_tracing: bool, timeout: float, command: str, top: int = 0) -> dict[str, Any]:
     """The window's allocations; tracing goes off again unless it was on before.  Never left on silently."""
     try:
-        return injector.run_payload("watch", {"op": "stop", "was_tracing": was_tracing, "top": top}, command=command, timeout=timeout).result
+        # force: the start ran (the target did not opt out, or --force), so the tracing it turned on goes off.
+        return injector.run_payload("watch", {"op": "stop", "was_tracing": was_tracing, "top": top}, command=command,
+                                    timeout=timeout, force=True).result
     except gdb.GdbError as e:
         if was_tracing:
             raise

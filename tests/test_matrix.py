@@ -1,0 +1,259 @@
+"""Issue 12, item 2: Python 3.14 and 3.15 targets, in and out of a container root.
+
+The interpreters are Debian forky's (`make setup` builds .roots/forky): the release
+builds python3.14 and python3.15 and the debug builds python3.14d and python3.15d
+of the -dbg packages.  Out of the root they run as ordinary host processes (copies
+patched to load the tree's libraries, .roots/hostrun, with Debian's gdb helper beside
+each); in it they run chrooted, or chrooted in their own PID and mount namespaces.
+
+Where py-memtop's locations come from, as measured on 2026-12-01 with gdb 13.1 and 16.3
+(gdb 18.1 of the tree finds the release builds' debug info everywhere: libpython):
+- host-run release builds: payload.  gdb finds no debug info for them (it is in the
+  tree's /usr/lib/debug), so the helper reads nothing;
+- host-run and chrooted debug builds: the helper (libpython);
+- chrooted release builds, attached plainly: payload.  The plugin sets the sysroot
+  only when a command first needs it, after gdb looked for debug info;
+- chrooted release builds under `gdb-memleak report`, which attaches with the
+  sysroot: the helper, from the thread state (the eval loop's `frame` is
+  <optimized out> in these builds).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+from conftest import REPO, TARGETS, Target, assert_no_traceback, gdb_binary, run_gdb, run_gdb_memleak, script_line
+from test_containers import FORKY, RootTarget
+from test_versions import _pypi_reachable
+
+HOSTRUN = REPO / ".roots" / "hostrun" / "usr" / "bin"
+SCRIPT = TARGETS / "container_heap.py"
+LOOP_LINES = {script_line(SCRIPT, text) for text in ("time.sleep(0.5)", "ticks += 1", 'print("tick')}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+BUILDS = ["python3.14", "python3.14d", "python3.15", "python3.15d"]
+
+
+def gdb_reads_the_tree_s_debug_info() -> bool:
+    """gdb 18 of the tree looks for debug info in the tree's /usr/lib/debug (relative to
+    its own binary): the release builds' then reads, in and out of the root."""
+    return _debug_dir_is_the_tree_s(gdb_binary())
+
+
+@functools.lru_cache(maxsize=None)
+def _debug_dir_is_the_tree_s(gdb: str) -> bool:
+    shown = subprocess.run([gdb, "-nx", "-batch", "-ex", "show debug-file-directory"],
+                           capture_output=True, text=True, timeout=60).stdout
+    return str(FORKY / "usr" / "lib" / "debug") in shown
+
+
+def _source(build: str) -> str:
+    """Where py-memtop's locations come from for `build` (see the module's docstring)."""
+    return "libpython" if _debug(build) or gdb_reads_the_tree_s_debug_info() else "payload"
+
+
+def _version(build: str) -> str:
+    return build[len("python"):].rstrip("d")
+
+
+def _debug(build: str) -> bool:
+    return build.endswith("d")
+
+
+def _need_host(build: str) -> str:
+    path = HOSTRUN / build
+    if not path.exists():
+        pytest.skip("no %s (make setup makes it)" % path)
+    return str(path)
+
+
+def _need_root(build: str) -> str:
+    if not (FORKY / "usr" / "bin" / build).exists():
+        pytest.skip("no %s in %s (make setup builds it)" % (build, FORKY))
+    return "/usr/bin/" + build
+
+
+@pytest.fixture
+def script_in_root():
+    """container_heap.py in a fresh directory of the root's /tmp: its path as the target sees it."""
+    if not FORKY.exists():
+        pytest.skip("no %s (make setup builds it)" % FORKY)
+    made = tempfile.mkdtemp(prefix="gdb-memleak-test-", dir=str(FORKY / "tmp"))
+    try:
+        shutil.copy(SCRIPT, made)
+        yield "/%s/%s" % (os.path.relpath(made, FORKY), SCRIPT.name)
+    finally:
+        shutil.rmtree(made)
+
+
+@pytest.fixture
+def started():
+    targets: list[Target] = []
+    yield targets
+    for target in targets:
+        target.stop()
+
+
+def _start_host(started, build: str) -> tuple[Target, str, int]:
+    target = Target(_need_host(build), SCRIPT)
+    started.append(target)
+    return target, str(SCRIPT), target.pid
+
+
+def _start_in_root(started, build: str, script: str, how: str) -> tuple[Target, str, int]:
+    command = ["chroot", str(FORKY), _need_root(build), script]
+    if how == "namespaces":
+        command = ["unshare", "--pid", "--mount", "--fork", "--kill-child", "--mount-proc=%s/proc" % FORKY] + command
+    target = RootTarget(command, namespaced=how == "namespaces")
+    started.append(target)
+    return target, script, target.python_pid
+
+
+def _assert_alive(target: Target, build: str) -> None:
+    ticks = target.wait_for_ticks(2)
+    assert target.alive() and len(ticks) == 2, (target.proc.returncode, target.stderr[-10:])
+    assert ticks[-1].endswith("python=%s held=20000" % _version(build)), ticks
+
+
+def _all_commands(target: Target, script: str, pid: int, build: str, tmp_path, source: str) -> None:
+    """The three commands, a mark, --watch and --since in one session; then the target is checked."""
+    graph = tmp_path / "cycles.png"
+    run = run_gdb("py-memtop --json", "py-heap --json --largest 2", "py-cycles --json --graph %s" % graph,
+                  "py-heap --mark a --json", "py-memtop --watch 1 --json", "py-heap --since a --json", pid=pid, timeout=600)
+    assert_no_traceback(run)
+    assert not re.search(r"Program received signal SIG(?!INT)|Program terminated", run.stdout + run.stderr), run.stderr
+    memtop, heap, cycles, mark, watched, since = run.json_documents()
+
+    main = next(t for t in memtop["threads"] if t["tid"] == pid)
+    assert (memtop["frames_source"], main["source"]) == (source, source), run.stderr
+    assert main["frames"][0]["file"] == script and main["frames"][0]["line"] in LOOP_LINES, main
+    assert memtop["rss"] > 20_000_000
+
+    assert heap["backend"] == "census"
+    assert heap["rows"][0]["kind"] == "bytearray" and heap["rows"][0]["count"] >= 20000, heap["rows"][:3]
+    assert any(o["path"] == "__main__.held" for o in heap["largest"]), heap["largest"]
+
+    pairs = [c for c in cycles["cycles"] if c["path"] == "Pair.other -> Pair.other -> Pair"]
+    assert pairs and pairs[0]["count"] == 50, cycles["cycles"][:3]
+    assert graph.read_bytes().startswith(PNG_MAGIC)
+
+    assert mark["mark"] == "a"
+    assert 1 <= watched["growth"]["seconds"] <= 10 and not watched["growth"]["ended_early"], watched["growth"]
+    assert since["since"] == "a" and since["seconds"] >= 0
+    _assert_alive(target, build)
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_host_run_target(started, build, tmp_path):
+    target, script, pid = _start_host(started, build)
+    _all_commands(target, script, pid, build, tmp_path, _source(build))
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_chrooted_target(started, script_in_root, build, tmp_path):
+    target, script, pid = _start_in_root(started, build, script_in_root, "chroot")
+    _all_commands(target, script, pid, build, tmp_path, _source(build))
+
+
+@pytest.mark.parametrize("build", ["python3.15"])
+def test_target_in_own_namespaces(started, script_in_root, build, tmp_path):
+    target, script, pid = _start_in_root(started, build, script_in_root, "namespaces")
+    assert os.readlink("/proc/%d/ns/pid" % pid) != os.readlink("/proc/self/ns/pid")
+    _all_commands(target, script, pid, build, tmp_path, _source(build))
+
+
+def _report(target: Target, script: str, pid: int, build: str, tmp_path, source: str) -> None:
+    out = tmp_path / "report"
+    proc = run_gdb_memleak("report", str(pid), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "Program received signal" not in proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["heap"]["rows"][0]["kind"] == "bytearray"
+    main = next(t for t in report["memtop"]["threads"] if t["tid"] == pid)
+    assert main["source"] == source, proc.stderr
+    assert main["frames"][0]["file"] == script and main["frames"][0]["line"] in LOOP_LINES, main
+    assert any("Pair" in c["path"] for c in report["cycles"]["cycles"]), report["cycles"]
+    assert (out / "report.html").stat().st_size > 1000
+    _assert_alive(target, build)
+
+
+@pytest.mark.parametrize("build", ["python3.14", "python3.15"])
+def test_report_on_a_host_run_target(started, build, tmp_path):
+    _report(*_start_host(started, build), build, tmp_path, _source(build))
+
+
+@pytest.mark.parametrize("build", ["python3.14", "python3.15"])
+def test_report_on_a_chrooted_target_reads_locations_from_the_helper(started, script_in_root, build, tmp_path):
+    # report attaches with the sysroot: gdb reads the tree's debug info, and the helper
+    # reads frames from the thread state although the eval loop's `frame` is optimized out.
+    _report(*_start_in_root(started, build, script_in_root, "chroot"), build, tmp_path, "libpython")
+
+
+# --- python -m gdb_memleak prepare for 3.14 and 3.15 -----------------------------------------
+
+def _pip_env(tmp_path, **more) -> dict:
+    """pip's cache and build directories in the test's tmp directory, not in ~/.cache or /tmp."""
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    return dict(os.environ, PIP_CACHE_DIR=str(tmp_path / "pip-cache"), TMPDIR=str(tmp_path / "tmp"), **more)
+
+
+def _venv_with_pip(build: str, where) -> str:
+    """A venv of the host-run interpreter with pip from the tree's wheel (Debian's
+    python3.X-venv), as a user without python3-pip makes one."""
+    python = _need_host(build)
+    wheels = sorted((FORKY / "usr" / "share" / "python-wheels").glob("pip-*.whl"))
+    if not wheels:
+        pytest.skip("no pip wheel in the forky root")
+    subprocess.run([python, "-m", "venv", "--without-pip", str(where)], check=True, capture_output=True, timeout=120)
+    venv_python = str(where / "bin" / "python")
+    subprocess.run([venv_python, "%s/pip" % wheels[-1], "install", "-q", "--no-index", str(wheels[-1])],
+                   check=True, capture_output=True, timeout=300, env=_pip_env(where.parent))
+    return venv_python
+
+
+@pytest.mark.parametrize("build", ["python3.14", "python3.15"])
+def test_prepare_gives_objgraph_and_guppy_where_it_builds(started, build, tmp_path):
+    version = _version(build)
+    abi = "%s-x86_64-linux-gnu" % version.replace(".", "")
+    python = _venv_with_pip(build, tmp_path / "venv")
+    cache = tmp_path / "cache"
+    # The host's compiler finds Debian's <x86_64-linux-gnu/pythonX.Y/pyconfig.h> in the tree.
+    env = _pip_env(tmp_path, GDB_MEMLEAK_CACHE=str(cache), CFLAGS="-idirafter %s/usr/include" % FORKY)
+    proc = subprocess.run([sys.executable, "-m", "gdb_memleak", "prepare", "--python", python],
+                          cwd=str(REPO), capture_output=True, text=True, timeout=900, env=env)
+    if proc.returncode != 0 and not _pypi_reachable():
+        pytest.skip("PyPI unreachable: %s" % proc.stderr.strip())
+    assert proc.returncode == 0, proc.stderr
+    tools = cache / "tools" / ("cpython-%s-%s" % (version, abi))
+    marker = json.loads((tools / "gdb-memleak-tools.json").read_text())
+    assert marker["abi"] == abi and "objgraph" in marker["packages"]
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("gdb-memleak tools for CPython %s (%s) in %s: " % (marker["version"], abi, tools)), proc.stdout
+    guppy = version == "3.14"  # guppy3 3.1.7: a cp314 wheel; for 3.15 its build fails
+    if guppy:
+        assert "guppy3" in marker["packages"] and len(lines) == 1, proc.stdout
+    else:
+        assert "guppy3" not in marker["packages"] and len(lines) == 2, proc.stdout
+        assert re.match(r"^  guppy3 not installed for CPython 3\.15\.\d+ \(py-heap's census answers without it\): "
+                        r"\S+\.[ch]:\d+:\d+: error: .*executor_list_head", lines[1]), lines[1]
+
+    # The tools serve a target of that version (the host-run interpreter, not the venv).
+    target, _, pid = _start_host(started, build)
+    run = run_gdb("py-heap --json", "py-heap --json --backend guppy", "py-cycles --json --graph %s" % (tmp_path / "g.png"),
+                  pid=pid, extra_env={"GDB_MEMLEAK_CACHE": str(cache)})
+    assert_no_traceback(run)
+    docs = run.json_documents()
+    assert docs[0]["backend"] == "census" and docs[0]["rows"][0]["kind"] == "bytearray"
+    if guppy:
+        assert docs[1]["backend"] == "guppy" and docs[1]["rows"][0]["kind"] == "bytearray", docs[1]["rows"][:2]
+    else:
+        assert "--backend guppy: guppy3 is not installed where the target can import it" in run.stderr
+    assert docs[-1]["graph_note"] is None  # objgraph drew it
+    _assert_alive(target, build)

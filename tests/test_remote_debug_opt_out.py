@@ -1,0 +1,130 @@
+"""Issue 12: PEP 768 gives 3.14+ processes an opt-out from remote code execution.
+
+A target started with PYTHON_DISABLE_REMOTE_DEBUG=1 or `-X disable-remote-debug` gets
+nothing run in it unless the user passes --force: py-heap, py-cycles and py-memtop --watch
+refuse in one line that says why, and the target is untouched (its registers are as gdb
+found them).
+py-memtop, which reads memory only when the interpreter's helper can read the frames
+(the debug builds here), still shows the memory and the locations.  The targets are
+forky's interpreters run as host processes (.roots/hostrun, made by `make setup`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from conftest import REPO, TARGETS, Target, assert_no_traceback, run_gdb, script_line
+from test_matrix import gdb_reads_the_tree_s_debug_info
+
+HOSTRUN = REPO / ".roots" / "hostrun" / "usr" / "bin"
+SCRIPT = TARGETS / "container_heap.py"
+LOOP_LINES = {script_line(SCRIPT, text) for text in ("time.sleep(0.5)", "ticks += 1", 'print("tick')}
+
+# (interpreter, how it opts out, the reason the refusal gives)
+OPT_OUTS = [
+    pytest.param("python3.14d", "env", "PYTHON_DISABLE_REMOTE_DEBUG is set", id="3.14d-env"),
+    pytest.param("python3.15d", "-X", "it runs with -X disable-remote-debug", id="3.15d-X"),
+    pytest.param("python3.14", "-X", "it runs with -X disable-remote-debug", id="3.14-X"),
+]
+
+
+class OptedOut(Target):
+    def __init__(self, build: str, how: str) -> None:
+        python = HOSTRUN / build
+        if not python.exists():
+            pytest.skip("no %s (make setup makes it)" % python)
+        argv = [str(python), str(SCRIPT)]
+        env = dict(os.environ)
+        if how == "env":
+            env["PYTHON_DISABLE_REMOTE_DEBUG"] = "1"
+        else:
+            argv[1:1] = ["-X", "disable-remote-debug"]
+        self.start(argv, cwd=str(SCRIPT.parent), env=env)
+
+
+@pytest.fixture
+def opted_out():
+    started: list[Target] = []
+
+    def start(build: str, how: str) -> Target:
+        target = OptedOut(build, how)
+        started.append(target)
+        return target
+
+    yield start
+    for target in started:
+        target.stop()
+
+
+def _refusal(command: str, why: str) -> str:
+    return ("%s: the target opted out of remote code execution (%s, PEP 768); nothing was run in it "
+            "(--force runs the command anyway)" % (command, why))
+
+
+def _alive(target: Target) -> None:
+    ticks = target.wait_for_ticks(2)
+    assert target.alive() and len(ticks) == 2, (target.proc.returncode, target.stderr[-10:])
+    assert ticks[-1].endswith("held=20000"), ticks
+
+
+@pytest.mark.parametrize("build, how, why", OPT_OUTS)
+def test_commands_that_run_code_refuse_and_leave_the_target_untouched(opted_out, build, how, why):
+    target = opted_out(build, how)
+    run = run_gdb("p/x $pc", "py-heap", "py-cycles", "py-heap --mark a", "py-memtop --watch 1", "p/x $pc", pid=target.pid)
+    assert_no_traceback(run)
+    refusals = [line for line in run.stderr.splitlines() if "opted out" in line]
+    assert refusals == [_refusal(c, why) for c in ("py-heap", "py-cycles", "py-heap", "py-memtop")], run.stderr
+    assert "Partition of a set" not in run.stdout and "reference cycles" not in run.stdout
+    pcs = re.findall(r"^\$\d+ = (0x[0-9a-f]+)$", run.stdout, re.M)
+    assert len(pcs) == 2 and pcs[0] == pcs[1], run.stdout  # never resumed, nothing called
+    _alive(target)
+
+
+@pytest.mark.parametrize("build, how, why", OPT_OUTS[:2])
+def test_memtop_still_shows_memory_and_locations_from_the_helper(opted_out, build, how, why):
+    target = opted_out(build, how)
+    run = run_gdb("p/x $pc", "py-memtop --json", "p/x $pc", pid=target.pid)
+    assert_no_traceback(run)
+    doc = run.document()
+    assert doc["rss"] > 20_000_000 and doc["frames_source"] == "libpython", run.stderr
+    main = next(t for t in doc["threads"] if t["tid"] == target.pid)
+    assert main["frames"][0]["file"] == str(SCRIPT) and main["frames"][0]["line"] in LOOP_LINES, main
+    pcs = re.findall(r"^\$\d+ = (0x[0-9a-f]+)$", run.stdout, re.M)
+    assert len(pcs) == 2 and pcs[0] == pcs[1], run.stdout
+    _alive(target)
+
+
+def test_memtop_without_a_readable_helper_still_shows_memory(opted_out):
+    """A release build: the helper reads nothing here, and the payload fallback may not run.
+    Before, the fallback's refusal was py-memtop's only output: not even the RSS."""
+    if gdb_reads_the_tree_s_debug_info():
+        pytest.skip("this gdb reads the release build's debug info: the helper answers")
+    target = opted_out("python3.14", "env")
+    run = run_gdb("py-memtop --json", pid=target.pid)
+    assert_no_traceback(run)
+    doc = run.document()
+    assert doc["rss"] > 20_000_000, run.stderr
+    assert doc["frames_source"] is None and all(t["frames"] == [] for t in doc["threads"]), doc
+    assert ("py-memtop: no Python locations: no debug info for the interpreter: libpython cannot read frames; "
+            "the fallback runs code, and the target opted out of that (PYTHON_DISABLE_REMOTE_DEBUG is set, PEP 768; "
+            "--force runs it)") in run.stderr
+    forced = run_gdb("py-memtop --force --json", pid=target.pid)
+    assert_no_traceback(forced)
+    main = next(t for t in forced.document()["threads"] if t["tid"] == target.pid)
+    assert main["source"] == "payload" and main["frames"][0]["file"] == str(SCRIPT), main
+    _alive(target)
+
+
+@pytest.mark.parametrize("build, how, why", OPT_OUTS[:2])
+def test_force_runs_them(opted_out, build, how, why):
+    target = opted_out(build, how)
+    run = run_gdb("py-heap --force --json", "py-cycles --force --json", "py-memtop --force --watch 1 --json", pid=target.pid)
+    assert_no_traceback(run)
+    heap, cycles, watched = run.json_documents()
+    assert 1 <= watched["growth"]["seconds"] <= 10, watched["growth"]
+    assert heap["rows"][0]["kind"] == "bytearray"
+    assert any(c["path"] == "Pair.other -> Pair.other -> Pair" for c in cycles["cycles"]), cycles["cycles"][:3]
+    assert "opted out" not in run.stderr
+    _alive(target)
