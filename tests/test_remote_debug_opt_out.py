@@ -128,3 +128,19 @@ def test_force_runs_them(opted_out, build, how, why):
     assert any(c["path"] == "Pair.other -> Pair.other -> Pair" for c in cycles["cycles"]), cycles["cycles"][:3]
     assert "opted out" not in run.stderr
     _alive(target)
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["python3.14", "-X", "disable-remote-debug", "app.py"], ([b"disable-remote-debug"], False)),
+    (["python3.14", "-Xdisable-remote-debug", "app.py"], ([b"disable-remote-debug"], False)),
+    (["python3.14", "app.py", "-X", "disable-remote-debug"], ([], False)),  # the program's own argument
+    (["python3.14", "-E", "app.py"], ([], True)),
+    (["python3.14", "-Ic", "import x"], ([], True)),
+    (["python3.14", "-c", "x", "-X", "disable-remote-debug"], ([], False)),
+])
+def test_only_the_interpreters_own_options_count(argv, expected):
+    """Found by a test target that passed -X disable-remote-debug to its script, and one under
+    -E with the variable set: both were refused though the interpreter had not opted out."""
+    from gdb_memleak.inject.landing import _interpreter_options
+
+    assert _interpreter_options([a.encode() for a in argv]) == expected

@@ -176,12 +176,39 @@ def namespace_pid(pid: int) -> int:
     return pid
 
 
+def _interpreter_options(argv: list[bytes]) -> tuple[list[bytes], bool]:
+    """(-X options, whether -E or -I is given) of a python command line, before its script,
+    -c or -m: what follows those belongs to the program."""
+    xoptions, no_environment = [], False
+    i = 1
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith(b"-") or arg in (b"-", b"--") or arg.startswith(b"--"):
+            break
+        if arg in (b"-X", b"-W"):
+            if arg == b"-X" and i + 1 < len(argv):
+                xoptions.append(argv[i + 1])
+            i += 2
+            continue
+        for j, flag in enumerate(arg[1:].decode("latin-1"), 1):
+            if flag in "cm":  # the rest is the program
+                return xoptions, no_environment
+            if flag in "XW":  # the rest of this argument is the option's value
+                if flag == "X":
+                    xoptions.append(arg[j + 1:])
+                break
+            no_environment = no_environment or flag in "EI"
+        i += 1
+    return xoptions, no_environment
+
+
 def remote_debug_opt_out(pid: int) -> str:
     """How a 3.14+ target opted out of remote code execution (PEP 768), or "".
 
     CPython reads both at start-up only, so the process's initial environment and
-    command line are the truth: PYTHON_DISABLE_REMOTE_DEBUG set to anything non-empty,
-    or -X disable-remote-debug (the underscore spelling is accepted and does nothing)."""
+    command line are the truth: -X disable-remote-debug among the interpreter's own
+    options, or PYTHON_DISABLE_REMOTE_DEBUG set to anything non-empty unless -E or -I
+    made it ignore the environment (the underscore spelling of -X does nothing)."""
     try:
         with open("/proc/%d/environ" % pid, "rb") as f:
             environ = f.read().split(b"\0")
@@ -189,11 +216,11 @@ def remote_debug_opt_out(pid: int) -> str:
             argv = f.read().split(b"\0")
     except OSError:
         return ""
+    xoptions, no_environment = _interpreter_options(argv)
+    if b"disable-remote-debug" in xoptions:
+        return "it runs with -X disable-remote-debug"
     for entry in environ:
         name, _, value = entry.partition(b"=")
-        if name == b"PYTHON_DISABLE_REMOTE_DEBUG" and value:
+        if name == b"PYTHON_DISABLE_REMOTE_DEBUG" and value and not no_environment:
             return "PYTHON_DISABLE_REMOTE_DEBUG is set"
-    for i, arg in enumerate(argv):
-        if arg == b"-Xdisable-remote-debug" or (arg == b"-X" and argv[i + 1:i + 2] == [b"disable-remote-debug"]):
-            return "it runs with -X disable-remote-debug"
     return ""
