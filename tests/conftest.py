@@ -221,3 +221,24 @@ def run_gdb_memleak(*args: str, timeout: float = 600, extra_env: dict | None = N
     env.update(extra_env or {})
     return subprocess.run(gdb_memleak_argv() + list(args), stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=str(REPO))
+
+
+# The Debian forky tree make setup builds (issue 12), and the script its targets run.
+FORKY = REPO / ".roots" / "forky"
+CONTAINER_SCRIPT = TARGETS / "container_heap.py"
+
+
+@pytest.fixture
+def script_in_root():
+    """container_heap.py in a fresh directory of the root's /tmp: its path as the target sees it."""
+    import shutil
+    import tempfile
+
+    if not FORKY.exists():
+        pytest.skip("no %s (make setup builds it)" % FORKY)
+    made = tempfile.mkdtemp(prefix="gdb-memleak-test-", dir=str(FORKY / "tmp"))
+    try:
+        shutil.copy(CONTAINER_SCRIPT, made)
+        yield "/%s/%s" % (os.path.relpath(made, FORKY), CONTAINER_SCRIPT.name)
+    finally:
+        shutil.rmtree(made)

@@ -89,17 +89,6 @@ class RootTarget(Target):
 
 
 @pytest.fixture
-def script_in_root():
-    """The target script copied into a fresh directory of the root's /tmp: its path as the target sees it."""
-    made = tempfile.mkdtemp(prefix="gdb-memleak-test-", dir=str(FORKY / "tmp"))
-    try:
-        shutil.copy(SCRIPT, made)
-        yield "/%s/%s" % (os.path.relpath(made, FORKY), SCRIPT.name)
-    finally:
-        shutil.rmtree(made)
-
-
-@pytest.fixture
 def start_in_root(script_in_root):
     started: list[RootTarget] = []
 

@@ -24,10 +24,8 @@ import functools
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 
 import pytest
 from conftest import REPO, TARGETS, Target, assert_no_traceback, gdb_binary, run_gdb, run_gdb_memleak, script_line
@@ -78,19 +76,6 @@ def _need_root(build: str) -> str:
     if not (FORKY / "usr" / "bin" / build).exists():
         pytest.skip("no %s in %s (make setup builds it)" % (build, FORKY))
     return "/usr/bin/" + build
-
-
-@pytest.fixture
-def script_in_root():
-    """container_heap.py in a fresh directory of the root's /tmp: its path as the target sees it."""
-    if not FORKY.exists():
-        pytest.skip("no %s (make setup builds it)" % FORKY)
-    made = tempfile.mkdtemp(prefix="gdb-memleak-test-", dir=str(FORKY / "tmp"))
-    try:
-        shutil.copy(SCRIPT, made)
-        yield "/%s/%s" % (os.path.relpath(made, FORKY), SCRIPT.name)
-    finally:
-        shutil.rmtree(made)
 
 
 @pytest.fixture
