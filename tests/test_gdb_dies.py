@@ -234,22 +234,3 @@ def test_a_seccomp_filtered_target_is_never_killed_by_us(start_target):
     assert run.stdout.count("Partition of a set") == 2, run.stdout + run.stderr
     target.wait_for_ticks(2)
     assert target.alive(), target.stderr[-3:]
-
-
-def test_gdb_killed_during_a_watch_window_leaves_no_tracing_behind(start_target, tmp_path):
-    """Issue 17 #9: tracing turns itself off after the window and the stop's timeout (+10 s)
-    when gdb never comes back, and a later --watch does not take it for the target's own."""
-    target = start_target(PYENV_311, TARGETS / "growing_cache.py")
-    target.wait_for_ticks(1)
-    done = gdb_dies(tmp_path, target.pid, "py-memtop --watch 2 --timeout 2", "window", 1, signal.SIGKILL)
-    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
-    assert "tracing=on" in target.wait_for_ticks(1)[-1]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and "tracing=on" in target.ticks()[-1]:
-        target.wait_for_ticks(1)
-    assert "tracing=off" in target.ticks()[-1], target.ticks()[-3:]
-    # Killed again, then a new window before the old one expired: it is ours, not the target's.
-    gdb_dies(tmp_path, target.pid, "py-memtop --watch 2 --timeout 2", "window", 1, signal.SIGKILL)
-    run = run_gdb("py-memtop --watch 1 --json", pid=target.pid)
-    assert run.document()["growth"]["tracing_before"] is False, run.stdout + run.stderr
-    assert "tracing=off" in target.wait_for_ticks(2)[-1]

@@ -59,10 +59,6 @@ def _cpu_times(pid: int) -> dict[int, float]:
     return times
 
 
-# Seconds beyond the window and the stop's own timeout before the target turns tracing off by itself.
-EXPIRY_MARGIN = 10.0
-
-
 def watch(seconds: float, timeout: float, command: str, note: Callable[[str], None],
           force: bool = False) -> tuple[dict[str, Any], dict[int, float]]:
     """Run the window; returns the "growth" document and each thread's CPU seconds in it."""
@@ -73,10 +69,7 @@ def watch(seconds: float, timeout: float, command: str, note: Callable[[str], No
     require_affordable(target.pid, seconds, command)
     rss_before = inf.proc_status(target.pid).get("VmRSS")
     cpu_before = _cpu_times(target.pid)
-    # Tracing turns itself off after this even if gdb never comes back (it may die meanwhile).
-    expire = seconds + timeout + EXPIRY_MARGIN
-    started = injector.run_payload("watch", {"op": "start", "expire": expire}, command=command, timeout=timeout,
-                                   force=force).result
+    started = injector.run_payload("watch", {"op": "start"}, command=command, timeout=timeout, force=force).result
     window_start = time.time()
     try:
         ran, early = injector.let_run(seconds, command)

@@ -48,52 +48,17 @@ def _function_names(wanted):
     return dict((key, value[1]) for key, value in best.items())
 
 
-def _expire_later(tracer, seconds):
-    """Turn tracing off after `seconds` unless op "stop" came first: gdb may die during the window.
-
-    A thread of the target's own _thread module waits on a lock (GIL released); op
-    "stop" releases the lock and it ends.  Everything it uses is bound now: the
-    payload's globals are cleared once the payload returns.  The lock is kept on sys
-    while the window lasts, so a later --watch also knows that tracing is ours."""
-    _thread = _sys.modules["_thread"]
-    lock = _thread.allocate_lock()
-    lock.acquire()
-
-    def expire(lock=lock, seconds=seconds, tracer=tracer, sys=_sys):
-        if not lock.acquire(True, seconds) and getattr(sys, "_gdb_memleak_watch", None) is lock:
-            tracer.stop()
-            del sys._gdb_memleak_watch
-
-    _sys._gdb_memleak_watch = lock
-    _thread.start_new_thread(expire, ())
-
-
-def _end_window():
-    """The window's lock, if one of ours is open: its thread ends without touching tracing."""
-    lock = getattr(_sys, "_gdb_memleak_watch", None)
-    if lock is not None:
-        del _sys._gdb_memleak_watch
-        lock.release()
-    return lock is not None
-
-
 def gdb_memleak_payload(args):
     tracer = _tracer()
     if args["op"] == "start":
-        # Tracing left on by one of our windows whose gdb died is ours, not the target's.
-        ours = _end_window() and tracer.is_tracing()
-        was_tracing = tracer.is_tracing() and not ours
-        if not tracer.is_tracing():
-            tracer.start(1)
+        was_tracing = tracer.is_tracing()
         if not was_tracing:
-            _expire_later(tracer, args.get("expire", 600))
+            tracer.start(1)
         return {"was_tracing": was_tracing}
     if args["op"] == "off":  # py-memtop --watch-stop: after a --watch that could not finish
-        _end_window()
         was = tracer.is_tracing()
         tracer.stop()
         return {"was_tracing": was}
-    _end_window()
     # op == "stop"
     if not tracer.is_tracing():
         raise RuntimeError("tracemalloc was turned off in the target during the window")
