@@ -39,7 +39,7 @@ def gdb_memleak() -> list[str]:
     script = os.path.join(os.path.dirname(sys.executable), "gdb-memleak")
     if os.path.exists(script):
         return [script]
-    return [sys.executable, "-m", "gdb_memleak.cli"]
+    return [sys.executable, "-m", "gdb_memleak"]
 
 
 def report(pid: int, out: str, *extra: str) -> bool:

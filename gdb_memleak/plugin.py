@@ -1,6 +1,6 @@
 """gdb side entry point: `load()` registers the commands and the settings.
 
-Imported only inside gdb.  It never imports guppy or objgraph: those run in the
+The gdb side starts here (the shell side starts in __main__.py / cli/).  Imported only inside gdb.  It never imports guppy or objgraph: those run in the
 target, from the payloads.
 """
 
@@ -11,7 +11,7 @@ from typing import Optional
 
 import gdb
 
-from .settings import SETTINGS
+from .gdbside.settings import SETTINGS
 
 _loaded = False
 

@@ -210,7 +210,7 @@ def gc_fields(tick: str) -> str:
 # Issue 6: the gdb-memleak console script (.venv/bin/gdb-memleak after `make setup`).
 def gdb_memleak_argv() -> list[str]:
     script = Path(sys.executable).parent / "gdb-memleak"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "gdb_memleak.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "gdb_memleak"]
 
 
 def run_gdb_memleak(*args: str, timeout: float = 600, extra_env: dict | None = None) -> subprocess.CompletedProcess:

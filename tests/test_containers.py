@@ -34,7 +34,7 @@ from conftest import (
     script_line,
 )
 
-from gdb_memleak import procfs_images
+from gdb_memleak.host import images as procfs_images
 
 FORKY = REPO / ".roots" / "forky"
 FORKY_PYTHON = "/usr/bin/python3.14"  # as the target sees it, inside the root
@@ -215,7 +215,7 @@ def test_the_check_is_cheap_on_a_host_target(start_target):
     timing = (
         "python\n"
         "import time\n"
-        "from gdb_memleak import images\n"
+        "from gdb_memleak.gdbside import images\n"
         "times = []\n"
         "for _ in range(10):\n"
         "    images._proven.clear()\n"

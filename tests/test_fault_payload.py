@@ -157,7 +157,8 @@ def test_memtop_escapes_the_module_file_name(start_target, python, tmp_path):
 PAYLOAD_SCRIPT = r'''
 python
 import gdb
-from gdb_memleak import injector, render
+from gdb_memleak.inject import session as injector
+from gdb_memleak.render import text as render
 from gdb_memleak.commands.base import MemleakCommand
 
 SOURCES = {

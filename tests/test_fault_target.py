@@ -78,7 +78,7 @@ def run_source_script(tmp_path: Path, payload: str, args: dict, timeout: float =
         "run_source.gdb",
         "python\n"
         "import json\n"
-        "from gdb_memleak import injector\n"
+        "from gdb_memleak.inject import session as injector\n"
         "try:\n"
         "    r = injector.run_source(%r, %r, command='test-payload', timeout=%r)\n"
         "    print('RESULT', json.dumps(r.result))\n"
@@ -369,7 +369,7 @@ def test_program_text_a_command_brought_in_is_dropped_again(start_target, python
 # unaligned address); the thread's errno must read 77 afterwards.
 ERRNO_CHECK = """
 import gdb
-from gdb_memleak import inferior
+from gdb_memleak.gdbside import inferior
 from gdb_memleak.inject import landing, safepoint
 from gdb_memleak.inject.calls import Caller
 from gdb_memleak.inject.gdbstate import SavedGdbState
@@ -414,7 +414,7 @@ def test_calls_into_the_target_leave_errno_as_it_was(start_target, python, tmp_p
 
 # sys.getallocatedblocks() read in the target by a payload.
 READ_BLOCK_COUNT = (
-    "python from gdb_memleak import injector; print('blocks=%d' % injector.run_source("
+    "python from gdb_memleak.inject import session as injector; print('blocks=%d' % injector.run_source("
     "'def gdb_memleak_payload(args):\\n    import sys\\n    return sys.getallocatedblocks()\\n', {}, "
     "command='test', timeout=30).result)"
 )

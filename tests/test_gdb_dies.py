@@ -59,7 +59,7 @@ elif _mode == "waiting":  # while the target runs towards its safe point (a GIL 
         return _continue_for(*args, **kwargs)
     _safepoint.continue_for = _trap_pending
 elif _mode == "window":  # during py-memtop --watch's window, the target running with tracing on
-    from gdb_memleak import injector as _injector
+    from gdb_memleak.inject import session as _injector
     _let_run = _injector.let_run
     def _trap(*args, **kwargs):
         threading.Timer(0.3, _die).start()

@@ -6,8 +6,8 @@ import subprocess
 import pytest
 from conftest import ALL_INTERPRETERS, DEBIAN_PYTHON, EXAMPLES, INTERPRETERS, PYENV_311, TARGETS, assert_no_traceback, run_gdb, script_line
 
-from gdb_memleak import schemas
-from gdb_memleak.report import html
+from gdb_memleak.model import schemas
+from gdb_memleak.render import html
 
 SEED_STRING = EXAMPLES / "seed_string.py"
 NAMED_THREADS = TARGETS / "named_threads.py"

@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 import pytest
 
 from conftest import EXAMPLES, PYENV_311, REPO, TARGETS, Target, gdb_memleak_argv, run_gdb_memleak
-from gdb_memleak import schemas
+from gdb_memleak.model import schemas
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = shutil.which("chromium")
@@ -269,7 +269,7 @@ def test_gdbinit_is_the_same_as_the_module_s():
 
 
 def test_the_report_side_does_not_import_gdb():
-    code = ("import sys, gdb_memleak.cli, gdb_memleak.report.html, gdb_memleak.report.run, gdb_memleak.schemas; "
+    code = ("import sys, gdb_memleak.cli, gdb_memleak.cli.report, gdb_memleak.render.html, gdb_memleak.model.schemas; "
             "bad = [m for m in sys.modules if m == 'gdb' or m.startswith(('gdb.', 'gdb_memleak.commands', 'gdb_memleak.plugin'))]; "
             "print(bad)")
     out = subprocess.run([sys.executable, "-c", code], cwd=str(REPO), capture_output=True, text=True, check=True).stdout

@@ -1,4 +1,4 @@
-"""The JSON contract (issue 6): every --json document validates against gdb_memleak/schemas/*.schema.json."""
+"""The JSON contract (issue 6): every --json document validates against gdb_memleak/model/schemas/*.schema.json."""
 
 from __future__ import annotations
 
@@ -8,19 +8,19 @@ import jsonschema
 import pytest
 
 from conftest import EXAMPLES, INTERPRETERS, REPO, assert_no_traceback, run_gdb
-from gdb_memleak import schemas
+from gdb_memleak.model import schemas
 
 SEED_CYCLES = EXAMPLES / "seed_cycles.py"
 
 
 def test_schemas_are_valid_shipped_and_documented():
     setup = (REPO / "setup.py").read_text()
-    assert '"gdb_memleak.schemas": ["*.schema.json"]' in setup and '"jsonschema"' in setup
+    assert '"gdb_memleak.model.schemas": ["*.schema.json"]' in setup and '"jsonschema"' in setup
     doc = (REPO / "docs" / "json.md").read_text()
     for name in schemas.NAMES:
         schema = schemas.load(name)
         jsonschema.Draft202012Validator.check_schema(schema)
-        assert "gdb_memleak/schemas/%s.schema.json" % name in doc
+        assert "gdb_memleak/model/schemas/%s.schema.json" % name in doc
     assert "schema_version" in doc
 
 

@@ -198,7 +198,8 @@ def test_prepare_gives_a_312_target_guppy_and_objgraph(start_target, tmp_path):
 
 def test_prepared_tools_serve_only_their_own_version_and_abi(tmp_path, monkeypatch):
     sys.path.insert(0, str(REPO))
-    from gdb_memleak.settings import TOOLS_MARKER, Settings, tools_dir
+    from gdb_memleak.gdbside.settings import Settings
+    from gdb_memleak.host.tools import TOOLS_MARKER, tools_dir
 
     monkeypatch.setenv("GDB_MEMLEAK_CACHE", str(tmp_path))
     done = tools_dir((3, 12), "312-x86_64-linux-gnu")
@@ -231,6 +232,6 @@ def test_prepare_bad_python_is_one_line(tmp_path, python, message):
         message = message.replace("NOT_EXECUTABLE", python)
     proc = _prepare(python, tmp_path / "cache")
     assert proc.returncode == 2
-    assert proc.stderr.startswith("python -m gdb_memleak prepare: " + message), proc.stderr
+    assert proc.stderr.startswith("gdb-memleak prepare: " + message), proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "cache").exists()

@@ -15,8 +15,9 @@ from typing import Any
 
 import gdb
 
-from .. import render, style
-from ..settings import SETTINGS
+from ..gdbside import style
+from ..render import text as render
+from ..gdbside.settings import SETTINGS
 
 SCHEMA_VERSION = 1  # of every --json document; gdb_memleak/schemas/*.schema.json describe them
 

@@ -10,9 +10,11 @@ from typing import Any
 
 import gdb
 
-from .. import inferior as inf
-from .. import headroom, injector, render
-from ..settings import SETTINGS
+from ..gdbside import inferior as inf
+from ..host import limits
+from ..inject import session
+from ..render import text as render
+from ..gdbside.settings import SETTINGS
 from . import heap_marks, type_names
 from .base import MemleakCommand, positive_int
 
@@ -61,11 +63,11 @@ class PyCycles(MemleakCommand):
         version = inf.require_python(self.name)
         mark = None
         if args.since:
-            mark = injector.run_payload("marks", {"op": "get", "name": MARK_PREFIX + args.since}, command=self.name,
+            mark = session.run_payload("marks", {"op": "get", "name": MARK_PREFIX + args.since}, command=self.name,
                                         timeout=args.timeout, force=args.force).result
             if mark.get("missing"):
                 raise gdb.GdbError("py-cycles: no cycles mark named %s in the target (make one with py-cycles --mark %s)" % (args.since, args.since))
-        outcome = injector.run_payload(
+        outcome = session.run_payload(
             "cycles",
             {
                 "types": args.types,
@@ -73,7 +75,7 @@ class PyCycles(MemleakCommand):
                 "graph": bool(args.graph),
                 "depth": args.depth,
                 # The payload refuses when its bookkeeping would not fit: an OOM kill ends the service.
-                "memory_available": None if args.force else headroom.available_to(target.pid),
+                "memory_available": None if args.force else limits.available_to(target.pid),
             },
             command=self.name,
             timeout=args.timeout,
@@ -85,7 +87,7 @@ class PyCycles(MemleakCommand):
             raise gdb.GdbError("py-cycles: refused: %s" % doc["refused"])
         unknown = doc.get("unknown_types")
         if args.types and not doc.get("cycles") and not (doc.get("uncollectable") or {}).get("cycles") and unknown is None:
-            unknown = injector.run_payload(
+            unknown = session.run_payload(
                 "type_check", {"types": args.types}, command=self.name, timeout=args.timeout, force=args.force
             ).result.get("unknown")
         if args.types and unknown:
@@ -104,7 +106,7 @@ class PyCycles(MemleakCommand):
         if args.mark:
             rows = [[c["path"], c["count"], c["size"]] for c in doc["cycles"]]
             total = (sum(r[1] for r in rows), sum(r[2] for r in rows))
-            injector.run_payload(
+            session.run_payload(
                 "marks",
                 {"op": "set", "name": MARK_PREFIX + args.mark, "time": time.time(), "rows": rows, "total_count": total[0], "total_size": total[1]},
                 command=self.name,

@@ -7,9 +7,11 @@ from typing import Any
 
 import gdb
 
-from .. import inferior as inf
-from .. import headroom, injector, render
-from ..settings import SETTINGS
+from ..gdbside import inferior as inf
+from ..host import limits
+from ..inject import session
+from ..render import text as render
+from ..gdbside.settings import SETTINGS
 from . import heap_marks, type_names
 from .base import MemleakCommand, positive_int
 
@@ -64,7 +66,7 @@ class PyHeap(MemleakCommand):
                 _require_room_for_guppy(target.pid)
             _require_compatible_guppy(args.timeout, tool_paths, args.force)
         try:
-            outcome = injector.run_payload(
+            outcome = session.run_payload(
                 "heap",
                 {"top": args.top, "largest": args.largest, "backend": args.backend},
                 command=self.name,
@@ -106,7 +108,7 @@ GUPPY_NEEDS = 0.7
 def _require_room_for_guppy(pid: int) -> None:
     """Refuse guppy where its peak would not fit: an OOM kill ends the service."""
     rss = inf.proc_status(pid).get("VmRSS") or 0
-    available = headroom.available_to(pid)
+    available = limits.available_to(pid)
     if available is not None and rss * GUPPY_NEEDS > available:
         raise _error(
             "--backend guppy refused: it would need about %s in the target (70%% of its RSS), and %s are available "
@@ -117,7 +119,7 @@ def _require_room_for_guppy(pid: int) -> None:
 
 def _require_compatible_guppy(timeout: float, tool_paths: list[str], force: bool) -> None:
     """Refuse --backend guppy unless the guppy3 the target would import was built for it."""
-    check = injector.run_payload(
+    check = session.run_payload(
         "guppy_check", {"tool_paths": tool_paths}, command="py-heap", timeout=timeout, tool_paths=tool_paths, force=force
     ).result
     if not check.get("ok"):

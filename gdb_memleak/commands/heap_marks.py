@@ -14,7 +14,8 @@ from typing import Any
 
 import gdb
 
-from .. import injector, render
+from ..inject import session
+from ..render import text as render
 
 ALL_KINDS = 1_000_000  # the census's --top for a mark: every kind
 NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -27,7 +28,7 @@ def run(command: Any, args: argparse.Namespace, tool_paths: list[str]) -> None:
 
     def marks(op: str, **fields: Any) -> dict:
         fields["op"] = op
-        return injector.run_payload("marks", fields, command="py-heap", timeout=args.timeout, force=args.force).result
+        return session.run_payload("marks", fields, command="py-heap", timeout=args.timeout, force=args.force).result
 
     if args.marks:
         listed = marks("list")["marks"]
@@ -48,7 +49,7 @@ def run(command: Any, args: argparse.Namespace, tool_paths: list[str]) -> None:
         mark = marks("get", name=name)  # first: a typo fails before the census runs
         if mark.get("missing"):
             raise _missing(name, mark.get("names"))
-    census = injector.run_payload(
+    census = session.run_payload(
         "heap", {"top": ALL_KINDS, "largest": 0, "backend": "census"}, command="py-heap", timeout=args.timeout,
         tool_paths=tool_paths, force=args.force,
     ).result

@@ -7,11 +7,13 @@ from typing import Any, Optional
 
 import gdb
 
-from .. import frames
-from .. import inferior as inf
-from .. import images, injector, render
+from ..gdbside import frames
+from ..gdbside import inferior as inf
+from ..gdbside import images
+from ..inject import session
+from ..render import text as render
 from ..inject import landing
-from ..settings import SETTINGS
+from ..gdbside.settings import SETTINGS
 from . import memtop_watch
 from .base import MemleakCommand, positive_int, timeout_seconds
 
@@ -55,7 +57,7 @@ class PyMemtop(MemleakCommand):
         elif args.watch or args.watch_stop:
             raise gdb.GdbError("%s: --watch needs a live process, not a core file" % self.name)
         if args.watch_stop:
-            was = injector.run_payload(
+            was = session.run_payload(
                 "watch", {"op": "off"}, command=self.name, timeout=args.timeout, force=args.force
             ).result["was_tracing"]
             self.out("allocation tracing is off in the target" + ("" if was else " (it was not on)"))
@@ -139,7 +141,7 @@ def _stacks(target: gdb.Inferior, depth: int, timeout: float, command: str, forc
         return None, {}, None, ("no Python locations: %s; the fallback runs code, and the target opted out of that "
                                 "(%s, PEP 768; --force runs it)" % (why, opted_out))
     try:
-        result = injector.run_payload(
+        result = session.run_payload(
             "memtop", {"stack": depth}, command=command, timeout=timeout, tool_paths=SETTINGS.tool_paths(version),
             force=force,
         ).result

@@ -14,8 +14,9 @@ from typing import Any, Callable, Optional
 
 import gdb
 
-from .. import inferior as inf
-from .. import injector, render
+from ..gdbside import inferior as inf
+from ..inject import session
+from ..render import text as render
 
 MAX_WINDOW = 600.0  # tracing a busy target longer than this costs too much memory
 ALLOCATION_LINES = 10
@@ -69,10 +70,10 @@ def watch(seconds: float, timeout: float, command: str, note: Callable[[str], No
     require_affordable(target.pid, seconds, command)
     rss_before = inf.proc_status(target.pid).get("VmRSS")
     cpu_before = _cpu_times(target.pid)
-    started = injector.run_payload("watch", {"op": "start"}, command=command, timeout=timeout, force=force).result
+    started = session.run_payload("watch", {"op": "start"}, command=command, timeout=timeout, force=force).result
     window_start = time.time()
     try:
-        ran, early = injector.let_run(seconds, command)
+        ran, early = session.let_run(seconds, command)
     except gdb.GdbError:
         if gdb.selected_inferior().pid != 0:
             stop_tracing(started["was_tracing"], timeout, command)
@@ -108,7 +109,7 @@ def stop_tracing(was_tracing: bool, timeout: float, command: str, top: int = 0) 
     """The window's allocations; tracing goes off again unless it was on before.  Never left on silently."""
     try:
         # force: the start ran (the target did not opt out, or --force), so the tracing it turned on goes off.
-        return injector.run_payload("watch", {"op": "stop", "was_tracing": was_tracing, "top": top}, command=command,
+        return session.run_payload("watch", {"op": "stop", "was_tracing": was_tracing, "top": top}, command=command,
                                     timeout=timeout, force=True).result
     except gdb.GdbError as e:
         if was_tracing:

@@ -26,7 +26,7 @@ from typing import Optional
 
 import gdb
 
-from .. import inferior as inf
+from ..gdbside import inferior as inf
 from . import landing, stub
 from .gdbstate import quiet_continue
 

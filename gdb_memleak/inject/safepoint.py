@@ -31,7 +31,7 @@ from typing import Optional
 
 import gdb
 
-from .. import inferior as inf
+from ..gdbside import inferior as inf
 from . import landing
 from .calls import SYSCALL_INSN, Caller, WaitedTooLong, continue_for, read_register
 from .stub import PARK_VALUE
@@ -301,7 +301,7 @@ def describe_main_thread(main_tid: int) -> str:
             name = "??"
         where = "in %s()" % name
         try:
-            from ..frames import python_stacks
+            from ..gdbside.frames import python_stacks
 
             frames = python_stacks(1).get(main_tid) or []
             if frames:

@@ -37,11 +37,11 @@ from typing import TYPE_CHECKING, Optional
 
 import gdb
 
-from . import inferior as inf
-from .inject import stub
+from ..gdbside import inferior as inf
+from . import stub
 
 if TYPE_CHECKING:
-    from .inject.calls import Caller
+    from .calls import Caller
 
 PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ = 0, 1, 2
 # PyMemAllocatorEx: ctx, malloc, calloc, realloc, free (five pointers, every version).

@@ -7,7 +7,7 @@ import sys
 
 
 def _load_statements() -> list[str]:
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     # The environment this package runs from holds guppy3/objgraph for targets of its
     # Python version, and graphviz for gdb's side.
     venv = sys.prefix if sys.prefix != sys.base_prefix else ""

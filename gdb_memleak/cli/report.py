@@ -7,14 +7,18 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from typing import Callable, Optional
 
-from ..gdbinit import gdb_load_command
-from ..procfs_images import same_root
+from .. import __version__
+from ..render import html
+from .gdbinit import gdb_load_command
+from ..host.images import same_root
 
 COMMANDS = ("py-memtop", "py-heap", "py-cycles")
 GRAPH_NAME = "cycles.svg"
 LARGEST = 5
+REPORT_VERSION = 1
 GDB_TIMEOUT = 900  # seconds for the whole batch run, plus any --watch window
 
 
@@ -171,3 +175,45 @@ def run(pid: int, out_dir: str, watch: Optional[float], progress: Callable[[str]
         raise ReportError(_failure(pid, proc.stderr, proc.returncode))
     notes = [line.strip() for line in proc.stderr.splitlines() if line.startswith(tuple(c + ":" for c in COMMANDS))]
     return docs, notes
+
+
+def write_report(pid: int, out_dir: str, watch: Optional[float], progress: Callable[[str], None]) -> dict:
+    """Run the three commands once against PID; write OUT/report.json and OUT/report.html."""
+    gdb = find_gdb()  # both before DIR is made: a failed report leaves nothing behind
+    check_pid(pid)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        raise ReportError("cannot make %s: %s" % (out_dir, e.strerror or e))
+    if not os.access(out_dir, os.W_OK):
+        raise ReportError("cannot write in %s" % out_dir)
+    docs, notes = run(pid, out_dir, watch, progress, gdb=gdb)
+    for note in notes:
+        progress(note)
+    graph_file = os.path.join(out_dir, GRAPH_NAME)
+    graph = None
+    if docs["cycles"].get("graph") and os.path.isfile(graph_file):
+        with open(graph_file, "rb") as f:
+            graph = ("image/svg+xml", f.read())
+    report = {
+        "version": REPORT_VERSION,
+        "tool_version": __version__,
+        "pid": pid,
+        "created_at": round(time.time(), 3),
+        "watch": watch,
+        "memtop": docs["memtop"],
+        "heap": docs["heap"],
+        "cycles": docs["cycles"],
+        "graph": GRAPH_NAME if graph else None,
+        "notes": notes,
+    }
+    json_path = os.path.join(out_dir, "report.json")
+    html_path = os.path.join(out_dir, "report.html")
+    with open(json_path, "w", encoding="utf-8") as f:
+        json.dump(report, f, ensure_ascii=True, indent=1)
+        f.write("\n")
+    progress("wrote %s" % json_path)
+    with open(html_path, "w", encoding="utf-8") as f:
+        f.write(html.page(report, graph))
+    progress("wrote %s" % html_path)
+    return report

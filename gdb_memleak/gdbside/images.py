@@ -21,7 +21,7 @@ from typing import Optional
 
 import gdb
 
-from . import procfs_images as procfs
+from ..host import images as procfs
 
 # The images our calls and breakpoints land in: the executable (always checked), the
 # dynamic linker (gdb's shared-library breakpoint), libc (malloc_trim, madvise,

@@ -5,16 +5,9 @@ place built for the target's own interpreter:
 
 * the virtual environment gdb-memleak runs from (``load(venv=...)``): its
   ``site-packages`` serves targets of the venv's Python version;
-* the per-interpreter tool cache that ``python -m gdb_memleak prepare --python
-  PYTHON`` fills: ``<cache>/tools/cpython-X.Y-<abi>/``, where ``<abi>`` is the
-  interpreter's extension-module tag (``312-x86_64-linux-gnu``, ``313t-...``;
-  ``27-ucs4`` for Python 2.7).  A directory there serves only targets of the
-  same version *and* ABI, as read from the target's binary; when the target's
-  ABI cannot be told, none does.
-
-``<cache>`` is ``$GDB_MEMLEAK_CACHE``, else ``$XDG_CACHE_HOME/gdb-memleak``, else
-``~/.cache/gdb-memleak``.  This module does not import gdb: ``prepare`` runs
-outside gdb and shares the naming rules below.
+* the per-interpreter tool cache that ``prepare`` fills (host/tools.py), used
+  only for targets of the same version and ABI as read from the target's binary;
+  when the target's ABI cannot be told, none is.
 """
 
 from __future__ import annotations
@@ -26,34 +19,9 @@ import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..host.tools import TOOLS_MARKER, tools_dir
+
 DEFAULT_TIMEOUT = 30
-CACHE_ENV = "GDB_MEMLEAK_CACHE"
-# Written last by `prepare`: a directory without it is incomplete and never used.
-TOOLS_MARKER = "gdb-memleak-tools.json"
-
-
-def cache_root() -> str:
-    """Where gdb-memleak keeps its caches (read at each use: the environment may change)."""
-    explicit = os.environ.get(CACHE_ENV)
-    if explicit:
-        return os.path.abspath(os.path.expanduser(explicit))
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = xdg if xdg and os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "gdb-memleak")
-
-
-def abi_from_suffix(suffix: str) -> Optional[str]:
-    """'.cpython-312-x86_64-linux-gnu.so' -> '312-x86_64-linux-gnu' (None if not of that form)."""
-    match = re.match(r"^\.cpython-(\d+[a-z]*-[A-Za-z0-9_.-]+?)\.so$", suffix)
-    return match.group(1) if match else None
-
-
-def tools_dir_name(version: tuple[int, int], abi: str) -> str:
-    return "cpython-%d.%d-%s" % (version[0], version[1], abi)
-
-
-def tools_dir(version: tuple[int, int], abi: str) -> str:
-    return os.path.join(cache_root(), "tools", tools_dir_name(version, abi))
 
 
 @dataclass

@@ -23,13 +23,13 @@ from typing import Any, Optional
 import gdb
 
 from . import allocator
-from . import inferior as inf
-from . import residency
-from .inject import landing, safepoint
-from .inject.calls import CALL_LIMIT, Caller, WaitedTooLong, continue_for
-from .inject.gdbstate import SavedGdbState
-from .inject.safepoint import SafePoint
-from .payloads import RUNNER, UNROUTED, payload_source
+from ..gdbside import inferior as inf
+from ..host import residency
+from . import landing, safepoint
+from .calls import CALL_LIMIT, Caller, WaitedTooLong, continue_for
+from .gdbstate import SavedGdbState
+from .safepoint import SafePoint
+from ..payloads import RUNNER, UNROUTED, payload_source
 
 PY_FILE_INPUT = 257  # Py_file_input in every CPython version
 RESULT_NAME = "__gdb_memleak_result__"

@@ -11,7 +11,7 @@ import html
 import time
 from typing import Any, Iterable, Optional, Sequence
 
-from .. import render
+from . import text as render
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;background:#f4f5f7;color:#1d2330}

@@ -1,0 +1,103 @@
+"""The gdb-memleak command line (also `python -m gdb_memleak`): set-up and reports, outside gdb.
+
+  gdb-memleak report PID --out DIR [--watch SECONDS]   one-shot leak report: DIR/report.json and DIR/report.html
+  gdb-memleak gdbinit                                  print the lines to add to ~/.gdbinit
+  gdb-memleak prepare --python PYTHON                  install guppy3 and objgraph for targets that run PYTHON
+
+Never imports gdb: `report` starts gdb in batch mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional
+
+from .. import __version__
+from . import prepare, report
+from .gdbinit import gdbinit_lines
+
+MAX_WATCH = 600.0
+PROG = "gdb-memleak"
+
+
+def _pid(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a process id, got %r" % text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("expected a process id, got %d" % value)
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected seconds, got %r" % text)
+    if not 0 < value <= MAX_WATCH:
+        raise argparse.ArgumentTypeError("expected seconds from 0 to %g, got %s" % (MAX_WATCH, text))
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    rep = sub.add_parser(
+        "report",
+        help="attach gdb to PID once and write a leak report (report.json and a self-contained report.html)",
+        description="Attach gdb (batch mode, $GDB or gdb on PATH) to the CPython process PID, run py-memtop, "
+        "py-heap --largest %d and py-cycles --graph, and write DIR/report.json and DIR/report.html "
+        "(one file: tables and the reference graph, nothing loaded from elsewhere)." % report.LARGEST,
+    )
+    rep.add_argument("pid", type=_pid, metavar="PID")
+    rep.add_argument("--out", required=True, metavar="DIR", help="directory for report.json, report.html and the graph (made if missing)")
+    rep.add_argument("--watch", type=_seconds, metavar="SECONDS",
+                     help="also let the target run SECONDS with allocation tracing on: RSS growth and the top allocation lines")
+    sub.add_parser("gdbinit", help="print the lines to add to ~/.gdbinit")
+    prep = sub.add_parser(
+        "prepare",
+        help="install guppy3 and objgraph for the targets that run PYTHON",
+        description="Install guppy3 and objgraph (objgraph only for Python 2.7) with "
+        "PYTHON's own pip into a cache directory for PYTHON's version and ABI "
+        "($GDB_MEMLEAK_CACHE or ~/.cache/gdb-memleak, under tools/). py-heap --backend guppy and "
+        "py-cycles --graph then use them in targets that run the same version and ABI, and only there.",
+    )
+    prep.add_argument("--python", required=True, metavar="PYTHON", help="the interpreter the targets run (its real binary)")
+    return parser
+
+
+def progress(text: str) -> None:
+    sys.stderr.write("%s: %s\n" % (PROG, text))
+    sys.stderr.flush()
+
+
+def _fail(command: str, text: str, code: int = 1) -> int:
+    sys.stderr.write("%s %s: %s\n" % (PROG, command, text))
+    return code
+
+
+def main(argv: Optional[list] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "gdbinit":
+        sys.stdout.write(gdbinit_lines())
+        return 0
+    try:
+        if args.command == "prepare":
+            return prepare.prepare(args.python)
+        report.write_report(args.pid, args.out, args.watch, progress)
+    except (report.ReportError, prepare.PrepareError) as e:
+        return _fail(args.command, str(e).splitlines()[0] if str(e) else "failed", 2 if args.command == "prepare" else 1)
+    except OSError as e:
+        return _fail(args.command, "%s: %s" % (e.filename or "", e.strerror or e))
+    except KeyboardInterrupt:
+        return _fail(args.command, "interrupted", 130)
+    except Exception as e:  # a bug of ours: one line, not a traceback
+        return _fail(args.command, "internal error: %s: %s" % (type(e).__name__, e))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
