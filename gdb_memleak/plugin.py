@@ -38,10 +38,46 @@ class _TimeoutParameter(gdb.Parameter):
             self.value = SETTINGS.timeout
             raise gdb.GdbError("py-memleak timeout must be at least 1 second")
         SETTINGS.timeout = int(self.value)
+        _register_commands()  # `help py-heap` names the default timeout: rebuilt with the new one
         return ""
 
     def get_show_string(self, svalue: str) -> str:
         return "gdb-memleak waits up to %s seconds for a safe point." % svalue
+
+
+class _VerboseParameter(gdb.Parameter):
+    """Whether errors also show the gdb side's traceback and, for a payload that raised, the target's."""
+
+    set_doc = "Set whether gdb-memleak's errors show tracebacks."
+    show_doc = "Show whether gdb-memleak's errors show tracebacks."
+
+    def __init__(self) -> None:
+        super().__init__("py-memleak verbose", gdb.COMMAND_DATA, gdb.PARAM_BOOLEAN)
+        self.value = SETTINGS.verbose
+
+    def get_set_string(self) -> str:
+        SETTINGS.verbose = bool(self.value)
+        return ""
+
+    def get_show_string(self, svalue: str) -> str:
+        return "gdb-memleak's errors show tracebacks: %s." % svalue
+
+
+def _register_commands() -> None:
+    """(Re)create the commands: gdb takes a command's help text when it is created."""
+    from .commands.cycles import PyCycles
+    from .commands.heap import PyHeap
+    from .commands.memtop import PyMemtop
+
+    PyMemtop()
+    PyHeap()
+    PyCycles()
+
+
+def _clear_caches(event: object) -> None:
+    from .gdbside import inferior
+
+    inferior.clear_caches(everything=isinstance(event, gdb.ExitedEvent))
 
 
 def load(venv: Optional[str] = None) -> None:
@@ -51,14 +87,12 @@ def load(venv: Optional[str] = None) -> None:
         SETTINGS.add_venv(venv)
     if _loaded:
         return
-    from .commands.cycles import PyCycles
-    from .commands.heap import PyHeap
-    from .commands.memtop import PyMemtop
-
     _SetPrefix("set py-memleak")
     _SetPrefix("show py-memleak")
     _TimeoutParameter()
-    PyMemtop()
-    PyHeap()
-    PyCycles()
+    _VerboseParameter()
+    _register_commands()
+    # What was read about one process or its files is not true of the next.
+    gdb.events.new_objfile.connect(_clear_caches)
+    gdb.events.exited.connect(_clear_caches)
     _loaded = True

@@ -140,7 +140,7 @@ def test_core_file_cycles_needs_a_live_process(start_target, tmp_path):
     core = str(tmp_path / ("core.%d" % target.pid))
     run = run_gdb("py-cycles", "py-cycles --graph %s" % (tmp_path / "g.dot"), core=(PYENV_311, core))
     assert_no_traceback(run)
-    assert run.stderr.count("py-cycles needs a live process") == 2
+    assert run.stderr.count("py-cycles: this needs a live process") == 2
     assert not (tmp_path / "g.dot").exists()
     assert target.wait_for_ticks(1)
 

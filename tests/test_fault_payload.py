@@ -160,6 +160,8 @@ import gdb
 from gdb_memleak.inject import session as injector
 from gdb_memleak.render import text as render
 from gdb_memleak.commands.base import MemleakCommand
+from gdb_memleak.errors import MemleakError
+from gdb_memleak.gdbside.invocation import Invocation
 
 SOURCES = {
     "raises": "def gdb_memleak_payload(args):\n    raise ValueError('boom \\x1b[31mred\\x1b]0;pwned\\x07 from the payload')\n",
@@ -180,17 +182,17 @@ class RunSource(MemleakCommand):
         self.add_timeout(parser)
         return parser
 
-    def run(self, args):
-        result = injector.run_source(SOURCES[args.which], {}, command=self.name, timeout=args.timeout).result
+    def run(self, inv, args):
+        result = injector.run_source(inv, SOURCES[args.which], {}).result
         self.out("RESULT %s" % ", ".join("%s=%d chars" % (k, len(str(v))) for k, v in sorted(result.items())))
 
 
 RunSource()
 
 try:
-    injector.run_source(SOURCES["raises"], {}, command="raw-call", timeout=30)
+    injector.run_source(Invocation("raw-call", 30), SOURCES["raises"], {})
     gdb.write("RAW no error\n")
-except gdb.GdbError as e:
+except MemleakError as e:
     gdb.write("RAW-FIRST-LINE %s\n" % render.escape(str(e).splitlines()[0]))
 end
 '''
@@ -210,7 +212,7 @@ def test_payload_exceptions_and_huge_answers_are_one_line(start_target, tmp_path
     )
     assert_clean_output(run)
     # What the injector raises: its first line names the exception and its message.
-    assert "RAW-FIRST-LINE raw-call: the payload raised in the target: ValueError: boom" in run.stdout
+    assert "RAW-FIRST-LINE the payload raised in the target: ValueError: boom" in run.stdout
     errors = [l for l in run.stderr.splitlines() if l.startswith("py-memleak-test-source:")]
     # A command shows one line per failure: the exception, escaped, and where it was raised.
     raised = [l for l in errors if "boom" in l]

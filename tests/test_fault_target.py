@@ -78,13 +78,15 @@ def run_source_script(tmp_path: Path, payload: str, args: dict, timeout: float =
         "run_source.gdb",
         "python\n"
         "import json\n"
+        "from gdb_memleak.errors import MemleakError\n"
+        "from gdb_memleak.gdbside.invocation import Invocation\n"
         "from gdb_memleak.inject import session as injector\n"
         "try:\n"
-        "    r = injector.run_source(%r, %r, command='test-payload', timeout=%r)\n"
+        "    r = injector.run_source(Invocation('test-payload', %r), %r, %r)\n"
         "    print('RESULT', json.dumps(r.result))\n"
-        "except gdb.GdbError as e:\n"
+        "except (gdb.GdbError, MemleakError) as e:\n"
         "    print('ERROR', e)\n"
-        "end\n" % (payload, args, timeout),
+        "end\n" % (timeout, payload, args),
     )
 
 
@@ -227,7 +229,7 @@ def test_target_killed_during_a_call(start_target, tmp_path):
     stdout, stderr = gdb.finish(timeout=30)
     assert "Traceback" not in stdout + stderr
     # The payload runs as marshalled code (PyEval_EvalCode), or as source where it cannot be precompiled.
-    assert re.search(r"ERROR test-payload: the target exited during a call to (PyEval_EvalCode|PyRun_StringFlags)\(\)", stdout), stdout + stderr
+    assert re.search(r"ERROR the target exited during a call to (PyEval_EvalCode|PyRun_StringFlags)\(\)", stdout), stdout + stderr
 
 
 # Condition 9: Ctrl-C in gdb; commands in a row; the same process inspected again and again.
@@ -374,19 +376,19 @@ from gdb_memleak.inject import landing, safepoint
 from gdb_memleak.inject.calls import Caller
 from gdb_memleak.inject.gdbstate import SavedGdbState
 pid = gdb.selected_inferior().pid
-calls = Caller(pid, inferior.require_python("test"), "test")
+calls = Caller(pid, inferior.require_python())
 calls.prepare([pid])
 saved = SavedGdbState()
 saved.save(landing.STOP_SIGNALS[calls.signal])
 try:
-    point = safepoint.run_to_safe_point(calls, pid, 30, "test")
+    point = safepoint.run_to_safe_point(calls, pid, 30)
     errno_at = calls.call("__errno_location")
     memory = gdb.selected_inferior()
     before = memory.read_memory(errno_at, 4).tobytes()
     memory.write_memory(errno_at, (77).to_bytes(4, "little"))
     failed = calls.call("madvise", 1, 4096, 4, ret="int")
     inside = int.from_bytes(memory.read_memory(errno_at, 4).tobytes(), "little")
-    safepoint.back_to_safe_point(calls, point, pid, "test")
+    safepoint.back_to_safe_point(calls, point, pid)
     print("errno %d parked; madvise returned %d, errno %d inside, %d back in the thread" % (
         int.from_bytes(before, "little"), failed, inside, int.from_bytes(memory.read_memory(errno_at, 4).tobytes(), "little")))
 finally:
@@ -414,9 +416,9 @@ def test_calls_into_the_target_leave_errno_as_it_was(start_target, python, tmp_p
 
 # sys.getallocatedblocks() read in the target by a payload.
 READ_BLOCK_COUNT = (
-    "python from gdb_memleak.inject import session as injector; print('blocks=%d' % injector.run_source("
-    "'def gdb_memleak_payload(args):\\n    import sys\\n    return sys.getallocatedblocks()\\n', {}, "
-    "command='test', timeout=30).result)"
+    "python from gdb_memleak.inject import session as injector; from gdb_memleak.gdbside.invocation import Invocation; "
+    "print('blocks=%d' % injector.run_source(Invocation('test', 30), "
+    "'def gdb_memleak_payload(args):\\n    import sys\\n    return sys.getallocatedblocks()\\n', {}).result)"
 )
 
 

@@ -54,7 +54,7 @@ def test_memtop_on_a_core_file(start_target, tmp_path):
     assert main["source"] == "libpython"
     assert main["frames"][0]["file"].endswith("seed_string.py")
     # Injection needs a live interpreter: a clear error, not a traceback.
-    assert "py-heap needs a live process" in run.stderr
+    assert "py-heap: this needs a live process" in run.stderr
     assert_no_traceback(run)
 
 

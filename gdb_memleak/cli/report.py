@@ -68,16 +68,6 @@ def _quote(path: str) -> str:
     return '"%s"' % path.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def _kind(doc: dict) -> Optional[str]:
-    if "threads" in doc:
-        return "memtop"
-    if "backend" in doc and "rows" in doc:
-        return "heap"
-    if "cycles" in doc:
-        return "cycles"
-    return None
-
-
 def _failure(pid: int, stderr: str, returncode: int) -> str:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     text = "\n".join(lines)
@@ -167,13 +157,15 @@ def run(pid: int, out_dir: str, watch: Optional[float], progress: Callable[[str]
                 doc = json.loads(line)
             except ValueError:
                 continue
-            kind = _kind(doc) if isinstance(doc, dict) else None
-            if kind and kind not in docs:
+            kind = doc.get("kind") if isinstance(doc, dict) else None
+            if kind in ("memtop", "heap", "cycles") and kind not in docs:
                 docs[kind] = doc
     missing = [c for c, k in zip(COMMANDS, ("memtop", "heap", "cycles")) if k not in docs]
     if missing:
         raise ReportError(_failure(pid, proc.stderr, proc.returncode))
-    notes = [line.strip() for line in proc.stderr.splitlines() if line.startswith(tuple(c + ":" for c in COMMANDS))]
+    # Each document carries the notes its command made (model/documents.py): nothing scraped from stderr.
+    notes = ["%s: %s" % (command, text) for command, kind in zip(COMMANDS, ("memtop", "heap", "cycles"))
+             for text in docs[kind].get("notes") or []]
     return docs, notes
 
 
@@ -196,6 +188,7 @@ def write_report(pid: int, out_dir: str, watch: Optional[float], progress: Calla
         with open(graph_file, "rb") as f:
             graph = ("image/svg+xml", f.read())
     report = {
+        "kind": "report",
         "version": REPORT_VERSION,
         "tool_version": __version__,
         "pid": pid,

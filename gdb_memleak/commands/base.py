@@ -1,9 +1,11 @@
-"""A gdb command whose arguments are declared with argparse.
+"""A gdb command whose arguments are declared with argparse, and the one error boundary.
 
-`help py-heap` shows the argparse usage; bad arguments become one-line gdb
-errors; an unexpected exception becomes a gdb error too, never a traceback.
-Every error is one escaped line (render.error_line): a payload's exception in
-the target is reported by its last line and where it was raised.
+`help py-heap` shows the argparse usage, with the settings of the moment; bad
+arguments become one-line gdb errors.  `invoke` is the only place errors become
+output: a MemleakError (errors.py) becomes "command: reason" in one escaped line;
+an unexpected exception says "internal error" in one line, never a traceback.
+With `set py-memleak verbose on`, the gdb-side traceback and the target's (for a
+payload that raised) are printed first, on stderr.
 """
 
 from __future__ import annotations
@@ -11,16 +13,17 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import traceback
 from typing import Any
 
 import gdb
 
+from ..errors import MemleakError, PayloadFailed
 from ..gdbside import style
+from ..gdbside.invocation import Invocation, current, note, running
+from ..model import documents
 from ..render import text as render
 from ..gdbside.settings import SETTINGS
-
-SCHEMA_VERSION = 1  # of every --json document; gdb_memleak/schemas/*.schema.json describe them
-
 
 class ArgumentError(Exception):
     pass
@@ -126,18 +129,35 @@ class MemleakCommand(gdb.Command):
             raise gdb.GdbError("%s: %s (see 'help %s')" % (self.name, e, self.name))
         except HelpShown:
             return
-        if getattr(args, "timeout", 0) is None:
-            args.timeout = SETTINGS.timeout
+        timeout = getattr(args, "timeout", None)
+        invocation = Invocation(self.name, timeout if timeout is not None else SETTINGS.timeout, bool(getattr(args, "force", False)))
         try:
-            self.run(args)
-        except gdb.GdbError as e:  # one line: a target traceback would read as a crash of gdb's
+            with running(invocation):
+                self.run(invocation, args)
+        except MemleakError as e:
+            self._explain(e)
+            raise gdb.GdbError(render.error_line("%s: %s" % (self.name, e)))
+        except gdb.GdbError as e:  # gdb's own, one line: a target traceback would read as a crash of gdb's
+            self._explain(e)
             raise gdb.GdbError(render.error_line(e))
         except KeyboardInterrupt:
             raise gdb.GdbError("%s: interrupted" % self.name)
         except Exception as e:  # a bug of ours: say so in one line, keep gdb usable
+            self._explain(e)
             raise gdb.GdbError(render.error_line("%s: internal error: %s: %s" % (self.name, type(e).__name__, e)))
 
-    def run(self, args: argparse.Namespace) -> None:
+    @staticmethod
+    def _explain(error: BaseException) -> None:
+        """With `set py-memleak verbose on`: the gdb side's traceback, and the target's for a payload that raised."""
+        if not SETTINGS.verbose:
+            return
+        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        if isinstance(error, PayloadFailed) and error.target_traceback:
+            text += "In the target:\n%s\n" % error.target_traceback
+        for line in text.splitlines():
+            gdb.write(render.escape(line) + "\n", gdb.STDERR)
+
+    def run(self, invocation: Invocation, args: argparse.Namespace) -> None:
         raise NotImplementedError
 
     @staticmethod
@@ -146,8 +166,11 @@ class MemleakCommand(gdb.Command):
 
     @staticmethod
     def note(text: str) -> None:
-        """Progress and warnings: stderr, so --json keeps stdout to one document."""
-        gdb.write(render.escape(text) + "\n", gdb.STDERR)
+        """Progress and warnings: stderr, so --json keeps stdout to one document (invocation.note)."""
+        note(text)
 
-    def emit_json(self, doc: dict) -> None:
-        gdb.write(render.json_line(dict(doc, schema_version=SCHEMA_VERSION)) + "\n", gdb.STDOUT)
+    @staticmethod
+    def emit_json(kind: str, doc: dict) -> None:
+        """One document of `kind` (model/documents.py) on one line, with the notes made while making it."""
+        now = current()
+        gdb.write(render.json_line(documents.envelope(kind, doc, now.notes if now else [])) + "\n", gdb.STDOUT)

@@ -8,13 +8,12 @@ import subprocess
 import time
 from typing import Any
 
-import gdb
-
+from ..errors import NotFound, OutputError, UsageError
 from ..gdbside import inferior as inf
+from ..gdbside.invocation import Invocation, note
 from ..host import limits
 from ..inject import session
 from ..render import text as render
-from ..gdbside.settings import SETTINGS
 from . import heap_marks, type_names
 from .base import MemleakCommand, positive_int
 
@@ -53,21 +52,22 @@ class PyCycles(MemleakCommand):
     def positional_words(self) -> list[str]:
         return type_names.names()  # from this session's last py-heap / py-cycles: nothing runs in the target
 
-    def run(self, args: argparse.Namespace) -> None:
+    def run(self, inv: Invocation, args: argparse.Namespace) -> None:
         if args.graph:
             _check_graph_path(args.graph)
         for name in (args.mark, args.since):
             if name is not None and not heap_marks.NAME.match(name):
-                raise gdb.GdbError("py-cycles: a mark name is 1 to 64 letters, digits or _.:-, got %r" % name)
-        target = inf.require_live_stopped(self.name)
-        version = inf.require_python(self.name)
+                raise UsageError("a mark name is 1 to 64 letters, digits or _.:-, got %r" % name)
+        target = inf.require_live_stopped()
+        inf.require_python()
         mark = None
         if args.since:
-            mark = session.run_payload("marks", {"op": "get", "name": MARK_PREFIX + args.since}, command=self.name,
-                                        timeout=args.timeout, force=args.force).result
-            if mark.get("missing"):
-                raise gdb.GdbError("py-cycles: no cycles mark named %s in the target (make one with py-cycles --mark %s)" % (args.since, args.since))
+            try:
+                mark = session.run_payload(inv, "marks", {"op": "get", "name": MARK_PREFIX + args.since}).result
+            except NotFound:
+                raise NotFound("no cycles mark named %s in the target (make one with py-cycles --mark %s)" % (args.since, args.since))
         outcome = session.run_payload(
+            inv,
             "cycles",
             {
                 "types": args.types,
@@ -77,48 +77,38 @@ class PyCycles(MemleakCommand):
                 # The payload refuses when its bookkeeping would not fit: an OOM kill ends the service.
                 "memory_available": None if args.force else limits.available_to(target.pid),
             },
-            command=self.name,
-            timeout=args.timeout,
-            tool_paths=SETTINGS.tool_paths(version),
-            force=args.force,
         )
         doc = outcome.result
-        if doc.get("refused"):
-            raise gdb.GdbError("py-cycles: refused: %s" % doc["refused"])
         unknown = doc.get("unknown_types")
         if args.types and not doc.get("cycles") and not (doc.get("uncollectable") or {}).get("cycles") and unknown is None:
-            unknown = session.run_payload(
-                "type_check", {"types": args.types}, command=self.name, timeout=args.timeout, force=args.force
-            ).result.get("unknown")
+            unknown = session.run_payload(inv, "type_check", {"types": args.types}).result.get("unknown")
         if args.types and unknown:
-            raise gdb.GdbError("py-cycles: no type named %s in the target" % ", ".join(unknown))
+            raise NotFound("no type named %s in the target" % ", ".join(unknown))
         graph_path = None
         if args.graph:
             if doc.get("graph_note"):
-                self.note("py-cycles: %s" % doc["graph_note"])
+                note(doc["graph_note"])
             if doc.get("graph"):
                 try:
                     graph_path = write_graph(doc["graph"], args.graph)
                 except OSError as e:
-                    raise gdb.GdbError("py-cycles: cannot write %s: %s" % (e.filename or args.graph, e.strerror or e))
+                    raise OutputError("cannot write %s: %s" % (e.filename or args.graph, e.strerror or e))
         doc = dict(doc, graph=graph_path)
         type_names.remember_cycles(doc)
         if args.mark:
             rows = [[c["path"], c["count"], c["size"]] for c in doc["cycles"]]
             total = (sum(r[1] for r in rows), sum(r[2] for r in rows))
             session.run_payload(
+                inv,
                 "marks",
                 {"op": "set", "name": MARK_PREFIX + args.mark, "time": time.time(), "rows": rows, "total_count": total[0], "total_size": total[1]},
-                command=self.name,
-                timeout=args.timeout,
-                force=args.force,
             )
-            self.note("py-cycles: mark %s recorded in the target: %d cycle groups" % (args.mark, len(rows)))
+            note("mark %s recorded in the target: %d cycle groups" % (args.mark, len(rows)))
             doc["cycles"] = doc["cycles"][: args.top]
         if mark is not None:
             doc = dict(doc, cycles=_new_or_larger(doc["cycles"], mark)[: args.top], since=args.since)
         if args.json:
-            self.emit_json(doc)
+            self.emit_json("cycles", doc)
             return
         self.out(format_cycles(doc))
 
@@ -138,22 +128,22 @@ def _check_graph_path(path: str) -> None:
     """Fail before touching the target if the graph (and its .dot beside it) cannot be written."""
     extension = os.path.splitext(path)[1].lower()
     if extension not in GRAPH_FORMATS:
-        raise gdb.GdbError("py-cycles: --graph FILE must end in .png, .svg or .dot, got %r" % path)
+        raise UsageError("--graph FILE must end in .png, .svg or .dot, got %r" % path)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
-        raise gdb.GdbError("py-cycles: cannot write %s: directory %s is missing or not writable" % (path, directory))
+        raise OutputError("cannot write %s: directory %s is missing or not writable" % (path, directory))
     dot_path = path if extension == ".dot" else os.path.splitext(path)[0] + ".dot"
     for candidate in dict.fromkeys((path, dot_path)):
         if os.path.isdir(candidate):
-            raise gdb.GdbError("py-cycles: cannot write %s: it is a directory" % candidate)
+            raise OutputError("cannot write %s: it is a directory" % candidate)
         if os.path.exists(candidate) and not os.path.isfile(candidate):  # a fifo would block the open
-            raise gdb.GdbError("py-cycles: cannot write %s: not a regular file" % candidate)
+            raise OutputError("cannot write %s: not a regular file" % candidate)
         existed = os.path.lexists(candidate)
         try:  # root passes os.access everywhere: only a real open tells (read-only mounts, /proc)
             with open(candidate, "a"):
                 pass
         except OSError as e:
-            raise gdb.GdbError("py-cycles: cannot write %s: %s" % (candidate, e.strerror or e))
+            raise OutputError("cannot write %s: %s" % (candidate, e.strerror or e))
         if not existed:
             try:
                 os.unlink(candidate)
@@ -187,12 +177,12 @@ def _run_dot(dot_text: str, fmt: str, dot_path: str) -> bytes:
     try:
         proc = subprocess.run(["dot", "-T" + fmt], input=dot_text.encode("utf-8"), capture_output=True, timeout=300)
     except FileNotFoundError:
-        raise gdb.GdbError("py-cycles: graphviz's 'dot' is not installed (apt install graphviz); the graph is in %s" % dot_path)
+        raise OutputError("graphviz's 'dot' is not installed (apt install graphviz); the graph is in %s" % dot_path)
     except subprocess.TimeoutExpired:
-        raise gdb.GdbError("py-cycles: dot did not finish within 300 s; the graph is in %s" % dot_path)
+        raise OutputError("dot did not finish within 300 s; the graph is in %s" % dot_path)
     if proc.returncode != 0:
         why = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["exit status %d" % proc.returncode])[0]
-        raise gdb.GdbError("py-cycles: dot failed (%s); the graph is in %s" % (why, dot_path))
+        raise OutputError("dot failed (%s); the graph is in %s" % (why, dot_path))
     return proc.stdout
 
 
@@ -200,9 +190,9 @@ def _render(graphviz, dot_text: str, fmt: str, dot_path: str) -> bytes:
     try:
         return graphviz.pipe("dot", fmt, dot_text.encode("utf-8"), quiet=True)
     except graphviz.ExecutableNotFound:
-        raise gdb.GdbError("py-cycles: graphviz's 'dot' is not installed (apt install graphviz); the graph is in %s" % dot_path)
+        raise OutputError("graphviz's 'dot' is not installed (apt install graphviz); the graph is in %s" % dot_path)
     except graphviz.CalledProcessError as e:
-        raise gdb.GdbError("py-cycles: dot failed (%s); the graph is in %s" % (str(e).splitlines()[0], dot_path))
+        raise OutputError("dot failed (%s); the graph is in %s" % (str(e).splitlines()[0], dot_path))
 
 
 def format_cycles(doc: dict[str, Any]) -> str:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import gdb
-
+from ..errors import Refused, ToolMissing, UsageError
 from ..gdbside import inferior as inf
+from ..gdbside.invocation import Invocation
 from ..host import limits
 from ..inject import session
 from ..render import text as render
-from ..gdbside.settings import SETTINGS
 from . import heap_marks, type_names
 from .base import MemleakCommand, positive_int
 
@@ -52,53 +51,38 @@ class PyHeap(MemleakCommand):
         self.add_timeout(parser)
         return parser
 
-    def run(self, args: argparse.Namespace) -> None:
+    def run(self, inv: Invocation, args: argparse.Namespace) -> None:
         if not 0 <= args.largest <= 1000:
-            raise _error("--largest: expected a number from 0 to 1000, got %d" % args.largest)
-        target = inf.require_live_stopped(self.name)
-        version = inf.require_python(self.name)
-        tool_paths = SETTINGS.tool_paths(version)
+            raise UsageError("--largest: expected a number from 0 to 1000, got %d" % args.largest)
+        target = inf.require_live_stopped()
+        inf.require_python()
         if args.marks or args.drop_mark or args.mark or args.since:
-            heap_marks.run(self, args, tool_paths)
+            heap_marks.run(self, inv, args)
             return
         if args.backend == "guppy":
             if not args.force:
                 _require_room_for_guppy(target.pid)
-            _require_compatible_guppy(args.timeout, tool_paths, args.force)
+            _require_compatible_guppy(inv)
         try:
             outcome = session.run_payload(
-                "heap",
-                {"top": args.top, "largest": args.largest, "backend": args.backend},
-                command=self.name,
-                timeout=args.timeout,
-                tool_paths=tool_paths,
-                force=args.force,
+                inv, "heap", {"top": args.top, "largest": args.largest, "backend": args.backend},
                 # guppy leaves objects behind (its hpy, lazy instance dicts) that the target frees later.
                 route=args.backend != "guppy",
             )
-        except gdb.GdbError as e:
-            first = str(e).splitlines()[0] if str(e) else ""
-            if "guppy3 not importable in the target" in first:  # the payload's own refusal: one line is enough
-                raise _error("--backend guppy: %s (py-heap --backend census works)" % first.rpartition("in the target: ")[2])
-            raise
+        except ToolMissing as e:
+            raise ToolMissing("--backend guppy: %s" % e, hint="py-heap --backend census works")
         doc = outcome.result
-        if doc.get("refused"):  # nothing was measured: the payload declined to run guppy
-            raise _error(doc["refused"])
         if doc.get("note"):
-            self.note("%s: %s" % (self.name, doc["note"]))
+            self.note(doc["note"])
         type_names.remember_heap(doc)
         if args.json:
-            self.emit_json(doc)
+            self.emit_json("heap", doc)
             return
         self.out(format_heap(doc))
         self.out(
             "(%s backend, run in thread %d at a %s safe point, %.2f s in the target)"
             % (doc["backend"], outcome.safe_point.thread_num, outcome.safe_point.kind, outcome.seconds)
         )
-
-
-def _error(message: str):
-    return gdb.GdbError("py-heap: " + message)
 
 
 # guppy's hpy().heap() peaks at about 65% of the target's RSS more (docs/benchmarks.md).
@@ -110,23 +94,19 @@ def _require_room_for_guppy(pid: int) -> None:
     rss = inf.proc_status(pid).get("VmRSS") or 0
     available = limits.available_to(pid)
     if available is not None and rss * GUPPY_NEEDS > available:
-        raise _error(
+        raise Refused(
             "--backend guppy refused: it would need about %s in the target (70%% of its RSS), and %s are available "
             "(to the machine or the target's cgroup); --backend census needs a few %% (--force runs guppy anyway)"
             % (render.human_size(int(rss * GUPPY_NEEDS)), render.human_size(available))
         )
 
 
-def _require_compatible_guppy(timeout: float, tool_paths: list[str], force: bool) -> None:
+def _require_compatible_guppy(inv: Invocation) -> None:
     """Refuse --backend guppy unless the guppy3 the target would import was built for it."""
-    check = session.run_payload(
-        "guppy_check", {"tool_paths": tool_paths}, command="py-heap", timeout=timeout, tool_paths=tool_paths, force=force
-    ).result
-    if not check.get("ok"):
-        raise _error(
-            "--backend guppy: %s; nothing was imported into the target (py-heap --backend census works)"
-            % check.get("reason", "guppy3 cannot be used in the target")
-        )
+    try:
+        session.run_payload(inv, "guppy_check", {})
+    except ToolMissing as e:
+        raise ToolMissing("--backend guppy: %s; nothing was imported into the target" % e, hint="py-heap --backend census works")
 
 
 def format_heap(doc: dict[str, Any]) -> str:

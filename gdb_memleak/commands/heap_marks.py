@@ -12,8 +12,8 @@ import re
 import time
 from typing import Any
 
-import gdb
-
+from ..errors import UsageError
+from ..gdbside.invocation import Invocation
 from ..inject import session
 from ..render import text as render
 
@@ -21,19 +21,19 @@ ALL_KINDS = 1_000_000  # the census's --top for a mark: every kind
 NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
-def run(command: Any, args: argparse.Namespace, tool_paths: list[str]) -> None:
+def run(command: Any, inv: Invocation, args: argparse.Namespace) -> None:
     name = args.mark or args.since or args.drop_mark
     if name is not None and not NAME.match(name):
-        raise gdb.GdbError("py-heap: a mark name is 1 to 64 letters, digits or _.:-, got %r" % name)
+        raise UsageError("a mark name is 1 to 64 letters, digits or _.:-, got %r" % name)
 
     def marks(op: str, **fields: Any) -> dict:
         fields["op"] = op
-        return session.run_payload("marks", fields, command="py-heap", timeout=args.timeout, force=args.force).result
+        return session.run_payload(inv, "marks", fields).result
 
     if args.marks:
         listed = marks("list")["marks"]
         if args.json:
-            command.emit_json({"marks": listed})
+            command.emit_json("heap.marks", {"marks": listed})
         elif not listed:
             command.out("no marks in the target (make one with py-heap --mark NAME)")
         else:
@@ -41,23 +41,17 @@ def run(command: Any, args: argparse.Namespace, tool_paths: list[str]) -> None:
             command.out(render.table(("Mark", "Made", "Kinds", "Count", "Size"), rows, "llrrr"))
         return
     if args.drop_mark:
-        if marks("drop", name=name).get("missing"):
-            raise _missing(name)
-        command.out("mark %s dropped" % name) if not args.json else command.emit_json({"dropped": name})
+        marks("drop", name=name)
+        command.out("mark %s dropped" % name) if not args.json else command.emit_json("heap.dropped", {"dropped": name})
         return
     if args.since:
         mark = marks("get", name=name)  # first: a typo fails before the census runs
-        if mark.get("missing"):
-            raise _missing(name, mark.get("names"))
-    census = session.run_payload(
-        "heap", {"top": ALL_KINDS, "largest": 0, "backend": "census"}, command="py-heap", timeout=args.timeout,
-        tool_paths=tool_paths, force=args.force,
-    ).result
+    census = session.run_payload(inv, "heap", {"top": ALL_KINDS, "largest": 0, "backend": "census"}).result
     if args.mark:
         rows = [[r["kind"], r["count"], r["size"]] for r in census["rows"]]
         marks("set", name=name, time=time.time(), rows=rows, total_count=census["total_count"], total_size=census["total_size"])
         if args.json:
-            command.emit_json({"mark": name, "kinds": len(rows), "total_count": census["total_count"], "total_size": census["total_size"]})
+            command.emit_json("heap.mark", {"mark": name, "kinds": len(rows), "total_count": census["total_count"], "total_size": census["total_size"]})
         else:
             command.out(
                 "mark %s recorded in the target: %d kinds, %d objects, %s"
@@ -66,7 +60,7 @@ def run(command: Any, args: argparse.Namespace, tool_paths: list[str]) -> None:
         return
     doc = growth(mark, census, args.top)
     if args.json:
-        command.emit_json(doc)
+        command.emit_json("heap.since", doc)
     else:
         command.out(format_growth(doc))
 
@@ -110,8 +104,3 @@ def _signed_size(size: int) -> str:
 
 def _ago(then: float) -> str:
     return "%.0f s ago" % max(0.0, time.time() - then)
-
-
-def _missing(name: str, names: Any = None) -> gdb.GdbError:
-    known = ", ".join(names or []) or "none"
-    return gdb.GdbError("py-heap: no mark named %s in the target (marks: %s)" % (name, known))

@@ -7,13 +7,14 @@ from typing import Any, Optional
 
 import gdb
 
+from ..errors import MemleakError, TargetUnavailable
 from ..gdbside import frames
 from ..gdbside import inferior as inf
 from ..gdbside import images
 from ..inject import session
 from ..render import text as render
 from ..inject import landing
-from ..gdbside.settings import SETTINGS
+from ..gdbside.invocation import Invocation, note
 from . import memtop_watch
 from .base import MemleakCommand, positive_int, timeout_seconds
 
@@ -49,27 +50,25 @@ class PyMemtop(MemleakCommand):
         self.add_timeout(parser)
         return parser
 
-    def run(self, args: argparse.Namespace) -> None:
-        target = inf.selected_inferior(self.name)
+    def run(self, inv: Invocation, args: argparse.Namespace) -> None:
+        target = inf.selected_inferior()
         if not inf.is_core(target):
             # A running thread's registers and stack cannot be read: its frames would come out empty.
-            inf.require_stopped(self.name, target)
+            inf.require_stopped(target)
         elif args.watch or args.watch_stop:
-            raise gdb.GdbError("%s: --watch needs a live process, not a core file" % self.name)
+            raise TargetUnavailable("--watch needs a live process, not a core file")
         if args.watch_stop:
-            was = session.run_payload(
-                "watch", {"op": "off"}, command=self.name, timeout=args.timeout, force=args.force
-            ).result["was_tracing"]
+            was = session.run_payload(inv, "watch", {"op": "off"}).result["was_tracing"]
             self.out("allocation tracing is off in the target" + ("" if was else " (it was not on)"))
             return
-        growth, cpu = memtop_watch.watch(args.watch, args.timeout, self.name, self.note, args.force) if args.watch else (None, {})
-        doc = memtop_document(target, args.stack, args.timeout, self.name, self.note, args.force)
+        growth, cpu = memtop_watch.watch(inv, args.watch) if args.watch else (None, {})
+        doc = memtop_document(inv, target, args.stack)
         if growth is not None:
             doc["growth"] = growth
             for thread in doc["threads"]:
                 thread["cpu_window_seconds"] = cpu.get(thread["tid"])
         if args.json:
-            self.emit_json(doc)
+            self.emit_json("memtop", doc)
         else:
             self.out(format_memtop(doc))
             if growth is not None:
@@ -77,7 +76,7 @@ class PyMemtop(MemleakCommand):
                 self.out(memtop_watch.format_growth(growth))
 
 
-def memtop_document(target: gdb.Inferior, stack: int, timeout: float, command: str, note, force: bool = False) -> dict[str, Any]:
+def memtop_document(inv: Invocation, target: gdb.Inferior, stack: int) -> dict[str, Any]:
     live = not inf.is_core(target)
     pid = target.pid
     doc: dict[str, Any] = {"pid": pid, "live": live}
@@ -93,9 +92,9 @@ def memtop_document(target: gdb.Inferior, stack: int, timeout: float, command: s
             "top_processes": inf.top_processes(TOP_PROCESSES) if live else [],
         }
     )
-    stacks, names, source, why = _stacks(target, stack, timeout, command, force)
+    stacks, names, source, why = _stacks(inv, target, stack)
     if why:
-        note("%s: %s" % (command, why))
+        note(why)
     doc["frames_source"] = source
     threads = []
     for thread in sorted(target.threads(), key=lambda t: t.num):
@@ -117,41 +116,37 @@ def memtop_document(target: gdb.Inferior, stack: int, timeout: float, command: s
     return doc
 
 
-def _stacks(target: gdb.Inferior, depth: int, timeout: float, command: str, force: bool):
+def _stacks(inv: Invocation, target: gdb.Inferior, depth: int):
     """(tid -> frames, tid -> threading name, source, why-not-libpython):
     libpython first, the payload second."""
     try:
         if not inf.is_core(target):
             # The helper unwinds through libc: in a chroot gdb 13 read the host's, and the
             # 3.14d helper then found "(no Python frames)" (2026-12-01). Switch to the target's.
-            images.require_matched_images(command)
+            images.require_matched_images()
         stacks = frames.python_stacks(depth)
-    except (gdb.GdbError, frames.FramesUnavailable) as e:  # a mismatch: the payload path refuses alike
+    except (MemleakError, frames.FramesUnavailable) as e:  # a mismatch: the payload path refuses alike
         why = str(e)
     else:  # names from memory too: never a payload for names alone
         return {tid: [vars(f) for f in fs] for tid, fs in stacks.items()}, frames.python_thread_names(), "libpython", None
     if inf.is_core(target):
         return None, {}, None, "no Python locations: %s (a core file cannot run the fallback)" % why
     try:
-        version = inf.require_python(command)
+        version = inf.require_python()
     except inf.AmbiguousRuntime as e:  # memory figures still hold; locations would be guesses
-        return None, {}, None, "no Python locations: %s (%s)" % (why, str(e).partition(": ")[2])
-    opted_out = landing.remote_debug_opt_out(target.pid) if version >= (3, 14) and not force else ""
+        return None, {}, None, "no Python locations: %s (%s)" % (why, e)
+    opted_out = landing.remote_debug_opt_out(target.pid) if version >= (3, 14) and not inv.force else ""
     if opted_out:  # PEP 768: the fallback would run code in it; the memory figures still hold
         return None, {}, None, ("no Python locations: %s; the fallback runs code, and the target opted out of that "
                                 "(%s, PEP 768; --force runs it)" % (why, opted_out))
     try:
-        result = session.run_payload(
-            "memtop", {"stack": depth}, command=command, timeout=timeout, tool_paths=SETTINGS.tool_paths(version),
-            force=force,
-        ).result
-    except gdb.GdbError as e:
+        result = session.run_payload(inv, "memtop", {"stack": depth}).result
+    except MemleakError as e:
         # Only the fallback needs a safe point, and an idle embedded interpreter may
         # never reach one: an idle uWSGI worker's threads wait in C (epoll_wait,
         # futex_wait), where no EINTR brings them back to Python.  The memory
         # figures were read without running anything, so they are still shown.
-        failure = str(e).partition("%s: " % command)[2] or str(e)
-        return None, {}, None, "no Python locations: %s; the fallback in the target failed: %s" % (why, failure)
+        return None, {}, None, "no Python locations: %s; the fallback in the target failed: %s" % (why, e)
     stacks: dict[int, list] = {}
     names: dict[int, str] = {}
     for thread in result["threads"]:

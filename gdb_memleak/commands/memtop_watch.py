@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, Callable, Optional
+import dataclasses
+from typing import Any, Optional
 
 import gdb
 
+from ..errors import MemleakError, Refused, UsageError
 from ..gdbside import inferior as inf
+from ..gdbside.invocation import Invocation, note
 from ..inject import session
 from ..render import text as render
 
@@ -31,7 +34,7 @@ def _mem_available() -> Optional[int]:
     return int(match.group(1)) * 1024 if match else None
 
 
-def require_affordable(pid: int, seconds: float, command: str) -> None:
+def require_affordable(pid: int, seconds: float) -> None:
     """Refuse a window the target cannot afford.
 
     tracemalloc keeps a record (about 40-80 bytes) for every block allocated in
@@ -40,14 +43,12 @@ def require_affordable(pid: int, seconds: float, command: str) -> None:
     MAX_WINDOW, and the machine must have free at least half the target's RSS.
     """
     if seconds > MAX_WINDOW:
-        raise gdb.GdbError("%s: --watch %g: at most %g s (allocation tracing grows with the window)" % (command, seconds, MAX_WINDOW))
+        raise UsageError("--watch %g: at most %g s (allocation tracing grows with the window)" % (seconds, MAX_WINDOW))
     rss = inf.proc_status(pid).get("VmRSS") or 0
     available = _mem_available()
     if available is not None and available < max(64 << 20, rss // 2):
-        raise gdb.GdbError(
-            "%s: --watch refused: the machine has %s available and the target uses %s; allocation tracing "
-            "could need half the target's size again" % (command, render.human_size(available), render.human_size(rss))
-        )
+        raise Refused("--watch refused: the machine has %s available and the target uses %s; allocation tracing "
+            "could need half the target's size again" % (render.human_size(available), render.human_size(rss)))
 
 
 def _cpu_times(pid: int) -> dict[int, float]:
@@ -60,27 +61,26 @@ def _cpu_times(pid: int) -> dict[int, float]:
     return times
 
 
-def watch(seconds: float, timeout: float, command: str, note: Callable[[str], None],
-          force: bool = False) -> tuple[dict[str, Any], dict[int, float]]:
+def watch(inv: Invocation, seconds: float) -> tuple[dict[str, Any], dict[int, float]]:
     """Run the window; returns the "growth" document and each thread's CPU seconds in it."""
-    target = inf.require_live_stopped(command)
-    version = inf.require_python(command)
+    target = inf.require_live_stopped()
+    version = inf.require_python()
     if version < (3, 4):
-        raise gdb.GdbError("%s: --watch needs tracemalloc, Python 3.4+; the target runs %d.%d" % ((command,) + version))
-    require_affordable(target.pid, seconds, command)
+        raise Refused("--watch needs tracemalloc, Python 3.4+; the target runs %d.%d" % version)
+    require_affordable(target.pid, seconds)
     rss_before = inf.proc_status(target.pid).get("VmRSS")
     cpu_before = _cpu_times(target.pid)
-    started = session.run_payload("watch", {"op": "start"}, command=command, timeout=timeout, force=force).result
+    started = session.run_payload(inv, "watch", {"op": "start"}).result
     window_start = time.time()
     try:
-        ran, early = session.let_run(seconds, command)
-    except gdb.GdbError:
+        ran, early = session.let_run(seconds)
+    except (MemleakError, gdb.error):
         if gdb.selected_inferior().pid != 0:
-            stop_tracing(started["was_tracing"], timeout, command)
+            stop_tracing(inv, started["was_tracing"])
         raise
     if early:
-        note("%s: the window ended early, after %.1f s" % (command, ran))
-    stopped = stop_tracing(started["was_tracing"], timeout, command, ALLOCATION_LINES)
+        note("the window ended early, after %.1f s" % ran)
+    stopped = stop_tracing(inv, started["was_tracing"], ALLOCATION_LINES)
     rss_after = inf.proc_status(target.pid).get("VmRSS")
     cpu_after = _cpu_times(target.pid)
     rss_delta = rss_after - rss_before if rss_after is not None and rss_before is not None else None
@@ -97,24 +97,24 @@ def watch(seconds: float, timeout: float, command: str, note: Callable[[str], No
         "allocations": stopped["allocations"],
     }
     if stopped.get("left_out"):
-        note("%s: allocations charged to %s:%d, where the payload ran, are left out (they include its own)"
-             % (command, render.escape(stopped["left_out"][0]), stopped["left_out"][1]))
+        note("allocations charged to %s:%d, where the payload ran, are left out (they include its own)"
+             % (stopped["left_out"][0], stopped["left_out"][1]))
     if started["was_tracing"]:
-        note("%s: tracemalloc was already on in the target: allocations from before the window count too" % command)
+        note("tracemalloc was already on in the target: allocations from before the window count too")
     cpu = {tid: round(cpu_after[tid] - cpu_before.get(tid, 0.0), 2) for tid in cpu_after}
     return growth, cpu
 
 
-def stop_tracing(was_tracing: bool, timeout: float, command: str, top: int = 0) -> dict[str, Any]:
+def stop_tracing(inv: Invocation, was_tracing: bool, top: int = 0) -> dict[str, Any]:
     """The window's allocations; tracing goes off again unless it was on before.  Never left on silently."""
     try:
         # force: the start ran (the target did not opt out, or --force), so the tracing it turned on goes off.
-        return session.run_payload("watch", {"op": "stop", "was_tracing": was_tracing, "top": top}, command=command,
-                                    timeout=timeout, force=True).result
-    except gdb.GdbError as e:
+        return session.run_payload(dataclasses.replace(inv, force=True), "watch",
+                                   {"op": "stop", "was_tracing": was_tracing, "top": top}).result
+    except MemleakError as e:
         if was_tracing:
             raise
-        raise gdb.GdbError("%s; tracemalloc is still on in the target: run py-memtop --watch-stop" % e)
+        raise MemleakError("%s; tracemalloc is still on in the target" % e, hint="run py-memtop --watch-stop") from e
 
 
 def format_growth(growth: dict[str, Any]) -> str:

@@ -21,7 +21,9 @@ from typing import Optional
 
 import gdb
 
+from ..errors import Refused
 from ..host import images as procfs
+from .invocation import note
 
 # The images our calls and breakpoints land in: the executable (always checked), the
 # dynamic linker (gdb's shared-library breakpoint), libc (malloc_trim, madvise,
@@ -139,7 +141,7 @@ def _execute_quietly(command: str) -> None:
         gdb.execute("set confirm %s" % ("on" if confirm else "off"), to_string=True)
 
 
-def _repair(pid: int, found: list[Mismatch], command: str) -> None:
+def _repair(pid: int, found: list[Mismatch]) -> None:
     """Read the target's own files, as the user could have asked before attaching.
 
     Measured with gdb 13.1 on a Debian forky root: `set sysroot` after attaching reloads
@@ -149,15 +151,15 @@ def _repair(pid: int, found: list[Mismatch], command: str) -> None:
     the root makes the injector's later symbol lookups cost about 5 s (python3.14-dbg)."""
     names = ", ".join(os.path.basename(m.image.gdb_name) for m in found)
     if not procfs.same_root(pid):
-        gdb.write("%s: the target runs in another root (/proc/%d/root) and gdb read other files for %s; "
-                  "reading the target's own (set sysroot /proc/%d/root)\n" % (command, pid, names, pid), gdb.STDERR)
+        note("the target runs in another root (/proc/%d/root) and gdb read other files for %s; "
+             "reading the target's own (set sysroot /proc/%d/root)" % (pid, names, pid))
         _execute_quietly("set sysroot /proc/%d/root" % pid)
     if any(m.image.executable for m in found) or not gdb.current_progspace().filename:
-        gdb.write("%s: gdb has not read the target's executable; reading /proc/%d/exe\n" % (command, pid), gdb.STDERR)
+        note("gdb has not read the target's executable; reading /proc/%d/exe" % pid)
         _execute_quietly("file /proc/%d/exe" % pid)
 
 
-def _refusal(command: str, pid: int, found: list[Mismatch]) -> str:
+def _refusal(pid: int, found: list[Mismatch]) -> str:
     first = found[0]
     if first.image.target.name.endswith(procfs.DELETED):
         advice = "its copy was deleted or replaced since it started: restart it to inspect it"
@@ -165,11 +167,11 @@ def _refusal(command: str, pid: int, found: list[Mismatch]) -> str:
         advice = "attach with: %s" % invocation(pid)
     else:
         advice = "the file at that path changed since the target loaded it"
-    return "%s: gdb read %s for the target, which runs %s (%s); nothing was run in the target; %s" % (
-        command, first.image.gdb_name, first.image.target.name, first.why, advice)
+    return "gdb read %s for the target, which runs %s (%s); nothing was run in the target; %s" % (
+        first.image.gdb_name, first.image.target.name, first.why, advice)
 
 
-def require_matched_images(command: str) -> None:
+def require_matched_images() -> None:
     """Raise a one-line gdb error unless every image our calls land in is the target's own file.
 
     When the target runs in another root, gdb is switched to that root first and the
@@ -182,12 +184,12 @@ def require_matched_images(command: str) -> None:
     if not gdb.current_progspace().filename:
         # gdb 16.3 attached to a target in its own PID and mount namespaces opened
         # target:/proc/PID/exe in the target's namespace, where PID is not its pid: no file.
-        gdb.write("%s: gdb has not read the target's executable; reading /proc/%d/exe\n" % (command, pid), gdb.STDERR)
+        note("gdb has not read the target's executable; reading /proc/%d/exe" % pid)
         _execute_quietly("file /proc/%d/exe" % pid)
     found = mismatches(pid)
     if found and (not procfs.same_root(pid) or any(m.image.executable for m in found)):
-        _repair(pid, found, command)
+        _repair(pid, found)
         found = mismatches(pid)
     if found:
-        raise gdb.GdbError(_refusal(command, pid, found))
+        raise Refused(_refusal(pid, found))
     _proven.add(_key(inferior))

@@ -12,23 +12,23 @@ from typing import Optional
 
 import gdb
 
+from ..errors import Refused, TargetUnavailable
 from .images import require_matched_images
 
 _VERSION_IN_NAME = re.compile(r"(?:lib)?python(\d)\.(\d+)")
 
 
-def selected_inferior(command: str = "") -> gdb.Inferior:
-    """The inferior to work on, or a gdb error saying what to do first."""
-    prefix = command + ": " if command else ""
+def selected_inferior() -> gdb.Inferior:
+    """The inferior to work on, or an error saying what to do first."""
     inferior = gdb.selected_inferior()
     if inferior is None or inferior.pid == 0 or not inferior.threads():
         progspace = gdb.current_progspace()
         if progspace is not None and progspace.filename:
-            raise gdb.GdbError(
-                "%sno process: %s is loaded but not running; attach to a running process "
-                "(attach PID, or gdb -p PID) or load a core file" % (prefix, progspace.filename)
+            raise TargetUnavailable(
+                "no process: %s is loaded but not running; attach to a running process "
+                "(attach PID, or gdb -p PID) or load a core file" % progspace.filename
             )
-        raise gdb.GdbError("%sno process: attach to one (attach PID, or gdb -p PID) or load a core file" % prefix)
+        raise TargetUnavailable("no process: attach to one (attach PID, or gdb -p PID) or load a core file")
     return inferior
 
 
@@ -37,23 +37,21 @@ def is_core(inferior: gdb.Inferior) -> bool:
     return connection is not None and connection.type == "core"
 
 
-def require_stopped(command: str, inferior: gdb.Inferior) -> None:
+def require_stopped(inferior: gdb.Inferior) -> None:
     """Stopped by gdb, so that its registers and stacks can be read."""
     if any(t.is_running() for t in inferior.threads()):
-        raise gdb.GdbError("%s: the target is running; interrupt it first (Ctrl-C or 'interrupt')" % command)
+        raise TargetUnavailable("the target is running; interrupt it first (Ctrl-C or 'interrupt')")
 
 
-def require_live_stopped(command: str) -> gdb.Inferior:
+def require_live_stopped() -> gdb.Inferior:
     """A live process that gdb has stopped: what injecting needs."""
-    inferior = selected_inferior(command)
+    inferior = selected_inferior()
     if is_core(inferior):
-        raise gdb.GdbError(
-            "%s needs a live process: a core file holds no interpreter to run in (py-memtop works on cores)" % command
-        )
-    require_stopped(command, inferior)
+        raise TargetUnavailable("this needs a live process: a core file holds no interpreter to run in (py-memtop works on cores)")
+    require_stopped(inferior)
     # Before anything is called or broken in: gdb must have read the target's own files
     # (a chrooted or containerised target may run another libc than the host's).
-    require_matched_images(command)
+    require_matched_images()
     return inferior
 
 
@@ -68,8 +66,8 @@ _msymbol_tables: dict[tuple[int, str], dict[str, int]] = {}
 _choice_cache: dict[tuple, tuple[list[str], Optional[str], str]] = {}
 
 
-class AmbiguousRuntime(gdb.GdbError):
-    pass
+class AmbiguousRuntime(Refused):
+    """Several copies of the CPython runtime, and none shown to be the running one."""
 
 
 def _gdb_address(name: str) -> Optional[int]:
@@ -285,6 +283,15 @@ _SOABI_LITERAL = re.compile(rb"\.cpython-(\d+)([a-z]*)-([A-Za-z0-9_]+-[A-Za-z0-9
 _abi_cache: dict[tuple, Optional[str]] = {}
 
 
+def clear_caches(everything: bool = True) -> None:
+    """Forget what was read: on exit, everything; on a new objfile, what depends on the set of objfiles
+    (the symbol table of each objfile is keyed by its name and stays true)."""
+    _choice_cache.clear()
+    _abi_cache.clear()
+    if everything:
+        _msymbol_tables.clear()
+
+
 def _host_path(name: str) -> str:
     """A path gdb reports, as this process can open it (target: paths through /proc/PID/root)."""
     if name.startswith("target:"):
@@ -331,21 +338,21 @@ def extension_abi() -> Optional[str]:
     return _abi_cache[key]
 
 
-def require_python(command: str) -> tuple[int, int]:
+def require_python() -> tuple[int, int]:
     copies, active, why = running_runtime()
     if not copies:
         exe = gdb.current_progspace().filename or "the inferior"
-        raise gdb.GdbError("%s: %s is not a CPython process (no Py_AddPendingCall symbol)" % (command, exe))
+        raise TargetUnavailable("%s is not a CPython process (no Py_AddPendingCall symbol)" % exe)
     if len(copies) > 1:
         names = ", ".join(copies)
         if active is None:
             raise AmbiguousRuntime(
-                "%s: this process has %d copies of the CPython runtime (%s) and %s: cannot tell which one "
-                "runs the interpreter; nothing was run in the target" % (command, len(copies), names, why)
+                "this process has %d copies of the CPython runtime (%s) and %s: cannot tell which one "
+                "runs the interpreter; nothing was run in the target" % (len(copies), names, why)
             )
     version = python_version()
     if version is None:
-        raise gdb.GdbError("%s: cannot tell which CPython version the target runs" % command)
+        raise TargetUnavailable("cannot tell which CPython version the target runs")
     return version
 
 

@@ -27,6 +27,7 @@ DEFAULT_TIMEOUT = 30
 @dataclass
 class Settings:
     timeout: int = DEFAULT_TIMEOUT
+    verbose: bool = False  # errors also show the gdb side's traceback and the target's
     # (major, minor) -> directories holding guppy3/objgraph built for that Python.
     tool_dirs: dict[tuple[int, int], list[str]] = field(default_factory=dict)
 

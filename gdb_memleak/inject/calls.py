@@ -26,6 +26,7 @@ from typing import Optional
 
 import gdb
 
+from ..errors import ChannelError, Refused, TargetUnavailable
 from ..gdbside import inferior as inf
 from . import landing, stub
 from .gdbstate import quiet_continue
@@ -68,8 +69,8 @@ class Parked:
     epilogue: tuple = ()  # calls every block makes on its way back (PyGILState_Release)
 
 
-class TargetGone(gdb.GdbError):
-    pass
+class TargetGone(TargetUnavailable):
+    """The target exited while we worked in it."""
 
 
 class WaitedTooLong(Exception):
@@ -108,7 +109,7 @@ def continue_for(pid: int, seconds: float, stop_signal: int) -> bool:
 class Caller:
     """Calls into one stopped target; see the module's docstring."""
 
-    def __init__(self, pid: int, version: tuple[int, int], command: str):
+    def __init__(self, pid: int, version: tuple[int, int]):
         bytes_type = "PyBytes" if version[0] >= 3 else "PyString"
         self.as_string = bytes_type + "_AsString"
         self.size = bytes_type + "_Size"
@@ -116,7 +117,6 @@ class Caller:
         self.raw_malloc, self.raw_free = ("PyMem_RawMalloc", "PyMem_RawFree") if version >= (3, 4) else ("PyMem_Malloc", "PyMem_Free")
         self.pid = pid
         self.version = version
-        self.command = command
         self.addresses: dict[str, int] = {}
         self.gone = False
         self.parked: Optional[Parked] = None
@@ -136,21 +136,21 @@ class Caller:
         """Choose the stop signal and the landing site; raise a one-line error if there is none."""
         signal, why = landing.stop_signal(self.pid, tids)
         if signal is None:
-            raise gdb.GdbError("%s: %s; nothing was run in the target" % (self.command, why))
+            raise Refused("%s; nothing was run in the target" % why)
         self.signal = signal
         target = gdb.selected_inferior()
         try:
             sites = landing.padding_sites(self.pid)
         except OSError as e:
-            raise gdb.GdbError("%s: cannot read the target's mappings (%s)" % (self.command, e.strerror))
+            raise ChannelError("cannot read the target's mappings (%s)" % e.strerror)
         for address, size, _ in sites:
             data = target.read_memory(address, landing.NEEDED).tobytes()
             if landing.is_free_padding(data):
                 self._saved_padding = (address, data)
                 self._regions = [address, address + stub.MAX_BLOCK]
                 return
-        raise gdb.GdbError("%s: no free padding in the target's executable segments to run calls from (gdb sessions "
-                           "killed mid-command leave theirs in use); nothing was run in the target" % self.command)
+        raise Refused("no free padding in the target's executable segments to run calls from (gdb sessions "
+                           "killed mid-command leave theirs in use); nothing was run in the target")
 
     def forget_padding(self) -> None:
         """Put the padding's bytes back, unless a thread still runs there (then the stub stays: harmless)."""
@@ -199,7 +199,7 @@ class Caller:
         if function not in self.addresses:
             address = inf.minimal_symbol_address(function)
             if address is None:
-                raise gdb.GdbError("%s: the target has no %s()" % (self.command, function))
+                raise ChannelError("the target has no %s()" % function)
             self.addresses[function] = address
         return self.addresses[function]
 
@@ -227,12 +227,11 @@ class Caller:
         (the release of what the first call took).  `deadline` (time.monotonic()): give up
         waiting then, leaving the thread to finish the block and go back by itself."""
         if self.gone:
-            raise TargetGone("%s: the target exited" % self.command)
+            raise TargetGone("the target exited")
         thread = gdb.selected_thread()
         resolved = [stub.Call(self.address(name), tuple(args)) for name, args in calls]
         if self.parked is not None and self.parked.thread != thread:
-            raise gdb.GdbError("%s: internal error: a call on thread %d while thread %d is parked"
-                               % (self.command, thread.num, self.parked.thread.num))
+            raise ChannelError("internal error: a call on thread %d while thread %d is parked" % (thread.num, self.parked.thread.num))
         if epilogue is not None:
             self.epilogue = list(epilogue)
         ending = tuple(stub.Call(self.address(name), tuple(args)) for name, args in self.epilogue)
@@ -309,7 +308,7 @@ class Caller:
             except gdb.error as e:
                 if target.pid == 0 or not parked.thread.is_valid():
                     self._lost(what)
-                raise gdb.GdbError("%s: the target stopped running during a call to %s(): %s" % (self.command, what, e))
+                raise ChannelError("the target stopped running during a call to %s(): %s" % (what, e))
             if target.pid == 0 or not parked.thread.is_valid():
                 self._lost(what)
             if gdb.selected_thread() == parked.thread and int(gdb.newest_frame().pc()) == parked.stop:
@@ -322,7 +321,7 @@ class Caller:
     def _lost(self, what: str) -> None:
         self.gone = True
         self.parked = None
-        raise TargetGone("%s: the target exited during a call to %s()" % (self.command, what))
+        raise TargetGone("the target exited during a call to %s()" % what)
 
     def release(self, *, resume: Optional[int] = None, rax: Optional[int] = None) -> None:
         """Let the parked thread go back by the stub's own restore, on the next continue.

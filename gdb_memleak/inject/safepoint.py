@@ -25,12 +25,14 @@ reached without a breakpoint:
 
 from __future__ import annotations
 
+import signal
 import time
 from dataclasses import dataclass
 from typing import Optional
 
 import gdb
 
+from ..errors import ChannelError, NoSafePoint, TargetUnavailable
 from ..gdbside import inferior as inf
 from . import landing
 from .calls import SYSCALL_INSN, Caller, WaitedTooLong, continue_for, read_register
@@ -66,7 +68,7 @@ def main_thread(pid: int) -> gdb.InferiorThread:
     for thread in gdb.selected_inferior().threads():
         if thread.ptid[1] == pid:
             return thread
-    raise gdb.GdbError("the target's main thread is gone")
+    raise TargetUnavailable("the target's main thread is gone")
 
 
 def _siginfo() -> tuple[int, int, int]:
@@ -178,12 +180,12 @@ class _QueueBreakpoint(gdb.Breakpoint):
         return True
 
 
-def _queue_at_a_function_entry(caller: Caller, pid: int, deadline: float, timeout: float, command: str) -> None:
+def _queue_at_a_function_entry(caller: Caller, pid: int, deadline: float, timeout: float) -> None:
     """Queue raise(SIG) as a pending call, from the first thread that enters a QUEUE_POINTS function."""
     points = [_QueueBreakpoint(f) for f in QUEUE_POINTS if inf.minimal_symbol_address(f) is not None]
     try:
         fired = continue_for(pid, deadline - time.monotonic(), caller.signal)
-        _require_alive(command, "while waiting for a safe point")
+        _require_alive("while waiting for a safe point")
         hit = next((bp.hit for bp in points if bp.hit is not None), None)
     finally:
         for bp in points:
@@ -191,13 +193,36 @@ def _queue_at_a_function_entry(caller: Caller, pid: int, deadline: float, timeou
                 bp.delete()
     if hit is None:
         if fired:
-            raise _no_safe_point(pid, timeout, command)
-        raise gdb.GdbError("%s: interrupted before a safe point was reached; nothing was run in the target" % command)
+            raise _no_safe_point(pid, timeout)
+        raise NoSafePoint("%s before a safe point was reached; nothing was run in the target" % stop_cause())
     hit.switch()
     status = caller.call("Py_AddPendingCall", caller.address("raise"), caller.signal, ret="int")
     caller.release()
     if status != 0:
-        raise gdb.GdbError("%s: the target's pending-call queue is full; nothing was run in the target (try again)" % command)
+        raise NoSafePoint("the target's pending-call queue is full; nothing was run in the target (try again)")
+
+
+def stop_cause() -> str:
+    """Why the target stopped when it was not our signal: what the user should be told, and can act on."""
+    try:
+        signo = int(gdb.parse_and_eval("$_siginfo.si_signo"))
+    except (gdb.error, RuntimeError):
+        return "interrupted"
+    if signo == signal.SIGINT:
+        return "interrupted"
+    if signo == signal.SIGSTOP:
+        return "the target was stopped with SIGSTOP by another process (kill -CONT resumes it)"
+    realtime = signal.SIGRTMIN <= signo <= signal.SIGRTMAX
+    if realtime:
+        name = "SIGRTMIN+%d" % (signo - signal.SIGRTMIN)
+    else:
+        try:
+            name = signal.Signals(signo).name
+        except ValueError:
+            name = "signal %d" % signo
+    # gdb names the real-time signals SIG34...: that is what its `handle` takes.
+    return ("the target received %s, which gdb stops on (gdb's 'handle %s nostop noprint' lets it through)"
+            % (name, "SIG%d" % signo if realtime else name))
 
 
 def _waiting_python_thread(pid: int, stop_signal: int) -> Optional[gdb.InferiorThread]:
@@ -210,13 +235,12 @@ def _waiting_python_thread(pid: int, stop_signal: int) -> Optional[gdb.InferiorT
     return None
 
 
-def _no_safe_point(pid: int, timeout: float, command: str) -> gdb.GdbError:
-    return gdb.GdbError(
-        "%s: no safe point within %g s: the main thread is %s and did not run the pending call; "
-        "nothing was run in the target (try again, or raise --timeout)" % (command, timeout, describe_main_thread(pid)))
+def _no_safe_point(pid: int, timeout: float) -> NoSafePoint:
+    return NoSafePoint("no safe point within %g s: the main thread is %s and did not run the pending call; "
+        "nothing was run in the target (try again, or raise --timeout)" % (timeout, describe_main_thread(pid)))
 
 
-def run_to_safe_point(caller: Caller, pid: int, timeout: float, command: str) -> SafePoint:
+def run_to_safe_point(caller: Caller, pid: int, timeout: float) -> SafePoint:
     """Stop the target with a thread at a safe point; a one-line error if none comes in `timeout` s."""
     deadline = time.monotonic() + timeout
     main = main_thread(pid)
@@ -230,32 +254,30 @@ def run_to_safe_point(caller: Caller, pid: int, timeout: float, command: str) ->
             caller.call_many([("PyGILState_Ensure", ())], keep_first=True,
                              epilogue=[("PyGILState_Release", (PARK_VALUE,))], deadline=deadline)
         except WaitedTooLong:
-            raise gdb.GdbError(
-                "%s: no safe point within %g s: thread %d waited for the GIL all that time (the main thread is %s); "
-                "nothing was run in the target, and that thread takes and gives back the GIL by itself when it comes"
-                % (command, timeout, waiting.num, describe_main_thread(pid)))
+            raise NoSafePoint("no safe point within %g s: thread %d waited for the GIL all that time (the main thread is %s); "
+                "nothing was run in the target, and that thread takes and gives back the GIL by itself when it comes" % (timeout, waiting.num, describe_main_thread(pid)))
         return SafePoint("gil-acquired", waiting.num, None)
-    _queue_at_a_function_entry(caller, pid, deadline, timeout, command)
+    _queue_at_a_function_entry(caller, pid, deadline, timeout)
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise _no_safe_point(pid, timeout, command)
+            raise _no_safe_point(pid, timeout)
         fired = continue_for(pid, remaining, caller.signal)
-        _require_alive(command, "while waiting for a safe point")
+        _require_alive("while waiting for a safe point")
         rip = at_our_raise(main, pid, caller.signal) if main.is_valid() else None
         if rip is not None:
             return SafePoint("pending-call", main.num, rip)
         if fired:
-            raise _no_safe_point(pid, timeout, command)
+            raise _no_safe_point(pid, timeout)
         if _stopped_by(gdb.selected_thread(), caller.signal, pid):
             continue  # our own signal from a stub that has finished: not a stop for us
-        raise gdb.GdbError("%s: interrupted before a safe point was reached; nothing was run in the target" % command)
+        raise NoSafePoint("%s before a safe point was reached; nothing was run in the target" % stop_cause())
 
 
-def _require_alive(command: str, during: str) -> None:
+def _require_alive(during: str) -> None:
     target = gdb.selected_inferior()
     if target.pid == 0 or not target.threads():
-        raise gdb.GdbError("%s: the target exited %s" % (command, during))
+        raise TargetUnavailable("the target exited %s" % during)
 
 
 def _stopped_by(thread: gdb.InferiorThread, stop_signal: int, pid: int) -> bool:
@@ -264,7 +286,7 @@ def _stopped_by(thread: gdb.InferiorThread, stop_signal: int, pid: int) -> bool:
     return signo == stop_signal and code == SI_TKILL and sender == landing.namespace_pid(pid)
 
 
-def back_to_safe_point(caller: Caller, safe_point: SafePoint, pid: int, command: str) -> None:
+def back_to_safe_point(caller: Caller, safe_point: SafePoint, pid: int) -> None:
     """After the command: the thread goes back, and the target is stopped again with no thread in our code.
 
     A pending-call safe point runs its tgkill again and stops where it was; a
@@ -276,17 +298,17 @@ def back_to_safe_point(caller: Caller, safe_point: SafePoint, pid: int, command:
         main = main_thread(pid)
         for _ in range(64):
             continue_for(pid, 5.0, caller.signal)
-            _require_alive(command, "after the command")
+            _require_alive("after the command")
             if at_our_raise(main, pid, caller.signal) == safe_point.raise_rip:
                 return
-        raise gdb.GdbError("%s: the main thread did not stop again after the command" % command)
+        raise ChannelError("the main thread did not stop again after the command")
     caller.release()
     for _ in range(200):
         continue_for(pid, 0.005, caller.signal)
-        _require_alive(command, "after the command")
+        _require_alive("after the command")
         if caller.thread_in_padding() is None:
             return
-    raise gdb.GdbError("%s: a thread did not leave gdb-memleak's code after the command" % command)
+    raise ChannelError("a thread did not leave gdb-memleak's code after the command")
 
 
 def describe_main_thread(main_tid: int) -> str:

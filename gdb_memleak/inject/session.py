@@ -22,14 +22,15 @@ from typing import Any, Optional
 
 import gdb
 
-from . import allocator
+from ..errors import ChannelError, MemleakError, NotFound, PayloadFailed, Refused, TargetUnavailable, ToolMissing
 from ..gdbside import inferior as inf
+from ..gdbside.invocation import Invocation, note
 from ..host import residency
-from . import landing, safepoint
+from ..payloads import MANIFEST, RUNNER, payload_source
+from . import allocator, landing, safepoint
 from .calls import CALL_LIMIT, Caller, WaitedTooLong, continue_for
 from .gdbstate import SavedGdbState
 from .safepoint import SafePoint
-from ..payloads import RUNNER, UNROUTED, payload_source
 
 PY_FILE_INPUT = 257  # Py_file_input in every CPython version
 RESULT_NAME = "__gdb_memleak_result__"
@@ -104,38 +105,38 @@ def _thread(num: int) -> gdb.InferiorThread:
     for thread in gdb.selected_inferior().threads():
         if thread.num == num:
             return thread
-    raise gdb.GdbError("the safe point's thread is gone")
+    raise TargetUnavailable("the safe point's thread is gone")
 
 
-def _require_x86_64(command: str) -> None:
+def _require_x86_64() -> None:
     arch = gdb.selected_frame().architecture().name()
     if "x86-64" not in arch:
-        raise gdb.GdbError("%s: gdb-memleak injects into x86-64 targets only; this one is %s" % (command, arch))
+        raise Refused("gdb-memleak injects into x86-64 targets only; this one is %s" % arch)
 
 
-def let_run(seconds: float, command: str) -> tuple[float, bool]:
+def let_run(seconds: float) -> tuple[float, bool]:
     """Let the stopped target run freely for `seconds`, then stop it again.
 
     Returns (seconds it ran, whether it stopped early: Ctrl-C, or a signal gdb
     stops on).  The user's breakpoints are off meanwhile, as during a command.
     """
-    target = inf.require_live_stopped(command)
+    target = inf.require_live_stopped()
     stop_signal, why = landing.stop_signal(target.pid, [target.pid])
     if stop_signal is None:
-        raise gdb.GdbError("%s: %s" % (command, why))
+        raise Refused(why)
     saved = SavedGdbState()
     saved.save(landing.STOP_SIGNALS[stop_signal])
     started = time.monotonic()
     try:
         fired = continue_for(target.pid, seconds, stop_signal)
         if target.pid == 0 or not target.threads():
-            raise gdb.GdbError("%s: the target exited during the watch window" % command)
+            raise TargetUnavailable("the target exited during the watch window")
         return time.monotonic() - started, not fired
     finally:
         saved.restore()
 
 
-def _execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, command: str) -> bytes:
+def _execute(source: Optional[str], compiled: Optional[bytes], calls: Caller) -> bytes:
     """Run the payload in fresh globals; return the bytes it left in RESULT_NAME.
 
     `compiled` (marshalled code from the target's own interpreter binary) runs with
@@ -151,13 +152,13 @@ def _execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, co
     data = names + code
     buffer = calls.call(calls.raw_malloc, len(data))
     if buffer == 0:
-        raise gdb.GdbError("%s: the target could not allocate %d bytes for the payload" % (command, len(data)))
+        raise ChannelError("the target could not allocate %d bytes for the payload" % len(data))
     try:
         target.write_memory(buffer, data)
         namespace = calls.call("PyDict_New")
         if namespace == 0:
             calls.call("PyErr_Clear", ret="void")
-            raise gdb.GdbError("%s: the target could not allocate a dict for the payload" % command)
+            raise ChannelError("the target could not allocate a dict for the payload")
         try:
             # Fresh globals need __builtins__: PyRun_String adds it only from 3.8 on, and
             # PyEval_EvalCode before 3.10 would make up a dict holding only None. Those
@@ -165,12 +166,12 @@ def _execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, co
             builtins = calls.call("PyEval_GetBuiltins")
             if builtins == 0 or calls.call("PyDict_SetItemString", namespace, buffer + builtins_name, builtins, ret="int") != 0:
                 calls.call("PyErr_Clear", ret="void")
-                raise gdb.GdbError("%s: the target could not give the payload its builtins" % command)
+                raise ChannelError("the target could not give the payload its builtins")
             if compiled is not None:
                 code_object = calls.call("PyMarshal_ReadObjectFromString", buffer + code_at, len(compiled))
                 if code_object == 0:
                     calls.call("PyErr_Clear", ret="void")
-                    raise gdb.GdbError("%s: the target could not load the payload's code (the target is unchanged)" % command)
+                    raise ChannelError("the target could not load the payload's code (the target is unchanged)")
                 try:
                     returned = calls.call("PyEval_EvalCode", code_object, namespace, namespace)
                 finally:
@@ -178,12 +179,15 @@ def _execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, co
             else:
                 returned = calls.call("PyRun_StringFlags", buffer + code_at, PY_FILE_INPUT, namespace, namespace, 0)
             if returned == 0:
+                kind = _pending_exception(calls)
                 calls.call("PyErr_Clear", ret="void")
-                raise gdb.GdbError("%s: the payload failed before it could report (the target is unchanged)" % command)
+                raise ChannelError("the payload failed before it could report: the target raised %s while loading it "
+                                   "(replaced builtins, an unusual sys.path or an audit hook can do that); "
+                                   "the target is unchanged" % kind)
             calls.call("Py_DecRef", returned, ret="void")
             result = calls.call("PyDict_GetItemString", namespace, buffer + result_name)
             if result == 0:
-                raise gdb.GdbError("%s: the payload left no result" % command)
+                raise ChannelError("the payload left no result")
             pointer = calls.call(calls.as_string, result)
             size = calls.call(calls.size, result)
             return bytes(target.read_memory(pointer, size))
@@ -192,6 +196,23 @@ def _execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, co
             calls.cleanup("Py_DecRef", namespace)
     finally:
         calls.cleanup(calls.raw_free, buffer)
+
+
+TP_NAME_OFFSET = 24  # PyTypeObject.tp_name after ob_refcnt, ob_type, ob_size (x86-64, no Py_TRACE_REFS)
+
+
+def _pending_exception(calls: Caller) -> str:
+    """The name of the exception the target has set (PyErr_Occurred), read before it is cleared."""
+    try:
+        kind = calls.call("PyErr_Occurred")
+        if kind == 0:
+            return "no exception"
+        memory = gdb.selected_inferior().read_memory
+        name_at = int.from_bytes(bytes(memory(kind + TP_NAME_OFFSET, 8)), "little")
+        name = bytes(memory(name_at, 128)).split(b"\0")[0].decode("ascii", "replace")
+    except (gdb.error, RuntimeError, ValueError):
+        return "an exception"
+    return name if name.replace(".", "").replace("_", "").isalnum() else "an exception"
 
 
 def _drop_new_text_pages(calls: Caller, pid: int, before: Optional[residency.TextPages]) -> None:
@@ -216,7 +237,7 @@ def _tgkill(tgid: int, tid: int, signum: int) -> int:
     return libc.syscall(234, tgid, tid, signum)  # SYS_tgkill on x86-64
 
 
-def _send_again(pid: int, signals: list, command: str) -> None:
+def _send_again(pid: int, signals: list) -> None:
     """Signals that reached the target's Python handlers while the payload ran in its main thread
     were held back (the runner's __gdb_memleak_hold_signals__); send them again, now that the
     thread is back in its own code, so the target handles them as it would have."""
@@ -227,8 +248,7 @@ def _send_again(pid: int, signals: list, command: str) -> None:
             # thread that waits for good never runs the handler.
             if _tgkill(pid, pid, signum) != 0:
                 continue
-            gdb.write("%s: signal %d arrived while the payload ran; it was held and is sent again\n" % (command, signum),
-                      gdb.STDERR)
+            note("signal %d arrived while the payload ran; it was held and is sent again" % signum)
 
 
 def seccomp_filtered(pid: int) -> bool:
@@ -283,40 +303,74 @@ def _precompiled(source: str, pid: int, version: tuple[int, int]) -> Optional[by
     return code
 
 
-def run_payload(name: str, args: dict[str, Any], *, command: str, timeout: float,
-                tool_paths: Optional[list[str]] = None, route: bool = True, force: bool = False) -> PayloadResult:
-    """Run payload `name` in the target with `args`; return its result dict.
+def run_payload(invocation: Invocation, name: str, args: dict[str, Any], *, route: Optional[bool] = None) -> PayloadResult:
+    """Run payload `name` (payloads.MANIFEST) in the target with `args`; return its result.
 
-    `route`: keep the payload's temporaries out of pymalloc (allocator.py).  Never for
-    payloads that install or remove allocator hooks (UNROUTED: tracemalloc would wrap
-    ours); callers pass False for one that leaves objects for the target to free later.
-    `force`: run even in a target that opted out of remote code execution (PEP 768).
-
-    Raises gdb.GdbError with a one-line reason on every failure; a payload's own
-    exception comes back with the target's traceback text.
+    Raises a MemleakError (errors.py) with a one-line reason on every failure; a
+    payload's own exception comes back as PayloadFailed with the target's traceback.
+    `route` overrides the manifest for one run (py-heap's guppy backend leaves objects the target frees later).
     """
-    return run_source(payload_source(name), args, command=command, timeout=timeout, tool_paths=tool_paths,
-                      route=route and name not in UNROUTED, force=force)
+    payload = MANIFEST[name]
+    return run_source(invocation, payload_source(name), args, tools=payload.needs_tools, route=payload.routed if route is None else route)
 
 
-def run_source(payload: str, args: dict[str, Any], *, command: str, timeout: float,
-               tool_paths: Optional[list[str]] = None, route: bool = True, force: bool = False) -> PayloadResult:
-    """Run payload source text (defining gdb_memleak_payload) in the target; see run_payload."""
-    target = inf.require_live_stopped(command)
-    version = inf.require_python(command)
-    opted_out = landing.remote_debug_opt_out(target.pid) if version >= (3, 14) else ""
-    if opted_out and not force:
-        raise gdb.GdbError("%s: the target opted out of remote code execution (%s, PEP 768); nothing was run in it "
-                           "(--force runs the command anyway)" % (command, opted_out))
-    if gdb.parameter("non-stop"):
-        raise gdb.GdbError("%s: non-stop mode is not supported; use all-stop (set non-stop off before attaching)" % command)
-    _require_x86_64(command)
+def run_source(invocation: Invocation, payload: str, args: dict[str, Any], *, tools: bool = False,
+               route: bool = True) -> PayloadResult:
+    """Run payload source text (defining gdb_memleak_payload) in the target; see run_payload.
+
+    `tools`: put guppy3/objgraph built for the target's interpreter on its sys.path for the run.
+    `route`: keep the payload's temporaries out of pymalloc (allocator.py)."""
+    target, version = _require_injectable(invocation)
     if "\0" in payload:
-        raise gdb.GdbError("%s: the payload source contains a NUL character" % command)
+        raise ChannelError("the payload source contains a NUL character")
     pid = target.pid
-    calls = Caller(pid, version, command)
+    tool_paths = invocation.tool_paths(version) if tools else []
+    full = payload + "\n" + payload_source(RUNNER) + CALL_RUNNER % (RESULT_NAME, _py_literal(args), _py_literal(tool_paths))
+    exe = _program_identity(pid)
+    try:
+        raw, safe_point, seconds = _run_at_a_safe_point(invocation, pid, version, full, route)
+    except gdb.error:
+        if _program_identity(pid) != exe:
+            raise TargetUnavailable("the target ran exec() during the command: it is another program now, "
+                                    "and nothing of ours is left in it")
+        raise
+    doc = _envelope(raw)
+    _send_again(pid, doc.get("signals") or [])
+    if not doc.get("ok"):
+        raise payload_failed(str(doc.get("error", "")))
+    if doc.get("refusal"):
+        raise refusal_error(doc["refusal"])
+    return PayloadResult(doc["result"], safe_point, seconds)
+
+
+def _require_injectable(invocation: Invocation) -> tuple[gdb.Inferior, tuple[int, int]]:
+    """The live, stopped CPython target a payload may run in, and its version; else why not."""
+    target = inf.require_live_stopped()
+    version = inf.require_python()
+    opted_out = landing.remote_debug_opt_out(target.pid) if version >= (3, 14) else ""
+    if opted_out and not invocation.force:
+        raise Refused("the target opted out of remote code execution (%s, PEP 768); nothing was run in it "
+                      "(--force runs the command anyway)" % opted_out)
+    if gdb.parameter("non-stop"):
+        raise Refused("non-stop mode is not supported; use all-stop (set non-stop off before attaching)")
+    _require_x86_64()
+    return target, version
+
+
+def _program_identity(pid: int) -> Optional[tuple[int, int]]:
+    """(device, inode) of the program the process runs: changes when it calls exec()."""
+    try:
+        st = os.stat("/proc/%d/exe" % pid)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _run_at_a_safe_point(invocation: Invocation, pid: int, version: tuple[int, int], full: str,
+                         route: bool) -> tuple[bytes, SafePoint, float]:
+    """Bring the target to a safe point, run `full` there, put everything back: (answer, where, seconds)."""
+    calls = Caller(pid, version)
     calls.prepare([pid])
-    full = payload + "\n" + payload_source(RUNNER) + CALL_RUNNER % (RESULT_NAME, _py_literal(args), _py_literal(tool_paths or []))
     compiled = _precompiled(full, pid, version)
     source = None if compiled is not None else _statement_by_statement(full)
     tidy = not seccomp_filtered(pid)
@@ -324,54 +378,62 @@ def run_source(payload: str, args: dict[str, Any], *, command: str, timeout: flo
     saved = SavedGdbState()
     saved.save(landing.STOP_SIGNALS[calls.signal])
     try:
-        safe_point = safepoint.run_to_safe_point(calls, pid, timeout, command)
+        safe_point = safepoint.run_to_safe_point(calls, pid, invocation.timeout)
         _thread(safe_point.thread_num).switch()
         started = time.monotonic()
         routing = allocator.route_payload_thread(calls) if route else None
         try:
-            raw = _execute(source, compiled, calls, command)
+            raw = _execute(source, compiled, calls)
         except WaitedTooLong as e:
-            raise gdb.GdbError("%s: the target's %s() did not return within %d s; it goes on in the target and "
-                               "finishes by itself" % (command, e, CALL_LIMIT))
+            raise ChannelError("the target's %s() did not return within %d s; it goes on in the target and "
+                               "finishes by itself" % (e, CALL_LIMIT))
         finally:
             if not calls.gone and not calls.abandoned:
                 warning = allocator.unroute(calls, routing)
                 if warning:
-                    gdb.write("%s: warning: %s\n" % (command, warning), gdb.STDERR)
+                    note("warning: %s" % warning)
                 if tidy:
                     allocator.give_back_free_memory(calls)
                     _drop_new_text_pages(calls, pid, text_before)
-                safepoint.back_to_safe_point(calls, safe_point, pid, command)
+                safepoint.back_to_safe_point(calls, safe_point, pid)
                 calls.forget_padding()
-        seconds = time.monotonic() - started
+        return raw, safe_point, time.monotonic() - started
     finally:
         if not calls.gone:
             saved.restore()
+
+
+def _envelope(raw: bytes) -> dict[str, Any]:
+    """The runner's answer: {"ok", "result" | "refusal" | "error", "signals"} (payloads/_gdb_memleak_runner.py)."""
     try:
         doc = json.loads(raw.decode("ascii"))
     except ValueError:
-        raise gdb.GdbError("%s: the payload's answer was not JSON (%d bytes)" % (command, len(raw)))
+        raise ChannelError("the payload's answer was not JSON (%d bytes)" % len(raw))
     if not isinstance(doc, dict):
-        raise gdb.GdbError("%s: the payload's answer was not a JSON object" % command)
-    _send_again(pid, doc.get("signals") or [], command)
+        raise ChannelError("the payload's answer was not a JSON object")
     if "too_large" in doc:
-        raise gdb.GdbError("%s: the payload's result was too large (%s bytes); it was dropped in the target" % (command, doc["too_large"]))
-    if not doc.get("ok"):
-        raise PayloadError(command, str(doc.get("error", "")))
-    return PayloadResult(doc["result"], safe_point, seconds)
+        raise ChannelError("the payload's result was too large (%s bytes); it was dropped in the target" % doc["too_large"])
+    return doc
 
 
-class PayloadError(gdb.GdbError):
-    """A payload raised in the target: one line for gdb; the target's traceback is kept in `target_traceback`."""
+# A payload's refusal (the envelope's "refusal": {"code", "reason"}) as the error type its code names.
+REFUSALS: dict[str, type[MemleakError]] = {"tool_missing": ToolMissing, "no_mark": NotFound, "hazard": Refused, "no_room": Refused}
 
-    def __init__(self, command: str, target_traceback: str):
-        self.target_traceback = target_traceback.rstrip()
-        lines = self.target_traceback.splitlines() or ["unknown error"]
-        message = "%s: the payload raised in the target: %s" % (command, lines[-1])
-        frame = _TRACEBACK_FRAME.match(lines[-2]) if len(lines) >= 2 else None
-        if frame is not None:
-            message += " (raised in %s, line %s of the payload)" % (frame.group(3), frame.group(2))
-        super().__init__(message)
+
+def refusal_error(refusal: Any) -> MemleakError:
+    if not isinstance(refusal, dict):
+        return ChannelError("the payload refused without a reason")
+    return REFUSALS.get(str(refusal.get("code")), Refused)(str(refusal.get("reason") or "refused"))
+
+
+def payload_failed(target_traceback: str) -> PayloadFailed:
+    """A payload raised in the target: one line (its last line and where); the traceback kept for verbose."""
+    lines = target_traceback.rstrip().splitlines() or ["unknown error"]
+    message = "the payload raised in the target: %s" % lines[-1]
+    frame = _TRACEBACK_FRAME.match(lines[-2]) if len(lines) >= 2 else None
+    if frame is not None:
+        message += " (raised in %s, line %s of the payload)" % (frame.group(3), frame.group(2))
+    return PayloadFailed(message, target_traceback.rstrip())
 
 
 _TRACEBACK_FRAME = re.compile(r"^\s*File (.*), line (\d+), in (.*)$")

@@ -3,21 +3,42 @@
 Each file defines ``gdb_memleak_payload(args) -> dict`` and runs on Python 2.7
 and 3.x with the standard library only; it never imports gdb.  Each one also
 runs on its own (``python heap.py`` or as a pyrasite payload) and then prints
-its JSON document.  This package only hands their source text to the injector.
+its JSON document.  This package holds them and their manifest: which files make
+each payload, whether it needs the in-target tools, whether its allocations are
+routed.  The channel (inject/) reads the manifest; the payloads import nothing of ours.
 """
 
 import os
+from dataclasses import dataclass
 
 PAYLOAD_DIR = os.path.dirname(os.path.abspath(__file__))
 COMMON = "_gdb_memleak_common"
 # Appended to every payload by the injector: runs it and returns its JSON.
 RUNNER = "_gdb_memleak_runner"
-# Payloads that use the shared helpers; the injector sends those first, so the
-# payload's own loader (for standalone runs) finds them already defined.
-USES_COMMON = ("heap", "cycles")
-# Payloads whose allocations are never routed (allocator.py): watch starts and stops
-# tracemalloc, whose hooks would wrap ours.
-UNROUTED = ("watch",)
+
+
+@dataclass(frozen=True)
+class Payload:
+    name: str
+    # The shared helpers go first, so the payload's own loader (for standalone runs)
+    # finds them already defined.
+    uses_common: bool = False
+    # guppy3/objgraph built for the target's interpreter go on its sys.path for the run.
+    needs_tools: bool = False
+    # The payload's temporaries are kept out of pymalloc (inject/allocator.py).  Not for
+    # watch: it starts and stops tracemalloc, whose hooks would wrap ours.
+    routed: bool = True
+
+
+MANIFEST = {p.name: p for p in (
+    Payload("memtop", needs_tools=True),
+    Payload("heap", uses_common=True, needs_tools=True),
+    Payload("cycles", uses_common=True, needs_tools=True),
+    Payload("marks"),
+    Payload("watch", routed=False),
+    Payload("guppy_check", needs_tools=True),
+    Payload("type_check"),
+)}
 
 
 def payload_path(name: str) -> str:
@@ -31,4 +52,5 @@ def _read(name: str) -> str:
 
 def payload_source(name: str) -> str:
     source = _read(name)
-    return _read(COMMON) + "\n" + source if name in USES_COMMON else source
+    payload = MANIFEST.get(name)
+    return _read(COMMON) + "\n" + source if payload is not None and payload.uses_common else source

@@ -165,7 +165,13 @@ def __gdb_memleak_run__(args, tool_paths):
     holding = __gdb_memleak_hold_signals__()
     try:
         try:
-            doc = {"ok": True, "result": gdb_memleak_payload(args)}  # noqa: F821 (defined by the payload above)
+            result = gdb_memleak_payload(args)  # noqa: F821 (defined by the payload above)
+            # The envelope: a result, or a refusal ({"code", "reason"}: nothing measured, and
+            # why), or an error.  Notes stay in the result: they belong to its document.
+            if type(result) is dict and "refusal" in result:
+                doc = {"ok": True, "refusal": result["refusal"]}
+            else:
+                doc = {"ok": True, "result": result}
         except BaseException:
             doc = {"ok": False, "error": __gdb_memleak_error__()}
     finally:

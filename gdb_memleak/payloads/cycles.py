@@ -477,9 +477,9 @@ def gdb_memleak_payload(args):
         if available is not None and need > available:
             n = len(objs)
             del objs[:]
-            return {'refused': 'it would need about %d MiB in the target for its %d tracked objects, and %d MiB '
+            return {'refusal': {'code': 'no_room', 'reason': 'it would need about %d MiB in the target for its %d tracked objects, and %d MiB '
                                'are available (to the machine or the target\'s cgroup); --force runs it anyway'
-                               % (need >> 20, n, available >> 20)}
+                               % (need >> 20, n, available >> 20)}}
         nodes = _unreachable(objs, ignore)
         del objs
         ignore.add(id(nodes))

@@ -688,14 +688,14 @@ def gdb_memleak_payload(args):
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        use_guppy = backend == 'guppy' or (backend == 'auto' and args.get('prefer_guppy'))
+        use_guppy = backend == 'guppy'
         res = None
         if use_guppy:
             try:
                 __import__('guppy')
             except Exception as e:
                 if backend == 'guppy':
-                    raise RuntimeError('guppy3 not importable in the target: %s' % _exc_text(e))
+                    return {'refusal': {'code': 'tool_missing', 'reason': 'guppy3 not importable in the target: %s' % _exc_text(e)}}
                 note = 'guppy3 not importable in the target: %s' % _exc_text(e)
                 use_guppy = False
         if use_guppy:
@@ -704,7 +704,7 @@ def gdb_memleak_payload(args):
                 why = ('guppy would run the target\'s own code (%s); the census backend '
                        'does not' % ', '.join(hazards))
                 if backend == 'guppy':
-                    return {'refused': '--backend guppy refused: ' + why + ' (use --backend census)'}
+                    return {'refusal': {'code': 'hazard', 'reason': '--backend guppy refused: ' + why + ' (use --backend census)'}}
                 note = 'census backend used: ' + why
                 use_guppy = False
         if use_guppy:

@@ -26,6 +26,11 @@ def _summary(name, mark):
             "total_count": mark["total"][0], "total_size": mark["total"][1]}
 
 
+def _no_mark(name, marks):
+    known = [n for n in sorted(marks) if not n.startswith("cycles/")]
+    return {"refusal": {"code": "no_mark", "reason": "no mark named %s in the target (marks: %s)" % (name, ", ".join(known) or "none")}}
+
+
 def gdb_memleak_payload(args):
     op = args["op"]
     if op == "set":
@@ -39,13 +44,13 @@ def gdb_memleak_payload(args):
     if op == "get":
         mark = marks.get(args["name"])
         if mark is None:
-            return {"missing": True, "names": sorted(marks)}
+            return _no_mark(args["name"], marks)
         doc = _summary(args["name"], mark)
         doc["rows"] = [[kind, counts[0], counts[1]] for kind, counts in mark["rows"].items()]
         return doc
     if op == "drop":
         if args["name"] not in marks:
-            return {"missing": True, "names": sorted(marks)}
+            return _no_mark(args["name"], marks)
         del marks[args["name"]]
         if not marks:
             namespace = type(_sys).__dict__["__dict__"].__get__(_sys)

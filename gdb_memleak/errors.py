@@ -1,0 +1,66 @@
+"""Why a command cannot go on: one exception type per kind of reason, each a one-line message.
+
+Raised anywhere (gdb side, channel, commands, CLI) and turned into output in one
+place: commands/base.py for gdb (prefixed with the command's name, one line; the
+tracebacks only with `set py-memleak verbose on`), cli/ for the shell.  Callers
+test the type, never the text.  Pure: imports nothing of ours, and not gdb.
+"""
+
+from __future__ import annotations
+
+
+class MemleakError(Exception):
+    """A reason the command stopped, for the user.  `hint` says what to do about it, if anything."""
+
+    hint = ""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        if hint:
+            self.hint = hint
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return "%s (%s)" % (text, self.hint) if self.hint else text
+
+
+class UsageError(MemleakError):
+    """The command's arguments cannot be used (a bad mark name, a graph path that cannot be written)."""
+
+
+class TargetUnavailable(MemleakError):
+    """No live, stopped CPython process to work on: none attached, running, a core file, exited, not CPython."""
+
+
+class Refused(MemleakError):
+    """The target is there but the command will not run in it: it opted out (PEP 768), a memory guard,
+    an architecture or gdb mode we do not inject into.  Nothing was run in the target."""
+
+
+class NoSafePoint(MemleakError):
+    """The target did not reach a safe point in time, or the wait was interrupted.  Nothing was run in it."""
+
+
+class ChannelError(MemleakError):
+    """The way into the target failed part way (an allocation, a call, the answer).  The target is put back."""
+
+
+class NotFound(MemleakError):
+    """A name the user gave (a mark, a type) does not exist in the target."""
+
+
+class ToolMissing(MemleakError):
+    """guppy3 or objgraph cannot be imported in the target."""
+
+
+class OutputError(MemleakError):
+    """The result could not be written or drawn (a graph file, dot)."""
+
+
+class PayloadFailed(MemleakError):
+    """A payload raised in the target.  The message is the exception's last line and where it was raised;
+    `target_traceback` keeps the target's traceback text (shown with `set py-memleak verbose on`)."""
+
+    def __init__(self, message: str, target_traceback: str = "") -> None:
+        super().__init__(message)
+        self.target_traceback = target_traceback

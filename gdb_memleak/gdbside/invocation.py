@@ -1,0 +1,54 @@
+"""One run of one command: what every layer below the command needs to know about it.
+
+The command builds an Invocation from its arguments and the settings of the
+moment, and passes it down (session.run_payload(invocation, ...)).  Notes and
+warnings from any layer go through `note()`, which names the running command:
+no layer takes the command's name only to prefix its messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Iterator, Optional
+
+import gdb
+
+from ..render.text import escape
+from .settings import SETTINGS
+
+
+@dataclass(frozen=True)
+class Invocation:
+    command: str  # "py-heap": the prefix of every message
+    timeout: float  # seconds the target may run to reach a safe point
+    force: bool = False  # run even in a target that opted out (PEP 768)
+    notes: list[str] = field(default_factory=list, compare=False)  # what note() said: the document's "notes"
+
+    def tool_paths(self, version: tuple[int, int]) -> list[str]:
+        """Where guppy3/objgraph built for the target's interpreter are (settings read now)."""
+        return SETTINGS.tool_paths(version)
+
+
+_running: list[Invocation] = []
+
+
+@contextlib.contextmanager
+def running(invocation: Invocation) -> Iterator[Invocation]:
+    _running.append(invocation)
+    try:
+        yield invocation
+    finally:
+        _running.pop()
+
+
+def current() -> Optional[Invocation]:
+    return _running[-1] if _running else None
+
+
+def note(text: str) -> None:
+    """A progress line or warning on stderr (stdout stays one --json document), named after the command."""
+    now = current()
+    if now is not None:
+        now.notes.append(text)
+    gdb.write(escape("%s: %s" % (now.command, text) if now else text) + "\n", gdb.STDERR)

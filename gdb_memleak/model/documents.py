@@ -1,0 +1,133 @@
+"""The documents gdb-memleak produces, each declared once, and the name (`kind`) each one carries.
+
+A command's --json output, and report.json's parts, are these dicts.  Every
+document carries "kind" (which declaration below it follows), "schema_version"
+and "notes" (what the command said on stderr while making it).  The JSON Schemas
+in model/schemas/ describe the same documents for other readers; a unit test
+(tests/test_documents.py) holds these declarations and the schemas together.
+Pure: no gdb.  Payloads return the inner parts (rows, threads, groups); the
+gdb side adds the envelope fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, TypedDict
+
+SCHEMA_VERSION = 1  # raised only when a field moves or changes meaning; added fields keep it
+
+# kind -> the schema file that describes it
+KINDS = {
+    "memtop": "memtop",
+    "heap": "heap",
+    "heap.since": "heap",
+    "heap.mark": "heap",
+    "heap.marks": "heap",
+    "heap.dropped": "heap",
+    "cycles": "cycles",
+    "report": "report",
+}
+
+
+class Envelope(TypedDict):
+    kind: str
+    schema_version: int
+    notes: list[str]
+
+
+class Growth(TypedDict):
+    """py-memtop --watch: what grew in the window, and the lines that allocated what is still alive."""
+    seconds: float
+    started_at: float
+    ended_early: bool
+    rss_before: Optional[int]
+    rss_delta: Optional[int]
+    rss_rate: Optional[int]
+    traced: Any
+    tracemalloc_memory: Any
+    tracing_before: bool
+    allocations: list[dict[str, Any]]
+
+
+class _MemtopBody(TypedDict):
+    pid: int
+    live: bool
+    rss: Optional[int]
+    peak_rss: Optional[int]
+    vsize: Optional[int]
+    swap: Optional[int]
+    mem_percent: Optional[float]
+    top_processes: list[dict[str, Any]]
+    frames_source: Optional[str]
+    threads: list[dict[str, Any]]
+
+
+class Memtop(Envelope, _MemtopBody, total=False):
+    growth: Growth
+
+
+class HeapPartition(Envelope):
+    """py-heap: the partition by kind, and the largest objects with their paths."""
+    backend: str
+    note: Optional[str]
+    total_count: int
+    total_size: int
+    rows: list[dict[str, Any]]
+    more_rows: int
+    largest: list[dict[str, Any]]
+
+
+class HeapSince(Envelope):
+    """py-heap --since NAME: growth per kind since the mark."""
+    since: str
+    seconds: float
+    total_count: int
+    total_size: int
+    rows: list[dict[str, Any]]
+    more_rows: int
+
+
+class HeapMark(Envelope):
+    mark: str
+    kinds: int
+    total_count: int
+    total_size: int
+
+
+class HeapMarks(Envelope):
+    marks: list[dict[str, Any]]
+
+
+class HeapDropped(Envelope):
+    dropped: str
+
+
+class _CyclesBody(TypedDict):
+    cycles: list[dict[str, Any]]
+    total_objects: int
+    total_size: int
+    uncollectable: dict[str, Any]
+    graph: Optional[str]
+    graph_note: Optional[str]
+
+
+class Cycles(Envelope, _CyclesBody, total=False):
+    since: str
+
+
+# kind -> its declaration (the heap kinds by their $defs name in heap.schema.json)
+DECLARATIONS: dict[str, type] = {
+    "memtop": Memtop,
+    "heap": HeapPartition,
+    "heap.since": HeapSince,
+    "heap.mark": HeapMark,
+    "heap.marks": HeapMarks,
+    "heap.dropped": HeapDropped,
+    "cycles": Cycles,
+}
+
+
+def envelope(kind: str, body: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    """`body` as a finished document of `kind`: kind, schema_version and notes first."""
+    if kind not in KINDS:
+        raise ValueError("unknown document kind %r" % kind)
+    return {"kind": kind, "schema_version": SCHEMA_VERSION, "notes": list(notes), **body}
