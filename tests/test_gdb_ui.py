@@ -101,3 +101,38 @@ def test_terminal_output_uses_gdb_styles(start_target):
     plain = _gdb_on_a_terminal(target.pid, "set style enabled off", "py-heap --top 3")
     assert "Index  Count" in plain and "\x1b[1mIndex" not in plain
     assert target.wait_for_ticks(1)
+
+
+def test_help_shows_the_current_timeout_and_verbose_shows_both_tracebacks(start_target):
+    """Settings are read when used (issue 15): help after `set py-memleak timeout 7` says 7."""
+    run = run_gdb("help py-heap", "set py-memleak timeout 7", "help py-heap", "show py-memleak timeout")
+    helps = run.stdout.split("usage: py-heap")
+    assert "'set py-memleak timeout', 30)" in helps[1].replace("\n", " ").replace("  ", " ")
+    assert "'set py-memleak timeout', 7)" in helps[2].replace("\n", " ").replace("  ", " ")
+    assert "gdb-memleak waits up to 7 seconds for a safe point." in run.stdout
+
+
+def test_verbose_errors_show_the_gdb_side_and_the_target_traceback(start_target, tmp_path):
+    target = start_target(PYENV_311, SEED_CYCLES, "50")
+    script = tmp_path / "raising.gdb"
+    script.write_text(
+        "python\n"
+        "from gdb_memleak.commands.base import MemleakCommand\n"
+        "from gdb_memleak.inject import session\n"
+        "class Raising(MemleakCommand):\n"
+        "    name = 'py-memleak-test-raise'\n"
+        "    def build_parser(self):\n"
+        "        return self.new_parser('raise in the target')\n"
+        "    def run(self, inv, args):\n"
+        "        session.run_source(inv, 'def gdb_memleak_payload(args):\\n    raise KeyError(\"deep\")\\n', {})\n"
+        "Raising()\n"
+        "end\n"
+    )
+    quiet = run_gdb("source %s" % script, "py-memleak-test-raise", pid=target.pid)
+    loud = run_gdb("source %s" % script, "set py-memleak verbose on", "py-memleak-test-raise", pid=target.pid)
+    line = "py-memleak-test-raise: the payload raised in the target: KeyError: deep"
+    assert line in quiet.stderr and line in loud.stderr
+    assert "Traceback" not in quiet.stderr and "In the target:" not in quiet.stderr
+    assert "Traceback (most recent call last):" in loud.stderr and "session.py" in loud.stderr  # the gdb side
+    assert "In the target:" in loud.stderr and "in gdb_memleak_payload" in loud.stderr  # and the target's
+    assert target.wait_for_ticks(1)
