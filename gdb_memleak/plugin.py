@@ -34,10 +34,10 @@ class _TimeoutParameter(gdb.Parameter):
         self.value = SETTINGS.timeout
 
     def get_set_string(self) -> str:
-        if self.value < 1:
+        if int(self.value) < 1:  # type: ignore[call-overload]
             self.value = SETTINGS.timeout
             raise gdb.GdbError("py-memleak timeout must be at least 1 second")
-        SETTINGS.timeout = int(self.value)
+        SETTINGS.timeout = int(self.value)  # type: ignore[call-overload]
         _register_commands()  # `help py-heap` names the default timeout: rebuilt with the new one
         return ""
 

@@ -507,7 +507,8 @@ def python_thread_names() -> dict[int, str]:
                 break  # corrupt memory
             attrs = _instance_dict(libpython, thread)
             name = _text(libpython, _dict_get(libpython, attrs, _NAME_ATTRS))
-            tid = by_handle.get(_int(libpython, ident)) or _int(libpython, _dict_get(libpython, attrs, ("_native_id",)))
+            ident_value = _int(libpython, ident)
+            tid = (by_handle.get(ident_value) if ident_value is not None else None) or _int(libpython, _dict_get(libpython, attrs, ("_native_id",)))
             if name is not None and tid:
                 names[tid] = name
     except Exception:  # corrupt or unreadable memory: keep the names read so far

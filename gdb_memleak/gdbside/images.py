@@ -100,7 +100,7 @@ def _solibs() -> list[tuple[int, str]]:
 def _images(pid: int) -> list[Image]:
     build_ids = _build_ids()
     images = []
-    exe = gdb.current_progspace().filename
+    exe = program_file()
     if exe:
         images.append(Image(exe, build_ids.get(exe), procfs.executable(pid), executable=True))
     mappings = procfs.read_maps(pid)
@@ -131,6 +131,12 @@ def invocation(pid: int) -> str:
     return 'gdb -iex "set sysroot /proc/{0}/root" -iex "file /proc/{0}/exe" -p {0}'.format(pid)
 
 
+def program_file() -> Optional[str]:
+    """The file gdb read as the target's program, if any."""
+    progspace = gdb.current_progspace()
+    return progspace.filename if progspace is not None else None
+
+
 def _execute_quietly(command: str) -> None:
     """A gdb command that must not ask (`file` asks before replacing a running program's file)."""
     confirm = gdb.parameter("confirm")
@@ -154,7 +160,7 @@ def _repair(pid: int, found: list[Mismatch]) -> None:
         note("the target runs in another root (/proc/%d/root) and gdb read other files for %s; "
              "reading the target's own (set sysroot /proc/%d/root)" % (pid, names, pid))
         _execute_quietly("set sysroot /proc/%d/root" % pid)
-    if any(m.image.executable for m in found) or not gdb.current_progspace().filename:
+    if any(m.image.executable for m in found) or not program_file():
         note("gdb has not read the target's executable; reading /proc/%d/exe" % pid)
         _execute_quietly("file /proc/%d/exe" % pid)
 
@@ -181,7 +187,7 @@ def require_matched_images() -> None:
     pid = inferior.pid
     if _key(inferior) in _proven:
         return
-    if not gdb.current_progspace().filename:
+    if not program_file():
         # gdb 16.3 attached to a target in its own PID and mount namespaces opened
         # target:/proc/PID/exe in the target's namespace, where PID is not its pid: no file.
         note("gdb has not read the target's executable; reading /proc/%d/exe" % pid)

@@ -13,7 +13,7 @@ from typing import Optional
 import gdb
 
 from ..errors import Refused, TargetUnavailable
-from .images import require_matched_images
+from .images import program_file, require_matched_images
 
 _VERSION_IN_NAME = re.compile(r"(?:lib)?python(\d)\.(\d+)")
 
@@ -171,7 +171,7 @@ def _copies_on_stacks(copies: list[str], max_frames: int = 256) -> dict[str, int
                     if _same_file(where, copy):
                         counts[copy] += 1
                 try:
-                    frame = frame.older()
+                    frame = frame.older()  # type: ignore[assignment]  # None ends the loop
                 except gdb.error:
                     break
                 seen += 1
@@ -243,7 +243,7 @@ def _libc_names() -> list[str]:
     names = []
     for objfile in gdb.objfiles():
         base = os.path.basename(objfile.filename or "")
-        if base.startswith(("libc.so", "libc-", "libpthread")):
+        if base.startswith(("libc.so", "libc-", "libpthread")) and objfile.filename:
             names.append(objfile.filename)
     return names
 
@@ -341,7 +341,7 @@ def extension_abi() -> Optional[str]:
 def require_python() -> tuple[int, int]:
     copies, active, why = running_runtime()
     if not copies:
-        exe = gdb.current_progspace().filename or "the inferior"
+        exe = program_file() or "the inferior"
         raise TargetUnavailable("%s is not a CPython process (no Py_AddPendingCall symbol)" % exe)
     if len(copies) > 1:
         names = ", ".join(copies)
@@ -422,5 +422,5 @@ def top_processes(limit: int) -> list[dict]:
                 "command": cmdline or "[%s]" % comm,
             }
         )
-    rows.sort(key=lambda r: r["rss"], reverse=True)
+    rows.sort(key=lambda r: int(r["rss"]), reverse=True)  # type: ignore[call-overload]
     return rows[:limit]

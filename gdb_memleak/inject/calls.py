@@ -245,15 +245,16 @@ class Caller:
                                     epilogue=ending)
             gdb.selected_inferior().write_memory(self._regions[parked.region], block.code)
             set_rip(block.entry)
-        self.parked.stop = block.stop
-        self.parked.epilogue = ending
+        parked = self._parked()
+        parked.stop = block.stop
+        parked.epilogue = ending
         # No call may hang gdb for good: past this, the thread finishes the block by itself.
         self._run_to_stop(calls[-1][0], deadline if deadline is not None else time.monotonic() + CALL_LIMIT)
         frame = gdb.newest_frame()
-        self.parked.frame = int(frame.read_register("rbx"))
-        self._frames[self.parked.thread.num] = self.parked.frame
+        parked.frame = int(frame.read_register("rbx"))
+        self._frames[parked.thread.num] = parked.frame
         memory = gdb.selected_inferior().read_memory
-        return [struct.unpack("<Q", memory(self.parked.frame + stub.result_offset(i), 8).tobytes())[0]
+        return [struct.unpack("<Q", memory(parked.frame + stub.result_offset(i), 8).tobytes())[0]
                 for i in range(len(resolved))]
 
     def _park(self, thread: gdb.InferiorThread, calls: list[stub.Call], keep_first: bool, epilogue: tuple) -> stub.Block:
@@ -294,8 +295,13 @@ class Caller:
             self.abandoned = True
             raise
 
+    def _parked(self) -> Parked:
+        if self.parked is None:
+            raise ChannelError("internal error: no thread is parked")
+        return self.parked
+
     def _wait_for_stop(self, what: str, deadline: Optional[float]) -> None:
-        parked = self.parked
+        parked = self._parked()
         target = gdb.selected_inferior()
         while True:
             remaining = None if deadline is None else deadline - time.monotonic()

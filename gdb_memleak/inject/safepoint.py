@@ -113,7 +113,7 @@ def _blocked_in_wait(thread: gdb.InferiorThread, stop_signal: int, pid: int) -> 
         if frame.type() == gdb.SIGTRAMP_FRAME or any(k in (frame.name() or "") for k in _UNSAFE_FRAMES):
             return False
         try:
-            frame = frame.older()
+            frame = frame.older()  # type: ignore[assignment]  # None ends the loop
         except gdb.error:
             break
         if frame is None:
@@ -158,7 +158,7 @@ def _runtime_made_the_call(thread: gdb.InferiorThread) -> bool:
         if "/libc." not in where and "/libc-" not in where and "libpthread" not in where:
             return inf._same_file(where, runtime) or "/lib-dynload/" in where
         try:
-            frame = frame.older()
+            frame = frame.older()  # type: ignore[assignment]  # None ends the loop
         except gdb.error:
             return False
         if frame is None:
@@ -171,6 +171,7 @@ class _QueueBreakpoint(gdb.Breakpoint):
 
     def __init__(self, function: str):
         address = inf.minimal_symbol_address(function)
+        assert address is not None  # only made for functions the target has
         super().__init__("*%d" % address, type=gdb.BP_BREAKPOINT, internal=True)
         self.silent = True
         self.hit: Optional[gdb.InferiorThread] = None

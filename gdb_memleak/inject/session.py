@@ -148,7 +148,7 @@ def _execute(source: Optional[str], compiled: Optional[bytes], calls: Caller) ->
     # the payload does not see them on the heap), freed in the same call sequence.
     names = RESULT_NAME.encode("ascii") + b"\0" + b"__builtins__\0"
     result_name, builtins_name, code_at = 0, len(RESULT_NAME) + 1, len(names)
-    code = compiled if compiled is not None else source.encode("utf-8") + b"\0"
+    code = compiled if compiled is not None else (source or "").encode("utf-8") + b"\0"
     data = names + code
     buffer = calls.call(calls.raw_malloc, len(data))
     if buffer == 0:
