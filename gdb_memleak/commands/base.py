@@ -67,6 +67,8 @@ class MemleakCommand(gdb.Command):
     """Base class: subclasses set `name`, build `parser` and implement `run`."""
 
     name = ""
+    # gdb's ANSI codes by role for this invocation (gdbside.style), passed to the text renderers
+    styles: dict[str, str] = {}
 
     def __init__(self) -> None:
         self.parser = self.build_parser()
@@ -119,7 +121,7 @@ class MemleakCommand(gdb.Command):
 
     def invoke(self, argument: str, from_tty: bool) -> None:
         self.dont_repeat()
-        render.styles = style.codes()
+        self.styles = style.codes()
         try:
             args = self.parser.parse_args(gdb.string_to_argv(argument))
         except ArgumentError as e:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 import gdb
 
@@ -11,6 +10,7 @@ from ..gdbside import inferior as inf
 from ..host import limits
 from ..inject import session
 from ..render import text as render
+from ..render.text import format_heap
 from ..gdbside.settings import SETTINGS
 from . import heap_marks, type_names
 from .base import MemleakCommand, positive_int
@@ -90,7 +90,7 @@ class PyHeap(MemleakCommand):
         if args.json:
             self.emit_json(doc)
             return
-        self.out(format_heap(doc))
+        self.out(format_heap(doc, self.styles))
         self.out(
             "(%s backend, run in thread %d at a %s safe point, %.2f s in the target)"
             % (doc["backend"], outcome.safe_point.thread_num, outcome.safe_point.kind, outcome.seconds)
@@ -127,40 +127,3 @@ def _require_compatible_guppy(timeout: float, tool_paths: list[str], force: bool
             "--backend guppy: %s; nothing was imported into the target (py-heap --backend census works)"
             % check.get("reason", "guppy3 cannot be used in the target")
         )
-
-
-def format_heap(doc: dict[str, Any]) -> str:
-    total_count = doc["total_count"] or 1
-    total_size = doc["total_size"] or 1
-    lines = [
-        "Partition of a set of %d objects. Total size = %d bytes (%s)."
-        % (doc["total_count"], doc["total_size"], render.human_size(doc["total_size"]))
-    ]
-    rows = []
-    cumulative = 0
-    for index, row in enumerate(doc["rows"]):
-        cumulative += row["size"]
-        rows.append(
-            (
-                index,
-                row["count"],
-                "%d" % (100 * row["count"] // total_count),
-                row["size"],
-                "%d" % (100 * row["size"] // total_size),
-                cumulative,
-                "%d" % (100 * cumulative // total_size),
-                row["kind"],
-            )
-        )
-    lines.append(render.table(("Index", "Count", "%", "Size", "%", "Cumulative", "%", "Kind"), rows, "rrrrrrrl"))
-    if doc.get("more_rows"):
-        lines.append("<%d more kinds; use --top to see them>" % doc["more_rows"])
-    if doc.get("largest"):
-        lines.append("")
-        lines.append("Largest objects:")
-        rows = [
-            (render.human_size(o["size"]), o["type"], o.get("path") or "(no path from a root found)", o.get("repr", ""))
-            for o in doc["largest"]
-        ]
-        lines.append(render.table(("Size", "Type", "Kept alive by", "Value"), rows, "rlll"))
-    return "\n".join(lines)
