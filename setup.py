@@ -7,9 +7,13 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["gdb_memleak", "gdb_memleak.*"]),
-    package_data={"gdb_memleak.payloads": ["*.py"], "gdb_memleak.model.schemas": ["*.schema.json"]},
+    package_data={
+        "gdb_memleak.payloads": ["*.py"],
+        "gdb_memleak.model.schemas": ["*.schema.json"],
+        "gdb_memleak.render": ["templates/*"],
+    },
     python_requires=">=3.9",
-    install_requires=["pyrasite-ng", "guppy3", "objgraph", "graphviz"],
+    install_requires=["pyrasite-ng", "guppy3", "objgraph", "graphviz", "jinja2"],
     extras_require={"test": ["pytest", "jsonschema"]},
     entry_points={"console_scripts": ["gdb-memleak = gdb_memleak.cli:main"]},
 )

@@ -70,6 +70,8 @@ class MemleakCommand(gdb.Command):
     """Base class: subclasses set `name`, build `parser` and implement `run`."""
 
     name = ""
+    # gdb's ANSI codes by role for this invocation (gdbside.style), passed to the text renderers
+    styles: dict[str, str] = {}
 
     def __init__(self) -> None:
         self.parser = self.build_parser()
@@ -122,7 +124,7 @@ class MemleakCommand(gdb.Command):
 
     def invoke(self, argument: str, from_tty: bool) -> None:
         self.dont_repeat()
-        render.styles = style.codes()
+        self.styles = style.codes()
         try:
             args = self.parser.parse_args(gdb.string_to_argv(argument))
         except ArgumentError as e:

@@ -6,7 +6,6 @@ import argparse
 import os
 import subprocess
 import time
-from typing import Any
 
 from ..errors import NotFound, OutputError, UsageError
 from ..gdbside import inferior as inf
@@ -14,6 +13,7 @@ from ..gdbside.invocation import Invocation, note
 from ..host import limits
 from ..inject import session
 from ..render import text as render
+from ..render.text import format_cycles
 from . import heap_marks, type_names
 from .base import MemleakCommand, positive_int
 
@@ -110,7 +110,7 @@ class PyCycles(MemleakCommand):
         if args.json:
             self.emit_json("cycles", doc)
             return
-        self.out(format_cycles(doc))
+        self.out(format_cycles(doc, self.styles))
 
 
 def _new_or_larger(groups: list[dict], mark: dict) -> list[dict]:
@@ -193,38 +193,3 @@ def _render(graphviz, dot_text: str, fmt: str, dot_path: str) -> bytes:
         raise OutputError("graphviz's 'dot' is not installed (apt install graphviz); the graph is in %s" % dot_path)
     except graphviz.CalledProcessError as e:
         raise OutputError("dot failed (%s); the graph is in %s" % (str(e).splitlines()[0], dot_path))
-
-
-def format_cycles(doc: dict[str, Any]) -> str:
-    lines = []
-    cycles = doc.get("cycles") or []
-    if doc.get("since"):
-        if cycles:
-            lines.append("cycle groups new or larger since mark %s:" % render.escape(doc["since"]))
-            rows = [(c["count"], "new" if c["new"] else "%+d" % c["count_delta"], render.human_size(c["size"]), c["path"]) for c in cycles]
-            lines.append(render.table(("Cycles", "Growth", "Size", "Path"), rows, "rrrl"))
-        else:
-            lines.append("no cycle group is new or larger since mark %s" % render.escape(doc["since"]))
-    elif cycles:
-        lines.append(
-            "%d objects (%s) live only in reference cycles:" % (doc.get("total_objects", 0), render.human_size(doc.get("total_size", 0)))
-        )
-        rows = [(c["count"], c["objects"], render.human_size(c["size"]), c["path"]) for c in cycles]
-        lines.append(render.table(("Cycles", "Objects", "Size", "Path"), rows, "rrrl"))
-    else:
-        lines.append("no objects live only in reference cycles")
-    uncollectable = doc.get("uncollectable") or {}
-    if uncollectable.get("count"):
-        lines.append("")
-        lines.append("%d uncollectable objects in gc.garbage:" % uncollectable["count"])
-        lines.append(render.table(("Count", "Kind"), [(r["count"], r["kind"]) for r in uncollectable.get("rows", [])], "rl"))
-        ucycles = uncollectable.get("cycles") or []
-        if ucycles:
-            lines.append("")
-            lines.append("cycles among the uncollectable objects:")
-            rows = [(c["count"], c["objects"], render.human_size(c["size"]), c["path"]) for c in ucycles]
-            lines.append(render.table(("Cycles", "Objects", "Size", "Path"), rows, "rrrl"))
-    if doc.get("graph"):
-        lines.append("")
-        lines.append("reference graph written to %s" % doc["graph"])
-    return "\n".join(lines)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from ..errors import Refused, ToolMissing, UsageError
 from ..gdbside import inferior as inf
@@ -11,6 +10,7 @@ from ..gdbside.invocation import Invocation
 from ..host import limits
 from ..inject import session
 from ..render import text as render
+from ..render.text import format_heap
 from . import heap_marks, type_names
 from .base import MemleakCommand, positive_int
 
@@ -78,7 +78,7 @@ class PyHeap(MemleakCommand):
         if args.json:
             self.emit_json("heap", doc)
             return
-        self.out(format_heap(doc))
+        self.out(format_heap(doc, self.styles))
         self.out(
             "(%s backend, run in thread %d at a %s safe point, %.2f s in the target)"
             % (doc["backend"], outcome.safe_point.thread_num, outcome.safe_point.kind, outcome.seconds)
@@ -107,40 +107,3 @@ def _require_compatible_guppy(inv: Invocation) -> None:
         session.run_payload(inv, "guppy_check", {})
     except ToolMissing as e:
         raise ToolMissing("--backend guppy: %s; nothing was imported into the target" % e, hint="py-heap --backend census works")
-
-
-def format_heap(doc: dict[str, Any]) -> str:
-    total_count = doc["total_count"] or 1
-    total_size = doc["total_size"] or 1
-    lines = [
-        "Partition of a set of %d objects. Total size = %d bytes (%s)."
-        % (doc["total_count"], doc["total_size"], render.human_size(doc["total_size"]))
-    ]
-    rows = []
-    cumulative = 0
-    for index, row in enumerate(doc["rows"]):
-        cumulative += row["size"]
-        rows.append(
-            (
-                index,
-                row["count"],
-                "%d" % (100 * row["count"] // total_count),
-                row["size"],
-                "%d" % (100 * row["size"] // total_size),
-                cumulative,
-                "%d" % (100 * cumulative // total_size),
-                row["kind"],
-            )
-        )
-    lines.append(render.table(("Index", "Count", "%", "Size", "%", "Cumulative", "%", "Kind"), rows, "rrrrrrrl"))
-    if doc.get("more_rows"):
-        lines.append("<%d more kinds; use --top to see them>" % doc["more_rows"])
-    if doc.get("largest"):
-        lines.append("")
-        lines.append("Largest objects:")
-        rows = [
-            (render.human_size(o["size"]), o["type"], o.get("path") or "(no path from a root found)", o.get("repr", ""))
-            for o in doc["largest"]
-        ]
-        lines.append(render.table(("Size", "Type", "Kept alive by", "Value"), rows, "rlll"))
-    return "\n".join(lines)

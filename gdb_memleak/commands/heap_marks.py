@@ -16,6 +16,7 @@ from ..errors import UsageError
 from ..gdbside.invocation import Invocation
 from ..inject import session
 from ..render import text as render
+from ..render.text import format_mark_growth, format_marks
 
 ALL_KINDS = 1_000_000  # the census's --top for a mark: every kind
 NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -34,11 +35,8 @@ def run(command: Any, inv: Invocation, args: argparse.Namespace) -> None:
         listed = marks("list")["marks"]
         if args.json:
             command.emit_json("heap.marks", {"marks": listed})
-        elif not listed:
-            command.out("no marks in the target (make one with py-heap --mark NAME)")
         else:
-            rows = [(m["name"], _ago(m["time"]), m["kinds"], m["total_count"], render.human_size(m["total_size"])) for m in listed]
-            command.out(render.table(("Mark", "Made", "Kinds", "Count", "Size"), rows, "llrrr"))
+            command.out(format_marks(listed, command.styles))
         return
     if args.drop_mark:
         marks("drop", name=name)
@@ -62,7 +60,7 @@ def run(command: Any, inv: Invocation, args: argparse.Namespace) -> None:
     if args.json:
         command.emit_json("heap.since", doc)
     else:
-        command.out(format_growth(doc))
+        command.out(format_mark_growth(doc, command.styles))
 
 
 def growth(mark: dict, census: dict, top: int) -> dict:
@@ -86,21 +84,3 @@ def growth(mark: dict, census: dict, top: int) -> dict:
     }
 
 
-def format_growth(doc: dict) -> str:
-    lines = [
-        "Growth since mark %s (%.1f s ago): %+d objects, %s"
-        % (render.escape(doc["since"]), doc["seconds"], doc["total_count"], _signed_size(doc["total_size"]))
-    ]
-    rows = [(i, "%+d" % r["count"], "%+d" % r["size"], r["kind"]) for i, r in enumerate(doc["rows"])]
-    lines.append(render.table(("Index", "Count", "Size", "Kind"), rows, "rrrl"))
-    if doc["more_rows"]:
-        lines.append("<%d more kinds changed; use --top to see them>" % doc["more_rows"])
-    return "\n".join(lines)
-
-
-def _signed_size(size: int) -> str:
-    return ("-" if size < 0 else "+") + render.human_size(abs(size))
-
-
-def _ago(then: float) -> str:
-    return "%.0f s ago" % max(0.0, time.time() - then)

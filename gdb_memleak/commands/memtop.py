@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, Optional
+from typing import Any
 
 import gdb
 
@@ -12,7 +12,7 @@ from ..gdbside import frames
 from ..gdbside import inferior as inf
 from ..gdbside import images
 from ..inject import session
-from ..render import text as render
+from ..render.text import format_memtop, format_watch_growth
 from ..inject import landing
 from ..gdbside.invocation import Invocation, note
 from . import memtop_watch
@@ -70,10 +70,10 @@ class PyMemtop(MemleakCommand):
         if args.json:
             self.emit_json("memtop", doc)
         else:
-            self.out(format_memtop(doc))
+            self.out(format_memtop(doc, self.styles))
             if growth is not None:
                 self.out("")
-                self.out(memtop_watch.format_growth(growth))
+                self.out(format_watch_growth(growth, self.styles))
 
 
 def memtop_document(inv: Invocation, target: gdb.Inferior, stack: int) -> dict[str, Any]:
@@ -124,11 +124,11 @@ def _stacks(inv: Invocation, target: gdb.Inferior, depth: int):
             # The helper unwinds through libc: in a chroot gdb 13 read the host's, and the
             # 3.14d helper then found "(no Python frames)" (2026-12-01). Switch to the target's.
             images.require_matched_images()
-        stacks = frames.python_stacks(depth)
+        read = frames.python_stacks(depth)
     except (MemleakError, frames.FramesUnavailable) as e:  # a mismatch: the payload path refuses alike
         why = str(e)
     else:  # names from memory too: never a payload for names alone
-        return {tid: [vars(f) for f in fs] for tid, fs in stacks.items()}, frames.python_thread_names(), "libpython", None
+        return {tid: [vars(f) for f in fs] for tid, fs in read.items()}, frames.python_thread_names(), "libpython", None
     if inf.is_core(target):
         return None, {}, None, "no Python locations: %s (a core file cannot run the fallback)" % why
     try:
@@ -160,43 +160,3 @@ def _stacks(inv: Invocation, target: gdb.Inferior, depth: int):
         if isinstance(thread.get("name"), str):
             names[tid] = thread["name"]
     return stacks, names, "payload", "locations from the target's sys._current_frames() (%s)" % why
-
-
-def _size(value: Optional[int]) -> str:
-    return render.human_size(value) if value is not None else "-"
-
-
-def format_memtop(doc: dict[str, Any]) -> str:
-    lines = []
-    if doc["live"]:
-        lines.append(
-            "process %d: RSS %s (%s%% of memory), peak RSS %s, virtual %s, swap %s"
-            % (doc["pid"], _size(doc["rss"]), doc["mem_percent"], _size(doc["peak_rss"]), _size(doc["vsize"]), _size(doc["swap"]))
-        )
-        lines.append("")
-        lines.append("top processes by memory:")
-        rows = [
-            ("*" if p["pid"] == doc["pid"] else "", p["pid"], _size(p["rss"]), "%.1f" % p["mem_percent"], p["command"][:60])
-            for p in doc["top_processes"]
-        ]
-        lines.append(render.table(("", "PID", "RSS", "%MEM", "COMMAND"), rows, "lrrrl"))
-    else:
-        lines.append("core file of process %d (no /proc figures)" % doc["pid"])
-    lines.append("")
-    lines.append("threads (Python frames innermost first, from %s):" % (doc["frames_source"] or "nowhere"))
-    for t in doc["threads"]:
-        cpu = "%.2fs cpu" % t["cpu_seconds"] if t["cpu_seconds"] is not None else ""
-        if t.get("cpu_window_seconds") is not None:
-            cpu += " (%.2fs in the window)" % t["cpu_window_seconds"]
-        python_name = ' "%s"' % render.escape(t["python_name"]) if t.get("python_name") is not None else ""
-        lines.append(
-            "  thread %d  tid %d%s  %s  %s %s" % (t["num"], t["tid"], python_name, render.escape(t["name"]), t["state"] or "", cpu)
-        )
-        if not t["frames"]:
-            lines.append("      (no Python frames)" if doc["frames_source"] else "      (Python frames unknown)")
-        for f in t["frames"]:
-            lines.append(
-                "      %s:%s in %s"
-                % (render.styled(render.escape(f["file"]), "filename"), f["line"], render.styled(render.escape(f["function"]), "function"))
-            )
-    return "\n".join(lines)

@@ -115,25 +115,3 @@ def stop_tracing(inv: Invocation, was_tracing: bool, top: int = 0) -> dict[str, 
         if was_tracing:
             raise
         raise MemleakError("%s; tracemalloc is still on in the target" % e, hint="run py-memtop --watch-stop") from e
-
-
-def format_growth(growth: dict[str, Any]) -> str:
-    delta = growth["rss_delta"]
-    lines = [
-        "watched %.1f s%s: RSS %s%s (%s/s); tracemalloc traced %s of blocks allocated in the window and still alive"
-        % (
-            growth["seconds"],
-            " (ended early)" if growth["ended_early"] else "",
-            "+" if delta is not None and delta >= 0 else "-",
-            render.human_size(abs(delta)) if delta is not None else "?",
-            render.human_size(abs(growth["rss_rate"])) if growth["rss_rate"] is not None else "?",
-            render.human_size(growth["traced"]),
-        ),
-        "top allocation lines (memory allocated during the window and still alive):",
-    ]
-    rows = [
-        (render.human_size(a["size"]), a["count"], "%s:%d" % (render.escape(a["file"]), a["line"]), render.escape(a["function"] or "?"))
-        for a in growth["allocations"]
-    ]
-    lines.append(render.table(("Size", "Blocks", "Line", "Function"), rows, "rrll"))
-    return "\n".join(lines)

@@ -14,7 +14,7 @@ from typing import Iterator, Optional
 
 import gdb
 
-from ..render.text import escape
+from ..render.common import escape
 from .settings import SETTINGS
 
 

@@ -1,57 +1,32 @@
-"""Text rendering for gdb output: escaping untrusted text, sizes, tables.
+"""gdb's text: tables, one-line errors, and the documents of py-memtop, py-heap and py-cycles.
 
-Everything that comes from the target (reprs, file names, type names) passes
-through :func:`escape` before it reaches the terminal, so a crafted repr cannot
-move the cursor, change colours or retitle the terminal.
+Every cell and every target string goes through :func:`escape` (render.common).
+Colours are gdb's: the command passes its `styles` (ANSI start codes by role,
+"header", "filename", "function"; from gdbside.style) to each formatter, so
+nothing here imports gdb, and no style outlives the command that asked for it.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import unicodedata
-from typing import Any, Iterable, Sequence
+import time
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+from .common import escape, escape_dot, human_size, percent, signed_size, size_or_dash
+
+__all__ = [
+    "escape", "escape_dot", "human_size", "styled", "table", "json_line", "error_line",
+    "format_memtop", "format_watch_growth", "format_heap", "format_mark_growth", "format_marks", "format_cycles",
+]
+
+Styles = Optional[Mapping[str, str]]
 
 
-def escape(text: Any) -> str:
-    """Make target-controlled text safe to print: control characters become \\xNN."""
-    return _escape_controls(str(text), keep="\t", backslash="\\")
-
-
-def _escape_controls(text: str, keep: str, backslash: str) -> str:
-    """Control characters (other than `keep`) as BACKSLASH + xNN / uNNNN / UNNNNNNNN."""
-    out = []
-    for ch in text:
-        if ch in keep or not unicodedata.category(ch).startswith("C"):
-            out.append(ch)
-        elif ord(ch) < 0x100:
-            out.append("%sx%02x" % (backslash, ord(ch)))
-        elif ord(ch) < 0x10000:
-            out.append("%su%04x" % (backslash, ord(ch)))
-        else:
-            out.append("%sU%08x" % (backslash, ord(ch)))
-    return "".join(out)
-
-
-# ANSI start codes by role ("header", "filename", "function"), set by each gdb command
-# from gdb's own styling (gdb_memleak.style); empty (plain text) in batch mode and outside gdb.
-styles: dict = {}
-
-
-def styled(text: str, role: str) -> str:
-    """`text` (already escaped) in gdb's style for `role`, when styling is on."""
-    code = styles.get(role)
+def styled(text: str, role: str, styles: Styles = None) -> str:
+    """`text` (already escaped) in gdb's style for `role`, when the command's styles have one."""
+    code = (styles or {}).get(role)
     return "%s%s\x1b[0m" % (code, text) if code and text else text
-
-
-def human_size(n: float) -> str:
-    """1536 -> '1.5 KiB'; sizes as a person reads them."""
-    n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return ("%d %s" % (n, unit)) if unit == "B" else ("%.1f %s" % (n, unit))
-        n /= 1024
-    return "%.1f TiB" % n
 
 
 MAX_CELL = 2000  # characters of one table cell; the payloads bound theirs well below this
@@ -62,7 +37,7 @@ def _cell(value: Any) -> str:
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 3] + "..."
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: str = "") -> str:
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: str = "", styles: Styles = None) -> str:
     """A plain text table; `align` holds one 'l' or 'r' per column (default: right).
     Every cell is escaped (see :func:`escape`) and bounded."""
     cells = [[_cell(c) for c in row] for row in rows]
@@ -76,28 +51,12 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: str = ""
         parts = [c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align)]
         return "  ".join(parts).rstrip()
 
-    return "\n".join([styled(fmt(list(headers)), "header")] + [fmt(r) for r in cells])
+    return "\n".join([styled(fmt(list(headers)), "header", styles)] + [fmt(r) for r in cells])
 
 
 def json_line(doc: Any) -> str:
     """One JSON document on one line; ASCII only, so control characters arrive escaped."""
     return json.dumps(doc, ensure_ascii=True, sort_keys=False, separators=(",", ":"))
-
-
-def escape_message(text: str) -> str:
-    """Escape each line of a multi-line message (e.g. a target traceback)."""
-    return "\n".join(escape(line) for line in text.split("\n"))
-
-
-def escape_dot(dot: str) -> str:
-    """Neutralise control characters in graphviz source built from target names.
-
-    Statements are separated by real newlines and labels use backslash-n, so any
-    other control character (ESC, BEL, ...) can only come from a target's type
-    name or repr.  Each becomes a visible backslash-xNN inside its label: two
-    backslashes in the dot source, which graphviz shows as one.
-    """
-    return _escape_controls(dot, keep="\n\t", backslash="\\\\")
 
 
 MAX_ERROR = 1000  # characters of a one-line gdb error
@@ -123,3 +82,153 @@ def error_line(message: Any) -> str:
         first += " (raised in %s, line %s of the payload)" % (where.group(3).strip()[:100], where.group(2))
     text = escape(first)
     return text if len(text) <= MAX_ERROR else text[: MAX_ERROR - 3] + "..."
+
+
+# py-memtop
+
+def format_memtop(doc: Mapping[str, Any], styles: Styles = None) -> str:
+    """py-memtop's page: the process's memory, the top processes, each thread's Python frames."""
+    lines = []
+    if doc["live"]:
+        lines.append(
+            "process %d: RSS %s (%s%% of memory), peak RSS %s, virtual %s, swap %s"
+            % (doc["pid"], size_or_dash(doc["rss"]), doc["mem_percent"], size_or_dash(doc["peak_rss"]),
+               size_or_dash(doc["vsize"]), size_or_dash(doc["swap"]))
+        )
+        lines.append("")
+        lines.append("top processes by memory:")
+        rows = [
+            ("*" if p["pid"] == doc["pid"] else "", p["pid"], size_or_dash(p["rss"]), "%.1f" % p["mem_percent"], p["command"][:60])
+            for p in doc["top_processes"]
+        ]
+        lines.append(table(("", "PID", "RSS", "%MEM", "COMMAND"), rows, "lrrrl", styles))
+    else:
+        lines.append("core file of process %d (no /proc figures)" % doc["pid"])
+    lines.append("")
+    lines.append("threads (Python frames innermost first, from %s):" % escape(doc["frames_source"] or "nowhere"))
+    for thread in doc["threads"]:
+        lines += _thread_lines(thread, bool(doc["frames_source"]), styles)
+    return "\n".join(lines)
+
+
+def _thread_lines(thread: Mapping[str, Any], have_source: bool, styles: Styles) -> list[str]:
+    cpu = "%.2fs cpu" % thread["cpu_seconds"] if thread["cpu_seconds"] is not None else ""
+    if thread.get("cpu_window_seconds") is not None:
+        cpu += " (%.2fs in the window)" % thread["cpu_window_seconds"]
+    python_name = ' "%s"' % escape(thread["python_name"]) if thread.get("python_name") is not None else ""
+    lines = ["  thread %d  tid %d%s  %s  %s %s"
+             % (thread["num"], thread["tid"], python_name, escape(thread["name"]), escape(thread["state"] or ""), cpu)]
+    if not thread["frames"]:
+        lines.append("      (no Python frames)" if have_source else "      (Python frames unknown)")
+    for f in thread["frames"]:
+        lines.append("      %s:%s in %s" % (styled(escape(f["file"]), "filename", styles), f["line"],
+                                             styled(escape(f["function"]), "function", styles)))
+    return lines
+
+
+def format_watch_growth(growth: Mapping[str, Any], styles: Styles = None) -> str:
+    """py-memtop --watch: the RSS growth over the window and the lines that allocated what is still alive."""
+    delta = growth["rss_delta"]
+    lines = [
+        "watched %.1f s%s: RSS %s%s (%s/s); tracemalloc traced %s of blocks allocated in the window and still alive"
+        % (
+            growth["seconds"],
+            " (ended early)" if growth["ended_early"] else "",
+            "+" if delta is not None and delta >= 0 else "-",
+            human_size(abs(delta)) if delta is not None else "?",
+            human_size(abs(growth["rss_rate"])) if growth["rss_rate"] is not None else "?",
+            human_size(growth["traced"]),
+        ),
+        "top allocation lines (memory allocated during the window and still alive):",
+    ]
+    rows = [(human_size(a["size"]), a["count"], "%s:%d" % (a["file"], a["line"]), a["function"] or "?")
+            for a in growth["allocations"]]
+    lines.append(table(("Size", "Blocks", "Line", "Function"), rows, "rrll", styles))
+    return "\n".join(lines)
+
+
+# py-heap
+
+def format_heap(doc: Mapping[str, Any], styles: Styles = None) -> str:
+    """py-heap's partition by kind (guppy's layout), then the largest objects and what keeps them alive."""
+    lines = [
+        "Partition of a set of %d objects. Total size = %d bytes (%s)."
+        % (doc["total_count"], doc["total_size"], human_size(doc["total_size"]))
+    ]
+    rows = []
+    cumulative = 0
+    for index, row in enumerate(doc["rows"]):
+        cumulative += row["size"]
+        rows.append((index, row["count"], percent(row["count"], doc["total_count"]), row["size"],
+                     percent(row["size"], doc["total_size"]), cumulative, percent(cumulative, doc["total_size"]), row["kind"]))
+    lines.append(table(("Index", "Count", "%", "Size", "%", "Cumulative", "%", "Kind"), rows, "rrrrrrrl", styles))
+    if doc.get("more_rows"):
+        lines.append("<%d more kinds; use --top to see them>" % doc["more_rows"])
+    if doc.get("largest"):
+        lines.append("")
+        lines.append("Largest objects:")
+        largest = [(human_size(o["size"]), o["type"], o.get("path") or "(no path from a root found)", o.get("repr", ""))
+                   for o in doc["largest"]]
+        lines.append(table(("Size", "Type", "Kept alive by", "Value"), largest, "rlll", styles))
+    return "\n".join(lines)
+
+
+def format_mark_growth(doc: Mapping[str, Any], styles: Styles = None) -> str:
+    """py-heap --since NAME: the growth per kind since a mark."""
+    lines = [
+        "Growth since mark %s (%.1f s ago): %+d objects, %s"
+        % (escape(doc["since"]), doc["seconds"], doc["total_count"], signed_size(doc["total_size"]))
+    ]
+    rows = [(i, "%+d" % r["count"], "%+d" % r["size"], r["kind"]) for i, r in enumerate(doc["rows"])]
+    lines.append(table(("Index", "Count", "Size", "Kind"), rows, "rrrl", styles))
+    if doc["more_rows"]:
+        lines.append("<%d more kinds changed; use --top to see them>" % doc["more_rows"])
+    return "\n".join(lines)
+
+
+def format_marks(marks: Sequence[Mapping[str, Any]], styles: Styles = None, now: Optional[float] = None) -> str:
+    """py-heap --marks: the marks recorded in the target."""
+    if not marks:
+        return "no marks in the target (make one with py-heap --mark NAME)"
+    now = time.time() if now is None else now
+    rows = [(m["name"], "%.0f s ago" % max(0.0, now - m["time"]), m["kinds"], m["total_count"], human_size(m["total_size"]))
+            for m in marks]
+    return table(("Mark", "Made", "Kinds", "Count", "Size"), rows, "llrrr", styles)
+
+
+# py-cycles
+
+def _group_table(groups: Sequence[Mapping[str, Any]], styles: Styles) -> str:
+    rows = [(c["count"], c["objects"], human_size(c["size"]), c["path"]) for c in groups]
+    return table(("Cycles", "Objects", "Size", "Path"), rows, "rrrl", styles)
+
+
+def format_cycles(doc: Mapping[str, Any], styles: Styles = None) -> str:
+    """py-cycles: the cycle groups (or those grown since a mark), the uncollectable objects, the graph's file."""
+    lines = []
+    cycles = doc.get("cycles") or []
+    if doc.get("since"):
+        if cycles:
+            lines.append("cycle groups new or larger since mark %s:" % escape(doc["since"]))
+            rows = [(c["count"], "new" if c["new"] else "%+d" % c["count_delta"], human_size(c["size"]), c["path"]) for c in cycles]
+            lines.append(table(("Cycles", "Growth", "Size", "Path"), rows, "rrrl", styles))
+        else:
+            lines.append("no cycle group is new or larger since mark %s" % escape(doc["since"]))
+    elif cycles:
+        lines.append("%d objects (%s) live only in reference cycles:" % (doc.get("total_objects", 0), human_size(doc.get("total_size", 0))))
+        lines.append(_group_table(cycles, styles))
+    else:
+        lines.append("no objects live only in reference cycles")
+    uncollectable = doc.get("uncollectable") or {}
+    if uncollectable.get("count"):
+        lines.append("")
+        lines.append("%d uncollectable objects in gc.garbage:" % uncollectable["count"])
+        lines.append(table(("Count", "Kind"), [(r["count"], r["kind"]) for r in uncollectable.get("rows", [])], "rl", styles))
+        if uncollectable.get("cycles"):
+            lines.append("")
+            lines.append("cycles among the uncollectable objects:")
+            lines.append(_group_table(uncollectable["cycles"], styles))
+    if doc.get("graph"):
+        lines.append("")
+        lines.append("reference graph written to %s" % escape(doc["graph"]))
+    return "\n".join(lines)

@@ -1,0 +1,71 @@
+"""Helpers the text and the HTML renderers share: making target text inert, and sizes.
+
+Everything that comes from the target (reprs, file names, type names, thread
+names) passes through :func:`escape` before it is shown: in gdb's output a
+crafted repr could otherwise move the cursor, change colours or retitle the
+terminal, and in the report it would be a control character in the page.
+Nothing here imports gdb: the report runs in the shell too.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any, Optional
+
+
+def escape(text: Any) -> str:
+    """Make target-controlled text safe to print: control characters become \\xNN."""
+    return _escape_controls(str(text), keep="\t", backslash="\\")
+
+
+def _escape_controls(text: str, keep: str, backslash: str) -> str:
+    """Control characters (other than `keep`) as BACKSLASH + xNN / uNNNN / UNNNNNNNN."""
+    out = []
+    for ch in text:
+        if ch in keep or not unicodedata.category(ch).startswith("C"):
+            out.append(ch)
+        elif ord(ch) < 0x100:
+            out.append("%sx%02x" % (backslash, ord(ch)))
+        elif ord(ch) < 0x10000:
+            out.append("%su%04x" % (backslash, ord(ch)))
+        else:
+            out.append("%sU%08x" % (backslash, ord(ch)))
+    return "".join(out)
+
+
+def escape_dot(dot: str) -> str:
+    """Neutralise control characters in graphviz source built from target names.
+
+    Statements are separated by real newlines and labels use backslash-n, so any
+    other control character (ESC, BEL, ...) can only come from a target's type
+    name or repr.  Each becomes a visible backslash-xNN inside its label: two
+    backslashes in the dot source, which graphviz shows as one.
+    """
+    return _escape_controls(dot, keep="\n\t", backslash="\\\\")
+
+
+def human_size(n: float) -> str:
+    """1536 -> '1.5 KiB'; sizes as a person reads them."""
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return ("%d %s" % (n, unit)) if unit == "B" else ("%.1f %s" % (n, unit))
+        n /= 1024
+    return "%.1f TiB" % n
+
+
+def size_or_dash(n: Optional[float]) -> str:
+    """A size, or '-' where /proc had no figure (a core file, a field the kernel lacks)."""
+    return human_size(n) if n is not None else "-"
+
+
+def signed_size(n: Optional[float], unknown: str = "?") -> str:
+    """+1.5 KiB / -512 B: growth, whichever way it went."""
+    if n is None:
+        return unknown
+    return ("-" if n < 0 else "+") + human_size(abs(n))
+
+
+def percent(part: float, whole: float) -> int:
+    """Whole percent of `whole` (an empty total counts as 1, so no division by zero)."""
+    return int(100 * part // (whole or 1))
