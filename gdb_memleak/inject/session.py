@@ -11,11 +11,9 @@ the target runs towards a safe point.
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
-import subprocess
 import time
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -26,73 +24,14 @@ from ..errors import ChannelError, MemleakError, NotFound, PayloadFailed, Refuse
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation, note
 from ..host import residency
-from ..payloads import MANIFEST, RUNNER, payload_source
-from . import allocator, landing, safepoint
+from ..payloads import MANIFEST, payload_source
+from . import allocator, landing, packaging, safepoint
+from .packaging import RESULT_NAME
 from .calls import CALL_LIMIT, Caller, WaitedTooLong, continue_for
 from .gdbstate import SavedGdbState
 from .safepoint import SafePoint
 
 PY_FILE_INPUT = 257  # Py_file_input in every CPython version
-RESULT_NAME = "__gdb_memleak_result__"
-
-# The runner (payloads/_gdb_memleak_runner.py) follows the payload's source, then
-# this line: the three run as one module in a fresh globals dict, so the payload's
-# text is never a Python object in the target (it travels in raw memory) and its
-# line numbers stay those of its file.
-CALL_RUNNER = "\n%s = __gdb_memleak_run__(%s, %s)\n"
-
-
-def _statement_by_statement(source: str) -> str:
-    """`source` as a loop that compiles and runs it one top-level statement at a time.
-
-    Compiling a 1,000-line module in one go leaves the target about 4 MB bigger
-    (pymalloc arenas kept by a few survivors of the compiler); one statement at a
-    time, about 0.5 MB (2026-11-27, 3.11).  Each statement keeps its line number:
-    it is preceded by as many newlines as lines before it.  Source that gdb's
-    Python cannot parse is sent whole.
-    """
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return source
-    lines = source.splitlines(True)
-    spans: list[list[int]] = []
-    for node in tree.body:
-        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-        last = node.end_lineno or node.lineno
-        if spans and first <= spans[-1][1]:  # `a; b` on one line: one chunk
-            spans[-1][1] = max(spans[-1][1], last)
-        else:
-            spans.append([first, last])
-    chunks = ["\n" * (first - 1) + "".join(lines[first - 1 : last]) for first, last in spans]
-    return (
-        "for __gdb_memleak_chunk__ in (%s,):\n"
-        "    exec(compile(__gdb_memleak_chunk__, '<string>', 'exec'), globals())\n"
-        "del __gdb_memleak_chunk__\n" % ", ".join(_py_literal(chunk) for chunk in chunks)
-    )
-
-
-def _py_literal(value: Any) -> str:
-    """Python source for `value` (text, numbers, None, lists, dicts) that 2.7 and 3.x both read back.
-
-    Text goes through ascii(), so quotes, backslashes and non-ASCII characters
-    reach the target as escapes inside an ASCII literal: nothing the user types
-    becomes code there.
-    """
-    if value is None or isinstance(value, bool):
-        return repr(value)
-    if isinstance(value, int):
-        return "%d" % value
-    if isinstance(value, float):
-        return repr(value) if value == value and abs(value) != float("inf") else "None"
-    if isinstance(value, str):
-        return "u" + ascii(value)
-    if isinstance(value, (list, tuple)):
-        return "[%s]" % ", ".join(_py_literal(v) for v in value)
-    if isinstance(value, dict):
-        return "{%s}" % ", ".join("%s: %s" % (_py_literal(str(k)), _py_literal(v)) for k, v in value.items())
-    raise TypeError("cannot send a %s to the target" % type(value).__name__)
-
 
 @dataclass
 class PayloadResult:
@@ -258,51 +197,6 @@ def seccomp_filtered(pid: int) -> bool:
     return landing.seccomp_mode(pid) != 0
 
 
-# Compiles stdin to marshalled code, run by the target's own interpreter binary in a
-# child process of gdb (-E -s -S: no environment, no site): Python 2.7 and 3.x.
-_COMPILER = (
-    "import sys, marshal\n"
-    "i, o = getattr(sys.stdin, 'buffer', sys.stdin), getattr(sys.stdout, 'buffer', sys.stdout)\n"
-    "code = compile(i.read().decode('utf-8'), '<string>', 'exec')\n"
-    "o.write(('%d.%d\\n' % sys.version_info[:2]).encode('ascii') + marshal.dumps(code))\n"
-)
-_PYTHON_NAME = re.compile(r"^python\d*(\.\d+)?[a-z]*$")
-
-
-def _precompiled(source: str, pid: int, version: tuple[int, int]) -> Optional[bytes]:
-    """The payload compiled and marshalled by the target's own interpreter, or None.
-
-    Compiling in the target leaves it bigger (pymalloc arenas kept by survivors of
-    the compiler: 0.5-4 MB); loading marshalled code leaves nothing.  The bytecode
-    must come from the very interpreter the target runs: its executable, started
-    through /proc/PID/exe (which works across mount namespaces), and only when it
-    is a python binary of the target's version.  Anything else: None, and the
-    source is compiled in the target as before.
-    """
-    exe = "/proc/%d/exe" % pid
-    try:
-        name = os.path.basename(os.readlink(exe)).replace(" (deleted)", "")
-    except OSError:
-        return None
-    if not _PYTHON_NAME.match(name):  # an embedding program: never run it
-        return None
-    try:
-        proc = subprocess.run(
-            [exe, "-E", "-s", "-S", "-c", _COMPILER],
-            input=source.encode("utf-8"),
-            capture_output=True,
-            timeout=30,
-            cwd="/",
-            env={},
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    head, _, code = proc.stdout.partition(b"\n")
-    if proc.returncode != 0 or head != ("%d.%d" % version).encode("ascii") or not code:
-        return None
-    return code
-
-
 def run_payload(invocation: Invocation, name: str, args: dict[str, Any], *, route: Optional[bool] = None) -> PayloadResult:
     """Run payload `name` (payloads.MANIFEST) in the target with `args`; return its result.
 
@@ -325,7 +219,7 @@ def run_source(invocation: Invocation, payload: str, args: dict[str, Any], *, to
         raise ChannelError("the payload source contains a NUL character")
     pid = target.pid
     tool_paths = invocation.tool_paths(version) if tools else []
-    full = payload + "\n" + payload_source(RUNNER) + CALL_RUNNER % (RESULT_NAME, _py_literal(args), _py_literal(tool_paths))
+    full = packaging.full_source(payload, args, tool_paths)
     exe = _program_identity(pid)
     try:
         raw, safe_point, seconds = _run_at_a_safe_point(invocation, pid, version, full, route)
@@ -371,8 +265,8 @@ def _run_at_a_safe_point(invocation: Invocation, pid: int, version: tuple[int, i
     """Bring the target to a safe point, run `full` there, put everything back: (answer, where, seconds)."""
     calls = Caller(pid, version)
     calls.prepare([pid])
-    compiled = _precompiled(full, pid, version)
-    source = None if compiled is not None else _statement_by_statement(full)
+    compiled = packaging.precompiled(full, pid, version)
+    source = None if compiled is not None else packaging.statement_by_statement(full)
     tidy = not seccomp_filtered(pid)
     text_before = residency.snapshot(pid) if tidy else None
     saved = SavedGdbState()
