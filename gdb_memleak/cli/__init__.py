@@ -25,7 +25,7 @@ def _pid(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("expected a process id, got %r" % text)
+        raise argparse.ArgumentTypeError("expected a process id, got %r" % text) from None
     if value <= 0:
         raise argparse.ArgumentTypeError("expected a process id, got %d" % value)
     return value
@@ -35,7 +35,7 @@ def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("expected seconds, got %r" % text)
+        raise argparse.ArgumentTypeError("expected seconds, got %r" % text) from None
     if not 0 < value <= MAX_WATCH:
         raise argparse.ArgumentTypeError("expected seconds from 0 to %g, got %s" % (MAX_WATCH, text))
     return value

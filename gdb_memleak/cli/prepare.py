@@ -56,15 +56,15 @@ def _probe(python: str) -> dict:
             [python, "-c", _PROBE], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60
         )
     except OSError as e:
-        raise PrepareError("--python %s: cannot run it: %s" % (python, e.strerror or e))
+        raise PrepareError("--python %s: cannot run it: %s" % (python, e.strerror or e)) from e
     except subprocess.TimeoutExpired:
-        raise PrepareError("--python %s: did not answer within 60 s" % python)
+        raise PrepareError("--python %s: did not answer within 60 s" % python) from None
     try:
         info = json.loads(proc.stdout)
         if not isinstance(info, dict):
             raise ValueError
     except ValueError:
-        raise PrepareError("--python %s: not a Python interpreter (it did not run a Python probe)" % python)
+        raise PrepareError("--python %s: not a Python interpreter (it did not run a Python probe)" % python) from None
     if info.get("implementation") != "CPython":
         raise PrepareError("--python %s: is %s; gdb-memleak works on CPython only" % (python, info.get("implementation")))
     return info

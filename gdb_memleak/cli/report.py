@@ -11,9 +11,9 @@ import time
 from typing import Callable, Optional
 
 from .. import __version__
+from ..host.images import same_root
 from ..render import html
 from .gdbinit import gdb_load_command
-from ..host.images import same_root
 
 COMMANDS = ("py-memtop", "py-heap", "py-cycles")
 GRAPH_NAME = "cycles.svg"
@@ -43,7 +43,7 @@ def check_pid(pid: int) -> None:
         with open("/proc/%d/status" % pid) as f:
             state = next((line.split()[1] for line in f if line.startswith("State:")), "")
     except OSError:
-        raise ReportError("no such process: %d" % pid)
+        raise ReportError("no such process: %d" % pid) from None
     if state == "Z":
         raise ReportError("process %d is a zombie (it has exited)" % pid)
 
@@ -103,7 +103,7 @@ def run_gdb(argv: list[str], env: dict, timeout: float, pid: int) -> subprocess.
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, errors="replace", env=env, start_new_session=True)
     except OSError as e:
-        raise ReportError("cannot run %s: %s" % (argv[0], e.strerror or e))
+        raise ReportError("cannot run %s: %s" % (argv[0], e.strerror or e)) from e
     stopping: list[str] = []
 
     def stop(signum: int, frame: object) -> None:
@@ -176,7 +176,7 @@ def write_report(pid: int, out_dir: str, watch: Optional[float], progress: Calla
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as e:
-        raise ReportError("cannot make %s: %s" % (out_dir, e.strerror or e))
+        raise ReportError("cannot make %s: %s" % (out_dir, e.strerror or e)) from e
     if not os.access(out_dir, os.W_OK):
         raise ReportError("cannot write in %s" % out_dir)
     docs, notes = run(pid, out_dir, watch, progress, gdb=gdb)

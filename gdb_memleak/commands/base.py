@@ -21,9 +21,10 @@ import gdb
 from ..errors import MemleakError, PayloadFailed
 from ..gdbside import style
 from ..gdbside.invocation import Invocation, current, note, running
+from ..gdbside.settings import SETTINGS
 from ..model import documents
 from ..render import text as render
-from ..gdbside.settings import SETTINGS
+
 
 class ArgumentError(Exception):
     pass
@@ -50,7 +51,7 @@ def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("expected a whole number, got %r" % text)
+        raise argparse.ArgumentTypeError("expected a whole number, got %r" % text) from None
     if value < 1 or value > 1_000_000:
         raise argparse.ArgumentTypeError("expected a number from 1 to 1000000, got %d" % value)
     return value
@@ -60,7 +61,7 @@ def timeout_seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("expected seconds, got %r" % text)
+        raise argparse.ArgumentTypeError("expected seconds, got %r" % text) from None
     if not 0 < value <= 86400:
         raise argparse.ArgumentTypeError("expected seconds between 0 and 86400, got %s" % text)
     return value
@@ -128,7 +129,7 @@ class MemleakCommand(gdb.Command):
         try:
             args = self.parser.parse_args(gdb.string_to_argv(argument))
         except ArgumentError as e:
-            raise gdb.GdbError("%s: %s (see 'help %s')" % (self.name, e, self.name))
+            raise gdb.GdbError("%s: %s (see 'help %s')" % (self.name, e, self.name)) from e
         except HelpShown:
             return
         timeout = getattr(args, "timeout", None)
@@ -138,15 +139,15 @@ class MemleakCommand(gdb.Command):
                 self.run(invocation, args)
         except MemleakError as e:
             self._explain(e)
-            raise gdb.GdbError(render.error_line("%s: %s" % (self.name, e)))
+            raise gdb.GdbError(render.error_line("%s: %s" % (self.name, e))) from e
         except gdb.GdbError as e:  # gdb's own, one line: a target traceback would read as a crash of gdb's
             self._explain(e)
-            raise gdb.GdbError(render.error_line(e))
+            raise gdb.GdbError(render.error_line(e)) from e
         except KeyboardInterrupt:
-            raise gdb.GdbError("%s: interrupted" % self.name)
+            raise gdb.GdbError("%s: interrupted" % self.name) from None
         except Exception as e:  # a bug of ours: say so in one line, keep gdb usable
             self._explain(e)
-            raise gdb.GdbError(render.error_line("%s: internal error: %s: %s" % (self.name, type(e).__name__, e)))
+            raise gdb.GdbError(render.error_line("%s: internal error: %s: %s" % (self.name, type(e).__name__, e))) from e
 
     @staticmethod
     def _explain(error: BaseException) -> None:

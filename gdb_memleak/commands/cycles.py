@@ -65,7 +65,7 @@ class PyCycles(MemleakCommand):
             try:
                 mark = session.run_payload(inv, "marks", {"op": "get", "name": MARK_PREFIX + args.since}).result
             except NotFound:
-                raise NotFound("no cycles mark named %s in the target (make one with py-cycles --mark %s)" % (args.since, args.since))
+                raise NotFound("no cycles mark named %s in the target (make one with py-cycles --mark %s)" % (args.since, args.since)) from None
         outcome = session.run_payload(
             inv,
             "cycles",
@@ -92,7 +92,7 @@ class PyCycles(MemleakCommand):
                 try:
                     graph_path = write_graph(doc["graph"], args.graph)
                 except OSError as e:
-                    raise OutputError("cannot write %s: %s" % (e.filename or args.graph, e.strerror or e))
+                    raise OutputError("cannot write %s: %s" % (e.filename or args.graph, e.strerror or e)) from e
         doc = dict(doc, graph=graph_path)
         type_names.remember_cycles(doc)
         if args.mark:
@@ -143,7 +143,7 @@ def _check_graph_path(path: str) -> None:
             with open(candidate, "a"):
                 pass
         except OSError as e:
-            raise OutputError("cannot write %s: %s" % (candidate, e.strerror or e))
+            raise OutputError("cannot write %s: %s" % (candidate, e.strerror or e)) from e
         if not existed:
             try:
                 os.unlink(candidate)
@@ -177,9 +177,9 @@ def _run_dot(dot_text: str, fmt: str, dot_path: str) -> bytes:
     try:
         proc = subprocess.run(["dot", "-T" + fmt], input=dot_text.encode("utf-8"), capture_output=True, timeout=300)
     except FileNotFoundError:
-        raise OutputError("graphviz's 'dot' is not installed (apt install graphviz); the graph is in %s" % dot_path)
+        raise OutputError("graphviz's 'dot' is not installed (apt install graphviz); the graph is in %s" % dot_path) from None
     except subprocess.TimeoutExpired:
-        raise OutputError("dot did not finish within 300 s; the graph is in %s" % dot_path)
+        raise OutputError("dot did not finish within 300 s; the graph is in %s" % dot_path) from None
     if proc.returncode != 0:
         why = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["exit status %d" % proc.returncode])[0]
         raise OutputError("dot failed (%s); the graph is in %s" % (why, dot_path))
@@ -190,6 +190,6 @@ def _render(graphviz, dot_text: str, fmt: str, dot_path: str) -> bytes:
     try:
         return graphviz.pipe("dot", fmt, dot_text.encode("utf-8"), quiet=True)
     except graphviz.ExecutableNotFound:
-        raise OutputError("graphviz's 'dot' is not installed (apt install graphviz); the graph is in %s" % dot_path)
+        raise OutputError("graphviz's 'dot' is not installed (apt install graphviz); the graph is in %s" % dot_path) from None
     except graphviz.CalledProcessError as e:
-        raise OutputError("dot failed (%s); the graph is in %s" % (str(e).splitlines()[0], dot_path))
+        raise OutputError("dot failed (%s); the graph is in %s" % (str(e).splitlines()[0], dot_path)) from e

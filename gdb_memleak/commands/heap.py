@@ -70,7 +70,7 @@ class PyHeap(MemleakCommand):
                 route=args.backend != "guppy",
             )
         except ToolMissing as e:
-            raise ToolMissing("--backend guppy: %s" % e, hint="py-heap --backend census works")
+            raise ToolMissing("--backend guppy: %s" % e, hint="py-heap --backend census works") from e
         doc = outcome.result
         if doc.get("note"):
             self.note(doc["note"])
@@ -106,4 +106,4 @@ def _require_compatible_guppy(inv: Invocation) -> None:
     try:
         session.run_payload(inv, "guppy_check", {})
     except ToolMissing as e:
-        raise ToolMissing("--backend guppy: %s; nothing was imported into the target" % e, hint="py-heap --backend census works")
+        raise ToolMissing("--backend guppy: %s; nothing was imported into the target" % e, hint="py-heap --backend census works") from e

@@ -8,13 +8,11 @@ from typing import Any
 import gdb
 
 from ..errors import MemleakError, TargetUnavailable
-from ..gdbside import frames
+from ..gdbside import frames, images
 from ..gdbside import inferior as inf
-from ..gdbside import images
-from ..inject import session
-from ..render.text import format_memtop, format_watch_growth
-from ..inject import landing
 from ..gdbside.invocation import Invocation, note
+from ..inject import landing, session
+from ..render.text import format_memtop, format_watch_growth
 from . import memtop_watch
 from .base import MemleakCommand, positive_int, timeout_seconds
 

@@ -8,9 +8,9 @@ are read from /proc before and after.  Ctrl-C ends the window early.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
-import dataclasses
 from typing import Any, Optional
 
 import gdb

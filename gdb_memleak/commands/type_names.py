@@ -6,7 +6,8 @@ last py-heap / py-cycles result instead: each qualified name and its short form.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 _names: set[str] = set()
 

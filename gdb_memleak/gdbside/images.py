@@ -128,7 +128,7 @@ def mismatches(pid: int) -> list[Mismatch]:
 
 
 def invocation(pid: int) -> str:
-    return 'gdb -iex "set sysroot /proc/{0}/root" -iex "file /proc/{0}/exe" -p {0}'.format(pid)
+    return f'gdb -iex "set sysroot /proc/{pid}/root" -iex "file /proc/{pid}/exe" -p {pid}'
 
 
 def program_file() -> Optional[str]:

@@ -9,8 +9,9 @@ no layer takes the command's name only to prefix its messages.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator, Optional
+from typing import Optional
 
 import gdb
 

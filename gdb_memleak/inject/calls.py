@@ -142,8 +142,8 @@ class Caller:
         try:
             sites = landing.padding_sites(self.pid)
         except OSError as e:
-            raise ChannelError("cannot read the target's mappings (%s)" % e.strerror)
-        for address, size, _ in sites:
+            raise ChannelError("cannot read the target's mappings (%s)" % e.strerror) from e
+        for address, _size, _ in sites:
             data = target.read_memory(address, landing.NEEDED).tobytes()
             if landing.is_free_padding(data):
                 self._saved_padding = (address, data)
@@ -314,7 +314,7 @@ class Caller:
             except gdb.error as e:
                 if target.pid == 0 or not parked.thread.is_valid():
                     self._lost(what)
-                raise ChannelError("the target stopped running during a call to %s(): %s" % (what, e))
+                raise ChannelError("the target stopped running during a call to %s(): %s" % (what, e)) from e
             if target.pid == 0 or not parked.thread.is_valid():
                 self._lost(what)
             if gdb.selected_thread() == parked.thread and int(gdb.newest_frame().pc()) == parked.stop:

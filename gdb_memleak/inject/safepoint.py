@@ -256,7 +256,7 @@ def run_to_safe_point(caller: Caller, pid: int, timeout: float) -> SafePoint:
                              epilogue=[("PyGILState_Release", (PARK_VALUE,))], deadline=deadline)
         except WaitedTooLong:
             raise NoSafePoint("no safe point within %g s: thread %d waited for the GIL all that time (the main thread is %s); "
-                "nothing was run in the target, and that thread takes and gives back the GIL by itself when it comes" % (timeout, waiting.num, describe_main_thread(pid)))
+                "nothing was run in the target, and that thread takes and gives back the GIL by itself when it comes" % (timeout, waiting.num, describe_main_thread(pid))) from None
         return SafePoint("gil-acquired", waiting.num, None)
     _queue_at_a_function_entry(caller, pid, deadline, timeout)
     while True:

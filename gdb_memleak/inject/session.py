@@ -26,9 +26,9 @@ from ..gdbside.invocation import Invocation, note
 from ..host import residency
 from ..payloads import MANIFEST, payload_source
 from . import allocator, landing, packaging, safepoint
-from .packaging import RESULT_NAME
 from .calls import CALL_LIMIT, Caller, WaitedTooLong, continue_for
 from .gdbstate import SavedGdbState
+from .packaging import RESULT_NAME
 from .safepoint import SafePoint
 
 PY_FILE_INPUT = 257  # Py_file_input in every CPython version
@@ -226,7 +226,7 @@ def run_source(invocation: Invocation, payload: str, args: dict[str, Any], *, to
     except gdb.error:
         if _program_identity(pid) != exe:
             raise TargetUnavailable("the target ran exec() during the command: it is another program now, "
-                                    "and nothing of ours is left in it")
+                                    "and nothing of ours is left in it") from None
         raise
     doc = _envelope(raw)
     _send_again(pid, doc.get("signals") or [])
@@ -280,7 +280,7 @@ def _run_at_a_safe_point(invocation: Invocation, pid: int, version: tuple[int, i
             raw = _execute(source, compiled, calls)
         except WaitedTooLong as e:
             raise ChannelError("the target's %s() did not return within %d s; it goes on in the target and "
-                               "finishes by itself" % (e, CALL_LIMIT))
+                               "finishes by itself" % (e, CALL_LIMIT)) from e
         finally:
             if not calls.gone and not calls.abandoned:
                 warning = allocator.unroute(calls, routing)
@@ -302,7 +302,7 @@ def _envelope(raw: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(raw.decode("ascii"))
     except ValueError:
-        raise ChannelError("the payload's answer was not JSON (%d bytes)" % len(raw))
+        raise ChannelError("the payload's answer was not JSON (%d bytes)" % len(raw)) from None
     if not isinstance(doc, dict):
         raise ChannelError("the payload's answer was not a JSON object")
     if "too_large" in doc:

@@ -26,7 +26,7 @@ def _bar_width(fraction: float) -> str:
     return "%.1f" % (max(0.0, min(1.0, fraction)) * 100)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def environment() -> Any:
     """The templates' environment, made on first use: jinja2 is imported only to make a
     page, so the CLI's `gdbinit` and `prepare` (which import this module) run without it."""

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Optional
 
 from .common import escape, escape_dot, human_size, percent, signed_size, size_or_dash
 
