@@ -188,7 +188,7 @@ def test_heap_section_caps_its_rows_and_counts_the_rest():
     heap = dict(heap_doc(), rows=[{"kind": "k%d" % i, "count": 1, "size": 10} for i in range(20)], more_rows=5)
     visible = "".join(Parsed(html.heap_section(heap)).text)
     assert "k14" in visible and "k15" not in visible
-    assert "10 more kinds (in report.json with py-heap --top)." in visible  # 5 not returned + 5 not shown
+    assert "10 more kinds not listed here (py-heap --top N in gdb lists them)." in visible  # 5 not returned + 5 not shown
 
 
 # --- text -----------------------------------------------------------------------------------------
@@ -260,13 +260,16 @@ def test_memtop_text_uses_the_styles_it_is_given():
 def test_watch_growth_text():
     growth = dict(watch_growth(), ended_early=False, allocations=watch_growth()["allocations"][1:])
     assert text.format_watch_growth(growth) == "\n".join([
-        "watched 1.0 s: RSS +3.5 MiB (3.5 MiB/s); tracemalloc traced 5.2 MiB of blocks allocated in the window and still alive",
+        "watched 1.0 s: RSS +3.5 MiB (+3.5 MiB/s); tracemalloc traced 5.2 MiB of blocks allocated in the window and still alive",
         "top allocation lines (memory allocated during the window and still alive):",
         "   Size  Blocks  Line             Function",
         "1.0 KiB       3  /srv/other.py:7  ?",
     ])
     unknown = dict(growth, rss_delta=None, rss_rate=None, ended_early=True, allocations=[])
-    assert text.format_watch_growth(unknown).startswith("watched 1.0 s (ended early): RSS -? (?/s);")
+    assert text.format_watch_growth(unknown).startswith("watched 1.0 s (ended early): RSS ? (?/s);")
+    # Issue 14: a shrinking target's rate kept its sign ("RSS -8.0 KiB (2.7 KiB/s)" before).
+    shrinking = dict(growth, rss_delta=-8192, rss_rate=-2765)
+    assert text.format_watch_growth(shrinking).startswith("watched 1.0 s: RSS -8.0 KiB (-2.7 KiB/s);")
 
 
 def test_mark_growth_and_marks_text():

@@ -24,7 +24,7 @@ class PyMemtop(MemleakCommand):
 
     def build_parser(self):
         parser = self.new_parser(
-            "Show the inferior's memory (RSS, peak, virtual, swap, %%MEM), the machine's top "
+            "Show the inferior's memory (RSS, peak, virtual, swap, %MEM), the machine's top "
             "processes by memory, and every thread's CPU time and Python stack. Thread locations "
             "come from the interpreter's libpython gdb helper, read-only (works on core files); "
             "without one, from sys._current_frames() run in the target."
@@ -87,7 +87,7 @@ def memtop_document(inv: Invocation, target: gdb.Inferior, stack: int) -> dict[s
             "vsize": status.get("VmSize"),
             "swap": status.get("VmSwap"),
             "mem_percent": round(100.0 * status["VmRSS"] / total, 1) if "VmRSS" in status and total else None,
-            "top_processes": inf.top_processes(TOP_PROCESSES) if live else [],
+            "top_processes": inf.top_processes(TOP_PROCESSES, include=pid) if live else [],
         }
     )
     stacks, names, source, why = _stacks(inv, target, stack)

@@ -402,8 +402,9 @@ def thread_proc(pid: int, tid: int) -> Optional[ThreadProc]:
     return ThreadProc(tid, name, fields[0], (int(fields[11]) + int(fields[12])) / ticks)
 
 
-def top_processes(limit: int) -> list[dict]:
-    """The machine's processes by resident memory, as ps --sort=-rss would list them."""
+def top_processes(limit: int, include: Optional[int] = None) -> list[dict]:
+    """The machine's processes by resident memory, as ps --sort=-rss would list them; the process
+    `include` (the target) is listed last when it is not among them, so its line is always there."""
     total = mem_total() or 1
     rows = []
     for entry in os.listdir("/proc"):
@@ -423,4 +424,7 @@ def top_processes(limit: int) -> list[dict]:
             }
         )
     rows.sort(key=lambda r: int(r["rss"]), reverse=True)  # type: ignore[call-overload]
-    return rows[:limit]
+    top = rows[:limit]
+    if include is not None and all(r["pid"] != include for r in top):
+        top += [r for r in rows if r["pid"] == include]
+    return top

@@ -135,9 +135,9 @@ def format_watch_growth(growth: Mapping[str, Any], styles: Styles = None) -> str
         % (
             growth["seconds"],
             " (ended early)" if growth["ended_early"] else "",
-            "+" if delta is not None and delta >= 0 else "-",
+            "+" if delta is not None and delta >= 0 else "-" if delta is not None else "",
             human_size(abs(delta)) if delta is not None else "?",
-            human_size(abs(growth["rss_rate"])) if growth["rss_rate"] is not None else "?",
+            signed_size(growth["rss_rate"]) if growth["rss_rate"] is not None else "?",
             human_size(growth["traced"]),
         ),
         "top allocation lines (memory allocated during the window and still alive):",
