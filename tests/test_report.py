@@ -227,7 +227,24 @@ def test_not_python_fails_cleanly(tmp_path):
         sleeper.kill()
         sleeper.wait()
     assert_one_line_failure(run, "is not a CPython process")
-    assert not (tmp_path / "out" / "report.html").exists()
+    assert not (tmp_path / "out").exists()  # the directory it made is gone too (issue 17 #12)
+
+
+def test_a_command_without_a_safe_point_still_gives_a_report(start_target, tmp_path):
+    """Issue 14: `report --timeout`; py-heap and py-cycles get no safe point (the only thread is in
+    one long C call), and the report is written with what py-memtop gave, saying why the rest is missing."""
+    target = start_target(PYENV_311, TARGETS / "busy_with_rt_handler.py", str(12 * 10**8))
+    run = run_gdb_memleak("report", str(target.pid), "--out", str(tmp_path / "out"), "--timeout", "2")
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    schemas.validator("report").validate(report)
+    assert report["heap"] is None and report["cycles"] is None and report["timeout"] == 2
+    assert report["failures"]["heap"].startswith("no safe point within 2 s"), report["failures"]
+    assert report["memtop"]["threads"][0]["frames"][0]["file"].endswith("busy_with_rt_handler.py")
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "py-heap gave no answer: no safe point within 2 s" in page
+    assert "py-heap gave no answer: no safe point" in run.stderr
+    assert target.alive()
 
 
 TRACEME = """

@@ -1,6 +1,6 @@
 """The gdb-memleak command line (also `python -m gdb_memleak`): set-up and reports, outside gdb.
 
-  gdb-memleak report PID --out DIR [--watch SECONDS]   one-shot leak report: DIR/report.json and DIR/report.html
+  gdb-memleak report PID --out DIR [--watch S] [--timeout S]   one-shot leak report: DIR/report.json and DIR/report.html
   gdb-memleak gdbinit                                  print the lines to add to ~/.gdbinit
   gdb-memleak prepare --python PYTHON                  install guppy3 and objgraph for targets that run PYTHON
 
@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", required=True, metavar="DIR", help="directory for report.json, report.html and the graph (made if missing)")
     rep.add_argument("--watch", type=_seconds, metavar="SECONDS",
                      help="also let the target run SECONDS with allocation tracing on: RSS growth and the top allocation lines")
+    rep.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                     help="how long each command may wait for a safe point (default: gdb-memleak's, 30); a command that "
+                          "gets none is reported as such and the rest of the report is still written")
     sub.add_parser("gdbinit", help="print the lines to add to ~/.gdbinit")
     prep = sub.add_parser(
         "prepare",
@@ -87,7 +90,7 @@ def main(argv: Optional[list] = None) -> int:
     try:
         if args.command == "prepare":
             return prepare.prepare(args.python)
-        report.write_report(args.pid, args.out, args.watch, progress)
+        report.write_report(args.pid, args.out, args.watch, progress, timeout=args.timeout)
     except (report.ReportError, prepare.PrepareError) as e:
         return _fail(args.command, str(e).splitlines()[0] if str(e) else "failed", 2 if args.command == "prepare" else 1)
     except OSError as e:

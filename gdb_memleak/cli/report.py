@@ -58,9 +58,10 @@ def root_options(pid: int) -> list[str]:
     return ["-iex", "set sysroot /proc/%d/root" % pid, "-iex", "file /proc/%d/exe" % pid]
 
 
-def commands(graph_path: str, watch: Optional[float]) -> list[str]:
-    memtop = "py-memtop --json" + (" --watch %g" % watch if watch else "")
-    return [memtop, "py-heap --json --largest %d" % LARGEST, "py-cycles --json --graph %s" % _quote(graph_path)]
+def commands(graph_path: str, watch: Optional[float], timeout: Optional[float] = None) -> list[str]:
+    wait = " --timeout %g" % timeout if timeout else ""
+    memtop = "py-memtop --json" + wait + (" --watch %g" % watch if watch else "")
+    return [memtop, "py-heap --json --largest %d%s" % (LARGEST, wait), "py-cycles --json%s --graph %s" % (wait, _quote(graph_path))]
 
 
 def _quote(path: str) -> str:
@@ -132,8 +133,11 @@ def run_gdb(argv: list[str], env: dict, timeout: float, pid: int) -> subprocess.
 
 
 def run(pid: int, out_dir: str, watch: Optional[float], progress: Callable[[str], None],
-        gdb: Optional[str] = None) -> tuple[dict, list[str]]:
-    """The documents {"memtop", "heap", "cycles"} and gdb-memleak's notes (its stderr lines)."""
+        gdb: Optional[str] = None, timeout: Optional[float] = None) -> tuple[dict, list[str], dict[str, str]]:
+    """The documents {"memtop", "heap", "cycles"}, gdb-memleak's notes, and why a command gave no answer.
+
+    Without memtop there is no report; without heap or cycles (an idle target with no safe point,
+    a memory guard), the report is made with what the others gave, saying why."""
     gdb = gdb or find_gdb()
     check_pid(pid)
     graph = os.path.join(os.path.abspath(out_dir), GRAPH_NAME)
@@ -141,7 +145,7 @@ def run(pid: int, out_dir: str, watch: Optional[float], progress: Callable[[str]
     # gdb-memleak loads the interpreter's libpython helper itself; gdb's own auto-load would only warn.
     argv = [gdb, "-batch", "-nx", "-q", "-iex", "set auto-load python-scripts off",
             *root_options(pid), "-p", str(pid), "-ex", gdb_load_command()]
-    for command in commands(graph, watch):
+    for command in commands(graph, watch, timeout):
         argv += ["-ex", command]
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     progress("attaching gdb (%s) to pid %d: %s" % (gdb, pid, ", ".join(COMMANDS)))
@@ -160,31 +164,48 @@ def run(pid: int, out_dir: str, watch: Optional[float], progress: Callable[[str]
             kind = doc.get("kind") if isinstance(doc, dict) else None
             if kind in ("memtop", "heap", "cycles") and kind not in docs:
                 docs[kind] = doc
-    missing = [c for c, k in zip(COMMANDS, ("memtop", "heap", "cycles")) if k not in docs]
-    if missing:
+    if "memtop" not in docs:
         raise ReportError(_failure(pid, proc.stderr, proc.returncode))
+    failures = {}
+    for command, kind in zip(COMMANDS[1:], ("heap", "cycles")):
+        if kind not in docs:
+            said = [line.strip() for line in proc.stderr.splitlines() if line.startswith(command + ": ")]
+            failures[kind] = said[-1][len(command) + 2:] if said else "no answer (gdb exited with status %d)" % proc.returncode
+            docs[kind] = None
     # Each document carries the notes its command made (model/documents.py): nothing scraped from stderr.
     notes = ["%s: %s" % (command, text) for command, kind in zip(COMMANDS, ("memtop", "heap", "cycles"))
-             for text in docs[kind].get("notes") or []]
-    return docs, notes
+             for text in (docs[kind] or {}).get("notes") or []]
+    notes += ["%s gave no answer: %s" % (command, failures[kind]) for command, kind in zip(COMMANDS[1:], ("heap", "cycles"))
+              if kind in failures]
+    return docs, notes, failures
 
 
-def write_report(pid: int, out_dir: str, watch: Optional[float], progress: Callable[[str], None]) -> dict:
+def write_report(pid: int, out_dir: str, watch: Optional[float], progress: Callable[[str], None],
+                 timeout: Optional[float] = None) -> dict:
     """Run the three commands once against PID; write OUT/report.json and OUT/report.html."""
     gdb = find_gdb()  # both before DIR is made: a failed report leaves nothing behind
     check_pid(pid)
+    made = not os.path.isdir(out_dir)
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as e:
         raise ReportError("cannot make %s: %s" % (out_dir, e.strerror or e)) from e
-    if not os.access(out_dir, os.W_OK):
-        raise ReportError("cannot write in %s" % out_dir)
-    docs, notes = run(pid, out_dir, watch, progress, gdb=gdb)
+    try:
+        if not os.access(out_dir, os.W_OK):
+            raise ReportError("cannot write in %s" % out_dir)
+        docs, notes, failures = run(pid, out_dir, watch, progress, gdb=gdb, timeout=timeout)
+    except BaseException:
+        if made:  # the directory this run made, still empty: nothing is left behind
+            try:
+                os.rmdir(out_dir)
+            except OSError:
+                pass
+        raise
     for note in notes:
         progress(note)
     graph_file = os.path.join(out_dir, GRAPH_NAME)
     graph = None
-    if docs["cycles"].get("graph") and os.path.isfile(graph_file):
+    if docs["cycles"] and docs["cycles"].get("graph") and os.path.isfile(graph_file):
         with open(graph_file, "rb") as f:
             graph = ("image/svg+xml", f.read())
     report = {
@@ -194,10 +215,12 @@ def write_report(pid: int, out_dir: str, watch: Optional[float], progress: Calla
         "pid": pid,
         "created_at": round(time.time(), 3),
         "watch": watch,
+        "timeout": timeout,
         "memtop": docs["memtop"],
         "heap": docs["heap"],
         "cycles": docs["cycles"],
         "graph": GRAPH_NAME if graph else None,
+        "failures": failures,
         "notes": notes,
     }
     json_path = os.path.join(out_dir, "report.json")
