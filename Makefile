@@ -15,7 +15,7 @@ UWSGI_VERSION := 2.0.31
 UWSGI_VENV := .venv-uwsgi
 UWSGI_STAMP := $(UWSGI_VENV)/.installed
 
-.PHONY: setup roots hosts demo test bench clean
+.PHONY: setup roots hosts demo lint test bench clean
 
 setup: $(STAMP) roots hosts $(UWSGI_STAMP)
 
@@ -148,7 +148,12 @@ demo: setup
 # Then the 3.14/3.15, PEP 768 and container tests again under gdb 16 and gdb 18 (issue 12;
 # about 1.5 and 2 min here; the whole suite under gdb 18: see docs/versions.md).
 MATRIX_TESTS := tests/test_matrix.py tests/test_remote_debug_opt_out.py tests/test_containers.py
-test: setup
+# ruff everywhere (pyproject.toml), mypy on everything but the payloads (they run in the target).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check gdb_memleak tests benchmarks examples
+	$(VENV)/bin/mypy
+
+test: setup lint
 	$(VENV)/bin/python -m pytest -v tests
 	for gdb in gdb-16 gdb-18; do \
 		GDB_MEMLEAK_GDB=$(CURDIR)/$(ROOTS)/bin/$$gdb $(VENV)/bin/python -m pytest -v $(MATRIX_TESTS) || exit 1; done

@@ -243,7 +243,7 @@ def results_table(runs: list[Run]) -> str:
         kept = "%s (%s)" % (mb(r.kept), percent(r.kept, r.rss)) if r.kept is not None else "-"
         lines.append(
             "| %s | %s | %s | %s | %.2f | %s | %s | %s | %s (%s) | %s | %.0f |"
-            % ("{:,}".format(r.size), r.label, "{:,}".format(r.total_count), mb(r.rss), r.seconds, ratio, pause, other_pause,
+            % (f"{r.size:,}", r.label, f"{r.total_count:,}", mb(r.rss), r.seconds, ratio, pause, other_pause,
                mb(r.peak_added), percent(r.peak_added, r.rss), kept, 1e9 * r.seconds / r.total_count)
         )
     return "\n".join(lines)
@@ -259,12 +259,12 @@ def agreement_table(runs: list[Run]) -> str:
         base = baselines[r.size]
         kinds = ", ".join("%s %s MB" % (row.kind, mb(row.size)) for row in r.rows[:TOP_KINDS])
         if r is base:
-            lines.append("| %s | %s | - | - | %s |" % ("{:,}".format(r.size), r.label, kinds))
+            lines.append("| %s | %s | - | - | %s |" % (f"{r.size:,}", r.label, kinds))
             continue
         a = compare(r, base)
         lines.append(
             "| %s | %s | %s | %s (%s) | %s |"
-            % ("{:,}".format(r.size), r.label, "yes" if a.same_kinds else "no", percent(a.worst_difference, 1), a.worst_kind, kinds)
+            % (f"{r.size:,}", r.label, "yes" if a.same_kinds else "no", percent(a.worst_difference, 1), a.worst_kind, kinds)
         )
     return "\n".join(lines)
 
@@ -287,11 +287,11 @@ def targets_section(runs: list[Run]) -> str:
         lines.append("- End to end at most %.1fx guppy in-process on 1M records: not measured (1M not in --sizes)." % MAX_RATIO_TO_BASELINE)
     worst = max(census, key=lambda r: r.peak_added / r.rss)
     lines.append("- Peak RSS added at most %d%% of RSS: worst %s at %s records: %s."
-                 % (100 * MAX_PEAK_FRACTION, percent(worst.peak_added, worst.rss), "{:,}".format(worst.size),
+                 % (100 * MAX_PEAK_FRACTION, percent(worst.peak_added, worst.rss), f"{worst.size:,}",
                     verdict(worst.peak_added <= MAX_PEAK_FRACTION * worst.rss)))
     worst = max(census, key=lambda r: r.kept / r.rss)
     lines.append("- RSS kept at most %d%%: worst %s at %s records: %s."
-                 % (100 * MAX_KEPT_FRACTION, percent(worst.kept, worst.rss), "{:,}".format(worst.size),
+                 % (100 * MAX_KEPT_FRACTION, percent(worst.kept, worst.rss), f"{worst.size:,}",
                     verdict(worst.kept <= MAX_KEPT_FRACTION * worst.rss)))
     # The target is the pause of the target's *other* threads; the thread that
     # runs the payload is busy with it for all of it (its own column, for the record).
@@ -300,13 +300,13 @@ def targets_section(runs: list[Run]) -> str:
     worst = max(census, key=lambda r: r.other_pause)
     lines.append("- Longest pause of the other threads under %.1f s on %s records: %.3f s (the thread that ran the payload: %.3f s); "
                  "worst size %s records: %.3f s: %s."
-                 % (MAX_PAUSE, "{:,}".format(judged.size), judged.other_pause, judged.pause, "{:,}".format(worst.size),
+                 % (MAX_PAUSE, f"{judged.size:,}", judged.other_pause, judged.pause, f"{worst.size:,}",
                     worst.other_pause, verdict(judged.other_pause < MAX_PAUSE)))
     agreements = [(r, compare(r, baselines[r.size])) for r in census]
     ok = all(a.same_kinds and a.worst_difference <= SIZE_TOLERANCE for _, a in agreements)
     lines.append("- Same top kinds as guppy, sizes within %d%%: %s: %s."
                  % (100 * SIZE_TOLERANCE,
-                    "; ".join("%s: %s, worst %s (%s)" % ("{:,}".format(r.size), "same kinds" if a.same_kinds else "different kinds",
+                    "; ".join("%s: %s, worst %s (%s)" % (f"{r.size:,}", "same kinds" if a.same_kinds else "different kinds",
                                                         percent(a.worst_difference, 1), a.worst_kind) for r, a in agreements),
                     verdict(ok)))
     lines.append(linearity_line(census))
@@ -325,7 +325,7 @@ def linearity_line(census: list[Run]) -> str:
         wall = big.seconds / small.seconds
         ok = ok and pause <= 1.25 * objects and wall <= 1.25 * objects
         steps.append("%s -> %s records: objects x%.1f, pause x%.1f, wall x%.1f"
-                     % ("{:,}".format(small.size), "{:,}".format(big.size), objects, pause, wall))
+                     % (f"{small.size:,}", f"{big.size:,}", objects, pause, wall))
     return "- Linear cost (pause and wall time grow at most 1.25x as fast as the objects): %s: %s." % ("; ".join(steps), verdict(ok))
 
 
@@ -415,9 +415,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gdb-memleak-bench-") as tmp:
         for size in args.sizes:
             for backend in BACKENDS:
-                print("%s records, py-heap %s ..." % ("{:,}".format(size), backend), file=sys.stderr, flush=True)
+                print("%s records, py-heap %s ..." % (f"{size:,}", backend), file=sys.stderr, flush=True)
                 runs.append(measure_py_heap(size, backend, Path(tmp)))
-            print("%s records, guppy in-process ..." % "{:,}".format(size), file=sys.stderr, flush=True)
+            print("%s records, guppy in-process ..." % f"{size:,}", file=sys.stderr, flush=True)
             runs.append(measure_baseline(size, Path(tmp)))
     text = report(runs, command, date, machine_lines)
     print(text)

@@ -114,7 +114,7 @@ def measure(window: float, directory: str) -> dict:
             capture_output=True, text=True, timeout=window + 120,
         )
         wall = time.time() - started
-        doc = next(json.loads(l) for l in proc.stdout.splitlines() if l.startswith("{"))
+        doc = next(json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{"))
         growth = doc["growth"]
         traced_rate = target.rate(growth["started_at"], growth["started_at"] + growth["seconds"])
         return {

@@ -6,11 +6,9 @@ after py-memtop --watch).  Each entry is a 4 KiB bytearray, so the growing kind
 is unmistakable.
 """
 
-import sys
+import _tracemalloc
 import threading
 import time
-
-import _tracemalloc
 
 CACHE = {}
 

@@ -17,8 +17,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")))
-from seed_cycles import PY2, leak, say  # noqa: E402
 import seed_string  # noqa: E402
+from seed_cycles import PY2, leak, say  # noqa: E402
 
 if __name__ == "__main__":
     megabytes = float(sys.argv[1]) if len(sys.argv) > 1 else 20
