@@ -15,7 +15,7 @@ UWSGI_VERSION := 2.0.31
 UWSGI_VENV := .venv-uwsgi
 UWSGI_STAMP := $(UWSGI_VENV)/.installed
 
-.PHONY: setup roots hosts demo lint test bench clean
+.PHONY: setup roots hosts demo lint test unit bench clean
 
 setup: $(STAMP) roots hosts $(UWSGI_STAMP)
 
@@ -157,6 +157,10 @@ test: setup lint
 	$(VENV)/bin/python -m pytest -v tests
 	for gdb in gdb-16 gdb-18; do \
 		GDB_MEMLEAK_GDB=$(CURDIR)/$(ROOTS)/bin/$$gdb $(VENV)/bin/python -m pytest -v $(MATRIX_TESTS) || exit 1; done
+
+# The unit tier: tests/unit/ and the tests marked unit elsewhere; no gdb, no target, a few seconds.
+unit: $(STAMP)
+	$(VENV)/bin/python -m pytest -m unit tests
 
 # Benchmarks, not part of `make test`: py-heap (issue 4) writes docs/benchmarks.md,
 # py-memtop --watch (issue 5) writes docs/benchmarks-watch.md.

@@ -16,102 +16,32 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import (
-    PYENV_311,
-    REPO,
-    TARGETS,
-    Target,
-    assert_no_traceback,
-    run_gdb,
-    run_gdb_memleak,
-    script_line,
-)
+from support.cli import run_gdb_memleak
+from support.gdb import assert_no_traceback, run_gdb
+from support.heartbeat import assert_beating
+from support.interpreters import PYTHON_311, libpython
+from support.paths import DEBIAN_LIB, FORKY, HOST_LIBC, need
+from support.targets import CONTAINER_HEAP, CONTAINER_LOOP_LINES, ENV_HEARTBEAT, FORKY_PYTHON, ROOT_HOWS
 
 from gdb_memleak.host import images as procfs_images
 
-FORKY = REPO / ".roots" / "forky"
-FORKY_PYTHON = "/usr/bin/python3.14"  # as the target sees it, inside the root
-SCRIPT = TARGETS / "container_heap.py"
-PYENV_LIB = "/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0"
-DEBIAN_LIB = "/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0"
-HOST_LIBC = "/usr/lib/x86_64-linux-gnu/libc.so.6"
+PYENV_LIB = libpython(PYTHON_311)
 
 need_forky = pytest.mark.skipif(
     not (FORKY / FORKY_PYTHON.lstrip("/")).exists(), reason="no Debian forky root with python3.14 at %s (make setup builds it)" % FORKY
 )
-# The lines of the heartbeat loop: where py-memtop may find the main thread.
-LOOP_LINES = {script_line(SCRIPT, text) for text in ("time.sleep(0.5)", "ticks += 1", 'print("tick')}
-
-
-def _need(*paths: str) -> None:
-    for path in paths:
-        if not os.path.exists(path):
-            pytest.skip("%s is not installed" % path)
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
-
-
-def _parent(pid: int) -> int:
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return int(f.read().rpartition(")")[2].split()[1])
-    except OSError:
-        return 0
-
-
-class RootTarget(Target):
-    """container_heap.py run by the root's python3.14; `python_pid` is the host pid to attach to."""
-
-    def __init__(self, argv: list[str], namespaced: bool) -> None:
-        self.python_pid = 0
-        self.start(argv, cwd="/")
-        # unshare --fork runs the interpreter as its child (pid 1 inside the new namespace).
-        self.python_pid = _children(self.pid)[0] if namespaced else self.pid
-
-    def stop(self) -> None:
-        # pid 1 of a PID namespace ignores SIGTERM from outside; SIGKILL, and only if it is still ours.
-        if self.python_pid and self.python_pid != self.pid and _parent(self.python_pid) == self.pid:
-            os.kill(self.python_pid, signal.SIGKILL)
-        super().stop()
 
 
 @pytest.fixture
-def start_in_root(script_in_root):
-    started: list[RootTarget] = []
-
-    def start(how: str) -> RootTarget:
-        command = ["chroot", str(FORKY), FORKY_PYTHON, script_in_root]
-        if how == "namespaces":
-            # Own PID and mount namespaces, a /proc of its own in the root (mounted in the
-            # private mount namespace only: gone with it, never seen here).
-            command = ["unshare", "--pid", "--mount", "--fork", "--kill-child", "--mount-proc=%s/proc" % FORKY] + command
-        elif how == "pivot_root":
-            # As Docker runs it: the root becomes the mount namespace's own /, the old one is let go.
-            old = os.path.join(os.path.dirname(script_in_root), "old")
-            os.mkdir(str(FORKY) + old)
-            shell = ("mount --bind {r} {r} && mount -t proc proc {r}/proc && cd {r} && pivot_root . .{old} "
-                     "&& umount -l {old} && exec {python} {script}").format(r=FORKY, old=old, python=FORKY_PYTHON, script=script_in_root)
-            command = ["unshare", "--pid", "--mount", "--fork", "--kill-child", "sh", "-c", shell]
-        target = RootTarget(command, namespaced=how != "chroot")
-        started.append(target)
-        return target
-
-    yield start
-    for target in started:
-        target.stop()
+def start_in_root(processes, script_in_root):
+    """start(how): container_heap.py run by the root's python3.14, `how` one of HOW."""
+    return lambda how: processes.in_root(FORKY_PYTHON, script_in_root, how)
 
 
 def _heap_kinds(stdout: str) -> list[str]:
@@ -127,13 +57,7 @@ def _heap_kinds(stdout: str) -> list[str]:
     return kinds
 
 
-def _assert_alive(target: Target) -> None:
-    ticks = target.wait_for_ticks(2)
-    assert target.alive() and len(ticks) == 2, (target.proc.returncode, target.stderr[-10:])
-    assert ticks[-1].endswith("python=3.14 held=20000"), ticks
-
-
-HOW = ["chroot", "namespaces", "pivot_root"]
+HOW = list(ROOT_HOWS)
 
 
 @need_forky
@@ -159,12 +83,12 @@ def test_commands_read_the_target_s_own_files(start_in_root, script_in_root, how
     # (the --watch window ends with gdb's own SIGINT, which it does not pass on)
     assert not re.search(r"Program received signal SIG(?!INT)|Program terminated", run.stdout + run.stderr)
     where = re.search(re.escape(script_in_root) + r":(\d+) in <module>", run.stdout)
-    assert where and int(where.group(1)) in LOOP_LINES, run.stdout
+    assert where and int(where.group(1)) in CONTAINER_LOOP_LINES, run.stdout
     assert _heap_kinds(run.stdout)[0] == "bytearray", run.stdout
     assert re.search(r"^\s*169\.0 KiB\s+list\s+__main__\.held\s", run.stdout, re.M), run.stdout
     assert re.search(r"^\s+50\s+100\s+.*Pair\.other -> Pair\.other -> Pair$", run.stdout, re.M), run.stdout
     assert re.search(r"^watched 1\.\d s: RSS ", run.stdout, re.M), run.stdout
-    _assert_alive(target)
+    assert_beating(target, "python=3.14 held=20000")
 
 
 @need_forky
@@ -180,20 +104,20 @@ def test_report_attaches_to_a_target_in_another_root(start_in_root, script_in_ro
     assert report["heap"]["rows"][0]["kind"] == "bytearray"
     assert any(o["path"] == "__main__.held" for o in report["heap"]["largest"]), report["heap"]["largest"]
     main = report["memtop"]["threads"][0]
-    assert main["frames"][0]["file"] == script_in_root and main["frames"][0]["line"] in LOOP_LINES, main
+    assert main["frames"][0]["file"] == script_in_root and main["frames"][0]["line"] in CONTAINER_LOOP_LINES, main
     assert any("Pair" in c["path"] for c in report["cycles"]["cycles"]), report["cycles"]
     # gdb was told the root before attaching: the plugin had nothing to switch.
     assert "the target runs in another root (/proc" not in proc.stderr
-    _assert_alive(target)
+    assert_beating(target, "python=3.14 held=20000")
 
 
 def test_a_library_replaced_since_the_target_started_is_refused(start_target, tmp_path):
     """Same root, but gdb can only read the file now at the library's path: it refuses in one
     line, and the target is not touched (never resumed: its registers are as gdb found them)."""
-    _need(PYENV_311, PYENV_LIB, DEBIAN_LIB)
+    need(PYTHON_311, PYENV_LIB, DEBIAN_LIB)
     library = tmp_path / "libpython3.11.so.1.0"
     shutil.copy(PYENV_LIB, library)
-    target = start_target(PYENV_311, TARGETS / "env_heartbeat.py", str(library))
+    target = start_target(PYTHON_311, ENV_HEARTBEAT, str(library))
     shutil.copy(DEBIAN_LIB, tmp_path / "new.so")
     os.rename(tmp_path / "new.so", library)  # as a package upgrade replaces it
     run = run_gdb("p/x $pc", "py-heap", "py-cycles", "p/x $pc", pid=target.pid)
@@ -210,8 +134,8 @@ def test_a_library_replaced_since_the_target_started_is_refused(start_target, tm
 
 def test_the_check_is_cheap_on_a_host_target(start_target):
     """The normal case (same root, same files): well under 50 ms, and free once proven."""
-    _need(PYENV_311)
-    target = start_target(PYENV_311, TARGETS / "env_heartbeat.py")
+    need(PYTHON_311)
+    target = start_target(PYTHON_311, ENV_HEARTBEAT)
     timing = (
         "python\n"
         "import time\n"
@@ -244,6 +168,7 @@ def _readelf_build_id(path: str) -> str:
     return re.search(r"Build ID: ([0-9a-f]+)", text).group(1)
 
 
+@pytest.mark.unit
 @pytest.mark.skipif(shutil.which("readelf") is None, reason="no readelf (binutils)")
 def test_build_id_is_what_readelf_reads():
     paths = [os.path.realpath(sys.executable), HOST_LIBC]
@@ -251,9 +176,10 @@ def test_build_id_is_what_readelf_reads():
         paths.append(str(FORKY / HOST_LIBC.lstrip("/")))
     for path in paths:
         assert procfs_images.gnu_build_id(path) == _readelf_build_id(path), path
-    assert procfs_images.gnu_build_id(str(SCRIPT)) is None  # not ELF
+    assert procfs_images.gnu_build_id(str(CONTAINER_HEAP)) is None  # not ELF
 
 
+@pytest.mark.unit
 def test_the_mapping_of_a_function_is_its_library():
     libc = ctypes.CDLL("libc.so.6")
     address = ctypes.cast(libc.malloc, ctypes.c_void_p).value
@@ -265,6 +191,7 @@ def test_the_mapping_of_a_function_is_its_library():
     assert procfs_images.same_root(os.getpid()) and procfs_images.same_mount_namespace(os.getpid())
 
 
+@pytest.mark.unit
 @need_forky
 @pytest.mark.skipif(shutil.which("readelf") is None, reason="no readelf (binutils)")
 def test_another_libc_is_a_mismatch():

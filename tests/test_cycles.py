@@ -1,10 +1,11 @@
 """py-cycles on the seed's case 1: ObjectA <-> ObjectB pairs piling up with the collector off."""
 
 import pytest
-from conftest import EXAMPLES, INTERPRETERS, PYENV_311, assert_no_traceback, gc_fields, run_gdb
-
-SEED_CYCLES = EXAMPLES / "seed_cycles.py"
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+from support.gdb import assert_no_traceback, run_gdb
+from support.heartbeat import gc_fields
+from support.interpreters import INTERPRETERS, PYTHON_311
+from support.png import is_png
+from support.targets import SEED_CYCLES
 
 
 def _pair_group(doc):
@@ -28,7 +29,7 @@ def test_case1_cycle_path_names_both_classes_and_the_png_is_real(start_target, p
     assert group["path"].split(" -> ")[0].split(".")[0] == group["path"].split(" -> ")[-1]  # a cycle ends where it starts
     assert group["count"] >= 5000
     assert doc["graph"] == str(graph)
-    assert graph.read_bytes().startswith(PNG_MAGIC) and graph.stat().st_size > 1000
+    assert is_png(graph, larger_than=1000)
     assert (tmp_path / "cycles.dot").read_text().lstrip().startswith("digraph")
     # The command freed nothing and kept nothing: a second look finds at least as many.
     again = run_gdb("py-cycles --json ObjectA", pid=target.pid).document()
@@ -39,7 +40,7 @@ def test_case1_cycle_path_names_both_classes_and_the_png_is_real(start_target, p
 
 
 def test_text_output_and_dot_graph(start_target, tmp_path):
-    target = start_target(PYENV_311, SEED_CYCLES, "2000")
+    target = start_target(PYTHON_311, SEED_CYCLES, "2000")
     run = run_gdb("py-cycles --top 3 --graph %s" % (tmp_path / "g.dot"), pid=target.pid)
     assert_no_traceback(run)
     assert "live only in reference cycles" in run.stdout
@@ -49,7 +50,7 @@ def test_text_output_and_dot_graph(start_target, tmp_path):
 
 
 def test_bad_graph_path_fails_before_touching_the_target(start_target):
-    target = start_target(PYENV_311, SEED_CYCLES, "100")
+    target = start_target(PYTHON_311, SEED_CYCLES, "100")
     run = run_gdb("py-cycles --graph /nonexistent-dir/x.png", "py-cycles --graph out.gif", pid=target.pid)
     assert_no_traceback(run)
     assert "cannot write /nonexistent-dir/x.png" in run.stderr
@@ -58,7 +59,7 @@ def test_bad_graph_path_fails_before_touching_the_target(start_target):
 
 
 def test_missing_dot_is_a_clear_error_and_leaves_the_dot_file(start_target, tmp_path):
-    target = start_target(PYENV_311, SEED_CYCLES, "500")
+    target = start_target(PYTHON_311, SEED_CYCLES, "500")
     bin_dir = tmp_path / "bin"  # a PATH with gdb but without graphviz's dot
     bin_dir.mkdir()
     (bin_dir / "gdb").symlink_to("/usr/bin/gdb")

@@ -8,92 +8,29 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
-import threading
 
 import pytest
-from conftest import (
-    DEBIAN_PYTHON,
-    EXAMPLES,
-    GDBINIT,
-    PYENV_311,
-    TARGETS,
-    GdbRun,
-    Target,
-    assert_no_traceback,
-    run_gdb,
-)
+from support.gdb import assert_no_traceback, run_gdb
+from support.heartbeat import latest_tick
+from support.interpreters import PYTHON_311, PYTHON_312, PYTHON_313, PYTHON_NODEBUG, libpython
+from support.paths import DEBIAN_LIB, EXAMPLES, VENV_SITE, need
+from support.targets import ENV_HEARTBEAT, SEED_CYCLES, SEED_STRING
 
-HEARTBEAT = TARGETS / "env_heartbeat.py"
-SEED_STRING = EXAMPLES / "seed_string.py"
-SEED_CYCLES = EXAMPLES / "seed_cycles.py"
-PYENV_LIB = "/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0"
-DEBIAN_LIB = "/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0"
-PYENV_312 = "/root/.pyenv/versions/3.12.1/bin/python3.12"
-PYENV_313 = "/root/.pyenv/versions/3.13.0/bin/python3.13"
-VENV_SITE = str(GDBINIT.parent / ".venv" / "lib" / "python3.11" / "site-packages")
+PYENV_LIB = libpython(PYTHON_311)
 PYPY = shutil.which("pypy3")
 
 
-def _need(*paths: str) -> None:
-    for path in paths:
-        if not os.path.exists(path):
-            pytest.skip("%s is not installed" % path)
-
-
-class EnvTarget(Target):
-    """A Target started with a custom argv (prefix, interpreter flags) and environment."""
-
-    def __init__(self, argv: list[str], env: dict | None = None, cwd: str | None = None, ready_timeout: float = 60):
-        self.start(argv, cwd=cwd or str(TARGETS), env=env, ready_timeout=ready_timeout)
+@pytest.fixture
+def start_env_target(processes):
+    """A target with a custom argv (prefix, interpreter flags) and environment: start(argv, env=None, cwd=None)."""
+    return processes.argv
 
 
 @pytest.fixture
-def start_env_target():
-    started: list[Target] = []
-
-    def start(argv: list[str], env: dict | None = None, cwd: str | None = None) -> EnvTarget:
-        target = EnvTarget([str(a) for a in argv], env=env, cwd=cwd)
-        started.append(target)
-        return target
-
-    yield start
-    for target in started:
-        target.stop()
-
-
-@pytest.fixture
-def plain_process():
+def plain_process(processes):
     """A process that is not Python at all, ended by its pid."""
-    started: list[subprocess.Popen] = []
-
-    def start(argv: list[str]) -> subprocess.Popen:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-
-
-def gdb_argv(*commands: str, before: tuple[str, ...] = (), after: tuple[str, ...] = (), timeout: float = 300) -> GdbRun:
-    """gdb -batch -nx [before...] -x gdbinit.example [after...] -ex COMMAND...: for the cases run_gdb cannot spell."""
-    argv = ["gdb", "-batch", "-nx", *before, "-x", str(GDBINIT), *after]
-    for command in commands:
-        argv += ["-ex", command]
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, env=env)
-    return GdbRun(proc.returncode, proc.stdout, proc.stderr)
-
-
-def _last_tick(target: Target) -> str:
-    ticks = target.wait_for_ticks(1)
-    assert ticks, "the target made no progress: %s" % "\n".join(target.stderr[-20:])
-    return ticks[-1]
+    return processes.plain
 
 
 # --- 5. the inferior is not what the commands expect --------------------------------------------
@@ -112,7 +49,7 @@ def test_not_python_is_a_clear_error(plain_process):
 
 @pytest.mark.skipif(PYPY is None, reason="pypy3 is not installed (make setup installs it with apt)")
 def test_pypy_is_not_cpython(start_env_target, tmp_path):
-    target = start_env_target([PYPY, HEARTBEAT])
+    target = start_env_target([PYPY, ENV_HEARTBEAT])
     run = run_gdb("py-memtop", "py-heap", "py-cycles", pid=target.pid)
     assert_no_traceback(run)
     for command in ("py-memtop", "py-heap", "py-cycles"):
@@ -122,34 +59,34 @@ def test_pypy_is_not_cpython(start_env_target, tmp_path):
 
 
 def test_no_inferior_and_not_started_inferior():
-    _need(PYENV_311)
-    none = gdb_argv("py-heap", "py-cycles", "py-memtop")
+    need(PYTHON_311)
+    none = run_gdb("py-heap", "py-cycles", "py-memtop")
     assert_no_traceback(none)
     for command in ("py-heap", "py-cycles", "py-memtop"):
         assert "%s: no process: attach to one" % command in none.stderr
-    loaded = gdb_argv("py-heap", "py-cycles", "py-memtop", after=(PYENV_311,))
+    loaded = run_gdb("py-heap", "py-cycles", "py-memtop", after=(PYTHON_311,))
     assert_no_traceback(loaded)
     for command in ("py-heap", "py-cycles", "py-memtop"):
-        assert "%s: no process: %s is loaded but not running" % (command, PYENV_311) in loaded.stderr, loaded.stderr
+        assert "%s: no process: %s is loaded but not running" % (command, PYTHON_311) in loaded.stderr, loaded.stderr
 
 
 def test_core_file_cycles_needs_a_live_process(start_target, tmp_path):
     # test_memtop.py covers py-memtop and py-heap on a core; py-cycles says the same.
-    target = start_target(PYENV_311, SEED_CYCLES, "100")
+    target = start_target(PYTHON_311, SEED_CYCLES, "100")
     subprocess.run(["gcore", "-o", str(tmp_path / "core"), str(target.pid)], check=True, capture_output=True, timeout=120)
     core = str(tmp_path / ("core.%d" % target.pid))
-    run = run_gdb("py-cycles", "py-cycles --graph %s" % (tmp_path / "g.dot"), core=(PYENV_311, core))
+    run = run_gdb("py-cycles", "py-cycles --graph %s" % (tmp_path / "g.dot"), core=(PYTHON_311, core))
     assert_no_traceback(run)
     assert run.stderr.count("py-cycles: this needs a live process") == 2
     assert not (tmp_path / "g.dot").exists()
     assert target.wait_for_ticks(1)
 
 
-@pytest.mark.parametrize("python", [PYENV_311, DEBIAN_PYTHON], ids=["pyenv-3.11", "debian-3.11-nodebug"])
+@pytest.mark.parametrize("python", [PYTHON_311, PYTHON_NODEBUG], ids=["pyenv-3.11", "debian-3.11-nodebug"])
 def test_running_target_all_stop_is_refused_and_unharmed(start_target, python):
-    _need(python)
+    need(python)
     target = start_target(python, SEED_STRING, "1")
-    before = _last_tick(target)
+    before = latest_tick(target)
     # No `interrupt` at the end: in batch mode gdb can detach before it has taken the
     # stop, and the SIGINT then reaches the target (KeyboardInterrupt, with or without
     # gdb-memleak loaded). gdb's exit detaches from the running target cleanly.
@@ -163,10 +100,10 @@ def test_running_target_all_stop_is_refused_and_unharmed(start_target, python):
 
 
 def test_non_stop_mode_is_refused_and_unharmed(start_target):
-    _need(DEBIAN_PYTHON)
+    need(PYTHON_NODEBUG)
     # Debian's python3.11 has no libpython helper: py-memtop would have to inject too.
-    target = start_target(DEBIAN_PYTHON, SEED_STRING, "1")
-    run = gdb_argv("py-heap", "py-cycles", "py-memtop", before=("-iex", "set non-stop on"), after=("-p", str(target.pid)))
+    target = start_target(PYTHON_NODEBUG, SEED_STRING, "1")
+    run = run_gdb("py-heap", "py-cycles", "py-memtop", before=("-iex", "set non-stop on"), pid=target.pid)
     assert_no_traceback(run)
     for command in ("py-heap", "py-cycles"):
         assert "%s: non-stop mode is not supported" % command in run.stderr, run.stderr
@@ -178,8 +115,8 @@ def test_non_stop_mode_is_refused_and_unharmed(start_target):
 
 def test_two_runtimes_running_one_has_debug_info(start_env_target):
     """pyenv's python3.11 (its own libpython, with debug info) with Debian's libpython loaded too."""
-    _need(PYENV_311, DEBIAN_LIB)
-    target = start_env_target([PYENV_311, HEARTBEAT, DEBIAN_LIB])
+    need(PYTHON_311, DEBIAN_LIB)
+    target = start_env_target([PYTHON_311, ENV_HEARTBEAT, DEBIAN_LIB])
     assert DEBIAN_LIB in open("/proc/%d/maps" % target.pid).read()
     run = run_gdb("py-heap --json", "py-memtop --json", pid=target.pid)
     assert_no_traceback(run)
@@ -188,14 +125,14 @@ def test_two_runtimes_running_one_has_debug_info(start_env_target):
     assert any(r["kind"] == "str" for r in heap["rows"]) and heap["total_size"] > 1_000_000
     main = next(t for t in memtop["threads"] if t["tid"] == target.pid)
     assert main["frames"][0]["file"].endswith("env_heartbeat.py")
-    assert _last_tick(target)
+    assert latest_tick(target)
 
 
 def test_two_runtimes_gdb_would_resolve_the_idle_copy(start_env_target):
     """Debian's python3.11 (runtime in the executable, no debug info) with pyenv's libpython loaded:
     gdb's own name lookup prefers the idle copy (it has debug info); the injector must use the running one."""
-    _need(DEBIAN_PYTHON, PYENV_LIB)
-    target = start_env_target([DEBIAN_PYTHON, HEARTBEAT, PYENV_LIB])
+    need(PYTHON_NODEBUG, PYENV_LIB)
+    target = start_env_target([PYTHON_NODEBUG, ENV_HEARTBEAT, PYENV_LIB])
     run = run_gdb("py-heap --json --timeout 10", "py-memtop --json --timeout 10", pid=target.pid)
     assert_no_traceback(run)
     heap, memtop = run.json_documents()
@@ -211,9 +148,9 @@ def test_program_not_named_python_gets_the_payload_as_source(start_env_target, t
     """A program embedding CPython under another name is never run by gdb-memleak to
     precompile the payload: the source is sent and compiled in the target, statement by
     statement.  (A copy of Debian's static python3.11 named like a service stands in.)"""
-    _need(DEBIAN_PYTHON)
+    need(PYTHON_NODEBUG)
     service = tmp_path / "myservice"
-    shutil.copy(DEBIAN_PYTHON, service)
+    shutil.copy(PYTHON_NODEBUG, service)
     target = start_env_target([str(service), str(SEED_CYCLES), "20000"])
     assert os.path.basename(os.readlink("/proc/%d/exe" % target.pid)) == "myservice"
     for _ in range(2):  # and a second session: the source path leaves the target sound
@@ -229,13 +166,13 @@ def test_program_not_named_python_gets_the_payload_as_source(start_env_target, t
 
 
 def test_private_tmp_and_hidden_tools_in_another_mount_namespace(start_env_target, tmp_path):
-    _need(PYENV_311, shutil.which("unshare") or "/usr/bin/unshare")
+    need(PYTHON_311, shutil.which("unshare") or "/usr/bin/unshare")
     # Its own /tmp, and the venv's site-packages (guppy3, objgraph) hidden under an empty tmpfs.
     # The script is opened before the mounts and copied into the private /tmp: the
     # checkout itself may live under /tmp (CI clones), and would be hidden too.
     shell = (
         "exec 3< %s && mount -t tmpfs none %s && mount -t tmpfs none /tmp && cat <&3 > /tmp/seed_cycles.py "
-        "&& exec %s /tmp/seed_cycles.py 300" % (SEED_CYCLES, VENV_SITE, PYENV_311)
+        "&& exec %s /tmp/seed_cycles.py 300" % (SEED_CYCLES, VENV_SITE, PYTHON_311)
     )
     target = start_env_target(["unshare", "-m", "--propagation", "private", "sh", "-c", shell])
     assert os.readlink("/proc/%d/ns/mnt" % target.pid) != os.readlink("/proc/self/ns/mnt")
@@ -262,11 +199,11 @@ def test_private_tmp_and_hidden_tools_in_another_mount_namespace(start_env_targe
 
 
 def test_target_runs_as_another_user(start_env_target):
-    _need(DEBIAN_PYTHON, "/usr/bin/setpriv")
+    need(PYTHON_NODEBUG, "/usr/bin/setpriv")
     # examples/ is world-readable; /root (pyenv) is not, so the target is Debian's python.
     assert os.stat(SEED_STRING).st_mode & 0o004
     target = start_env_target(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", DEBIAN_PYTHON, SEED_STRING, "5"],
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PYTHON_NODEBUG, SEED_STRING, "5"],
         cwd=str(EXAMPLES),
     )
     assert os.stat("/proc/%d" % target.pid).st_uid == 65534
@@ -284,9 +221,9 @@ def test_target_runs_as_another_user(start_env_target):
 
 
 def test_isolated_target_without_tools_answers_with_census(start_env_target, tmp_path):
-    _need(PYENV_312)
+    need(PYTHON_312)
     # Cyclic garbage of its own (HEARTBEAT_CYCLES), so that py-cycles has a graph to draw.
-    target = start_env_target([PYENV_312, "-I", "-S", HEARTBEAT], env=dict(os.environ, HEARTBEAT_CYCLES="1"))
+    target = start_env_target([PYTHON_312, "-I", "-S", ENV_HEARTBEAT], env=dict(os.environ, HEARTBEAT_CYCLES="1"))
     graph = tmp_path / "g.dot"
     run = run_gdb(
         "py-heap --top 3",
@@ -299,22 +236,22 @@ def test_isolated_target_without_tools_answers_with_census(start_env_target, tmp
     assert "py-heap: --backend guppy: guppy3 is not installed where the target can import it" in run.stderr
     assert "nothing was imported into the target" in run.stderr
     assert run.document()["graph"] == str(graph)
-    tick = _last_tick(target)
+    tick = latest_tick(target)
     assert "guppy=False objgraph=False" in tick
 
 
-@pytest.mark.parametrize("python", [PYENV_312, PYENV_313], ids=["pyenv-3.12", "pyenv-3.13"])
+@pytest.mark.parametrize("python", [PYTHON_312, PYTHON_313], ids=["pyenv-3.12", "pyenv-3.13"])
 def test_guppy_built_for_another_python_is_never_imported(start_env_target, python):
-    _need(python, os.path.join(VENV_SITE, "guppy"))
+    need(python, os.path.join(VENV_SITE, "guppy"))
     env = dict(os.environ, PYTHONPATH=VENV_SITE)  # guppy3 for 3.11 on a newer Python's sys.path
-    target = start_env_target([python, HEARTBEAT], env=env)
+    target = start_env_target([python, ENV_HEARTBEAT], env=env)
     run = run_gdb("py-heap --backend guppy", "py-heap --json", pid=target.pid)
     assert_no_traceback(run)
     assert "py-heap: --backend guppy: the guppy3 in %s/guppy was built for another Python" % VENV_SITE in run.stderr
     tag = "cpython-%s%s" % tuple(python.rsplit("python", 1)[1].split("."))
     assert "the target needs setsc.%s-x86_64-linux-gnu.so" % tag in run.stderr, run.stderr
     assert run.document()["backend"] == "census"
-    tick = _last_tick(target)
+    tick = latest_tick(target)
     assert "guppy=False" in tick  # not even half-imported
 
 
@@ -323,7 +260,7 @@ def test_guppy_built_for_another_python_is_never_imported(start_env_target, pyth
 
 def test_bad_arguments_without_a_target():
     # test_heap.py covers py-heap --top -1, --backend nope, --frobnicate, --largest 5000.
-    run = gdb_argv(
+    run = run_gdb(
         "py-cycles --top -1",
         "py-cycles --top 99999999999",
         "py-cycles --depth 0",
@@ -364,8 +301,8 @@ def test_bad_arguments_without_a_target():
 
 
 def test_bad_arguments_against_a_live_target(start_target, tmp_path):
-    target = start_target(PYENV_311, SEED_CYCLES, "200")
-    before = _last_tick(target)
+    target = start_target(PYTHON_311, SEED_CYCLES, "200")
+    before = latest_tick(target)
     a_dir = tmp_path / "graph.png"
     a_dir.mkdir()
     fifo = tmp_path / "fifo.svg"

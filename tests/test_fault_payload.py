@@ -11,21 +11,21 @@ trap, and leave the target running with the same checksum.
 """
 
 import json
-import re
 import time
 
 import pytest
-from conftest import INTERPRETERS, PYENV_311, TARGETS, assert_no_traceback, run_gdb
+from support.gdb import assert_no_traceback, run_gdb
+from support.heartbeat import hostile_state
+from support.interpreters import INTERPRETERS, PYTHON_311
+from support.png import is_png
+from support.targets import HOSTILE
 
-HOSTILE = TARGETS / "hostile_objects.py"
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ESC, OSC = "\x1b[31m", "\x1b]0;pwned\x07"
 EVIL_MODULE = "evil%smod%s" % (ESC, OSC)
 EVIL_CLASS = "Evil%sName%s" % (ESC, OSC)
 EVIL_KIND = EVIL_MODULE + "." + EVIL_CLASS
 ESC_GLOBAL = "esc%sglobal%s" % (ESC, OSC)
 EVIL_FILE = "evil%sfile%s.py" % (ESC, OSC)
-TICK = re.compile(r"^tick (\d+) checksum=([0-9a-f]{8}) traps=(\d+) gc=(\w+)")
 QUICK = 90  # seconds a whole gdb session may take here (a hang would take forever)
 
 
@@ -34,27 +34,17 @@ def shown(text: str) -> str:
     return text.replace("\x1b", "\\x1b").replace("\x07", "\\x07")
 
 
-def heartbeat(target) -> tuple[str, int]:
-    """(checksum, traps) of the target's latest heartbeat, after waiting for a fresh one."""
-    ticks = target.wait_for_ticks(2)
-    assert target.alive(), "the target died: %s" % "\n".join(target.stderr[-20:])
-    assert ticks, "the target stopped beating"
-    match = TICK.match(ticks[-1])
-    assert match, ticks[-1]
-    return match.group(2), int(match.group(3))
-
-
 def start_hostile(start_target, python, tmp_path):
     module_dir = tmp_path / "evil-module"
     module_dir.mkdir()
     target = start_target(python, HOSTILE, str(module_dir))
-    checksum, traps = heartbeat(target)
+    checksum, traps = hostile_state(target)
     assert traps == 0
     return target, checksum
 
 
 def assert_unharmed(target, checksum: str) -> None:
-    after, traps = heartbeat(target)
+    after, traps = hostile_state(target)
     assert traps == 0, "the target's own code ran: %s" % target.ticks()[-1]
     assert after == checksum
 
@@ -105,7 +95,7 @@ def test_heap_census_runs_no_target_code_and_escapes_names(start_target, python,
 
 
 def test_guppy_backend_is_refused_where_it_would_run_target_code(start_target, tmp_path):
-    target, checksum = start_hostile(start_target, PYENV_311, tmp_path)
+    target, checksum = start_hostile(start_target, PYTHON_311, tmp_path)
     run = timed_gdb("py-heap --backend guppy", "py-heap --backend guppy --json --largest 2", pid=target.pid)
     assert_clean_output(run)
     errors = [l for l in run.stderr.splitlines() if l.startswith("py-heap:")]
@@ -134,7 +124,7 @@ def test_cycles_and_graph_run_no_target_code_and_escape_names(start_target, pyth
     assert any(EVIL_KIND in names and g["count"] >= 300 for names, g in groups.items())
     assert any("__main__.Guarded" in names and g["count"] >= 200 for names, g in groups.items())
     # The picture and its dot source: labels escaped, no raw control bytes.
-    assert graph.read_bytes().startswith(PNG_MAGIC)
+    assert is_png(graph)
     dot = (tmp_path / "hostile.dot").read_text(encoding="utf-8")
     assert dot.lstrip().startswith("digraph")
     assert "\x1b" not in dot and "\x07" not in dot
@@ -199,7 +189,7 @@ end
 
 
 def test_payload_exceptions_and_huge_answers_are_one_line(start_target, tmp_path):
-    target, checksum = start_hostile(start_target, PYENV_311, tmp_path)
+    target, checksum = start_hostile(start_target, PYTHON_311, tmp_path)
     script = tmp_path / "payloads.gdb"
     script.write_text(PAYLOAD_SCRIPT)
     run = timed_gdb(

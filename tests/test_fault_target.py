@@ -12,26 +12,14 @@ import contextlib
 import os
 import re
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
-
-from conftest import (
-    DEBIAN_PYTHON,
-    EXAMPLES,
-    GDBINIT,
-    INTERPRETERS,
-    PYENV_311,
-    TARGETS,
-    assert_no_traceback,
-    run_gdb,
-    script_line,
-)
-
-SERVICE = TARGETS / "service.py"
-LONG_C_CALL = TARGETS / "long_c_call.py"
+from support.gdb import assert_no_traceback, run_gdb, run_source_script, start_gdb
+from support.heartbeat import assert_carries_on, service_state, wait_for_line, wait_for_line_prefix
+from support.interpreters import INTERPRETERS, PYTHON_311
+from support.targets import LONG_C_CALL, SEED_CYCLES, SERVICE, SERVICE_65MB, assert_service_kinds, script_line
 
 # A payload that tells the test it is running, then holds the call open.
 SLOW_PAYLOAD = '''
@@ -44,80 +32,10 @@ def gdb_memleak_payload(args):
 '''
 
 
-def heartbeat_state(tick: str) -> str:
-    """The part of a service heartbeat that must not change: threads, modules, sys.path, gc."""
-    return tick[tick.index("threads="):]
-
-
-def assert_carries_on(target, ticks: int = 2) -> list[str]:
-    """The service is alive, its main thread still waits, and its data still checks out."""
-    new = target.wait_for_ticks(ticks)
-    assert target.alive(), target.stderr
-    assert len(new) >= ticks, target.lines[-5:]
-    assert all(" ok=True " in t for t in new), new
-    assert "main thread returned" not in target.lines
-    return new
-
-
-def assert_service_kinds(doc: dict) -> None:
-    """The service's 20000 records are dicts holding strs: both kinds are near the top."""
-    kinds = [row["kind"] for row in doc["rows"]]
-    assert "str" in kinds and any(k.startswith("dict") for k in kinds), kinds
-
-
 def write_script(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text)
     return path
-
-
-def run_source_script(tmp_path: Path, payload: str, args: dict, timeout: float = 20) -> Path:
-    """A gdb script that runs `payload` through the real injector and prints its result or error."""
-    return write_script(
-        tmp_path,
-        "run_source.gdb",
-        "python\n"
-        "import json\n"
-        "from gdb_memleak.errors import MemleakError\n"
-        "from gdb_memleak.gdbside.invocation import Invocation\n"
-        "from gdb_memleak.inject import session as injector\n"
-        "try:\n"
-        "    r = injector.run_source(Invocation('test-payload', %r), %r, %r)\n"
-        "    print('RESULT', json.dumps(r.result))\n"
-        "except (gdb.GdbError, MemleakError) as e:\n"
-        "    print('ERROR', e)\n"
-        "end\n" % (timeout, payload, args),
-    )
-
-
-class BackgroundGdb:
-    """gdb in batch mode, started without waiting, so a test can act while a command runs."""
-
-    def __init__(self, pid: int, *commands: str):
-        argv = ["gdb", "-batch", "-nx", "-x", str(GDBINIT), "-p", str(pid)]
-        for command in commands:
-            argv += ["-ex", command]
-        self.proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"),
-        )
-
-    def finish(self, timeout: float) -> tuple[str, str]:
-        try:
-            return self.proc.communicate(timeout=timeout)
-        finally:
-            if self.proc.poll() is None:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-
-
-def wait_for_line(target, text: str, timeout: float = 20) -> None:
-    """A line containing `text`: the target's threads print concurrently, so a heartbeat
-    may share the line (print writes the text and its newline separately)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not any(text in line for line in target.lines):
-        time.sleep(0.02)
-    assert any(text in line for line in target.lines), target.lines[-5:]
 
 
 def wait_for_result(target, timeout: float = 120) -> None:
@@ -132,7 +50,7 @@ def wait_for_result(target, timeout: float = 120) -> None:
 
 
 def test_gil_held_in_a_long_c_call_times_out_cleanly(start_target):
-    target = start_target(PYENV_311, LONG_C_CALL)
+    target = start_target(PYTHON_311, LONG_C_CALL)
     started = time.monotonic()
     run = run_gdb("py-heap --timeout 1", pid=target.pid)
     elapsed = time.monotonic() - started
@@ -160,7 +78,7 @@ ALLOCATOR_STOPS = {
 
 @pytest.mark.parametrize("where", list(ALLOCATOR_STOPS))
 def test_stopped_inside_the_allocator_moves_to_a_safe_point(start_target, where):
-    target = start_target(PYENV_311, SERVICE, "churn")
+    target = start_target(PYTHON_311, SERVICE, "churn")
     run = run_gdb(ALLOCATOR_STOPS[where], "continue", "bt 1", "delete", "py-heap --json --top 5", pid=target.pid)
     assert_no_traceback(run)
     assert "Breakpoint 1, " in run.stdout, run.stdout + run.stderr  # gdb really was stopped there
@@ -183,7 +101,7 @@ def test_commands_work_while_the_main_thread_is_blocked(start_target, python, mo
     assert_service_kinds(heap)
     assert "cycles" in cycles
     after = assert_carries_on(target)
-    assert heartbeat_state(after[-1]) == heartbeat_state(before[-1])
+    assert service_state(after[-1]) == service_state(before[-1])
 
 
 @pytest.mark.parametrize("python", INTERPRETERS)
@@ -198,19 +116,12 @@ def test_commands_work_when_every_thread_is_idle(start_target, python):
     assert target.alive() and "main thread returned" not in target.lines
 
 
-def wait_for_line_prefix(target, prefix: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not any(line.startswith(prefix) for line in target.lines):
-        time.sleep(0.02)
-    assert any(line.startswith(prefix) for line in target.lines), target.lines[-5:]
-
-
 # Condition 4: the process exits or is killed while a command runs.
 
 
 def test_target_killed_while_waiting_for_a_safe_point(start_target):
-    target = start_target(PYENV_311, LONG_C_CALL)
-    gdb = BackgroundGdb(target.pid, "py-heap --timeout 60")
+    target = start_target(PYTHON_311, LONG_C_CALL)
+    gdb = start_gdb("py-heap --timeout 60", pid=target.pid)
     time.sleep(1.5)
     target.stop()  # SIGKILL, by pid
     started = time.monotonic()
@@ -221,9 +132,9 @@ def test_target_killed_while_waiting_for_a_safe_point(start_target):
 
 
 def test_target_killed_during_a_call(start_target, tmp_path):
-    target = start_target(PYENV_311, SERVICE, "event")
+    target = start_target(PYTHON_311, SERVICE, "event")
     script = run_source_script(tmp_path, SLOW_PAYLOAD, {"seconds": 30})
-    gdb = BackgroundGdb(target.pid, "source %s" % script)
+    gdb = start_gdb("source %s" % script, pid=target.pid)
     wait_for_line(target, "payload running")
     target.stop()
     stdout, stderr = gdb.finish(timeout=30)
@@ -236,8 +147,8 @@ def test_target_killed_during_a_call(start_target, tmp_path):
 
 
 def test_ctrl_c_while_waiting_gives_up_cleanly(start_target):
-    target = start_target(PYENV_311, LONG_C_CALL, str(6 * 10**8))
-    gdb = BackgroundGdb(target.pid, "py-heap --timeout 60")
+    target = start_target(PYTHON_311, LONG_C_CALL, str(6 * 10**8))
+    gdb = start_gdb("py-heap --timeout 60", pid=target.pid)
     time.sleep(2)
     os.kill(gdb.proc.pid, signal.SIGINT)  # what Ctrl-C at gdb's terminal sends
     started = time.monotonic()
@@ -249,9 +160,9 @@ def test_ctrl_c_while_waiting_gives_up_cleanly(start_target):
 
 
 def test_ctrl_c_during_a_call_lets_it_finish(start_target, tmp_path):
-    target = start_target(PYENV_311, SERVICE, "event")
+    target = start_target(PYTHON_311, SERVICE, "event")
     script = run_source_script(tmp_path, SLOW_PAYLOAD, {"seconds": 2})
-    gdb = BackgroundGdb(target.pid, "source %s" % script)
+    gdb = start_gdb("source %s" % script, pid=target.pid)
     wait_for_line(target, "payload running")
     os.kill(gdb.proc.pid, signal.SIGINT)
     stdout, stderr = gdb.finish(timeout=60)
@@ -266,7 +177,7 @@ def test_commands_in_a_row_leave_a_busy_target_correct(start_target, python):
     """The seed's case 1 allocates nonstop on its main thread. Several commands in one
     session, five times over: a leftover exception or a damaged heap would kill it (as
     malloc_trim after each payload once did)."""
-    target = start_target(python, EXAMPLES / "seed_cycles.py", "300")
+    target = start_target(python, SEED_CYCLES, "300")
     for _ in range(5):
         run = run_gdb("py-heap --json", "py-heap --json", "py-memtop --json", "py-cycles --json", pid=target.pid, timeout=120)
         assert_no_traceback(run)
@@ -299,11 +210,7 @@ def test_ten_inspections_leave_no_thread_module_path_or_gc_change(start_target, 
     inspect_ten_times(target)
     after = assert_carries_on(target)
     assert proc_threads(target.pid) == threads
-    assert heartbeat_state(after[-1]) == heartbeat_state(before[-1])
-
-
-# A service of about 65 MB (100k records), the size of a small production process.
-SERVICE_65MB = {"SERVICE_RECORDS": "100000"}
+    assert service_state(after[-1]) == service_state(before[-1])
 
 
 @pytest.mark.parametrize("python", INTERPRETERS)

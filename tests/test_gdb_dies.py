@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import DEBIAN_PYTHON, GDBINIT, PYENV_311, TARGETS, run_gdb
-from test_fault_target import assert_carries_on, assert_service_kinds, heartbeat_state
-
-SERVICE = TARGETS / "service.py"
-SERVICE_65MB = {"SERVICE_RECORDS": "100000"}
+from support.cli import gdb_memleak_argv, gdb_memleak_env
+from support.gdb import GdbRun, run_gdb
+from support.heartbeat import assert_carries_on, service_state
+from support.interpreters import PYTHON_311, PYTHON_NODEBUG
+from support.targets import ENV_HEARTBEAT, SERVICE, SERVICE_65MB, assert_service_kinds
 
 # gdb runs this before the command: it arms one trap at an injector step.
 TRAP = '''python
@@ -77,17 +77,16 @@ end
 
 
 def gdb_dies(tmp_path: Path, pid: int, command: str, mode: str, n: int, sig: int,
-             timeout: float = 300) -> subprocess.CompletedProcess:
+             timeout: float = 300) -> GdbRun:
     trap = tmp_path / "trap.gdb"
     trap.write_text(TRAP % (mode, n, int(sig)))
-    argv = ["gdb", "-batch", "-nx", "-x", str(GDBINIT), "-x", str(trap), "-p", str(pid), "-ex", command]
-    return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+    return run_gdb(command, pid=pid, after=("-x", str(trap)), timeout=timeout)
 
 
 def assert_target_whole(target, before: str) -> None:
     """Alive, data intact, nothing of ours left (gc, modules, threads, allocators), and inspectable again."""
     ticks = assert_carries_on(target, 3)
-    assert heartbeat_state(ticks[-1]) == before, (ticks[-1], before)
+    assert service_state(ticks[-1]) == before, (ticks[-1], before)
     run = run_gdb("py-heap --top 5", pid=target.pid)
     assert "Partition of a set" in run.stdout, run.stdout + run.stderr
     assert_carries_on(target, 2)
@@ -101,7 +100,7 @@ def killed_mid_command(start_target, tmp_path, python: str, shape: str, command:
                        env: dict | None = None) -> None:
     """A service of `shape`; gdb SIGKILLed at the instant (mode, n) of `command`; the service whole after."""
     target = start_target(python, SERVICE, shape, env=env)
-    before = heartbeat_state(target.wait_for_ticks(1)[-1])
+    before = service_state(target.wait_for_ticks(1)[-1])
     done = gdb_dies(tmp_path, target.pid, command, mode, n, signal.SIGKILL)
     assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
     assert_target_whole(target, before)
@@ -109,25 +108,25 @@ def killed_mid_command(start_target, tmp_path, python: str, shape: str, command:
 
 @pytest.mark.parametrize("mode,n", INSTANTS, ids=["%s-%d" % i for i in INSTANTS])
 def test_gdb_killed_during_py_heap(start_target, tmp_path, mode, n):
-    killed_mid_command(start_target, tmp_path, PYENV_311, "busy", "py-heap --largest 3", mode, n, env=SERVICE_65MB)
+    killed_mid_command(start_target, tmp_path, PYTHON_311, "busy", "py-heap --largest 3", mode, n, env=SERVICE_65MB)
 
 
 @pytest.mark.parametrize("mode,n", [("started", 2), ("stopped", 4), ("payload", 1)])
 def test_gdb_killed_during_py_cycles(start_target, tmp_path, mode, n):
-    killed_mid_command(start_target, tmp_path, PYENV_311, "event", "py-cycles", mode, n, env=SERVICE_65MB)
+    killed_mid_command(start_target, tmp_path, PYTHON_311, "event", "py-cycles", mode, n, env=SERVICE_65MB)
 
 
 @pytest.mark.parametrize("mode,n", [("waiting", 1), ("started", 1), ("stopped", 2), ("payload", 1)])
 def test_gdb_killed_during_py_memtop_that_injects(start_target, tmp_path, mode, n):
     # Debian's python3.11 has no debug info: py-memtop reads the locations with a payload.
-    killed_mid_command(start_target, tmp_path, DEBIAN_PYTHON, "select", "py-memtop", mode, n)
+    killed_mid_command(start_target, tmp_path, PYTHON_NODEBUG, "select", "py-memtop", mode, n)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 @pytest.mark.parametrize("mode,n", [("waiting", 1), ("started", 3), ("payload", 1)])
 def test_gdb_terminated_or_hung_up_mid_command(start_target, tmp_path, sig, mode, n):
-    target = start_target(PYENV_311, SERVICE, "busy", env=SERVICE_65MB)
-    before = heartbeat_state(target.wait_for_ticks(1)[-1])
+    target = start_target(PYTHON_311, SERVICE, "busy", env=SERVICE_65MB)
+    before = service_state(target.wait_for_ticks(1)[-1])
     # gdb quits promptly too (a timer thread of ours once kept it alive for minutes).
     gdb_dies(tmp_path, target.pid, "py-heap --largest 2", mode, n, sig, timeout=60)
     assert_target_whole(target, before)
@@ -135,7 +134,7 @@ def test_gdb_terminated_or_hung_up_mid_command(start_target, tmp_path, sig, mode
 
 def test_a_command_after_a_killed_one_answers(start_target, tmp_path):
     """The stub a killed session left in the padding is no obstacle: the next session answers."""
-    target = start_target(PYENV_311, SERVICE, "event")
+    target = start_target(PYTHON_311, SERVICE, "event")
     gdb_dies(tmp_path, target.pid, "py-heap", "stopped", 3, signal.SIGKILL)
     assert_carries_on(target, 1)
     run = run_gdb("py-heap --top 5", "py-heap --top 5", pid=target.pid)
@@ -146,7 +145,7 @@ def test_a_command_after_a_killed_one_answers(start_target, tmp_path):
 
 def test_the_stop_signal_never_reaches_a_handler(start_target, tmp_path):
     """A target that catches SIGURG gets SIGWINCH used instead; its handler never runs because of us."""
-    target = start_target(PYENV_311, TARGETS / "env_heartbeat.py", env={"CATCH_SIGURG": "1"})
+    target = start_target(PYTHON_311, ENV_HEARTBEAT, env={"CATCH_SIGURG": "1"})
     run = run_gdb("py-heap --top 3", "py-cycles", pid=target.pid)
     assert "Partition of a set" in run.stdout, run.stdout + run.stderr
     target.wait_for_ticks(2)
@@ -154,7 +153,7 @@ def test_the_stop_signal_never_reaches_a_handler(start_target, tmp_path):
 
 
 def test_service_kinds_still_right(start_target):
-    target = start_target(PYENV_311, SERVICE, "busy")
+    target = start_target(PYTHON_311, SERVICE, "busy")
     run = run_gdb("py-heap --json --top 5", pid=target.pid)
     assert_service_kinds(run.document())
 
@@ -172,13 +171,11 @@ def test_report_interrupted_passes_it_on_and_the_target_goes_on(start_target, tm
     """Ctrl-C (or `timeout`'s SIGTERM) on `gdb-memleak report`: gdb is asked to quit, never SIGKILLed."""
     import os
 
-    from conftest import gdb_memleak_argv
-
-    target = start_target(PYENV_311, SERVICE, "busy", env=SERVICE_65MB)
-    before = heartbeat_state(target.wait_for_ticks(1)[-1])
+    target = start_target(PYTHON_311, SERVICE, "busy", env=SERVICE_65MB)
+    before = service_state(target.wait_for_ticks(1)[-1])
     cli = subprocess.Popen(gdb_memleak_argv() + ["report", str(target.pid), "--out", str(tmp_path / "out")],
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           start_new_session=True)
+                           start_new_session=True, env=gdb_memleak_env())
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and tracer_of(target.pid) == 0 and cli.poll() is None:
@@ -211,15 +208,14 @@ end
 """
 
 
-@pytest.mark.parametrize("python", [PYENV_311, DEBIAN_PYTHON], ids=["pyenv-3.11", "debian-3.11-nodebug"])
+@pytest.mark.parametrize("python", [PYTHON_311, PYTHON_NODEBUG], ids=["pyenv-3.11", "debian-3.11-nodebug"])
 def test_sigterm_during_a_payload_is_handled_by_the_target(start_target, tmp_path, python):
     """Issue 17 #4: the service's SIGTERM handler runs outside the payload, once, and the service shuts down."""
     target = start_target(python, SERVICE, "event", env={"SERVICE_RECORDS": "300000", "SERVICE_SIGTERM_EXIT": "1"})
     target.wait_for_ticks(1)
     trap = tmp_path / "sigterm.gdb"
     trap.write_text(SIGTERM_DURING_PAYLOAD)
-    argv = ["gdb", "-batch", "-nx", "-x", str(GDBINIT), "-x", str(trap), "-p", str(target.pid), "-ex", "py-heap --top 3"]
-    done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+    done = run_gdb("py-heap --top 3", pid=target.pid, after=("-x", str(trap)), timeout=300)
     assert "Partition of a set" in done.stdout, done.stdout + done.stderr  # the payload was not cut short
     assert target.proc.wait(timeout=30) == 7, target.lines[-5:]
     assert target.lines.count("terminating") == 1, target.lines[-5:]
@@ -227,7 +223,7 @@ def test_sigterm_during_a_payload_is_handled_by_the_target(start_target, tmp_pat
 
 def test_a_seccomp_filtered_target_is_never_killed_by_us(start_target):
     """Issue 17 #6: a filter forbidding madvise killed the target with SIGSYS from our malloc_trim."""
-    target = start_target(PYENV_311, TARGETS / "env_heartbeat.py", env={"SECCOMP_NO_MADVISE": "1"})
+    target = start_target(PYTHON_311, ENV_HEARTBEAT, env={"SECCOMP_NO_MADVISE": "1"})
     with open("/proc/%d/status" % target.pid) as f:
         assert "Seccomp:\t2" in f.read()
     run = run_gdb("py-heap --top 3", "py-cycles", "py-heap --largest 2", pid=target.pid)

@@ -13,22 +13,21 @@ import os
 import re
 
 import pytest
-from conftest import PYENV_311, REPO, TARGETS, assert_no_traceback, run_gdb, script_line
-
-SCRIPT = TARGETS / "container_heap.py"
-LOOP_LINES = {script_line(SCRIPT, text) for text in ("time.sleep(0.5)", "ticks += 1", 'print("tick')}
-HOSTRUN = REPO / ".roots" / "hostrun" / "usr" / "bin"
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+from support.gdb import assert_no_traceback, run_gdb
+from support.interpreters import PYTHON_311
+from support.paths import HOSTRUN, ROOTS
+from support.png import is_png
+from support.targets import CONTAINER_HEAP, CONTAINER_LOOP_LINES
 
 # (gdb, its version, its embedded Python)
 GDBS = [
     pytest.param("gdb", "13.1", "3.11", id="gdb13"),
-    pytest.param(str(REPO / ".roots" / "bin" / "gdb-16"), "16.3", "3.13", id="gdb16"),
-    pytest.param(str(REPO / ".roots" / "bin" / "gdb-18"), "18.1", "3.14", id="gdb18"),
+    pytest.param(str(ROOTS / "bin" / "gdb-16"), "16.3", "3.13", id="gdb16"),
+    pytest.param(str(ROOTS / "bin" / "gdb-18"), "18.1", "3.14", id="gdb18"),
 ]
 # (target interpreter, where py-memtop's locations come from)
 TARGET_PYTHONS = [
-    pytest.param(PYENV_311, "libpython", id="pyenv-3.11"),
+    pytest.param(PYTHON_311, "libpython", id="pyenv-3.11"),
     # Its debug info is in the forky tree's /usr/lib/debug: gdb 18, installed in that tree,
     # looks there (its debug-file-directory is relative to its own binary); the others do not.
     pytest.param(str(HOSTRUN / "python3.14"), {"18.1": "libpython"}, id="host-3.14"),
@@ -43,7 +42,7 @@ def test_core_commands_under_each_gdb(start_target, monkeypatch, tmp_path, gdb, 
         if "/" in path and not os.path.exists(path):
             pytest.skip("no %s (make setup makes it)" % path)
     monkeypatch.setenv("GDB_MEMLEAK_GDB", gdb)
-    target = start_target(python, SCRIPT)
+    target = start_target(python, CONTAINER_HEAP)
     graph = tmp_path / "cycles.png"
     run = run_gdb("python import sys; print('host', gdb.VERSION, '%d.%d' % sys.version_info[:2])",
                   "py-memtop --json", "py-heap --json --largest 2", "py-cycles --json --graph %s" % graph, pid=target.pid)
@@ -55,11 +54,11 @@ def test_core_commands_under_each_gdb(start_target, monkeypatch, tmp_path, gdb, 
     if isinstance(source, dict):
         source = source.get(version, "payload")
     assert main["source"] == source, run.stderr
-    assert main["frames"][0]["file"] == str(SCRIPT) and main["frames"][0]["line"] in LOOP_LINES, main
+    assert main["frames"][0]["file"] == str(CONTAINER_HEAP) and main["frames"][0]["line"] in CONTAINER_LOOP_LINES, main
     assert heap["rows"][0]["kind"] == "bytearray"
     assert any(o["path"] == "__main__.held" for o in heap["largest"]), heap["largest"]
     assert any(c["path"] == "Pair.other -> Pair.other -> Pair" for c in cycles["cycles"]), cycles["cycles"][:3]
     # gdb 16/18 cannot import the .venv's graphviz package (built for 3.11): dot is run directly.
-    assert graph.read_bytes().startswith(PNG_MAGIC), run.stderr
+    assert is_png(graph), run.stderr
     ticks = target.wait_for_ticks(2)
     assert target.alive() and len(ticks) == 2

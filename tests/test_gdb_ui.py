@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import pty
-import select
-import signal
-import subprocess
-import time
-
-from conftest import EXAMPLES, GDBINIT, PYENV_311, assert_no_traceback, run_gdb
-
-SEED_CYCLES = EXAMPLES / "seed_cycles.py"
+from support.gdb import assert_no_traceback, run_gdb, run_gdb_on_a_terminal
+from support.interpreters import PYTHON_311
+from support.targets import SEED_CYCLES
 
 
 def completions(run, command: str) -> list[str]:
@@ -37,7 +30,7 @@ def test_options_complete_without_a_target(tmp_path):
 
 
 def test_type_names_complete_from_the_last_result(start_target):
-    target = start_target(PYENV_311, SEED_CYCLES, "500")
+    target = start_target(PYTHON_311, SEED_CYCLES, "500")
     before = target.wait_for_ticks(1)
     run = run_gdb("complete py-cycles Obj", "py-heap --json --top 1000", "complete py-cycles Obj",
                   "complete py-cycles __main__.Obj", "complete py-cycles --depth 2 ObjectB", pid=target.pid)
@@ -52,53 +45,20 @@ def test_type_names_complete_from_the_last_result(start_target):
 
 
 def test_batch_output_is_plain(start_target):
-    target = start_target(PYENV_311, SEED_CYCLES, "500")
+    target = start_target(PYTHON_311, SEED_CYCLES, "500")
     run = run_gdb("py-memtop", "py-heap --top 3", pid=target.pid)
     assert_no_traceback(run)
     assert "Index  Count" in run.stdout and "seed_cycles.py:" in run.stdout
     assert "\x1b" not in run.stdout + run.stderr
 
 
-def _gdb_on_a_terminal(pid: int, *commands: str, timeout: float = 120) -> str:
-    """gdb (not batch) on a pseudo-terminal, as a user runs it; its whole output."""
-    argv = ["gdb", "-nx", "-q", "-iex", "set pagination off", "-iex", "set confirm off", "-iex", "set width 0",
-            "-iex", "set auto-load python-scripts off", "-x", str(GDBINIT), "-p", str(pid)]
-    for command in commands + ("detach", "quit"):
-        argv += ["-ex", command]
-    master, slave = pty.openpty()
-    env = dict(os.environ, TERM="xterm", GDB_MEMLEAK_CACHE="/nonexistent/gdb-memleak-test-cache", PYTHONDONTWRITEBYTECODE="1")
-    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
-    os.close(slave)
-    out = b""
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:  # EIO: gdb closed the terminal
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            elif proc.poll() is not None:
-                break
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        os.close(master)
-    return out.decode("utf-8", "replace")
-
-
 def test_terminal_output_uses_gdb_styles(start_target):
-    target = start_target(PYENV_311, SEED_CYCLES, "500")
-    out = _gdb_on_a_terminal(target.pid, "py-memtop --stack 1", "py-heap --top 3")
+    target = start_target(PYTHON_311, SEED_CYCLES, "500")
+    out = run_gdb_on_a_terminal(target.pid, "py-memtop --stack 1", "py-heap --top 3")
     assert "Traceback" not in out
     assert "\x1b[1mIndex  Count" in out  # bold table header
     assert "\x1b[32m%s\x1b[0m:" % SEED_CYCLES in out  # the file in gdb's filename style (green)
-    plain = _gdb_on_a_terminal(target.pid, "set style enabled off", "py-heap --top 3")
+    plain = run_gdb_on_a_terminal(target.pid, "set style enabled off", "py-heap --top 3")
     assert "Index  Count" in plain and "\x1b[1mIndex" not in plain
     assert target.wait_for_ticks(1)
 
@@ -113,7 +73,7 @@ def test_help_shows_the_current_timeout_and_verbose_shows_both_tracebacks(start_
 
 
 def test_verbose_errors_show_the_gdb_side_and_the_target_traceback(start_target, tmp_path):
-    target = start_target(PYENV_311, SEED_CYCLES, "50")
+    target = start_target(PYTHON_311, SEED_CYCLES, "50")
     script = tmp_path / "raising.gdb"
     script.write_text(
         "python\n"

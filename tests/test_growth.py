@@ -8,17 +8,10 @@ import signal
 import time
 
 import pytest
-
-from conftest import EXAMPLES, INTERPRETERS, TARGETS, assert_no_traceback, run_gdb, script_line
-from test_fault_target import BackgroundGdb
-
-GROWING_CACHE = TARGETS / "growing_cache.py"
-
-
-def last_tick(target) -> str:
-    ticks = target.wait_for_ticks(1)
-    assert ticks, target.stderr[-5:]
-    return ticks[-1]
+from support.gdb import assert_no_traceback, run_gdb, start_gdb
+from support.heartbeat import latest_tick
+from support.interpreters import INTERPRETERS
+from support.targets import GROWING_CACHE, SEED_CYCLES, script_line
 
 
 @pytest.mark.parametrize("python", INTERPRETERS)
@@ -49,7 +42,7 @@ def test_mark_watch_since_find_the_growing_cache_and_its_line(start_target, pyth
     assert since["total_size"] > 0
 
     # Tracing went off again, and the service carries on.
-    assert "tracing=off" in last_tick(target)
+    assert "tracing=off" in latest_tick(target)
     assert target.alive()
 
 
@@ -69,7 +62,7 @@ def test_marks_are_listed_and_dropped(start_target):
 
 
 def test_cycles_since_a_mark_shows_the_growing_group(start_target):
-    target = start_target(INTERPRETERS[0].values[0], EXAMPLES / "seed_cycles.py", "2000")
+    target = start_target(INTERPRETERS[0].values[0], SEED_CYCLES, "2000")
     marked = run_gdb("py-cycles --mark m", pid=target.pid)
     assert_no_traceback(marked)
     time.sleep(1)
@@ -88,7 +81,7 @@ def test_watch_refuses_a_window_too_long_and_ctrl_c_ends_it_early(start_target):
     refused = run_gdb("py-memtop --watch 601", pid=target.pid)
     assert_no_traceback(refused)
     assert "py-memtop: --watch 601: at most 600 s" in refused.stderr
-    gdb = BackgroundGdb(target.pid, "py-memtop --watch 60 --json")
+    gdb = start_gdb("py-memtop --watch 60 --json", pid=target.pid)
     time.sleep(3)
     os.kill(gdb.proc.pid, signal.SIGINT)
     started = time.monotonic()
@@ -98,4 +91,4 @@ def test_watch_refuses_a_window_too_long_and_ctrl_c_ends_it_early(start_target):
     doc = next(json.loads(l) for l in stdout.splitlines() if l.startswith("{"))
     assert doc["growth"]["ended_early"] and doc["growth"]["seconds"] < 30
     assert doc["growth"]["allocations"][0]["function"] == "add_entries"
-    assert "tracing=off" in last_tick(target)
+    assert "tracing=off" in latest_tick(target)

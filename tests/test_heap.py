@@ -1,9 +1,10 @@
 """py-heap on the seed's case 2: one huge str held by a module global."""
 
 import pytest
-from conftest import EXAMPLES, INTERPRETERS, PYENV_311, assert_no_traceback, gc_fields, run_gdb
-
-SEED_STRING = EXAMPLES / "seed_string.py"
+from support.gdb import assert_no_traceback, run_gdb
+from support.heartbeat import gc_fields
+from support.interpreters import INTERPRETERS, PYTHON_311
+from support.targets import SEED_STRING
 
 
 @pytest.mark.parametrize("python", INTERPRETERS)
@@ -28,7 +29,7 @@ def test_case2_top_kind_is_str_and_largest_names_the_variable(start_target, pyth
 
 
 def test_text_table_like_guppy(start_target):
-    target = start_target(PYENV_311, SEED_STRING, "10")
+    target = start_target(PYTHON_311, SEED_STRING, "10")
     run = run_gdb("py-heap --top 3 --largest 1", pid=target.pid)
     assert_no_traceback(run)
     lines = run.stdout.splitlines()
@@ -52,7 +53,7 @@ def test_guppy_backend_agrees_on_the_top_kind(start_target, python):
 
 
 def test_bad_arguments_are_one_line_gdb_errors(start_target):
-    target = start_target(PYENV_311, SEED_STRING, "1")
+    target = start_target(PYTHON_311, SEED_STRING, "1")
     run = run_gdb("py-heap --top -1", "py-heap --backend nope", "py-heap --frobnicate", "py-heap --largest 5000", pid=target.pid)
     assert_no_traceback(run)
     assert "py-heap: argument --top: expected a number from 1 to 1000000, got -1" in run.stderr

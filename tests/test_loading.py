@@ -3,7 +3,10 @@
 import subprocess
 import sys
 
-from conftest import EXAMPLES, PYENV_311, REPO, assert_no_traceback, run_gdb
+from support.gdb import assert_no_traceback, run_gdb
+from support.interpreters import PYTHON_311
+from support.paths import REPO
+from support.targets import SEED_STRING
 
 
 def test_gdbinit_lines_load_the_plugin_and_gdb_state_is_restored(start_target, tmp_path):
@@ -11,7 +14,7 @@ def test_gdbinit_lines_load_the_plugin_and_gdb_state_is_restored(start_target, t
     assert str(REPO) in lines
     gdbinit = tmp_path / "gdbinit"
     gdbinit.write_text(lines)
-    target = start_target(PYENV_311, EXAMPLES / "seed_string.py", "2")
+    target = start_target(PYTHON_311, SEED_STRING, "2")
     run = run_gdb(
         "break PyList_Append",
         "set scheduler-locking on",

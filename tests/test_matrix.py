@@ -20,36 +20,20 @@ Where py-memtop's locations come from, as measured on 2026-12-01 with gdb 13.1 a
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
 import subprocess
-import sys
 
 import pytest
-from conftest import REPO, TARGETS, Target, assert_no_traceback, gdb_binary, run_gdb, run_gdb_memleak, script_line
-from test_containers import FORKY, RootTarget
-from test_versions import _pypi_reachable
+from support.cli import pypi_reachable, run_gdb_memleak, run_prepare
+from support.gdb import assert_no_traceback, gdb_reads_the_tree_s_debug_info, run_gdb
+from support.heartbeat import assert_beating
+from support.paths import FORKY, HOSTRUN
+from support.png import is_png
+from support.targets import CONTAINER_HEAP, CONTAINER_LOOP_LINES, Target
 
-HOSTRUN = REPO / ".roots" / "hostrun" / "usr" / "bin"
-SCRIPT = TARGETS / "container_heap.py"
-LOOP_LINES = {script_line(SCRIPT, text) for text in ("time.sleep(0.5)", "ticks += 1", 'print("tick')}
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 BUILDS = ["python3.14", "python3.14d", "python3.15", "python3.15d"]
-
-
-def gdb_reads_the_tree_s_debug_info() -> bool:
-    """gdb 18 of the tree looks for debug info in the tree's /usr/lib/debug (relative to
-    its own binary): the release builds' then reads, in and out of the root."""
-    return _debug_dir_is_the_tree_s(gdb_binary())
-
-
-@functools.lru_cache(maxsize=None)
-def _debug_dir_is_the_tree_s(gdb: str) -> bool:
-    shown = subprocess.run([gdb, "-nx", "-batch", "-ex", "show debug-file-directory"],
-                           capture_output=True, text=True, timeout=60).stdout
-    return str(FORKY / "usr" / "lib" / "debug") in shown
 
 
 def _source(build: str) -> str:
@@ -78,33 +62,18 @@ def _need_root(build: str) -> str:
     return "/usr/bin/" + build
 
 
-@pytest.fixture
-def started():
-    targets: list[Target] = []
-    yield targets
-    for target in targets:
-        target.stop()
+def _start_host(processes, build: str) -> tuple[Target, str, int]:
+    target = processes.target(_need_host(build), CONTAINER_HEAP)
+    return target, str(CONTAINER_HEAP), target.pid
 
 
-def _start_host(started, build: str) -> tuple[Target, str, int]:
-    target = Target(_need_host(build), SCRIPT)
-    started.append(target)
-    return target, str(SCRIPT), target.pid
-
-
-def _start_in_root(started, build: str, script: str, how: str) -> tuple[Target, str, int]:
-    command = ["chroot", str(FORKY), _need_root(build), script]
-    if how == "namespaces":
-        command = ["unshare", "--pid", "--mount", "--fork", "--kill-child", "--mount-proc=%s/proc" % FORKY] + command
-    target = RootTarget(command, namespaced=how == "namespaces")
-    started.append(target)
+def _start_in_root(processes, build: str, script: str, how: str) -> tuple[Target, str, int]:
+    target = processes.in_root(_need_root(build), script, how)
     return target, script, target.python_pid
 
 
 def _assert_alive(target: Target, build: str) -> None:
-    ticks = target.wait_for_ticks(2)
-    assert target.alive() and len(ticks) == 2, (target.proc.returncode, target.stderr[-10:])
-    assert ticks[-1].endswith("python=%s held=20000" % _version(build)), ticks
+    assert_beating(target, "python=%s held=20000" % _version(build))
 
 
 def _all_commands(target: Target, script: str, pid: int, build: str, tmp_path, source: str) -> None:
@@ -118,7 +87,7 @@ def _all_commands(target: Target, script: str, pid: int, build: str, tmp_path, s
 
     main = next(t for t in memtop["threads"] if t["tid"] == pid)
     assert (memtop["frames_source"], main["source"]) == (source, source), run.stderr
-    assert main["frames"][0]["file"] == script and main["frames"][0]["line"] in LOOP_LINES, main
+    assert main["frames"][0]["file"] == script and main["frames"][0]["line"] in CONTAINER_LOOP_LINES, main
     assert memtop["rss"] > 20_000_000
 
     assert heap["backend"] == "census"
@@ -127,7 +96,7 @@ def _all_commands(target: Target, script: str, pid: int, build: str, tmp_path, s
 
     pairs = [c for c in cycles["cycles"] if c["path"] == "Pair.other -> Pair.other -> Pair"]
     assert pairs and pairs[0]["count"] == 50, cycles["cycles"][:3]
-    assert graph.read_bytes().startswith(PNG_MAGIC)
+    assert is_png(graph)
 
     assert mark["mark"] == "a"
     assert 1 <= watched["growth"]["seconds"] <= 10 and not watched["growth"]["ended_early"], watched["growth"]
@@ -136,20 +105,20 @@ def _all_commands(target: Target, script: str, pid: int, build: str, tmp_path, s
 
 
 @pytest.mark.parametrize("build", BUILDS)
-def test_host_run_target(started, build, tmp_path):
-    target, script, pid = _start_host(started, build)
+def test_host_run_target(processes, build, tmp_path):
+    target, script, pid = _start_host(processes, build)
     _all_commands(target, script, pid, build, tmp_path, _source(build))
 
 
 @pytest.mark.parametrize("build", BUILDS)
-def test_chrooted_target(started, script_in_root, build, tmp_path):
-    target, script, pid = _start_in_root(started, build, script_in_root, "chroot")
+def test_chrooted_target(processes, script_in_root, build, tmp_path):
+    target, script, pid = _start_in_root(processes, build, script_in_root, "chroot")
     _all_commands(target, script, pid, build, tmp_path, _source(build))
 
 
 @pytest.mark.parametrize("build", ["python3.15"])
-def test_target_in_own_namespaces(started, script_in_root, build, tmp_path):
-    target, script, pid = _start_in_root(started, build, script_in_root, "namespaces")
+def test_target_in_own_namespaces(processes, script_in_root, build, tmp_path):
+    target, script, pid = _start_in_root(processes, build, script_in_root, "namespaces")
     assert os.readlink("/proc/%d/ns/pid" % pid) != os.readlink("/proc/self/ns/pid")
     _all_commands(target, script, pid, build, tmp_path, _source(build))
 
@@ -163,22 +132,22 @@ def _report(target: Target, script: str, pid: int, build: str, tmp_path, source:
     assert report["heap"]["rows"][0]["kind"] == "bytearray"
     main = next(t for t in report["memtop"]["threads"] if t["tid"] == pid)
     assert main["source"] == source, proc.stderr
-    assert main["frames"][0]["file"] == script and main["frames"][0]["line"] in LOOP_LINES, main
+    assert main["frames"][0]["file"] == script and main["frames"][0]["line"] in CONTAINER_LOOP_LINES, main
     assert any("Pair" in c["path"] for c in report["cycles"]["cycles"]), report["cycles"]
     assert (out / "report.html").stat().st_size > 1000
     _assert_alive(target, build)
 
 
 @pytest.mark.parametrize("build", ["python3.14", "python3.15"])
-def test_report_on_a_host_run_target(started, build, tmp_path):
-    _report(*_start_host(started, build), build, tmp_path, _source(build))
+def test_report_on_a_host_run_target(processes, build, tmp_path):
+    _report(*_start_host(processes, build), build, tmp_path, _source(build))
 
 
 @pytest.mark.parametrize("build", ["python3.14", "python3.15"])
-def test_report_on_a_chrooted_target_reads_locations_from_the_helper(started, script_in_root, build, tmp_path):
+def test_report_on_a_chrooted_target_reads_locations_from_the_helper(processes, script_in_root, build, tmp_path):
     # report attaches with the sysroot: gdb reads the tree's debug info, and the helper
     # reads frames from the thread state although the eval loop's `frame` is optimized out.
-    _report(*_start_in_root(started, build, script_in_root, "chroot"), build, tmp_path, "libpython")
+    _report(*_start_in_root(processes, build, script_in_root, "chroot"), build, tmp_path, "libpython")
 
 
 # --- python -m gdb_memleak prepare for 3.14 and 3.15 -----------------------------------------
@@ -204,16 +173,15 @@ def _venv_with_pip(build: str, where) -> str:
 
 
 @pytest.mark.parametrize("build", ["python3.14", "python3.15"])
-def test_prepare_gives_objgraph_and_guppy_where_it_builds(started, build, tmp_path):
+def test_prepare_gives_objgraph_and_guppy_where_it_builds(processes, build, tmp_path):
     version = _version(build)
     abi = "%s-x86_64-linux-gnu" % version.replace(".", "")
     python = _venv_with_pip(build, tmp_path / "venv")
     cache = tmp_path / "cache"
     # The host's compiler finds Debian's <x86_64-linux-gnu/pythonX.Y/pyconfig.h> in the tree.
     env = _pip_env(tmp_path, GDB_MEMLEAK_CACHE=str(cache), CFLAGS="-idirafter %s/usr/include" % FORKY)
-    proc = subprocess.run([sys.executable, "-m", "gdb_memleak", "prepare", "--python", python],
-                          cwd=str(REPO), capture_output=True, text=True, timeout=900, env=env)
-    if proc.returncode != 0 and not _pypi_reachable():
+    proc = run_prepare(python, env)
+    if proc.returncode != 0 and not pypi_reachable():
         pytest.skip("PyPI unreachable: %s" % proc.stderr.strip())
     assert proc.returncode == 0, proc.stderr
     tools = cache / "tools" / ("cpython-%s-%s" % (version, abi))
@@ -230,7 +198,7 @@ def test_prepare_gives_objgraph_and_guppy_where_it_builds(started, build, tmp_pa
                         r"\S+\.[ch]:\d+:\d+: error: .*executor_list_head", lines[1]), lines[1]
 
     # The tools serve a target of that version (the host-run interpreter, not the venv).
-    target, _, pid = _start_host(started, build)
+    target, _, pid = _start_host(processes, build)
     run = run_gdb("py-heap --json", "py-heap --json --backend guppy", "py-cycles --json --graph %s" % (tmp_path / "g.png"),
                   pid=pid, extra_env={"GDB_MEMLEAK_CACHE": str(cache)})
     assert_no_traceback(run)

@@ -4,13 +4,12 @@ import re
 import subprocess
 
 import pytest
-from conftest import ALL_INTERPRETERS, DEBIAN_PYTHON, EXAMPLES, INTERPRETERS, PYENV_311, TARGETS, assert_no_traceback, run_gdb, script_line
+from support.gdb import assert_no_traceback, run_gdb
+from support.interpreters import ALL_INTERPRETERS, INTERPRETERS, PYTHON_311, PYTHON_NODEBUG
+from support.targets import NAMED_THREADS, SEED_STRING, script_line
 
 from gdb_memleak.model import schemas
 from gdb_memleak.render import html
-
-SEED_STRING = EXAMPLES / "seed_string.py"
-NAMED_THREADS = TARGETS / "named_threads.py"
 
 
 @pytest.mark.parametrize("python", INTERPRETERS)
@@ -26,7 +25,7 @@ def test_memtop_shows_memory_and_the_running_line(start_target, python):
     assert any(p["pid"] == target.pid for p in doc["top_processes"]) and len(doc["top_processes"]) in (5, 6)
     main = next(t for t in doc["threads"] if t["tid"] == target.pid)
     # Debian's python3.11 has no debug symbols: locations come from the payload then.
-    assert main["source"] == ("libpython" if python == PYENV_311 else "payload")
+    assert main["source"] == ("libpython" if python == PYTHON_311 else "payload")
     assert main["frames"][0]["file"].endswith("seed_string.py")
     # keep_growing()'s frame is somewhere in its loop, from `while True:` to its heartbeat
     # (the innermost frame may be gc_state() or say(), which the heartbeat calls).
@@ -36,7 +35,7 @@ def test_memtop_shows_memory_and_the_running_line(start_target, python):
 
 
 def test_memtop_text_marks_the_process(start_target):
-    target = start_target(PYENV_311, SEED_STRING, "5")
+    target = start_target(PYTHON_311, SEED_STRING, "5")
     run = run_gdb("py-memtop --stack 2", pid=target.pid)
     assert_no_traceback(run)
     assert "process %d: RSS" % target.pid in run.stdout
@@ -45,10 +44,10 @@ def test_memtop_text_marks_the_process(start_target):
 
 
 def test_memtop_on_a_core_file(start_target, tmp_path):
-    target = start_target(PYENV_311, SEED_STRING, "5")
+    target = start_target(PYTHON_311, SEED_STRING, "5")
     subprocess.run(["gcore", "-o", str(tmp_path / "core"), str(target.pid)], check=True, capture_output=True, timeout=120)
     core = str(tmp_path / ("core.%d" % target.pid))
-    run = run_gdb("py-memtop --json", "py-heap", core=(PYENV_311, core))
+    run = run_gdb("py-memtop --json", "py-heap", core=(PYTHON_311, core))
     doc = run.document()
     assert doc["live"] is False and doc["rss"] is None
     main = next(t for t in doc["threads"] if t["tid"] == target.pid)
@@ -70,7 +69,7 @@ def test_memtop_shows_each_threads_python_name(start_target, python):
     assert_no_traceback(run)
     doc = run.json_documents()[0]
     schemas.validator("memtop").validate(doc)
-    assert doc["frames_source"] == ("payload" if python == DEBIAN_PYTHON else "libpython")
+    assert doc["frames_source"] == ("payload" if python == PYTHON_NODEBUG else "libpython")
     names = {t["tid"]: t["python_name"] for t in doc["threads"]}
     assert names == {**workers, target.pid: "MainThread"}
     assert all(t["name"] for t in doc["threads"])  # the OS name stays in "name"

@@ -3,9 +3,9 @@
 import subprocess
 import time
 
-from conftest import PYENV_311, TARGETS, assert_no_traceback, run_gdb
-
-BUSY = TARGETS / "busy_with_rt_handler.py"
+from support.gdb import assert_no_traceback, run_gdb
+from support.interpreters import PYTHON_311
+from support.targets import BUSY_WITH_RT_HANDLER as BUSY
 
 
 def _result(target, timeout: float = 120) -> list[str]:
@@ -16,7 +16,7 @@ def _result(target, timeout: float = 120) -> list[str]:
 
 
 def test_a_stream_of_realtime_signals_is_named_not_called_an_interruption(start_target):
-    target = start_target(PYENV_311, BUSY, str(6 * 10**8))
+    target = start_target(PYTHON_311, BUSY, str(6 * 10**8))
     sender = subprocess.Popen(["bash", "-c", "while kill -s RTMIN %d 2>/dev/null; do sleep 0.05; done" % target.pid])
     try:
         run = run_gdb("py-heap --timeout 20", pid=target.pid, timeout=120)
@@ -31,7 +31,7 @@ def test_a_stream_of_realtime_signals_is_named_not_called_an_interruption(start_
 
 def test_with_realtime_signals_let_through_the_command_answers(start_target):
     """The advice in the message works."""
-    target = start_target(PYENV_311, BUSY, str(6 * 10**8))
+    target = start_target(PYTHON_311, BUSY, str(6 * 10**8))
     sender = subprocess.Popen(["bash", "-c", "while kill -s RTMIN %d 2>/dev/null; do sleep 0.05; done" % target.pid])
     try:
         run = run_gdb("handle SIG34 nostop noprint", "py-heap --timeout 60 --json", pid=target.pid, timeout=180)

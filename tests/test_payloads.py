@@ -4,13 +4,15 @@ import json
 import subprocess
 
 import pytest
-from conftest import DEBIAN_PYTHON, PYENV_311, REPO, TARGETS
+from support.gdb import run_gdb
+from support.interpreters import PYTHON_311, PYTHON_NODEBUG
+from support.paths import PAYLOADS, VENV
+from support.targets import GROWING_CACHE
 
-PAYLOADS = REPO / "gdb_memleak" / "payloads"
 EXPECTED_KEY = {"heap": "rows", "memtop": "threads", "cycles": "cycles"}
 
 
-@pytest.mark.parametrize("python", [PYENV_311, DEBIAN_PYTHON])
+@pytest.mark.parametrize("python", [PYTHON_311, PYTHON_NODEBUG])
 @pytest.mark.parametrize("name", sorted(EXPECTED_KEY))
 def test_payload_runs_as_a_plain_script(python, name):
     proc = subprocess.run([python, str(PAYLOADS / (name + ".py"))], capture_output=True, text=True, timeout=300)
@@ -23,10 +25,7 @@ def _gdb_calls_work() -> str:
     """'' if gdb's own inferior calls work on this machine, else why not."""
     sleeper = subprocess.Popen(["sleep", "60"])
     try:
-        out = subprocess.run(
-            ["gdb", "-batch", "-nx", "-p", str(sleeper.pid), "-ex", "call (int)getpid()"],
-            capture_output=True, text=True, timeout=60,
-        )
+        out = run_gdb("call (int)getpid()", pid=sleeper.pid, gdbinit=None, timeout=60)
     finally:
         sleeper.kill()
         sleeper.wait()
@@ -44,9 +43,9 @@ def test_payload_runs_under_pyrasite(start_target):
     # pyrasite calls into the target wherever gdb stopped it.  A main thread that waits for good
     # (this target's) is stopped in a system call; seed_string.py's, growing its str nonstop, was
     # sometimes stopped inside realloc, and the payload then printed nothing (2026-12-01).
-    target = start_target(PYENV_311, TARGETS / "growing_cache.py")
+    target = start_target(PYTHON_311, GROWING_CACHE)
     target.wait_for_ticks(3)  # a few MB of cache: bytearray on top
-    pyrasite = REPO / ".venv" / "bin" / "pyrasite"
+    pyrasite = VENV / "bin" / "pyrasite"
     subprocess.run([str(pyrasite), str(target.pid), str(PAYLOADS / "heap.py")], check=True, timeout=300)
     target.wait_for_ticks(2)
     docs = [json.loads(line) for line in target.lines if line.startswith("{")]

@@ -15,12 +15,10 @@ import os
 import re
 
 import pytest
-from conftest import REPO, TARGETS, Target, assert_no_traceback, run_gdb, script_line
-from test_matrix import gdb_reads_the_tree_s_debug_info
-
-HOSTRUN = REPO / ".roots" / "hostrun" / "usr" / "bin"
-SCRIPT = TARGETS / "container_heap.py"
-LOOP_LINES = {script_line(SCRIPT, text) for text in ("time.sleep(0.5)", "ticks += 1", 'print("tick')}
+from support.gdb import assert_no_traceback, gdb_reads_the_tree_s_debug_info, run_gdb
+from support.heartbeat import assert_beating
+from support.paths import HOSTRUN
+from support.targets import CONTAINER_HEAP, CONTAINER_LOOP_LINES, Target
 
 # (interpreter, how it opts out, the reason the refusal gives)
 OPT_OUTS = [
@@ -30,32 +28,23 @@ OPT_OUTS = [
 ]
 
 
-class OptedOut(Target):
-    def __init__(self, build: str, how: str) -> None:
+@pytest.fixture
+def opted_out(processes):
+    """start(build, how): container_heap.py run by forky's `build` on the host, opted out `how`."""
+
+    def start(build: str, how: str) -> Target:
         python = HOSTRUN / build
         if not python.exists():
             pytest.skip("no %s (make setup makes it)" % python)
-        argv = [str(python), str(SCRIPT)]
+        argv = [str(python), str(CONTAINER_HEAP)]
         env = dict(os.environ)
         if how == "env":
             env["PYTHON_DISABLE_REMOTE_DEBUG"] = "1"
         else:
             argv[1:1] = ["-X", "disable-remote-debug"]
-        self.start(argv, cwd=str(SCRIPT.parent), env=env)
+        return processes.argv(argv, env=env, cwd=str(CONTAINER_HEAP.parent))
 
-
-@pytest.fixture
-def opted_out():
-    started: list[Target] = []
-
-    def start(build: str, how: str) -> Target:
-        target = OptedOut(build, how)
-        started.append(target)
-        return target
-
-    yield start
-    for target in started:
-        target.stop()
+    return start
 
 
 def _refusal(command: str, why: str) -> str:
@@ -64,9 +53,7 @@ def _refusal(command: str, why: str) -> str:
 
 
 def _alive(target: Target) -> None:
-    ticks = target.wait_for_ticks(2)
-    assert target.alive() and len(ticks) == 2, (target.proc.returncode, target.stderr[-10:])
-    assert ticks[-1].endswith("held=20000"), ticks
+    assert_beating(target, "held=20000")
 
 
 @pytest.mark.parametrize("build, how, why", OPT_OUTS)
@@ -90,7 +77,7 @@ def test_memtop_still_shows_memory_and_locations_from_the_helper(opted_out, buil
     doc = run.document()
     assert doc["rss"] > 20_000_000 and doc["frames_source"] == "libpython", run.stderr
     main = next(t for t in doc["threads"] if t["tid"] == target.pid)
-    assert main["frames"][0]["file"] == str(SCRIPT) and main["frames"][0]["line"] in LOOP_LINES, main
+    assert main["frames"][0]["file"] == str(CONTAINER_HEAP) and main["frames"][0]["line"] in CONTAINER_LOOP_LINES, main
     pcs = re.findall(r"^\$\d+ = (0x[0-9a-f]+)$", run.stdout, re.M)
     assert len(pcs) == 2 and pcs[0] == pcs[1], run.stdout
     _alive(target)
@@ -113,7 +100,7 @@ def test_memtop_without_a_readable_helper_still_shows_memory(opted_out):
     forced = run_gdb("py-memtop --force --json", pid=target.pid)
     assert_no_traceback(forced)
     main = next(t for t in forced.document()["threads"] if t["tid"] == target.pid)
-    assert main["source"] == "payload" and main["frames"][0]["file"] == str(SCRIPT), main
+    assert main["source"] == "payload" and main["frames"][0]["file"] == str(CONTAINER_HEAP), main
     _alive(target)
 
 
@@ -138,6 +125,7 @@ def test_force_runs_them(opted_out, build, how, why):
     (["python3.14", "-Ic", "import x"], ([], True)),
     (["python3.14", "-c", "x", "-X", "disable-remote-debug"], ([], False)),
 ])
+@pytest.mark.unit
 def test_only_the_interpreters_own_options_count(argv, expected):
     """Found by a test target that passed -X disable-remote-debug to its script, and one under
     -E with the variable set: both were refused though the interpreter had not opted out."""

@@ -12,11 +12,14 @@ import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
 import pytest
+from support.cli import gdb_memleak_argv, run_gdb_memleak
+from support.interpreters import PYTHON_311, PYTHON_311_MISSING
+from support.paths import EXAMPLES, REPO
+from support.png import is_png
+from support.targets import BUSY_WITH_RT_HANDLER, HOSTILE, Target
 
-from conftest import EXAMPLES, PYENV_311, REPO, TARGETS, Target, gdb_memleak_argv, run_gdb_memleak
 from gdb_memleak.model import schemas
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CHROMIUM = shutil.which("chromium")
 
 
@@ -70,7 +73,7 @@ def decoded_image(attrs: dict) -> tuple[str, bytes]:
 
 def assert_real_image(mime: str, data: bytes) -> None:
     if mime == "image/png":
-        assert data.startswith(PNG_MAGIC) and len(data) > 1000
+        assert is_png(data, larger_than=1000)
     else:
         assert mime == "image/svg+xml"
         root = ET.fromstring(data)
@@ -94,7 +97,7 @@ def reports(tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
     made = {}
     for case, script, size, extra in (("case1", "seed_cycles.py", "3000", ()), ("case2", "seed_string.py", "5", ("--watch", "1"))):
-        target = Target(PYENV_311, EXAMPLES / script, size)
+        target = Target(PYTHON_311, EXAMPLES / script, size)
         try:
             run = run_gdb_memleak("report", str(target.pid), "--out", str(out / case), *extra)
             ticks = target.wait_for_ticks(1)
@@ -104,7 +107,7 @@ def reports(tmp_path_factory):
     return made
 
 
-@pytest.mark.skipif(not os.path.exists(PYENV_311), reason="no pyenv 3.11.7")
+@pytest.mark.skipif(bool(PYTHON_311_MISSING), reason=PYTHON_311_MISSING or "present")
 def test_report_of_cycles_has_the_tables_and_the_graph(reports):
     run, out, ticks = reports["case1"]
     assert run.returncode == 0, run.stderr
@@ -133,7 +136,7 @@ def test_report_of_cycles_has_the_tables_and_the_graph(reports):
     assert b"ObjectA" in data and b"ObjectB" in data
 
 
-@pytest.mark.skipif(not os.path.exists(PYENV_311), reason="no pyenv 3.11.7")
+@pytest.mark.skipif(bool(PYTHON_311_MISSING), reason=PYTHON_311_MISSING or "present")
 def test_report_with_watch_shows_the_growth_and_the_largest_string(reports):
     run, out, ticks = reports["case2"]
     assert run.returncode == 0, run.stderr
@@ -149,7 +152,7 @@ def test_report_with_watch_shows_the_growth_and_the_largest_string(reports):
 
 
 @pytest.mark.skipif(not CHROMIUM, reason="chromium is not installed (make setup installs it: apt install chromium)")
-@pytest.mark.skipif(not os.path.exists(PYENV_311), reason="no pyenv 3.11.7")
+@pytest.mark.skipif(bool(PYTHON_311_MISSING), reason=PYTHON_311_MISSING or "present")
 def test_report_renders_in_headless_chromium(reports, tmp_path):
     _, out, _ = reports["case1"]
     url = (out / "report.html").as_uri()
@@ -160,7 +163,7 @@ def test_report_renders_in_headless_chromium(reports, tmp_path):
     proc = subprocess.run(argv + ["--screenshot=%s" % shot, url], capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = shot.read_bytes()
-    assert data.startswith(PNG_MAGIC)
+    assert is_png(data)
     # Not a single colour: decode the PNG's pixels enough to see several distinct rows.
     assert len(set(_png_rows(data))) > 10
     # With logging on, the page's console messages (a blocked resource, a script error) show as CONSOLE lines.
@@ -194,11 +197,11 @@ def _png_rows(data: bytes) -> list[bytes]:
     return [raw[i:i + stride] for i in range(0, len(raw), stride)]
 
 
-@pytest.mark.skipif(not os.path.exists(PYENV_311), reason="no pyenv 3.11.7")
+@pytest.mark.skipif(bool(PYTHON_311_MISSING), reason=PYTHON_311_MISSING or "present")
 def test_report_of_hostile_objects_is_escaped(start_target, tmp_path):
     module_dir = tmp_path / "evil-module"
     module_dir.mkdir()
-    target = start_target(PYENV_311, TARGETS / "hostile_objects.py", str(module_dir))
+    target = start_target(PYTHON_311, HOSTILE, str(module_dir))
     run = run_gdb_memleak("report", str(target.pid), "--out", str(tmp_path / "out"))
     assert run.returncode == 0, run.stderr
     text = (tmp_path / "out" / "report.html").read_text()
@@ -233,7 +236,7 @@ def test_not_python_fails_cleanly(tmp_path):
 def test_a_command_without_a_safe_point_still_gives_a_report(start_target, tmp_path):
     """Issue 14: `report --timeout`; py-heap and py-cycles get no safe point (the only thread is in
     one long C call), and the report is written with what py-memtop gave, saying why the rest is missing."""
-    target = start_target(PYENV_311, TARGETS / "busy_with_rt_handler.py", str(12 * 10**8))
+    target = start_target(PYTHON_311, BUSY_WITH_RT_HANDLER, str(12 * 10**8))
     run = run_gdb_memleak("report", str(target.pid), "--out", str(tmp_path / "out"), "--timeout", "2")
     assert run.returncode == 0, run.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text())
@@ -272,6 +275,7 @@ def test_gdb_missing_fails_cleanly(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.unit
 def test_bad_arguments_are_usage_errors(tmp_path):
     run = run_gdb_memleak("report", "abc", "--out", str(tmp_path))
     assert run.returncode == 2 and "expected a process id" in run.stderr and "Traceback" not in run.stderr
@@ -279,12 +283,14 @@ def test_bad_arguments_are_usage_errors(tmp_path):
     assert run.returncode == 2 and "expected seconds" in run.stderr
 
 
+@pytest.mark.unit
 def test_gdbinit_is_the_same_as_the_module_s():
     mine = subprocess.run(gdb_memleak_argv() + ["gdbinit"], capture_output=True, text=True, check=True).stdout
     module = subprocess.run([sys.executable, "-m", "gdb_memleak", "gdbinit"], cwd=str(REPO), capture_output=True, text=True, check=True).stdout
     assert mine == module and "gdb_memleak.plugin.load" in mine
 
 
+@pytest.mark.unit
 def test_the_report_side_does_not_import_gdb():
     code = ("import sys, gdb_memleak.cli, gdb_memleak.cli.report, gdb_memleak.render.html, gdb_memleak.model.schemas; "
             "bad = [m for m in sys.modules if m == 'gdb' or m.startswith(('gdb.', 'gdb_memleak.commands', 'gdb_memleak.plugin'))]; "

@@ -6,13 +6,15 @@ import copy
 
 import jsonschema
 import pytest
+from support.gdb import assert_no_traceback, run_gdb
+from support.interpreters import INTERPRETERS
+from support.paths import REPO
+from support.targets import SEED_CYCLES
 
-from conftest import EXAMPLES, INTERPRETERS, REPO, assert_no_traceback, run_gdb
 from gdb_memleak.model import schemas
 
-SEED_CYCLES = EXAMPLES / "seed_cycles.py"
 
-
+@pytest.mark.unit
 def test_schemas_are_valid_shipped_and_documented():
     setup = (REPO / "setup.py").read_text()
     assert '"gdb_memleak.model.schemas": ["*.schema.json"]' in setup and '"jsonschema"' in setup

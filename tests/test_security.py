@@ -9,11 +9,10 @@ import os
 import stat
 from pathlib import Path
 
-from conftest import EXAMPLES, PYENV_311, TARGETS, assert_no_traceback, run_gdb
-from test_fault_target import run_source_script
+from support.gdb import assert_no_traceback, run_gdb, run_source_script
+from support.interpreters import PYTHON_311
+from support.targets import SEED_CYCLES, SERVICE
 
-SERVICE = TARGETS / "service.py"
-SEED_CYCLES = EXAMPLES / "seed_cycles.py"
 SHARED_TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 
 
@@ -39,7 +38,7 @@ def open_sockets(pid: int) -> set[str]:
 
 
 def test_commands_leave_no_shared_temp_files_no_sockets_nothing_world_writable(start_target, tmp_path):
-    target = start_target(PYENV_311, SEED_CYCLES, "300")  # has cycles, so --graph draws
+    target = start_target(PYTHON_311, SEED_CYCLES, "300")  # has cycles, so --graph draws
     temp_before = shared_temp_entries()
     sockets_before = open_sockets(target.pid)
     graph = tmp_path / "cycles.png"
@@ -67,7 +66,7 @@ def gdb_memleak_payload(args):
 
 
 def test_payload_text_and_arguments_reach_the_target_intact(start_target, tmp_path):
-    target = start_target(PYENV_311, SERVICE, "event")
+    target = start_target(PYTHON_311, SERVICE, "event")
     payload = ECHO_PAYLOAD % (AWKWARD.replace("\n", " "), "u" + ascii(AWKWARD))
     script = run_source_script(tmp_path, payload, {"text": AWKWARD, "list": [1, -2, 3.5, None, True, AWKWARD]})
     run = run_gdb("source %s" % script, pid=target.pid)

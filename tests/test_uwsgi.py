@@ -21,7 +21,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO, assert_no_traceback, run_gdb, script_line
+from support.gdb import assert_no_traceback, run_gdb
+from support.paths import REPO
+from support.targets import script_line
 
 UWSGI = REPO / ".venv-uwsgi" / "bin" / "uwsgi"
 pytestmark = pytest.mark.skipif(

@@ -10,28 +10,29 @@ end to end for one interpreter that is not the venv's.
 
 import json
 import os
-import socket
-import subprocess
 import sys
 
 import pytest
-from conftest import (
+from support.cli import pypi_reachable, run_prepare
+from support.gdb import assert_no_traceback, run_gdb
+from support.heartbeat import gc_fields
+from support.interpreters import (
     ALL_INTERPRETERS,
-    DEBIAN_PYTHON,
-    EXAMPLES,
-    REPO,
-    TARGETS,
-    _pyenv_python,
-    assert_no_traceback,
-    gc_fields,
-    run_gdb,
+    PYTHON_27,
+    PYTHON_27_MISSING,
+    PYTHON_312,
+    PYTHON_312_MISSING,
+    PYTHON_NODEBUG,
+)
+from support.paths import REPO
+from support.png import is_png
+from support.targets import (
+    SEED_CASES,
+    SEED_CYCLES,  # on 2.7: the seed's own shape (gc on, gc.garbage)
+    SEED_STRING,
     script_line,
 )
 
-SEED_CASES = TARGETS / "seed_cases.py"
-SEED_STRING = EXAMPLES / "seed_string.py"
-SEED_CYCLES = EXAMPLES / "seed_cycles.py"  # on 2.7: the seed's own shape (gc on, gc.garbage)
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PAIRS = 2000
 
 
@@ -78,7 +79,7 @@ def test_three_commands_on_every_interpreter(start_target, python, tmp_path):
     # py-memtop: the running line, from this version's own libpython helper
     # (Debian's python3.11 has no debug symbols: from the target then).
     main = next(t for t in memtop["threads"] if t["tid"] == target.pid)
-    assert main["source"] == ("payload" if python == DEBIAN_PYTHON else "libpython")
+    assert main["source"] == ("payload" if python == PYTHON_NODEBUG else "libpython")
     loop = next(f for f in main["frames"] if f["function"] == "keep_growing")
     assert loop["file"] == str(SEED_STRING)
     assert script_line(SEED_STRING, "while True:") <= loop["line"] <= script_line(SEED_STRING, 'say("tick')
@@ -104,7 +105,7 @@ def test_three_commands_on_every_interpreter(start_target, python, tmp_path):
         # (a module dropped from sys.modules is cyclic garbage on 3.9+).
         assert all("module" not in " ".join(g["types"]) for g in cycles["cycles"]), cycles["cycles"]
     assert cycles["graph"] == str(graph)
-    assert graph.read_bytes().startswith(PNG_MAGIC)
+    assert is_png(graph)
     assert (tmp_path / "cycles.dot").read_text().lstrip().startswith("digraph")
 
     # Alive, still growing its string, gc settings untouched.
@@ -114,13 +115,10 @@ def test_three_commands_on_every_interpreter(start_target, python, tmp_path):
     assert gc_fields(after[-1]) == gc_fields(before)
 
 
-PY27, PY27_MISSING = _pyenv_python("2.7")
-
-
-@pytest.mark.skipif(bool(PY27_MISSING), reason=PY27_MISSING or "present")
+@pytest.mark.skipif(bool(PYTHON_27_MISSING), reason=PYTHON_27_MISSING or "present")
 def test_python27_seed_case1_uncollectable_cycles_with_path_and_graph(start_target, tmp_path):
     """The seed's case 1 in its own shape: gc on, gc.collect(), cycles with __del__ in gc.garbage."""
-    target = start_target(PY27, SEED_CYCLES, "3000")
+    target = start_target(PYTHON_27, SEED_CYCLES, "3000")
     before = target.wait_for_ticks(1)[-1]
     graph = tmp_path / "case1.png"
     run = run_gdb("py-cycles --json --graph %s" % graph, "py-cycles --top 3 ObjectA", pid=target.pid)
@@ -133,7 +131,7 @@ def test_python27_seed_case1_uncollectable_cycles_with_path_and_graph(start_targ
     group = _pair_group(garbage["cycles"])
     _assert_pair_path(group, 3000)
     assert group["path"] == "ObjectA.__attr -> ObjectB.__attr -> ObjectA"
-    assert graph.read_bytes().startswith(PNG_MAGIC) and graph.stat().st_size > 1000
+    assert is_png(graph, larger_than=1000)
     assert "ObjectA" in (tmp_path / "case1.dot").read_text()
     # The text report: the uncollectable table and the cycle's path.
     assert "uncollectable objects in gc.garbage" in run.stdout
@@ -147,30 +145,15 @@ def test_python27_seed_case1_uncollectable_cycles_with_path_and_graph(start_targ
 
 # --- python -m gdb_memleak prepare ---------------------------------------------
 
-PY312, PY312_MISSING = _pyenv_python("3.12")
-
-
 def _prepare(python, cache):
-    env = dict(os.environ, GDB_MEMLEAK_CACHE=str(cache))
-    return subprocess.run(
-        [sys.executable, "-m", "gdb_memleak", "prepare", "--python", python],
-        cwd=str(REPO), capture_output=True, text=True, timeout=900, env=env,
-    )
+    return run_prepare(python, dict(os.environ, GDB_MEMLEAK_CACHE=str(cache)))
 
 
-def _pypi_reachable():
-    try:
-        socket.create_connection(("pypi.org", 443), timeout=5).close()
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(bool(PY312_MISSING), reason=PY312_MISSING or "present")
+@pytest.mark.skipif(bool(PYTHON_312_MISSING), reason=PYTHON_312_MISSING or "present")
 def test_prepare_gives_a_312_target_guppy_and_objgraph(start_target, tmp_path):
     cache = tmp_path / "cache"
-    proc = _prepare(PY312, cache)
-    if proc.returncode != 0 and not _pypi_reachable():
+    proc = _prepare(PYTHON_312, cache)
+    if proc.returncode != 0 and not pypi_reachable():
         pytest.skip("PyPI unreachable: prepare cannot download guppy3 and objgraph (%s)" % proc.stderr.strip())
     assert proc.returncode == 0, proc.stderr
     tools = cache / "tools" / "cpython-3.12-312-x86_64-linux-gnu"
@@ -179,7 +162,7 @@ def test_prepare_gives_a_312_target_guppy_and_objgraph(start_target, tmp_path):
     assert marker["abi"] == "312-x86_64-linux-gnu" and {"guppy3", "objgraph"} <= set(marker["packages"])
     assert list((tools / "guppy" / "sets").glob("setsc.cpython-312-x86_64-linux-gnu.so"))
 
-    target = start_target(PY312, SEED_CASES, "12", "500")
+    target = start_target(PYTHON_312, SEED_CASES, "12", "500")
     # Without the cache: census answers, and guppy is refused in one line, nothing imported.
     run = run_gdb("py-heap --json", "py-heap --backend guppy", pid=target.pid)
     assert_no_traceback(run)
@@ -196,6 +179,7 @@ def test_prepare_gives_a_312_target_guppy_and_objgraph(start_target, tmp_path):
     assert target.wait_for_ticks(1)
 
 
+@pytest.mark.unit
 def test_prepared_tools_serve_only_their_own_version_and_abi(tmp_path, monkeypatch):
     sys.path.insert(0, str(REPO))
     from gdb_memleak.gdbside.settings import Settings
@@ -224,6 +208,7 @@ def test_prepared_tools_serve_only_their_own_version_and_abi(tmp_path, monkeypat
         ("/bin/true", "--python /bin/true: not a Python interpreter"),
     ],
 )
+@pytest.mark.unit
 def test_prepare_bad_python_is_one_line(tmp_path, python, message):
     if python == "NOT_EXECUTABLE":
         python = str(tmp_path / "python3")

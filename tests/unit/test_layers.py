@@ -10,7 +10,7 @@ import pytest
 
 pytestmark = pytest.mark.unit
 
-PACKAGE = Path(__file__).resolve().parent.parent / "gdb_memleak"
+PACKAGE = Path(__file__).resolve().parents[2] / "gdb_memleak"
 GDB_SIDE = ("commands", "gdbside", "inject")  # and plugin.py
 
 

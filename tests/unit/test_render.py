@@ -20,7 +20,7 @@ import pytest
 
 from gdb_memleak.render import common, html, text
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 RENDER = REPO / "gdb_memleak" / "render"
 
 # Markup, attribute breakers, an entity, C0 and C1 controls, ANSI (CSI, OSC retitle), bidi override.

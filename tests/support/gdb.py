@@ -1,0 +1,179 @@
+"""The one gdb launcher: gdb -batch -nx with the plugin loaded from gdbinit.example, then the commands.
+
+``gdb_argv`` spells the command line and ``gdb_env`` the environment; ``run_gdb``
+runs it to the end, ``start_gdb`` starts it so the test can act meanwhile, and
+``run_gdb_on_a_terminal`` runs gdb (not batch) on a pseudo-terminal as a user
+does.  ``$GDB_MEMLEAK_GDB`` chooses the gdb (default: gdb on PATH), e.g.
+.roots/bin/gdb-18.  A tool cache the user prepared never changes what the tests
+see: GDB_MEMLEAK_CACHE points nowhere unless `extra_env` sets it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .paths import CACHE_ENV, FORKY, GDBINIT, NO_CACHE
+
+
+def gdb_binary() -> str:
+    return os.environ.get("GDB_MEMLEAK_GDB") or "gdb"
+
+
+def gdb_argv(
+    *commands: str,
+    pid: int | None = None,
+    core: tuple[str, str] | None = None,
+    gdbinit: Path | None = GDBINIT,
+    before: tuple[str, ...] = (),
+    after: tuple[str, ...] = (),
+    batch: bool = True,
+    gdb: str | None = None,
+) -> list[str]:
+    """gdb [-batch] -nx [before...] -x gdbinit [after...] [-p pid | program core] -ex COMMAND...
+
+    `gdbinit` None: gdb alone, without the plugin.  `before`: options gdb must see
+    before the plugin loads (-iex ...); `after`: after it (-x a script, a program)."""
+    argv = [gdb or gdb_binary()] + (["-batch"] if batch else []) + ["-nx", *before]
+    if gdbinit is not None:
+        argv += ["-x", str(gdbinit)]
+    argv += list(after)
+    if pid is not None:
+        argv += ["-p", str(pid)]
+    if core is not None:
+        argv += [core[0], core[1]]
+    for command in commands:
+        argv += ["-ex", command]
+    return argv
+
+
+def gdb_env(path: str | None = None, extra_env: dict | None = None) -> dict:
+    """The test's environment, no bytecode written, no user tool cache; `path` replaces PATH."""
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    env[CACHE_ENV] = NO_CACHE
+    if path is not None:
+        env["PATH"] = path
+    env.update(extra_env or {})
+    return env
+
+
+@dataclass
+class GdbRun:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json_documents(self) -> list[dict]:
+        return [json.loads(line) for line in self.stdout.splitlines() if line.startswith("{")]
+
+    def document(self) -> dict:
+        docs = self.json_documents()
+        assert len(docs) == 1, "expected one JSON document, got %d\nstdout:\n%s\nstderr:\n%s" % (len(docs), self.stdout, self.stderr)
+        return docs[0]
+
+
+def run_gdb(*commands: str, timeout: float = 300, path: str | None = None, extra_env: dict | None = None,
+            **argv_options) -> GdbRun:
+    """gdb run to its end (see gdb_argv for pid, core, gdbinit, before, after, gdb)."""
+    argv = gdb_argv(*commands, **argv_options)
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+                          env=gdb_env(path, extra_env))
+    return GdbRun(proc.returncode, proc.stdout, proc.stderr)
+
+
+class BackgroundGdb:
+    """gdb in batch mode, started without waiting, so a test can act while a command runs."""
+
+    def __init__(self, argv: list[str], env: dict) -> None:
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=env)
+
+    def finish(self, timeout: float) -> tuple[str, str]:
+        """(stdout, stderr) once gdb ends; SIGKILLed by its pid after `timeout`."""
+        try:
+            return self.proc.communicate(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def start_gdb(*commands: str, path: str | None = None, extra_env: dict | None = None, **argv_options) -> BackgroundGdb:
+    """gdb started, not waited for (see gdb_argv); the test ends it with finish()."""
+    return BackgroundGdb(gdb_argv(*commands, **argv_options), gdb_env(path, extra_env))
+
+
+def run_gdb_on_a_terminal(pid: int, *commands: str, timeout: float = 120) -> str:
+    """gdb (not batch) on a pseudo-terminal, as a user runs it, attached to `pid`; its whole output."""
+    argv = gdb_argv(*(commands + ("detach", "quit")), pid=pid, batch=False,
+                    before=("-q", "-iex", "set pagination off", "-iex", "set confirm off", "-iex", "set width 0",
+                            "-iex", "set auto-load python-scripts off"))
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=gdb_env(extra_env={"TERM": "xterm"}),
+                            start_new_session=True)
+    os.close(slave)
+    out = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: gdb closed the terminal
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            elif proc.poll() is not None:
+                break
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        os.close(master)
+    return out.decode("utf-8", "replace")
+
+
+def assert_no_traceback(run) -> None:
+    assert "Traceback" not in run.stdout + run.stderr, run.stdout + run.stderr
+    assert "Python Exception" not in run.stderr, run.stderr
+
+
+def gdb_reads_the_tree_s_debug_info() -> bool:
+    """gdb 18 of the forky tree looks for debug info in the tree's /usr/lib/debug (relative to
+    its own binary): the release builds' then reads, in and out of the root."""
+    return _debug_dir_is_the_tree_s(gdb_binary())
+
+
+@functools.cache
+def _debug_dir_is_the_tree_s(gdb: str) -> bool:
+    shown = run_gdb("show debug-file-directory", gdbinit=None, gdb=gdb, timeout=60).stdout
+    return str(FORKY / "usr" / "lib" / "debug") in shown
+
+
+def run_source_script(tmp_path: Path, payload: str, args: dict, timeout: float = 20) -> Path:
+    """A gdb script that runs `payload` through the real injector and prints its result or error."""
+    path = tmp_path / "run_source.gdb"
+    path.write_text(
+        "python\n"
+        "import json\n"
+        "from gdb_memleak.errors import MemleakError\n"
+        "from gdb_memleak.gdbside.invocation import Invocation\n"
+        "from gdb_memleak.inject import session as injector\n"
+        "try:\n"
+        "    r = injector.run_source(Invocation('test-payload', %r), %r, %r)\n"
+        "    print('RESULT', json.dumps(r.result))\n"
+        "except (gdb.GdbError, MemleakError) as e:\n"
+        "    print('ERROR', e)\n"
+        "end\n" % (timeout, payload, args)
+    )
+    return path

@@ -1,0 +1,214 @@
+"""Target processes: started with a ready handshake, watched by their heartbeat, ended by their pid.
+
+A target is a real Python process started from examples/ or tests/targets/; it
+prints "ready" when its heap is set up, then a heartbeat line ("tick ...")
+every half second (heartbeat.py).  Every process a test starts, it ends by its
+pid: ``Processes`` keeps them, and the ``processes`` fixture ends them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from pathlib import Path
+
+from . import heartbeat
+from .paths import EXAMPLES, FORKY, TARGETS
+
+# The scripts the targets run.
+SEED_STRING = EXAMPLES / "seed_string.py"  # the seed's case 2: one huge str held by a module global
+SEED_CYCLES = EXAMPLES / "seed_cycles.py"  # the seed's case 1: ObjectA <-> ObjectB cycles, gc off
+SEED_CASES = TARGETS / "seed_cases.py"  # both cases, Python 2.7 and 3.x
+SERVICE = TARGETS / "service.py"  # a service checking its own data in every heartbeat
+LONG_C_CALL = TARGETS / "long_c_call.py"  # the GIL held in one long C call
+ENV_HEARTBEAT = TARGETS / "env_heartbeat.py"
+GROWING_CACHE = TARGETS / "growing_cache.py"
+HOSTILE = TARGETS / "hostile_objects.py"
+BUSY_WITH_RT_HANDLER = TARGETS / "busy_with_rt_handler.py"  # one long C call, and a handler for SIGRTMIN
+NAMED_THREADS = TARGETS / "named_threads.py"
+CONTAINER_HEAP = TARGETS / "container_heap.py"  # run by forky's 3.14 and 3.15, in and out of the root
+
+# A service of about 65 MB (100k records), the size of a small production process.
+SERVICE_65MB = {"SERVICE_RECORDS": "100000"}
+# forky's python3.14 as a target in the root sees it.
+FORKY_PYTHON = "/usr/bin/python3.14"
+
+
+def script_line(script: Path, text: str) -> int:
+    """The 1-based line of `script` that contains `text`."""
+    for number, line in enumerate(Path(script).read_text().splitlines(), 1):
+        if text in line:
+            return number
+    raise AssertionError("%r not in %s" % (text, script))
+
+
+# The lines of container_heap.py's heartbeat loop: where py-memtop may find the main thread.
+CONTAINER_LOOP_LINES = {script_line(CONTAINER_HEAP, text) for text in ("time.sleep(0.5)", "ticks += 1", 'print("tick')}
+
+
+def assert_service_kinds(doc: dict) -> None:
+    """The service's 20000 records are dicts holding strs: both kinds are near the top of py-heap's rows."""
+    kinds = [row["kind"] for row in doc["rows"]]
+    assert "str" in kinds and any(k.startswith("dict") for k in kinds), kinds
+
+
+def end_by_pid(proc: subprocess.Popen) -> None:
+    """SIGKILL `proc` by its pid if it still runs, and reap it."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+class Target:
+    """A running Python process with a ready handshake and a heartbeat."""
+
+    def __init__(self, python: str, script: Path, *args: str, ready_timeout: float = 60, env: dict | None = None):
+        """`env`: variables added to the test's own environment."""
+        self.start([python, str(script), *args], cwd=str(Path(script).parent),
+                   env=dict(os.environ, **env) if env else None, ready_timeout=ready_timeout)
+
+    @classmethod
+    def from_argv(cls, argv: list, cwd: str | None = None, env: dict | None = None, ready_timeout: float = 60) -> Target:
+        """A target started with a command line of its own (a prefix, interpreter flags), in `cwd`
+        (default tests/targets), with `env` as its whole environment (default the test's)."""
+        target = cls.__new__(cls)
+        target.start([str(a) for a in argv], cwd=cwd or str(TARGETS), env=env, ready_timeout=ready_timeout)
+        return target
+
+    def start(self, argv: list[str], cwd: str, env: dict | None = None, ready_timeout: float = 60) -> None:
+        """Start `argv` and wait for its "ready" line (or end it and fail)."""
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, cwd=cwd, env=env)
+        self.pid = self.proc.pid
+        self.lines: list[str] = []
+        self.stderr: list[str] = []
+        ready = threading.Event()
+        threading.Thread(target=heartbeat.read_lines, args=(self.proc.stdout, self.lines, ready), daemon=True).start()
+        threading.Thread(target=heartbeat.read_lines, args=(self.proc.stderr, self.stderr), daemon=True).start()
+        if not ready.wait(ready_timeout):
+            self.stop()
+            raise RuntimeError("target %s never became ready: %s" % (argv, "".join(self.stderr)[-2000:]))
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def ticks(self) -> list[str]:
+        return heartbeat.ticks(self.lines)
+
+    def wait_for_ticks(self, more: int, timeout: float = 20) -> list[str]:
+        """Wait until `more` new heartbeat lines arrive: the target is still working."""
+        return heartbeat.wait_for_ticks(self, more, timeout)
+
+    def rss(self) -> int:
+        with open("/proc/%d/status" % self.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS")
+
+    def stop(self) -> None:
+        end_by_pid(self.proc)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def _parent(pid: int) -> int:
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rpartition(")")[2].split()[1])
+    except OSError:
+        return 0
+
+
+class RootTarget(Target):
+    """A script run by an interpreter of the forky root; `python_pid` is the host pid to attach to."""
+
+    def __init__(self, argv: list[str], namespaced: bool) -> None:
+        self.python_pid = 0
+        self.start(argv, cwd="/")
+        # unshare --fork runs the interpreter as its child (pid 1 inside the new namespace).
+        self.python_pid = _children(self.pid)[0] if namespaced else self.pid
+
+    def stop(self) -> None:
+        # pid 1 of a PID namespace ignores SIGTERM from outside; SIGKILL, and only if it is still ours.
+        if self.python_pid and self.python_pid != self.pid and _parent(self.python_pid) == self.pid:
+            os.kill(self.python_pid, signal.SIGKILL)
+        super().stop()
+
+
+ROOT_HOWS = ("chroot", "namespaces", "pivot_root")
+
+
+def root_argv(python: str, script: str, how: str) -> list[str]:
+    """The command that runs `script` with `python` (both as the root sees them) in the forky root:
+    chrooted, chrooted in its own PID and mount namespaces, or as Docker runs it (pivot_root)."""
+    command = ["chroot", str(FORKY), python, script]
+    if how == "namespaces":
+        # Own PID and mount namespaces, a /proc of its own in the root (mounted in the
+        # private mount namespace only: gone with it, never seen here).
+        return ["unshare", "--pid", "--mount", "--fork", "--kill-child", "--mount-proc=%s/proc" % FORKY] + command
+    if how == "pivot_root":
+        # The root becomes the mount namespace's own /, the old one is let go.
+        old = os.path.join(os.path.dirname(script), "old")
+        os.mkdir(str(FORKY) + old)
+        shell = (f"mount --bind {FORKY} {FORKY} && mount -t proc proc {FORKY}/proc && cd {FORKY} && pivot_root . .{old} "
+                 f"&& umount -l {old} && exec {python} {script}")
+        return ["unshare", "--pid", "--mount", "--fork", "--kill-child", "sh", "-c", shell]
+    assert how == "chroot", how
+    return command
+
+
+class Processes:
+    """Everything a test started, each ended by its pid when the test ends (``stop_all``)."""
+
+    def __init__(self) -> None:
+        self.started: list = []
+
+    def add(self, thing):
+        """Keep `thing` (a Target, or anything with stop()) to end it with the others."""
+        self.started.append(thing)
+        return thing
+
+    def target(self, python: str, script: Path, *args: str, **options) -> Target:
+        """`script` run by `python` with `args` (options: env, ready_timeout; see Target)."""
+        return self.add(Target(python, script, *args, **options))
+
+    def argv(self, argv: list, env: dict | None = None, cwd: str | None = None) -> Target:
+        """A target with a command line of its own (see Target.from_argv)."""
+        return self.add(Target.from_argv(argv, cwd=cwd, env=env))
+
+    def in_root(self, python: str, script: str, how: str) -> RootTarget:
+        """`script` run by the root's `python` (both as the root sees them), `how` one of ROOT_HOWS."""
+        return self.add(RootTarget(root_argv(python, script, how), namespaced=how != "chroot"))
+
+    def plain(self, argv: list[str]) -> subprocess.Popen:
+        """A process that is not a target (no handshake, output dropped)."""
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.add(_Plain(proc))
+        return proc
+
+    def stop_all(self) -> None:
+        failed = None
+        for thing in self.started:
+            try:
+                thing.stop()
+            except Exception as e:  # end the others all the same
+                failed = failed or e
+        if failed is not None:
+            raise failed
+
+
+class _Plain:
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+
+    def stop(self) -> None:
+        end_by_pid(self.proc)

@@ -1,0 +1,74 @@
+"""gdb_memleak/payloads: what the injector sends compiles on every interpreter, and imports nothing of ours."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+
+import pytest
+from support.interpreters import ALL_INTERPRETERS
+
+from gdb_memleak import payloads
+
+NAMES = sorted(f[:-3] for f in os.listdir(payloads.PAYLOAD_DIR) if f.endswith(".py") and not f.startswith("_"))
+
+
+def sent(name: str) -> str:
+    """The text the injector sends for payload `name`, but the one line that calls the runner."""
+    return payloads.payload_source(name) + "\n" + payloads.payload_source(payloads.RUNNER)
+
+
+def test_the_payloads_are_there():
+    assert {"heap", "cycles", "memtop", "watch", "marks"} <= set(NAMES)
+    assert set(payloads.MANIFEST) == set(NAMES)  # every payload file has its manifest entry, and no more
+    assert [p.name for p in payloads.MANIFEST.values() if not p.routed] == ["watch"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_payload_compiles_and_defines_its_entry_point(name):
+    source = sent(name)
+    code = compile(source, "<%s>" % name, "exec")
+    assert code is not None
+    entry = [n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef) and n.name == "gdb_memleak_payload"]
+    assert len(entry) == 1
+    if payloads.MANIFEST[name].uses_common:
+        assert payloads.payload_source(name).startswith(payloads.payload_source(payloads.COMMON))
+    else:
+        assert payloads.payload_source(name) == open(payloads.payload_path(name), encoding="utf-8").read()
+
+
+@pytest.mark.parametrize("name", NAMES + [payloads.COMMON, payloads.RUNNER])
+def test_payloads_import_nothing_of_ours(name):
+    """Payloads run in the target with the standard library only: never gdb, never gdb_memleak."""
+    tree = ast.parse(open(payloads.payload_path(name), encoding="utf-8").read())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "relative import in %s" % name
+            imported.add(node.module.split(".")[0])
+    assert not imported & {"gdb", "gdb_memleak"}, imported
+
+
+COMPILE_ALL = """
+import json, sys
+failed = {}
+for name, source in json.loads(sys.stdin.read()).items():
+    try:
+        compile(source, name, "exec")
+    except SyntaxError as e:
+        failed[name] = "line %s: %s" % (e.lineno, e.msg)
+print(json.dumps(failed))
+"""
+
+
+@pytest.mark.parametrize("python", ALL_INTERPRETERS)
+def test_what_is_sent_compiles_on_every_interpreter(python):
+    """The payloads are compiled by the target's own interpreter: 2.7 and 3.8 to 3.13 alike."""
+    sources = json.dumps({name: sent(name) for name in NAMES})
+    proc = subprocess.run([python, "-c", COMPILE_ALL], input=sources, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {}

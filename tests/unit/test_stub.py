@@ -1,0 +1,128 @@
+"""inject/stub.py: the machine code of the call stubs, checked as bytes and as objdump decodes them."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import subprocess
+
+import pytest
+
+from gdb_memleak.inject import landing, stub
+
+ADDRESS, RESUME, ERRNO = 0x55D0_0000_1F40, 0x7F3A_1234_5678, 0x7F3A_0000_A0A0
+SIX = (1, 2, 3, 4, 5, 6)
+# The largest epilogue a session writes: the allocators put back (two calls), then PyGILState_Release.
+EPILOGUE = (stub.Call(0x7F3A_0000_1000, (1, 0x55D0_0000_2200)), stub.Call(0x7F3A_0000_1000, (2, 0x55D0_0000_2228)),
+            stub.Call(0x7F3A_0000_2000, (stub.PARK_VALUE,)))
+CALLS = [stub.Call(0x7F3A_0000_3000 + 16 * i, SIX) for i in range(stub.RESULT_SLOTS)]
+COMMON = dict(resume=RESUME, tgid=4242, tid=4243, signal=landing.SIGURG, keep_first=True, epilogue=EPILOGUE)
+
+
+def first(address: int = ADDRESS, calls=CALLS, **options) -> stub.Block:
+    return stub.first_block(address, calls, errno_location=ERRNO, **dict(COMMON, **options))
+
+
+def following(address: int = ADDRESS, calls=CALLS, **options) -> stub.Block:
+    return stub.next_block(address, calls, **dict(COMMON, **options))
+
+
+def test_the_largest_blocks_fit_their_region_and_the_padding_budget():
+    for block in (first(), following()):
+        assert len(block.code) <= stub.MAX_BLOCK, len(block.code)
+    assert len(stub.release_block(ADDRESS, resume=RESUME, rax=-4, epilogue=EPILOGUE)) <= stub.MAX_BLOCK
+    # The routing area (allocator.py): a malloc and a calloc hook 96 bytes apart, then three PyMemAllocatorEx.
+    hook = stub.allocator_hook(ADDRESS, payload_thread=0x7F3A_0000_4000, counter=0x55D0_0000_2300,
+                               routed=(0, 0x7F3A_0000_5000), own=(0x55D0_0000_6000, 0x7F3A_0000_6000))
+    assert len(hook) <= 96 and 2 * 96 + 3 * 40 <= landing.ROUTING_AREA
+    assert landing.NEEDED == 2 * stub.MAX_BLOCK + landing.ROUTING_AREA
+
+
+def test_blocks_are_deterministic_and_position_independent():
+    assert first().code == first().code and following().code == following().code
+    # Only rip-relative and absolute addresses of others: the same bytes anywhere.
+    moved = first(ADDRESS + 0x1000)
+    assert moved.code == first().code and moved.entry - moved.stop == first().entry - first().stop
+    assert following(ADDRESS + 0x400).code == following().code
+    # What they call and where they go back is in them, as 64-bit immediates.
+    code = first().code
+    for value in (RESUME, ERRNO, CALLS[0].function, CALLS[-1].function, EPILOGUE[-1].function):
+        assert struct.pack("<Q", value) in code, hex(value)
+    assert code.endswith(b"\xff\x25\x00\x00\x00\x00" + struct.pack("<Q", RESUME))  # jmp [rip+0]: resume
+
+
+def test_the_entry_and_the_stop():
+    block = first()
+    assert block.code[:2] == b"\x66\x90" and block.entry == ADDRESS + 2  # a restarted syscall lands on the nop
+    assert block.code[block.stop - ADDRESS - 2:block.stop - ADDRESS] == b"\x0f\x05"  # stopped just after the tgkill
+    block = following()
+    assert block.entry == ADDRESS
+    assert block.code[block.stop - ADDRESS - 2:block.stop - ADDRESS] == b"\x0f\x05"
+
+
+def test_frame_offsets():
+    offsets = [stub.pushed_offset(name) for name in stub.PUSHED + ("rflags",)]
+    assert sorted(offsets) == list(range(0, 8 * 16, 8))
+    assert stub.pushed_offset("r15") == 0 and stub.pushed_offset("rflags") == 8 * len(stub.PUSHED)
+    results = [stub.result_offset(i) for i in range(stub.RESULT_SLOTS)]
+    assert len(set(results)) == stub.RESULT_SLOTS and max(results) < stub.PARK_SLOT
+    assert min(results) >= -stub.FRAME_BELOW_RBX
+
+
+def test_what_a_block_cannot_hold_is_refused():
+    with pytest.raises(ValueError):
+        first(calls=[])
+    with pytest.raises(ValueError):
+        first(calls=CALLS + CALLS[:1])
+    with pytest.raises(ValueError):
+        following(calls=[stub.Call(0x1000, SIX + (7,))])
+
+
+def _disassemble(code: bytes, tmp_path) -> list[tuple[int, str]]:
+    """(offset, instruction) of each instruction objdump decodes in `code`."""
+    raw = tmp_path / "block.bin"
+    raw.write_bytes(code)
+    text = subprocess.run(["objdump", "-D", "-b", "binary", "-m", "i386:x86-64", "-M", "suffix", str(raw)],
+                          capture_output=True, text=True, check=True).stdout
+    out = []
+    for line in text.splitlines():
+        match = re.match(r"^\s*([0-9a-f]+):\t(?:[0-9a-f]{2} )+\s*\t(.*)$", line)
+        if match:
+            out.append((int(match.group(1), 16), match.group(2).strip()))
+    return out
+
+
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="no objdump (binutils)")
+def test_the_first_block_decodes_to_the_round_trip(tmp_path):
+    block = first()
+    instructions = _disassemble(block.code[:-8], tmp_path)  # the last 8 bytes are the resume address
+    names = [text.split()[0] for _, text in instructions]
+    assert "(bad)" not in names
+    starts = {offset for offset, _ in instructions}
+    assert 2 in starts and block.stop - ADDRESS in starts  # rip lands on instruction boundaries
+    assert names.count("pushfq") == 1 and names.count("popfq") == 1
+    assert names.count("pushq") == len(stub.PUSHED) and names.count("popq") == len(stub.PUSHED)
+    assert names.count("fxsave64") == 1 and names.count("fxrstor64") == 1
+    assert names.count("syscall") == 3  # getpid, gettid, tgkill
+    # __errno_location, each call, the epilogue's calls: all through r11.
+    assert names.count("callq") == 1 + len(CALLS) + len(EPILOGUE)
+    assert all("*%r11" in text for _, text in instructions if text.startswith("callq"))
+    assert instructions[-1][1].startswith("jmpq") and "(%rip)" in instructions[-1][1]
+    # The stop comes after every call of the block and before the epilogue's.
+    stop_index = next(i for i, (offset, _) in enumerate(instructions) if offset == block.stop - ADDRESS)
+    assert names[stop_index - 1] == "syscall"
+    assert names[:stop_index].count("callq") == 1 + len(CALLS) and names[stop_index:].count("callq") == len(EPILOGUE)
+
+
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="no objdump (binutils)")
+def test_the_allocator_hook_decodes(tmp_path):
+    hook = stub.allocator_hook(ADDRESS, payload_thread=0x7F3A_0000_4000, counter=0x55D0_0000_2300,
+                               routed=(0, 0x7F3A_0000_5000), own=(0x55D0_0000_6000, 0x7F3A_0000_6000))
+    instructions = _disassemble(hook, tmp_path)
+    names = [text.split()[0] for _, text in instructions]
+    assert "(bad)" not in names and names.count("jmpq") == 2  # tail calls: routed, own
+    jne = next(text for _, text in instructions if text.startswith("jne"))
+    own_start = int(jne.split()[1], 16)
+    assert own_start in {offset for offset, _ in instructions}
+    assert "%fs:0x0" in instructions[0][1]

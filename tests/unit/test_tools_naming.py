@@ -1,0 +1,57 @@
+"""host/tools.py: where the tools prepared for one interpreter live, and how it is named."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import os
+import sys
+
+import pytest
+
+from gdb_memleak.host import tools
+
+
+@pytest.mark.parametrize("suffix, abi", [
+    (".cpython-312-x86_64-linux-gnu.so", "312-x86_64-linux-gnu"),
+    (".cpython-313t-x86_64-linux-gnu.so", "313t-x86_64-linux-gnu"),
+    (".cpython-314d-x86_64-linux-gnu.so", "314d-x86_64-linux-gnu"),
+    (".cpython-311-aarch64-linux-gnu.so", "311-aarch64-linux-gnu"),
+    (".abi3.so", None),
+    (".so", None),
+    ("module.so", None),
+    (".cpython-312-x86_64-linux-gnu.pyd", None),
+])
+def test_abi_from_an_extension_suffix(suffix, abi):
+    assert tools.abi_from_suffix(suffix) == abi
+
+
+def test_this_interpreter_s_own_suffix():
+    abi = tools.abi_from_suffix(importlib.machinery.EXTENSION_SUFFIXES[0])
+    assert abi is not None and abi.startswith("%d%d" % sys.version_info[:2])
+
+
+def test_a_directory_per_version_and_abi(monkeypatch, tmp_path):
+    monkeypatch.setenv(tools.CACHE_ENV, str(tmp_path))
+    assert tools.tools_dir_name((3, 12), "312-x86_64-linux-gnu") == "cpython-3.12-312-x86_64-linux-gnu"
+    assert tools.tools_dir_name((2, 7), "27-ucs4") == "cpython-2.7-27-ucs4"
+    assert tools.tools_dir((3, 13), "313t-x86_64-linux-gnu") == str(tmp_path / "tools" / "cpython-3.13-313t-x86_64-linux-gnu")
+    assert tools.tools_dir((3, 13), "313-x86_64-linux-gnu") != tools.tools_dir((3, 13), "313t-x86_64-linux-gnu")
+
+
+def test_the_cache_root_is_read_at_each_use(monkeypatch, tmp_path):
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv(tools.CACHE_ENV, raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert tools.cache_root() == str(home / ".cache" / "gdb-memleak")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert tools.cache_root() == str(tmp_path / "xdg" / "gdb-memleak")
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/xdg")  # not absolute: ignored, as the spec says
+    assert tools.cache_root() == str(home / ".cache" / "gdb-memleak")
+    monkeypatch.setenv(tools.CACHE_ENV, "~/cache")
+    assert tools.cache_root() == str(home / "cache")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(tools.CACHE_ENV, "rel")
+    assert tools.cache_root() == str(tmp_path / "rel") and os.path.isabs(tools.cache_root())
+    monkeypatch.setenv(tools.CACHE_ENV, "")  # empty: as if unset
+    assert tools.cache_root() == str(home / ".cache" / "gdb-memleak")
