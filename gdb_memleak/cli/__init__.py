@@ -37,7 +37,7 @@ def _seconds(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError("expected seconds, got %r" % text) from None
     if not 0 < value <= MAX_WATCH:
-        raise argparse.ArgumentTypeError("expected seconds from 0 to %g, got %s" % (MAX_WATCH, text))
+        raise argparse.ArgumentTypeError("expected seconds above 0 and at most %g, got %s" % (MAX_WATCH, text))
     return value
 
 

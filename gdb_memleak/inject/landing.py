@@ -178,24 +178,29 @@ def namespace_pid(pid: int) -> int:
 
 def _interpreter_options(argv: list[bytes]) -> tuple[list[bytes], bool]:
     """(-X options, whether -E or -I is given) of a python command line, before its script,
-    -c or -m: what follows those belongs to the program."""
-    xoptions, no_environment = [], False
+    -c or -m: what follows those belongs to the program.  As CPython's own option parser:
+    an -X or -W that ends a group of flags (-bEX) takes the next argument as its value,
+    and the long options (--check-hash-based-pycs MODE, --version ...) do not end the scan."""
+    xoptions: list[bytes] = []
+    no_environment = False
     i = 1
     while i < len(argv):
         arg = argv[i]
-        if not arg.startswith(b"-") or arg in (b"-", b"--") or arg.startswith(b"--"):
+        if not arg.startswith(b"-") or arg in (b"-", b"--"):
             break
-        if arg in (b"-X", b"-W"):
-            if arg == b"-X" and i + 1 < len(argv):
-                xoptions.append(argv[i + 1])
-            i += 2
+        if arg.startswith(b"--"):
+            i += 2 if arg == b"--check-hash-based-pycs" else 1
             continue
         for j, flag in enumerate(arg[1:].decode("latin-1"), 1):
             if flag in "cm":  # the rest is the program
                 return xoptions, no_environment
-            if flag in "XW":  # the rest of this argument is the option's value
-                if flag == "X":
-                    xoptions.append(arg[j + 1:])
+            if flag in "XW":  # the rest of this argument, or else the next one, is the option's value
+                value: Optional[bytes] = arg[j + 1:]
+                if not value:
+                    i += 1
+                    value = argv[i] if i < len(argv) else None
+                if flag == "X" and value is not None:
+                    xoptions.append(value)
                 break
             no_environment = no_environment or flag in "EI"
         i += 1

@@ -139,10 +139,11 @@ def test_seccomp_mode_and_namespace_pid_of_this_process():
     (["python3", "app.py"], ([], False)),
     (["python3", "-X", "dev", "-X", "disable-remote-debug", "app.py"], ([b"dev", b"disable-remote-debug"], False)),
     (["python3", "-W", "error", "-Xdisable-remote-debug", "-m", "app"], ([b"disable-remote-debug"], False)),
-    pytest.param(["python3", "-bEX", "disable-remote-debug", "app.py"], ([b"disable-remote-debug"], True),
-                 marks=pytest.mark.xfail(strict=True, reason="bug in gdb_memleak/inject/landing.py: an -X or -W ending "
-                                         "a cluster of flags takes its value from the next argument, as CPython does "
-                                         "(python3 -bEX dev); _interpreter_options takes b'' and the value as the script")),
+    # An -X or -W ending a cluster of flags takes its value from the next argument, as CPython does.
+    (["python3", "-bEX", "disable-remote-debug", "app.py"], ([b"disable-remote-debug"], True)),
+    (["python3", "-bW", "error", "-X", "dev", "app.py"], ([b"dev"], False)),
+    # Long options do not end the interpreter's options.
+    (["python3", "--check-hash-based-pycs", "always", "-X", "disable-remote-debug", "app.py"], ([b"disable-remote-debug"], False)),
     (["python3", "-Wdefault", "-I", "app.py"], ([], True)),
     (["python3", "-", "-X", "disable-remote-debug"], ([], False)),  # the program from stdin: the rest is its own
     (["python3", "--", "-X", "x"], ([], False)),
