@@ -7,7 +7,7 @@ import os
 import subprocess
 import time
 
-from ..errors import NotFound, OutputError, UsageError
+from ..errors import NotFound, OutputError, Refused, UsageError
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation, note
 from ..host import limits
@@ -66,19 +66,18 @@ class PyCycles(MemleakCommand):
                 mark = session.run_payload(inv, "marks", {"op": "get", "name": MARK_PREFIX + args.since}).result
             except NotFound:
                 raise NotFound("no cycles mark named %s in the target (make one with py-cycles --mark %s)" % (args.since, args.since)) from None
-        outcome = session.run_payload(
-            inv,
-            "cycles",
-            {
-                "types": args.types,
-                "top": ALL_GROUPS if args.mark or args.since else args.top,
-                "graph": bool(args.graph),
-                "depth": args.depth,
-                # The payload refuses when its bookkeeping would not fit: an OOM kill ends the service.
-                "memory_available": None if args.force else limits.available_to(target.pid),
-            },
-        )
-        doc = outcome.result
+        request = {
+            "types": args.types,
+            "top": ALL_GROUPS if args.mark or args.since else args.top,
+            "graph": bool(args.graph),
+            "depth": args.depth,
+            # The payload refuses when its bookkeeping would not fit: an OOM kill ends the service.
+            "memory_available": None if args.force else limits.available_to(target.pid),
+        }
+        try:
+            doc = session.run_payload(inv, "cycles", request).result
+        except Refused as e:
+            raise Refused("refused: %s" % e) from e
         unknown = doc.get("unknown_types")
         if args.types and not doc.get("cycles") and not (doc.get("uncollectable") or {}).get("cycles") and unknown is None:
             unknown = session.run_payload(inv, "type_check", {"types": args.types}).result.get("unknown")
