@@ -11,7 +11,7 @@ import pytest
 from support.gdb import assert_no_traceback, run_gdb, start_gdb
 from support.heartbeat import latest_tick
 from support.interpreters import INTERPRETERS
-from support.targets import GROWING_CACHE, SEED_CYCLES, script_line
+from support.targets import GROWING_CACHE, IDLE, SEED_CYCLES, script_line
 
 
 @pytest.mark.parametrize("python", INTERPRETERS)
@@ -92,3 +92,24 @@ def test_watch_refuses_a_window_too_long_and_ctrl_c_ends_it_early(start_target):
     assert doc["growth"]["ended_early"] and doc["growth"]["seconds"] < 30
     assert doc["growth"]["allocations"][0]["function"] == "add_entries"
     assert "tracing=off" in latest_tick(target)
+
+
+@pytest.mark.parametrize("python", [
+    pytest.param(p.values[0], id=p.id, marks=[pytest.mark.xfail(strict=True, reason=(
+        "the first payload leaves gc and itertools imported in Debian's python3.11 (which has not imported them "
+        "at start-up): about 250 objects, 24 KB, once; seen 2026-12-01, not fixed yet"))] if "nodebug" in p.id else p.marks)
+    for p in INTERPRETERS
+])
+def test_a_mark_and_since_on_an_idle_target_show_no_growth_of_our_own(start_target, python):
+    """Issue 14: the mark itself (kept in the target) was reported as the target's growth
+    ("+158 objects: +162 list, +95 int"). Now it is stored and read in the same safe point
+    as the census, and the census leaves it out. An idle target: a few objects at most."""
+    target = start_target(python, IDLE)
+    run = run_gdb("py-heap --mark idle", "py-heap --since idle --json", "py-cycles --mark idle",
+                  "py-cycles --since idle --json", pid=target.pid)
+    assert_no_traceback(run)
+    heap, cycles = run.json_documents()
+    assert heap["kind"] == "heap.since" and abs(heap["total_count"]) <= 10, heap
+    assert not [r for r in heap["rows"] if r["kind"] in ("list", "str", "int") and r["count"] > 2], heap["rows"]
+    assert cycles["kind"] == "cycles" and cycles["cycles"] == [], cycles
+    assert "mark idle recorded in the target" in run.stdout

@@ -61,11 +61,6 @@ class PyCycles(MemleakCommand):
         target = inf.require_live_stopped()
         inf.require_python()
         mark = None
-        if args.since:
-            try:
-                mark = session.run_payload(inv, "marks", {"op": "get", "name": MARK_PREFIX + args.since}).result
-            except NotFound:
-                raise NotFound("no cycles mark named %s in the target (make one with py-cycles --mark %s)" % (args.since, args.since)) from None
         request = {
             "types": args.types,
             "top": ALL_GROUPS if args.mark or args.since else args.top,
@@ -73,11 +68,17 @@ class PyCycles(MemleakCommand):
             "depth": args.depth,
             # The payload refuses when its bookkeeping would not fit: an OOM kill ends the service.
             "memory_available": None if args.force else limits.available_to(target.pid),
+            # One safe point: the payload stores the mark itself, or reads it before counting.
+            "mark": {"name": MARK_PREFIX + args.mark, "time": time.time(), "prefix": MARK_PREFIX} if args.mark else None,
+            "since": {"name": MARK_PREFIX + args.since, "prefix": MARK_PREFIX} if args.since else None,
         }
         try:
             doc = session.run_payload(inv, "cycles", request).result
+        except NotFound as e:
+            raise NotFound(str(e), hint="make one with py-cycles --mark %s" % args.since) from e
         except Refused as e:
             raise Refused("refused: %s" % e) from e
+        mark = doc.pop("since_mark", None)
         unknown = doc.get("unknown_types")
         if args.types and not doc.get("cycles") and not (doc.get("uncollectable") or {}).get("cycles") and unknown is None:
             unknown = session.run_payload(inv, "type_check", {"types": args.types}).result.get("unknown")
@@ -94,15 +95,9 @@ class PyCycles(MemleakCommand):
                     raise OutputError("cannot write %s: %s" % (e.filename or args.graph, e.strerror or e)) from e
         doc = dict(doc, graph=graph_path)
         type_names.remember_cycles(doc)
-        if args.mark:
-            rows = [[c["path"], c["count"], c["size"]] for c in doc["cycles"]]
-            total = (sum(r[1] for r in rows), sum(r[2] for r in rows))
-            session.run_payload(
-                inv,
-                "marks",
-                {"op": "set", "name": MARK_PREFIX + args.mark, "time": time.time(), "rows": rows, "total_count": total[0], "total_size": total[1]},
-            )
-            note("mark %s recorded in the target: %d cycle groups" % (args.mark, len(rows)))
+        stored = doc.pop("stored_mark", None)
+        if args.mark and stored is not None:
+            note("mark %s recorded in the target: %d cycle groups" % (args.mark, stored["kinds"]))
             doc["cycles"] = doc["cycles"][: args.top]
         if mark is not None:
             doc = dict(doc, cycles=_new_or_larger(doc["cycles"], mark)[: args.top], since=args.since)

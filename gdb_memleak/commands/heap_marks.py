@@ -42,21 +42,24 @@ def run(command: Any, inv: Invocation, args: argparse.Namespace) -> None:
         marks("drop", name=name)
         command.out("mark %s dropped" % name) if not args.json else command.emit_json("heap.dropped", {"dropped": name})
         return
-    if args.since:
-        mark = marks("get", name=name)  # first: a typo fails before the census runs
-    census = session.run_payload(inv, "heap", {"top": ALL_KINDS, "largest": 0, "backend": "census"}).result
+    # One safe point: the census payload stores the mark itself (--mark), or reads it
+    # before counting (--since: a typo is refused before the census runs).
+    request: dict[str, Any] = {"top": ALL_KINDS, "largest": 0, "backend": "census"}
     if args.mark:
-        rows = [[r["kind"], r["count"], r["size"]] for r in census["rows"]]
-        marks("set", name=name, time=time.time(), rows=rows, total_count=census["total_count"], total_size=census["total_size"])
+        request["mark"] = {"name": name, "time": time.time()}
+    else:
+        request["since"] = name
+    census = session.run_payload(inv, "heap", request).result
+    if args.mark:
+        stored = census["stored_mark"]
         if args.json:
-            command.emit_json("heap.mark", {"mark": name, "kinds": len(rows), "total_count": census["total_count"], "total_size": census["total_size"]})
+            command.emit_json("heap.mark", {"mark": name, "kinds": stored["kinds"], "total_count": stored["total_count"],
+                                            "total_size": stored["total_size"]})
         else:
-            command.out(
-                "mark %s recorded in the target: %d kinds, %d objects, %s"
-                % (name, len(rows), census["total_count"], render.human_size(census["total_size"]))
-            )
+            command.out("mark %s recorded in the target: %d kinds, %d objects, %s"
+                        % (name, stored["kinds"], stored["total_count"], render.human_size(stored["total_size"])))
         return
-    doc = growth(mark, census, args.top)
+    doc = growth(census["since_mark"], census, args.top)
     if args.json:
         command.emit_json("heap.since", doc)
     else:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 PAYLOAD_DIR = os.path.dirname(os.path.abspath(__file__))
 COMMON = "_gdb_memleak_common"
+MARKS = "_gdb_memleak_marks"
 # Appended to every payload by the injector: runs it and returns its JSON.
 RUNNER = "_gdb_memleak_runner"
 
@@ -20,9 +21,9 @@ RUNNER = "_gdb_memleak_runner"
 @dataclass(frozen=True)
 class Payload:
     name: str
-    # The shared helpers go first, so the payload's own loader (for standalone runs)
-    # finds them already defined.
-    uses_common: bool = False
+    # Shared helper files sent first, in this order, so the payload's own loader (for
+    # standalone runs) finds them already defined.
+    helpers: tuple = ()
     # guppy3/objgraph built for the target's interpreter go on its sys.path for the run.
     needs_tools: bool = False
     # The payload's temporaries are kept out of pymalloc (inject/allocator.py).  Not for
@@ -32,9 +33,9 @@ class Payload:
 
 MANIFEST = {p.name: p for p in (
     Payload("memtop", needs_tools=True),
-    Payload("heap", uses_common=True, needs_tools=True),
-    Payload("cycles", uses_common=True, needs_tools=True),
-    Payload("marks"),
+    Payload("heap", helpers=(COMMON, MARKS), needs_tools=True),
+    Payload("cycles", helpers=(COMMON, MARKS), needs_tools=True),
+    Payload("marks", helpers=(MARKS,)),
     Payload("watch", routed=False),
     Payload("guppy_check", needs_tools=True),
     Payload("type_check"),
@@ -53,4 +54,5 @@ def _read(name: str) -> str:
 def payload_source(name: str) -> str:
     source = _read(name)
     payload = MANIFEST.get(name)
-    return _read(COMMON) + "\n" + source if payload is not None and payload.uses_common else source
+    helpers = payload.helpers if payload is not None else ()
+    return "".join(_read(helper) + "\n" for helper in helpers) + source

@@ -461,6 +461,10 @@ def _graph(glist, nodes, succ, depth):
 
 def gdb_memleak_payload(args):
     args = args or {}
+    since = args.get('since')  # py-cycles --since NAME: the mark, read before counting
+    since_mark = _mark_get(since['name']) if since else None
+    if since and since_mark is None:
+        return _no_mark(since['name'], since.get('prefix', ''))
     want = list(args.get('types') or [])
     top = int(args.get('top', 10))
     graph = bool(args.get('graph', False))
@@ -523,9 +527,17 @@ def gdb_memleak_payload(args):
         succ.clear()
         unodes.clear()
         usucc.clear()
-        return {'cycles': out, 'total_objects': total_objects, 'total_size': total_size,
-                'uncollectable': {'count': ucount, 'size': usize, 'rows': urows, 'cycles': uout},
-                'graph': dot, 'graph_note': note}
+        doc = {'cycles': out, 'total_objects': total_objects, 'total_size': total_size,
+               'uncollectable': {'count': ucount, 'size': usize, 'rows': urows, 'cycles': uout},
+               'graph': dot, 'graph_note': note}
+        mark = args.get('mark')  # py-cycles --mark NAME: stored here, in the same safe point
+        if mark:
+            rows = [[g['path'], g['count'], g['size']] for g in out]
+            doc['stored_mark'] = _mark_set(mark['name'], mark['time'], rows, sum(r[1] for r in rows), sum(r[2] for r in rows))
+            del rows[:]
+        if since_mark is not None:
+            doc['since_mark'] = since_mark
+        return doc
     finally:
         _clear_caches()
         if was_enabled:

@@ -681,6 +681,10 @@ def _render(chain, roots):
 
 def gdb_memleak_payload(args):
     args = args or {}
+    since = args.get('since')  # py-heap --since NAME: the mark, read before counting
+    since_mark = _mark_get(since) if since is not None else None
+    if since is not None and since_mark is None:
+        return _no_mark(since)
     top = int(args.get('top', 10))
     nlarge = int(args.get('largest', 0))
     backend = args.get('backend', 'auto') or 'auto'
@@ -714,6 +718,11 @@ def gdb_memleak_payload(args):
                 note = ('guppy traversal creates the lazily-built __dict__ of '
                         'instances on Python 3.11+ (they stay)')
         ignore = _own_ids()
+        if '_marks_ids' in globals():  # the marks kept in the target are ours, not the target's
+            ignore.update(_marks_ids())
+        if since_mark is not None:  # and so is the copy of the one read for --since
+            ignore.update((id(since_mark), id(since_mark['rows'])))
+            ignore.update(_map(id, since_mark['rows']))
         largest = []
         if res is None or nlarge > 0:
             census, big = _census(top, nlarge, ignore)
@@ -739,6 +748,14 @@ def gdb_memleak_payload(args):
             note = fz if note is None else note + '; ' + fz
         res['largest'] = largest
         res['note'] = note
+        mark = args.get('mark')  # py-heap --mark NAME: stored here, in the same safe point
+        if mark:
+            rows = [[r['kind'], r['count'], r['size']] for r in res['rows']]
+            res['stored_mark'] = _mark_set(mark['name'], mark['time'], rows, res['total_count'], res['total_size'])
+            del rows[:]
+            res['rows'] = []  # the gdb side needs only the summary
+        if since_mark is not None:
+            res['since_mark'] = since_mark
         return res
     finally:
         _clear_caches()

@@ -26,6 +26,7 @@ LONG_C_CALL = TARGETS / "long_c_call.py"  # the GIL held in one long C call
 ENV_HEARTBEAT = TARGETS / "env_heartbeat.py"
 GROWING_CACHE = TARGETS / "growing_cache.py"
 HOSTILE = TARGETS / "hostile_objects.py"
+IDLE = TARGETS / "idle.py"  # some data, then a sleep: nothing changes
 BUSY_WITH_RT_HANDLER = TARGETS / "busy_with_rt_handler.py"  # one long C call, and a handler for SIGRTMIN
 NAMED_THREADS = TARGETS / "named_threads.py"
 CONTAINER_HEAP = TARGETS / "container_heap.py"  # run by forky's 3.14 and 3.15, in and out of the root

@@ -33,13 +33,14 @@ def test_each_payload_compiles_and_defines_its_entry_point(name):
     assert code is not None
     entry = [n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef) and n.name == "gdb_memleak_payload"]
     assert len(entry) == 1
-    if payloads.MANIFEST[name].uses_common:
-        assert payloads.payload_source(name).startswith(payloads.payload_source(payloads.COMMON))
+    helpers = payloads.MANIFEST[name].helpers
+    if helpers:
+        assert payloads.payload_source(name).startswith("".join(payloads.payload_source(h) + "\n" for h in helpers))
     else:
         assert payloads.payload_source(name) == open(payloads.payload_path(name), encoding="utf-8").read()
 
 
-@pytest.mark.parametrize("name", NAMES + [payloads.COMMON, payloads.RUNNER])
+@pytest.mark.parametrize("name", NAMES + [payloads.COMMON, payloads.MARKS, payloads.RUNNER])
 def test_payloads_import_nothing_of_ours(name):
     """Payloads run in the target with the standard library only: never gdb, never gdb_memleak."""
     tree = ast.parse(open(payloads.payload_path(name), encoding="utf-8").read())
