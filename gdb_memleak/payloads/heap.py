@@ -6,8 +6,12 @@
 # exec'd in the target's __main__).
 #
 # Rules followed here (the target is someone's production process):
-#  * automatic gc is paused during the run and restored; gc.collect() is never
-#    called (guppy's own calls are neutralised while it runs);
+#  * automatic gc is paused during the run and restored (the quiet block of
+#    _gdb_memleak_common.py says why, and how a child forked meanwhile gets the
+#    target's own gc state); gc.collect() is never called (guppy's own calls are
+#    neutralised while it runs);
+#  * no target object is let go of in a way that could run its finalizers here
+#    (_release, _hand_back in _gdb_memleak_common.py);
 #  * instance __dict__s are never read through obj.__dict__ / vars() (that
 #    creates them on 3.11+); owners are found with gc.get_referents and
 #    member descriptors;
@@ -66,9 +70,13 @@ def _count_elements_fn():
 
 
 def _untracked(objs):
-    """The untracked referents of objs, once per reference.  The list built
-    from gc.get_referents is gone when this returns."""
-    return list(_filterfalse(gc.is_tracked, gc.get_referents(*objs)))
+    """The untracked referents of objs, once per reference.  The tracked ones
+    are let go of through _release: one made after the snapshot may have been
+    dropped by its owner meanwhile."""
+    rs = gc.get_referents(*objs)
+    un = list(_filterfalse(gc.is_tracked, rs))
+    _release_referents(rs)
+    return un
 
 
 def _refcounts(objs):
@@ -234,6 +242,7 @@ def _owners(st, objs, rec):
         did = set([id(dict)])
         rs = gc.get_referents(*objs)
         if did.isdisjoint(_map(id, _map(type, rs))):
+            _release(rs)
             return  # 3.11+: no materialised __dict__
         kn = 'dict of ' + _kind_of(st, t)
         if sys.version_info < (3, 11) and not _slot_descrs(t):
@@ -242,10 +251,11 @@ def _owners(st, objs, rec):
                 _claim(st, d, kn, False)
         else:
             for o in objs:
-                d = _instance_dict(o, t, gc.get_referents(o))
+                d = _instance_dict(o, t, gc.get_referents(o))  # rs holds them meanwhile
                 if d is not None:
                     _claim(st, d, kn, False)
-        del rs
+        d = o = None
+        _release(rs)
 
 
 def _keep_largest(st, batch, sizes):
@@ -377,6 +387,7 @@ def _drain(st, seen, un, base):
     is_base = set([base]).__contains__
     not_base = base.__sub__
     while un:
+        _keep_unusual(un)
         rc = _refcounts(un)
         batch = list(_it.compress(un, _map(is_base, rc)))
         if len(batch) < len(un):
@@ -402,7 +413,7 @@ def _census(top, nlarge, ignore):
     ignore.add(id(ignore))
     ignore.add(id(sys._getframe()))
     base = _one_owner_refcount()
-    objs = gc.get_objects()
+    objs = _snapshot()
     # everything below is made after the snapshot: not in it
     st = {'info': {}, 'names': {}, 'owned': {}, 'owned_ids': set(), 'big': [], 'thr': -1,
           'nlarge': nlarge, 'ignore': ignore, 'huge': [], 'count': _count_elements_fn(),
@@ -412,12 +423,14 @@ def _census(top, nlarge, ignore):
     ignore.add(id(st))
     seen = set()  # ids of the untracked objects with several owners, counted already
     ignore.add(id(seen))
-    while objs:
-        # from the end, shrinking the list as it goes: its memory is given back
-        # with realloc, never freed at its full size (glibc would then raise its
-        # mmap and trim thresholds, and keep that much of the heap afterwards)
-        batch = objs[-_CHUNK:]
-        del objs[-_CHUNK:]
+    # The snapshot is held to the end of the run (_hand_back lets go of it from its
+    # end, shrinking it: its memory is given back with realloc, never freed at its
+    # full size, which would make glibc raise its mmap and trim thresholds and keep
+    # that much of the heap afterwards).
+    end = len(objs)
+    while end > 0:
+        batch = objs[max(0, end - _CHUNK):end]
+        end -= _CHUNK
         if not ignore.isdisjoint(_map(id, batch)):
             batch = [o for o in batch if id(o) not in ignore]
         parents = _add(st, batch, True)
@@ -428,9 +441,12 @@ def _census(top, nlarge, ignore):
         while huge:
             o = huge.pop()
             for j in range(0, len(o), _CHUNK * 8):
-                _drain(st, seen, list(_filterfalse(gc.is_tracked, o[j:j + _CHUNK * 8])), base)
+                part = o[j:j + _CHUNK * 8]
+                un = list(_filterfalse(gc.is_tracked, part))
+                _release(part)
+                _drain(st, seen, un, base)
+                del un
             del o
-    del objs[:]
     del objs
     seen.clear()
     # ---- rows ----
@@ -503,7 +519,7 @@ def _guppy_hazards(limit=3):
     hashed, compared, read or sized.  Found without running any of it; the
     standard library's classes are trusted."""
     found = []
-    for o in gc.get_objects():
+    for o in _snapshot():
         if not issubclass(type(o), type) or not (_tflags(o) & _HEAPTYPE):
             continue
         hook = None
@@ -600,7 +616,8 @@ def _find_paths(targets, ignore, maxdepth=8, cap=300):
                 continue
             if tr is list and len(r) == 2 and r[1] is not None and type(r[1]) is list and id(r[1]) in ignore:
                 continue
-            for c in gc.get_referents(r):
+            rr = gc.get_referents(r)
+            for c in rr:
                 ent = frontier.get(id(c))
                 if ent is None:
                     continue
@@ -618,7 +635,12 @@ def _find_paths(targets, ignore, maxdepth=8, cap=300):
                         ignore.add(id(e[1]))
                     if len(nxt) < cap * n:
                         e[1].append(ti)
-        del refs, fl
+            c = None
+            _release_referents(rr)
+        r = rr = None
+        del fl
+        _release(refs, True)
+        del refs
         frontier.clear()
         frontier = dict((k, v) for k, v in nxt.items() if v[1] and None in [found[i] for i in v[1]])
         ignore.add(id(frontier))
@@ -642,8 +664,10 @@ def _find_paths(targets, ignore, maxdepth=8, cap=300):
             out.append('<path error: %s>' % _tname(type(e)))
         del chain
     frontier.clear()
+    nodes = [v[0] for p in parent for v in p.values()]
     for p in parent:
         p.clear()
+    _release(nodes)
     return out
 
 
@@ -684,12 +708,9 @@ def gdb_memleak_payload(args):
     top = int(args.get('top', 10))
     nlarge = int(args.get('largest', 0))
     backend = args.get('backend', 'auto') or 'auto'
-    note = None
-    was_enabled = gc.isenabled()
-    gc.disable()
+    note = res = None
     try:
         use_guppy = backend == 'guppy' or (backend == 'auto' and args.get('prefer_guppy'))
-        res = None
         if use_guppy:
             try:
                 __import__('guppy')
@@ -742,12 +763,17 @@ def gdb_memleak_payload(args):
         return res
     finally:
         _clear_caches()
-        if was_enabled:
-            gc.enable()
+        back = _hand_back()
+        if back is not None and type(res) is dict:
+            res['note'] = back if res.get('note') is None else res['note'] + '; ' + back
         _mod_cleanup()
 
 
 if __name__ == "__main__":
+    try:
+        _doc = gdb_memleak_payload({})
+    finally:
+        __gdb_memleak_leave__(__gdb_memleak_state__)
     import json, sys
-    sys.stdout.write(json.dumps(gdb_memleak_payload({})) + "\n")
+    sys.stdout.write(json.dumps(_doc) + "\n")
     sys.stdout.flush()
