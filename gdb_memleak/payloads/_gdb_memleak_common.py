@@ -499,11 +499,13 @@ def _release(objs, distinct=False):
     _ORPHANS.extend(_it.compress(*_sole_pipes(objs, _IS_SOLE)))
 
 
-def _release_referents(rs):
+def _release_referents(rs, untracked_too=True):
     """Empty rs, a list from gc.get_referents: its tracked objects through _release (one
-    made after the snapshot may have been dropped by its owner since).  Its untracked
-    ones are looked at by the caller (_keep_unusual) before."""
+    made after the snapshot may have been dropped by its owner since), its unusual
+    untracked ones held to the end (_keep_unusual), unless the caller does that."""
     tr = list(_filter(gc.is_tracked, rs))
+    if untracked_too:
+        _keep_unusual(list(_filterfalse(gc.is_tracked, rs)))
     del rs[:]
     _release(tr)
 
@@ -513,7 +515,8 @@ _PLAIN_TYPE_IDS = frozenset(_map(id, (str, bytes, int, float, complex, bool, typ
 
 
 def _keep_unusual(objs):
-    """Hold to the end the untracked objects of objs that are not exact atoms, tuples or
+    """(objs: untracked objects only.)
+    Hold to the end the untracked objects of objs that are not exact atoms, tuples or
     dicts (those have no finalizer, no weak references; an untracked tuple or dict holds
     only untracked objects, looked at in turn): an int subclass with __del__ and empty
     __slots__, an extension type's object with weak references."""

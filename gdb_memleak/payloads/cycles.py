@@ -54,7 +54,6 @@ def _count_ids(objs, step=20000):
             for k in ids:
                 cnt[k] = cnt.get(k, 0) + 1
         del ids
-        _keep_unusual(rs)
         _release_referents(rs)
     return cnt
 
@@ -117,7 +116,6 @@ def _unreachable(objs, ignore):
             # Popped straight out of unvisited: no set of ids as long as rs, which for
             # one big list is as long as the heap.  Not found (or found twice): None.
             popped = list(_map(unvisited.pop, _map(id, rs), _it.repeat(None)))
-            _keep_unusual(rs)
             _release_referents(rs)
             nxt.extend(_it.compress(popped, _map(operator.is_not, popped, _it.repeat(None))))
             del popped

@@ -75,7 +75,7 @@ def _untracked(objs):
     dropped by its owner meanwhile."""
     rs = gc.get_referents(*objs)
     un = list(_filterfalse(gc.is_tracked, rs))
-    _release_referents(rs)
+    _release_referents(rs, False)  # un goes through _drain, which holds the unusual ones
     return un
 
 
