@@ -514,6 +514,10 @@ _PLAIN_TYPE_IDS = frozenset(_map(id, (str, bytes, int, float, complex, bool, typ
     (unicode, long) if _PY2 else ())))  # noqa: F821
 
 
+_INERT_TYPE_IDS = frozenset(_map(id, (list, tuple, dict, set, frozenset, _CELL_TYPE, str, bytes, int, float,
+                                      complex, bool, type(None)) + ((unicode, long) if _PY2 else ())))  # noqa: F821
+
+
 def _keep_unusual(objs):
     """(objs: untracked objects only.)
     Hold to the end the untracked objects of objs that are not exact atoms, tuples or
@@ -524,14 +528,36 @@ def _keep_unusual(objs):
         _keep([o for o in objs if id(type(o)) not in _PLAIN_TYPE_IDS])
 
 
+def _unwrap_inert():
+    """Drop, here, the orphans that run no code when they die: exact lists, tuples,
+    dicts, sets and cells without weak references (many are the payload's own
+    bookkeeping, such as the referrers --largest walks), their contents first taken out
+    and let go of through _release in turn.  What is left can run code when it dies."""
+    weakref = _module('_weakref')
+    count = weakref.getweakrefcount if weakref is not None else None
+    while _ORPHANS and count is not None:
+        inert = [o for o in _ORPHANS if id(type(o)) in _INERT_TYPE_IDS and count(o) == 0]
+        if not inert:
+            return
+        rest = [o for o in _ORPHANS if not (id(type(o)) in _INERT_TYPE_IDS and count(o) == 0)]
+        del _ORPHANS[:]  # rest and inert hold them all
+        _ORPHANS.extend(rest)
+        del rest
+        inside = gc.get_referents(*inert)
+        del inert[:]  # they die here, their contents held by `inside`
+        _release(inside)
+
+
 def _hand_back():
     """At the end of the run: let go of everything held (_release), and hand what the
-    payload alone held to a thread of its own, where it dies.  Returns a note, or None."""
+    payload alone held, and what can run code when it dies, to a thread of its own,
+    where it dies.  Returns a note, or None."""
     _SNAP[:] = []
     while _KEPT:
         objs, distinct = _KEPT.pop()
         _release(objs, distinct)
         del objs
+    _unwrap_inert()
     if not _ORPHANS:
         return None
     orphans = _ORPHANS[:]
@@ -569,7 +595,7 @@ def _own_ids():
         if type(v) is _FUNC_TYPE and v.__globals__ is g:
             ids.add(id(v))
     for v in (_names_cache, _gdbml_had, _INT_TYPES, _STR_TYPES, _tdict_cache, _slot_cache, _attr_names,
-              _SNAP, _KEPT, _ORPHANS, _IS_SOLE, _PLAIN_TYPE_IDS, __gdb_memleak_state__,
+              _SNAP, _KEPT, _ORPHANS, _IS_SOLE, _PLAIN_TYPE_IDS, _INERT_TYPE_IDS, __gdb_memleak_state__,
               __gdb_memleak_state__['loaded']):
         ids.add(id(v))
     guard = __gdb_memleak_state__['guard']  # the fork guard (quiet block) and its dict
@@ -754,10 +780,16 @@ def _candidate_names(t):
                 names.extend(n for n in v.__code__.co_names if n not in names)
     if not _attr_names:
         s = set()
-        for o in _snapshot():
+        objs = _snapshot()
+        fresh = not objs  # py-cycles has emptied the run's snapshot by now
+        if fresh:
+            objs = gc.get_objects()
+        for o in objs:
             if type(o) is _FUNC_TYPE:
                 s.update(o.__code__.co_names)
         o = None
+        if fresh:
+            _release(objs, True)
         _attr_names.append(s)
     return names, _attr_names[0]
 
