@@ -432,9 +432,9 @@ def _sizes(objs, tl=None):
 # taken by the finalizers, py-heap never returned and the target stayed
 # deadlocked.  So the payload never lets go of a target object that could die of
 # it:
-#  * gc.get_objects() is taken once (_snapshot) and held to the end, so every
-#    object tracked then stays alive while the payload works; other lists of the
-#    target's objects go through _release, or are held to the end (_keep);
+#  * every list of the target's objects is let go of through _release, or held to
+#    the end (_keep); gc.get_objects() is taken once (_snapshot) and held while it is
+#    walked (heap shrinks it batch by batch, cycles once every object is in its map);
 #  * _release lets go of a list with one C-level pipeline (list.pop, tee,
 #    sys.getrefcount, compress): the reference count of each object is read and its
 #    reference dropped, or kept when the payload was its only owner, in the same C
@@ -472,7 +472,8 @@ _ORPHANS = []   # objects that only the payload held; die in a thread of their o
 
 
 def _snapshot():
-    """gc.get_objects(), taken once per run and held to its end (not to be emptied)."""
+    """gc.get_objects(), taken once per run; emptied only through _release-safe steps
+    (what it held is then held by the caller's lists, released in turn)."""
     if not _SNAP:
         objs = gc.get_objects()
         _SNAP.append(objs)
@@ -525,7 +526,7 @@ def _keep_unusual(objs):
     only untracked objects, looked at in turn): an int subclass with __del__ and empty
     __slots__, an extension type's object with weak references."""
     if not _PLAIN_TYPE_IDS.issuperset(_map(id, _map(type, objs))):
-        _keep([o for o in objs if id(type(o)) not in _PLAIN_TYPE_IDS])
+        _keep(list(o for o in objs if id(type(o)) not in _PLAIN_TYPE_IDS))
 
 
 def _unwrap_inert():
@@ -535,17 +536,34 @@ def _unwrap_inert():
     and let go of through _release in turn.  What is left can run code when it dies."""
     weakref = _module('_weakref')
     count = weakref.getweakrefcount if weakref is not None else None
+    kinds = {}
+
+    def inert(o):
+        t = type(o)
+        k = kinds.get(id(t))
+        if k is None:
+            # the interpreter's own classes that keep track of their references (so
+            # gc.get_referents sees them all) and have no finalizer: iterators, bound
+            # method wrappers, slices ... (a generator has one: never inert)
+            k = kinds[id(t)] = id(t) in _INERT_TYPE_IDS or (
+                not _tflags(t) & _HEAPTYPE and _tflags(t) & _HAVE_GC
+                and _qualname(t)[0] in ('builtins', '__builtin__')
+                and _type_lookup(t, '__del__') is _NOTFOUND
+                and _tname(t) not in ('generator', 'coroutine', 'async_generator'))
+        return k and count(o) == 0
+
     while _ORPHANS and count is not None:
-        inert = [o for o in _ORPHANS if id(type(o)) in _INERT_TYPE_IDS and count(o) == 0]
-        if not inert:
-            return
-        rest = [o for o in _ORPHANS if not (id(type(o)) in _INERT_TYPE_IDS and count(o) == 0)]
-        del _ORPHANS[:]  # rest and inert hold them all
+        inert_ones = list(_filter(inert, _ORPHANS))
+        if not inert_ones:
+            break
+        rest = list(_filterfalse(inert, _ORPHANS))
+        del _ORPHANS[:]  # rest and inert_ones hold them all
         _ORPHANS.extend(rest)
         del rest
-        inside = gc.get_referents(*inert)
-        del inert[:]  # they die here, their contents held by `inside`
+        inside = gc.get_referents(*inert_ones)
+        del inert_ones[:]  # they die here, their contents held by `inside`
         _release(inside)
+    kinds.clear()
 
 
 def _hand_back():
@@ -612,11 +630,19 @@ def _own_ids():
 
 
 def _clear_caches():
+    held = []  # the classes and what their namespaces held: let go of through _release
     for e in list(_tdict_cache.values()):
+        held.append(e[0])
+        held.extend(e[1].values())
         e[1].clear()
     _tdict_cache.clear()
+    for e in list(_slot_cache.values()):
+        held.append(e[0])
+        held.extend(d for n, d in e[1])
+    e = None
     _slot_cache.clear()
     del _attr_names[:]
+    _release(held)
 
 
 def _is_instance_like(t):

@@ -519,7 +519,11 @@ def gdb_memleak_payload(args):
             for g in gl:
                 g.clear()
             del gl[:]
+        # What the target dropped while this ran is held by nodes alone (no outside
+        # reference, reachable from none): let go of through _release, as the rest.
+        held = list(nodes.values())
         nodes.clear()
+        _release(held, True)
         succ.clear()
         unodes.clear()
         usucc.clear()

@@ -272,7 +272,9 @@ def _keep_largest(st, batch, sizes):
     n = st['nlarge']
     if len(big) >= n:
         big.sort(key=_first, reverse=True)
+        dropped = list(e[1] for e in big[n:])  # a generator: on 2.7 a list comprehension's e would outlive it
         del big[n:]
+        _release(dropped)
         st['thr'] = big[-1][0]
 
 
@@ -423,30 +425,32 @@ def _census(top, nlarge, ignore):
     ignore.add(id(st))
     seen = set()  # ids of the untracked objects with several owners, counted already
     ignore.add(id(seen))
-    # The snapshot is held to the end of the run (_hand_back lets go of it from its
-    # end, shrinking it: its memory is given back with realloc, never freed at its
-    # full size, which would make glibc raise its mmap and trim thresholds and keep
-    # that much of the heap afterwards).
-    end = len(objs)
-    while end > 0:
-        batch = objs[max(0, end - _CHUNK):end]
-        end -= _CHUNK
+    while objs:
+        # from the end, shrinking the list as it goes: its memory is given back
+        # with realloc, never freed at its full size (glibc would then raise its
+        # mmap and trim thresholds, and keep that much of the heap afterwards; held
+        # whole to the end instead, it left the target 0.8 MB bigger after ten
+        # sessions).  Each batch is let go of through _release once counted.
+        batch = objs[-_CHUNK:]
+        del objs[-_CHUNK:]
         if not ignore.isdisjoint(_map(id, batch)):
-            batch = [o for o in batch if id(o) not in ignore]
+            batch = list(o for o in batch if id(o) not in ignore)
         parents = _add(st, batch, True)
-        del batch
         _drain(st, seen, _untracked(parents) if parents else [], base)
         del parents
         huge = st['huge']
         while huge:
-            o = huge.pop()
+            box = [huge.pop()]
+            o = box[0]
             for j in range(0, len(o), _CHUNK * 8):
                 part = o[j:j + _CHUNK * 8]
                 un = list(_filterfalse(gc.is_tracked, part))
                 _release(part)
                 _drain(st, seen, un, base)
                 del un
-            del o
+            o = None
+            _release(box, True)
+        _release(batch, True)
     del objs
     seen.clear()
     # ---- rows ----
@@ -490,12 +494,16 @@ def _census(top, nlarge, ignore):
     del order[:]
     big = st['big']
     big.sort(key=_first, reverse=True)
+    dropped = list(e[1] for e in big[nlarge:])
     del big[nlarge:]
+    dropped.extend(rec[0] for rec in info.values())  # the classes counted
+    rec = None
     del st['ignore'], st['big']
     for v in list(st.values()):
         if type(v) is dict or type(v) is set:
             v.clear()
     st.clear()
+    _release(dropped)
     return out, big
 
 
@@ -664,7 +672,7 @@ def _find_paths(targets, ignore, maxdepth=8, cap=300):
             out.append('<path error: %s>' % _tname(type(e)))
         del chain
     frontier.clear()
-    nodes = [v[0] for p in parent for v in p.values()]
+    nodes = list(v[0] for p in parent for v in p.values())
     for p in parent:
         p.clear()
     _release(nodes)
@@ -742,7 +750,7 @@ def gdb_memleak_payload(args):
                 res = census
                 res['backend'] = 'census'
             if nlarge > 0:
-                cands = [e[1] for e in big]
+                cands = list(e[1] for e in big)
                 csizes = [e[0] for e in big]
                 del big[:]
                 ignore.add(id(cands))
@@ -751,8 +759,8 @@ def gdb_memleak_payload(args):
                     t = type(o)
                     largest.append({'type': _type_name(t), 'size': s,
                                     'repr': _short(o, t), 'path': p})
-                del cands[:]
-                o = None
+                o = t = None
+                _release(cands)
             del big, census
         if gc.get_freeze_count() if hasattr(gc, 'get_freeze_count') else 0:
             fz = ("gc's permanent generation holds %d objects (gc.freeze(); on 3.12 also some of the "
