@@ -10,8 +10,128 @@
 # define __eq__, __hash__, __getattribute__, a __class__ property ...).  Objects
 # are looked at through type(o), identity, id(), the C-level descriptors of
 # `type`, `object` and `dict`, gc.get_referents and the exact built-in types.
+# No import statement either: modules come from __gdb_memleak_module__ (below).
 
-import sys
+# >>> quiet: the same block opens _gdb_memleak_common.py and _gdb_memleak_runner.py (a test checks)
+# The first code a payload runs (issue 17).  Nothing of the target's may run because of us:
+#  * imports: never through builtins.__import__ or sys.meta_path (a wrapper or a finder is
+#    the target's code; a blocking one hung a command for good).  sys comes from the import
+#    system's own module, reached through builtins.__loader__ (BuiltinImporter); a module not
+#    imported yet is loaded by the interpreter's own BuiltinImporter.  Python 2.7 has no such
+#    module: `import` is used there, which runs no hook when __import__ is the builtin one.
+#  * this thread's profile and trace functions are switched off for the payload and put back
+#    at the very end; they see only its first few events (entering it, and the calls that
+#    switch them off), which happen before any of its code can run.
+#  * automatic gc is paused: a collection started by the payload's own allocations would run
+#    the target's finalizers (of its cyclic garbage) in the payload's thread.  A child forked
+#    meanwhile by another thread must get the target's own gc state back: a stand-in thread
+#    object is put in threading._dangling, which threading's after-fork handler (run in the
+#    child only) walks, calling _reset_internal_locks/_stop (3.6-3.12) or _after_fork
+#    (3.13+) on it; those enable gc again in the child.  It is taken out again afterwards, so
+#    nothing stays registered.  (Python 2.7's handler does not walk _dangling.)
+def __gdb_memleak_enter__(g):
+    b = g.get('__builtins__')
+    bd = b if type(b) is dict else type(b).__dict__['__dict__'].__get__(b)
+    boot = None
+    loader = bd.get('__loader__')
+    try:
+        cm = type.__dict__['__dict__'].__get__(loader)['find_spec']
+        boot = classmethod.__dict__['__func__'].__get__(cm).__globals__
+        s = boot['sys']
+        modtype = type(boot['_imp'])
+        if type(s) is not modtype or dict.get(modtype.__dict__['__dict__'].__get__(s), '__name__') != 'sys':
+            boot = None
+    except Exception:
+        boot = None
+    if boot is None:
+        import sys as s  # Python 2.7: no import system written in Python to reach sys through
+    trace = s.gettrace()
+    s.settrace(None)
+    profile = s.getprofile()
+    s.setprofile(None)
+    state = {'sys': s, 'boot': boot, 'gc': None, 'gc_was': None, 'guard': None, 'dangling': None,
+             'profile': profile, 'trace': trace, 'loaded': []}
+    gc = __gdb_memleak_module__(state, 'gc')
+    state['gc'] = gc
+    state['gc_was'] = gc.isenabled()
+    gc.disable()
+    threading = dict.get(s.modules, 'threading') if type(s.modules) is dict else None
+    dangling = threading.__dict__.get('_dangling') if type(threading) is type(s) else None
+    if state['gc_was'] and dangling is not None:
+        guard = type(s)('gdb-memleak fork guard')
+        for name in ('_reset_internal_locks', '_stop', '_after_fork'):
+            guard.__dict__[name] = __gdb_memleak_forked__
+        try:
+            dangling.add(guard)
+            state['guard'], state['dangling'] = guard, dangling
+        except Exception:
+            pass
+    return state
+
+
+def __gdb_memleak_forked__(*args, **kwargs):
+    """Run by threading's after-fork handler in a child forked while the payload ran: the
+    child goes on with the target's gc state, not with the payload's pause."""
+    try:
+        __gdb_memleak_state__['gc'].enable()
+    except Exception:
+        pass
+
+
+def __gdb_memleak_module__(state, name):
+    """Module `name`, without builtins.__import__ or sys.meta_path: the one in sys.modules, or a
+    module built into the interpreter loaded by the import system's own BuiltinImporter.
+    None for any other module that is not imported yet (never imported from here), except
+    on Python 2.7, where it is imported."""
+    s = state['sys']
+    modules = s.modules
+    if issubclass(type(modules), dict):
+        m = dict.get(modules, name)
+        if type(m) is type(s):
+            return m
+    boot = state['boot']
+    if boot is None:  # Python 2.7: through __import__ (sys.meta_path is empty unless the target filled it)
+        try:
+            m = __import__(name)
+        except ImportError:
+            return None
+        state['loaded'].append(name)
+        return m
+    if name not in s.builtin_module_names:
+        return None
+    state['loaded'].append(name)
+    importer = boot['BuiltinImporter']
+    find = classmethod.__dict__['__func__'].__get__(type.__dict__['__dict__'].__get__(importer)['find_spec'])
+    spec = find(importer, name)
+    return boot['_load'](spec) if spec is not None else None
+
+
+def __gdb_memleak_leave__(state):
+    """Undo __gdb_memleak_enter__: the fork guard out, gc resumed, profile and trace back.
+    gc comes back last but one: after it this thread makes no container (a collection that
+    one started would run here)."""
+    if state is None:
+        return
+    s = state['sys']
+    try:
+        if state['dangling'] is not None:
+            state['dangling'].discard(state['guard'])
+    finally:
+        state['guard'] = state['dangling'] = None
+        try:
+            s.settrace(state['trace'])
+        finally:
+            try:
+                if state['gc_was']:
+                    state['gc'].enable()
+            finally:
+                s.setprofile(state['profile'])
+# <<< quiet
+
+
+__gdb_memleak_state__ = __gdb_memleak_enter__(globals())
+sys = __gdb_memleak_state__['sys']
+gc = __gdb_memleak_state__['gc']
 _GDBML_MODS = ('gc', 'itertools', 'operator', '_operator', '_collections', 'io', 'StringIO', 'cStringIO')
 
 
@@ -25,9 +145,13 @@ def _modules():
     return {}
 
 
-_gdbml_had = [_m for _m in _GDBML_MODS if _m in _modules()]
-import gc
-import itertools as _it
+def _module(name):
+    """A module built into the interpreter, or already imported; None otherwise (see the quiet block)."""
+    return __gdb_memleak_module__(__gdb_memleak_state__, name)
+
+
+_gdbml_had = [_m for _m in _GDBML_MODS if _m in _modules() and _m not in __gdb_memleak_state__['loaded']]
+_it = _module('itertools')
 
 
 def _mod_cleanup():
@@ -298,6 +422,175 @@ def _sizes(objs, tl=None):
     return out
 
 
+# ------------------------------------------------- references handed back
+#
+# Issue 17: an object that another thread drops while the payload holds it is then
+# owned by the payload alone, and dropping the payload's reference would run its
+# __del__ and weakref callbacks in the payload's thread.  Measured on the
+# finalizer target of tests/test_target_code.py: 25,503 finalizers in three
+# commands; with a plain threading.Lock held by the thread at the safe point and
+# taken by the finalizers, py-heap never returned and the target stayed
+# deadlocked.  So the payload never lets go of a target object that could die of
+# it:
+#  * every list of the target's objects is let go of through _release, or held to
+#    the end (_keep); gc.get_objects() is taken once (_snapshot) and held while it is
+#    walked (heap shrinks it batch by batch, cycles once every object is in its map);
+#  * _release lets go of a list with one C-level pipeline (list.pop, tee,
+#    sys.getrefcount, compress): the reference count of each object is read and its
+#    reference dropped, or kept when the payload was its only owner, in the same C
+#    call, so no other thread runs in between (no bytecode, no GIL switch);
+#  * at the end (_hand_back) what the payload alone held goes to a thread of its
+#    own (_thread.start_new_thread(list.__delitem__)): the finalizers run there,
+#    where a lock the target holds only makes them wait, never deadlock.
+# Not chosen: handing them back in a reference cycle for the target's next
+# collection.  The collection runs in whatever target thread allocates at that
+# moment, and that thread may be the one holding the lock (the same deadlock); in
+# a target with gc off they would never be freed; and on 3.12 a collection
+# scheduled by another thread may run in the payload's thread.  That cycle is only
+# the fallback when no thread can be started.  Nor stopping the other threads:
+# the payload would then wait for the GIL behind any thread that computes.
+
+
+def _sole_pipes(objs, pick):
+    """(objects popped from objs, pick(their reference counts)): lazily, one by one."""
+    a, b = _it.tee(_map(objs.pop, _it.repeat(-1, len(objs))))
+    return a, _map(pick, _map(sys.getrefcount, b))
+
+
+def _sole_count():
+    """The count _sole_pipes reads for an object that only the list held."""
+    seen = []
+    probe = [object()]
+    list(_it.compress(*_sole_pipes(probe, seen.append)))
+    return seen[0]
+
+
+_IS_SOLE = frozenset([_sole_count()]).__contains__
+_SNAP = []      # [gc.get_objects() of this run]
+_KEPT = []      # [(list, its objects are distinct)] held to the end
+_ORPHANS = []   # objects that only the payload held; die in a thread of their own
+
+
+def _snapshot():
+    """gc.get_objects(), taken once per run; emptied only through _release-safe steps
+    (what it held is then held by the caller's lists, released in turn)."""
+    if not _SNAP:
+        objs = gc.get_objects()
+        _SNAP.append(objs)
+        _KEPT.append((objs, True))
+    return _SNAP[0]
+
+
+def _keep(objs, distinct=False):
+    """Hold the list objs (not to be changed afterwards) until the end of the run."""
+    _KEPT.append((objs, distinct))
+
+
+def _release(objs, distinct=False):
+    """Empty objs (a list of the payload's references), keeping in _ORPHANS those
+    objects it was the only owner of.  See the header of this section."""
+    if not objs:
+        return
+    if not distinct:
+        # the pipeline counts one object twice over when it comes twice
+        d = dict(_zip(_map(id, objs), objs))
+        del objs[:]
+        objs.extend(d.values())
+        d.clear()
+    _ORPHANS.extend(_it.compress(*_sole_pipes(objs, _IS_SOLE)))
+
+
+def _release_referents(rs, untracked_too=True):
+    """Empty rs, a list from gc.get_referents: its tracked objects through _release (one
+    made after the snapshot may have been dropped by its owner since), its unusual
+    untracked ones held to the end (_keep_unusual), unless the caller does that."""
+    tr = list(_filter(gc.is_tracked, rs))
+    if untracked_too:
+        _keep_unusual(list(_filterfalse(gc.is_tracked, rs)))
+    del rs[:]
+    _release(tr)
+
+
+_PLAIN_TYPE_IDS = frozenset(_map(id, (str, bytes, int, float, complex, bool, type(None), tuple, dict) + (
+    (unicode, long) if _PY2 else ())))  # noqa: F821
+
+
+_INERT_TYPE_IDS = frozenset(_map(id, (list, tuple, dict, set, frozenset, _CELL_TYPE, str, bytes, int, float,
+                                      complex, bool, type(None)) + ((unicode, long) if _PY2 else ())))  # noqa: F821
+
+
+def _keep_unusual(objs):
+    """(objs: untracked objects only.)
+    Hold to the end the untracked objects of objs that are not exact atoms, tuples or
+    dicts (those have no finalizer, no weak references; an untracked tuple or dict holds
+    only untracked objects, looked at in turn): an int subclass with __del__ and empty
+    __slots__, an extension type's object with weak references."""
+    if not _PLAIN_TYPE_IDS.issuperset(_map(id, _map(type, objs))):
+        _keep(list(o for o in objs if id(type(o)) not in _PLAIN_TYPE_IDS))
+
+
+def _unwrap_inert():
+    """Drop, here, the orphans that run no code when they die: exact lists, tuples,
+    dicts, sets and cells without weak references (many are the payload's own
+    bookkeeping, such as the referrers --largest walks), their contents first taken out
+    and let go of through _release in turn.  What is left can run code when it dies."""
+    weakref = _module('_weakref')
+    count = weakref.getweakrefcount if weakref is not None else None
+    kinds = {}
+
+    def inert(o):
+        t = type(o)
+        k = kinds.get(id(t))
+        if k is None:
+            # the interpreter's own classes that keep track of their references (so
+            # gc.get_referents sees them all) and have no finalizer: iterators, bound
+            # method wrappers, slices ... (a generator has one: never inert)
+            k = kinds[id(t)] = id(t) in _INERT_TYPE_IDS or (
+                not _tflags(t) & _HEAPTYPE and _tflags(t) & _HAVE_GC
+                and _qualname(t)[0] in ('builtins', '__builtin__')
+                and _type_lookup(t, '__del__') is _NOTFOUND
+                and _tname(t) not in ('generator', 'coroutine', 'async_generator'))
+        return k and count(o) == 0
+
+    while _ORPHANS and count is not None:
+        inert_ones = list(_filter(inert, _ORPHANS))
+        if not inert_ones:
+            break
+        rest = list(_filterfalse(inert, _ORPHANS))
+        del _ORPHANS[:]  # rest and inert_ones hold them all
+        _ORPHANS.extend(rest)
+        del rest
+        inside = gc.get_referents(*inert_ones)
+        del inert_ones[:]  # they die here, their contents held by `inside`
+        _release(inside)
+    kinds.clear()
+
+
+def _hand_back():
+    """At the end of the run: let go of everything held (_release), and hand what the
+    payload alone held, and what can run code when it dies, to a thread of its own,
+    where it dies.  Returns a note, or None."""
+    _SNAP[:] = []
+    while _KEPT:
+        objs, distinct = _KEPT.pop()
+        _release(objs, distinct)
+        del objs
+    _unwrap_inert()
+    if not _ORPHANS:
+        return None
+    orphans = _ORPHANS[:]
+    del _ORPHANS[:]
+    thread = _module('thread' if _PY2 else '_thread')
+    try:
+        thread.start_new_thread(orphans.__delitem__, (slice(None),))
+        return None
+    except Exception:
+        # No thread to be had: a reference cycle, freed by the target's next collection.
+        orphans.append(orphans)
+        return ('%d objects that the target dropped while the payload held them are left to its '
+                'next gc collection (no thread could be started)' % (len(orphans) - 1))
+
+
 # --------------------------------------------------------------- identity
 
 def _own_codes():
@@ -319,8 +612,14 @@ def _own_ids():
     for v in list(g.values()):
         if type(v) is _FUNC_TYPE and v.__globals__ is g:
             ids.add(id(v))
-    for v in (_names_cache, _gdbml_had, _INT_TYPES, _STR_TYPES, _tdict_cache, _slot_cache, _attr_names):
+    for v in (_names_cache, _gdbml_had, _INT_TYPES, _STR_TYPES, _tdict_cache, _slot_cache, _attr_names,
+              _SNAP, _KEPT, _ORPHANS, _IS_SOLE, _PLAIN_TYPE_IDS, _INERT_TYPE_IDS, __gdb_memleak_state__,
+              __gdb_memleak_state__['loaded']):
         ids.add(id(v))
+    guard = __gdb_memleak_state__['guard']  # the fork guard (quiet block) and its dict
+    if guard is not None:
+        ids.add(id(guard))
+        ids.add(id(_MOD_DICT.__get__(guard)))
     f = sys._getframe()
     codes = _own_codes()
     while f is not None:
@@ -331,11 +630,19 @@ def _own_ids():
 
 
 def _clear_caches():
+    held = []  # the classes and what their namespaces held: let go of through _release
     for e in list(_tdict_cache.values()):
+        held.append(e[0])
+        held.extend(e[1].values())
         e[1].clear()
     _tdict_cache.clear()
+    for e in list(_slot_cache.values()):
+        held.append(e[0])
+        held.extend(d for n, d in e[1])
+    e = None
     _slot_cache.clear()
     del _attr_names[:]
+    _release(held)
 
 
 def _is_instance_like(t):
@@ -499,9 +806,16 @@ def _candidate_names(t):
                 names.extend(n for n in v.__code__.co_names if n not in names)
     if not _attr_names:
         s = set()
-        for o in gc.get_objects():
+        objs = _snapshot()
+        fresh = not objs  # py-cycles has emptied the run's snapshot by now
+        if fresh:
+            objs = gc.get_objects()
+        for o in objs:
             if type(o) is _FUNC_TYPE:
                 s.update(o.__code__.co_names)
+        o = None
+        if fresh:
+            _release(objs, True)
         _attr_names.append(s)
     return names, _attr_names[0]
 

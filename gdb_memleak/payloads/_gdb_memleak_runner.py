@@ -2,13 +2,137 @@
 
 The injector appends this file, and then one line calling __gdb_memleak_run__,
 to the payload's source; all of it runs as one module in a fresh globals dict.
-It imports nothing that is not already loaded in every interpreter (sys only):
-importing json or traceback would leave modules, and memory, in the target.
-So it writes its JSON itself, and formats a failure itself.
+It imports nothing: importing json or traceback would leave modules, and memory,
+in the target, and an import statement runs the target's import hooks.  So it
+writes its JSON itself, and formats a failure itself.  Its first statements switch
+off, for the payload, what would run the target's code in it (the quiet block
+below, which _gdb_memleak_common.py opens with too: a payload that starts with
+that file is quiet from its first statement); the last ones switch it back on.
 Python 2.7 and 3.x alike.
 """
 
-import sys
+# >>> quiet: the same block opens _gdb_memleak_common.py and _gdb_memleak_runner.py (a test checks)
+# The first code a payload runs (issue 17).  Nothing of the target's may run because of us:
+#  * imports: never through builtins.__import__ or sys.meta_path (a wrapper or a finder is
+#    the target's code; a blocking one hung a command for good).  sys comes from the import
+#    system's own module, reached through builtins.__loader__ (BuiltinImporter); a module not
+#    imported yet is loaded by the interpreter's own BuiltinImporter.  Python 2.7 has no such
+#    module: `import` is used there, which runs no hook when __import__ is the builtin one.
+#  * this thread's profile and trace functions are switched off for the payload and put back
+#    at the very end; they see only its first few events (entering it, and the calls that
+#    switch them off), which happen before any of its code can run.
+#  * automatic gc is paused: a collection started by the payload's own allocations would run
+#    the target's finalizers (of its cyclic garbage) in the payload's thread.  A child forked
+#    meanwhile by another thread must get the target's own gc state back: a stand-in thread
+#    object is put in threading._dangling, which threading's after-fork handler (run in the
+#    child only) walks, calling _reset_internal_locks/_stop (3.6-3.12) or _after_fork
+#    (3.13+) on it; those enable gc again in the child.  It is taken out again afterwards, so
+#    nothing stays registered.  (Python 2.7's handler does not walk _dangling.)
+def __gdb_memleak_enter__(g):
+    b = g.get('__builtins__')
+    bd = b if type(b) is dict else type(b).__dict__['__dict__'].__get__(b)
+    boot = None
+    loader = bd.get('__loader__')
+    try:
+        cm = type.__dict__['__dict__'].__get__(loader)['find_spec']
+        boot = classmethod.__dict__['__func__'].__get__(cm).__globals__
+        s = boot['sys']
+        modtype = type(boot['_imp'])
+        if type(s) is not modtype or dict.get(modtype.__dict__['__dict__'].__get__(s), '__name__') != 'sys':
+            boot = None
+    except Exception:
+        boot = None
+    if boot is None:
+        import sys as s  # Python 2.7: no import system written in Python to reach sys through
+    trace = s.gettrace()
+    s.settrace(None)
+    profile = s.getprofile()
+    s.setprofile(None)
+    state = {'sys': s, 'boot': boot, 'gc': None, 'gc_was': None, 'guard': None, 'dangling': None,
+             'profile': profile, 'trace': trace, 'loaded': []}
+    gc = __gdb_memleak_module__(state, 'gc')
+    state['gc'] = gc
+    state['gc_was'] = gc.isenabled()
+    gc.disable()
+    threading = dict.get(s.modules, 'threading') if type(s.modules) is dict else None
+    dangling = threading.__dict__.get('_dangling') if type(threading) is type(s) else None
+    if state['gc_was'] and dangling is not None:
+        guard = type(s)('gdb-memleak fork guard')
+        for name in ('_reset_internal_locks', '_stop', '_after_fork'):
+            guard.__dict__[name] = __gdb_memleak_forked__
+        try:
+            dangling.add(guard)
+            state['guard'], state['dangling'] = guard, dangling
+        except Exception:
+            pass
+    return state
+
+
+def __gdb_memleak_forked__(*args, **kwargs):
+    """Run by threading's after-fork handler in a child forked while the payload ran: the
+    child goes on with the target's gc state, not with the payload's pause."""
+    try:
+        __gdb_memleak_state__['gc'].enable()
+    except Exception:
+        pass
+
+
+def __gdb_memleak_module__(state, name):
+    """Module `name`, without builtins.__import__ or sys.meta_path: the one in sys.modules, or a
+    module built into the interpreter loaded by the import system's own BuiltinImporter.
+    None for any other module that is not imported yet (never imported from here), except
+    on Python 2.7, where it is imported."""
+    s = state['sys']
+    modules = s.modules
+    if issubclass(type(modules), dict):
+        m = dict.get(modules, name)
+        if type(m) is type(s):
+            return m
+    boot = state['boot']
+    if boot is None:  # Python 2.7: through __import__ (sys.meta_path is empty unless the target filled it)
+        try:
+            m = __import__(name)
+        except ImportError:
+            return None
+        state['loaded'].append(name)
+        return m
+    if name not in s.builtin_module_names:
+        return None
+    state['loaded'].append(name)
+    importer = boot['BuiltinImporter']
+    find = classmethod.__dict__['__func__'].__get__(type.__dict__['__dict__'].__get__(importer)['find_spec'])
+    spec = find(importer, name)
+    return boot['_load'](spec) if spec is not None else None
+
+
+def __gdb_memleak_leave__(state):
+    """Undo __gdb_memleak_enter__: the fork guard out, gc resumed, profile and trace back.
+    gc comes back last but one: after it this thread makes no container (a collection that
+    one started would run here)."""
+    if state is None:
+        return
+    s = state['sys']
+    try:
+        if state['dangling'] is not None:
+            state['dangling'].discard(state['guard'])
+    finally:
+        state['guard'] = state['dangling'] = None
+        try:
+            s.settrace(state['trace'])
+        finally:
+            try:
+                if state['gc_was']:
+                    state['gc'].enable()
+            finally:
+                s.setprofile(state['profile'])
+# <<< quiet
+
+
+try:
+    __gdb_memleak_state__  # set by _gdb_memleak_common.py, when the payload starts with it
+except NameError:
+    __gdb_memleak_state__ = __gdb_memleak_enter__(globals())
+sys = __gdb_memleak_state__['sys']
 
 # A result larger than this is a bug in a payload; refuse it rather than make
 # the target hold, and gdb read, a huge string.
@@ -88,13 +212,24 @@ def __gdb_memleak_type_name__(value):
 
 
 def __gdb_memleak_error__():
-    """The failure as text: the innermost frames and the exception, like a traceback's tail."""
+    """The failure as text: the innermost frames and the exception, like a traceback's tail.
+
+    Raised in a function of the target's called from the payload's own code (an audit
+    hook: those cannot be switched off), the text is one line naming that function."""
     kind, error, tb = sys.exc_info()
     lines = []
+    hook = None
+    ours = globals()
     while tb is not None:
-        code = tb.tb_frame.f_code
+        frame = tb.tb_frame
+        code = frame.f_code
+        name = code.co_filename
+        if (hook is None and lines and frame.f_globals is not ours and not name.startswith("<frozen ")
+                and not [p for p in __gdb_memleak_tools__ if name.startswith(p)]):
+            hook = "%s (%s, line %d)" % (code.co_name, name, tb.tb_lineno)
         lines.append("  File %s, line %d, in %s" % (code.co_filename, tb.tb_lineno, code.co_name))
         tb = tb.tb_next
+    frame = tb = None
     # Only a built-in exception's own text: str() of a target's exception class
     # would run the target's __str__.
     message = "(message not shown: not a built-in exception with a text)"
@@ -108,6 +243,9 @@ def __gdb_memleak_error__():
         pass
     lines = lines[-8:]
     lines.append("%s: %s" % (__gdb_memleak_type_name__(error), message))
+    if hook is not None:
+        return ("the target's own %s raised %s inside the payload (an audit hook, sys.addaudithook, cannot be "
+                "switched off: this one refuses what the payload does)" % (hook, lines[-1]))
     return "\n".join(lines)
 
 
@@ -159,33 +297,49 @@ def __gdb_memleak_release_signals__(holding):
     return arrived
 
 
+def __gdb_memleak_failure__():
+    try:
+        return __gdb_memleak_error__()
+    except BaseException:  # e.g. an audit hook refusing the traceback's frames too
+        return "%s (no more could be read)" % __gdb_memleak_type_name__(sys.exc_info()[1])
+
+
+__gdb_memleak_tools__ = []
+
+
 def __gdb_memleak_run__(args, tool_paths):
-    added = [p for p in tool_paths if p not in sys.path]
-    sys.path.extend(added)
-    holding = __gdb_memleak_hold_signals__()
     try:
+        __gdb_memleak_tools__[:] = [p for p in tool_paths if type(p) is str]
+        added = [p for p in tool_paths if p not in sys.path]
+        sys.path.extend(added)
+        holding = __gdb_memleak_hold_signals__()
         try:
-            result = gdb_memleak_payload(args)  # noqa: F821 (defined by the payload above)
-            # The envelope: a result, or a refusal ({"code", "reason"}: nothing measured, and
-            # why), or an error.  Notes stay in the result: they belong to its document.
-            if type(result) is dict and "refusal" in result:
-                doc = {"ok": True, "refusal": result["refusal"]}
-            else:
-                doc = {"ok": True, "result": result}
-        except BaseException:
-            doc = {"ok": False, "error": __gdb_memleak_error__()}
-    finally:
-        for p in added:
-            while p in sys.path:
-                sys.path.remove(p)
-        doc["signals"] = __gdb_memleak_release_signals__(holding)
-    out = []
-    try:
-        __gdb_memleak_json__(doc, out)
-    except Exception:
+            try:
+                result = gdb_memleak_payload(args)  # noqa: F821 (defined by the payload above)
+                # The envelope: a result, or a refusal ({"code", "reason"}: nothing measured, and
+                # why), or an error.  Notes stay in the result: they belong to its document.
+                if type(result) is dict and "refusal" in result:
+                    doc = {"ok": True, "refusal": result["refusal"]}
+                else:
+                    doc = {"ok": True, "result": result}
+            except BaseException:
+                doc = {"ok": False, "error": __gdb_memleak_failure__()}
+        finally:
+            for p in added:
+                while p in sys.path:
+                    sys.path.remove(p)
+            doc["signals"] = __gdb_memleak_release_signals__(holding)
         out = []
-        __gdb_memleak_json__({"ok": False, "error": __gdb_memleak_error__()}, out)
-    text = "".join(out)
-    if len(text) > __gdb_memleak_max_result__:
-        text = '{"ok": false, "too_large": %d}' % len(text)
-    return text.encode("ascii")
+        try:
+            __gdb_memleak_json__(doc, out)
+        except Exception:
+            out = []
+            __gdb_memleak_json__({"ok": False, "error": __gdb_memleak_failure__()}, out)
+        text = "".join(out)
+        if len(text) > __gdb_memleak_max_result__:
+            text = '{"ok": false, "too_large": %d}' % len(text)
+        return text.encode("ascii")
+    finally:
+        # Last: gc back on (nothing is allocated in this thread after it), then the
+        # profile function (it would otherwise see the calls that switch things back).
+        __gdb_memleak_leave__(__gdb_memleak_state__)

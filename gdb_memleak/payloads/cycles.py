@@ -16,7 +16,8 @@
 # are reported separately.
 #
 # Same rules as heap.py: no obj.__dict__/vars() (3.11+ would create the
-# dict), no repr() of target objects, temporaries dropped, gc state restored.
+# dict), no repr() of target objects, temporaries dropped, gc state restored,
+# no target object let go of where its finalizers could run here (_hand_back).
 
 try:
     _gdbml_had  # defined by _gdb_memleak_common.py, which the injector sends ahead of this file
@@ -41,10 +42,8 @@ _MAX_ROWS = 100   # kinds of uncollectable objects listed
 def _count_ids(objs, step=20000):
     """{id(x): number of references to x from the tracked objects in objs}
     (only tracked referents are counted)."""
-    try:
-        from _collections import _count_elements
-    except Exception:
-        _count_elements = None
+    m = _module('_collections')
+    _count_elements = _MOD_DICT.__get__(m).get('_count_elements') if m is not None else None
     cnt = {}
     for i in range(0, len(objs), step):
         rs = gc.get_referents(*objs[i:i + step])
@@ -54,7 +53,8 @@ def _count_ids(objs, step=20000):
         else:
             for k in ids:
                 cnt[k] = cnt.get(k, 0) + 1
-        del rs, ids
+        del ids
+        _release_referents(rs)
     return cnt
 
 
@@ -67,10 +67,7 @@ def _unreachable(objs, ignore):
     """Tracked objects (of objs, gc.get_objects(); emptied) that a full collection
     would find unreachable, as {id: obj}.  Read-only simulation of the collector
     (see header)."""
-    try:
-        import _operator as operator
-    except ImportError:
-        import operator
+    operator = _module('_operator') or _module('operator')
     if ignore:
         # In place: a second list holding every object would add one to every
         # reference count, and everything would look referenced from outside.
@@ -97,6 +94,9 @@ def _unreachable(objs, ignore):
     unvisited = cnt
     del cnt
     unvisited.update(_zip(_map(id, objs), objs))
+    # Every object is in unvisited now: the snapshot's list can go (it is as long as the
+    # heap), and the objects popped from unvisited below are let go of through _release,
+    # one frontier at a time (each object is popped once: the lists hold distinct ones).
     del objs[:]
     del objs
     # Keys still holding a count are tracked objects outside objs (ours, ignored).
@@ -117,9 +117,10 @@ def _unreachable(objs, ignore):
             # Popped straight out of unvisited: no set of ids as long as rs, which for
             # one big list is as long as the heap.  Not found (or found twice): None.
             popped = list(_map(unvisited.pop, _map(id, rs), _it.repeat(None)))
-            del rs
+            _release_referents(rs)
             nxt.extend(_it.compress(popped, _map(operator.is_not, popped, _it.repeat(None))))
             del popped
+        _release(frontier, True)
         frontier = nxt
         del nxt
     return unvisited
@@ -337,7 +338,7 @@ def _objgraph_dot(objs, depth):
         except ImportError:
             from StringIO import StringIO as _SIO
     else:
-        from io import StringIO as _SIO
+        _SIO = _module('io').StringIO  # imported at start-up by every 3.x
     out = _SIO()
     saved = {}
     g = _MOD_DICT.__get__(objgraph)
@@ -469,18 +470,16 @@ def gdb_memleak_payload(args):
     top = int(args.get('top', 10))
     graph = bool(args.get('graph', False))
     depth = int(args.get('depth', 3))
-    was_enabled = gc.isenabled()
-    gc.disable()
     try:
         ignore = _own_ids()
         ignore.add(id(args))
         ignore.add(id(ignore))
-        objs = gc.get_objects()
+        objs = _snapshot()
         need = len(objs) * _BYTES_PER_TRACKED
         available = args.get('memory_available')
         if available is not None and need > available:
             n = len(objs)
-            del objs[:]
+            del objs
             return {'refusal': {'code': 'no_room', 'reason': 'it would need about %d MiB in the target for its %d tracked objects, and %d MiB '
                                'are available (to the machine or the target\'s cgroup); --force runs it anyway'
                                % (need >> 20, n, available >> 20)}}
@@ -506,7 +505,8 @@ def gdb_memleak_payload(args):
                        key=lambda r: (-r['count'], r['kind']))[:_MAX_ROWS]
         ukinds.clear()
         unodes = _garbage_nodes(garbage)
-        del garbage[:]
+        _keep(garbage, True)  # the target may empty gc.garbage meanwhile
+        del garbage
         usz = dict(_zip(unodes.keys(), _sizes(list(unodes.values()))))
         usize = sum(usz.values())
         uglist, usucc = _cycle_groups(unodes, usz, want, top)
@@ -523,7 +523,11 @@ def gdb_memleak_payload(args):
             for g in gl:
                 g.clear()
             del gl[:]
+        # What the target dropped while this ran is held by nodes alone (no outside
+        # reference, reachable from none): let go of through _release, as the rest.
+        held = list(nodes.values())
         nodes.clear()
+        _release(held, True)
         succ.clear()
         unodes.clear()
         usucc.clear()
@@ -540,12 +544,15 @@ def gdb_memleak_payload(args):
         return doc
     finally:
         _clear_caches()
-        if was_enabled:
-            gc.enable()
+        _hand_back()
         _mod_cleanup()
 
 
 if __name__ == "__main__":
+    try:
+        _doc = gdb_memleak_payload({})
+    finally:
+        __gdb_memleak_leave__(__gdb_memleak_state__)
     import json, sys
-    sys.stdout.write(json.dumps(gdb_memleak_payload({})) + "\n")
+    sys.stdout.write(json.dumps(_doc) + "\n")
     sys.stdout.flush()

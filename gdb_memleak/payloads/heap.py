@@ -6,8 +6,12 @@
 # exec'd in the target's __main__).
 #
 # Rules followed here (the target is someone's production process):
-#  * automatic gc is paused during the run and restored; gc.collect() is never
-#    called (guppy's own calls are neutralised while it runs);
+#  * automatic gc is paused during the run and restored (the quiet block of
+#    _gdb_memleak_common.py says why, and how a child forked meanwhile gets the
+#    target's own gc state); gc.collect() is never called (guppy's own calls are
+#    neutralised while it runs);
+#  * no target object is let go of in a way that could run its finalizers here
+#    (_release, _hand_back in _gdb_memleak_common.py);
 #  * instance __dict__s are never read through obj.__dict__ / vars() (that
 #    creates them on 3.11+); owners are found with gc.get_referents and
 #    member descriptors;
@@ -66,9 +70,13 @@ def _count_elements_fn():
 
 
 def _untracked(objs):
-    """The untracked referents of objs, once per reference.  The list built
-    from gc.get_referents is gone when this returns."""
-    return list(_filterfalse(gc.is_tracked, gc.get_referents(*objs)))
+    """The untracked referents of objs, once per reference.  The tracked ones
+    are let go of through _release: one made after the snapshot may have been
+    dropped by its owner meanwhile."""
+    rs = gc.get_referents(*objs)
+    un = list(_filterfalse(gc.is_tracked, rs))
+    _release_referents(rs, False)  # un goes through _drain, which holds the unusual ones
+    return un
 
 
 def _refcounts(objs):
@@ -234,6 +242,7 @@ def _owners(st, objs, rec):
         did = set([id(dict)])
         rs = gc.get_referents(*objs)
         if did.isdisjoint(_map(id, _map(type, rs))):
+            _release(rs)
             return  # 3.11+: no materialised __dict__
         kn = 'dict of ' + _kind_of(st, t)
         if sys.version_info < (3, 11) and not _slot_descrs(t):
@@ -242,10 +251,11 @@ def _owners(st, objs, rec):
                 _claim(st, d, kn, False)
         else:
             for o in objs:
-                d = _instance_dict(o, t, gc.get_referents(o))
+                d = _instance_dict(o, t, gc.get_referents(o))  # rs holds them meanwhile
                 if d is not None:
                     _claim(st, d, kn, False)
-        del rs
+        d = o = None
+        _release(rs)
 
 
 def _keep_largest(st, batch, sizes):
@@ -262,7 +272,9 @@ def _keep_largest(st, batch, sizes):
     n = st['nlarge']
     if len(big) >= n:
         big.sort(key=_first, reverse=True)
+        dropped = list(e[1] for e in big[n:])  # a generator: on 2.7 a list comprehension's e would outlive it
         del big[n:]
+        _release(dropped)
         st['thr'] = big[-1][0]
 
 
@@ -377,6 +389,7 @@ def _drain(st, seen, un, base):
     is_base = set([base]).__contains__
     not_base = base.__sub__
     while un:
+        _keep_unusual(un)
         rc = _refcounts(un)
         batch = list(_it.compress(un, _map(is_base, rc)))
         if len(batch) < len(un):
@@ -402,7 +415,7 @@ def _census(top, nlarge, ignore):
     ignore.add(id(ignore))
     ignore.add(id(sys._getframe()))
     base = _one_owner_refcount()
-    objs = gc.get_objects()
+    objs = _snapshot()
     # everything below is made after the snapshot: not in it
     st = {'info': {}, 'names': {}, 'owned': {}, 'owned_ids': set(), 'big': [], 'thr': -1,
           'nlarge': nlarge, 'ignore': ignore, 'huge': [], 'count': _count_elements_fn(),
@@ -415,22 +428,29 @@ def _census(top, nlarge, ignore):
     while objs:
         # from the end, shrinking the list as it goes: its memory is given back
         # with realloc, never freed at its full size (glibc would then raise its
-        # mmap and trim thresholds, and keep that much of the heap afterwards)
+        # mmap and trim thresholds, and keep that much of the heap afterwards; held
+        # whole to the end instead, it left the target 0.8 MB bigger after ten
+        # sessions).  Each batch is let go of through _release once counted.
         batch = objs[-_CHUNK:]
         del objs[-_CHUNK:]
         if not ignore.isdisjoint(_map(id, batch)):
-            batch = [o for o in batch if id(o) not in ignore]
+            batch = list(o for o in batch if id(o) not in ignore)
         parents = _add(st, batch, True)
-        del batch
         _drain(st, seen, _untracked(parents) if parents else [], base)
         del parents
         huge = st['huge']
         while huge:
-            o = huge.pop()
+            box = [huge.pop()]
+            o = box[0]
             for j in range(0, len(o), _CHUNK * 8):
-                _drain(st, seen, list(_filterfalse(gc.is_tracked, o[j:j + _CHUNK * 8])), base)
-            del o
-    del objs[:]
+                part = o[j:j + _CHUNK * 8]
+                un = list(_filterfalse(gc.is_tracked, part))
+                _release(part)
+                _drain(st, seen, un, base)
+                del un
+            o = None
+            _release(box, True)
+        _release(batch, True)
     del objs
     seen.clear()
     # ---- rows ----
@@ -474,12 +494,16 @@ def _census(top, nlarge, ignore):
     del order[:]
     big = st['big']
     big.sort(key=_first, reverse=True)
+    dropped = list(e[1] for e in big[nlarge:])
     del big[nlarge:]
+    dropped.extend(rec[0] for rec in info.values())  # the classes counted
+    rec = None
     del st['ignore'], st['big']
     for v in list(st.values()):
         if type(v) is dict or type(v) is set:
             v.clear()
     st.clear()
+    _release(dropped)
     return out, big
 
 
@@ -503,7 +527,7 @@ def _guppy_hazards(limit=3):
     hashed, compared, read or sized.  Found without running any of it; the
     standard library's classes are trusted."""
     found = []
-    for o in gc.get_objects():
+    for o in _snapshot():
         if not issubclass(type(o), type) or not (_tflags(o) & _HEAPTYPE):
             continue
         hook = None
@@ -600,7 +624,8 @@ def _find_paths(targets, ignore, maxdepth=8, cap=300):
                 continue
             if tr is list and len(r) == 2 and r[1] is not None and type(r[1]) is list and id(r[1]) in ignore:
                 continue
-            for c in gc.get_referents(r):
+            rr = gc.get_referents(r)
+            for c in rr:
                 ent = frontier.get(id(c))
                 if ent is None:
                     continue
@@ -618,7 +643,12 @@ def _find_paths(targets, ignore, maxdepth=8, cap=300):
                         ignore.add(id(e[1]))
                     if len(nxt) < cap * n:
                         e[1].append(ti)
-        del refs, fl
+            c = None
+            _release_referents(rr)
+        r = rr = None
+        del fl
+        _release(refs, True)
+        del refs
         frontier.clear()
         frontier = dict((k, v) for k, v in nxt.items() if v[1] and None in [found[i] for i in v[1]])
         ignore.add(id(frontier))
@@ -642,8 +672,10 @@ def _find_paths(targets, ignore, maxdepth=8, cap=300):
             out.append('<path error: %s>' % _tname(type(e)))
         del chain
     frontier.clear()
+    nodes = list(v[0] for p in parent for v in p.values())
     for p in parent:
         p.clear()
+    _release(nodes)
     return out
 
 
@@ -688,12 +720,9 @@ def gdb_memleak_payload(args):
     top = int(args.get('top', 10))
     nlarge = int(args.get('largest', 0))
     backend = args.get('backend', 'auto') or 'auto'
-    note = None
-    was_enabled = gc.isenabled()
-    gc.disable()
+    note = res = None
     try:
         use_guppy = backend == 'guppy'
-        res = None
         if use_guppy:
             try:
                 __import__('guppy')
@@ -730,7 +759,7 @@ def gdb_memleak_payload(args):
                 res = census
                 res['backend'] = 'census'
             if nlarge > 0:
-                cands = [e[1] for e in big]
+                cands = list(e[1] for e in big)
                 csizes = [e[0] for e in big]
                 del big[:]
                 ignore.add(id(cands))
@@ -739,8 +768,8 @@ def gdb_memleak_payload(args):
                     t = type(o)
                     largest.append({'type': _type_name(t), 'size': s,
                                     'repr': _short(o, t), 'path': p})
-                del cands[:]
-                o = None
+                o = t = None
+                _release(cands)
             del big, census
         if gc.get_freeze_count() if hasattr(gc, 'get_freeze_count') else 0:
             fz = ("gc's permanent generation holds %d objects (gc.freeze(); on 3.12 also some of the "
@@ -759,12 +788,17 @@ def gdb_memleak_payload(args):
         return res
     finally:
         _clear_caches()
-        if was_enabled:
-            gc.enable()
+        back = _hand_back()
+        if back is not None and type(res) is dict:
+            res['note'] = back if res.get('note') is None else res['note'] + '; ' + back
         _mod_cleanup()
 
 
 if __name__ == "__main__":
+    try:
+        _doc = gdb_memleak_payload({})
+    finally:
+        __gdb_memleak_leave__(__gdb_memleak_state__)
     import json, sys
-    sys.stdout.write(json.dumps(gdb_memleak_payload({})) + "\n")
+    sys.stdout.write(json.dumps(_doc) + "\n")
     sys.stdout.flush()

@@ -1,0 +1,460 @@
+"""Issue 17 #2, #3, #5: no code of the target's runs because of a payload, and its state stays its own.
+
+Real targets (written to tmp_path), real gdb.  Each target records, from its own
+code, whatever of it ran inside a payload: a frame whose globals hold
+__gdb_memleak_run__ (the runner's namespace, which every payload runs in) on the
+stack of its finalizers, import hooks, profile and trace functions.
+
+- Finalizers: a second thread keeps dropping objects with __del__ and weakref
+  callbacks while the payload holds them; none may run in the payload's thread.
+  In the "lock" variant the main thread waits holding a plain threading.Lock
+  that every finalizer run outside the churning thread takes: before issue 17 #2
+  py-heap never returned and the target stayed deadlocked.
+- Import hooks, profile and trace functions: a builtins.__import__ wrapper, a
+  sys.meta_path finder, the main thread's profile and trace functions count what
+  they see of payload code; a blocking __import__ wrapper must not hang a command.
+- An audit hook that raises: one line naming it.
+- A child forked by another thread during a payload gets the target's gc state.
+"""
+
+import os
+import re
+import time
+
+import pytest
+from conftest import PYENV_311, _pyenv_python, assert_no_traceback, run_gdb
+
+PY313, WHY_313 = _pyenv_python("3.13")
+PY27, WHY_27 = _pyenv_python("2.7")
+PY312, WHY_312 = _pyenv_python("3.12")
+QUICK = 90  # seconds one gdb session may take here; a deadlock or a hang takes forever
+COMMANDS = ("py-heap --top 3", "py-heap --largest 3 --top 2", "py-cycles --top 2")
+
+# Every finalizer records which thread ran it, and whether payload code was on its stack.
+FINALIZER_TARGET = r'''
+import gc, itertools, sys, threading, time, weakref
+
+MODE = sys.argv[1]
+LOCK = threading.Lock()
+get_ident = getattr(threading, "get_ident", None) or threading._get_ident
+MAIN = get_ident()
+CHURN = []
+# next() of an itertools.count is one C call: no update is lost between threads
+stats = dict((k, itertools.count()) for k in ("dels", "weak", "in_main", "in_payload", "elsewhere", "made_del", "made"))
+
+
+def value(name):
+    return int(repr(stats[name])[6:-1])  # count(N): what next() would return
+
+
+def payload_on_stack():
+    f = sys._getframe(1)
+    while f is not None:
+        if "__gdb_memleak_run__" in f.f_globals:
+            return True
+        f = f.f_back
+    return False
+
+
+def record(kind):
+    next(stats[kind])
+    me = get_ident()
+    if me == MAIN:
+        next(stats["in_main"])
+    elif me not in CHURN:
+        next(stats["elsewhere"])
+    if payload_on_stack():
+        next(stats["in_payload"])
+    if MODE == "lock" and me not in CHURN:
+        # the main thread waits holding LOCK: a finalizer run in it deadlocks for good,
+        # one run in a thread of its own waits until the main thread lets go
+        with LOCK:
+            pass
+
+
+class WithDel(object):
+    __slots__ = ("payload",)
+
+    def __init__(self):
+        self.payload = [1, 2, 3]
+
+    def __del__(self):
+        record("dels")
+
+
+class WithWeak(object):
+    def __init__(self):
+        self.payload = {"a": 1}
+
+
+def on_dead(ref):
+    record("weak")
+
+
+N = 20000
+POOL = [None] * N
+REFS = [None] * N
+BALLAST = [{"k": [i]} for i in range(100000)]  # a payload that runs a while
+
+
+def churn():
+    CHURN.append(get_ident())
+    i = 0
+    while True:
+        j = i % N
+        if j % 2:
+            POOL[j] = WithDel()
+            next(stats["made_del"])
+        else:
+            POOL[j] = WithWeak()
+            REFS[j] = weakref.ref(POOL[j], on_dead)
+        next(stats["made"])
+        i += 1
+        if i % 2000 == 0:
+            time.sleep(0.0005)
+
+
+t = threading.Thread(target=churn)
+t.daemon = True
+t.start()
+while not CHURN or value("made") < 2 * N:
+    time.sleep(0.05)
+print("ready")
+sys.stdout.flush()
+n = 0
+while True:
+    n += 1
+    if MODE == "lock":
+        with LOCK:
+            time.sleep(0.3)
+        time.sleep(0.05)
+    else:
+        time.sleep(0.35)
+    live_del = list(map(type, POOL)).count(WithDel)  # holds no reference past C code: drops none here
+    print("tick %d made=%d in_main=%d in_payload=%d elsewhere=%d unfinalized=%d gc=%s"
+          % (n, value("made"), value("in_main"), value("in_payload"), value("elsewhere"),
+             value("made_del") - value("dels") - live_del, gc.isenabled()))
+    sys.stdout.flush()
+'''
+
+FIN_TICK = re.compile(r"^tick \d+ made=(\d+) in_main=(\d+) in_payload=(\d+) elsewhere=(\d+) unfinalized=(-?\d+) gc=(\w+)")
+
+
+def fin_stats(target):
+    ticks = target.wait_for_ticks(2)
+    assert target.alive() and ticks, "the target died or stopped: %s" % "\n".join(target.stderr[-20:])
+    m = FIN_TICK.match(ticks[-1])
+    assert m, ticks[-1]
+    made, in_main, in_payload, elsewhere, unfinalized = (int(x) for x in m.groups()[:5])
+    return dict(made=made, in_main=in_main, in_payload=in_payload, elsewhere=elsewhere, unfinalized=unfinalized,
+                gc=m.group(6))
+
+
+def timed_gdb(*commands, **kwargs):
+    started = time.monotonic()
+    run = run_gdb(*commands, timeout=QUICK + 30, **kwargs)
+    took = time.monotonic() - started
+    assert took < QUICK, "gdb took %.0f s" % took
+    return run
+
+
+def command_errors(run) -> list:
+    return [line for line in run.stderr.splitlines() if re.match(r"^py-(heap|cycles|memtop):", line)
+            and "warning" not in line and "permanent generation" not in line]
+
+
+@pytest.mark.parametrize("mode", ["plain", "lock"])
+@pytest.mark.parametrize("python", [
+    pytest.param(PYENV_311, id="pyenv-3.11"),
+    pytest.param(PY313, id="pyenv-3.13", marks=pytest.mark.skipif(bool(WHY_313), reason=WHY_313 or "present")),
+    pytest.param(PY27, id="pyenv-2.7", marks=pytest.mark.skipif(bool(WHY_27), reason=WHY_27 or "present")),
+])
+def test_no_finalizer_runs_in_the_payload_s_thread(start_target, tmp_path, python, mode):
+    script = tmp_path / "finalizers.py"
+    script.write_text(FINALIZER_TARGET)
+    target = start_target(python, script, mode)
+    before = fin_stats(target)
+    assert before["in_main"] == 0 and before["in_payload"] == 0
+    run = timed_gdb(*COMMANDS, pid=target.pid)
+    assert_no_traceback(run)
+    assert not command_errors(run), run.stderr
+    assert run.stdout.count("census backend, run in thread") == 2, run.stdout
+    assert "no objects live only in reference cycles" in run.stdout or "Cycle" in run.stdout, run.stdout
+    after = fin_stats(target)
+    after = fin_stats(target)  # a second heartbeat: the main thread goes on, not deadlocked
+    # Objects were dropped while payloads held them (their finalizers then ran in the thread
+    # the payload handed them to), and none ran in the payload's thread (the main one).
+    assert after["made"] > before["made"]
+    assert after["in_payload"] == 0, after
+    assert after["in_main"] == 0, after
+    assert after["elsewhere"] > 0, "no object was dropped while a payload held it: the test saw nothing (%s)" % after
+    # All of them die: none is kept alive by us (the churning thread's own objects in flight
+    # aside).  With "lock" each finalizer waits for the main thread's lock, so it takes a while.
+    # (A few below zero: the churning thread counts a new object only after the old one's
+    # __del__ ran, and the heartbeat reads the counters one after the other.)
+    deadline = time.monotonic() + 60
+    while not -8 <= after["unfinalized"] <= 2 and time.monotonic() < deadline:
+        after = fin_stats(target)
+    assert -8 <= after["unfinalized"] <= 2, after
+    assert after["in_main"] == 0 and after["in_payload"] == 0, after
+    assert after["gc"] == "True"
+
+
+# Import hooks, a profile and a trace function, each counting what it sees of payload code.
+HOOKS_TARGET = r'''
+import sys, threading, time
+try:
+    import builtins
+except ImportError:
+    import __builtin__ as builtins
+
+MODE = sys.argv[1]
+seen = {"import": 0, "finder": 0, "profile": 0, "trace": 0, "audit": 0}
+events = {}
+forever = threading.Event()
+
+
+def ours(frame):
+    while frame is not None:
+        g = frame.f_globals
+        # the runner's namespace; or, before its first statement, the payload's fresh one
+        if "__gdb_memleak_run__" in g or ("__name__" not in g and frame.f_code.co_filename == "<string>"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+real_import = builtins.__import__
+
+
+def wrapped_import(*args, **kwargs):
+    if ours(sys._getframe(1)):
+        seen["import"] += 1
+        if MODE == "block":
+            forever.wait()
+    return real_import(*args, **kwargs)
+
+
+class Finder(object):
+    def find_spec(self, name, path=None, target=None):
+        if ours(sys._getframe(1)):
+            seen["finder"] += 1
+        return None
+
+    def find_module(self, name, path=None):  # Python 2.7
+        if ours(sys._getframe(1)):
+            seen["finder"] += 1
+        return None
+
+
+def profile(frame, event, arg):
+    if ours(frame):
+        seen["profile"] += 1
+        key = "profile %s %s" % (event, getattr(arg, "__name__", "") if event.startswith("c_") else frame.f_code.co_name)
+        events[key] = events.get(key, 0) + 1
+
+
+def trace(frame, event, arg):
+    if ours(frame):
+        seen["trace"] += 1
+        key = "trace %s %s" % (event, frame.f_code.co_name)
+        events[key] = events.get(key, 0) + 1
+    return trace
+
+
+busy = []
+
+
+def audit(event, args):
+    if busy:  # its own sys._getframe and frame reads raise events too
+        return
+    busy.append(event)
+    try:
+        try:
+            mine = ours(sys._getframe(1))
+        except ValueError:  # called from C with no Python frame
+            mine = False
+    finally:
+        busy.pop()
+    if mine:
+        seen["audit"] += 1
+        if MODE == "strict" and event == "gc.get_objects":
+            raise RuntimeError("inspection refused by policy")
+
+
+builtins.__import__ = wrapped_import
+sys.meta_path.insert(0, Finder())
+if hasattr(sys, "addaudithook"):
+    sys.addaudithook(audit)
+BALLAST = [{"k": [i]} for i in range(50000)]
+sys.setprofile(profile)
+sys.settrace(trace)
+print("ready")
+sys.stdout.flush()
+n = 0
+while True:
+    n += 1
+    time.sleep(0.3)
+    print("tick %d import=%d finder=%d profile=%d trace=%d audit=%d events=%s" % (
+        n, seen["import"], seen["finder"], seen["profile"], seen["trace"], seen["audit"], sorted(events.items())))
+    sys.stdout.flush()
+'''
+
+HOOK_TICK = re.compile(r"^tick \d+ import=(\d+) finder=(\d+) profile=(\d+) trace=(\d+) audit=(\d+) events=(.*)$")
+
+
+def hook_stats(target):
+    ticks = target.wait_for_ticks(2)
+    assert target.alive() and ticks, "the target died or stopped: %s" % "\n".join(target.stderr[-20:])
+    m = HOOK_TICK.match(ticks[-1])
+    assert m, ticks[-1]
+    names = ("import", "finder", "profile", "trace", "audit")
+    return dict(zip(names, (int(x) for x in m.groups()[:5])), events=m.group(6))
+
+
+# What the main thread's profile and trace functions see of a payload, at most, per
+# command (measured on 3.11 and 3.12: 20 and 21): entering its module and
+# __gdb_memleak_enter__ with the calls that switch them off, which run before any other
+# code of the payload's can, and the returns once they are back on.  Before: 721,879
+# profile and 829,092 trace events for the same three commands.
+MAX_PROFILE_EVENTS = 24
+MAX_TRACE_EVENTS = 24
+
+
+@pytest.mark.parametrize("python", [
+    pytest.param(PYENV_311, id="pyenv-3.11"),
+    pytest.param(PY312, id="pyenv-3.12", marks=pytest.mark.skipif(bool(WHY_312), reason=WHY_312 or "present")),
+    pytest.param(PY313, id="pyenv-3.13", marks=pytest.mark.skipif(bool(WHY_313), reason=WHY_313 or "present")),
+])
+def test_import_hooks_profile_and_trace_functions_see_no_payload_code(start_target, tmp_path, python):
+    script = tmp_path / "hooks.py"
+    script.write_text(HOOKS_TARGET)
+    # gc (and on 3.13 _operator) is not imported in this target: the payloads load it themselves
+    target = start_target(python, script, "count")
+    before = hook_stats(target)
+    run = timed_gdb(*COMMANDS, pid=target.pid)
+    assert_no_traceback(run)
+    assert not command_errors(run), run.stderr
+    after = hook_stats(target)
+    assert after["import"] == 0 and after["finder"] == 0, after
+    assert after["profile"] - before["profile"] <= MAX_PROFILE_EVENTS * len(COMMANDS), after
+    assert after["trace"] - before["trace"] <= MAX_TRACE_EVENTS * len(COMMANDS), after
+
+
+def test_a_blocking_import_wrapper_does_not_hang_a_command(start_target, tmp_path):
+    script = tmp_path / "hooks.py"
+    script.write_text(HOOKS_TARGET)
+    target = start_target(PYENV_311, script, "block")
+    hook_stats(target)
+    run = timed_gdb("py-heap --timeout 5 --top 2", "py-cycles --timeout 5 --top 2", pid=target.pid)
+    assert_no_traceback(run)
+    assert not command_errors(run), run.stderr
+    after = hook_stats(target)  # the main thread (the one the payload ran in) goes on
+    assert after["import"] == 0 and after["finder"] == 0, after
+
+
+@pytest.mark.parametrize("python", [
+    pytest.param(PYENV_311, id="pyenv-3.11"),
+    pytest.param(PY313, id="pyenv-3.13", marks=pytest.mark.skipif(bool(WHY_313), reason=WHY_313 or "present")),
+])
+def test_an_audit_hook_that_raises_is_named_in_one_line(start_target, tmp_path, python):
+    script = tmp_path / "hooks.py"
+    script.write_text(HOOKS_TARGET)
+    target = start_target(python, script, "strict")
+    hook_stats(target)
+    run = timed_gdb("py-heap --top 2", "py-cycles --top 2", pid=target.pid)
+    assert_no_traceback(run)
+    errors = command_errors(run)
+    assert len(errors) == 2, run.stderr
+    for error in errors:
+        assert "the target's own audit (%s, line " % script in error, error
+        assert "raised RuntimeError: inspection refused by policy" in error, error
+        assert "an audit hook, sys.addaudithook, cannot be switched off" in error, error
+    hook_stats(target)
+    # and then it goes on as before: nothing of ours left switched off
+    ticks = target.wait_for_ticks(1)
+    assert target.alive() and ticks
+
+
+# A thread forks children nonstop; each tells whether its gc is on, and whether it was
+# forked while a payload ran (the payload's fork guard is then in its threading._dangling).
+FORK_TARGET = r'''
+import gc, os, sys, threading, time
+
+results = {"children": 0, "during": 0, "gc_off": 0, "during_gc_off": 0}
+BALLAST = [{"k": [i], "s": "x%d" % i} for i in range(300000)]  # payloads that run a while
+
+
+def child():
+    during = any(type(t) is type(sys) and t.__name__ == "gdb-memleak fork guard" for t in list(threading._dangling))
+    # allocate a little, as a child does, then report
+    junk = [[i] for i in range(1000)]
+    os.write(W, ("%d %d\n" % (int(gc.isenabled()), int(during))).encode())
+    os._exit(0)
+
+
+def forker():
+    while True:
+        pid = os.fork()
+        if pid == 0:
+            child()
+        os.waitpid(pid, 0)
+        line = os.read(R, 64).decode().split()
+        enabled, during = int(line[0]), int(line[1])
+        results["children"] += 1
+        results["during"] += during
+        results["gc_off"] += not enabled
+        results["during_gc_off"] += during and not enabled
+        time.sleep(0.002)
+
+
+R, W = os.pipe()
+t = threading.Thread(target=forker)
+t.daemon = True
+t.start()
+print("ready")
+sys.stdout.flush()
+n = 0
+while True:
+    n += 1
+    time.sleep(0.3)
+    print("tick %d children=%d during=%d gc_off=%d during_gc_off=%d gc=%s" % (
+        n, results["children"], results["during"], results["gc_off"], results["during_gc_off"], gc.isenabled()))
+    sys.stdout.flush()
+'''
+
+FORK_TICK = re.compile(r"^tick \d+ children=(\d+) during=(\d+) gc_off=(\d+) during_gc_off=(\d+) gc=(\w+)")
+
+
+@pytest.mark.parametrize("python", [
+    pytest.param(PYENV_311, id="pyenv-3.11"),
+    pytest.param(PY312, id="pyenv-3.12", marks=pytest.mark.skipif(bool(WHY_312), reason=WHY_312 or "present")),
+    pytest.param(PY313, id="pyenv-3.13", marks=pytest.mark.skipif(bool(WHY_313), reason=WHY_313 or "present")),
+])
+def test_a_child_forked_during_a_payload_gets_the_target_s_gc_state(start_target, tmp_path, python):
+    script = tmp_path / "forks.py"
+    script.write_text(FORK_TARGET)
+    target = start_target(python, script)
+    target.wait_for_ticks(2)
+    run = timed_gdb("py-heap --top 2", "py-cycles --top 2", "py-heap --top 2", pid=target.pid)
+    assert_no_traceback(run)
+    assert not command_errors(run), run.stderr
+    ticks = target.wait_for_ticks(2)
+    assert target.alive() and ticks
+    m = FORK_TICK.match(ticks[-1])
+    assert m, ticks[-1]
+    children, during, gc_off, during_gc_off = (int(x) for x in m.groups()[:4])
+    assert during > 0, "no child was forked while a payload ran: the test saw nothing (%s)" % ticks[-1]
+    assert gc_off == 0 and during_gc_off == 0, ticks[-1]
+    assert m.group(5) == "True"
+
+
+def test_the_quiet_block_is_the_same_in_the_runner_and_the_common_helpers():
+    """The first code a payload runs: the runner and _gdb_memleak_common.py carry the same text."""
+    from conftest import REPO
+
+    def block(name):
+        text = (REPO / "gdb_memleak" / "payloads" / name).read_text()
+        return text[text.index("# >>> quiet"):text.index("# <<< quiet")]
+
+    assert block("_gdb_memleak_runner.py") == block("_gdb_memleak_common.py")
