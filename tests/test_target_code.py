@@ -17,12 +17,13 @@ stack of its finalizers, import hooks, profile and trace functions.
 - A child forked by another thread during a payload gets the target's gc state.
 """
 
-import os
 import re
 import time
 
 import pytest
-from conftest import PYENV_311, _pyenv_python, assert_no_traceback, run_gdb
+from support.gdb import assert_no_traceback, run_gdb
+from support.interpreters import PYTHON_311 as PYENV_311
+from support.interpreters import find as _pyenv_python
 
 PY313, WHY_313 = _pyenv_python("3.13")
 PY27, WHY_27 = _pyenv_python("2.7")
@@ -451,7 +452,7 @@ def test_a_child_forked_during_a_payload_gets_the_target_s_gc_state(start_target
 
 def test_the_quiet_block_is_the_same_in_the_runner_and_the_common_helpers():
     """The first code a payload runs: the runner and _gdb_memleak_common.py carry the same text."""
-    from conftest import REPO
+    from support.paths import REPO
 
     def block(name):
         text = (REPO / "gdb_memleak" / "payloads" / name).read_text()
