@@ -7,14 +7,22 @@
 # it keeps no object of the target's alive.  Dropping the last mark removes the
 # attribute.  The payload that measures stores the mark itself, in the same safe
 # point (issue 15).  Sent ahead of heap.py, cycles.py and marks.py.  Python 2.7 and 3.x.
-
-import sys as _gdbml_msys
+# No import statement (it would run the target's import hooks, issue 17): sys is the one
+# the quiet block (_gdb_memleak_common.py, or the runner) put in the module's globals.
 
 _GDBML_MARKS_ATTR = "_gdb_memleak_marks"
 
 
+def _gdbml_sys():
+    s = globals().get("sys")
+    if s is None:  # run on its own (python marks.py): no quiet block, no hooks to avoid
+        import sys as s
+    return s
+
+
 def _marks_store(create):
-    namespace = type(_gdbml_msys).__dict__["__dict__"].__get__(_gdbml_msys)
+    s = _gdbml_sys()
+    namespace = type(s).__dict__["__dict__"].__get__(s)
     marks = namespace.get(_GDBML_MARKS_ATTR)
     if type(marks) is not dict:
         if not create:
@@ -52,8 +60,8 @@ def _mark_drop(name):
         return False
     del marks[name]
     if not marks:
-        namespace = type(_gdbml_msys).__dict__["__dict__"].__get__(_gdbml_msys)
-        del namespace[_GDBML_MARKS_ATTR]
+        s = _gdbml_sys()
+        del type(s).__dict__["__dict__"].__get__(s)[_GDBML_MARKS_ATTR]
     return True
 
 
