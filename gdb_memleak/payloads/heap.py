@@ -32,6 +32,13 @@ except NameError:  # run on its own (python FILE, or pyrasite, which puts this f
             break
 
 
+# One record per class in the census (a list, for speed; its fields by name): the class,
+# objects counted, bytes counted, how a size is found (_FIXED ...), the function and the
+# item size or offset it uses, what kind of dicts its objects own (or None), and whether
+# the collector tracks them.
+_R_TYPE, _R_COUNT, _R_SIZE, _R_MODE, _R_SIZER, _R_ITEM, _R_OWNS, _R_GC = range(8)
+
+
 # ------------------------------------------------------------------ census
 #
 # A streaming census.  gc.get_objects() is walked in chunks of _CHUNK objects,
@@ -208,8 +215,8 @@ def _kind_of(st, t):
 
 def _owners(st, objs, rec):
     """The dicts that objs (modules, classes, functions or instances, all of
-    class rec[0]) own."""
-    t, kind = rec[0], rec[6]
+    class rec[_R_TYPE]) own."""
+    t, kind = rec[_R_TYPE], rec[_R_OWNS]
     if kind == 'module':
         for o in objs:
             try:
@@ -279,9 +286,9 @@ def _keep_largest(st, batch, sizes):
 
 
 def _sizes_of(rec, objs):
-    """Sizes of objs, all of class rec[0], as sys.getsizeof gives them (never
+    """Sizes of objs, all of class rec[_R_TYPE], as sys.getsizeof gives them (never
     calling a __sizeof__ written in Python)."""
-    mode, f, off = rec[3], rec[4], rec[5]
+    mode, f, off = rec[_R_MODE], rec[_R_SIZER], rec[_R_ITEM]
     if mode == _CSIZE:
         try:
             sz = list(_map(f, objs))
@@ -331,11 +338,11 @@ def _add(st, batch, tracked):
             # list.index compares classes: by identity, or with a vetted __eq__
             i = keys.index(key)
             rec = _learn(st, types[i], batch[i])
-        rec[1] += c
-        if (not tracked and rec[7]) or rec[6] is not None or rec[3] != _FIXED or nlarge:
+        rec[_R_COUNT] += c
+        if (not tracked and rec[_R_GC]) or rec[_R_OWNS] is not None or rec[_R_MODE] != _FIXED or nlarge:
             todo.append((key, rec))
         else:
-            rec[2] += c * rec[5]
+            rec[_R_SIZE] += c * rec[_R_ITEM]
     groups = None
     if len(todo) > 4:
         # many classes in this batch: one pass sorts the objects out
@@ -354,22 +361,22 @@ def _add(st, batch, tracked):
             sub = groups[key]
         else:
             sub = list(_it.compress(batch, _map(set([key]).__contains__, keys)))
-        if rec[3] == _FIXED:
-            rec[2] += len(sub) * rec[5]
-            if nlarge and rec[5] > st['thr']:
-                _keep_largest(st, sub, [rec[5]] * len(sub))
+        if rec[_R_MODE] == _FIXED:
+            rec[_R_SIZE] += len(sub) * rec[_R_ITEM]
+            if nlarge and rec[_R_ITEM] > st['thr']:
+                _keep_largest(st, sub, [rec[_R_ITEM]] * len(sub))
         else:
             sz = _sizes_of(rec, sub)
-            rec[2] += sum(sz)
+            rec[_R_SIZE] += sum(sz)
             if nlarge and sz and max(sz) > st['thr']:
                 _keep_largest(st, sub, sz)
-            if tracked and (rec[0] is list or rec[0] is tuple) and sz and max(sz) > _HUGE:
+            if tracked and (rec[_R_TYPE] is list or rec[_R_TYPE] is tuple) and sz and max(sz) > _HUGE:
                 # looked at slice by slice later, not with one gc.get_referents
                 st['huge'].extend(o for o, s in _zip(sub, sz) if s > _HUGE)
             del sz
-        if not tracked and rec[7]:
+        if not tracked and rec[_R_GC]:
             parents.extend(sub)
-        if rec[6] is not None:
+        if rec[_R_OWNS] is not None:
             _owners(st, sub, rec)
         del sub
     if groups is not None:
@@ -457,7 +464,7 @@ def _census(top, nlarge, ignore):
     info = st['info']
     per = {}
     for k, rec in info.items():
-        per[k] = (rec[1], rec[2])
+        per[k] = (rec[_R_COUNT], rec[_R_SIZE])
     rows = {}
     for k, (c, s) in per.items():
         t = info[k][0]
@@ -496,7 +503,7 @@ def _census(top, nlarge, ignore):
     big.sort(key=_first, reverse=True)
     dropped = list(e[1] for e in big[nlarge:])
     del big[nlarge:]
-    dropped.extend(rec[0] for rec in info.values())  # the classes counted
+    dropped.extend(rec[_R_TYPE] for rec in info.values())  # the classes counted
     rec = None
     del st['ignore'], st['big']
     for v in list(st.values()):
