@@ -37,6 +37,10 @@ class Refused(MemleakError):
     an architecture or gdb mode we do not inject into.  Nothing was run in the target."""
 
 
+class NoRoom(Refused):
+    """The command would need more memory in the target than the machine or its cgroup has left."""
+
+
 class NoSafePoint(MemleakError):
     """The target did not reach a safe point in time, or the wait was interrupted.  Nothing was run in it."""
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 import time
 
-from ..errors import NotFound, OutputError, Refused, UsageError
+from ..errors import NoRoom, NotFound, OutputError, UsageError
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation, note
 from ..host import limits
@@ -76,8 +76,8 @@ class PyCycles(MemleakCommand):
             doc = session.run_payload(inv, "cycles", request).result
         except NotFound as e:
             raise NotFound(str(e), hint="make one with py-cycles --mark %s" % args.since) from e
-        except Refused as e:
-            raise Refused("refused: %s" % e) from e
+        except NoRoom as e:  # the payload's own memory guard
+            raise NoRoom("refused: %s" % e) from e
         mark = doc.pop("since_mark", None)
         unknown = doc.get("unknown_types")
         if args.types and not doc.get("cycles") and not (doc.get("uncollectable") or {}).get("cycles") and unknown is None:

@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 import gdb
 
-from ..errors import ChannelError, MemleakError, NotFound, PayloadFailed, Refused, TargetUnavailable, ToolMissing
+from ..errors import ChannelError, MemleakError, NoRoom, NotFound, PayloadFailed, Refused, TargetUnavailable, ToolMissing
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation, note
 from ..host import residency
@@ -311,7 +311,7 @@ def _envelope(raw: bytes) -> dict[str, Any]:
 
 
 # A payload's refusal (the envelope's "refusal": {"code", "reason"}) as the error type its code names.
-REFUSALS: dict[str, type[MemleakError]] = {"tool_missing": ToolMissing, "no_mark": NotFound, "hazard": Refused, "no_room": Refused}
+REFUSALS: dict[str, type[MemleakError]] = {"tool_missing": ToolMissing, "no_mark": NotFound, "hazard": Refused, "no_room": NoRoom}
 
 
 def refusal_error(refusal: Any) -> MemleakError:
