@@ -1,4 +1,4 @@
-# gdb-memleak payload: list, get and drop the marks kept in the target (py-heap --marks,
+# gdb-memleak payload: list and drop the marks kept in the target (py-heap --marks,
 # --drop-mark).  Storing one is done by the payload that measures (heap.py, cycles.py),
 # in the same safe point.  The helpers are in _gdb_memleak_marks.py, sent ahead of this
 # file.  Python 2.7 and 3.x.
@@ -19,9 +19,6 @@ def gdb_memleak_payload(args):
     op = args["op"]
     if op == "list":
         return {"marks": _marks_list()}
-    if op == "get":
-        mark = _mark_get(args["name"])
-        return mark if mark is not None else _no_mark(args["name"], args.get("prefix", ""))
     if op == "drop":
         if not _mark_drop(args["name"]):
             return _no_mark(args["name"], args.get("prefix", ""))
