@@ -236,7 +236,7 @@ def test_not_python_fails_cleanly(tmp_path):
 def test_a_command_without_a_safe_point_still_gives_a_report(start_target, tmp_path):
     """Issue 14: `report --timeout`; py-heap and py-cycles get no safe point (the only thread is in
     one long C call), and the report is written with what py-memtop gave, saying why the rest is missing."""
-    target = start_target(PYTHON_311, BUSY_WITH_RT_HANDLER, str(12 * 10**8))
+    target = start_target(PYTHON_311, BUSY_WITH_RT_HANDLER, str(4 * 10**9))
     run = run_gdb_memleak("report", str(target.pid), "--out", str(tmp_path / "out"), "--timeout", "2")
     assert run.returncode == 0, run.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text())
