@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from support.cli import run_gdb_memleak
-from support.gdb import assert_no_traceback, run_gdb
+from support.gdb import WATCH_INFERIOR_CALLS, assert_no_inferior_call, assert_no_traceback, run_gdb
 from support.heartbeat import assert_beating
 from support.interpreters import PYTHON_311, libpython
 from support.paths import DEBIAN_LIB, FORKY, HOST_LIBC, need
@@ -68,8 +68,11 @@ def test_commands_read_the_target_s_own_files(start_in_root, script_in_root, how
     assert not procfs_images.same_root(pid)
     if how != "chroot":
         assert os.readlink("/proc/%d/ns/pid" % pid) != os.readlink("/proc/self/ns/pid")
-    run = run_gdb("py-memtop", "py-heap --largest 2", "py-cycles", "py-memtop --watch 1", pid=pid)
+    run = run_gdb("py-memtop", "py-heap --largest 2", "py-cycles", "py-memtop --watch 1", pid=pid, before=WATCH_INFERIOR_CALLS)
     assert_no_traceback(run)
+    # 3.14's own helper reads a thread's state with pthread_getspecific(), a call, where
+    # gdb cannot read thread-local variables (as here: no libthread_db for this libc).
+    assert_no_inferior_call(run)
     if how == "pivot_root":
         # The root is the mount namespace's own /: gdb reads the target's files through
         # that namespace (target:/...) by itself, and they pass the check by build-id.
@@ -88,6 +91,24 @@ def test_commands_read_the_target_s_own_files(start_in_root, script_in_root, how
     assert re.search(r"^\s*169\.0 KiB\s+list\s+__main__\.held\s", run.stdout, re.M), run.stdout
     assert re.search(r"^\s+50\s+100\s+.*Pair\.other -> Pair\.other -> Pair$", run.stdout, re.M), run.stdout
     assert re.search(r"^watched 1\.\d s: RSS ", run.stdout, re.M), run.stdout
+    assert_beating(target, "python=3.14 held=20000")
+
+
+@need_forky
+def test_stacks_from_the_trees_debug_info_make_no_call_into_the_target(start_in_root, script_in_root):
+    """gdb told the root before attaching (as `report` does) reads python3.14's debug info and runs
+    its gdb helper; that helper reads a thread's state with pthread_getspecific(), a call into the
+    target, where thread-local variables are unreadable (no libthread_db for this libc).  Seen
+    2026-12-01: 6.8 s per thread, the target stopped; py-memtop now walks the runtime's lists."""
+    target = start_in_root("chroot")
+    pid = target.python_pid
+    root = ("-iex", "set sysroot /proc/%d/root" % pid, "-iex", "file /proc/%d/exe" % pid)
+    run = run_gdb("py-memtop", pid=pid, before=root + WATCH_INFERIOR_CALLS)
+    assert_no_traceback(run)
+    assert_no_inferior_call(run)
+    assert "from libpython" in run.stdout, run.stdout  # the helper read them, no payload
+    where = re.search(re.escape(script_in_root) + r":(\d+) in <module>", run.stdout)
+    assert where and int(where.group(1)) in CONTAINER_LOOP_LINES, run.stdout
     assert_beating(target, "python=3.14 held=20000")
 
 

@@ -143,6 +143,18 @@ def run_gdb_on_a_terminal(pid: int, *commands: str, timeout: float = 120) -> str
     return out.decode("utf-8", "replace")
 
 
+# gdb options (`before=`) that print a line for every call gdb makes into the target (a `call`,
+# or an expression with a function call in it, the kind that kills targets on CPUs with AMX).
+_CALL_MARK = "gdb-memleak-test: gdb called a function in the target"
+WATCH_INFERIOR_CALLS = ("-iex", "python import gdb; gdb.events.inferior_call.connect(lambda e: isinstance(e, "
+                        "gdb.InferiorCallPreEvent) and print('%s at 0x%%x' %% int(e.address)))" % _CALL_MARK)
+
+
+def assert_no_inferior_call(run) -> None:
+    """gdb run with before=WATCH_INFERIOR_CALLS made no call into the target."""
+    assert _CALL_MARK not in run.stdout, run.stdout
+
+
 def assert_no_traceback(run) -> None:
     assert "Traceback" not in run.stdout + run.stderr, run.stdout + run.stderr
     assert "Python Exception" not in run.stderr, run.stderr
