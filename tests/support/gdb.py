@@ -82,11 +82,19 @@ class GdbRun:
 
 def run_gdb(*commands: str, timeout: float = 300, path: str | None = None, extra_env: dict | None = None,
             **argv_options) -> GdbRun:
-    """gdb run to its end (see gdb_argv for pid, core, gdbinit, before, after, gdb)."""
+    """gdb run to its end (see gdb_argv for pid, core, gdbinit, before, after, gdb).
+
+    With the plugin loaded, every run also checks that gdb made no call into the target."""
+    watch = argv_options.get("gdbinit", GDBINIT) is not None
+    if watch and WATCH_INFERIOR_CALLS[1] not in argv_options.get("before", ()):
+        argv_options["before"] = WATCH_INFERIOR_CALLS + tuple(argv_options.get("before", ()))
     argv = gdb_argv(*commands, **argv_options)
     proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
                           env=gdb_env(path, extra_env))
-    return GdbRun(proc.returncode, proc.stdout, proc.stderr)
+    run = GdbRun(proc.returncode, proc.stdout, proc.stderr)
+    if watch:
+        assert_no_inferior_call(run)
+    return run
 
 
 class BackgroundGdb:
@@ -146,8 +154,10 @@ def run_gdb_on_a_terminal(pid: int, *commands: str, timeout: float = 120) -> str
 # gdb options (`before=`) that print a line for every call gdb makes into the target (a `call`,
 # or an expression with a function call in it, the kind that kills targets on CPUs with AMX).
 _CALL_MARK = "gdb-memleak-test: gdb called a function in the target"
+# (printed from two halves: the command line, which py-memtop shows, never holds the whole mark)
 WATCH_INFERIOR_CALLS = ("-iex", "python import gdb; gdb.events.inferior_call.connect(lambda e: isinstance(e, "
-                        "gdb.InferiorCallPreEvent) and print('%s at 0x%%x' %% int(e.address)))" % _CALL_MARK)
+                        "gdb.InferiorCallPreEvent) and print('%s' + '%s at 0x%%x' %% int(e.address)))"
+                        % (_CALL_MARK[:20], _CALL_MARK[20:]))
 
 
 def assert_no_inferior_call(run) -> None:
