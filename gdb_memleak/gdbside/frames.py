@@ -56,6 +56,7 @@ def python_stacks(max_frames: int) -> dict[int, list[PyFrame]]:
 
     stacks: dict[int, list[PyFrame]] = {}
     eval_frames = unreadable = 0
+    _described.clear()
     try:
         for thread in sorted(inferior.threads(), key=lambda t: t.num):
             if not thread.is_valid():
@@ -75,6 +76,7 @@ def python_stacks(max_frames: int) -> dict[int, list[PyFrame]]:
             eval_frames += evals
             unreadable += bad
     finally:
+        _described.clear()
         _restore(saved_thread, saved_frame)
 
     if eval_frames and unreadable == eval_frames:
@@ -222,13 +224,28 @@ def _is_shim(pyop: Any) -> bool:
         return False
 
 
+# One command's frames already described, by (code object, instruction offset): the
+# threads of a pool wait at the same few places, and the helper decodes a frame's
+# names and line table byte by byte (about 2 ms a frame, measured 2026-12-01: 300
+# idle threads kept the target stopped 3 s in py-memtop).  Memory can change
+# between commands, so python_stacks starts each command with an empty one.
+_described: dict[tuple[int, int], PyFrame | None] = {}
+
+
 def _describe(libpython: Any, pyop: Any) -> PyFrame | None:
     """file:line:function of one libpython frame object, or None if unreadable."""
     try:
         if pyop.is_optimized_out():
             return None
+        key = (int(pyop.co.as_address()), int(pyop.f_lasti))
     except Exception:
         return None
+    if key not in _described:
+        _described[key] = _describe_new(libpython, pyop)
+    return _described[key]
+
+
+def _describe_new(libpython: Any, pyop: Any) -> PyFrame | None:
     file = _field_text(libpython, lambda: pyop.co_filename.proxyval(set()))
     function = _field_text(libpython, lambda: pyop.co_name.proxyval(set()))
     if file == UNKNOWN and function == UNKNOWN:
