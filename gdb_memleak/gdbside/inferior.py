@@ -13,6 +13,7 @@ from typing import Optional
 import gdb
 
 from ..errors import Refused, TargetUnavailable
+from ..host import elf
 from .images import program_file, require_matched_images
 
 _VERSION_IN_NAME = re.compile(r"(?:lib)?python(\d)\.(\d+)")
@@ -96,9 +97,35 @@ def _same_file(a: str, b: str) -> bool:
     return a == b or (bool(a) and bool(b) and norm(a) == norm(b))
 
 
+def _readable_path(objfile_name: str) -> str:
+    """A path this process can open for an objfile gdb reads through its target (target:/...)."""
+    if objfile_name.startswith("target:"):
+        inferior = gdb.selected_inferior()
+        return "/proc/%d/root%s" % (inferior.pid, objfile_name[len("target:"):]) if inferior.pid else ""
+    return objfile_name
+
+
+def _runtime_copies_from_files() -> Optional[list[str]]:
+    """runtime_copies() from each loaded file's dynamic symbol table; None if a file cannot be read."""
+    found: list[str] = []
+    for objfile in gdb.objfiles():
+        name = objfile.filename or ""
+        if getattr(objfile, "owner", None) is not None or not name.startswith(("/", "target:")):
+            continue  # a separate debug file (its owner is listed too), or the vDSO
+        exported = elf.exports_function(_readable_path(name), _RUNTIME_MARK)
+        if exported is None:
+            return None
+        if exported and not any(_same_file(name, f) for f in found):
+            found.append(name)
+    return found
+
+
 def runtime_copies() -> list[str]:
     """The objfiles that define CPython's runtime (Py_AddPendingCall): normally one."""
-    found: list[str] = []
+    from_files = _runtime_copies_from_files()
+    if from_files:
+        return from_files
+    found: list[str] = []  # gdb's own search: also finds a runtime linked in without exporting it
 
     def add(name: str) -> None:
         if name and not any(_same_file(name, f) for f in found):

@@ -1,0 +1,72 @@
+"""Which functions an ELF file exports, read from its dynamic symbol table on disk.
+
+gdb can answer "which loaded files define Py_AddPendingCall" too, but only by
+searching every symbol table, debug info included: 0.15-0.3 s on the first
+command, with the target stopped (measured 2026-12-01, pyenv 3.11 and Debian's
+3.14).  Every copy of the CPython runtime exports its C API (extension modules
+link against it), so the dynamic symbol table is enough, and reading it takes
+milliseconds.  Nothing here imports gdb.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Optional
+
+SHT_DYNSYM = 11
+STT_FUNC = 2
+SHN_UNDEF = 0
+# Bounds against a corrupt or hostile file: a libc's .dynsym is about 70 kB, libpython's 60 kB.
+MAX_TABLE = 16 << 20
+
+
+def exports_function(path: str, name: str) -> Optional[bool]:
+    """Whether the ELF file at `path` defines and exports function `name`; None if it cannot be read as ELF."""
+    wanted = name.encode("ascii")
+    try:
+        with open(path, "rb") as f:
+            ident = f.read(64)
+            if len(ident) < 52 or ident[:4] != b"\x7fELF" or ident[4] not in (1, 2) or ident[5] not in (1, 2):
+                return None
+            wide, order = ident[4] == 2, "<" if ident[5] == 1 else ">"
+            if wide:
+                shoff, = struct.unpack_from(order + "Q", ident, 40)
+                shentsize, shnum = struct.unpack_from(order + "HH", ident, 58)
+            else:
+                shoff, = struct.unpack_from(order + "I", ident, 32)
+                shentsize, shnum = struct.unpack_from(order + "HH", ident, 46)
+            if shoff == 0 or shnum == 0 or shentsize < (64 if wide else 40):
+                return None
+            f.seek(shoff)
+            table = f.read(shentsize * shnum)
+            sections = []
+            for i in range(shnum):
+                at = i * shentsize
+                if wide:
+                    _, kind, _, _, offset, size, link, _, _, entsize = struct.unpack_from(order + "IIQQQQIIQQ", table, at)
+                else:
+                    _, kind, _, _, offset, size, link, _, _, entsize = struct.unpack_from(order + "IIIIIIIIII", table, at)
+                sections.append((kind, offset, size, link, entsize))
+            for kind, offset, size, link, entsize in sections:
+                if kind != SHT_DYNSYM or link >= len(sections) or size > MAX_TABLE or entsize == 0:
+                    continue
+                _, str_offset, str_size, _, _ = sections[link]
+                if str_size > MAX_TABLE:
+                    return None
+                f.seek(offset)
+                symbols = f.read(size)
+                f.seek(str_offset)
+                strings = f.read(str_size)
+                for at in range(0, len(symbols) - entsize + 1, entsize):
+                    if wide:
+                        name_at, info, _, shndx = struct.unpack_from(order + "IBBH", symbols, at)
+                    else:
+                        name_at, _, _, info, _, shndx = struct.unpack_from(order + "IIIBBH", symbols, at)
+                    if shndx == SHN_UNDEF or info & 0xF != STT_FUNC:
+                        continue
+                    if strings.startswith(wanted, name_at) and strings[name_at + len(wanted):name_at + len(wanted) + 1] == b"\0":
+                        return True
+                return False
+            return False  # no dynamic symbols: a static program exports nothing
+    except (OSError, struct.error):
+        return None
