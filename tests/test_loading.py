@@ -36,3 +36,12 @@ def test_gdbinit_lines_load_the_plugin_and_gdb_state_is_restored(start_target, t
     assert "waits up to 7 seconds" in run.stdout
     assert any(line.split()[:4] == ["SIGINT", "Yes", "Yes", "No"] for line in run.stdout.splitlines())
     assert target.wait_for_ticks(1)
+
+
+def test_loaded_before_the_attach_with_ix(start_target):
+    """README's `gdb -ix gdbinit.example -p PID`: loaded while the target still runs, then attached."""
+    target = start_target(PYTHON_311, SEED_STRING, "2")
+    run = run_gdb("py-heap --json --top 1", pid=target.pid, gdbinit=None, before=("-ix", str(REPO / "gdbinit.example")))
+    assert_no_traceback(run)
+    assert run.document()["rows"][0]["kind"] == "str"
+    assert target.wait_for_ticks(1)

@@ -141,10 +141,11 @@ def run(pid: int, out_dir: str, watch: Optional[float], progress: Callable[[str]
     gdb = gdb or find_gdb()
     check_pid(pid)
     graph = os.path.join(os.path.abspath(out_dir), GRAPH_NAME)
-    # The plugin is loaded with one -ex line: no gdbinit file in a shared temporary directory.
+    # The plugin is loaded with one -iex line: no gdbinit file in a shared temporary directory,
+    # and loaded before gdb attaches, while the target still runs (-ex would run it after).
     # gdb-memleak loads the interpreter's libpython helper itself; gdb's own auto-load would only warn.
-    argv = [gdb, "-batch", "-nx", "-q", "-iex", "set auto-load python-scripts off",
-            *root_options(pid), "-p", str(pid), "-ex", gdb_load_command()]
+    argv = [gdb, "-batch", "-nx", "-q", "-iex", "set auto-load python-scripts off", "-iex", gdb_load_command(),
+            *root_options(pid), "-p", str(pid)]
     for command in commands(graph, watch, timeout):
         argv += ["-ex", command]
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
