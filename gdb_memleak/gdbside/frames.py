@@ -57,6 +57,8 @@ def python_stacks(max_frames: int) -> dict[int, list[PyFrame]]:
     stacks: dict[int, list[PyFrame]] = {}
     eval_frames = unreadable = 0
     _described.clear()
+    layout = _frame_layout(libpython)
+    tstates = _thread_states() if layout is not None else {}
     try:
         for thread in sorted(inferior.threads(), key=lambda t: t.num):
             if not thread.is_valid():
@@ -65,6 +67,10 @@ def python_stacks(max_frames: int) -> dict[int, list[PyFrame]]:
             key = lwp or pid  # lwp is 0 only for a process gdb sees no threads in
             if thread.is_running():  # non-stop mode: its registers are not readable
                 stacks[key] = []
+                continue
+            chain = _chain_pyframes(libpython, layout, tstates[key], max_frames) if layout and key in tstates else None
+            if chain is not None:  # memory reads only, no unwinding
+                stacks[key] = chain
                 continue
             try:
                 thread.switch()
@@ -90,9 +96,6 @@ def _thread_stack(libpython: Any, max_frames: int) -> tuple[list[PyFrame], int, 
     and how many of those could not be read (each gives one UNKNOWN frame)."""
     frames: list[PyFrame] = []
     evals = bad = 0
-    local = _thread_local_pyframes(libpython, max_frames)
-    if local is not None:  # from the thread state: no C unwinding (25 ms a frame on Debian's 3.14, measured)
-        return local, 0, 0
     try:
         frame = libpython.Frame(gdb.newest_frame())
     except gdb.error:
@@ -115,59 +118,90 @@ def _thread_stack(libpython: Any, max_frames: int) -> tuple[list[PyFrame], int, 
     return frames[:max_frames], evals, bad
 
 
-def _thread_state(lwp: int) -> Any:
-    """The PyThreadState of thread `lwp`, found in the runtime's own lists by memory reads; None if not found.
+@dataclass(frozen=True)
+class _FrameLayout:
+    """Where a 3.11+ _PyInterpreterFrame keeps what a frame's description depends on."""
 
-    The helper's PyFramePtr.get_thread_state() must not be used: where the
-    thread-local variables are unreadable (no libthread_db, as in a container
-    of another distro) it evaluates `pthread_getspecific(...)`, which gdb runs
-    as a call in the target, the kind of call that kills targets on CPUs with
-    AMX.  Measured 2026-12-01 on Debian forky's python3.14 in a chroot: 6.8 s
-    per thread, the target stopped throughout."""
+    code: str  # f_code (3.11, 3.12) or f_executable (3.13+)
+    instruction: str  # prev_instr (3.11, 3.12) or instr_ptr (3.13+)
+    shim_owner: int | None  # the owner value of frames that stand for a C call (3.12+), not shown
+
+
+def _frame_layout(libpython: Any) -> _FrameLayout | None:
+    """The 3.11+ frame layout, or None (an older helper or interpreter: the C frames are walked)."""
+    if getattr(libpython, "PyFramePtr", None) is None:
+        return None
+    try:
+        names = {f.name for f in gdb.lookup_type("struct _PyInterpreterFrame").fields()}
+        gdb.lookup_type("PyThreadState")
+    except (gdb.error, RuntimeError):
+        return None
+    code = "f_executable" if "f_executable" in names else "f_code"
+    instruction = "instr_ptr" if "instr_ptr" in names else "prev_instr"
+    if code not in names or instruction not in names or "previous" not in names or "owner" not in names:
+        return None
+    # 3.12 and 3.13 call it FRAME_OWNED_BY_CSTACK, 3.14+ FRAME_OWNED_BY_INTERPRETER; 3.11 has none.
+    shim = getattr(libpython, "FRAME_OWNED_BY_CSTACK", getattr(libpython, "FRAME_OWNED_BY_INTERPRETER", None))
+    return _FrameLayout(code, instruction, shim if isinstance(shim, int) else None)
+
+
+def _thread_states() -> dict[int, Any]:
+    """LWP -> PyThreadState, read from the runtime's own lists (3.11+ keep each thread's LWP).
+
+    The threads' C stacks are not unwound: that costs 1-25 ms a frame (25 ms on Debian's
+    3.14, measured 2026-12-01), and the Python frames are all linked from the thread state.
+    Nor is the 3.14 helper's PyFramePtr.get_thread_state() used: where thread-local
+    variables are unreadable (no libthread_db, as in a container of another distro) it
+    evaluates `pthread_getspecific(...)`, which gdb runs as a call in the target, the
+    kind of call that kills targets on CPUs with AMX (measured: 6.8 s a thread, the target
+    stopped throughout).  {} if the lists cannot be read."""
+    found: dict[int, Any] = {}
     try:
         interp = gdb.parse_and_eval("_PyRuntime.interpreters.head")
         for _ in range(_MAX_INTERPRETERS):
             if int(interp) == 0:
-                return None
+                break
             tstate = interp["threads"]["head"]
             for _ in range(_MAX_CHAIN):
                 if int(tstate) == 0:
                     break
-                if int(tstate["native_thread_id"]) == lwp:
-                    return tstate
+                found.setdefault(int(tstate["native_thread_id"]), tstate)
                 tstate = tstate["next"]
             interp = interp["next"]
-    except gdb.error:  # another layout (before 3.11 there is no native_thread_id), or unreadable memory
-        pass
-    return None
+    except gdb.error:  # another layout, or unreadable memory
+        return {}
+    return found
 
 
-def _thread_local_pyframes(libpython: Any, limit: int) -> list[PyFrame] | None:
-    """The thread's Python frames from its thread state's current_frame, as the
-    3.14+ helpers read them (py-bt, when the eval loop's `frame` is <optimized out>
-    as on Debian's 3.14 and 3.15 release builds); None where there is no such
-    helper or no thread state for the thread: then the C frames are walked."""
-    frame_ptr = getattr(libpython, "PyFramePtr", None)
-    if frame_ptr is None or not hasattr(frame_ptr, "get_thread_local_frame"):  # helpers before 3.14's
-        return None
-    tstate = _thread_state(gdb.selected_thread().ptid[1])
-    if tstate is None:
-        return None
+def _chain_pyframes(libpython: Any, layout: _FrameLayout, tstate: Any, limit: int) -> list[PyFrame] | None:
+    """A thread's Python frames, innermost first, from its thread state's current frame;
+    None if not even the first link could be read (the C frames are walked instead).
+
+    Each link reads four fields; a frame is described by the helper (slow: names and line
+    table decoded byte by byte) only the first time its code and instruction are met."""
     out: list[PyFrame] = []
+    frame_ptr = libpython.PyFramePtr
     try:
-        current = tstate["current_frame"]
-        pyop = frame_ptr(current) if int(current) != 0 else None
+        fields = {f.name for f in tstate.dereference().type.strip_typedefs().fields()}
+        current = tstate["current_frame"] if "current_frame" in fields else tstate["cframe"]["current_frame"]
         for _ in range(_MAX_CHAIN):  # shims add no frame: bound the links, not the frames
-            if not pyop or len(out) >= limit:
+            if int(current) == 0 or len(out) >= limit:
                 break
-            if not pyop.is_shim():
-                one = _describe(libpython, pyop)
+            frame = current.dereference()
+            if layout.shim_owner is None or int(frame["owner"]) != layout.shim_owner:
+                code = frame[layout.code]
+                # 3.14+ holds the code in a tagged _PyStackRef: its raw bits are key enough
+                tagged = code.type.strip_typedefs().code in (gdb.TYPE_CODE_UNION, gdb.TYPE_CODE_STRUCT)
+                key = ("link", int(code["bits"]) if tagged else int(code), int(frame[layout.instruction]))
+                if key not in _described:
+                    _described[key] = _describe_new(libpython, frame_ptr(current))
+                one = _described[key]
                 if one is None:
                     break
                 out.append(one)
-            pyop = pyop.previous()
-    except Exception:
-        pass  # unreadable thread state or link: keep the frames read so far
+            current = frame["previous"]
+    except (gdb.error, RuntimeError, TypeError, ValueError):  # (gdb.MemoryError is a gdb.error)
+        return out or None  # an unreadable link: keep the frames read so far
     return out
 
 
@@ -229,7 +263,7 @@ def _is_shim(pyop: Any) -> bool:
 # names and line table byte by byte (about 2 ms a frame, measured 2026-12-01: 300
 # idle threads kept the target stopped 3 s in py-memtop).  Memory can change
 # between commands, so python_stacks starts each command with an empty one.
-_described: dict[tuple[int, int], PyFrame | None] = {}
+_described: dict[tuple, PyFrame | None] = {}
 
 
 def _describe(libpython: Any, pyop: Any) -> PyFrame | None:
