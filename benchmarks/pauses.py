@@ -479,6 +479,47 @@ def times_limit(value: float | None) -> str:
     return "-" if value is None else "%s s, %.1fx the limit" % (seconds(value), value / LIMIT)
 
 
+def spread(chosen: list[Cell], cells: list[Cell], attribute: str = "pause", name_tools: bool = True) -> str:
+    """The lowest and the highest median of `attribute` among `chosen`, where each was, and the limit's multiple."""
+    values = [(value, c) for c in chosen for value in [c.median(attribute)] if value is not None]
+    if not values:
+        return "-"
+
+    def where(cell: Cell) -> str:
+        return "%s, %s" % (cell.tool.label, size_label(cell.size, cells)) if name_tools else size_label(cell.size, cells)
+
+    low, low_cell = min(values, key=lambda v: v[0])
+    high, high_cell = max(values, key=lambda v: v[0])
+    if len(values) == 1:
+        return "%s s (%s), %.1fx the limit" % (seconds(low), where(low_cell), low / LIMIT)
+    return "%s s (%s) to %s s (%s), %.1fx to %.1fx the limit" % (
+        seconds(low), where(low_cell), seconds(high), where(high_cell), low / LIMIT, high / LIMIT)
+
+
+def summary(cells: list[Cell]) -> str:
+    """One paragraph over all sizes: which tools stay under the limit, and by how much ours do not."""
+    sentences = []
+    ours = [c for c in cells if c.tool.kind == "memleak" and c.measured()]
+    if ours:
+        runs = [r for c in ours for r in c.measured()]
+        sentences.append("Our commands held the thread that ran them for %s (medians; %d of their %d runs over the limit),"
+                         " and the other threads for %s." % (spread(ours, cells), sum(1 for r in runs if (r.pause or 0) > LIMIT),
+                                                            len(runs), spread(ours, cells, "other_pause")))
+    floor = [c for c in cells if c.tool.key == "gdb" and c.measured()]
+    if floor:
+        sentences.append("Plain gdb attach+detach alone held every thread for %s." % spread(floor, cells, name_tools=False))
+    nosyms = [c for c in cells if c.tool.key == "gdb-nosyms" and c.measured()]
+    if nosyms:
+        sentences.append("Without reading the shared libraries' symbols: %s." % spread(nosyms, cells, name_tools=False))
+    over = {c.tool.label for c in cells if any((r.pause or 0) > LIMIT for r in c.measured())}
+    under = [label for label in dict.fromkeys(c.tool.label for c in cells if c.tool.kind != "idle" and c.measured()) if label not in over]
+    sentences.append("Under the limit in every run at every size: %s." % (", ".join(under) if under else "none"))
+    harmed = [c for c in cells if any(r.target_harmed for r in c.runs)]
+    sentences.append("Targets harmed: %s." % ("; ".join("%s at %s: %s" % (c.tool.label, size_label(c.size, cells), outcome_text(c))
+                                                       for c in harmed) if harmed else "none"))
+    return " ".join(sentences)
+
+
 def findings(cells: list[Cell]) -> str:
     """What the numbers say, from the numbers alone (medians)."""
     out = []
@@ -593,8 +634,9 @@ def report(cells: list[Cell], command: str, date: str, machine_lines: list[str],
         "The gdb-memleak rows run `gdb -batch -nx -x gdbinit.example -p PID -ex 'CMD'`, the plain gdb row",
         "`gdb -batch -nx -p PID` (and the row below it the same with `-iex 'set auto-solib-add off'`, which no",
         "tool here uses as such: how much of the floor is reading the shared libraries' symbols); all of them",
-        "also get the small command files that print the marks of the second table. py-spy dump and pystack remote run with their defaults (they stop the process while they read",
-        "it); memray runs `memray attach -o FILE --duration %d PID`, which injects through gdb." % MEMRAY_DURATION,
+        "also get the small command files that print the marks of the second table. py-spy dump and pystack",
+        "remote run with their defaults (they stop the process while they read it); memray runs",
+        "`memray attach -o FILE --duration %d PID`, which injects through gdb." % MEMRAY_DURATION,
         "Each cell was measured %d times, round robin over the tools, on a shared 2-core machine: the median," % repeats,
         "the max, and the ratio of the medians to plain gdb attach and to py-spy dump of the same target.",
         "A run whose target died or stopped answering is counted as harmed, not left out.",
@@ -610,6 +652,8 @@ def report(cells: list[Cell], command: str, date: str, machine_lines: list[str],
         phases_table(cells),
         "",
         "What the numbers say (medians of this run):",
+        "",
+        summary(cells),
         "",
         findings(cells),
         "",
