@@ -532,8 +532,8 @@ def findings(cells: list[Cell]) -> str:
                        % (seconds(idle.median("pause")), seconds(idle.maximum("pause"))))
         gdb = by_key.get("gdb")
         if gdb:
-            out.append("  - Plain gdb attach+detach stopped every thread for %s (other threads %s s), %s s of it from the stop"
-                       " until gdb could run its first command (attaching, reading the symbols)."
+            out.append("  - Plain gdb attach+detach stopped every thread for %s (other threads %s s); its attach phase, from the"
+                       " stop until gdb could run its first command (attaching, reading the symbols), took %s s."
                        % (times_limit(gdb.median("pause")), seconds(gdb.median("other_pause")),
                           seconds(phase_median(gdb, "attach (target stopped)"))))
         nosyms = by_key.get("gdb-nosyms")
@@ -644,6 +644,7 @@ def report(cells: list[Cell], command: str, date: str, machine_lines: list[str],
         results_table(cells),
         "",
         "Where the gdb-based tools' time goes (medians, seconds; marks printed by gdb on the heartbeats' clock):",
+        "Each column is its own median over the runs, so the phases need not add up to the pause exactly.",
         "*gdb starting* until the heartbeats stop; *attach*, the target stopped while gdb attaches and reads the",
         "symbols, until gdb runs its first command; *plugin loading*, `-x gdbinit.example` (after the attach, as",
         "the README's command line has it); *command*, the command itself; *detach and exit*, until gdb's process",
