@@ -15,7 +15,7 @@ UWSGI_VERSION := 2.0.31
 UWSGI_VENV := .venv-uwsgi
 UWSGI_STAMP := $(UWSGI_VENV)/.installed
 
-.PHONY: setup roots hosts demo lint test unit bench clean
+.PHONY: setup roots hosts demo lint test unit bench bench-venv clean
 
 setup: $(STAMP) roots hosts $(UWSGI_STAMP)
 
@@ -162,15 +162,36 @@ test: setup lint
 unit: $(STAMP)
 	$(VENV)/bin/python -m pytest -m unit tests
 
+# The tools benchmarks/pauses.py compares with, in a venv of their own on the targets'
+# interpreter (memray, guppy3 and objgraph are imported into the target from it); never in
+# .venv, and not needed by `make test`. Remade only when BENCH_PACKAGES changes.
+BENCH_PYTHON := /root/.pyenv/versions/3.11.7/bin/python3.11
+BENCH_VENV := .venv-bench
+BENCH_PACKAGES := py-spy==0.4.3 pystack==1.7.2 memray==1.20.0 guppy3==3.1.7 objgraph==3.7.0
+
+bench-venv:
+	@if [ "$$(cat $(BENCH_VENV)/.installed 2>/dev/null)" != "$(BENCH_PACKAGES)" ]; then \
+		set -e; test -x $(BENCH_PYTHON) || { echo "no $(BENCH_PYTHON): the benchmarks' targets need it"; exit 1; }; \
+		echo "making $(BENCH_VENV): $(BENCH_PACKAGES)"; \
+		rm -rf $(BENCH_VENV); \
+		$(BENCH_PYTHON) -m venv $(BENCH_VENV); \
+		$(BENCH_VENV)/bin/python -m pip install -q $(BENCH_PACKAGES); \
+		echo "$(BENCH_PACKAGES)" > $(BENCH_VENV)/.installed; \
+	fi
+
 # Benchmarks, not part of `make test`: py-heap (issue 4) writes docs/benchmarks.md,
-# py-memtop --watch (issue 5) writes docs/benchmarks-watch.md.
-# Quick run: make bench BENCH_ARGS='--sizes 100000 --no-write' WATCH_ARGS='--windows 2 --no-write'
-bench: $(STAMP)
+# py-memtop --watch (issue 5) writes docs/benchmarks-watch.md, and how long each command
+# stops the target beside plain gdb, py-spy, pystack, memray, guppy and objgraph (issue 13)
+# writes docs/benchmarks-pauses.md.
+# Quick run: make bench BENCH_ARGS='--sizes 100000 --no-write' WATCH_ARGS='--windows 2 --no-write' \
+#                       PAUSES_ARGS='--sizes 0 --repeats 1 --no-write'
+bench: $(STAMP) bench-venv
 	$(VENV)/bin/python benchmarks/heap.py $(BENCH_ARGS)
 	$(VENV)/bin/python benchmarks/watch.py $(WATCH_ARGS)
+	$(VENV)/bin/python benchmarks/pauses.py $(PAUSES_ARGS)
 
 clean:
-	rm -rf $(VENV) $(UWSGI_VENV) *.egg-info demo-output
+	rm -rf $(VENV) $(UWSGI_VENV) $(BENCH_VENV) *.egg-info demo-output
 	@if grep -qF " $(CURDIR)/$(ROOTS)/" /proc/self/mounts; then \
 		echo "something is mounted under $(CURDIR)/$(ROOTS): not removing it"; exit 1; fi
 	rm -rf --one-file-system $(ROOTS)

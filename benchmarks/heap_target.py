@@ -1,4 +1,4 @@
-"""The process that benchmarks/heap.py measures: N live records and two heartbeats.
+"""The process that benchmarks/heap.py and benchmarks/pauses.py measure: N live records and two heartbeats.
 
     python heap_target.py serve N
         Builds the data, prints "ready", then answers one command per stdin line:
@@ -7,6 +7,12 @@
                    wakeups, in seconds
           gaps  -> prints "gaps main START:SECONDS ... worker ...", the gaps over 20 ms
                    since the reset (START on time.monotonic's clock)
+          path DIR -> appends DIR to sys.path (where the tools below, and memray, are
+                   imported from), prints "ok"
+          run TOOL -> runs TOOL in the main thread, as a pyrasite user would, and prints
+                   "done SECONDS IMPORT_SECONDS" (or "error MESSAGE"): TOOL is guppy
+                   (str(hpy().heap()), its first 10 rows) or objgraph
+                   (show_most_common_types(limit=10)); SECONDS includes the import
         Two heartbeats wake up every millisecond: a thread that sleeps 1 ms in a loop, and
         the main thread between 1 ms polls of stdin. One cannot wake up while gdb holds the
         process, while the payload runs in it, or while another thread holds the GIL.
@@ -23,6 +29,7 @@ The data (kept by the module global DATA) for N records:
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import select
@@ -121,7 +128,33 @@ def answer(command: str, main: Heartbeat, worker: Heartbeat) -> str:
     if command == "gaps":
         return "gaps main %s worker %s" % tuple(
             " ".join("%.3f:%.3f" % gap for gap in beat.gaps) or "-" for beat in (main, worker))
+    if command.startswith("path "):
+        sys.path.append(command[len("path "):])
+        return "ok"
+    if command.startswith("run "):
+        return run_tool(command[len("run "):])
     return "error unknown command %r" % command
+
+
+def run_tool(name: str) -> str:
+    """A memory tool run in this process's main thread: what pyrasite-shell gives its user."""
+    started = time.monotonic()
+    try:
+        if name == "guppy":
+            from guppy import hpy
+
+            imported = time.monotonic()
+            str(hpy().heap())  # the partition's first 10 rows, as print() shows them
+        elif name == "objgraph":
+            import objgraph
+
+            imported = time.monotonic()
+            objgraph.show_most_common_types(limit=10, file=io.StringIO())
+        else:
+            return "error unknown tool %r" % name
+    except Exception as e:  # reported to the benchmark, which records it
+        return "error %s: %s" % (type(e).__name__, str(e).replace("\n", " "))
+    return "done %.6f %.6f" % (time.monotonic() - started, imported - started)
 
 
 def guppy_baseline(site_packages: str, top: int) -> dict[str, Any]:
