@@ -82,9 +82,20 @@ def _disarm():
     record = namespace.pop(_WATCH_ATTR, None)
     callbacks = _gc_callbacks()
     for i in range(len(callbacks) - 1, -1, -1):
-        if _is_switch(callbacks[i]):
+        switch = callbacks[i]
+        if _is_switch(switch):
             del callbacks[i]
+            _defuse(switch)
     return record if type(record) is dict else None
+
+
+def _defuse(switch):
+    """Empty the switch's `me`: it does nothing any more, and it and its closure no longer hold
+    each other (no cyclic garbage of ours left for the target's collector)."""
+    cells = _FUNC_TYPE.__dict__["__closure__"].__get__(switch) or ()
+    for name, cell in zip(_CODE_OF(switch).co_freevars, cells):
+        if name == "me" and type(cell.cell_contents) is list:
+            del cell.cell_contents[:]
 
 
 def _switch_for(deadline, clock, stop, callbacks, namespace, record):
