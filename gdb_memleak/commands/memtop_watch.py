@@ -152,7 +152,7 @@ def stop_tracing(inv: Invocation, was_tracing: bool, top: int = 0, switch: Optio
         by_itself = ""
         if switch is not None and deadline is not None:
             left = switch.wall - time.time()
-            by_itself = " until the target's first garbage collection after %s (%s), which turns it off" % (
+            by_itself = " (the target turns it off itself at its first garbage collection after %s, %s)" % (
                 time.strftime("%H:%M:%S", time.localtime(switch.wall)), "in " + _ago(left) if left > 0 else "passed")
         raise MemleakError("%s; tracemalloc is still on in the target%s" % (e, by_itself),
                            hint="run py-memtop --watch-stop") from e
