@@ -230,3 +230,94 @@ def test_a_seccomp_filtered_target_is_never_killed_by_us(start_target):
     assert run.stdout.count("Partition of a set") == 2, run.stdout + run.stderr
     target.wait_for_ticks(2)
     assert target.alive(), target.stderr[-3:]
+
+
+# --- issue 17 #9: a --watch whose gdb dies in its window ---------------------------------------
+
+WATCH_CHURN = Path(__file__).resolve().parent / "targets" / "watch_churn.py"  # allocates steadily; says whether tracing is on
+
+
+def watch_tick(line: str) -> dict[str, str]:
+    """watch_churn.py's "tick N t=T tracing=on record=D switches=K callbacks=C own=S/P gcs=G", as a dict."""
+    return dict(field.split("=", 1) for field in line.split()[2:])
+
+
+def watch_ticks(target, more: int = 1) -> list[dict[str, str]]:
+    new = target.wait_for_ticks(more)
+    assert target.alive() and new, target.stderr[-10:]
+    return [watch_tick(line) for line in new]
+
+
+def assert_nothing_of_ours(tick: dict[str, str]) -> None:
+    """Tracing off, no record on sys, no switch in gc.callbacks; the target's own callback there and
+    called for every phase ("start" and "stop" as often, one collection under way at most)."""
+    assert (tick["tracing"], tick["record"], tick["switches"], tick["callbacks"]) == ("off", "none", "0", "1"), tick
+    starts, stops = (int(n) for n in tick["own"].split("/"))
+    assert 0 <= starts - stops <= 1, tick
+
+
+def watch_killed_in_its_window(target, tmp_path: Path, timeout: float) -> dict[str, str]:
+    """`py-memtop --watch 1 --timeout TIMEOUT`, its gdb SIGKILLed 0.3 s into the window: the target's
+    first tick after that (tracing still on, the record and the switch in place)."""
+    watch_ticks(target, 2)
+    done = gdb_dies(tmp_path, target.pid, "py-memtop --watch 1 --timeout %g" % timeout, "window", 1, signal.SIGKILL,
+                    timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    tick = watch_ticks(target)[-1]
+    assert (tick["tracing"], tick["switches"], tick["callbacks"]) == ("on", "1", "2"), tick
+    # The deadline: the window (1 s), the stop's wait for a safe point (the timeout), 10 s for gdb.
+    assert 0 < float(tick["record"]) - float(tick["t"]) <= 1 + timeout + 10, tick
+    return tick
+
+
+@pytest.mark.parametrize("python", [PYTHON_311, PYTHON_NODEBUG], ids=["pyenv-3.11", "debian-3.11-nodebug"])
+def test_a_watch_whose_gdb_was_killed_turns_tracing_off_by_itself(start_target, tmp_path, python):
+    """Issue 17 #9: tracing a dead gdb turned on does not stay on for good.  No gdb comes back: the
+    target's own next garbage collection after the deadline turns it off, takes the record and the
+    switch out, and its own gc callback went on being called."""
+    target = start_target(python, WATCH_CHURN)
+    killed = watch_killed_in_its_window(target, tmp_path, timeout=2)
+    deadline = float(killed["record"])
+    ticks = [killed]
+    while ticks[-1]["tracing"] == "on" and float(ticks[-1]["t"]) < deadline + 10:
+        ticks += watch_ticks(target)
+    off = ticks[-1]
+    assert off["tracing"] == "off", ticks[-3:]
+    on_last = [t for t in ticks if t["tracing"] == "on"][-1]
+    late = float(off["t"]) - deadline
+    print("tracing went off between %.2f and %.2f s after the deadline (%.1f s after gdb died); %s collections meanwhile"
+          % (max(0.0, float(on_last["t"]) - deadline), late, float(off["t"]) - float(killed["t"]),
+             int(off["gcs"]) - int(killed["gcs"])))
+    # Never off before its deadline (a tick reads the clock just before it looks at tracing); then
+    # soon: the target collects about ten times a second.
+    assert -0.05 <= late < 2, (deadline, off)
+    assert_nothing_of_ours(off)
+    assert_nothing_of_ours(watch_ticks(target, 3)[-1])
+
+
+def test_the_next_watch_takes_over_tracing_a_killed_one_left_on(start_target, tmp_path):
+    """Issue 17 #9: a --watch after a killed one takes the tracing for gdb-memleak's (not the target's
+    own), says so, and turns it off at its end, long before the killed one's deadline."""
+    target = start_target(PYTHON_311, WATCH_CHURN)
+    killed = watch_killed_in_its_window(target, tmp_path, timeout=30)
+    run = run_gdb("py-memtop --watch 1 --json", "py-memtop --watch 1 --json", pid=target.pid, timeout=120)
+    assert "Traceback" not in run.stdout + run.stderr, run.stderr
+    first, second = run.json_documents()
+    assert not first["growth"]["tracing_before"], first["growth"]
+    assert any("tracemalloc was left on by an earlier --watch whose gdb went away" in n and "turned off after this window" in n
+               for n in first["notes"]), first["notes"]
+    # What the killed window traced is not this window's: the allocations are of this window only.
+    assert first["growth"]["allocations"] and first["growth"]["traced"] < 20 << 20, first["growth"]
+    assert not second["growth"]["tracing_before"] and not any("left on" in n for n in second["notes"]), second["notes"]
+    after = watch_ticks(target, 2)[-1]
+    assert float(after["t"]) < float(killed["record"]), (killed, after)
+    assert_nothing_of_ours(after)
+
+
+def test_watch_stop_after_a_killed_watch_says_whose_tracing_it_was(start_target, tmp_path):
+    target = start_target(PYTHON_311, WATCH_CHURN)
+    watch_killed_in_its_window(target, tmp_path, timeout=30)
+    run = run_gdb("py-memtop --watch-stop", "py-memtop --watch-stop", pid=target.pid, timeout=120)
+    assert "allocation tracing is off in the target (a --watch whose gdb went away had left it on)" in run.stdout, run.stdout + run.stderr
+    assert "allocation tracing is off in the target (it was not on)" in run.stdout, run.stdout
+    assert_nothing_of_ours(watch_ticks(target, 2)[-1])

@@ -39,7 +39,8 @@ class PyMemtop(MemleakCommand):
             "each thread's CPU time in the window and the lines that allocated what is still alive "
             "(Ctrl-C ends the window early)" % memtop_watch.MAX_WINDOW,
         )
-        watch.add_argument("--watch-stop", action="store_true", help="turn off allocation tracing left on by a failed --watch")
+        watch.add_argument("--watch-stop", action="store_true", help="turn off allocation tracing left on by a failed --watch (or a --watch whose gdb died: the target turns that off by "
+                                   "itself too, at its first garbage collection after the window and a margin)")
         parser.add_argument(
             "--force", action="store_true",
             help="run code even in a target that opted out of remote code execution (PEP 768): --watch, "
@@ -56,8 +57,11 @@ class PyMemtop(MemleakCommand):
         elif args.watch or args.watch_stop:
             raise TargetUnavailable("--watch needs a live process, not a core file")
         if args.watch_stop:
-            was = session.run_payload(inv, "watch", {"op": "off"}).result["was_tracing"]
-            self.out("allocation tracing is off in the target" + ("" if was else " (it was not on)"))
+            off = session.run_payload(inv, "watch", {"op": "off"}).result
+            why = (" (it was not on)" if not off["was_tracing"] else " (a --watch whose gdb went away had left it on)"
+                   if off.get("ours") else " (it was on, but not turned on by a --watch: the target's own tracing, "
+                   "or an older gdb-memleak's)")
+            self.out("allocation tracing is off in the target" + why)
             return
         growth, cpu = memtop_watch.watch(inv, args.watch) if args.watch else (None, {})
         doc = memtop_document(inv, target, args.stack)

@@ -3,7 +3,9 @@
 The target runs freely for the window with CPython's allocation tracing on
 (payloads/watch.py, one frame per allocation), started for the window only and
 stopped afterwards unless it was already on.  RSS and each thread's CPU time
-are read from /proc before and after.  Ctrl-C ends the window early.
+are read from /proc before and after.  Ctrl-C ends the window early.  If gdb
+dies meanwhile, the target turns the tracing off by itself after a deadline
+(switch_after), and a later --watch takes tracing left on that way for its own.
 """
 
 from __future__ import annotations
@@ -23,6 +25,18 @@ from ..render import text as render
 
 MAX_WINDOW = 600.0  # tracing a busy target longer than this costs too much memory
 ALLOCATION_LINES = 10
+# gdb's own steps between the window's end and the "stop" payload running, besides the wait for
+# a safe point: the payload compiled by a child process of gdb, /proc read, a loaded machine.
+GDB_SLACK = 10.0
+
+
+def switch_after(seconds: float, timeout: float) -> float:
+    """Seconds after "start" at which the target turns tracing off by itself (payloads/watch.py's
+    dead man's switch, for a gdb that died in the window): the window, then the "stop" payload's
+    wait for a safe point (up to the command's timeout), then GDB_SLACK.  A live gdb is back well
+    before; a dead one's tracing costs the target that long at most (and only until its next
+    garbage collection after it)."""
+    return seconds + timeout + GDB_SLACK
 
 
 def _mem_available() -> Optional[int]:
@@ -70,17 +84,24 @@ def watch(inv: Invocation, seconds: float) -> tuple[dict[str, Any], dict[int, fl
     require_affordable(target.pid, seconds)
     rss_before = inf.proc_status(target.pid).get("VmRSS")
     cpu_before = _cpu_times(target.pid)
-    started = session.run_payload(inv, "watch", {"op": "start"}).result
+    after = switch_after(seconds, inv.timeout)
+    started = session.run_payload(inv, "watch", {"op": "start", "deadline": after, "window": seconds}).result
     window_start = time.time()
+    if started.get("left_on"):
+        since = started.get("left_on_since")
+        note("tracemalloc was left on by an earlier --watch whose gdb went away%s; what it traced is cleared, "
+             "and tracing is turned off after this window"
+             % (" (%s ago)" % _ago(window_start - since) if isinstance(since, (int, float)) else ""))
+    switch = Switch(started.get("deadline"), window_start + after)
     try:
         ran, early = session.let_run(seconds)
     except (MemleakError, gdb.error):
         if gdb.selected_inferior().pid != 0:
-            stop_tracing(inv, started["was_tracing"])
+            stop_tracing(inv, started["was_tracing"], switch=switch)
         raise
     if early:
         note("the window ended early, after %.1f s" % ran)
-    stopped = stop_tracing(inv, started["was_tracing"], ALLOCATION_LINES)
+    stopped = stop_tracing(inv, started["was_tracing"], ALLOCATION_LINES, switch=switch)
     rss_after = inf.proc_status(target.pid).get("VmRSS")
     cpu_after = _cpu_times(target.pid)
     rss_delta = rss_after - rss_before if rss_after is not None and rss_before is not None else None
@@ -105,13 +126,36 @@ def watch(inv: Invocation, seconds: float) -> tuple[dict[str, Any], dict[int, fl
     return growth, cpu
 
 
-def stop_tracing(inv: Invocation, was_tracing: bool, top: int = 0) -> dict[str, Any]:
+@dataclasses.dataclass(frozen=True)
+class Switch:
+    """The dead man's switch "start" armed: its deadline on the target's monotonic clock (None when
+    the tracing is the target's own), and the same moment on this machine's wall clock."""
+    deadline: Optional[float]
+    wall: float
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return "%d s" % seconds if seconds < 120 else "%d min" % (seconds // 60)
+
+
+def stop_tracing(inv: Invocation, was_tracing: bool, top: int = 0, switch: Optional[Switch] = None) -> dict[str, Any]:
     """The window's allocations; tracing goes off again unless it was on before.  Never left on silently."""
+    deadline = switch.deadline if switch is not None else None
     try:
         # force: the start ran (the target did not opt out, or --force), so the tracing it turned on goes off.
-        return session.run_payload(dataclasses.replace(inv, force=True), "watch",
-                                   {"op": "stop", "was_tracing": was_tracing, "top": top}).result
+        stopped = session.run_payload(dataclasses.replace(inv, force=True), "watch",
+                                      {"op": "stop", "was_tracing": was_tracing, "top": top, "deadline": deadline}).result
     except MemleakError as e:
         if was_tracing:
             raise
-        raise MemleakError("%s; tracemalloc is still on in the target" % e, hint="run py-memtop --watch-stop") from e
+        by_itself = ""
+        if switch is not None and deadline is not None:
+            left = switch.wall - time.time()
+            by_itself = " (the target turns it off itself at its first garbage collection after %s, %s)" % (
+                time.strftime("%H:%M:%S", time.localtime(switch.wall)), "in " + _ago(left) if left > 0 else "passed")
+        raise MemleakError("%s; tracemalloc is still on in the target%s" % (e, by_itself),
+                           hint="run py-memtop --watch-stop") from e
+    if "off" in stopped:  # tracing was already off: nothing of the window is left to read
+        raise MemleakError(str(stopped["off"]))
+    return stopped

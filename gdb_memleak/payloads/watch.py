@@ -7,29 +7,150 @@
 # Only the builtin _tracemalloc is used: the tracemalloc module would import
 # fnmatch, linecache, pickle ... into the target and leave them there.
 # Python 3.4+ (2.7 has no tracemalloc).
+#
+# gdb may die during the window (issue 17 #9): then nobody runs "stop".  So "start"
+#  * arms a dead man's switch: a function appended to gc.callbacks that, at the first
+#    collection after the deadline (gdb passes it: the window and a margin), turns
+#    tracing off and takes itself out.  No thread (a watchdog thread hung uWSGI): a
+#    collection runs in whichever thread allocates.  Collections come when tracked
+#    containers outnumber the freed ones by the threshold (a target whose memory grows,
+#    or that makes cyclic garbage, as most services do) or on gc.collect().  A target
+#    that never collects (gc disabled, containers freed as fast as made) keeps tracing
+#    until a later --watch or --watch-stop, which the record below lets take it for ours.
+#    The switch runs on every collection of the target: a dict lookup and a clock read
+#    until the deadline.  It imports nothing, reads no global or builtin name (what it
+#    needs is in its closure, and its globals are a dict of its own: the payload's are
+#    cleared after the run), holds no object of the target's (the sys module's dict,
+#    gc.callbacks and builtin functions are the interpreter's), and never raises.
+#  * records in the target that the tracing is gdb-memleak's: sys._gdb_memleak_tracing,
+#    a dict of numbers.  A later "start" that finds tracing on with that record takes it
+#    as an earlier --watch's whose gdb went away (not the target's own): it clears the
+#    traces, and its "stop" turns tracing off.  "stop" and "off" take record and switch out.
+#
+# No import statement: sys, gc, time and _tracemalloc come through the runner's quiet block,
+# which runs no import hook of the target's (all four are built into the interpreters seen
+# here; a module neither imported nor built in would be imported).  Run on its own, imported.
 
-import sys as _sys
-import gc as _gc
+_WATCH_ATTR = "_gdb_memleak_tracing"
+_SWITCH_NAME = "_gdb_memleak_watch_switch"
+_FUNC_TYPE = type(lambda: None)
+_CODE_OF = _FUNC_TYPE.__dict__["__code__"].__get__
+
+
+def _module(name):
+    """Module `name`: through the runner's quiet block when injected (no import hook
+    runs), imported when this file runs on its own; None if it cannot be had."""
+    state = globals().get("__gdb_memleak_state__")
+    if state is not None:
+        m = globals()["__gdb_memleak_module__"](state, name)
+        if m is not None:
+            return m
+    try:
+        return __import__(name)
+    except ImportError:
+        return None
 
 
 def _tracer():
-    try:
-        import _tracemalloc
-    except ImportError:
+    tracer = _module("_tracemalloc")
+    if tracer is None:
         raise RuntimeError("this Python has no tracemalloc (3.4+ only)")
-    return _tracemalloc
+    return tracer
+
+
+def _sys_dict():
+    s = _module("sys")
+    return type(s).__dict__["__dict__"].__get__(s)
+
+
+def _gc_callbacks():
+    callbacks = _module("gc").callbacks
+    if type(callbacks) is not list:
+        raise RuntimeError("gc.callbacks is not a list in the target")
+    return callbacks
+
+
+def _is_switch(cb):
+    """One of our switches (of this run or of an earlier one): by exact type and code name, no
+    attribute of the target's callbacks is read."""
+    return type(cb) is _FUNC_TYPE and _CODE_OF(cb).co_name == _SWITCH_NAME
+
+
+def _disarm():
+    """Take our record and every switch of ours out; the record there was, or None."""
+    namespace = _sys_dict()
+    record = namespace.pop(_WATCH_ATTR, None)
+    callbacks = _gc_callbacks()
+    for i in range(len(callbacks) - 1, -1, -1):
+        switch = callbacks[i]
+        if _is_switch(switch):
+            del callbacks[i]
+            _defuse(switch)
+    return record if type(record) is dict else None
+
+
+def _defuse(switch):
+    """Empty the switch's `me`: it does nothing any more, and it and its closure no longer hold
+    each other (no cyclic garbage of ours left for the target's collector)."""
+    cells = _FUNC_TYPE.__dict__["__closure__"].__get__(switch) or ()
+    for name, cell in zip(_CODE_OF(switch).co_freevars, cells):
+        if name == "me" and type(cell.cell_contents) is list:
+            del cell.cell_contents[:]
+
+
+def _switch_for(deadline, clock, stop, callbacks, namespace, record):
+    """The dead man's switch (see the top of this file): a function of (phase, info) for gc.callbacks."""
+    me = []
+    attr = _WATCH_ATTR
+
+    def _gdb_memleak_watch_switch(phase, info):
+        try:
+            if not me:
+                return
+            ours = namespace.get(attr) is record
+            if ours and clock() < deadline:
+                return
+            if ours:  # nobody came back for the tracing: off, and the record with it
+                stop()
+                del namespace[attr]
+            # gc calls its callbacks by index: taking out one that is not the last would make
+            # it skip the next one this time.  Not the last: tried again at the next call.
+            if callbacks and callbacks[-1] is me[0]:
+                del callbacks[-1]
+                del me[:]  # the function and its closure no longer hold each other
+        except:  # noqa: E722 (no name to look up: builtins may be gone; gc would print it)
+            pass
+
+    # Its own globals, not the payload's: those are cleared after the run, and holding
+    # them would keep the payload's namespace alive.  The names it reads are in its closure.
+    switch = _FUNC_TYPE(_CODE_OF(_gdb_memleak_watch_switch), {"__builtins__": {}}, _SWITCH_NAME, None,
+                        _gdb_memleak_watch_switch.__closure__)
+    me.append(switch)
+    return switch
+
+
+def _arm(tracer, seconds, window):
+    """Record the tracing as ours and arm the switch for `seconds` from now; the target's deadline."""
+    time = _module("time")
+    clock = time.monotonic
+    deadline = clock() + float(seconds)
+    record = {"deadline": deadline, "since": time.time(), "window": float(window)}
+    namespace = _sys_dict()
+    callbacks = _gc_callbacks()
+    switch = _switch_for(deadline, clock, tracer.stop, callbacks, namespace, record)
+    namespace[_WATCH_ATTR] = record
+    callbacks.append(switch)
+    return deadline
 
 
 def _function_names(wanted):
     """(file, line) -> name of the innermost function whose code spans the line."""
-    func_type = type(_function_names)
-    code_of = func_type.__dict__["__code__"].__get__
     files = set(f for f, _ in wanted)
     best = {}
-    for o in _gc.get_objects():
-        if type(o) is not func_type:
+    for o in _module("gc").get_objects():
+        if type(o) is not _FUNC_TYPE:
             continue
-        code = code_of(o)
+        code = _CODE_OF(o)
         filename = code.co_filename
         if type(filename) is not str or filename not in files:
             continue
@@ -48,28 +169,53 @@ def _function_names(wanted):
     return dict((key, value[1]) for key, value in best.items())
 
 
+def _start(tracer, args):
+    was_tracing = tracer.is_tracing()
+    earlier = _disarm()
+    left_on = bool(was_tracing and earlier is not None)
+    if left_on:  # an earlier --watch's, whose gdb went away: ours, and what it traced is not this window's
+        was_tracing = False
+        tracer.clear_traces()
+    result = {"was_tracing": was_tracing, "left_on": left_on,
+              "left_on_since": earlier.get("since") if left_on else None, "deadline": None}
+    if not was_tracing:
+        result["deadline"] = _arm(tracer, args["deadline"], args.get("window", 0))
+        if not left_on:
+            try:
+                tracer.start(1)
+            except BaseException:
+                _disarm()
+                raise
+    return result
+
+
 def gdb_memleak_payload(args):
     tracer = _tracer()
     if args["op"] == "start":
-        was_tracing = tracer.is_tracing()
-        if not was_tracing:
-            tracer.start(1)
-        return {"was_tracing": was_tracing}
+        return _start(tracer, args)
     if args["op"] == "off":  # py-memtop --watch-stop: after a --watch that could not finish
         was = tracer.is_tracing()
+        ours = _disarm() is not None
         tracer.stop()
-        return {"was_tracing": was}
+        return {"was_tracing": was, "ours": ours}
     # op == "stop"
-    if not tracer.is_tracing():
-        raise RuntimeError("tracemalloc was turned off in the target during the window")
+    if not tracer.is_tracing():  # nothing left to read: why, for the gdb side to say
+        ours = _disarm() is not None
+        deadline = args.get("deadline")
+        late = _module("time").monotonic() - deadline if deadline is not None else None
+        if not ours and late is not None and late >= 0:
+            return {"off": "tracemalloc was off in the target at the end of the window: gdb came back %.1f s after "
+                           "the deadline, and the target's dead man's switch had turned it off" % late}
+        return {"off": "tracemalloc was turned off in the target during the window"}
     traced, peak = tracer.get_traced_memory()
     overhead = tracer.get_tracemalloc_memory()
     # Compiling this payload allocated while tracing, and those blocks are charged to
     # the line where the target was stopped for us: that line is left out.
-    here = _sys._getframe()
+    here = _module("sys")._getframe()
     while here is not None and here.f_code.co_filename == "<string>":
         here = here.f_back
     ours = (here.f_code.co_filename, here.f_lineno) if here is not None else None
+    here = None
     sites = {}
     for trace in tracer._get_traces():
         size, frames = trace[1], trace[2]
@@ -86,6 +232,7 @@ def gdb_memleak_payload(args):
             entry[1] += 1
     if not args["was_tracing"]:
         tracer.stop()  # also frees every trace
+        _disarm()
     top = sorted(sites.items(), key=lambda item: -item[1][0])[:args["top"]]
     names = _function_names([key for key, _ in top])
     return {
@@ -103,6 +250,7 @@ def gdb_memleak_payload(args):
 
 if __name__ == "__main__":
     import json
-    state = gdb_memleak_payload({"op": "start"})
+    state = gdb_memleak_payload({"op": "start", "deadline": 60, "window": 0})
     grown = [str(i) * 10 for i in range(10000)]
-    print(json.dumps(gdb_memleak_payload({"op": "stop", "was_tracing": state["was_tracing"], "top": 5})))
+    print(json.dumps(gdb_memleak_payload({"op": "stop", "was_tracing": state["was_tracing"], "top": 5,
+                                          "deadline": state["deadline"]})))

@@ -1,0 +1,144 @@
+"""py-memtop --watch and what it leaves in the target (issue 17 #9).
+
+The payload's dead man's switch on every interpreter it may run in (no gdb: the
+packaged payload run as the injector runs it), and with a real gdb: the target's
+own tracing is still left on, and a --watch that ends normally leaves nothing of
+its own.  A --watch whose gdb is killed: tests/test_gdb_dies.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from support.gdb import assert_no_traceback, run_gdb
+from support.interpreters import INTERPRETERS, find, param
+from support.paths import HOSTRUN, TARGETS
+
+from gdb_memleak.inject import packaging
+from gdb_memleak.payloads import payload_source
+
+WATCH_CHURN = TARGETS / "watch_churn.py"
+
+
+def watch_tick(line: str) -> dict[str, str]:
+    """watch_churn.py's "tick N t=T tracing=on record=D switches=K callbacks=C own=S/P gcs=G", as a dict."""
+    return dict(field.split("=", 1) for field in line.split()[2:])
+
+
+def latest(target, more: int = 2) -> dict[str, str]:
+    new = target.wait_for_ticks(more)
+    assert target.alive() and new, target.stderr[-10:]
+    return watch_tick(new[-1])
+
+
+@pytest.mark.parametrize("own", [False, True], ids=["gdb-memleak-s-tracing", "the-target-s-own-tracing"])
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_watch_leaves_tracing_as_it_found_it(start_target, python, own):
+    """Two windows in a row.  Tracing the target started itself stays on, with nothing of ours
+    (no record, no switch); otherwise tracing, record and switch are gone after each window, and
+    the target's own gc callback was called for every phase."""
+    target = start_target(python, WATCH_CHURN, env={"WATCH_OWN_TRACING": "1"} if own else None)
+    assert latest(target)["tracing"] == ("on" if own else "off")
+    run = run_gdb("py-memtop --watch 1 --json", "py-memtop --watch 1 --json", pid=target.pid, timeout=120)
+    assert_no_traceback(run)
+    for doc in run.json_documents():
+        growth = doc["growth"]
+        assert growth["tracing_before"] is own and growth["allocations"], growth
+        assert any("tracemalloc was already on in the target" in n for n in doc["notes"]) is own, doc["notes"]
+        assert not any("left on" in n for n in doc["notes"]), doc["notes"]
+    tick = latest(target)
+    assert (tick["tracing"], tick["record"], tick["switches"], tick["callbacks"]) == ("on" if own else "off", "none", "0", "1"), tick
+    starts, stops = (int(n) for n in tick["own"].split("/"))
+    assert 0 <= starts - stops <= 1, tick
+
+
+# The switch on its own, as the injector runs it: the packaged payload (runner included) exec'd
+# in fresh globals that are cleared afterwards.  A target callback sits before the switch; one
+# appended after it keeps the switch in until it is last (gc calls them by index).
+SWITCH_TRIAL = r'''
+import gc, json, sys, time, _tracemalloc
+with open(sys.argv[1]) as f:
+    sources = json.load(f)
+
+def run(name):
+    g = {}
+    exec(compile(sources[name], "<string>", "exec"), g)
+    answer = json.loads(g["__gdb_memleak_result__"].decode())
+    g.clear()  # what the injector does with the payload's globals
+    assert answer["ok"], answer
+    return answer["result"]
+
+def churn_until_off(limit):
+    started = time.monotonic()
+    while _tracemalloc.is_tracing() and time.monotonic() - started < limit:
+        junk = [{"i": i} for i in range(100)]
+        junk.append(junk)  # cyclic garbage: the collector runs now and then
+        time.sleep(0.001)
+
+def switches():
+    return [cb for cb in gc.callbacks if getattr(cb, "__name__", "") == "_gdb_memleak_watch_switch"]
+
+phases = []
+gc.callbacks.append(lambda phase, info: phases.append(phase))
+started = run("start")
+assert started["was_tracing"] is False and not started["left_on"], started
+assert _tracemalloc.is_tracing() and len(switches()) == 1 and sys._gdb_memleak_tracing["deadline"] == started["deadline"]
+churn_until_off(10)
+late = time.monotonic() - started["deadline"]
+assert not _tracemalloc.is_tracing() and 0 <= late < 0.5, late
+assert not switches() and not hasattr(sys, "_gdb_memleak_tracing") and len(gc.callbacks) == 1
+
+# Left on (its gdb gone): the next start takes it as ours; its stop turns it off.
+run("long start")
+again = run("start")
+assert again["left_on"] and again["was_tracing"] is False and len(switches()) == 1, again
+stopped = run("stop")
+assert not _tracemalloc.is_tracing() and not switches() and not hasattr(sys, "_gdb_memleak_tracing"), stopped
+
+# The target's own tracing: no record, no switch, left on; "off" says it was not ours.
+_tracemalloc.start(3)
+own = run("start")
+assert own["was_tracing"] and not own["left_on"] and not switches() and not hasattr(sys, "_gdb_memleak_tracing"), own
+assert run("off") == {"was_tracing": True, "ours": False}
+
+# Not the last callback when its deadline passes: tracing off, the switch stays until it is last.
+run("start")
+after = []
+gc.callbacks.append(lambda phase, info: after.append(phase))
+churn_until_off(10)
+assert not _tracemalloc.is_tracing() and len(switches()) == 1 and after and not hasattr(sys, "_gdb_memleak_tracing")
+gc.callbacks.pop()
+gc.collect()
+assert not switches() and len(gc.callbacks) == 1, gc.callbacks
+assert phases.count("start") == phases.count("stop") > 0
+print("ok", late)
+'''
+
+
+def _host_python(name: str):
+    path = HOSTRUN / name
+    return pytest.param(str(path), id=name, marks=pytest.mark.skipif(not path.exists(), reason="no %s (make setup)" % path))
+
+
+SWITCH_PYTHONS = [param(*find(v), id="pyenv-" + v) for v in ("3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13")] + [
+    INTERPRETERS[1], _host_python("python3.14"), _host_python("python3.15")]
+
+
+@pytest.mark.parametrize("python", SWITCH_PYTHONS)
+def test_the_dead_man_s_switch_on_every_interpreter(tmp_path: Path, python):
+    """No gdb: the switch turns tracing off at the first collection after its deadline, with the
+    payload's globals long gone, then takes itself out; the record marks tracing as ours."""
+    args = {"start": {"op": "start", "deadline": 0.5, "window": 0.2},
+            "long start": {"op": "start", "deadline": 100.0, "window": 50.0},
+            "stop": {"op": "stop", "was_tracing": False, "top": 3, "deadline": None},
+            "off": {"op": "off"}}
+    sources = tmp_path / "sources.json"
+    sources.write_text(json.dumps({name: packaging.full_source(payload_source("watch"), a, []) for name, a in args.items()}))
+    trial = tmp_path / "trial.py"
+    trial.write_text(SWITCH_TRIAL)
+    done = subprocess.run([python, "-X", "dev", str(trial), str(sources)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("ok"), done.stdout + done.stderr
+    assert "Exception ignored" not in done.stderr, done.stderr  # the switch never raised into gc
