@@ -233,6 +233,17 @@ def test_not_python_fails_cleanly(tmp_path):
     assert not (tmp_path / "out").exists()  # the directory it made is gone too (issue 17 #12)
 
 
+def test_a_newline_in_the_out_path_stays_on_one_line(start_target, tmp_path):
+    """Issue 17 #12: every progress line is one line; the path is shown escaped, and written as given."""
+    target = start_target(PYTHON_311, EXAMPLES / "seed_string.py", "2")
+    out = tmp_path / "a\nb"
+    run = run_gdb_memleak("report", str(target.pid), "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    assert (out / "report.json").is_file() and (out / "report.html").is_file()
+    assert all(line.startswith("gdb-memleak") for line in run.stderr.splitlines() if line.strip()), run.stderr
+    assert "wrote %s" % str(out / "report.html").replace("\n", "\\x0a") in run.stderr, run.stderr
+
+
 def test_a_command_without_a_safe_point_still_gives_a_report(start_target, tmp_path):
     """Issue 14: `report --timeout`; py-heap and py-cycles get no safe point (the only thread is in
     one long C call), and the report is written with what py-memtop gave, saying why the rest is missing."""

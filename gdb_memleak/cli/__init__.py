@@ -14,6 +14,7 @@ import sys
 from typing import Optional
 
 from .. import __version__
+from ..render.common import escape
 from . import prepare, report
 from .gdbinit import gdbinit_lines
 
@@ -73,12 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def progress(text: str) -> None:
-    sys.stderr.write("%s: %s\n" % (PROG, text))
+    """One line on stderr: control characters (a newline in a path ...) are shown escaped."""
+    sys.stderr.write("%s: %s\n" % (PROG, escape(text)))
     sys.stderr.flush()
 
 
 def _fail(command: str, text: str, code: int = 1) -> int:
-    sys.stderr.write("%s %s: %s\n" % (PROG, command, text))
+    sys.stderr.write("%s %s: %s\n" % (PROG, command, escape(text)))
     return code
 
 
