@@ -109,8 +109,10 @@ def _execute(source: Optional[str], compiled: Optional[bytes], calls: Caller) ->
             if compiled is not None:
                 code_object = calls.call("PyMarshal_ReadObjectFromString", buffer + code_at, len(compiled))
                 if code_object == 0:
+                    kind = _pending_exception(calls)
                     calls.call("PyErr_Clear", ret="void")
-                    raise ChannelError("the target could not load the payload's code (the target is unchanged)")
+                    raise ChannelError("the target could not load the payload's code: it raised %s (an audit hook "
+                                       "refusing marshal.loads can do that); the target is unchanged" % kind)
                 try:
                     returned = calls.call("PyEval_EvalCode", code_object, namespace, namespace)
                 finally:
