@@ -450,12 +450,14 @@ def test_a_child_forked_during_a_payload_gets_the_target_s_gc_state(start_target
     assert m.group(5) == "True"
 
 
-def test_the_quiet_block_is_the_same_in_the_runner_and_the_common_helpers():
-    """The first code a payload runs: the runner and _gdb_memleak_common.py carry the same text."""
-    from support.paths import REPO
+def test_every_payload_sent_begins_with_the_quiet_block():
+    """The first code a payload runs is the quiet block, for every payload, and it exists once."""
+    from gdb_memleak import payloads
+    from gdb_memleak.inject import packaging
 
-    def block(name):
-        text = (REPO / "gdb_memleak" / "payloads" / name).read_text()
-        return text[text.index("# >>> quiet"):text.index("# <<< quiet")]
-
-    assert block("_gdb_memleak_runner.py") == block("_gdb_memleak_common.py")
+    quiet = payloads.payload_source(payloads.QUIET)
+    assert "def __gdb_memleak_enter__" in quiet
+    for name in payloads.MANIFEST:
+        assert packaging.full_source(payloads.payload_source(name), {}, []).startswith(quiet + "\n"), name
+    for name in [payloads.COMMON, payloads.RUNNER, *payloads.MANIFEST]:
+        assert "def __gdb_memleak_enter__" not in payloads.payload_source(name), name

@@ -9,7 +9,7 @@ import re
 import subprocess
 from typing import Any, Optional
 
-from ..payloads import RUNNER, payload_source
+from ..payloads import QUIET, RUNNER, payload_source
 
 RESULT_NAME = "__gdb_memleak_result__"
 
@@ -72,9 +72,14 @@ def py_literal(value: Any) -> str:
     raise TypeError("cannot send a %s to the target" % type(value).__name__)
 
 
+# Lines of the sent source before the payload's first: the quiet block and its newline.
+QUIET_LINES = payload_source(QUIET).count("\n") + 1
+
+
 def full_source(payload: str, args: dict[str, Any], tool_paths: list[str]) -> str:
-    """The payload, then the runner, then the line that runs it with `args`."""
-    return payload + "\n" + payload_source(RUNNER) + CALL_RUNNER % (RESULT_NAME, py_literal(args), py_literal(tool_paths))
+    """The quiet block, the payload, then the runner, then the line that runs it with `args`."""
+    return (payload_source(QUIET) + "\n" + payload + "\n" + payload_source(RUNNER)
+            + CALL_RUNNER % (RESULT_NAME, py_literal(args), py_literal(tool_paths)))
 
 
 # Compiles stdin to marshalled code, run by the target's own interpreter binary in a

@@ -328,7 +328,10 @@ def payload_failed(target_traceback: str) -> PayloadFailed:
     message = "the payload raised in the target: %s" % lines[-1]
     frame = _TRACEBACK_FRAME.match(lines[-2]) if len(lines) >= 2 else None
     if frame is not None:
-        message += " (raised in %s, line %s of the payload)" % (frame.group(3), frame.group(2))
+        line = int(frame.group(2))
+        if frame.group(1) == "<string>":  # counted from the payload's own first line, not the quiet block's
+            line -= packaging.QUIET_LINES
+        message += " (raised in %s, line %d of the payload)" % (frame.group(3), line)
     return PayloadFailed(message, target_traceback.rstrip())
 
 

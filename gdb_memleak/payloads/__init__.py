@@ -14,6 +14,8 @@ from dataclasses import dataclass
 PAYLOAD_DIR = os.path.dirname(os.path.abspath(__file__))
 COMMON = "_gdb_memleak_common"
 MARKS = "_gdb_memleak_marks"
+# Sent ahead of every payload by the injector: switches off what would run the target's code.
+QUIET = "_gdb_memleak_quiet"
 # Appended to every payload by the injector: runs it and returns its JSON.
 RUNNER = "_gdb_memleak_runner"
 

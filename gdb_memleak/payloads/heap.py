@@ -28,7 +28,8 @@ except NameError:  # run on its own (python FILE, or pyrasite, which puts this f
     for _dir in _sys.path[:2] + [_os.path.dirname(_os.path.abspath(globals().get("__file__", ".")))]:
         _common = _os.path.join(_dir, "_gdb_memleak_common.py")
         if _os.path.isfile(_common):
-            exec(compile(open(_common).read(), _common, "exec"))
+            for _helper in (_os.path.join(_dir, "_gdb_memleak_quiet.py"), _common):
+                exec(compile(open(_helper).read(), _helper, "exec"))
             break
 
 

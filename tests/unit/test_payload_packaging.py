@@ -40,7 +40,7 @@ def test_each_payload_compiles_and_defines_its_entry_point(name):
         assert payloads.payload_source(name) == open(payloads.payload_path(name), encoding="utf-8").read()
 
 
-@pytest.mark.parametrize("name", NAMES + [payloads.COMMON, payloads.MARKS, payloads.RUNNER])
+@pytest.mark.parametrize("name", NAMES + [payloads.QUIET, payloads.COMMON, payloads.MARKS, payloads.RUNNER])
 def test_payloads_import_nothing_of_ours(name):
     """Payloads run in the target with the standard library only: never gdb, never gdb_memleak."""
     tree = ast.parse(open(payloads.payload_path(name), encoding="utf-8").read())
