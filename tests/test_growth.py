@@ -10,7 +10,7 @@ import time
 import pytest
 from support.gdb import assert_no_traceback, run_gdb, start_gdb
 from support.heartbeat import latest_tick
-from support.interpreters import INTERPRETERS
+from support.interpreters import INTERPRETERS, PYTHON_311
 from support.targets import GROWING_CACHE, IDLE, SEED_CYCLES, script_line
 
 
@@ -113,3 +113,14 @@ def test_a_mark_and_since_on_an_idle_target_show_no_growth_of_our_own(start_targ
     assert not [r for r in heap["rows"] if r["kind"] in ("list", "str", "int") and r["count"] > 2], heap["rows"]
     assert cycles["kind"] == "cycles" and cycles["cycles"] == [], cycles
     assert "mark idle recorded in the target" in run.stdout
+
+
+def test_watch_on_an_idle_target_counts_nothing_of_its_own(start_target):
+    """Issue 14: an idle target's --watch said "traced, still alive 37.7 KiB" above an empty
+    table: the payloads' own blocks.  They are left out of the total as from the table."""
+    target = start_target(PYTHON_311, IDLE)
+    run = run_gdb("py-memtop --watch 1 --json", pid=target.pid)
+    assert_no_traceback(run)
+    growth = run.document()["growth"]
+    assert growth["allocations"] == [], growth
+    assert growth["traced"] <= 1024, growth
