@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 from support.gdb import assert_no_traceback, run_gdb
-from support.interpreters import INTERPRETERS, find, param
+from support.interpreters import INTERPRETERS, PYTHON_311, find, param
 from support.paths import HOSTRUN, TARGETS
+from support.targets import IDLE, JSON_CACHE, script_line
 
 from gdb_memleak.inject import packaging
+from gdb_memleak.model import schemas
 from gdb_memleak.payloads import payload_source
 
 WATCH_CHURN = TARGETS / "watch_churn.py"
@@ -142,3 +144,37 @@ def test_the_dead_man_s_switch_on_every_interpreter(tmp_path: Path, python):
     done = subprocess.run([python, "-X", "dev", str(trial), str(sources)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("ok"), done.stdout + done.stderr
     assert "Exception ignored" not in done.stderr, done.stderr  # the switch never raised into gc
+
+
+def test_frames_name_the_application_line_that_called_the_library(start_target):
+    """Issue 14: the cache grows through json's decoder; one frame shows only the decoder's
+    line (and says --frames helps), --frames 8 also shows handle()'s line that called it."""
+    target = start_target(PYTHON_311, JSON_CACHE)
+    one = run_gdb("py-memtop --watch 1 --json", pid=target.pid)
+    assert_no_traceback(one)
+    top = one.document()["growth"]["allocations"][0]
+    assert "/json/" in top["file"] and top["caller"] is None, top
+    assert "--frames 8 also shows the line of your code that called it" in one.stderr, one.stderr
+
+    eight = run_gdb("py-memtop --watch 1 --frames 8 --json", "py-memtop --watch 1 --frames 8", pid=target.pid)
+    assert_no_traceback(eight)
+    doc = eight.json_documents()[0]
+    schemas.validator("memtop").validate(doc)
+    growth = doc["growth"]
+    assert growth["frames"] == 8
+    top = growth["allocations"][0]
+    line = script_line(JSON_CACHE, "CACHE.append(json.loads(body))")
+    assert "/json/" in top["file"], top
+    assert top["caller"] == {"file": str(JSON_CACHE), "line": line, "function": "handle",
+                             "size": top["caller"]["size"]}, top
+    assert 0 < top["caller"]["size"] <= top["size"]
+    assert "%s:%d handle" % (JSON_CACHE, line) in eight.stdout, eight.stdout
+    assert target.alive() and target.wait_for_ticks(1)
+
+
+def test_frames_without_watch_is_a_usage_error(start_target):
+    target = start_target(PYTHON_311, IDLE)
+    run = run_gdb("py-memtop --frames 4", "py-memtop --watch 1 --frames 99", pid=target.pid)
+    assert_no_traceback(run)
+    assert "py-memtop: --frames goes with --watch" in run.stderr
+    assert "py-memtop: --frames 99: at most 32" in run.stderr

@@ -25,6 +25,7 @@ from ..render import text as render
 
 MAX_WINDOW = 600.0  # tracing a busy target longer than this costs too much memory
 ALLOCATION_LINES = 10
+MAX_FRAMES = 32  # each frame traced slows every allocation of the window further
 # gdb's own steps between the window's end and the "stop" payload running, besides the wait for
 # a safe point: the payload compiled by a child process of gdb, /proc read, a loaded machine.
 GDB_SLACK = 10.0
@@ -75,7 +76,7 @@ def _cpu_times(pid: int) -> dict[int, float]:
     return times
 
 
-def watch(inv: Invocation, seconds: float) -> tuple[dict[str, Any], dict[int, float]]:
+def watch(inv: Invocation, seconds: float, frames: int = 1) -> tuple[dict[str, Any], dict[int, float]]:
     """Run the window; returns the "growth" document and each thread's CPU seconds in it."""
     target = inf.require_live_stopped()
     version = inf.require_python()
@@ -85,7 +86,7 @@ def watch(inv: Invocation, seconds: float) -> tuple[dict[str, Any], dict[int, fl
     rss_before = inf.proc_status(target.pid).get("VmRSS")
     cpu_before = _cpu_times(target.pid)
     after = switch_after(seconds, inv.timeout)
-    started = session.run_payload(inv, "watch", {"op": "start", "deadline": after, "window": seconds}).result
+    started = session.run_payload(inv, "watch", {"op": "start", "deadline": after, "window": seconds, "frames": frames}).result
     window_start = time.time()
     if started.get("left_on"):
         since = started.get("left_on_since")
@@ -115,11 +116,14 @@ def watch(inv: Invocation, seconds: float) -> tuple[dict[str, Any], dict[int, fl
         "traced": stopped["traced"],
         "tracemalloc_memory": stopped["tracemalloc_memory"],
         "tracing_before": started["was_tracing"],
+        "frames": frames,
         "allocations": stopped["allocations"],
     }
     if stopped.get("left_out"):
         note("allocations charged to %s:%d, where the payload ran, are left out (they include its own)"
              % (stopped["left_out"][0], stopped["left_out"][1]))
+    if stopped.get("top_in_library") and frames == 1 and not started["was_tracing"]:
+        note("the top allocation line is in a library; --frames 8 also shows the line of your code that called it")
     if started["was_tracing"]:
         note("tracemalloc was already on in the target: allocations from before the window count too")
     cpu = {tid: round(cpu_after[tid] - cpu_before.get(tid, 0.0), 2) for tid in cpu_after}

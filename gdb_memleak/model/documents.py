@@ -45,7 +45,8 @@ class Growth(TypedDict):
     traced: Any
     tracemalloc_memory: Any
     tracing_before: bool
-    allocations: list[dict[str, Any]]
+    frames: int  # traced per allocation (--frames)
+    allocations: list[dict[str, Any]]  # each with "caller": the application's line, or None
 
 
 class _MemtopBody(TypedDict):

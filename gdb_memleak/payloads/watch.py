@@ -169,6 +169,26 @@ def _function_names(wanted):
     return dict((key, value[1]) for key, value in best.items())
 
 
+def _library_test():
+    """A test of file names: the standard library's, installed packages' and frozen or generated code."""
+    os_module = dict.get(_module("sys").modules, "os")
+    os_file = getattr(os_module, "__file__", None) if os_module is not None else None
+    stdlib = os_file[:os_file.rfind("/") + 1] if type(os_file) is str and "/" in os_file else None
+
+    def library(filename):
+        return (type(filename) is not str or filename.startswith("<") or "/site-packages/" in filename
+                or "/dist-packages/" in filename or (stdlib is not None and filename.startswith(stdlib)))
+    return library
+
+
+def _caller(found, names, size):
+    """The nearest caller outside the libraries of an allocating line, with the bytes it accounts for; or None."""
+    if found is None:
+        return None
+    (filename, line), share = found
+    return {"file": filename, "line": line, "function": names.get((filename, line)), "size": min(share, size)}
+
+
 def _start(tracer, args):
     was_tracing = tracer.is_tracing()
     earlier = _disarm()
@@ -182,7 +202,7 @@ def _start(tracer, args):
         result["deadline"] = _arm(tracer, args["deadline"], args.get("window", 0))
         if not left_on:
             try:
-                tracer.start(1)
+                tracer.start(int(args.get("frames", 1)))
             except BaseException:
                 _disarm()
                 raise
@@ -227,6 +247,8 @@ def gdb_memleak_payload(args):
                 guard_ref = ref
         tb = tracer._get_object_traceback(guard_ref) if guard_ref is not None else None
         guard_ref = (tb[0][0], tb[0][1], _module("sys").getsizeof(guard_ref)) if tb else None
+    library = _library_test()
+    callers = {}  # (file, line) of an allocating line -> {its nearest caller outside the libraries: bytes}
     for trace in tracer._get_traces():
         size, frames = trace[1], trace[2]
         if not frames:
@@ -243,11 +265,22 @@ def gdb_memleak_payload(args):
         else:
             entry[0] += size
             entry[1] += 1
+        if len(frames) > 1 and library(filename):  # --frames N: where the application called the library
+            for caller in frames[1:]:
+                if not library(caller[0]):
+                    per = callers.setdefault((filename, line), {})
+                    per[(caller[0], caller[1])] = per.get((caller[0], caller[1]), 0) + size
+                    break
     if not args["was_tracing"]:
         tracer.stop()  # also frees every trace
         _disarm()
     top = sorted(sites.items(), key=lambda item: -item[1][0])[:args["top"]]
-    names = _function_names([key for key, _ in top])
+    called_from = {}
+    for key, _ in top:
+        if callers.get(key):
+            called_from[key] = max(callers[key].items(), key=lambda item: item[1])
+    callers.clear()
+    names = _function_names([key for key, _ in top] + [where for where, _ in called_from.values()])
     # What the target's own lines allocated: tracemalloc's total also holds our payloads'
     # blocks (37.7 KiB on an idle target, issue 14), left out of the table above too.
     theirs = sum(entry[0] for entry in sites.values())
@@ -258,8 +291,10 @@ def gdb_memleak_payload(args):
         "still_tracing": bool(args["was_tracing"]),
         "sites": len(sites),
         "left_out": list(ours) if ours else None,
+        "top_in_library": bool(top) and library(top[0][0][0]),
         "allocations": [
-            {"file": f, "line": l, "function": names.get((f, l)), "size": s, "count": c} for (f, l), (s, c) in top
+            {"file": f, "line": l, "function": names.get((f, l)), "size": s, "count": c,
+             "caller": _caller(called_from.get((f, l)), names, s)} for (f, l), (s, c) in top
         ],
     }
 

@@ -142,10 +142,22 @@ def format_watch_growth(growth: Mapping[str, Any], styles: Styles = None) -> str
         ),
         "top allocation lines (memory allocated during the window and still alive):",
     ]
-    rows = [(human_size(a["size"]), a["count"], "%s:%d" % (a["file"], a["line"]), a["function"] or "?")
-            for a in growth["allocations"]]
-    lines.append(table(("Size", "Blocks", "Line", "Function"), rows, "rrll", styles))
+    allocations = growth["allocations"]
+    if any(a.get("caller") for a in allocations):  # --frames N: where the application called each library line
+        called = [(human_size(a["size"]), a["count"], "%s:%d" % (a["file"], a["line"]), a["function"] or "?",
+                   _called_from(a.get("caller"))) for a in allocations]
+        lines.append(table(("Size", "Blocks", "Line", "Function", "Called from"), called, "rrlll", styles))
+    else:
+        rows = [(human_size(a["size"]), a["count"], "%s:%d" % (a["file"], a["line"]), a["function"] or "?")
+                for a in allocations]
+        lines.append(table(("Size", "Blocks", "Line", "Function"), rows, "rrll", styles))
     return "\n".join(lines)
+
+
+def _called_from(caller: Optional[Mapping[str, Any]]) -> str:
+    if not caller:
+        return ""
+    return "%s:%d %s" % (caller["file"], caller["line"], caller["function"] or "?")
 
 
 # py-heap

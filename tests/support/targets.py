@@ -30,6 +30,7 @@ IDLE = TARGETS / "idle.py"  # some data, then a sleep: nothing changes
 BUSY_WITH_RT_HANDLER = TARGETS / "busy_with_rt_handler.py"  # one long C call, and a handler for SIGRTMIN
 NAMED_THREADS = TARGETS / "named_threads.py"
 AUDIT_REFUSES = TARGETS / "audit_refuses.py"  # an audit hook that raises on the events named
+JSON_CACHE = TARGETS / "json_cache.py"  # parsed requests kept: json allocates, handle() called it
 THREAD_POOL = TARGETS / "thread_pool.py"  # 40 threads waiting at one line, one elsewhere
 CONTAINER_HEAP = TARGETS / "container_heap.py"  # run by forky's 3.14 and 3.15, in and out of the root
 

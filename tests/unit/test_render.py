@@ -272,6 +272,23 @@ def test_watch_growth_text():
     assert text.format_watch_growth(shrinking).startswith("watched 1.0 s: RSS -8.0 KiB (-2.7 KiB/s);")
 
 
+def test_watch_growth_with_callers_text_and_html():
+    """--frames N: a library line with the application's line that called it, in text and HTML."""
+    caller = {"file": evil("/srv/app.py"), "line": 12, "function": "handle", "size": 1000}
+    allocations = [{"file": "/usr/lib/python3.11/json/decoder.py", "line": 353, "function": "raw_decode",
+                    "size": 1024, "count": 3, "caller": caller},
+                   {"file": "/srv/other.py", "line": 7, "function": None, "size": 512, "count": 1, "caller": None}]
+    growth = dict(watch_growth(), ended_early=False, frames=8, allocations=allocations)
+    lines = text.format_watch_growth(growth).splitlines()
+    assert lines[2].split() == ["Size", "Blocks", "Line", "Function", "Called", "from"]
+    assert "raw_decode  /srv/app.py " in lines[3] and lines[3].endswith(":12 handle") and "\x1b" not in lines[3]
+    assert lines[4].split()[-2:] == ["/srv/other.py:7", "?"], lines[4]
+    page = html.growth_section(growth)
+    assert "Called from" in page and "handle" in page and "\x1b" not in page and "<script>" not in page
+    plain = html.growth_section(dict(growth, allocations=[dict(a, caller=None) for a in allocations]))
+    assert "Called from" not in plain
+
+
 def test_mark_growth_and_marks_text():
     since = {"since": "m1", "seconds": 2.5, "total_count": -3, "total_size": 4096, "more_rows": 4,
              "rows": [{"kind": "dict", "count": 2, "size": 640}, {"kind": "list", "count": -5, "size": -200}]}
