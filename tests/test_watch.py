@@ -9,6 +9,7 @@ its own.  A --watch whose gdb is killed: tests/test_gdb_dies.py.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 from support.gdb import assert_no_traceback, run_gdb
 from support.interpreters import INTERPRETERS, PYTHON_311, find, param
 from support.paths import HOSTRUN, TARGETS
-from support.targets import IDLE, JSON_CACHE, script_line
+from support.targets import IDLE, JSON_CACHE, TRACES_ITSELF, script_line
 
 from gdb_memleak.inject import packaging
 from gdb_memleak.model import schemas
@@ -178,3 +179,16 @@ def test_frames_without_watch_is_a_usage_error(start_target):
     assert_no_traceback(run)
     assert "py-memtop: --frames goes with --watch" in run.stderr
     assert "py-memtop: --frames 99: at most 32" in run.stderr
+
+
+def test_a_target_that_traces_itself_is_told_what_the_command_cost(start_target):
+    """Issue 17 #10: the target's own tracemalloc traces the payloads too (slower, and its tables
+    grow); the commands say so with the figures, and leave its tracing on."""
+    target = start_target(PYTHON_311, TRACES_ITSELF)
+    run = run_gdb("py-heap --top 3", "py-memtop --watch 1", pid=target.pid)
+    assert_no_traceback(run)
+    assert "Partition of a set" in run.stdout
+    notes = [line for line in run.stderr.splitlines() if "the target traces its allocations (tracemalloc)" in line]
+    assert len(notes) == 1 and re.search(r"memory went from \d+\.\d to \d+\.\d MiB$", notes[0]), run.stderr
+    assert "tracemalloc was already on in the target" in run.stderr  # --watch's own note, not the one above
+    assert target.wait_for_ticks(2)[-1].endswith("tracing=True")

@@ -38,6 +38,7 @@ class PayloadResult:
     result: dict
     safe_point: SafePoint
     seconds: float  # time spent in the target's payload calls
+    tracemalloc: Optional[tuple[int, int]] = None  # the target's own tracing: its tables' bytes before, after
 
 
 def _thread(num: int) -> gdb.InferiorThread:
@@ -207,7 +208,13 @@ def run_payload(invocation: Invocation, name: str, args: dict[str, Any], *, rout
     `route` overrides the manifest for one run (py-heap's guppy backend leaves objects the target frees later).
     """
     payload = MANIFEST[name]
-    return run_source(invocation, payload_source(name), args, tools=payload.needs_tools, route=payload.routed if route is None else route)
+    result = run_source(invocation, payload_source(name), args, tools=payload.needs_tools,
+                        route=payload.routed if route is None else route)
+    if result.tracemalloc is not None and name != "watch":  # (watch's tracing is the command's own)
+        before, after = result.tracemalloc
+        note("the target traces its allocations (tracemalloc): this command's were traced too, which slows "
+             "them, and tracemalloc's own memory went from %.1f to %.1f MiB" % (before / 2**20, after / 2**20))
+    return result
 
 
 def run_source(invocation: Invocation, payload: str, args: dict[str, Any], *, tools: bool = False,
@@ -236,7 +243,9 @@ def run_source(invocation: Invocation, payload: str, args: dict[str, Any], *, to
         raise payload_failed(str(doc.get("error", "")))
     if doc.get("refusal"):
         raise refusal_error(doc["refusal"])
-    return PayloadResult(doc["result"], safe_point, seconds)
+    traced = doc.get("tracemalloc")
+    return PayloadResult(doc["result"], safe_point, seconds,
+                         tuple(traced) if isinstance(traced, list) and len(traced) == 2 else None)
 
 
 def _require_injectable(invocation: Invocation) -> tuple[gdb.Inferior, tuple[int, int]]:

@@ -41,7 +41,11 @@ def __gdb_memleak_enter__(g):
     profile = s.getprofile()
     s.setprofile(None)
     state = {'sys': s, 'boot': boot, 'gc': None, 'gc_was': None, 'guard': None, 'dangling': None,
-             'profile': profile, 'trace': trace, 'loaded': []}
+             'profile': profile, 'trace': trace, 'loaded': [], 'tracemalloc': None}
+    # A target that traces its allocations traces ours too: its tables' size now, to say what it cost.
+    tm = dict.get(s.modules, '_tracemalloc') if type(s.modules) is dict else None
+    if type(tm) is type(s) and tm.is_tracing():
+        state['tracemalloc'] = (tm, tm.get_tracemalloc_memory())
     gc = __gdb_memleak_module__(state, 'gc')
     state['gc'] = gc
     state['gc_was'] = gc.isenabled()

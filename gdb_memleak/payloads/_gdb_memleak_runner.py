@@ -215,6 +215,9 @@ def __gdb_memleak_run__(args, tool_paths):
                 while p in sys.path:
                     sys.path.remove(p)
             doc["signals"] = __gdb_memleak_release_signals__(holding)
+            traced = __gdb_memleak_state__.get("tracemalloc")
+            if traced is not None and traced[0].is_tracing():  # [its tables' bytes before, after]
+                doc["tracemalloc"] = [traced[1], traced[0].get_tracemalloc_memory()]
         out = []
         try:
             __gdb_memleak_json__(doc, out)

@@ -31,6 +31,7 @@ BUSY_WITH_RT_HANDLER = TARGETS / "busy_with_rt_handler.py"  # one long C call, a
 NAMED_THREADS = TARGETS / "named_threads.py"
 AUDIT_REFUSES = TARGETS / "audit_refuses.py"  # an audit hook that raises on the events named
 JSON_CACHE = TARGETS / "json_cache.py"  # parsed requests kept: json allocates, handle() called it
+TRACES_ITSELF = TARGETS / "traces_itself.py"  # tracemalloc started by the target itself
 THREAD_POOL = TARGETS / "thread_pool.py"  # 40 threads waiting at one line, one elsewhere
 CONTAINER_HEAP = TARGETS / "container_heap.py"  # run by forky's 3.14 and 3.15, in and out of the root
 
