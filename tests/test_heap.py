@@ -3,8 +3,10 @@
 import pytest
 from support.gdb import assert_no_traceback, run_gdb
 from support.heartbeat import gc_fields
-from support.interpreters import INTERPRETERS, PYTHON_311
-from support.targets import SEED_STRING
+from support.interpreters import ALL_INTERPRETERS, INTERPRETERS, PYTHON_311
+from support.targets import LEAKED_TASKS, SEED_STRING, script_line
+
+from gdb_memleak.model import schemas
 
 
 @pytest.mark.parametrize("python", INTERPRETERS)
@@ -73,3 +75,24 @@ def test_no_process_is_a_clear_error():
     run = run_gdb("py-heap")
     assert_no_traceback(run)
     assert "no process: attach to one" in run.stderr
+
+
+@pytest.mark.parametrize("python", [p for p in ALL_INTERPRETERS if p.id != "pyenv-2.7"])
+def test_leaked_asyncio_tasks_are_placed_where_they_wait(start_target, python):
+    """Issue 14: 3,102 leaked tasks were only a count.  Pending tasks are grouped by the
+    innermost line of the application's own coroutines they wait in (not asyncio's locks)."""
+    target = start_target(python, LEAKED_TASKS)
+    run = run_gdb("py-heap --top 3 --json", "py-heap --top 3", pid=target.pid)
+    assert_no_traceback(run)
+    doc = run.document() if len(run.json_documents()) == 1 else run.json_documents()[0]
+    schemas.validator("heap").validate(doc)
+    assert doc["task_count"] >= 451, doc["task_count"]
+    places = {(t["file"], t["line"], t["function"], t["task"]): t["count"] for t in doc["tasks"]}
+    waiting = script_line(LEAKED_TASKS, "await event.wait()")
+    assert places[(str(LEAKED_TASKS), waiting, "wait_for_reply", "handler")] == 300, places
+    sleeping = [n for (f, _, fn, task), n in places.items() if fn == "sleep" and f.endswith("asyncio/tasks.py")]
+    assert sleeping == [150], places
+    assert doc["tasks"][0]["count"] == 300
+    assert "asyncio tasks alive: %d; where the pending ones wait:" % doc["task_count"] in run.stdout
+    assert "%s:%d" % (LEAKED_TASKS, waiting) in run.stdout
+    assert target.alive() and target.wait_for_ticks(2)

@@ -75,6 +75,8 @@ class HeapPartition(Envelope):
     rows: list[dict[str, Any]]
     more_rows: int
     largest: list[dict[str, Any]]
+    task_count: Optional[int]  # asyncio tasks alive (census backend), else None
+    tasks: Optional[list[dict[str, Any]]]  # where the pending ones wait, from 100 tasks on
 
 
 class HeapSince(Envelope):

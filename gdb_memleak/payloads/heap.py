@@ -463,6 +463,8 @@ def _census(top, nlarge, ignore):
     seen.clear()
     # ---- rows ----
     info = st['info']
+    task = _task_type()
+    tasks = sum(rec[_R_COUNT] for rec in info.values() if task is not None and _is_task_class(rec[_R_TYPE], task))
     per = {}
     for k, rec in info.items():
         per[k] = (rec[_R_COUNT], rec[_R_SIZE])
@@ -498,6 +500,7 @@ def _census(top, nlarge, ignore):
         'total_size': total_size,
         'rows': [{'kind': k, 'count': c, 'size': s} for s, c, k in order[:top]],
         'more_rows': max(0, len(order) - top),
+        'task_count': tasks,
     }
     del order[:]
     big = st['big']
@@ -513,6 +516,91 @@ def _census(top, nlarge, ignore):
     st.clear()
     _release(dropped)
     return out, big
+
+
+# ------------------------------------------------------------------ asyncio tasks
+#
+# Leaked tasks show in the census as a count of _asyncio.Task; where each one waits does
+# not (issue 14).  When the census counts at least _TASKS_SHOWN_FROM of them, the pending
+# ones are grouped by where their innermost coroutine is suspended.  Everything is read
+# through the C accessors of _asyncio.Task (its own get_coro and done, never a subclass's
+# override) and of coroutines, generators and frames: no code of the target's runs.
+
+_TASKS_SHOWN_FROM = 100
+_TASK_PLACES = 10
+
+
+def _task_type():
+    m = dict.get(_modules(), '_asyncio')
+    t = _MOD_DICT.__get__(m).get('Task') if type(m) is _MOD_TYPE else None
+    return t if type(t) is type else None
+
+
+def _is_task_class(t, task):
+    mro = _T_MRO.__get__(t)
+    return type(mro) is tuple and task in mro
+
+
+def _task_places(task, limit):
+    """[{"count", "file", "line", "function", "task"}] for pending tasks, most common places first;
+    None where coroutines cannot be told apart."""
+    get_coro = _TYPEDICT['__dict__'].__get__(task)['get_coro']
+    done = _TYPEDICT['__dict__'].__get__(task)['done']
+
+    types = _module('types')  # (imported at start-up by any 3.x service that can have tasks)
+    coro_t = _MOD_DICT.__get__(types).get('CoroutineType') if types is not None else None
+    if type(coro_t) is not type:
+        return None
+    cr = _TYPEDICT['__dict__'].__get__(coro_t)
+    cr_await, cr_frame, cr_code = cr['cr_await'], cr['cr_frame'], cr['cr_code']
+    gen_t = type(_x for _x in ())
+    gi = _TYPEDICT['__dict__'].__get__(gen_t)
+    gi_from, gi_frame, gi_code = gi['gi_yieldfrom'], gi['gi_frame'], gi['gi_code']
+    f_lineno = _TYPEDICT['__dict__'].__get__(_FRAME_TYPE)['f_lineno']
+    os_module = dict.get(_modules(), 'os')
+    os_file = _MOD_DICT.__get__(os_module).get('__file__') if type(os_module) is _MOD_TYPE else None
+    stdlib = os_file[:os_file.rfind('/') + 1] if type(os_file) is str and '/' in os_file else None
+
+    def library(filename):
+        return (type(filename) is not str or filename.startswith('<') or '/site-packages/' in filename
+                or '/dist-packages/' in filename or (stdlib is not None and filename.startswith(stdlib)))
+    places = {}
+    objs = gc.get_objects()  # (the census's snapshot is used up by now)
+    for o in objs:
+        t = type(o)
+        if t is not task and not (type(t) is type and _is_task_class(t, task)):
+            continue
+        if done(o):
+            continue
+        c = outer = get_coro(o)
+        mine = None  # the innermost coroutine of the application's own code
+        for _ in range(64):  # the await chain, to the innermost coroutine or generator
+            if type(c) is coro_t or type(c) is gen_t:
+                code = cr_code.__get__(c) if type(c) is coro_t else gi_code.__get__(c)
+                if not library(code.co_filename):
+                    mine = c
+            nxt = cr_await.__get__(c) if type(c) is coro_t else gi_from.__get__(c) if type(c) is gen_t else None
+            if type(nxt) is not coro_t and type(nxt) is not gen_t:
+                break
+            c = nxt
+        if mine is not None:  # where the application waits, rather than inside asyncio's own locks
+            c = mine
+        if type(c) is coro_t:
+            frame, code = cr_frame.__get__(c), cr_code.__get__(c)
+        elif type(c) is gen_t:
+            frame, code = gi_frame.__get__(c), gi_code.__get__(c)
+        else:
+            continue
+        line = f_lineno.__get__(frame) if frame is not None else code.co_firstlineno
+        first = cr_code.__get__(outer) if type(outer) is coro_t else gi_code.__get__(outer) if type(outer) is gen_t else None
+        key = (_plain(code.co_filename, 300), line, _plain(code.co_name, 100),
+               _plain(first.co_name, 100) if first is not None else None)
+        places[key] = places.get(key, 0) + 1
+    o = c = outer = nxt = frame = code = first = mine = None
+    _release(objs, True)
+    order = sorted(places.items(), key=lambda item: -item[1])[:limit]
+    places.clear()
+    return [{'count': n, 'file': f, 'line': ln, 'function': fn, 'task': tk} for (f, ln, fn, tk), n in order]
 
 
 # special methods guppy's C code calls on classes, through their metaclass (it
@@ -784,6 +872,10 @@ def gdb_memleak_payload(args):
                   "interpreter's own): gc.get_objects() does not list them" % gc.get_freeze_count())
             note = fz if note is None else note + '; ' + fz
         res['largest'] = largest
+        res['tasks'] = None
+        res.setdefault('task_count', None)  # (the guppy backend does not count them)
+        if (res['task_count'] or 0) >= _TASKS_SHOWN_FROM:  # many asyncio tasks: where do they wait?
+            res['tasks'] = _task_places(_task_type(), _TASK_PLACES)
         res['note'] = note
         mark = args.get('mark')  # py-heap --mark NAME: stored here, in the same safe point
         if mark:

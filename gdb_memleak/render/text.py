@@ -183,6 +183,11 @@ def format_heap(doc: Mapping[str, Any], styles: Styles = None) -> str:
         largest = [(human_size(o["size"]), o["type"], o.get("path") or "(no path from a root found)", o.get("repr", ""))
                    for o in doc["largest"]]
         lines.append(table(("Size", "Type", "Kept alive by", "Value"), largest, "rlll", styles))
+    if doc.get("tasks"):
+        lines.append("")
+        lines.append("asyncio tasks alive: %d; where the pending ones wait:" % doc["task_count"])
+        tasks = [(t["count"], "%s:%d" % (t["file"], t["line"]), t["function"] or "?", t["task"] or "?") for t in doc["tasks"]]
+        lines.append(table(("Tasks", "Waiting at", "In", "Task's coroutine"), tasks, "rlll", styles))
     return "\n".join(lines)
 
 

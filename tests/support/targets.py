@@ -32,6 +32,7 @@ NAMED_THREADS = TARGETS / "named_threads.py"
 AUDIT_REFUSES = TARGETS / "audit_refuses.py"  # an audit hook that raises on the events named
 JSON_CACHE = TARGETS / "json_cache.py"  # parsed requests kept: json allocates, handle() called it
 TRACES_ITSELF = TARGETS / "traces_itself.py"  # tracemalloc started by the target itself
+LEAKED_TASKS = TARGETS / "leaked_tasks.py"  # asyncio: 300 handlers wait forever, 150 sleep an hour
 THREAD_POOL = TARGETS / "thread_pool.py"  # 40 threads waiting at one line, one elsewhere
 CONTAINER_HEAP = TARGETS / "container_heap.py"  # run by forky's 3.14 and 3.15, in and out of the root
 
