@@ -690,7 +690,8 @@ def report(cells: list[Cell], command: str, date: str, machine_lines: list[str],
 
 
 def link_from_index() -> None:
-    """benchmarks/heap.py rewrites docs/benchmarks.md whole: put the link to this report back under its title."""
+    """benchmarks/heap.py writes this link under docs/benchmarks.md's title itself; a docs/benchmarks.md
+    written before it did gets it here."""
     if not INDEX.exists():
         return
     text = INDEX.read_text()
