@@ -5,13 +5,15 @@
 
 For each size N and each backend it starts a fresh target (benchmarks/heap_target.py
 on pyenv's 3.11, N records, a 1 ms heartbeat thread) and measures:
-  - the wall time of `gdb -batch -nx -x gdbinit.example -p PID -ex 'py-heap --json ...'`;
+  - the wall time of `gdb -batch -nx -ix gdbinit.example -p PID -ex 'py-heap --json ...'`
+    (-ix: the plugin loads before gdb attaches, as the README has users load it);
   - the longest stalls of the target's two heartbeats (the thread that ran the payload, the others);
   - the peak RSS added (VmHWM reset through /proc/PID/clear_refs before, read after);
   - the RSS still added one second after gdb has gone (VmRSS).
 The baseline is guppy's hpy().heap() plus reading its rows, run inside a separate
 process that builds the same data.  The top kinds of each answer are compared with it.
-It prints a markdown report and writes it to docs/benchmarks.md (unless --no-write).
+It prints a markdown report and writes it to docs/benchmarks.md (unless --no-write), with
+the link to benchmarks/pauses.py's report (docs/benchmarks-pauses.md) under its title.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 TARGET_SCRIPT = REPO / "benchmarks" / "heap_target.py"
 GDBINIT = REPO / "gdbinit.example"
 REPORT = REPO / "docs" / "benchmarks.md"
+PAUSES_REPORT = "benchmarks-pauses.md"  # benchmarks/pauses.py's, beside this one; linked under the title
 PYTHON = "/root/.pyenv/versions/3.11.7/bin/python3.11"
 GUPPY_SITE_PACKAGES = REPO / ".venv" / "lib" / "python3.11" / "site-packages"
 
@@ -144,9 +147,9 @@ class Target:
 
 
 def run_gdb_py_heap(pid: int, backend: str, tmp: Path) -> dict:
-    """`py-heap --json` through gdb in batch mode, as a user would run it; its JSON document."""
+    """`py-heap --json` through gdb in batch mode, as a user would run it (-ix: the plugin loads before the attach); its JSON document."""
     command = "py-heap --json --timeout 120" + ("" if backend == "census" else " --backend " + backend)
-    argv = ["gdb", "-batch", "-nx", "-x", str(GDBINIT), "-p", str(pid), "-ex", command]
+    argv = ["gdb", "-batch", "-nx", "-ix", str(GDBINIT), "-p", str(pid), "-ex", command]
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(tmp), text=True)
     try:
         stdout, stderr = proc.communicate(timeout=GDB_TIMEOUT)
@@ -363,6 +366,9 @@ def report(runs: list[Run], command: str, date: str, machine_lines: list[str]) -
     return "\n".join([
         "# py-heap benchmark (issue 4)",
         "",
+        "How long each command stops the target, beside plain gdb, py-spy, pystack, memray, guppy and objgraph"
+        " (issue 13): [%s](%s)." % (PAUSES_REPORT, PAUSES_REPORT),
+        "",
         "Date: %s" % date,
         "",
         "Machine:",
@@ -379,8 +385,11 @@ def report(runs: list[Run], command: str, date: str, machine_lines: list[str]) -
         "gaps between two wakeups, from just before gdb starts until one second after gdb has gone: the",
         "thread that ran the payload, held for all of it. *Other threads' longest pause* is the shorter:",
         "what a thread that did not run it went through (gdb stopping the process, the payload holding",
-        "the GIL in a long C call). Wall time is `gdb -batch -nx -x gdbinit.example -p PID",
-        "-ex 'py-heap --json --timeout 120 [--backend guppy]'`, start to exit. Peak RSS added is VmHWM",
+        "the GIL in a long C call). Wall time is `gdb -batch -nx -ix gdbinit.example -p PID",
+        "-ex 'py-heap --json --timeout 120 [--backend guppy]'`, start to exit. `-ix` loads the plugin before",
+        "gdb attaches, as the README has users load it; earlier runs (2026-11-27's among them) used `-x`,",
+        "which loaded it after the attach, so their pauses included the plugin's loading (about 0.1 s);",
+        "the wall time includes it either way. Peak RSS added is VmHWM",
         "(reset through `/proc/PID/clear_refs` just before gdb) minus the RSS before; RSS kept is VmRSS",
         "one second after gdb exits minus the RSS before. The baseline, *guppy in-process*, is",
         "`hpy().heap()` plus reading its first %d rows, timed inside a separate process that built the" % TOP_ROWS,

@@ -17,7 +17,8 @@ records, four 4 MB strs, two 1 ms heartbeats) and each tool, a fresh target, and
 The tools: plain `gdb -batch -nx -p PID` (attach and detach: the floor of any gdb-based
 tool; and once more without reading the shared libraries' symbols, to see how much of
 that floor they are), py-memtop, py-heap --top 10, py-heap --largest 5 and py-cycles through
-`gdb -batch -nx -x gdbinit.example -p PID -ex CMD`, `py-spy dump --pid PID`,
+`gdb -batch -nx -ix gdbinit.example -p PID -ex CMD` (the plugin loaded before gdb attaches,
+as the README and `gdb-memleak report` load it), `py-spy dump --pid PID`,
 `pystack remote PID`, `memray attach -o FILE --duration 1 PID`, and guppy3's
 hpy().heap() and objgraph's show_most_common_types() run in the target's main thread
 (the in-process baseline a pyrasite user gets, without pyrasite's own gdb attach).
@@ -27,11 +28,12 @@ into the target from it).  Each cell is measured --repeats times, round robin ov
 tools so that the machine's noise falls on all of them; the tables give the median and
 the max, and ratios of the medians to plain gdb attach and to py-spy dump.
 
-For the gdb-based tools, gdb also runs two small command files that print
-time.monotonic() (the same clock as the target's heartbeats): once gdb has attached
-and read the symbols, once the plugin is loaded, and after the command (a hookpost).
-With the heartbeats' gap starts they split each command's time: gdb starting, the
-attach, loading the plugin, the command, detaching and exiting.
+For the gdb-based tools, gdb also runs small command files that print time.monotonic()
+(the same clock as the target's heartbeats): with -ix, before the attach, once gdb's
+Python is up and once the plugin is loaded; with -x, once gdb has attached and read the
+symbols; and after the command (a hookpost).  With the heartbeats' gap starts they split
+each command's time: gdb starting and loading the plugin (both before the attach, the
+target running: outside the pause), the attach, the command, detaching and exiting.
 
 It prints a markdown report and writes it to docs/benchmarks-pauses.md (unless --no-write).
 """
@@ -209,18 +211,27 @@ def rss_of(pid: int) -> int:
 
 # ------------------------------------------------------------------ the tools
 
-MARK_FIRST = '''python
+# -ix, before the attach: gdb's Python is up (and, for the gdb-memleak rows, the plugin's loading starts).
+MARK_STARTED = '''python
 import time
 def _bench_mark(name):
     print("@@bench %s %.6f" % (name, time.monotonic()))
-_bench_mark("attached")
+_bench_mark("started")
 end
 '''
+# -ix, after -ix gdbinit.example: the plugin is loaded; still before the attach.
 MARK_LOADED = '''python _bench_mark("loaded")
 define hookpost-{command}
 python _bench_mark("done")
 end
 '''
+# -x, the first command gdb runs once it has attached and read the symbols.
+MARK_ATTACHED = 'python _bench_mark("attached")\n'
+PHASE_STARTING = "gdb starting (target runs)"
+PHASE_PLUGIN = "plugin loading, -ix before the attach (target runs)"
+PHASE_ATTACH = "attach (target stopped)"
+PHASE_COMMAND = "command"
+PHASE_DETACH = "detach and exit"
 MARK_RE = re.compile(r"^@@bench (\w+) ([0-9.]+)$", re.M)
 IN_TARGET_RE = re.compile(r"safe point, ([0-9.]+) s in the target\)")
 
@@ -228,12 +239,14 @@ IN_TARGET_RE = re.compile(r"safe point, ([0-9.]+) s in the target\)")
 def tool_argv(tool: Tool, pid: int, tmp: Path, venv: Path, index: int) -> list[str]:
     if tool.kind == "gdb":
         options = tool.command.split("|") if tool.command else []
-        return ["gdb", "-batch", "-nx", *options, "-x", str(tmp / "mark-first.gdb"), "-p", str(pid)]
+        return ["gdb", "-batch", "-nx", *options, "-ix", str(tmp / "mark-started.gdb"),
+                "-x", str(tmp / "mark-attached.gdb"), "-p", str(pid)]
     if tool.kind == "memleak":
+        # As users load it (README, gdbinit.example, `gdb-memleak report`): -ix, before gdb attaches.
         hooks = tmp / ("mark-%s.gdb" % tool.key)
         hooks.write_text(MARK_LOADED.format(command=tool.command.split()[0]))
-        return ["gdb", "-batch", "-nx", "-x", str(tmp / "mark-first.gdb"), "-x", str(GDBINIT), "-x", str(hooks),
-                "-p", str(pid), "-ex", tool.command]
+        return ["gdb", "-batch", "-nx", "-ix", str(tmp / "mark-started.gdb"), "-ix", str(GDBINIT), "-ix", str(hooks),
+                "-x", str(tmp / "mark-attached.gdb"), "-p", str(pid), "-ex", tool.command]
     if tool.kind == "exec":
         words = tool.command.format(pid=pid).split()
         return [str(venv / "bin" / words[0]), *words[1:]]
@@ -283,23 +296,31 @@ def parse_gaps(text: str) -> list[tuple[float, float]]:
 
 
 def phases_of(marks: dict[str, float], gaps: list[tuple[float, float]], started: float, ended: float) -> dict[str, float]:
-    """Split a gdb-based tool's time with its marks and the gap that held the target while gdb attached."""
+    """Split a gdb-based tool's time with its marks and the gap that held the target while gdb attached.
+
+    The plugin loads with -ix, before the attach: its time ("started" to "loaded") is taken out of
+    gdb starting, both of them with the target running.
+    """
     if "attached" not in marks:
         return {}
+    plugin = marks["loaded"] - marks["started"] if "loaded" in marks and "started" in marks else None
     # Both heartbeats are stopped while gdb attaches: the gap that holds the "attached" mark began at the stop.
     holding = [start for start, seconds in gaps if start <= marks["attached"] <= start + seconds]
     phases: dict[str, float] = {}
     if holding:
         stopped = min(holding)
-        phases["gdb starting (target runs)"] = stopped - started
-        phases["attach (target stopped)"] = marks["attached"] - stopped
+        phases[PHASE_STARTING] = stopped - started - (plugin or 0.0)
+        if plugin is not None:
+            phases[PHASE_PLUGIN] = plugin
+        phases[PHASE_ATTACH] = marks["attached"] - stopped
+    elif plugin is not None:
+        phases[PHASE_PLUGIN] = plugin
     if "loaded" in marks:
-        phases["plugin loading"] = marks["loaded"] - marks["attached"]
         if "done" in marks:
-            phases["command"] = marks["done"] - marks["loaded"]
-            phases["detach and exit"] = ended - marks["done"]
+            phases[PHASE_COMMAND] = marks["done"] - marks["attached"]
+            phases[PHASE_DETACH] = ended - marks["done"]
     else:
-        phases["detach and exit"] = ended - marks["attached"]
+        phases[PHASE_DETACH] = ended - marks["attached"]
     return phases
 
 
@@ -448,7 +469,7 @@ def results_table(cells: list[Cell]) -> str:
     return "\n".join(lines)
 
 
-PHASES = ("gdb starting (target runs)", "attach (target stopped)", "plugin loading", "command", "detach and exit")
+PHASES = (PHASE_STARTING, PHASE_PLUGIN, PHASE_ATTACH, PHASE_COMMAND, PHASE_DETACH)
 
 
 def phase_median(cell: Cell, phase: str) -> float | None:
@@ -535,7 +556,7 @@ def findings(cells: list[Cell]) -> str:
             out.append("  - Plain gdb attach+detach stopped every thread for %s (other threads %s s); its attach phase, from the"
                        " stop until gdb could run its first command (attaching, reading the symbols), took %s s."
                        % (times_limit(gdb.median("pause")), seconds(gdb.median("other_pause")),
-                          seconds(phase_median(gdb, "attach (target stopped)"))))
+                          seconds(phase_median(gdb, PHASE_ATTACH))))
         nosyms = by_key.get("gdb-nosyms")
         if nosyms:
             out.append("  - Without reading the shared libraries' symbols (`-iex 'set auto-solib-add off'`) the same attach+detach"
@@ -546,13 +567,13 @@ def findings(cells: list[Cell]) -> str:
                 continue
             in_target = [r.in_target for r in cell.measured() if r.in_target is not None]
             out.append("  - %s held the thread that ran it for %s, the other threads for %s s; %s runs over the limit."
-                       " Its time: attach %s s, plugin loading %s s, the command %s s%s, detach and exit %s s."
+                       " Its time: attach %s s, the command %s s%s, detach and exit %s s; and before the attach, the target"
+                       " running (outside the pause), plugin loading %s s."
                        % (cell.tool.label, times_limit(cell.median("pause")), seconds(cell.median("other_pause")),
                           "%d of %d" % (sum(1 for r in cell.measured() if (r.pause or 0) > LIMIT), len(cell.measured())),
-                          seconds(phase_median(cell, "attach (target stopped)")), seconds(phase_median(cell, "plugin loading")),
-                          seconds(phase_median(cell, "command")),
+                          seconds(phase_median(cell, PHASE_ATTACH)), seconds(phase_median(cell, PHASE_COMMAND)),
                           " (%s s of it in the target, as py-heap reports it)" % seconds(statistics.median(in_target)) if in_target else "",
-                          seconds(phase_median(cell, "detach and exit"))))
+                          seconds(phase_median(cell, PHASE_DETACH)), seconds(phase_median(cell, PHASE_PLUGIN))))
         others = [by_key[k] for k in ("py-spy", "pystack", "memray", "guppy", "objgraph") if k in by_key]
         if others:
             out.append("  - The alternatives' longest pauses: %s."
@@ -631,7 +652,9 @@ def report(cells: list[Cell], command: str, date: str, machine_lines: list[str],
         "that ran the payload, held for all of it. *Other threads' longest pause* is the shorter one. *Wall* is",
         "the tool's process from start to exit; for the in-process rows, from sending the command to the target",
         "until its answer (the import of guppy3 or objgraph included), with no pyrasite-style attach in front.",
-        "The gdb-memleak rows run `gdb -batch -nx -x gdbinit.example -p PID -ex 'CMD'`, the plain gdb row",
+        "The gdb-memleak rows run `gdb -batch -nx -ix gdbinit.example -p PID -ex 'CMD'`, loading the plugin",
+        "before gdb attaches, as the README, gdbinit.example and `gdb-memleak report` do (earlier runs of",
+        "this benchmark used `-x`, which loads it after the attach, inside the pause); the plain gdb row",
         "`gdb -batch -nx -p PID` (and the row below it the same with `-iex 'set auto-solib-add off'`, which no",
         "tool here uses as such: how much of the floor is reading the shared libraries' symbols); all of them",
         "also get the small command files that print the marks of the second table. py-spy dump and pystack",
@@ -645,10 +668,12 @@ def report(cells: list[Cell], command: str, date: str, machine_lines: list[str],
         "",
         "Where the gdb-based tools' time goes (medians, seconds; marks printed by gdb on the heartbeats' clock):",
         "Each column is its own median over the runs, so the phases need not add up to the pause exactly.",
-        "*gdb starting* until the heartbeats stop; *attach*, the target stopped while gdb attaches and reads the",
-        "symbols, until gdb runs its first command; *plugin loading*, `-x gdbinit.example` (after the attach, as",
-        "the README's command line has it); *command*, the command itself; *detach and exit*, until gdb's process",
-        "is gone.",
+        "*gdb starting*, from the tool's start until the heartbeats stop, less the plugin's loading; *plugin",
+        "loading*, `-ix gdbinit.example`, before gdb attaches: the target runs meanwhile, so it is not part of",
+        "the pause (it was, as a phase after the attach, in earlier runs, which loaded it with `-x`);",
+        "*attach*, the target stopped while gdb attaches and reads the symbols, until gdb runs its first",
+        "command; *command*, from then until the command has returned; *detach and exit*, until gdb's process",
+        "is gone. The pause spans the attach, the command and the first part of detach and exit.",
         "",
         phases_table(cells),
         "",
@@ -665,7 +690,8 @@ def report(cells: list[Cell], command: str, date: str, machine_lines: list[str],
 
 
 def link_from_index() -> None:
-    """benchmarks/heap.py rewrites docs/benchmarks.md whole: put the link to this report back under its title."""
+    """benchmarks/heap.py writes this link under docs/benchmarks.md's title itself; a docs/benchmarks.md
+    written before it did gets it here."""
     if not INDEX.exists():
         return
     text = INDEX.read_text()
@@ -717,7 +743,8 @@ def main() -> None:
     index = 0
     with tempfile.TemporaryDirectory(prefix="gdb-memleak-pauses-") as tmp_name:
         tmp = Path(tmp_name)
-        (tmp / "mark-first.gdb").write_text(MARK_FIRST)
+        (tmp / "mark-started.gdb").write_text(MARK_STARTED)
+        (tmp / "mark-attached.gdb").write_text(MARK_ATTACHED)
         for size in args.sizes:
             for repeat in range(args.repeats):
                 for cell in cells:
