@@ -20,7 +20,7 @@ import gdb
 
 from ..errors import MemleakError, PayloadFailed
 from ..gdbside import style
-from ..gdbside.hangup import sighup_as_sigterm
+from ..gdbside.hangup import terminations_interrupt
 from ..gdbside.invocation import Invocation, current, note, running
 from ..gdbside.settings import SETTINGS
 from ..model import documents
@@ -136,7 +136,7 @@ class MemleakCommand(gdb.Command):
         timeout = getattr(args, "timeout", None)
         invocation = Invocation(self.name, timeout if timeout is not None else SETTINGS.timeout, bool(getattr(args, "force", False)))
         try:
-            with running(invocation), sighup_as_sigterm():
+            with running(invocation), terminations_interrupt():
                 self.run(invocation, args)
         except MemleakError as e:
             self._explain(e)

@@ -1,17 +1,19 @@
-"""A SIGHUP to gdb during a command is handled the way gdb handles SIGTERM.
+"""SIGTERM and SIGHUP to gdb during a command: an interrupt first, gdb's own handling after.
 
-gdb's SIGHUP handler runs `quit` from whatever event loop is turning: inside a
-command that loop is the one nested in our `continue`, so gdb detaches and
-finalizes its Python with a thread still in our stub and our frames on the
-stack.  Measured 2026-12-01 (gdb 13.1, `tests/test_gdb_dies.py`, SIGHUP 1 ms
-into the wait for the GIL): gdb hung for good in 2 of 7 runs, the target
-ptrace-stopped with it, until gdb was killed.  gdb's SIGTERM handler instead
-sets the quit flag: the `continue` raises, our code unwinds through its own
-clean-up, then gdb quits; 15 of 15 such runs ended at once with the target
-whole.  So, for the length of a command, SIGHUP gets SIGTERM's handler, copied
-byte for byte with sigaction(2), and gets its own back after.
+gdb handles both by running `quit` from whatever event loop is turning; inside a
+command that is the loop nested in our `continue`, so gdb detaches with a thread
+in our stub and our frames on the stack.  Measured 2026-12-01 (gdb 13.1,
+tests/test_gdb_dies.py): gdb then hung for good, the target ptrace-stopped with
+it, in 2 of 7 SIGHUPs sent 1 ms into the wait for the GIL and in 1 of 25 SIGTERMs
+sent 20 ms into the payload's call.  Ctrl-C (SIGINT) has no such path: it stops
+the target, the command unwinds through its own clean-up (row 9 of docs/safety.md).
 
-Only gdb's process is touched (ctypes on gdb's libc); nothing here imports gdb.
+So, for the length of a command, SIGTERM and SIGHUP get a Python handler; the
+interpreter's C handler writes the signal's number to a pipe (signal.set_wakeup_fd)
+at once, even while gdb waits in C, and a thread reading that pipe sends gdb a
+SIGINT.  When the command has unwound, gdb's own handlers are put back, byte for
+byte with sigaction(2), and the signal is raised again: gdb quits as asked, from
+its top level.  Only gdb's process is touched; nothing here imports gdb.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import os
 import signal
+import threading
 from collections.abc import Iterator
 from typing import Optional
 
+TERMINATIONS = (signal.SIGTERM, signal.SIGHUP)
 # Larger than any libc's struct sigaction (152 bytes on x86-64 glibc): the bytes
 # are copied, never read, so the layout of the platform does not matter.
 _SIGACTION_BYTES = 512
@@ -37,21 +42,80 @@ def _sigaction():
     return _libc.sigaction
 
 
-@contextlib.contextmanager
-def sighup_as_sigterm() -> Iterator[None]:
-    """SIGHUP handled by gdb's SIGTERM handler inside the block; if that cannot be set up, nothing changes."""
+def _saved_actions() -> Optional[dict[int, ctypes.Array]]:
+    """The current sigaction of each termination signal, as raw bytes; None if it cannot be read."""
     try:
         sigaction = _sigaction()
-        term = ctypes.create_string_buffer(_SIGACTION_BYTES)
-        hup = ctypes.create_string_buffer(_SIGACTION_BYTES)
-        if sigaction(int(signal.SIGTERM), None, term) != 0 or sigaction(int(signal.SIGHUP), None, hup) != 0:
-            raise OSError(ctypes.get_errno(), "sigaction")
-        if sigaction(int(signal.SIGHUP), term, None) != 0:
-            raise OSError(ctypes.get_errno(), "sigaction")
-    except (OSError, AttributeError):  # no libc of that shape: gdb's own handling stays
+    except (OSError, AttributeError):
+        return None
+    saved = {}
+    for signum in TERMINATIONS:
+        buf = ctypes.create_string_buffer(_SIGACTION_BYTES)
+        if sigaction(int(signum), None, buf) != 0:
+            return None
+        saved[int(signum)] = buf
+    return saved
+
+
+def _restore(saved: dict[int, ctypes.Array]) -> None:
+    sigaction = _sigaction()
+    for signum, buf in saved.items():
+        sigaction(signum, buf, None)
+
+
+@contextlib.contextmanager
+def terminations_interrupt() -> Iterator[None]:
+    """Inside the block, SIGTERM and SIGHUP interrupt gdb (as Ctrl-C does); after it, gdb gets them.
+
+    Where this cannot be set up (not gdb's main thread, no libc of that shape), nothing changes."""
+    saved = _saved_actions()
+    if saved is None or threading.current_thread() is not threading.main_thread():
         yield
         return
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    received: list[int] = []
+    python_handlers = {}  # Python's own table (None where the handler is not Python's: gdb's)
+    try:
+        previous_fd = signal.set_wakeup_fd(write_end)
+        for signum in TERMINATIONS:
+            # the interpreter's C handler writes the pipe; this function runs later, if ever
+            python_handlers[signum] = signal.signal(signum, lambda *_: None)
+    except (OSError, ValueError):
+        _restore(saved)
+        os.close(read_end)
+        os.close(write_end)
+        yield
+        return
+
+    def watch() -> None:
+        while True:
+            try:
+                data = os.read(read_end, 64)
+            except OSError:
+                return
+            if not data:
+                return
+            for signum in data:
+                if signum in saved and not received:
+                    received.append(signum)
+                    os.kill(os.getpid(), signal.SIGINT)  # gdb interrupts the target; the command unwinds
+
+    watcher = threading.Thread(target=watch, name="gdb-memleak terminations", daemon=True)
+    watcher.start()
     try:
         yield
     finally:
-        sigaction(int(signal.SIGHUP), hup, None)
+        for signum, handler in python_handlers.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+        _restore(saved)  # gdb's own handlers, byte for byte, before anything else can arrive
+        try:
+            signal.set_wakeup_fd(previous_fd)
+        except (OSError, ValueError):
+            pass
+        os.close(write_end)  # the watcher reads the end of the pipe and stops
+        watcher.join(timeout=1.0)
+        os.close(read_end)
+        if received:
+            os.kill(os.getpid(), received[0])  # gdb's own handler now: it quits from its top level
