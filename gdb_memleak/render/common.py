@@ -9,6 +9,7 @@ Nothing here imports gdb: the report runs in the shell too.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any, Optional
 
@@ -18,8 +19,15 @@ def escape(text: Any) -> str:
     return _escape_controls(str(text), keep="\t", backslash="\\")
 
 
+# Printable ASCII and tabs, the common case, need no work: py-memtop on 300 threads spent
+# 86 ms of its 0.43 s (the target stopped) looking up every character (measured 2026-12-01).
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e\t]*")
+
+
 def _escape_controls(text: str, keep: str, backslash: str) -> str:
     """Control characters (other than `keep`) as BACKSLASH + xNN / uNNNN / UNNNNNNNN."""
+    if "\t" in keep and _PRINTABLE_ASCII.fullmatch(text):
+        return text
     out = []
     for ch in text:
         if ch in keep or not unicodedata.category(ch).startswith("C"):
