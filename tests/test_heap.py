@@ -3,7 +3,7 @@
 import pytest
 from support.gdb import assert_no_traceback, run_gdb
 from support.heartbeat import gc_fields
-from support.interpreters import ALL_INTERPRETERS, INTERPRETERS, PYTHON_311
+from support.interpreters import ALL_INTERPRETERS, INTERPRETERS, PYTHON_311, find
 from support.targets import LEAKED_TASKS, SEED_STRING, script_line
 
 from gdb_memleak.model import schemas
@@ -96,3 +96,17 @@ def test_leaked_asyncio_tasks_are_placed_where_they_wait(start_target, python):
     assert "asyncio tasks alive: %d; where the pending ones wait:" % doc["task_count"] in run.stdout
     assert "%s:%d" % (LEAKED_TASKS, waiting) in run.stdout
     assert target.alive() and target.wait_for_ticks(2)
+
+
+def test_leaked_tasks_on_37_still_give_the_census(start_target):
+    """3.7's _asyncio.Task has no get_coro: the tasks are counted, not placed, and the census answers
+    (it raised KeyError: get_coro before)."""
+    python, missing = find("3.7")
+    if missing:
+        pytest.skip(missing)
+    target = start_target(python, LEAKED_TASKS)
+    run = run_gdb("py-heap --top 3 --json", pid=target.pid)
+    assert_no_traceback(run)
+    doc = run.document()
+    assert doc["task_count"] >= 451 and doc["tasks"] is None, doc
+    assert target.alive() and target.wait_for_ticks(1)

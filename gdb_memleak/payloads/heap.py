@@ -544,8 +544,10 @@ def _is_task_class(t, task):
 def _task_places(task, limit):
     """[{"count", "file", "line", "function", "task"}] for pending tasks, most common places first;
     None where coroutines cannot be told apart."""
-    get_coro = _TYPEDICT['__dict__'].__get__(task)['get_coro']
-    done = _TYPEDICT['__dict__'].__get__(task)['done']
+    methods = _TYPEDICT['__dict__'].__get__(task)
+    get_coro, done = methods.get('get_coro'), methods.get('done')
+    if get_coro is None or done is None:  # Task.get_coro is 3.8+
+        return None
 
     types = _module('types')  # (imported at start-up by any 3.x service that can have tasks)
     coro_t = _MOD_DICT.__get__(types).get('CoroutineType') if types is not None else None

@@ -171,7 +171,8 @@ def _function_names(wanted):
 
 def _library_test():
     """A test of file names: the standard library's, installed packages' and frozen or generated code."""
-    os_module = dict.get(_module("sys").modules, "os")
+    modules = _module("sys").modules
+    os_module = dict.get(modules, "os") if issubclass(type(modules), dict) else None
     os_file = getattr(os_module, "__file__", None) if os_module is not None else None
     stdlib = os_file[:os_file.rfind("/") + 1] if type(os_file) is str and "/" in os_file else None
 
