@@ -7,7 +7,7 @@ import argparse
 from ..errors import Refused, ToolMissing, UsageError
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation
-from ..host import limits
+from ..host import limits, procfs
 from ..inject import session
 from ..render import text as render
 from ..render.text import format_heap
@@ -91,7 +91,7 @@ GUPPY_NEEDS = 0.7
 
 def _require_room_for_guppy(pid: int) -> None:
     """Refuse guppy where its peak would not fit: an OOM kill ends the service."""
-    rss = inf.proc_status(pid).get("VmRSS") or 0
+    rss = procfs.proc_status(pid).get("VmRSS") or 0
     available = limits.available_to(pid)
     if available is not None and rss * GUPPY_NEEDS > available:
         raise Refused(

@@ -11,6 +11,7 @@ from ..errors import MemleakError, TargetUnavailable, UsageError
 from ..gdbside import frames, images
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation, note
+from ..host import procfs
 from ..inject import landing, session
 from ..render.text import format_memtop, format_watch_growth
 from . import memtop_watch
@@ -92,8 +93,8 @@ def memtop_document(inv: Invocation, target: gdb.Inferior, stack: int) -> dict[s
     live = not inf.is_core(target)
     pid = target.pid
     doc: dict[str, Any] = {"pid": pid, "live": live}
-    status = inf.proc_status(pid) if live else {}
-    total = inf.mem_total()
+    status = procfs.proc_status(pid) if live else {}
+    total = procfs.mem_total()
     doc.update(
         {
             "rss": status.get("VmRSS"),
@@ -101,7 +102,7 @@ def memtop_document(inv: Invocation, target: gdb.Inferior, stack: int) -> dict[s
             "vsize": status.get("VmSize"),
             "swap": status.get("VmSwap"),
             "mem_percent": round(100.0 * status["VmRSS"] / total, 1) if "VmRSS" in status and total else None,
-            "top_processes": inf.top_processes(TOP_PROCESSES, include=pid) if live else [],
+            "top_processes": procfs.top_processes(TOP_PROCESSES, include=pid) if live else [],
         }
     )
     stacks, names, source, why = _stacks(inv, target, stack)
@@ -111,7 +112,7 @@ def memtop_document(inv: Invocation, target: gdb.Inferior, stack: int) -> dict[s
     threads = []
     for thread in sorted(target.threads(), key=lambda t: t.num):
         tid = thread.ptid[1] or pid
-        proc = inf.thread_proc(pid, tid) if live else None
+        proc = procfs.thread_proc(pid, tid) if live else None
         threads.append(
             {
                 "tid": tid,

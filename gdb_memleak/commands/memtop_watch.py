@@ -20,6 +20,7 @@ import gdb
 from ..errors import MemleakError, Refused, UsageError
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation, note
+from ..host import procfs
 from ..inject import session
 from ..render import text as render
 
@@ -59,7 +60,7 @@ def require_affordable(pid: int, seconds: float) -> None:
     """
     if seconds > MAX_WINDOW:
         raise UsageError("--watch %g: at most %g s (allocation tracing grows with the window)" % (seconds, MAX_WINDOW))
-    rss = inf.proc_status(pid).get("VmRSS") or 0
+    rss = procfs.proc_status(pid).get("VmRSS") or 0
     available = _mem_available()
     if available is not None and available < max(64 << 20, rss // 2):
         raise Refused("--watch refused: the machine has %s available and the target uses %s; allocation tracing "
@@ -70,7 +71,7 @@ def _cpu_times(pid: int) -> dict[int, float]:
     times = {}
     for thread in gdb.selected_inferior().threads():
         tid = thread.ptid[1] or pid
-        proc = inf.thread_proc(pid, tid)
+        proc = procfs.thread_proc(pid, tid)
         if proc is not None:
             times[tid] = proc.cpu_seconds
     return times
@@ -83,7 +84,7 @@ def watch(inv: Invocation, seconds: float, frames: int = 1) -> tuple[dict[str, A
     if version < (3, 4):
         raise Refused("--watch needs tracemalloc, Python 3.4+; the target runs %d.%d" % version)
     require_affordable(target.pid, seconds)
-    rss_before = inf.proc_status(target.pid).get("VmRSS")
+    rss_before = procfs.proc_status(target.pid).get("VmRSS")
     cpu_before = _cpu_times(target.pid)
     after = switch_after(seconds, inv.timeout)
     started = session.run_payload(inv, "watch", {"op": "start", "deadline": after, "window": seconds, "frames": frames}).result
@@ -103,7 +104,7 @@ def watch(inv: Invocation, seconds: float, frames: int = 1) -> tuple[dict[str, A
     if early:
         note("the window ended early, after %.1f s" % ran)
     stopped = stop_tracing(inv, started["was_tracing"], ALLOCATION_LINES, switch=switch)
-    rss_after = inf.proc_status(target.pid).get("VmRSS")
+    rss_after = procfs.proc_status(target.pid).get("VmRSS")
     cpu_after = _cpu_times(target.pid)
     rss_delta = rss_after - rss_before if rss_after is not None and rss_before is not None else None
     growth = {

@@ -107,25 +107,7 @@ def _execute(source: Optional[str], compiled: Optional[bytes], calls: Caller) ->
             if builtins == 0 or calls.call("PyDict_SetItemString", namespace, buffer + builtins_name, builtins, ret="int") != 0:
                 calls.call("PyErr_Clear", ret="void")
                 raise ChannelError("the target could not give the payload its builtins")
-            if compiled is not None:
-                code_object = calls.call("PyMarshal_ReadObjectFromString", buffer + code_at, len(compiled))
-                if code_object == 0:
-                    kind = _pending_exception(calls)
-                    calls.call("PyErr_Clear", ret="void")
-                    raise ChannelError("the target could not load the payload's code: it raised %s (an audit hook "
-                                       "refusing marshal.loads can do that); the target is unchanged" % kind)
-                try:
-                    returned = calls.call("PyEval_EvalCode", code_object, namespace, namespace)
-                finally:
-                    calls.cleanup("Py_DecRef", code_object)
-            else:
-                returned = calls.call("PyRun_StringFlags", buffer + code_at, PY_FILE_INPUT, namespace, namespace, 0)
-            if returned == 0:
-                kind = _pending_exception(calls)
-                calls.call("PyErr_Clear", ret="void")
-                raise ChannelError("the payload failed before it could report: the target raised %s while loading it "
-                                   "(replaced builtins, an unusual sys.path or an audit hook can do that); "
-                                   "the target is unchanged" % kind)
+            returned = _evaluate(compiled, buffer + code_at, namespace, calls)
             calls.call("Py_DecRef", returned, ret="void")
             result = calls.call("PyDict_GetItemString", namespace, buffer + result_name)
             if result == 0:
@@ -138,6 +120,31 @@ def _execute(source: Optional[str], compiled: Optional[bytes], calls: Caller) ->
             calls.cleanup("Py_DecRef", namespace)
     finally:
         calls.cleanup(calls.raw_free, buffer)
+
+
+def _evaluate(compiled: Optional[bytes], code_at: int, namespace: int, calls: Caller) -> int:
+    """Run the payload's code at `code_at` (marshalled when `compiled`, else source text) in
+    `namespace`; return the new reference to what it returned (raises if it raised)."""
+    if compiled is not None:
+        code_object = calls.call("PyMarshal_ReadObjectFromString", code_at, len(compiled))
+        if code_object == 0:
+            kind = _pending_exception(calls)
+            calls.call("PyErr_Clear", ret="void")
+            raise ChannelError("the target could not load the payload's code: it raised %s (an audit hook "
+                               "refusing marshal.loads can do that); the target is unchanged" % kind)
+        try:
+            returned = calls.call("PyEval_EvalCode", code_object, namespace, namespace)
+        finally:
+            calls.cleanup("Py_DecRef", code_object)
+    else:
+        returned = calls.call("PyRun_StringFlags", code_at, PY_FILE_INPUT, namespace, namespace, 0)
+    if returned == 0:
+        kind = _pending_exception(calls)
+        calls.call("PyErr_Clear", ret="void")
+        raise ChannelError("the payload failed before it could report: the target raised %s while loading it "
+                           "(replaced builtins, an unusual sys.path or an audit hook can do that); "
+                           "the target is unchanged" % kind)
+    return returned
 
 
 TP_NAME_OFFSET = 24  # PyTypeObject.tp_name after ob_refcnt, ob_type, ob_size (x86-64, no Py_TRACE_REFS)
