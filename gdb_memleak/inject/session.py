@@ -23,7 +23,7 @@ import gdb
 from ..errors import ChannelError, MemleakError, NoRoom, NotFound, PayloadFailed, Refused, TargetUnavailable, ToolMissing
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation, note
-from ..host import residency
+from ..host import procfs, residency
 from ..payloads import MANIFEST, payload_source
 from . import allocator, landing, packaging, safepoint
 from .calls import CALL_LIMIT, Caller, WaitedTooLong, continue_for
@@ -289,6 +289,7 @@ def _run_at_a_safe_point(invocation: Invocation, pid: int, version: tuple[int, i
     text_before = residency.snapshot(pid) if tidy else None
     saved = SavedGdbState()
     saved.save(landing.STOP_SIGNALS[calls.signal])
+    rss_before = procfs.proc_status(pid).get("VmRSS", 0)
     try:
         safe_point = safepoint.run_to_safe_point(calls, pid, invocation.timeout)
         _thread(safe_point.thread_num).switch()
@@ -305,14 +306,28 @@ def _run_at_a_safe_point(invocation: Invocation, pid: int, version: tuple[int, i
                 if warning:
                     note("warning: %s" % warning)
                 if tidy:
+                    allocator.empty_python2_free_lists(calls)
                     allocator.give_back_free_memory(calls)
                     _drop_new_text_pages(calls, pid, text_before)
                 safepoint.back_to_safe_point(calls, safe_point, pid)
                 calls.forget_padding()
+                if version < (3, 0):
+                    _say_what_python2_kept(pid, rss_before)
         return raw, safe_point, time.monotonic() - started
     finally:
         if not calls.gone:
             saved.restore()
+
+
+def _say_what_python2_kept(pid: int, rss_before: int) -> None:
+    """2.7 has no allocator hooks, so a payload's temporaries go through pymalloc, whose
+    arenas stay while any block in them lives: 0.6-1.3 MB on a 30 MB service after the first
+    py-cycles, 0.2-0.5 MB over the next four (2026-12-02, docs/safety.md row 5g).
+    The command says so rather than leave it unseen."""
+    grown = procfs.proc_status(pid).get("VmRSS", 0) - rss_before
+    if rss_before and grown >= 256 * 1024:
+        note("the target's RSS grew by %.1f MiB during this command: Python 2.7's allocator keeps "
+             "part of what a payload used (docs/safety.md, row 5g)" % (grown / 1048576))
 
 
 def _envelope(raw: bytes) -> dict[str, Any]:
