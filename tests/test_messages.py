@@ -1,12 +1,15 @@
 """Messages that tell the truth (issue 17 #12): what stopped the target, in one line."""
 
+import os
+import signal
 import subprocess
 import time
 
 import pytest
 from support.gdb import assert_no_traceback, run_gdb
+from support.heartbeat import wait_for_line
 from support.interpreters import PYTHON_311
-from support.targets import AUDIT_REFUSES, script_line
+from support.targets import AUDIT_REFUSES, EXECS_WHEN_TRACED, ODD_BUILTINS, script_line
 from support.targets import BUSY_WITH_RT_HANDLER as BUSY
 
 
@@ -49,7 +52,7 @@ def test_with_realtime_signals_let_through_the_command_answers(start_target):
     ("marshal.loads", "py-heap: the target could not load the payload's code: it raised RuntimeError (an audit hook "
                       "refusing marshal.loads can do that); the target is unchanged"),
     ("sys._getframe", "py-heap: the payload failed before it could report: the target raised RuntimeError while loading "
-                      "it (replaced builtins, an unusual sys.path or an audit hook can do that); the target is unchanged"),
+                      "it (an audit hook that refuses can do that); the target is unchanged"),
     ("gc.get_objects", "the target's own hook (%s, line %d) raised RuntimeError: this service refuses gc.get_objects "
                        "inside the payload" % (AUDIT_REFUSES, script_line(AUDIT_REFUSES, "raise RuntimeError"))),
 ])
@@ -61,3 +64,63 @@ def test_an_audit_hook_that_refuses_is_named_in_one_line(start_target, event, me
     assert message in run.stderr, run.stderr
     assert "Partition of a set" not in run.stdout
     assert target.alive() and target.wait_for_ticks(2)
+
+
+@pytest.mark.parametrize("command", ["py-heap", "py-cycles"])
+def test_an_exec_while_waiting_for_a_safe_point_is_named_and_the_new_program_runs(start_target, command):
+    """Issue 17 #12: this said "no safe point ... Python at <string>:1", the new program's line
+    (and, at other instants, "internal error: MemoryError: Cannot access memory at address")."""
+    target = start_target(PYTHON_311, EXECS_WHEN_TRACED)
+    run = run_gdb("%s --timeout 15" % command, pid=target.pid, timeout=120)
+    assert_no_traceback(run)
+    assert ("%s: the target executed a new program (exec) while waiting for a safe point; what it ran before "
+            "is gone, with anything of gdb-memleak's, and nothing was run in the new one" % command) in run.stderr, run.stderr
+    wait_for_line(target, "new program 42", 20)
+    time.sleep(0.5)
+    assert target.alive()
+
+
+def _calls(tick: str) -> int:
+    return int(tick.split("calls=")[1].split()[0])
+
+
+def test_replaced_builtins_are_named_and_none_of_them_runs(start_target):
+    """Issue 17 #12: this said "the payload failed before it could report ... (replaced builtins, an
+    unusual sys.path or an audit hook can do that)", after running the target's len() for it."""
+    target = start_target(PYTHON_311, ODD_BUILTINS, "builtins")
+    before = target.wait_for_ticks(1)[-1]
+    run = run_gdb("py-heap", "py-cycles", pid=target.pid, timeout=120)
+    assert_no_traceback(run)
+    for command in ("py-heap", "py-cycles"):
+        assert ("%s: the target replaced builtins the payloads use (isinstance, len), so its code would run in "
+                "their place; the payload did not run" % command) in run.stderr, run.stderr
+    after = target.wait_for_ticks(2)[-1]
+    assert _calls(after) == _calls(before), (before, after)  # its len and isinstance did not run for us
+    assert after.endswith("words=30000")
+
+
+def test_a_tuple_sys_path_still_gets_an_answer(start_target):
+    target = start_target(PYTHON_311, ODD_BUILTINS, "tuple_path")
+    target.wait_for_ticks(1)
+    run = run_gdb("py-heap --json --top 3", "py-cycles --json", pid=target.pid, timeout=120)
+    assert_no_traceback(run)
+    heap, cycles = run.json_documents()
+    assert heap["rows"][0]["kind"] == "str", heap["rows"][0]
+    assert cycles["kind"] == "cycles"
+    assert target.wait_for_ticks(2)[-1].endswith("words=30000")
+
+
+def test_a_target_stopped_with_sigstop_is_named_and_left_stopped(start_target):
+    """Issue 17 #12: this said "interrupted before a safe point"."""
+    target = start_target(PYTHON_311, BUSY, str(3 * 10**8))
+    os.kill(target.pid, signal.SIGSTOP)
+    try:
+        run = run_gdb("py-heap --timeout 10", pid=target.pid, timeout=120)
+        assert_no_traceback(run)
+        assert ("py-heap: the target was stopped with SIGSTOP by another process (kill -CONT resumes it) before a "
+                "safe point was reached; nothing was run in the target") in run.stderr, run.stderr
+        with open("/proc/%d/stat" % target.pid) as stat:
+            assert stat.read().rpartition(")")[2].split()[0] == "T"  # as it was found
+    finally:
+        os.kill(target.pid, signal.SIGCONT)
+    assert _result(target, 120) == ["result True"]

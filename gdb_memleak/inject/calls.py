@@ -119,6 +119,7 @@ class Caller:
         self.version = version
         self.addresses: dict[str, int] = {}
         self.gone = False
+        self.replaced = False  # the target exec'd a new program (safepoint.watching_for_exec)
         self.parked: Optional[Parked] = None
         self.abandoned = False  # a thread was left to finish a block by itself: the padding stays
         self.keep_padding = False  # something of the target's still points into it (allocator hooks)

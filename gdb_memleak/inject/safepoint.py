@@ -25,8 +25,10 @@ reached without a breakpoint:
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Optional
 
@@ -186,7 +188,7 @@ def _queue_at_a_function_entry(caller: Caller, pid: int, deadline: float, timeou
     points = [_QueueBreakpoint(f) for f in QUEUE_POINTS if inf.minimal_symbol_address(f) is not None]
     try:
         fired = continue_for(pid, deadline - time.monotonic(), caller.signal)
-        _require_alive("while waiting for a safe point")
+        _require_alive(caller, "while waiting for a safe point")
         hit = next((bp.hit for bp in points if bp.hit is not None), None)
     finally:
         for bp in points:
@@ -264,7 +266,7 @@ def run_to_safe_point(caller: Caller, pid: int, timeout: float) -> SafePoint:
         if remaining <= 0:
             raise _no_safe_point(pid, timeout)
         fired = continue_for(pid, remaining, caller.signal)
-        _require_alive("while waiting for a safe point")
+        _require_alive(caller, "while waiting for a safe point")
         rip = at_our_raise(main, pid, caller.signal) if main.is_valid() else None
         if rip is not None:
             return SafePoint("pending-call", main.num, rip)
@@ -275,10 +277,32 @@ def run_to_safe_point(caller: Caller, pid: int, timeout: float) -> SafePoint:
         raise NoSafePoint("%s before a safe point was reached; nothing was run in the target" % stop_cause())
 
 
-def _require_alive(during: str) -> None:
+def _require_alive(caller: Caller, during: str) -> None:
+    if caller.replaced:
+        raise TargetUnavailable(replaced_message(during))
     target = gdb.selected_inferior()
     if target.pid == 0 or not target.threads():
         raise TargetUnavailable("the target exited %s" % during)
+
+
+def replaced_message(during: str) -> str:
+    return ("the target executed a new program (exec) %s; what it ran before is gone, with anything "
+            "of gdb-memleak's, and nothing was run in the new one" % during)
+
+
+@contextlib.contextmanager
+def watching_for_exec(caller: Caller) -> Iterator[None]:
+    """An exec of the target makes gdb clear its objfiles: from then on the caller counts the
+    target as gone, so nothing is written at addresses that meant something in the old program."""
+    def replaced(_event: object) -> None:
+        caller.replaced = caller.gone = True
+        caller.parked = None
+
+    gdb.events.clear_objfiles.connect(replaced)
+    try:
+        yield
+    finally:
+        gdb.events.clear_objfiles.disconnect(replaced)
 
 
 def _stopped_by(thread: gdb.InferiorThread, stop_signal: int, pid: int) -> bool:
@@ -299,14 +323,14 @@ def back_to_safe_point(caller: Caller, safe_point: SafePoint, pid: int) -> None:
         main = main_thread(pid)
         for _ in range(64):
             continue_for(pid, 5.0, caller.signal)
-            _require_alive("after the command")
+            _require_alive(caller, "after the command")
             if at_our_raise(main, pid, caller.signal) == safe_point.raise_rip:
                 return
         raise ChannelError("the main thread did not stop again after the command")
     caller.release()
     for _ in range(200):
         continue_for(pid, 0.005, caller.signal)
-        _require_alive("after the command")
+        _require_alive(caller, "after the command")
         if caller.thread_in_padding() is None:
             return
     raise ChannelError("a thread did not leave gdb-memleak's code after the command")

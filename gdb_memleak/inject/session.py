@@ -107,9 +107,12 @@ def _execute(source: Optional[str], compiled: Optional[bytes], calls: Caller) ->
             if builtins == 0 or calls.call("PyDict_SetItemString", namespace, buffer + builtins_name, builtins, ret="int") != 0:
                 calls.call("PyErr_Clear", ret="void")
                 raise ChannelError("the target could not give the payload its builtins")
-            returned = _evaluate(compiled, buffer + code_at, namespace, calls)
-            calls.call("Py_DecRef", returned, ret="void")
+            returned, failure = _evaluate(compiled, buffer + code_at, namespace, calls)
             result = calls.call("PyDict_GetItemString", namespace, buffer + result_name)
+            if returned == 0 and result == 0:
+                raise ChannelError("the payload failed before it could report: the target raised %s while loading it "
+                                   "(an audit hook that refuses can do that); the target is unchanged" % failure)
+            calls.cleanup("Py_DecRef", returned)  # NULL when the quiet block refused: nothing
             if result == 0:
                 raise ChannelError("the payload left no result")
             pointer = calls.call(calls.as_string, result)
@@ -122,9 +125,10 @@ def _execute(source: Optional[str], compiled: Optional[bytes], calls: Caller) ->
         calls.cleanup(calls.raw_free, buffer)
 
 
-def _evaluate(compiled: Optional[bytes], code_at: int, namespace: int, calls: Caller) -> int:
+def _evaluate(compiled: Optional[bytes], code_at: int, namespace: int, calls: Caller) -> tuple[int, str]:
     """Run the payload's code at `code_at` (marshalled when `compiled`, else source text) in
-    `namespace`; return the new reference to what it returned (raises if it raised)."""
+    `namespace`: (new reference to what it returned, "") or (0, the exception it raised).
+    A quiet block that refused (replaced builtins) raised after leaving its answer."""
     if compiled is not None:
         code_object = calls.call("PyMarshal_ReadObjectFromString", code_at, len(compiled))
         if code_object == 0:
@@ -138,14 +142,11 @@ def _evaluate(compiled: Optional[bytes], code_at: int, namespace: int, calls: Ca
             calls.cleanup("Py_DecRef", code_object)
     else:
         returned = calls.call("PyRun_StringFlags", code_at, PY_FILE_INPUT, namespace, namespace, 0)
-    if returned == 0:
-        kind = _pending_exception(calls)
-        calls.call("PyErr_Clear", ret="void")
-        raise ChannelError("the payload failed before it could report: the target raised %s while loading it "
-                           "(replaced builtins, an unusual sys.path or an audit hook can do that); "
-                           "the target is unchanged" % kind)
-    return returned
-
+    if returned != 0:
+        return returned, ""
+    kind = _pending_exception(calls)
+    calls.call("PyErr_Clear", ret="void")
+    return 0, kind
 
 TP_NAME_OFFSET = 24  # PyTypeObject.tp_name after ob_refcnt, ob_type, ob_size (x86-64, no Py_TRACE_REFS)
 
@@ -289,34 +290,40 @@ def _run_at_a_safe_point(invocation: Invocation, pid: int, version: tuple[int, i
     text_before = residency.snapshot(pid) if tidy else None
     saved = SavedGdbState()
     saved.save(landing.STOP_SIGNALS[calls.signal])
-    rss_before = procfs.proc_status(pid).get("VmRSS", 0)
     try:
-        safe_point = safepoint.run_to_safe_point(calls, pid, invocation.timeout)
-        _thread(safe_point.thread_num).switch()
-        started = time.monotonic()
-        routing = allocator.route_payload_thread(calls) if route else None
-        try:
-            raw = _execute(source, compiled, calls)
-        except WaitedTooLong as e:
-            raise ChannelError("the target's %s() did not return within %d s; it goes on in the target and "
-                               "finishes by itself" % (e, CALL_LIMIT)) from e
-        finally:
-            if not calls.gone and not calls.abandoned:
-                warning = allocator.unroute(calls, routing)
-                if warning:
-                    note("warning: %s" % warning)
-                if tidy:
-                    allocator.empty_python2_free_lists(calls)
-                    allocator.give_back_free_memory(calls)
-                    _drop_new_text_pages(calls, pid, text_before)
-                safepoint.back_to_safe_point(calls, safe_point, pid)
-                calls.forget_padding()
-                if version < (3, 0):
-                    _say_what_python2_kept(pid, rss_before)
-        return raw, safe_point, time.monotonic() - started
-    finally:
-        if not calls.gone:
-            saved.restore()
+        with safepoint.watching_for_exec(calls):
+            try:
+                safe_point = safepoint.run_to_safe_point(calls, pid, invocation.timeout)
+                rss_before = procfs.proc_status(pid).get("VmRSS", 0)  # the target stopped: only the payload runs
+                _thread(safe_point.thread_num).switch()
+                started = time.monotonic()
+                routing = allocator.route_payload_thread(calls) if route else None
+                try:
+                    raw = _execute(source, compiled, calls)
+                except WaitedTooLong as e:
+                    raise ChannelError("the target's %s() did not return within %d s; it goes on in the target and "
+                                       "finishes by itself" % (e, CALL_LIMIT)) from e
+                finally:
+                    if not calls.gone and not calls.abandoned:
+                        warning = allocator.unroute(calls, routing)
+                        if warning:
+                            note("warning: %s" % warning)
+                        if tidy:
+                            allocator.empty_python2_free_lists(calls)
+                            allocator.give_back_free_memory(calls)
+                            _drop_new_text_pages(calls, pid, text_before)
+                        safepoint.back_to_safe_point(calls, safe_point, pid)
+                        calls.forget_padding()
+                        if version < (3, 0):
+                            _say_what_python2_kept(pid, rss_before)
+                return raw, safe_point, time.monotonic() - started
+            finally:
+                if not calls.gone or calls.replaced:  # gdb's own settings: nothing in the target
+                    saved.restore()
+    except (gdb.error, MemleakError) as e:
+        if calls.replaced and not isinstance(e, TargetUnavailable):
+            raise TargetUnavailable(safepoint.replaced_message("during the command")) from e
+        raise
 
 
 def _say_what_python2_kept(pid: int, rss_before: int) -> None:
@@ -326,7 +333,7 @@ def _say_what_python2_kept(pid: int, rss_before: int) -> None:
     The command says so rather than leave it unseen."""
     grown = procfs.proc_status(pid).get("VmRSS", 0) - rss_before
     if rss_before and grown >= 256 * 1024:
-        note("the target's RSS grew by %.1f MiB during this command: Python 2.7's allocator keeps "
+        note("warning: the target's RSS grew by %.1f MiB during this command: Python 2.7's allocator keeps "
              "part of what a payload used (docs/safety.md, row 5g)" % (grown / 1048576))
 
 
