@@ -20,19 +20,56 @@
 #    child only) walks, calling _reset_internal_locks/_stop (3.6-3.12) or _after_fork
 #    (3.13+) on it; those enable gc again in the child.  It is taken out again afterwards, so
 #    nothing stays registered.  (Python 2.7's handler does not walk _dangling.)
-def __gdb_memleak_enter__(g):
-    b = g.get('__builtins__')
-    bd = b if type(b) is dict else type(b).__dict__['__dict__'].__get__(b)
-    boot = None
-    loader = bd.get('__loader__')
+# Builtins the payloads call, checked before anything else runs: a target that replaced one
+# (builtins.len = ...) would have its own code run for it, or the payload fail half-way.  A
+# name the interpreter lacks (exec on 2.7) is skipped; builtins.__import__ is never called
+# (see imports above).  tests/unit/test_payload_packaging.py holds this list to the payloads.
+__gdb_memleak_builtins__ = (
+    'AttributeError', 'BaseException', 'Exception', 'ImportError', 'NameError', 'OSError', 'RuntimeError',
+    'StopIteration', 'ValueError', 'all', 'any', 'bool', 'bytearray', 'bytes', 'classmethod', 'complex',
+    'dict', 'enumerate', 'filter', 'float', 'frozenset', 'getattr', 'globals', 'hasattr', 'id', 'int',
+    'isinstance', 'issubclass', 'len', 'list', 'map', 'max', 'min', 'next', 'object', 'ord', 'range',
+    'repr', 'set', 'slice', 'sorted', 'staticmethod', 'str', 'sum', 'tuple', 'type', 'zip')
+
+
+def __gdb_memleak_replaced__(builtins):
+    """The names above that `builtins` (a dict) binds to something other than the
+    interpreter's own function of that name or a type of its own.  Types reached from literals, not by name."""
+    t = ().__class__.__class__
+    function = t([].append)
+    replaced = []
+    for name in __gdb_memleak_builtins__:
+        if name not in builtins:
+            continue
+        value = builtins[name]
+        kind = t(value)
+        if kind is function:
+            same = value.__name__ == name
+        elif kind is t:
+            same = not value.__flags__ & 512  # not a class written in Python (2.7's bytes is str)
+        else:
+            same = False
+        if not same:
+            replaced.append(name)
+    return replaced
+
+
+def __gdb_memleak_enter__():
+    # Until the check of builtins below, no builtin is looked up by name: type and dict are
+    # reached from literals, and `except:` names no exception class.
+    # (As few lines as can be: a trace function of the target's sees each until settrace below.)
+    g, t, d = __gdb_memleak_enter__.__globals__, ().__class__.__class__, {}.__class__
+    b = d.get(g, '__builtins__')
+    bd = b if t(b) is d else t(b).__dict__['__dict__'].__get__(b)
+    boot, loader = None, d.get(bd, '__loader__')
     try:
-        cm = type.__dict__['__dict__'].__get__(loader)['find_spec']
-        boot = classmethod.__dict__['__func__'].__get__(cm).__globals__
+        cm = t.__dict__['__dict__'].__get__(loader)['find_spec']
+        boot = t(cm).__dict__['__func__'].__get__(cm).__globals__
         s = boot['sys']
-        modtype = type(boot['_imp'])
-        if type(s) is not modtype or dict.get(modtype.__dict__['__dict__'].__get__(s), '__name__') != 'sys':
+        modtype = t(boot['_imp'])
+        if t(s) is not modtype or d.get(modtype.__dict__['__dict__'].__get__(s), '__name__') != 'sys':
             boot = None
-    except Exception:
+    except:  # noqa: E722
         boot = None
     if boot is None:
         import sys as s  # Python 2.7: no import system written in Python to reach sys through
@@ -40,6 +77,15 @@ def __gdb_memleak_enter__(g):
     s.settrace(None)
     profile = s.getprofile()
     s.setprofile(None)
+    replaced = __gdb_memleak_replaced__(bd)
+    if replaced:  # a refusal in place of the answer, then an IndexError raised with no name looked up
+        s.settrace(trace)
+        s.setprofile(profile)
+        g['__gdb_memleak_result__'] = (
+            '{"ok": true, "signals": [], "refusal": {"code": "hazard", "reason": "the target replaced builtins '
+            'the payloads use (' + ', '.join(replaced) + '), so its code would run in their place; '
+            'the payload did not run"}}').encode('ascii')
+        [][0]
     state = {'sys': s, 'boot': boot, 'gc': None, 'gc_was': None, 'guard': None, 'dangling': None,
              'profile': profile, 'trace': trace, 'loaded': [], 'tracemalloc': None}
     # A target that traces its allocations traces ours too: its tables' size now, to say what it cost.
@@ -124,4 +170,4 @@ def __gdb_memleak_leave__(state):
 
 
 # One statement, no try: a trace function of the target's sees each line until this call.
-__gdb_memleak_state__ = __gdb_memleak_enter__(globals())
+__gdb_memleak_state__ = __gdb_memleak_enter__()

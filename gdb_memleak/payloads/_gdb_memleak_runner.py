@@ -17,7 +17,7 @@ Python 2.7 and 3.x alike.
 try:
     __gdb_memleak_state__  # set by _gdb_memleak_common.py, when the payload starts with it
 except NameError:
-    __gdb_memleak_state__ = __gdb_memleak_enter__(globals())
+    __gdb_memleak_state__ = __gdb_memleak_enter__()
 sys = __gdb_memleak_state__['sys']
 
 # A result larger than this is a bug in a payload; refuse it rather than make
@@ -196,8 +196,10 @@ __gdb_memleak_tools__ = []
 def __gdb_memleak_run__(args, tool_paths):
     try:
         __gdb_memleak_tools__[:] = [p for p in tool_paths if type(p) is str]
-        added = [p for p in tool_paths if p not in sys.path]
-        sys.path.extend(added)
+        paths = sys.path  # a target may make it a tuple: then the tools are not added
+        added = [p for p in tool_paths if p not in paths] if type(paths) is list else []
+        if added:
+            paths.extend(added)
         holding = __gdb_memleak_hold_signals__()
         try:
             try:
@@ -212,8 +214,8 @@ def __gdb_memleak_run__(args, tool_paths):
                 doc = {"ok": False, "error": __gdb_memleak_failure__()}
         finally:
             for p in added:
-                while p in sys.path:
-                    sys.path.remove(p)
+                while p in paths:
+                    paths.remove(p)
             doc["signals"] = __gdb_memleak_release_signals__(holding)
             traced = __gdb_memleak_state__.get("tracemalloc")
             if traced is not None and traced[0].is_tracing():  # [its tables' bytes before, after]

@@ -73,3 +73,33 @@ def test_what_is_sent_compiles_on_every_interpreter(python):
     proc = subprocess.run([python, "-c", COMPILE_ALL], input=sources, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {}
+
+
+# Called only on the standalone path (a payload run as `python FILE`), or never called (__import__:
+# the quiet block does not import through it); module attributes, not builtins.
+NOT_CHECKED = {"__import__", "__doc__", "__name__", "compile", "exec", "open", "print"}
+
+
+def test_the_quiet_block_checks_every_builtin_a_payload_uses():
+    import builtins
+
+    used = set()
+
+    def names(code):
+        used.update(code.co_names)
+        for const in code.co_consts:
+            if hasattr(const, "co_names"):
+                names(const)
+
+    for name in os.listdir(payloads.PAYLOAD_DIR):
+        if name.endswith(".py") and name != "__init__.py":
+            names(compile(payloads.payload_source(name[:-3]), name, "exec"))
+    checked = {}
+    exec(compile(payloads.payload_source(payloads.QUIET).split("\ndef __gdb_memleak_replaced__")[0], "quiet", "exec"), checked)
+    assert (used & set(dir(builtins))) - NOT_CHECKED <= set(checked["__gdb_memleak_builtins__"])
+
+
+def test_the_quiet_block_leaves_its_refusal_where_the_injector_reads_the_answer():
+    from gdb_memleak.inject.packaging import RESULT_NAME
+
+    assert "g['%s'] = (" % RESULT_NAME in payloads.payload_source(payloads.QUIET)
