@@ -5,7 +5,7 @@ from support.gdb import assert_no_traceback, run_gdb
 from support.heartbeat import gc_fields
 from support.interpreters import INTERPRETERS, PYTHON_311
 from support.png import is_png
-from support.targets import SEED_CYCLES
+from support.targets import GC_OFF_CLOSURES, SEED_CYCLES
 
 
 def _pair_group(doc):
@@ -69,3 +69,27 @@ def test_missing_dot_is_a_clear_error_and_leaves_the_dot_file(start_target, tmp_
     assert (tmp_path / "c.dot").read_text().lstrip().startswith("digraph")
     assert not (tmp_path / "c.svg").exists()
     assert target.wait_for_ticks(1)
+
+
+def _groups(doc):
+    return sorted((tuple(g["types"]), g["path"], g["count"], g["objects"]) for g in doc["cycles"])
+
+
+def test_graph_in_a_gc_off_target_leaves_no_garbage_and_no_module(start_target, tmp_path):
+    """objgraph's import (57 modules on 3.11, and enum classes signal and ast make and drop) would
+    stay in a target whose collector is off: the graph is drawn without it, and says so."""
+    target = start_target(PYTHON_311, GC_OFF_CLOSURES, "50")
+    before = target.wait_for_ticks(1)[-1]
+    graph = tmp_path / "g.dot"
+    run = run_gdb("py-cycles --json", "py-cycles --json --graph %s" % graph, "py-cycles --json", pid=target.pid)
+    assert_no_traceback(run)
+    first, drawn, second = run.json_documents()
+    assert _groups(second) == _groups(first) == _groups(drawn)  # nothing of ours among the target's cycles
+    assert second["total_objects"] == first["total_objects"]
+    assert "Node" in " ".join(t for g in first["cycles"] for t in g["types"])
+    assert "the target's gc is off" in drawn["graph_note"]
+    assert "the target's gc is off" in run.stderr
+    dot = graph.read_text()
+    assert dot.lstrip().startswith("digraph") and "Node" in dot
+    after = target.wait_for_ticks(2)[-1]
+    assert after.split(" ", 2)[2] == before.split(" ", 2)[2]  # the same sys.modules keys, gc still off
