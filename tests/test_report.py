@@ -261,6 +261,24 @@ def test_a_command_without_a_safe_point_still_gives_a_report(start_target, tmp_p
     assert target.alive()
 
 
+def test_a_watch_without_a_safe_point_still_gives_a_report(start_target, tmp_path):
+    """Issue 14: `report --watch` on a target with no safe point wrote nothing at all; now the
+    memory and the threads are there, and the growth section says why it is missing."""
+    target = start_target(PYTHON_311, BUSY_WITH_RT_HANDLER, str(4 * 10**9))
+    run = run_gdb_memleak("report", str(target.pid), "--out", str(tmp_path / "out"), "--timeout", "2", "--watch", "1")
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    schemas.validator("report").validate(report)
+    assert report["memtop"]["pid"] == target.pid and report["memtop"].get("growth") is None
+    assert report["memtop"]["threads"][0]["frames"][0]["file"].endswith("busy_with_rt_handler.py")
+    assert report["failures"]["growth"].startswith("no safe point within 2 s"), report["failures"]
+    assert report["heap"] is None and report["cycles"] is None
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "py-memtop --watch gave no answer: no safe point within 2 s" in page
+    assert "py-memtop --watch gave no answer: no safe point" in run.stderr
+    assert target.alive()
+
+
 TRACEME = """
 import ctypes, time
 ctypes.CDLL(None, use_errno=True).ptrace(0, 0, None, None)  # PTRACE_TRACEME: the test is now its tracer
