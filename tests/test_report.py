@@ -16,7 +16,7 @@ from support.cli import gdb_memleak_argv, run_gdb_memleak
 from support.interpreters import PYTHON_311, PYTHON_311_MISSING
 from support.paths import EXAMPLES, REPO
 from support.png import is_png
-from support.targets import BUSY_WITH_RT_HANDLER, HOSTILE, Target
+from support.targets import BUSY_WITH_RT_HANDLER, GC_OFF_CLOSURES, HOSTILE, Target
 
 from gdb_memleak.model import schemas
 
@@ -174,6 +174,49 @@ def test_report_renders_in_headless_chromium(reports, tmp_path):
     page = Page(dom.stdout)
     assert len(page.images) == 1 and page.images[0]["src"].startswith("data:image/svg+xml;base64,")
     assert "Heap by kind" in page.headings and page.tables >= 4
+
+
+@pytest.mark.skipif(not CHROMIUM, reason="chromium is not installed (make setup installs it: apt install chromium)")
+@pytest.mark.skipif(bool(PYTHON_311_MISSING), reason=PYTHON_311_MISSING or "present")
+def test_the_report_s_graph_is_shown_at_its_own_size(start_target, tmp_path):
+    """Issue 14: the reference graph was shrunk to the page's width, too small to read. In chromium
+    (1200 px wide) it is drawn at its own size in a box that scrolls, with a line saying what the
+    red nodes are."""
+    target = start_target(PYTHON_311, GC_OFF_CLOSURES, "20", env={"GC_RARE": "1"})  # gc on: objgraph draws
+    out = tmp_path / "out"
+    run = run_gdb_memleak("report", str(target.pid), "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    text = (out / "report.html").read_text()
+    # The page as it is, plus one script that writes the image's drawn and own widths into the
+    # DOM (the page's own policy forbids scripts: that one line is taken out for the measure).
+    measured = tmp_path / "measured.html"
+    csp = text[text.index('<meta http-equiv="Content-Security-Policy"'):]
+    measured.write_text(text.replace(csp[:csp.index(">") + 1], "").replace(
+        "</body>", "<script>window.onload = function () { var i = document.images[0]; "
+                   "document.body.setAttribute('data-widths', i.width + ' ' + i.naturalWidth); };</script></body>"))
+    argv = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+            "--user-data-dir=%s" % (tmp_path / "profile"), "--window-size=1200,2000", "--virtual-time-budget=5000",
+            "--dump-dom", measured.as_uri()]
+    dom = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=dict(os.environ, HOME=str(tmp_path)))
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    drawn, own = (int(w) for w in dom.stdout.split('data-widths="')[1].split('"')[0].split())
+    assert own > 1200, own  # wider than the window: the case that was shrunk
+    assert drawn == own
+    assert "Red: the objects in the cycles" in "".join(Parsed_text(text))
+
+
+def Parsed_text(text: str) -> list[str]:
+    """The visible text pieces of an HTML page."""
+    class Texts(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pieces: list[str] = []
+
+        def handle_data(self, data: str) -> None:
+            self.pieces.append(data)
+    parser = Texts()
+    parser.feed(text)
+    return parser.pieces
 
 
 def _png_rows(data: bytes) -> list[bytes]:

@@ -274,7 +274,7 @@ def _own_graph(reps, nodes, succ, depth):
             o = nodes[k]
             if k not in seen:
                 seen.add(k)
-                lines.append('  o%d[label="%s"];' % (k, _dot_quote(_safe_label(o))))
+                lines.append('  o%d[label="%s", fontcolor=red];' % (k, _dot_quote(_safe_label(o))))
             for w in succ[k]:
                 if w in cs:
                     lab = _step_label(*_edge(o, nodes[w]))
@@ -356,9 +356,16 @@ def _objgraph_dot(objgraph, objs, depth):
                        ('hasattr', _og_hasattr)):
         saved[name] = g.get(name, _NOTFOUND)
         g[name] = repl
+    # Modules' globals dicts (a function's __globals__, the builtins) are not walked: each
+    # added tens of nodes unrelated to the cycle and made the picture unreadably wide.
+    moddicts = set()
+    for m in _modules().values():
+        if type(m) is _MOD_TYPE:
+            moddicts.add(id(_MOD_DICT.__get__(m)))
+    m = None
     try:
         objgraph.show_refs(objs, max_depth=depth, output=out, too_many=10,
-                           filter=lambda x: not _is_type(x) and type(x) is not _MOD_TYPE)
+                           filter=lambda x: not _is_type(x) and type(x) is not _MOD_TYPE and id(x) not in moddicts)
     finally:
         for name, v in saved.items():
             if v is _NOTFOUND:
@@ -442,6 +449,9 @@ def _public(glist, top):
              'objects': g['objects'], 'size': g['size']} for g in glist[:top]]
 
 
+_GRAPH_MEMBERS = 20  # members of each of the top three cycles objgraph starts from
+
+
 def _graph(glist, nodes, succ, depth):
     """(dot source, note) of the top three cycle groups: objgraph's when importable."""
     reps = [g['_rep'] for g in glist[:3]]
@@ -458,7 +468,10 @@ def _graph(glist, nodes, succ, depth):
             "the cyclic garbage their import makes for good; graph built by gdb-memleak from "
             "the cycle members only")
     try:
-        objs = [nodes[c[0]] for c in reps]
+        # Every member of each cycle (up to _GRAPH_MEMBERS) is a starting object: objgraph draws
+        # them in red and walks --depth steps from each, so the ring is drawn whole however long
+        # it is (from the first member alone, a ring longer than --depth stayed open).
+        objs = [nodes[k] for c in reps for k in c[:_GRAPH_MEMBERS]]
         try:
             if type(objgraph) is not _MOD_TYPE:
                 import objgraph

@@ -2,18 +2,24 @@
 
     python gc_off_closures.py [PAIRS]
 
-PAIRS pairs of Node objects holding each other, and PAIRS closures that refer to
-themselves (a function whose cell holds the function), made with the collector off, so
-they stay.  Prints "ready", then "tick N modules=M keys=K gc=off" every half second: M is
+PAIRS pairs of Node objects holding each other, PAIRS closures that refer to
+themselves (a function whose cell holds the function) and PAIRS closures whose cell holds a
+dict that holds the function (a ring of four), made with the collector off, so they stay.
+With GC_RARE=1 the collector is on, with a threshold it never reaches: they stay all the same,
+and py-cycles --graph may import objgraph (docs/safety.md row 8f).  Prints "ready", then "tick N modules=M keys=K gc=off" every half second: M is
 len(sys.modules), K a checksum of its sorted keys (a tool must leave both as they were).
 """
 
 import gc
+import os
 import sys
 import time
 import zlib
 
-gc.disable()
+if os.environ.get("GC_RARE") == "1":
+    gc.set_threshold(1 << 30)
+else:
+    gc.disable()
 
 
 class Node(object):
@@ -33,6 +39,15 @@ def closure():
     return again
 
 
+def boxed():
+    box = {}
+
+    def get():
+        return box
+    box["get"] = get
+    return get
+
+
 def modules():
     names = sorted(k for k in list(sys.modules) if isinstance(k, str))
     return "modules=%d keys=%08x" % (len(names), zlib.crc32(" ".join(names).encode()))
@@ -43,6 +58,7 @@ if __name__ == "__main__":
     for _ in range(count):
         pair()
         closure()
+        boxed()
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     ticks = 0
