@@ -7,7 +7,7 @@ from support.gdb import assert_no_traceback, run_gdb
 from support.heartbeat import gc_fields
 from support.interpreters import INTERPRETERS, PYTHON_311
 from support.png import is_png
-from support.targets import GC_OFF_CLOSURES, SEED_CYCLES
+from support.targets import GC_OFF_CLOSURES, SEED_CYCLES, WIDE_RING
 
 
 def _pair_group(doc):
@@ -145,4 +145,19 @@ def test_objgraph_draws_each_ring_whole_and_no_module_globals(start_target, tmp_
     # the ring of four: a function, its closure tuple, the cell, the dict holding the function
     boxed = [(s, t) for s, t, label in edges if label == ".get" and s in red and t in red]
     assert boxed, edges
+    assert target.wait_for_ticks(1)
+
+
+def test_the_graph_of_a_wide_ring_stays_as_small_as_before(start_target, tmp_path):
+    """Starting from every member of a cycle must not make the graph (and dot's work, and the stop)
+    grow with them: objgraph walks out from at most 333 objects, as many as from three starting
+    objects at --depth 3 before, and the members come first."""
+    target = start_target(PYTHON_311, WIDE_RING)
+    graph = tmp_path / "g.dot"
+    run = run_gdb("py-cycles --json --graph %s" % graph, pid=target.pid)
+    assert_no_traceback(run)
+    assert run.document()["graph_note"] is None
+    labels, edges, red = _dot_graph(graph.read_text())
+    assert len(red) == 20  # the ring's first 20 members
+    assert len(labels) <= 20 + 333 * 10, len(labels)  # before: up to 3 * 1111 nodes
     assert target.wait_for_ticks(1)

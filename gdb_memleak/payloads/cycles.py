@@ -293,10 +293,21 @@ def _module_shim(name, attrs):
     return shim
 
 
-def _gc_shim():
-    # objgraph's `gc` while it runs: gc itself, except that collect() does nothing
+def _gc_shim(expansions):
+    # objgraph's `gc` while it runs: gc itself, except that collect() does nothing, and
+    # get_referents (objgraph's edge_func: one call per object it walks out from) answers
+    # nothing after `expansions` calls, so the graph stays bounded however many objects
+    # it starts from (they come first: it walks breadth first).
     attrs = dict(_MOD_DICT.__get__(gc))
     attrs['collect'] = lambda *a, **k: 0
+    left = [expansions]
+
+    def get_referents(*objs):
+        if left[0] <= 0:
+            return []
+        left[0] -= 1
+        return gc.get_referents(*objs)
+    attrs['get_referents'] = get_referents
     return _module_shim('gc', attrs)
 
 
@@ -345,7 +356,7 @@ def _objgraph_dot(objgraph, objs, depth):
     # objgraph 3.x calls into its objects through these names; each is swapped
     # for one that runs no target code, and put back afterwards.  getattr and
     # hasattr shadow the builtins for objgraph's module only.
-    for name, repl in (('gc', _gc_shim()),
+    for name, repl in (('gc', _gc_shim(_GRAPH_EXPANSIONS)),
                        ('_safe_repr', lambda o: _short(o, type(o))),
                        ('_edge_label', _og_edge_label),
                        ('_short_typename', _og_typename),
@@ -450,6 +461,7 @@ def _public(glist, top):
 
 
 _GRAPH_MEMBERS = 20  # members of each of the top three cycles objgraph starts from
+_GRAPH_EXPANSIONS = 333  # objects objgraph walks out from: as from 3 starting objects at --depth 3 before
 
 
 def _graph(glist, nodes, succ, depth):

@@ -28,6 +28,7 @@ GROWING_CACHE = TARGETS / "growing_cache.py"
 HOSTILE = TARGETS / "hostile_objects.py"
 IDLE = TARGETS / "idle.py"  # some data, then a sleep: nothing changes
 PATH_SHAPES = TARGETS / "path_shapes.py"  # paths through a C module's own state, and none at all
+WIDE_RING = TARGETS / "wide_ring.py"  # one ring of 100 objects, each holding 10 lists of 10 lists of 10 strs
 GC_OFF_CLOSURES = TARGETS / "gc_off_closures.py"  # gc off, Node pairs and self-referring closures; ticks show sys.modules
 BUSY_WITH_RT_HANDLER = TARGETS / "busy_with_rt_handler.py"  # one long C call, and a handler for SIGRTMIN
 NAMED_THREADS = TARGETS / "named_threads.py"
