@@ -1,11 +1,13 @@
 """py-cycles on the seed's case 1: ObjectA <-> ObjectB pairs piling up with the collector off."""
 
+import re
+
 import pytest
 from support.gdb import assert_no_traceback, run_gdb
 from support.heartbeat import gc_fields
 from support.interpreters import INTERPRETERS, PYTHON_311
 from support.png import is_png
-from support.targets import SEED_CYCLES
+from support.targets import GC_OFF_CLOSURES, SEED_CYCLES, WIDE_RING
 
 
 def _pair_group(doc):
@@ -68,4 +70,94 @@ def test_missing_dot_is_a_clear_error_and_leaves_the_dot_file(start_target, tmp_
     assert "graphviz's 'dot' is not installed (apt install graphviz); the graph is in %s" % (tmp_path / "c.dot") in run.stderr
     assert (tmp_path / "c.dot").read_text().lstrip().startswith("digraph")
     assert not (tmp_path / "c.svg").exists()
+    assert target.wait_for_ticks(1)
+
+
+def _groups(doc):
+    return sorted((tuple(g["types"]), g["path"], g["count"], g["objects"]) for g in doc["cycles"])
+
+
+def test_graph_in_a_gc_off_target_leaves_no_garbage_and_no_module(start_target, tmp_path):
+    """objgraph's import (57 modules on 3.11, and enum classes signal and ast make and drop) would
+    stay in a target whose collector is off: the graph is drawn without it, and says so."""
+    target = start_target(PYTHON_311, GC_OFF_CLOSURES, "50")
+    before = target.wait_for_ticks(1)[-1]
+    graph = tmp_path / "g.dot"
+    run = run_gdb("py-cycles --json", "py-cycles --json --graph %s" % graph, "py-cycles --json", pid=target.pid)
+    assert_no_traceback(run)
+    first, drawn, second = run.json_documents()
+    assert _groups(second) == _groups(first) == _groups(drawn)  # nothing of ours among the target's cycles
+    assert second["total_objects"] == first["total_objects"]
+    assert "Node" in " ".join(t for g in first["cycles"] for t in g["types"])
+    assert "the target's gc is off" in drawn["graph_note"]
+    assert "the target's gc is off" in run.stderr
+    dot = graph.read_text()
+    assert dot.lstrip().startswith("digraph") and "Node" in dot
+    after = target.wait_for_ticks(2)[-1]
+    assert after.split(" ", 2)[2] == before.split(" ", 2)[2]  # the same sys.modules keys, gc still off
+
+
+def _dot_graph(dot: str):
+    """(labels by node, edges (source, target, label), the nodes drawn in red) of a dot file."""
+    labels = dict(re.findall(r'^  (\w+)\[label="([^"]*)"', dot, re.M))
+    edges = re.findall(r'^  (\w+) -> (\w+)(?: \[label="([^"]*)"\])?;', dot, re.M)
+    red = set(re.findall(r'^  (\w+)\[fontcolor=red\];', dot, re.M))
+    return labels, edges, red
+
+
+def _ring(nodes: set, edges) -> bool:
+    """Some directed cycle runs through `nodes` alone."""
+    succ = {n: {t for s, t, _ in edges if s == n and t in nodes} for n in nodes}
+    for start in nodes:
+        seen, todo = set(), list(succ[start])
+        while todo:
+            n = todo.pop()
+            if n == start:
+                return True
+            if n not in seen:
+                seen.add(n)
+                todo.extend(succ[n])
+    return False
+
+
+def test_objgraph_draws_each_ring_whole_and_no_module_globals(start_target, tmp_path):
+    """Issue 14: a closure cycle was drawn as red nodes with no ring between them (only each group's
+    first object was red, the ring closed beyond --depth), in a picture made wide by the functions'
+    module globals and builtins. Now every member of a top cycle is red, each group's ring is
+    drawn whole between red nodes, and no module's globals dict is walked."""
+    target = start_target(PYTHON_311, GC_OFF_CLOSURES, "20", env={"GC_RARE": "1"})
+    graph = tmp_path / "g.dot"
+    run = run_gdb("py-cycles --json --graph %s" % graph, pid=target.pid)
+    assert_no_traceback(run)
+    doc = run.document()
+    assert doc["graph_note"] is None  # objgraph drew it (the target's gc is on)
+    assert len(doc["cycles"]) == 3, doc["cycles"]
+    labels, edges, red = _dot_graph(graph.read_text())
+    assert not any(label in (".__build_class__", ".pair", ".closure") for _, _, label in edges), edges
+    for kind in ("function", "Node"):
+        members = {n for n in red if labels.get(n, "").startswith(kind + "\\n")}
+        assert members, (kind, red, labels)
+    ring_of = {}
+    for n in red:
+        ring_of.setdefault(labels[n].split("\\n")[0], set()).add(n)
+    assert set(ring_of) >= {"function", "Node", "tuple", "types.CellType", "dict"}, ring_of
+    assert _ring(red, edges)
+    # the ring of four: a function, its closure tuple, the cell, the dict holding the function
+    boxed = [(s, t) for s, t, label in edges if label == ".get" and s in red and t in red]
+    assert boxed, edges
+    assert target.wait_for_ticks(1)
+
+
+def test_the_graph_of_a_wide_ring_stays_as_small_as_before(start_target, tmp_path):
+    """Starting from every member of a cycle must not make the graph (and dot's work, and the stop)
+    grow with them: objgraph walks out from at most 333 objects, as many as from three starting
+    objects at --depth 3 before, and the members come first."""
+    target = start_target(PYTHON_311, WIDE_RING)
+    graph = tmp_path / "g.dot"
+    run = run_gdb("py-cycles --json --graph %s" % graph, pid=target.pid)
+    assert_no_traceback(run)
+    assert run.document()["graph_note"] is None
+    labels, edges, red = _dot_graph(graph.read_text())
+    assert len(red) == 20  # the ring's first 20 members
+    assert len(labels) <= 20 + 333 * 10, len(labels)  # before: up to 3 * 1111 nodes
     assert target.wait_for_ticks(1)

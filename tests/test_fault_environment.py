@@ -168,11 +168,12 @@ def test_program_not_named_python_gets_the_payload_as_source(start_env_target, t
 def test_private_tmp_and_hidden_tools_in_another_mount_namespace(start_env_target, tmp_path):
     need(PYTHON_311, shutil.which("unshare") or "/usr/bin/unshare")
     # Its own /tmp, and the venv's site-packages (guppy3, objgraph) hidden under an empty tmpfs.
+    # Its collector is on (GC_RARE): with it off, objgraph would not even be looked for (safety row 8f).
     # The script is opened before the mounts and copied into the private /tmp: the
     # checkout itself may live under /tmp (CI clones), and would be hidden too.
     shell = (
         "exec 3< %s && mount -t tmpfs none %s && mount -t tmpfs none /tmp && cat <&3 > /tmp/seed_cycles.py "
-        "&& exec %s /tmp/seed_cycles.py 300" % (SEED_CYCLES, VENV_SITE, PYTHON_311)
+        "&& GC_RARE=1 exec %s /tmp/seed_cycles.py 300" % (SEED_CYCLES, VENV_SITE, PYTHON_311)
     )
     target = start_env_target(["unshare", "-m", "--propagation", "private", "sh", "-c", shell])
     assert os.readlink("/proc/%d/ns/mnt" % target.pid) != os.readlink("/proc/self/ns/mnt")

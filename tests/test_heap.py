@@ -4,7 +4,8 @@ import pytest
 from support.gdb import assert_no_traceback, run_gdb
 from support.heartbeat import gc_fields
 from support.interpreters import ALL_INTERPRETERS, INTERPRETERS, PYTHON_311, find
-from support.targets import LEAKED_TASKS, SEED_STRING, script_line
+from support.paths import REPO
+from support.targets import LEAKED_TASKS, PATH_SHAPES, SEED_STRING, script_line
 
 from gdb_memleak.model import schemas
 
@@ -110,3 +111,24 @@ def test_leaked_tasks_on_37_still_give_the_census(start_target):
     doc = run.document()
     assert doc["task_count"] >= 451 and doc["tasks"] is None, doc
     assert target.alive() and target.wait_for_ticks(1)
+
+
+def _usage_path_table():
+    text = (REPO / "docs" / "usage.md").read_text()
+    return text[text.index("### Reading a path"):text.index("## py-cycles")]
+
+
+def test_the_path_notations_shown_are_explained_in_usage(start_target):
+    """Issue 14: a reader of `_ssl -> <module>` or `(no path from a root found)` finds what it means
+    in docs/usage.md's table."""
+    target = start_target(PYTHON_311, PATH_SHAPES)
+    run = run_gdb("py-heap --largest 5", pid=target.pid)
+    assert_no_traceback(run)
+    table = _usage_path_table()
+    lines = run.stdout[run.stdout.index("Largest objects:"):].splitlines()
+    assert "(no path from a root found)" in lines[2]  # the 4 MB bytearray only C holds
+    assert any(" _ssl -> <module> " in line for line in lines), lines  # held in _ssl's own C state
+    assert "| `(no path from a root found)` |" in table
+    assert "| `_ssl -> <module>` |" in table
+    assert "| `<parse() local>` |" in table and "`<module>.data`" in table
+    assert target.wait_for_ticks(1)

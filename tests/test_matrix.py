@@ -198,7 +198,8 @@ def test_prepare_gives_objgraph_and_guppy_where_it_builds(processes, build, tmp_
                         r"\S+\.[ch]:\d+:\d+: error: .*executor_list_head", lines[1]), lines[1]
 
     # The tools serve a target of that version (the host-run interpreter, not the venv).
-    target, _, pid = _start_host(processes, build)
+    target = processes.target(_need_host(build), CONTAINER_HEAP, env={"GC_RARE": "1"})  # gc on: objgraph may be imported
+    pid = target.pid
     run = run_gdb("py-heap --json", "py-heap --json --backend guppy", "py-cycles --json --graph %s" % (tmp_path / "g.png"),
                   pid=pid, extra_env={"GDB_MEMLEAK_CACHE": str(cache)})
     assert_no_traceback(run)

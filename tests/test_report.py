@@ -16,7 +16,7 @@ from support.cli import gdb_memleak_argv, run_gdb_memleak
 from support.interpreters import PYTHON_311, PYTHON_311_MISSING
 from support.paths import EXAMPLES, REPO
 from support.png import is_png
-from support.targets import BUSY_WITH_RT_HANDLER, HOSTILE, Target
+from support.targets import BUSY_WITH_RT_HANDLER, GC_OFF_CLOSURES, HOSTILE, Target
 
 from gdb_memleak.model import schemas
 
@@ -176,6 +176,49 @@ def test_report_renders_in_headless_chromium(reports, tmp_path):
     assert "Heap by kind" in page.headings and page.tables >= 4
 
 
+@pytest.mark.skipif(not CHROMIUM, reason="chromium is not installed (make setup installs it: apt install chromium)")
+@pytest.mark.skipif(bool(PYTHON_311_MISSING), reason=PYTHON_311_MISSING or "present")
+def test_the_report_s_graph_is_shown_at_its_own_size(start_target, tmp_path):
+    """Issue 14: the reference graph was shrunk to the page's width, too small to read. In chromium
+    (1200 px wide) it is drawn at its own size in a box that scrolls, with a line saying what the
+    red nodes are."""
+    target = start_target(PYTHON_311, GC_OFF_CLOSURES, "20", env={"GC_RARE": "1"})  # gc on: objgraph draws
+    out = tmp_path / "out"
+    run = run_gdb_memleak("report", str(target.pid), "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    text = (out / "report.html").read_text()
+    # The page as it is, plus one script that writes the image's drawn and own widths into the
+    # DOM (the page's own policy forbids scripts: that one line is taken out for the measure).
+    measured = tmp_path / "measured.html"
+    csp = text[text.index('<meta http-equiv="Content-Security-Policy"'):]
+    measured.write_text(text.replace(csp[:csp.index(">") + 1], "").replace(
+        "</body>", "<script>window.onload = function () { var i = document.images[0]; "
+                   "document.body.setAttribute('data-widths', i.width + ' ' + i.naturalWidth); };</script></body>"))
+    argv = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+            "--user-data-dir=%s" % (tmp_path / "profile"), "--window-size=1200,2000", "--virtual-time-budget=5000",
+            "--dump-dom", measured.as_uri()]
+    dom = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=dict(os.environ, HOME=str(tmp_path)))
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    drawn, own = (int(w) for w in dom.stdout.split('data-widths="')[1].split('"')[0].split())
+    assert own > 1200, own  # wider than the window: the case that was shrunk
+    assert drawn == own
+    assert "Red: the objects in the cycles" in "".join(Parsed_text(text))
+
+
+def Parsed_text(text: str) -> list[str]:
+    """The visible text pieces of an HTML page."""
+    class Texts(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pieces: list[str] = []
+
+        def handle_data(self, data: str) -> None:
+            self.pieces.append(data)
+    parser = Texts()
+    parser.feed(text)
+    return parser.pieces
+
+
 def _png_rows(data: bytes) -> list[bytes]:
     """The raw scanlines of a non-interlaced 8-bit PNG (enough to tell a blank page from a real one)."""
     import struct
@@ -258,6 +301,24 @@ def test_a_command_without_a_safe_point_still_gives_a_report(start_target, tmp_p
     page = (tmp_path / "out" / "report.html").read_text()
     assert "py-heap gave no answer: no safe point within 2 s" in page
     assert "py-heap gave no answer: no safe point" in run.stderr
+    assert target.alive()
+
+
+def test_a_watch_without_a_safe_point_still_gives_a_report(start_target, tmp_path):
+    """Issue 14: `report --watch` on a target with no safe point wrote nothing at all; now the
+    memory and the threads are there, and the growth section says why it is missing."""
+    target = start_target(PYTHON_311, BUSY_WITH_RT_HANDLER, str(4 * 10**9))
+    run = run_gdb_memleak("report", str(target.pid), "--out", str(tmp_path / "out"), "--timeout", "2", "--watch", "1")
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    schemas.validator("report").validate(report)
+    assert report["memtop"]["pid"] == target.pid and report["memtop"].get("growth") is None
+    assert report["memtop"]["threads"][0]["frames"][0]["file"].endswith("busy_with_rt_handler.py")
+    assert report["failures"]["growth"].startswith("no safe point within 2 s"), report["failures"]
+    assert report["heap"] is None and report["cycles"] is None
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "py-memtop --watch gave no answer: no safe point within 2 s" in page
+    assert "py-memtop --watch gave no answer: no safe point" in run.stderr
     assert target.alive()
 
 

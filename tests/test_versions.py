@@ -162,7 +162,7 @@ def test_prepare_gives_a_312_target_guppy_and_objgraph(start_target, tmp_path):
     assert marker["abi"] == "312-x86_64-linux-gnu" and {"guppy3", "objgraph"} <= set(marker["packages"])
     assert list((tools / "guppy" / "sets").glob("setsc.cpython-312-x86_64-linux-gnu.so"))
 
-    target = start_target(PYTHON_312, SEED_CASES, "12", "500")
+    target = start_target(PYTHON_312, SEED_CASES, "12", "500", env={"GC_RARE": "1"})  # gc on: objgraph may be imported
     # Without the cache: census answers, and guppy is refused in one line, nothing imported.
     run = run_gdb("py-heap --json", "py-heap --backend guppy", pid=target.pid)
     assert_no_traceback(run)

@@ -155,8 +155,38 @@ def run(pid: int, out_dir: str, watch: Optional[float], progress: Callable[[str]
     if watch:
         progress("the target runs for %g s with allocation tracing on" % watch)
     proc = run_gdb(argv, env, GDB_TIMEOUT + (watch or 0), pid)
+    docs = _documents(proc.stdout)
+    failures = {}
+    if "memtop" not in docs and watch and _said("py-memtop", proc.stderr):
+        # The window failed (no safe point, refused): the memory and the threads without it, from
+        # a second gdb that reads them (no window, no payload where the libpython helper reads them).
+        failures["growth"] = _said("py-memtop", proc.stderr)
+        progress("py-memtop --watch gave no answer: %s; reading the memory and the threads without it"
+                 % failures["growth"])
+        again = run_gdb(argv[:argv.index("-p") + 2] + ["-ex", commands(graph, None, timeout)[0]], env, GDB_TIMEOUT, pid)
+        docs["memtop"] = _documents(again.stdout).get("memtop")
+        if docs["memtop"] is None:
+            proc = again
+            del docs["memtop"]
+    if "memtop" not in docs:
+        raise ReportError(_failure(pid, proc.stderr, proc.returncode))
+    for command, kind in zip(COMMANDS[1:], ("heap", "cycles")):
+        if kind not in docs:
+            failures[kind] = _said(command, proc.stderr) or "no answer (gdb exited with status %d)" % proc.returncode
+            docs[kind] = None
+    # Each document carries the notes its command made (model/documents.py): nothing scraped from stderr.
+    notes = ["%s: %s" % (command, text) for command, kind in zip(COMMANDS, ("memtop", "heap", "cycles"))
+             for text in (docs[kind] or {}).get("notes") or []]
+    notes += ["%s gave no answer: %s" % (command, failures[kind])
+              for command, kind in (("py-memtop --watch", "growth"), ("py-heap", "heap"), ("py-cycles", "cycles"))
+              if kind in failures]
+    return docs, notes, failures
+
+
+def _documents(stdout: str) -> dict:
+    """The first memtop, heap and cycles JSON documents gdb printed, by kind."""
     docs: dict = {}
-    for line in proc.stdout.splitlines():
+    for line in stdout.splitlines():
         if line.startswith("{"):
             try:
                 doc = json.loads(line)
@@ -165,20 +195,13 @@ def run(pid: int, out_dir: str, watch: Optional[float], progress: Callable[[str]
             kind = doc.get("kind") if isinstance(doc, dict) else None
             if kind in ("memtop", "heap", "cycles") and kind not in docs:
                 docs[kind] = doc
-    if "memtop" not in docs:
-        raise ReportError(_failure(pid, proc.stderr, proc.returncode))
-    failures = {}
-    for command, kind in zip(COMMANDS[1:], ("heap", "cycles")):
-        if kind not in docs:
-            said = [line.strip() for line in proc.stderr.splitlines() if line.startswith(command + ": ")]
-            failures[kind] = said[-1][len(command) + 2:] if said else "no answer (gdb exited with status %d)" % proc.returncode
-            docs[kind] = None
-    # Each document carries the notes its command made (model/documents.py): nothing scraped from stderr.
-    notes = ["%s: %s" % (command, text) for command, kind in zip(COMMANDS, ("memtop", "heap", "cycles"))
-             for text in (docs[kind] or {}).get("notes") or []]
-    notes += ["%s gave no answer: %s" % (command, failures[kind]) for command, kind in zip(COMMANDS[1:], ("heap", "cycles"))
-              if kind in failures]
-    return docs, notes, failures
+    return docs
+
+
+def _said(command: str, stderr: str) -> str:
+    """The last one-line error `command` gave on stderr, without its prefix ('' if none)."""
+    said = [line.strip() for line in stderr.splitlines() if line.startswith(command + ": ")]
+    return said[-1][len(command) + 2:] if said else ""
 
 
 def write_report(pid: int, out_dir: str, watch: Optional[float], progress: Callable[[str], None],

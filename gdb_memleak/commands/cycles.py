@@ -37,7 +37,7 @@ class PyCycles(MemleakCommand):
         parser.add_argument("types", nargs="*", metavar="TYPE", help="only cycles containing one of these types (e.g. ObjectA)")
         parser.add_argument("--top", type=positive_int, default=10, metavar="N", help="cycle groups to show (default 10)")
         parser.add_argument("--graph", metavar="FILE", help="write the reference graph of the top cycles (.png, .svg or .dot)")
-        parser.add_argument("--depth", type=positive_int, default=3, metavar="N", help="graph depth from each cycle (default 3)")
+        parser.add_argument("--depth", type=positive_int, default=3, metavar="N", help="with --graph: steps objgraph walks out from each object of the top cycles (default 3)")
         marks = parser.add_mutually_exclusive_group()
         marks.add_argument("--mark", metavar="NAME", help="record the cycle groups of now as NAME, in the target (counts only)")
         marks.add_argument("--since", metavar="NAME", help="show only cycle groups that are new or larger since mark NAME")

@@ -274,7 +274,7 @@ def _own_graph(reps, nodes, succ, depth):
             o = nodes[k]
             if k not in seen:
                 seen.add(k)
-                lines.append('  o%d[label="%s"];' % (k, _dot_quote(_safe_label(o))))
+                lines.append('  o%d[label="%s", fontcolor=red];' % (k, _dot_quote(_safe_label(o))))
             for w in succ[k]:
                 if w in cs:
                     lab = _step_label(*_edge(o, nodes[w]))
@@ -293,10 +293,21 @@ def _module_shim(name, attrs):
     return shim
 
 
-def _gc_shim():
-    # objgraph's `gc` while it runs: gc itself, except that collect() does nothing
+def _gc_shim(expansions):
+    # objgraph's `gc` while it runs: gc itself, except that collect() does nothing, and
+    # get_referents (objgraph's edge_func: one call per object it walks out from) answers
+    # nothing after `expansions` calls, so the graph stays bounded however many objects
+    # it starts from (they come first: it walks breadth first).
     attrs = dict(_MOD_DICT.__get__(gc))
     attrs['collect'] = lambda *a, **k: 0
+    left = [expansions]
+
+    def get_referents(*objs):
+        if left[0] <= 0:
+            return []
+        left[0] -= 1
+        return gc.get_referents(*objs)
+    attrs['get_referents'] = get_referents
     return _module_shim('gc', attrs)
 
 
@@ -331,8 +342,7 @@ def _inspect_shim():
     return _module_shim('inspect', {'ismodule': lambda o: type(o) is _MOD_TYPE})
 
 
-def _objgraph_dot(objs, depth):
-    import objgraph
+def _objgraph_dot(objgraph, objs, depth):
     if _PY2:
         try:
             from cStringIO import StringIO as _SIO
@@ -346,7 +356,7 @@ def _objgraph_dot(objs, depth):
     # objgraph 3.x calls into its objects through these names; each is swapped
     # for one that runs no target code, and put back afterwards.  getattr and
     # hasattr shadow the builtins for objgraph's module only.
-    for name, repl in (('gc', _gc_shim()),
+    for name, repl in (('gc', _gc_shim(_GRAPH_EXPANSIONS)),
                        ('_safe_repr', lambda o: _short(o, type(o))),
                        ('_edge_label', _og_edge_label),
                        ('_short_typename', _og_typename),
@@ -357,9 +367,16 @@ def _objgraph_dot(objs, depth):
                        ('hasattr', _og_hasattr)):
         saved[name] = g.get(name, _NOTFOUND)
         g[name] = repl
+    # Modules' globals dicts (a function's __globals__, the builtins) are not walked: each
+    # added tens of nodes unrelated to the cycle and made the picture unreadably wide.
+    moddicts = set()
+    for m in _modules().values():
+        if type(m) is _MOD_TYPE:
+            moddicts.add(id(_MOD_DICT.__get__(m)))
+    m = None
     try:
         objgraph.show_refs(objs, max_depth=depth, output=out, too_many=10,
-                           filter=lambda x: not _is_type(x) and type(x) is not _MOD_TYPE)
+                           filter=lambda x: not _is_type(x) and type(x) is not _MOD_TYPE and id(x) not in moddicts)
     finally:
         for name, v in saved.items():
             if v is _NOTFOUND:
@@ -443,13 +460,34 @@ def _public(glist, top):
              'objects': g['objects'], 'size': g['size']} for g in glist[:top]]
 
 
+_GRAPH_MEMBERS = 20  # members of each of the top three cycles objgraph starts from
+_GRAPH_EXPANSIONS = 333  # objects objgraph walks out from: as from 3 starting objects at --depth 3 before
+
+
 def _graph(glist, nodes, succ, depth):
     """(dot source, note) of the top three cycle groups: objgraph's when importable."""
     reps = [g['_rep'] for g in glist[:3]]
+    objgraph = _modules().get('objgraph')  # imported by the target already: nothing is added
+    if type(objgraph) is not _MOD_TYPE and not __gdb_memleak_state__['gc_was']:
+        # Importing objgraph into a target whose collector is off would leave there for good
+        # what the import brings (on 3.11: 57 modules, +14,000 objects, +1.9 MiB) and the
+        # cyclic garbage the standard library makes while it is imported (on 3.11+: the
+        # classes enum's _convert_ and _simple_enum build and drop for signal's Signals,
+        # Handlers and Sigmasks and ast's _Precedence: 4 cycles, 20 objects), which every
+        # later py-cycles would find.  A module taken out again would be cyclic garbage too.
+        return _own_graph(reps, nodes, succ, depth), (
+            "the target's gc is off, and importing objgraph there would leave its modules and "
+            "the cyclic garbage their import makes for good; graph built by gdb-memleak from "
+            "the cycle members only")
     try:
-        objs = [nodes[c[0]] for c in reps]
+        # Every member of each cycle (up to _GRAPH_MEMBERS) is a starting object: objgraph draws
+        # them in red and walks --depth steps from each, so the ring is drawn whole however long
+        # it is (from the first member alone, a ring longer than --depth stayed open).
+        objs = [nodes[k] for c in reps for k in c[:_GRAPH_MEMBERS]]
         try:
-            return _objgraph_dot(objs, depth), None
+            if type(objgraph) is not _MOD_TYPE:
+                import objgraph
+            return _objgraph_dot(objgraph, objs, depth), None
         finally:
             del objs[:]
     except ImportError as e:

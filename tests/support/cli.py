@@ -18,9 +18,13 @@ def gdb_memleak_argv() -> list[str]:
 
 
 def gdb_memleak_env(extra_env: dict | None = None) -> dict:
-    """The test's environment, no user tool cache, and $GDB_MEMLEAK_GDB as the CLI's $GDB."""
+    """The test's environment, no user tool cache, the checkout's gdb_memleak, and $GDB_MEMLEAK_GDB as the CLI's $GDB."""
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     env[CACHE_ENV] = NO_CACHE
+    # The console script imports gdb_memleak through the venv's editable install, which is the
+    # checkout the venv was made in: from another worktree (whose .venv links to it) the CLI tests
+    # would run that checkout's code.  The checkout under test comes first on the path.
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     if os.environ.get("GDB_MEMLEAK_GDB"):
         env["GDB"] = os.environ["GDB_MEMLEAK_GDB"]
     env.update(extra_env or {})

@@ -2,9 +2,12 @@
 
 It holds 20000 bytearrays of 1000 bytes in a module-level list (the largest kind
 on its heap by far) and 50 pairs of objects in reference cycles that stay (the
-collector is off), prints "ready", then a heartbeat line every half second."""
+collector is off), prints "ready", then a heartbeat line every half second.
+With GC_RARE=1 the collector is on, with a threshold it never reaches: the pairs stay
+all the same, and py-cycles --graph may import objgraph (docs/safety.md row 8f)."""
 
 import gc
+import os
 import sys
 import time
 
@@ -19,6 +22,9 @@ for _ in range(50):
     a, b = Pair(), Pair()
     a.other, b.other = b, a
 del a, b
+if os.environ.get("GC_RARE") == "1":
+    gc.set_threshold(1 << 30)
+    gc.enable()
 print("ready", flush=True)
 ticks = 0
 while True:

@@ -5,7 +5,9 @@
 Case 2: seed_string's module-level str, `_pure_string`, grows to MEGABYTES MB and keeps
 growing.  Case 1: PAIRS pairs of ObjectA <-> ObjectB from examples/seed_cycles.py,
 each pair a reference cycle whose objects define __del__: on 2.7 the collector
-is on and they end in gc.garbage (the seed's shape); on 3.x the collector is off.
+is on and they end in gc.garbage (the seed's shape); on 3.x the collector is off
+(with GC_RARE=1: on, with a threshold it never reaches, so py-cycles --graph may
+import objgraph, docs/safety.md row 8f).
 
 Prints "ready" once both are set up, then a heartbeat line ("tick N LENGTH"
 and the gc settings) every half second; the main loop runs Python, so safe
@@ -25,6 +27,8 @@ if __name__ == "__main__":
     pairs = int(sys.argv[2]) if len(sys.argv) > 2 else 5000
     if PY2:
         gc.enable()
+    elif os.environ.get("GC_RARE") == "1":
+        gc.set_threshold(1 << 30)
     else:
         gc.disable()
     leak(pairs)
