@@ -5,7 +5,7 @@ from support.gdb import assert_no_traceback, run_gdb
 from support.heartbeat import gc_fields
 from support.interpreters import ALL_INTERPRETERS, INTERPRETERS, PYTHON_311, find
 from support.paths import REPO
-from support.targets import LEAKED_TASKS, PATH_SHAPES, SEED_STRING, script_line
+from support.targets import LEAKED_TASKS, NATIVE_LEAK, PATH_SHAPES, SEED_STRING, script_line
 
 from gdb_memleak.model import schemas
 
@@ -132,3 +132,29 @@ def test_the_path_notations_shown_are_explained_in_usage(start_target):
     assert "| `_ssl -> <module>` |" in table
     assert "| `<parse() local>` |" in table and "`<module>.data`" in table
     assert target.wait_for_ticks(1)
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_memory_outside_python_objects_is_said_and_counted(start_target, python):
+    """Issue 14: a ctypes malloc leak grew RSS 22 -> 255 MB with the heap at 6.4 MiB, and nothing
+    told the user that most of the memory was not Python objects."""
+    target = start_target(python, NATIVE_LEAK)
+    run = run_gdb("py-heap --json", pid=target.pid)
+    assert_no_traceback(run)
+    doc = run.json_documents()[0]
+    schemas.validator("heap").validate(doc)
+    memory = doc["process_memory"]
+    assert memory["outside_python"] >= 120 * 2**20 > doc["total_size"] * 10, memory
+    assert memory["anonymous"] <= memory["rss"]
+    said = [n for n in doc["notes"] if "outside Python objects" in n]
+    assert said and "anonymous resident memory" in said[0], doc["notes"]
+    assert target.alive()
+
+
+def test_no_word_about_outside_memory_where_python_objects_hold_most(start_target):
+    target = start_target(PYTHON_311, SEED_STRING)
+    run = run_gdb("py-heap --json", pid=target.pid)
+    assert_no_traceback(run)
+    doc = run.json_documents()[0]
+    assert doc["process_memory"]["anonymous"] > doc["total_size"]
+    assert not [n for n in doc["notes"] if "outside Python objects" in n], doc["notes"]

@@ -17,7 +17,7 @@ import pytest
 from support.gdb import assert_no_traceback, run_gdb
 from support.interpreters import INTERPRETERS, PYTHON_311, find, param
 from support.paths import HOSTRUN, TARGETS
-from support.targets import IDLE, JSON_CACHE, TRACES_ITSELF, script_line
+from support.targets import IDLE, JSON_CACHE, NATIVE_LEAK, TRACES_ITSELF, script_line
 
 from gdb_memleak.inject import packaging
 from gdb_memleak.model import schemas
@@ -192,3 +192,21 @@ def test_a_target_that_traces_itself_is_told_what_the_command_cost(start_target)
     assert len(notes) == 1 and re.search(r"memory went from \d+\.\d to \d+\.\d MiB$", notes[0]), run.stderr
     assert "tracemalloc was already on in the target" in run.stderr  # --watch's own note, not the one above
     assert target.wait_for_ticks(2)[-1].endswith("tracing=True")
+
+
+def test_a_watch_says_when_rss_grew_outside_python(start_target):
+    """Issue 14: a ctypes leak showed "RSS +24.5 MiB ... traced, still alive 39.5 KiB" and no more."""
+    target = start_target(PYTHON_311, NATIVE_LEAK, "grow")
+    run = run_gdb("py-memtop --json --watch 2", pid=target.pid, timeout=120)
+    assert_no_traceback(run)
+    growth = run.json_documents()[0]["growth"]
+    assert growth["rss_delta"] >= 20 * 2**20 > growth["traced"] * 10, growth
+    said = [line for line in run.stderr.splitlines() if "grew outside Python's allocators" in line]
+    assert said, run.stderr
+
+
+def test_a_watch_of_a_quiet_target_says_nothing_about_outside_growth(start_target):
+    target = start_target(PYTHON_311, IDLE)
+    run = run_gdb("py-memtop --watch 1", pid=target.pid, timeout=120)
+    assert_no_traceback(run)
+    assert "grew outside Python's allocators" not in run.stderr, run.stderr

@@ -127,8 +127,29 @@ def watch(inv: Invocation, seconds: float, frames: int = 1) -> tuple[dict[str, A
         note("the top allocation line is in a library; --frames 8 also shows the line of your code that called it")
     if started["was_tracing"]:
         note("tracemalloc was already on in the target: allocations from before the window count too")
+    outside = _grown_outside_python(rss_delta, stopped["traced"], stopped["tracemalloc_memory"])
+    if outside:
+        note(outside)
     cpu = {tid: round(cpu_after[tid] - cpu_before.get(tid, 0.0), 2) for tid in cpu_after}
     return growth, cpu
+
+
+# RSS moves by a few MB on its own (the allocators' free space, pages touched again).
+OUTSIDE_GROWTH_WORTH_SAYING = 4 * 1024 * 1024
+
+
+def _grown_outside_python(rss_delta: Optional[int], traced: int, tracing_costs: int) -> Optional[str]:
+    """A line when RSS grew in the window mostly by memory Python's allocators did not hand out
+    (issue 14: a ctypes leak showed "RSS +24.5 MiB ... still alive 39.5 KiB" and nothing more)."""
+    if rss_delta is None:
+        return None
+    outside = rss_delta - traced - tracing_costs  # tracemalloc's own tables grew RSS too
+    if outside < OUTSIDE_GROWTH_WORTH_SAYING or outside * 2 < rss_delta:
+        return None
+    return ("RSS grew by %s in the window, and Python allocations still alive account for %s of it (tracemalloc's "
+            "own tables %s): the rest grew outside Python's allocators (native memory of C extensions or ctypes), "
+            "which tracemalloc cannot see (docs/usage.md)"
+            % (render.human_size(rss_delta), render.human_size(traced), render.human_size(tracing_costs)))
 
 
 @dataclasses.dataclass(frozen=True)

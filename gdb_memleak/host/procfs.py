@@ -28,12 +28,12 @@ def _read(path: str) -> Optional[str]:
 
 
 def proc_status(pid: int) -> dict[str, int]:
-    """VmRSS, VmHWM, VmSize, VmSwap in bytes, from /proc/PID/status ({} if unreadable)."""
+    """VmRSS, VmHWM, VmSize, VmSwap, RssAnon, RssFile ... in bytes, from /proc/PID/status ({} if unreadable)."""
     text = _read("/proc/%d/status" % pid) or ""
     out = {}
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key.startswith("Vm") and value.strip().endswith("kB"):
+        if key.startswith(("Vm", "Rss")) and value.strip().endswith("kB"):
             out[key] = int(value.split()[0]) * 1024
     return out
 

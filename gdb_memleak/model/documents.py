@@ -77,6 +77,7 @@ class HeapPartition(Envelope):
     largest: list[dict[str, Any]]
     task_count: Optional[int]  # asyncio tasks alive (census backend), else None
     tasks: Optional[list[dict[str, Any]]]  # where the pending ones wait, from 100 tasks on
+    process_memory: Optional[dict[str, int]]  # rss, anonymous, outside_python (bytes); None on a core
 
 
 class HeapSince(Envelope):

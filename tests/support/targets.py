@@ -35,6 +35,7 @@ NAMED_THREADS = TARGETS / "named_threads.py"
 AUDIT_REFUSES = TARGETS / "audit_refuses.py"  # an audit hook that raises on the events named
 EXECS_WHEN_TRACED = TARGETS / "execs_when_traced.py"  # execs a new program 1 s after a tracer attaches
 ODD_BUILTINS = TARGETS / "odd_builtins.py"  # sys.path a tuple, or len and isinstance replaced
+NATIVE_LEAK = TARGETS / "native_leak.py"  # 120 MB from malloc through ctypes beside a small Python heap
 JSON_CACHE = TARGETS / "json_cache.py"  # parsed requests kept: json allocates, handle() called it
 TRACES_ITSELF = TARGETS / "traces_itself.py"  # tracemalloc started by the target itself
 LEAKED_TASKS = TARGETS / "leaked_tasks.py"  # asyncio: 300 handlers wait forever, 150 sleep an hour
