@@ -722,6 +722,18 @@ def _edge(p, c):
         return ('member', None)
     if tp is _FRAME_TYPE:
         return ('frame', None)
+    try:
+        if tp.__name__ == 'traceback' and not tp.__flags__ & 512:  # the interpreter's own
+            for n in ('tb_frame', 'tb_next'):
+                if _TYPEDICT['__dict__'].__get__(tp)[n].__get__(p, tp) is c:
+                    return ('attr', n)
+        if issubclass(tp, BaseException):  # an exception's links, by BaseException's own descriptors
+            for n in ('__traceback__', '__context__', '__cause__'):
+                dsc = _TYPEDICT['__dict__'].__get__(BaseException).get(n)
+                if dsc is not None and dsc.__get__(p, tp) is c:
+                    return ('attr', n)
+    except Exception:
+        pass
     if _is_instance_like(tp):
         for name, dsc in _slot_descrs(tp):
             try:

@@ -418,12 +418,59 @@ def _drain(st, seen, un, base):
         del parents
 
 
+def _running_frames():
+    """The target's frames that run now and that gc.get_objects() does not list (3.8+ track a
+    frame only once it has returned; 3.11+ make a frame object only when asked, and keep it
+    until the frame returns: what sys._current_frames() and tracebacks do too).  Their locals
+    can be the only owners of untracked objects: a thread's 3 MB bytearray local was in no row.
+    The payload's own frames are left out; below them, the frames of the thread it runs in count."""
+    ours = sys._getframe().f_globals
+    running = []
+    current = sys._current_frames()
+    for f in current.values():
+        while f is not None:
+            if f.f_globals is not ours and not gc.is_tracked(f):
+                running.append(f)
+            f = f.f_back
+    current.clear()
+    return running
+
+
+def _held_by_locals(frames):
+    """3.13+: the untracked values of the running frames' locals, through f_locals, which reads
+    the frame's own slots (PEP 667) and changes nothing.  On 3.11 and 3.12 a running frame's
+    collector visit shows no locals, and f_locals there would copy them into a dict that stays
+    with the frame and keeps the values alive after the function drops them: not done, so
+    those locals go uncounted (docs/limits.md).  Before 3.11 the frames themselves are counted."""
+    held = []
+    if sys.version_info >= (3, 13):
+        for f in frames:
+            code = f.f_code
+            if not code.co_flags & 1:  # not CO_OPTIMIZED: f_locals is a dict the collector lists
+                continue
+            # plain locals only: a cell's value is the cell's, counted through it
+            names = [n for n in code.co_varnames if n not in code.co_cellvars]
+            proxy = f.f_locals
+            for name in names:
+                if name in proxy:
+                    v = proxy[name]
+                    if not gc.is_tracked(v):
+                        held.append(v)
+            v = proxy = None
+    return held
+
+
 def _census(top, nlarge, ignore):
     """(result, [(size, object)] of the nlarge largest objects)."""
     ignore.add(id(ignore))
     ignore.add(id(sys._getframe()))
     base = _one_owner_refcount()
+    running = _running_frames()
     objs = _snapshot()
+    locals_held = _held_by_locals(running)
+    if sys.version_info < (3, 11):
+        objs.extend(running)  # frame objects of their own, not tracked: counted, and their locals with them
+    del running[:]
     # everything below is made after the snapshot: not in it
     st = {'info': {}, 'names': {}, 'owned': {}, 'owned_ids': set(), 'big': [], 'thr': -1,
           'nlarge': nlarge, 'ignore': ignore, 'huge': [], 'count': _count_elements_fn(),
@@ -459,6 +506,7 @@ def _census(top, nlarge, ignore):
             o = None
             _release(box, True)
         _release(batch, True)
+    _drain(st, seen, locals_held, base)  # what is theirs alone (one owner) counted here, the rest once
     del objs
     seen.clear()
     # ---- rows ----
@@ -691,6 +739,15 @@ def _find_paths(targets, ignore, maxdepth=8, cap=300):
             except Exception:
                 pass
     codes = _own_codes()
+    # A running frame is a root ("<f() local>"); a finished one is not: something keeps it
+    # (a traceback kept in a list of errors), and the path goes on to that.
+    running = set()
+    current = sys._current_frames()
+    for f in current.values():
+        while f is not None:
+            running.add(id(f))
+            f = f.f_back
+    current.clear()
     n = len(targets)
     parent = [dict() for _ in range(n)]   # id(node) -> (node, id(child)) per target
     found = [None] * n
@@ -702,7 +759,7 @@ def _find_paths(targets, ignore, maxdepth=8, cap=300):
         else:
             frontier.setdefault(id(t), [t, []])[1].append(i)
     ignore = set(ignore)
-    for v in (roots, parent, found, frontier, targets, codes):
+    for v in (roots, parent, found, frontier, targets, codes, running):
         ignore.add(id(v))
     ignore.update(_map(id, parent))
     depth = 0
@@ -731,7 +788,7 @@ def _find_paths(targets, ignore, maxdepth=8, cap=300):
                     if found[ti] is not None or id(r) in parent[ti]:
                         continue
                     parent[ti][id(r)] = (r, id(c))
-                    if id(r) in roots or issubclass(tr, type) or tr is _FRAME_TYPE:
+                    if id(r) in roots or issubclass(tr, type) or (tr is _FRAME_TYPE and id(r) in running):
                         found[ti] = id(r)
                         continue
                     e = nxt.get(id(r))
@@ -803,7 +860,10 @@ def _render(chain, roots):
         step = _step_text(kind, v, attrmode)
         if step is not None:
             s += step
-        elif kind != 'frame':
+        elif kind == 'frame':
+            if p is not root:  # a finished frame something keeps (a traceback): its locals
+                s += ' -> <%s() local>' % (_plain(p.f_code.co_name, 100) or '?')
+        else:
             s += ' -> <%s>' % (v or '?')
         attrmode = False
     return s
