@@ -1,0 +1,448 @@
+"""py-heap --read-only's census: CPython's heap walked in a memory image, nothing run in the target (issue 16).
+
+What it counts, as the injected census does (payloads/heap.py):
+  * the objects the collector tracks, from its generation lists (each a ring of
+    PyGC_Head, the object right after its header);
+  * the untracked objects those refer to (str, int, float, bytes, untracked tuples
+    and dicts), and what untracked containers refer to in turn, each once (a set of
+    addresses).  References are read for the core containers only: tuple, list,
+    dict, set and frozenset, modules (their dict), classes (dict, mro, bases, names,
+    slots), instances (their dict, managed dict or inline values, and slots), and
+    the C structs the gdb side lists (functions, cells, methods, code...).
+Kinds are named as the injected census names them ('str', 'types.CodeType',
+'dict of module', 'mymod.MyClass'); sizes are sys.getsizeof's.  No gdb here: the
+layout comes from gdbside/memlayout.py, the memory from host/memimage.py.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from typing import Any, Optional
+
+from .memimage import BLOCK, BLOCK_SHIFT, Unreadable
+from .pyobjects import Layout, Reader
+
+# shapes: how an object's size and references are read
+(PLAIN, VAR, STR, INT, TUPLE, LIST, DICT, SET, MODULE, TYPE, FIELDS) = range(11)
+_GC_OBJ = struct.Struct("<QQqQq")  # _gc_next, _gc_prev, ob_refcnt, ob_type, ob_size
+_U32 = struct.Struct("<I")
+_MISSING: Any = object()  # a class not learnt yet
+# A ring longer than this is a corrupt one (or a walk of a target that changed under us).
+MAX_OBJECTS = 200_000_000
+
+
+class WalkError(Exception):
+    """The heap cannot be walked: the collector's lists or the core types cannot be read."""
+
+
+class TypeInfo:
+    """What is known of one class: its kind's name, how its objects are sized and what they refer to."""
+
+    __slots__ = ("name", "shape", "basic", "item", "presize", "gc", "heap", "slots", "dictoffset", "managed",
+                 "inline", "fields", "count", "size", "owner_kind", "nvalues")
+
+    def __init__(self) -> None:
+        self.name = "?"
+        self.shape = PLAIN
+        self.basic = self.item = self.presize = self.dictoffset = 0
+        self.gc = self.heap = self.managed = self.inline = False
+        self.count = 0
+        self.size = 0
+        self.slots: tuple[int, ...] = ()
+        self.fields: tuple[int, ...] = ()
+        self.owner_kind: Optional[str] = None
+        self.nvalues = -1
+
+
+class HeapWalk:
+    def __init__(self, reader: Reader, roots: dict[str, Any]) -> None:
+        self.r = reader
+        self.L: Layout = reader.L
+        self.roots = roots
+        self.types: dict[int, Optional[TypeInfo]] = {}
+        self.names: dict[int, str] = {}
+        self.seen: set[int] = set()  # the untracked objects counted
+        self.owned: dict[int, str] = {}  # dict address -> 'dict of ...'
+        self.todo: list[int] = []
+        self.skipped = 0
+        self.tracked = 0
+        shapes = roots["shapes"]  # static type address -> shape
+        self.shapes: dict[int, int] = dict(shapes)
+        self.fields: dict[int, tuple[int, ...]] = roots.get("fields", {})
+
+    # ------------------------------------------------------------ names
+    def learn_names(self) -> None:
+        """guppy's names for the classes of the `types` and `builtins` modules, as payloads/heap.py gives them."""
+        r, L = self.r, self.L
+        names: dict[int, str] = {}
+        modules = self.roots.get("modules")
+        sources = []
+        if modules:
+            m = _try(r.dict_get, modules, "types")
+            if m and r.head(m)[1] == L["type_module"]:
+                sources.append((r.word(m + L["md_dict"]), "types."))
+        if self.roots.get("builtins"):
+            sources.append((self.roots["builtins"], ""))
+        for d, prefix in sources:
+            items = _try(r.dict_items, d) or []
+            for i in range(0, len(items), 2):
+                key = r.text(items[i])
+                if key is None or (prefix and key.startswith("_")):
+                    continue
+                info = self.info(_try(lambda a: r.head(a)[1], items[i + 1]) or 0)
+                if info is not None and info.shape == TYPE:
+                    names[items[i + 1]] = prefix + key
+        names[L["type_module"]] = "module"
+        names[L["type_function"]] = "function"
+        names[L["type_dict"]] = "dict (no owner)"
+        self.names = names
+        self.types.clear()  # classes met above were named without these names
+
+    def kind_name(self, t: int, flags: int, tp_name: str) -> str:
+        name = self.names.get(t)
+        if name is not None:
+            return name
+        r, L = self.r, self.L
+        if flags & L["f_heaptype"]:
+            qual = r.text(r.word(t + L["ht_qualname"])) or tp_name
+            mod = None
+            tdict = r.word(t + L["tp_dict"])
+            if tdict:
+                v = _try(r.dict_get, tdict, "__module__")
+                mod = r.text(v) if v else None
+            return mod + "." + qual if mod and mod not in ("builtins", "__builtin__") else qual
+        if tp_name.startswith("builtins."):
+            return tp_name[len("builtins."):]
+        return tp_name
+
+    # ------------------------------------------------------------ classes
+    def info(self, t: int) -> Optional[TypeInfo]:
+        """The TypeInfo of the class at `t`, learnt at first sight; None if `t` is not a class."""
+        found = self.types.get(t, _MISSING)
+        if found is not _MISSING:
+            return found
+        try:
+            info = self._learn(t)
+        except Unreadable:
+            info = None
+        self.types[t] = info
+        return info
+
+    def _is_class(self, t: int) -> bool:
+        """t's own class is `type` or a subclass of it, within a few steps."""
+        L = self.L
+        meta = self.r.head(t)[1]
+        for _ in range(8):
+            if meta == L["type_type"]:
+                return True
+            if meta == 0 or meta & 7:
+                return False
+            flags = self.r.word(meta + L["tp_flags"])
+            if not flags & L["f_type_subclass"]:
+                return False
+            meta = self.r.word(meta + L["tp_base"])
+        return False
+
+    def _learn(self, t: int) -> Optional[TypeInfo]:
+        r, L = self.r, self.L
+        if t == 0 or t & 7 or not self._is_class(t):
+            return None
+        info = TypeInfo()
+        flags = r.word(t + L["tp_flags"])
+        info.basic = r.sword(t + L["tp_basicsize"])
+        info.item = r.sword(t + L["tp_itemsize"])
+        info.gc = bool(flags & L["f_gc"])
+        info.heap = bool(flags & L["f_heaptype"])
+        info.presize = (L["gc_head"] if info.gc else 0) + (16 if flags & L["f_preheader"] else 0)
+        info.managed = bool(flags & L["f_managed_dict"])
+        info.inline = bool(flags & L["f_inline_values"])
+        info.dictoffset = r.sword(t + L["tp_dictoffset"]) if info.heap else 0
+        info.name = self.kind_name(t, flags, r.cstring(r.word(t + L["tp_name"])))
+        shape, base, slots = None, t, []
+        for _ in range(64):
+            if base == 0:
+                break
+            shape = self.shapes.get(base)
+            if shape is not None:
+                info.fields = self.fields.get(base, ())
+                break
+            if r.word(base + L["tp_flags"]) & L["f_heaptype"]:
+                slots.extend(self._slots(base))
+            base = r.word(base + L["tp_base"])
+        if shape is None:
+            shape = VAR if info.item else PLAIN
+        info.shape = shape
+        info.slots = tuple(slots)
+        if info.heap and (info.managed or info.dictoffset > 0):
+            info.owner_kind = "dict of " + info.name
+        return info
+
+    def _slots(self, t: int) -> list[int]:
+        """Offsets of the object slots (__slots__) a heap class adds: its member table, after the class."""
+        r, L = self.r, self.L
+        count = r.sword(t + L["ob_size"])
+        if count <= 0 or count > 4096:
+            return []
+        members = t + r.sword(r.head(t)[1] + L["tp_basicsize"])
+        out = []
+        for i in range(count):
+            m = members + i * L["member_sizeof"]
+            kind = r.u32(m + L["member_type"])
+            if kind in (6, 16):  # T_OBJECT, T_OBJECT_EX
+                out.append(r.sword(m + L["member_offset"]))
+        return out
+
+    # ------------------------------------------------------------ the walk
+    def run(self, deadline: Optional[float] = None) -> None:
+        self.learn_names()
+        for head in self.roots["generations"]:
+            self._ring(head, deadline)
+
+    def _ring(self, head: int, deadline: Optional[float]) -> None:
+        r = self.r
+        blocks, block, unpack = r.blocks, r.image.block, _GC_OBJ.unpack_from
+        types, visit, todo = self.types, self._visit, self.todo
+        g = r.word(head) & ~3
+        n = 0
+        while g != head:
+            n += 1
+            if n > MAX_OBJECTS or g == 0:
+                raise WalkError("the collector's list at 0x%x does not come back to its head" % head)
+            off = g & (BLOCK - 1)
+            try:
+                if off <= BLOCK - 40:
+                    data = blocks.get(g >> BLOCK_SHIFT) or block(g >> BLOCK_SHIFT)
+                    nxt, _, _, t, size = unpack(data, off)
+                else:
+                    nxt, _, _, t, size = _GC_OBJ.unpack(r.image.read(g, 40))
+            except Unreadable:
+                raise WalkError("the collector's list at 0x%x is broken at 0x%x" % (head, g)) from None
+            info = types.get(t, _MISSING)
+            if info is _MISSING:
+                info = self.info(t)
+            if info is None:
+                self.skipped += 1
+            else:
+                self.tracked += 1
+                visit(g + 16, info, size)
+                if len(todo) > 16384:  # in batches: a call of _drain costs a few microseconds to set up
+                    self._drain()
+            if deadline is not None and not n & 0xFFFF and time.monotonic() > deadline:
+                raise WalkError("the walk took longer than its time limit")
+            g = nxt & ~3
+        self._drain()
+
+    def _drain(self) -> None:
+        """Count the untracked objects of `todo`, once each, and follow untracked containers.
+
+        The hot loop: str, int and other leaves are counted here; containers go to _visit."""
+        r, L, todo, seen, types = self.r, self.L, self.todo, self.seen, self.types
+        blocks, block, read, unpack = r.blocks, r.image.block, r.image.read, _GC_OBJ.unpack_from
+        state_at, state = 16 + L["str_state"], _U32.unpack_from
+        ascii_size, int_base, tagged = L["sizeof_ascii"] + 1, L["long_digits"], L["long_tag"] >= 0
+        ascii_bits = L["st_compact_mask"] | L["st_ascii_mask"]
+        while todo:
+            a = todo.pop()
+            if a in seen or a & 7 or a < 4096:
+                continue
+            g = a - 16
+            off = g & (BLOCK - 1)
+            try:
+                if off <= BLOCK - 56:
+                    data = blocks.get(g >> BLOCK_SHIFT) or block(g >> BLOCK_SHIFT)
+                else:
+                    data, off = read(g, 56), 0
+            except Unreadable:
+                data = None
+            if data is None:
+                continue
+            gc_next, _, _, t, size = unpack(data, off)
+            info = types.get(t, _MISSING)
+            if info is _MISSING:
+                info = self.info(t)
+            if info is None:
+                continue
+            shape = info.shape
+            if shape == STR:
+                if state(data, off + state_at)[0] & ascii_bits == ascii_bits:
+                    s = ascii_size + size  # size: the str's length (it follows ob_type)
+                else:
+                    s = _try(r.str_size, a)
+                    if s is None:
+                        continue
+            elif shape == INT:
+                digits = (size >> 3) if tagged else abs(size)
+                s = int_base + 4 * (digits if digits > 1 else 1)
+            elif shape == PLAIN and not info.gc:
+                s = info.basic
+            elif shape == VAR and not info.gc:
+                s = info.basic + info.item * abs(size)
+            else:
+                if shape == TYPE:
+                    if (_try(r.word, a + L["tp_flags"]) or 0) & L["f_heaptype"]:
+                        continue  # a heap class is tracked; a static one has no collector's header
+                elif info.gc and gc_next:
+                    continue  # tracked: counted from the collector's lists
+                seen.add(a)
+                self._visit(a, info, size)
+                continue
+            seen.add(a)
+            info.count += 1
+            info.size += s + info.presize
+
+    def _visit(self, a: int, info: TypeInfo, size: int) -> None:
+        """Count the object at `a` and queue what it refers to."""
+        r, L, shape, todo = self.r, self.L, info.shape, self.todo
+        try:
+            if shape == PLAIN:
+                s = info.basic
+            elif shape == STR:
+                s = r.str_size(a)
+            elif shape == INT:
+                s = r.int_size(a)
+            elif shape == TUPLE or shape == VAR:
+                s = info.basic + info.item * abs(size)
+                if shape == TUPLE:
+                    todo.extend(r.words(a + L["tuple_items"], size))
+            elif shape == DICT:
+                parts = r.dict_parts(a)
+                s = r.dict_size(a, parts)
+                todo.extend(r.dict_items(a, parts))
+            elif shape == LIST:
+                items, allocated = r.list_head.unpack_from(*r.loc(a, r.list_head.size))
+                s = L["sizeof_list"] + 8 * allocated
+                todo.extend(r.words(items, size))
+            else:
+                s = self._other(a, info, size)
+            if (info.slots or info.owner_kind) and info.gc:
+                self._instance(a, info)
+        except Unreadable:
+            self.skipped += 1
+            return
+        info.count += 1
+        info.size += s + info.presize
+
+    def _other(self, a: int, info: TypeInfo, size: int) -> int:
+        r, L, shape, todo = self.r, self.L, info.shape, self.todo
+        if shape == SET:
+            todo.extend(r.set_items(a))
+            return r.set_size(a)
+        if shape == MODULE:
+            d = r.word(a + L["md_dict"])
+            self._own(d, "dict of module")
+            todo.append(d)
+            return info.basic
+        if shape == TYPE:
+            flags = r.word(a + L["tp_flags"])
+            if flags & L["f_heaptype"]:
+                for f in L["type_fields"]:
+                    todo.append(r.word(a + f))
+            meta = self.info(r.head(a)[1])
+            self._own(r.type_dict(a, flags), "dict of " + (meta.name if meta else "type"))
+            return r.type_size(a, flags) - info.presize
+        if shape == FIELDS and info.gc:  # the collector's referents: a class without its support has none
+            for f in info.fields:
+                todo.append(r.word(a + f))
+            if info.name == "function":
+                self._own(r.word(a + L["func_dict"]), "dict of function")
+        return info.basic + (info.item * abs(size) if info.item else 0)
+
+    def _instance(self, a: int, info: TypeInfo) -> None:
+        r, L, todo = self.r, self.L, self.todo
+        if info.slots:
+            span = r.words(a, max(info.slots) // 8 + 1)
+            todo.extend(span[off >> 3] for off in info.slots)
+        if info.owner_kind is None:
+            return
+        if info.managed:
+            d = r.word(a + L["managed_dict"])
+            if L["version"] == (3, 12) and d & 1:  # a tagged pointer to the values (PyDictOrValues)
+                self._values(a, d - 1, info)
+                return
+            if d:
+                self._own(d, info.owner_kind)
+                todo.append(d)
+            elif L["version"] == (3, 11):
+                values = r.word(a + L["managed_dict"] - 8)
+                if values:
+                    self._values(a, values - L["values_values"], info)
+            elif info.inline:
+                self._values(a, a + info.basic, info)
+        elif info.dictoffset > 0:
+            d = r.word(a + info.dictoffset)
+            if d:
+                self._own(d, info.owner_kind)
+                todo.append(d)
+
+    def _values(self, a: int, values: int, info: TypeInfo) -> None:
+        """The attribute values of an instance without a dict: its type's shared keys say how many."""
+        r, L = self.r, self.L
+        t = r.head(a)[1]
+        keys = r.word(t + L["ht_cached_keys"])
+        if not keys:
+            return
+        n = r.sword(keys + L["dk_nentries"])
+        if 0 < n <= 4096:
+            self.todo.extend(v for v in r.words(values + L["values_values"], n) if v)
+
+    def _own(self, d: int, kind: str) -> None:
+        if d and d not in self.owned:
+            self.owned[d] = kind
+
+    # ------------------------------------------------------------ the result
+    def rows(self) -> dict[str, list[int]]:
+        """kind -> [count, size], with the dicts that modules, classes, functions and instances own moved out of
+        'dict (no owner)' into 'dict of ...'."""
+        rows: dict[str, list[int]] = {}
+        for info in self.types.values():
+            if info is not None and info.count:
+                e = rows.setdefault(info.name, [0, 0])
+                e[0] += info.count
+                e[1] += info.size
+        plain = rows.get("dict (no owner)")
+        dict_type = self.L["type_dict"]
+        for d, kind in self.owned.items():
+            try:
+                if self.r.head(d)[1] != dict_type:
+                    continue
+                s = self.r.dict_size(d) + self.L["gc_head"]
+            except Unreadable:
+                continue
+            e = rows.setdefault(kind, [0, 0])
+            e[0] += 1
+            e[1] += s
+            if plain is not None:
+                plain[0] -= 1
+                plain[1] -= s
+        if plain is not None and plain[0] <= 0:
+            del rows["dict (no owner)"]
+        return rows
+
+
+def _try(f: Any, *args: Any) -> Any:
+    try:
+        return f(*args)
+    except Unreadable:
+        return None
+
+
+def census(reader: Reader, roots: dict[str, Any], top: int, deadline: Optional[float] = None) -> dict[str, Any]:
+    """The heap document's body (see model/documents.py HeapPartition) from a walk of the image."""
+    walk = HeapWalk(reader, roots)
+    walk.run(deadline)
+    rows = walk.rows()
+    order = sorted(([s, c, k] for k, (c, s) in rows.items() if c > 0), reverse=True)
+    return {
+        "backend": "memory",
+        "note": None,
+        "total_count": sum(c for _, c, _ in order),
+        "total_size": sum(s for s, _, _ in order),
+        "rows": [{"kind": k, "count": c, "size": s} for s, c, k in order[:top]],
+        "more_rows": max(0, len(order) - top),
+        "largest": [],
+        "task_count": None,
+        "tasks": None,
+        "walk": {"tracked": walk.tracked, "untracked": len(walk.seen), "skipped": walk.skipped,
+                 "blocks_read": reader.image.reads},
+    }
