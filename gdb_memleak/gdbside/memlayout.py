@@ -32,11 +32,14 @@ FIELD_STRUCTS = {
     "PyFunction_Type": "PyFunctionObject", "PyCell_Type": "PyCellObject", "PyMethod_Type": "PyMethodObject",
     "PyCode_Type": "PyCodeObject", "PyProperty_Type": "propertyobject", "PyClassMethod_Type": "classmethod",
     "PyStaticMethod_Type": "staticmethod", "PyCFunction_Type": "PyCFunctionObject",
-    "PyCMethod_Type": "PyCMethodObject", "PyMethodDescr_Type": "PyMethodDescrObject",
-    "PyClassMethodDescr_Type": "PyMethodDescrObject", "PyMemberDescr_Type": "PyMemberDescrObject",
-    "PyGetSetDescr_Type": "PyGetSetDescrObject", "PyWrapperDescr_Type": "PyWrapperDescrObject",
-    "PyDictProxy_Type": "mappingproxyobject",
+    "PyCMethod_Type": "PyCMethodObject", "PyDictProxy_Type": "mappingproxyobject",
+    # descriptors: the collector follows their class only (descr_traverse), not their names
+    "PyMethodDescr_Type": "PyDescrObject", "PyClassMethodDescr_Type": "PyDescrObject",
+    "PyMemberDescr_Type": "PyDescrObject", "PyGetSetDescr_Type": "PyDescrObject",
+    "PyWrapperDescr_Type": "PyDescrObject",
 }
+# struct -> the only fields the collector follows, where it follows fewer than all
+ONLY_FIELDS = {"PyDescrObject": ("d_type",)}
 TYPE_FIELDS = ("tp_dict", "tp_cache", "tp_mro", "tp_bases", "tp_base", "ht_module")
 
 
@@ -87,6 +90,8 @@ def _object_fields(struct_name: str) -> tuple[int, ...]:
     out: list[int] = []
     for f in t.fields():
         if f.bitpos is None or f.type is None or "weakreflist" in (f.name or ""):
+            continue
+        if struct_name in ONLY_FIELDS and f.name not in ONLY_FIELDS[struct_name]:
             continue
         ft = f.type.strip_typedefs()
         if ft.code == gdb.TYPE_CODE_STRUCT and f.name in ("ob_base", "d_common", "func"):

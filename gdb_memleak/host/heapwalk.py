@@ -174,7 +174,7 @@ class HeapWalk:
             shape = VAR if info.item else PLAIN
         info.shape = shape
         info.slots = tuple(slots)
-        if info.heap and (info.managed or info.dictoffset > 0):
+        if info.heap and (info.managed or info.dictoffset):
             info.owner_kind = "dict of " + info.name
         return info
 
@@ -369,11 +369,21 @@ class HeapWalk:
                     self._values(a, values - L["values_values"], info)
             elif info.inline:
                 self._values(a, a + info.basic, info)
-        elif info.dictoffset > 0:
-            d = r.word(a + info.dictoffset)
+        elif info.dictoffset:
+            d = r.word(a + self._dict_offset(a, info))
             if d:
                 self._own(d, info.owner_kind)
                 todo.append(d)
+
+    def _dict_offset(self, a: int, info: TypeInfo) -> int:
+        """Where an instance's __dict__ pointer is: tp_dictoffset, counted from the end of a variable-size object
+        when negative (an int or tuple subclass with a __dict__)."""
+        if info.dictoffset > 0:
+            return info.dictoffset
+        size = self.r.sword(a + self.L["ob_size"])
+        if info.shape == INT:
+            size = (self.r.word(a + self.L["long_tag"]) >> 3) if self.L["long_tag"] >= 0 else abs(size)
+        return ((info.basic + info.item * abs(size) + 7) & ~7) + info.dictoffset
 
     def _values(self, a: int, values: int, info: TypeInfo) -> None:
         """The attribute values of an instance without a dict: its type's shared keys say how many."""
