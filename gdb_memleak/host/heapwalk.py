@@ -62,7 +62,7 @@ class HeapWalk:
         self.roots = roots
         self.types: dict[int, Optional[TypeInfo]] = {}
         self.names: dict[int, str] = {}
-        self.seen: set[int] = set()  # the untracked objects counted
+        self.seen: set[int] = set()  # the untracked objects counted that have more than one reference
         self.owned: dict[int, str] = {}  # dict address -> 'dict of ...'
         self.todo: list[int] = []
         self.skipped = 0
@@ -257,7 +257,7 @@ class HeapWalk:
                 data = None
             if data is None:
                 continue
-            gc_next, _, _, t, size = unpack(data, off)
+            gc_next, _, refs, t, size = unpack(data, off)
             info = types.get(t, _MISSING)
             if info is _MISSING:
                 info = self.info(t)
@@ -284,10 +284,12 @@ class HeapWalk:
                         continue  # a heap class is tracked; a static one has no collector's header
                 elif info.gc and gc_next:
                     continue  # tracked: counted from the collector's lists
-                seen.add(a)
+                if refs != 1:
+                    seen.add(a)
                 self._visit(a, info, size)
                 continue
-            seen.add(a)
+            if refs != 1:  # one reference: reached once, from its one owner; no need to remember it
+                seen.add(a)
             info.count += 1
             info.size += s + info.presize
 
@@ -453,6 +455,6 @@ def census(reader: Reader, roots: dict[str, Any], top: int, deadline: Optional[f
         "largest": [],
         "task_count": None,
         "tasks": None,
-        "walk": {"tracked": walk.tracked, "untracked": len(walk.seen), "skipped": walk.skipped,
+        "walk": {"tracked": walk.tracked, "untracked": sum(c for _, c, _ in order) - walk.tracked, "skipped": walk.skipped,
                  "blocks_read": reader.image.reads},
     }

@@ -21,7 +21,7 @@ BLOCK_SHIFT = 16
 BLOCK = 1 << BLOCK_SHIFT
 PAGE = 4096
 # gdb's memory for cached blocks, at most (then the cache starts again empty)
-CACHE_LIMIT = 512 << 20
+CACHE_LIMIT = 64 << 20
 
 PT_LOAD = 1
 # Bounds against a truncated or hostile core: a core of a big service has a few thousand segments.
