@@ -444,17 +444,18 @@ def census(reader: Reader, roots: dict[str, Any], top: int, deadline: Optional[f
     walk = HeapWalk(reader, roots)
     walk.run(deadline)
     rows = walk.rows()
-    order = sorted(([s, c, k] for k, (c, s) in rows.items() if c > 0), reverse=True)
+    order: list[tuple[int, int, str]] = sorted(((s, c, k) for k, (c, s) in rows.items() if c > 0), reverse=True)
+    total_count = sum(c for _, c, _ in order)
     return {
         "backend": "memory",
         "note": None,
-        "total_count": sum(c for _, c, _ in order),
+        "total_count": total_count,
         "total_size": sum(s for s, _, _ in order),
         "rows": [{"kind": k, "count": c, "size": s} for s, c, k in order[:top]],
         "more_rows": max(0, len(order) - top),
         "largest": [],
         "task_count": None,
         "tasks": None,
-        "walk": {"tracked": walk.tracked, "untracked": sum(c for _, c, _ in order) - walk.tracked, "skipped": walk.skipped,
+        "walk": {"tracked": walk.tracked, "untracked": total_count - walk.tracked, "skipped": walk.skipped,
                  "blocks_read": reader.image.reads},
     }
