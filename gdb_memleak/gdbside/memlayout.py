@@ -33,6 +33,8 @@ FIELD_STRUCTS = {
     "PyCode_Type": "PyCodeObject", "PyProperty_Type": "propertyobject", "PyClassMethod_Type": "classmethod",
     "PyStaticMethod_Type": "staticmethod", "PyCFunction_Type": "PyCFunctionObject",
     "PyCMethod_Type": "PyCMethodObject", "PyDictProxy_Type": "mappingproxyobject",
+    "_PyExc_BaseException": "PyBaseExceptionObject", "Py_GenericAliasType": "gaobject",
+    "_PyNamespace_Type": "_PyNamespaceObject", "PySlice_Type": "PySliceObject",
     # descriptors: the collector follows their class only (descr_traverse), not their names
     "PyMethodDescr_Type": "PyDescrObject", "PyClassMethodDescr_Type": "PyDescrObject",
     "PyMemberDescr_Type": "PyDescrObject", "PyGetSetDescr_Type": "PyDescrObject",

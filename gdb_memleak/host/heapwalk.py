@@ -310,7 +310,7 @@ class HeapWalk:
             elif shape == DICT:
                 parts = r.dict_parts(a)
                 s = r.dict_size(a, parts)
-                todo.extend(r.dict_items(a, parts))
+                todo.extend(r.dict_referents(a, parts))
             elif shape == LIST:
                 items, allocated = r.list_head.unpack_from(*r.loc(a, r.list_head.size))
                 s = L["sizeof_list"] + 8 * allocated

@@ -225,6 +225,16 @@ class Reader:
             return []
         return self.table_items(keys, values, head)
 
+    def dict_referents(self, address: int, parts: Optional[tuple] = None) -> list[int]:
+        """What the collector visits in a dict (dict_traverse): the values, and the keys only of a table whose
+        keys are not all str (a str-keyed table's keys are not visited, so the injected census does not reach
+        them through it either)."""
+        keys, values, head = parts or self.dict_parts(address)
+        if head is None:
+            return []
+        items = self.table_items(keys, values, head)
+        return items if head[3] == 0 else items[1::2]
+
     def table_items(self, keys: int, values: int, head: Optional[tuple] = None) -> list[int]:
         """Keys and values of a keys table, with a split table's values from `values` (0: the entries')."""
         L = self.L
