@@ -44,6 +44,7 @@ class Image:
 
     def __init__(self, fallback: Optional[Fallback] = None) -> None:
         self.blocks: dict[int, bytes] = {}
+        self.unreadable: set[int] = set()  # blocks none of whose pages can be read
         self.fallback = fallback
         self.cached = 0
         self.reads = 0
@@ -56,6 +57,8 @@ class Image:
         data = self.blocks.get(index)
         if data is not None:
             return data
+        if index in self.unreadable:
+            raise Unreadable("cannot read 0x%x" % (index << BLOCK_SHIFT))
         data = self.read_block(index)
         if data is None or len(data) != BLOCK:
             data = self._from_fallback(index << BLOCK_SHIFT, BLOCK)
@@ -79,6 +82,7 @@ class Image:
             found = found or page is not None
             pages.append(page if page is not None else bytes(PAGE))
         if not found:
+            self.unreadable.add(address >> BLOCK_SHIFT)
             raise Unreadable("cannot read 0x%x" % address)
         return b"".join(pages)
 

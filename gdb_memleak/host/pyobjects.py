@@ -232,8 +232,13 @@ class Reader:
         keys, values, head = parts or self.dict_parts(address)
         if head is None:
             return []
-        items = self.table_items(keys, values, head)
-        return items if head[3] == 0 else items[1::2]
+        _, _, log2_index, kind, _, n = head
+        if kind == 0 or n <= 0 or n > MAX_ITEMS or log2_index > 43:
+            return self.table_items(keys, values, head)
+        if values:
+            return list(self.words(values + self.L["values_values"], n))
+        # (key, value) entries: the values, empty slots (0) included; the walk skips those
+        return list(self.words(keys + self.L["dk_indices"] + (1 << log2_index), 2 * n)[1::2])
 
     def table_items(self, keys: int, values: int, head: Optional[tuple] = None) -> list[int]:
         """Keys and values of a keys table, with a split table's values from `values` (0: the entries')."""

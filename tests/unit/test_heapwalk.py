@@ -18,7 +18,7 @@ from gdb_memleak.host.pyobjects import Reader
 
 pytestmark = pytest.mark.unit
 
-HEAP, GC = 1 << 22, 1 << 14  # Py_TPFLAGS_HEAPTYPE and HAVE_GC as 3.12 has them
+GC = 1 << 14  # Py_TPFLAGS_HAVE_GC
 LAYOUT = dict(
     version=(3, 12), gc_head=16, ob_size=16,
     tp_name=24, tp_basicsize=32, tp_itemsize=40, tp_flags=48, tp_base=56, tp_dict=64, tp_dictoffset=72,
