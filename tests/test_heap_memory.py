@@ -142,3 +142,24 @@ def test_options_that_need_the_target_are_refused_with_read_only(start_target):
     assert_no_traceback(run)
     assert "py-heap: --mark, --since, --marks and --drop-mark keep their data in the target: not with --read-only" in run.stderr
     assert "py-heap: --backend guppy runs in the target: not with --read-only" in run.stderr
+
+
+def test_a_corrupted_or_truncated_core_is_one_line(start_target, tmp_path):
+    target = start_target(PYTHON_311, HEAP_MIX, "20000")
+    core = Path(_gcore(target, tmp_path))
+    target.stop()
+    data = bytearray(core.read_bytes())
+    # The records' arenas fill most of the core: 0xff over its middle breaks the collector's list.
+    data[len(data) * 3 // 10: len(data) * 7 // 10] = b"\xff" * (len(data) * 7 // 10 - len(data) * 3 // 10)
+    bad = tmp_path / "corrupted"
+    bad.write_bytes(bytes(data))
+    run = run_gdb("py-heap", core=(PYTHON_311, str(bad)), timeout=300)
+    assert_no_traceback(run)
+    errors = [line for line in run.stderr.splitlines() if line.startswith("py-heap:") and "a core file" not in line]
+    assert len(errors) == 1 and "is broken at 0x" in errors[0] and "nothing was counted" in errors[0], run.stderr
+    short = tmp_path / "truncated"
+    short.write_bytes(bytes(data[: len(data) // 2]))
+    run = run_gdb("py-heap", core=(PYTHON_311, str(short)), timeout=300)
+    assert_no_traceback(run)
+    errors = [line for line in run.stderr.splitlines() if line.startswith("py-heap:")]
+    assert len(errors) == 1 and "no process" in errors[0], run.stderr  # gdb itself does not load it

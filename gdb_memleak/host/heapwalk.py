@@ -217,7 +217,8 @@ class HeapWalk:
                 else:
                     nxt, _, _, t, size = _GC_OBJ.unpack(r.image.read(g, 40))
             except Unreadable:
-                raise WalkError("the collector's list at 0x%x is broken at 0x%x" % (head, g)) from None
+                raise WalkError("the collector's list at 0x%x is broken at 0x%x: the memory is damaged (a corrupted "
+                                "core?) or changed while it was read; nothing was counted" % (head, g)) from None
             info = types.get(t, _MISSING)
             if info is _MISSING:
                 info = self.info(t)
