@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import struct
 import time
+from operator import itemgetter
 from typing import Any, Optional
 
 from .memimage import BLOCK, BLOCK_SHIFT, Unreadable
@@ -40,7 +41,7 @@ class TypeInfo:
     """What is known of one class: its kind's name, how its objects are sized and what they refer to."""
 
     __slots__ = ("name", "shape", "basic", "item", "presize", "gc", "heap", "slots", "dictoffset", "managed",
-                 "inline", "fields", "count", "size", "owner_kind", "nvalues")
+                 "inline", "fields", "count", "size", "owner_kind", "nvalues", "slot_span", "pick_slots")
 
     def __init__(self) -> None:
         self.name = "?"
@@ -53,6 +54,8 @@ class TypeInfo:
         self.fields: tuple[int, ...] = ()
         self.owner_kind: Optional[str] = None
         self.nvalues = -1
+        self.slot_span = 0
+        self.pick_slots: Any = None
 
 
 class HeapWalk:
@@ -173,7 +176,11 @@ class HeapWalk:
         if shape is None:
             shape = VAR if info.item else PLAIN
         info.shape = shape
-        info.slots = tuple(slots)
+        info.slots = tuple(s for s in slots if s > 0 and not s & 7)
+        if info.slots:
+            info.slot_span = max(info.slots) // 8 + 1
+            picked = itemgetter(*(s >> 3 for s in info.slots))
+            info.pick_slots = picked if len(info.slots) > 1 else (lambda span: (picked(span),))
         if info.heap and (info.managed or info.dictoffset):
             info.owner_kind = "dict of " + info.name
         return info
@@ -354,8 +361,7 @@ class HeapWalk:
     def _instance(self, a: int, info: TypeInfo) -> None:
         r, L, todo = self.r, self.L, self.todo
         if info.slots:
-            span = r.words(a, max(info.slots) // 8 + 1)
-            todo.extend(span[off >> 3] for off in info.slots)
+            todo.extend(info.pick_slots(r.words(a, info.slot_span)))
         if info.owner_kind is None:
             return
         if info.managed:
