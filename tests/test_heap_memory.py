@@ -57,7 +57,7 @@ def test_case2_from_a_core_file_has_str_on_top(start_target, tmp_path, python):
     target = start_target(python, SEED_STRING, "20")
     core = _gcore(target, tmp_path)
     target.stop()
-    run = run_gdb("py-heap --json", "py-heap --top 3", core=(python, core), timeout=300)
+    run = run_gdb("py-heap --json --largest 2", "py-heap --top 3", core=(python, core), timeout=300)
     assert_no_traceback(run)
     doc = run.json_documents()[0]
     schemas.validator("heap").validate(doc)
@@ -65,9 +65,15 @@ def test_case2_from_a_core_file_has_str_on_top(start_target, tmp_path, python):
     assert doc["rows"][0]["kind"] == "str"
     assert doc["rows"][0]["size"] > 20_000_000
     assert doc["total_count"] > 1000 and doc["total_size"] >= doc["rows"][0]["size"]
+    largest = doc["largest"][0]
+    assert largest["type"] == "str" and largest["size"] > 20_000_000
+    assert largest["path"] == "__main__._pure_string"
+    assert largest["repr"].startswith("'qwertyuiop") and largest["repr"].endswith(")")
     assert "a core file: read from memory" in run.stderr
+    lines = run.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("Partition of a set of"))
+    assert lines[header + 2].split()[-1] == "str"
     assert "(memory backend: read from a core file, nothing run in the target" in run.stdout
-    assert run.stdout.splitlines()[-5].split()[-1] == "str" or "  str" in run.stdout
 
 
 @pytest.mark.parametrize("python", VERSIONS)

@@ -1,4 +1,4 @@
-"""py-heap --read-only: the census read from memory, nothing run in the target (issue 16, phase 1).
+"""py-heap --read-only: the census (and --largest) read from memory, nothing run in the target (issue 16, phase 1).
 
 Used on request on a live stopped target, and on its own on a core file.  The
 gdb side (gdbside/memlayout.py) gives the layout, the roots and the memory; the
@@ -50,7 +50,7 @@ def run(command, inv: Invocation, args: argparse.Namespace) -> None:
     try:
         reader = Reader(image, L)
         try:
-            doc = heapwalk.census(reader, roots, args.top, None if core else started + LIVE_LIMIT)
+            doc = heapwalk.census(reader, roots, args.top, None if core else started + LIVE_LIMIT, args.largest)
         except heapwalk.WalkError as e:
             raise TargetUnavailable("--read-only: %s" % e) from None
     finally:
@@ -59,8 +59,6 @@ def run(command, inv: Invocation, args: argparse.Namespace) -> None:
     where = "a core file" if core else "the stopped process's memory"
     doc["source"] = "core" if core else "process"
     doc["seconds"] = round(seconds, 3)
-    if args.largest:
-        command.note("--largest: the largest objects and their paths are not read from memory yet (issue 16, phase 2)")
     if core and not getattr(args, "read_only", False):
         command.note("a core file: read from memory, as --read-only (nothing can run in a core)")
     type_names.remember_heap(doc)

@@ -125,6 +125,7 @@ def layout(version: tuple[int, int]) -> dict[str, Any]:
     L["list_items"], L["list_allocated"] = _offset("PyListObject", "ob_item"), _offset("PyListObject", "allocated")
     L["sizeof_list"] = _sizeof("PyListObject")
     L["dict_keys"], L["dict_values"] = _offset("PyDictObject", "ma_keys"), _offset("PyDictObject", "ma_values")
+    L["dict_used"], L["set_used"] = _offset("PyDictObject", "ma_used"), _offset("PySetObject", "used")
     L["sizeof_dict"] = _sizeof("PyDictObject")
     for key in ("dk_refcnt", "dk_log2_size", "dk_log2_index_bytes", "dk_kind", "dk_nentries", "dk_usable", "dk_indices"):
         L[key] = _offset("PyDictKeysObject", key)

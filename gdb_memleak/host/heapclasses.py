@@ -24,7 +24,8 @@ class TypeInfo:
     """What is known of one class: its kind's name, how its objects are sized and what they refer to."""
 
     __slots__ = ("name", "shape", "basic", "item", "presize", "gc", "heap", "slots", "dictoffset", "managed",
-                 "inline", "fields", "count", "size", "owner_kind", "nvalues", "slot_span", "pick_slots")
+                 "inline", "fields", "count", "size", "owner_kind", "nvalues", "slot_span", "pick_slots",
+                 "slot_names")
 
     def __init__(self) -> None:
         self.name = "?"
@@ -38,6 +39,7 @@ class TypeInfo:
         self.owner_kind: Optional[str] = None
         self.nvalues = -1
         self.slot_span = 0
+        self.slot_names: tuple[tuple[str, int], ...] = ()
         self.pick_slots: Any = None
 
 
@@ -154,7 +156,8 @@ class Classes:
         if shape is None:
             shape = VAR if info.item else PLAIN
         info.shape = shape
-        info.slots = tuple(s for s in slots if s > 0 and not s & 7)
+        info.slot_names = tuple((n, o) for n, o in slots if o > 0 and not o & 7)
+        info.slots = tuple(o for _, o in info.slot_names)
         if info.slots:
             info.slot_span = max(info.slots) // 8 + 1
             picked = itemgetter(*(s >> 3 for s in info.slots))
@@ -163,8 +166,8 @@ class Classes:
             info.owner_kind = "dict of " + info.name
         return info
 
-    def _slots(self, t: int) -> list[int]:
-        """Offsets of the object slots (__slots__) a heap class adds: its member table, after the class."""
+    def _slots(self, t: int) -> list[tuple[str, int]]:
+        """(name, offset) of the object slots (__slots__) a heap class adds: its member table, after the class."""
         r, L = self.r, self.L
         count = r.sword(t + L["ob_size"])
         if count <= 0 or count > 4096:
@@ -175,8 +178,45 @@ class Classes:
             m = members + i * L["member_sizeof"]
             kind = r.u32(m + L["member_type"])
             if kind in (6, 16):  # T_OBJECT, T_OBJECT_EX
-                out.append(r.sword(m + L["member_offset"]))
+                out.append((r.cstring(r.word(m), 100), r.sword(m + L["member_offset"])))
         return out
+
+    # ------------------------------------------------------------ instances
+    def dict_offset(self, a: int, info: TypeInfo) -> int:
+        """Where an instance's __dict__ pointer is: tp_dictoffset, counted from the end of a variable-size object
+        when negative (an int or tuple subclass with a __dict__)."""
+        if info.dictoffset > 0:
+            return info.dictoffset
+        r, L = self.r, self.L
+        size = r.sword(a + L["ob_size"])
+        if info.shape == INT:
+            size = (r.word(a + L["long_tag"]) >> 3) if L["long_tag"] >= 0 else abs(size)
+        return ((info.basic + info.item * abs(size) + 7) & ~7) + info.dictoffset
+
+    def instance_dict(self, a: int, info: TypeInfo) -> int:
+        """An instance's materialised __dict__, or 0."""
+        r, L = self.r, self.L
+        if info.managed:
+            d = r.word(a + L["managed_dict"])
+            return 0 if L["version"] == (3, 12) and d & 1 else d  # 3.12: a tagged pointer to values instead
+        if info.dictoffset:
+            return r.word(a + self.dict_offset(a, info))
+        return 0
+
+    def instance_values(self, a: int, info: TypeInfo) -> Optional[int]:
+        """The attribute values (a PyDictValues) of an instance with no materialised __dict__, or None:
+        3.11 keeps them before the object, 3.12 in its tagged dict pointer, 3.13 inline after it."""
+        r, L = self.r, self.L
+        if not info.managed:
+            return None
+        d = r.word(a + L["managed_dict"])
+        if L["version"] == (3, 12):
+            return d - 1 if d & 1 else None
+        if d:
+            return None
+        if L["version"] == (3, 11):
+            return r.word(a + L["managed_dict"] - 8) or None
+        return a + info.basic if info.inline else None
 
 
 def _try(f: Any, *args: Any) -> Any:

@@ -21,6 +21,7 @@ import time
 from typing import Any, Optional
 
 from .heapclasses import _MISSING, DICT, FIELDS, INT, LIST, MODULE, PLAIN, SET, STR, TUPLE, TYPE, VAR, Classes, TypeInfo, _try
+from .heappaths import Largest, largest_document
 from .memimage import BLOCK, BLOCK_SHIFT, Unreadable
 from .pyobjects import Layout, Reader
 
@@ -38,7 +39,7 @@ class WalkError(Exception):
 
 
 class HeapWalk:
-    def __init__(self, reader: Reader, roots: dict[str, Any]) -> None:
+    def __init__(self, reader: Reader, roots: dict[str, Any], nlarge: int = 0) -> None:
         self.r = reader
         self.L: Layout = reader.L
         self.roots = roots
@@ -50,6 +51,7 @@ class HeapWalk:
         self.todo: list[int] = []
         self.skipped = 0
         self.tracked = 0
+        self.largest = Largest(nlarge)
 
     # ------------------------------------------------------------ the walk
     def run(self, deadline: Optional[float] = None) -> None:
@@ -101,6 +103,7 @@ class HeapWalk:
         state_at, state = 16 + L["str_state"], _U32.unpack_from
         ascii_size, int_base, tagged = L["sizeof_ascii"] + 1, L["long_digits"], L["long_tag"] >= 0
         ascii_bits = L["st_compact_mask"] | L["st_ascii_mask"]
+        keep, thr = self.largest.keep, self.largest.threshold
         while todo:
             a = todo.pop()
             if a in seen or a & 7 or a < 4096:
@@ -151,6 +154,8 @@ class HeapWalk:
                 seen.add(a)
             info.count += 1
             info.size += s + info.presize
+            if s > thr:
+                thr = keep(a, info, s + info.presize)
 
     def _visit(self, a: int, info: TypeInfo, size: int) -> None:
         """Count the object at `a` and queue what it refers to."""
@@ -183,6 +188,8 @@ class HeapWalk:
             return
         info.count += 1
         info.size += s + info.presize
+        if s > self.largest.threshold:
+            self.largest.keep(a, info, s + info.presize)
 
     def _other(self, a: int, info: TypeInfo, size: int) -> int:
         r, L, shape, todo = self.r, self.L, info.shape, self.todo
@@ -210,40 +217,19 @@ class HeapWalk:
         return info.basic + (info.item * abs(size) if info.item else 0)
 
     def _instance(self, a: int, info: TypeInfo) -> None:
-        r, L, todo = self.r, self.L, self.todo
+        r, todo = self.r, self.todo
         if info.slots:
             todo.extend(info.pick_slots(r.words(a, info.slot_span)))
         if info.owner_kind is None:
             return
-        if info.managed:
-            d = r.word(a + L["managed_dict"])
-            if L["version"] == (3, 12) and d & 1:  # a tagged pointer to the values (PyDictOrValues)
-                self._values(a, d - 1, info)
-                return
-            if d:
-                self._own(d, info.owner_kind)
-                todo.append(d)
-            elif L["version"] == (3, 11):
-                values = r.word(a + L["managed_dict"] - 8)
-                if values:
-                    self._values(a, values - L["values_values"], info)
-            elif info.inline:
-                self._values(a, a + info.basic, info)
-        elif info.dictoffset:
-            d = r.word(a + self._dict_offset(a, info))
-            if d:
-                self._own(d, info.owner_kind)
-                todo.append(d)
-
-    def _dict_offset(self, a: int, info: TypeInfo) -> int:
-        """Where an instance's __dict__ pointer is: tp_dictoffset, counted from the end of a variable-size object
-        when negative (an int or tuple subclass with a __dict__)."""
-        if info.dictoffset > 0:
-            return info.dictoffset
-        size = self.r.sword(a + self.L["ob_size"])
-        if info.shape == INT:
-            size = (self.r.word(a + self.L["long_tag"]) >> 3) if self.L["long_tag"] >= 0 else abs(size)
-        return ((info.basic + info.item * abs(size) + 7) & ~7) + info.dictoffset
+        d = self.classes.instance_dict(a, info)
+        if d:
+            self._own(d, info.owner_kind)
+            todo.append(d)
+            return
+        values = self.classes.instance_values(a, info)
+        if values:
+            self._values(a, values, info)
 
     def _values(self, a: int, values: int, info: TypeInfo) -> None:
         """The attribute values of an instance without a dict: its type's shared keys say how many."""
@@ -290,9 +276,11 @@ class HeapWalk:
         return rows
 
 
-def census(reader: Reader, roots: dict[str, Any], top: int, deadline: Optional[float] = None) -> dict[str, Any]:
-    """The heap document's body (see model/documents.py HeapPartition) from a walk of the image."""
-    walk = HeapWalk(reader, roots)
+def census(reader: Reader, roots: dict[str, Any], top: int, deadline: Optional[float] = None,
+           nlarge: int = 0) -> dict[str, Any]:
+    """The heap document's body (see model/documents.py HeapPartition) from a walk of the image; with
+    `nlarge`, the largest objects and their paths from module globals too."""
+    walk = HeapWalk(reader, roots, nlarge)
     walk.run(deadline)
     rows = walk.rows()
     order: list[tuple[int, int, str]] = sorted(((s, c, k) for k, (c, s) in rows.items() if c > 0), reverse=True)
@@ -304,7 +292,7 @@ def census(reader: Reader, roots: dict[str, Any], top: int, deadline: Optional[f
         "total_size": sum(s for s, _, _ in order),
         "rows": [{"kind": k, "count": c, "size": s} for s, c, k in order[:top]],
         "more_rows": max(0, len(order) - top),
-        "largest": [],
+        "largest": largest_document(reader, walk.classes, roots, walk.largest) if nlarge else [],
         "task_count": None,
         "tasks": None,
         "walk": {"tracked": walk.tracked, "untracked": total_count - walk.tracked, "skipped": walk.skipped,

@@ -178,6 +178,22 @@ class Reader:
             digits = abs(self.sword(address + L["ob_size"]))
         return L["long_digits"] + 4 * max(digits, 1)
 
+    def int_value(self, address: int) -> Optional[int]:
+        """The value of an int of at most three digits (a dict key in a path), else None."""
+        L = self.L
+        if L["long_tag"] >= 0:
+            tag = self.word(address + L["long_tag"])
+            digits, sign = tag >> 3, (-1 if tag & 3 == 2 else 1)
+        else:
+            size = self.sword(address + L["ob_size"])
+            digits, sign = abs(size), (-1 if size < 0 else 1)
+        if digits > 3:
+            return None
+        value = 0
+        for i in reversed(range(digits)):
+            value = (value << 30) | self.u32(address + L["long_digits"] + 4 * i)
+        return sign * value
+
     # ---------------------------------------------------------------- dict
     def keys_size(self, keys: int, head: Optional[tuple] = None) -> int:
         """_PyDict_KeysSize: the keys object with its index table and its entries."""

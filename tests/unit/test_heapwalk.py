@@ -24,7 +24,7 @@ LAYOUT = dict(
     tp_name=24, tp_basicsize=32, tp_itemsize=40, tp_flags=48, tp_base=56, tp_dict=64, tp_dictoffset=72,
     tp_subclasses=80, ht_qualname=96, ht_cached_keys=104, type_fields=(64, 56), sizeof_type=120, sizeof_heaptype=160,
     static_type_presize=16, tuple_items=24, list_items=24, list_allocated=32, sizeof_list=40,
-    dict_keys=32, dict_values=40, sizeof_dict=48,
+    dict_keys=32, dict_values=40, sizeof_dict=48, dict_used=16, set_used=24,
     dk_refcnt=0, dk_log2_size=8, dk_log2_index_bytes=9, dk_kind=10, dk_usable=16, dk_nentries=24, dk_indices=32,
     sizeof_keys=32, entry_general=24, entry_unicode=16, values_values=0, values_embedded=-1,
     set_mask=32, set_table=40, set_smalltable=64, sizeof_set=200, set_dummy=0x900,
@@ -200,3 +200,18 @@ def test_core_segments_are_read_and_a_truncated_core_is_one_clear_error(tmp_path
     core.write_bytes(b"not a core")
     with pytest.raises(CoreFileError, match="not an ELF file"):
         core_segments(str(core))
+
+
+def test_largest_objects_get_a_label_and_a_path_from_a_module_global():
+    h = Heap()
+    big = h.text("x" * 1000, refs=2)  # held by the dict and the tuple
+    items = h.tuple_of([h.text("y" * 500), big], tracked=True)
+    d = h.dict_of([(h.text("blob"), big), (h.text("items"), items)])
+    module = h.obj(h.module, struct.pack("<Q", d), True)
+    modules = h.dict_of([(h.text("mod"), module)])
+    roots = dict(h.finish(), modules=modules)
+    doc = heapwalk.census(h.reader, roots, top=10, nlarge=2)
+    assert doc["largest"] == [
+        {"type": "str", "size": 40 + 1001, "repr": "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' (len 1000)", "path": "mod.blob"},
+        {"type": "str", "size": 40 + 501, "repr": "'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy...' (len 500)", "path": "mod.items[0]"},
+    ]
