@@ -65,10 +65,15 @@ class HeapWalk:
         types, visit, todo = self.types, self._visit, self.todo
         g = r.word(head) & ~3
         n = 0
+        saved, power, steps = head, 1, 0  # Brent's cycle check: a damaged ring that loops without its head
         while g != head:
             n += 1
-            if n > MAX_OBJECTS or g == 0:
-                raise WalkError("the collector's list at 0x%x does not come back to its head" % head)
+            if g == saved or n > MAX_OBJECTS or g == 0:
+                raise WalkError("the collector's list at 0x%x does not come back to its head: the memory is damaged "
+                                "(a corrupted core?) or changed while it was read; nothing was counted" % head)
+            steps += 1
+            if steps == power:
+                saved, power, steps = g, power << 1, 0
             off = g & (BLOCK - 1)
             try:
                 if off <= BLOCK - 40:
@@ -146,8 +151,7 @@ class HeapWalk:
                         continue  # a heap class is tracked; a static one has no collector's header
                 elif info.gc and gc_next:
                     continue  # tracked: counted from the collector's lists
-                if refs != 1:
-                    seen.add(a)
+                seen.add(a)  # a container, always remembered: a damaged heap could make its references loop
                 self._visit(a, info, size)
                 continue
             if refs != 1:  # one reference: reached once, from its one owner; no need to remember it

@@ -166,8 +166,26 @@ def test_a_broken_ring_is_a_walk_error_and_garbage_pointers_are_skipped():
     assert _rows(doc) == {"tuple": (1, 24 + 24 + 16)}
     h.img.write(h.ring[0], struct.pack("<Q", 0x7777000))  # the ring now leads nowhere
     h.img.blocks.clear()
-    with pytest.raises(heapwalk.WalkError):
+    with pytest.raises(heapwalk.WalkError, match="is broken at 0x7777000"):
         heapwalk.census(Reader(h.img, h.reader.L), roots, top=10)
+
+
+def test_a_ring_that_loops_without_its_head_and_looping_untracked_containers_end():
+    h = Heap()
+    for _ in range(5):
+        h.tuple_of([h.number(1)], tracked=True)
+    roots = h.finish()
+    h.img.write(h.ring[4], struct.pack("<Q", h.ring[1]))  # the last object leads back to the second
+    with pytest.raises(heapwalk.WalkError, match="does not come back to its head"):
+        heapwalk.census(h.reader, roots, top=10)
+    h = Heap()
+    a = h.tuple_of([0], tracked=False)  # two untracked tuples, one reference each, holding each other
+    b = h.tuple_of([a], tracked=False)
+    h.img.write(a + 24, struct.pack("<Q", b))
+    h.dict_of([(h.text("k"), a)])
+    roots = h.finish()
+    doc = heapwalk.census(h.reader, roots, top=10)
+    assert _rows(doc)["tuple"] == (2, 2 * (24 + 8 + 16))
 
 
 def _core(path, segments, truncate=0):
