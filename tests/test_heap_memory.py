@@ -23,7 +23,7 @@ from support.interpreters import (
     param,
 )
 from support.interpreters import PYTHON_311_MISSING as MISSING_311
-from support.paths import TARGETS
+from support.paths import HOSTRUN, TARGETS
 from support.targets import SEED_STRING, SERVICE, assert_service_kinds
 
 from gdb_memleak.model import schemas
@@ -119,16 +119,17 @@ def test_read_only_leaves_the_live_target_alive_and_unchanged(start_target, pyth
     assert service_state(ticks[-1]) == state
 
 
-def test_unsupported_version_is_refused_in_one_line(start_target):
-    python, missing = find("3.10")
-    if missing:
-        pytest.skip(missing)
+@pytest.mark.parametrize("version", ["3.10", "3.14"])
+def test_unsupported_version_is_refused_in_one_line(start_target, version):
+    python, missing = find(version) if version != "3.14" else (str(HOSTRUN / "python3.14"), "")
+    if missing or not Path(python).exists():
+        pytest.skip(missing or "no %s (make setup builds it)" % python)
     target = start_target(python, SEED_STRING, "1")
     run = run_gdb("py-heap --read-only", pid=target.pid)
     assert_no_traceback(run)
     errors = [line for line in run.stderr.splitlines() if line.startswith("py-heap:")]
-    assert errors == ["py-heap: --read-only reads CPython 3.11, 3.12, 3.13; this target runs 3.10, which it cannot "
-                      "read yet; nothing was read"], run.stderr
+    assert errors == ["py-heap: --read-only reads CPython 3.11, 3.12, 3.13; this target runs %s, which it cannot "
+                      "read yet; nothing was read" % version], run.stderr
     assert target.wait_for_ticks(1)
 
 

@@ -36,11 +36,14 @@ def run(command, inv: Invocation, args: argparse.Namespace) -> None:
     core = inf.is_core(inferior)
     if not core:
         inf.require_stopped(inferior)
+    asked = getattr(args, "read_only", False)
+    why = "with --read-only" if asked else "on a core file"
     if args.marks or args.drop_mark or args.mark or args.since:
-        raise UsageError("--mark, --since, --marks and --drop-mark keep their data in the target: not with --read-only"
-                         + (" (a core file)" if core else ""))
+        raise UsageError("--mark, --since, --marks and --drop-mark keep their data in the target: not %s" % why)
     if args.backend == "guppy":
-        raise UsageError("--backend guppy runs in the target: not with --read-only" + (" (a core file)" if core else ""))
+        raise UsageError("--backend guppy runs in the target: not %s" % why)
+    if core and not asked:
+        command.note("a core file: read from memory, as --read-only (nothing can run in a core)")
     version = inf.require_python()
     memlayout.require_supported(version)
     started = time.monotonic()
@@ -59,8 +62,6 @@ def run(command, inv: Invocation, args: argparse.Namespace) -> None:
     where = "a core file" if core else "the stopped process's memory"
     doc["source"] = "core" if core else "process"
     doc["seconds"] = round(seconds, 3)
-    if core and not getattr(args, "read_only", False):
-        command.note("a core file: read from memory, as --read-only (nothing can run in a core)")
     type_names.remember_heap(doc)
     if args.json:
         command.emit_json("heap", doc)
