@@ -217,7 +217,9 @@ class HeapWalk:
             for f in info.fields:
                 todo.append(r.word(a + f))
             if info.name == "function":
-                self._own(r.word(a + L["func_dict"]), "dict of function")
+                d = r.word(a + L["func_dict"])
+                if d and r.sword(d + L["dict_used"]) > 0:  # as the census: an empty one stays "dict (no owner)"
+                    self._own(d, "dict of function")
         return info.basic + (info.item * abs(size) if info.item else 0)
 
     def _instance(self, a: int, info: TypeInfo) -> None:
