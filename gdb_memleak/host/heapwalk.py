@@ -30,6 +30,7 @@ __all__ = ["DICT", "FIELDS", "INT", "LIST", "MODULE", "PLAIN", "SET", "STR", "TU
 
 _GC_OBJ = struct.Struct("<QQqQq")  # _gc_next, _gc_prev, ob_refcnt, ob_type, ob_size
 _U32 = struct.Struct("<I")
+SPAN = 1 << 16  # items of a long list or tuple read at a time
 # A ring longer than this is a corrupt one (or a walk of a target that changed under us).
 MAX_OBJECTS = 200_000_000
 
@@ -49,6 +50,7 @@ class HeapWalk:
         self.seen: set[int] = set()  # the untracked objects counted that have more than one reference
         self.owned: dict[int, str] = {}  # dict address -> 'dict of ...'
         self.todo: list[int] = []
+        self.spans: list[tuple[int, int]] = []  # (address, count) of items still to read
         self.skipped = 0
         self.tracked = 0
         self.largest = Largest(nlarge)
@@ -100,6 +102,23 @@ class HeapWalk:
         self._drain()
 
     def _drain(self) -> None:
+        """Count what `todo` holds, then the items of long lists and tuples, a slice at a time (their
+        addresses as Python ints would take gdb about 36 bytes each, all at once)."""
+        spans, todo, r = self.spans, self.todo, self.r
+        while True:
+            self._drain_todo()
+            if not spans:
+                return
+            base, count = spans.pop()
+            n = min(count, SPAN)
+            if count > n:
+                spans.append((base + 8 * n, count - n))
+            try:
+                todo.extend(r.words(base, n))
+            except Unreadable:
+                self.skipped += 1
+
+    def _drain_todo(self) -> None:
         """Count the untracked objects of `todo`, once each, and follow untracked containers.
 
         The hot loop: str, int and other leaves are counted here; containers go to _visit."""
@@ -174,7 +193,7 @@ class HeapWalk:
             elif shape == TUPLE or shape == VAR:
                 s = info.basic + info.item * abs(size)
                 if shape == TUPLE:
-                    todo.extend(r.words(a + L["tuple_items"], size))
+                    self._items(a + L["tuple_items"], size)
             elif shape == DICT:
                 parts = r.dict_parts(a)
                 s = r.dict_size(a, parts)
@@ -182,7 +201,7 @@ class HeapWalk:
             elif shape == LIST:
                 items, allocated = r.list_head.unpack_from(*r.loc(a, r.list_head.size))
                 s = L["sizeof_list"] + 8 * allocated
-                todo.extend(r.words(items, size))
+                self._items(items, size)
             else:
                 s = self._other(a, info, size)
             if (info.slots or info.owner_kind) and info.gc:
@@ -194,6 +213,12 @@ class HeapWalk:
         info.size += s + info.presize
         if s > self.largest.threshold:
             self.largest.keep(a, info, s + info.presize)
+
+    def _items(self, base: int, count: int) -> None:
+        if count > SPAN:
+            self.spans.append((base, count))
+        else:
+            self.todo.extend(self.r.words(base, count))
 
     def _other(self, a: int, info: TypeInfo, size: int) -> int:
         r, L, shape, todo = self.r, self.L, info.shape, self.todo

@@ -233,3 +233,12 @@ def test_largest_objects_get_a_label_and_a_path_from_a_module_global():
         {"type": "str", "size": 40 + 1001, "repr": "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' (len 1000)", "path": "mod.blob"},
         {"type": "str", "size": 40 + 501, "repr": "'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy...' (len 500)", "path": "mod.items[0]"},
     ]
+
+
+def test_a_long_tuple_is_read_a_slice_at_a_time(monkeypatch):
+    monkeypatch.setattr(heapwalk, "SPAN", 3)
+    h = Heap()
+    h.tuple_of([h.number(i) for i in range(10)], tracked=True)
+    roots = h.finish()
+    doc = heapwalk.census(h.reader, roots, top=10)
+    assert _rows(doc)["int"] == (10, 10 * 28)
