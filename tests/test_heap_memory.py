@@ -99,6 +99,21 @@ def test_live_read_only_matches_the_injected_census(start_target, python):
 
 
 @pytest.mark.parametrize("python", VERSIONS)
+def test_instances_attributes_and_dicts_are_read_as_the_census_reads_them(start_target, python):
+    """Attributes kept as values only (3.11: before the object, 3.12: a tagged pointer, 3.13: inline), a
+    __dict__ made, a dict subclass: the same counts and sizes per class, and the ints and strs they hold."""
+    target = start_target(python, TARGETS / "instances.py")
+    run = run_gdb("py-heap --read-only --json --top 40", "py-heap --json --top 40", pid=target.pid, timeout=300)
+    assert_no_traceback(run)
+    memory, census = ({r["kind"]: (r["count"], r["size"]) for r in doc["rows"]} for doc in run.json_documents())
+    for kind in ("__main__.A", "__main__.B", "__main__.C", "dict of __main__.B"):
+        assert memory.get(kind) == census.get(kind), (kind, memory.get(kind), census.get(kind))
+    for kind in ("int", "str"):  # the census also counts its own: a few hundred more
+        assert 0.9 * census[kind][1] <= memory[kind][1] <= census[kind][1], (kind, memory[kind], census[kind])
+    assert memory["int"][0] >= 5000 + 3000 + 1000
+
+
+@pytest.mark.parametrize("python", VERSIONS)
 def test_read_only_leaves_the_live_target_alive_and_unchanged(start_target, python):
     """Nothing is run, written or mapped: gdb makes no call (run_gdb checks), the mappings and the memory
     figures are the same afterwards, and the service goes on with its data intact (its own checksum)."""

@@ -133,6 +133,7 @@ def layout(version: tuple[int, int]) -> dict[str, Any]:
     L["entry_general"], L["entry_unicode"] = _sizeof("PyDictKeyEntry"), _sizeof("PyDictUnicodeEntry")
     L["values_values"] = _offset("PyDictValues", "values")
     L["values_embedded"] = _offset("PyDictValues", "embedded") if version >= (3, 13) else -1
+    L["values_valid"] = _offset("PyDictValues", "valid") if version >= (3, 13) else -1
     L["set_mask"], L["set_table"] = _offset("PySetObject", "mask"), _offset("PySetObject", "table")
     L["set_smalltable"], L["sizeof_set"] = _offset("PySetObject", "smalltable"), _sizeof("PySetObject")
     L["set_dummy"] = _address("&_dummy_struct")

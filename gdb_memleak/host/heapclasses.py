@@ -197,6 +197,8 @@ class Classes:
         """An instance's materialised __dict__, or 0."""
         r, L = self.r, self.L
         if info.managed:
+            if info.inline and r.byte(a + info.basic + L["values_valid"]):
+                return 0  # 3.13: valid inline values are what the collector visits, not the dict sharing them
             d = r.word(a + L["managed_dict"])
             return 0 if L["version"] == (3, 12) and d & 1 else d  # 3.12: a tagged pointer to values instead
         if info.dictoffset:
@@ -209,14 +211,16 @@ class Classes:
         r, L = self.r, self.L
         if not info.managed:
             return None
+        if info.inline and r.byte(a + info.basic + L["values_valid"]):
+            return a + info.basic
         d = r.word(a + L["managed_dict"])
         if L["version"] == (3, 12):
-            return d - 1 if d & 1 else None
+            return d + 1 if d & 1 else None  # PyDictOrValues keeps (char *)values - 1
         if d:
             return None
         if L["version"] == (3, 11):
             return r.word(a + L["managed_dict"] - 8) or None
-        return a + info.basic if info.inline else None
+        return None
 
 
 def _try(f: Any, *args: Any) -> Any:

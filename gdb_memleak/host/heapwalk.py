@@ -196,11 +196,11 @@ class HeapWalk:
                     self._items(a + L["tuple_items"], size)
             elif shape == DICT:
                 parts = r.dict_parts(a)
-                s = r.dict_size(a, parts)
+                s = r.dict_size(a, parts, info.basic)
                 todo.extend(r.dict_referents(a, parts))
             elif shape == LIST:
                 items, allocated = r.list_head.unpack_from(*r.loc(a, r.list_head.size))
-                s = L["sizeof_list"] + 8 * allocated
+                s = info.basic + 8 * allocated  # a subclass's basic size, as list.__sizeof__
                 self._items(items, size)
             else:
                 s = self._other(a, info, size)
@@ -224,7 +224,7 @@ class HeapWalk:
         r, L, shape, todo = self.r, self.L, info.shape, self.todo
         if shape == SET:
             todo.extend(r.set_items(a))
-            return r.set_size(a)
+            return r.set_size(a, info.basic)
         if shape == MODULE:
             d = r.word(a + L["md_dict"])
             self._own(d, "dict of module")

@@ -212,19 +212,17 @@ class Reader:
         head = self.keys_head.unpack_from(*self.loc(keys, self.keys_head.size)) if keys else None
         return keys, values, head
 
-    def dict_size(self, address: int, parts: Optional[tuple] = None) -> int:
-        """sys.getsizeof of a dict, less the collector's header (added by the caller)."""
+    def dict_size(self, address: int, parts: Optional[tuple] = None, basic: int = 0) -> int:
+        """sys.getsizeof of a dict (of a subclass whose basic size is `basic`), less the collector's header
+        (added by the caller)."""
         L = self.L
         keys, values, head = parts or self.dict_parts(address)
-        size = L["sizeof_dict"]
+        size = basic or L["sizeof_dict"]
         if head is None:
             return size
         refcnt, log2_size, _, _, usable, nentries = head
         if values:
-            if L["version"] >= (3, 12):
-                n = nentries + usable
-            else:
-                n = ((1 << log2_size) * 2) // 3
+            n = nentries + usable  # shared_keys_usable_size(): what a split table's values array holds
             if L["version"] < (3, 13) or not self._embedded(values):
                 size += max(n, 0) * 8
         if refcnt == 1:
@@ -298,12 +296,13 @@ class Reader:
         dummy = L["set_dummy"]
         return [k for k in flat[0::2] if k and k != dummy]
 
-    def set_size(self, address: int) -> int:
+    def set_size(self, address: int, basic: int = 0) -> int:
         L = self.L
+        basic = basic or L["sizeof_set"]
         table = self.word(address + L["set_table"])
         if table == address + L["set_smalltable"]:
-            return L["sizeof_set"]
-        return L["sizeof_set"] + (self.sword(address + L["set_mask"]) + 1) * 16
+            return basic
+        return basic + (self.sword(address + L["set_mask"]) + 1) * 16
 
     # ---------------------------------------------------------------- type
     def type_size(self, address: int, flags: int) -> int:

@@ -26,7 +26,7 @@ LAYOUT = dict(
     static_type_presize=16, tuple_items=24, list_items=24, list_allocated=32, sizeof_list=40,
     dict_keys=32, dict_values=40, sizeof_dict=48, dict_used=16, set_used=24,
     dk_refcnt=0, dk_log2_size=8, dk_log2_index_bytes=9, dk_kind=10, dk_usable=16, dk_nentries=24, dk_indices=32,
-    sizeof_keys=32, entry_general=24, entry_unicode=16, values_values=0, values_embedded=-1,
+    sizeof_keys=32, entry_general=24, entry_unicode=16, values_values=0, values_embedded=-1, values_valid=-1,
     set_mask=32, set_table=40, set_smalltable=64, sizeof_set=200, set_dummy=0x900,
     str_length=16, str_state=32, st_kind_shift=2, st_compact_shift=5, st_ascii_shift=6,
     st_compact_mask=1 << 5, st_ascii_mask=1 << 6, sizeof_ascii=40, sizeof_compact=56, sizeof_unicode=72,
