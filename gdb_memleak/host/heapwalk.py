@@ -119,9 +119,7 @@ class HeapWalk:
                 self.skipped += 1
 
     def _drain_todo(self) -> None:
-        """Count the untracked objects of `todo`, once each, and follow untracked containers.
-
-        The hot loop: str, int and other leaves are counted here; containers go to _visit."""
+        """The hot loop: count `todo`'s untracked objects once each (leaves here, containers in _visit)."""
         r, L, todo, seen, types = self.r, self.L, self.todo, self.seen, self.types
         blocks, block, read, unpack = r.blocks, r.image.block, r.image.read, _GC_OBJ.unpack_from
         state_at, state = 16 + L["str_state"], _U32.unpack_from
