@@ -5,12 +5,15 @@ Real targets, real gdb, real `gcore` cores; CPython 3.11, 3.12 and 3.13 (pyenv, 
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 from support.gdb import assert_no_traceback, run_gdb
-from support.heartbeat import assert_carries_on, service_state
+from support.heartbeat import assert_carries_on, service_state, wait_for_line
 from support.interpreters import (
     PYTHON_311,
     PYTHON_312,
@@ -24,7 +27,7 @@ from support.interpreters import (
 )
 from support.interpreters import PYTHON_311_MISSING as MISSING_311
 from support.paths import HOSTRUN, TARGETS
-from support.targets import SEED_STRING, SERVICE, assert_service_kinds
+from support.targets import LONG_C_CALL, SEED_STRING, SERVICE, assert_service_kinds
 
 from gdb_memleak.model import schemas
 
@@ -132,6 +135,30 @@ def test_read_only_leaves_the_live_target_alive_and_unchanged(start_target, pyth
     assert abs(after["VmRSS"] - before["VmRSS"]) <= 1 << 20, (before["VmRSS"], after["VmRSS"])
     ticks = assert_carries_on(target)
     assert service_state(ticks[-1]) == state
+
+
+@pytest.mark.parametrize("python", VERSIONS)
+def test_targets_with_no_safe_point_are_read_and_left_untouched(start_target, python):
+    """Issue 16's cases: a main thread in signal.pause(), and one holding the GIL in a long C call."""
+    paused = start_target(python, TARGETS / "paused.py")
+    checked = [line for line in paused.lines if line.startswith("checked ")]
+    run = run_gdb("py-heap --read-only --json --top 5", pid=paused.pid, timeout=300)
+    assert_no_traceback(run)
+    assert {"str", "list", "int"} <= {r["kind"] for r in run.document()["rows"]}
+    os.kill(paused.pid, signal.SIGUSR1)
+    wait_for_line_prefix_count(paused, "checked ", 2)
+    assert [line for line in paused.lines if line.startswith("checked ")] == checked * 2
+    busy = start_target(python, LONG_C_CALL, str(10**8))
+    run = run_gdb("py-heap --read-only --json --top 5", pid=busy.pid, timeout=300)
+    assert_no_traceback(run)
+    assert run.document()["total_count"] > 1000
+    wait_for_line(busy, "result True", timeout=120)
+
+
+def wait_for_line_prefix_count(target, prefix: str, count: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and sum(line.startswith(prefix) for line in target.lines) < count:
+        time.sleep(0.02)
 
 
 @pytest.mark.parametrize("version", ["3.10", "3.14"])
