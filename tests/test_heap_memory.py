@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from support.gdb import assert_no_traceback, run_gdb
-from support.heartbeat import assert_carries_on, service_state, wait_for_line
+from support.heartbeat import assert_carries_on, hostile_state, service_state, wait_for_line
 from support.interpreters import (
     PYTHON_311,
     PYTHON_312,
@@ -27,7 +27,7 @@ from support.interpreters import (
 )
 from support.interpreters import PYTHON_311_MISSING as MISSING_311
 from support.paths import HOSTRUN, TARGETS
-from support.targets import LONG_C_CALL, SEED_STRING, SERVICE, assert_service_kinds
+from support.targets import HOSTILE, LONG_C_CALL, SEED_STRING, SERVICE, assert_service_kinds
 
 from gdb_memleak.model import schemas
 
@@ -212,3 +212,18 @@ def test_a_corrupted_or_truncated_core_is_one_line(start_target, tmp_path):
     assert_no_traceback(run)
     errors = [line for line in run.stderr.splitlines() if line.startswith("py-heap:")]
     assert len(errors) == 1 and "no process" in errors[0], run.stderr  # gdb itself does not load it
+
+
+@pytest.mark.parametrize("python", VERSIONS)
+def test_hostile_objects_are_read_without_running_their_code(start_target, tmp_path, python):
+    """The hostile target (tests/targets/hostile_objects.py): no trap goes off, its data is the same, and
+    its escape sequences reach the terminal as \\xNN (text) or JSON escapes, never raw."""
+    module_dir = tmp_path / "evil-module"
+    module_dir.mkdir()
+    target = start_target(python, HOSTILE, str(module_dir))
+    checksum, traps = hostile_state(target)
+    run = run_gdb("py-heap --read-only --largest 5", "py-heap --read-only --json --largest 5", pid=target.pid, timeout=300)
+    assert_no_traceback(run)
+    assert "\x1b" not in run.stdout + run.stderr and "\x07" not in run.stdout + run.stderr
+    assert "(memory backend" in run.stdout and run.document()["backend"] == "memory"
+    assert hostile_state(target) == (checksum, 0) and traps == 0
