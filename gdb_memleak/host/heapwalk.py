@@ -193,9 +193,8 @@ class HeapWalk:
                 if shape == TUPLE:
                     self._items(a + L["tuple_items"], size)
             elif shape == DICT:
-                parts = r.dict_parts(a)
-                s = r.dict_size(a, parts, info.basic)
-                todo.extend(r.dict_referents(a, parts))
+                s, refs = r.dict_scan(a, info.basic)
+                todo.extend(refs)
             elif shape == LIST:
                 items, allocated = r.list_head.unpack_from(*r.loc(a, r.list_head.size))
                 s = info.basic + 8 * allocated  # a subclass's basic size, as list.__sizeof__

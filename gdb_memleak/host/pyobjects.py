@@ -10,6 +10,7 @@ and the sizes `sys.getsizeof` gives for str, int, dict, list, set and type.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from typing import Optional
 
 from .memimage import BLOCK, BLOCK_SHIFT, Image, Unreadable
@@ -253,6 +254,23 @@ class Reader:
             return list(self.words(values + self.L["values_values"], n))
         # (key, value) entries: the values, empty slots (0) included; the walk skips those
         return list(self.words(keys + self.L["dk_indices"] + (1 << log2_index), 2 * n)[1::2])
+
+    def dict_scan(self, address: int, basic: int) -> tuple[int, Sequence[int]]:
+        """(dict_size, dict_referents) in one go: the walk's path for the common dict, a combined
+        str-keyed table; anything else goes the long way."""
+        L = self.L
+        keys, values = self.dict_head.unpack_from(*self.loc(address, self.dict_head.size))
+        if not keys:
+            return basic, ()
+        head = self.keys_head.unpack_from(*self.loc(keys, self.keys_head.size))
+        refcnt, log2_size, log2_index, kind, _, n = head
+        if values or kind == 0 or n <= 0 or n > MAX_ITEMS or log2_index > 43 or log2_size > 40:
+            parts = (keys, values, head)
+            return self.dict_size(address, parts, basic), self.dict_referents(address, parts)
+        size = basic
+        if refcnt == 1:
+            size += L["sizeof_keys"] + (1 << log2_index) + ((1 << log2_size) * 2 // 3) * L["entry_unicode"]
+        return size, self.words(keys + L["dk_indices"] + (1 << log2_index), 2 * n)[1::2]
 
     def table_items(self, keys: int, values: int, head: Optional[tuple] = None) -> list[int]:
         """Keys and values of a keys table, with a split table's values from `values` (0: the entries')."""
