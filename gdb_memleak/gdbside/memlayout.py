@@ -25,7 +25,7 @@ H = heapwalk
 SHAPES = {
     "PyUnicode_Type": H.STR, "PyLong_Type": H.INT, "PyBool_Type": H.INT, "PyTuple_Type": H.TUPLE,
     "PyList_Type": H.LIST, "PyDict_Type": H.DICT, "PySet_Type": H.SET, "PyFrozenSet_Type": H.SET,
-    "PyModule_Type": H.MODULE, "PyType_Type": H.TYPE, "PyBaseObject_Type": H.PLAIN,
+    "PyModule_Type": H.MODULE, "PyType_Type": H.TYPE, "PyBaseObject_Type": H.PLAIN, "PyByteArray_Type": H.BYTEARRAY,
 }
 # static type symbol -> the C struct whose object pointers the collector follows (tp_traverse)
 FIELD_STRUCTS = {
@@ -153,6 +153,7 @@ def layout(version: tuple[int, int]) -> dict[str, Any]:
     L["long_tag"] = _offset("PyLongObject", "long_value.lv_tag") if version >= (3, 12) else -1
     L["long_digits"] = _offset("PyLongObject", "long_value.ob_digit" if version >= (3, 12) else "ob_digit")
     L["md_dict"] = _offset("PyModuleObject", "md_dict")
+    L["bytearray_alloc"] = _offset("PyByteArrayObject", "ob_alloc")
     L["func_dict"] = _offset("PyFunctionObject", "func_dict")
     L["member_sizeof"] = _sizeof("PyMemberDef")
     L["member_type"], L["member_offset"] = _offset("PyMemberDef", "type"), _offset("PyMemberDef", "offset")

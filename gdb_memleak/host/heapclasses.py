@@ -16,7 +16,7 @@ from .memimage import Unreadable
 from .pyobjects import Layout, Reader
 
 # shapes: how an object's size and references are read
-(PLAIN, VAR, STR, INT, TUPLE, LIST, DICT, SET, MODULE, TYPE, FIELDS) = range(11)
+(PLAIN, VAR, STR, INT, TUPLE, LIST, DICT, SET, MODULE, TYPE, FIELDS, BYTEARRAY) = range(12)
 _MISSING: Any = object()  # a class not learnt yet
 
 

@@ -20,12 +20,12 @@ import struct
 import time
 from typing import Any, Optional
 
-from .heapclasses import _MISSING, DICT, FIELDS, INT, LIST, MODULE, PLAIN, SET, STR, TUPLE, TYPE, VAR, Classes, TypeInfo, _try
+from .heapclasses import _MISSING, BYTEARRAY, DICT, FIELDS, INT, LIST, MODULE, PLAIN, SET, STR, TUPLE, TYPE, VAR, Classes, TypeInfo, _try
 from .heappaths import Largest, largest_document
 from .memimage import BLOCK, BLOCK_SHIFT, Unreadable
 from .pyobjects import Layout, Reader
 
-__all__ = ["DICT", "FIELDS", "INT", "LIST", "MODULE", "PLAIN", "SET", "STR", "TUPLE", "TYPE", "VAR", "HeapWalk", "WalkError",
+__all__ = ["BYTEARRAY", "DICT", "FIELDS", "INT", "LIST", "MODULE", "PLAIN", "SET", "STR", "TUPLE", "TYPE", "VAR", "HeapWalk", "WalkError",
            "census"]
 
 _GC_OBJ = struct.Struct("<QQqQq")  # _gc_next, _gc_prev, ob_refcnt, ob_type, ob_size
@@ -222,6 +222,8 @@ class HeapWalk:
         if shape == SET:
             todo.extend(r.set_items(a))
             return r.set_size(a, info.basic)
+        if shape == BYTEARRAY:  # bytearray.__sizeof__: its allocated buffer
+            return info.basic + max(r.sword(a + L["bytearray_alloc"]), 0)
         if shape == MODULE:
             d = r.word(a + L["md_dict"])
             self._own(d, "dict of module")
