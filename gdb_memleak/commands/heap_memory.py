@@ -11,8 +11,8 @@ import argparse
 import time
 
 from ..errors import TargetUnavailable, UsageError
+from ..gdbside import images, memlayout
 from ..gdbside import inferior as inf
-from ..gdbside import memlayout
 from ..gdbside.invocation import Invocation
 from ..host import heapwalk
 from ..host.pyobjects import Reader
@@ -36,6 +36,8 @@ def run(command, inv: Invocation, args: argparse.Namespace) -> None:
     core = inf.is_core(inferior)
     if not core:
         inf.require_stopped(inferior)
+        # the layouts must come from the target's own files (a container may run another libpython)
+        images.require_matched_images()
     asked = getattr(args, "read_only", False)
     why = "with --read-only" if asked else "on a core file"
     if args.marks or args.drop_mark or args.mark or args.since:
