@@ -11,7 +11,7 @@ from ..host import limits, procfs
 from ..inject import session
 from ..render import text as render
 from ..render.text import format_heap
-from . import heap_marks, type_names
+from . import heap_marks, heap_memory, type_names
 from .base import MemleakCommand, positive_int
 
 BACKENDS = ("auto", "census", "guppy")
@@ -48,12 +48,20 @@ class PyHeap(MemleakCommand):
             help="run even in a target that opted out of remote code execution (PEP 768); with --backend guppy, "
                  "also where the target may not have the memory guppy needs (about 70%% of its RSS)",
         )
+        parser.add_argument(
+            "--read-only", action="store_true",
+            help="run nothing in the target: read its memory and walk CPython's own structures (the memory backend; "
+                 "CPython 3.11-3.13 with debug info; used by itself on a core file)",
+        )
         self.add_timeout(parser)
         return parser
 
     def run(self, inv: Invocation, args: argparse.Namespace) -> None:
         if not 0 <= args.largest <= 1000:
             raise UsageError("--largest: expected a number from 0 to 1000, got %d" % args.largest)
+        if heap_memory.wanted(args):
+            heap_memory.run(self, inv, args)
+            return
         target = inf.require_live_stopped()
         inf.require_python()
         if args.marks or args.drop_mark or args.mark or args.since:

@@ -66,8 +66,7 @@ class Memtop(Envelope, _MemtopBody, total=False):
     growth: Growth
 
 
-class HeapPartition(Envelope):
-    """py-heap: the partition by kind, and the largest objects with their paths."""
+class _HeapPartitionBody(Envelope):
     backend: str
     note: Optional[str]
     total_count: int
@@ -78,6 +77,14 @@ class HeapPartition(Envelope):
     task_count: Optional[int]  # asyncio tasks alive (census backend), else None
     tasks: Optional[list[dict[str, Any]]]  # where the pending ones wait, from 100 tasks on
     process_memory: Optional[dict[str, int]]  # rss, anonymous, outside_python (bytes); None on a core
+
+
+class HeapPartition(_HeapPartitionBody, total=False):
+    """py-heap: the partition by kind, and the largest objects with their paths."""
+    # backend "memory" only (py-heap --read-only, issue 16)
+    source: str  # "process" or "core"
+    seconds: float
+    walk: dict[str, int]
 
 
 class HeapSince(Envelope):
