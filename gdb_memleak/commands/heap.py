@@ -82,8 +82,8 @@ class PyHeap(MemleakCommand):
         doc = outcome.result
         if doc.get("note"):
             self.note(doc["note"])
-        doc["process_memory"] = process_memory(target.pid, doc["total_size"])
-        outside = outside_python_note(doc["process_memory"], doc["total_size"])
+        doc["process_memory"] = procfs.memory_beside_python(target.pid, doc["total_size"])
+        outside = render.outside_python_note(doc["process_memory"], doc["total_size"])
         if outside:
             self.note(outside)
         type_names.remember_heap(doc)
@@ -95,32 +95,6 @@ class PyHeap(MemleakCommand):
             "(%s backend, run in thread %d at a %s safe point, %.2f s in the target)"
             % (doc["backend"], outcome.safe_point.thread_num, outcome.safe_point.kind, outcome.seconds)
         )
-
-
-# A bare interpreter has 5-10 MB of anonymous memory that is no Python object (its own
-# tables, allocator pools, stacks): below this much outside, the share is not worth a word.
-OUTSIDE_WORTH_SAYING = 32 * 1024 * 1024
-
-
-def process_memory(pid: int, python_bytes: int) -> dict | None:
-    """The target's resident memory beside what its Python objects hold (issue 14: a ctypes
-    leak grew RSS 22 -> 255 MB with the heap at 6.4 MiB, and nothing said so)."""
-    status = procfs.proc_status(pid)
-    if "VmRSS" not in status or "RssAnon" not in status:
-        return None
-    return {"rss": status["VmRSS"], "anonymous": status["RssAnon"],
-            "outside_python": max(0, status["RssAnon"] - python_bytes)}
-
-
-def outside_python_note(memory: dict | None, python_bytes: int) -> str | None:
-    """A line when most of the target's anonymous memory is not Python objects."""
-    if not memory or memory["outside_python"] < OUTSIDE_WORTH_SAYING or python_bytes * 2 > memory["anonymous"]:
-        return None
-    return ("Python objects hold %s of the target's %s of anonymous resident memory (%d%%); the other %s is outside "
-            "Python objects: native memory of C extensions and libraries (numpy buffers, ctypes malloc...), the "
-            "allocators' free space, thread stacks, which py-heap cannot break down (docs/usage.md)"
-            % (render.human_size(python_bytes), render.human_size(memory["anonymous"]),
-               100 * python_bytes // max(1, memory["anonymous"]), render.human_size(memory["outside_python"])))
 
 
 # guppy's hpy().heap() peaks at about 65% of the target's RSS more (docs/benchmarks.md).

@@ -14,9 +14,9 @@ from ..errors import TargetUnavailable, UsageError
 from ..gdbside import images, memlayout
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation
-from ..host import heapwalk
+from ..host import heapwalk, procfs
 from ..host.pyobjects import Reader
-from ..render.text import format_heap
+from ..render.text import format_heap, outside_python_note
 from . import type_names
 
 # A live target is stopped while it is read: the walk gives up after this long.
@@ -64,6 +64,10 @@ def run(command, inv: Invocation, args: argparse.Namespace) -> None:
     where = "a core file" if core else "the stopped process's memory"
     doc["source"] = "core" if core else "process"
     doc["seconds"] = round(seconds, 3)
+    doc["process_memory"] = None if core else procfs.memory_beside_python(inferior.pid, doc["total_size"])
+    outside = outside_python_note(doc["process_memory"], doc["total_size"])
+    if outside:
+        command.note(outside)
     type_names.remember_heap(doc)
     if args.json:
         command.emit_json("heap", doc)

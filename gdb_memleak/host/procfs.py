@@ -83,3 +83,14 @@ def top_processes(limit: int, include: Optional[int] = None) -> list[dict]:
     if include is not None and all(r["pid"] != include for r in top):
         top += [r for r in rows if r["pid"] == include]
     return top
+
+
+def memory_beside_python(pid: int, python_bytes: int) -> Optional[dict[str, int]]:
+    """The target's resident memory beside what its Python objects hold (issue 14: a ctypes
+    leak grew RSS 22 -> 255 MB with the heap at 6.4 MiB, and nothing said so); None if /proc
+    does not say."""
+    status = proc_status(pid)
+    if "VmRSS" not in status or "RssAnon" not in status:
+        return None
+    return {"rss": status["VmRSS"], "anonymous": status["RssAnon"],
+            "outside_python": max(0, status["RssAnon"] - python_bytes)}

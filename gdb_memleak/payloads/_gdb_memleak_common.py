@@ -723,7 +723,8 @@ def _edge(p, c):
     if tp is _FRAME_TYPE:
         return ('frame', None)
     try:
-        if tp.__name__ == 'traceback' and not tp.__flags__ & 512:  # the interpreter's own
+        # name and flags through type's own descriptors: a metaclass's __getattribute__ is the target's code
+        if _TYPEDICT['__name__'].__get__(tp) == 'traceback' and not _TYPEDICT['__flags__'].__get__(tp) & 512:
             for n in ('tb_frame', 'tb_next'):
                 if _TYPEDICT['__dict__'].__get__(tp)[n].__get__(p, tp) is c:
                     return ('attr', n)

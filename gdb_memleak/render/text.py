@@ -162,6 +162,22 @@ def _called_from(caller: Optional[Mapping[str, Any]]) -> str:
 
 # py-heap
 
+# A bare interpreter has 5-10 MB of anonymous memory that is no Python object (its own
+# tables, allocator pools, stacks): below this much outside, the share is not worth a word.
+OUTSIDE_WORTH_SAYING = 32 * 1024 * 1024
+
+
+def outside_python_note(memory: Optional[Mapping[str, int]], python_bytes: int) -> Optional[str]:
+    """A line when most of the target's anonymous memory is not Python objects."""
+    if not memory or memory["outside_python"] < OUTSIDE_WORTH_SAYING or python_bytes * 2 > memory["anonymous"]:
+        return None
+    return ("Python objects hold %s of the target's %s of anonymous resident memory (%d%%); the other %s is outside "
+            "Python objects: native memory of C extensions and libraries (numpy buffers, ctypes malloc...), the "
+            "allocators' free space, thread stacks, which py-heap cannot break down (docs/usage.md)"
+            % (human_size(python_bytes), human_size(memory["anonymous"]),
+               100 * python_bytes // max(1, memory["anonymous"]), human_size(memory["outside_python"])))
+
+
 def format_heap(doc: Mapping[str, Any], styles: Styles = None) -> str:
     """py-heap's partition by kind (guppy's layout), then the largest objects and what keeps them alive."""
     lines = [
