@@ -15,6 +15,7 @@ from typing import Any
 import gdb
 
 from .libpython import NO_DEBUG_INFO, FramesUnavailable, require_libpython
+from .rawmem import LayoutUnknown, Memory, Struct, uint
 
 __all__ = ["FramesUnavailable", "PyFrame", "python_stacks"]
 
@@ -121,11 +122,16 @@ def _thread_stack(libpython: Any, max_frames: int) -> tuple[list[PyFrame], int, 
 
 @dataclass(frozen=True)
 class _FrameLayout:
-    """Where a 3.11+ _PyInterpreterFrame keeps what a frame's description depends on."""
+    """Where a 3.11+ _PyInterpreterFrame keeps what a frame's description depends on (byte
+    offsets, from the debug info: each link is one read_memory, not a gdb.Value per field)."""
 
-    code: str  # f_code (3.11, 3.12) or f_executable (3.13+)
-    instruction: str  # prev_instr (3.11, 3.12) or instr_ptr (3.13+)
+    code: int  # f_code (3.11, 3.12) or f_executable (3.13+; a tagged _PyStackRef from 3.14)
+    instruction: int  # prev_instr (3.11, 3.12) or instr_ptr (3.13+)
+    previous: int
+    owner: tuple[int, int]  # offset, size
+    size: int  # bytes read per frame
     shim_owner: int | None  # the owner value of frames that stand for a C call (3.12+), not shown
+    frame_pointer: Any  # gdb.Type of a frame pointer, for the helper's PyFramePtr
 
 
 def _frame_layout(libpython: Any) -> _FrameLayout | None:
@@ -133,21 +139,25 @@ def _frame_layout(libpython: Any) -> _FrameLayout | None:
     if getattr(libpython, "PyFramePtr", None) is None:
         return None
     try:
-        names = {f.name for f in gdb.lookup_type("struct _PyInterpreterFrame").fields()}
-        gdb.lookup_type("PyThreadState")
-    except (gdb.error, RuntimeError):
+        frame = Struct("struct _PyInterpreterFrame")
+        pointer = gdb.lookup_type("struct _PyInterpreterFrame").pointer()
+        code = frame.sized("f_executable" if frame.has("f_executable") else "f_code")
+        instruction = frame.sized("instr_ptr" if frame.has("instr_ptr") else "prev_instr")
+        previous = frame.sized("previous")
+        owner = frame.sized("owner")
+    except (LayoutUnknown, gdb.error, RuntimeError):
         return None
-    code = "f_executable" if "f_executable" in names else "f_code"
-    instruction = "instr_ptr" if "instr_ptr" in names else "prev_instr"
-    if code not in names or instruction not in names or "previous" not in names or "owner" not in names:
+    if code[1] != 8 or instruction[1] != 8 or previous[1] != 8 or owner[1] not in (1, 2, 4):
         return None
     # 3.12 and 3.13 call it FRAME_OWNED_BY_CSTACK, 3.14+ FRAME_OWNED_BY_INTERPRETER; 3.11 has none.
     shim = getattr(libpython, "FRAME_OWNED_BY_CSTACK", getattr(libpython, "FRAME_OWNED_BY_INTERPRETER", None))
-    return _FrameLayout(code, instruction, shim if isinstance(shim, int) else None)
+    end = max(at + size for at, size in (code, instruction, previous, owner))
+    return _FrameLayout(code[0], instruction[0], previous[0], owner, end, shim if isinstance(shim, int) else None, pointer)
 
 
-def _thread_states() -> dict[int, Any]:
-    """LWP -> PyThreadState, read from the runtime's own lists (3.11+ keep each thread's LWP).
+def _thread_states() -> dict[int, int]:
+    """LWP -> the address of its PyThreadState's current frame pointer, read from the
+    runtime's own lists (3.11+ keep each thread's LWP).
 
     The threads' C stacks are not unwound: that costs 1-25 ms a frame (25 ms on Debian's
     3.14, measured 2026-12-01), and the Python frames are all linked from the thread state.
@@ -156,51 +166,60 @@ def _thread_states() -> dict[int, Any]:
     evaluates `pthread_getspecific(...)`, which gdb runs as a call in the target, the
     kind of call that kills targets on CPUs with AMX (measured: 6.8 s a thread, the target
     stopped throughout).  {} if the lists cannot be read."""
-    found: dict[int, Any] = {}
+    found: dict[int, int] = {}
+    memory = Memory()
     try:
+        tstate = Struct("PyThreadState")
+        next_at, native_at = tstate.offset("next"), tstate.offset("native_thread_id")
+        if tstate.has("current_frame"):  # 3.13+
+            current_at, cframe_at = tstate.offset("current_frame"), None
+        else:  # 3.11, 3.12: tstate->cframe->current_frame
+            current_at, cframe_at = Struct("_PyCFrame").offset("current_frame"), tstate.offset("cframe")
+        size = max(next_at, native_at, current_at if cframe_at is None else cframe_at) + 8
         interp = gdb.parse_and_eval("_PyRuntime.interpreters.head")
         for _ in range(_MAX_INTERPRETERS):
             if int(interp) == 0:
                 break
-            tstate = interp["threads"]["head"]
+            address = int(interp["threads"]["head"])
             for _ in range(_MAX_CHAIN):
-                if int(tstate) == 0:
+                if address == 0:
                     break
-                found.setdefault(int(tstate["native_thread_id"]), tstate)
-                tstate = tstate["next"]
+                data = memory.read(address, size)
+                where = address + current_at if cframe_at is None else uint(data, cframe_at) + current_at
+                found.setdefault(uint(data, native_at), where)
+                address = uint(data, next_at)
             interp = interp["next"]
-    except gdb.error:  # another layout, or unreadable memory
+    except (LayoutUnknown, gdb.error):  # another layout, or unreadable memory
         return {}
     return found
 
 
-def _chain_pyframes(libpython: Any, layout: _FrameLayout, tstate: Any, limit: int) -> list[PyFrame] | None:
-    """A thread's Python frames, innermost first, from its thread state's current frame;
+def _chain_pyframes(libpython: Any, layout: _FrameLayout, where: int, limit: int) -> list[PyFrame] | None:
+    """A thread's Python frames, innermost first, from the current frame pointer at `where`;
     None if not even the first link could be read (the C frames are walked instead).
 
-    Each link reads four fields; a frame is described by the helper (slow: names and line
-    table decoded byte by byte) only the first time its code and instruction are met."""
+    Each link is one read; a frame is described by the helper (slow: names and line table
+    decoded byte by byte) only the first time its code and instruction are met."""
     out: list[PyFrame] = []
-    frame_ptr = libpython.PyFramePtr
+    memory = Memory()
+    owner_at, owner_size = layout.owner
     try:
-        fields = {f.name for f in tstate.dereference().type.strip_typedefs().fields()}
-        current = tstate["current_frame"] if "current_frame" in fields else tstate["cframe"]["current_frame"]
+        current = memory.pointer(where)
         for _ in range(_MAX_CHAIN):  # shims add no frame: bound the links, not the frames
-            if int(current) == 0 or len(out) >= limit:
+            if current == 0 or len(out) >= limit:
                 break
-            frame = current.dereference()
-            if layout.shim_owner is None or int(frame["owner"]) != layout.shim_owner:
-                code = frame[layout.code]
-                # 3.14+ holds the code in a tagged _PyStackRef: its raw bits are key enough
-                tagged = code.type.strip_typedefs().code in (gdb.TYPE_CODE_UNION, gdb.TYPE_CODE_STRUCT)
-                key = ("link", int(code["bits"]) if tagged else int(code), int(frame[layout.instruction]))
+            frame = memory.read(current, layout.size)
+            if layout.shim_owner is None or uint(frame, owner_at, owner_size) != layout.shim_owner:
+                # 3.14+ hold the code in a tagged _PyStackRef: its raw bits are key enough
+                key = ("link", uint(frame, layout.code), uint(frame, layout.instruction))
                 if key not in _described:
-                    _described[key] = _describe_new(libpython, frame_ptr(current))
+                    pointer = gdb.Value(current).cast(layout.frame_pointer)
+                    _described[key] = _describe_new(libpython, libpython.PyFramePtr(pointer))
                 one = _described[key]
                 if one is None:
                     break
                 out.append(one)
-            current = frame["previous"]
+            current = uint(frame, layout.previous)
     except (gdb.error, RuntimeError, TypeError, ValueError):  # (gdb.MemoryError is a gdb.error)
         return out or None  # an unreadable link: keep the frames read so far
     return out

@@ -7,11 +7,13 @@ on any stop (even inside the allocator) and on core files.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 import gdb
 
 from .libpython import require_libpython
+from .rawmem import LayoutUnknown, NotCompact, Objects
 
 __all__ = ["python_thread_names"]
 
@@ -45,19 +47,14 @@ def python_thread_names() -> dict[int, str]:
     names: dict[int, str] = {}
     _texts.clear()
     try:
-        threading = _dict_get(libpython, _sys_modules(libpython), ("threading",))
-        active = _dict_get(libpython, _instance_dict(libpython, threading), ("_active",))
-        if not isinstance(active, libpython.PyDictObjectPtr):
-            return {}
-        for count, (ident, thread) in enumerate(active.iteritems()):
-            if count >= _MAX_THREADS:
-                break  # corrupt memory
-            attrs = _instance_dict(libpython, thread)
-            name = _text(libpython, _dict_get(libpython, attrs, _NAME_ATTRS))
-            ident_value = _int(libpython, ident)
-            tid = (by_handle.get(ident_value) if ident_value is not None else None) or _int(libpython, _dict_get(libpython, attrs, ("_native_id",)))
-            if name is not None and tid:
-                names[tid] = name
+        objects = Objects()
+    except LayoutUnknown:  # 2.7, or types missing from the debug info: the helper reads them
+        objects = None
+    try:
+        if objects is not None:
+            _read_raw(libpython, objects, by_handle, names)
+        else:
+            _read_with_helper(libpython, by_handle, names)
     except Exception:  # corrupt or unreadable memory: keep the names read so far
         pass
     finally:
@@ -65,13 +62,89 @@ def python_thread_names() -> dict[int, str]:
     return names
 
 
-def _sys_modules(libpython: Any) -> Any:
+def _read_raw(libpython: Any, objects: Objects, by_handle: dict[int, int], names: dict[int, str]) -> None:
+    """The names, with the helper only finding each object's attributes (its instance dict or
+    inline values); every dict table, str and int is read as bytes (rawmem)."""
+
+    def text(address: int | None) -> str | None:
+        if not address:
+            return None
+        if address not in _texts:
+            try:
+                _texts[address] = objects.text(address, _MAX_NAME)
+            except NotCompact:
+                _texts[address] = _text(libpython, libpython.PyObjectPtr.from_pyobject_ptr(_object(address)))
+        return _texts[address]
+
+    def get(items: Iterable[tuple[int, int]], keys: tuple[str, ...]) -> int | None:
+        return next((value for key, value in items if text(key) in keys), None)
+
+    def attributes(address: int | None) -> Iterable[tuple[int, int]]:
+        found = _instance_dict(libpython, libpython.PyObjectPtr(_object(address))) if address else None
+        if isinstance(found, libpython.PyDictObjectPtr):
+            return objects.dict_items(found.as_address())
+        if found is not None and hasattr(found, "keys") and hasattr(found, "values"):  # the helper's PyKeysValuesPair
+            values = found.values
+            array = values.type.strip_typedefs().code == gdb.TYPE_CODE_ARRAY
+            return objects.keys_items(int(found.keys), int(values.address) if array else int(values))
+        return ()
+
+    modules = _sys_modules_value()
+    if modules is None or not objects.is_dict(int(modules)):
+        return
+    active = get(attributes(get(objects.dict_items(int(modules)), ("threading",))), ("_active",))
+    if not active or not objects.is_dict(active):
+        return
+    for count, (ident, thread) in enumerate(objects.dict_items(active)):
+        if count >= _MAX_THREADS:
+            break  # corrupt memory
+        attrs = list(attributes(thread))
+        name = text(get(attrs, _NAME_ATTRS))
+        if name is None:
+            continue
+        ident_value = objects.integer(ident)
+        tid = by_handle.get(ident_value) if ident_value is not None else None
+        if not tid:
+            native = get(attrs, ("_native_id",))
+            tid = objects.integer(native) if native else None
+        if tid:
+            names[tid] = name
+
+
+def _read_with_helper(libpython: Any, by_handle: dict[int, int], names: dict[int, str]) -> None:
+    """The names through the helper's proxy objects (2.7's dicts, unknown layouts)."""
+    threading = _dict_get(libpython, _sys_modules(libpython), ("threading",))
+    active = _dict_get(libpython, _instance_dict(libpython, threading), ("_active",))
+    if not isinstance(active, libpython.PyDictObjectPtr):
+        return
+    for count, (ident, thread) in enumerate(active.iteritems()):
+        if count >= _MAX_THREADS:
+            break  # corrupt memory
+        attrs = _instance_dict(libpython, thread)
+        name = _text(libpython, _dict_get(libpython, attrs, _NAME_ATTRS))
+        ident_value = _int(libpython, ident)
+        tid = (by_handle.get(ident_value) if ident_value is not None else None) or _int(libpython, _dict_get(libpython, attrs, ("_native_id",)))
+        if name is not None and tid:
+            names[tid] = name
+
+
+def _sys_modules_value() -> Any:
     for expr in _MODULES_EXPRS:
         try:
-            return libpython.PyObjectPtr.from_pyobject_ptr(gdb.parse_and_eval(expr))
+            return gdb.parse_and_eval(expr)
         except gdb.error:
             continue
     return None
+
+
+def _sys_modules(libpython: Any) -> Any:
+    modules = _sys_modules_value()
+    return None if modules is None else libpython.PyObjectPtr.from_pyobject_ptr(modules)
+
+
+def _object(address: int) -> Any:
+    """A PyObject* gdb.Value for an address."""
+    return gdb.Value(address).cast(gdb.lookup_type("PyObject").pointer())
 
 
 def _instance_dict(libpython: Any, pyop: Any) -> Any:
