@@ -60,7 +60,8 @@ def python_stacks(max_frames: int) -> dict[int, list[PyFrame]]:
     eval_frames = unreadable = 0
     _described.clear()
     layout = _frame_layout(libpython)
-    tstates = _thread_states() if layout is not None else {}
+    memory = Memory()
+    tstates = _thread_states(memory) if layout is not None else {}
     try:
         for thread in sorted(inferior.threads(), key=lambda t: t.num):
             if not thread.is_valid():
@@ -70,7 +71,7 @@ def python_stacks(max_frames: int) -> dict[int, list[PyFrame]]:
             if thread.is_running():  # non-stop mode: its registers are not readable
                 stacks[key] = []
                 continue
-            chain = _chain_pyframes(libpython, layout, tstates[key], max_frames) if layout and key in tstates else None
+            chain = _chain_pyframes(libpython, layout, memory, tstates[key], max_frames) if layout and key in tstates else None
             if chain is not None:  # memory reads only, no unwinding
                 stacks[key] = chain
                 continue
@@ -155,7 +156,7 @@ def _frame_layout(libpython: Any) -> _FrameLayout | None:
     return _FrameLayout(code[0], instruction[0], previous[0], owner, end, shim if isinstance(shim, int) else None, pointer)
 
 
-def _thread_states() -> dict[int, int]:
+def _thread_states(memory: Memory) -> dict[int, int]:
     """LWP -> the address of its PyThreadState's current frame pointer, read from the
     runtime's own lists (3.11+ keep each thread's LWP).
 
@@ -167,7 +168,6 @@ def _thread_states() -> dict[int, int]:
     kind of call that kills targets on CPUs with AMX (measured: 6.8 s a thread, the target
     stopped throughout).  {} if the lists cannot be read."""
     found: dict[int, int] = {}
-    memory = Memory()
     try:
         tstate = Struct("PyThreadState")
         next_at, native_at = tstate.offset("next"), tstate.offset("native_thread_id")
@@ -194,14 +194,13 @@ def _thread_states() -> dict[int, int]:
     return found
 
 
-def _chain_pyframes(libpython: Any, layout: _FrameLayout, where: int, limit: int) -> list[PyFrame] | None:
+def _chain_pyframes(libpython: Any, layout: _FrameLayout, memory: Memory, where: int, limit: int) -> list[PyFrame] | None:
     """A thread's Python frames, innermost first, from the current frame pointer at `where`;
     None if not even the first link could be read (the C frames are walked instead).
 
     Each link is one read; a frame is described by the helper (slow: names and line table
     decoded byte by byte) only the first time its code and instruction are met."""
     out: list[PyFrame] = []
-    memory = Memory()
     owner_at, owner_size = layout.owner
     try:
         current = memory.pointer(where)

@@ -12,6 +12,7 @@ from typing import Any
 
 import gdb
 
+from . import inferior
 from .libpython import require_libpython
 from .rawmem import LayoutUnknown, NotCompact, Objects
 
@@ -46,9 +47,10 @@ def python_thread_names() -> dict[int, str]:
         by_handle[int.from_bytes(handle, sys.byteorder)] = thread.ptid[1] or thread.ptid[0]
     names: dict[int, str] = {}
     _texts.clear()
+    version = inferior.python_version()
     try:
-        objects = Objects()
-    except LayoutUnknown:  # 2.7, or types missing from the debug info: the helper reads them
+        objects = Objects(version) if version is not None and version >= (3, 6) else None
+    except LayoutUnknown:  # types missing from the debug info: the helper reads them (and 2.7's)
         objects = None
     try:
         if objects is not None:
@@ -63,8 +65,8 @@ def python_thread_names() -> dict[int, str]:
 
 
 def _read_raw(libpython: Any, objects: Objects, by_handle: dict[int, int], names: dict[int, str]) -> None:
-    """The names, with the helper only finding each object's attributes (its instance dict or
-    inline values); every dict table, str and int is read as bytes (rawmem)."""
+    """The names, every dict table, str and int read as bytes (rawmem); the helper finds an
+    object's attributes only where rawmem does not know their layout."""
 
     def text(address: int | None) -> str | None:
         if not address:
@@ -80,7 +82,12 @@ def _read_raw(libpython: Any, objects: Objects, by_handle: dict[int, int], names
         return next((value for key, value in items if text(key) in keys), None)
 
     def attributes(address: int | None) -> Iterable[tuple[int, int]]:
-        found = _instance_dict(libpython, libpython.PyObjectPtr(_object(address))) if address else None
+        if not address:
+            return ()
+        raw = objects.attributes(address)
+        if raw is not None:
+            return raw
+        found = _instance_dict(libpython, libpython.PyObjectPtr(_object(address)))
         if isinstance(found, libpython.PyDictObjectPtr):
             return objects.dict_items(found.as_address())
         if found is not None and hasattr(found, "keys") and hasattr(found, "values"):  # the helper's PyKeysValuesPair
