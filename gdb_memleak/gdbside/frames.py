@@ -14,8 +14,9 @@ from typing import Any
 
 import gdb
 
+from .inferior import python_version
 from .libpython import NO_DEBUG_INFO, FramesUnavailable, require_libpython
-from .rawmem import LayoutUnknown, Memory, Struct, uint
+from .rawmem import LayoutUnknown, Memory, NotCompact, Objects, Struct, objects_for, uint
 
 __all__ = ["FramesUnavailable", "PyFrame", "python_stacks"]
 
@@ -56,11 +57,13 @@ def python_stacks(max_frames: int) -> dict[int, list[PyFrame]]:
     except gdb.error:
         saved_frame = None
 
+    global _objects
     stacks: dict[int, list[PyFrame]] = {}
     eval_frames = unreadable = 0
     _described.clear()
     layout = _frame_layout(libpython)
-    memory = Memory()
+    _objects = objects_for(python_version())
+    memory = _objects.memory if _objects is not None else Memory()
     tstates = _thread_states(memory) if layout is not None else {}
     try:
         for thread in sorted(inferior.threads(), key=lambda t: t.num):
@@ -86,6 +89,7 @@ def python_stacks(max_frames: int) -> dict[int, list[PyFrame]]:
             unreadable += bad
     finally:
         _described.clear()
+        _objects = None
         _restore(saved_thread, saved_frame)
 
     if eval_frames and unreadable == eval_frames:
@@ -283,6 +287,9 @@ def _is_shim(pyop: Any) -> bool:
 # idle threads kept the target stopped 3 s in py-memtop).  Memory can change
 # between commands, so python_stacks starts each command with an empty one.
 _described: dict[tuple, PyFrame | None] = {}
+# The command's raw reader (None: 2.7, or layouts the debug info lacks): a frame's names and
+# line table read as bytes, not a gdb.Value per character.
+_objects: Objects | None = None
 
 
 def _describe(libpython: Any, pyop: Any) -> PyFrame | None:
@@ -299,6 +306,8 @@ def _describe(libpython: Any, pyop: Any) -> PyFrame | None:
 
 
 def _describe_new(libpython: Any, pyop: Any) -> PyFrame | None:
+    if _objects is not None:
+        _read_code_raw(_objects, pyop)
     file = _field_text(libpython, lambda: pyop.co_filename.proxyval(set()))
     function = _field_text(libpython, lambda: pyop.co_name.proxyval(set()))
     if file == UNKNOWN and function == UNKNOWN:
@@ -308,6 +317,41 @@ def _describe_new(libpython: Any, pyop: Any) -> PyFrame | None:
     except Exception:
         line = -1  # None (no line table) or an unreadable one
     return PyFrame(file, line, function)
+
+
+class _Read:
+    """A value read as bytes, standing in for the helper's proxy of it."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def proxyval(self, visited: object) -> str:
+        return self.value
+
+
+def _read_code_raw(objects: Objects, pyop: Any) -> None:
+    """Give the helper's frame its names, and its code object the line table, read as bytes
+    (the helper reads them a gdb.Value per character, then decodes them itself): what cannot
+    be read so is left to the helper."""
+    try:
+        code = pyop.co
+        address = int(code.as_address())
+        for name in ("co_filename", "co_name"):
+            value = objects.text(objects.code_field(address, name), 1000, more="")  # the helper's cap
+            if value is not None:
+                setattr(pyop, name, _Read(value))
+        original = code.pyop_field
+
+        def pyop_field(name: str) -> Any:
+            if name in ("co_linetable", "co_lnotab"):
+                table = objects.bytes_text(objects.code_field(address, name))
+                if table is not None:
+                    return _Read(table)
+            return original(name)
+
+        code.pyop_field = pyop_field  # this frame's code proxy only, made for this description
+    except (LayoutUnknown, NotCompact, gdb.error, RuntimeError, AttributeError):
+        pass
 
 
 def _field_text(libpython: Any, read: Callable[[], object]) -> str:

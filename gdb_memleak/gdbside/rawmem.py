@@ -23,6 +23,7 @@ __all__ = ["LayoutUnknown", "Memory", "Objects", "Struct"]
 # Bounds against corrupt memory.
 MAX_ENTRIES = 1 << 20
 PAGE = 4096
+MAX_BYTES = 1 << 16  # a line table's bytes read at most
 _TPFLAGS_DICT_SUBCLASS = 1 << 29
 _TPFLAGS_INLINE_VALUES = 1 << 2  # 3.13+
 _TPFLAGS_MANAGED_DICT = 1 << 4  # 3.11+
@@ -133,6 +134,8 @@ class Objects:
         self._tp_dictoffset = kind.offset("tp_dictoffset")
         self._tp_as_buffer = kind.offset("tp_as_buffer")
         self._buffer_procs = Struct("PyBufferProcs").size
+        self._code: Struct | None = None  # looked up when a frame is first described
+        self._bytes: tuple[int, int, int] | None = None
         # str: PyASCIIObject { ob_base, length, hash, state {kind, compact, ascii ...} }, data after
         # it (compact ASCII) or after PyCompactUnicodeObject (other compact strings).
         ascii_object = Struct("PyASCIIObject")
@@ -181,8 +184,8 @@ class Objects:
 
     # --- str --------------------------------------------------------------------
 
-    def text(self, address: int, limit: int) -> str | None:
-        """An exact str's first `limit` characters (and "..." if it has more); None if the
+    def text(self, address: int, limit: int, more: str = "...") -> str | None:
+        """An exact str's first `limit` characters (and `more` if it has more); None if the
         object is not an exact str or its text cannot be told.  Raises NotCompact for a
         str the raw reader does not lay out (a legacy string built by the old C API)."""
         if not address or self.type_of(address) != self.str_type:
@@ -204,7 +207,28 @@ class Objects:
                 value = "".join(map(chr, memoryview(data).cast("H" if kind == 2 else "I")))
         except ValueError:  # a code point over 0x10FFFF: corrupt
             return None
-        return value if length <= limit else value + "..."
+        return value if length <= limit else value + more
+
+    # --- code objects -------------------------------------------------------------
+
+    def code_field(self, code: int, name: str) -> int:
+        """The object a code object's field (co_filename, co_name, co_linetable ...) points to."""
+        if self._code is None:
+            self._code = Struct("PyCodeObject")
+        return self.memory.pointer(code + self._code.offset(name))
+
+    def bytes_text(self, address: int, limit: int = MAX_BYTES) -> str | None:
+        """An exact bytes object's first `limit` bytes as latin-1 (how the helper hands a line
+        table to its own decoder); None if the object is not an exact bytes."""
+        if self._bytes is None:
+            self._bytes = (_address_of("PyBytes_Type"), Struct("PyVarObject").offset("ob_size"), Struct("PyBytesObject").offset("ob_sval"))
+        kind, size_at, data_at = self._bytes
+        if not address or self.type_of(address) != kind:
+            return None
+        size = int.from_bytes(self.memory.read(address + size_at, 8), "little", signed=True)
+        if size < 0:
+            return None
+        return self.memory.read(address + data_at, min(size, limit)).decode("latin-1")
 
     # --- int --------------------------------------------------------------------
 
@@ -309,6 +333,16 @@ class Objects:
             value = uint(split, i * 8) if values else uint(entries, i * entry_size + value_at)
             if value:
                 yield uint(entries, i * entry_size + key_at), value
+
+
+def objects_for(version: tuple[int, int] | None) -> Objects | None:
+    """An Objects for a 3.6+ interpreter, or None (2.7, or a layout the debug info lacks)."""
+    if version is None or version < (3, 6):
+        return None
+    try:
+        return Objects(version)
+    except LayoutUnknown:
+        return None
 
 
 class NotCompact(Exception):

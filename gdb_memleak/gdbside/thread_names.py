@@ -14,7 +14,7 @@ import gdb
 
 from . import inferior
 from .libpython import require_libpython
-from .rawmem import LayoutUnknown, NotCompact, Objects
+from .rawmem import NotCompact, Objects, objects_for
 
 __all__ = ["python_thread_names"]
 
@@ -47,11 +47,7 @@ def python_thread_names() -> dict[int, str]:
         by_handle[int.from_bytes(handle, sys.byteorder)] = thread.ptid[1] or thread.ptid[0]
     names: dict[int, str] = {}
     _texts.clear()
-    version = inferior.python_version()
-    try:
-        objects = Objects(version) if version is not None and version >= (3, 6) else None
-    except LayoutUnknown:  # types missing from the debug info: the helper reads them (and 2.7's)
-        objects = None
+    objects = objects_for(inferior.python_version())  # None: the helper reads them (2.7, unknown layouts)
     try:
         if objects is not None:
             _read_raw(libpython, objects, by_handle, names)
