@@ -24,10 +24,10 @@ __all__ = ["LayoutUnknown", "Memory", "Objects", "Struct"]
 MAX_ENTRIES = 1 << 20
 PAGE = 4096
 MAX_BYTES = 1 << 16  # a line table's bytes read at most
-_TPFLAGS_DICT_SUBCLASS = 1 << 29
 _TPFLAGS_INLINE_VALUES = 1 << 2  # 3.13+
 _TPFLAGS_MANAGED_DICT = 1 << 4  # 3.11+
 _TPFLAGS_HEAPTYPE = 1 << 9
+_BUILTIN_KINDS = {"int": 1 << 24, "bytes": 1 << 27, "str": 1 << 28, "dict": 1 << 29}  # Py_TPFLAGS_*_SUBCLASS
 
 
 class LayoutUnknown(Exception):
@@ -105,13 +105,6 @@ def uint(data: bytes, offset: int, size: int = 8) -> int:
     return int.from_bytes(data[offset : offset + size], "little")
 
 
-def _address_of(symbol: str) -> int:
-    try:
-        return int(gdb.parse_and_eval("&" + symbol))
-    except gdb.error:
-        raise LayoutUnknown(symbol) from None
-
-
 class Objects:
     """Exact str, int and dict objects of one interpreter, read as bytes.
 
@@ -124,18 +117,20 @@ class Objects:
         obj = Struct("PyObject")
         self._ob_type = obj.offset("ob_type")
         self._managed_dict = -8 if obj.has("ob_ref_local") else -24  # 3.13+'s MANAGED_DICT_OFFSET (-8: free-threaded)
-        self.str_type = _address_of("PyUnicode_Type")
-        self.int_type = _address_of("PyLong_Type")
-        self.dict_type = _address_of("PyDict_Type")
+        # Built-in types are told by their tp_name and flags, read from the type object, not by
+        # looking up &PyDict_Type ...: right after the attach, that waited for gdb's indexing of
+        # the debug info (35-38 ms, none a second later; pyenv 3.11, measured 2026-12-02).
+        self._kinds: dict[int, str | None] = {}
         kind = Struct("PyTypeObject")
         self._type_size = kind.size
+        self._tp_name = kind.offset("tp_name")
         self._tp_flags = kind.sized("tp_flags")
         self._tp_basicsize = kind.offset("tp_basicsize")
         self._tp_dictoffset = kind.offset("tp_dictoffset")
         self._tp_as_buffer = kind.offset("tp_as_buffer")
         self._buffer_procs = Struct("PyBufferProcs").size
         self._code: Struct | None = None  # looked up when a frame is first described
-        self._bytes: tuple[int, int, int] | None = None
+        self._bytes: tuple[int, int] | None = None
         # str: PyASCIIObject { ob_base, length, hash, state {kind, compact, ascii ...} }, data after
         # it (compact ASCII) or after PyCompactUnicodeObject (other compact strings).
         ascii_object = Struct("PyASCIIObject")
@@ -182,13 +177,36 @@ class Objects:
     def type_of(self, address: int) -> int:
         return self.memory.pointer(address + self._ob_type)
 
+    def kind_of(self, address: int) -> str | None:
+        """"str", "int", "dict" or "bytes" for an object of exactly that built-in type, else None."""
+        kind = self.type_of(address)
+        if kind not in self._kinds:
+            head = self.memory.read(kind, self._type_size)
+            flags = uint(head, *self._tp_flags)
+            name = self._c_string(uint(head, self._tp_name), 8)
+            flag = _BUILTIN_KINDS.get(name)
+            # a static type (not a class statement's) of that name, flagged as that kind
+            self._kinds[kind] = name if flag is not None and flags & flag and not flags & _TPFLAGS_HEAPTYPE else None
+        return self._kinds[kind]
+
+    def _c_string(self, address: int, limit: int) -> str:
+        """A NUL-terminated string of at most `limit` bytes ("" if longer), read a page at a time."""
+        out = b""
+        while len(out) <= limit:
+            chunk = self.memory.read(address, min(PAGE - address % PAGE, limit + 1 - len(out)))
+            end = chunk.find(b"\0")
+            if end >= 0:
+                return (out + chunk[:end]).decode("latin-1")
+            out, address = out + chunk, address + len(chunk)
+        return ""
+
     # --- str --------------------------------------------------------------------
 
     def text(self, address: int, limit: int, more: str = "...") -> str | None:
         """An exact str's first `limit` characters (and `more` if it has more); None if the
         object is not an exact str or its text cannot be told.  Raises NotCompact for a
         str the raw reader does not lay out (a legacy string built by the old C API)."""
-        if not address or self.type_of(address) != self.str_type:
+        if not address or self.kind_of(address) != "str":
             return None
         head = self.memory.read(address, self._str_head)
         length = int.from_bytes(head[self._str_length : self._str_length + 8], "little", signed=True)
@@ -221,9 +239,9 @@ class Objects:
         """An exact bytes object's first `limit` bytes as latin-1 (how the helper hands a line
         table to its own decoder); None if the object is not an exact bytes."""
         if self._bytes is None:
-            self._bytes = (_address_of("PyBytes_Type"), Struct("PyVarObject").offset("ob_size"), Struct("PyBytesObject").offset("ob_sval"))
-        kind, size_at, data_at = self._bytes
-        if not address or self.type_of(address) != kind:
+            self._bytes = (Struct("PyVarObject").offset("ob_size"), Struct("PyBytesObject").offset("ob_sval"))
+        size_at, data_at = self._bytes
+        if not address or self.kind_of(address) != "bytes":
             return None
         size = int.from_bytes(self.memory.read(address + size_at, 8), "little", signed=True)
         if size < 0:
@@ -234,7 +252,7 @@ class Objects:
 
     def integer(self, address: int) -> int | None:
         """An exact int's value; None if the object is not an exact int."""
-        if not address or self.type_of(address) != self.int_type:
+        if not address or self.kind_of(address) != "int":
             return None
         if self._lv_tag is not None:
             tag = self.memory.pointer(address + self._lv_tag)
@@ -300,11 +318,12 @@ class Objects:
     # --- dict -------------------------------------------------------------------
 
     def is_dict(self, address: int) -> bool:
-        """A dict or an instance of a dict subclass (same layout), by the type's flags."""
+        """A dict or an instance of a dict subclass (same layout), by the type's flags (dict's own
+        has Py_TPFLAGS_DICT_SUBCLASS too)."""
         if not address:
             return False
-        kind = self.type_of(address)
-        return kind == self.dict_type or bool(uint(self.memory.read(kind + self._tp_flags[0], self._tp_flags[1]), 0, self._tp_flags[1]) & _TPFLAGS_DICT_SUBCLASS)
+        at, size = self._tp_flags
+        return bool(uint(self.memory.read(self.type_of(address) + at, size), 0, size) & _BUILTIN_KINDS["dict"])
 
     def dict_items(self, address: int) -> Iterator[tuple[int, int]]:
         """(key, value) object addresses of a dict, in entry order."""
