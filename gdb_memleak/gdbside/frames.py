@@ -14,9 +14,10 @@ from typing import Any
 
 import gdb
 
+from .frame_chain import chain, chain_layout, thread_states
 from .inferior import python_version
 from .libpython import NO_DEBUG_INFO, FramesUnavailable, require_libpython
-from .rawmem import LayoutUnknown, Memory, NotCompact, Objects, Struct, objects_for, uint
+from .rawmem import LayoutUnknown, Memory, NotCompact, Objects, objects_for
 
 __all__ = ["FramesUnavailable", "PyFrame", "python_stacks"]
 
@@ -24,7 +25,6 @@ UNKNOWN = "<unknown>"
 # Bounds against corrupt memory (cycles in frame links, runaway unwinds).
 _MAX_C_FRAMES = 20000
 _MAX_CHAIN = 20000
-_MAX_INTERPRETERS = 1000
 
 
 @dataclass(frozen=True)
@@ -61,10 +61,17 @@ def python_stacks(max_frames: int) -> dict[int, list[PyFrame]]:
     stacks: dict[int, list[PyFrame]] = {}
     eval_frames = unreadable = 0
     _described.clear()
-    layout = _frame_layout(libpython)
+    layout = chain_layout(libpython)
     _objects = objects_for(python_version())
     memory = _objects.memory if _objects is not None else Memory()
-    tstates = _thread_states(memory) if layout is not None else {}
+    tstates = thread_states(memory) if layout is not None else {}
+
+    def describe(key: tuple, address: int) -> PyFrame | None:
+        if key not in _described:
+            assert layout is not None
+            _described[key] = _describe_new(libpython, layout.helper_frame(gdb.Value(address).cast(layout.frame_pointer)))
+        return _described[key]
+
     try:
         for thread in sorted(inferior.threads(), key=lambda t: t.num):
             if not thread.is_valid():
@@ -74,9 +81,9 @@ def python_stacks(max_frames: int) -> dict[int, list[PyFrame]]:
             if thread.is_running():  # non-stop mode: its registers are not readable
                 stacks[key] = []
                 continue
-            chain = _chain_pyframes(libpython, layout, memory, tstates[key], max_frames) if layout and key in tstates else None
-            if chain is not None:  # memory reads only, no unwinding
-                stacks[key] = chain
+            linked = chain(layout, memory, tstates[key], max_frames, describe) if layout and key in tstates else None
+            if linked is not None:  # memory reads only, no unwinding
+                stacks[key] = linked
                 continue
             try:
                 thread.switch()
@@ -123,109 +130,6 @@ def _thread_stack(libpython: Any, max_frames: int) -> tuple[list[PyFrame], int, 
             break  # unwinder gave up: keep what we have
         depth += 1
     return frames[:max_frames], evals, bad
-
-
-@dataclass(frozen=True)
-class _FrameLayout:
-    """Where a 3.11+ _PyInterpreterFrame keeps what a frame's description depends on (byte
-    offsets, from the debug info: each link is one read_memory, not a gdb.Value per field)."""
-
-    code: int  # f_code (3.11, 3.12) or f_executable (3.13+; a tagged _PyStackRef from 3.14)
-    instruction: int  # prev_instr (3.11, 3.12) or instr_ptr (3.13+)
-    previous: int
-    owner: tuple[int, int]  # offset, size
-    size: int  # bytes read per frame
-    shim_owner: int | None  # the owner value of frames that stand for a C call (3.12+), not shown
-    frame_pointer: Any  # gdb.Type of a frame pointer, for the helper's PyFramePtr
-
-
-def _frame_layout(libpython: Any) -> _FrameLayout | None:
-    """The 3.11+ frame layout, or None (an older helper or interpreter: the C frames are walked)."""
-    if getattr(libpython, "PyFramePtr", None) is None:
-        return None
-    try:
-        frame = Struct("struct _PyInterpreterFrame")
-        pointer = gdb.lookup_type("struct _PyInterpreterFrame").pointer()
-        code = frame.sized("f_executable" if frame.has("f_executable") else "f_code")
-        instruction = frame.sized("instr_ptr" if frame.has("instr_ptr") else "prev_instr")
-        previous = frame.sized("previous")
-        owner = frame.sized("owner")
-    except (LayoutUnknown, gdb.error, RuntimeError):
-        return None
-    if code[1] != 8 or instruction[1] != 8 or previous[1] != 8 or owner[1] not in (1, 2, 4):
-        return None
-    # 3.12 and 3.13 call it FRAME_OWNED_BY_CSTACK, 3.14+ FRAME_OWNED_BY_INTERPRETER; 3.11 has none.
-    shim = getattr(libpython, "FRAME_OWNED_BY_CSTACK", getattr(libpython, "FRAME_OWNED_BY_INTERPRETER", None))
-    end = max(at + size for at, size in (code, instruction, previous, owner))
-    return _FrameLayout(code[0], instruction[0], previous[0], owner, end, shim if isinstance(shim, int) else None, pointer)
-
-
-def _thread_states(memory: Memory) -> dict[int, int]:
-    """LWP -> the address of its PyThreadState's current frame pointer, read from the
-    runtime's own lists (3.11+ keep each thread's LWP).
-
-    The threads' C stacks are not unwound: that costs 1-25 ms a frame (25 ms on Debian's
-    3.14, measured 2026-12-01), and the Python frames are all linked from the thread state.
-    Nor is the 3.14 helper's PyFramePtr.get_thread_state() used: where thread-local
-    variables are unreadable (no libthread_db, as in a container of another distro) it
-    evaluates `pthread_getspecific(...)`, which gdb runs as a call in the target, the
-    kind of call that kills targets on CPUs with AMX (measured: 6.8 s a thread, the target
-    stopped throughout).  {} if the lists cannot be read."""
-    found: dict[int, int] = {}
-    try:
-        tstate = Struct("PyThreadState")
-        next_at, native_at = tstate.offset("next"), tstate.offset("native_thread_id")
-        if tstate.has("current_frame"):  # 3.13+
-            current_at, cframe_at = tstate.offset("current_frame"), None
-        else:  # 3.11, 3.12: tstate->cframe->current_frame
-            current_at, cframe_at = Struct("_PyCFrame").offset("current_frame"), tstate.offset("cframe")
-        size = max(next_at, native_at, current_at if cframe_at is None else cframe_at) + 8
-        interp = gdb.parse_and_eval("_PyRuntime.interpreters.head")
-        for _ in range(_MAX_INTERPRETERS):
-            if int(interp) == 0:
-                break
-            address = int(interp["threads"]["head"])
-            for _ in range(_MAX_CHAIN):
-                if address == 0:
-                    break
-                data = memory.read(address, size)
-                where = address + current_at if cframe_at is None else uint(data, cframe_at) + current_at
-                found.setdefault(uint(data, native_at), where)
-                address = uint(data, next_at)
-            interp = interp["next"]
-    except (LayoutUnknown, gdb.error):  # another layout, or unreadable memory
-        return {}
-    return found
-
-
-def _chain_pyframes(libpython: Any, layout: _FrameLayout, memory: Memory, where: int, limit: int) -> list[PyFrame] | None:
-    """A thread's Python frames, innermost first, from the current frame pointer at `where`;
-    None if not even the first link could be read (the C frames are walked instead).
-
-    Each link is one read; a frame is described by the helper (slow: names and line table
-    decoded byte by byte) only the first time its code and instruction are met."""
-    out: list[PyFrame] = []
-    owner_at, owner_size = layout.owner
-    try:
-        current = memory.pointer(where)
-        for _ in range(_MAX_CHAIN):  # shims add no frame: bound the links, not the frames
-            if current == 0 or len(out) >= limit:
-                break
-            frame = memory.read(current, layout.size)
-            if layout.shim_owner is None or uint(frame, owner_at, owner_size) != layout.shim_owner:
-                # 3.14+ hold the code in a tagged _PyStackRef: its raw bits are key enough
-                key = ("link", uint(frame, layout.code), uint(frame, layout.instruction))
-                if key not in _described:
-                    pointer = gdb.Value(current).cast(layout.frame_pointer)
-                    _described[key] = _describe_new(libpython, libpython.PyFramePtr(pointer))
-                one = _described[key]
-                if one is None:
-                    break
-                out.append(one)
-            current = uint(frame, layout.previous)
-    except (gdb.error, RuntimeError, TypeError, ValueError):  # (gdb.MemoryError is a gdb.error)
-        return out or None  # an unreadable link: keep the frames read so far
-    return out
 
 
 def _is_eval_frame(frame: Any) -> bool:
