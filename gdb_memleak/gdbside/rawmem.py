@@ -5,10 +5,12 @@ whose class it works out from the object's type: 30-150 us an object, against 3-
 for a read_memory of a whole struct (measured 2026-12-02, gdb 13, pyenv 3.11).  On 300
 threads that was most of py-memtop's stop of the target.  Only memory is read.
 
-Every offset and size comes from the target's own debug info (gdb.lookup_type), so the
-layouts of 3.6-3.15 need no table here; what a version lays out differently is told by
-the fields it has.  A structure whose fields are not all found raises LayoutUnknown, and
-the caller goes back to the helper.
+Offsets and sizes come from the target's own debug info (gdb.lookup_type), and what a
+version lays out differently is mostly told by the fields it has.  The exceptions are
+written down where they are: the dict entries and PyHeapTypeObject (not looked up, see
+Objects), and the places of 3.11+'s managed dicts (pycore_object.h's, by version).  A
+structure whose fields are not all found raises LayoutUnknown, and the caller goes back to
+the helper.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 import gdb
 
-__all__ = ["LayoutUnknown", "Memory", "Objects", "Struct"]
+__all__ = ["LayoutUnknown", "Memory", "NotCompact", "Objects", "Struct", "objects_for", "uint"]
 
 # Bounds against corrupt memory.
 MAX_ENTRIES = 1 << 20
@@ -106,10 +108,11 @@ def uint(data: bytes, offset: int, size: int = 8) -> int:
 
 
 class Objects:
-    """Exact str, int and dict objects of one interpreter, read as bytes.
+    """Exact str, int, bytes and dict objects of one interpreter, objects' attributes and
+    code objects' fields, read as bytes.
 
-    Made per command (the types' addresses and the layouts are looked up once); holds no
-    memory contents across commands."""
+    Made per command: the layouts are looked up once, and the pages read are kept for that
+    command only."""
 
     def __init__(self, version: tuple[int, int]) -> None:
         self.memory = Memory()
