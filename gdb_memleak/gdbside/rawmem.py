@@ -25,6 +25,7 @@ __all__ = ["LayoutUnknown", "Memory", "NotCompact", "Objects", "Struct", "object
 # Bounds against corrupt memory.
 MAX_ENTRIES = 1 << 20
 PAGE = 4096
+MAX_PAGES = 8192  # pages kept at most (32 MB of gdb's memory: some 10,000 threads' frames)
 MAX_BYTES = 1 << 16  # a line table's bytes read at most
 _TPFLAGS_INLINE_VALUES = 1 << 2  # 3.13+
 _TPFLAGS_MANAGED_DICT = 1 << 4  # 3.11+
@@ -90,6 +91,8 @@ class Memory:
         start = address & -PAGE
         if address + size - start <= PAGE:
             if start not in self._pages:
+                if len(self._pages) >= MAX_PAGES:
+                    self._pages.clear()  # gdb's own memory: a start afresh costs reads, not answers
                 try:
                     self._pages[start] = self._inferior.read_memory(start, PAGE).tobytes()
                 except gdb.MemoryError:
