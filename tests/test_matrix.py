@@ -31,7 +31,7 @@ from support.gdb import assert_no_traceback, gdb_reads_the_tree_s_debug_info, ru
 from support.heartbeat import assert_beating
 from support.paths import FORKY, HOSTRUN
 from support.png import is_png
-from support.targets import CONTAINER_HEAP, CONTAINER_LOOP_LINES, Target
+from support.targets import CONTAINER_HEAP, CONTAINER_LOOP_LINES, THREAD_POOL, Target, assert_pool_placed
 
 BUILDS = ["python3.14", "python3.14d", "python3.15", "python3.15d"]
 
@@ -108,6 +108,17 @@ def _all_commands(target: Target, script: str, pid: int, build: str, tmp_path, s
 def test_host_run_target(processes, build, tmp_path):
     target, script, pid = _start_host(processes, build)
     _all_commands(target, script, pid, build, tmp_path, _source(build))
+
+
+@pytest.mark.parametrize("build", ["python3.14d", "python3.15d"])
+def test_memtop_places_every_thread_of_a_pool(processes, build):
+    """thread_pool.py's threads named and placed from memory on 3.14 and 3.15 (issue 17 #11)."""
+    target = processes.target(_need_host(build), THREAD_POOL)
+    run = run_gdb("py-memtop --json --stack 8", pid=target.pid)
+    assert_no_traceback(run)
+    assert run.document()["frames_source"] == "libpython", run.stderr
+    assert_pool_placed(run.document()["threads"], target)
+    assert target.alive() and target.wait_for_ticks(1)
 
 
 @pytest.mark.parametrize("build", BUILDS)

@@ -8,7 +8,7 @@ from typing import Any
 import gdb
 
 from ..errors import MemleakError, TargetUnavailable, UsageError
-from ..gdbside import frames, images
+from ..gdbside import frames, images, thread_names
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation, note
 from ..host import procfs
@@ -141,7 +141,7 @@ def _stacks(inv: Invocation, target: gdb.Inferior, depth: int):
     except (MemleakError, frames.FramesUnavailable) as e:  # a mismatch: the payload path refuses alike
         why = str(e)
     else:  # names from memory too: never a payload for names alone
-        return {tid: [vars(f) for f in fs] for tid, fs in read.items()}, frames.python_thread_names(), "libpython", None
+        return {tid: [vars(f) for f in fs] for tid, fs in read.items()}, thread_names.python_thread_names(), "libpython", None
     if inf.is_core(target):
         return None, {}, None, "no Python locations: %s (a core file cannot run the fallback)" % why
     try:

@@ -1,4 +1,6 @@
-"""Every thread's Python stack and threading name, read through CPython's own gdb helper (libpython.py).
+"""Every thread's Python stack, read through CPython's own gdb helper (libpython.py).
+
+The threads' `threading` names are read in thread_names.py.
 
 Only memory is read: nothing here runs code in the inferior, so it is safe
 on any stop (even inside the allocator) and on core files.
@@ -6,22 +8,23 @@ on any stop (even inside the allocator) and on core files.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import gdb
 
+from .frame_chain import chain, chain_layout, thread_states
+from .inferior import python_version
 from .libpython import NO_DEBUG_INFO, FramesUnavailable, require_libpython
+from .rawmem import LayoutUnknown, Memory, NotCompact, Objects, objects_for
 
-__all__ = ["FramesUnavailable", "PyFrame", "python_stacks", "python_thread_names"]
+__all__ = ["FramesUnavailable", "PyFrame", "python_stacks"]
 
 UNKNOWN = "<unknown>"
 # Bounds against corrupt memory (cycles in frame links, runaway unwinds).
 _MAX_C_FRAMES = 20000
 _MAX_CHAIN = 20000
-_MAX_INTERPRETERS = 1000
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,21 @@ def python_stacks(max_frames: int) -> dict[int, list[PyFrame]]:
     except gdb.error:
         saved_frame = None
 
+    global _objects
     stacks: dict[int, list[PyFrame]] = {}
     eval_frames = unreadable = 0
     _described.clear()
-    layout = _frame_layout(libpython)
-    tstates = _thread_states() if layout is not None else {}
+    layout = chain_layout(libpython)
+    _objects = objects_for(python_version())
+    memory = _objects.memory if _objects is not None else Memory()
+    tstates = thread_states(memory) if layout is not None else {}
+
+    def describe(key: tuple, address: int) -> PyFrame | None:
+        if key not in _described:
+            assert layout is not None
+            _described[key] = _describe_new(libpython, layout.helper_frame(gdb.Value(address).cast(layout.frame_pointer)))
+        return _described[key]
+
     try:
         for thread in sorted(inferior.threads(), key=lambda t: t.num):
             if not thread.is_valid():
@@ -68,9 +81,9 @@ def python_stacks(max_frames: int) -> dict[int, list[PyFrame]]:
             if thread.is_running():  # non-stop mode: its registers are not readable
                 stacks[key] = []
                 continue
-            chain = _chain_pyframes(libpython, layout, tstates[key], max_frames) if layout and key in tstates else None
-            if chain is not None:  # memory reads only, no unwinding
-                stacks[key] = chain
+            linked = chain(layout, memory, tstates[key], max_frames, describe) if layout and key in tstates else None
+            if linked is not None:  # memory reads only, no unwinding
+                stacks[key] = linked
                 continue
             try:
                 thread.switch()
@@ -83,6 +96,7 @@ def python_stacks(max_frames: int) -> dict[int, list[PyFrame]]:
             unreadable += bad
     finally:
         _described.clear()
+        _objects = None
         _restore(saved_thread, saved_frame)
 
     if eval_frames and unreadable == eval_frames:
@@ -116,93 +130,6 @@ def _thread_stack(libpython: Any, max_frames: int) -> tuple[list[PyFrame], int, 
             break  # unwinder gave up: keep what we have
         depth += 1
     return frames[:max_frames], evals, bad
-
-
-@dataclass(frozen=True)
-class _FrameLayout:
-    """Where a 3.11+ _PyInterpreterFrame keeps what a frame's description depends on."""
-
-    code: str  # f_code (3.11, 3.12) or f_executable (3.13+)
-    instruction: str  # prev_instr (3.11, 3.12) or instr_ptr (3.13+)
-    shim_owner: int | None  # the owner value of frames that stand for a C call (3.12+), not shown
-
-
-def _frame_layout(libpython: Any) -> _FrameLayout | None:
-    """The 3.11+ frame layout, or None (an older helper or interpreter: the C frames are walked)."""
-    if getattr(libpython, "PyFramePtr", None) is None:
-        return None
-    try:
-        names = {f.name for f in gdb.lookup_type("struct _PyInterpreterFrame").fields()}
-        gdb.lookup_type("PyThreadState")
-    except (gdb.error, RuntimeError):
-        return None
-    code = "f_executable" if "f_executable" in names else "f_code"
-    instruction = "instr_ptr" if "instr_ptr" in names else "prev_instr"
-    if code not in names or instruction not in names or "previous" not in names or "owner" not in names:
-        return None
-    # 3.12 and 3.13 call it FRAME_OWNED_BY_CSTACK, 3.14+ FRAME_OWNED_BY_INTERPRETER; 3.11 has none.
-    shim = getattr(libpython, "FRAME_OWNED_BY_CSTACK", getattr(libpython, "FRAME_OWNED_BY_INTERPRETER", None))
-    return _FrameLayout(code, instruction, shim if isinstance(shim, int) else None)
-
-
-def _thread_states() -> dict[int, Any]:
-    """LWP -> PyThreadState, read from the runtime's own lists (3.11+ keep each thread's LWP).
-
-    The threads' C stacks are not unwound: that costs 1-25 ms a frame (25 ms on Debian's
-    3.14, measured 2026-12-01), and the Python frames are all linked from the thread state.
-    Nor is the 3.14 helper's PyFramePtr.get_thread_state() used: where thread-local
-    variables are unreadable (no libthread_db, as in a container of another distro) it
-    evaluates `pthread_getspecific(...)`, which gdb runs as a call in the target, the
-    kind of call that kills targets on CPUs with AMX (measured: 6.8 s a thread, the target
-    stopped throughout).  {} if the lists cannot be read."""
-    found: dict[int, Any] = {}
-    try:
-        interp = gdb.parse_and_eval("_PyRuntime.interpreters.head")
-        for _ in range(_MAX_INTERPRETERS):
-            if int(interp) == 0:
-                break
-            tstate = interp["threads"]["head"]
-            for _ in range(_MAX_CHAIN):
-                if int(tstate) == 0:
-                    break
-                found.setdefault(int(tstate["native_thread_id"]), tstate)
-                tstate = tstate["next"]
-            interp = interp["next"]
-    except gdb.error:  # another layout, or unreadable memory
-        return {}
-    return found
-
-
-def _chain_pyframes(libpython: Any, layout: _FrameLayout, tstate: Any, limit: int) -> list[PyFrame] | None:
-    """A thread's Python frames, innermost first, from its thread state's current frame;
-    None if not even the first link could be read (the C frames are walked instead).
-
-    Each link reads four fields; a frame is described by the helper (slow: names and line
-    table decoded byte by byte) only the first time its code and instruction are met."""
-    out: list[PyFrame] = []
-    frame_ptr = libpython.PyFramePtr
-    try:
-        fields = {f.name for f in tstate.dereference().type.strip_typedefs().fields()}
-        current = tstate["current_frame"] if "current_frame" in fields else tstate["cframe"]["current_frame"]
-        for _ in range(_MAX_CHAIN):  # shims add no frame: bound the links, not the frames
-            if int(current) == 0 or len(out) >= limit:
-                break
-            frame = current.dereference()
-            if layout.shim_owner is None or int(frame["owner"]) != layout.shim_owner:
-                code = frame[layout.code]
-                # 3.14+ holds the code in a tagged _PyStackRef: its raw bits are key enough
-                tagged = code.type.strip_typedefs().code in (gdb.TYPE_CODE_UNION, gdb.TYPE_CODE_STRUCT)
-                key = ("link", int(code["bits"]) if tagged else int(code), int(frame[layout.instruction]))
-                if key not in _described:
-                    _described[key] = _describe_new(libpython, frame_ptr(current))
-                one = _described[key]
-                if one is None:
-                    break
-                out.append(one)
-            current = frame["previous"]
-    except (gdb.error, RuntimeError, TypeError, ValueError):  # (gdb.MemoryError is a gdb.error)
-        return out or None  # an unreadable link: keep the frames read so far
-    return out
 
 
 def _is_eval_frame(frame: Any) -> bool:
@@ -264,6 +191,9 @@ def _is_shim(pyop: Any) -> bool:
 # idle threads kept the target stopped 3 s in py-memtop).  Memory can change
 # between commands, so python_stacks starts each command with an empty one.
 _described: dict[tuple, PyFrame | None] = {}
+# The command's raw reader (None: 2.7, or layouts the debug info lacks): a frame's names and
+# line table read as bytes, not a gdb.Value per character.
+_objects: Objects | None = None
 
 
 def _describe(libpython: Any, pyop: Any) -> PyFrame | None:
@@ -280,6 +210,8 @@ def _describe(libpython: Any, pyop: Any) -> PyFrame | None:
 
 
 def _describe_new(libpython: Any, pyop: Any) -> PyFrame | None:
+    if _objects is not None:
+        _read_code_raw(_objects, pyop)
     file = _field_text(libpython, lambda: pyop.co_filename.proxyval(set()))
     function = _field_text(libpython, lambda: pyop.co_name.proxyval(set()))
     if file == UNKNOWN and function == UNKNOWN:
@@ -289,6 +221,41 @@ def _describe_new(libpython: Any, pyop: Any) -> PyFrame | None:
     except Exception:
         line = -1  # None (no line table) or an unreadable one
     return PyFrame(file, line, function)
+
+
+class _Read:
+    """A value read as bytes, standing in for the helper's proxy of it."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def proxyval(self, visited: object) -> str:
+        return self.value
+
+
+def _read_code_raw(objects: Objects, pyop: Any) -> None:
+    """Give the helper's frame its names, and its code object the line table, read as bytes
+    (the helper reads them a gdb.Value per character, then decodes them itself): what cannot
+    be read so is left to the helper."""
+    try:
+        code = pyop.co
+        address = int(code.as_address())
+        for name in ("co_filename", "co_name"):
+            value = objects.text(objects.code_field(address, name), 1000, more="")  # the helper's cap
+            if value is not None:
+                setattr(pyop, name, _Read(value))
+        original = code.pyop_field
+
+        def pyop_field(name: str) -> Any:
+            if name in ("co_linetable", "co_lnotab"):
+                table = objects.bytes_text(objects.code_field(address, name))
+                if table is not None:
+                    return _Read(table)
+            return original(name)
+
+        code.pyop_field = pyop_field  # this frame's code proxy only, made for this description
+    except (LayoutUnknown, NotCompact, gdb.error, RuntimeError, AttributeError):
+        pass
 
 
 def _field_text(libpython: Any, read: Callable[[], object]) -> str:
@@ -307,113 +274,6 @@ def _field_text(libpython: Any, read: Callable[[], object]) -> str:
         except UnicodeEncodeError:
             pass  # a unicode object: already right
     return value
-
-
-# --- thread names --------------------------------------------------------------
-
-# sys.modules of the main interpreter: 3.12+, 3.7-3.11, then 2.7 and 3.6.
-_MODULES_EXPRS = (
-    "_PyRuntime.interpreters.main->imports.modules",
-    "_PyRuntime.interpreters.main->modules",
-    "interp_head->modules",
-)
-# Thread.__init__ stores the name as self._name (self.__name on 2.7).
-_NAME_ATTRS = ("_name", "_Thread__name")
-_MAX_NAME = 200
-_MAX_THREADS = 100000
-
-
-def python_thread_names() -> dict[int, str]:
-    """LWP/TID -> the thread's `threading` name, read from memory only
-    (sys.modules['threading']._active, whose keys are pthread_self() values).
-
-    Threads threading does not know, and names that are not plain strings,
-    are left out; {} if threading is not imported or cannot be read (no
-    debug info, say).  Raises FramesUnavailable when there is no helper."""
-    libpython = require_libpython()
-    by_handle: dict[int, int] = {}
-    for thread in gdb.selected_inferior().threads():
-        try:
-            handle = thread.handle()
-        except (gdb.error, RuntimeError, AttributeError):
-            continue  # no libthread_db (some core files): _native_id may still match
-        by_handle[int.from_bytes(handle, sys.byteorder)] = thread.ptid[1] or thread.ptid[0]
-    names: dict[int, str] = {}
-    _texts.clear()
-    try:
-        threading = _dict_get(libpython, _sys_modules(libpython), ("threading",))
-        active = _dict_get(libpython, _instance_dict(libpython, threading), ("_active",))
-        if not isinstance(active, libpython.PyDictObjectPtr):
-            return {}
-        for count, (ident, thread) in enumerate(active.iteritems()):
-            if count >= _MAX_THREADS:
-                break  # corrupt memory
-            attrs = _instance_dict(libpython, thread)
-            name = _text(libpython, _dict_get(libpython, attrs, _NAME_ATTRS))
-            ident_value = _int(libpython, ident)
-            tid = (by_handle.get(ident_value) if ident_value is not None else None) or _int(libpython, _dict_get(libpython, attrs, ("_native_id",)))
-            if name is not None and tid:
-                names[tid] = name
-    except Exception:  # corrupt or unreadable memory: keep the names read so far
-        pass
-    finally:
-        _texts.clear()
-    return names
-
-
-def _sys_modules(libpython: Any) -> Any:
-    for expr in _MODULES_EXPRS:
-        try:
-            return libpython.PyObjectPtr.from_pyobject_ptr(gdb.parse_and_eval(expr))
-        except gdb.error:
-            continue
-    return None
-
-
-def _instance_dict(libpython: Any, pyop: Any) -> Any:
-    """What the object's __dict__ holds, as the helper reads it: inline values
-    (3.11+, no dict made yet) or the dict; None if it has neither."""
-    if pyop is None or pyop.is_null():
-        return None
-    heap = libpython.HeapTypeObjectPtr(pyop._gdbval)  # its reader works for any type (a module too)
-    values = getattr(heap, "get_keys_values", lambda: None)()
-    return values if values else heap.get_attr_dict()
-
-
-def _dict_get(libpython: Any, pairs: Any, keys: tuple[str, ...]) -> Any:
-    """The value of the first of `keys` found among a dict's string keys, or None."""
-    if pairs is None or not hasattr(pairs, "iteritems"):
-        return None
-    for key, value in pairs.iteritems():
-        if _text(libpython, key) in keys:
-            return value
-    return None
-
-
-# Strings already decoded in this call of python_thread_names, by address: every Thread's
-# attribute names are the same interned strings (300 threads: 0.22 s with the target
-# stopped, most of it decoding "_name", "_ident" ... again, measured 2026-12-01).
-_texts: dict[int, str | None] = {}
-
-
-def _text(libpython: Any, pyop: Any) -> str | None:
-    """An exact str (or 2.7 str/unicode), at most _MAX_NAME characters; else None."""
-    kinds = tuple(getattr(libpython, k) for k in ("PyUnicodeObjectPtr", "PyStringObjectPtr") if hasattr(libpython, k))
-    if pyop is None or type(pyop) not in kinds:  # a str subclass comes as HeapTypeObjectPtr
-        return None
-    address = int(pyop.as_address())
-    if address not in _texts:
-        value = pyop.proxyval(set())
-        _texts[address] = (value if len(value) <= _MAX_NAME else value[:_MAX_NAME] + "...") if isinstance(value, str) else None
-    return _texts[address]
-
-
-def _int(libpython: Any, pyop: Any) -> int | None:
-    kinds = tuple(getattr(libpython, k) for k in ("PyLongObjectPtr", "PyIntObjectPtr") if hasattr(libpython, k))
-    if pyop is None or type(pyop) not in kinds:
-        return None
-    value = pyop.proxyval(set())
-    return value if isinstance(value, int) else None
 
 
 def _restore(thread: gdb.InferiorThread | None, frame: gdb.Frame | None) -> None:

@@ -57,6 +57,8 @@ def exports_function(path: str, name: str) -> Optional[bool]:
                 symbols = f.read(size)
                 f.seek(str_offset)
                 strings = f.read(str_size)
+                if wanted + b"\0" not in strings:
+                    return False  # not even its name: no symbol to look through (most files)
                 for at in range(0, len(symbols) - entsize + 1, entsize):
                     if wide:
                         name_at, info, _, shndx = struct.unpack_from(order + "IBBH", symbols, at)

@@ -20,11 +20,21 @@ class ThreadProc:
 
 
 def _read(path: str) -> Optional[str]:
+    """A small file's text (/proc), read without a text stream: py-memtop reads one per thread
+    and three per process while the target is stopped."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        chunks = [os.read(fd, 65536)]
+        while chunks[-1]:
+            chunks.append(os.read(fd, 65536))
+        return b"".join(chunks).decode("utf-8", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -61,28 +71,23 @@ def top_processes(limit: int, include: Optional[int] = None) -> list[dict]:
     """The machine's processes by resident memory, as ps --sort=-rss would list them; the process
     `include` (the target) is listed last when it is not among them, so its line is always there."""
     total = mem_total() or 1
-    rows = []
+    sizes = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         status = proc_status(int(entry))
-        if "VmRSS" not in status:
-            continue
-        cmdline = (_read("/proc/%s/cmdline" % entry) or "").replace("\0", " ").strip()
-        comm = (_read("/proc/%s/comm" % entry) or "").strip()
-        rows.append(
-            {
-                "pid": int(entry),
-                "rss": status["VmRSS"],
-                "mem_percent": round(100.0 * status["VmRSS"] / total, 1),
-                "command": cmdline or "[%s]" % comm,
-            }
-        )
-    rows.sort(key=lambda r: int(r["rss"]), reverse=True)  # type: ignore[call-overload]
-    top = rows[:limit]
-    if include is not None and all(r["pid"] != include for r in top):
-        top += [r for r in rows if r["pid"] == include]
-    return top
+        if "VmRSS" in status:
+            sizes.append((status["VmRSS"], int(entry)))
+    sizes.sort(key=lambda r: r[0], reverse=True)
+    shown = sizes[:limit]
+    if include is not None and all(pid != include for _, pid in shown):
+        shown += [r for r in sizes if r[1] == include]
+    rows = []
+    for rss, pid in shown:  # the command lines of the processes shown only
+        cmdline = (_read("/proc/%d/cmdline" % pid) or "").replace("\0", " ").strip()
+        comm = (_read("/proc/%d/comm" % pid) or "").strip()
+        rows.append({"pid": pid, "rss": rss, "mem_percent": round(100.0 * rss / total, 1), "command": cmdline or "[%s]" % comm})
+    return rows
 
 
 def memory_beside_python(pid: int, python_bytes: int) -> Optional[dict[str, int]]:

@@ -8,6 +8,7 @@ pid: ``Processes`` keeps them, and the ``processes`` fixture ends them.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -60,6 +61,27 @@ def script_line(script: Path, text: str) -> int:
 
 # The lines of container_heap.py's heartbeat loop: where py-memtop may find the main thread.
 CONTAINER_LOOP_LINES = {script_line(CONTAINER_HEAP, text) for text in ("time.sleep(0.5)", "ticks += 1", 'print("tick')}
+
+
+def assert_pool_placed(threads: list[dict], target: Target) -> None:
+    """py-memtop's threads of thread_pool.py: the 40 of the pool, the odd one out, the main
+    thread and the extras (names in each of str's layouts, one over 200 characters) each
+    named and placed at their line."""
+    extras = next(json.loads(line.split(" ", 1)[1]) for line in target.lines if line.startswith("extras "))
+    script = str(THREAD_POOL)
+    waiting = script_line(THREAD_POOL, "never.wait()")
+    sleeping = script_line(THREAD_POOL, "time.sleep(0.05)")
+
+    def app_frame(t):
+        return next(((f["line"], f["function"]) for f in t["frames"] if f["file"] == script), None)
+
+    pool = [t for t in threads if (t["python_name"] or "").startswith("pool-")]
+    assert len(pool) == 40, threads
+    assert all(app_frame(t) == (waiting, "idle") for t in pool), [app_frame(t) for t in pool]
+    assert [app_frame(t) for t in threads if t["python_name"] == "other"] == [(sleeping, "other")]
+    shown = {t["python_name"]: app_frame(t) for t in threads if (t["python_name"] or "pool-").split("-")[0] not in ("pool", "other", "MainThread")}
+    assert shown == {(n if len(n) <= 200 else n[:200] + "..."): (waiting, "idle") for n in extras}, shown
+    assert [app_frame(t)[1] for t in threads if t["python_name"] == "MainThread"] == ["<module>"]
 
 
 def assert_service_kinds(doc: dict) -> None:
