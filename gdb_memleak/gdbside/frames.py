@@ -37,19 +37,23 @@ class PyFrame:
 # --- walking the stacks ------------------------------------------------------
 
 
+def _require_helper_and_types() -> Any:
+    """The interpreter's gdb helper, once the debug info has its types (without them the helper decodes nothing)."""
+    libpython = require_libpython()
+    try:
+        gdb.lookup_type("PyObject")
+    except gdb.error:
+        raise FramesUnavailable(NO_DEBUG_INFO) from None
+    return libpython
+
+
 def python_stacks(max_frames: int) -> dict[int, list[PyFrame]]:
     """LWP/TID -> that thread's Python frames, innermost first, at most
     max_frames each (threads running no Python map to []).
 
     Raises FramesUnavailable when there is no helper or no debug info.
     Restores the selected thread and frame afterwards, whatever happens."""
-    libpython = require_libpython()
-    try:
-        gdb.lookup_type("PyObject")
-    except gdb.error:
-        # Without the interpreter's types libpython can decode nothing.
-        raise FramesUnavailable(NO_DEBUG_INFO) from None
-
+    libpython = _require_helper_and_types()
     inferior = gdb.selected_inferior()
     saved_thread = gdb.selected_thread()
     try:

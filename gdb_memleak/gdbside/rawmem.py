@@ -118,6 +118,7 @@ class Objects:
     command only."""
 
     def __init__(self, version: tuple[int, int]) -> None:
+        # long: one flat list of layout lookups, each beside its reason; split, they would scatter
         self.memory = Memory()
         self._version = version
         obj = Struct("PyObject")

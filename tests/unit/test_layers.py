@@ -82,3 +82,34 @@ def test_imports_flow_one_way():
         if extra:
             wrong.append("%s imports %s" % (path, sorted(extra)))
     assert wrong == []
+
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+
+
+def test_no_module_outside_the_payloads_passes_400_lines():
+    # Payloads are exempt: each is one file sent whole to the target.
+    long = {}
+    for path, _ in _modules():
+        if path.parts[0] != "payloads":
+            lines = len((PACKAGE / path).read_text(encoding="utf-8").splitlines())
+            if lines > MAX_MODULE_LINES:
+                long[str(path)] = lines
+    assert long == {}
+
+
+def test_no_function_outside_the_payloads_passes_60_lines_without_a_reason():
+    # A longer one says why in a comment naming the rule ("# long: ...") on its first lines.
+    long = []
+    for path, tree in _modules():
+        if path.parts[0] == "payloads":
+            continue
+        source = (PACKAGE / path).read_text(encoding="utf-8").splitlines()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                head = "\n".join(source[node.lineno - 1 : node.lineno + 5])
+                if length > MAX_FUNCTION_LINES and "# long:" not in head:
+                    long.append("%s:%d %s (%d lines)" % (path, node.lineno, node.name, length))
+    assert long == []
