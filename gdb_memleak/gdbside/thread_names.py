@@ -15,6 +15,7 @@ import gdb
 from . import inferior
 from .libpython import require_libpython
 from .rawmem import NotCompact, Objects, objects_for
+from .rawmem27 import Objects27, objects27
 
 __all__ = ["python_thread_names"]
 
@@ -47,7 +48,9 @@ def python_thread_names() -> dict[int, str]:
         by_handle[int.from_bytes(handle, sys.byteorder)] = thread.ptid[1] or thread.ptid[0]
     names: dict[int, str] = {}
     _texts.clear()
-    objects = objects_for(inferior.python_version())  # None: the helper reads them (2.7, unknown layouts)
+    version = inferior.python_version()
+    # None: the helper reads them (unknown layouts)
+    objects = objects27() if version is not None and version < (3, 0) else objects_for(version)
     try:
         if objects is not None:
             _read_raw(libpython, objects, by_handle, names)
@@ -60,7 +63,7 @@ def python_thread_names() -> dict[int, str]:
     return names
 
 
-def _read_raw(libpython: Any, objects: Objects, by_handle: dict[int, int], names: dict[int, str]) -> None:
+def _read_raw(libpython: Any, objects: Objects | Objects27, by_handle: dict[int, int], names: dict[int, str]) -> None:
     """The names, every dict table, str and int read as bytes (rawmem); the helper finds an
     object's attributes only where rawmem does not know their layout."""
 
