@@ -20,7 +20,7 @@ from support.gdb import assert_no_traceback, run_gdb, run_source_script, start_g
 from support.heartbeat import assert_carries_on, service_state, wait_for_line, wait_for_line_prefix
 from support.interpreters import INTERPRETERS, PYTHON_27, PYTHON_27_MISSING, PYTHON_311
 from support.paths import TARGETS
-from support.targets import LONG_C_CALL, SEED_CYCLES, SERVICE, SERVICE_65MB, assert_service_kinds, script_line
+from support.targets import FOREIGN_SLEEP, LONG_C_CALL, SEED_CYCLES, SERVICE, SERVICE_65MB, assert_service_kinds, script_line
 
 # A payload that tells the test it is running, then holds the call open.
 SLOW_PAYLOAD = '''
@@ -462,3 +462,21 @@ def test_commands_that_would_not_fit_under_a_memory_limit_refuse(start_target, p
         assert_carries_on(target)
         target.stop()
 
+
+
+@pytest.mark.parametrize("waiter", [True, False], ids=["another-thread-waits", "no-other-thread"])
+def test_a_foreign_c_call_is_never_interrupted(start_target, waiter):
+    """Issue 17 #7: the EINTR wake woke the main thread's blocking call by its system call
+    number: a ctypes libc.sleep(30) returned with 26 s left.  Now a command uses another
+    thread's CPython wait, or waits for the pending call, and the sleep runs its full time."""
+    target = start_target(PYTHON_311, FOREIGN_SLEEP, "6", *(["waiter"] if waiter else []))
+    run = run_gdb("py-heap --top 1 --timeout 2", pid=target.pid, timeout=120)
+    assert_no_traceback(run)
+    if waiter:
+        assert "Partition of a set of" in run.stdout, run.stderr
+    else:
+        assert "py-heap: no safe point within 2 s" in run.stderr, run.stderr
+    wait_for_line_prefix(target, "left ", 30)
+    line = next(line for line in target.lines if line.startswith("left "))
+    assert line.startswith("left 0 after "), line
+    assert float(line.split()[-2]) >= 5.9, line

@@ -39,6 +39,7 @@ ODD_BUILTINS = TARGETS / "odd_builtins.py"  # sys.path a tuple, or len and isins
 NATIVE_LEAK = TARGETS / "native_leak.py"  # 120 MB from malloc through ctypes beside a small Python heap
 LOCAL_HOLDER = TARGETS / "local_holder.py"  # a 3 MB bytearray only a running function's local holds
 KEPT_ERRORS = TARGETS / "kept_errors.py"  # exceptions kept in a list keep their frames' locals
+FOREIGN_SLEEP = TARGETS / "foreign_sleep.py"  # the main thread in ctypes libc.sleep, which an EINTR would cut short
 JSON_CACHE = TARGETS / "json_cache.py"  # parsed requests kept: json allocates, handle() called it
 TRACES_ITSELF = TARGETS / "traces_itself.py"  # tracemalloc started by the target itself
 LEAKED_TASKS = TARGETS / "leaked_tasks.py"  # asyncio: 300 handlers wait forever, 150 sleep an hour
