@@ -193,7 +193,7 @@ def unroute(calls: Caller, routing: Optional[Routing]) -> Optional[str]:
 def empty_python2_free_lists(calls: Caller) -> None:
     """Python 2.7 keeps every block of int and float objects it ever made, for reuse by
     ints and floats only: a payload's ids and sizes left a 30 MB 2.7 service 2.9-3.0 MB bigger
-    for good after one py-cycles, and 0.6-1.3 MB with these lists emptied (2026-12-02).  A full
+    for good after one py-cycles, and 0.6-1.9 MB with these lists emptied (2026-12-02).  A full
     collection would empty them (2.7's gc calls these two); we call them instead, with the
     GIL held, before giving the freed pages back.  3.x has no such lists."""
     if calls.version >= (3, 0):

@@ -328,8 +328,8 @@ def _run_at_a_safe_point(invocation: Invocation, pid: int, version: tuple[int, i
 
 def _say_what_python2_kept(pid: int, rss_before: int) -> None:
     """2.7 has no allocator hooks, so a payload's temporaries go through pymalloc, whose
-    arenas stay while any block in them lives: 0.6-1.3 MB on a 30 MB service after the first
-    py-cycles, 0.2-0.5 MB over the next four (2026-12-02, docs/safety.md row 5g).
+    arenas stay while any block in them lives: 0.6-1.9 MB on a 30 MB service after the first
+    py-cycles, and later commands sometimes more (2026-12-02, docs/safety.md row 5g).
     The command says so rather than leave it unseen."""
     grown = procfs.proc_status(pid).get("VmRSS", 0) - rss_before
     if rss_before and grown >= 256 * 1024:
