@@ -418,21 +418,35 @@ def _drain(st, seen, un, base):
         del parents
 
 
-def _running_frames():
-    """The target's frames that run now and that gc.get_objects() does not list (3.8+ track a
-    frame only once it has returned; 3.11+ make a frame object only when asked, and keep it
-    until the frame returns: what sys._current_frames() and tracebacks do too).  Their locals
-    can be the only owners of untracked objects: a thread's 3 MB bytearray local was in no row.
-    The payload's own frames are left out; below them, the frames of the thread it runs in count."""
+def _all_running_frames():
+    """Every frame the target's threads run now, in a list to let go of with _release: other
+    threads run between the payload's chunks, and a frame whose function returns meanwhile must
+    not die here, running its locals' finalizers in the payload's thread (seen on 2.7)."""
+    current = sys._current_frames()
+    tops = list(current.values())
+    current.clear()
+    walked = []
+    for f in tops:
+        while f is not None:
+            walked.append(f)
+            f = f.f_back
+    f = None
+    _release(tops)
+    return walked
+
+
+def _running_frames(walked):
+    """The frames of `walked` that gc.get_objects() does not list: 3.8-3.10 track a frame only
+    once it has returned, and 3.11+ make a frame object only when asked (and keep it until the
+    frame returns: what sys._current_frames() and tracebacks do too).  Their locals can be the
+    only owners of untracked objects: a thread's 3 MB bytearray local was in no row.  The
+    payload's own frames are left out; below them, the frames of the thread it runs in count."""
     ours = sys._getframe().f_globals
     running = []
-    current = sys._current_frames()
-    for f in current.values():
-        while f is not None:
-            if f.f_globals is not ours and not gc.is_tracked(f):
-                running.append(f)
-            f = f.f_back
-    current.clear()
+    for f in walked:
+        if f.f_globals is not ours and not gc.is_tracked(f):
+            running.append(f)
+    f = None
     return running
 
 
@@ -465,12 +479,15 @@ def _census(top, nlarge, ignore):
     ignore.add(id(ignore))
     ignore.add(id(sys._getframe()))
     base = _one_owner_refcount()
-    running = _running_frames()
+    walked = _all_running_frames()
+    running = _running_frames(walked)
+    ignore.add(id(walked))
+    ignore.add(id(running))
     objs = _snapshot()
     locals_held = _held_by_locals(running)
     if sys.version_info < (3, 11):
         objs.extend(running)  # frame objects of their own, not tracked: counted, and their locals with them
-    del running[:]
+    del running[:]  # walked still holds them, let go of at the end
     # everything below is made after the snapshot: not in it
     st = {'info': {}, 'names': {}, 'owned': {}, 'owned_ids': set(), 'big': [], 'thr': -1,
           'nlarge': nlarge, 'ignore': ignore, 'huge': [], 'count': _count_elements_fn(),
@@ -507,6 +524,7 @@ def _census(top, nlarge, ignore):
             _release(box, True)
         _release(batch, True)
     _drain(st, seen, locals_held, base)  # what is theirs alone (one owner) counted here, the rest once
+    _release(walked)
     del objs
     seen.clear()
     # ---- rows ----
@@ -741,13 +759,8 @@ def _find_paths(targets, ignore, maxdepth=8, cap=300):
     codes = _own_codes()
     # A running frame is a root ("<f() local>"); a finished one is not: something keeps it
     # (a traceback kept in a list of errors), and the path goes on to that.
-    running = set()
-    current = sys._current_frames()
-    for f in current.values():
-        while f is not None:
-            running.add(id(f))
-            f = f.f_back
-    current.clear()
+    walked = _all_running_frames()
+    running = set(_map(id, walked))
     n = len(targets)
     parent = [dict() for _ in range(n)]   # id(node) -> (node, id(child)) per target
     found = [None] * n
@@ -759,7 +772,7 @@ def _find_paths(targets, ignore, maxdepth=8, cap=300):
         else:
             frontier.setdefault(id(t), [t, []])[1].append(i)
     ignore = set(ignore)
-    for v in (roots, parent, found, frontier, targets, codes, running):
+    for v in (roots, parent, found, frontier, targets, codes, running, walked):
         ignore.add(id(v))
     ignore.update(_map(id, parent))
     depth = 0
@@ -831,6 +844,7 @@ def _find_paths(targets, ignore, maxdepth=8, cap=300):
     for p in parent:
         p.clear()
     _release(nodes)
+    _release(walked)
     return out
 
 
