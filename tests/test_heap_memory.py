@@ -111,8 +111,10 @@ def test_instances_attributes_and_dicts_are_read_as_the_census_reads_them(start_
     memory, census = ({r["kind"]: (r["count"], r["size"]) for r in doc["rows"]} for doc in run.json_documents())
     for kind in ("__main__.A", "__main__.B", "__main__.C", "dict of __main__.B"):
         assert memory.get(kind) == census.get(kind), (kind, memory.get(kind), census.get(kind))
-    for kind in ("int", "str"):  # the census also counts its own: a few hundred more
-        assert 0.9 * census[kind][1] <= memory[kind][1] <= census[kind][1], (kind, memory[kind], census[kind])
+    # The census also counts its own code's strs and ints: on 3.12, 2026-12-02, 754 strs and 56 KB
+    # (str 8,634 / 560,492 bytes against 7,880 / 513,740 read): a margin in bytes, not a share.
+    for kind in ("int", "str"):
+        assert census[kind][1] - 96 * 1024 <= memory[kind][1] <= census[kind][1], (kind, memory[kind], census[kind])
     assert memory["int"][0] >= 5000 + 3000 + 1000
 
 
