@@ -82,10 +82,7 @@ class PyHeap(MemleakCommand):
         doc = outcome.result
         if doc.get("note"):
             self.note(doc["note"])
-        doc["process_memory"] = procfs.memory_beside_python(target.pid, doc["total_size"])
-        outside = render.outside_python_note(doc["process_memory"], doc["total_size"])
-        if outside:
-            self.note(outside)
+        heap_memory.add_process_memory(self, target.pid, doc)
         type_names.remember_heap(doc)
         if args.json:
             self.emit_json("heap", doc)

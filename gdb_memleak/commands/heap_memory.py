@@ -64,13 +64,19 @@ def run(command, inv: Invocation, args: argparse.Namespace) -> None:
     where = "a core file" if core else "the stopped process's memory"
     doc["source"] = "core" if core else "process"
     doc["seconds"] = round(seconds, 3)
-    doc["process_memory"] = None if core else procfs.memory_beside_python(inferior.pid, doc["total_size"])
-    outside = outside_python_note(doc["process_memory"], doc["total_size"])
-    if outside:
-        command.note(outside)
+    add_process_memory(command, None if core else inferior.pid, doc)
     type_names.remember_heap(doc)
     if args.json:
         command.emit_json("heap", doc)
         return
     command.out(format_heap(doc, command.styles))
     command.out("(memory backend: read from %s, nothing run in the target, %.2f s)" % (where, seconds))
+
+
+def add_process_memory(command, pid: int | None, doc: dict) -> None:
+    """The target's resident memory beside its Python objects in `doc` (None without a process),
+    and a note when most of it is not Python objects; both backends' documents carry it."""
+    doc["process_memory"] = None if pid is None else procfs.memory_beside_python(pid, doc["total_size"])
+    outside = outside_python_note(doc["process_memory"], doc["total_size"])
+    if outside:
+        command.note(outside)

@@ -110,7 +110,46 @@ def uint(data: bytes, offset: int, size: int = 8) -> int:
     return int.from_bytes(data[offset : offset + size], "little")
 
 
-class Objects:
+class TypeKinds:
+    """Which built-in type an object is, told by its type object's tp_name and flags (subclasses
+    set KIND_FLAGS, name -> Py_TPFLAGS_*_SUBCLASS bit, and the offsets read in __init__)."""
+
+    KIND_FLAGS: dict[str, int] = _BUILTIN_KINDS
+    memory: Memory
+    _ob_type: int
+    _type_size: int
+    _tp_name: int
+    _tp_flags: tuple[int, int]
+    _kinds: dict[int, str | None]
+
+    def type_of(self, address: int) -> int:
+        return self.memory.pointer(address + self._ob_type)
+
+    def kind_of(self, address: int) -> str | None:
+        """The KIND_FLAGS name of an object of exactly that built-in type, else None."""
+        kind = self.type_of(address)
+        if kind not in self._kinds:
+            head = self.memory.read(kind, self._type_size)
+            flags = uint(head, *self._tp_flags)
+            name = self._c_string(uint(head, self._tp_name), 8)
+            flag = self.KIND_FLAGS.get(name)
+            # a static type (not a class statement's) of that name, flagged as that kind
+            self._kinds[kind] = name if flag is not None and flags & flag and not flags & _TPFLAGS_HEAPTYPE else None
+        return self._kinds[kind]
+
+    def _c_string(self, address: int, limit: int) -> str:
+        """A NUL-terminated string of at most `limit` bytes ("" if longer), read a page at a time."""
+        out = b""
+        while len(out) <= limit:
+            chunk = self.memory.read(address, min(PAGE - address % PAGE, limit + 1 - len(out)))
+            end = chunk.find(b"\0")
+            if end >= 0:
+                return (out + chunk[:end]).decode("latin-1")
+            out, address = out + chunk, address + len(chunk)
+        return ""
+
+
+class Objects(TypeKinds):
     """Exact str, int, bytes and dict objects of one interpreter, objects' attributes and
     code objects' fields, read as bytes.
 
@@ -180,32 +219,6 @@ class Objects:
             raise LayoutUnknown("pointers of %d bytes" % gdb.lookup_type("PyObject").pointer().sizeof)
         self._general = (24, 8, 16)
         self._unicode = (16, 0, 8)
-
-    def type_of(self, address: int) -> int:
-        return self.memory.pointer(address + self._ob_type)
-
-    def kind_of(self, address: int) -> str | None:
-        """"str", "int", "dict" or "bytes" for an object of exactly that built-in type, else None."""
-        kind = self.type_of(address)
-        if kind not in self._kinds:
-            head = self.memory.read(kind, self._type_size)
-            flags = uint(head, *self._tp_flags)
-            name = self._c_string(uint(head, self._tp_name), 8)
-            flag = _BUILTIN_KINDS.get(name)
-            # a static type (not a class statement's) of that name, flagged as that kind
-            self._kinds[kind] = name if flag is not None and flags & flag and not flags & _TPFLAGS_HEAPTYPE else None
-        return self._kinds[kind]
-
-    def _c_string(self, address: int, limit: int) -> str:
-        """A NUL-terminated string of at most `limit` bytes ("" if longer), read a page at a time."""
-        out = b""
-        while len(out) <= limit:
-            chunk = self.memory.read(address, min(PAGE - address % PAGE, limit + 1 - len(out)))
-            end = chunk.find(b"\0")
-            if end >= 0:
-                return (out + chunk[:end]).decode("latin-1")
-            out, address = out + chunk, address + len(chunk)
-        return ""
 
     # --- str --------------------------------------------------------------------
 

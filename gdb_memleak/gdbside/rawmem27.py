@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .rawmem import MAX_ENTRIES, LayoutUnknown, Memory, Struct, uint
+from .rawmem import MAX_ENTRIES, LayoutUnknown, Memory, Struct, TypeKinds, uint
 
 # Py_TPFLAGS_INT_SUBCLASS, _STRING_SUBCLASS and _DICT_SUBCLASS as 2.7 numbers them
 _KINDS = {"int": 1 << 23, "str": 1 << 27, "dict": 1 << 29}
-_HEAPTYPE = 1 << 9
 
 
-class Objects27:
+class Objects27(TypeKinds):
     """Reads one 2.7 target's str, int and dict objects, and instances' __dict__, per command."""
+
+    KIND_FLAGS = _KINDS
 
     def __init__(self) -> None:
         self.memory = Memory()
@@ -34,21 +35,7 @@ class Objects27:
         self._ma_mask, self._ma_table = table.offset("ma_mask"), table.offset("ma_table")
         entry = Struct("PyDictEntry")
         self._entry, self._me_key, self._me_value = entry.size, entry.offset("me_key"), entry.offset("me_value")
-        self._kinds: dict[int, str | None] = {}
-
-    def type_of(self, address: int) -> int:
-        return self.memory.pointer(address + self._ob_type)
-
-    def kind_of(self, address: int) -> str | None:
-        """"str", "int" or "dict" for an object of exactly that built-in type, else None."""
-        kind = self.type_of(address)
-        if kind not in self._kinds:
-            head = self.memory.read(kind, self._type_size)
-            flags = uint(head, *self._tp_flags)
-            name = self.memory.read(uint(head, self._tp_name), 8).split(b"\0")[0].decode("latin-1")
-            flag = _KINDS.get(name)
-            self._kinds[kind] = name if flag is not None and flags & flag and not flags & _HEAPTYPE else None
-        return self._kinds[kind]
+        self._kinds = {}
 
     def text(self, address: int, limit: int, more: str = "...") -> str | None:
         """An exact str's first `limit` bytes as latin-1 (as the helper shows 2.7's strs)."""
