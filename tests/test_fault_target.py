@@ -120,10 +120,27 @@ def test_commands_work_when_every_thread_is_idle(start_target, python):
 # Condition 4: the process exits or is killed while a command runs.
 
 
+def _wait_until_traced_and_running(pid: int, timeout: float = 60) -> None:
+    """Until gdb has attached and lets the target run again (it waits for a safe point): a
+    tracer, and the target out of its tracing stop for 0.3 s in a row."""
+    deadline = time.monotonic() + timeout
+    since = None
+    while time.monotonic() < deadline:
+        status = dict(line.split(":", 1) for line in open("/proc/%d/status" % pid).read().splitlines() if ":" in line)
+        if status["TracerPid"].strip() != "0" and status["State"].split()[0] in ("R", "S"):
+            since = since or time.monotonic()
+            if time.monotonic() - since >= 0.3:
+                return
+        else:
+            since = None
+        time.sleep(0.02)
+    raise AssertionError("gdb did not start waiting for a safe point within %d s" % timeout)
+
+
 def test_target_killed_while_waiting_for_a_safe_point(start_target):
     target = start_target(PYTHON_311, LONG_C_CALL)
     gdb = start_gdb("py-heap --timeout 60", pid=target.pid)
-    time.sleep(1.5)
+    _wait_until_traced_and_running(target.pid)  # (a fixed 1.5 s once killed it while gdb still attached)
     target.stop()  # SIGKILL, by pid
     started = time.monotonic()
     stdout, stderr = gdb.finish(timeout=30)
@@ -453,7 +470,8 @@ def memory_cgroup(limit: int):
 def test_commands_that_would_not_fit_under_a_memory_limit_refuse(start_target, python):
     """Inside a container with 16 MB to spare, py-cycles' bookkeeping for a 65 MB service
     (about 25 MB for its 213k tracked objects) or guppy's (about 46 MB) would get the service
-    OOM-killed: they refuse in one line and leave it running; the census, a few MB, still answers."""
+    OOM-killed: they refuse in one line and leave it running; the census, up to about 12 MB
+    there, still answers, and refuses in turn when there is less room than it counts on."""
     target = start_target(python, SERVICE, "event", env=SERVICE_65MB)
     target.wait_for_ticks(1)
     with memory_cgroup(16 << 20) as cgroup:
@@ -464,16 +482,64 @@ def test_commands_that_would_not_fit_under_a_memory_limit_refuse(start_target, p
             pytest.skip("cannot move a process into a memory cgroup here: %s" % e)
         run = run_gdb("py-cycles", pid=target.pid, timeout=120)
         assert_no_traceback(run)
-        assert re.search(r"py-cycles: refused: it would need about \d+ MiB in the target for its \d+ tracked objects, "
-                         r"and \d+ MiB are available .*--force runs it anyway", run.stderr), run.stderr[-2000:]
+        refused = re.search(r"py-cycles: refused: it would need about \d+ MiB in the target for its (\d+) tracked objects, "
+                            r"and \d+ MiB are available .*--force runs it anyway", run.stderr)
+        assert refused, run.stderr[-2000:]
+        tracked = int(refused.group(1))
         run = run_gdb("py-heap --backend guppy", pid=target.pid, timeout=120)
         assert_no_traceback(run)
         assert "py-heap: --backend guppy refused: it would need about" in run.stderr, run.stderr[-2000:]
+        peak = cgroup_peak(cgroup)
+        before = peak.reset()
         run = run_gdb("py-heap --json", pid=target.pid, timeout=120)
         assert_no_traceback(run)
         assert run.document()["backend"] == "census"
+        census_peak = peak.read() - before
+        assert_carries_on(target)
+        # With less room than its guard counts on, the census refuses too (the container
+        # OOM-killed this service once when it counted on "a few MB" and took 14).
+        # What the census counts on, 48 bytes a tracked object and 4 MiB (payloads/heap.py), covers its peak.
+        assert census_peak <= tracked * 48 + (4 << 20), (census_peak, tracked)
+        # With less room than that, the census refuses too (the container OOM-killed this
+        # service once when the census counted on "a few MB" and took 14).
+        peak.limit(peak.usage() + (4 << 20))
+        for command in ("py-heap", "py-heap --mark before"):
+            run = run_gdb(command, pid=target.pid, timeout=120)
+            assert_no_traceback(run)
+            assert re.search(r"py-heap: refused: (it|listing its objects) would need (about|up to) \d+ MiB in the target "
+                             r".*, and \d+ MiB are available .*--force runs it anyway", run.stderr), (command, run.stderr[-2000:])
         assert_carries_on(target)
         target.stop()
+
+
+class cgroup_peak:
+    """The peak memory use of a memory cgroup (v1 memory.max_usage_in_bytes, v2 memory.peak)."""
+
+    def __init__(self, cgroup: str):
+        self.cgroup = cgroup
+        self.v1 = os.path.exists(os.path.join(cgroup, "memory.max_usage_in_bytes"))
+
+    def _path(self, v1: str, v2: str) -> str:
+        return os.path.join(self.cgroup, v1 if self.v1 else v2)
+
+    def usage(self) -> int:
+        return int(open(self._path("memory.usage_in_bytes", "memory.current")).read())
+
+    def reset(self) -> int:
+        """Start the peak afresh (v2 before 6.12 cannot: then the peak since the move); the usage now."""
+        try:
+            with open(self._path("memory.max_usage_in_bytes", "memory.peak"), "w") as f:
+                f.write("0")
+        except OSError:
+            pass
+        return self.usage()
+
+    def read(self) -> int:
+        return int(open(self._path("memory.max_usage_in_bytes", "memory.peak")).read())
+
+    def limit(self, limit: int) -> None:
+        with open(self._path("memory.limit_in_bytes", "memory.max"), "w") as f:
+            f.write(str(limit))
 
 
 

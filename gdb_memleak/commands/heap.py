@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import Refused, ToolMissing, UsageError
+from ..errors import NoRoom, Refused, ToolMissing, UsageError
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation
 from ..host import limits, procfs
@@ -45,8 +45,9 @@ class PyHeap(MemleakCommand):
         marks.add_argument("--drop-mark", metavar="NAME", help="forget mark NAME")
         parser.add_argument(
             "--force", action="store_true",
-            help="run even in a target that opted out of remote code execution (PEP 768); with --backend guppy, "
-                 "also where the target may not have the memory guppy needs (about 70%% of its RSS)",
+            help="run even in a target that opted out of remote code execution (PEP 768), or where the target may "
+                 "not have the memory the command needs (the census: about 48 bytes per tracked object; "
+                 "--backend guppy: about 70%% of its RSS)",
         )
         parser.add_argument(
             "--read-only", action="store_true",
@@ -64,8 +65,10 @@ class PyHeap(MemleakCommand):
             return
         target = inf.require_live_stopped()
         inf.require_python()
+        # The census refuses when its bookkeeping would not fit: an OOM kill ends the service.
+        room = None if args.force else limits.available_to(target.pid)
         if args.marks or args.drop_mark or args.mark or args.since:
-            heap_marks.run(self, inv, args)
+            heap_marks.run(self, inv, args, room)
             return
         if args.backend == "guppy":
             if not args.force:
@@ -73,12 +76,14 @@ class PyHeap(MemleakCommand):
             _require_compatible_guppy(inv)
         try:
             outcome = session.run_payload(
-                inv, "heap", {"top": args.top, "largest": args.largest, "backend": args.backend},
+                inv, "heap", {"top": args.top, "largest": args.largest, "backend": args.backend, "memory_available": room},
                 # guppy leaves objects behind (its hpy, lazy instance dicts) that the target frees later.
                 route=args.backend != "guppy",
             )
         except ToolMissing as e:
             raise ToolMissing("--backend guppy: %s" % e, hint="py-heap --backend census works") from e
+        except NoRoom as e:  # the census's own memory guard
+            raise NoRoom("refused: %s" % e) from e
         doc = outcome.result
         if doc.get("note"):
             self.note(doc["note"])
@@ -105,7 +110,7 @@ def _require_room_for_guppy(pid: int) -> None:
     if available is not None and rss * GUPPY_NEEDS > available:
         raise Refused(
             "--backend guppy refused: it would need about %s in the target (70%% of its RSS), and %s are available "
-            "(to the machine or the target's cgroup); --backend census needs a few %% (--force runs guppy anyway)"
+            "(to the machine or the target's cgroup); --backend census needs far less (--force runs guppy anyway)"
             % (render.human_size(int(rss * GUPPY_NEEDS)), render.human_size(available))
         )
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import re
 import time
-from typing import Any
+from typing import Any, Optional
 
-from ..errors import UsageError
+from ..errors import NoRoom, UsageError
 from ..gdbside.invocation import Invocation
 from ..inject import session
 from ..render import text as render
@@ -22,7 +22,8 @@ ALL_KINDS = 1_000_000  # the census's --top for a mark: every kind
 NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
-def run(command: Any, inv: Invocation, args: argparse.Namespace) -> None:
+def run(command: Any, inv: Invocation, args: argparse.Namespace, room: Optional[int]) -> None:
+    """`room`: the memory the census may use in the target (None: unknown, or --force)."""
     name = args.mark or args.since or args.drop_mark
     if name is not None and not NAME.match(name):
         raise UsageError("a mark name is 1 to 64 letters, digits or _.:-, got %r" % name)
@@ -44,12 +45,15 @@ def run(command: Any, inv: Invocation, args: argparse.Namespace) -> None:
         return
     # One safe point: the census payload stores the mark itself (--mark), or reads it
     # before counting (--since: a typo is refused before the census runs).
-    request: dict[str, Any] = {"top": ALL_KINDS, "largest": 0, "backend": "census"}
+    request: dict[str, Any] = {"top": ALL_KINDS, "largest": 0, "backend": "census", "memory_available": room}
     if args.mark:
         request["mark"] = {"name": name, "time": time.time()}
     else:
         request["since"] = name
-    census = session.run_payload(inv, "heap", request).result
+    try:
+        census = session.run_payload(inv, "heap", request).result
+    except NoRoom as e:
+        raise NoRoom("refused: %s" % e) from e
     if args.mark:
         stored = census["stored_mark"]
         if args.json:

@@ -21,7 +21,7 @@ from typing import Optional
 
 import gdb
 
-from ..errors import Refused
+from ..errors import Refused, TargetUnavailable
 from ..host import images as procfs
 from .invocation import note
 
@@ -147,6 +147,17 @@ def _execute_quietly(command: str) -> None:
         gdb.execute("set confirm %s" % ("on" if confirm else "off"), to_string=True)
 
 
+def _read_program(pid: int) -> None:
+    """`file /proc/PID/exe`; a target gone meanwhile is said as such, not as gdb's error about the file."""
+    note("gdb has not read the target's executable; reading /proc/%d/exe" % pid)
+    try:
+        _execute_quietly("file /proc/%d/exe" % pid)
+    except gdb.error as e:
+        if not os.path.exists("/proc/%d/exe" % pid):
+            raise TargetUnavailable("the target exited before anything was run in it") from e
+        raise
+
+
 def _repair(pid: int, found: list[Mismatch]) -> None:
     """Read the target's own files, as the user could have asked before attaching.
 
@@ -161,8 +172,7 @@ def _repair(pid: int, found: list[Mismatch]) -> None:
              "reading the target's own (set sysroot /proc/%d/root)" % (pid, names, pid))
         _execute_quietly("set sysroot /proc/%d/root" % pid)
     if any(m.image.executable for m in found) or not program_file():
-        note("gdb has not read the target's executable; reading /proc/%d/exe" % pid)
-        _execute_quietly("file /proc/%d/exe" % pid)
+        _read_program(pid)
 
 
 def _refusal(pid: int, found: list[Mismatch]) -> str:
@@ -190,8 +200,7 @@ def require_matched_images() -> None:
     if not program_file():
         # gdb 16.3 attached to a target in its own PID and mount namespaces opened
         # target:/proc/PID/exe in the target's namespace, where PID is not its pid: no file.
-        note("gdb has not read the target's executable; reading /proc/%d/exe" % pid)
-        _execute_quietly("file /proc/%d/exe" % pid)
+        _read_program(pid)
     found = mismatches(pid)
     if found and (not procfs.same_root(pid) or any(m.image.executable for m in found)):
         _repair(pid, found)

@@ -352,6 +352,7 @@ def _sole_count():
 
 
 _IS_SOLE = frozenset([_sole_count()]).__contains__
+_RELEASE_SLICE = 2000
 _SNAP = []      # [gc.get_objects() of this run]
 _KEPT = []      # [(list, its objects are distinct)] held to the end
 _ORPHANS = []   # objects that only the payload held; die in a thread of their own
@@ -367,6 +368,37 @@ def _snapshot():
     return _SNAP[0]
 
 
+# gc.get_objects() itself: 8 bytes a tracked object and an eighth more of over-allocation
+# (a list this large grows by mremap, not by a copy).
+_SNAPSHOT_BYTES = 10
+
+
+def _no_room(args, per_tracked, fixed=0):
+    """The refusal when the run's bookkeeping, per_tracked bytes for each object of
+    the snapshot plus `fixed`, would not fit in args['memory_available'] (the room
+    the gdb side found; None when unknown or with --force); else None.
+    Listing the objects to count them costs memory too: first, where the count of
+    allocated blocks is known (3.4+; no fewer blocks than objects), that listing is
+    checked against the room with every block taken for an object."""
+    available = args.get('memory_available')
+    if available is None:
+        return None
+    tail = ('are available (to the machine or the target\'s cgroup); --force runs it anyway')
+    blocks = getattr(sys, 'getallocatedblocks', None)
+    if blocks is not None:
+        n = blocks()
+        need = n * _SNAPSHOT_BYTES
+        if need > available:
+            return {'refusal': {'code': 'no_room', 'reason': 'listing its objects would need up to %d MiB in the target '
+                                '(%d allocated blocks), and %d MiB %s' % (need >> 20, n, available >> 20, tail)}}
+    n = len(_snapshot())
+    need = n * per_tracked + fixed
+    if need <= available:
+        return None
+    return {'refusal': {'code': 'no_room', 'reason': 'it would need about %d MiB in the target for its %d tracked objects, '
+                        'and %d MiB %s' % (need >> 20, n, available >> 20, tail)}}
+
+
 def _keep(objs, distinct=False):
     """Hold the list objs (not to be changed afterwards) until the end of the run."""
     _KEPT.append((objs, distinct))
@@ -377,13 +409,22 @@ def _release(objs, distinct=False):
     objects it was the only owner of.  See the header of this section."""
     if not objs:
         return
-    if not distinct:
-        # the pipeline counts one object twice over when it comes twice
-        d = dict(_zip(_map(id, objs), objs))
-        del objs[:]
-        objs.extend(d.values())
+    if distinct:
+        _ORPHANS.extend(_it.compress(*_sole_pipes(objs, _IS_SOLE)))
+        return
+    # The pipeline counts one object twice over when it comes twice in one go (the tee
+    # still holds the first), so each slice is made distinct first.  In slices: the map
+    # of ids costs about 100 bytes an object, and a dict of 100k records' referents
+    # made the census's peak 11.6 MB of a 65 MB service (tracemalloc, 2026-12-02).  An
+    # object in two slices is fine: the first sees the other's reference and drops its own.
+    while objs:
+        part = objs[-_RELEASE_SLICE:]
+        del objs[-_RELEASE_SLICE:]
+        d = dict(_zip(_map(id, part), part))
+        del part[:]
+        part.extend(d.values())
         d.clear()
-    _ORPHANS.extend(_it.compress(*_sole_pipes(objs, _IS_SOLE)))
+        _ORPHANS.extend(_it.compress(*_sole_pipes(part, _IS_SOLE)))
 
 
 def _release_referents(rs, untracked_too=True):

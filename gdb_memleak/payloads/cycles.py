@@ -513,15 +513,10 @@ def gdb_memleak_payload(args):
         ignore = _own_ids()
         ignore.add(id(args))
         ignore.add(id(ignore))
+        refusal = _no_room(args, _BYTES_PER_TRACKED)
+        if refusal is not None:
+            return refusal
         objs = _snapshot()
-        need = len(objs) * _BYTES_PER_TRACKED
-        available = args.get('memory_available')
-        if available is not None and need > available:
-            n = len(objs)
-            del objs
-            return {'refusal': {'code': 'no_room', 'reason': 'it would need about %d MiB in the target for its %d tracked objects, and %d MiB '
-                               'are available (to the machine or the target\'s cgroup); --force runs it anyway'
-                               % (need >> 20, n, available >> 20)}}
         nodes = _unreachable(objs, ignore)
         del objs
         ignore.add(id(nodes))
