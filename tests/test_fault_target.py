@@ -167,7 +167,7 @@ def test_target_killed_during_a_call(start_target, tmp_path):
 def test_ctrl_c_while_waiting_gives_up_cleanly(start_target):
     target = start_target(PYTHON_311, LONG_C_CALL, str(6 * 10**8))
     gdb = start_gdb("py-heap --timeout 60", pid=target.pid)
-    time.sleep(2)
+    _wait_until_traced_and_running(target.pid)
     os.kill(gdb.proc.pid, signal.SIGINT)  # what Ctrl-C at gdb's terminal sends
     started = time.monotonic()
     stdout, stderr = gdb.finish(timeout=30)
