@@ -96,3 +96,29 @@ def load(venv: Optional[str] = None) -> None:
     gdb.events.new_objfile.connect(_clear_caches)
     gdb.events.exited.connect(_clear_caches)
     _loaded = True
+    pid = _pid_to_attach()
+    if pid is not None:
+        from .gdbside import attach_ahead
+
+        attach_ahead.prepare(pid)
+
+
+def _pid_to_attach() -> Optional[int]:
+    """The PID of `gdb -p PID` (--pid PID, --pid=PID) when gdb has not attached yet: loaded
+    from ~/.gdbinit or -ix, gdb-memleak can prepare while the target still runs."""
+    if gdb.selected_inferior().pid:
+        return None
+    try:
+        with open("/proc/self/cmdline", "rb") as f:
+            args = f.read().decode("utf-8", "replace").split("\0")
+    except OSError:
+        return None
+    for i, arg in enumerate(args):
+        value = None
+        if arg in ("-p", "-pid", "--pid") and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith(("--pid=", "-pid=")):
+            value = arg.split("=", 1)[1]
+        if value is not None:
+            return int(value) if value.isdigit() else None
+    return None

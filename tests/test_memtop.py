@@ -4,8 +4,9 @@ import re
 import subprocess
 
 import pytest
-from support.gdb import assert_no_traceback, run_gdb
+from support.gdb import WATCH_INFERIOR_CALLS, assert_no_inferior_call, assert_no_traceback, run_gdb
 from support.interpreters import ALL_INTERPRETERS, INTERPRETERS, PYTHON_311, PYTHON_NODEBUG
+from support.paths import REPO
 from support.targets import NAMED_THREADS, SEED_STRING, THREAD_POOL, assert_pool_placed, script_line
 
 from gdb_memleak.model import schemas
@@ -85,13 +86,20 @@ def test_memtop_shows_each_threads_python_name(start_target, python):
     assert target.alive() and target.wait_for_ticks(2)
 
 
+@pytest.mark.parametrize("loaded", ["after-attach", "before-attach"])
 @pytest.mark.parametrize("python", ALL_INTERPRETERS)
-def test_memtop_places_every_thread_of_a_pool(start_target, python):
+def test_memtop_places_every_thread_of_a_pool(start_target, python, loaded):
     """40 threads waiting at one line: each shows it (frames described once per command are
     reused for the others, read from the thread states), and each its name, however str
-    lays it out (issue 17 #11)."""
+    lays it out (issue 17 #11).  Loaded before the attach (-ix, as the README loads it), the
+    program's symbols and the helper are read while the target runs (gdbside/attach_ahead.py)."""
     target = start_target(python, THREAD_POOL)
-    run = run_gdb("py-memtop --json --stack 8", pid=target.pid)
+    if loaded == "before-attach":
+        run = run_gdb("py-memtop --json --stack 8", pid=target.pid, gdbinit=None,
+                      before=(*WATCH_INFERIOR_CALLS, "-ix", str(REPO / "gdbinit.example")))
+        assert_no_inferior_call(run)
+    else:
+        run = run_gdb("py-memtop --json --stack 8", pid=target.pid)
     assert_no_traceback(run)
     assert_pool_placed(run.document()["threads"], target)
     assert target.alive() and target.wait_for_ticks(1)

@@ -18,6 +18,7 @@ from typing import Any
 
 import gdb
 
+from .inferior import python_version
 from .rawmem import LayoutUnknown, Memory, Struct, uint
 
 __all__ = ["ChainLayout", "chain", "chain_layout", "thread_states"]
@@ -130,7 +131,7 @@ def _threads_by_handle() -> dict[int, int]:
 
 
 def _interpreters() -> Any:
-    for expr in _INTERPRETERS:
+    for expr in expressions_for_this_version(_INTERPRETERS):
         try:
             return gdb.parse_and_eval(expr)
         except gdb.error:
@@ -160,3 +161,12 @@ def chain(layout: ChainLayout, memory: Memory, where: int, limit: int, describe:
     except (gdb.error, RuntimeError, TypeError, ValueError):  # (gdb.MemoryError is a gdb.error)
         return out or None  # an unreadable link: keep the frames read so far
     return out
+
+
+def expressions_for_this_version(expressions: tuple[str, ...]) -> tuple[str, ...]:
+    """Without those of _PyRuntime (3.7+) before 3.7: a symbol gdb does not find is looked
+    for in every objfile, 17 ms each on 2.7 with 300 threads (2026-12-02), the target stopped."""
+    version = python_version()
+    if version is not None and version < (3, 7):
+        return tuple(e for e in expressions if not e.startswith("_PyRuntime"))
+    return expressions

@@ -44,7 +44,37 @@ def _require_helper_and_types() -> Any:
         gdb.lookup_type("PyObject")
     except gdb.error:
         raise FramesUnavailable(NO_DEBUG_INFO) from None
+    _helper_types.clear()  # (once per command: python_stacks starts with this)
+    _remember_helper_types(libpython)
     return libpython
+
+
+# The gdb types the helper looked up in this command, by name.  The helper looks a type
+# up each time it wraps an object (PyObjectPtr.get_gdb_type): 70 lookups, 31 ms of the
+# 3.13 target's stop with 300 threads (2026-12-02), for a handful of distinct types.
+# Emptied at the start of each command (_require_helper_and_types): types do not change within one.
+_helper_types: dict[str, Any] = {}
+
+
+def _remember_helper_types(libpython: Any) -> None:
+    """Make the helper's PyObjectPtr.get_gdb_type look each type up once per command."""
+    cls: Any = getattr(libpython, "PyObjectPtr", None)
+    original = cls.__dict__.get("get_gdb_type") if cls is not None else None
+    if not isinstance(original, classmethod) or getattr(original.__func__, "remembers", False):
+        return
+    lookup = original.__func__
+
+    def get_gdb_type(klass: Any) -> Any:
+        name = getattr(klass, "_typename", None)
+        if not isinstance(name, str):
+            return lookup(klass)
+        found = _helper_types.get(name)
+        if found is None:
+            found = _helper_types[name] = lookup(klass)
+        return found
+
+    get_gdb_type.remembers = True  # type: ignore[attr-defined]
+    cls.get_gdb_type = classmethod(get_gdb_type)
 
 
 def python_stacks(max_frames: int) -> dict[int, list[PyFrame]]:

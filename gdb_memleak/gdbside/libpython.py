@@ -143,8 +143,9 @@ def _running_libpythons() -> list[str]:
     return [n for n in names if active is not None and os.path.realpath(n) == os.path.realpath(active)]
 
 
-def _candidates() -> Iterator[str]:
-    binaries = _interpreter_binaries()
+def _candidates(binaries: list[str] | None = None) -> Iterator[str]:
+    if binaries is None:
+        binaries = _interpreter_binaries()
     # 1. Beside the binary (pyenv, source builds): <exe>-gdb.py, <so>-gdb.py.
     for binary in binaries:
         yield binary + "-gdb.py"
@@ -227,6 +228,41 @@ def _install_helpers(library: str) -> list[str]:
 def _param_dirs(name: str) -> list[str]:
     value = gdb.parameter(name)
     return [d for d in str(value or "").split(":") if d]
+
+
+def preload_for_process(pid: int) -> None:
+    """Source the helper of process `pid`'s interpreter before gdb attaches to it (gdb -p PID
+    with gdb-memleak loaded first, from ~/.gdbinit or -ix), while the target still runs.
+
+    Sourcing compiles and runs 2,000 lines: 85 ms of which 45 ms compiling (3.10, a loaded
+    2-core machine, 2026-12-02), which a stopped target would otherwise wait for in its first
+    command.  After the attach, require_libpython finds the helper loaded if it is the right
+    one, and sources the right one if not.  Only for a target in gdb's own root (elsewhere the
+    paths name other files); whatever fails here is left to require_libpython."""
+    try:
+        if not os.path.samefile(f"/proc/{pid}/root", "/"):
+            return
+        exe = os.readlink(f"/proc/{pid}/exe")
+        with open(f"/proc/{pid}/maps") as maps:
+            rows = [line.split(None, 5) for line in maps]
+    except OSError:
+        return
+    mapped = {row[5].strip() for row in rows if len(row) == 6}
+    binaries = [exe] + sorted(p for p in mapped if _LIBPYTHON_SO.match(os.path.basename(p)))
+    binaries += [os.path.realpath(b) for b in binaries if os.path.realpath(b) not in binaries]
+    override = _override()
+    found = override if override is not None else next((p for p in _candidates(binaries) if os.path.isfile(p)), None)
+    if found is None or not os.path.isfile(found):
+        return
+    try:
+        load_libpython_helper(found)
+    except Exception:  # gdb.error, or whatever the script raised: require_libpython says it later
+        pass
+
+
+def loaded_helper_namespace() -> Any:
+    """The namespace of the helper we sourced (gdb's __main__), or None if none was."""
+    return __main__ if _sourced_helper is not None and hasattr(__main__, "Frame") else None
 
 
 def require_libpython() -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 import gdb
 
 from . import inferior
+from .frame_chain import expressions_for_this_version
 from .libpython import require_libpython
 from .rawmem import NotCompact, Objects, objects_for
 from .rawmem27 import Objects27, objects27
@@ -135,7 +136,7 @@ def _read_with_helper(libpython: Any, by_handle: dict[int, int], names: dict[int
 
 
 def _sys_modules_value() -> Any:
-    for expr in _MODULES_EXPRS:
+    for expr in expressions_for_this_version(_MODULES_EXPRS):
         try:
             return gdb.parse_and_eval(expr)
         except gdb.error:
