@@ -45,6 +45,10 @@ class NoSafePoint(MemleakError):
     """The target did not reach a safe point in time, or the wait was interrupted.  Nothing was run in it."""
 
 
+class NoSafePointInTime(NoSafePoint):
+    """The wait for a safe point ran out of time (not interrupted): py-heap reads memory instead where it can."""
+
+
 class ChannelError(MemleakError):
     """The way into the target failed part way (an allocation, a call, the answer).  The target is put back."""
 

@@ -157,6 +157,21 @@ def test_targets_with_no_safe_point_are_read_and_left_untouched(start_target, py
     wait_for_line(busy, "result True", timeout=120)
 
 
+@pytest.mark.parametrize("python", VERSIONS)
+def test_no_safe_point_in_time_reads_memory_instead_and_says_so(start_target, python):
+    """Issue 16: the census run in the target needs a safe point; a main thread holding the GIL
+    in one long C call (sum over a range) gives none in 2 s, and py-heap then reads the heap
+    from memory, saying why.  (A main thread in signal.pause() is woken: it answers in the target.)"""
+    busy = start_target(python, LONG_C_CALL, str(6 * 10**8))
+    run = run_gdb("py-heap --timeout 2 --json --top 5", pid=busy.pid, timeout=300)
+    assert_no_traceback(run)
+    doc = run.document()
+    assert doc["backend"] == "memory" and doc["source"] == "process"
+    assert doc["total_count"] > 1000
+    assert any(n.startswith("no safe point within 2 s") and "read from memory instead" in n for n in doc["notes"]), doc["notes"]
+    wait_for_line(busy, "result True", timeout=300)  # its call went on to its right end
+
+
 def wait_for_line_prefix_count(target, prefix: str, count: int, timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and sum(line.startswith(prefix) for line in target.lines) < count:

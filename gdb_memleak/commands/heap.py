@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import NoRoom, Refused, ToolMissing, UsageError
+from ..errors import NoRoom, NoSafePointInTime, Refused, ToolMissing, UsageError
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation
 from ..host import limits, procfs
@@ -52,7 +52,7 @@ class PyHeap(MemleakCommand):
         parser.add_argument(
             "--read-only", action="store_true",
             help="run nothing in the target: read its memory and walk CPython's own structures (the memory backend; "
-                 "CPython 3.11-3.13 with debug info; used by itself on a core file)",
+                 "CPython 3.11-3.13 with debug info; used by itself on a core file, and when no safe point comes in time)",
         )
         self.add_timeout(parser)
         return parser
@@ -84,6 +84,11 @@ class PyHeap(MemleakCommand):
             raise ToolMissing("--backend guppy: %s" % e, hint="py-heap --backend census works") from e
         except NoRoom as e:  # the census's own memory guard
             raise NoRoom("refused: %s" % e) from e
+        except NoSafePointInTime as e:  # an idle or hung target: its memory can still be read (issue 16)
+            if args.backend == "guppy" or not heap_memory.readable(inf.require_python()):
+                raise
+            heap_memory.run(self, inv, args, instead=str(e))
+            return
         doc = outcome.result
         if doc.get("note"):
             self.note(doc["note"])

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Optional
 
-from ..errors import TargetUnavailable, UsageError
+from ..errors import Refused, TargetUnavailable, UsageError
 from ..gdbside import images, memlayout
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation
@@ -31,7 +32,17 @@ def wanted(args: argparse.Namespace) -> bool:
     return inf.is_core(inferior)
 
 
-def run(command, inv: Invocation, args: argparse.Namespace) -> None:
+def readable(version: tuple[int, int]) -> bool:
+    """Whether this target's heap can be read from memory (version and debug info)."""
+    try:
+        memlayout.require_supported(version)
+    except Refused:
+        return False
+    return True
+
+
+def run(command, inv: Invocation, args: argparse.Namespace, instead: Optional[str] = None) -> None:
+    """`instead`: why the injected census could not run (no safe point in time): said, then read from memory."""
     inferior = inf.selected_inferior()
     core = inf.is_core(inferior)
     if not core:
@@ -46,6 +57,9 @@ def run(command, inv: Invocation, args: argparse.Namespace) -> None:
         raise UsageError("--backend guppy runs in the target: not %s" % why)
     if core and not asked:
         command.note("a core file: read from memory, as --read-only (nothing can run in a core)")
+    if instead is not None:
+        command.note("%s; read from memory instead, as --read-only (the whole process stopped meanwhile)"
+                     % instead.replace(" (try again, or raise --timeout)", ""))
     version = inf.require_python()
     memlayout.require_supported(version)
     started = time.monotonic()

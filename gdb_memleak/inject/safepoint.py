@@ -34,7 +34,7 @@ from typing import Optional
 
 import gdb
 
-from ..errors import ChannelError, NoSafePoint, TargetUnavailable
+from ..errors import ChannelError, NoSafePoint, NoSafePointInTime, TargetUnavailable
 from ..gdbside import inferior as inf
 from . import landing
 from .calls import SYSCALL_INSN, Caller, WaitedTooLong, continue_for, read_register
@@ -239,7 +239,7 @@ def _waiting_python_thread(pid: int, stop_signal: int) -> Optional[gdb.InferiorT
 
 
 def _no_safe_point(pid: int, timeout: float) -> NoSafePoint:
-    return NoSafePoint("no safe point within %g s: the main thread is %s and did not run the pending call; "
+    return NoSafePointInTime("no safe point within %g s: the main thread is %s and did not run the pending call; "
         "nothing was run in the target (try again, or raise --timeout)" % (timeout, describe_main_thread(pid)))
 
 
@@ -257,7 +257,7 @@ def run_to_safe_point(caller: Caller, pid: int, timeout: float) -> SafePoint:
             caller.call_many([("PyGILState_Ensure", ())], keep_first=True,
                              epilogue=[("PyGILState_Release", (PARK_VALUE,))], deadline=deadline)
         except WaitedTooLong:
-            raise NoSafePoint("no safe point within %g s: thread %d waited for the GIL all that time (the main thread is %s); "
+            raise NoSafePointInTime("no safe point within %g s: thread %d waited for the GIL all that time (the main thread is %s); "
                 "nothing was run in the target, and that thread takes and gives back the GIL by itself when it comes" % (timeout, waiting.num, describe_main_thread(pid))) from None
         return SafePoint("gil-acquired", waiting.num, None)
     _queue_at_a_function_entry(caller, pid, deadline, timeout)
