@@ -1,13 +1,15 @@
 """Work done before gdb attaches (`gdb -p PID` with gdb-memleak loaded first), while the target still runs.
 
-From the attach to the end of gdb's session the target is stopped.  Three things of every
-first command do not need it stopped, only its files, and are done here instead:
+From the attach to the end of gdb's session the target is stopped.  What the first command
+needs only the target's files for is done here instead:
 
-* the executable's symbols: gdb reads the program's symbols when it attaches, unless it
-  already has a program file (exec.c, exec_file_locate_attach), so reading
-  /proc/PID/exe's file now takes that out of the stop;
-* the interpreter's gdb helper (libpython), compiled and run (libpython.preload_for_process);
-* the first type lookup, which expands the debug info the commands read.
+* the interpreter's gdb helper (libpython), compiled and run (libpython.preload_for_process):
+  the part that moved, 85 ms of a loaded machine's stop (2026-12-02, docs/how-it-works.md);
+* the first lookups of the types the helper wraps objects as, which read their part of the
+  debug info: done here only where the types are in the executable (a static build); a
+  shared build's are in libpython, which gdb reads at the attach;
+* for those lookups, the executable's symbols (`file`); gdb reads them at the attach too,
+  and reading them first made no measurable difference to the stop for pyenv's builds.
 
 Only for a target in gdb's own root (elsewhere, the paths name other files) and when gdb
 has no program yet.  Whatever fails here is done again after the attach, as without it.
@@ -48,8 +50,8 @@ def prepare(pid: int) -> None:
 
 def _type_names() -> list[str]:
     """PyObject, and the types the helper's classes wrap objects as (PyObjectPtr._typename):
-    the first lookup of each reads its part of the debug info, 12 ms each for the 3.13 target
-    of benchmarks/threads.py (2026-12-02)."""
+    after the attach, the first lookup of one took up to 30 ms of the stop (PyUnicodeObject,
+    3.13, benchmarks/threads.py, 2026-12-02)."""
     names = ["PyObject"]
     helper = libpython.loaded_helper_namespace()
     base = getattr(helper, "PyObjectPtr", None) if helper is not None else None
