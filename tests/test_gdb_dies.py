@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from support.cli import gdb_memleak_argv, gdb_memleak_env
-from support.gdb import GdbRun, run_gdb
+from support.gdb import GdbRun, run_gdb, run_source_script
 from support.heartbeat import assert_carries_on, service_state
 from support.interpreters import PYTHON_311, PYTHON_NODEBUG
 from support.targets import ENV_HEARTBEAT, SERVICE, SERVICE_65MB, assert_service_kinds
@@ -226,6 +226,26 @@ def test_sigterm_during_a_payload_is_handled_by_the_target(start_target, tmp_pat
     trap.write_text(SIGTERM_DURING_PAYLOAD)
     done = run_gdb("py-heap --top 3", pid=target.pid, after=("-x", str(trap)), timeout=300)
     assert "Partition of a set" in done.stdout, done.stdout + done.stderr  # the payload was not cut short
+    assert target.proc.wait(timeout=30) == 7, target.lines[-5:]
+    assert target.lines.count("terminating") == 1, target.lines[-5:]
+
+
+TOO_LARGE_AFTER_SIGTERM = '''
+def gdb_memleak_payload(args):
+    import os, signal
+    os.kill(os.getpid(), signal.SIGTERM)  # held back while the payload runs
+    return "x" * (9 * 1024 * 1024)  # over the runner's 8 MiB: dropped in the target
+'''
+
+
+def test_a_signal_held_during_a_payload_whose_result_is_dropped_still_reaches_the_target(start_target, tmp_path):
+    """Issue 17 #4, the other way out of the runner: a result too large to bring back was
+    replaced by a note of its size, and the signals held meanwhile were lost with it."""
+    target = start_target(PYTHON_311, SERVICE, "event", env={"SERVICE_SIGTERM_EXIT": "1"})
+    target.wait_for_ticks(1)
+    script = run_source_script(tmp_path, TOO_LARGE_AFTER_SIGTERM, {}, timeout=60)
+    done = run_gdb("source %s" % script, pid=target.pid, timeout=300)
+    assert "ERROR the payload's result was too large" in done.stdout, done.stdout + done.stderr
     assert target.proc.wait(timeout=30) == 7, target.lines[-5:]
     assert target.lines.count("terminating") == 1, target.lines[-5:]
 

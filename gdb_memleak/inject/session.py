@@ -247,6 +247,8 @@ def run_source(invocation: Invocation, payload: str, args: dict[str, Any], *, to
         raise
     doc = _envelope(raw)
     _send_again(pid, doc.get("signals") or [])
+    if "too_large" in doc:
+        raise ChannelError("the payload's result was too large (%s bytes); it was dropped in the target" % doc["too_large"])
     if not doc.get("ok"):
         raise payload_failed(str(doc.get("error", "")))
     if doc.get("refusal"):
@@ -345,8 +347,6 @@ def _envelope(raw: bytes) -> dict[str, Any]:
         raise ChannelError("the payload's answer was not JSON (%d bytes)" % len(raw)) from None
     if not isinstance(doc, dict):
         raise ChannelError("the payload's answer was not a JSON object")
-    if "too_large" in doc:
-        raise ChannelError("the payload's result was too large (%s bytes); it was dropped in the target" % doc["too_large"])
     return doc
 
 

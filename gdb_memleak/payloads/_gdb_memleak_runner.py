@@ -228,7 +228,9 @@ def __gdb_memleak_run__(args, tool_paths):
             __gdb_memleak_json__({"ok": False, "error": __gdb_memleak_failure__()}, out)
         text = "".join(out)
         if len(text) > __gdb_memleak_max_result__:
-            text = '{"ok": false, "too_large": %d}' % len(text)
+            # the signals held back still go to the gdb side, which sends them again
+            text = '{"ok": false, "too_large": %d, "signals": [%s]}' % (
+                len(text), ", ".join(str(int(s)) for s in doc.get("signals") or []))
         return text.encode("ascii")
     finally:
         # Last: gc back on (nothing is allocated in this thread after it), then the
