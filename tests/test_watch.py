@@ -147,29 +147,41 @@ def test_the_dead_man_s_switch_on_every_interpreter(tmp_path: Path, python):
     assert "Exception ignored" not in done.stderr, done.stderr  # the switch never raised into gc
 
 
+def _window_with_decoder_rows(pid: int, *commands: str):
+    """(run, its first document, the rows of json's decoder in it): the target decodes about
+    2,000 bodies a second, yet some 1 s windows on a loaded machine held no decoder row at all
+    (only the cache list's own growth, charged to handle(); 1 in 6 runs, 2026-12-02), so a
+    window without one is taken again, three times at most."""
+    for _ in range(3):
+        run = run_gdb(*commands, pid=pid)
+        assert_no_traceback(run)
+        doc = run.json_documents()[0]
+        decoder = [r for r in doc["growth"]["allocations"] if "/json/" in r["file"]]
+        if decoder:
+            return run, doc, decoder
+    raise AssertionError("no allocation of json's decoder in three windows: %s" % doc["growth"]["allocations"])
+
+
 def test_frames_name_the_application_line_that_called_the_library(start_target):
     """Issue 14: the cache grows through json's decoder; one frame shows only the decoder's
     line (and says --frames helps), --frames 8 also shows handle()'s line that called it."""
     target = start_target(PYTHON_311, JSON_CACHE)
-    one = run_gdb("py-memtop --watch 1 --json", pid=target.pid)
-    assert_no_traceback(one)
-    top = one.document()["growth"]["allocations"][0]
-    assert "/json/" in top["file"] and top["caller"] is None, top
+    one, _, decoder = _window_with_decoder_rows(target.pid, "py-memtop --watch 1 --json")
+    assert all(r["caller"] is None for r in decoder), decoder
     assert "--frames 8 also shows the line of your code that called it" in one.stderr, one.stderr
 
-    eight = run_gdb("py-memtop --watch 1 --frames 8 --json", "py-memtop --watch 1 --frames 8", pid=target.pid)
-    assert_no_traceback(eight)
-    doc = eight.json_documents()[0]
+    eight, doc, decoder = _window_with_decoder_rows(target.pid, "py-memtop --watch 1 --frames 8 --json",
+                                                    "py-memtop --watch 1 --frames 8")
     schemas.validator("memtop").validate(doc)
-    growth = doc["growth"]
-    assert growth["frames"] == 8
-    top = growth["allocations"][0]
+    assert doc["growth"]["frames"] == 8
     line = script_line(JSON_CACHE, "CACHE.append(json.loads(body))")
-    assert "/json/" in top["file"], top
+    top = decoder[0]
     assert top["caller"] == {"file": str(JSON_CACHE), "line": line, "function": "handle",
                              "size": top["caller"]["size"]}, top
     assert 0 < top["caller"]["size"] <= top["size"]
-    assert "%s:%d handle" % (JSON_CACHE, line) in eight.stdout, eight.stdout
+    # The text is another window: its decoder's line with handle()'s line under it, or, when
+    # the list's own growth led that window (CI, 2026-12-02), handle()'s line itself.
+    assert re.search(r"%s:%d\s+handle" % (re.escape(str(JSON_CACHE)), line), eight.stdout), eight.stdout
     assert target.alive() and target.wait_for_ticks(1)
 
 
