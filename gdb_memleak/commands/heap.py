@@ -87,6 +87,9 @@ class PyHeap(MemleakCommand):
         except NoSafePointInTime as e:  # an idle or hung target: its memory can still be read (issue 16)
             if args.backend == "guppy" or not heap_memory.readable(inf.require_python()):
                 raise
+            if (procfs.proc_status(target.pid).get("VmRSS") or 0) > AUTO_READ_MAX_RSS:
+                raise NoSafePointInTime(str(e), hint="py-heap --read-only reads its memory instead, with the whole "
+                                                     "process stopped meanwhile: about 4 ms per MB of RSS") from e
             heap_memory.run(self, inv, args, instead=str(e))
             return
         doc = outcome.result
@@ -102,6 +105,11 @@ class PyHeap(MemleakCommand):
             "(%s backend, run in thread %d at a %s safe point, %.2f s in the target)"
             % (doc["backend"], outcome.safe_point.thread_num, outcome.safe_point.kind, outcome.seconds)
         )
+
+
+# Read from memory without being asked only up to this RSS: the walk stops the whole process,
+# 1.7-2 s for 1M records in a 460 MB target (docs/limits.md), so about 1 s here at most.
+AUTO_READ_MAX_RSS = 256 << 20
 
 
 # guppy's hpy().heap() peaks at about 65% of the target's RSS more (docs/benchmarks.md).

@@ -40,7 +40,7 @@ def prepare(pid: int) -> None:
         gdb.execute("file " + exe, to_string=True)
     except gdb.error:
         return
-    libpython.preload_for_process(pid)
+    libpython.preload_for_process(pid, exe)
     for name in _type_names():
         try:
             gdb.lookup_type(name)

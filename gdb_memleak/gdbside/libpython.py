@@ -19,6 +19,7 @@ import gdb
 
 import __main__  # gdb runs sourced scripts here: libpython's classes live in it
 
+from ..host import images as host_images
 from . import inferior
 
 ENV_OVERRIDE = "GDB_MEMLEAK_LIBPYTHON"
@@ -42,14 +43,14 @@ class FramesUnavailable(Exception):
     """Python frames cannot be read; the message is a one-line reason."""
 
 
-def find_libpython_helper() -> str | None:
+def find_libpython_helper(binaries: list[str] | None = None) -> str | None:
     """Path of the python3.X-gdb.py (or libpythonX.Y.so...-gdb.py) matching
-    the current inferior's interpreter, or None."""
+    the current inferior's interpreter (or the interpreter `binaries`), or None."""
     override = _override()
     if override is not None:
         # An explicit choice wins, and a wrong one must not be silently replaced.
         return override if os.path.isfile(override) else None
-    for path in _candidates():
+    for path in _candidates(binaries):
         if os.path.isfile(path):
             return os.path.abspath(path)
     return None
@@ -230,29 +231,19 @@ def _param_dirs(name: str) -> list[str]:
     return [d for d in str(value or "").split(":") if d]
 
 
-def preload_for_process(pid: int) -> None:
-    """Source the helper of process `pid`'s interpreter before gdb attaches to it (gdb -p PID
-    with gdb-memleak loaded first, from ~/.gdbinit or -ix), while the target still runs.
+def preload_for_process(pid: int, exe: str) -> None:
+    """Source the helper of process `pid`'s interpreter (program `exe`, in gdb's own root)
+    before gdb attaches to it, while the target still runs (attach_ahead.py).
 
     Sourcing compiles and runs 2,000 lines: 85 ms of which 45 ms compiling (3.10, a loaded
     2-core machine, 2026-12-02), which a stopped target would otherwise wait for in its first
     command.  After the attach, require_libpython finds the helper loaded if it is the right
-    one, and sources the right one if not.  Only for a target in gdb's own root (elsewhere the
-    paths name other files); whatever fails here is left to require_libpython."""
-    try:
-        if not os.path.samefile(f"/proc/{pid}/root", "/"):
-            return
-        exe = os.readlink(f"/proc/{pid}/exe")
-        with open(f"/proc/{pid}/maps") as maps:
-            rows = [line.split(None, 5) for line in maps]
-    except OSError:
-        return
-    mapped = {row[5].strip() for row in rows if len(row) == 6}
-    binaries = [exe] + sorted(p for p in mapped if _LIBPYTHON_SO.match(os.path.basename(p)))
+    one, and sources the right one if not; whatever fails here is left to it."""
+    mapped = sorted({m.path for m in host_images.read_maps(pid) if _LIBPYTHON_SO.match(os.path.basename(m.path))})
+    binaries = [exe] + mapped
     binaries += [os.path.realpath(b) for b in binaries if os.path.realpath(b) not in binaries]
-    override = _override()
-    found = override if override is not None else next((p for p in _candidates(binaries) if os.path.isfile(p)), None)
-    if found is None or not os.path.isfile(found):
+    found = find_libpython_helper(binaries)
+    if found is None:
         return
     try:
         load_libpython_helper(found)
