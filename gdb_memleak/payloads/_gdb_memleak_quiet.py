@@ -28,8 +28,8 @@ __gdb_memleak_builtins__ = (
     'AttributeError', 'BaseException', 'Exception', 'ImportError', 'NameError', 'OSError', 'RuntimeError',
     'StopIteration', 'ValueError', 'all', 'any', 'bool', 'bytearray', 'bytes', 'classmethod', 'complex',
     'dict', 'enumerate', 'filter', 'float', 'frozenset', 'getattr', 'globals', 'hasattr', 'id', 'int',
-    'isinstance', 'issubclass', 'len', 'list', 'map', 'max', 'min', 'next', 'object', 'ord', 'range',
-    'repr', 'set', 'slice', 'sorted', 'staticmethod', 'str', 'sum', 'tuple', 'type', 'zip')
+    'isinstance', 'issubclass', 'iter', 'len', 'list', 'map', 'max', 'min', 'next', 'object', 'ord', 'property',
+    'range', 'repr', 'set', 'slice', 'sorted', 'staticmethod', 'str', 'sum', 'tuple', 'type', 'zip')
 
 
 def __gdb_memleak_replaced__(builtins):

@@ -28,7 +28,8 @@ except NameError:  # run on its own (python FILE, or pyrasite, which puts this f
     for _dir in _sys.path[:2] + [_os.path.dirname(_os.path.abspath(globals().get("__file__", ".")))]:
         _common = _os.path.join(_dir, "_gdb_memleak_common.py")
         if _os.path.isfile(_common):
-            for _helper in (_os.path.join(_dir, "_gdb_memleak_quiet.py"), _common):
+            for _helper in (_os.path.join(_dir, "_gdb_memleak_quiet.py"), _common,
+                            _os.path.join(_dir, "_gdb_memleak_retained.py")):
                 exec(compile(open(_helper).read(), _helper, "exec"))
             break
 
@@ -88,6 +89,7 @@ def _untracked(objs):
     are let go of through _release: one made after the snapshot may have been
     dropped by its owner meanwhile."""
     rs = gc.get_referents(*objs)
+    rs.extend(_str_keys(objs))
     un = list(_filterfalse(gc.is_tracked, rs))
     _release_referents(rs, False)  # un goes through _drain, which holds the unusual ones
     return un
@@ -902,6 +904,45 @@ def _render(chain, roots):
     return s
 
 
+# --largest N measures what the census's largest objects by their own size retain, at
+# least this many of them, beside the data of module globals and class attributes.
+_LARGEST_MEASURED = 20
+
+
+def _largest(big, ignore, nlarge, args, tracked):
+    """The nlarge objects that retain the most, with the name that keeps each alive."""
+    # what the census's guard let it use, used again now that the census has let go of it
+    room = tracked * _CENSUS_BYTES_PER_TRACKED + _CENSUS_BYTES_FIXED
+    if args.get('memory_available') is not None:
+        room = min(room, args['memory_available'] // 2)
+    # the census is done with what it held to the end (untracked objects that can run code
+    # when they die: bytearrays, extension objects); held on, each would seem to have an
+    # owner outside every retained set.  Its snapshot list is empty by now.
+    _release_kept()
+    ranked = _retained_largest(big, ignore, nlarge, room, tracked)
+    del big[:]
+    objs = [r[1] for r in ranked]
+    ignore.add(id(objs))
+    ignore.add(id(ranked))
+    unknown = [o for o, r in _zip(objs, ranked) if r[2] is None]
+    ignore.add(id(unknown))
+    found = iter(_find_paths(unknown, ignore) if unknown else [])
+    del unknown[:]
+    out = []
+    for r in ranked:
+        o = r[1]
+        t = type(o)
+        out.append({'type': _type_name(t), 'size': r[0], 'repr': _short(o, t),
+                    'path': r[2] if r[2] is not None else next(found),
+                    'retained': max(r[3], r[0]), 'retained_objects': r[4], 'retained_complete': r[5],
+                    'items': {'kind': r[6][0], 'count': r[6][1]} if r[6] else None})
+        r[1] = None
+    o = t = r = None
+    del ranked[:]
+    _release(objs)
+    return out
+
+
 def gdb_memleak_payload(args):
     args = args or {}
     since = args.get('since')  # py-heap --since NAME: the mark, read before counting
@@ -948,22 +989,13 @@ def gdb_memleak_payload(args):
             refusal = _no_room(args, _CENSUS_BYTES_PER_TRACKED, _CENSUS_BYTES_FIXED)
             if refusal is not None:
                 return refusal
-            census, big = _census(top, nlarge, ignore)
+            tracked = len(_snapshot())
+            census, big = _census(top, max(nlarge, _LARGEST_MEASURED) if nlarge else 0, ignore)
             if res is None:
                 res = census
                 res['backend'] = 'census'
             if nlarge > 0:
-                cands = list(e[1] for e in big)
-                csizes = [e[0] for e in big]
-                del big[:]
-                ignore.add(id(cands))
-                paths = _find_paths(cands, ignore)
-                for o, s, p in _zip(cands, csizes, paths):
-                    t = type(o)
-                    largest.append({'type': _type_name(t), 'size': s,
-                                    'repr': _short(o, t), 'path': p})
-                o = t = None
-                _release(cands)
+                largest = _largest(big, ignore, nlarge, args, tracked)
             del big, census
         if gc.get_freeze_count() if hasattr(gc, 'get_freeze_count') else 0:
             fz = ("gc's permanent generation holds %d objects (gc.freeze(); on 3.12 also some of the "

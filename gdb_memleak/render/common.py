@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from typing import Any, Optional
 
 
@@ -77,3 +78,16 @@ def signed_size(n: Optional[float], unknown: str = "?") -> str:
 def percent(part: float, whole: float) -> int:
     """Whole percent of `whole` (an empty total counts as 1, so no division by zero)."""
     return int(100 * part // (whole or 1))
+
+
+def retained_text(o: Mapping[str, Any]) -> str:
+    """What an object of py-heap --largest retains: ">= 3.1 MiB" when the walk stopped early."""
+    if o.get("retained") is None:
+        return "?"
+    return ("" if o["retained_complete"] else ">= ") + human_size(o["retained"])
+
+
+def holding_text(o: Mapping[str, Any]) -> str:
+    """"2,361 dict": the kind most of what an object refers to and retains is."""
+    items = o.get("items")
+    return "{:,} {}".format(items["count"], items["kind"]) if items else ""

@@ -16,7 +16,7 @@ import os
 import time
 from typing import Any, Optional
 
-from .common import escape, percent, signed_size, size_or_dash
+from .common import escape, holding_text, percent, retained_text, signed_size, size_or_dash
 
 TOP_ROWS = 15  # heap kinds on the page; report.json has every kind the command returned
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
@@ -55,7 +55,8 @@ def environment() -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(size=size_or_dash, signed_size=signed_size, thousands="{:,}".format, bar_width=_bar_width)
+    env.filters.update(size=size_or_dash, signed_size=signed_size, thousands="{:,}".format, bar_width=_bar_width,
+                       retained=retained_text, holding=holding_text)
     env.tests["known"] = known
     env.globals.update(percent=percent, top_rows=TOP_ROWS)
     return env

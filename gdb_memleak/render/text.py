@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional
 
-from .common import escape, escape_dot, human_size, percent, signed_size, size_or_dash
+from .common import escape, escape_dot, holding_text, human_size, percent, retained_text, signed_size, size_or_dash
 
 __all__ = [
     "escape", "escape_dot", "human_size", "styled", "table", "json_line", "error_line",
@@ -195,16 +195,33 @@ def format_heap(doc: Mapping[str, Any], styles: Styles = None) -> str:
         lines.append("<%d more kinds; use --top to see them>" % doc["more_rows"])
     if doc.get("largest"):
         lines.append("")
-        lines.append("Largest objects:")
-        largest = [(human_size(o["size"]), o["type"], o.get("path") or "(no path from a root found)", o.get("repr", ""))
-                   for o in doc["largest"]]
-        lines.append(table(("Size", "Type", "Kept alive by", "Value"), largest, "rlll", styles))
+        lines.extend(_largest_lines(doc, styles))
     if doc.get("tasks"):
         lines.append("")
         lines.append("asyncio tasks alive: %d; where the pending ones wait:" % doc["task_count"])
         tasks = [(t["count"], "%s:%d" % (t["file"], t["line"]), t["function"] or "?", t["task"] or "?") for t in doc["tasks"]]
         lines.append(table(("Tasks", "Waiting at", "In", "Task's coroutine"), tasks, "rlll", styles))
     return "\n".join(lines)
+
+
+def _largest_lines(doc: Mapping[str, Any], styles: Styles) -> list[str]:
+    largest = doc["largest"]
+    if largest[0].get("retained") is None:  # the memory backend: own sizes only
+        own = [(human_size(o["size"]), o["type"], o.get("path") or NO_PATH, o.get("repr", "")) for o in largest]
+        return ["Largest objects:", table(("Size", "Type", "Kept alive by", "Value"), own, "rlll", styles)]
+    top = largest[0]
+    lines = ["Objects that keep the most memory alive (retained: what would be freed if the object went):"]
+    rows = [(retained_text(o), human_size(o["size"]), o["type"], o.get("path") or NO_PATH, holding_text(o),
+             o.get("repr", "")) for o in largest]
+    lines.append(table(("Retains", "Own", "Type", "Kept alive by", "Holding", "Value"), rows, "rrllll", styles))
+    if top.get("path") and doc.get("total_size"):
+        lines.append(escape("%s %s retains %s (%d%% of the objects counted)%s" % (
+            top["type"], top["path"], retained_text(top), percent(top["retained"], doc["total_size"]),
+            " in " + holding_text(top) if top.get("items") else "")))
+    return lines
+
+
+NO_PATH = "(no path from a root found)"
 
 
 def format_mark_growth(doc: Mapping[str, Any], styles: Styles = None) -> str:
