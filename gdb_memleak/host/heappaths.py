@@ -194,5 +194,6 @@ def largest_document(r: Reader, classes: Classes, roots: dict[str, Any], largest
     paths = PathSearch(r, classes, roots.get("modules") or 0).paths([a for _, a, _ in items]) if items else {}
     # Retained sizes are measured in the target only (payloads/_gdb_memleak_retained.py).
     return [{"type": type_name(info), "size": size, "repr": label(r, info, a), "path": paths.get(a),
-             "retained": None, "retained_objects": None, "retained_complete": False, "items": None}
+             "retained": None, "retained_objects": None, "retained_complete": False, "items": None,
+             "inside": []}
             for size, a, info in items]

@@ -241,19 +241,19 @@ class Reader:
         return self.table_items(keys, values, head)
 
     def dict_referents(self, address: int, parts: Optional[tuple] = None) -> list[int]:
-        """What the collector visits in a dict (dict_traverse): the values, and the keys only of a table whose
-        keys are not all str (a str-keyed table's keys are not visited, so the injected census does not reach
-        them through it either)."""
+        """A dict's keys and values.  The collector visits the keys only of a table whose keys are not all
+        str; the census adds a str-keyed table's keys (payloads' _str_keys), and so does this walk (a shared
+        table's keys come again with every dict that uses it: the walk counts an untracked object once)."""
         keys, values, head = parts or self.dict_parts(address)
         if head is None:
             return []
         _, _, log2_index, kind, _, n = head
         if kind == 0 or n <= 0 or n > MAX_ITEMS or log2_index > 43:
             return self.table_items(keys, values, head)
+        entries = self.words(keys + self.L["dk_indices"] + (1 << log2_index), 2 * n)  # (key, value) pairs
         if values:
-            return list(self.words(values + self.L["values_values"], n))
-        # (key, value) entries: the values, empty slots (0) included; the walk skips those
-        return list(self.words(keys + self.L["dk_indices"] + (1 << log2_index), 2 * n)[1::2])
+            return list(self.words(values + self.L["values_values"], n)) + list(entries[0::2])
+        return list(entries)  # empty slots (0) included; the walk skips those
 
     def dict_scan(self, address: int, basic: int) -> tuple[int, Sequence[int]]:
         """(dict_size, dict_referents) in one go: the walk's path for the common dict, a combined
@@ -270,7 +270,7 @@ class Reader:
         size = basic
         if refcnt == 1:
             size += L["sizeof_keys"] + (1 << log2_index) + ((1 << log2_size) * 2 // 3) * L["entry_unicode"]
-        return size, self.words(keys + L["dk_indices"] + (1 << log2_index), 2 * n)[1::2]
+        return size, self.words(keys + L["dk_indices"] + (1 << log2_index), 2 * n)  # keys and values
 
     def table_items(self, keys: int, values: int, head: Optional[tuple] = None) -> list[int]:
         """Keys and values of a keys table, with a split table's values from `values` (0: the entries')."""

@@ -164,7 +164,7 @@ def _retained_unit(st, unit, root, entries, queue, cand_ids, within, kinds, is_o
                 _tally(kinds, one)
             frontier.extend(one)
             del one
-        several = list(_it.compress(rs, _map(base.__ne__, rc)))
+        several = list(_it.compress(rs, _map(base.__sub__, rc)))  # nonzero: not one owner (2.7 ints have no __ne__)
         if several:
             _retained_several(st, unit, root, entries, queue, several,
                               [r for r in rc if r != base], kinds is not None, skip, rid, count, cand_ids)
@@ -284,10 +284,15 @@ def _data_candidate(v, ids, ignore, skip, not_data):
 
 def _retained_largest(big, ignore, nlarge, room, tracked):
     """The nlarge objects that retain the most: [[own size, object, path or None, retained
-    bytes, objects, complete, items]], most first.  big: the census's [(size, object)]."""
+    bytes, objects, complete, items, inside]], most first, where inside lists the entries
+    [own size, object, path or None] of the census's largest objects that it retains, at
+    most _INSIDE of them, largest first.  big: the census's [(size, object)]."""
     st = _retained_state(room, tracked)
-    cands = [[s, o, None] for s, o in big]
+    skip = st['skip']  # module dicts: kept by the interpreter, everything reachable through them
+    cands = [[s, o, None] for s, o in big if id(o) not in skip and not _is_type(o) and type(o) is not _MOD_TYPE]
+    s = o = None  # noqa: F841 (2.7: a list comprehension's variables outlive it, and o would hold one more)
     del big[:]  # each candidate is held once, by cands: _retained_several counts on it
+    largest_ids = set(_map(id, (e[1] for e in cands)))
     by_id = dict((id(e[1]), e) for e in cands)
     for e in _global_candidates(ignore, st['skip']):
         known = by_id.get(id(e[1]))
@@ -296,12 +301,13 @@ def _retained_largest(big, ignore, nlarge, room, tracked):
             by_id[id(e[1])] = e
         else:
             known[2] = e[2]  # one of the largest, held by a global: its name
-    ids = set(by_id)
+    e = known = None
     by_id.clear()
     cands.sort(key=_first_of, reverse=True)
     dropped = [e[1] for e in cands[_CANDIDATES:]]
     del cands[_CANDIDATES:]
     _release(dropped)
+    ids = set(_map(id, (e[1] for e in cands)))
     st['skip'].update(ignore)
     measured = []
     inside = set()
@@ -311,16 +317,27 @@ def _retained_largest(big, ignore, nlarge, room, tracked):
         if st['visits'] <= 0:
             break
         r = _retained_walk(st, e[1], ids)
-        inside.update(r.pop())
+        within = r.pop()
+        inside.update(within)
         e.extend(r)  # not a copy: a copy would hold the object once more
+        e.append(within.intersection(largest_ids))
         measured.append(e)
     ranked = [e for e in measured if id(e[1]) not in inside]
     ranked.sort(key=_retained_of, reverse=True)
     out = ranked[:nlarge]
+    by_id = dict((id(e[1]), e) for e in cands)
+    for e in out:
+        e[7] = sorted((by_id[i][:3] for i in e[7] if i in by_id), key=_first_of, reverse=True)[:_INSIDE]
+    by_id.clear()
     held = [e[1] for e in cands]
+    e = None
     del cands[:], measured[:], ranked[:]
     _release(held)
     return out
+
+
+# At most this many of the census's largest objects are named inside each listed one.
+_INSIDE = 3
 
 
 def _first_of(e):

@@ -921,24 +921,34 @@ def _largest(big, ignore, nlarge, args, tracked):
     _release_kept()
     ranked = _retained_largest(big, ignore, nlarge, room, tracked)
     del big[:]
-    objs = [r[1] for r in ranked]
-    ignore.add(id(objs))
-    ignore.add(id(ranked))
-    unknown = [o for o, r in _zip(objs, ranked) if r[2] is None]
-    ignore.add(id(unknown))
-    found = iter(_find_paths(unknown, ignore) if unknown else [])
-    del unknown[:]
+    inner = [e for r in ranked for e in r[7]]
+    objs = [r[1] for r in ranked] + [e[1] for e in inner]
+    for v in (objs, ranked, inner):
+        ignore.add(id(v))
+    pathless = [e for e in ranked + inner if e[2] is None]
+    unknown = [e[1] for e in pathless]
+    for v in (pathless, unknown):
+        ignore.add(id(v))
+    for e, p in _zip(pathless, _find_paths(unknown, ignore) if unknown else []):
+        e[2] = p
+    e = None
+    del unknown[:], pathless[:]
     out = []
     for r in ranked:
         o = r[1]
         t = type(o)
-        out.append({'type': _type_name(t), 'size': r[0], 'repr': _short(o, t),
-                    'path': r[2] if r[2] is not None else next(found),
-                    'retained': max(r[3], r[0]), 'retained_objects': r[4], 'retained_complete': r[5],
-                    'items': {'kind': r[6][0], 'count': r[6][1]} if r[6] else None})
+        row = {'type': _type_name(t), 'size': r[0], 'repr': _short(o, t),
+               'path': r[2], 'retained': max(r[3], r[0]), 'retained_objects': r[4], 'retained_complete': r[5],
+               'items': {'kind': r[6][0], 'count': r[6][1]} if r[6] else None, 'inside': []}
+        for e in r[7]:
+            o = e[1]
+            t = type(o)
+            row['inside'].append({'type': _type_name(t), 'size': e[0], 'repr': _short(o, t), 'path': e[2]})
+            e[1] = None
+        out.append(row)
         r[1] = None
-    o = t = r = None
-    del ranked[:]
+    o = t = r = e = None
+    del ranked[:], inner[:]
     _release(objs)
     return out
 

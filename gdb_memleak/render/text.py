@@ -218,6 +218,11 @@ def _largest_lines(doc: Mapping[str, Any], styles: Styles) -> list[str]:
         lines.append(escape("%s %s retains %s (%d%% of the objects counted)%s" % (
             top["type"], top["path"], retained_text(top), percent(top["retained"], doc["total_size"]),
             " in " + holding_text(top) if top.get("items") else "")))
+    inside = sorted((i for o in largest for i in o.get("inside", ())), key=lambda i: -i["size"])
+    if inside:
+        lines.append("Largest single objects inside them:")
+        rows = [(human_size(i["size"]), i["type"], i.get("path") or NO_PATH, i.get("repr", "")) for i in inside]
+        lines.append(table(("Size", "Type", "Kept alive by", "Value"), rows, "rlll", styles))
     return lines
 
 

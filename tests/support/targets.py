@@ -38,6 +38,7 @@ EXECS_WHEN_TRACED = TARGETS / "execs_when_traced.py"  # execs a new program 1 s 
 ODD_BUILTINS = TARGETS / "odd_builtins.py"  # sys.path a tuple, or len and isinstance replaced
 NATIVE_LEAK = TARGETS / "native_leak.py"  # 120 MB from malloc through ctypes beside a small Python heap
 LOCAL_HOLDER = TARGETS / "local_holder.py"  # a 3 MB bytearray only a running function's local holds
+AUDIT_LOG = TARGETS / "audit_log.py"  # issue 14's Flask case: a module-level list of 2,361 request dicts
 KEPT_ERRORS = TARGETS / "kept_errors.py"  # exceptions kept in a list keep their frames' locals
 FOREIGN_SLEEP = TARGETS / "foreign_sleep.py"  # the main thread in ctypes libc.sleep, which an EINTR would cut short
 JSON_CACHE = TARGETS / "json_cache.py"  # parsed requests kept: json allocates, handle() called it
