@@ -85,7 +85,7 @@ def test_commands_read_the_target_s_own_files(start_in_root, script_in_root, how
     where = re.search(re.escape(script_in_root) + r":(\d+) in <module>", run.stdout)
     assert where and int(where.group(1)) in CONTAINER_LOOP_LINES, run.stdout
     assert _heap_kinds(run.stdout)[0] == "bytearray", run.stdout
-    assert re.search(r"^\s*169\.0 KiB\s+list\s+__main__\.held\s", run.stdout, re.M), run.stdout
+    assert re.search(r"^\s*2\d\.\d MiB\s+169\.0 KiB\s+list\s+__main__\.held\s+20,000 bytearray\s", run.stdout, re.M), run.stdout
     assert re.search(r"^\s+50\s+100\s+.*Pair\.other -> Pair\.other -> Pair$", run.stdout, re.M), run.stdout
     assert re.search(r"^watched 1\.\d s: RSS ", run.stdout, re.M), run.stdout
     assert_beating(target, "python=3.14 held=20000")

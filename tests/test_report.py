@@ -122,7 +122,7 @@ def test_report_of_cycles_has_the_tables_and_the_graph(reports):
 
     text = (out / "report.html").read_text()
     page = Page(text)
-    for heading in ("Threads and their Python code", "Heap by kind", "Largest objects and what keeps them alive",
+    for heading in ("Threads and their Python code", "Heap by kind", "Objects that keep the most memory alive",
                     "Reference cycles", "Reference graph of the top cycles"):
         assert heading in page.headings, page.headings
     assert any(h.startswith("Memory of process %d" % report["pid"]) for h in page.headings)

@@ -6,7 +6,7 @@
 # What an object retains is what would be freed if it went: itself and every object
 # that only it keeps alive, at any depth and through cycles (Eclipse MAT's and
 # guppy's "retained set", the dominated objects).  It is found per object, with no
-# map of the whole heap:
+# map of the whole heap (about 0.7 us per object visited, 3.11):
 #  * references are followed from the object.  One whose reference count says it has
 #    a single owner belongs to the set at once: it is counted and forgotten, nothing
 #    is kept for it.  That is most of a leak: the dicts in a list, the strs in them.
@@ -20,7 +20,9 @@
 # and through them everything is reachable.  Reference counts are read while the
 # target's other threads run: an object they give or take a reference to meanwhile
 # can be counted on the wrong side.  A walk that runs out of its budget (objects
-# visited, entries noted) stops there and says its figure is a lower bound.
+# visited, entries noted, time: as long as the census took, at least 1 s, so that
+# --largest at most about doubles the payload's time) stops there and says its figure
+# is a lower bound.
 
 try:
     _gdbml_had  # sent after _gdb_memleak_common.py
@@ -74,7 +76,7 @@ def _retained_walk(st, x, cand_ids):
     complete = True
     while queue:
         unit = queue.pop()
-        if st['visits'] <= 0 or len(entries) > st['entries']:
+        if st['visits'] <= 0 or len(entries) > st['entries'] or st['clock']() > st['deadline']:
             complete = False
             break
         if not _retained_unit(st, unit, root, entries, queue, cand_ids, within, kinds if unit is root else None,
@@ -142,17 +144,19 @@ def _retained_unit(st, unit, root, entries, queue, cand_ids, within, kinds, is_o
     rid = id(root[_E_OBJ])
     count = st['count']
     while frontier:
-        if st['visits'] <= 0:
+        if st['visits'] <= 0 or st['clock']() > st['deadline']:
             _release(frontier)
             return False
         part = frontier[-_RETAINED_CHUNK:]
         del frontier[-_RETAINED_CHUNK:]
-        unit[_E_BYTES] += sum(_sizes(part))
+        tl = list(_map(type, part))
+        unit[_E_BYTES] += sum(_sizes(part, tl))
         unit[_E_COUNT] += len(part)
         st['visits'] -= len(part)
         rs = gc.get_referents(*part)
-        rs.extend(_str_keys(part))
-        _release(part)
+        rs.extend(_str_keys(part, tl))
+        del tl
+        _release(part, True)  # distinct: an object with one owner is reached once
         if not rs:
             continue
         rc = list(_map(sys.getrefcount, rs))
@@ -170,24 +174,10 @@ def _retained_unit(st, unit, root, entries, queue, cand_ids, within, kinds, is_o
                               [r for r in rc if r != base], kinds is not None, skip, rid, count, cand_ids)
         del several
         kinds = None  # only the measured object's own referents are its items
-        _let_go(rs)
+        # Every object of rs is held elsewhere now (frontier, an entry, st['kept'], the list
+        # of candidates): dropping rs cannot be the last reference to any of them.
+        del rs[:]
     return True
-
-
-def _let_go(rs):
-    """Empty rs, a list of referents, through _release, untracked objects that could run code
-    when they die included: a later walk would otherwise count the payload's hold on them
-    as an owner from outside (_release_referents keeps them to the end)."""
-    odd = list(_filter(gc.is_tracked, rs))
-    un = list(_filterfalse(gc.is_tracked, rs))
-    del rs[:]
-    odd.extend(_it.compress(un, _map(_PLAIN_TYPE_IDS.isdisjoint, _map(_one_id, _map(type, un)))))
-    del un
-    _release(odd)
-
-
-def _one_id(t):
-    return (id(t),)
 
 
 def _retained_several(st, unit, root, entries, queue, objs, rcs, direct, skip, rid, count, cand_ids):
@@ -204,6 +194,7 @@ def _retained_several(st, unit, root, entries, queue, objs, rcs, direct, skip, r
         if e is _NEW:
             if i == rid or i in skip or _is_type(c) or type(c) is _MOD_TYPE:
                 entries[i] = _SKIP
+                st['kept'].append(c)  # let go of at the end, through _release
                 continue
             # r = owners + the references of this list of referents (k) + the call's own;
             # a candidate is held once more, by the list of candidates
@@ -221,10 +212,13 @@ def _retained_several(st, unit, root, entries, queue, objs, rcs, direct, skip, r
     k.clear()
 
 
-def _retained_state(room, tracked):
-    """The run's budget: entries that fit in `room` bytes, objects visited at most."""
-    return {'base': _retained_base(), 'skip': _gateway_ids(), 'visits': max(200000, 3 * tracked),
-            'entries': max(1000, room // _ENTRY_BYTES), 'count': _count_elements_fn()}
+def _retained_state(room, tracked, seconds):
+    """The run's budget: entries that fit in `room` bytes, objects visited at most (three per
+    tracked object: a record dict, its str, int and slotted point with two ints), and time."""
+    clock = _module('time').monotonic
+    return {'base': _retained_base(), 'skip': _gateway_ids(), 'visits': max(200000, 3 * tracked), 'kept': [],
+            'entries': max(1000, room // _ENTRY_BYTES), 'count': _count_elements_fn(),
+            'clock': clock, 'deadline': clock() + seconds}
 
 
 # ------------------------------------------------------------------ candidates
@@ -282,12 +276,12 @@ def _data_candidate(v, ids, ignore, skip, not_data):
             and id(v) not in ids and id(v) not in ignore and id(v) not in skip)
 
 
-def _retained_largest(big, ignore, nlarge, room, tracked):
+def _retained_largest(big, ignore, nlarge, room, tracked, seconds):
     """The nlarge objects that retain the most: [[own size, object, path or None, retained
     bytes, objects, complete, items, inside]], most first, where inside lists the entries
     [own size, object, path or None] of the census's largest objects that it retains, at
     most _INSIDE of them, largest first.  big: the census's [(size, object)]."""
-    st = _retained_state(room, tracked)
+    st = _retained_state(room, tracked, seconds)
     skip = st['skip']  # module dicts: kept by the interpreter, everything reachable through them
     cands = [[s, o, None] for s, o in big if id(o) not in skip and not _is_type(o) and type(o) is not _MOD_TYPE]
     s = o = None  # noqa: F841 (2.7: a list comprehension's variables outlive it, and o would hold one more)
@@ -303,7 +297,9 @@ def _retained_largest(big, ignore, nlarge, room, tracked):
             known[2] = e[2]  # one of the largest, held by a global: its name
     e = known = None
     by_id.clear()
-    cands.sort(key=_first_of, reverse=True)
+    # module globals and class attributes first, then the census's largest: what a global
+    # retains is measured once, and the objects within it are not walked again
+    cands.sort(key=_global_then_size, reverse=True)
     dropped = [e[1] for e in cands[_CANDIDATES:]]
     del cands[_CANDIDATES:]
     _release(dropped)
@@ -314,7 +310,7 @@ def _retained_largest(big, ignore, nlarge, room, tracked):
     for e in cands:
         if id(e[1]) in inside:
             continue  # another candidate retains it
-        if st['visits'] <= 0:
+        if st['visits'] <= 0 or st['clock']() > st['deadline']:
             break
         r = _retained_walk(st, e[1], ids)
         within = r.pop()
@@ -333,6 +329,7 @@ def _retained_largest(big, ignore, nlarge, room, tracked):
     e = None
     del cands[:], measured[:], ranked[:]
     _release(held)
+    _release(st['kept'])
     return out
 
 
@@ -342,6 +339,10 @@ _INSIDE = 3
 
 def _first_of(e):
     return e[0]
+
+
+def _global_then_size(e):
+    return (e[2] is not None, e[0])
 
 
 def _retained_of(e):

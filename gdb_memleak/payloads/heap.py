@@ -909,7 +909,7 @@ def _render(chain, roots):
 _LARGEST_MEASURED = 20
 
 
-def _largest(big, ignore, nlarge, args, tracked):
+def _largest(big, ignore, nlarge, args, tracked, seconds):
     """The nlarge objects that retain the most, with the name that keeps each alive."""
     # what the census's guard let it use, used again now that the census has let go of it
     room = tracked * _CENSUS_BYTES_PER_TRACKED + _CENSUS_BYTES_FIXED
@@ -919,7 +919,7 @@ def _largest(big, ignore, nlarge, args, tracked):
     # when they die: bytearrays, extension objects); held on, each would seem to have an
     # owner outside every retained set.  Its snapshot list is empty by now.
     _release_kept()
-    ranked = _retained_largest(big, ignore, nlarge, room, tracked)
+    ranked = _retained_largest(big, ignore, nlarge, room, tracked, seconds)
     del big[:]
     inner = [e for r in ranked for e in r[7]]
     objs = [r[1] for r in ranked] + [e[1] for e in inner]
@@ -1000,12 +1000,15 @@ def gdb_memleak_payload(args):
             if refusal is not None:
                 return refusal
             tracked = len(_snapshot())
+            clock = _module('time').monotonic
+            started = clock()
             census, big = _census(top, max(nlarge, _LARGEST_MEASURED) if nlarge else 0, ignore)
+            took = clock() - started
             if res is None:
                 res = census
                 res['backend'] = 'census'
             if nlarge > 0:
-                largest = _largest(big, ignore, nlarge, args, tracked)
+                largest = _largest(big, ignore, nlarge, args, tracked, max(1.0, took))
             del big, census
         if gc.get_freeze_count() if hasattr(gc, 'get_freeze_count') else 0:
             fz = ("gc's permanent generation holds %d objects (gc.freeze(); on 3.12 also some of the "
