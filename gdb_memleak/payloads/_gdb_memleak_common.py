@@ -443,12 +443,11 @@ _DICT_KEYS = dict.keys
 
 
 def _str_keys(objs, tl=None):
-    """The exact-str keys of the dicts among objs that have at most _KEY_OWNERS owners, on 3.x,
+    """The exact-str keys of the dicts among objs, on 3.x,
     where gc.get_referents leaves them out: a dict whose keys are all str shows the collector
     its values only.  A dict of 100k keys of 600 characters (60 MB) was in no row of the
-    census before (2026-12-02, 3.11).  A key of many owners is a name the program spells
-    (a literal, an attribute name), counted through its code objects; going through the
-    census's set of ids for each of a million records' three keys cost 2 s.  A key that
+    census before (2026-12-02, 3.11).  A key of more than _KEY_OWNERS owners comes once per
+    call, however many of objs refer to it.  A key that
     gc.get_referents gave too (a dict that also has other keys) comes twice; the callers
     count an object once however often it comes.  (tl: the classes of objs, if known.)"""
     if _PY2 or not objs:
@@ -462,9 +461,17 @@ def _str_keys(objs, tl=None):
     if not dicts:
         return []
     keys = list(_it.chain.from_iterable(_map(_DICT_KEYS, _it.compress(objs, _map(dicts.__contains__, ids)))))
-    # owners first: most keys are names with many (1M records' three keys: 0.65 s of a 2.5 s census the other way)
-    keys = list(_it.compress(keys, _map(_FEW_OWNERS.__ge__, _map(sys.getrefcount, keys))))
-    return list(_it.compress(keys, _map(_IS_STR_ID, _map(id, _map(type, keys)))))
+    few = list(_map(_FEW_OWNERS.__ge__, _map(sys.getrefcount, keys)))
+    out = list(_it.compress(keys, few))
+    if len(out) < len(keys):
+        # the others once each: most are names the program spells, a few objects
+        # referred to by each of a million records (one at a time through the census's
+        # set of ids: 0.65 s of a 2.5 s census)
+        many = dict(_zip(_map(id, _it.compress(keys, _map(_NOT, few))), _it.compress(keys, _map(_NOT, few))))
+        out.extend(many.values())
+        many.clear()
+    del keys[:], few[:]
+    return list(_it.compress(out, _map(_IS_STR_ID, _map(id, _map(type, out)))))
 
 
 def _key_refcount():
@@ -479,6 +486,7 @@ def _key_refcount():
 # A key shared by up to three dicts still counts; _DICT_TYPE_IDS and _NOT_DICT_IDS: the
 # common classes, decided without issubclass.
 _KEY_OWNERS = 3
+_NOT = (_module('_operator') or _module('operator')).not_
 _FEW_OWNERS = _key_refcount() + _KEY_OWNERS - 1
 _DICT_TYPE_IDS = frozenset([id(dict)])
 _NOT_DICT_IDS = frozenset(_map(id, (list, tuple, set, frozenset, str, bytes, int, float, _FUNC_TYPE, _FRAME_TYPE,

@@ -215,7 +215,8 @@ def _retained_several(st, unit, root, entries, queue, objs, rcs, direct, skip, r
 def _retained_state(room, tracked, seconds):
     """The run's budget: entries that fit in `room` bytes, objects visited at most (three per
     tracked object: a record dict, its str, int and slotted point with two ints), and time."""
-    clock = _module('time').monotonic
+    time = _module('time')
+    clock = getattr(time, 'monotonic', time.time)  # (2.7: no monotonic)
     return {'base': _retained_base(), 'skip': _gateway_ids(), 'visits': max(200000, 3 * tracked), 'kept': [],
             'entries': max(1000, room // _ENTRY_BYTES), 'count': _count_elements_fn(),
             'clock': clock, 'deadline': clock() + seconds}

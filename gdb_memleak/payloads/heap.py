@@ -1000,7 +1000,8 @@ def gdb_memleak_payload(args):
             if refusal is not None:
                 return refusal
             tracked = len(_snapshot())
-            clock = _module('time').monotonic
+            time = _module('time')
+            clock = getattr(time, 'monotonic', time.time)  # (2.7: no monotonic)
             started = clock()
             census, big = _census(top, max(nlarge, _LARGEST_MEASURED) if nlarge else 0, ignore)
             took = clock() - started

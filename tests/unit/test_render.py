@@ -69,8 +69,12 @@ def heap_doc() -> dict:
     return {
         "backend": "census", "note": None, "total_count": 1000, "total_size": 10240, "more_rows": 2,
         "rows": [{"kind": evil("mod.Kind"), "count": 500, "size": 5120}, {"kind": "str", "count": 250, "size": 2560}],
-        "largest": [{"type": evil("mod.Big"), "size": 4096, "repr": evil("<Big>"), "path": evil("sys.modules['m'].cache")},
-                    {"type": "bytes", "size": 2048, "repr": "b'...'", "path": None}],
+        "largest": [{"type": evil("mod.Big"), "size": 4096, "repr": evil("<Big>"), "path": evil("sys.modules['m'].cache"),
+                     "retained": 8192, "retained_objects": 3, "retained_complete": False,
+                     "items": {"kind": evil("mod.Item"), "count": 2},
+                     "inside": [{"type": "str", "size": 3000, "repr": evil("'x'"), "path": evil("m.cache.items[0]")}]},
+                    {"type": "bytes", "size": 2048, "repr": "b'...'", "path": None, "retained": 2048,
+                     "retained_objects": 1, "retained_complete": True, "items": None, "inside": []}],
     }
 
 
@@ -230,9 +234,20 @@ def test_heap_text():
     ])
     lines = text.format_heap(dict(heap_doc(), largest=heap_doc()["largest"][1:])).splitlines()
     assert lines[3] == "    1    250  25  2560  25        7680  75  str"  # cumulative
-    assert lines[4:] == ["<2 more kinds; use --top to see them>", "", "Largest objects:",
-                         "   Size  Type   Kept alive by                Value",
-                         "2.0 KiB  bytes  (no path from a root found)  b'...'"]
+    assert lines[4:] == ["<2 more kinds; use --top to see them>", "",
+                         "Objects that keep the most memory alive (retained: what would be freed if the object went):",
+                         "Retains      Own  Type   Kept alive by                Holding  Value",
+                         "2.0 KiB  2.0 KiB  bytes  (no path from a root found)           b'...'"]
+    # the memory backend measures no retained size: own sizes, as before
+    own = [dict(o, retained=None, retained_objects=None, retained_complete=False, inside=[]) for o in heap_doc()["largest"][1:]]
+    assert text.format_heap(dict(heap_doc(), largest=own)).splitlines()[6:] == [
+        "Largest objects:", "   Size  Type   Kept alive by                Value",
+        "2.0 KiB  bytes  (no path from a root found)  b'...'"]
+    # a walk that ran out of its budget: a lower bound, and the owner named in a sentence
+    lines = text.format_heap(dict(heap_doc(), largest=[dict(heap_doc()["largest"][0], path="m.cache")])).splitlines()
+    assert lines[8].startswith(">= 8.0 KiB  4.0 KiB  mod.Big ")
+    assert lines[9].startswith("mod.Big \\x1b]0;pwned") and " m.cache retains >= 8.0 KiB (80% of the objects counted) in 2 mod.Item " in lines[9]
+    assert lines[10] == "Largest single objects inside them:" and lines[12].startswith("2.9 KiB  str   m.cache.items[0] \\x1b]0;pwned")
 
 
 def test_memtop_text_live_and_core():
