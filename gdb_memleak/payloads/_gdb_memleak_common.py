@@ -446,8 +446,8 @@ def _str_keys(objs, tl=None):
     """The exact-str keys of the dicts among objs, on 3.x,
     where gc.get_referents leaves them out: a dict whose keys are all str shows the collector
     its values only.  A dict of 100k keys of 600 characters (60 MB) was in no row of the
-    census before (2026-12-02, 3.11).  A key of more than _KEY_OWNERS owners comes once per
-    call, however many of objs refer to it.  A key that
+    census before (2026-12-02, 3.11).  A key comes once per slice of _KEY_SLICE keys, however
+    many of the dicts refer to it.  A key that
     gc.get_referents gave too (a dict that also has other keys) comes twice; the callers
     count an object once however often it comes.  (tl: the classes of objs, if known.)"""
     if _PY2 or not objs:
@@ -460,34 +460,31 @@ def _str_keys(objs, tl=None):
     distinct.clear()
     if not dicts:
         return []
-    keys = list(_it.chain.from_iterable(_map(_DICT_KEYS, _it.compress(objs, _map(dicts.__contains__, ids)))))
-    few = list(_map(_FEW_OWNERS.__ge__, _map(sys.getrefcount, keys)))
-    out = list(_it.compress(keys, few))
-    if len(out) < len(keys):
-        # the others once each: most are names the program spells, a few objects
-        # referred to by each of a million records (one at a time through the census's
-        # set of ids: 0.65 s of a 2.5 s census)
-        many = dict(_zip(_map(id, _it.compress(keys, _map(_NOT, few))), _it.compress(keys, _map(_NOT, few))))
-        out.extend(many.values())
-        many.clear()
-    del keys[:], few[:]
-    return list(_it.compress(out, _map(_IS_STR_ID, _map(id, _map(type, out)))))
+    # each dict's keys listed in one C call (no other thread runs meanwhile to change it)
+    keys = _it.chain.from_iterable(_map(list, _map(_DICT_KEYS, _it.compress(objs, _map(dicts.__contains__, ids)))))
+    out = []
+    while True:
+        part = list(_it.islice(keys, _KEY_SLICE))
+        if not part:
+            return out
+        # once per slice: a million records' three keys are three objects, and each
+        # reference going through the census's set of ids cost 0.65 s of a 2.5 s census
+        once = dict(_zip(_map(id, part), part))
+        del part[:]  # (once holds each of them)
+        keys_once = list(once.values())
+        once.clear()
+        is_str = list(_map(_IS_STR_ID, _map(id, _map(type, keys_once))))
+        out.extend(_it.compress(keys_once, is_str))
+        if not all(is_str):  # another key: let go of through _release, its dict may have dropped it
+            _release(list(_it.compress(keys_once, _map(_NOT, is_str))))
+        del keys_once[:]
 
 
-def _key_refcount():
-    """What _str_keys reads for a key that only its dict holds."""
-    d = {('%d' % 123457) * 3: None}
-    keys = list(d)
-    n = list(_map(sys.getrefcount, keys))[0]
-    del keys[:]
-    return n
-
-
-# A key shared by up to three dicts still counts; _DICT_TYPE_IDS and _NOT_DICT_IDS: the
-# common classes, decided without issubclass.
-_KEY_OWNERS = 3
+_KEY_SLICE = 4096
 _NOT = (_module('_operator') or _module('operator')).not_
-_FEW_OWNERS = _key_refcount() + _KEY_OWNERS - 1
+
+
+# The common classes, decided without issubclass.
 _DICT_TYPE_IDS = frozenset([id(dict)])
 _NOT_DICT_IDS = frozenset(_map(id, (list, tuple, set, frozenset, str, bytes, int, float, _FUNC_TYPE, _FRAME_TYPE,
                                     _CELL_TYPE, type)))
