@@ -7,7 +7,7 @@ import pytest
 from support.gdb import WATCH_INFERIOR_CALLS, assert_no_inferior_call, assert_no_traceback, run_gdb
 from support.interpreters import ALL_INTERPRETERS, INTERPRETERS, PYTHON_311, PYTHON_NODEBUG
 from support.paths import REPO
-from support.targets import NAMED_THREADS, SEED_STRING, THREAD_POOL, assert_pool_placed, script_line
+from support.targets import NAMED_THREADS, NATIVE_LEAK, SEED_STRING, THREAD_POOL, assert_pool_placed, script_line
 
 from gdb_memleak.model import schemas
 from gdb_memleak.render import html
@@ -103,3 +103,24 @@ def test_memtop_places_every_thread_of_a_pool(start_target, python, loaded):
     assert_no_traceback(run)
     assert_pool_placed(run.document()["threads"], target)
     assert target.alive() and target.wait_for_ticks(1)
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_memtop_says_where_the_rss_is(start_target, python):
+    """Issue 14: a service leaking 120 MB through ctypes malloc; the RSS is split by kind of
+    mapping, the parts add up to it, and the one big anonymous mapping is named."""
+    target = start_target(python, NATIVE_LEAK)
+    run = run_gdb("py-memtop --json", "py-memtop", pid=target.pid)
+    assert_no_traceback(run)
+    doc = run.json_documents()[0]
+    acc = doc["accounting"]
+    assert acc["rss"] == sum(acc[k] for k in ("file_backed", "shared_memory", "main_heap", "thread_stacks", "other_anonymous"))
+    assert acc["rss"] == doc["rss"]
+    assert acc["other_anonymous"] > 115 * 2**20 and acc["file_backed"] > 2**20, acc
+    assert acc["threads_with_stacks"] == 1 and 0 < acc["thread_stacks"] < 2**20, acc
+    big = acc["largest_anonymous"][0]
+    assert big["resident"] > 110 * 2**20 and big["size"] >= big["resident"], acc
+    assert re.search(r"^  RSS by kind: file-backed \S+ \S+, main heap \(brk\) \S+ \S+, thread stacks \S+ \S+ \(1 thread\), "
+                     r"other anonymous 1[23]\d\.\d MiB$", run.stdout, re.M), run.stdout
+    assert re.search(r"^  largest anonymous mappings .*: 1[12]\d\.\d MiB resident at 0x%x" % big["start"], run.stdout, re.M), run.stdout
+    assert target.alive()

@@ -11,7 +11,7 @@ from ..errors import MemleakError, TargetUnavailable, UsageError
 from ..gdbside import frames, images, thread_names
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation, note
-from ..host import procfs
+from ..host import accounting, procfs
 from ..inject import landing, session
 from ..render.text import format_memtop, format_watch_growth
 from . import memtop_watch
@@ -103,6 +103,7 @@ def memtop_document(inv: Invocation, target: gdb.Inferior, stack: int) -> dict[s
             "swap": status.get("VmSwap"),
             "mem_percent": round(100.0 * status["VmRSS"] / total, 1) if "VmRSS" in status and total else None,
             "top_processes": procfs.top_processes(TOP_PROCESSES, include=pid) if live else [],
+            "accounting": accounting.memory_accounting(pid) if live else None,
         }
     )
     stacks, names, source, why = _stacks(inv, target, stack)

@@ -19,7 +19,7 @@ class ThreadProc:
     cpu_seconds: float
 
 
-def _read(path: str) -> Optional[str]:
+def read_small_file(path: str) -> Optional[str]:
     """A small file's text (/proc), read without a text stream: py-memtop reads one per thread
     and three per process while the target is stopped."""
     try:
@@ -39,7 +39,7 @@ def _read(path: str) -> Optional[str]:
 
 def proc_status(pid: int) -> dict[str, int]:
     """VmRSS, VmHWM, VmSize, VmSwap, RssAnon, RssFile ... in bytes, from /proc/PID/status ({} if unreadable)."""
-    text = _read("/proc/%d/status" % pid) or ""
+    text = read_small_file("/proc/%d/status" % pid) or ""
     out = {}
     for line in text.splitlines():
         key, _, value = line.partition(":")
@@ -49,14 +49,14 @@ def proc_status(pid: int) -> dict[str, int]:
 
 
 def mem_total() -> int:
-    text = _read("/proc/meminfo") or ""
+    text = read_small_file("/proc/meminfo") or ""
     match = re.search(r"^MemTotal:\s+(\d+) kB", text, re.M)
     return int(match.group(1)) * 1024 if match else 0
 
 
 def thread_proc(pid: int, tid: int) -> Optional[ThreadProc]:
     """Name, state and CPU time of one thread, from /proc/PID/task/TID/stat."""
-    stat = _read("/proc/%d/task/%d/stat" % (pid, tid))
+    stat = read_small_file("/proc/%d/task/%d/stat" % (pid, tid))
     if not stat:
         return None
     # comm is in parentheses and may itself contain ') '; split at the last one.
@@ -84,8 +84,8 @@ def top_processes(limit: int, include: Optional[int] = None) -> list[dict]:
         shown += [r for r in sizes if r[1] == include]
     rows = []
     for rss, pid in shown:  # the command lines of the processes shown only
-        cmdline = (_read("/proc/%d/cmdline" % pid) or "").replace("\0", " ").strip()
-        comm = (_read("/proc/%d/comm" % pid) or "").strip()
+        cmdline = (read_small_file("/proc/%d/cmdline" % pid) or "").replace("\0", " ").strip()
+        comm = (read_small_file("/proc/%d/comm" % pid) or "").strip()
         rows.append({"pid": pid, "rss": rss, "mem_percent": round(100.0 * rss / total, 1), "command": cmdline or "[%s]" % comm})
     return rows
 

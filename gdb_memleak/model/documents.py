@@ -58,6 +58,7 @@ class _MemtopBody(TypedDict):
     swap: Optional[int]
     mem_percent: Optional[float]
     top_processes: list[dict[str, Any]]
+    accounting: Optional[dict[str, Any]]  # where the RSS is (host/accounting.py); None on a core
     frames_source: Optional[str]
     threads: list[dict[str, Any]]
 

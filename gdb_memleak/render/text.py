@@ -96,6 +96,7 @@ def format_memtop(doc: Mapping[str, Any], styles: Styles = None) -> str:
             % (doc["pid"], size_or_dash(doc["rss"]), doc["mem_percent"], size_or_dash(doc["peak_rss"]),
                size_or_dash(doc["vsize"]), size_or_dash(doc["swap"]))
         )
+        lines += accounting_lines(doc.get("accounting"))
         lines.append("")
         lines.append("top processes by memory:")
         rows = [
@@ -110,6 +111,26 @@ def format_memtop(doc: Mapping[str, Any], styles: Styles = None) -> str:
     for thread in doc["threads"]:
         lines += _thread_lines(thread, bool(doc["frames_source"]), styles)
     return "\n".join(lines)
+
+
+def accounting_lines(acc: Optional[Mapping[str, Any]]) -> list[str]:
+    """Where the RSS is, by kind of mapping: the sum of the parts is the RSS."""
+    if not acc:
+        return []
+    lines = ["  RSS by kind: file-backed %s, main heap (brk) %s, thread stacks %s (%d thread%s), other anonymous %s%s"
+             % (human_size(acc["file_backed"]), human_size(acc["main_heap"]), human_size(acc["thread_stacks"]),
+                acc["threads_with_stacks"], "" if acc["threads_with_stacks"] == 1 else "s", human_size(acc["other_anonymous"]),
+                ", shared memory %s" % human_size(acc["shared_memory"]) if acc["shared_memory"] else "")]
+    big = [m for m in acc["largest_anonymous"] if m["resident"] >= LARGE_MAPPING]
+    if big:
+        lines.append("  largest anonymous mappings (pymalloc arenas, malloc's blocks of 128 KiB and up, native memory): "
+                     + ", ".join("%s resident at 0x%x" % (human_size(m["resident"]), m["start"]) for m in big))
+    return lines
+
+
+# A mapping this big is worth a line: pymalloc's arenas are 1 MiB (256 KiB before 3.10),
+# glibc's own arenas 64 MiB at most.
+LARGE_MAPPING = 8 * 1024 * 1024
 
 
 def _thread_lines(thread: Mapping[str, Any], have_source: bool, styles: Styles) -> list[str]:
@@ -221,8 +242,8 @@ def _largest_lines(doc: Mapping[str, Any], styles: Styles) -> list[str]:
     inside = sorted((i for o in largest for i in o.get("inside", ())), key=lambda i: -i["size"])
     if inside:
         lines.append("Largest single objects inside them:")
-        rows = [(human_size(i["size"]), i["type"], i.get("path") or NO_PATH, i.get("repr", "")) for i in inside]
-        lines.append(table(("Size", "Type", "Kept alive by", "Value"), rows, "rlll", styles))
+        inner = [(human_size(i["size"]), i["type"], i.get("path") or NO_PATH, i.get("repr", "")) for i in inside]
+        lines.append(table(("Size", "Type", "Kept alive by", "Value"), inner, "rlll", styles))
     return lines
 
 

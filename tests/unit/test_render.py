@@ -42,6 +42,10 @@ def memtop_doc(live: bool = True) -> dict:
             {"pid": 99, "rss": 96247808, "mem_percent": 0.4, "command": "/usr/bin/gdb -batch"},
             {"pid": 4242, "rss": 14614528, "mem_percent": 0.1, "command": evil("python3 worker.py")},
         ] if live else [],
+        "accounting": {"rss": 14614528, "file_backed": 6291456, "shared_memory": 0, "main_heap": 1048576,
+                       "thread_stacks": 131072, "other_anonymous": 7143424, "threads_with_stacks": 2,
+                       "largest_anonymous": [{"start": 0x7f0000000000, "size": 67108864, "resident": 6291456}]}
+        if live else None,
         "frames_source": "libpython",
         "threads": [
             {"tid": 4242, "num": 1, "name": evil("comm"), "python_name": evil("pyname"), "state": "t" if live else None,
@@ -253,6 +257,10 @@ def test_heap_text():
 def test_memtop_text_live_and_core():
     lines = text.format_memtop(dict(memtop_doc(), threads=memtop_doc()["threads"][1:])).splitlines()
     assert lines[0] == "process 4242: RSS 13.9 MiB (0.1% of memory), peak RSS 15.0 MiB, virtual 17.2 MiB, swap 0 B"
+    # where the RSS is; the 6 MiB mapping is not named (below 8 MiB)
+    assert lines[1] == ("  RSS by kind: file-backed 6.0 MiB, main heap (brk) 1.0 MiB, thread stacks 128.0 KiB (2 threads), "
+                        "other anonymous 6.8 MiB")
+    lines = lines[:1] + lines[2:]
     assert lines[2:5] == ["top processes by memory:", "    PID       RSS  %MEM  COMMAND", "     99  91.8 MiB   0.4  /usr/bin/gdb -batch"]
     assert lines[5].startswith("*  4242  13.9 MiB   0.1  python3 worker.py \\x1b]0;pwned\\x07")
     assert lines[-3:] == ["threads (Python frames innermost first, from libpython):", "  thread 2  tid 4243  worker  S 1.50s cpu",
