@@ -194,7 +194,7 @@ def outside_python_note(memory: Optional[Mapping[str, int]], python_bytes: int) 
         return None
     return ("Python objects hold %s of the target's %s of anonymous resident memory (%d%%); the other %s is outside "
             "Python objects: native memory of C extensions and libraries (numpy buffers, ctypes malloc...), the "
-            "allocators' free space, thread stacks, which py-heap cannot break down (docs/usage.md)"
+            "allocators' free space, thread stacks; py-memtop shows where it is by kind of mapping (docs/usage.md)"
             % (human_size(python_bytes), human_size(memory["anonymous"]),
                100 * python_bytes // max(1, memory["anonymous"]), human_size(memory["outside_python"])))
 
