@@ -232,13 +232,21 @@ def test_ten_inspections_leave_no_thread_module_path_or_gc_change(start_target, 
 
 
 @pytest.mark.parametrize("python", INTERPRETERS)
-def test_ten_inspections_leave_rss_within_two_and_a_half_percent(start_target, python):
+def test_ten_inspections_leave_rss_within_three_percent(start_target, python):
     """Measured 2026-11-27 on a 65 MB service: +0.1% (pyenv 3.11) and +0.1% (Debian 3.11) after ten.
 
     2026-12-01, after the payloads stopped running finalizers in their own thread (issue 17 #2):
     +1.2 to +1.3 MB (+1.7 to +1.9%) in four runs of ten sessions on pyenv 3.11, against +0.27 MB
     just before; most of it is one step of about 0.8 MB in one session of the ten (a glibc heap
-    that cannot shrink back: cause not found yet, issue 17 left open).  The bound follows: 2.5%."""
+    that cannot shrink back: cause not found yet, issue 17 left open).  The bound follows: 2.5%.
+
+    2026-12-02, with --largest measuring retained sizes (a payload 14 KB longer, 0.3-0.5 s
+    longer here): +2.57 to +2.66% (pyenv 3.11, three runs) and +1.94 to +1.97% (Debian 3.11).
+    The 0.8 MB step, found: the service's heartbeat thread builds an 800 KB sorted list every
+    half second, and its glibc arena (not the main one) comes out of a session with that much
+    free at its top, which malloc_trim never gives back for such an arena; a session made
+    1.5 s longer by a sleep alone, with the previous payloads, did the same.  The rest is
+    the main heap, about +0.04 MB per 1 KB of payload source (ten sessions).  The bound: 3%."""
     target = start_target(python, SERVICE, "event", env=SERVICE_65MB)
     target.wait_for_ticks(1)
     rss_before = target.rss()
@@ -246,7 +254,7 @@ def test_ten_inspections_leave_rss_within_two_and_a_half_percent(start_target, p
     time.sleep(1)
     growth = (target.rss() - rss_before) / rss_before
     print("RSS %d kB, %+.2f%% after ten inspections" % (rss_before // 1024, 100 * growth))
-    assert growth < 0.025, "RSS grew by %.2f%% (%d kB)" % (100 * growth, (target.rss() - rss_before) // 1024)
+    assert growth < 0.03, "RSS grew by %.2f%% (%d kB)" % (100 * growth, (target.rss() - rss_before) // 1024)
     assert_carries_on(target)
 
 

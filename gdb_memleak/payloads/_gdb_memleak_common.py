@@ -434,7 +434,7 @@ def _release_referents(rs, untracked_too=True):
     tr = list(_filter(gc.is_tracked, rs))
     if untracked_too:
         _keep_unusual(list(_filterfalse(gc.is_tracked, rs)))
-    del rs[:]
+    _free_gently(rs)  # (tr, and the caller for the untracked ones, hold them meanwhile)
     _release(tr)
 
 
@@ -443,13 +443,15 @@ _DICT_KEYS = dict.keys
 
 
 def _str_keys(objs, tl=None):
-    """The exact-str keys of the dicts among objs, on 3.x,
-    where gc.get_referents leaves them out: a dict whose keys are all str shows the collector
-    its values only.  A dict of 100k keys of 600 characters (60 MB) was in no row of the
-    census before (2026-12-02, 3.11).  A key comes once per slice of _KEY_SLICE keys, however
-    many of the dicts refer to it.  A key that
-    gc.get_referents gave too (a dict that also has other keys) comes twice; the callers
-    count an object once however often it comes.  (tl: the classes of objs, if known.)"""
+    """The exact-str keys of the dicts among objs that only their dict holds, on 3.x, where
+    gc.get_referents leaves a dict's keys out when they are all str (its values only).  A
+    dict of 100k keys of 600 characters (60 MB) was in no row of the census before
+    (2026-12-02, 3.11).  A key of several owners is left to them: most are names the
+    program spells (reached through its code), and taking them went through the census's
+    set of ids, once per reference: a million records' three keys cost 0.65 s of a 2.5 s
+    census, and a heartbeat holding a sorted list of a 100k-record dict's keys made that
+    set 4 MB, freed at its full size (_free_gently says why not).  (tl: the classes of
+    objs, if known.)"""
     if _PY2 or not objs:
         return []
     if tl is None:
@@ -460,27 +462,54 @@ def _str_keys(objs, tl=None):
     distinct.clear()
     if not dicts:
         return []
-    # each dict's keys listed in one C call (no other thread runs meanwhile to change it)
-    keys = _it.chain.from_iterable(_map(list, _map(_DICT_KEYS, _it.compress(objs, _map(dicts.__contains__, ids)))))
+    # A slice at a time: a dict's keys listed whole would be a list freed at its full size
+    # (_free_gently says why not).  Another thread may change a dict between two slices:
+    # its iteration then stops with RuntimeError, and the keys not seen yet are not counted.
+    keys = _it.chain.from_iterable(_map(_DICT_KEYS, _it.compress(objs, _map(dicts.__contains__, ids))))
     out = []
     while True:
-        part = list(_it.islice(keys, _KEY_SLICE))
+        try:
+            part = list(_it.islice(keys, _KEY_SLICE))
+        except RuntimeError:
+            part = []
         if not part:
             return out
-        # once per slice: a million records' three keys are three objects, and each
-        # reference going through the census's set of ids cost 0.65 s of a 2.5 s census
-        once = dict(_zip(_map(id, part), part))
-        del part[:]  # (once holds each of them)
-        keys_once = list(once.values())
-        once.clear()
-        is_str = list(_map(_IS_STR_ID, _map(id, _map(type, keys_once))))
-        out.extend(_it.compress(keys_once, is_str))
-        if not all(is_str):  # another key: let go of through _release, its dict may have dropped it
-            _release(list(_it.compress(keys_once, _map(_NOT, is_str))))
-        del keys_once[:]
+        is_str = list(_map(_IS_STR_ID, _map(id, _map(type, part))))
+        strs = list(_it.compress(part, is_str))
+        if len(strs) < len(part):  # another key: let go of through _release, its dict may have dropped it
+            _release(list(_it.compress(part, _map(_NOT, is_str))))
+        del part[:], is_str[:]  # (strs holds the strs: they have no finalizer anyway)
+        out.extend(_it.compress(strs, _map(_KEY_ALONE.__eq__, _map(sys.getrefcount, strs))))
+        del strs[:]
 
 
-_KEY_SLICE = 4096
+def _key_refcount():
+    """What _str_keys reads for a key that only its dict holds (the same pipeline: compress
+    holds the key it is deciding on)."""
+    d = {('%d' % 123457) * 3: None}
+    strs = list(d)
+    seen = []
+    list(_it.compress(strs, _map(seen.append, _map(sys.getrefcount, strs))))
+    del strs[:]
+    return seen[0]
+
+
+_KEY_SLICE = 1024
+_KEY_ALONE = _key_refcount()
+
+
+def _free_gently(lst):
+    """Empty lst (a list of the payload's own, whose objects are held elsewhere too) from its
+    end, a slice at a time, so that its memory goes back through realloc.  Freed at its full
+    size, a list of 128 KiB or more makes glibc raise its mmap and trim thresholds, and keep
+    that much more heap afterwards: ten py-heap --largest 2 left a 65 MB service 2.3 MB
+    bigger before the retained walk freed its lists this way (2026-12-02, 3.11)."""
+    while len(lst) > _GENTLE:
+        del lst[-_GENTLE:]
+    del lst[:]
+
+
+_GENTLE = 8192  # 64 KiB of pointers: below glibc's first mmap threshold (128 KiB)
 _NOT = (_module('_operator') or _module('operator')).not_
 
 
@@ -540,6 +569,13 @@ def _unwrap_inert():
         _ORPHANS.extend(rest)
         del rest
         inside = gc.get_referents(*inert_ones)
+        # Emptied first, a list at a time, so that none dies at its full size (another
+        # thread's list of 100k keys, dropped while the census held it, was freed here as
+        # 800 KB at once: _free_gently says why not); `inside` holds what they held.
+        for o in inert_ones:
+            if type(o) is list:
+                _free_gently(o)
+        o = None
         del inert_ones[:]  # they die here, their contents held by `inside`
         _release(inside)
     kinds.clear()
@@ -809,9 +845,15 @@ def _edge(p, c):
     exact strings, 'key' values are the raw dict key (label it with _key_label)."""
     tp = type(p)
     if tp is dict:
-        for k, v in list(p.items()):
-            if v is c:
-                return ('key', k)
+        # not list(p.items()): for a dict of 100k records, an 800 KB list freed at its full
+        # size (_free_gently says why not).  A dict another thread changes meanwhile stops
+        # the iteration with RuntimeError: the step is then unknown.
+        try:
+            for k, v in p.items():
+                if v is c:
+                    return ('key', k)
+        except RuntimeError:
+            pass
         return ('?', None)
     if tp is list or tp is tuple:
         i = _index_of(p, c)

@@ -20,9 +20,8 @@
 # and through them everything is reachable.  Reference counts are read while the
 # target's other threads run: an object they give or take a reference to meanwhile
 # can be counted on the wrong side.  A walk that runs out of its budget (objects
-# visited, entries noted, time: as long as the census took, at least 1 s, so that
-# --largest at most about doubles the payload's time) stops there and says its figure
-# is a lower bound.
+# visited, entries noted, time: half as long as the census took, at least 0.25 s:
+# heap.py's _WALK_SHARE) stops there and says its figure is a lower bound.
 
 try:
     _gdbml_had  # sent after _gdb_memleak_common.py
@@ -36,6 +35,11 @@ _E_OBJ, _E_OWNERS, _E_INSIDE, _E_BYTES, _E_COUNT, _E_TO, _E_IN, _E_DIRECT = rang
 # What an entry costs in the target: its list, its slot in the map, its int id, and
 # the references to it from other entries' lists (measured on 3.11: about 230 bytes).
 _ENTRY_BYTES = 300
+# The map of entries stays below 128 KiB (a dict is freed at its full size: _free_gently).
+# A walk past that many objects of several owners stops, with a lower bound.  A heartbeat
+# that held a sorted list of a 100k-record dict's keys gave each of them a second owner:
+# 100k entries, a 2.6 MB map, and a 65 MB service 0.8 MB bigger for good (2026-12-02).
+_ENTRIES_MAX = 4000
 _RETAINED_CHUNK = 2000
 _SKIP = None
 _NEW = object()
@@ -126,14 +130,21 @@ def _by_count_then_size(k):
 
 
 def _tally(kinds, objs):
-    for o, s in _zip(objs, _sizes(objs)):
-        t = type(o)
-        k = kinds.get(id(t))
-        if k is None:
-            kinds[id(t)] = [t, 1, s]
-        else:
-            k[1] += 1
-            k[2] += s
+    """Count objs by class into kinds, a slice at a time (_sizes makes lists as long as
+    what it is given; the one of a 100k-record dict's 200k referents, freed at its full
+    size, raised glibc's thresholds: _free_gently)."""
+    for j in range(0, len(objs), _RETAINED_CHUNK):
+        part = objs[j:j + _RETAINED_CHUNK]
+        for o, s in _zip(part, _sizes(part)):
+            t = type(o)
+            k = kinds.get(id(t))
+            if k is None:
+                kinds[id(t)] = [t, 1, s]
+            else:
+                k[1] += 1
+                k[2] += s
+        o = None
+        del part[:]
 
 
 def _retained_unit(st, unit, root, entries, queue, cand_ids, within, kinds, is_one, base):
@@ -154,7 +165,9 @@ def _retained_unit(st, unit, root, entries, queue, cand_ids, within, kinds, is_o
         unit[_E_COUNT] += len(part)
         st['visits'] -= len(part)
         rs = gc.get_referents(*part)
-        rs.extend(_str_keys(part, tl))
+        keys = _str_keys(part, tl)
+        rs.extend(keys)
+        _free_gently(keys)
         del tl
         _release(part, True)  # distinct: an object with one owner is reached once
         if not rs:
@@ -167,16 +180,24 @@ def _retained_unit(st, unit, root, entries, queue, cand_ids, within, kinds, is_o
             if kinds is not None:
                 _tally(kinds, one)
             frontier.extend(one)
-            del one
+        _free_gently(one)
         several = list(_it.compress(rs, _map(base.__sub__, rc)))  # nonzero: not one owner (2.7 ints have no __ne__)
         if several:
-            _retained_several(st, unit, root, entries, queue, several,
-                              [r for r in rc if r != base], kinds is not None, skip, rid, count, cand_ids)
-        del several
+            counts = [r for r in rc if r != base]
+            # a slice at a time: its map of ids stays small (_free_gently says why); an object
+            # met twice in two slices of one list counts as having an owner outside (rare)
+            for j in range(0, len(several), _RETAINED_CHUNK):
+                if len(entries) >= st['entries']:
+                    break  # the walk stops at the next check of its budget
+                _retained_several(st, unit, root, entries, queue, several[j:j + _RETAINED_CHUNK],
+                                  counts[j:j + _RETAINED_CHUNK], kinds is not None, skip, rid, count, cand_ids)
+            _free_gently(counts)
+        _free_gently(several)
+        _free_gently(rc)
         kinds = None  # only the measured object's own referents are its items
         # Every object of rs is held elsewhere now (frontier, an entry, st['kept'], the list
         # of candidates): dropping rs cannot be the last reference to any of them.
-        del rs[:]
+        _free_gently(rs)
     return True
 
 
@@ -218,7 +239,7 @@ def _retained_state(room, tracked, seconds):
     time = _module('time')
     clock = getattr(time, 'monotonic', time.time)  # (2.7: no monotonic)
     return {'base': _retained_base(), 'skip': _gateway_ids(), 'visits': max(200000, 3 * tracked), 'kept': [],
-            'entries': max(1000, room // _ENTRY_BYTES), 'count': _count_elements_fn(),
+            'entries': max(1000, min(_ENTRIES_MAX, room // _ENTRY_BYTES)), 'count': _count_elements_fn(),
             'clock': clock, 'deadline': clock() + seconds}
 
 

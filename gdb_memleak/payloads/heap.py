@@ -59,6 +59,7 @@ _R_TYPE, _R_COUNT, _R_SIZE, _R_MODE, _R_SIZER, _R_ITEM, _R_OWNS, _R_GC = range(8
 # with Python code (_classes_hash_safely); otherwise they are keyed by id().
 
 _CHUNK = 2000
+_SEEN_MASK = 255
 # What the census may add to the target's RSS at its peak: gc.get_objects() (8 bytes
 # a tracked object), a chunk's lists, and the ids of the untracked objects that have
 # several owners.  Measured 2026-12-02 (VmHWM, 3.11, 65 MB service, 213k tracked):
@@ -89,7 +90,9 @@ def _untracked(objs):
     are let go of through _release: one made after the snapshot may have been
     dropped by its owner meanwhile."""
     rs = gc.get_referents(*objs)
-    rs.extend(_str_keys(objs))
+    keys = _str_keys(objs)
+    rs.extend(keys)
+    _free_gently(keys)
     un = list(_filterfalse(gc.is_tracked, rs))
     _release_referents(rs, False)  # un goes through _drain, which holds the unusual ones
     return un
@@ -424,9 +427,13 @@ def _drain(st, seen, un, base):
         if len(batch) < len(part):
             multi = list(_it.compress(part, _map(not_base, rc)))
             d = dict(_zip(_map(id, multi), multi))
-            fresh = set(d).difference(seen)
+            fresh = []
+            for i in d:  # the distinct ones of this slice: few (None, small ints, names)
+                b = seen[(i >> 4) & _SEEN_MASK]
+                if i not in b:
+                    b.add(i)
+                    fresh.append(i)
             if fresh:
-                seen.update(fresh)
                 batch.extend(_map(d.__getitem__, fresh))
             d.clear()
             del multi, d, fresh
@@ -516,8 +523,14 @@ def _census(top, nlarge, ignore):
     for v in list(st.values()):
         ignore.add(id(v))
     ignore.add(id(st))
-    seen = set()  # ids of the untracked objects with several owners, counted already
+    # ids of the untracked objects with several owners, counted already: in 256 sets, each
+    # kept small.  One set of them was freed at its full size, 4 MB when a heartbeat held a
+    # sorted list of a 100k-record dict's keys: glibc then raised its mmap threshold, and the
+    # heartbeat's next 800 KB list came from its arena, which stayed 0.8 MB bigger for good
+    # (2026-12-02, 3.11; _free_gently in _gdb_memleak_common.py says more).
+    seen = [set() for _ in range(_SEEN_MASK + 1)]
     ignore.add(id(seen))
+    ignore.update(_map(id, seen))
     while objs:
         # from the end, shrinking the list as it goes: its memory is given back
         # with realloc, never freed at its full size (glibc would then raise its
@@ -547,7 +560,9 @@ def _census(top, nlarge, ignore):
     _drain(st, seen, locals_held, base)  # what is theirs alone (one owner) counted here, the rest once
     _release(walked)
     del objs
-    seen.clear()
+    for b in seen:
+        b.clear()
+    del seen[:]
     # ---- rows ----
     info = st['info']
     task = _task_type()
@@ -904,9 +919,12 @@ def _render(chain, roots):
     return s
 
 
-# --largest N measures what the census's largest objects by their own size retain, at
-# least this many of them, beside the data of module globals and class attributes.
-_LARGEST_MEASURED = 20
+# The retained walk's time: half the census's, at least 0.25 s.  The payload's thread is
+# held meanwhile, and a longer payload leaves a busy target bigger: ten py-heap --largest 2
+# of 2.2 s each left a 65 MB service 2.2 MB bigger, against 0.2 MB at 0.65 s; a payload made
+# 1.5 s longer by a sleep alone did the same (+1.0 MB; 2026-12-02, 3.11, cause not found).
+_WALK_SHARE = 0.5
+_WALK_SECONDS_MIN = 0.25
 
 
 def _largest(big, ignore, nlarge, args, tracked, seconds):
@@ -1003,13 +1021,13 @@ def gdb_memleak_payload(args):
             time = _module('time')
             clock = getattr(time, 'monotonic', time.time)  # (2.7: no monotonic)
             started = clock()
-            census, big = _census(top, max(nlarge, _LARGEST_MEASURED) if nlarge else 0, ignore)
+            census, big = _census(top, nlarge, ignore)
             took = clock() - started
             if res is None:
                 res = census
                 res['backend'] = 'census'
             if nlarge > 0:
-                largest = _largest(big, ignore, nlarge, args, tracked, max(1.0, took))
+                largest = _largest(big, ignore, nlarge, args, tracked, max(_WALK_SECONDS_MIN, _WALK_SHARE * took))
             del big, census
         if gc.get_freeze_count() if hasattr(gc, 'get_freeze_count') else 0:
             fz = ("gc's permanent generation holds %d objects (gc.freeze(); on 3.12 also some of the "
