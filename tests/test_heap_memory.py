@@ -113,8 +113,10 @@ def test_instances_attributes_and_dicts_are_read_as_the_census_reads_them(start_
         assert memory.get(kind) == census.get(kind), (kind, memory.get(kind), census.get(kind))
     # The census also counts its own code's strs and ints: on 3.12, 2026-12-02, 754 strs and 56 KB
     # (str 8,634 / 560,492 bytes against 7,880 / 513,740 read): a margin in bytes, not a share.
+    # And the memory backend counts every str key of a dict, the census only those their dict
+    # alone holds (docs/how-it-works.md): on 3.11, 2026-12-02, 851 strs and 46 KB more read.
     for kind in ("int", "str"):
-        assert census[kind][1] - 96 * 1024 <= memory[kind][1] <= census[kind][1], (kind, memory[kind], census[kind])
+        assert census[kind][1] - 96 * 1024 <= memory[kind][1] <= census[kind][1] + 64 * 1024, (kind, memory[kind], census[kind])
     assert memory["int"][0] >= 5000 + 3000 + 1000
 
 
