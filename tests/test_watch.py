@@ -213,12 +213,14 @@ def test_a_watch_says_when_rss_grew_outside_python(start_target):
     assert_no_traceback(run)
     growth = run.json_documents()[0]["growth"]
     assert growth["rss_delta"] >= 20 * 2**20 > growth["traced"] * 10, growth
+    assert growth["outside_python"] == growth["rss_delta"] - growth["traced"] - growth["tracemalloc_memory"], growth
     said = [line for line in run.stderr.splitlines() if "grew outside Python's allocators" in line]
     assert said, run.stderr
 
 
 def test_a_watch_of_a_quiet_target_says_nothing_about_outside_growth(start_target):
     target = start_target(PYTHON_311, IDLE)
-    run = run_gdb("py-memtop --watch 1", pid=target.pid, timeout=120)
+    run = run_gdb("py-memtop --watch 1", "py-memtop --json --watch 1", pid=target.pid, timeout=120)
     assert_no_traceback(run)
     assert "grew outside Python's allocators" not in run.stderr, run.stderr
+    assert run.json_documents()[0]["growth"]["outside_python"] < 4 * 2**20

@@ -116,6 +116,7 @@ def watch(inv: Invocation, seconds: float, frames: int = 1) -> tuple[dict[str, A
         "rss_rate": round(rss_delta / ran) if rss_delta is not None and ran > 0 else None,
         "traced": stopped["traced"],
         "tracemalloc_memory": stopped["tracemalloc_memory"],
+        "outside_python": outside_python_bytes(rss_delta, stopped["traced"], stopped["tracemalloc_memory"]),
         "tracing_before": started["was_tracing"],
         "frames": frames,
         "allocations": stopped["allocations"],
@@ -136,6 +137,14 @@ def watch(inv: Invocation, seconds: float, frames: int = 1) -> tuple[dict[str, A
 
 # RSS moves by a few MB on its own (the allocators' free space, pages touched again).
 OUTSIDE_GROWTH_WORTH_SAYING = 4 * 1024 * 1024
+
+
+def outside_python_bytes(rss_delta: Optional[int], traced: int, tracing_costs: int) -> Optional[int]:
+    """What RSS grew by in the window beyond the Python allocations still alive and tracemalloc's
+    own tables (never below 0); None when /proc gave no RSS."""
+    if rss_delta is None:
+        return None
+    return max(0, rss_delta - traced - tracing_costs)
 
 
 def _grown_outside_python(rss_delta: Optional[int], traced: int, tracing_costs: int) -> Optional[str]:

@@ -44,6 +44,7 @@ class Growth(TypedDict):
     rss_rate: Optional[int]
     traced: Any
     tracemalloc_memory: Any
+    outside_python: Optional[int]  # RSS growth beyond traced + tracemalloc_memory, >= 0
     tracing_before: bool
     frames: int  # traced per allocation (--frames)
     allocations: list[dict[str, Any]]  # each with "caller": the application's line, or None

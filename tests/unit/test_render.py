@@ -61,7 +61,8 @@ def memtop_doc(live: bool = True) -> dict:
 def watch_growth() -> dict:
     return {
         "seconds": 1.001, "started_at": 1796149049.61, "ended_early": True, "rss_before": 19390464,
-        "rss_delta": 3661824, "rss_rate": 3658273, "traced": 5442024, "tracemalloc_memory": 12880, "tracing_before": False,
+        "rss_delta": 3661824, "rss_rate": 3658273, "traced": 5442024, "tracemalloc_memory": 12880, "outside_python": 0,
+        "tracing_before": False,
         "allocations": [
             {"file": evil("/srv/leak.py"), "line": 38, "function": evil("keep_growing"), "size": 5396209, "count": 1},
             {"file": "/srv/other.py", "line": 7, "function": None, "size": 1024, "count": 3},
