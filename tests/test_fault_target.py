@@ -266,7 +266,11 @@ def test_ten_inspections_of_a_small_service_leave_a_bounded_fixed_cost(start_tar
     Measured 2026-11-27 on a 25 MB service, ten sessions: +0.6 to +0.9 MB (pyenv 3.11, 2.4-3.5%)
     and +0.7 MB (Debian 3.11, 3.3%).  Before the payload's temporaries were kept out of pymalloc:
     +1.35 MB and +1.05 MB; earlier that day, +1.5 and +2.5 MB.  (The 65 MB test above is the one
-    that fails if the routing stops happening.)"""
+    that fails if the routing stops happening.)
+
+    2026-12-02, with the retained walk's 14 KB of payload source: +1.29 to +1.30 MB (pyenv 3.11)
+    and +1.00 to +1.06 MB (Debian 3.11), two runs each; that much more source alone left a 65 MB
+    service's main heap 0.43 MB bigger after ten py-heap sessions.  The bound: 1.5 MB."""
     target = start_target(python, SERVICE, "event")
     target.wait_for_ticks(1)
     rss_before = target.rss()
@@ -274,7 +278,7 @@ def test_ten_inspections_of_a_small_service_leave_a_bounded_fixed_cost(start_tar
     time.sleep(1)
     growth = target.rss() - rss_before
     print("RSS %d kB, %+d kB after ten inspections" % (rss_before // 1024, growth // 1024))
-    assert growth < 1280 * 1024, "RSS grew by %d kB" % (growth // 1024)
+    assert growth < 1536 * 1024, "RSS grew by %d kB" % (growth // 1024)
 
 
 RECORDS_27 = TARGETS / "records27.py"
