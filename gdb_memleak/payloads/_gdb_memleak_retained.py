@@ -96,8 +96,10 @@ def _retained_walk(st, x, cand_ids):
         if not e[_E_IN]:
             continue
         e[_E_IN] = False
-        for f in e[_E_TO] or ():
-            f[_E_INSIDE] -= 1
+        to = e[_E_TO] or ()
+        for j in range(0, len(to), 2):
+            f = to[j]
+            f[_E_INSIDE] -= to[j + 1]
             if f[_E_IN] and f[_E_OWNERS] > f[_E_INSIDE]:
                 todo.append(f)
     total, count = root[_E_BYTES], root[_E_COUNT]
@@ -202,34 +204,38 @@ def _retained_unit(st, unit, root, entries, queue, cand_ids, within, kinds, is_o
 
 
 def _retained_several(st, unit, root, entries, queue, objs, rcs, direct, skip, rid, count, cand_ids):
-    """Note objs (referents of unit's part with several owners; rcs their counts)."""
+    """Note objs (referents of unit's part with several owners; rcs their counts), each
+    distinct object once with how often it comes (a list of 2M None is one object here)."""
     k = {}
     if count is not None:
         count(k, _map(id, objs))
     else:
         for i in _map(id, objs):
             k[i] = k.get(i, 0) + 1
-    for c, r in _zip(objs, rcs):
-        i = id(c)
+    first = dict(_zip(_map(id, objs), _zip(objs, rcs)))
+    for i, n in k.items():
+        c, r = first[i]
         e = entries.get(i, _NEW)
         if e is _NEW:
             if i == rid or i in skip or _is_type(c) or type(c) is _MOD_TYPE:
                 entries[i] = _SKIP
                 st['kept'].append(c)  # let go of at the end, through _release
                 continue
-            # r = owners + the references of this list of referents (k) + the call's own;
+            # r = owners + the references of this list of referents (n) + the call's own;
             # a candidate is held once more, by the list of candidates
-            owners = r - k[i] - (st['base'] - 2) - (1 if i in cand_ids else 0)
+            owners = r - n - (st['base'] - 2) - (1 if i in cand_ids else 0)
             e = entries[i] = [c, owners, 0, 0, 0, None, True, direct]
-
             queue.append(e)
         elif e is _SKIP:
             continue
-        e[_E_INSIDE] += 1
+        e[_E_INSIDE] += n
         if unit is not root:
             if unit[_E_TO] is None:
                 unit[_E_TO] = []
-            unit[_E_TO].append(e)
+            unit[_E_TO].append(e)  # (entry, references) flat: no pair objects
+            unit[_E_TO].append(n)
+    c = e = None
+    first.clear()
     k.clear()
 
 
