@@ -81,8 +81,10 @@ def test_heap_census_runs_no_target_code_and_escapes_names(start_target, python,
     doc = json.loads(line)
     kinds = {row["kind"]: row for row in doc["rows"]}
     assert EVIL_KIND in kinds and kinds[EVIL_KIND]["count"] >= 600
-    # The global dict HOLDER retains most of them; the largest inside it are named too.
-    assert doc["largest"][0]["path"] == "__main__.HOLDER" and doc["largest"][0]["retained"] > 24_000_000
+    # The global dict HOLDER retains most of them; the largest inside it are named too.  (Under
+    # load the walk's time can run out first: its figure is then a lower bound.)
+    holder = next(o for o in doc["largest"] if o["path"] == "__main__.HOLDER")
+    assert holder["retained"] > 24_000_000 or not holder["retained_complete"], holder
     largest = sorted(doc["largest"] + [i for o in doc["largest"] for i in o["inside"]], key=lambda o: -o["size"])
     # SizeofLoops.__sizeof__ never returns: its size is list's own, 2,000,000 slots.
     assert largest[0]["type"] == "__main__.SizeofLoops"
