@@ -23,11 +23,6 @@
 # visited, entries noted, time: half as long as the census took, at least 0.25 s:
 # heap.py's _WALK_SHARE) stops there and says its figure is a lower bound.
 
-try:
-    _gdbml_had  # sent after _gdb_memleak_common.py
-except NameError:  # pragma: no cover - loaded by heap.py's own loader
-    raise
-
 # An entry, for an object with several owners: the object, its owners, references to
 # it found inside, bytes and objects counted with it, the entries its part refers to,
 # still in the set, a direct referent of the measured object.
@@ -43,15 +38,6 @@ _ENTRIES_MAX = 4000
 _RETAINED_CHUNK = 2000
 _SKIP = None
 _NEW = object()
-
-
-def _retained_base():
-    """What _retained_counts reads for an object with exactly one owner."""
-    box = [sys.maxsize * 5]  # an int made here: the list is its only owner
-    rs = gc.get_referents(box)
-    n = list(_map(sys.getrefcount, rs))[0]
-    del rs[:], box[:]
-    return n
 
 
 def _gateway_ids():
@@ -244,7 +230,8 @@ def _retained_state(room, tracked, seconds):
     tracked object: a record dict, its str, int and slotted point with two ints), and time."""
     time = _module('time')
     clock = getattr(time, 'monotonic', time.time)  # (2.7: no monotonic)
-    return {'base': _retained_base(), 'skip': _gateway_ids(), 'visits': max(200000, 3 * tracked), 'kept': [],
+    return {'base': _one_owner_refcount(),  # (heap.py: the same list-and-map shape as here)
+            'skip': _gateway_ids(), 'visits': max(200000, 3 * tracked), 'kept': [],
             'entries': max(1000, min(_ENTRIES_MAX, room // _ENTRY_BYTES)), 'count': _count_elements_fn(),
             'clock': clock, 'deadline': clock() + seconds}
 
@@ -365,7 +352,7 @@ def _retained_largest(big, ignore, nlarge, room, tracked, seconds):
     out = ranked[:nlarge]
     by_id = dict((id(e[1]), e) for e in cands)
     for e in out:
-        e[7] = sorted((by_id[i][:3] for i in e[7] if i in by_id), key=_first_of, reverse=True)[:_INSIDE]
+        e[7] = sorted((by_id[i][:3] for i in e[7] if i in by_id), key=_first, reverse=True)[:_INSIDE]
     by_id.clear()
     held = [e[1] for e in cands]
     e = None
@@ -377,10 +364,6 @@ def _retained_largest(big, ignore, nlarge, room, tracked, seconds):
 
 # At most this many of the census's largest objects are named inside each listed one.
 _INSIDE = 3
-
-
-def _first_of(e):
-    return e[0]
 
 
 def _global_then_size(e):
