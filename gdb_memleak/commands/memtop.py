@@ -8,7 +8,7 @@ from typing import Any
 import gdb
 
 from ..errors import MemleakError, TargetUnavailable, UsageError
-from ..gdbside import frames, images, thread_names
+from ..gdbside import allocators, frames, images, thread_names
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation, note
 from ..host import accounting, procfs
@@ -106,6 +106,8 @@ def memtop_document(inv: Invocation, target: gdb.Inferior, stack: int) -> dict[s
             "accounting": accounting.memory_accounting(pid) if live else None,
         }
     )
+    if doc["accounting"] is not None:
+        doc["accounting"].update(_allocators(target))
     stacks, names, source, why = _stacks(inv, target, stack)
     if why:
         note(why)
@@ -128,6 +130,13 @@ def memtop_document(inv: Invocation, target: gdb.Inferior, stack: int) -> dict[s
         )
     doc["threads"] = threads
     return doc
+
+
+def _allocators(target: gdb.Inferior) -> dict[str, Any]:
+    """What pymalloc and glibc malloc do with their memory, read from the stopped target (None: not known)."""
+    version = inf.python_version()
+    return {"pymalloc": allocators.pymalloc_arenas(version) if version else None,
+            "malloc": allocators.glibc_malloc(target)}
 
 
 def _stacks(inv: Invocation, target: gdb.Inferior, depth: int):

@@ -117,6 +117,15 @@ class Image:
             size -= n
         return b"".join(out)
 
+    def read_uncached(self, address: int, size: int) -> bytes:
+        """`size` bytes at `address`, read now and not kept, or Unreadable: for a walk that reads a
+        few bytes in each of many places once (caching whole blocks there costs gdb a page fault
+        per 4 KiB of the target it touches)."""
+        data = self._direct(address, size) if address >= 0 and size >= 0 else None
+        if data is None:
+            raise Unreadable("cannot read 0x%x" % address)
+        return data
+
     def _direct(self, address: int, size: int) -> Optional[bytes]:
         return self._from_fallback(address, size)
 
