@@ -1,13 +1,14 @@
 """py-memtop on real targets: memory figures, each thread's Python location and threading name."""
 
+import json
 import re
 import subprocess
 
 import pytest
 from support.gdb import WATCH_INFERIOR_CALLS, assert_no_inferior_call, assert_no_traceback, run_gdb
-from support.interpreters import ALL_INTERPRETERS, INTERPRETERS, PYTHON_311, PYTHON_NODEBUG
+from support.interpreters import ALL_INTERPRETERS, INTERPRETERS, PYTHON_27, PYTHON_311, PYTHON_NODEBUG
 from support.paths import REPO
-from support.targets import NAMED_THREADS, NATIVE_LEAK, SEED_STRING, THREAD_POOL, assert_pool_placed, script_line
+from support.targets import FRAGMENTED_HEAP, NAMED_THREADS, NATIVE_LEAK, SEED_STRING, THREAD_POOL, assert_pool_placed, script_line
 
 from gdb_memleak.model import schemas
 from gdb_memleak.render import html
@@ -124,3 +125,55 @@ def test_memtop_says_where_the_rss_is(start_target, python):
                      r"other anonymous 1[23]\d\.\d MiB$", run.stdout, re.M), run.stdout
     assert re.search(r"^  largest anonymous mappings .*: 1[12]\d\.\d MiB resident at 0x%x" % big["start"], run.stdout, re.M), run.stdout
     assert target.alive()
+
+
+def _allocator_state(tick: str) -> dict:
+    """What the fragmented target's allocators say of themselves in a heartbeat: mallinfo2() and
+    the arena lines of sys._debugmallocstats() (None on 2.7)."""
+    return json.loads(tick[len("tick "):])
+
+
+@pytest.mark.parametrize("python", ALL_INTERPRETERS)
+def test_memtop_reads_what_the_allocators_hold(start_target, python):
+    """Issue 14: glibc malloc's in-use and free bytes and pymalloc's arenas, read from memory with
+    nothing called, are what the target's own mallinfo2() and sys._debugmallocstats() say; the
+    torn heap gets its fragmentation lines."""
+    target = start_target(python, FRAGMENTED_HEAP)
+    before = _allocator_state(target.wait_for_ticks(1)[-1])
+    run = run_gdb("py-memtop --json", "py-memtop", pid=target.pid)
+    assert_no_traceback(run)
+    doc = run.json_documents()[0]
+    schemas.validator("memtop").validate(doc)
+    malloc, truth = doc["accounting"]["malloc"], before["mallinfo2"]
+
+    def near(ours, theirs):  # one heartbeat's worth of allocations apart at most
+        return abs(ours - theirs) <= 256 * 1024
+
+    assert malloc["complete"] and malloc["arenas"] == 2, malloc
+    assert near(malloc["arena_bytes"], truth["arena"]) and near(malloc["in_use"], truth["uordblks"]), (malloc, truth)
+    assert near(malloc["free"], truth["fordblks"]) and near(malloc["main_top"], truth["keepcost"]), (malloc, truth)
+    # mallinfo2 counts each arena's top as a free chunk, and the fastbins' apart (smblks): the fastbin the
+    # target fills before each heartbeat is read through glibc's pointer mangling (2.32+)
+    assert truth["smblks"] > 2000 or python == PYTHON_27, truth  # 2.7's heartbeat consolidates it before mallinfo2()
+    assert abs(malloc["free_chunks"] - (truth["ordblks"] - malloc["arenas"] + truth["smblks"])) <= 50, (malloc, truth)
+
+    pymalloc = doc["accounting"]["pymalloc"]
+    if python == PYTHON_NODEBUG:
+        assert pymalloc is None and "allocators: pymalloc" not in run.stdout  # no debug info: the table cannot be found
+    elif before["pymalloc"] is None:  # 2.7 has no sys._debugmallocstats
+        assert python == PYTHON_27 and pymalloc["arenas"] > 0 and pymalloc["in_use"] + pymalloc["free"] == pymalloc["arena_bytes"]
+    else:
+        stats = before["pymalloc"]
+        assert (pymalloc["arenas"], pymalloc["arena_bytes"]) == (stats["arenas"], stats["arena_bytes"]), (pymalloc, stats)
+        assert abs(pymalloc["free"] - stats["unused_pool_bytes"] - stats["alignment_bytes"]) <= 64 * 1024, (pymalloc, stats)
+        assert re.search(r"^  fragmentation: pymalloc holds \d+\.\d MiB of empty pools", run.stdout, re.M), run.stdout
+    if python != PYTHON_27:  # 2.7's strs of 2,000 B leave less than the line's 8 MiB free
+        assert re.search(r"^  fragmentation: glibc malloc holds 1\d\.\d MiB free in [\d,]+ chunks between chunks in use;"
+                         r" .* malloc_trim\(0\)", run.stdout, re.M), run.stdout
+    assert re.search(r"^  allocators: .*glibc malloc \d+\.\d MiB in 2 arenas \(\d+\.\d MiB in use, ", run.stdout, re.M), run.stdout
+    after = _allocator_state(target.wait_for_ticks(1)[-1])
+    if doc["frames_source"] == "libpython":
+        # read, never called: nothing of ours ran in the target, so its malloc is as it was
+        # (give or take the few blocks of 100 B one heartbeat leaves in the fastbin or not)
+        assert all(near(after["mallinfo2"][k], before["mallinfo2"][k]) for k in ("arena", "uordblks", "fordblks")), (before, after)
+    assert target.alive() and target.wait_for_ticks(1)
