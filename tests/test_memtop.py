@@ -171,6 +171,8 @@ def test_memtop_reads_what_the_allocators_hold(start_target, python):
         assert re.search(r"^  fragmentation: glibc malloc holds 1\d\.\d MiB free in [\d,]+ chunks between chunks in use;"
                          r" .* malloc_trim\(0\)", run.stdout, re.M), run.stdout
     assert re.search(r"^  allocators: .*glibc malloc \d+\.\d MiB in 2 arenas \(\d+\.\d MiB in use, ", run.stdout, re.M), run.stdout
+    page = html.memory_section(doc)  # the report's page says the same
+    assert "What the allocators do with their part" in page and ("<p class=\"note\">Fragmentation: glibc malloc holds" in page) == (python != PYTHON_27)
     after = _allocator_state(target.wait_for_ticks(1)[-1])
     if doc["frames_source"] == "libpython":
         # read, never called: nothing of ours ran in the target, so its malloc is as it was

@@ -91,3 +91,23 @@ def holding_text(o: Mapping[str, Any]) -> str:
     """"2,361 dict": the kind most of what an object refers to and retains is."""
     items = o.get("items")
     return "{:,} {}".format(items["count"], items["kind"]) if items else ""
+
+
+# Free memory inside an allocator worth a line of its own, when it is also a quarter of its arenas.
+FRAGMENTED = 8 * 1024 * 1024
+
+
+def fragmentation_notes(pymalloc: Optional[Mapping[str, Any]], malloc: Optional[Mapping[str, Any]]) -> list[str]:
+    """A sentence per allocator that holds much memory free inside its arenas, with what to do about it."""
+    notes = []
+    if malloc and malloc["free_inside"] >= FRAGMENTED and malloc["free_inside"] * 4 >= malloc["arena_bytes"]:
+        notes.append("glibc malloc holds %s%s free in %s chunks between chunks in use; it stays in the process until "
+                     "the chunks around it are freed. Usual remedies: malloc_trim(0) gives back the free pages "
+                     "inside; MALLOC_ARENA_MAX=2 limits the threads' arenas; jemalloc or tcmalloc (LD_PRELOAD) "
+                     "fragment less" % ("" if malloc["complete"] else ">=", human_size(malloc["free_inside"]),
+                                        "{:,}".format(malloc["free_chunks"])))
+    if pymalloc and pymalloc["free"] >= FRAGMENTED and pymalloc["free"] * 4 >= pymalloc["arena_bytes"]:
+        notes.append("pymalloc holds %s of empty pools in arenas that are not empty; an arena goes back to the "
+                     "system only when all its objects are freed (long-lived objects made among short-lived ones "
+                     "pin them)" % human_size(pymalloc["free"]))
+    return notes

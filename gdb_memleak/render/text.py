@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional
 
-from .common import escape, escape_dot, holding_text, human_size, percent, retained_text, signed_size, size_or_dash
+from .common import escape, escape_dot, fragmentation_notes, holding_text, human_size, percent, retained_text, signed_size, size_or_dash
 
 __all__ = [
     "escape", "escape_dot", "human_size", "styled", "table", "json_line", "error_line",
@@ -136,27 +136,14 @@ def allocator_lines(pymalloc: Optional[Mapping[str, Any]], malloc: Optional[Mapp
                      % (human_size(pymalloc["arena_bytes"]), pymalloc["arenas"], "" if pymalloc["arenas"] == 1 else "s",
                         human_size(pymalloc["in_use"]), human_size(pymalloc["free"])))
     if malloc:
-        bound = "" if malloc["complete"] else ">="
+        bound = "" if malloc["complete"] else ">="  # the walk of the free lists ran out of time
         parts.append("glibc malloc %s in %d arena%s (%s%s in use, %s%s free between chunks in use, %s at the top)"
                      % (human_size(malloc["arena_bytes"]), malloc["arenas"], "" if malloc["arenas"] == 1 else "s",
                         "" if malloc["complete"] else "<=", human_size(malloc["in_use"]), bound,
                         human_size(malloc["free_inside"]),
                         human_size(malloc["free"] - malloc["free_inside"])))
     lines = ["  allocators: " + "; ".join(parts)] if parts else []
-    if malloc and malloc["free_inside"] >= FRAGMENTED and malloc["free_inside"] * 4 >= malloc["arena_bytes"]:
-        lines.append("  fragmentation: glibc malloc holds %s free in %s chunks between chunks in use; it stays in the "
-                     "process until the chunks around it are freed. Usual remedies: malloc_trim(0) gives back the free "
-                     "pages inside; MALLOC_ARENA_MAX=2 limits the threads' arenas; jemalloc or tcmalloc (LD_PRELOAD) "
-                     "fragment less" % (human_size(malloc["free_inside"]), "{:,}".format(malloc["free_chunks"])))
-    if pymalloc and pymalloc["free"] >= FRAGMENTED and pymalloc["free"] * 4 >= pymalloc["arena_bytes"]:
-        lines.append("  fragmentation: pymalloc holds %s of empty pools in arenas that are not empty; an arena goes "
-                     "back to the system only when all its objects are freed (long-lived objects made among "
-                     "short-lived ones pin them)" % human_size(pymalloc["free"]))
-    return lines
-
-
-# Free memory inside an allocator worth a line of its own, when it is also a quarter of its arenas.
-FRAGMENTED = 8 * 1024 * 1024
+    return lines + ["  fragmentation: " + sentence for sentence in fragmentation_notes(pymalloc, malloc)]
 
 
 # A mapping this big is worth a line: pymalloc's arenas are 1 MiB (256 KiB before 3.10),
