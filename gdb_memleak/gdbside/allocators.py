@@ -56,7 +56,7 @@ def pymalloc_arenas(version: tuple[int, int]) -> Optional[dict[str, Any]]:
         arena_type = gdb.lookup_type("struct arena_object")
     except gdb.error:
         return None
-    offsets = {f.name: f.bitpos // 8 for f in arena_type.fields()}
+    offsets = {f.name: f.bitpos // 8 for f in arena_type.fields() if f.bitpos is not None}
     if not address or not 0 < count <= MAX_ARENA_OBJECTS or not {"address", "nfreepools", "ntotalpools"} <= set(offsets):
         return None
     size = arena_type.sizeof
