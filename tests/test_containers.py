@@ -27,7 +27,7 @@ from support.gdb import assert_no_inferior_call, assert_no_traceback, run_gdb
 from support.heartbeat import assert_beating
 from support.interpreters import PYTHON_311, libpython
 from support.paths import DEBIAN_LIB, FORKY, HOST_LIBC, need
-from support.targets import CONTAINER_HEAP, CONTAINER_LOOP_LINES, ENV_HEARTBEAT, FORKY_PYTHON, ROOT_HOWS
+from support.targets import CONTAINER_HEAP, CONTAINER_LOOP_LINES, ENV_HEARTBEAT, FORKY_PYTHON, FRAGMENTED_HEAP, ROOT_HOWS
 
 from gdb_memleak.host import images as procfs_images
 
@@ -127,6 +127,27 @@ def test_report_attaches_to_a_target_in_another_root(start_in_root, script_in_ro
     # gdb was told the root before attaching: the plugin had nothing to switch.
     assert "the target runs in another root (/proc" not in proc.stderr
     assert_beating(target, "python=3.14 held=20000")
+
+
+@need_forky
+def test_memtop_reads_malloc_of_the_root_s_libc(processes):
+    """Issue 14 in a container: forky's glibc 2.43 has no fastbins, so its arenas are laid out
+    otherwise than the host's 2.36; py-memtop still finds them and agrees with the target's own
+    mallinfo2()."""
+    made = tempfile.mkdtemp(prefix="gdb-memleak-test-", dir=str(FORKY / "tmp"))
+    try:
+        shutil.copy(FRAGMENTED_HEAP, made)
+        target = processes.in_root(FORKY_PYTHON, "/%s/%s" % (os.path.relpath(made, FORKY), FRAGMENTED_HEAP.name), "chroot")
+        truth = json.loads(target.wait_for_ticks(1)[-1][len("tick "):])["mallinfo2"]
+        run = run_gdb("py-memtop --json", pid=target.python_pid)
+        assert_no_traceback(run)
+        malloc = run.document()["accounting"]["malloc"]
+        assert malloc["layout"] == "2.43 and later" and malloc["complete"] and malloc["arenas"] == 2, malloc
+        for ours, theirs in (("arena_bytes", "arena"), ("in_use", "uordblks"), ("free", "fordblks")):
+            assert abs(malloc[ours] - truth[theirs]) <= 256 * 1024, (malloc, truth)
+        assert_beating(target)
+    finally:
+        shutil.rmtree(made)
 
 
 def test_a_library_replaced_since_the_target_started_is_refused(start_target, tmp_path):

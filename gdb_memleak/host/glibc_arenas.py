@@ -55,7 +55,7 @@ class ArenaLayout:
     """Offsets in `struct malloc_state` (x86-64 and aarch64, which share them)."""
 
     glibc: str
-    fastbins: int
+    fastbins: int  # -1: none
     top: int
     bins: int
     next: int
@@ -65,8 +65,11 @@ class ArenaLayout:
 LAYOUTS = (
     # mutex, flags, have_fastchunks (2.27+), fastbinsY[10], top, last_remainder, bins[254], binmap[4],
     # next, next_free, attached_threads, system_mem, max_system_mem
-    ArenaLayout("2.27 and later", fastbins=16, top=96, bins=112, next=2160, system_mem=2184),
+    ArenaLayout("2.27 to 2.42", fastbins=16, top=96, bins=112, next=2160, system_mem=2184),
     ArenaLayout("2.23 to 2.26", fastbins=8, top=88, bins=104, next=2152, system_mem=2176),
+    # glibc 2.43 dropped the fastbins (and have_fastchunks): mutex, flags, top, last_remainder, bins...
+    # (read from forky's libc 2.43, whose mallinfo2() agreed, 2026-12-02)
+    ArenaLayout("2.43 and later", fastbins=-1, top=8, bins=24, next=2072, system_mem=2096),
 )
 
 _LIBC = re.compile(r"/libc(\.so\.6|-2\.\d+\.so)$")
@@ -209,7 +212,7 @@ def _arena(image: Image, address: int, layout: ArenaLayout, budget: _Budget) -> 
                 count += 1
         except Unreadable:
             budget.complete = False
-    for i in range(NFASTBINS):
+    for i in range(NFASTBINS if layout.fastbins >= 0 else 0):
         try:
             chunk = _word(image, address + layout.fastbins + WORD * i)
             while chunk and budget.spend():
