@@ -54,6 +54,13 @@ def test_guppy_backend_agrees_on_the_top_kind(start_target, python):
     assert doc["backend"] == "guppy"
     assert doc["rows"][0]["kind"] == "str"
     assert doc["rows"][0]["size"] > 10_000_000
+    # guppy's lasting cost is said with its figure (issue 14): the RSS after, and what it added
+    # (seed_string.py keeps growing: the figures are checked against each other, and against /proc since)
+    said = re.search(r"py-heap: --backend guppy left the target's RSS at ([\d.]+) MiB, ([+-][\d.]+) (B|KiB|MiB) from ([\d.]+) MiB before it ran", run.stderr)
+    assert said, run.stderr
+    after, before = float(said.group(1)), float(said.group(4))
+    added = float(said.group(2)) / {"B": 2**20, "KiB": 1024, "MiB": 1}[said.group(3)]
+    assert abs(before + added - after) <= 0.15 and before * 2**20 > 10_000_000 and after * 2**20 <= target.rss() + 2**20, run.stderr
     assert target.wait_for_ticks(1)
 
 
