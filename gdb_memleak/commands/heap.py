@@ -123,9 +123,8 @@ GUPPY_NEEDS = 0.7
 
 def _say_what_guppy_left(command: MemleakCommand, pid: int, rss_before: Optional[int]) -> None:
     """guppy's lasting cost, said every time: its modules stay imported, and much of what it freed
-    stays with the target's allocators (measured +13.6 MB, then +9.6 MB more, on a 69 MB service,
-    2026-12-02:
-    docs/usage.md)."""
+    stays with the target's allocators (+13.6 MB, then +9.6 MB more, on a 69 MB service,
+    2026-12-02; docs/usage.md)."""
     rss_after = procfs.proc_status(pid).get("VmRSS")
     if rss_before and rss_after:
         command.note("--backend guppy left the target's RSS at %s, %s from %s before it ran: guppy3 stays imported "
