@@ -8,7 +8,7 @@ import pytest
 from support.gdb import WATCH_INFERIOR_CALLS, assert_no_inferior_call, assert_no_traceback, run_gdb
 from support.interpreters import ALL_INTERPRETERS, INTERPRETERS, PYTHON_27, PYTHON_311, PYTHON_NODEBUG
 from support.paths import REPO
-from support.targets import FRAGMENTED_HEAP, NAMED_THREADS, NATIVE_LEAK, SEED_STRING, THREAD_POOL, assert_pool_placed, script_line
+from support.targets import BARE_THREADS, FRAGMENTED_HEAP, NAMED_THREADS, NATIVE_LEAK, SEED_STRING, THREAD_POOL, assert_pool_placed, script_line
 
 from gdb_memleak.model import schemas
 from gdb_memleak.render import html
@@ -124,6 +124,24 @@ def test_memtop_says_where_the_rss_is(start_target, python):
     assert re.search(r"^  RSS by kind: file-backed \S+ \S+, main heap \(brk\) \S+ \S+, thread stacks \S+ \S+ \(1 thread\), "
                      r"other anonymous 1[23]\d\.\d MiB$", run.stdout, re.M), run.stdout
     assert re.search(r"^  largest anonymous mappings .*: 1[12]\d\.\d MiB resident at 0x%x" % big["start"], run.stdout, re.M), run.stdout
+    assert target.alive()
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_memtop_places_threads_of_a_target_without_threading(start_target, python):
+    """A target that never imported threading has no native thread ids to give; the fallback
+    (Debian's python3.11) said "(no Python frames)" for every thread of a process with two
+    (seen on a numpy service: numpy starts an OpenBLAS thread). The ident is the thread's
+    pthread_t, which gdb knows."""
+    target = start_target(python, BARE_THREADS)
+    run = run_gdb("py-memtop --json", pid=target.pid)
+    assert_no_traceback(run)
+    threads = run.document()["threads"]
+    lines = {script_line(BARE_THREADS, "# the main thread waits here"), script_line(BARE_THREADS, "# the worker waits here")}
+    placed = {t["frames"][0]["line"] for t in threads if t["frames"] and t["frames"][0]["file"].endswith("bare_threads.py")}
+    assert len(threads) == 2 and placed == lines, threads
+    main = next(t for t in threads if t["tid"] == target.pid)
+    assert main["frames"][0]["line"] == script_line(BARE_THREADS, "# the main thread waits here"), main
     assert target.alive()
 
 

@@ -172,10 +172,15 @@ def _stacks(inv: Invocation, target: gdb.Inferior, depth: int):
         return None, {}, None, "no Python locations: %s; the fallback in the target failed: %s" % (why, e)
     stacks: dict[int, list] = {}
     names: dict[int, str] = {}
+    by_handle = _tids_by_pthread(target)
     for thread in result["threads"]:
         if thread.get("tid"):
             tid = int(thread["tid"])
-        elif len(target.threads()) == 1:  # Python < 3.8 has no native_id: one thread is unambiguous
+        elif thread.get("ident") in by_handle:
+            # No threading.Thread to give a native_id (a target that never imported threading,
+            # threads from _thread, Python < 3.8): the ident is the thread's pthread_t, which gdb knows.
+            tid = by_handle[thread["ident"]]
+        elif len(target.threads()) == 1:
             tid = target.pid
         else:
             continue
@@ -183,3 +188,16 @@ def _stacks(inv: Invocation, target: gdb.Inferior, depth: int):
         if isinstance(thread.get("name"), str):
             names[tid] = thread["name"]
     return stacks, names, "payload", "locations from the target's sys._current_frames() (%s)" % why
+
+
+def _tids_by_pthread(target: gdb.Inferior) -> dict[int, int]:
+    """pthread_t (what CPython calls a thread's ident) -> tid, from gdb's thread handles."""
+    tids = {}
+    for thread in target.threads():
+        try:
+            handle = thread.handle()
+        except (gdb.error, RuntimeError, AttributeError):  # no libthread_db: no handles
+            continue
+        if handle:
+            tids[int.from_bytes(bytes(handle), "little")] = thread.ptid[1] or target.pid
+    return tids

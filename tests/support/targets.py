@@ -45,6 +45,7 @@ JSON_CACHE = TARGETS / "json_cache.py"  # parsed requests kept: json allocates, 
 TRACES_ITSELF = TARGETS / "traces_itself.py"  # tracemalloc started by the target itself
 LEAKED_TASKS = TARGETS / "leaked_tasks.py"  # asyncio: 300 handlers wait forever, 150 sleep an hour
 THREAD_POOL = TARGETS / "thread_pool.py"  # 40 threads waiting at one line, one elsewhere
+BARE_THREADS = TARGETS / "bare_threads.py"  # a worker from _thread, and no threading module
 FRAGMENTED_HEAP = TARGETS / "fragmented_heap.py"  # glibc and pymalloc arenas mostly free; ticks carry mallinfo2()
 CONTAINER_HEAP = TARGETS / "container_heap.py"  # run by forky's 3.14 and 3.15, in and out of the root
 
