@@ -8,7 +8,16 @@ import pytest
 from support.gdb import WATCH_INFERIOR_CALLS, assert_no_inferior_call, assert_no_traceback, run_gdb
 from support.interpreters import ALL_INTERPRETERS, INTERPRETERS, PYTHON_27, PYTHON_311, PYTHON_NODEBUG
 from support.paths import REPO
-from support.targets import BARE_THREADS, FRAGMENTED_HEAP, NAMED_THREADS, NATIVE_LEAK, SEED_STRING, THREAD_POOL, assert_pool_placed, script_line
+from support.targets import (
+    BARE_THREADS,
+    FRAGMENTED_HEAP,
+    NAMED_THREADS,
+    NATIVE_LEAK,
+    SEED_STRING,
+    THREAD_POOL,
+    assert_pool_placed,
+    script_line,
+)
 
 from gdb_memleak.model import schemas
 from gdb_memleak.render import html
