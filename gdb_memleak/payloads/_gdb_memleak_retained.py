@@ -153,7 +153,7 @@ def _retained_unit(st, unit, root, entries, queue, cand_ids, within, kinds, is_o
         unit[_E_COUNT] += len(part)
         st['visits'] -= len(part)
         rs = gc.get_referents(*part)
-        keys = _str_keys(part, tl)
+        keys = _hidden_referents(part, tl)
         rs.extend(keys)
         _free_gently(keys)
         del tl

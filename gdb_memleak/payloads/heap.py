@@ -90,7 +90,7 @@ def _untracked(objs):
     are let go of through _release: one made after the snapshot may have been
     dropped by its owner meanwhile."""
     rs = gc.get_referents(*objs)
-    keys = _str_keys(objs)
+    keys = _hidden_referents(objs)
     rs.extend(keys)
     _free_gently(keys)
     un = list(_filterfalse(gc.is_tracked, rs))
@@ -185,7 +185,8 @@ def _learn(st, t, sample):
         kind = 'inst'
     else:
         kind = None
-    rec = [t, 0, 0, mode, f, off, kind, bool(_tflags(t) & _HAVE_GC)]
+    # gc: whether the census looks at what its objects hold (those of the collector, and numpy arrays' bases)
+    rec = [t, 0, 0, mode, f, off, kind, bool(_tflags(t) & _HAVE_GC) or _holds_hidden_referents(t)]
     st['info'][id(t)] = rec
     return rec
 
@@ -949,7 +950,13 @@ def _largest(big, ignore, nlarge, args, tracked, seconds):
         ignore.add(id(v))
     for e, p in _zip(pathless, _find_paths(unknown, ignore) if unknown else []):
         e[2] = p
-    e = None
+    for r in ranked:
+        for e in r[7]:
+            if e[2] is None and r[2] is not None:
+                # reached by the walk through what the path search cannot follow back (an
+                # untracked holder: a numpy view holding its base): named after its owner
+                e[2] = r[2] + ' -> <inside>'
+    r = e = None
     del unknown[:], pathless[:]
     out = []
     for r in ranked:
