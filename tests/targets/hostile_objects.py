@@ -350,9 +350,13 @@ def checksum(holder):
     h = zlib.crc32(globals()[ESC_GLOBAL].encode("utf-8"))
     h = zlib.crc32(holder["evil"].BLOB, h)
     h = zlib.crc32(str(list.__len__(holder["sizeof_loops"])).encode(), h)
-    for key, value in dict.items(holder["keyed"]):
+    # bytes.count reads every byte and keeps the GIL: zlib.crc32 lets go of it over a big
+    # buffer, and the safe point then often came while this frame held the 8 MB value, which
+    # HOLDER then no longer kept alive alone (the test's retained size fell to 16 MB).
+    for value in dict.values(holder["keyed"]):
         if type(value) is bytes:
-            h = zlib.crc32(value, h)
+            h = zlib.crc32(str(value.count(b"k")).encode(), h)
+        value = None
     for obj in holder["alive"]:
         h = zlib.crc32(str(object.__getattribute__(obj, "value")).encode(), h)
     return "%08x" % (h & 0xFFFFFFFF)
