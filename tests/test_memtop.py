@@ -133,6 +133,14 @@ def test_memtop_says_where_the_rss_is(start_target, python):
     assert re.search(r"^  RSS by kind: file-backed \S+ \S+, main heap \(brk\) \S+ \S+, thread stacks \S+ \S+ \(1 thread\), "
                      r"other anonymous 1[23]\d\.\d MiB$", run.stdout, re.M), run.stdout
     assert re.search(r"^  largest anonymous mappings .*: 1[12]\d\.\d MiB resident at 0x%x" % big["start"], run.stdout, re.M), run.stdout
+    # In no allocator's arena, said in plain words, with what to use next; only where pymalloc's
+    # arenas are known (debug info): without them, they would be counted as native memory.
+    if python == PYTHON_NODEBUG:
+        assert acc["outside_arenas"] is None and "in no allocator's arena" not in run.stdout, acc
+    else:
+        assert acc["outside_arenas"] > 110 * 2**20 and 0 < acc["arenas_resident"]["pymalloc"] < 16 * 2**20, acc
+        assert re.search(r"^  most of the RSS \(1[12]\d\.\d MiB of 1[23]\d\.\d MiB\) is in no allocator's arena: native memory "
+                         r".*\(memray run --native", run.stdout, re.M), run.stdout
     assert target.alive()
 
 
@@ -184,7 +192,13 @@ def test_memtop_reads_what_the_allocators_hold(start_target, python):
     assert truth["smblks"] > 2000 or python == PYTHON_27, truth  # 2.7's heartbeat consolidates it before mallinfo2()
     assert abs(malloc["free_chunks"] - (truth["ordblks"] - malloc["arenas"] + truth["smblks"])) <= 50, (malloc, truth)
 
+    # the worker's arena (6,000 bytearrays of 3,000 B) is resident in other anonymous memory
+    acc = doc["accounting"]
+    assert acc["arenas_resident"]["malloc_thread_arenas"] > 10 * 2**20, acc
     pymalloc = doc["accounting"]["pymalloc"]
+    if pymalloc is not None:
+        assert 0 < acc["arenas_resident"]["pymalloc"] <= pymalloc["arena_bytes"] and acc["outside_arenas"] < 8 * 2**20, acc
+        assert "in no allocator's arena" not in run.stdout
     if python == PYTHON_NODEBUG:
         assert pymalloc is None and "allocators: pymalloc" not in run.stdout  # no debug info: the table cannot be found
     elif before["pymalloc"] is None:  # 2.7 has no sys._debugmallocstats

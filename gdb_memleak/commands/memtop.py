@@ -11,7 +11,7 @@ from ..errors import MemleakError, TargetUnavailable, UsageError
 from ..gdbside import allocators, frames, images, thread_names
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation, note
-from ..host import accounting, procfs
+from ..host import accounting, procfs, residency
 from ..inject import landing, session
 from ..render.text import format_memtop, format_watch_growth
 from . import memtop_watch
@@ -108,6 +108,7 @@ def memtop_document(inv: Invocation, target: gdb.Inferior, stack: int) -> dict[s
     )
     if doc["accounting"] is not None:
         doc["accounting"].update(_allocators(target))
+        _outside_arenas(doc["accounting"])
     stacks, names, source, why = _stacks(inv, target, stack)
     if why:
         note(why)
@@ -133,10 +134,22 @@ def memtop_document(inv: Invocation, target: gdb.Inferior, stack: int) -> dict[s
 
 
 def _allocators(target: gdb.Inferior) -> dict[str, Any]:
-    """What pymalloc and glibc malloc do with their memory, read from the stopped target (None: not known)."""
+    """What pymalloc and glibc malloc do with their memory, read from the stopped target (None: not
+    known), and how much of the other anonymous memory is resident in their arenas."""
     version = inf.python_version()
-    return {"pymalloc": allocators.pymalloc_arenas(version) if version else None,
-            "malloc": allocators.glibc_malloc(target)}
+    pymalloc = allocators.pymalloc_arenas(version) if version else None
+    malloc = allocators.glibc_malloc(target)
+    ranges = {"pymalloc": pymalloc.pop("ranges") if pymalloc else None,
+              "malloc_thread_arenas": malloc.pop("heaps") if malloc else None}
+    resident = {k: residency.resident_bytes(target.pid, r) if r is not None else None for k, r in ranges.items()}
+    return {"pymalloc": pymalloc, "malloc": malloc, "arenas_resident": resident}
+
+
+def _outside_arenas(acc: dict[str, Any]) -> None:
+    """The other anonymous memory that no allocator's arena holds, where both arenas are known."""
+    resident = acc["arenas_resident"]
+    known = [resident["pymalloc"], resident["malloc_thread_arenas"]]
+    acc["outside_arenas"] = max(acc["other_anonymous"] - sum(known), 0) if None not in known else None
 
 
 def _stacks(inv: Invocation, target: gdb.Inferior, depth: int):

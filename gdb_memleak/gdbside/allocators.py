@@ -47,7 +47,8 @@ def _arena_table(version: tuple[int, int]) -> Optional[tuple[int, int]]:
 
 
 def pymalloc_arenas(version: tuple[int, int]) -> Optional[dict[str, Any]]:
-    """pymalloc's arenas: how many, their bytes, the bytes of pools in use. None without debug info."""
+    """pymalloc's arenas: how many, their bytes, the bytes of pools in use, and (key "ranges", not
+    for the document) their address ranges. None without debug info."""
     table = _arena_table(version)
     if table is None:
         return None
@@ -68,15 +69,18 @@ def pymalloc_arenas(version: tuple[int, int]) -> Optional[dict[str, Any]]:
     arena_size = (1 << 20) if version >= (3, 10) else (1 << 18)
     pool_size = arena_size // 64
     arenas = pools_used = 0
+    ranges = []
     for base in range(0, len(data), size):
-        if int.from_bytes(data[base + offsets["address"]:base + offsets["address"] + 8], "little"):
+        start = int.from_bytes(data[base + offsets["address"]:base + offsets["address"] + 8], "little")
+        if start:
             arenas += 1
+            ranges.append((start, start + arena_size))
             total = int.from_bytes(data[base + offsets["ntotalpools"]:base + offsets["ntotalpools"] + 4], "little")
             free = int.from_bytes(data[base + offsets["nfreepools"]:base + offsets["nfreepools"] + 4], "little")
             pools_used += max(total - free, 0)
     arena_bytes = arenas * arena_size
     return {"arenas": arenas, "arena_bytes": arena_bytes, "in_use": pools_used * pool_size,
-            "free": arena_bytes - pools_used * pool_size}
+            "free": arena_bytes - pools_used * pool_size, "ranges": ranges}
 
 
 def glibc_malloc(inferior: gdb.Inferior) -> Optional[dict[str, Any]]:

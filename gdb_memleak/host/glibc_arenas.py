@@ -76,6 +76,12 @@ _LIBC = re.compile(r"/libc(\.so\.6|-2\.\d+\.so)$")
 _MAPS = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S+) [0-9a-f]+ \S+ \d+\s*(.*)$")
 
 
+# A thread's arena lives in heaps of at most this size, each aligned to it (64-bit: twice
+# DEFAULT_MMAP_THRESHOLD_MAX); each starts with a heap_info {ar_ptr, prev, size, mprotect_size}.
+HEAP_MAX_SIZE = 64 << 20
+MAX_HEAPS = 4096
+
+
 @dataclass
 class Arena:
     address: int
@@ -83,6 +89,7 @@ class Arena:
     top: int  # bytes in the top chunk (what trimming could give back, for the main arena)
     free_listed: int  # bytes in free chunks on the bins and fastbins
     free_chunks: int
+    heaps: list[tuple[int, int]]  # a thread's arena: its heaps' address ranges; the main arena: none (it is [heap])
 
     @property
     def free(self) -> int:
@@ -156,9 +163,11 @@ def read_arenas(image: Image, main: int, layout: ArenaLayout,
     arenas_at = _chain(image, main, layout) or [main]
     budget = _Budget(time.monotonic() + deadline_seconds)
     arenas = [_arena(image, a, layout, budget) for a in arenas_at]
+    arenas[0].heaps = []
     system = sum(a.system_mem for a in arenas)
     free = sum(a.free for a in arenas)
     return {
+        "heaps": [h for a in arenas for h in a.heaps],  # not in the document: host/accounting's residency
         "allocator": "glibc",
         "layout": layout.glibc,
         "arenas": len(arenas),
@@ -225,7 +234,25 @@ def _arena(image: Image, address: int, layout: ArenaLayout, budget: _Budget) -> 
     if top + listed > system:
         budget.complete = False
         listed = max(system - top, 0)
-    return Arena(address, system, top, listed, count)
+    return Arena(address, system, top, listed, count, _heaps(image, address))
+
+
+def _heaps(image: Image, arena: int) -> list[tuple[int, int]]:
+    """The address ranges of a thread arena's heaps: the one it sits in, then each `prev`."""
+    heaps: list[tuple[int, int]] = []
+    heap = arena & ~(HEAP_MAX_SIZE - 1)
+    try:
+        while heap and len(heaps) < MAX_HEAPS:
+            if _word(image, heap) != arena:  # heap_info.ar_ptr: not one of this arena's heaps
+                break
+            size = _word(image, heap + 2 * WORD)
+            if not 0 < size <= HEAP_MAX_SIZE:
+                break
+            heaps.append((heap, heap + size))
+            heap = _word(image, heap + WORD)
+    except Unreadable:
+        pass
+    return heaps
 
 
 def _fast_next(image: Image, chunk: int) -> int:

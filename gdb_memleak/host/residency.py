@@ -97,3 +97,29 @@ def pages_to_drop(pid: int, before: TextPages, keep: set[int]) -> list[tuple[int
                 runs.append((run_start * PAGE, (page - run_start) * PAGE))
                 run_start = None
     return runs
+
+
+# pagemap's top byte of each 8-byte entry (little-endian): bit 7 is "present"
+_PRESENT_BYTE = bytes(1 if b & 0x80 else 0 for b in range(256))
+
+
+def resident_bytes(pid: int, ranges: list[tuple[int, int]]) -> int | None:
+    """Bytes of the pages present in RAM in the address ranges [(start, end)] (ends exclusive,
+    overlaps counted once), from /proc/PID/pagemap; None when it cannot be read. Counted with
+    bytes methods, not a Python loop: a 1 GB heap is 262,144 entries."""
+    pages: list[tuple[int, int]] = []
+    for start, end in sorted((s // PAGE, -(-e // PAGE)) for s, e in ranges if e > s):
+        if pages and start <= pages[-1][1]:
+            pages[-1] = (pages[-1][0], max(pages[-1][1], end))
+        else:
+            pages.append((start, end))
+    present = 0
+    try:
+        with open("/proc/%d/pagemap" % pid, "rb", buffering=0) as pagemap:
+            for start, end in pages:
+                pagemap.seek(start * 8)
+                data = pagemap.read((end - start) * 8) or b""
+                present += data[7::8].translate(_PRESENT_BYTE).count(1)
+    except (OSError, ValueError, OverflowError):
+        return None
+    return present * PAGE

@@ -111,3 +111,31 @@ def fragmentation_notes(pymalloc: Optional[Mapping[str, Any]], malloc: Optional[
                      "system only when all its objects are freed (long-lived objects made among short-lived ones "
                      "pin them)" % human_size(pymalloc["free"]))
     return notes
+
+
+def other_anonymous_split(acc: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """The other anonymous memory by who holds it: [(what, resident bytes)]; empty unless both
+    allocators' arenas are known (without pymalloc's, the rest would count them as native)."""
+    resident = acc.get("arenas_resident") or {}
+    if acc.get("outside_arenas") is None:
+        return []
+    parts = [(name, resident[key]) for name, key in (("in pymalloc's arenas", "pymalloc"),
+                                                      ("in malloc's threads' arenas", "malloc_thread_arenas"))
+             if resident.get(key) is not None]
+    parts.append(("outside them (malloc's blocks of 128 KiB and up, native memory)", acc["outside_arenas"]))
+    return parts
+
+
+# Native memory worth a sentence: this much, and over half of the RSS.
+NATIVE_NOTE_MIN = 32 * 1024 * 1024
+
+
+def native_memory_note(acc: Mapping[str, Any]) -> str:
+    """A plain sentence when most of the RSS is in no allocator's arena, with what to use next."""
+    outside, rss = acc.get("outside_arenas"), acc.get("rss") or 0
+    if outside is None or outside < NATIVE_NOTE_MIN or outside * 2 <= rss:
+        return ""
+    return ("most of the RSS (%s of %s) is in no allocator's arena: native memory that C extensions, ctypes or "
+            "libraries mapped or malloc'd in big blocks. py-heap counts the part Python objects own (numpy arrays' "
+            "buffers among them); for the rest, a native allocation profiler (memray run --native, heaptrack) "
+            "shows which calls made it" % (human_size(outside), human_size(rss)))

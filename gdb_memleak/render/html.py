@@ -16,7 +16,17 @@ import os
 import time
 from typing import Any, Optional
 
-from .common import escape, fragmentation_notes, holding_text, percent, retained_text, signed_size, size_or_dash
+from .common import (
+    escape,
+    fragmentation_notes,
+    holding_text,
+    native_memory_note,
+    other_anonymous_split,
+    percent,
+    retained_text,
+    signed_size,
+    size_or_dash,
+)
 
 TOP_ROWS = 15  # heap kinds on the page; report.json has every kind the command returned
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
@@ -58,7 +68,8 @@ def environment() -> Any:
     env.filters.update(size=size_or_dash, signed_size=signed_size, thousands="{:,}".format, bar_width=_bar_width,
                        retained=retained_text, holding=holding_text)
     env.tests["known"] = known
-    env.globals.update(percent=percent, top_rows=TOP_ROWS, fragmentation_notes=fragmentation_notes)
+    env.globals.update(percent=percent, top_rows=TOP_ROWS, fragmentation_notes=fragmentation_notes,
+                       other_anonymous_split=other_anonymous_split, native_memory_note=native_memory_note)
     return env
 
 

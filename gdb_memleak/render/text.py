@@ -14,7 +14,19 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional
 
-from .common import escape, escape_dot, fragmentation_notes, holding_text, human_size, percent, retained_text, signed_size, size_or_dash
+from .common import (
+    escape,
+    escape_dot,
+    fragmentation_notes,
+    holding_text,
+    human_size,
+    native_memory_note,
+    other_anonymous_split,
+    percent,
+    retained_text,
+    signed_size,
+    size_or_dash,
+)
 
 __all__ = [
     "escape", "escape_dot", "human_size", "styled", "table", "json_line", "error_line",
@@ -121,11 +133,16 @@ def accounting_lines(acc: Optional[Mapping[str, Any]]) -> list[str]:
              % (human_size(acc["file_backed"]), human_size(acc["main_heap"]), human_size(acc["thread_stacks"]),
                 acc["threads_with_stacks"], "" if acc["threads_with_stacks"] == 1 else "s", human_size(acc["other_anonymous"]),
                 ", shared memory %s" % human_size(acc["shared_memory"]) if acc["shared_memory"] else "")]
+    split = other_anonymous_split(acc)
+    if split:
+        lines.append("  other anonymous: " + ", ".join("%s %s" % (name, human_size(n)) for name, n in split))
     big = [m for m in acc["largest_anonymous"] if m["resident"] >= LARGE_MAPPING]
     if big:
         lines.append("  largest anonymous mappings (pymalloc arenas, malloc's blocks of 128 KiB and up, native memory): "
                      + ", ".join("%s resident at 0x%x" % (human_size(m["resident"]), m["start"]) for m in big))
-    return lines + allocator_lines(acc.get("pymalloc"), acc.get("malloc"))
+    lines += allocator_lines(acc.get("pymalloc"), acc.get("malloc"))
+    native = native_memory_note(acc)
+    return lines + (["  " + native] if native else [])
 
 
 def allocator_lines(pymalloc: Optional[Mapping[str, Any]], malloc: Optional[Mapping[str, Any]]) -> list[str]:
