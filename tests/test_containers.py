@@ -141,8 +141,13 @@ def test_memtop_reads_malloc_of_the_root_s_libc(processes):
         truth = json.loads(target.wait_for_ticks(1)[-1][len("tick "):])["mallinfo2"]
         run = run_gdb("py-memtop --json", pid=target.python_pid)
         assert_no_traceback(run)
-        malloc = run.document()["accounting"]["malloc"]
+        doc = run.document()
+        malloc = doc["accounting"]["malloc"]
         assert malloc["layout"] == "2.43 and later" and malloc["complete"] and malloc["arenas"] == 2, malloc
+        # _ctypes's debug info has CPython's types, the interpreter has none: the helper recognized
+        # no frame and said "(no Python frames)" for both threads; the fallback places them
+        main = next(t for t in doc["threads"] if t["tid"] == target.python_pid)
+        assert doc["frames_source"] == "payload" and main["frames"][0]["file"].endswith(FRAGMENTED_HEAP.name), doc["threads"]
         for ours, theirs in (("arena_bytes", "arena"), ("in_use", "uordblks"), ("free", "fordblks")):
             assert abs(malloc[ours] - truth[theirs]) <= 256 * 1024, (malloc, truth)
         assert_beating(target)

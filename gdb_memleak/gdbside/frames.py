@@ -136,7 +136,24 @@ def python_stacks(max_frames: int) -> dict[int, list[PyFrame]]:
     if eval_frames and unreadable == eval_frames:
         # Interpreter frames exist but not one could be decoded.
         raise FramesUnavailable(NO_DEBUG_INFO)
+    if not eval_frames and not any(stacks.values()) and not _interpreter_has_symbols():
+        # No frame anywhere, and none could have been recognized: "(no Python frames)" would be wrong.
+        raise FramesUnavailable(NO_DEBUG_INFO)
     return stacks
+
+
+def _interpreter_has_symbols() -> bool:
+    """Whether the interpreter's evaluation loop has debug symbols. The type PyObject alone does
+    not say so: an extension module's debug info has it too (forky's python3.14 with _ctypes
+    loaded, 2026-12-02: the helper then recognized no frame and py-memtop said "(no Python
+    frames)" for every thread). Asked only when no frame was found: a lookup costs a search."""
+    for name in ("_PyEval_EvalFrameDefault", "PyEval_EvalFrameEx"):
+        try:
+            if gdb.lookup_global_symbol(name) is not None:
+                return True
+        except gdb.error:
+            continue
+    return False
 
 
 def _thread_stack(libpython: Any, max_frames: int) -> tuple[list[PyFrame], int, int]:
