@@ -9,11 +9,13 @@ from memory without symbols (host/glibc_arenas.py). Nothing runs in the target.
 
 from __future__ import annotations
 
+import struct
 from typing import Any, Optional
 
 import gdb
 
 from ..host import glibc_arenas
+from ..host.memimage import Unreadable
 from ..host.procfs import read_small_file
 from . import memlayout
 
@@ -91,5 +93,7 @@ def glibc_malloc(inferior: gdb.Inferior) -> Optional[dict[str, Any]]:
     image = memlayout.image(inferior, core=False)
     try:
         return glibc_arenas.malloc_accounting(image, maps)
+    except (Unreadable, struct.error, ValueError, OverflowError):  # an arena that moved or went: not known
+        return None
     finally:
         image.close()

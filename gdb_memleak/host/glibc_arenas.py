@@ -52,7 +52,7 @@ _SIZE_BITS = 0x7  # PREV_INUSE, IS_MMAPPED, NON_MAIN_ARENA
 
 @dataclass(frozen=True)
 class ArenaLayout:
-    """Offsets in `struct malloc_state` (x86-64 and aarch64, which share them)."""
+    """Offsets in `struct malloc_state` on x86-64 (8-byte pointers and sizes; the only machine tested)."""
 
     glibc: str
     fastbins: int  # -1: none
