@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from support.gdb import assert_no_traceback, run_gdb
+from support.load import run_under_load
 from support.paths import REPO
 from support.targets import script_line
 
@@ -116,6 +117,16 @@ class Uwsgi:
             time.sleep(0.1)
         raise RuntimeError("uWSGI's worker never answered: %s" % self.log.read_text()[-2000:])
 
+    # What the load (support/load.py) asks for, and the answer it expects.
+    body = b"ok\n"
+
+    @property
+    def url(self) -> str:
+        return "http://127.0.0.1:%d/" % self.port
+
+    def log_tail(self) -> str:
+        return self.log.read_text()[-2000:]
+
     def get(self, path: str, timeout: float = 30) -> bytes | None:
         try:
             with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.port, path), timeout=timeout) as response:
@@ -155,76 +166,6 @@ def start_uwsgi(tmp_path):
     yield start
     for server in started:
         server.stop()
-
-
-class Load:
-    """Client threads sending GET / until stopped, at most `limit` requests or
-    `seconds` in all; every request is recorded as (start, end, error or None)."""
-
-    def __init__(self, server: Uwsgi, clients: int = 2, limit: int = 5000, seconds: float = 120):
-        self.server = server
-        self.limit = limit
-        self.deadline = time.monotonic() + seconds
-        self.records: list[tuple[float, float, str | None]] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._client, daemon=True) for _ in range(clients)]
-        for thread in self._threads:
-            thread.start()
-
-    def _client(self) -> None:
-        while not self._stop.is_set() and time.monotonic() < self.deadline:
-            with self._lock:
-                if len(self.records) >= self.limit:
-                    return
-            start = time.monotonic()
-            try:
-                with urllib.request.urlopen("http://127.0.0.1:%d/" % self.server.port, timeout=30) as response:
-                    error = None if response.read() == b"ok\n" else "unexpected body"
-            except OSError as e:
-                error = repr(e)
-            with self._lock:
-                self.records.append((start, time.monotonic(), error))
-
-    def successes_after(self, moment: float) -> int:
-        with self._lock:
-            return sum(1 for start, _end, error in self.records if start > moment and error is None)
-
-    def wait_for_successes_after(self, moment: float, count: int, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while self.successes_after(moment) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-    def in_flight_during(self, start: float, end: float) -> int:
-        with self._lock:
-            return sum(1 for begun, ended, _error in self.records if begun < end and ended > start)
-
-    def failures(self) -> list[str]:
-        with self._lock:
-            return [error for _start, _end, error in self.records if error is not None]
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=60)
-
-
-def run_under_load(server: Uwsgi, *commands: str, **options):
-    """gdb running `commands` on the worker while the load runs; (run, load, seconds gdb took)."""
-    load = Load(server)
-    try:
-        load.wait_for_successes_after(0, 20)
-        started = time.monotonic()
-        run = run_gdb(*commands, pid=server.worker, timeout=120, **options)
-        ended = time.monotonic()
-        load.wait_for_successes_after(ended, 20)  # still serving afterwards
-    finally:
-        load.stop()
-    print("%s: %.2f s in gdb, %d requests, %d under way meanwhile, %d failed"
-          % (" ; ".join(commands), ended - started, len(load.records), load.in_flight_during(started, ended), len(load.failures())))
-    assert load.in_flight_during(started, ended) > 0, "no request was under way while gdb ran"
-    assert load.successes_after(ended) >= 20, "the worker stopped serving: %s" % server.log.read_text()[-2000:]
-    return run, load, ended - started
 
 
 def python_threads(doc: dict) -> dict[int, list[dict]]:
