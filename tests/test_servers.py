@@ -4,8 +4,8 @@ under a bounded load (support/load.py), while gdb runs each command on the proce
 
 Asserted: no request fails, the server goes on serving, and the command did its work. Printed
 (pytest -s): how much the slowest request under way was delayed. Issue 13 asks for at most
-200 ms; that is not met yet: measured +310 to +730 ms, where a plain gdb attach and detach
-adds +130 to +150 ms (docs/benchmarks-pauses.md, "Real servers")."""
+200 ms; that is not met yet: +310 to +690 ms (medians), where a plain gdb attach and detach
+adds +127 to +130 ms (benchmarks/servers.py, docs/benchmarks-servers.md, 2026-12-02)."""
 
 from __future__ import annotations
 
