@@ -1,6 +1,7 @@
 """py-memtop on real targets: memory figures, each thread's Python location and threading name."""
 
 import json
+import os
 import re
 import subprocess
 
@@ -160,6 +161,24 @@ def test_memtop_places_threads_of_a_target_without_threading(start_target, pytho
     main = next(t for t in threads if t["tid"] == target.pid)
     assert main["frames"][0]["line"] == script_line(BARE_THREADS, "# the main thread waits here"), main
     assert target.alive()
+
+
+JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+
+
+@pytest.mark.skipif(not os.path.exists(JEMALLOC), reason="no %s (make setup installs libjemalloc2)" % JEMALLOC)
+def test_memtop_under_another_c_allocator_does_not_call_its_memory_native(start_target):
+    """With jemalloc preloaded, glibc's arenas hold almost nothing and the heap is jemalloc's: the
+    rest of the anonymous memory was said to be native memory "in no allocator's arena"."""
+    target = start_target(PYTHON_311, FRAGMENTED_HEAP, env={"LD_PRELOAD": JEMALLOC})
+    run = run_gdb("py-memtop --json", "py-memtop", pid=target.pid)
+    assert_no_traceback(run)
+    acc = run.json_documents()[0]["accounting"]
+    assert acc["other_allocator"] == "libjemalloc.so.2" and acc["malloc"] is None and acc["outside_arenas"] is None, acc
+    assert acc["pymalloc"]["arenas"] > 30, acc  # pymalloc's are still read
+    assert "in no allocator's arena" not in run.stdout
+    assert "  the C allocator is libjemalloc.so.2, whose arenas are not read" in run.stdout, run.stdout
+    assert target.alive() and target.wait_for_ticks(1)
 
 
 def _allocator_state(tick: str) -> dict:

@@ -138,11 +138,14 @@ def _allocators(target: gdb.Inferior) -> dict[str, Any]:
     known), and how much of the other anonymous memory is resident in their arenas."""
     version = inf.python_version()
     pymalloc = allocators.pymalloc_arenas(version) if version else None
-    malloc = allocators.glibc_malloc(target)
+    other = allocators.other_allocator(target)
+    malloc = allocators.glibc_malloc(target) if other is None else None
     ranges = {"pymalloc": pymalloc.pop("ranges") if pymalloc else None,
               "malloc_thread_arenas": malloc.pop("heaps") if malloc else None}
     resident = {k: residency.resident_bytes(target.pid, r) if r is not None else None for k, r in ranges.items()}
-    return {"pymalloc": pymalloc, "malloc": malloc, "arenas_resident": resident}
+    if other is not None:  # its arenas are not read: the rest of the memory is not all native
+        resident["malloc_thread_arenas"] = None
+    return {"pymalloc": pymalloc, "malloc": malloc, "other_allocator": other, "arenas_resident": resident}
 
 
 def _outside_arenas(acc: dict[str, Any]) -> None:

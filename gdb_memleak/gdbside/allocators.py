@@ -85,10 +85,16 @@ def pymalloc_arenas(version: tuple[int, int]) -> Optional[dict[str, Any]]:
             "free": arena_bytes - pools_used * pool_size, "ranges": ranges}
 
 
+def other_allocator(inferior: gdb.Inferior) -> Optional[str]:
+    """The file name of the target's C allocator when it is not glibc's (jemalloc, tcmalloc...)."""
+    maps = read_small_file("/proc/%d/maps" % inferior.pid)
+    return glibc_arenas.other_allocator(maps) if maps else None
+
+
 def glibc_malloc(inferior: gdb.Inferior) -> Optional[dict[str, Any]]:
     """glibc malloc's arenas, in use and free, of a live target; None when its malloc is not glibc's."""
     maps = read_small_file("/proc/%d/maps" % inferior.pid)
-    if maps is None:
+    if maps is None or glibc_arenas.other_allocator(maps):
         return None
     image = memlayout.image(inferior, core=False)
     try:

@@ -272,6 +272,16 @@ def _fast_next(image: Image, chunk: int) -> int:
     raise Unreadable("fastbin link 0x%x" % raw)
 
 
+_OTHER_MALLOC = re.compile(r"/(lib(?:jemalloc|tcmalloc|tcmalloc_minimal|mimalloc|snmalloc|hoard)[^/\s]*\.so[^/\s]*)$", re.M)
+
+
+def other_allocator(maps_text: str) -> Optional[str]:
+    """The file name of a C allocator other than glibc's among the mappings (LD_PRELOAD=libjemalloc.so.2...),
+    or None. Then malloc() is that one's: glibc's arenas hold little, and what they do not hold is not native."""
+    match = _OTHER_MALLOC.search(maps_text)
+    return match.group(1) if match else None
+
+
 def malloc_accounting(image: Image, maps_text: str) -> Optional[dict[str, Any]]:
     """The `malloc` object of py-memtop's accounting, or None when the target's malloc is not glibc's."""
     found = find_main_arena(image, libc_data_ranges(maps_text))

@@ -141,6 +141,9 @@ def accounting_lines(acc: Optional[Mapping[str, Any]]) -> list[str]:
         lines.append("  largest anonymous mappings (pymalloc arenas, malloc's blocks of 128 KiB and up, native memory): "
                      + ", ".join("%s resident at 0x%x" % (human_size(m["resident"]), m["start"]) for m in big))
     lines += allocator_lines(acc.get("pymalloc"), acc.get("malloc"))
+    if acc.get("other_allocator"):
+        lines.append("  the C allocator is %s, whose arenas are not read: its memory is in other anonymous"
+                     % escape(acc["other_allocator"]))
     native = native_memory_note(acc)
     return lines + (["  " + native] if native else [])
 
