@@ -133,13 +133,18 @@ def python_stacks(max_frames: int) -> dict[int, list[PyFrame]]:
         _objects = None
         _restore(saved_thread, saved_frame)
 
+    _require_readable(stacks, eval_frames, unreadable)
+    return stacks
+
+
+def _require_readable(stacks: dict[int, list[PyFrame]], eval_frames: int, unreadable: int) -> None:
+    """FramesUnavailable where the stacks read say nothing true about the threads."""
     if eval_frames and unreadable == eval_frames:
         # Interpreter frames exist but not one could be decoded.
         raise FramesUnavailable(NO_DEBUG_INFO)
     if not eval_frames and not any(stacks.values()) and not _interpreter_has_symbols():
         # No frame anywhere, and none could have been recognized: "(no Python frames)" would be wrong.
         raise FramesUnavailable(NO_DEBUG_INFO)
-    return stacks
 
 
 def _interpreter_has_symbols() -> bool:
