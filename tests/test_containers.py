@@ -144,10 +144,11 @@ def test_memtop_reads_malloc_of_the_root_s_libc(processes):
         doc = run.document()
         malloc = doc["accounting"]["malloc"]
         assert malloc["layout"] == "2.43 and later" and malloc["complete"] and malloc["arenas"] == 2, malloc
-        # _ctypes's debug info has CPython's types, the interpreter has none: the helper recognized
-        # no frame and said "(no Python frames)" for both threads; the fallback places them
+        # gdb 13: _ctypes's debug info has CPython's types, the interpreter has none; the helper
+        # recognized no frame and said "(no Python frames)" for both threads, and now gives way to
+        # the fallback. (gdb 18 reads the root's debug info and the helper places them itself.)
         main = next(t for t in doc["threads"] if t["tid"] == target.python_pid)
-        assert doc["frames_source"] == "payload" and main["frames"][0]["file"].endswith(FRAGMENTED_HEAP.name), doc["threads"]
+        assert main["frames"] and main["frames"][0]["file"].endswith(FRAGMENTED_HEAP.name), doc["threads"]
         for ours, theirs in (("arena_bytes", "arena"), ("in_use", "uordblks"), ("free", "fordblks")):
             assert abs(malloc[ours] - truth[theirs]) <= 256 * 1024, (malloc, truth)
         assert_beating(target)
