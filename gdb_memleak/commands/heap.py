@@ -76,7 +76,7 @@ class PyHeap(MemleakCommand):
             if not args.force:
                 _require_room_for_guppy(target.pid)
             _require_compatible_guppy(inv)
-        rss_before = procfs.proc_status(target.pid).get("VmRSS")
+        rss_before = procfs.proc_status(target.pid).get("VmRSS") if args.backend == "guppy" else None
         try:
             outcome = session.run_payload(
                 inv, "heap", {"top": args.top, "largest": args.largest, "backend": args.backend, "memory_available": room},

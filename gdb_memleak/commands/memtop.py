@@ -11,7 +11,7 @@ from ..errors import MemleakError, TargetUnavailable, UsageError
 from ..gdbside import allocators, frames, images, thread_names
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation, note
-from ..host import accounting, procfs, residency
+from ..host import accounting, glibc_arenas, procfs, residency
 from ..inject import landing, session
 from ..render.text import format_memtop, format_watch_growth
 from . import memtop_watch
@@ -138,13 +138,14 @@ def _allocators(target: gdb.Inferior) -> dict[str, Any]:
     known), and how much of the other anonymous memory is resident in their arenas."""
     version = inf.python_version()
     pymalloc = allocators.pymalloc_arenas(version) if version else None
-    other = allocators.other_allocator(target)
-    malloc = allocators.glibc_malloc(target) if other is None else None
+    maps = procfs.read_small_file("/proc/%d/maps" % target.pid) or ""
+    # Another C allocator (LD_PRELOAD=libjemalloc.so.2): glibc's arenas hold little of the heap,
+    # and what they do not hold is not native memory; neither is given then.
+    other = glibc_arenas.other_allocator(maps)
+    malloc = allocators.glibc_malloc(target, maps) if maps and other is None else None
     ranges = {"pymalloc": pymalloc.pop("ranges") if pymalloc else None,
               "malloc_thread_arenas": malloc.pop("heaps") if malloc else None}
     resident = {k: residency.resident_bytes(target.pid, r) if r is not None else None for k, r in ranges.items()}
-    if other is not None:  # its arenas are not read: the rest of the memory is not all native
-        resident["malloc_thread_arenas"] = None
     return {"pymalloc": pymalloc, "malloc": malloc, "other_allocator": other, "arenas_resident": resident}
 
 

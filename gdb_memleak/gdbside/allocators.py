@@ -16,7 +16,6 @@ import gdb
 
 from ..host import glibc_arenas
 from ..host.memimage import Unreadable
-from ..host.procfs import read_small_file
 from . import memlayout
 
 # A table of arenas this long is not one (pymalloc doubles it from 16: a million is 1 TiB of arenas).
@@ -85,17 +84,9 @@ def pymalloc_arenas(version: tuple[int, int]) -> Optional[dict[str, Any]]:
             "free": arena_bytes - pools_used * pool_size, "ranges": ranges}
 
 
-def other_allocator(inferior: gdb.Inferior) -> Optional[str]:
-    """The file name of the target's C allocator when it is not glibc's (jemalloc, tcmalloc...)."""
-    maps = read_small_file("/proc/%d/maps" % inferior.pid)
-    return glibc_arenas.other_allocator(maps) if maps else None
-
-
-def glibc_malloc(inferior: gdb.Inferior) -> Optional[dict[str, Any]]:
-    """glibc malloc's arenas, in use and free, of a live target; None when its malloc is not glibc's."""
-    maps = read_small_file("/proc/%d/maps" % inferior.pid)
-    if maps is None or glibc_arenas.other_allocator(maps):
-        return None
+def glibc_malloc(inferior: gdb.Inferior, maps: str) -> Optional[dict[str, Any]]:
+    """glibc malloc's arenas, in use and free, of a live target (`maps`: its /proc/PID/maps);
+    None when they are not found."""
     image = memlayout.image(inferior, core=False)
     try:
         return glibc_arenas.malloc_accounting(image, maps)

@@ -488,7 +488,17 @@ _GETSET_TYPE = type(_T_DICTPROXY)
 
 def _ndarray_base_getter():
     """(id of numpy's ndarray class, the C getter of its .base), or None when numpy is not
-    imported (nothing is imported for it) or not as known."""
+    imported (nothing is imported for it) or not as known. Looked up once per run: the census
+    asks for every slice of objects it counts."""
+    if not _NDARRAY_BASE:
+        _NDARRAY_BASE.append(_find_ndarray_base_getter())
+    return _NDARRAY_BASE[0]
+
+
+_NDARRAY_BASE = []
+
+
+def _find_ndarray_base_getter():
     m = dict.get(_modules(), 'numpy')
     if type(m) is not _MOD_TYPE:
         return None
@@ -515,16 +525,11 @@ def _array_bases(objs, tl=None):
     if tl is None:
         tl = list(_map(type, objs))
     ids = list(_map(id, tl))
-    if nd_id not in ids:
-        subclass = set(i for i, t in dict(_zip(ids, tl)).items() if i != nd_id and _ndarray_subclass(t, nd_id))
-        if not subclass:
-            return []
-        subclass.add(nd_id)
-        is_array = subclass.__contains__
-    else:
-        is_array = set([nd_id]).__contains__
+    distinct = dict(_zip(ids, tl))
+    arrays = set(i for i, t in distinct.items() if i == nd_id or _ndarray_subclass(t, nd_id))
+    distinct.clear()
     bases = []
-    for o in _it.compress(objs, _map(is_array, ids)):
+    for o in _it.compress(objs, _map(arrays.__contains__, ids)) if arrays else ():
         try:
             b = getter.__get__(o)
         except Exception:
