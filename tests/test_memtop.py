@@ -211,7 +211,7 @@ def test_memtop_reads_what_the_allocators_hold(start_target, python):
     assert truth["smblks"] > 2000 or python == PYTHON_27, truth  # 2.7's heartbeat consolidates it before mallinfo2()
     assert abs(malloc["free_chunks"] - (truth["ordblks"] - malloc["arenas"] + truth["smblks"])) <= 50, (malloc, truth)
 
-    # the worker's arena (6,000 bytearrays of 3,000 B) is resident in other anonymous memory
+    # the worker's arena (750 bytearrays of 24,000 B) is resident in other anonymous memory
     acc = doc["accounting"]
     assert acc["arenas_resident"]["malloc_thread_arenas"] > 10 * 2**20, acc
     pymalloc = doc["accounting"]["pymalloc"]
@@ -227,7 +227,7 @@ def test_memtop_reads_what_the_allocators_hold(start_target, python):
         assert (pymalloc["arenas"], pymalloc["arena_bytes"]) == (stats["arenas"], stats["arena_bytes"]), (pymalloc, stats)
         assert abs(pymalloc["free"] - stats["unused_pool_bytes"] - stats["alignment_bytes"]) <= 64 * 1024, (pymalloc, stats)
         assert re.search(r"^  fragmentation: pymalloc holds \d+\.\d MiB of empty pools", run.stdout, re.M), run.stdout
-    if python != PYTHON_27:  # 2.7's strs of 2,000 B leave less than the line's 8 MiB free
+    if python != PYTHON_27:  # 2.7's heap of this target leaves less than the line's 8 MiB free
         assert re.search(r"^  fragmentation: glibc malloc holds 1\d\.\d MiB free in [\d,]+ chunks between chunks in use;"
                          r" .* malloc_trim\(0\)", run.stdout, re.M), run.stdout
     assert re.search(r"^  allocators: .*glibc malloc \d+\.\d MiB in 2 arenas \(\d+\.\d MiB in use, ", run.stdout, re.M), run.stdout

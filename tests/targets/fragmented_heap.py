@@ -1,8 +1,8 @@
 """A service whose allocators hold much memory they do not use (issue 14's fragmentation line).
 
-- glibc malloc, main arena: 12,000 bytes objects of 2,000 B, every other one freed (about
+- glibc malloc, main arena: 4,000 bytes objects of 6,000 B, every other one freed (about
   12 MB free between chunks in use);
-- glibc malloc, a worker thread's arena: 6,000 bytearrays of 3,000 B, every third freed;
+- glibc malloc, a worker thread's arena: 750 bytearrays of 24,000 B, every third freed;
 - glibc malloc, a fastbin: 3,000 blocks of 100 B from malloc, freed before each heartbeat;
 - pymalloc: 600,000 strs of 64 B, one in 16,000 kept, so that about 37 arenas each keep
   one pool in use and 63 empty ones.
@@ -30,7 +30,7 @@ class MallInfo2(ctypes.Structure):
 libc = ctypes.CDLL("libc.so.6")
 libc.mallinfo2.restype = MallInfo2
 
-kept = [b"%2000d" % i for i in range(12000)]
+kept = [b"%6000d" % i for i in range(4000)]
 del kept[::2]
 
 strings = ["x%019d" % i for i in range(600000)]  # 64-byte blocks of pymalloc, 16,384 to an arena
@@ -41,18 +41,24 @@ libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]
 
 
+# Made once, as raw pointers: a list of 3,000 ints freed among the free chunks could consolidate the
+# fastbin (a free of 64 KB or more, coalesced, does), and kept, its ints would hold pymalloc pools.
+SMALL = (ctypes.c_void_p * 3000)()
+
+
 def fill_a_fastbin():
     """3,000 blocks of 100 B from malloc, freed: 7 go to the tcache, the rest to a fastbin (until a
     large request consolidates them: so this is done again before each mallinfo2())."""
-    small = [libc.malloc(100) for _ in range(3000)]
-    for block in small:
+    for i in range(len(SMALL)):
+        SMALL[i] = libc.malloc(100)
+    for block in SMALL:
         libc.free(block)
 
 worker_ready = threading.Event()
 
 
 def worker():
-    held = [bytearray(3000) for _ in range(6000)]
+    held = [bytearray(24000) for _ in range(750)]
     del held[::3]
     worker_ready.set()
     while True:
