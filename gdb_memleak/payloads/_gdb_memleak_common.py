@@ -714,10 +714,12 @@ def _own_ids():
               _SNAP, _KEPT, _ORPHANS, _IS_SOLE, _PLAIN_TYPE_IDS, _INERT_TYPE_IDS, __gdb_memleak_state__,
               __gdb_memleak_state__['loaded']):
         ids.add(id(v))
-    guard = __gdb_memleak_state__['guard']  # the fork guard (quiet block) and its dict
+    guard = __gdb_memleak_state__['guard']  # the fork guard (quiet block), its dict and weak reference
     if guard is not None:
         ids.add(id(guard))
         ids.add(id(_MOD_DICT.__get__(guard)))
+    if __gdb_memleak_state__.get('store') is not None:
+        ids.add(id(__gdb_memleak_state__['store']))
     f = sys._getframe()
     codes = _own_codes()
     while f is not None:

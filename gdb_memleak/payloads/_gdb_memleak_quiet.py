@@ -86,7 +86,7 @@ def __gdb_memleak_enter__():
             'the payloads use (' + ', '.join(replaced) + '), so its code would run in their place; '
             'the payload did not run"}}').encode('ascii')
         [][0]
-    state = {'sys': s, 'boot': boot, 'gc': None, 'gc_was': None, 'guard': None, 'dangling': None,
+    state = {'sys': s, 'boot': boot, 'gc': None, 'gc_was': None, 'guard': None, 'dangling': None, 'store': None,
              'profile': profile, 'trace': trace, 'loaded': [], 'tracemalloc': None}
     # A target that traces its allocations traces ours too: its tables' size now, to say what it cost.
     tm = dict.get(s.modules, '_tracemalloc') if type(s.modules) is dict else None
@@ -99,15 +99,38 @@ def __gdb_memleak_enter__():
     threading = dict.get(s.modules, 'threading') if type(s.modules) is dict else None
     dangling = threading.__dict__.get('_dangling') if type(threading) is type(s) else None
     if state['gc_was'] and dangling is not None:
-        guard = type(s)('gdb-memleak fork guard')
-        for name in ('_reset_internal_locks', '_stop', '_after_fork'):
-            guard.__dict__[name] = __gdb_memleak_forked__
-        try:
-            dangling.add(guard)
-            state['guard'], state['dangling'] = guard, dangling
-        except Exception:
-            pass
+        __gdb_memleak_guard__(state, gc, dangling)
     return state
+
+
+def __gdb_memleak_guard__(state, gc, dangling):
+    """Put the fork guard in threading._dangling (a WeakSet).  gc is paused meanwhile, and
+    a child forked before the guard is in would keep that pause: the guard and its weak
+    reference are made while paused, then gc is resumed for the one C call that adds the
+    reference to the set, which allocates no container (so starts no collection here)."""
+    guard = type(state['sys'])('gdb-memleak fork guard')
+    for name in ('_reset_internal_locks', '_stop', '_after_fork'):
+        guard.__dict__[name] = __gdb_memleak_forked__
+    try:
+        data, remove = dangling.__dict__['data'], dangling.__dict__['_remove']
+        if type(data) is not set:
+            raise ValueError
+        weak = __gdb_memleak_module__(state, '_weakref')
+        store = weak.ref(guard, remove)
+    except Exception:
+        store = None
+    try:
+        if store is None:  # not the WeakSet we know: added while paused (a fork meanwhile keeps it)
+            dangling.add(guard)
+        else:
+            gc.enable()
+            try:
+                set.add(data, store)
+            finally:
+                gc.disable()
+        state['guard'], state['dangling'], state['store'] = guard, dangling, store
+    except Exception:
+        pass
 
 
 def __gdb_memleak_forked__(*args, **kwargs):
@@ -148,17 +171,17 @@ def __gdb_memleak_module__(state, name):
 
 
 def __gdb_memleak_leave__(state):
-    """Undo __gdb_memleak_enter__: the fork guard out, gc resumed, profile and trace back.
-    gc comes back last but one: after it this thread makes no container (a collection that
-    one started would run here)."""
+    """Undo __gdb_memleak_enter__: trace back, gc resumed, the fork guard out, profile back.
+    After gc is back this thread makes no container (a collection that one started would
+    run here)."""
     if state is None:
         return
     s = state['sys']
+    store, dangling = state['store'], state['dangling']
     try:
-        if state['dangling'] is not None:
-            state['dangling'].discard(state['guard'])
+        if dangling is not None and store is None:  # added by WeakSet.add: its removal runs Python code
+            dangling.discard(state['guard'])
     finally:
-        state['guard'] = state['dangling'] = None
         try:
             s.settrace(state['trace'])
         finally:
@@ -166,7 +189,14 @@ def __gdb_memleak_leave__(state):
                 if state['gc_was']:
                     state['gc'].enable()
             finally:
-                s.setprofile(state['profile'])
+                # Taken out only after gc is back, so that a child forked meanwhile never keeps
+                # the pause; set.discard makes no container, so no collection starts here.
+                try:
+                    if store is not None:
+                        set.discard(dangling.__dict__['data'], store)
+                finally:
+                    state['store'] = state['guard'] = state['dangling'] = None  # the reference first: no callback
+                    s.setprofile(state['profile'])
 
 
 # One statement, no try: a trace function of the target's sees each line until this call.
