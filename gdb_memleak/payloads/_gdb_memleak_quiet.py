@@ -177,10 +177,9 @@ def __gdb_memleak_leave__(state):
     if state is None:
         return
     s = state['sys']
-    store, dangling = state['store'], state['dangling']
     try:
-        if dangling is not None and store is None:  # added by WeakSet.add: its removal runs Python code
-            dangling.discard(state['guard'])
+        if state['dangling'] is not None and state['store'] is None:  # added by WeakSet.add: removed by its code
+            state['dangling'].discard(state['guard'])
     finally:
         try:
             s.settrace(state['trace'])
@@ -191,11 +190,12 @@ def __gdb_memleak_leave__(state):
             finally:
                 # Taken out only after gc is back, so that a child forked meanwhile never keeps
                 # the pause; set.discard makes no container, so no collection starts here.
+                # No local holds the reference: dropped before the guard, it calls back nothing.
                 try:
-                    if store is not None:
-                        set.discard(dangling.__dict__['data'], store)
+                    if state['store'] is not None:
+                        set.discard(state['dangling'].__dict__['data'], state['store'])
                 finally:
-                    state['store'] = state['guard'] = state['dangling'] = None  # the reference first: no callback
+                    state['store'] = state['guard'] = state['dangling'] = None
                     s.setprofile(state['profile'])
 
 
