@@ -98,8 +98,9 @@ def load(venv: Optional[str] = None) -> None:
     _loaded = True
     pid = _pid_to_attach()
     if pid is not None:
-        from .gdbside import attach_ahead
+        from .gdbside import attach_ahead, index_cache
 
+        index_cache.prepare(pid)
         attach_ahead.prepare(pid)
 
 

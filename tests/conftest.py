@@ -30,6 +30,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.unit)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def gdb_cache_in_the_test_directory(tmp_path_factory):
+    """gdb-memleak turns on gdb's index cache when loaded before an attach (gdbside/index_cache.py):
+    its entries go under the session's temporary directory, not the user's ~/.cache/gdb."""
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if saved is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = saved
+
+
 @pytest.fixture
 def processes():
     """Processes (support.targets): what the test starts through it is ended by pid when it ends."""

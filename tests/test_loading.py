@@ -1,12 +1,15 @@
 """Loading as a user would, and gdb's state put back after a command."""
 
+import re
 import subprocess
 import sys
 
 from support.gdb import assert_no_traceback, run_gdb
-from support.interpreters import PYTHON_311
+from support.interpreters import PYTHON_311, libpython
 from support.paths import REPO
 from support.targets import SEED_STRING
+
+from gdb_memleak.host.images import gnu_build_id
 
 
 def test_gdbinit_lines_load_the_plugin_and_gdb_state_is_restored(start_target, tmp_path):
@@ -44,4 +47,46 @@ def test_loaded_before_the_attach_with_ix(start_target):
     run = run_gdb("py-heap --json --top 1", pid=target.pid, gdbinit=None, before=("-ix", str(REPO / "gdbinit.example")))
     assert_no_traceback(run)
     assert run.document()["rows"][0]["kind"] == "str"
+    assert target.wait_for_ticks(1)
+
+
+def _index_cache_stats(stdout: str) -> tuple[int, int]:
+    hits = re.search(r"Cache hits \(this session\): (\d+)", stdout)
+    misses = re.search(r"Cache misses \(this session\): (\d+)", stdout)
+    assert hits and misses, stdout
+    return int(hits.group(1)), int(misses.group(1))
+
+
+LIBPYTHON_OBJFILES = "python print('libpython objfiles: %d' % sum('libpython' in (o.filename or '') for o in gdb.objfiles()))"
+
+
+def test_loaded_before_the_attach_it_fills_gdb_s_index_cache_first(start_target, tmp_path):
+    """Issue 13: the shared libraries' indexes are built while the target runs, so the attach reads them from
+    gdb's index cache; the symbol files added for that are gone again, and the commands see the same target."""
+    target = start_target(PYTHON_311, SEED_STRING, "2")
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    commands = ("py-memtop", "show index-cache stats", LIBPYTHON_OBJFILES)
+    runs = [run_gdb(*commands, pid=target.pid, gdbinit=None, before=("-ix", str(REPO / "gdbinit.example")), extra_env=env)
+            for _ in range(2)]
+    for run in runs:
+        assert_no_traceback(run)
+        assert "seed_string.py:" in run.stdout, run.stdout
+        assert "libpython objfiles: 1" in run.stdout, run.stdout
+    entry = tmp_path / "cache" / "gdb" / (gnu_build_id(libpython(PYTHON_311)) + ".gdb-index")
+    assert entry.is_file()
+    first_hits, _ = _index_cache_stats(runs[0].stdout)
+    hits, misses = _index_cache_stats(runs[1].stdout)
+    assert first_hits >= 1  # the attach itself already read what was indexed before it
+    assert hits >= 1 and misses == 0  # nothing left to index the second time
+    assert target.wait_for_ticks(1)
+
+
+def test_the_index_cache_is_left_alone_when_switched_off(start_target, tmp_path):
+    target = start_target(PYTHON_311, SEED_STRING, "2")
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "GDB_MEMLEAK_INDEX_CACHE": "off"}
+    run = run_gdb("py-memtop", "show index-cache enabled", pid=target.pid, gdbinit=None,
+                  before=("-ix", str(REPO / "gdbinit.example")), extra_env=env)
+    assert_no_traceback(run)
+    assert "The index cache is off." in run.stdout, run.stdout
+    assert not (tmp_path / "cache" / "gdb").exists()
     assert target.wait_for_ticks(1)
