@@ -107,8 +107,8 @@ class PyHeap(MemleakCommand):
             return
         self.out(format_heap(doc, self.styles))
         self.out(
-            "(%s backend, run in thread %d at a %s safe point, %.2f s in the target)"
-            % (doc["backend"], outcome.safe_point.thread_num, outcome.safe_point.kind, outcome.seconds)
+            "(%s backend, run %s, %.2f s in the target)"
+            % (doc["backend"], outcome.safe_point.describe(), outcome.seconds)
         )
 
 

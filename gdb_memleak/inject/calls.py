@@ -168,14 +168,21 @@ class Caller:
         """Padding beyond the two block regions, for the allocator hooks (allocator.py)."""
         return self._regions[0] + 2 * stub.MAX_BLOCK
 
-    def thread_in_padding(self) -> Optional[int]:
+    @property
+    def thread_area(self) -> int:
+        """Padding beyond the routing area, for the start routine of the payload's own thread (own_thread.py)."""
+        return self.routing_area + landing.ROUTING_AREA
+
+    def thread_in_padding(self, *, blocks_only: bool = False) -> Optional[int]:
         """The number of a thread still in our code, if any: its pc in the padding, or its stack
         still the stub's (rsp at or below the frame it saved: inside a call the stub made, such
         as the epilogue's PyGILState_Release, which can wait for another thread to take the GIL).
-        Wiping the padding then made such a thread return into zeros (seen 2026-12-01)."""
+        Wiping the padding then made such a thread return into zeros (seen 2026-12-01).
+        `blocks_only`: in the block regions and the hooks, not in the own thread's start routine."""
         if not self._regions:
             return None
-        start, end = self._regions[0], self._regions[0] + landing.NEEDED
+        start = self._regions[0]
+        end = start + (landing.NEEDED - stub.THREAD_AREA if blocks_only else landing.NEEDED)
         selected = gdb.selected_thread()
         try:
             for thread in gdb.selected_inferior().threads():

@@ -31,9 +31,10 @@ SIGURG, SIGWINCH = 23, 28
 STOP_SIGNALS = {SIGURG: "SIGURG", SIGWINCH: "SIGWINCH"}
 _PT_LOAD, _PF_X = 1, 1
 _MAPS = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) \S+ (\d+)\s*(.*)$")
-# Two blocks (a thread runs one while gdb writes the next), then the allocator hooks.
+# Two blocks (a thread runs one while gdb writes the next), the allocator hooks, then the start
+# routine of the payload's own thread (stub.thread_entry).
 ROUTING_AREA = 384
-NEEDED = 2 * stub.MAX_BLOCK + ROUTING_AREA
+NEEDED = 2 * stub.MAX_BLOCK + ROUTING_AREA + stub.THREAD_AREA
 # Fillers the linker pads with: zeros, or int3.
 _FILLERS = (0x00, 0xCC)
 

@@ -61,9 +61,17 @@ _UNSAFE_FRAMES = ("PendingCall", "pending_call", "make_pending", "pending_calls"
 
 @dataclass
 class SafePoint:
-    kind: str  # "gil-acquired" or "pending-call"
+    kind: str  # "gil-acquired", "pending-call", or "own-thread" (own_thread.py)
     thread_num: int
     raise_rip: Optional[int]  # pending-call: just after the tgkill in raise(), run again after the command
+    started_from: Optional[SafePoint] = None  # own-thread: the safe point that started it
+
+    def describe(self) -> str:
+        """For a command's last line: "in thread 3 at a gil-acquired safe point"."""
+        if self.started_from is None:
+            return "in thread %d at a %s safe point" % (self.thread_num, self.kind)
+        return "in a thread of its own, started from thread %d at a %s safe point" % (
+            self.started_from.thread_num, self.started_from.kind)
 
 
 def main_thread(pid: int) -> gdb.InferiorThread:
@@ -188,7 +196,7 @@ def _queue_at_a_function_entry(caller: Caller, pid: int, deadline: float, timeou
     points = [_QueueBreakpoint(f) for f in QUEUE_POINTS if inf.minimal_symbol_address(f) is not None]
     try:
         fired = continue_for(pid, deadline - time.monotonic(), caller.signal)
-        _require_alive(caller, "while waiting for a safe point")
+        require_alive(caller, "while waiting for a safe point")
         hit = next((bp.hit for bp in points if bp.hit is not None), None)
     finally:
         for bp in points:
@@ -266,18 +274,18 @@ def run_to_safe_point(caller: Caller, pid: int, timeout: float) -> SafePoint:
         if remaining <= 0:
             raise _no_safe_point(pid, timeout)
         fired = continue_for(pid, remaining, caller.signal)
-        _require_alive(caller, "while waiting for a safe point")
+        require_alive(caller, "while waiting for a safe point")
         rip = at_our_raise(main, pid, caller.signal) if main.is_valid() else None
         if rip is not None:
             return SafePoint("pending-call", main.num, rip)
         if fired:
             raise _no_safe_point(pid, timeout)
-        if _stopped_by(gdb.selected_thread(), caller.signal, pid):
+        if stopped_by(gdb.selected_thread(), caller.signal, pid):
             continue  # our own signal from a stub that has finished: not a stop for us
         raise NoSafePoint("%s before a safe point was reached; nothing was run in the target" % stop_cause())
 
 
-def _require_alive(caller: Caller, during: str) -> None:
+def require_alive(caller: Caller, during: str) -> None:
     if caller.replaced:
         raise TargetUnavailable(replaced_message(during))
     target = gdb.selected_inferior()
@@ -305,7 +313,7 @@ def watching_for_exec(caller: Caller) -> Iterator[None]:
         gdb.events.clear_objfiles.disconnect(replaced)
 
 
-def _stopped_by(thread: gdb.InferiorThread, stop_signal: int, pid: int) -> bool:
+def stopped_by(thread: gdb.InferiorThread, stop_signal: int, pid: int) -> bool:
     thread.switch()
     signo, code, sender = _siginfo()
     return signo == stop_signal and code == SI_TKILL and sender == landing.namespace_pid(pid)
@@ -323,14 +331,14 @@ def back_to_safe_point(caller: Caller, safe_point: SafePoint, pid: int) -> None:
         main = main_thread(pid)
         for _ in range(64):
             continue_for(pid, 5.0, caller.signal)
-            _require_alive(caller, "after the command")
+            require_alive(caller, "after the command")
             if at_our_raise(main, pid, caller.signal) == safe_point.raise_rip:
                 return
         raise ChannelError("the main thread did not stop again after the command")
     caller.release()
     for _ in range(200):
         continue_for(pid, 0.005, caller.signal)
-        _require_alive(caller, "after the command")
+        require_alive(caller, "after the command")
         if caller.thread_in_padding() is None:
             return
     raise ChannelError("a thread did not leave gdb-memleak's code after the command")

@@ -25,7 +25,7 @@ from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation, note
 from ..host import procfs, residency
 from ..payloads import MANIFEST, payload_source
-from . import allocator, landing, packaging, safepoint
+from . import allocator, landing, own_thread, packaging, safepoint
 from .calls import CALL_LIMIT, Caller, WaitedTooLong, continue_for
 from .gdbstate import SavedGdbState
 from .packaging import RESULT_NAME
@@ -298,6 +298,10 @@ def _run_at_a_safe_point(invocation: Invocation, pid: int, version: tuple[int, i
                 safe_point = safepoint.run_to_safe_point(calls, pid, invocation.timeout)
                 rss_before = procfs.proc_status(pid).get("VmRSS", 0)  # the target stopped: only the payload runs
                 _thread(safe_point.thread_num).switch()
+                moved = own_thread.move_to_own_thread(calls, safe_point, pid, time.monotonic() + invocation.timeout)
+                if moved is not None:
+                    safe_point = moved
+                    _thread(safe_point.thread_num).switch()
                 started = time.monotonic()
                 routing = allocator.route_payload_thread(calls) if route else None
                 try:

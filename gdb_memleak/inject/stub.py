@@ -251,3 +251,44 @@ def allocator_hook(address: int, *, payload_thread: int, counter: int, routed: t
             + b"\x48\x39\xc8"  # cmp rax, rcx
             + b"\x75" + bytes([len(routed_path)])  # jne own_path
             + routed_path + own_path)
+
+
+# The start routine of the payload's own thread (inject/own_thread.py), in its own area of the
+# padding: a go flag, a 1 ms timespec, then the code.
+THREAD_FLAG, THREAD_SLEEP, THREAD_CODE = 0, 8, 32
+THREAD_AREA = 128
+SYS_NANOSLEEP = 35
+
+
+@dataclass(frozen=True)
+class ThreadEntry:
+    code: bytes  # the whole area, flag cleared
+    start: int  # the routine's address, for PyThread_start_new_thread
+    flag: int  # gdb writes non-zero here to let the thread on to its stop
+    stop: int  # rip when it stops for gdb (just after its tgkill)
+
+
+def thread_entry(address: int, *, signal: int, tries: int) -> ThreadEntry:
+    """A thread's start routine: wait, 1 ms at a time and at most `tries` times, for the go flag
+    (gdb sets it once no other thread runs in the block regions the new one will be parked in),
+    then tgkill(own thread, SIG), then return, which ends the thread.  gdb parks it at that stop
+    like a waiting thread.  Without gdb, the flag never comes and SIG is ignored: the thread
+    ends by itself within `tries` ms.  It touches only caller-saved registers (rax, rcx, rdx,
+    rsi, rdi, r8, r11)."""
+    flag, sleep = address + THREAD_FLAG, address + THREAD_SLEEP
+    wait = b"\x48\xb8" + _imm64(flag) + b"\x48\x8b\x00" + b"\x48\x85\xc0"  # movabs rax, flag; mov rax, [rax]; test rax, rax
+    nap = (b"\x48\xbf" + _imm64(sleep) + b"\x31\xf6"  # movabs rdi, timespec; xor esi, esi
+           + b"\xb8" + struct.pack("<I", SYS_NANOSLEEP) + b"\x0f\x05"  # nanosleep(1 ms, NULL)
+           + b"\x41\xff\xc8")  # dec r8d
+    loop = wait + b"\x75" + bytes([len(nap) + 2]) + nap  # jnz go
+    loop += b"\x75" + struct.pack("<b", -(len(loop) + 2))  # jnz wait
+    code = b"\x41\xb8" + struct.pack("<I", tries) + loop  # mov r8d, tries
+    code += b"\xb8" + struct.pack("<I", SYS_GETPID) + b"\x0f\x05" + b"\x48\x89\xc7"  # rdi = getpid()
+    code += b"\xb8" + struct.pack("<I", SYS_GETTID) + b"\x0f\x05" + b"\x48\x89\xc6"  # rsi = gettid()
+    code += b"\xba" + struct.pack("<I", signal) + b"\xb8" + struct.pack("<I", SYS_TGKILL) + b"\x0f\x05"
+    stop = len(code)
+    code += b"\xc3"  # ret: the thread ends
+    area = bytearray(THREAD_AREA)
+    struct.pack_into("<qq", area, THREAD_SLEEP, 0, 1_000_000)
+    area[THREAD_CODE:THREAD_CODE + len(code)] = code
+    return ThreadEntry(bytes(area), address + THREAD_CODE, flag, address + THREAD_CODE + stop)

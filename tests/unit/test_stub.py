@@ -36,7 +36,7 @@ def test_the_largest_blocks_fit_their_region_and_the_padding_budget():
     hook = stub.allocator_hook(ADDRESS, payload_thread=0x7F3A_0000_4000, counter=0x55D0_0000_2300,
                                routed=(0, 0x7F3A_0000_5000), own=(0x55D0_0000_6000, 0x7F3A_0000_6000))
     assert len(hook) <= 96 and 2 * 96 + 3 * 40 <= landing.ROUTING_AREA
-    assert landing.NEEDED == 2 * stub.MAX_BLOCK + landing.ROUTING_AREA
+    assert landing.NEEDED == 2 * stub.MAX_BLOCK + landing.ROUTING_AREA + stub.THREAD_AREA
 
 
 def test_blocks_are_deterministic_and_position_independent():
