@@ -208,16 +208,18 @@ def seccomp_filtered(pid: int) -> bool:
     return landing.seccomp_mode(pid) != 0
 
 
-def run_payload(invocation: Invocation, name: str, args: dict[str, Any], *, route: Optional[bool] = None) -> PayloadResult:
+def run_payload(invocation: Invocation, name: str, args: dict[str, Any], *, route: Optional[bool] = None,
+                own_thread: bool = True) -> PayloadResult:
     """Run payload `name` (payloads.MANIFEST) in the target with `args`; return its result.
 
     Raises a MemleakError (errors.py) with a one-line reason on every failure; a
     payload's own exception comes back as PayloadFailed with the target's traceback.
     `route` overrides the manifest for one run (py-heap's guppy backend leaves objects the target frees later).
+    `own_thread` False: run in the safe point's thread, holding it (own_thread.py says what that costs).
     """
     payload = MANIFEST[name]
     result = run_source(invocation, payload_source(name), args, tools=payload.needs_tools,
-                        route=payload.routed if route is None else route)
+                        route=payload.routed if route is None else route, own_thread=own_thread)
     if result.tracemalloc is not None and name != "watch":  # (watch's tracing is the command's own)
         before, after = result.tracemalloc
         note("the target traces its allocations (tracemalloc): this command's were traced too, which slows "
@@ -226,7 +228,7 @@ def run_payload(invocation: Invocation, name: str, args: dict[str, Any], *, rout
 
 
 def run_source(invocation: Invocation, payload: str, args: dict[str, Any], *, tools: bool = False,
-               route: bool = True) -> PayloadResult:
+               route: bool = True, own_thread: bool = True) -> PayloadResult:
     """Run payload source text (defining gdb_memleak_payload) in the target; see run_payload.
 
     `tools`: put guppy3/objgraph built for the target's interpreter on its sys.path for the run.
@@ -239,7 +241,7 @@ def run_source(invocation: Invocation, payload: str, args: dict[str, Any], *, to
     full = packaging.full_source(payload, args, tool_paths)
     exe = _program_identity(pid)
     try:
-        raw, safe_point, seconds = _run_at_a_safe_point(invocation, pid, version, full, route)
+        raw, safe_point, seconds = _run_at_a_safe_point(invocation, pid, version, full, route, own_thread)
     except gdb.error:
         if _program_identity(pid) != exe:
             raise TargetUnavailable("the target ran exec() during the command: it is another program now, "
@@ -282,7 +284,7 @@ def _program_identity(pid: int) -> Optional[tuple[int, int]]:
 
 
 def _run_at_a_safe_point(invocation: Invocation, pid: int, version: tuple[int, int], full: str,
-                         route: bool) -> tuple[bytes, SafePoint, float]:
+                         route: bool, own: bool) -> tuple[bytes, SafePoint, float]:
     """Bring the target to a safe point, run `full` there, put everything back: (answer, where, seconds)."""
     calls = Caller(pid, version)
     calls.prepare([pid])
@@ -298,7 +300,7 @@ def _run_at_a_safe_point(invocation: Invocation, pid: int, version: tuple[int, i
                 safe_point = safepoint.run_to_safe_point(calls, pid, invocation.timeout)
                 rss_before = procfs.proc_status(pid).get("VmRSS", 0)  # the target stopped: only the payload runs
                 _thread(safe_point.thread_num).switch()
-                moved = own_thread.move_to_own_thread(calls, safe_point, pid, time.monotonic() + invocation.timeout)
+                moved = own_thread.move_to_own_thread(calls, safe_point, pid, time.monotonic() + invocation.timeout) if own else None
                 if moved is not None:
                     safe_point = moved
                     _thread(safe_point.thread_num).switch()
