@@ -232,7 +232,7 @@ def test_ten_inspections_leave_no_thread_module_path_or_gc_change(start_target, 
 
 
 @pytest.mark.parametrize("python", INTERPRETERS)
-def test_ten_inspections_leave_rss_within_three_percent(start_target, python):
+def test_ten_inspections_leave_rss_within_four_percent(start_target, python):
     """Measured 2026-11-27 on a 65 MB service: +0.1% (pyenv 3.11) and +0.1% (Debian 3.11) after ten.
 
     2026-12-01, after the payloads stopped running finalizers in their own thread (issue 17 #2):
@@ -246,7 +246,13 @@ def test_ten_inspections_leave_rss_within_three_percent(start_target, python):
     half second, and its glibc arena (not the main one) comes out of a session with that much
     free at its top, which malloc_trim never gives back for such an arena; a session made
     1.5 s longer by a sleep alone, with the previous payloads, did the same.  The rest is
-    the main heap, about +0.04 MB per 1 KB of payload source (ten sessions).  The bound: 3%."""
+    the main heap, about +0.04 MB per 1 KB of payload source (ten sessions).  The bound: 3%.
+
+    2026-12-02, payloads in a thread of their own (inject/own_thread.py, issue 13): +3.11 to
+    +3.45% (pyenv 3.11, four runs) against +1.98 to +2.00% with the same code holding the safe
+    point's thread: that thread's glibc arena keeps about 0.8 MB resident after the first session
+    (the payload's leftovers, interned names and the like, spread over its pages; its top chunk is
+    given back), and every later session reuses it.  The bound: 4%."""
     target = start_target(python, SERVICE, "event", env=SERVICE_65MB)
     target.wait_for_ticks(1)
     rss_before = target.rss()
@@ -254,7 +260,7 @@ def test_ten_inspections_leave_rss_within_three_percent(start_target, python):
     time.sleep(1)
     growth = (target.rss() - rss_before) / rss_before
     print("RSS %d kB, %+.2f%% after ten inspections" % (rss_before // 1024, 100 * growth))
-    assert growth < 0.03, "RSS grew by %.2f%% (%d kB)" % (100 * growth, (target.rss() - rss_before) // 1024)
+    assert growth < 0.04, "RSS grew by %.2f%% (%d kB)" % (100 * growth, (target.rss() - rss_before) // 1024)
     assert_carries_on(target)
 
 

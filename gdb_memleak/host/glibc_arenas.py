@@ -136,6 +136,7 @@ def find_main_arena(image: Image, ranges: list[tuple[int, int]]) -> Optional[tup
 
 _UNPACK_WORD = struct.Struct("<Q").unpack
 _UNPACK_SIZE_FD = struct.Struct("<QQ").unpack
+_UNPACK_INT = struct.Struct("<i").unpack
 
 
 def _word(image: Image, address: int) -> int:
@@ -288,3 +289,31 @@ def malloc_accounting(image: Image, maps_text: str) -> Optional[dict[str, Any]]:
     if found is None:
         return None
     return read_arenas(image, *found)
+
+
+def thread_arena_top(image: Image, maps_text: str, inside: int) -> Optional[tuple[int, int, int]]:
+    """(arena, top chunk, its size) of the thread arena whose heap holds address `inside`, when its
+    mutex is free; None for the main arena, another allocator, or anything that does not check out.
+    For inject/own_thread.py: the payload's own thread leaves its arena's top chunk holding what its
+    temporaries used, and glibc trims a thread arena's top only as frees come (malloc_trim never does:
+    16 MB left resident per session on the 65 MB service, 2026-12-02)."""
+    found = find_main_arena(image, libc_data_ranges(maps_text))
+    if found is None:
+        return None
+    main, layout = found
+    heap = inside & ~(HEAP_MAX_SIZE - 1)
+    try:
+        arena = _word(image, heap)
+        if arena == main or arena not in (_chain(image, main, layout) or []):
+            return None
+        if not any(start <= inside < end for start, end in _heaps(image, arena)):
+            return None
+        if _UNPACK_INT(image.read_uncached(arena, 4))[0] != 0:
+            return None  # its mutex is held: a thread is inside malloc there
+        top = _word(image, arena + layout.top)
+        size = _chunk_size(image, top) if top else 0
+    except Unreadable:
+        return None
+    if not any(start <= top and top + size <= end for start, end in _heaps(image, arena)):
+        return None
+    return arena, top, size

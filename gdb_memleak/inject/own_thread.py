@@ -26,6 +26,9 @@ import gdb
 
 from ..errors import NoSafePoint, NoSafePointInTime
 from ..gdbside import inferior as inf
+from ..gdbside import memlayout
+from ..host import glibc_arenas
+from ..host.memimage import Unreadable
 from . import stub
 from .calls import Caller, WaitedTooLong, continue_for
 from .safepoint import SafePoint, require_alive, stop_cause, stopped_by
@@ -35,6 +38,11 @@ THREAD_START = "PyThread_start_new_thread"
 NO_THREAD = (1 << 64) - 1  # PYTHREAD_INVALID_THREAD_ID, (unsigned long)-1
 GO_WAIT_MS = 5000  # how long the new thread waits for gdb's go before it ends by itself
 SLICE = 0.005  # seconds the target runs between two looks at where the old thread is
+PAGE = 4096
+MADV_DONTNEED = 4
+# A probe malloc()ed to find the thread's arena: above tcache's sizes (which may hold another
+# arena's chunks), below the mmap threshold (which would map it alone).
+PROBE = 4096
 
 
 def move_to_own_thread(calls: Caller, safe_point: SafePoint, pid: int, deadline: float) -> Optional[SafePoint]:
@@ -98,3 +106,38 @@ def _stopped_at(thread: gdb.InferiorThread, stop: int) -> bool:
         return int(gdb.newest_frame().pc()) == stop
     except gdb.error:
         return False
+
+
+def give_back_arena_top(calls: Caller, pid: int) -> None:
+    """The payload's own thread is parked: give back the pages of its glibc arena's top chunk
+    (MADV_DONTNEED, what glibc's own shrink_heap does), keeping the page with the chunk's header.
+    The routed temporaries (allocator.py) came from that arena, and its top kept 16 MB resident
+    per session on the 65 MB service (2026-12-02), which malloc_trim leaves for a thread arena.
+    Only this thread runs meanwhile (scheduler-locking), and only when the arena's mutex is free."""
+    if any(inf.minimal_symbol_address(f) is None for f in ("malloc", "free", "madvise")):
+        return
+    probe = calls.call("malloc", PROBE)
+    if probe == 0:
+        return
+    locking = gdb.parameter("scheduler-locking")
+    gdb.execute("set scheduler-locking on", to_string=True)
+    try:
+        with open("/proc/%d/maps" % pid) as f:
+            maps = f.read()
+        image = memlayout.image(gdb.selected_inferior(), core=False)
+        try:
+            found = glibc_arenas.thread_arena_top(image, maps, probe)
+        except (Unreadable, OSError, ValueError):
+            found = None
+        finally:
+            image.close()
+        if found is not None:
+            _, top, size = found
+            start, end = (top + 2 * glibc_arenas.WORD + PAGE - 1) & ~(PAGE - 1), (top + size) & ~(PAGE - 1)
+            if end - start >= PAGE:
+                calls.cleanup("madvise", start, end - start, MADV_DONTNEED)
+    except OSError:
+        pass
+    finally:
+        gdb.execute("set scheduler-locking %s" % locking, to_string=True)
+        calls.cleanup("free", probe)
