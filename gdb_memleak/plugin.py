@@ -100,7 +100,7 @@ def load(venv: Optional[str] = None) -> None:
     if pid is not None:
         from .gdbside import attach_ahead, index_cache
 
-        index_cache.prepare(pid)
+        index_cache.prepare()
         attach_ahead.prepare(pid)
 
 

@@ -247,16 +247,3 @@ def test_another_libc_is_a_mismatch():
     why = procfs_images.mismatch(forky_libc, None, mapped)
     assert why == "build-id %s, the target's %s" % (_readelf_build_id(forky_libc), _readelf_build_id(HOST_LIBC))
 
-
-@need_forky
-def test_no_index_is_made_of_the_host_s_files_for_a_target_in_another_root(start_in_root, start_target, tmp_path):
-    """gdb opens a file by its real path, so indexing a container's libraries before the attach (issue 13's
-    index cache, gdbside/index_cache.py) would index the host's files of the same names: none are chosen.
-    A host target's are, libpython among them."""
-    from gdb_memleak.host import index_cache
-
-    in_root = start_in_root("chroot")
-    assert index_cache.files_to_index(in_root.python_pid, str(tmp_path)) == []
-    host = start_target(PYTHON_311, ENV_HEARTBEAT)
-    chosen = index_cache.files_to_index(host.pid, str(tmp_path))
-    assert any(procfs_images.file_identity(path) == procfs_images.file_identity(libpython(PYTHON_311)) for path in chosen)

@@ -277,7 +277,11 @@ def test_ten_inspections_of_a_small_service_leave_a_bounded_fixed_cost(start_tar
     2026-12-02, with the retained walk's 14 KB of payload source: +1.29 to +1.63 MB (pyenv 3.11)
     and +1.00 to +1.26 MB (Debian 3.11), four runs each; that much more source alone left a 65 MB
     service's main heap 0.43 MB bigger after ten py-heap sessions.  A clean-clone CI run went past
-    1.5 MB (its figure not kept).  The bound: 2 MB."""
+    1.5 MB (its figure not kept).  The bound: 2 MB.
+
+    2026-12-02, py-heap and py-cycles in a thread of their own (inject/own_thread.py): +2.5 MB in
+    one run (pyenv 3.11): that thread's glibc arena keeps about 0.8 MB after the first session,
+    reused by the later ones (the 65 MB test above measures it).  The bound: 3 MB."""
     target = start_target(python, SERVICE, "event")
     target.wait_for_ticks(1)
     rss_before = target.rss()
@@ -285,7 +289,7 @@ def test_ten_inspections_of_a_small_service_leave_a_bounded_fixed_cost(start_tar
     time.sleep(1)
     growth = target.rss() - rss_before
     print("RSS %d kB, %+d kB after ten inspections" % (rss_before // 1024, growth // 1024))
-    assert growth < 2048 * 1024, "RSS grew by %d kB" % (growth // 1024)
+    assert growth < 3072 * 1024, "RSS grew by %d kB" % (growth // 1024)
 
 
 RECORDS_27 = TARGETS / "records27.py"
@@ -352,7 +356,10 @@ def test_program_text_a_command_brought_in_is_dropped_again(start_target, python
     assert_no_traceback(run)
     after = file_backed_text_kb(target.pid)
     print("program text in RSS: %d kB before, %d kB after" % (before, after))
-    assert after - before < 64, (before, after)
+    # 2026-12-02, py-heap and py-cycles in a thread of their own (inject/own_thread.py): 64 to 192 kB on
+    # Debian's 3.11, +128 kB of it libc's text (+8 kB of python3.11's): that thread's way out (its thread
+    # state deleted, the thread ending in libc) runs after the pages are dropped.  Shared, clean pages.
+    assert after - before < 256, (before, after)
     assert_carries_on(target)
 
 

@@ -79,11 +79,13 @@ class PyHeap(MemleakCommand):
         rss_before = procfs.proc_status(target.pid).get("VmRSS") if args.backend == "guppy" else None
         payload_args = {"top": args.top, "largest": args.largest, "backend": args.backend, "memory_available": room}
         try:
-            # guppy leaves objects behind (its hpy, lazy instance dicts) that the target frees later.
-            outcome = session.run_payload(inv, "heap", payload_args, route=args.backend != "guppy")
+            # guppy leaves objects behind (its hpy, lazy instance dicts) that the target frees later,
+            # and its heap() is one C call that holds the GIL throughout: a thread of its own gains nothing.
+            guppy = args.backend == "guppy"
+            outcome = session.run_payload(inv, "heap", payload_args, route=not guppy, own_thread=False if guppy else None)
             lost = _paths_lost(outcome)
             if lost:
-                outcome = session.run_payload(inv, "heap", payload_args, route=args.backend != "guppy", own_thread=False)
+                outcome = session.run_payload(inv, "heap", payload_args, route=not guppy, own_thread=False)
         except ToolMissing as e:
             raise ToolMissing("--backend guppy: %s" % e, hint="py-heap --backend census works") from e
         except NoRoom as e:  # the census's own memory guard

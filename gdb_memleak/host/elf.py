@@ -73,34 +73,3 @@ def exports_function(path: str, name: str) -> Optional[bool]:
     except (OSError, struct.error):
         return None
 
-
-def section_names(path: str) -> Optional[frozenset[str]]:
-    """The names of the ELF file's sections (".debug_info", ".gdb_index"...); None if it cannot be read as ELF.
-    Only the section headers and their string table are read."""
-    try:
-        with open(path, "rb") as f:
-            ident = f.read(64)
-            if len(ident) < 52 or ident[:4] != b"\x7fELF" or ident[4] not in (1, 2) or ident[5] not in (1, 2):
-                return None
-            wide, order = ident[4] == 2, "<" if ident[5] == 1 else ">"
-            if wide:
-                shoff, = struct.unpack_from(order + "Q", ident, 40)
-                shentsize, shnum, shstrndx = struct.unpack_from(order + "HHH", ident, 58)
-            else:
-                shoff, = struct.unpack_from(order + "I", ident, 32)
-                shentsize, shnum, shstrndx = struct.unpack_from(order + "HHH", ident, 46)
-            if shoff == 0 or shnum == 0 or shstrndx >= shnum or shentsize < (64 if wide else 40):
-                return frozenset()
-            f.seek(shoff)
-            table = f.read(shentsize * shnum)
-            layout = order + ("IIQQQQ" if wide else "IIIIII")
-            headers = [struct.unpack_from(layout, table, i * shentsize) for i in range(shnum)]
-            _, _, _, _, str_offset, str_size = headers[shstrndx]
-            if str_size > MAX_TABLE:
-                return None
-            f.seek(str_offset)
-            strings = f.read(str_size)
-            return frozenset(strings[h[0]:strings.find(b"\0", h[0])].decode("ascii", "replace")
-                             for h in headers if h[0] < len(strings))
-    except (OSError, struct.error):
-        return None

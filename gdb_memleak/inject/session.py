@@ -209,17 +209,18 @@ def seccomp_filtered(pid: int) -> bool:
 
 
 def run_payload(invocation: Invocation, name: str, args: dict[str, Any], *, route: Optional[bool] = None,
-                own_thread: bool = True) -> PayloadResult:
+                own_thread: Optional[bool] = None) -> PayloadResult:
     """Run payload `name` (payloads.MANIFEST) in the target with `args`; return its result.
 
     Raises a MemleakError (errors.py) with a one-line reason on every failure; a
     payload's own exception comes back as PayloadFailed with the target's traceback.
     `route` overrides the manifest for one run (py-heap's guppy backend leaves objects the target frees later).
-    `own_thread` False: run in the safe point's thread, holding it (own_thread.py says what that costs).
+    `own_thread` overrides the manifest too: False holds the safe point's thread for the run (own_thread.py).
     """
     payload = MANIFEST[name]
     result = run_source(invocation, payload_source(name), args, tools=payload.needs_tools,
-                        route=payload.routed if route is None else route, own_thread=own_thread)
+                        route=payload.routed if route is None else route,
+                        own_thread=payload.own_thread if own_thread is None else own_thread)
     if result.tracemalloc is not None and name != "watch":  # (watch's tracing is the command's own)
         before, after = result.tracemalloc
         note("the target traces its allocations (tracemalloc): this command's were traced too, which slows "
@@ -228,7 +229,7 @@ def run_payload(invocation: Invocation, name: str, args: dict[str, Any], *, rout
 
 
 def run_source(invocation: Invocation, payload: str, args: dict[str, Any], *, tools: bool = False,
-               route: bool = True, own_thread: bool = True) -> PayloadResult:
+               route: bool = True, own_thread: bool = False) -> PayloadResult:
     """Run payload source text (defining gdb_memleak_payload) in the target; see run_payload.
 
     `tools`: put guppy3/objgraph built for the target's interpreter on its sys.path for the run.
@@ -300,7 +301,9 @@ def _run_at_a_safe_point(invocation: Invocation, pid: int, version: tuple[int, i
                 safe_point = safepoint.run_to_safe_point(calls, pid, invocation.timeout)
                 rss_before = procfs.proc_status(pid).get("VmRSS", 0)  # the target stopped: only the payload runs
                 _thread(safe_point.thread_num).switch()
-                moved = own_thread.move_to_own_thread(calls, safe_point, pid, time.monotonic() + invocation.timeout) if own else None
+                # Not under seccomp: which system calls the thread's start may make cannot be read.
+                moved = (own_thread.move_to_own_thread(calls, safe_point, pid, time.monotonic() + invocation.timeout)
+                         if own and tidy else None)
                 if moved is not None:
                     safe_point = moved
                     _thread(safe_point.thread_num).switch()
