@@ -505,13 +505,14 @@ def memory_cgroup(limit: int):
 
 @pytest.mark.parametrize("python", INTERPRETERS)
 def test_commands_that_would_not_fit_under_a_memory_limit_refuse(start_target, python):
-    """Inside a container with 16 MB to spare, py-cycles' bookkeeping for a 65 MB service
+    """Inside a container with 20 MB to spare, py-cycles' bookkeeping for a 65 MB service
     (about 25 MB for its 213k tracked objects) or guppy's (about 46 MB) would get the service
-    OOM-killed: they refuse in one line and leave it running; the census, up to about 12 MB
-    there, still answers, and refuses in turn when there is less room than it counts on."""
+    OOM-killed: they refuse in one line and leave it running; the census, up to about 14 MB
+    there, still answers, and refuses in turn when there is less room than it counts on.
+    (16 MB to spare until 2026-12-02, when the census's thread of its own raised what it counts on.)"""
     target = start_target(python, SERVICE, "event", env=SERVICE_65MB)
     target.wait_for_ticks(1)
-    with memory_cgroup(16 << 20) as cgroup:
+    with memory_cgroup(20 << 20) as cgroup:
         try:
             with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
                 f.write(str(target.pid))
@@ -535,11 +536,12 @@ def test_commands_that_would_not_fit_under_a_memory_limit_refuse(start_target, p
         assert_carries_on(target)
         # With less room than its guard counts on, the census refuses too (the container
         # OOM-killed this service once when it counted on "a few MB" and took 14).
-        # What the census counts on, 48 bytes a tracked object and 4 MiB (payloads/heap.py), covers its peak.
-        assert census_peak <= tracked * 48 + (4 << 20), (census_peak, tracked)
+        # What the census counts on, 48 bytes a tracked object and 6 MiB (payloads/heap.py), covers its peak.
+        print("census peak %d kB, %d tracked" % (census_peak // 1024, tracked))
+        assert census_peak <= tracked * 48 + (6 << 20), (census_peak, tracked)
         # With less room than that, the census refuses too (the container OOM-killed this
         # service once when the census counted on "a few MB" and took 14).
-        peak.limit(peak.usage() + (4 << 20))
+        peak.limit(peak.usage() + (6 << 20))
         for command in ("py-heap", "py-heap --mark before"):
             run = run_gdb(command, pid=target.pid, timeout=120)
             assert_no_traceback(run)
