@@ -109,19 +109,21 @@ class PyHeap(MemleakCommand):
             self.emit_json("heap", doc)
             return
         self.out(format_heap(doc, self.styles))
-        again = ("; a first run beside the target lost what keeps %d of the largest objects (the target let go of "
-                 "them meanwhile), so it ran again holding that thread" % lost) if lost else ""
+        again = ("; a first run beside the target found no path to what retains the most (the target may have let "
+                 "go of it meanwhile), so it ran again holding that thread") if lost else ""
         self.out("(%s backend, run %s%s, %.2f s in the target)" % (doc["backend"], outcome.safe_point.describe(), again,
                                                                     outcome.seconds))
 
 
 def _paths_lost(outcome: session.PayloadResult) -> int:
-    """How many of --largest's objects got no path in a run beside the target (own_thread.py): the
-    target let go of them meanwhile, e.g. a module global rebound to a newer str each millisecond
-    (the seed's case 2), which only a run holding the safe point's thread sees consistently."""
-    if outcome.safe_point.kind != "own-thread":
+    """1 when the object that retains the most got no path in a run beside the target (own_thread.py):
+    the target may have let go of it meanwhile, e.g. a module global rebound to a newer str each
+    millisecond (the seed's case 2), which a run holding the safe point's thread sees consistently.
+    (An object held by C state alone has no path either: then the second run says the same.)"""
+    largest = outcome.result.get("largest") or []
+    if outcome.safe_point.kind != "own-thread" or not largest or not isinstance(largest[0], dict):
         return 0
-    return sum(1 for item in outcome.result.get("largest") or [] if isinstance(item, dict) and item.get("path") is None)
+    return 1 if largest[0].get("path") is None else 0
 
 
 # Read from memory without being asked only up to this RSS: the walk stops the whole process,
