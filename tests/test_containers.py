@@ -246,4 +246,3 @@ def test_another_libc_is_a_mismatch():
     forky_libc = str(FORKY / HOST_LIBC.lstrip("/"))
     why = procfs_images.mismatch(forky_libc, None, mapped)
     assert why == "build-id %s, the target's %s" % (_readelf_build_id(forky_libc), _readelf_build_id(HOST_LIBC))
-

@@ -115,15 +115,14 @@ class PyHeap(MemleakCommand):
                                                                     outcome.seconds))
 
 
-def _paths_lost(outcome: session.PayloadResult) -> int:
-    """1 when the object that retains the most got no path in a run beside the target (own_thread.py):
+def _paths_lost(outcome: session.PayloadResult) -> bool:
+    """True when the object that retains the most got no path in a run beside the target (own_thread.py):
     the target may have let go of it meanwhile, e.g. a module global rebound to a newer str each
     millisecond (the seed's case 2), which a run holding the safe point's thread sees consistently.
     (An object held by C state alone has no path either: then the second run says the same.)"""
     largest = outcome.result.get("largest") or []
-    if outcome.safe_point.kind != "own-thread" or not largest or not isinstance(largest[0], dict):
-        return 0
-    return 1 if largest[0].get("path") is None else 0
+    return (outcome.safe_point.kind == "own-thread" and bool(largest) and isinstance(largest[0], dict)
+            and largest[0].get("path") is None)
 
 
 # Read from memory without being asked only up to this RSS: the walk stops the whole process,

@@ -23,13 +23,12 @@ import gdb
 SWITCH = "GDB_MEMLEAK_INDEX_CACHE"
 
 
-def prepare() -> bool:
-    """Turn gdb's index cache on, unless switched off; whether it is on."""
+def prepare() -> None:
+    """Turn gdb's index cache on, unless switched off."""
     if os.environ.get(SWITCH, "").lower() in ("off", "0", "no"):
-        return False
+        return
     try:
         if not gdb.parameter("index-cache enabled"):
             gdb.execute("set index-cache enabled on", to_string=True)
     except (gdb.error, RuntimeError):
-        return False  # gdb before 13 spells it `set index-cache on`: its setting is left as it is
-    return True
+        pass  # gdb before 13 spells it `set index-cache on`: its setting is left as it is

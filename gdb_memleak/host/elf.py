@@ -72,4 +72,3 @@ def exports_function(path: str, name: str) -> Optional[bool]:
             return False  # no dynamic symbols: a static program exports nothing
     except (OSError, struct.error):
         return None
-

@@ -65,7 +65,7 @@ _SEEN_MASK = 255
 # several owners.  Measured 2026-12-02 (VmHWM, 3.11, 65 MB service, 213k tracked):
 # +2 MB, and +10 MB when another thread held a list of 100k of its strs meanwhile.  Run in a
 # thread of its own (inject/own_thread.py), that thread's glibc arena and stack come on top:
-# peaks of 13.0-14.1 MB against the 14.1 MB that 4 MiB here allowed (2026-12-02): 6 MiB now.
+# peaks of 13.0-14.6 MB against the 14.1 MB that 4 MiB here allowed (2026-12-02): 6 MiB now.
 _CENSUS_BYTES_PER_TRACKED = 48
 _CENSUS_BYTES_FIXED = 6 << 20
 _HUGE = 16384 * 8  # bytes of a list or tuple of 16384 items
@@ -922,10 +922,9 @@ def _render(chain, roots):
     return s
 
 
-# The retained walk's time: half the census's, at least 0.25 s.  The payload's thread is
-# held meanwhile, and a longer payload leaves a busy target bigger: ten py-heap --largest 2
-# of 2.2 s each left a 65 MB service 2.2 MB bigger, against 0.2 MB at 0.65 s; a payload made
-# 1.5 s longer by a sleep alone did the same (+1.0 MB; 2026-12-02, 3.11, cause not found).
+# The retained walk's time: half the census's, at least 0.25 s.  A longer payload leaves a
+# busy target bigger: ten py-heap --largest 2 of 2.2 s each left a 65 MB service 2.2 MB
+# bigger, against 0.2 MB at 0.65 s; a payload made 1.5 s longer by a sleep alone did the same (+1.0 MB; 2026-12-02, 3.11, cause not found).
 _WALK_SHARE = 0.5
 _WALK_SECONDS_MIN = 0.25
 

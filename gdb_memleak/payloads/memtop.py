@@ -87,8 +87,6 @@ def gdb_memleak_payload(args):
     try:
         for ident, frame in frames_by_ident.items():
             frame = _outside_frame(frame)
-            if frame is None:
-                continue  # a thread of only the payload's frames: its own thread (inject/own_thread.py)
             frames = []
             while frame is not None and len(frames) < limit:
                 code = frame.f_code

@@ -41,4 +41,3 @@ def test_what_is_not_elf_cannot_be_read(tmp_path):
     truncated = tmp_path / "truncated.so"
     truncated.write_bytes(Path("/lib/x86_64-linux-gnu/libc.so.6").read_bytes()[:4096])
     assert exports_function(str(truncated), "malloc") in (None, False)
-
