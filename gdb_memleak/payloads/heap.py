@@ -924,7 +924,8 @@ def _render(chain, roots):
 
 # The retained walk's time: half the census's, at least 0.25 s.  A longer payload leaves a
 # busy target bigger: ten py-heap --largest 2 of 2.2 s each left a 65 MB service 2.2 MB
-# bigger, against 0.2 MB at 0.65 s; a payload made 1.5 s longer by a sleep alone did the same (+1.0 MB; 2026-12-02, 3.11, cause not found).
+# bigger, against 0.2 MB at 0.65 s; a payload made 1.5 s longer by a sleep alone did the
+# same (+1.0 MB; 2026-12-02, 3.11, cause not found).
 _WALK_SHARE = 0.5
 _WALK_SECONDS_MIN = 0.25
 
