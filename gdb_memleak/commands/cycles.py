@@ -7,14 +7,14 @@ import os
 import subprocess
 import time
 
-from ..errors import NoRoom, NotFound, OutputError, UsageError
+from ..errors import NoRoom, NoSafePointInTime, NotFound, OutputError, UsageError
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation, note
 from ..host import limits
 from ..inject import session
 from ..render import text as render
 from ..render.text import format_cycles
-from . import heap_marks, type_names
+from . import cycles_memory, heap_marks, read_only, type_names
 from .base import MemleakCommand, positive_int
 
 # Cycle marks share the target's mark store with py-heap's, under this prefix.
@@ -46,6 +46,12 @@ class PyCycles(MemleakCommand):
             help="run even if the target may not have the memory it needs (about 128 bytes per tracked object), "
                  "or opted out of remote code execution (PEP 768)",
         )
+        parser.add_argument(
+            "--read-only", action="store_true",
+            help="run nothing in the target: find the cycles from its memory, the collector's lists and the "
+                 "reference counts (the memory backend; CPython 3.11-3.13 with debug info; used by itself on a core "
+                 "file, and when no safe point comes in time); the graph shows the cycles' members only",
+        )
         self.add_timeout(parser)
         return parser
 
@@ -58,9 +64,11 @@ class PyCycles(MemleakCommand):
         for name in (args.mark, args.since):
             if name is not None and not heap_marks.NAME.match(name):
                 raise UsageError("a mark name is 1 to 64 letters, digits or _.:-, got %r" % name)
+        if read_only.wanted(args):
+            self._show(cycles_memory.find(self, inv, args), args)
+            return
         target = inf.require_live_stopped()
         inf.require_python()
-        mark = None
         request = {
             "types": args.types,
             "top": ALL_GROUPS if args.mark or args.since else args.top,
@@ -78,12 +86,31 @@ class PyCycles(MemleakCommand):
             raise NotFound(str(e), hint="make one with py-cycles --mark %s" % args.since) from e
         except NoRoom as e:  # the payload's own memory guard
             raise NoRoom("refused: %s" % e) from e
+        except NoSafePointInTime as e:  # an idle or hung target: its memory can still be read (issue 16)
+            if args.mark or args.since or not read_only.readable(inf.require_python()):
+                raise
+            if read_only.too_big_to_read_unasked(target.pid):
+                raise NoSafePointInTime(str(e), hint="py-cycles --read-only reads its memory instead, with the "
+                                                     "whole process stopped meanwhile") from e
+            self._show(cycles_memory.find(self, inv, args, instead=str(e)), args)
+            return
         mark = doc.pop("since_mark", None)
         unknown = doc.get("unknown_types")
         if args.types and not doc.get("cycles") and not (doc.get("uncollectable") or {}).get("cycles") and unknown is None:
             unknown = session.run_payload(inv, "type_check", {"types": args.types}).result.get("unknown")
         if args.types and unknown:
             raise NotFound("no type named %s in the target" % ", ".join(unknown))
+        stored = doc.pop("stored_mark", None)
+        if args.mark and stored is not None:
+            note("mark %s recorded in the target: %d cycle groups" % (args.mark, stored["kinds"]))
+            doc["cycles"] = doc["cycles"][: args.top]
+        if mark is not None:
+            doc = dict(doc, cycles=_new_or_larger(doc["cycles"], mark)[: args.top], since=args.since)
+        self._show(doc, args)
+
+    def _show(self, doc: dict, args: argparse.Namespace) -> None:
+        """Write the graph, remember the type names, print the document (and a memory walk's footer)."""
+        footer = doc.pop("footer", None)
         graph_path = None
         if args.graph:
             if doc.get("graph_note"):
@@ -95,16 +122,12 @@ class PyCycles(MemleakCommand):
                     raise OutputError("cannot write %s: %s" % (e.filename or args.graph, e.strerror or e)) from e
         doc = dict(doc, graph=graph_path)
         type_names.remember_cycles(doc)
-        stored = doc.pop("stored_mark", None)
-        if args.mark and stored is not None:
-            note("mark %s recorded in the target: %d cycle groups" % (args.mark, stored["kinds"]))
-            doc["cycles"] = doc["cycles"][: args.top]
-        if mark is not None:
-            doc = dict(doc, cycles=_new_or_larger(doc["cycles"], mark)[: args.top], since=args.since)
         if args.json:
             self.emit_json("cycles", doc)
             return
         self.out(format_cycles(doc, self.styles))
+        if footer:
+            self.out(footer)
 
 
 def _new_or_larger(groups: list[dict], mark: dict) -> list[dict]:

@@ -13,7 +13,7 @@ from ..inject import session
 from ..render import text as render
 from ..render.common import human_size, signed_size
 from ..render.text import format_heap
-from . import heap_marks, heap_memory, type_names
+from . import heap_marks, heap_memory, read_only, type_names
 from .base import MemleakCommand, positive_int
 
 BACKENDS = ("auto", "census", "guppy")
@@ -62,7 +62,7 @@ class PyHeap(MemleakCommand):
     def run(self, inv: Invocation, args: argparse.Namespace) -> None:
         if not 0 <= args.largest <= 1000:
             raise UsageError("--largest: expected a number from 0 to 1000, got %d" % args.largest)
-        if heap_memory.wanted(args):
+        if read_only.wanted(args):
             heap_memory.run(self, inv, args)
             return
         target = inf.require_live_stopped()
@@ -91,9 +91,9 @@ class PyHeap(MemleakCommand):
         except NoRoom as e:  # the census's own memory guard
             raise NoRoom("refused: %s" % e) from e
         except NoSafePointInTime as e:  # an idle or hung target: its memory can still be read (issue 16)
-            if args.backend == "guppy" or not heap_memory.readable(inf.require_python()):
+            if args.backend == "guppy" or not read_only.readable(inf.require_python()):
                 raise
-            if (procfs.proc_status(target.pid).get("VmRSS") or 0) > AUTO_READ_MAX_RSS:
+            if read_only.too_big_to_read_unasked(target.pid):
                 raise NoSafePointInTime(str(e), hint="py-heap --read-only reads its memory instead, with the whole "
                                                      "process stopped meanwhile: about 4 ms per MB of RSS") from e
             heap_memory.run(self, inv, args, instead=str(e))
@@ -125,9 +125,6 @@ def _paths_lost(outcome: session.PayloadResult) -> bool:
             and largest[0].get("path") is None)
 
 
-# Read from memory without being asked only up to this RSS: the walk stops the whole process,
-# 1.7-2 s for 1M records in a 460 MB target (docs/limits.md), so about 1 s here at most.
-AUTO_READ_MAX_RSS = 256 << 20
 
 
 # guppy's hpy().heap() peaks at about 65% of the target's RSS more (docs/benchmarks.md).

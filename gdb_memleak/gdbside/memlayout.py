@@ -42,6 +42,18 @@ FIELD_STRUCTS = {
 }
 # struct -> the only fields the collector follows, where it follows fewer than all
 ONLY_FIELDS = {"PyDescrObject": ("d_type",)}
+# C field -> the attribute Python shows it as (a cycle's path names its steps as payloads/cycles.py does)
+PYTHON_NAMES = {
+    "func_globals": "__globals__", "func_builtins": "__builtins__", "func_name": "__name__",
+    "func_qualname": "__qualname__", "func_code": "__code__", "func_defaults": "__defaults__",
+    "func_kwdefaults": "__kwdefaults__", "func_closure": "__closure__", "func_doc": "__doc__",
+    "func_dict": "__dict__", "func_module": "__module__", "func_annotations": "__annotations__",
+    "func_typeparams": "__type_params__", "ob_ref": "cell_contents", "im_func": "__func__", "im_self": "__self__",
+    "m_self": "__self__", "m_module": "__module__", "prop_get": "fget", "prop_set": "fset", "prop_del": "fdel",
+    "prop_doc": "__doc__", "prop_name": "__name__", "cm_callable": "__func__", "cm_dict": "__dict__",
+    "dict": "__dict__", "traceback": "__traceback__", "context": "__context__", "cause": "__cause__",
+    "notes": "__notes__", "ns_dict": "__dict__", "d_type": "__objclass__", "origin": "__origin__",
+}
 TYPE_FIELDS = ("tp_dict", "tp_cache", "tp_mro", "tp_bases", "tp_base", "ht_module")
 
 
@@ -83,28 +95,29 @@ def _bitfield_shift(struct_name: str, member: str, bit: str) -> int:
     return int(sub.bitpos or 0)
 
 
-def _object_fields(struct_name: str) -> tuple[int, ...]:
-    """Offsets of the fields of `struct_name` that point to objects (not weak references)."""
+def _object_fields(struct_name: str) -> tuple[tuple[int, str], ...]:
+    """(offset, name) of the fields of `struct_name` that point to objects (not weak references)."""
     try:
         t = gdb.lookup_type(struct_name).strip_typedefs()
     except gdb.error:
         return ()
-    out: list[int] = []
+    out: list[tuple[int, str]] = []
     for f in t.fields():
-        if f.bitpos is None or f.type is None or "weakreflist" in (f.name or ""):
+        # ob_type: the walks add an instance's class themselves (host/cyclewalk.py counts it once)
+        if f.bitpos is None or f.type is None or "weakreflist" in (f.name or "") or f.name == "ob_type":
             continue
         if struct_name in ONLY_FIELDS and f.name not in ONLY_FIELDS[struct_name]:
             continue
         ft = f.type.strip_typedefs()
         if ft.code == gdb.TYPE_CODE_STRUCT and f.name in ("ob_base", "d_common", "func"):
             inner = _object_fields(str(f.type))
-            out.extend(int(f.bitpos) // 8 + o for o in inner)
+            out.extend((int(f.bitpos) // 8 + o, name) for o, name in inner)
             continue
         if ft.code != gdb.TYPE_CODE_PTR:
             continue
         target = ft.target().strip_typedefs()
         if target.code == gdb.TYPE_CODE_STRUCT and target.tag in ("_object", "_typeobject"):
-            out.append(int(f.bitpos) // 8)
+            out.append((int(f.bitpos) // 8, PYTHON_NAMES.get(f.name or "", f.name or "")))
     return tuple(out)
 
 
@@ -162,18 +175,18 @@ def layout(version: tuple[int, int]) -> dict[str, Any]:
              f_preheader=(1 << 4) if version == (3, 11) else (1 << 3) | (1 << 4),
              f_inline_values=(1 << 2) if version >= (3, 13) else 0)
     for symbol, key in (("PyUnicode_Type", "type_str"), ("PyModule_Type", "type_module"), ("PyDict_Type", "type_dict"),
-                        ("PyFunction_Type", "type_function"), ("PyType_Type", "type_type")):
+                        ("PyFunction_Type", "type_function"), ("PyType_Type", "type_type"), ("PyList_Type", "type_list")):
         L[key] = _address("&" + symbol)
     static_builtins(L, version)
     return L
 
 
 def roots(version: tuple[int, int]) -> dict[str, Any]:
-    """The main interpreter's generation lists, sys.modules and builtins, and the core types' shapes."""
+    """The main interpreter's generation lists, sys.modules, builtins and gc.garbage, and the core types' shapes."""
     interp = "_PyRuntime.interpreters.main"
     generations = [_address("&%s->gc.generations[%d].head" % (interp, i)) for i in range(3)]
     modules = _address("%s->%s" % (interp, "modules" if version == (3, 11) else "imports.modules"))
-    shapes, fields = {}, {}
+    shapes, fields, field_names = {}, {}, {}
     for symbol, shape in SHAPES.items():
         shapes[_address("&" + symbol)] = shape
     for symbol, struct_name in FIELD_STRUCTS.items():
@@ -182,9 +195,12 @@ def roots(version: tuple[int, int]) -> dict[str, Any]:
         except gdb.error:
             continue
         shapes[address] = H.FIELDS
-        fields[address] = _object_fields(struct_name)
+        named = _object_fields(struct_name)
+        fields[address] = tuple(o for o, _ in named)
+        field_names[address] = dict(named)
     return {"generations": generations, "modules": modules, "builtins": _address(interp + "->builtins"),
-            "shapes": shapes, "fields": fields}
+            "garbage": _address(interp + "->gc.garbage"), "shapes": shapes, "fields": fields,
+            "field_names": field_names}
 
 
 def static_builtins(L: dict[str, Any], version: tuple[int, int]) -> None:

@@ -25,7 +25,7 @@ class TypeInfo:
 
     __slots__ = ("name", "shape", "basic", "item", "presize", "gc", "heap", "slots", "dictoffset", "managed",
                  "inline", "fields", "count", "size", "owner_kind", "nvalues", "slot_span", "pick_slots",
-                 "slot_names")
+                 "slot_names", "field_names")
 
     def __init__(self) -> None:
         self.name = "?"
@@ -36,6 +36,7 @@ class TypeInfo:
         self.size = 0
         self.slots: tuple[int, ...] = ()
         self.fields: tuple[int, ...] = ()
+        self.field_names: dict[int, str] = {}  # offset -> the attribute Python shows (FIELDS only)
         self.owner_kind: Optional[str] = None
         self.nvalues = -1
         self.slot_span = 0
@@ -149,6 +150,7 @@ class Classes:
             shape = self.shapes.get(base)
             if shape is not None:
                 info.fields = self.fields.get(base, ())
+                info.field_names = self.roots.get("field_names", {}).get(base, {})
                 break
             if r.word(base + L["tp_flags"]) & L["f_heaptype"]:
                 slots.extend(self._slots(base))
@@ -162,7 +164,8 @@ class Classes:
             info.slot_span = max(info.slots) // 8 + 1
             picked = itemgetter(*(s >> 3 for s in info.slots))
             info.pick_slots = picked if len(info.slots) > 1 else (lambda span: (picked(span),))
-        if info.heap and (info.managed or info.dictoffset):
+        # a metaclass's tp_dictoffset points at tp_dict: a class's dict is read as a class's (the walks' TYPE)
+        if info.heap and (info.managed or info.dictoffset) and shape != TYPE:
             info.owner_kind = "dict of " + info.name
         return info
 

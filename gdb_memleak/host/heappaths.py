@@ -123,7 +123,7 @@ class PathSearch:
             node, path, attrmode, depth = queue.popleft()
             spent += 1
             try:
-                edges = self._edges(node, attrmode)
+                edges = self.edges(node, attrmode)
             except Unreadable:
                 continue
             for child, step, child_attrmode, container in edges:
@@ -136,7 +136,7 @@ class PathSearch:
                     queue.append((child, path + step, child_attrmode, depth + 1))
         return {t: found.get(t) for t in targets}
 
-    def _edges(self, node: int, attrmode: bool) -> list[tuple[int, str, bool, bool]]:
+    def edges(self, node: int, attrmode: bool) -> list[tuple[int, str, bool, bool]]:
         """(child, step text, whether the child's steps are attributes, whether to look inside it)."""
         r, classes = self.r, self.classes
         info = classes.info(r.head(node)[1])

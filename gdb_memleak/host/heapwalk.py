@@ -180,29 +180,8 @@ class HeapWalk:
 
     def _visit(self, a: int, info: TypeInfo, size: int) -> None:
         """Count the object at `a` and queue what it refers to."""
-        r, L, shape, todo = self.r, self.L, info.shape, self.todo
         try:
-            if shape == PLAIN:
-                s = info.basic
-            elif shape == STR:
-                s = r.str_size(a)
-            elif shape == INT:
-                s = r.int_size(a)
-            elif shape == TUPLE or shape == VAR:
-                s = info.basic + info.item * abs(size)
-                if shape == TUPLE:
-                    self._items(a + L["tuple_items"], size)
-            elif shape == DICT:
-                s, refs = r.dict_scan(a, info.basic)
-                todo.extend(refs)
-            elif shape == LIST:
-                items, allocated = r.list_head.unpack_from(*r.loc(a, r.list_head.size))
-                s = info.basic + 8 * allocated  # a subclass's basic size, as list.__sizeof__
-                self._items(items, size)
-            else:
-                s = self._other(a, info, size)
-            if (info.slots or info.owner_kind) and info.gc:
-                self._instance(a, info)
+            s = self.measure(a, info, size)
         except Unreadable:
             self.skipped += 1
             return
@@ -210,6 +189,33 @@ class HeapWalk:
         info.size += s + info.presize
         if s > self.largest.threshold:
             self.largest.keep(a, info, s + info.presize)
+
+    def measure(self, a: int, info: TypeInfo, size: int) -> int:
+        """sys.getsizeof of the object at `a` less its pre-header; what it refers to is queued on `todo` (and
+        `spans`).  Raises Unreadable."""
+        r, L, shape = self.r, self.L, info.shape
+        if shape == PLAIN:
+            s = info.basic
+        elif shape == STR:
+            s = r.str_size(a)
+        elif shape == INT:
+            s = r.int_size(a)
+        elif shape == TUPLE or shape == VAR:
+            s = info.basic + info.item * abs(size)
+            if shape == TUPLE:
+                self._items(a + L["tuple_items"], size)
+        elif shape == DICT:
+            s, refs = r.dict_scan(a, info.basic)
+            self.todo.extend(refs)
+        elif shape == LIST:
+            items, allocated = r.list_head.unpack_from(*r.loc(a, r.list_head.size))
+            s = info.basic + 8 * allocated  # a subclass's basic size, as list.__sizeof__
+            self._items(items, size)
+        else:
+            s = self._other(a, info, size)
+        if (info.slots or info.owner_kind) and info.gc:
+            self._instance(a, info)
+        return s
 
     def _items(self, base: int, count: int) -> None:
         if count > SPAN:

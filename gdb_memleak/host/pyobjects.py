@@ -252,6 +252,8 @@ class Reader:
             return self.table_items(keys, values, head)
         entries = self.words(keys + self.L["dk_indices"] + (1 << log2_index), 2 * n)  # (key, value) pairs
         if values:
+            if self.L["version"] >= (3, 13) and self._embedded(values):
+                return list(entries[0::2])  # 3.13: values inline in their object, visited there (dict_traverse)
             return list(self.words(values + self.L["values_values"], n)) + list(entries[0::2])
         return list(entries)  # empty slots (0) included; the walk skips those
 

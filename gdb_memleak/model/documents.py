@@ -125,6 +125,11 @@ class _CyclesBody(TypedDict):
 
 class Cycles(Envelope, _CyclesBody, total=False):
     since: str
+    # py-cycles --read-only (issue 16): found in memory
+    backend: str  # "memory"
+    source: str  # "process" or "core"
+    seconds: float
+    walk: dict[str, int]
 
 
 # kind -> its declaration (the heap kinds by their $defs name in heap.schema.json)
