@@ -186,11 +186,12 @@ def test_unsupported_version_is_refused_in_one_line(start_target, version):
     if missing or not Path(python).exists():
         pytest.skip(missing or "no %s (make setup builds it)" % python)
     target = start_target(python, SEED_STRING, "1")
-    run = run_gdb("py-heap --read-only", pid=target.pid)
+    run = run_gdb("py-heap --read-only", "py-cycles --read-only", pid=target.pid)
     assert_no_traceback(run)
-    errors = [line for line in run.stderr.splitlines() if line.startswith("py-heap:")]
-    assert errors == ["py-heap: --read-only reads CPython 3.11, 3.12, 3.13; this target runs %s, which it cannot "
-                      "read yet; nothing was read" % version], run.stderr
+    for command in ("py-heap", "py-cycles"):
+        errors = [line for line in run.stderr.splitlines() if line.startswith(command + ":")]
+        assert errors == ["%s: --read-only reads CPython 3.11, 3.12, 3.13; this target runs %s, which it cannot "
+                          "read yet; nothing was read" % (command, version)], run.stderr
     assert target.wait_for_ticks(1)
 
 
@@ -221,10 +222,11 @@ def test_a_corrupted_or_truncated_core_is_one_line(start_target, tmp_path):
     data[len(data) * 3 // 10: len(data) * 7 // 10] = b"\xff" * (len(data) * 7 // 10 - len(data) * 3 // 10)
     bad = tmp_path / "corrupted"
     bad.write_bytes(bytes(data))
-    run = run_gdb("py-heap", core=(PYTHON_311, str(bad)), timeout=300)
+    run = run_gdb("py-heap", "py-cycles", core=(PYTHON_311, str(bad)), timeout=300)
     assert_no_traceback(run)
-    errors = [line for line in run.stderr.splitlines() if line.startswith("py-heap:") and "a core file" not in line]
-    assert len(errors) == 1 and "is broken at 0x" in errors[0] and "nothing was counted" in errors[0], run.stderr
+    for command in ("py-heap", "py-cycles"):
+        errors = [line for line in run.stderr.splitlines() if line.startswith(command + ":") and "a core file" not in line]
+        assert len(errors) == 1 and "is broken at 0x" in errors[0] and "nothing was counted" in errors[0], run.stderr
     short = tmp_path / "truncated"
     short.write_bytes(bytes(data[: len(data) // 2]))
     run = run_gdb("py-heap", core=(PYTHON_311, str(short)), timeout=300)
