@@ -34,25 +34,26 @@ GRAPH_GROUPS = 3
 
 
 class CycleWalk(HeapWalk):
-    """The tracked objects as arrays (address, class, reference count, size) and their references as indices."""
+    """The tracked objects (addresses and classes, by position) and the references among them (as positions).
+
+    Memory per tracked object, measured (docs/how-it-works.md): the address index (a dict entry and two
+    ints) and six words of arrays; sizes are measured again for the objects found in cycles only."""
 
     def __init__(self, reader: Reader, roots: dict[str, Any]) -> None:
         super().__init__(reader, roots)
         self.addrs = array("Q")
         self.infos: list[TypeInfo] = []
-        self.obsizes = array("q")
         self.index: dict[int, int] = {}
         self.starts = array("q", [0])  # the references of object i: targets[starts[i]:starts[i + 1]]
         self.targets = array("q")
         self.outside = array("q")  # reference count less the references from tracked objects
-        self.sizes = array("q")
         self.unread = 0  # objects whose references could not be read (roots, then)
         self.overcounted = 0  # objects with more references found than their count (roots, then)
+        self._sizes: dict[int, int] = {}
 
     def _visit(self, a: int, info: TypeInfo, size: int) -> None:  # the ring walk's callback: collect only
         self.addrs.append(a)
         self.infos.append(info)
-        self.obsizes.append(size)
 
     def run(self, deadline: Optional[float] = None) -> None:
         super().run(deadline)
@@ -60,51 +61,63 @@ class CycleWalk(HeapWalk):
         self._link()
 
     def _link(self) -> None:
-        r, index, todo, spans = self.r, self.index, self.todo, self.spans
-        targets, starts, sizes, infos = self.targets, self.starts, self.sizes, self.infos
-        incoming = array("q", bytes(8 * len(self.addrs)))
-        refcounts = array("q")
+        r, index, todo, spans, infos = self.r, self.index, self.todo, self.spans, self.infos
+        targets, starts = self.targets, self.starts
+        outside = self.outside = array("q", bytes(8 * len(self.addrs)))
         for i, a in enumerate(self.addrs):
-            info = infos[i]
             del todo[:]
             del spans[:]
             try:
-                refcnt, cls, _ = r.head(a)
-                s = self.measure(a, info, self.obsizes[i])
+                refcnt, cls, size = r.head(a)
+                self.measure(a, infos[i], size)
                 while spans:
                     base, count = spans.pop()
                     todo.extend(r.words(base, count))
                 todo.append(cls)  # an instance holds its heap class (a static class is not tracked)
             except Unreadable:
                 self.unread += 1
-                refcnt, s = 1 << 62, info.basic  # a root: its references are not known
+                refcnt = 1 << 40  # a root: its references are not known
                 del todo[:]
-            refcounts.append(refcnt)
-            sizes.append(s + info.presize)
+            outside[i] += refcnt
             for x in todo:
                 j = index.get(x)
                 if j is not None:
                     targets.append(j)
-                    incoming[j] += 1
+                    outside[j] -= 1
             starts.append(len(targets))
         del todo[:]
-        self.outside = array("q", (c - n for c, n in zip(refcounts, incoming)))
-        self.overcounted = sum(1 for x in self.outside if x < 0)
+        self.overcounted = sum(1 for x in outside if x < 0)
+
+    def size(self, i: int) -> int:
+        """sys.getsizeof of tracked object i (measured again: kept for the objects in cycles only)."""
+        found = self._sizes.get(i)
+        if found is None:
+            info, a = self.infos[i], self.addrs[i]
+            try:
+                found = self.measure(a, info, self.r.head(a)[2]) + info.presize
+            except Unreadable:
+                found = info.basic + info.presize
+            del self.todo[:]
+            del self.spans[:]
+            self._sizes[i] = found
+        return found
 
     # ------------------------------------------------------------ reachability
     def unreachable(self) -> list[int]:
         """Indices of the tracked objects no root reaches."""
         targets, starts = self.targets, self.starts
         reached = bytearray(len(self.addrs))
-        stack = [i for i, x in enumerate(self.outside) if x != 0]
-        for i in stack:
-            reached[i] = 1
-        while stack:
-            i = stack.pop()
-            for j in targets[starts[i]:starts[i + 1]]:
-                if not reached[j]:
-                    reached[j] = 1
-                    stack.append(j)
+        for root, outside in enumerate(self.outside):
+            if not outside or reached[root]:
+                continue
+            reached[root] = 1
+            stack = [root]  # depth first from each root in turn: the stack holds a path's frontier, not every root
+            while stack:
+                i = stack.pop()
+                for j in targets[starts[i]:starts[i + 1]]:
+                    if not reached[j]:
+                        reached[j] = 1
+                        stack.append(j)
         return [i for i, seen in enumerate(reached) if not seen]
 
     def successors(self, i: int, among: Any) -> list[int]:
@@ -210,7 +223,7 @@ class Groups:
                 g = groups[shape] = {"types": kinds, "count": 0, "objects": 0, "size": 0, "_rep": comp, "_dicts": dicts}
             g["count"] += 1
             g["objects"] += len(comp)
-            g["size"] += sum(walk.sizes[i] for i in comp)
+            g["size"] += sum(walk.size(i) for i in comp)
         ordered = sorted(groups.values(), key=lambda g: (-g["size"], g["types"]))
         for g in ordered[:top]:
             g["path"] = self.path(g["_rep"], g["_dicts"])
@@ -334,7 +347,7 @@ def uncollectable(walk: CycleWalk, want: list[str], top: int) -> tuple[dict[str,
     nodes.extend(groups.instance_dicts(nodes))
     found = groups.group(components(walk, sorted(set(nodes))), top)
     rows: list[dict[str, Any]] = [{"kind": k, "count": c} for k, c in sorted(kinds.items(), key=lambda kc: (-kc[1], kc[0]))[:100]]
-    return ({"count": len(items), "size": sum(walk.sizes[i] for i in set(nodes)), "rows": rows,
+    return ({"count": len(items), "size": sum(walk.size(i) for i in set(nodes)), "rows": rows,
              "cycles": public(found, top)}, found, groups)
 
 
@@ -362,7 +375,7 @@ def find(reader: Reader, roots: dict[str, Any], want: list[str], top: int, graph
     return {
         "cycles": public(found, top),
         "total_objects": len(dead),
-        "total_size": sum(walk.sizes[i] for i in dead),
+        "total_size": sum(walk.size(i) for i in dead),
         "uncollectable": garbage,
         "graph": dot,
         "graph_note": ("read from memory: the graph shows the members of the top cycles and the references among "

@@ -20,8 +20,11 @@ from typing import Callable, Optional
 BLOCK_SHIFT = 16
 BLOCK = 1 << BLOCK_SHIFT
 PAGE = 4096
-# gdb's memory for cached blocks, at most (then the cache starts again empty)
-CACHE_LIMIT = 64 << 20
+# gdb's memory for cached blocks, at most (then the cache starts again empty).  Small is faster
+# too: 64 MiB -> 4 MiB took py-heap --read-only on 1M records (6M objects) from 9.5 s to 8.5 s
+# and gdb's growth from +95 MB to +28 MB; py-cycles --read-only from 12.1 s to 9.9 s, +403 MB to
+# +365 MB (2026-12-02, pyenv 3.12, benchmarks/read_only.py, one run each at load 0.4-0.7).
+CACHE_LIMIT = 4 << 20
 
 PT_LOAD = 1
 # Bounds against a truncated or hostile core: a core of a big service has a few thousand segments.
