@@ -32,7 +32,8 @@ class PyCycles(MemleakCommand):
             "Find objects that live only in reference cycles (cyclic garbage the collector has not "
             "freed, e.g. with gc disabled) and uncollectable objects in gc.garbage, grouped by the "
             "shape of their cycle. Found from reference counts without collecting, so nothing is freed, "
-            "finalized or moved into gc.garbage. Runs in the target at a safe point."
+            "finalized or moved into gc.garbage. Runs in the target at a safe point; with --read-only, on a core file, "
+            "or when no safe point comes in time, reads the target's memory instead."
         )
         parser.add_argument("types", nargs="*", metavar="TYPE", help="only cycles containing one of these types (e.g. ObjectA)")
         parser.add_argument("--top", type=positive_int, default=10, metavar="N", help="cycle groups to show (default 10)")
