@@ -13,7 +13,7 @@ from html.parser import HTMLParser
 
 import pytest
 from support.cli import gdb_memleak_argv, run_gdb_memleak
-from support.interpreters import PYTHON_311, PYTHON_311_MISSING
+from support.interpreters import PYTHON_311, PYTHON_311_MISSING, PYTHON_312, PYTHON_312_MISSING, param
 from support.paths import EXAMPLES, REPO
 from support.png import is_png
 from support.targets import BUSY_WITH_RT_HANDLER, GC_OFF_CLOSURES, HOSTILE, Target
@@ -289,21 +289,70 @@ def test_a_newline_in_the_out_path_stays_on_one_line(start_target, tmp_path):
 
 def test_a_command_without_a_safe_point_still_gives_a_report(start_target, tmp_path):
     """Issue 14: `report --timeout`; py-heap and py-cycles get no safe point (the only thread is in
-    one long C call), and the report is written with what py-memtop gave and the heap read from
-    memory (issue 16), saying why the cycles are missing."""
+    one long C call), and the report is written with what py-memtop gave and the heap and the
+    cycles read from memory (issue 16), saying why."""
     target = start_target(PYTHON_311, BUSY_WITH_RT_HANDLER, str(4 * 10**9))
     run = run_gdb_memleak("report", str(target.pid), "--out", str(tmp_path / "out"), "--timeout", "2")
     assert run.returncode == 0, run.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     schemas.validator("report").validate(report)
-    assert report["heap"]["backend"] == "memory" and report["cycles"] is None and report["timeout"] == 2
-    assert any(n.startswith("no safe point within 2 s") and "read from memory instead" in n for n in report["heap"]["notes"])
-    assert report["failures"]["cycles"].startswith("no safe point within 2 s"), report["failures"]
+    assert report["heap"]["backend"] == report["cycles"]["backend"] == "memory" and report["timeout"] == 2
+    for kind in ("heap", "cycles"):
+        assert any(n.startswith("no safe point within 2 s") and "read from memory instead" in n
+                   for n in report[kind]["notes"]), report[kind]["notes"]
+    assert report["failures"] == {}
     assert report["memtop"]["threads"][0]["frames"][0]["file"].endswith("busy_with_rt_handler.py")
     page = (tmp_path / "out" / "report.html").read_text()
-    assert "py-cycles gave no answer: no safe point within 2 s" in page
-    assert "py-cycles gave no answer: no safe point" in run.stderr
+    assert "py-cycles gave no answer" not in page and "Reference cycles" in page
+    assert "py-cycles: no safe point within 2 s" in run.stderr
     assert target.alive()
+
+
+@pytest.mark.parametrize("python", [param(PYTHON_312, PYTHON_312_MISSING, "pyenv-3.12")])
+def test_report_from_a_core_file(start_target, tmp_path, python):
+    """Issue 16: `report --core CORE` of the seed's case 1: the program found from the core's notes, the heap and
+    the cycles read from memory, the graph drawn, and the parts a core cannot have said to be missing."""
+    target = start_target(python, EXAMPLES / "seed_cycles.py", "2000")
+    subprocess.run(["gcore", "-o", str(tmp_path / "core"), str(target.pid)], check=True, capture_output=True, timeout=120)
+    pid = target.pid
+    target.stop()
+    core = tmp_path / ("core.%d" % pid)
+    run = run_gdb_memleak("report", "--core", str(core), "--out", str(tmp_path / "out"))
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    schemas.validator("report").validate(report)
+    assert (report["pid"], report["core"], report["program"]) == (pid, str(core), python)
+    assert report["memtop"]["live"] is False and report["memtop"]["rss"] is None
+    assert report["heap"]["backend"] == report["cycles"]["backend"] == "memory"
+    assert {"__main__.ObjectA", "__main__.ObjectB"} <= {r["kind"] for r in report["heap"]["rows"]}
+    assert report["cycles"]["cycles"][0]["path"] == "ObjectA.__attr -> ObjectB.__attr -> ObjectA"
+    assert report["cycles"]["cycles"][0]["count"] >= 2000 and report["graph"] == "cycles.svg"
+    text = (tmp_path / "out" / "report.html").read_text()
+    page = Page(text)
+    assert "Memory leak report: process %d, from a core file" % pid in page.headings
+    assert "From a core file: a core holds the process's memory, not its resident set" in text
+    assert page.scripts == 0 and page.external == []
+    mime, data = decoded_image(page.images[0])
+    assert_real_image(mime, data)
+    assert b"ObjectA" in data
+    assert "gdb-memleak: reading core file %s of %s" % (core, python) in run.stderr
+
+
+def test_report_core_errors_are_one_line(tmp_path):
+    """Not a core, a core whose program is not here, and options that need a live process."""
+    not_core = tmp_path / "not-a-core"
+    not_core.write_bytes(b"\x7fELF" + bytes(60))
+    run = run_gdb_memleak("report", "--core", str(not_core), "--out", str(tmp_path / "out"))
+    assert_one_line_failure(run, "not-a-core is not a 64-bit little-endian ELF file")
+    run = run_gdb_memleak("report", "--core", str(tmp_path / "none"), "--out", str(tmp_path / "out"))
+    assert_one_line_failure(run, "cannot read %s" % (tmp_path / "none"))
+    run = run_gdb_memleak("report", "--core", str(not_core), "--exe", "/bin/true", "--watch", "1", "--out", str(tmp_path / "out"))
+    assert_one_line_failure(run, "--watch and --timeout need a live process, not a core file")
+    run = run_gdb_memleak("report", "1", "--core", str(not_core), "--out", str(tmp_path / "out"))
+    assert_one_line_failure(run, "give a PID or --core CORE (one of them)")
+    run = run_gdb_memleak("report", "--out", str(tmp_path / "out"))
+    assert_one_line_failure(run, "give a PID or --core CORE (one of them)")
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_watch_without_a_safe_point_still_gives_a_report(start_target, tmp_path):
@@ -317,7 +366,7 @@ def test_a_watch_without_a_safe_point_still_gives_a_report(start_target, tmp_pat
     assert report["memtop"]["pid"] == target.pid and report["memtop"].get("growth") is None
     assert report["memtop"]["threads"][0]["frames"][0]["file"].endswith("busy_with_rt_handler.py")
     assert report["failures"]["growth"].startswith("no safe point within 2 s"), report["failures"]
-    assert report["heap"]["backend"] == "memory" and report["cycles"] is None  # (the heap read from memory)
+    assert report["heap"]["backend"] == report["cycles"]["backend"] == "memory"  # (read from memory)
     page = (tmp_path / "out" / "report.html").read_text()
     assert "py-memtop --watch gave no answer: no safe point within 2 s" in page
     assert "py-memtop --watch gave no answer: no safe point" in run.stderr

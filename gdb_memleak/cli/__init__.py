@@ -1,6 +1,7 @@
 """The gdb-memleak command line (also `python -m gdb_memleak`): set-up and reports, outside gdb.
 
   gdb-memleak report PID --out DIR [--watch S] [--timeout S]   one-shot leak report: DIR/report.json and DIR/report.html
+  gdb-memleak report --core CORE [--exe PROGRAM] --out DIR    the same from a core file, nothing run
   gdb-memleak gdbinit                                  print the lines to add to ~/.gdbinit
   gdb-memleak prepare --python PYTHON                  install guppy3 and objgraph for targets that run PYTHON
 
@@ -53,7 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
         "py-heap --largest %d and py-cycles --graph, and write DIR/report.json and DIR/report.html "
         "(one file: tables and the reference graph, nothing loaded from elsewhere)." % report.LARGEST,
     )
-    rep.add_argument("pid", type=_pid, metavar="PID")
+    rep.add_argument("pid", type=_pid, metavar="PID", nargs="?", help="the live process (or --core)")
+    rep.add_argument("--core", metavar="CORE", help="read a core file (e.g. from gcore) instead of a live process: "
+                     "nothing runs, the heap and the cycles are read from memory (CPython 3.11-3.13 with debug info)")
+    rep.add_argument("--exe", metavar="PROGRAM", help="with --core: the program that made it (default: the one "
+                     "the core's notes name)")
     rep.add_argument("--out", required=True, metavar="DIR", help="directory for report.json, report.html and the graph (made if missing)")
     rep.add_argument("--watch", type=_seconds, metavar="SECONDS",
                      help="also let the target run SECONDS with allocation tracing on: RSS growth and the top allocation lines")
@@ -84,6 +89,16 @@ def _fail(command: str, text: str, code: int = 1) -> int:
     return code
 
 
+def _check_target(args: argparse.Namespace) -> None:
+    """A pid or --core, not both; what only a live process has is refused with --core."""
+    if (args.pid is None) == (args.core is None):
+        raise report.ReportError("give a PID or --core CORE (one of them)")
+    if args.core is None and args.exe is not None:
+        raise report.ReportError("--exe goes with --core")
+    if args.core is not None and (args.watch or args.timeout):
+        raise report.ReportError("--watch and --timeout need a live process, not a core file")
+
+
 def main(argv: Optional[list] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "gdbinit":
@@ -92,7 +107,8 @@ def main(argv: Optional[list] = None) -> int:
     try:
         if args.command == "prepare":
             return prepare.prepare(args.python)
-        report.write_report(args.pid, args.out, args.watch, progress, timeout=args.timeout)
+        _check_target(args)
+        report.write_report(args.pid, args.out, args.watch, progress, timeout=args.timeout, core=args.core, exe=args.exe)
     except (report.ReportError, prepare.PrepareError) as e:
         return _fail(args.command, str(e).splitlines()[0] if str(e) else "failed", 2 if args.command == "prepare" else 1)
     except OSError as e:

@@ -1,4 +1,4 @@
-"""Run gdb in batch mode against a pid with the plugin loaded, and collect the three JSON documents."""
+"""Run gdb in batch mode against a pid (or on a core file) with the plugin loaded, and collect the three JSON documents."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import time
 from typing import Callable, Optional
 
 from .. import __version__
+from ..host import corenotes
 from ..host.images import same_root
+from ..host.memimage import CoreFileError
 from ..render import html
 from .gdbinit import gdb_load_command
 
@@ -92,14 +94,14 @@ def _stopped(pid: int) -> bool:
         return False
 
 
-def run_gdb(argv: list[str], env: dict, timeout: float, pid: int) -> subprocess.CompletedProcess:
+def run_gdb(argv: list[str], env: dict, timeout: float, pid: Optional[int]) -> subprocess.CompletedProcess:
     """Run gdb to the end; on Ctrl-C, SIGTERM, SIGHUP or the timeout, ask it to quit and wait for it.
 
     gdb runs in its own session, so the terminal's Ctrl-C reaches only us, and is passed on
     as SIGTERM: gdb then detaches, and the injector leaves the target whole at any instant
     (docs/safety.md).  gdb is never SIGKILLed: subprocess.run did that on Ctrl-C, and a
     killed gdb used to kill the target (issue 17)."""
-    was_stopped = _stopped(pid)
+    was_stopped = pid is None or _stopped(pid)  # a core: no process to put back
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, errors="replace", env=env, start_new_session=True)
@@ -124,34 +126,43 @@ def run_gdb(argv: list[str], env: dict, timeout: float, pid: int) -> subprocess.
             signal.signal(s, handler)
         # gdb stopped while attaching leaves its SIGSTOP pending, and the target then stops
         # for good (seen 2026-12-01 with SIGTERM 0.3 s into the attach).  It was running.
-        if not was_stopped and _stopped(pid):
+        if pid is not None and not was_stopped and _stopped(pid):
             os.kill(pid, signal.SIGCONT)
     if stopping:
+        if pid is None:
+            raise ReportError("stopped (%s): no report written" % stopping[0])
         raise ReportError("stopped (%s): gdb detached from the target, which goes on unharmed; no report written"
                           % stopping[0])
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
-def run(pid: int, out_dir: str, watch: Optional[float], progress: Callable[[str], None],
-        gdb: Optional[str] = None, timeout: Optional[float] = None) -> tuple[dict, list[str], dict[str, str]]:
+def run(pid: Optional[int], out_dir: str, watch: Optional[float], progress: Callable[[str], None],
+        gdb: Optional[str] = None, timeout: Optional[float] = None,
+        core: Optional[tuple[str, str]] = None) -> tuple[dict, list[str], dict[str, str]]:
     """The documents {"memtop", "heap", "cycles"}, gdb-memleak's notes, and why a command gave no answer.
 
+    `core`: (core file, program) instead of a pid: the commands read it, nothing runs.
     Without memtop there is no report; without heap or cycles (an idle target with no safe point,
     a memory guard), the report is made with what the others gave, saying why."""
     gdb = gdb or find_gdb()
-    check_pid(pid)
     graph = os.path.join(os.path.abspath(out_dir), GRAPH_NAME)
     # The plugin is loaded with one -iex line: no gdbinit file in a shared temporary directory,
     # and loaded before gdb attaches, while the target still runs (-ex would run it after).
     # gdb-memleak loads the interpreter's libpython helper itself; gdb's own auto-load would only warn.
-    argv = [gdb, "-batch", "-nx", "-q", "-iex", "set auto-load python-scripts off", "-iex", gdb_load_command(),
-            *root_options(pid), "-p", str(pid)]
+    argv = [gdb, "-batch", "-nx", "-q", "-iex", "set auto-load python-scripts off", "-iex", gdb_load_command()]
+    if core is not None:
+        argv += [core[1], core[0]]
+        progress("reading core file %s of %s with gdb (%s): %s" % (core[0], core[1], gdb, ", ".join(COMMANDS)))
+    else:
+        assert pid is not None
+        check_pid(pid)
+        argv += [*root_options(pid), "-p", str(pid)]
+        progress("attaching gdb (%s) to pid %d: %s" % (gdb, pid, ", ".join(COMMANDS)))
+        if not same_root(pid):
+            progress("pid %d runs in another root: gdb reads its files from /proc/%d/root" % (pid, pid))
     for command in commands(graph, watch, timeout):
         argv += ["-ex", command]
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    progress("attaching gdb (%s) to pid %d: %s" % (gdb, pid, ", ".join(COMMANDS)))
-    if not same_root(pid):
-        progress("pid %d runs in another root: gdb reads its files from /proc/%d/root" % (pid, pid))
     if watch:
         progress("the target runs for %g s with allocation tracing on" % watch)
     proc = run_gdb(argv, env, GDB_TIMEOUT + (watch or 0), pid)
@@ -169,7 +180,7 @@ def run(pid: int, out_dir: str, watch: Optional[float], progress: Callable[[str]
             proc = again
             del docs["memtop"]
     if "memtop" not in docs:
-        raise ReportError(_failure(pid, proc.stderr, proc.returncode))
+        raise ReportError(_failure(pid or 0, proc.stderr, proc.returncode))
     for command, kind in zip(COMMANDS[1:], ("heap", "cycles")):
         if kind not in docs:
             failures[kind] = _said(command, proc.stderr) or "no answer (gdb exited with status %d)" % proc.returncode
@@ -204,11 +215,28 @@ def _said(command: str, stderr: str) -> str:
     return said[-1][len(command) + 2:] if said else ""
 
 
-def write_report(pid: int, out_dir: str, watch: Optional[float], progress: Callable[[str], None],
-                 timeout: Optional[float] = None) -> dict:
-    """Run the three commands once against PID; write OUT/report.json and OUT/report.html."""
-    gdb = find_gdb()  # both before DIR is made: a failed report leaves nothing behind
-    check_pid(pid)
+def core_target(core: str, exe: Optional[str]) -> tuple[str, str]:
+    """(core file, program) for `report --core`, both checked: the program from the core's notes when not given."""
+    try:
+        found = corenotes.program(core)
+    except CoreFileError as e:
+        raise ReportError(str(e)) from None
+    program = exe or found
+    if program is None:
+        raise ReportError("%s does not say which program made it; give --exe PROGRAM" % core)
+    if not os.path.isfile(program):
+        raise ReportError("%s was made by %s, which is not here (another machine or container?); give --exe PROGRAM"
+                          % (core, program) if not exe else "no such program: %s" % program)
+    return os.path.abspath(core), os.path.abspath(program)
+
+
+def write_report(pid: Optional[int], out_dir: str, watch: Optional[float], progress: Callable[[str], None],
+                 timeout: Optional[float] = None, core: Optional[str] = None, exe: Optional[str] = None) -> dict:
+    """Run the three commands once against PID (or read CORE); write OUT/report.json and OUT/report.html."""
+    gdb = find_gdb()  # all before DIR is made: a failed report leaves nothing behind
+    target = core_target(core, exe) if core is not None else None
+    if pid is not None:
+        check_pid(pid)
     made = not os.path.isdir(out_dir)
     try:
         os.makedirs(out_dir, exist_ok=True)
@@ -217,7 +245,7 @@ def write_report(pid: int, out_dir: str, watch: Optional[float], progress: Calla
     try:
         if not os.access(out_dir, os.W_OK):
             raise ReportError("cannot write in %s" % out_dir)
-        docs, notes, failures = run(pid, out_dir, watch, progress, gdb=gdb, timeout=timeout)
+        docs, notes, failures = run(pid, out_dir, watch, progress, gdb=gdb, timeout=timeout, core=target)
     except BaseException:
         if made:  # the directory this run made, still empty: nothing is left behind
             try:
@@ -236,7 +264,9 @@ def write_report(pid: int, out_dir: str, watch: Optional[float], progress: Calla
         "kind": "report",
         "version": REPORT_VERSION,
         "tool_version": __version__,
-        "pid": pid,
+        "pid": docs["memtop"]["pid"] if pid is None else pid,
+        "core": target[0] if target else None,
+        "program": target[1] if target else None,
         "created_at": round(time.time(), 3),
         "watch": watch,
         "timeout": timeout,

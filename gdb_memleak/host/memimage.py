@@ -167,6 +167,18 @@ def core_segments(path: str) -> list[tuple[int, int, int, int]]:
     """(vaddr, memsz, file offset, filesz) of a core file's PT_LOAD segments, sorted by address.
 
     CoreFileError for a file that is not a 64-bit little-endian ELF core or whose headers are cut off."""
+    headers, size = program_headers(path)
+    segments = [(vaddr, memsz, offset, filesz) for ptype, offset, vaddr, filesz, memsz in headers
+                if ptype == PT_LOAD and memsz]
+    segments.sort()
+    ends = [offset + filesz for _, _, offset, filesz in segments if filesz]
+    if ends and max(ends) > size:
+        raise CoreFileError("%s is truncated: %d bytes, its segments need %d" % (path, size, max(ends)))
+    return segments
+
+
+def program_headers(path: str) -> tuple[list[tuple[int, int, int, int, int]], int]:
+    """((type, file offset, vaddr, filesz, memsz) of each program header, the file's size) of an ELF core."""
     try:
         with open(path, "rb") as f:
             head = f.read(64)
@@ -188,16 +200,11 @@ def core_segments(path: str) -> list[tuple[int, int, int, int]]:
         raise CoreFileError("cannot read %s: %s" % (path, e.strerror or e)) from e
     if len(table) < phentsize * phnum:
         raise CoreFileError("%s is truncated: its program headers are cut off" % path)
-    segments = []
+    headers = []
     for i in range(phnum):
         ptype, _, offset, vaddr, _, filesz, memsz, _ = struct.unpack_from("<IIQQQQQQ", table, i * phentsize)
-        if ptype == PT_LOAD and memsz:
-            segments.append((vaddr, memsz, offset, filesz))
-    segments.sort()
-    ends = [offset + filesz for _, _, offset, filesz in segments if filesz]
-    if ends and max(ends) > size:
-        raise CoreFileError("%s is truncated: %d bytes, its segments need %d" % (path, size, max(ends)))
-    return segments
+        headers.append((ptype, offset, vaddr, filesz, memsz))
+    return headers, size
 
 
 class CoreImage(Image):
