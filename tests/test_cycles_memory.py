@@ -11,7 +11,18 @@ from pathlib import Path
 import pytest
 from support.gdb import assert_no_traceback, run_gdb
 from support.heartbeat import gc_fields, wait_for_line
-from support.interpreters import PYTHON_311, PYTHON_312, PYTHON_312_MISSING, PYTHON_313, PYTHON_313_MISSING, param
+from support.interpreters import (
+    PYTHON_311,
+    PYTHON_312,
+    PYTHON_312_MISSING,
+    PYTHON_313,
+    PYTHON_313_MISSING,
+    PYTHON_314D,
+    PYTHON_314D_MISSING,
+    PYTHON_315D,
+    PYTHON_315D_MISSING,
+    param,
+)
 from support.interpreters import PYTHON_311_MISSING as MISSING_311
 from support.paths import TARGETS
 from support.png import is_png
@@ -23,6 +34,8 @@ VERSIONS = [
     param(PYTHON_311, MISSING_311, "pyenv-3.11"),
     param(PYTHON_312, PYTHON_312_MISSING, "pyenv-3.12"),
     param(PYTHON_313, PYTHON_313_MISSING, "pyenv-3.13"),
+    param(PYTHON_314D, PYTHON_314D_MISSING, "host-3.14d"),
+    param(PYTHON_315D, PYTHON_315D_MISSING, "host-3.15d"),
 ]
 
 

@@ -20,13 +20,17 @@ from support.interpreters import (
     PYTHON_312_MISSING,
     PYTHON_313,
     PYTHON_313_MISSING,
+    PYTHON_314D,
+    PYTHON_314D_MISSING,
+    PYTHON_315D,
+    PYTHON_315D_MISSING,
     PYTHON_NODEBUG,
     PYTHON_NODEBUG_MISSING,
     find,
     param,
 )
 from support.interpreters import PYTHON_311_MISSING as MISSING_311
-from support.paths import HOSTRUN, TARGETS
+from support.paths import TARGETS
 from support.targets import HOSTILE, LONG_C_CALL, SEED_STRING, SERVICE, assert_service_kinds
 
 from gdb_memleak.model import schemas
@@ -35,6 +39,8 @@ VERSIONS = [
     param(PYTHON_311, MISSING_311, "pyenv-3.11"),
     param(PYTHON_312, PYTHON_312_MISSING, "pyenv-3.12"),
     param(PYTHON_313, PYTHON_313_MISSING, "pyenv-3.13"),
+    param(PYTHON_314D, PYTHON_314D_MISSING, "host-3.14d"),
+    param(PYTHON_315D, PYTHON_315D_MISSING, "host-3.15d"),
 ]
 HEAP_MIX = TARGETS / "heap_mix.py"  # the benchmark's mix, with a heartbeat
 
@@ -180,17 +186,17 @@ def wait_for_line_prefix_count(target, prefix: str, count: int, timeout: float =
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize("version", ["3.10", "3.14"])
+@pytest.mark.parametrize("version", ["2.7", "3.10"])
 def test_unsupported_version_is_refused_in_one_line(start_target, version):
-    python, missing = find(version) if version != "3.14" else (str(HOSTRUN / "python3.14"), "")
-    if missing or not Path(python).exists():
-        pytest.skip(missing or "no %s (make setup builds it)" % python)
+    python, missing = find(version)
+    if missing:
+        pytest.skip(missing)
     target = start_target(python, SEED_STRING, "1")
     run = run_gdb("py-heap --read-only", "py-cycles --read-only", pid=target.pid)
     assert_no_traceback(run)
     for command in ("py-heap", "py-cycles"):
         errors = [line for line in run.stderr.splitlines() if line.startswith(command + ":")]
-        assert errors == ["%s: --read-only reads CPython 3.11, 3.12, 3.13; this target runs %s, which it cannot "
+        assert errors == ["%s: --read-only reads CPython 3.11, 3.12, 3.13, 3.14, 3.15; this target runs %s, which it cannot "
                           "read yet; nothing was read" % (command, version)], run.stderr
     assert target.wait_for_ticks(1)
 

@@ -18,7 +18,7 @@ from ..errors import Refused, TargetUnavailable
 from ..host import heapwalk
 from ..host.memimage import CoreFileError, CoreImage, Image, ProcessImage
 
-SUPPORTED = ((3, 11), (3, 12), (3, 13))
+SUPPORTED = ((3, 11), (3, 12), (3, 13), (3, 14), (3, 15))
 H = heapwalk
 
 # static type symbol -> shape of its objects (and of its subclasses')

@@ -201,7 +201,9 @@ class Classes:
         r, L = self.r, self.L
         if info.managed:
             if info.inline and r.byte(a + info.basic + L["values_valid"]):
-                return 0  # 3.13: valid inline values are what the collector visits, not the dict sharing them
+                # valid inline values and a dict made from them: 3.13's collector visits the values (the dict
+                # shares them, visiting nothing), 3.14's the dict (which visits them); gc.get_referents says so
+                return 0 if L["version"] < (3, 14) else r.word(a + L["managed_dict"])
             d = r.word(a + L["managed_dict"])
             return 0 if L["version"] == (3, 12) and d & 1 else d  # 3.12: a tagged pointer to values instead
         if info.dictoffset:

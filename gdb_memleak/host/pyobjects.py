@@ -223,9 +223,10 @@ class Reader:
             return size
         refcnt, log2_size, _, _, usable, nentries = head
         if values:
-            n = nentries + usable  # shared_keys_usable_size(): what a split table's values array holds
-            if L["version"] < (3, 13) or not self._embedded(values):
-                size += max(n, 0) * 8
+            # shared_keys_usable_size(): what a split table's values array holds; sys.getsizeof counts it
+            # also when the values are an instance's inline ones (3.13, 3.14: 80 bytes for one attribute)
+            n = nentries + usable
+            size += max(n, 0) * 8
         if refcnt == 1:
             size += self.keys_size(keys, head)
         return size
@@ -252,8 +253,8 @@ class Reader:
             return self.table_items(keys, values, head)
         entries = self.words(keys + self.L["dk_indices"] + (1 << log2_index), 2 * n)  # (key, value) pairs
         if values:
-            if self.L["version"] >= (3, 13) and self._embedded(values):
-                return list(entries[0::2])  # 3.13: values inline in their object, visited there (dict_traverse)
+            if self.L["version"] == (3, 13) and self._embedded(values):
+                return list(entries[0::2])  # 3.13: values inline in their object, visited there (3.14: here)
             return list(self.words(values + self.L["values_values"], n)) + list(entries[0::2])
         return list(entries)  # empty slots (0) included; the walk skips those
 

@@ -9,6 +9,8 @@ import shutil
 
 import pytest
 
+from .paths import HOSTRUN
+
 LIST_ENV = "GDB_MEMLEAK_PYTHONS"
 NODEBUG_ENV = "GDB_MEMLEAK_PYTHON_NODEBUG"
 NODEBUG_DEFAULT = "/usr/bin/python3.11"
@@ -80,6 +82,18 @@ PYTHON_312, PYTHON_312_MISSING = find("3.12")
 PYTHON_313, PYTHON_313_MISSING = find("3.13")
 # Debian's python3.11 by default: no debug symbols, no libpython helper, its runtime in the executable.
 PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING = find_nodebug()
+
+
+def host_build(name: str) -> tuple[str, str]:
+    """(path, "") of one of Debian forky's interpreters made runnable on the host by `make setup`
+    (.roots/hostrun/usr/bin: python3.14, python3.14d ...), or (path, why it is missing)."""
+    path = str(HOSTRUN / name)
+    return path, "" if os.path.exists(path) else "no %s (make setup makes it)" % path
+
+
+# Debian forky's debug builds: their debug info is in the binary, which gdb 13 reads.
+PYTHON_314D, PYTHON_314D_MISSING = host_build("python3.14d")
+PYTHON_315D, PYTHON_315D_MISSING = host_build("python3.15d")
 
 
 def param(path: str, missing: str, id: str):
