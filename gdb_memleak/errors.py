@@ -37,6 +37,15 @@ class Refused(MemleakError):
     an architecture or gdb mode we do not inject into.  Nothing was run in the target."""
 
 
+class OptedOut(Refused):
+    """The target opted out of remote code execution (PEP 768): py-heap and py-cycles read its memory instead."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__("the target opted out of remote code execution (%s, PEP 768); nothing was run in it "
+                         "(--force runs the command anyway)" % why)
+        self.why = why
+
+
 class NoRoom(Refused):
     """The command would need more memory in the target than the machine or its cgroup has left."""
 

@@ -1,9 +1,9 @@
 """Issue 12: PEP 768 gives 3.14+ processes an opt-out from remote code execution.
 
 A target started with PYTHON_DISABLE_REMOTE_DEBUG=1 or `-X disable-remote-debug` gets
-nothing run in it unless the user passes --force: py-heap, py-cycles and py-memtop --watch
-refuse in one line that says why, and the target is untouched (its registers are as gdb
-found them).
+nothing run in it unless the user passes --force: py-heap and py-cycles read its memory
+instead where they can (issue 16), py-heap's marks and py-memtop --watch refuse in one line
+that says why, and the target is untouched (its registers are as gdb found them).
 py-memtop, which reads memory only when the interpreter's helper can read the frames
 (the debug builds here), still shows the memory and the locations.  The targets are
 forky's interpreters run as host processes (.roots/hostrun, made by `make setup`).
@@ -57,16 +57,29 @@ def _alive(target: Target) -> None:
 
 
 @pytest.mark.parametrize("build, how, why", OPT_OUTS)
-def test_commands_that_run_code_refuse_and_leave_the_target_untouched(opted_out, build, how, why):
+def test_commands_that_run_code_read_memory_or_refuse_and_leave_the_target_untouched(opted_out, build, how, why):
+    """Issue 16: py-heap and py-cycles read the opted-out target's memory instead, saying why, where gdb
+    reads the interpreter's debug info (the debug builds; the release build with a gdb that finds its
+    debug files); elsewhere they refuse.  Marks and --watch keep data in the target: they refuse."""
     target = opted_out(build, how)
     run = run_gdb("p/x $pc", "py-heap", "py-cycles", "py-heap --mark a", "py-memtop --watch 1", "p/x $pc", pid=target.pid)
     assert_no_traceback(run)
-    refusals = [line for line in run.stderr.splitlines() if "opted out" in line]
-    assert refusals == [_refusal(c, why) for c in ("py-heap", "py-cycles", "py-heap", "py-memtop")], run.stderr
-    assert "Partition of a set" not in run.stdout and "reference cycles" not in run.stdout
+    said = [line for line in run.stderr.splitlines() if "opted out" in line]
+    if build.endswith("d") or gdb_reads_the_tree_s_debug_info():
+        assert said == [_instead(c, why) for c in ("py-heap", "py-cycles")] + [_refusal(c, why) for c in ("py-heap", "py-memtop")], run.stderr
+        assert run.stdout.count("(memory backend: read from the stopped process's memory, nothing run in the target") == 2
+        assert "bytearray" in run.stdout and "Pair.other -> Pair.other -> Pair" in run.stdout
+    else:
+        assert said == [_refusal(c, why) for c in ("py-heap", "py-cycles", "py-heap", "py-memtop")], run.stderr
+        assert "Partition of a set" not in run.stdout and "reference cycles" not in run.stdout
     pcs = re.findall(r"^\$\d+ = (0x[0-9a-f]+)$", run.stdout, re.M)
     assert len(pcs) == 2 and pcs[0] == pcs[1], run.stdout  # never resumed, nothing called
     _alive(target)
+
+
+def _instead(command: str, why: str) -> str:
+    return ("%s: the target opted out of remote code execution (%s, PEP 768); --force runs %s in it anyway; "
+            "read from memory instead, as --read-only (the whole process stopped meanwhile)" % (command, why, command))
 
 
 @pytest.mark.parametrize("build, how, why", OPT_OUTS[:2])

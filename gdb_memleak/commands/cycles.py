@@ -7,7 +7,7 @@ import os
 import subprocess
 import time
 
-from ..errors import NoRoom, NoSafePointInTime, NotFound, OutputError, UsageError
+from ..errors import NoRoom, NoSafePointInTime, NotFound, OptedOut, OutputError, UsageError
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation, note
 from ..host import limits
@@ -50,7 +50,7 @@ class PyCycles(MemleakCommand):
         parser.add_argument(
             "--read-only", action="store_true",
             help="run nothing in the target: find the cycles from its memory, the collector's lists and the "
-                 "reference counts (the memory backend; CPython 3.11-3.13 with debug info; used by itself on a core "
+                 "reference counts (the memory backend; CPython 3.11-3.15 with debug info; used by itself on a core "
                  "file, and when no safe point comes in time); the graph shows the cycles' members only",
         )
         self.add_timeout(parser)
@@ -87,13 +87,10 @@ class PyCycles(MemleakCommand):
             raise NotFound(str(e), hint="make one with py-cycles --mark %s" % args.since) from e
         except NoRoom as e:  # the payload's own memory guard
             raise NoRoom("refused: %s" % e) from e
-        except NoSafePointInTime as e:  # an idle or hung target: its memory can still be read (issue 16)
-            if args.mark or args.since or not read_only.readable(inf.require_python()):
+        except (NoSafePointInTime, OptedOut) as e:  # idle, hung or opted out: its memory can still be read (issue 16)
+            if args.mark or args.since:
                 raise
-            if read_only.too_big_to_read_unasked(target.pid):
-                raise NoSafePointInTime(str(e), hint="py-cycles --read-only reads its memory instead, with the "
-                                                     "whole process stopped meanwhile") from e
-            self._show(cycles_memory.find(self, inv, args, instead=str(e)), args)
+            self._show(cycles_memory.find(self, inv, args, instead=read_only.instead(e, target.pid, self.name)), args)
             return
         mark = doc.pop("since_mark", None)
         unknown = doc.get("unknown_types")

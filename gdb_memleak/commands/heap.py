@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Optional
 
-from ..errors import NoRoom, NoSafePointInTime, Refused, ToolMissing, UsageError
+from ..errors import NoRoom, NoSafePointInTime, OptedOut, Refused, ToolMissing, UsageError
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation
 from ..host import limits, procfs
@@ -54,7 +54,7 @@ class PyHeap(MemleakCommand):
         parser.add_argument(
             "--read-only", action="store_true",
             help="run nothing in the target: read its memory and walk CPython's own structures (the memory backend; "
-                 "CPython 3.11-3.13 with debug info; used by itself on a core file, and when no safe point comes in time)",
+                 "CPython 3.11-3.15 with debug info; used by itself on a core file, and when no safe point comes in time)",
         )
         self.add_timeout(parser)
         return parser
@@ -90,13 +90,10 @@ class PyHeap(MemleakCommand):
             raise ToolMissing("--backend guppy: %s" % e, hint="py-heap --backend census works") from e
         except NoRoom as e:  # the census's own memory guard
             raise NoRoom("refused: %s" % e) from e
-        except NoSafePointInTime as e:  # an idle or hung target: its memory can still be read (issue 16)
-            if args.backend == "guppy" or not read_only.readable(inf.require_python()):
+        except (NoSafePointInTime, OptedOut) as e:  # idle, hung or opted out: its memory can still be read (issue 16)
+            if args.backend == "guppy":
                 raise
-            if read_only.too_big_to_read_unasked(target.pid):
-                raise NoSafePointInTime(str(e), hint="py-heap --read-only reads its memory instead, with the whole "
-                                                     "process stopped meanwhile: about 4 ms per MB of RSS") from e
-            heap_memory.run(self, inv, args, instead=str(e))
+            heap_memory.run(self, inv, args, instead=read_only.instead(e, target.pid, self.name))
             return
         doc = outcome.result
         if doc.get("note"):

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ..errors import Refused
+from ..errors import MemleakError, NoSafePointInTime, OptedOut, Refused
 from ..gdbside import images, memlayout
 from ..gdbside import inferior as inf
 from ..host import procfs
@@ -68,9 +68,21 @@ def readable(version: tuple[int, int]) -> bool:
     return True
 
 
-def too_big_to_read_unasked(pid: int) -> bool:
-    """Whether a target is too big to stop for a walk nobody asked for (when no safe point came)."""
-    return (procfs.proc_status(pid).get("VmRSS") or 0) > AUTO_READ_MAX_RSS
+def instead(error: MemleakError, pid: int, command: str) -> str:
+    """Why `command` reads the target's memory instead of running in it (`error`: no safe point came in
+    time, or the target opted out of remote code execution); raises `error` again where it cannot read
+    it (another version, no debug info) or should not unasked (a big target, stopped for the whole walk)."""
+    if not readable(inf.require_python()):
+        raise error
+    if (procfs.proc_status(pid).get("VmRSS") or 0) > AUTO_READ_MAX_RSS:
+        if isinstance(error, NoSafePointInTime):
+            raise NoSafePointInTime(str(error), hint="%s --read-only reads its memory instead, with the whole "
+                                                     "process stopped meanwhile: about 4 ms per MB of RSS" % command)
+        raise error
+    if isinstance(error, OptedOut):
+        return "the target opted out of remote code execution (%s, PEP 768); --force runs %s in it anyway" % (
+            error.why, command)
+    return str(error)
 
 
 @contextmanager

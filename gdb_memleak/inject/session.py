@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 import gdb
 
-from ..errors import ChannelError, MemleakError, NoRoom, NotFound, PayloadFailed, Refused, TargetUnavailable, ToolMissing
+from ..errors import ChannelError, MemleakError, NoRoom, NotFound, OptedOut, PayloadFailed, Refused, TargetUnavailable, ToolMissing
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation, note
 from ..host import procfs, residency
@@ -267,8 +267,7 @@ def _require_injectable(invocation: Invocation) -> tuple[gdb.Inferior, tuple[int
     version = inf.require_python()
     opted_out = landing.remote_debug_opt_out(target.pid) if version >= (3, 14) else ""
     if opted_out and not invocation.force:
-        raise Refused("the target opted out of remote code execution (%s, PEP 768); nothing was run in it "
-                      "(--force runs the command anyway)" % opted_out)
+        raise OptedOut(opted_out)
     if gdb.parameter("non-stop"):
         raise Refused("non-stop mode is not supported; use all-stop (set non-stop off before attaching)")
     _require_x86_64()
