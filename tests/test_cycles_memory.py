@@ -1,47 +1,25 @@
 """py-cycles --read-only (issue 16): cyclic garbage found from memory, nothing run in the target.
 
-Real targets, real gdb, real `gcore` cores; CPython 3.11, 3.12 and 3.13 (pyenv, with debug info).
+Real targets, real gdb, real `gcore` cores; CPython 3.11, 3.12 and 3.13 (pyenv, with debug info), 3.14 and 3.15 (Debian forky's debug builds).
 """
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-
 import pytest
-from support.gdb import assert_no_traceback, run_gdb
+from support.gdb import assert_no_traceback, gcore, run_gdb
 from support.heartbeat import gc_fields, wait_for_line
 from support.interpreters import (
+    MEMORY_VERSIONS,
     PYTHON_311,
-    PYTHON_312,
-    PYTHON_312_MISSING,
-    PYTHON_313,
-    PYTHON_313_MISSING,
-    PYTHON_314D,
-    PYTHON_314D_MISSING,
-    PYTHON_315D,
-    PYTHON_315D_MISSING,
-    param,
 )
-from support.interpreters import PYTHON_311_MISSING as MISSING_311
 from support.paths import TARGETS
 from support.png import is_png
 from support.targets import GC_OFF_CLOSURES, LONG_C_CALL, SEED_CYCLES, WIDE_RING
 
 from gdb_memleak.model import schemas
 
-VERSIONS = [
-    param(PYTHON_311, MISSING_311, "pyenv-3.11"),
-    param(PYTHON_312, PYTHON_312_MISSING, "pyenv-3.12"),
-    param(PYTHON_313, PYTHON_313_MISSING, "pyenv-3.13"),
-    param(PYTHON_314D, PYTHON_314D_MISSING, "host-3.14d"),
-    param(PYTHON_315D, PYTHON_315D_MISSING, "host-3.15d"),
-]
+VERSIONS = MEMORY_VERSIONS
 
-
-def _gcore(target, tmp_path: Path) -> str:
-    subprocess.run(["gcore", "-o", str(tmp_path / "core"), str(target.pid)], check=True, capture_output=True, timeout=120)
-    return str(tmp_path / ("core.%d" % target.pid))
 
 
 def _groups(doc: dict) -> list[tuple]:
@@ -52,7 +30,7 @@ def _groups(doc: dict) -> list[tuple]:
 def test_case1_from_a_core_file_gives_the_pair_cycle_and_a_real_png(start_target, tmp_path, python):
     """The seed's case 1 (ObjectA <-> ObjectB, collector off) from a gcore core, opened as `gdb EXE CORE`."""
     target = start_target(python, SEED_CYCLES, "3000")
-    core = _gcore(target, tmp_path)
+    core = str(gcore(target.pid, tmp_path))
     target.stop()
     graph = tmp_path / "cycles.png"
     run = run_gdb("py-cycles --json --graph %s" % graph, "py-cycles --top 3", core=(python, core), timeout=300)

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 
 import pytest
-from support.gdb import assert_no_traceback, run_gdb
+from support.gdb import assert_no_traceback, gcore, run_gdb
 from support.heartbeat import latest_tick
 from support.interpreters import PYTHON_311, PYTHON_312, PYTHON_313, PYTHON_NODEBUG, libpython
 from support.paths import DEBIAN_LIB, EXAMPLES, VENV_SITE, need
@@ -75,8 +74,7 @@ def test_core_file_of_an_interpreter_without_debug_info_is_one_line_and_writes_n
     has no debug info), one line says so, and --graph leaves no file behind."""
     need(PYTHON_NODEBUG)
     target = start_target(PYTHON_NODEBUG, SEED_CYCLES, "100")
-    subprocess.run(["gcore", "-o", str(tmp_path / "core"), str(target.pid)], check=True, capture_output=True, timeout=120)
-    core = str(tmp_path / ("core.%d" % target.pid))
+    core = str(gcore(target.pid, tmp_path))
     run = run_gdb("py-cycles", "py-cycles --graph %s" % (tmp_path / "g.dot"), core=(PYTHON_NODEBUG, core))
     assert_no_traceback(run)
     errors = [line for line in run.stderr.splitlines() if line.startswith("py-cycles:") and "a core file" not in line]

@@ -1,53 +1,33 @@
 """py-heap --read-only (issue 16, phase 1): the census read from memory, nothing run in the target.
 
-Real targets, real gdb, real `gcore` cores; CPython 3.11, 3.12 and 3.13 (pyenv, with debug info).
+Real targets, real gdb, real `gcore` cores; CPython 3.11, 3.12 and 3.13 (pyenv, with debug info), 3.14 and 3.15 (Debian forky's debug builds).
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from support.gdb import assert_no_traceback, run_gdb
+from support.gdb import assert_no_traceback, gcore, run_gdb
 from support.heartbeat import assert_carries_on, hostile_state, service_state, wait_for_line
 from support.interpreters import (
+    MEMORY_VERSIONS,
     PYTHON_311,
-    PYTHON_312,
-    PYTHON_312_MISSING,
-    PYTHON_313,
-    PYTHON_313_MISSING,
-    PYTHON_314D,
-    PYTHON_314D_MISSING,
-    PYTHON_315D,
-    PYTHON_315D_MISSING,
     PYTHON_NODEBUG,
     PYTHON_NODEBUG_MISSING,
     find,
-    param,
 )
-from support.interpreters import PYTHON_311_MISSING as MISSING_311
 from support.paths import TARGETS
 from support.targets import HOSTILE, LONG_C_CALL, SEED_STRING, SERVICE, assert_service_kinds
 
 from gdb_memleak.model import schemas
 
-VERSIONS = [
-    param(PYTHON_311, MISSING_311, "pyenv-3.11"),
-    param(PYTHON_312, PYTHON_312_MISSING, "pyenv-3.12"),
-    param(PYTHON_313, PYTHON_313_MISSING, "pyenv-3.13"),
-    param(PYTHON_314D, PYTHON_314D_MISSING, "host-3.14d"),
-    param(PYTHON_315D, PYTHON_315D_MISSING, "host-3.15d"),
-]
+VERSIONS = MEMORY_VERSIONS
 HEAP_MIX = TARGETS / "heap_mix.py"  # the benchmark's mix, with a heartbeat
 
-
-def _gcore(target, tmp_path: Path) -> str:
-    subprocess.run(["gcore", "-o", str(tmp_path / "core"), str(target.pid)], check=True, capture_output=True, timeout=120)
-    return str(tmp_path / ("core.%d" % target.pid))
 
 
 def _status(pid: int) -> dict[str, int]:
@@ -64,7 +44,7 @@ def _status(pid: int) -> dict[str, int]:
 def test_case2_from_a_core_file_has_str_on_top(start_target, tmp_path, python):
     """The seed's case 2 from a gcore core, opened as `gdb EXE CORE`: py-heap reads it by itself."""
     target = start_target(python, SEED_STRING, "20")
-    core = _gcore(target, tmp_path)
+    core = str(gcore(target.pid, tmp_path))
     target.stop()
     run = run_gdb("py-heap --json --largest 2", "py-heap --top 3", core=(python, core), timeout=300)
     assert_no_traceback(run)
@@ -221,7 +201,7 @@ def test_options_that_need_the_target_are_refused_with_read_only(start_target):
 
 def test_a_corrupted_or_truncated_core_is_one_line(start_target, tmp_path):
     target = start_target(PYTHON_311, HEAP_MIX, "20000")
-    core = Path(_gcore(target, tmp_path))
+    core = gcore(target.pid, tmp_path)
     target.stop()
     data = bytearray(core.read_bytes())
     # The records' arenas fill most of the core: 0xff over its middle breaks the collector's list.

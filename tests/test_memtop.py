@@ -3,10 +3,9 @@
 import json
 import os
 import re
-import subprocess
 
 import pytest
-from support.gdb import WATCH_INFERIOR_CALLS, assert_no_inferior_call, assert_no_traceback, run_gdb
+from support.gdb import WATCH_INFERIOR_CALLS, assert_no_inferior_call, assert_no_traceback, gcore, run_gdb
 from support.interpreters import ALL_INTERPRETERS, INTERPRETERS, PYTHON_27, PYTHON_311, PYTHON_NODEBUG
 from support.paths import REPO
 from support.targets import (
@@ -57,8 +56,7 @@ def test_memtop_text_marks_the_process(start_target):
 
 def test_memtop_on_a_core_file(start_target, tmp_path):
     target = start_target(PYTHON_311, SEED_STRING, "5")
-    subprocess.run(["gcore", "-o", str(tmp_path / "core"), str(target.pid)], check=True, capture_output=True, timeout=120)
-    core = str(tmp_path / ("core.%d" % target.pid))
+    core = str(gcore(target.pid, tmp_path))
     run = run_gdb("py-memtop --json", "py-heap", core=(PYTHON_311, core))
     doc = run.document()
     assert doc["live"] is False and doc["rss"] is None

@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 
 import pytest
 from support.cli import gdb_memleak_argv, run_gdb_memleak
+from support.gdb import gcore
 from support.interpreters import PYTHON_311, PYTHON_311_MISSING, PYTHON_312, PYTHON_312_MISSING, param
 from support.paths import EXAMPLES, REPO
 from support.png import is_png
@@ -313,10 +314,9 @@ def test_report_from_a_core_file(start_target, tmp_path, python):
     """Issue 16: `report --core CORE` of the seed's case 1: the program found from the core's notes, the heap and
     the cycles read from memory, the graph drawn, and the parts a core cannot have said to be missing."""
     target = start_target(python, EXAMPLES / "seed_cycles.py", "2000")
-    subprocess.run(["gcore", "-o", str(tmp_path / "core"), str(target.pid)], check=True, capture_output=True, timeout=120)
     pid = target.pid
+    core = gcore(pid, tmp_path)
     target.stop()
-    core = tmp_path / ("core.%d" % pid)
     run = run_gdb_memleak("report", "--core", str(core), "--out", str(tmp_path / "out"))
     assert run.returncode == 0, run.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text())

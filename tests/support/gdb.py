@@ -160,6 +160,12 @@ WATCH_INFERIOR_CALLS = ("-iex", "python import gdb; gdb.events.inferior_call.con
                         % (_CALL_MARK[:20], _CALL_MARK[20:]))
 
 
+def gcore(pid: int, tmp_path: Path) -> Path:
+    """A core of the live process `pid`, made by gdb's gcore in `tmp_path` (the process goes on)."""
+    subprocess.run(["gcore", "-o", str(tmp_path / "core"), str(pid)], check=True, capture_output=True, timeout=120)
+    return tmp_path / ("core.%d" % pid)
+
+
 def assert_no_inferior_call(run) -> None:
     """gdb run with before=WATCH_INFERIOR_CALLS made no call into the target."""
     assert _CALL_MARK not in run.stdout, run.stdout

@@ -114,3 +114,12 @@ ALL_VERSIONS = ("2.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
 ALL_INTERPRETERS = [param(*find(version), id="pyenv-" + version) for version in ALL_VERSIONS] + [
     param(PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING, "debian-3.11-nodebug"),
 ]
+
+# The interpreters the memory backend reads (py-heap and py-cycles --read-only, issue 16).
+MEMORY_VERSIONS = [
+    param(PYTHON_311, PYTHON_311_MISSING, "pyenv-3.11"),
+    param(PYTHON_312, PYTHON_312_MISSING, "pyenv-3.12"),
+    param(PYTHON_313, PYTHON_313_MISSING, "pyenv-3.13"),
+    param(PYTHON_314D, PYTHON_314D_MISSING, "host-3.14d"),
+    param(PYTHON_315D, PYTHON_315D_MISSING, "host-3.15d"),
+]
