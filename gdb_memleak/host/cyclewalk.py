@@ -18,12 +18,13 @@ its object a root too.  No gdb.
 
 from __future__ import annotations
 
+import time
 from array import array
 from typing import Any, Optional
 
 from .heapclasses import DICT, FIELDS, LIST, TUPLE, TypeInfo, _try
 from .heappaths import PathSearch, label, type_name
-from .heapwalk import HeapWalk
+from .heapwalk import HeapWalk, WalkError
 from .memimage import Unreadable
 from .pyobjects import Reader
 
@@ -58,13 +59,15 @@ class CycleWalk(HeapWalk):
     def run(self, deadline: Optional[float] = None) -> None:
         super().run(deadline)
         self.index = {a: i for i, a in enumerate(self.addrs)}
-        self._link()
+        self._link(deadline)
 
-    def _link(self) -> None:
+    def _link(self, deadline: Optional[float]) -> None:
         r, index, todo, spans, infos = self.r, self.index, self.todo, self.spans, self.infos
         targets, starts = self.targets, self.starts
         outside = self.outside = array("q", bytes(8 * len(self.addrs)))
         for i, a in enumerate(self.addrs):
+            if deadline is not None and not i & 0xFFFF and time.monotonic() > deadline:
+                raise WalkError("the walk took longer than its time limit")
             del todo[:]
             del spans[:]
             try:
@@ -338,7 +341,7 @@ def uncollectable(walk: CycleWalk, want: list[str], top: int) -> tuple[dict[str,
     nodes: list[int] = []
     for a in items:
         i = walk.index.get(a)
-        info = walk.infos[i] if i is not None else walk.classes.info(_class_of(r, a))
+        info = walk.infos[i] if i is not None else walk.classes.info(_try(lambda x: r.head(x)[1], a) or 0)
         name = type_name(info) if info is not None else "?"
         kinds[name] = kinds.get(name, 0) + 1
         if i is not None:
@@ -349,13 +352,6 @@ def uncollectable(walk: CycleWalk, want: list[str], top: int) -> tuple[dict[str,
     rows: list[dict[str, Any]] = [{"kind": k, "count": c} for k, c in sorted(kinds.items(), key=lambda kc: (-kc[1], kc[0]))[:100]]
     return ({"count": len(items), "size": sum(walk.size(i) for i in set(nodes)), "rows": rows,
              "cycles": public(found, top)}, found, groups)
-
-
-def _class_of(r: Reader, a: int) -> int:
-    try:
-        return r.head(a)[1]
-    except Unreadable:
-        return 0
 
 
 def find(reader: Reader, roots: dict[str, Any], want: list[str], top: int, graph: bool,
