@@ -18,7 +18,18 @@ from pathlib import Path
 import pytest
 from support.gdb import assert_no_traceback, run_gdb, run_source_script, start_gdb
 from support.heartbeat import assert_carries_on, service_state, wait_for_line, wait_for_line_prefix
-from support.interpreters import INTERPRETERS, PYTHON_27, PYTHON_27_MISSING, PYTHON_311
+from support.interpreters import (
+    INTERPRETERS,
+    PYTHON_27,
+    PYTHON_27_MISSING,
+    PYTHON_311,
+    PYTHON_311_MISSING,
+    PYTHON_312,
+    PYTHON_312_MISSING,
+    PYTHON_313,
+    PYTHON_313_MISSING,
+    param,
+)
 from support.paths import TARGETS
 from support.targets import FOREIGN_SLEEP, LONG_C_CALL, SEED_CYCLES, SERVICE, SERVICE_65MB, assert_service_kinds, script_line
 
@@ -598,3 +609,21 @@ def test_a_foreign_c_call_is_never_interrupted(start_target, waiter):
     line = next(line for line in target.lines if line.startswith("left "))
     assert line.startswith("left 0 after "), line
     assert float(line.split()[-2]) >= 5.9, line
+
+
+@pytest.mark.parametrize("python", [param(PYTHON_311, PYTHON_311_MISSING, "pyenv-3.11"),
+                                    param(PYTHON_312, PYTHON_312_MISSING, "pyenv-3.12"),
+                                    param(PYTHON_313, PYTHON_313_MISSING, "pyenv-3.13")])
+def test_an_asyncio_service_s_free_list_is_never_traversed(start_target, python):
+    """CPython 3.12.0-3.12.4 (gh-122695; pyenv's 3.12 is 3.12.1): gc.get_referents(_asyncio) hands out the
+    freed iterators of its free list, and letting go of them made the list loop.  The next py-heap then
+    appended for ever: a leaked-tasks service grew to 24 GB and the OOM killer ended it (2026-12-02).
+    The payloads leave that module out.  Here the target caps itself at 2 GiB: four commands, and it
+    is alive, ticking and its RSS as it was."""
+    target = start_target(python, TARGETS / "asyncio_free_list.py")
+    before = target.rss()
+    run = run_gdb("py-heap --top 3", "py-cycles", "py-heap --largest 2", "py-heap --json", pid=target.pid, timeout=300)
+    assert_no_traceback(run)
+    assert run.document()["total_count"] > 1000
+    assert target.alive() and len(target.wait_for_ticks(2)) == 2
+    assert target.rss() < before + (32 << 20), (before, target.rss())

@@ -726,7 +726,21 @@ def _own_ids():
         if id(f.f_code) in codes:
             ids.add(id(f))
         f = f.f_back
+    ids.update(_unsafe_to_traverse())
     return ids
+
+
+def _unsafe_to_traverse():
+    """ids of objects gc.get_referents must never be given, left out as the payload's own are.
+    CPython 3.12.0-3.12.4 and 3.13 before rc2 (gh-122695): the _asyncio module's traverse hands out
+    the freed iterators of its free list; dropping them frees them again, the list then loops, and
+    the next traverse appends for ever: a census in an asyncio service grew it to 24 GB and the
+    kernel's OOM killer ended it (2026-12-02, pyenv 3.12.1, tests/targets/leaked_tasks.py)."""
+    v = sys.version_info
+    broken = (3, 12, 0) <= v[:3] < (3, 12, 5) or (v[:2] == (3, 13) and (
+        v[3] in ('alpha', 'beta') or (v[3] == 'candidate' and v[4] < 2)))
+    m = _modules().get('_asyncio') if broken else None
+    return [id(m)] if type(m) is _MOD_TYPE else []
 
 
 def _clear_caches():
