@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 import pytest
 from support.gdb import assert_no_traceback, gdb_reads_the_tree_s_debug_info, run_gdb
@@ -80,6 +81,22 @@ def test_commands_that_run_code_read_memory_or_refuse_and_leave_the_target_untou
 def _instead(command: str, why: str) -> str:
     return ("%s: the target opted out of remote code execution (%s, PEP 768); --force runs %s in it anyway; "
             "read from memory instead, as --read-only (the whole process stopped meanwhile)" % (command, why, command))
+
+
+def test_a_release_build_stopped_in_a_sleep_is_read(processes):
+    """CI, 2026-12-02: forky's release 3.14 stopped in clock_nanosleep, gdb 16/18 reading its debug
+    files: `&_dummy_struct` (the set dummy) was "optimized out" there, and --read-only refused."""
+    python = HOSTRUN / "python3.14"
+    if not python.exists() or not gdb_reads_the_tree_s_debug_info():
+        pytest.skip("needs %s and a gdb that reads its debug files (make setup; the gdb 16/18 pass)" % python)
+    code = "import time\nprint('ready', flush=True)\nwhile True:\n    time.sleep(60)\n"
+    target = processes.argv([python, "-X", "disable-remote-debug", "-c", code])
+    time.sleep(0.3)  # into the sleep
+    run = run_gdb("py-heap --read-only", "py-cycles --read-only", pid=target.pid)
+    assert_no_traceback(run)
+    assert "cannot read" not in run.stderr, run.stderr
+    assert run.stdout.count("(memory backend: read from the stopped process's memory, nothing run in the target") == 2
+    assert target.alive()
 
 
 @pytest.mark.parametrize("build, how, why", OPT_OUTS[:2])

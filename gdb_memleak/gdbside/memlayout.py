@@ -87,6 +87,15 @@ def _address(expression: str) -> int:
         raise TargetUnavailable("--read-only: cannot read %s: %s" % (expression, e)) from None
 
 
+def _first_address(*expressions: str) -> int:
+    for expression in expressions[:-1]:
+        try:
+            return int(gdb.parse_and_eval("(unsigned long)(%s)" % expression))
+        except gdb.error:
+            pass
+    return _address(expressions[-1])
+
+
 def _bitfield_shift(struct_name: str, member: str, bit: str) -> int:
     """The bit of `member`.`bit` within its 32-bit word (a str's state)."""
     field = [f for f in _type(struct_name).strip_typedefs().fields() if f.name == member][0]
@@ -149,7 +158,9 @@ def layout(version: tuple[int, int]) -> dict[str, Any]:
     L["values_valid"] = _offset("PyDictValues", "valid") if version >= (3, 13) else -1
     L["set_mask"], L["set_table"] = _offset("PySetObject", "mask"), _offset("PySetObject", "table")
     L["set_smalltable"], L["sizeof_set"] = _offset("PySetObject", "smalltable"), _sizeof("PySetObject")
-    L["set_dummy"] = _address("&_dummy_struct")
+    # setobject.c exports _PySet_Dummy for gdb; the static it points at can be "optimized out"
+    # where the target stopped (forky's release 3.14 in clock_nanosleep, seen 2026-12-02).
+    L["set_dummy"] = _first_address("_PySet_Dummy", "&_dummy_struct")
     L["str_length"], L["str_state"] = _offset("PyASCIIObject", "length"), _offset("PyASCIIObject", "state")
     for key in ("kind", "compact", "ascii"):
         L["st_%s_shift" % key] = _bitfield_shift("PyASCIIObject", "state", key)
