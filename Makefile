@@ -15,7 +15,7 @@ UWSGI_VERSION := 2.0.31
 UWSGI_VENV := .venv-uwsgi
 UWSGI_STAMP := $(UWSGI_VENV)/.installed
 
-.PHONY: setup roots hosts demo lint test unit bench bench-venv clean
+.PHONY: setup roots hosts demo lint test unit layouts bench bench-venv clean
 
 setup: $(STAMP) roots hosts $(UWSGI_STAMP)
 
@@ -150,13 +150,21 @@ demo: setup
 MATRIX_TESTS := tests/test_matrix.py tests/test_remote_debug_opt_out.py tests/test_containers.py
 # ruff everywhere (pyproject.toml), mypy on everything but the payloads (they run in the target).
 lint: $(STAMP)
-	$(VENV)/bin/ruff check gdb_memleak tests benchmarks examples
+	$(VENV)/bin/ruff check gdb_memleak tests benchmarks examples tools
 	$(VENV)/bin/mypy
 
 test: setup lint
 	$(VENV)/bin/python -m pytest -v tests
 	for gdb in gdb-16 gdb-18; do \
 		GDB_MEMLEAK_GDB=$(CURDIR)/$(ROOTS)/bin/$$gdb $(VENV)/bin/python -m pytest -v $(MATRIX_TESTS) || exit 1; done
+
+# The layouts py-heap/py-cycles --read-only keep for 3.13+ builds without debug info
+# (gdb_memleak/host/layouts/*.json), read from release builds whose debug info a gdb reads;
+# tests/test_layout_tables.py fails when one no longer fits its build.
+layouts: setup
+	$(VENV)/bin/python tools/dump_layout.py /root/.pyenv/versions/3.13.0/bin/python3.13 --source "CPython 3.13.0 (pyenv)"
+	for v in 3.14 3.15; do $(VENV)/bin/python tools/dump_layout.py $(ROOTS)/hostrun/usr/bin/python$$v \
+		--gdb $(ROOTS)/bin/gdb-18 --source "CPython $$($(ROOTS)/hostrun/usr/bin/python$$v -c 'import platform; print(platform.python_version())') (Debian forky's python$$v)" || exit 1; done
 
 # The unit tier: tests/unit/ and the tests marked unit elsewhere; no gdb, no target, a few seconds.
 unit: $(STAMP)

@@ -11,6 +11,7 @@ setup(
         "gdb_memleak.payloads": ["*.py"],
         "gdb_memleak.model.schemas": ["*.schema.json"],
         "gdb_memleak.render": ["templates/*"],
+        "gdb_memleak.host": ["layouts/*.json"],
     },
     python_requires=">=3.9",
     install_requires=["pyrasite-ng", "guppy3", "objgraph", "graphviz", "jinja2"],

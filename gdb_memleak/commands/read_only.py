@@ -104,7 +104,7 @@ def opened(command, args: argparse.Namespace, instead: Optional[str] = None) -> 
     memlayout.require_supported(version)
     started = time.monotonic()
     L = memlayout.layout(version)
-    roots = memlayout.roots(version)
+    roots = memlayout.roots(L)
     image = memlayout.image(inferior, core)
     try:
         yield Source(Reader(image, L), roots, core, None if core else inferior.pid, started)

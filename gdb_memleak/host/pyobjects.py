@@ -43,9 +43,15 @@ class Reader:
         self.image = image
         self.L = L = layout
         self.blocks = image.blocks
-        # dk_refcnt, dk_log2_size, dk_log2_index_bytes, dk_kind, dk_usable, dk_nentries
-        self.keys_head = packed([(L["dk_refcnt"], "q"), (L["dk_log2_size"], "B"), (L["dk_log2_index_bytes"], "B"),
-                                 (L["dk_kind"], "B"), (L["dk_usable"], "q"), (L["dk_nentries"], "q")])
+        # a keys object's header as 3.11+ has it: dk_refcnt, dk_log2_size, dk_log2_index_bytes, dk_kind,
+        # dk_usable, dk_nentries (3.8-3.10's dk_size made into the two logs; all its entries general)
+        self.sized_keys = L["dk_log2_size"] < 0
+        if self.sized_keys:
+            self.keys_head = packed([(L["dk_refcnt"], "q"), (L["dk_size"], "q"), (L["dk_usable"], "q"),
+                                     (L["dk_nentries"], "q")])
+        else:
+            self.keys_head = packed([(L["dk_refcnt"], "q"), (L["dk_log2_size"], "B"), (L["dk_log2_index_bytes"], "B"),
+                                     (L["dk_kind"], "B"), (L["dk_usable"], "q"), (L["dk_nentries"], "q")])
         self.dict_head = packed([(L["dict_keys"], "Q"), (L["dict_values"], "Q")])
         self.list_head = packed([(L["list_items"], "Q"), (L["list_allocated"], "q")])
 
@@ -196,11 +202,21 @@ class Reader:
         return sign * value
 
     # ---------------------------------------------------------------- dict
+    def keys_header(self, keys: int) -> tuple[int, int, int, int, int, int]:
+        """(dk_refcnt, log2 of the size, log2 of the index table's bytes, kind, dk_usable, dk_nentries)."""
+        head = self.keys_head.unpack_from(*self.loc(keys, self.keys_head.size))
+        if not self.sized_keys:
+            return head
+        refcnt, size, usable, nentries = head
+        log2_size = max(size, 1).bit_length() - 1
+        width = 1 if size <= 0xFF else 2 if size <= 0xFFFF else 4 if size <= 0xFFFFFFFF else 8  # DK_IXSIZE
+        return refcnt, log2_size, log2_size + width.bit_length() - 1, 0, usable, nentries
+
     def keys_size(self, keys: int, head: Optional[tuple] = None) -> int:
         """_PyDict_KeysSize: the keys object with its index table and its entries."""
         L = self.L
         if head is None:
-            head = self.keys_head.unpack_from(*self.loc(keys, self.keys_head.size))
+            head = self.keys_header(keys)
         _, log2_size, log2_index, kind, _, _ = head
         entry = L["entry_general"] if kind == 0 else L["entry_unicode"]
         if log2_size > 40 or log2_index > 43:
@@ -210,7 +226,7 @@ class Reader:
     def dict_parts(self, address: int) -> tuple[int, int, Optional[tuple]]:
         """(keys, values, the keys' header) of a dict."""
         keys, values = self.dict_head.unpack_from(*self.loc(address, self.dict_head.size))
-        head = self.keys_head.unpack_from(*self.loc(keys, self.keys_head.size)) if keys else None
+        head = self.keys_header(keys) if keys else None
         return keys, values, head
 
     def dict_size(self, address: int, parts: Optional[tuple] = None, basic: int = 0) -> int:
@@ -224,8 +240,9 @@ class Reader:
         refcnt, log2_size, _, _, usable, nentries = head
         if values:
             # shared_keys_usable_size(): what a split table's values array holds; sys.getsizeof counts it
-            # also when the values are an instance's inline ones (3.13, 3.14: 80 bytes for one attribute)
-            n = nentries + usable
+            # also when the values are an instance's inline ones (3.13, 3.14: 80 bytes for one attribute);
+            # before 3.11, USABLE_FRACTION of the table's size
+            n = ((1 << log2_size) * 2 // 3) if self.sized_keys else nentries + usable
             size += max(n, 0) * 8
         if refcnt == 1:
             size += self.keys_size(keys, head)
@@ -265,7 +282,7 @@ class Reader:
         keys, values = self.dict_head.unpack_from(*self.loc(address, self.dict_head.size))
         if not keys:
             return basic, ()
-        head = self.keys_head.unpack_from(*self.loc(keys, self.keys_head.size))
+        head = self.keys_header(keys)
         refcnt, log2_size, log2_index, kind, _, n = head
         if values or kind == 0 or n <= 0 or n > MAX_ITEMS or log2_index > 43 or log2_size > 40:
             parts = (keys, values, head)
@@ -279,14 +296,15 @@ class Reader:
         """Keys and values of a keys table, with a split table's values from `values` (0: the entries')."""
         L = self.L
         if head is None:
-            head = self.keys_head.unpack_from(*self.loc(keys, self.keys_head.size))
+            head = self.keys_header(keys)
         _, _, log2_index, kind, _, n = head
         if n <= 0 or n > MAX_ITEMS or log2_index > 43:
             return []
         entries = keys + L["dk_indices"] + (1 << log2_index)
         if kind == 0:
             flat = self.words(entries, 3 * n)
-            ks, vs = flat[1::3], flat[2::3]
+            ks = flat[1::3]  # before 3.11 a split table's entries are general too, its values apart
+            vs = self.words(values + L["values_values"], n) if values else flat[2::3]
         else:
             flat = self.words(entries, 2 * n)
             ks = flat[0::2]

@@ -116,7 +116,7 @@ ALL_INTERPRETERS = [param(*find(version), id="pyenv-" + version) for version in 
 ]
 
 # The interpreters the memory backend reads (py-heap and py-cycles --read-only, issue 16).
-MEMORY_VERSIONS = [
+MEMORY_VERSIONS = [param(*find(version), id="pyenv-" + version) for version in ("3.8", "3.9", "3.10")] + [
     param(PYTHON_311, PYTHON_311_MISSING, "pyenv-3.11"),
     param(PYTHON_312, PYTHON_312_MISSING, "pyenv-3.12"),
     param(PYTHON_313, PYTHON_313_MISSING, "pyenv-3.13"),
