@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("pid", type=_pid, metavar="PID", nargs="?", help="the live process (or --core)")
     rep.add_argument("--core", metavar="CORE", help="read a core file (e.g. from gcore) instead of a live process: "
-                     "nothing runs, the heap and the cycles are read from memory (CPython 3.8-3.15 with debug info, 3.13+ also without)")
+                     "nothing runs, the heap and the cycles are read from memory (CPython 2.7 and 3.8-3.15 with debug info, 3.13+ also without)")
     rep.add_argument("--exe", metavar="PROGRAM", help="with --core: the program that made it (default: the one "
                      "the core's notes name)")
     rep.add_argument("--out", required=True, metavar="DIR", help="directory for report.json, report.html and the graph (made if missing)")

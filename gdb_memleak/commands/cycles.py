@@ -50,7 +50,7 @@ class PyCycles(MemleakCommand):
         parser.add_argument(
             "--read-only", action="store_true",
             help="run nothing in the target: find the cycles from its memory, the collector's lists and the "
-                 "reference counts (the memory backend; CPython 3.8-3.15 with debug info, 3.13+ also without; used by itself on a core "
+                 "reference counts (the memory backend; CPython 2.7 and 3.8-3.15 with debug info, 3.13+ also without; used by itself on a core "
                  "file, and when no safe point comes in time); the graph shows the cycles' members only",
         )
         self.add_timeout(parser)

@@ -54,7 +54,7 @@ class PyHeap(MemleakCommand):
         parser.add_argument(
             "--read-only", action="store_true",
             help="run nothing in the target: read its memory and walk CPython's own structures (the memory backend; "
-                 "CPython 3.8-3.15 with debug info, 3.13+ also without; used by itself on a core file, and when no safe point comes in time)",
+                 "CPython 2.7 and 3.8-3.15 with debug info, 3.13+ also without; used by itself on a core file, and when no safe point comes in time)",
         )
         self.add_timeout(parser)
         return parser

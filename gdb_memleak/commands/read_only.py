@@ -19,6 +19,7 @@ from ..gdbside import images, memlayout
 from ..gdbside import inferior as inf
 from ..host import procfs
 from ..host.pyobjects import Reader
+from ..host.pyobjects27 import Reader27
 
 # A live target is stopped while it is read: a walk gives up after this long.
 LIVE_LIMIT = 120.0
@@ -107,6 +108,7 @@ def opened(command, args: argparse.Namespace, instead: Optional[str] = None) -> 
     roots = memlayout.roots(L)
     image = memlayout.image(inferior, core)
     try:
-        yield Source(Reader(image, L), roots, core, None if core else inferior.pid, started)
+        reader = Reader27(image, L) if version == (2, 7) else Reader(image, L)
+        yield Source(reader, roots, core, None if core else inferior.pid, started)
     finally:
         image.close()

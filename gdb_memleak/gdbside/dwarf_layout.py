@@ -46,10 +46,10 @@ PYTHON_NAMES = {
 TYPE_FIELDS = ("tp_dict", "tp_cache", "tp_mro", "tp_bases", "tp_base", "ht_module")
 
 
-def available() -> bool:
+def available(version: tuple[int, int]) -> bool:
     """Whether gdb reads the interpreter's debug info (its runtime's type and the runtime itself)."""
     try:
-        gdb.parse_and_eval("_PyRuntime.interpreters.main")
+        gdb.parse_and_eval("interp_head" if version == (2, 7) else "_PyRuntime.interpreters.main")
         gdb.lookup_type("PyTypeObject")
         return True
     except gdb.error:
@@ -120,8 +120,15 @@ def object_fields(struct_name: str) -> list[tuple[int, str]]:
     return out
 
 
+# 2.7: the classes of its own whose object pointers the collector follows
+FIELD_STRUCTS_27 = dict(FIELD_STRUCTS, PyInstance_Type="PyInstanceObject", PyClass_Type="PyClassObject",
+                        PyDictProxy_Type="proxyobject")
+
+
 def offsets(version: tuple[int, int]) -> dict[str, Any]:
     """The offsets and sizes the walks read with, from the debug info (see the module's docstring)."""
+    if version == (2, 7):
+        return offsets27()
     L: dict[str, Any] = {"version": version, "gc_head": _sizeof("PyGC_Head"), "ob_size": _offset("PyVarObject", "ob_size")}
     for key in ("tp_name", "tp_basicsize", "tp_itemsize", "tp_flags", "tp_base", "tp_dict", "tp_dictoffset",
                 "tp_subclasses"):
@@ -225,3 +232,46 @@ def debug_offsets() -> list[list[Any]]:
 
     walk(value, value.type, "", 0)
     return out
+
+
+def offsets27() -> dict[str, Any]:
+    """Python 2.7's: a 32-byte collector's header, str as bytes (PyStringObject), unicode with its characters
+    apart, dicts and sets as open tables of (hash, key[, value]) entries, the heap's roots in statics
+    (`interp_head`, gcmodule.c's `generations` and `garbage`); host/pyobjects27.py reads with them."""
+    L: dict[str, Any] = {"version": (2, 7), "gc_head": _sizeof("PyGC_Head"), "ob_size": _offset("PyVarObject", "ob_size")}
+    for key in ("tp_name", "tp_basicsize", "tp_itemsize", "tp_flags", "tp_base", "tp_dict", "tp_dictoffset",
+                "tp_subclasses"):
+        L[key] = _offset("PyTypeObject", key)
+    L["ht_qualname"] = _offset("PyHeapTypeObject", "ht_name")
+    L["ht_cached_keys"] = -1
+    L["type_fields"] = [o for o in (_offset("PyTypeObject", f) for f in TYPE_FIELDS if f.startswith("tp_")) if o >= 0]
+    L["sizeof_type"], L["sizeof_heaptype"] = _sizeof("PyTypeObject"), _sizeof("PyHeapTypeObject")
+    L["static_type_presize"] = 0
+    L["tuple_items"] = _offset("PyTupleObject", "ob_item")
+    L["list_items"], L["list_allocated"] = _offset("PyListObject", "ob_item"), _offset("PyListObject", "allocated")
+    L["sizeof_list"] = _sizeof("PyListObject")
+    L["dict_used"], L["dict_mask"] = _offset("PyDictObject", "ma_used"), _offset("PyDictObject", "ma_mask")
+    L["dict_table"], L["dict_smalltable"] = _offset("PyDictObject", "ma_table"), _offset("PyDictObject", "ma_smalltable")
+    L["sizeof_dict"], L["entry_general"] = _sizeof("PyDictObject"), _sizeof("PyDictEntry")
+    L["set_used"], L["set_mask"], L["set_table"] = (_offset("PySetObject", f) for f in ("used", "mask", "table"))
+    L["set_smalltable"], L["sizeof_set"] = _offset("PySetObject", "smalltable"), _sizeof("PySetObject")
+    L["set_entry"], L["set_entry_key"] = _sizeof("setentry"), _offset("setentry", "key")
+    L["bytes_data"] = _offset("PyStringObject", "ob_sval")
+    L["str_length"], L["sizeof_unicode"] = _offset("PyUnicodeObject", "length"), _sizeof("PyUnicodeObject")
+    L["unicode_char"] = _sizeof("Py_UNICODE")
+    L["str_state"], L["sizeof_ascii"], L["st_compact_mask"], L["st_ascii_mask"] = 0, 0, 0, 0  # no compact strs
+    L["long_tag"], L["long_digits"] = -1, _offset("PyLongObject", "ob_digit")
+    L["md_dict"] = _offset("PyModuleObject", "md_dict")
+    L["bytearray_alloc"] = _offset("PyByteArrayObject", "ob_alloc")
+    L["func_dict"] = _offset("PyFunctionObject", "func_dict")
+    L["member_sizeof"] = _sizeof("PyMemberDef")
+    L["member_type"], L["member_offset"] = _offset("PyMemberDef", "type"), _offset("PyMemberDef", "offset")
+    L["managed_dict"], L["values_valid"] = 0, -1
+    L.update(f_heaptype=1 << 9, f_gc=1 << 14, f_type_subclass=1 << 31, f_managed_dict=0, f_preheader=0,
+             f_inline_values=0)
+    L["gc_generation_sizeof"] = _sizeof("struct gc_generation")
+    L["interp_modules"] = _offset("PyInterpreterState", "modules")
+    L["interp_builtins"] = _offset("PyInterpreterState", "builtins")
+    L["static_builtins_at"] = -1
+    L["struct_fields"] = {symbol: object_fields(struct) for symbol, struct in FIELD_STRUCTS_27.items()}
+    return L

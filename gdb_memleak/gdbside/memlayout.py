@@ -24,7 +24,7 @@ from ..host.memimage import CoreFileError, CoreImage, Image, ProcessImage
 from . import dwarf_layout
 from . import inferior as inf
 
-SUPPORTED = ((3, 8), (3, 9), (3, 10), (3, 11), (3, 12), (3, 13), (3, 14), (3, 15))
+SUPPORTED = ((2, 7), (3, 8), (3, 9), (3, 10), (3, 11), (3, 12), (3, 13), (3, 14), (3, 15))
 H = heapwalk
 
 # static type symbol -> shape of its objects (and of its subclasses')
@@ -33,6 +33,8 @@ SHAPES = {
     "PyList_Type": H.LIST, "PyDict_Type": H.DICT, "PySet_Type": H.SET, "PyFrozenSet_Type": H.SET,
     "PyModule_Type": H.MODULE, "PyType_Type": H.TYPE, "PyBaseObject_Type": H.PLAIN, "PyByteArray_Type": H.BYTEARRAY,
 }
+# 2.7: bool is an int of its own kind (fixed size), str is bytes (sized as any class with items)
+SHAPES_27 = dict({k: v for k, v in SHAPES.items() if k != "PyBool_Type"}, PyString_Type=H.VAR)
 # the classes whose addresses the walks compare with
 NAMED_TYPES = (("PyUnicode_Type", "type_str"), ("PyModule_Type", "type_module"), ("PyDict_Type", "type_dict"),
                ("PyFunction_Type", "type_function"), ("PyType_Type", "type_type"), ("PyList_Type", "type_list"))
@@ -53,6 +55,14 @@ def _required(name: str) -> int:
     return address
 
 
+def _static(expression: str) -> int:
+    """The address of a static variable (2.7's roots), from the debug info."""
+    try:
+        return int(gdb.parse_and_eval("(unsigned long)&%s" % expression))
+    except gdb.error as e:
+        raise TargetUnavailable("--read-only: cannot find %s: %s" % (expression, e)) from None
+
+
 def _pointer(address: int) -> int:
     try:
         return int(struct.unpack("<Q", bytes(gdb.selected_inferior().read_memory(address, 8)))[0])
@@ -62,7 +72,7 @@ def _pointer(address: int) -> int:
 
 def offsets(version: tuple[int, int]) -> dict[str, Any]:
     """The walks' offsets: from the debug info, else from the table kept for `version` (require_supported checked it)."""
-    if dwarf_layout.available():
+    if dwarf_layout.available(version):
         return dwarf_layout.offsets(version)
     table = layout_tables.load(version)
     if table is None:
@@ -78,7 +88,12 @@ def layout(version: tuple[int, int]) -> dict[str, Any]:
                       "nothing was read" % L["str_length"])
     L["type_fields"] = tuple(L["type_fields"])
     for symbol, key in NAMED_TYPES:
-        L[key] = _required(symbol)
+        L[key] = _required("PyString_Type" if version == (2, 7) and key == "type_str" else symbol)
+    if version == (2, 7):  # statics: read through the debug info
+        L["set_dummy"] = _pointer(_static("'setobject.c'::dummy"))
+        L["interp"] = _pointer(_static("interp_head"))
+        L["static_builtins"] = -1
+        return L
     # setobject.c exports _PySet_Dummy for gdb; the static it points at can be "optimized out" where the
     # target stopped (forky's release 3.14 in clock_nanosleep under gdb 16 and 18, seen 2026-12-02)
     L["set_dummy"] = _pointer(_required("_PySet_Dummy"))
@@ -89,10 +104,16 @@ def layout(version: tuple[int, int]) -> dict[str, Any]:
 
 def roots(L: dict[str, Any]) -> dict[str, Any]:
     """The main interpreter's generation lists, sys.modules, builtins and gc.garbage, and the core types' shapes."""
-    gc_base = _required("_PyRuntime") if L["gc_in_runtime"] else L["interp"]
-    generations = [gc_base + L["gc_generations"] + i * L["gc_generation_sizeof"] for i in range(3)]
+    old = L["version"] == (2, 7)
+    if old:  # gcmodule.c's statics
+        generations = [_static("'gcmodule.c'::generations") + i * L["gc_generation_sizeof"] for i in range(3)]
+        garbage = _pointer(_static("'gcmodule.c'::garbage"))
+    else:
+        gc_base = _required("_PyRuntime") if L["gc_in_runtime"] else L["interp"]
+        generations = [gc_base + L["gc_generations"] + i * L["gc_generation_sizeof"] for i in range(3)]
+        garbage = _pointer(gc_base + L["gc_garbage"])
     shapes: dict[int, int] = {}
-    for symbol, shape in SHAPES.items():
+    for symbol, shape in (SHAPES_27 if old else SHAPES).items():
         shapes[_required(symbol)] = shape
     fields, field_names = {}, {}
     for symbol, named in L["struct_fields"].items():
@@ -106,7 +127,7 @@ def roots(L: dict[str, Any]) -> dict[str, Any]:
         fields[address] = tuple(o for o, _ in named)
         field_names[address] = {o: n for o, n in named}
     return {"generations": generations, "modules": _pointer(L["interp"] + L["interp_modules"]),
-            "builtins": _pointer(L["interp"] + L["interp_builtins"]), "garbage": _pointer(gc_base + L["gc_garbage"]),
+            "builtins": _pointer(L["interp"] + L["interp_builtins"]), "garbage": garbage,
             "shapes": shapes, "fields": fields, "field_names": field_names}
 
 
@@ -117,7 +138,7 @@ def require_supported(version: tuple[int, int]) -> None:
             "--read-only reads CPython %s; this target runs %d.%d, which it cannot read yet; nothing was read"
             % (", ".join("%d.%d" % v for v in SUPPORTED), version[0], version[1])
         )
-    if dwarf_layout.available():
+    if dwarf_layout.available(version):
         return
     table = layout_tables.load(version)
     if table is None:
@@ -135,14 +156,6 @@ def require_supported(version: tuple[int, int]) -> None:
     if why is not None:
         raise Refused("--read-only needs the interpreter's debug info, which gdb does not have for this target, "
                       "and the layout kept for CPython %d.%d does not fit it (%s); nothing was read" % (version + (why,)))
-
-
-def layout_source(version: tuple[int, int]) -> str:
-    """Where the layout comes from, for the output's footer."""
-    if dwarf_layout.available():
-        return "debug info"
-    table = layout_tables.load(version)
-    return "_Py_DebugOffsets and the layout of %s" % (table["source"] if table else "?")
 
 
 _CORE_LINE = re.compile(r"Local core dump file:\s*\n\s*`(.+?)', file type")

@@ -70,13 +70,13 @@ class Classes:
             sources.append((self.roots["builtins"], ""))
         for d, prefix in sources:
             items = _try(r.dict_items, d) or []
-            for i in range(0, len(items), 2):
-                key = r.text(items[i])
+            named = sorted((r.text(items[i]), items[i + 1]) for i in range(0, len(items), 2))
+            for key, value in named:  # by name, the last one kept, as the payloads do (aliases: one name)
                 if key is None or (prefix and key.startswith("_")):
                     continue
-                info = self.info(_try(lambda a: r.head(a)[1], items[i + 1]) or 0)
+                info = self.info(_try(lambda a: r.head(a)[1], value) or 0)
                 if info is not None and info.shape == TYPE:
-                    names[items[i + 1]] = prefix + key
+                    names[value] = prefix + key
         names[L["type_module"]] = "module"
         names[L["type_function"]] = "function"
         names[L["type_dict"]] = "dict (no owner)"

@@ -54,8 +54,8 @@ def label(r: Reader, info: TypeInfo, address: int) -> str:
     '<Type object at 0x..>'."""
     L = r.L
     try:
-        if info.shape == STR and info.name == "str":
-            length = r.str_state(address)[0]
+        if info.name == "str":  # 2.7's str is bytes: not the STR shape, read by its own Reader
+            length = r.str_length(address)
             text = r.text(address, 41)
             if text is None:
                 return "<str object at 0x%x>" % address

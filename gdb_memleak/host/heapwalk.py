@@ -28,7 +28,17 @@ from .pyobjects import Layout, Reader
 __all__ = ["BYTEARRAY", "DICT", "FIELDS", "INT", "LIST", "MODULE", "PLAIN", "SET", "STR", "TUPLE", "TYPE", "VAR", "HeapWalk", "WalkError",
            "census"]
 
-_GC_OBJ = struct.Struct("<QQqQq")  # _gc_next, _gc_prev, ob_refcnt, ob_type, ob_size
+
+
+def gc_structs(header: int) -> tuple[struct.Struct, struct.Struct, int]:
+    """How an object is read from its collector's header: (the ring's step: next, ob_refcnt, ob_type, ob_size;
+    the untracked test: mark, ob_refcnt, ob_type, ob_size; the mark of an untracked object).  3.8+: a
+    16-byte header whose _gc_next is 0 once untracked; 2.7: 32 bytes, gc_refs -2 (_PyGC_REFS_UNTRACKED),
+    its gc_next left as it was when an object was never tracked."""
+    step = struct.Struct("<Q%dxqQq" % (header - 8))
+    if header == 16:
+        return step, step, 0
+    return step, struct.Struct("<16xq%dxqQq" % (header - 24)), -2
 _U32 = struct.Struct("<I")
 SPAN = 1 << 16  # items of a long list or tuple read at a time
 # A ring longer than this is a corrupt one (or a walk of a target that changed under us).
@@ -54,6 +64,8 @@ class HeapWalk:
         self.skipped = 0
         self.tracked = 0
         self.largest = Largest(nlarge)
+        self.header = self.L["gc_head"]
+        self.step, self.marked, self.untracked = gc_structs(self.header)
 
     # ------------------------------------------------------------ the walk
     def run(self, deadline: Optional[float] = None) -> None:
@@ -62,8 +74,8 @@ class HeapWalk:
             self._ring(head, deadline)
 
     def _ring(self, head: int, deadline: Optional[float]) -> None:
-        r = self.r
-        blocks, block, unpack = r.blocks, r.image.block, _GC_OBJ.unpack_from
+        r, header = self.r, self.header
+        blocks, block, unpack, need = r.blocks, r.image.block, self.step.unpack_from, self.step.size
         types, visit, todo = self.types, self._visit, self.todo
         g = r.word(head) & ~3
         n = 0
@@ -78,11 +90,11 @@ class HeapWalk:
                 saved, power, steps = g, power << 1, 0
             off = g & (BLOCK - 1)
             try:
-                if off <= BLOCK - 40:
+                if off <= BLOCK - need:
                     data = blocks.get(g >> BLOCK_SHIFT) or block(g >> BLOCK_SHIFT)
-                    nxt, _, _, t, size = unpack(data, off)
+                    nxt, _, t, size = unpack(data, off)
                 else:
-                    nxt, _, _, t, size = _GC_OBJ.unpack(r.image.read(g, 40))
+                    nxt, _, t, size = self.step.unpack(r.image.read(g, need))
             except Unreadable:
                 raise WalkError("the collector's list at 0x%x is broken at 0x%x: the memory is damaged (a corrupted "
                                 "core?) or changed while it was read; nothing was counted" % (head, g)) from None
@@ -93,7 +105,7 @@ class HeapWalk:
                 self.skipped += 1
             else:
                 self.tracked += 1
-                visit(g + 16, info, size)
+                visit(g + header, info, size)
                 if len(todo) > 16384:  # in batches: a call of _drain costs a few microseconds to set up
                     self._drain()
             if deadline is not None and not n & 0xFFFF and time.monotonic() > deadline:
@@ -120,28 +132,35 @@ class HeapWalk:
 
     def _drain_todo(self) -> None:
         """The hot loop: count `todo`'s untracked objects once each (leaves here, containers in _visit)."""
+        # long: one frame for the whole loop, its names local; a helper called per object would cost a call each
         r, L, todo, seen, types = self.r, self.L, self.todo, self.seen, self.types
-        blocks, block, read, unpack = r.blocks, r.image.block, r.image.read, _GC_OBJ.unpack_from
-        state_at, state = 16 + L["str_state"], _U32.unpack_from
+        blocks, block, read, unpack = r.blocks, r.image.block, r.image.read, self.marked.unpack_from
+        header, untracked = self.header, self.untracked
+        unheaded = bytes(16) + struct.pack("<q", untracked) + bytes(header - 24) if header > 16 else bytes(header)
+        need = header + 40  # the header and a str's state
+        state_at, state = header + L["str_state"], _U32.unpack_from
         ascii_size, int_base, tagged = L["sizeof_ascii"] + 1, L["long_digits"], L["long_tag"] >= 0
-        ascii_bits = L["st_compact_mask"] | L["st_ascii_mask"]
+        ascii_bits = L["st_compact_mask"] | L["st_ascii_mask"]  # 0 on 2.7: its unicode has no compact form
         keep, thr = self.largest.keep, self.largest.threshold
         while todo:
             a = todo.pop()
             if a in seen or a & 7 or a < 4096:
                 continue
-            g = a - 16
+            g = a - header
             off = g & (BLOCK - 1)
             try:
-                if off <= BLOCK - 56:
+                if off <= BLOCK - need:
                     data = blocks.get(g >> BLOCK_SHIFT) or block(g >> BLOCK_SHIFT)
                 else:
-                    data, off = read(g, 56), 0
+                    data, off = read(g, need), 0
             except Unreadable:
-                data = None
-            if data is None:
-                continue
-            gc_next, _, refs, t, size = unpack(data, off)
+                # the header's place is not mapped: an object at the start of a mapping (2.7's 32-byte header
+                # reaches before a big str's mmapped chunk), never a tracked one; the object itself may be read
+                try:
+                    data, off = unheaded + read(a, need - header), 0
+                except Unreadable:
+                    continue
+            mark, refs, t, size = unpack(data, off)
             info = types.get(t, _MISSING)
             if info is _MISSING:
                 info = self.info(t)
@@ -149,7 +168,7 @@ class HeapWalk:
                 continue
             shape = info.shape
             if shape == STR:
-                if state(data, off + state_at)[0] & ascii_bits == ascii_bits:
+                if ascii_bits and state(data, off + state_at)[0] & ascii_bits == ascii_bits:
                     s = ascii_size + size  # size: the str's length (it follows ob_type)
                 else:
                     s = _try(r.str_size, a)
@@ -166,7 +185,7 @@ class HeapWalk:
                 if shape == TYPE:
                     if (_try(r.word, a + L["tp_flags"]) or 0) & L["f_heaptype"]:
                         continue  # a heap class is tracked; a static one has no collector's header
-                elif info.gc and gc_next:
+                elif info.gc and mark != untracked:
                     continue  # tracked: counted from the collector's lists
                 seen.add(a)  # a container, always remembered: a damaged heap could make its references loop
                 self._visit(a, info, size)

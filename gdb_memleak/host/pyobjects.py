@@ -133,6 +133,9 @@ class Reader:
         kind = (state >> L["st_kind_shift"]) & 7
         return length, kind, (state >> L["st_compact_shift"]) & 1, (state >> L["st_ascii_shift"]) & 1
 
+    def str_length(self, address: int) -> int:
+        return self.str_state(address)[0]
+
     def str_size(self, address: int) -> int:
         """sys.getsizeof of a str: header, characters and a NUL, and the UTF-8 copy if it has one of its own."""
         L = self.L
