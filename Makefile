@@ -5,7 +5,7 @@
 # gdb can import graphviz from it and targets of that version can import guppy3/objgraph.
 PYTHON ?= /usr/bin/python3
 VENV := .venv
-APT_PACKAGES := gdb graphviz python3-venv procps pypy3 chromium libjemalloc2
+APT_PACKAGES := gdb binutils graphviz python3-venv procps pypy3 chromium libjemalloc2
 STAMP := $(VENV)/.installed
 
 # uWSGI, an interpreter embedded in a program of another name (tests/test_uwsgi.py):
