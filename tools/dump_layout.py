@@ -24,9 +24,9 @@ import sys
 sys.path.insert(0, {root!r})
 from gdb_memleak.gdbside import dwarf_layout
 from gdb_memleak.host import layout_tables
-if not dwarf_layout.available():
-    raise gdb.GdbError("no debug info for this interpreter")
 version = tuple(int(x) for x in {version!r}.split("."))
+if not dwarf_layout.available(version):
+    raise gdb.GdbError("no debug info for this interpreter")
 text = layout_tables.dump(dwarf_layout.offsets(version), dwarf_layout.debug_offsets(), {source!r})
 with open(layout_tables.path(version), "w", encoding="utf-8") as f:
     f.write(text)
@@ -53,8 +53,11 @@ def main() -> int:
             script.flush()
             done = subprocess.run([args.gdb, "-batch", "-nx", "-p", str(target.pid), "-x", script.name],
                                   capture_output=True, text=True, timeout=300)
-        print(done.stdout.strip().splitlines()[-1:] or done.stderr, file=sys.stderr)
-        return 0 if "wrote" in done.stdout else 1
+        if "wrote" not in done.stdout:
+            print(done.stdout[-2000:], done.stderr[-2000:], file=sys.stderr)
+            return 1
+        print(done.stdout.strip().splitlines()[-1], file=sys.stderr)
+        return 0
     finally:
         os.kill(target.pid, signal.SIGKILL)
         target.wait()

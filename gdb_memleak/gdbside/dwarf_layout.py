@@ -157,6 +157,7 @@ def offsets(version: tuple[int, int]) -> dict[str, Any]:
     L["values_valid"] = _offset("PyDictValues", "valid") if version >= (3, 13) else -1
     L["set_mask"], L["set_table"] = _offset("PySetObject", "mask"), _offset("PySetObject", "table")
     L["set_smalltable"], L["sizeof_set"] = _offset("PySetObject", "smalltable"), _sizeof("PySetObject")
+    L["set_entry"], L["set_entry_key"] = _sizeof("setentry"), _offset("setentry", "key")
     _strs(L, version)
     L["long_tag"] = _offset("PyLongObject", "long_value.lv_tag") if version >= (3, 12) else -1
     L["long_digits"] = _offset("PyLongObject", "long_value.ob_digit" if version >= (3, 12) else "ob_digit")

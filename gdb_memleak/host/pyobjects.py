@@ -334,9 +334,10 @@ class Reader:
         table = self.word(address + L["set_table"])
         if mask < 0 or mask > MAX_ITEMS:
             return []
-        flat = self.words(table, 2 * (mask + 1))
+        words = L["set_entry"] // 8  # (key, hash) entries; 2.7's are (hash, key)
+        flat = self.words(table, words * (mask + 1))
         dummy = L["set_dummy"]
-        return [k for k in flat[0::2] if k and k != dummy]
+        return [k for k in flat[L["set_entry_key"] // 8::words] if k and k != dummy]
 
     def set_size(self, address: int, basic: int = 0) -> int:
         L = self.L

@@ -86,18 +86,6 @@ class Reader27(Reader):
     def table_items(self, keys: int, values: int, head: Optional[tuple] = None) -> list[int]:
         return []  # no shared keys on 2.7
 
-    # ---------------------------------------------------------------- set
-    def set_items(self, address: int) -> list[int]:
-        L = self.L
-        mask = self.sword(address + L["set_mask"])
-        table = self.word(address + L["set_table"])
-        if mask < 0 or mask > MAX_ITEMS:
-            return []
-        words = L["set_entry"] // 8
-        flat = self.words(table, words * (mask + 1))
-        dummy = L["set_dummy"]
-        return [k for k in flat[L["set_entry_key"] // 8::words] if k and k != dummy]
-
     # ---------------------------------------------------------------- type
     def type_size(self, address: int, flags: int) -> int:
         """2.7's type has no __sizeof__ of its own: object.__sizeof__, `type`'s basic size (a heap class's) for
