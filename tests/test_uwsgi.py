@@ -259,3 +259,16 @@ def test_injecting_commands_under_load_drop_no_request(start_uwsgi, command):
     assert run.returncode == 0 and DONE[command] in run.stdout, run.stdout + run.stderr
     assert load.failures() == [], load.failures()
     assert seconds < 30
+
+
+def test_an_idle_worker_s_heap_and_cycles_are_read_from_memory(start_uwsgi):
+    """Issue 16: a worker whose threads all wait in uWSGI's C code never reaches a safe point: py-heap and
+    py-cycles read its memory instead, say so, and the worker serves on."""
+    server = start_uwsgi(housekeeping=False)
+    run = run_gdb("py-heap --top 5 --timeout 2 --json", "py-cycles --timeout 2 --json", pid=server.worker, timeout=120)
+    assert_no_traceback(run)
+    heap, cycles = run.json_documents()
+    assert heap["backend"] == "memory" and heap["total_count"] > 10_000, (heap.get("notes"), run.stderr)
+    assert any(n.startswith("no safe point within 2 s") and "read from memory instead" in n for n in heap["notes"])
+    assert cycles["backend"] == "memory" and cycles["walk"]["overcounted"] == 0
+    assert all(server.get("/") == b"ok\n" for _ in range(20))
