@@ -8,6 +8,7 @@ from typing import Any, Optional
 from ..errors import NotFound, TargetUnavailable, UsageError
 from ..gdbside.invocation import Invocation
 from ..host import cyclewalk, heapwalk
+from ..host.memimage import Unreadable
 from . import read_only
 
 
@@ -22,6 +23,9 @@ def find(command, inv: Invocation, args: argparse.Namespace, instead: Optional[s
             doc = cyclewalk.find(source.reader, source.roots, args.types, args.top, bool(args.graph), source.deadline)
         except heapwalk.WalkError as e:
             raise TargetUnavailable("--read-only: %s" % e) from None
+        except Unreadable as e:  # a root the walk starts from (sys.modules, the collector's lists) cannot be read
+            raise TargetUnavailable("--read-only: the interpreter's state cannot be read (%s): a damaged core, or "
+                                    "memory that changed while it was read; nothing was counted" % e) from None
     seconds = source.finish(doc)
     unknown = doc.pop("unknown_types")
     if args.types and unknown and not doc["cycles"]:

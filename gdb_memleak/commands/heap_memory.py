@@ -8,6 +8,7 @@ from typing import Optional
 from ..errors import TargetUnavailable, UsageError
 from ..gdbside.invocation import Invocation
 from ..host import heapwalk, procfs
+from ..host.memimage import Unreadable
 from ..render.text import format_heap, outside_python_note
 from . import read_only, type_names
 
@@ -24,6 +25,9 @@ def run(command, inv: Invocation, args: argparse.Namespace, instead: Optional[st
             doc = heapwalk.census(source.reader, source.roots, args.top, source.deadline, args.largest)
         except heapwalk.WalkError as e:
             raise TargetUnavailable("--read-only: %s" % e) from None
+        except Unreadable as e:  # a root the walk starts from (sys.modules, the collector's lists) cannot be read
+            raise TargetUnavailable("--read-only: the interpreter's state cannot be read (%s): a damaged core, or "
+                                    "memory that changed while it was read; nothing was counted" % e) from None
     seconds = source.finish(doc)
     add_process_memory(command, source.pid, doc)
     type_names.remember_heap(doc)

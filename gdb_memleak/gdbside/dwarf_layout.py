@@ -138,7 +138,8 @@ def offsets(version: tuple[int, int]) -> dict[str, Any]:
     L["type_fields"] = [o for o in (_offset("PyHeapTypeObject", "ht_type." + f) if f.startswith("tp_")
                                     else _offset("PyHeapTypeObject", f) for f in TYPE_FIELDS) if o >= 0]
     L["sizeof_type"], L["sizeof_heaptype"] = _sizeof("PyTypeObject"), _sizeof("PyHeapTypeObject")
-    L["static_type_presize"] = L["gc_head"] if version < (3, 13) else 0
+    # sys.getsizeof of a static class: 3.11 and 3.12 add a collector's header, 3.8-3.10 and 3.13+ do not (measured)
+    L["static_type_presize"] = L["gc_head"] if (3, 11) <= version < (3, 13) else 0
     L["tuple_items"] = _offset("PyTupleObject", "ob_item")
     L["list_items"], L["list_allocated"] = _offset("PyListObject", "ob_item"), _offset("PyListObject", "allocated")
     L["sizeof_list"] = _sizeof("PyListObject")
@@ -160,6 +161,7 @@ def offsets(version: tuple[int, int]) -> dict[str, Any]:
     L["set_entry"], L["set_entry_key"] = _sizeof("setentry"), _offset("setentry", "key")
     _strs(L, version)
     L["long_tag"] = _offset("PyLongObject", "long_value.lv_tag") if version >= (3, 12) else -1
+    L["int_min_digits"] = 1 if version >= (3, 11) else 0  # int.__sizeof__ counts one digit for 0 since 3.11
     L["long_digits"] = _offset("PyLongObject", "long_value.ob_digit" if version >= (3, 12) else "ob_digit")
     L["md_dict"] = _offset("PyModuleObject", "md_dict")
     L["bytearray_alloc"] = _offset("PyByteArrayObject", "ob_alloc")
@@ -261,7 +263,8 @@ def offsets27() -> dict[str, Any]:
     L["str_length"], L["sizeof_unicode"] = _offset("PyUnicodeObject", "length"), _sizeof("PyUnicodeObject")
     L["unicode_char"] = _sizeof("Py_UNICODE")
     L["str_state"], L["sizeof_ascii"], L["st_compact_mask"], L["st_ascii_mask"] = 0, 0, 0, 0  # no compact strs
-    L["long_tag"], L["long_digits"] = -1, _offset("PyLongObject", "ob_digit")
+    L["long_tag"], L["long_digits"], L["int_min_digits"] = -1, _offset("PyLongObject", "ob_digit"), 0
+    L["interp_next"] = _offset("PyInterpreterState", "next")
     L["md_dict"] = _offset("PyModuleObject", "md_dict")
     L["bytearray_alloc"] = _offset("PyByteArrayObject", "ob_alloc")
     L["func_dict"] = _offset("PyFunctionObject", "func_dict")

@@ -84,14 +84,14 @@ def layout(version: tuple[int, int]) -> dict[str, Any]:
     """The offsets and sizes host/heapwalk.py reads with, and the addresses it compares with."""
     L = offsets(version)
     if L["str_length"] != 16 or L["ob_size"] != 16:
-        raise Refused("--read-only: this interpreter's objects are laid out unlike CPython's (a str's length at %d); "
-                      "nothing was read" % L["str_length"])
+        raise Refused("--read-only: this interpreter's objects are laid out unlike CPython's (ob_size at %d, a str's "
+                      "length at %d); nothing was read" % (L["ob_size"], L["str_length"]))
     L["type_fields"] = tuple(L["type_fields"])
     for symbol, key in NAMED_TYPES:
         L[key] = _required("PyString_Type" if version == (2, 7) and key == "type_str" else symbol)
     if version == (2, 7):  # statics: read through the debug info
         L["set_dummy"] = _pointer(_static("'setobject.c'::dummy"))
-        L["interp"] = _pointer(_static("interp_head"))
+        L["interp"] = _main_interpreter27(_pointer(_static("interp_head")), L["interp_next"])
         L["static_builtins"] = -1
         return L
     # setobject.c exports _PySet_Dummy for gdb; the static it points at can be "optimized out" where the
@@ -100,6 +100,16 @@ def layout(version: tuple[int, int]) -> dict[str, Any]:
     L["interp"] = _pointer(_required("_PyRuntime") + L["runtime_interp_main"])
     L["static_builtins"] = L["interp"] + L["static_builtins_at"] if L["static_builtins_at"] >= 0 else -1
     return L
+
+
+def _main_interpreter27(interp: int, next_at: int) -> int:
+    """2.7 puts each new interpreter at the head of the list (mod_wsgi's sub-interpreters): the main one is last."""
+    for _ in range(256):
+        following = _pointer(interp + next_at)
+        if not following:
+            return interp
+        interp = following
+    raise TargetUnavailable("--read-only: the list of interpreters does not end: the memory is damaged; nothing was read")
 
 
 def roots(L: dict[str, Any]) -> dict[str, Any]:

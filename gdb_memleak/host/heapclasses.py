@@ -70,9 +70,10 @@ class Classes:
             sources.append((self.roots["builtins"], ""))
         for d, prefix in sources:
             items = _try(r.dict_items, d) or []
-            named = sorted((r.text(items[i]), items[i + 1]) for i in range(0, len(items), 2))
+            texts = ((r.text(items[i]), items[i + 1]) for i in range(0, len(items), 2))
+            named = sorted((key, value) for key, value in texts if key is not None)
             for key, value in named:  # by name, the last one kept, as the payloads do (aliases: one name)
-                if key is None or (prefix and key.startswith("_")):
+                if prefix and key.startswith("_"):
                     continue
                 info = self.info(_try(lambda a: r.head(a)[1], value) or 0)
                 if info is not None and info.shape == TYPE:

@@ -140,6 +140,7 @@ class HeapWalk:
         need = header + 40  # the header and a str's state
         state_at, state = header + L["str_state"], _U32.unpack_from
         ascii_size, int_base, tagged = L["sizeof_ascii"] + 1, L["long_digits"], L["long_tag"] >= 0
+        min_digits = L["int_min_digits"]
         ascii_bits = L["st_compact_mask"] | L["st_ascii_mask"]  # 0 on 2.7: its unicode has no compact form
         keep, thr = self.largest.keep, self.largest.threshold
         while todo:
@@ -176,7 +177,7 @@ class HeapWalk:
                         continue
             elif shape == INT:
                 digits = (size >> 3) if tagged else abs(size)
-                s = int_base + 4 * (digits if digits > 1 else 1)
+                s = int_base + 4 * (digits if digits > min_digits else min_digits)
             elif shape == PLAIN and not info.gc:
                 s = info.basic
             elif shape == VAR and not info.gc:

@@ -9,7 +9,7 @@ set, the collector's lists), so layouts/X.Y.json keeps what gdbside/dwarf_layout
 one build of X.Y with debug info, together with that build's `_Py_DebugOffsets`: a build
 whose own `_Py_DebugOffsets` are the same in every number is laid out the same, and the table
 serves it.  Any difference (another micro version that moved a field, a free-threaded build, a
-debug build) refuses.  `make layouts` writes the tables; tests/test_layout_tables.py checks them
+debug build whose structs differ) refuses.  `make layouts` writes the tables; tests/test_layout_tables.py checks them
 against the debug info of the builds they came from.  No gdb here.
 """
 

@@ -1,7 +1,7 @@
 """CPython objects read from a memory image (host/memimage.py) with a layout of offsets: no gdb.
 
-The layout (`Layout`, a dict of numbers the gdb side reads once per command from
-the interpreter's debug info, gdbside/memlayout.py) names every offset used here;
+The layout (`Layout`, a dict of numbers the gdb side gives once per command:
+gdbside/memlayout.py, from the interpreter's debug info or a kept table) names every offset used here;
 nothing below knows a version except through it.  This module reads the pieces
 the heap walk (host/heapwalk.py) needs: words, strings, dicts' and sets' entries,
 and the sizes `sys.getsizeof` gives for str, int, dict, list, set and type.
@@ -15,7 +15,7 @@ from typing import Optional
 
 from .memimage import BLOCK, BLOCK_SHIFT, Image, Unreadable
 
-Layout = dict  # name -> int (offsets, sizes, flags, addresses); see gdbside/memlayout.py
+Layout = dict  # name -> int (offsets, sizes, flags, addresses); see gdbside/memlayout.py and dwarf_layout.py
 
 _Q = struct.Struct("<Q")
 _q = struct.Struct("<q")
@@ -186,7 +186,7 @@ class Reader:
             digits = self.word(address + L["long_tag"]) >> 3
         else:
             digits = abs(self.sword(address + L["ob_size"]))
-        return L["long_digits"] + 4 * max(digits, 1)
+        return L["long_digits"] + 4 * max(digits, L["int_min_digits"])
 
     def int_value(self, address: int) -> Optional[int]:
         """The value of an int of at most three digits (a dict key in a path), else None."""
@@ -332,7 +332,7 @@ class Reader:
         L = self.L
         mask = self.sword(address + L["set_mask"])
         table = self.word(address + L["set_table"])
-        if mask < 0 or mask > MAX_ITEMS:
+        if mask < 0 or mask > MAX_ITEMS or mask & (mask + 1):  # a table's size is a power of two
             return []
         words = L["set_entry"] // 8  # (key, hash) entries; 2.7's are (hash, key)
         flat = self.words(table, words * (mask + 1))

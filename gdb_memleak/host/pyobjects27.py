@@ -55,7 +55,7 @@ class Reader27(Reader):
     # ---------------------------------------------------------------- dict
     def _table(self, address: int) -> tuple[int, int]:
         mask = self.sword(address + self.L["dict_mask"])
-        if mask < 0 or mask > MAX_ITEMS:
+        if mask < 0 or mask > MAX_ITEMS or mask & (mask + 1):  # a table's size is a power of two
             raise Unreadable("a dict's mask %d at 0x%x" % (mask, address))
         return self.word(address + self.L["dict_table"]), mask
 

@@ -21,11 +21,11 @@ LAYOUT = dict(
     dict_keys=32, dict_values=40, sizeof_dict=48, dict_used=16, set_used=24,
     dk_refcnt=0, dk_log2_size=8, dk_log2_index_bytes=9, dk_kind=10, dk_usable=16, dk_nentries=24, dk_indices=32,
     sizeof_keys=32, entry_general=24, entry_unicode=16, values_values=0, values_embedded=-1, values_valid=-1,
-    set_mask=32, set_table=40, set_smalltable=64, sizeof_set=200, set_dummy=0x900,
+    set_mask=32, set_table=40, set_smalltable=64, sizeof_set=200, set_dummy=0x900, set_entry=16, set_entry_key=0,
     str_length=16, str_state=32, st_kind_shift=2, st_compact_shift=5, st_ascii_shift=6,
     st_compact_mask=1 << 5, st_ascii_mask=1 << 6, sizeof_ascii=40, sizeof_compact=56, sizeof_unicode=72,
     str_data=56, str_utf8=48, str_utf8_length=40, str_wstr=-1, str_wstr_length=-1,
-    long_tag=16, long_digits=24, md_dict=16, func_dict=16, member_sizeof=40, member_type=8, member_offset=16,
+    long_tag=16, long_digits=24, int_min_digits=1, md_dict=16, func_dict=16, member_sizeof=40, member_type=8, member_offset=16,
     managed_dict=-24, f_heaptype=1 << 9, f_gc=GC, f_type_subclass=1 << 31, f_managed_dict=1 << 4,
     f_preheader=(1 << 3) | (1 << 4), f_inline_values=0, static_builtins=-1,
 )
