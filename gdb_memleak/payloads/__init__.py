@@ -41,9 +41,7 @@ class Payload:
 MANIFEST = {p.name: p for p in (
     Payload("memtop", needs_tools=True),
     Payload("heap", helpers=(COMMON, MARKS, RETAINED), needs_tools=True, own_thread=True),
-    # Not py-cycles yet: under load on uWSGI it hung past 120 s twice in about a dozen runs of
-    # test_uwsgi.py in its own thread (2026-12-02, cause not found), never in the safe point's.
-    Payload("cycles", helpers=(COMMON, MARKS), needs_tools=True),
+    Payload("cycles", helpers=(COMMON, MARKS), needs_tools=True, own_thread=True),
     Payload("marks", helpers=(MARKS,), own_thread=True),
     Payload("watch", routed=False),
     Payload("guppy_check", needs_tools=True),
