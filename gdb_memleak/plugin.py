@@ -98,10 +98,11 @@ def load(venv: Optional[str] = None) -> None:
     _loaded = True
     pid = _pid_to_attach()
     if pid is not None:
-        from .gdbside import attach_ahead, index_cache
+        from .gdbside import attach_ahead, index_cache, preread
 
         index_cache.prepare()
         attach_ahead.prepare(pid)
+        preread.prepare(pid)
 
 
 def _pid_to_attach() -> Optional[int]:

@@ -1,0 +1,137 @@
+"""The target's shared libraries, read by gdb before it attaches (issue 13), in an inferior of their own.
+
+At `gdb -p PID` gdb reads every shared library's symbols with the target stopped.  For a
+pyenv 3.11 service with Debian's libc6-dbg that was most of the attach's stop, even with
+the index cache (index_cache.py) on (2026-12-03, gdb 13.1, `set debug timestamp`,
+`symtab-create` and `dwarf-read` traces): libpython's 18,394 minimal symbols 18 ms, libc's
+and its debug file's 8 ms, the other 17 objects 6 ms; then, to print the stop location
+(__select in libc), 24 ms inflating libc's zlib-compressed .debug_info and 11 ms expanding
+its select.c unit.
+
+gdb keeps minimal symbols, DWARF indexes and section contents per file (per BFD), not per
+objfile, and opens a file again under the same name as the same BFD.  So here, while the
+target runs, each shared object of its link map (host/linkmap.py: the names gdb will use)
+is added as a symbol file, at its load address, to a second inferior's program space, and
+the compilation unit of each thread's current pc (/proc/PID/task/TID/syscall) is looked
+up there, which inflates those files' debug sections.  At the attach gdb creates its own
+objfiles for the same files and reuses all of that.  What is per objfile (the expanded
+units, the thread list, thread_db) is still done at the attach.
+
+Measured on `benchmarks/heap_target.py serve 0`, pyenv 3.11, index cache warm, 5 runs,
+medians (max), on a 2-core machine another test suite shared (2026-12-03):
+`gdb -batch -nx -ix gdbinit.example -p PID` stopped it 0.095 s (0.135) before, 0.030 s
+(0.034) after; with `-ex py-memtop` 0.133 s (0.152) before, 0.058 s (0.085) after.
+
+The holding inferior is removed at gdb's first prompt (an interactive session; `gdb
+-batch` exits first): it has no process, and gdb.objfiles(), symbol and type lookups see
+only the current program space, so the commands do not see it meanwhile.  Only for a
+target in gdb's own root (the link map's names are the target's); GDB_MEMLEAK_PREREAD=off
+in the environment turns it off.  Whatever fails here leaves the attach as it was.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import gdb
+
+from ..host import linkmap
+from ..host.procfs import read_small_file
+
+SWITCH = "GDB_MEMLEAK_PREREAD"
+MAX_THREAD_PCS = 64  # each new pc can expand a unit: a few ms each, before the attach
+
+_holder: Optional[gdb.Inferior] = None
+
+
+def prepare(pid: int) -> None:
+    """Read the shared objects of process pid into a holding inferior, unless switched off."""
+    global _holder
+    if os.environ.get(SWITCH, "").lower() in ("off", "0", "no") or _holder is not None:
+        return
+    try:
+        if not os.path.samefile("/proc/%d/root" % pid, "/"):
+            return
+    except OSError:
+        return
+    objects = [(name, base) for name, base in linkmap.loaded_objects(pid)
+               if not any(c.isspace() or c in "'\"\\" for c in name)]
+    if not objects:
+        return
+    pcs = _thread_pcs(pid)
+    original = gdb.selected_inferior()
+    with _quiet():
+        try:
+            gdb.execute("add-inferior -no-connection", to_string=True)
+        except gdb.error:
+            return
+        holder = max(gdb.inferiors(), key=lambda i: i.num)
+        try:
+            gdb.execute("inferior %d" % holder.num, to_string=True)
+            for name, base in objects:
+                try:
+                    gdb.execute("add-symbol-file %s -o %d" % (name, base), to_string=True)
+                except gdb.error:
+                    pass  # unreadable, or not ELF: gdb says so again at the attach
+            for pc in pcs:
+                try:
+                    gdb.find_pc_line(pc)
+                except (gdb.error, RuntimeError):
+                    pass
+        finally:
+            gdb.execute("inferior %d" % original.num, to_string=True)
+    _holder = holder
+    gdb.events.before_prompt.connect(_release)
+
+
+def _thread_pcs(pid: int) -> list[int]:
+    """The pc of each thread of pid that is blocked in the kernel (the last field of
+    /proc/PID/task/TID/syscall; "running" for the others), distinct, at most MAX_THREAD_PCS."""
+    pcs: list[int] = []
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return pcs
+    for tid in tids:
+        fields = (read_small_file("/proc/%d/task/%s/syscall" % (pid, tid)) or "").split()
+        if len(fields) < 3 or fields[0] == "running":
+            continue
+        try:
+            pc = int(fields[-1], 16)
+        except ValueError:
+            continue
+        if pc and pc not in pcs:
+            pcs.append(pc)
+        if len(pcs) >= MAX_THREAD_PCS:
+            break
+    return pcs
+
+
+class _quiet:
+    """`set suppress-cli-notifications on` for the inferior switches (gdb 12+): gdb prints
+    "[Switching to inferior N ...]" even into execute(to_string=True)."""
+
+    def __enter__(self) -> None:
+        try:
+            self.saved = gdb.parameter("suppress-cli-notifications")
+            gdb.execute("set suppress-cli-notifications on", to_string=True)
+        except (gdb.error, RuntimeError):
+            self.saved = None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.saved is False:
+            gdb.execute("set suppress-cli-notifications off", to_string=True)
+
+
+def _release() -> None:
+    """Remove the holding inferior: by the first prompt the attach has read its own objfiles."""
+    global _holder
+    gdb.events.before_prompt.disconnect(_release)
+    holder, _holder = _holder, None
+    if holder is None or not holder.is_valid() or holder.pid or holder == gdb.selected_inferior():
+        return
+    try:
+        gdb.execute("remove-inferiors %d" % holder.num, to_string=True)
+    except gdb.error:
+        pass
