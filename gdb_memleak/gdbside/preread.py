@@ -79,6 +79,12 @@ def prepare(pid: int) -> None:
                     gdb.find_pc_line(pc)
                 except (gdb.error, RuntimeError):
                     pass
+            # gdb 13 indexes DWARF in worker threads; a lookup waits for every index, so that
+            # none is still being built once the target is stopped.
+            try:
+                gdb.lookup_global_symbol("gdb_memleak_preread_done")
+            except (gdb.error, RuntimeError):
+                pass
         finally:
             gdb.execute("inferior %d" % original.num, to_string=True)
     _holder = holder

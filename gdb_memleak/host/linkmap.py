@@ -31,6 +31,9 @@ def loaded_objects(pid: int) -> list[tuple[str, int]]:
     """(l_name, l_addr) of each shared object in pid's link map, in load order, without the
     executable and the vDSO (no file); [] when the map cannot be read."""
     try:
+        with open("/proc/%d/exe" % pid, "rb") as f:
+            if f.read(6) != b"\x7fELF\x02\x01":  # ELFCLASS64, ELFDATA2LSB
+                return []
         fd = os.open("/proc/%d/mem" % pid, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return []
