@@ -70,8 +70,10 @@ def prepare(pid: int) -> None:
         try:
             gdb.execute("inferior %d" % holder.num, to_string=True)
             for name, base in objects:
+                # "target:" keeps the name as it is: add-symbol-file would otherwise open the
+                # real path (/usr/lib/...), another BFD than the attach's (/lib/...).
                 try:
-                    gdb.execute("add-symbol-file %s -o %d" % (name, base), to_string=True)
+                    gdb.execute("add-symbol-file target:%s -o %d" % (name, base), to_string=True)
                 except gdb.error:
                     pass  # unreadable, or not ELF: gdb says so again at the attach
             for pc in pcs:
@@ -79,11 +81,18 @@ def prepare(pid: int) -> None:
                     gdb.find_pc_line(pc)
                 except (gdb.error, RuntimeError):
                     pass
-            # gdb 13 indexes DWARF in worker threads; a lookup waits for every index, so that
-            # none is still being built once the target is stopped.
+            # gdb indexes DWARF in worker threads.  gdb 13 waits for every index at a lookup
+            # (11 ms for libpython's, measured), so that none is still being built once the
+            # target is stopped; gdb 14+ also writes the index cache's entries in the
+            # background, and the holding inferior is not removed under a pending write (the
+            # race index_cache.py's docstring tells of).  gdb 13 has no wait-for-index-cache.
             try:
                 gdb.lookup_global_symbol("gdb_memleak_preread_done")
             except (gdb.error, RuntimeError):
+                pass
+            try:
+                gdb.execute("maintenance wait-for-index-cache", to_string=True)
+            except gdb.error:
                 pass
         finally:
             gdb.execute("inferior %d" % original.num, to_string=True)
@@ -130,8 +139,9 @@ class _quiet:
             gdb.execute("set suppress-cli-notifications off", to_string=True)
 
 
-def _release() -> None:
-    """Remove the holding inferior: by the first prompt the attach has read its own objfiles."""
+def _release(*_: object) -> None:
+    """Remove the holding inferior: by the first prompt the attach has read its own objfiles.
+    (gdb calls before_prompt's handlers with no argument; its type stubs say one.)"""
     global _holder
     gdb.events.before_prompt.disconnect(_release)
     holder, _holder = _holder, None

@@ -91,7 +91,8 @@ def _walk(pid: int, fd: int) -> list[tuple[str, int]]:
     if r_debug is None:
         return []
     link, = struct.unpack("<Q", _read(fd, r_debug + 8, 8))  # r_version (int, padded), r_map
-    objects, seen = [], set()
+    objects: list[tuple[str, int]] = []
+    seen: set[int] = set()
     while link and link not in seen and len(seen) < MAX_OBJECTS:
         seen.add(link)
         l_addr, l_name, _, l_next = struct.unpack("<QQQQ", _read(fd, link, 32))
