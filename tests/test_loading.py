@@ -88,3 +88,32 @@ def test_the_index_cache_is_left_alone_when_switched_off(start_target, tmp_path)
     assert "The index cache is off." in run.stdout, run.stdout
     assert not (tmp_path / "cache" / "gdb").exists()
     assert target.wait_for_ticks(1)
+
+
+BFD_LINE = re.compile(r"^(\d+)\s+0x[0-9a-f]+\s+(/\S+)\s*$", re.M)
+
+
+def test_loaded_before_the_attach_it_reads_the_shared_libraries_ahead(start_target):
+    """Issue 13: the shared libraries are read into a holding inferior while the target runs, and the attach's
+    objfiles share those files (one BFD each, read once); the commands see only the target's program space."""
+    target = start_target(PYTHON_311, SEED_STRING, "2")
+    run = run_gdb("py-memtop", LIBPYTHON_OBJFILES, "maint info bfds", "info inferiors", pid=target.pid, gdbinit=None,
+                  before=("-ix", str(REPO / "gdbinit.example")))
+    assert_no_traceback(run)
+    assert "seed_string.py:" in run.stdout, run.stdout
+    assert "libpython objfiles: 1" in run.stdout, run.stdout
+    bfds = {path: int(count) for count, path in BFD_LINE.findall(run.stdout)}
+    assert bfds.get(libpython(PYTHON_311), 0) >= 2, run.stdout  # the holding inferior's objfile and the attach's
+    assert not any(path.startswith("/usr/lib/x86_64-linux-gnu/libc.so") for path in bfds), run.stdout
+    assert "<null>" in run.stdout  # gdb -batch never prompts: the holding inferior stays until gdb exits
+    assert target.wait_for_ticks(1)
+
+
+def test_reading_ahead_is_left_out_when_switched_off(start_target):
+    target = start_target(PYTHON_311, SEED_STRING, "2")
+    run = run_gdb("py-memtop", "info inferiors", pid=target.pid, gdbinit=None,
+                  before=("-ix", str(REPO / "gdbinit.example")), extra_env={"GDB_MEMLEAK_PREREAD": "off"})
+    assert_no_traceback(run)
+    assert "seed_string.py:" in run.stdout, run.stdout
+    assert "<null>" not in run.stdout, run.stdout
+    assert target.wait_for_ticks(1)
