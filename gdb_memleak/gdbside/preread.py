@@ -17,10 +17,14 @@ up there, which inflates those files' debug sections.  At the attach gdb creates
 objfiles for the same files and reuses all of that.  What is per objfile (the expanded
 units, the thread list, thread_db) is still done at the attach.
 
-Measured on `benchmarks/heap_target.py serve 0`, pyenv 3.11, index cache warm, 5 runs,
-medians (max), on a 2-core machine another test suite shared (2026-12-03):
-`gdb -batch -nx -ix gdbinit.example -p PID` stopped it 0.095 s (0.135) before, 0.030 s
-(0.034) after; with `-ex py-memtop` 0.133 s (0.152) before, 0.058 s (0.085) after.
+Measured on `benchmarks/heap_target.py serve 0` (pyenv 3.11, index cache warm, 7 runs,
+medians (max), 2-core machine shared with a test suite, 2026-12-03): `gdb -batch -nx -ix
+gdbinit.example -p PID` stopped it 0.093 s (0.106) before, 0.026 s (0.028) after; with
+`-ex py-memtop` 0.132 s (0.153) before, 0.048 s (0.053) after; with the index cache empty
+(a first attach) py-memtop 0.275 s before, 0.058 s after.  Debian's python3.11 (no debug
+info): the attach 0.066 s -> 0.013 s.  gdb 16.3: py-memtop 0.129 s -> 0.053 s; gdb 18.1
+0.083 s -> 0.053 s (with an empty cache still 0.14-0.22 s there: its command's lookups
+expand some twenty libpython units, per objfile, which nothing here can do ahead).
 
 The holding inferior is removed at gdb's first prompt (an interactive session; `gdb
 -batch` exits first): it has no process, and gdb.objfiles(), symbol and type lookups see
