@@ -13,6 +13,7 @@ import gdb
 
 from ..errors import Refused, TargetUnavailable
 from ..host import elf
+from . import msymbols
 from .images import program_file, require_matched_images
 
 _VERSION_IN_NAME = re.compile(r"(?:lib)?python(\d)\.(\d+)")
@@ -56,13 +57,10 @@ def require_live_stopped() -> gdb.Inferior:
 
 
 # The function that marks a copy of the CPython runtime: every build exports it.
-_RUNTIME_MARK = "Py_AddPendingCall"
-_MSYMBOL_LINE = re.compile(r"^\[\s*\d+\]\s+(\S)\s+(0x[0-9a-fA-F]+)\s+(\S+)")
+_RUNTIME_MARK = msymbols.RUNTIME_MARK
 _NON_DEBUGGING = re.compile(r"^(0x[0-9a-fA-F]+)\s+(\S+)\s*$")
 
-# objfile name -> {symbol: address} (global text/data symbols), and the last
-# choice of runtime, keyed by what it depends on.
-_msymbol_tables: dict[tuple[int, str], dict[str, int]] = {}
+# The last choice of runtime, keyed by what it depends on.
 _choice_cache: dict[tuple, tuple[list[str], Optional[str], str]] = {}
 
 
@@ -153,20 +151,8 @@ def runtime_copies() -> list[str]:
 
 
 def _msymbols(objfile_name: str) -> dict[str, int]:
-    """Global functions and data of one objfile, from `maint print msymbols` (reads symbols only)."""
-    key = (gdb.selected_inferior().pid, objfile_name)
-    if key not in _msymbol_tables:
-        table: dict[str, int] = {}
-        try:
-            text = gdb.execute("maint print msymbols -objfile %s" % objfile_name, to_string=True)
-        except gdb.error:
-            text = ""
-        for line in text.splitlines():
-            match = _MSYMBOL_LINE.match(line)
-            if match and match.group(1) in "TDBRW" and match.group(3) not in table:
-                table[match.group(3)] = int(match.group(2), 16)
-        _msymbol_tables[key] = table
-    return _msymbol_tables[key]
+    """Global functions and data of one objfile (msymbols.py: read once, before the attach where it can be)."""
+    return msymbols.table(objfile_name)
 
 
 def _copies_on_stacks(copies: list[str], max_frames: int = 256) -> dict[str, int]:
@@ -315,7 +301,7 @@ def clear_caches(everything: bool = True) -> None:
     _choice_cache.clear()
     _abi_cache.clear()
     if everything:
-        _msymbol_tables.clear()
+        msymbols.clear()
 
 
 def _host_path(name: str) -> str:

@@ -20,6 +20,17 @@ SHN_UNDEF = 0
 MAX_TABLE = 16 << 20
 
 
+def linked_at_fixed_addresses(path: str) -> bool:
+    """The ELF file at `path` is a program linked at fixed addresses (ET_EXEC, not PIE): its
+    symbols' addresses are the running process's, whatever gdb has relocated yet."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(18)
+    except OSError:
+        return False
+    return len(header) == 18 and header[:4] == b"\x7fELF" and header[5] == 1 and header[16:18] == b"\x02\x00"
+
+
 def exports_function(path: str, name: str) -> Optional[bool]:
     """Whether the ELF file at `path` defines and exports function `name`; None if it cannot be read as ELF."""
     wanted = name.encode("ascii")
@@ -72,3 +83,4 @@ def exports_function(path: str, name: str) -> Optional[bool]:
             return False  # no dynamic symbols: a static program exports nothing
     except (OSError, struct.error):
         return None
+
