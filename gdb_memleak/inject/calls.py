@@ -106,6 +106,28 @@ def continue_for(pid: int, seconds: float, stop_signal: int) -> bool:
     return fired.is_set()
 
 
+def continue_until(pid: int, event: threading.Event, seconds: float, stop_signal: int) -> None:
+    """`continue`, stopped by our signal once `event` is set or `seconds` have passed (continue_for)."""
+    if event.is_set() or seconds <= 0:
+        return
+    done = threading.Event()
+
+    def interrupt() -> None:
+        event.wait(seconds)
+        if not done.is_set():
+            try:
+                os.kill(pid, stop_signal)
+            except OSError:
+                pass
+
+    # A daemon, as continue_for's timer.
+    threading.Thread(target=interrupt, daemon=True, name="gdb-memleak-until").start()
+    try:
+        quiet_continue()
+    finally:
+        done.set()
+
+
 class Caller:
     """Calls into one stopped target; see the module's docstring."""
 
