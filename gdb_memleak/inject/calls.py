@@ -29,6 +29,7 @@ import gdb
 from ..errors import ChannelError, Refused, TargetUnavailable
 from ..gdbside import inferior as inf
 from . import landing, stub
+from .alarm import ALARM
 from .gdbstate import quiet_continue
 
 # The kernel's "restart me" codes (ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND,
@@ -85,25 +86,12 @@ def continue_for(pid: int, seconds: float, stop_signal: int) -> bool:
     """
     if seconds <= 0:
         return True
-    fired = threading.Event()
-
-    def interrupt() -> None:
-        fired.set()
-        try:
-            os.kill(pid, stop_signal)
-        except OSError:
-            pass
-
-    timer = threading.Timer(seconds, interrupt)
-    # A daemon: gdb quitting on SIGTERM/SIGHUP finalizes Python from inside this continue,
-    # and would wait for a timer thread up to its whole interval (it hung gdb for minutes).
-    timer.daemon = True
-    timer.start()
+    ALARM.arm(pid, stop_signal, seconds)
     try:
         quiet_continue()
     finally:
-        timer.cancel()
-    return fired.is_set()
+        fired = ALARM.disarm()
+    return fired
 
 
 def continue_until(pid: int, event: threading.Event, seconds: float, stop_signal: int) -> None:
@@ -120,7 +108,7 @@ def continue_until(pid: int, event: threading.Event, seconds: float, stop_signal
             except OSError:
                 pass
 
-    # A daemon, as continue_for's timer.
+    # A daemon, as the alarm's thread (alarm.py).
     threading.Thread(target=interrupt, daemon=True, name="gdb-memleak-until").start()
     try:
         quiet_continue()
