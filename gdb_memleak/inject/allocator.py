@@ -76,7 +76,7 @@ def _counter_candidates(calls: Caller) -> Iterator[int]:
     else:
         expressions = ["&raw_allocated_blocks", "&_Py_AllocatedBlocks"]
     found = False
-    for expression in expressions:  # debug info
+    for expression in expressions if inf.runtime_may_have_debug_info() else []:  # debug info
         try:
             address = int(gdb.parse_and_eval(expression))
         except (gdb.error, RuntimeError):
