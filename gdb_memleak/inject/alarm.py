@@ -13,19 +13,24 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Optional
+
+POLL = 0.001  # seconds between two looks at an `until` condition
 
 
 class Alarm:
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._armed: Optional[tuple[int, int, float]] = None  # pid, signal, deadline (time.monotonic)
+        # pid, signal, deadline (time.monotonic), and a condition that fires it sooner
+        self._armed: Optional[tuple[int, int, float, Optional[Callable[[], bool]]]] = None
         self._fired = False
         self._thread: Optional[threading.Thread] = None
 
-    def arm(self, pid: int, signal: int, seconds: float) -> None:
+    def arm(self, pid: int, signal: int, seconds: float, until: Optional[Callable[[], bool]] = None) -> None:
+        """Send `signal` to pid in `seconds`, or once `until()` is true (looked at every POLL s)."""
         with self._cond:
-            self._armed = (pid, signal, time.monotonic() + seconds)
+            self._armed = (pid, signal, time.monotonic() + seconds, until)
             self._fired = False
             if self._thread is None or not self._thread.is_alive():
                 # A daemon: gdb quitting on SIGTERM/SIGHUP finalizes Python from inside a continue,
@@ -47,10 +52,10 @@ class Alarm:
                 if self._armed is None:
                     self._cond.wait()
                     continue
-                pid, signal, deadline = self._armed
+                pid, signal, deadline, until = self._armed
                 remaining = deadline - time.monotonic()
-                if remaining > 0:
-                    self._cond.wait(remaining)
+                if remaining > 0 and not (until is not None and until()):
+                    self._cond.wait(remaining if until is None else min(remaining, POLL))
                     continue
                 self._armed = None
                 self._fired = True

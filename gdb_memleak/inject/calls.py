@@ -17,10 +17,9 @@ targets there (stop 8).
 
 from __future__ import annotations
 
-import os
 import struct
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Optional
 
@@ -78,42 +77,20 @@ class WaitedTooLong(Exception):
     """A call did not return in time; its thread finishes it by itself."""
 
 
-def continue_for(pid: int, seconds: float, stop_signal: int) -> bool:
-    """`continue`, stopped by our signal after `seconds`; True if ours stopped it.
+def continue_for(pid: int, seconds: float, stop_signal: int, until: Optional[Callable[[], bool]] = None) -> bool:
+    """`continue`, stopped by our signal after `seconds` (or once `until()` is true); True if ours stopped it.
 
     Anything else may stop it first: a stub's stop, Ctrl-C, a signal gdb stops on.
     The signal is one the target ignores: if gdb dies before it arrives, nothing happens.
     """
     if seconds <= 0:
         return True
-    ALARM.arm(pid, stop_signal, seconds)
+    ALARM.arm(pid, stop_signal, seconds, until)
     try:
         quiet_continue()
     finally:
         fired = ALARM.disarm()
     return fired
-
-
-def continue_until(pid: int, event: threading.Event, seconds: float, stop_signal: int) -> None:
-    """`continue`, stopped by our signal once `event` is set or `seconds` have passed (continue_for)."""
-    if event.is_set() or seconds <= 0:
-        return
-    done = threading.Event()
-
-    def interrupt() -> None:
-        event.wait(seconds)
-        if not done.is_set():
-            try:
-                os.kill(pid, stop_signal)
-            except OSError:
-                pass
-
-    # A daemon, as the alarm's thread (alarm.py).
-    threading.Thread(target=interrupt, daemon=True, name="gdb-memleak-until").start()
-    try:
-        quiet_continue()
-    finally:
-        done.set()
 
 
 class Caller:

@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Optional
 
@@ -38,7 +37,7 @@ import gdb
 from ..errors import ChannelError, NoSafePoint, NoSafePointInTime, TargetUnavailable
 from ..gdbside import inferior as inf
 from . import landing
-from .calls import SYSCALL_INSN, Caller, WaitedTooLong, continue_for, continue_until, read_register
+from .calls import SYSCALL_INSN, Caller, WaitedTooLong, continue_for, read_register
 from .stub import PARK_VALUE
 
 SI_TKILL = -6
@@ -286,17 +285,17 @@ def run_to_safe_point(caller: Caller, pid: int, timeout: float) -> SafePoint:
         raise NoSafePoint("%s before a safe point was reached; nothing was run in the target" % stop_cause())
 
 
-def run_until(caller: Caller, pid: int, event: threading.Event, timeout: float, during: str) -> None:
-    """Let the target run until `event` is set (at most `timeout` s), before any safe point is sought:
+def run_until(caller: Caller, pid: int, done: Callable[[], bool], timeout: float, during: str) -> None:
+    """Let the target run until `done()` (at most `timeout` s), before any safe point is sought:
     nothing of ours is in it.  Not when the main thread is still at the last command's pending-call
     safe point, which it would leave: then nothing is done."""
-    if event.is_set() or at_our_raise(main_thread(pid), pid, caller.signal) is not None:
+    if done() or at_our_raise(main_thread(pid), pid, caller.signal) is not None:
         return
     deadline = time.monotonic() + timeout
-    while not event.is_set() and time.monotonic() < deadline:
-        continue_until(pid, event, deadline - time.monotonic(), caller.signal)
+    while not done() and time.monotonic() < deadline:
+        fired = continue_for(pid, deadline - time.monotonic(), caller.signal, until=done)
         require_alive(caller, during)
-        if not event.is_set() and not stopped_by(gdb.selected_thread(), caller.signal, pid):
+        if not fired and not stopped_by(gdb.selected_thread(), caller.signal, pid):
             raise NoSafePoint("%s %s; nothing was run in the target" % (stop_cause(), during))
 
 

@@ -107,7 +107,7 @@ def test_the_quiet_block_leaves_its_refusal_where_the_injector_reads_the_answer(
 
 def test_precompiled_by_the_process_interpreter_in_the_background():
     """packaging.Precompiling: marshalled code from /proc/PID/exe (this test's own interpreter),
-    `finished` set once the child has answered; None for another version or a program not named python*."""
+    done() once the child has answered; None for another version or a program not named python*."""
     import marshal
     import sys
 
@@ -115,7 +115,7 @@ def test_precompiled_by_the_process_interpreter_in_the_background():
 
     compiling = packaging.Precompiling("x = 6 * 7\n", os.getpid(), sys.version_info[:2])
     code = compiling.result()
-    assert compiling.finished.is_set() and code is not None
+    assert compiling.done() and code is not None
     namespace: dict = {}
     exec(marshal.loads(code), namespace)
     assert namespace["x"] == 42
@@ -123,7 +123,7 @@ def test_precompiled_by_the_process_interpreter_in_the_background():
     sleeper = subprocess.Popen(["sleep", "30"])
     try:
         other = packaging.Precompiling("x = 1\n", sleeper.pid, sys.version_info[:2])
-        assert other.finished.is_set() and other.result() is None  # never started: not a python binary
+        assert other.done() and other.result() is None  # never started: not a python binary
     finally:
         sleeper.kill()
         sleeper.wait()
