@@ -27,23 +27,29 @@ class Alarm:
         self._fired = False
         self._thread: Optional[threading.Thread] = None
 
-    def arm(self, pid: int, signal: int, seconds: float, until: Optional[Callable[[], bool]] = None) -> None:
-        """Send `signal` to pid in `seconds`, or once `until()` is true (looked at every POLL s)."""
+    def start(self) -> None:
+        """Start the thread, if it is not running: Thread.start() waits until it has run, which took
+        7 ms of the first command's stop (2026-12-03), so the plugin starts it before the attach."""
         with self._cond:
-            self._armed = (pid, signal, time.monotonic() + seconds, until)
-            self._fired = False
             if self._thread is None or not self._thread.is_alive():
                 # A daemon: gdb quitting on SIGTERM/SIGHUP finalizes Python from inside a continue,
                 # and would wait for a timer thread up to its whole interval (it hung gdb for minutes).
                 self._thread = threading.Thread(target=self._run, daemon=True, name="gdb-memleak-alarm")
                 self._thread.start()
+
+    def arm(self, pid: int, signal: int, seconds: float, until: Optional[Callable[[], bool]] = None) -> None:
+        """Send `signal` to pid in `seconds`, or once `until()` is true (looked at every POLL s)."""
+        self.start()
+        with self._cond:
+            self._armed = (pid, signal, time.monotonic() + seconds, until)
+            self._fired = False
             self._cond.notify()
 
     def disarm(self) -> bool:
-        """No signal after this; whether one was sent for the last arm()."""
+        """No signal after this; whether one was sent for the last arm().  The thread is not woken:
+        it finds nothing armed when its wait ends, or the next arm() wakes it."""
         with self._cond:
             self._armed = None
-            self._cond.notify()
             return self._fired
 
     def _run(self) -> None:
