@@ -89,8 +89,8 @@ def full_source(payload: str, args: dict[str, Any], tool_paths: list[str]) -> st
 _COMPILER = (
     "import sys, marshal\n"
     "i, o = getattr(sys.stdin, 'buffer', sys.stdin), getattr(sys.stdout, 'buffer', sys.stdout)\n"
-    "code = compile(i.read().decode('utf-8'), '<string>', 'exec')\n"
-    "o.write(('%d.%d\\n' % sys.version_info[:2]).encode('ascii') + marshal.dumps(code))\n"
+    "code = marshal.dumps(compile(i.read().decode('utf-8'), '<string>', 'exec'))\n"
+    "o.write(('%d.%d %d\\n' % (sys.version_info[0], sys.version_info[1], len(code))).encode('ascii') + code)\n"
 )
 _PYTHON_NAME = re.compile(r"^python\d*(\.\d+)?[a-z]*$")
 COMPILE_TIMEOUT = 30  # seconds
@@ -154,7 +154,9 @@ class Precompiling:
         with self._output:
             self._output.seek(0)
             head, _, code = self._output.read().partition(b"\n")
-        if proc.returncode != 0 or head != ("%d.%d" % self._version).encode("ascii") or not code:
+        # The length too: the child may end while gdb waits for the target, and a gdb that reaps
+        # it (waitpid(-1)) leaves subprocess a return code of 0 whatever it was.
+        if proc.returncode != 0 or head != ("%d.%d %d" % (self._version + (len(code),))).encode("ascii") or not code:
             return None
         return code
 
