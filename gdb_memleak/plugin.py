@@ -99,7 +99,9 @@ def load(venv: Optional[str] = None) -> None:
     pid = _pid_to_attach()
     if pid is not None:
         from .gdbside import attach_ahead, index_cache, preread
+        from .inject.alarm import ALARM
 
+        ALARM.start()
         index_cache.prepare()
         attach_ahead.prepare(pid)
         preread.prepare(pid)

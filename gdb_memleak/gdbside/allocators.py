@@ -16,6 +16,7 @@ import gdb
 
 from ..host import glibc_arenas
 from ..host.memimage import Unreadable
+from . import inferior as inf
 from . import memlayout
 
 # A table of arenas this long is not one (pymalloc doubles it from 16: a million is 1 TiB of arenas).
@@ -31,6 +32,8 @@ def _value(expression: str) -> Optional[int]:
 
 def _arena_table(version: tuple[int, int]) -> Optional[tuple[int, int]]:
     """(address of pymalloc's array of arena objects, its length) in the main interpreter."""
+    if not inf.runtime_may_have_debug_info():
+        return None
     if version >= (3, 12):
         # 3.12 keeps the state in the interpreter, 3.13 behind a pointer
         places = ["_PyRuntime.interpreters.main->obmalloc.mgmt", "_PyRuntime.interpreters.main->obmalloc->mgmt"]

@@ -9,7 +9,9 @@ needs only the target's files for is done here instead:
   debug info: done here only where the types are in the executable (a static build); a
   shared build's are in libpython, which gdb reads at the attach;
 * for those lookups, the executable's symbols (`file`); gdb reads them at the attach too,
-  and reading them first made no measurable difference to the stop for pyenv's builds.
+  and reading them first made no measurable difference to the stop for pyenv's builds;
+* a program linked at fixed addresses with the runtime in it (Debian's python3.11): its
+  minimal-symbol table (msymbols.py; preread.py reads the shared libraries').
 
 Only for a target in gdb's own root (elsewhere, the paths name other files) and when gdb
 has no program yet.  Whatever fails here is done again after the attach, as without it.
@@ -21,7 +23,8 @@ import os
 
 import gdb
 
-from . import libpython
+from ..host import elf
+from . import libpython, msymbols
 
 
 def prepare(pid: int) -> None:
@@ -40,6 +43,10 @@ def prepare(pid: int) -> None:
         gdb.execute("file " + exe, to_string=True)
     except gdb.error:
         return
+    if elf.linked_at_fixed_addresses(exe) and elf.exports_function(exe, msymbols.RUNTIME_MARK):
+        # A program with the runtime linked in (Debian's python3.11): its symbol table now
+        # (msymbols.py); a PIE program's addresses are only known at the attach.
+        msymbols.read_ahead(pid, exe, exe, fixed=True)
     libpython.preload_for_process(pid, exe)
     for name in _type_names():
         try:

@@ -13,6 +13,7 @@ import gdb
 
 from ..errors import Refused, TargetUnavailable
 from ..host import elf
+from . import msymbols
 from .images import program_file, require_matched_images
 
 _VERSION_IN_NAME = re.compile(r"(?:lib)?python(\d)\.(\d+)")
@@ -56,13 +57,10 @@ def require_live_stopped() -> gdb.Inferior:
 
 
 # The function that marks a copy of the CPython runtime: every build exports it.
-_RUNTIME_MARK = "Py_AddPendingCall"
-_MSYMBOL_LINE = re.compile(r"^\[\s*\d+\]\s+(\S)\s+(0x[0-9a-fA-F]+)\s+(\S+)")
+_RUNTIME_MARK = msymbols.RUNTIME_MARK
 _NON_DEBUGGING = re.compile(r"^(0x[0-9a-fA-F]+)\s+(\S+)\s*$")
 
-# objfile name -> {symbol: address} (global text/data symbols), and the last
-# choice of runtime, keyed by what it depends on.
-_msymbol_tables: dict[tuple[int, str], dict[str, int]] = {}
+# The last choice of runtime, keyed by what it depends on.
 _choice_cache: dict[tuple, tuple[list[str], Optional[str], str]] = {}
 
 
@@ -153,20 +151,8 @@ def runtime_copies() -> list[str]:
 
 
 def _msymbols(objfile_name: str) -> dict[str, int]:
-    """Global functions and data of one objfile, from `maint print msymbols` (reads symbols only)."""
-    key = (gdb.selected_inferior().pid, objfile_name)
-    if key not in _msymbol_tables:
-        table: dict[str, int] = {}
-        try:
-            text = gdb.execute("maint print msymbols -objfile %s" % objfile_name, to_string=True)
-        except gdb.error:
-            text = ""
-        for line in text.splitlines():
-            match = _MSYMBOL_LINE.match(line)
-            if match and match.group(1) in "TDBRW" and match.group(3) not in table:
-                table[match.group(3)] = int(match.group(2), 16)
-        _msymbol_tables[key] = table
-    return _msymbol_tables[key]
+    """Global functions and data of one objfile (msymbols.py: read once, before the attach where it can be)."""
+    return msymbols.table(objfile_name)
 
 
 def _copies_on_stacks(copies: list[str], max_frames: int = 256) -> dict[str, int]:
@@ -274,6 +260,21 @@ def _libc_names() -> list[str]:
     return names
 
 
+def runtime_may_have_debug_info() -> bool:
+    """False only when gdb can have no debug info for the running runtime: its file carries no
+    DWARF and gdb found no separate debug file for it.  Expressions naming its variables then
+    fail after a search of every other file's debug info (Debian's python3.11 without -dbg:
+    29 ms for one name, 2026-12-03), so they are not tried."""
+    _, active, _ = running_runtime()
+    if active is None:
+        return True
+    for objfile in gdb.objfiles():
+        owner = getattr(objfile, "owner", None)
+        if owner is not None and _same_file(owner.filename or "", active):
+            return True
+    return elf.has_debug_info(_host_path(active)) is not False
+
+
 def python_version() -> Optional[tuple[int, int]]:
     """The target's CPython version (major, minor), from its binaries' names or Py_Version."""
     copies, active, _ = running_runtime()
@@ -315,7 +316,7 @@ def clear_caches(everything: bool = True) -> None:
     _choice_cache.clear()
     _abi_cache.clear()
     if everything:
-        _msymbol_tables.clear()
+        msymbols.clear()
 
 
 def _host_path(name: str) -> str:

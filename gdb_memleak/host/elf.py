@@ -20,6 +20,17 @@ SHN_UNDEF = 0
 MAX_TABLE = 16 << 20
 
 
+def linked_at_fixed_addresses(path: str) -> bool:
+    """The ELF file at `path` is a program linked at fixed addresses (ET_EXEC, not PIE): its
+    symbols' addresses are the running process's, whatever gdb has relocated yet."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(18)
+    except OSError:
+        return False
+    return len(header) == 18 and header[:4] == b"\x7fELF" and header[5] == 1 and header[16:18] == b"\x02\x00"
+
+
 def exports_function(path: str, name: str) -> Optional[bool]:
     """Whether the ELF file at `path` defines and exports function `name`; None if it cannot be read as ELF."""
     wanted = name.encode("ascii")
@@ -70,5 +81,36 @@ def exports_function(path: str, name: str) -> Optional[bool]:
                         return True
                 return False
             return False  # no dynamic symbols: a static program exports nothing
+    except (OSError, struct.error):
+        return None
+
+
+DEBUG_SECTIONS = (b".debug_info", b".zdebug_info")
+
+
+def has_debug_info(path: str) -> Optional[bool]:
+    """Whether the ELF file at `path` carries DWARF (a .debug_info section, compressed or not);
+    None if it cannot be read as a 64-bit little-endian ELF file."""
+    try:
+        with open(path, "rb") as f:
+            ident = f.read(64)
+            if len(ident) < 64 or ident[:4] != b"\x7fELF" or ident[4] != 2 or ident[5] != 1:
+                return None
+            shoff, = struct.unpack_from("<Q", ident, 40)
+            shentsize, shnum, shstrndx = struct.unpack_from("<HHH", ident, 58)
+            if shoff == 0 or shnum == 0 or shentsize < 64 or shstrndx >= shnum:
+                return None if shoff else False  # no section headers at all: nothing to read DWARF from
+            f.seek(shoff)
+            table = f.read(shentsize * shnum)
+            _, _, _, _, str_offset, str_size, _, _, _, _ = struct.unpack_from("<IIQQQQIIQQ", table, shstrndx * shentsize)
+            if str_size > MAX_TABLE:
+                return None
+            f.seek(str_offset)
+            strings = f.read(str_size)
+            for i in range(shnum):
+                name_at, = struct.unpack_from("<I", table, i * shentsize)
+                if strings[name_at:].split(b"\0", 1)[0] in DEBUG_SECTIONS:
+                    return True
+            return False
     except (OSError, struct.error):
         return None

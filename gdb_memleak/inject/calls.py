@@ -17,10 +17,9 @@ targets there (stop 8).
 
 from __future__ import annotations
 
-import os
 import struct
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Optional
 
@@ -29,6 +28,7 @@ import gdb
 from ..errors import ChannelError, Refused, TargetUnavailable
 from ..gdbside import inferior as inf
 from . import landing, stub
+from .alarm import ALARM
 from .gdbstate import quiet_continue
 
 # The kernel's "restart me" codes (ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND,
@@ -77,33 +77,20 @@ class WaitedTooLong(Exception):
     """A call did not return in time; its thread finishes it by itself."""
 
 
-def continue_for(pid: int, seconds: float, stop_signal: int) -> bool:
-    """`continue`, stopped by our signal after `seconds`; True if ours stopped it.
+def continue_for(pid: int, seconds: float, stop_signal: int, until: Optional[Callable[[], bool]] = None) -> bool:
+    """`continue`, stopped by our signal after `seconds` (or once `until()` is true); True if ours stopped it.
 
     Anything else may stop it first: a stub's stop, Ctrl-C, a signal gdb stops on.
     The signal is one the target ignores: if gdb dies before it arrives, nothing happens.
     """
     if seconds <= 0:
         return True
-    fired = threading.Event()
-
-    def interrupt() -> None:
-        fired.set()
-        try:
-            os.kill(pid, stop_signal)
-        except OSError:
-            pass
-
-    timer = threading.Timer(seconds, interrupt)
-    # A daemon: gdb quitting on SIGTERM/SIGHUP finalizes Python from inside this continue,
-    # and would wait for a timer thread up to its whole interval (it hung gdb for minutes).
-    timer.daemon = True
-    timer.start()
+    ALARM.arm(pid, stop_signal, seconds, until)
     try:
         quiet_continue()
     finally:
-        timer.cancel()
-    return fired.is_set()
+        fired = ALARM.disarm()
+    return fired
 
 
 class Caller:

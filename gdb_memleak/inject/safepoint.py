@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Optional
 
@@ -283,6 +283,22 @@ def run_to_safe_point(caller: Caller, pid: int, timeout: float) -> SafePoint:
         if stopped_by(gdb.selected_thread(), caller.signal, pid):
             continue  # our own signal from a stub that has finished: not a stop for us
         raise NoSafePoint("%s before a safe point was reached; nothing was run in the target" % stop_cause())
+
+
+def run_until(caller: Caller, pid: int, done: Callable[[], bool], timeout: float, during: str) -> None:
+    """Let the target run until `done()` (at most `timeout` s), before any safe point is sought:
+    nothing of ours is in it.  Not when the main thread is still at the last command's pending-call
+    safe point, which it would leave: then nothing is done."""
+    if done() or at_our_raise(main_thread(pid), pid, caller.signal) is not None:
+        return
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        fired = continue_for(pid, deadline - time.monotonic(), caller.signal, until=done)
+        require_alive(caller, during)
+        # Our stop signal from anyone (an alarm of an earlier continue that came late, a terminal's
+        # SIGWINCH) is only a stop: the target ignores that signal, and runs on.
+        if not fired and _siginfo()[0] != caller.signal:
+            raise NoSafePoint("%s %s; nothing was run in the target" % (stop_cause(), during))
 
 
 def require_alive(caller: Caller, during: str) -> None:

@@ -103,3 +103,27 @@ def test_the_quiet_block_leaves_its_refusal_where_the_injector_reads_the_answer(
     from gdb_memleak.inject.packaging import RESULT_NAME
 
     assert "g['%s'] = (" % RESULT_NAME in payloads.payload_source(payloads.QUIET)
+
+
+def test_precompiled_by_the_process_interpreter_in_the_background():
+    """packaging.Precompiling: marshalled code from /proc/PID/exe (this test's own interpreter),
+    done() once the child has answered; None for another version or a program not named python*."""
+    import marshal
+    import sys
+
+    from gdb_memleak.inject import packaging
+
+    compiling = packaging.Precompiling("x = 6 * 7\n", os.getpid(), sys.version_info[:2])
+    code = compiling.result()
+    assert compiling.done() and code is not None
+    namespace: dict = {}
+    exec(marshal.loads(code), namespace)
+    assert namespace["x"] == 42
+    assert packaging.Precompiling("x = 1\n", os.getpid(), (2, 6)).result() is None
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        other = packaging.Precompiling("x = 1\n", sleeper.pid, sys.version_info[:2])
+        assert other.done() and other.result() is None  # never started: not a python binary
+    finally:
+        sleeper.kill()
+        sleeper.wait()
