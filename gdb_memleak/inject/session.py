@@ -297,7 +297,7 @@ def _run_at_a_safe_point(invocation: Invocation, pid: int, version: tuple[int, i
             try:
                 # Rather than wait for the compiler with the target stopped (11-70 ms of the first
                 # command's stop, 2026-12-03), let it run: nothing of ours is in it yet.
-                safepoint.run_until(calls, pid, compiling.done, packaging.COMPILE_TIMEOUT, "while the payload was compiled")
+                safepoint.run_until(calls, pid, compiling.done, packaging.COMPILE_TIMEOUT, "before a safe point was reached")
                 compiled = compiling.result()
                 source = None if compiled is not None else packaging.statement_by_statement(full)
                 text_before = residency.snapshot(pid) if tidy else None  # once the target has run
