@@ -140,10 +140,21 @@ class Precompiling:
         """The child has answered, or given up, or there is none."""
         return self._proc is None or self._proc.poll() is not None or time.monotonic() >= self._deadline
 
+    def close(self) -> None:
+        """End the child if it still runs, and close its output: a command that failed before
+        result() leaves no process or file of gdb's behind (result() does this too)."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        if proc is not None:
+            proc.wait()
+        self._output.close()
+
     def result(self) -> Optional[bytes]:
         """The marshalled code, or None; waits for the child if it has not answered yet."""
         proc, self._proc = self._proc, None
         if proc is None:
+            self._output.close()
             return None
         try:
             proc.wait(max(self._deadline - time.monotonic(), 0.001))
@@ -160,7 +171,3 @@ class Precompiling:
             return None
         return code
 
-
-def precompiled(source: str, pid: int, version: tuple[int, int]) -> Optional[bytes]:
-    """Precompiling(...).result(): the payload compiled by the target's own interpreter, or None."""
-    return Precompiling(source, pid, version).result()

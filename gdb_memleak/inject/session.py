@@ -287,6 +287,15 @@ def _run_at_a_safe_point(invocation: Invocation, pid: int, version: tuple[int, i
                          route: bool, own: bool) -> tuple[bytes, SafePoint, float]:
     """Bring the target to a safe point, run `full` there, put everything back: (answer, where, seconds)."""
     compiling = packaging.Precompiling(full, pid, version)  # first: the child compiles while gdb works
+    try:
+        return _run_compiled(invocation, pid, version, full, compiling, route, own)
+    finally:
+        compiling.close()
+
+
+def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], full: str,
+                  compiling: packaging.Precompiling, route: bool, own: bool) -> tuple[bytes, SafePoint, float]:
+    """_run_at_a_safe_point, the payload's compiler started."""
     calls = Caller(pid, version)
     calls.prepare([pid])
     tidy = not seccomp_filtered(pid)
