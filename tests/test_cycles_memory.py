@@ -82,6 +82,21 @@ def test_live_read_only_finds_what_the_payload_finds(start_target, python):
     assert (memory["total_objects"], memory["total_size"]) == (payload["total_objects"], payload["total_size"])
 
 
+def test_a_heap_of_many_shards_gives_the_same_answer_read_or_run(start_target):
+    """40,000 of each cycle (about 320,000 tracked objects): the payload cuts its maps of ids into
+    shards by ranges of ids (payloads/cycles.py, _shards) past 65,536 objects; every object must land
+    in its shard and be found there again, or the groups would differ from the memory walk's."""
+    target = start_target(PYTHON_311, GC_OFF_CLOSURES, "40000")
+    memory = run_gdb("py-cycles --read-only --json", pid=target.pid, timeout=300).document()
+    run = run_gdb("py-cycles --json", pid=target.pid, timeout=300)
+    assert_no_traceback(run)
+    payload = run.document()
+    assert len(payload["cycles"]) == 3 and all(g["count"] == 40000 for g in payload["cycles"])
+    assert _groups(memory) == _groups(payload)
+    assert (memory["total_objects"], memory["total_size"]) == (payload["total_objects"], payload["total_size"])
+    assert target.wait_for_ticks(1)
+
+
 @pytest.mark.parametrize("python", VERSIONS)
 def test_a_long_ring_and_a_type_filter(start_target, python):
     """One ring of 100 Link objects (through their dicts or values) whose members hold much else: one group

@@ -434,12 +434,18 @@ def _release(objs, distinct=False):
 def _release_referents(rs, untracked_too=True):
     """Empty rs, a list from gc.get_referents: its tracked objects through _release (one
     made after the snapshot may have been dropped by its owner since), its unusual
-    untracked ones held to the end (_keep_unusual), unless the caller does that."""
-    tr = list(_filter(gc.is_tracked, rs))
-    if untracked_too:
-        _keep_unusual(list(_filterfalse(gc.is_tracked, rs)))
-    _free_gently(rs)  # (tr, and the caller for the untracked ones, hold them meanwhile)
-    _release(tr)
+    untracked ones held to the end (_keep_unusual), unless the caller does that.  A slice at a
+    time from its end: one list's referents can be as many as the heap, and filtering a
+    million records' in one go held the GIL 50 ms (3.11, 2026-12-03)."""
+    while rs:
+        part = rs[-_DISTINCT_SLICE:]
+        del rs[-_DISTINCT_SLICE:]
+        tr = list(_filter(gc.is_tracked, part))
+        if untracked_too:
+            _keep_unusual(list(_filterfalse(gc.is_tracked, part)))
+        _free_gently(part)  # (tr, and the caller for the untracked ones, hold them meanwhile)
+        _release(tr)
+        del tr
 
 
 _IS_STR_ID = frozenset([id(str)]).__contains__

@@ -40,31 +40,112 @@ _MAX_TYPES = 20   # type names listed per cycle group
 _MAX_ROWS = 100   # kinds of uncollectable objects listed
 
 
-def _count_ids(objs, step=20000):
-    """{id(x): number of references to x from the tracked objects in objs}
-    (only tracked referents are counted)."""
+# The maps of ids below are cut into shards, each for a range of ids: a dict grows by
+# resizes that copy its whole table in one C call, and at 1M records (2M tracked objects)
+# the last resize of one map of every object held the GIL 0.1-0.36 s (3.11, 2026-12-03).
+# A shard holds about _SHARD_OBJECTS objects; a slice of ids is sorted, then cut at the
+# shards' bounds (sorting 20,000 ids takes about 4 ms, their counting 1.4 ms).
+_SHARD_OBJECTS = 1 << 16
+
+
+def _shards(objs):
+    """(bounds, [dict per shard]): bounds are ids cutting objs' ids into ranges of about
+    _SHARD_OBJECTS objects each, read from a sample.  One shard, no bounds, below that."""
+    n = 1
+    while n * _SHARD_OBJECTS < len(objs):
+        n <<= 1
+    if n == 1:
+        return [], [{}]
+    stride = max(1, len(objs) // (n * 32))
+    sample = sorted(_map(id, _it.islice(objs, 0, None, stride)))
+    return [sample[len(sample) * k // n] for k in range(1, n)], [dict() for _ in range(n)]
+
+
+def _cuts(bounds, keys):
+    """[0, ..., len(keys)]: keys (sorted) of shard k are keys[c[k]:c[k + 1]]."""
+    cuts = [0]
+    lo = 0
+    for b in bounds:  # a binary search per bound: about 1,000 steps per slice of 20,000
+        hi = len(keys)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if keys[mid] < b:
+                lo = mid + 1
+            else:
+                hi = mid
+        cuts.append(lo)
+    cuts.append(len(keys))
+    return cuts
+
+
+def _by_shard(shards, fn, ids, objs=None):
+    """fn(shard, its part of ids, its part of objs or None) for each shard of shards (from
+    _shards) that has a part.  ids are sorted here, in place; with objs, whose ids they
+    are in that order, objs are sorted in place by id first (key=id: no code of theirs
+    runs) and ids made again from them."""
+    bounds, maps = shards
+    if not bounds:
+        fn(maps[0], ids, objs)
+        return
+    if objs is not None:
+        objs.sort(key=id)
+        ids[:] = _map(id, objs)
+    else:
+        ids.sort()
+    cuts = _cuts(bounds, ids)
+    for k in range(len(maps)):
+        a, b = cuts[k], cuts[k + 1]
+        if a < b:
+            fn(maps[k], ids[a:b], None if objs is None else objs[a:b])
+
+
+def _count_ids(objs, shards, step=20000):
+    """Fill shards (from _shards) with {id(x): number of references to x from the tracked
+    objects in objs} (only tracked referents are counted)."""
     m = _module('_collections')
     _count_elements = _MOD_DICT.__get__(m).get('_count_elements') if m is not None else None
-    cnt = {}
+
+    def count(cnt, ids, _):
+        if _count_elements is not None:
+            _count_elements(cnt, ids)
+        else:
+            for k in ids:
+                cnt[k] = cnt.get(k, 0) + 1
+
     for i in range(0, len(objs), step):
         rs = gc.get_referents(*objs[i:i + step])
         # In slices of rs too: one list of a million records gives a million referents,
         # and counting them in one C call held the GIL for 0.3 s (3.11, 2026-12-03).
         for j in range(0, len(rs), step):
-            ids = _map(id, _filter(gc.is_tracked, rs[j:j + step]))
-            if _count_elements is not None:
-                _count_elements(cnt, ids)
-            else:
-                for k in ids:
-                    cnt[k] = cnt.get(k, 0) + 1
-            del ids
+            _by_shard(shards, count, list(_map(id, _filter(gc.is_tracked, rs[j:j + step]))))
         _release_referents(rs)
-    return cnt
 
 
 # What finding the unreachable objects costs per tracked object, at its peak: a dict
 # entry and an int for its id (measured 100-120 bytes on 3.11, 2M objects).
 _BYTES_PER_TRACKED = 128
+
+
+def _popper(out):
+    """fn for _by_shard: moves the objects of ids found in a shard ({id: obj}) to out."""
+    is_not = (_module('_operator') or _module('operator')).is_not
+
+    def pop_found(shard, ids, _):
+        popped = list(_map(shard.pop, ids, _it.repeat(None)))
+        out.extend(_it.compress(popped, _map(is_not, popped, _it.repeat(None))))
+        del popped[:]
+    return pop_found
+
+
+def _getter(out):
+    """fn for _by_shard: appends each id's value in a shard ({id: count}), 0 if none, to out."""
+    def get(shard, ids, _):
+        out.extend(_map(shard.get, ids, _it.repeat(0)))
+    return get
+
+
+def _put(shard, ids, objs):
+    shard.update(_zip(ids, objs))
 
 
 def _unreachable(objs, ignore):
@@ -75,11 +156,22 @@ def _unreachable(objs, ignore):
     if ignore:
         # In place: a second list holding every object would add one to every
         # reference count, and everything would look referenced from outside.
-        # A generator, not a list comprehension: on 2.7 the latter leaves its last object
-        # in a local variable, let go of when this returns: the second pass's last candidate
-        # is often an object the target dropped meanwhile, and its __del__ ran here.
-        objs[:] = list(o for o in objs if id(o) not in ignore)
-    cnt = _count_ids(objs)
+        # Slice by slice, moved down over the ignored ones, the tail cut off at the end:
+        # `objs[:] = a filtered copy` let go of the whole old list in one C call (45 ms at
+        # 1M records, 3.11, 2026-12-03).  No loop or comprehension variable holds an object:
+        # on 2.7 those outlive the loop, and the second pass's last candidate is often one
+        # the target dropped meanwhile, whose __del__ then ran here.
+        kept = 0
+        for i in range(0, len(objs), 20000):
+            part = objs[i:i + 20000]
+            keep = list(_it.compress(part, _map(_NOT, _map(ignore.__contains__, _map(id, part)))))
+            objs[kept:kept + len(keep)] = keep  # as long as what it replaces: nothing moves
+            kept += len(keep)
+            del part, keep
+        del objs[kept:]  # what was moved down, and the ignored ones: few
+    shards = _shards(objs)
+    maps = shards[1]
+    _count_ids(objs, shards)
     # calibrate the references held by this very computation
     probe = [[]]
     extra = list(_map(sys.getrefcount, probe))[0] - 1  # minus the probe list's own ref
@@ -89,57 +181,67 @@ def _unreachable(objs, ignore):
     base = 2 + extra   # objs list + chunk list + call overhead
     roots = []
     step = 20000
+
     for i in range(0, len(objs), step):
         chunk = objs[i:i + step]
+        if shards[0]:
+            chunk.sort(key=id)  # in place: only objs and chunk hold them (base)
         rc = list(_map(sys.getrefcount, chunk))
-        ext = _map(operator.sub, rc, _map(cnt.get, _map(id, chunk), _it.repeat(0)))
+        ids = list(_map(id, chunk))
+        inside = []  # references from tracked objects, in chunk's order (ids already sorted)
+        _by_shard(shards, _getter(inside), ids)
+        ext = _map(operator.sub, rc, inside)
         roots.extend(_it.compress(chunk, _map(operator.gt, ext, _it.repeat(base))))
-        del chunk, rc, ext
-    # The counting dict becomes the {id: obj} map: its keys (the ids of tracked objects
-    # that something refers to) are most of the ones that map needs, and a second dict
+        del chunk, rc, ids, inside, ext
+    # The counting dicts become the {id: obj} maps: their keys (the ids of tracked objects
+    # that something refers to) are most of the ones those maps need, and a second map
     # as big as the heap would double this command's peak (+320 MB at 2M objects).
-    unvisited = cnt
-    del cnt
     # Every C call over the whole heap is cut in slices of `step`: the target's other threads
     # get the GIL between two (at 1M records, one update held it 0.5 s; 3.11, 2026-12-03).
     for i in range(0, len(objs), step):
         part = objs[i:i + step]
-        unvisited.update(_zip(_map(id, part), part))
+        _by_shard(shards, _put, list(_map(id, part)), part)
         del part
-    # Every object is in unvisited now: the snapshot's list can go (it is as long as the
-    # heap), and the objects popped from unvisited below are let go of through _release,
+    # Every object is in the maps now: the snapshot's list can go (it is as long as the
+    # heap), and the objects popped from them below are let go of through _release,
     # one frontier at a time (each object is popped once: the lists hold distinct ones).
     del objs[:]
     del objs
     # Keys still holding a count are tracked objects outside objs (ours, ignored).
     # Objects never have type int: tracked objects are containers.
-    stale = []
-    keys = iter(unvisited.keys())  # (the dict does not change meanwhile: only this thread has it)
-    is_int = _map(operator.is_, _map(type, unvisited.values()), _it.repeat(int))
-    for i in range(0, len(unvisited), step):
-        stale.extend(_it.compress(_it.islice(keys, step), _it.islice(is_int, step)))
-    del keys, is_int
-    for k in stale:
-        del unvisited[k]
-    del stale
+    for unvisited in maps:
+        stale = []
+        keys = iter(unvisited.keys())  # (the dict does not change meanwhile: only this thread has it)
+        is_int = _map(operator.is_, _map(type, unvisited.values()), _it.repeat(int))
+        for i in range(0, len(unvisited), step):
+            stale.extend(_it.compress(_it.islice(keys, step), _it.islice(is_int, step)))
+        del keys, is_int
+        for k in stale:
+            del unvisited[k]
+        del stale
+    dropped = []
     for i in range(0, len(roots), step):  # (no loop variable left holding a root when this returns)
-        _free_gently(list(_map(unvisited.pop, _map(id, roots[i:i + step]), _it.repeat(None))))
+        _by_shard(shards, _popper(dropped), list(_map(id, roots[i:i + step])))
+        _free_gently(dropped)
     frontier = roots
     del roots
     while frontier:
         nxt = []
+        pop_found = _popper(nxt)
         for i in range(0, len(frontier), step):
             rs = gc.get_referents(*frontier[i:i + step])
-            # Popped straight out of unvisited: no set of ids as long as rs, which for
+            # Popped straight out of the maps: no set of ids as long as rs, which for
             # one big list is as long as the heap.  Not found (or found twice): None.
             for j in range(0, len(rs), step):
-                popped = list(_map(unvisited.pop, _map(id, rs[j:j + step]), _it.repeat(None)))
-                nxt.extend(_it.compress(popped, _map(operator.is_not, popped, _it.repeat(None))))
-                del popped
+                _by_shard(shards, pop_found, list(_map(id, rs[j:j + step])))
             _release_referents(rs)
         _release(frontier, True)
         frontier = nxt
-        del nxt
+        del nxt, pop_found
+    unvisited = maps[0]
+    for m in maps[1:]:  # what is left: the garbage, and what moved meanwhile (few)
+        unvisited.update(m)
+        m.clear()
     return unvisited
 
 
