@@ -10,6 +10,7 @@ from support.interpreters import ALL_INTERPRETERS, INTERPRETERS, PYTHON_311, fin
 from support.paths import REPO, VENV_SITE
 from support.targets import (
     AUDIT_LOG,
+    BIG_CONTAINERS,
     KEPT_ERRORS,
     LEAKED_TASKS,
     LOCAL_HOLDER,
@@ -219,6 +220,23 @@ def test_a_kept_exception_s_frame_is_followed_to_who_keeps_it(start_target, pyth
     for o in top["inside"]:
         assert re.fullmatch(r"__main__\.RECENT_ERRORS\[[012]\]\.__traceback__\.tb_next\.tb_frame -> <parse\(\) local>",
                             o["path"]), o
+
+
+@pytest.mark.parametrize("python", [INTERPRETERS[0], param(*find("2.7"), id="pyenv-2.7")])
+def test_objects_deep_in_big_containers_are_named_from_their_global(start_target, python):
+    """--largest names what a global retains by searching forwards from that global (issue 13: no
+    whole-heap gc.get_referrers per level): through a dict and a list of 25,000 items each, read a
+    slice at a time, and beside a big list, whose items come after the small one's."""
+    target = start_target(python, BIG_CONTAINERS)
+    run = run_gdb("py-heap --json --largest 3", pid=target.pid)
+    assert_no_traceback(run)
+    largest = run.json_documents()[0]["largest"]
+    assert [r["path"] for r in largest] == ["__main__.CACHE", "__main__.ROWS", "__main__.PAIR"], largest
+    inside = [[(o["type"], o["size"] >> 20, o["path"]) for o in r["inside"]] for r in largest]
+    assert inside == [[("bytearray", 5, "__main__.CACHE['k21337'][1]")],
+                      [("bytearray", 4, "__main__.ROWS[13210][1]")],
+                      [("bytearray", 3, "__main__.PAIR[1][0]")]], inside
+    assert target.wait_for_ticks(1)
 
 
 def _truths(target) -> dict:

@@ -799,87 +799,165 @@ def _forward_paths(holder, targets, skip, deadline, clock, maxdepth=8):
     modules or in skip (ids).  Stops at maxdepth, _FORWARD_OBJECTS, or the deadline."""
     index = dict((id(t), i) for i, t in enumerate(targets))  # (a generator: no variable outlives it)
     want = set(index)
-    found = {}  # index of a target -> the level of the objects one of which holds it
+    found = {}  # index of a target -> (k, a, b): one of levels[k][a:b] holds it
     base = _one_owner_refcount()
     seen = set([id(holder)])
     levels = [[holder]]
+    origins = []  # origins[k]: [(position in levels[k + 1], a, b)]: from there on, from levels[k][a:b]
     held = 1
     while want and len(levels) <= maxdepth and held < _FORWARD_OBJECTS and clock() < deadline:
-        nxt = []
         cur = levels[-1]
-        for i in range(0, len(cur), _RETAINED_CHUNK):
+        nxt = []
+        came = []
+        for a, b in _forward_units(cur):
             if not want or clock() > deadline:
-                break  # (the levels before this one are whole: the chains are read from them)
-            pending = gc.get_referents(*cur[i:i + _RETAINED_CHUNK])
-            while pending:
-                rs = pending[-_DISTINCT_SLICE:]  # taken off pending: held by their owners and rs (base)
-                del pending[-_DISTINCT_SLICE:]
+                break
+            came.append((len(nxt), a, b))
+            slices = _forward_slices(cur, a, b)
+            for rs in slices:
                 if not want.isdisjoint(_map(id, rs)):
                     for j in want.intersection(_map(id, rs)):
-                        found[index[j]] = len(levels) - 1
+                        found[index[j]] = (len(levels) - 1, a, b)
                         want.discard(j)
-                    if not want:
-                        _release_referents(rs)
-                        break
-                tracked = list(_filter(gc.is_tracked, rs))
-                rc = list(_map(sys.getrefcount, tracked))  # one more: tracked holds them too
-                for o, r in _zip(tracked, rc):
-                    if _is_type(o) or type(o) is _MOD_TYPE or id(o) in skip:
-                        continue
-                    if r != base + 1:  # several owners: met once at most
-                        if id(o) in seen:
-                            continue
-                        if len(seen) >= _FORWARD_SEEN:
-                            continue
-                        seen.add(id(o))
-                    nxt.append(o)
-                o = None
-                _free_gently(rc)
-                _release(tracked, True)
+                if want:
+                    _forward_add(rs, nxt, seen, skip, base)
                 _release_referents(rs)
-            _release_referents(pending)  # (what is left of it when the last targets were found)
-            del pending
+                if not want:
+                    break
+            slices.close()  # (what it had not handed out yet is let go of there)
+            del slices
         levels.append(nxt)
+        origins.append(came)
         held += len(nxt)
-        del nxt
+        del nxt, came
     seen.clear()
     chains = [None] * len(targets)
-    for i, level in found.items():
+    for i, where in found.items():
+        k, a, b = where
         chain = [targets[i]]
-        for k in range(level, -1, -1):  # the parent of chain[-1] in levels[k]
-            parent = _holder_in(levels[k], chain[-1])
-            if parent is None:
+        while True:
+            pos = _holder_pos(levels[k], a, b, chain[-1])
+            if pos is None:
+                chain = None  # it moved meanwhile
                 break
-            chain.append(parent)
-        else:
+            chain.append(levels[k][pos])
+            if k == 0:
+                break
+            a, b = _origin(origins[k - 1], pos)
+            k -= 1
+        if chain is not None:
             chain.reverse()
             chains[i] = chain
-        chain = parent = None
+        chain = None
     for lvl in levels:
         _release(lvl, True)
     del levels[:]
     return chains
 
 
-def _holder_in(objs, x):
-    """An object of objs that refers to x, or None; a slice at a time."""
+def _forward_units(cur):
+    """[(a, b)]: the ranges of cur whose referents are looked at together: runs of at most
+    _RETAINED_CHUNK objects, then each exact list, tuple or dict of more than
+    _DISTINCT_SLICE items alone (sliced by _forward_slices), last: a target beside a big
+    container is met before the big container's items are all gone through."""
+    exact = list(_map(_BIG_KINDS.__contains__, _map(id, _map(type, cur))))
+    at = list(_it.compress(_it.count(), exact))
+    # len of exact lists, tuples and dicts only: no code of the target's runs
+    big = list(_it.compress(at, _map(_LT, _it.repeat(_DISTINCT_SLICE), _map(len, _it.compress(cur, exact)))))
+    del exact[:], at[:]
+    units = []
+    a = 0
+    for stop in big + [len(cur)]:
+        for i in range(a, stop, _RETAINED_CHUNK):
+            units.append((i, min(stop, i + _RETAINED_CHUNK)))
+        a = stop + 1
+    units.extend((i, i + 1) for i in big)
+    return units
+
+
+_BIG_KINDS = frozenset(_map(id, (list, tuple, dict)))
+_LT = (_module('_operator') or _module('operator')).lt  # (2.7 ints have no __lt__)
+_DICT_VALUES = dict.itervalues if _PY2 else dict.values
+
+
+def _forward_slices(cur, a, b):
+    """The referents of cur[a:b], a list of at most _DISTINCT_SLICE at a time (each to be let
+    go of through _release_referents); a big container's items are read a slice at a time
+    (its values for a dict: a str key is no referent of it on 3.x)."""
+    o = cur[a] if b == a + 1 else None
+    t = type(o)
+    if o is not None and id(t) in _BIG_KINDS and len(o) > _DISTINCT_SLICE:
+        try:
+            if t is dict:
+                values = _DICT_VALUES(o)
+                it = iter(values)
+                while True:
+                    try:
+                        part = list(_it.islice(it, _DISTINCT_SLICE))
+                    except RuntimeError:  # another thread changed it meanwhile: the rest is not read
+                        part = []
+                    if not part:
+                        break
+                    yield part
+            else:
+                for j in range(0, len(o), _DISTINCT_SLICE):
+                    yield o[j:j + _DISTINCT_SLICE]
+        finally:
+            o = values = it = None
+        return
+    o = None
+    pending = gc.get_referents(*cur[a:b])
+    try:
+        while pending:
+            rs = pending[-_DISTINCT_SLICE:]  # taken off pending: held by their owners and rs
+            del pending[-_DISTINCT_SLICE:]
+            yield rs
+    finally:
+        _release_referents(pending)
+
+
+def _forward_add(rs, nxt, seen, skip, base):
+    """Append to nxt the tracked objects of rs to look into next: not classes, modules or
+    in skip, and an object of several owners only the first time it is met."""
+    tracked = list(_filter(gc.is_tracked, rs))
+    rc = list(_map(sys.getrefcount, tracked))  # held by rs and tracked too: base + 1 for one owner
+    for o, r in _zip(tracked, rc):
+        if _is_type(o) or type(o) is _MOD_TYPE or id(o) in skip:
+            continue
+        if r != base + 1:  # several owners: met once at most
+            if id(o) in seen or len(seen) >= _FORWARD_SEEN:
+                continue
+            seen.add(id(o))
+        nxt.append(o)
+    o = None
+    _free_gently(rc)
+    _release(tracked, True)
+
+
+def _holder_pos(level, a, b, x):
+    """The position in level[a:b] of an object that refers to x, or None."""
+    if b == a + 1:
+        return a  # (found among its referents: the step is named by _edge)
     xid = set([id(x)])
-    for i in range(0, len(objs), _RETAINED_CHUNK):
-        part = objs[i:i + _RETAINED_CHUNK]
-        rs = gc.get_referents(*part)
+    for p in range(a, b):
+        rs = gc.get_referents(level[p])
         hit = not xid.isdisjoint(_map(id, rs))
         _release_referents(rs)
         if hit:
-            for o in part:
-                rs = gc.get_referents(o)
-                hit = not xid.isdisjoint(_map(id, rs))
-                _release_referents(rs)
-                if hit:
-                    del part[:]
-                    return o
-            o = None
-        del part[:]
+            return p
     return None
+
+
+def _origin(came, pos):
+    """(a, b) of the entry of came (sorted by position) that pos falls in."""
+    lo, hi = 0, len(came) - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if came[mid][0] <= pos:
+            lo = mid
+        else:
+            hi = mid - 1
+    return came[lo][1], came[lo][2]
 
 
 def _find_paths(targets, ignore, maxdepth=8, cap=300):
