@@ -431,8 +431,20 @@ def main() -> None:
     text = report(runs, command, date, machine_lines)
     print(text)
     if not args.no_write:
-        REPORT.write_text(text)
+        REPORT.write_text(text.rstrip("\n") + "\n" + kept_sections(REPORT))
         print("written to %s" % REPORT.relative_to(REPO), file=sys.stderr)
+
+
+# Sections of the report that this script does not write (other benchmarks' tables, notes
+# on a run) start with this heading level; they are kept when the report is written again.
+KEPT_HEADING = "\n## "
+
+
+def kept_sections(report: Path) -> str:
+    """What follows the first "## " heading of the report as it is now, or nothing."""
+    old = report.read_text() if report.exists() else ""
+    at = old.find(KEPT_HEADING)
+    return "" if at < 0 else old[at:]
 
 
 if __name__ == "__main__":
