@@ -690,13 +690,38 @@ def _hand_back():
     del _ORPHANS[:]
     thread = _module('thread' if _PY2 else '_thread')
     try:
-        thread.start_new_thread(orphans.__delitem__, (slice(None),))
+        thread.start_new_thread(*_dying_place(orphans, thread.get_ident))
         return None
     except Exception:
         # No thread to be had: a reference cycle, freed by the target's next collection.
         orphans.append(orphans)
         return ('%d objects that the target dropped while the payload held them are left to its '
                 'next gc collection (no thread could be started)' % (len(orphans) - 1))
+
+
+def _dying_place(orphans, get_ident):
+    """(function, args) for the thread _hand_back starts: orphans emptied there, so that their
+    finalizers run in it; then the stand-in that `threading` makes for a thread it did not
+    start, when one of them asks for the current thread (logging does), forgotten: up to 3.12
+    it stays in threading._active for good (3.13 drops it with the thread).  C calls chained
+    lazily, so that no frame of the payload's is on that thread's stack while the finalizers
+    run, and nothing of its namespace is needed after it has gone."""
+    operator = _module('_operator') or _module('operator')
+    call = operator.methodcaller('__call__')
+    collections = _module('_collections')
+    deque = _MOD_DICT.__get__(collections).get('deque') if collections is not None else None
+    if deque is None:
+        return orphans.__delitem__, (slice(None),)
+    threading = _modules().get('threading')
+    active = _MOD_DICT.__get__(threading).get('_active') if type(threading) is _MOD_TYPE else None
+    empty = _map(orphans.__delitem__, [slice(None)])
+    if type(active) is dict and sys.version_info < (3, 13):
+        # the entry under this thread's own id (read there, when it comes to it): only a
+        # stand-in can have it, threading never started this thread
+        forget = _map(active.pop, _map(call, [get_ident]), [None])
+    else:
+        forget = iter(())
+    return deque((), 0).extend, (_it.chain(empty, forget),)
 
 
 # --------------------------------------------------------------- identity

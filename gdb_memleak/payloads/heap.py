@@ -810,8 +810,8 @@ def _forward_paths(holder, targets, skip, deadline, clock, maxdepth=8):
         nxt = []
         came = []
         for a, b in _forward_units(cur):
-            if not want or clock() > deadline:
-                break
+            if not want or clock() > deadline or held + len(nxt) >= _FORWARD_OBJECTS:
+                break  # (a level cut short: its objects are looked into no further)
             came.append((len(nxt), a, b))
             slices = _forward_slices(cur, a, b)
             for rs in slices:
@@ -822,7 +822,7 @@ def _forward_paths(holder, targets, skip, deadline, clock, maxdepth=8):
                 if want:
                     _forward_add(rs, nxt, seen, skip, base)
                 _release_referents(rs)
-                if not want:
+                if not want or held + len(nxt) >= _FORWARD_OBJECTS:
                     break
             slices.close()  # (what it had not handed out yet is let go of there)
             del slices
