@@ -713,12 +713,15 @@ def _dying_place(orphans, get_ident):
     if deque is None:
         return orphans.__delitem__, (slice(None),)
     threading = _modules().get('threading')
-    active = _MOD_DICT.__get__(threading).get('_active') if type(threading) is _MOD_TYPE else None
+    d = _MOD_DICT.__get__(threading) if type(threading) is _MOD_TYPE else {}
+    active, lock = d.get('_active'), d.get('_active_limbo_lock')
     empty = _map(orphans.__delitem__, [slice(None)])
-    if type(active) is dict and sys.version_info < (3, 13):
+    if type(active) is dict and lock is not None and sys.version_info < (3, 13):
         # the entry under this thread's own id (read there, when it comes to it): only a
-        # stand-in can have it, threading never started this thread
-        forget = _map(active.pop, _map(call, [get_ident]), [None])
+        # stand-in can have it, threading never started this thread; under threading's own
+        # lock of that dict, as threading changes it
+        forget = _it.chain(_map(call, [lock.acquire]), _map(active.pop, _map(call, [get_ident]), [None]),
+                           _map(call, [lock.release]))
     else:
         forget = iter(())
     return deque((), 0).extend, (_it.chain(empty, forget),)
