@@ -89,12 +89,48 @@ def run_gdb(*commands: str, timeout: float = 300, path: str | None = None, extra
     if watch and WATCH_INFERIOR_CALLS[1] not in argv_options.get("before", ()):
         argv_options["before"] = WATCH_INFERIOR_CALLS + tuple(argv_options.get("before", ()))
     argv = gdb_argv(*commands, **argv_options)
-    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
-                          env=gdb_env(path, extra_env))
-    run = GdbRun(proc.returncode, proc.stdout, proc.stderr)
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=gdb_env(path, extra_env))
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        where = where_gdb_hangs(proc.pid, argv_options.get("pid"))
+        os.kill(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        raise AssertionError("gdb still ran after %s s: %s\n--- where it was:\n%s\n--- stdout:\n%s\n--- stderr:\n%s"
+                             % (timeout, " ; ".join(commands), where, stdout, stderr)) from None
+    run = GdbRun(proc.returncode, stdout, stderr)
     if watch:
         assert_no_inferior_call(run)
     return run
+
+
+def where_gdb_hangs(gdb_pid: int, target: int | None) -> str:
+    """What a hung gdb and its target were doing: gdb's native and Python stacks (read by a second
+    gdb attached to gdb, and py-spy when it is there) and each target thread's state and wait."""
+    lines = []
+    try:
+        lines.append(subprocess.run(
+            ["gdb", "-batch", "-nx", "-p", str(gdb_pid), "-ex", "thread apply all bt 30"],
+            capture_output=True, text=True, timeout=60).stdout[-6000:])
+    except (OSError, subprocess.SubprocessError) as e:
+        lines.append("gdb on gdb: %s" % e)
+    spy = Path(__file__).resolve().parents[2] / ".venv-bench" / "bin" / "py-spy"
+    if spy.exists():
+        try:
+            done = subprocess.run([str(spy), "dump", "--pid", str(gdb_pid)], capture_output=True, text=True, timeout=60)
+            lines.append(done.stdout[-4000:] + done.stderr[-1000:])
+        except (OSError, subprocess.SubprocessError) as e:
+            lines.append("py-spy: %s" % e)
+    if target is not None:
+        for task in sorted(Path("/proc/%d/task" % target).glob("*")):
+            try:
+                stat = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                lines.append("target thread %s: state %s, wchan %s, syscall %s" % (
+                    task.name, stat[0], (task / "wchan").read_text(), (task / "syscall").read_text().strip()))
+            except OSError as e:
+                lines.append("target thread %s: %s" % (task.name, e))
+    return "\n".join(lines)
 
 
 class BackgroundGdb:
