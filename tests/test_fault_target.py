@@ -611,6 +611,28 @@ def test_a_foreign_c_call_is_never_interrupted(start_target, waiter):
     assert float(line.split()[-2]) >= 5.9, line
 
 
+def test_a_thread_that_blocks_the_stop_signals_is_never_called_from(start_target):
+    """CI, 2026-12-03: py-heap on a uWSGI worker under load hung gdb past its --timeout 30 (killed at
+    120 s).  uWSGI's worker threads block every signal; when one of them was the first to enter the
+    queue point, the pending call was queued from it, and the stub's stop, a tgkill it blocks, never
+    came: gdb waited for it (600 s; here it hung until the target exited).  Now the only thread
+    running Python blocks SIGURG and SIGWINCH and the main thread sleeps in C: a thread that blocks
+    the stop signal is passed over at the queue point, the wait ends after a few such hits, the
+    heap is read from memory, the message says why, and the target runs on, its sleep whole."""
+    target = start_target(PYTHON_311, FOREIGN_SLEEP, "8", "masked-worker")
+    started = time.monotonic()
+    run = run_gdb("py-heap --top 1 --timeout 5", pid=target.pid, timeout=60)
+    assert time.monotonic() - started < 30
+    assert_no_traceback(run)
+    assert ("\npy-heap: no safe point: the threads that ran Python block SIGURG, which gdb-memleak stops "
+            "threads with (as uWSGI's worker threads do)") in run.stderr, run.stderr
+    assert "(memory backend: read from the stopped process's memory" in run.stdout, run.stdout
+    wait_for_line_prefix(target, "left ", 30)
+    line = next(line for line in target.lines if line.startswith("left "))
+    assert line.startswith("left 0 after "), line
+    assert target.alive()
+
+
 @pytest.mark.parametrize("python", [param(PYTHON_311, PYTHON_311_MISSING, "pyenv-3.11"),
                                     param(PYTHON_312, PYTHON_312_MISSING, "pyenv-3.12"),
                                     param(PYTHON_313, PYTHON_313_MISSING, "pyenv-3.13")])

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from support.cli import gdb_memleak_argv, gdb_memleak_env
 from support.gdb import GdbRun, assert_no_traceback, run_gdb, run_source_script
-from support.heartbeat import assert_carries_on, service_state
+from support.heartbeat import assert_carries_on, service_state, wait_for_line_prefix
 from support.interpreters import PYTHON_311, PYTHON_NODEBUG
-from support.targets import ENV_HEARTBEAT, SERVICE, SERVICE_65MB, assert_service_kinds
+from support.targets import ENV_HEARTBEAT, FOREIGN_SLEEP, SERVICE, SERVICE_65MB, assert_service_kinds
 
 # gdb runs this before the command: it arms one trap at an injector step.
 TRAP = '''python
@@ -58,6 +58,15 @@ elif _mode == "waiting":  # while the target runs towards its safe point (a GIL 
         threading.Timer(0.05, _die).start()
         return _continue_for(*args, **kwargs)
     _safepoint.continue_for = _trap_pending
+    from gdb_memleak.inject import queue_point as _queue_point
+    _queue_point.continue_for = _trap_pending
+elif _mode == "queueing":  # half a second into the wait for a thread to queue the pending call from
+    from gdb_memleak.inject import queue_point as _queue_point
+    _queue = _queue_point.queue_pending_call
+    def _trap(*args, **kwargs):
+        threading.Timer(0.5, _die).start()
+        return _queue(*args, **kwargs)
+    _queue_point.queue_pending_call = _trap
 elif _mode == "window":  # during py-memtop --watch's window, the target running with tracing on
     from gdb_memleak.inject import session as _injector
     _let_run = _injector.let_run
@@ -129,6 +138,21 @@ def test_gdb_killed_during_py_cycles(start_target, tmp_path, mode, n):
 def test_gdb_killed_during_py_memtop_that_injects(start_target, tmp_path, mode, n):
     # Debian's python3.11 has no debug info: py-memtop reads the locations with a payload.
     killed_mid_command(start_target, tmp_path, PYTHON_NODEBUG, "select", "py-memtop", mode, n)
+
+
+def test_gdb_killed_while_no_thread_runs_python(start_target, tmp_path):
+    """A target whose threads all wait outside CPython (the main thread in a ctypes libc.sleep)
+    has no thread to queue the pending call from, and the queue point's breakpoint stayed in it for
+    the whole --timeout: gdb SIGKILLed meanwhile left it there, and the first PyObject_Free after
+    the sleep killed the target with SIGTRAP.  The breakpoint now goes in only in short slices
+    once a thread runs (inject/queue_point.py)."""
+    target = start_target(PYTHON_311, FOREIGN_SLEEP, "3")
+    done = gdb_dies(tmp_path, target.pid, "py-heap --top 1 --timeout 20", "queueing", 1, signal.SIGKILL, timeout=60)
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    wait_for_line_prefix(target, "left ", 30)
+    assert next(line for line in target.lines if line.startswith("left ")).startswith("left 0 after ")
+    time.sleep(1)  # it formats that line, then sleeps in time.sleep: Python ran, PyObject_Free entered
+    assert target.alive(), target.lines
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])

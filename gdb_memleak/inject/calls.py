@@ -200,9 +200,10 @@ class Caller:
 
     # -- calls ----------------------------------------------------------------
 
-    def call(self, function: str, *args: int, ret: str = "long") -> int:
-        """`function(*args)` on the selected thread, which must be parked or parkable (see park_here)."""
-        (value,) = self.call_many([(function, args)])
+    def call(self, function: str, *args: int, ret: str = "long", deadline: Optional[float] = None) -> int:
+        """`function(*args)` on the selected thread, which must be parked or parkable (see park_here);
+        `deadline` as in call_many."""
+        (value,) = self.call_many([(function, args)], deadline=deadline)
         if ret == "int":
             value &= 0xFFFFFFFF
             return value - (1 << 32) if value >= 1 << 31 else value
@@ -253,6 +254,9 @@ class Caller:
                 for i in range(len(resolved))]
 
     def _park(self, thread: gdb.InferiorThread, calls: list[stub.Call], keep_first: bool, epilogue: tuple) -> stub.Block:
+        if landing.thread_blocks(self.pid, thread.ptid[1], self.signal):
+            # The block's stop is a tgkill of that signal: it would stay pending, and gdb wait for it.
+            raise ChannelError("internal error: thread %d blocks the stop signal; nothing was run in it" % thread.num)
         frame = gdb.newest_frame()
         frame.select()
         rip = int(frame.read_register("rip"))

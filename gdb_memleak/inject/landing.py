@@ -152,6 +152,15 @@ def stop_signal(pid: int, tids: list[int]) -> tuple[Optional[int], str]:
     return None, "the target catches or blocks both SIGURG and SIGWINCH, the signals gdb-memleak stops threads with"
 
 
+def thread_blocks(pid: int, tid: int, signal: int) -> bool:
+    """Thread `tid` blocks `signal` now (or cannot be read: taken as blocking)."""
+    try:
+        with open("/proc/%d/task/%d/status" % (pid, tid)) as f:
+            return bool(_mask(f.read(), "SigBlk") & (1 << (signal - 1)))
+    except OSError:
+        return True
+
+
 def seccomp_mode(pid: int) -> int:
     """0: no seccomp; 1: strict; 2: a filter (whose rules /proc does not show)."""
     try:

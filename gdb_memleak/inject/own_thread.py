@@ -31,7 +31,8 @@ from ..host import glibc_arenas
 from ..host.memimage import Unreadable
 from . import stub
 from .calls import Caller, WaitedTooLong, continue_for
-from .safepoint import SafePoint, require_alive, stop_cause, stopped_by
+from .safepoint import SafePoint, require_alive
+from .stops import stop_cause, stopped_by
 from .stub import PARK_VALUE
 
 THREAD_START = "PyThread_start_new_thread"

@@ -18,8 +18,8 @@ reached without a breakpoint:
   0, so for the interpreter the pending call is a no-op, and if gdb has died by
   then, SIG (ignored by default, not caught: landing.stop_signal) does nothing.
   The queuing call itself is made from a thread stopped at the entry of a
-  function every Python thread calls, the one place a breakpoint is used; it is
-  deleted as soon as it is hit.  After the command, the main thread runs its
+  function every Python thread calls, the one place a breakpoint is used, and
+  only in short slices once a thread runs (queue_point.py).  After the command, the main thread runs its
   tgkill again and stops where it was: the next command starts there at once.
 """
 
@@ -36,11 +36,11 @@ import gdb
 
 from ..errors import ChannelError, NoSafePoint, NoSafePointInTime, TargetUnavailable
 from ..gdbside import inferior as inf
-from . import landing
+from . import landing, queue_point
 from .calls import SYSCALL_INSN, Caller, WaitedTooLong, continue_for, read_register
+from .stops import SI_TKILL, siginfo, stop_cause, stopped_by
 from .stub import PARK_VALUE
 
-SI_TKILL = -6
 SYS_TGKILL = 234
 SYS_FUTEX = 202
 
@@ -52,9 +52,6 @@ BLOCKING_WAITS = {
     230: "clock_nanosleep", 232: "epoll_wait", 247: "waitid", 270: "pselect6", 271: "ppoll",
     281: "epoll_pwait", 288: "accept4",
 }
-# Functions every Python thread enters often, through pointers (so never inlined):
-# the fallback queue point for a target none of whose threads waits in a system call.
-QUEUE_POINTS = ("PyObject_Free", "PyObject_GenericGetAttr", "PyType_GenericAlloc")
 # Code that holds the pending-call lock, or runs in a signal handler: no call from there.
 _UNSAFE_FRAMES = ("PendingCall", "pending_call", "make_pending", "pending_calls")
 
@@ -81,20 +78,11 @@ def main_thread(pid: int) -> gdb.InferiorThread:
     raise TargetUnavailable("the target's main thread is gone")
 
 
-def _siginfo() -> tuple[int, int, int]:
-    """(signo, code, sender pid) of the selected thread's last stop signal; zeros if none."""
-    try:
-        info = gdb.parse_and_eval("$_siginfo")
-        return int(info["si_signo"]), int(info["si_code"]), int(info["_sifields"]["_kill"]["si_pid"])
-    except (gdb.error, RuntimeError):
-        return 0, 0, 0
-
-
 def at_our_raise(main: gdb.InferiorThread, pid: int, stop_signal: int) -> Optional[int]:
     """If the main thread is stopped by its own tgkill of `stop_signal` (our pending call), its rip."""
     main.switch()
     frame = gdb.newest_frame()
-    signo, code, sender = _siginfo()
+    signo, code, sender = siginfo()
     if signo != stop_signal or code != SI_TKILL or sender != landing.namespace_pid(pid):
         return None
     rip = int(frame.read_register("rip"))
@@ -117,7 +105,7 @@ def _blocked_in_wait(thread: gdb.InferiorThread, stop_signal: int, pid: int) -> 
         return False
     if in_syscall == SYS_FUTEX and _in_the_runtime(int(frame.read_register("rdi"))):
         return False
-    if _blocks(pid, thread.ptid[1], stop_signal):
+    if landing.thread_blocks(pid, thread.ptid[1], stop_signal):
         return False
     for _ in range(24):
         if frame.type() == gdb.SIGTRAMP_FRAME or any(k in (frame.name() or "") for k in _UNSAFE_FRAMES):
@@ -143,16 +131,6 @@ def _in_the_runtime(address: int) -> bool:
     return where.startswith("_PyRuntime ")
 
 
-def _blocks(pid: int, tid: int, signal: int) -> bool:
-    try:
-        with open("/proc/%d/task/%d/status" % (pid, tid)) as f:
-            for line in f:
-                if line.startswith("SigBlk:"):
-                    return bool(int(line.split()[1], 16) & (1 << (signal - 1)))
-    except OSError:
-        return True
-    return False
-
 
 def _runtime_made_the_call(thread: gdb.InferiorThread) -> bool:
     """The innermost frame outside the C library is CPython's: the runtime, or a standard-library
@@ -176,64 +154,20 @@ def _runtime_made_the_call(thread: gdb.InferiorThread) -> bool:
     return False
 
 
-class _QueueBreakpoint(gdb.Breakpoint):
-    """One-shot: stops the first thread that enters `function`, while armed."""
-
-    def __init__(self, function: str):
-        address = inf.minimal_symbol_address(function)
-        assert address is not None  # only made for functions the target has
-        super().__init__("*%d" % address, type=gdb.BP_BREAKPOINT, internal=True)
-        self.silent = True
-        self.hit: Optional[gdb.InferiorThread] = None
-
-    def stop(self) -> bool:
-        self.hit = gdb.selected_thread()
-        return True
-
-
-def _queue_at_a_function_entry(caller: Caller, pid: int, deadline: float, timeout: float) -> None:
-    """Queue raise(SIG) as a pending call, from the first thread that enters a QUEUE_POINTS function."""
-    points = [_QueueBreakpoint(f) for f in QUEUE_POINTS if inf.minimal_symbol_address(f) is not None]
-    try:
-        fired = continue_for(pid, deadline - time.monotonic(), caller.signal)
-        require_alive(caller, "while waiting for a safe point")
-        hit = next((bp.hit for bp in points if bp.hit is not None), None)
-    finally:
-        for bp in points:
-            if bp.is_valid():
-                bp.delete()
-    if hit is None:
-        if fired:
-            raise _no_safe_point(pid, timeout)
+def _queue_the_pending_call(caller: Caller, pid: int, deadline: float, timeout: float) -> None:
+    outcome = queue_point.queue_pending_call(caller, pid, deadline,
+                                             lambda: require_alive(caller, "while waiting for a safe point"))
+    if outcome == queue_point.TIMED_OUT:
+        raise _no_safe_point(pid, timeout)
+    if outcome == queue_point.MASKED:
+        raise NoSafePointInTime(
+            "no safe point: the threads that ran Python block %s, which gdb-memleak stops threads with "
+            "(as uWSGI's worker threads do), and the main thread ran none; nothing was run in the target"
+            % signal.Signals(caller.signal).name)
+    if outcome == queue_point.OTHER_STOP:
         raise NoSafePoint("%s before a safe point was reached; nothing was run in the target" % stop_cause())
-    hit.switch()
-    status = caller.call("Py_AddPendingCall", caller.address("raise"), caller.signal, ret="int")
-    caller.release()
-    if status != 0:
+    if outcome == queue_point.QUEUE_FULL:
         raise NoSafePoint("the target's pending-call queue is full; nothing was run in the target (try again)")
-
-
-def stop_cause() -> str:
-    """Why the target stopped when it was not our signal: what the user should be told, and can act on."""
-    try:
-        signo = int(gdb.parse_and_eval("$_siginfo.si_signo"))
-    except (gdb.error, RuntimeError):
-        return "interrupted"
-    if signo == signal.SIGINT:
-        return "interrupted"
-    if signo == signal.SIGSTOP:
-        return "the target was stopped with SIGSTOP by another process (kill -CONT resumes it)"
-    realtime = signal.SIGRTMIN <= signo <= signal.SIGRTMAX
-    if realtime:
-        name = "SIGRTMIN+%d" % (signo - signal.SIGRTMIN)
-    else:
-        try:
-            name = signal.Signals(signo).name
-        except ValueError:
-            name = "signal %d" % signo
-    # gdb names the real-time signals SIG34...: that is what its `handle` takes.
-    return ("the target received %s, which gdb stops on (gdb's 'handle %s nostop noprint' lets it through)"
-            % (name, "SIG%d" % signo if realtime else name))
 
 
 def _waiting_python_thread(pid: int, stop_signal: int) -> Optional[gdb.InferiorThread]:
@@ -268,7 +202,7 @@ def run_to_safe_point(caller: Caller, pid: int, timeout: float) -> SafePoint:
             raise NoSafePointInTime("no safe point within %g s: thread %d waited for the GIL all that time (the main thread is %s); "
                 "nothing was run in the target, and that thread takes and gives back the GIL by itself when it comes" % (timeout, waiting.num, describe_main_thread(pid))) from None
         return SafePoint("gil-acquired", waiting.num, None)
-    _queue_at_a_function_entry(caller, pid, deadline, timeout)
+    _queue_the_pending_call(caller, pid, deadline, timeout)
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -297,7 +231,7 @@ def run_until(caller: Caller, pid: int, done: Callable[[], bool], timeout: float
         require_alive(caller, during)
         # Our stop signal from anyone (an alarm of an earlier continue that came late, a terminal's
         # SIGWINCH) is only a stop: the target ignores that signal, and runs on.
-        if not fired and _siginfo()[0] != caller.signal:
+        if not fired and siginfo()[0] != caller.signal:
             raise NoSafePoint("%s %s; nothing was run in the target" % (stop_cause(), during))
 
 
@@ -327,12 +261,6 @@ def watching_for_exec(caller: Caller) -> Iterator[None]:
         yield
     finally:
         gdb.events.clear_objfiles.disconnect(replaced)
-
-
-def stopped_by(thread: gdb.InferiorThread, stop_signal: int, pid: int) -> bool:
-    thread.switch()
-    signo, code, sender = _siginfo()
-    return signo == stop_signal and code == SI_TKILL and sender == landing.namespace_pid(pid)
 
 
 def back_to_safe_point(caller: Caller, safe_point: SafePoint, pid: int) -> None:
