@@ -32,7 +32,7 @@ from ..host.memimage import Unreadable
 from . import stub
 from .calls import Caller, WaitedTooLong, continue_for
 from .safepoint import SafePoint, require_alive
-from .stops import stop_cause, stopped_by
+from .stops import siginfo, stop_cause, stopped_by
 from .stub import PARK_VALUE
 
 THREAD_START = "PyThread_start_new_thread"
@@ -96,8 +96,8 @@ def _until_it_stops(calls: Caller, pid: int, stop: int, known: set[int], deadlin
                 return thread
         if fired:
             continue  # the deadline's own signal: checked at the top
-        if stopped_by(gdb.selected_thread(), calls.signal, pid):
-            continue  # our signal from another thread (a stub that has finished): not a stop for us
+        if stopped_by(gdb.selected_thread(), calls.signal, pid) or siginfo()[0] == calls.signal:
+            continue  # our signal from another thread (a stub that has finished) or a late alarm: not ours
         raise NoSafePoint("%s while the payload's own thread started; nothing was run in the target" % stop_cause())
 
 
