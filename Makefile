@@ -37,6 +37,8 @@ $(STAMP): setup.py
 ROOTS := .roots
 FORKY := $(ROOTS)/forky
 FORKY_STAMP := $(ROOTS)/forky.stamp
+BULLSEYE := $(ROOTS)/bullseye
+BULLSEYE_STAMP := $(ROOTS)/bullseye.stamp
 # 3.14 and 3.15 with their debug builds and gdb helpers (-dbg), pip's wheel (-venv, for
 # `prepare`), 3.15's headers (guppy3 has no 3.15 wheel: `prepare` builds it and must
 # fail for the real reason), and gdb 18.1 (embedded Python 3.14), which also runs on the host (hosts).
@@ -44,7 +46,23 @@ FORKY_PACKAGES := python3.14,python3.14-dbg,python3.14-venv,python3.15,python3.1
 FORKY_MATRIX_STAMP := $(ROOTS)/forky-matrix.stamp
 DEBIAN_MIRROR ?= http://deb.debian.org/debian
 
-roots: $(FORKY_MATRIX_STAMP)
+roots: $(FORKY_MATRIX_STAMP) $(BULLSEYE_STAMP)
+
+# Debian 11's python3.9 on glibc 2.31, an older distribution's container: its raise() blocks
+# signals around its tgkill (glibc before 2.34), which the pending-call safe point must know.
+$(BULLSEYE_STAMP):
+	@command -v mmdebstrap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap; }
+	rm -rf --one-file-system $(BULLSEYE).new
+	mmdebstrap --quiet --variant=extract \
+		--aptopt='Acquire::Check-Valid-Until "false"' \
+		--keyring=/usr/share/keyrings/debian-archive-keyring.gpg \
+		--include=python3.9 \
+		bullseye $(BULLSEYE).new "deb $(DEBIAN_MIRROR) bullseye main"
+	rm -rf --one-file-system $(BULLSEYE)
+	mv $(BULLSEYE).new $(BULLSEYE)
+	mkdir -p $(BULLSEYE)/tmp $(BULLSEYE)/proc
+	chroot $(BULLSEYE) /usr/bin/python3.9 -c 'import sys; print(sys.version.split()[0])'
+	touch $@
 
 # The archive is a frozen snapshot: without Check-Valid-Until false apt refuses its
 # expired Release file (mmdebstrap also writes the option into the tree's apt.conf.d).

@@ -26,7 +26,7 @@ from support.cli import run_gdb_memleak
 from support.gdb import assert_no_inferior_call, assert_no_traceback, run_gdb
 from support.heartbeat import assert_beating
 from support.interpreters import PYTHON_311, libpython
-from support.paths import DEBIAN_LIB, FORKY, HOST_LIBC, need
+from support.paths import BULLSEYE, DEBIAN_LIB, FORKY, HOST_LIBC, need
 from support.targets import CONTAINER_HEAP, CONTAINER_LOOP_LINES, ENV_HEARTBEAT, FORKY_PYTHON, FRAGMENTED_HEAP, ROOT_HOWS
 
 from gdb_memleak.host import images as procfs_images
@@ -89,6 +89,42 @@ def test_commands_read_the_target_s_own_files(start_in_root, script_in_root, how
     assert re.search(r"^\s+50\s+100\s+.*Pair\.other -> Pair\.other -> Pair$", run.stdout, re.M), run.stdout
     assert re.search(r"^watched 1\.\d s: RSS ", run.stdout, re.M), run.stdout
     assert_beating(target, "python=3.14 held=20000")
+
+
+need_bullseye = pytest.mark.skipif(
+    not (BULLSEYE / "usr" / "bin" / "python3.9").exists(), reason="no Debian bullseye root at %s (make setup builds it)" % BULLSEYE
+)
+
+
+@pytest.fixture
+def script_in_bullseye():
+    """container_heap.py in a fresh directory of the bullseye root's /tmp: its path as the target sees it."""
+    made = tempfile.mkdtemp(prefix="gdb-memleak-test-", dir=str(BULLSEYE / "tmp"))
+    try:
+        shutil.copy(CONTAINER_HEAP, made)
+        yield "/%s/%s" % (os.path.relpath(made, BULLSEYE), CONTAINER_HEAP.name)
+    finally:
+        shutil.rmtree(made)
+
+
+@need_bullseye
+@pytest.mark.parametrize("how", ["chroot", "namespaces"])
+def test_an_older_glibc_s_raise_is_a_pending_call_safe_point(processes, script_in_bullseye, how):
+    """Debian 11's python3.9 on glibc 2.31, its main thread computing and no thread waiting: the
+    pending call's raise() blocks signals around its tgkill there (glibc before 2.34), so the main
+    thread stops when raise() puts the mask back, not at the tgkill.  Before (2026-12-03) such a
+    stop was never taken for the safe point: "no safe point within 5 s" every time.  Three commands
+    in a row, and the target computes on."""
+    target = processes.in_root("/usr/bin/python3.9", script_in_bullseye, how, root=BULLSEYE, args=("busy",))
+    run = run_gdb("py-heap --top 3 --timeout 10", "py-cycles --timeout 10", "py-heap --top 3 --timeout 10",
+                  pid=target.python_pid, timeout=180)
+    assert_no_traceback(run)
+    assert run.stdout.count("at a pending-call safe point") == 2, run.stdout + run.stderr  # (py-heap says where it ran)
+    assert _heap_kinds(run.stdout)[0] == "bytearray", run.stdout
+    # (3.9 keeps each Pair's __dict__ apart: 4 objects to a cycle)
+    assert re.search(r"^\s+50\s+200\s+.*Pair\.other -> Pair\.other -> Pair$", run.stdout, re.M), run.stdout
+    assert not re.search(r"Program received signal|Program terminated", run.stdout + run.stderr)
+    assert_beating(target)
 
 
 @need_forky

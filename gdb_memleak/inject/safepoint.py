@@ -42,6 +42,7 @@ from .stops import SI_TKILL, siginfo, stop_cause, stopped_by
 from .stub import PARK_VALUE
 
 SYS_TGKILL = 234
+SYS_RT_SIGPROCMASK = 14
 SYS_FUTEX = 202
 
 # Blocking waits, x86-64 numbers: a thread in one of these is parked outside any lock
@@ -61,6 +62,7 @@ class SafePoint:
     kind: str  # "gil-acquired", "pending-call", or "own-thread" (own_thread.py)
     thread_num: int
     raise_rip: Optional[int]  # pending-call: just after the tgkill in raise(), run again after the command
+    # (None before glibc 2.34: see at_our_masked_raise)
     started_from: Optional[SafePoint] = None  # own-thread: the safe point that started it
 
     def describe(self) -> str:
@@ -80,13 +82,25 @@ def main_thread(pid: int) -> gdb.InferiorThread:
 
 def at_our_raise(main: gdb.InferiorThread, pid: int, stop_signal: int) -> Optional[int]:
     """If the main thread is stopped by its own tgkill of `stop_signal` (our pending call), its rip."""
+    return _our_raise_stop(main, pid, stop_signal, SYS_TGKILL)
+
+
+def at_our_masked_raise(main: gdb.InferiorThread, pid: int, stop_signal: int) -> bool:
+    """The same stop in a glibc before 2.34, whose raise() blocks signals around its tgkill: the
+    signal comes when raise() puts the mask back (rt_sigprocmask).  Running that again would not
+    stop it again, so such a safe point is left as a gil-acquired one is (back_to_safe_point)."""
+    rip = _our_raise_stop(main, pid, stop_signal, SYS_RT_SIGPROCMASK)
+    return rip is not None and "raise" in (gdb.newest_frame().name() or "")
+
+
+def _our_raise_stop(main: gdb.InferiorThread, pid: int, stop_signal: int, syscall: int) -> Optional[int]:
     main.switch()
     frame = gdb.newest_frame()
     signo, code, sender = siginfo()
     if signo != stop_signal or code != SI_TKILL or sender != landing.namespace_pid(pid):
         return None
     rip = int(frame.read_register("rip"))
-    if read_register(frame, "orig_rax") != SYS_TGKILL:
+    if read_register(frame, "orig_rax") != syscall:
         return None
     try:
         if gdb.selected_inferior().read_memory(rip - 2, 2).tobytes() != SYSCALL_INSN:
@@ -161,9 +175,14 @@ def _queue_the_pending_call(caller: Caller, pid: int, deadline: float, timeout: 
         raise _no_safe_point(pid, timeout)
     if outcome == queue_point.MASKED:
         raise NoSafePointInTime(
-            "no safe point: the threads that ran Python block %s, which gdb-memleak stops threads with "
-            "(as uWSGI's worker threads do), and the main thread ran none; nothing was run in the target"
-            % signal.Signals(caller.signal).name)
+            "no safe point: the threads that entered CPython's functions, %d times in a row, block %s, which "
+            "gdb-memleak stops threads with (as uWSGI's worker threads do); nothing was run in the target"
+            % (queue_point.MASKED_HITS, signal.Signals(caller.signal).name))
+    if outcome == queue_point.CALL_LEFT:
+        raise NoSafePoint(
+            "the call that queues the pending call did not come back within %g s; its thread finishes it by "
+            "itself, and the main thread will then run a pending call that does nothing; nothing else was run "
+            "in the target" % queue_point.QUEUE_CALL_FLOOR)
     if outcome == queue_point.OTHER_STOP:
         raise NoSafePoint("%s before a safe point was reached; nothing was run in the target" % stop_cause())
     if outcome == queue_point.QUEUE_FULL:
@@ -212,10 +231,12 @@ def run_to_safe_point(caller: Caller, pid: int, timeout: float) -> SafePoint:
         rip = at_our_raise(main, pid, caller.signal) if main.is_valid() else None
         if rip is not None:
             return SafePoint("pending-call", main.num, rip)
+        if main.is_valid() and at_our_masked_raise(main, pid, caller.signal):
+            return SafePoint("pending-call", main.num, None)
         if fired:
             raise _no_safe_point(pid, timeout)
-        if stopped_by(gdb.selected_thread(), caller.signal, pid):
-            continue  # our own signal from a stub that has finished: not a stop for us
+        if stopped_by(gdb.selected_thread(), caller.signal, pid) or siginfo()[0] == caller.signal:
+            continue  # our own signal, from a stub that has finished or a late alarm: not a stop for us
         raise NoSafePoint("%s before a safe point was reached; nothing was run in the target" % stop_cause())
 
 

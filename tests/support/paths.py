@@ -22,6 +22,7 @@ VENV_SITE = str(VENV / "lib" / "python3.11" / "site-packages")
 # as host processes, and gdb 16 and 18 (.roots/bin/gdb-16, gdb-18).
 ROOTS = REPO / ".roots"
 FORKY = ROOTS / "forky"
+BULLSEYE = ROOTS / "bullseye"  # Debian 11: python3.9 on glibc 2.31
 HOSTRUN = ROOTS / "hostrun" / "usr" / "bin"
 
 # Libraries of the host.

@@ -171,7 +171,7 @@ def _parent(pid: int) -> int:
 
 
 class RootTarget(Target):
-    """A script run by an interpreter of the forky root; `python_pid` is the host pid to attach to."""
+    """A script run by an interpreter of a root (forky's, bullseye's); `python_pid` is the host pid to attach to."""
 
     def __init__(self, argv: list[str], namespaced: bool) -> None:
         self.python_pid = 0
@@ -189,20 +189,20 @@ class RootTarget(Target):
 ROOT_HOWS = ("chroot", "namespaces", "pivot_root")
 
 
-def root_argv(python: str, script: str, how: str) -> list[str]:
-    """The command that runs `script` with `python` (both as the root sees them) in the forky root:
+def root_argv(python: str, script: str, how: str, root: Path = FORKY, args: tuple[str, ...] = ()) -> list[str]:
+    """The command that runs `script` with `python` (both as the root sees them) and `args` in `root`:
     chrooted, chrooted in its own PID and mount namespaces, or as Docker runs it (pivot_root)."""
-    command = ["chroot", str(FORKY), python, script]
+    command = ["chroot", str(root), python, script, *args]
     if how == "namespaces":
         # Own PID and mount namespaces, a /proc of its own in the root (mounted in the
         # private mount namespace only: gone with it, never seen here).
-        return ["unshare", "--pid", "--mount", "--fork", "--kill-child", "--mount-proc=%s/proc" % FORKY] + command
+        return ["unshare", "--pid", "--mount", "--fork", "--kill-child", "--mount-proc=%s/proc" % root] + command
     if how == "pivot_root":
         # The root becomes the mount namespace's own /, the old one is let go.
         old = os.path.join(os.path.dirname(script), "old")
-        os.mkdir(str(FORKY) + old)
-        shell = (f"mount --bind {FORKY} {FORKY} && mount -t proc proc {FORKY}/proc && cd {FORKY} && pivot_root . .{old} "
-                 f"&& umount -l {old} && exec {python} {script}")
+        os.mkdir(str(root) + old)
+        shell = (f"mount --bind {root} {root} && mount -t proc proc {root}/proc && cd {root} && pivot_root . .{old} "
+                 f"&& umount -l {old} && exec {python} {script} {' '.join(args)}")
         return ["unshare", "--pid", "--mount", "--fork", "--kill-child", "sh", "-c", shell]
     assert how == "chroot", how
     return command
@@ -227,9 +227,9 @@ class Processes:
         """A target with a command line of its own (see Target.from_argv)."""
         return self.add(Target.from_argv(argv, cwd=cwd, env=env))
 
-    def in_root(self, python: str, script: str, how: str) -> RootTarget:
-        """`script` run by the root's `python` (both as the root sees them), `how` one of ROOT_HOWS."""
-        return self.add(RootTarget(root_argv(python, script, how), namespaced=how != "chroot"))
+    def in_root(self, python: str, script: str, how: str, root: Path = FORKY, args: tuple[str, ...] = ()) -> RootTarget:
+        """`script` run by `root`'s `python` (both as the root sees them), `how` one of ROOT_HOWS."""
+        return self.add(RootTarget(root_argv(python, script, how, root, args), namespaced=how != "chroot"))
 
     def plain(self, argv: list[str]) -> subprocess.Popen:
         """A process that is not a target (no handshake, output dropped)."""
