@@ -105,6 +105,29 @@ def load(venv: Optional[str] = None) -> None:
         index_cache.prepare()
         attach_ahead.prepare(pid)
         preread.prepare(pid)
+        if _first_command().startswith("py-memtop"):
+            from .host import accounting
+
+            accounting.read_ahead(pid)
+
+
+def _gdb_arguments() -> list[str]:
+    try:
+        with open("/proc/self/cmdline", "rb") as f:
+            return f.read().decode("utf-8", "replace").split("\0")
+    except OSError:
+        return []
+
+
+def _first_command() -> str:
+    """The first command gdb's command line gives with -ex (or --eval-command), "" if none."""
+    args = _gdb_arguments()
+    for i, arg in enumerate(args[:-1]):
+        if arg in ("-ex", "--ex", "-eval-command", "--eval-command"):
+            return args[i + 1].strip()
+        if arg.startswith(("--eval-command=", "-eval-command=")):
+            return arg.split("=", 1)[1].strip()
+    return ""
 
 
 def _pid_to_attach() -> Optional[int]:
@@ -112,11 +135,7 @@ def _pid_to_attach() -> Optional[int]:
     from ~/.gdbinit or -ix, gdb-memleak can prepare while the target still runs."""
     if gdb.selected_inferior().pid:
         return None
-    try:
-        with open("/proc/self/cmdline", "rb") as f:
-            args = f.read().decode("utf-8", "replace").split("\0")
-    except OSError:
-        return None
+    args = _gdb_arguments()
     for i, arg in enumerate(args):
         value = None
         if arg in ("-p", "-pid", "--pid") and i + 1 < len(args):

@@ -7,7 +7,7 @@ import re
 import pytest
 from support.gdb import WATCH_INFERIOR_CALLS, assert_no_inferior_call, assert_no_traceback, gcore, run_gdb
 from support.interpreters import ALL_INTERPRETERS, INTERPRETERS, PYTHON_27, PYTHON_311, PYTHON_NODEBUG
-from support.paths import REPO
+from support.paths import GDBINIT, REPO
 from support.targets import (
     BARE_THREADS,
     FRAGMENTED_HEAP,
@@ -140,6 +140,23 @@ def test_memtop_says_where_the_rss_is(start_target, python):
         assert acc["outside_arenas"] > 110 * 2**20 and 0 < acc["arenas_resident"]["pymalloc"] < 16 * 2**20, acc
         assert re.search(r"^  most of the RSS \(1[12]\d\.\d MiB of 1[23]\d\.\d MiB\) is in no allocator's arena: native memory "
                          r".*\(memray run --native", run.stdout, re.M), run.stdout
+    assert target.alive()
+
+
+def test_memtop_first_reads_smaps_before_the_attach(start_target):
+    """Loaded before the attach (-ix, as gdbinit.example and `report` load it) with py-memtop the
+    first command, the plugin reads smaps while the target still runs (host/accounting.read_ahead,
+    14 ms of the stop at 1M records); the next py-memtop reads it again, after the attach.  Both
+    split the RSS the same way."""
+    target = start_target(PYTHON_311, NATIVE_LEAK)
+    run = run_gdb("py-memtop --json", "py-memtop --json", pid=target.pid, gdbinit=None, before=("-ix", str(GDBINIT)))
+    assert_no_traceback(run)
+    ahead, after = (doc["accounting"] for doc in run.json_documents())
+    for acc in (ahead, after):
+        assert acc["rss"] == sum(acc[k] for k in ("file_backed", "shared_memory", "main_heap", "thread_stacks", "other_anonymous"))
+        assert acc["other_anonymous"] > 115 * 2**20 and acc["threads_with_stacks"] == 1, acc
+    assert ahead["largest_anonymous"][0]["start"] == after["largest_anonymous"][0]["start"], (ahead, after)
+    assert abs(ahead["other_anonymous"] - after["other_anonymous"]) < 2**20, (ahead, after)
     assert target.alive()
 
 
