@@ -106,9 +106,10 @@ def load(venv: Optional[str] = None) -> None:
         attach_ahead.prepare(pid)
         preread.prepare(pid)
         if _first_command().startswith("py-memtop"):
-            from .host import accounting
+            from .host import accounting, residency
 
             accounting.read_ahead(pid)
+            residency.read_ahead(pid)
 
 
 def _gdb_arguments() -> list[str]:

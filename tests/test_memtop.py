@@ -145,9 +145,9 @@ def test_memtop_says_where_the_rss_is(start_target, python):
 
 def test_memtop_first_reads_smaps_before_the_attach(start_target):
     """Loaded before the attach (-ix, as gdbinit.example and `report` load it) with py-memtop the
-    first command, the plugin reads smaps while the target still runs (host/accounting.read_ahead,
-    14 ms of the stop at 1M records); the next py-memtop reads it again, after the attach.  Both
-    split the RSS the same way."""
+    first command, the plugin reads smaps and pagemap while the target still runs (read_ahead in
+    host/accounting.py and host/residency.py: 14 and 8 ms of the stop at 1M records); the next
+    py-memtop reads them again, after the attach.  Both split the RSS the same way."""
     target = start_target(PYTHON_311, NATIVE_LEAK)
     run = run_gdb("py-memtop --json", "py-memtop --json", pid=target.pid, gdbinit=None, before=("-ix", str(GDBINIT)))
     assert_no_traceback(run)
@@ -157,6 +157,11 @@ def test_memtop_first_reads_smaps_before_the_attach(start_target):
         assert acc["other_anonymous"] > 115 * 2**20 and acc["threads_with_stacks"] == 1, acc
     assert ahead["largest_anonymous"][0]["start"] == after["largest_anonymous"][0]["start"], (ahead, after)
     assert abs(ahead["other_anonymous"] - after["other_anonymous"]) < 2**20, (ahead, after)
+    # pagemap too (host/residency.PresentAhead): the arenas' resident bytes as read after the attach
+    for arenas in ("pymalloc", "malloc_thread_arenas"):
+        assert ahead["arenas_resident"][arenas] is not None, ahead
+        assert abs(ahead["arenas_resident"][arenas] - after["arenas_resident"][arenas]) <= 64 << 10, (ahead, after)
+    assert ahead["arenas_resident"]["pymalloc"] > 0, ahead
     assert target.alive()
 
 

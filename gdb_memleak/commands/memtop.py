@@ -145,7 +145,8 @@ def _allocators(target: gdb.Inferior) -> dict[str, Any]:
     malloc = allocators.glibc_malloc(target, maps) if maps and other is None else None
     ranges = {"pymalloc": pymalloc.pop("ranges") if pymalloc else None,
               "malloc_thread_arenas": malloc.pop("heaps") if malloc else None}
-    resident = {k: residency.resident_bytes(target.pid, r) if r is not None else None for k, r in ranges.items()}
+    ahead = residency.take_ahead(target.pid)
+    resident = {k: residency.resident_bytes(target.pid, r, ahead) if r is not None else None for k, r in ranges.items()}
     return {"pymalloc": pymalloc, "malloc": malloc, "other_allocator": other, "arenas_resident": resident}
 
 

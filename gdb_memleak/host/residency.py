@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import struct
+import time
 from dataclasses import dataclass
 
 PAGE = 4096
@@ -103,10 +104,58 @@ def pages_to_drop(pid: int, before: TextPages, keep: set[int]) -> list[tuple[int
 _PRESENT_BYTE = bytes(1 if b & 0x80 else 0 for b in range(256))
 
 
-def resident_bytes(pid: int, ranges: list[tuple[int, int]]) -> int | None:
+class PresentAhead:
+    """Which pages of the process's anonymous mappings were present, read before gdb attached
+    (py-memtop first in `gdb -p`): the kernel walks the page tables to answer pagemap, 8 ms of
+    the stop at 1M records (2026-12-03), and that is done while the target still runs."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.when = time.monotonic()
+        self.mappings: list[tuple[int, int, bytes]] = []  # (first page, end page, one byte 0/1 per page)
+        with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/pagemap" % pid, "rb", buffering=0) as pagemap:
+            for line in maps:
+                fields = line.split()
+                if len(fields) == 5 or (len(fields) == 6 and fields[5] == "[heap]"):  # anonymous
+                    start, end = (int(x, 16) // PAGE for x in fields[0].split("-"))
+                    pagemap.seek(start * 8)
+                    data = pagemap.read((end - start) * 8) or b""
+                    self.mappings.append((start, end, data[7::8].translate(_PRESENT_BYTE)))
+
+    def present(self, start: int, end: int) -> int | None:
+        """Present pages in [start, end) (page numbers), if one mapping read ahead holds it all."""
+        for first, last, flags in self.mappings:
+            if first <= start and end <= last:
+                return flags[start - first:end - first].count(1)
+        return None
+
+
+_ahead: PresentAhead | None = None
+AHEAD_FRESH = 5.0  # seconds: the first command of `gdb -p` comes well within it
+
+
+def read_ahead(pid: int) -> None:
+    global _ahead
+    try:
+        _ahead = PresentAhead(pid)
+    except (OSError, ValueError):
+        _ahead = None
+
+
+def take_ahead(pid: int) -> PresentAhead | None:
+    """What read_ahead() read of `pid`, once, if fresh."""
+    global _ahead
+    ahead, _ahead = _ahead, None
+    if ahead is None or ahead.pid != pid or time.monotonic() - ahead.when > AHEAD_FRESH:
+        return None
+    return ahead
+
+
+def resident_bytes(pid: int, ranges: list[tuple[int, int]], ahead: PresentAhead | None = None) -> int | None:
     """Bytes of the pages present in RAM in the address ranges [(start, end)] (ends exclusive,
-    overlaps counted once), from /proc/PID/pagemap; None when it cannot be read. Counted with
-    bytes methods, not a Python loop: a 1 GB heap is 262,144 entries."""
+    overlaps counted once), from /proc/PID/pagemap (or `ahead`, where it holds a range); None
+    when it cannot be read. Counted with bytes methods, not a Python loop: a 1 GB heap is
+    262,144 entries."""
     pages: list[tuple[int, int]] = []
     for start, end in sorted((s // PAGE, -(-e // PAGE)) for s, e in ranges if e > s):
         if pages and start <= pages[-1][1]:
@@ -117,6 +166,10 @@ def resident_bytes(pid: int, ranges: list[tuple[int, int]]) -> int | None:
     try:
         with open("/proc/%d/pagemap" % pid, "rb", buffering=0) as pagemap:
             for start, end in pages:
+                known = ahead.present(start, end) if ahead is not None else None
+                if known is not None:
+                    present += known
+                    continue
                 pagemap.seek(start * 8)
                 data = pagemap.read((end - start) * 8) or b""
                 present += data[7::8].translate(_PRESENT_BYTE).count(1)
