@@ -52,17 +52,21 @@ roots: $(FORKY_MATRIX_STAMP) $(BULLSEYE_STAMP)
 # signals around its tgkill (glibc before 2.34), which the pending-call safe point must know.
 $(BULLSEYE_STAMP):
 	@command -v mmdebstrap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap; }
+	@if grep -qF " $(CURDIR)/$(BULLSEYE)" /proc/self/mounts; then \
+		echo "something is mounted under $(CURDIR)/$(BULLSEYE): unmount it first"; exit 1; fi
+	mkdir -p $(ROOTS)
 	rm -rf --one-file-system $(BULLSEYE).new
-	mmdebstrap --quiet --variant=extract \
+	@# Not fatal: once bullseye leaves the archive, its test is skipped, the rest goes on.
+	if mmdebstrap --quiet --variant=extract \
 		--aptopt='Acquire::Check-Valid-Until "false"' \
 		--keyring=/usr/share/keyrings/debian-archive-keyring.gpg \
 		--include=python3.9 \
-		bullseye $(BULLSEYE).new "deb $(DEBIAN_MIRROR) bullseye main"
-	rm -rf --one-file-system $(BULLSEYE)
-	mv $(BULLSEYE).new $(BULLSEYE)
-	mkdir -p $(BULLSEYE)/tmp $(BULLSEYE)/proc
-	chroot $(BULLSEYE) /usr/bin/python3.9 -c 'import sys; print(sys.version.split()[0])'
-	touch $@
+		bullseye $(BULLSEYE).new "deb $(DEBIAN_MIRROR) bullseye main"; then \
+		rm -rf --one-file-system $(BULLSEYE) && mv $(BULLSEYE).new $(BULLSEYE) && \
+		mkdir -p $(BULLSEYE)/tmp $(BULLSEYE)/proc && \
+		chroot $(BULLSEYE) /usr/bin/python3.9 -c 'import sys; print(sys.version.split()[0])' && touch $@; \
+	else echo "no bullseye root (its archive is not reachable): test_containers' glibc 2.31 test is skipped"; \
+		rm -rf --one-file-system $(BULLSEYE).new; fi
 
 # The archive is a frozen snapshot: without Check-Valid-Until false apt refuses its
 # expired Release file (mmdebstrap also writes the option into the tree's apt.conf.d).

@@ -105,11 +105,23 @@ def load(venv: Optional[str] = None) -> None:
         index_cache.prepare()
         attach_ahead.prepare(pid)
         preread.prepare(pid)
-        if _first_command().startswith("py-memtop"):
+        first = _first_command().split()
+        if first[:1] == ["py-memtop"] and not any(a.startswith("--watch") for a in first):
+            # (not with --watch: its document comes after the window, the target run meanwhile)
             from .host import accounting, residency
 
             accounting.read_ahead(pid)
             residency.read_ahead(pid)
+            gdb.events.cont.connect(_forget_read_ahead)
+            gdb.events.exited.connect(_forget_read_ahead)
+
+
+def _forget_read_ahead(_event: object) -> None:
+    """What was read before the attach stops being true once the target runs (or is gone)."""
+    from .host import accounting, residency
+
+    accounting.forget_ahead()
+    residency.forget_ahead()
 
 
 def _gdb_arguments() -> list[str]:

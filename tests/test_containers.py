@@ -27,7 +27,7 @@ from support.gdb import assert_no_inferior_call, assert_no_traceback, run_gdb
 from support.heartbeat import assert_beating
 from support.interpreters import PYTHON_311, libpython
 from support.paths import BULLSEYE, DEBIAN_LIB, FORKY, HOST_LIBC, need
-from support.targets import CONTAINER_HEAP, CONTAINER_LOOP_LINES, ENV_HEARTBEAT, FORKY_PYTHON, FRAGMENTED_HEAP, ROOT_HOWS
+from support.targets import CONTAINER_HEAP, CONTAINER_LOOP_LINES, ENV_HEARTBEAT, FORKY_PYTHON, FRAGMENTED_HEAP, ROOT_HOWS, script_line
 
 from gdb_memleak.host import images as procfs_images
 
@@ -116,10 +116,15 @@ def test_an_older_glibc_s_raise_is_a_pending_call_safe_point(processes, script_i
     stop was never taken for the safe point: "no safe point within 5 s" every time.  Three commands
     in a row, and the target computes on."""
     target = processes.in_root("/usr/bin/python3.9", script_in_bullseye, how, root=BULLSEYE, args=("busy",))
-    run = run_gdb("py-heap --top 3 --timeout 10", "py-cycles --timeout 10", "py-heap --top 3 --timeout 10",
-                  pid=target.python_pid, timeout=180)
+    # py-memtop first and last: bullseye's python3.9 has no debug info, so it runs its payload at the
+    # safe point itself (py-heap and py-cycles move to a thread of their own from there).
+    run = run_gdb("py-memtop --timeout 10", "py-heap --top 3 --timeout 10", "py-cycles --timeout 10",
+                  "py-heap --top 3 --timeout 10", "py-memtop --timeout 10", pid=target.python_pid, timeout=180)
     assert_no_traceback(run)
     assert run.stdout.count("at a pending-call safe point") == 2, run.stdout + run.stderr  # (py-heap says where it ran)
+    busy = {script_line(CONTAINER_HEAP, text) for text in ("while time.monotonic() < until", "str(sum(range(100)))")}
+    places = re.findall(re.escape(script_in_bullseye) + r":(\d+) in <module>", run.stdout)
+    assert len(places) == 2 and {int(line) for line in places} <= busy, run.stdout + run.stderr
     assert _heap_kinds(run.stdout)[0] == "bytearray", run.stdout
     # (3.9 keeps each Pair's __dict__ apart: 4 objects to a cycle)
     assert re.search(r"^\s+50\s+200\s+.*Pair\.other -> Pair\.other -> Pair$", run.stdout, re.M), run.stdout

@@ -152,6 +152,7 @@ def test_memtop_first_reads_smaps_before_the_attach(start_target):
     run = run_gdb("py-memtop --json", "py-memtop --json", pid=target.pid, gdbinit=None, before=("-ix", str(GDBINIT)))
     assert_no_traceback(run)
     ahead, after = (doc["accounting"] for doc in run.json_documents())
+    assert ahead["read_before_attach"] and not after["read_before_attach"], (ahead, after)
     for acc in (ahead, after):
         assert acc["rss"] == sum(acc[k] for k in ("file_backed", "shared_memory", "main_heap", "thread_stacks", "other_anonymous"))
         assert acc["other_anonymous"] > 115 * 2**20 and acc["threads_with_stacks"] == 1, acc
@@ -162,6 +163,9 @@ def test_memtop_first_reads_smaps_before_the_attach(start_target):
         assert ahead["arenas_resident"][arenas] is not None, ahead
         assert abs(ahead["arenas_resident"][arenas] - after["arenas_resident"][arenas]) <= 64 << 10, (ahead, after)
     assert ahead["arenas_resident"]["pymalloc"] > 0, ahead
+    # Not with --watch: its document is made after the window, the target having run meanwhile.
+    watched = run_gdb("py-memtop --json --watch 1", pid=target.pid, gdbinit=None, before=("-ix", str(GDBINIT)))
+    assert watched.document()["accounting"]["read_before_attach"] is False, watched.stdout + watched.stderr
     assert target.alive()
 
 

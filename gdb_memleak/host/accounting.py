@@ -69,12 +69,13 @@ def memory_accounting(pid: int) -> Optional[dict[str, Any]]:
     if not all(k in status for k in ("VmRSS", "RssAnon", "RssFile", "RssShmem")):
         return None
     mappings = _take_ahead(pid)
+    ahead = mappings is not None
     if mappings is None:
         smaps = read_small_file("/proc/%d/smaps" % pid)
         if smaps is None:
             return None
         mappings = smaps_anonymous(smaps)
-    return account(status, mappings, stack_pointers(pid))
+    return dict(account(status, mappings, stack_pointers(pid)), read_before_attach=ahead)
 
 
 def read_ahead(pid: int) -> None:
@@ -82,6 +83,11 @@ def read_ahead(pid: int) -> None:
     global _ahead
     smaps = read_small_file("/proc/%d/smaps" % pid)
     _ahead = (pid, time.monotonic(), smaps_anonymous(smaps)) if smaps is not None else None
+
+
+def forget_ahead() -> None:
+    global _ahead
+    _ahead = None
 
 
 def _take_ahead(pid: int) -> Optional[list[tuple[int, int, str, int]]]:

@@ -113,14 +113,22 @@ class PresentAhead:
         self.pid = pid
         self.when = time.monotonic()
         self.mappings: list[tuple[int, int, bytes]] = []  # (first page, end page, one byte 0/1 per page)
+        budget = AHEAD_PAGES
         with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/pagemap" % pid, "rb", buffering=0) as pagemap:
             for line in maps:
                 fields = line.split()
-                if len(fields) == 5 or (len(fields) == 6 and fields[5] == "[heap]"):  # anonymous
-                    start, end = (int(x, 16) // PAGE for x in fields[0].split("-"))
-                    pagemap.seek(start * 8)
-                    data = pagemap.read((end - start) * 8) or b""
-                    self.mappings.append((start, end, data[7::8].translate(_PRESENT_BYTE)))
+                # Anonymous and writable, where the allocators' arenas are: not the reservations
+                # (---p) some programs map by the terabyte, and within a budget; what is not
+                # read here is read live.
+                if fields[1] != "rw-p" or not (len(fields) == 5 or (len(fields) == 6 and fields[5] == "[heap]")):
+                    continue
+                start, end = (int(x, 16) // PAGE for x in fields[0].split("-"))
+                if end - start > budget:
+                    continue
+                budget -= end - start
+                pagemap.seek(start * 8)
+                data = pagemap.read((end - start) * 8) or b""
+                self.mappings.append((start, end, data[7::8].translate(_PRESENT_BYTE)))
 
     def present(self, start: int, end: int) -> int | None:
         """Present pages in [start, end) (page numbers), if one mapping read ahead holds it all."""
@@ -132,14 +140,20 @@ class PresentAhead:
 
 _ahead: PresentAhead | None = None
 AHEAD_FRESH = 5.0  # seconds: the first command of `gdb -p` comes well within it
+AHEAD_PAGES = 1 << 20  # 4 GiB of mappings: an 8 MiB read at most
 
 
 def read_ahead(pid: int) -> None:
     global _ahead
     try:
         _ahead = PresentAhead(pid)
-    except (OSError, ValueError):
+    except (OSError, ValueError, MemoryError):
         _ahead = None
+
+
+def forget_ahead() -> None:
+    global _ahead
+    _ahead = None
 
 
 def take_ahead(pid: int) -> PresentAhead | None:

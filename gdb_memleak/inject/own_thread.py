@@ -90,13 +90,15 @@ def _until_it_stops(calls: Caller, pid: int, stop: int, known: set[int], deadlin
             raise NoSafePointInTime("the payload's own thread did not start before the timeout; nothing was run in "
                                     "the target, and that thread ends by itself")
         fired = continue_for(pid, remaining, calls.signal)
+        stopped = gdb.selected_thread()  # the thread whose stop ended the continue
         require_alive(calls, "while the payload's own thread started")
         for thread in gdb.selected_inferior().threads():
             if thread.num not in known and thread.is_valid() and _stopped_at(thread, stop):
                 return thread
         if fired:
             continue  # the deadline's own signal: checked at the top
-        if stopped_by(gdb.selected_thread(), calls.signal, pid) or siginfo()[0] == calls.signal:
+        if stopped is not None and stopped.is_valid() and (stopped_by(stopped, calls.signal, pid)
+                                                           or siginfo()[0] == calls.signal):
             continue  # our signal from another thread (a stub that has finished) or a late alarm: not ours
         raise NoSafePoint("%s while the payload's own thread started; nothing was run in the target" % stop_cause())
 

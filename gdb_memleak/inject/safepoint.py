@@ -19,8 +19,11 @@ reached without a breakpoint:
   then, SIG (ignored by default, not caught: landing.stop_signal) does nothing.
   The queuing call itself is made from a thread stopped at the entry of a
   function every Python thread calls, the one place a breakpoint is used, and
-  only in short slices once a thread runs (queue_point.py).  After the command, the main thread runs its
-  tgkill again and stops where it was: the next command starts there at once.
+  only in short slices while the target runs code (queue_point.py).  After the
+  command, the main thread runs its tgkill again and stops where it was: the next
+  command starts there at once.  Before glibc 2.34, raise() blocks signals around
+  its tgkill and the thread stops when it puts the mask back: it is then let go
+  after the command, as a gil-acquired thread is (at_our_masked_raise).
 """
 
 from __future__ import annotations
@@ -90,7 +93,8 @@ def at_our_masked_raise(main: gdb.InferiorThread, pid: int, stop_signal: int) ->
     signal comes when raise() puts the mask back (rt_sigprocmask).  Running that again would not
     stop it again, so such a safe point is left as a gil-acquired one is (back_to_safe_point)."""
     rip = _our_raise_stop(main, pid, stop_signal, SYS_RT_SIGPROCMASK)
-    return rip is not None and "raise" in (gdb.newest_frame().name() or "")
+    name = gdb.newest_frame().name() or ""
+    return rip is not None and ("raise" in name or name == "gsignal")
 
 
 def _our_raise_stop(main: gdb.InferiorThread, pid: int, stop_signal: int, syscall: int) -> Optional[int]:
@@ -227,6 +231,7 @@ def run_to_safe_point(caller: Caller, pid: int, timeout: float) -> SafePoint:
         if remaining <= 0:
             raise _no_safe_point(pid, timeout)
         fired = continue_for(pid, remaining, caller.signal)
+        stopped = gdb.selected_thread()  # the thread whose stop ended the continue
         require_alive(caller, "while waiting for a safe point")
         rip = at_our_raise(main, pid, caller.signal) if main.is_valid() else None
         if rip is not None:
@@ -235,7 +240,8 @@ def run_to_safe_point(caller: Caller, pid: int, timeout: float) -> SafePoint:
             return SafePoint("pending-call", main.num, None)
         if fired:
             raise _no_safe_point(pid, timeout)
-        if stopped_by(gdb.selected_thread(), caller.signal, pid) or siginfo()[0] == caller.signal:
+        if stopped is not None and stopped.is_valid() and (stopped_by(stopped, caller.signal, pid)
+                                                           or siginfo()[0] == caller.signal):
             continue  # our own signal, from a stub that has finished or a late alarm: not a stop for us
         raise NoSafePoint("%s before a safe point was reached; nothing was run in the target" % stop_cause())
 
