@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from support.paths import FORKY
+from support.paths import BULLSEYE, FORKY
 from support.targets import CONTAINER_HEAP, Processes
 
 UNIT_DIR = Path(__file__).resolve().parent / "unit"
@@ -57,17 +57,28 @@ def start_target(processes):
     return processes.target
 
 
-@pytest.fixture
-def script_in_root():
-    """container_heap.py in a fresh directory of the forky root's /tmp: its path as the target sees it."""
-    if not FORKY.exists():
-        pytest.skip("no %s (make setup builds it)" % FORKY)
-    made = tempfile.mkdtemp(prefix="gdb-memleak-test-", dir=str(FORKY / "tmp"))
+def _container_heap_in(root: Path):
+    """container_heap.py in a fresh directory of `root`'s /tmp: its path as the target sees it."""
+    if not (root / "tmp").is_dir():
+        pytest.skip("no %s (make setup builds it)" % root)
+    made = tempfile.mkdtemp(prefix="gdb-memleak-test-", dir=str(root / "tmp"))
     try:
         shutil.copy(CONTAINER_HEAP, made)
-        yield "/%s/%s" % (os.path.relpath(made, FORKY), CONTAINER_HEAP.name)
+        yield "/%s/%s" % (os.path.relpath(made, root), CONTAINER_HEAP.name)
     finally:
         shutil.rmtree(made)
+
+
+@pytest.fixture
+def script_in_root():
+    """container_heap.py in the forky root (see _container_heap_in)."""
+    yield from _container_heap_in(FORKY)
+
+
+@pytest.fixture
+def script_in_bullseye():
+    """container_heap.py in the bullseye root (see _container_heap_in)."""
+    yield from _container_heap_in(BULLSEYE)
 
 
 # Re-exported for tests written against the older conftest (new ones import from support).

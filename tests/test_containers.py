@@ -96,17 +96,6 @@ need_bullseye = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def script_in_bullseye():
-    """container_heap.py in a fresh directory of the bullseye root's /tmp: its path as the target sees it."""
-    made = tempfile.mkdtemp(prefix="gdb-memleak-test-", dir=str(BULLSEYE / "tmp"))
-    try:
-        shutil.copy(CONTAINER_HEAP, made)
-        yield "/%s/%s" % (os.path.relpath(made, BULLSEYE), CONTAINER_HEAP.name)
-    finally:
-        shutil.rmtree(made)
-
-
 @need_bullseye
 @pytest.mark.parametrize("how", ["chroot", "namespaces"])
 def test_an_older_glibc_s_raise_is_a_pending_call_safe_point(processes, script_in_bullseye, how):
