@@ -48,15 +48,18 @@ _MAX_ROWS = 100   # kinds of uncollectable objects listed
 _SHARD_OBJECTS = 1 << 16
 
 
-def _shards(objs):
+def _shards(objs, count=None):
     """(bounds, [dict per shard]): bounds are ids cutting objs' ids into ranges of about
-    _SHARD_OBJECTS objects each, read from a sample.  One shard, no bounds, below that."""
+    _SHARD_OBJECTS objects each, read from a sample.  One shard, no bounds, below that.
+    (objs: a list, or an iterable of `count` objects.)"""
+    if count is None:
+        count = len(objs)
     n = 1
-    while n * _SHARD_OBJECTS < len(objs):
+    while n * _SHARD_OBJECTS < count:
         n <<= 1
     if n == 1:
         return [], [{}]
-    stride = max(1, len(objs) // (n * 32))
+    stride = max(1, count // (n * 32))
     sample = sorted(_map(id, _it.islice(objs, 0, None, stride)))
     return [sample[len(sample) * k // n] for k in range(1, n)], [dict() for _ in range(n)]
 
@@ -99,13 +102,16 @@ def _by_shard(shards, fn, ids, objs=None):
             fn(maps[k], ids[a:b], None if objs is None else objs[a:b])
 
 
-def _count_ids(objs, shards, step=20000):
+def _count_ids(objs, shards, step=20000, known_only=False):
     """Fill shards (from _shards) with {id(x): number of references to x from the tracked
-    objects in objs} (only tracked referents are counted)."""
+    objects in objs} (only tracked referents are counted; with known_only, only those whose
+    ids are keys of the shards already)."""
     m = _module('_collections')
     _count_elements = _MOD_DICT.__get__(m).get('_count_elements') if m is not None else None
 
     def count(cnt, ids, _):
+        if known_only:
+            ids = _filter(cnt.__contains__, ids)
         if _count_elements is not None:
             _count_elements(cnt, ids)
         else:
@@ -121,9 +127,59 @@ def _count_ids(objs, shards, step=20000):
         _release_referents(rs)
 
 
-# What finding the unreachable objects costs per tracked object, at its peak: a dict
+# What finding the unreachable objects costs per object in its maps, at its peak: a dict
 # entry and an int for its id (measured 100-120 bytes on 3.11, 2M objects).
 _BYTES_PER_TRACKED = 128
+# What it costs per tracked object left out of the maps (pruned, below): the snapshot's
+# pointer and its byte of flags.
+_BYTES_PER_PRUNED = 12
+
+
+# Pruning (3.x).  Most of a big heap is data: dicts and lists of strs and ints, instances
+# holding them, lists of those.  An object whose tracked referents, classes aside, hold no
+# tracked object but classes (a "leaf", or an object holding only leaves) is on no cycle and
+# leads to none: a cycle through it would have to come back through a class, which is never
+# pruned.  The first pass keeps pruned objects out of its maps (it still counts their
+# references, so every count of an object in the maps is whole); what it finds
+# unreachable is then closed over the objects those hold (_closed), exactly, by passes over
+# the candidates alone.  On the benchmark's 1M records (2M tracked objects) the maps then hold
+# the program's modules, classes and functions and the list of records (2026-12-03, 3.11).
+# An object with more than _FANOUT referents is never pruned: its test would be one C call
+# as long as it, holding the GIL.
+_FANOUT = 4096
+_OR = (_module('_operator') or _module('operator')).or_
+
+
+def _pruned_flags(objs, step=2000):
+    """bytearray, 1 for each object of objs that is pruned (above), 0 for the others; None
+    where nothing is pruned (2.7)."""
+    ft = _module('_functools')
+    if _PY2 or ft is None:
+        return None
+    flags = bytearray(len(objs))
+    partial = ft.partial
+    is_type = partial(type.__instancecheck__, type)  # type's own check: no metaclass code runs
+    not_types = partial(_filterfalse, is_type)
+    tracked = partial(_filter, gc.is_tracked)
+    # For a sequence of objects: per object, whether it holds a tracked object but a class.
+    holds = partial(_map, any), partial(_map, partial(_map, gc.is_tracked)), partial(_map, not_types), partial(_map, gc.get_referents)
+    small = partial(int.__ge__, _FANOUT)
+    for i in range(0, len(objs), step):
+        chunk = objs[i:i + step]
+        # One C call each, no bytecode in between: the lists of referents they make die in
+        # them, and no other thread can drop anything meanwhile.
+        fits = list(_map(small, _map(len, _map(gc.get_referents, chunk))))
+        some = list(_it.compress(chunk, fits))
+        # per object: its tracked referents but classes, whether each holds a tracked object but a class, any
+        mixed = _map(any, _map(holds[0], _map(holds[1], _map(holds[2], _map(holds[3],
+                 _map(not_types, _map(tracked, _map(gc.get_referents, some))))))))
+        pruned = list(_map(_NOT, _map(_OR, _map(is_type, some), mixed)))
+        if len(some) < len(chunk):
+            rest = iter(pruned)
+            pruned = [next(rest) if f else False for f in fits]
+        flags[i:i + len(chunk)] = bytearray(pruned)
+        del some[:], fits[:], pruned[:], chunk[:]  # (objs holds each of them)
+    return flags
 
 
 def _popper(out):
@@ -148,10 +204,13 @@ def _put(shard, ids, objs):
     shard.update(_zip(ids, objs))
 
 
-def _unreachable(objs, ignore):
+def _unreachable(objs, ignore, prune=False, room=None, refused=None):
     """Tracked objects (of objs, gc.get_objects(); emptied) that a full collection
     would find unreachable, as {id: obj}.  Read-only simulation of the collector
-    (see header)."""
+    (see header).  With prune, the pruned objects (above) are left out: what it returns
+    is then to be closed (_closed).  room: the bytes available, None if unknown; when its
+    maps would not fit there, None, and the refusal appended to the list `refused`.
+    (No exception class of its own: a class made by a payload would be cyclic garbage.)"""
     operator = _module('_operator') or _module('operator')
     if ignore:
         # In place: a second list holding every object would add one to every
@@ -169,9 +228,30 @@ def _unreachable(objs, ignore):
             kept += len(keep)
             del part, keep
         del objs[kept:]  # what was moved down, and the ignored ones: few
-    shards = _shards(objs)
+    step = 20000
+    flags = _pruned_flags(objs) if prune else None
+    kept = len(objs) if flags is None else len(objs) - sum(flags)
+    if room is not None and kept * _BYTES_PER_TRACKED > room:
+        refused.append({'refusal': {'code': 'no_room', 'reason': (
+            'it would need about %d MiB in the target for its %d tracked objects (%d of them in '
+            'its maps), and %d MiB are available (to the machine or the target\'s cgroup); '
+            '--force runs it anyway' % ((kept * _BYTES_PER_TRACKED) >> 20, len(objs), kept, room >> 20))}})
+        return None
+    # a byte per object, one for those kept in the maps
+    in_maps = None if flags is None else bytearray(_map(_NOT, flags))
+    del flags
+
+    if in_maps is None:
+        shards = _shards(objs)
+    else:
+        shards = _shards(_it.compress(objs, in_maps), kept)
     maps = shards[1]
-    _count_ids(objs, shards)
+    if in_maps is not None:  # the maps' keys first: only references to them are counted
+        for i in range(0, len(objs), step):
+            part = _kept_of(objs, in_maps, i, step)
+            _by_shard(shards, _zeros, list(_map(id, part)))
+            del part[:]
+    _count_ids(objs, shards, known_only=in_maps is not None)
     # calibrate the references held by this very computation
     probe = [[]]
     extra = list(_map(sys.getrefcount, probe))[0] - 1  # minus the probe list's own ref
@@ -180,10 +260,9 @@ def _unreachable(objs, ignore):
     # keeps such memory after they are freed (the target's RSS stays higher).
     base = 2 + extra   # objs list + chunk list + call overhead
     roots = []
-    step = 20000
 
     for i in range(0, len(objs), step):
-        chunk = objs[i:i + step]
+        chunk = _kept_of(objs, in_maps, i, step)
         if shards[0]:
             chunk.sort(key=id)  # in place: only objs and chunk hold them (base)
         rc = list(_map(sys.getrefcount, chunk))
@@ -199,13 +278,18 @@ def _unreachable(objs, ignore):
     # Every C call over the whole heap is cut in slices of `step`: the target's other threads
     # get the GIL between two (at 1M records, one update held it 0.5 s; 3.11, 2026-12-03).
     for i in range(0, len(objs), step):
-        part = objs[i:i + step]
+        part = _kept_of(objs, in_maps, i, step)
         _by_shard(shards, _put, list(_map(id, part)), part)
         del part
-    # Every object is in the maps now: the snapshot's list can go (it is as long as the
+    # Every object kept is in the maps now: the snapshot's list can go (it is as long as the
     # heap), and the objects popped from them below are let go of through _release,
     # one frontier at a time (each object is popped once: the lists hold distinct ones).
-    del objs[:]
+    # The pruned ones are held by the snapshot alone: let go of through _release too.
+    if in_maps is None:
+        del objs[:]
+    else:
+        del in_maps
+        _release(objs, True)
     del objs
     # Keys still holding a count are tracked objects outside objs (ours, ignored).
     # Objects never have type int: tracked objects are containers.
@@ -243,6 +327,64 @@ def _unreachable(objs, ignore):
         unvisited.update(m)
         m.clear()
     return unvisited
+
+
+def _kept_of(objs, in_maps, i, step):
+    """objs[i:i + step], or the ones of them kept in the maps (in_maps: a byte per object)."""
+    part = objs[i:i + step]
+    if in_maps is None:
+        return part
+    some = list(_it.compress(part, in_maps[i:i + step]))
+    del part[:]  # (objs holds them)
+    return some
+
+
+def _zeros(shard, ids, _):
+    shard.update(_zip(ids, _it.repeat(0)))
+
+
+def _closed(nodes, ignore, step=20000):
+    """nodes ({id: obj} from a pruned pass; emptied) with the pruned objects that only
+    unreachable ones hold: the pruned tracked referents of nodes, and theirs (a leaf held by
+    an object that holds only leaves), are added to the candidates, and _unreachable is run
+    over them all.  A pruned object that is garbage is held by garbage only, so it is among
+    them, and so is everything that holds it; a pass is exact over its candidates (an object
+    that something outside them holds is a root), so what a live pruned object holds (a
+    class its instances keep) comes out reachable."""
+    frontier = list(nodes.values())
+    tried = set(nodes)  # ids of the candidates so far: none added twice
+    added = []
+    for _depth in range(4):  # two steps in theory (types are never pruned); a margin
+        found = {}
+        for i in range(0, len(frontier), step):
+            rs = gc.get_referents(*frontier[i:i + step])
+            tr = list(_filter(gc.is_tracked, rs))
+            _release_referents(rs)  # (tr holds the tracked ones)
+            fresh = dict(_zip(_map(id, tr), tr))
+            _free_gently(tr)  # (fresh holds them)
+            for k in [k for k in fresh if k in tried or k in ignore]:
+                del fresh[k]
+            tried.update(fresh)
+            found.update(fresh)
+            fresh.clear()
+        _free_gently(frontier)  # (nodes or added hold them)
+        cand = list(found.values())
+        found.clear()
+        flags = _pruned_flags(cand)
+        frontier = list(_it.compress(cand, flags)) if flags is not None else []
+        del flags
+        _release(cand, True)  # the others: live (the garbage that is not pruned is in nodes)
+        if not frontier:
+            break
+        added.extend(frontier)
+    tried.clear()
+    if not added:
+        return nodes
+    held = list(nodes.values())
+    nodes.clear()
+    held.extend(added)
+    _free_gently(added)  # (held holds them)
+    return _unreachable(held, ignore)
 
 
 def _confirmed(nodes, ignore):
@@ -643,12 +785,16 @@ def gdb_memleak_payload(args):
         ignore = _own_ids()
         ignore.add(id(args))
         ignore.add(id(ignore))
-        refusal = _no_room(args, _BYTES_PER_TRACKED)
+        refusal = _no_room(args, _BYTES_PER_PRUNED)
         if refusal is not None:
             return refusal
         objs = _snapshot()
-        nodes = _unreachable(objs, ignore)
+        refused = []
+        nodes = _unreachable(objs, ignore, prune=True, room=args.get('memory_available'), refused=refused)
+        if nodes is None:
+            return refused[0]
         del objs
+        nodes = _closed(nodes, ignore)
         # Twice: a thread switch may come between a pass's counting and its reading of the
         # reference counts, and a live object would have to move in both windows to pass.
         nodes = _confirmed(_confirmed(nodes, ignore), ignore)
