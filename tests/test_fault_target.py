@@ -516,11 +516,13 @@ def memory_cgroup(limit: int):
 
 @pytest.mark.parametrize("python", INTERPRETERS)
 def test_commands_that_would_not_fit_under_a_memory_limit_refuse(start_target, python):
-    """Inside a container with 20 MB to spare, py-cycles' bookkeeping for a 65 MB service
-    (about 25 MB for its 213k tracked objects) or guppy's (about 46 MB) would get the service
-    OOM-killed: they refuse in one line and leave it running; the census, up to about 14 MB
-    there, still answers, and refuses in turn when there is less room than it counts on.
-    (16 MB to spare until 2026-12-02, when the census's thread of its own raised what it counts on.)"""
+    """Inside a container with 20 MB to spare, guppy's bookkeeping for a 65 MB service (about
+    46 MB) would get the service OOM-killed: it refuses in one line and leaves it running. The
+    census (up to about 14 MB there) and py-cycles still answer, each within what it counts on,
+    and refuse in turn when there is less room than that. (py-cycles refused there too until
+    2026-12-03, when it kept every tracked object in its maps: about 25 MB for the service's
+    213k; 16 MB to spare until 2026-12-02, when the census's thread of its own raised what it
+    counts on.)"""
     target = start_target(python, SERVICE, "event", env=SERVICE_65MB)
     target.wait_for_ticks(1)
     with memory_cgroup(20 << 20) as cgroup:
@@ -529,37 +531,42 @@ def test_commands_that_would_not_fit_under_a_memory_limit_refuse(start_target, p
                 f.write(str(target.pid))
         except OSError as e:
             pytest.skip("cannot move a process into a memory cgroup here: %s" % e)
-        run = run_gdb("py-cycles", pid=target.pid, timeout=120)
-        assert_no_traceback(run)
-        refused = re.search(r"py-cycles: refused: it would need about \d+ MiB in the target for its (\d+) tracked objects, "
-                            r"and \d+ MiB are available .*--force runs it anyway", run.stderr)
-        assert refused, run.stderr[-2000:]
-        tracked = int(refused.group(1))
         run = run_gdb("py-heap --backend guppy", pid=target.pid, timeout=120)
         assert_no_traceback(run)
         assert "py-heap: --backend guppy refused: it would need about" in run.stderr, run.stderr[-2000:]
         peak = cgroup_peak(cgroup)
-        before = peak.reset()
-        run = run_gdb("py-heap --json", pid=target.pid, timeout=120)
-        assert_no_traceback(run)
-        assert run.document()["backend"] == "census"
-        census_peak = peak.read() - before
-        assert_carries_on(target)
-        # With less room than its guard counts on, the census refuses too (the container
-        # OOM-killed this service once when it counted on "a few MB" and took 14).
-        # What the census counts on, 48 bytes a tracked object and 6 MiB (payloads/heap.py), covers its peak.
-        print("census peak %d kB, %d tracked" % (census_peak // 1024, tracked))
-        assert census_peak <= tracked * 48 + (6 << 20), (census_peak, tracked)
-        # With less room than that, the census refuses too (the container OOM-killed this
-        # service once when the census counted on "a few MB" and took 14).
-        peak.limit(peak.usage() + (6 << 20))
-        for command in ("py-heap", "py-heap --mark before"):
+        peaks = {}
+        for command, kind in (("py-heap --json", "heap"), ("py-cycles --json", "cycles")):
+            before = peak.reset()
             run = run_gdb(command, pid=target.pid, timeout=120)
             assert_no_traceback(run)
-            assert re.search(r"py-heap: refused: (it|listing its objects) would need (about|up to) \d+ MiB in the target "
-                             r".*, and \d+ MiB are available .*--force runs it anyway", run.stderr), (command, run.stderr[-2000:])
+            assert run.document()["kind"] == kind, run.stderr[-2000:]
+            peaks[kind] = peak.read() - before
+            assert_carries_on(target)
+        # With less room than their guards count on, both refuse (the container OOM-killed
+        # this service once when the census counted on "a few MB" and took 14).
+        peak.limit(peak.usage() + (6 << 20))
+        for command in ("py-heap", "py-heap --mark before", "py-cycles"):
+            run = run_gdb(command, pid=target.pid, timeout=120)
+            assert_no_traceback(run)
+            refused = re.search(r"py-(heap|cycles): refused: (it|listing its objects) would need (about|up to) \d+ MiB in the target "
+                                r".*, and \d+ MiB are available .*--force runs it anyway", run.stderr)
+            assert refused, (command, run.stderr[-2000:])
+        # With room for the listing but not for the census's 48 bytes a tracked object, its
+        # refusal says how many there are.
+        peak.limit(peak.usage() + (10 << 20))
+        run = run_gdb("py-heap", pid=target.pid, timeout=120)
+        refused = re.search(r"py-heap: refused: it would need about \d+ MiB in the target for its (\d+) tracked objects", run.stderr)
+        assert refused, run.stderr[-2000:]
+        tracked = int(refused.group(1))
         assert_carries_on(target)
         target.stop()
+    # What they count on covers their peaks: the census 48 bytes a tracked object and 6 MiB
+    # (payloads/heap.py); py-cycles 12 bytes a tracked object, 128 for each one in its maps (at
+    # most all of them) and 6 MiB (payloads/cycles.py).
+    print("peaks %s, %d tracked" % (peaks, tracked))
+    assert peaks["heap"] <= tracked * 48 + (6 << 20), (peaks, tracked)
+    assert peaks["cycles"] <= tracked * (12 + 128) + (6 << 20), (peaks, tracked)
 
 
 class cgroup_peak:

@@ -133,6 +133,9 @@ _BYTES_PER_TRACKED = 128
 # What it costs per tracked object left out of the maps (pruned, below): the snapshot's
 # pointer and its byte of flags.
 _BYTES_PER_PRUNED = 12
+# And whatever the heap's size: the slices of objects and of their referents, the thread the
+# payload runs in (its glibc arena; heap.py's _CENSUS_BYTES_FIXED says more).
+_BYTES_FIXED = 6 << 20
 
 
 # Pruning (3.x).  Most of a big heap is data: dicts and lists of strs and ints, instances
@@ -147,6 +150,8 @@ _BYTES_PER_PRUNED = 12
 # An object with more than _FANOUT referents is never pruned: its test would be one C call
 # as long as it, holding the GIL.
 _FANOUT = 4096
+# Referents the pruning test looks at in one C call, at most (and what those hold).
+_TEST_REFERENTS = 20000
 _OR = (_module('_operator') or _module('operator')).or_
 
 
@@ -164,16 +169,31 @@ def _pruned_flags(objs, step=2000):
     # For a sequence of objects: per object, whether it holds a tracked object but a class.
     holds = partial(_map, any), partial(_map, partial(_map, gc.is_tracked)), partial(_map, not_types), partial(_map, gc.get_referents)
     small = partial(int.__ge__, _FANOUT)
+
+    def test(objs):  # 1 for each object of objs that is pruned: one C call
+        mixed = _map(any, _map(holds[0], _map(holds[1], _map(holds[2], _map(holds[3],
+                     _map(not_types, _map(tracked, _map(gc.get_referents, objs))))))))
+        return list(_map(_NOT, _map(_OR, _map(is_type, objs), mixed)))
+
     for i in range(0, len(objs), step):
         chunk = objs[i:i + step]
-        # One C call each, no bytecode in between: the lists of referents they make die in
+        # Each a C call, no bytecode in between: the lists of referents they make die in
         # them, and no other thread can drop anything meanwhile.
-        fits = list(_map(small, _map(len, _map(gc.get_referents, chunk))))
+        lens = list(_map(len, _map(gc.get_referents, chunk)))
+        fits = list(_map(small, lens))
         some = list(_it.compress(chunk, fits))
-        # per object: its tracked referents but classes, whether each holds a tracked object but a class, any
-        mixed = _map(any, _map(holds[0], _map(holds[1], _map(holds[2], _map(holds[3],
-                 _map(not_types, _map(tracked, _map(gc.get_referents, some))))))))
-        pruned = list(_map(_NOT, _map(_OR, _map(is_type, some), mixed)))
+        sizes = list(_it.compress(lens, fits))
+        if sum(sizes) <= _TEST_REFERENTS:
+            pruned = test(some)
+        else:  # in slices of about _TEST_REFERENTS referents: each is one C call
+            pruned = []
+            a = total = 0
+            for b in range(len(some)):
+                total += sizes[b]
+                if total >= _TEST_REFERENTS:
+                    pruned.extend(test(some[a:b + 1]))
+                    a, total = b + 1, 0
+            pruned.extend(test(some[a:]))
         if len(some) < len(chunk):
             rest = iter(pruned)
             pruned = [next(rest) if f else False for f in fits]
@@ -231,11 +251,12 @@ def _unreachable(objs, ignore, prune=False, room=None, refused=None):
     step = 20000
     flags = _pruned_flags(objs) if prune else None
     kept = len(objs) if flags is None else len(objs) - sum(flags)
-    if room is not None and kept * _BYTES_PER_TRACKED > room:
+    need = kept * _BYTES_PER_TRACKED + len(objs) * _BYTES_PER_PRUNED + _BYTES_FIXED
+    if room is not None and need > room:
         refused.append({'refusal': {'code': 'no_room', 'reason': (
             'it would need about %d MiB in the target for its %d tracked objects (%d of them in '
             'its maps), and %d MiB are available (to the machine or the target\'s cgroup); '
-            '--force runs it anyway' % ((kept * _BYTES_PER_TRACKED) >> 20, len(objs), kept, room >> 20))}})
+            '--force runs it anyway' % (need >> 20, len(objs), kept, room >> 20))}})
         return None
     # a byte per object, one for those kept in the maps
     in_maps = None if flags is None else bytearray(_map(_NOT, flags))
@@ -785,7 +806,7 @@ def gdb_memleak_payload(args):
         ignore = _own_ids()
         ignore.add(id(args))
         ignore.add(id(ignore))
-        refusal = _no_room(args, _BYTES_PER_PRUNED)
+        refusal = _no_room(args, _BYTES_PER_PRUNED, _BYTES_FIXED)
         if refusal is not None:
             return refusal
         objs = _snapshot()
