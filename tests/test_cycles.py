@@ -5,9 +5,9 @@ import re
 import pytest
 from support.gdb import assert_no_traceback, run_gdb
 from support.heartbeat import gc_fields
-from support.interpreters import INTERPRETERS, PYTHON_311
+from support.interpreters import INTERPRETERS, PYTHON_311, find, param
 from support.png import is_png
-from support.targets import GC_OFF_CLOSURES, SEED_CYCLES, WIDE_RING
+from support.targets import DATA_GARBAGE, GC_OFF_CLOSURES, SEED_CYCLES, WIDE_RING
 
 
 def _pair_group(doc):
@@ -161,3 +161,26 @@ def test_the_graph_of_a_wide_ring_stays_as_small_as_before(start_target, tmp_pat
     assert len(red) == 20  # the ring's first 20 members
     assert len(labels) <= 20 + 333 * 10, len(labels)  # before: up to 3 * 1111 nodes
     assert target.wait_for_ticks(1)
+
+
+@pytest.mark.parametrize("python", [param(*find(v), id="pyenv-" + v) for v in ("3.8", "3.13")] + INTERPRETERS)
+def test_data_hanging_off_cycles_is_counted_and_a_class_its_instances_keep_is_not(start_target, python):
+    """py-cycles keeps data that no cycle can pass through out of its maps (lists of dicts of
+    instances, classes aside), then closes what it found over it. It must still find what the
+    collector would: the target counts that in a forked child (gc.DEBUG_SAVEALL), and the
+    totals must be equal. A class held only by its own instances in a list (class <-> instances)
+    is garbage; one whose instances a live list keeps is not."""
+    target = start_target(python, DATA_GARBAGE, "20")
+    counted = [line for line in target.lines if line.startswith("unreachable ")]
+    collector = int(counted[0].split()[1])
+    run = run_gdb("py-cycles --json", pid=target.pid)
+    assert_no_traceback(run)
+    doc = run.document()
+    assert doc["total_objects"] == collector, (doc["total_objects"], collector)
+    groups = {tuple(g["types"]): g for g in doc["cycles"]}
+    holders = [g for t, g in groups.items() if t == ("__main__.Holder",)]
+    assert holders and holders[0]["count"] == 20 and "Holder.peer -> Holder" in holders[0]["path"], doc["cycles"]
+    registry = [g for t, g in groups.items() if "__main__.Registry" in t]
+    assert registry and registry[0]["count"] == 20 and "type.items -> list[0] -> Registry" in registry[0]["path"], doc["cycles"]
+    assert not [g for g in doc["cycles"] if any("KeptByInstances" in t for t in g["types"])], doc["cycles"]
+    assert target.wait_for_ticks(1)[-1].endswith("live=5")

@@ -31,6 +31,7 @@ IDLE = TARGETS / "idle.py"  # some data, then a sleep: nothing changes
 PATH_SHAPES = TARGETS / "path_shapes.py"  # paths through a C module's own state, and none at all
 WIDE_RING = TARGETS / "wide_ring.py"  # one ring of 100 objects, each holding 10 lists of 10 lists of 10 strs
 GC_OFF_CLOSURES = TARGETS / "gc_off_closures.py"  # gc off, Node pairs and self-referring closures; ticks show sys.modules
+DATA_GARBAGE = TARGETS / "data_garbage.py"  # gc off: cycles with data hanging off them, a class only its instances keep; prints the collector's count
 BUSY_WITH_RT_HANDLER = TARGETS / "busy_with_rt_handler.py"  # one long C call, and a handler for SIGRTMIN
 NAMED_THREADS = TARGETS / "named_threads.py"
 AUDIT_REFUSES = TARGETS / "audit_refuses.py"  # an audit hook that raises on the events named
