@@ -147,59 +147,108 @@ _BYTES_FIXED = 6 << 20
 # unreachable is then closed over the objects those hold (_closed), exactly, by passes over
 # the candidates alone.  On the benchmark's 1M records (2M tracked objects) the maps then hold
 # the program's modules, classes and functions and the list of records (2026-12-03, 3.11).
-# An object with more than _FANOUT referents is never pruned: its test would be one C call
-# as long as it, holding the GIL.
+# An object with more than _FANOUT referents is never pruned, nor one that holds such an
+# object: their tests would be long C calls.  A class is told by its class's flags (type(x)
+# and the __flags__ getter: isinstance(x, type) would look up x.__class__, running a
+# proxy's __getattribute__ or property).  Each step below is a C call over a slice of at most
+# about _TEST_REFERENTS referents (map, compress, accumulate: no bytecode runs between its
+# objects, so nothing dies in it); lists of referents are let go of through
+# _release_referents.
 _FANOUT = 4096
-# Referents the pruning test looks at in one C call, at most (and what those hold).
 _TEST_REFERENTS = 20000
-_OR = (_module('_operator') or _module('operator')).or_
+_TYPE_SUBCLASS = 1 << 31  # Py_TPFLAGS_TYPE_SUBCLASS: set in the flags of type and its subclasses
+_OPS = _module('_operator') or _module('operator')
+
+
+def _tracked_referents(objs, tools):
+    """(number of tracked referents of each of objs, all of those in that order)."""
+    lists = list(_map(tuple, _map(tools[3], _map(gc.get_referents, objs))))
+    counts = list(_map(len, lists))
+    flat = list(_it.chain.from_iterable(lists))
+    del lists[:]  # (flat holds what they held)
+    return counts, flat
+
+
+def _segments_any(bits, counts):
+    """For consecutive segments of bits (lengths: counts), whether each has a true one."""
+    acc = [0]
+    acc.extend(_it.accumulate(bits))
+    ends = list(_it.accumulate(counts))
+    return list(_map(_OPS.lt, _map(acc.__getitem__, _map(_OPS.sub, ends, counts)), _map(acc.__getitem__, ends)))
+
+
+def _runs(sizes):
+    """Cut points [0, ..., len(sizes)] of runs of sizes of about _TEST_REFERENTS in total."""
+    acc = list(_it.accumulate(sizes))
+    if not acc or acc[-1] <= _TEST_REFERENTS:
+        return [0, len(sizes)]
+    return _cuts(range(_TEST_REFERENTS, acc[-1], _TEST_REFERENTS), acc)
 
 
 def _pruned_flags(objs, step=2000):
     """bytearray, 1 for each object of objs that is pruned (above), 0 for the others; None
-    where nothing is pruned (2.7)."""
+    where nothing is pruned (2.7; a target that froze objects with gc.freeze: they are in
+    no snapshot, and the closing pass would take them for candidates)."""
     ft = _module('_functools')
-    if _PY2 or ft is None:
+    if _PY2 or ft is None or not hasattr(_it, 'accumulate') or (hasattr(gc, 'get_freeze_count') and gc.get_freeze_count()):
         return None
+    tools = (ft.partial(_OPS.and_, _TYPE_SUBCLASS), ft.partial(_OPS.ge, _FANOUT), set(_unsafe_to_traverse()),
+             ft.partial(_filter, gc.is_tracked))
     flags = bytearray(len(objs))
-    partial = ft.partial
-    is_type = partial(type.__instancecheck__, type)  # type's own check: no metaclass code runs
-    not_types = partial(_filterfalse, is_type)
-    tracked = partial(_filter, gc.is_tracked)
-    # For a sequence of objects: per object, whether it holds a tracked object but a class.
-    holds = partial(_map, any), partial(_map, partial(_map, gc.is_tracked)), partial(_map, not_types), partial(_map, gc.get_referents)
-    small = partial(int.__ge__, _FANOUT)
-
-    def test(objs):  # 1 for each object of objs that is pruned: one C call
-        mixed = _map(any, _map(holds[0], _map(holds[1], _map(holds[2], _map(holds[3],
-                     _map(not_types, _map(tracked, _map(gc.get_referents, objs))))))))
-        return list(_map(_NOT, _map(_OR, _map(is_type, objs), mixed)))
-
     for i in range(0, len(objs), step):
         chunk = objs[i:i + step]
-        # Each a C call, no bytecode in between: the lists of referents they make die in
-        # them, and no other thread can drop anything meanwhile.
         lens = list(_map(len, _map(gc.get_referents, chunk)))
-        fits = list(_map(small, lens))
+        fits = list(_map(tools[1], lens))
         some = list(_it.compress(chunk, fits))
-        sizes = list(_it.compress(lens, fits))
-        if sum(sizes) <= _TEST_REFERENTS:
-            pruned = test(some)
-        else:  # in slices of about _TEST_REFERENTS referents: each is one C call
-            pruned = []
-            a = total = 0
-            for b in range(len(some)):
-                total += sizes[b]
-                if total >= _TEST_REFERENTS:
-                    pruned.extend(test(some[a:b + 1]))
-                    a, total = b + 1, 0
-            pruned.extend(test(some[a:]))
+        cuts = _runs(list(_it.compress(lens, fits)))
+        pruned = []
+        for k in range(len(cuts) - 1):
+            if cuts[k] < cuts[k + 1]:
+                pruned.extend(_pruned_of(some[cuts[k]:cuts[k + 1]], tools))
         if len(some) < len(chunk):
             rest = iter(pruned)
             pruned = [next(rest) if f else False for f in fits]
         flags[i:i + len(chunk)] = bytearray(pruned)
         del some[:], fits[:], pruned[:], chunk[:]  # (objs holds each of them)
     return flags
+
+
+def _types(xs, tools):
+    """Whether each of xs is a class: read from its class's flags, no attribute looked up."""
+    return _map(tools[0], _map(_T_FLAGS.__get__, _map(type, xs)))
+
+
+def _pruned_of(objs, tools):
+    """[whether each of objs is pruned] (objs: each of _FANOUT referents at most)."""
+    small, unsafe = tools[1], tools[2]
+    counts, flat = _tracked_referents(objs, tools)
+    # Whether each distinct one of those holds a tracked object but a class, or may (more than
+    # _FANOUT referents, or one gc.get_referents must not be given: a stand-in says so).
+    byid = dict(_zip(_map(id, flat), flat))
+    distinct = list(byid.values())
+    index = dict(_zip(byid, range(len(byid))))
+    byid.clear()
+    if unsafe:
+        lens = [_FANOUT + 1 if id(o) in unsafe else len(gc.get_referents(o)) for o in distinct]
+    else:
+        lens = list(_map(len, _map(gc.get_referents, distinct)))
+    standin = [[]]  # holds a tracked object
+    tested = list(_map(_OPS.getitem, _zip(_it.repeat(standin), distinct), _map(small, lens)))  # (standin, o)[ok]
+    del distinct[:]
+    holds = []
+    cuts = _runs(list(_map(min, lens, _it.repeat(_FANOUT + 1))))
+    for k in range(len(cuts) - 1):
+        if cuts[k] < cuts[k + 1]:
+            counts2, flat2 = _tracked_referents(tested[cuts[k]:cuts[k + 1]], tools)
+            holds.extend(_segments_any(list(_map(_NOT, _types(flat2, tools))), counts2))
+            _release_referents(flat2)
+    del tested[:]
+    # a referent that is not a class and holds a tracked object but a class: the object is mixed
+    bad = list(_map(_OPS.and_, _map(_NOT, _types(flat, tools)), _map(holds.__getitem__, _map(index.__getitem__, _map(id, flat)))))
+    mixed = _segments_any(bad, counts)
+    index.clear()
+    _release_referents(flat)
+    return list(_map(_NOT, _map(_OPS.or_, _types(objs, tools), mixed)))
 
 
 def _popper(out):
@@ -364,42 +413,57 @@ def _zeros(shard, ids, _):
     shard.update(_zip(ids, _it.repeat(0)))
 
 
-def _closed(nodes, ignore, step=20000):
+def _closed(nodes, ignore, room=None, notes=None, step=20000):
     """nodes ({id: obj} from a pruned pass; emptied) with the pruned objects that only
-    unreachable ones hold: the pruned tracked referents of nodes, and theirs (a leaf held by
-    an object that holds only leaves), are added to the candidates, and _unreachable is run
+    unreachable ones hold.  The tracked referents of nodes, the tracked referents of those,
+    and so on through the pruned ones, are added to the candidates, and _unreachable is run
     over them all.  A pruned object that is garbage is held by garbage only, so it is among
     them, and so is everything that holds it; a pass is exact over its candidates (an object
     that something outside them holds is a root), so what a live pruned object holds (a
-    class its instances keep) comes out reachable."""
+    class its instances keep) comes out reachable.  The first step adds every referent, not
+    only the pruned ones: an object pruned in the first pass may test otherwise now (a live
+    object it holds changed).  When the candidates would not fit in `room`, nodes are
+    returned as they are and a note appended to `notes`."""
     frontier = list(nodes.values())
     tried = set(nodes)  # ids of the candidates so far: none added twice
     added = []
-    for _depth in range(4):  # two steps in theory (types are never pruned); a margin
+    for depth in range(4):  # two steps in theory (types are never pruned); a margin
         found = {}
         for i in range(0, len(frontier), step):
             rs = gc.get_referents(*frontier[i:i + step])
-            tr = list(_filter(gc.is_tracked, rs))
-            _release_referents(rs)  # (tr holds the tracked ones)
-            fresh = dict(_zip(_map(id, tr), tr))
-            _free_gently(tr)  # (fresh holds them)
-            for k in [k for k in fresh if k in tried or k in ignore]:
-                del fresh[k]
-            tried.update(fresh)
-            found.update(fresh)
-            fresh.clear()
+            for j in range(0, len(rs), step):  # (one candidate may be a list of a million)
+                tr = list(_filter(gc.is_tracked, rs[j:j + step]))
+                fresh = dict(_zip(_map(id, tr), tr))
+                _free_gently(tr)  # (fresh and rs hold them)
+                old = [fresh.pop(k) for k in [k for k in fresh if k in tried or k in ignore]]
+                _free_gently(old)  # (rs holds them)
+                tried.update(fresh)
+                found.update(fresh)
+                fresh.clear()
+            _release_referents(rs)  # (found holds the ones kept)
         _free_gently(frontier)  # (nodes or added hold them)
         cand = list(found.values())
         found.clear()
-        flags = _pruned_flags(cand)
+        flags = _pruned_flags(cand) if cand else None
         frontier = list(_it.compress(cand, flags)) if flags is not None else []
         del flags
-        _release(cand, True)  # the others: live (the garbage that is not pruned is in nodes)
+        if depth == 0:
+            frontier = list(cand)
+        added.extend(cand)
+        _free_gently(cand)  # (added holds them)
         if not frontier:
             break
-        added.extend(frontier)
+    _free_gently(frontier)
     tried.clear()
     if not added:
+        return nodes
+    need = (len(nodes) + len(added)) * _BYTES_PER_TRACKED
+    if room is not None and need > room:
+        _release(added, True)
+        notes.append('the data the cycles hold is not counted (not checked, which also '
+                     'leaves out a cycle that only its own data keeps, such as a class whose '
+                     'instances its own attribute lists): that would need about %d MiB in the '
+                     'target, and %d MiB are available' % (need >> 20, room >> 20))
         return nodes
     held = list(nodes.values())
     nodes.clear()
@@ -815,7 +879,8 @@ def gdb_memleak_payload(args):
         if nodes is None:
             return refused[0]
         del objs
-        nodes = _closed(nodes, ignore)
+        notes = []
+        nodes = _closed(nodes, ignore, args.get('memory_available'), notes)
         # Twice: a thread switch may come between a pass's counting and its reading of the
         # reference counts, and a live object would have to move in both windows to pass.
         nodes = _confirmed(_confirmed(nodes, ignore), ignore)
@@ -867,7 +932,7 @@ def gdb_memleak_payload(args):
         usucc.clear()
         doc = {'cycles': out, 'total_objects': total_objects, 'total_size': total_size,
                'uncollectable': {'count': ucount, 'size': usize, 'rows': urows, 'cycles': uout},
-               'graph': dot, 'graph_note': note}
+               'graph': dot, 'graph_note': note, 'note': '; '.join(notes) or None}
         mark = args.get('mark')  # py-cycles --mark NAME: stored here, in the same safe point
         if mark:
             rows = [[g['path'], g['count'], g['size']] for g in out]
