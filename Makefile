@@ -213,14 +213,17 @@ bench-venv:
 # py-memtop --watch (issue 5) writes docs/benchmarks-watch.md, and how long each command
 # stops the target beside plain gdb, py-spy, pystack, memray, guppy and objgraph (issue 13)
 # writes docs/benchmarks-pauses.md; what each command adds to the latency of gunicorn's and
-# uvicorn's requests under load (issue 13) writes docs/benchmarks-servers.md.
+# uvicorn's requests under load (issue 13) writes docs/benchmarks-servers.md; py-cycles' peak
+# memory against the target's RSS (issue 13) writes docs/benchmarks-cycles.md.
 # Quick run: make bench BENCH_ARGS='--sizes 100000 --no-write' WATCH_ARGS='--windows 2 --no-write' \
-#                       PAUSES_ARGS='--sizes 0 --repeats 1 --no-write' SERVERS_ARGS='--repeats 1 --no-write'
+#                       PAUSES_ARGS='--sizes 0 --repeats 1 --no-write' SERVERS_ARGS='--repeats 1 --no-write' \
+#                       CYCLES_ARGS='--sizes 0 --repeats 1 --no-write'
 bench: $(STAMP) bench-venv
 	$(VENV)/bin/python benchmarks/heap.py $(BENCH_ARGS)
 	$(VENV)/bin/python benchmarks/watch.py $(WATCH_ARGS)
 	$(VENV)/bin/python benchmarks/pauses.py $(PAUSES_ARGS)
 	$(VENV)/bin/python benchmarks/servers.py $(SERVERS_ARGS)
+	$(VENV)/bin/python benchmarks/cycles_memory.py $(CYCLES_ARGS)
 
 clean:
 	rm -rf $(VENV) $(UWSGI_VENV) $(BENCH_VENV) *.egg-info demo-output

@@ -36,6 +36,7 @@ TARGET_SCRIPT = REPO / "benchmarks" / "heap_target.py"
 GDBINIT = REPO / "gdbinit.example"
 REPORT = REPO / "docs" / "benchmarks.md"
 PAUSES_REPORT = "benchmarks-pauses.md"  # benchmarks/pauses.py's, beside this one; linked under the title
+CYCLES_REPORT = "benchmarks-cycles.md"  # benchmarks/cycles_memory.py's, linked too
 PYTHON = "/root/.pyenv/versions/3.11.7/bin/python3.11"
 GUPPY_SITE_PACKAGES = REPO / ".venv" / "lib" / "python3.11" / "site-packages"
 
@@ -368,6 +369,7 @@ def report(runs: list[Run], command: str, date: str, machine_lines: list[str]) -
         "",
         "How long each command stops the target, beside plain gdb, py-spy, pystack, memray, guppy and objgraph"
         " (issue 13): [%s](%s)." % (PAUSES_REPORT, PAUSES_REPORT),
+        "py-cycles' peak memory in the target against its RSS (issue 13): [%s](%s)." % (CYCLES_REPORT, CYCLES_REPORT),
         "",
         "Date: %s" % date,
         "",
