@@ -187,13 +187,19 @@ def _runs(sizes):
     return _cuts(range(_TEST_REFERENTS, acc[-1], _TEST_REFERENTS), acc)
 
 
+def _pruning():
+    """Whether objects are pruned: not on 2.7, nor in a target that froze objects with gc.freeze
+    (they are in no snapshot, and the closing pass would take them for candidates)."""
+    return not (_PY2 or _module('_functools') is None or not hasattr(_it, 'accumulate')
+                or (hasattr(gc, 'get_freeze_count') and gc.get_freeze_count()))
+
+
 def _pruned_flags(objs, step=2000):
     """bytearray, 1 for each object of objs that is pruned (above), 0 for the others; None
-    where nothing is pruned (2.7; a target that froze objects with gc.freeze: they are in
-    no snapshot, and the closing pass would take them for candidates)."""
-    ft = _module('_functools')
-    if _PY2 or ft is None or not hasattr(_it, 'accumulate') or (hasattr(gc, 'get_freeze_count') and gc.get_freeze_count()):
+    where nothing is pruned (_pruning)."""
+    if not _pruning():
         return None
+    ft = _module('_functools')
     tools = (ft.partial(_OPS.and_, _TYPE_SUBCLASS), ft.partial(_OPS.ge, _FANOUT), set(_unsafe_to_traverse()),
              ft.partial(_filter, gc.is_tracked))
     flags = bytearray(len(objs))
@@ -877,12 +883,14 @@ def gdb_memleak_payload(args):
             return refusal
         objs = _snapshot()
         refused = []
-        nodes = _unreachable(objs, ignore, prune=True, room=args.get('memory_available'), refused=refused)
+        prune = _pruning()
+        nodes = _unreachable(objs, ignore, prune=prune, room=args.get('memory_available'), refused=refused)
         if nodes is None:
             return refused[0]
         del objs
         notes = []
-        nodes = _closed(nodes, ignore, args.get('memory_available'), notes)
+        if prune:  # (without pruning, the first pass is whole)
+            nodes = _closed(nodes, ignore, args.get('memory_available'), notes)
         # Twice: a thread switch may come between a pass's counting and its reading of the
         # reference counts, and a live object would have to move in both windows to pass.
         nodes = _confirmed(_confirmed(nodes, ignore), ignore)
