@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from heap import GDBINIT, REPO, Target, end_process, first_line, machine, proc_status, reset_peak_rss
+from heap import GDBINIT, REPO, Target, end_process, first_line, machine, proc_status, reset_peak_rss, run_header
 
 REPORT = REPO / "docs" / "benchmarks-cycles.md"
 DEFAULT_SIZES = (0, 100_000, 1_000_000)
@@ -99,13 +99,7 @@ def main() -> None:
     lines = [
         "# py-cycles: peak memory in the target (issue 13)",
         "",
-        "Date: %s" % date,
-        "",
-        "Machine:",
-        "",
-        *machine_lines,
-        "",
-        "Command: `.venv/bin/python benchmarks/cycles_memory.py %s`" % " ".join(sys.argv[1:]),
+        *run_header(date, machine_lines, "`.venv/bin/python benchmarks/cycles_memory.py %s`" % " ".join(sys.argv[1:])),
         "",
         "Each target is `benchmarks/heap_target.py serve N` (pyenv 3.11): N records "
         "`{\"name\": str, \"id\": int, \"point\": Point}` with `Point` a slotted class, four 4 MB strs, "

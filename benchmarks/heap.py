@@ -363,6 +363,11 @@ def machine() -> list[str]:
     ]
 
 
+def run_header(date: str, machine_lines: list[str], command: str) -> list[str]:
+    """A report's lines on when, where and how it was measured."""
+    return ["Date: %s" % date, "", "Machine:", "", *machine_lines, "", "Command: %s" % command]
+
+
 def report(runs: list[Run], command: str, date: str, machine_lines: list[str]) -> str:
     return "\n".join([
         "# py-heap benchmark (issue 4)",
@@ -371,13 +376,7 @@ def report(runs: list[Run], command: str, date: str, machine_lines: list[str]) -
         " (issue 13): [%s](%s)." % (PAUSES_REPORT, PAUSES_REPORT),
         "py-cycles' peak memory in the target against its RSS (issue 13): [%s](%s)." % (CYCLES_REPORT, CYCLES_REPORT),
         "",
-        "Date: %s" % date,
-        "",
-        "Machine:",
-        "",
-        *machine_lines,
-        "",
-        "Command: `%s` (what `make bench` runs)" % command,
+        *run_header(date, machine_lines, "`%s` (what `make bench` runs)" % command),
         "",
         "Each target is a fresh `benchmarks/heap_target.py serve N` on the pyenv 3.11 interpreter: N dicts",
         "`{\"name\": distinct str, \"id\": distinct int, \"point\": Point}` where `Point` is a slotted class",

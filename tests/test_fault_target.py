@@ -552,9 +552,9 @@ def test_commands_that_would_not_fit_under_a_memory_limit_refuse(start_target, p
             refused = re.search(r"py-(heap|cycles): refused: (it|listing its objects) would need (about|up to) \d+ MiB in the target "
                                 r".*, and \d+ MiB are available .*--force runs it anyway", run.stderr)
             assert refused, (command, run.stderr[-2000:])
-        # With room for the listing but not for the census's 48 bytes a tracked object, its
-        # refusal says how many there are.
-        peak.limit(peak.usage() + (10 << 20))
+        # With room for the listing (10 bytes a block: about 8.4 MB here) but not for the census's
+        # 48 bytes a tracked object and 6 MiB (about 16 MB), its refusal says how many there are.
+        peak.limit(peak.usage() + (13 << 20))
         run = run_gdb("py-heap", pid=target.pid, timeout=120)
         refused = re.search(r"py-heap: refused: it would need about \d+ MiB in the target for its (\d+) tracked objects", run.stderr)
         assert refused, run.stderr[-2000:]

@@ -93,9 +93,9 @@ class PyCycles(MemleakCommand):
             self._show(cycles_memory.find(self, inv, args, instead=read_only.instead(e, target.pid, self.name)), args)
             return
         mark = doc.pop("since_mark", None)
-        if doc.get("note"):  # what the payload could not do (the closing pass did not fit)
-            note(doc["note"])
-        doc.pop("note", None)
+        payload_note = doc.pop("note", None)  # what the payload could not do (its closing pass did not fit)
+        if payload_note:
+            note(payload_note)
         unknown = doc.get("unknown_types")
         if args.types and not doc.get("cycles") and not (doc.get("uncollectable") or {}).get("cycles") and unknown is None:
             unknown = session.run_payload(inv, "type_check", {"types": args.types}).result.get("unknown")

@@ -164,7 +164,7 @@ def _tracked_referents(objs, tools):
     """(number of tracked referents of each of objs, all of those in that order)."""
     # (lists, not tuples: CPython keeps up to 2,000 freed tuples of each size for good, and the
     # target's allocated blocks grew by 7,700 after one py-cycles, and on after each: 2026-12-03, 3.11)
-    lists = list(_map(list, _map(tools[3], _map(gc.get_referents, objs))))
+    lists = list(_map(list, _map(tools['tracked'], _map(gc.get_referents, objs))))
     counts = list(_map(len, lists))
     flat = list(_it.chain.from_iterable(lists))
     del lists[:]  # (flat holds what they held)
@@ -200,13 +200,13 @@ def _pruned_flags(objs, step=2000):
     if not _pruning():
         return None
     ft = _module('_functools')
-    tools = (ft.partial(_OPS.and_, _TYPE_SUBCLASS), ft.partial(_OPS.ge, _FANOUT), set(_unsafe_to_traverse()),
-             ft.partial(_filter, gc.is_tracked))
+    tools = {'type_bit': ft.partial(_OPS.and_, _TYPE_SUBCLASS), 'small': ft.partial(_OPS.ge, _FANOUT),
+             'unsafe': set(_unsafe_to_traverse()), 'tracked': ft.partial(_filter, gc.is_tracked)}
     flags = bytearray(len(objs))
     for i in range(0, len(objs), step):
         chunk = objs[i:i + step]
         lens = list(_map(len, _map(gc.get_referents, chunk)))
-        fits = list(_map(tools[1], lens))
+        fits = list(_map(tools['small'], lens))
         some = list(_it.compress(chunk, fits))
         cuts = _runs(list(_it.compress(lens, fits)))
         pruned = []
@@ -223,12 +223,12 @@ def _pruned_flags(objs, step=2000):
 
 def _types(xs, tools):
     """Whether each of xs is a class: read from its class's flags, no attribute looked up."""
-    return _map(tools[0], _map(_T_FLAGS.__get__, _map(type, xs)))
+    return _map(tools['type_bit'], _map(_T_FLAGS.__get__, _map(type, xs)))
 
 
 def _pruned_of(objs, tools):
     """[whether each of objs is pruned] (objs: each of _FANOUT referents at most)."""
-    small, unsafe = tools[1], tools[2]
+    small, unsafe = tools['small'], tools['unsafe']
     counts, flat = _tracked_referents(objs, tools)
     # Whether each distinct one of those holds a tracked object but a class, or may (more than
     # _FANOUT referents, or one gc.get_referents must not be given: a stand-in says so).
@@ -261,7 +261,7 @@ def _pruned_of(objs, tools):
 
 def _popper(out):
     """fn for _by_shard: moves the objects of ids found in a shard ({id: obj}) to out."""
-    is_not = (_module('_operator') or _module('operator')).is_not
+    is_not = _OPS.is_not
 
     def pop_found(shard, ids, _):
         popped = list(_map(shard.pop, ids, _it.repeat(None)))
@@ -288,7 +288,6 @@ def _unreachable(objs, ignore, prune=False, room=None, refused=None):
     is then to be closed (_closed).  room: the bytes available, None if unknown; when its
     maps would not fit there, None, and the refusal appended to the list `refused`.
     (No exception class of its own: a class made by a payload would be cyclic garbage.)"""
-    operator = _module('_operator') or _module('operator')
     if ignore:
         # In place: a second list holding every object would add one to every
         # reference count, and everything would look referenced from outside.
@@ -347,8 +346,8 @@ def _unreachable(objs, ignore, prune=False, room=None, refused=None):
         ids = list(_map(id, chunk))
         inside = []  # references from tracked objects, in chunk's order (ids already sorted)
         _by_shard(shards, _getter(inside), ids)
-        ext = _map(operator.sub, rc, inside)
-        roots.extend(_it.compress(chunk, _map(operator.gt, ext, _it.repeat(base))))
+        ext = _map(_OPS.sub, rc, inside)
+        roots.extend(_it.compress(chunk, _map(_OPS.gt, ext, _it.repeat(base))))
         del chunk, rc, ids, inside, ext
     # The counting dicts become the {id: obj} maps: their keys (the ids of tracked objects
     # that something refers to) are most of the ones those maps need, and a second map
@@ -374,7 +373,7 @@ def _unreachable(objs, ignore, prune=False, room=None, refused=None):
     for unvisited in maps:
         stale = []
         keys = iter(unvisited.keys())  # (the dict does not change meanwhile: only this thread has it)
-        is_int = _map(operator.is_, _map(type, unvisited.values()), _it.repeat(int))
+        is_int = _map(_OPS.is_, _map(type, unvisited.values()), _it.repeat(int))
         for i in range(0, len(unvisited), step):
             stale.extend(_it.compress(_it.islice(keys, step), _it.islice(is_int, step)))
         del keys, is_int
@@ -452,11 +451,12 @@ def _closed(nodes, ignore, room=None, notes=None, step=20000):
         _free_gently(frontier)  # (nodes or added hold them)
         cand = list(found.values())
         found.clear()
-        flags = _pruned_flags(cand) if cand else None
-        frontier = list(_it.compress(cand, flags)) if flags is not None else []
-        del flags
         if depth == 0:
             frontier = list(cand)
+        else:
+            flags = _pruned_flags(cand) if cand else None
+            frontier = list(_it.compress(cand, flags)) if flags is not None else []
+            del flags
         added.extend(cand)
         _free_gently(cand)  # (added holds them)
         if not frontier:
