@@ -20,7 +20,7 @@
 # and through them everything is reachable.  Reference counts are read while the
 # target's other threads run: an object they give or take a reference to meanwhile
 # can be counted on the wrong side.  A walk that runs out of its budget (objects
-# visited, entries noted, time: half as long as the census took, at least 0.25 s:
+# visited, entries noted, time: half as long as the census took, at least 0.5 s:
 # heap.py's _WALK_SHARE) stops there and says its figure is a lower bound.
 
 # An entry, for an object with several owners: the object, its owners, references to
