@@ -448,8 +448,10 @@ def _release_referents(rs, untracked_too=True):
         del tr
 
 
-_IS_STR_ID = frozenset([id(str)]).__contains__
+_STR_ID = frozenset([id(str)])
+_IS_STR_ID = _STR_ID.__contains__
 _DICT_KEYS = dict.keys
+_DICT_LEN = dict.__len__
 
 
 def _str_keys(objs, tl=None):
@@ -475,22 +477,39 @@ def _str_keys(objs, tl=None):
     # A slice at a time: a dict's keys listed whole would be a list freed at its full size
     # (_free_gently says why not).  Another thread may change a dict between two slices:
     # its iteration then stops with RuntimeError, and the keys not seen yet are not counted.
-    keys = _it.chain.from_iterable(_map(_DICT_KEYS, _it.compress(objs, _map(dicts.__contains__, ids))))
+    # Each slice is one C call (_key_pipes): a key is let go of in the call that took it
+    # unless only its dict holds it, so no other thread can drop the key's other owners
+    # in between, and only those keys are then looked at by class.  Typed first, every
+    # key, it took twice as long: 0.78 s against 0.42 s for a million records' 3M keys
+    # (2026-12-03, 3.11).
+    chosen = list(_it.compress(objs, _map(dicts.__contains__, ids)))
+    total = sum(_map(_DICT_LEN, chosen))
+    keys = _it.chain.from_iterable(_map(_DICT_KEYS, chosen))
     out = []
-    while True:
+    for _ in range(0, total, _KEY_SLICE):
         try:
-            part = list(_it.islice(keys, _KEY_SLICE))
+            alone = list(_it.compress(*_key_pipes(_it.islice(keys, _KEY_SLICE), _KEY_ALONE.__eq__)))
         except RuntimeError:
-            part = []
-        if not part:
-            return out
-        is_str = list(_map(_IS_STR_ID, _map(id, _map(type, part))))
-        strs = list(_it.compress(part, is_str))
-        if len(strs) < len(part):  # another key: let go of through _release, its dict may have dropped it
-            _release(list(_it.compress(part, _map(_NOT, is_str))))
-        del part[:], is_str[:]  # (strs holds the strs: they have no finalizer anyway)
-        out.extend(_it.compress(strs, _map(_KEY_ALONE.__eq__, _map(sys.getrefcount, strs))))
-        del strs[:]
+            break
+        if not alone:
+            continue
+        if _STR_ID.issuperset(_map(id, _map(type, alone))):
+            out.extend(alone)
+        else:  # another key: let go of through _release, its dict may drop it meanwhile
+            is_str = list(_map(_IS_STR_ID, _map(id, _map(type, alone))))
+            out.extend(_it.compress(alone, is_str))
+            _release(list(_it.compress(alone, _map(_NOT, is_str))))
+            del is_str[:]
+        del alone[:]
+    del chosen[:]
+    return out
+
+
+def _key_pipes(keys, pick):
+    """(keys, pick(their reference counts)) for compress: lazily, one key at a time, no
+    list holding them; made and let go of within the caller's one call."""
+    a, b = _it.tee(keys)
+    return a, _map(pick, _map(sys.getrefcount, b))
 
 
 _GETSET_TYPE = type(_T_DICTPROXY)
@@ -572,13 +591,11 @@ def _hidden_referents(objs, tl=None):
 
 
 def _key_refcount():
-    """What _str_keys reads for a key that only its dict holds (the same pipeline: compress
-    holds the key it is deciding on)."""
+    """What _str_keys reads for a key that only its dict holds (the same pipeline)."""
     d = {('%d' % 123457) * 3: None}
-    strs = list(d)
     seen = []
-    list(_it.compress(strs, _map(seen.append, _map(sys.getrefcount, strs))))
-    del strs[:]
+    keys = _it.chain.from_iterable(_map(_DICT_KEYS, [d]))
+    list(_it.compress(*_key_pipes(_it.islice(keys, _KEY_SLICE), seen.append)))
     return seen[0]
 
 
