@@ -161,7 +161,7 @@ def _classes_hash_safely():
 def _learn(st, t, sample):
     """First sight of class t (sample: one of its objects): how its objects are
     sized, and whether they can own a dict.  Returns the class's record
-    [class, count, size, mode, sizeof, offset or constant size, owner kind, gc]."""
+    [class, count, size, mode, sizeof, offset or constant size, owner kind, gc, keep]."""
     mode, f, off = _CSIZE, None, 0
     p = _sizeof_plan(t)
     if p is not None:
@@ -378,6 +378,8 @@ def _add(st, batch, tracked):
             sub = groups[key]
         else:
             sub = list(_it.compress(batch, _map(set([key]).__contains__, keys)))
+        if not tracked and rec[_R_KEEP]:  # first: held even if what follows raises
+            _keep(list(sub))
         if rec[_R_MODE] == _FIXED:
             rec[_R_SIZE] += len(sub) * rec[_R_ITEM]
             if nlarge and rec[_R_ITEM] > st['thr']:
@@ -391,8 +393,6 @@ def _add(st, batch, tracked):
                 # looked at slice by slice later, not with one gc.get_referents
                 st['huge'].extend(o for o, s in _zip(sub, sz) if s > _HUGE)
             del sz
-        if not tracked and rec[_R_KEEP]:
-            _keep(list(sub))
         if not tracked and rec[_R_GC]:
             parents.extend(sub)
         if rec[_R_OWNS] is not None:
@@ -435,8 +435,8 @@ def _drain(st, seen, un, base):
         batch = list(_it.compress(part, _map(is_base, rc)))
         if len(batch) < len(part):
             multi = list(_it.compress(part, _map(not_base, rc)))
-            _keep_unusual(multi)
             d = dict(_zip(_map(id, multi), multi))
+            _keep_unusual(list(d.values()))  # once per object: a date a million records share, held once
             fresh = []
             for i in d:  # the distinct ones of this slice: few (None, small ints, names)
                 b = seen[(i >> 4) & _SEEN_MASK]
