@@ -5,9 +5,9 @@ import subprocess
 
 import pytest
 from support.gdb import run_gdb
-from support.interpreters import PYTHON_311, PYTHON_NODEBUG
+from support.interpreters import PYTHON_311, PYTHON_312, PYTHON_NODEBUG
 from support.paths import PAYLOADS, VENV
-from support.targets import GROWING_CACHE
+from support.targets import GROWING_CACHE, KEY_FINALIZER_RACE
 
 EXPECTED_KEY = {"heap": "rows", "memtop": "threads", "cycles": "cycles"}
 
@@ -19,6 +19,20 @@ def test_payload_runs_as_a_plain_script(python, name):
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout.strip().splitlines()[-1])
     assert EXPECTED_KEY[name] in doc
+
+
+@pytest.mark.parametrize("python", [PYTHON_311, PYTHON_312, PYTHON_NODEBUG])
+def test_a_key_its_dict_drops_meanwhile_never_dies_in_the_payload(python):
+    """Issue 17 #2: the census reads dict keys that only their dict holds; when another thread
+    clears the dict meanwhile, the payload's reference is the last one.  A key's __del__ must not
+    run in the payload's thread.  Before 2a917f7 a non-str key did, 20 of 20 (a review's trace)."""
+    proc = subprocess.run([python, str(KEY_FINALIZER_RACE), str(PAYLOADS / "heap.py")], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
+    assert out["cleared"] == "20", out  # every dict was cleared while the payload held its key
+    assert out["died-in-payload"].split()[0] == "0", out
+    assert int(out["census"]) > 1000, out
 
 
 def _gdb_calls_work() -> str:
