@@ -5,7 +5,15 @@ import subprocess
 
 import pytest
 from support.gdb import run_gdb
-from support.interpreters import PYTHON_311, PYTHON_312, PYTHON_NODEBUG
+from support.interpreters import (
+    PYTHON_311,
+    PYTHON_311_MISSING,
+    PYTHON_312,
+    PYTHON_312_MISSING,
+    PYTHON_NODEBUG,
+    PYTHON_NODEBUG_MISSING,
+    param,
+)
 from support.paths import PAYLOADS, VENV
 from support.targets import GROWING_CACHE, KEY_FINALIZER_RACE
 
@@ -21,7 +29,8 @@ def test_payload_runs_as_a_plain_script(python, name):
     assert EXPECTED_KEY[name] in doc
 
 
-@pytest.mark.parametrize("python", [PYTHON_311, PYTHON_312, PYTHON_NODEBUG])
+@pytest.mark.parametrize("python", [param(PYTHON_311, PYTHON_311_MISSING, "pyenv-3.11"), param(PYTHON_312, PYTHON_312_MISSING, "pyenv-3.12"),
+                                    param(PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING, "debian-3.11-nodebug")])
 def test_a_key_its_dict_drops_meanwhile_never_dies_in_the_payload(python):
     """Issue 17 #2: the census reads dict keys that only their dict holds; when another thread
     clears the dict meanwhile, the payload's reference is the last one.  A key's __del__ must not
