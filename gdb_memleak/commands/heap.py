@@ -106,22 +106,23 @@ class PyHeap(MemleakCommand):
             self.emit_json("heap", doc)
             return
         self.out(format_heap(doc, self.styles))
-        again = ("; a first run beside the target found no path to what retains the most (the target may have let "
-                 "go of it meanwhile), so it ran again holding that thread") if lost else ""
+        again = ("; the target let go of what retained the most while a first run beside it measured it, so it "
+                 "ran again holding that thread") if lost else ""
         self.out("(%s backend, run %s%s, %.2f s in the target)" % (doc["backend"], outcome.safe_point.describe(), again,
                                                                     outcome.seconds))
 
 
 def _paths_lost(outcome: session.PayloadResult) -> bool:
-    """True when the object that retains the most got no path in a run beside the target (own_thread.py):
-    the target may have let go of it meanwhile, e.g. a module global rebound to a newer str each
-    millisecond (the seed's case 2), which a run holding the safe point's thread sees consistently.
-    (An object held by C state alone has no path either: then the second run says the same.)"""
+    """True when, in a run beside the target (own_thread.py), the object that retains the most got
+    no path and only the payload held it after the search from globals: the target let go of it
+    meanwhile, e.g. a module global rebound to a newer str each millisecond (the seed's case 2),
+    which a run holding the safe point's thread sees consistently.  An object that C state or an
+    untracked holder keeps has no path either, but is not rerun for: the second run would say the
+    same, and would hold the thread for the whole payload (0.4 s on tests/targets/path_shapes.py,
+    2026-12-03)."""
     largest = outcome.result.get("largest") or []
     return (outcome.safe_point.kind == "own-thread" and bool(largest) and isinstance(largest[0], dict)
-            and largest[0].get("path") is None)
-
-
+            and largest[0].get("path") is None and largest[0].get("unowned") is True)
 
 
 # guppy's hpy().heap() peaks at about 65% of the target's RSS more (docs/benchmarks.md).

@@ -195,5 +195,5 @@ def largest_document(r: Reader, classes: Classes, roots: dict[str, Any], largest
     # Retained sizes are measured in the target only (payloads/_gdb_memleak_retained.py).
     return [{"type": type_name(info), "size": size, "repr": label(r, info, a), "path": paths.get(a),
              "retained": None, "retained_objects": None, "retained_complete": False, "items": None,
-             "inside": []}
+             "inside": [], "unowned": False}
             for size, a, info in items]

@@ -1149,6 +1149,20 @@ def _named_from_their_global(ranked, ignore, seconds):
     skip.clear()
 
 
+def _held_by_nothing_else(objs, payload_refs):
+    """ids of the objects of objs (a list of the payload's own, emptied here) that only the
+    payload holds: their reference count is the payload's, payload_refs(id) besides objs.
+    Read beside the target, an object py-heap found no path to may be one the target let go
+    of meanwhile (a global rebound to a new str each millisecond); one that something else
+    holds (C state, a holder the collector does not track) is not."""
+    ids = list(_map(id, objs))
+    ids.reverse()  # (_sole_pipes pops from the end)
+    counts = []
+    list(_it.compress(*_sole_pipes(objs, counts.append)))
+    sole = _sole_count()
+    return set(i for i, n in _zip(ids, counts) if n - sole == payload_refs(i))
+
+
 def _largest(big, ignore, nlarge, args, tracked, seconds):
     """The nlarge objects that retain the most, with the name that keeps each alive."""
     # what the census's guard let it use, used again now that the census has let go of it
@@ -1166,6 +1180,12 @@ def _largest(big, ignore, nlarge, args, tracked, seconds):
     for v in (objs, ranked, inner):
         ignore.add(id(v))
     _named_from_their_global(ranked, ignore, seconds)
+    occurs = {}
+    for i in _map(id, objs):
+        occurs[i] = occurs.get(i, 0) + 1
+    # (each of objs' references is also one of ranked's or inner's: two the payload holds)
+    unowned = _held_by_nothing_else([r[1] for r in ranked if r[2] is None], lambda i: 2 * occurs[i])
+    occurs.clear()
     pathless = [e for e in ranked + inner if e[2] is None]
     unknown = [e[1] for e in pathless]
     for v in (pathless, unknown):
@@ -1186,7 +1206,8 @@ def _largest(big, ignore, nlarge, args, tracked, seconds):
         t = type(o)
         row = {'type': _type_name(t), 'size': r[0], 'repr': _short(o, t),
                'path': r[2], 'retained': max(r[3], r[0]), 'retained_objects': r[4], 'retained_complete': r[5],
-               'items': {'kind': r[6][0], 'count': r[6][1]} if r[6] else None, 'inside': []}
+               'items': {'kind': r[6][0], 'count': r[6][1]} if r[6] else None, 'inside': [],
+               'unowned': r[2] is None and id(o) in unowned}
         for e in r[7]:
             o = e[1]
             t = type(o)

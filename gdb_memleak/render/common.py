@@ -87,6 +87,19 @@ def retained_text(o: Mapping[str, Any]) -> str:
     return ("" if o["retained_complete"] else ">= ") + human_size(o["retained"])
 
 
+NO_PATH = "(no path from a root found)"
+LET_GO = "(let go of while py-heap ran)"
+
+
+def no_path_text(o: Mapping[str, Any]) -> str:
+    """What stands for an object's missing path: the target dropped it meanwhile, or none was found."""
+    return LET_GO if o.get("unowned") else NO_PATH
+
+
+def path_text(o: Mapping[str, Any]) -> str:
+    return o.get("path") or no_path_text(o)
+
+
 def holding_text(o: Mapping[str, Any]) -> str:
     """"2,361 dict": the kind most of what an object refers to and retains is."""
     items = o.get("items")

@@ -21,6 +21,7 @@ from .common import (
     fragmentation_notes,
     holding_text,
     native_memory_note,
+    no_path_text,
     other_anonymous_split,
     percent,
     retained_text,
@@ -66,7 +67,8 @@ def environment() -> Any:
         keep_trailing_newline=True,
     )
     env.filters.update(size=size_or_dash, signed_size=signed_size, thousands="{:,}".format, bar_width=_bar_width,
-                       retained=retained_text, holding=holding_text)
+                       retained=retained_text, holding=holding_text,
+                       no_path=no_path_text)
     env.tests["known"] = known
     env.globals.update(percent=percent, top_rows=TOP_ROWS, fragmentation_notes=fragmentation_notes,
                        other_anonymous_split=other_anonymous_split, native_memory_note=native_memory_note)

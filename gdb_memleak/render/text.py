@@ -22,6 +22,7 @@ from .common import (
     human_size,
     native_memory_note,
     other_anonymous_split,
+    path_text,
     percent,
     retained_text,
     signed_size,
@@ -266,11 +267,11 @@ def format_heap(doc: Mapping[str, Any], styles: Styles = None) -> str:
 def _largest_lines(doc: Mapping[str, Any], styles: Styles) -> list[str]:
     largest = doc["largest"]
     if largest[0].get("retained") is None:  # the memory backend: own sizes only
-        own = [(human_size(o["size"]), o["type"], o.get("path") or NO_PATH, o.get("repr", "")) for o in largest]
+        own = [(human_size(o["size"]), o["type"], path_text(o), o.get("repr", "")) for o in largest]
         return ["Largest objects:", table(("Size", "Type", "Kept alive by", "Value"), own, "rlll", styles)]
     top = largest[0]
     lines = ["Objects that keep the most memory alive (retained: what would be freed if the object went):"]
-    rows = [(retained_text(o), human_size(o["size"]), o["type"], o.get("path") or NO_PATH, holding_text(o),
+    rows = [(retained_text(o), human_size(o["size"]), o["type"], path_text(o), holding_text(o),
              o.get("repr", "")) for o in largest]
     lines.append(table(("Retains", "Own", "Type", "Kept alive by", "Holding", "Value"), rows, "rrllll", styles))
     if top.get("path") and doc.get("total_size"):
@@ -280,12 +281,10 @@ def _largest_lines(doc: Mapping[str, Any], styles: Styles) -> list[str]:
     inside = sorted((i for o in largest for i in o.get("inside", ())), key=lambda i: -i["size"])
     if inside:
         lines.append("Largest single objects inside them:")
-        inner = [(human_size(i["size"]), i["type"], i.get("path") or NO_PATH, i.get("repr", "")) for i in inside]
+        inner = [(human_size(i["size"]), i["type"], path_text(i), i.get("repr", "")) for i in inside]
         lines.append(table(("Size", "Type", "Kept alive by", "Value"), inner, "rlll", styles))
     return lines
 
-
-NO_PATH = "(no path from a root found)"
 
 
 def format_mark_growth(doc: Mapping[str, Any], styles: Styles = None) -> str:

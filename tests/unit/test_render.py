@@ -75,11 +75,12 @@ def heap_doc() -> dict:
         "backend": "census", "note": None, "total_count": 1000, "total_size": 10240, "more_rows": 2,
         "rows": [{"kind": evil("mod.Kind"), "count": 500, "size": 5120}, {"kind": "str", "count": 250, "size": 2560}],
         "largest": [{"type": evil("mod.Big"), "size": 4096, "repr": evil("<Big>"), "path": evil("sys.modules['m'].cache"),
-                     "retained": 8192, "retained_objects": 3, "retained_complete": False,
+                     "retained": 8192, "retained_objects": 3, "retained_complete": False, "unowned": False,
                      "items": {"kind": evil("mod.Item"), "count": 2},
                      "inside": [{"type": "str", "size": 3000, "repr": evil("'x'"), "path": evil("m.cache.items[0]")}]},
                     {"type": "bytes", "size": 2048, "repr": "b'...'", "path": None, "retained": 2048,
-                     "retained_objects": 1, "retained_complete": True, "items": None, "inside": []}],
+                     "retained_objects": 1, "retained_complete": True, "unowned": False, "items": None,
+                     "inside": []}],
     }
 
 
@@ -243,6 +244,10 @@ def test_heap_text():
                          "Objects that keep the most memory alive (retained: what would be freed if the object went):",
                          "Retains      Own  Type   Kept alive by                Holding  Value",
                          "2.0 KiB  2.0 KiB  bytes  (no path from a root found)           b'...'"]
+    # one the target let go of while the payload ran beside it: said so, not "no path"
+    gone = dict(heap_doc(), largest=[dict(heap_doc()["largest"][1], unowned=True)])
+    assert text.format_heap(gone).splitlines()[8] == "2.0 KiB  2.0 KiB  bytes  (let go of while py-heap ran)           b'...'"
+    assert "(let go of while py-heap ran)" in "".join(Parsed(html.heap_section(gone)).text)
     # the memory backend measures no retained size: own sizes, as before
     own = [dict(o, retained=None, retained_objects=None, retained_complete=False, inside=[]) for o in heap_doc()["largest"][1:]]
     assert text.format_heap(dict(heap_doc(), largest=own)).splitlines()[6:] == [
