@@ -286,7 +286,6 @@ def _largest_lines(doc: Mapping[str, Any], styles: Styles) -> list[str]:
     return lines
 
 
-
 def format_mark_growth(doc: Mapping[str, Any], styles: Styles = None) -> str:
     """py-heap --since NAME: the growth per kind since a mark."""
     lines = [
