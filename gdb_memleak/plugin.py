@@ -75,9 +75,12 @@ def _register_commands() -> None:
 
 
 def _clear_caches(event: object) -> None:
-    from .gdbside import inferior
+    from .gdbside import allocators, inferior
 
-    inferior.clear_caches(everything=isinstance(event, gdb.ExitedEvent))
+    everything = isinstance(event, gdb.ExitedEvent)
+    inferior.clear_caches(everything=everything)
+    if everything:
+        allocators.forget_main_arenas()
 
 
 def load(venv: Optional[str] = None) -> None:
@@ -98,19 +101,21 @@ def load(venv: Optional[str] = None) -> None:
     _loaded = True
     pid = _pid_to_attach()
     if pid is not None:
-        from .gdbside import attach_ahead, index_cache, preread
+        from .gdbside import allocators, attach_ahead, index_cache, preread
         from .inject.alarm import ALARM
 
         ALARM.start()
         index_cache.prepare()
         attach_ahead.prepare(pid)
         preread.prepare(pid)
+        allocators.locate_main_arena_ahead(pid)
         first = _first_command().split()
         if first[:1] == ["py-memtop"] and not any(a.startswith("--watch") for a in first):
             # (not with --watch: its document comes after the window, the target run meanwhile)
+            from .commands.memtop import TOP_PROCESSES
             from .host import accounting, residency
 
-            accounting.read_ahead(pid)
+            accounting.read_ahead(pid, top=TOP_PROCESSES)
             residency.read_ahead(pid)
             gdb.events.cont.connect(_forget_read_ahead)
             gdb.events.exited.connect(_forget_read_ahead)

@@ -102,7 +102,7 @@ def memtop_document(inv: Invocation, target: gdb.Inferior, stack: int) -> dict[s
             "vsize": status.get("VmSize"),
             "swap": status.get("VmSwap"),
             "mem_percent": round(100.0 * status["VmRSS"] / total, 1) if "VmRSS" in status and total else None,
-            "top_processes": procfs.top_processes(TOP_PROCESSES, include=pid) if live else [],
+            "top_processes": accounting.top_processes(pid, TOP_PROCESSES) if live else [],
             "accounting": accounting.memory_accounting(pid) if live else None,
         }
     )

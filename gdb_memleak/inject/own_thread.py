@@ -25,8 +25,8 @@ from typing import Optional
 import gdb
 
 from ..errors import NoSafePoint, NoSafePointInTime
+from ..gdbside import allocators, memlayout
 from ..gdbside import inferior as inf
-from ..gdbside import memlayout
 from ..host import glibc_arenas
 from ..host.memimage import Unreadable
 from . import stub
@@ -129,7 +129,7 @@ def give_back_arena_top(calls: Caller, pid: int) -> None:
             maps = f.read()
         image = memlayout.image(gdb.selected_inferior(), core=False)
         try:
-            found = glibc_arenas.thread_arena_top(image, maps, probe)
+            found = glibc_arenas.thread_arena_top(image, maps, probe, allocators.main_arena(pid, image, maps))
         except (Unreadable, OSError, ValueError):
             found = None
         finally:
