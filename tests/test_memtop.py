@@ -219,6 +219,23 @@ def test_memtop_reads_what_the_allocators_hold(start_target, python):
     target = start_target(python, FRAGMENTED_HEAP)
     before = _allocator_state(target.wait_for_ticks(1)[-1])
     run = run_gdb("py-memtop --json", "py-memtop", pid=target.pid)
+    _assert_allocators_read(target, python, run, before)
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_memtop_loaded_before_the_attach_reads_the_allocators_alike(start_target, python):
+    """Loaded first (-ix, as the README loads it), gdb-memleak looks for glibc's main_arena while the
+    target still runs, in its memory (/proc/PID/mem), and the command only checks the place; the
+    second command checks the place it kept.  The same figures as above."""
+    target = start_target(python, FRAGMENTED_HEAP)
+    before = _allocator_state(target.wait_for_ticks(1)[-1])
+    run = run_gdb("py-memtop --json", "py-memtop", pid=target.pid, gdbinit=None,
+                  before=(*WATCH_INFERIOR_CALLS, "-ix", str(REPO / "gdbinit.example")))
+    assert_no_inferior_call(run)
+    _assert_allocators_read(target, python, run, before)
+
+
+def _assert_allocators_read(target, python: str, run, before: dict) -> None:
     assert_no_traceback(run)
     doc = run.json_documents()[0]
     schemas.validator("memtop").validate(doc)
