@@ -1,13 +1,15 @@
 """Loading as a user would, and gdb's state put back after a command."""
 
+import os
 import re
 import subprocess
 import sys
 
+import pytest
 from support.gdb import assert_no_traceback, run_gdb
-from support.interpreters import PYTHON_311, libpython
+from support.interpreters import PYTHON_311, PYTHON_314D, PYTHON_314D_MISSING, PYTHON_315D, PYTHON_315D_MISSING, libpython, param
 from support.paths import REPO
-from support.targets import SEED_STRING
+from support.targets import SEED_STRING, SERVICE
 
 from gdb_memleak.host.images import gnu_build_id
 
@@ -76,6 +78,28 @@ def test_loaded_before_the_attach_it_turns_on_gdb_s_index_cache(start_target, tm
     assert entry.is_file()
     hits, misses = _index_cache_stats(runs[1].stdout)
     assert hits >= 1 and misses == 0  # everything the second attach read came from the cache
+    assert target.wait_for_ticks(1)
+
+
+@pytest.mark.parametrize("python", [param(PYTHON_314D, PYTHON_314D_MISSING, "host-3.14d"),
+                                    param(PYTHON_315D, PYTHON_315D_MISSING, "host-3.15d")])
+def test_the_helper_reads_frames_when_the_index_comes_from_the_cache(start_target, python, tmp_path):
+    """The second attach reads python3.14d's index from gdb's index cache, which has no `_PyInterpreterFrame`
+    typedef for a plain lookup (gdb 13.1 and 18.1): the 3.14 helper then decoded no frame, and py-memtop
+    ran its payload in the target instead (2026-12-03). Both attaches read the frames from memory. (The main
+    thread waits in select(): the stop location's unit, which gdb expands at the attach, is then the select
+    module's, which does not declare the typedef; from time.sleep's, it was found.)"""
+    target = start_target(python, SERVICE, "select")
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    for _ in range(2):
+        run = run_gdb("py-memtop --json", pid=target.pid, gdbinit=None, before=("-ix", str(REPO / "gdbinit.example")),
+                      extra_env=env)
+        assert_no_traceback(run)
+        doc = run.document()
+        assert doc["frames_source"] == "libpython", run.stdout + run.stderr
+        main = next(t for t in doc["threads"] if t["tid"] == target.pid)
+        assert any(f["file"].endswith("service.py") for f in main["frames"]), main
+    assert any(name.endswith(".gdb-index") for name in os.listdir(tmp_path / "cache" / "gdb"))
     assert target.wait_for_ticks(1)
 
 
