@@ -91,14 +91,17 @@ def test_the_helper_reads_frames_when_the_index_comes_from_the_cache(start_targe
     module's, which does not declare the typedef; from time.sleep's, it was found.)"""
     target = start_target(python, SERVICE, "select")
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
-    for _ in range(2):
-        run = run_gdb("py-memtop --json", pid=target.pid, gdbinit=None, before=("-ix", str(REPO / "gdbinit.example")),
-                      extra_env=env)
+    for attach in range(2):
+        run = run_gdb("py-memtop --json", "show index-cache stats", pid=target.pid, gdbinit=None,
+                      before=("-ix", str(REPO / "gdbinit.example")), extra_env=env)
         assert_no_traceback(run)
         doc = run.document()
         assert doc["frames_source"] == "libpython", run.stdout + run.stderr
         main = next(t for t in doc["threads"] if t["tid"] == target.pid)
         assert any(f["file"].endswith("service.py") for f in main["frames"]), main
+        if attach:  # the index came from the cache
+            hits, _ = _index_cache_stats(run.stdout)
+            assert hits >= 1, run.stdout
     assert any(name.endswith(".gdb-index") for name in os.listdir(tmp_path / "cache" / "gdb"))
     assert target.wait_for_ticks(1)
 

@@ -46,43 +46,24 @@ def _require_helper_and_types() -> Any:
         raise FramesUnavailable(NO_DEBUG_INFO) from None
     _helper_types.clear()  # (once per command: python_stacks starts with this)
     _remember_helper_types(libpython)
-    version = python_version()
-    if version is not None and version >= (3, 11):
-        _find_interpreter_frame_type(libpython)
+    _answer_the_frame_question(libpython)
     return libpython
 
 
-def _find_interpreter_frame_type(libpython: Any) -> None:
-    """Make the helper find the `_PyInterpreterFrame` typedef.  With gdb's index cache on
-    (index_cache.py), Debian forky's python3.14d gave none to `gdb.lookup_type("_PyInterpreterFrame")`
-    (gdb 13.1 and 18.1, not 16.3; `struct _PyInterpreterFrame` was found): its helper then decoded
-    no frame, and py-memtop injected its fallback payload (2026-12-03)."""
-    if _typedef_found("_PyInterpreterFrame"):
-        return
-    try:  # gdb 13: once looked up in ceval.c's static block (26 ms to expand it), found by every lookup after
-        symbol = gdb.lookup_global_symbol("_PyEval_EvalFrameDefault")
-        if symbol is not None and symbol.symtab is not None:
-            gdb.lookup_type("_PyInterpreterFrame", symbol.symtab.static_block())
-    except (gdb.error, RuntimeError):
-        pass
-    if _typedef_found("_PyInterpreterFrame"):
-        return
-    # gdb 18 not even then.  The 3.14 helper looks it up only to ask whether the frame has a
-    # tlbc_index, once, and keeps the answer in a global: the struct's fields give the same answer.
-    if getattr(libpython, "_INTERP_FRAME_HAS_TLBC_INDEX", False) is None:
-        try:
-            fields = gdb.lookup_type("struct _PyInterpreterFrame").fields()
-        except gdb.error:
-            return  # the helper says what it can
-        libpython._INTERP_FRAME_HAS_TLBC_INDEX = any(f.name == "tlbc_index" for f in fields)
-
-
-def _typedef_found(name: str) -> bool:
+def _answer_the_frame_question(libpython: Any) -> None:
+    """The 3.14 and 3.15 helpers ask, once, whether an interpreter frame has a tlbc_index, by
+    `gdb.lookup_type("_PyInterpreterFrame")`, and keep the answer in a global.  With gdb's index
+    cache on (index_cache.py), Debian forky's python3.14d's index gave that typedef to no plain
+    lookup (gdb 13.1 and 18.1, not 16.3; `struct _PyInterpreterFrame` was found): the helper then
+    decoded no frame, and py-memtop injected its fallback payload (2026-12-03).  So the question is
+    answered from the struct's fields before the helper asks; helpers without it are left alone."""
+    if getattr(libpython, "_INTERP_FRAME_HAS_TLBC_INDEX", False) is not None:
+        return  # not that helper, or already answered
     try:
-        gdb.lookup_type(name)
+        fields = gdb.lookup_type("struct _PyInterpreterFrame").fields()
     except gdb.error:
-        return False
-    return True
+        return  # the helper says what it can
+    libpython._INTERP_FRAME_HAS_TLBC_INDEX = any(f.name == "tlbc_index" for f in fields)
 
 
 # The gdb types the helper looked up in this command, by name.  The helper looks a type

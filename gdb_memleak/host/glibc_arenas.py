@@ -112,7 +112,7 @@ def find_main_arena(image: Image, ranges: list[tuple[int, int]],
     an earlier look found it in the same process, taken when its arenas' ring still checks out (the
     search votes over every empty bin of libc's data: 7-8 ms of py-memtop's stop, 2026-12-03)."""
     if known is not None and any(start <= known[0] < end for start, end in ranges) \
-            and _chain(image, *known) is not None:
+            and _empty_bins(image, *known) >= MIN_EMPTY_BINS and _chain(image, *known) is not None:
         return known
     for start, end in ranges:
         try:
@@ -138,6 +138,26 @@ def find_main_arena(image: Image, ranges: list[tuple[int, int]],
                 if _chain(image, base, layout) is not None:
                     return base, layout
     return None
+
+
+# What the search needs of libc's data, asked of a place found before: the empty bins (pairs
+# that point to themselves) are its evidence; the `next` ring alone is one word in a process
+# with one arena.
+MIN_EMPTY_BINS = 8
+
+
+def _empty_bins(image: Image, main: int, layout: ArenaLayout) -> int:
+    """How many of the arena at `main`'s bins are empty, by the search's test (one read)."""
+    start = main + layout.bins
+    try:
+        data = image.read_uncached(start, 16 * (NBINS - 1))
+    except Unreadable:
+        return 0
+    if len(data) != 16 * (NBINS - 1):
+        return 0
+    words = struct.unpack("<%dQ" % (2 * (NBINS - 1)), data)
+    return sum(1 for i in range(NBINS - 1)
+               if words[2 * i] == start + 16 * i - 16 and words[2 * i + 1] == words[2 * i])
 
 
 _UNPACK_WORD = struct.Struct("<Q").unpack

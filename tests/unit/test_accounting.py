@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from gdb_memleak.host import accounting
+from gdb_memleak.host import accounting, glibc_arenas
+from gdb_memleak.host.memimage import ProcessImage
 
 pytestmark = pytest.mark.unit
 
@@ -57,3 +58,36 @@ def test_a_process_of_our_own_is_accounted_with_its_threads_stacks():
         child.wait()
     assert accounting.memory_accounting(child.pid) is None  # gone: nothing to say
     assert not os.path.exists("/proc/%d/status" % child.pid)
+
+
+def test_the_largest_processes_read_ahead_serve_one_command_of_that_pid():
+    """py-memtop's first command takes the rows read before the attach: once, for that pid and limit."""
+    pid = os.getpid()
+    accounting.read_ahead(pid, top=3)
+    ahead = accounting._top_ahead[3]
+    assert accounting.top_processes(pid, 3) is ahead  # read before, not again
+    again = accounting.top_processes(pid, 3)
+    assert again is not ahead and any(row["pid"] == pid for row in again)  # once only
+    accounting.read_ahead(pid, top=3)
+    assert accounting.top_processes(pid, 5) is not accounting._top_ahead  # another limit: read now
+    accounting.read_ahead(pid, top=3)
+    assert accounting.top_processes(os.getppid(), 3) is not ahead  # another process: read now
+    accounting.forget_ahead()
+
+
+def test_a_main_arena_found_before_is_checked_not_trusted():
+    """glibc's main_arena of this very process: a place found before is taken when it checks out; one
+    that does not (16 bytes off, or outside libc's data) is searched for again, and the real one found."""
+    with open("/proc/self/maps") as f:
+        maps = f.read()
+    image = ProcessImage(os.getpid())
+    try:
+        ranges = glibc_arenas.libc_data_ranges(maps)
+        found = glibc_arenas.find_main_arena(image, ranges)
+        assert found is not None, "this test runs on glibc"
+        base, layout = found
+        assert glibc_arenas.find_main_arena(image, ranges, found) is found
+        for wrong in ((base + 16, layout), (base - 4096, layout), (8, layout)):
+            assert glibc_arenas.find_main_arena(image, ranges, wrong) == found, wrong
+    finally:
+        image.close()
