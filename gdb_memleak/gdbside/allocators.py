@@ -92,7 +92,8 @@ def glibc_malloc(inferior: gdb.Inferior, maps: str) -> Optional[dict[str, Any]]:
     None when they are not found."""
     image = memlayout.image(inferior, core=False)
     try:
-        return glibc_arenas.malloc_accounting(image, maps, main_arena(inferior.pid, image, maps))
+        found = main_arena(inferior.pid, image, maps)
+        return glibc_arenas.read_arenas(image, *found) if found is not None else None
     except (Unreadable, struct.error, ValueError, OverflowError):  # an arena that moved or went: not known
         return None
     finally:

@@ -309,25 +309,12 @@ def other_allocator(maps_text: str) -> Optional[str]:
     return match.group(1) if match else None
 
 
-def malloc_accounting(image: Image, maps_text: str,
-                      known: Optional[tuple[int, ArenaLayout]] = None) -> Optional[dict[str, Any]]:
-    """The `malloc` object of py-memtop's accounting, or None when the target's malloc is not glibc's."""
-    found = find_main_arena(image, libc_data_ranges(maps_text), known)
-    if found is None:
-        return None
-    return read_arenas(image, *found)
-
-
-def thread_arena_top(image: Image, maps_text: str, inside: int,
-                     known: Optional[tuple[int, ArenaLayout]] = None) -> Optional[tuple[int, int, int]]:
+def thread_arena_top(image: Image, found: tuple[int, ArenaLayout], inside: int) -> Optional[tuple[int, int, int]]:
     """(arena, top chunk, its size) of the thread arena whose heap holds address `inside`, when its
     mutex is free; None for the main arena, another allocator, or anything that does not check out.
     For inject/own_thread.py: the payload's own thread leaves its arena's top chunk holding what its
     temporaries used, and glibc trims a thread arena's top only as frees come (malloc_trim never does:
-    16 MB left resident per session on the 65 MB service, 2026-12-02)."""
-    found = find_main_arena(image, libc_data_ranges(maps_text), known)
-    if found is None:
-        return None
+    16 MB left resident per session on the 65 MB service, 2026-12-02).  found: find_main_arena's answer."""
     main, layout = found
     heap = inside & ~(HEAP_MAX_SIZE - 1)
     try:

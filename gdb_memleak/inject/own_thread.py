@@ -129,8 +129,8 @@ def give_back_arena_top(calls: Caller, pid: int) -> None:
             maps = f.read()
         image = memlayout.image(gdb.selected_inferior(), core=False)
         try:
-            main = allocators.main_arena(pid, image, maps)  # (None: not glibc's, or not found; not searched twice)
-            found = glibc_arenas.thread_arena_top(image, maps, probe, main) if main is not None else None
+            main = allocators.main_arena(pid, image, maps)  # (None: not glibc's, or not found)
+            found = glibc_arenas.thread_arena_top(image, main, probe) if main is not None else None
         except (Unreadable, OSError, ValueError):
             found = None
         finally:
