@@ -84,14 +84,11 @@ def test_heap_census_runs_no_target_code_and_escapes_names(start_target, python,
     # The global dict HOLDER retains most of them; the largest inside it are named too.  (Under
     # load the walk's time can run out first: its figure is then a lower bound.)
     holder = next(o for o in doc["largest"] if o["path"] == "__main__.HOLDER")
-    # Its 8 MB bytes value included, or else listed on its own row.  In the whole suite's order
-    # (CI of 2026-12-03, twice, and once in 3 runs of the files before this one) HOLDER retained
-    # 16.0 MB, complete: something held a second reference to that value at the walk.  What, is
-    # not found yet (run alone, or after any one of those files, it passed, about 25 runs);
-    # docs/limits.md says retained sizes are read while the target runs.
-    keyed_value = [o for o in doc["largest"] if o["type"] == "bytes" and o["size"] >= 8_000_000]
-    assert (holder["retained"] > 24_000_000 or not holder["retained_complete"]
-            or (holder["retained"] > 16_000_000 and keyed_value)), (holder, doc["largest"])
+    # Its 8 MB bytes value included.  CI saw 16 MB (2026-12-03, twice): the target's checksum()
+    # frame, listed by the census and returned meanwhile, was held by the payload alone with its
+    # dict view of HOLDER["keyed"] until the end; now let go of before the retained walk
+    # (test_heap.py::test_a_frame_that_returns_during_the_census_owns_nothing_measured).
+    assert holder["retained"] > 24_000_000 or not holder["retained_complete"], (holder, doc["largest"])
     largest = sorted(doc["largest"] + [i for o in doc["largest"] for i in o["inside"]], key=lambda o: -o["size"])
     # SizeofLoops.__sizeof__ never returns: its size is list's own, 2,000,000 slots.
     assert largest[0]["type"] == "__main__.SizeofLoops"

@@ -40,6 +40,7 @@ EXECS_WHEN_TRACED = TARGETS / "execs_when_traced.py"  # execs a new program 1 s 
 ODD_BUILTINS = TARGETS / "odd_builtins.py"  # sys.path a tuple, or len and isinstance replaced
 NATIVE_LEAK = TARGETS / "native_leak.py"  # 120 MB from malloc through ctypes beside a small Python heap
 LOCAL_HOLDER = TARGETS / "local_holder.py"  # a 3 MB bytearray only a running function's local holds
+RETURNING_FRAME = TARGETS / "returning_frame.py"  # a function that returns just after the census listed its frame
 AUDIT_LOG = TARGETS / "audit_log.py"  # issue 14's Flask case: a module-level list of 2,361 request dicts
 KEPT_ERRORS = TARGETS / "kept_errors.py"  # exceptions kept in a list keep their frames' locals
 BIG_CONTAINERS = TARGETS / "big_containers.py"  # big objects deep in module-level containers of 25,000 items

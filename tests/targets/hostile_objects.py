@@ -353,11 +353,11 @@ def checksum(holder):
     h = zlib.crc32(holder["evil"].BLOB, h)
     h = zlib.crc32(str(list.__len__(holder["sizeof_loops"])).encode(), h)
     # No frame may hold the 8 MB value at a safe point: HOLDER would then not keep it alive
-    # alone, and the test's retained size would fall to 16 MB. zlib.crc32 lets go of the GIL
-    # over a big buffer, and a loop variable is still bound at the eval-breaker check after a
-    # call returns. So the counts come from one chain of C calls (no Python frame, no
-    # eval-breaker check inside), and only the counts reach a local. (That was not what made
-    # CI's run fall to 16 MB on 2026-12-03: see the test.)
+    # alone. zlib.crc32 lets go of the GIL over a big buffer, and a loop variable is still bound
+    # at the eval-breaker check after a call returns. So the counts come from one chain of C
+    # calls, and only the counts reach a local. (What made CI's run fall to 16 MB on 2026-12-03
+    # was this frame's view and iterators of HOLDER["keyed"], kept by the payload after the
+    # function returned: see the test.)
     values = dict.values(holder["keyed"])
     is_bytes = map(operator.is_, map(type, values), itertools.repeat(bytes))
     for count in list(map(bytes.count, itertools.compress(values, is_bytes), itertools.repeat(b"k"))):
