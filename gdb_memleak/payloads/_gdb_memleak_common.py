@@ -756,6 +756,11 @@ def _hand_back():
                 'next gc collection (no thread could be started)' % (len(orphans) - 1))
 
 
+def _deque_type():
+    collections = _module('_collections')
+    return _MOD_DICT.__get__(collections).get('deque') if collections is not None else None
+
+
 def _hand_back_now(wait):
     """Mid-run: hand what the payload alone holds now to its thread (_hand_back), and wait up to
     `wait` seconds for it to go.  Before py-heap --largest measures retained sizes: a frame of the
@@ -777,11 +782,14 @@ def _hand_back_now(wait):
         del orphans[:]
         return
     time = _module('time')
-    if time is None:
+    if time is None:  # (2.7 with no `time` imported: not waited for)
         return
     clock = getattr(time, 'monotonic', time.time)
     deadline = clock() + wait
-    while not done and orphans and clock() < deadline:
+    # `done` once every orphan has gone; without deque (no chain to tell it), only when taken:
+    # the list is emptied before the first of them dies
+    told = _deque_type() is not None
+    while (not done if told else orphans) and clock() < deadline:
         time.sleep(0.001)
 
 
@@ -794,8 +802,7 @@ def _dying_place(orphans, get_ident, done=None):
     run, and nothing of its namespace is needed after it has gone."""
     operator = _module('_operator') or _module('operator')
     call = operator.methodcaller('__call__')
-    collections = _module('_collections')
-    deque = _MOD_DICT.__get__(collections).get('deque') if collections is not None else None
+    deque = _deque_type()
     if deque is None:
         return orphans.__delitem__, (slice(None),)
     threading = _modules().get('threading')

@@ -39,8 +39,9 @@ except NameError:  # run on its own (python FILE, or pyrasite, which puts this f
 # item size or offset it uses, what kind of dicts its objects own (or None), whether
 # the collector tracks them, whether its untracked objects are held to the end
 # (not an exact atom, tuple or dict: _keep_unusual in _gdb_memleak_common.py says why),
-# and whether they are dicts (their str keys are read apart: _str_keys).
-_R_TYPE, _R_COUNT, _R_SIZE, _R_MODE, _R_SIZER, _R_ITEM, _R_OWNS, _R_GC, _R_KEEP, _R_DICT = range(10)
+# whether they are dicts (their str keys are read apart: _str_keys), and whether they are
+# all bulky (_untracked: a fixed size that says nothing of their referents).
+_R_TYPE, _R_COUNT, _R_SIZE, _R_MODE, _R_SIZER, _R_ITEM, _R_OWNS, _R_GC, _R_KEEP, _R_DICT, _R_BULKY = range(11)
 
 
 # ------------------------------------------------------------------ census
@@ -90,33 +91,31 @@ def _count_elements_fn():
 
 
 def _untracked(objs, bulky=None, dicts=None):
-    """The untracked referents of objs, once per reference.  Each object's referents
-    are listed and the tracked ones let go of within one C call: no bytecode runs in
-    between, so no other thread can have made the payload their only owner (objs holds
-    their owners).  One gc.get_referents(*objs), filtered afterwards, had to let go of
-    them through _release instead: 0.5 s of a 3.9 s census of 1M records (3.11,
-    2026-12-04).  The bulky ones among objs (a list of those, or None), whose referents
-    would make a list of 128 KiB or more, and the hidden referents (dict keys, numpy
-    bases) are listed in steps of their own, and let go of through _release_referents
-    (tracked: _release; the list: from its end, _free_gently says why).  (dicts: the
-    dicts among objs, if known, a list this empties.)"""
+    """The untracked referents of objs, once per reference.  Each object's referents are
+    listed and the tracked ones let go of within one C call: no bytecode runs in between,
+    so no other thread can have made the payload their only owner (objs holds their
+    owners).  One gc.get_referents(*objs), filtered afterwards, had to let go of them
+    through _release instead: 0.5 s of a 3.9 s census of 1M records (3.11, 2026-12-04).
+    That call lists _REFERENTS_STEP objects' referents at a time, each list freed inside it
+    at its full size; so the bulky ones among objs (a list of those, or None: _add's choice,
+    whose referents could be more than _BULKY / 8), and the hidden referents (dict keys,
+    numpy bases), are listed apart, as before, and let go of through _release_referents
+    (tracked: _release; the list: from its end, _free_gently says why).  (dicts: the dicts
+    among objs, if known, a list this empties.)"""
     if bulky:
         skip = set(_map(id, bulky))
         small = list(o for o in objs if id(o) not in skip)
         skip.clear()
     else:
         small = objs
-    # gc.get_referents of _REFERENTS_STEP objects a call (one call per object took 0.3 s more
-    # on 1M records): at most 16 non-bulky objects' referents, 2 MB, in one list at a time.
     n = len(small)
     groups = list(_map(small.__getitem__, _map(slice, range(0, n, _REFERENTS_STEP),
                                                  range(_REFERENTS_STEP, n + _REFERENTS_STEP, _REFERENTS_STEP))))
     un = list(_filterfalse(gc.is_tracked, _it.chain.from_iterable(_it.starmap(gc.get_referents, groups))))
     del small, groups
-    while bulky:
-        box = [bulky.pop()]  # (objs holds it too)
-        rs = gc.get_referents(*box)
-        del box[:]
+    if bulky:
+        rs = gc.get_referents(*bulky)
+        del bulky[:]  # (objs holds them)
         un.extend(_filterfalse(gc.is_tracked, rs))
         _release_referents(rs, False)  # un goes through _drain, which holds the unusual ones
     hidden = _hidden_referents(objs, None, dicts)
@@ -126,7 +125,17 @@ def _untracked(objs, bulky=None, dicts=None):
     return un
 
 
-_REFERENTS_STEP = 16
+# _REFERENTS_STEP objects of at most _BULKY bytes each have at most 32 x 4096 / 8 = 16384
+# referents (a container has at least 8 bytes per reference it holds): each list of them
+# stays under 128 KiB, below glibc's first mmap threshold.  A group per object, the call
+# took 0.3 s more on 1M records; every call is one more event for an audit hook.  Objects of
+# a fixed size whose referents are not bounded by it (functools' lru_cache wrapper: 168
+# bytes, 300,007 referents with a full cache, a review's find, 2026-12-04) are bulky
+# whatever their size, unless their class is one of _FEW_REFERENTS_IDS or a class of the
+# program's own (its slots and __dict__).
+_REFERENTS_STEP = 32
+_BULKY = 4096
+_FEW_REFERENTS_IDS = frozenset(_map(id, _NOT_DATA + (_CELL_TYPE,)))
 
 
 def _refcounts(objs):
@@ -159,7 +168,6 @@ def _may_own_dict(t):
 
 
 _FIXED, _CSIZE, _EACH, _PLAN = 0, 1, 2, 3
-_SUMMED = (_FIXED, _CSIZE)
 _OBJ_SIZEOF = object.__dict__['__sizeof__']
 _T_ITEMSIZE = _TYPEDICT.get('__itemsize__')
 _T_SUBCLASSES = _TYPEDICT['__subclasses__']
@@ -191,7 +199,7 @@ def _learn(st, t, sample):
     """First sight of class t (sample: one of its objects): how its objects are
     sized, and whether they can own a dict.  Returns the class's record
     [class, count, size, mode, sizeof, offset or constant size, owner kind, gc, keep,
-    whether its objects are dicts whose str keys are read (3.x)]."""
+    whether its objects are dicts whose str keys are read (3.x), whether all are bulky]."""
     mode, f, off = _CSIZE, None, 0
     p = _sizeof_plan(t)
     if p is not None:
@@ -220,7 +228,9 @@ def _learn(st, t, sample):
         kind = None
     # gc: whether the census looks at what its objects hold (those of the collector, and numpy arrays' bases)
     rec = [t, 0, 0, mode, f, off, kind, bool(_tflags(t) & _HAVE_GC) or _holds_hidden_referents(t),
-           id(t) not in _PLAIN_TYPE_IDS, not _PY2 and _is_dict_class(t)]
+           id(t) not in _PLAIN_TYPE_IDS, not _PY2 and _is_dict_class(t), False]
+    rec[_R_BULKY] = (mode == _FIXED and rec[_R_GC] and not _tflags(t) & _HEAPTYPE
+                     and id(t) not in _FEW_REFERENTS_IDS)
     st['info'][id(t)] = rec
     return rec
 
@@ -379,7 +389,6 @@ def _add(st, batch, tracked):
     hash_ok = st['hash_ok']
     parents = batch if tracked else []
     todo = []
-    fixed = 0  # bytes of the classes counted whole
     for key, c in list(bc.items()):
         rec = info.get(id(key) if hash_ok else key)
         if rec is None:
@@ -387,15 +396,11 @@ def _add(st, batch, tracked):
             i = keys.index(key)
             rec = _learn(st, types[i], batch[i])
         rec[_R_COUNT] += c
-        if (not tracked and (rec[_R_GC] or rec[_R_KEEP])) or rec[_R_OWNS] is not None or rec[_R_MODE] != _FIXED or nlarge:
+        if ((not tracked and (rec[_R_GC] or rec[_R_KEEP])) or rec[_R_OWNS] is not None or rec[_R_MODE] != _FIXED
+                or nlarge or (tracked and rec[_R_BULKY])):
             todo.append((key, rec))
         else:
             rec[_R_SIZE] += c * rec[_R_ITEM]
-            fixed += c * rec[_R_ITEM]
-    if not tracked and 1 < len(todo) <= 4 and _sizes_by_class(st, batch, keys, todo, fixed):
-        del todo[:]
-        bc.clear()
-        return parents
     groups = None
     if len(todo) > 4:
         # many classes in this batch: one pass sorts the objects out
@@ -420,17 +425,20 @@ def _add(st, batch, tracked):
             rec[_R_SIZE] += len(sub) * rec[_R_ITEM]
             if nlarge and rec[_R_ITEM] > st['thr']:
                 _keep_largest(st, sub, [rec[_R_ITEM]] * len(sub))
+            if rec[_R_BULKY] and (tracked or rec[_R_GC]):
+                st['bulky'].extend(sub)
         else:
             sz = _sizes_of(rec, sub)
             rec[_R_SIZE] += sum(sz)
             if nlarge and sz and max(sz) > st['thr']:
                 _keep_largest(st, sub, sz)
-            if (tracked or rec[_R_GC]) and sz and max(sz) > _HUGE:
-                if tracked and (rec[_R_TYPE] is list or rec[_R_TYPE] is tuple):
+            if (tracked or rec[_R_GC]) and sz and max(sz) > _BULKY:
+                if tracked and (rec[_R_TYPE] is list or rec[_R_TYPE] is tuple) and max(sz) > _HUGE:
                     # looked at slice by slice later, not with one gc.get_referents
                     st['huge'].extend(o for o, s in _zip(sub, sz) if s > _HUGE)
+                    st['bulky'].extend(o for o, s in _zip(sub, sz) if _BULKY < s <= _HUGE)
                 else:
-                    st['bulky'].extend(o for o, s in _zip(sub, sz) if s > _HUGE)
+                    st['bulky'].extend(o for o, s in _zip(sub, sz) if s > _BULKY)
             del sz
         if not tracked and rec[_R_GC]:
             parents.extend(sub)
@@ -447,32 +455,6 @@ def _add(st, batch, tracked):
         parents = [o for o in batch if id(o) not in hid]
     bc.clear()
     return parents
-
-
-def _sizes_by_class(st, batch, keys, todo, fixed):
-    """For a batch of untracked objects whose classes need nothing but their sizes (the str
-    and int of records): the sizes of the whole batch in one pass, then each class's sum,
-    the first class's by difference, instead of the objects sorted out by class first.  A
-    million records' 4M strs and ints took about 0.2 s less (3.11, 2026-12-04).  False,
-    with nothing counted, when a class needs more (or a size fails)."""
-    for _key, rec in todo:
-        if rec[_R_MODE] not in _SUMMED or rec[_R_GC] or rec[_R_KEEP] or rec[_R_OWNS] is not None or rec[_R_DICT]:
-            return False
-    try:
-        # sys.getsizeof: every class here has a C __sizeof__ (_learn), the others' are _FIXED
-        sz = list(_map(sys.getsizeof, batch))
-    except Exception:
-        return False
-    rest = sum(sz) - fixed
-    for key, rec in todo[1:]:
-        s = sum(_it.compress(sz, _map(set([key]).__contains__, keys)))
-        rec[_R_SIZE] += s
-        rest -= s
-    todo[0][1][_R_SIZE] += rest
-    if st['nlarge'] and max(sz) > st['thr']:
-        _keep_largest(st, batch, sz)
-    del sz[:]
-    return True
 
 
 def _drain(st, seen, un, base):
@@ -689,6 +671,8 @@ def _census(top, nlarge, ignore):
     dropped.extend(rec[_R_TYPE] for rec in info.values())  # the classes counted
     rec = None
     del st['ignore'], st['big']
+    for k in ('huge', 'bulky', 'dicts'):  # empty unless a step raised: let go of as the rest
+        _release(st[k])
     for v in list(st.values()):
         if type(v) is dict or type(v) is set:
             v.clear()
