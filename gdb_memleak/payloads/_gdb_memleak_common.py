@@ -740,20 +740,30 @@ def _hand_back():
     where it dies.  Returns a note, or None."""
     _SNAP[:] = []
     _release_kept()
+    orphans = _orphans_sent()
+    if not orphans:
+        return None
+    # No thread to be had: a reference cycle, freed by the target's next collection.
+    orphans.append(orphans)
+    return ('%d objects that the target dropped while the payload held them are left to its '
+            'next gc collection (no thread could be started)' % (len(orphans) - 1))
+
+
+def _orphans_sent(done=None):
+    """What the payload alone holds (_ORPHANS, unwrapped first), sent to a thread of its own to
+    die there (_dying_place; done: told when they have gone).  Returns [] once sent, else the
+    list of those it could not send (no thread to be had), taken out of _ORPHANS."""
     _unwrap_inert()
     if not _ORPHANS:
-        return None
+        return []
     orphans = _ORPHANS[:]
-    del _ORPHANS[:]
+    del _ORPHANS[:]  # (orphans holds them)
     thread = _module('thread' if _PY2 else '_thread')
     try:
-        thread.start_new_thread(*_dying_place(orphans, thread.get_ident))
-        return None
+        thread.start_new_thread(*_dying_place(orphans, thread.get_ident, done))
+        return []
     except Exception:
-        # No thread to be had: a reference cycle, freed by the target's next collection.
-        orphans.append(orphans)
-        return ('%d objects that the target dropped while the payload held them are left to its '
-                'next gc collection (no thread could be started)' % (len(orphans) - 1))
+        return orphans
 
 
 def _deque_type():
@@ -771,25 +781,18 @@ def _hand_back_now(wait):
     _unwrap_inert()
     if not _ORPHANS:
         return
-    orphans = _ORPHANS[:]
-    del _ORPHANS[:]  # (orphans holds them)
-    thread = _module('thread' if _PY2 else '_thread')
     done = []
-    try:
-        thread.start_new_thread(*_dying_place(orphans, thread.get_ident, done))
-    except Exception:
-        _ORPHANS.extend(orphans)  # at the end, then, with the rest
-        del orphans[:]
+    unsent = _orphans_sent(done)
+    if unsent:
+        _ORPHANS.extend(unsent)  # at the end, then, with the rest
+        del unsent[:]
         return
     time = _module('time')
-    if time is None:  # (2.7 with no `time` imported: not waited for)
+    if time is None or _deque_type() is None:  # (2.7 with no `time` imported; no chain to tell `done`)
         return
     clock = getattr(time, 'monotonic', time.time)
     deadline = clock() + wait
-    # `done` once every orphan has gone; without deque (no chain to tell it), only when taken:
-    # the list is emptied before the first of them dies
-    told = _deque_type() is not None
-    while (not done if told else orphans) and clock() < deadline:
+    while not done and clock() < deadline:
         time.sleep(0.001)
 
 
