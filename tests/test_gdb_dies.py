@@ -19,8 +19,18 @@ import pytest
 from support.cli import gdb_memleak_argv, gdb_memleak_env
 from support.gdb import GdbRun, assert_no_traceback, run_gdb, run_source_script
 from support.heartbeat import assert_carries_on, service_state, wait_for_line_prefix
-from support.interpreters import PYTHON_311, PYTHON_NODEBUG
-from support.targets import ENV_HEARTBEAT, FOREIGN_SLEEP, SERVICE, SERVICE_65MB, assert_service_kinds
+from support.interpreters import (
+    PYTHON_27,
+    PYTHON_27_MISSING,
+    PYTHON_311,
+    PYTHON_311_MISSING,
+    PYTHON_313,
+    PYTHON_313_MISSING,
+    PYTHON_NODEBUG,
+    PYTHON_NODEBUG_MISSING,
+    param,
+)
+from support.targets import ENV_HEARTBEAT, FOREIGN_SLEEP, PYTHON_ONLY, SERVICE, SERVICE_65MB, assert_service_kinds
 
 # gdb runs this before the command: it arms one trap at an injector step.
 TRAP = '''python
@@ -153,6 +163,62 @@ def test_gdb_killed_while_no_thread_runs_python(start_target, tmp_path):
     assert next(line for line in target.lines if line.startswith("left ")).startswith("left 0 after ")
     time.sleep(1)  # it formats that line, then sleeps in time.sleep: Python ran, PyObject_Free entered
     assert target.alive(), target.lines
+
+
+# Counts the queue point's breakpoint slices, and kills gdb in the first one when told to.
+COUNT_SLICES = '''python
+import os
+from gdb_memleak.inject import queue_point as _queue_point
+_slices = [0]
+_one_slice = _queue_point._one_slice
+def _counted(*args, **kwargs):
+    _slices[0] += 1
+    if %r:
+        os.kill(os.getpid(), 9)
+    return _one_slice(*args, **kwargs)
+_queue_point._one_slice = _counted
+end
+'''
+
+
+@pytest.mark.parametrize("python", [param(PYTHON_311, PYTHON_311_MISSING, "pyenv-3.11"),
+                                    param(PYTHON_313, PYTHON_313_MISSING, "pyenv-3.13"),
+                                    param(PYTHON_27, PYTHON_27_MISSING, "pyenv-2.7")])
+def test_a_thread_running_python_queues_the_pending_call_where_it_stands(start_target, tmp_path, python):
+    """No thread waits: the pending call is queued from the thread that runs Python, where the stop
+    found it (in the eval loop, the debug info says so), with no breakpoint put in the target: gdb
+    killed at any instant of the wait leaves nothing that a thread could trap on.  Five commands in
+    one gdb; gdb is killed as soon as one would put a breakpoint in, and the target runs on."""
+    target = start_target(python, PYTHON_ONLY)
+    target.wait_for_ticks(1)
+    script = tmp_path / "slices.gdb"
+    script.write_text(COUNT_SLICES % True)
+    commands = ["py-heap --top 3", "py-cycles", "py-heap --top 3", "py-heap --largest 1", "py-heap --top 3"]
+    run = run_gdb(*commands, "python print('queue slices %d' % _slices[0])", pid=target.pid,
+                  after=("-x", str(script)), timeout=180)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert_no_traceback(run)
+    assert run.stdout.count("at a pending-call safe point") >= 4, run.stdout + run.stderr
+    assert "queue slices 0" in run.stdout, run.stdout
+    ticks = target.wait_for_ticks(3)
+    assert len(ticks) == 3 and all(t.endswith("ok=True") for t in ticks), target.lines[-5:]
+
+
+@pytest.mark.skipif(bool(PYTHON_NODEBUG_MISSING), reason=PYTHON_NODEBUG_MISSING or "-")
+def test_without_debug_info_the_queue_point_still_takes_its_slices(start_target, tmp_path):
+    """Debian's python3.11 has no debug info: nothing says what is inlined into its eval loop, so the
+    pending call is queued at a function's entry as before, with the breakpoint in short slices."""
+    target = start_target(PYTHON_NODEBUG, PYTHON_ONLY)
+    target.wait_for_ticks(1)
+    script = tmp_path / "slices.gdb"
+    script.write_text(COUNT_SLICES % False)
+    run = run_gdb("py-heap --top 3", "python print('queue slices %d' % _slices[0])", pid=target.pid,
+                  after=("-x", str(script)), timeout=180)
+    assert_no_traceback(run)
+    assert "Partition of a set" in run.stdout, run.stdout + run.stderr
+    assert "queue slices 0" not in run.stdout, run.stdout
+    ticks = target.wait_for_ticks(2)
+    assert len(ticks) == 2 and all(t.endswith("ok=True") for t in ticks), target.lines[-5:]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
