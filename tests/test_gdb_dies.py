@@ -24,10 +24,13 @@ from support.interpreters import (
     PYTHON_27_MISSING,
     PYTHON_311,
     PYTHON_311_MISSING,
+    PYTHON_312,
+    PYTHON_312_MISSING,
     PYTHON_313,
     PYTHON_313_MISSING,
     PYTHON_NODEBUG,
     PYTHON_NODEBUG_MISSING,
+    find,
     param,
 )
 from support.targets import ENV_HEARTBEAT, FOREIGN_SLEEP, PYTHON_ONLY, SERVICE, SERVICE_65MB, assert_service_kinds
@@ -182,13 +185,17 @@ end
 
 
 @pytest.mark.parametrize("python", [param(PYTHON_311, PYTHON_311_MISSING, "pyenv-3.11"),
+                                    param(PYTHON_312, PYTHON_312_MISSING, "pyenv-3.12"),
                                     param(PYTHON_313, PYTHON_313_MISSING, "pyenv-3.13"),
+                                    param(*find("3.10"), "pyenv-3.10"),
+                                    param(*find("3.8"), "pyenv-3.8"),
                                     param(PYTHON_27, PYTHON_27_MISSING, "pyenv-2.7")])
 def test_a_thread_running_python_queues_the_pending_call_where_it_stands(start_target, tmp_path, python):
     """No thread waits: the pending call is queued from the thread that runs Python, where the stop
-    found it (in the eval loop, the debug info says so), with no breakpoint put in the target: gdb
-    killed at any instant of the wait leaves nothing that a thread could trap on.  Five commands in
-    one gdb; gdb is killed as soon as one would put a breakpoint in, and the target runs on."""
+    found it (in the eval loop or object code, the debug info says so), with no breakpoint put in
+    the target: gdb killed at any instant of the wait leaves nothing that a thread could trap on.
+    Five commands in one gdb; gdb is killed as soon as one would put a breakpoint in.  The target
+    runs on, and its loop, interrupted mid-function each time, computed every step right."""
     target = start_target(python, PYTHON_ONLY)
     target.wait_for_ticks(1)
     script = tmp_path / "slices.gdb"
@@ -198,10 +205,47 @@ def test_a_thread_running_python_queues_the_pending_call_where_it_stands(start_t
                   after=("-x", str(script)), timeout=180)
     assert run.returncode == 0, run.stdout + run.stderr
     assert_no_traceback(run)
-    assert run.stdout.count("at a pending-call safe point") >= 4, run.stdout + run.stderr
+    assert run.stdout.count("at a pending-call safe point") == 4, run.stdout + run.stderr  # (py-heap says it)
     assert "queue slices 0" in run.stdout, run.stdout
     ticks = target.wait_for_ticks(3)
     assert len(ticks) == 3 and all(t.endswith("ok=True") for t in ticks), target.lines[-5:]
+
+
+# Stops the target inside faulthandler's C signal handler, in object code, and asks in_place.
+IN_A_HANDLER = '''python
+import os, signal, threading
+import gdb
+from gdb_memleak.inject import in_place
+pid = gdb.selected_inferior().pid
+handler = gdb.Breakpoint("faulthandler_user", internal=True)
+threading.Timer(0.2, os.kill, (pid, signal.SIGUSR1)).start()
+gdb.execute("continue", to_string=True)
+handler.delete()
+line = gdb.Breakpoint("PyCode_Addr2Line", internal=True)
+gdb.execute("continue", to_string=True)
+line.delete()
+pc = gdb.selected_frame().pc()
+tid = gdb.selected_thread().ptid[1]
+print("object code %%s, user pc %%s, in place %%s" %% (
+    in_place._in_lock_free_code(pid, pc), in_place.user_pc(pid, tid) == pc, in_place.thread_in_place(pid, %d)))
+end
+'''
+
+
+def test_a_thread_in_a_signal_handler_is_not_called_from(start_target, tmp_path):
+    """faulthandler's C signal handler runs object code (PyCode_Addr2Line, for its dump): a stop
+    there passes the PC's test, but the code the handler interrupted could hold the pending-call
+    lock, so the thread is passed over (the signal handler's frame on its stack).  Stopped there
+    with breakpoints (a test's own), in_place finds no thread; the target then runs on."""
+    target = start_target(PYTHON_311, PYTHON_ONLY, "faulthandler")
+    target.wait_for_ticks(1)
+    script = tmp_path / "handler.gdb"
+    script.write_text(IN_A_HANDLER % signal.SIGURG)
+    run = run_gdb("handle SIGUSR1 nostop noprint pass", pid=target.pid, after=("-x", str(script)), timeout=120)
+    assert_no_traceback(run)
+    assert "object code True, user pc True, in place None" in run.stdout, run.stdout + run.stderr
+    ticks = target.wait_for_ticks(2)
+    assert len(ticks) == 2 and all(t.endswith("ok=True") for t in ticks), target.lines[-5:]
 
 
 @pytest.mark.skipif(bool(PYTHON_NODEBUG_MISSING), reason=PYTHON_NODEBUG_MISSING or "-")

@@ -13,21 +13,9 @@ runs Python enters these functions within microseconds.
 A thread that blocks the stop signal (uWSGI's worker threads block every signal) is never
 the one: its block's stop, a tgkill of that signal, would never come.
 
-Before any breakpoint, each of those stops first looks for a thread already where the queue
-call is safe (in_place): stopped in the eval loop's own code, or in the object code of
-CPython's Objects/ directory.  No breakpoint is then put in at all.  The queue call takes two
-locks: the pending-call lock (Py_AddPendingCall) and, on 3.13+, the GIL's mutex
-(signal_active_thread).  Neither is ever held there: the eval loop calls take_gil, drop_gil and
-the pending-call handler, which take and release them inside (disassembled: pyenv 2.7, 3.8, 3.11,
-3.13; on 2.7 it takes the GIL itself, but 2.7's Py_AddPendingCall only tries its lock), and the
-object code never touches them.  Code inlined there is seen in the debug info
-(gdb.block_for_pc): a block of a function whose name speaks of pending calls, signals, the GIL,
-locks or mutexes rules the stop out.  Without debug info nothing says what was inlined, and
-the slices are used as before.  The stub saves every general register, the flags and the
-x87/SSE state (FXSAVE), not the upper halves of 256-bit registers: a function with a vzeroupper
-in its code (built for AVX) is ruled out too.  Sampled on a pure-Python loop (2026-12-04), 297
-of 300 stops found its thread in the eval loop on pyenv 3.11; on 3.13, 37 of 40 in the eval
-loop or in Objects/.
+Before any breakpoint, the stops look for a thread already where the queue call is safe
+(in_place.py); with the interpreter's debug info that is nearly always found, and then no
+breakpoint goes in at all.
 """
 
 from __future__ import annotations
@@ -40,19 +28,14 @@ from typing import Optional
 import gdb
 
 from ..gdbside import inferior as inf
-from . import landing
+from . import in_place, landing
 from .calls import Caller, WaitedTooLong, continue_for
 from .stops import siginfo
 
 # Functions every Python thread enters often, through pointers (so never inlined).
 QUEUE_POINTS = ("PyObject_Free", "PyObject_GenericGetAttr", "PyType_GenericAlloc")
-# The eval loop: 3.x, then 2.7.
-EVAL_LOOPS = ("_PyEval_EvalFrameDefault", "PyEval_EvalFrameEx")
-# Inlined code whose name has one of these may hold a lock the queue call takes.
-_LOCKING_NAMES = ("ending", "ignal", "gil", "GIL", "ock", "utex", "SaveThread", "RestoreThread", "AcquireThread")
-# Stops that look for a thread in place before each slice's breakpoints go in.
+# Stops (after a clock tick of CPU each) that look for a thread in place before the first slice.
 IN_PLACE_LOOKS = 8
-_VZEROUPPER = b"\xc5\xf8\x77"
 # Hits in a row by threads that block the stop signal before the wait gives up: each stops
 # the whole target for a moment (gdb is all-stop).
 MASKED_HITS = 50
@@ -127,21 +110,26 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
     QUEUE_CALL_FLOOR: its thread finishes it by itself)."""
     wait = _QueueWait(pid, caller.signal)
     ticks = FIRST_TICKS
-    looks = 0
+    # Without debug info no thread is ever in place: the slices come as they did before.
+    looking = in_place.has_debug_info(caller.address("Py_AddPendingCall"))
+    quick = IN_PLACE_LOOKS
     while True:
-        hit = in_place(pid, caller.signal)
+        hit = in_place.thread_in_place(pid, caller.signal) if looking else None
         if hit is not None:
             break
         if time.monotonic() >= deadline:
             return TIMED_OUT
         fired = continue_for(pid, deadline - time.monotonic(), caller.signal,
-                             until=used_cpu(pid, FIRST_TICKS if looks < IN_PLACE_LOOKS else ticks))
+                             until=used_cpu(pid, FIRST_TICKS if looking and quick else ticks))
         check_alive()
         if not _ours(fired, caller.signal):
             return OTHER_STOP
-        looks += 1
-        if looks % (IN_PLACE_LOOKS + 1):
-            continue  # look again before the next slice
+        if looking and quick:
+            quick -= 1
+            continue
+        hit = in_place.thread_in_place(pid, caller.signal) if looking else None
+        if hit is not None:
+            break
         if time.monotonic() >= deadline:
             return TIMED_OUT
         hit, fired = _one_slice(caller, pid, min(SLICE, deadline - time.monotonic()), wait)
@@ -161,68 +149,6 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
         return CALL_LEFT
     caller.release()
     return QUEUED if status == 0 else QUEUE_FULL
-
-
-def in_place(pid: int, stop_signal: int) -> Optional[gdb.InferiorThread]:
-    """A thread of the stopped target from which the queue call is safe where it stands (the
-    module's docstring says when), or None.  Threads in a system call are passed over unread."""
-    for thread in gdb.selected_inferior().threads():
-        if not thread.is_valid():
-            continue
-        pc = user_pc(pid, thread.ptid[1])
-        if pc is not None and _in_lock_free_code(pc) and not landing.thread_blocks(pid, thread.ptid[1], stop_signal):
-            return thread
-    return None
-
-
-def user_pc(pid: int, tid: int) -> Optional[int]:
-    """Where a stopped thread is in its own code, or None if it is in a system call (or unreadable):
-    /proc's syscall file, "-1 SP PC" outside one.  No gdb frame is built (about 20 us a thread)."""
-    try:
-        with open("/proc/%d/task/%d/syscall" % (pid, tid), "rb") as f:
-            fields = f.read().split()
-    except OSError:
-        return None
-    if len(fields) != 3 or fields[0] != b"-1":
-        return None
-    try:
-        return int(fields[2], 16)
-    except ValueError:
-        return None
-
-
-# (pid, a function's first address) -> its code has no vzeroupper
-_PLAIN_CODE: dict[tuple[int, int], bool] = {}
-
-
-def _in_lock_free_code(pc: int) -> bool:
-    """pc lies in the eval loop's own code, or in a function of CPython's Objects/, and in no
-    inlined code that could take a lock, as the debug info says; False without debug info."""
-    try:
-        block = gdb.block_for_pc(pc)
-    except RuntimeError:
-        return False
-    function, start, end = None, 0, 0
-    while block is not None and not (block.is_static or block.is_global):
-        if block.function is not None:
-            if any(part in block.function.name for part in _LOCKING_NAMES):
-                return False
-            # the outermost is the function the code belongs to
-            function, start, end = block.function, block.start, block.end
-        block = block.superblock
-    if function is None:
-        return False
-    where = "/" + (function.symtab.filename if function.symtab is not None else "")
-    if function.name not in EVAL_LOOPS and "/Objects/" not in where:
-        return False
-    key = (gdb.selected_inferior().pid, start)
-    if key not in _PLAIN_CODE:
-        try:
-            code = bytes(gdb.selected_inferior().read_memory(start, end - start))
-        except gdb.MemoryError:
-            return False
-        _PLAIN_CODE[key] = _VZEROUPPER not in code
-    return _PLAIN_CODE[key]
 
 
 def _ours(fired: bool, stop_signal: int) -> bool:
