@@ -28,6 +28,10 @@ from support.interpreters import (
     PYTHON_312_MISSING,
     PYTHON_313,
     PYTHON_313_MISSING,
+    PYTHON_314D,
+    PYTHON_314D_MISSING,
+    PYTHON_315D,
+    PYTHON_315D_MISSING,
     PYTHON_NODEBUG,
     PYTHON_NODEBUG_MISSING,
     find,
@@ -189,7 +193,9 @@ end
                                     param(PYTHON_313, PYTHON_313_MISSING, "pyenv-3.13"),
                                     param(*find("3.10"), "pyenv-3.10"),
                                     param(*find("3.8"), "pyenv-3.8"),
-                                    param(PYTHON_27, PYTHON_27_MISSING, "pyenv-2.7")])
+                                    param(PYTHON_27, PYTHON_27_MISSING, "pyenv-2.7"),
+                                    param(PYTHON_314D, PYTHON_314D_MISSING, "forky-3.14d"),
+                                    param(PYTHON_315D, PYTHON_315D_MISSING, "forky-3.15d")])
 def test_a_thread_running_python_queues_the_pending_call_where_it_stands(start_target, tmp_path, python):
     """No thread waits: the pending call is queued from the thread that runs Python, where the stop
     found it (in the eval loop or object code, the debug info says so), with no breakpoint put in
