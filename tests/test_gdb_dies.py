@@ -233,7 +233,7 @@ line.delete()
 pc = gdb.selected_frame().pc()
 tid = gdb.selected_thread().ptid[1]
 print("object code %%s, user pc %%s, in place %%s" %% (
-    in_place._in_lock_free_code(pid, pc), in_place.user_pc(pid, tid) == pc, in_place.thread_in_place(pid, %d)))
+    in_place._in_lock_free_code(pid, pc), in_place.user_sp_pc(pid, tid)[1] == pc, in_place.thread_in_place(pid, %d)))
 end
 '''
 
