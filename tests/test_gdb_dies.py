@@ -217,6 +217,25 @@ def test_a_thread_running_python_queues_the_pending_call_where_it_stands(start_t
     assert len(ticks) == 3 and all(t.endswith("ok=True") for t in ticks), target.lines[-5:]
 
 
+@pytest.mark.parametrize("python", [param(PYTHON_313, PYTHON_313_MISSING, "pyenv-3.13"),
+                                    param(PYTHON_27, PYTHON_27_MISSING, "pyenv-2.7")])
+@pytest.mark.parametrize("mode", ["started", "stopped"])
+def test_gdb_killed_in_the_call_made_in_place(start_target, tmp_path, python, mode):
+    """gdb SIGKILLed just after the in-place queue call started in the thread it interrupted
+    mid-function, or once that call stopped in our code: the thread comes back by itself, its
+    registers whole (the loop's checks), and the next command answers."""
+    target = start_target(python, PYTHON_ONLY)
+    target.wait_for_ticks(1)
+    done = gdb_dies(tmp_path, target.pid, "py-heap --top 3", mode, 1, signal.SIGKILL)
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    ticks = target.wait_for_ticks(3)
+    assert len(ticks) == 3 and all(t.endswith("ok=True") for t in ticks), target.lines[-5:]
+    run = run_gdb("py-heap --top 3", pid=target.pid)
+    assert "at a pending-call safe point" in run.stdout, run.stdout + run.stderr
+    ticks = target.wait_for_ticks(2)
+    assert len(ticks) == 2 and all(t.endswith("ok=True") for t in ticks), target.lines[-5:]
+
+
 # Stops the target inside faulthandler's C signal handler, in object code, and asks in_place.
 IN_A_HANDLER = '''python
 import os, signal, threading
