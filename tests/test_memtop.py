@@ -244,13 +244,21 @@ def _assert_allocators_read(target, python: str, run, before: dict) -> None:
     def near(ours, theirs):  # one heartbeat's worth of allocations apart at most
         return abs(ours - theirs) <= 256 * 1024
 
-    assert malloc["complete"] and malloc["arenas"] == 2, malloc
-    assert near(malloc["arena_bytes"], truth["arena"]) and near(malloc["in_use"], truth["uordblks"]), (malloc, truth)
-    assert near(malloc["free"], truth["fordblks"]) and near(malloc["main_top"], truth["keepcost"]), (malloc, truth)
-    # mallinfo2 counts each arena's top as a free chunk, and the fastbins' apart (smblks): the fastbin the
-    # target fills before each heartbeat is read through glibc's pointer mangling (2.32+)
+    assert malloc["arenas"] == 2 and near(malloc["arena_bytes"], truth["arena"]), (malloc, truth)
+    assert near(malloc["main_top"], truth["keepcost"]), (malloc, truth)
     assert truth["smblks"] > 2000 or python == PYTHON_27, truth  # 2.7's heartbeat consolidates it before mallinfo2()
-    assert abs(malloc["free_chunks"] - (truth["ordblks"] - malloc["arenas"] + truth["smblks"])) <= 50, (malloc, truth)
+    chunks = truth["ordblks"] - malloc["arenas"] + truth["smblks"]
+    if malloc["complete"]:
+        assert near(malloc["in_use"], truth["uordblks"]) and near(malloc["free"], truth["fordblks"]), (malloc, truth)
+        # mallinfo2 counts each arena's top as a free chunk, and the fastbins' apart (smblks): the fastbin the
+        # target fills before each heartbeat is read through glibc's pointer mangling (2.32+)
+        assert abs(malloc["free_chunks"] - chunks) <= 50, (malloc, truth)
+    else:
+        # The walk of the free lists stops after 50 ms of the stop (host/glibc_arenas.py): on a slow or loaded
+        # machine (a VM of 2026-12-04 under a test run) it ran out in some runs.  Then it gives bounds (the text
+        # of the second command, read apart, marks them "<=" and ">=" when it ran out too: the regexes below).
+        assert malloc["free"] <= truth["fordblks"] + 256 * 1024 and malloc["in_use"] >= truth["uordblks"] - 256 * 1024
+        assert 0 < malloc["free_chunks"] <= chunks + 50, (malloc, truth)
 
     # the worker's arena (750 bytearrays of 24,000 B) is resident in other anonymous memory
     acc = doc["accounting"]
@@ -268,10 +276,11 @@ def _assert_allocators_read(target, python: str, run, before: dict) -> None:
         assert (pymalloc["arenas"], pymalloc["arena_bytes"]) == (stats["arenas"], stats["arena_bytes"]), (pymalloc, stats)
         assert abs(pymalloc["free"] - stats["unused_pool_bytes"] - stats["alignment_bytes"]) <= 64 * 1024, (pymalloc, stats)
         assert re.search(r"^  fragmentation: pymalloc holds \d+\.\d MiB of empty pools", run.stdout, re.M), run.stdout
-    if python != PYTHON_27:  # 2.7's heap of this target leaves less than the line's 8 MiB free
+    walked = re.search(r"^  allocators: .*glibc malloc .* in use, [\d.]+ \w+ free between", run.stdout, re.M)  # no ">=": all of it
+    if python != PYTHON_27 and walked:  # 2.7's heap of this target leaves less than the line's 8 MiB free
         assert re.search(r"^  fragmentation: glibc malloc holds 1\d\.\d MiB free in [\d,]+ chunks between chunks in use;"
                          r" .* malloc_trim\(0\)", run.stdout, re.M), run.stdout
-    assert re.search(r"^  allocators: .*glibc malloc \d+\.\d MiB in 2 arenas \(\d+\.\d MiB in use, ", run.stdout, re.M), run.stdout
+    assert re.search(r"^  allocators: .*glibc malloc \d+\.\d MiB in 2 arenas \((<=)?\d+\.\d MiB in use, ", run.stdout, re.M), run.stdout
     page = html.memory_section(doc)  # the report's page says the same
     assert "What the allocators do with their part" in page and ("<p class=\"note\">Fragmentation: glibc malloc holds" in page) == (python != PYTHON_27)
     after = _allocator_state(target.wait_for_ticks(1)[-1])
