@@ -55,14 +55,6 @@ _MARCH = re.compile(r"-march=(\S+)")
 _VERDICTS: dict[tuple[int, str, str], bool] = {}
 
 
-def has_debug_info(address: int) -> bool:
-    """gdb has blocks (debug info) for the code at address."""
-    try:
-        return gdb.block_for_pc(address) is not None
-    except RuntimeError:
-        return False
-
-
 def thread_in_place(pid: int, stop_signal: int) -> Optional[gdb.InferiorThread]:
     """A thread of the stopped target from which the queue call is safe where it stands, or None.
     Threads in a system call are passed over unread."""
@@ -97,15 +89,18 @@ def _in_signal_handler(pid: int, sp: int) -> bool:
     hold a return address into the C library's signal return (`mov $15, %rax; syscall`: the
     kernel's signal frame starts with it).  gdb's own unwinder tells the same, but its first
     unwind of a stack expanded the debug info of every frame's file: 87-125 ms of stop
-    (2026-12-04, pyenv 3.10-3.13); this reads one slice of the stack and the C library's maps.
+    (2026-12-04, pyenv 3.10-3.13); this reads one slice of the stack and the maps once.
     A word left there by an earlier handler only passes the thread over."""
-    texts = _libc_texts(pid)
+    try:
+        mappings = landing.read_maps(pid)
+    except OSError:
+        return True
+    texts = [(m.start, m.end) for m in mappings if m.perms[2:3] == "x" and _LIBC.search(m.path)]
     if not texts:
         return True  # no C library of its own (static): nothing to recognise its signal return by
-    end = next((e for s, e, _ in _mappings(pid) if s <= sp < e), sp)
-    inferior = gdb.selected_inferior()
+    end = next((m.end for m in mappings if m.start <= sp < m.end), sp)
     try:
-        stack = bytes(inferior.read_memory(sp, min(STACK_SCANNED, end - sp)))
+        stack = bytes(gdb.selected_inferior().read_memory(sp, min(STACK_SCANNED, end - sp)))
     except gdb.MemoryError:
         return True
     for (word,) in struct.iter_unpack("<Q", stack[:len(stack) // 8 * 8]):
@@ -114,25 +109,7 @@ def _in_signal_handler(pid: int, sp: int) -> bool:
     return False
 
 
-def _mappings(pid: int) -> list[tuple[int, int, str]]:
-    """(start, end, "perms path") of each mapping."""
-    out = []
-    try:
-        with open("/proc/%d/maps" % pid) as f:
-            for line in f:
-                fields = line.split(None, 5)
-                start, end = fields[0].split("-")
-                out.append((int(start, 16), int(end, 16), fields[1] + " " + (fields[5].strip() if len(fields) > 5 else "")))
-    except (OSError, ValueError, IndexError):
-        return []
-    return out
-
-
-def _libc_texts(pid: int) -> list[tuple[int, int]]:
-    return [(s, e) for s, e, what in _mappings(pid)
-            if what[2:3] == "x" and re.search(r"/(libc\.so|libc-[\d.]+\.so|ld-musl)", what)]
-
-
+_LIBC = re.compile(r"/(libc\.so|libc-[\d.]+\.so|ld-musl)")
 # (pid, address) -> the code there is the signal return
 _RETURNS: dict[tuple[int, int], bool] = {}
 _SIGRETURN = (b"\x48\xc7\xc0\x0f\x00\x00\x00\x0f\x05",  # mov $15, %rax; syscall (glibc)

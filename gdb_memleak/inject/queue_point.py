@@ -111,7 +111,7 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
     wait = _QueueWait(pid, caller.signal)
     ticks = FIRST_TICKS
     # Without debug info no thread is ever in place: the slices come as they did before.
-    looking = in_place.has_debug_info(caller.address("Py_AddPendingCall"))
+    looking = inf.runtime_may_have_debug_info()
     quick = IN_PLACE_LOOKS
     while True:
         hit = in_place.thread_in_place(pid, caller.signal) if looking else None
