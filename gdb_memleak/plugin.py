@@ -80,7 +80,10 @@ def _clear_caches(event: object) -> None:
     everything = isinstance(event, gdb.ExitedEvent)
     inferior.clear_caches(everything=everything)
     if everything:
+        from .inject import in_place
+
         allocators.forget_main_arenas()
+        in_place.forget()
 
 
 def load(venv: Optional[str] = None) -> None:

@@ -10,6 +10,7 @@ what they were, and a new gdb session must inspect it normally.
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from support.cli import gdb_memleak_argv, gdb_memleak_env
-from support.gdb import GdbRun, assert_no_traceback, run_gdb, run_source_script
+from support.gdb import GdbRun, assert_no_traceback, gdb_binary, run_gdb, run_source_script
 from support.heartbeat import assert_carries_on, service_state, wait_for_line_prefix
 from support.interpreters import (
     PYTHON_27,
@@ -195,10 +196,12 @@ end
                                     param(*find("3.8"), "pyenv-3.8"),
                                     param(PYTHON_27, PYTHON_27_MISSING, "pyenv-2.7"),
                                     param(PYTHON_314D, PYTHON_314D_MISSING, "forky-3.14d"),
-                                    param(PYTHON_315D, PYTHON_315D_MISSING, "forky-3.15d")])
+                                    param(PYTHON_315D, PYTHON_315D_MISSING, "forky-3.15d"),
+                                    param(PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING, "debian-3.11-nodebug")])
 def test_a_thread_running_python_queues_the_pending_call_where_it_stands(start_target, tmp_path, python):
     """No thread waits: the pending call is queued from the thread that runs Python, where the stop
-    found it (in the eval loop or object code, the debug info says so), with no breakpoint put in
+    found it (in the eval loop or object code, the debug info says so; without debug info, in the
+    eval loop, whose machine code was read from its file), with no breakpoint put in
     the target: gdb killed at any instant of the wait leaves nothing that a thread could trap on.
     Five commands in one gdb; gdb is killed as soon as one would put a breakpoint in.  The target
     runs on, and its loop, interrupted mid-function each time, computed every step right."""
@@ -218,7 +221,8 @@ def test_a_thread_running_python_queues_the_pending_call_where_it_stands(start_t
 
 
 @pytest.mark.parametrize("python", [param(PYTHON_313, PYTHON_313_MISSING, "pyenv-3.13"),
-                                    param(PYTHON_27, PYTHON_27_MISSING, "pyenv-2.7")])
+                                    param(PYTHON_27, PYTHON_27_MISSING, "pyenv-2.7"),
+                                    param(PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING, "debian-3.11-nodebug")])
 @pytest.mark.parametrize("mode", ["started", "stopped"])
 def test_gdb_killed_in_the_call_made_in_place(start_target, tmp_path, python, mode):
     """gdb SIGKILLed just after the in-place queue call started in the thread it interrupted
@@ -252,7 +256,7 @@ line.delete()
 pc = gdb.selected_frame().pc()
 tid = gdb.selected_thread().ptid[1]
 print("object code %%s, user pc %%s, in place %%s" %% (
-    in_place._in_lock_free_code(pid, pc), in_place.user_sp_pc(pid, tid)[1] == pc, in_place.thread_in_place(pid, %d)))
+    in_place._in_lock_free_code(pid, pc, None, True), in_place.user_sp_pc(pid, tid)[1] == pc, in_place.thread_in_place(pid, %d)))
 end
 '''
 
@@ -274,15 +278,18 @@ def test_a_thread_in_a_signal_handler_is_not_called_from(start_target, tmp_path)
 
 
 @pytest.mark.skipif(bool(PYTHON_NODEBUG_MISSING), reason=PYTHON_NODEBUG_MISSING or "-")
-def test_without_debug_info_the_queue_point_still_takes_its_slices(start_target, tmp_path):
-    """Debian's python3.11 has no debug info: nothing says what is inlined into its eval loop, so the
-    pending call is queued at a function's entry as before, with the breakpoint in short slices."""
+def test_without_debug_info_or_a_disassembler_the_queue_point_still_takes_its_slices(start_target, tmp_path):
+    """Debian's python3.11 has no debug info, and with no gdb on PATH its eval loop's code cannot be
+    read (host/eval_loop.py): nothing says where a call is safe, so the pending call is queued at a
+    function's entry as before, with the breakpoint in short slices."""
     target = start_target(PYTHON_NODEBUG, PYTHON_ONLY)
     target.wait_for_ticks(1)
     script = tmp_path / "slices.gdb"
     script.write_text(COUNT_SLICES % False)
+    empty = tmp_path / "bin"
+    empty.mkdir()
     run = run_gdb("py-heap --top 3", "python print('queue slices %d' % _slices[0])", pid=target.pid,
-                  after=("-x", str(script)), timeout=180)
+                  after=("-x", str(script)), timeout=180, path=str(empty), gdb=shutil.which(gdb_binary()))
     assert_no_traceback(run)
     assert "Partition of a set" in run.stdout, run.stdout + run.stderr
     assert "queue slices 0" not in run.stdout, run.stdout

@@ -275,6 +275,13 @@ def runtime_may_have_debug_info() -> bool:
     return elf.has_debug_info(_host_path(active)) is not False
 
 
+def runtime_file() -> Optional[str]:
+    """The running runtime's file (the program, or a libpython) as this process can open it; None
+    when which copy runs cannot be told."""
+    _, active, _ = running_runtime()
+    return None if active is None else _host_path(active)
+
+
 def python_version() -> Optional[tuple[int, int]]:
     """The target's CPython version (major, minor), from its binaries' names or Py_Version."""
     copies, active, _ = running_runtime()

@@ -14,8 +14,8 @@ A thread that blocks the stop signal (uWSGI's worker threads block every signal)
 the one: its block's stop, a tgkill of that signal, would never come.
 
 Before any breakpoint, the stops look for a thread already where the queue call is safe
-(in_place.py); with the interpreter's debug info that is nearly always found, and then no
-breakpoint goes in at all.
+(in_place.py): with the interpreter's debug info, or with its eval loop's machine code read
+from its file, that is nearly always found, and then no breakpoint goes in at all.
 """
 
 from __future__ import annotations
@@ -35,7 +35,10 @@ from .stops import siginfo
 # Functions every Python thread enters often, through pointers (so never inlined).
 QUEUE_POINTS = ("PyObject_Free", "PyObject_GenericGetAttr", "PyType_GenericAlloc")
 # Stops (after a clock tick of CPU each) that look for a thread in place before the first slice.
-IN_PLACE_LOOKS = 8
+# A pure-Python loop was found in place in 297 of 300 stops on pyenv 3.11 (debug info), in 70 of
+# 200 on Debian's python3.11 (its eval loop only, read from the file): 24 misses in a row there
+# come about 3 times in 100,000.  A look took 0.05 ms (median; 2.2 at most), 2026-12-04.
+IN_PLACE_LOOKS = 24
 # Hits in a row by threads that block the stop signal before the wait gives up: each stops
 # the whole target for a moment (gdb is all-stop).
 MASKED_HITS = 50
@@ -110,15 +113,28 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
     QUEUE_CALL_FLOOR: its thread finishes it by itself)."""
     wait = _QueueWait(pid, caller.signal)
     ticks = FIRST_TICKS
-    # Without debug info no thread is ever in place: the slices come as they did before.
-    looking = inf.runtime_may_have_debug_info()
+    # Where the debug info cannot tell, the eval loop's machine code read from its file can
+    # (in_place.py): no thread is looked at, and slices come as before, only when neither can.
+    debug_info = inf.runtime_may_have_debug_info()
+    in_place.start_scan(pid, caller.version)  # (the session has started it already)
+    span = in_place.eval_loop_span(pid)
     quick = IN_PLACE_LOOKS
     while True:
-        hit = in_place.thread_in_place(pid, caller.signal) if looking else None
+        looking = debug_info or span is not None
+        hit = in_place.thread_in_place(pid, caller.signal, span, debug_info) if looking else None
         if hit is not None:
             break
         if time.monotonic() >= deadline:
             return TIMED_OUT
+        reading = in_place.scan_running(pid)
+        if reading is not None:
+            # No breakpoint before the reading's verdict: the target runs until it comes.
+            fired = continue_for(pid, deadline - time.monotonic(), caller.signal, until=reading)
+            check_alive()
+            if not _ours(fired, caller.signal):
+                return OTHER_STOP
+            span = in_place.eval_loop_span(pid)
+            continue
         fired = continue_for(pid, deadline - time.monotonic(), caller.signal,
                              until=used_cpu(pid, FIRST_TICKS if looking and quick else ticks))
         check_alive()
@@ -127,7 +143,7 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
         if looking and quick:
             quick -= 1
             continue
-        hit = in_place.thread_in_place(pid, caller.signal) if looking else None
+        hit = in_place.thread_in_place(pid, caller.signal, span, debug_info) if looking else None
         if hit is not None:
             break
         if time.monotonic() >= deadline:

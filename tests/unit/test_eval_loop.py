@@ -1,0 +1,106 @@
+"""host.eval_loop: the verdict on a function's machine code, from a real gdb child on real files."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from support.interpreters import PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING
+
+from gdb_memleak.host import eval_loop
+
+needs_gdb = pytest.mark.skipif(shutil.which("gdb") is None, reason="no gdb on PATH")
+
+# A lock taken by a call, values kept in 256-bit registers, and neither.
+PROGRAM = r"""
+#include <pthread.h>
+#include <immintrin.h>
+pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+int counter;
+__attribute__((noinline)) void takes_a_lock(void) { pthread_mutex_lock(&m); counter++; pthread_mutex_unlock(&m); }
+__attribute__((noinline, target("avx2"))) void adds_wide(int *a, const int *b) {
+    __m256i x = _mm256_loadu_si256((const __m256i *)a), y = _mm256_loadu_si256((const __m256i *)b);
+    _mm256_storeu_si256((__m256i *)a, _mm256_add_epi32(x, y));
+}
+__attribute__((noinline)) int plain(int x) { return x * 3 + counter; }
+int main(void) { int a[8] = {0}, b[8] = {1}; takes_a_lock(); adds_wide(a, b); return plain(a[0]); }
+"""
+
+
+def scanned(path: str, name: str) -> eval_loop.EvalLoopCode | None:
+    scan = eval_loop.Scan(path, name)
+    deadline = time.monotonic() + 60
+    while not scan.done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return scan.result()
+
+
+def readelf_symbol(path: str, name: str) -> tuple[int, int]:
+    out = subprocess.run(["readelf", "--dyn-syms", "--syms", "-W", path], capture_output=True, text=True,
+                         check=True).stdout
+    for line in out.splitlines():
+        fields = line.split()  # Num: Value Size Type Bind Vis Ndx Name
+        if len(fields) >= 8 and fields[3] == "FUNC" and fields[7].split("@")[0] == name:
+            return int(fields[1], 16), int(fields[2], 0)
+    raise AssertionError("%s not in %s" % (name, path))
+
+
+@needs_gdb
+@pytest.mark.skipif(bool(PYTHON_NODEBUG_MISSING), reason=PYTHON_NODEBUG_MISSING or "-")
+def test_debian_python_eval_loop_is_admitted_whole():
+    """Debian's python3.11 (no debug info): its eval loop calls no lock primitive and uses no wide
+    register; the range is the symbol's, and the bytes' digest is the file's."""
+    code = scanned(PYTHON_NODEBUG, "_PyEval_EvalFrameDefault")
+    assert code is not None
+    assert code.interruptible, code.why
+    start, size = readelf_symbol(PYTHON_NODEBUG, "_PyEval_EvalFrameDefault")
+    assert (code.start, code.end - code.start) == (start, size)
+    assert len(code.sha256) == 64
+
+
+@needs_gdb
+@pytest.mark.skipif(bool(PYTHON_NODEBUG_MISSING), reason=PYTHON_NODEBUG_MISSING or "-")
+def test_the_lock_function_itself_is_refused():
+    code = scanned(PYTHON_NODEBUG, "PyThread_acquire_lock_timed")
+    assert code is not None and not code.interruptible
+    assert "sem_" in code.why and "clock_gettime" not in code.why, code.why
+
+
+@needs_gdb
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="no gcc")
+def test_a_lock_call_or_wide_registers_refuse_a_function(tmp_path: Path):
+    source = tmp_path / "prog.c"
+    source.write_text(PROGRAM)
+    program = tmp_path / "prog"
+    subprocess.run(["gcc", "-O2", "-o", str(program), str(source), "-lpthread"], check=True)
+    # (only read, never run: a CPU without AVX2 would not run adds_wide)
+    locked = scanned(str(program), "takes_a_lock")
+    assert locked is not None and not locked.interruptible and "pthread_mutex_lock" in locked.why, locked
+    wide = scanned(str(program), "adds_wide")
+    assert wide is not None and not wide.interruptible and "256" in wide.why, wide
+    plain = scanned(str(program), "plain")
+    assert plain is not None and plain.interruptible, plain
+
+
+@needs_gdb
+@pytest.mark.skipif(bool(PYTHON_NODEBUG_MISSING), reason=PYTHON_NODEBUG_MISSING or "-")
+def test_no_gdb_on_path_or_no_such_function_gives_no_verdict(monkeypatch):
+    assert scanned(PYTHON_NODEBUG, "no_such_function_anywhere") is None
+    monkeypatch.setenv("PATH", "/nonexistent")
+    scan = eval_loop.Scan(PYTHON_NODEBUG, "_PyEval_EvalFrameDefault")
+    assert scan.done() and scan.result() is None
+
+
+@needs_gdb
+@pytest.mark.skipif(bool(PYTHON_NODEBUG_MISSING), reason=PYTHON_NODEBUG_MISSING or "-")
+def test_a_listing_cut_short_gives_no_verdict():
+    listing = subprocess.run(["gdb", "-batch", "-nx", "-readnever", "-ex", "disassemble /r PyObject_Free",
+                              PYTHON_NODEBUG], capture_output=True, text=True, check=True).stdout
+    assert eval_loop.verdict("PyObject_Free", listing) is not None
+    cut = listing.splitlines(keepends=True)
+    assert eval_loop.verdict("PyObject_Free", "".join(cut[:-1])) is None  # no "End of assembler dump."
+    assert eval_loop.verdict("PyObject_Free", "".join(cut[:3] + cut[5:])) is None  # a hole in the code
+    assert eval_loop.verdict("PyObject_Malloc", listing) is None  # another function's
