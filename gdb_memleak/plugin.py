@@ -6,6 +6,7 @@ target, from the payloads.
 
 from __future__ import annotations
 
+import atexit
 import os
 from typing import Optional
 
@@ -86,6 +87,12 @@ def _clear_caches(event: object) -> None:
         in_place.forget()
 
 
+def _forget_children() -> None:
+    from .inject import in_place
+
+    in_place.forget()
+
+
 def load(venv: Optional[str] = None) -> None:
     """Register py-memtop, py-heap, py-cycles (once), and use `venv`'s tools for matching targets."""
     global _loaded
@@ -101,6 +108,7 @@ def load(venv: Optional[str] = None) -> None:
     # What was read about one process or its files is not true of the next.
     gdb.events.new_objfile.connect(_clear_caches)
     gdb.events.exited.connect(_clear_caches)
+    atexit.register(_forget_children)  # gdb quitting finalizes its Python: no child of ours outlives it
     _loaded = True
     pid = _pid_to_attach()
     if pid is not None:
