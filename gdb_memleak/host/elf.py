@@ -114,3 +114,30 @@ def has_debug_info(path: str) -> Optional[bool]:
             return False
     except (OSError, struct.error):
         return None
+
+
+SHF_EXECINSTR = 0x4
+
+
+def code_sections(path: str) -> Optional[list[tuple[int, int]]]:
+    """[start, end) of each section of code (SHF_EXECINSTR) of the 64-bit little-endian ELF file at
+    `path`, at its own addresses; None if it cannot be read as one."""
+    try:
+        with open(path, "rb") as f:
+            ident = f.read(64)
+            if len(ident) < 64 or ident[:4] != b"\x7fELF" or ident[4] != 2 or ident[5] != 1:
+                return None
+            shoff, = struct.unpack_from("<Q", ident, 40)
+            shentsize, shnum = struct.unpack_from("<HH", ident, 58)
+            if shoff == 0 or shnum == 0 or shentsize < 64:
+                return None
+            f.seek(shoff)
+            table = f.read(shentsize * shnum)
+        ranges = []
+        for i in range(shnum):
+            _, _, flags, addr, _, size, _, _, _, _ = struct.unpack_from("<IIQQQQIIQQ", table, i * shentsize)
+            if flags & SHF_EXECINSTR and size:
+                ranges.append((addr, addr + size))
+        return ranges
+    except (OSError, struct.error):
+        return None

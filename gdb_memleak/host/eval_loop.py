@@ -15,6 +15,14 @@ machine code is read instead, and the whole function is admitted or refused:
   before they return.
 * 256- and 512-bit registers (ymm, zmm, xmm16-31, AVX-512 masks): the stub saves the SSE
   state only (FXSAVE), so code that keeps values there is refused.
+* also refused: an atomic read-modify-write (a lock prefix, xchg with memory, cmpxchg,
+  xadd: a lock's inlined fast path, whatever it is named); a call or jump through a slot
+  gdb cannot name (`call *disp(%rip)` of a -fno-plt build: its target could be a lock
+  function); `std` (the stub's callees assume the direction flag clear).
+* the code the function jumps to outside its own range (GCC's `NAME.cold` part, nameless
+  in a stripped file) is read too, in rounds of one child each, and judged the same way:
+  a lock could be taken there and held in the part that is admitted.  Only the function's
+  own range is admitted.
 
 The disassembly is gdb's own, in a child process (`gdb -batch -readnever`, symbols only)
 that runs while the target does: for Debian's python3.11 the eval loop is 12,746 lines,
@@ -29,121 +37,245 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Optional
+
+from . import elf
+from .children import Child
 
 # Names of what takes or waits for a lock ("block" and "clock" are not: 3.8-3.10's
 # PyFrame_BlockSetup, clock_gettime).
 LOCK_CALL = re.compile(r"(?<![bc])lock|mutex|sem_|semaphore|cond_|park|critical|acquire|futex|gilstate|restorethread|"
                        r"^syscall$", re.IGNORECASE)
 WIDE_REGISTER = re.compile(r"%(?:[yz]mm\d|xmm(?:1[6-9]|2\d|3[01])\b|k[0-7]\b)")
-SCAN_TIMEOUT = 20.0  # seconds the child may take: a loaded machine, a 100 KB eval loop
+SCAN_TIMEOUT = 20.0  # seconds all the children may take: a loaded machine, a 100 KB eval loop
+COLD_TAIL = 4096  # bytes read past the last place jumped to: the code that runs on from there
+COLD_SPAN = 1 << 20  # the most a round may read
+COLD_ROUNDS = 4
 
-# A direct call or jump (a tail call, conditional or not) to a named function: "call   0x41f030
-# <sem_wait@plt>"; with "+N" the name is only the nearest symbol before an unnamed target.
-_BRANCH = re.compile(r"\t(?:call|j)[a-z]*\s+0x[0-9a-f]+ <([^>+]+)>$", re.MULTILINE)
-_INSN = re.compile(r"^\s*0x([0-9a-f]+) <\+\d+>:\t((?:[0-9a-f]{2} )*[0-9a-f]{2})\s*\t", re.MULTILINE)
+# One instruction of `disassemble /r`: address, an optional <symbol+offset>, its bytes, its text.
+_INSN = re.compile(r"^\s*(?:=> )?0x([0-9a-f]+)(?: <[^>]*>)?:\t((?:[0-9a-f]{2} )*[0-9a-f]{2})\s*\t(.*)$", re.MULTILINE)
+_PREFIXES = frozenset(("lock", "rep", "repz", "repe", "repnz", "repne", "bnd", "notrack", "addr32", "data16", "cs",
+                       "ds", "es", "fs", "gs", "ss", "xacquire", "xrelease", "rex", "rex.w"))
+# A direct branch's target: "0x41f030 <sem_wait@plt>"; with "+N" (or none) the target has no name.
+_TARGET = re.compile(r"^0x([0-9a-f]+)(?: <([^>]*)>)?$")
+_ENDS_FLOW = ("jmp", "ret", "ud2", "hlt")
 
 
 @dataclass(frozen=True)
 class EvalLoopCode:
     """One function's code in its file: [start, end) at the file's own addresses, and whether a
-    thread may be stopped and called from anywhere in it (`why` says why not)."""
+    thread may be stopped and called from anywhere in it (`why` says why not).  `parts`: every
+    range read (its own first, then where it jumps), with the SHA-256 of its bytes: the target's
+    own copy is checked against them."""
 
     name: str
     start: int
     end: int
     interruptible: bool
     why: str
-    sha256: str  # of the code's bytes: the target's own copy is checked against it
+    parts: tuple[tuple[int, int, str], ...]
 
 
-def verdict(name: str, listing: str) -> Optional[EvalLoopCode]:
-    """The verdict on gdb's `disassemble /r NAME` output, or None if it is not a whole listing."""
-    if not listing.rstrip().endswith("End of assembler dump.") or "for function %s:" % name not in listing:
-        return None
+@dataclass
+class _Reading:
+    """What the listings read so far say: the code's ranges and digests, why it is refused, and
+    the places jumped to that no range covers yet."""
+
+    parts: list[tuple[int, int, str]] = field(default_factory=list)
+    why: list[str] = field(default_factory=list)
+    targets: set[int] = field(default_factory=set)
+
+    def covered(self, address: int) -> bool:
+        return any(a <= address < b for a, b, _ in self.parts)
+
+
+def read_listing(listing: str, reading: _Reading, entries: Optional[set[int]] = None) -> bool:
+    """Add one `disassemble /r` listing to `reading`; False if it is not one whole run of code.
+    `entries`: where the code of ours in it is entered (places jumped to); only what runs on from
+    them is judged (the rest is other functions' code).  None: all of it is ours."""
+    if not listing.rstrip().endswith("End of assembler dump."):
+        return False
+    insns: list[tuple[int, int, str]] = []
     code = bytearray()
-    start = end = None
-    for insn in _INSN.finditer(listing):
-        at = int(insn.group(1), 16)
-        if end is not None and at != end:
-            return None  # not one run of code
-        raw = bytes.fromhex(insn.group(2))
-        start = at if start is None else start
-        end = at + len(raw)
+    for match in _INSN.finditer(listing):
+        at = int(match.group(1), 16)
+        raw = bytes.fromhex(match.group(2))
+        if insns and at != insns[-1][0] + insns[-1][1]:
+            return False  # a hole: not one run of code
+        insns.append((at, len(raw), match.group(3)))
         code += raw
-    if start is None or end is None:
-        return None
-    locking = sorted(set(n for n in _BRANCH.findall(listing) if LOCK_CALL.search(n.split("@")[0])))
-    if locking:
-        why = "it calls %s" % ", ".join(locking)
-    elif WIDE_REGISTER.search(listing):
-        why = "it uses 256- or 512-bit registers, which the stub does not save"
-    else:
-        why = ""
-    return EvalLoopCode(name, start, end, not why, why, hashlib.sha256(code).hexdigest())
+    if not insns:
+        return False
+    start, end = insns[0][0], insns[-1][0] + insns[-1][1]
+    reading.parts.append((start, end, hashlib.sha256(code).hexdigest()))
+    live = entries if entries is not None else set(at for at, _, _ in insns)
+    judged: set[int] = set()
+    while True:  # until no jump back into the listing reaches more of it
+        runs_on = False
+        for at, _, text in insns:
+            if at not in live and not runs_on:
+                continue
+            if at not in judged:
+                judged.add(at)
+                runs_on = _judge(text, reading) not in _ENDS_FLOW
+            else:
+                runs_on = _mnemonic(text) not in _ENDS_FLOW
+        new = set(t for t in reading.targets if start <= t < end and t not in judged)
+        if not new:
+            break
+        live = live | new
+    if runs_on:
+        reading.targets.add(end)  # it runs on past the listing
+    return True
+
+
+def _split(text: str) -> tuple[list[str], str, str]:
+    """(prefixes, mnemonic, operands) of an instruction's text."""
+    text = text.split("#", 1)[0] if "#" in text and "(%rip)" not in text else text
+    words = text.split()
+    prefixes = []
+    while words and words[0].lower() in _PREFIXES:
+        prefixes.append(words.pop(0).lower())
+    if not words:
+        return prefixes, "", ""
+    return prefixes, words[0].lower(), " ".join(words[1:])
+
+
+def _mnemonic(text: str) -> str:
+    return _split(text)[1].rstrip("q")
+
+
+def _judge(text: str, reading: _Reading) -> str:
+    """Note what one instruction says against the code; its mnemonic."""
+    prefixes, mnemonic, operands = _split(text)
+    if "lock" in prefixes or mnemonic.startswith(("cmpxchg", "xadd")) or (mnemonic.startswith("xchg") and "(" in operands):
+        reading.why.append("an atomic read-modify-write (%s)" % " ".join(prefixes + [mnemonic]))
+    elif mnemonic == "std":
+        reading.why.append("std (the direction flag set)")
+    elif WIDE_REGISTER.search(operands):
+        reading.why.append("256- or 512-bit registers, which the stub does not save")
+    elif mnemonic.startswith(("call", "j")):
+        _judge_branch(mnemonic, operands, reading)
+    return mnemonic.rstrip("q")
+
+
+def _judge_branch(mnemonic: str, operands: str, reading: _Reading) -> None:
+    if operands.startswith("*"):
+        # Through memory or a register: a type slot, a function pointer, a switch's table.  A
+        # slot read relative to the PC is a GOT entry in a -fno-plt build: its name is needed.
+        if "(%rip)" in operands:
+            name = operands.split("<", 1)[1].rstrip(">") if "<" in operands else ""
+            if not name:
+                reading.why.append("a %s through a slot gdb cannot name (%s)" % (mnemonic, operands))
+            elif LOCK_CALL.search(name.split("@")[0].split("+")[0]):
+                reading.why.append("a %s of %s" % (mnemonic, name))
+        return
+    match = _TARGET.match(operands)
+    if match is None:
+        reading.why.append("a %s gdb shows as %r" % (mnemonic, operands))
+        return
+    name = match.group(2) or ""
+    if name and "+" not in name and "-" not in name and ".cold" not in name:
+        # a function's entry: a call, or a tail call, of another function
+        if LOCK_CALL.search(name.split("@")[0]):
+            reading.why.append("a %s of %s" % (mnemonic, name))
+    elif mnemonic.startswith("j"):
+        reading.targets.add(int(match.group(1), 16))  # its own code, elsewhere (NAME.cold, or no name)
+
+
+def verdict(name: str, reading: _Reading) -> EvalLoopCode:
+    start, end, _ = reading.parts[0]
+    why = "; ".join(sorted(set(reading.why))[:4])
+    return EvalLoopCode(name, start, end, not why, why, tuple(reading.parts))
+
+
+def _gdb_argv(exe: str, path: str, what: str) -> list[str]:
+    return [exe, "-batch", "-nx", "-readnever", "-iex", "set auto-load off", "-iex", "set debuginfod enabled off",
+            "-ex", "disassemble /r " + what, path]
 
 
 class Scan:
-    """The verdict on function `name` of the ELF file at `path`, from a gdb child started now and
-    answered later (done(), result())."""
+    """The verdict on function `name` of the ELF file at `path`, from gdb children started now and
+    answered later (done(), result()): one for the function, then one per round of the code it
+    jumps to outside itself."""
 
     def __init__(self, path: str, name: str) -> None:
         self.name = name
+        self._path = path
         self._deadline = time.monotonic() + SCAN_TIMEOUT
-        self._proc: Optional[subprocess.Popen] = None
+        self._exe = shutil.which("gdb")  # no disassembler: no verdict, and the caller does without
+        self._child: Optional[Child] = None
         self._output: Optional[IO[bytes]] = None
+        self._reading = _Reading()
+        self._rounds = 0
+        self._entries: set[int] = set()  # where the next round's code is entered
+        self._sections = elf.code_sections(path) or []  # a round reads within one of them
         self._result: Optional[EvalLoopCode] = None
-        self._start(path)
+        self._start(name)
 
-    def _start(self, path: str) -> None:
-        exe = shutil.which("gdb")
-        if exe is None:
-            return  # no disassembler: no verdict, and the caller does without
+    def _start(self, what: str) -> None:
+        if self._exe is None:
+            return
         self._output = tempfile.TemporaryFile()
-        try:
-            # A small environment: gdb's own (PYTHONHOME of a gdb run through its loader) could
-            # stop this gdb's Python from starting; C for a listing in one language.
-            self._proc = subprocess.Popen(
-                [exe, "-batch", "-nx", "-readnever", "-iex", "set auto-load off", "-iex", "set debuginfod enabled off",
-                 "-ex", "disassemble /r " + self.name, path],
-                stdin=subprocess.DEVNULL, stdout=self._output, stderr=subprocess.DEVNULL, cwd="/",
-                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "HOME": "/nonexistent"})
-        except (OSError, subprocess.SubprocessError):
+        # A small environment: gdb's own (PYTHONHOME of a gdb run through its loader) could stop
+        # this gdb's Python from starting; C for a listing in one language.
+        self._child = Child.start(_gdb_argv(self._exe, self._path, what), None, self._output,
+                                  {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "HOME": "/nonexistent"})
+        if self._child is None:
             self._output.close()
             self._output = None
 
     def done(self) -> bool:
-        """Answered, given up, or nothing to wait for.  Once the child has ended, its listing is read
-        here (12 ms for Debian's python3.11): called as a continue's `until`, that is while the
-        target runs."""
-        if self._proc is not None and (self._proc.poll() is not None or time.monotonic() >= self._deadline):
-            self._finish(read=True)
-        return self._proc is None
+        """Answered, given up, or nothing to wait for.  Each listing is read once its child has
+        ended (12 ms for Debian's python3.11), and the next round started: called as a continue's
+        `until`, that is while the target runs."""
+        while self._child is not None and (self._child.exited() or time.monotonic() >= self._deadline):
+            self._next()
+        return self._child is None
 
     def result(self) -> Optional[EvalLoopCode]:
-        """The verdict, or None (no disassembler; a child that failed or took too long).  Ends the
-        child if it still runs."""
-        self._finish(read=True)
+        """The verdict, or None (no disassembler; a child that failed or took too long; code that
+        jumps too far).  Waits for nothing: ends a child that still runs."""
+        if self._child is not None:
+            self.close()
         return self._result
 
     def close(self) -> None:
         """End the child, if any, and drop its output."""
-        self._finish(read=False)
+        child, output, self._child, self._output = self._child, self._output, None, None
+        if child is not None:
+            child.end()
+        if output is not None:
+            output.close()
 
-    def _finish(self, read: bool) -> None:
-        proc, output, self._proc, self._output = self._proc, self._output, None, None
-        if proc is None or output is None:
+    def _next(self) -> None:
+        """The child has ended or run out of time: read its listing, then start the next round."""
+        child, output, self._child, self._output = self._child, self._output, None, None
+        assert child is not None and output is not None
+        if not child.exited() or time.monotonic() >= self._deadline:
+            child.end()
+            output.close()
             return
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
         with output:
-            if read:
-                output.seek(0)
-                # The listing itself, not the exit status: a gdb that reaps its children with
-                # waitpid(-1) leaves subprocess a status of 0 whatever it was.
-                self._result = verdict(self.name, output.read().decode("ascii", "replace"))
+            output.seek(0)
+            listing = output.read().decode("ascii", "replace")
+        first = not self._reading.parts
+        if first and "for function %s:" % self.name not in listing:
+            return
+        if not read_listing(listing, self._reading, None if first else self._entries):
+            return
+        pending = sorted(t for t in self._reading.targets if not self._reading.covered(t))
+        self._entries = set(pending)
+        if not pending:
+            self._result = verdict(self.name, self._reading)
+            return
+        low, high = pending[0], pending[-1] + COLD_TAIL
+        section = next(((a, b) for a, b in self._sections if a <= low < b), None)
+        self._rounds += 1
+        if section is None or pending[-1] >= section[1] or self._rounds > COLD_ROUNDS or high - low > COLD_SPAN:
+            return  # no verdict: its code jumps too far, or out of the code, to be read
+        high = min(high, section[1])
+        self._start("0x%x,0x%x" % (low, high))

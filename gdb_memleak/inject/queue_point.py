@@ -127,8 +127,7 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
         if time.monotonic() >= deadline:
             return TIMED_OUT
         reading = in_place.scan_running(pid)
-        if reading is not None:
-            # No breakpoint before the reading's verdict: the target runs until it comes.
+        if reading is not None:  # no breakpoint before its verdict: the target runs until it comes
             fired = continue_for(pid, deadline - time.monotonic(), caller.signal, until=reading)
             check_alive()
             if not _ours(fired, caller.signal):
