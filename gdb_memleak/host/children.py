@@ -56,6 +56,12 @@ class Child:
         self._reap()
         return True
 
+    def wait(self, seconds: float) -> bool:
+        """Wait up to `seconds` for it to end; whether it has (reaped then, as exited() does)."""
+        if self._pidfd is not None:
+            select.select([self._pidfd], [], [], max(seconds, 0.0))
+        return self.exited()
+
     def end(self) -> None:
         """SIGKILL it if it runs, reap it, and forget it."""
         if self._pidfd is None:

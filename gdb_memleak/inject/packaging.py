@@ -6,11 +6,11 @@ from __future__ import annotations
 import ast
 import os
 import re
-import subprocess
 import tempfile
 import time
 from typing import IO, Any, Optional
 
+from ..host.children import Child
 from ..payloads import QUIET, RUNNER, payload_source
 
 RESULT_NAME = "__gdb_memleak_result__"
@@ -117,10 +117,10 @@ class Precompiling:
         self._version = version
         self._deadline = time.monotonic() + COMPILE_TIMEOUT
         self._output = tempfile.TemporaryFile()
-        self._proc = self._start("/proc/%d/exe" % pid, source.encode("utf-8"), self._output)
+        self._child = self._start("/proc/%d/exe" % pid, source.encode("utf-8"), self._output)
 
     @staticmethod
-    def _start(exe: str, source: bytes, output: IO[bytes]) -> Optional[subprocess.Popen]:
+    def _start(exe: str, source: bytes, output: IO[bytes]) -> Optional[Child]:
         try:
             name = os.path.basename(os.readlink(exe)).replace(" (deleted)", "")
         except OSError:
@@ -131,43 +131,39 @@ class Precompiling:
             with tempfile.TemporaryFile() as given:
                 given.write(source)
                 given.seek(0)
-                return subprocess.Popen([exe, "-E", "-s", "-S", "-c", _COMPILER], stdin=given, stdout=output,
-                                        stderr=subprocess.DEVNULL, cwd="/", env={})
-        except (OSError, subprocess.SubprocessError):
+                # Watched through a pidfd, never its pid (host/children.py says why).
+                return Child.start([exe, "-E", "-s", "-S", "-c", _COMPILER], given, output, {})
+        except OSError:
             return None
 
     def done(self) -> bool:
         """The child has answered, or given up, or there is none."""
-        return self._proc is None or self._proc.poll() is not None or time.monotonic() >= self._deadline
+        return self._child is None or self._child.exited() or time.monotonic() >= self._deadline
 
     def close(self) -> None:
         """End the child if it still runs, and close its output: a command that failed before
         result() leaves no process or file of gdb's behind (result() does this too)."""
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-        if proc is not None:
-            proc.wait()
+        child, self._child = self._child, None
+        if child is not None:
+            child.end()
         self._output.close()
 
     def result(self) -> Optional[bytes]:
         """The marshalled code, or None; waits for the child if it has not answered yet."""
-        proc, self._proc = self._proc, None
-        if proc is None:
+        child, self._child = self._child, None
+        if child is None:
             self._output.close()
             return None
-        try:
-            proc.wait(max(self._deadline - time.monotonic(), 0.001))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if not child.wait(self._deadline - time.monotonic()):
+            child.end()
+            self._output.close()
             return None
         with self._output:
             self._output.seek(0)
             head, _, code = self._output.read().partition(b"\n")
-        # The length too: the child may end while gdb waits for the target, and a gdb that reaps
-        # it (waitpid(-1)) leaves subprocess a return code of 0 whatever it was.
-        if proc.returncode != 0 or head != ("%d.%d %d" % (self._version + (len(code),))).encode("ascii") or not code:
+        # Its exit status is not known (gdb's waitpid(-1) may have reaped it): the header says
+        # whether the output is whole, the version and the length of the code.
+        if head != ("%d.%d %d" % (self._version + (len(code),))).encode("ascii") or not code:
             return None
         return code
 
