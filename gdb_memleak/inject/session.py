@@ -25,7 +25,7 @@ from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation, note
 from ..host import procfs, residency
 from ..payloads import MANIFEST, payload_source
-from . import allocator, in_place, landing, own_thread, packaging, safepoint
+from . import allocator, landing, own_thread, packaging, safepoint
 from .calls import CALL_LIMIT, Caller, WaitedTooLong, continue_for
 from .gdbstate import SavedGdbState
 from .packaging import RESULT_NAME
@@ -304,7 +304,6 @@ def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], fu
     try:
         with safepoint.watching_for_exec(calls):
             try:
-                in_place.start_scan(pid, version)  # (for the queue point) its child runs with the compiler
                 # Rather than wait for the compiler with the target stopped (11-70 ms of the first
                 # command's stop, 2026-12-03), let it run: nothing of ours is in it yet.
                 safepoint.run_until(calls, pid, compiling.done, packaging.COMPILE_TIMEOUT, "before a safe point was reached")
