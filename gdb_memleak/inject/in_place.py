@@ -21,7 +21,7 @@ the lock).  Ruled out as well:
     functions of Python/ and Modules/ named as Objects/ on Debian forky's 3.14);
   * code that may use 256-bit registers (avx in the producer's flags, or a -march beyond
     x86-64-v2): the stub saves the SSE state (FXSAVE), not their upper halves.
-Where the debug info cannot tell (none: Debian's python3.11; or LTO), the eval loop's machine
+Without debug info (Debian's python3.11), the eval loop's machine
 code is read instead, from its file, while the target runs (host/eval_loop.py): a function
 that calls no lock primitive and keeps nothing in wide registers is admitted whole, once the
 target's copy of its bytes is checked to be the one read.
@@ -234,5 +234,5 @@ def _may_interrupt(name: str, filename: str, producer: str) -> Optional[bool]:
     if "avx" in flags or any(m not in _BASELINE_MARCH for m in _MARCH.findall(flags)):
         return False
     if "gimple" in flags:
-        return None  # file names are the LTO partition's: the machine code's reading decides
+        return None  # file names are the LTO partition's: only a reading of the machine code could tell
     return name in EVAL_LOOPS or "/Objects/" in "/" + filename

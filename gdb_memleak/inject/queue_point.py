@@ -113,10 +113,10 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
     QUEUE_CALL_FLOOR: its thread finishes it by itself)."""
     wait = _QueueWait(pid, caller.signal)
     ticks = FIRST_TICKS
-    # Where the debug info cannot tell, the eval loop's machine code read from its file can
-    # (in_place.py): no thread is looked at, and slices come as before, only when neither can.
-    debug_info = inf.runtime_may_have_debug_info()
-    in_place.start_scan(pid, caller.version)  # only here: a child gdb of 0.2-0.5 s CPU, once a process
+    # Without debug info, the eval loop's machine code read from its file tells (in_place.py; a
+    # child gdb of 0.2-0.5 s, waited for); slices come as before only when neither can.
+    if not (debug_info := inf.runtime_may_have_debug_info()):
+        in_place.start_scan(pid, caller.version)
     span = in_place.eval_loop_span(pid)
     quick = IN_PLACE_LOOKS
     while True:
