@@ -29,13 +29,13 @@ def grow_to(megabytes):
         _pure_string += CHUNK * 100
 
 
-def keep_growing():
-    """Grow a little, forever, with a heartbeat every half second."""
+def keep_growing(chunk=CHUNK):
+    """Grow by `chunk` a millisecond, forever, with a heartbeat every half second."""
     global _pure_string
     ticks = 0
     last = time.time()
     while True:
-        _pure_string += CHUNK
+        _pure_string += chunk
         time.sleep(0.001)
         if time.time() - last >= 0.5:
             ticks += 1

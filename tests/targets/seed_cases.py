@@ -34,4 +34,5 @@ if __name__ == "__main__":
     leak(pairs)
     seed_string.grow_to(megabytes)
     say("ready")
-    seed_string.keep_growing()
+    # SEED_HOLD=1: the str stops growing, for tests that compare two readings taken a second apart
+    seed_string.keep_growing("" if os.environ.get("SEED_HOLD") == "1" else seed_string.CHUNK)
