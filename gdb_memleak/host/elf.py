@@ -11,7 +11,7 @@ milliseconds.  Nothing here imports gdb.
 from __future__ import annotations
 
 import struct
-from typing import Optional
+from typing import BinaryIO, Optional
 
 SHT_DYNSYM = 11
 STT_FUNC = 2
@@ -88,20 +88,35 @@ def exports_function(path: str, name: str) -> Optional[bool]:
 DEBUG_SECTIONS = (b".debug_info", b".zdebug_info")
 
 
+def _section_headers(f: BinaryIO) -> Optional[tuple[bytes, int, int, int]]:
+    """(the section header table, its entry size, its count, the index of the names' section) of
+    an open 64-bit little-endian ELF file; None if it is not one, or has no section headers."""
+    ident = f.read(64)
+    if len(ident) < 64 or ident[:4] != b"\x7fELF" or ident[4] != 2 or ident[5] != 1:
+        return None
+    shoff, = struct.unpack_from("<Q", ident, 40)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", ident, 58)
+    if shoff == 0 or shnum == 0 or shentsize < 64:
+        return None
+    f.seek(shoff)
+    return f.read(shentsize * shnum), shentsize, shnum, shstrndx
+
+
 def has_debug_info(path: str) -> Optional[bool]:
     """Whether the ELF file at `path` carries DWARF (a .debug_info section, compressed or not);
     None if it cannot be read as a 64-bit little-endian ELF file."""
     try:
         with open(path, "rb") as f:
-            ident = f.read(64)
-            if len(ident) < 64 or ident[:4] != b"\x7fELF" or ident[4] != 2 or ident[5] != 1:
+            headers = _section_headers(f)
+            if headers is None:
+                f.seek(0)
+                ident = f.read(64)
+                valid = len(ident) == 64 and ident[:4] == b"\x7fELF" and ident[4] == 2 and ident[5] == 1
+                # no section headers at all: nothing to read DWARF from
+                return False if valid and struct.unpack_from("<Q", ident, 40)[0] == 0 else None
+            table, shentsize, shnum, shstrndx = headers
+            if shstrndx >= shnum:
                 return None
-            shoff, = struct.unpack_from("<Q", ident, 40)
-            shentsize, shnum, shstrndx = struct.unpack_from("<HHH", ident, 58)
-            if shoff == 0 or shnum == 0 or shentsize < 64 or shstrndx >= shnum:
-                return None if shoff else False  # no section headers at all: nothing to read DWARF from
-            f.seek(shoff)
-            table = f.read(shentsize * shnum)
             _, _, _, _, str_offset, str_size, _, _, _, _ = struct.unpack_from("<IIQQQQIIQQ", table, shstrndx * shentsize)
             if str_size > MAX_TABLE:
                 return None
@@ -115,7 +130,6 @@ def has_debug_info(path: str) -> Optional[bool]:
     except (OSError, struct.error):
         return None
 
-
 SHF_EXECINSTR = 0x4
 
 
@@ -124,15 +138,10 @@ def code_sections(path: str) -> Optional[list[tuple[int, int]]]:
     `path`, at its own addresses; None if it cannot be read as one."""
     try:
         with open(path, "rb") as f:
-            ident = f.read(64)
-            if len(ident) < 64 or ident[:4] != b"\x7fELF" or ident[4] != 2 or ident[5] != 1:
-                return None
-            shoff, = struct.unpack_from("<Q", ident, 40)
-            shentsize, shnum = struct.unpack_from("<HH", ident, 58)
-            if shoff == 0 or shnum == 0 or shentsize < 64:
-                return None
-            f.seek(shoff)
-            table = f.read(shentsize * shnum)
+            headers = _section_headers(f)
+        if headers is None:
+            return None
+        table, shentsize, shnum, _ = headers
         ranges = []
         for i in range(shnum):
             _, _, flags, addr, _, size, _, _, _, _ = struct.unpack_from("<IIQQQQIIQQ", table, i * shentsize)
