@@ -36,8 +36,10 @@ from support.interpreters import (
     PYTHON_NODEBUG,
     PYTHON_NODEBUG_MISSING,
     find,
+    host_build,
     param,
 )
+from support.paths import FORKY
 from support.targets import ENV_HEARTBEAT, FOREIGN_SLEEP, PYTHON_ONLY, SERVICE, SERVICE_65MB, assert_service_kinds
 
 # gdb runs this before the command: it arms one trap at an injector step.
@@ -292,6 +294,31 @@ def test_without_debug_info_a_loop_that_enters_no_queue_function_gets_its_safe_p
     assert "at a pending-call safe point" in run.stdout and "queue slices 0" in run.stdout, run.stdout + run.stderr
     ticks = target.wait_for_ticks(2)
     assert len(ticks) == 2 and all(t.endswith("ok=True") for t in ticks), target.lines[-5:]
+
+
+@pytest.mark.parametrize("python", [param(*host_build("python3.14"), "forky-3.14"),
+                                    param(*host_build("python3.15"), "forky-3.15")])
+def test_an_lto_build_with_its_debug_info_queues_where_it_stands(start_target, tmp_path, python):
+    """Forky's static release builds with their separate debug files: link-time optimised, so the
+    debug info cannot tell where the call is safe, and most of the eval loop is its .cold part.
+    Its machine code, .cold part included, is read: no slice in four commands (gdb is killed if
+    one would start), and the loop's checks hold."""
+    target = start_target(python, PYTHON_ONLY)
+    target.wait_for_ticks(1)
+    script = tmp_path / "slices.gdb"
+    script.write_text(COUNT_SLICES % True)
+    commands = ["info line _PyEval_EvalFrameDefault", "py-heap --top 3", "py-cycles", "py-heap --top 3",
+                "py-heap --largest 1"]
+    run = run_gdb(*commands, "python print('queue slices %d' % _slices[0])", pid=target.pid, timeout=180,
+                  before=("-iex", "set debug-file-directory %s" % (FORKY / "usr" / "lib" / "debug")),
+                  after=("-x", str(script)))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert_no_traceback(run)
+    assert "ceval.c" in run.stdout, run.stdout  # the debug info was read
+    assert run.stdout.count("at a pending-call safe point") == 3, run.stdout + run.stderr
+    assert "queue slices 0" in run.stdout, run.stdout
+    ticks = target.wait_for_ticks(3)
+    assert len(ticks) == 3 and all(t.endswith("ok=True") for t in ticks), target.lines[-5:]
 
 
 @pytest.mark.skipif(bool(PYTHON_NODEBUG_MISSING), reason=PYTHON_NODEBUG_MISSING or "-")

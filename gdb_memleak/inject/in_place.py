@@ -16,15 +16,16 @@ whose name speaks of pending calls, signals, the GIL, locks, mutexes, parking or
 states rules the stop out, and so does a signal handler's frame on the thread's stack (a C
 signal handler can run object code: faulthandler's dumps; the code it interrupted could hold
 the lock).  Ruled out as well:
-  * code built with link-time optimisation (a "GNU GIMPLE" producer): gdb 13 names the
-    LTO partition, not the source file, for every function of it (a review found 72
-    functions of Python/ and Modules/ named as Objects/ on Debian forky's 3.14);
   * code that may use 256-bit registers (avx in the producer's flags, or a -march beyond
     x86-64-v2): the stub saves the SSE state (FXSAVE), not their upper halves.
-Without debug info (Debian's python3.11), the eval loop's machine
-code is read instead, from its file, while the target runs (host/eval_loop.py): a function
-that calls no lock primitive and keeps nothing in wide registers is admitted whole, once the
-target's copy of its bytes is checked to be the one read.
+Without debug info (Debian's python3.11), and for code built with link-time optimisation (a
+"GNU GIMPLE" producer: gdb 13 names the LTO partition, not the source file, for every function
+of it, a review found 72 functions of Python/ and Modules/ named as Objects/ on Debian forky's
+3.14; and the partition's flags merge those of all its files, -mavx2 from HACL*'s on forky's
+3.14 eval loop), the eval loop's machine code is read instead, from its file, while the
+target runs (host/eval_loop.py): a function that calls no lock primitive and keeps nothing
+in wide registers is admitted whole, once the target's copy of its bytes is checked to be the
+one read.  With LTO, an inlined block whose name speaks of locks still rules a stop out.
 Sampled on a pure-Python loop (2026-12-04), 297 of 300 stops found its thread in the eval
 loop on pyenv 3.11; on 3.13, 37 of 40 in the eval loop or in Objects/.
 
@@ -71,6 +72,14 @@ class _Scan:
 
 # pid -> the reading of its runtime's eval loop, running or answered
 _SCANS: dict[int, _Scan] = {}
+# pids whose runtime's debug info came from a link-time optimised build
+_LTO: set[int] = set()
+
+
+def met_lto(pid: int) -> bool:
+    """A look found the target's runtime link-time optimised (its debug info's producer): the
+    debug info cannot tell, its eval loop's machine code is to be read (start_scan)."""
+    return pid in _LTO
 
 
 def start_scan(pid: int, version: tuple[int, int]) -> None:
@@ -82,7 +91,8 @@ def start_scan(pid: int, version: tuple[int, int]) -> None:
     path = inf.runtime_file()
     address = inf.minimal_symbol_address(name)
     if path is not None and address is not None:
-        _SCANS[pid] = _Scan(eval_loop.Scan(path, name), address)
+        debug_dirs = gdb.parameter("debug-file-directory")
+        _SCANS[pid] = _Scan(eval_loop.Scan(path, name, debug_dirs if isinstance(debug_dirs, str) else None), address)
 
 
 def scan_running(pid: int) -> Optional[Callable[[], bool]]:
@@ -91,10 +101,11 @@ def scan_running(pid: int) -> Optional[Callable[[], bool]]:
     return None if entry is None or entry.scan.done() else entry.scan.done
 
 
-def eval_loop_span(pid: int) -> Optional[tuple[int, int]]:
-    """[start, end) of the target's eval loop, when its reading has answered that the call may be
-    made from anywhere in it and the target's own copy of the bytes read (the function's, and
-    those of the code it jumps to) is the one read; else None.  Checked at each command (reads of
+def eval_loop_span(pid: int) -> Optional[tuple[tuple[int, int], ...]]:
+    """The [start, end) ranges of the target's eval loop (its own, and its named .cold part), when
+    its reading has answered that the call may be made from anywhere in them and the target's own
+    copy of the bytes read (the function's, and those of the code it jumps to) is the one read;
+    else None.  Checked at each command (reads of
     some 60 KB, well under a millisecond): a library loaded again elsewhere, or another file, is
     never taken for the one read."""
     entry = _SCANS.get(pid)
@@ -111,7 +122,7 @@ def eval_loop_span(pid: int) -> Optional[tuple[int, int]]:
             return None
         if hashlib.sha256(raw).hexdigest() != digest:
             return None
-    return entry.address, entry.address + code.end - code.start
+    return tuple((start + bias, end + bias) for start, end in code.spans)
 
 
 def forget() -> None:
@@ -119,11 +130,12 @@ def forget() -> None:
     for entry in _SCANS.values():
         entry.scan.close()
     _SCANS.clear()
+    _LTO.clear()
     _VERDICTS.clear()
     _RETURNS.clear()
 
 
-def thread_in_place(pid: int, stop_signal: int, span: Optional[tuple[int, int]] = None,
+def thread_in_place(pid: int, stop_signal: int, span: Optional[tuple[tuple[int, int], ...]] = None,
                     debug_info: bool = True) -> Optional[gdb.InferiorThread]:
     """A thread of the stopped target from which the queue call is safe where it stands, or None.
     Threads in a system call are passed over unread.  `span`: eval_loop_span(); `debug_info`:
@@ -201,11 +213,11 @@ def _locking(name: Optional[str]) -> bool:
     return any(part in low for part in LOCKING_NAMES)
 
 
-def _in_lock_free_code(pid: int, pc: int, span: Optional[tuple[int, int]], debug_info: bool) -> bool:
+def _in_lock_free_code(pid: int, pc: int, span: Optional[tuple[tuple[int, int], ...]], debug_info: bool) -> bool:
     told = _told_by_debug_info(pid, pc) if debug_info else None
     if told is not None:
         return told
-    return span is not None and span[0] <= pc < span[1]
+    return span is not None and any(start <= pc < end for start, end in span)
 
 
 def _told_by_debug_info(pid: int, pc: int) -> Optional[bool]:
@@ -224,6 +236,8 @@ def _told_by_debug_info(pid: int, pc: int) -> Optional[bool]:
     if function is None or function.symtab is None:
         return None
     key = (pid, function.name, function.symtab.filename)
+    if "gimple" in (function.symtab.producer or "").lower():
+        _LTO.add(pid)
     if key not in _VERDICTS:
         _VERDICTS[key] = _may_interrupt(function.name, function.symtab.filename, function.symtab.producer or "")
     return _VERDICTS[key]
@@ -231,8 +245,8 @@ def _told_by_debug_info(pid: int, pc: int) -> Optional[bool]:
 
 def _may_interrupt(name: str, filename: str, producer: str) -> Optional[bool]:
     flags = producer.lower()
+    if "gimple" in flags:
+        return None  # link-time optimised: only the machine code can tell (the module's docstring)
     if "avx" in flags or any(m not in _BASELINE_MARCH for m in _MARCH.findall(flags)):
         return False
-    if "gimple" in flags:
-        return None  # file names are the LTO partition's: only a reading of the machine code could tell
     return name in EVAL_LOOPS or "/Objects/" in "/" + filename

@@ -113,8 +113,9 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
     QUEUE_CALL_FLOOR: its thread finishes it by itself)."""
     wait = _QueueWait(pid, caller.signal)
     ticks = FIRST_TICKS
-    # Without debug info, the eval loop's machine code read from its file tells (in_place.py; a
-    # child gdb of 0.2-0.5 s, waited for); slices come as before only when neither can.
+    # Without debug info, or with an LTO build's (the first look tells), the eval loop's machine
+    # code read from its file tells (in_place.py; a child gdb of 0.1-0.5 s, waited for); slices
+    # come as before only when neither can.
     if not (debug_info := inf.runtime_may_have_debug_info()):
         in_place.start_scan(pid, caller.version)
     span = in_place.eval_loop_span(pid)
@@ -124,6 +125,8 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
         hit = in_place.thread_in_place(pid, caller.signal, span, debug_info) if looking else None
         if hit is not None:
             break
+        if in_place.met_lto(pid):  # LTO: its debug info cannot tell, its machine code can
+            in_place.start_scan(pid, caller.version)
         if time.monotonic() >= deadline:
             return TIMED_OUT
         reading = in_place.scan_running(pid)

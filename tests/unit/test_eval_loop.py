@@ -8,6 +8,7 @@ import time
 
 import pytest
 from support.interpreters import PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING
+from support.paths import FORKY, HOSTRUN
 
 from gdb_memleak.host import eval_loop
 
@@ -31,30 +32,40 @@ __attribute__((noinline)) int cold_lock(int x) {
     if (x == 12345) { report(x); pthread_mutex_lock(&m); counter++; pthread_mutex_unlock(&m); }
     return x * 7 + counter;
 }
+/* a cold part with no lock: cold_plain.cold, or nameless once stripped */
+__attribute__((noinline)) int cold_plain(int x) {
+    if (x == 54321) { report(x); counter += 2; }
+    return x * 5 + counter;
+}
+/* 3.13+'s helpers that a critical section's caller runs: no lock in a build with the GIL */
+__attribute__((noinline)) int pop_lock_held(int x) { return x + counter; }
+__attribute__((noinline)) int calls_lock_held(int x) { return pop_lock_held(x) * 2; }
 __attribute__((noinline)) int atomic_add(int x) { return __atomic_fetch_add(&counter, x, __ATOMIC_SEQ_CST); }
 int main(int argc, char **argv) {
     int a[8] = {0}, b[8] = {1};
     takes_a_lock(); adds_wide(a, b);
-    return plain(a[0]) + cold_lock(argc) + atomic_add(argc);
+    return plain(a[0]) + cold_lock(argc) + cold_plain(argc) + calls_lock_held(argc) + atomic_add(argc);
 }
 """
 
 
-def scanned(path: str, name: str) -> eval_loop.EvalLoopCode | None:
-    scan = eval_loop.Scan(path, name)
+def scanned(path: str, name: str, debug_dirs: str | None = None) -> eval_loop.EvalLoopCode | None:
+    scan = eval_loop.Scan(path, name, debug_dirs)
     deadline = time.monotonic() + 60
     while not scan.done() and time.monotonic() < deadline:
         time.sleep(0.01)
     return scan.result()
 
 
-def readelf_symbol(path: str, name: str) -> tuple[int, int]:
+def readelf_symbol(path: str, name: str, size: bool = True) -> tuple[int, int]:
+    """(address, size) of a function in the file's symbol tables; size False: (address, end)."""
     out = subprocess.run(["readelf", "--dyn-syms", "--syms", "-W", path], capture_output=True, text=True,
                          check=True).stdout
     for line in out.splitlines():
         fields = line.split()  # Num: Value Size Type Bind Vis Ndx Name
         if len(fields) >= 8 and fields[3] == "FUNC" and fields[7].split("@")[0] == name:
-            return int(fields[1], 16), int(fields[2], 0)
+            address, length = int(fields[1], 16), int(fields[2], 0)
+            return (address, length) if size else (address, address + length)
     raise AssertionError("%s not in %s" % (name, path))
 
 
@@ -112,6 +123,22 @@ def test_a_lock_call_atomics_or_wide_registers_refuse_a_function(programs, kind)
     assert atomic is not None and not atomic.interruptible and "atomic" in atomic.why, atomic
     plain = scanned(program, "plain")
     assert plain is not None and plain.interruptible, plain
+    held = scanned(program, "calls_lock_held")
+    assert held is not None and held.interruptible, held
+
+
+@needs_gdb
+@pytest.mark.parametrize("kind", ["plain", "stripped"])
+def test_a_cold_part_is_admitted_only_where_a_symbol_names_it(programs, kind):
+    """cold_plain's cold part is read whole and admitted where the symbol table names it
+    (cold_plain.cold); stripped, it is read from where it is jumped to and only judged."""
+    code = scanned(programs[kind], "cold_plain")
+    assert code is not None and code.interruptible, code
+    assert len(code.parts) == 2 and code.spans[0] == (code.start, code.end), code
+    if kind == "plain":
+        assert code.spans[1] == readelf_symbol(programs[kind], "cold_plain.cold", size=False), code
+    else:
+        assert code.spans == ((code.start, code.end),), code
 
 
 @needs_gdb
@@ -122,6 +149,23 @@ def test_a_lock_in_the_cold_part_refuses_the_function(programs, kind):
     assert code is not None and not code.interruptible, code
     assert "pthread_mutex_lock" in code.why, code.why
     assert len(code.parts) >= 2 and not code.parts[0][0] <= code.parts[1][0] < code.parts[0][1]
+
+
+@needs_gdb
+@pytest.mark.parametrize("name", ["python3.14", "python3.15"])
+def test_forky_static_release_eval_loop_is_admitted_with_its_cold_part(name):
+    """Forky's static release builds keep 0.8-1.2 KB of the eval loop under its name and the
+    opcodes' code in its .cold part, which the separate debug file's symbol table names: read
+    whole and admitted.  Their `*_lock_held` calls take no lock.  Without the debug file, only
+    the function's own range is admitted."""
+    path = HOSTRUN / name
+    if not path.exists():
+        pytest.skip("no %s (make setup makes it)" % path)
+    code = scanned(str(path), "_PyEval_EvalFrameDefault", str(FORKY / "usr" / "lib" / "debug"))
+    assert code is not None and code.interruptible, code and code.why
+    assert len(code.spans) == 2 and code.spans[1][1] - code.spans[1][0] > 50_000, code.spans
+    bare = scanned(str(path), "_PyEval_EvalFrameDefault")
+    assert bare is not None and bare.spans == ((bare.start, bare.end),) and bare.end - bare.start < 2000, bare.spans
 
 
 @needs_gdb
