@@ -150,3 +150,36 @@ def code_sections(path: str) -> Optional[list[tuple[int, int]]]:
         return ranges
     except (OSError, struct.error):
         return None
+
+
+SHT_NOBITS = 8
+
+
+def section(path: str, name: str) -> Optional[tuple[int, bytes]]:
+    """(address, contents) of the section called `name` of the 64-bit little-endian ELF file at
+    `path`; None if it has none with contents (a separate debug file's code is NOBITS), or the
+    file cannot be read as one."""
+    wanted = name.encode("ascii")
+    try:
+        with open(path, "rb") as f:
+            headers = _section_headers(f)
+            if headers is None:
+                return None
+            table, shentsize, shnum, shstrndx = headers
+            if shstrndx >= shnum:
+                return None
+            fields = "<IIQQQQIIQQ"
+            str_offset, str_size = struct.unpack_from(fields, table, shstrndx * shentsize)[4:6]
+            if str_size > MAX_TABLE:
+                return None
+            f.seek(str_offset)
+            strings = f.read(str_size)
+            for i in range(shnum):
+                name_at, kind, _, addr, offset, size, _, _, _, _ = struct.unpack_from(fields, table, i * shentsize)
+                if strings[name_at:].split(b"\0", 1)[0] == wanted and kind != SHT_NOBITS and size <= MAX_TABLE:
+                    f.seek(offset)
+                    data = f.read(size)
+                    return (addr, data) if len(data) == size else None
+            return None
+    except (OSError, struct.error):
+        return None

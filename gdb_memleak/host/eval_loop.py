@@ -16,9 +16,10 @@ machine code is read instead, and the whole function is admitted or refused:
 * 256- and 512-bit registers (ymm, zmm, xmm16-31, AVX-512 masks): the stub saves the SSE
   state only (FXSAVE), so code that keeps values there is refused.
 * also refused: an atomic read-modify-write (a lock prefix, xchg with memory, cmpxchg,
-  xadd: a lock's inlined fast path, whatever it is named); a call or jump through a slot
+  xadd: a lock's inlined fast path, whatever it is named); a call or jump through a GOT slot
   gdb cannot name (`call *disp(%rip)` of a -fno-plt build: its target could be a lock
-  function); `std` (the stub's callees assume the direction flag clear).
+  function; a slot elsewhere is data, a function pointer or a computed goto's table, called
+  as through a register); `std` (the stub's callees assume the direction flag clear).
 * the code the function jumps to outside its own range (GCC's `NAME.cold` part, nameless
   in a stripped file) is read too, in rounds of one child each, and judged the same way:
   a lock could be taken there and held in the part that is admitted.  Admitted: the
@@ -45,7 +46,7 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Optional
 
-from . import elf
+from . import eh_frame, elf
 from .children import Child
 
 # Names of what takes or waits for a lock ("block" and "clock" are not: 3.8-3.10's
@@ -67,6 +68,7 @@ _PREFIXES = frozenset(("lock", "rep", "repz", "repe", "repnz", "repne", "bnd", "
 # A direct branch's target: "0x41f030 <sem_wait@plt>"; with "+N" (or none) the target has no name.
 _TARGET = re.compile(r"^0x([0-9a-f]+)(?: <([^>]*)>)?$")
 _ENDS_FLOW = ("jmp", "ret", "ud2", "hlt")
+_SLOT = re.compile(r"#\s*0x([0-9a-f]+)")  # the address of a slot read relative to the PC, gdb's comment
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class _Reading:
     why: list[str] = field(default_factory=list)
     targets: set[int] = field(default_factory=set)
     own: list[int] = field(default_factory=list)  # the parts that are the function's, by name
+    got: Optional[list[tuple[int, int]]] = None  # the file's GOT sections; None: not known
 
     def covered(self, address: int) -> bool:
         return any(a <= address < b for a, b, _ in self.parts)
@@ -172,10 +175,13 @@ def _judge(text: str, reading: _Reading) -> str:
 def _judge_branch(mnemonic: str, operands: str, reading: _Reading) -> None:
     if operands.startswith("*"):
         # Through memory or a register: a type slot, a function pointer, a switch's table.  A
-        # slot read relative to the PC is a GOT entry in a -fno-plt build: its name is needed.
+        # slot read relative to the PC in the GOT is a -fno-plt build's call: its name is needed.
         if "(%rip)" in operands:
             name = operands.split("<", 1)[1].rstrip(">") if "<" in operands else ""
-            if not name:
+            slot = _SLOT.search(operands)
+            in_data = slot is not None and reading.got is not None and not any(
+                a <= int(slot.group(1), 16) < b for a, b in reading.got)
+            if not name and not in_data:
                 reading.why.append("a %s through a slot gdb cannot name (%s)" % (mnemonic, operands))
             elif LOCK_CALL.search(name.split("@")[0].split("+")[0]):
                 reading.why.append("a %s of %s" % (mnemonic, name))
@@ -209,6 +215,14 @@ def _gdb_argv(exe: str, path: str, what: str, debug_dirs: Optional[str]) -> list
     return argv + ["-ex", "disassemble /r " + what, path]
 
 
+def _got_sections(path: str) -> Optional[list[tuple[int, int]]]:
+    """[start, end) of the file's GOT sections (none: an empty list); None if it cannot be read."""
+    if elf.code_sections(path) is None:
+        return None
+    found = [elf.section(path, name) for name in (".got", ".got.plt")]
+    return [(address, address + len(data)) for address, data in filter(None, found)]
+
+
 class Scan:
     """The verdict on function `name` of the ELF file at `path`, from gdb children started now and
     answered later (done(), result()): one for the function, then one per round of the code it
@@ -218,12 +232,13 @@ class Scan:
         self.name = name
         self._path = path
         self._debug_dirs = debug_dirs
-        self._cold = False  # the child reads the function's named .cold part, whole
+        self._whole: Optional[str] = None  # the child reads a piece of the function, whole: its listing's header
+        self._pieces: list[str] = []  # pieces still to be read whole
         self._deadline = time.monotonic() + SCAN_TIMEOUT
         self._exe = shutil.which("gdb")  # no disassembler: no verdict, and the caller does without
         self._child: Optional[Child] = None
         self._output: Optional[IO[bytes]] = None
-        self._reading = _Reading()
+        self._reading = _Reading(got=_got_sections(path))
         self._rounds = 0
         self._entries: set[int] = set()  # where the next round's code is entered
         self._sections = elf.code_sections(path) or []  # a round reads within one of them
@@ -276,17 +291,45 @@ class Scan:
         with output:
             output.seek(0)
             listing = output.read().decode("ascii", "replace")
-        first, cold, self._cold = not self._reading.parts, self._cold, False
-        if (first or cold) and "for function %s%s:" % (self.name, ".cold" if cold else "") not in listing:
+        first, whole, self._whole = not self._reading.parts, self._whole, None
+        header = "for function %s:" % self.name if first else whole
+        if header is not None and header not in listing:
             return
-        if not read_listing(listing, self._reading, None if first or cold else self._entries):
+        if not read_listing(listing, self._reading, None if first or whole else self._entries):
             return
-        if cold:
+        if whole:
             self._reading.own.append(len(self._reading.parts) - 1)
-        if first and re.search(r"<%s\.cold[+>]" % re.escape(self.name), listing):
-            self._cold = True
-            self._start("'%s.cold'" % self.name)
+        if first:
+            self._pieces = self._own_pieces(listing)
+        if self._pieces:
+            what = self._pieces.pop(0)
+            self._whole = "for function %s:" % what[1:-1] if what.startswith("'") else "from %s to %s:" % tuple(
+                what.split(","))
+            self._start(what)
             return
+        self._next_round()
+
+    def _own_pieces(self, listing: str) -> list[str]:
+        """What of the function's own code lies outside its range, to be read whole: its `.cold`
+        part where a symbol names it, else each piece of code (host/eh_frame.py) that it jumps
+        into the middle of (a compiler jumps only within its function: another's entry would be a
+        tail call)."""
+        if re.search(r"<%s\.cold[+>]" % re.escape(self.name), listing):
+            return ["'%s.cold'" % self.name]
+        ranges = eh_frame.function_ranges(self._path)
+        if ranges is None:
+            return []
+        pieces = set()
+        for target in self._reading.targets:
+            piece = ranges.containing(target)
+            if piece is not None and piece[0] < target and not self._reading.covered(piece[0]):
+                pieces.add(piece)
+        if len(pieces) > COLD_ROUNDS or any(b - a > COLD_SPAN for a, b in pieces):
+            return []  # read from where it is jumped to, as in a stripped file with no table
+        return ["0x%x,0x%x" % piece for piece in sorted(pieces)]
+
+    def _next_round(self) -> None:
+        """Read on from the places jumped to that no listing covers yet, or answer."""
         pending = sorted(t for t in self._reading.targets if not self._reading.covered(t))
         self._entries = set(pending)
         if not pending:

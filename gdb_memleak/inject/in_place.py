@@ -72,22 +72,16 @@ class _Scan:
 
 # pid -> the reading of its runtime's eval loop, running or answered
 _SCANS: dict[int, _Scan] = {}
-# pids whose runtime's debug info came from a link-time optimised build
-_LTO: set[int] = set()
 
 
-def met_lto(pid: int) -> bool:
-    """A look found the target's runtime link-time optimised (its debug info's producer): the
-    debug info cannot tell, its eval loop's machine code is to be read (start_scan)."""
-    return pid in _LTO
-
-
-def start_scan(pid: int, version: tuple[int, int]) -> None:
+def start_scan(pid: int) -> None:
     """Start reading the target's eval loop from its file (host/eval_loop.py), once per process:
-    a disk cache answers at once, else a child process does while the target runs."""
+    a child process does, while the target runs.  Called without debug info, and by the first
+    look that meets an LTO build's."""
     if pid in _SCANS:
         return
-    name = EVAL_LOOPS[0] if version[0] >= 3 else EVAL_LOOPS[1]
+    # 3.x's own (its PyEval_EvalFrameEx is a wrapper), else 2.7's
+    name = next((n for n in EVAL_LOOPS if inf.minimal_symbol_address(n) is not None), EVAL_LOOPS[0])
     path = inf.runtime_file()
     address = inf.minimal_symbol_address(name)
     if path is not None and address is not None:
@@ -130,7 +124,6 @@ def forget() -> None:
     for entry in _SCANS.values():
         entry.scan.close()
     _SCANS.clear()
-    _LTO.clear()
     _VERDICTS.clear()
     _RETURNS.clear()
 
@@ -237,7 +230,7 @@ def _told_by_debug_info(pid: int, pc: int) -> Optional[bool]:
         return None
     key = (pid, function.name, function.symtab.filename)
     if "gimple" in (function.symtab.producer or "").lower():
-        _LTO.add(pid)
+        start_scan(pid)
     if key not in _VERDICTS:
         _VERDICTS[key] = _may_interrupt(function.name, function.symtab.filename, function.symtab.producer or "")
     return _VERDICTS[key]

@@ -113,11 +113,11 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
     QUEUE_CALL_FLOOR: its thread finishes it by itself)."""
     wait = _QueueWait(pid, caller.signal)
     ticks = FIRST_TICKS
-    # Without debug info, or with an LTO build's (the first look tells), the eval loop's machine
-    # code read from its file tells (in_place.py; a child gdb of 0.1-0.5 s, waited for); slices
-    # come as before only when neither can.
+    # Without debug info, or with an LTO build's (the first look starts it), the eval loop's
+    # machine code read from its file tells (in_place.py; a child gdb of 0.1-0.5 s, waited for);
+    # slices come as before only when neither can.
     if not (debug_info := inf.runtime_may_have_debug_info()):
-        in_place.start_scan(pid, caller.version)
+        in_place.start_scan(pid)
     span = in_place.eval_loop_span(pid)
     quick = IN_PLACE_LOOKS
     while True:
@@ -125,8 +125,6 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
         hit = in_place.thread_in_place(pid, caller.signal, span, debug_info) if looking else None
         if hit is not None:
             break
-        if in_place.met_lto(pid):  # LTO: its debug info cannot tell, its machine code can
-            in_place.start_scan(pid, caller.version)
         if time.monotonic() >= deadline:
             return TIMED_OUT
         reading = in_place.scan_running(pid)

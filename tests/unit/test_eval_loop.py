@@ -10,7 +10,7 @@ import pytest
 from support.interpreters import PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING
 from support.paths import FORKY, HOSTRUN
 
-from gdb_memleak.host import eval_loop
+from gdb_memleak.host import eh_frame, eval_loop
 
 needs_gdb = pytest.mark.skipif(shutil.which("gdb") is None, reason="no gdb on PATH")
 
@@ -129,9 +129,10 @@ def test_a_lock_call_atomics_or_wide_registers_refuse_a_function(programs, kind)
 
 @needs_gdb
 @pytest.mark.parametrize("kind", ["plain", "stripped"])
-def test_a_cold_part_is_admitted_only_where_a_symbol_names_it(programs, kind):
+def test_a_cold_part_is_admitted_only_where_it_is_known_to_be_the_function_s(programs, kind):
     """cold_plain's cold part is read whole and admitted where the symbol table names it
-    (cold_plain.cold); stripped, it is read from where it is jumped to and only judged."""
+    (cold_plain.cold).  Stripped, it is jumped to only at its start, as a tail call would be: read
+    from there and judged, not admitted."""
     code = scanned(programs[kind], "cold_plain")
     assert code is not None and code.interruptible, code
     assert len(code.parts) == 2 and code.spans[0] == (code.start, code.end), code
@@ -155,17 +156,20 @@ def test_a_lock_in_the_cold_part_refuses_the_function(programs, kind):
 @pytest.mark.parametrize("name", ["python3.14", "python3.15"])
 def test_forky_static_release_eval_loop_is_admitted_with_its_cold_part(name):
     """Forky's static release builds keep 0.8-1.2 KB of the eval loop under its name and the
-    opcodes' code in its .cold part, which the separate debug file's symbol table names: read
-    whole and admitted.  Their `*_lock_held` calls take no lock.  Without the debug file, only
-    the function's own range is admitted."""
+    opcodes' code in its .cold part.  The separate debug file's symbol table names it; without
+    that file (the program is stripped), its unwind table's piece that the function jumps into
+    the middle of is the same.  Read whole and admitted, both ways.  Their `*_lock_held` calls
+    take no lock, and their jumps through the opcode table and calls through _PyRuntime's
+    function pointers are no GOT slots."""
     path = HOSTRUN / name
     if not path.exists():
         pytest.skip("no %s (make setup makes it)" % path)
-    code = scanned(str(path), "_PyEval_EvalFrameDefault", str(FORKY / "usr" / "lib" / "debug"))
-    assert code is not None and code.interruptible, code and code.why
-    assert len(code.spans) == 2 and code.spans[1][1] - code.spans[1][0] > 50_000, code.spans
+    named = scanned(str(path), "_PyEval_EvalFrameDefault", str(FORKY / "usr" / "lib" / "debug"))
+    assert named is not None and named.interruptible, named and named.why
+    assert len(named.spans) == 2 and named.spans[1][1] - named.spans[1][0] > 50_000, named.spans
+    assert named.end - named.start < 2000, named.spans
     bare = scanned(str(path), "_PyEval_EvalFrameDefault")
-    assert bare is not None and bare.spans == ((bare.start, bare.end),) and bare.end - bare.start < 2000, bare.spans
+    assert bare is not None and bare.interruptible and bare.spans == named.spans, bare
 
 
 @needs_gdb
@@ -180,10 +184,23 @@ def test_no_gdb_on_path_or_no_such_function_gives_no_verdict(monkeypatch):
 @needs_gdb
 @pytest.mark.skipif(bool(PYTHON_NODEBUG_MISSING), reason=PYTHON_NODEBUG_MISSING or "-")
 def test_debian_python_eval_loop_cold_part_is_read():
-    """Debian's python3.11 eval loop jumps 314 times to its cold part, nameless in the stripped file."""
+    """Debian's python3.11 eval loop jumps 314 times to its cold part, nameless in the stripped file:
+    the unwind table's piece, read whole and admitted."""
     code = scanned(PYTHON_NODEBUG, "_PyEval_EvalFrameDefault")
-    assert code is not None and len(code.parts) >= 2
+    assert code is not None and len(code.parts) >= 2 and code.interruptible, code
     assert all(not code.start <= start < code.end for start, _, _ in code.parts[1:])
+    ranges = eh_frame.function_ranges(PYTHON_NODEBUG)
+    assert ranges is not None and code.spans[1] == ranges.containing(code.spans[1][0]), code.spans
+
+
+def test_the_unwind_table_gives_each_function_s_pieces(programs):
+    """Every function of the program, and each cold part, is one piece of the table, as its symbol says."""
+    ranges = eh_frame.function_ranges(programs["plain"])
+    assert ranges is not None
+    for name in ("cold_plain", "cold_plain.cold", "cold_lock", "cold_lock.cold", "plain", "main"):
+        start, end = readelf_symbol(programs["plain"], name, size=False)
+        assert ranges.containing(start) == ranges.containing(end - 1) == (start, end), name
+    assert eh_frame.function_ranges(__file__) is None
 
 
 @needs_gdb
