@@ -22,6 +22,7 @@ from . import elf
 
 # DW_EH_PE_* encodings: the pointer's format (low bits) and what it is relative to (high bits).
 _DATAREL_SDATA4 = 0x3B
+_PCREL_SDATA4 = 0x1B
 _UDATA4 = 0x03
 _FORMAT_SIZE = {0x00: 8, 0x02: 2, 0x03: 4, 0x04: 8, 0x0A: 2, 0x0B: 4, 0x0C: 8}
 _FORMAT_SIGNED = {0x0A, 0x0B, 0x0C}
@@ -51,7 +52,8 @@ def function_ranges(path: str) -> Optional[FunctionRanges]:
     if index is None or frames is None:
         return None
     (hdr_addr, hdr_data), (eh_addr, eh_data) = index, frames
-    if len(hdr_data) < 12 or hdr_data[0] != 1 or hdr_data[2] != _UDATA4 or hdr_data[3] != _DATAREL_SDATA4:
+    if (len(hdr_data) < 12 or hdr_data[0] != 1 or hdr_data[1] != _PCREL_SDATA4 or hdr_data[2] != _UDATA4
+            or hdr_data[3] != _DATAREL_SDATA4):
         return None
     count, = struct.unpack_from("<I", hdr_data, 8)
     if count > MAX_FDES or 12 + 8 * count > len(hdr_data):
@@ -61,15 +63,16 @@ def function_ranges(path: str) -> Optional[FunctionRanges]:
     for i in range(count):
         start, fde = struct.unpack_from("<ii", hdr_data, 12 + 8 * i)
         at = hdr_addr + fde - eh_addr  # the FDE, in .eh_frame's bytes
-        length = _pc_range(eh_data, at, encodings)
+        length = _pc_range(eh_data, at, encodings, eh_addr, hdr_addr + start)
         if length is None:
             return None
         ranges.append((hdr_addr + start, hdr_addr + start + length))
     return FunctionRanges(ranges)
 
 
-def _pc_range(data: bytes, at: int, encodings: dict[int, Optional[int]]) -> Optional[int]:
-    """The length of the code the FDE at `at` describes."""
+def _pc_range(data: bytes, at: int, encodings: dict[int, Optional[int]], base: int, start: int) -> Optional[int]:
+    """The length of the code the FDE at `at` describes (.eh_frame at address `base`), once its
+    own start is checked to be the index's `start`."""
     if at < 0 or at + 8 > len(data):
         return None
     length, cie_pointer = struct.unpack_from("<II", data, at)
@@ -86,7 +89,11 @@ def _pc_range(data: bytes, at: int, encodings: dict[int, Optional[int]]) -> Opti
         return None
     code = {2: "h", 4: "i", 8: "q"}[size]
     code = code if encoding & 0x0F in _FORMAT_SIGNED else code.upper()
-    value, = struct.unpack_from("<" + code, data, at + 8 + size)  # pc_begin, then pc_range
+    begin, value = struct.unpack_from("<" + code * 2, data, at + 8)  # pc_begin, then pc_range
+    if encoding == _PCREL_SDATA4:
+        begin += base + at + 8
+    if encoding not in (_PCREL_SDATA4, 0x00) or begin != start:
+        return None  # an encoding not read here, or a table that does not match its entries
     return value if value >= 0 else None
 
 
@@ -94,6 +101,8 @@ def _fde_encoding(data: bytes, cie: int) -> Optional[int]:
     """The pointer encoding a CIE gives its FDEs (its augmentation's 'R'); absolute when it has none."""
     if cie < 0 or cie + 9 > len(data):
         return None
+    if struct.unpack_from("<I", data, cie + 4)[0] != 0:
+        return None  # not a CIE
     version = data[cie + 8]
     end = data.find(b"\0", cie + 9)
     if end < 0 or version not in (1, 3):

@@ -155,11 +155,9 @@ def code_sections(path: str) -> Optional[list[tuple[int, int]]]:
 SHT_NOBITS = 8
 
 
-def section(path: str, name: str) -> Optional[tuple[int, bytes]]:
-    """(address, contents) of the section called `name` of the 64-bit little-endian ELF file at
-    `path`; None if it has none with contents (a separate debug file's code is NOBITS), or the
-    file cannot be read as one."""
-    wanted = name.encode("ascii")
+def sections(path: str) -> Optional[dict[str, tuple[int, int, int, int]]]:
+    """Each section of the 64-bit little-endian ELF file at `path` by name: (type, address, file
+    offset, size); None if it cannot be read as one."""
     try:
         with open(path, "rb") as f:
             headers = _section_headers(f)
@@ -174,12 +172,28 @@ def section(path: str, name: str) -> Optional[tuple[int, bytes]]:
                 return None
             f.seek(str_offset)
             strings = f.read(str_size)
-            for i in range(shnum):
-                name_at, kind, _, addr, offset, size, _, _, _, _ = struct.unpack_from(fields, table, i * shentsize)
-                if strings[name_at:].split(b"\0", 1)[0] == wanted and kind != SHT_NOBITS and size <= MAX_TABLE:
-                    f.seek(offset)
-                    data = f.read(size)
-                    return (addr, data) if len(data) == size else None
-            return None
+        found: dict[str, tuple[int, int, int, int]] = {}
+        for i in range(shnum):
+            name_at, kind, _, addr, offset, size, _, _, _, _ = struct.unpack_from(fields, table, i * shentsize)
+            name = strings[name_at:].split(b"\0", 1)[0].decode("ascii", "replace")
+            found.setdefault(name, (kind, addr, offset, size))
+        return found
     except (OSError, struct.error):
         return None
+
+
+def section(path: str, name: str) -> Optional[tuple[int, bytes]]:
+    """(address, contents) of the section called `name` of the 64-bit little-endian ELF file at
+    `path`; None if it has none with contents (a separate debug file's code is NOBITS), or the
+    file cannot be read as one."""
+    found = (sections(path) or {}).get(name)
+    if found is None or found[0] == SHT_NOBITS or found[3] > MAX_TABLE:
+        return None
+    _, addr, offset, size = found
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read(size)
+    except OSError:
+        return None
+    return (addr, data) if len(data) == size else None

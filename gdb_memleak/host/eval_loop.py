@@ -175,14 +175,15 @@ def _judge(text: str, reading: _Reading) -> str:
 def _judge_branch(mnemonic: str, operands: str, reading: _Reading) -> None:
     if operands.startswith("*"):
         # Through memory or a register: a type slot, a function pointer, a switch's table.  A
-        # slot read relative to the PC in the GOT is a -fno-plt build's call: its name is needed.
+        # slot read relative to the PC in the GOT is a -fno-plt build's call: the import's own
+        # name is needed ("X+N" names a neighbour).  Elsewhere it is data, called as through a
+        # register: a function pointer, a computed goto's table.
         if "(%rip)" in operands:
             name = operands.split("<", 1)[1].rstrip(">") if "<" in operands else ""
             slot = _SLOT.search(operands)
-            in_data = slot is not None and reading.got is not None and not any(
-                a <= int(slot.group(1), 16) < b for a, b in reading.got)
-            if not name and not in_data:
-                reading.why.append("a %s through a slot gdb cannot name (%s)" % (mnemonic, operands))
+            in_got = slot is None or reading.got is None or any(a <= int(slot.group(1), 16) < b for a, b in reading.got)
+            if in_got and (not name or "+" in name):
+                reading.why.append("a %s through a GOT slot gdb cannot name (%s)" % (mnemonic, operands))
             elif LOCK_CALL.search(name.split("@")[0].split("+")[0]):
                 reading.why.append("a %s of %s" % (mnemonic, name))
         return
@@ -215,12 +216,17 @@ def _gdb_argv(exe: str, path: str, what: str, debug_dirs: Optional[str]) -> list
     return argv + ["-ex", "disassemble /r " + what, path]
 
 
-def _got_sections(path: str) -> Optional[list[tuple[int, int]]]:
-    """[start, end) of the file's GOT sections (none: an empty list); None if it cannot be read."""
-    if elf.code_sections(path) is None:
+GOT_SECTIONS = (".got", ".got.plt")
+PLT_SECTIONS = (".plt", ".plt.sec", ".plt.got", ".iplt")  # one unwind-table piece for all their stubs
+
+
+def _ranges_of(path: str, names: tuple[str, ...]) -> Optional[list[tuple[int, int]]]:
+    """[start, end) of the file's sections of those names (none: an empty list); None if it
+    cannot be read."""
+    found = elf.sections(path)
+    if found is None:
         return None
-    found = [elf.section(path, name) for name in (".got", ".got.plt")]
-    return [(address, address + len(data)) for address, data in filter(None, found)]
+    return [(address, address + size) for name, (_, address, _, size) in found.items() if name in names]
 
 
 class Scan:
@@ -238,7 +244,7 @@ class Scan:
         self._exe = shutil.which("gdb")  # no disassembler: no verdict, and the caller does without
         self._child: Optional[Child] = None
         self._output: Optional[IO[bytes]] = None
-        self._reading = _Reading(got=_got_sections(path))
+        self._reading = _Reading(got=_ranges_of(path, GOT_SECTIONS))
         self._rounds = 0
         self._entries: set[int] = set()  # where the next round's code is entered
         self._sections = elf.code_sections(path) or []  # a round reads within one of them
@@ -316,13 +322,15 @@ class Scan:
         tail call)."""
         if re.search(r"<%s\.cold[+>]" % re.escape(self.name), listing):
             return ["'%s.cold'" % self.name]
-        ranges = eh_frame.function_ranges(self._path)
-        if ranges is None:
+        outside = [t for t in self._reading.targets if not self._reading.covered(t)]
+        ranges = eh_frame.function_ranges(self._path) if outside else None
+        stubs = _ranges_of(self._path, PLT_SECTIONS) if outside else None
+        if ranges is None or stubs is None:
             return []
         pieces = set()
-        for target in self._reading.targets:
+        for target in outside:
             piece = ranges.containing(target)
-            if piece is not None and piece[0] < target and not self._reading.covered(piece[0]):
+            if piece is not None and piece[0] < target and not any(a < piece[1] and piece[0] < b for a, b in stubs):
                 pieces.add(piece)
         if len(pieces) > COLD_ROUNDS or any(b - a > COLD_SPAN for a, b in pieces):
             return []  # read from where it is jumped to, as in a stripped file with no table

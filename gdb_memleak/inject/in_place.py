@@ -70,8 +70,8 @@ class _Scan:
     address: int  # of the scanned function, in the target
 
 
-# pid -> the reading of its runtime's eval loop, running or answered
-_SCANS: dict[int, _Scan] = {}
+# pid -> the reading of its runtime's eval loop, running or answered (None: none could start)
+_SCANS: dict[int, Optional[_Scan]] = {}
 
 
 def start_scan(pid: int) -> None:
@@ -84,6 +84,7 @@ def start_scan(pid: int) -> None:
     name = next((n for n in EVAL_LOOPS if inf.minimal_symbol_address(n) is not None), EVAL_LOOPS[0])
     path = inf.runtime_file()
     address = inf.minimal_symbol_address(name)
+    _SCANS[pid] = None
     if path is not None and address is not None:
         debug_dirs = gdb.parameter("debug-file-directory")
         _SCANS[pid] = _Scan(eval_loop.Scan(path, name, debug_dirs if isinstance(debug_dirs, str) else None), address)
@@ -122,7 +123,8 @@ def eval_loop_span(pid: int) -> Optional[tuple[tuple[int, int], ...]]:
 def forget() -> None:
     """End the readings still running, and forget them all (gdb's target exited or was left)."""
     for entry in _SCANS.values():
-        entry.scan.close()
+        if entry is not None:
+            entry.scan.close()
     _SCANS.clear()
     _VERDICTS.clear()
     _RETURNS.clear()

@@ -113,9 +113,8 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
     QUEUE_CALL_FLOOR: its thread finishes it by itself)."""
     wait = _QueueWait(pid, caller.signal)
     ticks = FIRST_TICKS
-    # Without debug info, or with an LTO build's (the first look starts it), the eval loop's
-    # machine code read from its file tells (in_place.py; a child gdb of 0.1-0.5 s, waited for);
-    # slices come as before only when neither can.
+    # Without debug info, or with an LTO build's (the first look starts it), the eval loop's machine
+    # code read from its file tells (in_place.py: a child gdb, waited for); else slices, as before.
     if not (debug_info := inf.runtime_may_have_debug_info()):
         in_place.start_scan(pid)
     span = in_place.eval_loop_span(pid)

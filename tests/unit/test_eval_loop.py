@@ -10,7 +10,7 @@ import pytest
 from support.interpreters import PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING
 from support.paths import FORKY, HOSTRUN
 
-from gdb_memleak.host import eh_frame, eval_loop
+from gdb_memleak.host import eh_frame, elf, eval_loop
 
 needs_gdb = pytest.mark.skipif(shutil.which("gdb") is None, reason="no gdb on PATH")
 
@@ -201,6 +201,26 @@ def test_the_unwind_table_gives_each_function_s_pieces(programs):
         start, end = readelf_symbol(programs["plain"], name, size=False)
         assert ranges.containing(start) == ranges.containing(end - 1) == (start, end), name
     assert eh_frame.function_ranges(__file__) is None
+
+
+def test_a_damaged_unwind_table_gives_no_ranges_or_whole_ones(programs, tmp_path):
+    """Bytes of the table changed at random: no exception, and what is read still matches its index."""
+    import random
+
+    data = bytearray(open(programs["plain"], "rb").read())
+    found = elf.sections(programs["plain"])
+    assert found is not None
+    first = min(found[".eh_frame_hdr"][2], found[".eh_frame"][2])
+    last = max(found[".eh_frame_hdr"][2] + found[".eh_frame_hdr"][3], found[".eh_frame"][2] + found[".eh_frame"][3])
+    rng = random.Random(17)
+    for trial in range(200):
+        damaged = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            damaged[rng.randrange(first, last)] = rng.randrange(256)
+        path = tmp_path / "damaged"
+        path.write_bytes(bytes(damaged))
+        ranges = eh_frame.function_ranges(str(path))
+        assert ranges is None or all(start <= end for start, end in ranges._ranges), trial
 
 
 @needs_gdb
