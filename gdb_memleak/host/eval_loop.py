@@ -23,10 +23,13 @@ machine code is read instead, and the whole function is admitted or refused:
 * the code the function jumps to outside its own range (GCC's `NAME.cold` part, nameless
   in a stripped file) is read too, in rounds of one child each, and judged the same way:
   a lock could be taken there and held in the part that is admitted.  Admitted: the
-  function's own range and, when a symbol table names it (the file's, or its separate
-  debug file's: the child is given gdb's debug-file-directory), its `NAME.cold` part, read
-  whole.  Forky's static 3.14 keeps 1,196 bytes under its name and its opcodes' code in
-  84,389 bytes of `.cold`.
+  function's own range and its `.cold` part, read whole, where that is known to be the
+  function's: named by a symbol table (the file's, or its separate debug file's: the child
+  is given gdb's debug-file-directory), else the unwind table's piece (host/eh_frame.py)
+  that the function jumps into the middle of (a compiler jumps only within its function; a
+  jump to a piece's start could be a tail call; the PLT's stubs are one piece).  Forky's
+  static 3.14 keeps 1,196 bytes under its name and its opcodes' code in 84,389 bytes of
+  `.cold`.
 
 The disassembly is gdb's own, in a child process (`gdb -batch -readnever`, symbols only)
 that runs while the target does: for Debian's python3.11 the eval loop is 12,746 lines,
