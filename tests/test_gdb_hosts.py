@@ -52,7 +52,7 @@ def test_core_commands_under_each_gdb(start_target, monkeypatch, tmp_path, gdb, 
 
     main = next(t for t in memtop["threads"] if t["tid"] == target.pid)
     if isinstance(source, dict):
-        source = source.get(version, "payload")
+        source = source.get(version, "debug_offsets")
     assert main["source"] == source, run.stderr
     assert main["frames"][0]["file"] == str(CONTAINER_HEAP) and main["frames"][0]["line"] in CONTAINER_LOOP_LINES, main
     assert heap["rows"][0]["kind"] == "bytearray"

@@ -8,10 +8,11 @@ each); in it they run chrooted, or chrooted in their own PID and mount namespace
 
 Where py-memtop's locations come from, as measured on 2026-12-01 with gdb 13.1 and 16.3
 (gdb 18.1 of the tree finds the release builds' debug info everywhere: libpython):
-- host-run release builds: payload.  gdb finds no debug info for them (it is in the
-  tree's /usr/lib/debug), so the helper reads nothing;
+- host-run release builds: their own _Py_DebugOffsets (debug_offsets; the payload
+  until 2026-12-04).  gdb finds no debug info for them (it is in the tree's
+  /usr/lib/debug), so the helper reads nothing;
 - host-run and chrooted debug builds: the helper (libpython);
-- chrooted release builds, attached plainly: payload.  The plugin sets the sysroot
+- chrooted release builds, attached plainly: debug_offsets.  The plugin sets the sysroot
   only when a command first needs it, after gdb looked for debug info;
 - chrooted release builds under `gdb-memleak report`, which attaches with the
   sysroot: the helper, from the thread state (the eval loop's `frame` is
@@ -31,14 +32,14 @@ from support.gdb import assert_no_traceback, gdb_reads_the_tree_s_debug_info, ru
 from support.heartbeat import assert_beating
 from support.paths import FORKY, HOSTRUN
 from support.png import is_png
-from support.targets import CONTAINER_HEAP, CONTAINER_LOOP_LINES, THREAD_POOL, Target, assert_pool_placed
+from support.targets import CONTAINER_HEAP, CONTAINER_LOOP_LINES, THREAD_POOL, Target, assert_pool_placed, script_line
 
 BUILDS = ["python3.14", "python3.14d", "python3.15", "python3.15d"]
 
 
 def _source(build: str) -> str:
     """Where py-memtop's locations come from for `build` (see the module's docstring)."""
-    return "libpython" if _debug(build) or gdb_reads_the_tree_s_debug_info() else "payload"
+    return "libpython" if _debug(build) or gdb_reads_the_tree_s_debug_info() else "debug_offsets"
 
 
 def _version(build: str) -> str:
@@ -118,6 +119,30 @@ def test_memtop_places_every_thread_of_a_pool(processes, build):
     assert_no_traceback(run)
     assert run.document()["frames_source"] == "libpython", run.stderr
     assert_pool_placed(run.document()["threads"], target)
+    assert target.alive() and target.wait_for_ticks(1)
+
+
+@pytest.mark.parametrize("build", ["python3.14", "python3.15"])
+def test_memtop_places_every_thread_of_a_pool_of_a_release_build(processes, build):
+    """thread_pool.py's 43 threads placed from memory on the release builds, with no debug info:
+    the interpreter's own _Py_DebugOffsets, each thread at its line in its function, the callers
+    below (threading's frames, then the script's <module> for the main thread).  No thread names:
+    those come from the helper or the payload."""
+    target = processes.target(_need_host(build), THREAD_POOL)
+    run = run_gdb("py-memtop --json --stack 8", pid=target.pid)
+    assert_no_traceback(run)
+    doc = run.document()
+    assert doc["frames_source"] == _source(build), run.stderr
+    script = str(THREAD_POOL)
+    waiting, sleeping = script_line(THREAD_POOL, "never.wait()"), script_line(THREAD_POOL, "time.sleep(0.05)")
+    placed = [next(((f["line"], f["function"]) for f in t["frames"] if f["file"] == script), None) for t in doc["threads"]]
+    assert placed.count((waiting, "idle")) == 40 + len(json.loads(next(
+        line.split(" ", 1)[1] for line in target.lines if line.startswith("extras ")))), placed
+    assert placed.count((sleeping, "other")) == 1, placed
+    main = next(t for t in doc["threads"] if t["tid"] == target.pid)
+    assert main["frames"][-1]["function"] == "<module>" and main["frames"][-1]["file"] == script, main
+    idle = next(t for t in doc["threads"] if (waiting, "idle") in [(f["line"], f["function"]) for f in t["frames"]])
+    assert idle["frames"][0]["file"].endswith("threading.py") and idle["frames"][-1]["function"] == "_bootstrap", idle
     assert target.alive() and target.wait_for_ticks(1)
 
 

@@ -4,8 +4,8 @@ A target started with PYTHON_DISABLE_REMOTE_DEBUG=1 or `-X disable-remote-debug`
 nothing run in it unless the user passes --force: py-heap and py-cycles read its memory
 instead where they can (issue 16), py-heap's marks and py-memtop --watch refuse in one line
 that says why, and the target is untouched (its registers are as gdb found them).
-py-memtop, which reads memory only when the interpreter's helper can read the frames
-(the debug builds here), still shows the memory and the locations.  The targets are
+py-memtop reads memory only (the helper where it can read the frames, the debug builds
+here; else the interpreter's own _Py_DebugOffsets): it shows the memory and the locations.  The targets are
 forky's interpreters run as host processes (.roots/hostrun, made by `make setup`).
 """
 
@@ -110,24 +110,23 @@ def test_memtop_still_shows_memory_and_locations_from_the_helper(opted_out, buil
     _alive(target)
 
 
-def test_memtop_without_a_readable_helper_still_shows_memory(opted_out):
+def test_memtop_without_a_readable_helper_reads_the_locations_with_the_debug_offsets(opted_out):
     """A release build: the helper reads nothing here, and the payload fallback may not run.
-    Before, the fallback's refusal was py-memtop's only output: not even the RSS."""
+    Its own _Py_DebugOffsets place the threads with memory reads only: nothing runs in the
+    target (its registers are as gdb found them).  Until 2026-12-04 the locations were
+    missing here (and before, py-memtop's only output was the fallback's refusal)."""
     if gdb_reads_the_tree_s_debug_info():
         pytest.skip("this gdb reads the release build's debug info: the helper answers")
     target = opted_out("python3.14", "env")
-    run = run_gdb("py-memtop --json", pid=target.pid)
+    run = run_gdb("p/x $pc", "py-memtop --json", "p/x $pc", pid=target.pid)
     assert_no_traceback(run)
     doc = run.document()
-    assert doc["rss"] > 20_000_000, run.stderr
-    assert doc["frames_source"] is None and all(t["frames"] == [] for t in doc["threads"]), doc
-    assert ("py-memtop: no Python locations: no debug info for the interpreter: libpython cannot read frames; "
-            "the fallback runs code, and the target opted out of that (PYTHON_DISABLE_REMOTE_DEBUG is set, PEP 768; "
-            "--force runs it)") in run.stderr
-    forced = run_gdb("py-memtop --force --json", pid=target.pid)
-    assert_no_traceback(forced)
-    main = next(t for t in forced.document()["threads"] if t["tid"] == target.pid)
-    assert main["source"] == "payload" and main["frames"][0]["file"] == str(CONTAINER_HEAP), main
+    assert doc["rss"] > 20_000_000 and doc["frames_source"] == "debug_offsets", run.stderr
+    main = next(t for t in doc["threads"] if t["tid"] == target.pid)
+    assert main["source"] == "debug_offsets", main
+    assert main["frames"][0]["file"] == str(CONTAINER_HEAP) and main["frames"][0]["line"] in CONTAINER_LOOP_LINES, main
+    pcs = re.findall(r"^\$\d+ = (0x[0-9a-f]+)$", run.stdout, re.M)
+    assert len(pcs) == 2 and pcs[0] == pcs[1], run.stdout
     _alive(target)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import gdb
 
 from ..errors import MemleakError, TargetUnavailable, UsageError
-from ..gdbside import allocators, frames, images, thread_names
+from ..gdbside import allocators, frames, images, offset_stacks, thread_names
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation, note
 from ..host import accounting, glibc_arenas, procfs, residency
@@ -170,6 +170,13 @@ def _stacks(inv: Invocation, target: gdb.Inferior, depth: int):
         why = str(e)
     else:  # names from memory too: never a payload for names alone
         return {tid: [vars(f) for f in fs] for tid, fs in read.items()}, thread_names.python_thread_names(), "libpython", None
+    try:  # 3.13+ without debug info: the interpreter's own offsets, memory reads only
+        read = offset_stacks.python_stacks(depth)
+    except frames.FramesUnavailable as e:
+        why = "%s; %s" % (why, e)
+    else:
+        return ({tid: [vars(f) for f in fs] for tid, fs in read.items()}, {}, "debug_offsets",
+                "locations read with the interpreter's _Py_DebugOffsets (%s)" % why)
     if inf.is_core(target):
         return None, {}, None, "no Python locations: %s (a core file cannot run the fallback)" % why
     try:

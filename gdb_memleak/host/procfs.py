@@ -48,6 +48,17 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+def namespace_tids(pid: int, tids: list[int]) -> dict[int, int]:
+    """Each thread's tid in its own (innermost) PID namespace -> its tid here: what CPython keeps
+    as a thread's native id, in a container, and what gdb calls it (NSpid in /proc/PID/task/TID/status)."""
+    found = {}
+    for tid in tids:
+        for line in (read_small_file("/proc/%d/task/%d/status" % (pid, tid)) or "").splitlines():
+            if line.startswith("NSpid:") and line.split()[-1].isdigit():
+                found[int(line.split()[-1])] = tid
+    return found
+
+
 def mem_total() -> int:
     text = read_small_file("/proc/meminfo") or ""
     match = re.search(r"^MemTotal:\s+(\d+) kB", text, re.M)

@@ -1,0 +1,136 @@
+"""Every thread's Python frames, read from memory with the interpreter's own `_Py_DebugOffsets` (3.13+).
+
+A release build without its debug files (Debian's python3.13 in a container, forky's
+python3.14) gives gdb no types, so CPython's gdb helper cannot read its frames, and
+py-memtop ran a payload in the target for them.  CPython 3.13+ publishes, at the start of
+`_PyRuntime`, the offsets that out-of-process tools (py-spy, pystack) walk its threads and
+frames with; host/layout_tables.py checks them against a kept table.  With them the walk is
+memory reads only, as with the debug info: the runtime's interpreters, each one's thread
+states (native thread id, current frame), each frame's code object, instruction and
+caller.  A frame's line comes from its code's location table (Objects/locations.md), at the
+instruction the frame stands at, as the helper computes it.  Pure: imports nothing of gdb.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Optional
+
+from .memimage import Unreadable
+from .pyobjects import Reader
+
+MAX_THREADS = 10000
+MAX_INTERPRETERS = 1000
+MAX_CHAIN = 20000  # frame links, shims included
+MAX_LINETABLE = 1 << 20
+# Owners of frames that stand for no Python code: 3.13's CSTACK (3); 3.14+'s INTERPRETER (3) and CSTACK (4).
+SHIM_OWNERS = (3, 4)
+# 3.14+ keep the code in a tagged _PyStackRef: the low bits are tags, an object is 8-aligned at least.
+TAG_BITS = 7
+
+Frame = tuple[str, int, str]  # file, line (-1: none), function
+
+
+def stacks(reader: Reader, runtime: int, offsets: dict[str, int], code_type: int,
+           limit: int) -> dict[int, list[Frame]]:
+    """Native thread id -> its frames, innermost first, at most `limit` each.  `offsets`: the
+    `_Py_DebugOffsets` by name ("thread_state.next"...); `code_type`: PyCode_Type's address.
+    Raises Unreadable when even the lists of interpreters or threads cannot be read."""
+    found: dict[int, list[Frame]] = {}
+    for tstate in _thread_states(reader, runtime, offsets):
+        tid = reader.word(tstate + offsets["thread_state.native_thread_id"])
+        frame = reader.word(tstate + offsets["thread_state.current_frame"])
+        if tid and tid not in found:
+            found[tid] = _frames(reader, frame, offsets, code_type, limit)
+    return found
+
+
+def _thread_states(reader: Reader, runtime: int, offsets: dict[str, int]) -> Iterator[int]:
+    interp = reader.word(runtime + offsets["runtime_state.interpreters_head"])
+    for _ in range(MAX_INTERPRETERS):
+        if not interp:
+            return
+        tstate = reader.word(interp + offsets["interpreter_state.threads_head"])
+        for _ in range(MAX_THREADS):
+            if not tstate:
+                break
+            yield tstate
+            tstate = reader.word(tstate + offsets["thread_state.next"])
+        interp = reader.word(interp + offsets["interpreter_state.next"])
+
+
+def _frames(reader: Reader, frame: int, offsets: dict[str, int], code_type: int, limit: int) -> list[Frame]:
+    out: list[Frame] = []
+    try:
+        for _ in range(MAX_CHAIN):
+            if not frame or len(out) >= limit:
+                break
+            owner = reader.byte(frame + offsets["interpreter_frame.owner"])
+            code = reader.word(frame + offsets["interpreter_frame.executable"]) & ~TAG_BITS
+            if owner not in SHIM_OWNERS and code and reader.head(code)[1] == code_type:
+                out.append(_describe(reader, code, reader.word(frame + offsets["interpreter_frame.instr_ptr"]),
+                                     offsets))
+            frame = reader.word(frame + offsets["interpreter_frame.previous"])
+    except Unreadable:
+        pass  # an unreadable link: the frames read so far
+    return out
+
+
+def _describe(reader: Reader, code: int, instr_ptr: int, offsets: dict[str, int]) -> Frame:
+    file = reader.text(reader.word(code + offsets["code_object.filename"])) or "<unknown>"
+    function = reader.text(reader.word(code + offsets["code_object.name"])) or "<unknown>"  # as the helper shows it
+    first = reader.u32(code + offsets["code_object.firstlineno"])
+    index = (instr_ptr - (code + offsets["code_object.co_code_adaptive"])) // 2
+    table = reader.word(code + offsets["code_object.linetable"])
+    size = reader.sword(table + offsets["bytes_object.ob_size"])
+    if index < 0 or not 0 <= size <= MAX_LINETABLE:
+        return file, -1, function
+    line = line_at(reader.image.read(table + offsets["bytes_object.ob_sval"], size), first, index)
+    return file, line if line is not None else -1, function
+
+
+def line_at(table: bytes, first_line: int, index: int) -> Optional[int]:
+    """The line of the code unit `index`, from a 3.11+ location table; None where it has none."""
+    at, address, line = 0, 0, first_line
+    try:
+        while at < len(table):
+            head = table[at]
+            kind, length = (head >> 3) & 15, (head & 7) + 1
+            at += 1
+            delta: Optional[int] = 0
+            if kind == 15:  # no location
+                delta = None
+            elif kind == 14:  # long form: line delta, end line delta, column, end column
+                delta, at = _signed_varint(table, at)
+                for _ in range(3):
+                    at = _varint(table, at)[1]
+            elif kind == 13:  # no column
+                delta, at = _signed_varint(table, at)
+            elif kind >= 10:  # one line: the delta in the kind, then two columns
+                delta, at = kind - 10, at + 2
+            else:  # short form: same line, one byte of columns
+                at += 1
+            if delta is not None:
+                line += delta
+            if address <= index < address + length:
+                return line if delta is not None else None
+            address += length
+    except IndexError:
+        return None
+    return None
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    byte = data[at]
+    value, shift = byte & 63, 0
+    while byte & 64:
+        at += 1
+        byte = data[at]
+        shift += 6
+        value |= (byte & 63) << shift
+    return value, at + 1
+
+
+def _signed_varint(data: bytes, at: int) -> tuple[int, int]:
+    value, at = _varint(data, at)
+    return (-(value >> 1) if value & 1 else value >> 1), at
