@@ -237,14 +237,15 @@ class Scan:
     answered later (done(), result()): one for the function, then one per round of the code it
     jumps to outside itself."""
 
-    def __init__(self, path: str, name: str, debug_dirs: Optional[str] = None) -> None:
+    def __init__(self, path: str, name: str, debug_dirs: Optional[str] = None, exe: Optional[str] = None) -> None:
         self.name = name
         self._path = path
         self._debug_dirs = debug_dirs
         self._whole: Optional[str] = None  # the child reads a piece of the function, whole: its listing's header
         self._pieces: list[str] = []  # pieces still to be read whole
         self._deadline = time.monotonic() + SCAN_TIMEOUT
-        self._exe = shutil.which("gdb")  # no disassembler: no verdict, and the caller does without
+        # the gdb running us, else the one on PATH; none: no verdict, and the caller does without
+        self._exe = exe or shutil.which("gdb")
         self._child: Optional[Child] = None
         self._output: Optional[IO[bytes]] = None
         self._reading = _Reading(got=_ranges_of(path, GOT_SECTIONS))

@@ -37,6 +37,7 @@ the GIL away) while the interrupted code is halfway through its work.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import struct
 from collections.abc import Callable
@@ -87,7 +88,18 @@ def start_scan(pid: int) -> None:
     _SCANS[pid] = None
     if path is not None and address is not None:
         debug_dirs = gdb.parameter("debug-file-directory")
-        _SCANS[pid] = _Scan(eval_loop.Scan(path, name, debug_dirs if isinstance(debug_dirs, str) else None), address)
+        _SCANS[pid] = _Scan(eval_loop.Scan(path, name, debug_dirs if isinstance(debug_dirs, str) else None,
+                                           _running_gdb()), address)
+
+
+def _running_gdb() -> Optional[str]:
+    """The gdb that runs this code, when its executable is one (not a loader it was started
+    through, as the trees' gdb 16 and 18 are): it runs, so it can disassemble, PATH or not."""
+    try:
+        exe = os.readlink("/proc/self/exe")
+    except OSError:
+        return None
+    return exe if "gdb" in os.path.basename(exe) and os.access(exe, os.X_OK) else None
 
 
 def scan_running(pid: int) -> Optional[Callable[[], bool]]:
