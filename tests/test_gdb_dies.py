@@ -10,6 +10,7 @@ what they were, and a new gdb session must inspect it normally.
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -320,6 +321,40 @@ def test_a_static_release_build_queues_where_it_stands(start_target, tmp_path, p
     assert "queue slices 0" in run.stdout, run.stdout
     ticks = target.wait_for_ticks(3)
     assert len(ticks) == 3 and all(t.endswith("ok=True") for t in ticks), target.lines[-5:]
+
+
+# Sets or clears the locked bit of the target's 3.13+ pending-call mutex, found as the queue point finds it.
+PENDING_MUTEX = """python
+import gdb
+from gdb_memleak.inject import in_place
+_address = in_place._pending_mutex_address()
+print("pending mutex at %%s" %% (_address and hex(_address)))
+gdb.selected_inferior().write_memory(_address, bytes([%d]))
+end"""
+
+
+@pytest.mark.parametrize("python", [param(PYTHON_313, PYTHON_313_MISSING, "pyenv-3.13"),
+                                    param(*host_build("python3.14"), "forky-3.14-stripped"),
+                                    param(*host_build("python3.15"), "forky-3.15-stripped")])
+def test_no_thread_is_called_from_while_the_pending_mutex_is_held(start_target, tmp_path, python):
+    """3.13+: the queue call takes the pending-call PyMutex; held by another thread, its slow path
+    could park and give the GIL away mid-opcode.  The test holds it (its locked bit set in the
+    target, nothing of the target's own takes it): no queue call is made, in place or from a
+    slice, and the command times out (and reads the memory instead); cleared, the next command
+    gets its safe point."""
+    target = start_target(python, PYTHON_ONLY)
+    target.wait_for_ticks(1)
+    hold, free = tmp_path / "hold.gdb", tmp_path / "free.gdb"
+    hold.write_text(PENDING_MUTEX % 1)
+    free.write_text(PENDING_MUTEX % 0)
+    run = run_gdb("source %s" % hold, "py-heap --top 3 --timeout 3", "source %s" % free, "py-heap --top 3", pid=target.pid,
+                  before=("-iex", "set debug-file-directory %s" % tmp_path), timeout=180)
+    assert_no_traceback(run)
+    assert re.search(r"pending mutex at 0x[0-9a-f]+", run.stdout), run.stdout  # its place is known
+    assert "no safe point within 3 s" in run.stderr, run.stdout + run.stderr
+    assert run.stdout.count("at a pending-call safe point") == 1, run.stdout + run.stderr  # the second
+    ticks = target.wait_for_ticks(2)
+    assert len(ticks) == 2 and all(t.endswith("ok=True") for t in ticks), target.lines[-5:]
 
 
 @pytest.mark.skipif(bool(PYTHON_NODEBUG_MISSING), reason=PYTHON_NODEBUG_MISSING or "-")

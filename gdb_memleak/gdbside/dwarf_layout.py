@@ -66,6 +66,17 @@ def _type(name: str) -> gdb.Type:
         ) from None
 
 
+PENDING_MUTEX = "ceval.pending_mainthread.mutex"
+
+
+def pending_mutex_offset() -> int:
+    """Where in `_PyRuntime` 3.13+ keep the PyMutex Py_AddPendingCall takes; -1 if the debug info does not say."""
+    try:
+        return int(gdb.parse_and_eval("(unsigned long)&((_PyRuntimeState *)0)->" + PENDING_MUTEX))
+    except gdb.error:
+        return -1
+
+
 def _offset(struct_name: str, path: str) -> int:
     """offsetof(struct_name, path); path may go through nested fields ('state', 'long_value.lv_tag'); -1 if none."""
     try:
@@ -195,6 +206,8 @@ def _interpreter(L: dict[str, Any], version: tuple[int, int]) -> None:
     """Where the main interpreter, its collector's lists, sys.modules, builtins and gc.garbage are, as offsets:
     from `_PyRuntime` to the main interpreter's pointer, and from the interpreter (3.8: the runtime) on."""
     L["runtime_interp_main"] = _offset("_PyRuntimeState", "interpreters.main")
+    # 3.13+: the PyMutex Py_AddPendingCall takes (inject/in_place.py reads it at each stop)
+    L["runtime_pending_mutex"] = _offset("_PyRuntimeState", PENDING_MUTEX) if version >= (3, 13) else -1
     gc_owner = "_PyRuntimeState" if version == (3, 8) else "PyInterpreterState"  # 3.9 moved the collector's state
     L["gc_in_runtime"] = version == (3, 8)
     L["gc_generations"] = _offset(gc_owner, "gc.generations")

@@ -29,9 +29,12 @@ one read.  With LTO, an inlined block whose name speaks of locks still rules a s
 Sampled on a pure-Python loop (2026-12-04), 297 of 300 stops found its thread in the eval
 loop on pyenv 3.11; on 3.13, 37 of 40 in the eval loop or in Objects/.
 
-Left as it was with a breakpoint at a function's entry too: if another thread holds the
-3.13+ pending mutex at that instant, PyMutex's slow path detaches the thread state (gives
-the GIL away) while the interrupted code is halfway through its work.
+3.13+: if another thread held the pending-call mutex when the call is made, PyMutex's slow
+path could park and detach the thread state (give the GIL away) while the interrupted code is
+halfway through its work.  So no thread is called from while the stop finds that mutex held
+(pending_mutex_held: one byte read, its address from the debug info or the kept layout table;
+a build that neither describes is called from as before, and the slow path first spins 40
+times, while the holder, resumed with every thread during the call, lets it go).
 """
 
 from __future__ import annotations
@@ -46,8 +49,9 @@ from typing import Optional
 
 import gdb
 
+from ..gdbside import dwarf_layout
 from ..gdbside import inferior as inf
-from ..host import eval_loop
+from ..host import eval_loop, layout_tables
 from . import landing
 
 # The eval loop: 3.x, then 2.7.
@@ -138,6 +142,7 @@ def forget() -> None:
         if entry is not None:
             entry.scan.close()
     _SCANS.clear()
+    _PENDING_MUTEX.clear()
     _VERDICTS.clear()
     _RETURNS.clear()
 
@@ -147,6 +152,8 @@ def thread_in_place(pid: int, stop_signal: int, span: Optional[tuple[tuple[int, 
     """A thread of the stopped target from which the queue call is safe where it stands, or None.
     Threads in a system call are passed over unread.  `span`: eval_loop_span(); `debug_info`:
     whether the runtime may have any (without, no block is looked up)."""
+    if pending_mutex_held(pid):
+        return None
     for thread in gdb.selected_inferior().threads():
         if not thread.is_valid():
             continue
@@ -155,6 +162,42 @@ def thread_in_place(pid: int, stop_signal: int, span: Optional[tuple[tuple[int, 
                 and not landing.thread_blocks(pid, thread.ptid[1], stop_signal) and not _in_signal_handler(pid, where[0])):
             return thread
     return None
+
+
+# pid -> the address of its runtime's pending-call PyMutex (3.13+), or None (none, or not known)
+_PENDING_MUTEX: dict[int, Optional[int]] = {}
+
+
+def pending_mutex_held(pid: int) -> bool:
+    """The stopped target's 3.13+ pending-call mutex is held (its locked bit; unreadable counts
+    as held): the queue call would contend for it.  False before 3.13, and where its place is
+    not known."""
+    if pid not in _PENDING_MUTEX:
+        _PENDING_MUTEX[pid] = _pending_mutex_address()
+    address = _PENDING_MUTEX[pid]
+    if address is None:
+        return False
+    try:
+        return bool(bytes(gdb.selected_inferior().read_memory(address, 1))[0] & 1)
+    except gdb.MemoryError:
+        return True
+
+
+def _pending_mutex_address() -> Optional[int]:
+    version = inf.python_version()
+    runtime = inf.minimal_symbol_address("_PyRuntime")
+    if version is None or version < (3, 13) or runtime is None:
+        return None
+    offset = dwarf_layout.pending_mutex_offset() if inf.runtime_may_have_debug_info() else -1
+    table = layout_tables.load(version) if offset < 0 else None
+    if table is not None:  # no debug info: the kept table, if the build's own _Py_DebugOffsets fit it
+        try:
+            head = bytes(gdb.selected_inferior().read_memory(runtime, layout_tables.span(table)))
+        except gdb.MemoryError:
+            return None
+        if layout_tables.mismatch(table, head) is None:
+            offset = table["offsets"].get("runtime_pending_mutex", -1)
+    return runtime + offset if offset >= 0 else None
 
 
 def user_sp_pc(pid: int, tid: int) -> Optional[tuple[int, int]]:

@@ -68,6 +68,8 @@ class _QueueBreakpoint(gdb.Breakpoint):
 
     def stop(self) -> bool:
         thread = gdb.selected_thread()
+        if in_place.pending_mutex_held(self.wait.pid):
+            return False  # the queue call would contend for it: the next entry, then
         if landing.thread_blocks(self.wait.pid, thread.ptid[1], self.wait.signal):
             # After MASKED_HITS of these the wait ends: stop() True, no hit.
             self.wait.masked_hits += 1
