@@ -8,6 +8,8 @@ layout table kept for the version is checked against them, as the memory backend
 
 from __future__ import annotations
 
+import sys
+
 import gdb
 
 from ..errors import MemleakError
@@ -22,9 +24,12 @@ from .libpython import FramesUnavailable
 
 def python_stacks(max_frames: int) -> dict[int, list[PyFrame]]:
     """LWP -> that thread's Python frames, innermost first, at most `max_frames` each.  Raises
-    FramesUnavailable (one line) where the build publishes no offsets this reading trusts."""
+    FramesUnavailable (one line) where the build publishes no offsets this reading trusts, or
+    what they lead to says nothing about the threads gdb sees."""
     version = inf.python_version()
-    if version is None or version < (3, 13):
+    if version is None:
+        raise FramesUnavailable("no CPython runtime found to read _Py_DebugOffsets from")
+    if version < (3, 13):
         raise FramesUnavailable("no _Py_DebugOffsets before CPython 3.13")
     table = layout_tables.load(version)
     runtime = inf.minimal_symbol_address("_PyRuntime")
@@ -41,11 +46,34 @@ def python_stacks(max_frames: int) -> dict[int, list[PyFrame]]:
         raise FramesUnavailable("the layout kept for CPython %d.%d does not fit it (%s)" % (version + (why,)))
     offsets = {name: value for name, _, value in table["debug_offsets"]}
     try:
-        reader = Reader(memlayout.image(target, inf.is_core(target)), memlayout.layout(version))
-        read = offset_frames.stacks(reader, runtime, offsets, code_type, max_frames)
+        image = memlayout.image(target, inf.is_core(target))
+    except MemleakError as e:
+        raise FramesUnavailable(str(e)) from None
+    try:
+        read = offset_frames.stacks(Reader(image, memlayout.layout(version)), runtime, offsets, code_type, max_frames)
     except (MemleakError, Unreadable, KeyError) as e:
         raise FramesUnavailable("its threads cannot be read with its _Py_DebugOffsets (%s)" % e) from None
-    tids = [thread.ptid[1] for thread in target.threads()]
-    # In a container, CPython keeps the tids of the target's own PID namespace.
-    ours = {tid: tid for tid in tids} if inf.is_core(target) else procfs.namespace_tids(target.pid, tids)
-    return {ours[tid]: [PyFrame(*frame) for frame in frames] for tid, frames in read.items() if tid in ours}
+    finally:
+        image.close()
+    return _by_lwp(target, read)
+
+
+def _by_lwp(target: gdb.Inferior, read: list[offset_frames.ThreadStack]) -> dict[int, list[PyFrame]]:
+    """The stacks by the LWP gdb knows each thread by: from its id in its own PID namespace (NSpid:
+    a container's), else from its pthread_t (a core of a container's process)."""
+    lwps = [thread.ptid[1] or thread.ptid[0] for thread in target.threads()]
+    by_native = {lwp: lwp for lwp in lwps} if inf.is_core(target) else procfs.namespace_tids(target.pid, lwps)
+    by_pthread = {}
+    for thread in target.threads():
+        try:
+            by_pthread[int.from_bytes(thread.handle(), sys.byteorder)] = thread.ptid[1] or thread.ptid[0]
+        except (gdb.error, RuntimeError, AttributeError, TypeError):
+            continue
+    stacks: dict[int, list[PyFrame]] = {}
+    for one in read:
+        lwp = by_native.get(one.native_id) or by_pthread.get(one.pthread)
+        if lwp is not None and not stacks.get(lwp):  # a thread state with frames before an idle one
+            stacks[lwp] = [PyFrame(*frame) for frame in one.frames]
+    if any(one.linked for one in read) and not any(stacks.values()):
+        raise FramesUnavailable("its _Py_DebugOffsets led to no frame of a thread gdb sees")
+    return stacks

@@ -244,8 +244,12 @@ class Scan:
         self._whole: Optional[str] = None  # the child reads a piece of the function, whole: its listing's header
         self._pieces: list[str] = []  # pieces still to be read whole
         self._deadline = time.monotonic() + SCAN_TIMEOUT
-        # the gdb running us, else the one on PATH; none: no verdict, and the caller does without
+        # `exe`: the gdb running us, which starts with its own libraries and Python (a wrapper's
+        # LD_LIBRARY_PATH, PYTHONHOME); else the one on PATH; none: no verdict, the caller does without
         self._exe = exe or shutil.which("gdb")
+        self._env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "HOME": "/nonexistent"}
+        if exe is not None:
+            self._env.update((k, os.environ[k]) for k in ("LD_LIBRARY_PATH", "PYTHONHOME", "PYTHONPATH") if k in os.environ)
         self._child: Optional[Child] = None
         self._output: Optional[IO[bytes]] = None
         self._reading = _Reading(got=_ranges_of(path, GOT_SECTIONS))
@@ -259,10 +263,10 @@ class Scan:
         if self._exe is None:
             return
         self._output = tempfile.TemporaryFile()
-        # A small environment: gdb's own (PYTHONHOME of a gdb run through its loader) could stop
+        # A small environment: another gdb's (PYTHONHOME of a gdb run through its loader) could stop
         # this gdb's Python from starting; C for a listing in one language.
         self._child = Child.start(_gdb_argv(self._exe, self._path, what, self._debug_dirs), None, self._output,
-                                  {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "HOME": "/nonexistent"})
+                                  self._env)
         if self._child is None:
             self._output.close()
             self._output = None

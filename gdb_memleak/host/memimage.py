@@ -42,6 +42,10 @@ class CoreFileError(Exception):
 Fallback = Callable[[int, int], Optional[bytes]]
 
 
+# A pointer read from a damaged target can be anything; pread takes no offset past 2^63.
+LAST_BLOCK = 1 << (63 - BLOCK_SHIFT)
+
+
 class Image:
     """Blocks of the target's memory by index (address >> BLOCK_SHIFT); subclasses say how a block is read."""
 
@@ -60,7 +64,7 @@ class Image:
         data = self.blocks.get(index)
         if data is not None:
             return data
-        if index in self.unreadable:
+        if index in self.unreadable or not 0 <= index < LAST_BLOCK:
             raise Unreadable("cannot read 0x%x" % (index << BLOCK_SHIFT))
         data = self.read_block(index)
         if data is None or len(data) != BLOCK:
@@ -100,7 +104,7 @@ class Image:
 
     def read(self, address: int, size: int) -> bytes:
         """`size` bytes at `address` (across blocks if need be), or Unreadable."""
-        if address < 0 or size < 0:
+        if address < 0 or size < 0 or address + size > 1 << 63:
             raise Unreadable("cannot read 0x%x" % address)
         out = []
         while size > 0:
@@ -146,7 +150,7 @@ class ProcessImage(Image):
     def read_block(self, index: int) -> Optional[bytes]:
         try:
             return os.pread(self.fd, BLOCK, index << BLOCK_SHIFT)
-        except OSError:
+        except (OSError, OverflowError):
             return None
 
     def _direct(self, address: int, size: int) -> Optional[bytes]:

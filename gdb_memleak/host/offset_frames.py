@@ -14,15 +14,17 @@ instruction the frame stands at, as the helper computes it.  Pure: imports nothi
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Optional
 
 from .memimage import Unreadable
 from .pyobjects import Reader
 
-MAX_THREADS = 10000
+MAX_THREADS = 10000  # thread states in all, every interpreter's
 MAX_INTERPRETERS = 1000
-MAX_CHAIN = 20000  # frame links, shims included
+MAX_CHAIN = 20000  # frame links of one thread, shims included
 MAX_LINETABLE = 1 << 20
+MAX_TEXT = 1000  # characters of a file or function name, as the helper's path reads them
 # Owners of frames that stand for no Python code: 3.13's CSTACK (3); 3.14+'s INTERPRETER (3) and CSTACK (4).
 SHIM_OWNERS = (3, 4)
 # 3.14+ keep the code in a tagged _PyStackRef: the low bits are tags, an object is 8-aligned at least.
@@ -31,45 +33,64 @@ TAG_BITS = 7
 Frame = tuple[str, int, str]  # file, line (-1: none), function
 
 
-def stacks(reader: Reader, runtime: int, offsets: dict[str, int], code_type: int,
-           limit: int) -> dict[int, list[Frame]]:
-    """Native thread id -> its frames, innermost first, at most `limit` each.  `offsets`: the
-    `_Py_DebugOffsets` by name ("thread_state.next"...); `code_type`: PyCode_Type's address.
-    Raises Unreadable when even the lists of interpreters or threads cannot be read."""
-    found: dict[int, list[Frame]] = {}
+@dataclass
+class ThreadStack:
+    """One thread state: the thread's id in its own PID namespace, its pthread_t, and its frames
+    (innermost first); `linked`: it had a current frame (whether or not one could be described)."""
+
+    native_id: int
+    pthread: int
+    frames: list[Frame]
+    linked: bool
+
+
+def stacks(reader: Reader, runtime: int, offsets: dict[str, int], code_type: int, limit: int) -> list[ThreadStack]:
+    """Every thread state's frames, at most `limit` each.  `offsets`: the `_Py_DebugOffsets` by
+    name ("thread_state.next"...); `code_type`: PyCode_Type's address.  A code object met
+    again at the same instruction is described once.  Raises Unreadable when even the lists of
+    interpreters or threads cannot be read."""
+    described: dict[tuple[int, int], Frame] = {}
+    found = []
     for tstate in _thread_states(reader, runtime, offsets):
-        tid = reader.word(tstate + offsets["thread_state.native_thread_id"])
         frame = reader.word(tstate + offsets["thread_state.current_frame"])
-        if tid and tid not in found:
-            found[tid] = _frames(reader, frame, offsets, code_type, limit)
+        found.append(ThreadStack(reader.word(tstate + offsets["thread_state.native_thread_id"]),
+                                 reader.word(tstate + offsets["thread_state.thread_id"]),
+                                 _frames(reader, frame, offsets, code_type, limit, described), frame != 0))
     return found
 
 
 def _thread_states(reader: Reader, runtime: int, offsets: dict[str, int]) -> Iterator[int]:
+    """Each thread state once, whatever loops a damaged list makes, MAX_THREADS in all."""
+    seen: set[int] = set()
     interp = reader.word(runtime + offsets["runtime_state.interpreters_head"])
     for _ in range(MAX_INTERPRETERS):
-        if not interp:
+        if not interp or interp in seen:
             return
+        seen.add(interp)
         tstate = reader.word(interp + offsets["interpreter_state.threads_head"])
-        for _ in range(MAX_THREADS):
-            if not tstate:
-                break
+        while tstate and tstate not in seen:
+            if len(seen) > MAX_THREADS:
+                return
+            seen.add(tstate)
             yield tstate
             tstate = reader.word(tstate + offsets["thread_state.next"])
         interp = reader.word(interp + offsets["interpreter_state.next"])
 
 
-def _frames(reader: Reader, frame: int, offsets: dict[str, int], code_type: int, limit: int) -> list[Frame]:
+def _frames(reader: Reader, frame: int, offsets: dict[str, int], code_type: int, limit: int,
+            described: dict[tuple[int, int], Frame]) -> list[Frame]:
     out: list[Frame] = []
+    seen: set[int] = set()
     try:
-        for _ in range(MAX_CHAIN):
-            if not frame or len(out) >= limit:
-                break
+        while frame and frame not in seen and len(out) < limit and len(seen) < MAX_CHAIN:
+            seen.add(frame)
             owner = reader.byte(frame + offsets["interpreter_frame.owner"])
             code = reader.word(frame + offsets["interpreter_frame.executable"]) & ~TAG_BITS
             if owner not in SHIM_OWNERS and code and reader.head(code)[1] == code_type:
-                out.append(_describe(reader, code, reader.word(frame + offsets["interpreter_frame.instr_ptr"]),
-                                     offsets))
+                key = (code, reader.word(frame + offsets["interpreter_frame.instr_ptr"]))
+                if key not in described:
+                    described[key] = _describe(reader, code, key[1], offsets)
+                out.append(described[key])
             frame = reader.word(frame + offsets["interpreter_frame.previous"])
     except Unreadable:
         pass  # an unreadable link: the frames read so far
@@ -77,8 +98,8 @@ def _frames(reader: Reader, frame: int, offsets: dict[str, int], code_type: int,
 
 
 def _describe(reader: Reader, code: int, instr_ptr: int, offsets: dict[str, int]) -> Frame:
-    file = reader.text(reader.word(code + offsets["code_object.filename"])) or "<unknown>"
-    function = reader.text(reader.word(code + offsets["code_object.name"])) or "<unknown>"  # as the helper shows it
+    file = reader.text(reader.word(code + offsets["code_object.filename"]), MAX_TEXT) or "<unknown>"
+    function = reader.text(reader.word(code + offsets["code_object.name"]), MAX_TEXT) or "<unknown>"  # as the helper
     first = reader.u32(code + offsets["code_object.firstlineno"])
     index = (instr_ptr - (code + offsets["code_object.co_code_adaptive"])) // 2
     table = reader.word(code + offsets["code_object.linetable"])

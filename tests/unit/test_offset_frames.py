@@ -1,4 +1,5 @@
-"""host.offset_frames: the line of each instruction, from a code object's location table.
+"""host.offset_frames: the line of each instruction, from a code object's location table; a
+damaged pointer read as unreadable memory.
 
 The table's format is the same from 3.11 (the interpreter running the tests) to 3.15; each
 answer is checked against CPython's own reading of it, `co_lines()`, for every code unit of
@@ -7,12 +8,14 @@ every function of a real module."""
 from __future__ import annotations
 
 import dis
+import os
 import sys
 import types
 
 import pytest
 
 from gdb_memleak.host import offset_frames
+from gdb_memleak.host.memimage import BLOCK_SHIFT, ProcessImage, Unreadable
 
 
 def _codes(code: types.CodeType):
@@ -43,3 +46,18 @@ def test_a_table_cut_short_or_an_index_past_it_has_no_line():
     assert offset_frames.line_at(table, f.__code__.co_firstlineno, 10_000) is None
     assert offset_frames.line_at(table[:1], f.__code__.co_firstlineno, 10_000) is None
     assert offset_frames.line_at(b"\xf0", 1, 0) is None  # a long form with no bytes after it
+
+
+def test_a_pointer_past_the_address_space_is_unreadable_not_an_overflow():
+    """A damaged target's pointer can be any 64-bit value: /proc/PID/mem's pread takes no offset
+    past 2^63 (OverflowError, which once ended py-memtop with an internal error)."""
+    image = ProcessImage(os.getpid())
+    try:
+        assert image.read(id(image), 8)  # this process's own memory reads
+        for address in (1 << 63, (1 << 64) - 16, (1 << 63) - 4):
+            with pytest.raises(Unreadable):
+                image.read(address, 8)
+            with pytest.raises(Unreadable):
+                image.block(address >> BLOCK_SHIFT)
+    finally:
+        image.close()
