@@ -1,9 +1,11 @@
 """Every thread's Python stack on a 3.13+ build gdb has no debug info for: memory reads only.
 
 CPython's helper needs the debug info's types.  Without them, the interpreter's own
-`_Py_DebugOffsets` say where the threads and frames are (host/offset_frames.py), once the
-layout table kept for the version is checked against them, as the memory backend does
-(gdbside/memlayout.py): any difference refuses, and py-memtop falls back to its payload.
+`_Py_DebugOffsets` say where the threads and frames are (host/offset_frames.py): read at
+the places the layout table kept for the version knows them at, and each offset the walk
+uses checked to lie in its struct.  Unlike the memory backend (gdbside/memlayout.py), which
+needs every number to be the table's, a build of another micro version is read too (its
+strings are laid out as the table says: PyASCIIObject is the same in every 3.13-3.15 build).
 """
 
 from __future__ import annotations
@@ -41,10 +43,10 @@ def python_stacks(max_frames: int) -> dict[int, list[PyFrame]]:
         head = bytes(target.read_memory(runtime, layout_tables.span(table)))
     except (gdb.MemoryError, gdb.error):
         raise FramesUnavailable("its _Py_DebugOffsets cannot be read") from None
-    why = layout_tables.mismatch(table, head)
+    # Its own numbers: a build of another micro version (Debian trixie's 3.13) is read too.
+    offsets, why = layout_tables.own_offsets(table, head, offset_frames.USED)
     if why is not None:
-        raise FramesUnavailable("the layout kept for CPython %d.%d does not fit it (%s)" % (version + (why,)))
-    offsets = {name: value for name, _, value in table["debug_offsets"]}
+        raise FramesUnavailable("its _Py_DebugOffsets cannot be used (%s)" % why)
     try:
         image = memlayout.image(target, inf.is_core(target))
     except MemleakError as e:

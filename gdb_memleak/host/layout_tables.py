@@ -43,14 +43,40 @@ def span(table: dict[str, Any]) -> int:
     return max([8 + 8] + [at + 8 for _, at, _ in table["debug_offsets"]])
 
 
-def mismatch(table: dict[str, Any], runtime_head: bytes) -> Optional[str]:
-    """Why the build whose `_PyRuntime` starts with `runtime_head` is not laid out as `table` says, or None."""
+def _foreign(table: dict[str, Any], runtime_head: bytes) -> Optional[str]:
+    """Why `runtime_head` holds no _Py_DebugOffsets of the table's version, or None."""
     if runtime_head[:8] != COOKIE:
         return "its _PyRuntime does not start with _Py_DebugOffsets"
     version = int.from_bytes(runtime_head[8:16], "little")
     want = tuple(table["offsets"]["version"])
     if (version >> 24, (version >> 16) & 0xFF) != want:
         return "its _Py_DebugOffsets are those of %d.%d" % (version >> 24, (version >> 16) & 0xFF)
+    return None
+
+
+def own_offsets(table: dict[str, Any], runtime_head: bytes, names: tuple[str, ...]) -> tuple[dict[str, int], Optional[str]]:
+    """The build's own `_Py_DebugOffsets` by name, read at the places `table` knows them at (the
+    struct is the same in every build of a minor version; its numbers are not: Debian trixie's
+    3.13.5 and pyenv's 3.13.0 differ in two struct sizes), and why they cannot be trusted, or
+    None: another version, a free-threaded build, or one of `names` outside its struct's size."""
+    why = _foreign(table, runtime_head)
+    if why is not None:
+        return {}, why
+    own = {name: int.from_bytes(runtime_head[at:at + 8], "little") for name, at, _ in table["debug_offsets"]}
+    if own.get("free_threaded"):
+        return own, "a free-threaded build"
+    for name in names:
+        size = own.get(name.split(".")[0] + ".size")
+        if name not in own or size is None or not 0 <= own[name] < size:
+            return own, "its _Py_DebugOffsets give %s = %s, outside its struct" % (name, own.get(name))
+    return own, None
+
+
+def mismatch(table: dict[str, Any], runtime_head: bytes) -> Optional[str]:
+    """Why the build whose `_PyRuntime` starts with `runtime_head` is not laid out as `table` says, or None."""
+    why = _foreign(table, runtime_head)
+    if why is not None:
+        return why
     for name, at, value in table["debug_offsets"]:
         found = int.from_bytes(runtime_head[at:at + 8], "little")
         if found != value:

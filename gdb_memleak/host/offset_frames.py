@@ -31,6 +31,12 @@ SHIM_OWNERS = (3, 4)
 TAG_BITS = 7
 
 Frame = tuple[str, int, str]  # file, line (-1: none), function
+# The _Py_DebugOffsets the walk reads with.
+USED = ("runtime_state.interpreters_head", "interpreter_state.threads_head", "interpreter_state.next",
+        "thread_state.next", "thread_state.current_frame", "thread_state.native_thread_id", "thread_state.thread_id",
+        "interpreter_frame.owner", "interpreter_frame.executable", "interpreter_frame.instr_ptr",
+        "interpreter_frame.previous", "code_object.filename", "code_object.name", "code_object.firstlineno",
+        "code_object.linetable", "code_object.co_code_adaptive", "bytes_object.ob_size", "bytes_object.ob_sval")
 
 
 @dataclass
