@@ -170,13 +170,15 @@ def _stacks(inv: Invocation, target: gdb.Inferior, depth: int):
         why = str(e)
     else:  # names from memory too: never a payload for names alone
         return {tid: [vars(f) for f in fs] for tid, fs in read.items()}, thread_names.python_thread_names(), "libpython", None
-    try:  # 3.13+ without debug info: the interpreter's own offsets, memory reads only
-        read = offset_stacks.python_stacks(depth)
-    except frames.FramesUnavailable as e:
-        why = "%s; %s" % (why, e)
-    else:
-        return ({tid: [vars(f) for f in fs] for tid, fs in read.items()}, {}, "debug_offsets",
-                "locations read with the interpreter's _Py_DebugOffsets (%s)" % why)
+    known = inf.python_version()
+    if known is not None and known >= (3, 13):  # without debug info: its own offsets, memory reads only
+        try:
+            read = offset_stacks.python_stacks(depth)
+        except frames.FramesUnavailable as e:
+            why = "%s; %s" % (why, e)
+        else:
+            return ({tid: [vars(f) for f in fs] for tid, fs in read.items()}, {}, "debug_offsets",
+                    "locations read with the interpreter's _Py_DebugOffsets (%s)" % why)
     if inf.is_core(target):
         return None, {}, None, "no Python locations: %s (a core file cannot run the fallback)" % why
     try:
