@@ -10,6 +10,7 @@ import gdb
 from ..errors import MemleakError, TargetUnavailable, UsageError
 from ..gdbside import allocators, frames, images, offset_stacks, thread_names
 from ..gdbside import inferior as inf
+from ..gdbside.frame_chain import threads_by_pthread
 from ..gdbside.invocation import Invocation, note
 from ..host import accounting, glibc_arenas, procfs, residency
 from ..inject import landing, session
@@ -199,7 +200,7 @@ def _stacks(inv: Invocation, target: gdb.Inferior, depth: int):
         return None, {}, None, "no Python locations: %s; the fallback in the target failed: %s" % (why, e)
     stacks: dict[int, list] = {}
     names: dict[int, str] = {}
-    by_handle = _tids_by_pthread(target)
+    by_handle = threads_by_pthread(target)
     for thread in result["threads"]:
         if thread.get("tid"):
             tid = int(thread["tid"])
@@ -215,16 +216,3 @@ def _stacks(inv: Invocation, target: gdb.Inferior, depth: int):
         if isinstance(thread.get("name"), str):
             names[tid] = thread["name"]
     return stacks, names, "payload", "locations from the target's sys._current_frames() (%s)" % why
-
-
-def _tids_by_pthread(target: gdb.Inferior) -> dict[int, int]:
-    """pthread_t (what CPython calls a thread's ident) -> tid, from gdb's thread handles."""
-    tids = {}
-    for thread in target.threads():
-        try:
-            handle = thread.handle()
-        except (gdb.error, RuntimeError, AttributeError):  # no libthread_db: no handles
-            continue
-        if handle:
-            tids[int.from_bytes(bytes(handle), "little")] = thread.ptid[1] or target.pid
-    return tids

@@ -21,7 +21,7 @@ import gdb
 from .inferior import python_version
 from .rawmem import LayoutUnknown, Memory, Struct, uint
 
-__all__ = ["ChainLayout", "chain", "chain_layout", "thread_states"]
+__all__ = ["ChainLayout", "chain", "chain_layout", "thread_states", "threads_by_pthread"]
 
 # Bounds against corrupt memory (cycles in frame links).
 _MAX_CHAIN = 20000
@@ -117,14 +117,23 @@ def thread_states(memory: Memory) -> dict[int, int]:
     return found
 
 
-def _threads_by_handle() -> dict[int, int]:
-    """pthread_t -> LWP of the threads gdb knows (empty without libthread_db)."""
+def threads_by_pthread(inferior: gdb.Inferior) -> dict[int, int]:
+    """pthread_t (what CPython keeps as a thread's ident) -> LWP, from gdb's thread handles ({}
+    without libthread_db, as in some core files)."""
     found = {}
-    for thread in gdb.selected_inferior().threads():
+    for thread in inferior.threads():
         try:
-            found[int.from_bytes(thread.handle(), sys.byteorder)] = thread.ptid[1] or thread.ptid[0]
+            handle = thread.handle()
         except (gdb.error, RuntimeError, AttributeError):
             continue
+        if handle:
+            found[int.from_bytes(bytes(handle), sys.byteorder)] = thread.ptid[1] or thread.ptid[0]
+    return found
+
+
+def _threads_by_handle() -> dict[int, int]:
+    """pthread_t -> LWP of the threads gdb knows; LayoutUnknown without libthread_db."""
+    found = threads_by_pthread(gdb.selected_inferior())
     if not found:
         raise LayoutUnknown("no thread handles: pthread_self() cannot be matched")
     return found

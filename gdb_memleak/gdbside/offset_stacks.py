@@ -10,8 +10,6 @@ strings are laid out as the table says: PyASCIIObject is the same in every 3.13-
 
 from __future__ import annotations
 
-import sys
-
 import gdb
 
 from ..errors import MemleakError
@@ -20,6 +18,7 @@ from ..host.memimage import Unreadable
 from ..host.pyobjects import Reader
 from . import inferior as inf
 from . import memlayout
+from .frame_chain import threads_by_pthread
 from .frames import PyFrame
 from .libpython import FramesUnavailable
 
@@ -65,12 +64,7 @@ def _by_lwp(target: gdb.Inferior, read: list[offset_frames.ThreadStack]) -> dict
     a container's), else from its pthread_t (a core of a container's process)."""
     lwps = [thread.ptid[1] or thread.ptid[0] for thread in target.threads()]
     by_native = {lwp: lwp for lwp in lwps} if inf.is_core(target) else procfs.namespace_tids(target.pid, lwps)
-    by_pthread = {}
-    for thread in target.threads():
-        try:
-            by_pthread[int.from_bytes(thread.handle(), sys.byteorder)] = thread.ptid[1] or thread.ptid[0]
-        except (gdb.error, RuntimeError, AttributeError, TypeError):
-            continue
+    by_pthread = threads_by_pthread(target)
     stacks: dict[int, list[PyFrame]] = {}
     for one in read:
         lwp = by_native.get(one.native_id) or by_pthread.get(one.pthread)

@@ -6,14 +6,13 @@ on any stop (even inside the allocator) and on core files.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from typing import Any
 
 import gdb
 
 from . import inferior
-from .frame_chain import expressions_for_this_version
+from .frame_chain import expressions_for_this_version, threads_by_pthread
 from .libpython import require_libpython
 from .rawmem import NotCompact, Objects, objects_for
 from .rawmem27 import Objects27, objects27
@@ -40,13 +39,7 @@ def python_thread_names() -> dict[int, str]:
     are left out; {} if threading is not imported or cannot be read (no
     debug info, say).  Raises FramesUnavailable when there is no helper."""
     libpython = require_libpython()
-    by_handle: dict[int, int] = {}
-    for thread in gdb.selected_inferior().threads():
-        try:
-            handle = thread.handle()
-        except (gdb.error, RuntimeError, AttributeError):
-            continue  # no libthread_db (some core files): _native_id may still match
-        by_handle[int.from_bytes(handle, sys.byteorder)] = thread.ptid[1] or thread.ptid[0]
+    by_handle = threads_by_pthread(gdb.selected_inferior())  # none: _native_id may still match
     names: dict[int, str] = {}
     _texts.clear()
     version = inferior.python_version()

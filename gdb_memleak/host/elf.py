@@ -85,7 +85,7 @@ def exports_function(path: str, name: str) -> Optional[bool]:
         return None
 
 
-DEBUG_SECTIONS = (b".debug_info", b".zdebug_info")
+DEBUG_SECTIONS = (".debug_info", ".zdebug_info")
 
 
 def _section_headers(f: BinaryIO) -> Optional[tuple[bytes, int, int, int]]:
@@ -105,30 +105,18 @@ def _section_headers(f: BinaryIO) -> Optional[tuple[bytes, int, int, int]]:
 def has_debug_info(path: str) -> Optional[bool]:
     """Whether the ELF file at `path` carries DWARF (a .debug_info section, compressed or not);
     None if it cannot be read as a 64-bit little-endian ELF file."""
+    found = sections(path)
+    if found is not None:
+        return any(name in DEBUG_SECTIONS for name in found)
     try:
         with open(path, "rb") as f:
-            headers = _section_headers(f)
-            if headers is None:
-                f.seek(0)
-                ident = f.read(64)
-                valid = len(ident) == 64 and ident[:4] == b"\x7fELF" and ident[4] == 2 and ident[5] == 1
-                # no section headers at all: nothing to read DWARF from
-                return False if valid and struct.unpack_from("<Q", ident, 40)[0] == 0 else None
-            table, shentsize, shnum, shstrndx = headers
-            if shstrndx >= shnum:
-                return None
-            _, _, _, _, str_offset, str_size, _, _, _, _ = struct.unpack_from("<IIQQQQIIQQ", table, shstrndx * shentsize)
-            if str_size > MAX_TABLE:
-                return None
-            f.seek(str_offset)
-            strings = f.read(str_size)
-            for i in range(shnum):
-                name_at, = struct.unpack_from("<I", table, i * shentsize)
-                if strings[name_at:].split(b"\0", 1)[0] in DEBUG_SECTIONS:
-                    return True
-            return False
-    except (OSError, struct.error):
+            ident = f.read(64)
+    except OSError:
         return None
+    valid = len(ident) == 64 and ident[:4] == b"\x7fELF" and ident[4] == 2 and ident[5] == 1
+    # no section headers at all: nothing to read DWARF from
+    return False if valid and struct.unpack_from("<Q", ident, 40)[0] == 0 else None
+
 
 SHF_EXECINSTR = 0x4
 
