@@ -323,6 +323,30 @@ def test_a_static_release_build_queues_where_it_stands(start_target, tmp_path, p
     assert len(ticks) == 3 and all(t.endswith("ok=True") for t in ticks), target.lines[-5:]
 
 
+@pytest.mark.parametrize("python", [param(PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING, "debian-3.11-nodebug"),
+                                    param(PYTHON_311, PYTHON_311_MISSING, "pyenv-3.11")])
+def test_a_thread_in_a_long_c_call_gets_no_breakpoint_and_is_found_when_it_returns(start_target, tmp_path, python):
+    """The one thread holds the GIL in a long C call (sum(range(N)), seconds), then runs Python.
+    Without debug info every look finds it outside the eval loop: after 24 of them the queue
+    point's breakpoint slices came (this test kills gdb as one would start: a gdb killed while
+    one is in leaves the target to die of SIGTRAP).  Now only looks, spaced out: no slice, and
+    the pending call is queued once the call has returned (with debug info, from within the
+    call, in CPython's object code)."""
+    target = start_target(python, PYTHON_ONLY, "c-call", str(4 * 10**8))
+    wait_for_line_prefix(target, "c call", 30)
+    script = tmp_path / "slices.gdb"
+    script.write_text(COUNT_SLICES % True)
+    run = run_gdb("py-heap --top 3 --timeout 60", "python print('queue slices %d' % _slices[0])", pid=target.pid,
+                  after=("-x", str(script)), timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert_no_traceback(run)
+    assert "at a pending-call safe point" in run.stdout and "queue slices 0" in run.stdout, run.stdout + run.stderr
+    wait_for_line_prefix(target, "c call done", 30)
+    assert "c call done True" in target.lines, target.lines[-5:]
+    ticks = target.wait_for_ticks(2)
+    assert len(ticks) == 2 and all(t.endswith("ok=True") for t in ticks), target.lines[-5:]
+
+
 # Sets or clears the locked bit of the target's 3.13+ pending-call mutex, found as the queue point finds it.
 PENDING_MUTEX = """python
 import gdb

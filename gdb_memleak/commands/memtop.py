@@ -174,11 +174,11 @@ def _stacks(inv: Invocation, target: gdb.Inferior, depth: int):
     known = inf.python_version()
     if known is not None and known >= (3, 13):  # without debug info: its own offsets, memory reads only
         try:
-            read = offset_stacks.python_stacks(depth)
+            read, read_names = offset_stacks.python_stacks(depth)
         except frames.FramesUnavailable as e:
             why = "%s; %s" % (why, e)
         else:
-            return ({tid: [vars(f) for f in fs] for tid, fs in read.items()}, {}, "debug_offsets",
+            return ({tid: [vars(f) for f in fs] for tid, fs in read.items()}, read_names, "debug_offsets",
                     "locations read with the interpreter's _Py_DebugOffsets (%s)" % why)
     if inf.is_core(target):
         return None, {}, None, "no Python locations: %s (a core file cannot run the fallback)" % why

@@ -10,10 +10,13 @@ strings are laid out as the table says: PyASCIIObject is the same in every 3.13-
 
 from __future__ import annotations
 
+from typing import Optional
+
 import gdb
 
 from ..errors import MemleakError
-from ..host import layout_tables, offset_frames, procfs
+from ..host import layout_tables, offset_frames, procfs, threading_names
+from ..host.heapclasses import Classes
 from ..host.memimage import Unreadable
 from ..host.pyobjects import Reader
 from . import inferior as inf
@@ -23,10 +26,10 @@ from .frames import PyFrame
 from .libpython import FramesUnavailable
 
 
-def python_stacks(max_frames: int) -> dict[int, list[PyFrame]]:
-    """LWP -> that thread's Python frames, innermost first, at most `max_frames` each.  Raises
-    FramesUnavailable (one line) where the build publishes no offsets this reading trusts, or
-    what they lead to says nothing about the threads gdb sees."""
+def python_stacks(max_frames: int) -> tuple[dict[int, list[PyFrame]], dict[int, str]]:
+    """(LWP -> that thread's Python frames, innermost first, at most `max_frames` each; LWP -> its
+    `threading` name).  Raises FramesUnavailable (one line) where the build publishes no offsets
+    this reading trusts, or what they lead to says nothing about the threads gdb sees."""
     version = inf.python_version()
     if version is None:
         raise FramesUnavailable("no CPython runtime found to read _Py_DebugOffsets from")
@@ -51,23 +54,60 @@ def python_stacks(max_frames: int) -> dict[int, list[PyFrame]]:
     except MemleakError as e:
         raise FramesUnavailable(str(e)) from None
     try:
-        read = offset_frames.stacks(Reader(image, memlayout.layout(version)), runtime, offsets, code_type, max_frames)
+        reader = Reader(image, memlayout.layout(version))
+        read = offset_frames.stacks(reader, runtime, offsets, code_type, max_frames)
+        names = _names(reader, runtime, offsets)
     except (MemleakError, Unreadable, KeyError) as e:
         raise FramesUnavailable("its threads cannot be read with its _Py_DebugOffsets (%s)" % e) from None
     finally:
         image.close()
-    return _by_lwp(target, read)
+    lwps = _Lwps(target)
+    return _by_lwp(lwps, read), _names_by_lwp(lwps, names)
 
 
-def _by_lwp(target: gdb.Inferior, read: list[offset_frames.ThreadStack]) -> dict[int, list[PyFrame]]:
-    """The stacks by the LWP gdb knows each thread by: from its id in its own PID namespace (NSpid:
-    a container's), else from its pthread_t (a core of a container's process)."""
-    lwps = [thread.ptid[1] or thread.ptid[0] for thread in target.threads()]
-    by_native = {lwp: lwp for lwp in lwps} if inf.is_core(target) else procfs.namespace_tids(target.pid, lwps)
-    by_pthread = threads_by_pthread(target)
+class _Lwps:
+    """How the target's threads name gdb's LWPs: by their id in their own PID namespace (NSpid:
+    a container's), and by their pthread_t (a core of a container's process)."""
+
+    def __init__(self, target: gdb.Inferior) -> None:
+        lwps = [thread.ptid[1] or thread.ptid[0] for thread in target.threads()]
+        self.by_native = {lwp: lwp for lwp in lwps} if inf.is_core(target) else procfs.namespace_tids(target.pid, lwps)
+        self.by_pthread = threads_by_pthread(target)
+
+    def find(self, native_id: Optional[int], pthread: Optional[int]) -> Optional[int]:
+        return self.by_native.get(native_id or 0) or self.by_pthread.get(pthread or 0)
+
+
+def _names(reader: Reader, runtime: int, offsets: dict[str, int]) -> list[threading_names.NamedThread]:
+    """threading's names, from the main interpreter's sys.modules (its own offset to it, checked
+    to lie in its struct); [] where they cannot be read: the frames are shown all the same."""
+    at, size = offsets.get("interpreter_state.imports_modules"), offsets.get("interpreter_state.size")
+    if at is None or size is None or not 0 <= at < size:
+        return []
+    try:
+        main = offset_frames.interpreters(reader, runtime, offsets)[-1:]
+        modules = reader.word(main[0] + at) if main else 0
+        classes = Classes(reader, memlayout.roots(reader.L))
+    except (MemleakError, Unreadable):
+        return []
+    return threading_names.named_threads(reader, classes, modules) if modules else []
+
+
+def _names_by_lwp(lwps: _Lwps, named: list[threading_names.NamedThread]) -> dict[int, str]:
+    """The names by LWP: a Thread's ident is its pthread_t."""
+    names: dict[int, str] = {}
+    for one in named:
+        lwp = lwps.find(one.native_id, one.ident)
+        if lwp is not None:
+            names.setdefault(lwp, one.name)
+    return names
+
+
+def _by_lwp(lwps: _Lwps, read: list[offset_frames.ThreadStack]) -> dict[int, list[PyFrame]]:
+    """The stacks by the LWP gdb knows each thread by."""
     stacks: dict[int, list[PyFrame]] = {}
     for one in read:
-        lwp = by_native.get(one.native_id) or by_pthread.get(one.pthread)
+        lwp = lwps.find(one.native_id, one.pthread)
         if lwp is not None and not stacks.get(lwp):  # a thread state with frames before an idle one
             stacks[lwp] = [PyFrame(*frame) for frame in one.frames]
     if any(one.linked for one in read) and not any(stacks.values()):

@@ -211,6 +211,19 @@ class Classes:
             return r.word(a + self.dict_offset(a, info))
         return 0
 
+    def instance_items(self, a: int, info: TypeInfo) -> list[int]:
+        """An instance's attribute names and values, alternating: its __dict__'s, or its values' with its class's
+        shared keys; [] if it has neither."""
+        r = self.r
+        d = self.instance_dict(a, info)
+        if d:
+            return r.dict_items(d)
+        values = self.instance_values(a, info)
+        if values is None:
+            return []
+        keys = r.word(r.head(a)[1] + self.L["ht_cached_keys"])
+        return r.table_items(keys, values) if keys else []
+
     def instance_values(self, a: int, info: TypeInfo) -> Optional[int]:
         """The attribute values (a PyDictValues) of an instance with no materialised __dict__, or None:
         3.11 keeps them before the object, 3.12 in its tagged dict pointer, 3.13 inline after it."""

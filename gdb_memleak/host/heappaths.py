@@ -167,20 +167,12 @@ class PathSearch:
 
     def _attributes(self, node: int, info: TypeInfo) -> list[tuple[int, str, bool, bool]]:
         """An instance's attributes: its __dict__'s entries (as attributes), or its values, and its slots."""
-        r, L = self.r, self.r.L
+        r = self.r
         out: list[tuple[int, str, bool, bool]] = []
         for name, offset in info.slot_names:
             child = r.word(node + offset)
             out.append((child, "." + name, False, self._container(child)))
-        d = self.classes.instance_dict(node, info)
-        if d:
-            items = r.dict_items(d)
-        else:
-            values = self.classes.instance_values(node, info)
-            if values is None:
-                return out
-            keys = r.word(r.head(node)[1] + L["ht_cached_keys"])
-            items = r.table_items(keys, values) if keys else []
+        items = self.classes.instance_items(node, info)
         for i in range(0, len(items), 2):
             key = r.text(items[i], 100)
             if key is not None:

@@ -65,14 +65,20 @@ def stacks(reader: Reader, runtime: int, offsets: dict[str, int], code_type: int
     return found
 
 
+def interpreters(reader: Reader, runtime: int, offsets: dict[str, int]) -> list[int]:
+    """The interpreter states, newest first (the main one last), each once, MAX_INTERPRETERS at most."""
+    found: list[int] = []
+    interp = reader.word(runtime + offsets["runtime_state.interpreters_head"])
+    while interp and interp not in found and len(found) < MAX_INTERPRETERS:
+        found.append(interp)
+        interp = reader.word(interp + offsets["interpreter_state.next"])
+    return found
+
+
 def _thread_states(reader: Reader, runtime: int, offsets: dict[str, int]) -> Iterator[int]:
     """Each thread state once, whatever loops a damaged list makes, MAX_THREADS in all."""
     seen: set[int] = set()
-    interp = reader.word(runtime + offsets["runtime_state.interpreters_head"])
-    for _ in range(MAX_INTERPRETERS):
-        if not interp or interp in seen:
-            return
-        seen.add(interp)
+    for interp in interpreters(reader, runtime, offsets):
         tstate = reader.word(interp + offsets["interpreter_state.threads_head"])
         while tstate and tstate not in seen:
             if len(seen) > MAX_THREADS:
@@ -80,7 +86,6 @@ def _thread_states(reader: Reader, runtime: int, offsets: dict[str, int]) -> Ite
             seen.add(tstate)
             yield tstate
             tstate = reader.word(tstate + offsets["thread_state.next"])
-        interp = reader.word(interp + offsets["interpreter_state.next"])
 
 
 def _frames(reader: Reader, frame: int, offsets: dict[str, int], code_type: int, limit: int,

@@ -15,7 +15,10 @@ the one: its block's stop, a tgkill of that signal, would never come.
 
 Before any breakpoint, the stops look for a thread already where the queue call is safe
 (in_place.py): with the interpreter's debug info, or with its eval loop's machine code read
-from its file, that is nearly always found, and then no breakpoint goes in at all.
+from its file.  Where looks can be made, only looks are made (since 2026-12-04): no breakpoint
+goes in at all, and a thread in a long C call is found once it runs Python again.  The slices
+are left for what cannot be looked at: an eval loop that calls a lock primitive or uses wide
+registers, or no gdb executable to read it with.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from .stops import siginfo
 
 # Functions every Python thread enters often, through pointers (so never inlined).
 QUEUE_POINTS = ("PyObject_Free", "PyObject_GenericGetAttr", "PyType_GenericAlloc")
-# Stops (after a clock tick of CPU each) that look for a thread in place before the first slice.
+# Stops (after a clock tick of CPU each) that look for a thread in place before they space out.
 # A pure-Python loop was found in place in 297 of 300 stops on pyenv 3.11 (debug info), in 70 of
 # 200 on Debian's python3.11 (its eval loop only, read from the file): 24 misses in a row there
 # come about 3 times in 100,000.  A look took 0.05 ms (median; 2.2 at most), 2026-12-04.
@@ -45,8 +48,8 @@ IN_PLACE_LOOKS = 24
 MASKED_HITS = 50
 # How long the breakpoints stay in at a time.
 SLICE = 0.02
-# CPU time the target uses before the first slice, in clock ticks (10 ms each), doubled after
-# each slice that no thread entered the functions in (a thread in a long C call), up to the last.
+# CPU time the target uses before the next look after the quick ones, or before the first slice, in
+# clock ticks (10 ms each), doubled after each miss (a thread in a long C call), up to the last.
 FIRST_TICKS, LAST_TICKS = 1, 16
 # The longest the queue call itself may take, whatever is left of the command's --timeout.
 QUEUE_CALL_FLOOR = 2.0
@@ -131,23 +134,21 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
             return TIMED_OUT
         reading = in_place.scan_running(pid)
         if reading is not None:  # no breakpoint before its verdict: the target runs until it comes
-            fired = continue_for(pid, deadline - time.monotonic(), caller.signal, until=reading)
-            check_alive()
-            if not _ours(fired, caller.signal):
+            if not _ran_until(caller, pid, deadline, check_alive, reading):
                 return OTHER_STOP
             span = in_place.eval_loop_span(pid)
             continue
-        fired = continue_for(pid, deadline - time.monotonic(), caller.signal,
-                             until=used_cpu(pid, FIRST_TICKS if looking and quick else ticks))
-        check_alive()
-        if not _ours(fired, caller.signal):
+        if not _ran_until(caller, pid, deadline, check_alive, used_cpu(pid, FIRST_TICKS if looking and quick else ticks)):
             return OTHER_STOP
-        if looking and quick:
-            quick -= 1
+        if looking:
+            # Only looks where a look can find the thread: a slice's breakpoint kills the target
+            # if gdb dies while it is in.  Misses in a row mean a thread in a long C call (a slice
+            # might catch it in the allocator, at that risk); once it returns to Python a look finds it.
+            if quick:
+                quick -= 1
+            else:
+                ticks = min(ticks * 2, LAST_TICKS)
             continue
-        hit = in_place.thread_in_place(pid, caller.signal, span, debug_info) if looking else None
-        if hit is not None:
-            break
         if time.monotonic() >= deadline:
             return TIMED_OUT
         hit, fired = _one_slice(caller, pid, min(SLICE, deadline - time.monotonic()), wait)
@@ -167,6 +168,14 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
         return CALL_LEFT
     caller.release()
     return QUEUED if status == 0 else QUEUE_FULL
+
+
+def _ran_until(caller: Caller, pid: int, deadline: float, check_alive: Callable[[], None],
+               until: Callable[[], bool]) -> bool:
+    """The target run until `until` holds (or the deadline); whether the stop that ended it was ours."""
+    fired = continue_for(pid, deadline - time.monotonic(), caller.signal, until=until)
+    check_alive()
+    return _ours(fired, caller.signal)
 
 
 def _ours(fired: bool, stop_signal: int) -> bool:

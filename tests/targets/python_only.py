@@ -2,7 +2,8 @@
 is a pending call, queued from that thread.  Every half second it prints "tick N ok=BOOL": ok
 says that its records still match their checksum and that every step of its loop, whose
 floats and ints pass through registers (a call made mid-function must put them all back), came
-out as computed the slow way.  With "faulthandler", it sends itself SIGUSR1 after each tick, and
+out as computed the slow way.  With "c-call N", it first holds the GIL in one long C call
+(sum(range(N)), printing "c call" before it and "c call done RESULT" after), then loops.  With "faulthandler", it sends itself SIGUSR1 after each tick, and
 faulthandler dumps the stack from its C signal handler (object code running inside a signal handler).  With "stores", the loop
 only stores small lists in a dict.  Python 2.7 and 3."""
 import os
@@ -49,6 +50,13 @@ if sys.argv[1:] == ["faulthandler"]:
 EXPECTED = checksum(RECORDS)
 print("ready")
 sys.stdout.flush()
+if sys.argv[1:2] == ["c-call"]:
+    N = int(sys.argv[2])
+    print("c call")
+    sys.stdout.flush()
+    total = sum(range(N))  # one C call: no bytecode boundary until it returns
+    print("c call done %s" % (total == N * (N - 1) // 2))
+    sys.stdout.flush()
 ticks = 0
 last = time.time()
 n = 0
