@@ -631,7 +631,7 @@ def test_a_thread_that_blocks_the_stop_signals_is_never_called_from(start_target
     run = run_gdb("py-heap --top 1 --timeout 5", pid=target.pid, timeout=60)
     assert time.monotonic() - started < 30
     assert_no_traceback(run)
-    assert ("\npy-heap: no safe point: the threads that entered CPython's functions, 50 times in a row, block "
+    assert ("\npy-heap: no safe point: the threads found running CPython's code, 50 times in a row, block "
             "SIGURG, which gdb-memleak stops threads with (as uWSGI's worker threads do)") in run.stderr, run.stderr
     assert "(memory backend: read from the stopped process's memory" in run.stdout, run.stdout
     wait_for_line_prefix(target, "left ", 30)

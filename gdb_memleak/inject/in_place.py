@@ -148,19 +148,23 @@ def forget() -> None:
 
 
 def thread_in_place(pid: int, stop_signal: int, span: Optional[tuple[tuple[int, int], ...]] = None,
-                    debug_info: bool = True) -> Optional[gdb.InferiorThread]:
+                    debug_info: bool = True, blocking: Optional[list[int]] = None) -> Optional[gdb.InferiorThread]:
     """A thread of the stopped target from which the queue call is safe where it stands, or None.
     Threads in a system call are passed over unread.  `span`: eval_loop_span(); `debug_info`:
-    whether the runtime may have any (without, no block is looked up)."""
+    whether the runtime may have any (without, no block is looked up); `blocking` gets the
+    LWPs of the threads passed over only because they block the stop signal."""
     if pending_mutex_held(pid):
         return None
     for thread in gdb.selected_inferior().threads():
         if not thread.is_valid():
             continue
         where = user_sp_pc(pid, thread.ptid[1])
-        if (where is not None and _in_lock_free_code(pid, where[1], span, debug_info)
-                and not landing.thread_blocks(pid, thread.ptid[1], stop_signal) and not _in_signal_handler(pid, where[0])):
+        if where is None or not _in_lock_free_code(pid, where[1], span, debug_info) or _in_signal_handler(pid, where[0]):
+            continue
+        if not landing.thread_blocks(pid, thread.ptid[1], stop_signal):
             return thread
+        if blocking is not None:
+            blocking.append(thread.ptid[1])
     return None
 
 
@@ -217,6 +221,17 @@ def user_sp_pc(pid: int, tid: int) -> Optional[tuple[int, int]]:
     try:
         return int(fields[1], 16), int(fields[2], 16)
     except ValueError:
+        return None
+
+
+def syscall_at(pid: int, tid: int) -> Optional[tuple[int, int]]:
+    """(system call number, PC) of a stopped thread in a system call, or None (in its own code, or
+    unreadable): /proc's syscall file, "NR ARGS... SP PC" in one."""
+    try:
+        with open("/proc/%d/task/%d/syscall" % (pid, tid), "rb") as f:
+            fields = f.read().split()
+        return (int(fields[0]), int(fields[-1], 16)) if len(fields) == 9 else None
+    except (OSError, ValueError):
         return None
 
 

@@ -43,8 +43,8 @@ QUEUE_POINTS = ("PyObject_Free", "PyObject_GenericGetAttr", "PyType_GenericAlloc
 # come about 3 times in 100,000.  A look took 0.05 ms (median; 2.2 at most), 2026-12-04.
 # Forky's stripped static 3.14 and 3.15, their eval loops' .cold parts admitted: 74 and 61 of 200.
 IN_PLACE_LOOKS = 24
-# Hits in a row by threads that block the stop signal before the wait gives up: each stops
-# the whole target for a moment (gdb is all-stop).
+# Hits in a row by threads that block the stop signal before the wait gives up (looks that find
+# only such threads in place count too): each stops the whole target for a moment (gdb is all-stop).
 MASKED_HITS = 50
 # How long the breakpoints stay in at a time.
 SLICE = 0.02
@@ -54,8 +54,8 @@ FIRST_TICKS, LAST_TICKS = 1, 16
 # The longest the queue call itself may take, whatever is left of the command's --timeout.
 QUEUE_CALL_FLOOR = 2.0
 
-QUEUED, TIMED_OUT, MASKED, OTHER_STOP, QUEUE_FULL, CALL_LEFT = (
-    "queued", "timed out", "masked", "other stop", "queue full", "call left")
+QUEUED, TIMED_OUT, MASKED, OTHER_STOP, QUEUE_FULL, CALL_LEFT, WAITING = (
+    "queued", "timed out", "masked", "other stop", "queue full", "call left", "waiting")
 
 
 class _QueueBreakpoint(gdb.Breakpoint):
@@ -110,10 +110,12 @@ def used_cpu(pid: int, ticks: int) -> Callable[[], bool]:
     return check
 
 
-def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: Callable[[], None]) -> str:
-    """Queue raise(SIG) as a pending call from the first thread that enters a QUEUE_POINTS function.
+def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: Callable[[], None],
+                       waiting: Callable[[], bool]) -> str:
+    """Queue raise(SIG) as a pending call from a thread found where the call is safe, or from the first
+    thread that enters a QUEUE_POINTS function.
 
-    One of QUEUED; TIMED_OUT (deadline passed); MASKED (MASKED_HITS threads in a row that
+    One of QUEUED; WAITING (`waiting()` found a thread at the other kind of safe point, at a stop); TIMED_OUT (deadline passed); MASKED (MASKED_HITS threads in a row that
     entered them block the stop signal); OTHER_STOP (something else stopped the target: the
     caller says what); QUEUE_FULL; CALL_LEFT (the queue call did not come back within
     QUEUE_CALL_FLOOR: its thread finishes it by itself)."""
@@ -127,9 +129,15 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
     quick = IN_PLACE_LOOKS
     while True:
         looking = debug_info or span is not None
-        hit = in_place.thread_in_place(pid, caller.signal, span, debug_info) if looking else None
+        blocking: list[int] = []
+        hit = in_place.thread_in_place(pid, caller.signal, span, debug_info, blocking) if looking else None
         if hit is not None:
             break
+        if waiting():
+            return WAITING
+        wait.masked_hits += bool(blocking)
+        if wait.masked_hits >= MASKED_HITS:
+            return MASKED
         if time.monotonic() >= deadline:
             return TIMED_OUT
         reading = in_place.scan_running(pid)
@@ -144,8 +152,8 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
             # Only looks where a look can find the thread: a slice's breakpoint kills the target
             # if gdb dies while it is in.  Misses in a row mean a thread in a long C call (a slice
             # might catch it in the allocator, at that risk); once it returns to Python a look finds it.
-            if quick:
-                quick -= 1
+            if quick or blocking:  # a thread runs Python, though one that blocks the signal
+                quick = max(quick - 1, 0)
             else:
                 ticks = min(ticks * 2, LAST_TICKS)
             continue
@@ -160,7 +168,11 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
         if not _ours(fired, caller.signal):
             return OTHER_STOP
         ticks = min(ticks * 2, LAST_TICKS)
-    hit.switch()
+    return _queue_from(caller, hit, deadline)
+
+
+def _queue_from(caller: Caller, thread: gdb.InferiorThread, deadline: float) -> str:
+    thread.switch()
     try:
         status = caller.call("Py_AddPendingCall", caller.address("raise"), caller.signal, ret="int",
                              deadline=max(deadline, time.monotonic() + QUEUE_CALL_FLOOR))

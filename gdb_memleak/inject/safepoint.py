@@ -39,7 +39,7 @@ import gdb
 
 from ..errors import ChannelError, NoSafePoint, NoSafePointInTime, TargetUnavailable
 from ..gdbside import inferior as inf
-from . import landing, queue_point
+from . import in_place, landing, queue_point
 from .calls import SYSCALL_INSN, Caller, WaitedTooLong, continue_for, read_register
 from .stops import SI_TKILL, siginfo, stop_cause, stopped_by
 from .stub import PARK_VALUE
@@ -172,14 +172,16 @@ def _runtime_made_the_call(thread: gdb.InferiorThread) -> bool:
     return False
 
 
-def _queue_the_pending_call(caller: Caller, pid: int, deadline: float, timeout: float) -> None:
+def _queue_the_pending_call(caller: Caller, pid: int, deadline: float, timeout: float, waits: _Waits) -> bool:
     outcome = queue_point.queue_pending_call(caller, pid, deadline,
-                                             lambda: require_alive(caller, "while waiting for a safe point"))
+                                             lambda: require_alive(caller, "while waiting for a safe point"), waits.look)
+    if outcome == queue_point.WAITING:
+        return False
     if outcome == queue_point.TIMED_OUT:
         raise _no_safe_point(pid, timeout)
     if outcome == queue_point.MASKED:
         raise NoSafePointInTime(
-            "no safe point: the threads that entered CPython's functions, %d times in a row, block %s, which "
+            "no safe point: the threads found running CPython's code, %d times in a row, block %s, which "
             "gdb-memleak stops threads with (as uWSGI's worker threads do); nothing was run in the target"
             % (queue_point.MASKED_HITS, signal.Signals(caller.signal).name))
     if outcome == queue_point.CALL_LEFT:
@@ -191,16 +193,34 @@ def _queue_the_pending_call(caller: Caller, pid: int, deadline: float, timeout: 
         raise NoSafePoint("%s before a safe point was reached; nothing was run in the target" % stop_cause())
     if outcome == queue_point.QUEUE_FULL:
         raise NoSafePoint("the target's pending-call queue is full; nothing was run in the target (try again)")
+    return True
 
 
-def _waiting_python_thread(pid: int, stop_signal: int) -> Optional[gdb.InferiorThread]:
-    """A thread blocked in a wait CPython made for it with the GIL released; other threads before the main one."""
-    main = main_thread(pid)
-    threads = [main] + [t for t in gdb.selected_inferior().threads() if t != main]
-    for thread in threads:
-        if thread.is_valid() and _blocked_in_wait(thread, stop_signal, pid) and _runtime_made_the_call(thread):
-            return thread
-    return None
+class _Waits:
+    """Finds a thread blocked in a wait CPython made for it with the GIL released, at the first stop
+    and again at each look of the queue point (a thread that ran then may wait now: one that
+    alternates a C call and a sleep).  A thread passed over in one wait (the same system call at
+    the same place) is not unwound again: each look stops the whole target."""
+
+    def __init__(self, pid: int, stop_signal: int) -> None:
+        self.pid, self.stop_signal = pid, stop_signal
+        self.passed: set[tuple[int, int, int]] = set()  # (tid, system call, pc)
+        self.found: Optional[gdb.InferiorThread] = None
+        self.can_take_gil = inf.minimal_symbol_address("PyGILState_Ensure") is not None
+
+    def look(self) -> bool:
+        if not self.can_take_gil:
+            return False
+        main = main_thread(self.pid)
+        for thread in [main] + [t for t in gdb.selected_inferior().threads() if t != main]:
+            where = in_place.syscall_at(self.pid, thread.ptid[1]) if thread.is_valid() else None
+            if where is None or where[0] not in BLOCKING_WAITS or (thread.ptid[1], *where) in self.passed:
+                continue
+            if _blocked_in_wait(thread, self.stop_signal, self.pid) and _runtime_made_the_call(thread):
+                self.found = thread
+                return True
+            self.passed.add((thread.ptid[1], *where))
+        return False
 
 
 def _no_safe_point(pid: int, timeout: float) -> NoSafePoint:
@@ -215,17 +235,10 @@ def run_to_safe_point(caller: Caller, pid: int, timeout: float) -> SafePoint:
     rip = at_our_raise(main, pid, caller.signal)
     if rip is not None:  # still there since the last command of this session
         return SafePoint("pending-call", main.num, rip)
-    waiting = _waiting_python_thread(pid, caller.signal)
-    if waiting is not None and inf.minimal_symbol_address("PyGILState_Ensure") is not None:
-        waiting.switch()
-        try:
-            caller.call_many([("PyGILState_Ensure", ())], keep_first=True,
-                             epilogue=[("PyGILState_Release", (PARK_VALUE,))], deadline=deadline)
-        except WaitedTooLong:
-            raise NoSafePointInTime("no safe point within %g s: thread %d waited for the GIL all that time (the main thread is %s); "
-                "nothing was run in the target, and that thread takes and gives back the GIL by itself when it comes" % (timeout, waiting.num, describe_main_thread(pid))) from None
-        return SafePoint("gil-acquired", waiting.num, None)
-    _queue_the_pending_call(caller, pid, deadline, timeout)
+    waits = _Waits(pid, caller.signal)
+    if waits.look() or not _queue_the_pending_call(caller, pid, deadline, timeout, waits):
+        assert waits.found is not None
+        return _take_the_gil(caller, waits.found, pid, deadline, timeout)
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -244,6 +257,17 @@ def run_to_safe_point(caller: Caller, pid: int, timeout: float) -> SafePoint:
                                                            or siginfo()[0] == caller.signal):
             continue  # our own signal, from a stub that has finished or a late alarm: not a stop for us
         raise NoSafePoint("%s before a safe point was reached; nothing was run in the target" % stop_cause())
+
+
+def _take_the_gil(caller: Caller, waiting: gdb.InferiorThread, pid: int, deadline: float, timeout: float) -> SafePoint:
+    waiting.switch()
+    try:
+        caller.call_many([("PyGILState_Ensure", ())], keep_first=True,
+                         epilogue=[("PyGILState_Release", (PARK_VALUE,))], deadline=deadline)
+    except WaitedTooLong:
+        raise NoSafePointInTime("no safe point within %g s: thread %d waited for the GIL all that time (the main thread is %s); "
+            "nothing was run in the target, and that thread takes and gives back the GIL by itself when it comes" % (timeout, waiting.num, describe_main_thread(pid))) from None
+    return SafePoint("gil-acquired", waiting.num, None)
 
 
 def run_until(caller: Caller, pid: int, done: Callable[[], bool], timeout: float, during: str) -> None:
