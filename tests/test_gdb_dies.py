@@ -41,7 +41,7 @@ from support.interpreters import (
     param,
 )
 from support.paths import FORKY
-from support.targets import ENV_HEARTBEAT, FOREIGN_SLEEP, PYTHON_ONLY, SERVICE, SERVICE_65MB, assert_service_kinds
+from support.targets import C_CALL_AND_SLEEP, ENV_HEARTBEAT, FOREIGN_SLEEP, PYTHON_ONLY, SERVICE, SERVICE_65MB, assert_service_kinds
 
 # gdb runs this before the command: it arms one trap at an injector step.
 TRAP = '''python
@@ -343,6 +343,28 @@ def test_a_thread_in_a_long_c_call_gets_no_breakpoint_and_is_found_when_it_retur
     assert "at a pending-call safe point" in run.stdout and "queue slices 0" in run.stdout, run.stdout + run.stderr
     wait_for_line_prefix(target, "c call done", 30)
     assert "c call done True" in target.lines, target.lines[-5:]
+    ticks = target.wait_for_ticks(2)
+    assert len(ticks) == 2 and all(t.endswith("ok=True") for t in ticks), target.lines[-5:]
+
+
+def test_a_thread_between_long_c_calls_is_found_in_its_sleep(start_target, tmp_path):
+    """The one thread alternates a C call of about a second, holding the GIL, and a 0.1 s sleep
+    (Debian's python3.11, no debug info).  A look finds it in the C call, outside the eval loop,
+    nearly every time; the looks, made at least every 0.1 s of wall time, also look for a thread
+    waiting in a call CPython made, and find it in its sleep: a gil-acquired safe point, and no
+    breakpoint.  Before, a slice's breakpoint caught it in the allocator; with the slices gone and
+    the looks paced by CPU time alone, nearly every look came during the C call: 55 s to an
+    answer, once, where this takes 3.5-5 s.  (A first stop that lands in the sleep, about 1 in 10, takes the same safe point at once.)"""
+    if PYTHON_NODEBUG_MISSING:
+        pytest.skip(PYTHON_NODEBUG_MISSING)
+    target = start_target(PYTHON_NODEBUG, C_CALL_AND_SLEEP, str(15 * 10**7))
+    script = tmp_path / "slices.gdb"
+    script.write_text(COUNT_SLICES % True)
+    run = run_gdb("py-heap --top 3 --timeout 20", "python print('queue slices %d' % _slices[0])", pid=target.pid,
+                  after=("-x", str(script)), timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert_no_traceback(run)
+    assert "at a gil-acquired safe point" in run.stdout and "queue slices 0" in run.stdout, run.stdout + run.stderr
     ticks = target.wait_for_ticks(2)
     assert len(ticks) == 2 and all(t.endswith("ok=True") for t in ticks), target.lines[-5:]
 

@@ -88,16 +88,17 @@ def _names(reader: Reader, runtime: int, offsets: dict[str, int]) -> list[thread
         main = offset_frames.interpreters(reader, runtime, offsets)[-1:]
         modules = reader.word(main[0] + at) if main else 0
         classes = Classes(reader, memlayout.roots(reader.L))
-    except (MemleakError, Unreadable):
+        return threading_names.named_threads(reader, classes, modules) if modules else []
+    except Exception:  # damaged memory, whatever it raises: the frames are shown without names
         return []
-    return threading_names.named_threads(reader, classes, modules) if modules else []
 
 
 def _names_by_lwp(lwps: _Lwps, named: list[threading_names.NamedThread]) -> dict[int, str]:
-    """The names by LWP: a Thread's ident is its pthread_t."""
+    """The names by LWP: a Thread's ident (its pthread_t) first; its _native_id can be another
+    thread's (3.13-3.14's _MainThread takes that of the thread that first imported threading)."""
     names: dict[int, str] = {}
     for one in named:
-        lwp = lwps.find(one.native_id, one.ident)
+        lwp = lwps.find(None, one.ident) or lwps.find(one.native_id, None)
         if lwp is not None:
             names.setdefault(lwp, one.name)
     return names

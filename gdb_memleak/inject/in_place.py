@@ -224,15 +224,30 @@ def user_sp_pc(pid: int, tid: int) -> Optional[tuple[int, int]]:
         return None
 
 
-def syscall_at(pid: int, tid: int) -> Optional[tuple[int, int]]:
-    """(system call number, PC) of a stopped thread in a system call, or None (in its own code, or
-    unreadable): /proc's syscall file, "NR ARGS... SP PC" in one."""
+def syscall_line(pid: int, tid: int) -> Optional[bytes]:
+    """A stopped thread's /proc syscall file: "NR ARG1..ARG6 SP PC" in a system call, "-1 SP PC"
+    outside one; None if it cannot be read."""
     try:
         with open("/proc/%d/task/%d/syscall" % (pid, tid), "rb") as f:
-            fields = f.read().split()
-        return (int(fields[0]), int(fields[-1], 16)) if len(fields) == 9 else None
-    except (OSError, ValueError):
+            return f.read()
+    except OSError:
         return None
+
+
+def looks_can_succeed(pid: int, span: Optional[tuple[tuple[int, int], ...]], debug_info: bool) -> bool:
+    """Some look may find a thread where the call is safe: the eval loop's machine code was admitted
+    (span), or its debug info admits it; and the C library is mapped (without it, every thread
+    counts as in a signal handler).  False for a build whose debug info refuses the eval loop
+    (-march beyond x86-64-v2: every function refused)."""
+    try:
+        if not any(_LIBC.search(m.path) for m in landing.read_maps(pid)):
+            return False
+    except OSError:
+        return False
+    if span is not None:
+        return True
+    loop = next((a for a in map(inf.minimal_symbol_address, EVAL_LOOPS) if a is not None), None)
+    return bool(debug_info and loop is not None and _told_by_debug_info(pid, loop))
 
 
 def _in_signal_handler(pid: int, sp: int) -> bool:

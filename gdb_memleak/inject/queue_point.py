@@ -51,6 +51,9 @@ SLICE = 0.02
 # CPU time the target uses before the next look after the quick ones, or before the first slice, in
 # clock ticks (10 ms each), doubled after each miss (a thread in a long C call), up to the last.
 FIRST_TICKS, LAST_TICKS = 1, 16
+# A look at least this often (s of wall time), CPU used or not: the CPU clock alone puts every stop
+# in a thread's C call, never in the short sleeps between them, where the gil-acquired safe point is.
+LOOK_EVERY = 0.1
 # The longest the queue call itself may take, whatever is left of the command's --timeout.
 QUEUE_CALL_FLOOR = 2.0
 
@@ -110,6 +113,12 @@ def used_cpu(pid: int, ticks: int) -> Callable[[], bool]:
     return check
 
 
+def _or_after(until: Callable[[], bool], seconds: float) -> Callable[[], bool]:
+    """`until`, or `seconds` of wall time gone since this was made."""
+    end = time.monotonic() + seconds
+    return lambda: time.monotonic() >= end or until()
+
+
 def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: Callable[[], None],
                        waiting: Callable[[], bool]) -> str:
     """Queue raise(SIG) as a pending call from a thread found where the call is safe, or from the first
@@ -126,6 +135,7 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
     if not (debug_info := inf.runtime_may_have_debug_info()):
         in_place.start_scan(pid)
     span = in_place.eval_loop_span(pid)
+    looks_only = in_place.looks_can_succeed(pid, span, debug_info)
     quick = IN_PLACE_LOOKS
     while True:
         looking = debug_info or span is not None
@@ -133,30 +143,38 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
         hit = in_place.thread_in_place(pid, caller.signal, span, debug_info, blocking) if looking else None
         if hit is not None:
             break
+        if time.monotonic() >= deadline:
+            return TIMED_OUT
         if waiting():
             return WAITING
         wait.masked_hits += bool(blocking)
         if wait.masked_hits >= MASKED_HITS:
             return MASKED
-        if time.monotonic() >= deadline:
-            return TIMED_OUT
         reading = in_place.scan_running(pid)
         if reading is not None:  # no breakpoint before its verdict: the target runs until it comes
             if not _ran_until(caller, pid, deadline, check_alive, reading):
                 return OTHER_STOP
             span = in_place.eval_loop_span(pid)
+            looks_only = in_place.looks_can_succeed(pid, span, debug_info)
             continue
-        if not _ran_until(caller, pid, deadline, check_alive, used_cpu(pid, FIRST_TICKS if looking and quick else ticks)):
-            return OTHER_STOP
-        if looking:
+        if looks_only:
             # Only looks where a look can find the thread: a slice's breakpoint kills the target
             # if gdb dies while it is in.  Misses in a row mean a thread in a long C call (a slice
-            # might catch it in the allocator, at that risk); once it returns to Python a look finds it.
-            if quick or blocking:  # a thread runs Python, though one that blocks the signal
+            # might catch it in the allocator, at that risk); once it returns to Python a look
+            # finds it.  A thread in place that blocks the signal runs Python: no spacing out.
+            cpu = used_cpu(pid, FIRST_TICKS if quick or blocking else ticks)
+            if not _ran_until(caller, pid, deadline, check_alive, _or_after(cpu, LOOK_EVERY)):
+                return OTHER_STOP
+            if quick or blocking:
                 quick = max(quick - 1, 0)
             else:
                 ticks = min(ticks * 2, LAST_TICKS)
             continue
+        if not _ran_until(caller, pid, deadline, check_alive, used_cpu(pid, ticks)):
+            return OTHER_STOP
+        hit = in_place.thread_in_place(pid, caller.signal, span, debug_info) if looking else None
+        if hit is not None:
+            break
         if time.monotonic() >= deadline:
             return TIMED_OUT
         hit, fired = _one_slice(caller, pid, min(SLICE, deadline - time.monotonic()), wait)

@@ -199,12 +199,13 @@ def _queue_the_pending_call(caller: Caller, pid: int, deadline: float, timeout: 
 class _Waits:
     """Finds a thread blocked in a wait CPython made for it with the GIL released, at the first stop
     and again at each look of the queue point (a thread that ran then may wait now: one that
-    alternates a C call and a sleep).  A thread passed over in one wait (the same system call at
-    the same place) is not unwound again: each look stops the whole target."""
+    alternates a C call and a sleep).  A thread passed over in one wait (the same system call, with
+    the same arguments, stack pointer and place: all futex waits share glibc's one syscall
+    instruction) is not unwound again: each look stops the whole target."""
 
     def __init__(self, pid: int, stop_signal: int) -> None:
         self.pid, self.stop_signal = pid, stop_signal
-        self.passed: set[tuple[int, int, int]] = set()  # (tid, system call, pc)
+        self.passed: set[tuple[int, bytes]] = set()  # (tid, its /proc syscall line)
         self.found: Optional[gdb.InferiorThread] = None
         self.can_take_gil = inf.minimal_symbol_address("PyGILState_Ensure") is not None
 
@@ -213,13 +214,27 @@ class _Waits:
             return False
         main = main_thread(self.pid)
         for thread in [main] + [t for t in gdb.selected_inferior().threads() if t != main]:
-            where = in_place.syscall_at(self.pid, thread.ptid[1]) if thread.is_valid() else None
-            if where is None or where[0] not in BLOCKING_WAITS or (thread.ptid[1], *where) in self.passed:
+            if not thread.is_valid():
                 continue
+            tid = thread.ptid[1]
+            line = in_place.syscall_line(self.pid, tid)  # None: unreadable, so gdb's registers tell
+            if line is not None and ((tid, line) in self.passed or not _in_blocking_wait(line)):
+                continue
+            if landing.thread_blocks(self.pid, tid, self.stop_signal):
+                continue  # its mask may change: not remembered
             if _blocked_in_wait(thread, self.stop_signal, self.pid) and _runtime_made_the_call(thread):
                 self.found = thread
                 return True
-            self.passed.add((thread.ptid[1], *where))
+            if line is not None:
+                self.passed.add((tid, line))
+        return False
+
+
+def _in_blocking_wait(syscall_line: bytes) -> bool:
+    fields = syscall_line.split()
+    try:
+        return len(fields) == 9 and int(fields[0]) in BLOCKING_WAITS
+    except ValueError:
         return False
 
 
@@ -238,7 +253,8 @@ def run_to_safe_point(caller: Caller, pid: int, timeout: float) -> SafePoint:
     waits = _Waits(pid, caller.signal)
     if waits.look() or not _queue_the_pending_call(caller, pid, deadline, timeout, waits):
         assert waits.found is not None
-        return _take_the_gil(caller, waits.found, pid, deadline, timeout)
+        # a thread found at the wait's last look gets the queue call's floor too
+        return _take_the_gil(caller, waits.found, pid, max(deadline, time.monotonic() + queue_point.QUEUE_CALL_FLOOR), timeout)
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:

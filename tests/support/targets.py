@@ -45,6 +45,7 @@ AUDIT_LOG = TARGETS / "audit_log.py"  # issue 14's Flask case: a module-level li
 KEPT_ERRORS = TARGETS / "kept_errors.py"  # exceptions kept in a list keep their frames' locals
 BIG_CONTAINERS = TARGETS / "big_containers.py"  # big objects deep in module-level containers of 25,000 items
 PYTHON_ONLY = TARGETS / "python_only.py"  # one thread running Python nonstop: no thread waits anywhere
+C_CALL_AND_SLEEP = TARGETS / "c_call_and_sleep.py"  # one thread: a long C call holding the GIL, a short sleep, again
 FOREIGN_SLEEP = TARGETS / "foreign_sleep.py"  # the main thread in ctypes libc.sleep, which an EINTR would cut short
 JSON_CACHE = TARGETS / "json_cache.py"  # parsed requests kept: json allocates, handle() called it
 TRACES_ITSELF = TARGETS / "traces_itself.py"  # tracemalloc started by the target itself
