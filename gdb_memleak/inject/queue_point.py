@@ -124,19 +124,18 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
     """Queue raise(SIG) as a pending call from a thread found where the call is safe, or from the first
     thread that enters a QUEUE_POINTS function.
 
-    One of QUEUED; WAITING (`waiting()` found a thread at the other kind of safe point, at a stop); TIMED_OUT (deadline passed); MASKED (MASKED_HITS threads in a row that
-    entered them block the stop signal); OTHER_STOP (something else stopped the target: the
+    One of QUEUED; WAITING (`waiting()` found a thread at the other kind of safe point, at a
+    stop); TIMED_OUT (deadline passed); MASKED (MASKED_HITS threads in a row block the stop signal); OTHER_STOP (something else stopped the target: the
     caller says what); QUEUE_FULL; CALL_LEFT (the queue call did not come back within
     QUEUE_CALL_FLOOR: its thread finishes it by itself)."""
     wait = _QueueWait(pid, caller.signal)
-    ticks = FIRST_TICKS
-    # Without debug info, or with an LTO build's (the first look starts it), the eval loop's machine
-    # code read from its file tells (in_place.py: a child gdb, waited for); else slices, as before.
+    pace = _Pace()
+    # Without debug info, or with an LTO build's, the eval loop's machine code read from its file tells
+    # (in_place.py: a child gdb, waited for).
     if not (debug_info := inf.runtime_may_have_debug_info()):
         in_place.start_scan(pid)
     span = in_place.eval_loop_span(pid)
     looks_only = in_place.looks_can_succeed(pid, span, debug_info)
-    quick = IN_PLACE_LOOKS
     while True:
         looking = debug_info or span is not None
         blocking: list[int] = []
@@ -158,19 +157,12 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
             looks_only = in_place.looks_can_succeed(pid, span, debug_info)
             continue
         if looks_only:
-            # Only looks where a look can find the thread: a slice's breakpoint kills the target
-            # if gdb dies while it is in.  Misses in a row mean a thread in a long C call (a slice
-            # might catch it in the allocator, at that risk); once it returns to Python a look
-            # finds it.  A thread in place that blocks the signal runs Python: no spacing out.
-            cpu = used_cpu(pid, FIRST_TICKS if quick or blocking else ticks)
-            if not _ran_until(caller, pid, deadline, check_alive, _or_after(cpu, LOOK_EVERY)):
+            # Only looks where one can find the thread (a slice's breakpoint kills the target if gdb
+            # dies while it is in): a thread in a long C call is found once it runs Python again.
+            if not _ran_until(caller, pid, deadline, check_alive, pace.next_look(pid, bool(blocking))):
                 return OTHER_STOP
-            if quick or blocking:
-                quick = max(quick - 1, 0)
-            else:
-                ticks = min(ticks * 2, LAST_TICKS)
             continue
-        if not _ran_until(caller, pid, deadline, check_alive, used_cpu(pid, ticks)):
+        if not _ran_until(caller, pid, deadline, check_alive, used_cpu(pid, pace.ticks)):
             return OTHER_STOP
         hit = in_place.thread_in_place(pid, caller.signal, span, debug_info) if looking else None
         if hit is not None:
@@ -185,8 +177,27 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
             return MASKED
         if not _ours(fired, caller.signal):
             return OTHER_STOP
-        ticks = min(ticks * 2, LAST_TICKS)
+        pace.ticks = min(pace.ticks * 2, LAST_TICKS)
     return _queue_from(caller, hit, deadline)
+
+
+@dataclass
+class _Pace:
+    """When the next stop comes: IN_PLACE_LOOKS quick looks (a clock tick of CPU each), then the
+    CPU time doubled after each miss up to LAST_TICKS; a look also after LOOK_EVERY of wall time."""
+
+    quick: int = IN_PLACE_LOOKS
+    ticks: int = FIRST_TICKS
+
+    def next_look(self, pid: int, blocking: bool) -> Callable[[], bool]:
+        # A thread in place that blocks the signal runs Python: no spacing out for it.
+        quick = self.quick > 0 or blocking
+        cpu = used_cpu(pid, FIRST_TICKS if quick else self.ticks)
+        if quick:
+            self.quick = max(self.quick - 1, 0)
+        else:
+            self.ticks = min(self.ticks * 2, LAST_TICKS)
+        return _or_after(cpu, LOOK_EVERY)
 
 
 def _queue_from(caller: Caller, thread: gdb.InferiorThread, deadline: float) -> str:
