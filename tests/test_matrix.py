@@ -33,7 +33,7 @@ from support.gdb import assert_no_traceback, gdb_reads_the_tree_s_debug_info, ru
 from support.heartbeat import assert_beating
 from support.paths import FORKY, HOSTRUN, ROOTS
 from support.png import is_png
-from support.targets import CONTAINER_HEAP, CONTAINER_LOOP_LINES, THREAD_POOL, Target, assert_pool_placed, script_line
+from support.targets import CONTAINER_HEAP, CONTAINER_LOOP_LINES, LATE_THREADING, THREAD_POOL, Target, assert_pool_placed, script_line
 
 BUILDS = ["python3.14", "python3.14d", "python3.15", "python3.15d"]
 
@@ -142,6 +142,22 @@ def test_memtop_places_every_thread_of_a_pool_of_a_release_build(processes, buil
     assert main["frames"][-1]["function"] == "<module>" and main["frames"][-1]["file"] == script, main
     idle = next(t for t in doc["threads"] if (waiting, "idle") in [(f["line"], f["function"]) for f in t["frames"]])
     assert idle["frames"][0]["file"].endswith("threading.py") and idle["frames"][-1]["function"] == "_bootstrap", idle
+    assert target.alive() and target.wait_for_ticks(1)
+
+
+@pytest.mark.parametrize("build", ["python3.14", "python3.15"])
+def test_memtop_names_the_main_thread_when_another_thread_imported_threading(processes, build):
+    """threading imported first by a thread that _thread started: its _MainThread then keeps the
+    main thread's ident but the importer's native id (3.13+).  Names go by the ident, the
+    pthread_t, read from each thread's fs_base where gdb has no libthread_db for the tree's libc
+    (gdb 13 declines to load it): "MainThread" on the main thread, not on the importer."""
+    target = processes.target(_need_host(build), LATE_THREADING)
+    importer = int(next(line.split()[1] for line in target.lines if line.startswith("importer ")))
+    run = run_gdb("py-memtop --json --stack 2", pid=target.pid)
+    assert_no_traceback(run)
+    names = {t["tid"]: t["python_name"] for t in run.document()["threads"]}
+    assert names[target.pid] == "MainThread" and names[importer] != "MainThread", names
+    assert sorted(n for n in names.values() if n and n.startswith("late-")) == ["late-a", "late-b"], names
     assert target.alive() and target.wait_for_ticks(1)
 
 

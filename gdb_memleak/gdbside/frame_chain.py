@@ -118,8 +118,10 @@ def thread_states(memory: Memory) -> dict[int, int]:
 
 
 def threads_by_pthread(inferior: gdb.Inferior) -> dict[int, int]:
-    """pthread_t (what CPython keeps as a thread's ident) -> LWP, from gdb's thread handles ({}
-    without libthread_db, as in some core files)."""
+    """pthread_t (what CPython keeps as a thread's ident) -> LWP, from gdb's thread handles, else
+    (no libthread_db: a container's libc that gdb declines to load, some core files) from each
+    thread's fs_base, which is its pthread_t on x86-64 (glibc's and musl's pthread_self() read
+    the thread's own descriptor, which fs points at)."""
     found = {}
     for thread in inferior.threads():
         try:
@@ -128,6 +130,24 @@ def threads_by_pthread(inferior: gdb.Inferior) -> dict[int, int]:
             continue
         if handle:
             found[int.from_bytes(bytes(handle), sys.byteorder)] = thread.ptid[1] or thread.ptid[0]
+    return found or _threads_by_fs_base(inferior)
+
+
+def _threads_by_fs_base(inferior: gdb.Inferior) -> dict[int, int]:
+    found = {}
+    selected = gdb.selected_thread()
+    try:
+        for thread in inferior.threads():
+            try:
+                thread.switch()
+                base = int(gdb.parse_and_eval("$fs_base"))
+            except (gdb.error, RuntimeError):
+                return {}  # no such register: another architecture
+            if base:
+                found[base] = thread.ptid[1] or thread.ptid[0]
+    finally:
+        if selected is not None and selected.is_valid():
+            selected.switch()
     return found
 
 

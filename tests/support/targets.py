@@ -51,6 +51,7 @@ JSON_CACHE = TARGETS / "json_cache.py"  # parsed requests kept: json allocates, 
 TRACES_ITSELF = TARGETS / "traces_itself.py"  # tracemalloc started by the target itself
 LEAKED_TASKS = TARGETS / "leaked_tasks.py"  # asyncio: 300 handlers wait forever, 150 sleep an hour
 THREAD_POOL = TARGETS / "thread_pool.py"  # 40 threads waiting at one line, one elsewhere
+LATE_THREADING = TARGETS / "late_threading.py"  # 3.13+: threading first imported by a _thread thread
 BARE_THREADS = TARGETS / "bare_threads.py"  # a worker from _thread, and no threading module
 NUMPY_VIEWS = TARGETS / "numpy_views.py"  # 8 views of 2 rows keep 8 batches of 8 MB alive
 FRAGMENTED_HEAP = TARGETS / "fragmented_heap.py"  # glibc and pymalloc arenas mostly free; ticks carry mallinfo2()
