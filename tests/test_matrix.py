@@ -24,14 +24,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
 from support.cli import pypi_reachable, run_gdb_memleak, run_prepare
 from support.gdb import assert_no_traceback, gdb_reads_the_tree_s_debug_info, run_gdb
 from support.heartbeat import assert_beating
-from support.paths import FORKY, HOSTRUN, ROOTS
+from support.paths import FORKY, HOSTRUN
 from support.png import is_png
 from support.targets import CONTAINER_HEAP, CONTAINER_LOOP_LINES, LATE_THREADING, THREAD_POOL, Target, assert_pool_placed, script_line
 
@@ -161,29 +160,12 @@ def test_memtop_names_the_main_thread_when_another_thread_imported_threading(pro
     assert target.alive() and target.wait_for_ticks(1)
 
 
-# A program that embeds CPython through its shared library alone, as uWSGI does (no headers needed).
-EMBED_C = r"""
-extern void Py_Initialize(void);
-extern int PyRun_SimpleString(const char *);
-int main(int argc, char **argv) { Py_Initialize(); return PyRun_SimpleString(argv[1]); }
-"""
-
-
 def test_memtop_reads_a_3_13_of_another_micro_version_with_its_own_debug_offsets(processes, tmp_path):
     """Debian trixie's libpython3.13 (3.13.5, from the gdb 16 tree), embedded in a program and run
     through the tree's loader: no debug info, and its _Py_DebugOffsets differ from the table kept
     for 3.13 (pyenv's 3.13.0) in two struct sizes.  Its own numbers place and name every thread,
     memory reads only; before, py-memtop ran its payload there."""
-    tree = ROOTS / "trixie-gdb" / "usr" / "lib" / "x86_64-linux-gnu"
-    if not (tree / "libpython3.13.so.1.0").exists() or shutil.which("gcc") is None:
-        pytest.skip("no %s (make setup makes it) or no gcc" % (tree / "libpython3.13.so.1.0"))
-    (tmp_path / "embed.c").write_text(EMBED_C)
-    program = tmp_path / "embed"
-    subprocess.run(["gcc", "-O1", "-o", str(program), str(tmp_path / "embed.c"), str(tree / "libpython3.13.so.1.0"),
-                    "-Wl,--allow-shlib-undefined"], check=True)
-    code = "import runpy; runpy.run_path(%r, run_name='__main__')" % str(THREAD_POOL)
-    target = processes.argv([tree / "ld-linux-x86-64.so.2", "--library-path", tree, program, code],
-                            env=dict(os.environ, PYTHONHOME=str(tree.parent.parent)))
+    target = processes.embedded_trixie_313(THREAD_POOL, tmp_path)
     run = run_gdb("py-memtop --json --stack 8", pid=target.pid)
     assert_no_traceback(run)
     doc = run.document()

@@ -32,8 +32,8 @@ loop on pyenv 3.11; on 3.13, 37 of 40 in the eval loop or in Objects/.
 3.13+: if another thread held the pending-call mutex when the call is made, PyMutex's slow
 path could park and detach the thread state (give the GIL away) while the interrupted code is
 halfway through its work.  So no thread is called from while the stop finds that mutex held
-(pending_mutex_held: one byte read, its address from the debug info or the kept layout table;
-a build that neither describes is called from as before, and the slow path first spins 40
+(pending_mutex_held: one byte read, its address from the debug info or the kept layout table,
+checked against the build; a build that neither describes is called from as before, and the slow path first spins 40
 times, while the holder, resumed with every thread during the call, lets it go).
 """
 
@@ -188,8 +188,10 @@ def pending_mutex_held(pid: int) -> bool:
 
 
 def _pending_mutex_address() -> Optional[int]:
-    """The kept layout table's place when the build's own _Py_DebugOffsets fit it (10 ms), else
-    the debug info's (83-104 ms of stop for the first look, pyenv 3.13 and forky's 3.14d)."""
+    """The kept layout table's place when the build's own _Py_DebugOffsets fit it (10 ms), or when
+    they are of its version and what lies there is the main thread's pending calls (another micro
+    version: trixie's 3.13.5); else the debug info's (83-104 ms of stop for the first look, pyenv
+    3.13 and forky's 3.14d)."""
     version = inf.python_version()
     runtime = inf.minimal_symbol_address("_PyRuntime")
     if version is None or version < (3, 13) or runtime is None:
@@ -201,11 +203,29 @@ def _pending_mutex_address() -> Optional[int]:
             head = bytes(gdb.selected_inferior().read_memory(runtime, layout_tables.span(table)))
         except gdb.MemoryError:
             head = b""
+        kept = table["offsets"].get("runtime_pending_mutex", -1)
         if layout_tables.mismatch(table, head) is None:
-            offset = table["offsets"].get("runtime_pending_mutex", -1)
+            offset = kept
+        elif kept >= 0 and layout_tables.own_offsets(table, head, ())[1] is None and _main_pending_calls_at(runtime + kept):
+            offset = kept
     if offset < 0 and inf.runtime_may_have_debug_info():
         offset = dwarf_layout.pending_mutex_offset()
     return runtime + offset if offset >= 0 else None
+
+
+# _PyRuntime.ceval.pending_mainthread from its mutex on, 3.13-3.15: the PyMutex's byte (bits 1 and
+# 2 only), 3 bytes of padding, then int32 npending, max and maxloop; max is MAXPENDINGCALLS_MAIN,
+# 32, and maxloop 0 in pyenv's 3.13.0, trixie's 3.13.5 and forky's 3.14 and 3.15 (read 2026-12-04).
+_MAIN_PENDING_MAX = 32
+
+
+def _main_pending_calls_at(address: int) -> bool:
+    try:
+        raw = bytes(gdb.selected_inferior().read_memory(address, 16))
+    except gdb.MemoryError:
+        return False
+    npending, most, maxloop = struct.unpack_from("<iii", raw, 4)
+    return raw[0] & ~3 == 0 and raw[1:4] == b"\0\0\0" and most == _MAIN_PENDING_MAX and maxloop == 0 and 0 <= npending <= most
 
 
 def user_sp_pc(pid: int, tid: int) -> Optional[tuple[int, int]]:

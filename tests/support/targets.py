@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
 from pathlib import Path
 
+import pytest
+
 from . import heartbeat
-from .paths import EXAMPLES, FORKY, TARGETS
+from .paths import EXAMPLES, FORKY, ROOTS, TARGETS
 
 # The scripts the targets run.
 SEED_STRING = EXAMPLES / "seed_string.py"  # the seed's case 2: one huge str held by a module global
@@ -61,6 +64,15 @@ CONTAINER_HEAP = TARGETS / "container_heap.py"  # run by forky's 3.14 and 3.15, 
 SERVICE_65MB = {"SERVICE_RECORDS": "100000"}
 # forky's python3.14 as a target in the root sees it.
 FORKY_PYTHON = "/usr/bin/python3.14"
+
+
+# A program that embeds CPython through its shared library alone, as uWSGI does.
+EMBED_C = r"""
+extern void Py_Initialize(void);
+extern int PyRun_SimpleString(const char *);
+int main(int argc, char **argv) { Py_Initialize(); return PyRun_SimpleString(argv[1]); }
+"""
+TRIXIE_LIB = ROOTS / "trixie-gdb" / "usr" / "lib" / "x86_64-linux-gnu"
 
 
 def script_line(script: Path, text: str) -> int:
@@ -232,6 +244,21 @@ class Processes:
     def argv(self, argv: list, env: dict | None = None, cwd: str | None = None) -> Target:
         """A target with a command line of its own (see Target.from_argv)."""
         return self.add(Target.from_argv(argv, cwd=cwd, env=env))
+
+    def embedded_trixie_313(self, script: Path, tmp_path: Path) -> Target:
+        """`script` run by Debian trixie's libpython3.13 (3.13.5, no debug info, from the gdb 16
+        tree) embedded in a program compiled here, as uWSGI embeds it (no headers needed), through
+        the tree's loader.  Skips without the tree or gcc."""
+        tree = TRIXIE_LIB
+        if not (tree / "libpython3.13.so.1.0").exists() or shutil.which("gcc") is None:
+            pytest.skip("no %s (make setup makes it) or no gcc" % (tree / "libpython3.13.so.1.0"))
+        (tmp_path / "embed.c").write_text(EMBED_C)
+        program = tmp_path / "embed"
+        subprocess.run(["gcc", "-O1", "-o", str(program), str(tmp_path / "embed.c"), str(tree / "libpython3.13.so.1.0"),
+                        "-Wl,--allow-shlib-undefined"], check=True)
+        code = "import runpy; runpy.run_path(%r, run_name='__main__')" % str(script)
+        return self.argv([tree / "ld-linux-x86-64.so.2", "--library-path", tree, program, code],
+                         env=dict(os.environ, PYTHONHOME=str(tree.parent.parent)))
 
     def in_root(self, python: str, script: str, how: str, root: Path = FORKY, args: tuple[str, ...] = ()) -> RootTarget:
         """`script` run by `root`'s `python` (both as the root sees them), `how` one of ROOT_HOWS."""
