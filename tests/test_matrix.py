@@ -28,7 +28,7 @@ import subprocess
 
 import pytest
 from support.cli import pypi_reachable, run_gdb_memleak, run_prepare
-from support.gdb import assert_no_traceback, gdb_reads_the_tree_s_debug_info, run_gdb
+from support.gdb import assert_no_traceback, gcore, gdb_reads_the_tree_s_debug_info, run_gdb
 from support.heartbeat import assert_beating
 from support.paths import FORKY, HOSTRUN
 from support.png import is_png
@@ -174,6 +174,27 @@ def test_memtop_reads_a_3_13_of_another_micro_version_with_its_own_debug_offsets
     main = next(t for t in doc["threads"] if t["tid"] == target.pid)
     assert (main["frames"][0]["file"], main["frames"][0]["function"]) == (str(THREAD_POOL), "<module>"), main
     assert target.alive() and target.wait_for_ticks(1)
+
+
+def test_memtop_reads_a_core_of_a_target_in_its_own_namespaces(processes, script_in_root, tmp_path):
+    """A gcore of forky's release python3.14 run in its own PID namespace, read under gdb 13: no
+    debug info, so its _Py_DebugOffsets place the threads; its thread states hold the namespace's
+    ids (1), the core's LWPs the host's, a core has no NSpid to map them, and gdb has no
+    libthread_db for the tree's libc.  Each thread's fs_base, its pthread_t, places it (since
+    2026-12-04): the main thread at its loop's line.  Before, no location at all ("led to no frame
+    of a thread gdb sees")."""
+    build = "python3.14"
+    target, script, pid = _start_in_root(processes, build, script_in_root, "namespaces")
+    core = gcore(pid, tmp_path)
+    run = run_gdb("py-memtop --json", core=(str(FORKY / "usr" / "bin" / build), str(core)))
+    assert_no_traceback(run)
+    doc = run.document()
+    assert doc["live"] is False and doc["frames_source"] in ("debug_offsets", "libpython"), run.stderr  # gdb 18 may find the debug file
+    # gdb 18 lists the thread a second time under its namespace id, 1, from the tree's libthread_db
+    # (a thread the core does not hold): the frames go to that one there
+    main = next(t for t in doc["threads"] if t["tid"] in (pid, 1) and t["frames"])
+    assert main["frames"][0]["file"] == script and main["frames"][0]["line"] in CONTAINER_LOOP_LINES, main
+    _assert_alive(target, build)
 
 
 @pytest.mark.parametrize("build", BUILDS)
