@@ -142,7 +142,7 @@ def _threads_by_fs_base(inferior: gdb.Inferior) -> dict[int, int]:
                 thread.switch()
                 base = int(gdb.parse_and_eval("$fs_base"))
             except (gdb.error, RuntimeError):
-                return {}  # no such register: another architecture
+                continue  # gone, or its registers unavailable (no such register: another architecture)
             if base:
                 found[base] = thread.ptid[1] or thread.ptid[0]
     finally:

@@ -267,7 +267,10 @@ def looks_can_succeed(pid: int, span: Optional[tuple[tuple[int, int], ...]], deb
     if span is not None:
         return True
     loop = next((a for a in map(inf.minimal_symbol_address, EVAL_LOOPS) if a is not None), None)
-    return bool(debug_info and loop is not None and _told_by_debug_info(pid, loop))
+    told = _told_by_debug_info(pid, loop) if debug_info and loop is not None else None
+    if told is None and loop is not None:
+        start_scan(pid)  # debug info silent about the eval loop (none there, or LTO): its machine code tells
+    return bool(told)
 
 
 def _in_signal_handler(pid: int, sp: int) -> bool:

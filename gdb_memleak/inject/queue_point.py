@@ -54,6 +54,8 @@ FIRST_TICKS, LAST_TICKS = 1, 16
 # A look at least this often (s of wall time), CPU used or not: the CPU clock alone puts every stop
 # in a thread's C call, never in the short sleeps between them, where the gil-acquired safe point is.
 LOOK_EVERY = 0.1
+# The target runs at least this many times as long as the last look held it.
+GAP_PER_STOP = 10
 # The longest the queue call itself may take, whatever is left of the command's --timeout.
 QUEUE_CALL_FLOOR = 2.0
 
@@ -113,12 +115,6 @@ def used_cpu(pid: int, ticks: int) -> Callable[[], bool]:
     return check
 
 
-def _or_after(until: Callable[[], bool], seconds: float) -> Callable[[], bool]:
-    """`until`, or `seconds` of wall time gone since this was made."""
-    end = time.monotonic() + seconds
-    return lambda: time.monotonic() >= end or until()
-
-
 def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: Callable[[], None],
                        waiting: Callable[[], bool]) -> str:
     """Queue raise(SIG) as a pending call from a thread found where the call is safe, or from the first
@@ -137,7 +133,7 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
     span = in_place.eval_loop_span(pid)
     looks_only = in_place.looks_can_succeed(pid, span, debug_info)
     while True:
-        looking = debug_info or span is not None
+        stopped, looking = time.monotonic(), debug_info or span is not None  # the target stopped from here
         blocking: list[int] = []
         hit = in_place.thread_in_place(pid, caller.signal, span, debug_info, blocking) if looking else None
         if hit is not None:
@@ -159,7 +155,7 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
         if looks_only:
             # Only looks where one can find the thread (a slice's breakpoint kills the target if gdb
             # dies while it is in): a thread in a long C call is found once it runs Python again.
-            if not _ran_until(caller, pid, deadline, check_alive, pace.next_look(pid, bool(blocking))):
+            if not _ran_until(caller, pid, deadline, check_alive, pace.next_look(pid, bool(blocking), time.monotonic() - stopped)):
                 return OTHER_STOP
             continue
         if not _ran_until(caller, pid, deadline, check_alive, used_cpu(pid, pace.ticks)):
@@ -183,21 +179,31 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
 
 @dataclass
 class _Pace:
-    """When the next stop comes: IN_PLACE_LOOKS quick looks (a clock tick of CPU each), then the
-    CPU time doubled after each miss up to LAST_TICKS; a look also after LOOK_EVERY of wall time."""
+    """When the next stop comes: IN_PLACE_LOOKS quick looks (a clock tick of the process's CPU
+    each), then the CPU time doubled after each miss up to LAST_TICKS; a look also after
+    LOOK_EVERY of wall time if any CPU was used (an idle target is not stopped); never sooner
+    than GAP_PER_STOP times the last stop's length after it (many busy cores move the clock fast)."""
 
     quick: int = IN_PLACE_LOOKS
     ticks: int = FIRST_TICKS
 
-    def next_look(self, pid: int, blocking: bool) -> Callable[[], bool]:
+    def next_look(self, pid: int, blocking: bool, stopped_for: float) -> Callable[[], bool]:
         # A thread in place that blocks the signal runs Python: no spacing out for it.
         quick = self.quick > 0 or blocking
-        cpu = used_cpu(pid, FIRST_TICKS if quick else self.ticks)
+        cpu, moved = used_cpu(pid, FIRST_TICKS if quick else self.ticks), used_cpu(pid, 1)
+        cpu(), moved()  # their clocks start now
         if quick:
             self.quick = max(self.quick - 1, 0)
         else:
             self.ticks = min(self.ticks * 2, LAST_TICKS)
-        return _or_after(cpu, LOOK_EVERY)
+        start = time.monotonic()
+        gap = GAP_PER_STOP * stopped_for
+
+        def due() -> bool:
+            elapsed = time.monotonic() - start
+            return elapsed >= gap and (cpu() or (elapsed >= LOOK_EVERY and moved()))
+
+        return due
 
 
 def _queue_from(caller: Caller, thread: gdb.InferiorThread, deadline: float) -> str:

@@ -199,13 +199,13 @@ def _queue_the_pending_call(caller: Caller, pid: int, deadline: float, timeout: 
 class _Waits:
     """Finds a thread blocked in a wait CPython made for it with the GIL released, at the first stop
     and again at each look of the queue point (a thread that ran then may wait now: one that
-    alternates a C call and a sleep).  A thread passed over in one wait (the same system call, with
-    the same arguments, stack pointer and place: all futex waits share glibc's one syscall
-    instruction) is not unwound again: each look stops the whole target."""
+    alternates a C call and a sleep).  A thread passed over in one wait (the same system call, first
+    argument, stack pointer and place: all futex waits share glibc's one syscall instruction) is
+    not unwound again: each look stops the whole target."""
 
     def __init__(self, pid: int, stop_signal: int) -> None:
         self.pid, self.stop_signal = pid, stop_signal
-        self.passed: set[tuple[int, bytes]] = set()  # (tid, its /proc syscall line)
+        self.passed: set[tuple[int, tuple[bytes, ...]]] = set()  # (tid, _wait_key of its /proc syscall line)
         self.found: Optional[gdb.InferiorThread] = None
         self.can_take_gil = inf.minimal_symbol_address("PyGILState_Ensure") is not None
 
@@ -218,16 +218,24 @@ class _Waits:
                 continue
             tid = thread.ptid[1]
             line = in_place.syscall_line(self.pid, tid)  # None: unreadable, so gdb's registers tell
-            if line is not None and ((tid, line) in self.passed or not _in_blocking_wait(line)):
+            key = (tid, _wait_key(line)) if line is not None else None
+            if line is not None and (key in self.passed or not _in_blocking_wait(line)):
                 continue
             if landing.thread_blocks(self.pid, tid, self.stop_signal):
                 continue  # its mask may change: not remembered
             if _blocked_in_wait(thread, self.stop_signal, self.pid) and _runtime_made_the_call(thread):
                 self.found = thread
                 return True
-            if line is not None:
-                self.passed.add((tid, line))
+            if key is not None:
+                self.passed.add(key)
         return False
+
+
+def _wait_key(syscall_line: bytes) -> tuple[bytes, ...]:
+    """The system call, its first argument (a futex's word: the GIL's or a lock's), the stack
+    pointer and the place: one wait, whatever its changing timeouts and values."""
+    fields = syscall_line.split()
+    return tuple(fields[:2] + fields[-2:])
 
 
 def _in_blocking_wait(syscall_line: bytes) -> bool:
