@@ -192,6 +192,15 @@ end
 '''
 
 
+def run_counting_slices(tmp_path: Path, pid: int, *commands: str, kill_in_slice: bool = True, **options) -> GdbRun:
+    """`commands` in one gdb that counts the queue point's slices (and is killed as the first one
+    would start, with `kill_in_slice`), then prints "queue slices N"."""
+    script = tmp_path / "slices.gdb"
+    script.write_text(COUNT_SLICES % kill_in_slice)
+    return run_gdb(*commands, "python print('queue slices %d' % _slices[0])", pid=pid,
+                   after=("-x", str(script)), **options)
+
+
 @pytest.mark.parametrize("python", [param(PYTHON_311, PYTHON_311_MISSING, "pyenv-3.11"),
                                     param(PYTHON_312, PYTHON_312_MISSING, "pyenv-3.12"),
                                     param(PYTHON_313, PYTHON_313_MISSING, "pyenv-3.13"),
@@ -210,11 +219,8 @@ def test_a_thread_running_python_queues_the_pending_call_where_it_stands(start_t
     runs on, and its loop, interrupted mid-function each time, computed every step right."""
     target = start_target(python, PYTHON_ONLY)
     target.wait_for_ticks(1)
-    script = tmp_path / "slices.gdb"
-    script.write_text(COUNT_SLICES % True)
     commands = ["py-heap --top 3", "py-cycles", "py-heap --top 3", "py-heap --largest 1", "py-heap --top 3"]
-    run = run_gdb(*commands, "python print('queue slices %d' % _slices[0])", pid=target.pid,
-                  after=("-x", str(script)), timeout=180)
+    run = run_counting_slices(tmp_path, target.pid, *commands, timeout=180)
     assert run.returncode == 0, run.stdout + run.stderr
     assert_no_traceback(run)
     assert run.stdout.count("at a pending-call safe point") == 4, run.stdout + run.stderr  # (py-heap says it)
@@ -286,10 +292,7 @@ def test_without_debug_info_a_loop_that_enters_no_queue_function_gets_its_safe_p
     loop's machine code admits the call where the thread stands: no slice, an answer."""
     target = start_target(PYTHON_NODEBUG, PYTHON_ONLY, "stores")
     target.wait_for_ticks(1)
-    script = tmp_path / "slices.gdb"
-    script.write_text(COUNT_SLICES % True)
-    run = run_gdb("py-heap --top 3 --timeout 20", "python print('queue slices %d' % _slices[0])", pid=target.pid,
-                  after=("-x", str(script)), timeout=120)
+    run = run_counting_slices(tmp_path, target.pid, "py-heap --top 3 --timeout 20", timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     assert_no_traceback(run)
     assert "at a pending-call safe point" in run.stdout and "queue slices 0" in run.stdout, run.stdout + run.stderr
@@ -307,13 +310,11 @@ def test_a_static_release_build_queues_where_it_stands(start_target, tmp_path, p
     no slice in four commands (gdb is killed if one would start), and the loop's checks hold."""
     target = start_target(python, PYTHON_ONLY)
     target.wait_for_ticks(1)
-    script = tmp_path / "slices.gdb"
-    script.write_text(COUNT_SLICES % True)
     commands = ["info line _PyEval_EvalFrameDefault", "py-heap --top 3", "py-cycles", "py-heap --top 3",
                 "py-heap --largest 1"]
     debug_dir = FORKY / "usr" / "lib" / "debug" if debug_file else tmp_path
-    run = run_gdb(*commands, "python print('queue slices %d' % _slices[0])", pid=target.pid, timeout=180,
-                  before=("-iex", "set debug-file-directory %s" % debug_dir), after=("-x", str(script)))
+    run = run_counting_slices(tmp_path, target.pid, *commands, timeout=180,
+                              before=("-iex", "set debug-file-directory %s" % debug_dir))
     assert run.returncode == 0, run.stdout + run.stderr
     assert_no_traceback(run)
     assert ("ceval.c" in run.stdout) == debug_file, run.stdout  # the debug info was read, or there was none
@@ -334,10 +335,7 @@ def test_a_thread_in_a_long_c_call_gets_no_breakpoint_and_is_found_when_it_retur
     call, in CPython's object code)."""
     target = start_target(python, PYTHON_ONLY, "c-call", str(4 * 10**8))
     wait_for_line_prefix(target, "c call", 30)
-    script = tmp_path / "slices.gdb"
-    script.write_text(COUNT_SLICES % True)
-    run = run_gdb("py-heap --top 3 --timeout 60", "python print('queue slices %d' % _slices[0])", pid=target.pid,
-                  after=("-x", str(script)), timeout=120)
+    run = run_counting_slices(tmp_path, target.pid, "py-heap --top 3 --timeout 60", timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     assert_no_traceback(run)
     assert "at a pending-call safe point" in run.stdout and "queue slices 0" in run.stdout, run.stdout + run.stderr
@@ -358,10 +356,7 @@ def test_a_thread_between_long_c_calls_is_found_in_its_sleep(start_target, tmp_p
     if PYTHON_NODEBUG_MISSING:
         pytest.skip(PYTHON_NODEBUG_MISSING)
     target = start_target(PYTHON_NODEBUG, C_CALL_AND_SLEEP, str(15 * 10**7))
-    script = tmp_path / "slices.gdb"
-    script.write_text(COUNT_SLICES % True)
-    run = run_gdb("py-heap --top 3 --timeout 20", "python print('queue slices %d' % _slices[0])", pid=target.pid,
-                  after=("-x", str(script)), timeout=120)
+    run = run_counting_slices(tmp_path, target.pid, "py-heap --top 3 --timeout 20", timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     assert_no_traceback(run)
     assert "at a gil-acquired safe point" in run.stdout and "queue slices 0" in run.stdout, run.stdout + run.stderr
@@ -419,14 +414,12 @@ def test_without_gdb_on_path_the_running_gdb_reads_the_eval_loop(start_target, t
         pytest.skip("the gdb under test is not an executable of its own (a loader runs it)")
     target = start_target(PYTHON_NODEBUG, PYTHON_ONLY)
     target.wait_for_ticks(1)
-    script = tmp_path / "slices.gdb"
-    script.write_text(COUNT_SLICES % False)
     empty = tmp_path / "bin"
     empty.mkdir()
     if named != "gdb":
         gdb = str(shutil.copy(gdb, tmp_path / named))
-    run = run_gdb("py-heap --top 3", "python print('queue slices %d' % _slices[0])", pid=target.pid,
-                  after=("-x", str(script)), timeout=180, path=str(empty), gdb=gdb)
+    run = run_counting_slices(tmp_path, target.pid, "py-heap --top 3", kill_in_slice=False, timeout=180,
+                              path=str(empty), gdb=gdb)
     assert_no_traceback(run)
     assert "Partition of a set" in run.stdout, run.stdout + run.stderr
     assert ("queue slices 0" in run.stdout) == (named == "gdb"), run.stdout

@@ -33,8 +33,9 @@ loop on pyenv 3.11; on 3.13, 37 of 40 in the eval loop or in Objects/.
 path could park and detach the thread state (give the GIL away) while the interrupted code is
 halfway through its work.  So no thread is called from while the stop finds that mutex held
 (pending_mutex_held: one byte read, its address from the debug info or the kept layout table,
-checked against the build; a build that neither describes is called from as before, and the slow path first spins 40
-times, while the holder, resumed with every thread during the call, lets it go).
+checked against the build; a build that neither describes is called from as before, and the
+slow path first spins 40 times, while the holder, resumed with every thread during the call,
+lets it go).
 """
 
 from __future__ import annotations
@@ -231,11 +232,8 @@ def _main_pending_calls_at(address: int) -> bool:
 def user_sp_pc(pid: int, tid: int) -> Optional[tuple[int, int]]:
     """(stack pointer, PC) of a stopped thread in its own code, or None if it is in a system call
     (or unreadable): /proc's syscall file, "-1 SP PC" outside one.  No gdb frame is built."""
-    try:
-        with open("/proc/%d/task/%d/syscall" % (pid, tid), "rb") as f:
-            fields = f.read().split()
-    except OSError:
-        return None
+    line = syscall_line(pid, tid)
+    fields = line.split() if line is not None else []
     if len(fields) != 3 or fields[0] != b"-1":
         return None
     try:

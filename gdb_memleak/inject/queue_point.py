@@ -120,10 +120,10 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
     """Queue raise(SIG) as a pending call from a thread found where the call is safe, or from the first
     thread that enters a QUEUE_POINTS function.
 
-    One of QUEUED; WAITING (`waiting()` found a thread at the other kind of safe point, at a
-    stop); TIMED_OUT (deadline passed); MASKED (MASKED_HITS threads in a row block the stop signal); OTHER_STOP (something else stopped the target: the
-    caller says what); QUEUE_FULL; CALL_LEFT (the queue call did not come back within
-    QUEUE_CALL_FLOOR: its thread finishes it by itself)."""
+    One of QUEUED; WAITING (`waiting()` found a thread at the gil-acquired safe point); TIMED_OUT;
+    MASKED (MASKED_HITS threads in a row block the stop signal); OTHER_STOP (something else stopped
+    the target: the caller says what); QUEUE_FULL; CALL_LEFT (the queue call did not come back
+    within QUEUE_CALL_FLOOR: its thread finishes it by itself)."""
     wait = _QueueWait(pid, caller.signal)
     pace = _Pace()
     # Without debug info, or with an LTO build's, the eval loop's machine code read from its file tells
