@@ -23,6 +23,7 @@ import time
 import pytest
 from support.gdb import assert_no_traceback, run_gdb
 from support.interpreters import PYTHON_311 as PYENV_311
+from support.interpreters import PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING
 from support.interpreters import find as _pyenv_python
 
 PY313, WHY_313 = _pyenv_python("3.13")
@@ -381,6 +382,68 @@ def test_an_audit_hook_that_raises_is_named_in_one_line(start_target, tmp_path, 
     ticks = target.wait_for_ticks(1)
     assert target.alive() and ticks
 
+
+
+# cProfile's profiler is a C function with its Profile as the object sys.getprofile() returns
+# (3.11 and before; 3.12+ cProfile uses sys.monitoring). Every 0.2 s: whether it is still the
+# one in place, and how many calls of work() it has counted.
+CPROFILE_TARGET = r"""
+import cProfile, sys, time
+
+def work(i):
+    return sum(range(i % 50))
+
+pr = cProfile.Profile()
+pr.enable()
+code = work.__code__
+print("ready")
+sys.stdout.flush()
+n = 0
+while True:
+    n += 1
+    for i in range(100):
+        work(i)
+    time.sleep(0.05)
+    if n % 4 == 0:
+        calls = sum(e.callcount for e in pr.getstats() if e.code is code)
+        print("tick %d same=%s calls=%d" % (n, sys.getprofile() is pr, calls))
+        sys.stdout.flush()
+"""
+CPROFILE_TICK = re.compile(r"^tick \d+ same=(\w+) calls=(\d+)$")
+
+
+def cprofile_calls(target) -> int:
+    ticks = target.wait_for_ticks(2)
+    assert target.alive() and ticks, "the target died or stopped: %s" % "\n".join(target.stderr[-20:])
+    m = CPROFILE_TICK.match(ticks[-1])
+    assert m and m.group(1) == "True", "the target's profiler is no longer in place: %s" % ticks[-1]
+    return int(m.group(2))
+
+
+@pytest.mark.parametrize("python, command", [
+    # Debian's 3.11 has no debug info: py-memtop runs a payload in the main thread
+    pytest.param(PYTHON_NODEBUG, "py-memtop", id="debian-3.11-nodebug",
+                 marks=pytest.mark.skipif(bool(PYTHON_NODEBUG_MISSING), reason=PYTHON_NODEBUG_MISSING or "present")),
+    # 2.7 runs every payload in the thread of the safe point (no thread of its own before 3.7)
+    pytest.param(PY27, "py-heap --top 2", id="pyenv-2.7", marks=pytest.mark.skipif(bool(WHY_27), reason=WHY_27 or "present")),
+])
+def test_a_c_level_profiler_stays_in_place_and_counting(start_target, tmp_path, python, command):
+    """Before: the payload switched cProfile's profiler off and 'put it back' with
+    sys.setprofile(its Profile object), which is not callable: the call raised TypeError,
+    the profile was dropped for good, and py-memtop showed '(Python frames unknown)'."""
+    script = tmp_path / "cprofiled.py"
+    script.write_text(CPROFILE_TARGET)
+    target = start_target(python, script)
+    before = cprofile_calls(target)
+    run = timed_gdb(command, command, pid=target.pid)
+    assert_no_traceback(run)
+    assert not [e for e in command_errors(run) if "locations from the target's" not in e], run.stderr
+    if command == "py-memtop":
+        assert "%s:" % script in run.stdout and "Python frames unknown" not in run.stdout, run.stdout
+    after = cprofile_calls(target)
+    assert after > before, (before, after)
+    later = cprofile_calls(target)
+    assert later > after, (after, later)
 
 # A thread forks children nonstop; each tells whether its gc is on, and whether it was
 # forked while a payload ran (the payload's fork guard is then in its threading._dangling).

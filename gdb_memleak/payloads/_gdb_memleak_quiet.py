@@ -12,7 +12,9 @@
 #    module: `import` is used there, which runs no hook when __import__ is the builtin one.
 #  * this thread's profile and trace functions are switched off for the payload and put back
 #    at the very end; they see only its first few events (entering it, and the calls that
-#    switch them off), which happen before any of its code can run.
+#    switch them off), which happen before any of its code can run.  Only those written in
+#    Python: a C-level one (cProfile's on 3.11 and before) cannot be put back from Python, so
+#    it stays on and sees the payload (__gdb_memleak_settable__).
 #  * automatic gc is paused: a collection started by the payload's own allocations would run
 #    the target's finalizers (of its cyclic garbage) in the payload's thread.  A child forked
 #    meanwhile by another thread must get the target's own gc state back: a stand-in thread
@@ -54,6 +56,34 @@ def __gdb_memleak_replaced__(builtins):
     return replaced
 
 
+def __gdb_memleak_settable__(f, t):
+    """sys.settrace(f) or sys.setprofile(f) would put back exactly what this thread has now: f is a
+    function or method written in Python, or an object whose class's __call__ is one.  What
+    sys.gettrace() and sys.getprofile() return is only the object a C-level tracer or profiler
+    gave along with its C function: cProfile's Profile on 3.11 and before (not callable), a
+    coverage CTracer.  Switched off and "put back" with sys.setprofile, cProfile's was replaced
+    by a call of its Profile object, which raised TypeError and ended the target's profiling
+    for good (2026-12-05, Debian's 3.11, py-memtop).  Those are left on, and see the payload.
+    And None may be a C function given no object: nothing to switch off then either."""
+    if f is None:
+        return False
+    function = t(__gdb_memleak_settable__)
+    method = t(__gdb_memleak_settable__.__get__(0))
+    k = t(f)
+    if k is function:
+        return True
+    try:
+        if k is method:
+            return t(method.__dict__['__func__'].__get__(f)) is function
+        for c in t.__dict__['__mro__'].__get__(k):
+            d = t.__dict__['__dict__'].__get__(c)
+            if '__call__' in d:
+                return t(d['__call__']) is function
+    except:  # noqa: E722
+        pass
+    return False
+
+
 def __gdb_memleak_enter__():
     # Until the check of builtins below, no builtin is looked up by name: type and dict are
     # reached from literals, and `except:` names no exception class.
@@ -74,13 +104,19 @@ def __gdb_memleak_enter__():
     if boot is None:
         import sys as s  # Python 2.7: no import system written in Python to reach sys through
     trace = s.gettrace()
-    s.settrace(None)
+    trace = trace if __gdb_memleak_settable__(trace, t) else None  # None: left as it is
+    if trace is not None:
+        s.settrace(None)
     profile = s.getprofile()
-    s.setprofile(None)
+    profile = profile if __gdb_memleak_settable__(profile, t) else None
+    if profile is not None:
+        s.setprofile(None)
     replaced = __gdb_memleak_replaced__(bd)
     if replaced:  # a refusal in place of the answer, then an IndexError raised with no name looked up
-        s.settrace(trace)
-        s.setprofile(profile)
+        if trace is not None:
+            s.settrace(trace)
+        if profile is not None:
+            s.setprofile(profile)
         g['__gdb_memleak_result__'] = (
             '{"ok": true, "signals": [], "refusal": {"code": "hazard", "reason": "the target replaced builtins '
             'the payloads use (' + ', '.join(replaced) + '), so its code would run in their place; '
@@ -182,7 +218,8 @@ def __gdb_memleak_leave__(state):
             state['dangling'].discard(state['guard'])
     finally:
         try:
-            s.settrace(state['trace'])
+            if state['trace'] is not None:
+                s.settrace(state['trace'])
         finally:
             try:
                 if state['gc_was']:
@@ -196,7 +233,8 @@ def __gdb_memleak_leave__(state):
                         set.discard(state['dangling'].__dict__['data'], state['store'])
                 finally:
                     state['store'] = state['guard'] = state['dangling'] = None
-                    s.setprofile(state['profile'])
+                    if state['profile'] is not None:
+                        s.setprofile(state['profile'])
 
 
 # One statement, no try: a trace function of the target's sees each line until this call.
