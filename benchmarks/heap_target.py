@@ -17,6 +17,10 @@
         the main thread between 1 ms polls of stdin. One cannot wake up while gdb holds the
         process, while the payload runs in it, or while another thread holds the GIL.
 
+    python heap_target.py service
+        The same protocol, with no records and no blobs: a small service that imported
+        SERVICE_MODULES (about 29 MB on pyenv's 3.11), the small target of issue 13's memory bounds.
+
     python heap_target.py guppy N SITE_PACKAGES TOP
         The baseline: builds the same data, then times guppy's hpy().heap() and the
         reading of its TOP first rows in this process, and prints one JSON line.
@@ -182,15 +186,27 @@ def guppy_baseline(site_packages: str, top: int) -> dict[str, Any]:
     }
 
 
+# A small service's modules: what `service` imports in place of the records and the blobs.
+SERVICE_MODULES = ("argparse", "asyncio", "concurrent.futures", "csv", "dataclasses", "decimal", "email.mime.multipart",
+                   "http.client", "http.server", "inspect", "json", "logging", "multiprocessing", "pdb", "sqlite3", "ssl",
+                   "typing", "unittest", "urllib.request", "xml.dom.minidom")
+
+
 def main(argv: list[str]) -> None:
     global DATA
+    if argv[1] == "service":  # a small service: many modules, no data of its own
+        for name in SERVICE_MODULES:
+            __import__(name)
+        DATA = ([], [])
+        serve()
+        return
     DATA = build(int(argv[2]))
     if argv[1] == "serve":
         serve()
     elif argv[1] == "guppy":
         print(json.dumps(guppy_baseline(argv[3], int(argv[4]))), flush=True)
     else:
-        raise SystemExit("usage: heap_target.py serve N | guppy N SITE_PACKAGES TOP")
+        raise SystemExit("usage: heap_target.py serve N | service | guppy N SITE_PACKAGES TOP")
 
 
 if __name__ == "__main__":
