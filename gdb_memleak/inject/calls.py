@@ -237,6 +237,7 @@ class Caller:
             parked = self.parked
             parked.region ^= 1
             block = stub.next_block(self._regions[parked.region], resolved, resume=self._resume(parked),
+                                    interrupted=self._interrupted(parked),
                                     tgid=self.pid, tid=parked.tid, signal=self.signal, keep_first=keep_first,
                                     epilogue=ending)
             gdb.selected_inferior().write_memory(self._regions[parked.region], block.code)
@@ -266,6 +267,7 @@ class Caller:
         parked = Parked(thread, thread.ptid[1], rip, in_syscall, restarts)
         errno_location = inf.minimal_symbol_address("__errno_location") or 0
         block = stub.first_block(self._regions[0], calls, errno_location=errno_location, resume=self._resume(parked),
+                                 interrupted=self._interrupted(parked),
                                  tgid=self.pid, tid=parked.tid, signal=self.signal, keep_first=keep_first,
                                  epilogue=epilogue)
         gdb.selected_inferior().write_memory(self._regions[0], block.code)
@@ -277,6 +279,11 @@ class Caller:
     def _resume(parked: Parked) -> int:
         """Where the stub jumps back to by default: the system call again if the kernel restarts it."""
         return parked.rip - len(SYSCALL_INSN) if parked.restarts else parked.rip
+
+    @staticmethod
+    def _interrupted(parked: Parked) -> Optional[int]:
+        """Where it jumps back to instead if a signal's handler ran as it was parked (stub.first_block)."""
+        return parked.rip if parked.restarts else None
 
     def _run_to_stop(self, what: str, deadline: Optional[float] = None) -> None:
         """Continue until the parked thread reaches its block's stop; other stops (Ctrl-C, signals) do not end a call.
@@ -343,7 +350,7 @@ class Caller:
         parked.thread.switch()
         region = self._regions[parked.region ^ 1]
         code = stub.release_block(region, resume=self._resume(parked) if resume is None else resume, rax=rax,
-                                  epilogue=ending)
+                                  epilogue=ending, interrupted=self._interrupted(parked) if resume is None else None)
         gdb.selected_inferior().write_memory(region, code)
         set_rip(region)
 

@@ -49,6 +49,8 @@ _PUSH = {"rax": b"\x50", "rcx": b"\x51", "rdx": b"\x52", "rbx": b"\x53", "rbp": 
 _POP = {name: bytes(code[:-1]) + bytes([code[-1] + 8]) for name, code in _PUSH.items()}
 _MOVABS = {"rdi": b"\x48\xbf", "rsi": b"\x48\xbe", "rdx": b"\x48\xba", "rcx": b"\x48\xb9",
            "r8": b"\x49\xb8", "r9": b"\x49\xb9", "r11": b"\x49\xbb", "rax": b"\x48\xb8"}
+_MOV32 = {"rdi": b"\xbf", "rsi": b"\xbe", "rdx": b"\xba", "rcx": b"\xb9", "r8": b"\x41\xb8", "r9": b"\x41\xb9",
+          "r11": b"\x41\xbb", "rax": b"\xb8"}
 ARGUMENT_REGISTERS = ("rdi", "rsi", "rdx", "rcx", "r8", "r9")
 
 # The frame the save leaves, relative to rbx (= rsp after the pushes):
@@ -108,6 +110,8 @@ def _imm64(value: int) -> bytes:
 
 
 def _movabs(register: str, value: int) -> bytes:
+    if 0 <= value < 1 << 32:  # mov r32, imm32: zero-extended, 5 or 6 bytes in place of 10
+        return _MOV32[register] + struct.pack("<I", value)
     return _MOVABS[register] + _imm64(value)
 
 
@@ -158,7 +162,28 @@ def _align_stack() -> bytes:
     )
 
 
-def _restore(resume: int, rax: Optional[int] = None, epilogue: tuple = ()) -> bytes:
+# A system call's "interrupted" return: what the kernel leaves in rax when a signal with a
+# handler came while the thread was stopped in a call it would otherwise restart.
+EINTR = -4
+
+
+def _pops() -> bytes:
+    return b"".join(_POP[name] for name in reversed(PUSHED))
+
+
+def _jump(resume: int, rax: Optional[int]) -> bytes:
+    """The flags back from the frame (rsp at them), rsp back, then the jump to `resume`."""
+    code = b"\x9d"  # popfq
+    code += b"\x48\x8d\xa4\x24" + struct.pack("<i", RED_ZONE_SKIP)  # lea rsp, [rsp+256] (flags untouched)
+    if rax is not None:
+        code += b"\x48\xc7\xc0" + struct.pack("<i", rax)  # mov rax, imm32 (sign-extended; flags untouched)
+    code += b"\xff\x25\x00\x00\x00\x00" + _imm64(resume)  # jmp [rip+0]
+    return code
+
+
+def _restore(resume: int, rax: Optional[int] = None, epilogue: tuple = (), interrupted: Optional[int] = None) -> bytes:
+    """`interrupted`: for a thread parked in a system call the kernel restarts, where it goes
+    back instead if a signal with a handler came as it resumed (see first_block)."""
     code = b""
     if epilogue:  # calls that must follow the park's, even if gdb is gone (PyGILState_Release)
         code += _align_stack() + b"\x48\x81\xec\x00\x01\x00\x00"
@@ -173,23 +198,33 @@ def _restore(resume: int, rax: Optional[int] = None, epilogue: tuple = ()) -> by
     )
     code += _align_stack() + b"\x48\x0f\xae\x0c\x24"  # fxrstor64 [rsp]
     code += b"\x48\x89\xdc"  # mov rsp, rbx
-    for name in reversed(PUSHED):
-        code += _POP[name]
-    code += b"\x9d"  # popfq
-    code += b"\x48\x8d\xa4\x24" + struct.pack("<i", RED_ZONE_SKIP)  # lea rsp, [rsp+256] (flags untouched)
-    if rax is not None:
-        code += b"\x48\xc7\xc0" + struct.pack("<i", rax)  # mov rax, imm32 (sign-extended; flags untouched)
-    code += b"\xff\x25\x00\x00\x00\x00" + _imm64(resume)  # jmp [rip+0]
-    return code
+    code += _pops()
+    if interrupted is None or rax is not None or interrupted == resume:
+        return code + _jump(resume, rax)
+    # rax as the save found it: EINTR if the kernel ran a handler instead of restarting the
+    # call.  (The compare's flags are overwritten by popfq either way.)
+    restart = _jump(resume, None)
+    code += b"\x48\x83\xf8" + struct.pack("<b", EINTR)  # cmp rax, -4
+    code += b"\x74" + struct.pack("<b", len(restart))  # je past the restart's way back
+    return code + restart + _jump(interrupted, None)
 
 
 def first_block(address: int, calls: list[Call], *, errno_location: int, resume: int,
-                tgid: int, tid: int, signal: int, keep_first: bool = False, epilogue: tuple = ()) -> Block:
+                tgid: int, tid: int, signal: int, keep_first: bool = False, epilogue: tuple = (),
+                interrupted: Optional[int] = None) -> Block:
     """The block that parks a thread: save, calls, stop, restore, jump to `resume`.
 
     It starts with a two-byte no-op: a thread stopped in a system call that the
     kernel restarts goes back two bytes (to the `syscall` instruction) when it
-    resumes, so rip is written as address + 2 and lands on address + 0 then.
+    resumes, so rip is written as address + 2 and lands on address + 0 then, with
+    rax = the call's number, which the save keeps and the way back restarts.
+    But if a signal with a handler is delivered as it resumes, the kernel runs the
+    handler and makes the call return EINTR instead (unless SA_RESTART): rip stays
+    address + 2 and rax is EINTR.  Restarting "system call -4" then returned ENOSYS
+    to the thread's caller (time.sleep raised OSError; glibc's futex aborted the
+    target), under a 10 ms timer in 3 of 3 trials (2026-12-05).  So the way back
+    goes to `interrupted` (just after the `syscall`) with EINTR in that case: the call
+    returns as the kernel would have made it return without us.
     """
     code = b"\x66\x90"  # nop
     code += b"\x48\x8d\xa4\x24" + struct.pack("<i", -RED_ZONE_SKIP)  # lea rsp, [rsp-256]
@@ -206,12 +241,12 @@ def first_block(address: int, calls: list[Call], *, errno_location: int, resume:
     code += b"\x48\x81\xec\x00\x01\x00\x00"  # sub rsp, 256: callees' frames start below the FXSAVE area
     code += _calls_and_stop(calls, tgid, tid, signal, keep_first)
     stop = address + len(code)
-    code += _restore(resume, epilogue=epilogue)
+    code += _restore(resume, epilogue=epilogue, interrupted=interrupted)
     return Block(code, address + 2, stop)
 
 
 def next_block(address: int, calls: list[Call], *, resume: int, tgid: int, tid: int, signal: int,
-               keep_first: bool = False, epilogue: tuple = ()) -> Block:
+               keep_first: bool = False, epilogue: tuple = (), interrupted: Optional[int] = None) -> Block:
     """A block for a thread already parked by first_block (rbx holds its frame): calls, stop, epilogue, restore.
 
     `keep_first`: call 0's result becomes the park value.  `epilogue`: calls made after
@@ -219,13 +254,15 @@ def next_block(address: int, calls: list[Call], *, resume: int, tgid: int, tid: 
     code = _align_stack() + b"\x48\x81\xec\x00\x01\x00\x00"  # below the FXSAVE area, as in first_block
     code += _calls_and_stop(calls, tgid, tid, signal, keep_first)
     stop = address + len(code)
-    code += _restore(resume, epilogue=epilogue)
+    code += _restore(resume, epilogue=epilogue, interrupted=interrupted)
     return Block(code, address, stop)
 
 
-def release_block(address: int, *, resume: int, rax: Optional[int] = None, epilogue: tuple = ()) -> bytes:
-    """For a parked thread: the epilogue, restore with rax set to `rax` if given, jump to `resume`."""
-    return _restore(resume, rax, epilogue)
+def release_block(address: int, *, resume: int, rax: Optional[int] = None, epilogue: tuple = (),
+                  interrupted: Optional[int] = None) -> bytes:
+    """For a parked thread: the epilogue, restore with rax set to `rax` if given, jump to `resume`
+    (or to `interrupted`: see first_block)."""
+    return _restore(resume, rax, epilogue, interrupted)
 
 
 # The most a block takes: the first block's save, RESULT_SLOTS calls of six arguments, stop, restore.

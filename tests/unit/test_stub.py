@@ -29,9 +29,13 @@ def following(address: int = ADDRESS, calls=CALLS, **options) -> stub.Block:
 
 
 def test_the_largest_blocks_fit_their_region_and_the_padding_budget():
-    for block in (first(), following()):
-        assert len(block.code) <= stub.MAX_BLOCK, len(block.code)
+    wide = [stub.Call(0x7F3A_0000_3000 + 16 * i, tuple(0x7F3A_0000_7000 + k for k in range(6))) for i in range(stub.RESULT_SLOTS)]
+    for calls in (CALLS, wide):
+        for block in (first(calls=calls), following(calls=calls),
+                      first(calls=calls, interrupted=RESUME + 2), following(calls=calls, interrupted=RESUME + 2)):
+            assert len(block.code) <= stub.MAX_BLOCK, len(block.code)
     assert len(stub.release_block(ADDRESS, resume=RESUME, rax=-4, epilogue=EPILOGUE)) <= stub.MAX_BLOCK
+    assert len(stub.release_block(ADDRESS, resume=RESUME, epilogue=EPILOGUE, interrupted=RESUME + 2)) <= stub.MAX_BLOCK
     # The routing area (allocator.py): a malloc and a calloc hook 96 bytes apart, then three PyMemAllocatorEx.
     hook = stub.allocator_hook(ADDRESS, payload_thread=0x7F3A_0000_4000, counter=0x55D0_0000_2300,
                                routed=(0, 0x7F3A_0000_5000), own=(0x55D0_0000_6000, 0x7F3A_0000_6000))
@@ -126,3 +130,24 @@ def test_the_allocator_hook_decodes(tmp_path):
     own_start = int(jne.split()[1], 16)
     assert own_start in {offset for offset, _ in instructions}
     assert "%fs:0x0" in instructions[0][1]
+
+
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="no objdump (binutils)")
+def test_the_way_back_of_a_call_the_kernel_restarts_goes_elsewhere_after_a_handler(tmp_path):
+    """rax as saved is EINTR when a handler ran as the parked thread resumed: back after the
+    `syscall` (interrupted) then, else to the `syscall` again (resume)."""
+    interrupted = RESUME + 2
+    code = first(interrupted=interrupted).code
+    jump = b"\x9d\x48\x8d\xa4\x24" + struct.pack("<i", stub.RED_ZONE_SKIP) + b"\xff\x25\x00\x00\x00\x00"
+    assert code.endswith(jump + struct.pack("<Q", interrupted))
+    branch = code.index(b"\x48\x83\xf8\xfc\x74")  # cmp rax, -4; je
+    restart = code[branch + 6:branch + 6 + code[branch + 5]]
+    assert restart == jump + struct.pack("<Q", RESUME)
+    assert code[branch + 6 + len(restart):] == jump + struct.pack("<Q", interrupted)
+    instructions = _disassemble(code[:branch + 6], tmp_path)
+    assert [text.split()[0] for _, text in instructions][-3:] == ["popq", "cmpq", "je"]
+    assert "$0xfffffffffffffffc,%rax" in instructions[-2][1]
+    # No branch where there is nothing to choose: the same way back, or rax given.
+    assert first(interrupted=RESUME).code == first().code
+    assert stub.release_block(ADDRESS, resume=RESUME, rax=-4, interrupted=interrupted) == \
+        stub.release_block(ADDRESS, resume=RESUME, rax=-4)
