@@ -445,6 +445,81 @@ def test_a_c_level_profiler_stays_in_place_and_counting(start_target, tmp_path, 
     later = cprofile_calls(target)
     assert later > after, (after, later)
 
+
+# The standard library's pure-Python profiler checks that every event fits its stack of frames,
+# and a tracer that counts depth: both in the main thread, where these commands run their payload.
+BALANCE_TARGET = r"""
+import profile, sys, time
+
+depth = [0]
+
+
+def tracer(frame, event, arg):
+    if event == "call":
+        depth[0] += 1
+    elif event == "return":
+        depth[0] -= 1
+    return tracer
+
+
+def work():
+    return sum(range(50))
+
+
+def loop():
+    n = 0
+    while True:
+        n += 1
+        work()
+        time.sleep(0.01)
+        if n % 25 == 0:
+            print("tick %d profile=%s depth=%d" % (n // 25, type(sys.getprofile()).__name__, depth[0]))
+            sys.stdout.flush()
+
+
+print("ready")
+sys.stdout.flush()
+if sys.argv[1] == "profile":
+    profile.Profile().runcall(loop)
+else:
+    sys.settrace(tracer)
+    loop()
+"""
+BALANCE_TICK = re.compile(r"^tick \d+ profile=(\w+) depth=(-?\d+)$")
+
+
+def balance(target) -> tuple:
+    ticks = target.wait_for_ticks(2)
+    assert target.alive() and ticks, "the target died or stopped: %s" % "\n".join(target.stderr[-20:])
+    m = BALANCE_TICK.match(ticks[-1])
+    assert m, ticks[-1]
+    return m.group(1), int(m.group(2))
+
+
+@pytest.mark.parametrize("mode", ["profile", "trace"])
+@pytest.mark.parametrize("python, command", [
+    pytest.param(PYTHON_NODEBUG, "py-memtop", id="debian-3.11-nodebug",
+                 marks=pytest.mark.skipif(bool(PYTHON_NODEBUG_MISSING), reason=PYTHON_NODEBUG_MISSING or "present")),
+    pytest.param(PYENV_311, "py-memtop --watch 1", id="pyenv-3.11-watch"),
+    pytest.param(PY313, "py-memtop --watch 1", id="pyenv-3.13-watch",
+                 marks=pytest.mark.skipif(bool(WHY_313), reason=WHY_313 or "present")),
+])
+def test_a_profiler_and_a_tracer_written_in_python_see_balanced_events(start_target, tmp_path, python, command, mode):
+    """Before: switched off and on inside functions, they saw calls with no returns:
+    profile.Profile raised AssertionError ('Bad call') and was gone for good, and a tracer's
+    depth grew by one per command (a helper's trial, 2026-12-05)."""
+    script = tmp_path / "balance.py"
+    script.write_text(BALANCE_TARGET)
+    target = start_target(python, script, mode)
+    before = balance(target)
+    run = timed_gdb(command, command, pid=target.pid)
+    assert_no_traceback(run)
+    assert not [e for e in command_errors(run) if "locations from the target's" not in e and "left out" not in e
+                and "library" not in e], run.stderr
+    after = balance(target)
+    assert after == before, (before, after)
+    assert (after[0] == "method") == (mode == "profile"), after
+
 # A thread forks children nonstop; each tells whether its gc is on, and whether it was
 # forked while a payload ran (the payload's fork guard is then in its threading._dangling).
 FORK_TARGET = r'''

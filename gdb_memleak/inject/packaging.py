@@ -19,7 +19,17 @@ RESULT_NAME = "__gdb_memleak_result__"
 # this line: the three run as one module in a fresh globals dict, so the payload's
 # text is never a Python object in the target (it travels in raw memory) and its
 # line numbers stay those of its file.
-CALL_RUNNER = "\n%s = __gdb_memleak_run__(%s, %s)\n"
+# The runner's call, then the trace and profile functions back on, in the module's own frame as
+# the quiet block switched them off (_gdb_memleak_quiet.py says why).
+CALL_RUNNER = (
+    "\ntry:\n"
+    "    %s = __gdb_memleak_run__(%s, %s)\n"
+    "finally:\n"
+    "    if __gdb_memleak_quiet__[2] is not None:\n"
+    "        __gdb_memleak_quiet__[0].settrace(__gdb_memleak_quiet__[2])\n"
+    "    if __gdb_memleak_quiet__[3] is not None:\n"
+    "        __gdb_memleak_quiet__[0].setprofile(__gdb_memleak_quiet__[3])\n"
+)
 
 
 def statement_by_statement(source: str) -> str:
@@ -29,12 +39,21 @@ def statement_by_statement(source: str) -> str:
     (pymalloc arenas kept by a few survivors of the compiler); one statement at a
     time, about 0.5 MB (2026-11-27, 3.11).  Each statement keeps its line number:
     it is preceded by as many newlines as lines before it.  Source that gdb's
-    Python cannot parse is sent whole.
+    Python cannot parse is sent whole.  The quiet block that full_source puts first
+    and the runner's call it puts last stay as they are, around the loop: they
+    switch the trace and profile functions off and on in the module's own frame.
     """
+    quiet = payload_source(QUIET) + "\n"
+    head, tail = "", ""
+    call = "\ntry:\n    %s = __gdb_memleak_run__(" % RESULT_NAME
+    if source.startswith(quiet) and call in source:
+        cut = source.rindex(call)
+        head, tail = quiet, source[cut:]
+        source = "\n" * quiet.count("\n") + source[len(quiet):cut] + "\n"
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return source
+        return head + source + tail
     lines = source.splitlines(True)
     spans: list[list[int]] = []
     for node in tree.body:
@@ -45,11 +64,11 @@ def statement_by_statement(source: str) -> str:
         else:
             spans.append([first, last])
     chunks = ["\n" * (first - 1) + "".join(lines[first - 1 : last]) for first, last in spans]
-    return (
+    return head + (
         "for __gdb_memleak_chunk__ in (%s,):\n"
         "    exec(compile(__gdb_memleak_chunk__, '<string>', 'exec'), globals())\n"
         "del __gdb_memleak_chunk__\n" % ", ".join(py_literal(chunk) for chunk in chunks)
-    )
+    ) + tail
 
 
 def py_literal(value: Any) -> str:

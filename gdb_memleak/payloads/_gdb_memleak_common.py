@@ -850,6 +850,8 @@ def _own_ids():
               _SNAP, _KEPT, _ORPHANS, _IS_SOLE, _PLAIN_TYPE_IDS, _INERT_TYPE_IDS, __gdb_memleak_state__,
               __gdb_memleak_state__['loaded']):
         ids.add(id(v))
+    if type(g.get('__gdb_memleak_quiet__')) is list:  # the quiet block's (sys, saved functions...)
+        ids.add(id(g['__gdb_memleak_quiet__']))
     guard = __gdb_memleak_state__['guard']  # the fork guard (quiet block), its dict and weak reference
     if guard is not None:
         ids.add(id(guard))

@@ -11,10 +11,11 @@
 #    imported yet is loaded by the interpreter's own BuiltinImporter.  Python 2.7 has no such
 #    module: `import` is used there, which runs no hook when __import__ is the builtin one.
 #  * this thread's profile and trace functions are switched off for the payload and put back
-#    at the very end; they see only its first few events (entering it, and the calls that
-#    switch them off), which happen before any of its code can run.  Only those written in
-#    Python: a C-level one (cProfile's on 3.11 and before) cannot be put back from Python, so
-#    it stays on and sees the payload (__gdb_memleak_settable__).
+#    at the very end, both in the module's own frame (the last statements below); they see only
+#    its first few events (entering it, and the calls that switch them off), which happen before
+#    any of its code can run.  Only those written in Python: a C-level one (cProfile's on 3.11
+#    and before) cannot be put back from Python, so it stays on and sees the payload
+#    (__gdb_memleak_settable__).
 #  * automatic gc is paused: a collection started by the payload's own allocations would run
 #    the target's finalizers (of its cyclic garbage) in the payload's thread.  A child forked
 #    meanwhile by another thread must get the target's own gc state back: a stand-in thread
@@ -84,11 +85,12 @@ def __gdb_memleak_settable__(f, t):
     return False
 
 
-def __gdb_memleak_enter__():
-    # Until the check of builtins below, no builtin is looked up by name: type and dict are
-    # reached from literals, and `except:` names no exception class.
-    # (As few lines as can be: a trace function of the target's sees each until settrace below.)
-    g, t, d = __gdb_memleak_enter__.__globals__, ().__class__.__class__, {}.__class__
+def __gdb_memleak_quiet_start__():
+    """[sys, the import system's globals (None on 2.7), this thread's trace function and profile
+    function to switch off (None: none, or one left on: __gdb_memleak_settable__), and the
+    profile's stand-in].  No builtin is looked up by name here: type and dict are reached from
+    literals, and `except:` names no exception class."""
+    g, t, d = __gdb_memleak_quiet_start__.__globals__, ().__class__.__class__, {}.__class__
     b = d.get(g, '__builtins__')
     bd = b if t(b) is d else t(b).__dict__['__dict__'].__get__(b)
     boot, loader = None, d.get(bd, '__loader__')
@@ -103,27 +105,40 @@ def __gdb_memleak_enter__():
         boot = None
     if boot is None:
         import sys as s  # Python 2.7: no import system written in Python to reach sys through
-    trace = s.gettrace()
-    trace = trace if __gdb_memleak_settable__(trace, t) else None  # None: left as it is
-    if trace is not None:
-        s.settrace(None)
-    profile = s.getprofile()
-    profile = profile if __gdb_memleak_settable__(profile, t) else None
-    if profile is not None:
-        s.setprofile(None)
+    trace, profile = s.gettrace(), s.getprofile()
+    standin = d.get(bd, 'slice')  # the interpreter's own slice type: a C callable of 3 arguments that does nothing
+    if t(standin) is not t or t.__dict__['__name__'].__get__(standin) != 'slice' or t.__dict__['__flags__'].__get__(standin) & 512:
+        standin = None
+    return [s, boot, trace if __gdb_memleak_settable__(trace, t) else None,
+            profile if __gdb_memleak_settable__(profile, t) else None, standin]
+
+
+def __gdb_memleak_quiet_end__(quiet):
+    """The trace and profile functions back on, from a function: for a payload run on its own (heap.py,
+    cycles.py), whose quiet block ran in a frame of its own anyway.  The injector puts them back in
+    the module's own frame (packaging.CALL_RUNNER)."""
+    if quiet[2] is not None:
+        quiet[0].settrace(quiet[2])
+    if quiet[3] is not None:
+        quiet[0].setprofile(quiet[3])
+
+
+def __gdb_memleak_enter__(quiet):
+    """The payload's state (below), or None where it must not run (replaced builtins): the refusal
+    is then left in __gdb_memleak_result__."""
+    g, t, d = __gdb_memleak_enter__.__globals__, ().__class__.__class__, {}.__class__
+    b = d.get(g, '__builtins__')
+    bd = b if t(b) is d else t(b).__dict__['__dict__'].__get__(b)
+    s, boot = quiet[0], quiet[1]
     replaced = __gdb_memleak_replaced__(bd)
-    if replaced:  # a refusal in place of the answer, then an IndexError raised with no name looked up
-        if trace is not None:
-            s.settrace(trace)
-        if profile is not None:
-            s.setprofile(profile)
+    if replaced:
         g['__gdb_memleak_result__'] = (
             '{"ok": true, "signals": [], "refusal": {"code": "hazard", "reason": "the target replaced builtins '
             'the payloads use (' + ', '.join(replaced) + '), so its code would run in their place; '
             'the payload did not run"}}').encode('ascii')
-        [][0]
+        return None
     state = {'sys': s, 'boot': boot, 'gc': None, 'gc_was': None, 'guard': None, 'dangling': None, 'store': None,
-             'profile': profile, 'trace': trace, 'loaded': [], 'tracemalloc': None}
+             'loaded': [], 'tracemalloc': None}
     # A target that traces its allocations traces ours too: its tables' size now, to say what it cost.
     tm = dict.get(s.modules, '_tracemalloc') if type(s.modules) is dict else None
     if type(tm) is type(s) and tm.is_tracing():
@@ -207,35 +222,46 @@ def __gdb_memleak_module__(state, name):
 
 
 def __gdb_memleak_leave__(state):
-    """Undo __gdb_memleak_enter__: trace back, gc resumed, the fork guard out, profile back.
+    """Undo __gdb_memleak_enter__: gc resumed, the fork guard out (the trace and profile functions
+    come back after it, in the module's frame: packaging.CALL_RUNNER).
     After gc is back this thread makes no container (a collection that one started would
     run here)."""
     if state is None:
         return
-    s = state['sys']
     try:
         if state['dangling'] is not None and state['store'] is None:  # added by WeakSet.add: removed by its code
             state['dangling'].discard(state['guard'])
     finally:
         try:
-            if state['trace'] is not None:
-                s.settrace(state['trace'])
+            if state['gc_was']:
+                state['gc'].enable()
         finally:
+            # Taken out only after gc is back, so that a child forked meanwhile never keeps
+            # the pause; set.discard makes no container, so no collection starts here.
+            # No local holds the reference: dropped before the guard, it calls back nothing.
             try:
-                if state['gc_was']:
-                    state['gc'].enable()
+                if state['store'] is not None:
+                    set.discard(state['dangling'].__dict__['data'], state['store'])
             finally:
-                # Taken out only after gc is back, so that a child forked meanwhile never keeps
-                # the pause; set.discard makes no container, so no collection starts here.
-                # No local holds the reference: dropped before the guard, it calls back nothing.
-                try:
-                    if state['store'] is not None:
-                        set.discard(state['dangling'].__dict__['data'], state['store'])
-                finally:
-                    state['store'] = state['guard'] = state['dangling'] = None
-                    if state['profile'] is not None:
-                        s.setprofile(state['profile'])
+                state['store'] = state['guard'] = state['dangling'] = None
 
 
-# One statement, no try: a trace function of the target's sees each line until this call.
-__gdb_memleak_state__ = __gdb_memleak_enter__()
+# Switched off here, in the module's own frame, and on again by its last statements in the same
+# frame (packaging.CALL_RUNNER): a profile or trace function of the target's sees the module's call
+# and return, and one c_call and c_return, as for any module it runs.  Switched in functions, as
+# before, it saw calls with no returns: profile.Profile raised AssertionError ("Bad call") at its
+# next event, which ended the target's profiling for good, and a tracer's depth grew by one per
+# payload (2026-12-05).  The profile function gives way to `slice`, not None, so that the target's
+# gets the c_return of the call that puts it back.
+__gdb_memleak_quiet__ = __gdb_memleak_quiet_start__()
+if __gdb_memleak_quiet__[2] is not None:
+    __gdb_memleak_quiet__[0].settrace(None)
+if __gdb_memleak_quiet__[3] is not None:
+    __gdb_memleak_quiet__[0].setprofile(__gdb_memleak_quiet__[4])
+__gdb_memleak_state__ = __gdb_memleak_enter__(__gdb_memleak_quiet__)
+if __gdb_memleak_state__ is None:  # refused: back on, then an IndexError raised with no name looked up
+    if __gdb_memleak_quiet__[2] is not None:
+        __gdb_memleak_quiet__[0].settrace(__gdb_memleak_quiet__[2])
+    if __gdb_memleak_quiet__[3] is not None:
+        __gdb_memleak_quiet__[0].setprofile(__gdb_memleak_quiet__[3])
+    [][0]

@@ -17,7 +17,7 @@ Python 2.7 and 3.x alike.
 try:
     __gdb_memleak_state__  # set by _gdb_memleak_common.py, when the payload starts with it
 except NameError:
-    __gdb_memleak_state__ = __gdb_memleak_enter__()
+    __gdb_memleak_state__ = __gdb_memleak_enter__(__gdb_memleak_quiet_start__())
 sys = __gdb_memleak_state__['sys']
 
 # A result larger than this is a bug in a payload; refuse it rather than make
@@ -233,6 +233,6 @@ def __gdb_memleak_run__(args, tool_paths):
                 len(text), ", ".join(str(int(s)) for s in doc.get("signals") or []))
         return text.encode("ascii")
     finally:
-        # Last: gc back on (nothing is allocated in this thread after it), then the
-        # profile function (it would otherwise see the calls that switch things back).
+        # Last: gc back on (nothing is allocated in this thread after it); the trace and profile
+        # functions come back after this returns, in the module's frame (packaging.CALL_RUNNER).
         __gdb_memleak_leave__(__gdb_memleak_state__)

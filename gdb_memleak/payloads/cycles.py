@@ -975,6 +975,7 @@ if __name__ == "__main__":
         _doc = gdb_memleak_payload({})
     finally:
         __gdb_memleak_leave__(__gdb_memleak_state__)
+        __gdb_memleak_quiet_end__(__gdb_memleak_quiet__)
     import json, sys
     sys.stdout.write(json.dumps(_doc) + "\n")
     sys.stdout.flush()

@@ -57,7 +57,7 @@ def other_thread(frame, event, arg):
     return other_thread
 
 
-st = ns["__gdb_memleak_enter__"]()
+st = ns["__gdb_memleak_enter__"](ns["__gdb_memleak_quiet_start__"]())
 state["in_payload"] = True
 sys.settrace(other_thread)
 try:
