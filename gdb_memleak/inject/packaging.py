@@ -25,10 +25,29 @@ CALL_RUNNER = (
     "\ntry:\n"
     "    %s = __gdb_memleak_run__(%s, %s)\n"
     "finally:\n"
-    "    if __gdb_memleak_quiet__[2] is not None:\n"
-    "        __gdb_memleak_quiet__[0].settrace(__gdb_memleak_quiet__[2])\n"
-    "    if __gdb_memleak_quiet__[3] is not None:\n"
-    "        __gdb_memleak_quiet__[0].setprofile(__gdb_memleak_quiet__[3])\n"
+    "    try:\n"
+    "        if __gdb_memleak_quiet__[2] is not None:\n"
+    "            __gdb_memleak_quiet__[0].settrace(__gdb_memleak_quiet__[2])\n"
+    "    finally:\n"
+    "        if __gdb_memleak_quiet__[3] is not None:\n"
+    "            __gdb_memleak_quiet__[0].setprofile(__gdb_memleak_quiet__[3])\n"
+)
+# Run in the payload's namespace when its module raised before the runner could answer (a chunk's
+# compile refused, an error in module-level code): what the quiet block changed, changed back.
+# Names it lacks (the quiet block itself failed) mean nothing was changed.
+UNDO_QUIET = (
+    "try:\n"
+    "    try:\n"
+    "        __gdb_memleak_leave__(__gdb_memleak_state__)\n"
+    "    finally:\n"
+    "        try:\n"
+    "            if __gdb_memleak_quiet__[2] is not None:\n"
+    "                __gdb_memleak_quiet__[0].settrace(__gdb_memleak_quiet__[2])\n"
+    "        finally:\n"
+    "            if __gdb_memleak_quiet__[3] is not None:\n"
+    "                __gdb_memleak_quiet__[0].setprofile(__gdb_memleak_quiet__[3])\n"
+    "except NameError:\n"
+    "    pass\n"
 )
 
 

@@ -86,8 +86,8 @@ def _execute(source: Optional[str], compiled: Optional[bytes], calls: Caller) ->
     target = gdb.selected_inferior()
     # Names first, then the code: both travel in raw memory (not Python objects, so
     # the payload does not see them on the heap), freed in the same call sequence.
-    names = RESULT_NAME.encode("ascii") + b"\0" + b"__builtins__\0"
-    result_name, builtins_name, code_at = 0, len(RESULT_NAME) + 1, len(names)
+    names = RESULT_NAME.encode("ascii") + b"\0__builtins__\0" + packaging.UNDO_QUIET.encode("ascii") + b"\0"
+    result_name, builtins_name, undo_at, code_at = 0, len(RESULT_NAME) + 1, len(RESULT_NAME) + 14, len(names)
     code = compiled if compiled is not None else (source or "").encode("utf-8") + b"\0"
     data = names + code
     buffer = calls.call(calls.raw_malloc, len(data))
@@ -110,6 +110,9 @@ def _execute(source: Optional[str], compiled: Optional[bytes], calls: Caller) ->
             returned, failure = _evaluate(compiled, buffer + code_at, namespace, calls)
             result = calls.call("PyDict_GetItemString", namespace, buffer + result_name)
             if returned == 0 and result == 0:
+                # what the quiet block changed, changed back (packaging.UNDO_QUIET)
+                calls.cleanup("Py_DecRef", calls.call("PyRun_StringFlags", buffer + undo_at, PY_FILE_INPUT, namespace, namespace, 0))
+                calls.call("PyErr_Clear", ret="void")
                 raise ChannelError("the payload failed before it could report: the target raised %s while loading it "
                                    "(an audit hook that refuses can do that); the target is unchanged" % failure)
             calls.cleanup("Py_DecRef", returned)  # NULL when the quiet block refused: nothing
@@ -180,23 +183,19 @@ def _drop_new_text_pages(calls: Caller, pid: int, before: Optional[residency.Tex
         gdb.execute("set scheduler-locking %s" % locking, to_string=True)
 
 
-def _tgkill(tgid: int, tid: int, signum: int) -> int:
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    return libc.syscall(234, tgid, tid, signum)  # SYS_tgkill on x86-64
-
-
 def _send_again(pid: int, signals: list) -> None:
     """Signals that reached the target's Python handlers while the payload ran in its main thread
     were held back (the runner's __gdb_memleak_hold_signals__); send them again, now that the
     thread is back in its own code, so the target handles them as it would have."""
+    import ctypes
+
+    syscall = ctypes.CDLL(None, use_errno=True).syscall
     for signum in signals:
         if isinstance(signum, int) and 0 < signum < 65:
             # To the main thread itself, as the kernel would have picked it: a process-wide signal
             # sent while every thread is stopped may be taken by another thread, and then a main
             # thread that waits for good never runs the handler.
-            if _tgkill(pid, pid, signum) != 0:
+            if syscall(234, pid, pid, signum) != 0:  # SYS_tgkill on x86-64
                 continue
             note("signal %d arrived while the payload ran; it was held and is sent again" % signum)
 

@@ -59,37 +59,31 @@ def __gdb_memleak_replaced__(builtins):
 
 def __gdb_memleak_settable__(f, t):
     """sys.settrace(f) or sys.setprofile(f) would put back exactly what this thread has now: f is a
-    function or method written in Python, or an object whose class's __call__ is one.  What
+    Python function or a method of one, which only sys.settrace/sys.setprofile install.  What
     sys.gettrace() and sys.getprofile() return is only the object a C-level tracer or profiler
     gave along with its C function: cProfile's Profile on 3.11 and before (not callable), a
-    coverage CTracer.  Switched off and "put back" with sys.setprofile, cProfile's was replaced
-    by a call of its Profile object, which raised TypeError and ended the target's profiling
-    for good (2026-12-05, Debian's 3.11, py-memtop).  Those are left on, and see the payload.
-    And None may be a C function given no object: nothing to switch off then either."""
-    if f is None:
-        return False
+    coverage CTracer, line_profiler's LineProfiler (a class with a Python __call__ of another
+    meaning).  Switched off and "put back" with sys.setprofile, cProfile's was replaced by a call
+    of its Profile object, which raised TypeError and ended the target's profiling for good
+    (2026-12-05, Debian's 3.11, py-memtop).  Those are left on, and see the payload.  And None may
+    be a C function given no object: nothing to switch off then either."""
     function = t(__gdb_memleak_settable__)
-    method = t(__gdb_memleak_settable__.__get__(0))
     k = t(f)
     if k is function:
         return True
-    try:
-        if k is method:
-            return t(method.__dict__['__func__'].__get__(f)) is function
-        for c in t.__dict__['__mro__'].__get__(k):
-            d = t.__dict__['__dict__'].__get__(c)
-            if '__call__' in d:
-                return t(d['__call__']) is function
-    except:  # noqa: E722
-        pass
+    if k is t(__gdb_memleak_settable__.__get__(0)):
+        try:
+            return t(k.__dict__['__func__'].__get__(f)) is function
+        except:  # noqa: E722
+            return False
     return False
 
 
 def __gdb_memleak_quiet_start__():
     """[sys, the import system's globals (None on 2.7), this thread's trace function and profile
-    function to switch off (None: none, or one left on: __gdb_memleak_settable__), and the
-    profile's stand-in].  No builtin is looked up by name here: type and dict are reached from
-    literals, and `except:` names no exception class."""
+    function to switch off (None: none, or one left on: __gdb_memleak_settable__)].  No builtin is
+    looked up by name here: type and dict are reached from literals, and `except:` names no
+    exception class."""
     g, t, d = __gdb_memleak_quiet_start__.__globals__, ().__class__.__class__, {}.__class__
     b = d.get(g, '__builtins__')
     bd = b if t(b) is d else t(b).__dict__['__dict__'].__get__(b)
@@ -106,21 +100,20 @@ def __gdb_memleak_quiet_start__():
     if boot is None:
         import sys as s  # Python 2.7: no import system written in Python to reach sys through
     trace, profile = s.gettrace(), s.getprofile()
-    standin = d.get(bd, 'slice')  # the interpreter's own slice type: a C callable of 3 arguments that does nothing
-    if t(standin) is not t or t.__dict__['__name__'].__get__(standin) != 'slice' or t.__dict__['__flags__'].__get__(standin) & 512:
-        standin = None
     return [s, boot, trace if __gdb_memleak_settable__(trace, t) else None,
-            profile if __gdb_memleak_settable__(profile, t) else None, standin]
+            profile if __gdb_memleak_settable__(profile, t) else None]
 
 
 def __gdb_memleak_quiet_end__(quiet):
     """The trace and profile functions back on, from a function: for a payload run on its own (heap.py,
     cycles.py), whose quiet block ran in a frame of its own anyway.  The injector puts them back in
     the module's own frame (packaging.CALL_RUNNER)."""
-    if quiet[2] is not None:
-        quiet[0].settrace(quiet[2])
-    if quiet[3] is not None:
-        quiet[0].setprofile(quiet[3])
+    try:
+        if quiet[2] is not None:
+            quiet[0].settrace(quiet[2])
+    finally:
+        if quiet[3] is not None:
+            quiet[0].setprofile(quiet[3])
 
 
 def __gdb_memleak_enter__(quiet):
@@ -248,20 +241,25 @@ def __gdb_memleak_leave__(state):
 
 # Switched off here, in the module's own frame, and on again by its last statements in the same
 # frame (packaging.CALL_RUNNER): a profile or trace function of the target's sees the module's call
-# and return, and one c_call and c_return, as for any module it runs.  Switched in functions, as
-# before, it saw calls with no returns: profile.Profile raised AssertionError ("Bad call") at its
-# next event, which ended the target's profiling for good, and a tracer's depth grew by one per
-# payload (2026-12-05).  The profile function gives way to `slice`, not None, so that the target's
-# gets the c_return of the call that puts it back.
+# and return, as for any module it runs, and a profile function one c_call (of setprofile) with no
+# c_return.  Switched in functions, as before, they saw calls with no returns: profile.Profile
+# raised AssertionError ("Bad call") at its next event, which ended the target's profiling for
+# good, and a tracer's depth grew by one per payload (2026-12-05).  (A stand-in profile function
+# in place of None would give that c_return too, but CPython copies every frame's locals into a
+# dict around each call of one: references that the census and the cycle finder would count.)
 __gdb_memleak_quiet__ = __gdb_memleak_quiet_start__()
-if __gdb_memleak_quiet__[2] is not None:
-    __gdb_memleak_quiet__[0].settrace(None)
-if __gdb_memleak_quiet__[3] is not None:
-    __gdb_memleak_quiet__[0].setprofile(__gdb_memleak_quiet__[4])
+try:
+    if __gdb_memleak_quiet__[2] is not None:
+        __gdb_memleak_quiet__[0].settrace(None)
+finally:
+    if __gdb_memleak_quiet__[3] is not None:
+        __gdb_memleak_quiet__[0].setprofile(None)
 __gdb_memleak_state__ = __gdb_memleak_enter__(__gdb_memleak_quiet__)
 if __gdb_memleak_state__ is None:  # refused: back on, then an IndexError raised with no name looked up
-    if __gdb_memleak_quiet__[2] is not None:
-        __gdb_memleak_quiet__[0].settrace(__gdb_memleak_quiet__[2])
-    if __gdb_memleak_quiet__[3] is not None:
-        __gdb_memleak_quiet__[0].setprofile(__gdb_memleak_quiet__[3])
+    try:
+        if __gdb_memleak_quiet__[2] is not None:
+            __gdb_memleak_quiet__[0].settrace(__gdb_memleak_quiet__[2])
+    finally:
+        if __gdb_memleak_quiet__[3] is not None:
+            __gdb_memleak_quiet__[0].setprofile(__gdb_memleak_quiet__[3])
     [][0]

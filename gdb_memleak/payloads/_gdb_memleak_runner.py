@@ -17,7 +17,9 @@ Python 2.7 and 3.x alike.
 try:
     __gdb_memleak_state__  # set by _gdb_memleak_common.py, when the payload starts with it
 except NameError:
-    __gdb_memleak_state__ = __gdb_memleak_enter__(__gdb_memleak_quiet_start__())
+    __gdb_memleak_quiet__ = __gdb_memleak_quiet_start__()  # (nothing switched off: CALL_RUNNER's restore does nothing)
+    __gdb_memleak_quiet__[2] = __gdb_memleak_quiet__[3] = None
+    __gdb_memleak_state__ = __gdb_memleak_enter__(__gdb_memleak_quiet__)
 sys = __gdb_memleak_state__['sys']
 
 # A result larger than this is a bug in a payload; refuse it rather than make

@@ -895,6 +895,7 @@ def gdb_memleak_payload(args):
         if refusal is not None:
             return refusal
         objs = _snapshot()
+        step = _step_for(len(objs))
         refused = []
         prune = _pruning()
         nodes = _unreachable(objs, ignore, prune=prune, room=args.get('memory_available'), refused=refused)
@@ -903,7 +904,7 @@ def gdb_memleak_payload(args):
         del objs
         notes = []
         if prune:  # (without pruning, the first pass is whole)
-            nodes = _closed(nodes, ignore, args.get('memory_available'), notes)
+            nodes = _closed(nodes, ignore, args.get('memory_available'), notes, step)
         # Twice: a thread switch may come between a pass's counting and its reading of the
         # reference counts, and a live object would have to move in both windows to pass.
         nodes = _confirmed(_confirmed(nodes, ignore), ignore)

@@ -63,10 +63,10 @@ _R_TYPE, _R_COUNT, _R_SIZE, _R_MODE, _R_SIZER, _R_ITEM, _R_OWNS, _R_GC, _R_KEEP,
 
 _CHUNK = 2000
 # The untracked objects with several owners counted already, as one bit per 16 bytes of
-# address (no two objects start in the same 16 bytes): a bytearray of 8 KB for each MB of
-# address space that holds some, 1/128 of that space at most.  256 sets of their ids took 1.9
+# address (no two objects start in the same 16 bytes): a bytearray of 512 bytes for each 64 KB of
+# address space that holds some, about 1% of that space at most with its dict entry.  256 sets of their ids took 1.9
 # of the census's 2.6 MB peak on a 29 MB service of many modules (22,500 ids, 3.11, 2026-12-05).
-_SEEN_REGION = 20
+_SEEN_REGION = 16
 _SEEN_BYTES = 1 << (_SEEN_REGION - 7)
 # What the census may add to the target's RSS at its peak: gc.get_objects() (8 bytes
 # a tracked object), a chunk's lists, and the ids of the untracked objects that have
