@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from support.interpreters import (
     PYTHON_312_MISSING,
     PYTHON_313,
     PYTHON_313_MISSING,
+    PYTHON_NODEBUG,
     param,
 )
 from support.paths import TARGETS
@@ -617,6 +620,53 @@ def test_a_foreign_c_call_is_never_interrupted(start_target, waiter):
     assert line.startswith("left 0 after "), line
     assert float(line.split()[-2]) >= 5.9, line
 
+
+
+# An event loop written in C (gevent's libev, uvloop's libuv) in miniature: the main thread waits
+# in poll() in a library of its own, 5 ms at a time, and runs a little Python at each wakeup.
+EVENT_LOOP_C = "#include <poll.h>\nint wait_ms(int ms) { return poll(0, 0, ms); }\n"
+EVENT_LOOP_TARGET = r"""
+import ctypes, sys, time
+wait_ms = ctypes.CDLL(sys.argv[1]).wait_ms
+data = [{"k": [i]} for i in range(50000)]
+print("ready")
+sys.stdout.flush()
+n, last, worst = 0, time.monotonic(), 0.0
+while True:
+    wait_ms(5)
+    now = time.monotonic()
+    worst, last = max(worst, now - last), now
+    n += 1
+    if n % 100 == 0:
+        print("tick %d worst=%.3f" % (n // 100, worst))
+        sys.stdout.flush()
+        worst = 0.0
+"""
+
+
+@pytest.mark.parametrize("python", [PYTHON_311, PYTHON_NODEBUG], ids=["pyenv-3.11", "debian-3.11-nodebug"])
+def test_a_main_thread_in_an_event_loop_of_c_code_gets_a_safe_point(start_target, tmp_path, python):
+    """A monkey-patched gevent service (a helper's trial, 2026-12-05): the main thread waits in
+    libev's epoll_wait, a call CPython did not make, and runs Python for microseconds at each
+    wakeup.  Looks, spaced by the target's CPU time, found it 0 times in 11 in 10 s; the command
+    fell back to reading memory with the whole process stopped (1.8 s).  Now the queue call is made
+    from the waiting main thread, and the pending call runs at its next wakeup."""
+    if shutil.which("gcc") is None:
+        pytest.skip("no gcc to build the event loop's library")
+    (tmp_path / "wait.c").write_text(EVENT_LOOP_C)
+    library = tmp_path / "libwait.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-o", str(library), str(tmp_path / "wait.c")], check=True)
+    script = tmp_path / "event_loop.py"
+    script.write_text(EVENT_LOOP_TARGET)
+    target = start_target(python, script, str(library))
+    target.wait_for_ticks(1)
+    run = run_gdb("py-heap --top 2 --timeout 10", "py-cycles --top 1 --timeout 10", pid=target.pid, timeout=120)
+    assert_no_traceback(run)
+    assert "read from memory" not in run.stderr + run.stdout and "no safe point" not in run.stderr, run.stderr
+    assert "census backend" in run.stdout and "pending-call safe point" in run.stdout, run.stdout
+    assert "no objects live only in reference cycles" in run.stdout, run.stdout
+    ticks = target.wait_for_ticks(2)
+    assert target.alive() and ticks, target.stderr[-20:]
 
 def test_a_thread_that_blocks_the_stop_signals_is_never_called_from(start_target):
     """CI, 2026-12-03: py-heap on a uWSGI worker under load hung gdb past its --timeout 30 (killed at

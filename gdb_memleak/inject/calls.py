@@ -182,7 +182,7 @@ class Caller:
                     return thread.num
                 saved = self._frames.get(thread.num)
                 if saved is not None:
-                    if sp <= saved + stub.pushed_offset("rflags"):
+                    if sp <= saved + stub.pushed_offset("rflags") and _returns_into(frame, start, end):
                         return thread.num
                     del self._frames[thread.num]  # out for good: it jumped back
         finally:
@@ -353,6 +353,24 @@ class Caller:
                                   epilogue=ending, interrupted=self._interrupted(parked) if resume is None else None)
         gdb.selected_inferior().write_memory(region, code)
         set_rip(region)
+
+
+def _returns_into(frame: gdb.Frame, start: int, end: int, depth: int = 64) -> bool:
+    """Some caller of `frame` is in [start, end): the thread is inside a call the stub made.  Its stack
+    alone does not tell: a thread that went back, then deeper into a wait of its own (a main thread in
+    an event loop's poll after its pending call), sat below the frame it had saved (2026-12-05).  What
+    cannot be unwound counts as inside."""
+    caller: Optional[gdb.Frame] = frame
+    try:
+        for _ in range(depth):
+            caller = caller.older() if caller is not None else None
+            if caller is None:
+                return False
+            if start <= int(caller.pc()) < end:
+                return True
+    except (gdb.error, RuntimeError):
+        return True
+    return True
 
 
 def thread_frame(thread: gdb.InferiorThread) -> gdb.Frame:

@@ -115,19 +115,16 @@ def used_cpu(pid: int, ticks: int) -> Callable[[], bool]:
     return check
 
 
-def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: Callable[[], None],
-                       waiting: Callable[[], bool]) -> str:
-    """Queue raise(SIG) as a pending call from a thread found where the call is safe, or from the first
-    thread that enters a QUEUE_POINTS function.
-
+def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: Callable[[], None], waiting: Callable[[], bool],
+                       event_wait: Callable[[], Optional[gdb.InferiorThread]] = lambda: None) -> str:
+    """Queue raise(SIG) as a pending call from a thread found where the call is safe (or `event_wait()`'s
+    main thread, in an event loop's wait), or from the first thread that enters a QUEUE_POINTS function.
     One of QUEUED; WAITING (`waiting()` found a thread at the gil-acquired safe point); TIMED_OUT;
-    MASKED (MASKED_HITS threads in a row block the stop signal); OTHER_STOP (something else stopped
-    the target: the caller says what); QUEUE_FULL; CALL_LEFT (the queue call did not come back
-    within QUEUE_CALL_FLOOR: its thread finishes it by itself)."""
+    MASKED (MASKED_HITS threads in a row block the stop signal); OTHER_STOP (another stop: the caller
+    says what); QUEUE_FULL; CALL_LEFT (the queue call did not come back within QUEUE_CALL_FLOOR)."""
     wait = _QueueWait(pid, caller.signal)
     pace = _Pace()
-    # Without debug info, or with an LTO build's, the eval loop's machine code read from its file tells
-    # (in_place.py: a child gdb, waited for).
+    # Without debug info, or with an LTO build's, the eval loop's machine code read from its file tells.
     if not (debug_info := inf.runtime_may_have_debug_info()):
         in_place.start_scan(pid)
     span = in_place.eval_loop_span(pid)
@@ -142,6 +139,8 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
             return TIMED_OUT
         if waiting():
             return WAITING
+        if (hit := event_wait()) is not None:
+            break
         wait.masked_hits += bool(blocking)
         if wait.masked_hits >= MASKED_HITS:
             return MASKED

@@ -17,13 +17,11 @@ reached without a breakpoint:
   bytecodes, holding the GIL, and stops itself inside raise().  raise() returns
   0, so for the interpreter the pending call is a no-op, and if gdb has died by
   then, SIG (ignored by default, not caught: landing.stop_signal) does nothing.
-  The queuing call itself is made from a thread stopped at the entry of a
-  function every Python thread calls, the one place a breakpoint is used, and
-  only in short slices while the target runs code (queue_point.py).  After the
-  command, the main thread runs its tgkill again and stops where it was: the next
-  command starts there at once.  Before glibc 2.34, raise() blocks signals around
-  its tgkill and the thread stops when it puts the mask back: it is then let go
-  after the command, as a gil-acquired thread is (at_our_masked_raise).
+  The queuing call is made from a thread a look finds in the eval loop, or from a
+  main thread waiting in an event loop of C code (queue_point.py).  After the
+  command, the main thread runs its tgkill again and stops where it was.  Before
+  glibc 2.34, raise() blocks signals around its tgkill: the thread stops when it
+  puts the mask back, and is let go as a gil-acquired one is (at_our_masked_raise).
 """
 
 from __future__ import annotations
@@ -52,10 +50,11 @@ SYS_FUTEX = 202
 # of the interpreter's, in a libc wrapper whose vector registers are dead.
 BLOCKING_WAITS = {
     0: "read", 7: "poll", 23: "select", 34: "pause", 35: "nanosleep", 43: "accept", 45: "recvfrom",
-    47: "recvmsg", 61: "wait4", 128: "rt_sigtimedwait", 130: "rt_sigsuspend", 202: "futex",
-    230: "clock_nanosleep", 232: "epoll_wait", 247: "waitid", 270: "pselect6", 271: "ppoll",
-    281: "epoll_pwait", 288: "accept4",
-}
+    47: "recvmsg", 61: "wait4", 128: "rt_sigtimedwait", 130: "rt_sigsuspend", 202: "futex", 230: "clock_nanosleep",
+    232: "epoll_wait", 247: "waitid", 270: "pselect6", 271: "ppoll", 281: "epoll_pwait", 288: "accept4"}
+# An event loop's waits in C code (gevent's libev, uvloop's libuv): a main thread there runs Python
+# at each wakeup, and a pending call then.  Not locks (futex): one may be waited for inside malloc.
+EVENT_WAITS = {7, 23, 35, 230, 232, 270, 271, 281}
 # Code that holds the pending-call lock, or runs in a signal handler: no call from there.
 _UNSAFE_FRAMES = ("PendingCall", "pending_call", "make_pending", "pending_calls")
 
@@ -64,8 +63,7 @@ _UNSAFE_FRAMES = ("PendingCall", "pending_call", "make_pending", "pending_calls"
 class SafePoint:
     kind: str  # "gil-acquired", "pending-call", or "own-thread" (own_thread.py)
     thread_num: int
-    raise_rip: Optional[int]  # pending-call: just after the tgkill in raise(), run again after the command
-    # (None before glibc 2.34: see at_our_masked_raise)
+    raise_rip: Optional[int]  # pending-call: just after raise()'s tgkill, run again after (None before glibc 2.34)
     started_from: Optional[SafePoint] = None  # own-thread: the safe point that started it
 
     def describe(self) -> str:
@@ -174,7 +172,8 @@ def _runtime_made_the_call(thread: gdb.InferiorThread) -> bool:
 
 def _queue_the_pending_call(caller: Caller, pid: int, deadline: float, timeout: float, waits: _Waits) -> bool:
     outcome = queue_point.queue_pending_call(caller, pid, deadline,
-                                             lambda: require_alive(caller, "while waiting for a safe point"), waits.look)
+                                             lambda: require_alive(caller, "while waiting for a safe point"), waits.look,
+                                             waits.main_in_event_wait)
     if outcome == queue_point.WAITING:
         return False
     if outcome == queue_point.TIMED_OUT:
@@ -198,16 +197,16 @@ def _queue_the_pending_call(caller: Caller, pid: int, deadline: float, timeout: 
 
 class _Waits:
     """Finds a thread blocked in a wait CPython made for it with the GIL released, at the first stop
-    and again at each look of the queue point (a thread that ran then may wait now: one that
-    alternates a C call and a sleep).  A thread passed over in one wait (the same system call, first
-    argument, stack pointer and place: all futex waits share glibc's one syscall instruction) is
-    not unwound again: each look stops the whole target."""
+    and at each look of the queue point (a thread that ran then may wait now).  A thread passed over
+    in one wait (the same system call, first argument, stack pointer and place) is not unwound
+    again: each look stops the whole target."""
 
     def __init__(self, pid: int, stop_signal: int) -> None:
         self.pid, self.stop_signal = pid, stop_signal
         self.passed: set[tuple[int, tuple[bytes, ...]]] = set()  # (tid, _wait_key of its /proc syscall line)
         self.found: Optional[gdb.InferiorThread] = None
         self.can_take_gil = inf.minimal_symbol_address("PyGILState_Ensure") is not None
+        self.event_wait: Optional[tuple[bytes, ...]] = None  # the main thread's last wait in an event loop of C
 
     def look(self) -> bool:
         if not self.can_take_gil:
@@ -223,12 +222,26 @@ class _Waits:
                 continue
             if landing.thread_blocks(self.pid, tid, self.stop_signal):
                 continue  # its mask may change: not remembered
-            if _blocked_in_wait(thread, self.stop_signal, self.pid) and _runtime_made_the_call(thread):
-                self.found = thread
-                return True
+            if _blocked_in_wait(thread, self.stop_signal, self.pid):
+                if _runtime_made_the_call(thread):
+                    self.found = thread
+                    return True
+                if tid == self.pid and line is not None and int(line.split()[0]) in EVENT_WAITS:
+                    self.event_wait = _wait_key(line)
             if key is not None:
                 self.passed.add(key)
         return False
+
+    def main_in_event_wait(self) -> Optional[gdb.InferiorThread]:
+        """The main thread if it still waits where look() found it in an event loop's wait in C code,
+        outside signal handlers and pending-call code, and the queue call is safe there (the stop
+        signal not blocked, the 3.13+ pending mutex free).  No GIL needed; the wait is restarted."""
+        line = in_place.syscall_line(self.pid, self.pid)
+        if self.event_wait is None or line is None or _wait_key(line) != self.event_wait:
+            return None
+        if landing.thread_blocks(self.pid, self.pid, self.stop_signal) or in_place.pending_mutex_held(self.pid):
+            return None
+        return main_thread(self.pid)
 
 
 def _wait_key(syscall_line: bytes) -> tuple[bytes, ...]:
