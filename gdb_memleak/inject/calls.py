@@ -355,19 +355,20 @@ class Caller:
         set_rip(region)
 
 
-def _returns_into(frame: gdb.Frame, start: int, end: int, depth: int = 64) -> bool:
+def _returns_into(frame: gdb.Frame, start: int, end: int, depth: int = 256) -> bool:
     """Some caller of `frame` is in [start, end): the thread is inside a call the stub made.  Its stack
     alone does not tell: a thread that went back, then deeper into a wait of its own (a main thread in
-    an event loop's poll after its pending call), sat below the frame it had saved (2026-12-05).  What
-    cannot be unwound counts as inside."""
-    caller: Optional[gdb.Frame] = frame
+    an event loop's poll after its pending call), sat below the frame it had saved (2026-12-05).  It is
+    out only once the unwind reaches the thread's outermost frame (_start, clone) without passing
+    the padding: a stack that cannot be unwound whole counts as inside."""
     try:
         for _ in range(depth):
-            caller = caller.older() if caller is not None else None
+            caller = frame.older()
             if caller is None:
-                return False
+                return frame.unwind_stop_reason() != gdb.FRAME_UNWIND_OUTERMOST
             if start <= int(caller.pc()) < end:
                 return True
+            frame = caller
     except (gdb.error, RuntimeError):
         return True
     return True
