@@ -19,36 +19,30 @@ RESULT_NAME = "__gdb_memleak_result__"
 # this line: the three run as one module in a fresh globals dict, so the payload's
 # text is never a Python object in the target (it travels in raw memory) and its
 # line numbers stay those of its file.
-# The runner's call, then the trace and profile functions back on, in the module's own frame as
-# the quiet block switched them off (_gdb_memleak_quiet.py says why).
-CALL_RUNNER = (
-    "\ntry:\n"
-    "    %s = __gdb_memleak_run__(%s, %s)\n"
+# The trace and profile functions the quiet block switched off, back on (its __gdb_memleak_quiet__:
+# sys, the import system, then the trace and the profile function), in the frame that runs it.
+_QUIET_BACK = (
+    "try:\n"
+    "    if __gdb_memleak_quiet__[2] is not None:\n"
+    "        __gdb_memleak_quiet__[0].settrace(__gdb_memleak_quiet__[2])\n"
     "finally:\n"
-    "    try:\n"
-    "        if __gdb_memleak_quiet__[2] is not None:\n"
-    "            __gdb_memleak_quiet__[0].settrace(__gdb_memleak_quiet__[2])\n"
-    "    finally:\n"
-    "        if __gdb_memleak_quiet__[3] is not None:\n"
-    "            __gdb_memleak_quiet__[0].setprofile(__gdb_memleak_quiet__[3])\n"
+    "    if __gdb_memleak_quiet__[3] is not None:\n"
+    "        __gdb_memleak_quiet__[0].setprofile(__gdb_memleak_quiet__[3])\n"
 )
+
+
+def _indented(text: str, levels: int) -> str:
+    return "".join("    " * levels + line for line in text.splitlines(True))
+
+
+# The runner's call, then the functions back on, in the module's own frame as the quiet block
+# switched them off (_gdb_memleak_quiet.py says why).
+CALL_RUNNER = "\ntry:\n    %s = __gdb_memleak_run__(%s, %s)\nfinally:\n" + _indented(_QUIET_BACK, 1)
 # Run in the payload's namespace when its module raised before the runner could answer (a chunk's
 # compile refused, an error in module-level code): what the quiet block changed, changed back.
 # Names it lacks (the quiet block itself failed) mean nothing was changed.
-UNDO_QUIET = (
-    "try:\n"
-    "    try:\n"
-    "        __gdb_memleak_leave__(__gdb_memleak_state__)\n"
-    "    finally:\n"
-    "        try:\n"
-    "            if __gdb_memleak_quiet__[2] is not None:\n"
-    "                __gdb_memleak_quiet__[0].settrace(__gdb_memleak_quiet__[2])\n"
-    "        finally:\n"
-    "            if __gdb_memleak_quiet__[3] is not None:\n"
-    "                __gdb_memleak_quiet__[0].setprofile(__gdb_memleak_quiet__[3])\n"
-    "except NameError:\n"
-    "    pass\n"
-)
+UNDO_QUIET = ("try:\n    try:\n        __gdb_memleak_leave__(__gdb_memleak_state__)\n    finally:\n"
+              + _indented(_QUIET_BACK, 2) + "except NameError:\n    pass\n")
 
 
 def statement_by_statement(source: str) -> str:

@@ -86,8 +86,9 @@ def _execute(source: Optional[str], compiled: Optional[bytes], calls: Caller) ->
     target = gdb.selected_inferior()
     # Names first, then the code: both travel in raw memory (not Python objects, so
     # the payload does not see them on the heap), freed in the same call sequence.
-    names = RESULT_NAME.encode("ascii") + b"\0__builtins__\0" + packaging.UNDO_QUIET.encode("ascii") + b"\0"
-    result_name, builtins_name, undo_at, code_at = 0, len(RESULT_NAME) + 1, len(RESULT_NAME) + 14, len(names)
+    head = RESULT_NAME.encode("ascii") + b"\0__builtins__\0"
+    names = head + packaging.UNDO_QUIET.encode("ascii") + b"\0"
+    result_name, builtins_name, undo_at, code_at = 0, len(RESULT_NAME) + 1, len(head), len(names)
     code = compiled if compiled is not None else (source or "").encode("utf-8") + b"\0"
     data = names + code
     buffer = calls.call(calls.raw_malloc, len(data))
