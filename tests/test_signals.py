@@ -13,6 +13,7 @@ import re
 
 import pytest
 from support.gdb import assert_no_traceback, run_gdb
+from support.heartbeat import latest_match
 from support.interpreters import PYTHON_311, PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING
 from support.interpreters import find as pyenv_python
 from support.targets import TIMER_SIGNALS
@@ -22,11 +23,7 @@ TICK = re.compile(r"^tick (\d+) alarms=(\d+)$")
 
 
 def alarms(target) -> int:
-    ticks = target.wait_for_ticks(2)
-    assert target.alive() and ticks, "the target died: %s" % "\n".join(target.stderr[-20:])
-    m = TICK.match(ticks[-1])
-    assert m, ticks[-1]
-    return int(m.group(2))
+    return int(latest_match(target, TICK).group(2))
 
 
 @pytest.mark.parametrize("python, wait, command", [

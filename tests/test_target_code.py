@@ -22,6 +22,7 @@ import time
 
 import pytest
 from support.gdb import assert_no_traceback, run_gdb
+from support.heartbeat import latest_match
 from support.interpreters import PYTHON_311 as PYENV_311
 from support.interpreters import PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING
 from support.interpreters import find as _pyenv_python
@@ -413,10 +414,8 @@ CPROFILE_TICK = re.compile(r"^tick \d+ same=(\w+) calls=(\d+)$")
 
 
 def cprofile_calls(target) -> int:
-    ticks = target.wait_for_ticks(2)
-    assert target.alive() and ticks, "the target died or stopped: %s" % "\n".join(target.stderr[-20:])
-    m = CPROFILE_TICK.match(ticks[-1])
-    assert m and m.group(1) == "True", "the target's profiler is no longer in place: %s" % ticks[-1]
+    m = latest_match(target, CPROFILE_TICK)
+    assert m.group(1) == "True", "the target's profiler is no longer in place: %s" % m.group(0)
     return int(m.group(2))
 
 
@@ -489,10 +488,7 @@ BALANCE_TICK = re.compile(r"^tick \d+ profile=(\w+) depth=(-?\d+)$")
 
 
 def balance(target) -> tuple:
-    ticks = target.wait_for_ticks(2)
-    assert target.alive() and ticks, "the target died or stopped: %s" % "\n".join(target.stderr[-20:])
-    m = BALANCE_TICK.match(ticks[-1])
-    assert m, ticks[-1]
+    m = latest_match(target, BALANCE_TICK)
     return m.group(1), int(m.group(2))
 
 

@@ -42,6 +42,15 @@ def latest_tick(target) -> str:
     return new[-1]
 
 
+def latest_match(target, pattern: re.Pattern) -> re.Match:
+    """The newest of two fresh heartbeat lines, matched by `pattern`: the target is alive and working."""
+    new = target.wait_for_ticks(2)
+    assert target.alive() and new, "the target died or stopped: %s" % "\n".join(target.stderr[-20:])
+    m = pattern.match(new[-1])
+    assert m, new[-1]
+    return m
+
+
 def assert_beating(target, ending: str = "") -> list[str]:
     """Two fresh heartbeats from a live target, the last one ending with `ending`."""
     new = target.wait_for_ticks(2)
