@@ -25,13 +25,11 @@ from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation, note
 from ..host import procfs, residency
 from ..payloads import MANIFEST, payload_source
-from . import allocator, landing, own_thread, packaging, safepoint
+from . import allocator, evaluation, landing, own_thread, packaging, safepoint
 from .calls import CALL_LIMIT, Caller, WaitedTooLong, continue_for
 from .gdbstate import SavedGdbState
-from .packaging import RESULT_NAME
 from .safepoint import SafePoint
 
-PY_FILE_INPUT = 257  # Py_file_input in every CPython version
 
 @dataclass
 class PayloadResult:
@@ -74,99 +72,6 @@ def let_run(seconds: float) -> tuple[float, bool]:
         return time.monotonic() - started, not fired
     finally:
         saved.restore()
-
-
-def _execute(source: Optional[str], compiled: Optional[bytes], calls: Caller) -> bytes:
-    """Run the payload in fresh globals; return the bytes it left in RESULT_NAME.
-
-    `compiled` (marshalled code from the target's own interpreter binary) runs with
-    PyMarshal_ReadObjectFromString + PyEval_EvalCode: nothing is compiled in the
-    target.  Otherwise `source` runs with PyRun_StringFlags.
-    """
-    target = gdb.selected_inferior()
-    # Names first, then the code: both travel in raw memory (not Python objects, so
-    # the payload does not see them on the heap), freed in the same call sequence.
-    head = RESULT_NAME.encode("ascii") + b"\0__builtins__\0"
-    names = head + packaging.UNDO_QUIET.encode("ascii") + b"\0"
-    result_name, builtins_name, undo_at, code_at = 0, len(RESULT_NAME) + 1, len(head), len(names)
-    code = compiled if compiled is not None else (source or "").encode("utf-8") + b"\0"
-    data = names + code
-    buffer = calls.call(calls.raw_malloc, len(data))
-    if buffer == 0:
-        raise ChannelError("the target could not allocate %d bytes for the payload" % len(data))
-    try:
-        target.write_memory(buffer, data)
-        namespace = calls.call("PyDict_New")
-        if namespace == 0:
-            calls.call("PyErr_Clear", ret="void")
-            raise ChannelError("the target could not allocate a dict for the payload")
-        try:
-            # Fresh globals need __builtins__: PyRun_String adds it only from 3.8 on, and
-            # PyEval_EvalCode before 3.10 would make up a dict holding only None. Those
-            # of the frame the safe point is in (borrowed; the dict takes its own reference).
-            builtins = calls.call("PyEval_GetBuiltins")
-            if builtins == 0 or calls.call("PyDict_SetItemString", namespace, buffer + builtins_name, builtins, ret="int") != 0:
-                calls.call("PyErr_Clear", ret="void")
-                raise ChannelError("the target could not give the payload its builtins")
-            returned, failure = _evaluate(compiled, buffer + code_at, namespace, calls)
-            result = calls.call("PyDict_GetItemString", namespace, buffer + result_name)
-            if returned == 0 and result == 0:
-                # what the quiet block changed, changed back (packaging.UNDO_QUIET)
-                calls.cleanup("Py_DecRef", calls.call("PyRun_StringFlags", buffer + undo_at, PY_FILE_INPUT, namespace, namespace, 0))
-                calls.call("PyErr_Clear", ret="void")
-                raise ChannelError("the payload failed before it could report: the target raised %s while loading it "
-                                   "(an audit hook that refuses can do that); the target is unchanged" % failure)
-            calls.cleanup("Py_DecRef", returned)  # NULL when the quiet block refused: nothing
-            if result == 0:
-                raise ChannelError("the payload left no result")
-            pointer = calls.call(calls.as_string, result)
-            size = calls.call(calls.size, result)
-            return bytes(target.read_memory(pointer, size))
-        finally:
-            calls.cleanup("PyDict_Clear", namespace)
-            calls.cleanup("Py_DecRef", namespace)
-    finally:
-        calls.cleanup(calls.raw_free, buffer)
-
-
-def _evaluate(compiled: Optional[bytes], code_at: int, namespace: int, calls: Caller) -> tuple[int, str]:
-    """Run the payload's code at `code_at` (marshalled when `compiled`, else source text) in
-    `namespace`: (new reference to what it returned, "") or (0, the exception it raised).
-    A quiet block that refused (replaced builtins) raised after leaving its answer."""
-    if compiled is not None:
-        code_object = calls.call("PyMarshal_ReadObjectFromString", code_at, len(compiled))
-        if code_object == 0:
-            kind = _pending_exception(calls)
-            calls.call("PyErr_Clear", ret="void")
-            raise ChannelError("the target could not load the payload's code: it raised %s (an audit hook "
-                               "refusing marshal.loads can do that); the target is unchanged" % kind)
-        try:
-            returned = calls.call("PyEval_EvalCode", code_object, namespace, namespace)
-        finally:
-            calls.cleanup("Py_DecRef", code_object)
-    else:
-        returned = calls.call("PyRun_StringFlags", code_at, PY_FILE_INPUT, namespace, namespace, 0)
-    if returned != 0:
-        return returned, ""
-    kind = _pending_exception(calls)
-    calls.call("PyErr_Clear", ret="void")
-    return 0, kind
-
-TP_NAME_OFFSET = 24  # PyTypeObject.tp_name after ob_refcnt, ob_type, ob_size (x86-64, no Py_TRACE_REFS)
-
-
-def _pending_exception(calls: Caller) -> str:
-    """The name of the exception the target has set (PyErr_Occurred), read before it is cleared."""
-    try:
-        kind = calls.call("PyErr_Occurred")
-        if kind == 0:
-            return "no exception"
-        memory = gdb.selected_inferior().read_memory
-        name_at = int.from_bytes(bytes(memory(kind + TP_NAME_OFFSET, 8)), "little")
-        name = bytes(memory(name_at, 128)).split(b"\0")[0].decode("ascii", "replace")
-    except (gdb.error, RuntimeError, ValueError):
-        return "an exception"
-    return name if name.replace(".", "").replace("_", "").isalnum() else "an exception"
 
 
 def _drop_new_text_pages(calls: Caller, pid: int, before: Optional[residency.TextPages]) -> None:
@@ -320,9 +225,10 @@ def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], fu
                     safe_point = moved
                     _thread(safe_point.thread_num).switch()
                 started = time.monotonic()
+                paused = evaluation.pause_collections(calls)
                 routing = allocator.route_payload_thread(calls) if route else None
                 try:
-                    raw = _execute(source, compiled, calls)
+                    raw = evaluation.execute(source, compiled, calls, paused)
                 except WaitedTooLong as e:
                     raise ChannelError("the target's %s() did not return within %d s; it goes on in the target and "
                                        "finishes by itself" % (e, CALL_LIMIT)) from e

@@ -130,7 +130,7 @@ def __gdb_memleak_enter__(quiet):
             'the payloads use (' + ', '.join(replaced) + '), so its code would run in their place; '
             'the payload did not run"}}').encode('ascii')
         return None
-    state = {'sys': s, 'boot': boot, 'gc': None, 'gc_was': None, 'guard': None, 'dangling': None, 'store': None,
+    state = {'sys': s, 'boot': boot, 'gc': None, 'gc_was': None, 'gc_by_gdb': False, 'guard': None, 'dangling': None, 'store': None,
              'loaded': [], 'tracemalloc': None}
     # A target that traces its allocations traces ours too: its tables' size now, to say what it cost.
     tm = dict.get(s.modules, '_tracemalloc') if type(s.modules) is dict else None
@@ -138,7 +138,10 @@ def __gdb_memleak_enter__(quiet):
         state['tracemalloc'] = (tm, tm.get_tracemalloc_memory())
     gc = __gdb_memleak_module__(state, 'gc')
     state['gc'] = gc
-    state['gc_was'] = gc.isenabled()
+    # Paused by gdb before the code was loaded (inject/evaluation.py): on for the target, and
+    # resumed by the thread's way back, after this payload.
+    state['gc_by_gdb'] = d.get(g, '__gdb_memleak_gc_paused__') is not None
+    state['gc_was'] = gc.isenabled() or state['gc_by_gdb']
     gc.disable()
     threading = dict.get(s.modules, 'threading') if type(s.modules) is dict else None
     dangling = threading.__dict__.get('_dangling') if type(threading) is type(s) else None
@@ -215,8 +218,9 @@ def __gdb_memleak_module__(state, name):
 
 
 def __gdb_memleak_leave__(state):
-    """Undo __gdb_memleak_enter__: gc resumed, the fork guard out (the trace and profile functions
-    come back after it, in the module's frame: packaging.CALL_RUNNER).
+    """Undo __gdb_memleak_enter__: gc resumed (unless gdb paused it: the thread's way back resumes
+    it), the fork guard out (the trace and profile functions come back after it, in the module's
+    frame: packaging.CALL_RUNNER).
     After gc is back this thread makes no container (a collection that one started would
     run here)."""
     if state is None:
@@ -226,7 +230,7 @@ def __gdb_memleak_leave__(state):
             state['dangling'].discard(state['guard'])
     finally:
         try:
-            if state['gc_was']:
+            if state['gc_was'] and not state['gc_by_gdb']:
                 state['gc'].enable()
         finally:
             # Taken out only after gc is back, so that a child forked meanwhile never keeps

@@ -35,6 +35,7 @@ PATH_SHAPES = TARGETS / "path_shapes.py"  # paths through a C module's own state
 KEY_FINALIZER_RACE = TARGETS / "key_finalizer_race.py"  # the census against a key its dict drops meanwhile (payload on its own)
 WIDE_RING = TARGETS / "wide_ring.py"  # one ring of 100 objects, each holding 10 lists of 10 lists of 10 strs
 TIMER_SIGNALS = TARGETS / "timer_signals.py"  # short waits under a 10 ms interval timer with a handler
+YOUNG_CYCLES = TARGETS / "young_cycles.py"  # cyclic garbage with finalizers made by a worker under a threshold of 50; counts where each ran
 GC_OFF_CLOSURES = TARGETS / "gc_off_closures.py"  # gc off, Node pairs and self-referring closures; ticks show sys.modules
 DATA_GARBAGE = TARGETS / "data_garbage.py"  # gc off: cycles with data hanging off them, a class only its instances keep; prints the collector's count
 BUSY_WITH_RT_HANDLER = TARGETS / "busy_with_rt_handler.py"  # one long C call, and a handler for SIGRTMIN

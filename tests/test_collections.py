@@ -1,0 +1,54 @@
+"""Issue 17 #2: no automatic collection, and so no finalizer of the target's cyclic garbage, runs in the payload's thread.
+
+Loading a payload's code makes thousands of containers.  With gc on, that started a
+collection in the payload's thread before the quiet block could pause gc (3.11 and before:
+inside the load; 3.12 and after: at the module's first instruction), so the target's gc
+callbacks and its garbage's finalizers ran there (2026-12-05: 3 of 3 trials).  From 3.10 on
+gdb pauses gc before the load and the thread's own way back resumes it.
+
+The target (young_cycles.py) makes cyclic garbage with finalizers in one worker thread under a
+first threshold of 50; its main thread makes no container.  Any collection or finalizer outside
+the worker is ours.  Real targets, real gdb.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from support.gdb import assert_no_traceback, run_gdb
+from support.heartbeat import latest_match
+from support.interpreters import PYTHON_311, PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING
+from support.interpreters import find as pyenv_python
+from support.targets import YOUNG_CYCLES
+
+PY310, WHY_310 = pyenv_python("3.10")
+PY313, WHY_313 = pyenv_python("3.13")
+TICK = re.compile(r"^tick \d+ collections=(\d+) finalizers=(\d+) other_collections=(\d+) other_finalizers=(\d+) gc=(\w+)$")
+
+
+def counts(target) -> tuple[int, int, int, int, str]:
+    m = latest_match(target, TICK)
+    return int(m.group(1)), int(m.group(2)), int(m.group(3)), int(m.group(4)), m.group(5)
+
+
+@pytest.mark.parametrize("python, commands", [
+    pytest.param(PYTHON_311, ("py-heap --top 3", "py-cycles --top 2", "py-heap --largest 2 --top 2"), id="pyenv-3.11"),
+    pytest.param(PY310, ("py-heap --top 3", "py-cycles --top 2"), id="pyenv-3.10",
+                 marks=pytest.mark.skipif(bool(WHY_310), reason=WHY_310 or "present")),
+    pytest.param(PY313, ("py-heap --top 3", "py-cycles --top 2"), id="pyenv-3.13",
+                 marks=pytest.mark.skipif(bool(WHY_313), reason=WHY_313 or "present")),
+    # no debug info: py-memtop runs a payload too
+    pytest.param(PYTHON_NODEBUG, ("py-memtop", "py-heap --top 3"), id="debian-3.11",
+                 marks=pytest.mark.skipif(bool(PYTHON_NODEBUG_MISSING), reason=PYTHON_NODEBUG_MISSING or "present")),
+])
+def test_no_collection_or_finalizer_runs_in_the_payload_s_thread(start_target, python, commands):
+    target = start_target(python, YOUNG_CYCLES)
+    collections, finalizers, *others, _ = counts(target)  # others: the main thread's start-up
+    assert collections > 0 and finalizers > 0, "the worker's garbage is not being collected: the test would see nothing"
+    run = run_gdb(*commands, pid=target.pid, timeout=180)
+    assert_no_traceback(run)
+    assert run.stdout.count("census backend, run in ") == sum(c.startswith("py-heap") for c in commands), run.stdout + run.stderr
+    after = counts(target)
+    assert after[0] > collections and after[1] > finalizers, (collections, finalizers, after)  # it goes on collecting
+    assert list(after[2:4]) == others and after[4] == "True", "outside the worker: %s, then %s; gc on: %s" % (others, after[2:4], after[4])
