@@ -24,12 +24,12 @@ from support.targets import YOUNG_CYCLES
 
 PY310, WHY_310 = pyenv_python("3.10")
 PY313, WHY_313 = pyenv_python("3.13")
-TICK = re.compile(r"^tick \d+ collections=(\d+) finalizers=(\d+) other_collections=(\d+) other_finalizers=(\d+) gc=(\w+)$")
+TICK = re.compile(r"^tick \d+ collections=(\d+) finalizers=(\d+) other_collections=(\d+) other_finalizers=(\d+) gc=(\w+) guards=(\d+)$")
 
 
-def counts(target) -> tuple[int, int, int, int, str]:
+def counts(target) -> tuple[int, int, int, int, str, int]:
     m = latest_match(target, TICK)
-    return int(m.group(1)), int(m.group(2)), int(m.group(3)), int(m.group(4)), m.group(5)
+    return int(m.group(1)), int(m.group(2)), int(m.group(3)), int(m.group(4)), m.group(5), int(m.group(6))
 
 
 @pytest.mark.parametrize("python, commands", [
@@ -44,7 +44,7 @@ def counts(target) -> tuple[int, int, int, int, str]:
 ])
 def test_no_collection_or_finalizer_runs_in_the_payload_s_thread(start_target, python, commands):
     target = start_target(python, YOUNG_CYCLES)
-    collections, finalizers, *others, _ = counts(target)  # others: the main thread's start-up
+    collections, finalizers, *others, _, _ = counts(target)  # others: the main thread's start-up
     assert collections > 0 and finalizers > 0, "the worker's garbage is not being collected: the test would see nothing"
     run = run_gdb(*commands, pid=target.pid, timeout=180)
     assert_no_traceback(run)
@@ -52,3 +52,4 @@ def test_no_collection_or_finalizer_runs_in_the_payload_s_thread(start_target, p
     after = counts(target)
     assert after[0] > collections and after[1] > finalizers, (collections, finalizers, after)  # it goes on collecting
     assert list(after[2:4]) == others and after[4] == "True", "outside the worker: %s, then %s; gc on: %s" % (others, after[2:4], after[4])
+    assert after[5] == 0, "fork guards left in threading._dangling: %d" % after[5]

@@ -1,5 +1,5 @@
-"""Running a payload's code in the parked thread: automatic collections paused, fresh globals,
-the code loaded and evaluated, the answer read back.  Every step is a call the stub makes
+"""Running a payload's code in the parked thread: fresh globals, the code loaded and evaluated,
+the answer read back.  Every step is a call the stub makes
 (inject/calls.py), so the thread goes back by itself whenever gdb dies."""
 
 from __future__ import annotations
@@ -9,34 +9,14 @@ from typing import Optional
 import gdb
 
 from ..errors import ChannelError
-from ..gdbside import inferior as inf
 from . import packaging
 from .calls import Caller
 from .packaging import RESULT_NAME
 
 PY_FILE_INPUT = 257  # Py_file_input in every CPython version
-# In the payload's globals when gdb paused gc for it (read by the quiet block's __gdb_memleak_enter__).
+# In the payload's globals when gdb paused gc for it (gc_pause.py; read by the quiet block's
+# __gdb_memleak_enter__, which then leaves gc and the fork guard to gdb).
 GC_PAUSED_NAME = "__gdb_memleak_gc_paused__"
-
-
-def pause_collections(calls: Caller) -> bool:
-    """Pause automatic collections in the parked thread until it goes back; True if done.
-
-    Loading the payload's code makes thousands of containers: with gc on, that started a
-    collection in the payload's thread before its quiet block could pause gc (up to 3.11
-    inside the load, from 3.12 at the module's first instruction), and the target's gc
-    callbacks and its cyclic garbage's finalizers ran there: 14 collections and 172
-    finalizers in 3 commands on tests/targets/young_cycles.py (2026-12-05, 3.11).
-    So gdb pauses it first (PyGC_Disable, 3.10+), and the thread's way back resumes it
-    (an epilogue: with gdb or without), after everything of ours, the GIL still held:
-    no other thread runs Python meanwhile, so none can fork a child with gc paused.
-    Before 3.10 there is no such call: the quiet block pauses it, as before."""
-    if calls.version < (3, 10) or inf.minimal_symbol_address("PyGC_Disable") is None:
-        return False
-    if calls.call("PyGC_IsEnabled", ret="int") != 1:  # the target's own pause: left as it is
-        return False
-    calls.call_many([("PyGC_Disable", ())], epilogue=[("PyGC_Enable", ())] + calls.epilogue)
-    return True
 
 
 def execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, gc_paused: bool) -> bytes:
@@ -44,8 +24,8 @@ def execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, gc_
 
     `compiled` (marshalled code from the target's own interpreter binary) runs with
     PyMarshal_ReadObjectFromString + PyEval_EvalCode: nothing is compiled in the
-    target.  Otherwise `source` runs with PyRun_StringFlags.  `gc_paused`: by pause_collections;
-    the payload's globals then say so (GC_PAUSED_NAME), for its fork guard.
+    target.  Otherwise `source` runs with PyRun_StringFlags.  `gc_paused`: by gc_pause.pause;
+    the payload's globals then say so (GC_PAUSED_NAME).
     """
     target = gdb.selected_inferior()
     # Names first, then the code: both travel in raw memory (not Python objects, so

@@ -25,7 +25,7 @@ from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation, note
 from ..host import procfs, residency
 from ..payloads import MANIFEST, payload_source
-from . import allocator, evaluation, landing, own_thread, packaging, safepoint
+from . import allocator, evaluation, gc_pause, landing, own_thread, packaging, safepoint
 from .calls import CALL_LIMIT, Caller, WaitedTooLong, continue_for
 from .gdbstate import SavedGdbState
 from .safepoint import SafePoint
@@ -225,15 +225,17 @@ def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], fu
                     safe_point = moved
                     _thread(safe_point.thread_num).switch()
                 started = time.monotonic()
-                paused = evaluation.pause_collections(calls)
-                routing = allocator.route_payload_thread(calls) if route else None
+                paused, routing = None, None
                 try:
-                    raw = evaluation.execute(source, compiled, calls, paused)
+                    paused = gc_pause.pause(calls)
+                    routing = allocator.route_payload_thread(calls) if route else None
+                    raw = evaluation.execute(source, compiled, calls, paused is not None)
                 except WaitedTooLong as e:
                     raise ChannelError("the target's %s() did not return within %d s; it goes on in the target and "
                                        "finishes by itself" % (e, CALL_LIMIT)) from e
                 finally:
                     if not calls.gone and not calls.abandoned:
+                        gc_pause.resume(calls, paused)
                         warning = allocator.unroute(calls, routing)
                         if warning:
                             note("warning: %s" % warning)

@@ -138,14 +138,14 @@ def __gdb_memleak_enter__(quiet):
         state['tracemalloc'] = (tm, tm.get_tracemalloc_memory())
     gc = __gdb_memleak_module__(state, 'gc')
     state['gc'] = gc
-    # Paused by gdb before the code was loaded (inject/evaluation.py): on for the target, and
-    # resumed by the thread's way back, after this payload.
+    # Paused by gdb before the code was loaded, with its own fork guard (inject/gc_pause.py): on
+    # for the target, and resumed by gdb after this payload.
     state['gc_by_gdb'] = d.get(g, '__gdb_memleak_gc_paused__') is not None
     state['gc_was'] = gc.isenabled() or state['gc_by_gdb']
     gc.disable()
     threading = dict.get(s.modules, 'threading') if type(s.modules) is dict else None
     dangling = threading.__dict__.get('_dangling') if type(threading) is type(s) else None
-    if state['gc_was'] and dangling is not None:
+    if state['gc_was'] and dangling is not None and not state['gc_by_gdb']:  # gdb's guard is in already
         __gdb_memleak_guard__(state, gc, dangling)
     return state
 

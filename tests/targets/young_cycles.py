@@ -7,7 +7,8 @@ collection (a gc callback) and every finalizer records the thread it ran in: the
 any other.  The main thread's loop makes no container, so it never starts a collection of its
 own; nor does anything but the worker.  A collection or a finalizer run anywhere else ran
 because of someone else's code: a payload's.  Every 0.3 s the worker prints
-"tick N collections=C finalizers=F other_collections=OC other_finalizers=OF gc=BOOL".
+"tick N collections=C finalizers=F other_collections=OC other_finalizers=OF gc=BOOL guards=G",
+G being gdb-memleak's fork guards left in threading._dangling.
 """
 
 import gc
@@ -51,9 +52,10 @@ def work():
         time.sleep(0.002)
         if time.time() - last >= 0.3:
             n, last = n + 1, time.time()
-            print("tick %d collections=%d finalizers=%d other_collections=%d other_finalizers=%d gc=%s" % (
+            guards = [t for t in list(threading._dangling) if getattr(t, "__name__", "") == "gdb-memleak fork guard"]
+            print("tick %d collections=%d finalizers=%d other_collections=%d other_finalizers=%d gc=%s guards=%d" % (
                 n, counts["collections"], counts["finalizers"], counts["other_collections"],
-                counts["other_finalizers"], gc.isenabled()))
+                counts["other_finalizers"], gc.isenabled(), len(guards)))
             sys.stdout.flush()
 
 

@@ -13,8 +13,10 @@ from gdb_memleak.inject import landing, stub
 
 ADDRESS, RESUME, ERRNO = 0x55D0_0000_1F40, 0x7F3A_1234_5678, 0x7F3A_0000_A0A0
 SIX = (1, 2, 3, 4, 5, 6)
-# The largest epilogue a session writes: the allocators put back (two calls), then PyGILState_Release.
+# The largest epilogue a session writes: the allocators put back (two calls), gc resumed and the
+# fork guard taken out (inject/gc_pause.py), then PyGILState_Release.
 EPILOGUE = (stub.Call(0x7F3A_0000_1000, (1, 0x55D0_0000_2200)), stub.Call(0x7F3A_0000_1000, (2, 0x55D0_0000_2228)),
+            stub.Call(0x7F3A_0000_1800, ()), stub.Call(0x7F3A_0000_1900, (0x7F3A_1000_0000, 0x7F3A_1000_1000)),
             stub.Call(0x7F3A_0000_2000, (stub.PARK_VALUE,)))
 CALLS = [stub.Call(0x7F3A_0000_3000 + 16 * i, SIX) for i in range(stub.RESULT_SLOTS)]
 COMMON = dict(resume=RESUME, tgid=4242, tid=4243, signal=landing.SIGURG, keep_first=True, epilogue=EPILOGUE)
