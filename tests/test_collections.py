@@ -4,7 +4,8 @@ Loading a payload's code makes thousands of containers.  With gc on, that starte
 collection in the payload's thread before the quiet block could pause gc (3.11 and before:
 inside the load; 3.12 and after: at the module's first instruction), so the target's gc
 callbacks and its garbage's finalizers ran there (2026-12-05: 3 of 3 trials).  From 3.10 on
-gdb pauses gc before the load and the thread's own way back resumes it.
+gdb pauses gc before the load, with a fork guard of its own (inject/gc_pause.py), and resumes it
+after the payload (the thread's own way back does, if gdb is gone).  No guard may stay behind.
 
 The target (young_cycles.py) makes cyclic garbage with finalizers in one worker thread under a
 first threshold of 50; its main thread makes no container.  Any collection or finalizer outside
@@ -14,6 +15,7 @@ the worker is ours.  Real targets, real gdb.
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from support.gdb import assert_no_traceback, run_gdb
@@ -23,6 +25,7 @@ from support.interpreters import find as pyenv_python
 from support.targets import YOUNG_CYCLES
 
 PY310, WHY_310 = pyenv_python("3.10")
+PY312, WHY_312 = pyenv_python("3.12")
 PY313, WHY_313 = pyenv_python("3.13")
 TICK = re.compile(r"^tick \d+ collections=(\d+) finalizers=(\d+) other_collections=(\d+) other_finalizers=(\d+) gc=(\w+) guards=(\d+)$")
 
@@ -36,6 +39,8 @@ def counts(target) -> tuple[int, int, int, int, str, int]:
     pytest.param(PYTHON_311, ("py-heap --top 3", "py-cycles --top 2", "py-heap --largest 2 --top 2"), id="pyenv-3.11"),
     pytest.param(PY310, ("py-heap --top 3", "py-cycles --top 2"), id="pyenv-3.10",
                  marks=pytest.mark.skipif(bool(WHY_310), reason=WHY_310 or "present")),
+    pytest.param(PY312, ("py-heap --top 3", "py-cycles --top 2"), id="pyenv-3.12",
+                 marks=pytest.mark.skipif(bool(WHY_312), reason=WHY_312 or "present")),
     pytest.param(PY313, ("py-heap --top 3", "py-cycles --top 2"), id="pyenv-3.13",
                  marks=pytest.mark.skipif(bool(WHY_313), reason=WHY_313 or "present")),
     # no debug info: py-memtop runs a payload too
@@ -53,3 +58,43 @@ def test_no_collection_or_finalizer_runs_in_the_payload_s_thread(start_target, p
     assert after[0] > collections and after[1] > finalizers, (collections, finalizers, after)  # it goes on collecting
     assert list(after[2:4]) == others and after[4] == "True", "outside the worker: %s, then %s; gc on: %s" % (others, after[2:4], after[4])
     assert after[5] == 0, "fork guards left in threading._dangling: %d" % after[5]
+
+
+# gdb SIGKILLs itself right after it starts the block that makes the named call.
+KILL_AT = '''python
+import os
+from gdb_memleak.inject import calls as _calls
+_armed = [False]
+_many, _set_rip = _calls.Caller.call_many, _calls.set_rip
+def _trap(self, calls, **kwargs):
+    if any(name == %r for name, _ in calls):
+        _armed[0] = True
+    return _many(self, calls, **kwargs)
+def _started(value):
+    _set_rip(value)
+    if _armed[0]:
+        os.kill(os.getpid(), 9)
+_calls.Caller.call_many = _trap
+_calls.set_rip = _started
+end
+'''
+
+
+@pytest.mark.parametrize("call", ["PyGC_Disable", "PySet_Add", "PyEval_EvalCode", "PySet_Discard"])
+def test_gdb_killed_while_gc_is_paused_leaves_gc_on_and_no_guard(start_target, tmp_path, call):
+    """Crash-only: gc paused, the guard going in, the payload running, or the resume under way when gdb
+    dies; the thread's way back puts gc on and takes the guard out."""
+    target = start_target(PYTHON_311, YOUNG_CYCLES)
+    counts(target)
+    trap = tmp_path / "kill.gdb"
+    trap.write_text(KILL_AT % call)
+    run = run_gdb("py-heap --top 3", pid=target.pid, after=("-x", str(trap)))
+    assert run.returncode == -9, run.stdout + run.stderr  # it did die at that call
+    deadline = time.monotonic() + 30
+    after = counts(target)
+    while after[4:] != ("True", 0) and time.monotonic() < deadline:  # a payload left running ends by itself
+        after = counts(target)
+    assert after[4:] == ("True", 0), after
+    again = run_gdb("py-heap --top 3", pid=target.pid)
+    assert "Partition of a set" in again.stdout, again.stdout + again.stderr
+    assert counts(target)[4:] == ("True", 0)

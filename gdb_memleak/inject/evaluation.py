@@ -11,12 +11,9 @@ import gdb
 from ..errors import ChannelError
 from . import packaging
 from .calls import Caller
-from .packaging import RESULT_NAME
+from .packaging import GC_PAUSED_NAME, RESULT_NAME
 
 PY_FILE_INPUT = 257  # Py_file_input in every CPython version
-# In the payload's globals when gdb paused gc for it (gc_pause.py; read by the quiet block's
-# __gdb_memleak_enter__, which then leaves gc and the fork guard to gdb).
-GC_PAUSED_NAME = "__gdb_memleak_gc_paused__"
 
 
 def execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, gc_paused: bool) -> bytes:

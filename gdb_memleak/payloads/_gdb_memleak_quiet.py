@@ -17,7 +17,10 @@
 #    and before) cannot be put back from Python, so it stays on and sees the payload
 #    (__gdb_memleak_settable__).
 #  * automatic gc is paused: a collection started by the payload's own allocations would run
-#    the target's finalizers (of its cyclic garbage) in the payload's thread.  A child forked
+#    the target's finalizers (of its cyclic garbage) in the payload's thread.  On 3.10+ gdb has
+#    usually paused it already, and put in a fork guard of its own (inject/gc_pause.py), before
+#    this code was even loaded; __gdb_memleak_gc_paused__ in the globals says so, and then
+#    neither of them is done or undone here.  Otherwise a child forked
 #    meanwhile by another thread must get the target's own gc state back: a stand-in thread
 #    object is put in threading._dangling, which threading's after-fork handler (run in the
 #    child only) walks, calling _reset_internal_locks/_stop (3.6-3.12) or _after_fork
@@ -222,7 +225,7 @@ def __gdb_memleak_leave__(state):
     it), the fork guard out (the trace and profile functions come back after it, in the module's
     frame: packaging.CALL_RUNNER).
     After gc is back this thread makes no container (a collection that one started would
-    run here)."""
+    run here); when gdb paused it, gdb resumes it after this payload, in C calls only."""
     if state is None:
         return
     try:

@@ -127,3 +127,12 @@ def test_precompiled_by_the_process_interpreter_in_the_background():
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_the_quiet_block_reads_the_name_gdb_marks_its_gc_pause_with():
+    """gdb says it paused gc under evaluation.GC_PAUSED_NAME; under another name the quiet block would
+    take gc for paused by the target, and a child forked meanwhile would keep it paused."""
+    from gdb_memleak import payloads
+    from gdb_memleak.inject.packaging import GC_PAUSED_NAME
+
+    assert "d.get(g, '%s')" % GC_PAUSED_NAME in payloads.payload_source(payloads.QUIET)
