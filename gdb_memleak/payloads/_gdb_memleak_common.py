@@ -352,6 +352,28 @@ def _sole_count():
 
 
 _IS_SOLE = frozenset([_sole_count()]).__contains__
+
+
+def _none_sole(objs):
+    """Lazily: [True] when no object of objs (a list) is held by objs alone, else [False]."""
+    return _map(_NOT, _map(any, [_map(_READ_SOLE, _map(sys.getrefcount, objs))]))
+
+
+def _empty_unless_sole(objs):
+    """Empty objs (a list of at most _GENTLE) in one C call if it holds none of its objects alone
+    (their counts read and the list emptied in that call: no other thread runs in between)."""
+    list(_map(objs.__delitem__, _it.compress([slice(None)], _none_sole(objs))))
+
+
+def _sole_read():
+    """What _none_sole reads for an object that only the list holds (the same pipeline)."""
+    seen = []
+    probe = [object()]
+    any(_map(seen.append, _map(sys.getrefcount, probe)))
+    return seen[0]
+
+
+_READ_SOLE = frozenset([_sole_read()]).__contains__
 _RELEASE_SLICE = 2000
 _DISTINCT_SLICE = 20000
 _SNAP = []      # [gc.get_objects() of this run]
@@ -412,9 +434,11 @@ def _release(objs, distinct=False):
         return
     if distinct:  # in slices too: a frontier of a million objects held the GIL 43 ms in one go
         while objs:
-            part = objs[-_DISTINCT_SLICE:]
-            del objs[-_DISTINCT_SLICE:]
-            _ORPHANS.extend(_it.compress(*_sole_pipes(part, _IS_SOLE)))
+            part = objs[-_GENTLE:]
+            del objs[-_GENTLE:]
+            _empty_unless_sole(part)  # the usual case: none is the payload's alone
+            if part:
+                _ORPHANS.extend(_it.compress(*_sole_pipes(part, _IS_SOLE)))
         return
     # The pipeline counts one object twice over when it comes twice in one go (the tee
     # still holds the first), so each slice is made distinct first.  In slices: the map
@@ -847,7 +871,7 @@ def _own_ids():
         if type(v) is _FUNC_TYPE and v.__globals__ is g:
             ids.add(id(v))
     for v in (_names_cache, _gdbml_had, _INT_TYPES, _STR_TYPES, _tdict_cache, _slot_cache, _attr_names,
-              _SNAP, _KEPT, _ORPHANS, _IS_SOLE, _PLAIN_TYPE_IDS, _INERT_TYPE_IDS, __gdb_memleak_state__,
+              _SNAP, _KEPT, _ORPHANS, _IS_SOLE, _READ_SOLE, _PLAIN_TYPE_IDS, _INERT_TYPE_IDS, __gdb_memleak_state__,
               __gdb_memleak_state__['loaded']):
         ids.add(id(v))
     if type(g.get('__gdb_memleak_quiet__')) is list:  # the quiet block's (sys, saved functions...)
