@@ -210,8 +210,10 @@ class Caller:
         return 0 if ret == "void" else value
 
     def cleanup(self, function: str, *args: int) -> None:
-        """A call that frees what an earlier one made; pointless, and impossible, once the target is gone."""
-        if not self.gone:
+        """A call that frees what an earlier one made; pointless, and impossible, once the target is gone,
+        and harmful once a thread was left to finish a block by itself (a new block would be written
+        over the padding it may still run in)."""
+        if not self.gone and not self.abandoned:
             self.call(function, *args, ret="void")
 
     def call_many(self, calls: list[tuple[str, tuple]], *, keep_first: bool = False,

@@ -36,9 +36,18 @@ import gdb
 from ..gdbside import inferior as inf
 from .calls import Caller
 
-_NAMES = ("threading", "gc", "_dangling", "data", "_remove", "enable", "is_tracked", "gdb-memleak fork guard",
-          "_reset_internal_locks", "_stop", "_after_fork")
+_NAMES = ("threading", "gc", "_dangling", "data", "_remove", "_iterating", "enable", "is_tracked",
+          "gdb-memleak fork guard", "_reset_internal_locks", "_stop", "_after_fork")
 OB_TYPE = 8  # PyObject.ob_type after ob_refcnt (x86-64, no Py_TRACE_REFS)
+SET_USED = 24  # PySetObject.used, after the head and fill
+# PyModuleObject.md_weaklist (Include/internal/pycore_moduleobject.h); 3.15 dropped md_def before it.
+MD_WEAKLIST = {(3, 10): 40, (3, 11): 40, (3, 12): 40, (3, 13): 40, (3, 14): 40, (3, 15): 32}
+
+
+class _Refs(list):
+    """New references of gdb's, in the order made; `guard` the guard module among them."""
+
+    guard = 0
 
 
 @dataclass
@@ -47,6 +56,7 @@ class Pause:
 
     resume: list  # (function, args) calls, also in the epilogue meanwhile
     references: list  # new references of ours, dropped after the resume
+    guard: int = 0  # the guard module, among them
 
 
 def _names(calls: Caller) -> tuple[int, dict[str, int]]:
@@ -78,7 +88,7 @@ def pause(calls: Caller) -> Optional[Pause]:
     buffer, at = _names(calls)
     if buffer == 0:
         return None
-    made: list[int] = []
+    made = _Refs()
     try:
         return _pause_with_guard(calls, modules, at, made)
     except BaseException:
@@ -86,11 +96,10 @@ def pause(calls: Caller) -> Optional[Pause]:
         raise
     finally:
         calls.cleanup(calls.raw_free, buffer)
-        for reference in made:  # not paused: nothing of ours kept
-            calls.cleanup("Py_DecRef", reference)
+        _drop(calls, made, made.guard)  # not paused: nothing of ours kept
 
 
-def _pause_with_guard(calls: Caller, modules: int, at: dict[str, int], made: list[int]) -> Optional[Pause]:
+def _pause_with_guard(calls: Caller, modules: int, at: dict[str, int], made: _Refs) -> Optional[Pause]:
     """pause() past its first checks; `made` collects new references, which the caller drops unless kept.
     Everything is read from dicts (borrowed, then one reference of ours to the set): no attribute
     lookup, which could run the target's code (a module __getattr__, a class's __getattribute__)."""
@@ -110,51 +119,92 @@ def _pause_with_guard(calls: Caller, modules: int, at: dict[str, int], made: lis
     # The child calls these: the interpreter's own functions, not something put in their place.
     if 0 in (dangling, enable, is_tracked) or not all(_exact_type(f, "PyCFunction_Type") for f in (enable, is_tracked)):
         return None
-    (ddict,) = calls.call_many([("PyObject_GenericGetDict", (dangling, 0))])
-    if ddict == 0:
-        calls.call("PyErr_Clear", ret="void")
-        return None
-    made.append(ddict)
-    data, remove = calls.call_many([("PyDict_GetItemString", (ddict, at["data"])),
-                                    ("PyDict_GetItemString", (ddict, at["_remove"]))])
-    if data == 0 or remove == 0 or not _exact_type(data, "PySet_Type"):
-        return None
-    calls.call("Py_IncRef", data, ret="void")  # the epilogue discards from it, after the payload
-    made.append(data)
-    # From here on gc is paused: the first block carries the resume, and each later one too.
+    # Paused from here on (the WeakSet's dict may be made now, on 3.11+: a container), with the
+    # resume in every block's epilogue; each way out below without a guard resumes at once.
     before = list(calls.epilogue)
-    (_, guard) = calls.call_many([("PyGC_Disable", ()), ("PyModule_New", (at["gdb-memleak fork guard"],))],
+    (_, ddict) = calls.call_many([("PyGC_Disable", ()), ("PyObject_GenericGetDict", (dangling, 0))],
                                  epilogue=[("PyGC_Enable", ())] + before)
-    if guard:
-        made.append(guard)
-        results = calls.call_many([("PyObject_SetAttrString", (guard, at["_reset_internal_locks"], is_tracked)),
-                                   ("PyObject_SetAttrString", (guard, at["_stop"], enable)),
-                                   ("PyObject_SetAttrString", (guard, at["_after_fork"], enable)),
-                                   ("PyWeakref_NewRef", (guard, remove))])
-        ref = results[-1]
-        if ref:
-            made.append(ref)
-        if ref and not any(r & 0xFFFFFFFF for r in results[:3]):
-            # The resume: gc back, then the guard out (a fork in between gets gc on either way); in
-            # the epilogue from the block that puts the guard in.
-            resume = [("PyGC_Enable", ()), ("PySet_Discard", (data, ref))]
-            (added,) = calls.call_many([("PySet_Add", (data, ref))], epilogue=resume + before)
-            if added & 0xFFFFFFFF == 0:
-                kept = list(made)
-                made.clear()
-                return Pause(resume, kept)
-    # No guard: gc back at once, the quiet block pauses it itself.
+    if ddict:
+        made.append(ddict)
+        data, remove, iterating = calls.call_many([("PyDict_GetItemString", (ddict, at["data"])),
+                                                   ("PyDict_GetItemString", (ddict, at["_remove"])),
+                                                   ("PyDict_GetItemString", (ddict, at["_iterating"]))])
+        # A thread of the target stopped half-way through iterating the set would see it change size.
+        if data and remove and _exact_type(data, "PySet_Type") and _empty_set(iterating):
+            calls.call("Py_IncRef", data, ret="void")  # the epilogue discards from it, after the payload
+            made.append(data)
+            paused = _guard_in(calls, at, made, (data, remove, enable, is_tracked), before)
+            if paused is not None:
+                return paused
     calls.call("PyErr_Clear", ret="void")
     calls.call_many([("PyGC_Enable", ())], epilogue=before)
     return None
 
 
+def _guard_in(calls: Caller, at: dict[str, int], made: _Refs, found: tuple, before: list) -> Optional[Pause]:
+    """The guard made and put in the set, gc paused meanwhile: the Pause, or None."""
+    data, remove, enable, is_tracked = found
+    guard = calls.call("PyModule_New", at["gdb-memleak fork guard"])
+    if guard == 0:
+        return None
+    made.append(guard)
+    made.guard = guard
+    # (Only a MemoryError fails these; the calls after one are then made with it set.)
+    results = calls.call_many([("PyObject_SetAttrString", (guard, at["_reset_internal_locks"], is_tracked)),
+                               ("PyObject_SetAttrString", (guard, at["_stop"], enable)),
+                               ("PyObject_SetAttrString", (guard, at["_after_fork"], enable)),
+                               ("PyWeakref_NewRef", (guard, remove))])
+    ref = results[-1]
+    if ref:
+        made.append(ref)
+    if ref == 0 or any(r & 0xFFFFFFFF for r in results[:3]):
+        return None
+    # The resume: gc back, then the guard out (a fork in between gets gc on either way); in the
+    # epilogue from the block that puts the guard in.
+    resume = [("PyGC_Enable", ()), ("PySet_Discard", (data, ref))]
+    (added,) = calls.call_many([("PySet_Add", (data, ref))], epilogue=resume + before)
+    if added & 0xFFFFFFFF != 0:
+        calls.call_many([("PySet_Discard", (data, ref))], epilogue=[("PyGC_Enable", ())] + before)
+        return None
+    kept = list(made)
+    made.clear()
+    return Pause(resume, kept, guard)
+
+
+def _empty_set(address: int) -> bool:
+    if address == 0 or not _exact_type(address, "PySet_Type"):
+        return False
+    return struct.unpack("<q", gdb.selected_inferior().read_memory(address + SET_USED, 8).tobytes())[0] == 0
+
+
+def _guard_may_die(calls: Caller, guard: int) -> bool:
+    """Dropping gdb's last reference to the guard runs nothing of the target's: no other reference
+    to it, no weak reference left (a copy of threading._dangling makes one, with a callback), and
+    the target not verbose (a module's death then writes "# destroy" to its sys.stderr)."""
+    weaklist = MD_WEAKLIST.get(calls.version)
+    verbose = inf.minimal_symbol_address("Py_VerboseFlag")
+    if weaklist is None or verbose is None:
+        return False
+    memory = gdb.selected_inferior().read_memory
+    refcnt, = struct.unpack("<q", memory(guard, 8).tobytes())
+    weak, = struct.unpack("<Q", memory(guard + weaklist, 8).tobytes())
+    flag, = struct.unpack("<i", memory(verbose, 4).tobytes())
+    return refcnt == 1 and weak == 0 and flag == 0
+
+
+def _drop(calls: Caller, references: list[int], guard: int) -> None:
+    """gdb's references dropped, the newest first (the guard's weak reference before the guard);
+    the guard itself only if that runs nothing of the target's, else left (a module object)."""
+    for reference in reversed(references):
+        if reference == guard and (calls.gone or not _guard_may_die(calls, guard)):
+            continue
+        calls.cleanup("Py_DecRef", reference)
+
+
 def resume(calls: Caller, paused: Optional[Pause]) -> None:
-    """gc back and the guard out (the calls the epilogue carried), then gdb's references dropped:
-    the guard's weak reference first, so that the guard's death calls nothing back."""
+    """gc back and the guard out (the calls the epilogue carried), then gdb's references dropped."""
     if paused is None or calls.gone or calls.abandoned:
         return
     rest = [c for c in calls.epilogue if c not in paused.resume]
     calls.call_many(paused.resume, epilogue=rest)
-    for reference in reversed(paused.references):
-        calls.cleanup("Py_DecRef", reference)
+    _drop(calls, paused.references, paused.guard)
