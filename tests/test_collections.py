@@ -20,7 +20,15 @@ import time
 import pytest
 from support.gdb import assert_no_traceback, run_gdb
 from support.heartbeat import latest_match
-from support.interpreters import PYTHON_311, PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING
+from support.interpreters import (
+    PYTHON_311,
+    PYTHON_314D,
+    PYTHON_314D_MISSING,
+    PYTHON_315D,
+    PYTHON_315D_MISSING,
+    PYTHON_NODEBUG,
+    PYTHON_NODEBUG_MISSING,
+)
 from support.interpreters import find as pyenv_python
 from support.targets import YOUNG_CYCLES
 
@@ -43,6 +51,11 @@ def counts(target) -> tuple[int, int, int, int, str, int]:
                  marks=pytest.mark.skipif(bool(WHY_312), reason=WHY_312 or "present")),
     pytest.param(PY313, ("py-heap --top 3", "py-cycles --top 2"), id="pyenv-3.13",
                  marks=pytest.mark.skipif(bool(WHY_313), reason=WHY_313 or "present")),
+    # Debian forky's 3.14 and 3.15 debug builds (their WeakSet has no _iterating; 3.14's gc is incremental)
+    pytest.param(PYTHON_314D, ("py-heap --top 3", "py-cycles --top 2"), id="forky-3.14d",
+                 marks=pytest.mark.skipif(bool(PYTHON_314D_MISSING), reason=PYTHON_314D_MISSING or "present")),
+    pytest.param(PYTHON_315D, ("py-heap --top 3", "py-cycles --top 2"), id="forky-3.15d",
+                 marks=pytest.mark.skipif(bool(PYTHON_315D_MISSING), reason=PYTHON_315D_MISSING or "present")),
     # no debug info: py-memtop runs a payload too
     pytest.param(PYTHON_NODEBUG, ("py-memtop", "py-heap --top 3"), id="debian-3.11",
                  marks=pytest.mark.skipif(bool(PYTHON_NODEBUG_MISSING), reason=PYTHON_NODEBUG_MISSING or "present")),

@@ -129,8 +129,9 @@ def _pause_with_guard(calls: Caller, modules: int, at: dict[str, int], made: _Re
         data, remove, iterating = calls.call_many([("PyDict_GetItemString", (ddict, at["data"])),
                                                    ("PyDict_GetItemString", (ddict, at["_remove"])),
                                                    ("PyDict_GetItemString", (ddict, at["_iterating"]))])
-        # A thread of the target stopped half-way through iterating the set would see it change size.
-        if data and remove and _exact_type(data, "PySet_Type") and _empty_set(iterating):
+        # A thread of the target stopped half-way through iterating the set would see it change size
+        # (3.14+ has no _iterating: it iterates over a copy).
+        if data and remove and _exact_type(data, "PySet_Type") and (iterating == 0 or _empty_set(iterating)):
             calls.call("Py_IncRef", data, ret="void")  # the epilogue discards from it, after the payload
             made.append(data)
             paused = _guard_in(calls, at, made, (data, remove, enable, is_tracked), before)
@@ -172,7 +173,7 @@ def _guard_in(calls: Caller, at: dict[str, int], made: _Refs, found: tuple, befo
 
 
 def _empty_set(address: int) -> bool:
-    if address == 0 or not _exact_type(address, "PySet_Type"):
+    if not _exact_type(address, "PySet_Type"):
         return False
     return struct.unpack("<q", gdb.selected_inferior().read_memory(address + SET_USED, 8).tobytes())[0] == 0
 
