@@ -47,14 +47,13 @@ def execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, gc_
             # Fresh globals need __builtins__: PyRun_String adds it only from 3.8 on, and
             # PyEval_EvalCode before 3.10 would make up a dict holding only None. Those
             # of the frame the safe point is in (borrowed; the dict takes its own reference).
+            # And when gdb paused gc, the flag that says so, in the same block.
             builtins = calls.call("PyEval_GetBuiltins")
-            if builtins == 0 or calls.call("PyDict_SetItemString", namespace, buffer + builtins_name, builtins, ret="int") != 0:
+            flag = [("PyDict_SetItemString", (namespace, buffer + paused_name, calls.address("_Py_TrueStruct")))] if gc_paused else []
+            if builtins == 0 or any(r & 0xFFFFFFFF for r in calls.call_many(
+                    [("PyDict_SetItemString", (namespace, buffer + builtins_name, builtins))] + flag)):
                 calls.call("PyErr_Clear", ret="void")
                 raise ChannelError("the target could not give the payload its builtins")
-            if gc_paused and calls.call("PyDict_SetItemString", namespace, buffer + paused_name, calls.address("_Py_TrueStruct"),
-                                        ret="int") != 0:
-                calls.call("PyErr_Clear", ret="void")
-                raise ChannelError("the target could not allocate the payload's globals")
             returned, failure = _evaluate(compiled, buffer + code_at, namespace, calls)
             result = calls.call("PyDict_GetItemString", namespace, buffer + result_name)
             if returned == 0 and result == 0:

@@ -55,21 +55,20 @@ class Pause:
     """What pause() made: the resume calls, and the references gdb drops once gc is back."""
 
     resume: list  # (function, args) calls, also in the epilogue meanwhile
-    references: list  # new references of ours, dropped after the resume
-    guard: int = 0  # the guard module, among them
+    references: _Refs  # new references of ours, dropped after the resume
 
 
-def _names(calls: Caller) -> tuple[int, dict[str, int]]:
-    data = b"".join(name.encode("ascii") + b"\0" for name in _NAMES)
-    buffer = calls.call(calls.raw_malloc, len(data))
-    if buffer == 0:
-        return 0, {}
-    gdb.selected_inferior().write_memory(buffer, data)
+_NAMES_DATA = b"".join(name.encode("ascii") + b"\0" for name in _NAMES)
+
+
+def _names(buffer: int) -> dict[str, int]:
+    """_NAMES written at `buffer`: where each one is."""
+    gdb.selected_inferior().write_memory(buffer, _NAMES_DATA)
     at, offset = {}, 0
     for name in _NAMES:
         at[name] = buffer + offset
         offset += len(name) + 1
-    return buffer, at
+    return at
 
 
 def _exact_type(address: int, type_symbol: str) -> bool:
@@ -82,21 +81,18 @@ def pause(calls: Caller) -> Optional[Pause]:
     """Pause gc and put the fork guard in, on the parked thread that holds the GIL; None if not done."""
     if calls.version < (3, 10) or inf.minimal_symbol_address("PyGC_Disable") is None:
         return None
-    enabled, modules = calls.call_many([("PyGC_IsEnabled", ()), ("PyImport_GetModuleDict", ())])
-    if enabled & 0xFFFFFFFF != 1 or modules == 0:  # the target's own pause: left as it is
-        return None
-    buffer, at = _names(calls)
-    if buffer == 0:
-        return None
+    enabled, modules, buffer = calls.call_many([("PyGC_IsEnabled", ()), ("PyImport_GetModuleDict", ()),
+                                                (calls.raw_malloc, (len(_NAMES_DATA),))])
     made = _Refs()
     try:
-        return _pause_with_guard(calls, modules, at, made)
+        if enabled & 0xFFFFFFFF != 1 or modules == 0 or buffer == 0:  # off: the target's own pause, left as it is
+            return None
+        return _pause_with_guard(calls, modules, _names(buffer), made)
     except BaseException:
         made.clear()  # left: dropping the guard while it may be in the set would call the target's code
         raise
     finally:
-        calls.cleanup(calls.raw_free, buffer)
-        _drop(calls, made, made.guard)  # not paused: nothing of ours kept
+        _drop(calls, made, [(calls.raw_free, (buffer,))] if buffer else [])  # not paused: nothing of ours kept
 
 
 def _pause_with_guard(calls: Caller, modules: int, at: dict[str, int], made: _Refs) -> Optional[Pause]:
@@ -109,7 +105,7 @@ def _pause_with_guard(calls: Caller, modules: int, at: dict[str, int], made: _Re
         return None
     if threading == 0:  # no threading: no after-fork handler for a guard to be in (nor was there before)
         calls.call_many([("PyGC_Disable", ())], epilogue=[("PyGC_Enable", ())] + calls.epilogue)
-        return Pause([("PyGC_Enable", ())], [])
+        return Pause([("PyGC_Enable", ())], _Refs())
     if not (_exact_type(threading, "PyModule_Type") and _exact_type(gc, "PyModule_Type")):
         return None
     tdict, gdict = calls.call_many([("PyModule_GetDict", (threading,)), ("PyModule_GetDict", (gc,))])
@@ -167,9 +163,10 @@ def _guard_in(calls: Caller, at: dict[str, int], made: _Refs, found: tuple, befo
     if added & 0xFFFFFFFF != 0:
         calls.call_many([("PySet_Discard", (data, ref))], epilogue=[("PyGC_Enable", ())] + before)
         return None
-    kept = list(made)
+    kept = _Refs(made)
+    kept.guard = guard
     made.clear()
-    return Pause(resume, kept, guard)
+    return Pause(resume, kept)
 
 
 def _empty_set(address: int) -> bool:
@@ -193,13 +190,16 @@ def _guard_may_die(calls: Caller, guard: int) -> bool:
     return refcnt == 1 and weak == 0 and flag == 0
 
 
-def _drop(calls: Caller, references: list[int], guard: int) -> None:
-    """gdb's references dropped, the newest first (the guard's weak reference before the guard);
-    the guard itself only if that runs nothing of the target's, else left (a module object)."""
-    for reference in reversed(references):
-        if reference == guard and (calls.gone or not _guard_may_die(calls, guard)):
-            continue
-        calls.cleanup("Py_DecRef", reference)
+def _drop(calls: Caller, references: _Refs, also: list) -> None:
+    """gdb's references dropped in one block, the newest first (the guard's weak reference before
+    the guard), after the calls `also`; the guard itself only if that runs nothing of the target's,
+    else left (a module object)."""
+    if calls.gone or calls.abandoned:
+        return
+    keep = references.guard and not _guard_may_die(calls, references.guard)
+    drops = also + [("Py_DecRef", (r,)) for r in reversed(references) if not (keep and r == references.guard)]
+    if drops:
+        calls.call_many(drops)
 
 
 def resume(calls: Caller, paused: Optional[Pause]) -> None:
@@ -208,4 +208,4 @@ def resume(calls: Caller, paused: Optional[Pause]) -> None:
         return
     rest = [c for c in calls.epilogue if c not in paused.resume]
     calls.call_many(paused.resume, epilogue=rest)
-    _drop(calls, paused.references, paused.guard)
+    _drop(calls, paused.references, [])
