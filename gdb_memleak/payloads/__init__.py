@@ -15,6 +15,7 @@ PAYLOAD_DIR = os.path.dirname(os.path.abspath(__file__))
 COMMON = "_gdb_memleak_common"
 MARKS = "_gdb_memleak_marks"
 RETAINED = "_gdb_memleak_retained"
+LARGEST = "_gdb_memleak_largest"
 # Sent ahead of every payload by the injector: switches off what would run the target's code.
 QUIET = "_gdb_memleak_quiet"
 # Appended to every payload by the injector: runs it and returns its JSON.
@@ -40,7 +41,7 @@ class Payload:
 
 MANIFEST = {p.name: p for p in (
     Payload("memtop", needs_tools=True),
-    Payload("heap", helpers=(COMMON, MARKS, RETAINED), needs_tools=True, own_thread=True),
+    Payload("heap", helpers=(COMMON, MARKS, RETAINED, LARGEST), needs_tools=True, own_thread=True),
     Payload("cycles", helpers=(COMMON, MARKS), needs_tools=True, own_thread=True),
     Payload("marks", helpers=(MARKS,), own_thread=True),
     Payload("watch", routed=False),
