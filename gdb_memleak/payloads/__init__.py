@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 PAYLOAD_DIR = os.path.dirname(os.path.abspath(__file__))
 COMMON = "_gdb_memleak_common"
+RELEASE = "_gdb_memleak_release"
+LABELS = "_gdb_memleak_labels"
 MARKS = "_gdb_memleak_marks"
 RETAINED = "_gdb_memleak_retained"
 LARGEST = "_gdb_memleak_largest"
@@ -41,8 +43,8 @@ class Payload:
 
 MANIFEST = {p.name: p for p in (
     Payload("memtop", needs_tools=True),
-    Payload("heap", helpers=(COMMON, MARKS, RETAINED, LARGEST), needs_tools=True, own_thread=True),
-    Payload("cycles", helpers=(COMMON, MARKS), needs_tools=True, own_thread=True),
+    Payload("heap", helpers=(COMMON, RELEASE, LABELS, MARKS, RETAINED, LARGEST), needs_tools=True, own_thread=True),
+    Payload("cycles", helpers=(COMMON, RELEASE, LABELS, MARKS), needs_tools=True, own_thread=True),
     Payload("marks", helpers=(MARKS,), own_thread=True),
     Payload("watch", routed=False),
     Payload("guppy_check", needs_tools=True),

@@ -8,7 +8,7 @@
 # attribute.  The payload that measures stores the mark itself, in the same safe
 # point (issue 15).  Sent ahead of heap.py, cycles.py and marks.py.  Python 2.7 and 3.x.
 # No import statement (it would run the target's import hooks, issue 17): sys is the one
-# the quiet block (_gdb_memleak_common.py, or the runner) put in the module's globals.
+# the quiet block (_gdb_memleak_quiet.py, or the runner) put in the module's globals.
 
 _GDBML_MARKS_ATTR = "_gdb_memleak_marks"
 

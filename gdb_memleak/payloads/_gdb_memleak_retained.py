@@ -1,7 +1,7 @@
 # gdb-memleak payload helper: retained sizes (runs INSIDE the target interpreter).
 #
-# Python 2.7 and 3.6+, standard library only; sent after _gdb_memleak_common.py,
-# whose names it uses.  heap.py's --largest ranks objects with it (issue 14).
+# Python 2.7 and 3.6+, standard library only; sent after _gdb_memleak_common.py and
+# the other shared helpers, whose names it uses.  heap.py's --largest ranks objects with it (issue 14).
 #
 # What an object retains is what would be freed if it went: itself and every object
 # that only it keeps alive, at any depth and through cycles (Eclipse MAT's and

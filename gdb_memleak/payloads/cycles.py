@@ -27,12 +27,14 @@ except NameError:  # run on its own (python FILE, or pyrasite, which puts this f
     for _dir in _sys.path[:2] + [_os.path.dirname(_os.path.abspath(globals().get("__file__", ".")))]:
         _common = _os.path.join(_dir, "_gdb_memleak_common.py")
         if _os.path.isfile(_common):
-            for _helper in (_os.path.join(_dir, "_gdb_memleak_quiet.py"), _common):
+            for _helper in (_os.path.join(_dir, "_gdb_memleak_quiet.py"), _common,
+                            _os.path.join(_dir, "_gdb_memleak_release.py"),
+                            _os.path.join(_dir, "_gdb_memleak_labels.py")):
                 exec(compile(open(_helper).read(), _helper, "exec"))
             break
 
 
-# labels, edges and attribute lookups: _short, _edge, _key_label ... in _gdb_memleak_common.py
+# labels, edges and attribute lookups: _short, _edge, _key_label ... in _gdb_memleak_labels.py
 
 
 _MAX_STEPS = 24   # steps of a cycle path shown

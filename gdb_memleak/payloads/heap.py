@@ -6,12 +6,12 @@
 # exec'd in the target's __main__).
 #
 # Rules followed here (the target is someone's production process):
-#  * automatic gc is paused during the run and restored (the quiet block of
-#    _gdb_memleak_common.py says why, and how a child forked meanwhile gets the
+#  * automatic gc is paused during the run and restored (the quiet block,
+#    _gdb_memleak_quiet.py, says why, and how a child forked meanwhile gets the
 #    target's own gc state); gc.collect() is never called (guppy's own calls are
 #    neutralised while it runs);
 #  * no target object is let go of in a way that could run its finalizers here
-#    (_release, _hand_back in _gdb_memleak_common.py);
+#    (_release, _hand_back in _gdb_memleak_release.py);
 #  * instance __dict__s are never read through obj.__dict__ / vars() (that
 #    creates them on 3.11+); owners are found with gc.get_referents and
 #    member descriptors;
@@ -29,6 +29,8 @@ except NameError:  # run on its own (python FILE, or pyrasite, which puts this f
         _common = _os.path.join(_dir, "_gdb_memleak_common.py")
         if _os.path.isfile(_common):
             for _helper in (_os.path.join(_dir, "_gdb_memleak_quiet.py"), _common,
+                            _os.path.join(_dir, "_gdb_memleak_release.py"),
+                            _os.path.join(_dir, "_gdb_memleak_labels.py"),
                             _os.path.join(_dir, "_gdb_memleak_retained.py"),
                             _os.path.join(_dir, "_gdb_memleak_largest.py")):
                 exec(compile(open(_helper).read(), _helper, "exec"))
@@ -39,7 +41,7 @@ except NameError:  # run on its own (python FILE, or pyrasite, which puts this f
 # objects counted, bytes counted, how a size is found (_FIXED ...), the function and the
 # item size or offset it uses, what kind of dicts its objects own (or None), whether
 # the collector tracks them, whether its untracked objects are held to the end
-# (not an exact atom, tuple or dict: _keep_unusual in _gdb_memleak_common.py says why),
+# (not an exact atom, tuple or dict: _keep_unusual in _gdb_memleak_release.py says why),
 # whether they are dicts (their str keys are read apart: _str_keys), and whether they are
 # all bulky (_untracked: a fixed size that says nothing of their referents).
 _R_TYPE, _R_COUNT, _R_SIZE, _R_MODE, _R_SIZER, _R_ITEM, _R_OWNS, _R_GC, _R_KEEP, _R_DICT, _R_BULKY = range(11)
@@ -640,7 +642,7 @@ def _census(top, nlarge, ignore):
     # small pieces: one set of their ids was freed at its full size, 4 MB when a heartbeat held a
     # sorted list of a 100k-record dict's keys: glibc then raised its mmap threshold, and the
     # heartbeat's next 800 KB list came from its arena, which stayed 0.8 MB bigger for good
-    # (2026-12-02, 3.11; _free_gently in _gdb_memleak_common.py says more).
+    # (2026-12-02, 3.11; _free_gently in _gdb_memleak_release.py says more).
     seen = {}
     ignore.add(id(seen))
     while objs:
@@ -889,7 +891,7 @@ def _guppy(top):
     return out
 
 
-# labels, edges and attribute lookups: _short, _edge, _key_label ... in _gdb_memleak_common.py;
+# labels, edges and attribute lookups: _short, _edge, _key_label ... in _gdb_memleak_labels.py;
 # --largest's ranking and paths (_largest): _gdb_memleak_largest.py
 
 
