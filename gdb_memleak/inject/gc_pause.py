@@ -42,12 +42,16 @@ OB_TYPE = 8  # PyObject.ob_type after ob_refcnt (x86-64, no Py_TRACE_REFS)
 SET_USED = 24  # PySetObject.used, after the head and fill
 # PyModuleObject.md_weaklist (Include/internal/pycore_moduleobject.h); 3.15 dropped md_def before it.
 MD_WEAKLIST = {(3, 10): 40, (3, 11): 40, (3, 12): 40, (3, 13): 40, (3, 14): 40, (3, 15): 32}
+# PyWeakReference (Include/cpython/weakrefobject.h, 3.10-3.15): wr_object, then wr_prev and wr_next.
+WR_OBJECT, WR_PREV, WR_NEXT = 16, 40, 48
 
 
 class _Refs(list):
-    """New references of gdb's, in the order made; `guard` the guard module among them."""
+    """New references of gdb's, in the order made; `guard` the guard module among them, `ref` its
+    weak reference (made after it, so dropped before it)."""
 
     guard = 0
+    ref = 0
 
 
 @dataclass
@@ -154,6 +158,7 @@ def _guard_in(calls: Caller, at: dict[str, int], made: _Refs, found: tuple, befo
     ref = results[-1]
     if ref:
         made.append(ref)
+        made.ref = ref
     if ref == 0 or any(r & 0xFFFFFFFF for r in results[:3]):
         return None
     # The resume: gc back, then the guard out (a fork in between gets gc on either way); in the
@@ -164,7 +169,7 @@ def _guard_in(calls: Caller, at: dict[str, int], made: _Refs, found: tuple, befo
         calls.call_many([("PySet_Discard", (data, ref))], epilogue=[("PyGC_Enable", ())] + before)
         return None
     kept = _Refs(made)
-    kept.guard = guard
+    kept.guard, kept.ref = guard, ref
     made.clear()
     return Pause(resume, kept)
 
@@ -175,19 +180,29 @@ def _empty_set(address: int) -> bool:
     return struct.unpack("<q", gdb.selected_inferior().read_memory(address + SET_USED, 8).tobytes())[0] == 0
 
 
-def _guard_may_die(calls: Caller, guard: int) -> bool:
-    """Dropping gdb's last reference to the guard runs nothing of the target's: no other reference
-    to it, no weak reference left (a copy of threading._dangling makes one, with a callback), and
-    the target not verbose (a module's death then writes "# destroy" to its sys.stderr)."""
+def _guard_may_die(calls: Caller, references: _Refs) -> bool:
+    """Dropping gdb's reference to the guard runs nothing of the target's, whichever thread drops the
+    last one: no weak reference left but gdb's own (dropped first, in the same block: it dies then,
+    since gdb holds it alone; a copy of threading._dangling holds one more, and its callback would
+    run), and the target not verbose (a module's death then writes "# destroy" to its sys.stderr).
+    Another reference does not keep it: a list the payload handed to a thread of its own to let go
+    of (the census's snapshot) often still holds it here, and the guard was then kept for good, one
+    per command (a helper's trial, 2026-12-05)."""
     weaklist = MD_WEAKLIST.get(calls.version)
     verbose = inf.minimal_symbol_address("Py_VerboseFlag")
     if weaklist is None or verbose is None:
         return False
     memory = gdb.selected_inferior().read_memory
-    refcnt, = struct.unpack("<q", memory(guard, 8).tobytes())
-    weak, = struct.unpack("<Q", memory(guard + weaklist, 8).tobytes())
+
+    def word(address: int) -> int:
+        return int(struct.unpack("<q", memory(address, 8).tobytes())[0])
+
+    guard, ref = references.guard, references.ref
+    weak = word(guard + weaklist)
     flag, = struct.unpack("<i", memory(verbose, 4).tobytes())
-    return refcnt == 1 and weak == 0 and flag == 0
+    only_ours = weak == 0 or (weak == ref and word(ref) == 1 and word(ref + WR_OBJECT) == guard
+                              and word(ref + WR_PREV) == 0 and word(ref + WR_NEXT) == 0)
+    return only_ours and flag == 0
 
 
 def _drop(calls: Caller, references: _Refs, also: list) -> None:
@@ -196,7 +211,7 @@ def _drop(calls: Caller, references: _Refs, also: list) -> None:
     else left (a module object)."""
     if calls.gone or calls.abandoned:
         return
-    keep = references.guard and not _guard_may_die(calls, references.guard)
+    keep = references.guard and not _guard_may_die(calls, references)
     drops = also + [("Py_DecRef", (r,)) for r in reversed(references) if not (keep and r == references.guard)]
     if drops:
         calls.call_many(drops)

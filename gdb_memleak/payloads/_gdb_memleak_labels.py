@@ -32,6 +32,7 @@ def _own_ids():
         ids.add(id(v))
     if type(g.get('__gdb_memleak_quiet__')) is list:  # the quiet block's (sys, saved functions...)
         ids.add(id(g['__gdb_memleak_quiet__']))
+    ids.update(__gdb_memleak_state__.get('gdb_guard') or ())  # gdb's fork guard (inject/gc_pause.py)
     guard = __gdb_memleak_state__['guard']  # the fork guard (quiet block), its dict and weak reference
     if guard is not None:
         ids.add(id(guard))

@@ -134,6 +134,7 @@ def __gdb_memleak_enter__(quiet):
             'the payload did not run"}}').encode('ascii')
         return None
     state = {'sys': s, 'boot': boot, 'gc': None, 'gc_was': None, 'gc_by_gdb': False, 'guard': None, 'dangling': None, 'store': None,
+             'gdb_guard': (),
              'loaded': [], 'tracemalloc': None}
     # A target that traces its allocations traces ours too: its tables' size now, to say what it cost.
     tm = dict.get(s.modules, '_tracemalloc') if type(s.modules) is dict else None
@@ -150,7 +151,32 @@ def __gdb_memleak_enter__(quiet):
     dangling = threading.__dict__.get('_dangling') if type(threading) is type(s) else None
     if state['gc_was'] and dangling is not None and not state['gc_by_gdb']:  # gdb's guard is in already
         __gdb_memleak_guard__(state, gc, dangling)
+    elif state['gc_by_gdb'] and dangling is not None:
+        state['gdb_guard'] = __gdb_memleak_gdb_guard__(state, dangling)
     return state
+
+
+def __gdb_memleak_gdb_guard__(state, dangling):
+    """The ids of gdb's fork guard, its dict and its weak reference in threading._dangling, which
+    the census leaves out as the payload's own.  Ids only: gdb's reference must stay the guard's
+    last one, or gdb keeps it alive (inject/gc_pause.py)."""
+    ids = ()
+    try:
+        ref = __gdb_memleak_module__(state, '_weakref').ref
+        data = dangling.__dict__['data']
+        refs = list(data) if type(data) is set else []
+        for r in refs:
+            o = r() if type(r) is ref else None
+            if type(o) is type(state['sys']):
+                name = dict.get(o.__dict__, '__name__')
+                if type(name) is str and name == 'gdb-memleak fork guard':
+                    ids = (id(o), id(o.__dict__), id(r))
+                    break
+        del refs[:]
+    except Exception:
+        pass
+    r = o = None
+    return ids
 
 
 def __gdb_memleak_guard__(state, gc, dangling):

@@ -7,14 +7,16 @@ collection (a gc callback) and every finalizer records the thread it ran in: the
 any other.  The main thread's loop makes no container, so it never starts a collection of its
 own; nor does anything but the worker.  A collection or a finalizer run anywhere else ran
 because of someone else's code: a payload's.  Every 0.3 s the worker prints
-"tick N collections=C finalizers=F other_collections=OC other_finalizers=OF gc=BOOL guards=G",
-G being gdb-memleak's fork guards left in threading._dangling.
+"tick N collections=C finalizers=F other_collections=OC other_finalizers=OF gc=BOOL guards=G alive=A modules=M",
+G being gdb-memleak's fork guards left in threading._dangling, A those alive anywhere, M the
+module objects alive that are not such guards.
 """
 
 import gc
 import sys
 import threading
 import time
+import types
 
 try:
     from thread import get_ident  # Python 2.7
@@ -53,9 +55,12 @@ def work():
         if time.time() - last >= 0.3:
             n, last = n + 1, time.time()
             guards = [t for t in list(threading._dangling) if getattr(t, "__name__", "") == "gdb-memleak fork guard"]
-            print("tick %d collections=%d finalizers=%d other_collections=%d other_finalizers=%d gc=%s guards=%d" % (
+            modules = [o for o in gc.get_objects() if type(o) is types.ModuleType]
+            alive = [o for o in modules if o.__name__ == "gdb-memleak fork guard"]
+            print("tick %d collections=%d finalizers=%d other_collections=%d other_finalizers=%d gc=%s guards=%d alive=%d modules=%d" % (
                 n, counts["collections"], counts["finalizers"], counts["other_collections"],
-                counts["other_finalizers"], gc.isenabled(), len(guards)))
+                counts["other_finalizers"], gc.isenabled(), len(guards), len(alive), len(modules) - len(alive)))
+            del alive[:], modules[:]
             sys.stdout.flush()
 
 
