@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from support.gdb import assert_no_traceback, run_gdb
+from support.gdb import assert_no_traceback, gdb_argv, gdb_env, run_gdb
 from support.interpreters import PYTHON_311, PYTHON_314D, PYTHON_314D_MISSING, PYTHON_315D, PYTHON_315D_MISSING, libpython, param
 from support.paths import REPO
 from support.targets import SEED_STRING, SERVICE
@@ -50,6 +50,23 @@ def test_loaded_before_the_attach_with_ix(start_target):
     assert_no_traceback(run)
     assert run.document()["rows"][0]["kind"] == "str"
     assert target.wait_for_ticks(1)
+
+
+@pytest.mark.parametrize("how", ["-ex source", "interactive source"])
+def test_sourced_by_its_absolute_path_from_another_directory(tmp_path, how):
+    """`source /abs/gdbinit.example` from elsewhere: neither gdb's arguments nor the current directory name
+    the checkout (it was "cannot find the checkout"); the descriptor gdb holds open on the file does."""
+    source = "source %s" % (REPO / "gdbinit.example")
+    env = {k: v for k, v in gdb_env().items() if k != "GDB_MEMLEAK_HOME"}
+    if how == "-ex source":
+        done = subprocess.run(gdb_argv(source, "help py-heap", gdbinit=None), cwd=str(tmp_path), env=env,
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    else:
+        done = subprocess.run(gdb_argv(gdbinit=None, batch=False, before=("-q",)), cwd=str(tmp_path), env=env,
+                              input="%s\nhelp py-heap\nquit\n" % source, capture_output=True, text=True, timeout=120)
+    assert_no_traceback(done)
+    assert "cannot find the checkout" not in done.stderr, done.stderr
+    assert "usage: py-heap" in done.stdout, done.stdout + done.stderr
 
 
 def _index_cache_stats(stdout: str) -> tuple[int, int]:
