@@ -278,6 +278,14 @@ def test_bad_arguments_without_a_target():
         "py-heap extra",
         "py-cycles --graph /proc/nope.png",
         "py-cycles --graph /sys/nope.svg",
+        # Empty values ran a plain command, as if the option were not there.
+        'py-heap --mark ""',
+        'py-heap --since ""',
+        'py-heap --drop-mark ""',
+        'py-cycles --mark ""',
+        'py-cycles --graph ""',
+        'py-cycles ""',
+        "py-cycles --graph /tmp/.svg",
     )
     assert_no_traceback(run)
     expected = [
@@ -296,6 +304,13 @@ def test_bad_arguments_without_a_target():
         "py-heap: unrecognized arguments: extra",
         "py-cycles: cannot write /proc/nope.png: No such file or directory",
         "py-cycles: cannot write /sys/nope.svg: Permission denied",
+        "py-heap: argument --mark: a mark name is 1 to 64 letters, digits or _.:-, got ''",
+        "py-heap: argument --since: a mark name is 1 to 64 letters, digits or _.:-, got ''",
+        "py-heap: argument --drop-mark: a mark name is 1 to 64 letters, digits or _.:-, got ''",
+        "py-cycles: argument --mark: a mark name is 1 to 64 letters, digits or _.:-, got ''",
+        "py-cycles: --graph FILE needs a file name, e.g. cycles.svg, got ''",
+        "py-cycles: argument TYPE: expected a type name, got ''",
+        "py-cycles: --graph FILE needs a file name, e.g. cycles.svg, got '/tmp/.svg'",
     ]
     lines = run.stderr.splitlines()
     for message in expected:

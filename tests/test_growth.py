@@ -56,7 +56,7 @@ def test_marks_are_listed_and_dropped(start_target):
     assert run.json_documents()[0]["marks"] == []
     assert "py-heap: no mark named a in the target (marks: none)" in run.stderr
     bad = run_gdb("py-heap --mark 'two words'", "py-heap --mark a --since b", pid=target.pid)
-    assert "py-heap: a mark name is 1 to 64 letters" in bad.stderr
+    assert "py-heap: argument --mark: a mark name is 1 to 64 letters" in bad.stderr
     assert "not allowed with argument" in bad.stderr
     assert target.alive()
 

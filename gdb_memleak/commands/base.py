@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import re
 import traceback
 from typing import Any
 
@@ -66,6 +67,22 @@ def timeout_seconds(text: str) -> float:
     if not 0 < value <= 86400:
         raise argparse.ArgumentTypeError("expected seconds between 0 and 86400, got %s" % text)
     return value
+
+
+MARK_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+def mark_name(text: str) -> str:
+    """A mark's name, checked as the option is read: an empty one ("") would read as no option at all."""
+    if not MARK_NAME.match(text):
+        raise argparse.ArgumentTypeError("a mark name is 1 to 64 letters, digits or _.:-, got %r" % text)
+    return text
+
+
+def type_name(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a type name, got %r" % text)
+    return text
 
 
 class MemleakCommand(gdb.Command):

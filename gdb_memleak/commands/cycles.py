@@ -14,8 +14,8 @@ from ..host import limits
 from ..inject import session
 from ..render import text as render
 from ..render.text import format_cycles
-from . import cycles_memory, heap_marks, read_only, type_names
-from .base import MemleakCommand, positive_int
+from . import cycles_memory, read_only, type_names
+from .base import MemleakCommand, mark_name, positive_int, type_name
 
 # Cycle marks share the target's mark store with py-heap's, under this prefix.
 MARK_PREFIX = "cycles/"
@@ -35,13 +35,13 @@ class PyCycles(MemleakCommand):
             "finalized or moved into gc.garbage. Runs in the target at a safe point; with --read-only, on a core file, "
             "or when no safe point comes in time, reads the target's memory instead."
         )
-        parser.add_argument("types", nargs="*", metavar="TYPE", help="only cycles containing one of these types (e.g. ObjectA)")
+        parser.add_argument("types", nargs="*", type=type_name, metavar="TYPE", help="only cycles containing one of these types (e.g. ObjectA)")
         parser.add_argument("--top", type=positive_int, default=10, metavar="N", help="cycle groups to show (default 10)")
         parser.add_argument("--graph", metavar="FILE", help="write the reference graph of the top cycles (.png, .svg or .dot)")
         parser.add_argument("--depth", type=positive_int, default=3, metavar="N", help="with --graph: steps objgraph walks out from each object of the top cycles (default 3)")
         marks = parser.add_mutually_exclusive_group()
-        marks.add_argument("--mark", metavar="NAME", help="record the cycle groups of now as NAME, in the target (counts only)")
-        marks.add_argument("--since", metavar="NAME", help="show only cycle groups that are new or larger since mark NAME")
+        marks.add_argument("--mark", type=mark_name, metavar="NAME", help="record the cycle groups of now as NAME, in the target (counts only)")
+        marks.add_argument("--since", type=mark_name, metavar="NAME", help="show only cycle groups that are new or larger since mark NAME")
         parser.add_argument(
             "--force", action="store_true",
             help="run even if the target may not have the memory it needs (about 128 bytes per tracked object), "
@@ -60,11 +60,8 @@ class PyCycles(MemleakCommand):
         return type_names.names()  # from this session's last py-heap / py-cycles: nothing runs in the target
 
     def run(self, inv: Invocation, args: argparse.Namespace) -> None:
-        if args.graph:
+        if args.graph is not None:  # (--graph "" too: it wrote nothing and said nothing)
             _check_graph_path(args.graph)
-        for name in (args.mark, args.since):
-            if name is not None and not heap_marks.NAME.match(name):
-                raise UsageError("a mark name is 1 to 64 letters, digits or _.:-, got %r" % name)
         if read_only.wanted(args):
             self._show(cycles_memory.find(self, inv, args), args)
             return
@@ -145,6 +142,9 @@ def _new_or_larger(groups: list[dict], mark: dict) -> list[dict]:
 def _check_graph_path(path: str) -> None:
     """Fail before touching the target if the graph (and its .dot beside it) cannot be written."""
     extension = os.path.splitext(path)[1].lower()
+    name = os.path.basename(path)
+    if not name or name.lower() in GRAPH_FORMATS:  # "", "dir/", "dir/.svg" (a hidden file without an extension)
+        raise UsageError("--graph FILE needs a file name, e.g. cycles.svg, got %r" % path)
     if extension not in GRAPH_FORMATS:
         raise UsageError("--graph FILE must end in .png, .svg or .dot, got %r" % path)
     directory = os.path.dirname(os.path.abspath(path))
