@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support.gdb import assert_no_traceback, run_gdb
+from support.gdb import assert_no_traceback, gcore, run_gdb
 from support.interpreters import INTERPRETERS, PYTHON_311, find, param
 from support.paths import HOSTRUN, TARGETS
 from support.targets import IDLE, JSON_CACHE, NATIVE_LEAK, TRACES_ITSELF, script_line
@@ -183,6 +183,25 @@ def test_frames_name_the_application_line_that_called_the_library(start_target):
     # the list's own growth led that window (CI, 2026-12-02), handle()'s line itself.
     assert re.search(r"%s:%d\s+handle" % (re.escape(str(JSON_CACHE)), line), eight.stdout), eight.stdout
     assert target.alive() and target.wait_for_ticks(1)
+
+
+def test_watch_stop_with_json_prints_one_document_and_a_core_names_it(start_target, tmp_path):
+    """--json puts one document on stdout, --watch-stop's too (it printed its sentence instead)."""
+    target = start_target(PYTHON_311, TRACES_ITSELF)
+    run = run_gdb("py-memtop --json --watch-stop", "py-memtop --json --watch-stop", pid=target.pid, timeout=120)
+    assert_no_traceback(run)
+    assert "allocation tracing is off" not in run.stdout, run.stdout
+    first, second = run.json_documents()
+    validator = schemas.validator("memtop")
+    for doc in (first, second):
+        validator.validate(doc)
+        assert doc["kind"] == "memtop.watch_stop", doc
+    assert (first["was_tracing"], first["left_by_watch"]) == (True, False)  # the target's own tracing
+    assert (second["was_tracing"], second["left_by_watch"]) == (False, False)
+    core = str(gcore(target.pid, tmp_path))
+    run = run_gdb("py-memtop --watch-stop", "py-memtop --watch 1", core=(PYTHON_311, core), timeout=120)
+    assert "py-memtop: --watch-stop needs a live process, not a core file" in run.stderr, run.stderr
+    assert "py-memtop: --watch needs a live process, not a core file" in run.stderr, run.stderr
 
 
 def test_frames_without_watch_is_a_usage_error(start_target):

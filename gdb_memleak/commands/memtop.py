@@ -63,11 +63,15 @@ class PyMemtop(MemleakCommand):
             # A running thread's registers and stack cannot be read: its frames would come out empty.
             inf.require_stopped(target)
         elif args.watch or args.watch_stop:
-            raise TargetUnavailable("--watch needs a live process, not a core file")
+            raise TargetUnavailable("%s needs a live process, not a core file" % ("--watch" if args.watch else "--watch-stop"))
         if args.watch_stop:
             off = session.run_payload(inv, "watch", {"op": "off"}).result
+            left_by_watch = bool(off["was_tracing"] and off.get("ours"))
+            if args.json:
+                self.emit_json("memtop.watch_stop", {"was_tracing": bool(off["was_tracing"]), "left_by_watch": left_by_watch})
+                return
             why = (" (it was not on)" if not off["was_tracing"] else " (a --watch whose gdb went away had left it on)"
-                   if off.get("ours") else " (it was on, but not turned on by a --watch: the target's own tracing, "
+                   if left_by_watch else " (it was on, but not turned on by a --watch: the target's own tracing, "
                    "or an older gdb-memleak's)")
             self.out("allocation tracing is off in the target" + why)
             return

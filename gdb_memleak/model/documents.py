@@ -18,6 +18,7 @@ SCHEMA_VERSION = 1  # raised only when a field moves or changes meaning; added f
 # kind -> the schema file that describes it
 KINDS = {
     "memtop": "memtop",
+    "memtop.watch_stop": "memtop",
     "heap": "heap",
     "heap.since": "heap",
     "heap.mark": "heap",
@@ -66,6 +67,12 @@ class _MemtopBody(TypedDict):
 
 class Memtop(Envelope, _MemtopBody, total=False):
     growth: Growth
+
+
+class MemtopWatchStop(Envelope):
+    """py-memtop --watch-stop: tracing is off now; whether it was on, and whether a --watch had left it on."""
+    was_tracing: bool
+    left_by_watch: bool
 
 
 class _HeapPartitionBody(Envelope):
@@ -135,6 +142,7 @@ class Cycles(Envelope, _CyclesBody, total=False):
 # kind -> its declaration (the heap kinds by their $defs name in heap.schema.json)
 DECLARATIONS: dict[str, type] = {
     "memtop": Memtop,
+    "memtop.watch_stop": MemtopWatchStop,
     "heap": HeapPartition,
     "heap.since": HeapSince,
     "heap.mark": HeapMark,

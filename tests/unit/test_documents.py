@@ -11,12 +11,13 @@ from gdb_memleak.model import documents, schemas
 
 pytestmark = pytest.mark.unit
 
-HEAP_DEFS = {"heap": "partition", "heap.since": "since", "heap.mark": "mark", "heap.marks": "marks", "heap.dropped": "dropped"}
+DEFS = {"memtop": "memtop", "memtop.watch_stop": "watch_stop",
+        "heap": "partition", "heap.since": "since", "heap.mark": "mark", "heap.marks": "marks", "heap.dropped": "dropped"}
 
 
 def _schema_object(kind: str) -> dict:
     schema = schemas.load(documents.KINDS[kind])
-    return schema["$defs"][HEAP_DEFS[kind]] if kind in HEAP_DEFS else schema
+    return schema["$defs"][DEFS[kind]] if kind in DEFS else schema
 
 
 @pytest.mark.parametrize("kind", sorted(documents.DECLARATIONS))

@@ -1,6 +1,6 @@
 """JSON Schemas (draft 2020-12) of the --json documents and of a report's report.json.
 
-memtop.schema.json, heap.schema.json (every py-heap document: the partition,
+memtop.schema.json (py-memtop, and --watch-stop), heap.schema.json (every py-heap document: the partition,
 --since, --mark, --marks, --drop-mark), cycles.schema.json and report.schema.json.
 Each document carries "schema_version" (report.json: "version"); it changes only
 when a change would break a reader.  Fields beyond the listed ones may appear.
