@@ -12,7 +12,7 @@ from typing import Optional
 
 import gdb
 
-from .gdbside.settings import SETTINGS
+from .gdbside.settings import MAX_TIMEOUT, SETTINGS
 
 _loaded = False
 
@@ -35,9 +35,9 @@ class _TimeoutParameter(gdb.Parameter):
         self.value = SETTINGS.timeout
 
     def get_set_string(self) -> str:
-        if int(self.value) < 1:  # type: ignore[call-overload]
+        if not 1 <= int(self.value) <= MAX_TIMEOUT:  # type: ignore[call-overload]
             self.value = SETTINGS.timeout
-            raise gdb.GdbError("py-memleak timeout must be at least 1 second")
+            raise gdb.GdbError("py-memleak timeout is 1 to %d seconds (as --timeout)" % MAX_TIMEOUT)
         SETTINGS.timeout = int(self.value)  # type: ignore[call-overload]
         _register_commands()  # `help py-heap` names the default timeout: rebuilt with the new one
         return ""

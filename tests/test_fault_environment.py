@@ -271,6 +271,11 @@ def test_bad_arguments_without_a_target():
         "py-memtop --frobnicate",
         "py-heap --timeout -1",
         "py-heap --timeout nan",
+        "py-heap --timeout 0",
+        "py-memtop --watch 0",
+        "py-memtop --watch 601",
+        "set py-memleak timeout 1e9",
+        "show py-memleak timeout",
         "py-heap --timeout soon",
         "py-heap --top 1e3",
         "py-heap --largest many",
@@ -295,8 +300,12 @@ def test_bad_arguments_without_a_target():
         "py-cycles: unrecognized arguments: --frobnicate",
         "py-memtop: argument --stack: expected a number from 1 to 1000000, got 0",
         "py-memtop: unrecognized arguments: --frobnicate",
-        "py-heap: argument --timeout: expected seconds between 0 and 86400, got -1",
-        "py-heap: argument --timeout: expected seconds between 0 and 86400, got nan",
+        "py-heap: argument --timeout: expected seconds above 0 and at most 86400, got -1",
+        "py-heap: argument --timeout: expected seconds above 0 and at most 86400, got nan",
+        "py-heap: argument --timeout: expected seconds above 0 and at most 86400, got 0",
+        "py-memtop: argument --watch: expected seconds above 0 and at most 600, got 0",
+        "py-memtop: argument --watch: expected seconds above 0 and at most 600, got 601",
+        "py-memleak timeout is 1 to 86400 seconds (as --timeout)",
         "py-heap: argument --timeout: expected seconds, got 'soon'",
         "py-heap: argument --top: expected a whole number, got '1e3'",
         "py-heap: argument --largest: invalid int value: 'many'",
@@ -315,6 +324,7 @@ def test_bad_arguments_without_a_target():
     lines = run.stderr.splitlines()
     for message in expected:
         assert sum(message in line for line in lines) == 1, (message, run.stderr)
+    assert "waits up to 30 seconds" in run.stdout, run.stdout  # the refused 1e9 left the setting as it was
 
 
 def test_bad_arguments_against_a_live_target(start_target, tmp_path):

@@ -80,7 +80,7 @@ def test_watch_refuses_a_window_too_long_and_ctrl_c_ends_it_early(start_target):
     target = start_target(INTERPRETERS[0].values[0], GROWING_CACHE)
     refused = run_gdb("py-memtop --watch 601", pid=target.pid)
     assert_no_traceback(refused)
-    assert "py-memtop: --watch 601: at most 600 s" in refused.stderr
+    assert "py-memtop: argument --watch: expected seconds above 0 and at most 600, got 601" in refused.stderr
     gdb = start_gdb("py-memtop --watch 60 --json", pid=target.pid)
     time.sleep(3)
     os.kill(gdb.proc.pid, signal.SIGINT)

@@ -15,7 +15,7 @@ import glob
 import os
 import re
 import traceback
-from typing import Any
+from typing import Any, Callable
 
 import gdb
 
@@ -23,7 +23,7 @@ from ..errors import MemleakError, PayloadFailed
 from ..gdbside import style
 from ..gdbside.hangup import terminations_interrupt
 from ..gdbside.invocation import Invocation, current, note, running
-from ..gdbside.settings import SETTINGS
+from ..gdbside.settings import MAX_TIMEOUT, SETTINGS
 from ..model import documents
 from ..render import text as render
 
@@ -59,14 +59,22 @@ def positive_int(text: str) -> int:
     return value
 
 
-def timeout_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected seconds, got %r" % text) from None
-    if not 0 < value <= 86400:
-        raise argparse.ArgumentTypeError("expected seconds between 0 and 86400, got %s" % text)
-    return value
+def seconds_up_to(limit: float) -> Callable[[str], float]:
+    """An argparse type: seconds above 0 and at most `limit` (nan and inf are out too)."""
+
+    def seconds(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("expected seconds, got %r" % text) from None
+        if not 0 < value <= limit:
+            raise argparse.ArgumentTypeError("expected seconds above 0 and at most %g, got %s" % (limit, text))
+        return value
+
+    return seconds
+
+
+timeout_seconds = seconds_up_to(MAX_TIMEOUT)
 
 
 MARK_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")

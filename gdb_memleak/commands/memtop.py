@@ -16,7 +16,7 @@ from ..host import accounting, glibc_arenas, procfs, residency
 from ..inject import landing, session
 from ..render.text import format_memtop, format_watch_growth
 from . import memtop_watch
-from .base import MemleakCommand, positive_int, timeout_seconds
+from .base import MemleakCommand, positive_int, seconds_up_to
 
 TOP_PROCESSES = 5
 
@@ -35,7 +35,7 @@ class PyMemtop(MemleakCommand):
         watch = parser.add_mutually_exclusive_group()
         watch.add_argument(
             "--watch",
-            type=timeout_seconds,
+            type=seconds_up_to(memtop_watch.MAX_WINDOW),
             metavar="SECONDS",
             help="let the target run SECONDS (at most %g) with allocation tracing on, then show the RSS growth, "
             "each thread's CPU time in the window and the lines that allocated what is still alive "

@@ -22,6 +22,7 @@ from typing import Optional
 from ..host.tools import TOOLS_MARKER, tools_dir
 
 DEFAULT_TIMEOUT = 30
+MAX_TIMEOUT = 86400  # a day: --timeout and `set py-memleak timeout` alike
 
 
 @dataclass
