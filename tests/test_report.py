@@ -17,7 +17,7 @@ from support.gdb import gcore
 from support.interpreters import PYTHON_311, PYTHON_311_MISSING, PYTHON_312, PYTHON_312_MISSING, param
 from support.paths import EXAMPLES, REPO
 from support.png import is_png
-from support.targets import BUSY_WITH_RT_HANDLER, GC_OFF_CLOSURES, HOSTILE, Target
+from support.targets import BUSY_WITH_RT_HANDLER, GC_OFF_CLOSURES, HOSTILE, IDLE, SEED_CYCLES, Target
 
 from gdb_memleak.model import schemas
 
@@ -242,6 +242,23 @@ def _png_rows(data: bytes) -> list[bytes]:
 
 
 @pytest.mark.skipif(bool(PYTHON_311_MISSING), reason=PYTHON_311_MISSING or "present")
+def test_a_second_report_in_the_same_directory_removes_the_earlier_graph(start_target, tmp_path):
+    """A report of a target without cycles into a DIR that held one with cycles: the old cycles.svg and
+    cycles.dot were kept beside a report.json saying "graph": null. Files not ours stay."""
+    out = tmp_path / "out"
+    cycles = start_target(PYTHON_311, SEED_CYCLES, "200")
+    assert run_gdb_memleak("report", str(cycles.pid), "--out", str(out)).returncode == 0
+    assert (out / "cycles.svg").is_file() and (out / "cycles.dot").is_file()
+    (out / "mine.txt").write_text("the user's")
+    idle = start_target(PYTHON_311, IDLE)
+    run = run_gdb_memleak("report", str(idle.pid), "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["pid"] == idle.pid and report["cycles"]["cycles"] == [] and report["graph"] is None
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt", "report.html", "report.json"]
+    assert "removed %s, an earlier report's" % (out / "cycles.svg") in run.stderr, run.stderr
+
+
 def test_report_of_hostile_objects_is_escaped(start_target, tmp_path):
     module_dir = tmp_path / "evil-module"
     module_dir.mkdir()

@@ -19,6 +19,7 @@ from .gdbinit import gdb_load_command
 
 COMMANDS = ("py-memtop", "py-heap", "py-cycles")
 GRAPH_NAME = "cycles.svg"
+GRAPH_FILES = (GRAPH_NAME, "cycles.dot")  # what py-cycles --graph writes in DIR; report.json and .html are rewritten
 LARGEST = 5
 REPORT_VERSION = 1
 GDB_TIMEOUT = 900  # seconds for the whole batch run, plus any --watch window
@@ -245,6 +246,7 @@ def write_report(pid: Optional[int], out_dir: str, watch: Optional[float], progr
     try:
         if not os.access(out_dir, os.W_OK):
             raise ReportError("cannot write in %s" % out_dir)
+        earlier = _graph_files(out_dir)
         docs, notes, failures = run(pid, out_dir, watch, progress, gdb=gdb, timeout=timeout, core=target)
     except BaseException:
         if made:  # the directory this run made, still empty: nothing is left behind
@@ -255,6 +257,7 @@ def write_report(pid: Optional[int], out_dir: str, watch: Optional[float], progr
         raise
     for note in notes:
         progress(note)
+    _remove_unchanged(out_dir, earlier, progress)
     graph_file = os.path.join(out_dir, GRAPH_NAME)
     graph = None
     if docs["cycles"] and docs["cycles"].get("graph") and os.path.isfile(graph_file):
@@ -287,3 +290,29 @@ def write_report(pid: Optional[int], out_dir: str, watch: Optional[float], progr
         f.write(html.page(report, graph))
     progress("wrote %s" % html_path)
     return report
+
+
+def _graph_files(out_dir: str) -> dict[str, tuple[int, int]]:
+    """The graph files an earlier report left in `out_dir`: name -> (inode, mtime in ns)."""
+    found = {}
+    for name in GRAPH_FILES:
+        try:
+            st = os.lstat(os.path.join(out_dir, name))
+        except OSError:
+            continue
+        found[name] = (st.st_ino, st.st_mtime_ns)
+    return found
+
+
+def _remove_unchanged(out_dir: str, earlier: dict[str, tuple[int, int]], progress: Callable[[str], None]) -> None:
+    """Remove the earlier report's graph files that this run did not write again (a target without
+    cycles now): they would be taken for this report's, whose JSON says "graph": null."""
+    for name, identity in earlier.items():
+        path = os.path.join(out_dir, name)
+        try:
+            st = os.lstat(path)
+            if (st.st_ino, st.st_mtime_ns) == identity:
+                os.unlink(path)
+                progress("removed %s, an earlier report's" % path)
+        except OSError:
+            continue
