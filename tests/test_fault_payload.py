@@ -113,6 +113,8 @@ def test_guppy_backend_is_refused_where_it_would_run_target_code(start_target, t
         assert "__sizeof__" in error and "use --backend census" in error
     assert not run.stdout.strip().startswith("{")
     assert_unharmed(target, checksum)
+    # Refused before guppy was imported: nothing of it stays in the target.
+    assert " guppy=0 " in target.wait_for_ticks(1)[-1], target.ticks()[-1]
 
 
 @pytest.mark.parametrize("python", INTERPRETERS)

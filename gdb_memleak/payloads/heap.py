@@ -907,15 +907,7 @@ def gdb_memleak_payload(args):
     note = res = None
     try:
         use_guppy = backend == 'guppy'
-        if use_guppy:
-            try:
-                __import__('guppy')
-            except Exception as e:
-                if backend == 'guppy':
-                    return {'refusal': {'code': 'tool_missing', 'reason': 'guppy3 not importable in the target: %s' % _exc_text(e)}}
-                note = 'guppy3 not importable in the target: %s' % _exc_text(e)
-                use_guppy = False
-        if use_guppy:
+        if use_guppy:  # before the import: a refused run must leave no guppy behind (it stays imported)
             hazards = _guppy_hazards()
             if hazards:
                 why = ('guppy would run the target\'s own code (%s); the census backend '
@@ -923,6 +915,14 @@ def gdb_memleak_payload(args):
                 if backend == 'guppy':
                     return {'refusal': {'code': 'hazard', 'reason': '--backend guppy refused: ' + why + ' (use --backend census)'}}
                 note = 'census backend used: ' + why
+                use_guppy = False
+        if use_guppy:
+            try:
+                __import__('guppy')
+            except Exception as e:
+                if backend == 'guppy':
+                    return {'refusal': {'code': 'tool_missing', 'reason': 'guppy3 not importable in the target: %s' % _exc_text(e)}}
+                note = 'guppy3 not importable in the target: %s' % _exc_text(e)
                 use_guppy = False
         if use_guppy:
             res = _guppy(top)

@@ -14,7 +14,8 @@ sequences in them.  With the collector off, cycles of these objects pile up.
 Every trap is armed once the heap is set up, just before "ready": from then on
 the target's own code never calls them, so a trap that goes off was called by
 someone else.  Each heartbeat line says how many went off and a checksum of the
-target's data: "tick N checksum=XXXXXXXX traps=0 gc=off ...".
+target's data, and whether guppy was imported into it: "tick N checksum=XXXXXXXX traps=0
+gc=off ... guppy=0 ...".
 """
 
 import gc
@@ -384,5 +385,5 @@ if __name__ == "__main__":
             ticks += 1
             last = time.time()
             HOLDER["evil"].leak_pairs(5)
-            print("tick %d checksum=%s traps=%d %s %s" % (
-                ticks, checksum(HOLDER), len(TRAPS), gc_state(), ",".join(TRAPS[:5])), flush=True)
+            print("tick %d checksum=%s traps=%d %s guppy=%d %s" % (
+                ticks, checksum(HOLDER), len(TRAPS), gc_state(), "guppy" in sys.modules, ",".join(TRAPS[:5])), flush=True)
