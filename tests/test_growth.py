@@ -55,9 +55,19 @@ def test_marks_are_listed_and_dropped(start_target):
     assert_no_traceback(run)
     assert run.json_documents()[0]["marks"] == []
     assert "py-heap: no mark named a in the target (marks: none)" in run.stderr
-    bad = run_gdb("py-heap --mark 'two words'", "py-heap --mark a --since b", pid=target.pid)
+    bad = run_gdb("py-heap --mark 'two words'", "py-heap --mark a --since b", "py-heap --since cycles/c1", pid=target.pid)
     assert "py-heap: argument --mark: a mark name is 1 to 64 letters" in bad.stderr
     assert "not allowed with argument" in bad.stderr
+    assert "py-heap: argument --since: a mark name is 1 to 64 letters, digits or _.:-, got 'cycles/c1'" in bad.stderr
+    # py-cycles' marks are dropped by the name --marks lists them under.
+    run = run_gdb("py-cycles --mark c1", "py-heap --mark c1", "py-heap --marks --json", "py-heap --drop-mark cycles/c1",
+                  "py-heap --marks --json", "py-heap --drop-mark cycles/c1", pid=target.pid)
+    assert_no_traceback(run)
+    listed, after = run.json_documents()
+    assert [m["name"] for m in listed["marks"]] == ["c1", "cycles/c1"]
+    assert "mark cycles/c1 dropped" in run.stdout
+    assert [m["name"] for m in after["marks"]] == ["c1"]
+    assert "py-heap: no cycles mark named c1 in the target (marks: none)" in run.stderr
     assert target.alive()
 
 

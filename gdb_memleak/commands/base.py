@@ -87,6 +87,16 @@ def mark_name(text: str) -> str:
     return text
 
 
+# py-cycles' marks share the store under this prefix; --marks lists them so, and --drop-mark takes them so.
+CYCLES_PREFIX = "cycles/"
+
+
+def dropped_mark_name(text: str) -> str:
+    """--drop-mark's NAME: a mark's name, or one of py-cycles' as --marks lists it (cycles/NAME)."""
+    mark_name(text[len(CYCLES_PREFIX):] if text.startswith(CYCLES_PREFIX) else text)
+    return text
+
+
 def type_name(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a type name, got %r" % text)

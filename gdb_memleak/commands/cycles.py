@@ -15,10 +15,10 @@ from ..inject import session
 from ..render import text as render
 from ..render.text import format_cycles
 from . import cycles_memory, read_only, type_names
-from .base import MemleakCommand, mark_name, positive_int, type_name
+from .base import CYCLES_PREFIX, MemleakCommand, mark_name, positive_int, type_name
 
 # Cycle marks share the target's mark store with py-heap's, under this prefix.
-MARK_PREFIX = "cycles/"
+MARK_PREFIX = CYCLES_PREFIX
 ALL_GROUPS = 100_000
 
 GRAPH_FORMATS = (".png", ".svg", ".dot")

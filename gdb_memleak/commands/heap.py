@@ -14,7 +14,7 @@ from ..render import text as render
 from ..render.common import human_size, signed_size
 from ..render.text import format_heap
 from . import heap_marks, heap_memory, read_only, type_names
-from .base import MemleakCommand, mark_name, positive_int
+from .base import MemleakCommand, dropped_mark_name, mark_name, positive_int
 
 BACKENDS = ("auto", "census", "guppy")
 
@@ -44,7 +44,8 @@ class PyHeap(MemleakCommand):
         marks.add_argument("--mark", type=mark_name, metavar="NAME", help="record the census of now as NAME, in the target (statistics only)")
         marks.add_argument("--since", type=mark_name, metavar="NAME", help="show the growth per kind since mark NAME, largest growth first")
         marks.add_argument("--marks", action="store_true", help="list the marks recorded in the target")
-        marks.add_argument("--drop-mark", type=mark_name, metavar="NAME", help="forget mark NAME")
+        marks.add_argument("--drop-mark", type=dropped_mark_name, metavar="NAME",
+                           help="forget mark NAME (py-cycles' marks by the name --marks lists: cycles/NAME)")
         parser.add_argument(
             "--force", action="store_true",
             help="run even in a target that opted out of remote code execution (PEP 768), or where the target may "

@@ -16,6 +16,7 @@ from ..gdbside.invocation import Invocation
 from ..inject import session
 from ..render import text as render
 from ..render.text import format_mark_growth, format_marks
+from .base import CYCLES_PREFIX
 
 ALL_KINDS = 1_000_000  # the census's --top for a mark: every kind
 
@@ -23,6 +24,7 @@ ALL_KINDS = 1_000_000  # the census's --top for a mark: every kind
 def run(command: Any, inv: Invocation, args: argparse.Namespace, room: Optional[int]) -> None:
     """`room`: the memory the census may use in the target (None: unknown, or --force)."""
     name = args.mark or args.since or args.drop_mark  # checked by the parser (base.mark_name): never empty
+    prefix = CYCLES_PREFIX if args.drop_mark and name.startswith(CYCLES_PREFIX) else ""
 
     def marks(op: str, **fields: Any) -> dict:
         fields["op"] = op
@@ -36,7 +38,7 @@ def run(command: Any, inv: Invocation, args: argparse.Namespace, room: Optional[
             command.out(format_marks(listed, command.styles))
         return
     if args.drop_mark:
-        marks("drop", name=name)
+        marks("drop", name=name, prefix=prefix)
         command.out("mark %s dropped" % name) if not args.json else command.emit_json("heap.dropped", {"dropped": name})
         return
     # One safe point: the census payload stores the mark itself (--mark), or reads it
