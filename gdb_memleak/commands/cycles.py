@@ -10,11 +10,10 @@ import time
 from ..errors import NoRoom, NoSafePointInTime, NotFound, OptedOut, OutputError, UsageError
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation, note
-from ..host import limits
 from ..inject import session
 from ..render import text as render
 from ..render.text import format_cycles
-from . import cycles_memory, read_only, type_names
+from . import cycles_memory, read_only, room, type_names
 from .base import CYCLES_PREFIX, MemleakCommand, mark_name, positive_int, type_name
 
 # Cycle marks share the target's mark store with py-heap's, under this prefix.
@@ -66,14 +65,15 @@ class PyCycles(MemleakCommand):
             self._show(cycles_memory.find(self, inv, args), args)
             return
         target = inf.require_live_stopped()
-        inf.require_python()
+        version = inf.require_python()
         request = {
+            # The payload refuses when its bookkeeping would not fit: an OOM kill ends the service, and under
+            # the target's own address-space limit its threads' allocations fail.
+            **room.budget(target.pid, args.force, own_thread=version >= (3, 7)),
             "types": args.types,
             "top": ALL_GROUPS if args.mark or args.since else args.top,
             "graph": bool(args.graph),
             "depth": args.depth,
-            # The payload refuses when its bookkeeping would not fit: an OOM kill ends the service.
-            "memory_available": None if args.force else limits.available_to(target.pid),
             # One safe point: the payload stores the mark itself, or reads it before counting.
             "mark": {"name": MARK_PREFIX + args.mark, "time": time.time(), "prefix": MARK_PREFIX} if args.mark else None,
             "since": {"name": MARK_PREFIX + args.since, "prefix": MARK_PREFIX} if args.since else None,

@@ -14,6 +14,7 @@ from ..render import text as render
 from ..render.common import human_size, signed_size
 from ..render.text import format_heap
 from . import heap_marks, heap_memory, read_only, type_names
+from . import room as room_for
 from .base import MemleakCommand, dropped_mark_name, mark_name, positive_int
 
 BACKENDS = ("auto", "census", "guppy")
@@ -67,22 +68,24 @@ class PyHeap(MemleakCommand):
             heap_memory.run(self, inv, args)
             return
         target = inf.require_live_stopped()
-        inf.require_python()
-        # The census refuses when its bookkeeping would not fit: an OOM kill ends the service.
-        room = None if args.force else limits.available_to(target.pid)
-        if args.marks or args.drop_mark or args.mark or args.since:
-            heap_marks.run(self, inv, args, room)
-            return
-        if args.backend == "guppy":
+        version = inf.require_python()
+        marks = bool(args.marks or args.drop_mark or args.mark or args.since)
+        guppy = args.backend == "guppy" and not marks
+        if guppy:
             if not args.force:
                 _require_room_for_guppy(target.pid)
             _require_compatible_guppy(inv)
+        # The census refuses when its bookkeeping would not fit: an OOM kill ends the service, and
+        # under the target's own address-space limit its threads' allocations fail.
+        room = room_for.budget(target.pid, args.force, own_thread=not guppy and version >= (3, 7))
+        if marks:
+            heap_marks.run(self, inv, args, room)
+            return
         rss_before = procfs.proc_status(target.pid).get("VmRSS") if args.backend == "guppy" else None
-        payload_args = {"top": args.top, "largest": args.largest, "backend": args.backend, "memory_available": room}
+        payload_args = dict(room, top=args.top, largest=args.largest, backend=args.backend)
         try:
             # guppy leaves objects behind (its hpy, lazy instance dicts) that the target frees later,
             # and its heap() is one C call that holds the GIL throughout: a thread of its own gains nothing.
-            guppy = args.backend == "guppy"
             outcome = session.run_payload(inv, "heap", payload_args, route=not guppy, own_thread=False if guppy else None)
             lost = _paths_lost(outcome)
             if lost:
@@ -142,15 +145,21 @@ def _say_what_guppy_left(command: MemleakCommand, pid: int, rss_before: Optional
 
 
 def _require_room_for_guppy(pid: int) -> None:
-    """Refuse guppy where its peak would not fit: an OOM kill ends the service."""
+    """Refuse guppy where its peak would not fit: an OOM kill ends the service, and under the
+    target's own address-space limit its threads' allocations would fail (guppy runs in the safe
+    point's thread: no thread of ours to count)."""
     rss = procfs.proc_status(pid).get("VmRSS") or 0
+    need = int(rss * GUPPY_NEEDS)
     available = limits.available_to(pid)
-    if available is not None and rss * GUPPY_NEEDS > available:
+    tail = "; --backend census needs far less (--force runs guppy anyway)"
+    if available is not None and need > available:
         raise Refused(
             "--backend guppy refused: it would need about %s in the target (70%% of its RSS), and %s are available "
-            "(to the machine or the target's cgroup); --backend census needs far less (--force runs guppy anyway)"
-            % (render.human_size(int(rss * GUPPY_NEEDS)), render.human_size(available))
+            "(to the machine or the target's cgroup)%s" % (render.human_size(need), render.human_size(available), tail)
         )
+    address = limits.address_room(pid, own_thread=False)
+    if address is not None and need > address.room:
+        raise Refused("--backend guppy refused: %s%s" % (room_for.too_tight(address, need, "70% of its RSS"), tail))
 
 
 def _require_compatible_guppy(inv: Invocation) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import NoRoom
 from ..gdbside.invocation import Invocation
@@ -21,8 +21,8 @@ from .base import CYCLES_PREFIX
 ALL_KINDS = 1_000_000  # the census's --top for a mark: every kind
 
 
-def run(command: Any, inv: Invocation, args: argparse.Namespace, room: Optional[int]) -> None:
-    """`room`: the memory the census may use in the target (None: unknown, or --force)."""
+def run(command: Any, inv: Invocation, args: argparse.Namespace, room: dict[str, Any]) -> None:
+    """`room`: the memory the census may use in the target (room.budget: memory_available...)."""
     name = args.mark or args.since or args.drop_mark  # checked by the parser (base.mark_name): never empty
     prefix = CYCLES_PREFIX if args.drop_mark and name.startswith(CYCLES_PREFIX) else ""
 
@@ -43,7 +43,7 @@ def run(command: Any, inv: Invocation, args: argparse.Namespace, room: Optional[
         return
     # One safe point: the census payload stores the mark itself (--mark), or reads it
     # before counting (--since: a typo is refused before the census runs).
-    request: dict[str, Any] = {"top": ALL_KINDS, "largest": 0, "backend": "census", "memory_available": room}
+    request: dict[str, Any] = dict(room, top=ALL_KINDS, largest=0, backend="census")
     if args.mark:
         request["mark"] = {"name": name, "time": time.time()}
     else:

@@ -92,6 +92,13 @@ def _snapshot():
 _SNAPSHOT_BYTES = 10
 
 
+def _room_tail(args):
+    """Where args['memory_available'] comes from, as the refusals say it (memory_from: one of
+    the target's own limits, commands/room.py)."""
+    return ('are available (%s); --force runs it anyway'
+            % args.get('memory_from', 'to the machine or the target\'s cgroup'))
+
+
 def _no_room(args, per_tracked, fixed=0):
     """The refusal when the run's bookkeeping, per_tracked bytes for each object of
     the snapshot plus `fixed`, would not fit in args['memory_available'] (the room
@@ -102,7 +109,7 @@ def _no_room(args, per_tracked, fixed=0):
     available = args.get('memory_available')
     if available is None:
         return None
-    tail = ('are available (to the machine or the target\'s cgroup); --force runs it anyway')
+    tail = _room_tail(args)
     blocks = getattr(sys, 'getallocatedblocks', None)
     if blocks is not None:
         n = blocks()

@@ -296,12 +296,12 @@ def _put(shard, ids, objs):
     shard.update(_zip(ids, objs))
 
 
-def _unreachable(objs, ignore, prune=False, room=None, refused=None):
+def _unreachable(objs, ignore, prune=False, room=None, refused=None, tail=''):
     """Tracked objects (of objs, gc.get_objects(); emptied) that a full collection
     would find unreachable, as {id: obj}.  Read-only simulation of the collector
     (see header).  With prune, the pruned objects (above) are left out: what it returns
     is then to be closed (_closed).  room: the bytes available, None if unknown; when its
-    maps would not fit there, None, and the refusal appended to the list `refused`.
+    maps would not fit there, None, and the refusal (ending with `tail`) appended to the list `refused`.
     (No exception class of its own: a class made by a payload would be cyclic garbage.)"""
     step = _step_for(len(objs))
     if ignore:
@@ -326,8 +326,7 @@ def _unreachable(objs, ignore, prune=False, room=None, refused=None):
     if room is not None and need > room:
         refused.append({'refusal': {'code': 'no_room', 'reason': (
             'it would need about %d MiB in the target for its %d tracked objects (%d of them in '
-            'its maps), and %d MiB are available (to the machine or the target\'s cgroup); '
-            '--force runs it anyway' % (need >> 20, len(objs), kept, room >> 20))}})
+            'its maps), and %d MiB %s' % (need >> 20, len(objs), kept, room >> 20, tail))}})
         return None
     # a byte per object, one for those kept in the maps
     in_maps = None if flags is None else bytearray(_map(_NOT, flags))
@@ -900,7 +899,8 @@ def gdb_memleak_payload(args):
         step = _step_for(len(objs))
         refused = []
         prune = _pruning()
-        nodes = _unreachable(objs, ignore, prune=prune, room=args.get('memory_available'), refused=refused)
+        nodes = _unreachable(objs, ignore, prune=prune, room=args.get('memory_available'), refused=refused,
+                             tail=_room_tail(args))
         if nodes is None:
             return refused[0]
         del objs

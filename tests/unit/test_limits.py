@@ -138,3 +138,41 @@ def test_this_machine_s_own_figures():
     assert room is None or room >= 0
     both = limits.available_to(os.getpid())  # MemAvailable moves meanwhile: no equality
     assert both is not None and both > 0 and (room is None or both <= room)
+
+
+LIMITS = """Limit                     Soft Limit           Hard Limit           Units
+Max cpu time              unlimited            unlimited            seconds
+Max data size             %s            unlimited            bytes
+Max stack size            %s              unlimited            bytes
+Max address space         %s            unlimited            bytes
+"""
+
+
+def _process(fake_root, data="unlimited", stack="8388608", space="unlimited", vm_size=100 * MiB, vm_data=50 * MiB):
+    fake_root.write("/proc/%d/limits" % PID, LIMITS % (data, stack, space))
+    fake_root.write("/proc/%d/status" % PID, "VmSize:\t%d kB\nVmData:\t%d kB\n" % (vm_size >> 10, vm_data >> 10))
+
+
+@pytest.fixture
+def fake_status(fake_root, monkeypatch):
+    from gdb_memleak.host import procfs
+    monkeypatch.setattr(procfs, "read_small_file", lambda path: open(str(fake_root.root) + path).read())
+    return fake_root
+
+
+def test_no_address_space_limit_is_no_room_to_count(fake_status):
+    _process(fake_status)
+    assert limits.address_room(PID, own_thread=True) is None
+
+
+def test_rlimit_as_counts_the_threads_arena_and_stack(fake_status):
+    _process(fake_status, space=str(140 * MiB))
+    room = limits.address_room(PID, own_thread=True)
+    assert (room.limit, room.thread, room.room) == ("RLIMIT_AS", 72 * MiB, 0)
+    assert limits.address_room(PID, own_thread=False).room == 40 * MiB
+
+
+def test_rlimit_data_counts_the_stack_only_and_the_tighter_limit_wins(fake_status):
+    _process(fake_status, data=str(70 * MiB), stack=str(2 * MiB), space=str(300 * MiB))
+    room = limits.address_room(PID, own_thread=True)
+    assert (room.limit, room.thread, room.room) == ("RLIMIT_DATA", 2 * MiB, 18 * MiB)
