@@ -263,6 +263,19 @@ def test_objects_deep_in_big_containers_are_named_from_their_global(start_target
     assert target.wait_for_ticks(1)
 
 
+def test_largest_1000_answers_and_the_target_runs_meanwhile(start_target):
+    """--largest accepts up to 1000.  The path search for those no global names asked
+    gc.get_referrers about its whole frontier at once (up to 300 nodes a target), and that call
+    compares every reference in the heap with each of them: --largest 80 took 150 s on a
+    5,000-dict target, and 1000 held the GIL for good (a helper's trial, 2026-12-05)."""
+    target = start_target(PYTHON_311, BIG_CONTAINERS)
+    run = run_gdb("py-heap --json --largest 1000 --top 1", pid=target.pid, timeout=120)
+    assert_no_traceback(run)
+    largest = run.json_documents()[0]["largest"]
+    assert len(largest) > 100 and largest[0]["path"] == "__main__.CACHE", largest[:2]
+    assert target.wait_for_ticks(1)
+
+
 def _truths(target) -> dict:
     return {line.split()[1]: int(line.split()[2]) for line in target.lines if line.startswith("truth ")}
 

@@ -182,9 +182,34 @@ def _origin(came, pos):
     return came[lo][1], came[lo][2]
 
 
-def _find_paths(targets, ignore, maxdepth=8, cap=300):
-    """Backward BFS from each target with gc.get_referrers (one heap scan per
-    level for all targets together).  Returns a list of path strings/None."""
+# gc.get_referrers(*objs) compares every reference in the heap with each of objs in turn: one
+# call with the frontier of 1,000 targets (--largest 1000, up to 300 nodes each) held the GIL
+# for minutes on a 5,000-dict target, and --largest 80 took 150 s (a helper's trial,
+# 2026-12-05).  So a level's frontier is at most _BACKWARD_FRONTIER objects in all, asked
+# about _REFERRERS_ARGS at a time (each call about one scan of the heap), within a deadline.
+_BACKWARD_FRONTIER = 64
+_REFERRERS_ARGS = 8
+
+
+def _referrers(fl, ignore):
+    """gc.get_referrers of fl's objects, _REFERRERS_ARGS at a time, in one list (a referrer of
+    two slices' objects comes twice).  Each slice is a list that refers to its objects while the
+    next slices are asked about: it is emptied, and ignored (the list returned holds it)."""
+    out = []
+    ignore.add(id(out))
+    for i in range(0, len(fl), _REFERRERS_ARGS):
+        part = fl[i:i + _REFERRERS_ARGS]
+        ignore.add(id(part))
+        found = gc.get_referrers(*part)
+        del part[:]
+        out.extend(found)
+        del found[:]
+    return out
+
+
+def _find_paths(targets, ignore, deadline, clock, maxdepth=8):
+    """Backward BFS from each target with gc.get_referrers (a few heap scans per level for
+    all targets together), until `deadline` (clock()).  Returns a list of path strings/None."""
     roots = {}
     for name, m in list(_modules().items()):
         name = _plain(name, 200)
@@ -207,19 +232,18 @@ def _find_paths(targets, ignore, maxdepth=8, cap=300):
         parent[i][id(t)] = (t, None)
         if id(t) in roots or _is_type(t):
             found[i] = id(t)
-        else:
+        elif len(frontier) < _BACKWARD_FRONTIER:  # (the first ones: most retained first)
             frontier.setdefault(id(t), [t, []])[1].append(i)
     ignore = set(ignore)
     for v in (roots, parent, found, frontier, targets, codes, running, walked):
         ignore.add(id(v))
     ignore.update(_map(id, parent))
     depth = 0
-    while frontier and depth < maxdepth:
+    while frontier and depth < maxdepth and clock() < deadline:
         depth += 1
         fl = [v[0] for v in frontier.values()]
         ignore.add(id(fl))
-        refs = gc.get_referrers(*fl)
-        ignore.add(id(refs))
+        refs = _referrers(fl, ignore)
         ignore.add(id(sys._getframe()))
         nxt = {}
         for r in refs:
@@ -247,13 +271,13 @@ def _find_paths(targets, ignore, maxdepth=8, cap=300):
                         e = nxt[id(r)] = [r, []]
                         ignore.add(id(e))
                         ignore.add(id(e[1]))
-                    if len(nxt) < cap * n:
+                    if len(nxt) <= _BACKWARD_FRONTIER:
                         e[1].append(ti)
             c = None
             _release_referents(rr)
         r = rr = None
         del fl
-        _release(refs, True)
+        _release(refs)  # (not distinct: see _referrers)
         del refs
         frontier.clear()
         frontier = dict((k, v) for k, v in nxt.items() if v[1] and None in [found[i] for i in v[1]])
@@ -431,7 +455,10 @@ def _largest(big, ignore, nlarge, args, tracked, seconds):
     unknown = [e[1] for e in pathless]
     for v in (pathless, unknown):
         ignore.add(id(v))
-    for e, p in _zip(pathless, _find_paths(unknown, ignore) if unknown else []):
+    time = _module('time')
+    clock = getattr(time, 'monotonic', time.time)  # (2.7: no monotonic)
+    found = _find_paths(unknown, ignore, clock() + max(_WALK_SECONDS_MIN, seconds), clock) if unknown else []
+    for e, p in _zip(pathless, found):
         e[2] = p
     for r in ranked:
         for e in r[7]:
