@@ -123,7 +123,7 @@ class PyCycles(MemleakCommand):
         if args.json:
             self.emit_json("cycles", doc)
             return
-        self.out(format_cycles(doc, self.styles))
+        self.out(format_cycles(doc, self.styles, args.types))
         if footer:
             self.out(footer)
 

@@ -316,8 +316,9 @@ def _group_table(groups: Sequence[Mapping[str, Any]], styles: Styles) -> str:
     return table(("Cycles", "Objects", "Size", "Path"), rows, "rrrl", styles)
 
 
-def format_cycles(doc: Mapping[str, Any], styles: Styles = None) -> str:
-    """py-cycles: the cycle groups (or those grown since a mark), the uncollectable objects, the graph's file."""
+def format_cycles(doc: Mapping[str, Any], styles: Styles = None, types: Sequence[str] = ()) -> str:
+    """py-cycles: the cycle groups (or those grown since a mark), the uncollectable objects, the graph's file.
+    `types`: the TYPEs asked for (the groups are only those with a member of one of them)."""
     lines = []
     cycles = doc.get("cycles") or []
     if doc.get("since"):
@@ -330,6 +331,9 @@ def format_cycles(doc: Mapping[str, Any], styles: Styles = None) -> str:
     elif cycles:
         lines.append("%d objects (%s) live only in reference cycles:" % (doc.get("total_objects", 0), human_size(doc.get("total_size", 0))))
         lines.append(_group_table(cycles, styles))
+    elif types and doc.get("total_objects"):
+        lines.append("no cycle group has a member of type %s; %d objects (%s) live only in reference cycles in all"
+                     % (" or ".join(escape(t) for t in types), doc["total_objects"], human_size(doc.get("total_size", 0))))
     else:
         lines.append("no objects live only in reference cycles")
     uncollectable = doc.get("uncollectable") or {}

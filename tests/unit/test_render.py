@@ -345,6 +345,9 @@ def test_cycles_text():
         "reference graph written to /tmp/g.svg",
     ])
     assert text.format_cycles(dict(doc, cycles=[])) == "no objects live only in reference cycles"
+    # py-cycles TYPE where no group has a member of TYPE: not "no objects ... in cycles" (a user's trial)
+    assert text.format_cycles(dict(doc, cycles=[]), types=["Meta", "a\x1bb"]) == (
+        "no cycle group has a member of type Meta or a\\x1bb; 6 objects (672 B) live only in reference cycles in all")
     grown = [dict(doc["cycles"][0], new=True, count_delta=3, size_delta=672), dict(doc["cycles"][0], path="C -> C", new=False, count_delta=2, size_delta=8)]
     assert text.format_cycles(dict(doc, cycles=grown, since="m1")).splitlines() == [
         "cycle groups new or larger since mark m1:", "Cycles  Growth   Size  Path",
