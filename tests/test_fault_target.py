@@ -78,6 +78,21 @@ def test_gil_held_in_a_long_c_call_times_out_cleanly(start_target):
     wait_for_result(target)
 
 
+def test_commands_that_find_no_safe_point_leave_the_padding_free(start_target):
+    """Each command queues its pending call from a stub in the padding after one file's code. With no
+    safe point the stub stayed, and a later gdb cannot tell it from a call under way: after one
+    command per site (11 here), every command refused with "no free padding" (a user's trial)."""
+    from gdb_memleak.inject import landing
+
+    target = start_target(PYTHON_311, LONG_C_CALL, str(10**11))
+    sites = landing.padding_sites(target.pid)
+    run = run_gdb(*["py-heap --timeout 1 --top 1"] * (len(sites) + 1), pid=target.pid, timeout=300)
+    assert_no_traceback(run)
+    assert "no free padding" not in run.stderr, run.stderr
+    assert run.stderr.count("py-heap: no safe point within 1 s") == len(sites) + 1, run.stderr
+    assert target.alive()
+
+
 # Condition 2: gdb stopped inside the allocator or the collector.
 
 ALLOCATOR_STOPS = {

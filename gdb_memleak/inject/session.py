@@ -251,6 +251,11 @@ def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], fu
                             _say_what_python2_kept(pid, rss_before)
                 return raw, safe_point, time.monotonic() - started
             finally:
+                if not calls.gone and not calls.replaced:
+                    # No safe point came, or the move to a thread of ours failed: the queue call's stub
+                    # is still in the padding, which a later gdb cannot tell from a call still under
+                    # way; 11 such commands used up every site of a target for good (a user's trial).
+                    calls.forget_padding()
                 if not calls.gone or calls.replaced:  # gdb's own settings: nothing in the target
                     saved.restore()
     except (gdb.error, MemleakError) as e:
