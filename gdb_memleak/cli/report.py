@@ -165,7 +165,7 @@ def run(pid: Optional[int], out_dir: str, watch: Optional[float], progress: Call
         argv += ["-ex", command]
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     if watch:
-        progress("the target runs for %g s with allocation tracing on" % watch)
+        progress("py-memtop --watch: once a safe point comes, the target runs for %g s with allocation tracing on" % watch)
     proc = run_gdb(argv, env, GDB_TIMEOUT + (watch or 0), pid)
     docs = _documents(proc.stdout)
     failures = {}
