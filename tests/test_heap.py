@@ -19,6 +19,7 @@ from support.targets import (
     PATH_SHAPES,
     RETURNING_FRAME,
     SEED_STRING,
+    SUBCLASS_CONTAINERS,
     script_line,
 )
 
@@ -261,6 +262,18 @@ def test_objects_deep_in_big_containers_are_named_from_their_global(start_target
                       [("bytearray", 4, "__main__.ROWS[13210][1]")],
                       [("bytearray", 3, "__main__.PAIR[1][0]")]], inside
     assert target.wait_for_ticks(1)
+
+
+def test_paths_through_subclasses_of_list_tuple_and_dict_name_the_item(start_target):
+    """A path through a list subclass read `__main__.BIGL.?` (a user's trial): only exact lists,
+    tuples and dicts were looked into.  Their subclasses are read through the base class's own
+    iteration, never their own methods (the target's code)."""
+    target = start_target(PYTHON_311, SUBCLASS_CONTAINERS)
+    run = run_gdb("py-heap --json --largest 3 --top 1", pid=target.pid)
+    assert_no_traceback(run)
+    inside = sorted(o["path"] for r in run.json_documents()[0]["largest"] for o in r["inside"])
+    assert inside == ["__main__.BIGL[2]", "__main__.DD['k'][0]", "__main__.TT[1]"], inside
+    assert target.wait_for_ticks(1)[-1].endswith(" ran=0"), target.ticks()[-1]
 
 
 def test_largest_1000_answers_and_the_target_runs_meanwhile(start_target):

@@ -257,12 +257,12 @@ def _edge(p, c):
     """How container p refers to c: (kind, value); 'attr' values are bounded
     exact strings, 'key' values are the raw dict key (label it with _key_label)."""
     tp = type(p)
-    if tp is dict:
+    if tp is dict or issubclass(tp, dict):  # (a subclass's own items() is its code: dict's is not)
         # not list(p.items()): for a dict of 100k records, an 800 KB list freed at its full
         # size (_free_gently says why not).  A dict another thread changes meanwhile stops
         # the iteration with RuntimeError: the step is then unknown.
         try:
-            for k, v in p.items():
+            for k, v in dict.items(p):
                 if v is c:
                     return ('key', k)
         except RuntimeError:
@@ -270,6 +270,9 @@ def _edge(p, c):
         return ('?', None)
     if tp is list or tp is tuple:
         i = _index_of(p, c)
+        return ('idx', i) if i is not None else ('?', None)
+    if issubclass(tp, list) or issubclass(tp, tuple):  # through the base's iterator, not the subclass's
+        i = _index_of((list if issubclass(tp, list) else tuple).__iter__(p), c)
         return ('idx', i) if i is not None else ('?', None)
     if tp is set or tp is frozenset:
         return ('member', None)
