@@ -251,17 +251,21 @@ def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], fu
                             _say_what_python2_kept(pid, rss_before)
                 return raw, safe_point, time.monotonic() - started
             finally:
-                if not calls.gone and not calls.replaced:
-                    # No safe point came, or the move to a thread of ours failed: the queue call's stub
-                    # is still in the padding, which a later gdb cannot tell from a call still under
-                    # way; 11 such commands used up every site of a target for good (a user's trial).
-                    calls.forget_padding()
+                _put_back_padding(calls)
                 if not calls.gone or calls.replaced:  # gdb's own settings: nothing in the target
                     saved.restore()
     except (gdb.error, MemleakError) as e:
         if calls.replaced and not isinstance(e, TargetUnavailable):
             raise TargetUnavailable(safepoint.replaced_message("during the command")) from e
         raise
+
+
+def _put_back_padding(calls: Caller) -> None:
+    """When no safe point came, or the move to a thread of ours failed, the queue call's stub is
+    still in the padding, which a later gdb cannot tell from a call under way: 11 such commands
+    used up every site of a target for good (a user's trial, 2026-12-05)."""
+    if not calls.gone and not calls.replaced:
+        calls.forget_padding()
 
 
 def _say_what_python2_kept(pid: int, rss_before: int) -> None:

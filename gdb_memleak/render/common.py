@@ -42,6 +42,15 @@ def _escape_controls(text: str, keep: str, backslash: str) -> str:
     return "".join(out)
 
 
+def display_width(text: str) -> int:
+    """Columns `text` takes on a terminal: East Asian wide and full-width characters two, combining
+    marks and format characters none (a table of CJK names was out of line: a user's trial)."""
+    if text.isascii():
+        return len(text)
+    return sum(0 if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf")
+               else 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
 def escape_dot(dot: str) -> str:
     """Neutralise control characters in graphviz source built from target names.
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional
 
 from .common import (
+    display_width,
     escape,
     escape_dot,
     fragmentation_notes,
@@ -55,14 +56,15 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], align: str = ""
     """A plain text table; `align` holds one 'l' or 'r' per column (default: right).
     Every cell is escaped (see :func:`escape`) and bounded."""
     cells = [[_cell(c) for c in row] for row in rows]
-    widths = [len(h) for h in headers]
+    widths = [display_width(h) for h in headers]
     for row in cells:
         for i, c in enumerate(row):
-            widths[i] = max(widths[i], len(c))
+            widths[i] = max(widths[i], display_width(c))
     align = align.ljust(len(headers), "r")
 
     def fmt(row: Sequence[str]) -> str:
-        parts = [c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(row, widths, align)]
+        pads = [" " * (w - display_width(c)) for c, w in zip(row, widths)]
+        parts = [c + pad if a == "l" else pad + c for c, pad, a in zip(row, pads, align)]
         return "  ".join(parts).rstrip()
 
     return "\n".join([styled(fmt(list(headers)), "header", styles)] + [fmt(r) for r in cells])

@@ -412,3 +412,12 @@ def test_documents_are_not_changed_by_rendering():
     for output, _ in text_outputs(STYLES):
         assert output
     assert report == before
+
+
+def test_tables_line_up_wide_and_combining_characters():
+    """A CJK name takes two columns on a terminal, a combining accent none (a user's trial: the
+    text tables were out of line past such names)."""
+    lines = text.table(("Path", "Size"), [("m.漢字", 1), ("m.e\u0301t\u00e9", 22), ("m.x", 333)], "lr").splitlines()
+    ends = {common.display_width(line) for line in lines}
+    assert len(ends) == 1, lines
+    assert common.display_width("漢字e\u0301") == 5
