@@ -192,8 +192,10 @@ def _thread_lines(thread: Mapping[str, Any], have_source: bool, styles: Styles) 
 def format_watch_growth(growth: Mapping[str, Any], styles: Styles = None) -> str:
     """py-memtop --watch: the RSS growth over the window and the lines that allocated what is still alive."""
     delta = growth["rss_delta"]
+    # The target's own tracing was on before the window: its traces go back to when it turned it on.
+    since = "since the target turned tracemalloc on" if growth.get("tracing_before") else "in the window"
     lines = [
-        "watched %.1f s%s: RSS %s%s (%s/s); tracemalloc traced %s of blocks allocated in the window and still alive"
+        "watched %.1f s%s: RSS %s%s (%s/s); tracemalloc traced %s of blocks allocated %s and still alive"
         % (
             growth["seconds"],
             " (ended early)" if growth["ended_early"] else "",
@@ -201,8 +203,10 @@ def format_watch_growth(growth: Mapping[str, Any], styles: Styles = None) -> str
             human_size(abs(delta)) if delta is not None else "?",
             signed_size(growth["rss_rate"]) if growth["rss_rate"] is not None else "?",
             human_size(growth["traced"]),
+            since,
         ),
-        "top allocation lines (memory allocated during the window and still alive):",
+        "top allocation lines (memory allocated %s and still alive):"
+        % (since if growth.get("tracing_before") else "during the window"),
     ]
     allocations = growth["allocations"]
     if any(a.get("caller") for a in allocations):  # --frames N: where the application called each library line

@@ -296,6 +296,10 @@ def test_watch_growth_text():
     ])
     unknown = dict(growth, rss_delta=None, rss_rate=None, ended_early=True, allocations=[])
     assert text.format_watch_growth(unknown).startswith("watched 1.0 s (ended early): RSS ? (?/s);")
+    # The target's own tracing, on before the window: its traces are not the window's (a user's trial).
+    theirs = text.format_watch_growth(dict(growth, tracing_before=True)).splitlines()
+    assert theirs[0].endswith("of blocks allocated since the target turned tracemalloc on and still alive"), theirs
+    assert theirs[1] == "top allocation lines (memory allocated since the target turned tracemalloc on and still alive):"
     # Issue 14: a shrinking target's rate kept its sign ("RSS -8.0 KiB (2.7 KiB/s)" before).
     shrinking = dict(growth, rss_delta=-8192, rss_rate=-2765)
     assert text.format_watch_growth(shrinking).startswith("watched 1.0 s: RSS -8.0 KiB (-2.7 KiB/s);")
