@@ -34,7 +34,16 @@ from support.interpreters import (
     param,
 )
 from support.paths import TARGETS
-from support.targets import FOREIGN_SLEEP, LONG_C_CALL, SEED_CYCLES, SERVICE, SERVICE_65MB, assert_service_kinds, script_line
+from support.targets import (
+    CATCHES_STOP_SIGNALS,
+    FOREIGN_SLEEP,
+    LONG_C_CALL,
+    SEED_CYCLES,
+    SERVICE,
+    SERVICE_65MB,
+    assert_service_kinds,
+    script_line,
+)
 
 # A payload that tells the test it is running, then holds the call open.
 SLOW_PAYLOAD = '''
@@ -91,6 +100,19 @@ def test_commands_that_find_no_safe_point_leave_the_padding_free(start_target):
     assert "no free padding" not in run.stderr, run.stderr
     assert run.stderr.count("py-heap: no safe point within 1 s") == len(sites) + 1, run.stderr
     assert target.alive()
+
+
+def test_a_target_that_catches_both_stop_signals_is_refused_with_the_way_to_read_it(start_target):
+    """No signal is left to stop its threads with: nothing runs in it, and the one line says how to
+    read its heap anyway (it did not: a user's trial)."""
+    target = start_target(PYTHON_311, CATCHES_STOP_SIGNALS)
+    run = run_gdb("py-heap --top 3", "py-heap --read-only --top 3", pid=target.pid)
+    assert_no_traceback(run)
+    assert ("py-heap: the target catches or blocks both SIGURG and SIGWINCH, the signals gdb-memleak stops threads "
+            "with; nothing was run in the target (py-heap --read-only and py-cycles --read-only read its memory "
+            "instead)") in run.stderr, run.stderr
+    assert "dict (no owner)" in run.stdout  # the --read-only census
+    assert target.wait_for_ticks(1)[-1].endswith(" caught=0"), target.ticks()[-1]
 
 
 # Condition 2: gdb stopped inside the allocator or the collector.

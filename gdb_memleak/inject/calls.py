@@ -124,7 +124,8 @@ class Caller:
         """Choose the stop signal and the landing site; raise a one-line error if there is none."""
         signal, why = landing.stop_signal(self.pid, tids)
         if signal is None:
-            raise Refused("%s; nothing was run in the target" % why)
+            raise Refused("%s; nothing was run in the target" % why,
+                          hint="py-heap --read-only and py-cycles --read-only read its memory instead")
         self.signal = signal
         target = gdb.selected_inferior()
         try:
