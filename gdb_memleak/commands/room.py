@@ -42,7 +42,7 @@ def too_tight(address: limits.AddressRoom, need: int, what: str) -> str:
     and what the payload's own thread maps, against the limit that is too tight for them."""
     arena = limits.THREAD_ARENA if address.limit == "RLIMIT_AS" else 0
     if address.thread and arena:
-        what += ", and for a thread of its own a glibc arena of %s and a stack of %s" % (
+        what += ", and for a thread of its own a glibc arena (%s of address space while it is made) and a stack of %s" % (
             human_size(arena), human_size(address.thread - arena))
     elif address.thread:
         what += ", and a stack of %s for a thread of its own" % human_size(address.thread)

@@ -93,8 +93,11 @@ def available_to(pid: int) -> Optional[int]:
 # What the payload's own thread (inject/own_thread.py) maps before the payload allocates anything:
 # glibc reserves a new arena's whole heap at once, HEAP_MAX_SIZE (64 MiB on 64-bit; PROT_NONE until
 # used, so RLIMIT_AS counts it and RLIMIT_DATA does not), and the thread's stack (glibc's default is
-# RLIMIT_STACK; 8 MiB is counted when that is unlimited).
-THREAD_ARENA = 64 << 20
+# RLIMIT_STACK; 8 MiB is counted when that is unlimited).  To align it, glibc's new_heap maps twice
+# that and trims it: with less than 128 MiB of room a thread got no arena at all (74-124 MiB of room,
+# a reviewer's trial, 2026-12-05), and each of its mallocs then failed to make one and took a page
+# of address space of its own.
+THREAD_ARENA = 128 << 20
 DEFAULT_STACK = 8 << 20
 _LIMIT_ROWS = {"Max address space": "RLIMIT_AS", "Max data size": "RLIMIT_DATA", "Max stack size": "RLIMIT_STACK"}
 

@@ -5,7 +5,7 @@
 Builds its data, then sets its soft RLIMIT_AS to VmSize + ROOM_MB (with LIMIT=data in the
 environment: RLIMIT_DATA to VmData + ROOM_MB).  With "churn", a thread started before the
 limit (its glibc arena already made) allocates and frees 25 MB every 50 ms, as in the
-user's trial of 2026-12-06, and counts the MemoryErrors it gets.  Prints "ready", then
+user's trial of 2026-12-05, and counts the MemoryErrors it gets.  Prints "ready", then
 "tick N ok=B errors=E modules=M" every half second: B whether its data checks out, E the
 churn thread's MemoryErrors, M len(sys.modules) (a refused command leaves all three as they were).
 """
