@@ -16,13 +16,14 @@ from .packaging import GC_PAUSED_NAME, RESULT_NAME
 PY_FILE_INPUT = 257  # Py_file_input in every CPython version
 
 
-def execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, gc_paused: bool) -> bytes:
+def execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, gc_paused: int) -> bytes:
     """Run the payload in fresh globals; return the bytes it left in RESULT_NAME.
 
     `compiled` (marshalled code from the target's own interpreter binary) runs with
     PyMarshal_ReadObjectFromString + PyEval_EvalCode: nothing is compiled in the
-    target.  Otherwise `source` runs with PyRun_StringFlags.  `gc_paused`: by gc_pause.pause;
-    the payload's globals then say so (GC_PAUSED_NAME).
+    target.  Otherwise `source` runs with PyRun_StringFlags.  `gc_paused`: gdb's fork guard when
+    gc_pause.pause paused gc (else 0); the payload's globals then hold it (GC_PAUSED_NAME), so that
+    it knows, and leaves the guard out of what it counts.
     """
     target = gdb.selected_inferior()
     # Names first, then the code: both travel in raw memory (not Python objects, so
@@ -49,7 +50,7 @@ def execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, gc_
             # of the frame the safe point is in (borrowed; the dict takes its own reference).
             # And when gdb paused gc, the flag that says so, in the same block.
             builtins = calls.call("PyEval_GetBuiltins")
-            flag = [("PyDict_SetItemString", (namespace, buffer + paused_name, calls.address("_Py_TrueStruct")))] if gc_paused else []
+            flag = [("PyDict_SetItemString", (namespace, buffer + paused_name, gc_paused))] if gc_paused else []
             if builtins == 0 or any(r & 0xFFFFFFFF for r in calls.call_many(
                     [("PyDict_SetItemString", (namespace, buffer + builtins_name, builtins))] + flag)):
                 calls.call("PyErr_Clear", ret="void")

@@ -151,32 +151,26 @@ def __gdb_memleak_enter__(quiet):
     dangling = threading.__dict__.get('_dangling') if type(threading) is type(s) else None
     if state['gc_was'] and dangling is not None and not state['gc_by_gdb']:  # gdb's guard is in already
         __gdb_memleak_guard__(state, gc, dangling)
-    elif state['gc_by_gdb'] and dangling is not None:
-        state['gdb_guard'] = __gdb_memleak_gdb_guard__(state, dangling)
+    flag = d.get(g, '__gdb_memleak_gc_paused__')
+    if type(flag) is type(s):  # gdb's fork guard itself (inject/evaluation.py)
+        state['gdb_guard'] = __gdb_memleak_gdb_guard__(state, flag)
+    flag = None
     return state
 
 
-def __gdb_memleak_gdb_guard__(state, dangling):
-    """The ids of gdb's fork guard, its dict and its weak reference in threading._dangling, which
-    the census leaves out as the payload's own.  Ids only: gdb's reference must stay the guard's
-    last one, or gdb keeps it alive (inject/gc_pause.py)."""
-    ids = ()
+def __gdb_memleak_gdb_guard__(state, guard):
+    """The ids of gdb's fork guard, its dict and its weak references (the one in
+    threading._dangling), which the census leaves out as the payload's own.  Not by calling the
+    set's weak references: each would hand the payload a reference to one of the target's threads,
+    which could then die in this thread (a reviewer's find, 2026-12-05).  Ids only."""
+    ids = [id(guard), id(guard.__dict__)]
     try:
-        ref = __gdb_memleak_module__(state, '_weakref').ref
-        data = dangling.__dict__['data']
-        refs = list(data) if type(data) is set else []
-        for r in refs:
-            o = r() if type(r) is ref else None
-            if type(o) is type(state['sys']):
-                name = dict.get(o.__dict__, '__name__')
-                if type(name) is str and name == 'gdb-memleak fork guard':
-                    ids = (id(o), id(o.__dict__), id(r))
-                    break
+        refs = __gdb_memleak_module__(state, '_weakref').getweakrefs(guard)
+        ids.extend([id(r) for r in refs])
         del refs[:]
     except Exception:
         pass
-    r = o = None
-    return ids
+    return tuple(ids)
 
 
 def __gdb_memleak_guard__(state, gc, dangling):
