@@ -82,7 +82,7 @@ MARK_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 def mark_name(text: str) -> str:
     """A mark's name, checked as the option is read: an empty one ("") would read as no option at all."""
-    if not MARK_NAME.match(text):
+    if not MARK_NAME.fullmatch(text):  # (match's $ lets a final newline through)
         raise argparse.ArgumentTypeError("a mark name is 1 to 64 letters, digits or _.:-, got %r" % text)
     return text
 

@@ -57,10 +57,14 @@ def move_to_own_thread(calls: Caller, safe_point: SafePoint, pid: int, deadline:
     known = {t.num for t in gdb.selected_inferior().threads()}
     if calls.call(THREAD_START, entry.start, 0) == NO_THREAD:
         return None  # the target cannot start a thread (a limit on threads): run where we are
+    # Until the new thread is seen at its stop it may still be in glibc's start_thread, on its way
+    # into the padding: the padding stays, whatever happens (a reviewer's find, 2026-12-05).
+    kept, calls.keep_padding = calls.keep_padding, True
     calls.release()  # the safe point's thread goes back now: its wait, or the main thread's pending call
     _until_out_of_the_blocks(calls, pid)
     gdb.selected_inferior().write_memory(entry.flag, b"\x01")
     worker = _until_it_stops(calls, pid, entry.stop, known, deadline)
+    calls.keep_padding = kept  # from here, thread_in_padding finds it until it has gone
     worker.switch()
     try:
         calls.call_many([("PyGILState_Ensure", ())], keep_first=True,

@@ -262,7 +262,7 @@ def _edge(p, c):
         # size (_free_gently says why not).  A dict another thread changes meanwhile stops
         # the iteration with RuntimeError: the step is then unknown.
         try:
-            for k, v in dict.items(p):
+            for k, v in (dict.iteritems if _PY2 else dict.items)(p):  # (2.7's items() is a list of them all)
                 if v is c:
                     return ('key', k)
         except RuntimeError:
