@@ -263,9 +263,15 @@ def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], fu
 def _put_back_padding(calls: Caller) -> None:
     """When no safe point came, or the move to a thread of ours failed, the queue call's stub is
     still in the padding, which a later gdb cannot tell from a call under way: 11 such commands
-    used up every site of a target for good (a user's trial, 2026-12-05)."""
-    if not calls.gone and not calls.replaced:
+    used up every site of a target for good (a user's trial, 2026-12-05).  Not in a target that has
+    gone (killed while gdb waited): the error that says so must not turn into gdb's."""
+    target = gdb.selected_inferior()
+    if calls.gone or calls.replaced or target.pid == 0 or not target.threads():
+        return
+    try:
         calls.forget_padding()
+    except gdb.error:  # (gdb.MemoryError too) it went away meanwhile; its padding with it
+        pass
 
 
 def _say_what_python2_kept(pid: int, rss_before: int) -> None:
