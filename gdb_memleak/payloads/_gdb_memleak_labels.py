@@ -32,7 +32,7 @@ def _own_ids():
         ids.add(id(v))
     if type(g.get('__gdb_memleak_quiet__')) is list:  # the quiet block's (sys, saved functions...)
         ids.add(id(g['__gdb_memleak_quiet__']))
-    ids.update(__gdb_memleak_state__.get('gdb_guard') or ())  # gdb's fork guard (inject/gc_pause.py)
+    _own_guard_ids(g, ids)
     guard = __gdb_memleak_state__['guard']  # the fork guard (quiet block), its dict and weak reference
     if guard is not None:
         ids.add(id(guard))
@@ -47,6 +47,24 @@ def _own_ids():
         f = f.f_back
     ids.update(_unsafe_to_traverse())
     return ids
+
+
+def _own_guard_ids(g, ids):
+    """Add to ids gdb's fork guard (inject/gc_pause.py), its dict and its weak references (the one
+    in threading._dangling): gdb puts the guard in the payload's globals as the gc flag's value.
+    Not found by calling the set's weak references, each of which would hand the payload one of
+    the target's Thread objects, free to die here; and read here, not kept: ids kept in the run's
+    state were counted as the target's ints (a reviewer's find and a test's, 2026-12-05)."""
+    guard = g.get('__gdb_memleak_gc_paused__')
+    if type(guard) is not _MOD_TYPE:
+        return
+    ids.add(id(guard))
+    ids.add(id(_MOD_DICT.__get__(guard)))
+    weak = _module('_weakref')
+    if weak is not None:
+        refs = weak.getweakrefs(guard)
+        ids.update(_map(id, refs))
+        del refs[:]
 
 
 def _unsafe_to_traverse():

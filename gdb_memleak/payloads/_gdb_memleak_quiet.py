@@ -134,7 +134,6 @@ def __gdb_memleak_enter__(quiet):
             'the payload did not run"}}').encode('ascii')
         return None
     state = {'sys': s, 'boot': boot, 'gc': None, 'gc_was': None, 'gc_by_gdb': False, 'guard': None, 'dangling': None, 'store': None,
-             'gdb_guard': (),
              'loaded': [], 'tracemalloc': None}
     # A target that traces its allocations traces ours too: its tables' size now, to say what it cost.
     tm = dict.get(s.modules, '_tracemalloc') if type(s.modules) is dict else None
@@ -151,26 +150,7 @@ def __gdb_memleak_enter__(quiet):
     dangling = threading.__dict__.get('_dangling') if type(threading) is type(s) else None
     if state['gc_was'] and dangling is not None and not state['gc_by_gdb']:  # gdb's guard is in already
         __gdb_memleak_guard__(state, gc, dangling)
-    flag = d.get(g, '__gdb_memleak_gc_paused__')
-    if type(flag) is type(s):  # gdb's fork guard itself (inject/evaluation.py)
-        state['gdb_guard'] = __gdb_memleak_gdb_guard__(state, flag)
-    flag = None
     return state
-
-
-def __gdb_memleak_gdb_guard__(state, guard):
-    """The ids of gdb's fork guard, its dict and its weak references (the one in
-    threading._dangling), which the census leaves out as the payload's own.  Not by calling the
-    set's weak references: each would hand the payload a reference to one of the target's threads,
-    which could then die in this thread (a reviewer's find, 2026-12-05).  Ids only."""
-    ids = [id(guard), id(guard.__dict__)]
-    try:
-        refs = __gdb_memleak_module__(state, '_weakref').getweakrefs(guard)
-        ids.extend([id(r) for r in refs])
-        del refs[:]
-    except Exception:
-        pass
-    return tuple(ids)
 
 
 def __gdb_memleak_guard__(state, gc, dangling):
