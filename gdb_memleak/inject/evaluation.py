@@ -21,9 +21,9 @@ def execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, gc_
 
     `compiled` (marshalled code from the target's own interpreter binary) runs with
     PyMarshal_ReadObjectFromString + PyEval_EvalCode: nothing is compiled in the
-    target.  Otherwise `source` runs with PyRun_StringFlags.  `gc_paused`: gdb's fork guard when
-    gc_pause.pause paused gc (else 0); the payload's globals then hold it (GC_PAUSED_NAME), so that
-    it knows, and leaves the guard out of what it counts.
+    target.  Otherwise `source` runs with PyRun_StringFlags.  `gc_paused`: gc_pause.flag, the object
+    the payload's globals hold (GC_PAUSED_NAME) when gdb paused gc (0: none), so that the payload
+    knows, and leaves gdb's fork guard out of what it counts.
     """
     target = gdb.selected_inferior()
     # Names first, then the code: both travel in raw memory (not Python objects, so

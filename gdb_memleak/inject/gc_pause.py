@@ -217,6 +217,14 @@ def _drop(calls: Caller, references: _Refs, also: list) -> None:
         calls.call_many(drops)
 
 
+def flag(calls: Caller, paused: Optional[Pause]) -> int:
+    """What the payload's globals hold to say gdb paused gc (evaluation.execute): the guard, for the
+    census to leave out; True where there is none (no threading: no guard); 0 if gdb did not pause it."""
+    if paused is None:
+        return 0
+    return paused.references.guard or calls.address("_Py_TrueStruct")
+
+
 def resume(calls: Caller, paused: Optional[Pause]) -> None:
     """gc back and the guard out (the calls the epilogue carried), then gdb's references dropped."""
     if paused is None or calls.gone or calls.abandoned:

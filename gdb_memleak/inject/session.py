@@ -229,7 +229,7 @@ def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], fu
                 try:
                     paused = gc_pause.pause(calls)
                     routing = allocator.route_payload_thread(calls) if route else None
-                    raw = evaluation.execute(source, compiled, calls, paused.references.guard if paused else 0)
+                    raw = evaluation.execute(source, compiled, calls, gc_pause.flag(calls, paused))
                 except WaitedTooLong as e:
                     raise ChannelError("the target's %s() did not return within %d s; it goes on in the target and "
                                        "finishes by itself" % (e, CALL_LIMIT)) from e
