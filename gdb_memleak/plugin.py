@@ -12,7 +12,7 @@ from typing import Optional
 
 import gdb
 
-from .gdbside.settings import MAX_TIMEOUT, SETTINGS
+from .gdbside.settings import MAX_MAX_STOP_MS, MAX_TIMEOUT, SETTINGS
 
 _loaded = False
 
@@ -44,6 +44,28 @@ class _TimeoutParameter(gdb.Parameter):
 
     def get_show_string(self, svalue: str) -> str:
         return "gdb-memleak waits up to %s seconds for a safe point." % svalue
+
+
+class _MaxStopParameter(gdb.Parameter):
+    """The longest, in milliseconds, a command may stop the whole process without being asked to."""
+
+    set_doc = "Set how long py-heap and py-cycles may stop the process to read its memory by themselves."
+    show_doc = "Show how long py-heap and py-cycles may stop the process to read its memory by themselves."
+
+    def __init__(self) -> None:
+        super().__init__("py-memleak max-stop", gdb.COMMAND_DATA, gdb.PARAM_ZUINTEGER)
+        self.value = SETTINGS.max_stop_ms
+
+    def get_set_string(self) -> str:
+        if not 0 <= int(self.value) <= MAX_MAX_STOP_MS:  # type: ignore[call-overload]
+            self.value = SETTINGS.max_stop_ms
+            raise gdb.GdbError("py-memleak max-stop is 0 to %d milliseconds" % MAX_MAX_STOP_MS)
+        SETTINGS.max_stop_ms = int(self.value)  # type: ignore[call-overload]
+        return ""
+
+    def get_show_string(self, svalue: str) -> str:
+        return ("py-heap and py-cycles read a target's memory by themselves (no safe point in time, or opted "
+                "out) only when that would stop it at most %s ms; --read-only reads it whatever it costs." % svalue)
 
 
 class _VerboseParameter(gdb.Parameter):
@@ -103,6 +125,7 @@ def load(venv: Optional[str] = None) -> None:
     _SetPrefix("set py-memleak")
     _SetPrefix("show py-memleak")
     _TimeoutParameter()
+    _MaxStopParameter()
     _VerboseParameter()
     _register_commands()
     # What was read about one process or its files is not true of the next.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from support.gdb import assert_no_traceback, gcore, run_gdb
+from support.gdb import READ_UNASKED, assert_no_traceback, gcore, run_gdb
 from support.heartbeat import gc_fields, wait_for_line
 from support.interpreters import (
     MEMORY_VERSIONS,
@@ -121,7 +121,7 @@ def test_no_safe_point_in_time_reads_cycles_from_memory_and_says_so(start_target
     """A main thread holding the GIL in one long C call gives no safe point in 2 s: py-cycles reads memory
     instead and says why."""
     busy = start_target(python, LONG_C_CALL, str(6 * 10**8))
-    run = run_gdb("py-cycles --timeout 2 --json", pid=busy.pid, timeout=300)
+    run = run_gdb(READ_UNASKED, "py-cycles --timeout 2 --json", pid=busy.pid, timeout=300)
     assert_no_traceback(run)
     doc = run.document()
     schemas.validator("cycles").validate(doc)

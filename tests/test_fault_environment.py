@@ -276,6 +276,8 @@ def test_bad_arguments_without_a_target():
         "py-memtop --watch 601",
         "set py-memleak timeout 1e9",
         "show py-memleak timeout",
+        "set py-memleak max-stop 600001",
+        "show py-memleak max-stop",
         "py-heap --timeout soon",
         "py-heap --top 1e3",
         "py-heap --largest many",
@@ -306,6 +308,7 @@ def test_bad_arguments_without_a_target():
         "py-memtop: argument --watch: expected seconds above 0 and at most 600, got 0",
         "py-memtop: argument --watch: expected seconds above 0 and at most 600, got 601",
         "py-memleak timeout is 1 to 86400 seconds (as --timeout)",
+        "py-memleak max-stop is 0 to 600000 milliseconds",
         "py-heap: argument --timeout: expected seconds, got 'soon'",
         "py-heap: argument --top: expected a whole number, got '1e3'",
         "py-heap: argument --largest: invalid int value: 'many'",
@@ -325,6 +328,7 @@ def test_bad_arguments_without_a_target():
     for message in expected:
         assert sum(message in line for line in lines) == 1, (message, run.stderr)
     assert "waits up to 30 seconds" in run.stdout, run.stdout  # the refused 1e9 left the setting as it was
+    assert "only when that would stop it at most 100 ms" in run.stdout, run.stdout
 
 
 def test_bad_arguments_against_a_live_target(start_target, tmp_path):

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.gdb import assert_no_traceback, run_gdb, run_source_script, start_gdb
+from support.gdb import READ_UNASKED, assert_no_traceback, run_gdb, run_source_script, start_gdb
 from support.heartbeat import assert_carries_on, latest_match, service_state, wait_for_line, wait_for_line_prefix
 from support.interpreters import (
     INTERPRETERS,
@@ -771,7 +771,7 @@ def test_a_thread_that_blocks_the_stop_signals_is_never_called_from(start_target
     heap is read from memory, the message says why, and the target runs on, its sleep whole."""
     target = start_target(PYTHON_311, FOREIGN_SLEEP, "8", "masked-worker")
     started = time.monotonic()
-    run = run_gdb("py-heap --top 1 --timeout 5", pid=target.pid, timeout=60)
+    run = run_gdb(READ_UNASKED, "py-heap --top 1 --timeout 5", pid=target.pid, timeout=60)
     assert time.monotonic() - started < 30
     assert_no_traceback(run)
     assert ("\npy-heap: no safe point: the threads found running CPython's code, 50 times in a row, block "

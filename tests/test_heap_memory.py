@@ -6,12 +6,13 @@ Real targets, real gdb, real `gcore` cores; CPython 3.8 to 3.13 (pyenv, with deb
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
 
 import pytest
-from support.gdb import assert_no_traceback, gcore, run_gdb
+from support.gdb import READ_UNASKED, assert_no_traceback, gcore, run_gdb
 from support.heartbeat import assert_carries_on, hostile_state, service_state, wait_for_line
 from support.interpreters import (
     MEMORY_VERSIONS,
@@ -151,12 +152,31 @@ def test_no_safe_point_in_time_reads_memory_instead_and_says_so(start_target, py
     in one long C call (sum over a range) gives none in 2 s, and py-heap then reads the heap
     from memory, saying why.  (A main thread in signal.pause() is woken: it answers in the target.)"""
     busy = start_target(python, LONG_C_CALL, str(6 * 10**8))
-    run = run_gdb("py-heap --timeout 2 --json --top 5", pid=busy.pid, timeout=300)
+    run = run_gdb(READ_UNASKED, "py-heap --timeout 2 --json --top 5", pid=busy.pid, timeout=300)
     assert_no_traceback(run)
     doc = run.document()
     assert doc["backend"] == "memory" and doc["source"] == "process"
     assert doc["total_count"] > 1000
     assert any(n.startswith("no safe point within 2 s") and "read from memory instead" in n for n in doc["notes"]), doc["notes"]
+    wait_for_line(busy, "result True", timeout=300)  # its call went on to its right end
+
+
+def test_no_safe_point_in_time_refuses_a_memory_read_longer_than_max_stop(start_target):
+    """Issue 13: no command stops the target more than 100 ms unasked.  Reading the heap from memory
+    stops the whole process for the walk (0.17-0.3 s on the smallest targets, 2026-12-05), so with the
+    default `max-stop` py-heap and py-cycles say what it would cost instead, and read nothing; a
+    max-stop raised above the estimate lets them read it."""
+    busy = start_target(PYTHON_311, LONG_C_CALL, str(6 * 10**8))
+    run = run_gdb("show py-memleak max-stop", "py-heap --timeout 2 --json --top 5", "py-cycles --timeout 2 --json",
+                  pid=busy.pid, timeout=300)
+    assert_no_traceback(run)
+    assert "at most 100 ms" in run.stdout and "memory backend" not in run.stdout and '"kind"' not in run.stdout
+    for command in ("py-heap", "py-cycles"):
+        line = next(line for line in run.stderr.splitlines() if line.startswith(command + ": "))
+        assert re.fullmatch(r"%s: no safe point within 2 s: .*; nothing was run in the target \(try again, raise "
+                            r"--timeout, or: %s --read-only reads its memory instead, stopping the whole process "
+                            r"about \d+\.\d s \(\d+ MB of RSS\); `set py-memleak max-stop \d+000` lets %s do that "
+                            r"by itself\)" % (command, command, command), line), line
     wait_for_line(busy, "result True", timeout=300)  # its call went on to its right end
 
 

@@ -16,7 +16,7 @@ import re
 import time
 
 import pytest
-from support.gdb import assert_no_traceback, gdb_reads_the_tree_s_debug_info, run_gdb
+from support.gdb import READ_UNASKED, assert_no_traceback, gdb_reads_the_tree_s_debug_info, run_gdb
 from support.heartbeat import assert_beating
 from support.paths import HOSTRUN
 from support.targets import CONTAINER_HEAP, CONTAINER_LOOP_LINES, Target
@@ -64,7 +64,8 @@ def test_commands_that_run_code_read_memory_or_refuse_and_leave_the_target_untou
     without it, through the release build's _Py_DebugOffsets and the layout kept for 3.14 (before
     that, they refused there).  Marks and --watch keep data in the target: they refuse."""
     target = opted_out(build, how)
-    run = run_gdb("p/x $pc", "py-heap", "py-cycles", "py-heap --mark a", "py-memtop --watch 1", "p/x $pc", pid=target.pid)
+    run = run_gdb(READ_UNASKED, "p/x $pc", "py-heap", "py-cycles", "py-heap --mark a", "py-memtop --watch 1", "p/x $pc",
+                  pid=target.pid)
     assert_no_traceback(run)
     said = [line for line in run.stderr.splitlines() if "opted out" in line]
     assert said == [_instead(c, why) for c in ("py-heap", "py-cycles")] + [_refusal(c, why) for c in ("py-heap", "py-memtop")], run.stderr

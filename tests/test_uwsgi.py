@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from support.gdb import assert_no_traceback, run_gdb
+from support.gdb import READ_UNASKED, assert_no_traceback, run_gdb
 from support.load import run_under_load
 from support.paths import REPO
 from support.targets import script_line
@@ -265,7 +265,8 @@ def test_an_idle_worker_s_heap_and_cycles_are_read_from_memory(start_uwsgi):
     """Issue 16: a worker whose threads all wait in uWSGI's C code never reaches a safe point: py-heap and
     py-cycles read its memory instead, say so, and the worker serves on."""
     server = start_uwsgi(housekeeping=False)
-    run = run_gdb("py-heap --top 5 --timeout 2 --json", "py-cycles --timeout 2 --json", pid=server.worker, timeout=120)
+    run = run_gdb(READ_UNASKED, "py-heap --top 5 --timeout 2 --json", "py-cycles --timeout 2 --json", pid=server.worker,
+                  timeout=120)
     assert_no_traceback(run)
     heap, cycles = run.json_documents()
     assert heap["backend"] == "memory" and heap["total_count"] > 10_000, (heap.get("notes"), run.stderr)

@@ -1,6 +1,6 @@
 """The gdb-memleak command line (also `python -m gdb_memleak`): set-up and reports, outside gdb.
 
-  gdb-memleak report PID --out DIR [--watch S] [--timeout S]   one-shot leak report: DIR/report.json and DIR/report.html
+  gdb-memleak report PID --out DIR [--watch S] [--timeout S] [--max-stop MS]   one-shot leak report: DIR/report.json and DIR/report.html
   gdb-memleak report --core CORE [--exe PROGRAM] --out DIR    the same from a core file, nothing run
   gdb-memleak gdbinit                                  print the lines to add to ~/.gdbinit
   gdb-memleak prepare --python PYTHON                  install guppy3 and objgraph for targets that run PYTHON
@@ -20,6 +20,7 @@ from . import prepare, report
 from .gdbinit import gdbinit_lines
 
 MAX_WATCH = 600.0
+MAX_STOP_MS = 600000  # as `set py-memleak max-stop`
 PROG = "gdb-memleak"
 
 
@@ -31,6 +32,12 @@ def _pid(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError("expected a process id, got %d" % value)
     return value
+
+
+def _milliseconds(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= MAX_STOP_MS:
+        raise argparse.ArgumentTypeError("expected milliseconds from 0 to %d, got %r" % (MAX_STOP_MS, text))
+    return int(text)
 
 
 def _seconds(text: str) -> float:
@@ -65,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--timeout", type=_seconds, metavar="SECONDS",
                      help="how long each command may wait for a safe point (default: gdb-memleak's, 30); a command that "
                           "gets none is reported as such and the rest of the report is still written")
+    rep.add_argument("--max-stop", type=_milliseconds, metavar="MS",
+                     help="py-heap and py-cycles read the memory of a target that gives no safe point, stopping it for "
+                          "the whole walk, only if that takes at most MS milliseconds (about 20 ms per MB of RSS; default: "
+                          "gdb-memleak's own, 'show py-memleak max-stop')")
     sub.add_parser("gdbinit", help="print the lines to add to ~/.gdbinit")
     prep = sub.add_parser(
         "prepare",
@@ -95,8 +106,8 @@ def _check_target(args: argparse.Namespace) -> None:
         raise report.ReportError("give a PID or --core CORE (one of them)")
     if args.core is None and args.exe is not None:
         raise report.ReportError("--exe goes with --core")
-    if args.core is not None and (args.watch or args.timeout):
-        raise report.ReportError("--watch and --timeout need a live process, not a core file")
+    if args.core is not None and (args.watch or args.timeout or args.max_stop is not None):
+        raise report.ReportError("--watch, --timeout and --max-stop need a live process, not a core file")
 
 
 def main(argv: Optional[list] = None) -> int:
@@ -108,7 +119,8 @@ def main(argv: Optional[list] = None) -> int:
         if args.command == "prepare":
             return prepare.prepare(args.python)
         _check_target(args)
-        report.write_report(args.pid, args.out, args.watch, progress, timeout=args.timeout, core=args.core, exe=args.exe)
+        report.write_report(args.pid, args.out, args.watch, progress, timeout=args.timeout, core=args.core, exe=args.exe,
+                            max_stop=args.max_stop)
     except (report.ReportError, prepare.PrepareError) as e:
         return _fail(args.command, str(e).splitlines()[0] if str(e) else "failed", 2 if args.command == "prepare" else 1)
     except OSError as e:

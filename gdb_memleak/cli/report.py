@@ -139,7 +139,7 @@ def run_gdb(argv: list[str], env: dict, timeout: float, pid: Optional[int]) -> s
 
 def run(pid: Optional[int], out_dir: str, watch: Optional[float], progress: Callable[[str], None],
         gdb: Optional[str] = None, timeout: Optional[float] = None,
-        core: Optional[tuple[str, str]] = None) -> tuple[dict, list[str], dict[str, str]]:
+        core: Optional[tuple[str, str]] = None, max_stop: Optional[int] = None) -> tuple[dict, list[str], dict[str, str]]:
     """The documents {"memtop", "heap", "cycles"}, gdb-memleak's notes, and why a command gave no answer.
 
     `core`: (core file, program) instead of a pid: the commands read it, nothing runs.
@@ -161,6 +161,8 @@ def run(pid: Optional[int], out_dir: str, watch: Optional[float], progress: Call
         progress("attaching gdb (%s) to pid %d: %s" % (gdb, pid, ", ".join(COMMANDS)))
         if not same_root(pid):
             progress("pid %d runs in another root: gdb reads its files from /proc/%d/root" % (pid, pid))
+    if max_stop is not None:
+        argv += ["-ex", "set py-memleak max-stop %d" % max_stop]
     for command in commands(graph, watch, timeout):
         argv += ["-ex", command]
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
@@ -232,7 +234,8 @@ def core_target(core: str, exe: Optional[str]) -> tuple[str, str]:
 
 
 def write_report(pid: Optional[int], out_dir: str, watch: Optional[float], progress: Callable[[str], None],
-                 timeout: Optional[float] = None, core: Optional[str] = None, exe: Optional[str] = None) -> dict:
+                 timeout: Optional[float] = None, core: Optional[str] = None, exe: Optional[str] = None,
+                 max_stop: Optional[int] = None) -> dict:
     """Run the three commands once against PID (or read CORE); write OUT/report.json and OUT/report.html."""
     gdb = find_gdb()  # all before DIR is made: a failed report leaves nothing behind
     target = core_target(core, exe) if core is not None else None
@@ -247,7 +250,7 @@ def write_report(pid: Optional[int], out_dir: str, watch: Optional[float], progr
         if not os.access(out_dir, os.W_OK):
             raise ReportError("cannot write in %s" % out_dir)
         earlier = _graph_files(out_dir)
-        docs, notes, failures = run(pid, out_dir, watch, progress, gdb=gdb, timeout=timeout, core=target)
+        docs, notes, failures = run(pid, out_dir, watch, progress, gdb=gdb, timeout=timeout, core=target, max_stop=max_stop)
     except BaseException:
         if made:  # the directory this run made, still empty: nothing is left behind
             try:

@@ -23,11 +23,16 @@ from ..host.tools import TOOLS_MARKER, tools_dir
 
 DEFAULT_TIMEOUT = 30
 MAX_TIMEOUT = 86400  # a day: --timeout and `set py-memleak timeout` alike
+# The longest a command may stop the whole process without being asked to (issue 13's 100 ms): a
+# memory read it would make by itself when no safe point comes stops the process for the whole walk.
+DEFAULT_MAX_STOP_MS = 100
+MAX_MAX_STOP_MS = 600000
 
 
 @dataclass
 class Settings:
     timeout: int = DEFAULT_TIMEOUT
+    max_stop_ms: int = DEFAULT_MAX_STOP_MS
     verbose: bool = False  # errors also show the gdb side's traceback and the target's
     # (major, minor) -> directories holding guppy3/objgraph built for that Python.
     tool_dirs: dict[tuple[int, int], list[str]] = field(default_factory=dict)

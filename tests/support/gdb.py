@@ -187,6 +187,10 @@ def run_gdb_on_a_terminal(pid: int, *commands: str, timeout: float = 120) -> str
     return out.decode("utf-8", "replace")
 
 
+# Lets py-heap and py-cycles read a target's memory by themselves when no safe point comes (or it opted
+# out), however long that stops it: the default (100 ms) refuses on every live target.
+READ_UNASKED = "set py-memleak max-stop 600000"
+
 # gdb options (`before=`) that print a line for every call gdb makes into the target (a `call`,
 # or an expression with a function call in it, the kind that kills targets on CPUs with AMX).
 _CALL_MARK = "gdb-memleak-test: gdb called a function in the target"
