@@ -20,6 +20,7 @@ from support.targets import (
     RETURNING_FRAME,
     SEED_STRING,
     SUBCLASS_CONTAINERS,
+    WIDE_TUPLE,
     script_line,
 )
 
@@ -245,6 +246,20 @@ def test_a_frame_that_returns_during_the_census_owns_nothing_measured(start_targ
     assert holder["retained"] > 40_000_000 and holder["retained_complete"], holder
     returned = target.wait_for_ticks(1)[-1]
     assert returned != "tick returned=0", returned  # the frame did return while py-heap ran
+
+
+@pytest.mark.parametrize("python", ALL_INTERPRETERS)
+def test_tuples_wider_than_a_slice_are_counted(start_target, python):
+    """A user's trial (2026-12-05): on 3.13 any tuple of more than 16,384 items made py-heap fail with
+    "TypeError: 'tuple' object does not support item deletion" (such wide containers are read a
+    slice at a time, and a tuple's slice is a tuple).  Their 50,000 ints are counted, and the
+    target's data is whole afterwards."""
+    target = start_target(python, WIDE_TUPLE)
+    run = run_gdb("py-heap --json --top 5", pid=target.pid)
+    assert_no_traceback(run)
+    rows = {r["kind"]: r for r in run.document()["rows"]}
+    assert rows["int"]["count"] >= 50_000, rows
+    assert target.wait_for_ticks(2)[-1].endswith("ok=True")
 
 
 @pytest.mark.parametrize("python", [INTERPRETERS[0], param(*find("2.7"), id="pyenv-2.7")])

@@ -664,6 +664,8 @@ def _census(top, nlarge, ignore):
             o = box[0]
             for j in range(0, len(o), _CHUNK * 8):
                 part = o[j:j + _CHUNK * 8]
+                if type(part) is not list:  # a tuple's slice: a tuple, which _release cannot empty (o holds its items)
+                    part = list(part)
                 un = list(_filterfalse(gc.is_tracked, part))
                 _release(part)
                 _drain(st, seen, un, base)
