@@ -20,6 +20,7 @@ from support.targets import (
     RETURNING_FRAME,
     SEED_STRING,
     SUBCLASS_CONTAINERS,
+    UNICODE_MODULE,
     WIDE_TUPLE,
     script_line,
 )
@@ -260,6 +261,18 @@ def test_tuples_wider_than_a_slice_are_counted(start_target, python):
     rows = {r["kind"]: r for r in run.document()["rows"]}
     assert rows["int"]["count"] >= 50_000, rows
     assert target.wait_for_ticks(2)[-1].endswith("ok=True")
+
+
+@pytest.mark.parametrize("python", [param(*find(v), id="pyenv-" + v) for v in ("3.8", "3.9", "3.11")])
+def test_largest_answers_beside_a_class_of_a_non_ascii_name(start_target, tmp_path, python):
+    """A user's trial (2026-12-05): on 3.8 and 3.9, `py-heap --largest` failed with "'NoneType' object
+    has no attribute 'items'" in a target that imported a module with a class named Ünï."""
+    target = start_target(python, UNICODE_MODULE, str(tmp_path))
+    run = run_gdb("py-heap --json --top 3 --largest 5", pid=target.pid)
+    assert_no_traceback(run)
+    doc = run.document()
+    assert doc["rows"] and len(doc["largest"]) == 5, doc["largest"]
+    assert target.wait_for_ticks(1)
 
 
 @pytest.mark.parametrize("python", [INTERPRETERS[0], param(*find("2.7"), id="pyenv-2.7")])

@@ -286,7 +286,10 @@ def _global_candidates(ignore, skip):
                     # the class's own namespace, in place: not _tdict, whose cache of a
                     # (class, dict) pair per class, freed at the end, filled the free list
                     # of 2-tuples too (the proxy wraps an exact dict: no target code runs)
-                    for ak, av in _T_DICTPROXY.__get__(v).items():
+                    ns = _T_DICTPROXY.__get__(v)
+                    if ns is None:  # a class whose tp_dict is NULL: None on 3.8 and 3.9 (a user's trial)
+                        continue
+                    for ak, av in ns.items():
                         ak = _plain(ak, 100)
                         if ak is not None and _data_candidate(av, ids, ignore, skip, not_data):
                             out.append([0, av, '%s.%s.%s' % (mname, k, ak)])
@@ -296,7 +299,7 @@ def _global_candidates(ignore, skip):
                     ids.add(id(v))
         except RuntimeError:
             pass
-    v = av = None
+    v = av = ns = None
     for e, s in _zip(out, _sizes([e[1] for e in out])):
         e[0] = s
     return out
