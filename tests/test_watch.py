@@ -62,7 +62,7 @@ def test_watch_leaves_tracing_as_it_found_it(start_target, python, own):
 # in fresh globals that are cleared afterwards.  A target callback sits before the switch; one
 # appended after it keeps the switch in until it is last (gc calls them by index).
 SWITCH_TRIAL = r'''
-import gc, json, sys, time, _tracemalloc
+import gc, json, os, sys, time, _tracemalloc
 with open(sys.argv[1]) as f:
     sources = json.load(f)
 
@@ -100,6 +100,17 @@ again = run("start")
 assert again["left_on"] and again["was_tracing"] is False and len(switches()) == 1, again
 stopped = run("stop")
 assert not _tracemalloc.is_tracing() and not switches() and not hasattr(sys, "_gdb_memleak_tracing"), stopped
+
+# A child forked during a window: no gdb comes back for it, so its switch turns tracing off at its
+# first collection, long before the deadline; the parent's window goes on.
+run("long start")
+child = os.fork()
+if child == 0:
+    churn_until_off(5)
+    os._exit(0 if not _tracemalloc.is_tracing() and not hasattr(sys, "_gdb_memleak_tracing") else 1)
+assert os.waitpid(child, 0)[1] == 0
+assert _tracemalloc.is_tracing() and len(switches()) == 1 and hasattr(sys, "_gdb_memleak_tracing")
+run("stop")
 
 # The target's own tracing: no record, no switch, left on; "off" says it was not ours.
 _tracemalloc.start(3)

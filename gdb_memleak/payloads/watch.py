@@ -27,8 +27,8 @@
 #    as an earlier --watch's whose gdb went away (not the target's own): it clears the
 #    traces, and its "stop" turns tracing off.  "stop" and "off" take record and switch out.
 #
-# No import statement: sys, gc, time and _tracemalloc come through the runner's quiet block,
-# which runs no import hook of the target's (all four are built into the interpreters seen
+# No import statement: sys, gc, time, posix and _tracemalloc come through the runner's quiet block,
+# which runs no import hook of the target's (all five are built into the interpreters seen
 # here; a module neither imported nor built in would be imported).  Run on its own, imported.
 
 _WATCH_ATTR = "_gdb_memleak_tracing"
@@ -98,17 +98,21 @@ def _defuse(switch):
             del cell.cell_contents[:]
 
 
-def _switch_for(deadline, clock, stop, callbacks, namespace, record):
-    """The dead man's switch (see the top of this file): a function of (phase, info) for gc.callbacks."""
+def _switch_for(deadline, clock, stop, callbacks, namespace, record, getpid):
+    """The dead man's switch (see the top of this file): a function of (phase, info) for gc.callbacks.
+    In a child forked during the window (getpid() is another process's), no gdb will ever come back
+    for the tracing: off at the child's first collection, not at the deadline (a user's trial: children
+    forked in a 3 s window traced their allocations until they exited 20 s later)."""
     me = []
     attr = _WATCH_ATTR
+    pid = getpid()
 
     def _gdb_memleak_watch_switch(phase, info):
         try:
             if not me:
                 return
             ours = namespace.get(attr) is record
-            if ours and clock() < deadline:
+            if ours and clock() < deadline and getpid() == pid:
                 return
             if ours:  # nobody came back for the tracing: off, and the record with it
                 stop()
@@ -137,7 +141,7 @@ def _arm(tracer, seconds, window):
     record = {"deadline": deadline, "since": time.time(), "window": float(window)}
     namespace = _sys_dict()
     callbacks = _gc_callbacks()
-    switch = _switch_for(deadline, clock, tracer.stop, callbacks, namespace, record)
+    switch = _switch_for(deadline, clock, tracer.stop, callbacks, namespace, record, _module("posix").getpid)
     namespace[_WATCH_ATTR] = record
     callbacks.append(switch)
     return deadline
