@@ -22,7 +22,7 @@ from support.interpreters import (
     find,
 )
 from support.paths import TARGETS
-from support.targets import HOSTILE, LONG_C_CALL, SEED_STRING, SERVICE, assert_service_kinds
+from support.targets import BYTES_BLOBS, HOSTILE, LONG_C_CALL, SEED_STRING, SERVICE, assert_service_kinds
 
 from gdb_memleak.model import schemas
 
@@ -144,6 +144,22 @@ def test_targets_with_no_safe_point_are_read_and_left_untouched(start_target, py
     assert_no_traceback(run)
     assert run.document()["total_count"] > 1000
     wait_for_line(busy, "result True", timeout=120)
+
+
+@pytest.mark.parametrize("python", VERSIONS)
+def test_bytes_are_counted_at_their_size(start_target, python):
+    """A user's trial (2026-12-05): bytes objects were counted at their empty size (33 bytes each: the
+    class's shape came from its base, object), so the heap's largest kind fell out of the top rows.
+    Now the 5 MB of BLOBS leads, as in the census."""
+    target = start_target(python, BYTES_BLOBS)
+    run = run_gdb("py-heap --read-only --json --top 3", "py-heap --json --top 3", pid=target.pid, timeout=300)
+    assert_no_traceback(run)
+    memory, census = run.json_documents()
+    assert memory["backend"] == "memory" and census["backend"] == "census"
+    for doc in (memory, census):
+        top = doc["rows"][0]
+        assert top["kind"] == "bytes" and top["count"] >= 5000 and top["size"] >= 5_000_000, doc["rows"]
+    assert abs(memory["rows"][0]["size"] - census["rows"][0]["size"]) <= 0.01 * census["rows"][0]["size"]
 
 
 @pytest.mark.parametrize("python", VERSIONS)

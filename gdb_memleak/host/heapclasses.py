@@ -156,7 +156,9 @@ class Classes:
             if r.word(base + L["tp_flags"]) & L["f_heaptype"]:
                 slots.extend(self._slots(base))
             base = r.word(base + L["tp_base"])
-        if shape is None:
+        if shape is None or (shape == PLAIN and info.item and not info.gc):
+            # (object's PLAIN reached through the bases: an untracked class with items of its own, such as bytes, is
+            # sized by them; it was counted at its empty size, 33 bytes a bytes object: a user's trial)
             shape = VAR if info.item else PLAIN
         info.shape = shape
         info.slot_names = tuple((n, o) for n, o in slots if o > 0 and not o & 7)

@@ -52,6 +52,7 @@ AUDIT_LOG = TARGETS / "audit_log.py"  # issue 14's Flask case: a module-level li
 KEPT_ERRORS = TARGETS / "kept_errors.py"  # exceptions kept in a list keep their frames' locals
 BIG_CONTAINERS = TARGETS / "big_containers.py"  # big objects deep in module-level containers of 25,000 items
 WIDE_TUPLE = TARGETS / "wide_tuple.py"  # tuples of 20,000 and 30,000 items, wider than the census reads in one go
+BYTES_BLOBS = TARGETS / "bytes_blobs.py"  # 5,000 bytes objects of about 1 KB: the largest kind
 UNICODE_MODULE = TARGETS / "unicode_module.py"  # imports a module of a class named Ünï, written in argv[1]
 PYTHON_ONLY = TARGETS / "python_only.py"  # one thread running Python nonstop: no thread waits anywhere
 C_CALL_AND_SLEEP = TARGETS / "c_call_and_sleep.py"  # one thread: a long C call holding the GIL, a short sleep, again

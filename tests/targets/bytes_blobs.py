@@ -1,0 +1,12 @@
+"""BLOBS: 5,000 distinct bytes objects of about 1 KB each (5 MB), the heap's largest kind.  Python 2.7 and 3.
+Prints "ready", then sleeps.
+"""
+
+import sys
+import time
+
+BLOBS = [b"\0" * 1000 + str(i).encode("ascii") for i in range(5000)]
+sys.stdout.write("ready\n")
+sys.stdout.flush()
+while True:
+    time.sleep(60)
