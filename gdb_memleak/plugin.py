@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
+import sys
 from typing import Optional
 
 import gdb
@@ -136,7 +138,11 @@ def load(venv: Optional[str] = None) -> None:
     pid = _pid_to_attach()
     if pid is not None:
         from .gdbside import allocators, attach_ahead, index_cache, preread
+        from .host import procfs
         from .inject.alarm import ALARM
+
+        if procfs.stop_state(pid) == (False, False):
+            atexit.register(_continue_if_left_stopped, pid)
 
         ALARM.start()
         index_cache.prepare()
@@ -153,6 +159,30 @@ def load(venv: Optional[str] = None) -> None:
             residency.read_ahead(pid)
             gdb.events.cont.connect(_forget_read_ahead)
             gdb.events.exited.connect(_forget_read_ahead)
+
+
+def _continue_if_left_stopped(pid: int) -> None:
+    """gdb quitting (SIGTERM, SIGHUP) while it attached leaves the SIGSTOP of its attach pending, and
+    the target, running before, stops for good once gdb has gone: 7 of 7 SIGHUPs 0.2-0.4 s into
+    `gdb -ix gdbinit.example -p PID` (a helper's trial, 2026-12-05; plain gdb does the same).  Run as
+    gdb's Python is finalized, after gdb has detached: a target no longer traced and stopped, or about
+    to be, is continued.  Not when a SIGINT waits there too (gdb's interrupt of its attach, when the
+    signal came within about 2 ms of it): continued, the target would take it as a Ctrl-C; it is left
+    stopped, and said so."""
+    from .host import procfs
+
+    status = procfs.read_small_file("/proc/%d/status" % pid) or ""
+    stopped, interrupted = procfs.stop_state(pid)
+    if "\nTracerPid:\t0\n" not in status or not stopped:
+        return
+    if interrupted:
+        sys.stderr.write("gdb-memleak: gdb quit while attaching to pid %d, which is left stopped with a SIGINT "
+                         "pending (gdb's own interrupt of the attach): `kill -CONT %d` would deliver it\n" % (pid, pid))
+        return
+    try:
+        os.kill(pid, signal.SIGCONT)
+    except OSError:
+        pass
 
 
 def _forget_read_ahead(_event: object) -> None:

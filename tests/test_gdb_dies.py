@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from support.cli import gdb_memleak_argv, gdb_memleak_env
-from support.gdb import GdbRun, assert_no_traceback, gdb_binary, run_gdb, run_source_script
+from support.gdb import GdbRun, assert_no_traceback, gdb_binary, gdb_env, run_gdb, run_source_script
 from support.heartbeat import assert_carries_on, service_state, wait_for_line_prefix
 from support.interpreters import (
     PYTHON_27,
@@ -40,8 +40,17 @@ from support.interpreters import (
     host_build,
     param,
 )
-from support.paths import FORKY
-from support.targets import C_CALL_AND_SLEEP, ENV_HEARTBEAT, FOREIGN_SLEEP, PYTHON_ONLY, SERVICE, SERVICE_65MB, assert_service_kinds
+from support.paths import FORKY, GDBINIT
+from support.targets import (
+    C_CALL_AND_SLEEP,
+    ENV_HEARTBEAT,
+    FOREIGN_SLEEP,
+    PYTHON_ONLY,
+    SERVICE,
+    SERVICE_65MB,
+    THREAD_POOL,
+    assert_service_kinds,
+)
 
 # gdb runs this before the command: it arms one trap at an injector step.
 TRAP = '''python
@@ -435,6 +444,39 @@ def test_gdb_terminated_or_hung_up_mid_command(start_target, tmp_path, sig, mode
     # gdb quits promptly too (a timer thread of ours once kept it alive for minutes).
     gdb_dies(tmp_path, target.pid, "py-heap --largest 2", mode, n, sig, timeout=60)
     assert_target_whole(target, before)
+
+
+def _state(pid: int) -> str:
+    with open("/proc/%d/status" % pid) as f:
+        return next(line.split()[1] for line in f if line.startswith("State:"))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_gdb_terminated_or_hung_up_as_it_attaches_leaves_the_target_running(start_target, sig):
+    """A helper's trial (2026-12-05): SIGHUP 0.2-0.4 s into `gdb -ix gdbinit.example -p PID` left the
+    target stopped for good (state T, no tracer) in 7 of 7 runs: the SIGSTOP of gdb's attach stayed
+    pending when gdb quit.  Signalled at instants counted from the attach (the target's TracerPid),
+    gdb quits and the target runs on.  (Within about 2 ms of the attach gdb's own interrupt leaves a SIGINT
+    pending too, and plain gdb leaves the target stopped with it: gdb-memleak leaves it so and says why.)"""
+    target = start_target(PYTHON_311, THREAD_POOL)
+    argv = [gdb_binary(), "-batch", "-nx", "-ix", str(GDBINIT), "-p", str(target.pid), "-ex", "py-heap --top 3"]
+    for delay in (0.005, 0.01, 0.02, 0.05, 0.1):
+        gdb = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True, env=gdb_env())
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and tracer_of(target.pid) == 0 and gdb.poll() is None:
+                time.sleep(0.001)
+            time.sleep(delay)
+            gdb.send_signal(sig)
+            gdb.wait(timeout=60)
+        finally:
+            if gdb.poll() is None:
+                gdb.kill()
+                gdb.wait()
+        time.sleep(0.3)
+        assert tracer_of(target.pid) == 0 and _state(target.pid) != "T", (delay, _state(target.pid))
+        assert target.wait_for_ticks(1)  # it runs on
 
 
 def test_a_command_after_a_killed_one_answers(start_target, tmp_path):

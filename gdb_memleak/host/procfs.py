@@ -48,6 +48,22 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+def stop_state(pid: int) -> tuple[bool, bool]:
+    """(the process is in a group stop (state T) or a SIGSTOP waits in its pending sets, a SIGINT waits
+    there); (False, False) if it cannot be read.  A tracer's attach sends SIGSTOP, and gdb interrupting
+    an attach (its quit) sends SIGINT: both stay pending when the tracer goes before taking them."""
+    fields = {}
+    for line in (read_small_file("/proc/%d/status" % pid) or "").splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    try:
+        pending = int(fields.get("ShdPnd", "0"), 16) | int(fields.get("SigPnd", "0"), 16)
+    except ValueError:
+        pending = 0
+    stopped = fields.get("State", "").startswith("T") or bool(pending & (1 << (19 - 1)))  # SIGSTOP is 19
+    return stopped, bool(pending & (1 << (2 - 1)))  # SIGINT is 2
+
+
 def namespace_tids(pid: int, tids: list[int]) -> dict[int, int]:
     """Each thread's tid in its own (innermost) PID namespace -> its tid here: what CPython keeps
     as a thread's native id, in a container, and what gdb calls it (NSpid in /proc/PID/task/TID/status)."""
