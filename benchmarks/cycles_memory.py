@@ -1,6 +1,6 @@
 """Benchmark for issue 13: py-cycles' peak memory in the target, against the target's RSS.
 
-    .venv/bin/python benchmarks/cycles_memory.py [--sizes service,0,100000,1000000] [--repeats 3]
+    .venv/bin/python benchmarks/cycles_memory.py [--sizes service,garbage30000,0,100000,1000000] [--repeats 3]
         [--against OTHER_CHECKOUT] [--no-write]
 
 Issue 13: py-cycles' peak memory at most 10% of the target's RSS, at any size and on small
@@ -32,7 +32,8 @@ from pathlib import Path
 from heap import GDBINIT, REPO, Target, end_process, first_line, machine, proc_status, reset_peak_rss, run_header
 
 REPORT = REPO / "docs" / "benchmarks-cycles.md"
-DEFAULT_SIZES = ("service", 0, 100_000, 1_000_000)  # "service": heap_target.py's small service
+# "service": heap_target.py's small service; "garbage30000": 30,000 of each of its three cycles, dropped
+DEFAULT_SIZES = ("service", "garbage30000", 0, 100_000, 1_000_000)
 GDB_TIMEOUT = 900.0
 SETTLE = 1.0
 MAX_PEAK_FRACTION = 0.10
@@ -59,7 +60,26 @@ def run_py_cycles(pid: int, gdbinit: Path, tmp: Path) -> tuple[float, int, dict]
 
 
 def _size_label(size) -> str:
-    return "small service" if size == "service" else "%s records" % f"{size:,}"
+    if size == "service":
+        return "small service"
+    if isinstance(size, str):  # garbageN
+        return "cyclic garbage, %s x 3 cycles" % f"{int(size[len('garbage'):]):,}"
+    return "%s records" % f"{size:,}"
+
+
+def _size(token: str):
+    token = token.strip()
+    if token == "service" or (token.startswith("garbage") and token[len("garbage"):].isdigit()):
+        return token
+    return int(token.replace("_", ""))
+
+
+def _target(size, tmp: Path) -> Target:
+    if size == "service":
+        return Target(0, tmp, service=True)
+    if isinstance(size, str):
+        return Target(int(size[len("garbage"):]), tmp, mode="garbage")
+    return Target(size, tmp)
 
 
 def commit_of(gdbinit: Path) -> str:
@@ -69,12 +89,12 @@ def commit_of(gdbinit: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES),
-                        help="comma-separated record counts, or service (default service,0,100000,1000000)")
+                        help="comma-separated record counts, service or garbageN (default service,garbage30000,0,100000,1000000)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--against", type=Path, help="another checkout of gdb-memleak, measured in the same runs")
     parser.add_argument("--no-write", action="store_true", help="print the report only")
     args = parser.parse_args()
-    sizes = [s.strip() if s.strip() == "service" else int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    sizes = [_size(s) for s in args.sizes.split(",") if s.strip()]
     versions = [("this checkout (git %s)" % commit_of(GDBINIT), GDBINIT)]
     if args.against:
         other = args.against.resolve() / "gdbinit.example"
@@ -86,7 +106,7 @@ def main() -> None:
         for size in sizes:
             for label, gdbinit in versions:
                 print("%s, %s ..." % (_size_label(size), label), file=sys.stderr, flush=True)
-                target = Target(0, Path(tmp), service=True) if size == "service" else Target(size, Path(tmp))
+                target = _target(size, Path(tmp))
                 try:
                     time.sleep(SETTLE)
                     rss = proc_status(target.pid, "VmRSS")
@@ -109,7 +129,9 @@ def main() -> None:
         "Each target is `benchmarks/heap_target.py serve N` (pyenv 3.11): N records "
         "`{\"name\": str, \"id\": int, \"point\": Point}` with `Point` a slotted class, four 4 MB strs, "
         "two 1 ms heartbeats; *small service*: `heap_target.py service`, no records and no blobs, twenty standard "
-        "library modules imported (argparse, asyncio, email, http, json, logging, sqlite3, ssl, unittest...). Peak RSS added: the target's VmHWM, reset just before gdb, minus its "
+        "library modules imported (argparse, asyncio, email, http, json, logging, sqlite3, ssl, unittest...); *cyclic garbage*: "
+        "`heap_target.py garbage N`, gc off and N of each of three cycles dropped (a pair of instances, a session and a "
+        "closure over it, an exception and its traceback's frame: 11 objects), py-cycles' own case. Peak RSS added: the target's VmHWM, reset just before gdb, minus its "
         "RSS then; median (max) of %d runs, %s." % (
             args.repeats, "each version on a target of its own" if args.against else "on one target"),
         "",

@@ -105,12 +105,13 @@ def end_process(proc: subprocess.Popen) -> None:
 class Target:
     """heap_target.py serve N: a line protocol over its stdin and stdout."""
 
-    def __init__(self, size: int, tmp: Path, service: bool = False) -> None:
-        """`service`: heap_target.py's small service (size ignored) in place of N records."""
+    def __init__(self, size: int, tmp: Path, service: bool = False, mode: str = "serve") -> None:
+        """`service`: heap_target.py's small service (size ignored) in place of N records; `mode`: "garbage"
+        for N of each of its three cycles, dropped, in place of N records."""
         self.stderr_path = tmp / ("target-%s.stderr" % ("service" if service else size))
         with open(self.stderr_path, "w") as stderr:
             self.proc = subprocess.Popen(
-                [PYTHON, str(TARGET_SCRIPT), "service"] if service else [PYTHON, str(TARGET_SCRIPT), "serve", str(size)],
+                [PYTHON, str(TARGET_SCRIPT), "service"] if service else [PYTHON, str(TARGET_SCRIPT), mode, str(size)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, cwd=str(tmp), bufsize=0,
             )
         self.pid = self.proc.pid

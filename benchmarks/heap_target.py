@@ -33,6 +33,7 @@ The data (kept by the module global DATA) for N records:
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -60,6 +61,45 @@ def build(n: int) -> tuple[list[dict[str, Any]], list[str]]:
     records = [{"name": "record-%09d" % i, "id": 1_000_000_000 + i, "point": Point(i + 1000, -i - 1000)} for i in range(n)]
     blobs = [chr(ord("a") + k) * BLOB_BYTES for k in range(BLOB_COUNT)]
     return records, blobs
+
+
+class Node:
+    """Half of a pair that refers to its other half (a cycle of 2 objects and their 2 dicts)."""
+
+    def __init__(self) -> None:
+        self.peer: Node | None = None
+        self.payload = "p" * 200
+
+
+class Session:
+    """Holds handlers; a closure over the session is one of them (a cycle through a cell)."""
+
+    def __init__(self) -> None:
+        self.handlers: list[Any] = []
+
+
+def _session_with_a_closure() -> None:
+    session = Session()
+    session.handlers.append(lambda: session)
+
+
+def _exception_kept_by_its_frame() -> None:
+    try:
+        raise ValueError("x" * 100)
+    except ValueError as e:
+        err = e  # noqa: F841 (the frame's local holds the exception: a cycle through its traceback)
+
+
+def make_garbage(n: int) -> None:
+    """With gc off, n of each of three cycles dropped: a pair of instances, a session and a closure
+    that holds it, an exception and the frame its traceback holds (11 objects each, of the kinds a
+    leaking service makes): the heap is mostly cyclic garbage, py-cycles' own case."""
+    gc.disable()
+    for _ in range(n):
+        a, b = Node(), Node()
+        a.peer, b.peer = b, a
+        _session_with_a_closure()
+        _exception_kept_by_its_frame()
 
 
 def status_bytes(field: str) -> int:
@@ -200,13 +240,18 @@ def main(argv: list[str]) -> None:
         DATA = ([], [])
         serve()
         return
+    if argv[1] == "garbage":  # N of each of three cycles, dropped, gc off: no records
+        make_garbage(int(argv[2]))
+        DATA = ([], [])
+        serve()
+        return
     DATA = build(int(argv[2]))
     if argv[1] == "serve":
         serve()
     elif argv[1] == "guppy":
         print(json.dumps(guppy_baseline(argv[3], int(argv[4]))), flush=True)
     else:
-        raise SystemExit("usage: heap_target.py serve N | service | guppy N SITE_PACKAGES TOP")
+        raise SystemExit("usage: heap_target.py serve N | service | garbage N | guppy N SITE_PACKAGES TOP")
 
 
 if __name__ == "__main__":
