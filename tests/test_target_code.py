@@ -208,6 +208,27 @@ def test_no_finalizer_runs_in_the_payload_s_thread(start_target, tmp_path, pytho
     assert after["gc"] == "True"
 
 
+@pytest.mark.parametrize("python", [
+    pytest.param(PYENV_311, id="pyenv-3.11"),
+    pytest.param(PY313, id="pyenv-3.13", marks=pytest.mark.skipif(bool(WHY_313), reason=WHY_313 or "present")),
+])
+def test_no_finalizer_runs_in_the_thread_of_a_watch_window(start_target, tmp_path, python):
+    """A helper's trial (2026-12-05): `py-memtop --watch 2` ran 2,000 finalizers in the borrowed main
+    thread, 4 of 4 windows: the function names of the top lines were looked up through a list of
+    every object (gc.get_objects()), which the other thread's drops left the last owner of some."""
+    script = tmp_path / "finalizers.py"
+    script.write_text(FINALIZER_TARGET)
+    target = start_target(python, script, "plain")
+    before = fin_stats(target)
+    run = timed_gdb("py-memtop --watch 2 --json", pid=target.pid)
+    assert_no_traceback(run)
+    growth = run.document()["growth"]
+    assert any(a["file"] == str(script) for a in growth["allocations"]), growth["allocations"]
+    after = fin_stats(target)
+    assert after["made"] > before["made"]
+    assert after["in_payload"] == 0 and after["in_main"] == 0, after
+
+
 # Import hooks, a profile and a trace function, each counting what it sees of payload code.
 HOOKS_TARGET = r'''
 import sys, threading, time

@@ -151,13 +151,8 @@ def _function_names(wanted):
     """(file, line) -> name of the innermost function whose code spans the line."""
     files = set(f for f, _ in wanted)
     best = {}
-    for o in _module("gc").get_objects():
-        if type(o) is not _FUNC_TYPE:
-            continue
-        code = _CODE_OF(o)
+    for code in _codes_of(files):
         filename = code.co_filename
-        if type(filename) is not str or filename not in files:
-            continue
         first = code.co_firstlineno
         try:
             last = max(line for _, _, line in code.co_lines() if line is not None)
@@ -171,6 +166,68 @@ def _function_names(wanted):
                 if key not in best or best[key][0] < first:
                     best[key] = (first, code.co_name)
     return dict((key, value[1]) for key, value in best.items())
+
+
+_CODE_TYPE = type(_function_names.__code__)
+_CLASS_DICT = type.__dict__["__dict__"].__get__
+_WRAPPED = tuple((t, t.__dict__["__func__"].__get__) for t in (staticmethod, classmethod))
+_PROPERTY_PARTS = tuple(property.__dict__[k].__get__ for k in ("fget", "fset", "fdel"))
+
+
+def _codes_of(files):
+    """The code objects of files' functions: those of the functions that modules and their classes
+    hold, and the code nested in theirs (inner functions, classes' bodies and methods).  Not through
+    gc.get_objects(): a list of every object, held while other threads run and dropped here, made
+    this thread the last owner of what they dropped meanwhile, and their __del__ ran in it (2,000 in
+    one window, a helper's trial, 2026-12-05).  Code objects run nothing when they die."""
+    modules = _module("sys").modules
+    module_dict = type(_module("sys")).__dict__["__dict__"].__get__
+    codes, seen = [], set()
+
+    def add(f):
+        if type(f) is _FUNC_TYPE:
+            c = _CODE_OF(f)
+            if c.co_filename in files and id(c) not in seen:
+                seen.add(id(c))
+                codes.append(c)
+
+    def add_class(cls, depth):
+        if id(cls) in seen or depth > 3:
+            return
+        seen.add(id(cls))
+        namespace = _CLASS_DICT(cls)
+        if namespace is None:  # a class whose tp_dict is NULL (3.8, 3.9)
+            return
+        for a in namespace.values():
+            add(a)
+            for t, func in _WRAPPED:
+                if type(a) is t:
+                    add(func(a))
+            if type(a) is property:
+                for part in _PROPERTY_PARTS:
+                    add(part(a))
+            if issubclass(type(a), type):  # a class in a class: its methods' code is nowhere else
+                add_class(a, depth + 1)
+
+    try:
+        for m in modules.values():
+            try:
+                namespace = module_dict(m)
+            except TypeError:  # not a module (a package may put anything in sys.modules)
+                continue
+            for v in namespace.values():
+                add(v)
+                if issubclass(type(v), type):
+                    add_class(v, 0)
+    except RuntimeError:  # a dict changed size as another thread imported or set a name: what was read counts
+        pass
+    m = v = namespace = None
+    for c in codes:  # (grows as it goes)
+        for k in c.co_consts:
+            if type(k) is _CODE_TYPE and id(k) not in seen:
+                seen.add(id(k))
+                codes.append(k)
+    return codes
 
 
 def _library_test():
