@@ -123,7 +123,7 @@ def test_leaked_asyncio_tasks_are_placed_where_they_wait(start_target, python):
     sleeping = [n for (f, _, fn, task), n in places.items() if fn == "sleep" and f.endswith("asyncio/tasks.py")]
     assert sleeping == [150], places
     assert doc["tasks"][0]["count"] == 300
-    assert "asyncio tasks alive: %d; where the pending ones wait:" % doc["task_count"] in run.stdout
+    assert "asyncio tasks alive: %d when counted; where the pending ones wait, read just after:" % doc["task_count"] in run.stdout
     assert "%s:%d" % (LEAKED_TASKS, waiting) in run.stdout
     assert target.alive() and target.wait_for_ticks(2)
 

@@ -264,7 +264,8 @@ def format_heap(doc: Mapping[str, Any], styles: Styles = None) -> str:
         lines.extend(_largest_lines(doc, styles))
     if doc.get("tasks"):
         lines.append("")
-        lines.append("asyncio tasks alive: %d; where the pending ones wait:" % doc["task_count"])
+        # (counted with the heap, grouped just after it while the service ran: the two can differ)
+        lines.append("asyncio tasks alive: %d when counted; where the pending ones wait, read just after:" % doc["task_count"])
         tasks = [(t["count"], "%s:%d" % (t["file"], t["line"]), t["function"] or "?", t["task"] or "?") for t in doc["tasks"]]
         lines.append(table(("Tasks", "Waiting at", "In", "Task's coroutine"), tasks, "rlll", styles))
     return "\n".join(lines)
