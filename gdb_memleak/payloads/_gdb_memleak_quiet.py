@@ -32,9 +32,9 @@
 # (see imports above).  tests/unit/test_payload_packaging.py holds this list to the payloads.
 __gdb_memleak_builtins__ = (
     'AttributeError', 'BaseException', 'Exception', 'ImportError', 'NameError', 'OSError', 'RuntimeError',
-    'StopIteration', 'ValueError', 'all', 'any', 'bool', 'bytearray', 'bytes', 'classmethod', 'complex',
+    'StopIteration', 'TypeError', 'ValueError', 'all', 'any', 'bool', 'bytearray', 'bytes', 'classmethod', 'complex',
     'dict', 'enumerate', 'filter', 'float', 'frozenset', 'getattr', 'globals', 'hasattr', 'id', 'int',
-    'isinstance', 'issubclass', 'iter', 'len', 'list', 'map', 'max', 'min', 'next', 'object', 'ord', 'property',
+    'isinstance', 'issubclass', 'iter', 'len', 'list', 'map', 'max', 'memoryview', 'min', 'next', 'object', 'ord', 'property',
     'range', 'repr', 'set', 'slice', 'sorted', 'staticmethod', 'str', 'sum', 'tuple', 'type', 'zip')
 
 
