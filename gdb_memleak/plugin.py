@@ -142,7 +142,9 @@ def load(venv: Optional[str] = None) -> None:
         from .inject.alarm import ALARM
 
         if procfs.stop_state(pid) == (False, False):
+            _ATTACHING[pid] = procfs.start_time(pid)
             atexit.register(_continue_if_left_stopped, pid)
+            gdb.events.before_prompt.connect(_attach_over)
 
         ALARM.start()
         index_cache.prepare()
@@ -161,6 +163,15 @@ def load(venv: Optional[str] = None) -> None:
             gdb.events.exited.connect(_forget_read_ahead)
 
 
+# pid -> its start time (/proc/PID/stat), while gdb's attach from its command line may still be under way
+_ATTACHING: dict[int, int] = {}
+
+
+def _attach_over(*_event: object) -> None:
+    """gdb's first prompt: the attach is over (a command of ours starting says the same)."""
+    _ATTACHING.clear()
+
+
 def _continue_if_left_stopped(pid: int) -> None:
     """gdb quitting (SIGTERM, SIGHUP) while it attached leaves the SIGSTOP of its attach pending, and
     the target, running before, stops for good once gdb has gone: 7 of 7 SIGHUPs 0.2-0.4 s into
@@ -169,8 +180,11 @@ def _continue_if_left_stopped(pid: int) -> None:
     to be, is continued.  Not when a SIGINT waits there too (gdb's interrupt of its attach, when the
     signal came within about 2 ms of it): continued, the target would take it as a Ctrl-C; it is left
     stopped, and said so."""
+    from .gdbside import invocation
     from .host import procfs
 
+    if pid not in _ATTACHING or invocation.any_started() or procfs.start_time(pid) != _ATTACHING[pid]:
+        return  # the attach was over (a stop since then is someone else's), or the pid is another process's now
     status = procfs.read_small_file("/proc/%d/status" % pid) or ""
     stopped, interrupted = procfs.stop_state(pid)
     if "\nTracerPid:\t0\n" not in status or not stopped:

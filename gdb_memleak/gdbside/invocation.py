@@ -32,15 +32,22 @@ class Invocation:
 
 
 _running: list[Invocation] = []
+_started: list[bool] = []
 
 
 @contextlib.contextmanager
 def running(invocation: Invocation) -> Iterator[Invocation]:
+    _started.append(True)
     _running.append(invocation)
     try:
         yield invocation
     finally:
         _running.pop()
+
+
+def any_started() -> bool:
+    """Whether a command of ours has started in this gdb (gdb's attach from its command line is over then)."""
+    return bool(_started)
 
 
 def current() -> Optional[Invocation]:

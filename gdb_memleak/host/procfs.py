@@ -48,20 +48,38 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
-def stop_state(pid: int) -> tuple[bool, bool]:
-    """(the process is in a group stop (state T) or a SIGSTOP waits in its pending sets, a SIGINT waits
-    there); (False, False) if it cannot be read.  A tracer's attach sends SIGSTOP, and gdb interrupting
-    an attach (its quit) sends SIGINT: both stay pending when the tracer goes before taking them."""
-    fields = {}
-    for line in (read_small_file("/proc/%d/status" % pid) or "").splitlines():
-        key, _, value = line.partition(":")
-        fields[key] = value.strip()
+def start_time(pid: int) -> int:
+    """When the process started (clock ticks after boot, /proc/PID/stat's 22nd field): with the pid, it
+    names one process, as a reused pid does not; 0 if unreadable."""
+    fields = (read_small_file("/proc/%d/stat" % pid) or "").rpartition(")")[2].split()
     try:
-        pending = int(fields.get("ShdPnd", "0"), 16) | int(fields.get("SigPnd", "0"), 16)
-    except ValueError:
-        pending = 0
-    stopped = fields.get("State", "").startswith("T") or bool(pending & (1 << (19 - 1)))  # SIGSTOP is 19
-    return stopped, bool(pending & (1 << (2 - 1)))  # SIGINT is 2
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return 0
+
+
+def stop_state(pid: int) -> tuple[bool, bool]:
+    """(the process is in a group stop (state T) or a SIGSTOP waits in its pending sets or one of its
+    threads', a SIGINT waits there); (False, False) if it cannot be read.  A tracer's attach sends each
+    thread a SIGSTOP, and gdb interrupting an attach (its quit) sends SIGINT: both stay pending when the
+    tracer goes before taking them."""
+    stopped = interrupted = False
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        tids = []
+    for path in ["/proc/%d/status" % pid] + ["/proc/%d/task/%s/status" % (pid, tid) for tid in tids]:
+        fields = {}
+        for line in (read_small_file(path) or "").splitlines():
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+        try:
+            pending = int(fields.get("ShdPnd", "0"), 16) | int(fields.get("SigPnd", "0"), 16)
+        except ValueError:
+            pending = 0
+        stopped = stopped or fields.get("State", "").startswith("T") or bool(pending & (1 << (19 - 1)))  # SIGSTOP: 19
+        interrupted = interrupted or bool(pending & (1 << (2 - 1)))  # SIGINT: 2
+    return stopped, interrupted
 
 
 def namespace_tids(pid: int, tids: list[int]) -> dict[int, int]:

@@ -547,19 +547,21 @@ def _sccs(nodes):
     starts[n] = m
     edges = _ints(m, bufs)
     p = 0
-    for v in range(n):  # pass 2: which (garbage does not change in between)
+    for v in range(n):  # pass 2: which, in the slots pass 1 counted (a node of gc.garbage may have changed)
+        end = starts[v + 1]  # (pass 1's: not moved yet)
+        starts[v] = p
         for w in _map(get, _map(id, gc.get_referents(nodes[keys[v]]))):
-            if w is not None and p < starts[v + 1]:
+            if w is not None and p < end:
                 edges[p] = w
                 p += 1
-        p = starts[v + 1]
+    starts[n] = p
     pos.clear()
     comps = _tarjan(n, starts, edges, bufs)
     out = []
     for c in comps:
         if len(c) > 1 or c[0] in edges[starts[c[0]]:starts[c[0] + 1]].tolist():
             out.append([keys[x] for x in c])
-    del comps[:]
+    _free_gently(comps)
     starts = edges = None
     _free_ints(bufs)
     _free_gently(keys)  # (nodes holds the ids)
@@ -928,7 +930,7 @@ def _cycle_groups(nodes, want, top):
         g['count'] += 1
         g['objects'] += len(comp)
         g['_ids'].extend(comp)
-    del cyc[:]
+    _free_gently(cyc)
     names_of.clear()
     for g in groups.values():  # sized by group, a slice at a time: one call per cycle cost a second in 90,000
         ids = g.pop('_ids')
@@ -943,6 +945,25 @@ def _cycle_groups(nodes, want, top):
         except Exception as e:
             g['path'] = '<path error: %s>' % _tname(type(e))
     return glist, succ
+
+
+def _no_room_to_group(args, count):
+    """The refusal when grouping `count` objects found in cycles would not fit in the room (None
+    with --force or when the room is unknown): the count alone, without its groups, would read as
+    no cycle at all, and a mark of it as every group gone."""
+    room = args.get('memory_available')
+    need = count * _BYTES_PER_MEMBER
+    if room is None or need <= room:
+        return None
+    return {'refusal': {'code': 'no_room', 'reason': 'grouping the %d objects it found in cycles would need about %d MiB '
+                        'in the target, and %d MiB %s' % (count, need >> 20, room >> 20, _room_tail(args))}}
+
+
+def _release_nodes(nodes):
+    """Let go of nodes' objects ({id: obj}, emptied) through _release."""
+    held = list(nodes.values())
+    nodes.clear()
+    _release(held, True)
 
 
 def _total_size(nodes):
@@ -1055,14 +1076,11 @@ def gdb_memleak_payload(args):
         ignore.add(id(nodes))
         total_objects = len(nodes)
         total_size = _total_size(nodes)
-        room = args.get('memory_available')
-        if room is not None and total_objects * _BYTES_PER_MEMBER > room:
-            notes.append('the cycles are not grouped: that would need about %d MiB in the target for its %d '
-                         'objects in cycles, and %d MiB %s' % (total_objects * _BYTES_PER_MEMBER >> 20, total_objects,
-                                                               room >> 20, _room_tail(args)))
-            glist, succ = [], _successors(nodes)
-        else:
-            glist, succ = _cycle_groups(nodes, want, top)
+        refusal = _no_room_to_group(args, total_objects)
+        if refusal is not None:
+            _release_nodes(nodes)
+            return refusal
+        glist, succ = _cycle_groups(nodes, want, top)
         # ---- uncollectable (already in gc.garbage: Python 2.7 cycles with
         # __del__, legacy tp_del, DEBUG_SAVEALL), and the cycles among them ----
         garbage = gc.garbage  # a module attribute: the target may have rebound it
@@ -1079,6 +1097,11 @@ def gdb_memleak_payload(args):
         unodes = _garbage_nodes(garbage)
         _keep(garbage, True)  # the target may empty gc.garbage meanwhile
         del garbage
+        refusal = _no_room_to_group(args, total_objects + len(unodes))  # (nodes still held)
+        if refusal is not None:
+            _release_nodes(nodes)
+            _release_nodes(unodes)
+            return refusal
         usize = _total_size(unodes)
         uglist, usucc = _cycle_groups(unodes, want, top)
         dot = None
@@ -1095,9 +1118,7 @@ def gdb_memleak_payload(args):
             del gl[:]
         # What the target dropped while this ran is held by nodes alone (no outside
         # reference, reachable from none): let go of through _release, as the rest.
-        held = list(nodes.values())
-        nodes.clear()
-        _release(held, True)
+        _release_nodes(nodes)
         unodes.clear()
         succ = usucc = None
         doc = {'cycles': out, 'total_objects': total_objects, 'total_size': total_size,
