@@ -27,8 +27,8 @@
 #    as an earlier --watch's whose gdb went away (not the target's own): it clears the
 #    traces, and its "stop" turns tracing off.  "stop" and "off" take record and switch out.
 #
-# No import statement: sys, gc, time, posix and _tracemalloc come through the runner's quiet block,
-# which runs no import hook of the target's (all five are built into the interpreters seen
+# No import statement: sys, gc, time, posix, itertools, _operator and _tracemalloc come through the runner's quiet block,
+# which runs no import hook of the target's (all seven are built into the interpreters seen
 # here; a module neither imported nor built in would be imported).  Run on its own, imported.
 
 _WATCH_ATTR = "_gdb_memleak_tracing"
@@ -170,64 +170,74 @@ def _function_names(wanted):
 
 _CODE_TYPE = type(_function_names.__code__)
 _CLASS_DICT = type.__dict__["__dict__"].__get__
-_WRAPPED = tuple((t, t.__dict__["__func__"].__get__) for t in (staticmethod, classmethod))
-_PROPERTY_PARTS = tuple(property.__dict__[k].__get__ for k in ("fget", "fset", "fdel"))
+_WRAPPERS = tuple((t, t.__dict__["__func__"].__get__) for t in (staticmethod, classmethod)) + tuple(
+    (property, property.__dict__[k].__get__) for k in ("fget", "fset", "fdel"))
 
 
 def _codes_of(files):
     """The code objects of files' functions: those of the functions that modules and their classes
-    hold, and the code nested in theirs (inner functions, classes' bodies and methods).  Not through
-    gc.get_objects(): a list of every object, held while other threads run and dropped here, made
-    this thread the last owner of what they dropped meanwhile, and their __del__ ran in it (2,000 in
-    one window, a helper's trial, 2026-12-05).  Code objects run nothing when they die."""
-    modules = _module("sys").modules
-    module_dict = type(_module("sys")).__dict__["__dict__"].__get__
-    codes, seen = [], set()
+    hold (staticmethods, classmethods and properties unwrapped), and the code nested in theirs (inner
+    functions, classes' bodies and methods).  Not through gc.get_objects(): a list of every object,
+    held while other threads ran and dropped here, made this thread the last owner of what they
+    dropped meanwhile, and their __del__ ran in it (2,000 in one window, a helper's trial,
+    2026-12-05).  A namespace's functions are read and let go of within one C call each (_pick), so
+    that no bytecode runs while this thread holds one; only code objects are kept, which run
+    nothing when they die.  A function only a decorator's wrapper holds is not found."""
+    sys = _module("sys")
+    modules = sys.modules
+    if not issubclass(type(modules), dict):
+        return []
+    module_dict = type(sys).__dict__["__dict__"].__get__
+    is_ = _module("_operator").is_
+    _compress, _repeat, _map = _module("itertools").compress, _module("itertools").repeat, map
+    codes, classes, seen = [], [], set()
 
-    def add(f):
-        if type(f) is _FUNC_TYPE:
-            c = _CODE_OF(f)
-            if c.co_filename in files and id(c) not in seen:
-                seen.add(id(c))
-                codes.append(c)
+    def pick(values, kind):  # values: a function of no argument giving a fresh view of the namespace's values
+        return _compress(values(), _map(is_, _map(type, values()), _repeat(kind)))
 
-    def add_class(cls, depth):
-        if id(cls) in seen or depth > 3:
-            return
-        seen.add(id(cls))
-        namespace = _CLASS_DICT(cls)
-        if namespace is None:  # a class whose tp_dict is NULL (3.8, 3.9)
-            return
-        for a in namespace.values():
-            add(a)
-            for t, func in _WRAPPED:
-                if type(a) is t:
-                    add(func(a))
-            if type(a) is property:
-                for part in _PROPERTY_PARTS:
-                    add(part(a))
-            if issubclass(type(a), type):  # a class in a class: its methods' code is nowhere else
-                add_class(a, depth + 1)
+    def take(values):
+        codes.extend(_map(_CODE_OF, pick(values, _FUNC_TYPE)))
+        classes.extend(_compress(values(), _map(issubclass, _map(type, values()), _repeat(type))))
+        for kind, unwrap in _WRAPPERS:
+            inner = list(_map(unwrap, pick(values, kind)))
+            codes.extend(_map(_CODE_OF, _compress(inner, _map(is_, _map(type, inner), _repeat(_FUNC_TYPE)))))
+            del inner[:]
 
     try:
-        for m in modules.values():
+        for m in dict.values(modules):
             try:
                 namespace = module_dict(m)
             except TypeError:  # not a module (a package may put anything in sys.modules)
                 continue
-            for v in namespace.values():
-                add(v)
-                if issubclass(type(v), type):
-                    add_class(v, 0)
+            if type(namespace) is dict:
+                take(namespace.values)
+        depth = 0
+        while classes and depth < 4:  # classes, then the classes in them
+            batch = [c for c in classes if id(c) not in seen]
+            del classes[:]
+            for cls in batch:
+                seen.add(id(cls))
+                proxy = _CLASS_DICT(cls)
+                if proxy is not None:  # (None: a class whose tp_dict is NULL, on 3.8 and 3.9)
+                    take(proxy.values)
+            del batch[:]
+            depth += 1
     except RuntimeError:  # a dict changed size as another thread imported or set a name: what was read counts
         pass
-    m = v = namespace = None
-    for c in codes:  # (grows as it goes)
+    m = namespace = cls = proxy = None
+    del classes[:]
+    kept, seen = [], set()
+    for c in codes:
+        if type(c.co_filename) is str and c.co_filename in files and id(c) not in seen:
+            seen.add(id(c))
+            kept.append(c)
+    del codes[:]
+    for c in kept:  # (grows as it goes)
         for k in c.co_consts:
             if type(k) is _CODE_TYPE and id(k) not in seen:
                 seen.add(id(k))
-                codes.append(k)
-    return codes
+                kept.append(k)
+    return kept
 
 
 def _library_test():
