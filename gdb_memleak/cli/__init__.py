@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "gets none is reported as such and the rest of the report is still written")
     rep.add_argument("--max-stop", type=_milliseconds, metavar="MS",
                      help="py-heap and py-cycles read the memory of a target that gives no safe point, stopping it for "
-                          "the whole walk, only if that takes at most MS milliseconds (about 20 ms per MB of RSS; default: "
+                          "the whole walk, only if that is estimated at most MS milliseconds (100 ms plus 20 ms per MB of RSS; default: "
                           "gdb-memleak's own, 'show py-memleak max-stop')")
     sub.add_parser("gdbinit", help="print the lines to add to ~/.gdbinit")
     prep = sub.add_parser(

@@ -151,6 +151,8 @@ def run(pid: Optional[int], out_dir: str, watch: Optional[float], progress: Call
     # and loaded before gdb attaches, while the target still runs (-ex would run it after).
     # gdb-memleak loads the interpreter's libpython helper itself; gdb's own auto-load would only warn.
     argv = [gdb, "-batch", "-nx", "-q", "-iex", "set auto-load python-scripts off", "-iex", gdb_load_command()]
+    if max_stop is not None:  # (-iex: the first -ex stays py-memtop, whose reading ahead of the attach needs it so)
+        argv += ["-iex", "set py-memleak max-stop %d" % max_stop]
     if core is not None:
         argv += [core[1], core[0]]
         progress("reading core file %s of %s with gdb (%s): %s" % (core[0], core[1], gdb, ", ".join(COMMANDS)))
@@ -161,8 +163,6 @@ def run(pid: Optional[int], out_dir: str, watch: Optional[float], progress: Call
         progress("attaching gdb (%s) to pid %d: %s" % (gdb, pid, ", ".join(COMMANDS)))
         if not same_root(pid):
             progress("pid %d runs in another root: gdb reads its files from /proc/%d/root" % (pid, pid))
-    if max_stop is not None:
-        argv += ["-ex", "set py-memleak max-stop %d" % max_stop]
     for command in commands(graph, watch, timeout):
         argv += ["-ex", command]
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")

@@ -25,10 +25,12 @@ from ..host.pyobjects27 import Reader27
 
 # A live target is stopped while it is read: a walk gives up after this long.
 LIVE_LIMIT = 120.0
-# What reading a live target's memory stops it for, per MB of its RSS: 15-19 ms on the benchmark's
-# records (72 MB: 1.1-1.4 s), 5.5 ms on an idle 31 MB one, and 0.29-0.31 s for a 13 MB target busy in one
-# C call (pyenv 3.11, 2026-12-05).  No live target is read within issue 13's 100 ms, so the read is made
-# unasked only under a `set py-memleak max-stop` raised for it.
+# What reading a live target's memory stops it for: 0.29-0.31 s for a 13 MB target busy in one C call,
+# 0.17 s for an idle 31 MB one, 1.1-1.4 s for 100,000 records in 72 MB (pyenv 3.11, 2026-12-05).  The
+# estimate, a fixed part and a part per MB of RSS, is above each of those.  No live target is read
+# within issue 13's 100 ms, so the read is made unasked only under a `set py-memleak max-stop` raised
+# for it; the walk itself is not cut short at that estimate.
+STOP_MS_FIXED = 100
 STOP_MS_PER_MB = 20
 # How the message of no safe point in time ends (inject/safepoint.py): not said when the memory is read.
 RETRY = " (try again, or raise --timeout)"
@@ -82,15 +84,16 @@ def instead(error: MemleakError, pid: int, command: str) -> str:
     longer than `set py-memleak max-stop` allows."""
     if not readable(inf.require_python()):
         raise error
-    rss_mb = (procfs.proc_status(pid).get("VmRSS") or 0) / (1 << 20)
-    stop_ms = max(rss_mb, 1) * STOP_MS_PER_MB
-    if stop_ms > SETTINGS.max_stop_ms:
+    rss = procfs.proc_status(pid).get("VmRSS")
+    rss_mb = (rss or 0) / (1 << 20)
+    stop_ms = STOP_MS_FIXED + rss_mb * STOP_MS_PER_MB
+    if not rss or stop_ms > SETTINGS.max_stop_ms:  # (an RSS that cannot be read: no estimate, no read)
         read = ("%s --read-only reads its memory instead, stopping the whole process about %.1f s (%.0f MB of "
                 "RSS); `set py-memleak max-stop %d` lets %s do that by itself"
                 % (command, stop_ms / 1000, rss_mb, math.ceil(stop_ms / 1000) * 1000, command))
         if isinstance(error, NoSafePointInTime):
             raise NoSafePointInTime(str(error).replace(RETRY, ""), hint="try again, raise --timeout, or: " + read)
-        error.hint = read
+        error.hint = read  # (an opted-out target's message names --force already)
         raise error
     if isinstance(error, OptedOut):
         return "the target opted out of remote code execution (%s, PEP 768); --force runs %s in it anyway" % (
