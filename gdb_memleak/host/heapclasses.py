@@ -144,7 +144,7 @@ class Classes:
         info.inline = bool(flags & L["f_inline_values"])
         info.dictoffset = r.sword(t + L["tp_dictoffset"]) if info.heap else 0
         info.name = self.kind_name(t, flags, r.cstring(r.word(t + L["tp_name"])))
-        shape, base, slots = None, t, []
+        shape, base, slots, counted = None, t, [], False
         for _ in range(64):
             if base == 0:
                 break
@@ -153,12 +153,16 @@ class Classes:
                 info.fields = self.fields.get(base, ())
                 info.field_names = self.roots.get("field_names", {}).get(base, {})
                 break
-            if r.word(base + L["tp_flags"]) & L["f_heaptype"]:
+            base_flags = r.word(base + L["tp_flags"])
+            if base_flags & L["f_heaptype"]:
                 slots.extend(self._slots(base))
+            elif r.sword(base + L["tp_itemsize"]) and not base_flags & L["f_gc"]:
+                counted = True  # a static class of items the collector does not track (bytes): ob_size counts them
             base = r.word(base + L["tp_base"])
-        if shape is None or (shape == PLAIN and info.item and not info.gc):
-            # (object's PLAIN reached through the bases: an untracked class with items of its own, such as bytes, is
-            # sized by them; it was counted at its empty size, 33 bytes a bytes object: a user's trial)
+        if shape is None or (shape == PLAIN and info.item and counted):
+            # (object's PLAIN reached through the bases: bytes and its subclasses are sized by their items; they
+            # were counted at their empty size, 33 bytes a bytes object: a user's trial.  Not a tracked static
+            # class with items whose ob_size is no count of them: a generator's made it 10^15 bytes)
             shape = VAR if info.item else PLAIN
         info.shape = shape
         info.slot_names = tuple((n, o) for n, o in slots if o > 0 and not o & 7)
