@@ -180,7 +180,7 @@ def _codes_of(files):
     functions, classes' bodies and methods).  Not through gc.get_objects(): a list of every object,
     held while other threads ran and dropped here, made this thread the last owner of what they
     dropped meanwhile, and their __del__ ran in it (2,000 in one window, a helper's trial,
-    2026-12-05).  A namespace's functions are read and let go of within one C call each (_pick), so
+    2026-12-05).  A namespace's functions are read and let go of within one C call each (pick), so
     that no bytecode runs while this thread holds one; only code objects are kept, which run
     nothing when they die.  A function only a decorator's wrapper holds is not found."""
     sys = _module("sys")
@@ -231,6 +231,8 @@ def _codes_of(files):
         if type(c.co_filename) is str and c.co_filename in files and id(c) not in seen:
             seen.add(id(c))
             kept.append(c)
+    while len(codes) > 8192:  # from its end: a list of every function's code, freed at its full size (128 KiB
+        del codes[-8192:]     # or more), would raise glibc's mmap and trim thresholds in the target for good
     del codes[:]
     for c in kept:  # (grows as it goes)
         for k in c.co_consts:
