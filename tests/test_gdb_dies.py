@@ -90,6 +90,13 @@ elif _mode == "waiting":  # while the target runs towards its safe point (a GIL 
     _safepoint.continue_for = _trap_pending
     from gdb_memleak.inject import queue_point as _queue_point
     _queue_point.continue_for = _trap_pending
+elif _mode == "gil":  # a while after a parked thread started waiting for the GIL (PyGILState_Ensure)
+    _call_many = _calls.Caller.call_many
+    def _trap(self, calls, **kwargs):
+        if calls[0][0] == "PyGILState_Ensure":
+            threading.Timer(0.5, _die).start()
+        return _call_many(self, calls, **kwargs)
+    _calls.Caller.call_many = _trap
 elif _mode == "queueing":  # half a second into the wait for a thread to queue the pending call from
     from gdb_memleak.inject import queue_point as _queue_point
     _queue = _queue_point.queue_pending_call
@@ -498,6 +505,67 @@ def test_a_command_after_a_killed_one_answers(start_target, tmp_path):
     assert run.stdout.count("Partition of a set") == 2, run.stdout + run.stderr
     assert_carries_on(target, 2)
     time.sleep(0)  # the target is ended by the fixture
+
+
+def _padding(pid: int) -> dict[int, bytes]:
+    """Each padding site's bytes, as the target has them now."""
+    from gdb_memleak.inject import landing
+
+    with open("/proc/%d/mem" % pid, "rb") as mem:
+        return {address: (mem.seek(address), mem.read(landing.NEEDED))[1] for address, _, _ in landing.padding_sites(pid)}
+
+
+def test_padding_that_killed_gdbs_left_is_taken_back(start_target, tmp_path):
+    """Each gdb killed mid-command leaves its stub in one padding site. Once every site held one,
+    every command refused with "no free padding" for the rest of the process's life (12 and 13
+    killed sessions in a helper's trial). Now a site that no thread can run again is taken back,
+    and left free after the command that took it."""
+    from gdb_memleak.inject import landing
+
+    target = start_target(PYTHON_311, SERVICE, "event")
+    before = service_state(target.wait_for_ticks(1)[-1])
+    sites = _padding(target.pid)
+    for attempt in range(len(sites) + 2):
+        done = gdb_dies(tmp_path, target.pid, "py-heap --top 3", "stopped", 3, signal.SIGKILL)
+        assert done.returncode == -signal.SIGKILL, (attempt, done.stdout + done.stderr)
+    left = _padding(target.pid)
+    assert not any(landing.is_free_padding(data) for data in left.values()), "every site holds a stub"
+    assert_target_whole(target, before)  # its py-heap answers
+    assert sum(landing.is_free_padding(data) for data in _padding(target.pid).values()) == 1
+
+
+def test_padding_a_thread_may_still_return_into_is_never_taken_back(start_target, tmp_path):
+    """gdb killed while the payload's own thread waits for the GIL inside PyGILState_Ensure (the main
+    thread went back into a 7 s C call): that thread returns into its stub when the call ends. The
+    other sites are given copies of that stub, as more killed sessions would leave them; the next
+    command takes one of those back, never the one the thread will return into, and the target's
+    sums come out right."""
+    from gdb_memleak.inject import landing
+
+    target = start_target(PYTHON_311, C_CALL_AND_SLEEP, str(3 * 10**8), "0")
+    free = _padding(target.pid)
+    done = gdb_dies(tmp_path, target.pid, "py-heap --top 1 --timeout 30", "gil", 1, signal.SIGKILL)
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    used = {address: data for address, data in _padding(target.pid).items() if data != free[address]}
+    assert len(used) == 1 and landing.holds_stub(next(iter(used.values()))), used.keys()
+    (kept, stub_bytes), = used.items()
+    with open("/proc/%d/mem" % target.pid, "r+b") as mem:
+        for address in free:
+            if address != kept:
+                mem.seek(address)
+                mem.write(stub_bytes)
+    run = run_gdb("py-heap --top 1 --timeout 1", pid=target.pid)
+    assert_no_traceback(run)
+    assert "no free padding" not in run.stderr and "no safe point within 1 s" in run.stderr, run.stderr
+    after = _padding(target.pid)
+    assert after[kept] == stub_bytes
+    assert [landing.is_free_padding(after[address]) for address in after if after[address] != stub_bytes] == [True]
+    ticks = len(target.lines)
+    wait_for_line_prefix(target, "tick", 60)
+    while len(target.lines) < ticks + 2 and target.alive():
+        time.sleep(0.1)
+    assert all(line.endswith("ok=True") for line in target.lines if line.startswith("tick")), target.lines
+    assert target.alive()
 
 
 def test_the_stop_signal_never_reaches_a_handler(start_target, tmp_path):

@@ -27,7 +27,7 @@ import gdb
 
 from ..errors import ChannelError, Refused, TargetUnavailable
 from ..gdbside import inferior as inf
-from . import landing, stub
+from . import landing, occupancy, stub
 from .alarm import ALARM
 from .gdbstate import quiet_continue
 
@@ -132,14 +132,22 @@ class Caller:
             sites = landing.padding_sites(self.pid)
         except OSError as e:
             raise ChannelError("cannot read the target's mappings (%s)" % e.strerror) from e
-        for address, _size, _ in sites:
+        stale = []
+        for address, size, _ in sites:
             data = target.read_memory(address, landing.NEEDED).tobytes()
-            if landing.is_free_padding(data):
-                self._saved_padding = (address, data)
+            if not landing.is_free_padding(data):
+                stale += [(address, size)] if landing.holds_stub(data) else []
+                continue
+            self._saved_padding, self._regions = (address, data), [address, address + stub.MAX_BLOCK]
+            return
+        for address, size in stale:  # only once every site is taken: the check reads every stack
+            if not occupancy.stale_stub_in_use(self.pid, address):
+                tail = target.read_memory(address + size - 1, 1).tobytes() if size > landing.NEEDED else b""
+                self._saved_padding = (address, bytes([landing.filler(tail)]) * landing.NEEDED)
                 self._regions = [address, address + stub.MAX_BLOCK]
                 return
-        raise Refused("no free padding in the target's executable segments to run calls from (gdb sessions "
-                           "killed mid-command leave theirs in use); nothing was run in the target")
+        raise Refused("no free padding in the target's executable segments to run calls from: threads may still "
+                      "return into what killed gdb sessions left there; nothing was run in the target")
 
     def forget_padding(self) -> None:
         """Put the padding's bytes back, unless a thread still runs there (then the stub stays: harmless)."""
@@ -175,7 +183,7 @@ class Caller:
         try:
             for thread in gdb.selected_inferior().threads():
                 try:
-                    frame = thread_frame(thread)
+                    frame = occupancy.thread_frame(thread)
                     pc, sp = int(frame.pc()), int(frame.read_register("rsp"))
                 except (gdb.error, RuntimeError):  # a thread that ended meanwhile
                     continue
@@ -183,7 +191,7 @@ class Caller:
                     return thread.num
                 saved = self._frames.get(thread.num)
                 if saved is not None:
-                    if sp <= saved + stub.pushed_offset("rflags") and _returns_into(frame, start, end):
+                    if sp <= saved + stub.pushed_offset("rflags") and occupancy.returns_into(frame, start, end):
                         return thread.num
                     del self._frames[thread.num]  # out for good: it jumped back
         finally:
@@ -356,27 +364,3 @@ class Caller:
                                   epilogue=ending, interrupted=self._interrupted(parked) if resume is None else None)
         gdb.selected_inferior().write_memory(region, code)
         set_rip(region)
-
-
-def _returns_into(frame: gdb.Frame, start: int, end: int, depth: int = 256) -> bool:
-    """Some caller of `frame` is in [start, end): the thread is inside a call the stub made.  Its stack
-    alone does not tell: a thread that went back, then deeper into a wait of its own (a main thread in
-    an event loop's poll after its pending call), sat below the frame it had saved (2026-12-05).  It is
-    out only once the unwind reaches the thread's outermost frame (_start, clone) without passing
-    the padding: a stack that cannot be unwound whole counts as inside."""
-    try:
-        for _ in range(depth):
-            caller = frame.older()
-            if caller is None:
-                return frame.unwind_stop_reason() != gdb.FRAME_UNWIND_OUTERMOST
-            if start <= int(caller.pc()) < end:
-                return True
-            frame = caller
-    except (gdb.error, RuntimeError):
-        return True
-    return True
-
-
-def thread_frame(thread: gdb.InferiorThread) -> gdb.Frame:
-    thread.switch()
-    return gdb.newest_frame()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Optional
 
@@ -124,6 +125,81 @@ def is_free_padding(data: bytes) -> bool:
     Not one holding a stub of ours from an earlier session: that session's gdb died, and a
     thread may still be inside a call its stub made, to return into that code later."""
     return len(set(data)) == 1 and data[0] in _FILLERS
+
+
+# A site a killed gdb left (occupancy.py) is taken back once no word points into it: none on a
+# thread's stack from its rsp up (a return address: a thread inside a call the stub made) and none
+# in the loaded files' writable data (the allocator hooks, which PyMem_SetAllocator copies into
+# libpython's data and the stub's way out puts back).  A stray number that falls in the site's
+# 2.6 KB keeps it, which costs nothing but the site.  Not seen: a pointer on the heap, the payload's
+# own thread between its pthread_create and its start routine, microseconds long.
+#
+# The start of every first block (stub.first_block): the two-byte nop, then lea rsp, [rsp-256].
+# Region 0 of a site always holds a first block once a thread was parked there.
+_FIRST_BLOCK = b"\x66\x90\x48\x8d\xa4\x24" + struct.pack("<i", -stub.RED_ZONE_SKIP)
+_WORD = struct.Struct("<Q")
+_CHUNK = 1 << 22
+
+
+def holds_stub(data: bytes) -> bool:
+    """The site's bytes are a stub of ours left by an earlier gdb, not free and not anyone else's."""
+    return data.startswith(_FIRST_BLOCK)
+
+
+def filler(tail: bytes) -> int:
+    """The byte to write back over a site taken back: the linker's, as found past what stubs use."""
+    return tail[-1] if tail and tail[-1] in _FILLERS else 0
+
+
+def _points_into(data: bytes, base: int, start: int, end: int) -> bool:
+    """Some 8-aligned word of `data` (read from address `base`) is in [start, end).
+    bytes.find on the words' upper six bytes keeps the scan at C speed."""
+    for high in {start >> 16, (end - 1) >> 16}:
+        pattern = _WORD.pack(high << 16)[2:]
+        at = data.find(pattern)
+        while at != -1:
+            word = at - 2
+            if (base + word) % 8 == 0 and word >= 0 and start <= _WORD.unpack_from(data, word)[0] < end:
+                return True
+            at = data.find(pattern, at + 1)
+    return False
+
+
+def _ranges(pid: int, stack_pointers: Iterable[int]) -> list[tuple[int, int]]:
+    """Where to look: each stack from its rsp to its mapping's end, and every private writable mapping
+    of a loaded program or library (a file with code mapped), with the anonymous one right after it
+    (its .bss).  Not other files' mappings: a service's mmap'd data file can be gigabytes."""
+    maps = read_maps(pid)
+    images = {m.inode for m in maps if m.inode and "x" in m.perms}
+    ranges = []
+    for sp in stack_pointers:
+        for m in maps:
+            if m.start <= sp < m.end:
+                ranges.append((sp & ~7, m.end))
+                break
+    previous = None
+    for m in maps:
+        data = m.inode in images or (not m.inode and previous is not None and previous.inode in images
+                                     and previous.end == m.start)
+        if data and m.perms.startswith("rw") and m.perms.endswith("p"):
+            ranges.append((m.start, m.end))
+        previous = m
+    return ranges
+
+
+def referenced(pid: int, start: int, end: int, stack_pointers: Iterable[int]) -> bool:
+    """Some stack or some loaded file's data still points into [start, end); True when it cannot be read."""
+    try:
+        with open("/proc/%d/mem" % pid, "rb", buffering=0) as mem:
+            for low, high in _ranges(pid, stack_pointers):
+                for at in range(low, high, _CHUNK):
+                    mem.seek(at)
+                    data = mem.read(min(_CHUNK, high - at))
+                    if _points_into(data, at, start, end):
+                        return True
+    except (OSError, ValueError, OverflowError):
+        return True
+    return False
 
 
 def _mask(status: str, field: str) -> int:

@@ -13,7 +13,7 @@ import sys
 import pytest
 from support.interpreters import PYTHON_311, libpython
 
-from gdb_memleak.inject import landing
+from gdb_memleak.inject import landing, stub
 
 PAGE = landing.PAGE
 # Real ELF files of this machine: the interpreter running the test, libc, and pyenv's 3.11 and its libpython.
@@ -72,6 +72,32 @@ def test_free_padding_is_one_filler_throughout():
     assert landing.is_free_padding(b"\0" * 3000) and landing.is_free_padding(b"\xcc" * 3000)
     assert not landing.is_free_padding(b"\0" * 100 + b"\x66\x90" + b"\0" * 100)  # a stub of an earlier session
     assert not landing.is_free_padding(b"\x90" * 3000)
+
+
+def test_a_stub_an_earlier_gdb_left_is_told_from_free_padding_and_from_other_code():
+    block = stub.first_block(0x1000, [stub.Call(0x2000)], errno_location=0, resume=0x3000, tgid=1, tid=1, signal=23)
+    assert landing.holds_stub(block.code + b"\0" * 100)
+    assert not landing.holds_stub(b"\0" * 3000) and not landing.holds_stub(b"\x55\x48\x89\xe5" + b"\0" * 100)
+    assert landing.filler(b"\xcc") == 0xCC and landing.filler(b"") == 0 and landing.filler(b"\x90") == 0
+
+
+@pytest.mark.parametrize("offset,value,expected", [(0, 0x7F0000001000, True), (8, 0x7F0000001A3F, True),
+                                                   (16, 0x7F0000000FFF, False), (24, 0x7F0000001A40, False),
+                                                   (12, 0x7F0000001000, False)])  # not 8-aligned
+def test_a_word_is_found_only_when_aligned_and_inside_the_site(offset, value, expected):
+    data = bytearray(64)
+    data[offset:offset + 8] = value.to_bytes(8, "little")
+    assert landing._points_into(bytes(data), 0x5000, 0x7F0000001000, 0x7F0000001A40) is expected
+
+
+def test_what_points_into_this_process_s_memory_is_found_in_its_libraries_data():
+    """libc's __environ holds the address of the environment's array: found in libc's writable
+    data.  Nothing points into the padding after the executable's code: not referenced."""
+    libc = ctypes.CDLL(None)
+    environ = ctypes.c_void_p.in_dll(libc, "__environ").value
+    assert landing.referenced(os.getpid(), environ, environ + 8, [])
+    address, _, _ = landing.padding_sites(os.getpid())[0]
+    assert not landing.referenced(os.getpid(), address, address + landing.NEEDED, [])
 
 
 def test_read_maps_parses_this_process():
