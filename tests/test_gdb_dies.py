@@ -536,13 +536,15 @@ def test_padding_that_killed_gdbs_left_is_taken_back(start_target, tmp_path):
 
 def test_padding_a_thread_may_still_return_into_is_never_taken_back(start_target, tmp_path):
     """gdb killed while the payload's own thread waits for the GIL inside PyGILState_Ensure (the main
-    thread went back into a 7 s C call): that thread returns into its stub when the call ends. The
+    thread went back into a 6 s C call): that thread returns into its stub when the call ends. The
     other sites are given copies of that stub, as more killed sessions would leave them; the next
     command takes one of those back, never the one the thread will return into, and the target's
     sums come out right."""
     from gdb_memleak.inject import landing
 
-    target = start_target(PYTHON_311, C_CALL_AND_SLEEP, str(3 * 10**8), "0")
+    timing = "import time; t = time.perf_counter(); sum(range(10**7)); print(time.perf_counter() - t)"
+    per_item = float(subprocess.run([PYTHON_311, "-c", timing], capture_output=True, text=True, check=True).stdout) / 10**7
+    target = start_target(PYTHON_311, C_CALL_AND_SLEEP, str(int(6 / per_item)), "0")  # 6 s sums
     free = _padding(target.pid)
     done = gdb_dies(tmp_path, target.pid, "py-heap --top 1 --timeout 30", "gil", 1, signal.SIGKILL)
     assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr

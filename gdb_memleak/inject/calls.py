@@ -136,12 +136,14 @@ class Caller:
         for address, size, _ in sites:
             data = target.read_memory(address, landing.NEEDED).tobytes()
             if not landing.is_free_padding(data):
-                stale += [(address, size)] if landing.holds_stub(data) else []
+                stale += [(address, size)] if landing.holds_stub(data) and not landing.thread_on_its_way(data) else []
                 continue
             self._saved_padding, self._regions = (address, data), [address, address + stub.MAX_BLOCK]
             return
-        for address, size in stale:  # only once every site is taken: the check reads every stack
-            if not occupancy.stale_stub_in_use(self.pid, address):
+        # Only once every site is taken: the check reads every thread's registers and stack.
+        in_use = occupancy.stale_stubs_in_use(self.pid, [address for address, _ in stale]) if stale else set()
+        for address, size in stale:
+            if address not in in_use:
                 tail = target.read_memory(address + size - 1, 1).tobytes() if size > landing.NEEDED else b""
                 self._saved_padding = (address, bytes([landing.filler(tail)]) * landing.NEEDED)
                 self._regions = [address, address + stub.MAX_BLOCK]

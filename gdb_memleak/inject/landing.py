@@ -30,7 +30,7 @@ from . import stub
 PAGE = 4096
 SIGURG, SIGWINCH = 23, 28
 STOP_SIGNALS = {SIGURG: "SIGURG", SIGWINCH: "SIGWINCH"}
-_PT_LOAD, _PF_X = 1, 1
+_PT_LOAD, _PF_X, _PF_W = 1, 1, 2
 _MAPS = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) \S+ (\d+)\s*(.*)$")
 # Two blocks (a thread runs one while gdb writes the next), the allocator hooks, then the start
 # routine of the payload's own thread (stub.thread_entry).
@@ -61,8 +61,9 @@ def read_maps(pid: int) -> list[Mapping]:
     return mappings
 
 
-def _executable_segment_end(elf: bytes) -> Optional[tuple[int, int]]:
-    """(lowest PT_LOAD vaddr, end vaddr of the executable PT_LOAD) of a 64-bit little-endian ELF."""
+def _segment_end(elf: bytes, flag: int) -> Optional[tuple[int, int]]:
+    """(lowest PT_LOAD vaddr, end vaddr of the PT_LOADs with `flag`) of a 64-bit little-endian ELF;
+    for the executable flag, only segments wholly in the file (no .bss: the padding is after it)."""
     if elf[:4] != b"\x7fELF" or elf[4] != 2 or elf[5] != 1:
         return None
     phoff, = struct.unpack_from("<Q", elf, 0x20)
@@ -76,11 +77,30 @@ def _executable_segment_end(elf: bytes) -> Optional[tuple[int, int]]:
         if p_type != _PT_LOAD:
             continue
         lowest = p_vaddr if lowest is None else min(lowest, p_vaddr)
-        if p_flags & _PF_X and p_filesz == p_memsz:
+        if p_flags & flag and (flag != _PF_X or p_filesz == p_memsz):
             end = p_vaddr + p_memsz if end is None else max(end, p_vaddr + p_memsz)
     if lowest is None or end is None:
         return None
     return lowest & ~(PAGE - 1), end
+
+
+def _executable_segment_end(elf: bytes) -> Optional[tuple[int, int]]:
+    """(lowest PT_LOAD vaddr, end vaddr of the executable PT_LOAD) of a 64-bit little-endian ELF."""
+    return _segment_end(elf, _PF_X)
+
+
+def _images(pid: int, maps: list[Mapping]) -> Iterable[tuple[Mapping, bytes]]:
+    """Each loaded file's first mapping and the first page of the file (its ELF headers; b"" if unreadable)."""
+    seen = set()
+    for first in maps:
+        if first.offset != 0 or not first.inode or first.inode in seen:
+            continue
+        seen.add(first.inode)
+        try:
+            with open("/proc/%d/map_files/%x-%x" % (pid, first.start, first.end), "rb") as f:
+                yield first, f.read(PAGE)
+        except OSError:
+            yield first, b""
 
 
 def padding_sites(pid: int) -> list[tuple[int, int, str]]:
@@ -89,22 +109,12 @@ def padding_sites(pid: int) -> list[tuple[int, int, str]]:
     The executable first: it is there in every process, embedded or not."""
     maps = read_maps(pid)
     sites = []
-    seen = set()
     exe_inode = None
     try:
         exe_inode = os.stat("/proc/%d/exe" % pid).st_ino
     except OSError:
         pass
-    for first in maps:
-        if first.offset != 0 or not first.inode or first.inode in seen:
-            continue
-        seen.add(first.inode)
-        path = "/proc/%d/map_files/%x-%x" % (pid, first.start, first.end)
-        try:
-            with open(path, "rb") as f:
-                head = f.read(PAGE)
-        except OSError:
-            continue
+    for first, head in _images(pid, maps):
         found = _executable_segment_end(head)
         if found is None:
             continue
@@ -127,23 +137,36 @@ def is_free_padding(data: bytes) -> bool:
     return len(set(data)) == 1 and data[0] in _FILLERS
 
 
-# A site a killed gdb left (occupancy.py) is taken back once no word points into it: none on a
-# thread's stack from its rsp up (a return address: a thread inside a call the stub made) and none
-# in the loaded files' writable data (the allocator hooks, which PyMem_SetAllocator copies into
-# libpython's data and the stub's way out puts back).  A stray number that falls in the site's
-# 2.6 KB keeps it, which costs nothing but the site.  Not seen: a pointer on the heap, the payload's
-# own thread between its pthread_create and its start routine, microseconds long.
+# A site a killed gdb left (occupancy.py) is taken back once nothing can still run it: no thread's
+# registers point into it, nor any word on a thread's stack from its red zone up (a return address:
+# a thread inside a call the stub made), nor any in the loaded files' writable data (the allocator
+# hooks, which PyMem_SetAllocator copies into libpython's data and the stub's way out puts back),
+# and the payload's own thread, if one was started from it, was seen there by gdb (its start address
+# is on the heap until it gets there: a gdb killed before it saw it leaves the site for good).  A stray number that falls in the site's 2.6 KB keeps it: that costs only
+# the site.  Anything that cannot be read keeps every site.
 #
 # The start of every first block (stub.first_block): the two-byte nop, then lea rsp, [rsp-256].
 # Region 0 of a site always holds a first block once a thread was parked there.
 _FIRST_BLOCK = b"\x66\x90\x48\x8d\xa4\x24" + struct.pack("<i", -stub.RED_ZONE_SKIP)
+_THREAD_AREA = 2 * stub.MAX_BLOCK + ROUTING_AREA
 _WORD = struct.Struct("<Q")
 _CHUNK = 1 << 22
+_SCAN_LIMIT = 256 << 20  # bytes: past that, the check gives up (every site kept)
+_RED_ZONE = 128
 
 
 def holds_stub(data: bytes) -> bool:
     """The site's bytes are a stub of ours left by an earlier gdb, not free and not anyone else's."""
     return data.startswith(_FIRST_BLOCK)
+
+
+def thread_on_its_way(data: bytes) -> bool:
+    """The site's thread area holds a start routine that gdb never saw a thread in: a thread may
+    still be on its way there (its start address on the heap)."""
+    area = data[_THREAD_AREA:_THREAD_AREA + stub.THREAD_AREA]
+    if len(set(area[stub.THREAD_CODE:])) == 1:
+        return False  # no routine was written there
+    return _WORD.unpack_from(area, stub.THREAD_SEEN)[0] != 1
 
 
 def filler(tail: bytes) -> int:
@@ -165,41 +188,61 @@ def _points_into(data: bytes, base: int, start: int, end: int) -> bool:
     return False
 
 
-def _ranges(pid: int, stack_pointers: Iterable[int]) -> list[tuple[int, int]]:
-    """Where to look: each stack from its rsp to its mapping's end, and every private writable mapping
-    of a loaded program or library (a file with code mapped), with the anonymous one right after it
-    (its .bss).  Not other files' mappings: a service's mmap'd data file can be gigabytes."""
-    maps = read_maps(pid)
-    images = {m.inode for m in maps if m.inode and "x" in m.perms}
+def normal_stack(maps: list[Mapping], sp: int) -> bool:
+    """`sp` is on a thread's own stack: the main thread's, or a mapping with glibc's guard page right
+    below it.  Not an alternate signal stack or a coroutine's, which hide the thread's own stack."""
+    below: Optional[Mapping] = None
+    for m in maps:
+        if m.start <= sp < m.end:
+            return m.path == "[stack]" or (below is not None and below.end == m.start and below.perms == "---p")
+        below = m
+    return False
+
+
+def _ranges(pid: int, maps: list[Mapping], stack_pointers: Iterable[int]) -> list[tuple[int, int]]:
+    """Where to look: each stack from its red zone to its mapping's end, and the writable data of each
+    loaded program or library as its ELF headers place it (.data, and .bss in the unnamed mapping after
+    it), no further: mmap puts other anonymous memory right after it too, and other files' mappings
+    (a service's mmap'd data file) can be gigabytes.  ValueError for a stack pointer in no mapping."""
     ranges = []
     for sp in stack_pointers:
-        for m in maps:
-            if m.start <= sp < m.end:
-                ranges.append((sp & ~7, m.end))
-                break
-    previous = None
-    for m in maps:
-        data = m.inode in images or (not m.inode and previous is not None and previous.inode in images
-                                     and previous.end == m.start)
-        if data and m.perms.startswith("rw") and m.perms.endswith("p"):
-            ranges.append((m.start, m.end))
-        previous = m
+        mapping = next((m for m in maps if m.start <= sp < m.end), None)
+        if mapping is None:
+            raise ValueError("a stack pointer in no mapping")
+        ranges.append((max(mapping.start, (sp - _RED_ZONE) & ~7), mapping.end))
+    for first, head in _images(pid, maps):
+        if not head:
+            raise ValueError("a loaded file that cannot be read")
+        found = _segment_end(head, _PF_W)
+        if found is None:
+            continue
+        lowest, end = found
+        base = first.start - lowest
+        ranges += [(m.start, min(m.end, base + end)) for m in maps
+                   if m.perms == "rw-p" and (m.inode == first.inode or not m.path) and first.start <= m.start < base + end]
     return ranges
 
 
-def referenced(pid: int, start: int, end: int, stack_pointers: Iterable[int]) -> bool:
-    """Some stack or some loaded file's data still points into [start, end); True when it cannot be read."""
+def referenced(pid: int, sites: list[tuple[int, int]], stack_pointers: Iterable[int]) -> set[int]:
+    """The starts of those `sites` ([start, end) each) that some stack or some loaded file's data
+    still points into; all of them when anything cannot be read."""
+    every = {start for start, _ in sites}
+    found: set[int] = set()
     try:
+        ranges = _ranges(pid, read_maps(pid), stack_pointers)
+        if sum(high - low for low, high in ranges) > _SCAN_LIMIT:
+            return every
         with open("/proc/%d/mem" % pid, "rb", buffering=0) as mem:
-            for low, high in _ranges(pid, stack_pointers):
+            for low, high in ranges:
                 for at in range(low, high, _CHUNK):
                     mem.seek(at)
                     data = mem.read(min(_CHUNK, high - at))
-                    if _points_into(data, at, start, end):
-                        return True
+                    if len(data) != min(_CHUNK, high - at):  # the kernel stops at an unreadable page
+                        return every
+                    found.update(start for start, end in sites if start not in found and _points_into(data, at, start, end))
     except (OSError, ValueError, OverflowError):
-        return True
-    return False
+        return every
+    return found
 
 
 def _mask(status: str, field: str) -> int:

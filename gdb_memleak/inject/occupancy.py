@@ -5,30 +5,61 @@ the stub made (its stack returns there).  A gdb that dies mid-command cannot put
 padding back, and a site so left was never used again: after one killed session per
 site (12 and 13 in a helper's trial, 2026-12-05) every command refused with "no free
 padding" for the rest of the process's life.  A later gdb takes such a site back once
-nothing can run it again (stale_stub_in_use; the pointers it looks for: landing.referenced).
+nothing can run it again (stale_stubs_in_use; what it looks for: landing.py).
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 import gdb
 
 from . import landing
 
+_REGISTERS = ("rip", "rsp", "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp",
+              "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
+_SIGNAL_FRAME_DEPTH = 32  # frames unwound to find the thread's own stack under a signal handler's
 
-def stale_stub_in_use(pid: int, address: int) -> bool:
-    """A stub an earlier gdb left at `address` may still run: some thread's pc is in it, or some
-    stack or loaded file's data points into it.  True when a thread cannot be read."""
+
+def stale_stubs_in_use(pid: int, addresses: list[int]) -> set[int]:
+    """Those of the stubs earlier gdbs left at `addresses` that may still run: a thread's register
+    points into one, or a stack or a loaded file's data does (landing.referenced).  All of them
+    when a thread cannot be read, or its own stack cannot be found under a signal handler's."""
+    sites = [(address, address + landing.NEEDED) for address in addresses]
+    maps = landing.read_maps(pid)
+    in_use: set[int] = set()
+    stack_pointers: list[int] = []
     selected = gdb.selected_thread()
     try:
-        registers = [pc_and_sp(thread) for thread in gdb.selected_inferior().threads()]
+        for thread in gdb.selected_inferior().threads():
+            frame = thread_frame(thread)
+            values = [int(frame.read_register(name)) & (2**64 - 1) for name in _REGISTERS]
+            in_use.update(start for start, end in sites if any(start <= value < end for value in values))
+            stack_pointers.append(values[1])
+            if not landing.normal_stack(maps, values[1]):
+                own = _stack_under_signal_handler(frame)
+                if own is None:
+                    return set(addresses)
+                stack_pointers.append(own)
     except (gdb.error, RuntimeError):
-        return True
+        return set(addresses)
     finally:
         if selected is not None and selected.is_valid():
             selected.switch()
-    end = address + landing.NEEDED
-    return (any(address <= pc < end for pc, _ in registers)
-            or landing.referenced(pid, address, end, [sp for _, sp in registers]))
+    return in_use | landing.referenced(pid, [site for site in sites if site[0] not in in_use], stack_pointers)
+
+
+def _stack_under_signal_handler(frame: gdb.Frame) -> Optional[int]:
+    """The stack pointer of the code a signal handler on an alternate stack interrupted (the thread's
+    own stack, which may hold a return address into a stub), or None if none is found."""
+    for _ in range(_SIGNAL_FRAME_DEPTH):
+        older = frame.older()
+        if older is None:
+            return None
+        if frame.type() == gdb.SIGTRAMP_FRAME:
+            return int(older.read_register("rsp"))
+        frame = older
+    return None
 
 
 def returns_into(frame: gdb.Frame, start: int, end: int, depth: int = 256) -> bool:

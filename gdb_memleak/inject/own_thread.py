@@ -64,6 +64,7 @@ def move_to_own_thread(calls: Caller, safe_point: SafePoint, pid: int, deadline:
     _until_out_of_the_blocks(calls, pid)
     gdb.selected_inferior().write_memory(entry.flag, b"\x01")
     worker = _until_it_stops(calls, pid, entry.stop, known, deadline)
+    gdb.selected_inferior().write_memory(entry.seen, b"\x01")  # a later gdb may take the site back
     calls.keep_padding = kept  # from here, thread_in_padding finds it until it has gone
     worker.switch()
     try:

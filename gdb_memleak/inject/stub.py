@@ -291,8 +291,10 @@ def allocator_hook(address: int, *, payload_thread: int, counter: int, routed: t
 
 
 # The start routine of the payload's own thread (inject/own_thread.py), in its own area of the
-# padding: a go flag, a 1 ms timespec, then the code.
-THREAD_FLAG, THREAD_SLEEP, THREAD_CODE = 0, 8, 32
+# padding: a go flag, a 1 ms timespec, a word gdb sets to 1 once it has seen the thread in the routine
+# (until then its start address is on the heap, and a later gdb must not take the site back:
+# landing.thread_on_its_way; the page is not writable by the thread), then the code.
+THREAD_FLAG, THREAD_SLEEP, THREAD_SEEN, THREAD_CODE = 0, 8, 24, 32
 THREAD_AREA = 128
 SYS_NANOSLEEP = 35
 
@@ -302,6 +304,7 @@ class ThreadEntry:
     code: bytes  # the whole area, flag cleared
     start: int  # the routine's address, for PyThread_start_new_thread
     flag: int  # gdb writes non-zero here to let the thread on to its stop
+    seen: int  # gdb writes 1 here once the thread is at its stop
     stop: int  # rip when it stops for gdb (just after its tgkill)
 
 
@@ -325,7 +328,9 @@ def thread_entry(address: int, *, signal: int, tries: int) -> ThreadEntry:
     code += b"\xba" + struct.pack("<I", signal) + b"\xb8" + struct.pack("<I", SYS_TGKILL) + b"\x0f\x05"
     stop = len(code)
     code += b"\xc3"  # ret: the thread ends
+    if THREAD_CODE + len(code) > THREAD_AREA:
+        raise ValueError("the start routine does not fit its area")
     area = bytearray(THREAD_AREA)
     struct.pack_into("<qq", area, THREAD_SLEEP, 0, 1_000_000)
     area[THREAD_CODE:THREAD_CODE + len(code)] = code
-    return ThreadEntry(bytes(area), address + THREAD_CODE, flag, address + THREAD_CODE + stop)
+    return ThreadEntry(bytes(area), address + THREAD_CODE, flag, address + THREAD_SEEN, address + THREAD_CODE + stop)

@@ -90,14 +90,47 @@ def test_a_word_is_found_only_when_aligned_and_inside_the_site(offset, value, ex
     assert landing._points_into(bytes(data), 0x5000, 0x7F0000001000, 0x7F0000001A40) is expected
 
 
-def test_what_points_into_this_process_s_memory_is_found_in_its_libraries_data():
-    """libc's __environ holds the address of the environment's array: found in libc's writable
-    data.  Nothing points into the padding after the executable's code: not referenced."""
+def test_what_points_into_this_process_s_memory_is_found_on_its_stack_and_in_its_libraries_data():
+    """__environ (libc's, or its copy in the executable's .bss) holds the address of the environment's
+    array.  Read from an address up, as from a stack pointer, a pointer stored there is found.  Nothing
+    points into the padding."""
     libc = ctypes.CDLL(None)
     environ = ctypes.c_void_p.in_dll(libc, "__environ").value
-    assert landing.referenced(os.getpid(), environ, environ + 8, [])
-    address, _, _ = landing.padding_sites(os.getpid())[0]
-    assert not landing.referenced(os.getpid(), address, address + landing.NEEDED, [])
+    pid = os.getpid()
+    assert landing.referenced(pid, [(environ, environ + 8)], []) == {environ}
+    pointed, holder = ctypes.create_string_buffer(16), (ctypes.c_void_p * 2)()
+    holder[1] = ctypes.addressof(pointed)
+    site = (ctypes.addressof(pointed), ctypes.addressof(pointed) + 16)
+    assert landing.referenced(pid, [site], [ctypes.addressof(holder)]) == {site[0]}  # read from a "stack pointer" up
+    address, _, _ = landing.padding_sites(pid)[0]
+    padding = (address, address + landing.NEEDED)
+    assert landing.referenced(pid, [padding, (environ, environ + 8)], []) == {environ}
+    assert landing.referenced(pid, [padding], [1]) == {address}  # a stack pointer in no mapping: kept
+    maps = landing.read_maps(pid)
+    stack = next(m for m in maps if m.path == "[stack]")
+    assert landing.normal_stack(maps, stack.end - 8)
+    assert not landing.normal_stack(maps, address)
+
+
+def test_a_thread_stack_has_glibc_s_guard_page_below_it_and_an_alternate_stack_has_none():
+    guard = landing.Mapping(0x1000, 0x2000, "---p", 0, 0, "")
+    stack = landing.Mapping(0x2000, 0x9000, "rw-p", 0, 0, "")
+    heap = landing.Mapping(0x9000, 0xA000, "rw-p", 0, 0, "[heap]")
+    assert landing.normal_stack([guard, stack, heap], 0x8000)
+    assert not landing.normal_stack([guard, stack, heap], 0x9800)
+    assert not landing.normal_stack([stack, heap], 0x8000)
+
+
+def test_a_start_routine_no_thread_has_entered_keeps_its_site():
+    """The payload's own thread has its start address on the heap until it enters the routine, where
+    gdb sees it and sets the routine's word."""
+    entry = stub.thread_entry(0x10000 + landing.NEEDED - stub.THREAD_AREA, signal=23, tries=5000)
+    site = bytearray(landing.NEEDED)
+    assert not landing.thread_on_its_way(bytes(site))  # no routine written
+    site[-stub.THREAD_AREA:] = entry.code
+    assert landing.thread_on_its_way(bytes(site))
+    site[-stub.THREAD_AREA + stub.THREAD_SEEN] = 1
+    assert not landing.thread_on_its_way(bytes(site))
 
 
 def test_read_maps_parses_this_process():
