@@ -89,3 +89,17 @@ def thread_frame(thread: gdb.InferiorThread) -> gdb.Frame:
 def pc_and_sp(thread: gdb.InferiorThread) -> tuple[int, int]:
     frame = thread_frame(thread)
     return int(frame.pc()), int(frame.read_register("rsp"))
+
+
+def kernel_sp_and_pc(pid: int, tid: int) -> Optional[tuple[int, int]]:
+    """(rsp, rip) of a stopped thread as the kernel holds them (gdb writes registers through at
+    once): the last two fields of /proc's syscall file, in a system call or not; None if unreadable.
+    Building a gdb frame for each thread took 10 ms with 200 threads (2026-12-05)."""
+    try:
+        with open("/proc/%d/task/%d/syscall" % (pid, tid), "rb") as f:
+            fields = f.read().split()
+        if len(fields) not in (3, 9):  # "running": not stopped
+            return None
+        return int(fields[-2], 16), int(fields[-1], 16)
+    except (OSError, ValueError):
+        return None
