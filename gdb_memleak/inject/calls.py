@@ -280,7 +280,7 @@ class Caller:
         parked.epilogue = ending
         # No call may hang gdb for good: past this, the thread finishes the block by itself.
         solo = not any(name in NEEDS_OTHERS for name, _ in calls)
-        self._run_to_stop(calls[-1][0], deadline if deadline is not None else time.monotonic() + CALL_LIMIT, solo=solo)
+        self._run_to_stop(calls[-1][0], deadline if deadline is not None else time.monotonic() + CALL_LIMIT, solo)
         frame = gdb.newest_frame()
         parked.frame = int(frame.read_register("rbx"))
         self._frames[parked.thread.num] = parked.frame
