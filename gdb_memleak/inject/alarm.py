@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Optional
 
+from .gdbstate import quiet_continue
+
 POLL = 0.001  # seconds between two looks at an `until` condition
 
 
@@ -76,3 +78,19 @@ class Alarm:
 
 
 ALARM = Alarm()
+
+
+def continue_for(pid: int, seconds: float, stop_signal: int, until: Optional[Callable[[], bool]] = None) -> bool:
+    """`continue`, stopped by our signal after `seconds` (or once `until()` is true); True if ours stopped it.
+
+    Anything else may stop it first: a stub's stop, Ctrl-C, a signal gdb stops on.
+    The signal is one the target ignores: if gdb dies before it arrives, nothing happens.
+    """
+    if seconds <= 0:
+        return True
+    ALARM.arm(pid, stop_signal, seconds, until)
+    try:
+        quiet_continue()
+    finally:
+        fired = ALARM.disarm()
+    return fired

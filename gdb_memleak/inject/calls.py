@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Optional
 
@@ -28,7 +27,7 @@ import gdb
 from ..errors import ChannelError, Refused, TargetUnavailable
 from ..gdbside import inferior as inf
 from . import landing, occupancy, stub
-from .alarm import ALARM
+from .alarm import continue_for
 from .gdbstate import quiet_continue
 
 # The kernel's "restart me" codes (ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND,
@@ -39,13 +38,14 @@ SYS_RESTART_SYSCALL = 219
 SYSCALL_INSN = b"\x0f\x05"
 # The longest gdb waits for one call (a payload over a very big heap) before it lets go.
 CALL_LIMIT = 600.0
-# A block first runs alone (scheduler-locking on) for up to this long: every `continue` that
-# resumes all the threads stops each of them again after it (SIGSTOP, a wait, its registers),
-# 8 ms a call with 200 threads and 15-60 ms with 300, against 1.3 ms alone (2-core VM). A block
-# that needs another thread (a lock one of them holds) is then let run with all of them.
+# A block first runs alone (scheduler-locking on) for up to this long: a `continue` of every thread
+# stops each again after it (SIGSTOP, a wait, its registers), 8 ms a call with 200 threads, 15-60 ms
+# with 300, 1.3 ms alone (2026-12-05).  Then (a lock another thread holds) all threads run.
 SOLO_LIMIT = 0.01
-# Calls that wait for other threads by design (the GIL), start one, or run the payload: never alone.
-NEEDS_OTHERS = frozenset(("PyGILState_Ensure", "PyThread_start_new_thread", "PyEval_EvalCode"))
+# Never alone: calls that wait for other threads by design (the GIL), start one, or may run code
+# (the payload; a finalizer a reference dropped runs).  Run alone, code that blocked the alarm's
+# signal while it waited for a stopped thread would hang gdb: no other thread can take the signal.
+NOT_ALONE = frozenset(("PyGILState_Ensure", "PyThread_start_new_thread", "PyEval_EvalCode", "Py_DecRef", "PyDict_Clear"))
 
 
 def _signed(value: int) -> int:
@@ -82,22 +82,6 @@ class TargetGone(TargetUnavailable):
 
 class WaitedTooLong(Exception):
     """A call did not return in time; its thread finishes it by itself."""
-
-
-def continue_for(pid: int, seconds: float, stop_signal: int, until: Optional[Callable[[], bool]] = None) -> bool:
-    """`continue`, stopped by our signal after `seconds` (or once `until()` is true); True if ours stopped it.
-
-    Anything else may stop it first: a stub's stop, Ctrl-C, a signal gdb stops on.
-    The signal is one the target ignores: if gdb dies before it arrives, nothing happens.
-    """
-    if seconds <= 0:
-        return True
-    ALARM.arm(pid, stop_signal, seconds, until)
-    try:
-        quiet_continue()
-    finally:
-        fired = ALARM.disarm()
-    return fired
 
 
 class Caller:
@@ -279,7 +263,7 @@ class Caller:
         parked.stop = block.stop
         parked.epilogue = ending
         # No call may hang gdb for good: past this, the thread finishes the block by itself.
-        solo = not any(name in NEEDS_OTHERS for name, _ in calls)
+        solo = not any(name in NOT_ALONE for name, _ in calls)
         self._run_to_stop(calls[-1][0], deadline if deadline is not None else time.monotonic() + CALL_LIMIT, solo)
         frame = gdb.newest_frame()
         parked.frame = int(frame.read_register("rbx"))

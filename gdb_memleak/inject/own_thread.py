@@ -30,7 +30,8 @@ from ..gdbside import inferior as inf
 from ..host import glibc_arenas
 from ..host.memimage import Unreadable
 from . import stub
-from .calls import Caller, WaitedTooLong, continue_for
+from .alarm import continue_for
+from .calls import Caller, WaitedTooLong
 from .safepoint import SafePoint, require_alive
 from .stops import siginfo, stop_cause, stopped_by
 from .stub import PARK_VALUE

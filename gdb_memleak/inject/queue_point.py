@@ -32,7 +32,8 @@ import gdb
 
 from ..gdbside import inferior as inf
 from . import in_place, landing
-from .calls import Caller, WaitedTooLong, continue_for
+from .alarm import continue_for
+from .calls import Caller, WaitedTooLong
 from .stops import siginfo
 
 # Functions every Python thread enters often, through pointers (so never inlined).

@@ -38,7 +38,8 @@ import gdb
 from ..errors import ChannelError, NoSafePoint, NoSafePointInTime, TargetUnavailable
 from ..gdbside import inferior as inf
 from . import in_place, landing, queue_point
-from .calls import SYSCALL_INSN, Caller, WaitedTooLong, continue_for, read_register
+from .alarm import continue_for
+from .calls import SYSCALL_INSN, Caller, WaitedTooLong, read_register
 from .stops import SI_TKILL, siginfo, stop_cause, stopped_by
 from .stub import PARK_VALUE
 
@@ -70,8 +71,7 @@ class SafePoint:
         """For a command's last line: "in thread 3 at a gil-acquired safe point"."""
         if self.started_from is None:
             return "in thread %d at a %s safe point" % (self.thread_num, self.kind)
-        return "in a thread of its own, started from thread %d at a %s safe point" % (
-            self.started_from.thread_num, self.started_from.kind)
+        return "in a thread of its own, started from thread %d at a %s safe point" % (self.started_from.thread_num, self.started_from.kind)
 
 
 def main_thread(pid: int) -> gdb.InferiorThread:

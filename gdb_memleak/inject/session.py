@@ -26,7 +26,8 @@ from ..gdbside.invocation import Invocation, note
 from ..host import procfs, residency
 from ..payloads import MANIFEST, payload_source
 from . import allocator, evaluation, gc_pause, landing, own_thread, packaging, safepoint
-from .calls import CALL_LIMIT, Caller, WaitedTooLong, continue_for
+from .alarm import continue_for
+from .calls import CALL_LIMIT, Caller, WaitedTooLong
 from .gdbstate import SavedGdbState
 from .safepoint import SafePoint
 
