@@ -87,6 +87,21 @@ def test_gil_held_in_a_long_c_call_times_out_cleanly(start_target):
     wait_for_result(target)
 
 
+def test_calls_that_do_not_finish_alone_finish_with_every_thread(start_target):
+    """A call first runs with only its thread resumed, up to calls.SOLO_LIMIT (a continue of every
+    thread stops each again after it: 25 ms a call with 300 busy threads), then with every thread
+    (it may wait for a lock another holds).  At 20 microseconds nearly every call takes that second
+    way: the answers, and the service's data, are as with the first."""
+    target = start_target(PYTHON_311, SERVICE, "busy")
+    before = service_state(target.wait_for_ticks(1)[-1])
+    run = run_gdb("python from gdb_memleak.inject import calls; calls.SOLO_LIMIT = 0.00002",
+                  "py-heap --top 5", "py-cycles", "py-heap --top 5", pid=target.pid)
+    assert_no_traceback(run)
+    assert run.stdout.count("Partition of a set") == 2 and "reference cycles" in run.stdout.lower(), run.stdout + run.stderr
+    ticks = assert_carries_on(target, 3)
+    assert service_state(ticks[-1]) == before, (ticks[-1], before)
+
+
 def test_commands_that_find_no_safe_point_leave_the_padding_free(start_target):
     """Each command queues its pending call from a stub in the padding after one file's code. With no
     safe point the stub stayed, and a later gdb cannot tell it from a call under way: after one
