@@ -216,15 +216,20 @@ def test_target_killed_while_waiting_for_a_safe_point(start_target):
 
 
 def test_target_killed_during_a_call(start_target, tmp_path):
+    """One line, and gdb's settings are the user's again (they stayed changed: the user's breakpoint
+    disabled, our catchpoint kept, thread events not printed)."""
     target = start_target(PYTHON_311, SERVICE, "event")
     script = run_source_script(tmp_path, SLOW_PAYLOAD, {"seconds": 30})
-    gdb = start_gdb("source %s" % script, pid=target.pid)
+    gdb = start_gdb("break PyObject_Free", "source %s" % script, "info breakpoints", "show print thread-events",
+                    pid=target.pid)
     wait_for_line(target, "payload running")
     target.stop()
     stdout, stderr = gdb.finish(timeout=30)
     assert "Traceback" not in stdout + stderr
     # The payload runs as marshalled code (PyEval_EvalCode), or as source where it cannot be precompiled.
     assert re.search(r"ERROR the target exited during a call to (PyEval_EvalCode|PyRun_StringFlags)\(\)", stdout), stdout + stderr
+    assert re.search(r"breakpoint\s+keep y .*PyObject_Free", stdout) and "catchpoint" not in stdout, stdout
+    assert "Printing of thread events is on." in stdout, stdout
 
 
 # Condition 9: Ctrl-C in gdb; commands in a row; the same process inspected again and again.

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Optional
 
+import gdb
+
 from .gdbstate import quiet_continue
 
 POLL = 0.001  # seconds between two looks at an `until` condition
@@ -94,3 +96,13 @@ def continue_for(pid: int, seconds: float, stop_signal: int, until: Optional[Cal
     finally:
         fired = ALARM.disarm()
     return fired
+
+
+def continue_alone(pid: int, seconds: float, stop_signal: int) -> bool:
+    """continue_for with only the selected thread resumed (scheduler-locking on), the setting put back."""
+    locking = gdb.parameter("scheduler-locking")
+    gdb.execute("set scheduler-locking on", to_string=True)
+    try:
+        return continue_for(pid, seconds, stop_signal)
+    finally:
+        gdb.execute("set scheduler-locking %s" % locking, to_string=True)

@@ -27,12 +27,11 @@ import gdb
 from ..errors import ChannelError, Refused, TargetUnavailable
 from ..gdbside import inferior as inf
 from . import landing, occupancy, stub
-from .alarm import continue_for
+from .alarm import continue_alone, continue_for
 from .gdbstate import quiet_continue
 
-# The kernel's "restart me" codes (ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND,
-# ERESTART_RESTARTBLOCK): with no handler to run, the thread resumes at the
-# `syscall` instruction again, with rax = the system call (restart_syscall for the last).
+# The kernel's "restart me" codes (ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK): with no
+# handler to run, the thread resumes at the `syscall` instruction again, rax = the call (restart_syscall for the last).
 RESTART_CODES = (-512, -513, -514, -516)
 SYS_RESTART_SYSCALL = 219
 SYSCALL_INSN = b"\x0f\x05"
@@ -42,10 +41,17 @@ CALL_LIMIT = 600.0
 # stops each again after it (SIGSTOP, a wait, its registers), 8 ms a call with 200 threads, 15-60 ms
 # with 300, 1.3 ms alone (2026-12-05).  Then (a lock another thread holds) all threads run.
 SOLO_LIMIT = 0.01
-# Never alone: calls that wait for other threads by design (the GIL), start one, or may run code
-# (the payload; a finalizer a reference dropped runs).  Run alone, code that blocked the alarm's
-# signal while it waited for a stopped thread would hang gdb: no other thread can take the signal.
-NOT_ALONE = frozenset(("PyGILState_Ensure", "PyThread_start_new_thread", "PyEval_EvalCode", "Py_DecRef", "PyDict_Clear"))
+# Alone only calls that run none of the target's code (finalizers, imports, audit hooks, collections: gc is
+# paused before those that make tracked objects) and start or wait for no thread.  Code run alone that blocked
+# the alarm's signal while it waited for a stopped thread would hang gdb for good (a reviewer's test, 2026-12-05).
+ALONE = frozenset((
+    "PyMem_RawMalloc", "PyMem_RawFree", "PyMem_Malloc", "PyMem_Free", "PyObject_Malloc", "PyObject_Free", "malloc", "free",
+    "madvise", "malloc_trim", "PyMem_GetAllocator", "PyMem_SetAllocator", "_PyMem_GetCurrentAllocatorName", "Py_IncRef",
+    "PyInterpreterState_Head", "PyInterpreterState_Next", "PyInterpreterState_Get", "PyGC_IsEnabled", "PyGC_Disable",
+    "PyGC_Enable", "PyImport_GetModuleDict", "PyModule_GetDict", "PyEval_GetBuiltins", "PyDict_GetItemString",
+    "PyDict_SetItemString", "PyObject_SetAttrString", "PyObject_GenericGetDict", "PyModule_New", "PyWeakref_NewRef",
+    "PySet_Add", "PySet_Discard", "PyBytes_AsString", "PyBytes_Size", "PyString_AsString", "PyString_Size",
+    "PyErr_Occurred", "Py_AddPendingCall", "PyInt_ClearFreeList", "PyFloat_ClearFreeList"))
 
 
 def _signed(value: int) -> int:
@@ -263,7 +269,7 @@ class Caller:
         parked.stop = block.stop
         parked.epilogue = ending
         # No call may hang gdb for good: past this, the thread finishes the block by itself.
-        solo = not any(name in NOT_ALONE for name, _ in calls)
+        solo = all(name in ALONE for name, _ in calls)
         self._run_to_stop(calls[-1][0], deadline if deadline is not None else time.monotonic() + CALL_LIMIT, solo)
         frame = gdb.newest_frame()
         parked.frame = int(frame.read_register("rbx"))
@@ -327,26 +333,20 @@ class Caller:
         return self.parked
 
     def _alone_to_stop(self, what: str, deadline: Optional[float]) -> bool:
-        """Run the parked thread alone for up to SOLO_LIMIT: True if it reached its block's stop.
-        False: it is still in the block (waiting for a lock another thread holds, or just slow),
-        stopped; _wait_for_stop then lets every thread run until it gets there."""
-        locking = gdb.parameter("scheduler-locking")
-        if locking == "on":
-            return False  # already alone (the caller chose it): as before
+        """Run the parked thread alone up to SOLO_LIMIT: True if it reached its block's stop.  False: still in the
+        block (a lock another thread holds), stopped, or blocking the stop signal now (neither its stop nor the
+        alarm's could come); _wait_for_stop then lets every thread run until it gets there."""
         parked = self._parked()
-        target = gdb.selected_inferior()
         seconds = SOLO_LIMIT if deadline is None else min(SOLO_LIMIT, deadline - time.monotonic())
-        if seconds <= 0:
-            return False
-        gdb.execute("set scheduler-locking on", to_string=True)
+        if seconds <= 0 or gdb.parameter("scheduler-locking") == "on" or landing.thread_blocks(self.pid, parked.tid, self.signal):
+            return False  # ("on": the caller runs it alone already)
+        target = gdb.selected_inferior()
         try:
-            continue_for(self.pid, seconds, self.signal)
+            continue_alone(self.pid, seconds, self.signal)
         except gdb.error as e:
             if target.pid == 0 or not parked.thread.is_valid():
                 self._lost(what)
             raise ChannelError("the target stopped running during a call to %s(): %s" % (what, e)) from e
-        finally:
-            gdb.execute("set scheduler-locking %s" % locking, to_string=True)
         if target.pid == 0 or not parked.thread.is_valid():
             self._lost(what)
         return gdb.selected_thread() == parked.thread and int(gdb.newest_frame().pc()) == parked.stop

@@ -253,8 +253,7 @@ def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], fu
                 return raw, safe_point, time.monotonic() - started
             finally:
                 _put_back_padding(calls)
-                if not calls.gone or calls.replaced:  # gdb's own settings: nothing in the target
-                    saved.restore()
+                saved.restore()  # gdb's own settings, the target gone or not (they stayed changed when it had died)
     except (gdb.error, MemleakError) as e:
         if calls.replaced and not isinstance(e, TargetUnavailable):
             raise TargetUnavailable(safepoint.replaced_message("during the command")) from e
