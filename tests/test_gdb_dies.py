@@ -519,19 +519,24 @@ def test_padding_that_killed_gdbs_left_is_taken_back(start_target, tmp_path):
     """Each gdb killed mid-command leaves its stub in one padding site. Once every site held one,
     every command refused with "no free padding" for the rest of the process's life (12 and 13
     killed sessions in a helper's trial). Now a site that no thread can run again is taken back,
-    and left free after the command that took it."""
+    and left free after the command that took it; also one whose region 0 no longer holds the
+    session's first block (16 kills late in commands, a trial's: none was taken back)."""
     from gdb_memleak.inject import landing
 
     target = start_target(PYTHON_311, SERVICE, "event")
     before = service_state(target.wait_for_ticks(1)[-1])
     sites = _padding(target.pid)
+    instants = [("stopped", 3), ("stopped", 8), ("started", 12), ("payload", 1)]  # late ones leave later blocks only
     for attempt in range(len(sites) + 2):
-        done = gdb_dies(tmp_path, target.pid, "py-heap --top 3", "stopped", 3, signal.SIGKILL)
-        assert done.returncode == -signal.SIGKILL, (attempt, done.stdout + done.stderr)
+        mode, n = instants[attempt % len(instants)]
+        done = gdb_dies(tmp_path, target.pid, "py-heap --top 3", mode, n, signal.SIGKILL)
+        assert done.returncode == -signal.SIGKILL, (attempt, mode, n, done.stdout + done.stderr)
     left = _padding(target.pid)
     assert not any(landing.is_free_padding(data) for data in left.values()), "every site holds a stub"
     assert_target_whole(target, before)  # its py-heap answers
     assert sum(landing.is_free_padding(data) for data in _padding(target.pid).values()) == 1
+    # Every site a killed session left is one a later command can tell as ours, whichever block it held last.
+    assert all(landing.holds_stub(data) for data in left.values()), [data[:8].hex() for data in left.values()]
 
 
 def test_padding_a_thread_may_still_return_into_is_never_taken_back(start_target, tmp_path):

@@ -145,9 +145,13 @@ def is_free_padding(data: bytes) -> bool:
 # is on the heap until it gets there: a gdb killed before it saw it leaves the site for good).  A stray number that falls in the site's 2.6 KB keeps it: that costs only
 # the site.  Anything that cannot be read keeps every site.
 #
-# The start of every first block (stub.first_block): the two-byte nop, then lea rsp, [rsp-256].
-# Region 0 of a site always holds a first block once a thread was parked there.
-_FIRST_BLOCK = b"\x66\x90\x48\x8d\xa4\x24" + struct.pack("<i", -stub.RED_ZONE_SKIP)
+# How every block of stub.py starts: a first block (the two-byte nop, then lea rsp, [rsp-256]), a next
+# block or a release with an epilogue (mov rsp, rbx; sub rsp, imm32), a release without one (mov rax,
+# [rbx-16]; test rax, rax).  A session's first block goes in region 0; later ones alternate between
+# the two regions, so either may hold any of them (a trial's 16 killed sessions left only the second
+# kind, 2026-12-05).
+_BLOCK_STARTS = (b"\x66\x90\x48\x8d\xa4\x24" + struct.pack("<i", -stub.RED_ZONE_SKIP), b"\x48\x89\xdc\x48\x81\xec",
+                 b"\x48\x8b\x43\xf0\x48\x85\xc0")
 _THREAD_AREA = 2 * stub.MAX_BLOCK + ROUTING_AREA
 _WORD = struct.Struct("<Q")
 _SCAN_LIMIT = 64 << 20  # bytes: past that, the check gives up (every site kept)
@@ -156,7 +160,7 @@ _RED_ZONE = 128
 
 def holds_stub(data: bytes) -> bool:
     """The site's bytes are a stub of ours left by an earlier gdb, not free and not anyone else's."""
-    return data.startswith(_FIRST_BLOCK)
+    return data.startswith(_BLOCK_STARTS) or data[stub.MAX_BLOCK:].startswith(_BLOCK_STARTS)
 
 
 def thread_on_its_way(data: bytes) -> bool:

@@ -76,7 +76,13 @@ def test_free_padding_is_one_filler_throughout():
 
 def test_a_stub_an_earlier_gdb_left_is_told_from_free_padding_and_from_other_code():
     block = stub.first_block(0x1000, [stub.Call(0x2000)], errno_location=0, resume=0x3000, tgid=1, tid=1, signal=23)
+    later = stub.next_block(0x1000, [stub.Call(0x2000)], resume=0x3000, tgid=1, tid=1, signal=23)
     assert landing.holds_stub(block.code + b"\0" * 100)
+    for code in (later.code, stub.release_block(0x1000, resume=0x3000),
+                 stub.release_block(0x1000, resume=0x3000, epilogue=(stub.Call(0x2000),))):
+        region = code.ljust(stub.MAX_BLOCK, b"\0")
+        assert landing.holds_stub(region + block.code) and landing.holds_stub(block.code.ljust(stub.MAX_BLOCK, b"\0") + code)
+        assert landing.holds_stub(region + region) and landing.holds_stub(b"\0" * stub.MAX_BLOCK + code)  # the later kinds alone
     assert not landing.holds_stub(b"\0" * 3000) and not landing.holds_stub(b"\x55\x48\x89\xe5" + b"\0" * 100)
     assert landing.filler(b"\xcc") == 0xCC and landing.filler(b"") == 0 and landing.filler(b"\x90") == 0
 
