@@ -59,6 +59,51 @@ def _mod_cleanup():
                 pass
 
 
+def _tracer_pid():
+    """TracerPid in /proc/self/status (0: not traced), -1 if it cannot be read."""
+    posix = _module('posix')
+    try:
+        fd = posix.open('/proc/self/status', posix.O_RDONLY)
+        try:
+            text = posix.read(fd, 8192)
+        finally:
+            posix.close(fd)
+        for line in text.split(b'\n'):
+            if line.startswith(b'TracerPid:'):
+                return int(line.split()[1])
+    except Exception:
+        pass
+    return -1
+
+
+# The gdb that runs this payload: its pid as this process sees it (0 from inside a PID namespace
+# that does not hold gdb: then never "gone"), and how many times _gdb_gone was asked.
+_GDB = [_tracer_pid(), 0, False]
+
+
+def _gdb_gone():
+    """The gdb that started this payload traces the process no more (killed, or it gave up): no one
+    will read the answer.  Payloads of killed gdbs ran on for 6.5 minutes in a trial, ten at once, the
+    target's RSS 150 MB -> 1.77 GB (2026-12-05).  /proc is read one call in 16 (about 20 us each)."""
+    if _GDB[2] or _GDB[0] <= 0:
+        return _GDB[2]
+    _GDB[1] += 1
+    if _GDB[1] % 16 == 0:
+        _GDB[2] = _tracer_pid() not in (_GDB[0], -1)
+    return _GDB[2]
+
+
+def _stop_if_gdb_gone():
+    """Where a walk has no time budget: stop it (no class of our own: its type would be a cycle left behind)."""
+    if _gdb_gone():
+        raise RuntimeError('the gdb that ran this payload went away: it stops')
+
+
+def _budget_clock(clock):
+    """`clock`, but past every deadline once the payload's gdb is gone: walks with a time budget stop."""
+    return lambda: float('inf') if _gdb_gone() else clock()
+
+
 _PY2 = sys.version_info[0] == 2
 _TYPEDICT = type.__dict__
 _T_FLAGS = _TYPEDICT['__flags__']

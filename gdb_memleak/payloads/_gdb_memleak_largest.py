@@ -366,7 +366,7 @@ def _named_from_their_global(ranked, ignore, seconds):
     """Name the census's largest objects inside each ranked global (r[7]) by a search
     forwards from that global (_forward_paths), within `seconds` in all."""
     time = _module('time')
-    clock = getattr(time, 'monotonic', time.time)
+    clock = _budget_clock(getattr(time, 'monotonic', time.time))
     deadline = clock() + seconds
     skip = _gateway_ids()
     skip.update(ignore)
@@ -456,7 +456,7 @@ def _largest(big, ignore, nlarge, args, tracked, seconds):
     for v in (pathless, unknown):
         ignore.add(id(v))
     time = _module('time')
-    clock = getattr(time, 'monotonic', time.time)  # (2.7: no monotonic)
+    clock = _budget_clock(getattr(time, 'monotonic', time.time))  # (2.7: no monotonic)
     found = _find_paths(unknown, ignore, clock() + max(_WALK_SECONDS_MIN, seconds), clock) if unknown else []
     for e, p in _zip(pathless, found):
         e[2] = p

@@ -408,6 +408,7 @@ def _unreachable(objs, ignore, prune=False, room=None, refused=None, tail=''):
         nxt = []
         pop_found = _popper(nxt)
         for i in range(0, len(frontier), step):
+            _stop_if_gdb_gone()
             rs = gc.get_referents(*frontier[i:i + step])
             # Popped straight out of the maps: no set of ids as long as rs, which for
             # one big list is as long as the heap.  Not found (or found twice): None.
@@ -455,6 +456,7 @@ def _closed(nodes, ignore, room=None, notes=None, step=_STEP_MAX):
     for depth in range(4):  # two steps in theory (types are never pruned); a margin
         found = {}
         for i in range(0, len(frontier), step):
+            _stop_if_gdb_gone()
             rs = gc.get_referents(*frontier[i:i + step])
             for j in range(0, len(rs), step):  # (one candidate may be a list of a million)
                 tr = list(_filter(gc.is_tracked, rs[j:j + step]))
