@@ -31,6 +31,7 @@ ENV_HEARTBEAT = TARGETS / "env_heartbeat.py"
 GROWING_CACHE = TARGETS / "growing_cache.py"
 HOSTILE = TARGETS / "hostile_objects.py"
 IDLE = TARGETS / "idle.py"  # some data, then a sleep: nothing changes
+REBOUND_GLOBAL = TARGETS / "rebound_global.py"  # a global list of 20,000 tuples made anew every 10 ms
 PATH_SHAPES = TARGETS / "path_shapes.py"  # paths through a C module's own state, and none at all
 SUBCLASS_CONTAINERS = TARGETS / "subclass_containers.py"  # big objects in list, tuple and dict subclasses with methods of their own
 CATCHES_STOP_SIGNALS = TARGETS / "catches_stop_signals.py"  # handlers for both SIGURG and SIGWINCH
