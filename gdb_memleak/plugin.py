@@ -118,7 +118,17 @@ def _forget_children() -> None:
 
 
 def load(venv: Optional[str] = None) -> None:
-    """Register py-memtop, py-heap, py-cycles (once), and use `venv`'s tools for matching targets."""
+    """Register py-memtop, py-heap, py-cycles (once), and use `venv`'s tools for matching targets.
+    Ctrl-C meanwhile (0.3-0.5 s of reading ahead of the attach): one line, not a traceback."""
+    try:
+        _load(venv)
+    except KeyboardInterrupt:
+        gdb.write("gdb-memleak: loading interrupted (Ctrl-C); %s\n" % (
+            "its commands are there, without the reading ahead of the attach" if _loaded
+            else "nothing was loaded: source gdbinit.example again"), gdb.STDERR)
+
+
+def _load(venv: Optional[str]) -> None:
     global _loaded
     if venv and os.path.isdir(venv):
         SETTINGS.add_venv(venv)
@@ -129,11 +139,11 @@ def load(venv: Optional[str] = None) -> None:
     _TimeoutParameter()
     _MaxStopParameter()
     _VerboseParameter()
-    _register_commands()
     # What was read about one process or its files is not true of the next.
     gdb.events.new_objfile.connect(_clear_caches)
     gdb.events.exited.connect(_clear_caches)
     atexit.register(_forget_children)  # gdb quitting finalizes its Python: no child of ours outlives it
+    _register_commands()
     _loaded = True
     pid = _pid_to_attach()
     if pid is not None:

@@ -497,6 +497,32 @@ def test_gdb_terminated_or_hung_up_as_it_attaches_leaves_the_target_running(star
         assert target.wait_for_ticks(1)  # it runs on
 
 
+def test_ctrl_c_while_gdb_memleak_loads_says_so_in_one_line(start_target):
+    """Ctrl-C in the first half second of `gdb -ix gdbinit.example -p PID` (the plugin reads ahead of
+    the attach meanwhile) printed a Python traceback, and left some commands defined and others not
+    (a trial's, 3 of 3).  Now one line says so; the target is not left stopped or traced."""
+    target = start_target(PYTHON_311, THREAD_POOL)
+    argv = [gdb_binary(), "-batch", "-nx", "-ix", str(GDBINIT), "-p", str(target.pid), "-ex", "py-heap --top 2"]
+    said = 0
+    for delay in (0.05, 0.15, 0.3, 0.45):
+        gdb = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True, env=gdb_env())
+        try:
+            time.sleep(delay)
+            gdb.send_signal(signal.SIGINT)
+            out, err = gdb.communicate(timeout=60)
+        finally:
+            if gdb.poll() is None:
+                gdb.kill()
+                gdb.wait()
+        assert "Traceback" not in out + err, (delay, err)
+        said += "gdb-memleak: loading interrupted (Ctrl-C)" in err
+        time.sleep(0.3)
+        assert tracer_of(target.pid) == 0 and _state(target.pid) != "T", (delay, err)
+        assert target.wait_for_ticks(1)
+    assert said, "no Ctrl-C came while it loaded"
+
+
 def test_a_command_after_a_killed_one_answers(start_target, tmp_path):
     """The stub a killed session left in the padding is no obstacle: the next session answers."""
     target = start_target(PYTHON_311, SERVICE, "event")
