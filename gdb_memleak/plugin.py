@@ -152,9 +152,9 @@ def _load(venv: Optional[str]) -> None:
         from .inject.alarm import ALARM
 
         if procfs.stop_state(pid) == (False, False):
-            _ATTACHING[pid] = procfs.start_time(pid)
+            gdb.events.before_prompt.connect(_attach_over)  # first: a Ctrl-C in between leaves nothing armed
             atexit.register(_continue_if_left_stopped, pid)
-            gdb.events.before_prompt.connect(_attach_over)
+            _ATTACHING[pid] = procfs.start_time(pid)
 
         ALARM.start()
         index_cache.prepare()

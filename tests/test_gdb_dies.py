@@ -602,15 +602,16 @@ def test_padding_a_thread_may_still_return_into_is_never_taken_back(start_target
     assert target.alive()
 
 
-def test_a_payload_whose_gdb_was_killed_stops_soon(start_target, tmp_path):
-    """`py-heap --largest 3` runs 6-7 s in this target (400,000 records), in a thread of its own.
+@pytest.mark.parametrize("command", ["py-heap --largest 3", "py-cycles"])
+def test_a_payload_whose_gdb_was_killed_stops_soon(start_target, tmp_path, command):
+    """`py-heap --largest 3` runs 6-7 s in this target (400,000 records), py-cycles 8 s, in a thread of its own.
     gdb killed 20 ms into it: the payload ran on to its end, for nobody (a trial's ten such payloads
     ran for 6.5 minutes, the target's RSS 150 MB -> 1.77 GB). It now sees that its gdb no longer
     traces the process and stops: its thread is gone within 3 s, and the service goes on whole."""
     target = start_target(PYTHON_311, SERVICE, "busy", env={"SERVICE_RECORDS": "400000"})
     before = service_state(target.wait_for_ticks(1)[-1])
     threads = len(os.listdir("/proc/%d/task" % target.pid))
-    done = gdb_dies(tmp_path, target.pid, "py-heap --largest 3", "payload", 1, signal.SIGKILL)
+    done = gdb_dies(tmp_path, target.pid, command, "payload", 1, signal.SIGKILL)
     assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
     killed = time.monotonic()
     assert len(os.listdir("/proc/%d/task" % target.pid)) == threads + 1, "the payload's own thread runs"

@@ -63,7 +63,7 @@ def _tracer_pid():
     """TracerPid in /proc/self/status (0: not traced), -1 if it cannot be read."""
     posix = _module('posix')
     try:
-        fd = posix.open('/proc/self/status', posix.O_RDONLY)
+        fd = posix.open('/proc/self/status', posix.O_RDONLY | getattr(posix, 'O_CLOEXEC', 0o2000000))
         try:
             text = posix.read(fd, 8192)
         finally:
@@ -93,14 +93,11 @@ def _gdb_gone():
     return _GDB[2]
 
 
-def _stop_if_gdb_gone():
-    """Where a walk has no time budget: stop it (no class of our own: its type would be a cycle left behind)."""
-    if _gdb_gone():
-        raise RuntimeError('the gdb that ran this payload went away: it stops')
-
-
 def _budget_clock(clock):
-    """`clock`, but past every deadline once the payload's gdb is gone: walks with a time budget stop."""
+    """`clock`, but past every deadline once the payload's gdb is gone: walks with a time budget stop
+    as when out of time, and let go of what they hold the usual way (deadlines: from `clock` itself).
+    Walks without one check _gdb_gone and end the same way: raising instead let their lists' objects
+    go at once, after the hand-back, and a finalizer could run in the payload's thread (a review)."""
     return lambda: float('inf') if _gdb_gone() else clock()
 
 

@@ -366,8 +366,8 @@ def _named_from_their_global(ranked, ignore, seconds):
     """Name the census's largest objects inside each ranked global (r[7]) by a search
     forwards from that global (_forward_paths), within `seconds` in all."""
     time = _module('time')
-    clock = _budget_clock(getattr(time, 'monotonic', time.time))
-    deadline = clock() + seconds
+    raw = getattr(time, 'monotonic', time.time)
+    clock, deadline = _budget_clock(raw), raw() + seconds
     skip = _gateway_ids()
     skip.update(ignore)
     for r in ranked:
@@ -456,8 +456,8 @@ def _largest(big, ignore, nlarge, args, tracked, seconds):
     for v in (pathless, unknown):
         ignore.add(id(v))
     time = _module('time')
-    clock = _budget_clock(getattr(time, 'monotonic', time.time))  # (2.7: no monotonic)
-    found = _find_paths(unknown, ignore, clock() + max(_WALK_SECONDS_MIN, seconds), clock) if unknown else []
+    raw = getattr(time, 'monotonic', time.time)  # (2.7: no monotonic)
+    found = _find_paths(unknown, ignore, raw() + max(_WALK_SECONDS_MIN, seconds), _budget_clock(raw)) if unknown else []
     for e, p in _zip(pathless, found):
         e[2] = p
     for r in ranked:

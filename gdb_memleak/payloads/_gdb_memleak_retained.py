@@ -236,11 +236,11 @@ def _retained_state(room, tracked, seconds):
     """The run's budget: entries that fit in `room` bytes, objects visited at most (three per
     tracked object: a record dict, its str, int and slotted point with two ints), and time."""
     time = _module('time')
-    clock = _budget_clock(getattr(time, 'monotonic', time.time))  # (2.7: no monotonic)
+    raw = getattr(time, 'monotonic', time.time)  # (2.7: no monotonic)
     return {'base': _one_owner_refcount(),  # (heap.py: the same list-and-map shape as here)
             'skip': _gateway_ids(), 'visits': max(200000, 3 * tracked), 'kept': [],
             'entries': max(1000, min(_ENTRIES_MAX, room // _ENTRY_BYTES)), 'count': _count_elements_fn(),
-            'clock': clock, 'deadline': clock() + seconds}
+            'clock': _budget_clock(raw), 'deadline': raw() + seconds}
 
 
 # ------------------------------------------------------------------ candidates

@@ -134,6 +134,8 @@ def _count_ids(objs, shards, step=_STEP_MAX, known_only=False):
                 cnt[k] = cnt.get(k, 0) + 1
 
     for i in range(0, len(objs), step):
+        if _gdb_gone():  # (the caller looks again, and stops)
+            break
         rs = gc.get_referents(*objs[i:i + step])
         # In slices of rs too: one list of a million records gives a million referents,
         # and counting them in one C call held the GIL for 0.3 s (3.11, 2026-12-03).
@@ -223,6 +225,8 @@ def _pruned_flags(objs, step=2000):
              'unsafe': set(_unsafe_to_traverse()), 'tracked': ft.partial(_filter, gc.is_tracked)}
     flags = bytearray(len(objs))
     for i in range(0, len(objs), step):
+        if _gdb_gone():  # (the caller looks again, and stops)
+            break
         chunk = objs[i:i + step]
         lens = list(_map(len, _map(gc.get_referents, chunk)))
         fits = list(_map(tools['small'], lens))
@@ -325,6 +329,9 @@ def _unreachable(objs, ignore, prune=False, room=None, refused=None, tail=''):
             del part, keep
         del objs[kept:]  # what was moved down, and the ignored ones: few
     flags = _pruned_flags(objs) if prune else None
+    if _gdb_gone():  # no one will read the answer (common: _gdb_gone); each pass here is a second or more
+        _release(objs, True)
+        return {}
     kept = len(objs) if flags is None else len(objs) - sum(flags)
     need = kept * _BYTES_PER_TRACKED + len(objs) * _BYTES_PER_PRUNED + _BYTES_FIXED
     if room is not None and need > room:
@@ -343,10 +350,17 @@ def _unreachable(objs, ignore, prune=False, room=None, refused=None, tail=''):
     maps = shards[1]
     if in_maps is not None:  # the maps' keys first: only references to them are counted
         for i in range(0, len(objs), step):
+            if _gdb_gone():  # (_count_ids stops too, and the look after it returns)
+                break
             part = _kept_of(objs, in_maps, i, step)
             _by_shard(shards, _zeros, list(_map(id, part)))
             del part[:]
     _count_ids(objs, shards, step, known_only=in_maps is not None)
+    if _gdb_gone():  # (the maps hold counts only, the snapshot every object)
+        _release(objs, True)
+        for m in maps:
+            m.clear()
+        return {}
     # calibrate the references held by this very computation
     probe = [[]]
     extra = list(_map(sys.getrefcount, probe))[0] - 1  # minus the probe list's own ref
@@ -408,7 +422,8 @@ def _unreachable(objs, ignore, prune=False, room=None, refused=None, tail=''):
         nxt = []
         pop_found = _popper(nxt)
         for i in range(0, len(frontier), step):
-            _stop_if_gdb_gone()
+            if _gdb_gone():
+                break
             rs = gc.get_referents(*frontier[i:i + step])
             # Popped straight out of the maps: no set of ids as long as rs, which for
             # one big list is as long as the heap.  Not found (or found twice): None.
@@ -418,6 +433,8 @@ def _unreachable(objs, ignore, prune=False, room=None, refused=None, tail=''):
         _release(frontier, True)
         frontier = nxt
         del nxt, pop_found
+        if _GDB[2]:  # its gdb is gone: what is left goes back through the caller's _release_nodes
+            _release(frontier, True)
     unvisited = maps[0]
     for m in maps[1:]:  # what is left: the garbage, and what moved meanwhile (few)
         unvisited.update(m)
@@ -456,7 +473,6 @@ def _closed(nodes, ignore, room=None, notes=None, step=_STEP_MAX):
     for depth in range(4):  # two steps in theory (types are never pruned); a margin
         found = {}
         for i in range(0, len(frontier), step):
-            _stop_if_gdb_gone()
             rs = gc.get_referents(*frontier[i:i + step])
             for j in range(0, len(rs), step):  # (one candidate may be a list of a million)
                 tr = list(_filter(gc.is_tracked, rs[j:j + step]))
@@ -1090,6 +1106,9 @@ def gdb_memleak_payload(args):
         if nodes is None:
             return refused[0]
         del objs
+        if _gdb_gone():  # (the walk stopped: nodes holds what it had not reached)
+            _release_nodes(nodes)
+            return {'refusal': {'code': 'gdb_gone', 'reason': 'the gdb that ran it went away'}}
         notes = []
         if prune:  # (without pruning, the first pass is whole)
             nodes = _closed(nodes, ignore, args.get('memory_available'), notes, step)
@@ -1125,7 +1144,7 @@ def gdb_memleak_payload(args):
         unodes = _garbage_nodes(garbage)
         _keep(garbage, True)  # the target may empty gc.garbage meanwhile
         del garbage
-        refusal = _no_room_to_group(args, total_objects + len(unodes))  # (nodes still held)
+        refusal = _no_room_to_group(args, len(nodes) + len(unodes))  # (nodes still held, what was dropped too)
         if refusal is not None:
             _release_nodes(nodes)
             _release_nodes(unodes)

@@ -646,7 +646,9 @@ def _census(top, nlarge, ignore):
     seen = {}
     ignore.add(id(seen))
     while objs:
-        _stop_if_gdb_gone()
+        if _gdb_gone():  # no one will read the answer: the rest let go of as each batch is
+            _release(objs, True)
+            break
         # from the end, shrinking the list as it goes: its memory is given back
         # with realloc, never freed at its full size (glibc would then raise its
         # mmap and trim thresholds, and keep that much of the heap afterwards; held
