@@ -54,8 +54,7 @@ def test_text_output_and_dot_graph(start_target, tmp_path):
 def test_what_the_target_lets_go_of_during_the_walk_is_not_counted_as_in_cycles(start_target):
     """A global of 20,000 tuples made anew every 10 ms: what the walk still holds of an old list is
     garbage that refcounting frees once the walk lets go, in no cycle.  It was counted as "live only
-    in reference cycles" (20,250 objects beside a table of 52, a trial's).  Now it is left out, and
-    a note says how many."""
+    in reference cycles" (20,250 objects beside a table of 52, a trial's).  Now it is left out."""
     target = start_target(PYTHON_311, REBOUND_GLOBAL)
     run = run_gdb(*["py-cycles --json"] * 3, pid=target.pid)
     assert_no_traceback(run)

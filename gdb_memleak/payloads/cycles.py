@@ -1125,9 +1125,7 @@ def gdb_memleak_payload(args):
         glist, succ, in_cycles = _cycle_groups(nodes, want, top)
         dropped, dropped_size = _dropped_meanwhile(nodes, in_cycles, succ)
         in_cycles.clear()
-        if dropped:
-            total_objects, total_size = total_objects - dropped, total_size - dropped_size
-            notes.append('%d objects the target let go of while py-cycles ran are not counted' % dropped)
+        total_objects, total_size = total_objects - dropped, total_size - dropped_size
         # ---- uncollectable (already in gc.garbage: Python 2.7 cycles with
         # __del__, legacy tp_del, DEBUG_SAVEALL), and the cycles among them ----
         garbage = gc.garbage  # a module attribute: the target may have rebound it
