@@ -340,40 +340,36 @@ class Caller:
         seconds = SOLO_LIMIT if deadline is None else min(SOLO_LIMIT, deadline - time.monotonic())
         if seconds <= 0 or gdb.parameter("scheduler-locking") == "on" or landing.thread_blocks(self.pid, parked.tid, self.signal):
             return False  # ("on": the caller runs it alone already)
+        return self._continued_to_stop(what, seconds, alone=True)[1]
+
+    def _wait_for_stop(self, what: str, deadline: Optional[float]) -> None:
+        while True:
+            fired, at_stop = self._continued_to_stop(what, None if deadline is None else deadline - time.monotonic())
+            if at_stop:
+                return
+            if fired:
+                self.parked = None
+                self.abandoned = True
+                raise WaitedTooLong(what)
+
+    def _continued_to_stop(self, what: str, seconds: Optional[float], alone: bool = False) -> tuple[bool, bool]:
+        """Continue (for `seconds` at most, `alone` or with every thread): (whether our alarm stopped it,
+        whether the parked thread is at its block's stop).  TargetGone if the target exited."""
+        parked = self._parked()
         target = gdb.selected_inferior()
         try:
-            continue_alone(self.pid, seconds, self.signal)
+            if seconds is None:
+                quiet_continue()
+                fired = False
+            else:
+                fired = (continue_alone if alone else continue_for)(self.pid, seconds, self.signal)
         except gdb.error as e:
             if target.pid == 0 or not parked.thread.is_valid():
                 self._lost(what)
             raise ChannelError("the target stopped running during a call to %s(): %s" % (what, e)) from e
         if target.pid == 0 or not parked.thread.is_valid():
             self._lost(what)
-        return gdb.selected_thread() == parked.thread and int(gdb.newest_frame().pc()) == parked.stop
-
-    def _wait_for_stop(self, what: str, deadline: Optional[float]) -> None:
-        parked = self._parked()
-        target = gdb.selected_inferior()
-        while True:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            try:
-                if remaining is None:
-                    quiet_continue()
-                    fired = False
-                else:
-                    fired = continue_for(self.pid, remaining, self.signal)
-            except gdb.error as e:
-                if target.pid == 0 or not parked.thread.is_valid():
-                    self._lost(what)
-                raise ChannelError("the target stopped running during a call to %s(): %s" % (what, e)) from e
-            if target.pid == 0 or not parked.thread.is_valid():
-                self._lost(what)
-            if gdb.selected_thread() == parked.thread and int(gdb.newest_frame().pc()) == parked.stop:
-                return
-            if fired:
-                self.parked = None
-                self.abandoned = True
-                raise WaitedTooLong(what)
+        return fired, gdb.selected_thread() == parked.thread and int(gdb.newest_frame().pc()) == parked.stop
 
     def _lost(self, what: str) -> None:
         self.gone = True
