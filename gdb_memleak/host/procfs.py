@@ -48,6 +48,18 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+def tracer_seen_by(pid: int) -> int:
+    """The pid of PID's tracer as PID reads it in its own /proc/self/status; 0 when that is not known
+    here: PID in another PID namespace (where gdb may not be visible at all), or nothing readable."""
+    try:
+        if os.readlink("/proc/self/ns/pid") != os.readlink("/proc/%d/ns/pid" % pid):
+            return 0
+    except OSError:
+        return 0
+    found = re.search(r"^TracerPid:\s*(\d+)", read_small_file("/proc/%d/status" % pid) or "", re.M)
+    return int(found.group(1)) if found else 0
+
+
 def start_time(pid: int) -> int:
     """When the process started (clock ticks after boot, /proc/PID/stat's 22nd field): with the pid, it
     names one process, as a reused pid does not; 0 if unreadable."""

@@ -145,6 +145,9 @@ def run_source(invocation: Invocation, payload: str, args: dict[str, Any], *, to
         raise ChannelError("the payload source contains a NUL character")
     pid = target.pid
     tool_paths = invocation.tool_paths(version) if tools else []
+    # Who traces the target, for the payloads that stop when their gdb is gone (_gdb_memleak_common's
+    # _gdb_is): read there only as the payload loads, a gdb killed before that went unseen.
+    args = dict(args, tracer=procfs.tracer_seen_by(pid))
     full = packaging.full_source(payload, args, tool_paths)
     exe = _program_identity(pid)
     try:

@@ -93,6 +93,19 @@ def _gdb_gone():
     return _GDB[2]
 
 
+# What a payload answers when its gdb is gone: nobody reads it.
+_GDB_GONE = {'refusal': {'code': 'gdb_gone', 'reason': 'the gdb that ran it went away'}}
+
+
+def _gdb_is(pid):
+    """The tracer gdb saw before it started this payload (its 'tracer' argument; 0 when gdb cannot
+    tell, from another PID namespace): looked at once now.  The pid read as this file loaded is 0 when
+    gdb was killed before that, and the payload then ran to its end (6-7 s, a CI run of 2026-12-05)."""
+    if type(pid) is int and pid > 0:
+        _GDB[0] = pid
+        _GDB[2] = _tracer_pid() not in (pid, -1)
+
+
 def _budget_clock(clock):
     """`clock`, but past every deadline once the payload's gdb is gone: walks with a time budget stop
     as when out of time, and let go of what they hold the usual way (deadlines: from `clock` itself).

@@ -27,7 +27,8 @@ def _own_ids():
         if type(v) is _FUNC_TYPE and v.__globals__ is g:
             ids.add(id(v))
     for v in (_names_cache, _gdbml_had, _INT_TYPES, _STR_TYPES, _tdict_cache, _slot_cache, _attr_names,
-              _SNAP, _KEPT, _ORPHANS, _IS_SOLE, _READ_SOLE, _PLAIN_TYPE_IDS, _INERT_TYPE_IDS, _GDB, __gdb_memleak_state__,
+              _SNAP, _KEPT, _ORPHANS, _IS_SOLE, _READ_SOLE, _PLAIN_TYPE_IDS, _INERT_TYPE_IDS, _GDB, _GDB_GONE, _GDB_GONE['refusal'],
+              __gdb_memleak_state__,
               __gdb_memleak_state__['loaded']):
         ids.add(id(v))
     if type(g.get('__gdb_memleak_quiet__')) is list:  # the quiet block's (sys, saved functions...)

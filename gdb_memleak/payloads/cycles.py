@@ -608,7 +608,8 @@ def _free_ints(bufs):
 
 def _tarjan(n, starts, edges, bufs):
     """Tarjan's components of the graph of n nodes whose successors are edges[starts[v]:starts[v + 1]]
-    (lists of positions).  A node's index and low numbers are kept plus one: 0 is a node not reached."""
+    (lists of positions).  A node's index and low numbers are kept plus one: 0 is a node not reached.
+    Once the payload's gdb is gone, the components found so far."""
     index, low, onstack = _ints(n, bufs), _ints(n, bufs), bytearray(n)
     stack, sp = _ints(n, bufs), 0
     wv, wp, wsp = _ints(n, bufs), _ints(n, bufs), 0  # the walk's own stack: node, next edge
@@ -617,6 +618,8 @@ def _tarjan(n, starts, edges, bufs):
     for root in range(n):
         if index[root]:
             continue
+        if not root & 255 and _gdb_gone():  # what follows the grouping is bounded by --top: no look there
+            break
         index[root] = low[root] = counter
         counter += 1
         stack[sp], sp, onstack[root] = root, sp + 1, 1
@@ -1082,6 +1085,9 @@ def _graph(glist, nodes, succ, depth):
 
 def gdb_memleak_payload(args):
     args = args or {}
+    _gdb_is(args.get('tracer'))
+    if _GDB[2]:
+        return _GDB_GONE
     since = args.get('since')  # py-cycles --since NAME: the mark, read before counting
     since_mark = _mark_get(since['name']) if since else None
     if since and since_mark is None:
@@ -1108,7 +1114,7 @@ def gdb_memleak_payload(args):
         del objs
         if _gdb_gone():  # (the walk stopped: nodes holds what it had not reached)
             _release_nodes(nodes)
-            return {'refusal': {'code': 'gdb_gone', 'reason': 'the gdb that ran it went away'}}
+            return _GDB_GONE
         notes = []
         if prune:  # (without pruning, the first pass is whole)
             nodes = _closed(nodes, ignore, args.get('memory_available'), notes, step)

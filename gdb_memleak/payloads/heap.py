@@ -902,6 +902,9 @@ def _guppy(top):
 
 def gdb_memleak_payload(args):
     args = args or {}
+    _gdb_is(args.get('tracer'))
+    if _GDB[2]:
+        return _GDB_GONE
     since = args.get('since')  # py-heap --since NAME: the mark, read before counting
     since_mark = _mark_get(since) if since is not None else None
     if since is not None and since_mark is None:
