@@ -35,6 +35,8 @@ import struct
 from dataclasses import dataclass
 from typing import Optional
 
+from ..errors import ChannelError
+
 SYS_TGKILL = 234
 SYS_GETPID, SYS_GETTID = 39, 186
 # Below the interrupted code's red zone (128 bytes) with room to spare.
@@ -242,7 +244,7 @@ def first_block(address: int, calls: list[Call], *, errno_location: int, resume:
     code += _calls_and_stop(calls, tgid, tid, signal, keep_first)
     stop = address + len(code)
     code += _restore(resume, epilogue=epilogue, interrupted=interrupted)
-    return Block(code, address + 2, stop)
+    return Block(_fitting(code), address + 2, stop)
 
 
 def next_block(address: int, calls: list[Call], *, resume: int, tgid: int, tid: int, signal: int,
@@ -255,14 +257,24 @@ def next_block(address: int, calls: list[Call], *, resume: int, tgid: int, tid: 
     code += _calls_and_stop(calls, tgid, tid, signal, keep_first)
     stop = address + len(code)
     code += _restore(resume, epilogue=epilogue, interrupted=interrupted)
-    return Block(code, address, stop)
+    return Block(_fitting(code), address, stop)
 
 
 def release_block(address: int, *, resume: int, rax: Optional[int] = None, epilogue: tuple = (),
                   interrupted: Optional[int] = None) -> bytes:
     """For a parked thread: the epilogue, restore with rax set to `rax` if given, jump to `resume`
     (or to `interrupted`: see first_block)."""
-    return _restore(resume, rax, epilogue, interrupted)
+    return _fitting(_restore(resume, rax, epilogue, interrupted))
+
+
+def _fitting(code: bytes) -> bytes:
+    """`code`, if it fits its region: one written past it would overwrite the other region, where the
+    thread may be parked, or the allocator hooks after them (6 calls of 6 arguments and an epilogue of
+    6 take 1,015 bytes)."""
+    if len(code) > MAX_BLOCK:
+        raise ChannelError("internal error: a block of %d bytes, more than the %d of its region; nothing was written"
+                           % (len(code), MAX_BLOCK))
+    return code
 
 
 # The most a block takes: the first block's save, RESULT_SLOTS calls of six arguments, stop, restore.

@@ -9,14 +9,17 @@ import subprocess
 
 import pytest
 
+from gdb_memleak import errors
 from gdb_memleak.inject import landing, stub
 
 ADDRESS, RESUME, ERRNO = 0x55D0_0000_1F40, 0x7F3A_1234_5678, 0x7F3A_0000_A0A0
 SIX = (1, 2, 3, 4, 5, 6)
-# The largest epilogue a session writes: the allocators put back (two calls), gc resumed and the
-# fork guard taken out (inject/gc_pause.py), then PyGILState_Release.
+# The largest epilogue a session writes: the allocators put back (two calls), gc resumed (3.7-3.9: gc's
+# enable() and dropping the None it returns) and the fork guard taken out (inject/gc_pause.py), then
+# PyGILState_Release.
 EPILOGUE = (stub.Call(0x7F3A_0000_1000, (1, 0x55D0_0000_2200)), stub.Call(0x7F3A_0000_1000, (2, 0x55D0_0000_2228)),
-            stub.Call(0x7F3A_0000_1800, ()), stub.Call(0x7F3A_0000_1900, (0x7F3A_1000_0000, 0x7F3A_1000_1000)),
+            stub.Call(0x7F3A_0000_1800, (0x7F3A_1000_2000, 0)), stub.Call(0x7F3A_0000_1A00, (0x7F3A_0000_3000,)),
+            stub.Call(0x7F3A_0000_1900, (0x7F3A_1000_0000, 0x7F3A_1000_1000)),
             stub.Call(0x7F3A_0000_2000, (stub.PARK_VALUE,)))
 CALLS = [stub.Call(0x7F3A_0000_3000 + 16 * i, SIX) for i in range(stub.RESULT_SLOTS)]
 COMMON = dict(resume=RESUME, tgid=4242, tid=4243, signal=landing.SIGURG, keep_first=True, epilogue=EPILOGUE)
@@ -153,3 +156,11 @@ def test_the_way_back_of_a_call_the_kernel_restarts_goes_elsewhere_after_a_handl
     assert first(interrupted=RESUME).code == first().code
     assert stub.release_block(ADDRESS, resume=RESUME, rax=-4, interrupted=interrupted) == \
         stub.release_block(ADDRESS, resume=RESUME, rax=-4)
+
+
+def test_a_block_larger_than_its_region_is_refused():
+    calls = [stub.Call(0x7FFFFFFF0000 + i, (0x7FFFFFFF1111,) * 6) for i in range(6)]
+    epilogue = tuple(stub.Call(0x7FFFFFFF0000 + i, (0x7FFFFFFF1111,) * 3) for i in range(10))
+    with pytest.raises(errors.ChannelError, match="more than the 1024 of its region"):
+        stub.first_block(0x7F0000000000, calls, errno_location=0x7F0000, resume=0x7F0001, tgid=1, tid=2, signal=28,
+                         epilogue=epilogue)
