@@ -3,7 +3,7 @@
 Loading a payload's code makes thousands of containers.  With gc on, that started a
 collection in the payload's thread before the quiet block could pause gc (3.11 and before:
 inside the load; 3.12 and after: at the module's first instruction), so the target's gc
-callbacks and its garbage's finalizers ran there (2026-12-05: 3 of 3 trials).  From 3.10 on
+callbacks and its garbage's finalizers ran there (2026-12-05: 3 of 3 trials).  From 3.7 on
 gdb pauses gc before the load, with a fork guard of its own (inject/gc_pause.py), and resumes it
 after the payload (the thread's own way back does, if gdb is gone).  No guard may stay behind.
 
@@ -32,6 +32,8 @@ from support.interpreters import (
 from support.interpreters import find as pyenv_python
 from support.targets import YOUNG_CYCLES
 
+PY38, WHY_38 = pyenv_python("3.8")
+PY39, WHY_39 = pyenv_python("3.9")
 PY310, WHY_310 = pyenv_python("3.10")
 PY312, WHY_312 = pyenv_python("3.12")
 PY313, WHY_313 = pyenv_python("3.13")
@@ -46,6 +48,11 @@ def counts(target) -> tuple[int, int, int, int, str, int, int, int]:
 
 @pytest.mark.parametrize("python, commands", [
     pytest.param(PYTHON_311, ("py-heap --top 3", "py-cycles --top 2", "py-heap --largest 2 --top 2"), id="pyenv-3.11"),
+    # 3.8 and 3.9 have no PyGC_Disable: gdb calls the C functions behind gc.disable() and gc.enable()
+    pytest.param(PY38, ("py-heap --top 3", "py-cycles --top 2"), id="pyenv-3.8",
+                 marks=pytest.mark.skipif(bool(WHY_38), reason=WHY_38 or "present")),
+    pytest.param(PY39, ("py-heap --top 3", "py-cycles --top 2"), id="pyenv-3.9",
+                 marks=pytest.mark.skipif(bool(WHY_39), reason=WHY_39 or "present")),
     pytest.param(PY310, ("py-heap --top 3", "py-cycles --top 2"), id="pyenv-3.10",
                  marks=pytest.mark.skipif(bool(WHY_310), reason=WHY_310 or "present")),
     pytest.param(PY312, ("py-heap --top 3", "py-cycles --top 2"), id="pyenv-3.12",
@@ -109,11 +116,22 @@ end
 '''
 
 
-@pytest.mark.parametrize("call", ["PyGC_Disable", "PySet_Add", "PyEval_EvalCode", "PySet_Discard"])
-def test_gdb_killed_while_gc_is_paused_leaves_gc_on_and_no_guard(start_target, tmp_path, call):
+PY39_PRESENT = pytest.mark.skipif(bool(WHY_39), reason=WHY_39 or "present")
+
+
+@pytest.mark.parametrize("python, call", [
+    pytest.param(PYTHON_311, "PyGC_Disable", id="3.11-PyGC_Disable"),
+    pytest.param(PYTHON_311, "PySet_Add", id="3.11-PySet_Add"),
+    pytest.param(PYTHON_311, "PyEval_EvalCode", id="3.11-PyEval_EvalCode"),
+    pytest.param(PYTHON_311, "PySet_Discard", id="3.11-PySet_Discard"),
+    pytest.param(PY39, "gc.disable", id="3.9-gc.disable", marks=PY39_PRESENT),
+    pytest.param(PY39, "PyEval_EvalCode", id="3.9-PyEval_EvalCode", marks=PY39_PRESENT),
+    pytest.param(PY39, "PySet_Discard", id="3.9-PySet_Discard", marks=PY39_PRESENT),
+])
+def test_gdb_killed_while_gc_is_paused_leaves_gc_on_and_no_guard(start_target, tmp_path, python, call):
     """Crash-only: gc paused, the guard going in, the payload running, or the resume under way when gdb
     dies; the thread's way back puts gc on and takes the guard out."""
-    target = start_target(PYTHON_311, YOUNG_CYCLES)
+    target = start_target(python, YOUNG_CYCLES)
     counts(target)
     trap = tmp_path / "kill.gdb"
     trap.write_text(KILL_AT % call)

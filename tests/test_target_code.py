@@ -30,6 +30,7 @@ from support.interpreters import find as _pyenv_python
 PY313, WHY_313 = _pyenv_python("3.13")
 PY27, WHY_27 = _pyenv_python("2.7")
 PY312, WHY_312 = _pyenv_python("3.12")
+PY39, WHY_39 = _pyenv_python("3.9")
 QUICK = 90  # seconds one gdb session may take here; a deadlock or a hang takes forever
 COMMANDS = ("py-heap --top 3", "py-heap --largest 3 --top 2", "py-cycles --top 2")
 
@@ -591,6 +592,8 @@ FORK_TICK = re.compile(r"^tick \d+ children=(\d+) during=(\d+) gc_off=(\d+) duri
     pytest.param(PYENV_311, id="pyenv-3.11"),
     pytest.param(PY312, id="pyenv-3.12", marks=pytest.mark.skipif(bool(WHY_312), reason=WHY_312 or "present")),
     pytest.param(PY313, id="pyenv-3.13", marks=pytest.mark.skipif(bool(WHY_313), reason=WHY_313 or "present")),
+    # 3.9: gdb's pause and guard made with the C functions behind gc.disable() and gc.enable()
+    pytest.param(PY39, id="pyenv-3.9", marks=pytest.mark.skipif(bool(WHY_39), reason=WHY_39 or "present")),
 ])
 def test_a_child_forked_during_a_payload_gets_the_target_s_gc_state(start_target, tmp_path, python):
     script = tmp_path / "forks.py"

@@ -51,7 +51,8 @@ ALONE = frozenset((
     "PyGC_Enable", "PyImport_GetModuleDict", "PyModule_GetDict", "PyEval_GetBuiltins", "PyDict_GetItemString",
     "PyDict_SetItemString", "PyObject_SetAttrString", "PyObject_GenericGetDict", "PyModule_New", "PyWeakref_NewRef",
     "PySet_Add", "PySet_Discard", "PyBytes_AsString", "PyBytes_Size", "PyString_AsString", "PyString_Size",
-    "PyErr_Occurred", "Py_AddPendingCall", "PyInt_ClearFreeList", "PyFloat_ClearFreeList"))
+    "PyErr_Occurred", "Py_AddPendingCall", "PyInt_ClearFreeList", "PyFloat_ClearFreeList",
+    "gc.isenabled", "gc.disable", "gc.enable"))  # (3.7-3.9: the C functions behind them, gc_pause.Switch)
 
 
 def _signed(value: int) -> int:

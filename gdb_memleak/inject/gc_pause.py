@@ -1,4 +1,4 @@
-"""Automatic collections paused from gdb's side for a payload (3.10+), with a fork guard, both
+"""Automatic collections paused from gdb's side for a payload (3.7+), with a fork guard, both
 made and undone by C calls while the payload's thread holds the GIL.
 
 Why from gdb's side: loading a payload's code makes thousands of containers.  With gc on,
@@ -37,13 +37,30 @@ from ..gdbside import inferior as inf
 from .calls import Caller
 
 _NAMES = ("threading", "gc", "_dangling", "data", "_remove", "_iterating", "enable", "is_tracked",
-          "gdb-memleak fork guard", "_reset_internal_locks", "_stop", "_after_fork")
+          "gdb-memleak fork guard", "_reset_internal_locks", "_stop", "_after_fork", "disable", "isenabled")
 OB_TYPE = 8  # PyObject.ob_type after ob_refcnt (x86-64, no Py_TRACE_REFS)
 SET_USED = 24  # PySetObject.used, after the head and fill
 # PyModuleObject.md_weaklist (Include/internal/pycore_moduleobject.h); 3.15 dropped md_def before it.
-MD_WEAKLIST = {(3, 10): 40, (3, 11): 40, (3, 12): 40, (3, 13): 40, (3, 14): 40, (3, 15): 32}
-# PyWeakReference (Include/cpython/weakrefobject.h, 3.10-3.15): wr_object, then wr_prev and wr_next.
+MD_WEAKLIST = {(3, 7): 40, (3, 8): 40, (3, 9): 40, (3, 10): 40, (3, 11): 40, (3, 12): 40, (3, 13): 40, (3, 14): 40, (3, 15): 32}
+# PyWeakReference (Include/cpython/weakrefobject.h, 3.7-3.15): wr_object, then wr_prev and wr_next.
 WR_OBJECT, WR_PREV, WR_NEXT = 16, 40, 48
+# PyCFunctionObject's m_ml and m_self, after the head; PyMethodDef's ml_name, ml_meth, ml_flags (3.7-3.9).
+CF_ML, ML_WORDS = 16, 3
+METH_NOARGS = 0x0004
+
+
+@dataclass(frozen=True)
+class Switch:
+    """The calls that turn automatic collections off and on: PyGC_Disable and PyGC_Enable (3.10+).
+    3.7-3.9 have neither: there the C functions behind the gc module's own disable() and enable(),
+    called directly (each sets a flag: nothing of the target's runs, and they cannot fail), each
+    followed by dropping the None it returns."""
+
+    off: list
+    on: list
+
+
+SWITCH = Switch([("PyGC_Disable", ())], [("PyGC_Enable", ())])
 
 
 class _Refs(list):
@@ -83,13 +100,14 @@ def _exact_type(address: int, type_symbol: str) -> bool:
 
 def pause(calls: Caller) -> Optional[Pause]:
     """Pause gc and put the fork guard in, on the parked thread that holds the GIL; None if not done."""
-    if calls.version < (3, 10) or inf.minimal_symbol_address("PyGC_Disable") is None:
+    modern = calls.version >= (3, 10)
+    if calls.version < (3, 7) or (modern and inf.minimal_symbol_address("PyGC_Disable") is None):
         return None
-    enabled, modules, buffer = calls.call_many([("PyGC_IsEnabled", ()), ("PyImport_GetModuleDict", ()),
-                                                (calls.raw_malloc, (len(_NAMES_DATA),))])
+    first = [("PyImport_GetModuleDict", ()), (calls.raw_malloc, (len(_NAMES_DATA),))]
+    modules, buffer, *enabled = calls.call_many(first + ([("PyGC_IsEnabled", ())] if modern else []))
     made = _Refs()
     try:
-        if enabled & 0xFFFFFFFF != 1 or modules == 0 or buffer == 0:  # off: the target's own pause, left as it is
+        if modules == 0 or buffer == 0 or enabled and enabled[0] & 0xFFFFFFFF != 1:  # off: the target's own pause, left as it is
             return None
         return _pause_with_guard(calls, modules, _names(buffer), made)
     except BaseException:
@@ -99,21 +117,59 @@ def pause(calls: Caller) -> Optional[Pause]:
         _drop(calls, made, [(calls.raw_free, (buffer,))] if buffer else [])  # not paused: nothing of ours kept
 
 
+def _switch(calls: Caller, gc: int, gdict: int, at: dict[str, int]) -> Optional[Switch]:
+    """How gc is switched off and on here (on now: pause() looked on 3.10+, this looks before); None if
+    it is off (the target's own pause, left as it is) or cannot be switched from C."""
+    if calls.version >= (3, 10):
+        return SWITCH
+    names = ("isenabled", "disable", "enable")
+    found = calls.call_many([("PyDict_GetItemString", (gdict, at[name])) for name in names])
+    functions = [f for f in (_gc_function(function, gc, name) for function, name in zip(found, names)) if f is not None]
+    if len(functions) < len(names):
+        return None
+    for name, address in zip(names, functions):
+        calls.addresses["gc." + name] = address
+    true, none = calls.address("_Py_TrueStruct"), calls.address("_Py_NoneStruct")
+    state = calls.call("gc.isenabled", gc, 0)
+    calls.call("Py_DecRef", state, ret="void")
+    if state != true:
+        return None
+    return Switch([("gc.disable", (gc, 0)), ("Py_DecRef", (none,))], [("gc.enable", (gc, 0)), ("Py_DecRef", (none,))])
+
+
+def _gc_function(function: int, gc: int, name: str) -> Optional[int]:
+    """The C function behind `function`, if it is the interpreter's own gc.`name` (a builtin of the gc
+    module, METH_NOARGS, of that name), as found in gc's dict; else None (replaced by the target)."""
+    if function == 0 or not _exact_type(function, "PyCFunction_Type"):
+        return None
+    memory = gdb.selected_inferior().read_memory
+    method, owner = struct.unpack("<QQ", memory(function + CF_ML, 16).tobytes())
+    if owner != gc or method == 0:
+        return None
+    ml_name, ml_meth, ml_flags = struct.unpack("<QQQ", memory(method, 8 * ML_WORDS).tobytes())
+    if ml_flags & 0xFFFFFFFF != METH_NOARGS or ml_meth == 0:
+        return None
+    return ml_meth if memory(ml_name, len(name) + 1).tobytes() == name.encode("ascii") + b"\0" else None
+
+
 def _pause_with_guard(calls: Caller, modules: int, at: dict[str, int], made: _Refs) -> Optional[Pause]:
     """pause() past its first checks; `made` collects new references, which the caller drops unless kept.
     Everything is read from dicts (borrowed, then one reference of ours to the set): no attribute
     lookup, which could run the target's code (a module __getattr__, a class's __getattribute__)."""
     threading, gc = calls.call_many([("PyDict_GetItemString", (modules, at["threading"])),
                                      ("PyDict_GetItemString", (modules, at["gc"]))])
-    if gc == 0:  # not imported yet: the quiet block loads it, and pauses gc itself
+    if gc == 0 or not _exact_type(gc, "PyModule_Type"):  # not imported yet: the quiet block loads it, and pauses gc itself
+        return None
+    if threading and not _exact_type(threading, "PyModule_Type"):
+        return None
+    gdict, *tdict = calls.call_many([("PyModule_GetDict", (gc,))] + ([("PyModule_GetDict", (threading,))] if threading else []))
+    switch = _switch(calls, gc, gdict, at)
+    if switch is None:
         return None
     if threading == 0:  # no threading: no after-fork handler for a guard to be in (nor was there before)
-        calls.call_many([("PyGC_Disable", ())], epilogue=[("PyGC_Enable", ())] + calls.epilogue)
-        return Pause([("PyGC_Enable", ())], _Refs())
-    if not (_exact_type(threading, "PyModule_Type") and _exact_type(gc, "PyModule_Type")):
-        return None
-    tdict, gdict = calls.call_many([("PyModule_GetDict", (threading,)), ("PyModule_GetDict", (gc,))])
-    dangling, enable, is_tracked = calls.call_many([("PyDict_GetItemString", (tdict, at["_dangling"])),
+        calls.call_many(switch.off, epilogue=switch.on + calls.epilogue)
+        return Pause(switch.on, _Refs())
+    dangling, enable, is_tracked = calls.call_many([("PyDict_GetItemString", (tdict[0], at["_dangling"])),
                                                     ("PyDict_GetItemString", (gdict, at["enable"])),
                                                     ("PyDict_GetItemString", (gdict, at["is_tracked"]))])
     # The child calls these: the interpreter's own functions, not something put in their place.
@@ -122,8 +178,8 @@ def _pause_with_guard(calls: Caller, modules: int, at: dict[str, int], made: _Re
     # Paused from here on (the WeakSet's dict may be made now, on 3.11+: a container), with the
     # resume in every block's epilogue; each way out below without a guard resumes at once.
     before = list(calls.epilogue)
-    (_, ddict) = calls.call_many([("PyGC_Disable", ()), ("PyObject_GenericGetDict", (dangling, 0))],
-                                 epilogue=[("PyGC_Enable", ())] + before)
+    ddict = calls.call_many(switch.off + [("PyObject_GenericGetDict", (dangling, 0))],
+                            epilogue=switch.on + before)[-1]
     if ddict:
         made.append(ddict)
         data, remove, iterating = calls.call_many([("PyDict_GetItemString", (ddict, at["data"])),
@@ -134,17 +190,18 @@ def _pause_with_guard(calls: Caller, modules: int, at: dict[str, int], made: _Re
         if data and remove and _exact_type(data, "PySet_Type") and (iterating == 0 or _empty_set(iterating)):
             calls.call("Py_IncRef", data, ret="void")  # the epilogue discards from it, after the payload
             made.append(data)
-            paused = _guard_in(calls, at, made, (data, remove, enable, is_tracked), before)
+            paused = _guard_in(calls, at, made, (data, remove, enable, is_tracked), (switch, before))
             if paused is not None:
                 return paused
     calls.call("PyErr_Clear", ret="void")
-    calls.call_many([("PyGC_Enable", ())], epilogue=before)
+    calls.call_many(switch.on, epilogue=before)
     return None
 
 
-def _guard_in(calls: Caller, at: dict[str, int], made: _Refs, found: tuple, before: list) -> Optional[Pause]:
+def _guard_in(calls: Caller, at: dict[str, int], made: _Refs, found: tuple, switching: tuple) -> Optional[Pause]:
     """The guard made and put in the set, gc paused meanwhile: the Pause, or None."""
     data, remove, enable, is_tracked = found
+    switch, before = switching
     guard = calls.call("PyModule_New", at["gdb-memleak fork guard"])
     if guard == 0:
         return None
@@ -163,10 +220,10 @@ def _guard_in(calls: Caller, at: dict[str, int], made: _Refs, found: tuple, befo
         return None
     # The resume: gc back, then the guard out (a fork in between gets gc on either way); in the
     # epilogue from the block that puts the guard in.
-    resume = [("PyGC_Enable", ()), ("PySet_Discard", (data, ref))]
+    resume = switch.on + [("PySet_Discard", (data, ref))]
     (added,) = calls.call_many([("PySet_Add", (data, ref))], epilogue=resume + before)
     if added & 0xFFFFFFFF != 0:
-        calls.call_many([("PySet_Discard", (data, ref))], epilogue=[("PyGC_Enable", ())] + before)
+        calls.call_many([("PySet_Discard", (data, ref))], epilogue=switch.on + before)
         return None
     kept = _Refs(made)
     kept.guard, kept.ref = guard, ref

@@ -17,7 +17,7 @@
 #    and before) cannot be put back from Python, so it stays on and sees the payload
 #    (__gdb_memleak_settable__).
 #  * automatic gc is paused: a collection started by the payload's own allocations would run
-#    the target's finalizers (of its cyclic garbage) in the payload's thread.  On 3.10+ gdb has
+#    the target's finalizers (of its cyclic garbage) in the payload's thread.  On 3.7+ gdb has
 #    usually paused it already, and put in a fork guard of its own (inject/gc_pause.py), before
 #    this code was even loaded; __gdb_memleak_gc_paused__ in the globals says so, and then
 #    neither of them is done or undone here.  Otherwise a child forked
