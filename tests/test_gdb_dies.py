@@ -184,7 +184,9 @@ def test_gdb_killed_while_no_thread_runs_python(start_target, tmp_path):
     the whole --timeout: gdb SIGKILLed meanwhile left it there, and the first PyObject_Free after
     the sleep killed the target with SIGTRAP.  The breakpoint now goes in only in short slices
     once a thread runs (inject/queue_point.py)."""
-    target = start_target(PYTHON_311, FOREIGN_SLEEP, "3")
+    # 6 s: with 3, gdb on a loaded machine (two trials beside the tests) reached the wait after the sleep
+    # had ended, and the command simply answered
+    target = start_target(PYTHON_311, FOREIGN_SLEEP, "6")
     done = gdb_dies(tmp_path, target.pid, "py-heap --top 1 --timeout 20", "queueing", 1, signal.SIGKILL, timeout=60)
     assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
     wait_for_line_prefix(target, "left ", 30)
