@@ -17,7 +17,7 @@ import pytest
 from support.gdb import assert_no_traceback, gcore, run_gdb
 from support.interpreters import INTERPRETERS, PYTHON_311, find, param
 from support.paths import HOSTRUN, TARGETS
-from support.targets import IDLE, JSON_CACHE, NATIVE_LEAK, TRACES_ITSELF, script_line
+from support.targets import IDLE, JSON_CACHE, NATIVE_LEAK, NO_LINE_NUMBERS, TRACES_ITSELF, script_line
 
 from gdb_memleak.inject import packaging
 from gdb_memleak.model import schemas
@@ -254,3 +254,14 @@ def test_a_watch_of_a_quiet_target_says_nothing_about_outside_growth(start_targe
     assert_no_traceback(run)
     assert "grew outside Python's allocators" not in run.stderr, run.stderr
     assert run.json_documents()[0]["growth"]["outside_python"] < 4 * 2**20
+
+
+def test_a_watch_stopped_where_python_has_no_line_number_still_answers(start_target):
+    """The window's end ran in a frame whose f_lineno is None (3.11+: code without line numbers, or an
+    instruction without one): `py-memtop --watch` gave "internal error: TypeError: %d format: a real
+    number is required, not NoneType" and lost the whole growth section (a user's trial on uvicorn)."""
+    target = start_target(PYTHON_311, NO_LINE_NUMBERS)
+    run = run_gdb("py-memtop --watch 1", pid=target.pid, timeout=120)
+    assert_no_traceback(run)
+    assert "internal error" not in run.stderr, run.stderr
+    assert "Size" in run.stdout and "Line" in run.stdout, run.stdout + run.stderr

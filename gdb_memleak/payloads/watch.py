@@ -308,7 +308,10 @@ def gdb_memleak_payload(args):
     here = _module("sys")._getframe()
     while here is not None and here.f_code.co_filename == "<string>":
         here = here.f_back
-    ours = (here.f_code.co_filename, here.f_lineno) if here is not None else None
+    ours = None
+    if here is not None:  # no line (None, 3.11+: the frame stopped in code without one): tracemalloc's 0
+        line = here.f_lineno
+        ours = (here.f_code.co_filename, line if type(line) is int and line > 0 else 0)
     here = None
     sites = {}
     # The quiet block's fork guard (_gdb_memleak_quiet.py) is put in threading._dangling, a

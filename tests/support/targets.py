@@ -30,6 +30,7 @@ LONG_C_CALL = TARGETS / "long_c_call.py"  # the GIL held in one long C call
 ENV_HEARTBEAT = TARGETS / "env_heartbeat.py"
 GROWING_CACHE = TARGETS / "growing_cache.py"
 HOSTILE = TARGETS / "hostile_objects.py"
+NO_LINE_NUMBERS = TARGETS / "no_line_numbers.py"  # the only thread loops in code without line numbers (3.11+)
 IDLE = TARGETS / "idle.py"  # some data, then a sleep: nothing changes
 REBOUND_GLOBAL = TARGETS / "rebound_global.py"  # a global list of 20,000 tuples made anew every 10 ms
 PATH_SHAPES = TARGETS / "path_shapes.py"  # paths through a C module's own state, and none at all
