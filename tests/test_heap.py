@@ -86,12 +86,15 @@ def test_guppy_backend_agrees_on_the_top_kind(start_target, python):
 
 def test_bad_arguments_are_one_line_gdb_errors(start_target):
     target = start_target(PYTHON_311, SEED_STRING, "1")
-    run = run_gdb("py-heap --top -1", "py-heap --backend nope", "py-heap --frobnicate", "py-heap --largest 5000", pid=target.pid)
+    run = run_gdb("py-heap --top -1", "py-heap --backend nope", "py-heap --frobnicate", "py-heap --largest 5000",
+                  "py-heap --largest x", pid=target.pid)
     assert_no_traceback(run)
     assert "py-heap: argument --top: expected a number from 1 to 1000000, got -1" in run.stderr
     assert "py-heap: argument --backend: invalid choice: 'nope'" in run.stderr
     assert "py-heap: unrecognized arguments: --frobnicate" in run.stderr
-    assert "py-heap: --largest: expected a number from 0 to 1000, got 5000" in run.stderr
+    # every number option says its bounds alike, in argparse's form (a user's trial: --largest did not)
+    assert "py-heap: argument --largest: expected a number from 0 to 1000, got 5000 (see 'help py-heap')" in run.stderr
+    assert "py-heap: argument --largest: expected a whole number, got 'x' (see 'help py-heap')" in run.stderr
     assert target.wait_for_ticks(1)
 
 

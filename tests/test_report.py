@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -389,6 +390,9 @@ def test_a_watch_without_a_safe_point_still_gives_a_report(start_target, tmp_pat
     for kind in ("heap", "cycles"):
         assert report[kind] is None and report["failures"][kind].startswith("no safe point within 2 s"), report["failures"]
         assert "--read-only reads its memory instead, stopping the whole process about" in report["failures"][kind]
+        # the report's own option, not the gdb setting a report's user cannot type (a user's trial)
+        assert re.search(r"--max-stop \d+ lets the report do that", report["failures"][kind]), report["failures"][kind]
+        assert "set py-memleak" not in report["failures"][kind]
     page = (tmp_path / "out" / "report.html").read_text()
     assert "py-memtop --watch gave no answer: no safe point within 2 s" in page
     assert "py-memtop --watch gave no answer: no safe point" in run.stderr

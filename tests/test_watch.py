@@ -220,7 +220,7 @@ def test_frames_without_watch_is_a_usage_error(start_target):
     run = run_gdb("py-memtop --frames 4", "py-memtop --watch 1 --frames 99", pid=target.pid)
     assert_no_traceback(run)
     assert "py-memtop: --frames goes with --watch" in run.stderr
-    assert "py-memtop: --frames 99: at most 32" in run.stderr
+    assert "py-memtop: argument --frames: expected a number from 1 to 32, got 99" in run.stderr
 
 
 def test_a_target_that_traces_itself_is_told_what_the_command_cost(start_target):

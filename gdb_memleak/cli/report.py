@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -22,7 +23,7 @@ GRAPH_NAME = "cycles.svg"
 GRAPH_FILES = (GRAPH_NAME, "cycles.dot")  # what py-cycles --graph writes in DIR; report.json and .html are rewritten
 LARGEST = 5
 REPORT_VERSION = 1
-GDB_TIMEOUT = 900  # seconds for the whole batch run, plus any --watch window
+GDB_TIMEOUT = 900  # seconds for the whole batch run, plus any --watch window and each command's --timeout
 
 
 class ReportError(Exception):
@@ -163,12 +164,13 @@ def run(pid: Optional[int], out_dir: str, watch: Optional[float], progress: Call
         progress("attaching gdb (%s) to pid %d: %s" % (gdb, pid, ", ".join(COMMANDS)))
         if not same_root(pid):
             progress("pid %d runs in another root: gdb reads its files from /proc/%d/root" % (pid, pid))
-    for command in commands(graph, watch, timeout):
+    ran = commands(graph, watch, timeout)
+    for command in ran:
         argv += ["-ex", command]
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     if watch:
         progress("py-memtop --watch: once a safe point comes, the target runs for %g s with allocation tracing on" % watch)
-    proc = run_gdb(argv, env, GDB_TIMEOUT + (watch or 0), pid)
+    proc = run_gdb(argv, env, GDB_TIMEOUT + (watch or 0) + len(ran) * (timeout or 0), pid)
     docs = _documents(proc.stdout)
     failures = {}
     if "memtop" not in docs and watch and _said("py-memtop", proc.stderr):
@@ -177,7 +179,8 @@ def run(pid: Optional[int], out_dir: str, watch: Optional[float], progress: Call
         failures["growth"] = _said("py-memtop", proc.stderr)
         progress("py-memtop --watch gave no answer: %s; reading the memory and the threads without it"
                  % failures["growth"])
-        again = run_gdb(argv[:argv.index("-p") + 2] + ["-ex", commands(graph, None, timeout)[0]], env, GDB_TIMEOUT, pid)
+        again = run_gdb(argv[:argv.index("-p") + 2] + ["-ex", commands(graph, None, timeout)[0]], env,
+                        GDB_TIMEOUT + (timeout or 0), pid)
         docs["memtop"] = _documents(again.stdout).get("memtop")
         if docs["memtop"] is None:
             proc = again
@@ -212,10 +215,14 @@ def _documents(stdout: str) -> dict:
     return docs
 
 
+# A hint of gdb's for its own setting, as report's option says it.
+_GDB_SETTING_HINT = re.compile(r"`set py-memleak max-stop (\d+)` lets \S+ do that by itself")
+
+
 def _said(command: str, stderr: str) -> str:
     """The last one-line error `command` gave on stderr, without its prefix ('' if none)."""
     said = [line.strip() for line in stderr.splitlines() if line.startswith(command + ": ")]
-    return said[-1][len(command) + 2:] if said else ""
+    return _GDB_SETTING_HINT.sub(r"--max-stop \1 lets the report do that", said[-1][len(command) + 2:]) if said else ""
 
 
 def core_target(core: str, exe: Optional[str]) -> tuple[str, str]:

@@ -49,14 +49,22 @@ class GdbArgumentParser(argparse.ArgumentParser):
         gdb.write(self.format_help())
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected a whole number, got %r" % text) from None
-    if value < 1 or value > 1_000_000:
-        raise argparse.ArgumentTypeError("expected a number from 1 to 1000000, got %d" % value)
-    return value
+def whole_number(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high`, each option's bounds said as it is read."""
+
+    def number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("expected a whole number, got %r" % text) from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError("expected a number from %d to %d, got %d" % (low, high, value))
+        return value
+
+    return number
+
+
+positive_int = whole_number(1, 1_000_000)
 
 
 def seconds_up_to(limit: float) -> Callable[[str], float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Optional
 
-from ..errors import NoRoom, NoSafePointInTime, OptedOut, Refused, ToolMissing, UsageError
+from ..errors import NoRoom, NoSafePointInTime, OptedOut, Refused, ToolMissing
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation
 from ..host import limits, procfs
@@ -15,7 +15,7 @@ from ..render.common import human_size, signed_size
 from ..render.text import format_heap
 from . import heap_marks, heap_memory, read_only, type_names
 from . import room as room_for
-from .base import MemleakCommand, dropped_mark_name, mark_name, positive_int
+from .base import MemleakCommand, dropped_mark_name, mark_name, positive_int, whole_number
 
 BACKENDS = ("auto", "census", "guppy")
 
@@ -31,7 +31,7 @@ class PyHeap(MemleakCommand):
         )
         parser.add_argument("--top", type=positive_int, default=10, metavar="N", help="kinds to show (default 10)")
         parser.add_argument(
-            "--largest", type=int, default=0, metavar="N", help="also show the N largest objects and their paths (default 0)"
+            "--largest", type=whole_number(0, 1000), default=0, metavar="N", help="also show the N largest objects and their paths (default 0)"
         )
         parser.add_argument(
             "--backend",
@@ -62,8 +62,6 @@ class PyHeap(MemleakCommand):
         return parser
 
     def run(self, inv: Invocation, args: argparse.Namespace) -> None:
-        if not 0 <= args.largest <= 1000:
-            raise UsageError("--largest: expected a number from 0 to 1000, got %d" % args.largest)
         if read_only.wanted(args):
             heap_memory.run(self, inv, args)
             return

@@ -16,7 +16,7 @@ from ..host import accounting, glibc_arenas, procfs, residency
 from ..inject import landing, session
 from ..render.text import format_memtop, format_watch_growth
 from . import memtop_watch
-from .base import MemleakCommand, positive_int, seconds_up_to
+from .base import MemleakCommand, positive_int, seconds_up_to, whole_number
 
 TOP_PROCESSES = 5
 
@@ -42,7 +42,7 @@ class PyMemtop(MemleakCommand):
             "(Ctrl-C ends the window early)" % memtop_watch.MAX_WINDOW,
         )
         parser.add_argument(
-            "--frames", type=positive_int, default=1, metavar="N",
+            "--frames", type=whole_number(1, memtop_watch.MAX_FRAMES), default=1, metavar="N",
             help="with --watch: trace N frames per allocation (default 1, at most %d), so that a line in a library "
                  "shows the line of the application that called it; each allocation in the window gets slower "
                  "(measured: 6.4x at 1 frame, 15x at 8)" % memtop_watch.MAX_FRAMES,
@@ -77,8 +77,6 @@ class PyMemtop(MemleakCommand):
             return
         if args.frames != 1 and not args.watch:
             raise UsageError("--frames goes with --watch")
-        if args.frames > memtop_watch.MAX_FRAMES:
-            raise UsageError("--frames %d: at most %d" % (args.frames, memtop_watch.MAX_FRAMES))
         growth, cpu = memtop_watch.watch(inv, args.watch, args.frames) if args.watch else (None, {})
         doc = memtop_document(inv, target, args.stack)
         if growth is not None:

@@ -62,7 +62,7 @@ def _type(name: str) -> gdb.Type:
     except gdb.error:
         raise Refused(
             "--read-only needs the interpreter's debug info (the layout of %s), which gdb does not have "
-            "for this target; nothing was read (py-heap without --read-only works on a live process)" % name
+            "for this target; nothing was read (without --read-only, the command runs in a live process)" % name
         ) from None
 
 

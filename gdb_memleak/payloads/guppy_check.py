@@ -48,7 +48,8 @@ def gdb_memleak_payload(args):
                 return _unusable('%s%s is not guppy3\'s package' % (pkg, s))
     else:
         return _unusable('guppy3 is not installed where the target can import it (searched its sys.path, '
-                         'which holds the tool directories for this interpreter)')
+                         'which holds the tool directories for this interpreter; `gdb-memleak prepare '
+                         '--python` with its interpreter puts it there)')
     tag = suffixes[0]
     for sub in ('sets/setsc', 'heapy/heapyc'):
         found = [s for s in suffixes if kind(pkg + '/' + sub + s) == 'file']

@@ -63,3 +63,14 @@ def test_main_fails_in_one_line_without_a_traceback(capsys, tmp_path, monkeypatc
     err = capsys.readouterr().err
     assert err.startswith("gdb-memleak prepare: --python %s: no such file" % (tmp_path / "missing"))
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "cache").exists()
+
+
+def test_report_timeout_has_the_commands_bound(capsys):
+    """A user's trial: `report --timeout` stopped at 600 s where the commands' --timeout goes to a day."""
+    from gdb_memleak.gdbside.settings import MAX_TIMEOUT
+
+    assert cli.MAX_TIMEOUT == MAX_TIMEOUT
+    args, _ = parse(capsys, "report", "42", "--out", "d", "--timeout", "86400")
+    assert args.timeout == 86400
+    args, error = parse(capsys, "report", "42", "--out", "d", "--timeout", "86401")
+    assert args is None and "expected seconds above 0 and at most 86400, got 86401" in error, error
