@@ -205,10 +205,13 @@ def format_watch_growth(growth: Mapping[str, Any], styles: Styles = None) -> str
             human_size(growth["traced"]),
             since,
         ),
-        "top allocation lines (memory allocated %s and still alive):"
-        % (since if growth.get("tracing_before") else "during the window"),
     ]
     allocations = growth["allocations"]
+    if not allocations:  # (a header over no rows read as a table lost)
+        lines.append("no allocation %s is still alive" % since)
+        return "\n".join(lines)
+    lines.append("top allocation lines (memory allocated %s and still alive):"
+                 % (since if growth.get("tracing_before") else "during the window"))
     if any(a.get("caller") for a in allocations):  # --frames N: where the application called each library line
         called = [(human_size(a["size"]), a["count"], "%s:%d" % (a["file"], a["line"]), a["function"] or "?",
                    _called_from(a.get("caller"))) for a in allocations]

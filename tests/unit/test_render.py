@@ -296,6 +296,8 @@ def test_watch_growth_text():
     ])
     unknown = dict(growth, rss_delta=None, rss_rate=None, ended_early=True, allocations=[])
     assert text.format_watch_growth(unknown).startswith("watched 1.0 s (ended early): RSS ? (?/s);")
+    # nothing traced: a line that says so, not a table's header over no rows (a user's trial)
+    assert text.format_watch_growth(unknown).splitlines()[1:] == ["no allocation in the window is still alive"]
     # The target's own tracing, on before the window: its traces are not the window's (a user's trial).
     theirs = text.format_watch_growth(dict(growth, tracing_before=True)).splitlines()
     assert theirs[0].endswith("of blocks allocated since the target turned tracemalloc on and still alive"), theirs
