@@ -132,6 +132,9 @@ class _CyclesBody(TypedDict):
 
 class Cycles(Envelope, _CyclesBody, total=False):
     since: str
+    # what the total counts beyond the rows (not from a memory walk): all groups, all cycles' members
+    groups: dict[str, int]
+    in_cycles: dict[str, int]
     # py-cycles --read-only (issue 16): found in memory
     backend: str  # "memory"
     source: str  # "process" or "core"

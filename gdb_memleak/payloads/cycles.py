@@ -989,6 +989,18 @@ def _dropped_meanwhile(nodes, in_cycles, succ):
     return count, size
 
 
+def _sizes_of(nodes, ids):
+    """The sizes of the nodes ({id: obj}) of ids summed, a slice at a time (no list of every id: a
+    heap of cyclic garbage has hundreds of thousands)."""
+    total, at = 0, iter(ids)
+    chunk = [nodes[k] for k in _it.islice(at, _GENTLE)]
+    while chunk:
+        total += sum(_sizes(chunk))
+        del chunk[:]  # (nodes holds them)
+        chunk = [nodes[k] for k in _it.islice(at, _GENTLE)]
+    return total
+
+
 def _no_room_to_group(args, count):
     """The refusal when grouping `count` objects found in cycles would not fit in the room (None
     with --force or when the room is unknown): the count alone, without its groups, would read as
@@ -1129,6 +1141,11 @@ def gdb_memleak_payload(args):
             _release_nodes(nodes)
             return refusal
         glist, succ, in_cycles = _cycle_groups(nodes, want, top)
+        # The rows count each cycle's members only, and --top of the groups: the total also counts
+        # the groups not shown and the objects in no cycle that only cycles hold (their data).
+        cycle_objects, cycle_size = len(in_cycles), _sizes_of(nodes, in_cycles)
+        group_objects, group_size = sum(g['objects'] for g in glist), sum(g['size'] for g in glist)
+        group_count = len(glist)
         dropped, dropped_size = _dropped_meanwhile(nodes, in_cycles, succ)
         in_cycles.clear()
         total_objects, total_size = total_objects - dropped, total_size - dropped_size
@@ -1173,6 +1190,8 @@ def gdb_memleak_payload(args):
         unodes.clear()
         succ = usucc = None
         doc = {'cycles': out, 'total_objects': total_objects, 'total_size': total_size,
+               'groups': {'count': group_count, 'objects': group_objects, 'size': group_size},
+               'in_cycles': {'objects': cycle_objects, 'size': cycle_size},
                'uncollectable': {'count': ucount, 'size': usize, 'rows': urows, 'cycles': uout},
                'graph': dot, 'graph_note': note, 'note': '; '.join(notes) or None}
         mark = args.get('mark')  # py-cycles --mark NAME: stored here, in the same safe point
