@@ -38,8 +38,9 @@ class PyHeap(MemleakCommand):
             choices=BACKENDS,
             default="auto",
             help="census: gdb-memleak's own light pass over the gc's objects and what they hold; "
-            "guppy: guppy3's hpy().heap() (slower, needs about twice the heap, and on 3.11+ leaves "
-            "instance dicts behind); auto: census (default)",
+            "guppy: guppy3's hpy().heap() (slower, needs about twice the heap, on 3.11+ leaves "
+            "instance dicts behind, and its caches of the heap until the target's gc runs, which later "
+            "censuses count); auto: census (default)",
         )
         marks = parser.add_mutually_exclusive_group()
         marks.add_argument("--mark", type=mark_name, metavar="NAME", help="record the census of now as NAME, in the target (statistics only)")
