@@ -273,3 +273,16 @@ def test_an_idle_worker_s_heap_and_cycles_are_read_from_memory(start_uwsgi):
     assert any(n.startswith("no safe point within 2 s") and "read from memory instead" in n for n in heap["notes"])
     assert cycles["backend"] == "memory" and cycles["walk"]["overcounted"] == 0
     assert all(server.get("/") == b"ok\n" for _ in range(20))
+
+
+def test_the_payload_s_source_is_not_counted_as_the_worker_s(start_uwsgi):
+    """uWSGI's executable cannot compile a payload beforehand: its source is compiled in the worker.
+    Run with PyRun_String, the parser's arena (a list of every object it made, each chunk's text as a
+    str and a bytes) stayed alive until the payload returned, and the census counted it as the
+    worker's: a 1.0 MiB list "(no path from a root found)" at the top of --largest (a user's trial)."""
+    server = start_uwsgi()
+    run, load, _ = run_under_load(server, "py-heap --json --top 3 --largest 3 --timeout 30")
+    assert_no_traceback(run)
+    largest = run.document()["largest"]
+    assert largest and not [row for row in largest if row["type"] == "list" and (row["retained"] or row["size"]) >= 256 * 1024], largest
+    assert load.failures() == [], load.failures()
