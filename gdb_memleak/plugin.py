@@ -178,8 +178,15 @@ _ATTACHING: dict[int, int] = {}
 
 
 def _attach_over(*_event: object) -> None:
-    """gdb's first prompt: the attach is over (a command of ours starting says the same)."""
+    """gdb's first prompt: the attach is over (a command of ours starting says the same).  The int3s
+    a killed gdb left on the dynamic linker's events go, before a `continue` makes them gdb's own."""
+    from .gdbside import shlib_events
+
+    pids = list(_ATTACHING)
     _ATTACHING.clear()
+    for pid in pids:
+        if gdb.selected_inferior().pid == pid:
+            shlib_events.put_back(pid)
 
 
 def _continue_if_left_stopped(pid: int) -> None:

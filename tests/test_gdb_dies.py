@@ -44,6 +44,7 @@ from support.interpreters import (
 from support.paths import FORKY, GDBINIT
 from support.targets import (
     C_CALL_AND_SLEEP,
+    DLOPEN_LATER,
     ENV_HEARTBEAT,
     FOREIGN_SLEEP,
     PYTHON_ONLY,
@@ -830,3 +831,31 @@ def test_watch_stop_after_a_killed_watch_says_whose_tracing_it_was(start_target,
     assert "allocation tracing is off in the target (a --watch whose gdb went away had left it on)" in run.stdout, run.stdout + run.stderr
     assert "allocation tracing is off in the target (it was not on)" in run.stdout, run.stdout
     assert_nothing_of_ours(watch_ticks(target, 2)[-1])
+
+
+def _byte_at(pid: int, address: int) -> int:
+    with open("/proc/%d/mem" % pid, "rb") as f:
+        f.seek(address)
+        return f.read(1)[0]
+
+
+def test_the_int3_a_killed_gdb_left_on_library_loads_is_taken_out(start_target, tmp_path):
+    """gdb puts an int3 at ld.so's _dl_debug_state whenever it resumes the target. Killed 20 ms into a
+    payload, it left it there; a later gdb took it for the code and kept it, and the target died of
+    SIGTRAP at its next dlopen (a helper's trial: 3 of 3). The next gdb-memleak command puts the byte back."""
+    target = start_target(PYTHON_311, DLOPEN_LATER)
+    target.wait_for_ticks(1)
+    where = run_gdb("print/x (long)&_dl_debug_state", pid=target.pid, gdbinit=None)  # plain gdb: nothing resumed
+    address = int(re.search(r"= (0x[0-9a-f]+)", where.stdout).group(1), 16)
+    original = _byte_at(target.pid, address)
+    assert original != 0xCC
+    done = gdb_dies(tmp_path, target.pid, "py-heap --largest 3", "payload", 1, signal.SIGKILL)
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    assert _byte_at(target.pid, address) == 0xCC, "gdb killed while the target ran left its int3 (the harm)"
+    run = run_gdb("py-heap --top 1", pid=target.pid)
+    assert "Partition of a set" in run.stdout, run.stdout + run.stderr
+    assert _byte_at(target.pid, address) == original
+    os.kill(target.pid, signal.SIGUSR1)
+    wait_for_line_prefix(target, "dlopened", 20)
+    target.wait_for_ticks(2)
+    assert target.alive()

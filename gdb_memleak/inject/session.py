@@ -22,6 +22,7 @@ import gdb
 
 from ..errors import ChannelError, MemleakError, NoRoom, NotFound, OptedOut, PayloadFailed, Refused, TargetUnavailable, ToolMissing
 from ..gdbside import inferior as inf
+from ..gdbside import shlib_events
 from ..gdbside.invocation import Invocation, note
 from ..host import procfs, residency
 from ..payloads import MANIFEST, payload_source
@@ -205,6 +206,7 @@ def _run_at_a_safe_point(invocation: Invocation, pid: int, version: tuple[int, i
 def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], full: str,
                   compiling: packaging.Precompiling, route: bool, own: bool) -> tuple[bytes, SafePoint, float]:
     """_run_at_a_safe_point, the payload's compiler started."""
+    shlib_events.put_back(pid)  # before gdb first resumes it: gdb would take a killed gdb's int3 for the code
     calls = Caller(pid, version)
     calls.prepare([pid])
     tidy = not seccomp_filtered(pid)

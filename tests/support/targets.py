@@ -30,6 +30,7 @@ LONG_C_CALL = TARGETS / "long_c_call.py"  # the GIL held in one long C call
 ENV_HEARTBEAT = TARGETS / "env_heartbeat.py"
 GROWING_CACHE = TARGETS / "growing_cache.py"
 HOSTILE = TARGETS / "hostile_objects.py"
+DLOPEN_LATER = TARGETS / "dlopen_later.py"  # 400,000 records; SIGUSR1: a dlopen (a first C extension's import)
 UNTRACKED_CACHE = TARGETS / "untracked_cache.py"  # a module-level dict of strs gc does not track (10 MB)
 NO_LINE_NUMBERS = TARGETS / "no_line_numbers.py"  # the only thread loops in code without line numbers (3.11+)
 IDLE = TARGETS / "idle.py"  # some data, then a sleep: nothing changes

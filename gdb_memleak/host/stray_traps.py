@@ -1,0 +1,74 @@
+"""Breakpoint instructions (int3, 0xCC) a killed gdb left in a target's code: found by comparing its
+memory with the files it maps.  Pure: reads /proc only (the caller is the target's tracer)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Optional
+
+INT3 = 0xCC
+
+
+def left_traps(pid: int, addresses: Iterable[int]) -> list[tuple[int, int]]:
+    """(address, the file's byte there) for each of `addresses` whose memory holds an int3 where the
+    file mapped there has another byte; an address that cannot be read either way is left out."""
+    spans = _file_spans(pid)
+    found = []
+    for address in sorted(set(addresses)):
+        span = next((s for s in spans if s[0] <= address < s[1]), None)
+        if span is None:
+            continue
+        start, _, offset, exact, path = span
+        original = _byte_of_file((exact, path, "/proc/%d/root%s" % (pid, path)), offset + address - start)
+        if original is not None and original != INT3 and _byte_in_memory(pid, address) == INT3:
+            found.append((address, original))
+    return found
+
+
+def _file_spans(pid: int) -> list[tuple[int, int, int, str, str]]:
+    """(start, end, file offset, map_files path, path) of the target's executable file mappings."""
+    try:
+        with open("/proc/%d/maps" % pid) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    spans = []
+    for line in lines:
+        fields = line.split(None, 5)
+        if len(fields) < 6 or "x" not in fields[1] or not fields[5].startswith("/"):
+            continue
+        start, _, end = fields[0].partition("-")
+        spans.append((int(start, 16), int(end, 16), int(fields[2], 16),
+                      "/proc/%d/map_files/%s-%s" % (pid, start, end), fields[5]))
+    return spans
+
+
+def _byte_of_file(paths: tuple[str, ...], offset: int) -> Optional[int]:
+    for path in paths:  # map_files is the file itself; the paths only if it cannot be opened
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            data = os.pread(fd, 1, offset)
+        except OSError:
+            data = b""
+        finally:
+            os.close(fd)
+        return data[0] if data else None
+    return None
+
+
+def _byte_in_memory(pid: int, address: int) -> Optional[int]:
+    try:
+        fd = os.open("/proc/%d/mem" % pid, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        data = os.pread(fd, 1, address)
+    except OSError:
+        data = b""
+    finally:
+        os.close(fd)
+    return data[0] if data else None
