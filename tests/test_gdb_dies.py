@@ -859,3 +859,28 @@ def test_the_int3_a_killed_gdb_left_on_library_loads_is_taken_out(start_target, 
     wait_for_line_prefix(target, "dlopened", 20)
     target.wait_for_ticks(2)
     assert target.alive()
+
+
+def _blocks(target) -> int:
+    """sys.getallocatedblocks() in the target, the median of its next 3 ticks."""
+    ticks = target.wait_for_ticks(3)[-3:]
+    return sorted(int(t.rsplit("blocks=", 1)[1]) for t in ticks)[1]
+
+
+def test_gdb_killed_mid_payload_leaves_none_of_the_payload_behind(start_target, tmp_path):
+    """Each gdb SIGKILLed mid-payload left the payload's globals and code in the target for good (they
+    were let go of by gdb's own calls after the run): 2,000-3,200 blocks and 0.3-1.2 MB of RSS a kill
+    (a helper's trial, 2026-12-05). The thread now lets go of them on its way back."""
+    target = start_target(PYTHON_311, DLOPEN_LATER)
+    run_gdb("py-heap --top 1", pid=target.pid)  # the first command's own lasting step (modules it imports)
+    threads = len(os.listdir("/proc/%d/task" % target.pid))
+    before = _blocks(target)
+    for _ in range(3):
+        done = gdb_dies(tmp_path, target.pid, "py-heap --largest 3", "payload", 1, signal.SIGKILL)
+        assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+        deadline = time.monotonic() + 30
+        while len(os.listdir("/proc/%d/task" % target.pid)) > threads and time.monotonic() < deadline:
+            time.sleep(0.05)  # the payload's own thread sees its gdb gone, and ends
+    grown = _blocks(target) - before
+    assert grown < 3 * 300, "%d blocks more after 3 kills" % grown
+    assert target.alive()

@@ -2,8 +2,8 @@
 
     python dlopen_later.py [RECORDS]
 
-Builds RECORDS records (400,000 by default: a py-heap --largest runs seconds), prints "ready", then
-"tick N records=R" every half second.  SIGUSR1 makes the main thread dlopen libbz2 (ctypes is
+Builds RECORDS records (400,000 by default: a py-heap --largest runs a second or more), prints "ready",
+then "tick N records=R blocks=B" every half second (B: sys.getallocatedblocks()).  SIGUSR1 makes the main thread dlopen libbz2 (ctypes is
 imported at the start: its own libraries are loaded already) and print "dlopened"."""
 import ctypes
 import signal
@@ -22,4 +22,4 @@ while True:
         del wanted[:]
         ctypes.CDLL("libbz2.so.1.0")
         print("dlopened", flush=True)
-    print("tick %d records=%d" % (n, len(records)), flush=True)
+    print("tick %d records=%d blocks=%d" % (n, len(records), sys.getallocatedblocks()), flush=True)

@@ -164,3 +164,14 @@ def test_a_block_larger_than_its_region_is_refused():
     with pytest.raises(errors.ChannelError, match="more than the 1024 of its region"):
         stub.first_block(0x7F0000000000, calls, errno_location=0x7F0000, resume=0x7F0001, tgid=1, tid=2, signal=28,
                          epilogue=epilogue)
+
+
+def test_the_payload_s_blocks_fit_with_what_they_let_go_of_on_the_way_back():
+    """While the payload is loaded and run (inject/evaluation.py), the epilogue also lets go of its
+    buffer, globals and code (four calls more: ten in all); those blocks make at most 3 calls of 5
+    arguments (PyEval_EvalCode's, the UNDO_QUIET PyRun_StringFlags)."""
+    epilogue = EPILOGUE + tuple(stub.Call(0x7F3A_0000_3000 + i, (0x7F3A_2000_0000,)) for i in range(4))
+    calls = [stub.Call(0x7F3A_0000_4000, (1, 2, 3, 4, 5))] * 3
+    first = stub.first_block(ADDRESS, calls, errno_location=ERRNO, interrupted=RESUME + 2, **dict(COMMON, epilogue=epilogue))
+    after = stub.next_block(ADDRESS, calls, interrupted=RESUME + 2, **dict(COMMON, epilogue=epilogue))
+    assert max(len(first.code), len(after.code)) <= stub.MAX_BLOCK
