@@ -185,8 +185,11 @@ def _attach_over(*_event: object) -> None:
     pids = list(_ATTACHING)
     _ATTACHING.clear()
     for pid in pids:
-        if gdb.selected_inferior().pid == pid:
-            shlib_events.put_back(pid)
+        try:
+            if gdb.selected_inferior().pid == pid:
+                shlib_events.put_back(pid)
+        except (gdb.error, OSError):  # (a prompt shows no traceback: the next command of ours looks again)
+            pass
 
 
 def _continue_if_left_stopped(pid: int) -> None:
