@@ -12,22 +12,26 @@ INT3 = 0xCC
 
 def left_traps(pid: int, addresses: Iterable[int]) -> list[tuple[int, int]]:
     """(address, the file's byte there) for each of `addresses` whose memory holds an int3 where the
-    file mapped there has another byte; an address that cannot be read either way is left out."""
+    file mapped there has another byte; an address that cannot be read either way, or whose file
+    cannot be opened as the very file mapped (its device and inode), is left out."""
     spans = _file_spans(pid)
     found = []
     for address in sorted(set(addresses)):
         span = next((s for s in spans if s[0] <= address < s[1]), None)
         if span is None:
             continue
-        start, _, offset, exact, path = span
-        original = _byte_of_file((exact, path, "/proc/%d/root%s" % (pid, path)), offset + address - start)
+        start, _, offset, identity, path = span
+        # map_files is the file itself (it needs CAP_SYS_ADMIN); then the path in the target's root, then
+        # as it is here: a debugging container's own ld.so, another build, would give a wrong byte (a review)
+        paths = ("/proc/%d/map_files/%x-%x" % (pid, start, span[1]), "/proc/%d/root%s" % (pid, path), path)
+        original = _byte_of_file(paths, identity, offset + address - start)
         if original is not None and original != INT3 and _byte_in_memory(pid, address) == INT3:
             found.append((address, original))
     return found
 
 
-def _file_spans(pid: int) -> list[tuple[int, int, int, str, str]]:
-    """(start, end, file offset, map_files path, path) of the target's executable file mappings."""
+def _file_spans(pid: int) -> list[tuple[int, int, int, tuple[int, int], str]]:
+    """(start, end, file offset, (device, inode), path) of the target's executable file mappings."""
     try:
         with open("/proc/%d/maps" % pid) as f:
             lines = f.read().splitlines()
@@ -39,18 +43,22 @@ def _file_spans(pid: int) -> list[tuple[int, int, int, str, str]]:
         if len(fields) < 6 or "x" not in fields[1] or not fields[5].startswith("/"):
             continue
         start, _, end = fields[0].partition("-")
-        spans.append((int(start, 16), int(end, 16), int(fields[2], 16),
-                      "/proc/%d/map_files/%s-%s" % (pid, start, end), fields[5]))
+        major, _, minor = fields[3].partition(":")
+        identity = (os.makedev(int(major, 16), int(minor, 16)), int(fields[4]))
+        spans.append((int(start, 16), int(end, 16), int(fields[2], 16), identity, fields[5]))
     return spans
 
 
-def _byte_of_file(paths: tuple[str, ...], offset: int) -> Optional[int]:
-    for path in paths:  # map_files is the file itself; the paths only if it cannot be opened
+def _byte_of_file(paths: tuple[str, ...], identity: tuple[int, int], offset: int) -> Optional[int]:
+    for path in paths:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             continue
         try:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != identity:
+                continue  # another file by that name
             data = os.pread(fd, 1, offset)
         except OSError:
             data = b""

@@ -259,12 +259,13 @@ class Caller:
             block = self._park(thread, resolved, keep_first, ending)
         else:
             parked = self.parked
-            parked.region ^= 1
-            block = stub.next_block(self._regions[parked.region], resolved, resume=self._resume(parked),
+            region = parked.region ^ 1  # switched once written: a block refused unwritten leaves the parity
+            block = stub.next_block(self._regions[region], resolved, resume=self._resume(parked),
                                     interrupted=self._interrupted(parked),
                                     tgid=self.pid, tid=parked.tid, signal=self.signal, keep_first=keep_first,
                                     epilogue=ending)
-            gdb.selected_inferior().write_memory(self._regions[parked.region], block.code)
+            gdb.selected_inferior().write_memory(self._regions[region], block.code)
+            parked.region = region
             set_rip(block.entry)
         parked = self._parked()
         parked.stop = block.stop

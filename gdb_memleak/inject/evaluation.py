@@ -87,9 +87,9 @@ def let_go_on_the_way_back(calls: Caller, drops: list[tuple[str, tuple]]) -> Ite
     try:
         yield
     finally:
-        calls.epilogue = [c for c in calls.epilogue if c not in drops]
-        for name, args in drops:
-            calls.cleanup(name, *args)
+        for drop in drops:  # each out just before gdb makes it: one left in if gdb dies in between (a review)
+            calls.epilogue = [c for c in calls.epilogue if c != drop]
+            calls.cleanup(drop[0], *drop[1])
 
 
 def _evaluate(compiled: Optional[bytes], at: tuple[int, int], namespace: int, calls: Caller) -> tuple[int, str]:

@@ -1141,6 +1141,11 @@ def gdb_memleak_payload(args):
             _release_nodes(nodes)
             return refusal
         glist, succ, in_cycles = _cycle_groups(nodes, want, top)
+        if _GDB[2]:  # the grouping stopped part way: nothing of it may be stored as a mark (a review)
+            glist = succ = None
+            in_cycles.clear()
+            _release_nodes(nodes)  # (nodes held every object the groups named: none dies before this)
+            return _GDB_GONE
         # The rows count each cycle's members only, and --top of the groups: the total also counts
         # the groups not shown and the objects in no cycle that only cycles hold (their data).
         cycle_objects, cycle_size = len(in_cycles), _sizes_of(nodes, in_cycles)
