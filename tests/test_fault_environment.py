@@ -311,7 +311,7 @@ def test_bad_arguments_without_a_target():
         "py-memleak max-stop is 0 to 600000 milliseconds",
         "py-heap: argument --timeout: expected seconds, got 'soon'",
         "py-heap: argument --top: expected a whole number, got '1e3'",
-        "py-heap: argument --largest: invalid int value: 'many'",
+        "py-heap: argument --largest: expected a whole number, got 'many'",
         "py-heap: argument --backend: expected one argument",
         "py-heap: unrecognized arguments: extra",
         "py-cycles: cannot write /proc/nope.png: No such file or directory",
