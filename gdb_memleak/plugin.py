@@ -14,7 +14,8 @@ from typing import Optional
 
 import gdb
 
-from .gdbside.settings import MAX_MAX_STOP_MS, MAX_TIMEOUT, SETTINGS
+from .gdbside.settings import MAX_MAX_STOP_MS, SETTINGS
+from .model.arguments import MAX_TIMEOUT
 
 _loaded = False
 

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, Optional
+from typing import Optional
 
 from .. import __version__
+from ..model.arguments import MAX_TIMEOUT, seconds_up_to
 from ..render.common import escape
 from . import prepare, report
 from .gdbinit import gdbinit_lines
 
 MAX_WATCH = 600.0
-MAX_TIMEOUT = 86400.0  # as the commands' --timeout (gdbside/settings.py; tests/unit/test_cli_args.py holds them equal)
 MAX_STOP_MS = 600000  # as `set py-memleak max-stop`
 PROG = "gdb-memleak"
 
@@ -41,19 +41,6 @@ def _milliseconds(text: str) -> int:
     return int(text)
 
 
-def _seconds_up_to(limit: float) -> Callable[[str], float]:
-    def seconds(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError("expected seconds, got %r" % text) from None
-        if not 0 < value <= limit:
-            raise argparse.ArgumentTypeError("expected seconds above 0 and at most %g, got %s" % (limit, text))
-        return value
-
-    return seconds
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
@@ -71,9 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--exe", metavar="PROGRAM", help="with --core: the program that made it (default: the one "
                      "the core's notes name)")
     rep.add_argument("--out", required=True, metavar="DIR", help="directory for report.json, report.html and the graph (made if missing)")
-    rep.add_argument("--watch", type=_seconds_up_to(MAX_WATCH), metavar="SECONDS",
+    rep.add_argument("--watch", type=seconds_up_to(MAX_WATCH), metavar="SECONDS",
                      help="also let the target run SECONDS with allocation tracing on: RSS growth and the top allocation lines")
-    rep.add_argument("--timeout", type=_seconds_up_to(MAX_TIMEOUT), metavar="SECONDS",
+    rep.add_argument("--timeout", type=seconds_up_to(MAX_TIMEOUT), metavar="SECONDS",
                      help="how long each command may wait for a safe point (default: gdb-memleak's, 30); a command that "
                           "gets none is reported as such and the rest of the report is still written")
     rep.add_argument("--max-stop", type=_milliseconds, metavar="MS",

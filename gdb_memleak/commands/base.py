@@ -15,7 +15,7 @@ import glob
 import os
 import re
 import traceback
-from typing import Any, Callable
+from typing import Any
 
 import gdb
 
@@ -23,8 +23,9 @@ from ..errors import MemleakError, PayloadFailed
 from ..gdbside import style
 from ..gdbside.hangup import terminations_interrupt
 from ..gdbside.invocation import Invocation, current, note, running
-from ..gdbside.settings import MAX_TIMEOUT, SETTINGS
+from ..gdbside.settings import SETTINGS
 from ..model import documents
+from ..model.arguments import MAX_TIMEOUT, seconds_up_to, whole_number
 from ..render import text as render
 
 
@@ -49,37 +50,7 @@ class GdbArgumentParser(argparse.ArgumentParser):
         gdb.write(self.format_help())
 
 
-def whole_number(low: int, high: int) -> Callable[[str], int]:
-    """An argparse type: a whole number from `low` to `high`, each option's bounds said as it is read."""
-
-    def number(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError("expected a whole number, got %r" % text) from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError("expected a number from %d to %d, got %d" % (low, high, value))
-        return value
-
-    return number
-
-
 positive_int = whole_number(1, 1_000_000)
-
-
-def seconds_up_to(limit: float) -> Callable[[str], float]:
-    """An argparse type: seconds above 0 and at most `limit` (nan and inf are out too)."""
-
-    def seconds(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError("expected seconds, got %r" % text) from None
-        if not 0 < value <= limit:
-            raise argparse.ArgumentTypeError("expected seconds above 0 and at most %g, got %s" % (limit, text))
-        return value
-
-    return seconds
 
 
 timeout_seconds = seconds_up_to(MAX_TIMEOUT)

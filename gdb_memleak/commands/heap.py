@@ -10,12 +10,13 @@ from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation
 from ..host import limits, procfs
 from ..inject import session
+from ..model.arguments import whole_number
 from ..render import text as render
 from ..render.common import human_size, signed_size
 from ..render.text import format_heap
 from . import heap_marks, heap_memory, read_only, type_names
 from . import room as room_for
-from .base import MemleakCommand, dropped_mark_name, mark_name, positive_int, whole_number
+from .base import MemleakCommand, dropped_mark_name, mark_name, positive_int
 
 BACKENDS = ("auto", "census", "guppy")
 

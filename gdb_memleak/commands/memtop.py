@@ -14,9 +14,10 @@ from ..gdbside.frame_chain import threads_by_pthread
 from ..gdbside.invocation import Invocation, note
 from ..host import accounting, glibc_arenas, procfs, residency
 from ..inject import landing, session
+from ..model.arguments import seconds_up_to, whole_number
 from ..render.text import format_memtop, format_watch_growth
 from . import memtop_watch
-from .base import MemleakCommand, positive_int, seconds_up_to, whole_number
+from .base import MemleakCommand, positive_int
 
 TOP_PROCESSES = 5
 

@@ -22,7 +22,6 @@ from typing import Optional
 from ..host.tools import TOOLS_MARKER, tools_dir
 
 DEFAULT_TIMEOUT = 30
-MAX_TIMEOUT = 86400  # a day: --timeout and `set py-memleak timeout` alike
 # The longest a command may stop the whole process without being asked to (issue 13's 100 ms): a
 # memory read it would make by itself when no safe point comes stops the process for the whole walk.
 DEFAULT_MAX_STOP_MS = 100

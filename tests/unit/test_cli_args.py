@@ -67,7 +67,7 @@ def test_main_fails_in_one_line_without_a_traceback(capsys, tmp_path, monkeypatc
 
 def test_report_timeout_has_the_commands_bound(capsys):
     """A user's trial: `report --timeout` stopped at 600 s where the commands' --timeout goes to a day."""
-    from gdb_memleak.gdbside.settings import MAX_TIMEOUT
+    from gdb_memleak.model.arguments import MAX_TIMEOUT
 
     assert cli.MAX_TIMEOUT == MAX_TIMEOUT
     args, _ = parse(capsys, "report", "42", "--out", "d", "--timeout", "86400")
