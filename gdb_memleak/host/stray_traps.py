@@ -50,31 +50,27 @@ def _file_spans(pid: int) -> list[tuple[int, int, int, tuple[int, int], str]]:
 
 
 def _byte_of_file(paths: tuple[str, ...], identity: tuple[int, int], offset: int) -> Optional[int]:
-    for path in paths:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            st = os.fstat(fd)
-            if (st.st_dev, st.st_ino) != identity:
-                continue  # another file by that name
-            data = os.pread(fd, 1, offset)
-        except OSError:
-            data = b""
-        finally:
-            os.close(fd)
-        return data[0] if data else None
-    return None
+    """The byte at `offset` of the first of `paths` that is the file of `identity` (device, inode)."""
+    return next((b for b in (_byte_at(path, offset, identity) for path in paths) if b is not None), None)
 
 
 def _byte_in_memory(pid: int, address: int) -> Optional[int]:
+    return _byte_at("/proc/%d/mem" % pid, address)
+
+
+def _byte_at(path: str, offset: int, identity: Optional[tuple[int, int]] = None) -> Optional[int]:
+    """The byte at `offset` of `path`; None if it does not open, is not the file of `identity`, or has no
+    byte there."""
     try:
-        fd = os.open("/proc/%d/mem" % pid, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
     try:
-        data = os.pread(fd, 1, address)
+        if identity is not None:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != identity:
+                return None  # another file by that name
+        data = os.pread(fd, 1, offset)
     except OSError:
         data = b""
     finally:
