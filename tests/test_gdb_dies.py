@@ -850,8 +850,11 @@ def test_the_int3_a_killed_gdb_left_on_library_loads_is_taken_out(start_target, 
     address = int(re.search(r"= (0x[0-9a-f]+)", where.stdout).group(1), 16)
     original = _byte_at(target.pid, address)
     assert original != 0xCC
-    done = gdb_dies(tmp_path, target.pid, "py-heap --largest 3", "payload", 1, signal.SIGKILL)
-    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    for _ in range(3):  # (on a loaded machine the kill can come before gdb has resumed the target: again)
+        done = gdb_dies(tmp_path, target.pid, "py-heap --largest 3", "payload", 1, signal.SIGKILL)
+        assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+        if _byte_at(target.pid, address) == 0xCC:
+            break
     assert _byte_at(target.pid, address) == 0xCC, "gdb killed while the target ran left its int3 (the harm)"
     run = run_gdb("py-heap --top 1", pid=target.pid)
     assert "Partition of a set" in run.stdout, run.stdout + run.stderr
