@@ -26,6 +26,7 @@ from support.heartbeat import latest_match
 from support.interpreters import PYTHON_311 as PYENV_311
 from support.interpreters import PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING
 from support.interpreters import find as _pyenv_python
+from support.targets import FINALIZER_CHURN
 
 PY313, WHY_313 = _pyenv_python("3.13")
 PY27, WHY_27 = _pyenv_python("2.7")
@@ -34,113 +35,6 @@ PY39, WHY_39 = _pyenv_python("3.9")
 QUICK = 90  # seconds one gdb session may take here; a deadlock or a hang takes forever
 COMMANDS = ("py-heap --top 3", "py-heap --largest 3 --top 2", "py-cycles --top 2")
 
-# Every finalizer records which thread ran it, and whether payload code was on its stack.
-FINALIZER_TARGET = r'''
-import gc, itertools, sys, threading, time, weakref
-
-MODE = sys.argv[1]
-LOCK = threading.Lock()
-get_ident = getattr(threading, "get_ident", None) or threading._get_ident
-MAIN = get_ident()
-CHURN = []
-# next() of an itertools.count is one C call: no update is lost between threads
-stats = dict((k, itertools.count()) for k in ("dels", "weak", "in_main", "in_payload", "elsewhere", "made_del", "made"))
-
-
-def value(name):
-    return int(repr(stats[name])[6:-1])  # count(N): what next() would return
-
-
-def payload_on_stack():
-    f = sys._getframe(1)
-    while f is not None:
-        if "__gdb_memleak_run__" in f.f_globals:
-            return True
-        f = f.f_back
-    return False
-
-
-def record(kind):
-    next(stats[kind])
-    me = get_ident()
-    if me == MAIN:
-        next(stats["in_main"])
-    elif me not in CHURN:
-        next(stats["elsewhere"])
-        threading.current_thread()  # as logging does: in a thread threading did not start, a stand-in
-    if payload_on_stack():
-        next(stats["in_payload"])
-    if MODE == "lock" and me not in CHURN:
-        # the main thread waits holding LOCK: a finalizer run in it deadlocks for good,
-        # one run in a thread of its own waits until the main thread lets go
-        with LOCK:
-            pass
-
-
-class WithDel(object):
-    __slots__ = ("payload",)
-
-    def __init__(self):
-        self.payload = [1, 2, 3]
-
-    def __del__(self):
-        record("dels")
-
-
-class WithWeak(object):
-    def __init__(self):
-        self.payload = {"a": 1}
-
-
-def on_dead(ref):
-    record("weak")
-
-
-N = 20000
-POOL = [None] * N
-REFS = [None] * N
-BALLAST = [{"k": [i]} for i in range(100000)]  # a payload that runs a while
-
-
-def churn():
-    CHURN.append(get_ident())
-    i = 0
-    while True:
-        j = i % N
-        if j % 2:
-            POOL[j] = WithDel()
-            next(stats["made_del"])
-        else:
-            POOL[j] = WithWeak()
-            REFS[j] = weakref.ref(POOL[j], on_dead)
-        next(stats["made"])
-        i += 1
-        if i % 2000 == 0:
-            time.sleep(0.0005)
-
-
-t = threading.Thread(target=churn)
-t.daemon = True
-t.start()
-while not CHURN or value("made") < 2 * N:
-    time.sleep(0.05)
-print("ready")
-sys.stdout.flush()
-n = 0
-while True:
-    n += 1
-    if MODE == "lock":
-        with LOCK:
-            time.sleep(0.3)
-        time.sleep(0.05)
-    else:
-        time.sleep(0.35)
-    live_del = list(map(type, POOL)).count(WithDel)  # holds no reference past C code: drops none here
-    print("tick %d made=%d in_main=%d in_payload=%d elsewhere=%d unfinalized=%d gc=%s active=%d"
-          % (n, value("made"), value("in_main"), value("in_payload"), value("elsewhere"),
-             value("made_del") - value("dels") - live_del, gc.isenabled(), len(threading._active)))
-    sys.stdout.flush()
-'''
 
 FIN_TICK = re.compile(r"^tick \d+ made=(\d+) in_main=(\d+) in_payload=(\d+) elsewhere=(\d+) unfinalized=(-?\d+) gc=(\w+) "
                       r"active=(\d+)")
@@ -176,8 +70,7 @@ def command_errors(run) -> list:
     pytest.param(PY27, id="pyenv-2.7", marks=pytest.mark.skipif(bool(WHY_27), reason=WHY_27 or "present")),
 ])
 def test_no_finalizer_runs_in_the_payload_s_thread(start_target, tmp_path, python, mode):
-    script = tmp_path / "finalizers.py"
-    script.write_text(FINALIZER_TARGET)
+    script = FINALIZER_CHURN
     target = start_target(python, script, mode)
     before = fin_stats(target)
     assert before["in_main"] == 0 and before["in_payload"] == 0
@@ -217,8 +110,7 @@ def test_no_finalizer_runs_in_the_thread_of_a_watch_window(start_target, tmp_pat
     """A helper's trial (2026-12-05): `py-memtop --watch 2` ran 2,000 finalizers in the borrowed main
     thread, 4 of 4 windows: the function names of the top lines were looked up through a list of
     every object (gc.get_objects()), which the other thread's drops left the last owner of some."""
-    script = tmp_path / "finalizers.py"
-    script.write_text(FINALIZER_TARGET)
+    script = FINALIZER_CHURN
     target = start_target(python, script, "plain")
     before = fin_stats(target)
     run = timed_gdb("py-memtop --watch 2 --json", pid=target.pid)

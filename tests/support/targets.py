@@ -37,6 +37,7 @@ IDLE = TARGETS / "idle.py"  # some data, then a sleep: nothing changes
 REBOUND_GLOBAL = TARGETS / "rebound_global.py"  # a global list of 20,000 tuples made anew every 10 ms
 PATH_SHAPES = TARGETS / "path_shapes.py"  # paths through a C module's own state, and none at all
 SUBCLASS_CONTAINERS = TARGETS / "subclass_containers.py"  # big objects in list, tuple and dict subclasses with methods of their own
+FINALIZER_CHURN = TARGETS / "finalizer_churn.py"  # a thread dropping objects with __del__ and weakref callbacks; argv: plain|lock
 CATCHES_STOP_SIGNALS = TARGETS / "catches_stop_signals.py"  # handlers for both SIGURG and SIGWINCH
 KEY_FINALIZER_RACE = TARGETS / "key_finalizer_race.py"  # the census against a key its dict drops meanwhile (payload on its own)
 WIDE_RING = TARGETS / "wide_ring.py"  # one ring of 100 objects, each holding 10 lists of 10 lists of 10 strs
