@@ -46,6 +46,7 @@ from support.targets import (
     C_CALL_AND_SLEEP,
     DLOPEN_LATER,
     ENV_HEARTBEAT,
+    FINALIZER_CHURN,
     FOREIGN_SLEEP,
     PYTHON_ONLY,
     SERVICE,
@@ -840,18 +841,25 @@ def _byte_at(pid: int, address: int) -> int:
         return f.read(1)[0]
 
 
+def _dl_debug_state(pid: int) -> tuple[int, int]:
+    """(address of ld.so's _dl_debug_state, the byte there), read with a plain gdb: nothing resumed."""
+    where = run_gdb("print/x (long)&_dl_debug_state", pid=pid, gdbinit=None)
+    address = int(re.search(r"= (0x[0-9a-f]+)", where.stdout).group(1), 16)
+    original = _byte_at(pid, address)
+    assert original != 0xCC
+    return address, original
+
+
 def test_the_int3_a_killed_gdb_left_on_library_loads_is_taken_out(start_target, tmp_path):
-    """gdb puts an int3 at ld.so's _dl_debug_state whenever it resumes the target. Killed 20 ms into a
-    payload, it left it there; a later gdb took it for the code and kept it, and the target died of
-    SIGTRAP at its next dlopen (a helper's trial: 3 of 3). The next gdb-memleak command puts the byte back."""
+    """gdb puts an int3 at ld.so's _dl_debug_state whenever it resumes the target. Killed while the
+    target ran (here in py-memtop --watch's window, where no payload looks for its gdb), it left it there;
+    a later gdb took it for the code and kept it, and the target died of SIGTRAP at its next dlopen (a
+    helper's trial: 3 of 3). The next gdb-memleak command puts the byte back."""
     target = start_target(PYTHON_311, DLOPEN_LATER)
     target.wait_for_ticks(1)
-    where = run_gdb("print/x (long)&_dl_debug_state", pid=target.pid, gdbinit=None)  # plain gdb: nothing resumed
-    address = int(re.search(r"= (0x[0-9a-f]+)", where.stdout).group(1), 16)
-    original = _byte_at(target.pid, address)
-    assert original != 0xCC
+    address, original = _dl_debug_state(target.pid)
     for _ in range(3):  # (on a loaded machine the kill can come before gdb has resumed the target: again)
-        done = gdb_dies(tmp_path, target.pid, "py-heap --largest 3", "payload", 1, signal.SIGKILL)
+        done = gdb_dies(tmp_path, target.pid, "py-memtop --watch 2", "window", 1, signal.SIGKILL)
         assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
         if _byte_at(target.pid, address) == 0xCC:
             break
@@ -859,6 +867,27 @@ def test_the_int3_a_killed_gdb_left_on_library_loads_is_taken_out(start_target, 
     run = run_gdb("py-heap --top 1", pid=target.pid)
     assert "Partition of a set" in run.stdout, run.stdout + run.stderr
     assert _byte_at(target.pid, address) == original
+    os.kill(target.pid, signal.SIGUSR1)
+    wait_for_line_prefix(target, "dlopened", 20)
+    target.wait_for_ticks(2)
+    assert target.alive()
+
+
+def test_a_payload_that_sees_its_gdb_gone_takes_its_int3_out(start_target, tmp_path):
+    """gdb killed 1 s into a py-heap --largest (a few seconds here) left its int3 on ld.so's events: the
+    target died at its first dlopen after (3 of 3 in a trial) unless a gdb-memleak command came first.
+    The payload that sees its gdb gone now puts the byte back itself, through /proc/self/mem."""
+    target = start_target(PYTHON_311, DLOPEN_LATER)
+    target.wait_for_ticks(1)
+    address, original = _dl_debug_state(target.pid)
+    threads = len(os.listdir("/proc/%d/task" % target.pid))
+    done = gdb_dies(tmp_path, target.pid, "py-heap --largest 3", "payload-1s", 1, signal.SIGKILL)
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    assert len(os.listdir("/proc/%d/task" % target.pid)) == threads + 1, "the payload's own thread runs"
+    deadline = time.monotonic() + 30
+    while len(os.listdir("/proc/%d/task" % target.pid)) > threads and time.monotonic() < deadline:
+        time.sleep(0.05)  # the payload sees its gdb gone, and ends
+    assert _byte_at(target.pid, address) == original, "the int3 is still there"
     os.kill(target.pid, signal.SIGUSR1)
     wait_for_line_prefix(target, "dlopened", 20)
     target.wait_for_ticks(2)
@@ -887,4 +916,35 @@ def test_gdb_killed_mid_payload_leaves_none_of_the_payload_behind(start_target, 
             time.sleep(0.05)  # the payload's own thread sees its gdb gone, and ends
     grown = _blocks(target) - before
     assert grown < 3 * 300, "%d blocks more after 3 kills" % grown
+    assert target.alive()
+
+
+
+def _maps_libgcc_s(pid: int) -> bool:
+    with open("/proc/%d/maps" % pid) as f:
+        return "libgcc_s" in f.read()
+
+
+@pytest.mark.parametrize("mode", ["payload-1ms", "payload", "payload-1s"], ids=["1ms-in", "20ms-in", "1s-in"])
+@pytest.mark.parametrize("python", [param(*find("3.8"), "pyenv-3.8")])
+def test_a_payload_s_thread_ending_after_gdb_was_killed_loads_no_library(start_target, tmp_path, python, mode):
+    """On 3.6-3.8 a thread started by `_thread` ends in pthread_exit, whose first call in a process
+    dlopens libgcc_s. The payload hands what the target dropped while it held it to such a thread,
+    at its end; its gdb killed, that dlopen met gdb's int3 on the dynamic linker's events and the
+    target died of SIGTRAP (a trial's 3.8 target, 0.1 s after gdb was killed, 2 runs of 13,
+    2026-12-05). Here another thread keeps dropping objects with finalizers."""
+    target = start_target(python, FINALIZER_CHURN, "plain")
+    target.wait_for_ticks(1)
+    assert not _maps_libgcc_s(target.pid), "the target ended a thread already: nothing to show"
+    done = gdb_dies(tmp_path, target.pid, "py-cycles", mode, 1, signal.SIGKILL)
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    deadline = time.monotonic() + 10
+    while target.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert target.alive(), "the target died: %s" % target.proc.returncode
+    ticks = target.wait_for_ticks(2)
+    assert len(ticks) >= 2 and all(" in_main=0 in_payload=0 " in t and " gc=True " in t for t in ticks), ticks
+    run = run_gdb("py-heap --top 5", pid=target.pid)
+    assert "Partition of a set" in run.stdout, run.stdout + run.stderr
+    target.wait_for_ticks(1)
     assert target.alive()

@@ -53,3 +53,18 @@ def put_back(pid: int) -> list[int]:
             continue
         fixed.append(address)
     return fixed
+
+
+def hidden_bytes() -> list[list[int]]:
+    """[address, byte] for each of gdb's shlib-event breakpoints: the byte its int3 hides there (gdb
+    reads through its breakpoints), for a payload to put back by itself if it sees its gdb gone
+    (payloads/_gdb_memleak_common.py, _take_out_traps).  Read after put_back."""
+    found = []
+    for address in sorted(event_addresses()):
+        try:
+            byte = bytes(gdb.selected_inferior().read_memory(address, 1))[0]
+        except gdb.error:
+            continue
+        if byte != stray_traps.INT3:
+            found.append([address, byte])
+    return found

@@ -147,8 +147,10 @@ def run_source(invocation: Invocation, payload: str, args: dict[str, Any], *, to
     pid = target.pid
     tool_paths = invocation.tool_paths(version) if tools else []
     # Who traces the target, for the payloads that stop when their gdb is gone (_gdb_memleak_common's
-    # _gdb_is): read there only as the payload loads, a gdb killed before that went unseen.
-    args = dict(args, tracer=procfs.tracer_seen_by(pid))
+    # _gdb_is): read there only as the payload loads, a gdb killed before that went unseen.  And the
+    # bytes gdb's int3s on the dynamic linker's events hide, which such a payload puts back itself.
+    shlib_events.put_back(pid)  # before gdb first resumes it: gdb would take a killed gdb's int3 for the code
+    args = dict(args, tracer=procfs.tracer_seen_by(pid), traps=shlib_events.hidden_bytes())
     full = packaging.full_source(payload, args, tool_paths)
     exe = _program_identity(pid)
     try:
@@ -206,7 +208,6 @@ def _run_at_a_safe_point(invocation: Invocation, pid: int, version: tuple[int, i
 def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], full: str,
                   compiling: packaging.Precompiling, route: bool, own: bool) -> tuple[bytes, SafePoint, float]:
     """_run_at_a_safe_point, the payload's compiler started."""
-    shlib_events.put_back(pid)  # before gdb first resumes it: gdb would take a killed gdb's int3 for the code
     calls = Caller(pid, version)
     calls.prepare([pid])
     tidy = not seccomp_filtered(pid)

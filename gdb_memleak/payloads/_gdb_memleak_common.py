@@ -89,21 +89,63 @@ def _gdb_gone():
         return _GDB[2]
     _GDB[1] += 1
     if _GDB[1] % 16 == 0:
-        _GDB[2] = _tracer_pid() not in (_GDB[0], -1)
+        _look_at_gdb(_GDB[0])
     return _GDB[2]
+
+
+def _look_at_gdb(pid):
+    """Whether tracer `pid` is gone, read now; once it is, the int3s it left are taken out."""
+    _GDB[2] = _tracer_pid() not in (pid, -1)
+    if _GDB[2]:
+        _take_out_traps()
+
+
+# [address, byte]: where gdb's int3s on the dynamic linker's events are while the payload runs, and
+# the byte each hides (gdb's 'traps' argument).  A gdb killed while the target runs leaves them in, and
+# the target's next dlopen dies of SIGTRAP (gdbside/shlib_events.py); a payload that sees its gdb gone
+# puts the bytes back itself, through /proc/self/mem, which writes to code as a debugger does.
+# _TRAPS[1]: True once nothing is left to put back (no int3 there, or every one taken out).
+_TRAPS = [[], False]
+
+
+def _take_out_traps():
+    posix = _module('posix')
+    traps, _TRAPS[0] = _TRAPS[0], []
+    left = len(traps)
+    try:
+        fd = posix.open('/proc/self/mem', posix.O_RDWR | getattr(posix, 'O_CLOEXEC', 0o2000000))
+    except Exception:
+        return
+    try:
+        for address, byte in traps:
+            try:
+                posix.lseek(fd, address, 0)
+                if posix.read(fd, 1) == b'\xcc':
+                    posix.lseek(fd, address, 0)
+                    posix.write(fd, bytearray((byte,)))
+                left -= 1
+            except Exception:
+                pass
+    finally:
+        posix.close(fd)
+    _TRAPS[1] = left == 0
 
 
 # What a payload answers when its gdb is gone: nobody reads it.
 _GDB_GONE = {'refusal': {'code': 'gdb_gone', 'reason': 'the gdb that ran it went away'}}
 
 
-def _gdb_is(pid):
+def _gdb_is(pid, traps=None):
     """The tracer gdb saw before it started this payload (its 'tracer' argument; 0 when gdb cannot
     tell, from another PID namespace): looked at once now.  The pid read as this file loaded is 0 when
-    gdb was killed before that, and the payload then ran to its end (6-7 s, a CI run of 2026-12-05)."""
+    gdb was killed before that, and the payload then ran to its end (6-7 s, a CI run of 2026-12-05).
+    `traps`: gdb's 'traps' argument (_TRAPS)."""
+    if type(traps) is list:
+        _TRAPS[0] = [t for t in traps if type(t) is list and len(t) == 2]
+        _TRAPS[1] = not _TRAPS[0]
     if type(pid) is int and pid > 0:
         _GDB[0] = pid
-        _GDB[2] = _tracer_pid() not in (pid, -1)
+        _look_at_gdb(pid)
 
 
 def _budget_clock(clock):

@@ -902,7 +902,7 @@ def _guppy(top):
 
 def gdb_memleak_payload(args):
     args = args or {}
-    _gdb_is(args.get('tracer'))
+    _gdb_is(args.get('tracer'), args.get('traps'))
     if _GDB[2]:
         return _GDB_GONE
     since = args.get('since')  # py-heap --since NAME: the mark, read before counting
