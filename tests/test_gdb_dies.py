@@ -874,16 +874,15 @@ def test_the_int3_a_killed_gdb_left_on_library_loads_is_taken_out(start_target, 
 
 
 def test_a_payload_that_sees_its_gdb_gone_takes_its_int3_out(start_target, tmp_path):
-    """gdb killed 1 s into a py-heap --largest (a few seconds here) left its int3 on ld.so's events: the
+    """gdb killed 20 ms into a py-heap --largest (1-1.4 s here) left its int3 on ld.so's events: the
     target died at its first dlopen after (3 of 3 in a trial) unless a gdb-memleak command came first.
     The payload that sees its gdb gone now puts the byte back itself, through /proc/self/mem."""
     target = start_target(PYTHON_311, DLOPEN_LATER)
     target.wait_for_ticks(1)
     address, original = _dl_debug_state(target.pid)
     threads = len(os.listdir("/proc/%d/task" % target.pid))
-    done = gdb_dies(tmp_path, target.pid, "py-heap --largest 3", "payload-1s", 1, signal.SIGKILL)
+    done = gdb_dies(tmp_path, target.pid, "py-heap --largest 3", "payload", 1, signal.SIGKILL)
     assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
-    assert len(os.listdir("/proc/%d/task" % target.pid)) == threads + 1, "the payload's own thread runs"
     deadline = time.monotonic() + 30
     while len(os.listdir("/proc/%d/task" % target.pid)) > threads and time.monotonic() < deadline:
         time.sleep(0.05)  # the payload sees its gdb gone, and ends
@@ -925,10 +924,10 @@ def _maps_libgcc_s(pid: int) -> bool:
         return "libgcc_s" in f.read()
 
 
-@pytest.mark.parametrize("mode", ["payload-1ms", "payload", "payload-1s"], ids=["1ms-in", "20ms-in", "1s-in"])
+@pytest.mark.parametrize("mode", ["payload", "payload-1s"], ids=["20ms-in", "1s-in"])
 @pytest.mark.parametrize("python", [param(*find("3.8"), "pyenv-3.8")])
 def test_a_payload_s_thread_ending_after_gdb_was_killed_loads_no_library(start_target, tmp_path, python, mode):
-    """On 3.6-3.8 a thread started by `_thread` ends in pthread_exit, whose first call in a process
+    """Up to 3.9.5 a thread started by `_thread` ends in pthread_exit, whose first call in a process
     dlopens libgcc_s. The payload hands what the target dropped while it held it to such a thread,
     at its end; its gdb killed, that dlopen met gdb's int3 on the dynamic linker's events and the
     target died of SIGTRAP (a trial's 3.8 target, 0.1 s after gdb was killed, 2 runs of 13,
@@ -944,6 +943,7 @@ def test_a_payload_s_thread_ending_after_gdb_was_killed_loads_no_library(start_t
     assert target.alive(), "the target died: %s" % target.proc.returncode
     ticks = target.wait_for_ticks(2)
     assert len(ticks) >= 2 and all(" in_main=0 in_payload=0 " in t and " gc=True " in t for t in ticks), ticks
+    assert " elsewhere=0 " not in ticks[-1], "no finalizer ran in the payload's hand-off thread: it was not tried"
     run = run_gdb("py-heap --top 5", pid=target.pid)
     assert "Partition of a set" in run.stdout, run.stdout + run.stderr
     target.wait_for_ticks(1)

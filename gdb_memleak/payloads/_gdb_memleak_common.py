@@ -94,8 +94,9 @@ def _gdb_gone():
 
 
 def _look_at_gdb(pid):
-    """Whether tracer `pid` is gone, read now; once it is, the int3s it left are taken out."""
-    _GDB[2] = _tracer_pid() not in (pid, -1)
+    """Whether tracer `pid` is gone, read now (gone stays gone); once it is, the int3s it left are
+    taken out."""
+    _GDB[2] = _GDB[2] or _tracer_pid() not in (pid, -1)
     if _GDB[2]:
         _take_out_traps()
 
@@ -104,31 +105,41 @@ def _look_at_gdb(pid):
 # the byte each hides (gdb's 'traps' argument).  A gdb killed while the target runs leaves them in, and
 # the target's next dlopen dies of SIGTRAP (gdbside/shlib_events.py); a payload that sees its gdb gone
 # puts the bytes back itself, through /proc/self/mem, which writes to code as a debugger does.
-# _TRAPS[1]: True once nothing is left to put back (no int3 there, or every one taken out).
-_TRAPS = [[], False]
+# _TRAPS[1]: True when the last pass found none of them holding an int3 (or there are none).
+_TRAPS = [[], True]
 
 
 def _take_out_traps():
+    """Each of _TRAPS that holds an int3 gets its byte back; returns _TRAPS[1].  With gdb alive too
+    (before a thread of ours ends on 3.6-3.9.5: _gdb_memleak_release.py): gdb, when it takes its
+    breakpoint out, writes that same byte; only the library loaded meanwhile goes unseen by gdb until
+    its next library event."""
+    traps = _TRAPS[0]
+    if not traps:
+        return _TRAPS[1]
     posix = _module('posix')
-    traps, _TRAPS[0] = _TRAPS[0], []
-    left = len(traps)
+    clear = False
     try:
         fd = posix.open('/proc/self/mem', posix.O_RDWR | getattr(posix, 'O_CLOEXEC', 0o2000000))
     except Exception:
-        return
+        _TRAPS[1] = False
+        return False
     try:
+        clear = True
         for address, byte in traps:
             try:
                 posix.lseek(fd, address, 0)
                 if posix.read(fd, 1) == b'\xcc':
                     posix.lseek(fd, address, 0)
                     posix.write(fd, bytearray((byte,)))
-                left -= 1
+                    posix.lseek(fd, address, 0)
+                    clear = clear and posix.read(fd, 1) != b'\xcc'
             except Exception:
-                pass
+                clear = False
     finally:
         posix.close(fd)
-    _TRAPS[1] = left == 0
+        _TRAPS[1] = clear
+    return clear
 
 
 # What a payload answers when its gdb is gone: nobody reads it.
@@ -142,7 +153,6 @@ def _gdb_is(pid, traps=None):
     `traps`: gdb's 'traps' argument (_TRAPS)."""
     if type(traps) is list:
         _TRAPS[0] = [t for t in traps if type(t) is list and len(t) == 2]
-        _TRAPS[1] = not _TRAPS[0]
     if type(pid) is int and pid > 0:
         _GDB[0] = pid
         _look_at_gdb(pid)

@@ -466,6 +466,8 @@ def _hand_back():
     payload alone held, and what can run code when it dies, to a thread of its own,
     where it dies.  Returns a note, or None."""
     _SNAP[:] = []
+    if _GDB[0] > 0:
+        _look_at_gdb(_GDB[0])  # a gdb killed after the last look: its int3s out now
     _release_kept()
     orphans = _orphans_sent()
     if not orphans:
@@ -473,7 +475,7 @@ def _hand_back():
     # No thread to be had: a reference cycle, freed by the target's next collection.
     orphans.append(orphans)
     return ('%d objects that the target dropped while the payload held them are left to its '
-            'next gc collection (no thread could be started)' % (len(orphans) - 1))
+            'next gc collection (no thread of ours could be started, or end safely)' % (len(orphans) - 1))
 
 
 def _orphans_sent(done=None):
@@ -495,38 +497,19 @@ def _orphans_sent(done=None):
         return orphans
 
 
-# On 3.6-3.8 a thread started by _thread ends in pthread_exit, and glibc's first one in a process
-# dlopens libgcc_s.  That dlopen meets gdb's int3 on the dynamic linker's events, which a gdb killed
-# meanwhile leaves in: a 3.8 target that had never ended a thread died of SIGTRAP when the thread of
-# _dying_place ended after its gdb was killed (1 of 1 in test_gdb_dies.py; a trial's, 2 of 13).
-# (2.7's and 3.9+'s end without pthread_exit.)
-_THREAD_END_LOADS = (3, 6) <= sys.version_info[:2] <= (3, 8)
-_WARMED = [False]
+# Up to 3.9.5 a thread started by _thread ends in pthread_exit (bpo-44434 took it out in 3.9.6), and
+# glibc's first one in a process dlopens libgcc_s.  That dlopen meets gdb's int3 on the dynamic
+# linker's events, which a gdb killed meanwhile leaves in: a 3.8 target that had never ended a thread
+# died of SIGTRAP when the thread of _dying_place ended after its gdb was killed (test_gdb_dies.py:
+# 2 of 3 instants before; a trial's, 2 of 13).  (2.7's end without pthread_exit.)
+_THREAD_END_LOADS = (3, 0) <= tuple(sys.version_info[:3]) < (3, 9, 6)
 
 
 def _thread_may_end(thread):
-    """Whether a thread of ours may be started (and end), seen from its first dlopen.  Its gdb gone,
-    only once the int3s are out (_take_out_traps); gdb there, once a thread that does nothing has ended
-    while gdb was seen alive (glibc keeps libgcc_s from then on), within 1 s.  A gdb killed in the few
-    microseconds between the look and that thread's end still leaves the trap to it."""
-    if not _THREAD_END_LOADS or _WARMED[0]:
-        return True
-    if _GDB[0] > 0:
-        _look_at_gdb(_GDB[0])
-    if _GDB[2]:
-        return _TRAPS[1]
-    posix, time = _module('posix'), _module('time')
-    if posix is None or time is None:
-        return False
-    before = set(posix.listdir('/proc/self/task'))
-    thread.start_new_thread(int, ())
-    ours = set(posix.listdir('/proc/self/task')) - before
-    deadline = time.time() + 1.0
-    while ours and time.time() < deadline:
-        time.sleep(0.001)
-        ours &= set(posix.listdir('/proc/self/task'))
-    _WARMED[0] = not ours
-    return _WARMED[0]
+    """Whether a thread of ours may be started, seen from the dlopen its end may make: there, only
+    once gdb's int3s are out (_take_out_traps, gdb alive or not).  A gdb that stops and resumes the
+    target in between puts them in again: killed after that, before the thread ends, it leaves them."""
+    return not _THREAD_END_LOADS or _take_out_traps()
 
 
 def _deque_type():
@@ -554,6 +537,8 @@ def _hand_back_now(wait):
     if time is None or _deque_type() is None:  # (2.7 with no `time` imported; no chain to tell `done`)
         return
     clock = getattr(time, 'monotonic', time.time)
+    if type(clock) is not type(len) or type(time.sleep) is not type(len):
+        return  # the target replaced them (gevent's monkey patching, freezegun): its code, not called (a review)
     deadline = clock() + wait
     while not done and clock() < deadline:
         time.sleep(0.001)
