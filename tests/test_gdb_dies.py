@@ -786,9 +786,12 @@ def watch_killed_in_its_window(target, tmp_path: Path, timeout: float) -> dict[s
 def test_a_watch_whose_gdb_was_killed_turns_tracing_off_by_itself(start_target, tmp_path, python):
     """Issue 17 #9: tracing a dead gdb turned on does not stay on for good.  No gdb comes back: the
     target's own next garbage collection after the deadline turns it off, takes the record and the
-    switch out, and its own gc callback went on being called."""
+    switch out, and its own gc callback went on being called.  It also takes out the int3 the killed
+    gdb left on ld.so's events (docs/safety.md, row 4b3), which the next dlopen would have died of."""
     target = start_target(python, WATCH_CHURN)
+    address, original = _dl_debug_state(target.pid)
     killed = watch_killed_in_its_window(target, tmp_path, timeout=2)
+    assert _byte_at(target.pid, address) == 0xCC, "gdb killed in the window left its int3"
     deadline = float(killed["record"])
     ticks = [killed]
     while ticks[-1]["tracing"] == "on" and float(ticks[-1]["t"]) < deadline + 10:
@@ -805,6 +808,7 @@ def test_a_watch_whose_gdb_was_killed_turns_tracing_off_by_itself(start_target, 
     assert -0.05 <= late < 2, (deadline, off)
     assert_nothing_of_ours(off)
     assert_nothing_of_ours(watch_ticks(target, 3)[-1])
+    assert _byte_at(target.pid, address) == original, "the int3 is still there"
 
 
 def test_the_next_watch_takes_over_tracing_a_killed_one_left_on(start_target, tmp_path):

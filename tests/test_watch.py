@@ -62,9 +62,13 @@ def test_watch_leaves_tracing_as_it_found_it(start_target, python, own):
 # in fresh globals that are cleared afterwards.  A target callback sits before the switch; one
 # appended after it keeps the switch in until it is last (gc calls them by index).
 SWITCH_TRIAL = r'''
-import gc, json, os, sys, time, _tracemalloc
+import ctypes, gc, json, os, sys, time, _tracemalloc
 with open(sys.argv[1]) as f:
     sources = json.load(f)
+# A stand-in for the int3 a killed gdb leaves on ld.so's events: the switch gives its byte back.
+trap = bytearray(b"\xcc")
+where = ctypes.addressof((ctypes.c_char * 1).from_buffer(trap))
+sources["start"] = sources["start"].replace(str(PLACEHOLDER), str(where))
 
 def run(name):
     g = {}
@@ -92,6 +96,7 @@ assert _tracemalloc.is_tracing() and len(switches()) == 1 and sys._gdb_memleak_t
 churn_until_off(10)
 late = time.monotonic() - started["deadline"]
 assert not _tracemalloc.is_tracing() and 0 <= late < 0.5, late
+assert trap == bytearray(b"\x90"), trap
 assert not switches() and not hasattr(sys, "_gdb_memleak_tracing") and len(gc.callbacks) == 1
 
 # Left on (its gdb gone): the next start takes it as ours; its stop turns it off.
@@ -132,6 +137,9 @@ print("ok", late)
 '''
 
 
+PLACEHOLDER = 987654321987  # in the trial's "start" source, the address of its stand-in int3
+
+
 def _host_python(name: str):
     path = HOSTRUN / name
     return pytest.param(str(path), id=name, marks=pytest.mark.skipif(not path.exists(), reason="no %s (make setup)" % path))
@@ -145,14 +153,14 @@ SWITCH_PYTHONS = [param(*find(v), id="pyenv-" + v) for v in ("3.6", "3.7", "3.8"
 def test_the_dead_man_s_switch_on_every_interpreter(tmp_path: Path, python):
     """No gdb: the switch turns tracing off at the first collection after its deadline, with the
     payload's globals long gone, then takes itself out; the record marks tracing as ours."""
-    args = {"start": {"op": "start", "deadline": 0.5, "window": 0.2},
+    args = {"start": {"op": "start", "deadline": 0.5, "window": 0.2, "traps": [[PLACEHOLDER, 0x90]]},
             "long start": {"op": "start", "deadline": 100.0, "window": 50.0},
             "stop": {"op": "stop", "was_tracing": False, "top": 3, "deadline": None},
             "off": {"op": "off"}}
     sources = tmp_path / "sources.json"
     sources.write_text(json.dumps({name: packaging.full_source(payload_source("watch"), a, []) for name, a in args.items()}))
     trial = tmp_path / "trial.py"
-    trial.write_text(SWITCH_TRIAL)
+    trial.write_text(SWITCH_TRIAL.replace("PLACEHOLDER", str(PLACEHOLDER)))
     done = subprocess.run([python, "-X", "dev", str(trial), str(sources)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("ok"), done.stdout + done.stderr
     assert "Exception ignored" not in done.stderr, done.stderr  # the switch never raised into gc

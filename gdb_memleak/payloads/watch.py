@@ -22,6 +22,8 @@
 #    needs is in its closure, and its globals are a dict of its own: the payload's are
 #    cleared after the run), holds no object of the target's (the sys module's dict,
 #    gc.callbacks and builtin functions are the interpreter's), and never raises.
+#    The switch also gives back the bytes of gdb's int3s on the dynamic linker's events, which
+#    a gdb killed in the window leaves in (_trap_remover; docs/safety.md, row 4b3).
 #  * records in the target that the tracing is gdb-memleak's: sys._gdb_memleak_tracing,
 #    a dict of numbers.  A later "start" that finds tracing on with that record takes it
 #    as an earlier --watch's whose gdb went away (not the target's own): it clears the
@@ -98,11 +100,50 @@ def _defuse(switch):
             del cell.cell_contents[:]
 
 
-def _switch_for(deadline, clock, stop, callbacks, namespace, record, getpid):
+def _own_function(function, name):
+    """`function` with globals of its own and no builtins: the payload's globals are cleared after
+    the run, and holding them would keep the payload's namespace alive.  What it reads is in its closure."""
+    return _FUNC_TYPE(_CODE_OF(function), {"__builtins__": {}}, name, None, function.__closure__)
+
+
+def _trap_remover(traps):
+    """A function that gives gdb's int3s on the dynamic linker's events their bytes back (gdb's 'traps'
+    argument: [address, byte] each), through /proc/self/mem; None without any.  A gdb killed in the
+    window leaves them in, and the target's next dlopen (up to 3.9.5, also its first end of a thread)
+    died of SIGTRAP (docs/safety.md, row 4b3)."""
+    posix = _module("posix")
+    wanted = [(a, bytes(bytearray((b,)))) for a, b in (t for t in traps or () if type(t) is list and len(t) == 2)]
+    if not wanted or posix is None:
+        return None
+    open_, lseek, read, write, close = posix.open, posix.lseek, posix.read, posix.write, posix.close
+    flags = posix.O_RDWR | getattr(posix, "O_CLOEXEC", 0o2000000)
+
+    def _gdb_memleak_watch_traps():
+        try:
+            fd = open_("/proc/self/mem", flags)
+        except:  # noqa: E722 (no builtin name is looked up here)
+            return
+        try:
+            for address, byte in wanted:
+                try:
+                    lseek(fd, address, 0)
+                    if read(fd, 1) == b"\xcc":
+                        lseek(fd, address, 0)
+                        write(fd, byte)
+                except:  # noqa: E722
+                    pass
+        finally:
+            close(fd)
+
+    return _own_function(_gdb_memleak_watch_traps, "_gdb_memleak_watch_traps")
+
+
+def _switch_for(deadline, clock, stop, callbacks, namespace, record, getpid, untrap=None):
     """The dead man's switch (see the top of this file): a function of (phase, info) for gc.callbacks.
     In a child forked during the window (getpid() is another process's), no gdb will ever come back
     for the tracing: off at the child's first collection, not at the deadline (a user's trial: children
-    forked in a 3 s window traced their allocations until they exited 20 s later)."""
+    forked in a 3 s window traced their allocations until they exited 20 s later).  `untrap`: run
+    then too (_trap_remover)."""
     me = []
     attr = _WATCH_ATTR
     pid = getpid()
@@ -117,6 +158,8 @@ def _switch_for(deadline, clock, stop, callbacks, namespace, record, getpid):
             if ours:  # nobody came back for the tracing: off, and the record with it
                 stop()
                 del namespace[attr]
+                if untrap is not None:
+                    untrap()
             # gc calls its callbacks by index: taking out one that is not the last would make
             # it skip the next one this time.  Not the last: tried again at the next call.
             if callbacks and callbacks[-1] is me[0]:
@@ -125,15 +168,12 @@ def _switch_for(deadline, clock, stop, callbacks, namespace, record, getpid):
         except:  # noqa: E722 (no name to look up: builtins may be gone; gc would print it)
             pass
 
-    # Its own globals, not the payload's: those are cleared after the run, and holding
-    # them would keep the payload's namespace alive.  The names it reads are in its closure.
-    switch = _FUNC_TYPE(_CODE_OF(_gdb_memleak_watch_switch), {"__builtins__": {}}, _SWITCH_NAME, None,
-                        _gdb_memleak_watch_switch.__closure__)
+    switch = _own_function(_gdb_memleak_watch_switch, _SWITCH_NAME)
     me.append(switch)
     return switch
 
 
-def _arm(tracer, seconds, window):
+def _arm(tracer, seconds, window, traps=None):
     """Record the tracing as ours and arm the switch for `seconds` from now; the target's deadline."""
     time = _module("time")
     clock = time.monotonic
@@ -141,7 +181,8 @@ def _arm(tracer, seconds, window):
     record = {"deadline": deadline, "since": time.time(), "window": float(window)}
     namespace = _sys_dict()
     callbacks = _gc_callbacks()
-    switch = _switch_for(deadline, clock, tracer.stop, callbacks, namespace, record, _module("posix").getpid)
+    switch = _switch_for(deadline, clock, tracer.stop, callbacks, namespace, record, _module("posix").getpid,
+                         _trap_remover(traps))
     namespace[_WATCH_ATTR] = record
     callbacks.append(switch)
     return deadline
@@ -273,7 +314,7 @@ def _start(tracer, args):
     result = {"was_tracing": was_tracing, "left_on": left_on,
               "left_on_since": earlier.get("since") if left_on else None, "deadline": None}
     if not was_tracing:
-        result["deadline"] = _arm(tracer, args["deadline"], args.get("window", 0))
+        result["deadline"] = _arm(tracer, args["deadline"], args.get("window", 0), args.get("traps"))
         if not left_on:
             try:
                 tracer.start(int(args.get("frames", 1)))
