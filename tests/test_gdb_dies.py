@@ -878,14 +878,14 @@ def test_the_int3_a_killed_gdb_left_on_library_loads_is_taken_out(start_target, 
 
 
 def test_a_payload_that_sees_its_gdb_gone_takes_its_int3_out(start_target, tmp_path):
-    """gdb killed 20 ms into a py-heap --largest (1-1.4 s here) left its int3 on ld.so's events: the
+    """gdb killed 1 s into a py-heap --largest (2-3 s here) left its int3 on ld.so's events: the
     target died at its first dlopen after (3 of 3 in a trial) unless a gdb-memleak command came first.
     The payload that sees its gdb gone now puts the byte back itself, through /proc/self/mem."""
-    target = start_target(PYTHON_311, DLOPEN_LATER)
+    target = start_target(PYTHON_311, DLOPEN_LATER, "800000")  # the payload runs 2-3 s, more under load
     target.wait_for_ticks(1)
     address, original = _dl_debug_state(target.pid)
     threads = len(os.listdir("/proc/%d/task" % target.pid))
-    done = gdb_dies(tmp_path, target.pid, "py-heap --largest 3", "payload", 1, signal.SIGKILL)
+    done = gdb_dies(tmp_path, target.pid, "py-heap --largest 3", "payload-1s", 1, signal.SIGKILL)
     assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
     deadline = time.monotonic() + 30
     while len(os.listdir("/proc/%d/task" % target.pid)) > threads and time.monotonic() < deadline:
@@ -937,9 +937,13 @@ def test_a_payload_s_thread_ending_after_gdb_was_killed_loads_no_library(start_t
     target died of SIGTRAP (a trial's 3.8 target, 0.1 s after gdb was killed, 2 runs of 13,
     2026-12-05). Here another thread keeps dropping objects with finalizers."""
     target = start_target(python, FINALIZER_CHURN, "plain")
+    _killed_as_its_payload_hands_back(target, target.pid, tmp_path, mode)
+
+
+def _killed_as_its_payload_hands_back(target, pid: int, tmp_path, mode: str) -> None:
     target.wait_for_ticks(1)
-    assert not _maps_libgcc_s(target.pid), "the target ended a thread already: nothing to show"
-    done = gdb_dies(tmp_path, target.pid, "py-cycles", mode, 1, signal.SIGKILL)
+    assert not _maps_libgcc_s(pid), "the target ended a thread already: nothing to show"
+    done = gdb_dies(tmp_path, pid, "py-cycles", mode, 1, signal.SIGKILL)
     assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
     deadline = time.monotonic() + 10
     while target.alive() and time.monotonic() < deadline:
@@ -948,7 +952,7 @@ def test_a_payload_s_thread_ending_after_gdb_was_killed_loads_no_library(start_t
     ticks = target.wait_for_ticks(2)
     assert len(ticks) >= 2 and all(" in_main=0 in_payload=0 " in t and " gc=True " in t for t in ticks), ticks
     assert " elsewhere=0 " not in ticks[-1], "no finalizer ran in the payload's hand-off thread: it was not tried"
-    run = run_gdb("py-heap --top 5", pid=target.pid)
+    run = run_gdb("py-heap --top 5", pid=pid)
     assert "Partition of a set" in run.stdout, run.stdout + run.stderr
     target.wait_for_ticks(1)
     assert target.alive()
