@@ -114,11 +114,12 @@ elif _mode == "window":  # during py-memtop --watch's window, the target running
         threading.Timer(0.3, _die).start()
         return _let_run(*args, **kwargs)
     _injector.let_run = _trap
-elif _mode in ("payload", "payload-1s", "payload-1ms"):  # while the payload itself runs in the target
+elif _mode in ("payload", "payload-1s", "payload-1ms", "payload-300ms"):  # while the payload itself runs in the target
     _many = _calls.Caller.call_many
     def _trap(self, calls, **kwargs):
         if any(name in ("PyEval_EvalCode", "PyRun_StringFlags") for name, _ in calls):
-            threading.Timer({"payload": 0.02, "payload-1s": 1.0, "payload-1ms": 0.001}[_mode], _die).start()
+            threading.Timer({"payload": 0.02, "payload-1s": 1.0, "payload-1ms": 0.001, "payload-300ms": 0.3}[_mode],
+                            _die).start()
         return _many(self, calls, **kwargs)
     _calls.Caller.call_many = _trap
 end
@@ -885,14 +886,15 @@ def test_the_int3_a_killed_gdb_left_on_library_loads_is_taken_out(start_target, 
 
 
 def test_a_payload_that_sees_its_gdb_gone_takes_its_int3_out(start_target, tmp_path):
-    """gdb killed 1 s into a py-heap --largest (2-3 s here) left its int3 on ld.so's events: the
+    """gdb killed 0.3 s into a py-heap --largest (2-3 s here) left its int3 on ld.so's events: the
     target died at its first dlopen after (3 of 3 in a trial) unless a gdb-memleak command came first.
     The payload that sees its gdb gone now puts the byte back itself, through /proc/self/mem."""
-    target = start_target(PYTHON_311, DLOPEN_LATER, "800000")  # the payload runs 2-3 s, more under load
+    target = start_target(PYTHON_311, DLOPEN_LATER, "800000")  # the payload runs 2.0-2.7 s here, more under load
     target.wait_for_ticks(1)
     address, original = _dl_debug_state(target.pid)
     threads = len(os.listdir("/proc/%d/task" % target.pid))
-    done = gdb_dies(tmp_path, target.pid, "py-heap --largest 3", "payload-1s", 1, signal.SIGKILL)
+    # 0.3 s in: past the payload's start under load, and well before its end on a faster machine
+    done = gdb_dies(tmp_path, target.pid, "py-heap --largest 3", "payload-300ms", 1, signal.SIGKILL)
     assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
     deadline = time.monotonic() + 30
     while len(os.listdir("/proc/%d/task" % target.pid)) > threads and time.monotonic() < deadline:
@@ -935,7 +937,7 @@ def _maps_libgcc_s(pid: int) -> bool:
         return "libgcc_s" in f.read()
 
 
-@pytest.mark.parametrize("mode", ["payload", "payload-1s"], ids=["20ms-in", "1s-in"])
+@pytest.mark.parametrize("mode", ["payload", "payload-300ms"], ids=["20ms-in", "300ms-in"])  # (py-cycles: 2.5 s here)
 @pytest.mark.parametrize("python", [param(*find("3.8"), "pyenv-3.8")])
 def test_a_payload_s_thread_ending_after_gdb_was_killed_loads_no_library(start_target, tmp_path, python, mode):
     """Up to 3.9.5 a thread started by `_thread` ends in pthread_exit, whose first call in a process

@@ -13,6 +13,7 @@ breakpoints that holds an int3 where its file has another byte gets the file's b
 from __future__ import annotations
 
 import re
+from typing import Optional
 
 import gdb
 
@@ -42,11 +43,11 @@ def event_addresses() -> set[int]:
     return found
 
 
-def put_back(pid: int) -> list[int]:
+def put_back(pid: int, addresses: Optional[set[int]] = None) -> list[int]:
     """The addresses given their file's byte back (gdb writes it, so a breakpoint of its own that is
-    inserted keeps its shadow right)."""
+    inserted keeps its shadow right).  `addresses`: event_addresses(), if read already."""
     fixed = []
-    for address, original in stray_traps.left_traps(pid, event_addresses()):
+    for address, original in stray_traps.left_traps(pid, event_addresses() if addresses is None else addresses):
         try:
             gdb.selected_inferior().write_memory(address, bytes([original]))
         except gdb.error:
@@ -55,12 +56,12 @@ def put_back(pid: int) -> list[int]:
     return fixed
 
 
-def hidden_bytes() -> list[list[int]]:
-    """[address, byte] for each of gdb's shlib-event breakpoints: the byte its int3 hides there (gdb
-    reads through its breakpoints), for a payload to put back by itself if it sees its gdb gone
-    (payloads/_gdb_memleak_common.py, _take_out_traps).  Read after put_back."""
+def hidden_bytes(addresses: set[int]) -> list[list[int]]:
+    """[address, byte] for each of gdb's shlib-event breakpoints (event_addresses()): the byte its int3
+    hides there (gdb reads through its breakpoints), for a payload to put back by itself if it sees its
+    gdb gone (payloads/_gdb_memleak_common.py, _take_out_traps).  Read after put_back."""
     found = []
-    for address in sorted(event_addresses()):
+    for address in sorted(addresses):
         try:
             byte = bytes(gdb.selected_inferior().read_memory(address, 1))[0]
         except gdb.error:

@@ -149,8 +149,9 @@ def run_source(invocation: Invocation, payload: str, args: dict[str, Any], *, to
     # Who traces the target, for the payloads that stop when their gdb is gone (_gdb_memleak_common's
     # _gdb_is): read there only as the payload loads, a gdb killed before that went unseen.  And the
     # bytes gdb's int3s on the dynamic linker's events hide, which such a payload puts back itself.
-    shlib_events.put_back(pid)  # before gdb first resumes it: gdb would take a killed gdb's int3 for the code
-    args = dict(args, tracer=procfs.tracer_seen_by(pid), traps=shlib_events.hidden_bytes())
+    events = shlib_events.event_addresses()
+    shlib_events.put_back(pid, events)  # before gdb first resumes it: gdb would take a killed gdb's int3 for the code
+    args = dict(args, tracer=procfs.tracer_seen_by(pid), traps=shlib_events.hidden_bytes(events))
     full = packaging.full_source(payload, args, tool_paths)
     exe = _program_identity(pid)
     try:

@@ -502,7 +502,7 @@ def _orphans_sent(done=None):
 # linker's events, which a gdb killed meanwhile leaves in: a 3.8 target that had never ended a thread
 # died of SIGTRAP when the thread of _dying_place ended after its gdb was killed (test_gdb_dies.py:
 # 2 of 3 instants before; a trial's, 2 of 13).  (2.7's end without pthread_exit.)
-_THREAD_END_LOADS = (3, 0) <= tuple(sys.version_info[:3]) < (3, 9, 6)
+_THREAD_END_LOADS = (3,) <= sys.version_info[:3] < (3, 9, 6)
 
 
 def _thread_may_end(thread):
