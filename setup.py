@@ -9,6 +9,7 @@ setup(
     packages=find_packages(include=["gdb_memleak", "gdb_memleak.*"]),
     package_data={
         "gdb_memleak.payloads": ["*.py"],
+        "gdb_memleak.inject": ["keeper.sh"],
         "gdb_memleak.model.schemas": ["*.schema.json"],
         "gdb_memleak.render": ["templates/*"],
         "gdb_memleak.host": ["layouts/*.json"],

@@ -152,10 +152,15 @@ def _load(venv: Optional[str]) -> None:
         from .host import procfs
         from .inject.alarm import ALARM
 
-        if procfs.stop_state(pid) == (False, False):
+        stop_state = procfs.stop_state(pid)
+        if stop_state == (False, False):
             gdb.events.before_prompt.connect(_attach_over)  # first: a Ctrl-C in between leaves nothing armed
             atexit.register(_continue_if_left_stopped, pid)
             _ATTACHING[pid] = procfs.start_time(pid)
+        elif stop_state[0]:  # the user's stop: a keeper must leave it so (inject/keeper.py)
+            from .inject import keeper
+
+            keeper.STOPPED_BEFORE_ATTACH[pid] = procfs.start_time(pid)
 
         ALARM.start()
         index_cache.prepare()

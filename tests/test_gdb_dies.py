@@ -59,9 +59,17 @@ from support.targets import (
 TRAP = '''python
 import os, threading
 from gdb_memleak.inject import calls as _calls, safepoint as _safepoint
-_mode, _n, _sig = %r, %d, %d
+_mode, _n, _sig, _keeper_too = %r, %d, %d, %r
 _count = [0]
 def _die():
+    if _keeper_too:  # gdb-memleak's keeper (inject/keeper.sh) killed first: what the target does by itself
+        for entry in os.listdir("/proc"):
+            try:
+                argv = open("/proc/%%s/cmdline" %% entry, "rb").read().split(b"\\0")
+            except (OSError, ValueError):
+                continue
+            if len(argv) > 4 and argv[1].endswith(b"keeper.sh") and argv[4] == str(os.getpid()).encode():
+                os.kill(int(entry), 9)
     os.kill(os.getpid(), _sig)
 if _mode == "started":  # right after the n-th stub was started: the thread runs our code
     _set_rip = _calls.set_rip
@@ -127,9 +135,11 @@ end
 
 
 def gdb_dies(tmp_path: Path, pid: int, command: str, mode: str, n: int, sig: int,
-             timeout: float = 300) -> GdbRun:
+             timeout: float = 300, keeper_too: bool = False) -> GdbRun:
+    """gdb signalled at the instant (mode, n) of `command`; `keeper_too`: its keeper SIGKILLed just before,
+    to see what the target does by itself (the payloads' and the switch's own repairs)."""
     trap = tmp_path / "trap.gdb"
-    trap.write_text(TRAP % (mode, n, int(sig)))
+    trap.write_text(TRAP % (mode, n, int(sig), keeper_too))
     return run_gdb(command, pid=pid, after=("-x", str(trap)), timeout=timeout)
 
 
@@ -776,12 +786,13 @@ def assert_nothing_of_ours(tick: dict[str, str]) -> None:
     assert 0 <= starts - stops <= 1, tick
 
 
-def watch_killed_in_its_window(target, tmp_path: Path, timeout: float) -> dict[str, str]:
-    """`py-memtop --watch 1 --timeout TIMEOUT`, its gdb SIGKILLed 0.3 s into the window: the target's
-    first tick after that (tracing still on, the record and the switch in place)."""
+def watch_killed_in_its_window(target, tmp_path: Path, timeout: float, keeper_too: bool = False) -> dict[str, str]:
+    """`py-memtop --watch 1 --timeout TIMEOUT`, its gdb SIGKILLed 0.3 s into the window (and its keeper
+    with it, if `keeper_too`): the target's first tick after that (tracing still on, the record and
+    the switch in place)."""
     watch_ticks(target, 2)
     done = gdb_dies(tmp_path, target.pid, "py-memtop --watch 1 --timeout %g" % timeout, "window", 1, signal.SIGKILL,
-                    timeout=120)
+                    timeout=120, keeper_too=keeper_too)
     assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
     tick = watch_ticks(target)[-1]
     assert (tick["tracing"], tick["switches"], tick["callbacks"]) == ("on", "1", "2"), tick
@@ -795,10 +806,11 @@ def test_a_watch_whose_gdb_was_killed_turns_tracing_off_by_itself(start_target, 
     """Issue 17 #9: tracing a dead gdb turned on does not stay on for good.  No gdb comes back: the
     target's own next garbage collection after the deadline turns it off, takes the record and the
     switch out, and its own gc callback went on being called.  It also takes out the int3 the killed
-    gdb left on ld.so's events (docs/safety.md, row 4b3), which the next dlopen would have died of."""
+    gdb left on ld.so's events (docs/safety.md, row 4b3), which the next dlopen would have died of:
+    with gdb's keeper killed too, as the keeper would have taken it out first."""
     target = start_target(python, WATCH_CHURN)
     address, original = _dl_debug_state(target.pid)
-    killed = watch_killed_in_its_window(target, tmp_path, timeout=2)
+    killed = watch_killed_in_its_window(target, tmp_path, timeout=2, keeper_too=True)
     assert _byte_at(target.pid, address) == 0xCC, "gdb killed in the window left its int3"
     deadline = float(killed["record"])
     ticks = [killed]
@@ -862,22 +874,32 @@ def _dl_debug_state(pid: int) -> tuple[int, int]:
     return address, original
 
 
-def test_the_int3_a_killed_gdb_left_on_library_loads_is_taken_out(start_target, tmp_path):
+@pytest.mark.parametrize("keeper_too", [False, True], ids=["gdb-killed", "gdb-and-keeper-killed"])
+def test_the_int3_a_killed_gdb_left_on_library_loads_is_taken_out(start_target, tmp_path, keeper_too):
     """gdb puts an int3 at ld.so's _dl_debug_state whenever it resumes the target. Killed while the
     target ran (here in py-memtop --watch's window, where no payload looks for its gdb), it left it there;
     a later gdb took it for the code and kept it, and the target died of SIGTRAP at its next dlopen (a
-    helper's trial: 3 of 3). The next gdb-memleak command puts the byte back."""
+    helper's trial: 3 of 3). gdb's keeper (inject/keeper.sh) now puts the byte back as soon as the
+    kernel has let go of the target; killed too, the next gdb-memleak command does."""
     target = start_target(PYTHON_311, DLOPEN_LATER)
     target.wait_for_ticks(1)
     address, original = _dl_debug_state(target.pid)
-    for _ in range(3):  # (on a loaded machine the kill can come before gdb has resumed the target: again)
-        done = gdb_dies(tmp_path, target.pid, "py-memtop --watch 2", "window", 1, signal.SIGKILL)
-        assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
-        if _byte_at(target.pid, address) == 0xCC:
-            break
-    assert _byte_at(target.pid, address) == 0xCC, "gdb killed while the target ran left its int3 (the harm)"
-    run = run_gdb("py-heap --top 1", pid=target.pid)
-    assert "Partition of a set" in run.stdout, run.stdout + run.stderr
+    if keeper_too:
+        for _ in range(3):  # (on a loaded machine the kill can come before gdb has resumed the target: again)
+            done = gdb_dies(tmp_path, target.pid, "py-memtop --watch 2", "window", 1, signal.SIGKILL, keeper_too=True)
+            assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+            if _byte_at(target.pid, address) == 0xCC:
+                break
+        assert _byte_at(target.pid, address) == 0xCC, "gdb killed while the target ran left its int3 (the harm)"
+        run = run_gdb("py-heap --top 1", pid=target.pid)
+        assert "Partition of a set" in run.stdout, run.stdout + run.stderr
+    else:
+        for _ in range(3):
+            done = gdb_dies(tmp_path, target.pid, "py-memtop --watch 2", "window", 1, signal.SIGKILL)
+            assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+        deadline = time.monotonic() + 2
+        while _byte_at(target.pid, address) != original and time.monotonic() < deadline:
+            time.sleep(0.01)
     assert _byte_at(target.pid, address) == original
     os.kill(target.pid, signal.SIGUSR1)
     wait_for_line_prefix(target, "dlopened", 20)
@@ -894,7 +916,7 @@ def test_a_payload_that_sees_its_gdb_gone_takes_its_int3_out(start_target, tmp_p
     address, original = _dl_debug_state(target.pid)
     threads = len(os.listdir("/proc/%d/task" % target.pid))
     # 0.3 s in: past the payload's start under load, and well before its end on a faster machine
-    done = gdb_dies(tmp_path, target.pid, "py-heap --largest 3", "payload-300ms", 1, signal.SIGKILL)
+    done = gdb_dies(tmp_path, target.pid, "py-heap --largest 3", "payload-300ms", 1, signal.SIGKILL, keeper_too=True)
     assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
     deadline = time.monotonic() + 30
     while len(os.listdir("/proc/%d/task" % target.pid)) > threads and time.monotonic() < deadline:
@@ -952,7 +974,7 @@ def test_a_payload_s_thread_ending_after_gdb_was_killed_loads_no_library(start_t
 def _killed_as_its_payload_hands_back(target, pid: int, tmp_path, mode: str) -> None:
     target.wait_for_ticks(1)
     assert not _maps_libgcc_s(pid), "the target ended a thread already: nothing to show"
-    done = gdb_dies(tmp_path, pid, "py-cycles", mode, 1, signal.SIGKILL)
+    done = gdb_dies(tmp_path, pid, "py-cycles", mode, 1, signal.SIGKILL, keeper_too=True)
     assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
     deadline = time.monotonic() + 10
     while target.alive() and time.monotonic() < deadline:

@@ -26,7 +26,7 @@ from ..gdbside import shlib_events
 from ..gdbside.invocation import Invocation, note
 from ..host import procfs, residency
 from ..payloads import MANIFEST, payload_source
-from . import allocator, evaluation, gc_pause, landing, own_thread, packaging, safepoint
+from . import allocator, evaluation, gc_pause, keeper, landing, own_thread, packaging, safepoint
 from .alarm import continue_for
 from .calls import CALL_LIMIT, Caller, WaitedTooLong
 from .gdbstate import SavedGdbState
@@ -67,8 +67,10 @@ def let_run(seconds: float) -> tuple[float, bool]:
     saved = SavedGdbState()
     saved.save(landing.STOP_SIGNALS[stop_signal])
     started = time.monotonic()
+    events = shlib_events.event_addresses()
     try:
-        fired = continue_for(target.pid, seconds, stop_signal)
+        with keeper.keeping(target.pid, shlib_events.hidden_bytes(events)):
+            fired = continue_for(target.pid, seconds, stop_signal)
         if target.pid == 0 or not target.threads():
             raise TargetUnavailable("the target exited during the watch window")
         return time.monotonic() - started, not fired
@@ -155,7 +157,8 @@ def run_source(invocation: Invocation, payload: str, args: dict[str, Any], *, to
     full = packaging.full_source(payload, args, tool_paths)
     exe = _program_identity(pid)
     try:
-        raw, safe_point, seconds = _run_at_a_safe_point(invocation, pid, version, full, route, own_thread)
+        with keeper.keeping(pid, args["traps"]):
+            raw, safe_point, seconds = _run_at_a_safe_point(invocation, pid, version, full, route, own_thread)
     except gdb.error:
         if _program_identity(pid) != exe:
             raise TargetUnavailable("the target ran exec() during the command: it is another program now, "

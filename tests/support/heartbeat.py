@@ -7,6 +7,7 @@ lines so that the pipe never fills.  The rest reads those lines.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -76,10 +77,31 @@ def assert_carries_on(target, ticks: int = 2) -> list[str]:
     """The service is alive, its main thread still waits, and its data still checks out."""
     new = target.wait_for_ticks(ticks)
     assert target.alive(), target.stderr
-    assert len(new) >= ticks, target.lines[-5:]
+    assert len(new) >= ticks, (target.lines[-5:], thread_states(target.pid))
     assert all(" ok=True " in t for t in new), new
     assert "main thread returned" not in target.lines
     return new
+
+
+def thread_states(pid: int) -> list[str]:
+    """Each thread's state letter and kernel wait channel ("T" stopped, "t" traced, "S futex_wait_queue" ...)
+    and who traces the process: what a target that stopped beating was doing."""
+    states = []
+    try:
+        tids = sorted(os.listdir("/proc/%d/task" % pid), key=int)
+        with open("/proc/%d/status" % pid) as f:
+            states += [line.strip() for line in f if line.startswith(("TracerPid:", "SigPnd:", "ShdPnd:"))]
+    except OSError as e:
+        return [str(e)]
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                state = f.read().rpartition(")")[2].split()[0]
+            with open("/proc/%d/task/%s/wchan" % (pid, tid)) as f:
+                states.append("%s %s %s" % (tid, state, f.read()))
+        except OSError:
+            continue
+    return states
 
 
 # --- tests/targets/hostile_objects.py: "tick N checksum=C traps=T gc=..." ---

@@ -71,6 +71,7 @@ BARE_THREADS = TARGETS / "bare_threads.py"  # a worker from _thread, and no thre
 NUMPY_VIEWS = TARGETS / "numpy_views.py"  # 8 views of 2 rows keep 8 batches of 8 MB alive
 FRAGMENTED_HEAP = TARGETS / "fragmented_heap.py"  # glibc and pymalloc arenas mostly free; ticks carry mallinfo2()
 CONTAINER_HEAP = TARGETS / "container_heap.py"  # run by forky's 3.14 and 3.15, in and out of the root
+STAND_IN_INT3 = TARGETS / "stand_in_int3.py"  # a byte 0xCC at an address it prints: keeper.sh on its own
 
 # A service of about 65 MB (100k records), the size of a small production process.
 SERVICE_65MB = {"SERVICE_RECORDS": "100000"}

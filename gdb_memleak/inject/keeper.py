@@ -1,0 +1,86 @@
+"""A keeper process for the length of a command: what gdb leaves in the target if it is killed
+meanwhile, put back from outside both (issue 17, docs/safety.md).
+
+A SIGKILLed gdb runs nothing more, and two things of gdb's own outlive it in a target that runs:
+- its int3s on the dynamic linker's events (the next dlopen dies of SIGTRAP);
+- the SIGSTOPs it sends to stop the other threads when one stops (gdb's all-stop), when it is killed
+  before it took them: the target then stops for good (a CI run, 2026-12-05: test_gdb_dies'
+  waiting-1 kill, a service with no heartbeat for 20 s and alive).
+The payloads put the int3s' bytes back themselves when they see their gdb gone; nothing in the
+target can continue a stopped process.  So a small shell script (keeper.sh) runs beside gdb, in a
+session of its own (a terminal's Ctrl-C, `timeout`, a killed process group do not reach it), and
+blocks on a socket whose other end only gdb holds.  gdb says "done" at the command's end; if the
+socket closes without that, gdb is gone: once the kernel has let go of the target, the keeper
+writes back the bytes under the int3s still there and, for half a second, continues a target that
+stops.  It is a shell script because gdb's embedded Python has no executable of its own to run.
+Pure: imports nothing of gdb.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Optional
+
+from ..host import procfs
+
+SCRIPT = Path(__file__).with_name("keeper.sh")
+SHELL = "/bin/sh"
+# The keeper's own tools (dd, od, sleep), wherever gdb was started from.
+_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C"}
+# pid -> start time: targets seen in a group stop before gdb attached (plugin.py): their stop is
+# the user's, and a keeper must not continue them.
+STOPPED_BEFORE_ATTACH: dict[int, int] = {}
+
+
+def start(pid: int, traps: list[list[int]]) -> Optional[socket.socket]:
+    """A keeper for target `pid` and the [address, byte] of gdb's event int3s; gdb's end of its
+    socket, or None where none could be started (no /bin/sh): the command runs as before."""
+    start_time = procfs.start_time(pid)
+    if start_time <= 0 or not os.access(SHELL, os.X_OK):
+        return None
+    running = "0" if STOPPED_BEFORE_ATTACH.get(pid) == start_time else "1"
+    ours, theirs = socket.socketpair()
+    argv = [SHELL, str(SCRIPT), str(pid), str(start_time), str(os.getpid()), running]
+    argv += ["%d:%d" % (address, byte) for address, byte in traps]
+    try:
+        shell = subprocess.Popen(argv, stdin=theirs.fileno(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 cwd="/", env=_ENV, start_new_session=True)
+        # The shell puts the keeper in the background and ends at once: reaped here, before gdb
+        # next waits for its inferiors (children.py: gdb's waitpid(-1) would reap it otherwise).
+        shell.wait(timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        ours.close()
+        return None
+    finally:
+        theirs.close()
+    if shell.returncode != 0:
+        ours.close()
+        return None
+    return ours
+
+
+def stop(ours: Optional[socket.socket]) -> None:
+    """The command is over and gdb is alive: the keeper ends without doing anything."""
+    if ours is None:
+        return
+    try:
+        ours.send(b"done\n", socket.MSG_NOSIGNAL)
+    except OSError:
+        pass  # the keeper is gone (killed): nothing to tell
+    finally:
+        ours.close()
+
+
+@contextlib.contextmanager
+def keeping(pid: int, traps: list[list[int]]) -> Iterator[None]:
+    """A keeper for the block (see start)."""
+    ours = start(pid, traps)
+    try:
+        yield
+    finally:
+        stop(ours)

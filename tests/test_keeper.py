@@ -1,0 +1,139 @@
+"""The keeper (gdb_memleak/inject/keeper.sh): what a gdb killed mid-command leaves in its target,
+put back from outside both.
+
+First keeper.sh on its own, against a real process: it writes back a byte under a stand-in int3 and
+continues a stopped process when the socket from "gdb" closes without "done", and does nothing when
+"done" comes.  Then the case it was made for: gdb SIGKILLed while it waits for a thread to take the
+SIGSTOP gdb sent it (a thread in posix_spawn's vfork wait), which stopped the target for good.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from support.gdb import run_gdb
+from support.heartbeat import assert_carries_on, service_state
+from support.interpreters import PYTHON_311
+from support.targets import SERVICE, STAND_IN_INT3
+
+KEEPER = Path(__file__).resolve().parents[1] / "gdb_memleak" / "inject" / "keeper.sh"
+
+
+def _stat(pid: int) -> list[str]:
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rpartition(")")[2].split()
+
+
+def _keepers_of(pid: int) -> list[int]:
+    """Keepers (their pids) still running for target `pid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                argv = f.read().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if len(argv) > 2 and argv[1].endswith(b"keeper.sh") and argv[2] == str(pid).encode():
+            found.append(int(entry))
+    return found
+
+
+def _assert_no_keeper_left(pid: int, within: float = 5) -> None:
+    deadline = time.monotonic() + within
+    while _keepers_of(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = _keepers_of(pid)
+    for keeper in left:
+        os.kill(keeper, signal.SIGKILL)
+    assert not left, "keepers still running after %s s: %s" % (within, left)
+
+
+def _run_keeper(target, stand_in: int, say: bytes) -> None:
+    """keeper.sh for `target`, its "gdb" a process that never traces it; `say` sent, then the socket closed."""
+    ours, theirs = socket.socketpair()
+    argv = ["/bin/sh", str(KEEPER), str(target.pid), _stat(target.pid)[19], str(os.getpid()), "1",
+            "%d:%d" % (stand_in, 0x55)]
+    with theirs:
+        shell = subprocess.run(argv, stdin=theirs, timeout=10)
+    assert shell.returncode == 0
+    with ours:
+        ours.sendall(say)
+
+
+def _stand_in_target(start_target):
+    target = start_target(PYTHON_311, STAND_IN_INT3)
+    address = next(int(line.split()[1]) for line in target.lines if line.startswith("address "))
+    return target, address
+
+
+def test_keeper_alone_puts_the_byte_back_and_continues_the_stopped_target(start_target):
+    target, address = _stand_in_target(start_target)
+    assert target.wait_for_ticks(1)[-1].endswith("byte=cc")
+    os.kill(target.pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 5
+    while _stat(target.pid)[0] != "T" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _stat(target.pid)[0] == "T"
+    _run_keeper(target, address, b"")  # the socket closed, no "done": gdb is gone
+    ticks = target.wait_for_ticks(2, timeout=10)
+    assert len(ticks) == 2 and ticks[-1].endswith("byte=55"), (ticks, _stat(target.pid)[0])
+    _assert_no_keeper_left(target.pid)
+
+
+def test_keeper_alone_does_nothing_once_told_done(start_target):
+    target, address = _stand_in_target(start_target)
+    os.kill(target.pid, signal.SIGSTOP)
+    _run_keeper(target, address, b"done\n")
+    _assert_no_keeper_left(target.pid)
+    time.sleep(0.3)
+    assert _stat(target.pid)[0] == "T"  # the stop was not the keeper's to undo
+    os.kill(target.pid, signal.SIGCONT)
+    assert target.wait_for_ticks(2)[-1].endswith("byte=cc")
+
+
+# gdb runs this before the command: the n-th time the target is stopped in the injector's stub,
+# each of its threads but the stopped one gets a SIGSTOP, and gdb is killed.  gdb's all-stop leaves
+# the target so when a thread it sent a SIGSTOP stopped for another event first (its breakpoint, the
+# stop signal): gdb keeps that SIGSTOP pending and takes it at the next resume (stop_wait_callback).
+SIGSTOP_PENDING_THEN_KILLED = '''python
+import ctypes, os, signal
+import gdb
+from gdb_memleak.inject import calls as _calls
+_n, _count = %d, [0]
+_run = _calls.Caller._run_to_stop
+def _trap(self, *args):
+    _run(self, *args)
+    _count[0] += 1
+    if _count[0] == _n:
+        stopped = gdb.selected_thread().ptid[1]
+        for thread in gdb.selected_inferior().threads():
+            if thread.ptid[1] != stopped:
+                ctypes.CDLL(None).syscall(234, self.pid, thread.ptid[1], signal.SIGSTOP)  # SYS_tgkill
+        os.kill(os.getpid(), signal.SIGKILL)
+_calls.Caller._run_to_stop = _trap
+end
+'''
+
+
+@pytest.mark.parametrize("n", [1, 4])
+def test_gdb_killed_with_a_sigstop_of_its_pending_leaves_the_target_running(start_target, tmp_path, n):
+    """A CI run (2026-12-05): gdb SIGKILLed early in a py-heap, the service alive but not beating
+    for 20 s.  A SIGSTOP gdb had sent and not yet taken stops the whole target once the kernel lets
+    go of it, for good: nothing in the target can continue it.  The keeper does, from outside."""
+    target = start_target(PYTHON_311, SERVICE, "busy")
+    before = service_state(target.wait_for_ticks(1)[-1])
+    script = tmp_path / "trap.gdb"
+    script.write_text(SIGSTOP_PENDING_THEN_KILLED % n)
+    done = run_gdb("py-heap --top 3", pid=target.pid, after=("-x", str(script)), timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    ticks = assert_carries_on(target, 3)
+    assert service_state(ticks[-1]) == before, (ticks[-1], before)
+    _assert_no_keeper_left(target.pid)
+    run = run_gdb("py-heap --top 3", pid=target.pid)
+    assert "Partition of a set" in run.stdout, run.stdout + run.stderr
