@@ -150,6 +150,7 @@ def _load(venv: Optional[str]) -> None:
     if pid is not None:
         from .gdbside import allocators, attach_ahead, index_cache, preread
         from .host import procfs
+        from .inject import keeper
         from .inject.alarm import ALARM
 
         stop_state = procfs.stop_state(pid)
@@ -157,9 +158,8 @@ def _load(venv: Optional[str]) -> None:
             gdb.events.before_prompt.connect(_attach_over)  # first: a Ctrl-C in between leaves nothing armed
             atexit.register(_continue_if_left_stopped, pid)
             _ATTACHING[pid] = procfs.start_time(pid)
-        elif stop_state[0]:  # the user's stop: a keeper must leave it so (inject/keeper.py)
-            from .inject import keeper
-
+            keeper.keep_the_attach(pid)
+        elif stop_state[0]:  # the user's stop: a keeper must leave it so
             keeper.STOPPED_BEFORE_ATTACH[pid] = procfs.start_time(pid)
 
         ALARM.start()
@@ -187,7 +187,9 @@ def _attach_over(*_event: object) -> None:
     """gdb's first prompt: the attach is over (a command of ours starting says the same).  The int3s
     a killed gdb left on the dynamic linker's events go, before a `continue` makes them gdb's own."""
     from .gdbside import shlib_events
+    from .inject import keeper
 
+    keeper.attach_over()
     pids = list(_ATTACHING)
     _ATTACHING.clear()
     for pid in pids:

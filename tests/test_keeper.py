@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
-from support.gdb import run_gdb
-from support.heartbeat import assert_carries_on, service_state
+from support.gdb import gdb_binary, gdb_env, run_gdb
+from support.heartbeat import assert_carries_on, service_state, thread_states
 from support.interpreters import PYTHON_311
+from support.paths import GDBINIT
 from support.targets import SERVICE, STAND_IN_INT3
 
 KEEPER = Path(__file__).resolve().parents[1] / "gdb_memleak" / "inject" / "keeper.sh"
@@ -28,6 +29,11 @@ KEEPER = Path(__file__).resolve().parents[1] / "gdb_memleak" / "inject" / "keepe
 def _stat(pid: int) -> list[str]:
     with open("/proc/%d/stat" % pid) as f:
         return f.read().rpartition(")")[2].split()
+
+
+def _tracer(pid: int) -> int:
+    with open("/proc/%d/status" % pid) as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("TracerPid:"))
 
 
 def _keepers_of(pid: int) -> list[int]:
@@ -137,3 +143,25 @@ def test_gdb_killed_with_a_sigstop_of_its_pending_leaves_the_target_running(star
     _assert_no_keeper_left(target.pid)
     run = run_gdb("py-heap --top 3", pid=target.pid)
     assert "Partition of a set" in run.stdout, run.stdout + run.stderr
+
+
+def test_gdb_killed_as_it_attaches_leaves_the_target_running(start_target):
+    """PTRACE_ATTACH sends each thread a SIGSTOP, which gdb then takes: gdb SIGKILLed before that left
+    the target stopped for good.  gdb-memleak loaded before the attach (gdbinit.example's -ix) starts
+    a keeper for it.  Instants counted from the attach (the target's TracerPid)."""
+    target = start_target(PYTHON_311, SERVICE, "busy")
+    argv = [gdb_binary(), "-batch", "-nx", "-ix", str(GDBINIT), "-p", str(target.pid), "-ex", "py-heap --top 3"]
+    for delay in (0.0, 0.0005, 0.002, 0.01):
+        gdb = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True, env=gdb_env())
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and _tracer(target.pid) == 0 and gdb.poll() is None:
+                time.sleep(0.0002)
+            time.sleep(delay)
+            gdb.kill()
+        finally:
+            gdb.wait()
+        ticks = target.wait_for_ticks(2, timeout=10)
+        assert len(ticks) == 2, (delay, _stat(target.pid)[0], thread_states(target.pid))
+        _assert_no_keeper_left(target.pid)

@@ -76,9 +76,28 @@ def stop(ours: Optional[socket.socket]) -> None:
         ours.close()
 
 
+# pid -> gdb's end of the keeper for gdb's attach from its command line (plugin.py).
+_ATTACHING: dict[int, socket.socket] = {}
+
+
+def keep_the_attach(pid: int) -> None:
+    """A keeper for gdb's attach to a running `pid`: gdb killed before it has taken the SIGSTOP its
+    PTRACE_ATTACH sent each thread leaves that SIGSTOP pending, and the target stops for good."""
+    ours = start(pid, [])
+    if ours is not None:
+        _ATTACHING[pid] = ours
+
+
+def attach_over() -> None:
+    """gdb's first prompt or first command of ours: every thread's attach stop was taken."""
+    for pid in list(_ATTACHING):
+        stop(_ATTACHING.pop(pid))
+
+
 @contextlib.contextmanager
 def keeping(pid: int, traps: list[list[int]]) -> Iterator[None]:
     """A keeper for the block (see start)."""
+    attach_over()
     ours = start(pid, traps)
     try:
         yield
