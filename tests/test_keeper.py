@@ -145,6 +145,37 @@ def test_gdb_killed_with_a_sigstop_of_its_pending_leaves_the_target_running(star
     assert "Partition of a set" in run.stdout, run.stdout + run.stderr
 
 
+# gdb runs this before the command: gdb is killed a given time into the command's first resume of the target.
+KILLED_AS_IT_FIRST_RESUMES = '''python
+import os, signal, threading
+from gdb_memleak.inject import safepoint as _safepoint
+_run_until = _safepoint.run_until
+def _killed_meanwhile(*args, **kwargs):
+    threading.Timer(%r, os.kill, (os.getpid(), signal.SIGKILL)).start()
+    return _run_until(*args, **kwargs)
+_safepoint.run_until = _killed_meanwhile
+end
+'''
+
+
+def test_a_target_its_user_had_stopped_is_left_stopped(start_target, tmp_path):
+    """A target stopped (SIGSTOP) before gdb attached, gdb killed as the command first resumes it:
+    the stop is its user's, and the keeper leaves it; continued by hand, the target goes on whole."""
+    target = start_target(PYTHON_311, SERVICE, "busy")
+    before = service_state(target.wait_for_ticks(1)[-1])
+    for delay in (0.0, 0.005, 0.02):
+        os.kill(target.pid, signal.SIGSTOP)
+        script = tmp_path / "trap.gdb"
+        script.write_text(KILLED_AS_IT_FIRST_RESUMES % delay)
+        done = run_gdb("py-heap --top 3", pid=target.pid, gdbinit=None, before=("-ix", str(GDBINIT)),
+                       after=("-x", str(script)), timeout=120)
+        _assert_no_keeper_left(target.pid)
+        assert _stat(target.pid)[0] == "T" and _tracer(target.pid) == 0, (delay, done.returncode, done.stderr)
+        os.kill(target.pid, signal.SIGCONT)
+        ticks = assert_carries_on(target, 2)
+    assert service_state(ticks[-1]) == before, (ticks[-1], before)
+
+
 def test_gdb_killed_as_it_attaches_leaves_the_target_running(start_target):
     """PTRACE_ATTACH sends each thread a SIGSTOP, which gdb then takes: gdb SIGKILLed before that left
     the target stopped for good.  gdb-memleak loaded before the attach (gdbinit.example's -ix) starts
