@@ -148,7 +148,7 @@ def _load(venv: Optional[str]) -> None:
     _loaded = True
     pid = _pid_to_attach()
     if pid is not None:
-        from .gdbside import allocators, attach_ahead, index_cache, preread
+        from .gdbside import allocators, attach_ahead, hangup, index_cache, preread
         from .host import procfs
         from .inject import keeper
         from .inject.alarm import ALARM
@@ -159,6 +159,8 @@ def _load(venv: Optional[str]) -> None:
             atexit.register(_continue_if_left_stopped, pid)
             _ATTACHING[pid] = procfs.start_time(pid)
             keeper.keep_the_attach(pid)
+            hangup.hold_during_attach()  # until the attach's stop (gdb resumes threads 45 times before it)
+            gdb.events.stop.connect(_attach_stopped)
         elif stop_state[0]:  # the user's stop: a keeper must leave it so
             keeper.STOPPED_BEFORE_ATTACH[pid] = procfs.start_time(pid)
 
@@ -186,7 +188,7 @@ _ATTACHING: dict[int, int] = {}
 def _attach_over(*_event: object) -> None:
     """gdb's first prompt: the attach is over (a command of ours starting says the same).  The int3s
     a killed gdb left on the dynamic linker's events go, before a `continue` makes them gdb's own."""
-    from .gdbside import shlib_events
+    from .gdbside import hangup, shlib_events
     from .inject import keeper
 
     keeper.attach_over()
@@ -198,6 +200,17 @@ def _attach_over(*_event: object) -> None:
                 shlib_events.put_back(pid)
         except (gdb.error, OSError):  # (a prompt shows no traceback: the next command of ours looks again)
             pass
+    hangup.attach_over()  # last: a SIGTERM or SIGHUP held during the attach makes gdb quit, from its prompt
+
+
+def _attach_stopped(_event: object) -> None:
+    """The stop that ends gdb's attach, every thread's SIGSTOP taken (a batch script shows no prompt)."""
+    from .gdbside import hangup
+    from .inject import keeper
+
+    gdb.events.stop.disconnect(_attach_stopped)
+    keeper.attach_over()
+    hangup.attach_over()
 
 
 def _continue_if_left_stopped(pid: int) -> None:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 from support.cli import gdb_memleak_argv, gdb_memleak_env
-from support.gdb import GdbRun, assert_no_traceback, gdb_binary, gdb_env, run_gdb, run_source_script
-from support.heartbeat import assert_carries_on, service_state, wait_for_line_prefix
+from support.gdb import GdbRun, assert_no_traceback, gdb_binary, gdb_env, run_gdb, run_source_script, where_gdb_hangs
+from support.heartbeat import assert_carries_on, service_state, thread_states, wait_for_line_prefix
 from support.interpreters import (
     PYTHON_27,
     PYTHON_27_MISSING,
@@ -499,7 +499,11 @@ def test_gdb_terminated_or_hung_up_as_it_attaches_leaves_the_target_running(star
                 time.sleep(0.001)
             time.sleep(delay)
             gdb.send_signal(sig)
-            _, err = gdb.communicate(timeout=60)
+            try:
+                _, err = gdb.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("gdb still runs 60 s after %s, %s s after the attach:\n%s"
+                                     % (sig.name, delay, where_gdb_hangs(gdb.pid, target.pid))) from None
         finally:
             if gdb.poll() is None:
                 gdb.kill()
@@ -509,7 +513,7 @@ def test_gdb_terminated_or_hung_up_as_it_attaches_leaves_the_target_running(star
             assert _state(target.pid) == "T" and _pending_sigint(target.pid), (delay, err)
             break
         assert tracer_of(target.pid) == 0 and _state(target.pid) != "T", (delay, _state(target.pid), err)
-        assert target.wait_for_ticks(1)  # it runs on
+        assert target.wait_for_ticks(1), (delay, target.proc.poll(), target.stderr[-5:], thread_states(target.pid))
 
 
 def test_ctrl_c_while_gdb_memleak_loads_says_so_in_one_line(start_target):

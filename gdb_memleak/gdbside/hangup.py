@@ -64,13 +64,55 @@ def _restore(saved: dict[int, ctypes.Array]) -> None:
         sigaction(signum, buf, None)
 
 
+# While gdb attaches from its command line: gdb's own actions, and the signals held meanwhile.
+_attaching: dict[str, Optional[dict]] = {"saved": None}
+_held: list[int] = []
+
+
+def hold_during_attach() -> None:
+    """From here to attach_over(): SIGTERM and SIGHUP are held, then given to gdb.
+
+    gdb quitting on one while it waits for its attach's stops hung for good in sigsuspend, the target
+    ptrace-stopped with it (3-4 of 120 signals 5-100 ms after the attach in test_gdb_dies' loop,
+    2026-12-06), or left the target stopped for good.  The interpreter's C handler only notes the
+    signal; gdb's attach goes on, and the Python handler runs at gdb's next call into Python."""
+    saved = _saved_actions()
+    if saved is None or threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        for signum in TERMINATIONS:
+            signal.signal(signum, lambda signum, _frame: _held.append(signum))
+    except (OSError, ValueError):
+        _restore(saved)
+        return
+    _attaching["saved"] = saved
+
+
+def attach_over(raise_held: bool = True) -> list[int]:
+    """gdb's own actions back; the signals held meanwhile sent again to gdb (`raise_held`: at a
+    prompt, where gdb quits from its top level) or returned (for a command to interrupt itself)."""
+    saved, _attaching["saved"] = _attaching["saved"], None
+    if saved is not None:
+        _restore(saved)
+    held = list(dict.fromkeys(_held))
+    _held.clear()
+    if raise_held:
+        for signum in held:
+            os.kill(os.getpid(), signum)
+        return []
+    return held
+
+
 @contextlib.contextmanager
 def terminations_interrupt() -> Iterator[None]:
     """Inside the block, SIGTERM and SIGHUP interrupt gdb (as Ctrl-C does); after it, gdb gets them.
 
     Where this cannot be set up (not gdb's main thread, no libc of that shape), nothing changes."""
+    held = attach_over(raise_held=False)  # a command from gdb's command line: its attach is over
     saved = _saved_actions()
     if saved is None or threading.current_thread() is not threading.main_thread():
+        for signum in held:
+            os.kill(os.getpid(), signum)
         yield
         return
     read_end, write_end = os.pipe()
@@ -86,6 +128,8 @@ def terminations_interrupt() -> Iterator[None]:
         _restore(saved)
         os.close(read_end)
         os.close(write_end)
+        for signum in held:
+            os.kill(os.getpid(), signum)
         yield
         return
 
@@ -104,6 +148,8 @@ def terminations_interrupt() -> Iterator[None]:
 
     watcher = threading.Thread(target=watch, name="gdb-memleak terminations", daemon=True)
     watcher.start()
+    for signum in held:  # one held during the attach: the command interrupts itself, gdb then quits
+        os.kill(os.getpid(), signum)
     try:
         yield
     finally:
