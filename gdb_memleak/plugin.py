@@ -204,13 +204,18 @@ def _attach_over(*_event: object) -> None:
 
 
 def _attach_stopped(_event: object) -> None:
-    """The stop that ends gdb's attach, every thread's SIGSTOP taken (a batch script shows no prompt)."""
+    """The stop that ends gdb's attach, every thread's SIGSTOP taken (a batch script shows no prompt).
+    A signal held meanwhile goes to the first prompt or command of ours; to gdb now if neither comes."""
     from .gdbside import hangup
     from .inject import keeper
 
     gdb.events.stop.disconnect(_attach_stopped)
     keeper.attach_over()
-    hangup.attach_over()
+    batch = any(arg in ("-batch", "--batch") for arg in _gdb_arguments())
+    if _first_command().split()[:1] in (["py-memtop"], ["py-heap"], ["py-cycles"]) or not batch:
+        hangup.end_hold()
+    else:
+        hangup.attach_over()
 
 
 def _continue_if_left_stopped(pid: int) -> None:
@@ -274,6 +279,8 @@ def _pid_to_attach() -> Optional[int]:
         return None
     args = _gdb_arguments()
     for i, arg in enumerate(args):
+        if arg in ("--args", "-args"):
+            return None  # the rest is the program's command line: `gdb --args app -p 8000`
         value = None
         if arg in ("-p", "-pid", "--pid") and i + 1 < len(args):
             value = args[i + 1]

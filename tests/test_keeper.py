@@ -169,6 +169,7 @@ def test_a_target_its_user_had_stopped_is_left_stopped(start_target, tmp_path):
         script.write_text(KILLED_AS_IT_FIRST_RESUMES % delay)
         done = run_gdb("py-heap --top 3", pid=target.pid, gdbinit=None, before=("-ix", str(GDBINIT)),
                        after=("-x", str(script)), timeout=120)
+        assert done.returncode == -signal.SIGKILL, (delay, done.stdout + done.stderr)
         _assert_no_keeper_left(target.pid)
         assert _stat(target.pid)[0] == "T" and _tracer(target.pid) == 0, (delay, done.returncode, done.stderr)
         os.kill(target.pid, signal.SIGCONT)

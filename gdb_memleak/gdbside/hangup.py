@@ -82,18 +82,27 @@ def hold_during_attach() -> None:
     try:
         for signum in TERMINATIONS:
             signal.signal(signum, lambda signum, _frame: _held.append(signum))
+            signal.siginterrupt(signum, False)  # as gdb's own: its reads go on (SA_RESTART)
     except (OSError, ValueError):
         _restore(saved)
         return
     _attaching["saved"] = saved
 
 
-def attach_over(raise_held: bool = True) -> list[int]:
-    """gdb's own actions back; the signals held meanwhile sent again to gdb (`raise_held`: at a
-    prompt, where gdb quits from its top level) or returned (for a command to interrupt itself)."""
+def end_hold() -> None:
+    """gdb's own actions back (the attach's stop); what was held stays held, for attach_over or a command.
+
+    Not given to gdb here: inside the stop, gdb would quit in the middle of the next command, our
+    `continue` among them (a review's trial, 2026-12-06), the hang terminations_interrupt avoids."""
     saved, _attaching["saved"] = _attaching["saved"], None
     if saved is not None:
         _restore(saved)
+
+
+def attach_over(raise_held: bool = True) -> list[int]:
+    """The hold ended; the signals held sent again to gdb (`raise_held`: at a prompt, where gdb quits
+    from its top level) or returned (for a command to interrupt itself)."""
+    end_hold()
     held = list(dict.fromkeys(_held))
     _held.clear()
     if raise_held:

@@ -31,7 +31,7 @@ from ..host import procfs
 SCRIPT = Path(__file__).with_name("keeper.sh")
 SHELL = "/bin/sh"
 # The keeper's own tools (dd, od, sleep), wherever gdb was started from.
-_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C"}
+_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin:/run/current-system/sw/bin", "LC_ALL": "C"}
 # pid -> start time: targets seen in a group stop before gdb attached (plugin.py): their stop is
 # the user's, and a keeper must not continue them.
 STOPPED_BEFORE_ATTACH: dict[int, int] = {}
@@ -50,14 +50,23 @@ def start(pid: int, traps: list[list[int]]) -> Optional[socket.socket]:
     try:
         shell = subprocess.Popen(argv, stdin=theirs.fileno(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                  cwd="/", env=_ENV, start_new_session=True)
-        # The shell puts the keeper in the background and ends at once: reaped here, before gdb
-        # next waits for its inferiors (children.py: gdb's waitpid(-1) would reap it otherwise).
-        shell.wait(timeout=5)
     except (OSError, subprocess.SubprocessError):
         ours.close()
         return None
     finally:
         theirs.close()
+    try:
+        # The shell puts the keeper in the background and ends at once: reaped here, before gdb
+        # next waits for its inferiors (children.py: gdb's waitpid(-1) would reap it, and its pid
+        # could be a target thread's by the time subprocess polls it again).
+        shell.wait(timeout=5)
+    except BaseException as e:  # a loaded machine, Ctrl-C: ended and reaped now, while it is still ours
+        shell.kill()
+        shell.wait()
+        ours.close()
+        if isinstance(e, subprocess.TimeoutExpired):
+            return None
+        raise
     if shell.returncode != 0:
         ours.close()
         return None

@@ -19,7 +19,7 @@ pid=$1 start=$2 gdb=$3 cont=$4
 shift 4
 
 running_target() {  # the same process still there; sets $state (R, S, T ...)
-    line=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+    read -r line < "/proc/$pid/stat" 2>/dev/null || return 1
     # shellcheck disable=SC2086  # (split on purpose: the fields after the command's name)
     set -- ${line##*) }
     state=$1
@@ -27,9 +27,10 @@ running_target() {  # the same process still there; sets $state (R, S, T ...)
     [ "$1" = "$start" ]
 }
 
-tracer() {
+tracer() {  # sets $now to the target's TracerPid, in this shell (no fork: it is read right before a kill)
+    now=
     while read -r key value; do
-        if [ "$key" = TracerPid: ]; then echo "$value"; return 0; fi
+        if [ "$key" = TracerPid: ]; then now=$value; return 0; fi
     done < "/proc/$pid/status"
     return 1
 }
@@ -58,7 +59,7 @@ keep() {
     [ "$word" = done ] && return 0
     # gdb's files close before the kernel lets go of its tracees, so wait for that (30 s at most).
     waited=0
-    while now=$(tracer 2>/dev/null) && [ "$now" = "$gdb" ] && [ $waited -lt 3000 ]; do
+    while tracer 2>/dev/null && [ "$now" = "$gdb" ] && [ $waited -lt 3000 ]; do
         sleep 0.01
         waited=$((waited + 1))
     done
@@ -70,17 +71,20 @@ keep() {
     # A SIGSTOP left pending stops the whole target when its thread next runs: at once, or when a
     # long wait ends (a posix_spawn's vfork).  SIGCONT continues a stopped target and also drops
     # the SIGSTOPs still pending; sent at once, then again if the target stops within 0.5 s.
+    # Only the first look counts a pending SIGSTOP: one SIGCONT drops them all, so a later one is
+    # another gdb's, attaching (continued, it waited for it for good: 2 of 8 runs of test_gdb_dies'
+    # attach loop, 2026-12-06).  Traced again, the target is that gdb's: the keeper stops.
     waited=0
+    stop=0x40000
     while [ $waited -lt 50 ] && running_target; do
-        # Traced again: another gdb attaches, and the SIGSTOPs pending now are its own (continued,
-        # it waited for them for good: 2 of 8 runs of test_gdb_dies' attach loop, 2026-12-06).
-        [ "$(tracer 2>/dev/null)" = 0 ] || return 0
-        if [ "$state" = T ] || pending 0x40000; then
+        if [ "$state" = T ] || pending $stop; then
             # gdb's interrupt leaves a SIGINT pending too (its quit within ~2 ms of its attach):
             # continued, the target would take it for a Ctrl-C.  Left stopped, as plugin.py does.
             pending 0x2 && return 0
-            [ "$(tracer 2>/dev/null)" = 0 ] && kill -CONT "$pid"
+            tracer 2>/dev/null && [ "$now" = 0 ] || return 0
+            kill -CONT "$pid"
         fi
+        stop=0
         sleep 0.01
         waited=$((waited + 1))
     done
