@@ -106,10 +106,14 @@ def attach_over(raise_held: bool = True) -> list[int]:
     held = list(dict.fromkeys(_held))
     _held.clear()
     if raise_held:
-        for signum in held:
-            os.kill(os.getpid(), signum)
+        _raise(held)
         return []
     return held
+
+
+def _raise(signals: list[int]) -> None:
+    for signum in signals:
+        os.kill(os.getpid(), signum)
 
 
 @contextlib.contextmanager
@@ -120,8 +124,7 @@ def terminations_interrupt() -> Iterator[None]:
     held = attach_over(raise_held=False)  # a command from gdb's command line: its attach is over
     saved = _saved_actions()
     if saved is None or threading.current_thread() is not threading.main_thread():
-        for signum in held:
-            os.kill(os.getpid(), signum)
+        _raise(held)
         yield
         return
     read_end, write_end = os.pipe()
@@ -137,8 +140,7 @@ def terminations_interrupt() -> Iterator[None]:
         _restore(saved)
         os.close(read_end)
         os.close(write_end)
-        for signum in held:
-            os.kill(os.getpid(), signum)
+        _raise(held)
         yield
         return
 
@@ -157,8 +159,7 @@ def terminations_interrupt() -> Iterator[None]:
 
     watcher = threading.Thread(target=watch, name="gdb-memleak terminations", daemon=True)
     watcher.start()
-    for signum in held:  # one held during the attach: the command interrupts itself, gdb then quits
-        os.kill(os.getpid(), signum)
+    _raise(held)  # one held during the attach: the command interrupts itself, gdb then quits
     try:
         yield
     finally:
