@@ -3,8 +3,8 @@ put back from outside both.
 
 First keeper.sh on its own, against a real process: it writes back a byte under a stand-in int3 and
 continues a stopped process when the socket from "gdb" closes without "done", and does nothing when
-"done" comes.  Then the case it was made for: gdb SIGKILLed while it waits for a thread to take the
-SIGSTOP gdb sent it (a thread in posix_spawn's vfork wait), which stopped the target for good.
+"done" comes.  Then real gdbs killed with a SIGSTOP of theirs pending: mid-command (the CI's stopped
+service, 2026-12-05) and during the attach; and a target its user had stopped, which stays so.
 """
 
 from __future__ import annotations
@@ -18,22 +18,14 @@ from pathlib import Path
 
 import pytest
 from support.gdb import gdb_binary, gdb_env, run_gdb
-from support.heartbeat import assert_carries_on, service_state, thread_states
+from support.heartbeat import assert_carries_on, process_state, service_state, thread_states, tracer_of
 from support.interpreters import PYTHON_311
 from support.paths import GDBINIT
 from support.targets import SERVICE, STAND_IN_INT3
 
+from gdb_memleak.host import procfs
+
 KEEPER = Path(__file__).resolve().parents[1] / "gdb_memleak" / "inject" / "keeper.sh"
-
-
-def _stat(pid: int) -> list[str]:
-    with open("/proc/%d/stat" % pid) as f:
-        return f.read().rpartition(")")[2].split()
-
-
-def _tracer(pid: int) -> int:
-    with open("/proc/%d/status" % pid) as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("TracerPid:"))
 
 
 def _keepers_of(pid: int) -> list[int]:
@@ -50,7 +42,7 @@ def _keepers_of(pid: int) -> list[int]:
     return found
 
 
-def _assert_no_keeper_left(pid: int, within: float = 5) -> None:
+def _assert_no_keeper_left(pid: int, within: float = 15) -> None:
     deadline = time.monotonic() + within
     while _keepers_of(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -63,7 +55,7 @@ def _assert_no_keeper_left(pid: int, within: float = 5) -> None:
 def _run_keeper(target, stand_in: int, say: bytes) -> None:
     """keeper.sh for `target`, its "gdb" a process that never traces it; `say` sent, then the socket closed."""
     ours, theirs = socket.socketpair()
-    argv = ["/bin/sh", str(KEEPER), str(target.pid), _stat(target.pid)[19], str(os.getpid()), "1",
+    argv = ["/bin/sh", str(KEEPER), str(target.pid), str(procfs.start_time(target.pid)), str(os.getpid()), "1",
             "%d:%d" % (stand_in, 0x55)]
     with theirs:
         shell = subprocess.run(argv, stdin=theirs, timeout=10)
@@ -83,12 +75,12 @@ def test_keeper_alone_puts_the_byte_back_and_continues_the_stopped_target(start_
     assert target.wait_for_ticks(1)[-1].endswith("byte=cc")
     os.kill(target.pid, signal.SIGSTOP)
     deadline = time.monotonic() + 5
-    while _stat(target.pid)[0] != "T" and time.monotonic() < deadline:
+    while process_state(target.pid) != "T" and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert _stat(target.pid)[0] == "T"
+    assert process_state(target.pid) == "T"
     _run_keeper(target, address, b"")  # the socket closed, no "done": gdb is gone
     ticks = target.wait_for_ticks(2, timeout=10)
-    assert len(ticks) == 2 and ticks[-1].endswith("byte=55"), (ticks, _stat(target.pid)[0])
+    assert len(ticks) == 2 and ticks[-1].endswith("byte=55"), (ticks, process_state(target.pid))
     _assert_no_keeper_left(target.pid)
 
 
@@ -98,7 +90,7 @@ def test_keeper_alone_does_nothing_once_told_done(start_target):
     _run_keeper(target, address, b"done\n")
     _assert_no_keeper_left(target.pid)
     time.sleep(0.3)
-    assert _stat(target.pid)[0] == "T"  # the stop was not the keeper's to undo
+    assert process_state(target.pid) == "T"  # the stop was not the keeper's to undo
     os.kill(target.pid, signal.SIGCONT)
     assert target.wait_for_ticks(2)[-1].endswith("byte=cc")
 
@@ -163,7 +155,7 @@ def test_a_target_its_user_had_stopped_is_left_stopped(start_target, tmp_path):
     the stop is its user's, and the keeper leaves it; continued by hand, the target goes on whole."""
     target = start_target(PYTHON_311, SERVICE, "busy")
     before = service_state(target.wait_for_ticks(1)[-1])
-    for delay in (0.0, 0.005, 0.02):
+    for delay in (0.0, 0.001, 0.005):  # (gdb ends by itself soon after: the target's SIGSTOP fails the command)
         os.kill(target.pid, signal.SIGSTOP)
         script = tmp_path / "trap.gdb"
         script.write_text(KILLED_AS_IT_FIRST_RESUMES % delay)
@@ -171,7 +163,7 @@ def test_a_target_its_user_had_stopped_is_left_stopped(start_target, tmp_path):
                        after=("-x", str(script)), timeout=120)
         assert done.returncode == -signal.SIGKILL, (delay, done.stdout + done.stderr)
         _assert_no_keeper_left(target.pid)
-        assert _stat(target.pid)[0] == "T" and _tracer(target.pid) == 0, (delay, done.returncode, done.stderr)
+        assert process_state(target.pid) == "T" and tracer_of(target.pid) == 0, (delay, done.returncode, done.stderr)
         os.kill(target.pid, signal.SIGCONT)
         ticks = assert_carries_on(target, 2)
     assert service_state(ticks[-1]) == before, (ticks[-1], before)
@@ -188,12 +180,12 @@ def test_gdb_killed_as_it_attaches_leaves_the_target_running(start_target):
                                start_new_session=True, env=gdb_env())
         try:
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and _tracer(target.pid) == 0 and gdb.poll() is None:
+            while time.monotonic() < deadline and tracer_of(target.pid) == 0 and gdb.poll() is None:
                 time.sleep(0.0002)
             time.sleep(delay)
             gdb.kill()
         finally:
             gdb.wait()
         ticks = target.wait_for_ticks(2, timeout=10)
-        assert len(ticks) == 2, (delay, _stat(target.pid)[0], thread_states(target.pid))
+        assert len(ticks) == 2, (delay, process_state(target.pid), thread_states(target.pid))
         _assert_no_keeper_left(target.pid)

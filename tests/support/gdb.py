@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .heartbeat import thread_states
 from .paths import CACHE_ENV, FORKY, GDBINIT, NO_CACHE
 
 
@@ -123,13 +124,7 @@ def where_gdb_hangs(gdb_pid: int, target: int | None) -> str:
         except (OSError, subprocess.SubprocessError) as e:
             lines.append("py-spy: %s" % e)
     if target is not None:
-        for task in sorted(Path("/proc/%d/task" % target).glob("*")):
-            try:
-                stat = (task / "stat").read_text().rsplit(")", 1)[1].split()
-                lines.append("target thread %s: state %s, wchan %s, syscall %s" % (
-                    task.name, stat[0], (task / "wchan").read_text(), (task / "syscall").read_text().strip()))
-            except OSError as e:
-                lines.append("target thread %s: %s" % (task.name, e))
+        lines += ["target %s" % state for state in thread_states(target)]
     return "\n".join(lines)
 
 

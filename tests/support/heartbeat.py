@@ -84,8 +84,9 @@ def assert_carries_on(target, ticks: int = 2) -> list[str]:
 
 
 def thread_states(pid: int) -> list[str]:
-    """Each thread's state letter and kernel wait channel ("T" stopped, "t" traced, "S futex_wait_queue" ...)
-    and who traces the process: what a target that stopped beating was doing."""
+    """Who traces the process and its pending signals, then each thread's state letter, kernel wait
+    channel and system call ("T" stopped, "t" traced, "S futex_wait_queue 202 ..."): what a target
+    that stopped beating, or a gdb that hangs on it, was doing."""
     states = []
     try:
         tids = sorted(os.listdir("/proc/%d/task" % pid), key=int)
@@ -94,14 +95,30 @@ def thread_states(pid: int) -> list[str]:
     except OSError as e:
         return [str(e)]
     for tid in tids:
+        task = "/proc/%d/task/%s/" % (pid, tid)
         try:
-            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+            with open(task + "stat") as f:
                 state = f.read().rpartition(")")[2].split()[0]
-            with open("/proc/%d/task/%s/wchan" % (pid, tid)) as f:
-                states.append("%s %s %s" % (tid, state, f.read()))
+            with open(task + "wchan") as f, open(task + "syscall") as g:
+                states.append("thread %s: state %s, wchan %s, syscall %s" % (tid, state, f.read(), g.read().strip()))
         except OSError:
             continue
     return states
+
+
+def tracer_of(pid: int) -> int:
+    """The TracerPid of `pid` (0: nobody traces it)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("TracerPid:"):
+                return int(line.split()[1])
+    return 0
+
+
+def process_state(pid: int) -> str:
+    """The process's state letter: "T" in a group stop, "t" stopped by its tracer, "S", "R" ..."""
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rpartition(")")[2].split()[0]
 
 
 # --- tests/targets/hostile_objects.py: "tick N checksum=C traps=T gc=..." ---
