@@ -186,7 +186,7 @@ def test_the_lines_under_the_table_account_for_the_total(start_target):
     target = start_target(PYTHON_311, DATA_GARBAGE, "20")
     run = run_gdb("py-cycles --top 1 --json", "py-cycles --top 1", pid=target.pid)
     assert_no_traceback(run)
-    doc = run.json_documents()[0]
+    doc = run.first_document()
     shown = doc["cycles"][0]
     groups, in_cycles = doc["groups"], doc["in_cycles"]
     assert groups["count"] >= 2 and groups["objects"] == in_cycles["objects"] < doc["total_objects"], doc

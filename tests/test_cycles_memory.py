@@ -43,7 +43,7 @@ def test_case1_from_a_core_file_gives_the_pair_cycle_and_a_real_png(start_target
     graph = tmp_path / "cycles.png"
     run = run_gdb("py-cycles --json --graph %s" % graph, "py-cycles --top 3", core=(python, core), timeout=300)
     assert_no_traceback(run)
-    doc = run.json_documents()[0]
+    doc = run.first_document()
     schemas.validator("cycles").validate(doc)
     assert doc["backend"] == "memory" and doc["source"] == "core"
     pair = doc["cycles"][0]

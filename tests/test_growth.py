@@ -50,10 +50,10 @@ def test_marks_are_listed_and_dropped(start_target):
     target = start_target(INTERPRETERS[0].values[0], GROWING_CACHE)
     run = run_gdb("py-heap --mark a", "py-heap --mark b", "py-heap --marks --json", pid=target.pid)
     assert_no_traceback(run)
-    assert [m["name"] for m in run.json_documents()[0]["marks"]] == ["a", "b"]
+    assert [m["name"] for m in run.first_document()["marks"]] == ["a", "b"]
     run = run_gdb("py-heap --drop-mark a", "py-heap --drop-mark b", "py-heap --marks --json", "py-heap --since a", pid=target.pid)
     assert_no_traceback(run)
-    assert run.json_documents()[0]["marks"] == []
+    assert run.first_document()["marks"] == []
     assert "py-heap: no mark named a in the target (marks: none)" in run.stderr
     bad = run_gdb("py-heap --mark 'two words'", "py-heap --mark a --since b", "py-heap --since cycles/c1", pid=target.pid)
     assert "py-heap: argument --mark: a mark name is 1 to 64 letters" in bad.stderr

@@ -118,7 +118,7 @@ def test_leaked_asyncio_tasks_are_placed_where_they_wait(start_target, python):
     target = start_target(python, LEAKED_TASKS)
     run = run_gdb("py-heap --top 3 --json", "py-heap --top 3", pid=target.pid)
     assert_no_traceback(run)
-    doc = run.document() if len(run.json_documents()) == 1 else run.json_documents()[0]
+    doc = run.document() if len(run.json_documents()) == 1 else run.first_document()
     schemas.validator("heap").validate(doc)
     assert doc["task_count"] >= 451, doc["task_count"]
     places = {(t["file"], t["line"], t["function"], t["task"]): t["count"] for t in doc["tasks"]}
@@ -184,7 +184,7 @@ def test_memory_outside_python_objects_is_said_and_counted(start_target, python)
     target = start_target(python, NATIVE_LEAK)
     run = run_gdb("py-heap --json", pid=target.pid)
     assert_no_traceback(run)
-    doc = run.json_documents()[0]
+    doc = run.first_document()
     schemas.validator("heap").validate(doc)
     memory = doc["process_memory"]
     assert memory["outside_python"] >= 120 * 2**20 > doc["total_size"] * 10, memory
@@ -198,7 +198,7 @@ def test_no_word_about_outside_memory_where_python_objects_hold_most(start_targe
     target = start_target(PYTHON_311, SEED_STRING)
     run = run_gdb("py-heap --json", pid=target.pid)
     assert_no_traceback(run)
-    doc = run.json_documents()[0]
+    doc = run.first_document()
     assert doc["process_memory"]["anonymous"] > doc["total_size"]
     assert not [n for n in doc["notes"] if "outside Python objects" in n], doc["notes"]
 
@@ -211,7 +211,7 @@ def test_a_running_function_s_local_is_counted_once(start_target, python):
     target = start_target(python, LOCAL_HOLDER)
     run = run_gdb("py-heap --json --top 50", pid=target.pid)
     assert_no_traceback(run)
-    rows = {r["kind"]: r for r in run.json_documents()[0]["rows"]}
+    rows = {r["kind"]: r for r in run.first_document()["rows"]}
     assert rows["bytearray"]["size"] >= 3 * 2**20, rows.get("bytearray")
     text = "str" if "str" in rows and rows["str"]["size"] > 5 * 2**20 else "unicode"
     assert 5 * 2**20 < rows[text]["size"] < 6 * 2**20 + 2**19, rows[text]
@@ -229,7 +229,7 @@ def test_a_kept_exception_s_frame_is_followed_to_who_keeps_it(start_target, pyth
     target = start_target(python, KEPT_ERRORS)
     run = run_gdb("py-heap --json --largest 3", pid=target.pid)
     assert_no_traceback(run)
-    top = run.json_documents()[0]["largest"][0]
+    top = run.first_document()["largest"][0]
     assert (top["type"], top["path"], top["items"]) == ("list", "__main__.RECENT_ERRORS", {"kind": "ValueError", "count": 3})
     assert 6 * 2**20 < top["retained"] < 7 * 2**20, top
     assert [o["type"] for o in top["inside"]] == ["bytearray"] * 3, top
@@ -247,7 +247,7 @@ def test_a_frame_that_returns_during_the_census_owns_nothing_measured(start_targ
     target = start_target(python, RETURNING_FRAME)
     run = run_gdb("py-heap --json --largest 2", pid=target.pid)
     assert_no_traceback(run)
-    holder = next(r for r in run.json_documents()[0]["largest"] if r["path"] == "__main__.HOLDER")
+    holder = next(r for r in run.first_document()["largest"] if r["path"] == "__main__.HOLDER")
     assert holder["retained"] > 40_000_000 and holder["retained_complete"], holder
     returned = target.wait_for_ticks(1)[-1]
     assert returned != "tick returned=0", returned  # the frame did return while py-heap ran
@@ -287,7 +287,7 @@ def test_objects_deep_in_big_containers_are_named_from_their_global(start_target
     target = start_target(python, BIG_CONTAINERS)
     run = run_gdb("py-heap --json --largest 3", pid=target.pid)
     assert_no_traceback(run)
-    largest = run.json_documents()[0]["largest"]
+    largest = run.first_document()["largest"]
     assert [r["path"] for r in largest] == ["__main__.CACHE", "__main__.ROWS", "__main__.PAIR"], largest
     inside = [[(o["type"], o["size"] >> 20, o["path"]) for o in r["inside"]] for r in largest]
     assert inside == [[("bytearray", 5, "__main__.CACHE['k21337'][1]")],
@@ -303,7 +303,7 @@ def test_paths_through_subclasses_of_list_tuple_and_dict_name_the_item(start_tar
     target = start_target(PYTHON_311, SUBCLASS_CONTAINERS)
     run = run_gdb("py-heap --json --largest 3 --top 1", pid=target.pid)
     assert_no_traceback(run)
-    inside = sorted(o["path"] for r in run.json_documents()[0]["largest"] for o in r["inside"])
+    inside = sorted(o["path"] for r in run.first_document()["largest"] for o in r["inside"])
     assert inside == ["__main__.BIGL[2]", "__main__.DD['k'][0]", "__main__.TT[1]"], inside
     assert target.wait_for_ticks(1)[-1].endswith(" ran=0"), target.ticks()[-1]
 
@@ -316,7 +316,7 @@ def test_largest_1000_answers_and_the_target_runs_meanwhile(start_target):
     target = start_target(PYTHON_311, BIG_CONTAINERS)
     run = run_gdb("py-heap --json --largest 1000 --top 1", pid=target.pid, timeout=120)
     assert_no_traceback(run)
-    largest = run.json_documents()[0]["largest"]
+    largest = run.first_document()["largest"]
     assert len(largest) > 100 and largest[0]["path"] == "__main__.CACHE", largest[:2]
     assert target.wait_for_ticks(1)
 
@@ -335,7 +335,7 @@ def test_numpy_views_name_the_list_that_pins_their_batches(start_target, python)
     pinned = json.loads(target.wait_for_ticks(1)[-1][len("tick "):])["pinned"]
     run = run_gdb("py-heap --json --largest 3", "py-heap --top 3 --largest 1", pid=target.pid)
     assert_no_traceback(run)
-    doc = run.json_documents()[0]
+    doc = run.first_document()
     top_row = doc["rows"][0]
     assert top_row["kind"] == "numpy.ndarray" and top_row["count"] == 16, doc["rows"][:3]
     assert abs(top_row["size"] - pinned) <= pinned // 10, (top_row, pinned)
@@ -361,7 +361,7 @@ def test_largest_ranks_by_what_each_object_keeps_alive(start_target, python):
     truth = _truths(target)
     run = run_gdb("py-heap --json --largest 5", "py-heap --top 3 --largest 3", pid=target.pid)
     assert_no_traceback(run)
-    doc = run.json_documents()[0]
+    doc = run.first_document()
     top = doc["largest"][0]
     assert (top["type"], top["path"]) == ("list", "helpers.audit._AUDIT_LOG"), doc["largest"]
     assert abs(top["retained"] - truth["LOG"]) <= truth["LOG"] // 10, (top, truth)

@@ -49,7 +49,7 @@ def test_case2_from_a_core_file_has_str_on_top(start_target, tmp_path, python):
     target.stop()
     run = run_gdb("py-heap --json --largest 2", "py-heap --top 3", core=(python, core), timeout=300)
     assert_no_traceback(run)
-    doc = run.json_documents()[0]
+    doc = run.first_document()
     schemas.validator("heap").validate(doc)
     assert doc["backend"] == "memory" and doc["source"] == "core"
     assert doc["rows"][0]["kind"] == "str"

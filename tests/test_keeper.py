@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.gdb import gdb_binary, gdb_env, run_gdb
+from support.gdb import end_gdb_forks, gdb_binary, gdb_env, run_gdb
 from support.heartbeat import assert_carries_on, process_state, service_state, thread_states, tracer_of
 from support.interpreters import PYTHON_311
 from support.paths import GDBINIT
@@ -189,3 +189,54 @@ def test_gdb_killed_as_it_attaches_leaves_the_target_running(start_target):
         ticks = target.wait_for_ticks(2, timeout=10)
         assert len(ticks) == 2, (delay, process_state(target.pid), thread_states(target.pid))
         _assert_no_keeper_left(target.pid)
+        end_gdb_forks(gdb.pid)
+
+
+# A fork of gdb that never execs, started after the attach's keeper and before the attach (-ix, in
+# order): it holds gdb's end of the keeper's socket, as gdb's ptrace check's child does when gdb is
+# killed in its first attach (it stays stopped for good).
+HOLDER = """python
+import os as _os, time as _time
+if _os.fork() == 0:
+    _time.sleep(120)
+    _os._exit(0)
+end
+"""
+
+
+def test_a_fork_of_gdb_holding_the_keeper_s_socket_does_not_keep_the_target_stopped(start_target, tmp_path):
+    """The keeper waited for its socket's end of file, which a fork of gdb holding it delays for good:
+    the target, its attach SIGSTOP taken once gdb was gone, stayed stopped (a CI run, 2026-12-06; 3
+    of 60 kills at the attach under load).  gdb's death is now watched too.  Killed as it attaches
+    until a kill has left the target stopped: that stop must end."""
+    target = start_target(PYTHON_311, SERVICE, "busy")
+    holder = tmp_path / "holder.gdb"
+    holder.write_text(HOLDER)
+    argv = [gdb_binary(), "-batch", "-nx", "-ix", str(GDBINIT), "-ix", str(holder), "-p", str(target.pid),
+            "-ex", "py-heap --top 3"]
+    stops_seen = 0
+    for attempt in range(8):
+        gdb = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True, env=gdb_env())
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and tracer_of(target.pid) == 0 and gdb.poll() is None:
+                time.sleep(0.0002)
+            gdb.kill()
+        finally:
+            gdb.wait()
+        try:
+            deadline = time.monotonic() + 0.05
+            while time.monotonic() < deadline:
+                if process_state(target.pid) == "T" and tracer_of(target.pid) == 0:
+                    stops_seen += 1
+                    break
+                time.sleep(0.001)
+            ticks = target.wait_for_ticks(2, timeout=10)
+            assert len(ticks) == 2, (attempt, process_state(target.pid), thread_states(target.pid))
+        finally:
+            assert len(end_gdb_forks(gdb.pid)) >= 1  # the holder: it was there all along
+        _assert_no_keeper_left(target.pid)
+        if stops_seen:
+            break
+    assert stops_seen, "no kill left the target stopped in 8 attempts: nothing shown"

@@ -77,7 +77,7 @@ def test_memtop_shows_each_threads_python_name(start_target, python):
     assert len(workers) == 3 and {"ingest", "flusher"} <= set(workers.values())
     run = run_gdb("py-memtop --json --stack 2", "py-memtop --stack 2", pid=target.pid)
     assert_no_traceback(run)
-    doc = run.json_documents()[0]
+    doc = run.first_document()
     schemas.validator("memtop").validate(doc)
     assert doc["frames_source"] == ("payload" if python == PYTHON_NODEBUG else "libpython")
     names = {t["tid"]: t["python_name"] for t in doc["threads"]}
@@ -121,7 +121,7 @@ def test_memtop_says_where_the_rss_is(start_target, python):
     target = start_target(python, NATIVE_LEAK)
     run = run_gdb("py-memtop --json", "py-memtop", pid=target.pid)
     assert_no_traceback(run)
-    doc = run.json_documents()[0]
+    doc = run.first_document()
     acc = doc["accounting"]
     assert acc["rss"] == sum(acc[k] for k in ("file_backed", "shared_memory", "main_heap", "thread_stacks", "other_anonymous"))
     assert acc["rss"] == doc["rss"]
@@ -197,7 +197,7 @@ def test_memtop_under_another_c_allocator_does_not_call_its_memory_native(start_
     target = start_target(PYTHON_311, FRAGMENTED_HEAP, env={"LD_PRELOAD": JEMALLOC})
     run = run_gdb("py-memtop --json", "py-memtop", pid=target.pid)
     assert_no_traceback(run)
-    acc = run.json_documents()[0]["accounting"]
+    acc = run.first_document()["accounting"]
     assert acc["other_allocator"] == "libjemalloc.so.2" and acc["malloc"] is None and acc["outside_arenas"] is None, acc
     assert acc["pymalloc"]["arenas"] > 30, acc  # pymalloc's are still read
     assert "in no allocator's arena" not in run.stdout
@@ -237,7 +237,7 @@ def test_memtop_loaded_before_the_attach_reads_the_allocators_alike(start_target
 
 def _assert_allocators_read(target, python: str, run, before: dict) -> None:
     assert_no_traceback(run)
-    doc = run.json_documents()[0]
+    doc = run.first_document()
     schemas.validator("memtop").validate(doc)
     malloc, truth = doc["accounting"]["malloc"], before["mallinfo2"]
 

@@ -174,7 +174,7 @@ def _window_with_decoder_rows(pid: int, *commands: str):
     for _ in range(3):
         run = run_gdb(*commands, pid=pid)
         assert_no_traceback(run)
-        doc = run.json_documents()[0]
+        doc = run.first_document()
         decoder = [r for r in doc["growth"]["allocations"] if "/json/" in r["file"]]
         if decoder:
             return run, doc, decoder
@@ -249,7 +249,7 @@ def test_a_watch_says_when_rss_grew_outside_python(start_target):
     target = start_target(PYTHON_311, NATIVE_LEAK, "grow")
     run = run_gdb("py-memtop --json --watch 2", pid=target.pid, timeout=120)
     assert_no_traceback(run)
-    growth = run.json_documents()[0]["growth"]
+    growth = run.first_document()["growth"]
     assert growth["rss_delta"] >= 20 * 2**20 > growth["traced"] * 10, growth
     assert growth["outside_python"] == growth["rss_delta"] - growth["traced"] - growth["tracemalloc_memory"], growth
     said = [line for line in run.stderr.splitlines() if "grew outside Python's allocators" in line]
@@ -261,7 +261,7 @@ def test_a_watch_of_a_quiet_target_says_nothing_about_outside_growth(start_targe
     run = run_gdb("py-memtop --watch 1", "py-memtop --json --watch 1", pid=target.pid, timeout=120)
     assert_no_traceback(run)
     assert "grew outside Python's allocators" not in run.stderr, run.stderr
-    assert run.json_documents()[0]["growth"]["outside_python"] < 4 * 2**20
+    assert run.first_document()["growth"]["outside_python"] < 4 * 2**20
 
 
 def test_a_watch_stopped_where_python_has_no_line_number_still_answers(start_target):

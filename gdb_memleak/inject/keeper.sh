@@ -18,13 +18,35 @@
 pid=$1 start=$2 gdb=$3 cont=$4
 shift 4
 
-running_target() {  # the same process still there; sets $state (R, S, T ...)
-    read -r line < "/proc/$pid/stat" 2>/dev/null || return 1
+stat_of() {  # sets $state (R, S, T, Z ...) and $started (field 22, the start time) of process $1
+    read -r line < "/proc/$1/stat" 2>/dev/null || return 1
     # shellcheck disable=SC2086  # (split on purpose: the fields after the command's name)
     set -- ${line##*) }
     state=$1
     shift 19
-    [ "$1" = "$start" ]
+    started=$1
+}
+
+running_target() {  # the same process still there; sets $state
+    stat_of "$pid" && [ "$started" = "$start" ]
+}
+
+gdb_alive() {  # gdb's pid is still that gdb, and not a zombie
+    stat_of "$gdb" && [ "$started" = "$GDB_MEMLEAK_KEEPER_GDB_START" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
+watch_gdb() {  # $1: the keeper, woken by SIGUSR1 when gdb is gone
+    # The socket's end of file is not enough: a fork of gdb that never execs holds gdb's end too.
+    # gdb's ptrace check forks a child at its first attach, which stops for good when gdb is
+    # killed then: the keeper waited for it, the target stopped (3 of 60 kills at gdb's attach
+    # under load, 2026-12-06; a CI run, 1 of 4).  A look every 0.2 s, a fork of sleep each.
+    stat_of "$1" || return 0
+    keeper_start=$started
+    while gdb_alive; do
+        sleep 0.2
+        stat_of "$1" && [ "$started" = "$keeper_start" ] || return 0  # the keeper ended: nobody to wake
+    done
+    kill -USR1 "$1" 2>/dev/null
 }
 
 tracer() {  # sets $now to the target's TracerPid, in this shell (no fork: it is read right before a kill)
@@ -55,7 +77,16 @@ put_back() {  # the byte at address $1 is an int3 (0xCC: 204): write $2 there
 }
 
 keep() {
-    read -r word
+    trap 'woken=1' USR1  # (a trapped signal ends the read below)
+    watch_gdb $$ &
+    watcher=$!
+    while :; do
+        woken= word=
+        read -r word
+        [ -n "$woken" ] && gdb_alive && continue  # a SIGUSR1 not from the watcher
+        break
+    done
+    kill "$watcher" 2>/dev/null
     [ "$word" = done ] && return 0
     # gdb's files close before the kernel lets go of its tracees, so wait for that (30 s at most).
     waited=0
@@ -90,6 +121,12 @@ keep() {
     done
 }
 
+if [ -n "$GDB_MEMLEAK_KEEPER_GDB_START" ]; then
+    keep "$@"
+    exit 0
+fi
 # Into the background, so that gdb waits only for this shell's start: the keeper is nobody's child.
+# Started anew, so that its $$ is its own (the watcher's SIGUSR1), with gdb's start time (gdb alive now).
+stat_of "$gdb" || exit 1
 exec 3<&0
-keep "$@" <&3 3<&- >/dev/null 2>&1 &
+GDB_MEMLEAK_KEEPER_GDB_START=$started /bin/sh "$0" "$pid" "$start" "$gdb" "$cont" "$@" <&3 3<&- >/dev/null 2>&1 &

@@ -75,6 +75,11 @@ class GdbRun:
     def json_documents(self) -> list[dict]:
         return [json.loads(line) for line in self.stdout.splitlines() if line.startswith("{")]
 
+    def first_document(self) -> dict:
+        docs = self.json_documents()
+        assert docs, "expected a JSON document, got none\nstdout:\n%s\nstderr:\n%s" % (self.stdout, self.stderr)
+        return docs[0]
+
     def document(self) -> dict:
         docs = self.json_documents()
         assert len(docs) == 1, "expected one JSON document, got %d\nstdout:\n%s\nstderr:\n%s" % (len(docs), self.stdout, self.stderr)
@@ -199,6 +204,26 @@ def gcore(pid: int, tmp_path: Path) -> Path:
     """A core of the live process `pid`, made by gdb's gcore in `tmp_path` (the process goes on)."""
     subprocess.run(["gcore", "-o", str(tmp_path / "core"), str(pid)], check=True, capture_output=True, timeout=120)
     return tmp_path / ("core.%d" % pid)
+
+
+def end_gdb_forks(session: int) -> list[int]:
+    """End what is left in the session of a gdb killed there (started with start_new_session): forks of
+    gdb that never exec, such as its ptrace check's child, stopped for good when gdb is killed in its
+    first attach.  Their pids."""
+    left = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError, ValueError):
+            continue
+        if entry.isdigit() and int(fields[3]) == session:  # (field 6, the session)
+            left.append(int(entry))
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    return left
 
 
 def assert_no_inferior_call(run) -> None:
