@@ -2,8 +2,8 @@
 put back from outside both.
 
 First keeper.sh on its own, against a real process: it writes back a byte under a stand-in int3 and
-continues a stopped process when the socket from "gdb" closes without "done", and does nothing when
-"done" comes.  Then real gdbs killed with a SIGSTOP of theirs pending: mid-command (the CI's stopped
+continues a stopped process when the socket from "gdb" closes without "done", or when "gdb" dies with
+the socket still open, and does nothing when "done" comes.  Then real gdbs killed with a SIGSTOP of theirs pending: mid-command (the CI's stopped
 service, 2026-12-05) and during the attach; and a target its user had stopped, which stays so.
 """
 
@@ -52,15 +52,20 @@ def _assert_no_keeper_left(pid: int, within: float = 15) -> None:
     assert not left, "keepers still running after %s s: %s" % (within, left)
 
 
-def _run_keeper(target, stand_in: int, say: bytes) -> None:
-    """keeper.sh for `target`, its "gdb" a process that never traces it; `say` sent, then the socket closed."""
+def _start_keeper(target, stand_in: int, gdb: int) -> socket.socket:
+    """keeper.sh for `target`, its "gdb" the process `gdb`, which never traces it; our end of its socket."""
     ours, theirs = socket.socketpair()
-    argv = ["/bin/sh", str(KEEPER), str(target.pid), str(procfs.start_time(target.pid)), str(os.getpid()), "1",
+    argv = ["/bin/sh", str(KEEPER), str(target.pid), str(procfs.start_time(target.pid)), str(gdb), "1",
             "%d:%d" % (stand_in, 0x55)]
     with theirs:
         shell = subprocess.run(argv, stdin=theirs, timeout=10)
     assert shell.returncode == 0
-    with ours:
+    return ours
+
+
+def _run_keeper(target, stand_in: int, say: bytes) -> None:
+    """keeper.sh for `target`, its "gdb" this process; `say` sent, then the socket closed."""
+    with _start_keeper(target, stand_in, os.getpid()) as ours:
         ours.sendall(say)
 
 
@@ -93,6 +98,30 @@ def test_keeper_alone_does_nothing_once_told_done(start_target):
     assert process_state(target.pid) == "T"  # the stop was not the keeper's to undo
     os.kill(target.pid, signal.SIGCONT)
     assert target.wait_for_ticks(2)[-1].endswith("byte=cc")
+
+
+def test_keeper_alone_acts_when_its_gdb_dies_with_the_socket_still_open(start_target):
+    """A fork of gdb can hold gdb's end of the socket (gdb's ptrace check's child): the keeper also
+    watches gdb's pid.  Its "gdb" here a process of ours, ended while we keep the socket open; a
+    SIGUSR1 from someone else before that changes nothing."""
+    target, address = _stand_in_target(start_target)
+    stand_in_gdb = subprocess.Popen(["sleep", "60"])
+    try:
+        os.kill(target.pid, signal.SIGSTOP)
+        with _start_keeper(target, address, stand_in_gdb.pid):
+            time.sleep(0.5)
+            for keeper in _keepers_of(target.pid):
+                os.kill(keeper, signal.SIGUSR1)  # not the watcher's: "gdb" lives
+            time.sleep(0.5)
+            assert process_state(target.pid) == "T" and _keepers_of(target.pid)
+            stand_in_gdb.kill()
+            stand_in_gdb.wait()  # (a zombie would count as gone too; reaped, its pid is no process)
+            ticks = target.wait_for_ticks(2, timeout=10)
+            assert len(ticks) == 2 and ticks[-1].endswith("byte=55"), (ticks, process_state(target.pid))
+            _assert_no_keeper_left(target.pid)
+    finally:
+        stand_in_gdb.kill()
+        stand_in_gdb.wait()
 
 
 # gdb runs this before the command: the n-th time the target is stopped in the injector's stub,

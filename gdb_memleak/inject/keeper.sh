@@ -39,7 +39,8 @@ watch_gdb() {  # $1: the keeper, woken by SIGUSR1 when gdb is gone
     # The socket's end of file is not enough: a fork of gdb that never execs holds gdb's end too.
     # gdb's ptrace check forks a child at its first attach, which stops for good when gdb is
     # killed then: the keeper waited for it, the target stopped (3 of 60 kills at gdb's attach
-    # under load, 2026-12-06; a CI run, 1 of 4).  A look every 0.2 s, a fork of sleep each.
+    # under load, and a CI run, 2026-12-06).  A look every 0.2 s, a fork of sleep each.
+    trap '' USR1  # (the keeper's handler is not a subshell's: a stray SIGUSR1 would end the watcher)
     stat_of "$1" || return 0
     keeper_start=$started
     while gdb_alive; do
@@ -83,7 +84,7 @@ keep() {
     while :; do
         woken= word=
         read -r word
-        [ -n "$woken" ] && gdb_alive && continue  # a SIGUSR1 not from the watcher
+        [ -z "$word" ] && [ -n "$woken" ] && gdb_alive && continue  # a SIGUSR1 not from the watcher
         break
     done
     kill "$watcher" 2>/dev/null
