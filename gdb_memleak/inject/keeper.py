@@ -9,8 +9,9 @@ A SIGKILLed gdb runs nothing more, and two things of gdb's own outlive it in a t
 The payloads put the int3s' bytes back themselves when they see their gdb gone; nothing in the
 target can continue a stopped process.  So a small shell script (keeper.sh) runs beside gdb, in a
 session of its own (a terminal's Ctrl-C, `timeout`, a killed process group do not reach it), and
-blocks on a socket whose other end only gdb holds.  gdb says "done" at the command's end; if the
-socket closes without that, gdb is gone: once the kernel has let go of the target, the keeper
+blocks on a socket whose other end gdb holds.  gdb says "done" at the command's end; if the
+socket closes without that, or gdb's pid is no longer that gdb (a fork of gdb that never execs holds
+the socket too), gdb is gone: once the kernel has let go of the target, the keeper
 writes back the bytes under the int3s still there and, for half a second, continues a target that
 stops.  It is a shell script because gdb's embedded Python has no executable of its own to run.
 Pure: imports nothing of gdb.

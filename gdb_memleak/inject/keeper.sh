@@ -2,15 +2,15 @@
 # gdb-memleak's keeper: what a gdb killed in the middle of a command leaves in its target, put back
 # from outside the target and outside gdb (issue 17; inject/keeper.py starts it, docs/safety.md).
 #
-#   keeper.sh PID START GDB CONTINUE [ADDRESS:BYTE ...]      standard input: a socket only gdb holds
+#   keeper.sh PID START GDB CONTINUE [ADDRESS:BYTE ...]      standard input: a socket gdb holds
 #
 #   PID, START  the target and its start time (field 22 of /proc/PID/stat): a pid used again is left alone
 #   GDB         the pid of the gdb that traces it
 #   CONTINUE    1: the target was running when gdb attached, so a stop left behind is gdb's, not the user's
 #   ADDRESS:BYTE where gdb's int3s on the dynamic linker's events are, and the byte each one hides
 #
-# gdb writes "done" when its command is over: nothing to do.  End of file without it: gdb is gone,
-# and it may have left
+# gdb writes "done" when its command is over: nothing to do.  End of file without it, or gdb's pid
+# no longer that gdb (a watcher looks every 0.2 s): gdb is gone, and it may have left
 #   - its int3s in ld.so's code (the target's next dlopen would die of SIGTRAP), and
 #   - SIGSTOPs it sent to stop the threads and never took: the whole target stops for good.
 # Only /bin/sh, dd, od and sleep: gdb's embedded Python has no executable of its own to run.
@@ -40,14 +40,20 @@ watch_gdb() {  # $1: the keeper, woken by SIGUSR1 when gdb is gone
     # gdb's ptrace check forks a child at its first attach, which stops for good when gdb is
     # killed then: the keeper waited for it, the target stopped (3 of 60 kills at gdb's attach
     # under load, and a CI run, 2026-12-06).  A look every 0.2 s, a fork of sleep each.
-    trap '' USR1  # (the keeper's handler is not a subshell's: a stray SIGUSR1 would end the watcher)
+    trap '' USR1  # (a subshell loses the keeper's trap: SIGUSR1's default would end the watcher)
     stat_of "$1" || return 0
     keeper_start=$started
     while gdb_alive; do
         sleep 0.2
         stat_of "$1" && [ "$started" = "$keeper_start" ] || return 0  # the keeper ended: nobody to wake
     done
-    kill -USR1 "$1" 2>/dev/null
+    # Again every 0.2 s until the keeper ends the watcher: a trap runs between commands, so a signal
+    # that came before the keeper's read began was lost (a reviewer's runs: 1 of 100 hung, 20 of 20
+    # with the keeper descheduled 50 ms).
+    while kill -USR1 "$1" 2>/dev/null; do
+        sleep 0.2
+        stat_of "$1" && [ "$started" = "$keeper_start" ] || return 0
+    done
 }
 
 tracer() {  # sets $now to the target's TracerPid, in this shell (no fork: it is read right before a kill)
@@ -84,7 +90,7 @@ keep() {
     while :; do
         woken= word=
         read -r word
-        [ -z "$word" ] && [ -n "$woken" ] && gdb_alive && continue  # a SIGUSR1 not from the watcher
+        [ -n "$woken" ] && [ "$word" != done ] && gdb_alive && continue  # a SIGUSR1 not from the watcher
         break
     done
     kill "$watcher" 2>/dev/null
@@ -128,6 +134,6 @@ if [ -n "$GDB_MEMLEAK_KEEPER_GDB_START" ]; then
 fi
 # Into the background, so that gdb waits only for this shell's start: the keeper is nobody's child.
 # Started anew, so that its $$ is its own (the watcher's SIGUSR1), with gdb's start time (gdb alive now).
-stat_of "$gdb" || exit 1
+stat_of "$gdb" && [ -n "$started" ] || exit 1
 exec 3<&0
 GDB_MEMLEAK_KEEPER_GDB_START=$started /bin/sh "$0" "$pid" "$start" "$gdb" "$cont" "$@" <&3 3<&- >/dev/null 2>&1 &
