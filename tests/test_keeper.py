@@ -109,7 +109,9 @@ def test_keeper_alone_acts_when_its_gdb_dies_with_the_socket_still_open(start_ta
     try:
         os.kill(target.pid, signal.SIGSTOP)
         with _start_keeper(target, address, stand_in_gdb.pid):
-            time.sleep(0.5)
+            deadline = time.monotonic() + 10
+            while len(_keepers_of(target.pid)) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
             keepers = _keepers_of(target.pid)
             assert len(keepers) == 2, keepers  # the keeper and its watcher
             for keeper in keepers:
@@ -228,6 +230,22 @@ def test_a_target_its_user_had_stopped_is_left_stopped(start_target, tmp_path):
     assert service_state(ticks[-1]) == before, (ticks[-1], before)
 
 
+def _kill_gdb_at_its_attach(argv: list[str], pid: int, delay: float = 0.0) -> subprocess.Popen:
+    """gdb (`argv`) started in a session of its own, SIGKILLed `delay` s after it appears as `pid`'s
+    tracer, and reaped."""
+    gdb = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True, env=gdb_env())
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and tracer_of(pid) == 0 and gdb.poll() is None:
+            time.sleep(0.0002)
+        time.sleep(delay)
+        gdb.kill()
+    finally:
+        gdb.wait()
+    return gdb
+
+
 def test_gdb_killed_as_it_attaches_leaves_the_target_running(start_target):
     """PTRACE_ATTACH sends each thread a SIGSTOP, which gdb then takes: gdb SIGKILLed before that left
     the target stopped for good.  gdb-memleak loaded before the attach (gdbinit.example's -ix) starts
@@ -235,16 +253,7 @@ def test_gdb_killed_as_it_attaches_leaves_the_target_running(start_target):
     target = start_target(PYTHON_311, SERVICE, "busy")
     argv = [gdb_binary(), "-batch", "-nx", "-ix", str(GDBINIT), "-p", str(target.pid), "-ex", "py-heap --top 3"]
     for delay in (0.0, 0.0005, 0.002, 0.01):
-        gdb = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True, env=gdb_env())
-        try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and tracer_of(target.pid) == 0 and gdb.poll() is None:
-                time.sleep(0.0002)
-            time.sleep(delay)
-            gdb.kill()
-        finally:
-            gdb.wait()
+        gdb = _kill_gdb_at_its_attach(argv, target.pid, delay)
         ticks = target.wait_for_ticks(2, timeout=10)
         assert len(ticks) == 2, (delay, process_state(target.pid), thread_states(target.pid))
         _assert_no_keeper_left(target.pid)
@@ -275,15 +284,7 @@ def test_a_fork_of_gdb_holding_the_keeper_s_socket_does_not_keep_the_target_stop
             "-ex", "py-heap --top 3"]
     stops_seen = 0
     for attempt in range(8):
-        gdb = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True, env=gdb_env())
-        try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and tracer_of(target.pid) == 0 and gdb.poll() is None:
-                time.sleep(0.0002)
-            gdb.kill()
-        finally:
-            gdb.wait()
+        gdb = _kill_gdb_at_its_attach(argv, target.pid)
         try:
             deadline = time.monotonic() + 0.05
             while time.monotonic() < deadline:
@@ -294,7 +295,8 @@ def test_a_fork_of_gdb_holding_the_keeper_s_socket_does_not_keep_the_target_stop
             ticks = target.wait_for_ticks(2, timeout=10)
             assert len(ticks) == 2, (attempt, process_state(target.pid), thread_states(target.pid))
         finally:
-            assert len(end_gdb_forks(gdb.pid)) >= 1  # the holder: it was there all along
+            left = end_gdb_forks(gdb.pid)
+        assert left, "the holder was not there"
         _assert_no_keeper_left(target.pid)
         if stops_seen:
             break

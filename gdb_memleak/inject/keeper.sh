@@ -43,16 +43,12 @@ watch_gdb() {  # $1: the keeper, woken by SIGUSR1 when gdb is gone
     trap '' USR1  # (a subshell loses the keeper's trap: SIGUSR1's default would end the watcher)
     stat_of "$1" || return 0
     keeper_start=$started
-    while gdb_alive; do
+    # Sent again at each look until the keeper ends the watcher: a trap runs between commands, so a
+    # signal that came before the keeper's read began was lost (a reviewer's runs: 1 of 100 hung,
+    # 20 of 20 with the keeper descheduled 50 ms).
+    while stat_of "$1" && [ "$started" = "$keeper_start" ]; do
+        gdb_alive || kill -USR1 "$1" 2>/dev/null
         sleep 0.2
-        stat_of "$1" && [ "$started" = "$keeper_start" ] || return 0  # the keeper ended: nobody to wake
-    done
-    # Again every 0.2 s until the keeper ends the watcher: a trap runs between commands, so a signal
-    # that came before the keeper's read began was lost (a reviewer's runs: 1 of 100 hung, 20 of 20
-    # with the keeper descheduled 50 ms).
-    while kill -USR1 "$1" 2>/dev/null; do
-        sleep 0.2
-        stat_of "$1" && [ "$started" = "$keeper_start" ] || return 0
     done
 }
 
