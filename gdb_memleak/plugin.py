@@ -89,15 +89,18 @@ class _VerboseParameter(gdb.Parameter):
         return "gdb-memleak's errors show tracebacks: %s." % svalue
 
 
-def _register_commands() -> None:
-    """(Re)create the commands: gdb takes a command's help text when it is created."""
+def _command_classes() -> tuple:
     from .commands.cycles import PyCycles
     from .commands.heap import PyHeap
     from .commands.memtop import PyMemtop
 
-    PyMemtop()
-    PyHeap()
-    PyCycles()
+    return PyMemtop, PyHeap, PyCycles
+
+
+def _register_commands() -> None:
+    """(Re)create the commands: gdb takes a command's help text when it is created."""
+    for command in _command_classes():
+        command()
 
 
 def _clear_caches(event: object) -> None:
@@ -145,6 +148,7 @@ def _load(venv: Optional[str]) -> None:
     gdb.events.exited.connect(_clear_caches)
     atexit.register(_forget_children)  # gdb quitting finalizes its Python: no child of ours outlives it
     _register_commands()
+    _hook_attach()
     _loaded = True
     pid = _pid_to_attach()
     if pid is not None:
@@ -181,6 +185,35 @@ def _load(venv: Optional[str]) -> None:
             gdb.events.exited.connect(_forget_read_ahead)
 
 
+def _hook_attach() -> None:
+    """Before each `attach` typed or scripted (gdb tells a hook no argument): the processes their users
+    stopped.  A keeper continues a target that stops once its gdb is gone, unless the stop was there
+    before the attach (inject/keeper.py); gdb's `-p` is read in _load, and runs no hook.  A user's own
+    hook-attach is left alone (limits.md)."""
+    try:
+        gdb.execute("show user hook-attach", to_string=True)
+        return
+    except gdb.error:  # "Undefined command": none yet
+        pass
+    gdb.execute("define hook-attach\npython __import__('%s').plugin.note_user_stops()\nend" % __package__,
+                to_string=True)
+
+
+def note_user_stops() -> None:
+    """hook-attach: a target in a group stop now was stopped by its user (the one gdb traces keeps its entry)."""
+    from .host import procfs
+    from .inject import keeper
+
+    try:
+        stopped = procfs.stopped_processes()
+        ours = {inferior.pid for inferior in gdb.inferiors() if inferior.pid}
+        for pid in [pid for pid in keeper.STOPPED_BEFORE_ATTACH if pid not in stopped and pid not in ours]:
+            del keeper.STOPPED_BEFORE_ATTACH[pid]
+        keeper.STOPPED_BEFORE_ATTACH.update(stopped)
+    except Exception:  # noqa: BLE001 (an error here would abort the user's attach)
+        pass
+
+
 # pid -> its start time (/proc/PID/stat), while gdb's attach from its command line may still be under way
 _ATTACHING: dict[int, int] = {}
 
@@ -212,7 +245,7 @@ def _attach_stopped(_event: object) -> None:
     gdb.events.stop.disconnect(_attach_stopped)
     keeper.attach_over()
     batch = any(arg in ("-batch", "--batch") for arg in _gdb_arguments())
-    if _first_command().split()[:1] in (["py-memtop"], ["py-heap"], ["py-cycles"]) or not batch:
+    if _first_command().split()[:1] in [[command.name] for command in _command_classes()] or not batch:
         hangup.end_hold()
     else:
         hangup.attach_over()

@@ -226,17 +226,23 @@ end
 '''
 
 
-def test_a_target_its_user_had_stopped_is_left_stopped(start_target, tmp_path):
+@pytest.mark.parametrize("attach", ["-p", "typed"])
+def test_a_target_its_user_had_stopped_is_left_stopped(start_target, tmp_path, attach):
     """A target stopped (SIGSTOP) before gdb attached, gdb killed as the command first resumes it:
-    the stop is its user's, and the keeper leaves it; continued by hand, the target goes on whole."""
+    the stop is its user's, and the keeper leaves it; continued by hand, the target goes on whole.
+    gdb-memleak loaded before `-p` reads the target's state; an `attach PID` (a command of gdb's,
+    here after the plugin was loaded with -x) is preceded by the plugin's hook-attach."""
     target = start_target(PYTHON_311, SERVICE, "busy")
     before = service_state(target.wait_for_ticks(1)[-1])
     for delay in (0.0, 0.001, 0.005):  # (gdb ends by itself soon after: the target's SIGSTOP fails the command)
         os.kill(target.pid, signal.SIGSTOP)
         script = tmp_path / "trap.gdb"
         script.write_text(KILLED_AS_IT_FIRST_RESUMES % delay)
-        done = run_gdb("py-heap --top 3", pid=target.pid, gdbinit=None, before=("-ix", str(GDBINIT)),
-                       after=("-x", str(script)), timeout=120)
+        if attach == "-p":
+            done = run_gdb("py-heap --top 3", pid=target.pid, gdbinit=None, before=("-ix", str(GDBINIT)),
+                           after=("-x", str(script)), timeout=120)
+        else:
+            done = run_gdb("attach %d" % target.pid, "py-heap --top 3", after=("-x", str(script)), timeout=120)
         assert done.returncode == -signal.SIGKILL, (delay, done.stdout + done.stderr)
         _assert_no_keeper_left(target.pid)
         assert process_state(target.pid) == "T" and tracer_of(target.pid) == 0, (delay, done.returncode, done.stderr)

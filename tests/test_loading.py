@@ -52,6 +52,25 @@ def test_loaded_before_the_attach_with_ix(start_target):
     assert target.wait_for_ticks(1)
 
 
+def test_its_hook_attach_leaves_the_user_s_own_and_gdb_s_errors(start_target, tmp_path):
+    """The plugin defines hook-attach (it notes which processes their users stopped, test_keeper.py),
+    unless the user has one: theirs stays and runs.  An attach that fails gives gdb's own error."""
+    target = start_target(PYTHON_311, SEED_STRING, "2")
+    mine = tmp_path / "mine.gdb"
+    mine.write_text("define hook-attach\necho the user's hook\\n\nend\n")
+    run = run_gdb("show user hook-attach", "attach %d" % target.pid, "detach", gdbinit=None,
+                  before=("-x", str(mine), "-x", str(REPO / "gdbinit.example")))
+    assert_no_traceback(run)
+    assert run.stdout.count("the user's hook") == 2 and "note_user_stops" not in run.stdout, run.stdout + run.stderr
+    commands = ("show user hook-attach", "attach %d" % target.pid, "detach", "attach 0")
+    run, plain = run_gdb(*commands), run_gdb(*commands, gdbinit=None)
+    assert_no_traceback(run)
+    detached = "[Inferior 1 (process %d) detached]" % target.pid
+    assert "note_user_stops" in run.stdout and detached in run.stdout, run.stdout + run.stderr
+    assert run.stderr.strip().splitlines()[-1] == plain.stderr.strip().splitlines()[-1], (run.stderr, plain.stderr)
+    assert target.wait_for_ticks(1)
+
+
 @pytest.mark.parametrize("how", ["-ex source", "interactive source"])
 def test_sourced_by_its_absolute_path_from_another_directory(tmp_path, how):
     """`source /abs/gdbinit.example` from elsewhere: neither gdb's arguments nor the current directory name
