@@ -149,6 +149,7 @@ def _load(venv: Optional[str]) -> None:
     atexit.register(_forget_children)  # gdb quitting finalizes its Python: no child of ours outlives it
     _register_commands()
     _hook_attach()
+    gdb.events.stop.connect(_continued_by_its_user)
     _loaded = True
     pid = _pid_to_attach()
     if pid is not None:
@@ -185,18 +186,30 @@ def _load(venv: Optional[str]) -> None:
             gdb.events.exited.connect(_forget_read_ahead)
 
 
+_HOOK_ATTACH = """define hook-attach
+python
+try:
+    __import__("sys").modules[%r].note_user_stops()
+except BaseException:
+    pass
+end
+end
+document hook-attach
+gdb-memleak's: notes which processes their users stopped, so that it never continues them.
+end"""
+
+
 def _hook_attach() -> None:
     """Before each `attach` typed or scripted (gdb tells a hook no argument): the processes their users
     stopped.  A keeper continues a target that stops once its gdb is gone, unless the stop was there
     before the attach (inject/keeper.py); gdb's `-p` is read in _load, and runs no hook.  A user's own
-    hook-attach is left alone (limits.md)."""
+    hook-attach is left alone (limits.md).  Nothing in the hook may fail: an error there cancels the attach."""
     try:
         gdb.execute("show user hook-attach", to_string=True)
         return
     except gdb.error:  # "Undefined command": none yet
         pass
-    gdb.execute("define hook-attach\npython __import__('%s').plugin.note_user_stops()\nend" % __package__,
-                to_string=True)
+    gdb.execute(_HOOK_ATTACH % __name__, to_string=True)
 
 
 def note_user_stops() -> None:
@@ -204,14 +217,20 @@ def note_user_stops() -> None:
     from .host import procfs
     from .inject import keeper
 
-    try:
-        stopped = procfs.stopped_processes()
-        ours = {inferior.pid for inferior in gdb.inferiors() if inferior.pid}
-        for pid in [pid for pid in keeper.STOPPED_BEFORE_ATTACH if pid not in stopped and pid not in ours]:
-            del keeper.STOPPED_BEFORE_ATTACH[pid]
-        keeper.STOPPED_BEFORE_ATTACH.update(stopped)
-    except Exception:  # noqa: BLE001 (an error here would abort the user's attach)
-        pass
+    stopped = procfs.stopped_processes()
+    ours = {inferior.pid for inferior in gdb.inferiors() if inferior.pid}
+    for pid in [pid for pid in keeper.STOPPED_BEFORE_ATTACH if pid not in stopped and pid not in ours]:
+        del keeper.STOPPED_BEFORE_ATTACH[pid]
+    keeper.STOPPED_BEFORE_ATTACH.update(stopped)
+
+
+def _continued_by_its_user(event: object) -> None:
+    """A SIGCONT that reaches the target ends its user's stop: a keeper may continue it again."""
+    if getattr(event, "stop_signal", None) != "SIGCONT":
+        return
+    from .inject import keeper
+
+    keeper.STOPPED_BEFORE_ATTACH.pop(gdb.selected_inferior().pid, None)
 
 
 # pid -> its start time (/proc/PID/stat), while gdb's attach from its command line may still be under way

@@ -54,7 +54,20 @@ def _keeper_and_watcher(pid: int) -> tuple[int, int] | None:
             continue
     keepers = [process for process, parent in found.items() if parent not in found]
     watchers = [process for process, parent in found.items() if keepers and parent == keepers[0]]
-    return (keepers[0], watchers[0]) if len(keepers) == 1 and len(watchers) == 1 else None
+    if len(keepers) != 1 or len(watchers) != 1:
+        return None
+    # Both ready for SIGUSR1: the keeper's trap set, the watcher's ignore (a subshell starts with the default, death)
+    usr1 = 1 << (signal.SIGUSR1 - 1)
+    ready = _signal_mask(keepers[0], "SigCgt") & usr1 and _signal_mask(watchers[0], "SigIgn") & usr1
+    return (keepers[0], watchers[0]) if ready else None
+
+
+def _signal_mask(pid: int, name: str) -> int:
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            return next(int(line.split()[1], 16) for line in f if line.startswith(name + ":"))
+    except (OSError, StopIteration, ValueError):
+        return 0
 
 
 def _assert_no_keeper_left(pid: int, within: float = 15) -> None:
@@ -249,6 +262,26 @@ def test_a_target_its_user_had_stopped_is_left_stopped(start_target, tmp_path, a
         os.kill(target.pid, signal.SIGCONT)
         ticks = assert_carries_on(target, 2)
     assert service_state(ticks[-1]) == before, (ticks[-1], before)
+
+
+def test_a_target_its_user_continued_is_continued_by_the_keeper(start_target, tmp_path):
+    """The user's stop ended while gdb traces the target (a SIGCONT gdb sees), then gdb killed with a
+    SIGSTOP of its own pending: the keeper continues the target.  The note of the user's stop, left
+    in place, kept it stopped for good (a review, 2026-12-06)."""
+    target = start_target(PYTHON_311, SERVICE, "busy")
+    before = service_state(target.wait_for_ticks(1)[-1])
+    os.kill(target.pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 5
+    while process_state(target.pid) != "T" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    script = tmp_path / "trap.gdb"
+    script.write_text(SIGSTOP_PENDING_THEN_KILLED % 1)
+    done = run_gdb("attach %d" % target.pid, "python import os, signal; os.kill(%d, signal.SIGCONT)" % target.pid,
+                   "continue", "py-heap --top 3", after=("-x", str(script)), timeout=120)
+    assert done.returncode == -signal.SIGKILL and "SIGCONT" in done.stdout, done.stdout + done.stderr
+    ticks = assert_carries_on(target, 3)
+    assert service_state(ticks[-1]) == before, (ticks[-1], before)
+    _assert_no_keeper_left(target.pid)
 
 
 def _kill_gdb_at_its_attach(argv: list[str], pid: int, delay: float = 0.0) -> subprocess.Popen:
