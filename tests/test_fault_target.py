@@ -248,6 +248,23 @@ def test_ctrl_c_while_waiting_gives_up_cleanly(start_target):
     wait_for_result(target)
 
 
+def test_a_sigint_to_the_target_while_waiting_ends_the_command_and_reaches_the_target(start_target):
+    """A `kill -INT` to the target (not gdb's Ctrl-C) while the command waits for a safe point: the
+    command ends and says so, and gdb sends the signal again, so the target still gets its
+    KeyboardInterrupt (it was lost: gdb never passes a SIGINT on)."""
+    target = start_target(PYTHON_311, LONG_C_CALL, str(6 * 10**8))
+    gdb = start_gdb("py-heap --timeout 60", pid=target.pid)
+    _wait_until_traced_and_running(target.pid)
+    os.kill(target.pid, signal.SIGINT)
+    stdout, stderr = gdb.finish(timeout=30)
+    assert "Traceback" not in stdout + stderr
+    assert ("py-heap: the target received SIGINT from process %d before a safe point was reached; nothing was run "
+            "in the target" % os.getpid()) in stderr, stderr
+    assert "gdb held it, and has sent it again" in stderr, stderr
+    assert target.proc.wait(timeout=60) == -signal.SIGINT, target.lines[-3:]
+    assert "KeyboardInterrupt" in "".join(target.stderr), target.stderr[-5:]
+
+
 def test_ctrl_c_during_a_call_lets_it_finish(start_target, tmp_path):
     target = start_target(PYTHON_311, SERVICE, "event")
     script = run_source_script(tmp_path, SLOW_PAYLOAD, {"seconds": 2})
@@ -716,21 +733,24 @@ class cgroup_peak:
 
 
 
+@pytest.mark.parametrize("call", ["sleep", "read"])
 @pytest.mark.parametrize("waiter", [True, False], ids=["another-thread-waits", "no-other-thread"])
-def test_a_foreign_c_call_is_never_interrupted(start_target, waiter):
+def test_a_foreign_c_call_is_never_interrupted(start_target, waiter, call):
     """Issue 17 #7: the EINTR wake woke the main thread's blocking call by its system call
-    number: a ctypes libc.sleep(30) returned with 26 s left.  Now a command uses another
-    thread's CPython wait, or waits for the pending call, and the sleep runs its full time."""
-    target = start_target(PYTHON_311, FOREIGN_SLEEP, "6", *(["waiter"] if waiter else []))
+    number: a ctypes libc.sleep(30) returned with 26 s left, a ctypes read on a pipe failed with
+    errno 4.  Now a command uses another thread's CPython wait, or waits for the pending call, and
+    the sleep runs its full time; the read returns the 5 bytes a child writes 6 s later."""
+    target = start_target(PYTHON_311, FOREIGN_SLEEP, "6", *(["waiter"] if waiter else []), env={"FOREIGN_CALL": call})
     run = run_gdb("py-heap --top 1 --timeout 2", pid=target.pid, timeout=120)
     assert_no_traceback(run)
     if waiter:
         assert "Partition of a set of" in run.stdout, run.stderr
     else:
         assert "py-heap: no safe point within 2 s" in run.stderr, run.stderr
-    wait_for_line_prefix(target, "left ", 30)
-    line = next(line for line in target.lines if line.startswith("left "))
-    assert line.startswith("left 0 after "), line
+    result = "left " if call == "sleep" else "read "
+    wait_for_line_prefix(target, result, 30)
+    line = next(line for line in target.lines if line.startswith(result))
+    assert line.startswith("left 0 after " if call == "sleep" else "read 5 errno 0 after "), line
     assert float(line.split()[-2]) >= 5.9, line
 
 

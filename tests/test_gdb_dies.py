@@ -663,9 +663,10 @@ def test_service_kinds_still_right(start_target):
     assert_service_kinds(run.document())
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "timeout-or-kill"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "timeout-or-kill", "hangup"])
 def test_report_interrupted_passes_it_on_and_the_target_goes_on(start_target, tmp_path, sig):
-    """Ctrl-C (or `timeout`'s SIGTERM) on `gdb-memleak report`: gdb is asked to quit, never SIGKILLed."""
+    """Ctrl-C (or `timeout`'s SIGTERM, or the terminal's SIGHUP) on `gdb-memleak report`: gdb is asked
+    to quit, never SIGKILLed."""
     import os
 
     target = start_target(PYTHON_311, SERVICE, "busy", env=SERVICE_65MB)
@@ -687,7 +688,8 @@ def test_report_interrupted_passes_it_on_and_the_target_goes_on(start_target, tm
             cli.kill()
             cli.wait()
     assert cli.returncode != 0
-    assert "stopped (SIG" in err, err
+    assert "stopped (%s): gdb detached from the target, which goes on unharmed" % sig.name in err, err
+    assert "Traceback" not in err, err
     assert not os.path.exists("/proc/%d" % gdb_pid) or tracer_of(target.pid) == 0
     assert_target_whole(target, before)
 
@@ -727,6 +729,40 @@ def test_sigterm_during_a_payload_is_handled_by_the_target(start_target, tmp_pat
             in done.stderr), done.stdout + done.stderr
     assert target.proc.wait(timeout=30) == 7, target.lines[-5:]
     assert _terminations(target) == 1, target.lines[-5:]
+
+
+# As above, but a SIGINT, from another process (a `kill -INT`, a supervisor): gdb's own Ctrl-C comes from gdb.
+SIGINT_DURING_PAYLOAD = """python
+import subprocess, threading
+from gdb_memleak.inject import calls as _calls
+_many = _calls.Caller.call_many
+def _trap(self, calls, **kwargs):
+    if any(name in ("PyEval_EvalCode", "PyRun_StringFlags") for name, _ in calls):
+        threading.Timer(0.05, subprocess.call, (["kill", "-INT", str(gdb.selected_inferior().pid)],)).start()
+    return _many(self, calls, **kwargs)
+_calls.Caller.call_many = _trap
+end
+"""
+
+
+@pytest.mark.parametrize("python", [PYTHON_311, PYTHON_NODEBUG], ids=["pyenv-3.11", "debian-3.11-nodebug"])
+def test_a_sigint_from_another_process_during_a_payload_reaches_the_target(start_target, tmp_path, python):
+    """Issue 17 #4: gdb stops on SIGINT and never passes it (its Ctrl-C), so a `kill -INT` sent to the
+    target during a command was lost: the command answered, the target went on as if nothing had come.
+    Now gdb sends it again once the command has ended: the target's main thread (in Event().wait())
+    raises KeyboardInterrupt in its own code, after gdb detached, and the service ends."""
+    target = start_target(python, SERVICE, "event", env={"SERVICE_RECORDS": "300000"})
+    target.wait_for_ticks(1)
+    trap = tmp_path / "sigint.gdb"
+    trap.write_text(SIGINT_DURING_PAYLOAD)
+    done = run_gdb("py-heap --top 3", pid=target.pid, after=("-x", str(trap)), timeout=300)
+    assert_no_traceback(done)
+    assert "Partition of a set" in done.stdout, done.stdout + done.stderr
+    assert re.search(r"^py-heap: the target received SIGINT from process \d+ during the command; gdb held it, "
+                     r"and has sent it again", done.stderr, re.M), done.stderr
+    assert target.proc.wait(timeout=30) == -signal.SIGINT, target.stderr[-5:]
+    stderr = "".join(target.stderr)
+    assert "KeyboardInterrupt" in stderr and "_gdb_memleak" not in stderr, stderr[-2000:]
 
 
 TOO_LARGE_AFTER_SIGTERM = '''
