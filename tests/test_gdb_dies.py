@@ -198,6 +198,27 @@ def test_gdb_killed_during_py_memtop_that_injects(start_target, tmp_path, mode, 
     killed_mid_command(start_target, tmp_path, PYTHON_NODEBUG, "select", "py-memtop", mode, n)
 
 
+@pytest.mark.parametrize("mode,n", [("payload", 1), ("stopped", 2)])
+@pytest.mark.parametrize("command,shape", [("py-heap --mark m --top 3", "event"), ("py-heap --backend guppy --top 3", "event"),
+                                           ("py-cycles --graph {graph}", "event"), ("py-memtop --watch 1 --timeout 2", "churn")],
+                         ids=["mark", "guppy", "graph", "watch"])
+def test_gdb_killed_during_the_other_commands(start_target, tmp_path, command, shape, mode, n):
+    """The kills above, for what their commands do not cover: a mark, guppy, objgraph's graph and --watch's
+    two payloads.  The command first runs whole once: what it leaves by design (guppy's or objgraph's
+    modules imported, docs/safety.md) is the state the target must come back to.  --watch's tracing,
+    left on by a gdb killed in its first payload, goes at the first collection after its deadline (the
+    window, --timeout, 10 s; row 4g): a service that collects (churn), and a short --timeout."""
+    command = command.format(graph=tmp_path / "cycles.png")
+    target = start_target(PYTHON_311, SERVICE, shape)
+    whole = run_gdb(command, pid=target.pid, timeout=120)
+    assert_no_traceback(whole)
+    assert whole.returncode == 0 and "error" not in whole.stderr, whole.stderr
+    before = service_state(target.wait_for_ticks(2)[-1])
+    done = gdb_dies(tmp_path, target.pid, command, mode, n, signal.SIGKILL)
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    assert_target_whole(target, before)
+
+
 def test_gdb_killed_while_no_thread_runs_python(start_target, tmp_path):
     """A target whose threads all wait outside CPython (the main thread in a ctypes libc.sleep)
     has no thread to queue the pending call from, and the queue point's breakpoint stayed in it for
