@@ -80,6 +80,36 @@ def test_an_exec_while_waiting_for_a_safe_point_is_named_and_the_new_program_run
     assert target.alive()
 
 
+# gdb runs this before the command: the target's file appears 50 ms into the payload's call.
+FILE_DURING_PAYLOAD = """python
+import threading
+from gdb_memleak.inject import calls as _calls
+_many = _calls.Caller.call_many
+def _trap(self, calls, **kwargs):
+    if any(name in ("PyEval_EvalCode", "PyRun_StringFlags") for name, _ in calls):
+        threading.Timer(0.05, open, (%r, "w")).start()
+    return _many(self, calls, **kwargs)
+_calls.Caller.call_many = _trap
+end
+"""
+
+
+def test_an_exec_during_a_payload_is_named_and_the_new_program_runs(start_target, tmp_path):
+    """The other instant of issue 17 #12's exec: the payload running when another thread execs."""
+    flag = tmp_path / "exec-now"
+    target = start_target(PYTHON_311, EXECS_WHEN_TRACED, env={"EXEC_WHEN_FILE": str(flag)})
+    trap = tmp_path / "trap.gdb"
+    trap.write_text(FILE_DURING_PAYLOAD % str(flag))
+    run = run_gdb("py-heap --top 3", pid=target.pid, after=("-x", str(trap)), timeout=120)
+    assert_no_traceback(run)
+    assert flag.exists(), run.stdout + run.stderr
+    assert ("py-heap: the target executed a new program (exec) during the command; what it ran before is gone, "
+            "with anything of gdb-memleak's, and nothing was run in the new one") in run.stderr, run.stdout + run.stderr
+    wait_for_line(target, "new program 42", 20)
+    time.sleep(0.5)
+    assert target.alive()
+
+
 def _calls(tick: str) -> int:
     return int(tick.split("calls=")[1].split()[0])
 

@@ -65,6 +65,9 @@ class SavedGdbState:
         gdb.execute("handle %s nostop noprint nopass" % stop_signal, to_string=True)
         before = set(gdb.breakpoints())
         gdb.execute("catch signal %s" % stop_signal, to_string=True)
+        # An exec ends a call's wait: gdb follows an exec without stopping, and a `continue` waiting
+        # for a stop in a thread the exec ended waited for good (a payload's call, 2026-12-06).
+        gdb.execute("catch exec", to_string=True)
         self.catchpoints = [bp for bp in gdb.breakpoints() if bp not in before]
         for bp in self.catchpoints:
             bp.silent = True

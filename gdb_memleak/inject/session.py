@@ -28,7 +28,7 @@ from ..host import procfs, residency
 from ..payloads import MANIFEST, payload_source
 from . import allocator, evaluation, gc_pause, keeper, landing, own_thread, packaging, safepoint
 from .alarm import continue_for
-from .calls import CALL_LIMIT, Caller, WaitedTooLong
+from .calls import CALL_LIMIT, Caller, TargetGone, WaitedTooLong
 from .gdbstate import SavedGdbState
 from .safepoint import SafePoint
 
@@ -265,7 +265,8 @@ def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], fu
                 _put_back_padding(calls)
                 saved.restore()  # gdb's own settings, the target gone or not (they stayed changed when it had died)
     except (gdb.error, MemleakError) as e:
-        if calls.replaced and not isinstance(e, TargetUnavailable):
+        # (a call's thread gone with the exec reads as an exit: TargetGone)
+        if calls.replaced and (isinstance(e, TargetGone) or not isinstance(e, TargetUnavailable)):
             raise TargetUnavailable(safepoint.replaced_message("during the command")) from e
         raise
 
