@@ -32,6 +32,10 @@ class TargetUnavailable(MemleakError):
     """No live, stopped CPython process to work on: none attached, running, a core file, exited, not CPython."""
 
 
+class TargetReplaced(TargetUnavailable):
+    """The target executed a new program (exec) during the command: nothing of ours is in the new one."""
+
+
 class Refused(MemleakError):
     """The target is there but the command will not run in it: it opted out (PEP 768), a memory guard,
     an architecture or gdb mode we do not inject into.  Nothing was run in the target."""

@@ -150,6 +150,8 @@ def _load(venv: Optional[str]) -> None:
     _register_commands()
     _hook_attach()
     gdb.events.stop.connect(_continued_by_its_user)
+    gdb.events.before_prompt.connect(_give_owed_sigints)  # (after a detach)
+    atexit.register(_give_owed_sigints)  # (gdb quitting: its Python is finalized after gdb detached)
     _loaded = True
     pid = _pid_to_attach()
     if pid is not None:
@@ -231,6 +233,18 @@ def _continued_by_its_user(event: object) -> None:
     from .inject import keeper
 
     keeper.STOPPED_BEFORE_ATTACH.pop(gdb.selected_inferior().pid, None)
+
+
+def _give_owed_sigints(*_event: object) -> None:
+    """A SIGINT the target got from another process during a command, once gdb no longer traces it
+    (inject/foreign_sigint.py)."""
+    from .inject import foreign_sigint
+
+    try:
+        traced = {inferior.pid for inferior in gdb.inferiors() if inferior.pid}
+    except (gdb.error, RuntimeError):  # (gdb finalized)
+        traced = set()
+    foreign_sigint.give_owed(traced)
 
 
 # pid -> its start time (/proc/PID/stat), while gdb's attach from its command line may still be under way

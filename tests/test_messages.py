@@ -80,31 +80,71 @@ def test_an_exec_while_waiting_for_a_safe_point_is_named_and_the_new_program_run
     assert target.alive()
 
 
-# gdb runs this before the command: the target's file appears 50 ms into the payload's call.
+# gdb runs this before the command: the target's file appears 50 ms into the n-th payload's call.
 FILE_DURING_PAYLOAD = """python
 import threading
 from gdb_memleak.inject import calls as _calls
 _many = _calls.Caller.call_many
+_seen = []
 def _trap(self, calls, **kwargs):
     if any(name in ("PyEval_EvalCode", "PyRun_StringFlags") for name, _ in calls):
-        threading.Timer(0.05, open, (%r, "w")).start()
+        _seen.append(1)
+        if len(_seen) == %d:
+            threading.Timer(0.05, open, (%r, "w")).start()
     return _many(self, calls, **kwargs)
 _calls.Caller.call_many = _trap
 end
 """
 
 
-def test_an_exec_during_a_payload_is_named_and_the_new_program_runs(start_target, tmp_path):
-    """The other instant of issue 17 #12's exec: the payload running when another thread execs."""
+# guppy's census runs in the main thread, its second payload (the first checks that guppy imports)
+@pytest.mark.parametrize("command,n", [("py-heap --top 3", 1), ("py-heap --backend guppy --top 3", 2)],
+                         ids=["own-thread", "main-thread"])
+def test_an_exec_during_a_payload_is_named_and_the_new_program_runs(start_target, tmp_path, command, n):
+    """The other instant of issue 17 #12's exec: the payload running when another thread execs, in a
+    thread of its own (the census) or in the main thread (guppy's).  gdb waited for good before."""
     flag = tmp_path / "exec-now"
     target = start_target(PYTHON_311, EXECS_WHEN_TRACED, env={"EXEC_WHEN_FILE": str(flag)})
     trap = tmp_path / "trap.gdb"
-    trap.write_text(FILE_DURING_PAYLOAD % str(flag))
-    run = run_gdb("py-heap --top 3", pid=target.pid, after=("-x", str(trap)), timeout=120)
+    trap.write_text(FILE_DURING_PAYLOAD % (n, str(flag)))
+    run = run_gdb(command, "info breakpoints", pid=target.pid, after=("-x", str(trap)), timeout=120)
     assert_no_traceback(run)
     assert flag.exists(), run.stdout + run.stderr
     assert ("py-heap: the target executed a new program (exec) during the command; what it ran before is gone, "
             "with anything of gdb-memleak's, and nothing was run in the new one") in run.stderr, run.stdout + run.stderr
+    assert "No breakpoints or watchpoints." in run.stdout, run.stdout  # its `catch exec` gone with the command
+    wait_for_line(target, "new program 42", 20)
+    time.sleep(0.5)
+    assert target.alive()
+
+
+# gdb runs this before py-memtop --watch: the target's file appears 1 s into the window.
+FILE_DURING_WINDOW = """python
+import threading
+from gdb_memleak.inject import session as _session
+_let_run = _session.let_run
+def _trap(*args, **kwargs):
+    threading.Timer(1.0, open, (%r, "w")).start()
+    return _let_run(*args, **kwargs)
+_session.let_run = _trap
+end
+"""
+
+
+def test_an_exec_during_a_watch_window_is_named_and_nothing_is_run_in_the_new_program(start_target, tmp_path):
+    """gdb's `catch exec` ends the window at the exec: the window ended early, then "not a CPython
+    process ... tracemalloc is still on" (a review's trial, 2026-12-06), both untrue, and the stop
+    payload was sent into the new program."""
+    flag = tmp_path / "exec-now"
+    target = start_target(PYTHON_311, EXECS_WHEN_TRACED, env={"EXEC_WHEN_FILE": str(flag)})
+    trap = tmp_path / "trap.gdb"
+    trap.write_text(FILE_DURING_WINDOW % str(flag))
+    run = run_gdb("py-memtop --watch 4", "info breakpoints", pid=target.pid, after=("-x", str(trap)), timeout=120)
+    assert_no_traceback(run)
+    assert ("py-memtop: the target executed a new program (exec) during the watch window; what it ran before is "
+            "gone, with anything of gdb-memleak's, and nothing was run in the new one") in run.stderr, run.stderr
+    assert "tracemalloc" not in run.stderr and "ended early" not in run.stderr, run.stderr
+    assert "No breakpoints or watchpoints." in run.stdout, run.stdout
     wait_for_line(target, "new program 42", 20)
     time.sleep(0.5)
     assert target.alive()

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import gdb
 
-from ..errors import MemleakError, Refused, UsageError
+from ..errors import MemleakError, Refused, TargetReplaced, UsageError
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation, note
 from ..host import procfs
@@ -97,8 +97,8 @@ def watch(inv: Invocation, seconds: float, frames: int = 1) -> tuple[dict[str, A
     switch = Switch(started.get("deadline"), window_start + after)
     try:
         ran, early = session.let_run(seconds)
-    except (MemleakError, gdb.error):
-        if gdb.selected_inferior().pid != 0:
+    except (MemleakError, gdb.error) as e:
+        if gdb.selected_inferior().pid != 0 and not isinstance(e, TargetReplaced):  # (the new program has none)
             stop_tracing(inv, started["was_tracing"], switch=switch)
         raise
     if early:

@@ -35,7 +35,7 @@ from typing import Optional
 
 import gdb
 
-from ..errors import ChannelError, NoSafePoint, NoSafePointInTime, TargetUnavailable
+from ..errors import ChannelError, NoSafePoint, NoSafePointInTime, TargetReplaced, TargetUnavailable
 from ..gdbside import inferior as inf
 from . import in_place, landing, queue_point
 from .alarm import continue_for
@@ -325,7 +325,7 @@ def run_until(caller: Caller, pid: int, done: Callable[[], bool], timeout: float
 
 def require_alive(caller: Caller, during: str) -> None:
     if caller.replaced:
-        raise TargetUnavailable(replaced_message(during))
+        raise TargetReplaced(replaced_message(during))
     target = gdb.selected_inferior()
     if target.pid == 0 or not target.threads():
         raise TargetUnavailable("the target exited %s" % during)

@@ -20,7 +20,18 @@ from typing import Any, Optional
 
 import gdb
 
-from ..errors import ChannelError, MemleakError, NoRoom, NotFound, OptedOut, PayloadFailed, Refused, TargetUnavailable, ToolMissing
+from ..errors import (
+    ChannelError,
+    MemleakError,
+    NoRoom,
+    NotFound,
+    OptedOut,
+    PayloadFailed,
+    Refused,
+    TargetReplaced,
+    TargetUnavailable,
+    ToolMissing,
+)
 from ..gdbside import inferior as inf
 from ..gdbside import shlib_events
 from ..gdbside.invocation import Invocation, note
@@ -68,13 +79,19 @@ def let_run(seconds: float) -> tuple[float, bool]:
     saved.save(landing.STOP_SIGNALS[stop_signal])
     started = time.monotonic()
     events = shlib_events.event_addresses()
+    execs: list[object] = []
+    on_exec = execs.append  # (an exec: gdb's `catch exec` ends the window there)
+    gdb.events.clear_objfiles.connect(on_exec)
     try:
         with keeper.keeping(target.pid, shlib_events.hidden_bytes(events)):
             fired = continue_for(target.pid, seconds, stop_signal)
         if target.pid == 0 or not target.threads():
             raise TargetUnavailable("the target exited during the watch window")
+        if execs:
+            raise TargetReplaced(safepoint.replaced_message("during the watch window"))
         return time.monotonic() - started, not fired
     finally:
+        gdb.events.clear_objfiles.disconnect(on_exec)
         saved.restore()
 
 
@@ -267,7 +284,7 @@ def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], fu
     except (gdb.error, MemleakError) as e:
         # (a call's thread gone with the exec reads as an exit: TargetGone)
         if calls.replaced and (isinstance(e, TargetGone) or not isinstance(e, TargetUnavailable)):
-            raise TargetUnavailable(safepoint.replaced_message("during the command")) from e
+            raise TargetReplaced(safepoint.replaced_message("during the command")) from e
         raise
 
 

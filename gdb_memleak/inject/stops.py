@@ -3,15 +3,13 @@ the user should be told about."""
 
 from __future__ import annotations
 
-import os
 import signal
-from typing import Optional
 
 import gdb
 
-from . import landing
+from . import foreign_sigint, landing
 
-SI_USER, SI_TKILL, SI_KERNEL = 0, -6, 0x80
+SI_TKILL = -6
 
 
 def siginfo() -> tuple[int, int, int]:
@@ -29,43 +27,17 @@ def stopped_by(thread: gdb.InferiorThread, stop_signal: int, pid: int) -> bool:
     return signo == stop_signal and code == SI_TKILL and sender == landing.namespace_pid(pid)
 
 
-def gdb_seen_from(pid: int) -> int:
-    """gdb's pid as target `pid` sees it in a signal's sender: 0 from another PID namespace."""
-    try:
-        same = os.readlink("/proc/self/ns/pid") == os.readlink("/proc/%d/ns/pid" % pid)
-    except OSError:
-        same = True
-    return os.getpid() if same else 0
-
-
-def foreign_sigint(pid: int) -> Optional[tuple[int, int, int]]:
-    """(tid, code, sender) when the selected thread stopped for a SIGINT gdb did not send: another
-    process's `kill -INT`, the target's own terminal (SI_KERNEL).  gdb's interrupt (Ctrl-C in gdb)
-    comes from gdb.  None otherwise."""
-    signo, code, sender = siginfo()
-    if signo != signal.SIGINT or (code in (SI_USER, SI_TKILL) and sender == gdb_seen_from(pid)):
-        return None
-    return gdb.selected_thread().ptid[1], code, sender
-
-
-def describe_sigint(code: int, sender: int) -> str:
-    if code == SI_KERNEL:
-        return "SIGINT from its terminal"
-    return "SIGINT from process %d" % sender if sender else "SIGINT from another process"
-
-
 def stop_cause() -> str:
     """Why the target stopped when it was not our signal: what the user should be told, and can act on."""
     try:
         signo = int(gdb.parse_and_eval("$_siginfo.si_signo"))
     except (gdb.error, RuntimeError):
         return "interrupted"
+    foreign = foreign_sigint.last_stop()  # (the stopped thread's own siginfo: read at the stop)
+    if foreign is not None:
+        return "the target received %s" % foreign.describe()  # (sent again at the end)
     if signo == signal.SIGINT:
-        inferior = gdb.selected_inferior()
-        foreign = foreign_sigint(inferior.pid) if inferior.pid else None
-        if foreign is None:
-            return "interrupted"
-        return "the target received %s" % describe_sigint(*foreign[1:])  # (sent again at the end: gdbstate)
+        return "interrupted"
     if signo == signal.SIGSTOP:
         return "the target was stopped with SIGSTOP by another process (kill -CONT resumes it)"
     realtime = signal.SIGRTMIN <= signo <= signal.SIGRTMAX
