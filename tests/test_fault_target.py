@@ -261,7 +261,7 @@ def test_a_sigint_to_the_target_while_waiting_ends_the_command_and_reaches_the_t
     assert "Traceback" not in stdout + stderr
     assert ("py-heap: the target received SIGINT from process %d before a safe point was reached; nothing was run "
             "in the target" % os.getpid()) in stderr, stderr
-    assert "gdb-memleak gives it to the target once gdb lets go of it" in stderr, stderr
+    assert "so gdb-memleak sends one to the target once gdb lets go of it" in stderr, stderr
     assert target.proc.wait(timeout=60) == -signal.SIGINT, target.lines[-3:]
     assert "KeyboardInterrupt" in "".join(target.stderr), target.stderr[-5:]
 

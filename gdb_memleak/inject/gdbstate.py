@@ -83,8 +83,10 @@ class SavedGdbState:
                 bp.silent = True
 
     def restore(self) -> None:
+        told = None
         if self.sigints is not None:
             self.sigints.disconnect()
+            told = self.sigints.owe()  # first: nothing below may lose it
         for bp in self.catchpoints:
             if bp.is_valid():
                 bp.delete()
@@ -110,7 +112,6 @@ class SavedGdbState:
                 frame.select()
             except gdb.error:
                 pass
-        told = self.sigints.owe() if self.sigints is not None else None
         if told:
             note(told)
 

@@ -77,21 +77,23 @@ def let_run(seconds: float) -> tuple[float, bool]:
         raise Refused(why)
     saved = SavedGdbState()
     saved.save(landing.STOP_SIGNALS[stop_signal])
-    started = time.monotonic()
-    events = shlib_events.event_addresses()
-    execs: list[object] = []
-    on_exec = execs.append  # (an exec: gdb's `catch exec` ends the window there)
-    gdb.events.clear_objfiles.connect(on_exec)
     try:
-        with keeper.keeping(target.pid, shlib_events.hidden_bytes(events)):
-            fired = continue_for(target.pid, seconds, stop_signal)
+        started = time.monotonic()
+        events = shlib_events.event_addresses()
+        execs: list[object] = []
+        on_exec = execs.append  # (an exec: gdb's `catch exec` ends the window there)
+        gdb.events.clear_objfiles.connect(on_exec)
+        try:
+            with keeper.keeping(target.pid, shlib_events.hidden_bytes(events)):
+                fired = continue_for(target.pid, seconds, stop_signal)
+        finally:
+            gdb.events.clear_objfiles.disconnect(on_exec)
         if target.pid == 0 or not target.threads():
             raise TargetUnavailable("the target exited during the watch window")
         if execs:
             raise TargetReplaced(safepoint.replaced_message("during the watch window"))
         return time.monotonic() - started, not fired
     finally:
-        gdb.events.clear_objfiles.disconnect(on_exec)
         saved.restore()
 
 

@@ -29,13 +29,13 @@ def stopped_by(thread: gdb.InferiorThread, stop_signal: int, pid: int) -> bool:
 
 def stop_cause() -> str:
     """Why the target stopped when it was not our signal: what the user should be told, and can act on."""
+    foreign = foreign_sigint.last_stop()  # (the stopped thread's own siginfo, read at the stop)
+    if foreign is not None:
+        return "the target received %s" % foreign.describe()  # (sent to it once gdb lets go)
     try:
         signo = int(gdb.parse_and_eval("$_siginfo.si_signo"))
     except (gdb.error, RuntimeError):
         return "interrupted"
-    foreign = foreign_sigint.last_stop()  # (the stopped thread's own siginfo: read at the stop)
-    if foreign is not None:
-        return "the target received %s" % foreign.describe()  # (sent again at the end)
     if signo == signal.SIGINT:
         return "interrupted"
     if signo == signal.SIGSTOP:
