@@ -130,8 +130,8 @@ def last_stop() -> Optional[ForeignSigint]:
 
 def give_owed(traced: set[int]) -> None:
     """Each owed SIGINT whose process gdb no longer traces (`traced`: the pids gdb's inferiors have now),
-    to the process (the kernel picks the thread).  Not to another process that took the pid since:
-    the start time is read again once a pidfd holds the process."""
+    sent by _send.  Not to another process that took the pid since: the start time is read again once
+    a pidfd holds the process."""
     for pid in [pid for pid in _OWED if pid not in traced]:
         start = _OWED.pop(pid)
         try:
