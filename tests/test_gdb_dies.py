@@ -212,7 +212,7 @@ def test_gdb_killed_during_the_other_commands(start_target, tmp_path, command, s
     target = start_target(PYTHON_311, SERVICE, shape)
     whole = run_gdb(command, pid=target.pid, timeout=120)
     assert_no_traceback(whole)
-    assert whole.returncode == 0 and "error" not in whole.stderr, whole.stderr
+    assert whole.returncode == 0, whole.stderr  # (gdb -batch fails when its last command did: this one)
     before = service_state(target.wait_for_ticks(2)[-1])
     done = gdb_dies(tmp_path, target.pid, command, mode, n, signal.SIGKILL)
     assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
