@@ -197,7 +197,7 @@ except BaseException:
 end
 end
 document hook-attach
-gdb-memleak's: notes which processes their users stopped, so that it never continues them.
+gdb-memleak's: notes which processes their users stopped, so that its keeper does not continue them.
 end"""
 
 

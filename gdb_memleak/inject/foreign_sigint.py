@@ -21,6 +21,7 @@ from typing import Optional
 import gdb
 
 from ..host import procfs
+from .stops import siginfo
 
 SI_USER, SI_TKILL, SI_KERNEL = 0, -6, 0x80
 SYS_TGKILL = 234  # x86-64
@@ -36,14 +37,6 @@ class ForeignSigint:
         if self.code == SI_KERNEL:
             return "SIGINT from its terminal"
         return "SIGINT from process %d" % self.sender if self.sender else "SIGINT from another process"
-
-
-def _siginfo() -> tuple[int, int, int]:
-    try:
-        info = gdb.parse_and_eval("$_siginfo")
-        return int(info["si_signo"]), int(info["si_code"]), int(info["_sifields"]["_kill"]["si_pid"])
-    except (gdb.error, RuntimeError):
-        return 0, 0, 0
 
 
 def gdb_seen_from(pid: int) -> int:
@@ -62,7 +55,7 @@ def _tty(pid: str) -> int:
 
 def of_selected_thread(pid: int) -> Optional[ForeignSigint]:
     """The selected thread's stop, when it is a SIGINT gdb did not send."""
-    signo, code, sender = _siginfo()
+    signo, code, sender = siginfo()
     if signo != signal.SIGINT:
         return None
     if code in (SI_USER, SI_TKILL) and sender == gdb_seen_from(pid):

@@ -7,7 +7,7 @@ import signal
 
 import gdb
 
-from . import foreign_sigint, landing
+from . import landing
 
 SI_TKILL = -6
 
@@ -29,6 +29,8 @@ def stopped_by(thread: gdb.InferiorThread, stop_signal: int, pid: int) -> bool:
 
 def stop_cause() -> str:
     """Why the target stopped when it was not our signal: what the user should be told, and can act on."""
+    from . import foreign_sigint  # (it reads siginfo from here)
+
     foreign = foreign_sigint.last_stop()  # (the stopped thread's own siginfo, read at the stop)
     if foreign is not None:
         return "the target received %s" % foreign.describe()  # (sent to it once gdb lets go)
