@@ -58,6 +58,23 @@ def test_watch_leaves_tracing_as_it_found_it(start_target, python, own):
     assert 0 <= starts - stops <= 1, tick
 
 
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_a_collection_in_another_thread_during_the_stop_payload_leaves_the_target_s_callbacks(start_target, python):
+    """A thread collecting nonstop, the GIL changing hands at every chance, through gdb: each window
+    ends cleanly, and afterwards only the target's own callback is in gc.callbacks.  (A CI run,
+    2026-12-06: IndexError in the stop payload, as the switch took itself out under the payload's
+    loop.  That race is too rare for four windows to catch: the trial below runs 200.)"""
+    target = start_target(python, WATCH_CHURN, env={"WATCH_COLLECTOR": "1"})
+    commands = ["py-memtop --watch 0.3 --json"] * 4
+    run = run_gdb(*commands, pid=target.pid, timeout=240)
+    assert_no_traceback(run)
+    assert run.returncode == 0 and "raised in the target" not in run.stderr, run.stderr
+    docs = list(run.json_documents())
+    assert len(docs) == len(commands) and all(d["growth"]["tracing_before"] is False for d in docs), run.stderr
+    tick = latest(target)
+    assert (tick["tracing"], tick["record"], tick["switches"], tick["callbacks"]) == ("off", "none", "0", "1"), tick
+
+
 # The switch on its own, as the injector runs it: the packaged payload (runner included) exec'd
 # in fresh globals that are cleared afterwards.  A target callback sits before the switch; one
 # appended after it keeps the switch in until it is last (gc calls them by index).
@@ -164,6 +181,57 @@ def test_the_dead_man_s_switch_on_every_interpreter(tmp_path: Path, python):
     done = subprocess.run([python, "-X", "dev", str(trial), str(sources)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("ok"), done.stdout + done.stderr
     assert "Exception ignored" not in done.stderr, done.stderr  # the switch never raised into gc
+
+
+# Windows in a row, as the injector runs them, with a thread collecting nonstop and the GIL changing
+# hands at every chance: the switch runs between the payload's lines.  The target's callbacks (one
+# before the switch, and in one window of four one after it) must be all that is left after each.
+COLLECTOR_TRIAL = r'''
+import gc, json, sys, threading
+sources = json.load(open(sys.argv[1]))
+
+def run(name):
+    g = {}
+    exec(compile(sources[name], "<string>", "exec"), g)
+    answer = json.loads(g["__gdb_memleak_result__"].decode())
+    g.clear()
+    return answer
+
+def before(phase, info): pass
+def after(phase, info): pass
+gc.callbacks.append(before)
+
+def collector():
+    while True:
+        gc.collect(0)
+
+sys.setswitchinterval(1e-6)
+threading.Thread(target=collector, daemon=True).start()
+failed = []
+for i in range(int(sys.argv[2])):
+    assert run("start")["ok"]
+    ours = [before] + [after] * (i % 4 == 3)  # mostly the switch last: a switch takes itself out only then
+    gc.callbacks[1:1] = ours[1:]
+    stopped = run("stop")
+    if not stopped["ok"]:
+        failed.append(stopped["error"].strip().splitlines()[-1])
+    assert gc.callbacks == ours, gc.callbacks
+    del gc.callbacks[1:]
+print("failed %d: %s" % (len(failed), failed[:3]))
+'''
+
+
+@pytest.mark.parametrize("python", [param(*find(v), id="pyenv-" + v) for v in ("3.6", "3.11", "3.13")])
+def test_the_stop_payload_against_a_thread_that_collects_nonstop(tmp_path: Path, python):
+    """No gdb: 200 windows (the old loop by index failed in 5-15 of 200 on 3.6, 3.11 and 3.13 here, 2026-12-06)."""
+    args = {"start": {"op": "start", "deadline": 100.0, "window": 50.0},
+            "stop": {"op": "stop", "was_tracing": False, "top": 3, "deadline": None}}
+    sources = tmp_path / "sources.json"
+    sources.write_text(json.dumps({name: packaging.full_source(payload_source("watch"), a, []) for name, a in args.items()}))
+    trial = tmp_path / "trial.py"
+    trial.write_text(COLLECTOR_TRIAL)
+    done = subprocess.run([python, str(trial), str(sources), "200"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.startswith("failed 0:"), done.stdout + done.stderr
 
 
 def _window_with_decoder_rows(pid: int, *commands: str):

@@ -175,7 +175,8 @@ def _ago(seconds: float) -> str:
 
 
 def stop_tracing(inv: Invocation, was_tracing: bool, top: int = 0, switch: Optional[Switch] = None) -> dict[str, Any]:
-    """The window's allocations; tracing goes off again unless it was on before.  Never left on silently."""
+    """The window's allocations; tracing goes off again unless it was on before.  Never left on silently: a stop
+    payload that fails may have failed before or after turning tracing off, so the message says "may"."""
     deadline = switch.deadline if switch is not None else None
     try:
         # force: the start ran (the target did not opt out, or --force), so the tracing it turned on goes off.
@@ -189,7 +190,7 @@ def stop_tracing(inv: Invocation, was_tracing: bool, top: int = 0, switch: Optio
             left = switch.wall - time.time()
             by_itself = " (the target turns it off itself at its first garbage collection after %s, %s)" % (
                 time.strftime("%H:%M:%S", time.localtime(switch.wall)), "in " + _ago(left) if left > 0 else "passed")
-        raise MemleakError("%s; tracemalloc is still on in the target%s" % (e, by_itself),
+        raise MemleakError("%s; tracemalloc may still be on in the target%s" % (e, by_itself),
                            hint="run py-memtop --watch-stop") from e
     if "off" in stopped:  # tracing was already off: nothing of the window is left to read
         raise MemleakError(str(stopped["off"]))

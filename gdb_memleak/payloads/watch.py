@@ -79,15 +79,22 @@ def _is_switch(cb):
 
 
 def _disarm():
-    """Take our record and every switch of ours out; the record there was, or None."""
-    namespace = _sys_dict()
-    record = namespace.pop(_WATCH_ATTR, None)
+    """Take our record and every switch of ours out; the record there was, or None.
+
+    Another thread's collection may call a switch meanwhile.  Each is emptied before the record
+    goes: an emptied switch does nothing, and a live one that no longer finds the record takes
+    itself out, under a loop by index (a CI run, 2026-12-06: IndexError in the stop payload, a
+    thread of the target collecting every few ms).  Each then goes in one C call that keeps what
+    is not it, so that nothing the target adds or takes out meanwhile is lost or taken for ours."""
     callbacks = _gc_callbacks()
-    for i in range(len(callbacks) - 1, -1, -1):
-        switch = callbacks[i]
-        if _is_switch(switch):
-            del callbacks[i]
-            _defuse(switch)
+    switches = [cb for cb in list(callbacks) if _is_switch(cb)]
+    for switch in switches:
+        _defuse(switch)
+    record = _sys_dict().pop(_WATCH_ATTR, None)
+    if switches:
+        itertools, is_not = _module("itertools"), _module("_operator").is_not
+        for switch in switches:
+            callbacks[:] = itertools.compress(callbacks, map(is_not, callbacks, itertools.repeat(switch)))
     return record if type(record) is dict else None
 
 

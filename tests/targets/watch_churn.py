@@ -13,6 +13,9 @@ gdb-memleak recorded in sys._gdb_memleak_tracing (none without it); switches:
 gdb-memleak's callbacks in gc.callbacks; callbacks: len(gc.callbacks); own: the
 "start" and "stop" calls of the target's own callback; gcs: collections so far.
 With WATCH_OWN_TRACING=1, the target traces its own allocations from the start.
+With WATCH_COLLECTOR=1, a third thread collects nonstop and the GIL changes hands at
+every chance (sys.setswitchinterval(1e-6)): a collection, and so gdb-memleak's switch,
+may run between any two lines of a payload.
 """
 
 import _tracemalloc
@@ -63,7 +66,15 @@ def heartbeat():
             OWN["start"], OWN["stop"], sum(s["collections"] for s in gc.get_stats())), flush=True)
 
 
+def collector():
+    while True:
+        gc.collect(0)
+
+
 threading.Thread(target=work, daemon=True).start()
+if os.environ.get("WATCH_COLLECTOR"):
+    sys.setswitchinterval(1e-6)
+    threading.Thread(target=collector, daemon=True).start()
 threading.Thread(target=heartbeat, daemon=True).start()
 print("ready", flush=True)
 threading.Event().wait()
