@@ -300,12 +300,17 @@ def _kill_gdb_at_its_attach(argv: list[str], pid: int, delay: float = 0.0) -> su
     return gdb
 
 
-def test_gdb_killed_as_it_attaches_leaves_the_target_running(start_target):
+@pytest.mark.parametrize("attach", ["-p", "command"])
+def test_gdb_killed_as_it_attaches_leaves_the_target_running(start_target, attach):
     """PTRACE_ATTACH sends each thread a SIGSTOP, which gdb then takes: gdb SIGKILLed before that left
-    the target stopped for good.  gdb-memleak loaded before the attach (gdbinit.example's -ix) starts
-    a keeper for it.  Instants counted from the attach (the target's TracerPid)."""
+    the target stopped for good.  gdb-memleak loaded before the attach (gdbinit.example's -ix, or -x
+    before an `attach` command) starts a keeper for it.  Instants counted from the attach (the
+    target's TracerPid)."""
     target = start_target(PYTHON_311, SERVICE, "busy")
-    argv = [gdb_binary(), "-batch", "-nx", "-ix", str(GDBINIT), "-p", str(target.pid), "-ex", "py-heap --top 3"]
+    if attach == "-p":
+        argv = [gdb_binary(), "-batch", "-nx", "-ix", str(GDBINIT), "-p", str(target.pid), "-ex", "py-heap --top 3"]
+    else:
+        argv = [gdb_binary(), "-batch", "-nx", "-x", str(GDBINIT), "-ex", "attach %d" % target.pid, "-ex", "py-heap --top 3"]
     for delay in (0.0, 0.0005, 0.002, 0.01):
         gdb = _kill_gdb_at_its_attach(argv, target.pid, delay)
         ticks = target.wait_for_ticks(2, timeout=10)

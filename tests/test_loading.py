@@ -71,7 +71,7 @@ def test_its_hook_attach_leaves_the_user_s_own_and_gdb_s_errors(start_target, tm
     ours = run.stdout[run.stdout.index("end\n", run.stdout.index("note_user_stops")) + 4:].lstrip("\n")  # (show user ends in a blank line)
     assert _where_it_stopped_left_out(ours) == _where_it_stopped_left_out(plain.stdout) and run.stderr.strip().splitlines()[-1] == plain.stderr.strip().splitlines()[-1], (
         run.stdout, plain.stdout, run.stderr, plain.stderr)
-    broken = "python import gdb_memleak.plugin as p; p.note_user_stops = lambda: 1 / 0"
+    broken = "python import gdb_memleak.inject.attaching as a; a.note_user_stops = lambda: 1 / 0"
     run = run_gdb(broken, "attach %d" % target.pid, "python print('attached', gdb.selected_inferior().pid)", "detach")
     assert "attached %d" % target.pid in run.stdout and "ZeroDivisionError" not in run.stdout + run.stderr, run.stdout + run.stderr
     assert target.wait_for_ticks(1)
