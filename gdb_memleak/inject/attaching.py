@@ -49,7 +49,7 @@ except BaseException:
 end
 end
 document hook-attach
-gdb-memleak's: notes which processes their users stopped, so that its keeper does not continue them.
+gdb-memleak's: a keeper for the attach, and a note of the processes their users stopped, which keepers leave stopped.
 end"""
 
 
