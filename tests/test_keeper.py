@@ -37,8 +37,8 @@ def _keepers_of(pid: int) -> list[int]:
                 argv = f.read().split(b"\0")
         except (OSError, ValueError):
             continue
-        if len(argv) > 2 and argv[1].endswith(b"keeper.sh") and argv[2] == str(pid).encode():
-            found.append(int(entry))
+        if len(argv) > 2 and argv[1].endswith(b"keeper.sh") and argv[2] in (str(pid).encode(), b"-"):
+            found.append(int(entry))  # ("-": a keeper started before an attach command, told its target later)
     return found
 
 
@@ -126,6 +126,25 @@ def test_keeper_alone_does_nothing_once_told_done(start_target):
     assert process_state(target.pid) == "T"  # the stop was not the keeper's to undo
     os.kill(target.pid, signal.SIGCONT)
     assert target.wait_for_ticks(2)[-1].endswith("byte=cc")
+
+
+def test_keeper_alone_told_its_target_later(start_target):
+    """Started before an attach command ("-"), the target told on the socket once gdb knows it: gdb gone
+    untold, it does nothing; told, it continues the stopped target."""
+    target, _ = _stand_in_target(start_target)
+    os.kill(target.pid, signal.SIGSTOP)
+    for told in (b"", b"%d %d 1\n" % (target.pid, procfs.start_time(target.pid))):
+        ours, theirs = socket.socketpair()
+        with theirs:
+            assert subprocess.run(["/bin/sh", str(KEEPER), "-", "0", str(os.getpid()), "0"], stdin=theirs, timeout=10).returncode == 0
+        with ours:
+            ours.sendall(told)
+        if not told:
+            _assert_no_keeper_left(target.pid)
+            time.sleep(0.3)
+            assert process_state(target.pid) == "T"
+    assert len(target.wait_for_ticks(2, timeout=10)) == 2, process_state(target.pid)
+    _assert_no_keeper_left(target.pid)
 
 
 def test_keeper_alone_acts_when_its_gdb_dies_with_the_socket_still_open(start_target):

@@ -80,22 +80,21 @@ _ARMED: list = []  # the new_thread handler waiting for the attach under way, if
 
 
 def _keep_the_next_attach(traced: set[int]) -> None:
-    """A keeper for the attach this hook precedes, as -p has one.  The hook is told no pid, but
-    gdb adds the attach's first thread just after its PTRACE_ATTACH, the SIGSTOPs still pending: the
-    keeper starts there.  Disarmed by that thread or the next prompt."""
+    """A keeper for the attach this hook precedes, as -p has one.  The hook is told no pid: the keeper
+    starts now, and is told its target when gdb adds the attach's first thread, just after its
+    PTRACE_ATTACH, the SIGSTOPs still pending.  Ended untold at the next prompt (no attach came)."""
     _disarm_attach_keeper()
+    keeper.keep_an_attach_to_come()
 
     def first_thread(event: object) -> None:
-        _disarm_attach_keeper()
-        try:
-            pid = event.inferior_thread.inferior.pid  # type: ignore[attr-defined]
-        except (AttributeError, RuntimeError):
-            return
-        if not pid or pid in traced or pid in _ATTACHING:
-            return  # not an attach's first thread (a program gdb started, a thread of a traced one)
+        _disconnect_armed()
         try:  # (a traceback here would come in the middle of gdb's attach)
+            pid = event.inferior_thread.inferior.pid  # type: ignore[attr-defined]
+            if not pid or pid in traced or pid in _ATTACHING:
+                keeper.forget_the_attach_to_come()  # not an attach's first thread (a program gdb started)
+                return
             _ATTACHING[pid] = procfs.start_time(pid)
-            keeper.keep_the_attach(pid)
+            keeper.tell_the_attach(pid)
             if pid not in keeper.STOPPED_BEFORE_ATTACH:
                 atexit.register(_continue_if_left_stopped, pid)
             gdb.events.stop.connect(_attach_stopped)
@@ -108,12 +107,17 @@ def _keep_the_next_attach(traced: set[int]) -> None:
     gdb.events.before_prompt.connect(_disarm_attach_keeper)
 
 
-def _disarm_attach_keeper(*_event: object) -> None:
+def _disconnect_armed() -> None:
     for handler in _ARMED:
         gdb.events.new_thread.disconnect(handler)
     if _ARMED:
         gdb.events.before_prompt.disconnect(_disarm_attach_keeper)
     del _ARMED[:]
+
+
+def _disarm_attach_keeper(*_event: object) -> None:
+    _disconnect_armed()
+    keeper.forget_the_attach_to_come()
 
 
 def _continued_by_its_user(event: object) -> None:

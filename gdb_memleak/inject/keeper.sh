@@ -4,7 +4,10 @@
 #
 #   keeper.sh PID START GDB CONTINUE [ADDRESS:BYTE ...]      standard input: a socket gdb holds
 #
-#   PID, START  the target and its start time (field 22 of /proc/PID/stat): a pid used again is left alone
+#   PID, START  the target and its start time (field 22 of /proc/PID/stat): a pid used again is left alone;
+#               "-": told later, as the socket's first line "PID START CONTINUE" (an attach command,
+#               whose pid gdb-memleak learns only once gdb has attached: started before it, the keeper
+#               hears it in microseconds, where starting one took 1-2 ms, 2026-12-06)
 #   GDB         the pid of the gdb that traces it
 #   CONTINUE    1: the target was running when gdb attached, so a stop left behind is gdb's, not the user's
 #   ADDRESS:BYTE where gdb's int3s on the dynamic linker's events are, and the byte each one hides
@@ -84,13 +87,17 @@ keep() {
     watch_gdb $$ &
     watcher=$!
     while :; do
-        woken= word=
-        read -r word
+        woken= word= rest=
+        read -r word rest
         [ -n "$woken" ] && [ "$word" != done ] && gdb_alive && continue  # a SIGUSR1 not from the watcher
+        if [ "$pid" = - ] && [ -n "$rest" ] && [ -z "$woken" ]; then  # the target, told
+            pid=$word start=${rest%% *} cont=${rest#* }
+            continue
+        fi
         break
     done
     kill "$watcher" 2>/dev/null
-    [ "$word" = done ] && return 0
+    [ "$word" = done ] || [ "$pid" = - ] && return 0  # (never told: gdb went before its attach began)
     # gdb's files close before the kernel lets go of its tracees, so wait for that (30 s at most).
     waited=0
     while tracer 2>/dev/null && [ "$now" = "$gdb" ] && [ $waited -lt 3000 ]; do
