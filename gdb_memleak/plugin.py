@@ -146,14 +146,14 @@ def _load(venv: Optional[str]) -> None:
     gdb.events.exited.connect(_clear_caches)
     atexit.register(_forget_children)  # gdb quitting finalizes its Python: no child of ours outlives it
     _register_commands()
-    from .gdbside import command_line
+    from .host import gdb_command_line as command_line
     from .inject import attaching
 
     attaching.install([command.name for command in _command_classes()])
     gdb.events.before_prompt.connect(_give_owed_sigints)  # (after a detach)
     atexit.register(_give_owed_sigints)  # (gdb quitting: its Python is finalized after gdb detached)
     _loaded = True
-    pid = command_line.pid_to_attach()
+    pid = None if gdb.selected_inferior().pid else command_line.pid_to_attach()
     if pid is not None:
         from .gdbside import allocators, attach_ahead, index_cache, preread
         from .inject.alarm import ALARM

@@ -258,7 +258,7 @@ end
 '''
 
 
-@pytest.mark.parametrize("attach", ["-p", "typed"])
+@pytest.mark.parametrize("attach", ["-p", "program-pid", "typed"])
 def test_a_target_its_user_had_stopped_is_left_stopped(start_target, tmp_path, attach):
     """A target stopped (SIGSTOP) before gdb attached, gdb killed as the command first resumes it:
     the stop is its user's, and the keeper leaves it; continued by hand, the target goes on whole.
@@ -270,9 +270,10 @@ def test_a_target_its_user_had_stopped_is_left_stopped(start_target, tmp_path, a
         os.kill(target.pid, signal.SIGSTOP)
         script = tmp_path / "trap.gdb"
         script.write_text(KILLED_AS_IT_FIRST_RESUMES % delay)
-        if attach == "-p":
-            done = run_gdb("py-heap --top 3", pid=target.pid, gdbinit=None, before=("-ix", str(GDBINIT)),
-                           after=("-x", str(script)), timeout=120)
+        if attach != "typed":
+            done = run_gdb("py-heap --top 3", pid=target.pid if attach == "-p" else None, gdbinit=None,
+                           before=("-ix", str(GDBINIT)), timeout=120,
+                           after=("-x", str(script)) + ((PYTHON_311, str(target.pid)) if attach == "program-pid" else ()))
         else:
             done = run_gdb("attach %d" % target.pid, "py-heap --top 3", after=("-x", str(script)), timeout=120)
         assert done.returncode == -signal.SIGKILL, (delay, done.stdout + done.stderr)
@@ -319,15 +320,17 @@ def _kill_gdb_at_its_attach(argv: list[str], pid: int, delay: float = 0.0) -> su
     return gdb
 
 
-@pytest.mark.parametrize("attach", ["-p", "command"])
+@pytest.mark.parametrize("attach", ["-p", "program-pid", "command"])
 def test_gdb_killed_as_it_attaches_leaves_the_target_running(start_target, attach):
     """PTRACE_ATTACH sends each thread a SIGSTOP, which gdb then takes: gdb SIGKILLed before that left
-    the target stopped for good.  gdb-memleak loaded before the attach (gdbinit.example's -ix, or -x
-    before an `attach` command) starts a keeper for it.  Instants counted from the attach (the
+    the target stopped for good.  gdb-memleak loaded before the attach (gdbinit.example's -ix before
+    `-p PID` or `PROGRAM PID`, or -x before an `attach` command) starts a keeper for it.  Instants counted from the attach (the
     target's TracerPid)."""
     target = start_target(PYTHON_311, SERVICE, "busy")
     if attach == "-p":
         argv = [gdb_binary(), "-batch", "-nx", "-ix", str(GDBINIT), "-p", str(target.pid), "-ex", "py-heap --top 3"]
+    elif attach == "program-pid":
+        argv = [gdb_binary(), "-batch", "-nx", "-ix", str(GDBINIT), PYTHON_311, str(target.pid), "-ex", "py-heap --top 3"]
     else:
         argv = [gdb_binary(), "-batch", "-nx", "-x", str(GDBINIT), "-ex", "attach %d" % target.pid, "-ex", "py-heap --top 3"]
     for delay in (0.0, 0.0005, 0.002, 0.01):

@@ -11,7 +11,8 @@ import sys
 
 import gdb
 
-from ..gdbside import command_line, hangup, invocation, shlib_events
+from ..gdbside import hangup, invocation, shlib_events
+from ..host import gdb_command_line as command_line
 from ..host import procfs
 from . import keeper
 
