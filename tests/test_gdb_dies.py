@@ -701,7 +701,7 @@ def test_report_interrupted_passes_it_on_and_the_target_goes_on(start_target, tm
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and tracer_of(target.pid) == 0 and cli.poll() is None:
-            time.sleep(0.01)
+            time.sleep(0.0002)
         gdb_pid = tracer_of(target.pid)
         assert gdb_pid, "gdb never attached"
         time.sleep(after)

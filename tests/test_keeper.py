@@ -28,8 +28,9 @@ from gdb_memleak.host import procfs
 KEEPER = Path(__file__).resolve().parents[1] / "gdb_memleak" / "inject" / "keeper.sh"
 
 
-def _keepers_of(pid: int) -> list[int]:
-    """Keepers (their pids) still running for target `pid`."""
+def _keepers_of(pid: int | str, gdb: int | None = None) -> list[int]:
+    """Keepers (their pids) still running for target `pid`, and with `gdb`, those its gdb started
+    before an attach command ("-": told their target later)."""
     found = []
     for entry in os.listdir("/proc"):
         try:
@@ -37,16 +38,17 @@ def _keepers_of(pid: int) -> list[int]:
                 argv = f.read().split(b"\0")
         except (OSError, ValueError):
             continue
-        if len(argv) > 2 and argv[1].endswith(b"keeper.sh") and argv[2] in (str(pid).encode(), b"-"):
-            found.append(int(entry))  # ("-": a keeper started before an attach command, told its target later)
+        if len(argv) > 4 and argv[1].endswith(b"keeper.sh") and (
+                argv[2] == str(pid).encode() or (argv[2] == b"-" and argv[4] == str(gdb).encode())):
+            found.append(int(entry))
     return found
 
 
-def _keeper_and_watcher(pid: int) -> tuple[int, int] | None:
+def _keeper_and_watcher(pid: int | str, gdb: int | None = None) -> tuple[int, int] | None:
     """The keeper of target `pid` and its watcher, once both run.  Found by parentage: a fork the
     watcher makes for its `sleep` carries keeper.sh's command line until it execs (the CI saw three)."""
     found = {}
-    for process in _keepers_of(pid):
+    for process in _keepers_of(pid, gdb):
         try:
             with open("/proc/%d/stat" % process) as f:
                 found[process] = int(f.read().rsplit(")", 1)[1].split()[1])
@@ -70,11 +72,11 @@ def _signal_mask(pid: int, name: str) -> int:
         return 0
 
 
-def _assert_no_keeper_left(pid: int, within: float = 15) -> None:
+def _assert_no_keeper_left(pid: int, within: float = 15, gdb: int | None = None) -> None:
     deadline = time.monotonic() + within
-    while _keepers_of(pid) and time.monotonic() < deadline:
+    while _keepers_of(pid, gdb) and time.monotonic() < deadline:
         time.sleep(0.05)
-    left = _keepers_of(pid)
+    left = _keepers_of(pid, gdb)
     for keeper in left:
         os.kill(keeper, signal.SIGKILL)
     assert not left, "keepers still running after %s s: %s" % (within, left)
@@ -140,11 +142,40 @@ def test_keeper_alone_told_its_target_later(start_target):
         with ours:
             ours.sendall(told)
         if not told:
-            _assert_no_keeper_left(target.pid)
+            _assert_no_keeper_left(target.pid, gdb=os.getpid())
             time.sleep(0.3)
             assert process_state(target.pid) == "T"
     assert len(target.wait_for_ticks(2, timeout=10)) == 2, process_state(target.pid)
-    _assert_no_keeper_left(target.pid)
+    _assert_no_keeper_left(target.pid, gdb=os.getpid())
+
+
+def test_keeper_alone_told_its_target_then_woken_before_it_read_it(start_target, processes):
+    """The keeper descheduled (stopped here) from before gdb tells it its target until after gdb is gone
+    and the watcher's SIGUSR1 waits for it: that signal ended the read before it took the told line, and
+    the target stayed stopped (a reviewer's trial, 2026-12-06)."""
+    target, _ = _stand_in_target(start_target)
+    gdb = processes.plain(["sleep", "120"])  # a stand-in gdb, killed after telling
+    os.kill(target.pid, signal.SIGSTOP)
+    ours, theirs = socket.socketpair()
+    with theirs:
+        assert subprocess.run(["/bin/sh", str(KEEPER), "-", "0", str(gdb.pid), "0"], stdin=theirs, timeout=10).returncode == 0
+    deadline = time.monotonic() + 10
+    while (found := _keeper_and_watcher("-", gdb.pid)) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert found, "no keeper and watcher"
+    keeper, _ = found
+    os.kill(keeper, signal.SIGSTOP)
+    with ours:
+        ours.sendall(b"%d %d 1\n" % (target.pid, procfs.start_time(target.pid)))
+    gdb.kill()
+    gdb.wait()
+    usr1 = 1 << (signal.SIGUSR1 - 1)
+    while not _signal_mask(keeper, "ShdPnd") & usr1 and time.monotonic() < deadline + 10:  # (kill: the process's set)
+        time.sleep(0.01)
+    assert _signal_mask(keeper, "ShdPnd") & usr1, "the watcher never woke the keeper"
+    os.kill(keeper, signal.SIGCONT)
+    assert len(target.wait_for_ticks(2, timeout=10)) == 2, process_state(target.pid)
+    _assert_no_keeper_left(target.pid, gdb=gdb.pid)
 
 
 def test_keeper_alone_acts_when_its_gdb_dies_with_the_socket_still_open(start_target):
@@ -337,7 +368,7 @@ def test_gdb_killed_as_it_attaches_leaves_the_target_running(start_target, attac
         gdb = _kill_gdb_at_its_attach(argv, target.pid, delay)
         ticks = target.wait_for_ticks(2, timeout=10)
         assert len(ticks) == 2, (delay, process_state(target.pid), thread_states(target.pid))
-        _assert_no_keeper_left(target.pid)
+        _assert_no_keeper_left(target.pid, gdb=gdb.pid)
         end_gdb_forks(gdb.pid)
 
 

@@ -52,6 +52,21 @@ def test_loaded_before_the_attach_with_ix(start_target):
     assert target.wait_for_ticks(1)
 
 
+@pytest.mark.parametrize("form", ["program-pid", "program-p-pid"])
+def test_loaded_before_gdb_program_pid_asks_nothing(start_target, form):
+    """`gdb -ix gdbinit.example PROGRAM PID` (or PROGRAM -p PID), not in batch mode: gdb loads PROGRAM
+    after -ix, and the plugin's reading ahead of the attach loaded the target's program before it, so
+    gdb asked "Load new symbol table from ...?" (a reviewer's trial, 2026-12-06)."""
+    target = start_target(PYTHON_311, SEED_STRING, "2")
+    program = (PYTHON_311, str(target.pid)) if form == "program-pid" else (PYTHON_311, "-p", str(target.pid))
+    run = run_gdb("py-heap --json --top 1", "detach", gdbinit=None, batch=False,
+                  before=("-q", "-ix", str(REPO / "gdbinit.example")), after=program)
+    assert_no_traceback(run)
+    assert "Load new symbol table" not in run.stdout + run.stderr, run.stdout + run.stderr
+    assert run.document()["rows"][0]["kind"] == "str"
+    assert target.wait_for_ticks(1)
+
+
 def test_its_hook_attach_leaves_the_user_s_own_and_gdb_s_errors(start_target, tmp_path):
     """The plugin defines hook-attach (it notes which processes their users stopped, test_keeper.py),
     unless the user has one: theirs stays and runs.  gdb says the same as without the plugin, for an

@@ -23,7 +23,7 @@ import os
 
 import gdb
 
-from ..host import elf
+from ..host import elf, gdb_command_line
 from . import libpython, msymbols
 
 
@@ -35,8 +35,8 @@ def prepare(pid: int) -> None:
     except OSError:
         return
     progspace = gdb.current_progspace()
-    if progspace is not None and progspace.filename:
-        return  # gdb PROGRAM -p PID: the user's program file
+    if (progspace is not None and progspace.filename) or gdb_command_line.names_a_program():
+        return  # the user's program file (`gdb PROGRAM PID`: loaded after -ix, gdb would ask to replace ours)
     if not os.path.isfile(exe) or any(c.isspace() or c in "'\"\\" for c in exe):
         return  # deleted since it started, or a name gdb's `file` would need quoted
     try:

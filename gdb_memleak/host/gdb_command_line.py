@@ -3,13 +3,15 @@ attaches to, and the first `-ex` command.  Pure: no gdb."""
 
 from __future__ import annotations
 
+import os
+import re
 from typing import Optional
 
 
 def gdb_arguments() -> list[str]:
     try:
         with open("/proc/self/cmdline", "rb") as f:
-            return f.read().decode("utf-8", "replace").split("\0")
+            return f.read().decode("utf-8", "replace").split("\0")[:-1]  # (each argument ends in a NUL)
     except OSError:
         return []
 
@@ -36,42 +38,64 @@ _WITHOUT_VALUE = frozenset((
     "windows", "nowindows", "statistics", "args"))
 
 
-def pid_to_attach(args: Optional[list[str]] = None) -> Optional[int]:
-    """The PID gdb's command line attaches to when gdb has not attached yet: `-p PID` (--pid PID,
-    --pid=PID), or `gdb PROGRAM PID`, whose second argument gdb tries as a pid first when it starts
-    with a digit (and no -p or -c is given).  Loaded from ~/.gdbinit or -ix, gdb-memleak can prepare
-    while the target still runs.  None on an option it does not know (an abbreviation, say), rather
-    than a wrong guess.  `args`: gdb's arguments, its own name first (by default, this process's)."""
-    args = [arg for arg in (gdb_arguments() if args is None else args)[1:] if arg]
+_PID = re.compile(r"[1-9][0-9]*")  # (gdb reads a pid with strtoul(.., 0): "012" is 10, "0x1f" 31; not guessed at)
+
+
+def _parsed(args: Optional[list[str]]) -> Optional[tuple[dict[str, str], list[str]]]:
+    """gdb's options with a value (the last of each; -pid as -p, -core as -c) and its other arguments,
+    as gdb's getopt_long_only reads them; None on an option not known here (an abbreviation, say),
+    or --args (the rest is the program's command line)."""
+    args = (gdb_arguments() if args is None else args)[1:]
+    in_order = "POSIXLY_CORRECT" in os.environ  # getopt then stops at the first other argument
     given: dict[str, str] = {}
     positional: list[str] = []
     i = 0
     while i < len(args):
         arg = args[i]
-        if arg == "--":
-            positional += args[i + 1:]
+        if arg == "--" or (in_order and positional):
+            positional += args[i + 1:] if arg == "--" else args[i:]
             break
         if not arg.startswith("-") or arg == "-":
             positional.append(arg)
             i += 1
             continue
         name, equals, value = arg.lstrip("-").partition("=")
-        if name in ("args",):
-            return None  # the rest is the program's command line: `gdb --args app -p 8000`
         if name in _WITH_VALUE:
             if not equals:
                 if i + 1 >= len(args):
                     return None
                 value = args[i + 1]
                 i += 1
-            given[{"pid": "p", "core": "c"}.get(name, name)] = value  # (gdb keeps the last)
-        elif name not in _WITHOUT_VALUE:
+            given[{"pid": "p", "core": "c", "exec": "e", "symbols": "s"}.get(name, name)] = value
+        elif name not in _WITHOUT_VALUE or name == "args":
             return None
         i += 1
-    if "p" in given:
-        value = given["p"]
-    elif "c" not in given and len(positional) >= 2 and positional[1][:1].isdigit():
-        value = positional[1]
-    else:
+    return given, positional
+
+
+def pid_to_attach(args: Optional[list[str]] = None) -> Optional[int]:
+    """The PID gdb's command line attaches to: `-p PID` (--pid PID, --pid=PID), or `gdb PROGRAM PID`,
+    whose second argument gdb tries as a pid first when it starts with a digit (no -p or -c given).
+    Loaded from ~/.gdbinit or -ix, gdb-memleak can prepare while the target still runs.  None
+    rather than a wrong guess.  `args`: gdb's arguments, its own name first (by default, this process's)."""
+    parsed = _parsed(args)
+    if parsed is None:
         return None
-    return int(value) if value.isdigit() else None
+    given, positional = parsed
+    if "p" in given and "c" in given:
+        return None  # gdb refuses both
+    value = given.get("p") or (positional[1] if "c" not in given and len(positional) >= 2 else None)
+    if value is None or not _PID.fullmatch(value) or not value.isascii():
+        return None
+    return int(value)
+
+
+def names_a_program(args: Optional[list[str]] = None) -> bool:
+    """gdb's command line names a program file (`gdb PROGRAM ...`, -e, -se, -s): gdb loads it after
+    ~/.gdbinit and -ix, and a `file` of ours before would make gdb ask whether to load the new one.
+    True when it cannot tell."""
+    parsed = _parsed(args)
+    if parsed is None:
+        return True
+    given, positional = parsed
+    return bool(positional) or any(k in given for k in ("e", "se", "s"))

@@ -24,6 +24,7 @@ def install(command_names: list[str]) -> None:
     _OUR_COMMANDS[:] = command_names
     _define_hook_attach()
     gdb.events.stop.connect(_continued_by_its_user)
+    gdb.events.before_prompt.connect(_disarm_attach_keeper)
 
 
 def keep_the_command_line_attach(pid: int) -> None:
@@ -58,7 +59,9 @@ def _define_hook_attach() -> None:
     """Before each `attach` typed or scripted (gdb tells a hook no argument): the processes their users
     stopped.  A keeper continues a target that stops once its gdb is gone, unless the stop was there
     before the attach (inject/keeper.py); gdb's `-p` runs no hook: keep_the_command_line_attach.  A user's own
-    hook-attach is left alone (limits.md).  Nothing in the hook may fail: an error there cancels the attach."""
+    hook-attach is left alone (limits.md).  Nothing in the hook may fail: an error there cancels the attach.
+    A Ctrl-C in the hook's milliseconds is lost too (raised, it would cancel the attach with a Python
+    traceback: gdb prints one for any exception out of a `python` block)."""
     try:
         gdb.execute("show user hook-attach", to_string=True)
         return
@@ -88,8 +91,8 @@ def _keep_the_next_attach(traced: set[int]) -> None:
     keeper.keep_an_attach_to_come()
 
     def first_thread(event: object) -> None:
-        _disconnect_armed()
         try:  # (a traceback here would come in the middle of gdb's attach)
+            _disconnect_armed()
             pid = event.inferior_thread.inferior.pid  # type: ignore[attr-defined]
             if not pid or pid in traced or pid in _ATTACHING:
                 keeper.forget_the_attach_to_come()  # not an attach's first thread (a program gdb started)
@@ -103,20 +106,22 @@ def _keep_the_next_attach(traced: set[int]) -> None:
         except Exception:
             pass
 
-    _ARMED.append(first_thread)
     gdb.events.new_thread.connect(first_thread)
-    gdb.events.before_prompt.connect(_disarm_attach_keeper)
+    _ARMED.append(first_thread)
 
 
 def _disconnect_armed() -> None:
-    for handler in _ARMED:
-        gdb.events.new_thread.disconnect(handler)
-    if _ARMED:
-        gdb.events.before_prompt.disconnect(_disarm_attach_keeper)
+    armed = list(_ARMED)
     del _ARMED[:]
+    for handler in armed:
+        try:
+            gdb.events.new_thread.disconnect(handler)
+        except (SystemError, RuntimeError, ValueError):  # (gdb 13 raises SystemError for one not connected)
+            pass
 
 
 def _disarm_attach_keeper(*_event: object) -> None:
+    """At each prompt (install), and before each attach: a handler no attach used, and its keeper, go."""
     _disconnect_armed()
     keeper.forget_the_attach_to_come()
 
@@ -145,7 +150,6 @@ _PROMPTS_END_ATTACHES: list = []
 def _attach_over(*_event: object) -> None:
     """gdb's first prompt: the attach is over (a command of ours starting says the same).  The int3s
     a killed gdb left on the dynamic linker's events go, before a `continue` makes them gdb's own."""
-
     keeper.attach_over()
     pids = list(_ATTACHING)
     _ATTACHING.clear()
@@ -158,11 +162,17 @@ def _attach_over(*_event: object) -> None:
     hangup.attach_over()  # last: a SIGTERM or SIGHUP held during the attach makes gdb quit, from its prompt
 
 
+_STOP_SEEN: set[int] = set()  # targets whose attach's stop came: every SIGSTOP of the attach taken
+
+
 def _attach_stopped(_event: object) -> None:
     """The stop that ends gdb's attach, every thread's SIGSTOP taken (a batch script shows no prompt).
     A signal held meanwhile goes to the first prompt or command of ours; to gdb now if neither comes."""
-
-    gdb.events.stop.disconnect(_attach_stopped)
+    try:
+        gdb.events.stop.disconnect(_attach_stopped)
+        _STOP_SEEN.add(gdb.selected_inferior().pid)
+    except (SystemError, RuntimeError, ValueError, gdb.error):
+        pass
     keeper.attach_over()
     batch = any(arg in ("-batch", "--batch") for arg in command_line.gdb_arguments())
     if command_line.first_command().split()[:1] in [[name] for name in _OUR_COMMANDS] or not batch:
@@ -179,8 +189,8 @@ def _continue_if_left_stopped(pid: int) -> None:
     to be, is continued.  Not when a SIGINT waits there too (gdb's interrupt of its attach, when the
     signal came within about 2 ms of it): continued, the target would take it as a Ctrl-C; it is left
     stopped, and said so."""
-
-    if pid not in _ATTACHING or invocation.any_started() or procfs.start_time(pid) != _ATTACHING[pid]:
+    if (pid not in _ATTACHING or pid in _STOP_SEEN or invocation.any_started()
+            or procfs.start_time(pid) != _ATTACHING[pid]):
         return  # the attach was over (a stop since then is someone else's), or the pid is another process's now
     status = procfs.read_small_file("/proc/%d/status" % pid) or ""
     stopped, interrupted = procfs.stop_state(pid)

@@ -86,13 +86,21 @@ keep() {
     trap 'woken=1' USR1  # (a trapped signal ends the read below)
     watch_gdb $$ &
     watcher=$!
+    again=
     while :; do
         woken= word= rest=
         read -r word rest
-        [ -n "$woken" ] && [ "$word" != done ] && gdb_alive && continue  # a SIGUSR1 not from the watcher
-        if [ "$pid" = - ] && [ -n "$rest" ] && [ -z "$woken" ]; then  # the target, told
+        if [ "$pid" = - ] && [ -n "$rest" ]; then  # the target, told
             pid=$word start=${rest%% *} cont=${rest#* }
             continue
+        fi
+        [ "$word" = done ] && break
+        if [ -n "$woken" ]; then
+            gdb_alive && continue  # a SIGUSR1 not from the watcher
+            # gdb is gone.  The signal can end a read before it took what gdb wrote (a reviewer's trial:
+            # a told target lost, the keeper descheduled): once more, which takes what waits at once
+            # (with a fork of gdb holding the socket, the watcher's next SIGUSR1 ends it).
+            [ -z "$again" ] && again=1 && continue
         fi
         break
     done

@@ -3,7 +3,7 @@ that attach before it happens, and keeps it (docs/how-it-works.md, "Before the a
 
 import pytest
 
-from gdb_memleak.host.gdb_command_line import pid_to_attach
+from gdb_memleak.host.gdb_command_line import names_a_program, pid_to_attach
 
 pytestmark = pytest.mark.unit
 
@@ -22,6 +22,25 @@ pytestmark = pytest.mark.unit
     ("gdb python3", None),
     ("gdb -sym x python3 19", None),  # an abbreviation gdb accepts: not guessed at
     ("gdb -p", None),
+    ("gdb python3 012", None),  # gdb reads it as octal (10): not guessed at
+    ("gdb -p 0x1f", None),
+    ("gdb python3 \u0661\u0662", None),  # not a digit to gdb's isdigit: a core file's name
+    ("gdb -c core -p 21", None),  # gdb refuses both
+    ("gdb -ex  22 python3 23", None),  # an empty -ex keeps its place: 22 is the program
+    ("gdb -- python3 24", 24),
 ])
 def test_the_pid_of_gdb_s_command_line(argv, pid):
-    assert pid_to_attach(argv.split()) == pid
+    assert pid_to_attach(argv.split(" ")) == pid
+
+
+@pytest.mark.parametrize("argv,named", [
+    ("gdb -p 12", False), ("gdb python3 12", True), ("gdb -e python3 -p 12", True), ("gdb -se=python3 -p 12", True),
+    ("gdb -symbols python3 -p 12", True), ("gdb -sym python3 -p 12", True),  # (not known: as if named)
+])
+def test_whether_gdb_s_command_line_names_a_program(argv, named):
+    assert names_a_program(argv.split(" ")) is named
+
+
+def test_posixly_correct_stops_the_options_at_the_program(monkeypatch):
+    monkeypatch.setenv("POSIXLY_CORRECT", "1")
+    assert pid_to_attach("gdb python3 25 -p 26".split()) == 25
