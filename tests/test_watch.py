@@ -221,16 +221,18 @@ print("failed %d: %s" % (len(failed), failed[:3]))
 '''
 
 
-@pytest.mark.parametrize("python", [param(*find(v), id="pyenv-" + v) for v in ("3.6", "3.11", "3.13")])
+@pytest.mark.parametrize("python", [param(*find(v), id="pyenv-" + v) for v in ("3.11", "3.13")])
 def test_the_stop_payload_against_a_thread_that_collects_nonstop(tmp_path: Path, python):
-    """No gdb: 200 windows (the old loop by index failed in 5-15 of 200 on 3.6, 3.11 and 3.13 here, 2026-12-06)."""
+    """No gdb: 600 windows.  The old loop by index failed in 5-15 of 200 on 3.6, 3.11 and 3.13 on an idle
+    machine, and in 1 of 300 on 3.11 under a test run (2026-12-06): how often the other thread's
+    collection falls between the payload's lines depends on the scheduler."""
     args = {"start": {"op": "start", "deadline": 100.0, "window": 50.0},
             "stop": {"op": "stop", "was_tracing": False, "top": 3, "deadline": None}}
     sources = tmp_path / "sources.json"
     sources.write_text(json.dumps({name: packaging.full_source(payload_source("watch"), a, []) for name, a in args.items()}))
     trial = tmp_path / "trial.py"
     trial.write_text(COLLECTOR_TRIAL)
-    done = subprocess.run([python, str(trial), str(sources), "200"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([python, str(trial), str(sources), "600"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0 and done.stdout.startswith("failed 0:"), done.stdout + done.stderr
 
 
