@@ -36,7 +36,10 @@ def prepare(pid: int) -> None:
         return
     progspace = gdb.current_progspace()
     if (progspace is not None and progspace.filename) or gdb_command_line.names_a_program():
-        return  # the user's program file (`gdb PROGRAM PID`: loaded after -ix, gdb would ask to replace ours)
+        # The user's program file (`gdb PROGRAM PID`: gdb loads it after -ix, and would ask to replace a
+        # `file` of ours): only the helper, which needs the target's path alone.
+        libpython.preload_for_process(pid, exe)
+        return
     if not os.path.isfile(exe) or any(c.isspace() or c in "'\"\\" for c in exe):
         return  # deleted since it started, or a name gdb's `file` would need quoted
     try:

@@ -52,8 +52,11 @@ def _parsed(args: Optional[list[str]]) -> Optional[tuple[dict[str, str], list[st
     i = 0
     while i < len(args):
         arg = args[i]
-        if arg == "--" or (in_order and positional):
-            positional += args[i + 1:] if arg == "--" else args[i:]
+        if in_order and positional:  # (then even "--" is an argument: a core file's name to gdb)
+            positional += args[i:]
+            break
+        if arg == "--":
+            positional += args[i + 1:]
             break
         if not arg.startswith("-") or arg == "-":
             positional.append(arg)
@@ -84,7 +87,7 @@ def pid_to_attach(args: Optional[list[str]] = None) -> Optional[int]:
     given, positional = parsed
     if "p" in given and "c" in given:
         return None  # gdb refuses both
-    value = given.get("p") or (positional[1] if "c" not in given and len(positional) >= 2 else None)
+    value = given["p"] if "p" in given else (positional[1] if "c" not in given and len(positional) >= 2 else None)
     if value is None or not _PID.fullmatch(value) or not value.isascii():
         return None
     return int(value)

@@ -35,6 +35,7 @@ def keep_the_command_line_attach(pid: int) -> None:
         _attach_over_at_prompts()  # first: a Ctrl-C in between leaves nothing armed
         atexit.register(_continue_if_left_stopped, pid)
         _ATTACHING[pid] = procfs.start_time(pid)
+        _STOP_SEEN.discard(pid)
         keeper.keep_the_attach(pid)
         hangup.hold_during_attach()  # until the attach's stop (gdb resumes threads 45 times before it)
         gdb.events.stop.connect(_attach_stopped)
@@ -98,6 +99,7 @@ def _keep_the_next_attach(traced: set[int]) -> None:
                 keeper.forget_the_attach_to_come()  # not an attach's first thread (a program gdb started)
                 return
             _ATTACHING[pid] = procfs.start_time(pid)
+            _STOP_SEEN.discard(pid)
             keeper.tell_the_attach(pid)
             if pid not in keeper.STOPPED_BEFORE_ATTACH:
                 atexit.register(_continue_if_left_stopped, pid)
@@ -136,6 +138,7 @@ def _continued_by_its_user(event: object) -> None:
 
 # pid -> its start time (/proc/PID/stat), while gdb's attach (from its command line or a command) may still be under way
 _ATTACHING: dict[int, int] = {}
+_STOP_SEEN: set[int] = set()  # targets whose attach's stop came: every SIGSTOP of the attach taken (gdb's detach takes any left)
 
 
 def _attach_over_at_prompts() -> None:
@@ -162,16 +165,16 @@ def _attach_over(*_event: object) -> None:
     hangup.attach_over()  # last: a SIGTERM or SIGHUP held during the attach makes gdb quit, from its prompt
 
 
-_STOP_SEEN: set[int] = set()  # targets whose attach's stop came: every SIGSTOP of the attach taken
-
-
 def _attach_stopped(_event: object) -> None:
     """The stop that ends gdb's attach, every thread's SIGSTOP taken (a batch script shows no prompt).
     A signal held meanwhile goes to the first prompt or command of ours; to gdb now if neither comes."""
     try:
-        gdb.events.stop.disconnect(_attach_stopped)
         _STOP_SEEN.add(gdb.selected_inferior().pid)
-    except (SystemError, RuntimeError, ValueError, gdb.error):
+    except (RuntimeError, gdb.error):
+        pass
+    try:
+        gdb.events.stop.disconnect(_attach_stopped)
+    except (SystemError, RuntimeError, ValueError):
         pass
     keeper.attach_over()
     batch = any(arg in ("-batch", "--batch") for arg in command_line.gdb_arguments())

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.unit
     ("gdb -c core -p 21", None),  # gdb refuses both
     ("gdb -ex  22 python3 23", None),  # an empty -ex keeps its place: 22 is the program
     ("gdb -- python3 24", 24),
+    ("gdb -p  python3 27", None),  # an empty -p: gdb fails to attach to it, and never tries 27
 ])
 def test_the_pid_of_gdb_s_command_line(argv, pid):
     assert pid_to_attach(argv.split(" ")) == pid
@@ -44,3 +45,4 @@ def test_whether_gdb_s_command_line_names_a_program(argv, named):
 def test_posixly_correct_stops_the_options_at_the_program(monkeypatch):
     monkeypatch.setenv("POSIXLY_CORRECT", "1")
     assert pid_to_attach("gdb python3 25 -p 26".split()) == 25
+    assert pid_to_attach("gdb python3 -- 28".split()) is None  # "--" is the core file's name then
