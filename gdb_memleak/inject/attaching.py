@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import signal
 import sys
+from typing import Optional
 
 import gdb
 
@@ -24,7 +26,7 @@ def install(command_names: list[str]) -> None:
     _OUR_COMMANDS[:] = command_names
     _define_hook_attach()
     gdb.events.stop.connect(_continued_by_its_user)
-    gdb.events.before_prompt.connect(_disarm_attach_keeper)
+    gdb.events.before_prompt.connect(_at_a_prompt)
 
 
 def keep_the_command_line_attach(pid: int) -> None:
@@ -89,7 +91,7 @@ def _keep_the_next_attach(traced: set[int]) -> None:
     starts now, and is told its target when gdb adds the attach's first thread, just after its
     PTRACE_ATTACH, the SIGSTOPs still pending.  Ended untold at the next prompt (no attach came)."""
     _disarm_attach_keeper()
-    keeper.keep_an_attach_to_come()
+    keeper.keep_an_attach_to_come(_guess_the_pid())
 
     def first_thread(event: object) -> None:
         try:  # (a traceback here would come in the middle of gdb's attach)
@@ -112,6 +114,33 @@ def _keep_the_next_attach(traced: set[int]) -> None:
     _ARMED.append(first_thread)
 
 
+_ATTACH_PID = re.compile(r"\s*at(?:t(?:a(?:c(?:h)?)?)?)?\s+([1-9][0-9]*)\s*$")
+_GUESSES = {"prompted": False, "from_the_command_line": 0}
+
+
+def _guess_the_pid() -> Optional[int]:
+    """The pid the attach under way most likely names, for the keeper to know before gdb's first thread
+    event corrects it: before gdb's first prompt, the next `attach N` of gdb's -ex and -iex in order;
+    after it, the last line of gdb's command history (a typed attach).  None when neither reads so."""
+    if not _GUESSES["prompted"]:
+        args = command_line.gdb_arguments()
+        commands = [args[i + 1] for i in range(len(args) - 1) if args[i].lstrip("-") in _EX_OPTIONS]
+        attaches = [int(m.group(1)) for m in map(_ATTACH_PID.match, commands) if m]
+        n = _GUESSES["from_the_command_line"]
+        _GUESSES["from_the_command_line"] = n + 1
+        return attaches[n] if n < len(attaches) else None
+    try:
+        history = gdb.execute("show commands", to_string=True).strip().splitlines()
+    except gdb.error:
+        return None
+    last = history[-1].split(None, 1) if history else []
+    match = _ATTACH_PID.match(last[1]) if len(last) == 2 else None
+    return int(match.group(1)) if match else None
+
+
+_EX_OPTIONS = ("ex", "eval-command", "iex", "init-eval-command")
+
+
 def _disconnect_armed() -> None:
     armed = list(_ARMED)
     del _ARMED[:]
@@ -122,8 +151,13 @@ def _disconnect_armed() -> None:
             pass
 
 
-def _disarm_attach_keeper(*_event: object) -> None:
-    """At each prompt (install), and before each attach: a handler no attach used, and its keeper, go."""
+def _at_a_prompt(*_event: object) -> None:
+    _GUESSES["prompted"] = True
+    _disarm_attach_keeper()
+
+
+def _disarm_attach_keeper() -> None:
+    """At each prompt, and before each attach: a handler no attach used, and its keeper, go."""
     _disconnect_armed()
     keeper.forget_the_attach_to_come()
 

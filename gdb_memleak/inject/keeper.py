@@ -103,18 +103,22 @@ def keep_the_attach(pid: int) -> None:
         _ATTACHING[pid] = ours
 
 
-# gdb's end of the keeper started before an attach command, its target not told yet (attaching.py).
-_AHEAD: list[socket.socket] = []
+# gdb's end of the keeper started before an attach command, and the pid told it so far (0: none).
+_AHEAD: list[tuple[socket.socket, int]] = []
 
 
-def keep_an_attach_to_come() -> None:
-    """A keeper started before an attach command, whose pid gdb-memleak learns only once gdb has
-    attached (tell_the_attach's target): starting it then took 1-2 ms, and a gdb killed in them left
-    the target stopped (3 of 5 kills at the attach, 2026-12-06)."""
+def keep_an_attach_to_come(guess: Optional[int] = None) -> None:
+    """A keeper started before an attach command, whose pid gdb-memleak learns for sure only once gdb
+    has attached (tell_the_attach): starting it then took 1-2 ms, and a gdb killed in them left the
+    target stopped (3 of 5 kills at the attach, 2026-12-06).  `guess`, told at once: the pid the
+    command most likely names (attaching.py), so that even the microseconds before gdb's first
+    thread event are kept (a CI run under load, 2026-12-06: gdb killed in them, the target stopped)."""
     forget_the_attach_to_come()
     ours = _spawn(["-", "0", str(os.getpid()), "0"])
     if ours is not None:
-        _AHEAD.append(ours)
+        _AHEAD.append((ours, 0))
+        if guess:
+            _tell(guess)
 
 
 def tell_the_attach(pid: int) -> None:
@@ -122,21 +126,30 @@ def tell_the_attach(pid: int) -> None:
     if not _AHEAD:
         keep_the_attach(pid)
         return
-    ours = _AHEAD.pop()
+    if _AHEAD[-1][1] != pid:
+        _tell(pid)
+    if _AHEAD:
+        _ATTACHING[pid] = _AHEAD.pop()[0]
+
+
+def _tell(pid: int) -> None:
+    """Tell the keeper ahead its target (again, when a guess was wrong: the last line counts)."""
+    ours = _AHEAD[-1][0]
     start_time = procfs.start_time(pid)
     running = 0 if STOPPED_BEFORE_ATTACH.get(pid) == start_time else 1
     try:
         ours.send(b"%d %d %d\n" % (pid, start_time, running), socket.MSG_NOSIGNAL)
     except OSError:  # the keeper is gone (killed)
+        _AHEAD.pop()
         ours.close()
         return
-    _ATTACHING[pid] = ours
+    _AHEAD[-1] = (ours, pid)
 
 
 def forget_the_attach_to_come() -> None:
     """The attach command is over without a target told (it failed): its keeper ends."""
     while _AHEAD:
-        stop(_AHEAD.pop())
+        stop(_AHEAD.pop()[0])
 
 
 def attach_over() -> None:

@@ -5,9 +5,10 @@
 #   keeper.sh PID START GDB CONTINUE [ADDRESS:BYTE ...]      standard input: a socket gdb holds
 #
 #   PID, START  the target and its start time (field 22 of /proc/PID/stat): a pid used again is left alone;
-#               "-": told later, as the socket's first line "PID START CONTINUE" (an attach command,
-#               whose pid gdb-memleak learns only once gdb has attached: started before it, the keeper
-#               hears it in microseconds, where starting one took 1-2 ms, 2026-12-06)
+#               "-": told later, as a line "PID START CONTINUE" on the socket, the last one counting
+#               (an attach command, whose pid gdb-memleak guesses before it and learns for sure only
+#               once gdb has attached: started before it, the keeper hears it in microseconds, where
+#               starting one took 1-2 ms, 2026-12-06)
 #   GDB         the pid of the gdb that traces it
 #   CONTINUE    1: the target was running when gdb attached, so a stop left behind is gdb's, not the user's
 #   ADDRESS:BYTE where gdb's int3s on the dynamic linker's events are, and the byte each one hides
@@ -90,7 +91,7 @@ keep() {
     while :; do
         woken= word= rest=
         read -r word rest
-        if [ "$pid" = - ] && [ -n "$rest" ]; then  # the target, told
+        if [ -n "$rest" ]; then  # the target, told (again: the last line counts)
             pid=$word start=${rest%% *} cont=${rest#* }
             continue
         fi
