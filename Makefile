@@ -172,7 +172,8 @@ demo: setup
 MATRIX_TESTS := tests/test_matrix.py tests/test_remote_debug_opt_out.py tests/test_containers.py \
 	tests/test_loading.py::test_the_helper_reads_frames_when_the_index_comes_from_the_cache \
 	tests/test_loading.py::test_its_hook_attach_leaves_the_user_s_own_and_gdb_s_errors \
-	tests/test_keeper.py::test_a_target_its_user_had_stopped_is_left_stopped
+	tests/test_keeper.py::test_a_target_its_user_had_stopped_is_left_stopped \
+	tests/test_keeper.py::test_gdb_killed_as_it_attaches_leaves_the_target_running
 # ruff everywhere (pyproject.toml), mypy on everything but the payloads (they run in the target).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check gdb_memleak tests benchmarks examples tools

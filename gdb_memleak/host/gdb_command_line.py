@@ -41,11 +41,27 @@ _WITHOUT_VALUE = frozenset((
 _PID = re.compile(r"[1-9][0-9]*")  # (gdb reads a pid with strtoul(.., 0): "012" is 10, "0x1f" 31; not guessed at)
 
 
+_LOADER_VALUES = ("--library-path", "--inhibit-rpath", "--audit", "--preload", "--argv0", "--glibc-hwcaps-prepend",
+                  "--glibc-hwcaps-mask")
+
+
+def _past_the_loader(args: list[str]) -> list[str]:
+    """gdb's own arguments, its name first: gdb started through the dynamic loader (`ld-linux-x86-64.so.2
+    --library-path DIR /path/gdb ...`, as a gdb unpacked from another distribution's packages is, and the
+    tests' gdb 16 and 18) has the loader's name and options before them."""
+    if not args or not os.path.basename(args[0]).startswith(("ld-linux", "ld.so", "ld-musl")):
+        return args
+    i = 1
+    while i < len(args) and args[i].startswith("--"):
+        i += 2 if args[i] in _LOADER_VALUES else 1
+    return args[i:]
+
+
 def _parsed(args: Optional[list[str]]) -> Optional[tuple[dict[str, str], list[str]]]:
     """gdb's options with a value (the last of each; -pid as -p, -core as -c) and its other arguments,
     as gdb's getopt_long_only reads them; None on an option not known here (an abbreviation, say),
     or --args (the rest is the program's command line)."""
-    args = (gdb_arguments() if args is None else args)[1:]
+    args = _past_the_loader(gdb_arguments() if args is None else args)[1:]
     in_order = "POSIXLY_CORRECT" in os.environ  # getopt then stops at the first other argument
     given: dict[str, str] = {}
     positional: list[str] = []

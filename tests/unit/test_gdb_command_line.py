@@ -29,6 +29,7 @@ pytestmark = pytest.mark.unit
     ("gdb -ex  22 python3 23", None),  # an empty -ex keeps its place: 22 is the program
     ("gdb -- python3 24", 24),
     ("gdb -p  python3 27", None),  # an empty -p: gdb fails to attach to it, and never tries 27
+    ("/x/ld-linux-x86-64.so.2 --library-path /x /x/gdb --data-directory /d -batch -p 29", 29),  # through the loader
 ])
 def test_the_pid_of_gdb_s_command_line(argv, pid):
     assert pid_to_attach(argv.split(" ")) == pid
