@@ -1,5 +1,5 @@
-"""gdb's own command line (/proc/self/cmdline), read by the plugin as it loads, inside gdb: the pid it
-attaches to, and the first `-ex` command.  Pure: no gdb."""
+"""gdb's own command line (/proc/self/cmdline), read by the plugin inside gdb: the pid it attaches to,
+whether it names a program, and its `-ex` commands.  Pure: no gdb."""
 
 from __future__ import annotations
 
@@ -16,15 +16,24 @@ def gdb_arguments() -> list[str]:
         return []
 
 
+def commands(options: tuple[str, ...] = ("ex", "eval-command")) -> list[str]:
+    """The commands gdb's command line gives with `options` (-ex and --eval-command by default), in order."""
+    args = gdb_arguments()
+    found = []
+    for i, arg in enumerate(args):
+        name, equals, value = arg.lstrip("-").partition("=")
+        if arg.startswith("-") and name in options:
+            if equals:
+                found.append(value)
+            elif i + 1 < len(args):
+                found.append(args[i + 1])
+    return found
+
+
 def first_command() -> str:
     """The first command gdb's command line gives with -ex (or --eval-command), "" if none."""
-    args = gdb_arguments()
-    for i, arg in enumerate(args[:-1]):
-        if arg in ("-ex", "--ex", "-eval-command", "--eval-command"):
-            return args[i + 1].strip()
-        if arg.startswith(("--eval-command=", "-eval-command=")):
-            return arg.split("=", 1)[1].strip()
-    return ""
+    given = commands()
+    return given[0].strip() if given else ""
 
 
 # gdb's options (gdb/main.c, 13-18), by whether they take a value; getopt_long_only: one dash or two.

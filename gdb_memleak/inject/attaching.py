@@ -123,9 +123,8 @@ def _guess_the_pid() -> Optional[int]:
     event corrects it: before gdb's first prompt, the next `attach N` of gdb's -ex and -iex in order;
     after it, the last line of gdb's command history (a typed attach).  None when neither reads so."""
     if not _GUESSES["prompted"]:
-        args = command_line.gdb_arguments()
-        commands = [args[i + 1] for i in range(len(args) - 1) if args[i].lstrip("-") in _EX_OPTIONS]
-        attaches = [int(m.group(1)) for m in map(_ATTACH_PID.match, commands) if m]
+        given = command_line.commands(("ex", "eval-command", "iex", "init-eval-command"))
+        attaches = [int(m.group(1)) for m in map(_ATTACH_PID.match, given) if m]
         n = _GUESSES["from_the_command_line"]
         _GUESSES["from_the_command_line"] = n + 1
         return attaches[n] if n < len(attaches) else None
@@ -136,9 +135,6 @@ def _guess_the_pid() -> Optional[int]:
     last = history[-1].split(None, 1) if history else []
     match = _ATTACH_PID.match(last[1]) if len(last) == 2 else None
     return int(match.group(1)) if match else None
-
-
-_EX_OPTIONS = ("ex", "eval-command", "iex", "init-eval-command")
 
 
 def _disconnect_armed() -> None:

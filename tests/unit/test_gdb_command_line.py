@@ -47,3 +47,13 @@ def test_posixly_correct_stops_the_options_at_the_program(monkeypatch):
     monkeypatch.setenv("POSIXLY_CORRECT", "1")
     assert pid_to_attach("gdb python3 25 -p 26".split()) == 25
     assert pid_to_attach("gdb python3 -- 28".split()) is None  # "--" is the core file's name then
+
+
+def test_the_commands_of_gdb_s_command_line_in_order(monkeypatch):
+    from gdb_memleak.host import gdb_command_line
+
+    monkeypatch.setattr(gdb_command_line, "gdb_arguments",
+                        lambda: ["gdb", "-iex", "attach 5", "-ex", "py-heap --top 3", "--eval-command=attach 7", "-ex"])
+    assert gdb_command_line.commands() == ["py-heap --top 3", "attach 7"]
+    assert gdb_command_line.commands(("ex", "eval-command", "iex")) == ["attach 5", "py-heap --top 3", "attach 7"]
+    assert gdb_command_line.first_command() == "py-heap --top 3"
