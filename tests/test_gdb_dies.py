@@ -23,6 +23,7 @@ from support.cli import gdb_memleak_argv, gdb_memleak_env
 from support.gdb import GdbRun, assert_no_traceback, gdb_binary, gdb_env, run_gdb, run_source_script, where_gdb_hangs
 from support.heartbeat import (
     assert_carries_on,
+    cprofile_counts,
     process_state,
     service_state,
     thread_states,
@@ -51,6 +52,7 @@ from support.interpreters import (
 from support.paths import FORKY, GDBINIT
 from support.targets import (
     C_CALL_AND_SLEEP,
+    CPROFILED,
     DLOPEN_LATER,
     ENV_HEARTBEAT,
     FINALIZER_CHURN,
@@ -93,6 +95,15 @@ elif _mode == "stopped":  # the n-th time a thread stopped in our stub, before g
         _count[0] += 1
         if _count[0] == _n:
             _die()
+    _calls.Caller._run_to_stop = _trap
+elif _mode.startswith("after "):  # the n-th time a thread stopped after a block whose last call is the one named
+    _run_after = _calls.Caller._run_to_stop
+    def _trap(self, what, *rest):
+        _run_after(self, what, *rest)
+        if what == _mode[len("after "):]:
+            _count[0] += 1
+            if _count[0] == _n:
+                _die()
     _calls.Caller._run_to_stop = _trap
 elif _mode == "waiting":  # while the target runs towards its safe point (a GIL to come, or a pending call)
     _call_many = _calls.Caller.call_many
@@ -196,6 +207,24 @@ def test_gdb_killed_during_py_cycles(start_target, tmp_path, mode, n):
 def test_gdb_killed_during_py_memtop_that_injects(start_target, tmp_path, mode, n):
     # Debian's python3.11 has no debug info: py-memtop reads the locations with a payload.
     killed_mid_command(start_target, tmp_path, PYTHON_NODEBUG, "select", "py-memtop", mode, n)
+
+
+@pytest.mark.parametrize("mode", ["after PyThreadState_EnterTracing", "payload-1ms", "after PyThreadState_LeaveTracing"],
+                         ids=["marked", "payload", "unmarked"])
+def test_gdb_killed_while_the_payload_s_thread_is_marked_as_tracing(start_target, tmp_path, mode):
+    """On 3.11+ gdb marks the thread a payload runs in as tracing (tstate->tracing, one up), which
+    silences the target's profilers for it; a count left one up, or taken down twice, silences them
+    for good in that thread.  Debian's 3.11 runs py-memtop's payload in the main thread, where the
+    target's cProfile counts: gdb killed with the thread marked, in the payload, and just after the
+    unmarking (no second one on the way back), it goes on counting, and saw nothing of ours."""
+    target = start_target(PYTHON_NODEBUG, CPROFILED)
+    cprofile_counts(target)
+    done = gdb_dies(tmp_path, target.pid, "py-memtop", mode, 1, signal.SIGKILL)
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    after = cprofile_counts(target)
+    later = cprofile_counts(target)
+    assert later[0] > after[0], "the target's profiler stopped counting: %s, then %s" % (after, later)
+    assert later[1] == 0, later
 
 
 @pytest.mark.parametrize("mode,n", [("payload", 1), ("stopped", 2)])

@@ -11,9 +11,10 @@ from typing import Optional
 import gdb
 
 from ..errors import ChannelError
+from ..gdbside import inferior as inf
 from . import packaging
 from .calls import Caller
-from .packaging import GC_PAUSED_NAME, RESULT_NAME
+from .packaging import GC_PAUSED_NAME, RESULT_NAME, UNTRACED_NAME
 
 PY_FILE_INPUT = 257  # Py_file_input in every CPython version
 FILENAME = b"<string>\0"  # the payloads' frames' file name, as PyRun_String's (watch.py looks for it)
@@ -28,52 +29,69 @@ def execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, gc_
     the payload's globals hold (GC_PAUSED_NAME) when gdb paused gc (0: none), so that the payload
     knows, and leaves gdb's fork guard out of what it counts.
     """
-    target = gdb.selected_inferior()
     # Names first, then the code: both travel in raw memory (not Python objects, so
     # the payload does not see them on the heap), freed in the same call sequence.
-    head = RESULT_NAME.encode("ascii") + b"\0__builtins__\0"
-    paused_name = len(head)
-    head += GC_PAUSED_NAME.encode("ascii") + b"\0"
-    filename = len(head)
+    names = (RESULT_NAME, "__builtins__", GC_PAUSED_NAME, UNTRACED_NAME)
+    head = b"".join(name.encode("ascii") + b"\0" for name in names)
+    at = {name: sum(len(n) + 1 for n in names[:i]) for i, name in enumerate(names)}
+    at["filename"] = len(head)
     head += FILENAME
-    names = head + packaging.UNDO_QUIET.encode("ascii") + b"\0"
-    result_name, builtins_name, undo_at, code_at = 0, len(RESULT_NAME) + 1, len(head), len(names)
+    at["undo"] = len(head)
+    head += packaging.UNDO_QUIET.encode("ascii") + b"\0"
+    at["code"] = len(head)
     code = compiled if compiled is not None else (source or "").encode("utf-8") + b"\0"
-    data = names + code
+    data = head + code
     buffer = calls.call(calls.raw_malloc, len(data))
     if buffer == 0:
         raise ChannelError("the target could not allocate %d bytes for the payload" % len(data))
     with let_go_on_the_way_back(calls, [(calls.raw_free, (buffer,))]):
-        target.write_memory(buffer, data)
+        gdb.selected_inferior().write_memory(buffer, data)
         namespace = calls.call("PyDict_New")
         if namespace == 0:
             calls.call("PyErr_Clear", ret="void")
             raise ChannelError("the target could not allocate a dict for the payload")
         with let_go_on_the_way_back(calls, [("PyDict_Clear", (namespace,)), ("Py_DecRef", (namespace,))]):
-            # Fresh globals need __builtins__: PyRun_String adds it only from 3.8 on, and
-            # PyEval_EvalCode before 3.10 would make up a dict holding only None. Those
-            # of the frame the safe point is in (borrowed; the dict takes its own reference).
-            # And when gdb paused gc, the flag that says so, in the same block.
-            builtins = calls.call("PyEval_GetBuiltins")
-            flag = [("PyDict_SetItemString", (namespace, buffer + paused_name, gc_paused))] if gc_paused else []
-            if builtins == 0 or any(r & 0xFFFFFFFF for r in calls.call_many(
-                    [("PyDict_SetItemString", (namespace, buffer + builtins_name, builtins))] + flag)):
-                calls.call("PyErr_Clear", ret="void")
-                raise ChannelError("the target could not give the payload its builtins")
-            returned, failure = _evaluate(compiled, (buffer + code_at, buffer + filename), namespace, calls)
-            result = calls.call("PyDict_GetItemString", namespace, buffer + result_name)
-            if returned == 0 and result == 0:
-                # what the quiet block changed, changed back (packaging.UNDO_QUIET)
-                calls.cleanup("Py_DecRef", calls.call("PyRun_StringFlags", buffer + undo_at, PY_FILE_INPUT, namespace, namespace, 0))
-                calls.call("PyErr_Clear", ret="void")
-                raise ChannelError("the payload failed before it could report: the target raised %s while loading it "
-                                   "(an audit hook that refuses can do that); the target is unchanged" % failure)
-            calls.cleanup("Py_DecRef", returned)  # NULL when the quiet block refused: nothing
-            if result == 0:
-                raise ChannelError("the payload left no result")
-            pointer = calls.call(calls.as_string, result)
-            size = calls.call(calls.size, result)
-            return bytes(target.read_memory(pointer, size))
+            at = {name: buffer + offset for name, offset in at.items()}
+            tracing = _fill_globals(calls, namespace, at, gc_paused)
+            with untraced(calls, tracing):
+                return _run_and_read(compiled, calls, namespace, at)
+
+
+def _fill_globals(calls: Caller, namespace: int, at: dict[str, int], gc_paused: int) -> Optional[tuple]:
+    """The payload's fresh globals get __builtins__: PyRun_String adds it only from 3.8 on, and
+    PyEval_EvalCode before 3.10 would make up a dict holding only None.  Those of the frame the
+    safe point is in (borrowed; the dict takes its own reference).  And in the same block the flags
+    that say gdb paused gc and marked the thread as tracing.  Returns the tracing switch (untraced)."""
+    builtins = calls.call("PyEval_GetBuiltins")
+    tracing = _tracing_switch(calls)
+    sets = [("__builtins__", builtins)]
+    if gc_paused:
+        sets.append((GC_PAUSED_NAME, gc_paused))
+    if tracing is not None:
+        sets.append((UNTRACED_NAME, calls.address("_Py_TrueStruct")))
+    if builtins == 0 or any(r & 0xFFFFFFFF for r in calls.call_many(
+            [("PyDict_SetItemString", (namespace, at[name], value)) for name, value in sets])):
+        calls.call("PyErr_Clear", ret="void")
+        raise ChannelError("the target could not give the payload its builtins")
+    return tracing
+
+
+def _run_and_read(compiled: Optional[bytes], calls: Caller, namespace: int, at: dict[str, int]) -> bytes:
+    """The payload run in `namespace` (`at`: where its names, code and the undoing are): its answer."""
+    returned, failure = _evaluate(compiled, (at["code"], at["filename"]), namespace, calls)
+    result = calls.call("PyDict_GetItemString", namespace, at[RESULT_NAME])
+    if returned == 0 and result == 0:
+        # what the quiet block changed, changed back (packaging.UNDO_QUIET)
+        calls.cleanup("Py_DecRef", calls.call("PyRun_StringFlags", at["undo"], PY_FILE_INPUT, namespace, namespace, 0))
+        calls.call("PyErr_Clear", ret="void")
+        raise ChannelError("the payload failed before it could report: the target raised %s while loading it "
+                           "(an audit hook that refuses can do that); the target is unchanged" % failure)
+    calls.cleanup("Py_DecRef", returned)  # NULL when the quiet block refused: nothing
+    if result == 0:
+        raise ChannelError("the payload left no result")
+    pointer = calls.call(calls.as_string, result)
+    size = calls.call(calls.size, result)
+    return bytes(gdb.selected_inferior().read_memory(pointer, size))
 
 
 @contextmanager
@@ -90,6 +108,52 @@ def let_go_on_the_way_back(calls: Caller, drops: list[tuple[str, tuple]]) -> Ite
         for drop in drops:  # each out just before gdb makes it: one left in if gdb dies in between (a review)
             calls.epilogue = [c for c in calls.epilogue if c != drop]
             calls.cleanup(drop[0], *drop[1])
+
+
+# Marking the payload's thread as tracing (tstate->tracing, as CPython does while it runs a trace
+# function or an audit hook) silences, for that thread only, everything that would see the payload's
+# code: trace and profile functions, profilers written in C (cProfile's up to 3.11) and sys.monitoring
+# tools (3.12+; interpreter-wide, so they saw the payload even in a thread of its own).  A ctypes
+# trial, 2026-12-06: a sys.monitoring tool counting PY_START, LINE, CALL, INSTRUCTION and PY_RETURN saw
+# 0 events of code run so marked on 3.12-3.15 (some 40 unmarked), and cProfile none on 3.11-3.15.
+# Only 3.11+ exports the two functions; they touch nothing but the thread state.
+ENTER_TRACING, LEAVE_TRACING = "PyThreadState_EnterTracing", "PyThreadState_LeaveTracing"
+THIS_THREAD = ("PyThreadState_GetUnchecked", "_PyThreadState_UncheckedGet")  # 3.13+, 3.5-3.12: NULL-safe
+
+
+def _tracing_switch(calls: Caller) -> Optional[tuple[tuple[str, tuple], tuple[str, tuple]]]:
+    """(enter, leave) for the thread gdb calls in, or None where the target has no way to mark it."""
+    if calls.version < (3, 11) or any(inf.minimal_symbol_address(name) is None for name in (ENTER_TRACING, LEAVE_TRACING)):
+        return None
+    getter = next((name for name in THIS_THREAD if inf.minimal_symbol_address(name) is not None), None)
+    thread_state = calls.call(getter) if getter is not None else 0
+    if thread_state == 0:
+        return None
+    return (ENTER_TRACING, (thread_state,)), (LEAVE_TRACING, (thread_state,))
+
+
+@contextmanager
+def untraced(calls: Caller, switch: Optional[tuple[tuple[str, tuple], tuple[str, tuple]]]) -> Iterator[None]:
+    """The payload's thread marked as tracing meanwhile (see above), the unmarking in the epilogue so
+    that a thread whose gdb died unmarks itself on its way back.  Each must be made exactly once: a
+    count left one up or down silences, or unsilences, the thread's tracing for good.  So the
+    unmarking goes into the epilogue before the block that marks (if gdb dies in between, the
+    thread makes both or neither), and comes out just before gdb makes it itself."""
+    if switch is None:
+        yield
+        return
+    enter, leave = switch
+    calls.address(enter[0])  # both found before anything is made: no block refused half-way
+    calls.address(leave[0])
+    calls.epilogue = [leave] + calls.epilogue
+    # Raised from here, the block was written, so the marking is made (or left to the thread,
+    # which then unmarks on its way back): the unmarking stays in the epilogue.
+    calls.call(enter[0], *enter[1], ret="void")
+    try:
+        yield
+    finally:
+        calls.epilogue = [c for c in calls.epilogue if c != leave]
+        calls.cleanup(leave[0], *leave[1])
 
 
 def _evaluate(compiled: Optional[bytes], at: tuple[int, int], namespace: int, calls: Caller) -> tuple[int, str]:

@@ -10,12 +10,15 @@
 #    system's own module, reached through builtins.__loader__ (BuiltinImporter); a module not
 #    imported yet is loaded by the interpreter's own BuiltinImporter.  Python 2.7 has no such
 #    module: `import` is used there, which runs no hook when __import__ is the builtin one.
-#  * this thread's profile and trace functions are switched off for the payload and put back
-#    at the very end, both in the module's own frame (the last statements below); they see only
-#    its first few events (entering it, and the calls that switch them off), which happen before
-#    any of its code can run.  Only those written in Python: a C-level one (cProfile's on 3.11
-#    and before) cannot be put back from Python, so it stays on and sees the payload
-#    (__gdb_memleak_settable__).
+#  * on 3.11+ gdb marks the payload's thread as tracing before this code is loaded
+#    (inject/evaluation.py, __gdb_memleak_untraced__ in the globals): profile and trace
+#    functions, C profilers and sys.monitoring tools then see none of it, and nothing is
+#    switched here.  Elsewhere this thread's profile and trace functions are switched off for
+#    the payload and put back at the very end, both in the module's own frame (the last
+#    statements below); they see only its first few events (entering it, and the calls that
+#    switch them off), which happen before any of its code can run.  Only those written in
+#    Python: a C-level one (cProfile's on 2.7-3.10) cannot be put back from Python, so it stays
+#    on and sees the payload (__gdb_memleak_settable__).
 #  * automatic gc is paused: a collection started by the payload's own allocations would run
 #    the target's finalizers (of its cyclic garbage) in the payload's thread.  On 3.7+ gdb has
 #    usually paused it already, and put in a fork guard of its own (inject/gc_pause.py), before
@@ -102,6 +105,8 @@ def __gdb_memleak_quiet_start__():
         boot = None
     if boot is None:
         import sys as s  # Python 2.7: no import system written in Python to reach sys through
+    if d.get(g, '__gdb_memleak_untraced__') is not None:  # gdb marked this thread as tracing: they see nothing
+        return [s, boot, None, None]
     trace, profile = s.gettrace(), s.getprofile()
     return [s, boot, trace if __gdb_memleak_settable__(trace, t) else None,
             profile if __gdb_memleak_settable__(profile, t) else None]

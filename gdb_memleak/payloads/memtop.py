@@ -8,7 +8,10 @@
 # turn .name into a property), and threading is not imported when the target
 # has not imported it.
 
-import sys as _sys
+try:  # sent by the injector: sys as the quiet block reached it, no import hook run (issue 17)
+    _sys = __gdb_memleak_quiet__[0]  # noqa: F821
+except NameError:  # run on its own (python memtop.py)
+    import sys as _sys
 
 _TEXT = (str, unicode) if _sys.version_info[0] == 2 else (str,)  # noqa: F821
 _MRO = type.__dict__['__mro__']

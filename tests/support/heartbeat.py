@@ -153,3 +153,13 @@ def wait_for_line_prefix(target, prefix: str, timeout: float = 20) -> None:
     while time.monotonic() < deadline and not any(line.startswith(prefix) for line in target.lines):
         time.sleep(0.02)
     assert any(line.startswith(prefix) for line in target.lines), target.lines[-5:]
+
+
+CPROFILE_TICK = re.compile(r"^tick \d+ same=(\w+) calls=(\d+) payload=(\d+)$")
+
+
+def cprofile_counts(target) -> tuple[int, int]:
+    """targets/cprofiled.py's latest counts: (calls of work(), calls of payload code); its profiler still in place."""
+    m = latest_match(target, CPROFILE_TICK)
+    assert m.group(1) == "True", "the target's profiler is no longer in place: %s" % m.group(0)
+    return int(m.group(2)), int(m.group(3))

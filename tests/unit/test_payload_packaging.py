@@ -136,3 +136,13 @@ def test_the_quiet_block_reads_the_name_gdb_marks_its_gc_pause_with():
     from gdb_memleak.inject.packaging import GC_PAUSED_NAME
 
     assert "d.get(g, '%s')" % GC_PAUSED_NAME in payloads.payload_source(payloads.QUIET)
+
+
+def test_the_quiet_block_reads_the_name_gdb_marks_its_untraced_thread_with():
+    """gdb says it marked the payload's thread as tracing under packaging.UNTRACED_NAME; under another
+    name the quiet block would switch the thread's trace and profile functions off and on again (an
+    audit event each, and on 3.12+ every code object's instrumentation redone)."""
+    from gdb_memleak import payloads
+    from gdb_memleak.inject.packaging import UNTRACED_NAME
+
+    assert "d.get(g, '%s')" % UNTRACED_NAME in payloads.payload_source(payloads.QUIET)
