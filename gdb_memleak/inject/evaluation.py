@@ -52,37 +52,39 @@ def execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, gc_
             raise ChannelError("the target could not allocate a dict for the payload")
         with let_go_on_the_way_back(calls, [("PyDict_Clear", (namespace,)), ("Py_DecRef", (namespace,))]):
             at = {name: buffer + offset for name, offset in at.items()}
-            tracing = _fill_globals(calls, namespace, at, gc_paused)
-            with untraced(calls, tracing):
-                return _run_and_read(compiled, calls, namespace, at)
+            thread_state = _fill_globals(calls, namespace, at, gc_paused)
+            return _run_and_read(compiled, calls, namespace, at, thread_state)
 
 
-def _fill_globals(calls: Caller, namespace: int, at: dict[str, int], gc_paused: int) -> Optional[tuple]:
+def _fill_globals(calls: Caller, namespace: int, at: dict[str, int], gc_paused: int) -> int:
     """The payload's fresh globals get __builtins__: PyRun_String adds it only from 3.8 on, and
     PyEval_EvalCode before 3.10 would make up a dict holding only None.  Those of the frame the
     safe point is in (borrowed; the dict takes its own reference).  And in the same block the flags
-    that say gdb paused gc and marked the thread as tracing.  Returns the tracing switch (untraced)."""
-    builtins = calls.call("PyEval_GetBuiltins")
-    tracing = _tracing_switch(calls)
+    that say gdb paused gc and, where the target can mark the thread as tracing (below), that it
+    will be: then its thread state is returned (0 otherwise)."""
+    getter = _this_thread_getter(calls)
+    first = calls.call_many([("PyEval_GetBuiltins", ())] + ([(getter, ())] if getter else []))
+    builtins, thread_state = first[0], first[1] if getter else 0
     sets = [("__builtins__", builtins)]
     if gc_paused:
         sets.append((GC_PAUSED_NAME, gc_paused))
-    if tracing is not None:
+    if thread_state:
         sets.append((UNTRACED_NAME, calls.address("_Py_TrueStruct")))
     if builtins == 0 or any(r & 0xFFFFFFFF for r in calls.call_many(
             [("PyDict_SetItemString", (namespace, at[name], value)) for name, value in sets])):
         calls.call("PyErr_Clear", ret="void")
         raise ChannelError("the target could not give the payload its builtins")
-    return tracing
+    return thread_state
 
 
-def _run_and_read(compiled: Optional[bytes], calls: Caller, namespace: int, at: dict[str, int]) -> bytes:
+def _run_and_read(compiled: Optional[bytes], calls: Caller, namespace: int, at: dict[str, int], thread_state: int) -> bytes:
     """The payload run in `namespace` (`at`: where its names, code and the undoing are): its answer."""
-    returned, failure = _evaluate(compiled, (at["code"], at["filename"]), namespace, calls)
+    returned, failure = _evaluate(compiled, (at["code"], at["filename"]), namespace, calls, thread_state)
     result = calls.call("PyDict_GetItemString", namespace, at[RESULT_NAME])
     if returned == 0 and result == 0:
         # what the quiet block changed, changed back (packaging.UNDO_QUIET)
-        calls.cleanup("Py_DecRef", calls.call("PyRun_StringFlags", at["undo"], PY_FILE_INPUT, namespace, namespace, 0))
+        undo = ("PyRun_StringFlags", (at["undo"], PY_FILE_INPUT, namespace, namespace, 0))
+        calls.cleanup("Py_DecRef", marked_call(calls, undo, thread_state))
         calls.call("PyErr_Clear", ret="void")
         raise ChannelError("the payload failed before it could report: the target raised %s while loading it "
                            "(an audit hook that refuses can do that); the target is unchanged" % failure)
@@ -121,45 +123,33 @@ ENTER_TRACING, LEAVE_TRACING = "PyThreadState_EnterTracing", "PyThreadState_Leav
 THIS_THREAD = ("PyThreadState_GetUnchecked", "_PyThreadState_UncheckedGet")  # 3.13+, 3.5-3.12: NULL-safe
 
 
-def _tracing_switch(calls: Caller) -> Optional[tuple[tuple[str, tuple], tuple[str, tuple]]]:
-    """(enter, leave) for the thread gdb calls in, or None where the target has no way to mark it."""
+def _this_thread_getter(calls: Caller) -> Optional[str]:
+    """The function that gives the calling thread's state, where the target can mark a thread as tracing."""
     if calls.version < (3, 11) or any(inf.minimal_symbol_address(name) is None for name in (ENTER_TRACING, LEAVE_TRACING)):
         return None
-    getter = next((name for name in THIS_THREAD if inf.minimal_symbol_address(name) is not None), None)
-    thread_state = calls.call(getter) if getter is not None else 0
-    if thread_state == 0:
-        return None
-    return (ENTER_TRACING, (thread_state,)), (LEAVE_TRACING, (thread_state,))
+    return next((name for name in THIS_THREAD if inf.minimal_symbol_address(name) is not None), None)
 
 
-@contextmanager
-def untraced(calls: Caller, switch: Optional[tuple[tuple[str, tuple], tuple[str, tuple]]]) -> Iterator[None]:
-    """The payload's thread marked as tracing meanwhile (see above), the unmarking in the epilogue so
-    that a thread whose gdb died unmarks itself on its way back.  Each must be made exactly once: a
-    count left one up or down silences, or unsilences, the thread's tracing for good.  So the
-    unmarking goes into the epilogue before the block that marks (if gdb dies in between, the
-    thread makes both or neither), and comes out just before gdb makes it itself."""
-    if switch is None:
-        yield
-        return
-    enter, leave = switch
-    calls.address(enter[0])  # both found before anything is made: no block refused half-way
-    calls.address(leave[0])
-    calls.epilogue = [leave] + calls.epilogue
-    # Raised from here, the block was written, so the marking is made (or left to the thread,
-    # which then unmarks on its way back): the unmarking stays in the epilogue.
-    calls.call(enter[0], *enter[1], ret="void")
-    try:
-        yield
-    finally:
-        calls.epilogue = [c for c in calls.epilogue if c != leave]
-        calls.cleanup(leave[0], *leave[1])
+def marked_call(calls: Caller, call: tuple[str, tuple], thread_state: int) -> int:
+    """`call`'s result, made with the thread marked as tracing (where `thread_state`): the marking, the
+    call and the unmarking in one block.  A block once started runs to its end, with gdb or without
+    (gdb starts it with one write of rip), so the two are made exactly once, or not at all: a count left
+    one up, or taken down twice, would silence the thread's profilers for good, and a debug build
+    (3.14d, 3.15d) aborts on the second.  Made apart, with the unmarking in the epilogue meanwhile, a
+    Ctrl-C in gdb's Python between its bookkeeping and the block's start could do either (a review,
+    2026-12-06)."""
+    if not thread_state:
+        return calls.call(call[0], *call[1])
+    marked = [(ENTER_TRACING, (thread_state,)), call, (LEAVE_TRACING, (thread_state,))]
+    return calls.call_many(marked)[1]
 
 
-def _evaluate(compiled: Optional[bytes], at: tuple[int, int], namespace: int, calls: Caller) -> tuple[int, str]:
+def _evaluate(compiled: Optional[bytes], at: tuple[int, int], namespace: int, calls: Caller,
+              thread_state: int) -> tuple[int, str]:
     """Run the payload's code (marshalled when `compiled`, else source text; `at`: where it is, and its
-    file name) in `namespace`: (new reference to what it returned, "") or (0, the exception it raised).
-    A quiet block that refused (replaced builtins) raised after leaving its answer."""
+    file name) in `namespace`, its thread marked as tracing where `thread_state`: (new reference to what
+    it returned, "") or (0, the exception it raised).  A quiet block that refused (replaced builtins)
+    raised after leaving its answer."""
     code_at, filename_at = at
     if compiled is not None:
         code_object = calls.call("PyMarshal_ReadObjectFromString", code_at, len(compiled))
@@ -177,7 +167,7 @@ def _evaluate(compiled: Optional[bytes], at: tuple[int, int], namespace: int, ca
     returned = 0
     if code_object != 0:
         with let_go_on_the_way_back(calls, [("Py_DecRef", (code_object,))]):
-            returned = calls.call("PyEval_EvalCode", code_object, namespace, namespace)
+            returned = marked_call(calls, ("PyEval_EvalCode", (code_object, namespace, namespace)), thread_state)
     if returned != 0:
         return returned, ""
     kind = _pending_exception(calls)

@@ -17,7 +17,7 @@ RESULT_NAME = "__gdb_memleak_result__"
 # In the payload's globals when gdb paused gc for it (gc_pause.py, evaluation.py; read by the quiet
 # block's __gdb_memleak_enter__, which then leaves gc and the fork guard to gdb).
 GC_PAUSED_NAME = "__gdb_memleak_gc_paused__"
-# In the payload's globals when gdb marked its thread as tracing (evaluation.untraced; read by the quiet
+# In the payload's globals when gdb marked its thread as tracing (evaluation._fill_globals; read by the quiet
 # block, which then leaves the thread's trace and profile functions alone: they see nothing anyway).
 UNTRACED_NAME = "__gdb_memleak_untraced__"
 
