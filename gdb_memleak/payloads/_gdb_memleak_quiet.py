@@ -244,9 +244,16 @@ def __gdb_memleak_leave__(state):
             # Taken out only after gc is back, so that a child forked meanwhile never keeps
             # the pause; set.discard makes no container, so no collection starts here.
             # No local holds the reference: dropped before the guard, it calls back nothing.
+            # A thread iterating the set meanwhile would get "Set changed size during iteration":
+            # then its own end of iteration takes ours out, as the WeakSet defers its removals.
             try:
                 if state['store'] is not None:
-                    set.discard(state['dangling'].__dict__['data'], state['store'])
+                    dd = state['dangling'].__dict__
+                    waiting = dd.get('_pending_removals')
+                    if dd.get('_iterating') and type(waiting) is list:
+                        list.append(waiting, state['store'])
+                    else:
+                        set.discard(dd['data'], state['store'])
             finally:
                 state['store'] = state['guard'] = state['dangling'] = None
 

@@ -37,6 +37,7 @@ IDLE = TARGETS / "idle.py"  # some data, then a sleep: nothing changes
 REBOUND_GLOBAL = TARGETS / "rebound_global.py"  # a global list of 20,000 tuples made anew every 10 ms
 PATH_SHAPES = TARGETS / "path_shapes.py"  # paths through a C module's own state, and none at all
 SUBCLASS_CONTAINERS = TARGETS / "subclass_containers.py"  # big objects in list, tuple and dict subclasses with methods of their own
+DANGLING_ITERATOR = TARGETS / "dangling_iterator.py"  # a thread iterating threading._dangling nonstop; ticks: its errors
 CPROFILED = TARGETS / "cprofiled.py"  # cProfile on in the main thread; ticks: still in place, work() calls, payload calls seen
 FINALIZER_CHURN = TARGETS / "finalizer_churn.py"  # a thread dropping objects with __del__ and weakref callbacks; argv: plain|lock
 CATCHES_STOP_SIGNALS = TARGETS / "catches_stop_signals.py"  # handlers for both SIGURG and SIGWINCH
