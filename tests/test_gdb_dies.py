@@ -104,7 +104,7 @@ elif _mode == "ctrl-c-at-rip":  # a Ctrl-C reaching gdb's Python just before its
             os.kill(os.getpid(), _sig)
         _set_rip_ahead(value)
     _calls.set_rip = _trap
-elif _mode.startswith("after "):  # the n-th time a thread stopped after a block whose last call is the one named
+elif _mode.startswith("after "):  # the n-th time a thread stopped after a block that errors name by that call
     _run_after = _calls.Caller._run_to_stop
     def _trap(self, what, *rest):
         _run_after(self, what, *rest)
@@ -233,7 +233,7 @@ def test_a_ctrl_c_as_gdb_starts_a_block_leaves_the_target_whole(start_target, tm
     assert_target_whole(target, before)
 
 
-@pytest.mark.parametrize("mode", ["payload-1ms", "payload", "after PyThreadState_LeaveTracing"],
+@pytest.mark.parametrize("mode", ["payload-1ms", "payload", "after PyEval_EvalCode"],
                          ids=["payload-1ms", "payload-20ms", "unmarked"])
 def test_gdb_killed_while_the_payload_s_thread_is_marked_as_tracing(start_target, tmp_path, mode):
     """On 3.11+ gdb marks the thread a payload runs in as tracing (tstate->tracing, one up), which

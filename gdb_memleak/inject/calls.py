@@ -50,7 +50,7 @@ ALONE = frozenset((
     "PyInterpreterState_Head", "PyInterpreterState_Next", "PyInterpreterState_Get", "PyGC_IsEnabled", "PyGC_Disable",
     "PyGC_Enable", "PyImport_GetModuleDict", "PyModule_GetDict", "PyEval_GetBuiltins", "PyDict_GetItemString",
     "PyDict_SetItemString", "PyObject_SetAttrString", "PyObject_GenericGetDict", "PyModule_New", "PyWeakref_NewRef",
-    "PySet_Add", "PySet_Discard", "PyList_Append", "PyBytes_AsString", "PyBytes_Size", "PyString_AsString", "PyString_Size",
+    "PySet_Add", "PySet_Discard", "PyBytes_AsString", "PyBytes_Size", "PyString_AsString", "PyString_Size",
     "PyErr_Occurred", "Py_AddPendingCall", "PyInt_ClearFreeList", "PyFloat_ClearFreeList",
     "PyThreadState_GetUnchecked", "_PyThreadState_UncheckedGet", "PyThreadState_EnterTracing", "PyThreadState_LeaveTracing",
     "gc.isenabled", "gc.disable", "gc.enable"))  # (3.7-3.9: the C functions behind them, gc_pause.Switch)
@@ -239,14 +239,15 @@ class Caller:
         if not self.gone and not self.abandoned:
             self.call(function, *args, ret="void")
 
-    def call_many(self, calls: list[tuple[str, tuple]], *, keep_first: bool = False,
-                  epilogue: Optional[list[tuple[str, tuple]]] = None, deadline: Optional[float] = None) -> list[int]:
+    def call_many(self, calls: list[tuple[str, tuple]], *, keep_first: bool = False, epilogue: Optional[list[tuple[str, tuple]]] = None,
+                  deadline: Optional[float] = None, named: Optional[str] = None) -> list[int]:
         """Several calls in a row in one block (one stop), on the selected thread.
 
         `keep_first`: the first call's result becomes the park value (stub.PARK_VALUE).
         `epilogue`: calls every later block makes on its way back, with gdb or without
         (the release of what the first call took).  `deadline` (time.monotonic()): give up
-        waiting then, leaving the thread to finish the block and go back by itself."""
+        waiting then, leaving the thread to finish the block and go back by itself.  `named`: the
+        call that errors name (the last by default; the payload's, not the unmarking after it)."""
         if self.gone:
             raise TargetGone("the target exited")
         thread = gdb.selected_thread()
@@ -273,7 +274,7 @@ class Caller:
         parked.epilogue = ending
         # No call may hang gdb for good: past this, the thread finishes the block by itself.
         solo = all(name in ALONE for name, _ in calls)
-        self._run_to_stop(calls[-1][0], deadline if deadline is not None else time.monotonic() + CALL_LIMIT, solo)
+        self._run_to_stop(named or calls[-1][0], deadline if deadline is not None else time.monotonic() + CALL_LIMIT, solo)
         frame = gdb.newest_frame()
         parked.frame = int(frame.read_register("rbx"))
         self._frames[parked.thread.num] = parked.frame

@@ -141,7 +141,7 @@ def marked_call(calls: Caller, call: tuple[str, tuple], thread_state: int) -> in
     if not thread_state:
         return calls.call(call[0], *call[1])
     marked = [(ENTER_TRACING, (thread_state,)), call, (LEAVE_TRACING, (thread_state,))]
-    return calls.call_many(marked)[1]
+    return calls.call_many(marked, named=call[0])[1]
 
 
 def _evaluate(compiled: Optional[bytes], at: tuple[int, int], namespace: int, calls: Caller,

@@ -37,8 +37,7 @@ from ..gdbside import inferior as inf
 from .calls import Caller
 
 _NAMES = ("threading", "gc", "_dangling", "data", "_remove", "_iterating", "enable", "is_tracked",
-          "gdb-memleak fork guard", "_reset_internal_locks", "_stop", "_after_fork", "disable", "isenabled",
-          "_pending_removals")
+          "gdb-memleak fork guard", "_reset_internal_locks", "_stop", "_after_fork", "disable", "isenabled")
 OB_TYPE = 8  # PyObject.ob_type after ob_refcnt (x86-64, no Py_TRACE_REFS)
 SET_USED = 24  # PySetObject.used, after the head and fill
 # PyModuleObject.md_weaklist (Include/internal/pycore_moduleobject.h); 3.15 dropped md_def before it.
@@ -78,8 +77,6 @@ class Pause:
 
     resume: list  # (function, args) calls, also in the epilogue meanwhile
     references: _Refs  # new references of ours, dropped after the resume
-    iterating: int = 0  # the WeakSet's _iterating and _pending_removals (borrowed from its dict, which
-    pending: int = 0  # `references` holds): where the guard's removal waits while a thread iterates
 
 
 _NAMES_DATA = b"".join(name.encode("ascii") + b"\0" for name in _NAMES)
@@ -185,8 +182,9 @@ def _pause_with_guard(calls: Caller, modules: int, at: dict[str, int], made: _Re
                             epilogue=switch.on + before)[-1]
     if ddict:
         made.append(ddict)
-        data, remove, iterating, pending = calls.call_many([(
-            "PyDict_GetItemString", (ddict, at[name])) for name in ("data", "_remove", "_iterating", "_pending_removals")])
+        data, remove, iterating = calls.call_many([("PyDict_GetItemString", (ddict, at["data"])),
+                                                   ("PyDict_GetItemString", (ddict, at["_remove"])),
+                                                   ("PyDict_GetItemString", (ddict, at["_iterating"]))])
         # A thread of the target stopped half-way through iterating the set would see it change size
         # (3.14+ has no _iterating: it iterates over a copy).
         if data and remove and _exact_type(data, "PySet_Type") and (iterating == 0 or _empty_set(iterating)):
@@ -194,7 +192,6 @@ def _pause_with_guard(calls: Caller, modules: int, at: dict[str, int], made: _Re
             made.append(data)
             paused = _guard_in(calls, at, made, (data, remove, enable, is_tracked), (switch, before))
             if paused is not None:
-                paused.iterating, paused.pending = iterating, pending
                 return paused
     calls.call("PyErr_Clear", ret="void")
     calls.call_many(switch.on, epilogue=before)
@@ -290,19 +287,5 @@ def resume(calls: Caller, paused: Optional[Pause]) -> None:
     if paused is None or calls.gone or calls.abandoned:
         return
     rest = [c for c in calls.epilogue if c not in paused.resume]
-    calls.call_many(_resume_calls(paused), epilogue=rest)
+    calls.call_many(paused.resume, epilogue=rest)
     _drop(calls, paused.references, [])
-
-
-def _resume_calls(paused: Pause) -> list:
-    """The resume; while a thread of the target iterates threading._dangling (its _iterating not empty:
-    read now, the parked thread holding the GIL, so no iteration starts before the block), the guard's
-    removal left to the set's own end of iteration, as the WeakSet defers its removals: discarded then,
-    the iterating thread got "Set changed size during iteration" (10 errors in 5 commands on a target
-    iterating it nonstop, 3.11, 2026-12-06).  The guard is then kept (_guard_may_die: its weak
-    reference has one more owner), a module object.  The epilogue, gdb gone, still discards."""
-    if not (paused.iterating and paused.pending and paused.references.ref) or not _exact_type(paused.iterating, "PySet_Type"):
-        return paused.resume
-    if _empty_set(paused.iterating) or not _exact_type(paused.pending, "PyList_Type"):
-        return paused.resume
-    return paused.resume[:-1] + [("PyList_Append", (paused.pending, paused.references.ref))]

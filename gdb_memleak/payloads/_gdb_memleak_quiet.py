@@ -246,6 +246,8 @@ def __gdb_memleak_leave__(state):
             # No local holds the reference: dropped before the guard, it calls back nothing.
             # A thread iterating the set meanwhile would get "Set changed size during iteration":
             # then its own end of iteration takes ours out, as the WeakSet defers its removals.
+            # The reference then outlives the guard, whose death runs the set's _remove (the
+            # standard library's weakref code): it discards it, or adds it to the pending again.
             try:
                 if state['store'] is not None:
                     dd = state['dangling'].__dict__
