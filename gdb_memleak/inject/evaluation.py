@@ -84,7 +84,7 @@ def _run_and_read(compiled: Optional[bytes], calls: Caller, namespace: int, at: 
     if returned == 0 and result == 0:
         # what the quiet block changed, changed back (packaging.UNDO_QUIET)
         undo = ("PyRun_StringFlags", (at["undo"], PY_FILE_INPUT, namespace, namespace, 0))
-        calls.cleanup("Py_DecRef", marked_call(calls, undo, thread_state))
+        calls.cleanup("Py_DecRef", _marked_call(calls, undo, thread_state))
         calls.call("PyErr_Clear", ret="void")
         raise ChannelError("the payload failed before it could report: the target raised %s while loading it "
                            "(an audit hook that refuses can do that); the target is unchanged" % failure)
@@ -130,7 +130,7 @@ def _this_thread_getter(calls: Caller) -> Optional[str]:
     return next((name for name in THIS_THREAD if inf.minimal_symbol_address(name) is not None), None)
 
 
-def marked_call(calls: Caller, call: tuple[str, tuple], thread_state: int) -> int:
+def _marked_call(calls: Caller, call: tuple[str, tuple], thread_state: int) -> int:
     """`call`'s result, made with the thread marked as tracing (where `thread_state`): the marking, the
     call and the unmarking in one block.  A block once started runs to its end, with gdb or without
     (gdb starts it with one write of rip), so the two are made exactly once, or not at all: a count left
@@ -167,7 +167,7 @@ def _evaluate(compiled: Optional[bytes], at: tuple[int, int], namespace: int, ca
     returned = 0
     if code_object != 0:
         with let_go_on_the_way_back(calls, [("Py_DecRef", (code_object,))]):
-            returned = marked_call(calls, ("PyEval_EvalCode", (code_object, namespace, namespace)), thread_state)
+            returned = _marked_call(calls, ("PyEval_EvalCode", (code_object, namespace, namespace)), thread_state)
     if returned != 0:
         return returned, ""
     kind = _pending_exception(calls)

@@ -92,10 +92,23 @@ def _disarm():
         _defuse(switch)
     record = _sys_dict().pop(_WATCH_ATTR, None)
     if switches:
-        itertools, is_not = _module("itertools"), _module("_operator").is_not
+        remove = _identity_remover()
         for switch in switches:
-            callbacks[:] = itertools.compress(callbacks, map(is_not, callbacks, itertools.repeat(switch)))
+            remove(callbacks, switch)
     return record if type(record) is dict else None
+
+
+def _identity_remover():
+    """A function (a_list, item) that takes every `item` out of `a_list` in one C call keeping the rest:
+    no bytecode runs in it, so no other thread changes the list meanwhile, and only identity is compared
+    (no __eq__ of the target's).  What it calls is taken now: a switch calls it long after the payload,
+    when builtins may have been replaced."""
+    compress, repeat, is_not, map_ = _module("itertools").compress, _module("itertools").repeat, _module("_operator").is_not, map
+
+    def _gdb_memleak_remove(a_list, item):
+        a_list[:] = compress(a_list, map_(is_not, a_list, repeat(item)))
+
+    return _own_function(_gdb_memleak_remove, "_gdb_memleak_remove")
 
 
 def _defuse(switch):
@@ -154,8 +167,7 @@ def _switch_for(deadline, clock, stop, callbacks, namespace, record, getpid, unt
     me = []
     attr = _WATCH_ATTR
     pid = getpid()
-    # Taken now: the switch runs long after the payload, when builtins may have been replaced.
-    compress, repeat, is_not, map_ = _module("itertools").compress, _module("itertools").repeat, _module("_operator").is_not, map
+    remove = _identity_remover()
 
     def _gdb_memleak_watch_switch(phase, info):
         try:
@@ -171,12 +183,12 @@ def _switch_for(deadline, clock, stop, callbacks, namespace, record, getpid, unt
                     untrap()
             # gc calls its callbacks by index: taking out one that is not the last would make
             # it skip the next one this time.  Not the last: tried again at the next call.  Taken
-            # out by identity in one C call, as _disarm does: `del callbacks[-1]` took the last
+            # out by identity in one C call (_identity_remover): `del callbacks[-1]` took the last
             # item, which a thread of the target appending a callback between the test and the
             # deletion would have made its own, lost for good (reasoned, not seen: a review of
             # 2026-12-06); now that callback is at worst skipped by this one collection.
             if callbacks and callbacks[-1] is me[0]:
-                callbacks[:] = compress(callbacks, map_(is_not, callbacks, repeat(me[0])))
+                remove(callbacks, me[0])
                 del me[:]  # the function and its closure no longer hold each other
         except:  # noqa: E722 (no name to look up: builtins may be gone; gc would print it)
             pass
