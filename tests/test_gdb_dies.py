@@ -104,6 +104,14 @@ elif _mode == "ctrl-c-at-rip":  # a Ctrl-C reaching gdb's Python just before its
             os.kill(os.getpid(), _sig)
         _set_rip_ahead(value)
     _calls.set_rip = _trap
+elif _mode == "ctrl-c-after-rip":  # a Ctrl-C reaching gdb's Python during its n-th write of rip: raised just after
+    _set_rip_behind = _calls.set_rip
+    def _trap(value):
+        _set_rip_behind(value)
+        _count[0] += 1
+        if _count[0] == _n:
+            os.kill(os.getpid(), _sig)
+    _calls.set_rip = _trap
 elif _mode.startswith("after "):  # the n-th time a thread stopped after a block that errors name by that call
     _run_after = _calls.Caller._run_to_stop
     def _trap(self, what, *rest):
@@ -217,17 +225,24 @@ def test_gdb_killed_during_py_memtop_that_injects(start_target, tmp_path, mode, 
     killed_mid_command(start_target, tmp_path, PYTHON_NODEBUG, "select", "py-memtop", mode, n)
 
 
-@pytest.mark.parametrize("n", [1, 2, 4, 8, 16])
-def test_a_ctrl_c_as_gdb_starts_a_block_leaves_the_target_whole(start_target, tmp_path, n):
+# Before the n-th write of rip, and just after it: the blocks that start a thread (1: the safe point's,
+# 3: the payload's own thread's), change the epilogue (6, 13: gc's pause, the fork guard) or run the
+# payload (29) among them, in a py-heap on 3.11 (2026-12-06).
+CTRL_C_INSTANTS = [("ctrl-c-at-rip", n) for n in (1, 2, 4, 8, 16)] + [("ctrl-c-after-rip", n) for n in (1, 3, 6, 13, 29)]
+
+
+@pytest.mark.parametrize("mode,n", CTRL_C_INSTANTS, ids=["%s-%d" % i for i in CTRL_C_INSTANTS])
+def test_a_ctrl_c_as_gdb_starts_a_block_leaves_the_target_whole(start_target, tmp_path, mode, n):
     """gdb's Python takes a Ctrl-C as a KeyboardInterrupt at whichever of its lines runs then, here just
     before the write of rip that starts the n-th block, its bookkeeping (the epilogue, the parked
     thread) done.  A helper's review (2026-12-06) found such a window unpairing the first version of
     the tracing mark; the command's clean-up copes with the others: the n-th of the first 24 blocks
-    of a py-heap all passed when this test was written.  The command says it was interrupted, or
-    answers; the target is whole."""
+    of a py-heap all passed when this test was written, and so did the first 24 with the Ctrl-C
+    raised just after the write (the block started, gdb's bookkeeping not yet done; 2026-12-06).
+    The command says it was interrupted, or answers; the target is whole."""
     target = start_target(PYTHON_311, SERVICE, "busy")
     before = service_state(target.wait_for_ticks(1)[-1])
-    run = gdb_dies(tmp_path, target.pid, "py-heap --top 3", "ctrl-c-at-rip", n, signal.SIGINT, timeout=120)
+    run = gdb_dies(tmp_path, target.pid, "py-heap --top 3", mode, n, signal.SIGINT, timeout=120)
     assert_no_traceback(run)
     assert "py-heap: interrupted" in run.stderr or "Partition of a set" in run.stdout, run.stdout + run.stderr
     assert_target_whole(target, before)
