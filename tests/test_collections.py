@@ -32,6 +32,7 @@ from support.interpreters import (
 from support.interpreters import find as pyenv_python
 from support.targets import DANGLING_ITERATOR, YOUNG_CYCLES
 
+PY36, WHY_36 = pyenv_python("3.6")
 PY38, WHY_38 = pyenv_python("3.8")
 PY39, WHY_39 = pyenv_python("3.9")
 PY310, WHY_310 = pyenv_python("3.10")
@@ -48,7 +49,9 @@ def counts(target) -> tuple[int, int, int, int, str, int, int, int]:
 
 @pytest.mark.parametrize("python, commands", [
     pytest.param(PYTHON_311, ("py-heap --top 3", "py-cycles --top 2", "py-heap --largest 2 --top 2"), id="pyenv-3.11"),
-    # 3.8 and 3.9 have no PyGC_Disable: gdb calls the C functions behind gc.disable() and gc.enable()
+    # 3.6-3.9 have no PyGC_Disable: gdb calls the C functions behind gc.disable() and gc.enable()
+    pytest.param(PY36, ("py-heap --top 3", "py-cycles --top 2"), id="pyenv-3.6",
+                 marks=pytest.mark.skipif(bool(WHY_36), reason=WHY_36 or "present")),
     pytest.param(PY38, ("py-heap --top 3", "py-cycles --top 2"), id="pyenv-3.8",
                  marks=pytest.mark.skipif(bool(WHY_38), reason=WHY_38 or "present")),
     pytest.param(PY39, ("py-heap --top 3", "py-cycles --top 2"), id="pyenv-3.9",
@@ -117,6 +120,7 @@ end
 
 
 PY39_PRESENT = pytest.mark.skipif(bool(WHY_39), reason=WHY_39 or "present")
+PY36_PRESENT = pytest.mark.skipif(bool(WHY_36), reason=WHY_36 or "present")
 
 
 @pytest.mark.parametrize("python, call", [
@@ -127,6 +131,8 @@ PY39_PRESENT = pytest.mark.skipif(bool(WHY_39), reason=WHY_39 or "present")
     pytest.param(PY39, "gc.disable", id="3.9-gc.disable", marks=PY39_PRESENT),
     pytest.param(PY39, "PyEval_EvalCode", id="3.9-PyEval_EvalCode", marks=PY39_PRESENT),
     pytest.param(PY39, "PySet_Discard", id="3.9-PySet_Discard", marks=PY39_PRESENT),
+    pytest.param(PY36, "gc.disable", id="3.6-gc.disable", marks=PY36_PRESENT),
+    pytest.param(PY36, "PyEval_EvalCode", id="3.6-PyEval_EvalCode", marks=PY36_PRESENT),
 ])
 def test_gdb_killed_while_gc_is_paused_leaves_gc_on_and_no_guard(start_target, tmp_path, python, call):
     """Crash-only: gc paused, the guard going in, the payload running, or the resume under way when gdb

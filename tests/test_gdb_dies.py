@@ -64,6 +64,8 @@ from support.targets import (
     assert_service_kinds,
 )
 
+PY36, WHY_36 = find("3.6")
+
 # gdb runs this before the command: it arms one trap at an injector step.
 TRAP = '''python
 import os, threading
@@ -248,17 +250,22 @@ def test_a_ctrl_c_as_gdb_starts_a_block_leaves_the_target_whole(start_target, tm
     assert_target_whole(target, before)
 
 
+@pytest.mark.parametrize("python, command", [
+    pytest.param(PYTHON_NODEBUG, "py-memtop", id="debian-3.11"),
+    # before 3.11, gdb's own addition to the field; every payload in the main thread before 3.7
+    pytest.param(PY36, "py-heap --top 2", id="pyenv-3.6", marks=pytest.mark.skipif(bool(WHY_36), reason=WHY_36 or "present")),
+])
 @pytest.mark.parametrize("mode", ["payload-1ms", "payload", "after PyEval_EvalCode"],
                          ids=["payload-1ms", "payload-20ms", "unmarked"])
-def test_gdb_killed_while_the_payload_s_thread_is_marked_as_tracing(start_target, tmp_path, mode):
-    """On 3.11+ gdb marks the thread a payload runs in as tracing (tstate->tracing, one up), which
-    silences the target's profilers for it; a count left one up, or taken down twice, silences them
-    for good in that thread.  Debian's 3.11 runs py-memtop's payload in the main thread, where the
-    target's cProfile counts: gdb killed 1 ms and 20 ms into the payload, and just after the block that
-    ran it (no second unmarking on the way back), it goes on counting, and saw nothing of ours."""
-    target = start_target(PYTHON_NODEBUG, CPROFILED)
+def test_gdb_killed_while_the_payload_s_thread_is_marked_as_tracing(start_target, tmp_path, mode, python, command):
+    """gdb marks the thread a payload runs in as tracing (tstate->tracing, one up), which silences the
+    target's profilers for it; a count left one up, or taken down twice, silences them for good in
+    that thread.  Debian's 3.11 runs py-memtop's payload in the main thread, 3.6 every payload, where
+    the target's cProfile counts: gdb killed 1 ms and 20 ms into the payload, and just after the block
+    that ran it (no second unmarking on the way back), it goes on counting, and saw nothing of ours."""
+    target = start_target(python, CPROFILED)
     cprofile_counts(target)
-    done = gdb_dies(tmp_path, target.pid, "py-memtop", mode, 1, signal.SIGKILL)
+    done = gdb_dies(tmp_path, target.pid, command, mode, 1, signal.SIGKILL)
     assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
     after = cprofile_counts(target)
     later = cprofile_counts(target)

@@ -9,14 +9,17 @@ files the host does not have.  A pyenv 3.13 whose libpython is a stripped copy i
 
 from __future__ import annotations
 
+import glob
 import json
+import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from support.gdb import assert_no_traceback, gcore, gdb_reads_the_tree_s_debug_info, run_gdb
-from support.interpreters import PYTHON_313, PYTHON_313_MISSING
+from support.gdb import assert_no_traceback, gcore, gdb_binary, gdb_reads_the_tree_s_debug_info, run_gdb
+from support.interpreters import PYTHON_313, PYTHON_313_MISSING, find
 from support.paths import HOSTRUN, ROOTS
 from support.targets import SEED_CYCLES, SEED_STRING, TARGETS
 
@@ -127,3 +130,19 @@ def test_a_stripped_libpython_is_read_and_a_build_that_differs_is_refused(proces
                       "where %s has %d); nothing was read" % (name, value, table["source"], value + 8)], refused.stderr
     assert "Partition of a set" not in refused.stdout
     assert target.alive()
+
+
+@pytest.mark.parametrize("version", sorted(layout_tables.TRACING_OFFSET), ids=["%d.%d" % v for v in sorted(layout_tables.TRACING_OFFSET)])
+def test_gdb_marks_a_thread_as_tracing_in_the_field_the_interpreter_reads(version):
+    """Before 3.11 the payload's block adds one to PyThreadState.tracing itself, at the version's offset
+    (inject/evaluation.py): the interpreter's own debug info puts the field there."""
+    python, missing = find("%d.%d" % version)
+    if missing:
+        pytest.skip(missing)
+    prefix = os.path.dirname(os.path.dirname(python))
+    where = (glob.glob(os.path.join(prefix, "lib", "libpython*.so.1.0")) or [python])[0]
+    out = subprocess.run([gdb_binary(), "-batch", "-nx", "-ex", "ptype /o struct _ts", where],
+                         capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r"/\*\s+(\d+)\s+\|\s+4\s+\*/\s+int tracing;", out)
+    assert found, out[-2000:]
+    assert int(found.group(1)) == layout_tables.TRACING_OFFSET[version], out[-2000:]

@@ -20,6 +20,10 @@ import os
 from typing import Any, Optional
 
 COOKIE = b"xdebugpy"
+# Before 3.11, PyThreadState.tracing, which gdb adds one to for the length of a payload (nothing the
+# interpreter exports does it: inject/evaluation.py).  No field before it depends on the build on
+# x86-64: the same in release and debug builds (tests/test_layout_tables.py reads pyenv's).
+TRACING_OFFSET = {(2, 7): 28, (3, 6): 40, (3, 7): 44, (3, 8): 44, (3, 9): 44, (3, 10): 44}
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layouts")
 
 

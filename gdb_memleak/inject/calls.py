@@ -103,7 +103,7 @@ class Caller:
         self.raw_malloc, self.raw_free = ("PyMem_RawMalloc", "PyMem_RawFree") if version >= (3, 4) else ("PyMem_Malloc", "PyMem_Free")
         self.pid = pid
         self.version = version
-        self.addresses: dict[str, int] = {}
+        self.addresses: dict[str, int] = {stub.ADD_TO_INT_NAME: stub.ADD_TO_INT}  # (not a function: stub.py)
         self.gone = False
         self.replaced = False  # the target exec'd a new program (safepoint.watching_for_exec)
         self.parked: Optional[Parked] = None

@@ -12,9 +12,11 @@ import gdb
 
 from ..errors import ChannelError
 from ..gdbside import inferior as inf
+from ..host.layout_tables import TRACING_OFFSET
 from . import packaging
 from .calls import Caller
 from .packaging import GC_PAUSED_NAME, RESULT_NAME, UNTRACED_NAME
+from .stub import ADD_TO_INT_NAME
 
 PY_FILE_INPUT = 257  # Py_file_input in every CPython version
 FILENAME = b"<string>\0"  # the payloads' frames' file name, as PyRun_String's (watch.py looks for it)
@@ -118,16 +120,26 @@ def let_go_on_the_way_back(calls: Caller, drops: list[tuple[str, tuple]]) -> Ite
 # tools (3.12+; interpreter-wide, so they saw the payload even in a thread of its own).  A ctypes
 # trial, 2026-12-06: a sys.monitoring tool counting PY_START, LINE, CALL, INSTRUCTION and PY_RETURN saw
 # 0 events of code run so marked on 3.12-3.15 (some 40 unmarked), and cProfile none on 3.11-3.15.
-# Only 3.11+ exports the two functions; they touch nothing but the thread state.
+# 3.11+ exports the two functions that do it; they touch nothing but the thread state.
 ENTER_TRACING, LEAVE_TRACING = "PyThreadState_EnterTracing", "PyThreadState_LeaveTracing"
 THIS_THREAD = ("PyThreadState_GetUnchecked", "_PyThreadState_UncheckedGet")  # 3.13+, 3.5-3.12: NULL-safe
+# Before 3.11 the block adds 1 to the field itself, and takes it off (stub.ADD_TO_INT; where it is:
+# layout_tables.TRACING_OFFSET).  Every trace and profile call of these versions, cProfile's too,
+# goes through call_trace(), which returns at once while it is non-zero.
 
 
 def _this_thread_getter(calls: Caller) -> Optional[str]:
-    """The function that gives the calling thread's state, where the target can mark a thread as tracing."""
-    if calls.version < (3, 11) or any(inf.minimal_symbol_address(name) is None for name in (ENTER_TRACING, LEAVE_TRACING)):
+    """The function that gives the calling thread's state, where the target's threads can be marked as tracing."""
+    if calls.version < (3, 11):
+        if calls.version not in TRACING_OFFSET:
+            return None
+        # (2.7 has no unchecked one: PyThreadState_Get, which the thread holding the GIL passes)
+        names = (THIS_THREAD[1], "PyThreadState_Get")
+    elif any(inf.minimal_symbol_address(name) is None for name in (ENTER_TRACING, LEAVE_TRACING)):
         return None
-    return next((name for name in THIS_THREAD if inf.minimal_symbol_address(name) is not None), None)
+    else:
+        names = THIS_THREAD
+    return next((name for name in names if inf.minimal_symbol_address(name) is not None), None)
 
 
 def _marked_call(calls: Caller, call: tuple[str, tuple], thread_state: int) -> int:
@@ -140,8 +152,12 @@ def _marked_call(calls: Caller, call: tuple[str, tuple], thread_state: int) -> i
     2026-12-06)."""
     if not thread_state:
         return calls.call(call[0], *call[1])
-    marked = [(ENTER_TRACING, (thread_state,)), call, (LEAVE_TRACING, (thread_state,))]
-    return calls.call_many(marked, named=call[0])[1]
+    mark: tuple[str, tuple] = (ENTER_TRACING, (thread_state,))
+    unmark: tuple[str, tuple] = (LEAVE_TRACING, (thread_state,))
+    if calls.version < (3, 11):
+        tracing = thread_state + TRACING_OFFSET[calls.version]
+        mark, unmark = (ADD_TO_INT_NAME, (tracing, 1)), (ADD_TO_INT_NAME, (tracing, -1))
+    return calls.call_many([mark, call, unmark], named=call[0])[1]
 
 
 def _evaluate(compiled: Optional[bytes], at: tuple[int, int], namespace: int, calls: Caller,

@@ -1,4 +1,4 @@
-"""Automatic collections paused from gdb's side for a payload (3.7+), with a fork guard, both
+"""Automatic collections paused from gdb's side for a payload (3.6+), with a fork guard, both
 made and undone by C calls while the payload's thread holds the GIL.
 
 Why from gdb's side: loading a payload's code makes thousands of containers.  With gc on,
@@ -41,10 +41,10 @@ _NAMES = ("threading", "gc", "_dangling", "data", "_remove", "_iterating", "enab
 OB_TYPE = 8  # PyObject.ob_type after ob_refcnt (x86-64, no Py_TRACE_REFS)
 SET_USED = 24  # PySetObject.used, after the head and fill
 # PyModuleObject.md_weaklist (Include/internal/pycore_moduleobject.h); 3.15 dropped md_def before it.
-MD_WEAKLIST = {(3, 7): 40, (3, 8): 40, (3, 9): 40, (3, 10): 40, (3, 11): 40, (3, 12): 40, (3, 13): 40, (3, 14): 40, (3, 15): 32}
-# PyWeakReference (Include/cpython/weakrefobject.h, 3.7-3.15): wr_object, then wr_prev and wr_next.
+MD_WEAKLIST = {(3, 6): 40, (3, 7): 40, (3, 8): 40, (3, 9): 40, (3, 10): 40, (3, 11): 40, (3, 12): 40, (3, 13): 40, (3, 14): 40, (3, 15): 32}
+# PyWeakReference (Include/cpython/weakrefobject.h, 3.6-3.15): wr_object, then wr_prev and wr_next.
 WR_OBJECT, WR_PREV, WR_NEXT = 16, 40, 48
-# PyCFunctionObject's m_ml and m_self, after the head; PyMethodDef's ml_name, ml_meth, ml_flags (3.7-3.9).
+# PyCFunctionObject's m_ml and m_self, after the head; PyMethodDef's ml_name, ml_meth, ml_flags (3.6-3.9).
 CF_ML, ML_WORDS = 16, 3
 METH_NOARGS = 0x0004
 
@@ -52,7 +52,7 @@ METH_NOARGS = 0x0004
 @dataclass(frozen=True)
 class Switch:
     """The calls that turn automatic collections off and on: PyGC_Disable and PyGC_Enable (3.10+).
-    3.7-3.9 have neither: there the C functions behind the gc module's own disable() and enable(),
+    3.6-3.9 have neither: there the C functions behind the gc module's own disable() and enable(),
     called directly (each sets a flag: nothing of the target's runs, and they cannot fail), each
     followed by dropping the None it returns."""
 
@@ -101,7 +101,7 @@ def _exact_type(address: int, type_symbol: str) -> bool:
 def pause(calls: Caller) -> Optional[Pause]:
     """Pause gc and put the fork guard in, on the parked thread that holds the GIL; None if not done."""
     modern = calls.version >= (3, 10)
-    if calls.version < (3, 7) or (modern and inf.minimal_symbol_address("PyGC_Disable") is None):
+    if calls.version < (3, 6) or (modern and inf.minimal_symbol_address("PyGC_Disable") is None):
         return None
     first = [("PyImport_GetModuleDict", ()), (calls.raw_malloc, (len(_NAMES_DATA),))]
     modules, buffer, *enabled = calls.call_many(first + ([("PyGC_IsEnabled", ())] if modern else []))

@@ -100,6 +100,12 @@ class Call:
     args: tuple = ()  # ints, or PARK_VALUE
 
 
+# Not a function: a Call to ADD_TO_INT adds args[1] (-128..127) to the C int at args[0], inside the
+# block, so that a change and its undoing are made in one block (2.7-3.10's PyThreadState.tracing,
+# which no exported function changes).  As a name, for Caller.call_many: ADD_TO_INT_NAME.
+ADD_TO_INT, ADD_TO_INT_NAME = 0, "(add to an int)"
+
+
 @dataclass(frozen=True)
 class Block:
     code: bytes
@@ -118,6 +124,9 @@ def _movabs(register: str, value: int) -> bytes:
 
 
 def _call(call: Call) -> bytes:
+    if call.function == ADD_TO_INT:
+        address, delta = call.args
+        return _movabs("rax", address) + b"\x83\x00" + struct.pack("<b", delta)  # add dword [rax], imm8
     if len(call.args) > len(ARGUMENT_REGISTERS):
         raise ValueError("at most %d arguments" % len(ARGUMENT_REGISTERS))
     code = b""

@@ -10,8 +10,9 @@
 #    system's own module, reached through builtins.__loader__ (BuiltinImporter); a module not
 #    imported yet is loaded by the interpreter's own BuiltinImporter.  Python 2.7 has no such
 #    module: `import` is used there, which runs no hook when __import__ is the builtin one.
-#  * on 3.11+ gdb marks the payload's thread as tracing before this code is loaded
-#    (inject/evaluation.py, __gdb_memleak_untraced__ in the globals): profile and trace
+#  * gdb marks the payload's thread as tracing before this code is loaded (inject/evaluation.py,
+#    __gdb_memleak_untraced__ in the globals; 3.11+ with the functions CPython exports for it,
+#    2.7 and 3.6-3.10 by adding one to the thread state's field): profile and trace
 #    functions, C profilers and sys.monitoring tools then see none of it, and nothing is
 #    switched here.  Elsewhere this thread's profile and trace functions are switched off for
 #    the payload and put back at the very end, both in the module's own frame (the last
@@ -20,7 +21,7 @@
 #    Python: a C-level one (cProfile's on 2.7-3.10) cannot be put back from Python, so it stays
 #    on and sees the payload (__gdb_memleak_settable__).
 #  * automatic gc is paused: a collection started by the payload's own allocations would run
-#    the target's finalizers (of its cyclic garbage) in the payload's thread.  On 3.7+ gdb has
+#    the target's finalizers (of its cyclic garbage) in the payload's thread.  On 3.6+ gdb has
 #    usually paused it already, and put in a fork guard of its own (inject/gc_pause.py), before
 #    this code was even loaded; __gdb_memleak_gc_paused__ in the globals says so, and then
 #    neither of them is done or undone here.  Otherwise a child forked

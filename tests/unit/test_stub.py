@@ -175,3 +175,20 @@ def test_the_payload_s_blocks_fit_with_what_they_let_go_of_on_the_way_back():
     first = stub.first_block(ADDRESS, calls, errno_location=ERRNO, interrupted=RESUME + 2, **dict(COMMON, epilogue=epilogue))
     after = stub.next_block(ADDRESS, calls, interrupted=RESUME + 2, **dict(COMMON, epilogue=epilogue))
     assert max(len(first.code), len(after.code)) <= stub.MAX_BLOCK
+
+
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="no objdump (binutils)")
+def test_an_add_to_an_int_is_made_in_the_block_not_called(tmp_path):
+    """stub.ADD_TO_INT (2.7-3.10's tracing mark, inject/evaluation.py): one add to the int at the
+    address, no call, around the call it marks."""
+    field = 0x7F3A_0000_9000 + 44
+    calls = [stub.Call(stub.ADD_TO_INT, (field, 1)), CALLS[0], stub.Call(stub.ADD_TO_INT, (field, -1))]
+    block = following(calls=calls)
+    instructions = _disassemble(block.code[:block.stop - ADDRESS], tmp_path)
+    texts = [text for _, text in instructions]
+    adds = [i for i, text in enumerate(texts) if text.startswith("addl")]
+    assert [texts[i] for i in adds] == ["addl   $0x1,(%rax)", "addl   $0xffffffff,(%rax)"], texts
+    assert block.code.count(struct.pack("<Q", field)) == 2  # movabs rax, field: before each add
+    assert [text.split()[0] for text in texts].count("callq") == 1
+    call = texts.index(next(t for t in texts if t.startswith("callq")))
+    assert adds[0] < call < adds[1]
