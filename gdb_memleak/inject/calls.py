@@ -172,46 +172,13 @@ class Caller:
         return self.routing_area + landing.ROUTING_AREA
 
     def thread_in_padding(self, *, blocks_only: bool = False) -> Optional[int]:
-        """The number of a thread still in our code, if any: its pc in the padding, or its stack
-        still the stub's (rsp at or below the frame it saved: inside a call the stub made, such
-        as the epilogue's PyGILState_Release, which can wait for another thread to take the GIL).
-        Wiping the padding then made such a thread return into zeros (seen 2026-12-01).
+        """The number of a thread still in our code, if any (occupancy.thread_in_our_code).
         `blocks_only`: in the block regions and the hooks, not in the own thread's start routine."""
         if not self._regions:
             return None
         start = self._regions[0]
         end = start + (landing.NEEDED - stub.THREAD_AREA if blocks_only else landing.NEEDED)
-        selected = gdb.selected_thread()
-        try:
-            for thread in gdb.selected_inferior().threads():
-                # The kernel's copy of the registers first (/proc's syscall file): building a gdb
-                # frame for each thread took 10 ms with 200 threads, for each of the 3-4 looks of a
-                # command, all with the process stopped. Only a thread in the padding, or one the
-                # stub had a frame in, needs gdb's (an unwind for the second).
-                regs = occupancy.kernel_sp_and_pc(self.pid, thread.ptid[1])
-                if regs is not None and not start <= regs[1] < end and thread.num not in self._frames:
-                    continue
-                try:
-                    frame = occupancy.thread_frame(thread)
-                    pc, sp = int(frame.pc()), int(frame.read_register("rsp"))
-                except (gdb.error, RuntimeError):  # a thread that ended meanwhile
-                    continue
-                if start <= pc < end:
-                    return thread.num
-                saved = self._frames.get(thread.num)
-                if saved is not None and regs is not None and regs == self._origins.get(thread.num):
-                    # Back where it was parked, at the very same stack pointer: no call the stub made
-                    # (all below that) is under way. Unwinding its whole stack to tell took 10-20 ms.
-                    del self._frames[thread.num]
-                    continue
-                if saved is not None:
-                    if sp <= saved + stub.pushed_offset("rflags") and occupancy.returns_into(frame, start, end):
-                        return thread.num
-                    del self._frames[thread.num]  # out for good: it jumped back
-        finally:
-            if selected is not None and selected.is_valid():
-                selected.switch()
-        return None
+        return occupancy.thread_in_our_code(self.pid, (start, end), self._frames, self._origins)
 
     def address(self, function: str) -> int:
         if function not in self.addresses:

@@ -14,11 +14,52 @@ from typing import Optional
 
 import gdb
 
-from . import landing
+from . import landing, stub
 
 _REGISTERS = ("rip", "rsp", "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp",
               "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
 _SIGNAL_FRAME_DEPTH = 32  # frames unwound to find the thread's own stack under a signal handler's
+
+
+def thread_in_our_code(pid: int, code: tuple[int, int], frames: dict[int, int],
+                       origins: dict[int, tuple[int, int]]) -> Optional[int]:
+    """The number of a thread still in our code (`code`: its start and end), if any: its pc there, or
+    its stack still the stub's (rsp at or below the frame it saved, `frames`: thread number -> rbx in
+    the stub, dropped here once it is out): inside a call the stub made, such as the epilogue's
+    PyGILState_Release, which can wait for another thread to take the GIL.  Wiping the padding then
+    made such a thread return into zeros (seen 2026-12-01).  `origins`: where each was parked (rsp, rip)."""
+    start, end = code
+    selected = gdb.selected_thread()
+    try:
+        for thread in gdb.selected_inferior().threads():
+            # The kernel's copy of the registers first (/proc's syscall file): building a gdb
+            # frame for each thread took 10 ms with 200 threads, for each of the 3-4 looks of a
+            # command, all with the process stopped. Only a thread in the padding, or one the
+            # stub had a frame in, needs gdb's (an unwind for the second).
+            regs = kernel_sp_and_pc(pid, thread.ptid[1])
+            if regs is not None and not start <= regs[1] < end and thread.num not in frames:
+                continue
+            try:
+                frame = thread_frame(thread)
+                pc, sp = int(frame.pc()), int(frame.read_register("rsp"))
+            except (gdb.error, RuntimeError):  # a thread that ended meanwhile
+                continue
+            if start <= pc < end:
+                return thread.num
+            saved = frames.get(thread.num)
+            if saved is not None and regs is not None and regs == origins.get(thread.num):
+                # Back where it was parked, at the very same stack pointer: no call the stub made
+                # (all below that) is under way. Unwinding its whole stack to tell took 10-20 ms.
+                del frames[thread.num]
+                continue
+            if saved is not None:
+                if sp <= saved + stub.pushed_offset("rflags") and returns_into(frame, start, end):
+                    return thread.num
+                del frames[thread.num]  # out for good: it jumped back
+    finally:
+        if selected is not None and selected.is_valid():
+            selected.switch()
+    return None
 
 
 def stale_stubs_in_use(pid: int, addresses: list[int]) -> set[int]:
