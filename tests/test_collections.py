@@ -3,7 +3,7 @@
 Loading a payload's code makes thousands of containers.  With gc on, that started a
 collection in the payload's thread before the quiet block could pause gc (3.11 and before:
 inside the load; 3.12 and after: at the module's first instruction), so the target's gc
-callbacks and its garbage's finalizers ran there (2026-12-05: 3 of 3 trials).  From 3.7 on
+callbacks and its garbage's finalizers ran there (2026-12-05: 3 of 3 trials).  From 3.6 on
 gdb pauses gc before the load, with a fork guard of its own (inject/gc_pause.py), and resumes it
 after the payload (the thread's own way back does, if gdb is gone).  No guard may stay behind.
 

@@ -236,27 +236,35 @@ def hook_stats(target):
 
 
 # What the main thread's profile and trace functions see of a payload run in that thread: nothing,
-# since gdb marks the payload's thread as tracing (2026-12-06).  Before that, 3.11's
-# and 3.12's saw 20 and 21 events a command (py-memtop's payload on Debian's 3.11), 3.9's up to 24
-# (py-heap --marks): entering the payload's module and __gdb_memleak_enter__ with the calls that
-# switched them off, and the returns once they were back on.  Before that: 721,879 profile and
-# 829,092 trace events for the same three commands.
+# since gdb marks the payload's thread as tracing (2026-12-06).  Before that, 3.11's and 3.12's saw
+# 20 and 21 events a command (py-memtop's payload on Debian's 3.11): entering the payload's module
+# and __gdb_memleak_enter__, their lines up to the calls that switch them off, and the returns once
+# they are back on.  That is still what the quiet block does where gdb cannot mark the thread (a
+# build whose thread state does not look as expected): 15 profile and 47 trace events a command on
+# 3.6 (2026-12-06), at most this many.  Before the switching: 721,879 profile and 829,092 trace events
+# for the same three commands.
+MAX_EVENTS_UNMARKED = 50
+# gdb told that it cannot mark the payload's thread (evaluation._this_thread_getter finds nothing)
+UNMARKED = "python from gdb_memleak.inject import evaluation; evaluation._this_thread_getter = lambda calls: None"
 
 
-@pytest.mark.parametrize("python, commands", [
-    pytest.param(PYENV_311, COMMANDS, id="pyenv-3.11"),
-    pytest.param(PY312, COMMANDS, id="pyenv-3.12", marks=pytest.mark.skipif(bool(WHY_312), reason=WHY_312 or "present")),
-    pytest.param(PY313, COMMANDS, id="pyenv-3.13", marks=pytest.mark.skipif(bool(WHY_313), reason=WHY_313 or "present")),
+@pytest.mark.parametrize("python, commands, most", [
+    pytest.param(PYENV_311, COMMANDS, 0, id="pyenv-3.11"),
+    pytest.param(PY312, COMMANDS, 0, id="pyenv-3.12", marks=pytest.mark.skipif(bool(WHY_312), reason=WHY_312 or "present")),
+    pytest.param(PY313, COMMANDS, 0, id="pyenv-3.13", marks=pytest.mark.skipif(bool(WHY_313), reason=WHY_313 or "present")),
     # no debug info: py-memtop runs its payload in the main thread, whose functions these are
-    pytest.param(PYTHON_NODEBUG, ("py-memtop", "py-memtop"), id="debian-3.11-nodebug",
+    pytest.param(PYTHON_NODEBUG, ("py-memtop", "py-memtop"), 0, id="debian-3.11-nodebug",
                  marks=pytest.mark.skipif(bool(PYTHON_NODEBUG_MISSING), reason=PYTHON_NODEBUG_MISSING or "present")),
     # every payload in the main thread (no thread of its own before 3.7), marked as tracing by gdb's own
     # addition to the thread state's field (no function does it before 3.11); 2.7's import statements
     # call a replaced __import__: limits.md
-    pytest.param(PY36, ("py-heap --marks",) * 2, id="pyenv-3.6-marks",
+    pytest.param(PY36, ("py-heap --marks",) * 2, 0, id="pyenv-3.6-marks",
+                 marks=pytest.mark.skipif(bool(WHY_36), reason=WHY_36 or "present")),
+    # the same, unmarked: the quiet block switches the functions off and back on
+    pytest.param(PY36, (UNMARKED,) + ("py-heap --marks",) * 2, MAX_EVENTS_UNMARKED, id="pyenv-3.6-unmarked",
                  marks=pytest.mark.skipif(bool(WHY_36), reason=WHY_36 or "present")),
 ])
-def test_import_hooks_profile_and_trace_functions_see_no_payload_code(start_target, tmp_path, python, commands):
+def test_import_hooks_profile_and_trace_functions_see_no_payload_code(start_target, tmp_path, python, commands, most):
     script = tmp_path / "hooks.py"
     script.write_text(HOOKS_TARGET)
     # gc (and on 3.13 _operator) is not imported in this target: the payloads load it themselves
@@ -269,7 +277,11 @@ def test_import_hooks_profile_and_trace_functions_see_no_payload_code(start_targ
         assert "%s:" % script in run.stdout, run.stdout
     after = hook_stats(target)
     assert after["import"] == 0 and after["finder"] == 0, after
-    assert after["profile"] == before["profile"] and after["trace"] == before["trace"], (before, after)
+    payloads = sum(c.startswith("py-") for c in commands)
+    assert after["profile"] - before["profile"] <= most * payloads, (before, after)
+    assert after["trace"] - before["trace"] <= most * payloads, (before, after)
+    if most:  # (the switching is seen: the test would tell nothing if no event came)
+        assert after["profile"] > before["profile"] and after["trace"] > before["trace"], (before, after)
 
 
 def test_a_blocking_import_wrapper_does_not_hang_a_command(start_target, tmp_path):
@@ -378,6 +390,9 @@ def test_a_sys_monitoring_tool_sees_no_payload_code(start_target, tmp_path, pyth
     pytest.param(PY27, "py-heap --top 2", id="pyenv-2.7", marks=pytest.mark.skipif(bool(WHY_27), reason=WHY_27 or "present")),
     # and 3.6 (before 3.11 gdb marks the thread by adding to the thread state's field itself)
     pytest.param(PY36, "py-heap --top 2", id="pyenv-3.6", marks=pytest.mark.skipif(bool(WHY_36), reason=WHY_36 or "present")),
+    # --watch's payloads run in the thread of the safe point on every version: here the main thread
+    pytest.param(PY39, "py-memtop --watch 1", id="pyenv-3.9-watch",
+                 marks=pytest.mark.skipif(bool(WHY_39), reason=WHY_39 or "present")),
 ])
 def test_a_c_level_profiler_stays_in_place_and_counting(start_target, tmp_path, python, command):
     """Before: the payload switched cProfile's profiler off and 'put it back' with
@@ -387,7 +402,8 @@ def test_a_c_level_profiler_stays_in_place_and_counting(start_target, tmp_path, 
     before = cprofile_counts(target)
     run = timed_gdb(command, command, pid=target.pid)
     assert_no_traceback(run)
-    assert not [e for e in command_errors(run) if "locations from the target's" not in e], run.stderr
+    notes = ("locations from the target's", "where the payload ran, are left out")  # (--watch's own line)
+    assert not [e for e in command_errors(run) if not any(note in e for note in notes)], run.stderr
     if command == "py-memtop":
         assert "%s:" % CPROFILED in run.stdout and "Python frames unknown" not in run.stdout, run.stdout
     after = cprofile_counts(target)

@@ -53,7 +53,7 @@ ALONE = frozenset((
     "PySet_Add", "PySet_Discard", "PyBytes_AsString", "PyBytes_Size", "PyString_AsString", "PyString_Size",
     "PyErr_Occurred", "Py_AddPendingCall", "PyInt_ClearFreeList", "PyFloat_ClearFreeList",
     "PyThreadState_GetUnchecked", "_PyThreadState_UncheckedGet", "PyThreadState_EnterTracing", "PyThreadState_LeaveTracing",
-    "gc.isenabled", "gc.disable", "gc.enable"))  # (3.7-3.9: the C functions behind them, gc_pause.Switch)
+    "gc.isenabled", "gc.disable", "gc.enable"))  # (3.6-3.9: the C functions behind them, gc_pause.Switch)
 
 
 def _signed(value: int) -> int:
@@ -183,7 +183,7 @@ class Caller:
     def address(self, function: str) -> int:
         if function not in self.addresses:
             address = inf.minimal_symbol_address(function)
-            if address is None:
+            if not address:  # (0 is no function: it stands for stub.ADD_TO_INT)
                 raise ChannelError("the target has no %s()" % function)
             self.addresses[function] = address
         return self.addresses[function]

@@ -4,6 +4,7 @@ the answer read back.  Every step is a call the stub makes
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Optional
@@ -54,39 +55,41 @@ def execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, gc_
             raise ChannelError("the target could not allocate a dict for the payload")
         with let_go_on_the_way_back(calls, [("PyDict_Clear", (namespace,)), ("Py_DecRef", (namespace,))]):
             at = {name: buffer + offset for name, offset in at.items()}
-            thread_state = _fill_globals(calls, namespace, at, gc_paused)
-            return _run_and_read(compiled, calls, namespace, at, thread_state)
+            marker = _fill_globals(calls, namespace, at, gc_paused)
+            return _run_and_read(compiled, calls, namespace, at, marker)
 
 
 def _fill_globals(calls: Caller, namespace: int, at: dict[str, int], gc_paused: int) -> int:
     """The payload's fresh globals get __builtins__: PyRun_String adds it only from 3.8 on, and
     PyEval_EvalCode before 3.10 would make up a dict holding only None.  Those of the frame the
     safe point is in (borrowed; the dict takes its own reference).  And in the same block the flags
-    that say gdb paused gc and, where the target can mark the thread as tracing (below), that it
-    will be: then its thread state is returned (0 otherwise)."""
+    that say gdb paused gc and, where the thread can be marked as tracing (below), that it will be:
+    then what marks it is returned (_marked_call's `marker`; 0 otherwise)."""
     getter = _this_thread_getter(calls)
     first = calls.call_many([("PyEval_GetBuiltins", ())] + ([(getter, ())] if getter else []))
-    builtins, thread_state = first[0], first[1] if getter else 0
+    builtins, marker = first[0], first[1] if getter else 0
+    if marker and calls.version < (3, 11):
+        marker = _tracing_field(calls.version, marker)
     sets = [("__builtins__", builtins)]
     if gc_paused:
         sets.append((GC_PAUSED_NAME, gc_paused))
-    if thread_state:
+    if marker:
         sets.append((UNTRACED_NAME, calls.address("_Py_TrueStruct")))
     if builtins == 0 or any(r & 0xFFFFFFFF for r in calls.call_many(
             [("PyDict_SetItemString", (namespace, at[name], value)) for name, value in sets])):
         calls.call("PyErr_Clear", ret="void")
         raise ChannelError("the target could not give the payload its builtins")
-    return thread_state
+    return marker
 
 
-def _run_and_read(compiled: Optional[bytes], calls: Caller, namespace: int, at: dict[str, int], thread_state: int) -> bytes:
+def _run_and_read(compiled: Optional[bytes], calls: Caller, namespace: int, at: dict[str, int], marker: int) -> bytes:
     """The payload run in `namespace` (`at`: where its names, code and the undoing are): its answer."""
-    returned, failure = _evaluate(compiled, (at["code"], at["filename"]), namespace, calls, thread_state)
+    returned, failure = _evaluate(compiled, (at["code"], at["filename"]), namespace, calls, marker)
     result = calls.call("PyDict_GetItemString", namespace, at[RESULT_NAME])
     if returned == 0 and result == 0:
         # what the quiet block changed, changed back (packaging.UNDO_QUIET)
         undo = ("PyRun_StringFlags", (at["undo"], PY_FILE_INPUT, namespace, namespace, 0))
-        calls.cleanup("Py_DecRef", _marked_call(calls, undo, thread_state))
+        calls.cleanup("Py_DecRef", _marked_call(calls, undo, marker))
         calls.call("PyErr_Clear", ret="void")
         raise ChannelError("the payload failed before it could report: the target raised %s while loading it "
                            "(an audit hook that refuses can do that); the target is unchanged" % failure)
@@ -123,9 +126,9 @@ def let_go_on_the_way_back(calls: Caller, drops: list[tuple[str, tuple]]) -> Ite
 # 3.11+ exports the two functions that do it; they touch nothing but the thread state.
 ENTER_TRACING, LEAVE_TRACING = "PyThreadState_EnterTracing", "PyThreadState_LeaveTracing"
 THIS_THREAD = ("PyThreadState_GetUnchecked", "_PyThreadState_UncheckedGet")  # 3.13+, 3.5-3.12: NULL-safe
-# Before 3.11 the block adds 1 to the field itself, and takes it off (stub.ADD_TO_INT; where it is:
-# layout_tables.TRACING_OFFSET).  Every trace and profile call of these versions, cProfile's too,
-# goes through call_trace(), which returns at once while it is non-zero.
+# Before 3.11 the block adds 1 to the field itself, and takes it off (stub.ADD_TO_INT; _tracing_field
+# says where).  Every trace and profile call of these versions, cProfile's too, goes through
+# call_trace(), which returns at once while it is non-zero.
 
 
 def _this_thread_getter(calls: Caller) -> Optional[str]:
@@ -142,28 +145,50 @@ def _this_thread_getter(calls: Caller) -> Optional[str]:
     return next((name for name in names if inf.minimal_symbol_address(name) is not None), None)
 
 
-def _marked_call(calls: Caller, call: tuple[str, tuple], thread_state: int) -> int:
-    """`call`'s result, made with the thread marked as tracing (where `thread_state`): the marking, the
+def _tracing_field(version: tuple[int, int], thread_state: int) -> int:
+    """Where gdb adds one to mark the thread (2.7, 3.6-3.10), or 0 where it must not: at the offset the
+    interpreter's debug info gives, else the table's (host/layout_tables.py), and only if the field,
+    read first, looks like itself: a small count, and up to 3.9 the flag after it (use_tracing) 0 or
+    1.  A build laid out otherwise (a fork of CPython) is left unmarked: the quiet block switches."""
+    offset, flag = TRACING_OFFSET.get(version), version <= (3, 9)
+    try:
+        fields = {f.name: (f.bitpos or 0) // 8 for f in gdb.lookup_type("struct _ts").fields() if f.name}
+    except gdb.error:  # no debug info: the table's
+        fields = {}
+    if fields:
+        offset = fields.get("tracing")
+        flag = offset is not None and fields.get("use_tracing") == offset + 4
+    if offset is None:
+        return 0
+    try:
+        tracing, use_tracing = struct.unpack("<ii", gdb.selected_inferior().read_memory(thread_state + offset, 8).tobytes())
+    except gdb.error:
+        return 0
+    return thread_state + offset if 0 <= tracing < 1 << 16 and (not flag or use_tracing in (0, 1)) else 0
+
+
+def _marked_call(calls: Caller, call: tuple[str, tuple], marker: int) -> int:
+    """`call`'s result, made with the thread marked as tracing where `marker` (its thread state on 3.11+,
+    its tracing field before: _fill_globals), 0: unmarked.  The marking, the
     call and the unmarking in one block.  A block once started runs to its end, with gdb or without
     (gdb starts it with one write of rip), so the two are made exactly once, or not at all: a count left
     one up, or taken down twice, would silence the thread's profilers for good, and a debug build
     (3.14d, 3.15d) aborts on the second.  Made apart, with the unmarking in the epilogue meanwhile, a
     Ctrl-C in gdb's Python between its bookkeeping and the block's start could do either (a review,
     2026-12-06)."""
-    if not thread_state:
+    if not marker:
         return calls.call(call[0], *call[1])
-    mark: tuple[str, tuple] = (ENTER_TRACING, (thread_state,))
-    unmark: tuple[str, tuple] = (LEAVE_TRACING, (thread_state,))
+    mark: tuple[str, tuple] = (ENTER_TRACING, (marker,))
+    unmark: tuple[str, tuple] = (LEAVE_TRACING, (marker,))
     if calls.version < (3, 11):
-        tracing = thread_state + TRACING_OFFSET[calls.version]
-        mark, unmark = (ADD_TO_INT_NAME, (tracing, 1)), (ADD_TO_INT_NAME, (tracing, -1))
+        mark, unmark = (ADD_TO_INT_NAME, (marker, 1)), (ADD_TO_INT_NAME, (marker, -1))
     return calls.call_many([mark, call, unmark], named=call[0])[1]
 
 
 def _evaluate(compiled: Optional[bytes], at: tuple[int, int], namespace: int, calls: Caller,
-              thread_state: int) -> tuple[int, str]:
+              marker: int) -> tuple[int, str]:
     """Run the payload's code (marshalled when `compiled`, else source text; `at`: where it is, and its
-    file name) in `namespace`, its thread marked as tracing where `thread_state`: (new reference to what
+    file name) in `namespace`, its thread marked as tracing where `marker`: (new reference to what
     it returned, "") or (0, the exception it raised).  A quiet block that refused (replaced builtins)
     raised after leaving its answer."""
     code_at, filename_at = at
@@ -183,7 +208,7 @@ def _evaluate(compiled: Optional[bytes], at: tuple[int, int], namespace: int, ca
     returned = 0
     if code_object != 0:
         with let_go_on_the_way_back(calls, [("Py_DecRef", (code_object,))]):
-            returned = _marked_call(calls, ("PyEval_EvalCode", (code_object, namespace, namespace)), thread_state)
+            returned = _marked_call(calls, ("PyEval_EvalCode", (code_object, namespace, namespace)), marker)
     if returned != 0:
         return returned, ""
     kind = _pending_exception(calls)

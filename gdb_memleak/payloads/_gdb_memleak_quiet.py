@@ -14,11 +14,12 @@
 #    __gdb_memleak_untraced__ in the globals; 3.11+ with the functions CPython exports for it,
 #    2.7 and 3.6-3.10 by adding one to the thread state's field): profile and trace
 #    functions, C profilers and sys.monitoring tools then see none of it, and nothing is
-#    switched here.  Elsewhere this thread's profile and trace functions are switched off for
+#    switched here.  Where gdb did not mark it (a build whose thread state does not look as
+#    expected; a payload run on its own) this thread's profile and trace functions are switched off for
 #    the payload and put back at the very end, both in the module's own frame (the last
 #    statements below); they see only its first few events (entering it, and the calls that
 #    switch them off), which happen before any of its code can run.  Only those written in
-#    Python: a C-level one (cProfile's on 2.7-3.10) cannot be put back from Python, so it stays
+#    Python: a C-level one (cProfile's up to 3.11) cannot be put back from Python, so it stays
 #    on and sees the payload (__gdb_memleak_settable__).
 #  * automatic gc is paused: a collection started by the payload's own allocations would run
 #    the target's finalizers (of its cyclic garbage) in the payload's thread.  On 3.6+ gdb has

@@ -14,7 +14,7 @@ from gdb_memleak.inject import landing, stub
 
 ADDRESS, RESUME, ERRNO = 0x55D0_0000_1F40, 0x7F3A_1234_5678, 0x7F3A_0000_A0A0
 SIX = (1, 2, 3, 4, 5, 6)
-# The largest epilogue a session writes: the allocators put back (two calls), gc resumed (3.7-3.9: gc's
+# The largest epilogue a session writes: the allocators put back (two calls), gc resumed (3.6-3.9: gc's
 # enable() and dropping the None it returns) and the fork guard taken out (inject/gc_pause.py), then
 # PyGILState_Release.
 EPILOGUE = (stub.Call(0x7F3A_0000_1000, (1, 0x55D0_0000_2200)), stub.Call(0x7F3A_0000_1000, (2, 0x55D0_0000_2228)),
