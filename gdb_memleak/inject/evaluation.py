@@ -178,10 +178,9 @@ def _marked_call(calls: Caller, call: tuple[str, tuple], marker: int) -> int:
     2026-12-06)."""
     if not marker:
         return calls.call(call[0], *call[1])
-    mark: tuple[str, tuple] = (ENTER_TRACING, (marker,))
-    unmark: tuple[str, tuple] = (LEAVE_TRACING, (marker,))
-    if calls.version < (3, 11):
-        mark, unmark = (ADD_TO_INT_NAME, (marker, 1)), (ADD_TO_INT_NAME, (marker, -1))
+    by_hand = calls.version < (3, 11)
+    mark = (ADD_TO_INT_NAME, (marker, 1)) if by_hand else (ENTER_TRACING, (marker,))
+    unmark = (ADD_TO_INT_NAME, (marker, -1)) if by_hand else (LEAVE_TRACING, (marker,))
     return calls.call_many([mark, call, unmark], named=call[0])[1]
 
 
