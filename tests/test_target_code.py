@@ -26,6 +26,7 @@ from support.heartbeat import cprofile_counts, latest_match
 from support.interpreters import PYTHON_311 as PYENV_311
 from support.interpreters import PYTHON_314D, PYTHON_314D_MISSING, PYTHON_315D, PYTHON_315D_MISSING, PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING
 from support.interpreters import find as _pyenv_python
+from support.interpreters import stripped_copy
 from support.targets import CPROFILED, FINALIZER_CHURN
 
 PY313, WHY_313 = _pyenv_python("3.13")
@@ -413,6 +414,28 @@ def test_a_c_level_profiler_stays_in_place_and_counting(start_target, tmp_path, 
     # The payload's thread marked as tracing, the profiler sees none of its calls (it saw them before
     # 2026-12-06: 90 in two py-memtop on Debian's 3.11; on 2.7 until gdb added to the field itself)
     assert later[1] == 0, "the target's profiler counted %d calls of payload code" % later[1]
+
+
+NO_STRUCT_TS = ("python exec(\"try:\\n    gdb.lookup_type('struct _ts'); print('STRUCT_TS found')\\n"
+                "except gdb.error:\\n    print('STRUCT_TS missing')\")")
+
+
+@pytest.mark.skipif(bool(WHY_39), reason=WHY_39 or "present")
+def test_a_c_level_profiler_sees_no_payload_where_gdb_has_no_debug_info(start_target, tmp_path):
+    """pyenv's 3.9 stripped, as a distro's build without its debug package: gdb finds no struct _ts
+    and adds to PyThreadState.tracing at the kept offset (host/layout_tables.TRACING_OFFSET).  Without
+    that entry the thread went unmarked and cProfile counted 5,530 payload calls in two --watch."""
+    python, env = stripped_copy(PY39, tmp_path)
+    target = start_target(python, CPROFILED, env=env)
+    run = timed_gdb(NO_STRUCT_TS, "py-memtop --watch 1", "py-memtop --watch 1", pid=target.pid)
+    assert_no_traceback(run)
+    assert "STRUCT_TS missing" in run.stdout, run.stdout
+    notes = ("locations from the target's", "where the payload ran, are left out")
+    assert not [e for e in command_errors(run) if not any(note in e for note in notes)], run.stderr
+    assert run.stdout.count("top allocation lines") == 2, run.stdout
+    later = cprofile_counts(target)
+    assert later[1] == 0, "the target's profiler counted %d calls of payload code" % later[1]
+    assert cprofile_counts(target)[0] > later[0]
 
 
 # The standard library's pure-Python profiler checks that every event fits its stack of frames,

@@ -6,6 +6,8 @@ import glob
 import os
 import re
 import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +125,23 @@ MEMORY_VERSIONS = [param(*find(version), id="pyenv-" + version) for version in (
     param(PYTHON_314D, PYTHON_314D_MISSING, "host-3.14d"),
     param(PYTHON_315D, PYTHON_315D_MISSING, "host-3.15d"),
 ]
+
+
+def stripped_copy(python: str, into: Path) -> tuple[str, dict]:
+    """A pyenv `python` as a distro build without its debug package: its executable, libpython and
+    extension modules copied into `into` without their debug info.  (The copy, the variables it runs
+    with, added to the test's.)  Skips without `strip` or a shared libpython."""
+    prefix, version = Path(python).resolve().parent.parent, named_version(python)
+    library = prefix / "lib" / ("libpython%s%s.so.1.0" % (version, "m" if version in ("3.6", "3.7") else ""))
+    if shutil.which("strip") is None or not library.exists():
+        pytest.skip("no strip, or no %s" % library)
+    (into / "bin").mkdir()
+    (into / "lib-dynload").mkdir()
+    copies = [(Path(python), into / "bin" / Path(python).name), (library, into / library.name)]
+    copies += [(m, into / "lib-dynload" / m.name) for m in (prefix / "lib" / ("python" + version) / "lib-dynload").glob("*.so")]
+    for source, copy in copies:
+        subprocess.run(["strip", "-o", str(copy), str(source)], check=True)
+    # lib-dynload's copies ahead of the prefix's own on sys.path; libpython's through LD_LIBRARY_PATH,
+    # which comes before pyenv's RUNPATH
+    return str(copies[0][1]), {"PYTHONHOME": str(prefix), "PYTHONPATH": str(into / "lib-dynload"),
+                               "LD_LIBRARY_PATH": str(into)}
