@@ -24,9 +24,16 @@ import pytest
 from support.gdb import assert_no_traceback, run_gdb
 from support.heartbeat import cprofile_counts, latest_match
 from support.interpreters import PYTHON_311 as PYENV_311
-from support.interpreters import PYTHON_314D, PYTHON_314D_MISSING, PYTHON_315D, PYTHON_315D_MISSING, PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING
+from support.interpreters import (
+    PYTHON_314D,
+    PYTHON_314D_MISSING,
+    PYTHON_315D,
+    PYTHON_315D_MISSING,
+    PYTHON_NODEBUG,
+    PYTHON_NODEBUG_MISSING,
+    stripped_copy,
+)
 from support.interpreters import find as _pyenv_python
-from support.interpreters import stripped_copy
 from support.targets import CPROFILED, FINALIZER_CHURN
 
 PY313, WHY_313 = _pyenv_python("3.13")
