@@ -132,20 +132,6 @@ def test_leaked_asyncio_tasks_are_placed_where_they_wait(start_target, python):
     assert target.alive() and target.wait_for_ticks(2)
 
 
-def test_leaked_tasks_on_37_still_give_the_census(start_target):
-    """3.7's _asyncio.Task has no get_coro: the tasks are counted, not placed, and the census answers
-    (it raised KeyError: get_coro before)."""
-    python, missing = find("3.7")
-    if missing:
-        pytest.skip(missing)
-    target = start_target(python, LEAKED_TASKS)
-    run = run_gdb("py-heap --top 3 --json", pid=target.pid)
-    assert_no_traceback(run)
-    doc = run.document()
-    assert doc["task_count"] >= 451 and doc["tasks"] is None, doc
-    assert target.alive() and target.wait_for_ticks(1)
-
-
 def _usage_path_table():
     text = (REPO / "docs" / "usage.md").read_text()
     return text[text.index("### Reading a path"):text.index("## py-cycles")]

@@ -767,7 +767,10 @@ def _task_places(task, limit):
     None where coroutines cannot be told apart."""
     methods = _TYPEDICT['__dict__'].__get__(task)
     get_coro, done = methods.get('get_coro'), methods.get('done')
-    if get_coro is None or done is None:  # Task.get_coro is 3.8+
+    coro = methods.get('_coro')  # (before 3.8, which added get_coro: the C getter of the same field)
+    if get_coro is None and type(coro) is type(_TYPEDICT['__dict__']):
+        get_coro = coro.__get__
+    if get_coro is None or done is None:
         return None
 
     types = _module('types')  # (imported at start-up by any 3.x service that can have tasks)

@@ -112,7 +112,7 @@ INTERPRETERS = [
 
 # Every CPython a user may be debugging (issue 7): with debug info and their
 # libpython helper, 2.7 and 3.8 to 3.13, and one 3.11 without debug symbols.
-ALL_VERSIONS = ("2.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
+ALL_VERSIONS = ("2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
 ALL_INTERPRETERS = [param(*find(version), id="pyenv-" + version) for version in ALL_VERSIONS] + [
     param(PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING, "debian-3.11-nodebug"),
 ]

@@ -1,6 +1,6 @@
 """An asyncio service that leaks tasks: 300 handlers wait for an event that never comes,
 150 sleep for an hour (issue 14: the census counted _asyncio.Task, and where they wait
-was nowhere).  Prints "ready", then "tick N" every half second.  Python 3.7+.
+was nowhere).  Prints "ready", then "tick N" every half second.  Python 3.6+.
 """
 
 import asyncio
@@ -32,4 +32,7 @@ async def main():
         sys.stdout.flush()
 
 
-asyncio.run(main())
+if hasattr(asyncio, "run"):
+    asyncio.run(main())
+else:  # 3.6
+    asyncio.get_event_loop().run_until_complete(main())
