@@ -23,6 +23,7 @@ from support.interpreters import (
     PYTHON_312,
     PYTHON_312_MISSING,
     PYTHON_NODEBUG,
+    find,
 )
 from support.paths import REPO
 from support.png import is_png
@@ -177,6 +178,65 @@ def test_prepare_gives_a_312_target_guppy_and_objgraph(start_target, tmp_path):
     assert heap["rows"][0]["kind"] == "str" and heap["rows"][0]["size"] > 12_000_000
     assert cycles["graph_note"] is None  # objgraph drew it, from the cache
     assert target.wait_for_ticks(1)
+
+
+# Cyclic garbage (gc on, a first threshold it never reaches), and every 0.2 s whether graphviz or
+# objgraph is in its sys.modules.
+MODULES_TARGET = r"""
+import gc, sys, time
+gc.set_threshold(10 ** 6)
+class Node(object):
+    pass
+for _ in range(200):
+    a, b = Node(), Node()
+    a.peer, b.peer = b, a
+del a, b
+print("ready")
+sys.stdout.flush()
+n = 0
+while True:
+    time.sleep(0.2)
+    n += 1
+    print("tick %d graphviz=%s objgraph=%s" % (n, "graphviz" in sys.modules, "objgraph" in sys.modules))
+    sys.stdout.flush()
+"""
+
+
+@pytest.mark.parametrize("version", ["2.7", "3.6"])
+def test_prepare_gives_an_old_target_objgraph_and_nothing_it_does_not_need(start_target, tmp_path, version):
+    """objgraph 3.5.0, the last for 2.7 and 3.6, requires the graphviz package: prepare installed it on
+    2.7, and py-cycles --graph left it in the target's sys.modules (objgraph imports it); on 3.6 it
+    failed (pip 18 took graphviz's newest release, for 3.9+).  Now objgraph alone (and guppy3 on 3.6)."""
+    python, missing = find(version)
+    if missing:
+        pytest.skip(missing)
+    cache = tmp_path / "cache"
+    proc = _prepare(python, cache)
+    if proc.returncode != 0 and not pypi_reachable():
+        pytest.skip("PyPI unreachable: prepare cannot download objgraph (%s)" % proc.stderr.strip())
+    assert proc.returncode == 0, proc.stderr
+    tools = next((cache / "tools").glob("cpython-%s-*" % version))
+    marker = json.loads((tools / "gdb-memleak-tools.json").read_text())
+    assert set(marker["packages"]) == ({"objgraph"} if version == "2.7" else {"objgraph", "guppy3"}), marker
+    assert not list(tools.glob("graphviz*")), sorted(p.name for p in tools.iterdir())
+
+    script = tmp_path / "modules_target.py"
+    script.write_text(MODULES_TARGET)
+    target = start_target(python, script)
+    commands = ["py-cycles --json --graph %s" % (tmp_path / "g.png")]
+    if version != "2.7":
+        commands.append("py-heap --json --backend guppy --top 3")
+    run = run_gdb(*commands, pid=target.pid, extra_env={"GDB_MEMLEAK_CACHE": str(cache)})
+    assert_no_traceback(run)
+    docs = run.json_documents()
+    cycles = docs[0]
+    assert cycles["graph_note"] is None, cycles["graph_note"]  # objgraph drew it, from the cache
+    assert any("Node" in " ".join(g["types"]) for g in cycles["cycles"]), cycles["cycles"]
+    assert is_png(tmp_path / "g.png")
+    if version != "2.7":
+        assert docs[1]["backend"] == "guppy" and docs[1]["rows"], docs[1]
+    ticks = target.wait_for_ticks(2)
+    assert ticks[-1].endswith("graphviz=False objgraph=True"), ticks[-1]
 
 
 @pytest.mark.unit

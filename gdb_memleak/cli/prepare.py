@@ -82,8 +82,12 @@ def _abi(info: dict) -> str:
 
 def _pip_install(python: str, target: str, package: str) -> Optional[str]:
     """Install `package` into `target` with that interpreter's pip; None, or the failure's last line."""
+    # --no-deps: objgraph up to 3.5.0 (the last for 2.7 and 3.6) requires the graphviz package, which
+    # then came into the target with objgraph's own import (2.7: graphviz 0.16, left in sys.modules by
+    # py-cycles --graph), and whose newest release 3.6's pip 18 takes without checking its Python
+    # (prepare failed there).  Neither guppy3 nor objgraph needs another package in the target.
     argv = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
-            "--no-warn-script-location", "--target", target, package]
+            "--no-warn-script-location", "--no-deps", "--target", target, package]
     env = dict(os.environ, PYTHONNOUSERSITE="1")
     env.pop("PYTHONPATH", None)
     try:
