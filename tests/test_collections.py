@@ -33,6 +33,7 @@ from support.interpreters import find as pyenv_python
 from support.targets import DANGLING_ITERATOR, YOUNG_CYCLES
 
 PY36, WHY_36 = pyenv_python("3.6")
+PY37, WHY_37 = pyenv_python("3.7")
 PY38, WHY_38 = pyenv_python("3.8")
 PY39, WHY_39 = pyenv_python("3.9")
 PY310, WHY_310 = pyenv_python("3.10")
@@ -52,6 +53,8 @@ def counts(target) -> tuple[int, int, int, int, str, int, int, int]:
     # 3.6-3.9 have no PyGC_Disable: gdb calls the C functions behind gc.disable() and gc.enable()
     pytest.param(PY36, ("py-heap --top 3", "py-cycles --top 2"), id="pyenv-3.6",
                  marks=pytest.mark.skipif(bool(WHY_36), reason=WHY_36 or "present")),
+    pytest.param(PY37, ("py-heap --top 3", "py-cycles --top 2"), id="pyenv-3.7",
+                 marks=pytest.mark.skipif(bool(WHY_37), reason=WHY_37 or "present")),
     pytest.param(PY38, ("py-heap --top 3", "py-cycles --top 2"), id="pyenv-3.8",
                  marks=pytest.mark.skipif(bool(WHY_38), reason=WHY_38 or "present")),
     pytest.param(PY39, ("py-heap --top 3", "py-cycles --top 2"), id="pyenv-3.9",
