@@ -431,7 +431,7 @@ NO_STRUCT_TS = ("python exec(\"try:\\n    gdb.lookup_type('struct _ts'); print('
 def test_a_c_level_profiler_sees_no_payload_where_gdb_has_no_debug_info(start_target, tmp_path):
     """pyenv's 3.9 stripped, as a distro's build without its debug package: gdb finds no struct _ts
     and adds to PyThreadState.tracing at the kept offset (host/layout_tables.TRACING_OFFSET).  Without
-    that entry the thread went unmarked and cProfile counted 5,530 payload calls in two --watch."""
+    that entry the thread went unmarked and cProfile counted 5,530 and 5,568 payload calls (two runs) in two --watch."""
     python, env = stripped_copy(PY39, tmp_path)
     target = start_target(python, CPROFILED, env=env)
     run = timed_gdb(NO_STRUCT_TS, "py-memtop --watch 1", "py-memtop --watch 1", pid=target.pid)

@@ -1,4 +1,4 @@
-"""Every CPython a user may be debugging (issue 7): 2.7 and 3.8 to 3.13, with and without debug info.
+"""Every CPython a user may be debugging (issue 7): 2.7 and 3.6 to 3.13, with and without debug info.
 
 One target and one gdb session per interpreter, running the three commands on
 the seed's two cases (tests/targets/seed_cases.py, Python 2.7 and 3.x): the
@@ -147,7 +147,8 @@ def test_python27_seed_case1_uncollectable_cycles_with_path_and_graph(start_targ
 # --- python -m gdb_memleak prepare ---------------------------------------------
 
 def _prepare(python, cache):
-    return run_prepare(python, dict(os.environ, GDB_MEMLEAK_CACHE=str(cache)))
+    # (pip's own cache beside it: nothing left outside the test's directory)
+    return run_prepare(python, dict(os.environ, GDB_MEMLEAK_CACHE=str(cache), PIP_CACHE_DIR=str(cache / "pip")))
 
 
 @pytest.mark.skipif(bool(PYTHON_312_MISSING), reason=PYTHON_312_MISSING or "present")

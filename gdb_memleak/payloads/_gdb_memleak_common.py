@@ -180,6 +180,7 @@ _FUNC_TYPE = type(_mod_cleanup)
 _FRAME_TYPE = type(sys._getframe())
 _MEMBER_TYPE = type(_FUNC_TYPE.__dict__['__globals__'])
 _METHOD_DESCR = type(object.__dict__['__sizeof__'])
+_GETSET_DESCR = type(type.__dict__['__dict__'])
 _WRAPPER_DESCR = type(object.__dict__['__init__'])
 _CLASSMETHOD_DESCR = type(dict.__dict__['fromkeys'])
 _CM_FUNC = classmethod.__dict__['__func__']

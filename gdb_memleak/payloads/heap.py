@@ -744,8 +744,9 @@ def _census(top, nlarge, ignore):
 # Leaked tasks show in the census as a count of _asyncio.Task; where each one waits does
 # not (issue 14).  When the census counts at least _TASKS_SHOWN_FROM of them, the pending
 # ones are grouped by where their innermost coroutine is suspended.  Everything is read
-# through the C accessors of _asyncio.Task (its own get_coro and done, never a subclass's
-# override) and of coroutines, generators and frames: no code of the target's runs.
+# through the C accessors of _asyncio.Task (its own get_coro, or _coro on 3.6/3.7, and done,
+# never a subclass's override) and of coroutines, generators and frames: no code of the
+# target's runs.
 
 _TASKS_SHOWN_FROM = 100
 _TASK_PLACES = 10
@@ -767,9 +768,11 @@ def _task_places(task, limit):
     None where coroutines cannot be told apart."""
     methods = _TYPEDICT['__dict__'].__get__(task)
     get_coro, done = methods.get('get_coro'), methods.get('done')
-    coro = methods.get('_coro')  # (before 3.8, which added get_coro: the C getter of the same field)
-    if get_coro is None and type(coro) is type(_TYPEDICT['__dict__']):
-        get_coro = coro.__get__
+    # 3.6 and 3.7 have no get_coro: _asyncio.Task's own C getter of the same field, read from its
+    # dict, so that no subclass's property can run
+    coro_getter = methods.get('_coro')
+    if get_coro is None and type(coro_getter) is _GETSET_DESCR:
+        get_coro = coro_getter.__get__
     if get_coro is None or done is None:
         return None
 

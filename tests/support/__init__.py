@@ -29,7 +29,7 @@ These are the interpreters "with debug info": the tests expect their libpython
 helper (``pythonX.Y-gdb.py``) beside them, as pyenv builds have it.  The one
 without debug info is ``GDB_MEMLEAK_PYTHON_NODEBUG`` (a path or a name on
 PATH; default Debian's /usr/bin/python3.11).  A test whose interpreter is
-missing skips and says which it looked for.  Versions used: 2.7, 3.8 to 3.13.
+missing skips and says which it looked for.  Versions used: 2.7, 3.6 to 3.13.
 
 gdb: ``GDB_MEMLEAK_GDB`` chooses it for every launch (default: gdb on PATH),
 e.g. .roots/bin/gdb-18.

@@ -111,7 +111,7 @@ INTERPRETERS = [
 ]
 
 # Every CPython a user may be debugging (issue 7): with debug info and their
-# libpython helper, 2.7 and 3.8 to 3.13, and one 3.11 without debug symbols.
+# libpython helper, 2.7 and 3.6 to 3.13, and one 3.11 without debug symbols.
 ALL_VERSIONS = ("2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
 ALL_INTERPRETERS = [param(*find(version), id="pyenv-" + version) for version in ALL_VERSIONS] + [
     param(PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING, "debian-3.11-nodebug"),
@@ -131,6 +131,7 @@ def stripped_copy(python: str, into: Path) -> tuple[str, dict]:
     """A pyenv `python` as a distro build without its debug package: its executable, libpython and
     extension modules copied into `into` without their debug info.  (The copy, the variables it runs
     with, added to the test's.)  Skips without `strip` or a shared libpython."""
+    python = shutil.which(python) or python  # (a name given on PATH)
     prefix, version = Path(python).resolve().parent.parent, named_version(python)
     library = prefix / "lib" / ("libpython%s%s.so.1.0" % (version, "m" if version in ("3.6", "3.7") else ""))
     if shutil.which("strip") is None or not library.exists():

@@ -68,7 +68,7 @@ print(json.dumps(failed))
 
 @pytest.mark.parametrize("python", ALL_INTERPRETERS)
 def test_what_is_sent_compiles_on_every_interpreter(python):
-    """The payloads are compiled by the target's own interpreter: 2.7 and 3.8 to 3.13 alike."""
+    """The payloads are compiled by the target's own interpreter: 2.7 and 3.6 to 3.13 alike."""
     sources = json.dumps({name: sent(name) for name in NAMES})
     proc = subprocess.run([python, "-c", COMPILE_ALL], input=sources, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
