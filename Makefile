@@ -28,6 +28,7 @@ $(STAMP): setup.py
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q -e '.[test]'
+	$(VENV)/bin/python -c 'import sys, sysconfig; from gdb_memleak.host.tools import venv_view; venv_view(sys.prefix, sysconfig.get_paths()["purelib"], sys.version_info[:2])'
 	touch $(STAMP)
 
 # A Debian forky tree (libc 2.43, python3.14 with its debug symbols) for the

@@ -20,6 +20,8 @@ from support.interpreters import (
     ALL_INTERPRETERS,
     PYTHON_27,
     PYTHON_27_MISSING,
+    PYTHON_311,
+    PYTHON_311_MISSING,
     PYTHON_312,
     PYTHON_312_MISSING,
     PYTHON_NODEBUG,
@@ -220,21 +222,34 @@ def test_prepare_gives_an_old_target_objgraph_and_nothing_it_does_not_need(start
     marker = json.loads((tools / "gdb-memleak-tools.json").read_text())
     assert set(marker["packages"]) == ({"objgraph"} if version == "2.7" else {"objgraph", "guppy3"}), marker
     assert not list(tools.glob("graphviz*")), sorted(p.name for p in tools.iterdir())
+    _only_the_tools_come_in(start_target, tmp_path, python, guppy=version != "2.7", env={"GDB_MEMLEAK_CACHE": str(cache)})
 
+
+@pytest.mark.skipif(bool(PYTHON_311_MISSING), reason=PYTHON_311_MISSING or "present")
+def test_the_venv_lends_a_target_its_tools_and_nothing_else(start_target, tmp_path):
+    """A 3.11 target gets guppy3 and objgraph from the .venv, through a directory of links to them
+    alone: with the venv's whole site-packages on its sys.path, py-cycles --graph left the venv's
+    graphviz in the target's sys.modules (objgraph imports it when it can)."""
+    _only_the_tools_come_in(start_target, tmp_path, PYTHON_311, guppy=True, env={})
+
+
+def _only_the_tools_come_in(start_target, tmp_path, python, guppy, env):
+    """py-cycles --graph drawn by objgraph (and py-heap --backend guppy answering), and the target
+    then holds objgraph but not graphviz."""
     script = tmp_path / "modules_target.py"
     script.write_text(MODULES_TARGET)
     target = start_target(python, script)
     commands = ["py-cycles --json --graph %s" % (tmp_path / "g.png")]
-    if version != "2.7":
+    if guppy:
         commands.append("py-heap --json --backend guppy --top 3")
-    run = run_gdb(*commands, pid=target.pid, extra_env={"GDB_MEMLEAK_CACHE": str(cache)})
+    run = run_gdb(*commands, pid=target.pid, extra_env=env)
     assert_no_traceback(run)
     docs = run.json_documents()
     cycles = docs[0]
-    assert cycles["graph_note"] is None, cycles["graph_note"]  # objgraph drew it, from the cache
+    assert cycles["graph_note"] is None, cycles["graph_note"]  # objgraph drew it
     assert any("Node" in " ".join(g["types"]) for g in cycles["cycles"]), cycles["cycles"]
     assert is_png(tmp_path / "g.png")
-    if version != "2.7":
+    if guppy:
         assert docs[1]["backend"] == "guppy" and docs[1]["rows"], docs[1]
     ticks = target.wait_for_ticks(2)
     assert ticks[-1].endswith("graphviz=False objgraph=True"), ticks[-1]

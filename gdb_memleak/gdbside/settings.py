@@ -3,8 +3,9 @@
 Tools (guppy3, objgraph) for a target come from two places, and only ever from a
 place built for the target's own interpreter:
 
-* the virtual environment gdb-memleak runs from (``load(venv=...)``): its
-  ``site-packages`` serves targets of the venv's Python version;
+* the virtual environment gdb-memleak runs from (``load(venv=...)``): the tools in its
+  ``site-packages``, through a directory of links to them alone (host/tools.venv_view),
+  serve targets of the venv's Python version;
 * the per-interpreter tool cache that ``prepare`` fills (host/tools.py), used
   only for targets of the same version and ABI as read from the target's binary;
   when the target's ABI cannot be told, none is.
@@ -19,7 +20,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..host.tools import TOOLS_MARKER, tools_dir
+from ..host.tools import TOOLS_MARKER, tools_dir, venv_view
 
 DEFAULT_TIMEOUT = 30
 # The longest a command may stop the whole process without being asked to (issue 13's 100 ms): a
@@ -45,8 +46,9 @@ class Settings:
             if match and not match.group(3):
                 version = (int(match.group(1)), int(match.group(2)))
                 dirs = self.tool_dirs.setdefault(version, [])
-                if site not in dirs:
-                    dirs.append(site)
+                view = venv_view(venv, site, version)
+                if view and view not in dirs:
+                    dirs.append(view)
                 # gdb's own Python can use the same directory when it is the same version
                 # (for the graphviz package that renders --graph).
                 if version == sys.version_info[:2] and site not in sys.path:

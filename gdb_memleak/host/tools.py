@@ -43,3 +43,37 @@ def tools_dir_name(version: tuple[int, int], abi: str) -> str:
 
 def tools_dir(version: tuple[int, int], abi: str) -> str:
     return os.path.join(cache_root(), "tools", tools_dir_name(version, abi))
+
+
+# What the venv's site-packages lends a target: the tools and their compiled code, nothing else.
+# The whole site-packages on the target's sys.path lent it every package there: objgraph imports
+# graphviz when it can, and py-cycles --graph left graphviz (0.21, with its own imports) in a 3.11
+# target's sys.modules; a target thread importing a package of its own that it lacks would have
+# got the venv's during a payload.
+VIEW_ENTRIES = ("guppy", "objgraph.py", "__pycache__")  # (__pycache__: objgraph's .pyc, used as is)
+VIEW_DIR = "gdb-memleak-tools"
+
+
+def venv_view(venv: str, site: str, version: tuple[int, int]) -> Optional[str]:
+    """A directory in `venv` holding only links to the tools in `site` (its site-packages for
+    `version`), made on first use (`make setup` makes it); `site` itself when the view cannot be
+    made (a venv gdb-memleak cannot write to), None when `site` has no tool."""
+    if not any(os.path.exists(os.path.join(site, name)) for name in VIEW_ENTRIES[:2]):
+        return None
+    view = os.path.join(venv, VIEW_DIR, "python%d.%d" % version)
+    if os.path.isdir(view):
+        return view
+    staging = "%s.tmp-%d" % (view, os.getpid())
+    try:
+        os.makedirs(staging)
+        for name in VIEW_ENTRIES:
+            if os.path.exists(os.path.join(site, name)):
+                os.symlink(os.path.join(site, name), os.path.join(staging, name))
+        os.rename(staging, view)  # (another gdb may have made it meanwhile: then its own is used)
+    except OSError:
+        for name in VIEW_ENTRIES:
+            if os.path.islink(os.path.join(staging, name)):
+                os.unlink(os.path.join(staging, name))
+        if os.path.isdir(staging):
+            os.rmdir(staging)
+    return view if os.path.isdir(view) else site

@@ -55,3 +55,29 @@ def test_the_cache_root_is_read_at_each_use(monkeypatch, tmp_path):
     assert tools.cache_root() == str(tmp_path / "rel") and os.path.isabs(tools.cache_root())
     monkeypatch.setenv(tools.CACHE_ENV, "")  # empty: as if unset
     assert tools.cache_root() == str(home / ".cache" / "gdb-memleak")
+
+
+def test_the_venv_lends_only_links_to_its_tools(tmp_path):
+    """What a target of the venv's version gets on its sys.path: guppy, objgraph and the compiled
+    code beside them; not the rest of site-packages (graphviz, jinja2...)."""
+    venv = tmp_path / "venv"
+    site = venv / "lib" / "python3.11" / "site-packages"
+    for name in ("guppy", "graphviz", "__pycache__"):
+        (site / name).mkdir(parents=True)
+    (site / "objgraph.py").write_text("")
+    view = tools.venv_view(str(venv), str(site), (3, 11))
+    assert view == str(venv / "gdb-memleak-tools" / "python3.11")
+    assert sorted(os.listdir(view)) == ["__pycache__", "guppy", "objgraph.py"]
+    assert os.path.realpath(os.path.join(view, "guppy")) == str(site / "guppy")
+    assert tools.venv_view(str(venv), str(site), (3, 11)) == view  # made once, then used
+    assert sorted(os.listdir(venv / "gdb-memleak-tools")) == ["python3.11"]  # no staging left
+
+
+def test_a_venv_it_cannot_write_to_lends_its_site_packages_and_one_without_tools_nothing(tmp_path):
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    assert tools.venv_view(str(tmp_path / "venv"), str(site), (3, 11)) is None
+    (site / "objgraph.py").write_text("")
+    unwritable = tmp_path / "a-file"
+    unwritable.write_text("")
+    assert tools.venv_view(str(unwritable), str(site), (3, 11)) == str(site)
