@@ -24,6 +24,7 @@ import pytest
 from support.gdb import assert_no_traceback, run_gdb
 from support.heartbeat import cprofile_counts, latest_match
 from support.interpreters import PYTHON_311 as PYENV_311
+from support.interpreters import PYTHON_311_MISSING as PYENV_311_MISSING
 from support.interpreters import (
     PYTHON_314D,
     PYTHON_314D_MISSING,
@@ -109,6 +110,47 @@ def test_no_finalizer_runs_in_the_payload_s_thread(start_target, tmp_path, pytho
     assert after["active"] == before["active"], (before, after)
     assert after["in_main"] == 0 and after["in_payload"] == 0, after
     assert after["gc"] == "True"
+
+
+@pytest.mark.parametrize("python, commands", [
+    pytest.param(PYENV_311, ("py-heap --mark churn --top 2", "py-heap --since churn --top 2", "py-cycles --mark rings --top 2",
+                             "py-cycles --top 2 --graph {tmp}/g.png"), id="pyenv-3.11-marks-graph"),
+    # Debian's 3.11 has no debug info: py-memtop runs a payload too
+    pytest.param(PYTHON_NODEBUG, ("py-memtop", "py-memtop", "py-heap --top 2"), id="debian-3.11-nodebug",
+                 marks=pytest.mark.skipif(bool(PYTHON_NODEBUG_MISSING), reason=PYTHON_NODEBUG_MISSING or "present")),
+])
+def test_no_finalizer_runs_in_the_payload_s_thread_of_the_other_commands(start_target, tmp_path, python, commands):
+    """The lock mode's deadlock (issue 17 #2: a finalizer moved into the payload's thread waits for the
+    lock the main thread holds at the safe point) for the commands the test above does not run."""
+    target = start_target(python, FINALIZER_CHURN, "lock")
+    before = fin_stats(target)
+    run = timed_gdb(*[c.format(tmp=tmp_path) for c in commands], pid=target.pid)
+    assert_no_traceback(run)
+    notes = ("locations from the target's", "recorded in the target")
+    assert not [e for e in command_errors(run) if not any(note in e for note in notes)], run.stderr
+    after = fin_stats(target)
+    after = fin_stats(target)  # a second heartbeat: the main thread goes on, not deadlocked
+    assert after["made"] > before["made"]
+    assert after["in_payload"] == 0 and after["in_main"] == 0, after
+
+
+@pytest.mark.skipif(bool(PYENV_311_MISSING), reason=PYENV_311_MISSING or "present")
+def test_guppy_does_not_deadlock_a_target_whose_thread_holds_a_lock(start_target):
+    """py-heap --backend guppy ran in the safe point's thread (the main one, holding the lock): guppy's
+    heap was the last owner of objects the churning thread dropped meanwhile, their finalizers ran
+    there and waited for the lock that thread held: gdb hung, and the target stayed deadlocked after
+    gdb was killed (2026-12-06).  It runs in a thread of its own now, and lets go of its heap in
+    another (_hand_back).  Finalizers of what guppy's own steps let go of still run in the payload's
+    thread, which holds no lock of the target's (limits.md)."""
+    target = start_target(PYENV_311, FINALIZER_CHURN, "lock")
+    before = fin_stats(target)
+    run = timed_gdb("py-heap --backend guppy --top 2", "py-heap --backend guppy --top 2", pid=target.pid)
+    assert_no_traceback(run)
+    assert run.stdout.count("guppy backend, run in a thread of its own") == 2, run.stdout
+    after = fin_stats(target)
+    after = fin_stats(target)  # a second heartbeat: the main thread goes on, not deadlocked
+    assert after["made"] > before["made"]
+    assert after["in_main"] == 0, after
 
 
 @pytest.mark.parametrize("python", [

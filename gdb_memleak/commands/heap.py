@@ -77,16 +77,14 @@ class PyHeap(MemleakCommand):
             _require_compatible_guppy(inv)
         # The census refuses when its bookkeeping would not fit: an OOM kill ends the service, and
         # under the target's own address-space limit its threads' allocations fail.
-        room = room_for.budget(target.pid, args.force, own_thread=not guppy and version >= (3, 7))
+        room = room_for.budget(target.pid, args.force, own_thread=version >= (3, 7))
         if marks:
             heap_marks.run(self, inv, args, room)
             return
         rss_before = procfs.proc_status(target.pid).get("VmRSS") if args.backend == "guppy" else None
         payload_args = dict(room, top=args.top, largest=args.largest, backend=args.backend)
         try:
-            # guppy leaves objects behind (its hpy, lazy instance dicts) that the target frees later,
-            # and its heap() is one C call that holds the GIL throughout: a thread of its own gains nothing.
-            outcome = session.run_payload(inv, "heap", payload_args, route=not guppy, own_thread=False if guppy else None)
+            outcome = session.run_payload(inv, "heap", payload_args, route=not guppy)
             lost = _paths_lost(outcome)
             if lost:
                 outcome = session.run_payload(inv, "heap", payload_args, route=not guppy, own_thread=False)

@@ -896,6 +896,9 @@ def _guppy(top):
             nrows += 1
         out = {'total_count': int(heap.count), 'total_size': int(heap.size),
                'rows': rows, 'more_rows': max(0, nrows - top)}
+        # The heap's set may be the last owner of what the target dropped meanwhile: it dies in a
+        # thread of its own (_hand_back), not here
+        _ORPHANS.extend((heap, part))
         del part, row, heap, h
     finally:
         gc.collect = real_collect
