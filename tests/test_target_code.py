@@ -18,10 +18,12 @@ stack of its finalizers, import hooks, profile and trace functions.
 """
 
 import re
+import signal
+import subprocess
 import time
 
 import pytest
-from support.gdb import assert_no_traceback, run_gdb
+from support.gdb import assert_no_traceback, gdb_binary, gdb_env, run_gdb
 from support.heartbeat import cprofile_counts, latest_match
 from support.interpreters import PYTHON_311 as PYENV_311
 from support.interpreters import PYTHON_311_MISSING as PYENV_311_MISSING
@@ -35,6 +37,7 @@ from support.interpreters import (
     stripped_copy,
 )
 from support.interpreters import find as _pyenv_python
+from support.paths import GDBINIT
 from support.targets import CPROFILED, FINALIZER_CHURN
 
 PY313, WHY_313 = _pyenv_python("3.13")
@@ -368,6 +371,58 @@ def test_an_audit_hook_that_raises_is_named_in_one_line(start_target, tmp_path, 
     ticks = target.wait_for_ticks(1)
     assert target.alive() and ticks
 
+
+
+# An audit hook that blocks the payload's thread for good when the census lists the heap (3.8+).
+BLOCKING_AUDIT = HOOKS_TARGET.split("real_import =")[0] + r'''
+
+def hook(event, args):
+    if event == "gc.get_objects" and ours(sys._getframe(1)):
+        print("blocked")
+        sys.stdout.flush()
+        forever.wait()
+
+
+sys.addaudithook(hook)
+print("ready")
+sys.stdout.flush()
+n = 0
+while True:
+    time.sleep(0.2)
+    n += 1
+    print("tick %d" % n)
+    sys.stdout.flush()
+'''
+
+
+@pytest.mark.skipif(bool(PYENV_311_MISSING), reason=PYENV_311_MISSING or "present")
+def test_gdb_told_to_end_while_a_payload_hangs_ends_at_once(start_target, tmp_path):
+    """A payload that never returns (an audit hook that blocks: those cannot be switched off) kept gdb
+    for CALL_LIMIT (600 s) after a SIGTERM, and `gdb-memleak report` after Ctrl-C: a call in flight
+    ended only on its own stop.  gdb now lets the thread finish the block by itself and quits."""
+    script = tmp_path / "blocking_audit.py"
+    script.write_text(BLOCKING_AUDIT)
+    target = start_target(PYENV_311, script, "block")
+    argv = [gdb_binary(), "-batch", "-nx", "-ix", str(GDBINIT), "-p", str(target.pid), "-ex", "py-heap --top 2"]
+    gdb = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True, env=gdb_env())
+    try:
+        deadline = time.monotonic() + 60
+        while "blocked" not in target.lines and time.monotonic() < deadline and gdb.poll() is None:
+            time.sleep(0.05)
+        assert "blocked" in target.lines, target.lines[-5:]
+        time.sleep(0.5)
+        gdb.send_signal(signal.SIGTERM)
+        _, stderr = gdb.communicate(timeout=30)
+    finally:
+        if gdb.poll() is None:
+            gdb.kill()
+            gdb.wait()
+    assert "py-heap: gdb was asked to end (SIGTERM) during the target's PyEval_EvalCode(); it goes on in the target " \
+           "and finishes by itself" in stderr, stderr
+    assert "Traceback" not in stderr
+    ticks = target.wait_for_ticks(2)  # the main thread goes on (the hook blocks the payload's own thread)
+    assert target.alive() and len(ticks) == 2
 
 
 # A sys.monitoring tool (3.12+) sees every thread, the payload's own thread too: it counts the

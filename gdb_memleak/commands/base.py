@@ -158,8 +158,10 @@ class MemleakCommand(gdb.Command):
         except gdb.GdbError as e:  # gdb's own, one line: a target traceback would read as a crash of gdb's
             self._explain(e)
             raise gdb.GdbError(render.error_line(e)) from e
-        except KeyboardInterrupt:
-            raise gdb.GdbError("%s: interrupted" % self.name) from None
+        except KeyboardInterrupt as e:
+            # (an error of ours being unwound when the interrupt came says more: gdb told to end mid-call)
+            unwound = e.__context__ if isinstance(e.__context__, MemleakError) else "interrupted"
+            raise gdb.GdbError(render.error_line("%s: %s" % (self.name, unwound))) from None
         except Exception as e:  # a bug of ours: say so in one line, keep gdb usable
             self._explain(e)
             raise gdb.GdbError(render.error_line("%s: internal error: %s: %s" % (self.name, type(e).__name__, e))) from e

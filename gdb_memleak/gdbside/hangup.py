@@ -27,6 +27,9 @@ from collections.abc import Iterator
 from typing import Optional
 
 TERMINATIONS = (signal.SIGTERM, signal.SIGHUP)
+# The termination received during the current command (terminations_interrupt), for a wait that
+# Ctrl-C does not end (a call in flight) to end on it.
+_received_now: list[int] = []
 # Larger than any libc's struct sigaction (152 bytes on x86-64 glibc): the bytes
 # are copied, never read, so the layout of the platform does not matter.
 _SIGACTION_BYTES = 512
@@ -116,6 +119,11 @@ def _raise(signals: list[int]) -> None:
         os.kill(os.getpid(), signum)
 
 
+def termination_received() -> Optional[int]:
+    """The SIGTERM or SIGHUP gdb received during the current command, if any."""
+    return _received_now[0] if _received_now else None
+
+
 @contextlib.contextmanager
 def terminations_interrupt() -> Iterator[None]:
     """Inside the block, SIGTERM and SIGHUP interrupt gdb (as Ctrl-C does); after it, gdb gets them.
@@ -129,7 +137,8 @@ def terminations_interrupt() -> Iterator[None]:
         return
     read_end, write_end = os.pipe()
     os.set_blocking(write_end, False)
-    received: list[int] = []
+    received = _received_now  # (what termination_received() reads)
+    del received[:]
     python_handlers = {}  # Python's own table (None where the handler is not Python's: gdb's)
     try:
         previous_fd = signal.set_wakeup_fd(write_end)
@@ -175,4 +184,4 @@ def terminations_interrupt() -> Iterator[None]:
         watcher.join(timeout=1.0)
         os.close(read_end)
         if received:
-            os.kill(os.getpid(), received[0])  # gdb's own handler now: it quits from its top level
+            os.kill(os.getpid(), received.pop())  # gdb's own handler now: it quits from its top level

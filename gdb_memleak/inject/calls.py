@@ -17,6 +17,7 @@ targets there (stop 8).
 
 from __future__ import annotations
 
+import signal
 import struct
 import time
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Optional
 import gdb
 
 from ..errors import ChannelError, Refused, TargetUnavailable
+from ..gdbside import hangup
 from ..gdbside import inferior as inf
 from . import landing, occupancy, stub
 from .alarm import continue_alone, continue_for
@@ -318,9 +320,15 @@ class Caller:
             fired, at_stop = self._continued_to_stop(what, None if deadline is None else deadline - time.monotonic())
             if at_stop:
                 return
-            if fired:
+            ending = hangup.termination_received()
+            if fired or ending is not None:
+                # the thread finishes the block, and leaves it, by itself: a payload that hangs (an audit
+                # hook that blocks) kept a SIGTERMed gdb, and `gdb-memleak report` on Ctrl-C, for CALL_LIMIT
                 self.parked = None
                 self.abandoned = True
+                if ending is not None:
+                    raise ChannelError("gdb was asked to end (%s) during the target's %s(); it goes on in the target "
+                                       "and finishes by itself" % (signal.Signals(ending).name, what))
                 raise WaitedTooLong(what)
 
     def _continued_to_stop(self, what: str, seconds: Optional[float], alone: bool = False) -> tuple[bool, bool]:
