@@ -66,6 +66,10 @@ class ChannelError(MemleakError):
     """The way into the target failed part way (an allocation, a call, the answer).  The target is put back."""
 
 
+class EndedMidCall(ChannelError):
+    """gdb was told to end (SIGTERM, SIGHUP) while a call ran in the target: its thread finishes it by itself."""
+
+
 class NotFound(MemleakError):
     """A name the user gave (a mark, a type) does not exist in the target."""
 

@@ -89,6 +89,16 @@ def test_guppy_backend_agrees_on_the_top_kind(start_target, python):
     assert target.wait_for_ticks(1)
 
 
+def test_guppy_with_largest_never_runs_holding_the_borrowed_thread(start_target):
+    """A review (2026-12-06): when --largest lost its path, py-heap ran again holding the borrowed thread,
+    and guppy with it, where what it lets go of can run finalizers that take that thread's lock."""
+    target = start_target(PYTHON_311, SEED_STRING, "10")  # (its global rebound every millisecond)
+    run = run_gdb("py-heap --backend guppy --largest 1 --top 1", pid=target.pid)
+    assert_no_traceback(run)
+    assert "guppy backend, run in a thread of its own" in run.stdout and "ran again" not in run.stdout, run.stdout
+    assert target.wait_for_ticks(1)
+
+
 def test_bad_arguments_are_one_line_gdb_errors(start_target):
     target = start_target(PYTHON_311, SEED_STRING, "1")
     run = run_gdb("py-heap --top -1", "py-heap --backend nope", "py-heap --frobnicate", "py-heap --largest 5000",

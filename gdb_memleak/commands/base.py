@@ -19,7 +19,7 @@ from typing import Any
 
 import gdb
 
-from ..errors import MemleakError, PayloadFailed
+from ..errors import EndedMidCall, MemleakError, PayloadFailed
 from ..gdbside import style
 from ..gdbside.hangup import terminations_interrupt
 from ..gdbside.invocation import Invocation, current, note, running
@@ -159,8 +159,8 @@ class MemleakCommand(gdb.Command):
             self._explain(e)
             raise gdb.GdbError(render.error_line(e)) from e
         except KeyboardInterrupt as e:
-            # (an error of ours being unwound when the interrupt came says more: gdb told to end mid-call)
-            unwound = e.__context__ if isinstance(e.__context__, MemleakError) else "interrupted"
+            # (gdb told to end mid-call, and its own interrupt arriving as that unwinds: that says more)
+            unwound = e.__context__ if isinstance(e.__context__, EndedMidCall) else "interrupted"
             raise gdb.GdbError(render.error_line("%s: %s" % (self.name, unwound))) from None
         except Exception as e:  # a bug of ours: say so in one line, keep gdb usable
             self._explain(e)

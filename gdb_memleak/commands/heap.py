@@ -73,7 +73,7 @@ class PyHeap(MemleakCommand):
         guppy = args.backend == "guppy" and not marks
         if guppy:
             if not args.force:
-                _require_room_for_guppy(target.pid)
+                _require_room_for_guppy(target.pid, own_thread=version >= (3, 7))
             _require_compatible_guppy(inv)
         # The census refuses when its bookkeeping would not fit: an OOM kill ends the service, and
         # under the target's own address-space limit its threads' allocations fail.
@@ -85,7 +85,7 @@ class PyHeap(MemleakCommand):
         payload_args = dict(room, top=args.top, largest=args.largest, backend=args.backend)
         try:
             outcome = session.run_payload(inv, "heap", payload_args, route=not guppy)
-            lost = _paths_lost(outcome)
+            lost = not guppy and _paths_lost(outcome)  # (guppy never holds the borrowed thread: row 8b)
             if lost:
                 outcome = session.run_payload(inv, "heap", payload_args, route=not guppy, own_thread=False)
         except ToolMissing as e:
@@ -142,10 +142,10 @@ def _say_what_guppy_left(command: MemleakCommand, pid: int, rss_before: Optional
                      % (human_size(rss_after), signed_size(rss_after - rss_before), human_size(rss_before)))
 
 
-def _require_room_for_guppy(pid: int) -> None:
+def _require_room_for_guppy(pid: int, own_thread: bool) -> None:
     """Refuse guppy where its peak would not fit: an OOM kill ends the service, and under the
-    target's own address-space limit its threads' allocations would fail (guppy runs in the safe
-    point's thread: no thread of ours to count)."""
+    target's own address-space limit its threads' allocations would fail (`own_thread`: with
+    the arena and stack of the thread it runs in on 3.7+)."""
     rss = procfs.proc_status(pid).get("VmRSS") or 0
     need = int(rss * GUPPY_NEEDS)
     available = limits.available_to(pid)
@@ -155,7 +155,7 @@ def _require_room_for_guppy(pid: int) -> None:
             "--backend guppy refused: it would need about %s in the target (70%% of its RSS), and %s are available "
             "(to the machine or the target's cgroup)%s" % (render.human_size(need), render.human_size(available), tail)
         )
-    address = limits.address_room(pid, own_thread=False)
+    address = limits.address_room(pid, own_thread=own_thread)
     if address is not None and need > address.room:
         raise Refused("--backend guppy refused: %s%s" % (room_for.too_tight(address, need, "70% of its RSS"), tail))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from typing import Optional
 
 CACHE_ENV = "GDB_MEMLEAK_CACHE"
@@ -56,24 +57,31 @@ VIEW_DIR = "gdb-memleak-tools"
 
 def venv_view(venv: str, site: str, version: tuple[int, int]) -> Optional[str]:
     """A directory in `venv` holding only links to the tools in `site` (its site-packages for
-    `version`), made on first use (`make setup` makes it); `site` itself when the view cannot be
-    made (a venv gdb-memleak cannot write to), None when `site` has no tool."""
-    if not any(os.path.exists(os.path.join(site, name)) for name in VIEW_ENTRIES[:2]):
+    `version`), made on first use (`make setup` makes it) and again when it no longer matches
+    `site`; `site` itself when the view cannot be made (a venv gdb-memleak cannot write to), None
+    when `site` has no tool."""
+    present = [name for name in VIEW_ENTRIES if os.path.exists(os.path.join(site, name))]
+    if not any(name in present for name in VIEW_ENTRIES[:2]):
         return None
     view = os.path.join(venv, VIEW_DIR, "python%d.%d" % version)
-    if os.path.isdir(view):
+    if sorted(os.listdir(view) if os.path.isdir(view) else []) == sorted(present) and \
+            all(os.path.exists(os.path.join(view, name)) for name in present):
         return view
-    staging = "%s.tmp-%d" % (view, os.getpid())
     try:
-        os.makedirs(staging)
-        for name in VIEW_ENTRIES:
-            if os.path.exists(os.path.join(site, name)):
-                os.symlink(os.path.join(site, name), os.path.join(staging, name))
-        os.rename(staging, view)  # (another gdb may have made it meanwhile: then its own is used)
+        os.makedirs(os.path.dirname(view), exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".tmp-", dir=os.path.dirname(view))  # (ours alone, whoever else makes one)
     except OSError:
-        for name in VIEW_ENTRIES:
-            if os.path.islink(os.path.join(staging, name)):
-                os.unlink(os.path.join(staging, name))
-        if os.path.isdir(staging):
-            os.rmdir(staging)
+        return site
+    try:
+        for name in present:
+            os.symlink(os.path.join(site, name), os.path.join(staging, name))
+        if os.path.isdir(view):  # out of date (a tool added, a venv moved): its links go, then it
+            for name in os.listdir(view):
+                os.unlink(os.path.join(view, name))
+            os.rmdir(view)
+        os.rename(staging, view)
+    except OSError:  # (another gdb made it meanwhile: then its own is used)
+        for name in os.listdir(staging):
+            os.unlink(os.path.join(staging, name))
+        os.rmdir(staging)
     return view if os.path.isdir(view) else site

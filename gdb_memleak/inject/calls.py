@@ -25,7 +25,7 @@ from typing import Optional
 
 import gdb
 
-from ..errors import ChannelError, Refused, TargetUnavailable
+from ..errors import ChannelError, EndedMidCall, Refused, TargetUnavailable
 from ..gdbside import hangup
 from ..gdbside import inferior as inf
 from . import landing, occupancy, stub
@@ -288,9 +288,11 @@ class Caller:
 
         Past `deadline`, the target is stopped and WaitedTooLong raised: the thread
         stays in the block, which it finishes, and leaves, by itself."""
+        # (a call made as the command unwinds from gdb's end is waited for: the clean-up's)
+        endable = hangup.termination_received() is None
         try:
             if not (solo and self._alone_to_stop(what, deadline)):
-                self._wait_for_stop(what, deadline)
+                self._wait_for_stop(what, deadline, endable)
         except (TargetGone, WaitedTooLong):
             raise
         except BaseException:
@@ -315,19 +317,23 @@ class Caller:
             return False  # ("on": the caller runs it alone already)
         return self._continued_to_stop(what, seconds, alone=True)[1]
 
-    def _wait_for_stop(self, what: str, deadline: Optional[float]) -> None:
+    def _wait_for_stop(self, what: str, deadline: Optional[float], endable: bool) -> None:
+        """`endable`: gdb told to end (SIGTERM, SIGHUP) during the call ends the wait too."""
         while True:
-            fired, at_stop = self._continued_to_stop(what, None if deadline is None else deadline - time.monotonic())
+            # (also before the first continue: the interrupt may have gone to the block's run alone)
+            ending = hangup.termination_received() if endable else None
+            fired, at_stop = (False, False) if ending is not None else \
+                self._continued_to_stop(what, None if deadline is None else deadline - time.monotonic())
             if at_stop:
                 return
-            ending = hangup.termination_received()
+            ending = hangup.termination_received() if endable else None
             if fired or ending is not None:
                 # the thread finishes the block, and leaves it, by itself: a payload that hangs (an audit
                 # hook that blocks) kept a SIGTERMed gdb, and `gdb-memleak report` on Ctrl-C, for CALL_LIMIT
                 self.parked = None
                 self.abandoned = True
                 if ending is not None:
-                    raise ChannelError("gdb was asked to end (%s) during the target's %s(); it goes on in the target "
+                    raise EndedMidCall("gdb was asked to end (%s) during the target's %s(); it goes on in the target "
                                        "and finishes by itself" % (signal.Signals(ending).name, what))
                 raise WaitedTooLong(what)
 

@@ -117,12 +117,6 @@ def _stopped_at(thread: gdb.InferiorThread, stop: int) -> bool:
         return False
 
 
-def give_back_memory(calls: Caller, pid: int) -> None:
-    """What the parked payload thread's run left resident and will not use again: its arena's top, its stack below it."""
-    give_back_arena_top(calls, pid)
-    give_back_stack(calls, pid)
-
-
 def give_back_arena_top(calls: Caller, pid: int) -> None:
     """The payload's own thread is parked: give back the pages of its glibc arena's top chunk
     (MADV_DONTNEED, what glibc's own shrink_heap does), keeping the page with the chunk's header.
@@ -157,26 +151,3 @@ def give_back_arena_top(calls: Caller, pid: int) -> None:
     finally:
         gdb.execute("set scheduler-locking %s" % locking, to_string=True)
         calls.cleanup("free", probe)
-
-
-# What a block made on the parked thread uses below its stack pointer: the red zone skipped, the
-# registers saved, the called function's frames (stub.py); well under this.
-STACK_KEPT = 64 * 1024
-
-
-def give_back_stack(calls: Caller, pid: int) -> None:
-    """The payload's own thread is parked: give back the pages of its stack below where it stands
-    (MADV_DONTNEED), as glibc does when a thread ends.  guppy's heap() left 4 MiB of it resident
-    until the thread ended, after gdb had read the target's RSS for py-heap's note (2026-12-06)."""
-    if inf.minimal_symbol_address("madvise") is None:
-        return
-    sp = int(gdb.newest_frame().read_register("rsp"))
-    try:
-        with open("/proc/%d/maps" % pid) as f:
-            spans = [[int(x, 16) for x in line.split()[0].split("-")] for line in f]
-    except OSError:
-        return
-    start = next((low for low, high in spans if low <= sp < high), None)
-    end = (sp - STACK_KEPT) & ~(PAGE - 1)
-    if start is not None and end - start >= PAGE:
-        calls.cleanup("madvise", start, end - start, MADV_DONTNEED)

@@ -273,7 +273,7 @@ def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], fu
                             allocator.empty_python2_free_lists(calls)
                             allocator.give_back_free_memory(calls)
                             if safe_point.kind == "own-thread":
-                                own_thread.give_back_memory(calls, pid)
+                                own_thread.give_back_arena_top(calls, pid)
                             _drop_new_text_pages(calls, pid, text_before)
                         safepoint.back_to_safe_point(calls, safe_point, pid)
                         calls.forget_padding()

@@ -81,3 +81,16 @@ def test_a_venv_it_cannot_write_to_lends_its_site_packages_and_one_without_tools
     unwritable = tmp_path / "a-file"
     unwritable.write_text("")
     assert tools.venv_view(str(unwritable), str(site), (3, 11)) == str(site)
+
+
+def test_a_view_that_no_longer_matches_the_venv_is_made_again(tmp_path):
+    venv = tmp_path / "venv"
+    site = venv / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    (site / "objgraph.py").write_text("")
+    view = tools.venv_view(str(venv), str(site), (3, 11))
+    assert sorted(os.listdir(view)) == ["objgraph.py"]
+    (site / "guppy").mkdir()  # guppy3 installed later
+    assert tools.venv_view(str(venv), str(site), (3, 11)) == view
+    assert sorted(os.listdir(view)) == ["guppy", "objgraph.py"]
+    assert sorted(os.listdir(venv / "gdb-memleak-tools")) == ["python3.11"]
