@@ -670,7 +670,7 @@ def test_commands_that_would_not_fit_under_the_targets_own_address_space_limit_r
     target = start_target(PYTHON_311, TARGETS / "address_limit.py", *args, env={"LIMIT": limit})
     modules = latest_match(target, ADDRESS_TICK).group(1)
     name = "RLIMIT_AS" if limit == "as" else "RLIMIT_DATA"
-    # guppy runs in the safe point's thread: 70% of this 45 MB RSS fits in 40 MB, not in 4.
+    # guppy (in a thread of its own since 2026-12-06): 70% of this 45 MB RSS and the thread fit in 40 MB, not in 4.
     guppy = ("py-heap --backend guppy",) if limit == "data" else ()
     run = run_gdb("py-heap --top 3", "py-heap --mark m", "py-heap --marks", "py-cycles", *guppy, pid=target.pid, timeout=120)
     assert_no_traceback(run)
@@ -682,7 +682,8 @@ def test_commands_that_would_not_fit_under_the_targets_own_address_space_limit_r
                         r"[\d.]+ MiB above the [\d.]+ MiB it maps; --force runs it anyway$" % name, line), line
     if guppy:
         assert re.match(r"py-heap: --backend guppy refused: it would need about [\d.]+ MiB of data in the target \(70% of "
-                        r"its RSS\), and its RLIMIT_DATA .*; --backend census needs far less", refusals[4]), refusals[4]
+                        r"its RSS, and a stack of [\d.]+ MiB for a thread of its own\), and its RLIMIT_DATA .*; --backend "
+                        r"census needs far less", refusals[4]), refusals[4]
     assert run.stdout.count("Index") == 0, run.stdout
     for _ in range(4):
         assert latest_match(target, ADDRESS_TICK).group(1) == modules
