@@ -320,22 +320,21 @@ class Caller:
     def _wait_for_stop(self, what: str, deadline: Optional[float], endable: bool) -> None:
         """`endable`: gdb told to end (SIGTERM, SIGHUP) during the call ends the wait too."""
         while True:
-            # (also before the first continue: the interrupt may have gone to the block's run alone)
+            # Looked at before each continue: the interrupt may have gone to the block's run alone.  Either
+            # way the thread finishes the block, and leaves it, by itself: a payload that hangs (an audit
+            # hook that blocks) kept a SIGTERMed gdb, and `gdb-memleak report` on Ctrl-C, for CALL_LIMIT.
             ending = hangup.termination_received() if endable else None
             fired, at_stop = (False, False) if ending is not None else \
                 self._continued_to_stop(what, None if deadline is None else deadline - time.monotonic())
             if at_stop:
                 return
-            ending = hangup.termination_received() if endable else None
             if fired or ending is not None:
-                # the thread finishes the block, and leaves it, by itself: a payload that hangs (an audit
-                # hook that blocks) kept a SIGTERMed gdb, and `gdb-memleak report` on Ctrl-C, for CALL_LIMIT
                 self.parked = None
                 self.abandoned = True
-                if ending is not None:
-                    raise EndedMidCall("gdb was asked to end (%s) during the target's %s(); it goes on in the target "
-                                       "and finishes by itself" % (signal.Signals(ending).name, what))
-                raise WaitedTooLong(what)
+                if ending is None:
+                    raise WaitedTooLong(what)
+                raise EndedMidCall("gdb was asked to end (%s) during the target's %s(); it goes on in the target "
+                                   "and finishes by itself" % (signal.Signals(ending).name, what))
 
     def _continued_to_stop(self, what: str, seconds: Optional[float], alone: bool = False) -> tuple[bool, bool]:
         """Continue (for `seconds` at most, `alone` or with every thread): (whether our alarm stopped it,
