@@ -378,7 +378,9 @@ BLOCKING_AUDIT = HOOKS_TARGET.split("real_import =")[0] + r'''
 
 def hook(event, args):
     if event == "gc.get_objects" and ours(sys._getframe(1)):
-        print("blocked")
+        # one write of the whole line: print() writes text and newline apart, and the main thread's
+        # tick can come between them (a CI run saw no "blocked" line for 60 s)
+        sys.stdout.write("blocked\n")
         sys.stdout.flush()
         forever.wait()
 
@@ -410,7 +412,9 @@ def test_gdb_told_to_end_while_a_payload_hangs_ends_at_once(start_target, tmp_pa
         deadline = time.monotonic() + 60
         while "blocked" not in target.lines and time.monotonic() < deadline and gdb.poll() is None:
             time.sleep(0.05)
-        assert "blocked" in target.lines, target.lines[-5:]
+        if "blocked" not in target.lines:
+            gdb.kill()
+            pytest.fail("the hook never blocked: %s; gdb: %s" % (target.lines[-5:], gdb.communicate()[1][-2000:]))
         time.sleep(0.5)
         gdb.send_signal(signal.SIGTERM)
         _, stderr = gdb.communicate(timeout=30)
