@@ -41,7 +41,8 @@ def test_a_timer_s_signals_during_commands_leave_the_target_s_waits_as_they_were
     before = alarms(target)
     run = run_gdb(command, command, command, pid=target.pid, timeout=180)
     assert_no_traceback(run)
-    assert "exited" not in run.stderr and "exec()" not in run.stderr, run.stderr
+    assert "exited" not in run.stderr and "exec()" not in run.stderr, \
+        (run.stderr, target.proc.poll(), target.lines[-3:], target.stderr[-20:])
     after = alarms(target)
     assert after > before, (before, after)
     assert not [line for line in target.stderr if "Error" in line or "futex" in line], target.stderr[-20:]

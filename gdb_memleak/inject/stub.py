@@ -165,12 +165,23 @@ def _calls_and_stop(calls: list[Call], tgid: int, tid: int, signal: int, keep_fi
 
 
 def _align_stack() -> bytes:
-    # rsp = rbx - frame - FXSAVE area, 16-aligned; FXSAVE at [rsp]; callees get rsp below it.
+    """rsp = rbx - frame - FXSAVE area, 16-aligned: FXSAVE at [rsp]; callees get rsp below it.
+
+    Made in rax, then moved: rsp never points above the FXSAVE area once it is saved.  It
+    did, for one instruction (`mov rsp, rbx` then `sub rsp`): a signal delivered there has
+    its frame written by the kernel 128 bytes below rsp, over the saved state, and the
+    FXRSTOR then loaded an x87/SSE control word of 0, every exception unmasked; the target's
+    next inexact float operation raised SIGFPE (2026-12-06: under a 10 ms timer, 1 session of
+    30, and of 10 with that window widened).  rax is free wherever this runs."""
     return (
-        b"\x48\x89\xdc"  # mov rsp, rbx
-        + b"\x48\x81\xec" + struct.pack("<I", FRAME_BELOW_RBX + FXSAVE_SIZE)  # sub rsp, imm32
-        + b"\x48\x83\xe4\xf0"  # and rsp, -16
+        b"\x48\x8d\x83" + struct.pack("<i", -(FRAME_BELOW_RBX + FXSAVE_SIZE))  # lea rax, [rbx-disp32]
+        + b"\x48\x83\xe0\xf0"  # and rax, -16
+        + b"\x48\x89\xc4"  # mov rsp, rax
     )
+
+
+# How a next block, and a release with an epilogue, start (landing.holds_stub tells stubs by it).
+ALIGNED_START = _align_stack()
 
 
 # A system call's "interrupted" return: what the kernel leaves in rax when a signal with a

@@ -83,6 +83,8 @@ def test_a_stub_an_earlier_gdb_left_is_told_from_free_padding_and_from_other_cod
         region = code.ljust(stub.MAX_BLOCK, b"\0")
         assert landing.holds_stub(region + block.code) and landing.holds_stub(block.code.ljust(stub.MAX_BLOCK, b"\0") + code)
         assert landing.holds_stub(region + region) and landing.holds_stub(b"\0" * stub.MAX_BLOCK + code)  # the later kinds alone
+    # a next block as gdb-memleak wrote it before 2026-12-06 (mov rsp, rbx; sub rsp, ...), still in some target
+    assert landing.holds_stub(b"\0" * stub.MAX_BLOCK + b"\x48\x89\xdc\x48\x81\xec\x48\x02\x00\x00")
     assert not landing.holds_stub(b"\0" * 3000) and not landing.holds_stub(b"\x55\x48\x89\xe5" + b"\0" * 100)
     assert landing.filler(b"\xcc") == 0xCC and landing.filler(b"") == 0 and landing.filler(b"\x90") == 0
 

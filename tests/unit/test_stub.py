@@ -192,3 +192,79 @@ def test_an_add_to_an_int_is_made_in_the_block_not_called(tmp_path):
     assert [text.split()[0] for text in texts].count("callq") == 1
     call = texts.index(next(t for t in texts if t.startswith("callq")))
     assert adds[0] < call < adds[1]
+
+
+def _rsp_at_each_instruction(instructions: list[tuple[int, str]], rsp: int, rbx: int, saved_at=None):
+    """Follow rsp through a block's straight line (to its first jmpq), as the stub's few
+    stack instructions move it: (rsp, the FXSAVE area's address or None) before each
+    instruction while the x87/SSE state is saved, and the area FXRSTOR read."""
+    rax = None
+    seen, restored_from = [], None
+    for _, text in instructions:
+        if saved_at is not None:
+            seen.append((rsp, saved_at))
+        op, _, operands = text.partition(" ")
+        operands = operands.strip()
+        if op.startswith("jmp"):
+            break
+        if op in ("pushq", "pushfq"):
+            rsp -= 8
+        elif op in ("popq", "popfq"):
+            rsp += 8
+        elif op == "fxsave64":
+            assert operands == "(%rsp)" and rsp % 16 == 0, (text, hex(rsp))
+            saved_at = rsp
+        elif op == "fxrstor64":
+            assert operands == "(%rsp)", text
+            restored_from, saved_at = rsp, None
+        elif operands.endswith(",%rsp") or operands.endswith(",%rax") or operands.endswith(",%rbx") \
+                or operands.endswith(",%eax"):
+            source, target = operands.rsplit(",", 1)
+            match = re.match(r"^(-?0x[0-9a-f]+)\((%r[a-z]+)\)$", source)
+            value = {"%rsp": rsp, "%rbx": rbx, "%rax": rax}.get(source)
+            if op == "leaq" and match:
+                base = {"%rsp": rsp, "%rbx": rbx, "%rax": rax}[match.group(2)]
+                value = base + int(match.group(1), 16)
+            elif op in ("subq", "andq") and source.startswith("$"):
+                current = {"%rsp": rsp, "%rax": rax, "%rbx": rbx}[target]
+                immediate = int(source[1:], 16)
+                value = current - immediate if op == "subq" else current & (immediate - (1 << 64) if immediate >> 63 else immediate)
+            elif op != "movq":
+                value = None  # anything else (a call's result, an immediate, a compare): not an address we follow
+            if target == "%rsp":
+                assert value is not None, text
+                rsp = value
+            elif target == "%rbx":
+                rbx = value
+            else:
+                rax = value
+        elif op == "callq":
+            rax = None
+    return seen, restored_from
+
+
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="no objdump (binutils)")
+def test_the_saved_vector_state_stays_above_the_stack_pointer_until_it_is_restored(tmp_path):
+    """The kernel writes a signal's frame below rsp (past 128 bytes of red zone).  If rsp points
+    above the FXSAVE area at any instruction between FXSAVE and FXRSTOR, a signal delivered at
+    that instruction overwrites the saved x87/SSE state: the stub's `mov rsp, rbx` did, and the
+    FXRSTOR loaded control words of 0, every exception unmasked, and the target died of SIGFPE
+    (2026-12-06, under a 10 ms timer)."""
+    epilogues = ((), EPILOGUE)
+    for frame in (0x7FFC_0000_1000, 0x7FFC_0000_1008):  # rbx: rsp after the pushes, 8-aligned
+        area = (frame - stub.FRAME_BELOW_RBX - stub.FXSAVE_SIZE) & -16
+        for epilogue in epilogues:
+            first_code = first(epilogue=epilogue, interrupted=RESUME + 2).code
+            entry_rsp = frame + 8 * len(stub.PUSHED) + 8 + stub.RED_ZONE_SKIP
+            seen, restored = _rsp_at_each_instruction(_disassemble(first_code, tmp_path)[1:], entry_rsp, 0)
+            parked = [(following(epilogue=epilogue).code, "next"),
+                      (stub.release_block(ADDRESS, resume=RESUME, epilogue=epilogue, interrupted=RESUME + 2), "release"),
+                      (stub.release_block(ADDRESS, resume=RESUME, rax=-4, epilogue=epilogue), "release with rax")]
+            assert seen and restored == area, (hex(restored or 0), hex(area))
+            for rsp, saved in seen:
+                assert rsp <= saved, ("first", hex(rsp), hex(saved))
+            for code, kind in parked:  # from a block's stop: rsp below the area by the callees' 256 bytes
+                seen, restored = _rsp_at_each_instruction(_disassemble(code, tmp_path), area - 256, frame, saved_at=area)
+                assert restored == area, kind
+                for rsp, saved in seen:
+                    assert rsp <= saved, (kind, len(epilogue), hex(rsp), hex(saved))
