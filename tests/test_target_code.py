@@ -378,8 +378,8 @@ BLOCKING_AUDIT = HOOKS_TARGET.split("real_import =")[0] + r'''
 
 def hook(event, args):
     if event == "gc.get_objects" and ours(sys._getframe(1)):
-        # one write of the whole line: print() writes text and newline apart, and the main thread's
-        # tick can come between them (a CI run saw no "blocked" line for 60 s)
+        # looked for inside any line: the main thread's print() writes its tick's text and
+        # newline apart, and this line can come between them ("tick 5blocked")
         sys.stdout.write("blocked\n")
         sys.stdout.flush()
         forever.wait()
@@ -410,9 +410,11 @@ def test_gdb_told_to_end_while_a_payload_hangs_ends_at_once(start_target, tmp_pa
                            start_new_session=True, env=gdb_env())
     try:
         deadline = time.monotonic() + 60
-        while "blocked" not in target.lines and time.monotonic() < deadline and gdb.poll() is None:
+        def blocked() -> bool:
+            return any("blocked" in line for line in target.lines)
+        while not blocked() and time.monotonic() < deadline and gdb.poll() is None:
             time.sleep(0.05)
-        if "blocked" not in target.lines:
+        if not blocked():
             gdb.kill()
             pytest.fail("the hook never blocked: %s; gdb: %s" % (target.lines[-5:], gdb.communicate()[1][-2000:]))
         time.sleep(0.5)
