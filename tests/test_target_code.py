@@ -619,10 +619,12 @@ def test_a_profiler_and_a_tracer_written_in_python_see_balanced_events(start_tar
     assert after == before, (before, after)
     assert (after[0] == "method") == (mode == "profile"), after
 
-# A thread forks children nonstop; each tells whether its gc is on, and whether it was
-# forked while a payload ran (the payload's fork guard is then in its threading._dangling).
+# A thread forks children nonstop (os.fork, or multiprocessing's "fork" context: argv[1] "mp");
+# each tells whether its gc is on, and whether it was forked while a payload ran (the payload's
+# fork guard is then in its threading._dangling).
 FORK_TARGET = r'''
 import gc, os, sys, threading, time
+MODE = sys.argv[1] if len(sys.argv) > 1 else "os"
 
 results = {"children": 0, "during": 0, "gc_off": 0, "during_gc_off": 0, "miscounted": 0}
 BALLAST = [{"k": [i], "s": "x%d" % i} for i in range(300000)]  # payloads that run a while
@@ -640,11 +642,19 @@ def child():
 
 
 def forker():
+    if MODE == "mp":
+        import multiprocessing
+        context = multiprocessing.get_context("fork")
     while True:
-        pid = os.fork()
-        if pid == 0:
-            child()
-        os.waitpid(pid, 0)
+        if MODE == "mp":  # its child runs multiprocessing's bootstrap (after-fork hooks) before child()
+            process = context.Process(target=child)
+            process.start()
+            process.join()
+        else:
+            pid = os.fork()
+            if pid == 0:
+                child()
+            os.waitpid(pid, 0)
         line = os.read(R, 64).decode().split()
         enabled, during, grew = int(line[0]), int(line[1]), int(line[2])
         results["children"] += 1
@@ -674,18 +684,22 @@ while True:
 FORK_TICK = re.compile(r"^tick \d+ children=(\d+) during=(\d+) gc_off=(\d+) during_gc_off=(\d+) gc=(\w+) miscounted=(\d+)")
 
 
-@pytest.mark.parametrize("python", [
-    pytest.param(PYENV_311, id="pyenv-3.11"),
-    pytest.param(PY312, id="pyenv-3.12", marks=pytest.mark.skipif(bool(WHY_312), reason=WHY_312 or "present")),
-    pytest.param(PY313, id="pyenv-3.13", marks=pytest.mark.skipif(bool(WHY_313), reason=WHY_313 or "present")),
+@pytest.mark.parametrize("python, mode", [
+    pytest.param(PYENV_311, "os", id="pyenv-3.11"),
+    pytest.param(PY312, "os", id="pyenv-3.12", marks=pytest.mark.skipif(bool(WHY_312), reason=WHY_312 or "present")),
+    pytest.param(PY313, "os", id="pyenv-3.13", marks=pytest.mark.skipif(bool(WHY_313), reason=WHY_313 or "present")),
     # 3.9 and 3.6: gdb's pause and guard made with the C functions behind gc.disable() and gc.enable()
-    pytest.param(PY39, id="pyenv-3.9", marks=pytest.mark.skipif(bool(WHY_39), reason=WHY_39 or "present")),
-    pytest.param(PY36, id="pyenv-3.6", marks=pytest.mark.skipif(bool(WHY_36), reason=WHY_36 or "present")),
+    pytest.param(PY39, "os", id="pyenv-3.9", marks=pytest.mark.skipif(bool(WHY_39), reason=WHY_39 or "present")),
+    pytest.param(PY36, "os", id="pyenv-3.6", marks=pytest.mark.skipif(bool(WHY_36), reason=WHY_36 or "present")),
+    # issue 17's trial: 26 of 27 multiprocessing children broken (3.11)
+    pytest.param(PYENV_311, "mp", id="pyenv-3.11-multiprocessing"),
+    pytest.param(PY313, "mp", id="pyenv-3.13-multiprocessing",
+                 marks=pytest.mark.skipif(bool(WHY_313), reason=WHY_313 or "present")),
 ])
-def test_a_child_forked_during_a_payload_gets_the_target_s_gc_state(start_target, tmp_path, python):
+def test_a_child_forked_during_a_payload_gets_the_target_s_gc_state(start_target, tmp_path, python, mode):
     script = tmp_path / "forks.py"
     script.write_text(FORK_TARGET)
-    target = start_target(python, script)
+    target = start_target(python, script, mode)
     target.wait_for_ticks(2)
     run = timed_gdb("py-heap --top 2", "py-cycles --top 2", "py-heap --top 2", pid=target.pid)
     assert_no_traceback(run)
