@@ -431,6 +431,40 @@ def test_gdb_told_to_end_while_a_payload_hangs_ends_at_once(start_target, tmp_pa
     assert target.alive() and len(ticks) == 2
 
 
+@pytest.mark.skipif(bool(PYENV_311_MISSING), reason=PYENV_311_MISSING or "present")
+def test_a_second_ctrl_c_leaves_a_payload_that_hangs_to_finish_by_itself(start_target, tmp_path):
+    """Ctrl-C during a call did nothing, silently, for up to CALL_LIMIT (600 s; issue 17: "Ctrl-C had no
+    effect").  The first now says that the call runs on; the second leaves it as SIGTERM does."""
+    script = tmp_path / "blocking_audit.py"
+    script.write_text(BLOCKING_AUDIT)
+    target = start_target(PYENV_311, script, "block")
+    argv = [gdb_binary(), "-batch", "-nx", "-ix", str(GDBINIT), "-p", str(target.pid), "-ex", "py-heap --top 2"]
+    gdb = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True, env=gdb_env())
+    try:
+        deadline = time.monotonic() + 60
+        while not any("blocked" in line for line in target.lines) and time.monotonic() < deadline and gdb.poll() is None:
+            time.sleep(0.05)
+        assert any("blocked" in line for line in target.lines), target.lines[-5:]
+        time.sleep(0.5)
+        gdb.send_signal(signal.SIGINT)  # what gdb gets from a Ctrl-C at its terminal
+        time.sleep(3)
+        assert gdb.poll() is None, "gdb ended on the first Ctrl-C"
+        gdb.send_signal(signal.SIGINT)
+        _, stderr = gdb.communicate(timeout=30)
+    finally:
+        if gdb.poll() is None:
+            gdb.kill()
+            gdb.wait()
+    assert "py-heap: the target's PyEval_EvalCode() is still running; Ctrl-C again leaves it to finish in the target " \
+           "by itself, and this command ends without its answer" in stderr, stderr
+    assert "py-heap: interrupted twice during the target's PyEval_EvalCode(); it goes on in the target and finishes " \
+           "by itself" in stderr, stderr
+    assert "Traceback" not in stderr
+    ticks = target.wait_for_ticks(2)
+    assert target.alive() and len(ticks) == 2
+
+
 # A sys.monitoring tool (3.12+) sees every thread, the payload's own thread too: it counts the
 # events of payload code (a frame in the runner's namespace on the stack) and of its own.
 MONITORING_TARGET = HOOKS_TARGET.split("real_import =")[0] + r'''

@@ -28,9 +28,11 @@ import gdb
 from ..errors import ChannelError, EndedMidCall, Refused, TargetUnavailable
 from ..gdbside import hangup
 from ..gdbside import inferior as inf
-from . import landing, occupancy, stub
+from ..gdbside.invocation import note
+from . import foreign_sigint, landing, occupancy, stub
 from .alarm import continue_alone, continue_for
 from .gdbstate import quiet_continue
+from .stops import siginfo
 
 # The kernel's "restart me" codes (ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK): with no
 # handler to run, the thread resumes at the `syscall` instruction again, rax = the call (restart_syscall for the last).
@@ -92,6 +94,12 @@ class TargetGone(TargetUnavailable):
 
 class WaitedTooLong(Exception):
     """A call did not return in time; its thread finishes it by itself."""
+
+
+def _stopped_by_gdb_s_interrupt(pid: int) -> bool:
+    """The last stop is gdb's own Ctrl-C, not a foreign SIGINT (foreign_sigint.py)."""
+    thread = gdb.selected_thread()
+    return bool(thread and thread.is_valid() and siginfo()[0] == signal.SIGINT and not foreign_sigint.of_selected_thread(pid))
 
 
 class Caller:
@@ -318,7 +326,9 @@ class Caller:
         return self._continued_to_stop(what, seconds, alone=True)[1]
 
     def _wait_for_stop(self, what: str, deadline: Optional[float], endable: bool) -> None:
-        """`endable`: gdb told to end (SIGTERM, SIGHUP) during the call ends the wait too."""
+        """`endable`: gdb told to end (SIGTERM, SIGHUP) during the call ends the wait too, and so does a
+        second Ctrl-C."""
+        interrupts = 0
         while True:
             # Looked at before each continue: the interrupt may have gone to the block's run alone.  Either
             # way the thread finishes the block, and leaves it, by itself: a payload that hangs (an audit
@@ -328,9 +338,19 @@ class Caller:
                 self._continued_to_stop(what, None if deadline is None else deadline - time.monotonic())
             if at_stop:
                 return
-            if fired or ending is not None:
+            if not fired and ending is None and _stopped_by_gdb_s_interrupt(self.pid):
+                # Ctrl-C did nothing for up to CALL_LIMIT: the first now says so, the second leaves the call as SIGTERM does
+                interrupts += 1
+                if interrupts == 1:
+                    note("the target's %s() is still running; Ctrl-C again leaves it to finish in the target by "
+                         "itself, and this command ends without its answer" % what)
+                    continue
+            if fired or ending is not None or interrupts > 1:
                 self.parked = None
                 self.abandoned = True
+                if interrupts > 1:
+                    raise EndedMidCall("interrupted twice during the target's %s(); it goes on in the target and "
+                                       "finishes by itself" % what)
                 if ending is None:
                     raise WaitedTooLong(what)
                 raise EndedMidCall("gdb was asked to end (%s) during the target's %s(); it goes on in the target "
