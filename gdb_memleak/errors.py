@@ -67,7 +67,8 @@ class ChannelError(MemleakError):
 
 
 class EndedMidCall(ChannelError):
-    """gdb was told to end (SIGTERM, SIGHUP) while a call ran in the target: its thread finishes it by itself."""
+    """gdb was told to end (SIGTERM, SIGHUP), or interrupted twice, while a call ran in the target: its thread
+    finishes it by itself."""
 
 
 class NotFound(MemleakError):

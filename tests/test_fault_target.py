@@ -274,8 +274,9 @@ def test_ctrl_c_during_a_call_lets_it_finish(start_target, tmp_path):
     os.kill(gdb.proc.pid, signal.SIGINT)
     stdout, stderr = gdb.finish(timeout=60)
     assert "Traceback" not in stdout + stderr
-    # A call in flight is never abandoned (abandoning one corrupts targets): it finishes.
+    # One Ctrl-C leaves a call in flight to finish, and says so: a second would leave it to finish by itself.
     assert 'RESULT {"slept": 2}' in stdout, stdout + stderr
+    assert "is still running; Ctrl-C again leaves it to finish in the target by itself" in stderr, stderr
     assert_carries_on(target)
 
 

@@ -426,6 +426,7 @@ def test_gdb_told_to_end_while_a_payload_hangs_ends_at_once(start_target, tmp_pa
             gdb.wait()
     assert "py-heap: gdb was asked to end (SIGTERM) during the target's PyEval_EvalCode(); it goes on in the target " \
            "and finishes by itself" in stderr, stderr
+    assert "still running" not in stderr  # (gdb's own interrupt on SIGTERM is no Ctrl-C of the user's)
     assert "Traceback" not in stderr
     ticks = target.wait_for_ticks(2)  # the main thread goes on (the hook blocks the payload's own thread)
     assert target.alive() and len(ticks) == 2

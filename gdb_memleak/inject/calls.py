@@ -28,11 +28,10 @@ import gdb
 from ..errors import ChannelError, EndedMidCall, Refused, TargetUnavailable
 from ..gdbside import hangup
 from ..gdbside import inferior as inf
-from ..gdbside.invocation import note
-from . import foreign_sigint, landing, occupancy, stub
+from . import landing, occupancy, stub
 from .alarm import continue_alone, continue_for
+from .ctrl_c import CtrlC
 from .gdbstate import quiet_continue
-from .stops import siginfo
 
 # The kernel's "restart me" codes (ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK): with no
 # handler to run, the thread resumes at the `syscall` instruction again, rax = the call (restart_syscall for the last).
@@ -96,12 +95,6 @@ class WaitedTooLong(Exception):
     """A call did not return in time; its thread finishes it by itself."""
 
 
-def _stopped_by_gdb_s_interrupt(pid: int) -> bool:
-    """The last stop is gdb's own Ctrl-C, not a foreign SIGINT (foreign_sigint.py)."""
-    thread = gdb.selected_thread()
-    return bool(thread and thread.is_valid() and siginfo()[0] == signal.SIGINT and not foreign_sigint.of_selected_thread(pid))
-
-
 class Caller:
     """Calls into one stopped target; see the module's docstring."""
 
@@ -124,6 +117,7 @@ class Caller:
         # Calls every block makes on its way back, gdb or not, as (function, args): what a
         # park took (the GIL) and changed (the allocators) is given back even if gdb dies.
         self.epilogue: list[tuple[str, tuple]] = []
+        self.ctrl_c = CtrlC()
         self.signal = 0
         self._regions: list[int] = []
         self._saved_padding: Optional[tuple[int, bytes]] = None
@@ -300,7 +294,7 @@ class Caller:
         endable = hangup.termination_received() is None
         try:
             if not (solo and self._alone_to_stop(what, deadline)):
-                self._wait_for_stop(what, deadline, endable)
+                self._wait_for_stop(what, deadline, endable, stopped=solo)
         except (TargetGone, WaitedTooLong):
             raise
         except BaseException:
@@ -325,36 +319,34 @@ class Caller:
             return False  # ("on": the caller runs it alone already)
         return self._continued_to_stop(what, seconds, alone=True)[1]
 
-    def _wait_for_stop(self, what: str, deadline: Optional[float], endable: bool) -> None:
-        """`endable`: gdb told to end (SIGTERM, SIGHUP) during the call ends the wait too, and so does a
-        second Ctrl-C."""
-        interrupts = 0
+    def _wait_for_stop(self, what: str, deadline: Optional[float], endable: bool, stopped: bool) -> None:
+        """`endable`: gdb told to end (SIGTERM, SIGHUP) during the call ends the wait too.  A second Ctrl-C
+        does, always (ctrl_c.py).  `stopped`: the target's last stop, from the block's run alone, is
+        to be looked at first."""
         while True:
-            # Looked at before each continue: the interrupt may have gone to the block's run alone.  Either
-            # way the thread finishes the block, and leaves it, by itself: a payload that hangs (an audit
-            # hook that blocks) kept a SIGTERMed gdb, and `gdb-memleak report` on Ctrl-C, for CALL_LIMIT.
+            # Looked at after each stop: the interrupt may have gone to the block's run alone, and gdb's
+            # own interrupt on SIGTERM stops the target as a Ctrl-C would.  Either way the thread finishes
+            # the block, and leaves it, by itself: a payload that hangs (an audit hook that blocks) kept a
+            # SIGTERMed gdb, and `gdb-memleak report` on Ctrl-C, for CALL_LIMIT.
             ending = hangup.termination_received() if endable else None
-            fired, at_stop = (False, False) if ending is not None else \
-                self._continued_to_stop(what, None if deadline is None else deadline - time.monotonic())
-            if at_stop:
-                return
-            if not fired and ending is None and _stopped_by_gdb_s_interrupt(self.pid):
-                # Ctrl-C did nothing for up to CALL_LIMIT: the first now says so, the second leaves the call as SIGTERM does
-                interrupts += 1
-                if interrupts == 1:
-                    note("the target's %s() is still running; Ctrl-C again leaves it to finish in the target by "
-                         "itself, and this command ends without its answer" % what)
+            left = ending is None and stopped and self.ctrl_c.ends_call(self.pid, what)
+            fired = False
+            if ending is None and not left:
+                fired, at_stop = self._continued_to_stop(what, None if deadline is None else deadline - time.monotonic())
+                if at_stop:
+                    return
+                stopped = not fired
+                if stopped:
                     continue
-            if fired or ending is not None or interrupts > 1:
-                self.parked = None
-                self.abandoned = True
-                if interrupts > 1:
-                    raise EndedMidCall("interrupted twice during the target's %s(); it goes on in the target and "
-                                       "finishes by itself" % what)
-                if ending is None:
-                    raise WaitedTooLong(what)
-                raise EndedMidCall("gdb was asked to end (%s) during the target's %s(); it goes on in the target "
-                                   "and finishes by itself" % (signal.Signals(ending).name, what))
+            self.parked = None
+            self.abandoned = True
+            if left:
+                raise EndedMidCall("interrupted twice during the target's %s(); it goes on in the target and "
+                                   "finishes by itself" % what)
+            if ending is None:
+                raise WaitedTooLong(what)
+            raise EndedMidCall("gdb was asked to end (%s) during the target's %s(); it goes on in the target "
+                               "and finishes by itself" % (signal.Signals(ending).name, what))
 
     def _continued_to_stop(self, what: str, seconds: Optional[float], alone: bool = False) -> tuple[bool, bool]:
         """Continue (for `seconds` at most, `alone` or with every thread): (whether our alarm stopped it,

@@ -5,8 +5,9 @@ run Python (inject/safepoint.py); there the payload runs through a handful of
 calls made by a stub that puts the thread back by itself (inject/calls.py), so
 that gdb may die at any instant without harm to the target.  The result comes
 back as a bytes object that gdb reads from the target's memory: no files, no sockets.
-A call in flight is never abandoned; the timeout only applies while the target runs
-towards a safe point.
+A call in flight is waited for (the timeout only applies while the target runs towards a
+safe point), up to its limit, gdb's end or a second Ctrl-C: then its thread finishes it by
+itself (calls.py).
 """
 
 from __future__ import annotations

@@ -200,9 +200,9 @@ def _rsp_at_each_instruction(instructions: list[tuple[int, str]], rsp: int, rbx:
     instruction while the x87/SSE state is saved, and the area FXRSTOR read."""
     rax = None
     seen, restored_from = [], None
-    for _, text in instructions:
+    for offset, text in instructions:
         if saved_at is not None:
-            seen.append((rsp, saved_at))
+            seen.append((rsp, saved_at, offset))
         op, _, operands = text.partition(" ")
         operands = operands.strip()
         if op.startswith("jmp"):
@@ -240,6 +240,8 @@ def _rsp_at_each_instruction(instructions: list[tuple[int, str]], rsp: int, rbx:
                 rax = value
         elif op == "callq":
             rax = None
+        else:
+            assert "%rsp" not in operands, "an instruction this walk does not follow: %s" % text
     return seen, restored_from
 
 
@@ -254,17 +256,19 @@ def test_the_saved_vector_state_stays_above_the_stack_pointer_until_it_is_restor
     for frame in (0x7FFC_0000_1000, 0x7FFC_0000_1008):  # rbx: rsp after the pushes, 8-aligned
         area = (frame - stub.FRAME_BELOW_RBX - stub.FXSAVE_SIZE) & -16
         for epilogue in epilogues:
-            first_code = first(epilogue=epilogue, interrupted=RESUME + 2).code
+            block = first(epilogue=epilogue, interrupted=RESUME + 2)
             entry_rsp = frame + 8 * len(stub.PUSHED) + 8 + stub.RED_ZONE_SKIP
-            seen, restored = _rsp_at_each_instruction(_disassemble(first_code, tmp_path)[1:], entry_rsp, 0)
+            seen, restored = _rsp_at_each_instruction(_disassemble(block.code, tmp_path)[1:], entry_rsp, 0)
+            assert seen and restored == area, (hex(restored or 0), hex(area))
+            for rsp, saved, _ in seen:
+                assert rsp <= saved, ("first", hex(rsp), hex(saved))
+            at_stop = next(rsp for rsp, _, offset in seen if offset == block.stop - ADDRESS)  # where later blocks start
             parked = [(following(epilogue=epilogue).code, "next"),
+                      (following(epilogue=epilogue, interrupted=RESUME + 2).code, "next, interrupted"),
                       (stub.release_block(ADDRESS, resume=RESUME, epilogue=epilogue, interrupted=RESUME + 2), "release"),
                       (stub.release_block(ADDRESS, resume=RESUME, rax=-4, epilogue=epilogue), "release with rax")]
-            assert seen and restored == area, (hex(restored or 0), hex(area))
-            for rsp, saved in seen:
-                assert rsp <= saved, ("first", hex(rsp), hex(saved))
-            for code, kind in parked:  # from a block's stop: rsp below the area by the callees' 256 bytes
-                seen, restored = _rsp_at_each_instruction(_disassemble(code, tmp_path), area - 256, frame, saved_at=area)
-                assert restored == area, kind
-                for rsp, saved in seen:
+            for code, kind in parked:
+                seen, restored = _rsp_at_each_instruction(_disassemble(code, tmp_path), at_stop, frame, saved_at=area)
+                assert seen and restored == area, kind
+                for rsp, saved, _ in seen:
                     assert rsp <= saved, (kind, len(epilogue), hex(rsp), hex(saved))
