@@ -975,7 +975,10 @@ def test_a_watch_whose_gdb_was_killed_turns_tracing_off_by_itself(start_target, 
     # Never off before its deadline (a tick reads the clock just before it looks at tracing); then
     # soon: the target collects about ten times a second.
     assert -0.05 <= late < 2, (deadline, off)
-    assert_nothing_of_ours(off)
+    # The switch takes itself out of gc.callbacks last, after giving the int3's byte back through
+    # /proc/self/mem, whose calls let other threads run: a tick may come in between (seen once in CI:
+    # tracing off, record gone, the switch still there).  Taken out by the next tick.
+    assert (off["tracing"], off["record"]) == ("off", "none"), off
     assert_nothing_of_ours(watch_ticks(target, 3)[-1])
     assert _byte_at(target.pid, address) == original, "the int3 is still there"
 
