@@ -20,11 +20,12 @@ stack of its finalizers, import hooks, profile and trace functions.
 import re
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
-from support.gdb import assert_no_traceback, gdb_binary, gdb_env, run_gdb
-from support.heartbeat import cprofile_counts, latest_match
+from support.gdb import assert_no_traceback, gdb_argv, gdb_env, run_gdb
+from support.heartbeat import cprofile_counts, latest_match, read_lines
 from support.interpreters import PYTHON_311 as PYENV_311
 from support.interpreters import PYTHON_311_MISSING as PYENV_311_MISSING
 from support.interpreters import (
@@ -397,73 +398,86 @@ while True:
 '''
 
 
+class _HookedGdb:
+    """`py-heap --top 2` in a gdb of its own session, on BLOCKING_AUDIT's target, once its hook blocks
+    the payload's thread; gdb's stderr collected line by line as it comes."""
+
+    def __init__(self, start_target, tmp_path):
+        script = tmp_path / "blocking_audit.py"
+        script.write_text(BLOCKING_AUDIT)
+        self.target = start_target(PYENV_311, script, "block")
+        argv = gdb_argv("py-heap --top 2", pid=self.target.pid, gdbinit=None, before=("-ix", str(GDBINIT)))
+        self.gdb = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    text=True, start_new_session=True, env=gdb_env())
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=read_lines, args=(self.gdb.stderr, self.lines), daemon=True)
+        self._reader.start()
+        if not self.wait_for(lambda: any("blocked" in line for line in self.target.lines), 60):
+            self.end()
+            pytest.fail("the hook never blocked: %s; gdb: %s" % (self.target.lines[-5:], "\n".join(self.lines)[-2000:]))
+
+    def wait_for(self, condition, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not condition() and time.monotonic() < deadline and self.gdb.poll() is None:
+            time.sleep(0.05)
+        return condition()
+
+    def said(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+    def finish(self, seconds: float) -> str:
+        """gdb's whole stderr once it has ended (killed after `seconds`)."""
+        try:
+            self.gdb.wait(timeout=seconds)
+        finally:
+            self.end()
+        self._reader.join(10)
+        return "\n".join(self.lines)
+
+    def end(self) -> None:
+        if self.gdb.poll() is None:
+            self.gdb.kill()
+            self.gdb.wait()
+
+
 @pytest.mark.skipif(bool(PYENV_311_MISSING), reason=PYENV_311_MISSING or "present")
 def test_gdb_told_to_end_while_a_payload_hangs_ends_at_once(start_target, tmp_path):
     """A payload that never returns (an audit hook that blocks: those cannot be switched off) kept gdb
     for CALL_LIMIT (600 s) after a SIGTERM, and `gdb-memleak report` after Ctrl-C: a call in flight
     ended only on its own stop.  gdb now lets the thread finish the block by itself and quits."""
-    script = tmp_path / "blocking_audit.py"
-    script.write_text(BLOCKING_AUDIT)
-    target = start_target(PYENV_311, script, "block")
-    argv = [gdb_binary(), "-batch", "-nx", "-ix", str(GDBINIT), "-p", str(target.pid), "-ex", "py-heap --top 2"]
-    gdb = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                           start_new_session=True, env=gdb_env())
-    try:
-        deadline = time.monotonic() + 60
-        def blocked() -> bool:
-            return any("blocked" in line for line in target.lines)
-        while not blocked() and time.monotonic() < deadline and gdb.poll() is None:
-            time.sleep(0.05)
-        if not blocked():
-            gdb.kill()
-            pytest.fail("the hook never blocked: %s; gdb: %s" % (target.lines[-5:], gdb.communicate()[1][-2000:]))
-        time.sleep(0.5)
-        gdb.send_signal(signal.SIGTERM)
-        _, stderr = gdb.communicate(timeout=30)
-    finally:
-        if gdb.poll() is None:
-            gdb.kill()
-            gdb.wait()
+    hooked = _HookedGdb(start_target, tmp_path)
+    time.sleep(0.5)
+    hooked.gdb.send_signal(signal.SIGTERM)
+    stderr = hooked.finish(30)
     assert "py-heap: gdb was asked to end (SIGTERM) during the target's PyEval_EvalCode(); it goes on in the target " \
            "and finishes by itself" in stderr, stderr
     assert "still running" not in stderr  # (gdb's own interrupt on SIGTERM is no Ctrl-C of the user's)
     assert "Traceback" not in stderr
-    ticks = target.wait_for_ticks(2)  # the main thread goes on (the hook blocks the payload's own thread)
-    assert target.alive() and len(ticks) == 2
+    ticks = hooked.target.wait_for_ticks(2)  # the main thread goes on (the hook blocks the payload's own thread)
+    assert hooked.target.alive() and len(ticks) == 2
 
 
 @pytest.mark.skipif(bool(PYENV_311_MISSING), reason=PYENV_311_MISSING or "present")
 def test_a_second_ctrl_c_leaves_a_payload_that_hangs_to_finish_by_itself(start_target, tmp_path):
     """Ctrl-C during a call did nothing, silently, for up to CALL_LIMIT (600 s; issue 17: "Ctrl-C had no
     effect").  The first now says that the call runs on; the second leaves it as SIGTERM does."""
-    script = tmp_path / "blocking_audit.py"
-    script.write_text(BLOCKING_AUDIT)
-    target = start_target(PYENV_311, script, "block")
-    argv = [gdb_binary(), "-batch", "-nx", "-ix", str(GDBINIT), "-p", str(target.pid), "-ex", "py-heap --top 2"]
-    gdb = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                           start_new_session=True, env=gdb_env())
-    try:
-        deadline = time.monotonic() + 60
-        while not any("blocked" in line for line in target.lines) and time.monotonic() < deadline and gdb.poll() is None:
-            time.sleep(0.05)
-        assert any("blocked" in line for line in target.lines), target.lines[-5:]
-        time.sleep(0.5)
-        gdb.send_signal(signal.SIGINT)  # what gdb gets from a Ctrl-C at its terminal
-        time.sleep(3)
-        assert gdb.poll() is None, "gdb ended on the first Ctrl-C"
-        gdb.send_signal(signal.SIGINT)
-        _, stderr = gdb.communicate(timeout=30)
-    finally:
-        if gdb.poll() is None:
-            gdb.kill()
-            gdb.wait()
+    hooked = _HookedGdb(start_target, tmp_path)
+    time.sleep(0.5)
+    hooked.gdb.send_signal(signal.SIGINT)  # what gdb gets from a Ctrl-C at its terminal
+    # the second only once gdb has answered the first (two pending SIGINTs would be one)
+    noted = hooked.wait_for(lambda: hooked.said("still running"), 30)
+    assert hooked.gdb.poll() is None, "gdb ended on the first Ctrl-C: %s" % "\n".join(hooked.lines)
+    assert noted, "\n".join(hooked.lines)
+    time.sleep(0.5)  # (past ctrl_c.DEBOUNCE: another keypress)
+    hooked.gdb.send_signal(signal.SIGINT)
+    stderr = hooked.finish(30)
     assert "py-heap: the target's PyEval_EvalCode() is still running; Ctrl-C again leaves it to finish in the target " \
            "by itself, and this command ends without its answer" in stderr, stderr
     assert "py-heap: interrupted twice during the target's PyEval_EvalCode(); it goes on in the target and finishes " \
            "by itself" in stderr, stderr
     assert "Traceback" not in stderr
-    ticks = target.wait_for_ticks(2)
-    assert target.alive() and len(ticks) == 2
+    ticks = hooked.target.wait_for_ticks(2)
+    assert hooked.target.alive() and len(ticks) == 2
 
 
 # A sys.monitoring tool (3.12+) sees every thread, the payload's own thread too: it counts the

@@ -6,7 +6,7 @@ call usually finishes, and its answer is the command's.  A second Ctrl-C leaves 
 finish in the target by itself, as gdb's end does (calls.py), which is safe at any instant.
 
 Two SIGINT stops from one keypress (the terminal's, when the target shares gdb's terminal,
-then gdb's own) come within a few ms: one a second later than DEBOUNCE is another keypress.
+then gdb's own) come within a few ms: one DEBOUNCE or more after the first is another keypress.
 """
 
 from __future__ import annotations

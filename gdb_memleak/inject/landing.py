@@ -147,9 +147,9 @@ def is_free_padding(data: bytes) -> bool:
 #
 # How every block of stub.py starts: a first block (the two-byte nop, then lea rsp, [rsp-256]), a next
 # block or a release with an epilogue (stub.ALIGNED_START; before 2026-12-06, mov rsp, rbx; sub rsp,
-# imm32, which a target may still hold), a release without one (mov rax, [rbx-16]; test rax, rax).  A session's first block goes in region 0; later ones alternate between
-# the two regions, so either may hold any of them (a trial's 16 killed sessions left only the second
-# kind, 2026-12-05).
+# imm32, which a target may still hold), a release without one (mov rax, [rbx-16]; test rax, rax).
+# A session's first block goes in region 0; later ones alternate between the two regions, so either
+# may hold any of them (a trial's 16 killed sessions left only the second kind, 2026-12-05).
 _BLOCK_STARTS = (b"\x66\x90\x48\x8d\xa4\x24" + struct.pack("<i", -stub.RED_ZONE_SKIP), stub.ALIGNED_START,
                  b"\x48\x89\xdc\x48\x81\xec", b"\x48\x8b\x43\xf0\x48\x85\xc0")
 _THREAD_AREA = 2 * stub.MAX_BLOCK + ROUTING_AREA

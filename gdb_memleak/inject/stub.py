@@ -171,8 +171,9 @@ def _align_stack() -> bytes:
     did, for one instruction (`mov rsp, rbx` then `sub rsp`): a signal delivered there has
     its frame written by the kernel 128 bytes below rsp, over the saved state, and the
     FXRSTOR then loaded an x87/SSE control word of 0, every exception unmasked; the target's
-    next inexact float operation raised SIGFPE (2026-12-06: under a 10 ms timer, 1 session of
-    30, and of 10 with that window widened).  rax is free wherever this runs."""
+    next inexact float operation raised SIGFPE (2026-12-06, under a 10 ms timer: 1 session of 30
+    died, 2 of 15 with that instruction widened to a wait; none of 60 since).  rax is free
+    wherever this runs."""
     return (
         b"\x48\x8d\x83" + struct.pack("<i", -(FRAME_BELOW_RBX + FXSAVE_SIZE))  # lea rax, [rbx-disp32]
         + b"\x48\x83\xe0\xf0"  # and rax, -16

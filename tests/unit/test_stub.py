@@ -196,7 +196,7 @@ def test_an_add_to_an_int_is_made_in_the_block_not_called(tmp_path):
 
 def _rsp_at_each_instruction(instructions: list[tuple[int, str]], rsp: int, rbx: int, saved_at=None):
     """Follow rsp through a block's straight line (to its first jmpq), as the stub's few
-    stack instructions move it: (rsp, the FXSAVE area's address or None) before each
+    stack instructions move it: (rsp, the FXSAVE area's address, offset) before each
     instruction while the x87/SSE state is saved, and the area FXRSTOR read."""
     rax = None
     seen, restored_from = [], None
