@@ -70,9 +70,9 @@ PY36, WHY_36 = find("3.6")
 TRAP = '''python
 import os, threading
 from gdb_memleak.inject import calls as _calls, safepoint as _safepoint
-_mode, _n, _sig, _keeper_too = %r, %d, %d, %r
+_mode, _n, _sig, _keeper_too, _parent = %r, %d, %d, %r, %r
 _count = [0]
-def _die():
+def _die():  # gdb signalled, or with _parent its parent: gdb-memleak report, which passes it on
     if _keeper_too:  # gdb-memleak's keeper (inject/keeper.sh) killed first: what the target does by itself
         for entry in os.listdir("/proc"):
             try:
@@ -81,7 +81,7 @@ def _die():
                 continue
             if len(argv) > 4 and argv[1].endswith(b"keeper.sh") and argv[4] == str(os.getpid()).encode():
                 os.kill(int(entry), 9)
-    os.kill(os.getpid(), _sig)
+    os.kill(os.getppid() if _parent else os.getpid(), _sig)
 if _mode == "started":  # right after the n-th stub was started: the thread runs our code
     _set_rip = _calls.set_rip
     def _trap(value):
@@ -184,7 +184,7 @@ def gdb_dies(tmp_path: Path, pid: int, command: str, mode: str, n: int, sig: int
     """gdb signalled at the instant (mode, n) of `command`; `keeper_too`: its keeper SIGKILLed just before,
     to see what the target does by itself (the payloads' and the switch's own repairs)."""
     trap = tmp_path / "trap.gdb"
-    trap.write_text(TRAP % (mode, n, int(sig), keeper_too))
+    trap.write_text(TRAP % (mode, n, int(sig), keeper_too, False))
     return run_gdb(command, pid=pid, after=("-x", str(trap)), timeout=timeout)
 
 
@@ -768,37 +768,50 @@ def test_service_kinds_still_right(start_target):
     assert_service_kinds(run.document())
 
 
-@pytest.mark.parametrize("after", [0, 0.3], ids=["in-the-attach", "in-the-commands"])
+# Where in the report's commands its signal comes (TRAP's instants): the wait for py-heap's safe
+# point, a stub stopped mid-census, 20 ms into a payload.  None: as soon as gdb is the target's tracer.
+REPORT_INSTANTS = [None, ("waiting", 1), ("stopped", 3), ("payload", 1)]
+
+
+@pytest.mark.parametrize("instant", REPORT_INSTANTS, ids=["in-the-attach", "waiting-1", "stopped-3", "payload-1"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "timeout-or-kill", "hangup"])
-def test_report_interrupted_passes_it_on_and_the_target_goes_on(start_target, tmp_path, sig, after):
+def test_report_interrupted_passes_it_on_and_the_target_goes_on(start_target, tmp_path, sig, instant):
     """Ctrl-C (or `timeout`'s SIGTERM, or the terminal's SIGHUP) on `gdb-memleak report`: gdb is asked
     to quit, never SIGKILLed.  As soon as gdb is the target's tracer (its attach is stopping the
     threads: a gdb that quits then leaves its SIGSTOP pending, which the keeper and the report's own
-    SIGCONT answer), or 0.3 s later, inside the report's commands."""
-    import os
-
+    SIGCONT answer), or at an instant of the commands that the report's gdb picks itself: its $GDB
+    is a wrapper adding TRAP, which signals gdb's parent, the report, there."""
     target = start_target(PYTHON_311, SERVICE, "busy", env=SERVICE_65MB)
     before = service_state(target.wait_for_ticks(1)[-1])
+    env = gdb_memleak_env()
+    if instant is not None:
+        trap = tmp_path / "trap.gdb"
+        trap.write_text(TRAP % (instant[0], instant[1], int(sig), False, True))
+        wrapper = tmp_path / "gdb"  # exec'd: the report stays gdb's parent.  (-iex runs before any -ex.)
+        wrapper.write_text('#!/bin/sh\nexec %s "$@" -iex "source %s"\n' % (shutil.which(env.get("GDB", "gdb")), trap))
+        wrapper.chmod(0o755)
+        env["GDB"] = str(wrapper)
     cli = subprocess.Popen(gdb_memleak_argv() + ["report", str(target.pid), "--out", str(tmp_path / "out")],
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           start_new_session=True, env=gdb_memleak_env())
+                           start_new_session=True, env=env)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and tracer_of(target.pid) == 0 and cli.poll() is None:
             time.sleep(0.0002)
         gdb_pid = tracer_of(target.pid)
         assert gdb_pid, "gdb never attached"
-        time.sleep(after)
-        os.kill(cli.pid, sig)
-        out, err = cli.communicate(timeout=120)
+        if instant is None:
+            os.kill(cli.pid, sig)
+        out, err = cli.communicate(timeout=300)
     finally:
         if cli.poll() is None:
             cli.kill()
             cli.wait()
-    assert cli.returncode != 0
+    assert cli.returncode != 0, out + err
     assert "stopped (%s): gdb detached from the target, which goes on unharmed" % sig.name in err, err
     assert "Traceback" not in err, err
     assert not os.path.exists("/proc/%d" % gdb_pid) or tracer_of(target.pid) == 0
+    assert not os.path.exists(tmp_path / "out" / "report.html")
     assert_target_whole(target, before)
 
 
