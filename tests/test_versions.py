@@ -90,8 +90,9 @@ def test_three_commands_on_every_interpreter(start_target, python, tmp_path):
     # py-heap: the seed's case 2, a 12 MB str held by a module global, is on top.
     assert heap["backend"] == "census"
     assert heap["rows"][0]["kind"] == "str" and heap["rows"][0]["size"] > 12_000_000
-    assert heap["largest"][0]["type"] == "str"
-    assert heap["largest"][0]["path"] == "seed_string._pure_string"
+    # (the whole ranking on failure: once in a CI run, 3.12 put a dict first, not reproduced since)
+    assert heap["largest"][0]["type"] == "str", heap["largest"]
+    assert heap["largest"][0]["path"] == "seed_string._pure_string", heap["largest"]
 
     # py-cycles: the seed's case 1.
     if _is_py2(python):
