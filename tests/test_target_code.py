@@ -39,7 +39,7 @@ from support.interpreters import (
 )
 from support.interpreters import find as _pyenv_python
 from support.paths import GDBINIT
-from support.targets import CPROFILED, FINALIZER_CHURN
+from support.targets import CPROFILED, ENV_HEARTBEAT, FINALIZER_CHURN
 
 PY313, WHY_313 = _pyenv_python("3.13")
 PY27, WHY_27 = _pyenv_python("2.7")
@@ -155,6 +155,28 @@ def test_guppy_does_not_deadlock_a_target_whose_thread_holds_a_lock(start_target
     after = fin_stats(target)  # a second heartbeat: the main thread goes on, not deadlocked
     assert after["made"] > before["made"]
     assert after["in_main"] == 0, after
+
+
+@pytest.mark.parametrize("python,env", [
+    pytest.param(PY36, {}, id="pyenv-3.6", marks=pytest.mark.skipif(bool(WHY_36), reason=WHY_36 or "present")),
+    pytest.param(PYENV_311, {"SECCOMP_NO_MADVISE": "1"}, id="pyenv-3.11-seccomp",
+                 marks=pytest.mark.skipif(bool(PYENV_311_MISSING), reason=PYENV_311_MISSING or "present")),
+])
+def test_guppy_is_refused_where_it_would_run_in_the_safe_point_s_thread(start_target, python, env):
+    """Before 3.7 and under seccomp no thread of ours is started: guppy would run in the thread that
+    reached the safe point, where the deadlock above can happen.  Refused in one line unless --force;
+    the census still answers, and guppy is never imported."""
+    target = start_target(python, ENV_HEARTBEAT, env=env)
+    target.wait_for_ticks(1)
+    run = run_gdb("py-heap --backend guppy --top 2", "py-heap --top 2", pid=target.pid)
+    assert_no_traceback(run)
+    where = "before 3.7" if python == PY36 else "under seccomp"
+    assert ("py-heap: --backend guppy refused: %s it would run in the thread that reached the safe point, where a "
+            "finalizer of what guppy lets go of can wait for a lock that thread holds and hang the target for good; "
+            "--backend census does not (--force runs guppy anyway)" % where) in run.stderr, run.stderr
+    assert run.stdout.count("Partition of a set") == 1 and "census backend" in run.stdout, run.stdout
+    tick = target.wait_for_ticks(2)[-1]
+    assert target.alive() and "guppy=False" in tick, tick
 
 
 @pytest.mark.parametrize("python", [

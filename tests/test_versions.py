@@ -223,7 +223,8 @@ def test_prepare_gives_an_old_target_objgraph_and_nothing_it_does_not_need(start
     marker = json.loads((tools / "gdb-memleak-tools.json").read_text())
     assert set(marker["packages"]) == ({"objgraph"} if version == "2.7" else {"objgraph", "guppy3"}), marker
     assert not list(tools.glob("graphviz*")), sorted(p.name for p in tools.iterdir())
-    _only_the_tools_come_in(start_target, tmp_path, python, guppy=version != "2.7", env={"GDB_MEMLEAK_CACHE": str(cache)})
+    _only_the_tools_come_in(start_target, tmp_path, python, guppy=version != "2.7", env={"GDB_MEMLEAK_CACHE": str(cache)},
+                           old=True)
 
 
 @pytest.mark.skipif(bool(PYTHON_311_MISSING), reason=PYTHON_311_MISSING or "present")
@@ -234,17 +235,20 @@ def test_the_venv_lends_a_target_its_tools_and_nothing_else(start_target, tmp_pa
     _only_the_tools_come_in(start_target, tmp_path, PYTHON_311, guppy=True, env={})
 
 
-def _only_the_tools_come_in(start_target, tmp_path, python, guppy, env):
+def _only_the_tools_come_in(start_target, tmp_path, python, guppy, env, old=False):
     """py-cycles --graph drawn by objgraph (and py-heap --backend guppy answering), and the target
-    then holds objgraph but not graphviz."""
+    then holds objgraph but not graphviz.  `old`: before 3.7."""
     script = tmp_path / "modules_target.py"
     script.write_text(MODULES_TARGET)
     target = start_target(python, script)
     commands = ["py-cycles --json --graph %s" % (tmp_path / "g.png")]
     if guppy:
-        commands.append("py-heap --json --backend guppy --top 3")
+        heap = "py-heap --json --backend guppy --top 3"
+        # before 3.7 guppy runs in the safe point's thread: refused unless --force (test_target_code.py)
+        commands += [heap, heap + " --force"] if old else [heap]
     run = run_gdb(*commands, pid=target.pid, extra_env=env)
     assert_no_traceback(run)
+    assert ("--backend guppy refused: before 3.7" in run.stderr) == (guppy and old), run.stderr
     docs = run.json_documents()
     cycles = docs[0]
     assert cycles["graph_note"] is None, cycles["graph_note"]  # objgraph drew it

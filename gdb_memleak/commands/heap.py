@@ -53,7 +53,8 @@ class PyHeap(MemleakCommand):
             "--force", action="store_true",
             help="run even in a target that opted out of remote code execution (PEP 768), or where the target may "
                  "not have the memory the command needs (the census: about 48 bytes per tracked object; "
-                 "--backend guppy: about 70%% of its RSS)",
+                 "--backend guppy: about 70%% of its RSS), or --backend guppy where it would run in the thread that reached "
+                 "the safe point (before 3.7, under seccomp)",
         )
         parser.add_argument(
             "--read-only", action="store_true",
@@ -73,6 +74,7 @@ class PyHeap(MemleakCommand):
         guppy = args.backend == "guppy" and not marks
         if guppy:
             if not args.force:
+                _require_a_thread_of_its_own(target.pid, version)
                 _require_room_for_guppy(target.pid, own_thread=version >= (3, 7))
             _require_compatible_guppy(inv)
         # The census refuses when its bookkeeping would not fit: an OOM kill ends the service, and
@@ -140,6 +142,18 @@ def _say_what_guppy_left(command: MemleakCommand, pid: int, rss_before: Optional
         command.note("--backend guppy left the target's RSS at %s, %s from %s before it ran: guppy3 stays imported "
                      "and memory it freed stays with the target's allocators (the census leaves neither)"
                      % (human_size(rss_after), signed_size(rss_after - rss_before), human_size(rss_before)))
+
+
+def _require_a_thread_of_its_own(pid: int, version: tuple) -> None:
+    """Refuse guppy where it would run in the thread that reached the safe point (before 3.7, and under
+    seccomp: no thread of ours is started there).  What guppy's own steps let go of after another thread
+    dropped it is finalized in the thread guppy runs in; one whose finalizer waited for a lock the safe
+    point's thread held deadlocked the target for good (3.11, when guppy ran there: 2026-12-06)."""
+    where = "before 3.7" if version < (3, 7) else "under seccomp" if session.seccomp_filtered(pid) else None
+    if where is not None:
+        raise Refused("--backend guppy refused: %s it would run in the thread that reached the safe point, where a "
+                      "finalizer of what guppy lets go of can wait for a lock that thread holds and hang the target for "
+                      "good; --backend census does not (--force runs guppy anyway)" % where)
 
 
 def _require_room_for_guppy(pid: int, own_thread: bool) -> None:
