@@ -12,6 +12,7 @@ Python 2.7).  A directory there serves only targets of the same version *and* AB
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -56,14 +57,23 @@ VIEW_DIR = "gdb-memleak-tools"
 
 
 def venv_view(venv: str, site: str, version: tuple[int, int]) -> Optional[str]:
-    """A directory in `venv` holding only links to the tools in `site` (its site-packages for
+    """A directory holding only links to the tools in `site` (the venv's site-packages for
     `version`), made on first use (`make setup` makes it) and again when it no longer matches
-    `site`; `site` itself when the view cannot be made (a venv gdb-memleak cannot write to), None
-    when `site` has no tool."""
+    `site`: in `venv`, else in the user's cache (a venv gdb-memleak cannot write to: a shared
+    install); `site` itself when neither can be written, None when `site` has no tool."""
     present = [name for name in VIEW_ENTRIES if os.path.exists(os.path.join(site, name))]
     if not any(name in present for name in VIEW_ENTRIES[:2]):
         return None
-    view = os.path.join(venv, VIEW_DIR, "python%d.%d" % version)
+    digest = hashlib.sha256(os.path.realpath(site).encode()).hexdigest()[:16]
+    for parent in (os.path.join(venv, VIEW_DIR), os.path.join(cache_root(), "views", digest)):
+        view = _linked_view(os.path.join(parent, "python%d.%d" % version), site, present)
+        if view is not None:
+            return view
+    return site
+
+
+def _linked_view(view: str, site: str, present: list[str]) -> Optional[str]:
+    """`view`, holding links to `present` in `site` (made or made again); None if it cannot be written."""
     if sorted(os.listdir(view) if os.path.isdir(view) else []) == sorted(present) and \
             all(os.path.exists(os.path.join(view, name)) for name in present):
         return view
@@ -71,7 +81,7 @@ def venv_view(venv: str, site: str, version: tuple[int, int]) -> Optional[str]:
         os.makedirs(os.path.dirname(view), exist_ok=True)
         staging = tempfile.mkdtemp(prefix=".tmp-", dir=os.path.dirname(view))  # (ours alone, whoever else makes one)
     except OSError:
-        return site
+        return None
     try:
         for name in present:
             os.symlink(os.path.join(site, name), os.path.join(staging, name))
@@ -84,4 +94,4 @@ def venv_view(venv: str, site: str, version: tuple[int, int]) -> Optional[str]:
         for name in os.listdir(staging):
             os.unlink(os.path.join(staging, name))
         os.rmdir(staging)
-    return view if os.path.isdir(view) else site
+    return view if os.path.isdir(view) else None

@@ -73,13 +73,24 @@ def test_the_venv_lends_only_links_to_its_tools(tmp_path):
     assert sorted(os.listdir(venv / "gdb-memleak-tools")) == ["python3.11"]  # no staging left
 
 
-def test_a_venv_it_cannot_write_to_lends_its_site_packages_and_one_without_tools_nothing(tmp_path):
+def test_a_venv_it_cannot_write_to_gets_its_view_in_the_cache_and_one_without_tools_nothing(tmp_path, monkeypatch):
+    """A shared venv gdb-memleak cannot write to lent the target its whole site-packages (until
+    2026-12-07); its view is made in the user's cache now, and only where neither can be written
+    is site-packages lent."""
     site = tmp_path / "site-packages"
     site.mkdir()
+    (site / "graphviz").mkdir()
+    monkeypatch.setenv(tools.CACHE_ENV, str(tmp_path / "cache"))
     assert tools.venv_view(str(tmp_path / "venv"), str(site), (3, 11)) is None
     (site / "objgraph.py").write_text("")
     unwritable = tmp_path / "a-file"
     unwritable.write_text("")
+    view = tools.venv_view(str(unwritable), str(site), (3, 11))
+    assert view.startswith(str(tmp_path / "cache" / "views")) and view.endswith("python3.11"), view
+    assert os.listdir(view) == ["objgraph.py"]
+    assert os.path.realpath(os.path.join(view, "objgraph.py")) == str(site / "objgraph.py")
+    assert tools.venv_view(str(unwritable), str(site), (3, 11)) == view  # made once, then used
+    monkeypatch.setenv(tools.CACHE_ENV, str(unwritable / "cache"))
     assert tools.venv_view(str(unwritable), str(site), (3, 11)) == str(site)
 
 
