@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -72,7 +73,11 @@ import os, threading
 from gdb_memleak.inject import calls as _calls, safepoint as _safepoint
 _mode, _n, _sig, _keeper_too, _parent = %r, %d, %d, %r, %r
 _count = [0]
-def _die():  # gdb signalled, or with _parent its parent: gdb-memleak report, which passes it on
+_fired = []
+def _die():  # gdb signalled, or with _parent its parent (gdb-memleak report, which passes it on) once
+    if _parent and _fired:
+        return
+    _fired.append(True)
     if _keeper_too:  # gdb-memleak's keeper (inject/keeper.sh) killed first: what the target does by itself
         for entry in os.listdir("/proc"):
             try:
@@ -769,7 +774,8 @@ def test_service_kinds_still_right(start_target):
 
 
 # Where in the report's commands its signal comes (TRAP's instants): the wait for py-heap's safe
-# point, a stub stopped mid-census, 20 ms into a payload.  None: as soon as gdb is the target's tracer.
+# point, the third stop in a stub (py-memtop reads the pyenv target without one), 20 ms into a payload.
+# None: as soon as gdb is the target's tracer.
 REPORT_INSTANTS = [None, ("waiting", 1), ("stopped", 3), ("payload", 1)]
 
 
@@ -788,7 +794,8 @@ def test_report_interrupted_passes_it_on_and_the_target_goes_on(start_target, tm
         trap = tmp_path / "trap.gdb"
         trap.write_text(TRAP % (instant[0], instant[1], int(sig), False, True))
         wrapper = tmp_path / "gdb"  # exec'd: the report stays gdb's parent.  (-iex runs before any -ex.)
-        wrapper.write_text('#!/bin/sh\nexec %s "$@" -iex "source %s"\n' % (shutil.which(env.get("GDB", "gdb")), trap))
+        wrapper.write_text('#!/bin/sh\nexec %s "$@" -iex %s\n' % (shlex.quote(shutil.which(env.get("GDB", "gdb")) or "gdb"),
+                                                                 shlex.quote("source %s" % trap)))
         wrapper.chmod(0o755)
         env["GDB"] = str(wrapper)
     cli = subprocess.Popen(gdb_memleak_argv() + ["report", str(target.pid), "--out", str(tmp_path / "out")],

@@ -165,7 +165,8 @@ def test_guppy_does_not_deadlock_a_target_whose_thread_holds_a_lock(start_target
 def test_guppy_is_refused_where_it_would_run_in_the_safe_point_s_thread(start_target, python, env):
     """Before 3.7 and under seccomp no thread of ours is started: guppy would run in the thread that
     reached the safe point, where the deadlock above can happen.  Refused in one line unless --force;
-    the census still answers, and guppy is never imported."""
+    the census still answers, and guppy is never imported (the 3.6 target has no guppy3 here: the
+    refusal comes first; test_versions' prepare test runs it with --force where guppy3 is installed)."""
     target = start_target(python, ENV_HEARTBEAT, env=env)
     target.wait_for_ticks(1)
     run = run_gdb("py-heap --backend guppy --top 2", "py-heap --top 2", pid=target.pid)

@@ -149,6 +149,8 @@ def _require_a_thread_of_its_own(pid: int, version: tuple) -> None:
     seccomp: no thread of ours is started there).  What guppy's own steps let go of after another thread
     dropped it is finalized in the thread guppy runs in; one whose finalizer waited for a lock the safe
     point's thread held deadlocked the target for good (3.11, when guppy ran there: 2026-12-06)."""
+    if version < (3, 0):
+        return  # no guppy3 for 2.7: refused as not installed, --force or not
     where = "before 3.7" if version < (3, 7) else "under seccomp" if session.seccomp_filtered(pid) else None
     if where is not None:
         raise Refused("--backend guppy refused: %s it would run in the thread that reached the safe point, where a "

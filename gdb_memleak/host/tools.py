@@ -64,25 +64,48 @@ def venv_view(venv: str, site: str, version: tuple[int, int]) -> Optional[str]:
     present = [name for name in VIEW_ENTRIES if os.path.exists(os.path.join(site, name))]
     if not any(name in present for name in VIEW_ENTRIES[:2]):
         return None
-    digest = hashlib.sha256(os.path.realpath(site).encode()).hexdigest()[:16]
-    for parent in (os.path.join(venv, VIEW_DIR), os.path.join(cache_root(), "views", digest)):
+    parents = [os.path.join(venv, VIEW_DIR)]
+    cache = cache_root()
+    # Not where fewer users can reach it than site-packages: root's ~/.cache is 0700, and a target of
+    # another user's could import from site-packages but not from there.
+    if os.path.isabs(cache) and (_traversable_by_all(cache) or not _traversable_by_all(site)):
+        parents.append(os.path.join(cache, "views", hashlib.sha256(os.path.realpath(site).encode()).hexdigest()[:16]))
+    for parent in parents:
         view = _linked_view(os.path.join(parent, "python%d.%d" % version), site, present)
         if view is not None:
             return view
     return site
 
 
+def _traversable_by_all(path: str) -> bool:
+    """Every directory of `path` that exists can be passed through by any user (o+x)."""
+    while True:
+        try:
+            if not os.stat(path).st_mode & 0o001:
+                return False
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return False
+        parent = os.path.dirname(path)
+        if parent == path:
+            return True
+        path = parent
+
+
 def _linked_view(view: str, site: str, present: list[str]) -> Optional[str]:
-    """`view`, holding links to `present` in `site` (made or made again); None if it cannot be written."""
-    if sorted(os.listdir(view) if os.path.isdir(view) else []) == sorted(present) and \
-            all(os.path.exists(os.path.join(view, name)) for name in present):
-        return view
+    """`view`, holding links to `present` in `site` (made or made again); None if it cannot be written
+    or read (a view root made, for another user)."""
     try:
+        if sorted(os.listdir(view) if os.path.isdir(view) else []) == sorted(present) and \
+                all(os.path.exists(os.path.join(view, name)) for name in present):
+            return view
         os.makedirs(os.path.dirname(view), exist_ok=True)
         staging = tempfile.mkdtemp(prefix=".tmp-", dir=os.path.dirname(view))  # (ours alone, whoever else makes one)
     except OSError:
         return None
     try:
+        os.chmod(staging, 0o755)  # (mkdtemp's 0700 kept every other user's target, and gdb, out of it)
         for name in present:
             os.symlink(os.path.join(site, name), os.path.join(staging, name))
         if os.path.isdir(view):  # out of date (a tool added, a venv moved): its links go, then it

@@ -94,6 +94,28 @@ def test_a_venv_it_cannot_write_to_gets_its_view_in_the_cache_and_one_without_to
     assert tools.venv_view(str(unwritable), str(site), (3, 11)) == str(site)
 
 
+def test_a_view_goes_where_no_fewer_users_reach_it_than_site_packages(tmp_path):
+    """root's ~/.cache is 0700: a target of another user's could import from a world-readable
+    site-packages but not from a view there."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    assert not tools._traversable_by_all(str(private / "cache" / "views"))
+    assert tools._traversable_by_all("/usr/lib") and tools._traversable_by_all("/")
+    assert tools._traversable_by_all("/usr/lib/no-such-directory/below")
+
+
+def test_a_view_can_be_read_by_every_user(tmp_path):
+    """mkdtemp's staging directory is 0700, and the view kept that mode when it was renamed: a venv set
+    up by root then stopped gdb-memleak loading for any other user (a review's trial, 2026-12-07), and a
+    target of another user could not import from it."""
+    venv = tmp_path / "venv"
+    site = venv / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    (site / "objgraph.py").write_text("")
+    view = tools.venv_view(str(venv), str(site), (3, 11))
+    assert os.stat(view).st_mode & 0o777 == 0o755
+
+
 def test_a_view_that_no_longer_matches_the_venv_is_made_again(tmp_path):
     venv = tmp_path / "venv"
     site = venv / "lib" / "python3.11" / "site-packages"
