@@ -169,6 +169,37 @@ def test_memtop_first_reads_smaps_before_the_attach(start_target):
     assert target.alive()
 
 
+# Run by gdb before the commands: says each name that gdb's own lookup searched every file for in vain.
+VAIN_SEARCHES = """python
+from gdb_memleak.gdbside import inferior as _inf
+_search = _inf._gdb_address
+def _said(name):
+    found = _search(name)
+    if found is None:
+        print("searched in vain: %s" % name)
+    return found
+_inf._gdb_address = _said
+end
+"""
+
+
+@pytest.mark.parametrize("python", [PYTHON_NODEBUG, PYTHON_311], ids=["debian-3.11-nodebug", "pyenv-3.11"])
+def test_no_command_has_gdb_search_for_a_name_the_target_lacks(start_target, tmp_path, python):
+    """gdb's search of every file's symbols for a name that is nowhere (a Python API function of
+    other versions or builds: PyThreadState_GetUnchecked, _Py_PrintReferences) took 4-36 ms a name,
+    the target stopped: py-memtop on Debian's python3.11 stopped a heartbeat thread for 67-100 ms
+    instead of 40, and a real server's requests waited 70 ms more instead of 27-34 (2026-12-07;
+    benchmarks/servers.py).  Such names are looked up in the runtime's own table alone."""
+    target = start_target(python, SEED_STRING, "1")
+    script = tmp_path / "vain.gdb"
+    script.write_text(VAIN_SEARCHES)
+    run = run_gdb("py-memtop", "py-heap --top 1", "py-cycles --top 1", pid=target.pid, after=("-x", str(script)))
+    assert_no_traceback(run)
+    assert "Partition of a set" in run.stdout, run.stdout + run.stderr
+    assert "searched in vain" not in run.stdout, run.stdout
+    assert target.alive()
+
+
 @pytest.mark.parametrize("python", INTERPRETERS)
 def test_memtop_places_threads_of_a_target_without_threading(start_target, python):
     """A target that never imported threading has no native thread ids to give; the fallback

@@ -228,12 +228,16 @@ def running_runtime() -> tuple[list[str], Optional[str], str]:
     return result
 
 
-def minimal_symbol_address(name: str) -> Optional[int]:
+def minimal_symbol_address(name: str, exported: bool = False) -> Optional[int]:
     """Address of an exported function or variable, with or without debug info.
 
     When the process holds several copies of the CPython runtime, a Python API
     name resolves in the copy the running interpreter uses (None if that
     cannot be told); other names (libc's) resolve as gdb resolves them.
+    `exported`: a Python API name that every build having it exports (PyAPI_FUNC): not in the
+    runtime's table, it is not there, and gdb is not asked; gdb's search of every file's symbols
+    for a name that is nowhere took 4-36 ms a name, the target stopped (Debian's python3.11,
+    two such names in each command: 2026-12-07).
     """
     copies, active, _ = running_runtime()
     if len(copies) > 1:
@@ -244,10 +248,13 @@ def minimal_symbol_address(name: str) -> Optional[int]:
     # The minimal symbols first, one table per objfile: gdb's own lookup reads the debug
     # info, about 0.13 s a name against python3.14's 22 MB of DWARF while the target is
     # stopped (measured 2026-12-01); a table costs 26 ms once for libpython3.11's 18k symbols.
-    for objfile in ([active] if active else copies) + _libc_names():
+    runtimes = [active] if active else copies
+    for objfile in runtimes + _libc_names():
         address = _msymbols(objfile).get(name)
         if address is not None:
             return address
+    if exported and any(_msymbols(objfile) for objfile in runtimes):
+        return None
     return _gdb_address(name)
 
 

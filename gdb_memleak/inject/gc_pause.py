@@ -103,7 +103,7 @@ def pause(calls: Caller) -> Optional[Pause]:
     modern = calls.version >= (3, 10)
     if calls.version < (3, 6) or (modern and inf.minimal_symbol_address("PyGC_Disable") is None):
         return None
-    if inf.minimal_symbol_address("_Py_PrintReferences") is not None:
+    if inf.minimal_symbol_address("_Py_PrintReferences", exported=True) is not None:
         return None  # Py_TRACE_REFS (3.6/3.7 debug builds): two more words in every object's head, not OB_TYPE's
     first = [("PyImport_GetModuleDict", ()), (calls.raw_malloc, (len(_NAMES_DATA),))]
     modules, buffer, *enabled = calls.call_many(first + ([("PyGC_IsEnabled", ())] if modern else []))
