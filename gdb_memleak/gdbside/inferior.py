@@ -352,9 +352,9 @@ def extension_abi() -> Optional[str]:
     if active is None or version is None:
         return None
     if version[0] == 2:
-        debug = "d" if minimal_symbol_address("_Py_RefTotal") is not None else ""
+        debug = "d" if minimal_symbol_address("_Py_RefTotal", exported=True) is not None else ""
         for width in ("UCS4", "UCS2"):
-            if minimal_symbol_address("PyUnicode%s_FromString" % width) is not None:
+            if minimal_symbol_address("PyUnicode%s_FromString" % width, exported=True) is not None:
                 return "27%s-%s" % (debug, width.lower())
         return None
     path = _host_path(active)
