@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import sys
 
 import pytest
 from support.gdb import run_gdb
@@ -74,3 +75,38 @@ def test_payload_runs_under_pyrasite(start_target):
     docs = [json.loads(line) for line in target.lines if line.startswith("{")]
     assert docs and docs[-1]["rows"][0]["kind"] == "bytearray", target.stderr[-10:]
     assert target.alive()
+
+
+# Runs heap.py's functions on their own: the census's largest object, a str measured after the globals,
+# whose retained walk found the time up at its root (the deadline passed between the budget's two looks).
+CUT_AT_THE_ROOT = r"""
+import runpy, sys
+ns = runpy.run_path(sys.argv[1], run_name="payload_under_test")
+ns = ns["_retained_largest"].__globals__  # (run_path gives a copy of them)
+try:
+    import json
+    big_str = "q" * (4 << 20)
+    sys.modules["json"].held_for_the_test = {"k%d" % i: [i] * 50 for i in range(200)}  # a global with data
+    walk = ns["_retained_walk"]
+    def cut(st, x, ids):
+        if x is big_str:
+            return [0, 0, False, None, set()]  # what a walk stopped before its root's size gives
+        return walk(st, x, ids)
+    ns["_retained_walk"] = cut
+    out = ns["_retained_largest"]([(len(big_str) + 49, big_str)], set(), 1, 64 << 20, 100000, 5.0)
+    print(type(out[0][1]).__name__, out[0][1] is big_str)
+finally:
+    ns["__gdb_memleak_leave__"](ns["__gdb_memleak_state__"])
+    ns["__gdb_memleak_quiet_end__"](ns["__gdb_memleak_quiet__"])
+"""
+
+
+@pytest.mark.unit
+def test_an_object_whose_walk_ran_out_of_time_at_its_root_still_ranks_by_its_own_size(tmp_path):
+    """py-heap --largest 1 ranked a dict first in a CI run, the 12 MB str it measured last scored 0."""
+    script = tmp_path / "cut.py"
+    script.write_text(CUT_AT_THE_ROOT)
+    proc = subprocess.run([sys.executable, str(script), str(PAYLOADS / "heap.py")], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["str", "True"], proc.stdout
