@@ -228,16 +228,17 @@ def running_runtime() -> tuple[list[str], Optional[str], str]:
     return result
 
 
-def minimal_symbol_address(name: str, exported: bool = False) -> Optional[int]:
+def minimal_symbol_address(name: str, may_be_static: bool = False) -> Optional[int]:
     """Address of an exported function or variable, with or without debug info.
 
     When the process holds several copies of the CPython runtime, a Python API
     name resolves in the copy the running interpreter uses (None if that
     cannot be told); other names (libc's) resolve as gdb resolves them.
-    `exported`: a Python API name that every build having it exports (PyAPI_FUNC): not in the
-    runtime's table, it is not there, and gdb is not asked; gdb's search of every file's symbols
-    for a name that is nowhere took 4-36 ms a name, the target stopped (Debian's python3.11,
-    two such names in each command: 2026-12-07).
+    A Python API name ("Py...", "_Py...") is exported by every build that has it (PyAPI_FUNC,
+    PyAPI_DATA): not in the runtime's table, it is not there, and gdb is not asked.  gdb's search of
+    every file's symbols for a name that is nowhere took 4-52 ms a name with the target stopped, two
+    or three such names in every command (names of other versions: 2026-12-07).  `may_be_static`:
+    a name a build may keep static (memlayout's), which only gdb's lookup of the debug info finds.
     """
     copies, active, _ = running_runtime()
     if len(copies) > 1:
@@ -253,7 +254,7 @@ def minimal_symbol_address(name: str, exported: bool = False) -> Optional[int]:
         address = _msymbols(objfile).get(name)
         if address is not None:
             return address
-    if exported and any(_msymbols(objfile) for objfile in runtimes):
+    if not may_be_static and name.startswith(("Py", "_Py")) and any(_msymbols(objfile) for objfile in runtimes):
         return None
     return _gdb_address(name)
 
@@ -352,9 +353,9 @@ def extension_abi() -> Optional[str]:
     if active is None or version is None:
         return None
     if version[0] == 2:
-        debug = "d" if minimal_symbol_address("_Py_RefTotal", exported=True) is not None else ""
+        debug = "d" if minimal_symbol_address("_Py_RefTotal") is not None else ""
         for width in ("UCS4", "UCS2"):
-            if minimal_symbol_address("PyUnicode%s_FromString" % width, exported=True) is not None:
+            if minimal_symbol_address("PyUnicode%s_FromString" % width) is not None:
                 return "27%s-%s" % (debug, width.lower())
         return None
     path = _host_path(active)

@@ -45,7 +45,7 @@ EXPORTED_POINTERS = {"_PyExc_BaseException": "PyExc_BaseException"}
 
 def _symbol(name: str) -> Optional[int]:
     """The address of `name`: a dynamic symbol of a stripped build too; a static one only with debug info."""
-    return inf.minimal_symbol_address(name)
+    return inf.minimal_symbol_address(name, may_be_static=True)
 
 
 def _required(name: str) -> int:

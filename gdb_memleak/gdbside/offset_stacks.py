@@ -36,7 +36,7 @@ def python_stacks(max_frames: int) -> tuple[dict[int, list[PyFrame]], dict[int, 
     if version < (3, 13):
         raise FramesUnavailable("no _Py_DebugOffsets before CPython 3.13")
     table = layout_tables.load(version)
-    runtime = inf.minimal_symbol_address("_PyRuntime", exported=True)
+    runtime = inf.minimal_symbol_address("_PyRuntime")
     code_type = inf.minimal_symbol_address("PyCode_Type")
     if table is None or runtime is None or code_type is None:
         raise FramesUnavailable("no layout kept for CPython %d.%d, or no _PyRuntime or PyCode_Type symbol" % version)

@@ -64,17 +64,17 @@ def venv_view(venv: str, site: str, version: tuple[int, int]) -> Optional[str]:
     present = [name for name in VIEW_ENTRIES if os.path.exists(os.path.join(site, name))]
     if not any(name in present for name in VIEW_ENTRIES[:2]):
         return None
-    parents = [os.path.join(venv, VIEW_DIR)]
+    leaf = "python%d.%d" % version
+    view = _linked_view(os.path.join(venv, VIEW_DIR, leaf), site, present)
+    if view is not None:
+        return view
     cache = cache_root()
     # Not where fewer users can reach it than site-packages: root's ~/.cache is 0700, and a target of
     # another user's could import from site-packages but not from there.
     if os.path.isabs(cache) and (_traversable_by_all(cache) or not _traversable_by_all(site)):
-        parents.append(os.path.join(cache, "views", hashlib.sha256(os.path.realpath(site).encode()).hexdigest()[:16]))
-    for parent in parents:
-        view = _linked_view(os.path.join(parent, "python%d.%d" % version), site, present)
-        if view is not None:
-            return view
-    return site
+        digest = hashlib.sha256(os.path.realpath(site).encode()).hexdigest()[:16]
+        view = _linked_view(os.path.join(cache, "views", digest, leaf), site, present)
+    return view or site
 
 
 def _traversable_by_all(path: str) -> bool:

@@ -83,7 +83,7 @@ def _counter_candidates(calls: Caller) -> Iterator[int]:
             continue
         found = True
         yield address
-    getter = inf.minimal_symbol_address("_Py_GetAllocatedBlocks", exported=True)
+    getter = inf.minimal_symbol_address("_Py_GetAllocatedBlocks")
     if not found and calls.version < (3, 12) and getter is not None:
         # No debug info: the function starts by loading the counter (a 64-bit
         # RIP-relative mov).  Every such load in its first bytes is a candidate.
@@ -133,7 +133,7 @@ def _allocators(calls: Caller, domains: tuple[int, ...]) -> list[tuple]:
 
 def route_payload_thread(calls: Caller) -> Optional[Routing]:
     """Route the parked thread's MEM and OBJ allocations to malloc; None (nothing changed) when not safe to."""
-    if calls.version < (3, 8) or inf.minimal_symbol_address("_PyMem_GetCurrentAllocatorName", exported=True) is None:
+    if calls.version < (3, 8) or inf.minimal_symbol_address("_PyMem_GetCurrentAllocatorName") is None:
         return None
     name = calls.call("_PyMem_GetCurrentAllocatorName")
     if name == 0 or gdb.selected_inferior().read_memory(name, 9).tobytes() != b"pymalloc\0":
@@ -203,7 +203,7 @@ def empty_python2_free_lists(calls: Caller) -> None:
     if calls.version >= (3, 0):
         return
     for name in ("PyInt_ClearFreeList", "PyFloat_ClearFreeList"):
-        if inf.minimal_symbol_address(name, exported=True) is not None:
+        if inf.minimal_symbol_address(name) is not None:
             calls.cleanup(name)
 
 

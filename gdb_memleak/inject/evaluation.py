@@ -138,11 +138,11 @@ def _this_thread_getter(calls: Caller) -> Optional[str]:
             return None
         # (2.7 has no unchecked one: PyThreadState_Get, which the thread holding the GIL passes)
         names = (THIS_THREAD[1], "PyThreadState_Get")
-    elif any(inf.minimal_symbol_address(name, exported=True) is None for name in (ENTER_TRACING, LEAVE_TRACING)):
+    elif any(inf.minimal_symbol_address(name) is None for name in (ENTER_TRACING, LEAVE_TRACING)):
         return None
     else:
         names = THIS_THREAD
-    return next((name for name in names if inf.minimal_symbol_address(name, exported=True) is not None), None)
+    return next((name for name in names if inf.minimal_symbol_address(name) is not None), None)
 
 
 def _tracing_field(version: tuple[int, int], thread_state: int) -> int:

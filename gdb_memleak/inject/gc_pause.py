@@ -93,7 +93,7 @@ def _names(buffer: int) -> dict[str, int]:
 
 
 def _exact_type(address: int, type_symbol: str) -> bool:
-    expected = inf.minimal_symbol_address(type_symbol, exported=True)
+    expected = inf.minimal_symbol_address(type_symbol)
     memory = gdb.selected_inferior().read_memory(address + OB_TYPE, 8).tobytes()
     return expected is not None and struct.unpack("<Q", memory)[0] == expected
 
@@ -101,9 +101,9 @@ def _exact_type(address: int, type_symbol: str) -> bool:
 def pause(calls: Caller) -> Optional[Pause]:
     """Pause gc and put the fork guard in, on the parked thread that holds the GIL; None if not done."""
     modern = calls.version >= (3, 10)
-    if calls.version < (3, 6) or (modern and inf.minimal_symbol_address("PyGC_Disable", exported=True) is None):
+    if calls.version < (3, 6) or (modern and inf.minimal_symbol_address("PyGC_Disable") is None):
         return None
-    if inf.minimal_symbol_address("_Py_PrintReferences", exported=True) is not None:
+    if inf.minimal_symbol_address("_Py_PrintReferences") is not None:
         return None  # Py_TRACE_REFS (3.6/3.7 debug builds): two more words in every object's head, not OB_TYPE's
     first = [("PyImport_GetModuleDict", ()), (calls.raw_malloc, (len(_NAMES_DATA),))]
     modules, buffer, *enabled = calls.call_many(first + ([("PyGC_IsEnabled", ())] if modern else []))
@@ -248,7 +248,7 @@ def _guard_may_die(calls: Caller, references: _Refs) -> bool:
     of (the census's snapshot) often still holds it here, and the guard was then kept for good, one
     per command (a helper's trial, 2026-12-05)."""
     weaklist = MD_WEAKLIST.get(calls.version)
-    verbose = inf.minimal_symbol_address("Py_VerboseFlag", exported=True)
+    verbose = inf.minimal_symbol_address("Py_VerboseFlag")
     if weaklist is None or verbose is None:
         return False
     memory = gdb.selected_inferior().read_memory

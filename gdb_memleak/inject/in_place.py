@@ -87,9 +87,9 @@ def start_scan(pid: int) -> None:
     if pid in _SCANS:
         return
     # 3.x's own (its PyEval_EvalFrameEx is a wrapper), else 2.7's
-    name = next((n for n in EVAL_LOOPS if inf.minimal_symbol_address(n, exported=True) is not None), EVAL_LOOPS[0])
+    name = next((n for n in EVAL_LOOPS if inf.minimal_symbol_address(n) is not None), EVAL_LOOPS[0])
     path = inf.runtime_file()
-    address = inf.minimal_symbol_address(name, exported=True)
+    address = inf.minimal_symbol_address(name)
     _SCANS[pid] = None
     if path is not None and address is not None:
         debug_dirs = gdb.parameter("debug-file-directory")
@@ -196,7 +196,7 @@ def _pending_mutex_address() -> Optional[int]:
     version = inf.python_version()
     if version is None or version < (3, 13):
         return None
-    runtime = inf.minimal_symbol_address("_PyRuntime", exported=True)
+    runtime = inf.minimal_symbol_address("_PyRuntime")
     if runtime is None:
         return None
     offset = -1
@@ -266,7 +266,7 @@ def looks_can_succeed(pid: int, span: Optional[tuple[tuple[int, int], ...]], deb
         return False
     if span is not None:
         return True
-    loop = next((a for a in (inf.minimal_symbol_address(n, exported=True) for n in EVAL_LOOPS) if a is not None), None)
+    loop = next((a for a in map(inf.minimal_symbol_address, EVAL_LOOPS) if a is not None), None)
     told = _told_by_debug_info(pid, loop) if debug_info and loop is not None else None
     if told is None and loop is not None:
         start_scan(pid)  # debug info silent about the eval loop (none there, or LTO): its machine code tells

@@ -51,7 +51,7 @@ def move_to_own_thread(calls: Caller, safe_point: SafePoint, pid: int, deadline:
     """Start the payload's own thread from the safe point and let the safe point's thread go;
     the new thread parked, holding the GIL, as the safe point.  None (nothing changed, the
     payload runs at `safe_point`) where a thread cannot be started."""
-    if calls.version < (3, 7) or any(inf.minimal_symbol_address(f, exported=True) is None for f in (THREAD_START, "PyGILState_Ensure")):
+    if calls.version < (3, 7) or any(inf.minimal_symbol_address(f) is None for f in (THREAD_START, "PyGILState_Ensure")):
         return None
     entry = stub.thread_entry(calls.thread_area, signal=calls.signal, tries=GO_WAIT_MS)
     gdb.selected_inferior().write_memory(calls.thread_area, entry.code)

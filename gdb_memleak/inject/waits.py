@@ -103,7 +103,7 @@ class Waits:
         self.pid, self.stop_signal = pid, stop_signal
         self.passed: set[tuple[int, tuple[bytes, ...]]] = set()  # (tid, _wait_key of its /proc syscall line)
         self.found: Optional[gdb.InferiorThread] = None
-        self.can_take_gil = inf.minimal_symbol_address("PyGILState_Ensure", exported=True) is not None
+        self.can_take_gil = inf.minimal_symbol_address("PyGILState_Ensure") is not None
         self.event_wait: Optional[tuple[bytes, ...]] = None  # the main thread's last wait in an event loop of C
 
     def look(self) -> bool:
