@@ -41,6 +41,11 @@ class Refused(MemleakError):
     an architecture or gdb mode we do not inject into.  Nothing was run in the target."""
 
 
+class NoThreadOfItsOwn(Refused):
+    """The payload may only run in a thread of gdb-memleak's own, and none could be started in the target
+    (before 3.7, under seccomp, a limit on threads): it went back without anything run."""
+
+
 class OptedOut(Refused):
     """The target opted out of remote code execution (PEP 768): py-heap and py-cycles read its memory instead."""
 

@@ -161,17 +161,22 @@ def test_guppy_does_not_deadlock_a_target_whose_thread_holds_a_lock(start_target
     pytest.param(PY36, {}, id="pyenv-3.6", marks=pytest.mark.skipif(bool(WHY_36), reason=WHY_36 or "present")),
     pytest.param(PYENV_311, {"SECCOMP_NO_MADVISE": "1"}, id="pyenv-3.11-seccomp",
                  marks=pytest.mark.skipif(bool(PYENV_311_MISSING), reason=PYENV_311_MISSING or "present")),
+    pytest.param(PYENV_311, {"NO_NEW_THREADS": "1"}, id="pyenv-3.11-no-new-threads",
+                 marks=pytest.mark.skipif(bool(PYENV_311_MISSING), reason=PYENV_311_MISSING or "present")),
 ])
 def test_guppy_is_refused_where_it_would_run_in_the_safe_point_s_thread(start_target, python, env):
-    """Before 3.7 and under seccomp no thread of ours is started: guppy would run in the thread that
-    reached the safe point, where the deadlock above can happen.  Refused in one line unless --force;
-    the census still answers, and guppy is never imported (the 3.6 target has no guppy3 here: the
-    refusal comes first; test_versions' prepare test runs it with --force where guppy3 is installed)."""
+    """Before 3.7 and under seccomp no thread of ours is started, and in a target that cannot start
+    one (a limit on threads) the start fails: guppy would run in the thread that reached the safe
+    point, where the deadlock above can happen.  Refused in one line unless --force; the census still
+    answers (there, in the safe point's thread), and guppy is never imported (the 3.6 target has no
+    guppy3 here: the refusal comes first; test_versions' prepare test runs it with --force where
+    guppy3 is installed)."""
     target = start_target(python, ENV_HEARTBEAT, env=env)
     target.wait_for_ticks(1)
     run = run_gdb("py-heap --backend guppy --top 2", "py-heap --top 2", pid=target.pid)
     assert_no_traceback(run)
-    where = "before 3.7" if python == PY36 else "under seccomp"
+    where = ("before 3.7" if python == PY36 else "under seccomp" if "SECCOMP_NO_MADVISE" in env
+             else "no thread could be started in the target (a limit on threads?), so")
     assert ("py-heap: --backend guppy refused: %s it would run in the thread that reached the safe point, where a "
             "finalizer of what guppy lets go of can wait for a lock that thread holds and hang the target for good; "
             "--backend census does not (--force runs guppy anyway)" % where) in run.stderr, run.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Optional
 
-from ..errors import NoRoom, NoSafePointInTime, OptedOut, Refused, ToolMissing
+from ..errors import NoRoom, NoSafePointInTime, NoThreadOfItsOwn, OptedOut, Refused, ToolMissing
 from ..gdbside import inferior as inf
 from ..gdbside.invocation import Invocation
 from ..host import limits, procfs
@@ -86,12 +86,16 @@ class PyHeap(MemleakCommand):
         rss_before = procfs.proc_status(target.pid).get("VmRSS") if args.backend == "guppy" else None
         payload_args = dict(room, top=args.top, largest=args.largest, backend=args.backend)
         try:
-            outcome = session.run_payload(inv, "heap", payload_args, route=not guppy)
+            outcome = session.run_payload(inv, "heap", payload_args, route=not guppy,
+                                          only_in_own_thread=guppy and not args.force)
             lost = not guppy and _paths_lost(outcome)  # (guppy never holds the borrowed thread: row 8b)
             if lost:
                 outcome = session.run_payload(inv, "heap", payload_args, route=not guppy, own_thread=False)
         except ToolMissing as e:
             raise ToolMissing("--backend guppy: %s" % e, hint="py-heap --backend census works") from e
+        except NoThreadOfItsOwn:  # 3.7+, no seccomp, yet pthread_create failed: a limit on threads
+            raise Refused(GUPPY_IN_THE_SAFE_POINT_S_THREAD % "no thread could be started in the target (a limit "
+                          "on threads?), so") from None
         except NoRoom as e:  # the census's own memory guard
             raise NoRoom("refused: %s" % e) from e
         except (NoSafePointInTime, OptedOut) as e:  # idle, hung or opted out: its memory can still be read (issue 16)
@@ -146,16 +150,20 @@ def _say_what_guppy_left(command: MemleakCommand, pid: int, rss_before: Optional
 
 def _require_a_thread_of_its_own(pid: int, version: tuple) -> None:
     """Refuse guppy where it would run in the thread that reached the safe point (before 3.7, and under
-    seccomp: no thread of ours is started there).  What guppy's own steps let go of after another thread
+    seccomp: no thread of ours is started there; where starting one fails, the run itself refuses).  What guppy's own steps let go of after another thread
     dropped it is finalized in the thread guppy runs in; one whose finalizer waited for a lock the safe
     point's thread held deadlocked the target for good (3.11, when guppy ran there: 2026-12-06)."""
     if version < (3, 0):
         return  # no guppy3 for 2.7: refused as not installed, --force or not
     where = "before 3.7" if version < (3, 7) else "under seccomp" if session.seccomp_filtered(pid) else None
     if where is not None:
-        raise Refused("--backend guppy refused: %s it would run in the thread that reached the safe point, where a "
-                      "finalizer of what guppy lets go of can wait for a lock that thread holds and hang the target for "
-                      "good; --backend census does not (--force runs guppy anyway)" % where)
+        raise Refused(GUPPY_IN_THE_SAFE_POINT_S_THREAD % where)
+
+
+GUPPY_IN_THE_SAFE_POINT_S_THREAD = (
+    "--backend guppy refused: %s it would run in the thread that reached the safe point, where a finalizer of what "
+    "guppy lets go of can wait for a lock that thread holds and hang the target for good; --backend census does not "
+    "(--force runs guppy anyway)")
 
 
 def _require_room_for_guppy(pid: int, own_thread: bool) -> None:

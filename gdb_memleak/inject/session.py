@@ -26,6 +26,7 @@ from ..errors import (
     MemleakError,
     NoRoom,
     NotFound,
+    NoThreadOfItsOwn,
     OptedOut,
     PayloadFailed,
     Refused,
@@ -138,18 +139,21 @@ def seccomp_filtered(pid: int) -> bool:
 
 
 def run_payload(invocation: Invocation, name: str, args: dict[str, Any], *, route: Optional[bool] = None,
-                own_thread: Optional[bool] = None) -> PayloadResult:
+                own_thread: Optional[bool] = None, only_in_own_thread: bool = False) -> PayloadResult:
     """Run payload `name` (payloads.MANIFEST) in the target with `args`; return its result.
 
     Raises a MemleakError (errors.py) with a one-line reason on every failure; a
     payload's own exception comes back as PayloadFailed with the target's traceback.
     `route` overrides the manifest for one run (py-heap's guppy backend leaves objects the target frees later).
     `own_thread` overrides the manifest too: False holds the safe point's thread for the run (own_thread.py).
+    `only_in_own_thread`: where no thread of its own can be started, raise NoThreadOfItsOwn rather than run
+    the payload in the safe point's thread.
     """
     payload = MANIFEST[name]
     result = run_source(invocation, payload_source(name), args, tools=payload.needs_tools,
                         route=payload.routed if route is None else route,
-                        own_thread=payload.own_thread if own_thread is None else own_thread)
+                        own_thread=payload.own_thread if own_thread is None else own_thread,
+                        only_in_own_thread=only_in_own_thread)
     if result.tracemalloc is not None and name != "watch":  # (watch's tracing is the command's own)
         before, after = result.tracemalloc
         note("the target traces its allocations (tracemalloc): this command's were traced too, which slows "
@@ -158,7 +162,7 @@ def run_payload(invocation: Invocation, name: str, args: dict[str, Any], *, rout
 
 
 def run_source(invocation: Invocation, payload: str, args: dict[str, Any], *, tools: bool = False,
-               route: bool = True, own_thread: bool = False) -> PayloadResult:
+               route: bool = True, own_thread: bool = False, only_in_own_thread: bool = False) -> PayloadResult:
     """Run payload source text (defining gdb_memleak_payload) in the target; see run_payload.
 
     `tools`: put guppy3/objgraph built for the target's interpreter on its sys.path for the run.
@@ -178,7 +182,8 @@ def run_source(invocation: Invocation, payload: str, args: dict[str, Any], *, to
     exe = _program_identity(pid)
     try:
         with keeper.keeping(pid, args["traps"]):
-            raw, safe_point, seconds = _run_at_a_safe_point(invocation, pid, version, full, route, own_thread)
+            raw, safe_point, seconds = _run_at_a_safe_point(invocation, pid, version, full, route,
+                                                            own_thread or only_in_own_thread, only_in_own_thread)
     except gdb.error:
         if _program_identity(pid) != exe:
             raise TargetUnavailable("the target ran exec() during the command: it is another program now, "
@@ -220,17 +225,18 @@ def _program_identity(pid: int) -> Optional[tuple[int, int]]:
 
 
 def _run_at_a_safe_point(invocation: Invocation, pid: int, version: tuple[int, int], full: str,
-                         route: bool, own: bool) -> tuple[bytes, SafePoint, float]:
+                         route: bool, own: bool, only_own: bool) -> tuple[bytes, SafePoint, float]:
     """Bring the target to a safe point, run `full` there, put everything back: (answer, where, seconds)."""
     compiling = packaging.Precompiling(full, pid, version)  # first: the child compiles while gdb works
     try:
-        return _run_compiled(invocation, pid, version, full, compiling, route, own)
+        return _run_compiled(invocation, pid, version, full, compiling, route, own, only_own)
     finally:
         compiling.close()
 
 
 def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], full: str,
-                  compiling: packaging.Precompiling, route: bool, own: bool) -> tuple[bytes, SafePoint, float]:
+                  compiling: packaging.Precompiling, route: bool, own: bool,
+                  only_own: bool) -> tuple[bytes, SafePoint, float]:
     """_run_at_a_safe_point, the payload's compiler started."""
     calls = Caller(pid, version)
     calls.prepare([pid])
@@ -250,14 +256,12 @@ def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], fu
                 rss_before = procfs.proc_status(pid).get("VmRSS", 0)  # the target stopped: only the payload runs
                 _thread(safe_point.thread_num).switch()
                 # Not under seccomp: which system calls the thread's start may make cannot be read.
-                moved = (own_thread.move_to_own_thread(calls, safe_point, pid, time.monotonic() + invocation.timeout)
-                         if own and tidy else None)
-                if moved is not None:
-                    safe_point = moved
-                    _thread(safe_point.thread_num).switch()
+                safe_point = _in_own_thread(calls, safe_point, pid, time.monotonic() + invocation.timeout) if own and tidy else safe_point
                 started = time.monotonic()
                 paused, routing = None, None
                 try:
+                    if only_own and safe_point.kind != "own-thread":  # (in the try: the thread goes back as after a run)
+                        raise NoThreadOfItsOwn("no thread of its own could be started in the target; nothing was run")
                     paused = gc_pause.pause(calls)
                     routing = allocator.route_payload_thread(calls) if route else None
                     raw = evaluation.execute(source, compiled, calls, gc_pause.flag(calls, paused))
@@ -289,6 +293,15 @@ def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], fu
         if calls.replaced and (isinstance(e, TargetGone) or not isinstance(e, TargetUnavailable)):
             raise TargetReplaced(safepoint.replaced_message("during the command")) from e
         raise
+
+
+def _in_own_thread(calls: Caller, safe_point: SafePoint, pid: int, deadline: float) -> SafePoint:
+    """The payload's own thread, selected, as its safe point; else (none could be started) `safe_point`."""
+    moved = own_thread.move_to_own_thread(calls, safe_point, pid, deadline)
+    if moved is None:
+        return safe_point
+    _thread(moved.thread_num).switch()
+    return moved
 
 
 def _put_back_padding(calls: Caller) -> None:

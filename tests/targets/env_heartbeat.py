@@ -3,7 +3,8 @@ optionally a second libpython loaded with ctypes (argv[1]), and a heartbeat that
 says whether guppy or objgraph were ever imported into it.  With HEARTBEAT_CYCLES=1
 in the environment, 100 self-referencing lists stay as cyclic garbage (gc off).  With
 CATCH_SIGURG=1, a SIGURG handler that says when it runs.  With SECCOMP_NO_MADVISE=1,
-a seccomp filter that kills the process if it ever calls madvise()."""
+a seccomp filter that kills the process if it ever calls madvise().  With NO_NEW_THREADS=1,
+no thread can be started in it (as under a limit on threads)."""
 
 import os
 import sys
@@ -40,6 +41,14 @@ if os.environ.get("SECCOMP_NO_MADVISE"):
     fprog = struct.pack("=HxxxxxxQ", len(program), ctypes.addressof(code))
     assert libc.prctl(38, 1, 0, 0, 0) == 0  # PR_SET_NO_NEW_PRIVS
     assert libc.prctl(22, 2, ctypes.c_char_p(fprog), 0, 0) == 0  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+
+if os.environ.get("NO_NEW_THREADS"):
+    import threading
+
+    # Every new thread's stack is asked for beyond the address space, so pthread_create fails
+    # (EAGAIN) for this process's threads and gdb-memleak's alike: what a limit on threads
+    # (RLIMIT_NPROC, a cgroup's pids.max) does, without a user to run it as.
+    threading.stack_size(1 << 47)
 
 if len(sys.argv) > 1 and sys.argv[1]:
     import ctypes
