@@ -4,7 +4,9 @@ says whether guppy or objgraph were ever imported into it.  With HEARTBEAT_CYCLE
 in the environment, 100 self-referencing lists stay as cyclic garbage (gc off).  With
 CATCH_SIGURG=1, a SIGURG handler that says when it runs.  With SECCOMP_NO_MADVISE=1,
 a seccomp filter that kills the process if it ever calls madvise().  With NO_NEW_THREADS=1,
-no thread can be started in it (as under a limit on threads)."""
+no thread can be started in it (as under a limit on threads).  With DROP_WHEN=PATH, 10,000 instances
+with a __dict__ and a __del__ are held until PATH exists, then dropped, and the heartbeat says how
+many died after a collection of the young generation."""
 
 import os
 import sys
@@ -56,6 +58,19 @@ if len(sys.argv) > 1 and sys.argv[1]:
     # A second copy of the CPython runtime in the process, never initialised.
     _second_runtime = ctypes.CDLL(sys.argv[1])
 
+_drop_when = os.environ.get("DROP_WHEN")
+_died = [0]
+
+
+class Held(object):
+    def __init__(self, i):
+        self.i = i
+
+    def __del__(self):
+        _died[0] += 1
+
+
+_held = [Held(i) for i in range(10000)] if _drop_when else []
 _kept = []
 print("ready", flush=True)
 ticks = 0
@@ -68,4 +83,11 @@ while True:
     if time.time() - last >= 0.5:
         ticks += 1
         last = time.time()
-        print("tick %d guppy=%s objgraph=%s" % (ticks, "guppy" in sys.modules, "objgraph" in sys.modules), flush=True)
+        if _held and os.path.exists(_drop_when):
+            del _held[:]
+            import gc
+
+            gc.collect(0)  # the young generation only, as the collector does most often
+        died = " died=%d" % _died[0] if _drop_when else ""
+        print("tick %d guppy=%s objgraph=%s%s" % (ticks, "guppy" in sys.modules, "objgraph" in sys.modules, died),
+              flush=True)
