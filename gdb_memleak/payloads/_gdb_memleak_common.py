@@ -177,6 +177,20 @@ _T_QUAL = _TYPEDICT.get('__qualname__')
 _MOD_TYPE = type(sys)
 _MOD_DICT = _MOD_TYPE.__dict__['__dict__']
 _FUNC_TYPE = type(_mod_cleanup)
+
+
+def _library_test():
+    """A test of a source file's name: true for the interpreter's own and installed packages' (the
+    standard library's directory, site-packages, dist-packages, '<frozen ...>', no name), false for
+    the application's own code."""
+    os_module = dict.get(_modules(), 'os')
+    os_file = _MOD_DICT.__get__(os_module).get('__file__') if type(os_module) is _MOD_TYPE else None
+    stdlib = os_file[:os_file.rfind('/') + 1] if type(os_file) is str and '/' in os_file else None
+
+    def library(filename):
+        return (type(filename) is not str or filename.startswith('<') or '/site-packages/' in filename
+                or '/dist-packages/' in filename or (stdlib is not None and filename.startswith(stdlib)))
+    return library
 _FRAME_TYPE = type(sys._getframe())
 _MEMBER_TYPE = type(_FUNC_TYPE.__dict__['__globals__'])
 _METHOD_DESCR = type(object.__dict__['__sizeof__'])
