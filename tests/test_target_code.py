@@ -197,7 +197,7 @@ def test_guppy_is_refused_where_it_would_run_in_the_safe_point_s_thread(start_ta
     run = run_gdb("py-heap --backend guppy --top 2", "py-heap --top 2", pid=target.pid)
     assert_no_traceback(run)
     where = ("before 3.7" if python == PY36 else "under seccomp" if "SECCOMP_NO_MADVISE" in env
-             else "no thread could be started in the target (a limit on threads?), so")
+             else "no thread of gdb-memleak's could be started in the target (a limit on threads?), so")
     assert ("py-heap: --backend guppy refused: %s it would run in the thread that reached the safe point, where a "
             "finalizer of what guppy lets go of can wait for a lock that thread holds and hang the target for good; "
             "--backend census does not (--force runs guppy anyway)" % where) in run.stderr, run.stderr

@@ -54,7 +54,7 @@ class PyHeap(MemleakCommand):
             help="run even in a target that opted out of remote code execution (PEP 768), or where the target may "
                  "not have the memory the command needs (the census: about 48 bytes per tracked object; "
                  "--backend guppy: about 70%% of its RSS), or --backend guppy where it would run in the thread that reached "
-                 "the safe point (before 3.7, under seccomp)",
+                 "the safe point (before 3.7, under seccomp, where no thread can be started)",
         )
         parser.add_argument(
             "--read-only", action="store_true",
@@ -94,8 +94,8 @@ class PyHeap(MemleakCommand):
         except ToolMissing as e:
             raise ToolMissing("--backend guppy: %s" % e, hint="py-heap --backend census works") from e
         except NoThreadOfItsOwn:  # 3.7+, no seccomp, yet pthread_create failed: a limit on threads
-            raise Refused(GUPPY_IN_THE_SAFE_POINT_S_THREAD % "no thread could be started in the target (a limit "
-                          "on threads?), so") from None
+            raise Refused(GUPPY_IN_THE_SAFE_POINT_S_THREAD % "no thread of gdb-memleak's could be started in the "
+                          "target (a limit on threads?), so") from None
         except NoRoom as e:  # the census's own memory guard
             raise NoRoom("refused: %s" % e) from e
         except (NoSafePointInTime, OptedOut) as e:  # idle, hung or opted out: its memory can still be read (issue 16)

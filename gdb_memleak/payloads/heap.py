@@ -786,13 +786,7 @@ def _task_places(task, limit):
     gi = _TYPEDICT['__dict__'].__get__(gen_t)
     gi_from, gi_frame, gi_code = gi['gi_yieldfrom'], gi['gi_frame'], gi['gi_code']
     f_lineno = _TYPEDICT['__dict__'].__get__(_FRAME_TYPE)['f_lineno']
-    os_module = dict.get(_modules(), 'os')
-    os_file = _MOD_DICT.__get__(os_module).get('__file__') if type(os_module) is _MOD_TYPE else None
-    stdlib = os_file[:os_file.rfind('/') + 1] if type(os_file) is str and '/' in os_file else None
-
-    def library(filename):
-        return (type(filename) is not str or filename.startswith('<') or '/site-packages/' in filename
-                or '/dist-packages/' in filename or (stdlib is not None and filename.startswith(stdlib)))
+    library = _library_test()
     places = {}
     objs = gc.get_objects()  # (the census's snapshot is used up by now)
     for o in objs:
@@ -901,9 +895,10 @@ def _guppy(top):
         # the object that owns it (View.dict_ownership), which the hpy kept here holds: a collection
         # empties it only when it is sorted, and in-process 10,000 instances the program dropped
         # stayed alive after gc.collect() (guppy3 3.1.7, 2026-12-07); emptied, they died with it.
+        _ORPHANS.extend((heap, part))
         owners = getattr(h.View, 'dict_ownership', None)
-        _ORPHANS.extend((heap, part) if owners is None else (heap, part, owners.copy()))
         if owners is not None:
+            _ORPHANS.append(owners.copy())  # (a copy that failed leaves the map as it was)
             owners.clear()
         del part, row, heap, h, owners
     finally:
