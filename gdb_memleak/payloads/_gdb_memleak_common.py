@@ -181,15 +181,26 @@ _FUNC_TYPE = type(_mod_cleanup)
 
 def _library_test():
     """A test of a source file's name: true for the interpreter's own and installed packages' (the
-    standard library's directory, site-packages, dist-packages, '<frozen ...>', no name), false for
-    the application's own code."""
-    os_module = dict.get(_modules(), 'os')
-    os_file = _MOD_DICT.__get__(os_module).get('__file__') if type(os_module) is _MOD_TYPE else None
-    stdlib = os_file[:os_file.rfind('/') + 1] if type(os_file) is str and '/' in os_file else None
+    standard library's directories, site-packages, dist-packages, '<frozen ...>', no name) and for
+    the tools gdb-memleak lends the target (guppy3, objgraph), false for the application's own code."""
+    dirs = []
+    try:
+        os_file = dict.get(_MOD_DICT.__get__(dict.get(_modules(), 'os')), '__file__')
+    except Exception:  # not imported (embedded, -S), or not a module with a dict
+        os_file = None
+    if type(os_file) is str and '/' in os_file:
+        dirs.append(os_file[:os_file.rfind('/') + 1])
+    # a virtualenv's lib/pythonX.Y holds only a few of the standard library's files (2.7's os.py)
+    lib = '/lib%%s/python%d.%d/' % sys.version_info[:2]
+    for prefix in (getattr(sys, 'real_prefix', None), getattr(sys, 'base_prefix', None), sys.prefix):
+        if type(prefix) is str and prefix:
+            dirs.extend([prefix.rstrip('/') + lib % '', prefix.rstrip('/') + lib % '64'])
+    dirs.extend(p for p in globals().get('__gdb_memleak_tools__', ()) if type(p) is str and p)
+    dirs = tuple(dirs)
 
     def library(filename):
         return (type(filename) is not str or filename.startswith('<') or '/site-packages/' in filename
-                or '/dist-packages/' in filename or (stdlib is not None and filename.startswith(stdlib)))
+                or '/dist-packages/' in filename or filename.startswith(dirs))
     return library
 _FRAME_TYPE = type(sys._getframe())
 _MEMBER_TYPE = type(_FUNC_TYPE.__dict__['__globals__'])
