@@ -124,12 +124,8 @@ def test_a_small_global_that_holds_much_is_measured_before_the_time_runs_out(tmp
     about one run of 20 (test_heap.py's big_containers.py target, pyenv 3.11, 2026-12-07): the bytearray
     inside was listed instead.  The application's own modules' globals now come first: here, before
     the time runs out at the first global of an installed package."""
-    script = tmp_path / "short.py"
-    script.write_text(SHORT_BUDGET)
-    proc = subprocess.run([sys.executable, str(script), str(PAYLOADS / "heap.py")], capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["holder_for_the_test.PAIR", "True"], proc.stdout
+    printed = _printed_beside_heap_py(tmp_path, SHORT_BUDGET)
+    assert printed == ["holder_for_the_test.PAIR", "True"], printed
 
 
 # Runs heap.py's functions on their own: the census's largest object, a str measured after the globals,
@@ -159,9 +155,15 @@ finally:
 @pytest.mark.unit
 def test_an_object_whose_walk_ran_out_of_time_at_its_root_still_ranks_by_its_own_size(tmp_path):
     """py-heap --largest 1 ranked a dict first in a CI run, the 12 MB str it measured last scored 0."""
-    script = tmp_path / "cut.py"
-    script.write_text(CUT_AT_THE_ROOT)
+    printed = _printed_beside_heap_py(tmp_path, CUT_AT_THE_ROOT)
+    assert printed == ["str", "True"], printed
+
+
+def _printed_beside_heap_py(tmp_path, script_text: str) -> list[str]:
+    """The words a script printed that ran heap.py's functions (its argv[1]) in a process of its own."""
+    script = tmp_path / "beside_heap_py.py"
+    script.write_text(script_text)
     proc = subprocess.run([sys.executable, str(script), str(PAYLOADS / "heap.py")], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["str", "True"], proc.stdout
+    return proc.stdout.split()

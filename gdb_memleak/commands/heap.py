@@ -150,9 +150,10 @@ def _say_what_guppy_left(command: MemleakCommand, pid: int, rss_before: Optional
 
 def _require_a_thread_of_its_own(pid: int, version: tuple) -> None:
     """Refuse guppy where it would run in the thread that reached the safe point (before 3.7, and under
-    seccomp: no thread of ours is started there; where starting one fails, the run itself refuses).  What guppy's own steps let go of after another thread
-    dropped it is finalized in the thread guppy runs in; one whose finalizer waited for a lock the safe
-    point's thread held deadlocked the target for good (3.11, when guppy ran there: 2026-12-06)."""
+    seccomp: no thread of ours is started there; where starting one fails, the run itself refuses).
+    What guppy's own steps let go of after another thread dropped it is finalized in the thread guppy
+    runs in; one whose finalizer waited for a lock the safe point's thread held deadlocked the target
+    for good (3.11, when guppy ran there: 2026-12-06)."""
     if version < (3, 0):
         return  # no guppy3 for 2.7: refused as not installed, --force or not
     where = "before 3.7" if version < (3, 7) else "under seccomp" if session.seccomp_filtered(pid) else None

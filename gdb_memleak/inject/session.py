@@ -256,11 +256,12 @@ def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], fu
                 rss_before = procfs.proc_status(pid).get("VmRSS", 0)  # the target stopped: only the payload runs
                 _thread(safe_point.thread_num).switch()
                 # Not under seccomp: which system calls the thread's start may make cannot be read.
-                safe_point = _in_own_thread(calls, safe_point, pid, time.monotonic() + invocation.timeout) if own and tidy else safe_point
+                if own and tidy:
+                    safe_point = _in_own_thread(calls, safe_point, pid, time.monotonic() + invocation.timeout)
                 started = time.monotonic()
                 paused, routing = None, None
                 try:
-                    if only_own and safe_point.kind != "own-thread":  # (in the try: the thread goes back as after a run)
+                    if only_own and safe_point.kind != "own-thread":  # (here: the thread goes back as after a run)
                         raise NoThreadOfItsOwn("no thread of its own could be started in the target; nothing was run")
                     paused = gc_pause.pause(calls)
                     routing = allocator.route_payload_thread(calls) if route else None

@@ -177,6 +177,14 @@ _T_QUAL = _TYPEDICT.get('__qualname__')
 _MOD_TYPE = type(sys)
 _MOD_DICT = _MOD_TYPE.__dict__['__dict__']
 _FUNC_TYPE = type(_mod_cleanup)
+_FRAME_TYPE = type(sys._getframe())
+_MEMBER_TYPE = type(_FUNC_TYPE.__dict__['__globals__'])
+_METHOD_DESCR = type(object.__dict__['__sizeof__'])
+_GETSET_DESCR = type(type.__dict__['__dict__'])
+_WRAPPER_DESCR = type(object.__dict__['__init__'])
+_CLASSMETHOD_DESCR = type(dict.__dict__['fromkeys'])
+_CM_FUNC = classmethod.__dict__['__func__']
+_EXC_ARGS = BaseException.__dict__['args']
 
 
 def _library_test():
@@ -202,14 +210,6 @@ def _library_test():
         return (type(filename) is not str or filename.startswith('<') or '/site-packages/' in filename
                 or '/dist-packages/' in filename or filename.startswith(dirs))
     return library
-_FRAME_TYPE = type(sys._getframe())
-_MEMBER_TYPE = type(_FUNC_TYPE.__dict__['__globals__'])
-_METHOD_DESCR = type(object.__dict__['__sizeof__'])
-_GETSET_DESCR = type(type.__dict__['__dict__'])
-_WRAPPER_DESCR = type(object.__dict__['__init__'])
-_CLASSMETHOD_DESCR = type(dict.__dict__['fromkeys'])
-_CM_FUNC = classmethod.__dict__['__func__']
-_EXC_ARGS = BaseException.__dict__['args']
 
 
 def _a_cell(x=None):
