@@ -30,7 +30,8 @@
 #    object is put in threading._dangling, which threading's after-fork handler (run in the
 #    child only) walks, calling _reset_internal_locks/_stop (3.6-3.12) or _after_fork
 #    (3.13+) on it; those enable gc again in the child.  It is taken out again afterwards, so
-#    nothing stays registered.  (Python 2.7's handler does not walk _dangling.)
+#    nothing stays registered.  Python 2.7's handler does not walk _dangling: there the
+#    handler itself, threading._after_fork, is stood in for (__gdb_memleak_guard27__).
 # Builtins the payloads call, checked before anything else runs: a target that replaced one
 # (builtins.len = ...) would have its own code run for it, or the payload fail half-way.  A
 # name the interpreter lacks (exec on 2.7) is skipped; builtins.__import__ is never called
@@ -141,7 +142,7 @@ def __gdb_memleak_enter__(quiet):
             'the payload did not run"}}').encode('ascii')
         return None
     state = {'sys': s, 'boot': boot, 'gc': None, 'gc_was': None, 'gc_by_gdb': False, 'guard': None, 'dangling': None, 'store': None,
-             'loaded': [], 'tracemalloc': None}
+             'loaded': [], 'tracemalloc': None, 'after_fork': None}
     # A target that traces its allocations traces ours too: its tables' size now, to say what it cost.
     tm = dict.get(s.modules, '_tracemalloc') if type(s.modules) is dict else None
     if type(tm) is type(s) and tm.is_tracing():
@@ -152,12 +153,52 @@ def __gdb_memleak_enter__(quiet):
     # for the target, and resumed by gdb after this payload.
     state['gc_by_gdb'] = d.get(g, '__gdb_memleak_gc_paused__') is not None
     state['gc_was'] = gc.isenabled() or state['gc_by_gdb']
-    gc.disable()
     threading = dict.get(s.modules, 'threading') if type(s.modules) is dict else None
+    if state['gc_was'] and boot is None and s.version_info[0] == 2 and type(threading) is type(s):
+        __gdb_memleak_guard27__(state, gc, threading)  # before the pause: no fork can come between
+    gc.disable()
     dangling = threading.__dict__.get('_dangling') if type(threading) is type(s) else None
     if state['gc_was'] and dangling is not None and not state['gc_by_gdb']:  # gdb's guard is in already
         __gdb_memleak_guard__(state, gc, dangling)
     return state
+
+
+def __gdb_memleak_guard27__(state, gc, threading):
+    """Python 2.7's fork guard: its after-fork handler is threading._after_fork, looked up by name
+    in the child (PyEval_ReInitThreads), and it does not walk _dangling.  For the payload's length
+    that name is __gdb_memleak_forked27__, which a child runs instead: it puts the target's own
+    handler back, gc back on, then runs the handler.  Put in before gc is paused and taken out
+    after it is resumed (__gdb_memleak_leave__), so a fork at any instant finds gc on or the
+    guard in.  Stores into dicts only: no container is made."""
+    td = threading.__dict__
+    original = td.get('_after_fork')
+    if original is None:
+        return
+    g = __gdb_memleak_guard27__.__globals__
+    g['__gdb_memleak_fork27__'] = (threading, original, gc)
+    state['after_fork'] = original
+    td['_after_fork'] = __gdb_memleak_forked27__
+
+
+def __gdb_memleak_forked27__():
+    """threading._after_fork in a child forked while a payload ran (Python 2.7): the child is left
+    with the target's own handler (nothing of ours stays for its own children) and gc on."""
+    threading, original, gc = __gdb_memleak_forked27__.__globals__['__gdb_memleak_fork27__']
+    threading.__dict__['_after_fork'] = original
+    try:
+        gc.enable()
+    except:  # noqa: E722
+        pass
+    return original()
+
+
+def __gdb_memleak_unguard27__(state):
+    """The target's own threading._after_fork back (unless someone else's took ours' place)."""
+    guard = __gdb_memleak_unguard27__.__globals__['__gdb_memleak_fork27__']
+    td = guard[0].__dict__
+    if td.get('_after_fork') is __gdb_memleak_forked27__:
+        td['_after_fork'] = guard[1]
+    state['after_fork'] = None
 
 
 def __gdb_memleak_guard__(state, gc, dangling):
@@ -260,6 +301,8 @@ def __gdb_memleak_leave__(state):
                         set.discard(dd['data'], state['store'])
             finally:
                 state['store'] = state['guard'] = state['dangling'] = None
+                if state.get('after_fork') is not None:  # Python 2.7's guard, after gc is back too
+                    __gdb_memleak_unguard27__(state)
 
 
 # Switched off here, in the module's own frame, and on again by its last statements in the same
