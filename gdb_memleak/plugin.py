@@ -87,6 +87,26 @@ class _VerboseParameter(gdb.Parameter):
         return "gdb-memleak's errors show tracebacks: %s." % svalue
 
 
+class _BreakpointsParameter(gdb.Parameter):
+    """Whether the one breakpoint (the queue point's, in 20 ms slices) may go in where nothing else
+    finds a safe point: a gdb killed while it is in leaves the target to die of SIGTRAP."""
+
+    set_doc = "Set whether py-heap, py-cycles and py-memtop may use a breakpoint to find a safe point."
+    show_doc = "Show whether py-heap, py-cycles and py-memtop may use a breakpoint to find a safe point."
+
+    def __init__(self) -> None:
+        super().__init__("py-memleak breakpoints", gdb.COMMAND_DATA, gdb.PARAM_BOOLEAN)
+        self.value = SETTINGS.breakpoints
+
+    def get_set_string(self) -> str:
+        SETTINGS.breakpoints = bool(self.value)
+        return ""
+
+    def get_show_string(self, svalue: str) -> str:
+        return ("gdb-memleak may put a breakpoint in for 20 ms at a time where nothing else finds a safe point "
+                "(a gdb killed meanwhile leaves the target to die of SIGTRAP): %s." % svalue)
+
+
 def _command_classes() -> tuple:
     from .commands.cycles import PyCycles
     from .commands.heap import PyHeap
@@ -141,6 +161,7 @@ def _load(venv: Optional[str]) -> None:
     _TimeoutParameter()
     _MaxStopParameter()
     _VerboseParameter()
+    _BreakpointsParameter()
     # What was read about one process or its files is not true of the next.
     gdb.events.new_objfile.connect(_clear_caches)
     gdb.events.exited.connect(_clear_caches)

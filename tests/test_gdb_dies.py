@@ -551,13 +551,16 @@ def test_no_thread_is_called_from_while_the_pending_mutex_is_held(start_target, 
 
 
 @pytest.mark.skipif(bool(PYTHON_NODEBUG_MISSING), reason=PYTHON_NODEBUG_MISSING or "-")
-@pytest.mark.parametrize("named", ["gdb", "debugger"])
-def test_without_gdb_on_path_the_running_gdb_reads_the_eval_loop(start_target, tmp_path, named):
+@pytest.mark.parametrize("named, breakpoints", [("gdb", False), ("debugger", True), ("debugger", False)],
+                         ids=["gdb", "debugger-breakpoints-on", "debugger"])
+def test_without_gdb_on_path_the_running_gdb_reads_the_eval_loop(start_target, tmp_path, named, breakpoints):
     """Debian's python3.11 has no debug info, and no gdb is on PATH: the gdb that runs the command
     reads the eval loop's machine code (host/eval_loop.py), and no slice is taken.  A gdb whose
-    executable is not called gdb is not taken for one: nothing then says where a call is safe,
-    and the pending call is queued at a function's entry as before, with the breakpoint in
-    short slices."""
+    executable is not called gdb is not taken for one: nothing then says where a call is safe.
+    There the pending call is queued at a function's entry, with the breakpoint in short slices,
+    only if the user allows it (`set py-memleak breakpoints on`); otherwise no breakpoint goes in
+    (a gdb killed while one is in leaves the target to die of SIGTRAP) and the command says why it
+    found no safe point (until 2026-12-07 the slices came unasked)."""
     gdb = shutil.which(gdb_binary())
     if gdb is None or not open(gdb, "rb").read(4) == b"\x7fELF":
         pytest.skip("the gdb under test is not an executable of its own (a loader runs it)")
@@ -567,11 +570,16 @@ def test_without_gdb_on_path_the_running_gdb_reads_the_eval_loop(start_target, t
     empty.mkdir()
     if named != "gdb":
         gdb = str(shutil.copy(gdb, tmp_path / named))
-    run = run_counting_slices(tmp_path, target.pid, "py-heap --top 3", kill_in_slice=False, timeout=180,
-                              path=str(empty), gdb=gdb)
+    commands = ("set py-memleak breakpoints on",) if breakpoints else ()
+    run = run_counting_slices(tmp_path, target.pid, *commands, "py-heap --top 3 --timeout 5", kill_in_slice=False,
+                              timeout=180, path=str(empty), gdb=gdb)
     assert_no_traceback(run)
-    assert "Partition of a set" in run.stdout, run.stdout + run.stderr
-    assert ("queue slices 0" in run.stdout) == (named == "gdb"), run.stdout
+    answered = named == "gdb" or breakpoints
+    assert ("Partition of a set" in run.stdout) == answered, run.stdout + run.stderr
+    assert ("queue slices 0" in run.stdout) == (named == "gdb" or not breakpoints), run.stdout
+    if not answered:
+        assert "no safe point within 5 s: no thread waited where CPython runs calls" in run.stderr, run.stderr
+        assert "`set py-memleak breakpoints on` allows it" in run.stderr, run.stderr
     ticks = target.wait_for_ticks(2)
     assert len(ticks) == 2 and all(t.endswith("ok=True") for t in ticks), target.lines[-5:]
 

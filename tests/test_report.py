@@ -14,11 +14,19 @@ from html.parser import HTMLParser
 
 import pytest
 from support.cli import gdb_memleak_argv, run_gdb_memleak
-from support.gdb import gcore
-from support.interpreters import PYTHON_311, PYTHON_311_MISSING, PYTHON_312, PYTHON_312_MISSING, param
+from support.gdb import gcore, gdb_binary
+from support.interpreters import (
+    PYTHON_311,
+    PYTHON_311_MISSING,
+    PYTHON_312,
+    PYTHON_312_MISSING,
+    PYTHON_NODEBUG,
+    PYTHON_NODEBUG_MISSING,
+    param,
+)
 from support.paths import EXAMPLES, REPO
 from support.png import is_png
-from support.targets import BUSY_WITH_RT_HANDLER, GC_OFF_CLOSURES, HOSTILE, IDLE, SEED_CYCLES, Target
+from support.targets import BUSY_WITH_RT_HANDLER, GC_OFF_CLOSURES, HOSTILE, IDLE, PYTHON_ONLY, SEED_CYCLES, Target
 
 from gdb_memleak.model import schemas
 
@@ -365,9 +373,11 @@ def test_report_core_errors_are_one_line(tmp_path):
     run = run_gdb_memleak("report", "--core", str(tmp_path / "none"), "--out", str(tmp_path / "out"))
     assert_one_line_failure(run, "cannot read %s" % (tmp_path / "none"))
     run = run_gdb_memleak("report", "--core", str(not_core), "--exe", "/bin/true", "--watch", "1", "--out", str(tmp_path / "out"))
-    assert_one_line_failure(run, "--watch, --timeout and --max-stop need a live process, not a core file")
+    assert_one_line_failure(run, "--watch, --timeout, --max-stop and --breakpoints need a live process, not a core file")
     run = run_gdb_memleak("report", "--core", str(not_core), "--exe", "/bin/true", "--max-stop", "0", "--out", str(tmp_path / "out"))
-    assert_one_line_failure(run, "--watch, --timeout and --max-stop need a live process, not a core file")
+    assert_one_line_failure(run, "--watch, --timeout, --max-stop and --breakpoints need a live process, not a core file")
+    run = run_gdb_memleak("report", "--core", str(not_core), "--exe", "/bin/true", "--breakpoints", "--out", str(tmp_path / "out"))
+    assert_one_line_failure(run, "--watch, --timeout, --max-stop and --breakpoints need a live process, not a core file")
     run = run_gdb_memleak("report", "1", "--core", str(not_core), "--out", str(tmp_path / "out"))
     assert_one_line_failure(run, "give a PID or --core CORE (one of them)")
     run = run_gdb_memleak("report", "--out", str(tmp_path / "out"))
@@ -397,6 +407,39 @@ def test_a_watch_without_a_safe_point_still_gives_a_report(start_target, tmp_pat
     assert "py-memtop --watch gave no answer: no safe point within 2 s" in page
     assert "py-memtop --watch gave no answer: no safe point" in run.stderr
     assert target.alive()
+
+
+@pytest.mark.skipif(bool(PYTHON_NODEBUG_MISSING), reason=PYTHON_NODEBUG_MISSING or "-")
+def test_where_only_a_breakpoint_finds_a_safe_point_the_report_says_which_option_allows_it(start_target, tmp_path):
+    """Debian's python3.11 has no debug info; its gdb, here copied as "debugger" with no gdb on PATH,
+    has nothing to read the eval loop with (test_gdb_dies.py): only the queue point's breakpoint
+    could find a safe point.  Without --breakpoints none goes in, and the report says which of its
+    options allows one (not the gdb setting its user cannot type); with it, the heap is there."""
+    gdb = shutil.which(gdb_binary())
+    if gdb is None or not open(gdb, "rb").read(4) == b"\x7fELF":
+        pytest.skip("the gdb under test is not an executable of its own (a loader runs it)")
+    debugger = shutil.copy(gdb, tmp_path / "debugger")
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "dot").symlink_to(shutil.which("dot"))  # py-cycles --graph's, and no gdb
+    target = start_target(PYTHON_NODEBUG, PYTHON_ONLY)
+    target.wait_for_ticks(1)
+    env = {"GDB": str(debugger), "PATH": str(tools)}
+    run = run_gdb_memleak("report", str(target.pid), "--out", str(tmp_path / "off"), "--timeout", "3", extra_env=env)
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "off" / "report.json").read_text())
+    for kind in ("heap", "cycles"):
+        assert report[kind] is None, report[kind]
+        assert "only a breakpoint could find one" in report["failures"][kind], report["failures"]
+        assert "--breakpoints allows it" in report["failures"][kind] and "set py-memleak" not in report["failures"][kind]
+    assert "set py-memleak" not in run.stderr, run.stderr  # py-memtop's note too
+    run = run_gdb_memleak("report", str(target.pid), "--out", str(tmp_path / "on"), "--timeout", "10", "--breakpoints",
+                          extra_env=env)
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "on" / "report.json").read_text())
+    assert not report["failures"] and report["heap"]["rows"], report["failures"]
+    ticks = target.wait_for_ticks(2)
+    assert len(ticks) == 2 and all(t.endswith("ok=True") for t in ticks), target.lines[-5:]
 
 
 TRACEME = """

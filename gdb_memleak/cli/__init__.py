@@ -1,6 +1,6 @@
 """The gdb-memleak command line (also `python -m gdb_memleak`): set-up and reports, outside gdb.
 
-  gdb-memleak report PID --out DIR [--watch S] [--timeout S] [--max-stop MS]   one-shot leak report: DIR/report.json and DIR/report.html
+  gdb-memleak report PID --out DIR [--watch S] [--timeout S] [--max-stop MS] [--breakpoints]   one-shot leak report: DIR/report.json and DIR/report.html
   gdb-memleak report --core CORE [--exe PROGRAM] --out DIR    the same from a core file, nothing run
   gdb-memleak gdbinit                                  print the lines to add to ~/.gdbinit
   gdb-memleak prepare --python PYTHON                  install guppy3 and objgraph for targets that run PYTHON
@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="py-heap and py-cycles read the memory of a target that gives no safe point, stopping it for "
                           "the whole walk, only if that is estimated at most MS milliseconds (100 ms plus 20 ms per MB of RSS; default: "
                           "gdb-memleak's own, 'show py-memleak max-stop')")
+    rep.add_argument("--breakpoints", action="store_true",
+                     help="where nothing else finds a safe point (an interpreter without debug info whose eval loop "
+                          "cannot be read), let a breakpoint find one, in for 20 ms at a time: if gdb were killed "
+                          "while it is in, the target would die of SIGTRAP ('set py-memleak breakpoints on')")
     sub.add_parser("gdbinit", help="print the lines to add to ~/.gdbinit")
     prep = sub.add_parser(
         "prepare",
@@ -97,8 +101,8 @@ def _check_target(args: argparse.Namespace) -> None:
         raise report.ReportError("give a PID or --core CORE (one of them)")
     if args.core is None and args.exe is not None:
         raise report.ReportError("--exe goes with --core")
-    if args.core is not None and (args.watch or args.timeout or args.max_stop is not None):
-        raise report.ReportError("--watch, --timeout and --max-stop need a live process, not a core file")
+    if args.core is not None and (args.watch or args.timeout or args.max_stop is not None or args.breakpoints):
+        raise report.ReportError("--watch, --timeout, --max-stop and --breakpoints need a live process, not a core file")
 
 
 def main(argv: Optional[list] = None) -> int:
@@ -111,7 +115,7 @@ def main(argv: Optional[list] = None) -> int:
             return prepare.prepare(args.python)
         _check_target(args)
         report.write_report(args.pid, args.out, args.watch, progress, timeout=args.timeout, core=args.core, exe=args.exe,
-                            max_stop=args.max_stop)
+                            max_stop=args.max_stop, breakpoints=args.breakpoints)
     except (report.ReportError, prepare.PrepareError) as e:
         return _fail(args.command, str(e).splitlines()[0] if str(e) else "failed", 2 if args.command == "prepare" else 1)
     except OSError as e:

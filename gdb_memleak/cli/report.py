@@ -140,7 +140,8 @@ def run_gdb(argv: list[str], env: dict, timeout: float, pid: Optional[int]) -> s
 
 def run(pid: Optional[int], out_dir: str, watch: Optional[float], progress: Callable[[str], None],
         gdb: Optional[str] = None, timeout: Optional[float] = None,
-        core: Optional[tuple[str, str]] = None, max_stop: Optional[int] = None) -> tuple[dict, list[str], dict[str, str]]:
+        core: Optional[tuple[str, str]] = None, max_stop: Optional[int] = None,
+        breakpoints: bool = False) -> tuple[dict, list[str], dict[str, str]]:
     """The documents {"memtop", "heap", "cycles"}, gdb-memleak's notes, and why a command gave no answer.
 
     `core`: (core file, program) instead of a pid: the commands read it, nothing runs.
@@ -148,22 +149,9 @@ def run(pid: Optional[int], out_dir: str, watch: Optional[float], progress: Call
     a memory guard), the report is made with what the others gave, saying why."""
     gdb = gdb or find_gdb()
     graph = os.path.join(os.path.abspath(out_dir), GRAPH_NAME)
-    # The plugin is loaded with one -iex line: no gdbinit file in a shared temporary directory,
-    # and loaded before gdb attaches, while the target still runs (-ex would run it after).
-    # gdb-memleak loads the interpreter's libpython helper itself; gdb's own auto-load would only warn.
-    argv = [gdb, "-batch", "-nx", "-q", "-iex", "set auto-load python-scripts off", "-iex", gdb_load_command()]
-    if max_stop is not None:  # (-iex: the first -ex stays py-memtop, whose reading ahead of the attach needs it so)
-        argv += ["-iex", "set py-memleak max-stop %d" % max_stop]
-    if core is not None:
-        argv += [core[1], core[0]]
-        progress("reading core file %s of %s with gdb (%s): %s" % (core[0], core[1], gdb, ", ".join(COMMANDS)))
-    else:
-        assert pid is not None
-        check_pid(pid)
-        argv += [*root_options(pid), "-p", str(pid)]
-        progress("attaching gdb (%s) to pid %d: %s" % (gdb, pid, ", ".join(COMMANDS)))
-        if not same_root(pid):
-            progress("pid %d runs in another root: gdb reads its files from /proc/%d/root" % (pid, pid))
+    # (-iex: the first -ex stays py-memtop, whose reading ahead of the attach needs them so)
+    settings = (["max-stop %d" % max_stop] if max_stop is not None else []) + (["breakpoints on"] if breakpoints else [])
+    argv = _gdb_argv(gdb, pid, core, settings, progress)
     ran = commands(graph, watch, timeout)
     for command in ran:
         argv += ["-ex", command]
@@ -192,12 +180,32 @@ def run(pid: Optional[int], out_dir: str, watch: Optional[float], progress: Call
             failures[kind] = _said(command, proc.stderr) or "no answer (gdb exited with status %d)" % proc.returncode
             docs[kind] = None
     # Each document carries the notes its command made (model/documents.py): nothing scraped from stderr.
-    notes = ["%s: %s" % (command, text) for command, kind in zip(COMMANDS, ("memtop", "heap", "cycles"))
+    notes = ["%s: %s" % (command, _as_the_report_says(text)) for command, kind in zip(COMMANDS, ("memtop", "heap", "cycles"))
              for text in (docs[kind] or {}).get("notes") or []]
     notes += ["%s gave no answer: %s" % (command, failures[kind])
               for command, kind in (("py-memtop --watch", "growth"), ("py-heap", "heap"), ("py-cycles", "cycles"))
               if kind in failures]
     return docs, notes, failures
+
+
+def _gdb_argv(gdb: str, pid: Optional[int], core: Optional[tuple[str, str]], settings: list[str],
+              progress: Callable[[str], None]) -> list[str]:
+    """gdb's command line up to the commands: the plugin, `set py-memleak` settings, the target."""
+    # The plugin is loaded with one -iex line: no gdbinit file in a shared temporary directory,
+    # and loaded before gdb attaches, while the target still runs (-ex would run it after).
+    # gdb-memleak loads the interpreter's libpython helper itself; gdb's own auto-load would only warn.
+    argv = [gdb, "-batch", "-nx", "-q", "-iex", "set auto-load python-scripts off", "-iex", gdb_load_command()]
+    for setting in settings:
+        argv += ["-iex", "set py-memleak " + setting]
+    if core is not None:
+        progress("reading core file %s of %s with gdb (%s): %s" % (core[0], core[1], gdb, ", ".join(COMMANDS)))
+        return argv + [core[1], core[0]]
+    assert pid is not None
+    check_pid(pid)
+    progress("attaching gdb (%s) to pid %d: %s" % (gdb, pid, ", ".join(COMMANDS)))
+    if not same_root(pid):
+        progress("pid %d runs in another root: gdb reads its files from /proc/%d/root" % (pid, pid))
+    return argv + [*root_options(pid), "-p", str(pid)]
 
 
 def _documents(stdout: str) -> dict:
@@ -215,14 +223,22 @@ def _documents(stdout: str) -> dict:
     return docs
 
 
-# A hint of gdb's for its own setting, as report's option says it.
-_GDB_SETTING_HINT = re.compile(r"`set py-memleak max-stop (\d+)` lets \S+ do that by itself")
+# gdb's hints for its own settings, as report's options say them.
+_GDB_SETTING_HINTS = ((re.compile(r"`set py-memleak max-stop (\d+)` lets \S+ do that by itself"), r"--max-stop \1 lets the report do that"),
+                      (re.compile(r"`set py-memleak breakpoints on` allows it"), "--breakpoints allows it"))
 
 
 def _said(command: str, stderr: str) -> str:
     """The last one-line error `command` gave on stderr, without its prefix ('' if none)."""
     said = [line.strip() for line in stderr.splitlines() if line.startswith(command + ": ")]
-    return _GDB_SETTING_HINT.sub(r"--max-stop \1 lets the report do that", said[-1][len(command) + 2:]) if said else ""
+    return _as_the_report_says(said[-1][len(command) + 2:]) if said else ""
+
+
+def _as_the_report_says(text: str) -> str:
+    """gdb's hints for its settings, as the report's options."""
+    for hint, option in _GDB_SETTING_HINTS:
+        text = hint.sub(option, text)
+    return text
 
 
 def core_target(core: str, exe: Optional[str]) -> tuple[str, str]:
@@ -242,7 +258,7 @@ def core_target(core: str, exe: Optional[str]) -> tuple[str, str]:
 
 def write_report(pid: Optional[int], out_dir: str, watch: Optional[float], progress: Callable[[str], None],
                  timeout: Optional[float] = None, core: Optional[str] = None, exe: Optional[str] = None,
-                 max_stop: Optional[int] = None) -> dict:
+                 max_stop: Optional[int] = None, breakpoints: bool = False) -> dict:
     """Run the three commands once against PID (or read CORE); write OUT/report.json and OUT/report.html."""
     gdb = find_gdb()  # all before DIR is made: a failed report leaves nothing behind
     target = core_target(core, exe) if core is not None else None
@@ -257,7 +273,8 @@ def write_report(pid: Optional[int], out_dir: str, watch: Optional[float], progr
         if not os.access(out_dir, os.W_OK):
             raise ReportError("cannot write in %s" % out_dir)
         earlier = _graph_files(out_dir)
-        docs, notes, failures = run(pid, out_dir, watch, progress, gdb=gdb, timeout=timeout, core=target, max_stop=max_stop)
+        docs, notes, failures = run(pid, out_dir, watch, progress, gdb=gdb, timeout=timeout, core=target, max_stop=max_stop,
+                                       breakpoints=breakpoints)
     except BaseException:
         if made:  # the directory this run made, still empty: nothing is left behind
             try:
@@ -290,6 +307,11 @@ def write_report(pid: Optional[int], out_dir: str, watch: Optional[float], progr
         "failures": failures,
         "notes": notes,
     }
+    _write(out_dir, report, graph, progress)
+    return report
+
+
+def _write(out_dir: str, report: dict, graph: Optional[tuple[str, bytes]], progress: Callable[[str], None]) -> None:
     json_path = os.path.join(out_dir, "report.json")
     html_path = os.path.join(out_dir, "report.html")
     with open(json_path, "w", encoding="utf-8") as f:
@@ -299,7 +321,6 @@ def write_report(pid: Optional[int], out_dir: str, watch: Optional[float], progr
     with open(html_path, "w", encoding="utf-8") as f:
         f.write(html.page(report, graph))
     progress("wrote %s" % html_path)
-    return report
 
 
 def _graph_files(out_dir: str) -> dict[str, tuple[int, int]]:

@@ -26,6 +26,10 @@ class Invocation:
     force: bool = False  # run even in a target that opted out (PEP 768)
     notes: list[str] = field(default_factory=list, compare=False)  # what note() said: the document's "notes"
 
+    def breakpoints_allowed(self) -> bool:
+        """Whether `set py-memleak breakpoints on` lets the queue point put its breakpoint in (read now)."""
+        return SETTINGS.breakpoints
+
     def tool_paths(self, version: tuple[int, int]) -> list[str]:
         """Where guppy3/objgraph built for the target's interpreter are (settings read now)."""
         return SETTINGS.tool_paths(version)

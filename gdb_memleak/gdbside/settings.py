@@ -34,6 +34,10 @@ class Settings:
     timeout: int = DEFAULT_TIMEOUT
     max_stop_ms: int = DEFAULT_MAX_STOP_MS
     verbose: bool = False  # errors also show the gdb side's traceback and the target's
+    # Whether the queue point's breakpoint may go in where nothing else finds a safe point (a build
+    # whose eval loop cannot be checked: inject/queue_point.py).  Off: a gdb killed while it is in
+    # leaves the target to die of SIGTRAP, so it is the user's choice, never made for them.
+    breakpoints: bool = False
     # (major, minor) -> directories holding guppy3/objgraph built for that Python.
     tool_dirs: dict[tuple[int, int], list[str]] = field(default_factory=dict)
 

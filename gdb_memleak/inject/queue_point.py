@@ -18,7 +18,9 @@ Before any breakpoint, the stops look for a thread already where the queue call 
 from its file.  Where looks can be made, only looks are made (since 2026-12-04): no breakpoint
 goes in at all, and a thread in a long C call is found once it runs Python again.  The slices
 are left for what cannot be looked at: an eval loop that calls a lock primitive or uses wide
-registers, or no gdb executable to read it with.
+registers, or no gdb executable to read it with; and only when the user allows them (`set py-memleak
+breakpoints on`, off by default since 2026-12-07): otherwise the wait ends with NO_BREAKPOINT unless
+a thread is found waiting where CPython itself would run the call.
 """
 
 from __future__ import annotations
@@ -60,8 +62,8 @@ GAP_PER_STOP = 10
 # The longest the queue call itself may take, whatever is left of the command's --timeout.
 QUEUE_CALL_FLOOR = 2.0
 
-QUEUED, TIMED_OUT, MASKED, OTHER_STOP, QUEUE_FULL, CALL_LEFT, WAITING = (
-    "queued", "timed out", "masked", "other stop", "queue full", "call left", "waiting")
+QUEUED, TIMED_OUT, MASKED, OTHER_STOP, QUEUE_FULL, CALL_LEFT, WAITING, NO_BREAKPOINT = (
+    "queued", "timed out", "masked", "other stop", "queue full", "call left", "waiting", "no breakpoint")
 
 
 class _QueueBreakpoint(gdb.Breakpoint):
@@ -117,12 +119,13 @@ def used_cpu(pid: int, ticks: int) -> Callable[[], bool]:
 
 
 def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: Callable[[], None], waiting: Callable[[], bool],
-                       event_wait: Callable[[], Optional[gdb.InferiorThread]] = lambda: None) -> str:
+                       event_wait: Callable[[], Optional[gdb.InferiorThread]] = lambda: None,
+                       breakpoints: bool = False) -> str:
     """Queue raise(SIG) as a pending call from a thread found where the call is safe (or `event_wait()`'s
     main thread, in an event loop's wait), or from the first thread that enters a QUEUE_POINTS function.
     One of QUEUED; WAITING (`waiting()` found a thread at the gil-acquired safe point); TIMED_OUT;
     MASKED (MASKED_HITS threads in a row block the stop signal); OTHER_STOP (another stop: the caller
-    says what); QUEUE_FULL; CALL_LEFT (the queue call did not come back within QUEUE_CALL_FLOOR)."""
+    says what); QUEUE_FULL; CALL_LEFT (no answer within QUEUE_CALL_FLOOR); NO_BREAKPOINT (only a slice could tell)."""
     wait = _QueueWait(pid, caller.signal)
     pace = _Pace()
     # Without debug info, or with an LTO build's, the eval loop's machine code read from its file tells.
@@ -137,7 +140,7 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
         if hit is not None:
             break
         if time.monotonic() >= deadline:
-            return TIMED_OUT
+            return TIMED_OUT if looks_only or breakpoints else NO_BREAKPOINT
         if waiting():
             return WAITING
         if (hit := event_wait()) is not None:
@@ -152,9 +155,9 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
             span = in_place.eval_loop_span(pid)
             looks_only = in_place.looks_can_succeed(pid, span, debug_info)
             continue
-        if looks_only:
-            # Only looks where one can find the thread (a slice's breakpoint kills the target if gdb
-            # dies while it is in): a thread in a long C call is found once it runs Python again.
+        if looks_only or not breakpoints:
+            # Only looks where one can find the thread (a slice's breakpoint kills the target if gdb dies
+            # while it is in), or waits for a waiting thread: one in a long C call is found in Python again.
             if not _ran_until(caller, pid, deadline, check_alive, pace.next_look(pid, bool(blocking), time.monotonic() - stopped)):
                 return OTHER_STOP
             continue

@@ -92,14 +92,22 @@ def _our_raise_stop(main: gdb.InferiorThread, pid: int, stop_signal: int, syscal
     return rip
 
 
-def _queue_the_pending_call(caller: Caller, pid: int, deadline: float, timeout: float, waits: Waits) -> bool:
+def _queue_the_pending_call(caller: Caller, pid: int, deadline: float, timeout: float, waits: Waits,
+                            breakpoints: bool) -> bool:
     outcome = queue_point.queue_pending_call(caller, pid, deadline,
                                              lambda: require_alive(caller, "while waiting for a safe point"), waits.look,
-                                             waits.main_in_event_wait)
+                                             waits.main_in_event_wait, breakpoints)
     if outcome == queue_point.WAITING:
         return False
     if outcome == queue_point.TIMED_OUT:
         raise _no_safe_point(pid, timeout)
+    if outcome == queue_point.NO_BREAKPOINT:
+        raise NoSafePointInTime(
+            "no safe point within %g s: no thread waited where CPython runs calls, and nothing tells where the "
+            "running ones could be stopped for one (no debug info, and this interpreter's eval loop could not be "
+            "read or admitted); only a breakpoint could find one, and a gdb killed while it is in leaves the "
+            "target to die of SIGTRAP: `set py-memleak breakpoints on` allows it; nothing was run in the target"
+            % timeout)
     if outcome == queue_point.MASKED:
         raise NoSafePointInTime(
             "no safe point: the threads found running CPython's code, %d times in a row, block %s, which "
@@ -122,15 +130,16 @@ def _no_safe_point(pid: int, timeout: float) -> NoSafePoint:
         "nothing was run in the target (try again, or raise --timeout)" % (timeout, describe_main_thread(pid)))
 
 
-def run_to_safe_point(caller: Caller, pid: int, timeout: float) -> SafePoint:
-    """Stop the target with a thread at a safe point; a one-line error if none comes in `timeout` s."""
+def run_to_safe_point(caller: Caller, pid: int, timeout: float, breakpoints: bool = False) -> SafePoint:
+    """Stop the target with a thread at a safe point; a one-line error if none comes in `timeout` s.
+    `breakpoints`: the queue point's breakpoint may go in where nothing else can find one (queue_point.py)."""
     deadline = time.monotonic() + timeout
     main = main_thread(pid)
     rip = at_our_raise(main, pid, caller.signal)
     if rip is not None:  # still there since the last command of this session
         return SafePoint("pending-call", main.num, rip)
     waits = Waits(pid, caller.signal)
-    if waits.look() or not _queue_the_pending_call(caller, pid, deadline, timeout, waits):
+    if waits.look() or not _queue_the_pending_call(caller, pid, deadline, timeout, waits, breakpoints):
         assert waits.found is not None
         # a thread found at the wait's last look gets the queue call's floor too
         return _take_the_gil(caller, waits.found, pid, max(deadline, time.monotonic() + queue_point.QUEUE_CALL_FLOOR), timeout)

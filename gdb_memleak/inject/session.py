@@ -252,7 +252,7 @@ def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], fu
                 compiled = compiling.result()
                 source = None if compiled is not None else packaging.statement_by_statement(full)
                 text_before = residency.snapshot(pid) if tidy else None  # once the target has run
-                safe_point = safepoint.run_to_safe_point(calls, pid, invocation.timeout)
+                safe_point = safepoint.run_to_safe_point(calls, pid, invocation.timeout, invocation.breakpoints_allowed())
                 rss_before = procfs.proc_status(pid).get("VmRSS", 0)  # the target stopped: only the payload runs
                 _thread(safe_point.thread_num).switch()
                 # Not under seccomp: which system calls the thread's start may make cannot be read.
