@@ -287,19 +287,33 @@ def test_gdb_killed_while_the_payload_s_thread_is_marked_as_tracing(start_target
     assert later[1] == 0, later
 
 
+# (command, the target's shape, commands run before and after it in the first gdb, which runs it whole)
+OTHER_COMMANDS = {
+    "mark": ("py-heap --mark m --top 3", "event", (), ()),
+    "guppy": ("py-heap --backend guppy --top 3", "event", (), ()),
+    "graph": ("py-cycles --graph {graph}", "event", (), ()),
+    "watch": ("py-memtop --watch 1 --timeout 2", "churn", (), ()),
+    # the marks' other payloads (since 2026-12-07): each needs a mark in the target first
+    "since": ("py-heap --since m --top 3", "event", ("py-heap --mark m --top 1",), ()),
+    "marks": ("py-heap --marks", "event", ("py-heap --mark m --top 1",), ()),
+    "drop-mark": ("py-heap --drop-mark m", "event", ("py-heap --mark m --top 1",), ("py-heap --mark m --top 1",)),
+    "cycles-since": ("py-cycles --since m --top 3", "event", ("py-cycles --mark m --top 1",), ()),
+}
+
+
 @pytest.mark.parametrize("mode,n", [("payload", 1), ("stopped", 2)])
-@pytest.mark.parametrize("command,shape", [("py-heap --mark m --top 3", "event"), ("py-heap --backend guppy --top 3", "event"),
-                                           ("py-cycles --graph {graph}", "event"), ("py-memtop --watch 1 --timeout 2", "churn")],
-                         ids=["mark", "guppy", "graph", "watch"])
-def test_gdb_killed_during_the_other_commands(start_target, tmp_path, command, shape, mode, n):
-    """The kills above, for what their commands do not cover: a mark, guppy, objgraph's graph and --watch's
-    two payloads.  The command first runs whole once: what it leaves by design (guppy's or objgraph's
-    modules imported, docs/safety.md) is the state the target must come back to.  --watch's tracing,
-    left on by a gdb killed in its first payload, goes at the first collection after its deadline (the
-    window, --timeout, 10 s; row 4g): a service that collects (churn), and a short --timeout."""
+@pytest.mark.parametrize("which", sorted(OTHER_COMMANDS))
+def test_gdb_killed_during_the_other_commands(start_target, tmp_path, which, mode, n):
+    """The kills above, for what their commands do not cover: the marks (made, compared, listed, dropped;
+    py-cycles' too), guppy, objgraph's graph and --watch's two payloads.  The command first runs whole once:
+    what it leaves by design (guppy's or objgraph's modules imported, a mark, docs/safety.md) is the state
+    the target must come back to.  --watch's tracing, left on by a gdb killed in its first payload, goes at
+    the first collection after its deadline (the window, --timeout, 10 s; row 4g): a service that collects
+    (churn), and a short --timeout."""
+    command, shape, first, then = OTHER_COMMANDS[which]
     command = command.format(graph=tmp_path / "cycles.png")
     target = start_target(PYTHON_311, SERVICE, shape)
-    whole = run_gdb(command, pid=target.pid, timeout=120)
+    whole = run_gdb(*first, command, *then, pid=target.pid, timeout=120)
     assert_no_traceback(whole)
     assert whole.returncode == 0, whole.stderr  # (gdb -batch fails when its last command did: this one)
     before = service_state(target.wait_for_ticks(2)[-1])
