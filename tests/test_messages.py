@@ -8,7 +8,7 @@ import time
 import pytest
 from support.gdb import assert_no_traceback, run_gdb
 from support.heartbeat import wait_for_line
-from support.interpreters import PYTHON_311
+from support.interpreters import PYTHON_311, PYTHON_311_MISSING, PYTHON_313, PYTHON_313_MISSING, param
 from support.targets import AUDIT_REFUSES, EXECS_WHEN_TRACED, ODD_BUILTINS, script_line
 from support.targets import BUSY_WITH_RT_HANDLER as BUSY
 
@@ -48,17 +48,23 @@ def test_with_realtime_signals_let_through_the_command_answers(start_target):
     assert _result(target) == ["result True"]
 
 
+# The hook's own line, which each stage names (the loading stages since 2026-12-07: before, "(an audit hook
+# that refuses can do that)" without saying which).
+HOOK_AT = "%s, line %d" % (AUDIT_REFUSES, script_line(AUDIT_REFUSES, "raise RuntimeError"))
+
+
 @pytest.mark.parametrize("event,message", [
-    ("marshal.loads", "py-heap: the target could not load the payload's code: it raised RuntimeError (an audit hook "
-                      "refusing marshal.loads can do that); the target is unchanged"),
-    ("sys._getframe", "py-heap: the payload failed before it could report: the target raised RuntimeError while loading "
-                      "it (an audit hook that refuses can do that); the target is unchanged"),
-    ("gc.get_objects", "the target's own hook (%s, line %d) raised RuntimeError: this service refuses gc.get_objects "
-                       "inside the payload" % (AUDIT_REFUSES, script_line(AUDIT_REFUSES, "raise RuntimeError"))),
+    ("marshal.loads", "py-heap: the target could not load the payload's code: the target's own code (%s) raised "
+                      "RuntimeError as the payload loaded (an audit hook refusing it); the target is unchanged" % HOOK_AT),
+    ("sys._getframe", "py-heap: the payload failed before it could report: the target's own code (%s) raised "
+                      "RuntimeError as the payload loaded (an audit hook refusing it); the target is unchanged" % HOOK_AT),
+    ("gc.get_objects", "the target's own hook (%s) raised RuntimeError: this service refuses gc.get_objects "
+                       "inside the payload" % HOOK_AT),
 ])
-def test_an_audit_hook_that_refuses_is_named_in_one_line(start_target, event, message):
+@pytest.mark.parametrize("python", [param(PYTHON_311, PYTHON_311_MISSING, "pyenv-3.11"), param(PYTHON_313, PYTHON_313_MISSING, "pyenv-3.13")])
+def test_an_audit_hook_that_refuses_is_named_in_one_line(start_target, event, message, python):
     """Each stage a strict audit hook can stop: loading the code, running its first lines, its work."""
-    target = start_target(PYTHON_311, AUDIT_REFUSES, event)
+    target = start_target(python, AUDIT_REFUSES, event)
     run = run_gdb("py-heap --top 2", pid=target.pid)
     assert_no_traceback(run)
     assert message in run.stderr, run.stderr

@@ -91,8 +91,7 @@ def _run_and_read(compiled: Optional[bytes], calls: Caller, namespace: int, at: 
         undo = ("PyRun_StringFlags", (at["undo"], PY_FILE_INPUT, namespace, namespace, 0))
         calls.cleanup("Py_DecRef", _marked_call(calls, undo, marker))
         calls.call("PyErr_Clear", ret="void")
-        raise ChannelError("the payload failed before it could report: the target raised %s while loading it "
-                           "(an audit hook that refuses can do that); the target is unchanged" % failure)
+        raise ChannelError("the payload failed before it could report: %s; the target is unchanged" % failure)
     calls.cleanup("Py_DecRef", returned)  # NULL when the quiet block refused: nothing
     if result == 0:
         raise ChannelError("the payload left no result")
@@ -194,10 +193,11 @@ def _evaluate(compiled: Optional[bytes], at: tuple[int, int], namespace: int, ca
     if compiled is not None:
         code_object = calls.call("PyMarshal_ReadObjectFromString", code_at, len(compiled))
         if code_object == 0:
-            kind = _pending_exception(calls)
+            kind, where = _pending_exception(calls), _raised_in(calls)
             calls.call("PyErr_Clear", ret="void")
-            raise ChannelError("the target could not load the payload's code: it raised %s (an audit hook "
-                               "refusing marshal.loads can do that); the target is unchanged" % kind)
+            raise ChannelError("the target could not load the payload's code: %s; the target is unchanged"
+                               % (_by_hook(where, kind) if where else
+                                  "it raised %s (an audit hook refusing marshal.loads can do that)" % kind))
     else:
         # Compiled, then run: PyRun_StringFlags kept the parser's arena alive until the code returned,
         # a list of every object the parser made (each chunk's text, as str and on 3.10+ as bytes),
@@ -210,9 +210,9 @@ def _evaluate(compiled: Optional[bytes], at: tuple[int, int], namespace: int, ca
             returned = _marked_call(calls, ("PyEval_EvalCode", (code_object, namespace, namespace)), marker)
     if returned != 0:
         return returned, ""
-    kind = _pending_exception(calls)
+    kind, where = _pending_exception(calls), _raised_in(calls)
     calls.call("PyErr_Clear", ret="void")
-    return 0, kind
+    return 0, _by_hook(where, kind) if where else "the target raised %s while loading it (an audit hook that refuses can do that)" % kind
 
 
 TP_NAME_OFFSET = 24  # PyTypeObject.tp_name after ob_refcnt, ob_type, ob_size (x86-64, no Py_TRACE_REFS)
@@ -230,3 +230,72 @@ def _pending_exception(calls: Caller) -> str:
     except (gdb.error, RuntimeError, ValueError):
         return "an exception"
     return name if name.replace(".", "").replace("_", "").isalnum() else "an exception"
+
+
+# PyTracebackObject (3.x): tb_next and tb_frame after the head.  PyFrameObject's f_code up to 3.8,
+# which lack PyFrame_GetCode, after its variable-size head and f_back.
+TB_NEXT, TB_FRAME, F_CODE_BEFORE_39 = 16, 24, 32
+_CO_FILENAME = b"co_filename\0"
+
+
+def _raised_in(calls: Caller) -> str:
+    """'FILE, line N' of the innermost Python frame of the pending exception's traceback: the
+    target's audit hook, when one refused what loading the payload does (the exception stays
+    pending).  '' where there is none (a hook written in C), or it cannot be read.  Only C
+    functions that run no code of the target's: no str() of the exception, whose class may be the
+    target's."""
+    if calls.version < (3, 6):
+        return ""
+    buffer = calls.call(calls.raw_malloc, 24 + len(_CO_FILENAME))
+    if buffer == 0:
+        return ""
+    memory = gdb.selected_inferior()
+    try:
+        memory.write_memory(buffer + 24, _CO_FILENAME)
+        calls.call("PyErr_Fetch", buffer, buffer + 8, buffer + 16, ret="void")
+        kind, value, tb = struct.unpack("<3Q", bytes(memory.read_memory(buffer, 24)))
+        try:
+            return _innermost_place(calls, tb, buffer + 24) if tb else ""
+        finally:
+            calls.call("PyErr_Restore", kind, value, tb, ret="void")  # (it takes the three references)
+    except (gdb.error, RuntimeError, ValueError, UnicodeDecodeError):
+        return ""
+    finally:
+        calls.cleanup(calls.raw_free, buffer)
+
+
+def _innermost_place(calls: Caller, tb: int, attribute: int) -> str:
+    memory = gdb.selected_inferior()
+    for _ in range(1000):
+        after = int.from_bytes(bytes(memory.read_memory(tb + TB_NEXT, 8)), "little")
+        if after == 0:
+            break
+        tb = after
+    frame = int.from_bytes(bytes(memory.read_memory(tb + TB_FRAME, 8)), "little")
+    if frame == 0:
+        return ""
+    line = calls.call("PyFrame_GetLineNumber", frame, ret="int")
+    if calls.version >= (3, 9):
+        code = calls.call("PyFrame_GetCode", frame)
+    else:
+        code = int.from_bytes(bytes(memory.read_memory(frame + F_CODE_BEFORE_39, 8)), "little")
+        calls.call("Py_IncRef", code, ret="void")
+    if code == 0:
+        return ""
+    try:
+        name = calls.call("PyObject_GetAttrString", code, attribute)
+        if name == 0:
+            calls.call("PyErr_Clear", ret="void")
+            return ""
+        try:
+            text = calls.call("PyUnicode_AsUTF8", name)
+            path = gdb.Value(text).cast(gdb.lookup_type("char").pointer()).string("utf-8", "replace") if text else ""
+        finally:
+            calls.call("Py_DecRef", name, ret="void")
+    finally:
+        calls.call("Py_DecRef", code, ret="void")
+    return "%s, line %d" % (path, line) if path else ""
+
+
+def _by_hook(where: str, kind: str) -> str:
+    return "the target's own code (%s) raised %s as the payload loaded (an audit hook refusing it)" % (where, kind)
