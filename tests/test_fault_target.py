@@ -508,7 +508,8 @@ READ_BLOCK_COUNT = (
 )
 
 
-@pytest.mark.parametrize("python", INTERPRETERS)
+# issue 17 saw the drift on 3.13 too (since 2026-12-07 here)
+@pytest.mark.parametrize("python", [*INTERPRETERS, param(PYTHON_313, PYTHON_313_MISSING, "pyenv-3.13")])
 def test_the_allocated_block_count_is_kept(start_target, python):
     """Issue 17 #8: over ten sessions on a busy target, sys.getallocatedblocks() stays within 1%
     of what it was.  Stop 10 routed every thread's blocks to malloc and wrote the count back:
@@ -530,7 +531,8 @@ def test_the_allocated_block_count_is_kept(start_target, python):
     print("sys.getallocatedblocks(): %d before, %d after one session, %d after ten more" % (before, first, after))
     # No drift: ten more sessions move the count by less than 1%.  The first one leaves a step:
     # CPython's free lists (2,000 tuples of each size at most) keep blocks a payload freed at once;
-    # measured 2026-12-02: +1,479 to +2,547 over ten sessions (3.11, pyenv and Debian).
+    # measured 2026-12-02: +1,479 to +2,547 over ten sessions (3.11, pyenv and Debian); 2026-12-07, 3.13:
+    # +2,517 to +3,403 at the first session, +5 to +906 over ten more, 1.8% in all (3 runs).
     assert abs(after - first) < before / 100, (before, first, after)
     assert abs(after - before) < before * 2 / 100, (before, first, after)
     assert_carries_on(target)
