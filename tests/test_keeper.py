@@ -24,6 +24,7 @@ from support.paths import GDBINIT
 from support.targets import SERVICE, STAND_IN_INT3
 
 from gdb_memleak.host import procfs
+from gdb_memleak.inject.keeper import trap_argument
 
 KEEPER = Path(__file__).resolve().parents[1] / "gdb_memleak" / "inject" / "keeper.sh"
 
@@ -91,20 +92,23 @@ def _assert_no_keeper_left(pid: int, within: float = 15, gdb: int | None = None)
     assert not left, "keepers still running after %s s: %s" % (within, left)
 
 
-def _start_keeper(target, stand_in: int, gdb: int) -> socket.socket:
-    """keeper.sh for `target`, its "gdb" the process `gdb`, which never traces it; our end of its socket."""
+def _start_keeper(target, stand_in: int, gdb: int, place: str = "") -> socket.socket:
+    """keeper.sh for `target`, its "gdb" the process `gdb`, which never traces it; our end of its socket.
+    `place`: what the keeper is told the stand-in's address maps (default: what it does map)."""
     ours, theirs = socket.socketpair()
-    argv = ["/bin/sh", str(KEEPER), str(target.pid), str(procfs.start_time(target.pid)), str(gdb), "1",
-            "%d:%d" % (stand_in, 0x55)]
+    trap = trap_argument(target.pid, stand_in, 0x55)
+    if place:
+        trap = trap.rsplit(":", 1)[0] + ":" + place
+    argv = ["/bin/sh", str(KEEPER), str(target.pid), str(procfs.start_time(target.pid)), str(gdb), "1", trap]
     with theirs:
         shell = subprocess.run(argv, stdin=theirs, timeout=10)
     assert shell.returncode == 0
     return ours
 
 
-def _run_keeper(target, stand_in: int, say: bytes) -> None:
+def _run_keeper(target, stand_in: int, say: bytes, place: str = "") -> None:
     """keeper.sh for `target`, its "gdb" this process; `say` sent, then the socket closed."""
-    with _start_keeper(target, stand_in, os.getpid()) as ours:
+    with _start_keeper(target, stand_in, os.getpid(), place) as ours:
         ours.sendall(say)
 
 
@@ -125,6 +129,20 @@ def test_keeper_alone_puts_the_byte_back_and_continues_the_stopped_target(start_
     _run_keeper(target, address, b"")  # the socket closed, no "done": gdb is gone
     ticks = target.wait_for_ticks(2, timeout=10)
     assert len(ticks) == 2 and ticks[-1].endswith("byte=55"), (ticks, process_state(target.pid))
+    _assert_no_keeper_left(target.pid)
+
+
+def test_keeper_alone_leaves_a_byte_alone_where_the_address_maps_something_else(start_target):
+    """After an exec the int3's address maps another program, whose byte there may be an 0xCC of its
+    own: the keeper writes only where the address still maps what it did (the same file, or anonymous
+    memory, at the same offset), and still continues the target (since 2026-12-07)."""
+    target, address = _stand_in_target(start_target)
+    place = procfs.mapping_identity(target.pid, address)
+    inode, offset = place.split("@")
+    os.kill(target.pid, signal.SIGSTOP)
+    _run_keeper(target, address, b"", place="%s@%d" % (inode, int(offset) + 4096))
+    ticks = target.wait_for_ticks(2, timeout=10)
+    assert len(ticks) == 2 and ticks[-1].endswith("byte=cc"), (ticks, process_state(target.pid))
     _assert_no_keeper_left(target.pid)
 
 

@@ -70,6 +70,19 @@ def start_time(pid: int) -> int:
         return 0
 
 
+def mapping_identity(pid: int, address: int) -> Optional[str]:
+    """What `address` of process `pid` maps, as "INODE@OFFSET" (the file's inode, 0 for anonymous
+    memory, and the address's offset in it): another after an exec.  None where nothing maps it."""
+    for line in (read_small_file("/proc/%d/maps" % pid) or "").splitlines():
+        fields = line.split()
+        if len(fields) < 5 or "-" not in fields[0]:
+            continue
+        low, high = (int(x, 16) for x in fields[0].split("-", 1))
+        if low <= address < high:
+            return "%s@%d" % (fields[4], address - low + int(fields[2], 16))
+    return None
+
+
 def stopped_processes() -> dict[int, int]:
     """Every process in a group stop (state T), pid -> start time: 1 ms for 70 processes here (2026-12-06)."""
     found: dict[int, int] = {}

@@ -45,7 +45,13 @@ def start(pid: int, traps: list[list[int]]) -> Optional[socket.socket]:
     if start_time <= 0:
         return None
     running = "0" if STOPPED_BEFORE_ATTACH.get(pid) == start_time else "1"
-    return _spawn([str(pid), str(start_time), str(os.getpid()), running] + ["%d:%d" % (a, b) for a, b in traps])
+    return _spawn([str(pid), str(start_time), str(os.getpid()), running] + [trap_argument(pid, a, b) for a, b in traps])
+
+
+def trap_argument(pid: int, address: int, byte: int) -> str:
+    """ADDRESS:BYTE:INODE@OFFSET for keeper.sh: it writes the byte back only where the address still maps
+    that place of that file (an exec meanwhile maps another program there)."""
+    return "%d:%d:%s" % (address, byte, procfs.mapping_identity(pid, address) or "-")
 
 
 def _spawn(arguments: list[str]) -> Optional[socket.socket]:

@@ -2,7 +2,7 @@
 # gdb-memleak's keeper: what a gdb killed in the middle of a command leaves in its target, put back
 # from outside the target and outside gdb (issue 17; inject/keeper.py starts it, docs/safety.md).
 #
-#   keeper.sh PID START GDB CONTINUE [ADDRESS:BYTE ...]      standard input: a socket gdb holds
+#   keeper.sh PID START GDB CONTINUE [ADDRESS:BYTE:WHAT ...]      standard input: a socket gdb holds
 #
 #   PID, START  the target and its start time (field 22 of /proc/PID/stat): a pid used again is left alone;
 #               "-": told later, as a line "PID START CONTINUE" on the socket, the last one counting
@@ -11,7 +11,9 @@
 #               starting one took 1-2 ms, 2026-12-06)
 #   GDB         the pid of the gdb that traces it
 #   CONTINUE    1: the target was running when gdb attached, so a stop left behind is gdb's, not the user's
-#   ADDRESS:BYTE where gdb's int3s on the dynamic linker's events are, and the byte each one hides
+#   ADDRESS:BYTE:WHAT where gdb's int3s on the dynamic linker's events are, the byte each one hides, and
+#               what the address maps ("INODE@OFFSET" in the file, as /proc/PID/maps tells): after an
+#               exec it maps another program, whose byte there, even an 0xCC, is not gdb's to write over
 #
 # gdb writes "done" when its command is over: nothing to do.  End of file without it, or gdb's pid
 # no longer that gdb (a watcher looks every 0.2 s): gdb is gone, and it may have left
@@ -75,6 +77,17 @@ pending() {  # the signal of mask $1 waits in the process's or a thread's pendin
     return 1
 }
 
+same_place() {  # address $1 still maps what it did ($2: INODE@OFFSET in the file); sets $low $high (sh has no locals)
+    while read -r range _perms offset _dev inode _path; do
+        low=$((0x${range%-*})) high=$((0x${range#*-}))
+        if [ "$1" -ge "$low" ] && [ "$1" -lt "$high" ]; then
+            [ "$inode@$(($1 - low + 0x$offset))" = "$2" ]
+            return
+        fi
+    done < "/proc/$pid/maps"
+    return 1
+}
+
 put_back() {  # the byte at address $1 is an int3 (0xCC: 204): write $2 there
     # shellcheck disable=SC2046  # (split on purpose: od pads its number with spaces)
     set -- "$1" "$2" $(dd if="/proc/$pid/mem" bs=1 skip="$1" count=1 2>/dev/null | od -An -tu1)
@@ -115,7 +128,9 @@ keep() {
     done
     [ "$now" = 0 ] && running_target || return 0  # gone, another process, or traced by someone else now
     for trap do
-        put_back "${trap%:*}" "${trap#*:}"
+        address=${trap%%:*} rest=${trap#*:}
+        byte=${rest%%:*} place=${rest#*:}
+        same_place "$address" "$place" 2>/dev/null && put_back "$address" "$byte"
     done
     [ "$cont" = 1 ] || return 0
     # A SIGSTOP left pending stops the whole target when its thread next runs: at once, or when a
