@@ -103,7 +103,9 @@ def test_an_older_glibc_s_raise_is_a_pending_call_safe_point(processes, script_i
     pending call's raise() blocks signals around its tgkill there (glibc before 2.34), so the main
     thread stops when raise() puts the mask back, not at the tgkill.  Before (2026-12-03) such a
     stop was never taken for the safe point: "no safe point within 5 s" every time.  Three commands
-    in a row, and the target computes on."""
+    in a row, and the target computes on.  No breakpoint is allowed (the default): its eval loop is
+    read from its file, which in its own namespaces gdb names by a path under no root of ours (the
+    mapping's own file is read since 2026-12-07; before, the breakpoint's slices found the thread)."""
     target = processes.in_root("/usr/bin/python3.9", script_in_bullseye, how, root=BULLSEYE, args=("busy",))
     # py-memtop first and last: bullseye's python3.9 has no debug info, so it runs its payload at the
     # safe point itself (py-heap and py-cycles move to a thread of their own from there).

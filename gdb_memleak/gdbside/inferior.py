@@ -13,6 +13,7 @@ import gdb
 
 from ..errors import Refused, TargetUnavailable
 from ..host import elf
+from ..host import images as host_images
 from . import msymbols
 from .images import program_file, require_matched_images
 
@@ -335,10 +336,8 @@ def clear_caches(everything: bool = True) -> None:
 
 
 def _host_path(name: str) -> str:
-    """A path gdb reports, as this process can open it (target: paths through /proc/PID/root)."""
-    if name.startswith("target:"):
-        return "/proc/%d/root%s" % (gdb.selected_inferior().pid, name[len("target:"):])
-    return name
+    """A path gdb reports, as this process can open it (host/images.host_path)."""
+    return host_images.host_path(gdb.selected_inferior().pid, name)
 
 
 def extension_abi() -> Optional[str]:
