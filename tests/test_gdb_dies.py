@@ -1025,6 +1025,24 @@ def test_a_watch_whose_gdb_was_killed_turns_tracing_off_by_itself(start_target, 
     assert _byte_at(target.pid, address) == original, "the int3 is still there"
 
 
+def test_tracing_a_killed_watch_left_in_a_target_that_never_collects_goes_at_the_next_command(start_target, tmp_path):
+    """The dead man's switch runs at a collection: a target with gc off never calls it, and kept the
+    tracing for good unless a later --watch or --watch-stop came (row 4g).  Since 2026-12-07 any later
+    command's payload calls an expired switch itself: after the deadline, py-heap leaves tracing off,
+    no record and no switch (and the int3 a killed gdb left is taken out with them)."""
+    target = start_target(PYTHON_311, WATCH_CHURN, env={"WATCH_NO_GC": "1"})
+    killed = watch_killed_in_its_window(target, tmp_path, timeout=1)
+    deadline = float(killed["record"])
+    ticks = [killed]
+    while float(ticks[-1]["t"]) < deadline + 1:
+        ticks += watch_ticks(target)
+    assert (ticks[-1]["tracing"], ticks[-1]["gcs"]) == ("on", killed["gcs"]), ticks[-1]  # nothing collected, still on
+    run = run_gdb("py-heap --top 3", pid=target.pid, timeout=120)
+    assert_no_traceback(run)
+    assert "Partition of a set" in run.stdout, run.stdout + run.stderr
+    assert_nothing_of_ours(watch_ticks(target, 2)[-1])
+
+
 def test_the_next_watch_takes_over_tracing_a_killed_one_left_on(start_target, tmp_path):
     """Issue 17 #9: a --watch after a killed one takes the tracing for gdb-memleak's (not the target's
     own), says so, and turns it off at its end, long before the killed one's deadline."""

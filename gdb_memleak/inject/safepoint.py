@@ -105,9 +105,9 @@ def _queue_the_pending_call(caller: Caller, pid: int, deadline: float, timeout: 
         raise NoSafePointInTime(
             "no safe point within %g s: no thread waited where CPython runs calls, and nothing tells where the "
             "running ones could be stopped for one (no debug info, and this interpreter's eval loop could not be "
-            "read or admitted); only a breakpoint could find one, and a gdb killed while it is in leaves the "
-            "target to die of SIGTRAP: `set py-memleak breakpoints on` allows it; nothing was run in the target"
-            % timeout)
+            "read or admitted; its debug symbols would tell); only a breakpoint could find one, and a gdb killed "
+            "while it is in leaves the target to die of SIGTRAP: `set py-memleak breakpoints on` allows it; "
+            "nothing was run in the target" % timeout)
     if outcome == queue_point.MASKED:
         raise NoSafePointInTime(
             "no safe point: the threads found running CPython's code, %d times in a row, block %s, which "

@@ -185,6 +185,25 @@ def __gdb_memleak_release_signals__(holding):
     return arrived
 
 
+def __gdb_memleak_fire_expired_switches__():
+    """A --watch whose gdb went away left tracing on, with a dead man's switch in gc.callbacks that
+    turns it off at the target's first collection after its deadline (watch.py).  A target that has
+    not collected since (gc off, or containers freed as fast as made) still traces: its deadline
+    past, the switches are called here as a collection would call them.  Not for watch.py's own
+    payloads, which take such tracing over or say whose it was."""
+    record = sys.__dict__.get('_gdb_memleak_tracing')
+    time = sys.modules.get('time')
+    gc = sys.modules.get('gc')
+    if type(record) is not dict or type(record.get('deadline')) is not float or time is None or gc is None:
+        return
+    if time.monotonic() < record['deadline'] or type(gc.callbacks) is not list:
+        return
+    function = type(__gdb_memleak_fire_expired_switches__)
+    for callback in list(gc.callbacks):
+        if type(callback) is function and callback.__code__.co_name == '_gdb_memleak_watch_switch':
+            callback('stop', {})  # (it never raises: watch.py)
+
+
 def __gdb_memleak_failure__():
     try:
         return __gdb_memleak_error__()
@@ -205,6 +224,8 @@ def __gdb_memleak_run__(args, tool_paths):
         holding = __gdb_memleak_hold_signals__()
         try:
             try:
+                if not globals().get('_TAKES_OVER_LEFT_TRACING'):
+                    __gdb_memleak_fire_expired_switches__()
                 result = gdb_memleak_payload(args)  # noqa: F821 (defined by the payload above)
                 # The envelope: a result, or a refusal ({"code", "reason"}: nothing measured, and
                 # why), or an error.  Notes stay in the result: they belong to its document.

@@ -34,6 +34,9 @@
 # here; a module neither imported nor built in would be imported).  Run on its own, imported.
 
 _WATCH_ATTR = "_gdb_memleak_tracing"
+# Tracing left on by a --watch whose gdb went away is this payload's to take over or to name: the
+# runner does not fire the expired switches first, as it does for the other payloads.
+_TAKES_OVER_LEFT_TRACING = True
 _SWITCH_NAME = "_gdb_memleak_watch_switch"
 _FUNC_TYPE = type(lambda: None)
 _CODE_OF = _FUNC_TYPE.__dict__["__code__"].__get__

@@ -15,7 +15,8 @@ gdb-memleak's callbacks in gc.callbacks; callbacks: len(gc.callbacks); own: the
 With WATCH_OWN_TRACING=1, the target traces its own allocations from the start.
 With WATCH_COLLECTOR=1, a third thread collects nonstop and the GIL changes hands at
 every chance (sys.setswitchinterval(1e-6)): a collection, and so gdb-memleak's switch,
-may run between any two lines of a payload.
+may run between any two lines of a payload.  With WATCH_NO_GC=1, automatic collections are
+off from the start: the switch is never called by a collection.
 """
 
 import _tracemalloc
@@ -27,6 +28,8 @@ import time
 
 if os.environ.get("WATCH_OWN_TRACING"):
     _tracemalloc.start(5)
+if os.environ.get("WATCH_NO_GC"):
+    gc.disable()
 
 OWN = {"start": 0, "stop": 0}
 
