@@ -25,9 +25,19 @@ import pytest
 from support.cli import run_gdb_memleak
 from support.gdb import assert_no_inferior_call, assert_no_traceback, run_gdb
 from support.heartbeat import assert_beating
-from support.interpreters import PYTHON_311, libpython
+from support.interpreters import PYTHON_311, PYTHON_311_MISSING, PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING, libpython, param
 from support.paths import BULLSEYE, DEBIAN_LIB, FORKY, HOST_LIBC, need
-from support.targets import CONTAINER_HEAP, CONTAINER_LOOP_LINES, ENV_HEARTBEAT, FORKY_PYTHON, FRAGMENTED_HEAP, ROOT_HOWS, script_line
+from support.targets import (
+    CONTAINER_HEAP,
+    CONTAINER_LOOP_LINES,
+    ENV_HEARTBEAT,
+    FORKY_PYTHON,
+    FRAGMENTED_HEAP,
+    NAMED_THREADS,
+    ROOT_HOWS,
+    RootTarget,
+    script_line,
+)
 
 from gdb_memleak.host import images as procfs_images
 
@@ -89,6 +99,27 @@ def test_commands_read_the_target_s_own_files(start_in_root, script_in_root, how
     assert re.search(r"^\s+50\s+100\s+.*Pair\.other -> Pair\.other -> Pair$", run.stdout, re.M), run.stdout
     assert re.search(r"^watched 1\.\d s: RSS ", run.stdout, re.M), run.stdout
     assert_beating(target, "python=3.14 held=20000")
+
+
+@pytest.mark.parametrize("python", [param(PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING, "debian-3.11-nodebug"),
+                                    param(PYTHON_311, PYTHON_311_MISSING, "pyenv-3.11")])
+def test_memtop_in_a_pid_namespace_gives_every_thread_its_frames(processes, python):
+    """Issue 17 #12: a target in a PID namespace of its own got "(no Python frames)" for every thread
+    from py-memtop (Debian's 3.11: the payload's answer, by the namespace's thread ids).  The host's
+    interpreter, in its own PID and mount namespaces: each of its four threads at its own line."""
+    argv = ["unshare", "--pid", "--mount", "--fork", "--kill-child", "--mount-proc", python, str(NAMED_THREADS)]
+    target = processes.add(RootTarget(argv, namespaced=True))
+    pid = target.python_pid
+    assert os.readlink("/proc/%d/ns/pid" % pid) != os.readlink("/proc/self/ns/pid")
+    run = run_gdb("py-memtop --json", pid=pid)
+    assert_no_traceback(run)
+    threads = run.document()["threads"]
+    assert len(threads) == 4, threads
+    places = sorted((t["frames"][0]["line"] if t["frames"] else None) for t in threads)
+    work, main = script_line(NAMED_THREADS, "time.sleep(pause)"), script_line(NAMED_THREADS, "time.sleep(0.5)")
+    assert places == [work, work, work, main], (places, run.stderr)
+    assert all(t["frames"][0]["file"] == str(NAMED_THREADS) for t in threads), threads
+    assert target.wait_for_ticks(1)
 
 
 need_bullseye = pytest.mark.skipif(

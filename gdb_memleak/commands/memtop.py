@@ -203,14 +203,16 @@ def _stacks(inv: Invocation, target: gdb.Inferior, depth: int):
         return None, {}, None, "no Python locations: %s; the fallback in the target failed: %s" % (why, e)
     stacks: dict[int, list] = {}
     names: dict[int, str] = {}
+    # The ident (pthread_t) first, which gdb knows whatever the PID namespace; then the native id,
+    # which is the thread's tid in the target's own namespace (in a container, not gdb's: every thread
+    # came out "(no Python frames)" there, issue 17 #12).
     by_handle = threads_by_pthread(target)
+    by_native = procfs.namespace_tids(target.pid, [t.ptid[1] for t in target.threads()])
     for thread in result["threads"]:
-        if thread.get("tid"):
-            tid = int(thread["tid"])
-        elif thread.get("ident") in by_handle:
-            # No threading.Thread to give a native_id (a target that never imported threading,
-            # threads from _thread, Python < 3.8): the ident is the thread's pthread_t, which gdb knows.
+        if thread.get("ident") in by_handle:
             tid = by_handle[thread["ident"]]
+        elif thread.get("tid") in by_native:
+            tid = by_native[thread["tid"]]
         elif len(target.threads()) == 1:
             tid = target.pid
         else:
