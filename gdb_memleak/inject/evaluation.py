@@ -240,31 +240,40 @@ _CO_FILENAME = b"co_filename\0"
 
 def _raised_in(calls: Caller) -> str:
     """'FILE, line N' of the innermost Python frame of the pending exception's traceback: the
-    target's audit hook, when one refused what loading the payload does (the exception stays
-    pending).  '' where there is none (a hook written in C), or it cannot be read.  Only C
-    functions that run no code of the target's: no str() of the exception, whose class may be the
-    target's."""
-    if calls.version < (3, 6):
+    target's audit hook, when one refused what loading the payload does.  The exception is taken
+    (PyErr_Fetch) and let go of, as the PyErr_Clear that follows would have: on the way back too, if
+    gdb dies meanwhile.  '' where it cannot be read, or the frame is the payload's own (a hook
+    written in C, an interrupt).  Only C functions that run no code of the target's, and no str()
+    of the exception, whose class may be the target's."""
+    needed = ["PyErr_Fetch", "PyFrame_GetLineNumber", "PyObject_GetAttrString", "PyUnicode_AsUTF8"]
+    try:
+        if calls.version < (3, 6) or not all(calls.address(name) for name in needed):
+            return ""
+    except ChannelError:  # (a function the target lacks: nothing was called)
         return ""
     buffer = calls.call(calls.raw_malloc, 24 + len(_CO_FILENAME))
     if buffer == 0:
         return ""
     memory = gdb.selected_inferior()
-    try:
-        memory.write_memory(buffer + 24, _CO_FILENAME)
-        calls.call("PyErr_Fetch", buffer, buffer + 8, buffer + 16, ret="void")
-        kind, value, tb = struct.unpack("<3Q", bytes(memory.read_memory(buffer, 24)))
+    with let_go_on_the_way_back(calls, [(calls.raw_free, (buffer,))]):
         try:
-            return _innermost_place(calls, tb, buffer + 24) if tb else ""
-        finally:
-            calls.call("PyErr_Restore", kind, value, tb, ret="void")  # (it takes the three references)
-    except (gdb.error, RuntimeError, ValueError, UnicodeDecodeError):
-        return ""
-    finally:
-        calls.cleanup(calls.raw_free, buffer)
+            memory.write_memory(buffer + 24, _CO_FILENAME)
+            calls.call("PyErr_Fetch", buffer, buffer + 8, buffer + 16, ret="void")
+            fetched = struct.unpack("<3Q", bytes(memory.read_memory(buffer, 24)))
+        except _UNREADABLE:
+            return ""
+        with let_go_on_the_way_back(calls, [("Py_DecRef", (ref,)) for ref in fetched if ref]):
+            try:
+                return _innermost_place(calls, fetched[2], buffer + 24) if fetched[2] else ""
+            except _UNREADABLE:
+                return ""
+
+
+_UNREADABLE = (gdb.error, RuntimeError, ValueError, UnicodeDecodeError)
 
 
 def _innermost_place(calls: Caller, tb: int, attribute: int) -> str:
+    """The traceback `tb` (a reference the caller holds, so its frames and code stay alive)."""
     memory = gdb.selected_inferior()
     for _ in range(1000):
         after = int.from_bytes(bytes(memory.read_memory(tb + TB_NEXT, 8)), "little")
@@ -276,25 +285,19 @@ def _innermost_place(calls: Caller, tb: int, attribute: int) -> str:
         return ""
     line = calls.call("PyFrame_GetLineNumber", frame, ret="int")
     if calls.version >= (3, 9):
-        code = calls.call("PyFrame_GetCode", frame)
+        code = calls.call("PyFrame_GetCode", frame)  # (a new reference)
+        drops = [("Py_DecRef", (code,))] if code else []
     else:
-        code = int.from_bytes(bytes(memory.read_memory(frame + F_CODE_BEFORE_39, 8)), "little")
-        calls.call("Py_IncRef", code, ret="void")
-    if code == 0:
-        return ""
-    try:
-        name = calls.call("PyObject_GetAttrString", code, attribute)
+        code, drops = int.from_bytes(bytes(memory.read_memory(frame + F_CODE_BEFORE_39, 8)), "little"), []
+    with let_go_on_the_way_back(calls, drops):
+        name = calls.call("PyObject_GetAttrString", code, attribute) if code else 0
         if name == 0:
             calls.call("PyErr_Clear", ret="void")
             return ""
-        try:
+        with let_go_on_the_way_back(calls, [("Py_DecRef", (name,))]):
             text = calls.call("PyUnicode_AsUTF8", name)
             path = gdb.Value(text).cast(gdb.lookup_type("char").pointer()).string("utf-8", "replace") if text else ""
-        finally:
-            calls.call("Py_DecRef", name, ret="void")
-    finally:
-        calls.call("Py_DecRef", code, ret="void")
-    return "%s, line %d" % (path, line) if path else ""
+    return "%s, line %d" % (path, line) if path and path != FILENAME[:-1].decode() else ""
 
 
 def _by_hook(where: str, kind: str) -> str:
