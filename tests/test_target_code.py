@@ -725,7 +725,7 @@ FORK_TARGET = r'''
 import gc, os, sys, threading, time
 MODE = sys.argv[1] if len(sys.argv) > 1 else "os"
 
-results = {"children": 0, "during": 0, "gc_off": 0, "during_gc_off": 0, "miscounted": 0}
+results = {"children": 0, "during": 0, "gc_off": 0, "during_gc_off": 0, "miscounted": 0, "foreign_handler": 0}
 BALLAST = [{"k": [i], "s": "x%d" % i} for i in range(300000)]  # payloads that run a while
 
 
@@ -742,7 +742,8 @@ def child():
         before = sys.getallocatedblocks()
         junk = [[i] for i in range(1000)]
         grew = "%d" % (sys.getallocatedblocks() - before)
-    os.write(W, ("%d %d %s\n" % (int(gc.isenabled()), int(during), grew)).encode())
+    own = threading._after_fork is AFTER_FORK  # 2.7: the stand-in put the target's handler back
+    os.write(W, ("%d %d %s %d\n" % (int(gc.isenabled()), int(during), grew, int(own))).encode())
     os._exit(0)
 
 
@@ -765,6 +766,7 @@ def forker():
         enabled, during = int(line[0]), int(line[1]) or (MODE == "os" and guarded)
         results["children"] += 1
         results["miscounted"] += line[2] != "na" and int(line[2]) < 2000
+        results["foreign_handler"] += not int(line[3])
         results["during"] += during
         results["gc_off"] += not enabled
         results["during_gc_off"] += during and not enabled
@@ -781,13 +783,13 @@ n = 0
 while True:
     n += 1
     time.sleep(0.3)
-    print("tick %d children=%d during=%d gc_off=%d during_gc_off=%d gc=%s miscounted=%d own_after_fork=%s" % (
+    print("tick %d children=%d during=%d gc_off=%d during_gc_off=%d gc=%s miscounted=%d own_after_fork=%s foreign=%d" % (
         n, results["children"], results["during"], results["gc_off"], results["during_gc_off"], gc.isenabled(),
-        results["miscounted"], threading._after_fork is AFTER_FORK))
+        results["miscounted"], threading._after_fork is AFTER_FORK, results["foreign_handler"]))
     sys.stdout.flush()
 '''
 
-FORK_TICK = re.compile(r"^tick \d+ children=(\d+) during=(\d+) gc_off=(\d+) during_gc_off=(\d+) gc=(\w+) miscounted=(\d+) own_after_fork=(\w+)")
+FORK_TICK = re.compile(r"^tick \d+ children=(\d+) during=(\d+) gc_off=(\d+) during_gc_off=(\d+) gc=(\w+) miscounted=(\d+) own_after_fork=(\w+) foreign=(\d+)")
 
 
 @pytest.mark.parametrize("python, mode", [
@@ -822,6 +824,64 @@ def test_a_child_forked_during_a_payload_gets_the_target_s_gc_state(start_target
     assert m.group(5) == "True"
     assert m.group(6) == "0", ticks[-1]  # every child's pymalloc counts what it allocates
     assert m.group(7) == "True", ticks[-1]  # threading's own after-fork handler is back (2.7's guard)
+    assert m.group(8) == "0", ticks[-1]  # and in every child too
+
+
+# Python 2.7: a thread runs subprocess.Popen nonstop; each child's preexec_fn (run between fork and exec)
+# tells whether gc is on there.  subprocess turns gc off around its fork on purpose (bpo-1336).
+SUBPROCESS_TARGET_27 = r'''
+import gc, os, subprocess, sys, threading, time
+R, W = os.pipe()
+AFTER_FORK = threading._after_fork
+results = {"children": 0, "during": 0, "gc_on": 0}
+BALLAST = [{"k": [i], "s": "x%d" % i} for i in range(300000)]  # payloads that run a while
+
+
+def report():
+    os.write(W, ("%d\n" % int(gc.isenabled())).encode())
+
+
+def spawner():
+    while True:
+        during = threading._after_fork is not AFTER_FORK  # a payload's stand-in is in
+        subprocess.Popen(["true"], preexec_fn=report).wait()
+        results["children"] += 1
+        results["during"] += during
+        results["gc_on"] += int(os.read(R, 16).split()[0])
+        time.sleep(0.002)
+
+
+t = threading.Thread(target=spawner)
+t.daemon = True
+t.start()
+print("ready")
+sys.stdout.flush()
+n = 0
+while True:
+    n += 1
+    time.sleep(0.3)
+    print("tick %d children=%d during=%d gc_on=%d" % (n, results["children"], results["during"], results["gc_on"]))
+    sys.stdout.flush()
+'''
+
+
+@pytest.mark.skipif(bool(WHY_27), reason=WHY_27 or "present")
+def test_a_subprocess_child_of_a_python2_target_keeps_gc_off_until_its_exec(start_target, tmp_path):
+    """2.7's stand-in for threading._after_fork turns gc on in a child forked during a payload, except
+    in subprocess's: _execute_child turns gc off around its fork on purpose, as a collection between
+    fork and exec can hang the child and its parent (a review, 2026-12-07)."""
+    script = tmp_path / "spawns.py"
+    script.write_text(SUBPROCESS_TARGET_27)
+    target = start_target(PY27, script)
+    target.wait_for_ticks(2)
+    run = timed_gdb("py-heap --top 2", "py-cycles --top 2", "py-heap --top 2", pid=target.pid)
+    assert_no_traceback(run)
+    assert not command_errors(run), run.stderr
+    tick = target.wait_for_ticks(2)[-1]
+    m = re.match(r"^tick \d+ children=(\d+) during=(\d+) gc_on=(\d+)$", tick)
+    assert m and target.alive(), tick
+    assert int(m.group(3)) == 0, tick
+    assert int(m.group(2)) > 0, "no child was spawned while a payload ran: the test saw nothing (%s)" % tick
 
 
 def test_every_payload_sent_begins_with_the_quiet_block():

@@ -33,8 +33,11 @@ def _own_ids():
         ids.add(id(v))
     if type(g.get('__gdb_memleak_quiet__')) is list:  # the quiet block's (sys, saved functions...)
         ids.add(id(g['__gdb_memleak_quiet__']))
-    if type(g.get('__gdb_memleak_fork27__')) is tuple:  # Python 2.7's fork guard (quiet block)
-        ids.add(id(g['__gdb_memleak_fork27__']))
+    fork27 = __gdb_memleak_state__.get('after_fork')  # Python 2.7's fork guard (quiet block): a closure
+    if type(fork27) is tuple:
+        cells = fork27[2].__closure__ or ()
+        ids.update((id(fork27), id(fork27[2]), id(cells)))
+        ids.update(id(cell) for cell in cells)
     _own_guard_ids(g, ids)
     guard = __gdb_memleak_state__['guard']  # the fork guard (quiet block), its dict and weak reference
     if guard is not None:

@@ -154,50 +154,53 @@ def __gdb_memleak_enter__(quiet):
     state['gc_by_gdb'] = d.get(g, '__gdb_memleak_gc_paused__') is not None
     state['gc_was'] = gc.isenabled() or state['gc_by_gdb']
     threading = dict.get(s.modules, 'threading') if type(s.modules) is dict else None
-    if state['gc_was'] and boot is None and s.version_info[0] == 2 and type(threading) is type(s):
-        __gdb_memleak_guard27__(state, gc, threading)  # before the pause: no fork can come between
-    gc.disable()
-    dangling = threading.__dict__.get('_dangling') if type(threading) is type(s) else None
-    if state['gc_was'] and dangling is not None and not state['gc_by_gdb']:  # gdb's guard is in already
-        __gdb_memleak_guard__(state, gc, dangling)
+    try:
+        if state['gc_was'] and boot is None and s.version_info[0] == 2 and type(threading) is type(s):
+            __gdb_memleak_guard27__(state, gc, threading)  # before the pause: no fork can come between
+        gc.disable()
+        dangling = threading.__dict__.get('_dangling') if type(threading) is type(s) else None
+        if state['gc_was'] and dangling is not None and not state['gc_by_gdb']:  # gdb's guard is in already
+            __gdb_memleak_guard__(state, gc, dangling)
+    except BaseException:  # (2.7: a KeyboardInterrupt between two lines) nothing of this left: no state returned
+        __gdb_memleak_leave__(state)
+        raise
     return state
 
 
 def __gdb_memleak_guard27__(state, gc, threading):
     """Python 2.7's fork guard: its after-fork handler is threading._after_fork, looked up by name
     in the child (PyEval_ReInitThreads), and it does not walk _dangling.  For the payload's length
-    that name is __gdb_memleak_forked27__, which a child runs instead: it puts the target's own
-    handler back, gc back on, then runs the handler.  Put in before gc is paused and taken out
-    after it is resumed (__gdb_memleak_leave__), so a fork at any instant finds gc on or the
-    guard in.  Stores into dicts only: no container is made."""
+    the handler is a stand-in, which a child runs instead: it puts the target's own handler back
+    (nothing of ours stays for the child's own children), turns gc on, then runs the handler.  Put
+    in before gc is paused and taken out after it is resumed (__gdb_memleak_leave__), so a fork at
+    any instant finds gc on or the stand-in in.  Made while gc still runs: a function and its cells.
+    Not gc on for a child of subprocess's: 2.7's _execute_child turns gc off around its fork on
+    purpose (bpo-1336: a collection between fork and exec can hang the child, and its parent)."""
     td = threading.__dict__
     original = td.get('_after_fork')
     if original is None:
         return
-    g = __gdb_memleak_guard27__.__globals__
-    g['__gdb_memleak_fork27__'] = (threading, original, gc)
-    state['after_fork'] = original
+    s = state['sys']
+
+    def __gdb_memleak_forked27__():
+        td['_after_fork'] = original
+        try:
+            caller = s._getframe(1)  # (the handler is called from C: this is the frame that forked)
+            if caller.f_code.co_name != '_execute_child' or caller.f_globals.get('__name__') != 'subprocess':
+                gc.enable()
+        except:  # noqa: E722
+            pass
+        return original()
+
+    state['after_fork'] = (td, original, __gdb_memleak_forked27__)
     td['_after_fork'] = __gdb_memleak_forked27__
-
-
-def __gdb_memleak_forked27__():
-    """threading._after_fork in a child forked while a payload ran (Python 2.7): the child is left
-    with the target's own handler (nothing of ours stays for its own children) and gc on."""
-    threading, original, gc = __gdb_memleak_forked27__.__globals__['__gdb_memleak_fork27__']
-    threading.__dict__['_after_fork'] = original
-    try:
-        gc.enable()
-    except:  # noqa: E722
-        pass
-    return original()
 
 
 def __gdb_memleak_unguard27__(state):
     """The target's own threading._after_fork back (unless someone else's took ours' place)."""
-    guard = __gdb_memleak_unguard27__.__globals__['__gdb_memleak_fork27__']
-    td = guard[0].__dict__
-    if td.get('_after_fork') is __gdb_memleak_forked27__:
-        td['_after_fork'] = guard[1]
+    td, original, ours = state['after_fork']
+    if td.get('_after_fork') is ours:
+        td['_after_fork'] = original
     state['after_fork'] = None
 
 
