@@ -88,12 +88,12 @@ same_place() {  # address $1 still maps what it did ($2: INODE@OFFSET in the fil
     return 1
 }
 
-put_back() {  # the byte at address $1 is an int3 (0xCC: 204): write $2 there
+put_back() {  # the byte at address $1 is an int3 (0xCC: 204): write $2 there, through fds 4 (read) and 5 (write)
     # shellcheck disable=SC2046  # (split on purpose: od pads its number with spaces)
-    set -- "$1" "$2" $(dd if="/proc/$pid/mem" bs=1 skip="$1" count=1 2>/dev/null | od -An -tu1)
+    set -- "$1" "$2" $(dd bs=1 skip="$1" count=1 <&4 2>/dev/null | od -An -tu1)
     [ "$3" = 204 ] || return 0
     # shellcheck disable=SC2059  # (the format is the byte, in octal)
-    printf "\\$(printf %o "$2")" | dd of="/proc/$pid/mem" bs=1 seek="$1" count=1 conv=notrunc 2>/dev/null
+    printf "\\$(printf %o "$2")" | dd bs=1 seek="$1" count=1 conv=notrunc >&5 2>/dev/null
 }
 
 keep() {
@@ -130,7 +130,9 @@ keep() {
     for trap do
         address=${trap%%:*} rest=${trap#*:}
         byte=${rest%%:*} place=${rest#*:}
-        same_place "$address" "$place" 2>/dev/null && put_back "$address" "$byte"
+        # The memory opened before the maps are read, each fd fresh (dd seeks from where it stands):
+        # an exec in between leaves them on the old program's memory, gone, so nothing is written.
+        { same_place "$address" "$place" && put_back "$address" "$byte"; } 4<"/proc/$pid/mem" 5<>"/proc/$pid/mem" 2>/dev/null
     done
     [ "$cont" = 1 ] || return 0
     # A SIGSTOP left pending stops the whole target when its thread next runs: at once, or when a

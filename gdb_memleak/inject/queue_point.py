@@ -139,8 +139,8 @@ def queue_pending_call(caller: Caller, pid: int, deadline: float, check_alive: C
         hit = in_place.thread_in_place(pid, caller.signal, span, debug_info, blocking) if looking else None
         if hit is not None:
             break
-        if time.monotonic() >= deadline:
-            return TIMED_OUT if looks_only or breakpoints else NO_BREAKPOINT
+        if time.monotonic() >= deadline:  # (an eval loop still being read might have told)
+            return TIMED_OUT if looks_only or breakpoints or in_place.scan_running(pid) else NO_BREAKPOINT
         if waiting():
             return WAITING
         if (hit := event_wait()) is not None:

@@ -103,11 +103,10 @@ def _queue_the_pending_call(caller: Caller, pid: int, deadline: float, timeout: 
         raise _no_safe_point(pid, timeout)
     if outcome == queue_point.NO_BREAKPOINT:
         raise NoSafePointInTime(
-            "no safe point within %g s: no thread waited where CPython runs calls, and nothing tells where the "
-            "running ones could be stopped for one (no debug info, and this interpreter's eval loop could not be "
-            "read or admitted; its debug symbols would tell); only a breakpoint could find one, and a gdb killed "
-            "while it is in leaves the target to die of SIGTRAP: `set py-memleak breakpoints on` allows it; "
-            "nothing was run in the target" % timeout)
+            "no safe point within %g s: no thread waited where CPython runs calls, and where the others run cannot "
+            "be checked (no usable debug info, and this interpreter's eval loop could not be read or takes locks "
+            "itself); only a breakpoint could find one, and a gdb killed while it is in kills the target: "
+            "`set py-memleak breakpoints on` allows it; nothing was run in the target" % timeout)
     if outcome == queue_point.MASKED:
         raise NoSafePointInTime(
             "no safe point: the threads found running CPython's code, %d times in a row, block %s, which "

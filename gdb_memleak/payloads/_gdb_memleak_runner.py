@@ -192,15 +192,17 @@ def __gdb_memleak_fire_expired_switches__():
     past, the switches are called here as a collection would call them.  Not for watch.py's own
     payloads, which take such tracing over or say whose it was."""
     record = sys.__dict__.get('_gdb_memleak_tracing')
-    time = sys.modules.get('time')
-    gc = sys.modules.get('gc')
-    if type(record) is not dict or type(record.get('deadline')) is not float or time is None or gc is None:
+    modules = sys.modules
+    if type(record) is not dict or type(record.get('deadline')) is not float or type(modules) is not dict:
         return
-    if time.monotonic() < record['deadline'] or type(gc.callbacks) is not list:
+    time, gc = dict.get(modules, 'time'), dict.get(modules, 'gc')
+    if type(time) is not type(sys) or type(gc) is not type(sys) or time.monotonic() < record['deadline']:
         return
+    callbacks = gc.callbacks
     function = type(__gdb_memleak_fire_expired_switches__)
-    for callback in list(gc.callbacks):
-        if type(callback) is function and callback.__code__.co_name == '_gdb_memleak_watch_switch':
+    for callback in list(callbacks) if type(callbacks) is list else ():
+        code = callback.__code__ if type(callback) is function else None
+        if code is not None and code.co_name == '_gdb_memleak_watch_switch' and code.co_filename == '<string>':
             callback('stop', {})  # (it never raises: watch.py)
 
 
