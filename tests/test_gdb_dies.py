@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from support.cli import gdb_memleak_argv, gdb_memleak_env
-from support.gdb import GdbRun, assert_no_traceback, gdb_binary, gdb_env, run_gdb, run_source_script, where_gdb_hangs
+from support.gdb import GdbRun, assert_no_traceback, end_gdb_forks, gdb_binary, gdb_env, run_gdb, run_source_script, where_gdb_hangs
 from support.heartbeat import (
     assert_carries_on,
     cprofile_counts,
@@ -811,18 +811,7 @@ def test_report_interrupted_passes_it_on_and_the_target_goes_on(start_target, tm
     is a wrapper adding TRAP, which signals gdb's parent, the report, there."""
     target = start_target(PYTHON_311, SERVICE, "busy", env=SERVICE_65MB)
     before = service_state(target.wait_for_ticks(1)[-1])
-    env = gdb_memleak_env()
-    if instant is not None:
-        trap = tmp_path / "trap.gdb"
-        trap.write_text(TRAP % (instant[0], instant[1], int(sig), False, True))
-        wrapper = tmp_path / "gdb"  # exec'd: the report stays gdb's parent.  (-iex runs before any -ex.)
-        wrapper.write_text('#!/bin/sh\nexec %s "$@" -iex %s\n' % (shlex.quote(shutil.which(env.get("GDB", "gdb")) or "gdb"),
-                                                                 shlex.quote("source %s" % trap)))
-        wrapper.chmod(0o755)
-        env["GDB"] = str(wrapper)
-    cli = subprocess.Popen(gdb_memleak_argv() + ["report", str(target.pid), "--out", str(tmp_path / "out")],
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           start_new_session=True, env=env)
+    cli = _report_signalled_at(target, tmp_path, sig, instant)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and tracer_of(target.pid) == 0 and cli.poll() is None:
@@ -841,6 +830,54 @@ def test_report_interrupted_passes_it_on_and_the_target_goes_on(start_target, tm
     assert "Traceback" not in err, err
     assert not os.path.exists("/proc/%d" % gdb_pid) or tracer_of(target.pid) == 0
     assert not os.path.exists(tmp_path / "out" / "report.html")
+    assert_target_whole(target, before)
+
+
+def _report_signalled_at(target, tmp_path, sig: int, instant) -> subprocess.Popen:
+    """`gdb-memleak report` on `target`, started; with `instant`, its gdb sends `sig` to the report there:
+    the report's $GDB is a wrapper adding TRAP."""
+    env = gdb_memleak_env()
+    if instant is not None:
+        trap = tmp_path / "trap.gdb"
+        trap.write_text(TRAP % (instant[0], instant[1], int(sig), False, True))
+        wrapper = tmp_path / "gdb"  # exec'd: the report stays gdb's parent.  (-iex runs before any -ex.)
+        wrapper.write_text('#!/bin/sh\nexec %s "$@" -iex %s\n' % (shlex.quote(shutil.which(env.get("GDB", "gdb")) or "gdb"),
+                                                                 shlex.quote("source %s" % trap)))
+        wrapper.chmod(0o755)
+        env["GDB"] = str(wrapper)
+    return subprocess.Popen(gdb_memleak_argv() + ["report", str(target.pid), "--out", str(tmp_path / "out")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env=env)
+
+
+@pytest.mark.parametrize("instant", REPORT_INSTANTS, ids=["in-the-attach", "waiting-1", "stopped-3", "payload-1"])
+def test_report_killed_leaves_the_target_whole(start_target, tmp_path, instant):
+    """`kill -9` of `gdb-memleak report` (an OOM kill, a supervisor): nothing is passed on, and its gdb,
+    in a session of its own, goes on with its output's reader gone (a write then fails, or SIGPIPE ends
+    gdb).  At each instant the target goes on whole, and gdb lets go of it (since 2026-12-07)."""
+    target = start_target(PYTHON_311, SERVICE, "busy", env=SERVICE_65MB)
+    before = service_state(target.wait_for_ticks(1)[-1])
+    cli = _report_signalled_at(target, tmp_path, signal.SIGKILL, instant)
+    gdb_pid = 0
+    try:
+        deadline = time.monotonic() + 60
+        while not gdb_pid and time.monotonic() < deadline and cli.poll() is None:
+            gdb_pid = tracer_of(target.pid)
+            time.sleep(0.0002)
+        if instant is None:
+            os.kill(cli.pid, signal.SIGKILL)
+        cli.communicate(timeout=300)
+        assert cli.returncode == -signal.SIGKILL
+        deadline = time.monotonic() + 120
+        while tracer_of(target.pid) != 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert tracer_of(target.pid) == 0, "gdb still traces the target 120 s after its report was killed"
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+        if gdb_pid:
+            end_gdb_forks(gdb_pid)  # the report's gdb (a session of its own), orphaned, if it is still there
     assert_target_whole(target, before)
 
 
