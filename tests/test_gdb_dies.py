@@ -979,6 +979,44 @@ def test_a_signal_held_during_a_payload_whose_result_is_dropped_still_reaches_th
     assert _terminations(target) == 1, target.lines[-5:]
 
 
+KILLS_ITS_GDB_AFTER_SIGTERM = '''
+def gdb_memleak_payload(args):
+    import os, signal, time
+
+    def tracer():
+        with open("/proc/self/status") as f:
+            return int(next(line for line in f if line.startswith("TracerPid:")).split()[1])
+
+    gdb = tracer()
+    os.kill(os.getpid(), signal.SIGTERM)  # held back while the payload runs
+    os.kill(gdb, signal.SIGKILL)  # and its gdb, which would send it again, gone
+    while tracer() == gdb:
+        time.sleep(0.01)
+    return "done"
+'''
+
+
+@pytest.mark.parametrize("python", [param(PYTHON_311, "", "pyenv-3.11"), param(PY36, WHY_36, "pyenv-3.6"),
+                                    param(PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING, "debian-3.11-nodebug")])
+def test_a_signal_held_during_a_payload_whose_gdb_died_still_reaches_the_target(start_target, tmp_path, python):
+    """A SIGTERM that reached the target while a payload ran in its main thread was held, for gdb to send
+    again at the end; with gdb killed meanwhile it was lost, and the service never shut down.  Now the
+    payload, finding its gdb gone, takes out the int3s the dead gdb left on the dynamic linker's events
+    (the service's shutdown died of SIGTRAP at a dlopen without that, 1 run in 12), then sends it to the
+    main thread from a thread of its own once that thread has left the payload (since 2026-12-07)."""
+    target = start_target(python, SERVICE, "event", env={"SERVICE_SIGTERM_EXIT": "1"})
+    target.wait_for_ticks(1)
+    script = run_source_script(tmp_path, KILLS_ITS_GDB_AFTER_SIGTERM, {}, timeout=60)
+    done = run_gdb("source %s" % script, pid=target.pid, timeout=300)
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    try:
+        code = target.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        code = None
+    assert code == 7, (target.lines[-5:], target.stderr[-5:], done.stdout[-800:], done.stderr[-800:])
+    assert _terminations(target) == 1, target.lines[-5:]
+
+
 def test_a_seccomp_filtered_target_is_never_killed_by_us(start_target):
     """Issue 17 #6: a filter forbidding madvise killed the target with SIGSYS from our malloc_trim."""
     target = start_target(PYTHON_311, ENV_HEARTBEAT, env={"SECCOMP_NO_MADVISE": "1"})

@@ -61,19 +61,7 @@ def _mod_cleanup():
 
 def _tracer_pid():
     """TracerPid in /proc/self/status (0: not traced), -1 if it cannot be read."""
-    posix = _module('posix')
-    try:
-        fd = posix.open('/proc/self/status', posix.O_RDONLY | getattr(posix, 'O_CLOEXEC', 0o2000000))
-        try:
-            text = posix.read(fd, 8192)
-        finally:
-            posix.close(fd)
-        for line in text.split(b'\n'):
-            if line.startswith(b'TracerPid:'):
-                return int(line.split()[1])
-    except Exception:
-        pass
-    return -1
+    return __gdb_memleak_tracer_pid__(__gdb_memleak_state__)
 
 
 # The gdb that runs this payload: its pid as this process sees it (0 from inside a PID namespace
@@ -114,32 +102,9 @@ def _take_out_traps():
     (before a thread of ours ends on 3.6-3.9.5: _gdb_memleak_release.py): gdb, when it takes its
     breakpoint out, writes that same byte; only the library loaded meanwhile goes unseen by gdb until
     its next library event."""
-    traps = _TRAPS[0]
-    if not traps:
-        return _TRAPS[1]
-    posix = _module('posix')
-    clear = False
-    try:
-        fd = posix.open('/proc/self/mem', posix.O_RDWR | getattr(posix, 'O_CLOEXEC', 0o2000000))
-    except Exception:
-        _TRAPS[1] = False
-        return False
-    try:
-        clear = True
-        for address, byte in traps:
-            try:
-                posix.lseek(fd, address, 0)
-                if posix.read(fd, 1) == b'\xcc':
-                    posix.lseek(fd, address, 0)
-                    posix.write(fd, bytearray((byte,)))
-                    posix.lseek(fd, address, 0)
-                    clear = clear and posix.read(fd, 1) != b'\xcc'
-            except Exception:
-                clear = False
-    finally:
-        posix.close(fd)
-        _TRAPS[1] = clear
-    return clear
+    if _TRAPS[0]:
+        _TRAPS[1] = __gdb_memleak_put_back__(__gdb_memleak_state__, _TRAPS[0])
+    return _TRAPS[1]
 
 
 # What a payload answers when its gdb is gone: nobody reads it.

@@ -243,6 +243,50 @@ def __gdb_memleak_forked__(*args, **kwargs):
         pass
 
 
+def __gdb_memleak_tracer_pid__(state):
+    """TracerPid in /proc/self/status (0: not traced), -1 if it cannot be read: gdb's pid while it
+    runs the payload, as this process sees it (0 from a PID namespace that does not hold gdb)."""
+    posix = __gdb_memleak_module__(state, 'posix')
+    try:
+        fd = posix.open('/proc/self/status', posix.O_RDONLY | getattr(posix, 'O_CLOEXEC', 0o2000000))
+        try:
+            text = posix.read(fd, 8192)
+        finally:
+            posix.close(fd)
+        for line in text.split(b'\n'):
+            if line.startswith(b'TracerPid:'):
+                return int(line.split()[1])
+    except Exception:
+        pass
+    return -1
+
+
+def __gdb_memleak_put_back__(state, traps):
+    """Each [address, byte] of `traps` (gdb's int3s on the dynamic linker's events, gdb's 'traps'
+    argument) that holds an int3 gets its byte back, through /proc/self/mem, which writes to code as
+    a debugger does; True when none holds one after (or there are none)."""
+    posix = __gdb_memleak_module__(state, 'posix')
+    try:
+        fd = posix.open('/proc/self/mem', posix.O_RDWR | getattr(posix, 'O_CLOEXEC', 0o2000000))
+    except Exception:
+        return not traps
+    clear = True
+    try:
+        for address, byte in traps:
+            try:
+                posix.lseek(fd, address, 0)
+                if posix.read(fd, 1) == b'\xcc':
+                    posix.lseek(fd, address, 0)
+                    posix.write(fd, bytearray((byte,)))
+                    posix.lseek(fd, address, 0)
+                    clear = clear and posix.read(fd, 1) != b'\xcc'
+            except Exception:
+                clear = False
+    finally:
+        posix.close(fd)
+    return clear
+
+
 def __gdb_memleak_module__(state, name):
     """Module `name`, without builtins.__import__ or sys.meta_path: the one in sys.modules, or a
     module built into the interpreter loaded by the import system's own BuiltinImporter.

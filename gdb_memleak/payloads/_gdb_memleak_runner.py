@@ -174,6 +174,53 @@ def __gdb_memleak_hold_signals__():
     return held, arrived
 
 
+def __gdb_memleak_send_later__(signals, traps):
+    """The signals held during the payload, when its gdb went away meanwhile (nobody will send them
+    again): sent to the main thread from a thread of ours once it has left the payload's frames (5 s
+    at most), so that the target's handlers run in its own code, as gdb's sending would have made
+    them.  Lost before (2026-12-07: a SIGTERM held in the main thread, gdb killed, the service never
+    shut down).  Only once the int3s the dead gdb left on the dynamic linker's events (`traps`) are
+    out: a service that shut down at once died of SIGTRAP at a dlopen (1 run in 12, before the
+    keeper had put them back); a thread's end loads libgcc_s up to 3.9.5 too."""
+    state = __gdb_memleak_state__
+    py2 = sys.version_info[0] == 2
+    thread = __gdb_memleak_module__(state, 'thread' if py2 else '_thread')
+    posix, _signal = __gdb_memleak_module__(state, 'posix'), __gdb_memleak_module__(state, '_signal')
+    if thread is None or posix is None or not __gdb_memleak_put_back__(state, traps if type(traps) is list else []):
+        return
+    main, frames, ours, pid, pending = thread.get_ident(), sys._current_frames, globals(), posix.getpid(), tuple(signals)
+    # A pause that runs no code of the target's (its time.sleep may be patched: gevent); 2.7's locks
+    # have no timeout: there the loop spins for the few ms the main thread takes to leave.
+    pause = thread.allocate_lock()
+    pause.acquire()
+    # To the main thread, as gdb would send it (session._send_again): a process-wide signal taken by
+    # another thread leaves a main thread that waits for good without its handler.  2.7: the process.
+    send = (lambda signum: _signal.pthread_kill(main, signum)) if _signal is not None and not py2 else (
+        lambda signum: posix.kill(pid, signum))
+
+    # It runs once the payload's globals may be gone (emptied on the way back): no global or builtin
+    # name is looked up in it (a `range` there ended the thread on 3.6 before it sent anything).
+    def __gdb_memleak_resend__():
+        try:
+            looks = 5000
+            while looks:
+                looks -= 1
+                frame = frames().get(main)
+                while frame is not None and frame.f_globals is not ours:
+                    frame = frame.f_back
+                if frame is None:
+                    break
+                frame = None
+                if not py2:
+                    pause.acquire(True, 0.001)
+            for signum in pending:
+                send(signum)
+        except:  # noqa: E722 (no name to look up; nothing of the target's to tell)
+            pass
+
+    thread.start_new_thread(__gdb_memleak_resend__, ())
+
+
 def __gdb_memleak_release_signals__(holding):
     """Put the handlers back; the signals that arrived meanwhile, in order."""
     if not holding:
@@ -224,6 +271,7 @@ def __gdb_memleak_run__(args, tool_paths):
         if added:
             paths.extend(added)
         holding = __gdb_memleak_hold_signals__()
+        tracer = args.get('tracer') if type(args) is dict else None  # gdb, as this process sees it
         try:
             try:
                 if not globals().get('_TAKES_OVER_LEFT_TRACING'):
@@ -242,6 +290,9 @@ def __gdb_memleak_run__(args, tool_paths):
                 while p in paths:
                     paths.remove(p)
             doc["signals"] = __gdb_memleak_release_signals__(holding)
+            if doc["signals"] and type(tracer) is int and tracer > 0 and \
+                    __gdb_memleak_tracer_pid__(__gdb_memleak_state__) not in (tracer, -1):
+                __gdb_memleak_send_later__(doc["signals"], args.get('traps'))  # its gdb is gone: nobody else will
             traced = __gdb_memleak_state__.get("tracemalloc")
             if traced is not None and traced[0].is_tracing():  # [its tables' bytes before, after]
                 doc["tracemalloc"] = [traced[1], traced[0].get_tracemalloc_memory()]
