@@ -206,12 +206,11 @@ def _stacks(inv: Invocation, target: gdb.Inferior, depth: int):
     # The ident (pthread_t) first, which gdb knows whatever the PID namespace; then the native id,
     # which is the thread's tid in the target's own namespace (in a container, not gdb's: every thread
     # came out "(no Python frames)" there, issue 17 #12).
-    by_handle = threads_by_pthread(target)
-    by_native = procfs.namespace_tids(target.pid, [t.ptid[1] for t in target.threads()])
+    by_handle, by_native = threads_by_pthread(target), None
     for thread in result["threads"]:
         if thread.get("ident") in by_handle:
             tid = by_handle[thread["ident"]]
-        elif thread.get("tid") in by_native:
+        elif thread.get("tid") in (by_native := by_native or procfs.namespace_tids(target.pid, [t.ptid[1] for t in target.threads()])):
             tid = by_native[thread["tid"]]
         elif len(target.threads()) == 1:
             tid = target.pid

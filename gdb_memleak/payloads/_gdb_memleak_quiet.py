@@ -184,12 +184,14 @@ def __gdb_memleak_guard27__(state, gc, threading):
 
     def __gdb_memleak_forked27__():
         td['_after_fork'] = original
-        try:
-            caller = s._getframe(1)  # (the handler is called from C: this is the frame that forked)
-            if caller.f_code.co_name != '_execute_child' or caller.f_globals.get('__name__') != 'subprocess':
-                gc.enable()
+        spawned = False
+        try:  # (the handler is called from C: frame 1 forked; none when C forked, as an embedder's loop does)
+            caller = s._getframe(1)
+            spawned = caller.f_code.co_name == '_execute_child' and caller.f_globals.get('__name__') in ('subprocess', 'subprocess32')
         except:  # noqa: E722
             pass
+        if not spawned:
+            gc.enable()
         return original()
 
     state['after_fork'] = (td, original, __gdb_memleak_forked27__)

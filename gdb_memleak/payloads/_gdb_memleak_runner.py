@@ -176,49 +176,48 @@ def __gdb_memleak_hold_signals__():
 
 def __gdb_memleak_send_later__(signals, traps):
     """The signals held during the payload, when its gdb went away meanwhile (nobody will send them
-    again): sent to the main thread from a thread of ours once it has left the payload's frames (5 s
-    at most), so that the target's handlers run in its own code, as gdb's sending would have made
-    them.  Lost before (2026-12-07: a SIGTERM held in the main thread, gdb killed, the service never
-    shut down).  Only once the int3s the dead gdb left on the dynamic linker's events (`traps`) are
-    out: a service that shut down at once died of SIGTRAP at a dlopen (1 run in 12, before the
-    keeper had put them back); a thread's end loads libgcc_s up to 3.9.5 too."""
-    state = __gdb_memleak_state__
-    py2 = sys.version_info[0] == 2
-    thread = __gdb_memleak_module__(state, 'thread' if py2 else '_thread')
-    posix, _signal = __gdb_memleak_module__(state, 'posix'), __gdb_memleak_module__(state, '_signal')
-    if thread is None or posix is None or not __gdb_memleak_put_back__(state, traps if type(traps) is list else []):
-        return
-    main, frames, ours, pid, pending = thread.get_ident(), sys._current_frames, globals(), posix.getpid(), tuple(signals)
-    # A pause that runs no code of the target's (its time.sleep may be patched: gevent); 2.7's locks
-    # have no timeout: there the loop spins for the few ms the main thread takes to leave.
-    pause = thread.allocate_lock()
-    pause.acquire()
-    # To the main thread, as gdb would send it (session._send_again): a process-wide signal taken by
-    # another thread leaves a main thread that waits for good without its handler.  2.7: the process.
-    send = (lambda signum: _signal.pthread_kill(main, signum)) if _signal is not None and not py2 else (
-        lambda signum: posix.kill(pid, signum))
+    again): sent to the main thread from a thread of ours once it has left the payload's frames, so
+    that the target's handlers run in its own code, as gdb's sending would have made them; dropped if
+    it has not within 5 s (sent into the payload's frames, a handler's SystemExit would end them).
+    Lost before (2026-12-07: a SIGTERM held in the main thread, gdb killed, the service never shut
+    down).  Only once the int3s the dead gdb left on the dynamic linker's events (`traps`) are out: a
+    service that shut down at once died of SIGTRAP at a dlopen (1 run in 12, before the keeper had
+    put them back); a thread's end loads libgcc_s up to 3.9.5 too.  3.x only: 2.7 holds no signal
+    (no _signal module).  Never raises: nobody would clear it."""
+    try:
+        state = __gdb_memleak_state__
+        thread, _signal = __gdb_memleak_module__(state, '_thread'), __gdb_memleak_module__(state, '_signal')
+        if thread is None or _signal is None or not __gdb_memleak_put_back__(state, traps if type(traps) is list else []):
+            return
+        main, frames, ours, pending = thread.get_ident(), sys._current_frames, globals(), tuple(signals)
+        pause = thread.allocate_lock()  # a pause that runs no code of the target's (its time.sleep may be gevent's)
+        pause.acquire()
+        # To the main thread, as gdb would send it (session._send_again): a process-wide signal taken
+        # by another thread leaves a main thread that waits for good without its handler.
+        send = _signal.pthread_kill
 
-    # It runs once the payload's globals may be gone (emptied on the way back): no global or builtin
-    # name is looked up in it (a `range` there ended the thread on 3.6 before it sent anything).
-    def __gdb_memleak_resend__():
-        try:
-            looks = 5000
-            while looks:
-                looks -= 1
-                frame = frames().get(main)
-                while frame is not None and frame.f_globals is not ours:
-                    frame = frame.f_back
-                if frame is None:
-                    break
-                frame = None
-                if not py2:
+        # It runs once the payload's globals may be gone (emptied on the way back): no global or
+        # builtin name is looked up in it (a `range` there ended the thread on 3.6 before it sent anything).
+        def __gdb_memleak_resend__():
+            try:
+                looks = 5000
+                while looks:
+                    looks -= 1
+                    frame = frames().get(main)
+                    while frame is not None and frame.f_globals is not ours:
+                        frame = frame.f_back
+                    if frame is None:
+                        for signum in pending:
+                            send(main, signum)
+                        return
+                    frame = None
                     pause.acquire(True, 0.001)
-            for signum in pending:
-                send(signum)
-        except:  # noqa: E722 (no name to look up; nothing of the target's to tell)
-            pass
+            except:  # noqa: E722 (no name to look up; nothing of the target's to tell)
+                pass
 
-    thread.start_new_thread(__gdb_memleak_resend__, ())
+        thread.start_new_thread(__gdb_memleak_resend__, ())
+    except BaseException:  # noqa: B036 (no thread to be had: a limit on threads, memory)
+        pass
 
 
 def __gdb_memleak_release_signals__(holding):
