@@ -441,7 +441,11 @@ def test_a_python2_command_warns_exactly_when_the_target_grew(start_target):
     sizes = [int(n) for n in re.findall(r"^rss (\d+)$", run.stdout, re.M)]
     for command, document, grown in zip(commands, documents, (b - a for a, b in zip(sizes, sizes[1:]))):
         said = [n for n in document.get("notes") or [] if n.startswith("warning: the target's RSS grew by")]
-        assert bool(said) == (grown >= 256 * 1024), (command, grown, document.get("notes"))
+        # The command reads the RSS at its safe point and before its last steps: a page or two of its
+        # own can fall between the two readings (the stub's, text pages it drops), so within 32 KiB of
+        # the threshold either answer is right (seen: 0.9 and 0.4 MiB, 52 KiB, far from it).
+        if abs(grown - 256 * 1024) > 32 * 1024:
+            assert bool(said) == (grown >= 256 * 1024), (command, grown, document.get("notes"))
     assert target.alive()
 
 

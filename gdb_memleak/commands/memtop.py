@@ -203,18 +203,19 @@ def _stacks(inv: Invocation, target: gdb.Inferior, depth: int):
         return None, {}, None, "no Python locations: %s; the fallback in the target failed: %s" % (why, e)
     stacks: dict[int, list] = {}
     names: dict[int, str] = {}
-    # The ident (pthread_t) first, which gdb knows whatever the PID namespace; then the native id,
-    # which is the thread's tid in the target's own namespace (in a container, not gdb's: every thread
-    # came out "(no Python frames)" there, issue 17 #12).
-    by_handle, by_native = threads_by_pthread(target), None
+    # By pthread_t first, which gdb knows in any PID namespace; then by the native id, the tid in the
+    # target's own namespace (taken for gdb's: every thread "(no Python frames)" in one, issue 17 #12).
+    by_handle = threads_by_pthread(target)
+    by_native: dict[int, int] = {}
+    lwps = [t.ptid[1] for t in target.threads()]
     for thread in result["threads"]:
-        if thread.get("ident") in by_handle:
-            tid = by_handle[thread["ident"]]
-        elif thread.get("tid") in (by_native := by_native or procfs.namespace_tids(target.pid, [t.ptid[1] for t in target.threads()])):
-            tid = by_native[thread["tid"]]
-        elif len(target.threads()) == 1:
+        tid = by_handle.get(thread.get("ident"))
+        if tid is None and thread.get("tid"):
+            by_native = by_native or procfs.namespace_tids(target.pid, lwps)  # (read only when needed)
+            tid = by_native.get(thread["tid"])
+        if tid is None and len(lwps) == 1:
             tid = target.pid
-        else:
+        if tid is None:
             continue
         stacks[tid] = thread["frames"]
         if isinstance(thread.get("name"), str):
