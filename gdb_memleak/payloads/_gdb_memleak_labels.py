@@ -33,10 +33,13 @@ def _own_ids():
         ids.add(id(v))
     if type(g.get('__gdb_memleak_quiet__')) is list:  # the quiet block's (sys, saved functions...)
         ids.add(id(g['__gdb_memleak_quiet__']))
-    fork27 = __gdb_memleak_state__.get('after_fork')  # Python 2.7's fork guard (quiet block): a closure
+    fork27 = __gdb_memleak_state__.get('after_fork')  # Python 2.7's fork guard (quiet block)
     if type(fork27) is tuple:
-        cells = fork27[2].__closure__ or ()
-        ids.update((id(fork27), id(fork27[2]), id(cells)))
+        ids.add(id(fork27))
+    forked = __gdb_memleak_state__.get('forked')  # the after-fork handler (quiet block): a closure
+    if forked is not None:
+        cells = forked.__closure__ or ()
+        ids.update((id(forked), id(cells)))
         ids.update(id(cell) for cell in cells)
     _own_guard_ids(g, ids)
     guard = __gdb_memleak_state__['guard']  # the fork guard (quiet block), its dict and weak reference
