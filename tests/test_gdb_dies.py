@@ -16,16 +16,28 @@ import shlex
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from support.cli import gdb_memleak_argv, gdb_memleak_env
-from support.gdb import GdbRun, assert_no_traceback, end_gdb_forks, gdb_binary, gdb_env, run_gdb, run_source_script, where_gdb_hangs
+from support.gdb import (
+    GdbRun,
+    assert_no_traceback,
+    end_gdb_forks,
+    gdb_argv,
+    gdb_binary,
+    gdb_env,
+    run_gdb,
+    run_source_script,
+    where_gdb_hangs,
+)
 from support.heartbeat import (
     assert_carries_on,
     cprofile_counts,
     process_state,
+    read_lines,
     service_state,
     thread_states,
     tracer_of,
@@ -1018,6 +1030,64 @@ def test_a_signal_held_during_a_payload_whose_gdb_died_still_reaches_the_target(
         code = None
     assert code == 7, (target.lines[-5:], target.stderr[-5:], done.stdout[-800:], done.stderr[-800:])
     assert _terminations(target) == 1, target.lines[-5:]
+
+
+HELD_WHILE_GDB_GIVES_UP = '''
+def gdb_memleak_payload(args):
+    import os, signal, threading, time
+
+    if threading.current_thread() is not threading.main_thread():
+        return "not in the main thread: nothing would be held"  # (the test then sees no "started")
+    os.kill(os.getpid(), signal.SIGTERM)  # held back while the payload runs
+    open(args["started"], "w").close()
+    while not os.path.exists(args["release"]):  # until gdb has given the call up
+        time.sleep(0.01)
+    return "done"
+'''
+
+
+def test_a_signal_held_during_a_payload_gdb_gave_up_reaches_the_target_while_gdb_stays(start_target, tmp_path):
+    """A second Ctrl-C leaves the payload to finish by itself, and gdb stays attached: gdb never reads
+    its answer, and the payload, seeing its gdb still there, left the held SIGTERM to gdb, which never
+    sent it: the service never shut down.  Since 2026-12-07 the payload's own thread sends it, gdb alive
+    or not."""
+    target = start_target(PYTHON_311, SERVICE, "event", env={"SERVICE_SIGTERM_EXIT": "1"})
+    target.wait_for_ticks(1)
+    started, release = tmp_path / "started", tmp_path / "release"
+    script = run_source_script(tmp_path, HELD_WHILE_GDB_GIVES_UP, {"started": str(started), "release": str(release)},
+                               timeout=120)
+    argv = gdb_argv("source %s" % script, "handle SIGTERM nostop noprint pass", "continue", pid=target.pid)
+    gdb = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           start_new_session=True, env=gdb_env())
+    lines: list[str] = []
+    reader = threading.Thread(target=read_lines, args=(gdb.stdout, lines), daemon=True)
+    reader.start()
+
+    def wait_for(condition, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not condition() and time.monotonic() < deadline and gdb.poll() is None:
+            time.sleep(0.05)
+        return condition()
+
+    try:
+        assert wait_for(started.exists, 60), "\n".join(lines)
+        gdb.send_signal(signal.SIGINT)  # a Ctrl-C at gdb's terminal
+        assert wait_for(lambda: any("still running" in line for line in lines), 30), "\n".join(lines)
+        time.sleep(0.5)  # (past ctrl_c.DEBOUNCE: another keypress)
+        gdb.send_signal(signal.SIGINT)
+        assert wait_for(lambda: any("interrupted twice" in line for line in lines), 30), "\n".join(lines)
+        release.touch()  # the payload ends once gdb continues the target, still attached
+        try:
+            code = target.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            code = None
+        assert code == 7, (target.lines[-5:], lines[-20:])
+        assert _terminations(target) == 1, target.lines[-5:]
+    finally:
+        if gdb.poll() is None:
+            gdb.kill()
+        gdb.wait()
+        reader.join(10)
 
 
 def test_a_seccomp_filtered_target_is_never_killed_by_us(start_target):

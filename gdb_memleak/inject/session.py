@@ -114,15 +114,18 @@ def _drop_new_text_pages(calls: Caller, pid: int, before: Optional[residency.Tex
         gdb.execute("set scheduler-locking %s" % locking, to_string=True)
 
 
-def _send_again(pid: int, signals: list) -> None:
+def _send_again(pid: int, signals: list, by_the_target: bool) -> None:
     """Signals that reached the target's Python handlers while the payload ran in its main thread
     were held back (the runner's __gdb_memleak_hold_signals__); send them again, now that the
-    thread is back in its own code, so the target handles them as it would have."""
+    thread is back in its own code, so the target handles them as it would have: a thread of the
+    payload's does (`by_the_target`), or gdb where it could not be started."""
     import ctypes
 
     syscall = ctypes.CDLL(None, use_errno=True).syscall
     for signum in signals:
-        if isinstance(signum, int) and 0 < signum < 65:
+        if by_the_target and isinstance(signum, int):
+            note("signal %d arrived while the payload ran; it was held, and the target sends it to itself again" % signum)
+        elif isinstance(signum, int) and 0 < signum < 65:
             # To the main thread itself, as the kernel would have picked it: a process-wide signal
             # sent while every thread is stopped may be taken by another thread, and then a main
             # thread that waits for good never runs the handler.
@@ -190,7 +193,7 @@ def run_source(invocation: Invocation, payload: str, args: dict[str, Any], *, to
                                     "and nothing of ours is left in it") from None
         raise
     doc = _envelope(raw)
-    _send_again(pid, doc.get("signals") or [])
+    _send_again(pid, doc.get("signals") or [], by_the_target=bool(doc.get("resent")))
     if "too_large" in doc:
         raise ChannelError("the payload's result was too large (%s bytes); it was dropped in the target" % doc["too_large"])
     if not doc.get("ok"):

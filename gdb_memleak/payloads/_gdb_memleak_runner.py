@@ -145,9 +145,10 @@ def __gdb_memleak_hold_signals__():
     payload, and its SystemExit would end the payload instead of the service
     (issue 17).  So each Python handler is swapped for a recorder (same C handler,
     no window at the OS level); afterwards the handlers are put back, and the signals
-    that arrived go back to gdb in the answer, which sends them again once the payload
-    is over and the thread is back in its own code: then the target handles them as it
-    would have.  (Raised from here, the handler would run at the runner's next bytecode.)
+    that arrived are sent again once the payload is over and the thread is back in its own
+    code (__gdb_memleak_send_later__; gdb, from the answer, where that cannot be): then the
+    target handles them as it would have.  (Raised from here, the handler would run at the
+    runner's next bytecode.)
     Elsewhere than in the main thread signal.signal() refuses: nothing to hold."""
     _signal = sys.modules.get("_signal")  # loaded at start-up by every 3.x; not imported (no import hooks run)
     if _signal is None:
@@ -175,20 +176,24 @@ def __gdb_memleak_hold_signals__():
 
 
 def __gdb_memleak_send_later__(signals, traps):
-    """The signals held during the payload, when its gdb went away meanwhile (nobody will send them
-    again): sent to the main thread from a thread of ours once it has left the payload's frames, so
-    that the target's handlers run in its own code, as gdb's sending would have made them; dropped if
-    it has not within 5 s (sent into the payload's frames, a handler's SystemExit would end them).
-    Lost before (2026-12-07: a SIGTERM held in the main thread, gdb killed, the service never shut
-    down).  Only once the int3s the dead gdb left on the dynamic linker's events (`traps`) are out: a
-    service that shut down at once died of SIGTRAP at a dlopen (1 run in 12, before the keeper had
-    put them back); a thread's end loads libgcc_s up to 3.9.5 too.  3.x only: 2.7 holds no signal
-    (no _signal module).  Never raises: nobody would clear it."""
+    """The signals held during the payload, sent to the main thread from a thread of ours once it has
+    left the payload's frames, so that the target's handlers run in its own code; dropped if it has
+    not within 5 s of that thread's running (sent into the payload's frames, a handler's SystemExit
+    would end them).  True once that thread is started; False: gdb sends them (session._send_again).
+    From here, not from gdb: gdb's sending needs gdb alive and reading this answer.  A SIGTERM was
+    lost, and the service never shut down, when gdb was killed during the payload (2026-12-07), and
+    so it was, untested, when gdb was killed after it, when gdb gave the call up (a second Ctrl-C)
+    but stayed attached, and when the target's PID namespace hides gdb.  If gdb is gone, only once the
+    int3s it left on the dynamic linker's events (`traps`) are out: a service that shut down at once
+    died of SIGTRAP at a dlopen (1 run in 12, before the keeper had put them back); a thread's end
+    loads libgcc_s up to 3.9.5 too.  Our thread needs the GIL, which a gdb alive holds in the main
+    thread until it lets go of it.  3.x only: 2.7 holds no signal (no _signal module).  Never raises:
+    nobody would clear it."""
     try:
         state = __gdb_memleak_state__
         thread, _signal = __gdb_memleak_module__(state, '_thread'), __gdb_memleak_module__(state, '_signal')
         if thread is None or _signal is None or not __gdb_memleak_put_back__(state, traps if type(traps) is list else []):
-            return
+            return False
         main, frames, ours, pending = thread.get_ident(), sys._current_frames, globals(), tuple(signals)
         pause = thread.allocate_lock()  # a pause that runs no code of the target's (its time.sleep may be gevent's)
         pause.acquire()
@@ -216,8 +221,9 @@ def __gdb_memleak_send_later__(signals, traps):
                 pass
 
         thread.start_new_thread(__gdb_memleak_resend__, ())
+        return True
     except BaseException:  # noqa: B036 (no thread to be had: a limit on threads, memory)
-        pass
+        return False
 
 
 def __gdb_memleak_release_signals__(holding):
@@ -289,9 +295,10 @@ def __gdb_memleak_run__(args, tool_paths):
                 while p in paths:
                     paths.remove(p)
             doc["signals"] = __gdb_memleak_release_signals__(holding)
-            if doc["signals"] and type(tracer) is int and tracer > 0 and \
-                    __gdb_memleak_tracer_pid__(__gdb_memleak_state__) not in (tracer, -1):
-                __gdb_memleak_send_later__(doc["signals"], args.get('traps'))  # its gdb is gone: nobody else will
+            if doc["signals"]:  # sent again from here: gdb sends them only if no thread of ours could
+                gone = type(tracer) is int and tracer > 0 and \
+                    __gdb_memleak_tracer_pid__(__gdb_memleak_state__) not in (tracer, -1)
+                doc["resent"] = __gdb_memleak_send_later__(doc["signals"], args.get('traps') if gone else [])
             traced = __gdb_memleak_state__.get("tracemalloc")
             if traced is not None and traced[0].is_tracing():  # [its tables' bytes before, after]
                 doc["tracemalloc"] = [traced[1], traced[0].get_tracemalloc_memory()]
@@ -303,9 +310,9 @@ def __gdb_memleak_run__(args, tool_paths):
             __gdb_memleak_json__({"ok": False, "error": __gdb_memleak_failure__()}, out)
         text = "".join(out)
         if len(text) > __gdb_memleak_max_result__:
-            # the signals held back still go to the gdb side, which sends them again
-            text = '{"ok": false, "too_large": %d, "signals": [%s]}' % (
-                len(text), ", ".join(str(int(s)) for s in doc.get("signals") or []))
+            # the signals held back still go to the gdb side, which sends them if the target does not
+            text = '{"ok": false, "too_large": %d, "signals": [%s], "resent": %s}' % (
+                len(text), ", ".join(str(int(s)) for s in doc.get("signals") or []), "true" if doc.get("resent") else "false")
         return text.encode("ascii")
     finally:
         # Last: gc back on (nothing is allocated in this thread after it); the trace and profile
