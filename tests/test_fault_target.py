@@ -527,41 +527,48 @@ def test_calls_into_the_target_leave_errno_as_it_was(start_target, python, tmp_p
     assert_carries_on(target)
 
 
-# sys.getallocatedblocks() read in the target by a payload.
-READ_BLOCK_COUNT = (
-    "python from gdb_memleak.inject import session as injector; from gdb_memleak.gdbside.invocation import Invocation; "
-    "print('blocks=%d' % injector.run_source(Invocation('test', 30), "
-    "'def gdb_memleak_payload(args):\\n    import sys\\n    return sys.getallocatedblocks()\\n', {}).result)"
-)
+def own_block_count(target, reading: int) -> tuple[int, int]:
+    """The target's own reading (service.py, SIGUSR2; no gdb): sys.getallocatedblocks() as it is, then
+    after a full collection of its own, which empties CPython's free lists."""
+    os.kill(target.pid, signal.SIGUSR2)
+    pattern = re.compile(r"blocks#%d as_is=(\d+) collected=(\d+)" % reading)  # (a heartbeat may share its line)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        found = [m for m in map(pattern.search, list(target.lines)) if m]
+        if found:
+            return int(found[0].group(1)), int(found[0].group(2))
+        time.sleep(0.05)
+    raise AssertionError("no reading %d: %s" % (reading, target.lines[-5:]))
 
 
 # issue 17 saw the drift on 3.13 too (since 2026-12-07 here)
 @pytest.mark.parametrize("python", [*INTERPRETERS, param(PYTHON_313, PYTHON_313_MISSING, "pyenv-3.13")])
 def test_the_allocated_block_count_is_kept(start_target, python):
     """Issue 17 #8: over ten sessions on a busy target, sys.getallocatedblocks() stays within 1%
-    of what it was.  Stop 10 routed every thread's blocks to malloc and wrote the count back:
-    it fell by about 50k a session (-326k after 8 on 3.11).  Now only the payload's thread is
-    routed, and its blocks are counted as pymalloc counts its own raw ones."""
-    target = start_target(python, SERVICE, "busy")
+    of what it would be without us.  Stop 10 routed every thread's blocks to malloc and wrote the
+    count back: it fell by about 50k a session (-326k after 8 on 3.11).  Now only the payload's
+    thread is routed, and its blocks are counted as pymalloc counts its own raw ones."""
+    target = start_target(python, SERVICE, "busy", env={"SERVICE_BLOCKS_ON_USR2": "1"})
     target.wait_for_ticks(1)
-
-    def blocks() -> int:
-        run = run_gdb(READ_BLOCK_COUNT, pid=target.pid, timeout=60)
-        return int(re.search(r"^blocks=(-?\d+)$", run.stdout, re.M).group(1))
-
-    before = blocks()
+    before = own_block_count(target, 0)
     run = run_gdb("py-heap --json --largest 2", "py-cycles --json", pid=target.pid, timeout=120)
     assert_no_traceback(run)
-    first = blocks()
+    first = own_block_count(target, 1)
     inspect_ten_times(target)
-    after = blocks()
-    print("sys.getallocatedblocks(): %d before, %d after one session, %d after ten more" % (before, first, after))
-    # No drift: ten more sessions move the count by less than 1%.  The first one leaves a step:
-    # CPython's free lists (2,000 tuples of each size at most) keep blocks a payload freed at once;
-    # measured 2026-12-02: +1,479 to +2,547 over ten sessions (3.11, pyenv and Debian); 2026-12-07, 3.13:
-    # +2,517 to +3,403 at the first session, +5 to +906 over ten more, 1.8% in all (3 runs).
-    assert abs(after - first) < before / 100, (before, first, after)
-    assert abs(after - before) < before * 2 / 100, (before, first, after)
+    after = own_block_count(target, 2)
+    print("sys.getallocatedblocks() (as is, after a full collection): %s before, %s after one session, %s after ten more"
+          % (before, first, after))
+    # After a full collection of the target's own, all eleven sessions move the count by less than 1%:
+    # what is left is, on 3.12+, the payloads' names, interned for good as their code loads (helper-81,
+    # 2026-12-07, 3.13: about +790 blocks, once; +6 on 3.11).
+    assert abs(after[1] - before[1]) < before[1] / 100, (before, first, after)
+    # As it is, ten more sessions move it by less than 1%.  The first one leaves a step: the payload's
+    # short-lived tuples, lists and dicts fill CPython's free lists (2,000 tuples of each size at most),
+    # which the target's next full collection empties (1,670-1,864 blocks, 2026-12-07, helper-81);
+    # measured 2026-12-07 from before any session, 3 runs: +1,705 to +1,710 (pyenv's 3.11), +2,132 to +2,146 (Debian's),
+    # +2,459 to +3,580 (3.13: up to 1.9%).
+    assert abs(after[0] - first[0]) < before[0] / 100, (before, first, after)
+    assert abs(after[0] - before[0]) < before[0] * 2.5 / 100, (before, first, after)
     assert_carries_on(target)
 
 

@@ -20,7 +20,9 @@ It builds RECORDS records and their checksum, prints "ready", then:
             "checked ok=..." (all threads idle, like a quiet service).
 
 With SERVICE_SIGTERM_EXIT=1, SIGTERM prints "terminating" and exits with status 7
-through SystemExit, as a service's shutdown handler does.
+through SystemExit, as a service's shutdown handler does.  With SERVICE_BLOCKS_ON_USR2=1,
+SIGUSR2 prints "blocks#N as_is=B collected=C": sys.getallocatedblocks() as it is, then
+after a full collection (which empties CPython's free lists), N counting from 0.
 """
 
 import ctypes
@@ -105,6 +107,15 @@ def main():
             print("terminating", flush=True)
             sys.exit(7)
         signal.signal(signal.SIGTERM, terminate)
+    if os.environ.get("SERVICE_BLOCKS_ON_USR2"):
+        readings = [0]
+
+        def blocks(signum, frame):
+            as_is = sys.getallocatedblocks()
+            gc.collect()
+            print("blocks#%d as_is=%d collected=%d" % (readings[0], as_is, sys.getallocatedblocks()), flush=True)
+            readings[0] += 1
+        signal.signal(signal.SIGUSR2, blocks)
     print("ready", flush=True)
     if mode in ("event", "idle"):
         if mode == "idle":
