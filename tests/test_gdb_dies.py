@@ -1090,6 +1090,51 @@ def test_a_signal_held_during_a_payload_gdb_gave_up_reaches_the_target_while_gdb
         reader.join(10)
 
 
+SENDS_ITSELF_SIGTERM = '''
+def gdb_memleak_payload(args):
+    import os, signal, threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return "not in the main thread: nothing would be held"
+    os.kill(os.getpid(), signal.SIGTERM)  # held back while the payload runs
+    return "sent"
+'''
+
+
+def _held_sigterm_ends(target, tmp_path) -> None:
+    script = run_source_script(tmp_path, SENDS_ITSELF_SIGTERM, {}, timeout=60)
+    done = run_gdb("source %s" % script, pid=target.pid, timeout=120)
+    assert 'RESULT "sent"' in done.stdout, done.stdout + done.stderr
+    try:
+        code = target.proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        code = None
+    assert code == 7, (target.lines[-5:], done.stdout[-800:], done.stderr[-800:])
+    assert _terminations(target) == 1, target.lines[-5:]
+
+
+def test_a_signal_held_while_the_main_thread_waited_in_select_reaches_its_handler(start_target, tmp_path):
+    """The main thread parked in select() (the GIL taken for it) goes back into its call after the payload:
+    a held SIGTERM sent again by the payload's own thread as soon as it had let go of the GIL came before
+    it was back in select(), whose EINTR then never came, and the handler never ran (3 of 8 in a review,
+    2026-12-07).  gdb, which has the answer, claims the signals and sends them itself while the thread is
+    stopped in its call; six services, each told once."""
+    for i in range(6):
+        target = start_target(PYTHON_311, SERVICE, "select", env={"SERVICE_SIGTERM_EXIT": "1"})
+        target.wait_for_ticks(1)
+        (tmp_path / str(i)).mkdir()
+        _held_sigterm_ends(target, tmp_path / str(i))
+
+
+def test_a_signal_held_under_seccomp_is_sent_again_by_gdb(start_target, tmp_path):
+    """Under seccomp no thread of ours is started: glibc's madvise of a thread's stack as it ends killed a
+    target whose filter forbids it, with SIGSYS, when the payload's thread sent a held SIGTERM again (a
+    review, 2026-12-07).  gdb sends it."""
+    target = start_target(PYTHON_311, ENV_HEARTBEAT, env={"SECCOMP_NO_MADVISE": "1", "SIGTERM_EXIT": "1"})
+    target.wait_for_ticks(1)
+    _held_sigterm_ends(target, tmp_path)
+
+
 def test_a_seccomp_filtered_target_is_never_killed_by_us(start_target):
     """Issue 17 #6: a filter forbidding madvise killed the target with SIGSYS from our malloc_trim."""
     target = start_target(PYTHON_311, ENV_HEARTBEAT, env={"SECCOMP_NO_MADVISE": "1"})

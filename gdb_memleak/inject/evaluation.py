@@ -16,15 +16,16 @@ from ..gdbside import inferior as inf
 from ..host.layout_tables import TRACING_OFFSET
 from . import packaging
 from .calls import Caller
-from .packaging import GC_PAUSED_NAME, RESULT_NAME, UNTRACED_NAME
+from .packaging import CLAIM_NAME, GC_PAUSED_NAME, RESULT_NAME, UNTRACED_NAME
 from .stub import ADD_TO_INT_NAME
 
 PY_FILE_INPUT = 257  # Py_file_input in every CPython version
 FILENAME = b"<string>\0"  # the payloads' frames' file name, as PyRun_String's (watch.py looks for it)
 
 
-def execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, gc_paused: int) -> bytes:
-    """Run the payload in fresh globals; return the bytes it left in RESULT_NAME.
+def execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, gc_paused: int) -> tuple[bytes, bool]:
+    """Run the payload in fresh globals; return the bytes it left in RESULT_NAME, and whether gdb
+    claimed the signals it held (_claim_signals: then gdb sends them again, not the payload's thread).
 
     `compiled` (marshalled code from the target's own interpreter binary) runs with
     PyMarshal_ReadObjectFromString + PyEval_EvalCode: nothing is compiled in the
@@ -34,7 +35,7 @@ def execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, gc_
     """
     # Names first, then the code: both travel in raw memory (not Python objects, so
     # the payload does not see them on the heap), freed in the same call sequence.
-    names = (RESULT_NAME, "__builtins__", GC_PAUSED_NAME, UNTRACED_NAME)
+    names = (RESULT_NAME, "__builtins__", GC_PAUSED_NAME, UNTRACED_NAME, CLAIM_NAME)
     head = b"".join(name.encode("ascii") + b"\0" for name in names)
     at = {name: sum(len(n) + 1 for n in names[:i]) for i, name in enumerate(names)}
     at["filename"] = len(head)
@@ -82,7 +83,8 @@ def _fill_globals(calls: Caller, namespace: int, at: dict[str, int], gc_paused: 
     return marker
 
 
-def _run_and_read(compiled: Optional[bytes], calls: Caller, namespace: int, at: dict[str, int], marker: int) -> bytes:
+def _run_and_read(compiled: Optional[bytes], calls: Caller, namespace: int, at: dict[str, int],
+                  marker: int) -> tuple[bytes, bool]:
     """The payload run in `namespace` (`at`: where its names, code and the undoing are): its answer."""
     returned, failure = _evaluate(compiled, (at["code"], at["filename"]), namespace, calls, marker)
     result = calls.call("PyDict_GetItemString", namespace, at[RESULT_NAME])
@@ -97,7 +99,29 @@ def _run_and_read(compiled: Optional[bytes], calls: Caller, namespace: int, at: 
         raise ChannelError("the payload left no result")
     pointer = calls.call(calls.as_string, result)
     size = calls.call(calls.size, result)
-    return bytes(gdb.selected_inferior().read_memory(pointer, size))
+    answer = bytes(gdb.selected_inferior().read_memory(pointer, size))
+    return answer, _claim_signals(calls, namespace, at)
+
+
+def _claim_signals(calls: Caller, namespace: int, at: dict[str, int]) -> bool:
+    """The payload's claim (packaging.CLAIM_NAME) set, if it made one: True when gdb is to send the held
+    signals again.  Set before anything that could run the target's code (the globals' clearing runs
+    finalizers), so while the thread that holds the GIL is still in gdb's hands: the payload's thread
+    that would send them needs the GIL to look.  gdb sending them, not that thread, once gdb has the
+    answer: that thread sent them as soon as the main thread had let go of the GIL on its way back,
+    before it was back in its system call, and a service in select() never ran its SIGTERM handler in 3
+    of 8 trials (a review, 2026-12-07); gdb's signal comes while the thread is stopped in its call."""
+    claim = calls.call("PyDict_GetItemString", namespace, at[CLAIM_NAME])
+    if claim == 0 or inf.minimal_symbol_address("PyByteArray_Type") is None:
+        return False
+    kind = struct.unpack("<Q", gdb.selected_inferior().read_memory(claim + 8, 8).tobytes())[0]
+    if kind != inf.minimal_symbol_address("PyByteArray_Type"):
+        return False
+    flag = calls.call("PyByteArray_AsString", claim)
+    if flag == 0:
+        return False
+    gdb.selected_inferior().write_memory(flag, b"\x01")
+    return True
 
 
 @contextmanager

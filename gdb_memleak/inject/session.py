@@ -118,13 +118,14 @@ def _send_again(pid: int, signals: list, by_the_target: bool) -> None:
     """Signals that reached the target's Python handlers while the payload ran in its main thread
     were held back (the runner's __gdb_memleak_hold_signals__); send them again, now that the
     thread is back in its own code, so the target handles them as it would have: a thread of the
-    payload's does (`by_the_target`), or gdb where it could not be started."""
+    payload's does where gdb could not claim them (`by_the_target`: evaluation._claim_signals), else gdb."""
     import ctypes
 
     syscall = ctypes.CDLL(None, use_errno=True).syscall
     for signum in signals:
         if by_the_target and isinstance(signum, int):
-            note("signal %d arrived while the payload ran; it was held, and the target sends it to itself again" % signum)
+            note("signal %d arrived while the payload ran; it was held, and a thread of the payload's sends it again "
+                 "once the main thread has left the payload" % signum)
         elif isinstance(signum, int) and 0 < signum < 65:
             # To the main thread itself, as the kernel would have picked it: a process-wide signal
             # sent while every thread is stopped may be taken by another thread, and then a main
@@ -180,20 +181,22 @@ def run_source(invocation: Invocation, payload: str, args: dict[str, Any], *, to
     # bytes gdb's int3s on the dynamic linker's events hide, which such a payload puts back itself.
     events = shlib_events.event_addresses()
     shlib_events.put_back(pid, events)  # before gdb first resumes it: gdb would take a killed gdb's int3 for the code
-    args = dict(args, tracer=procfs.tracer_seen_by(pid), traps=shlib_events.hidden_bytes(events))
+    # Under seccomp no thread of ours is started: which calls its start and end make (glibc's madvise of
+    # its stack as it ends) cannot be checked against the filter; gdb sends the held signals then.
+    args = dict(args, tracer=procfs.tracer_seen_by(pid), traps=shlib_events.hidden_bytes(events), seccomp=seccomp_filtered(pid))
     full = packaging.full_source(payload, args, tool_paths)
     exe = _program_identity(pid)
     try:
         with keeper.keeping(pid, args["traps"]):
-            raw, safe_point, seconds = _run_at_a_safe_point(invocation, pid, version, full, route,
-                                                            own_thread or only_in_own_thread, only_in_own_thread)
+            (raw, claimed), safe_point, seconds = _run_at_a_safe_point(invocation, pid, version, full, route,
+                                                                       own_thread or only_in_own_thread, only_in_own_thread)
     except gdb.error:
         if _program_identity(pid) != exe:
             raise TargetUnavailable("the target ran exec() during the command: it is another program now, "
                                     "and nothing of ours is left in it") from None
         raise
     doc = _envelope(raw)
-    _send_again(pid, doc.get("signals") or [], by_the_target=bool(doc.get("resent")))
+    _send_again(pid, doc.get("signals") or [], by_the_target=bool(doc.get("resent")) and not claimed)
     if "too_large" in doc:
         raise ChannelError("the payload's result was too large (%s bytes); it was dropped in the target" % doc["too_large"])
     if not doc.get("ok"):
@@ -228,8 +231,9 @@ def _program_identity(pid: int) -> Optional[tuple[int, int]]:
 
 
 def _run_at_a_safe_point(invocation: Invocation, pid: int, version: tuple[int, int], full: str,
-                         route: bool, own: bool, only_own: bool) -> tuple[bytes, SafePoint, float]:
-    """Bring the target to a safe point, run `full` there, put everything back: (answer, where, seconds)."""
+                         route: bool, own: bool, only_own: bool) -> tuple[tuple[bytes, bool], SafePoint, float]:
+    """Bring the target to a safe point, run `full` there, put everything back: ((answer, signals claimed),
+    where, seconds)."""
     compiling = packaging.Precompiling(full, pid, version)  # first: the child compiles while gdb works
     try:
         return _run_compiled(invocation, pid, version, full, compiling, route, own, only_own)
@@ -239,7 +243,7 @@ def _run_at_a_safe_point(invocation: Invocation, pid: int, version: tuple[int, i
 
 def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], full: str,
                   compiling: packaging.Precompiling, route: bool, own: bool,
-                  only_own: bool) -> tuple[bytes, SafePoint, float]:
+                  only_own: bool) -> tuple[tuple[bytes, bool], SafePoint, float]:
     """_run_at_a_safe_point, the payload's compiler started."""
     calls = Caller(pid, version)
     calls.prepare([pid])

@@ -364,6 +364,8 @@ def __gdb_memleak_put_back__(state, traps):
     """Each [address, byte] of `traps` (gdb's int3s on the dynamic linker's events, gdb's 'traps'
     argument) that holds an int3 gets its byte back, through /proc/self/mem, which writes to code as
     a debugger does; True when none holds one after (or there are none)."""
+    if not traps:
+        return True
     posix = __gdb_memleak_module__(state, 'posix')
     try:
         fd = posix.open('/proc/self/mem', posix.O_RDWR | getattr(posix, 'O_CLOEXEC', 0o2000000))

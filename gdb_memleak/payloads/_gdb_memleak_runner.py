@@ -177,13 +177,13 @@ def __gdb_memleak_hold_signals__():
 
 def __gdb_memleak_send_later__(signals, traps):
     """The signals held during the payload, sent to the main thread from a thread of ours once it has
-    left the payload's frames, so that the target's handlers run in its own code; dropped if it has
-    not within 5 s of that thread's running (sent into the payload's frames, a handler's SystemExit
-    would end them).  True once that thread is started; False: gdb sends them (session._send_again).
-    From here, not from gdb: gdb's sending needs gdb alive and reading this answer.  A SIGTERM was
-    lost, and the service never shut down, when gdb was killed during the payload (2026-12-07), and
-    so it was, untested, when gdb was killed after it, when gdb gave the call up (a second Ctrl-C)
-    but stayed attached, and when the target's PID namespace hides gdb.  If gdb is gone, only once the
+    left the payload's frames, so that the target's handlers run in its own code, unless gdb claims
+    them first (the claim in the globals, which gdb sets once it has read this answer: gdb then sends
+    them); dropped if it has not left within 5 s of that thread's running (sent into the payload's
+    frames, a handler's SystemExit would end them).  True once that thread is started; False: gdb
+    sends them (session._send_again).  A SIGTERM was lost, and the service never shut down, when gdb
+    was killed during the payload, and when gdb gave the call up (a second Ctrl-C) but stayed attached
+    (2026-12-07): gdb never read the answer.  If gdb is gone, only once the
     int3s it left on the dynamic linker's events (`traps`) are out: a service that shut down at once
     died of SIGTRAP at a dlopen (1 run in 12, before the keeper had put them back); a thread's end
     loads libgcc_s up to 3.9.5 too.  Our thread needs the GIL, which a gdb alive holds in the main
@@ -195,6 +195,7 @@ def __gdb_memleak_send_later__(signals, traps):
         if thread is None or _signal is None or not __gdb_memleak_put_back__(state, traps if type(traps) is list else []):
             return False
         main, frames, ours, pending = thread.get_ident(), sys._current_frames, globals(), tuple(signals)
+        claim = ours['__gdb_memleak_signals_claim__'] = bytearray(1)  # (packaging.CLAIM_NAME)
         pause = thread.allocate_lock()  # a pause that runs no code of the target's (its time.sleep may be gevent's)
         pause.acquire()
         # To the main thread, as gdb would send it (session._send_again): a process-wide signal taken
@@ -212,8 +213,9 @@ def __gdb_memleak_send_later__(signals, traps):
                     while frame is not None and frame.f_globals is not ours:
                         frame = frame.f_back
                     if frame is None:
-                        for signum in pending:
-                            send(main, signum)
+                        if not claim[0]:
+                            for signum in pending:
+                                send(main, signum)
                         return
                     frame = None
                     pause.acquire(True, 0.001)
@@ -295,7 +297,7 @@ def __gdb_memleak_run__(args, tool_paths):
                 while p in paths:
                     paths.remove(p)
             doc["signals"] = __gdb_memleak_release_signals__(holding)
-            if doc["signals"]:  # sent again from here: gdb sends them only if no thread of ours could
+            if doc["signals"] and not args.get('seccomp'):  # (a thread's end calls madvise: the filter may forbid it)
                 gone = type(tracer) is int and tracer > 0 and \
                     __gdb_memleak_tracer_pid__(__gdb_memleak_state__) not in (tracer, -1)
                 doc["resent"] = __gdb_memleak_send_later__(doc["signals"], args.get('traps') if gone else [])

@@ -6,7 +6,8 @@ CATCH_SIGURG=1, a SIGURG handler that says when it runs.  With SECCOMP_NO_MADVIS
 a seccomp filter that kills the process if it ever calls madvise().  With NO_NEW_THREADS=1,
 no thread can be started in it (as under a limit on threads).  With DROP_WHEN=PATH, 10,000 instances
 with a __dict__ and a __del__ are held until PATH exists, then dropped, and the heartbeat says how
-many died after a collection of the young generation."""
+many died after a collection of the young generation.  With SIGTERM_EXIT=1, SIGTERM prints "terminating"
+and exits with status 7."""
 
 import os
 import sys
@@ -27,6 +28,15 @@ if os.environ.get("CATCH_SIGURG"):
 
     # A handler gdb-memleak must never trigger: it then stops threads with SIGWINCH.
     signal.signal(signal.SIGURG, lambda signum, frame: print("SIGURG handled", flush=True))
+
+if os.environ.get("SIGTERM_EXIT"):
+    import signal
+
+    def _terminate(signum, frame):
+        print("terminating", flush=True)
+        sys.exit(7)
+
+    signal.signal(signal.SIGTERM, _terminate)
 
 if os.environ.get("SECCOMP_NO_MADVISE"):
     import ctypes
