@@ -4,6 +4,7 @@ the answer read back.  Every step is a call the stub makes
 
 from __future__ import annotations
 
+import json
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -100,27 +101,35 @@ def _run_and_read(compiled: Optional[bytes], calls: Caller, namespace: int, at: 
     pointer = calls.call(calls.as_string, result)
     size = calls.call(calls.size, result)
     answer = bytes(gdb.selected_inferior().read_memory(pointer, size))
-    return answer, _claim_signals(calls, namespace, at)
+    return answer, _claim_signals(calls, namespace, at, answer)
 
 
-def _claim_signals(calls: Caller, namespace: int, at: dict[str, int]) -> bool:
-    """The payload's claim (packaging.CLAIM_NAME) set, if it made one: True when gdb is to send the held
-    signals again.  Set before anything that could run the target's code (the globals' clearing runs
-    finalizers), so while the thread that holds the GIL is still in gdb's hands: the payload's thread
-    that would send them needs the GIL to look.  gdb sending them, not that thread, once gdb has the
-    answer: that thread sent them as soon as the main thread had let go of the GIL on its way back,
-    before it was back in its system call, and a service in select() never ran its SIGTERM handler in 3
-    of 8 trials (a review, 2026-12-07); gdb's signal comes while the thread is stopped in its call."""
-    claim = calls.call("PyDict_GetItemString", namespace, at[CLAIM_NAME])
-    if claim == 0 or inf.minimal_symbol_address("PyByteArray_Type") is None:
+def _claim_signals(calls: Caller, namespace: int, at: dict[str, int], answer: bytes) -> bool:
+    """The payload's claim (packaging.CLAIM_NAME) set, if it made one and its answer lists the held
+    signals its thread would send: True when gdb is to send them again (calls.claimed_signals, sent
+    by session even when the command fails after this).  Set before anything that could run the
+    target's code (the globals' clearing runs finalizers), so while the thread that holds the GIL is
+    still in gdb's hands: the payload's thread that would send them needs the GIL to look.  gdb
+    sending them, not that thread, once gdb has the answer: that thread sent them as soon as the main
+    thread had let go of the GIL on its way back, before it was back in its system call, and a
+    service in select() never ran its SIGTERM handler in 3 of 8 trials (a review, 2026-12-07); gdb's
+    signal comes while the thread is stopped."""
+    try:
+        doc = json.loads(answer.decode("ascii"))
+        signals = [s for s in doc.get("signals") or [] if isinstance(s, int)] if doc.get("resent") is True else []
+    except (ValueError, AttributeError):
+        signals = []  # (a fallback answer lists none: the thread sends them)
+    claim = calls.call("PyDict_GetItemString", namespace, at[CLAIM_NAME]) if signals else 0
+    bytearray_type = inf.minimal_symbol_address("PyByteArray_Type")
+    if claim == 0 or bytearray_type is None:
         return False
-    kind = struct.unpack("<Q", gdb.selected_inferior().read_memory(claim + 8, 8).tobytes())[0]
-    if kind != inf.minimal_symbol_address("PyByteArray_Type"):
-        return False
-    flag = calls.call("PyByteArray_AsString", claim)
+    ob_type = 24 if inf.minimal_symbol_address("_Py_PrintReferences") is not None else 8  # Py_TRACE_REFS: two more words
+    kind = struct.unpack("<Q", gdb.selected_inferior().read_memory(claim + ob_type, 8).tobytes())[0]
+    flag = calls.call("PyByteArray_AsString", claim) if kind == bytearray_type else 0
     if flag == 0:
         return False
     gdb.selected_inferior().write_memory(flag, b"\x01")
+    calls.claimed_signals = signals
     return True
 
 

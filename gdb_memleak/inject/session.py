@@ -246,6 +246,22 @@ def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], fu
                   only_own: bool) -> tuple[tuple[bytes, bool], SafePoint, float]:
     """_run_at_a_safe_point, the payload's compiler started."""
     calls = Caller(pid, version)
+    try:
+        return _run_with_caller(invocation, pid, version, full, compiling, (route, own, only_own), calls)
+    except BaseException:
+        # Claimed (evaluation._claim_signals), the payload's thread no longer sends them: gdb does, also
+        # when the command fails or is given up after that (the thread still in our code then: the handler
+        # runs once it is back in its own).
+        if calls.claimed_signals and not calls.gone:
+            _send_again(pid, calls.claimed_signals, by_the_target=False)
+        raise
+
+
+def _run_with_caller(invocation: Invocation, pid: int, version: tuple[int, int], full: str,
+                     compiling: packaging.Precompiling, how: tuple[bool, bool, bool],
+                     calls: Caller) -> tuple[tuple[bytes, bool], SafePoint, float]:
+    """_run_compiled with its Caller (`how`: route, own, only_own)."""
+    route, own, only_own = how
     calls.prepare([pid])
     tidy = not seccomp_filtered(pid)
     saved = SavedGdbState()

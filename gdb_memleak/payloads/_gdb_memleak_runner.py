@@ -194,38 +194,63 @@ def __gdb_memleak_send_later__(signals, traps):
         thread, _signal = __gdb_memleak_module__(state, '_thread'), __gdb_memleak_module__(state, '_signal')
         if thread is None or _signal is None or not __gdb_memleak_put_back__(state, traps if type(traps) is list else []):
             return False
-        main, frames, ours, pending = thread.get_ident(), sys._current_frames, globals(), tuple(signals)
-        claim = ours['__gdb_memleak_signals_claim__'] = bytearray(1)  # (packaging.CLAIM_NAME)
-        pause = thread.allocate_lock()  # a pause that runs no code of the target's (its time.sleep may be gevent's)
-        pause.acquire()
-        # To the main thread, as gdb would send it (session._send_again): a process-wide signal taken
-        # by another thread leaves a main thread that waits for good without its handler.
-        send = _signal.pthread_kill
+        if any(type(f) is not type(len) for f in (thread.get_ident, thread.allocate_lock, thread.start_new_thread)):
+            return False  # replaced (gevent's monkey patching): its code, and a greenlet's id is no thread's
+        claim = globals()['__gdb_memleak_signals_claim__'] = bytearray(1)  # (packaging.CLAIM_NAME)
+        thread.start_new_thread(__gdb_memleak_resender__(thread, _signal, tuple(signals), claim), ())
+        return True
+    except BaseException:  # noqa: B036 (no thread to be had: a limit on threads, memory)
+        return False
 
-        # It runs once the payload's globals may be gone (emptied on the way back): no global or
-        # builtin name is looked up in it (a `range` there ended the thread on 3.6 before it sent anything).
-        def __gdb_memleak_resend__():
-            try:
-                looks = 5000
-                while looks:
-                    looks -= 1
-                    frame = frames().get(main)
-                    while frame is not None and frame.f_globals is not ours:
-                        frame = frame.f_back
-                    if frame is None:
+
+def __gdb_memleak_resender__(thread, _signal, pending, claim):
+    """The function __gdb_memleak_send_later__'s thread runs.  The signal goes to the main thread once it
+    has left the payload's frames and is no longer running (its state in /proc, read for up to 0.2 s of
+    this thread's looks): a thread that has just let go of the GIL on its way back into a blocking call
+    (Event.wait(), select()) and gets it before the call runs the C handler, but the call then waits on,
+    and the target's handler never ran (1 test run of 12, 2026-12-07, Debian's 3.11 in Event.wait());
+    sent once it sleeps, the call's EINTR brings the thread out to run it."""
+    posix = __gdb_memleak_module__(__gdb_memleak_state__, 'posix')
+    native = getattr(thread, 'get_native_id', posix.getpid)  # (before 3.8: the main thread's is the process's)
+    main, frames, ours, stat = thread.get_ident(), sys._current_frames, globals(), '/proc/self/task/%d/stat' % native()
+    pause = thread.allocate_lock()  # a pause that runs no code of the target's (its time.sleep may be gevent's)
+    pause.acquire()
+    # To the main thread, as gdb would send it (session._send_again): a process-wide signal taken
+    # by another thread leaves a main thread that waits for good without its handler.
+    send, opening, reading, closing, flags = _signal.pthread_kill, posix.open, posix.read, posix.close, posix.O_RDONLY
+
+    # It runs once the payload's globals may be gone (emptied on the way back): no global or
+    # builtin name is looked up in it (a `range` there ended the thread on 3.6 before it sent anything).
+    def __gdb_memleak_resend__():
+        try:
+            looks, settling = 5000, 200
+            while looks:
+                looks -= 1
+                frame = frames().get(main)
+                while frame is not None and frame.f_globals is not ours:
+                    frame = frame.f_back
+                if frame is None:
+                    running = True
+                    try:
+                        fd = opening(stat, flags)
+                        try:
+                            running = reading(fd, 512).rsplit(b')', 1)[1].split()[0] == b'R'
+                        finally:
+                            closing(fd)
+                    except:  # noqa: E722
+                        pass
+                    settling -= 1
+                    if not running or not settling:
                         if not claim[0]:
                             for signum in pending:
                                 send(main, signum)
                         return
-                    frame = None
-                    pause.acquire(True, 0.001)
-            except:  # noqa: E722 (no name to look up; nothing of the target's to tell)
-                pass
+                frame = None
+                pause.acquire(True, 0.001)
+        except:  # noqa: E722 (no name to look up; nothing of the target's to tell)
+            pass
 
-        thread.start_new_thread(__gdb_memleak_resend__, ())
-        return True
-    except BaseException:  # noqa: B036 (no thread to be had: a limit on threads, memory)
-        return False
+    return __gdb_memleak_resend__
 
 
 def __gdb_memleak_release_signals__(holding):
