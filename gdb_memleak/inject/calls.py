@@ -54,7 +54,7 @@ ALONE = frozenset((
     "PyGC_Enable", "PyImport_GetModuleDict", "PyModule_GetDict", "PyEval_GetBuiltins", "PyDict_GetItemString",
     "PyDict_SetItemString", "PyObject_SetAttrString", "PyObject_GenericGetDict", "PyModule_New", "PyWeakref_NewRef",
     "PySet_Add", "PySet_Discard", "PyBytes_AsString", "PyBytes_Size", "PyString_AsString", "PyString_Size",
-    "PyErr_Occurred", "PyErr_Fetch", "PyFrame_GetLineNumber", "PyFrame_GetCode", "PyUnicode_AsUTF8", "PyByteArray_AsString",
+    "PyErr_Occurred", "PyErr_Fetch", "PyFrame_GetLineNumber", "PyFrame_GetCode", "PyUnicode_AsUTF8", "PyByteArray_AsString", "PyByteArray_Size",
     "Py_AddPendingCall", "PyInt_ClearFreeList", "PyFloat_ClearFreeList",
     "PyThreadState_GetUnchecked", "_PyThreadState_UncheckedGet", "PyThreadState_EnterTracing", "PyThreadState_LeaveTracing",
     "gc.isenabled", "gc.disable", "gc.enable"))  # (3.6-3.9: the C functions behind them, gc_pause.Switch)

@@ -4,7 +4,6 @@ the answer read back.  Every step is a call the stub makes
 
 from __future__ import annotations
 
-import json
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -101,33 +100,33 @@ def _run_and_read(compiled: Optional[bytes], calls: Caller, namespace: int, at: 
     pointer = calls.call(calls.as_string, result)
     size = calls.call(calls.size, result)
     answer = bytes(gdb.selected_inferior().read_memory(pointer, size))
-    return answer, _claim_signals(calls, namespace, at, answer)
+    return answer, _claim_signals(calls, namespace, at)
 
 
-def _claim_signals(calls: Caller, namespace: int, at: dict[str, int], answer: bytes) -> bool:
-    """The payload's claim (packaging.CLAIM_NAME) set, if it made one and its answer lists the held
-    signals its thread would send: True when gdb is to send them again (calls.claimed_signals, sent
-    by session even when the command fails after this).  Set before anything that could run the
+def _claim_signals(calls: Caller, namespace: int, at: dict[str, int]) -> bool:
+    """The payload's claim (packaging.CLAIM_NAME: a bytearray, 0 then the held signals its thread
+    would send) set, if it made one: True when gdb is to send them (calls.claimed_signals; session
+    sends them when the command fails after this too).  Set before anything that could run the
     target's code (the globals' clearing runs finalizers), so while the thread that holds the GIL is
     still in gdb's hands: the payload's thread that would send them needs the GIL to look.  gdb
     sending them, not that thread, once gdb has the answer: that thread sent them as soon as the main
     thread had let go of the GIL on its way back, before it was back in its system call, and a
     service in select() never ran its SIGTERM handler in 3 of 8 trials (a review, 2026-12-07); gdb's
-    signal comes while the thread is stopped."""
-    try:
-        doc = json.loads(answer.decode("ascii"))
-        signals = [s for s in doc.get("signals") or [] if isinstance(s, int)] if doc.get("resent") is True else []
-    except (ValueError, AttributeError):
-        signals = []  # (a fallback answer lists none: the thread sends them)
-    claim = calls.call("PyDict_GetItemString", namespace, at[CLAIM_NAME]) if signals else 0
+    signal comes while the thread is stopped.  Read from the claim, not the answer: no parse of up to
+    8 MiB while every thread waits."""
+    claim = calls.call("PyDict_GetItemString", namespace, at[CLAIM_NAME])
     bytearray_type = inf.minimal_symbol_address("PyByteArray_Type")
     if claim == 0 or bytearray_type is None:
         return False
-    ob_type = 24 if inf.minimal_symbol_address("_Py_PrintReferences") is not None else 8  # Py_TRACE_REFS: two more words
-    kind = struct.unpack("<Q", gdb.selected_inferior().read_memory(claim + ob_type, 8).tobytes())[0]
-    flag = calls.call("PyByteArray_AsString", claim) if kind == bytearray_type else 0
-    if flag == 0:
+    # Py_TRACE_REFS up to 3.12 puts two more words in every object's head (3.13+ keeps them apart)
+    trace_refs = calls.version < (3, 13) and inf.minimal_symbol_address("_Py_PrintReferences") is not None
+    kind = struct.unpack("<Q", gdb.selected_inferior().read_memory(claim + (24 if trace_refs else 8), 8).tobytes())[0]
+    if kind != bytearray_type:
         return False
+    flag, size = calls.call_many([("PyByteArray_AsString", (claim,)), ("PyByteArray_Size", (claim,))])
+    if flag == 0 or not 1 < size < 66:
+        return False
+    signals = list(gdb.selected_inferior().read_memory(flag + 1, size - 1).tobytes())
     gdb.selected_inferior().write_memory(flag, b"\x01")
     calls.claimed_signals = signals
     return True

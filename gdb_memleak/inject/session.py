@@ -196,7 +196,8 @@ def run_source(invocation: Invocation, payload: str, args: dict[str, Any], *, to
                                     "and nothing of ours is left in it") from None
         raise
     doc = _envelope(raw)
-    _send_again(pid, doc.get("signals") or [], by_the_target=bool(doc.get("resent")) and not claimed)
+    if not claimed:  # (claimed: sent already, _run_compiled)
+        _send_again(pid, doc.get("signals") or [], by_the_target=bool(doc.get("resent")))
     if "too_large" in doc:
         raise ChannelError("the payload's result was too large (%s bytes); it was dropped in the target" % doc["too_large"])
     if not doc.get("ok"):
@@ -248,13 +249,12 @@ def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], fu
     calls = Caller(pid, version)
     try:
         return _run_with_caller(invocation, pid, version, full, compiling, (route, own, only_own), calls)
-    except BaseException:
-        # Claimed (evaluation._claim_signals), the payload's thread no longer sends them: gdb does, also
-        # when the command fails or is given up after that (the thread still in our code then: the handler
-        # runs once it is back in its own).
+    finally:
+        # Claimed (evaluation._claim_signals), the payload's thread no longer sends them: gdb does, here,
+        # once the thread is back in its own code, and also when the command fails or is given up after
+        # that (the thread may then still be in our code: the handler runs when it next runs Python).
         if calls.claimed_signals and not calls.gone:
             _send_again(pid, calls.claimed_signals, by_the_target=False)
-        raise
 
 
 def _run_with_caller(invocation: Invocation, pid: int, version: tuple[int, int], full: str,

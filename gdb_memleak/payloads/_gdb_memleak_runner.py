@@ -196,8 +196,9 @@ def __gdb_memleak_send_later__(signals, traps):
             return False
         if any(type(f) is not type(len) for f in (thread.get_ident, thread.allocate_lock, thread.start_new_thread)):
             return False  # replaced (gevent's monkey patching): its code, and a greenlet's id is no thread's
-        claim = globals()['__gdb_memleak_signals_claim__'] = bytearray(1)  # (packaging.CLAIM_NAME)
+        claim = bytearray([0] + [s for s in signals if type(s) is int and 0 < s < 256])  # gdb's byte, then what it sends
         thread.start_new_thread(__gdb_memleak_resender__(thread, _signal, tuple(signals), claim), ())
+        globals()['__gdb_memleak_signals_claim__'] = claim  # (packaging.CLAIM_NAME) only once the thread runs
         return True
     except BaseException:  # noqa: B036 (no thread to be had: a limit on threads, memory)
         return False
@@ -205,8 +206,8 @@ def __gdb_memleak_send_later__(signals, traps):
 
 def __gdb_memleak_resender__(thread, _signal, pending, claim):
     """The function __gdb_memleak_send_later__'s thread runs.  The signal goes to the main thread once it
-    has left the payload's frames and is no longer running (its state in /proc, read for up to 0.2 s of
-    this thread's looks): a thread that has just let go of the GIL on its way back into a blocking call
+    has left the payload's frames and sleeps (its state in /proc, 'S', read for up to 200 of this
+    thread's looks, 1 ms apart at least): a thread that has just let go of the GIL on its way back into a blocking call
     (Event.wait(), select()) and gets it before the call runs the C handler, but the call then waits on,
     and the target's handler never ran (1 test run of 12, 2026-12-07, Debian's 3.11 in Event.wait());
     sent once it sleeps, the call's EINTR brings the thread out to run it."""
@@ -217,11 +218,12 @@ def __gdb_memleak_resender__(thread, _signal, pending, claim):
     pause.acquire()
     # To the main thread, as gdb would send it (session._send_again): a process-wide signal taken
     # by another thread leaves a main thread that waits for good without its handler.
-    send, opening, reading, closing, flags = _signal.pthread_kill, posix.open, posix.read, posix.close, posix.O_RDONLY
+    send, opening, reading, closing, flags = _signal.pthread_kill, posix.open, posix.pread, posix.close, posix.O_RDONLY
 
     # It runs once the payload's globals may be gone (emptied on the way back): no global or
     # builtin name is looked up in it (a `range` there ended the thread on 3.6 before it sent anything).
     def __gdb_memleak_resend__():
+        fd = -1
         try:
             looks, settling = 5000, 200
             while looks:
@@ -230,17 +232,15 @@ def __gdb_memleak_resender__(thread, _signal, pending, claim):
                 while frame is not None and frame.f_globals is not ours:
                     frame = frame.f_back
                 if frame is None:
-                    running = True
+                    asleep = False
                     try:
-                        fd = opening(stat, flags)
-                        try:
-                            running = reading(fd, 512).rsplit(b')', 1)[1].split()[0] == b'R'
-                        finally:
-                            closing(fd)
+                        if fd < 0:
+                            fd = opening(stat, flags)
+                        asleep = reading(fd, 512, 0).rsplit(b')', 1)[1].split()[0] == b'S'
                     except:  # noqa: E722
                         pass
                     settling -= 1
-                    if not running or not settling:
+                    if asleep or not settling:
                         if not claim[0]:
                             for signum in pending:
                                 send(main, signum)
@@ -249,6 +249,9 @@ def __gdb_memleak_resender__(thread, _signal, pending, claim):
                 pause.acquire(True, 0.001)
         except:  # noqa: E722 (no name to look up; nothing of the target's to tell)
             pass
+        finally:
+            if fd >= 0:
+                closing(fd)
 
     return __gdb_memleak_resend__
 
