@@ -14,7 +14,7 @@ import gdb
 from ..errors import ChannelError
 from ..gdbside import inferior as inf
 from ..host.layout_tables import TRACING_OFFSET
-from . import packaging
+from . import gc_pause, packaging
 from .calls import Caller
 from .packaging import CLAIM_NAME, GC_PAUSED_NAME, RESULT_NAME, UNTRACED_NAME
 from .stub import ADD_TO_INT_NAME
@@ -100,7 +100,9 @@ def _run_and_read(compiled: Optional[bytes], calls: Caller, namespace: int, at: 
     pointer = calls.call(calls.as_string, result)
     size = calls.call(calls.size, result)
     answer = bytes(gdb.selected_inferior().read_memory(pointer, size))
-    return answer, _claim_signals(calls, namespace, at)
+    # (no call for the claim unless the answer says a thread would send held signals: a call is a stop)
+    resent = b'"resent":true' in answer or b'"resent": true' in answer
+    return answer, resent and _claim_signals(calls, namespace, at)
 
 
 def _claim_signals(calls: Caller, namespace: int, at: dict[str, int]) -> bool:
@@ -115,14 +117,8 @@ def _claim_signals(calls: Caller, namespace: int, at: dict[str, int]) -> bool:
     signal comes while the thread is stopped.  Read from the claim, not the answer: no parse of up to
     8 MiB while every thread waits."""
     claim = calls.call("PyDict_GetItemString", namespace, at[CLAIM_NAME])
-    bytearray_type = inf.minimal_symbol_address("PyByteArray_Type")
-    if claim == 0 or bytearray_type is None:
-        return False
-    # Py_TRACE_REFS up to 3.12 puts two more words in every object's head (3.13+ keeps them apart)
-    trace_refs = calls.version < (3, 13) and inf.minimal_symbol_address("_Py_PrintReferences") is not None
-    kind = struct.unpack("<Q", gdb.selected_inferior().read_memory(claim + (24 if trace_refs else 8), 8).tobytes())[0]
-    if kind != bytearray_type:
-        return False
+    if claim == 0 or not gc_pause.exact_type(claim, "PyByteArray_Type"):
+        return False  # (not claimed: the payload's thread sends them)
     flag, size = calls.call_many([("PyByteArray_AsString", (claim,)), ("PyByteArray_Size", (claim,))])
     if flag == 0 or not 1 < size < 66:
         return False

@@ -92,7 +92,9 @@ def _names(buffer: int) -> dict[str, int]:
     return at
 
 
-def _exact_type(address: int, type_symbol: str) -> bool:
+def exact_type(address: int, type_symbol: str) -> bool:
+    """The object at `address` is of exactly the interpreter's `type_symbol` (False on a build whose
+    object head is not the usual one: Py_TRACE_REFS before 3.13, which pause() refuses)."""
     expected = inf.minimal_symbol_address(type_symbol)
     memory = gdb.selected_inferior().read_memory(address + OB_TYPE, 8).tobytes()
     return expected is not None and struct.unpack("<Q", memory)[0] == expected
@@ -142,7 +144,7 @@ def _switch(calls: Caller, gc: int, gdict: int, at: dict[str, int]) -> Optional[
 def _gc_function(function: int, gc: int, name: str) -> Optional[int]:
     """The C function behind `function`, if it is the interpreter's own gc.`name` (a builtin of the gc
     module, METH_NOARGS, of that name), as found in gc's dict; else None (replaced by the target)."""
-    if function == 0 or not _exact_type(function, "PyCFunction_Type"):
+    if function == 0 or not exact_type(function, "PyCFunction_Type"):
         return None
     memory = gdb.selected_inferior().read_memory
     method, owner = struct.unpack("<QQ", memory(function + CF_ML, 16).tobytes())
@@ -160,9 +162,9 @@ def _pause_with_guard(calls: Caller, modules: int, at: dict[str, int], made: _Re
     lookup, which could run the target's code (a module __getattr__, a class's __getattribute__)."""
     threading, gc = calls.call_many([("PyDict_GetItemString", (modules, at["threading"])),
                                      ("PyDict_GetItemString", (modules, at["gc"]))])
-    if gc == 0 or not _exact_type(gc, "PyModule_Type"):  # not imported yet: the quiet block loads it, and pauses gc itself
+    if gc == 0 or not exact_type(gc, "PyModule_Type"):  # not imported yet: the quiet block loads it, and pauses gc itself
         return None
-    if threading and not _exact_type(threading, "PyModule_Type"):
+    if threading and not exact_type(threading, "PyModule_Type"):
         return None
     gdict, *tdict = calls.call_many([("PyModule_GetDict", (gc,))] + ([("PyModule_GetDict", (threading,))] if threading else []))
     switch = _switch(calls, gc, gdict, at)
@@ -175,7 +177,7 @@ def _pause_with_guard(calls: Caller, modules: int, at: dict[str, int], made: _Re
                                                     ("PyDict_GetItemString", (gdict, at["enable"])),
                                                     ("PyDict_GetItemString", (gdict, at["is_tracked"]))])
     # The child calls these: the interpreter's own functions, not something put in their place.
-    if 0 in (dangling, enable, is_tracked) or not all(_exact_type(f, "PyCFunction_Type") for f in (enable, is_tracked)):
+    if 0 in (dangling, enable, is_tracked) or not all(exact_type(f, "PyCFunction_Type") for f in (enable, is_tracked)):
         return None
     # Paused from here on (the WeakSet's dict may be made now, on 3.11+: a container), with the
     # resume in every block's epilogue; each way out below without a guard resumes at once.
@@ -189,7 +191,7 @@ def _pause_with_guard(calls: Caller, modules: int, at: dict[str, int], made: _Re
                                                    ("PyDict_GetItemString", (ddict, at["_iterating"]))])
         # A thread of the target stopped half-way through iterating the set would see it change size
         # (3.14+ has no _iterating: it iterates over a copy).
-        if data and remove and _exact_type(data, "PySet_Type") and (iterating == 0 or _empty_set(iterating)):
+        if data and remove and exact_type(data, "PySet_Type") and (iterating == 0 or _empty_set(iterating)):
             calls.call("Py_IncRef", data, ret="void")  # the epilogue discards from it, after the payload
             made.append(data)
             paused = _guard_in(calls, at, made, (data, remove, enable, is_tracked), (switch, before))
@@ -234,7 +236,7 @@ def _guard_in(calls: Caller, at: dict[str, int], made: _Refs, found: tuple, swit
 
 
 def _empty_set(address: int) -> bool:
-    if not _exact_type(address, "PySet_Type"):
+    if not exact_type(address, "PySet_Type"):
         return False
     return struct.unpack("<q", gdb.selected_inferior().read_memory(address + SET_USED, 8).tobytes())[0] == 0
 

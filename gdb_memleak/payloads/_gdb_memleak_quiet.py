@@ -370,7 +370,7 @@ def __gdb_memleak_put_back__(state, traps):
     try:
         fd = posix.open('/proc/self/mem', posix.O_RDWR | getattr(posix, 'O_CLOEXEC', 0o2000000))
     except Exception:
-        return not traps
+        return False
     clear = True
     try:
         for address, byte in traps:

@@ -196,7 +196,7 @@ def __gdb_memleak_send_later__(signals, traps):
             return False
         if any(type(f) is not type(len) for f in (thread.get_ident, thread.allocate_lock, thread.start_new_thread)):
             return False  # replaced (gevent's monkey patching): its code, and a greenlet's id is no thread's
-        claim = bytearray([0] + [s for s in signals if type(s) is int and 0 < s < 256])  # gdb's byte, then what it sends
+        claim = bytearray([0] + signals)  # gdb's byte, then what it sends (signal numbers, under NSIG)
         thread.start_new_thread(__gdb_memleak_resender__(thread, _signal, tuple(signals), claim), ())
         globals()['__gdb_memleak_signals_claim__'] = claim  # (packaging.CLAIM_NAME) only once the thread runs
         return True
@@ -207,10 +207,10 @@ def __gdb_memleak_send_later__(signals, traps):
 def __gdb_memleak_resender__(thread, _signal, pending, claim):
     """The function __gdb_memleak_send_later__'s thread runs.  The signal goes to the main thread once it
     has left the payload's frames and sleeps (its state in /proc, 'S', read for up to 200 of this
-    thread's looks, 1 ms apart at least): a thread that has just let go of the GIL on its way back into a blocking call
-    (Event.wait(), select()) and gets it before the call runs the C handler, but the call then waits on,
-    and the target's handler never ran (1 test run of 12, 2026-12-07, Debian's 3.11 in Event.wait());
-    sent once it sleeps, the call's EINTR brings the thread out to run it."""
+    thread's looks, 1 ms apart at least): a thread that has just let go of the GIL on its way back
+    into a blocking call (Event.wait(), select()) and gets it before the call runs the C handler, but
+    the call then waits on, and the target's handler never ran (1 test run of 12, 2026-12-07, Debian's
+    3.11 in Event.wait()); sent once it sleeps, the call's EINTR brings the thread out to run it."""
     posix = __gdb_memleak_module__(__gdb_memleak_state__, 'posix')
     native = getattr(thread, 'get_native_id', posix.getpid)  # (before 3.8: the main thread's is the process's)
     main, frames, ours, stat = thread.get_ident(), sys._current_frames, globals(), '/proc/self/task/%d/stat' % native()
@@ -218,7 +218,8 @@ def __gdb_memleak_resender__(thread, _signal, pending, claim):
     pause.acquire()
     # To the main thread, as gdb would send it (session._send_again): a process-wide signal taken
     # by another thread leaves a main thread that waits for good without its handler.
-    send, opening, reading, closing, flags = _signal.pthread_kill, posix.open, posix.pread, posix.close, posix.O_RDONLY
+    send, opening, reading, closing = _signal.pthread_kill, posix.open, posix.pread, posix.close
+    flags = posix.O_RDONLY | getattr(posix, 'O_CLOEXEC', 0o2000000)  # (not left to a program the target execs)
 
     # It runs once the payload's globals may be gone (emptied on the way back): no global or
     # builtin name is looked up in it (a `range` there ended the thread on 3.6 before it sent anything).
