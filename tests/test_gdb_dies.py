@@ -913,6 +913,17 @@ def _terminations(target) -> int:
     return sum(line.count("terminating") for line in target.lines)
 
 
+def _shut_down_once_after_gdb_died(target, done) -> None:
+    """gdb was SIGKILLed, and the service still ran its SIGTERM handler, once, and exited by it."""
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    try:
+        code = target.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        code = None
+    assert code == 7, (target.lines[-5:], target.stderr[-5:], done.stdout[-800:], done.stderr[-800:])
+    assert _terminations(target) == 1, target.lines[-5:]
+
+
 @pytest.mark.parametrize("python", [PYTHON_311, PYTHON_NODEBUG], ids=["pyenv-3.11", "debian-3.11-nodebug"])
 def test_sigterm_during_a_payload_is_handled_by_the_target(start_target, tmp_path, python):
     """Issue 17 #4: the service's SIGTERM handler runs outside the payload, once, and the service shuts down.
@@ -1023,13 +1034,7 @@ def test_a_signal_held_during_a_payload_whose_gdb_died_still_reaches_the_target(
     target.wait_for_ticks(1)
     script = run_source_script(tmp_path, KILLS_ITS_GDB_AFTER_SIGTERM, {}, timeout=60)
     done = run_gdb("source %s" % script, pid=target.pid, timeout=300)
-    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
-    try:
-        code = target.proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        code = None
-    assert code == 7, (target.lines[-5:], target.stderr[-5:], done.stdout[-800:], done.stderr[-800:])
-    assert _terminations(target) == 1, target.lines[-5:]
+    _shut_down_once_after_gdb_died(target, done)
 
 
 HELD_WHILE_GDB_GIVES_UP = '''
@@ -1105,6 +1110,8 @@ def _held_sigterm_ends(target, tmp_path) -> None:
     script = run_source_script(tmp_path, SENDS_ITSELF_SIGTERM, {}, timeout=60)
     done = run_gdb("source %s" % script, pid=target.pid, timeout=120)
     assert 'RESULT "sent"' in done.stdout, done.stdout + done.stderr
+    assert "it was held and is sent again" in done.stdout + done.stderr, done.stdout + done.stderr
+    assert "could not be marked sent" not in done.stdout + done.stderr, done.stdout + done.stderr
     try:
         code = target.proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
@@ -1133,6 +1140,43 @@ def test_a_signal_held_under_seccomp_is_sent_again_by_gdb(start_target, tmp_path
     target = start_target(PYTHON_311, ENV_HEARTBEAT, env={"SECCOMP_NO_MADVISE": "1", "SIGTERM_EXIT": "1"})
     target.wait_for_ticks(1)
     _held_sigterm_ends(target, tmp_path)
+
+
+# gdb SIGKILLed where it has claimed the held signals (they are then gdb's to send) and not sent them:
+# just after its claim, still in the call, or after the way back, just before its tgkill.
+KILLED_BETWEEN_CLAIM_AND_SENDING = """python
+import os, signal
+from gdb_memleak.inject import held_signals as _held
+_claim, _send = _held.claim, _held.send_again
+def _claim_then_die(*args):
+    claimed = _claim(*args)
+    if claimed and %(at_claim)r:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return claimed
+def _die_then_send(pid, signals, by_the_target):
+    if signals and not by_the_target:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _send(pid, signals, by_the_target)
+_held.claim, _held.send_again = _claim_then_die, _die_then_send
+end
+"""
+
+
+@pytest.mark.parametrize("at_claim", [True, False], ids=["at-the-claim", "before-the-sending"])
+@pytest.mark.parametrize("python", [param(PYTHON_311, "", "pyenv-3.11"), param(PY36, WHY_36, "pyenv-3.6"),
+                                    param(PYTHON_NODEBUG, PYTHON_NODEBUG_MISSING, "debian-3.11-nodebug")])
+def test_a_signal_held_whose_gdb_died_after_claiming_it_reaches_the_target(start_target, tmp_path, python, at_claim):
+    """Once gdb has read the answer it claims the held signals and sends them itself, after the way back;
+    killed in between, it sent nothing, and the payload's thread, told gdb had them, sent nothing either:
+    the service never shut down.  Since 2026-12-07 that thread waits for gdb's mark that it has sent
+    them, as long as gdb traces the target, and sends them itself if gdb goes first."""
+    target = start_target(python, SERVICE, "select", env={"SERVICE_SIGTERM_EXIT": "1"})
+    target.wait_for_ticks(1)
+    script = run_source_script(tmp_path, SENDS_ITSELF_SIGTERM, {}, timeout=60)
+    hook = tmp_path / "kill.gdb"
+    hook.write_text(KILLED_BETWEEN_CLAIM_AND_SENDING % {"at_claim": at_claim})
+    done = run_gdb("source %s" % script, pid=target.pid, after=("-x", str(hook)), timeout=120)
+    _shut_down_once_after_gdb_died(target, done)
 
 
 def test_a_seccomp_filtered_target_is_never_killed_by_us(start_target):

@@ -112,7 +112,8 @@ class Caller:
         self.replaced = False  # the target exec'd a new program (safepoint.watching_for_exec)
         self.parked: Optional[Parked] = None
         self.abandoned = False  # a thread was left to finish a block by itself: the padding stays
-        self.claimed_signals: list = []  # held signals gdb claimed (evaluation._claim_signals): gdb sends them
+        self.claimed_signals: list = []  # held signals gdb claimed (held_signals.claim): gdb sends them
+        self.claim_sent_at = 0  # where gdb writes 2 once it has sent them (0: the payload's thread does not wait)
         self.keep_padding = False  # something of the target's still points into it (allocator hooks)
         self._frames: dict[int, int] = {}  # thread number -> the stub frame (rbx) it has, until it is out
         self._origins: dict[int, tuple[int, int]] = {}  # thread number -> (rsp, rip) where it was parked

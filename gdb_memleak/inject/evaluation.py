@@ -14,7 +14,7 @@ import gdb
 from ..errors import ChannelError
 from ..gdbside import inferior as inf
 from ..host.layout_tables import TRACING_OFFSET
-from . import gc_pause, packaging
+from . import held_signals, packaging
 from .calls import Caller
 from .packaging import CLAIM_NAME, GC_PAUSED_NAME, RESULT_NAME, UNTRACED_NAME
 from .stub import ADD_TO_INT_NAME
@@ -25,7 +25,7 @@ FILENAME = b"<string>\0"  # the payloads' frames' file name, as PyRun_String's (
 
 def execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, gc_paused: int) -> tuple[bytes, bool]:
     """Run the payload in fresh globals; return the bytes it left in RESULT_NAME, and whether gdb
-    claimed the signals it held (_claim_signals: then gdb sends them again, not the payload's thread).
+    claimed the signals it held (held_signals.claim: then gdb sends them again, not the payload's thread).
 
     `compiled` (marshalled code from the target's own interpreter binary) runs with
     PyMarshal_ReadObjectFromString + PyEval_EvalCode: nothing is compiled in the
@@ -102,30 +102,7 @@ def _run_and_read(compiled: Optional[bytes], calls: Caller, namespace: int, at: 
     answer = bytes(gdb.selected_inferior().read_memory(pointer, size))
     # (no call for the claim unless the answer says a thread would send held signals: a call is a stop)
     resent = b'"resent":true' in answer or b'"resent": true' in answer
-    return answer, resent and _claim_signals(calls, namespace, at)
-
-
-def _claim_signals(calls: Caller, namespace: int, at: dict[str, int]) -> bool:
-    """The payload's claim (packaging.CLAIM_NAME: a bytearray, 0 then the held signals its thread
-    would send) set, if it made one: True when gdb is to send them (calls.claimed_signals; session
-    sends them when the command fails after this too).  Set before anything that could run the
-    target's code (the globals' clearing runs finalizers), so while the thread that holds the GIL is
-    still in gdb's hands: the payload's thread that would send them needs the GIL to look.  gdb
-    sending them, not that thread, once gdb has the answer: that thread sent them as soon as the main
-    thread had let go of the GIL on its way back, before it was back in its system call, and a
-    service in select() never ran its SIGTERM handler in 3 of 8 trials (a review, 2026-12-07); gdb's
-    signal comes while the thread is stopped.  Read from the claim, not the answer: no parse of up to
-    8 MiB while every thread waits."""
-    claim = calls.call("PyDict_GetItemString", namespace, at[CLAIM_NAME])
-    if claim == 0 or not gc_pause.exact_type(claim, "PyByteArray_Type"):
-        return False  # (not claimed: the payload's thread sends them)
-    flag, size = calls.call_many([("PyByteArray_AsString", (claim,)), ("PyByteArray_Size", (claim,))])
-    if flag == 0 or not 1 < size < 66:
-        return False
-    signals = list(gdb.selected_inferior().read_memory(flag + 1, size - 1).tobytes())
-    gdb.selected_inferior().write_memory(flag, b"\x01")
-    calls.claimed_signals = signals
-    return True
+    return answer, resent and held_signals.claim(calls, namespace, at)
 
 
 @contextmanager

@@ -21,9 +21,9 @@ GC_PAUSED_NAME = "__gdb_memleak_gc_paused__"
 # block, which then leaves the thread's trace and profile functions alone: they see nothing anyway).
 UNTRACED_NAME = "__gdb_memleak_untraced__"
 # In the payload's globals when it held signals and started a thread to send them again: a
-# bytearray, a 0 that gdb sets once it has read the answer (evaluation._claim_signals), then the
-# signals; set, gdb sends them and that thread does not; unset, that thread does (a gdb dead, or one
-# that gave the call up).
+# bytearray, gdb's byte (held_signals.claim sets it to 1 once gdb has read the answer, mark_sent to 2
+# once gdb has sent them), whether that thread waits for the 2, then the signals; 0, that thread sends
+# them (a gdb dead, or one that gave the call up), as it does when gdb goes before its 2.
 CLAIM_NAME = "__gdb_memleak_signals_claim__"
 
 # The runner (payloads/_gdb_memleak_runner.py) follows the payload's source, then

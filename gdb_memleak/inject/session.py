@@ -39,7 +39,7 @@ from ..gdbside import shlib_events
 from ..gdbside.invocation import Invocation, note
 from ..host import procfs, residency
 from ..payloads import MANIFEST, payload_source
-from . import allocator, evaluation, gc_pause, keeper, landing, own_thread, packaging, safepoint
+from . import allocator, evaluation, gc_pause, held_signals, keeper, landing, own_thread, packaging, safepoint
 from .alarm import continue_for
 from .calls import CALL_LIMIT, Caller, TargetGone, WaitedTooLong
 from .gdbstate import SavedGdbState
@@ -114,27 +114,6 @@ def _drop_new_text_pages(calls: Caller, pid: int, before: Optional[residency.Tex
         gdb.execute("set scheduler-locking %s" % locking, to_string=True)
 
 
-def _send_again(pid: int, signals: list, by_the_target: bool) -> None:
-    """Signals that reached the target's Python handlers while the payload ran in its main thread
-    were held back (the runner's __gdb_memleak_hold_signals__); send them again, now that the
-    thread is back in its own code, so the target handles them as it would have: a thread of the
-    payload's does where gdb could not claim them (`by_the_target`: evaluation._claim_signals), else gdb."""
-    import ctypes
-
-    syscall = ctypes.CDLL(None, use_errno=True).syscall
-    for signum in signals:
-        if by_the_target and isinstance(signum, int):
-            note("signal %d arrived while the payload ran; it was held, and a thread of the payload's sends it again "
-                 "once the main thread has left the payload" % signum)
-        elif isinstance(signum, int) and 0 < signum < 65:
-            # To the main thread itself, as the kernel would have picked it: a process-wide signal
-            # sent while every thread is stopped may be taken by another thread, and then a main
-            # thread that waits for good never runs the handler.
-            if syscall(234, pid, pid, signum) != 0:  # SYS_tgkill on x86-64
-                continue
-            note("signal %d arrived while the payload ran; it was held and is sent again" % signum)
-
-
 def seccomp_filtered(pid: int) -> bool:
     """The target runs under a seccomp filter (or strict mode): which calls it forbids cannot be read, so
     the optional ones (malloc_trim, madvise) are not made.  A filter forbidding madvise killed a target
@@ -197,7 +176,7 @@ def run_source(invocation: Invocation, payload: str, args: dict[str, Any], *, to
         raise
     doc = _envelope(raw)
     if not claimed:  # (claimed: sent already, _run_compiled)
-        _send_again(pid, doc.get("signals") or [], by_the_target=bool(doc.get("resent")))
+        held_signals.send_again(pid, doc.get("signals") or [], by_the_target=bool(doc.get("resent")))
     if "too_large" in doc:
         raise ChannelError("the payload's result was too large (%s bytes); it was dropped in the target" % doc["too_large"])
     if not doc.get("ok"):
@@ -250,11 +229,12 @@ def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], fu
     try:
         return _run_with_caller(invocation, pid, version, full, compiling, (route, own, only_own), calls)
     finally:
-        # Claimed (evaluation._claim_signals), the payload's thread no longer sends them: gdb does, here,
+        # Claimed (held_signals.claim), the payload's thread no longer sends them: gdb does, here,
         # once the thread is back in its own code, and also when the command fails or is given up after
         # that (the thread may then still be in our code: the handler runs when it next runs Python).
         if calls.claimed_signals and not calls.gone:
-            _send_again(pid, calls.claimed_signals, by_the_target=False)
+            held_signals.send_again(pid, calls.claimed_signals, by_the_target=False)
+            held_signals.mark_sent(calls.claim_sent_at)
 
 
 def _run_with_caller(invocation: Invocation, pid: int, version: tuple[int, int], full: str,
