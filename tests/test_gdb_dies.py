@@ -64,6 +64,7 @@ from support.interpreters import (
 )
 from support.paths import FORKY, GDBINIT
 from support.targets import (
+    AUDIT_REFUSES,
     C_CALL_AND_SLEEP,
     CPROFILED,
     DLOPEN_LATER,
@@ -1177,6 +1178,49 @@ def test_a_signal_held_whose_gdb_died_after_claiming_it_reaches_the_target(start
     hook.write_text(KILLED_BETWEEN_CLAIM_AND_SENDING % {"at_claim": at_claim})
     done = run_gdb("source %s" % script, pid=target.pid, after=("-x", str(hook)), timeout=120)
     _shut_down_once_after_gdb_died(target, done)
+
+
+# What the claim holds when gdb marks it sent: printed by gdb, read before its 2 goes in.
+CLAIM_AT_THE_MARK = """python
+import gdb
+from gdb_memleak.inject import held_signals as _held
+_mark = _held.mark_sent
+def _read_then_mark(at):
+    if at:
+        print("CLAIM-AT-THE-MARK", bytes(gdb.selected_inferior().read_memory(at, 3)).hex())
+    return _mark(at)
+_held.mark_sent = _read_then_mark
+end
+"""
+
+
+# An answer that takes the runner's JSON some 50 ms to write, with the GIL handed over meanwhile:
+# the payload's thread looks at the main thread before gdb has read the answer.
+SENDS_ITSELF_SIGTERM_LONG_ANSWER = SENDS_ITSELF_SIGTERM.replace('return "sent"', 'return list(range(200000))')
+
+
+def test_a_held_signal_s_claim_is_alive_when_gdb_marks_it_sent(start_target, tmp_path):
+    """gdb marks the claim sent (a 2 in the payload's bytearray) after the way back, when only the payload's
+    thread holds it.  That thread looks at the main thread with sys._current_frames() (while the runner
+    still writes a long answer), which the target's audit hook may refuse: it ended at its first look, and
+    gdb's 2 went into freed memory (a review,
+    2026-12-07: pymalloc's, or malloc's, free list).  Now it ends only once it has seen the 2: the claim gdb
+    reads as it marks it is still the payload's (1 claimed, 1 waited for, SIGTERM), and the service still
+    handles the SIGTERM once."""
+    target = start_target(PYTHON_311, AUDIT_REFUSES, "sys._current_frames", "off-main", env={"SIGTERM_EXIT": "1"})
+    target.wait_for_ticks(1)
+    script = run_source_script(tmp_path, SENDS_ITSELF_SIGTERM_LONG_ANSWER, {}, timeout=60)
+    hook = tmp_path / "mark.gdb"
+    hook.write_text(CLAIM_AT_THE_MARK)
+    done = run_gdb("source %s" % script, pid=target.pid, after=("-x", str(hook)), timeout=120)
+    assert "RESULT [0, 1, 2," in done.stdout, done.stdout[-800:] + done.stderr
+    assert "CLAIM-AT-THE-MARK 01010f" in done.stdout, done.stdout + done.stderr
+    try:
+        code = target.proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        code = None
+    assert code == 7, (target.lines[-5:], target.stderr[-5:], done.stdout[-800:], done.stderr[-800:])
+    assert _terminations(target) == 1, target.lines[-5:]
 
 
 def test_a_seccomp_filtered_target_is_never_killed_by_us(start_target):

@@ -12,6 +12,8 @@ the target, so a gdb killed after its claim and before its sending loses nothing
 
 from __future__ import annotations
 
+import signal
+
 import gdb
 
 from ..gdbside.invocation import note
@@ -25,8 +27,7 @@ def claim(calls: Caller, namespace: int, at: dict[str, int]) -> bool:
     then the held signals that thread would send) set to 1, if it made one: True when gdb is to send
     them (calls.claimed_signals; session sends them, and marks them sent, when the command fails after
     this too).  Set before anything that could run the target's code (the globals' clearing runs
-    finalizers), so while the thread that holds the GIL is still in gdb's hands: the payload's thread
-    that would send them needs the GIL to look, and is alive.  gdb
+    finalizers), while the payload's globals hold the claim.  gdb
     sending them, not that thread, once gdb has the answer: that thread sent them as soon as the main
     thread had let go of the GIL on its way back, before it was back in its system call, and a
     service in select() never ran its SIGTERM handler in 3 of 8 trials (a review, 2026-12-07); gdb's
@@ -66,11 +67,24 @@ def send_again(pid: int, signals: list, by_the_target: bool) -> None:
             note("signal %d arrived while the payload ran; it was held and is sent again" % signum)
 
 
+def send_claimed(pid: int, signals: list, at: int) -> None:
+    """gdb's claimed signals sent, then marked sent (`mark_sent`), with gdb's SIGINT, SIGTERM and
+    SIGHUP held in between: a Ctrl-C raised between the two would leave them unmarked, and the
+    payload's thread would send them a second time once gdb lets go of the target."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+    try:
+        send_again(pid, signals, by_the_target=False)
+        mark_sent(at)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 def mark_sent(at: int) -> None:
     """The claim's 2, for the payload's thread that waits for it (`at`, 0: none waits): with gdb gone
     first, that thread sends the signals (a gdb killed between its claim and its sending lost them).
     Written after the sending: a gdb killed in between (microseconds) has them sent twice, not lost.
-    The thread is alive: it ends only once it has seen the 2, or gdb gone."""
+    The claim is alive: the thread, which holds it once the payload's globals are emptied, ends
+    only once it has seen the 2 or gdb gone (or it sent them before any claim: then none was made)."""
     if at:
         try:
             gdb.selected_inferior().write_memory(at, b"\x02")

@@ -233,8 +233,7 @@ def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], fu
         # once the thread is back in its own code, and also when the command fails or is given up after
         # that (the thread may then still be in our code: the handler runs when it next runs Python).
         if calls.claimed_signals and not calls.gone:
-            held_signals.send_again(pid, calls.claimed_signals, by_the_target=False)
-            held_signals.mark_sent(calls.claim_sent_at)
+            held_signals.send_claimed(pid, calls.claimed_signals, calls.claim_sent_at)
 
 
 def _run_with_caller(invocation: Invocation, pid: int, version: tuple[int, int], full: str,

@@ -179,16 +179,14 @@ def __gdb_memleak_send_later__(signals, traps, tracer):
     """The signals held during the payload, sent to the main thread from a thread of ours once it has
     left the payload's frames, so that the target's handlers run in its own code, unless gdb claims
     them (the claim in the globals, which gdb sets once it has read this answer: gdb then sends
-    them); dropped if it has not left within 5 s of that thread's running (sent into the payload's
-    frames, a handler's SystemExit would end them).  True once that thread is started; False: gdb
-    sends them (held_signals.send_again).  A SIGTERM was lost, and the service never shut down, when gdb
-    was killed during the payload, and when gdb gave the call up (a second Ctrl-C) but stayed attached
-    (2026-12-07): gdb never read the answer.  If gdb is gone, only once the
-    int3s it left on the dynamic linker's events (`traps`) are out: a service that shut down at once
-    died of SIGTRAP at a dlopen (1 run in 12, before the keeper had put them back); a thread's end
-    loads libgcc_s up to 3.9.5 too.  Our thread needs the GIL, which a gdb alive holds in the main
-    thread until it lets go of it.  `tracer`: gdb's pid as this process sees it (0: unknown).  3.x
-    only: 2.7 holds no signal (no _signal module).  Never raises: nobody would clear it."""
+    them: inject/held_signals.py).  True once that thread is started; False: gdb sends them.  A
+    SIGTERM was lost, and the service never shut down, when gdb was killed during the payload, and
+    when gdb gave the call up (a second Ctrl-C) but stayed attached (2026-12-07): gdb never read the
+    answer.  If gdb is gone, only once the int3s it left on the dynamic linker's events (`traps`) are
+    out: a service that shut down at once died of SIGTRAP at a dlopen (1 run in 12, before the keeper
+    had put them back); a thread's end loads libgcc_s up to 3.9.5 too.  `tracer`: gdb's pid as this
+    process sees it (0: unknown).  3.x only: 2.7 holds no signal (no _signal module).  Never raises:
+    nobody would clear it."""
     try:
         state = __gdb_memleak_state__
         thread, _signal = __gdb_memleak_module__(state, '_thread'), __gdb_memleak_module__(state, '_signal')
@@ -197,106 +195,118 @@ def __gdb_memleak_send_later__(signals, traps, tracer):
         if any(type(f) is not type(len) for f in (thread.get_ident, thread.allocate_lock, thread.start_new_thread)):
             return False  # replaced (gevent's monkey patching): its code, and a greenlet's id is no thread's
         traps = [t for t in traps if type(t) is list and len(t) == 2] if type(traps) is list else []
+        seen = __gdb_memleak_tracer_pid__(state)
         gdb = tracer if type(tracer) is int and tracer > 0 else 0
-        if gdb and __gdb_memleak_tracer_pid__(state) not in (gdb, -1) and not __gdb_memleak_put_back__(state, traps):
+        if gdb and seen not in (gdb, -1) and not __gdb_memleak_put_back__(state, traps):
             return False  # gdb gone, its int3s still in
-        traps = [(t[0], bytes(bytearray((t[1],)))) for t in traps]  # (the thread's put_back: no bytearray() there)
-        # gdb's byte (0, 1 claimed, 2 sent), whether this thread waits for the 2 (gdb known), the signals
-        claim = bytearray([0, 1 if gdb else 0] + signals)
-        thread.start_new_thread(__gdb_memleak_resender__(thread, _signal, claim, (gdb, traps)), ())
-        globals()['__gdb_memleak_signals_claim__'] = claim  # (packaging.CLAIM_NAME) only once the thread runs
+        resend = __gdb_memleak_resender__(thread, _signal, signals, (gdb if seen == gdb else 0, traps))
+        thread.start_new_thread(resend[0], ())
+        globals()['__gdb_memleak_signals_claim__'] = resend[1]  # (packaging.CLAIM_NAME) only once the thread runs
         return True
     except BaseException:  # noqa: B036 (no thread to be had: a limit on threads, memory)
         return False
 
 
-def __gdb_memleak_resender__(thread, _signal, claim, watch):
-    """The function __gdb_memleak_send_later__'s thread runs.  The signal goes to the main thread once it
-    has left the payload's frames and sleeps (its state in /proc, 'S', read for up to 200 of this
-    thread's looks, 1 ms apart at least): a thread that has just let go of the GIL on its way back
-    into a blocking call (Event.wait(), select()) and gets it before the call runs the C handler, but
-    the call then waits on, and the target's handler never ran (1 test run of 12, 2026-12-07, Debian's
-    3.11 in Event.wait()); sent once it sleeps, the call's EINTR brings the thread out to run it.
-    Claimed by gdb (1), it waits for gdb's 2 (sent) as long as gdb traces the process (`watch`: gdb's
-    pid, its int3s), and sends them itself if gdb goes first: a gdb killed between its reading the
-    answer and its sending lost them.  Never gone while 1 and gdb there: gdb writes the 2 into `claim`."""
+def __gdb_memleak_resender__(thread, _signal, signals, watch):
+    """The function __gdb_memleak_send_later__'s thread runs, and the claim it answers to: a bytearray of
+    gdb's byte (0; 1 claimed by gdb; 2 sent by gdb), whether this thread waits for the 2, the signals.
+    The signal goes to the main thread once it has left the payload's frames and sleeps (its state
+    in /proc, 'S', read for up to 200 of this thread's looks, 1 ms apart at least): a thread that has
+    just let go of the GIL on its way back into a blocking call (Event.wait(), select()) and gets it
+    before the call runs the C handler, but the call then waits on, and the target's handler never ran
+    (1 test run of 12, 2026-12-07, Debian's 3.11 in Event.wait()); sent once it sleeps, the call's
+    EINTR brings the thread out to run it.  `watch`: gdb's pid (0: not known; then no waiting) and its
+    int3s.  Claimed (1), it waits for gdb's 2 as long as gdb traces the process, and sends them itself
+    if gdb goes first: a gdb killed between its claim and its sending lost them.  gdb writes the 2 into
+    the claim, which only this thread holds by then: so while gdb is there it never ends before the
+    2 (nor on an error, nor out of looks: it looks every 0.1 s then), unless it has sent them before
+    any claim (gdb then never claims: the main thread sent nothing back to it)."""
     posix = __gdb_memleak_module__(__gdb_memleak_state__, 'posix')
     native = getattr(thread, 'get_native_id', posix.getpid)  # (before 3.8: the main thread's is the process's)
     main, frames, ours = thread.get_ident(), sys._current_frames, globals()
-    files = ['/proc/self/task/%d/stat' % native(), '/proc/self/status', '/proc/self/mem']
     pause = thread.allocate_lock()  # a pause that runs no code of the target's (its time.sleep may be gevent's)
     pause.acquire()
     # To the main thread, as gdb would send it (held_signals.send_again): a process-wide signal taken
     # by another thread leaves a main thread that waits for good without its handler.
     send, opening, reading, writing, closing, number = _signal.pthread_kill, posix.open, posix.pread, posix.pwrite, posix.close, int
-    flags = [posix.O_RDONLY | getattr(posix, 'O_CLOEXEC', 0o2000000)]  # (not left to a program the target execs)
-    flags.append(flags[0])
-    flags.append(posix.O_RDWR | getattr(posix, 'O_CLOEXEC', 0o2000000))
+    cloexec = getattr(posix, 'O_CLOEXEC', 0o2000000)  # (not left to a program the target execs)
     gdb, traps = watch
-    pending = tuple(claim[2:])
     fds = [-1, -1, -1]
+    files = [('/proc/self/task/%d/stat' % native(), posix.O_RDONLY), ('/proc/self/status', posix.O_RDONLY),
+             ('/proc/self/mem', posix.O_RDWR)]
+    if gdb:
+        try:  # open now: an open refused later (an audit hook, no fd left) would read as gdb there
+            fds[1] = opening(files[1][0], files[1][1] | cloexec)
+        except Exception:
+            gdb = 0
+    traps = [(t[0], bytes(bytearray((t[1],)))) for t in traps]
+    claim = bytearray([0, 1 if gdb else 0] + signals)
+    pending, budget = tuple(signals), [5000, 200]  # looks, then the main thread's looks out of the payload
 
     # It runs once the payload's globals may be gone (emptied on the way back): no global or
     # builtin name is looked up in what follows (a `range` there ended the thread on 3.6 before it sent anything).
     def read(which, size, at):
         if fds[which] < 0:
-            fds[which] = opening(files[which], flags[which])
+            fds[which] = opening(files[which][0], files[which][1] | cloexec)
         return reading(fds[which], size, at)
 
-    def gdb_gone():  # (unread: not gone)
+    def tracer():  # (unread: gdb's, as if still there)
         try:
-            return number(read(1, 8192, 0).split(b'TracerPid:', 1)[1].split(None, 1)[0]) != gdb
+            return number(read(1, 8192, 0).split(b'TracerPid:', 1)[1].split(None, 1)[0])
         except:  # noqa: E722
-            return False
+            return gdb
 
-    def put_back():  # what __gdb_memleak_put_back__ does, with no global looked up
-        for address, byte in traps:
-            try:
-                if read(2, 1, address) == b'\xcc':
-                    writing(fds[2], byte, address)
-            except:  # noqa: E722
-                pass
-
-    def main_sleeps():
+    def main_sleeps():  # None: still in the payload, or not known
         frame = frames().get(main)
         while frame is not None and frame.f_globals is not ours:
             frame = frame.f_back
         if frame is not None:
-            return None  # still in the payload
+            return None
         try:
             return read(0, 512, 0).rsplit(b')', 1)[1].split()[0] == b'S'
         except:  # noqa: E722
             return False
 
+    def look():  # True: over
+        there = gdb and tracer() == gdb
+        if claim[0] == 2 or (claim[0] == 1 and not gdb):
+            return True  # gdb sent them, or sends them (unwatched)
+        if claim[0] == 1:
+            if there:
+                return False
+            claim[0], budget[0], budget[1] = 0, 5000, 200  # gdb went before sending them: this thread sends them
+        asleep = main_sleeps()
+        if asleep is None:
+            return False
+        budget[1] -= 1
+        if asleep or not budget[1]:
+            if gdb and not there and tracer() == 0:
+                for address, byte in traps:  # what __gdb_memleak_put_back__ does, no global looked up
+                    if read(2, 1, address) == b'\xcc':
+                        writing(fds[2], byte, address)
+            for signum in pending:
+                send(main, signum)
+            return True
+        return False
+
     def __gdb_memleak_resend__():
         try:
-            looks, settling = 5000, 200
-            while looks or claim[0] == 1:
-                looks = looks - 1 if looks else 0
-                if claim[0] == 1 and (not claim[1] or gdb_gone()):
-                    if not claim[1]:
-                        return  # (gdb sends them; it was not known to this thread)
-                    claim[0] = 0  # gdb gone before it had sent them: this thread sends them
-                if claim[0] == 2:
-                    return
-                asleep = main_sleeps() if claim[0] == 0 else None
-                if asleep is not None:
-                    settling -= 1
-                    if asleep or not settling:
-                        if gdb and gdb_gone():
-                            put_back()
-                        for signum in pending:
-                            send(main, signum)
+            while True:
+                try:
+                    if look():
                         return
-                pause.acquire(True, 0.001 if looks else 0.1)
-        except:  # noqa: E722 (no name to look up; nothing of the target's to tell)
-            pass
+                except:  # noqa: E722 (no name to look up; nothing of the target's to tell)
+                    pass
+                budget[0] -= 1
+                if budget[0] <= 0 and not (gdb and tracer() == gdb):
+                    return  # out of looks, gdb gone or never known: it writes nothing into the claim
+                pause.acquire(True, 0.001 if budget[0] > 0 else 0.1)
         finally:
             for fd in fds:
                 if fd >= 0:
                     closing(fd)
 
-    return __gdb_memleak_resend__
+    return __gdb_memleak_resend__, claim
 
 
 def __gdb_memleak_release_signals__(holding):
