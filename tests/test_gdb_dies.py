@@ -18,6 +18,8 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -914,15 +916,20 @@ def _terminations(target) -> int:
     return sum(line.count("terminating") for line in target.lines)
 
 
-def _shut_down_once_after_gdb_died(target, done) -> None:
-    """gdb was SIGKILLed, and the service still ran its SIGTERM handler, once, and exited by it."""
-    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+def _handled_once(target, context) -> None:
+    """The service ran its SIGTERM handler, once, and exited by it (status 7) within 30 s."""
     try:
         code = target.proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         code = None
-    assert code == 7, (target.lines[-5:], target.stderr[-5:], done.stdout[-800:], done.stderr[-800:])
+    assert code == 7, (target.lines[-5:], target.stderr[-5:], context)
     assert _terminations(target) == 1, target.lines[-5:]
+
+
+def _shut_down_once_after_gdb_died(target, done) -> None:
+    """gdb was SIGKILLed, and the service still ran its SIGTERM handler, once, and exited by it."""
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    _handled_once(target, (done.stdout[-800:], done.stderr[-800:]))
 
 
 @pytest.mark.parametrize("python", [PYTHON_311, PYTHON_NODEBUG], ids=["pyenv-3.11", "debian-3.11-nodebug"])
@@ -1062,6 +1069,16 @@ def test_a_signal_held_during_a_payload_gdb_gave_up_reaches_the_target_while_gdb
     started, release = tmp_path / "started", tmp_path / "release"
     script = run_source_script(tmp_path, HELD_WHILE_GDB_GIVES_UP, {"started": str(started), "release": str(release)},
                                timeout=120)
+    with _gdb_given_up_twice(target, script, started.exists) as lines:
+        release.touch()  # the payload ends once gdb continues the target, still attached
+        _handled_once(target, lines[-20:])
+
+
+@contextmanager
+def _gdb_given_up_twice(target, script: Path, ready) -> Iterator[list[str]]:
+    """gdb runs `script`, then `continue` (SIGTERM passed on, silently), on `target`; once `ready()`, two
+    Ctrl-Cs 0.5 s apart (past ctrl_c.DEBOUNCE: two keypresses) give the call up.  Yields gdb's lines,
+    read as they come; gdb is ended after."""
     argv = gdb_argv("source %s" % script, "handle SIGTERM nostop noprint pass", "continue", pid=target.pid)
     gdb = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            start_new_session=True, env=gdb_env())
@@ -1076,24 +1093,55 @@ def test_a_signal_held_during_a_payload_gdb_gave_up_reaches_the_target_while_gdb
         return condition()
 
     try:
-        assert wait_for(started.exists, 60), "\n".join(lines)
+        assert wait_for(ready, 60), "\n".join(lines)
         gdb.send_signal(signal.SIGINT)  # a Ctrl-C at gdb's terminal
         assert wait_for(lambda: any("still running" in line for line in lines), 30), "\n".join(lines)
-        time.sleep(0.5)  # (past ctrl_c.DEBOUNCE: another keypress)
+        time.sleep(0.5)
         gdb.send_signal(signal.SIGINT)
         assert wait_for(lambda: any("interrupted twice" in line for line in lines), 30), "\n".join(lines)
-        release.touch()  # the payload ends once gdb continues the target, still attached
-        try:
-            code = target.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            code = None
-        assert code == 7, (target.lines[-5:], lines[-20:])
-        assert _terminations(target) == 1, target.lines[-5:]
+        yield lines
     finally:
         if gdb.poll() is None:
             gdb.kill()
         gdb.wait()
         reader.join(10)
+
+
+HELD_THEN_A_SLOW_FINALIZER = '''
+class _SlowToGo:
+    def __init__(self, path):
+        import time
+        self.path, self.open, self.sleep = path, open, time.sleep
+
+    def __del__(self):
+        self.open(self.path, "w").close()
+        self.sleep(3)
+
+
+def gdb_memleak_payload(args):
+    import os, signal, threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return "not in the main thread: nothing would be held"
+    globals()["_slow"] = _SlowToGo(args["finalizing"])  # goes with the payload's globals, on the way back
+    os.kill(os.getpid(), signal.SIGTERM)  # held back while the payload runs
+    return "sent"
+'''
+
+
+def test_a_signal_held_then_given_up_on_the_way_back_runs_its_handler_outside_our_code(start_target, tmp_path):
+    """gdb claims the held signals once it has the answer; given up after that (two Ctrl-Cs while a finalizer
+    of the payload's globals ran on the way back), gdb sent them at once, while the main thread was still
+    in our code: the SIGTERM handler ran inside that finalizer, its SystemExit was ignored, and the service
+    went on.  Since 2026-12-07 gdb hands them back to the payload's thread, which sends them once the main
+    thread is back in its own code and sleeps."""
+    target = start_target(PYTHON_311, SERVICE, "select", env={"SERVICE_SIGTERM_EXIT": "1"})
+    target.wait_for_ticks(1)
+    finalizing = tmp_path / "finalizing"
+    script = run_source_script(tmp_path, HELD_THEN_A_SLOW_FINALIZER, {"finalizing": str(finalizing)}, timeout=120)
+    with _gdb_given_up_twice(target, script, finalizing.exists) as lines:
+        _handled_once(target, lines[-20:])
+    assert not any("Exception ignored" in line for line in target.stderr), target.stderr[-5:]
 
 
 SENDS_ITSELF_SIGTERM = '''
@@ -1113,12 +1161,7 @@ def _held_sigterm_ends(target, tmp_path) -> None:
     assert 'RESULT "sent"' in done.stdout, done.stdout + done.stderr
     assert "it was held and is sent again" in done.stdout + done.stderr, done.stdout + done.stderr
     assert "could not be marked sent" not in done.stdout + done.stderr, done.stdout + done.stderr
-    try:
-        code = target.proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        code = None
-    assert code == 7, (target.lines[-5:], done.stdout[-800:], done.stderr[-800:])
-    assert _terminations(target) == 1, target.lines[-5:]
+    _handled_once(target, (done.stdout[-800:], done.stderr[-800:]))
 
 
 def test_a_signal_held_while_the_main_thread_waited_in_select_reaches_its_handler(start_target, tmp_path):
@@ -1215,12 +1258,7 @@ def test_a_held_signal_s_claim_is_alive_when_gdb_marks_it_sent(start_target, tmp
     done = run_gdb("source %s" % script, pid=target.pid, after=("-x", str(hook)), timeout=120)
     assert "RESULT [0, 1, 2," in done.stdout, done.stdout[-800:] + done.stderr
     assert "CLAIM-AT-THE-MARK 01010f" in done.stdout, done.stdout + done.stderr
-    try:
-        code = target.proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        code = None
-    assert code == 7, (target.lines[-5:], target.stderr[-5:], done.stdout[-800:], done.stderr[-800:])
-    assert _terminations(target) == 1, target.lines[-5:]
+    _handled_once(target, (done.stdout[-800:], done.stderr[-800:]))
 
 
 def test_a_seccomp_filtered_target_is_never_killed_by_us(start_target):
