@@ -1109,13 +1109,17 @@ def _gdb_given_up_twice(target, script: Path, ready) -> Iterator[list[str]]:
 
 HELD_THEN_A_SLOW_FINALIZER = '''
 class _SlowToGo:
-    def __init__(self, path):
-        import time
-        self.path, self.open, self.sleep = path, open, time.sleep
+    def __init__(self, started, release):
+        import os, time
+        self.started, self.release, self.open, self.exists, self.sleep = started, release, open, os.path.exists, time.sleep
+        self.range = range  # (this runs as the payload's globals go: no name looked up there)
 
     def __del__(self):
-        self.open(self.path, "w").close()
-        self.sleep(3)
+        self.open(self.started, "w").close()
+        for _ in self.range(6000):  # until gdb has given the call up (60 s at most)
+            if self.exists(self.release):
+                break
+            self.sleep(0.01)
 
 
 def gdb_memleak_payload(args):
@@ -1123,7 +1127,7 @@ def gdb_memleak_payload(args):
 
     if threading.current_thread() is not threading.main_thread():
         return "not in the main thread: nothing would be held"
-    globals()["_slow"] = _SlowToGo(args["finalizing"])  # goes with the payload's globals, on the way back
+    globals()["_slow"] = _SlowToGo(args["finalizing"], args["release"])  # goes with the payload's globals, on the way back
     os.kill(os.getpid(), signal.SIGTERM)  # held back while the payload runs
     return "sent"
 '''
@@ -1137,9 +1141,12 @@ def test_a_signal_held_then_given_up_on_the_way_back_runs_its_handler_outside_ou
     thread is back in its own code and sleeps."""
     target = start_target(PYTHON_311, SERVICE, "select", env={"SERVICE_SIGTERM_EXIT": "1"})
     target.wait_for_ticks(1)
-    finalizing = tmp_path / "finalizing"
-    script = run_source_script(tmp_path, HELD_THEN_A_SLOW_FINALIZER, {"finalizing": str(finalizing)}, timeout=120)
+    finalizing, release = tmp_path / "finalizing", tmp_path / "release"
+    script = run_source_script(tmp_path, HELD_THEN_A_SLOW_FINALIZER, {"finalizing": str(finalizing), "release": str(release)},
+                               timeout=120)
     with _gdb_given_up_twice(target, script, finalizing.exists) as lines:
+        assert any("PyDict_Clear() is still running" in line for line in lines), lines[-20:]  # (on the way back)
+        release.touch()
         _handled_once(target, lines[-20:])
     assert not any("Exception ignored" in line for line in target.stderr), target.stderr[-5:]
 

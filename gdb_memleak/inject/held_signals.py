@@ -6,9 +6,9 @@ once the main thread has left the payload.  gdb, once it has read the answer, cl
 them itself (`claim`, `send_again`): its signal reaches a thread stopped in its call, which the
 payload's thread could not wait for (a service in select() missed its handler).  The claim, a
 bytearray in the payload's globals (packaging.CLAIM_NAME), says who sends: 0, the payload's thread;
-1, gdb; 2, gdb has (`mark_sent`).  The payload's thread waits through a 1 for as long as gdb traces
+1, gdb; 2, gdb has (`mark_sent`); 3, the payload's thread again.  The payload's thread waits through a 1 for as long as gdb traces
 the target, so a gdb killed after its claim and before its sending loses nothing; a gdb that gives
-the call up after its claim sets it back to 0 (`hand_back`), as the main thread is still in our code.
+the call up after its claim hands them back (3, `hand_back`), as the main thread is still in our code.
 """
 
 from __future__ import annotations
@@ -81,13 +81,13 @@ def send_claimed(pid: int, signals: list, at: int) -> None:
 
 
 def hand_back(at: int) -> None:
-    """The claim set back to 0 (`at`: the payload's thread waits for gdb's mark) where gdb gave the
+    """The claim handed back (3; `at`: the payload's thread waits for gdb's mark) where gdb gave the
     call up after its claim (a second Ctrl-C, SIGTERM, SIGHUP, the call's limit): the main thread is
-    then still in our code, where gdb's signal would run the handler (in a finalizer run there, its
-    SystemExit was ignored, and the service went on); the payload's thread sends them once the main
-    thread has left it and sleeps."""
+    then still in our code, where gdb's signal would run the handler (in a finalizer of the payload's
+    run there, its SystemExit was ignored, and the service went on); the payload's thread sends them,
+    with its looks counted afresh, once the main thread has left the payload's frames and sleeps."""
     try:
-        gdb.selected_inferior().write_memory(at, b"\x00")
+        gdb.selected_inferior().write_memory(at, b"\x03")
     except (gdb.error, gdb.MemoryError):
         note("warning: the held signals could not be handed back to the payload's thread; it sends them once "
              "gdb lets go of the target")

@@ -209,7 +209,8 @@ def __gdb_memleak_send_later__(signals, traps, tracer):
 
 def __gdb_memleak_resender__(thread, _signal, signals, watch):
     """The function __gdb_memleak_send_later__'s thread runs, and the claim it answers to: a bytearray of
-    gdb's byte (0; 1 claimed by gdb; 2 sent by gdb), whether this thread waits for the 2, the signals.
+    gdb's byte (0; 1 claimed by gdb; 2 sent by gdb; 3 handed back to this thread by a gdb that gave the
+    call up after its claim), whether this thread waits for the 2, the signals.
     The signal goes to the main thread once it has left the payload's frames and sleeps (its state
     in /proc, 'S', read for up to 200 of this thread's looks, 1 ms apart at least): a thread that has
     just let go of the GIL on its way back into a blocking call (Event.wait(), select()) and gets it
@@ -268,6 +269,8 @@ def __gdb_memleak_resender__(thread, _signal, signals, watch):
             return False
 
     def look():  # True: over
+        if claim[0] == 3:  # handed back by a gdb that gave the call up: the looks start again
+            claim[0], budget[0], budget[1] = 0, 5000, 200
         there = gdb and tracer() == gdb
         if claim[0] == 2 or (claim[0] == 1 and not gdb):
             return True  # gdb sent them, or sends them (unwatched)
