@@ -6,9 +6,10 @@ once the main thread has left the payload.  gdb, once it has read the answer, cl
 them itself (`claim`, `send_again`): its signal reaches a thread stopped in its call, which the
 payload's thread could not wait for (a service in select() missed its handler).  The claim, a
 bytearray in the payload's globals (packaging.CLAIM_NAME), says who sends: 0, the payload's thread;
-1, gdb; 2, gdb has (`mark_sent`); 3, the payload's thread again.  The payload's thread waits through a 1 for as long as gdb traces
-the target, so a gdb killed after its claim and before its sending loses nothing; a gdb that gives
-the call up after its claim hands them back (3, `hand_back`), as the main thread is still in our code.
+1, gdb; 2, gdb has (`mark_sent`); 3, the payload's thread again (`hand_back`: gdb gave the call up
+after its claim, with the main thread still in our code).  The payload's thread waits through a 1
+for as long as gdb traces the target, so a gdb killed after its claim and before its sending loses
+nothing.
 """
 
 from __future__ import annotations
