@@ -82,13 +82,17 @@ def test_guppy_backend_agrees_on_the_top_kind(start_target, python):
     assert said, run.stderr
     after, before = float(said.group(1)), float(said.group(4))
     added = float(said.group(2)) / {"B": 2**20, "KiB": 1024, "MiB": 1}[said.group(3)]
-    # (guppy runs beside the target: the last stop can find its main thread with the next 10 MB str
-    # made and the last not yet freed, as a sample of its RSS over a second can)
+    # (guppy runs beside the target: the last stop can find its main thread with the next copy of its
+    # str made and the last not yet freed.  Its RSS swings by that copy: 28.4-48.6 MiB within 2 s of
+    # samples, and 40.7 MiB at most in one run whose figure was 46.6 (2026-12-07; a CI run failed on the
+    # 1 s peak plus 1 MiB allowed before): the peak of a second's samples, plus one copy of the str.)
     peak = 0
     for _ in range(20):
         peak = max(peak, target.rss())
         time.sleep(0.05)
-    assert abs(before + added - after) <= 0.15 and before * 2**20 > 10_000_000 and after * 2**20 <= peak + 2**20, run.stderr
+    one_copy = doc["rows"][0]["size"]
+    assert abs(before + added - after) <= 0.15 and before * 2**20 > 10_000_000, run.stderr
+    assert after * 2**20 <= peak + one_copy + 2**20, (run.stderr, peak, one_copy)
     assert target.wait_for_ticks(1)
 
 
