@@ -69,6 +69,16 @@ def send_again(pid: int, signals: list, by_the_target: bool) -> None:
             note("signal %d arrived while the payload ran; it was held and is sent again" % signum)
 
 
+def after_the_way_back(pid: int, calls: Caller) -> None:
+    """gdb's claimed signals sent and marked sent; where the call was given up after the claim (the
+    main thread still in our code) and the payload's thread waits for gdb, handed back to it instead
+    (else gdb sends them, and the handler runs when the main thread next runs Python)."""
+    if calls.abandoned and calls.claim_sent_at:
+        hand_back(calls.claim_sent_at)
+    else:
+        send_claimed(pid, calls.claimed_signals, calls.claim_sent_at)
+
+
 def send_claimed(pid: int, signals: list, at: int) -> None:
     """gdb's claimed signals sent, then marked sent (`mark_sent`), with gdb's SIGINT, SIGTERM and
     SIGHUP held in between: a Ctrl-C raised between the two would leave them unmarked, and the

@@ -230,13 +230,9 @@ def _run_compiled(invocation: Invocation, pid: int, version: tuple[int, int], fu
         return _run_with_caller(invocation, pid, version, full, compiling, (route, own, only_own), calls)
     finally:
         # Claimed (held_signals.claim), the payload's thread no longer sends them: gdb does, here,
-        # once the thread is back in its own code, and also when the command fails after that.  Given
-        # up after it, the thread is still in our code: they go back to the payload's thread where it
-        # waits for gdb (else gdb sends them, and the handler runs when the thread next runs Python).
-        if calls.claimed_signals and not calls.gone and calls.abandoned and calls.claim_sent_at:
-            held_signals.hand_back(calls.claim_sent_at)
-        elif calls.claimed_signals and not calls.gone:
-            held_signals.send_claimed(pid, calls.claimed_signals, calls.claim_sent_at)
+        # once the thread is back in its own code, also when the command fails or is given up after that.
+        if calls.claimed_signals and not calls.gone:
+            held_signals.after_the_way_back(pid, calls)
 
 
 def _run_with_caller(invocation: Invocation, pid: int, version: tuple[int, int], full: str,
