@@ -16,6 +16,6 @@ setup(
     },
     python_requires=">=3.9",
     install_requires=["pyrasite-ng", "guppy3", "objgraph", "graphviz", "jinja2"],
-    extras_require={"test": ["pytest", "jsonschema", "ruff", "mypy", "types-gdb", "numpy", "gunicorn", "uvicorn"]},
+    extras_require={"test": ["pytest", "jsonschema", "ruff", "mypy", "types-gdb", "numpy", "gunicorn", "gevent", "uvicorn"]},
     entry_points={"console_scripts": ["gdb-memleak = gdb_memleak.cli:main"]},
 )

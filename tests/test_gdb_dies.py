@@ -64,7 +64,7 @@ from support.interpreters import (
     host_build,
     param,
 )
-from support.paths import FORKY, GDBINIT
+from support.paths import FORKY, GDBINIT, VENV
 from support.targets import (
     AUDIT_REFUSES,
     C_CALL_AND_SLEEP,
@@ -81,6 +81,7 @@ from support.targets import (
 )
 
 PY36, WHY_36 = find("3.6")
+VENV_PYTHON = VENV / "bin" / "python"  # Debian's 3.11 with the test dependencies: gevent
 
 # gdb runs this before the command: it arms one trap at an injector step.
 TRAP = '''python
@@ -1041,6 +1042,42 @@ def test_a_signal_held_during_a_payload_whose_gdb_died_still_reaches_the_target(
     target = start_target(python, SERVICE, "event", env={"SERVICE_SIGTERM_EXIT": "1"})
     target.wait_for_ticks(1)
     script = run_source_script(tmp_path, KILLS_ITS_GDB_AFTER_SIGTERM, {}, timeout=60)
+    done = run_gdb("source %s" % script, pid=target.pid, timeout=300)
+    _shut_down_once_after_gdb_died(target, done)
+
+
+# As KILLS_ITS_GDB_AFTER_SIGTERM, in a gevent-patched target: the payload runs in the hub's greenlet
+# (which threading names no thread), and gevent's time.sleep would switch greenlets from there.
+KILLS_ITS_GDB_AFTER_SIGTERM_UNDER_GEVENT = '''
+def gdb_memleak_payload(args):
+    import os, signal
+
+    if os.readlink("/proc/thread-self").rsplit("/", 1)[1] != str(os.getpid()):
+        return "not in the main thread: nothing would be held"
+
+    def tracer():
+        with open("/proc/self/status") as f:
+            return int(next(line for line in f if line.startswith("TracerPid:")).split()[1])
+
+    gdb = tracer()
+    os.kill(os.getpid(), signal.SIGTERM)
+    os.kill(gdb, signal.SIGKILL)
+    while tracer() == gdb:
+        os.sched_yield()
+    return "done"
+'''
+
+
+def test_a_signal_held_in_a_gevent_service_whose_gdb_died_still_reaches_the_target(start_target, tmp_path):
+    """As above, in a service under gevent's monkey patching (a gunicorn gevent worker's shape), whose
+    _thread functions are gevent's: the payload started no thread to send the held SIGTERM, and it
+    was lost with gdb (limits.md until 2026-12-07).  Now the thread is started with the functions
+    gevent keeps aside (gevent.monkey.saved)."""
+    if not VENV_PYTHON.exists():
+        pytest.skip("no %s (make setup makes it, with gevent)" % VENV_PYTHON)
+    target = start_target(VENV_PYTHON, SERVICE, "gevent", env={"SERVICE_SIGTERM_EXIT": "1"})
+    target.wait_for_ticks(1)
+    script = run_source_script(tmp_path, KILLS_ITS_GDB_AFTER_SIGTERM_UNDER_GEVENT, {}, timeout=60)
     done = run_gdb("source %s" % script, pid=target.pid, timeout=300)
     _shut_down_once_after_gdb_died(target, done)
 

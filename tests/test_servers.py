@@ -1,11 +1,12 @@
-"""Issue 13's real-server harm test: gunicorn (a sync worker) and uvicorn (asyncio: the payload
-runs on the event loop's own thread) from PyPI, serving tests/targets/web_apps.py on 127.0.0.1
-under a bounded load (support/load.py), while gdb runs each command on the process that serves.
+"""Issue 13's real-server harm test: gunicorn (a sync worker; a gevent worker, whose main thread
+waits in libev's epoll_wait) and uvicorn (asyncio: the payload runs on the event loop's own
+thread) from PyPI, serving tests/targets/web_apps.py on 127.0.0.1 under a bounded load
+(support/load.py), while gdb runs each command on the process that serves.
 
 Asserted: no request fails, the server goes on serving, and the command did its work. Printed
-(pytest -s): how much the slowest request under way was delayed. Issue 13 asks for at most
-200 ms; that is not met yet: +310 to +690 ms (medians), where a plain gdb attach and detach
-adds +127 to +130 ms (benchmarks/servers.py, docs/benchmarks-servers.md, 2026-12-02)."""
+(pytest -s): how much the slowest request under way was delayed. What each command adds to the
+latency, against a plain gdb attach, is measured by benchmarks/servers.py
+(docs/benchmarks-servers.md), not here."""
 
 from __future__ import annotations
 
@@ -32,15 +33,17 @@ def _free_port() -> int:
 
 
 class Server:
-    """gunicorn with one sync worker, or uvicorn, serving web_apps.py; `worker` is the pid that serves."""
+    """gunicorn with one worker (sync, or gevent's), or uvicorn, serving web_apps.py; `worker` is the pid that serves."""
 
     body = b"ok\n"
 
     def __init__(self, kind: str, directory: Path):
         self.port = _free_port()
         self.log = directory / ("%s.log" % kind)
-        if kind == "gunicorn":
-            argv = [str(VENV_PYTHON), "-m", "gunicorn", "--workers", "1", "--bind", "127.0.0.1:%d" % self.port, "web_apps:wsgi"]
+        if kind.startswith("gunicorn"):
+            worker = ["--worker-class", "gevent"] if kind == "gunicorn-gevent" else []
+            argv = [str(VENV_PYTHON), "-m", "gunicorn", "--workers", "1", *worker, "--bind", "127.0.0.1:%d" % self.port,
+                    "web_apps:wsgi"]
         else:
             argv = [str(VENV_PYTHON), "-m", "uvicorn", "--port", str(self.port), "--log-level", "warning", "web_apps:asgi"]
         with open(self.log, "w") as log:
@@ -112,7 +115,7 @@ DONE = {
 
 
 @pytest.mark.parametrize("command", list(DONE))
-@pytest.mark.parametrize("kind", ["gunicorn", "uvicorn"])
+@pytest.mark.parametrize("kind", ["gunicorn", "gunicorn-gevent", "uvicorn"])
 def test_commands_on_a_real_server_under_load_drop_no_request(start_server, kind, command):
     server = start_server(kind)
     run, load, seconds = run_under_load(server, command + " --timeout 30")

@@ -190,10 +190,9 @@ def __gdb_memleak_send_later__(signals, traps, tracer):
     try:
         state = __gdb_memleak_state__
         thread, _signal = __gdb_memleak_module__(state, '_thread'), __gdb_memleak_module__(state, '_signal')
+        thread = __gdb_memleak_thread_functions__(state, thread) if thread is not None else None
         if thread is None or _signal is None:
             return False
-        if any(type(f) is not type(len) for f in (thread.get_ident, thread.allocate_lock, thread.start_new_thread)):
-            return False  # replaced (gevent's monkey patching): its code, and a greenlet's id is no thread's
         traps = [t for t in traps if type(t) is list and len(t) == 2] if type(traps) is list else []
         seen = __gdb_memleak_tracer_pid__(state)
         gdb = tracer if type(tracer) is int and tracer > 0 else 0
@@ -205,6 +204,27 @@ def __gdb_memleak_send_later__(signals, traps, tracer):
         return True
     except BaseException:  # noqa: B036 (no thread to be had: a limit on threads, memory)
         return False
+
+
+def __gdb_memleak_thread_functions__(state, thread):
+    """What the sending thread needs of _thread, as the interpreter made it, in a module of ours:
+    _thread's own functions or, where gevent's monkey patching put its own in their place (its
+    code, and a greenlet's id is no thread's), the originals it keeps in gevent.monkey.saved (a
+    held SIGTERM was lost with gdb in a gevent service before, 2026-12-07).  None if neither."""
+    monkey = __gdb_memleak_module__(state, 'gevent.monkey')
+    saved = monkey.__dict__.get('saved') if monkey is not None else None
+    kept = dict.get(saved, '_thread') if type(saved) is dict else None
+    kept = kept if type(kept) is dict else {}
+    own = thread.__dict__
+    functions = type(thread)('_thread')
+    for name in ('get_ident', 'allocate_lock', 'start_new_thread', 'get_native_id'):
+        f = dict.get(own, name)
+        f = f if type(f) is type(len) else dict.get(kept, name)
+        if type(f) is type(len):
+            functions.__dict__[name] = f
+        elif name != 'get_native_id':  # (new in 3.8)
+            return None
+    return functions
 
 
 def __gdb_memleak_resender__(thread, _signal, signals, watch):

@@ -15,6 +15,8 @@ It builds RECORDS records and their checksum, prints "ready", then:
   - churn:  allocates and frees dicts, lists and strs nonstop and collects
             cyclic garbage every few rounds (gdb stops it inside the allocator
             or the collector);
+  - gevent: gevent's monkey patching first (the heartbeat is a greenlet), then as event: the
+            main thread waits in libev's epoll_wait, a gunicorn gevent worker's shape;
   - idle:   no heartbeat and no other thread: the main thread waits on an
             Event; SIGUSR1 makes it check its data once and print
             "checked ok=..." (all threads idle, like a quiet service).
@@ -25,16 +27,22 @@ SIGUSR2 prints "blocks#N as_is=B collected=C": sys.getallocatedblocks() as it is
 after a full collection (which empties CPython's free lists), N counting from 0.
 """
 
-import ctypes
-import gc
-import os
-import select
-import signal
-import socket
 import sys
-import threading
-import time
-import zlib
+
+if sys.argv[1:2] == ["gevent"]:  # before anything imports threading, as gevent asks
+    from gevent import monkey
+
+    monkey.patch_all()
+
+import ctypes  # noqa: E402 (after gevent's patching)
+import gc  # noqa: E402
+import os  # noqa: E402
+import select  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import zlib  # noqa: E402
 
 RECORDS = int(os.environ.get("SERVICE_RECORDS", "20000"))
 
@@ -117,7 +125,7 @@ def main():
             readings[0] += 1
         signal.signal(signal.SIGUSR2, blocks)
     print("ready", flush=True)
-    if mode in ("event", "idle"):
+    if mode in ("event", "idle", "gevent"):
         if mode == "idle":
             def check(signum, frame):
                 print("checked ok=%s %s" % (checksum(DATA) == EXPECTED, state()), flush=True)
