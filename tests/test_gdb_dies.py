@@ -257,6 +257,15 @@ def test_gdb_killed_during_py_memtop_that_injects(start_target, tmp_path, mode, 
     killed_mid_command(start_target, tmp_path, PYTHON_NODEBUG, "select", "py-memtop", mode, n)
 
 
+@pytest.mark.parametrize("mode,n", [("waiting", 1), ("stopped", 2), ("started", 5), ("payload", 1)])
+def test_gdb_killed_during_py_heap_in_a_gevent_service(start_target, tmp_path, mode, n):
+    """A gunicorn gevent worker's shape: monkey-patched, the main thread in libev's epoll_wait, reached by
+    a pending call (safety.md row 3c), the heartbeat a greenlet that runs in it."""
+    if not VENV_PYTHON.exists():
+        pytest.skip("no %s (make setup makes it, with gevent)" % VENV_PYTHON)
+    killed_mid_command(start_target, tmp_path, str(VENV_PYTHON), "gevent", "py-heap --largest 3", mode, n)
+
+
 # Before the n-th write of rip, and just after it: the blocks that start a thread (1: the safe point's,
 # 3: the payload's own thread's), change the epilogue (6, 13: gc's pause, the fork guard) or run the
 # payload (29) among them, in a py-heap on 3.11 (2026-12-06).
