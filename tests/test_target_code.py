@@ -39,10 +39,11 @@ from support.interpreters import (
     stripped_copy,
 )
 from support.interpreters import find as _pyenv_python
-from support.paths import GDBINIT
+from support.paths import GDBINIT, VENV
 from support.targets import CPROFILED, ENV_HEARTBEAT, FINALIZER_CHURN
 
 PY313, WHY_313 = _pyenv_python("3.13")
+VENV_PYTHON = VENV / "bin" / "python"  # Debian's 3.11 with the test dependencies: gevent
 PY27, WHY_27 = _pyenv_python("2.7")
 PY312, WHY_312 = _pyenv_python("3.12")
 PY39, WHY_39 = _pyenv_python("3.9")
@@ -895,6 +896,7 @@ while True:
     pytest.param(PY36, id="pyenv-3.6", marks=pytest.mark.skipif(bool(WHY_36), reason=WHY_36 or "present")),
     pytest.param(PYENV_311, id="pyenv-3.11"),
     pytest.param(PY313, id="pyenv-3.13", marks=pytest.mark.skipif(bool(WHY_313), reason=WHY_313 or "present")),
+    pytest.param("gevent", id="gevent-debian-3.11"),
 ])
 def test_a_subprocess_child_keeps_gc_off_until_its_exec(start_target, tmp_path, python):
     """The after-fork handler a payload puts in turns gc on in a child forked during a payload, except
@@ -905,6 +907,11 @@ def test_a_subprocess_child_keeps_gc_off_until_its_exec(start_target, tmp_path, 
     counts the children forked while the handler was in."""
     script = tmp_path / "spawns.py"
     script.write_text(SUBPROCESS_TARGET)
+    if python == "gevent":  # monkey-patched: gevent.subprocess's _execute_child forks, through gevent.os
+        if not VENV_PYTHON.exists():
+            pytest.skip("no %s (make setup makes it, with gevent)" % VENV_PYTHON)
+        python = str(VENV_PYTHON)
+        script.write_text("from gevent import monkey\nmonkey.patch_all()\n" + SUBPROCESS_TARGET)
     target = start_target(python, script)
     target.wait_for_ticks(2)
     run = timed_gdb("py-heap --top 2", "py-cycles --top 2", "py-heap --top 2", pid=target.pid)

@@ -307,8 +307,9 @@ def __gdb_memleak_fork_handler__(state, gc, td=None, original=None):
     subprocess's, whose _execute_child turned gc off around its fork until the exec on purpose
     (bpo-1336: a collection there can hang the child, and its parent).  With gc.enable there,
     108 of 222 children of a 3.6 target spawned during payloads ran their preexec_fn with gc on,
-    106 of 106 on 2.7 (2026-12-07).  A closure: the child may fork after the way back emptied the
-    payload's globals, so it looks up no global or builtin name."""
+    106 of 106 on 2.7 (2026-12-07); gevent.subprocess's, forked through gevent.os in a monkey-patched
+    target, 72 of 72.  A closure: the child may fork after the way back emptied the payload's
+    globals, so it looks up no global or builtin name."""
     s = state['sys']
 
     def __gdb_memleak_forked__(*args, **kwargs):
@@ -317,9 +318,10 @@ def __gdb_memleak_fork_handler__(state, gc, td=None, original=None):
         spawned = False
         try:  # the forking frame, above threading's (none when C forked, as an embedder's loop does)
             f = s._getframe(1)
-            while f is not None and f.f_globals.get('__name__') == 'threading':
+            while f is not None and f.f_globals.get('__name__') in ('threading', 'gevent.os'):
                 f = f.f_back
-            spawned = f.f_code.co_name == '_execute_child' and f.f_globals.get('__name__') in ('subprocess', 'subprocess32')
+            spawned = f.f_code.co_name == '_execute_child' and f.f_globals.get('__name__') in (
+                'subprocess', 'subprocess32', 'gevent.subprocess')
         except:  # noqa: E722
             pass
         try:
