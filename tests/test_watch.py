@@ -186,8 +186,9 @@ def test_the_dead_man_s_switch_on_every_interpreter(tmp_path: Path, python):
 # Windows in a row, as the injector runs them, with a thread collecting nonstop and the GIL changing
 # hands at every chance: the switch runs between the payload's lines.  The target's callbacks (one
 # before the switch, and in one window of four one after it) must be all that is left after each.
-COLLECTOR_TRIAL = r'''
-import gc, json, sys, threading
+# A trial's way to run a payload as the injector does: its answer, its globals then emptied.
+RUN_PAYLOAD = r'''
+import json, sys
 sources = json.load(open(sys.argv[1]))
 
 def run(name):
@@ -196,6 +197,9 @@ def run(name):
     answer = json.loads(g["__gdb_memleak_result__"].decode())
     g.clear()
     return answer
+'''
+COLLECTOR_TRIAL = RUN_PAYLOAD + r'''
+import gc, threading
 
 def before(phase, info): pass
 def after(phase, info): pass
@@ -344,3 +348,37 @@ def test_a_watch_stopped_where_python_has_no_line_number_still_answers(start_tar
     assert "internal error" not in run.stderr, run.stderr
     assert "watched 1.0 s: RSS" in run.stdout, run.stdout + run.stderr  # the growth section is there
     assert "allocations charged to <generated>:0, where the payload ran, are left out" in run.stderr, run.stderr
+
+
+# A target whose thread has a profile function: the switch, seen by it at a collection, broke
+# profile.Profile (watch._profiled); the record alone, and the next payload after the deadline turns
+# tracing off (the runner's __gdb_memleak_fire_expired_switches__).
+PROFILED_TRIAL = RUN_PAYLOAD + r'''
+import gc, time, _tracemalloc
+
+def switches():
+    return [cb for cb in gc.callbacks if getattr(cb, "__name__", "") == "_gdb_memleak_watch_switch"]
+
+events = []
+sys.setprofile(lambda frame, event, arg: events.append(event))
+started = run("start")
+assert started["ok"] and _tracemalloc.is_tracing(), started
+assert not switches() and sys._gdb_memleak_tracing["deadline"] == started["result"]["deadline"], gc.callbacks
+assert run("other")["ok"] and _tracemalloc.is_tracing()  # before the deadline: left on
+time.sleep(0.6)
+assert run("other")["ok"]
+sys.setprofile(None)
+assert not _tracemalloc.is_tracing() and not hasattr(sys, "_gdb_memleak_tracing") and not switches()
+print("ok")
+'''
+
+
+@pytest.mark.parametrize("python", [param(*find(v), id="pyenv-" + v) for v in ("3.6", "3.11", "3.13")])
+def test_a_profiled_thread_gets_no_switch_and_a_later_payload_ends_the_tracing(tmp_path: Path, python):
+    args = {"start": ("watch", {"op": "start", "deadline": 0.5, "window": 0.2}), "other": ("type_check", {"types": ["dict"]})}
+    sources = tmp_path / "sources.json"
+    sources.write_text(json.dumps({name: packaging.full_source(payload_source(p), a, []) for name, (p, a) in args.items()}))
+    trial = tmp_path / "trial.py"
+    trial.write_text(PROFILED_TRIAL)
+    done = subprocess.run([python, "-X", "dev", str(trial), str(sources)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("ok"), done.stdout + done.stderr
