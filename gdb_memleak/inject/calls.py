@@ -57,7 +57,9 @@ ALONE = frozenset((
     "PyErr_Occurred", "PyErr_Fetch", "PyFrame_GetLineNumber", "PyFrame_GetCode", "PyUnicode_AsUTF8", "PyByteArray_AsString", "PyByteArray_Size",
     "Py_AddPendingCall", "PyInt_ClearFreeList", "PyFloat_ClearFreeList",
     "PyThreadState_GetUnchecked", "_PyThreadState_UncheckedGet", "PyThreadState_EnterTracing", "PyThreadState_LeaveTracing",
-    "gc.isenabled", "gc.disable", "gc.enable"))  # (3.6-3.9: the C functions behind them, gc_pause.Switch)
+    "gc.isenabled", "gc.disable", "gc.enable",  # (3.6-3.9: the C functions behind them, gc_pause.Switch)
+    # fork_handler's: a code object's getattr; a dict while gc is paused; a reference dropped that is not the last
+    "code.getattr", "paused.PyDict_New", "PyFunction_New", "held.Py_DecRef"))
 
 
 def _signed(value: int) -> int:

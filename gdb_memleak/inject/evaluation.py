@@ -14,7 +14,7 @@ import gdb
 from ..errors import ChannelError
 from ..gdbside import inferior as inf
 from ..host.layout_tables import TRACING_OFFSET
-from . import held_signals, packaging
+from . import fork_handler, gc_pause, held_signals, packaging
 from .calls import Caller
 from .packaging import CLAIM_NAME, GC_PAUSED_NAME, RESULT_NAME, UNTRACED_NAME
 from .stub import ADD_TO_INT_NAME
@@ -23,19 +23,20 @@ PY_FILE_INPUT = 257  # Py_file_input in every CPython version
 FILENAME = b"<string>\0"  # the payloads' frames' file name, as PyRun_String's (watch.py looks for it)
 
 
-def execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, gc_paused: int) -> tuple[bytes, bool]:
+def execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, paused: Optional[gc_pause.Pause]) -> tuple[bytes, bool]:
     """Run the payload in fresh globals; return the bytes it left in RESULT_NAME, and whether gdb
     claimed the signals it held (held_signals.claim: then gdb sends them again, not the payload's thread).
 
     `compiled` (marshalled code from the target's own interpreter binary) runs with
     PyMarshal_ReadObjectFromString + PyEval_EvalCode: nothing is compiled in the
-    target.  Otherwise `source` is compiled by Py_CompileStringFlags, then run the same way.  `gc_paused`: gc_pause.flag, the object
-    the payload's globals hold (GC_PAUSED_NAME) when gdb paused gc (0: none), so that the payload
-    knows, and leaves gdb's fork guard out of what it counts.
+    target.  Otherwise `source` is compiled by Py_CompileStringFlags, then run the same way.  `paused`:
+    gdb's pause of gc (gc_pause.pause), whose flag the payload's globals hold (GC_PAUSED_NAME), so
+    that the payload knows, and leaves gdb's fork guard out of what it counts; its guard gets its
+    handler from the loaded code before that code runs (fork_handler.py).
     """
     # Names first, then the code: both travel in raw memory (not Python objects, so
     # the payload does not see them on the heap), freed in the same call sequence.
-    names = (RESULT_NAME, "__builtins__", GC_PAUSED_NAME, UNTRACED_NAME, CLAIM_NAME)
+    names = (RESULT_NAME, "__builtins__", GC_PAUSED_NAME, UNTRACED_NAME, CLAIM_NAME) + fork_handler.NAMES
     head = b"".join(name.encode("ascii") + b"\0" for name in names)
     at = {name: sum(len(n) + 1 for n in names[:i]) for i, name in enumerate(names)}
     at["filename"] = len(head)
@@ -56,8 +57,8 @@ def execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, gc_
             raise ChannelError("the target could not allocate a dict for the payload")
         with let_go_on_the_way_back(calls, [("PyDict_Clear", (namespace,)), ("Py_DecRef", (namespace,))]):
             at = {name: buffer + offset for name, offset in at.items()}
-            marker = _fill_globals(calls, namespace, at, gc_paused)
-            return _run_and_read(compiled, calls, namespace, at, marker)
+            marker = _fill_globals(calls, namespace, at, gc_pause.flag(calls, paused))
+            return _run_and_read(compiled, calls, namespace, at, (marker, paused))
 
 
 def _fill_globals(calls: Caller, namespace: int, at: dict[str, int], gc_paused: int) -> int:
@@ -84,9 +85,11 @@ def _fill_globals(calls: Caller, namespace: int, at: dict[str, int], gc_paused: 
 
 
 def _run_and_read(compiled: Optional[bytes], calls: Caller, namespace: int, at: dict[str, int],
-                  marker: int) -> tuple[bytes, bool]:
-    """The payload run in `namespace` (`at`: where its names, code and the undoing are): its answer."""
-    returned, failure = _evaluate(compiled, (at["code"], at["filename"]), namespace, calls, marker)
+                  how: tuple[int, Optional[gc_pause.Pause]]) -> tuple[bytes, bool]:
+    """The payload run in `namespace` (`at`: where its names, code and the undoing are; `how`: the
+    marker of _marked_call, and gdb's pause of gc): its answer."""
+    returned, failure = _evaluate(compiled, at, namespace, calls, how)
+    marker = how[0]
     result = calls.call("PyDict_GetItemString", namespace, at[RESULT_NAME])
     if returned == 0 and result == 0:
         # what the quiet block changed, changed back (packaging.UNDO_QUIET)
@@ -171,7 +174,8 @@ def _tracing_field(version: tuple[int, int], thread_state: int) -> int:
     return thread_state + offset if 0 <= tracing < 1 << 16 and (not flag or use_tracing in (0, 1)) else 0
 
 
-def _marked_call(calls: Caller, call: tuple[str, tuple], marker: int) -> int:
+def _marked_call(calls: Caller, call: tuple[str, tuple], marker: int, ahead: Optional[list[tuple[str, tuple]]] = None,
+                 after: Optional[list[tuple[str, tuple]]] = None) -> int:
     """`call`'s result, made with the thread marked as tracing where `marker` (its thread state on 3.11+,
     its tracing field before: _fill_globals), 0: unmarked.  The marking, the
     call and the unmarking in one block.  A block once started runs to its end, with gdb or without
@@ -179,22 +183,24 @@ def _marked_call(calls: Caller, call: tuple[str, tuple], marker: int) -> int:
     one up, or taken down twice, would silence the thread's profilers for good, and a debug build
     (3.14d, 3.15d) aborts on the second.  Made apart, with the unmarking in the epilogue meanwhile, a
     Ctrl-C in gdb's Python between its bookkeeping and the block's start could do either (a review,
-    2026-12-06)."""
+    2026-12-06).  `ahead`, `after`: calls made first, and after `call` (still marked), in the same block."""
+    ahead, after = ahead or [], after or []
     if not marker:
-        return calls.call(call[0], *call[1])
+        return calls.call_many(ahead + [call] + after, named=call[0])[len(ahead)]
     by_hand = calls.version < (3, 11)
     mark = (ADD_TO_INT_NAME, (marker, 1)) if by_hand else (ENTER_TRACING, (marker,))
     unmark = (ADD_TO_INT_NAME, (marker, -1)) if by_hand else (LEAVE_TRACING, (marker,))
-    return calls.call_many([mark, call, unmark], named=call[0])[1]
+    return calls.call_many(ahead + [mark, call] + after + [unmark], named=call[0])[len(ahead) + 1]
 
 
-def _evaluate(compiled: Optional[bytes], at: tuple[int, int], namespace: int, calls: Caller,
-              marker: int) -> tuple[int, str]:
-    """Run the payload's code (marshalled when `compiled`, else source text; `at`: where it is, and its
-    file name) in `namespace`, its thread marked as tracing where `marker`: (new reference to what
-    it returned, "") or (0, the exception it raised).  A quiet block that refused (replaced builtins)
-    raised after leaving its answer."""
-    code_at, filename_at = at
+def _evaluate(compiled: Optional[bytes], at: dict[str, int], namespace: int, calls: Caller,
+              how: tuple[int, Optional[gc_pause.Pause]]) -> tuple[int, str]:
+    """Run the payload's code (marshalled when `compiled`, else source text; `at`: where it is, its
+    file name and the names fork_handler needs) in `namespace`, its thread marked as tracing where
+    `how`'s marker: (new reference to what it returned, "") or (0, the exception it raised).  A quiet
+    block that refused (replaced builtins) raised after leaving its answer."""
+    code_at, filename_at = at["code"], at["filename"]
+    marker, paused = how
     if compiled is not None:
         code_object = calls.call("PyMarshal_ReadObjectFromString", code_at, len(compiled))
         if code_object == 0:
@@ -212,7 +218,8 @@ def _evaluate(compiled: Optional[bytes], at: tuple[int, int], namespace: int, ca
     returned = 0
     if code_object != 0:
         with let_go_on_the_way_back(calls, [("Py_DecRef", (code_object,))]):
-            returned = _marked_call(calls, ("PyEval_EvalCode", (code_object, namespace, namespace)), marker)
+            ahead = fork_handler.hand_in(calls, paused, code_object, at)
+            returned = _marked_call(calls, ("PyEval_EvalCode", (code_object, namespace, namespace)), marker, ahead)
     if returned != 0:
         return returned, ""
     kind, where = _pending_exception(calls), _raised_in(calls)

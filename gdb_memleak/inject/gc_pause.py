@@ -15,7 +15,9 @@ in 1-3 of about 100 forks per test its children kept gc off (2026-12-05, 3.11-3.
 pause, the guard, and later the resume and the guard's removal are C calls in a row on the
 GIL-holding thread: no Python code runs between them, so no thread can fork in between.  The
 guard is a module whose _reset_internal_locks is gc.is_tracked and whose _stop and _after_fork
-(the names threading's handler calls on a stand-in, 3.10-3.15) are gc.enable.
+(the names threading's handler calls on a stand-in, 3.10-3.15) are gc.enable, until gdb puts in a
+handler that tells subprocess's children apart, once the payload's code is loaded and before it
+runs (fork_handler.py).
 
 The resume and the guard's removal are also the epilogue of every block meanwhile: the
 thread does them on its way back even if gdb dies.  Where anything is not as expected (gc
@@ -36,7 +38,7 @@ import gdb
 from ..gdbside import inferior as inf
 from .calls import Caller
 
-_NAMES = ("threading", "gc", "_dangling", "data", "_remove", "_iterating", "enable", "is_tracked",
+_NAMES = ("threading", "gc", "sys", "_dangling", "data", "_remove", "_iterating", "enable", "is_tracked",
           "gdb-memleak fork guard", "_reset_internal_locks", "_stop", "_after_fork", "disable", "isenabled")
 OB_TYPE = 8  # PyObject.ob_type after ob_refcnt (x86-64, no Py_TRACE_REFS)
 SET_USED = 24  # PySetObject.used, after the head and fill
@@ -77,6 +79,8 @@ class Pause:
 
     resume: list  # (function, args) calls, also in the epilogue meanwhile
     references: _Refs  # new references of ours, dropped after the resume
+    sys: int = 0  # the sys and gc modules (borrowed), for the guard's handler (fork_handler.py)
+    gc: int = 0
 
 
 _NAMES_DATA = b"".join(name.encode("ascii") + b"\0" for name in _NAMES)
@@ -160,8 +164,7 @@ def _pause_with_guard(calls: Caller, modules: int, at: dict[str, int], made: _Re
     """pause() past its first checks; `made` collects new references, which the caller drops unless kept.
     Everything is read from dicts (borrowed, then one reference of ours to the set): no attribute
     lookup, which could run the target's code (a module __getattr__, a class's __getattribute__)."""
-    threading, gc = calls.call_many([("PyDict_GetItemString", (modules, at["threading"])),
-                                     ("PyDict_GetItemString", (modules, at["gc"]))])
+    threading, gc, sys = calls.call_many([("PyDict_GetItemString", (modules, at[name])) for name in ("threading", "gc", "sys")])
     if gc == 0 or not exact_type(gc, "PyModule_Type"):  # not imported yet: the quiet block loads it, and pauses gc itself
         return None
     if threading and not exact_type(threading, "PyModule_Type"):
@@ -196,6 +199,8 @@ def _pause_with_guard(calls: Caller, modules: int, at: dict[str, int], made: _Re
             made.append(data)
             paused = _guard_in(calls, at, made, (data, remove, enable, is_tracked), (switch, before))
             if paused is not None:
+                paused.gc = gc
+                paused.sys = sys if sys and exact_type(sys, "PyModule_Type") else 0
                 return paused
     calls.call("PyErr_Clear", ret="void")
     calls.call_many(switch.on, epilogue=before)

@@ -266,7 +266,7 @@ def _run_with_caller(invocation: Invocation, pid: int, version: tuple[int, int],
                         raise NoThreadOfItsOwn("no thread of its own could be started in the target; nothing was run")
                     paused = gc_pause.pause(calls)
                     routing = allocator.route_payload_thread(calls) if route else None
-                    raw = evaluation.execute(source, compiled, calls, gc_pause.flag(calls, paused))
+                    raw = evaluation.execute(source, compiled, calls, paused)
                 except WaitedTooLong as e:
                     raise ChannelError("the target's %s() did not return within %d s; it goes on in the target and "
                                        "finishes by itself" % (e, CALL_LIMIT)) from e

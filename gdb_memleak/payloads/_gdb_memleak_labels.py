@@ -36,10 +36,13 @@ def _own_ids():
     fork27 = __gdb_memleak_state__.get('after_fork')  # Python 2.7's fork guard (quiet block)
     if type(fork27) is tuple:
         ids.add(id(fork27))
-    forked = __gdb_memleak_state__.get('forked')  # the after-fork handler (quiet block): a closure
+    forked = __gdb_memleak_state__.get('forked')  # the after-fork handler (quiet block), its globals
     if forked is not None:
-        cells = forked.__closure__ or ()
-        ids.update((id(forked), id(cells)))
+        ids.update((id(forked), id(forked.__globals__)))
+    forked27 = __gdb_memleak_state__.get('forked27')  # 2.7's stand-in for threading's: a closure
+    if forked27 is not None:
+        cells = forked27.__closure__ or ()
+        ids.update((id(forked27), id(cells)))
         ids.update(id(cell) for cell in cells)
     _own_guard_ids(g, ids)
     guard = __gdb_memleak_state__['guard']  # the fork guard (quiet block), its dict and weak reference
@@ -69,6 +72,10 @@ def _own_guard_ids(g, ids):
         return
     ids.add(id(guard))
     ids.add(id(_MOD_DICT.__get__(guard)))
+    for name in ('_stop', '_after_fork'):  # the handler gdb put in (inject/fork_handler.py), its globals
+        handler = _MOD_DICT.__get__(guard).get(name)
+        if type(handler) is _FUNC_TYPE and handler.__code__.co_name == '__gdb_memleak_forked__':
+            ids.update((id(handler), id(handler.__globals__)))
     weak = _module('_weakref')
     if weak is not None:
         refs = weak.getweakrefs(guard)

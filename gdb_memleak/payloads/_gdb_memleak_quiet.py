@@ -32,6 +32,38 @@
 #    (3.13+) on it; those enable gc again in the child.  It is taken out again afterwards, so
 #    nothing stays registered.  Python 2.7's handler does not walk _dangling: there the
 #    handler itself, threading._after_fork, is stood in for (__gdb_memleak_guard27__).
+# The after-fork handler of a fork guard, and this file's first statement: gdb takes its code from
+# the payload's module constants, the first code object there, before any of it runs
+# (inject/fork_handler.py); one more line event for a tracer where gdb cannot mark the thread.
+
+
+def __gdb_memleak_forked__(*args, **kwargs):
+    """Called in a child forked while a payload runs (a fork guard's _stop or _after_fork, through
+    threading's after-fork handler; 2.7: by the stand-in for that handler): gc on, as the target had
+    it, except in a child of subprocess's, whose _execute_child turned gc off around its fork until
+    the exec on purpose (bpo-1336: a collection there can hang the child, and its parent).  With
+    gc.enable there, 108 of 222 children of a 3.6 target spawned during payloads ran their
+    preexec_fn with gc on, 106 of 106 on 2.7 (2026-12-07); gevent.subprocess's, forked through
+    gevent.os in a monkey-patched target, 72 of 72.  Never run with the payload's globals (emptied
+    on the way back): made a function with globals of its own, sys and gc (fork_handler.py,
+    __gdb_memleak_fork_handler__), and it looks up no other name."""
+    spawned = False
+    try:  # the forking frame, above threading's and ours (none when C forked, as an embedder's loop does)
+        f = sys._getframe(1)
+        while f is not None and (f.f_globals.get('__name__') in ('threading', 'gevent.os')
+                                 or f.f_code.co_name[:14] == '__gdb_memleak_'):
+            f = f.f_back
+        spawned = f.f_code.co_name == '_execute_child' and f.f_globals.get('__name__') in (
+            'subprocess', 'subprocess32', 'gevent.subprocess')
+    except:  # noqa: E722
+        pass
+    try:
+        if not spawned:
+            gc.enable()
+    except:  # noqa: E722
+        pass
+
+
 # Builtins the payloads call, checked before anything else runs: a target that replaced one
 # (builtins.len = ...) would have its own code run for it, or the payload fail half-way.  A
 # name the interpreter lacks (exec on 2.7) is skipped; builtins.__import__ is never called
@@ -142,7 +174,7 @@ def __gdb_memleak_enter__(quiet):
             'the payload did not run"}}').encode('ascii')
         return None
     state = {'sys': s, 'boot': boot, 'gc': None, 'gc_was': None, 'gc_by_gdb': False, 'guard': None, 'dangling': None, 'store': None,
-             'loaded': [], 'tracemalloc': None, 'after_fork': None, 'forked': None}
+             'loaded': [], 'tracemalloc': None, 'after_fork': None, 'forked': None, 'forked27': None}
     # A target that traces its allocations traces ours too: its tables' size now, to say what it cost.
     tm = dict.get(s.modules, '_tracemalloc') if type(s.modules) is dict else None
     if type(tm) is type(s) and tm.is_tracing():
@@ -162,7 +194,9 @@ def __gdb_memleak_enter__(quiet):
         if state['gc_was'] and dangling is not None and not state['gc_by_gdb']:  # gdb's guard is in already
             __gdb_memleak_guard__(state, gc, dangling)
         guard = d.get(g, '__gdb_memleak_gc_paused__')
-        if type(guard) is type(s):  # gdb's guard: its gc.enable gives way to the handler (kept in it after)
+        ours = t(__gdb_memleak_forked__)
+        if type(guard) is type(s) and not all(t(guard.__dict__.get(n)) is ours for n in ('_stop', '_after_fork')):
+            # gdb's guard without the handler gdb puts in (inject/fork_handler.py): its gc.enable gives way to it
             handler = __gdb_memleak_fork_handler__(state, gc)
             for name in ('_stop', '_after_fork'):
                 guard.__dict__[name] = handler
@@ -301,39 +335,26 @@ def __gdb_memleak_guard27__(state, gc, threading):
 
 
 def __gdb_memleak_fork_handler__(state, gc, td=None, original=None):
-    """What a child forked while the payload runs calls through threading's after-fork handler (3.x:
-    the fork guard's _stop or _after_fork; 2.7: in place of threading._after_fork, which it puts
-    back in `td` first and runs last): gc on, as the target had it, except in a child of
-    subprocess's, whose _execute_child turned gc off around its fork until the exec on purpose
-    (bpo-1336: a collection there can hang the child, and its parent).  With gc.enable there,
-    108 of 222 children of a 3.6 target spawned during payloads ran their preexec_fn with gc on,
-    106 of 106 on 2.7 (2026-12-07); gevent.subprocess's, forked through gevent.os in a monkey-patched
-    target, 72 of 72.  A closure: the child may fork after the way back emptied the payload's
-    globals, so it looks up no global or builtin name."""
-    s = state['sys']
+    """What a child forked while the payload runs calls through threading's after-fork handler:
+    __gdb_memleak_forked__ with globals of its own (3.x: the fork guard's _stop or _after_fork); on
+    2.7, in place of threading._after_fork, a closure that puts that back in `td`, then calls it
+    and runs the original.  The child may fork after the way back emptied the payload's globals:
+    neither looks up a name there."""
+    # (with __builtins__: on 2.7 a function whose frame has other builtins runs in restricted mode,
+    # where it could not read the frames, and the children of a test kept gc off)
+    space = {'sys': state['sys'], 'gc': gc, '__builtins__': __gdb_memleak_fork_handler__.__globals__.get('__builtins__')}
+    forked = type(__gdb_memleak_forked__)(__gdb_memleak_forked__.__code__, space)
+    state['forked'] = forked
+    if td is None:
+        return forked
 
-    def __gdb_memleak_forked__(*args, **kwargs):
-        if td is not None:
-            td['_after_fork'] = original
-        spawned = False
-        try:  # the forking frame, above threading's (none when C forked, as an embedder's loop does)
-            f = s._getframe(1)
-            while f is not None and f.f_globals.get('__name__') in ('threading', 'gevent.os'):
-                f = f.f_back
-            spawned = f.f_code.co_name == '_execute_child' and f.f_globals.get('__name__') in (
-                'subprocess', 'subprocess32', 'gevent.subprocess')
-        except:  # noqa: E722
-            pass
-        try:
-            if not spawned:
-                gc.enable()
-        except:  # noqa: E722
-            pass
-        if td is not None:
-            return original(*args, **kwargs)
+    def __gdb_memleak_forked27__(*args, **kwargs):
+        td['_after_fork'] = original
+        forked()
+        return original(*args, **kwargs)
 
-    state['forked'] = __gdb_memleak_forked__
-    return __gdb_memleak_forked__
+    state['forked27'] = __gdb_memleak_forked27__
+    return __gdb_memleak_forked27__
 
 
 def __gdb_memleak_unguard27__(state):

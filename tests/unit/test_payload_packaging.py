@@ -146,3 +146,25 @@ def test_the_quiet_block_reads_the_name_gdb_marks_its_untraced_thread_with():
     from gdb_memleak.inject.packaging import UNTRACED_NAME
 
     assert "d.get(g, '%s')" % UNTRACED_NAME in payloads.payload_source(payloads.QUIET)
+
+
+FIRST_CODE = r"""
+import json, sys
+code = compile(sys.stdin.read(), "<string>", "exec")
+print(json.dumps([c.co_name for c in code.co_consts if type(c) is type(code)][:1]))
+"""
+
+
+@pytest.mark.parametrize("python", ALL_INTERPRETERS)
+def test_the_fork_handler_is_the_first_code_object_among_a_payload_s_constants(python):
+    """gdb takes the handler of its fork guard from the payload's loaded module code, the first code
+    object among its constants (inject/fork_handler.py): the quiet block's first statement, for every
+    payload, compiled whole or statement by statement (packaging.statement_by_statement)."""
+    from gdb_memleak.inject import packaging
+
+    for name in NAMES:
+        full = packaging.full_source(payloads.payload_source(name), {}, [])
+        for text in (full, packaging.statement_by_statement(full)):
+            proc = subprocess.run([python, "-c", FIRST_CODE], input=text, capture_output=True, text=True, timeout=60)
+            assert proc.returncode == 0, proc.stderr
+            assert json.loads(proc.stdout) == [packaging.FORK_HANDLER_NAME], name
