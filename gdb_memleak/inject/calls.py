@@ -58,8 +58,8 @@ ALONE = frozenset((
     "Py_AddPendingCall", "PyInt_ClearFreeList", "PyFloat_ClearFreeList",
     "PyThreadState_GetUnchecked", "_PyThreadState_UncheckedGet", "PyThreadState_EnterTracing", "PyThreadState_LeaveTracing",
     "gc.isenabled", "gc.disable", "gc.enable",  # (3.6-3.9: the C functions behind them, gc_pause.Switch)
-    # fork_handler's: a code object's getattr; a dict while gc is paused; a reference dropped that is not the last
-    "code.getattr", "paused.PyDict_New", "PyFunction_New", "held.Py_DecRef"))
+    # fork_handler's, made while gdb has gc paused (no collection can start; PyFunction_New's watchers, 3.12+, are C)
+    "paused.PyDict_New", "paused.PyFunction_New"))
 
 
 def _signed(value: int) -> int:

@@ -28,7 +28,7 @@ from .calls import Caller
 from .gc_pause import Pause, exact_type
 from .packaging import FORK_HANDLER_NAME as HANDLER
 
-NAMES = ("co_consts", "sys", "gc", "_stop", "_after_fork")
+NAMES = ("sys", "gc", "_stop", "_after_fork")
 TUPLE_SIZE = 16  # PyTupleObject's ob_size (x86-64, no Py_TRACE_REFS)
 STR_LENGTH = 16  # PyASCIIObject.length, after the head
 
@@ -37,6 +37,12 @@ def _function_fields(version: tuple[int, int]) -> tuple[int, int]:
     """PyFunctionObject's func_code and func_name: after the head until 3.10, which put the fields it
     shares with frames (globals, builtins, name, qualname, code...) first."""
     return (16, 64) if version < (3, 10) else (48, 32)
+
+
+def _code_consts(version: tuple[int, int]) -> int:
+    """PyCodeObject.co_consts: read, not asked for (a reference of gdb's, had gdb died before dropping it,
+    would have kept the payload's constants alive, most of its code)."""
+    return 48 if version < (3, 8) else 56 if version < (3, 11) else 24
 
 
 def _tuple_items(version: tuple[int, int]) -> int:
@@ -56,26 +62,32 @@ def hand_in(calls: Caller, paused: Optional[Pause], code: int, at: dict[str, int
     `at`: where NAMES are in the target."""
     if paused is None or not paused.references.guard or not paused.sys or calls.gone or calls.abandoned:
         return []
-    for alias, real in (("code.getattr", "PyObject_GetAttrString"), ("paused.PyDict_New", "PyDict_New"),
-                        ("held.Py_DecRef", "Py_DecRef")):
+    for alias, real in (("paused.PyDict_New", "PyDict_New"), ("paused.PyFunction_New", "PyFunction_New")):
         calls.addresses[alias] = calls.address(real)
     made = paused.references
-    consts, space = calls.call_many([("code.getattr", (code, at["co_consts"])), ("paused.PyDict_New", ())])
-    handler_code = _first_code(calls, consts) if consts and space else 0
+    try:
+        handler_code = _first_code(calls, _word(code + _code_consts(calls.version)))
+    except (gdb.error, OverflowError, struct.error):  # (not the layout read: nothing made, nothing in)
+        handler_code = 0
     if not handler_code:
-        made += [r for r in (consts, space) if r]
+        return []
+    (space,) = calls.call_many([("paused.PyDict_New", ())])
+    if not space:
         return [("PyErr_Clear", ())]
     made.append(space)
-    # (the code holds its constants: that reference is not the last)
-    *stored, function, _ = calls.call_many([("PyDict_SetItemString", (space, at["sys"], paused.sys)),
-                                            ("PyDict_SetItemString", (space, at["gc"], paused.gc)),
-                                            ("PyFunction_New", (handler_code, space)), ("held.Py_DecRef", (consts,))])
+    *stored, function = calls.call_many([("PyDict_SetItemString", (space, at["sys"], paused.sys)),
+                                         ("PyDict_SetItemString", (space, at["gc"], paused.gc)),
+                                         ("paused.PyFunction_New", (handler_code, space))])
     if function:
         made.append(function)
     if not function or any(r & 0xFFFFFFFF for r in stored) or not _is_handler(calls, function, handler_code):
         return [("PyErr_Clear", ())]
     calls.call_many([("PyObject_SetAttrString", (made.guard, at[attribute], function)) for attribute in ("_after_fork", "_stop")])
     return [("PyErr_Clear", ())]  # (a MemoryError there: the quiet block puts its handler in both)
+
+
+def _word(address: int) -> int:
+    return int(struct.unpack("<Q", gdb.selected_inferior().read_memory(address, 8).tobytes())[0])
 
 
 def _first_code(calls: Caller, consts: int) -> int:
@@ -93,14 +105,13 @@ def _is_handler(calls: Caller, function: int, handler_code: int) -> bool:
     """The function made of `handler_code` is named HANDLER: its code where the layout says (so the
     layout is the one read), and its name, a compact ASCII str, HANDLER."""
     code_at, name_at = _function_fields(calls.version)
-    memory = gdb.selected_inferior().read_memory
-
-    def word(address: int) -> int:
-        return int(struct.unpack("<Q", memory(address, 8).tobytes())[0])
-
-    if word(function + code_at) != handler_code:
+    try:
+        if _word(function + code_at) != handler_code:
+            return False
+        name = _word(function + name_at)
+        if not name or not exact_type(name, "PyUnicode_Type") or _word(name + STR_LENGTH) != len(HANDLER):
+            return False
+        text = gdb.selected_inferior().read_memory(name + _ascii_data(calls.version), len(HANDLER) + 1).tobytes()
+    except (gdb.error, OverflowError):
         return False
-    name = word(function + name_at)
-    if not name or not exact_type(name, "PyUnicode_Type") or word(name + STR_LENGTH) != len(HANDLER):
-        return False
-    return memory(name + _ascii_data(calls.version), len(HANDLER) + 1).tobytes() == HANDLER.encode("ascii") + b"\0"
+    return text == HANDLER.encode("ascii") + b"\0"

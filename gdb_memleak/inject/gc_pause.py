@@ -36,6 +36,7 @@ from typing import Optional
 import gdb
 
 from ..gdbside import inferior as inf
+from . import stub
 from .calls import Caller
 
 _NAMES = ("threading", "gc", "sys", "_dangling", "data", "_remove", "_iterating", "enable", "is_tracked",
@@ -279,8 +280,8 @@ def _drop(calls: Caller, references: _Refs, also: list) -> None:
         return
     keep = references.guard and not _guard_may_die(calls, references)
     drops = also + [("Py_DecRef", (r,)) for r in reversed(references) if not (keep and r == references.guard)]
-    if drops:
-        calls.call_many(drops)
+    for start in range(0, len(drops), stub.RESULT_SLOTS):  # (blocks of at most that many calls; 6 at most so far)
+        calls.call_many(drops[start:start + stub.RESULT_SLOTS])
 
 
 def flag(calls: Caller, paused: Optional[Pause]) -> int:

@@ -63,7 +63,7 @@ ARGUMENT_REGISTERS = ("rdi", "rsi", "rdx", "rcx", "r8", "r9")
 #   [rbx - 24]             the park value: a first result kept for the epilogue
 #   [rbx - 24 - 8*(i+1)]   result of call i
 #   below that, 16-aligned: the FXSAVE area, then the callees' stack
-RESULT_SLOTS = 6  # the most a block makes is 4 (gc_pause.py); the bound keeps the largest block in MAX_BLOCK
+RESULT_SLOTS = 6  # the most a block makes is 6 (gc_pause._drop, which splits more); the bound keeps the largest block in MAX_BLOCK
 PARK_SLOT = -24
 FRAME_BELOW_RBX = 24 + 8 * RESULT_SLOTS
 

@@ -358,16 +358,10 @@ def __gdb_memleak_fire_expired_switches__():
         return
     callbacks = gc.callbacks
     function = type(__gdb_memleak_fire_expired_switches__)
-    fired = False
     for callback in list(callbacks) if type(callbacks) is list else ():
         code = callback.__code__ if type(callback) is function else None
         if code is not None and code.co_name == '_gdb_memleak_watch_switch' and code.co_filename == '<string>':
             callback('stop', {})  # (it never raises: watch.py)
-            fired = True
-    tracer = dict.get(modules, '_tracemalloc')
-    if not fired and type(tracer) is type(sys) and sys.__dict__.get('_gdb_memleak_tracing') is record:
-        tracer.stop()  # armed without a switch, which a profiler of the target's would have seen (watch._arm)
-        del sys.__dict__['_gdb_memleak_tracing']
 
 
 def __gdb_memleak_failure__():
