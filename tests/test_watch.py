@@ -350,35 +350,50 @@ def test_a_watch_stopped_where_python_has_no_line_number_still_answers(start_tar
     assert "allocations charged to <generated>:0, where the payload ran, are left out" in run.stderr, run.stderr
 
 
-# A target whose thread has a profile function: the switch, seen by it at a collection, broke
-# profile.Profile (watch._profiled); the record alone, and the next payload after the deadline turns
-# tracing off (the runner's __gdb_memleak_fire_expired_switches__).
-PROFILED_TRIAL = RUN_PAYLOAD + r'''
-import gc, time, _tracemalloc
+# A profile or trace function written in Python in the payload's thread (or set by threading for
+# new threads) would see the window's switch at the target's collections (watch._python_hook):
+# --watch refuses, and changes nothing.  A C profiler (cProfile's) only counts the switch's calls.
+HOOKED_TRIAL = RUN_PAYLOAD + r'''
+import cProfile, gc, threading, _tracemalloc
 
 def switches():
     return [cb for cb in gc.callbacks if getattr(cb, "__name__", "") == "_gdb_memleak_watch_switch"]
 
-events = []
-sys.setprofile(lambda frame, event, arg: events.append(event))
-started = run("start")
-assert started["ok"] and _tracemalloc.is_tracing(), started
-assert not switches() and sys._gdb_memleak_tracing["deadline"] == started["result"]["deadline"], gc.callbacks
-assert run("other")["ok"] and _tracemalloc.is_tracing()  # before the deadline: left on
-time.sleep(0.6)
-assert run("other")["ok"]
+def refused(name):
+    answer = run(name)
+    assert answer["ok"] and "--watch refused" in answer["refusal"]["reason"], answer
+    assert not _tracemalloc.is_tracing() and not switches() and not hasattr(sys, "_gdb_memleak_tracing"), gc.callbacks
+    return answer["refusal"]["reason"]
+
+class Profiler:
+    def dispatch(self, frame, event, arg):
+        pass
+
+sys.setprofile(Profiler().dispatch)  # a method, as profile.Profile's
+assert "(sys.setprofile)" in refused("start")
 sys.setprofile(None)
-assert not _tracemalloc.is_tracing() and not hasattr(sys, "_gdb_memleak_tracing") and not switches()
+sys.settrace(lambda frame, event, arg: None)
+assert "(sys.settrace)" in refused("start")
+sys.settrace(None)
+threading.setprofile(lambda frame, event, arg: None)
+assert "(threading.setprofile)" in refused("start")
+threading.setprofile(None)
+c = cProfile.Profile()
+c.enable()
+started = run("start")
+c.disable()
+assert started["ok"] and "refusal" not in started and _tracemalloc.is_tracing() and len(switches()) == 1, started
+assert run("off")["ok"] and not _tracemalloc.is_tracing() and not switches()
 print("ok")
 '''
 
 
 @pytest.mark.parametrize("python", [param(*find(v), id="pyenv-" + v) for v in ("3.6", "3.11", "3.13")])
-def test_a_profiled_thread_gets_no_switch_and_a_later_payload_ends_the_tracing(tmp_path: Path, python):
-    args = {"start": ("watch", {"op": "start", "deadline": 0.5, "window": 0.2}), "other": ("type_check", {"types": ["dict"]})}
+def test_watch_refuses_where_a_profile_or_trace_function_written_in_python_would_see_its_switch(tmp_path: Path, python):
+    args = {"start": {"op": "start", "deadline": 100.0, "window": 50.0}, "off": {"op": "off"}}
     sources = tmp_path / "sources.json"
-    sources.write_text(json.dumps({name: packaging.full_source(payload_source(p), a, []) for name, (p, a) in args.items()}))
+    sources.write_text(json.dumps({name: packaging.full_source(payload_source("watch"), a, []) for name, a in args.items()}))
     trial = tmp_path / "trial.py"
-    trial.write_text(PROFILED_TRIAL)
+    trial.write_text(HOOKED_TRIAL)
     done = subprocess.run([python, "-X", "dev", str(trial), str(sources)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("ok"), done.stdout + done.stderr

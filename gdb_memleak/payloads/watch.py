@@ -201,30 +201,36 @@ def _switch_for(deadline, clock, stop, callbacks, namespace, record, getpid, unt
     return switch
 
 
-def _profiled():
-    """A profile or trace function is set for this thread (sys.setprofile, sys.settrace) or for the
-    threads threading starts (threading.setprofile, threading.settrace).  The switch's call at a
-    collection reaches it: at one made by the frame object a call event needs, before that call
-    event, profile.Profile saw a call its stack did not hold, raised 'Bad call' and was gone for good
-    (pyenv 3.11, tests/test_target_code.py's profiled target, 4 of 4 runs once a change of ours had
-    moved its collections there, 2026-12-07).  Other threads' functions cannot be seen from here."""
+def _python_hook():
+    """Where a profile or trace function written in Python (a function, or a method of one) is set:
+    for this thread (sys.setprofile, sys.settrace; also those the quiet block switched off for the
+    payload) or for the threads threading starts (threading.setprofile, threading.settrace); None if
+    nowhere.  The window's switch is a gc callback, and such a function sees its call at a collection:
+    at one made by the frame object a call event needs, before that event, profile.Profile saw a call
+    its stack did not hold, raised 'Bad call' and was gone for good (pyenv 3.11, 4 of 4 runs of
+    tests/test_target_code.py's profiled target once unrelated changes of ours had moved its
+    collections there, 2026-12-07).  Without the switch, a child forked in the window would trace
+    for life.  C profilers (cProfile's) give no such function: they only count the switch's calls.
+    Other threads' functions cannot be seen from here."""
     s = _module("sys")
+    quiet = globals().get("__gdb_memleak_quiet__")
+    found = [("sys.settrace", s.gettrace()), ("sys.setprofile", s.getprofile())]
+    if type(quiet) is list and len(quiet) == 4:
+        found += [("sys.settrace", quiet[2]), ("sys.setprofile", quiet[3])]
     modules = s.modules
     threading = dict.get(modules, "threading") if type(modules) is dict else None
-    hooks = [s.getprofile(), s.gettrace()]
-    quiet = globals().get("__gdb_memleak_quiet__")  # those the quiet block switched off for the payload
-    if type(quiet) is list and len(quiet) == 4:
-        hooks += quiet[2:]
     if type(threading) is type(s):
-        hooks += [threading.__dict__.get(name) for name in ("_profile_hook", "_trace_hook")]
-    return any(hook is not None for hook in hooks)
+        found += [(where, threading.__dict__.get(name)) for where, name in (("threading.settrace", "_trace_hook"),
+                                                                             ("threading.setprofile", "_profile_hook"))]
+    method = type(_module.__get__(0))
+    for where, hook in found:
+        if type(hook) is _FUNC_TYPE or (type(hook) is method and type(method.__dict__["__func__"].__get__(hook)) is _FUNC_TYPE):
+            return where
+    return None
 
 
 def _arm(tracer, seconds, window, traps=None):
-    """Record the tracing as ours and arm the switch for `seconds` from now; the target's deadline.
-    Where a profile or trace function would see the switch (_profiled), the record only: the next
-    payload of gdb-memleak's after the deadline turns the tracing off (the runner's
-    __gdb_memleak_fire_expired_switches__), or the next --watch takes it over."""
+    """Record the tracing as ours and arm the switch for `seconds` from now; the target's deadline."""
     time = _module("time")
     clock = time.monotonic
     deadline = clock() + float(seconds)
@@ -234,8 +240,7 @@ def _arm(tracer, seconds, window, traps=None):
     switch = _switch_for(deadline, clock, tracer.stop, callbacks, namespace, record, _module("posix").getpid,
                          _trap_remover(traps))
     namespace[_WATCH_ATTR] = record
-    if not _profiled():
-        callbacks.append(switch)
+    callbacks.append(switch)
     return deadline
 
 
@@ -356,6 +361,13 @@ def _caller(found, names, size):
 
 
 def _start(tracer, args):
+    hook = _python_hook()
+    if hook is not None:
+        return {"refusal": {"code": "hazard", "reason": (
+            "--watch refused: the target has a trace or profile function written in Python (%s), which would see the "
+            "window's dead man's switch, a gc callback, at the target's collections (profile.Profile drops itself at "
+            "such a call); nothing was changed in the target (py-heap --mark, then --since, compares the heap without "
+            "it)" % hook)}}
     was_tracing = tracer.is_tracing()
     earlier = _disarm()
     left_on = bool(was_tracing and earlier is not None)
