@@ -174,8 +174,7 @@ def _tracing_field(version: tuple[int, int], thread_state: int) -> int:
     return thread_state + offset if 0 <= tracing < 1 << 16 and (not flag or use_tracing in (0, 1)) else 0
 
 
-def _marked_call(calls: Caller, call: tuple[str, tuple], marker: int, ahead: Optional[list[tuple[str, tuple]]] = None,
-                 after: Optional[list[tuple[str, tuple]]] = None) -> int:
+def _marked_call(calls: Caller, call: tuple[str, tuple], marker: int, ahead: Optional[list[tuple[str, tuple]]] = None) -> int:
     """`call`'s result, made with the thread marked as tracing where `marker` (its thread state on 3.11+,
     its tracing field before: _fill_globals), 0: unmarked.  The marking, the
     call and the unmarking in one block.  A block once started runs to its end, with gdb or without
@@ -183,14 +182,14 @@ def _marked_call(calls: Caller, call: tuple[str, tuple], marker: int, ahead: Opt
     one up, or taken down twice, would silence the thread's profilers for good, and a debug build
     (3.14d, 3.15d) aborts on the second.  Made apart, with the unmarking in the epilogue meanwhile, a
     Ctrl-C in gdb's Python between its bookkeeping and the block's start could do either (a review,
-    2026-12-06).  `ahead`, `after`: calls made first, and after `call` (still marked), in the same block."""
-    ahead, after = ahead or [], after or []
+    2026-12-06).  `ahead`: calls made first in the same block."""
+    ahead = ahead or []
     if not marker:
-        return calls.call_many(ahead + [call] + after, named=call[0])[len(ahead)]
+        return calls.call_many(ahead + [call], named=call[0])[-1]
     by_hand = calls.version < (3, 11)
     mark = (ADD_TO_INT_NAME, (marker, 1)) if by_hand else (ENTER_TRACING, (marker,))
     unmark = (ADD_TO_INT_NAME, (marker, -1)) if by_hand else (LEAVE_TRACING, (marker,))
-    return calls.call_many(ahead + [mark, call] + after + [unmark], named=call[0])[len(ahead) + 1]
+    return calls.call_many(ahead + [mark, call, unmark], named=call[0])[len(ahead) + 1]
 
 
 def _evaluate(compiled: Optional[bytes], at: dict[str, int], namespace: int, calls: Caller,

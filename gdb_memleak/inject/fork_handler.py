@@ -56,8 +56,8 @@ def _ascii_data(version: tuple[int, int]) -> int:
 
 
 def hand_in(calls: Caller, paused: Optional[Pause], code: int, at: dict[str, int]) -> list[tuple[str, tuple]]:
-    """The handler put into the guard (when made); returned, the calls that go ahead of the payload
-    in the block that runs it: any error left by the calls here cleared.  The references gdb makes here join
+    """The handler made for the guard; returned, the calls that go ahead of the payload in the block
+    that runs it: the handler into the guard (when made), and any error left by the calls here cleared.  The references gdb makes here join
     the pause's, dropped after the resume (gc_pause.resume).  `code`: the payload's module code;
     `at`: where NAMES are in the target."""
     if paused is None or not paused.references.guard or not paused.sys or calls.gone or calls.abandoned:
@@ -82,8 +82,10 @@ def hand_in(calls: Caller, paused: Optional[Pause], code: int, at: dict[str, int
         made.append(function)
     if not function or any(r & 0xFFFFFFFF for r in stored) or not _is_handler(calls, function, handler_code):
         return [("PyErr_Clear", ())]
-    calls.call_many([("PyObject_SetAttrString", (made.guard, at[attribute], function)) for attribute in ("_after_fork", "_stop")])
-    return [("PyErr_Clear", ())]  # (a MemoryError there: the quiet block puts its handler in both)
+    # In the payload's block, ahead of it (a block fewer; the thread still holds the GIL); a MemoryError
+    # there is cleared, and the quiet block puts its handler in both.
+    setting = [("PyObject_SetAttrString", (made.guard, at[attribute], function)) for attribute in ("_after_fork", "_stop")]
+    return setting + [("PyErr_Clear", ())]
 
 
 def _word(address: int) -> int:

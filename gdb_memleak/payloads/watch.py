@@ -211,7 +211,11 @@ def _python_hook():
     tests/test_target_code.py's profiled target once unrelated changes of ours had moved its
     collections there, 2026-12-07).  Without the switch, a child forked in the window would trace
     for life.  C profilers (cProfile's) give no such function: they only count the switch's calls.
-    Other threads' functions cannot be seen from here."""
+    Other threads' functions cannot be seen from here.  Told by the quiet block's test (a payload run
+    on its own, without it, refuses nothing)."""
+    written_in_python = globals().get("__gdb_memleak_settable__")
+    if written_in_python is None:
+        return None
     s = _module("sys")
     quiet = globals().get("__gdb_memleak_quiet__")
     found = [("sys.settrace", s.gettrace()), ("sys.setprofile", s.getprofile())]
@@ -222,11 +226,7 @@ def _python_hook():
     if type(threading) is type(s):
         found += [(where, threading.__dict__.get(name)) for where, name in (("threading.settrace", "_trace_hook"),
                                                                              ("threading.setprofile", "_profile_hook"))]
-    method = type(_module.__get__(0))
-    for where, hook in found:
-        if type(hook) is _FUNC_TYPE or (type(hook) is method and type(method.__dict__["__func__"].__get__(hook)) is _FUNC_TYPE):
-            return where
-    return None
+    return next((where for where, hook in found if written_in_python(hook, type)), None)
 
 
 def _arm(tracer, seconds, window, traps=None):
