@@ -90,6 +90,31 @@ def test_no_collection_or_finalizer_runs_in_the_payload_s_thread(start_target, p
     assert after[6] == 0, "fork guards still alive after %d commands: %d" % (len(commands), after[6])
 
 
+@pytest.mark.parametrize("python", [
+    pytest.param(PYTHON_311, id="pyenv-3.11"),
+    pytest.param(PY36, id="pyenv-3.6", marks=pytest.mark.skipif(bool(WHY_36), reason=WHY_36 or "present")),
+    pytest.param(PY39, id="pyenv-3.9", marks=pytest.mark.skipif(bool(WHY_39), reason=WHY_39 or "present")),
+    pytest.param(PY313, id="pyenv-3.13", marks=pytest.mark.skipif(bool(WHY_313), reason=WHY_313 or "present")),
+    pytest.param(PYTHON_315D, id="forky-3.15d", marks=pytest.mark.skipif(bool(PYTHON_315D_MISSING), reason=PYTHON_315D_MISSING or "present")),
+    pytest.param(PYTHON_NODEBUG, id="debian-3.11", marks=pytest.mark.skipif(bool(PYTHON_NODEBUG_MISSING), reason=PYTHON_NODEBUG_MISSING or "present")),
+])
+def test_the_first_command_in_a_target_that_never_imported_gc_runs_no_finalizer_of_its_own(start_target, python):
+    """Most services never import gc (gunicorn's and uvicorn's workers, the standard library's servers),
+    so gdb found no gc module to pause with: the first command's payload loaded with gc on, and a
+    collection there ran the target's finalizers in the payload's thread."""
+    target = start_target(python, YOUNG_CYCLES, "nogc")
+    _, finalizers, _, others, gc_state, *_ = counts(target)
+    assert finalizers > 0 and others == 0 and gc_state == "unknown", counts(target)
+    run = run_gdb("py-heap --top 3", "py-heap --top 3", pid=target.pid, timeout=180)
+    assert_no_traceback(run)
+    assert run.stdout.count("census backend, run in ") == 2, run.stdout + run.stderr
+    after = counts(target)
+    assert after[1] > finalizers, (finalizers, after)  # it goes on collecting
+    assert after[3] == 0, "finalizers of the target's that ran outside its worker: %d" % after[3]
+    # gc is imported now, as the quiet block always left it (a built-in module, loaded without import hooks)
+    assert after[4] == "True" and after[5] == 0 and after[6] == 0, after
+
+
 def test_the_census_leaves_gdb_s_fork_guard_out(start_target):
     """gdb's guard is alive while the payload runs: the census must not count it (nor its dict) as
     one of the target's modules, which would look like a module leaking one a command."""
@@ -154,6 +179,26 @@ def test_gdb_killed_while_gc_is_paused_leaves_gc_on_and_no_guard(start_target, t
     again = run_gdb("py-heap --top 3", pid=target.pid)
     assert "Partition of a set" in again.stdout, again.stdout + again.stderr
     assert counts(target)[4:6] == ("True", 0)
+
+
+@pytest.mark.parametrize("call", ["PyModule_New", "PyObject_Call", "PyModule_ExecDef", "PySet_Add"])
+def test_gdb_killed_while_it_loads_gc_leaves_gc_on(start_target, tmp_path, call):
+    """Crash-only, in a target that never imported gc: gdb dies while it loads gc for it (gc off
+    meanwhile, 3.10+), or at its pause right after; the thread's way back puts gc on."""
+    target = start_target(PYTHON_311, YOUNG_CYCLES, "nogc")
+    trap = tmp_path / "kill.gdb"
+    trap.write_text(KILL_AT % call)
+    run = run_gdb("py-heap --top 3", pid=target.pid, after=("-x", str(trap)))
+    assert run.returncode == -9, run.stdout + run.stderr  # it did die at that call
+    finalizers = counts(target)[1]
+    deadline = time.monotonic() + 30
+    while counts(target)[1] < finalizers + 1000 and time.monotonic() < deadline:  # only collections run them
+        time.sleep(0.3)
+    assert counts(target)[1] >= finalizers + 1000, "the worker's garbage is no longer collected: gc left off"
+    again = run_gdb("py-heap --top 3", pid=target.pid)
+    assert "census backend, run in " in again.stdout, again.stdout + again.stderr
+    after = counts(target)
+    assert after[3:6] == (0, "True", 0), after
 
 
 DANGLING_TICK = re.compile(r"^tick \d+ errors=(\d+) passes=(\d+) dangling=(\d+)$")

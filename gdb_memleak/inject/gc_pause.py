@@ -40,7 +40,8 @@ from . import stub
 from .calls import Caller
 
 _NAMES = ("threading", "gc", "sys", "_dangling", "data", "_remove", "_iterating", "enable", "is_tracked",
-          "gdb-memleak fork guard", "_reset_internal_locks", "_stop", "_after_fork", "disable", "isenabled")
+          "gdb-memleak fork guard", "_reset_internal_locks", "_stop", "_after_fork", "disable", "isenabled",
+          "_imp", "create_builtin", "name")
 OB_TYPE = 8  # PyObject.ob_type after ob_refcnt (x86-64, no Py_TRACE_REFS)
 SET_USED = 24  # PySetObject.used, after the head and fill
 # PyModuleObject.md_weaklist (Include/internal/pycore_moduleobject.h); 3.15 dropped md_def before it.
@@ -49,6 +50,7 @@ MD_WEAKLIST = {(3, 6): 40, (3, 7): 40, (3, 8): 40, (3, 9): 40, (3, 10): 40, (3, 
 WR_OBJECT, WR_PREV, WR_NEXT = 16, 40, 48
 # PyCFunctionObject's m_ml and m_self, after the head; PyMethodDef's ml_name, ml_meth, ml_flags (3.6-3.9).
 CF_ML, ML_WORDS = 16, 3
+MD_DICT = 16  # PyModuleObject.md_dict, after the head (3.6-3.15)
 METH_NOARGS = 0x0004
 
 
@@ -149,16 +151,63 @@ def _switch(calls: Caller, gc: int, gdict: int, at: dict[str, int]) -> Optional[
 def _gc_function(function: int, gc: int, name: str) -> Optional[int]:
     """The C function behind `function`, if it is the interpreter's own gc.`name` (a builtin of the gc
     module, METH_NOARGS, of that name), as found in gc's dict; else None (replaced by the target)."""
+    found = _module_function(function, gc, name)
+    return found[0] if found is not None and found[1] & 0xFFFFFFFF == METH_NOARGS else None
+
+
+def _module_function(function: int, module: int, name: str) -> Optional[tuple[int, int]]:
+    """(C function, flags) behind `function`, if it is a builtin of `module` named `name`; else None."""
     if function == 0 or not exact_type(function, "PyCFunction_Type"):
         return None
     memory = gdb.selected_inferior().read_memory
     method, owner = struct.unpack("<QQ", memory(function + CF_ML, 16).tobytes())
-    if owner != gc or method == 0:
+    if owner != module or method == 0:
         return None
     ml_name, ml_meth, ml_flags = struct.unpack("<QQQ", memory(method, 8 * ML_WORDS).tobytes())
-    if ml_flags & 0xFFFFFFFF != METH_NOARGS or ml_meth == 0:
+    if ml_meth == 0 or memory(ml_name, len(name) + 1).tobytes() != name.encode("ascii") + b"\0":
         return None
-    return ml_meth if memory(ml_name, len(name) + 1).tobytes() == name.encode("ascii") + b"\0" else None
+    return ml_meth, ml_flags
+
+
+def _import_gc(calls: Caller, modules: int, at: dict[str, int]) -> int:
+    """gc loaded by C calls as BuiltinImporter loads it, and put in sys.modules, for a target that
+    never imported it, as most services never do (gunicorn's and uvicorn's workers, the standard
+    library's servers); its address (borrowed), or 0.  Before, gdb had nothing to pause gc with
+    there: the first command's payload loaded with gc on, and collections in its thread ran 282 of
+    the target's finalizers in two commands (tests/targets/young_cycles.py nogc, pyenv 3.11,
+    2026-12-08).  No import hook runs: _imp.create_builtin, the C function BuiltinImporter calls,
+    given a stand-in spec (a module whose `name` is "gc"); the quiet block then gives gc the
+    __spec__ and __loader__ the import system would have.  3.10+ keep gc off meanwhile, so the
+    module's few containers start no collection here (3.6-3.9 cannot switch it without gc)."""
+    off, on = (SWITCH.off, SWITCH.on) if calls.version >= (3, 10) else ([], [])
+    before = list(calls.epilogue)
+    made = calls.call_many(off + [("PyDict_GetItemString", (modules, at["_imp"])), ("PyTuple_New", (1,)),
+                                  ("PyModule_New", (at["gc"],))], epilogue=on + before)
+    imp, args, spec = made[len(off):]
+    drops = [("Py_DecRef", (r,)) for r in (args, spec) if r]
+    if 0 in (imp, args, spec) or not exact_type(imp, "PyModule_Type"):
+        calls.call_many([("PyErr_Clear", ())] + drops + on, epilogue=before)
+        return 0
+    imp_dict = struct.unpack("<Q", gdb.selected_inferior().read_memory(imp + MD_DICT, 8).tobytes())[0]
+    # The tuple holds the spec from here on: one drop lets both go.
+    set_item, create, named = calls.call_many([("PyTuple_SetItem", (args, 0, spec)),
+                                               ("PyDict_GetItemString", (imp_dict, at["create_builtin"])),
+                                               ("PyModule_AddStringConstant", (spec, at["name"], at["gc"]))],
+                                              epilogue=[("Py_DecRef", (args,))] + on + before)
+    module = 0
+    if set_item & 0xFFFFFFFF == 0 and named & 0xFFFFFFFF == 0 and _module_function(create, imp, "create_builtin"):
+        (module,) = calls.call_many([("PyObject_Call", (create, args, 0))])
+    if module == 0:
+        calls.call_many([("PyErr_Clear", ()), ("Py_DecRef", (args,))] + on, epilogue=before)
+        return 0
+    (definition,) = calls.call_many([("PyModule_GetDef", (module,))],
+                                    epilogue=[("Py_DecRef", (module,)), ("Py_DecRef", (args,))] + on + before)
+    executed = calls.call("PyModule_ExecDef", module, definition) if definition else -1
+    stored = -1
+    if executed & 0xFFFFFFFF == 0:  # (3.6-3.8: create_builtin put it in already; again, the same)
+        stored = calls.call_many([("PyDict_SetItemString", (modules, at["gc"], module))])[0]
+    calls.call_many([("PyErr_Clear", ()), ("Py_DecRef", (module,)), ("Py_DecRef", (args,))] + on, epilogue=before)
+    return module if stored & 0xFFFFFFFF == 0 else 0
 
 
 def _pause_with_guard(calls: Caller, modules: int, at: dict[str, int], made: _Refs) -> Optional[Pause]:
@@ -166,7 +215,9 @@ def _pause_with_guard(calls: Caller, modules: int, at: dict[str, int], made: _Re
     Everything is read from dicts (borrowed, then one reference of ours to the set): no attribute
     lookup, which could run the target's code (a module __getattr__, a class's __getattribute__)."""
     threading, gc, sys = calls.call_many([("PyDict_GetItemString", (modules, at[name])) for name in ("threading", "gc", "sys")])
-    if gc == 0 or not exact_type(gc, "PyModule_Type"):  # not imported yet: the quiet block loads it, and pauses gc itself
+    if gc == 0:  # never imported
+        gc = _import_gc(calls, modules, at)
+    if gc == 0 or not exact_type(gc, "PyModule_Type"):  # the quiet block loads it, and pauses gc itself
         return None
     if threading and not exact_type(threading, "PyModule_Type"):
         return None

@@ -181,6 +181,11 @@ def __gdb_memleak_enter__(quiet):
         state['tracemalloc'] = (tm, tm.get_tracemalloc_memory())
     gc = __gdb_memleak_module__(state, 'gc')
     state['gc'] = gc
+    if boot is not None and gc.__dict__.get('__spec__') is None and gc.__dict__.get('__loader__') is None:
+        # gdb loaded it from C for a target that never imported it (inject/gc_pause.py): what the
+        # import system would have given it
+        boot['_init_module_attrs'](__gdb_memleak_builtin_spec__(boot, 'gc'), gc)
+        state['loaded'].append('gc')
     # Paused by gdb before the code was loaded, with its own fork guard (inject/gc_pause.py): on
     # for the target, and resumed by gdb after this payload.
     state['gc_by_gdb'] = d.get(g, '__gdb_memleak_gc_paused__') is not None
@@ -259,10 +264,15 @@ def __gdb_memleak_module__(state, name):
     if name not in s.builtin_module_names:
         return None
     state['loaded'].append(name)
+    spec = __gdb_memleak_builtin_spec__(boot, name)
+    return boot['_load'](spec) if spec is not None else None
+
+
+def __gdb_memleak_builtin_spec__(boot, name):
+    """The spec the import system's own BuiltinImporter gives module `name` (None: not built in)."""
     importer = boot['BuiltinImporter']
     find = classmethod.__dict__['__func__'].__get__(type.__dict__['__dict__'].__get__(importer)['find_spec'])
-    spec = find(importer, name)
-    return boot['_load'](spec) if spec is not None else None
+    return find(importer, name)
 
 
 def __gdb_memleak_leave__(state):

@@ -1,6 +1,6 @@
 """Cyclic garbage with finalizers, made all the time by one worker thread; the main thread only sleeps.
 
-    python young_cycles.py
+    python young_cycles.py [nogc]
 
 gc's first threshold is 50, so a collection is due after any 50 new containers.  Every
 collection (a gc callback) and every finalizer records the thread it ran in: the worker, or
@@ -10,14 +10,21 @@ because of someone else's code: a payload's.  Every 0.3 s the worker prints
 "tick N collections=C finalizers=F other_collections=OC other_finalizers=OF gc=BOOL guards=G alive=A modules=M",
 G being gdb-memleak's fork guards left in threading._dangling, A those alive anywhere, M the
 module objects alive that are not such guards.
+
+With "nogc" the target never imports gc, as most services never do (gunicorn's and uvicorn's
+workers, the standard library's servers): its thresholds stay the interpreter's, no callback
+counts collections (collections=0), and gc=, alive= and modules= are read through the gc module
+only once something else imported it (gc=unknown, 0 and 0 before).
 """
 
-import gc
 import sys
 import threading
 import time
 import types
 
+NO_GC = sys.argv[1:] == ["nogc"]
+if not NO_GC:
+    import gc
 try:
     from thread import get_ident  # Python 2.7
 except ImportError:
@@ -55,17 +62,19 @@ def work():
         if time.time() - last >= 0.3:
             n, last = n + 1, time.time()
             guards = [t for t in list(threading._dangling) if getattr(t, "__name__", "") == "gdb-memleak fork guard"]
-            modules = [o for o in gc.get_objects() if type(o) is types.ModuleType]
+            collector = sys.modules.get("gc")
+            modules = [o for o in collector.get_objects() if type(o) is types.ModuleType] if collector else []
             alive = [o for o in modules if o.__name__ == "gdb-memleak fork guard"]
             print("tick %d collections=%d finalizers=%d other_collections=%d other_finalizers=%d gc=%s guards=%d alive=%d modules=%d" % (
                 n, counts["collections"], counts["finalizers"], counts["other_collections"],
-                counts["other_finalizers"], gc.isenabled(), len(guards), len(alive), len(modules) - len(alive)))
+                counts["other_finalizers"], collector.isenabled() if collector else "unknown", len(guards), len(alive), len(modules) - len(alive)))
             del alive[:], modules[:]
             sys.stdout.flush()
 
 
-gc.callbacks.append(on_collection)
-gc.set_threshold(50, 5, 5)
+if not NO_GC:
+    gc.callbacks.append(on_collection)
+    gc.set_threshold(50, 5, 5)
 worker = threading.Thread(target=work)
 worker.daemon = True
 worker.start()
