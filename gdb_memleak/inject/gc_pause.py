@@ -20,8 +20,9 @@ handler that tells subprocess's children apart, once the payload's code is loade
 runs (fork_handler.py).
 
 The resume and the guard's removal are also the epilogue of every block meanwhile: the
-thread does them on its way back even if gdb dies.  Where anything is not as expected (gc
-not imported yet, a threading._dangling that is not a WeakSet of a set, a call that fails),
+thread does them on its way back even if gdb dies.  A target that never imported gc gets it
+loaded here first, by C calls (_import_gc).  Where anything is not as expected (a gc that cannot
+be loaded so, a threading._dangling that is not a WeakSet of a set, a call that fails),
 nothing stays paused here and the quiet block pauses gc itself, as before 3.10.  A target that
 never imported threading has no after-fork handler for a guard: gc is paused without one, as
 the quiet block did.
