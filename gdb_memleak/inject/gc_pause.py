@@ -176,7 +176,7 @@ def _import_gc(calls: Caller, modules: int, at: dict[str, int]) -> int:
     library's servers); its address (borrowed), or 0.  Before, gdb had nothing to pause gc with
     there: the first command's payload loaded with gc on, and collections in its thread ran 282 of
     the target's finalizers in two commands (tests/targets/young_cycles.py nogc, pyenv 3.11,
-    2026-12-08).  No import hook runs: _imp.create_builtin, the C function BuiltinImporter calls,
+    2026-12-07).  No import hook runs: _imp.create_builtin, the C function BuiltinImporter calls,
     given a stand-in spec (a module whose `name` is "gc"); the quiet block then gives gc the
     __spec__ and __loader__ the import system would have.  3.10+ keep gc off meanwhile, so the
     module's few containers start no collection here (3.6-3.9 cannot switch it without gc)."""
