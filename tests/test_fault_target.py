@@ -9,6 +9,7 @@ tell that a command left it correct, not just alive.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -31,12 +32,14 @@ from support.interpreters import (
     PYTHON_313,
     PYTHON_313_MISSING,
     PYTHON_NODEBUG,
+    host_build,
     param,
 )
 from support.paths import TARGETS
 from support.targets import (
     CATCHES_STOP_SIGNALS,
     FOREIGN_SLEEP,
+    IDLE,
     LONG_C_CALL,
     SEED_CYCLES,
     SERVICE,
@@ -321,7 +324,8 @@ def test_ten_inspections_leave_no_thread_module_path_or_gc_change(start_target, 
     assert service_state(after[-1]) == service_state(before[-1])
 
 
-@pytest.mark.parametrize("python", INTERPRETERS)
+# forky's release 3.14, no debug info: routed since 2026-12-07 (counter_scan.py)
+@pytest.mark.parametrize("python", [*INTERPRETERS, param(*host_build("python3.14"), "forky-3.14-nodebug")])
 def test_ten_inspections_leave_rss_within_four_percent(start_target, python):
     """Measured 2026-11-27 on a 65 MB service: +0.1% (pyenv 3.11) and +0.1% (Debian 3.11) after ten.
 
@@ -570,6 +574,34 @@ def test_the_allocated_block_count_is_kept(start_target, python):
     assert abs(after[0] - first[0]) < before[0] / 100, (before, first, after)
     assert abs(after[0] - before[0]) < before[0] * 2.5 / 100, (before, first, after)
     assert_carries_on(target)
+
+
+# The payload's small objects, and where they are: a routed thread's come from glibc's malloc (the
+# main thread's, from its main arena: the [heap] mapping), pymalloc's from arenas of their own.
+WHERE_SMALL_OBJECTS_ARE = '''
+def gdb_memleak_payload(args):
+    objects = [[i] for i in range(200)]
+    with open("/proc/self/maps") as f:
+        heap = [line.split()[0] for line in f if line.rstrip().endswith("[heap]")]
+    low, high = (int(x, 16) for x in heap[0].split("-")) if heap else (0, 0)
+    return {"in_heap": sum(low <= id(o) < high for o in objects), "of": len(objects)}
+'''
+
+
+@pytest.mark.parametrize("python", [*INTERPRETERS, param(PYTHON_313, PYTHON_313_MISSING, "pyenv-3.13"),
+                                    param(*host_build("python3.14"), "forky-3.14-nodebug"),
+                                    param(*host_build("python3.15"), "forky-3.15-nodebug")])
+def test_the_payload_s_small_objects_stay_out_of_pymalloc_s_arenas(start_target, tmp_path, python):
+    """The payload's thread is routed to malloc (allocator.py) wherever the block count's counter is
+    found: up to 3.11 from debug info or _Py_GetAllocatedBlocks' code; from 3.12 on by what it does
+    (counter_scan.py).  Builds of 3.12+ without debug info were never routed before 2026-12-07: the
+    payload's temporaries went to pymalloc, whose pools they kept resident (safety.md)."""
+    target = start_target(python, IDLE)
+    run = run_gdb("source %s" % run_source_script(tmp_path, WHERE_SMALL_OBJECTS_ARE, {}), pid=target.pid)
+    found = re.search(r"RESULT (\{.*\})", run.stdout)
+    assert found, run.stdout + run.stderr
+    assert json.loads(found.group(1)) == {"in_heap": 200, "of": 200}, found.group(1)
+    assert target.alive()
 
 
 @pytest.mark.parametrize("allocators", ["pymalloc", "pymalloc_debug", "malloc"])

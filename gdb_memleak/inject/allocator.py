@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Optional
 import gdb
 
 from ..gdbside import inferior as inf
-from . import stub
+from . import counter_scan, stub
 
 if TYPE_CHECKING:
     from .calls import Caller
@@ -68,8 +68,12 @@ class Routing:
 def _counter_candidates(calls: Caller) -> Iterator[int]:
     """Addresses that may hold the interpreter's count of raw-allocated (3.8: all) blocks, one at a
     time: gdb's lookup of a name the debug info lacks searches all of it (&_Py_AllocatedBlocks on
-    3.11: 32 ms of the stop, 2026-12-03), so the next name is looked up only when the last failed."""
+    3.11: 32 ms of the stop, 2026-12-03), so the next name is looked up only when the last failed.
+    3.12+: first the one word of the interpreter's data that counts a block (counter_scan.py)."""
     if calls.version >= (3, 12):
+        scanned = _scanned_counter(calls)
+        if scanned is not None:
+            yield scanned
         interp = calls.call("PyInterpreterState_Get")
         expressions = ["&((struct _is *)%d)->obmalloc->mgmt.raw_allocated_blocks" % interp,
                        "&((struct _is *)%d)->obmalloc.mgmt.raw_allocated_blocks" % interp]
@@ -93,6 +97,22 @@ def _counter_candidates(calls: Caller) -> Iterator[int]:
             if rex in (0x48, 0x4C) and opcode == 0x8B and modrm & 0xC7 == 0x05:
                 (displacement,) = struct.unpack_from("<i", code, i + 3)
                 yield getter + i + 7 + displacement
+
+
+def _scanned_counter(calls: Caller) -> Optional[int]:
+    code = inf.minimal_symbol_address("PyObject_Malloc")
+    if code is None:
+        return None
+    block = []
+
+    def allocate() -> None:
+        block.append(calls.call("PyObject_Malloc", 4096))
+
+    def free() -> None:
+        if block and block[0]:
+            calls.call("PyObject_Free", block[0], ret="void")
+
+    return counter_scan.find(calls.pid, code, allocate, free)
 
 
 def _read_counter(address: int) -> int:

@@ -217,14 +217,33 @@ def _ranges(pid: int, maps: list[Mapping], stack_pointers: Iterable[int]) -> lis
     for first, head in _images(pid, maps):
         if not head:
             raise ValueError("a loaded file that cannot be read")
-        found = _segment_end(head, _PF_W)
-        if found is None:
-            continue
-        lowest, end = found
-        base = first.start - lowest
-        ranges += [(m.start, min(m.end, (base + end + 7) & ~7)) for m in maps
-                   if m.perms == "rw-p" and (m.inode == first.inode or not m.path) and first.start <= m.start < base + end]
+        ranges += _data_ranges(maps, first, head)
     return ranges
+
+
+def _data_ranges(maps: list[Mapping], first: Mapping, head: bytes) -> list[tuple[int, int]]:
+    """The writable data of the file loaded at `first` (its ELF headers: `head`)."""
+    found = _segment_end(head, _PF_W)
+    if found is None:
+        return []
+    lowest, end = found
+    base = first.start - lowest
+    return [(m.start, min(m.end, (base + end + 7) & ~7)) for m in maps
+            if m.perms == "rw-p" and (m.inode == first.inode or not m.path) and first.start <= m.start < base + end]
+
+
+def image_data(pid: int, address: int) -> list[tuple[int, int]]:
+    """The writable data (.data, and .bss in the unnamed mapping after it) of the loaded file whose
+    mapping holds `address`; [] if it cannot be read."""
+    try:
+        maps = read_maps(pid)
+    except OSError:
+        return []
+    owner = next((m for m in maps if m.start <= address < m.end and m.inode), None)
+    if owner is None:
+        return []
+    return next((_data_ranges(maps, first, head) for first, head in _images(pid, maps)
+                 if first.inode == owner.inode and head), [])
 
 
 def referenced(pid: int, sites: list[tuple[int, int]], stack_pointers: Iterable[int]) -> set[int]:
