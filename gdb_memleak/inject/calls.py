@@ -221,7 +221,7 @@ class Caller:
 
         `keep_first`: the first call's result becomes the park value (stub.PARK_VALUE).
         `epilogue`: calls every later block makes on its way back, with gdb or without
-        (the release of what the first call took).  `deadline` (time.monotonic()): give up
+        (the release of what the first call took; stub.ResultOf: what this block's calls make).  `deadline` (time.monotonic()): give up
         waiting then, leaving the thread to finish the block and go back by itself.  `named`: the
         call that errors name (the last by default; the payload's, not the unmarking after it)."""
         if self.gone:
@@ -255,8 +255,9 @@ class Caller:
         parked.frame = int(frame.read_register("rbx"))
         self._frames[parked.thread.num] = parked.frame
         memory = gdb.selected_inferior().read_memory
-        return [struct.unpack("<Q", memory(parked.frame + stub.result_offset(i), 8).tobytes())[0]
-                for i in range(len(resolved))]
+        results = [struct.unpack("<Q", memory(parked.frame + stub.result_offset(i), 8).tobytes())[0] for i in range(len(resolved))]
+        self.epilogue = stub.with_results(self.epilogue, results)  # (the next block's own results go where these were)
+        return results
 
     def _park(self, thread: gdb.InferiorThread, calls: list[stub.Call], keep_first: bool, epilogue: tuple) -> stub.Block:
         if landing.thread_blocks(self.pid, thread.ptid[1], self.signal):

@@ -28,11 +28,12 @@ _READ_LIMIT = 16 << 20  # bytes of data: past that, no scan (3.12-3.15: 1.1-1.5 
 def counted_words(before: bytes, allocated: bytes, freed: bytes) -> list[int]:
     """Offsets of the 8-aligned words one up in `allocated` and back in `freed`, against `before`."""
     found = []
-    for start in range(0, min(len(before), len(allocated), len(freed)), _CHUNK):
-        end = start + _CHUNK
+    size = min(len(before), len(allocated), len(freed))  # (a short read: what all three hold)
+    for start in range(0, size, _CHUNK):
+        end = min(start + _CHUNK, size)
         if before[start:end] == allocated[start:end]:
             continue
-        for at in range(start, min(end, len(before)) - 7, 8):
+        for at in range(start, end - 7, 8):
             (was,) = _WORD.unpack_from(before, at)
             if _WORD.unpack_from(allocated, at)[0] == was + 1 and _WORD.unpack_from(freed, at)[0] == was:
                 found.append(at)

@@ -16,7 +16,7 @@ from ..gdbside import inferior as inf
 from ..host.layout_tables import TRACING_OFFSET
 from . import fork_handler, gc_pause, held_signals, packaging
 from .calls import Caller
-from .packaging import CLAIM_NAME, GC_PAUSED_NAME, RESULT_NAME, UNTRACED_NAME
+from .packaging import CLAIM_NAME, GC_MADE_NAME, GC_PAUSED_NAME, RESULT_NAME, UNTRACED_NAME
 from .stub import ADD_TO_INT_NAME
 
 PY_FILE_INPUT = 257  # Py_file_input in every CPython version
@@ -36,7 +36,7 @@ def execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, pau
     """
     # Names first, then the code: both travel in raw memory (not Python objects, so
     # the payload does not see them on the heap), freed in the same call sequence.
-    names = (RESULT_NAME, "__builtins__", GC_PAUSED_NAME, UNTRACED_NAME, CLAIM_NAME) + fork_handler.NAMES
+    names = (RESULT_NAME, "__builtins__", GC_PAUSED_NAME, GC_MADE_NAME, UNTRACED_NAME, CLAIM_NAME) + fork_handler.NAMES
     head = b"".join(name.encode("ascii") + b"\0" for name in names)
     at = {name: sum(len(n) + 1 for n in names[:i]) for i, name in enumerate(names)}
     at["filename"] = len(head)
@@ -57,24 +57,28 @@ def execute(source: Optional[str], compiled: Optional[bytes], calls: Caller, pau
             raise ChannelError("the target could not allocate a dict for the payload")
         with let_go_on_the_way_back(calls, [("PyDict_Clear", (namespace,)), ("Py_DecRef", (namespace,))]):
             at = {name: buffer + offset for name, offset in at.items()}
-            marker = _fill_globals(calls, namespace, at, gc_pause.flag(calls, paused))
+            marker = _fill_globals(calls, namespace, at, (gc_pause.flag(calls, paused), paused.made_gc if paused else 0))
             return _run_and_read(compiled, calls, namespace, at, (marker, paused))
 
 
-def _fill_globals(calls: Caller, namespace: int, at: dict[str, int], gc_paused: int) -> int:
+def _fill_globals(calls: Caller, namespace: int, at: dict[str, int], gc_state: tuple[int, int]) -> int:
     """The payload's fresh globals get __builtins__: PyRun_String adds it only from 3.8 on, and
     PyEval_EvalCode before 3.10 would make up a dict holding only None.  Those of the frame the
     safe point is in (borrowed; the dict takes its own reference).  And in the same block the flags
-    that say gdb paused gc and, where the thread can be marked as tracing (below), that it will be:
+    that say gdb paused gc and loaded it (`gc_state`: GC_PAUSED_NAME's value, GC_MADE_NAME's; 0: not
+    set) and, where the thread can be marked as tracing (below), that it will be:
     then what marks it is returned (_marked_call's `marker`; 0 otherwise)."""
     getter = _this_thread_getter(calls)
     first = calls.call_many([("PyEval_GetBuiltins", ())] + ([(getter, ())] if getter else []))
     builtins, marker = first[0], first[1] if getter else 0
     if marker and calls.version < (3, 11):
         marker = _tracing_field(calls.version, marker)
+    gc_paused, gc_made = gc_state
     sets = [("__builtins__", builtins)]
     if gc_paused:
         sets.append((GC_PAUSED_NAME, gc_paused))
+    if gc_made:
+        sets.append((GC_MADE_NAME, gc_made))
     if marker:
         sets.append((UNTRACED_NAME, calls.address("_Py_TrueStruct")))
     if builtins == 0 or any(r & 0xFFFFFFFF for r in calls.call_many(

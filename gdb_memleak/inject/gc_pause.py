@@ -85,6 +85,7 @@ class Pause:
     references: _Refs  # new references of ours, dropped after the resume
     sys: int = 0  # the sys and gc modules (borrowed), for the guard's handler (fork_handler.py)
     gc: int = 0
+    made_gc: int = 0  # gc when gdb loaded it (_import_gc): the quiet block puts it in sys.modules
 
 
 _NAMES_DATA = b"".join(name.encode("ascii") + b"\0" for name in _NAMES)
@@ -171,44 +172,56 @@ def _module_function(function: int, module: int, name: str) -> Optional[tuple[in
 
 
 def _import_gc(calls: Caller, modules: int, at: dict[str, int]) -> int:
-    """gc loaded by C calls as BuiltinImporter loads it, and put in sys.modules, for a target that
-    never imported it, as most services never do (gunicorn's and uvicorn's workers, the standard
-    library's servers); its address (borrowed), or 0.  Before, gdb had nothing to pause gc with
-    there: the first command's payload loaded with gc on, and collections in its thread ran 282 of
-    the target's finalizers in two commands (tests/targets/young_cycles.py nogc, pyenv 3.11,
-    2026-12-07).  No import hook runs: _imp.create_builtin, the C function BuiltinImporter calls,
-    given a stand-in spec (a module whose `name` is "gc"); the quiet block then gives gc the
-    __spec__ and __loader__ the import system would have.  3.10+ keep gc off meanwhile, so the
-    module's few containers start no collection here (3.6-3.9 cannot switch it without gc)."""
+    """gc loaded by C calls as BuiltinImporter loads it, for a target that never imported it, as most
+    services never do (gunicorn's and uvicorn's workers, the standard library's servers): a new
+    reference, dropped by the thread's way back (in the epilogue from here on), or 0.  Before, gdb had
+    nothing to pause gc with there: the first command's payload loaded with gc on, and collections in
+    its thread ran 98-332 of the target's finalizers in two commands (tests/targets/young_cycles.py
+    nogc, 4 of 6 interpreters, 2026-12-07).  No import hook runs: _imp.create_builtin, the C function
+    BuiltinImporter calls, given a stand-in spec (a module whose `name` is "gc").  It is not put in
+    sys.modules here: the quiet block gives it the __spec__ and __loader__ the import system would
+    have, then puts it there (packaging.GC_MADE_NAME), so a payload that never runs (gdb gone, a
+    refusal) leaves no gc behind, half-made.  3.10+ keep gc off meanwhile, so the module's few dozen
+    containers start no collection here; 3.6-3.9 cannot switch it without gc.  Not in a verbose
+    target: a module's death there writes "# destroy" to its sys.stderr."""
+    verbose = inf.minimal_symbol_address("Py_VerboseFlag")
+    if verbose is None or gdb.selected_inferior().read_memory(verbose, 4).tobytes() != bytes(4):
+        return 0
     off, on = (SWITCH.off, SWITCH.on) if calls.version >= (3, 10) else ([], [])
     before = list(calls.epilogue)
-    made = calls.call_many(off + [("PyDict_GetItemString", (modules, at["_imp"])), ("PyTuple_New", (1,)),
-                                  ("PyModule_New", (at["gc"],))], epilogue=on + before)
-    imp, args, spec = made[len(off):]
-    drops = [("Py_DecRef", (r,)) for r in (args, spec) if r]
+    made = len(off)  # the tuple's and the spec's results; their drops go with the block that makes them
+    imp, args, spec = calls.call_many(off + [("PyDict_GetItemString", (modules, at["_imp"])), ("PyTuple_New", (1,)),
+                                             ("PyModule_New", (at["gc"],))],
+                                      epilogue=[("Py_DecRef", (stub.ResultOf(made + 1),)),
+                                                ("Py_DecRef", (stub.ResultOf(made + 2),))] + on + before)[made:]
     if 0 in (imp, args, spec) or not exact_type(imp, "PyModule_Type"):
-        calls.call_many([("PyErr_Clear", ())] + drops + on, epilogue=before)
+        _undo(calls, before)
         return 0
-    imp_dict = struct.unpack("<Q", gdb.selected_inferior().read_memory(imp + MD_DICT, 8).tobytes())[0]
-    # The tuple holds the spec from here on: one drop lets both go.
-    set_item, create, named = calls.call_many([("PyTuple_SetItem", (args, 0, spec)),
-                                               ("PyDict_GetItemString", (imp_dict, at["create_builtin"])),
-                                               ("PyModule_AddStringConstant", (spec, at["name"], at["gc"]))],
-                                              epilogue=[("Py_DecRef", (args,))] + on + before)
-    module = 0
-    if set_item & 0xFFFFFFFF == 0 and named & 0xFFFFFFFF == 0 and _module_function(create, imp, "create_builtin"):
-        (module,) = calls.call_many([("PyObject_Call", (create, args, 0))])
-    if module == 0:
-        calls.call_many([("PyErr_Clear", ()), ("Py_DecRef", (args,))] + on, epilogue=before)
+    named, imp_dict = calls.call_many([("PyModule_AddStringConstant", (spec, at["name"], at["gc"])),
+                                       ("PyModule_GetDict", (imp,))])
+    create = calls.call("PyDict_GetItemString", imp_dict, at["create_builtin"]) if imp_dict else 0
+    if named & 0xFFFFFFFF or not _module_function(create, imp, "create_builtin"):
+        _undo(calls, before)
         return 0
-    (definition,) = calls.call_many([("PyModule_GetDef", (module,))],
-                                    epilogue=[("Py_DecRef", (module,)), ("Py_DecRef", (args,))] + on + before)
-    executed = calls.call("PyModule_ExecDef", module, definition) if definition else -1
-    stored = -1
-    if executed & 0xFFFFFFFF == 0:  # (3.6-3.8: create_builtin put it in already; again, the same)
-        stored = calls.call_many([("PyDict_SetItemString", (modules, at["gc"], module))])[0]
-    calls.call_many([("PyErr_Clear", ()), ("Py_DecRef", (module,)), ("Py_DecRef", (args,))] + on, epilogue=before)
-    return module if stored & 0xFFFFFFFF == 0 else 0
+    # The tuple holds the spec from here on (a fresh tuple that only gdb holds: SetItem cannot fail), so
+    # one drop lets both go.  3.6-3.9's gc (single-phase) puts itself in sys.modules as it is made:
+    # out again in the same block (nothing else can have put one there since gdb looked), until the
+    # quiet block has given it its spec; a KeyError there (it failed) is cleared.
+    unregister = [("PyDict_DelItemString", (modules, at["gc"])), ("PyErr_Clear", ())] if calls.version < (3, 10) else []
+    _, module, *_ = calls.call_many([("PyTuple_SetItem", (args, 0, spec)), ("PyObject_Call", (create, args, 0))] + unregister,
+                                    epilogue=[("Py_DecRef", (stub.ResultOf(1),)), ("Py_DecRef", (args,))] + on + before)
+    definition = calls.call("PyModule_GetDef", module) if module else 0
+    if not definition or calls.call("PyModule_ExecDef", module, definition) & 0xFFFFFFFF != 0:
+        _undo(calls, before)
+        return 0
+    # Kept (off again on 3.10+ until pause() pauses it with its guard), then let go of on the thread's way back.
+    calls.call_many([("Py_DecRef", (args,)), ("PyErr_Clear", ())] + on, epilogue=[("Py_DecRef", (module,))] + before)
+    return module
+
+
+def _undo(calls: Caller, before: list) -> None:
+    """The calls the epilogue holds beyond `before` (drops, gc back on), made now and taken out of it."""
+    calls.call_many([("PyErr_Clear", ())] + calls.epilogue[:len(calls.epilogue) - len(before)], epilogue=before)
 
 
 def _pause_with_guard(calls: Caller, modules: int, at: dict[str, int], made: _Refs) -> Optional[Pause]:
@@ -216,8 +229,8 @@ def _pause_with_guard(calls: Caller, modules: int, at: dict[str, int], made: _Re
     Everything is read from dicts (borrowed, then one reference of ours to the set): no attribute
     lookup, which could run the target's code (a module __getattr__, a class's __getattribute__)."""
     threading, gc, sys = calls.call_many([("PyDict_GetItemString", (modules, at[name])) for name in ("threading", "gc", "sys")])
-    if gc == 0:  # never imported
-        gc = _import_gc(calls, modules, at)
+    made_gc = _import_gc(calls, modules, at) if gc == 0 else 0  # never imported
+    gc = gc or made_gc
     if gc == 0 or not exact_type(gc, "PyModule_Type"):  # the quiet block loads it, and pauses gc itself
         return None
     if threading and not exact_type(threading, "PyModule_Type"):
@@ -228,7 +241,7 @@ def _pause_with_guard(calls: Caller, modules: int, at: dict[str, int], made: _Re
         return None
     if threading == 0:  # no threading: no after-fork handler for a guard to be in (nor was there before)
         calls.call_many(switch.off, epilogue=switch.on + calls.epilogue)
-        return Pause(switch.on, _Refs())
+        return Pause(switch.on, _Refs(), made_gc=made_gc)
     dangling, enable, is_tracked = calls.call_many([("PyDict_GetItemString", (tdict[0], at["_dangling"])),
                                                     ("PyDict_GetItemString", (gdict, at["enable"])),
                                                     ("PyDict_GetItemString", (gdict, at["is_tracked"]))])
@@ -252,7 +265,7 @@ def _pause_with_guard(calls: Caller, modules: int, at: dict[str, int], made: _Re
             made.append(data)
             paused = _guard_in(calls, at, made, (data, remove, enable, is_tracked), (switch, before))
             if paused is not None:
-                paused.gc = gc
+                paused.gc, paused.made_gc = gc, made_gc
                 paused.sys = sys if sys and exact_type(sys, "PyModule_Type") else 0
                 return paused
     calls.call("PyErr_Clear", ret="void")

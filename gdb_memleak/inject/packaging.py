@@ -17,6 +17,9 @@ RESULT_NAME = "__gdb_memleak_result__"
 # In the payload's globals when gdb paused gc for it (gc_pause.py, evaluation.py; read by the quiet
 # block's __gdb_memleak_enter__, which then leaves gc and the fork guard to gdb).
 GC_PAUSED_NAME = "__gdb_memleak_gc_paused__"
+# In the payload's globals when gdb loaded gc for a target that never imported it (gc_pause._import_gc):
+# the module, which the quiet block gives its spec and puts in sys.modules.
+GC_MADE_NAME = "__gdb_memleak_gc_made__"
 # The quiet block's first statement defines it: the handler gdb makes from the loaded payload's code
 # for its fork guard (fork_handler.py).
 FORK_HANDLER_NAME = "__gdb_memleak_forked__"

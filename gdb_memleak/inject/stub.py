@@ -89,6 +89,20 @@ class _ParkValue:
 
 PARK_VALUE = _ParkValue()
 
+
+@dataclass(frozen=True)
+class ResultOf:
+    """An epilogue's argument: what call `index` of the block returned.  A thread that goes back by
+    itself after that block lets go of what it made; calls.Caller puts the value itself in the
+    epilogues of the blocks after it (with_results)."""
+
+    index: int
+
+
+def with_results(calls: list[tuple[str, tuple]], results: list[int]) -> list[tuple[str, tuple]]:
+    """`calls` with each ResultOf argument replaced by the result it names."""
+    return [(name, tuple(results[a.index] if isinstance(a, ResultOf) else a for a in args)) for name, args in calls]
+
 # mov reg, [rbx+disp32]: REX, opcode, ModRM (mod=10, rm=rbx).
 _LOAD_FROM_RBX = {"rdi": b"\x48\x8b\xbb", "rsi": b"\x48\x8b\xb3", "rdx": b"\x48\x8b\x93", "rcx": b"\x48\x8b\x8b",
                   "r8": b"\x4c\x8b\x83", "r9": b"\x4c\x8b\x8b"}
@@ -97,7 +111,7 @@ _LOAD_FROM_RBX = {"rdi": b"\x48\x8b\xbb", "rsi": b"\x48\x8b\xb3", "rdx": b"\x48\
 @dataclass(frozen=True)
 class Call:
     function: int
-    args: tuple = ()  # ints, or PARK_VALUE
+    args: tuple = ()  # ints, PARK_VALUE, or (in an epilogue) ResultOf
 
 
 # Not a function: a Call to ADD_TO_INT adds args[1] (-128..127) to the C int at args[0], inside the
@@ -133,6 +147,8 @@ def _call(call: Call) -> bytes:
     for register, value in zip(ARGUMENT_REGISTERS, call.args):
         if value is PARK_VALUE:
             code += _LOAD_FROM_RBX[register] + struct.pack("<i", PARK_SLOT)
+        elif isinstance(value, ResultOf):
+            code += _LOAD_FROM_RBX[register] + struct.pack("<i", result_offset(value.index))
         else:
             code += _movabs(register, value)
     code += _movabs("r11", call.function)

@@ -179,13 +179,17 @@ def __gdb_memleak_enter__(quiet):
     tm = dict.get(s.modules, '_tracemalloc') if type(s.modules) is dict else None
     if type(tm) is type(s) and tm.is_tracing():
         state['tracemalloc'] = (tm, tm.get_tracemalloc_memory())
-    gc = __gdb_memleak_module__(state, 'gc')
-    state['gc'] = gc
-    if boot is not None and gc.__dict__.get('__spec__') is None and gc.__dict__.get('__loader__') is None:
+    gc = d.get(g, '__gdb_memleak_gc_made__')
+    if gc is not None and boot is not None:
         # gdb loaded it from C for a target that never imported it (inject/gc_pause.py): what the
-        # import system would have given it
+        # import system would have given it, then sys.modules (unless a thread imported one meanwhile)
         boot['_init_module_attrs'](__gdb_memleak_builtin_spec__(boot, 'gc'), gc)
+        if type(s.modules) is d and dict.get(s.modules, 'gc') is None:
+            dict.__setitem__(s.modules, 'gc', gc)
         state['loaded'].append('gc')
+    else:
+        gc = __gdb_memleak_module__(state, 'gc')
+    state['gc'] = gc
     # Paused by gdb before the code was loaded, with its own fork guard (inject/gc_pause.py): on
     # for the target, and resumed by gdb after this payload.
     state['gc_by_gdb'] = d.get(g, '__gdb_memleak_gc_paused__') is not None

@@ -9,12 +9,12 @@ own; nor does anything but the worker.  A collection or a finalizer run anywhere
 because of someone else's code: a payload's.  Every 0.3 s the worker prints
 "tick N collections=C finalizers=F other_collections=OC other_finalizers=OF gc=BOOL guards=G alive=A modules=M",
 G being gdb-memleak's fork guards left in threading._dangling, A those alive anywhere, M the
-module objects alive that are not such guards.
+module objects alive that are not such guards, then " gc_modules=K": the module objects named gc.
 
 With "nogc" the target never imports gc, as most services never do (gunicorn's and uvicorn's
 workers, the standard library's servers): its thresholds stay the interpreter's, no callback
-counts collections (collections=0), and gc=, alive= and modules= are read through the gc module
-only once something else imported it (gc=unknown, 0 and 0 before).
+counts collections (collections=0), and gc=, alive=, modules= and gc_modules= are read through the
+gc module only once something else imported it (gc=unknown, and 0s before).
 """
 
 import sys
@@ -65,9 +65,13 @@ def work():
             collector = sys.modules.get("gc")
             modules = [o for o in collector.get_objects() if type(o) is types.ModuleType] if collector else []
             alive = [o for o in modules if o.__name__ == "gdb-memleak fork guard"]
-            print("tick %d collections=%d finalizers=%d other_collections=%d other_finalizers=%d gc=%s guards=%d alive=%d modules=%d" % (
-                n, counts["collections"], counts["finalizers"], counts["other_collections"],
-                counts["other_finalizers"], collector.isenabled() if collector else "unknown", len(guards), len(alive), len(modules) - len(alive)))
+            gc_modules = [o for o in modules if o.__name__ == "gc"]
+            print("tick %d collections=%d finalizers=%d other_collections=%d other_finalizers=%d gc=%s guards=%d alive=%d modules=%d"
+                  " gc_modules=%d" % (
+                      n, counts["collections"], counts["finalizers"], counts["other_collections"],
+                      counts["other_finalizers"], collector.isenabled() if collector else "unknown", len(guards), len(alive),
+                      len(modules) - len(alive), len(gc_modules)))
+            del gc_modules[:]
             del alive[:], modules[:]
             sys.stdout.flush()
 

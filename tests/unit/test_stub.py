@@ -272,3 +272,16 @@ def test_the_saved_vector_state_stays_above_the_stack_pointer_until_it_is_restor
                 assert seen and restored == area, kind
                 for rsp, saved, _ in seen:
                     assert rsp <= saved, (kind, len(epilogue), hex(rsp), hex(saved))
+
+
+@pytest.mark.skipif(shutil.which("objdump") is None, reason="no objdump (binutils)")
+def test_an_epilogue_lets_go_of_what_the_block_made(tmp_path):
+    """stub.ResultOf (gc_pause._import_gc's drops): the epilogue's argument is loaded from the slot where
+    the block keeps that call's result; the blocks after it get the value itself (with_results)."""
+    epilogue = (stub.Call(0x7F3A_0000_3000, (stub.ResultOf(1),)),)
+    block = following(calls=CALLS[:2], epilogue=epilogue)
+    instructions = _disassemble(block.code[block.stop - ADDRESS:-8], tmp_path)
+    loads = [text.split()[1] for _, text in instructions if text.startswith("mov") and text.endswith("(%rbx),%rdi")]
+    assert loads == ["-%#x(%%rbx),%%rdi" % -stub.result_offset(1)], [text for _, text in instructions]
+    assert stub.with_results([("Py_DecRef", (stub.ResultOf(1),)), ("free", (7,))], [10, 20]) == \
+        [("Py_DecRef", (20,)), ("free", (7,))]
