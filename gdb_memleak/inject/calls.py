@@ -62,13 +62,9 @@ ALONE = frozenset((
     "paused.PyDict_New", "paused.PyFunction_New"))
 
 
-def _signed(value: int) -> int:
-    value &= 0xFFFFFFFFFFFFFFFF
-    return value - (1 << 64) if value >= 1 << 63 else value
-
-
 def read_register(frame: gdb.Frame, name: str) -> int:
-    return _signed(int(frame.read_register(name)))
+    value = int(frame.read_register(name)) & 0xFFFFFFFFFFFFFFFF  # (signed)
+    return value - (1 << 64) if value >= 1 << 63 else value
 
 
 def set_rip(value: int) -> None:
@@ -204,8 +200,7 @@ class Caller:
         `deadline` as in call_many."""
         (value,) = self.call_many([(function, args)], deadline=deadline)
         if ret == "int":
-            value &= 0xFFFFFFFF
-            return value - (1 << 32) if value >= 1 << 31 else value
+            return (value & 0xFFFFFFFF) - (1 << 32 if value & 0x80000000 else 0)
         return 0 if ret == "void" else value
 
     def cleanup(self, function: str, *args: int) -> None:
@@ -218,7 +213,6 @@ class Caller:
     def call_many(self, calls: list[tuple[str, tuple]], *, keep_first: bool = False, epilogue: Optional[list[tuple[str, tuple]]] = None,
                   deadline: Optional[float] = None, named: Optional[str] = None) -> list[int]:
         """Several calls in a row in one block (one stop), on the selected thread.
-
         `keep_first`: the first call's result becomes the park value (stub.PARK_VALUE).
         `epilogue`: calls every later block makes on its way back, with gdb or without
         (the release of what the first call took; stub.ResultOf: what this block's calls make).  `deadline` (time.monotonic()): give up
@@ -230,34 +224,41 @@ class Caller:
         resolved = [stub.Call(self.address(name), tuple(args)) for name, args in calls]
         if self.parked is not None and self.parked.thread != thread:
             raise ChannelError("internal error: a call on thread %d while thread %d is parked" % (thread.num, self.parked.thread.num))
-        if epilogue is not None:
-            self.epilogue = list(epilogue)
-        ending = tuple(stub.Call(self.address(name), tuple(args)) for name, args in self.epilogue)
+        previous, self.epilogue = self.epilogue, list(epilogue) if epilogue is not None else self.epilogue
+        try:
+            block = self._start(thread, resolved, keep_first, tuple(stub.Call(self.address(name), tuple(args))
+                                                                   for name, args in self.epilogue))
+        except BaseException:  # never started: the thread's way back is the last block's (a stub.ResultOf would name this one's)
+            self.epilogue = previous
+            raise
+        parked = self._parked()
+        parked.stop = block.stop
+        results: list[int] = []
+        try:  # No call may hang gdb for good: past this, the thread finishes the block by itself.
+            solo = all(name in ALONE for name, _ in calls)
+            self._run_to_stop(named or calls[-1][0], deadline if deadline is not None else time.monotonic() + CALL_LIMIT, solo)
+            parked.frame = int(gdb.newest_frame().read_register("rbx"))
+            self._frames[parked.thread.num] = parked.frame
+            memory = gdb.selected_inferior().read_memory
+            results = [struct.unpack("<Q", memory(parked.frame + stub.result_offset(i), 8).tobytes())[0] for i in range(len(resolved))]
+        finally:  # the next block's own results go where these were (none read: 0s, a leak at worst)
+            self.epilogue = stub.with_results(self.epilogue, results)
+        return results
+
+    def _start(self, thread: gdb.InferiorThread, calls: list[stub.Call], keep_first: bool, ending: tuple) -> stub.Block:
+        """The block written and the thread pointed at it: parked there first, or chained from its last stop."""
         if self.parked is None:
-            block = self._park(thread, resolved, keep_first, ending)
+            block = self._park(thread, calls, keep_first, ending)
         else:
             parked = self.parked
             region = parked.region ^ 1  # switched once written: a block refused unwritten leaves the parity
-            block = stub.next_block(self._regions[region], resolved, resume=self._resume(parked),
-                                    interrupted=self._interrupted(parked),
-                                    tgid=self.pid, tid=parked.tid, signal=self.signal, keep_first=keep_first,
-                                    epilogue=ending)
+            block = stub.next_block(self._regions[region], calls, resume=self._resume(parked), interrupted=self._interrupted(parked),
+                                    tgid=self.pid, tid=parked.tid, signal=self.signal, keep_first=keep_first, epilogue=ending)
             gdb.selected_inferior().write_memory(self._regions[region], block.code)
             parked.region = region
             set_rip(block.entry)
-        parked = self._parked()
-        parked.stop = block.stop
-        parked.epilogue = ending
-        # No call may hang gdb for good: past this, the thread finishes the block by itself.
-        solo = all(name in ALONE for name, _ in calls)
-        self._run_to_stop(named or calls[-1][0], deadline if deadline is not None else time.monotonic() + CALL_LIMIT, solo)
-        frame = gdb.newest_frame()
-        parked.frame = int(frame.read_register("rbx"))
-        self._frames[parked.thread.num] = parked.frame
-        memory = gdb.selected_inferior().read_memory
-        results = [struct.unpack("<Q", memory(parked.frame + stub.result_offset(i), 8).tobytes())[0] for i in range(len(resolved))]
-        self.epilogue = stub.with_results(self.epilogue, results)  # (the next block's own results go where these were)
-        return results
+        self._parked().epilogue = ending
+        return block
 
     def _park(self, thread: gdb.InferiorThread, calls: list[stub.Call], keep_first: bool, epilogue: tuple) -> stub.Block:
         if landing.thread_blocks(self.pid, thread.ptid[1], self.signal):

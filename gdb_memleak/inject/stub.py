@@ -100,8 +100,10 @@ class ResultOf:
 
 
 def with_results(calls: list[tuple[str, tuple]], results: list[int]) -> list[tuple[str, tuple]]:
-    """`calls` with each ResultOf argument replaced by the result it names."""
-    return [(name, tuple(results[a.index] if isinstance(a, ResultOf) else a for a in args)) for name, args in calls]
+    """`calls` with each ResultOf argument replaced by the result it names (0 if there is none)."""
+    def value(a):
+        return (results[a.index] if a.index < len(results) else 0) if isinstance(a, ResultOf) else a
+    return [(name, tuple(value(a) for a in args)) for name, args in calls]
 
 # mov reg, [rbx+disp32]: REX, opcode, ModRM (mod=10, rm=rbx).
 _LOAD_FROM_RBX = {"rdi": b"\x48\x8b\xbb", "rsi": b"\x48\x8b\xb3", "rdx": b"\x48\x8b\x93", "rcx": b"\x48\x8b\x8b",

@@ -61,6 +61,9 @@ def _own_ids():
     return ids
 
 
+_BUILTIN_TYPE = type(sys.getrefcount)
+
+
 def _own_guard_ids(g, ids):
     """Add to ids gdb's fork guard (inject/gc_pause.py), its dict and its weak references (the one
     in threading._dangling): gdb puts the guard in the payload's globals as the gc flag's value.
@@ -81,6 +84,10 @@ def _own_guard_ids(g, ids):
         refs = weak.getweakrefs(guard)
         ids.update(_map(id, refs))
         del refs[:]
+    made = g.get('__gdb_memleak_gc_made__')  # gdb's gc, unused where a thread imported one meanwhile (quiet block)
+    if type(made) is _MOD_TYPE and made is not _modules().get('gc'):
+        ids.update((id(made), id(_MOD_DICT.__get__(made))))
+        ids.update(id(f) for f in _MOD_DICT.__get__(made).values() if type(f) is _BUILTIN_TYPE and f.__self__ is made)
 
 
 def _unsafe_to_traverse():

@@ -179,16 +179,7 @@ def __gdb_memleak_enter__(quiet):
     tm = dict.get(s.modules, '_tracemalloc') if type(s.modules) is dict else None
     if type(tm) is type(s) and tm.is_tracing():
         state['tracemalloc'] = (tm, tm.get_tracemalloc_memory())
-    gc = d.get(g, '__gdb_memleak_gc_made__')
-    if gc is not None and boot is not None:
-        # gdb loaded it from C for a target that never imported it (inject/gc_pause.py): what the
-        # import system would have given it, then sys.modules (unless a thread imported one meanwhile)
-        boot['_init_module_attrs'](__gdb_memleak_builtin_spec__(boot, 'gc'), gc)
-        if type(s.modules) is d and dict.get(s.modules, 'gc') is None:
-            dict.__setitem__(s.modules, 'gc', gc)
-        state['loaded'].append('gc')
-    else:
-        gc = __gdb_memleak_module__(state, 'gc')
+    gc = __gdb_memleak_gc__(state, d.get(g, '__gdb_memleak_gc_made__'))
     state['gc'] = gc
     # Paused by gdb before the code was loaded, with its own fork guard (inject/gc_pause.py): on
     # for the target, and resumed by gdb after this payload.
@@ -270,6 +261,21 @@ def __gdb_memleak_module__(state, name):
     state['loaded'].append(name)
     spec = __gdb_memleak_builtin_spec__(boot, name)
     return boot['_load'](spec) if spec is not None else None
+
+
+def __gdb_memleak_gc__(state, made):
+    """The gc module: the one in sys.modules, else the one gdb loaded from C for a target that never
+    imported it (`made`, inject/gc_pause.py), given what the import system would have given it and
+    put there; else loaded as __gdb_memleak_module__ loads one."""
+    s, boot = state['sys'], state['boot']
+    modules = s.modules if type(s.modules) is dict else {}
+    if type(made) is not type(s) or type(dict.get(modules, 'gc')) is type(s):  # (a thread may have imported one meanwhile)
+        return __gdb_memleak_module__(state, 'gc')
+    if boot is not None:
+        boot['_init_module_attrs'](__gdb_memleak_builtin_spec__(boot, 'gc'), made)
+        dict.__setitem__(modules, 'gc', made)
+        state['loaded'].append('gc')
+    return made
 
 
 def __gdb_memleak_builtin_spec__(boot, name):

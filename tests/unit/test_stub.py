@@ -15,12 +15,12 @@ from gdb_memleak.inject import landing, stub
 ADDRESS, RESUME, ERRNO = 0x55D0_0000_1F40, 0x7F3A_1234_5678, 0x7F3A_0000_A0A0
 SIX = (1, 2, 3, 4, 5, 6)
 # The largest epilogue a session writes: the allocators put back (two calls), gc resumed (3.6-3.9: gc's
-# enable() and dropping the None it returns) and the fork guard taken out (inject/gc_pause.py), then
-# PyGILState_Release.
+# enable() and dropping the None it returns), the fork guard taken out and the gc module gdb made let go
+# of (inject/gc_pause.py), then PyGILState_Release.
 EPILOGUE = (stub.Call(0x7F3A_0000_1000, (1, 0x55D0_0000_2200)), stub.Call(0x7F3A_0000_1000, (2, 0x55D0_0000_2228)),
             stub.Call(0x7F3A_0000_1800, (0x7F3A_1000_2000, 0)), stub.Call(0x7F3A_0000_1A00, (0x7F3A_0000_3000,)),
             stub.Call(0x7F3A_0000_1900, (0x7F3A_1000_0000, 0x7F3A_1000_1000)),
-            stub.Call(0x7F3A_0000_2000, (stub.PARK_VALUE,)))
+            stub.Call(0x7F3A_0000_1A00, (0x7F3A_1000_4000,)), stub.Call(0x7F3A_0000_2000, (stub.PARK_VALUE,)))
 CALLS = [stub.Call(0x7F3A_0000_3000 + 16 * i, SIX) for i in range(stub.RESULT_SLOTS)]
 COMMON = dict(resume=RESUME, tgid=4242, tid=4243, signal=landing.SIGURG, keep_first=True, epilogue=EPILOGUE)
 
@@ -168,10 +168,10 @@ def test_a_block_larger_than_its_region_is_refused():
 
 def test_the_payload_s_blocks_fit_with_what_they_let_go_of_on_the_way_back():
     """While the payload is loaded and run (inject/evaluation.py), the epilogue also lets go of its
-    buffer, globals and code (four calls more: ten in all); those blocks make at most 3 calls of 5
-    arguments (PyEval_EvalCode's, the UNDO_QUIET PyRun_StringFlags)."""
+    buffer, globals and code (four calls more: eleven in all); those blocks make at most 6 calls of 5
+    arguments (the guard's handler set ahead, the marks around PyEval_EvalCode)."""
     epilogue = EPILOGUE + tuple(stub.Call(0x7F3A_0000_3000 + i, (0x7F3A_2000_0000,)) for i in range(4))
-    calls = [stub.Call(0x7F3A_0000_4000, (1, 2, 3, 4, 5))] * 3
+    calls = [stub.Call(0x7F3A_0000_4000, (1, 2, 3, 4, 5))] * 6
     first = stub.first_block(ADDRESS, calls, errno_location=ERRNO, interrupted=RESUME + 2, **dict(COMMON, epilogue=epilogue))
     after = stub.next_block(ADDRESS, calls, interrupted=RESUME + 2, **dict(COMMON, epilogue=epilogue))
     assert max(len(first.code), len(after.code)) <= stub.MAX_BLOCK
