@@ -769,8 +769,8 @@ def test_a_generous_address_space_limit_still_answers(start_target):
     heap, cycles = run.json_documents()
     assert heap["kind"] == "heap" and heap["total_count"] > 20000, heap
     assert cycles["kind"] == "cycles"
-    # No MemoryError in the churning thread.  (Not the module count: the first payload leaves gc
-    # imported in a target that had not imported it, a known cost, test_growth.py's xfail.)
+    # No MemoryError in the churning thread.  (Not the module count: the first command leaves gc
+    # imported in a target that had not imported it, a known cost: limits.md.)
     for _ in range(4):
         latest_match(target, ADDRESS_TICK)
 
