@@ -51,7 +51,6 @@ MD_WEAKLIST = {(3, 6): 40, (3, 7): 40, (3, 8): 40, (3, 9): 40, (3, 10): 40, (3, 
 WR_OBJECT, WR_PREV, WR_NEXT = 16, 40, 48
 # PyCFunctionObject's m_ml and m_self, after the head; PyMethodDef's ml_name, ml_meth, ml_flags (3.6-3.9).
 CF_ML, ML_WORDS = 16, 3
-MD_DICT = 16  # PyModuleObject.md_dict, after the head (3.6-3.15)
 METH_NOARGS = 0x0004
 
 
@@ -184,8 +183,7 @@ def _import_gc(calls: Caller, modules: int, at: dict[str, int]) -> int:
     refusal) leaves no gc behind, half-made.  3.10+ keep gc off meanwhile, so the module's few dozen
     containers start no collection here; 3.6-3.9 cannot switch it without gc.  Not in a verbose
     target: a module's death there writes "# destroy" to its sys.stderr."""
-    verbose = inf.minimal_symbol_address("Py_VerboseFlag")
-    if verbose is None or gdb.selected_inferior().read_memory(verbose, 4).tobytes() != bytes(4):
+    if not _quiet_target():
         return 0
     off, on = (SWITCH.off, SWITCH.on) if calls.version >= (3, 10) else ([], [])
     before = list(calls.epilogue)
@@ -321,8 +319,7 @@ def _guard_may_die(calls: Caller, references: _Refs) -> bool:
     of (the census's snapshot) often still holds it here, and the guard was then kept for good, one
     per command (a helper's trial, 2026-12-05)."""
     weaklist = MD_WEAKLIST.get(calls.version)
-    verbose = inf.minimal_symbol_address("Py_VerboseFlag")
-    if weaklist is None or verbose is None:
+    if weaklist is None or not _quiet_target():
         return False
     memory = gdb.selected_inferior().read_memory
 
@@ -331,10 +328,15 @@ def _guard_may_die(calls: Caller, references: _Refs) -> bool:
 
     guard, ref = references.guard, references.ref
     weak = word(guard + weaklist)
-    flag, = struct.unpack("<i", memory(verbose, 4).tobytes())
-    only_ours = weak == 0 or (weak == ref and word(ref) == 1 and word(ref + WR_OBJECT) == guard
-                              and word(ref + WR_PREV) == 0 and word(ref + WR_NEXT) == 0)
-    return only_ours and flag == 0
+    return weak == 0 or (weak == ref and word(ref) == 1 and word(ref + WR_OBJECT) == guard
+                         and word(ref + WR_PREV) == 0 and word(ref + WR_NEXT) == 0)
+
+
+def _quiet_target() -> bool:
+    """The target is not verbose (Py_VerboseFlag 0): a module's death there writes nothing to its
+    sys.stderr (a verbose one's writes "# destroy", through the target's own stream object)."""
+    verbose = inf.minimal_symbol_address("Py_VerboseFlag")
+    return verbose is not None and gdb.selected_inferior().read_memory(verbose, 4).tobytes() == bytes(4)
 
 
 def _drop(calls: Caller, references: _Refs, also: list) -> None:
